@@ -1,0 +1,125 @@
+"""The application: `create_app()` assembles it without I/O; the lifespan opens the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from prometheus_client import REGISTRY
+
+from service import __version__
+from service.api import observability, public
+from service.api.auth import authenticate
+from service.api.body import decode_strictly
+from service.api.org_units import OrgUnitController
+from service.api.people import MeController, PeopleController
+from service.api.problems import EXCEPTION_HANDLERS
+from service.api.tenant_self import TenantSelfController
+from service.api.tenants import TenantController
+from service.auth.directory import IssuerDirectory
+from service.auth.keys import ServiceKeys
+from service.auth.verify import TokenVerifier
+from service.config import Settings
+from service.db.embedded import ensure_database, start_embedded
+from service.db.migrate import check_schema
+from service.db.pool import create_pool
+from service.db.urls import app_url, redact
+
+log = logging.getLogger("assess")
+
+DESCRIPTION = """\
+Measures what AI training achieved for public servants and teachers: rubrics derived from the
+national standards, assessments taken through client apps, scores per person and per org unit.
+
+Authenticate with `Authorization: Bearer <JWT>`. Errors are `application/problem+json` (RFC 9457)
+with `errors[].pointer` (JSON pointer into the body) or `errors[].parameter` naming the field.
+Lists are keyset-paginated: pass `next_cursor` back as `cursor`.
+"""
+
+
+class Runtime:
+    """What the lifespan opens and every request shares within one worker."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
+        self.settings, self.pool, self.keys = settings, pool, keys
+        self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
+        self.verifier = TokenVerifier(keys, self.directory, issuer=settings.service_issuer,
+                                      audience=settings.service_audience, leeway_seconds=settings.token_leeway_seconds,
+                                      cache_seconds=settings.auth_cache_seconds)
+
+
+async def _connect(settings: Settings) -> asyncpg.Pool:
+    owner_url = settings.database_url
+    if settings.app_database_url is None and owner_url is None:
+        owner_url = await asyncio.to_thread(start_embedded, settings.data_dir)
+        await ensure_database(owner_url)
+    url = app_url(settings, owner_url or "")
+    try:
+        pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
+        raise RuntimeError(f"cannot connect as the application role to {redact(url)}: {exc}; "
+                           "run `assess db upgrade` first") from exc
+    try:
+        async with pool.acquire() as conn:
+            await check_schema(conn)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        keys = ServiceKeys.load(settings.keys_file)
+        pool = await _connect(settings)
+        collector = observability.PoolCollector(pool)
+        REGISTRY.register(collector)
+        app.state.runtime = Runtime(settings, pool, keys)
+        try:
+            yield
+        finally:
+            REGISTRY.unregister(collector)
+            await pool.close()  # waits for in-flight requests to release their connections
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    return Litestar(
+        route_handlers=[
+            public.liveness, public.readiness, public.jwks, observability.metrics,
+            TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
+        ],
+        lifespan=[_lifespan(settings)],
+        middleware=[
+            observability.access_log_middleware,
+            observability.prometheus.middleware,
+        ],
+        guards=[authenticate],
+        before_request=decode_strictly,
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="AI-literacy assessment service",
+            version=__version__,
+            description=DESCRIPTION,
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            security=[{"bearer": []}],
+            use_handler_docstrings=False,
+            create_examples=False,
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,42 @@
+"""Dependency providers: the one place a request's transaction is opened.
+
+A generator dependency gets the handler's exception thrown into it, so a failed request
+rolls back; its clean-up runs before the response is sent, so a 2xx means committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import asyncpg
+from litestar import Request
+from litestar.di import NamedDependency
+
+from service.auth.principal import Principal
+from service.db.pool import operator_transaction, tenant_transaction
+from service.tenancy.people import Person, person_for_sign_in
+
+
+Conn = NamedDependency[asyncpg.Connection]
+
+
+async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
+    principal: Principal = request.user
+    assert principal.tenant_id is not None, "tenant routes are guarded by requires_roles"
+    async with tenant_transaction(request.app.state.runtime.pool, principal.tenant_id) as conn:
+        yield conn
+
+
+async def provide_operator_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
+    async with operator_transaction(request.app.state.runtime.pool) as conn:
+        yield conn
+
+
+async def provide_principal(request: Request) -> Principal:
+    return request.user
+
+
+async def provide_candidate(request: Request, conn: Conn) -> Person:
+    """The person behind a candidate's token: provisioned and active, or refused with 403."""
+    auto_provision = await conn.fetchval("SELECT auto_provision_people FROM tenants")
+    return await person_for_sign_in(conn, request.user.subject, auto_provision=bool(auto_provision))

@@ -1,0 +1,73 @@
+"""Tenant routes for the org-unit tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.responses import errors
+from service.auth.principal import ANALYST, AUTHOR, HR_CLIENT, TENANT_ADMIN
+from service.tenancy import org_units
+from service.tenancy.org_units import ImportResult, OrgUnit, OrgUnitCreate, OrgUnitImport, OrgUnitMove, OrgUnitUpdate
+
+UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64)]
+OptionalCode = Annotated[str | None, QueryParameter(max_length=64)]
+
+read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
+write = requires_roles(TENANT_ADMIN, HR_CLIENT)
+
+
+class OrgUnitPage(msgspec.Struct):
+    items: list[OrgUnit]
+    next_cursor: str | None
+
+
+class OrgUnitController(Controller):
+    path = "/v1/org-units"
+    tags = ["org units"]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/", operation_id="listOrgUnits", guards=[read], responses=errors(404),
+         summary="List org units, optionally a subtree, children of one unit, or one level")
+    async def list_org_units(self, conn: Conn, under: OptionalCode = None, parent: OptionalCode = None,
+                             level: OptionalCode = None, limit: Limit = DEFAULT_LIMIT,
+                             cursor: Cursor = None) -> OrgUnitPage:
+        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level,
+                                               after=decode_cursor("org-units", cursor), limit=limit)
+        return OrgUnitPage(items, next_cursor("org-units", [u.code for u in items], limit))
+
+    @post("/", operation_id="createOrgUnit", guards=[write], responses=errors(409, 422),
+          summary="Create an org unit (a root, or under parent_code)")
+    async def create_org_unit(self, conn: Conn, data: JSONBody[OrgUnitCreate]) -> OrgUnit:
+        return await org_units.create_org_unit(conn, data)
+
+    @post("/import", operation_id="importOrgUnits", guards=[write], responses=errors(413, 422),
+          summary="Import a whole tree in one request: every unit or none")
+    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport]) -> ImportResult:
+        return await org_units.import_org_units(conn, data)
+
+    @get("/{code:str}", operation_id="getOrgUnit", guards=[read], responses=errors(404), summary="Read an org unit")
+    async def get_org_unit(self, conn: Conn, code: UnitCode) -> OrgUnit:
+        return await org_units.get_org_unit(conn, code)
+
+    @patch("/{code:str}", operation_id="updateOrgUnit", guards=[write], responses=errors(404),
+           summary="Rename an org unit or change its level")
+    async def update_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitUpdate]) -> OrgUnit:
+        return await org_units.update_org_unit(conn, code, data)
+
+    @post("/{code:str}/move", operation_id="moveOrgUnit", guards=[write], responses=errors(404, 422),
+          status_code=200, summary="Move a unit and its whole subtree under another parent (null: make it a root)")
+    async def move_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitMove]) -> OrgUnit:
+        return await org_units.move_org_unit(conn, code, data)
+
+    @delete("/{code:str}", operation_id="deleteOrgUnit", guards=[write], responses=errors(404, 409),
+            summary="Delete an org unit that has no children and no people")
+    async def delete_org_unit(self, conn: Conn, code: UnitCode) -> None:
+        await org_units.delete_org_unit(conn, code)

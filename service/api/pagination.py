@@ -1,0 +1,48 @@
+"""Keyset pagination with opaque cursors: `?limit=&cursor=`, answered with `next_cursor`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import msgspec
+from litestar.params import QueryParameter
+
+from service.errors import DomainError, FieldError
+
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500)")]
+Cursor = Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page")]
+
+DEFAULT_LIMIT = 50
+
+
+class _CursorBody(msgspec.Struct, array_like=True):
+    kind: str
+    after: str
+
+
+class BadCursor(DomainError):
+    status, slug, title = 400, "bad-cursor", "Invalid pagination cursor"
+
+
+def encode_cursor(kind: str, after: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(_CursorBody(kind, after))).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> str | None:
+    """The last key of the previous page, or None for the first page."""
+    if cursor is None:
+        return None
+    try:
+        body = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), type=_CursorBody)
+    except (binascii.Error, ValueError, msgspec.MsgspecError):
+        body = None
+    if body is None or body.kind != kind:
+        raise BadCursor("the cursor is not one this list handed out",
+                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")])
+    return body.after
+
+
+def next_cursor(kind: str, keys: list[str], limit: int) -> str | None:
+    return encode_cursor(kind, keys[-1]) if len(keys) == limit else None

@@ -1,0 +1,74 @@
+"""Tenant routes for people, and the candidate's own record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_candidate, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.responses import errors
+from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, TENANT_ADMIN
+from service.tenancy import people
+from service.tenancy.fields import Category
+from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonUpsert
+
+ExternalIdPath = Annotated[str, PathParameter(description="The person's id in the tenant's HR system",
+                                              min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
+
+read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
+write = requires_roles(TENANT_ADMIN, HR_CLIENT)
+
+
+class PersonPage(msgspec.Struct):
+    items: list[Person]
+    next_cursor: str | None
+
+
+class PeopleController(Controller):
+    path = "/v1/people"
+    tags = ["people"]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/", operation_id="listPeople", guards=[read], responses=errors(404),
+         summary="List people, filtered by org subtree, category, active")
+    async def list_people(self, conn: Conn, under: Annotated[str | None, QueryParameter(max_length=64)] = None,
+                          category: Annotated[Category | None, QueryParameter()] = None,
+                          active: Annotated[bool | None, QueryParameter()] = None,
+                          limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PersonPage:
+        items = await people.list_people(conn, under=under, category=category, active=active,
+                                         after=decode_cursor("people", cursor), limit=limit)
+        return PersonPage(items, next_cursor("people", [p.external_id for p in items], limit))
+
+    @get("/{external_id:str}", operation_id="getPerson", guards=[read], responses=errors(404),
+         summary="Read a person")
+    async def get_person(self, conn: Conn, external_id: ExternalIdPath) -> Person:
+        return await people.get_person(conn, external_id)
+
+    @put("/{external_id:str}", operation_id="upsertPerson", guards=[write], responses=errors(422),
+         summary="Create or replace a person by external id (201 created, 200 replaced)")
+    async def upsert_person(self, conn: Conn, external_id: ExternalIdPath,
+                            data: JSONBody[PersonUpsert]) -> Response[Person]:
+        person, created = await people.upsert_person(conn, external_id, data)
+        return Response(person, status_code=201 if created else 200)
+
+    @post("/bulk", operation_id="bulkUpsertPeople", guards=[write], status_code=200, responses=errors(413, 422),
+          summary="Upsert up to 10,000 people by external id: every row or none")
+    async def bulk_upsert(self, conn: Conn, data: JSONBody[PeopleBulkUpsert]) -> BulkResult:
+        return await people.bulk_upsert_people(conn, data)
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["candidate"]
+    dependencies = {"conn": Provide(provide_tenant_conn), "candidate": Provide(provide_candidate)}
+
+    @get("/", operation_id="getMe", guards=[requires_roles(CANDIDATE)], responses=errors(),
+         summary="The signed-in candidate's own record")
+    async def get_me(self, candidate: NamedDependency[Person]) -> Person:
+        return candidate

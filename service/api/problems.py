@@ -1,0 +1,163 @@
+"""Every error leaves as `application/problem+json` (RFC 9457), naming the field at fault.
+
+Type URIs are stable URNs (`urn:assess:problem:<slug>`); clients switch on them, people
+read `title` and `detail`; validation problems carry `errors`, each with a JSON `pointer`
+into the body or the `parameter` that was wrong. Database errors never leak SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from service.auth.verify import InvalidToken, TenantSuspended
+from service.errors import UNIQUE_FIELDS, DomainError, FieldError
+
+log = logging.getLogger("assess.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
+           415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
+           500: "Internal server error", 503: "Service unavailable"}
+_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+          409: "conflict", 413: "body-too-large", 415: "unsupported-media-type", 422: "unprocessable",
+          429: "too-many-requests", 500: "internal", 503: "unavailable"}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[FieldError] = msgspec.field(default_factory=list)
+
+
+def problem(request: Request, status: int, detail: str, *, slug: str | None = None, title: str | None = None,
+            errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> Response[Problem]:
+    body = Problem(
+        type=f"urn:assess:problem:{slug or _SLUGS.get(status, 'error')}",
+        title=title or _TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        request_id=request.scope.get("state", {}).get("request_id"),
+        errors=errors or [],
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[\.\.\.\]")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def json_path_to_pointer(path: str) -> str:
+    """msgspec's `$.units[3].code` becomes the JSON pointer `/units/3/code`."""
+    pointer = ""
+    for match in _PATH_TOKEN.finditer(path.removeprefix("$")):
+        name, index, quoted = match.groups()
+        pointer += "/" + _escape(name or index or quoted or "")
+    return pointer
+
+
+def msgspec_field_error(message: str) -> FieldError:
+    text, _, where = message.partition(" - at `")
+    pointer = json_path_to_pointer(where.rstrip("`")) if where else ""
+    for pattern in (r"unknown field `(.+?)`", r"missing required field `(.+?)`"):
+        found = re.search(pattern, text)
+        if found:
+            pointer += "/" + _escape(found.group(1))
+    return FieldError(detail=text, pointer=pointer)
+
+
+def on_domain_error(request: Request, exc: DomainError) -> Response[Problem]:
+    return problem(request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors)
+
+
+def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Problem]:
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return problem(request, 400, f"the request body is not valid JSON: {exc}", slug="malformed-json",
+                       errors=[FieldError(detail=str(exc), pointer="")])
+    error = msgspec_field_error(str(exc))
+    return problem(request, 400, f"the request body is invalid at '{error.pointer or '/'}': {error.detail}",
+                   slug="validation", title="Request is invalid", errors=[error])
+
+
+def on_validation_exception(request: Request, exc: ValidationException) -> Response[Problem]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key, message, source = str(item.get("key", "")), str(item.get("message", "")), item.get("source")
+        if source == "body":
+            errors.append(FieldError(detail=message, pointer="/" + "/".join(_escape(k) for k in key.split(".") if k)))
+        else:
+            errors.append(FieldError(detail=message, parameter=key))
+    named = ", ".join(e.parameter or e.pointer or "" for e in errors)
+    return problem(request, 400, f"invalid {named}" if named else exc.detail, slug="validation",
+                   title="Request is invalid", errors=errors)
+
+
+def on_invalid_token(request: Request, exc: InvalidToken | NotAuthorizedException) -> Response[Problem]:
+    detail = str(exc.detail if isinstance(exc, HTTPException) else exc) or "authentication required"
+    header = 'Bearer realm="assess"' + (', error="invalid_token"' if isinstance(exc, InvalidToken) else "")
+    return problem(request, 401, detail, headers={"WWW-Authenticate": header})
+
+
+def on_tenant_suspended(request: Request, exc: TenantSuspended) -> Response[Problem]:
+    return problem(request, 403, "this tenant is suspended", slug="tenant-suspended")
+
+
+def on_http_exception(request: Request, exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    detail = exc.detail if status < 500 else _TITLES.get(status, "Server error")
+    if status == 413:
+        detail = "the request body is larger than this service accepts"
+    return problem(request, status, str(detail), headers=exc.headers)
+
+
+def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> Response[Problem]:
+    constraint = exc.constraint_name or ""
+    pointer = UNIQUE_FIELDS.get(constraint, "")
+    field = pointer.lstrip("/") or "key"
+    return problem(request, 409, f"a record with this {field} already exists", slug="already-exists",
+                   errors=[FieldError(detail="already exists", pointer=pointer)])
+
+
+def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[Problem]:
+    state = getattr(exc, "sqlstate", "") or ""
+    if state.startswith("23"):  # integrity: a check or foreign key we did not catch before writing
+        log.warning("integrity error %s on %s: %s", state, request.url.path, exc)
+        return problem(request, 409, "the change conflicts with existing data", slug="integrity")
+    if state.startswith("22"):  # data exception: a value PostgreSQL could not take
+        return problem(request, 400, "a value in the request is out of range or malformed", slug="bad-value")
+    return on_unexpected(request, exc)
+
+
+def on_unexpected(request: Request, exc: Exception) -> Response[Problem]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: on_domain_error,
+    msgspec.MsgspecError: on_body_error,
+    ValidationException: on_validation_exception,
+    InvalidToken: on_invalid_token,
+    NotAuthorizedException: on_invalid_token,
+    TenantSuspended: on_tenant_suspended,
+    HTTPException: on_http_exception,
+    asyncpg.UniqueViolationError: on_unique_violation,
+    asyncpg.PostgresError: on_postgres_error,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,41 @@
+"""Routes without a token: health probes and the service's public signing keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from service.api.auth import PUBLIC
+from service.api.problems import Problem, problem
+from service.db.migrate import SchemaBehind, check_schema
+
+
+class Health(msgspec.Struct):
+    status: str
+    checks: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+@get("/health/live", operation_id="liveness", opt=PUBLIC, tags=["health"], summary="The process is up")
+async def liveness() -> Health:
+    return Health("ok")
+
+
+@get("/health/ready", operation_id="readiness", opt=PUBLIC, tags=["health"],
+     summary="The database answers and its schema is at this code's revision")
+async def readiness(request: Request) -> Response[Health] | Response[Problem]:
+    try:
+        async with request.app.state.runtime.pool.acquire(timeout=2) as conn:
+            await check_schema(conn)
+    except SchemaBehind as exc:
+        return problem(request, 503, str(exc), slug="schema-behind")
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
+        return problem(request, 503, f"database unavailable: {type(exc).__name__}", slug="database-unavailable")
+    return Response(Health("ok", {"database": "ok", "schema": "current"}))
+
+
+@get("/.well-known/jwks.json", operation_id="jwks", opt=PUBLIC, tags=["auth"],
+     summary="Public keys that verify tokens this service signs")
+async def jwks(request: Request) -> Response[dict[str, Any]]:
+    return Response(request.app.state.runtime.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,25 @@
+"""OpenAPI descriptions of the error responses, so clients see the problem+json shape."""
+
+from __future__ import annotations
+
+from litestar.openapi.datastructures import ResponseSpec
+
+from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
+
+_MEANINGS = {
+    400: "Malformed JSON, a wrong type, an unknown field or a bad parameter; `errors` names each",
+    401: "Missing, expired or invalid bearer token",
+    403: "Valid token without the role this route needs",
+    404: "No such object in this tenant",
+    409: "Conflicts with existing data (e.g. the key already exists)",
+    413: "Request body larger than MAX_BODY_BYTES",
+    422: "Well-formed but not applicable (e.g. an unknown parent); `errors` names each row",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=Problem, description=_MEANINGS[status], media_type=PROBLEM_MEDIA_TYPE,
+                             generate_examples=False)
+        for status in (400, 401, 403, *statuses)
+    }

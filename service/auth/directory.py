@@ -1,0 +1,128 @@
+"""What token verification needs to know about tenants, read before the tenant is known.
+
+Looks are cached for AUTH_CACHE_SECONDS: suspending a tenant or changing its issuers takes
+effect within that time on every worker, without a database round trip per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import jwt
+import msgspec
+
+from service.db.pool import auth_lookup_transaction
+
+
+class IssuerRegistration(msgspec.Struct, frozen=True):
+    tenant_id: UUID
+    tenant_slug: str
+    issuer: str
+    audience: str
+    jwks: dict[str, Any] | None
+    jwks_url: str | None
+    subject_claim: str
+    roles_claim: str | None
+    default_roles: list[str]
+    allowed_roles: list[str]
+
+
+_ISSUERS_SQL = """
+    SELECT i.tenant_id, t.slug AS tenant_slug, i.issuer, i.audience, i.jwks, i.jwks_url,
+           i.subject_claim, i.roles_claim, i.default_roles, i.allowed_roles
+    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
+    WHERE i.issuer = $1
+"""
+
+
+def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
+    """Public asymmetric keys only: an `oct` (shared secret) key is never accepted."""
+    keys = []
+    for entry in jwks.get("keys", []):
+        if not isinstance(entry, dict) or entry.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        if any(private in entry for private in ("d", "p", "q")):
+            continue
+        try:
+            keys.append(jwt.PyJWK(entry))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue
+    return keys
+
+
+class _TTLCache:
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.seconds, self.max_entries = seconds, max_entries
+        self._data: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        hit = self._data.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: Any, value: Any, seconds: float | None = None) -> None:
+        if len(self._data) >= self.max_entries:
+            self._data.clear()
+        self._data[key] = (time.monotonic() + (self.seconds if seconds is None else seconds), value)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+class IssuerDirectory:
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float) -> None:
+        self._pool = pool
+        self._issuers = _TTLCache(cache_seconds)
+        self._tenants = _TTLCache(cache_seconds)
+        self._remote_jwks = _TTLCache(max(cache_seconds, 300))
+        self._fetched_at: dict[str, float] = {}
+
+    def forget(self) -> None:
+        """Drop cached lookups (after a change made by this process)."""
+        self._issuers.clear()
+        self._tenants.clear()
+
+    async def registrations(self, issuer: str) -> list[IssuerRegistration]:
+        cached = self._issuers.get(issuer)
+        if cached is None:
+            async with auth_lookup_transaction(self._pool) as conn:
+                rows = await conn.fetch(_ISSUERS_SQL, issuer)
+            cached = [msgspec.convert(dict(r), IssuerRegistration) for r in rows]
+            self._issuers.put(issuer, cached)
+        return cached
+
+    async def tenant_status(self, tenant_id: UUID) -> str | None:
+        cached = self._tenants.get(tenant_id)
+        if cached is None:
+            async with auth_lookup_transaction(self._pool) as conn:
+                status = await conn.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+            cached = status or "missing"
+            self._tenants.put(tenant_id, cached)
+        return None if cached == "missing" else cached
+
+    async def keys_for(self, registration: IssuerRegistration, *, refresh: bool = False) -> list[jwt.PyJWK]:
+        if registration.jwks is not None:
+            return usable_keys(registration.jwks)
+        assert registration.jwks_url is not None
+        url = registration.jwks_url
+        # An unknown kid may mean the provider rotated, but refetch at most every 30 s per URL:
+        # tokens with made-up kids must not turn us into a flood against the provider.
+        if refresh and time.monotonic() - self._fetched_at.get(url, 0.0) < 30:
+            refresh = False
+        cached = None if refresh else self._remote_jwks.get(url)
+        if cached is None:
+            self._fetched_at[url] = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
+                    response = await client.get(url, headers={"accept": "application/json"})
+                    response.raise_for_status()
+                    cached = usable_keys(response.json())
+            except (httpx.HTTPError, ValueError):
+                cached = []
+            self._remote_jwks.put(url, cached, seconds=None if cached else 10)
+        return cached

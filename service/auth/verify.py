@@ -1,0 +1,178 @@
+"""Bearer token verification.
+
+Two kinds of issuer: the service itself (operator, demo and service-client tokens, signed
+with the keys in `keys.py`) and the identity providers each tenant registered. The
+algorithm comes from our key, never from the token; `kid` only selects among keys we
+already hold; `exp`, `iss`, `aud` and `sub` are required.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from service.auth.directory import IssuerDirectory, IssuerRegistration
+from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
+from service.auth.principal import ALL_ROLES, OPERATOR, TENANT_ROLES, Principal
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+_DEFAULT_ALG = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256", ("EC", "P-384"): "ES384",
+                ("EC", "P-521"): "ES512"}
+_MAX_TOKEN_BYTES = 8192
+
+
+class InvalidToken(Exception):
+    """401: the token proves nothing."""
+
+
+class TenantSuspended(Exception):
+    """403: a valid token for a tenant that the operator has suspended."""
+
+
+def _key_algorithm(key: jwt.PyJWK) -> str:
+    declared = key._jwk_data.get("alg")
+    if declared:
+        return str(declared)
+    return _DEFAULT_ALG.get((key.key_type, key._jwk_data.get("crv")), "RS256")
+
+
+class TokenVerifier:
+    def __init__(self, keys: ServiceKeys, directory: IssuerDirectory, *, issuer: str, audience: str,
+                 leeway_seconds: int, cache_seconds: int, cache_size: int = 50_000) -> None:
+        self.keys, self.directory = keys, directory
+        self.issuer, self.audience = issuer, audience
+        self.leeway, self.cache_seconds, self.cache_size = leeway_seconds, cache_seconds, cache_size
+        # A client sends the same token for every answer of an attempt: verify it once.
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    async def verify(self, token: str) -> Principal:
+        now = time.time()
+        hit = self._verified.get(token)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = await self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            self._verified.popitem(last=False)
+        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds), principal)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
+        if len(token) > _MAX_TOKEN_BYTES:
+            raise InvalidToken("token too large")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        algorithm = header.get("alg")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise InvalidToken("token algorithm not accepted")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > 200):
+            raise InvalidToken("malformed key id")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str):
+            raise InvalidToken("token has no issuer")
+        if issuer == self.issuer:
+            return await self._verify_service_token(token, header, kid)
+        return await self._verify_tenant_token(token, issuer, unverified.get("aud"), algorithm, kid)
+
+    def _decode(self, token: str, key: Any, algorithm: str, *, issuer: str, audience: str) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token, key, algorithms=[algorithm], audience=audience, issuer=issuer, leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_iat": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("token not yet valid") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("token audience not accepted") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("token signature or claims invalid") from None
+
+    async def _check_tenant(self, tenant_id: UUID) -> None:
+        status = await self.directory.tenant_status(tenant_id)
+        if status is None:
+            raise InvalidToken("unknown tenant")
+        if status != "active":
+            raise TenantSuspended(str(tenant_id))
+
+    async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> Principal:
+        key = self.keys.by_kid.get(kid) if kid else None
+        if key is None:
+            raise InvalidToken("unknown key id")
+        if header.get("typ") != "at+jwt":
+            raise InvalidToken("not an access token")
+        claims = self._decode(token, key.public_key, SIGNING_ALGORITHM, issuer=self.issuer, audience=self.audience)
+        roles = claims.get("roles")
+        if not isinstance(roles, list) or not roles or not set(roles) <= ALL_ROLES:
+            raise InvalidToken("token roles invalid")
+        kind = claims.get("kind")
+        if roles == [OPERATOR] and kind == "operator" and "tenant" not in claims:
+            return Principal("operator", str(claims["sub"]), frozenset(roles), None, self.issuer, float(claims["exp"]))
+        if kind not in ("user", "client") or OPERATOR in roles:
+            raise InvalidToken("token kind invalid")
+        try:
+            tenant_id = UUID(str(claims.get("tenant")))
+        except ValueError:
+            raise InvalidToken("token tenant invalid") from None
+        await self._check_tenant(tenant_id)
+        return Principal(kind, str(claims["sub"]), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]))
+
+    async def _verify_tenant_token(self, token: str, issuer: str, aud: Any, algorithm: str,
+                                   kid: str | None) -> Principal:
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        matches = [r for r in await self.directory.registrations(issuer) if r.audience in audiences]
+        if len(matches) != 1:
+            raise InvalidToken("issuer not trusted for this audience")
+        registration = matches[0]
+        key = await self._select_key(registration, kid)
+        key_algorithm = _key_algorithm(key)
+        if key_algorithm != algorithm or key_algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise InvalidToken("token algorithm does not match the key")
+        claims = self._decode(token, key.key, key_algorithm, issuer=issuer, audience=registration.audience)
+        tenant_claim = claims.get("tenant")
+        if tenant_claim is not None and tenant_claim not in (str(registration.tenant_id), registration.tenant_slug):
+            raise InvalidToken("token names another tenant")
+        subject = claims.get(registration.subject_claim)
+        if not isinstance(subject, str) or not 0 < len(subject) <= 128:
+            raise InvalidToken(f"token has no usable '{registration.subject_claim}' claim")
+        await self._check_tenant(registration.tenant_id)
+        return Principal("user", subject, self._roles(registration, claims), registration.tenant_id, issuer,
+                         float(claims["exp"]))
+
+    async def _select_key(self, registration: IssuerRegistration, kid: str | None) -> jwt.PyJWK:
+        keys = await self.directory.keys_for(registration)
+        if kid is None:
+            if len(keys) == 1:
+                return keys[0]
+            raise InvalidToken("token has no key id and the issuer has several keys")
+        for key in keys:
+            if key.key_id == kid:
+                return key
+        if registration.jwks_url:  # the identity provider may have rotated: look once more
+            for key in await self.directory.keys_for(registration, refresh=True):
+                if key.key_id == kid:
+                    return key
+        raise InvalidToken("unknown key id")
+
+    @staticmethod
+    def _roles(registration: IssuerRegistration, claims: dict[str, Any]) -> frozenset[str]:
+        allowed = frozenset(registration.allowed_roles) & TENANT_ROLES
+        claimed: frozenset[str] = frozenset()
+        if registration.roles_claim:
+            raw = claims.get(registration.roles_claim)
+            if isinstance(raw, str):
+                claimed = frozenset(raw.split())
+            elif isinstance(raw, list):
+                claimed = frozenset(r for r in raw if isinstance(r, str))
+        granted = claimed & allowed
+        return granted or frozenset(registration.default_roles) & allowed

@@ -1,0 +1,238 @@
+"""`assess`: the operator's command line.
+
+    assess serve [--demo]          start the HTTP service (embedded PostgreSQL unless DATABASE_URL is set)
+    assess db upgrade              create the application role and apply migrations
+    assess db status               show the schema revision against this code's
+    assess keys ensure | rotate    manage the service's signing keys
+    assess token operator          print an operator token
+    assess token user ...          print a token for a tenant role (testing, integrations)
+    assess demo                    seed the demo tenant and print its tokens
+    assess openapi [--check]       write (or check) openapi/openapi.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from service.config import Settings
+
+log = logging.getLogger("assess")
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+
+
+def _owner_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded server (started now, database created if missing)."""
+    if settings.database_url:
+        return settings.database_url
+    from service.db.embedded import ensure_database, start_embedded
+
+    url = start_embedded(settings.data_dir)
+    asyncio.run(ensure_database(url))
+    return url
+
+
+def db_upgrade(settings: Settings, owner_url: str | None = None) -> str:
+    from service.db import migrate
+
+    owner_url = owner_url or _owner_url(settings)
+    if not settings.app_database_url:
+        asyncio.run(migrate.ensure_app_role(owner_url, settings.app_db_user, settings.app_db_password))
+    migrate.upgrade(owner_url, settings.app_db_user)
+    return owner_url
+
+
+def _db_status(settings: Settings) -> int:
+    import asyncpg
+
+    from service.db import migrate
+
+    owner_url = _owner_url(settings)
+
+    async def current() -> str | None:
+        conn = await asyncpg.connect(owner_url)
+        try:
+            return await migrate.current_revision(conn)
+        finally:
+            await conn.close()
+
+    now, head = asyncio.run(current()), migrate.head_revision()
+    print(f"database: {now or 'empty'}   code: {head}   {'up to date' if now == head else 'run: assess db upgrade'}")
+    return 0 if now == head else 1
+
+
+def _keys(settings: Settings):  # type: ignore[no-untyped-def]
+    from service.auth.keys import ServiceKeys, ensure_keys_file
+
+    if ensure_keys_file(settings.keys_file):
+        log.info("created signing keys at %s", settings.keys_file)
+    return ServiceKeys.load(settings.keys_file)
+
+
+def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
+    from service.auth.issue import issue_operator_token, issue_token
+    from service.db.pool import create_pool
+    from service.demo import DEMO_CANDIDATE, seed_demo
+
+    async def seed() -> object:
+        pool = await create_pool(app_url_, min_size=1, max_size=2)
+        try:
+            return await seed_demo(pool)
+        finally:
+            await pool.close()
+
+    tenant_id = asyncio.run(seed())
+    keys = _keys(settings)
+    common = {"issuer": settings.service_issuer, "audience": settings.service_audience, "ttl_seconds": 12 * 3600}
+    return {
+        "ADMIN_TOKEN": issue_token(keys, kind="user", subject="demo-admin", tenant_id=tenant_id,  # type: ignore[arg-type]
+                                   roles=["tenant_admin", "author", "analyst"], **common),  # type: ignore[arg-type]
+        "CANDIDATE_TOKEN": issue_token(keys, kind="user", subject=DEMO_CANDIDATE, tenant_id=tenant_id,  # type: ignore[arg-type]
+                                       roles=["candidate"], **common),  # type: ignore[arg-type]
+        "OPERATOR_TOKEN": issue_operator_token(keys, **common),  # type: ignore[arg-type]
+    }
+
+
+def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    token_file = settings.data_dir / "demo-tokens.env"
+    token_file.write_text("".join(f"export {k}={v}\n" for k, v in tokens.items()))
+    print("\nDemo tenant 'demo-province' is ready. Tokens (valid 12 hours; also in "
+          f"{token_file}, `source` it):\n")
+    for name, token in tokens.items():
+        print(f"export {name}={token}\n")
+    print("Try:")
+    print(f'  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" {base}/v1/org-units')
+    print(f'  curl -s -H "Authorization: Bearer $CANDIDATE_TOKEN" {base}/v1/me')
+    print(f'  curl -s -H "Authorization: Bearer $OPERATOR_TOKEN" {base}/v1/tenants')
+    print(f"API docs: {base}/docs    health: {base}/health/ready\n", flush=True)
+
+
+def serve(settings: Settings, *, demo: bool) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from service.db.urls import app_url, redact
+
+    owner_url = db_upgrade(settings)
+    _keys(settings)
+    url = app_url(settings, owner_url)
+    if demo:
+        _print_demo(settings, _demo_tokens(settings, url))
+    # Workers read their settings from the environment: point them at the same server and keys.
+    os.environ["APP_DATABASE_URL"] = url
+    os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
+    log.info("serving on %s:%s with %s worker(s), database %s", settings.host, settings.port, settings.workers,
+             redact(url))
+    Granian("service.api.app:create_app", factory=True, interface=Interfaces.ASGI, address=settings.host,
+            port=settings.port, workers=settings.workers, log_access=False).serve()
+    return 0
+
+
+def openapi(check: bool) -> int:
+    from service.api.app import create_app
+
+    document = json.dumps(create_app().openapi_schema.to_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if check:
+        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document:
+            print(f"{OPENAPI_PATH} differs from the app: run `assess openapi`", file=sys.stderr)
+            return 1
+        print("openapi document is current")
+        return 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(document)
+    print(f"wrote {OPENAPI_PATH}")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from service.auth.issue import issue_operator_token, issue_token
+    from service.db.pool import operator_transaction, create_pool
+    from service.db.urls import app_url
+
+    keys = _keys(settings)
+    common = {"issuer": settings.service_issuer, "audience": settings.service_audience, "ttl_seconds": args.ttl}
+    if args.kind == "operator":
+        print(issue_operator_token(keys, **common))  # type: ignore[arg-type]
+        return 0
+
+    async def tenant_id() -> object:
+        pool: asyncpg.Pool = await create_pool(app_url(settings, _owner_url(settings)), max_size=1)
+        try:
+            async with operator_transaction(pool) as conn:
+                return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", args.tenant)
+        finally:
+            await pool.close()
+
+    found = asyncio.run(tenant_id())
+    if found is None:
+        print(f"no tenant '{args.tenant}'", file=sys.stderr)
+        return 1
+    print(issue_token(keys, kind="user", subject=args.sub, tenant_id=found,  # type: ignore[arg-type]
+                      roles=args.roles.split(","), **common))  # type: ignore[arg-type]
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="assess", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="start the HTTP service")
+    p_serve.add_argument("--demo", action="store_true", help="seed the demo tenant and print demo tokens")
+    p_db = sub.add_parser("db", help="database schema")
+    p_db.add_argument("action", choices=["upgrade", "status"])
+    p_keys = sub.add_parser("keys", help="service signing keys")
+    p_keys.add_argument("action", choices=["ensure", "rotate"])
+    p_token = sub.add_parser("token", help="print a service-signed token")
+    p_token.add_argument("kind", choices=["operator", "user"])
+    p_token.add_argument("--tenant", help="tenant slug (user tokens)")
+    p_token.add_argument("--sub", default="cli-user", help="subject: for a candidate, the person's external id")
+    p_token.add_argument("--roles", default="tenant_admin", help="comma-separated roles")
+    p_token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    sub.add_parser("demo", help="seed the demo tenant and print its tokens")
+    p_openapi = sub.add_parser("openapi", help="write openapi/openapi.json from the app")
+    p_openapi.add_argument("--check", action="store_true", help="fail if the committed document is stale")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    if args.command == "serve":
+        return serve(settings, demo=args.demo)
+    if args.command == "db":
+        if args.action == "upgrade":
+            db_upgrade(settings)
+            print("database schema is up to date")
+            return 0
+        return _db_status(settings)
+    if args.command == "keys":
+        if args.action == "rotate":
+            from service.auth.keys import rotate_keys
+
+            print(f"new signing key {rotate_keys(settings.keys_file)}; restart workers to sign with it")
+        else:
+            _keys(settings)
+            print(f"signing keys at {settings.keys_file}")
+        return 0
+    if args.command == "token":
+        if args.kind == "user" and not args.tenant:
+            parser.error("token user needs --tenant")
+        return _token(settings, args)
+    if args.command == "demo":
+        from service.db.urls import app_url
+
+        owner_url = db_upgrade(settings)
+        _print_demo(settings, _demo_tokens(settings, app_url(settings, owner_url)))
+        return 0
+    return openapi(args.check)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Settings the service reads from its environment, and nothing else.
+
+Every variable is listed in `SETTINGS` with its default and meaning: the README's
+configuration table, `compose.yaml` and a test are all checked against this one list.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import msgspec
+
+
+class Setting(msgspec.Struct, frozen=True):
+    name: str
+    default: str | None
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None,
+            "PostgreSQL URL of a role that may run migrations (owns the tables). "
+            "Unset: an embedded PostgreSQL is started in ASSESS_DATA_DIR/pgdata."),
+    Setting("APP_DATABASE_URL", None,
+            "URL the running service connects with. Unset: DATABASE_URL with the user "
+            "replaced by APP_DB_USER / APP_DB_PASSWORD."),
+    Setting("APP_DB_USER", "assess_app",
+            "Application role: owns nothing, bound by row-level security. Created by `assess db upgrade` if missing."),
+    Setting("APP_DB_PASSWORD", None, "Password of the application role (not needed with trust or peer auth)."),
+    Setting("ASSESS_DATA_DIR", ".assess", "Directory for the embedded database and the signing keys."),
+    Setting("SERVICE_KEYS_FILE", None, "JSON file of the service's signing keys. Unset: ASSESS_DATA_DIR/signing-keys.json."),
+    Setting("SERVICE_ISSUER", "assess-service", "`iss` of the tokens the service signs itself."),
+    Setting("SERVICE_AUDIENCE", "assess-api", "`aud` every service-signed token must carry."),
+    Setting("HOST", "127.0.0.1", "Address the HTTP server binds."),
+    Setting("PORT", "8000", "Port the HTTP server binds."),
+    Setting("WORKERS", "1", "HTTP worker processes."),
+    Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
+    Setting("DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."),
+    Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
+    Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),
+    Setting("AUTH_CACHE_SECONDS", "60", "How long verified tokens, issuer keys and tenant status are cached."),
+    Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None
+    app_database_url: str | None
+    app_db_user: str
+    app_db_password: str | None
+    data_dir: Path
+    keys_file: Path
+    service_issuer: str
+    service_audience: str
+    host: str
+    port: int
+    workers: int
+    pool_min: int
+    pool_max: int
+    max_body_bytes: int
+    token_leeway_seconds: int
+    auth_cache_seconds: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else _DEFAULTS[name]
+
+        def integer(name: str) -> int:
+            raw = get(name)
+            try:
+                return int(raw or "")
+            except ValueError:
+                raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+        data_dir = Path(get("ASSESS_DATA_DIR") or ".assess")
+        keys_file = get("SERVICE_KEYS_FILE")
+        return cls(
+            database_url=get("DATABASE_URL"),
+            app_database_url=get("APP_DATABASE_URL"),
+            app_db_user=get("APP_DB_USER") or "assess_app",
+            app_db_password=get("APP_DB_PASSWORD"),
+            data_dir=data_dir,
+            keys_file=Path(keys_file) if keys_file else data_dir / "signing-keys.json",
+            service_issuer=get("SERVICE_ISSUER") or "assess-service",
+            service_audience=get("SERVICE_AUDIENCE") or "assess-api",
+            host=get("HOST") or "127.0.0.1",
+            port=integer("PORT"),
+            workers=integer("WORKERS"),
+            pool_min=integer("DB_POOL_MIN"),
+            pool_max=integer("DB_POOL_MAX"),
+            max_body_bytes=integer("MAX_BODY_BYTES"),
+            token_leeway_seconds=integer("TOKEN_LEEWAY_SECONDS"),
+            auth_cache_seconds=integer("AUTH_CACHE_SECONDS"),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )

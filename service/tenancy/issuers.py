@@ -1,0 +1,160 @@
+"""Identity providers a tenant trusts to sign its people's tokens.
+
+Keys arrive as an inline JWKS, a JWKS URL, or PEM public keys; PEM keys are turned into
+JWKs here, so verification reads one format. Private key material is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from service.auth.directory import usable_keys
+from service.auth.verify import ASYMMETRIC_ALGORITHMS
+from service.errors import FieldError, NotFound, Unprocessable
+from service.tenancy.fields import TenantRole
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Claim = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class PemKey(msgspec.Struct, forbid_unknown_fields=True):
+    pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    kid: Text | None = None
+    alg: str | None = None
+
+
+class IssuerCreate(msgspec.Struct, forbid_unknown_fields=True):
+    issuer: Text
+    audience: Text
+    jwks: dict[str, Any] | None = None
+    jwks_url: Text | None = None
+    pem_keys: list[PemKey] | None = None
+    subject_claim: Claim = "sub"
+    roles_claim: Claim | None = None
+    default_roles: list[TenantRole] = msgspec.field(default_factory=lambda: ["candidate"])
+    allowed_roles: list[TenantRole] = msgspec.field(default_factory=lambda: ["candidate"])
+
+
+class Issuer(msgspec.Struct):
+    id: UUID
+    issuer: str
+    audience: str
+    jwks: dict[str, Any] | None
+    jwks_url: str | None
+    subject_claim: str
+    roles_claim: str | None
+    default_roles: list[str]
+    allowed_roles: list[str]
+    created_at: datetime
+
+
+_COLUMNS = "id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, created_at"
+
+
+def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
+    pointer = f"/pem_keys/{index}/pem"
+    try:
+        public = serialization.load_pem_public_key(key.pem.encode())
+    except ValueError:
+        raise Unprocessable("a PEM key is not a public key", [FieldError("not a PEM public key", pointer)]) from None
+    if isinstance(public, rsa.RSAPublicKey):
+        jwk, alg = json.loads(RSAAlgorithm.to_jwk(public)), key.alg or "RS256"
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        jwk = json.loads(ECAlgorithm.to_jwk(public))
+        alg = key.alg or {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}.get(jwk.get("crv"), "")
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        jwk, alg = json.loads(OKPAlgorithm.to_jwk(public)), key.alg or "EdDSA"
+    else:
+        raise Unprocessable("unsupported key type", [FieldError("use an RSA, EC or Ed25519 key", pointer)])
+    if alg not in ASYMMETRIC_ALGORITHMS:
+        raise Unprocessable("algorithm not allowed", [FieldError(f"'{alg}' is not an allowed algorithm",
+                                                                  f"/pem_keys/{index}/alg")])
+    if key.kid:
+        jwk["kid"] = key.kid
+    return {**jwk, "alg": alg, "use": "sig"}
+
+
+def _validate_jwks(jwks: dict[str, Any]) -> None:
+    entries = jwks.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise Unprocessable("the JWKS holds no keys", [FieldError("must be a non-empty list", "/jwks/keys")])
+    errors = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            errors.append(FieldError("must be an object", f"/jwks/keys/{i}"))
+            continue
+        for private in ("d", "p", "q", "k"):
+            if private in entry:
+                errors.append(FieldError("private or symmetric key material is refused", f"/jwks/keys/{i}/{private}"))
+        if entry.get("alg") is not None and entry.get("alg") not in ASYMMETRIC_ALGORITHMS:
+            errors.append(FieldError(f"'{entry.get('alg')}' is not an allowed algorithm", f"/jwks/keys/{i}/alg"))
+        if len(entries) > 1 and not entry.get("kid"):
+            errors.append(FieldError("every key needs a kid when there are several", f"/jwks/keys/{i}/kid"))
+    if not errors and len(usable_keys(jwks)) != len(entries):
+        errors.append(FieldError("some keys are not valid public RSA, EC or OKP keys", "/jwks/keys"))
+    if errors:
+        raise Unprocessable("the JWKS is not acceptable", errors)
+
+
+def normalise(data: IssuerCreate) -> tuple[dict[str, Any] | None, str | None]:
+    """Check the key source and return (jwks, jwks_url) to store."""
+    given = [name for name in ("jwks", "jwks_url", "pem_keys") if getattr(data, name) is not None]
+    if len(given) != 1:
+        raise Unprocessable("give exactly one of jwks, jwks_url, pem_keys",
+                            [FieldError("exactly one key source is required", f"/{n}") for n in given or ["jwks"]])
+    if not set(data.default_roles) <= set(data.allowed_roles):
+        raise Unprocessable("default roles must be allowed roles",
+                            [FieldError("every default role must also be in allowed_roles", "/default_roles")])
+    if data.jwks_url is not None:
+        url = urlsplit(data.jwks_url)
+        loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
+        if url.scheme != "https" and not (url.scheme == "http" and loopback):
+            raise Unprocessable("the JWKS URL must use https", [FieldError("must be an https URL", "/jwks_url")])
+        return None, data.jwks_url
+    if data.pem_keys is not None:
+        if not data.pem_keys:
+            raise Unprocessable("no PEM keys given", [FieldError("must not be empty", "/pem_keys")])
+        jwks = {"keys": [_pem_to_jwk(k, i) for i, k in enumerate(data.pem_keys)]}
+    else:
+        assert data.jwks is not None
+        jwks = data.jwks
+    _validate_jwks(jwks)
+    return jwks, None
+
+
+async def register_issuer(conn: asyncpg.Connection, tenant_id: UUID, data: IssuerCreate) -> Issuer:
+    jwks, jwks_url = normalise(data)
+    row = await conn.fetchrow(
+        f"""INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim,
+                                         default_roles, allowed_roles)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_COLUMNS}""",
+        tenant_id, data.issuer, data.audience, jwks, jwks_url, data.subject_claim, data.roles_claim,
+        list(data.default_roles), list(data.allowed_roles),
+    )
+    return msgspec.convert(dict(row), Issuer)
+
+
+async def list_issuers(conn: asyncpg.Connection, tenant_id: UUID) -> list[Issuer]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM trusted_issuers WHERE tenant_id = $1 ORDER BY created_at, id", tenant_id
+    )
+    return [msgspec.convert(dict(r), Issuer) for r in rows]
+
+
+async def delete_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UUID) -> None:
+    deleted = await conn.fetchval(
+        "DELETE FROM trusted_issuers WHERE tenant_id = $1 AND id = $2 RETURNING id", tenant_id, issuer_id
+    )
+    if deleted is None:
+        raise NotFound(f"no issuer {issuer_id}")
+

@@ -1,0 +1,90 @@
+"""Tenants: the regional departments. Created and suspended by the platform operator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.errors import NotFound
+from service.tenancy.fields import Name, Slug
+
+TenantStatus = Literal["active", "suspended"]
+
+
+class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    slug: Slug
+    name: Name
+    auto_provision_people: bool = False
+
+
+class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    status: TenantStatus | msgspec.UnsetType = msgspec.UNSET
+    auto_provision_people: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Tenant(msgspec.Struct):
+    id: UUID
+    slug: str
+    name: str
+    status: TenantStatus
+    auto_provision_people: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = "id, slug, name, status, auto_provision_people, created_at, updated_at"
+
+
+def _tenant(row: asyncpg.Record | None, slug: str) -> Tenant:
+    if row is None:
+        raise NotFound(f"no tenant '{slug}'")
+    return msgspec.convert(dict(row), Tenant)
+
+
+async def create_tenant(conn: asyncpg.Connection, data: TenantCreate) -> Tenant:
+    row = await conn.fetchrow(
+        f"INSERT INTO tenants (slug, name, auto_provision_people) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
+        data.slug, data.name, data.auto_provision_people,
+    )
+    return _tenant(row, data.slug)
+
+
+async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
+    return _tenant(await conn.fetchrow(f"SELECT {_COLUMNS} FROM tenants WHERE slug = $1", slug), slug)
+
+
+async def get_tenant_by_id(conn: asyncpg.Connection, tenant_id: UUID) -> Tenant:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
+    return _tenant(row, str(tenant_id))
+
+
+async def list_tenants(conn: asyncpg.Connection, *, status: str | None, after: str | None,
+                       limit: int) -> list[Tenant]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM tenants
+            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR slug > $2)
+            ORDER BY slug LIMIT $3""",
+        status, after, limit,
+    )
+    return [msgspec.convert(dict(r), Tenant) for r in rows]
+
+
+async def update_tenant(conn: asyncpg.Connection, slug: str, data: TenantUpdate) -> Tenant:
+    changes = msgspec.structs.asdict(data)
+    sent = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
+    row = await conn.fetchrow(
+        f"""UPDATE tenants SET
+                name = CASE WHEN $2 THEN $3 ELSE name END,
+                status = CASE WHEN $4 THEN $5 ELSE status END,
+                auto_provision_people = CASE WHEN $6 THEN $7 ELSE auto_provision_people END,
+                updated_at = now()
+            WHERE slug = $1 RETURNING {_COLUMNS}""",
+        slug, "name" in sent, sent.get("name"), "status" in sent, sent.get("status"),
+        "auto_provision_people" in sent, sent.get("auto_provision_people"),
+    )
+    return _tenant(row, slug)

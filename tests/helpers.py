@@ -1,0 +1,61 @@
+"""Small builders the tests share: tokens, tenants, an external identity provider."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from uuid import UUID
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from service.auth.issue import issue_operator_token, issue_token
+from service.auth.keys import ServiceKeys
+
+ISSUER, AUDIENCE = "assess-service", "assess-api"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def operator(keys: ServiceKeys) -> dict[str, str]:
+    return bearer(issue_operator_token(keys, issuer=ISSUER, audience=AUDIENCE))
+
+
+def user(keys: ServiceKeys, tenant_id: UUID | str, roles: list[str], sub: str = "someone") -> dict[str, str]:
+    return bearer(issue_token(keys, issuer=ISSUER, audience=AUDIENCE, kind="user", subject=sub,
+                              tenant_id=UUID(str(tenant_id)), roles=roles))
+
+
+async def make_tenant(client: httpx.AsyncClient, keys: ServiceKeys, slug: str, **extra: Any) -> dict[str, Any]:
+    """Create a tenant through the operator API; returns it with `admin` headers added."""
+    response = await client.post("/v1/tenants", json={"slug": slug, "name": slug.title(), **extra},
+                                 headers=operator(keys))
+    assert response.status_code == 201, response.text
+    tenant = response.json()
+    tenant["admin"] = user(keys, tenant["id"], ["tenant_admin"])
+    return tenant
+
+
+class IdentityProvider:
+    """A region's own login system: an EC P-256 key pair that signs ES256 tokens."""
+
+    def __init__(self, issuer: str, kid: str = "idp-key-1") -> None:
+        self.issuer, self.kid = issuer, kid
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+
+    def jwk(self) -> dict[str, Any]:
+        return {**json.loads(ECAlgorithm.to_jwk(self.private_key.public_key())), "kid": self.kid, "alg": "ES256"}
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.jwk()]}
+
+    def token(self, audience: str, sub: str = "cadre-1", *, lifetime: int = 600, headers: dict[str, Any] | None = None,
+              **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": self.issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + lifetime, **claims}
+        return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": self.kid, **(headers or {})})
