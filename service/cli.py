@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from service.config import Settings
 
 log = logging.getLogger("assess")
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
 
 def _owner_url(settings: Settings) -> str:
@@ -135,9 +132,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
 
 
 def openapi(check: bool) -> int:
-    from service.api.app import create_app
+    from service.api.openapi_doc import OPENAPI_PATH, render_openapi
 
-    document = json.dumps(create_app().openapi_schema.to_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    document = render_openapi()
     if check:
         if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document:
             print(f"{OPENAPI_PATH} differs from the app: run `assess openapi`", file=sys.stderr)
