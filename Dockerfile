@@ -26,10 +26,10 @@ RUN pip install --require-hashes -r requirements.lock
 
 # The project itself. It is installed *editable*, from /app, on purpose: the code finds its
 # Alembic scripts relative to the package (service/db/migrate.py: MIGRATIONS_DIR is the parent
-# of the `service` package / "migrations", and cli.py finds openapi/ the same way). A regular
-# `pip install .` would copy `service` into site-packages, where no migrations/ sits next to
-# it, and `assess db upgrade` would fail. The editable install keeps `service` importing from
-# /app/service, beside /app/migrations, and still puts the `assess` console script on PATH.
+# of the `service` package / "migrations"; api/openapi_doc.py and cli.py find openapi/ the same
+# way). A regular `pip install .` would copy `service` into site-packages, where no migrations/
+# sits next to it, and `assess db upgrade` would fail. The editable install keeps `service`
+# importing from /app/service, beside /app/migrations, and still puts `assess` on PATH.
 # (Dependencies come only from the hash-checked lock above, hence --no-deps.)
 COPY pyproject.toml alembic.ini ./
 COPY migrations ./migrations
