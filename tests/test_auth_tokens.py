@@ -25,10 +25,10 @@ from service.auth.keys import ServiceKeys
 from tests.helpers import AUDIENCE, ISSUER, IdentityProvider, bearer, make_tenant, operator, user
 
 TENANT_ROUTE = "/v1/org-units"  # tenant_admin, author, analyst or hr_client
-CANDIDATE_ROUTE = "/v1/me"
+CANDIDATE_ROUTE = "/v1/me"  # candidate
 
 
-# --- small builders -------------------------------------------------------------------------------------------
+# --- small builders ---------------------------------------------------------------------------------
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -42,8 +42,9 @@ def b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def service_claims(tenant_id: UUID | str | None, roles: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
-    """The claims `issue_token` would write for a tenant user; `overrides` replace or (value None) drop claims."""
+def service_claims(tenant_id: UUID | str | None, roles: list[str] | None = None,
+                   **overrides: Any) -> dict[str, Any]:
+    """The claims `issue_token` writes for a tenant user; `overrides` replace claims, or drop them (None)."""
     now = int(time.time())
     claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "someone", "iat": now, "nbf": now,
                               "exp": now + 600, "kind": "user", "roles": roles or ["tenant_admin"]}
@@ -55,7 +56,7 @@ def service_claims(tenant_id: UUID | str | None, roles: list[str] | None = None,
 
 def sign_as_service(keys: ServiceKeys, claims: dict[str, Any], *, private_key: Any = None,
                     kid: str | None = None) -> str:
-    """An EdDSA access token; by default exactly as the service signs, else with another key and/or kid."""
+    """An EdDSA access token: by default exactly as the service signs, else with another key and/or kid."""
     real = keys.keys[-1]
     return jwt.encode(claims, private_key or real.private_key, algorithm="EdDSA",
                       headers={"kid": kid or real.kid, "typ": "at+jwt"})
@@ -70,6 +71,10 @@ def hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], secret: bytes)
 def public_pem(private_key: Any) -> str:
     return private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+async def get_with(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:
+    return await client.get(path, headers=bearer(token))
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -90,11 +95,17 @@ def assert_invalid_token(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-# --- fixtures -------------------------------------------------------------------------------------------------
+# --- fixtures ---------------------------------------------------------------------------------------
 
 @pytest.fixture
 async def tenant(client, service_keys) -> dict[str, Any]:
     return await make_tenant(client, service_keys, "region-a")
+
+
+async def register_issuer(client: httpx.AsyncClient, keys: ServiceKeys, slug: str,
+                          body: dict[str, Any]) -> None:
+    response = await client.post(f"/v1/tenants/{slug}/issuers", json=body, headers=operator(keys))
+    assert response.status_code == 201, response.text
 
 
 class IdpTenant:
@@ -105,11 +116,6 @@ class IdpTenant:
 
     def token(self, sub: str | None = None, **claims: Any) -> str:
         return self.idp.token(self.audience, sub or self.person, **claims)
-
-
-async def register_issuer(client: httpx.AsyncClient, keys: ServiceKeys, slug: str, body: dict[str, Any]) -> None:
-    response = await client.post(f"/v1/tenants/{slug}/issuers", json=body, headers=operator(keys))
-    assert response.status_code == 201, response.text
 
 
 @pytest.fixture
@@ -123,72 +129,73 @@ async def idp_tenant(client, service_keys, tenant) -> IdpTenant:
     return IdpTenant(tenant, idp, audience, "cadre-1")
 
 
-# --- 1. no usable Authorization header ------------------------------------------------------------------------
+# --- 1. no usable Authorization header --------------------------------------------------------------
 
 @pytest.mark.parametrize("authorization", [None, "Basic xyz", "Bearer ", "Bearer    "])
 async def test_missing_or_non_bearer_authorization_is_401(client, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
-    response = await client.get(TENANT_ROUTE, headers=headers)
-    body = assert_problem(response, 401)
+    body = assert_problem(await client.get(TENANT_ROUTE, headers=headers), 401)
     assert "Bearer" in body["detail"]
 
 
 async def test_garbage_bearer_token_is_401(client):
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer("abc.def")))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, "abc.def"))
 
 
 async def test_control_a_properly_signed_service_token_is_accepted(client, service_keys, tenant):
-    response = await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, service_claims(tenant["id"]))))
+    token = sign_as_service(service_keys, service_claims(tenant["id"]))
+    response = await get_with(client, TENANT_ROUTE, token)
     assert response.status_code == 200, response.text
 
 
-# --- 2. attacks on service-signed tokens ----------------------------------------------------------------------
+# --- 2. attacks on service-signed tokens ------------------------------------------------------------
 
 async def test_alg_none_is_401(client, service_keys, tenant):
     header = {"alg": "none", "typ": "at+jwt", "kid": service_keys.keys[-1].kid}
     unsigned = f"{b64url_json(header)}.{b64url_json(service_claims(tenant['id']))}."
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(unsigned)))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, unsigned))
 
 
 @pytest.mark.parametrize("secret_form", ["raw-public-key", "public-key-pem"])
 async def test_hs256_signed_with_the_service_public_key_is_401(client, service_keys, tenant, secret_form):
     public = service_keys.keys[-1].public_key
-    secret = (public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-              if secret_form == "raw-public-key"
-              else public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    if secret_form == "raw-public-key":
+        secret = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        secret = public_pem(service_keys.keys[-1].private_key).encode()
     header = {"alg": "HS256", "typ": "at+jwt", "kid": service_keys.keys[-1].kid}
     token = hs256_by_hand(header, service_claims(tenant["id"]), secret)
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(token)))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, token))
 
 
 async def test_expired_beyond_leeway_is_401(client, service_keys, tenant):
     now = int(time.time())
     claims = service_claims(tenant["id"], iat=now - 3600, nbf=now - 3600, exp=now - 60)
-    body = assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims))))
+    body = assert_invalid_token(await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims)))
     assert "expired" in body["detail"]
 
 
 async def test_expired_within_leeway_is_still_accepted(client, service_keys, tenant):
     now = int(time.time())
     claims = service_claims(tenant["id"], iat=now - 600, nbf=now - 600, exp=now - 2)
-    response = await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims)))
+    response = await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims))
     assert response.status_code == 200, response.text
 
 
 async def test_not_yet_valid_is_401(client, service_keys, tenant):
     claims = service_claims(tenant["id"], nbf=int(time.time()) + 3600)
-    body = assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims))))
+    body = assert_invalid_token(await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims)))
     assert "not yet valid" in body["detail"]
 
 
 async def test_wrong_issuer_is_401(client, service_keys, tenant):
     claims = service_claims(tenant["id"], iss="someone-else")
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims))))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims)))
 
 
 async def test_wrong_audience_is_401(client, service_keys, tenant):
     claims = service_claims(tenant["id"], aud="another-api")
-    body = assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims))))
+    body = assert_invalid_token(await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims)))
     assert "audience" in body["detail"]
 
 
@@ -196,14 +203,14 @@ async def test_fresh_key_with_unknown_kid_is_401(client, service_keys, tenant):
     token = sign_as_service(service_keys, service_claims(tenant["id"]),
                             private_key=ed25519.Ed25519PrivateKey.generate(), kid="not-a-service-kid")
     assert "not-a-service-kid" not in service_keys.by_kid
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(token)))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, token))
 
 
 async def test_real_kid_signed_with_another_key_is_401(client, service_keys, tenant):
     token = sign_as_service(service_keys, service_claims(tenant["id"]),
                             private_key=ed25519.Ed25519PrivateKey.generate())
     assert jwt.get_unverified_header(token)["kid"] == service_keys.keys[-1].kid
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(token)))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, token))
 
 
 async def test_tampered_payload_is_401(client, service_keys, tenant):
@@ -213,14 +220,14 @@ async def test_tampered_payload_is_401(client, service_keys, tenant):
     claims["roles"] = ["tenant_admin", "operator"]
     tampered = f"{header}.{b64url_json(claims)}.{signature}"
     assert tampered != token
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(tampered)))
-    assert_invalid_token(await client.get("/v1/tenants", headers=bearer(tampered)))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, tampered))
+    assert_invalid_token(await get_with(client, "/v1/tenants", tampered))
 
 
 async def test_missing_exp_is_401(client, service_keys, tenant):
     claims = service_claims(tenant["id"], exp=None)
     assert "exp" not in claims
-    assert_invalid_token(await client.get(TENANT_ROUTE, headers=bearer(sign_as_service(service_keys, claims))))
+    assert_invalid_token(await get_with(client, TENANT_ROUTE, sign_as_service(service_keys, claims)))
 
 
 async def test_token_for_a_tenant_that_does_not_exist_is_401(client, service_keys, tenant):
@@ -236,18 +243,17 @@ async def test_valid_token_without_the_role_is_403_not_401(client, service_keys,
     assert "www-authenticate" not in response.headers
 
 
-# --- 3. tokens from a tenant's own identity provider ---------------------------------------------------------
+# --- 3. tokens from a tenant's own identity provider ------------------------------------------------
 
 async def test_idp_token_of_a_provisioned_person_reaches_me(client, idp_tenant):
-    response = await client.get(CANDIDATE_ROUTE, headers=bearer(idp_tenant.token()))
+    response = await get_with(client, CANDIDATE_ROUTE, idp_tenant.token())
     assert response.status_code == 200, response.text
     assert response.json()["external_id"] == "cadre-1"
 
 
 async def test_idp_token_naming_another_tenant_is_401(client, service_keys, idp_tenant):
     other = await make_tenant(client, service_keys, "region-b")
-    token = idp_tenant.token(tenant=other["id"])
-    body = assert_invalid_token(await client.get(CANDIDATE_ROUTE, headers=bearer(token)))
+    body = assert_invalid_token(await get_with(client, CANDIDATE_ROUTE, idp_tenant.token(tenant=other["id"])))
     assert "another tenant" in body["detail"]
 
 
@@ -260,35 +266,37 @@ async def test_idp_token_aimed_at_another_tenants_audience_is_401(client, servic
                           {"issuer": b_idp.issuer, "audience": "assess-region-b", "jwks": b_idp.jwks()})
     put = await client.put("/v1/people/cadre-1", json={}, headers=other["admin"])
     assert put.status_code == 201, put.text
-    # B's own provider does get in: the registration works, so the 401 below is about A's token.
-    assert (await client.get(CANDIDATE_ROUTE, headers=bearer(b_idp.token("assess-region-b")))).status_code == 200
+    # B's own provider gets in, so the registration works and the 401 below is about A's token.
+    assert (await get_with(client, CANDIDATE_ROUTE, b_idp.token("assess-region-b"))).status_code == 200
 
     token = idp_tenant.idp.token("assess-region-b", "cadre-1")
-    assert_invalid_token(await client.get(CANDIDATE_ROUTE, headers=bearer(token)))
+    assert_invalid_token(await get_with(client, CANDIDATE_ROUTE, token))
 
 
 async def test_idp_token_signed_by_an_unregistered_key_is_401(client, idp_tenant):
     impostor = IdentityProvider(idp_tenant.idp.issuer, kid=idp_tenant.idp.kid)
     token = impostor.token(idp_tenant.audience, idp_tenant.person)
-    assert_invalid_token(await client.get(CANDIDATE_ROUTE, headers=bearer(token)))
+    assert_invalid_token(await get_with(client, CANDIDATE_ROUTE, token))
 
 
 async def test_unprovisioned_person_is_403_until_the_tenant_auto_provisions(client, service_keys, idp_tenant):
     token = idp_tenant.token(sub="newcomer-7")
-    body = assert_problem(await client.get(CANDIDATE_ROUTE, headers=bearer(token)), 403)
+    body = assert_problem(await get_with(client, CANDIDATE_ROUTE, token), 403)
     assert "not provisioned" in body["detail"]
+    assert body["type"] == "urn:assess:problem:person-not-provisioned"
 
-    patched = await client.patch(f"/v1/tenants/{idp_tenant.tenant['slug']}", json={"auto_provision_people": True},
-                                 headers=operator(service_keys))
+    patched = await client.patch(f"/v1/tenants/{idp_tenant.tenant['slug']}",
+                                 json={"auto_provision_people": True}, headers=operator(service_keys))
     assert patched.status_code == 200, patched.text
-    response = await client.get(CANDIDATE_ROUTE, headers=bearer(token))
+    response = await get_with(client, CANDIDATE_ROUTE, token)
     assert response.status_code == 200, response.text
     assert response.json()["external_id"] == "newcomer-7"
 
 
 async def test_suspended_tenant_refuses_valid_tokens_with_403(client, service_keys, idp_tenant):
     slug, tenant_id = idp_tenant.tenant["slug"], idp_tenant.tenant["id"]
-    patched = await client.patch(f"/v1/tenants/{slug}", json={"status": "suspended"}, headers=operator(service_keys))
+    patched = await client.patch(f"/v1/tenants/{slug}", json={"status": "suspended"},
+                                 headers=operator(service_keys))
     assert patched.status_code == 200, patched.text
 
     for path, headers in [(CANDIDATE_ROUTE, bearer(idp_tenant.token())),
@@ -297,9 +305,11 @@ async def test_suspended_tenant_refuses_valid_tokens_with_403(client, service_ke
         assert body["type"] == "urn:assess:problem:tenant-suspended", path
 
 
-async def _post_issuer(client, service_keys, tenant, route: str, body: dict[str, Any]) -> httpx.Response:
+async def post_issuer(client, service_keys, tenant, route: str, body: dict[str, Any]) -> httpx.Response:
+    """Register through the operator route or the tenant admin's own route."""
     if route == "operator":
-        return await client.post(f"/v1/tenants/{tenant['slug']}/issuers", json=body, headers=operator(service_keys))
+        return await client.post(f"/v1/tenants/{tenant['slug']}/issuers", json=body,
+                                 headers=operator(service_keys))
     return await client.post("/v1/issuers", json=body, headers=tenant["admin"])
 
 
@@ -308,8 +318,9 @@ async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys
     idp = IdentityProvider("https://login.region-a.example")
     private_jwk = {**json.loads(ECAlgorithm.to_jwk(idp.private_key)), "kid": idp.kid, "alg": "ES256"}
     assert "d" in private_jwk
-    response = await _post_issuer(client, service_keys, tenant, route,
-                                  {"issuer": idp.issuer, "audience": "assess-region-a", "jwks": {"keys": [private_jwk]}})
+    response = await post_issuer(client, service_keys, tenant, route,
+                                 {"issuer": idp.issuer, "audience": "assess-region-a",
+                                  "jwks": {"keys": [private_jwk]}})
     body = assert_problem(response, 422)
     assert "/jwks/keys/0/d" in [e.get("pointer") for e in body["errors"]]
 
@@ -317,14 +328,14 @@ async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys
 @pytest.mark.parametrize("route", ["operator", "tenant-admin"])
 async def test_registering_a_symmetric_oct_key_is_422(client, service_keys, tenant, route):
     oct_key = {"kty": "oct", "k": b64url(b"a shared secret of thirty-two b."), "kid": "shared"}
-    response = await _post_issuer(client, service_keys, tenant, route,
-                                  {"issuer": "https://login.region-a.example", "audience": "assess-region-a",
-                                   "jwks": {"keys": [oct_key]}})
+    response = await post_issuer(client, service_keys, tenant, route,
+                                 {"issuer": "https://login.region-a.example", "audience": "assess-region-a",
+                                  "jwks": {"keys": [oct_key]}})
     body = assert_problem(response, 422)
     assert any(e.get("pointer", "").startswith("/jwks/keys") for e in body["errors"]), body
 
 
-# --- 4. PEM-registered issuers --------------------------------------------------------------------------------
+# --- 4. PEM-registered issuers ----------------------------------------------------------------------
 
 PEM_KEY_KINDS = {
     "ed25519": (ed25519.Ed25519PrivateKey.generate, "EdDSA"),
@@ -334,7 +345,7 @@ PEM_KEY_KINDS = {
 
 
 @pytest.mark.parametrize("kind", list(PEM_KEY_KINDS))
-async def test_pem_registered_issuer_accepts_its_tokens_and_only_its_tokens(client, service_keys, tenant, kind):
+async def test_pem_registered_issuer_accepts_its_tokens_and_only_those(client, service_keys, tenant, kind):
     generate, algorithm = PEM_KEY_KINDS[kind]
     private_key = generate()
     issuer, audience = "https://pem.region-a.example", "assess-region-a-pem"
@@ -349,14 +360,14 @@ async def test_pem_registered_issuer_accepts_its_tokens_and_only_its_tokens(clie
         return jwt.encode({"iss": issuer, "aud": audience, "sub": "pem-person", "iat": now, "exp": now + 300},
                           key, algorithm=algorithm, headers={"kid": "k1"})
 
-    response = await client.get(CANDIDATE_ROUTE, headers=bearer(token(private_key)))
+    response = await get_with(client, CANDIDATE_ROUTE, token(private_key))
     assert response.status_code == 200, response.text
     assert response.json()["external_id"] == "pem-person"
 
-    assert_invalid_token(await client.get(CANDIDATE_ROUTE, headers=bearer(token(generate()))))
+    assert_invalid_token(await get_with(client, CANDIDATE_ROUTE, token(generate())))
 
 
-# --- 5. the service's published keys --------------------------------------------------------------------------
+# --- 5. the service's published keys ----------------------------------------------------------------
 
 async def test_jwks_publishes_public_keys_that_verify_service_tokens(client, service_keys, tenant):
     response = await client.get("/.well-known/jwks.json")
@@ -368,12 +379,11 @@ async def test_jwks_publishes_public_keys_that_verify_service_tokens(client, ser
         assert key["kty"] == "OKP" and key["alg"] == "EdDSA" and key["use"] == "sig"
 
     token = sign_as_service(service_keys, service_claims(tenant["id"]))
-    jwk_set = jwt.PyJWKSet.from_dict(document)
-    signing_key = jwk_set[jwt.get_unverified_header(token)["kid"]]
+    signing_key = jwt.PyJWKSet.from_dict(document)[jwt.get_unverified_header(token)["kid"]]
     claims = jwt.decode(token, signing_key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
     assert claims["tenant"] == tenant["id"]
 
+    forged = sign_as_service(service_keys, service_claims(tenant["id"]),
+                             private_key=ed25519.Ed25519PrivateKey.generate())
     with pytest.raises(jwt.InvalidSignatureError):
-        forged = sign_as_service(service_keys, service_claims(tenant["id"]),
-                                 private_key=ed25519.Ed25519PrivateKey.generate())
         jwt.decode(forged, signing_key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)

@@ -12,19 +12,17 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-_decoders: dict[int, msgspec.json.Decoder[Any] | None] = {}
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}  # keyed by the body type, never by handler identity
 
 
-def _decoder_for(request: Request) -> msgspec.json.Decoder[Any] | None:
-    handler = request.route_handler
-    key = id(handler)
-    if key not in _decoders:
-        data = handler.parsed_fn_signature.parameters.get("data")
-        _decoders[key] = msgspec.json.Decoder(data.annotation, strict=True) if data is not None else None
-    return _decoders[key]
+def _decoder_for(body_type: Any) -> msgspec.json.Decoder[Any]:
+    decoder = _decoders.get(body_type)
+    if decoder is None:
+        decoder = _decoders[body_type] = msgspec.json.Decoder(body_type, strict=True)
+    return decoder
 
 
 async def decode_strictly(request: Request) -> None:
-    decoder = _decoder_for(request)
-    if decoder is not None:
-        decoder.decode(await request.body())
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is not None:
+        _decoder_for(data.annotation).decode(await request.body())

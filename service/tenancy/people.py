@@ -34,6 +34,14 @@ class PeopleBulkUpsert(msgspec.Struct, forbid_unknown_fields=True):
     people: list[PersonBulkRow]
 
 
+class NotProvisioned(Forbidden):
+    slug, title = "person-not-provisioned", "This person is not provisioned in this tenant"
+
+
+class Deactivated(Forbidden):
+    slug, title = "person-deactivated", "This person is deactivated"
+
+
 class Person(msgspec.Struct):
     id: uuid.UUID
     external_id: str
@@ -144,10 +152,10 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str, *, auto
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
         if not auto_provision:
-            raise Forbidden(f"person '{external_id}' is not provisioned in this tenant")
+            raise NotProvisioned(f"person '{external_id}' is not provisioned in this tenant")
         await conn.execute("INSERT INTO people (external_id) VALUES ($1) ON CONFLICT DO NOTHING", external_id)
         return await get_person(conn, external_id)
     person = msgspec.convert(dict(row), Person)
     if not person.active:
-        raise Forbidden(f"person '{external_id}' is deactivated")
+        raise Deactivated(f"person '{external_id}' is deactivated")
     return person
