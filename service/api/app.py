@@ -94,16 +94,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
         ],
         lifespan=[_lifespan(settings)],
-        middleware=[
-            observability.access_log_middleware,
-            observability.prometheus.middleware,
-        ],
+        middleware=[observability.prometheus.middleware],
         guards=[authenticate],
         before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -123,3 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Outermost, around Litestar's own exception handling: router 404/405s and errors raised
+    # before a route runs still get a request id and an access-log line.
+    app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
+    return app
