@@ -70,12 +70,11 @@ def plan_import(rows: Sequence[ImportRow], existing: dict[str, Placed],
         parent = row.parent_code
         if parent is not None and parent not in first_index and parent not in existing:
             errors.append(FieldError(f"no org unit '{parent}' here or in this import", f"/units/{i}/parent_code"))
-    if errors:
-        return [], errors
+    bad = {int(e.pointer.split("/")[2]) for e in errors if e.pointer}
 
     placed: dict[str, Placed] = dict(existing)
     planned: list[PlannedUnit] = []
-    pending = list(range(len(rows)))
+    pending = [i for i in range(len(rows)) if i not in bad]
     while pending:
         still_pending = []
         for i in pending:
@@ -89,7 +88,25 @@ def plan_import(rows: Sequence[ImportRow], existing: dict[str, Placed],
             depth = parent.depth + 1 if parent else 0
             placed[row.code] = Placed(unit_id, path, depth)
             planned.append(PlannedUnit(i, unit_id, parent.id if parent else None, path, depth))
-        if len(still_pending) == len(pending):  # no progress: the rest only reach each other
-            return [], [FieldError("parent_code forms a cycle", f"/units/{i}/parent_code") for i in still_pending]
+        if len(still_pending) == len(pending):  # stuck: on a cycle, below one, or below a bad row
+            errors.extend(FieldError("parent_code forms a cycle", f"/units/{i}/parent_code")
+                          for i in _on_cycles(rows, still_pending, first_index))
+            break
         pending = still_pending
+    if errors:
+        return [], errors
     return planned, []
+
+
+def _on_cycles(rows: Sequence[ImportRow], stuck: list[int], first_index: dict[str, int]) -> list[int]:
+    """The stuck rows whose parent chain leads back to themselves."""
+    stuck_set = set(stuck)
+    on_cycle = []
+    for start in stuck:
+        seen, i = set(), start
+        while i in stuck_set and i not in seen:
+            seen.add(i)
+            i = first_index.get(rows[i].parent_code or "", -1)
+        if i == start:
+            on_cycle.append(start)
+    return on_cycle

@@ -1,0 +1,558 @@
+"""Adversarial tenant isolation at the database layer: row-level security as the application role.
+
+Everything here connects as `assess_app` (the role the service runs as) through the service's own
+pool helpers, and tries to see or touch another tenant's rows: with the other tenant's context,
+with no context, with the operator's or the auth lookup's context, across a reused pooled
+connection, and by trying to switch row-level security off. The owner connection (a superuser)
+is only used to look at the ground truth.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+
+from service.db.pool import auth_lookup_transaction, create_pool, operator_transaction, tenant_transaction
+
+APP_ROLE = "assess_app"
+TABLES = ("tenants", "trusted_issuers", "org_units", "people")
+TENANT_DATA = ("org_units", "people")
+
+
+@dataclass
+class Seeded:
+    id: uuid.UUID
+    slug: str
+    units: dict[str, uuid.UUID] = field(default_factory=dict)  # code -> id
+    people: dict[str, uuid.UUID] = field(default_factory=dict)  # external_id -> id
+    issuer_id: uuid.UUID | None = None
+
+
+@dataclass
+class World:
+    a: Seeded
+    b: Seeded
+
+
+@pytest.fixture
+async def pool(app_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(app_url, min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(owner_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _seed_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, slug: str, prefix: str) -> Seeded:
+    """As the app role in the tenant's own context, the way the service writes."""
+    seeded = Seeded(tenant_id, slug)
+    root, city, hq = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.executemany(
+            "INSERT INTO org_units (id, code, name, level, parent_id, path, depth) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                (root, f"{prefix}-ROOT", f"{prefix} province", "province", None, f"/{root}/", 0),
+                (city, f"{prefix}-CITY", f"{prefix} city", "city", root, f"/{root}/{city}/", 1),
+                # The same code in both tenants: codes are per tenant, and must never resolve across.
+                (hq, "HQ", f"{prefix} headquarters", None, None, f"/{hq}/", 0),
+            ],
+        )
+        seeded.units = {f"{prefix}-ROOT": root, f"{prefix}-CITY": city, "HQ": hq}
+        for external_id, unit in ((f"{prefix.lower()}-1", root), (f"{prefix.lower()}-2", city), ("shared-1", hq)):
+            seeded.people[external_id] = await conn.fetchval(
+                "INSERT INTO people (external_id, org_unit_id, display_name) VALUES ($1, $2, $3) RETURNING id",
+                external_id, unit, f"{prefix} {external_id}",
+            )
+        seeded.issuer_id = await conn.fetchval(
+            "INSERT INTO trusted_issuers (issuer, audience, jwks) VALUES ($1, $2, $3) RETURNING id",
+            f"https://idp.{slug}.example", f"{slug}-app", {"keys": []},
+        )
+    return seeded
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool) -> World:
+    async with operator_transaction(pool) as conn:
+        a_id = await conn.fetchval("INSERT INTO tenants (slug, name) VALUES ('iso-a', 'A') RETURNING id")
+        b_id = await conn.fetchval("INSERT INTO tenants (slug, name) VALUES ('iso-b', 'B') RETURNING id")
+    return World(await _seed_tenant(pool, a_id, "iso-a", "A"), await _seed_tenant(pool, b_id, "iso-b", "B"))
+
+
+async def _snapshot(owner: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, as the superuser owner sees them (row-level security does not apply)."""
+    order = {"tenants": "id", "trusted_issuers": "tenant_id, id", "org_units": "tenant_id, id",
+             "people": "tenant_id, id"}
+    return {t: [dict(r) for r in await owner.fetch(f"SELECT * FROM {t} ORDER BY {order[t]}")] for t in TABLES}
+
+
+async def _count(conn: asyncpg.Connection, table: str) -> int:
+    return len(await conn.fetch(f"SELECT * FROM {table}"))
+
+
+def _affected(status: str) -> int:
+    """'UPDATE 3' / 'DELETE 0' -> the row count."""
+    return int(status.split()[-1])
+
+
+# --------------------------------------------------------------------------- reading
+
+
+async def test_owner_sees_both_tenants_so_the_filtering_below_is_real(world: World, owner: asyncpg.Connection):
+    snap = await _snapshot(owner)
+    assert len(snap["tenants"]) == 2
+    assert len(snap["trusted_issuers"]) == 2
+    assert len(snap["org_units"]) == 6
+    assert len(snap["people"]) == 6
+
+
+@pytest.mark.parametrize("who", ["a", "b"])
+async def test_tenant_context_unfiltered_selects_return_only_own_rows(pool: asyncpg.Pool, world: World, who: str):
+    me, other = (world.a, world.b) if who == "a" else (world.b, world.a)
+    async with tenant_transaction(pool, me.id) as conn:
+        people = await conn.fetch("SELECT * FROM people")
+        units = await conn.fetch("SELECT * FROM org_units")
+        issuers = await conn.fetch("SELECT * FROM trusted_issuers")
+        tenants = await conn.fetch("SELECT * FROM tenants")
+        # Asking for the other tenant's rows by their keys finds nothing either.
+        by_id = await conn.fetch("SELECT id FROM people WHERE id = ANY($1::uuid[])", list(other.people.values()))
+        by_tenant = await conn.fetch("SELECT id FROM org_units WHERE tenant_id = $1", other.id)
+        shared = await conn.fetch("SELECT id FROM org_units WHERE code = 'HQ'")
+        counted = await conn.fetchval("SELECT count(*) FROM people")
+    assert {r["id"] for r in people} == set(me.people.values())
+    assert {r["tenant_id"] for r in people} == {me.id}
+    assert {r["id"] for r in units} == set(me.units.values())
+    assert {r["tenant_id"] for r in units} == {me.id}
+    assert [r["id"] for r in issuers] == [me.issuer_id]
+    assert [r["id"] for r in tenants] == [me.id]
+    assert by_id == [] and by_tenant == []
+    assert [r["id"] for r in shared] == [me.units["HQ"]]
+    assert counted == 3
+
+
+async def test_joins_and_subqueries_do_not_reach_the_other_tenant(pool: asyncpg.Pool, world: World):
+    async with tenant_transaction(pool, world.a.id) as conn:
+        joined = await conn.fetch(
+            "SELECT p.external_id, u.code FROM people p JOIN org_units u ON u.id = p.org_unit_id")
+        cross = await conn.fetchval(
+            "SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM org_units u WHERE u.tenant_id <> p.tenant_id)")
+        # A B unit id smuggled in as a literal still resolves to nothing.
+        b_city = await conn.fetchval("SELECT code FROM org_units WHERE id = $1", world.b.units["B-CITY"])
+    assert {r["external_id"] for r in joined} == set(world.a.people)
+    assert cross == 0
+    assert b_city is None
+
+
+async def test_leaky_function_cannot_observe_other_tenants_rows(pool: asyncpg.Pool, world: World):
+    """A user function in the WHERE clause runs after the policy's quals, so it never sees B's rows."""
+    seen: list[str] = []
+    async with pool.acquire() as conn:
+        def listener(_conn: Any, message: asyncpg.PostgresLogMessage) -> None:
+            seen.append(message.message)
+
+        conn.add_log_listener(listener)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(world.a.id))
+                await conn.execute(
+                    """CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+                       $$ BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END $$""")
+                rows = await conn.fetch("SELECT external_id FROM people WHERE pg_temp.leak(external_id)")
+                await conn.fetch("SELECT code FROM org_units WHERE pg_temp.leak(code)")
+        finally:
+            conn.remove_log_listener(listener)
+    assert {r["external_id"] for r in rows} == set(world.a.people)
+    b_only = {*world.b.people, *world.b.units} - {*world.a.people, *world.a.units}
+    assert [m for m in seen if m.removeprefix("saw ") in b_only] == []
+    assert any(m == "saw a-1" for m in seen)  # the listener did work
+
+
+# --------------------------------------------------------------------------- writing across
+
+
+async def _fails_in_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, sql: str, *args: Any,
+                           error: type[asyncpg.PostgresError] = asyncpg.InsufficientPrivilegeError) -> None:
+    with pytest.raises(error):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(sql, *args)
+
+
+async def _affected_in_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, sql: str, *args: Any) -> int:
+    async with tenant_transaction(pool, tenant_id) as conn:
+        return _affected(await conn.execute(sql, *args))
+
+
+async def test_insert_with_other_tenants_id_is_refused(pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    a, b = world.a, world.b
+    new = uuid.uuid4()
+    await _fails_in_tenant(
+        pool, a.id,
+        "INSERT INTO org_units (tenant_id, id, code, name, path, depth) VALUES ($1, $2, 'EVIL', 'evil', $3, 0)",
+        b.id, new, f"/{new}/")
+    await _fails_in_tenant(pool, a.id, "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'evil-1')", b.id)
+    # Into B's tree: with B's unit as the parent / org unit (the FK would accept it, the policy must not).
+    await _fails_in_tenant(
+        pool, a.id,
+        "INSERT INTO org_units (tenant_id, id, code, name, parent_id, path, depth) "
+        "VALUES ($1, $2, 'EVIL2', 'evil', $3, $4, 1)",
+        b.id, new, b.units["B-ROOT"], f"/{b.units['B-ROOT']}/{new}/")
+    await _fails_in_tenant(pool, a.id,
+                           "INSERT INTO people (tenant_id, external_id, org_unit_id) VALUES ($1, 'evil-2', $2)",
+                           b.id, b.units["B-CITY"])
+    await _fails_in_tenant(pool, a.id,
+                           "INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+                           "VALUES ($1, 'https://evil.example', 'evil', 'https://evil.example/jwks')", b.id)
+    # Upsert onto B's existing key: the INSERT is checked first and refused.
+    await _fails_in_tenant(pool, a.id,
+                           "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'b-1') "
+                           "ON CONFLICT (tenant_id, external_id) DO UPDATE SET display_name = 'pwned'", b.id)
+    # Tenants: only the operator may create them.
+    await _fails_in_tenant(pool, a.id, "INSERT INTO tenants (slug, name) VALUES ('evil-tenant', 'Evil')")
+    assert await _snapshot(owner) == before
+
+
+async def test_update_and_delete_of_other_tenants_rows_affect_nothing(
+        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    a, b = world.a, world.b
+    statements = [
+        ("UPDATE org_units SET name = 'pwned', updated_at = now() WHERE tenant_id = $1", b.id),
+        ("UPDATE org_units SET name = 'pwned' WHERE id = ANY($1::uuid[])", list(b.units.values())),
+        ("UPDATE people SET display_name = 'pwned', active = false WHERE tenant_id = $1", b.id),
+        ("UPDATE people SET display_name = 'pwned' WHERE id = ANY($1::uuid[])", list(b.people.values())),
+        ("UPDATE trusted_issuers SET audience = 'pwned' WHERE tenant_id = $1", b.id),
+        ("UPDATE tenants SET status = 'suspended' WHERE id = $1", b.id),
+        ("DELETE FROM people WHERE tenant_id = $1", b.id),
+        ("DELETE FROM people WHERE id = ANY($1::uuid[])", list(b.people.values())),
+        ("DELETE FROM org_units WHERE id = ANY($1::uuid[])", list(b.units.values())),
+        ("DELETE FROM trusted_issuers WHERE id = $1", b.issuer_id),
+        ("DELETE FROM tenants WHERE id = $1", b.id),
+    ]
+    for sql, arg in statements:
+        assert await _affected_in_tenant(pool, a.id, sql, arg) == 0, sql
+    # No WHERE at all: only A's own rows could be touched (checked, then rolled back).
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(a.id))
+        assert _affected(await conn.execute("UPDATE people SET display_name = 'mass'")) == 3
+        assert _affected(await conn.execute("DELETE FROM people")) == 3
+        await tx.rollback()
+    assert await _snapshot(owner) == before
+
+
+async def test_a_tenant_cannot_modify_even_its_own_tenant_row(pool: asyncpg.Pool, world: World,
+                                                             owner: asyncpg.Connection):
+    """tenants is read-only for a tenant: it cannot reactivate itself once suspended, nor rename itself."""
+    await owner.execute("UPDATE tenants SET status = 'suspended' WHERE id = $1", world.a.id)
+    before = await _snapshot(owner)
+    assert await _affected_in_tenant(pool, world.a.id, "UPDATE tenants SET status = 'active'") == 0
+    assert await _affected_in_tenant(pool, world.a.id, "UPDATE tenants SET name = 'Renamed' WHERE id = $1",
+                                     world.a.id) == 0
+    assert await _affected_in_tenant(pool, world.a.id, "DELETE FROM tenants") == 0
+    assert await _snapshot(owner) == before
+
+
+async def test_moving_own_rows_into_the_other_tenant_is_refused(pool: asyncpg.Pool, world: World,
+                                                                owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    a, b = world.a, world.b
+    await _fails_in_tenant(pool, a.id, "UPDATE org_units SET tenant_id = $1 WHERE id = $2", b.id, a.units["HQ"])
+    await _fails_in_tenant(pool, a.id, "UPDATE people SET tenant_id = $1 WHERE id = $2", b.id, a.people["a-1"])
+    await _fails_in_tenant(pool, a.id, "UPDATE people SET tenant_id = $1", b.id)
+    await _fails_in_tenant(pool, a.id, "UPDATE trusted_issuers SET tenant_id = $1", b.id)
+    # Re-parenting A's unit under B's unit (same tenant_id, foreign parent) cannot even find the parent.
+    await _fails_in_tenant(pool, a.id, "UPDATE org_units SET parent_id = $1 WHERE id = $2",
+                           b.units["B-ROOT"], a.units["HQ"], error=asyncpg.ForeignKeyViolationError)
+    await _fails_in_tenant(pool, a.id, "UPDATE people SET org_unit_id = $1 WHERE id = $2",
+                           b.units["B-CITY"], a.people["a-1"], error=asyncpg.ForeignKeyViolationError)
+    assert await _snapshot(owner) == before
+
+
+# --------------------------------------------------------------------------- other contexts
+
+
+async def test_no_context_sees_nothing_and_writes_nothing(pool: asyncpg.Pool, world: World,
+                                                          owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    async with pool.acquire() as conn, conn.transaction():
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (None, "")
+        for table in TABLES:
+            assert await _count(conn, table) == 0, table
+        for table in TABLES:
+            assert _affected(await conn.execute(f"UPDATE {table} SET created_at = created_at")) == 0, table
+            assert _affected(await conn.execute(f"DELETE FROM {table}")) == 0, table
+    inserts = [
+        ("INSERT INTO org_units (code, name, path, depth) VALUES ('X', 'x', '/x/', 0)", ()),
+        ("INSERT INTO org_units (tenant_id, code, name, path, depth) VALUES ($1, 'X', 'x', '/x/', 0)", (world.a.id,)),
+        ("INSERT INTO people (external_id) VALUES ('x-1')", ()),
+        ("INSERT INTO people (tenant_id, external_id) VALUES ($1, 'x-1')", (world.a.id,)),
+        ("INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+         "VALUES ($1, 'https://x.example', 'x', 'https://x.example/jwks')", (world.a.id,)),
+        ("INSERT INTO tenants (slug, name) VALUES ('no-context', 'X')", ()),
+    ]
+    for sql, args in inserts:
+        with pytest.raises(asyncpg.PostgresError):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql, *args)
+    assert await _snapshot(owner) == before
+
+
+@pytest.mark.parametrize("value", ["", "00000000-0000-0000-0000-000000000000", "random"],
+                         ids=["empty", "nil-uuid", "random-uuid"])
+async def test_empty_or_unknown_tenant_context_sees_nothing(pool: asyncpg.Pool, world: World, value: str):
+    setting = str(uuid.uuid4()) if value == "random" else value
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", setting)
+        for table in TABLES:
+            assert await _count(conn, table) == 0, table
+
+
+async def test_malformed_tenant_context_is_an_error_not_a_wildcard(pool: asyncpg.Pool, world: World):
+    for setting in ("not-a-uuid", "%", "' OR true --"):
+        with pytest.raises(asyncpg.InvalidTextRepresentationError):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", setting)
+                await conn.fetch("SELECT * FROM people")
+
+
+async def test_operator_context_sees_tenants_but_no_tenant_data(pool: asyncpg.Pool, world: World,
+                                                                owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    async with operator_transaction(pool) as conn:
+        assert {r["id"] for r in await conn.fetch("SELECT * FROM tenants")} == {world.a.id, world.b.id}
+        assert {r["id"] for r in await conn.fetch("SELECT * FROM trusted_issuers")} == {
+            world.a.issuer_id, world.b.issuer_id}
+        for table in TENANT_DATA:
+            assert await _count(conn, table) == 0, table
+            assert _affected(await conn.execute(f"UPDATE {table} SET created_at = now()")) == 0
+            assert _affected(await conn.execute(f"DELETE FROM {table}")) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with operator_transaction(pool) as conn:
+            await conn.execute("INSERT INTO people (tenant_id, external_id) VALUES ($1, 'op-1')", world.a.id)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with operator_transaction(pool) as conn:
+            await conn.execute("INSERT INTO org_units (tenant_id, code, name, path, depth) "
+                               "VALUES ($1, 'OP', 'op', '/op/', 0)", world.a.id)
+    assert await _snapshot(owner) == before
+
+
+async def test_auth_lookup_context_reads_tenants_and_issuers_only_and_writes_nothing(
+        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    async with auth_lookup_transaction(pool) as conn:
+        assert await _count(conn, "tenants") == 2
+        assert await _count(conn, "trusted_issuers") == 2
+        for table in TENANT_DATA:
+            assert await _count(conn, table) == 0, table
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        async with auth_lookup_transaction(pool) as conn:
+            await conn.execute("UPDATE tenants SET status = 'active'")
+    # The policies themselves are SELECT-only: even in a read-write transaction the flag writes nothing.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
+        assert _affected(await conn.execute("UPDATE tenants SET status = 'active'")) == 0
+        assert _affected(await conn.execute("UPDATE trusted_issuers SET audience = 'x'")) == 0
+        assert _affected(await conn.execute("DELETE FROM trusted_issuers")) == 0
+        assert _affected(await conn.execute("DELETE FROM tenants")) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
+            await conn.execute("INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+                               "VALUES ($1, 'https://x.example', 'x', 'https://x.example/j')", world.a.id)
+    assert await _snapshot(owner) == before
+
+
+# --------------------------------------------------------------------------- no leaking through the pool
+
+
+async def test_context_does_not_survive_on_the_pooled_connection(app_url: str, world: World):
+    one = await create_pool(app_url, min_size=1, max_size=1)
+    try:
+        async with tenant_transaction(one, world.a.id) as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            assert await _count(conn, "people") == 3
+        async with one.acquire() as conn, conn.transaction():
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid  # really the same connection
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == ""
+            for table in TABLES:
+                assert await _count(conn, table) == 0, table
+        async with one.acquire() as conn:  # outside any explicit transaction too
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == ""
+            assert await _count(conn, "people") == 0
+
+        # After a failed (rolled back) tenant transaction.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(one, world.a.id) as conn:
+                await conn.execute("INSERT INTO people (tenant_id, external_id) VALUES ($1, 'x')", world.b.id)
+        async with one.acquire() as conn, conn.transaction():
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == ""
+            assert await _count(conn, "people") == 0
+
+        # After an operator transaction and an auth lookup.
+        async with operator_transaction(one) as conn:
+            assert await _count(conn, "tenants") == 2
+        async with auth_lookup_transaction(one) as conn:
+            assert await _count(conn, "trusted_issuers") == 2
+        async with one.acquire() as conn, conn.transaction():
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SELECT current_setting('app.operator', true)") == ""
+            assert await conn.fetchval("SELECT current_setting('app.auth_lookup', true)") == ""
+            for table in TABLES:
+                assert await _count(conn, table) == 0, table
+
+        # Switching tenants on the same connection: B's transaction sees B only.
+        async with tenant_transaction(one, world.b.id) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(world.b.people.values())
+
+        # Defence in depth: even a session-level setting (which the service never makes) is reset on release.
+        async with one.acquire() as conn:
+            await conn.execute("SELECT set_config('app.tenant_id', $1, false)", str(world.a.id))
+        async with one.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == ""
+            assert await _count(conn, "people") == 0
+    finally:
+        await one.close()
+
+
+# --------------------------------------------------------------------------- no bypass for the app role
+
+
+async def test_row_security_off_does_not_bypass(pool: asyncpg.Pool, world: World):
+    for table in TABLES:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(world.a.id))
+            await conn.execute("SET LOCAL row_security = off")
+            try:
+                rows = await conn.fetch(f"SELECT * FROM {table}")
+            except asyncpg.InsufficientPrivilegeError:
+                continue  # "query would be affected by row-level security policy": the expected answer
+            key = "id" if table == "tenants" else "tenant_id"
+            assert {r[key] for r in rows} <= {world.a.id}, table
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE people DISABLE ROW LEVEL SECURITY",
+    "ALTER TABLE org_units NO FORCE ROW LEVEL SECURITY",
+    "ALTER TABLE tenants DISABLE ROW LEVEL SECURITY",
+    "ALTER TABLE trusted_issuers NO FORCE ROW LEVEL SECURITY",
+    "DROP POLICY tenant_isolation ON people",
+    "ALTER POLICY tenant_isolation ON people USING (true)",
+    "CREATE POLICY open ON people USING (true) WITH CHECK (true)",
+    "ALTER TABLE people OWNER TO assess_app",
+    "TRUNCATE people",
+    "TRUNCATE org_units CASCADE",
+    "TRUNCATE tenants CASCADE",
+    "CREATE TABLE public.sneaky (id int)",
+    "CREATE VIEW public.all_people AS SELECT * FROM people",
+    "UPDATE alembic_version SET version_num = version_num",
+    "SET ROLE postgres",
+    "SET SESSION AUTHORIZATION postgres",
+    "ALTER ROLE assess_app BYPASSRLS",
+    "ALTER ROLE assess_app SUPERUSER",
+    "CREATE ROLE sneaky BYPASSRLS",
+    "ALTER TABLE people ADD COLUMN sneaky int",
+])
+async def test_app_role_cannot_switch_off_or_route_around_row_security(pool: asyncpg.Pool, world: World,
+                                                                       owner: asyncpg.Connection, sql: str):
+    before = await _snapshot(owner)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(sql)
+    assert await _snapshot(owner) == before
+
+
+async def test_copy_cannot_write_into_another_tenant_nor_read_past_the_policy(
+        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    before = await _snapshot(owner)
+    with pytest.raises(asyncpg.PostgresError):
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.copy_records_to_table("people", records=[(world.b.id, "copied-1")],
+                                             columns=["tenant_id", "external_id"])
+    assert await _snapshot(owner) == before
+    async with tenant_transaction(pool, world.a.id) as conn:
+        rows = await conn.copy_from_query("SELECT tenant_id FROM people", output=_Sink())
+    assert rows == "COPY 3"
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = b""
+
+    async def __call__(self, chunk: bytes) -> None:
+        self.data += chunk
+
+
+async def test_app_role_is_unprivileged(owner: asyncpg.Connection):
+    role = await owner.fetchrow(
+        "SELECT oid, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1", APP_ROLE)
+    assert role is not None
+    assert role["rolsuper"] is False
+    assert role["rolbypassrls"] is False
+    assert role["rolcreaterole"] is False
+    assert role["rolcreatedb"] is False
+    # Not a member of any role whose powers it could inherit or SET ROLE to.
+    assert await owner.fetch("SELECT roleid::regrole::text FROM pg_auth_members WHERE member = $1", role["oid"]) == []
+    # Owns nothing: no table, view, sequence, index or function.
+    assert await owner.fetch("SELECT relname FROM pg_class WHERE relowner = $1", role["oid"]) == []
+    assert await owner.fetch("SELECT tablename FROM pg_tables WHERE tableowner = $1", APP_ROLE) == []
+    assert await owner.fetch("SELECT proname FROM pg_proc WHERE proowner = $1", role["oid"]) == []
+    assert await owner.fetchval("SELECT has_schema_privilege($1, 'public', 'CREATE')", APP_ROLE) is False
+    # What it may do to each table: exactly the four DML privileges, no TRUNCATE / REFERENCES / TRIGGER.
+    for table in TABLES:
+        for privilege, expected in (("SELECT", True), ("INSERT", True), ("UPDATE", True), ("DELETE", True),
+                                    ("TRUNCATE", False), ("REFERENCES", False), ("TRIGGER", False)):
+            assert await owner.fetchval("SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table,
+                                        privilege) is expected, (table, privilege)
+    for privilege, expected in (("SELECT", True), ("INSERT", False), ("UPDATE", False), ("DELETE", False)):
+        assert await owner.fetchval("SELECT has_table_privilege($1, 'alembic_version', $2)", APP_ROLE,
+                                    privilege) is expected, privilege
+
+
+async def test_every_public_table_has_forced_row_level_security(owner: asyncpg.Connection):
+    rows = await owner.fetch(
+        """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname""")
+    tables = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
+    assert set(TABLES) <= set(tables), tables  # the check below is not vacuous
+    unprotected = {name: flags for name, flags in tables.items()
+                   if name != "alembic_version" and flags != (True, True)}
+    assert unprotected == {}
+    # And each has at least one policy (RLS with no policy would be deny-all, still listed for review).
+    policies = {r["tablename"] for r in await owner.fetch("SELECT tablename FROM pg_policies WHERE schemaname = 'public'")}
+    assert set(tables) - {"alembic_version"} <= policies
+    # No view in public can be used as a window around the policies.
+    assert await owner.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')") == []
+
+
+async def test_tenant_tables_policies_key_on_the_tenant_setting(owner: asyncpg.Connection):
+    """Every tenant-data table's policy compares tenant_id with app.tenant_id for both reading and writing."""
+    for table in TENANT_DATA:
+        rows = await owner.fetch(
+            "SELECT policyname, cmd, permissive, qual, with_check FROM pg_policies "
+            "WHERE schemaname = 'public' AND tablename = $1", table)
+        assert [r["policyname"] for r in rows] == ["tenant_isolation"], table
+        (policy,) = rows
+        assert policy["cmd"] == "ALL" and policy["permissive"] == "PERMISSIVE"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
