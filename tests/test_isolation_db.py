@@ -63,7 +63,8 @@ async def _seed_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, slug: str, pref
     root, city, hq = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with tenant_transaction(pool, tenant_id) as conn:
         await conn.executemany(
-            "INSERT INTO org_units (id, code, name, level, parent_id, path, depth) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO org_units (id, code, name, level, parent_id, path, depth) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [
                 (root, f"{prefix}-ROOT", f"{prefix} province", "province", None, f"/{root}/", 0),
                 (city, f"{prefix}-CITY", f"{prefix} city", "city", root, f"/{root}/{city}/", 1),
@@ -72,14 +73,23 @@ async def _seed_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, slug: str, pref
             ],
         )
         seeded.units = {f"{prefix}-ROOT": root, f"{prefix}-CITY": city, "HQ": hq}
-        for external_id, unit in ((f"{prefix.lower()}-1", root), (f"{prefix.lower()}-2", city), ("shared-1", hq)):
+        for external_id, unit in (
+            (f"{prefix.lower()}-1", root),
+            (f"{prefix.lower()}-2", city),
+            ("shared-1", hq),
+        ):
             seeded.people[external_id] = await conn.fetchval(
-                "INSERT INTO people (external_id, org_unit_id, display_name) VALUES ($1, $2, $3) RETURNING id",
-                external_id, unit, f"{prefix} {external_id}",
+                "INSERT INTO people (external_id, org_unit_id, display_name) "
+                "VALUES ($1, $2, $3) RETURNING id",
+                external_id,
+                unit,
+                f"{prefix} {external_id}",
             )
         seeded.issuer_id = await conn.fetchval(
             "INSERT INTO trusted_issuers (issuer, audience, jwks) VALUES ($1, $2, $3) RETURNING id",
-            f"https://idp.{slug}.example", f"{slug}-app", {"keys": []},
+            f"https://idp.{slug}.example",
+            f"{slug}-app",
+            {"keys": []},
         )
     return seeded
 
@@ -94,8 +104,12 @@ async def world(pool: asyncpg.Pool) -> World:
 
 async def _snapshot(owner: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table, as the superuser owner sees them (row-level security does not apply)."""
-    order = {"tenants": "id", "trusted_issuers": "tenant_id, id", "org_units": "tenant_id, id",
-             "people": "tenant_id, id"}
+    order = {
+        "tenants": "id",
+        "trusted_issuers": "tenant_id, id",
+        "org_units": "tenant_id, id",
+        "people": "tenant_id, id",
+    }
     return {t: [dict(r) for r in await owner.fetch(f"SELECT * FROM {t} ORDER BY {order[t]}")] for t in TABLES}
 
 
@@ -111,7 +125,9 @@ def _affected(status: str) -> int:
 # --------------------------------------------------------------------------- reading
 
 
-async def test_owner_sees_both_tenants_so_the_filtering_below_is_real(world: World, owner: asyncpg.Connection):
+async def test_owner_sees_both_tenants_so_the_filtering_below_is_real(
+    world: World, owner: asyncpg.Connection
+):
     snap = await _snapshot(owner)
     assert len(snap["tenants"]) == 2
     assert len(snap["trusted_issuers"]) == 2
@@ -120,7 +136,9 @@ async def test_owner_sees_both_tenants_so_the_filtering_below_is_real(world: Wor
 
 
 @pytest.mark.parametrize("who", ["a", "b"])
-async def test_tenant_context_unfiltered_selects_return_only_own_rows(pool: asyncpg.Pool, world: World, who: str):
+async def test_tenant_context_unfiltered_selects_return_only_own_rows(
+    pool: asyncpg.Pool, world: World, who: str
+):
     me, other = (world.a, world.b) if who == "a" else (world.b, world.a)
     async with tenant_transaction(pool, me.id) as conn:
         people = await conn.fetch("SELECT * FROM people")
@@ -128,7 +146,9 @@ async def test_tenant_context_unfiltered_selects_return_only_own_rows(pool: asyn
         issuers = await conn.fetch("SELECT * FROM trusted_issuers")
         tenants = await conn.fetch("SELECT * FROM tenants")
         # Asking for the other tenant's rows by their keys finds nothing either.
-        by_id = await conn.fetch("SELECT id FROM people WHERE id = ANY($1::uuid[])", list(other.people.values()))
+        by_id = await conn.fetch(
+            "SELECT id FROM people WHERE id = ANY($1::uuid[])", list(other.people.values())
+        )
         by_tenant = await conn.fetch("SELECT id FROM org_units WHERE tenant_id = $1", other.id)
         shared = await conn.fetch("SELECT id FROM org_units WHERE code = 'HQ'")
         counted = await conn.fetchval("SELECT count(*) FROM people")
@@ -146,9 +166,12 @@ async def test_tenant_context_unfiltered_selects_return_only_own_rows(pool: asyn
 async def test_joins_and_subqueries_do_not_reach_the_other_tenant(pool: asyncpg.Pool, world: World):
     async with tenant_transaction(pool, world.a.id) as conn:
         joined = await conn.fetch(
-            "SELECT p.external_id, u.code FROM people p JOIN org_units u ON u.id = p.org_unit_id")
+            "SELECT p.external_id, u.code FROM people p JOIN org_units u ON u.id = p.org_unit_id"
+        )
         cross = await conn.fetchval(
-            "SELECT count(*) FROM people p WHERE EXISTS (SELECT 1 FROM org_units u WHERE u.tenant_id <> p.tenant_id)")
+            "SELECT count(*) FROM people p "
+            "WHERE EXISTS (SELECT 1 FROM org_units u WHERE u.tenant_id <> p.tenant_id)"
+        )
         # A B unit id smuggled in as a literal still resolves to nothing.
         b_city = await conn.fetchval("SELECT code FROM org_units WHERE id = $1", world.b.units["B-CITY"])
     assert {r["external_id"] for r in joined} == set(world.a.people)
@@ -160,6 +183,7 @@ async def test_leaky_function_cannot_observe_other_tenants_rows(pool: asyncpg.Po
     """A user function in the WHERE clause runs after the policy's quals, so it never sees B's rows."""
     seen: list[str] = []
     async with pool.acquire() as conn:
+
         def listener(_conn: Any, message: asyncpg.PostgresLogMessage) -> None:
             seen.append(message.message)
 
@@ -169,7 +193,8 @@ async def test_leaky_function_cannot_observe_other_tenants_rows(pool: asyncpg.Po
                 await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(world.a.id))
                 await conn.execute(
                     """CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
-                       $$ BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END $$""")
+                       $$ BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END $$"""
+                )
                 rows = await conn.fetch("SELECT external_id FROM people WHERE pg_temp.leak(external_id)")
                 await conn.fetch("SELECT code FROM org_units WHERE pg_temp.leak(code)")
         finally:
@@ -183,8 +208,13 @@ async def test_leaky_function_cannot_observe_other_tenants_rows(pool: asyncpg.Po
 # --------------------------------------------------------------------------- writing across
 
 
-async def _fails_in_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, sql: str, *args: Any,
-                           error: type[asyncpg.PostgresError] = asyncpg.InsufficientPrivilegeError) -> None:
+async def _fails_in_tenant(
+    pool: asyncpg.Pool,
+    tenant_id: uuid.UUID,
+    sql: str,
+    *args: Any,
+    error: type[asyncpg.PostgresError] = asyncpg.InsufficientPrivilegeError,
+) -> None:
     with pytest.raises(error):
         async with tenant_transaction(pool, tenant_id) as conn:
             await conn.execute(sql, *args)
@@ -195,38 +225,65 @@ async def _affected_in_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, sql: str
         return _affected(await conn.execute(sql, *args))
 
 
-async def test_insert_with_other_tenants_id_is_refused(pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+async def test_insert_with_other_tenants_id_is_refused(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     a, b = world.a, world.b
     new = uuid.uuid4()
     await _fails_in_tenant(
-        pool, a.id,
-        "INSERT INTO org_units (tenant_id, id, code, name, path, depth) VALUES ($1, $2, 'EVIL', 'evil', $3, 0)",
-        b.id, new, f"/{new}/")
-    await _fails_in_tenant(pool, a.id, "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'evil-1')", b.id)
+        pool,
+        a.id,
+        "INSERT INTO org_units (tenant_id, id, code, name, path, depth) "
+        "VALUES ($1, $2, 'EVIL', 'evil', $3, 0)",
+        b.id,
+        new,
+        f"/{new}/",
+    )
+    await _fails_in_tenant(
+        pool, a.id, "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'evil-1')", b.id
+    )
     # Into B's tree: with B's unit as the parent / org unit (the FK would accept it, the policy must not).
     await _fails_in_tenant(
-        pool, a.id,
+        pool,
+        a.id,
         "INSERT INTO org_units (tenant_id, id, code, name, parent_id, path, depth) "
         "VALUES ($1, $2, 'EVIL2', 'evil', $3, $4, 1)",
-        b.id, new, b.units["B-ROOT"], f"/{b.units['B-ROOT']}/{new}/")
-    await _fails_in_tenant(pool, a.id,
-                           "INSERT INTO people (tenant_id, external_id, org_unit_id) VALUES ($1, 'evil-2', $2)",
-                           b.id, b.units["B-CITY"])
-    await _fails_in_tenant(pool, a.id,
-                           "INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
-                           "VALUES ($1, 'https://evil.example', 'evil', 'https://evil.example/jwks')", b.id)
+        b.id,
+        new,
+        b.units["B-ROOT"],
+        f"/{b.units['B-ROOT']}/{new}/",
+    )
+    await _fails_in_tenant(
+        pool,
+        a.id,
+        "INSERT INTO people (tenant_id, external_id, org_unit_id) VALUES ($1, 'evil-2', $2)",
+        b.id,
+        b.units["B-CITY"],
+    )
+    await _fails_in_tenant(
+        pool,
+        a.id,
+        "INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+        "VALUES ($1, 'https://evil.example', 'evil', 'https://evil.example/jwks')",
+        b.id,
+    )
     # Upsert onto B's existing key: the INSERT is checked first and refused.
-    await _fails_in_tenant(pool, a.id,
-                           "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'b-1') "
-                           "ON CONFLICT (tenant_id, external_id) DO UPDATE SET display_name = 'pwned'", b.id)
+    await _fails_in_tenant(
+        pool,
+        a.id,
+        "INSERT INTO people (tenant_id, external_id) VALUES ($1, 'b-1') "
+        "ON CONFLICT (tenant_id, external_id) DO UPDATE SET display_name = 'pwned'",
+        b.id,
+    )
     # Tenants: only the operator may create them.
     await _fails_in_tenant(pool, a.id, "INSERT INTO tenants (slug, name) VALUES ('evil-tenant', 'Evil')")
     assert await _snapshot(owner) == before
 
 
 async def test_update_and_delete_of_other_tenants_rows_affect_nothing(
-        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     a, b = world.a, world.b
     statements = [
@@ -255,39 +312,62 @@ async def test_update_and_delete_of_other_tenants_rows_affect_nothing(
     assert await _snapshot(owner) == before
 
 
-async def test_a_tenant_cannot_modify_even_its_own_tenant_row(pool: asyncpg.Pool, world: World,
-                                                             owner: asyncpg.Connection):
+async def test_a_tenant_cannot_modify_even_its_own_tenant_row(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     """tenants is read-only for a tenant: it cannot reactivate itself once suspended, nor rename itself."""
     await owner.execute("UPDATE tenants SET status = 'suspended' WHERE id = $1", world.a.id)
     before = await _snapshot(owner)
     assert await _affected_in_tenant(pool, world.a.id, "UPDATE tenants SET status = 'active'") == 0
-    assert await _affected_in_tenant(pool, world.a.id, "UPDATE tenants SET name = 'Renamed' WHERE id = $1",
-                                     world.a.id) == 0
+    assert (
+        await _affected_in_tenant(
+            pool, world.a.id, "UPDATE tenants SET name = 'Renamed' WHERE id = $1", world.a.id
+        )
+        == 0
+    )
     assert await _affected_in_tenant(pool, world.a.id, "DELETE FROM tenants") == 0
     assert await _snapshot(owner) == before
 
 
-async def test_moving_own_rows_into_the_other_tenant_is_refused(pool: asyncpg.Pool, world: World,
-                                                                owner: asyncpg.Connection):
+async def test_moving_own_rows_into_the_other_tenant_is_refused(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     a, b = world.a, world.b
-    await _fails_in_tenant(pool, a.id, "UPDATE org_units SET tenant_id = $1 WHERE id = $2", b.id, a.units["HQ"])
-    await _fails_in_tenant(pool, a.id, "UPDATE people SET tenant_id = $1 WHERE id = $2", b.id, a.people["a-1"])
+    await _fails_in_tenant(
+        pool, a.id, "UPDATE org_units SET tenant_id = $1 WHERE id = $2", b.id, a.units["HQ"]
+    )
+    await _fails_in_tenant(
+        pool, a.id, "UPDATE people SET tenant_id = $1 WHERE id = $2", b.id, a.people["a-1"]
+    )
     await _fails_in_tenant(pool, a.id, "UPDATE people SET tenant_id = $1", b.id)
     await _fails_in_tenant(pool, a.id, "UPDATE trusted_issuers SET tenant_id = $1", b.id)
     # Re-parenting A's unit under B's unit (same tenant_id, foreign parent) cannot even find the parent.
-    await _fails_in_tenant(pool, a.id, "UPDATE org_units SET parent_id = $1 WHERE id = $2",
-                           b.units["B-ROOT"], a.units["HQ"], error=asyncpg.ForeignKeyViolationError)
-    await _fails_in_tenant(pool, a.id, "UPDATE people SET org_unit_id = $1 WHERE id = $2",
-                           b.units["B-CITY"], a.people["a-1"], error=asyncpg.ForeignKeyViolationError)
+    await _fails_in_tenant(
+        pool,
+        a.id,
+        "UPDATE org_units SET parent_id = $1 WHERE id = $2",
+        b.units["B-ROOT"],
+        a.units["HQ"],
+        error=asyncpg.ForeignKeyViolationError,
+    )
+    await _fails_in_tenant(
+        pool,
+        a.id,
+        "UPDATE people SET org_unit_id = $1 WHERE id = $2",
+        b.units["B-CITY"],
+        a.people["a-1"],
+        error=asyncpg.ForeignKeyViolationError,
+    )
     assert await _snapshot(owner) == before
 
 
 # --------------------------------------------------------------------------- other contexts
 
 
-async def test_no_context_sees_nothing_and_writes_nothing(pool: asyncpg.Pool, world: World,
-                                                          owner: asyncpg.Connection):
+async def test_no_context_sees_nothing_and_writes_nothing(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     async with pool.acquire() as conn, conn.transaction():
         assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (None, "")
@@ -298,11 +378,19 @@ async def test_no_context_sees_nothing_and_writes_nothing(pool: asyncpg.Pool, wo
             assert _affected(await conn.execute(f"DELETE FROM {table}")) == 0, table
     inserts = [
         ("INSERT INTO org_units (code, name, path, depth) VALUES ('X', 'x', '/x/', 0)", ()),
-        ("INSERT INTO org_units (tenant_id, code, name, path, depth) VALUES ($1, 'X', 'x', '/x/', 0)", (world.a.id,)),
+        (
+            "INSERT INTO org_units (tenant_id, code, name, path, depth) VALUES ($1, 'X', 'x', '/x/', 0)",
+            (world.a.id,),
+        ),
         ("INSERT INTO people (external_id) VALUES ('x-1')", ()),
         ("INSERT INTO people (tenant_id, external_id) VALUES ($1, 'x-1')", (world.a.id,)),
-        ("INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
-         "VALUES ($1, 'https://x.example', 'x', 'https://x.example/jwks')", (world.a.id,)),
+        (
+            (
+                "INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+                "VALUES ($1, 'https://x.example', 'x', 'https://x.example/jwks')"
+            ),
+            (world.a.id,),
+        ),
         ("INSERT INTO tenants (slug, name) VALUES ('no-context', 'X')", ()),
     ]
     for sql, args in inserts:
@@ -312,8 +400,9 @@ async def test_no_context_sees_nothing_and_writes_nothing(pool: asyncpg.Pool, wo
     assert await _snapshot(owner) == before
 
 
-@pytest.mark.parametrize("value", ["", "00000000-0000-0000-0000-000000000000", "random"],
-                         ids=["empty", "nil-uuid", "random-uuid"])
+@pytest.mark.parametrize(
+    "value", ["", "00000000-0000-0000-0000-000000000000", "random"], ids=["empty", "nil-uuid", "random-uuid"]
+)
 async def test_empty_or_unknown_tenant_context_sees_nothing(pool: asyncpg.Pool, world: World, value: str):
     setting = str(uuid.uuid4()) if value == "random" else value
     async with pool.acquire() as conn, conn.transaction():
@@ -330,13 +419,16 @@ async def test_malformed_tenant_context_is_an_error_not_a_wildcard(pool: asyncpg
                 await conn.fetch("SELECT * FROM people")
 
 
-async def test_operator_context_sees_tenants_but_no_tenant_data(pool: asyncpg.Pool, world: World,
-                                                                owner: asyncpg.Connection):
+async def test_operator_context_sees_tenants_but_no_tenant_data(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     async with operator_transaction(pool) as conn:
         assert {r["id"] for r in await conn.fetch("SELECT * FROM tenants")} == {world.a.id, world.b.id}
         assert {r["id"] for r in await conn.fetch("SELECT * FROM trusted_issuers")} == {
-            world.a.issuer_id, world.b.issuer_id}
+            world.a.issuer_id,
+            world.b.issuer_id,
+        }
         for table in TENANT_DATA:
             assert await _count(conn, table) == 0, table
             assert _affected(await conn.execute(f"UPDATE {table} SET created_at = now()")) == 0
@@ -346,13 +438,17 @@ async def test_operator_context_sees_tenants_but_no_tenant_data(pool: asyncpg.Po
             await conn.execute("INSERT INTO people (tenant_id, external_id) VALUES ($1, 'op-1')", world.a.id)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with operator_transaction(pool) as conn:
-            await conn.execute("INSERT INTO org_units (tenant_id, code, name, path, depth) "
-                               "VALUES ($1, 'OP', 'op', '/op/', 0)", world.a.id)
+            await conn.execute(
+                "INSERT INTO org_units (tenant_id, code, name, path, depth) "
+                "VALUES ($1, 'OP', 'op', '/op/', 0)",
+                world.a.id,
+            )
     assert await _snapshot(owner) == before
 
 
 async def test_auth_lookup_context_reads_tenants_and_issuers_only_and_writes_nothing(
-        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     async with auth_lookup_transaction(pool) as conn:
         assert await _count(conn, "tenants") == 2
@@ -372,8 +468,11 @@ async def test_auth_lookup_context_reads_tenants_and_issuers_only_and_writes_not
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
-            await conn.execute("INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
-                               "VALUES ($1, 'https://x.example', 'x', 'https://x.example/j')", world.a.id)
+            await conn.execute(
+                "INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks_url) "
+                "VALUES ($1, 'https://x.example', 'x', 'https://x.example/j')",
+                world.a.id,
+            )
     assert await _snapshot(owner) == before
 
 
@@ -419,7 +518,9 @@ async def test_context_does_not_survive_on_the_pooled_connection(app_url: str, w
         # Switching tenants on the same connection: B's transaction sees B only.
         async with tenant_transaction(one, world.b.id) as conn:
             assert await conn.fetchval("SELECT pg_backend_pid()") == pid
-            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(world.b.people.values())
+            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(
+                world.b.people.values()
+            )
 
         # Defence in depth: even a session-level setting (which the service never makes) is reset on release.
         async with one.acquire() as conn:
@@ -448,30 +549,34 @@ async def test_row_security_off_does_not_bypass(pool: asyncpg.Pool, world: World
             assert {r[key] for r in rows} <= {world.a.id}, table
 
 
-@pytest.mark.parametrize("sql", [
-    "ALTER TABLE people DISABLE ROW LEVEL SECURITY",
-    "ALTER TABLE org_units NO FORCE ROW LEVEL SECURITY",
-    "ALTER TABLE tenants DISABLE ROW LEVEL SECURITY",
-    "ALTER TABLE trusted_issuers NO FORCE ROW LEVEL SECURITY",
-    "DROP POLICY tenant_isolation ON people",
-    "ALTER POLICY tenant_isolation ON people USING (true)",
-    "CREATE POLICY open ON people USING (true) WITH CHECK (true)",
-    "ALTER TABLE people OWNER TO assess_app",
-    "TRUNCATE people",
-    "TRUNCATE org_units CASCADE",
-    "TRUNCATE tenants CASCADE",
-    "CREATE TABLE public.sneaky (id int)",
-    "CREATE VIEW public.all_people AS SELECT * FROM people",
-    "UPDATE alembic_version SET version_num = version_num",
-    "SET ROLE postgres",
-    "SET SESSION AUTHORIZATION postgres",
-    "ALTER ROLE assess_app BYPASSRLS",
-    "ALTER ROLE assess_app SUPERUSER",
-    "CREATE ROLE sneaky BYPASSRLS",
-    "ALTER TABLE people ADD COLUMN sneaky int",
-])
-async def test_app_role_cannot_switch_off_or_route_around_row_security(pool: asyncpg.Pool, world: World,
-                                                                       owner: asyncpg.Connection, sql: str):
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE people DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE org_units NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE tenants DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE trusted_issuers NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_isolation ON people",
+        "ALTER POLICY tenant_isolation ON people USING (true)",
+        "CREATE POLICY open ON people USING (true) WITH CHECK (true)",
+        "ALTER TABLE people OWNER TO assess_app",
+        "TRUNCATE people",
+        "TRUNCATE org_units CASCADE",
+        "TRUNCATE tenants CASCADE",
+        "CREATE TABLE public.sneaky (id int)",
+        "CREATE VIEW public.all_people AS SELECT * FROM people",
+        "UPDATE alembic_version SET version_num = version_num",
+        "SET ROLE postgres",
+        "SET SESSION AUTHORIZATION postgres",
+        "ALTER ROLE assess_app BYPASSRLS",
+        "ALTER ROLE assess_app SUPERUSER",
+        "CREATE ROLE sneaky BYPASSRLS",
+        "ALTER TABLE people ADD COLUMN sneaky int",
+    ],
+)
+async def test_app_role_cannot_switch_off_or_route_around_row_security(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection, sql: str
+):
     before = await _snapshot(owner)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with tenant_transaction(pool, world.a.id) as conn:
@@ -480,12 +585,14 @@ async def test_app_role_cannot_switch_off_or_route_around_row_security(pool: asy
 
 
 async def test_copy_cannot_write_into_another_tenant_nor_read_past_the_policy(
-        pool: asyncpg.Pool, world: World, owner: asyncpg.Connection):
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
     before = await _snapshot(owner)
     with pytest.raises(asyncpg.PostgresError):
         async with tenant_transaction(pool, world.a.id) as conn:
-            await conn.copy_records_to_table("people", records=[(world.b.id, "copied-1")],
-                                             columns=["tenant_id", "external_id"])
+            await conn.copy_records_to_table(
+                "people", records=[(world.b.id, "copied-1")], columns=["tenant_id", "external_id"]
+            )
     assert await _snapshot(owner) == before
     async with tenant_transaction(pool, world.a.id) as conn:
         rows = await conn.copy_from_query("SELECT tenant_id FROM people", output=_Sink())
@@ -502,14 +609,19 @@ class _Sink:
 
 async def test_app_role_is_unprivileged(owner: asyncpg.Connection):
     role = await owner.fetchrow(
-        "SELECT oid, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1", APP_ROLE)
+        "SELECT oid, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1",
+        APP_ROLE,
+    )
     assert role is not None
     assert role["rolsuper"] is False
     assert role["rolbypassrls"] is False
     assert role["rolcreaterole"] is False
     assert role["rolcreatedb"] is False
     # Not a member of any role whose powers it could inherit or SET ROLE to.
-    assert await owner.fetch("SELECT roleid::regrole::text FROM pg_auth_members WHERE member = $1", role["oid"]) == []
+    assert (
+        await owner.fetch("SELECT roleid::regrole::text FROM pg_auth_members WHERE member = $1", role["oid"])
+        == []
+    )
     # Owns nothing: no table, view, sequence, index or function.
     assert await owner.fetch("SELECT relname FROM pg_class WHERE relowner = $1", role["oid"]) == []
     assert await owner.fetch("SELECT tablename FROM pg_tables WHERE tableowner = $1", APP_ROLE) == []
@@ -517,32 +629,52 @@ async def test_app_role_is_unprivileged(owner: asyncpg.Connection):
     assert await owner.fetchval("SELECT has_schema_privilege($1, 'public', 'CREATE')", APP_ROLE) is False
     # What it may do to each table: exactly the four DML privileges, no TRUNCATE / REFERENCES / TRIGGER.
     for table in TABLES:
-        for privilege, expected in (("SELECT", True), ("INSERT", True), ("UPDATE", True), ("DELETE", True),
-                                    ("TRUNCATE", False), ("REFERENCES", False), ("TRIGGER", False)):
-            assert await owner.fetchval("SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table,
-                                        privilege) is expected, (table, privilege)
+        for privilege, expected in (
+            ("SELECT", True),
+            ("INSERT", True),
+            ("UPDATE", True),
+            ("DELETE", True),
+            ("TRUNCATE", False),
+            ("REFERENCES", False),
+            ("TRIGGER", False),
+        ):
+            assert (
+                await owner.fetchval("SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege)
+                is expected
+            ), (table, privilege)
     for privilege, expected in (("SELECT", True), ("INSERT", False), ("UPDATE", False), ("DELETE", False)):
-        assert await owner.fetchval("SELECT has_table_privilege($1, 'alembic_version', $2)", APP_ROLE,
-                                    privilege) is expected, privilege
+        assert (
+            await owner.fetchval("SELECT has_table_privilege($1, 'alembic_version', $2)", APP_ROLE, privilege)
+            is expected
+        ), privilege
 
 
 async def test_every_public_table_has_forced_row_level_security(owner: asyncpg.Connection):
     rows = await owner.fetch(
         """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname""")
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname"""
+    )
     tables = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
     assert set(TABLES) <= set(tables), tables  # the check below is not vacuous
-    unprotected = {name: flags for name, flags in tables.items()
-                   if name != "alembic_version" and flags != (True, True)}
+    unprotected = {
+        name: flags for name, flags in tables.items() if name != "alembic_version" and flags != (True, True)
+    }
     assert unprotected == {}
     # And each has at least one policy (RLS with no policy would be deny-all, still listed for review).
-    policies = {r["tablename"] for r in await owner.fetch("SELECT tablename FROM pg_policies WHERE schemaname = 'public'")}
+    policies = {
+        r["tablename"]
+        for r in await owner.fetch("SELECT tablename FROM pg_policies WHERE schemaname = 'public'")
+    }
     assert set(tables) - {"alembic_version"} <= policies
     # No view in public can be used as a window around the policies.
-    assert await owner.fetch(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')") == []
+    assert (
+        await owner.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')"
+        )
+        == []
+    )
 
 
 async def test_tenant_tables_policies_key_on_the_tenant_setting(owner: asyncpg.Connection):
@@ -550,7 +682,9 @@ async def test_tenant_tables_policies_key_on_the_tenant_setting(owner: asyncpg.C
     for table in TENANT_DATA:
         rows = await owner.fetch(
             "SELECT policyname, cmd, permissive, qual, with_check FROM pg_policies "
-            "WHERE schemaname = 'public' AND tablename = $1", table)
+            "WHERE schemaname = 'public' AND tablename = $1",
+            table,
+        )
         assert [r["policyname"] for r in rows] == ["tenant_isolation"], table
         (policy,) = rows
         assert policy["cmd"] == "ALL" and policy["permissive"] == "PERMISSIVE"
