@@ -28,6 +28,8 @@ def assert_problem(response: httpx.Response, status: int, *, pointer: str | None
     assert problem["status"] == status
     assert problem["type"].startswith("urn:assess:problem:")
     assert problem["title"] and problem["detail"]
+    if pointer is not None or parameter is not None:
+        assert problem.get("errors"), f"no errors[] naming the field: {problem}"
     if pointer is not None:
         assert problem["errors"][0]["pointer"] == pointer, problem
     if parameter is not None:
@@ -354,3 +356,26 @@ async def test_strict_decoding_holds_for_every_app_in_the_process(settings, serv
         del app, http, calls
         gc.collect()
     assert wrong == []
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: invalid UTF-8 inside a JSON string makes msgspec raise "
+                                        "UnicodeDecodeError, which is not a MsgspecError, so it becomes a 500")
+async def test_invalid_utf8_in_a_string_is_400_not_500(client, tenant):
+    response = await client.post("/v1/org-units", content=b'{"code": "X", "name": "a\xffb"}',
+                                 headers={**tenant["admin"], "Content-Type": "application/json"})
+    assert response.status_code != 500, response.text
+    assert_problem(response, 400, pointer="")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a NUL character passes body validation, PostgreSQL refuses it "
+                                        "(SQLSTATE 22021) and the 400 names no field")
+async def test_nul_character_in_body_names_the_field(client, tenant):
+    response = await client.post("/v1/org-units", json={"code": "X", "name": "a\u0000b"}, headers=tenant["admin"])
+    assert_problem(response, 400, pointer="/name")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a NUL character in a query parameter reaches PostgreSQL "
+                                        "(SQLSTATE 22021) and the 400 names no parameter")
+async def test_nul_character_in_query_names_the_parameter(client, tenant):
+    response = await client.get("/v1/org-units", params={"level": "a\u0000b"}, headers=tenant["admin"])
+    assert_problem(response, 400, parameter="level")

@@ -36,7 +36,11 @@ async def provide_principal(request: Request) -> Principal:
     return request.user
 
 
-async def provide_candidate(request: Request, conn: Conn) -> Person:
-    """The person behind a candidate's token: provisioned and active, or refused with 403."""
+async def current_candidate(request: Request, conn: asyncpg.Connection) -> Person:
+    """The person behind a candidate's token: provisioned and active, or refused with 403.
+
+    Called from handlers, not as a dependency: Litestar does not throw a failing sibling
+    dependency's error into the connection generator, which would leave it checked out.
+    """
     auto_provision = await conn.fetchval("SELECT auto_provision_people FROM tenants")
     return await person_for_sign_in(conn, request.user.subject, auto_provision=bool(auto_provision))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, get, post, put
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
-from service.api.deps import Conn, provide_candidate, provide_tenant_conn
+from service.api.deps import Conn, current_candidate, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, TENANT_ADMIN
@@ -66,9 +66,9 @@ class PeopleController(Controller):
 class MeController(Controller):
     path = "/v1/me"
     tags = ["candidate"]
-    dependencies = {"conn": Provide(provide_tenant_conn), "candidate": Provide(provide_candidate)}
+    dependencies = {"conn": Provide(provide_tenant_conn)}
 
     @get("/", operation_id="getMe", guards=[requires_roles(CANDIDATE)], responses=errors(),
          summary="The signed-in candidate's own record")
-    async def get_me(self, candidate: NamedDependency[Person]) -> Person:
-        return candidate
+    async def get_me(self, request: Request, conn: Conn) -> Person:
+        return await current_candidate(request, conn)
