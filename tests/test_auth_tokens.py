@@ -306,14 +306,11 @@ async def test_suspended_tenant_refuses_valid_tokens_with_403(client, service_ke
 
 
 async def post_issuer(client, service_keys, tenant, route: str, body: dict[str, Any]) -> httpx.Response:
-    """Register through the operator route or the tenant admin's own route."""
-    if route == "operator":
-        return await client.post(f"/v1/tenants/{tenant['slug']}/issuers", json=body,
-                                 headers=operator(service_keys))
-    return await client.post("/v1/issuers", json=body, headers=tenant["admin"])
+    """Register through the operator route (the only one: tenant admins may only list their issuers)."""
+    return await client.post(f"/v1/tenants/{tenant['slug']}/issuers", json=body, headers=operator(service_keys))
 
 
-@pytest.mark.parametrize("route", ["operator", "tenant-admin"])
+@pytest.mark.parametrize("route", ["operator"])
 async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys, tenant, route):
     idp = IdentityProvider("https://login.region-a.example")
     private_jwk = {**json.loads(ECAlgorithm.to_jwk(idp.private_key)), "kid": idp.kid, "alg": "ES256"}
@@ -325,7 +322,7 @@ async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys
     assert "/jwks/keys/0/d" in [e.get("pointer") for e in body["errors"]]
 
 
-@pytest.mark.parametrize("route", ["operator", "tenant-admin"])
+@pytest.mark.parametrize("route", ["operator"])
 async def test_registering_a_symmetric_oct_key_is_422(client, service_keys, tenant, route):
     oct_key = {"kty": "oct", "k": b64url(b"a shared secret of thirty-two b."), "kid": "shared"}
     response = await post_issuer(client, service_keys, tenant, route,

@@ -313,9 +313,6 @@ async def test_people_are_isolated_between_tenants(client, service_keys, tenant)
     assert (await client.put("/v1/people/p1", json={}, headers=other["admin"])).status_code == 201
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: auto-provisioning stores any token subject as external_id, without "
-                                        "the ExternalId pattern; such a person can sign in but can never be "
-                                        "addressed (GET/PUT /v1/people/{id} -> 400), so it cannot be deactivated")
 async def test_every_person_who_can_sign_in_can_be_deactivated(client, service_keys):
     tenant = await make_tenant(client, service_keys, "open-region", auto_provision_people=True)
     candidate = user(service_keys, tenant["id"], ["candidate"], sub="has space")

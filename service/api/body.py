@@ -25,4 +25,7 @@ def _decoder_for(body_type: Any) -> msgspec.json.Decoder[Any]:
 async def decode_strictly(request: Request) -> None:
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is not None:
-        _decoder_for(data.annotation).decode(await request.body())
+        try:
+            _decoder_for(data.annotation).decode(await request.body())
+        except UnicodeDecodeError:
+            raise msgspec.DecodeError("JSON is malformed: a string holds invalid UTF-8") from None

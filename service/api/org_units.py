@@ -15,10 +15,12 @@ from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, 
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, HR_CLIENT, TENANT_ADMIN
 from service.tenancy import org_units
+from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
 from service.tenancy.org_units import ImportResult, OrgUnit, OrgUnitCreate, OrgUnitImport, OrgUnitMove, OrgUnitUpdate
 
-UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64)]
-OptionalCode = Annotated[str | None, QueryParameter(max_length=64)]
+UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64, pattern=CODE_PATTERN)]
+OptionalCode = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
+OptionalLevel = Annotated[str | None, QueryParameter(max_length=40, pattern=TEXT_PATTERN)]
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
 write = requires_roles(TENANT_ADMIN, HR_CLIENT)
@@ -37,7 +39,7 @@ class OrgUnitController(Controller):
     @get("/", operation_id="listOrgUnits", guards=[read], responses=errors(404),
          summary="List org units, optionally a subtree, children of one unit, or one level")
     async def list_org_units(self, conn: Conn, under: OptionalCode = None, parent: OptionalCode = None,
-                             level: OptionalCode = None, limit: Limit = DEFAULT_LIMIT,
+                             level: OptionalLevel = None, limit: Limit = DEFAULT_LIMIT,
                              cursor: Cursor = None) -> OrgUnitPage:
         items = await org_units.list_org_units(conn, under=under, parent=parent, level=level,
                                                after=decode_cursor("org-units", cursor), limit=limit)

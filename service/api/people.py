@@ -15,11 +15,11 @@ from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, 
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, TENANT_ADMIN
 from service.tenancy import people
-from service.tenancy.fields import Category
+from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN, Category
 from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonUpsert
 
 ExternalIdPath = Annotated[str, PathParameter(description="The person's id in the tenant's HR system",
-                                              min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
+                                              min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
 write = requires_roles(TENANT_ADMIN, HR_CLIENT)
@@ -37,7 +37,7 @@ class PeopleController(Controller):
 
     @get("/", operation_id="listPeople", guards=[read], responses=errors(404),
          summary="List people, filtered by org subtree, category, active")
-    async def list_people(self, conn: Conn, under: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    async def list_people(self, conn: Conn, under: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
                           category: Annotated[Category | None, QueryParameter()] = None,
                           active: Annotated[bool | None, QueryParameter()] = None,
                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PersonPage:

@@ -15,10 +15,11 @@ from service.api.deps import Conn, provide_operator_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.tenancy import issuers, tenants
+from service.tenancy.fields import SLUG_PATTERN
 from service.tenancy.issuers import Issuer, IssuerCreate
 from service.tenancy.tenants import Tenant, TenantCreate, TenantStatus, TenantUpdate
 
-SlugPath = Annotated[str, PathParameter(description="Tenant slug", max_length=63)]
+SlugPath = Annotated[str, PathParameter(description="Tenant slug", max_length=63, pattern=SLUG_PATTERN)]
 
 
 class TenantPage(msgspec.Struct):

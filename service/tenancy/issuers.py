@@ -21,14 +21,14 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from service.auth.directory import usable_keys
 from service.auth.verify import ASYMMETRIC_ALGORITHMS
 from service.errors import FieldError, NotFound, Unprocessable
-from service.tenancy.fields import TenantRole
+from service.tenancy.fields import TEXT_PATTERN, TenantRole
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-Claim = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
+Claim = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
 
 
 class PemKey(msgspec.Struct, forbid_unknown_fields=True):
-    pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    pem: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000, pattern=TEXT_PATTERN)]
     kid: Text | None = None
     alg: str | None = None
 

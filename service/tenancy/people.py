@@ -14,7 +14,7 @@ import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
 from service.tenancy import tree
-from service.tenancy.fields import Category, Code, ExternalId, Name
+from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
 
 MAX_BULK_PEOPLE = 10_000
 
@@ -149,6 +149,10 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
 
 async def person_for_sign_in(conn: asyncpg.Connection, external_id: str, *, auto_provision: bool) -> Person:
     """The candidate behind a token: provisioned and active, or created now if the tenant allows it."""
+    if len(external_id) > 128 or not EXTERNAL_ID.match(external_id):
+        # Such a person could sign in but never be addressed by /v1/people/{external_id}.
+        raise NotProvisioned("the token's subject is not a valid external id (letters, digits, . _ : @ -; "
+                             "at most 128)")
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
         if not auto_provision:
