@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 
@@ -36,6 +38,14 @@ class Unprocessable(DomainError):
     status, slug, title = 422, "unprocessable", "The request is well-formed but cannot be applied"
 
 
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "The resource changed since you read it"
+
+
+class PreconditionRequired(DomainError):
+    status, slug, title = 428, "precondition-required", "Send If-Match with the ETag you last read"
+
+
 class Forbidden(DomainError):
     status, slug, title = 403, "forbidden", "Forbidden"
 
@@ -46,4 +56,31 @@ UNIQUE_FIELDS = {
     "trusted_issuers_issuer_audience_key": "/audience",
     "org_units_code_key": "/code",
     "people_external_id_key": "/external_id",
+    "frameworks_code_key": "/code",
 }
+
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[\.\.\.\]")
+
+
+def escape_pointer_token(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def json_path_to_pointer(path: str) -> str:
+    """msgspec's `$.units[3].code` becomes the JSON pointer `/units/3/code`."""
+    pointer = ""
+    for match in _PATH_TOKEN.finditer(path.removeprefix("$")):
+        name, index, quoted = match.groups()
+        pointer += "/" + escape_pointer_token(name or index or quoted or "")
+    return pointer
+
+
+def msgspec_field_error(message: str) -> FieldError:
+    text, _, where = message.partition(" - at `")
+    pointer = json_path_to_pointer(where.rstrip("`")) if where else ""
+    for pattern in (r"unknown field `(.+?)`", r"missing required field `(.+?)`"):
+        found = re.search(pattern, text)
+        if found:
+            pointer += "/" + escape_pointer_token(found.group(1))
+    return FieldError(detail=text, pointer=pointer)

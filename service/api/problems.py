@@ -8,7 +8,6 @@ into the body or the `parameter` that was wrong. Database errors never leak SQL.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import asyncpg
@@ -18,14 +17,15 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from service.auth.verify import InvalidToken, TenantSuspended
-from service.errors import UNIQUE_FIELDS, DomainError, FieldError
+from service.errors import UNIQUE_FIELDS, DomainError, FieldError, escape_pointer_token, msgspec_field_error
 
 log = logging.getLogger("assess.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
-           415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
+           405: "Method not allowed", 409: "Conflict", 412: "Precondition failed", 413: "Request body too large",
+           415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
+           429: "Too many requests",
            500: "Internal server error", 503: "Service unavailable"}
 _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
           409: "conflict", 413: "body-too-large", 415: "unsupported-media-type", 422: "unprocessable",
@@ -54,32 +54,6 @@ def problem(request: Request, status: int, detail: str, *, slug: str | None = No
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[\.\.\.\]")
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def json_path_to_pointer(path: str) -> str:
-    """msgspec's `$.units[3].code` becomes the JSON pointer `/units/3/code`."""
-    pointer = ""
-    for match in _PATH_TOKEN.finditer(path.removeprefix("$")):
-        name, index, quoted = match.groups()
-        pointer += "/" + _escape(name or index or quoted or "")
-    return pointer
-
-
-def msgspec_field_error(message: str) -> FieldError:
-    text, _, where = message.partition(" - at `")
-    pointer = json_path_to_pointer(where.rstrip("`")) if where else ""
-    for pattern in (r"unknown field `(.+?)`", r"missing required field `(.+?)`"):
-        found = re.search(pattern, text)
-        if found:
-            pointer += "/" + _escape(found.group(1))
-    return FieldError(detail=text, pointer=pointer)
-
-
 def on_domain_error(request: Request, exc: DomainError) -> Response[Problem]:
     return problem(request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors)
 
@@ -100,7 +74,7 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
             continue
         key, message, source = str(item.get("key", "")), str(item.get("message", "")), item.get("source")
         if source == "body":
-            errors.append(FieldError(detail=message, pointer="/" + "/".join(_escape(k) for k in key.split(".") if k)))
+            errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
             errors.append(FieldError(detail=message, parameter=key))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
@@ -139,6 +113,8 @@ def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[
     if state.startswith("23"):  # integrity: a check or foreign key we did not catch before writing
         log.warning("integrity error %s on %s: %s", state, request.url.path, exc)
         return problem(request, 409, "the change conflicts with existing data", slug="integrity")
+    if state == "55000":  # a published framework version's guard trigger refused the change
+        return problem(request, 409, "this object can no longer change", slug="immutable")
     if state.startswith("22"):  # data exception: a value PostgreSQL could not take
         return problem(request, 400, "a value in the request is out of range or malformed", slug="bad-value")
     return on_unexpected(request, exc)

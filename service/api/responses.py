@@ -12,8 +12,10 @@ _MEANINGS = {
     403: "Valid token without the role this route needs",
     404: "No such object in this tenant",
     409: "Conflicts with existing data (e.g. the key already exists)",
+    412: "If-Match does not match the current ETag: read again, merge, retry",
     413: "Request body larger than MAX_BODY_BYTES",
     422: "Well-formed but not applicable (e.g. an unknown parent); `errors` names each row",
+    428: "This write needs If-Match with the ETag last read",
 }
 
 

@@ -1,0 +1,249 @@
+"""A tenant's frameworks and their versions: adopt, edit drafts under ETags, publish, retire.
+
+Runs on a tenant-scoped connection (row-level security supplies the tenant). Drafts carry a
+`revision`; every write names the revision it read, and an UPDATE guarded by it makes two
+concurrent writers end with exactly one success and one 412.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, msgspec_field_error
+from service.rubrics.jsonpatch import PatchOperation, apply_patch
+from service.rubrics.model import Code, FrameworkContent, Localized
+from service.rubrics.templates import content_hash, get_template
+from service.rubrics.validation import validate
+
+VersionStatus = Literal["draft", "published", "retired"]
+
+
+class Adopt(msgspec.Struct, forbid_unknown_fields=True):
+    template: Code
+    template_version: str | None = None
+    code: Code | None = None
+    title: Localized | None = None
+
+
+class Origin(msgspec.Struct, omit_defaults=True):
+    kind: Literal["template", "case", "native"]
+    template: str | None = None
+    template_version: str | None = None
+    content_hash: str | None = None
+
+
+class VersionSummary(msgspec.Struct):
+    version: int
+    status: VersionStatus
+    revision: int
+    content_hash: str | None
+    based_on: int | None
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    retired_at: datetime | None
+
+
+class Framework(msgspec.Struct):
+    id: UUID
+    code: str
+    title: Localized
+    origin: Origin | None
+    draft_version: int | None
+    latest_published: int | None
+    versions: list[VersionSummary]
+    created_at: datetime
+
+
+class FrameworkVersion(msgspec.Struct):
+    framework: str
+    version: int
+    status: VersionStatus
+    revision: int
+    content_hash: str | None
+    content: FrameworkContent
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}.{self.revision}"'
+
+
+class ValidationReport(msgspec.Struct):
+    valid: bool
+    problems: list[FieldError]
+
+
+_VERSION_COLUMNS = ("version, status, revision, content_hash, based_on, created_at, updated_at, published_at, "
+                    "retired_at")
+
+
+async def _framework_id(conn: asyncpg.Connection, code: str) -> UUID:
+    framework_id = await conn.fetchval("SELECT id FROM frameworks WHERE code = $1", code)
+    if framework_id is None:
+        raise NotFound(f"no framework '{code}'")
+    return framework_id
+
+
+async def create_framework(conn: asyncpg.Connection, content: FrameworkContent, origin: Origin) -> Framework:
+    framework_id = await conn.fetchval("INSERT INTO frameworks (code, origin) VALUES ($1, $2) RETURNING id",
+                                       content.code, msgspec.to_builtins(origin))
+    await conn.execute("INSERT INTO framework_versions (framework_id, version, content) VALUES ($1, 1, $2)",
+                       framework_id, msgspec.to_builtins(content))
+    return await get_framework(conn, content.code)
+
+
+async def adopt_template(conn: asyncpg.Connection, data: Adopt) -> Framework:
+    template = get_template(data.template, data.template_version)
+    content = msgspec.structs.replace(template.content, code=data.code or template.code,
+                                      title=data.title or template.content.title)
+    origin = Origin("template", template.code, template.version, template.content_hash)
+    return await create_framework(conn, content, origin)
+
+
+async def list_frameworks(conn: asyncpg.Connection, *, after: str | None, limit: int) -> list[Framework]:
+    codes = await conn.fetch("SELECT code FROM frameworks WHERE ($1::text IS NULL OR code > $1) ORDER BY code "
+                             "LIMIT $2", after, limit)
+    return [await get_framework(conn, row["code"]) for row in codes]
+
+
+async def get_framework(conn: asyncpg.Connection, code: str) -> Framework:
+    row = await conn.fetchrow("SELECT id, code, origin, created_at FROM frameworks WHERE code = $1", code)
+    if row is None:
+        raise NotFound(f"no framework '{code}'")
+    versions = [msgspec.convert(dict(r), VersionSummary) for r in await conn.fetch(
+        f"SELECT {_VERSION_COLUMNS} FROM framework_versions WHERE framework_id = $1 ORDER BY version", row["id"])]
+    title = await conn.fetchval("SELECT content->'title' FROM framework_versions WHERE framework_id = $1 "
+                                "ORDER BY version DESC LIMIT 1", row["id"])
+    published = [v.version for v in versions if v.status != "draft"]
+    return Framework(
+        id=row["id"], code=row["code"], title=title, origin=msgspec.convert(row["origin"], Origin | None),
+        draft_version=next((v.version for v in versions if v.status == "draft"), None),
+        latest_published=published[-1] if published else None, versions=versions, created_at=row["created_at"],
+    )
+
+
+async def get_version(conn: asyncpg.Connection, code: str, version: int, *, for_update: bool = False
+                      ) -> FrameworkVersion:
+    row = await conn.fetchrow(
+        "SELECT v.version, v.status, v.revision, v.content_hash, v.content FROM framework_versions v "
+        "JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id "
+        "WHERE f.code = $1 AND v.version = $2" + (" FOR UPDATE OF v" if for_update else ""),
+        code, version,
+    )
+    if row is None:
+        raise NotFound(f"framework '{code}' has no version {version}")
+    return FrameworkVersion(framework=code, version=row["version"], status=row["status"], revision=row["revision"],
+                            content_hash=row["content_hash"],
+                            content=msgspec.convert(row["content"], FrameworkContent))
+
+
+def _check_writable(current: FrameworkVersion, if_match: str) -> None:
+    """409 for a version that is no longer a draft; 412 when the caller's ETag is stale."""
+    if current.status != "draft":
+        raise Conflict(f"version {current.version} is {current.status} and can no longer change; "
+                       f"start a new draft from it (POST .../versions)")
+    if if_match.strip() != "*" and current.etag not in [tag.strip() for tag in if_match.split(",")]:
+        raise PreconditionFailed(f"version {current.version} is now at ETag {current.etag}; read it again, "
+                                 "reapply your change and retry")
+
+
+async def _store_draft(conn: asyncpg.Connection, current: FrameworkVersion, content: FrameworkContent
+                       ) -> FrameworkVersion:
+    if content.code != current.framework:
+        raise Unprocessable("the framework code cannot change in a draft",
+                            [FieldError(f"must stay '{current.framework}'", "/code")])
+    revision = await conn.fetchval(
+        """UPDATE framework_versions v SET content = $4, revision = revision + 1, updated_at = now()
+           FROM frameworks f
+           WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1 AND v.version = $2
+             AND v.status = 'draft' AND v.revision = $3
+           RETURNING v.revision""",
+        current.framework, current.version, current.revision, msgspec.to_builtins(content),
+    )
+    if revision is None:  # someone else wrote first
+        raise PreconditionFailed(f"version {current.version} changed while you were writing; read it again")
+    return msgspec.structs.replace(current, revision=revision, content=content)
+
+
+async def replace_draft(conn: asyncpg.Connection, code: str, version: int, content: FrameworkContent,
+                        if_match: str) -> FrameworkVersion:
+    current = await get_version(conn, code, version, for_update=True)
+    _check_writable(current, if_match)
+    return await _store_draft(conn, current, content)
+
+
+async def patch_draft(conn: asyncpg.Connection, code: str, version: int, operations: list[PatchOperation],
+                      if_match: str) -> FrameworkVersion:
+    current = await get_version(conn, code, version, for_update=True)
+    _check_writable(current, if_match)
+    patched = apply_patch(msgspec.to_builtins(current.content), operations)
+    try:
+        content = msgspec.convert(patched, FrameworkContent, strict=True)
+    except msgspec.ValidationError as exc:
+        error = msgspec_field_error(str(exc))
+        raise Unprocessable(f"after the patch the framework would not be well-formed: {error.detail}",
+                            [error]) from None
+    return await _store_draft(conn, current, content)
+
+
+async def validate_version(conn: asyncpg.Connection, code: str, version: int) -> ValidationReport:
+    problems = validate((await get_version(conn, code, version)).content)
+    return ValidationReport(valid=not problems, problems=problems)
+
+
+async def publish(conn: asyncpg.Connection, code: str, version: int, if_match: str) -> FrameworkVersion:
+    current = await get_version(conn, code, version, for_update=True)
+    _check_writable(current, if_match)
+    problems = validate(current.content)
+    if problems:
+        raise Unprocessable(f"version {version} has {len(problems)} problem(s); it stays a draft", problems)
+    digest = content_hash(current.content)
+    await conn.execute(
+        """UPDATE framework_versions v SET status = 'published', content_hash = $3, published_at = now(),
+                  updated_at = now()
+           FROM frameworks f WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1
+             AND v.version = $2""",
+        code, version, digest,
+    )
+    return msgspec.structs.replace(current, status="published", content_hash=digest)
+
+
+async def start_draft(conn: asyncpg.Connection, code: str, from_version: int | None) -> FrameworkVersion:
+    framework_id = await _framework_id(conn, code)
+    await conn.execute("SELECT 1 FROM frameworks WHERE id = $1 FOR UPDATE", framework_id)
+    draft = await conn.fetchval("SELECT version FROM framework_versions WHERE framework_id = $1 AND status = 'draft'",
+                                framework_id)
+    if draft is not None:
+        raise Conflict(f"version {draft} is already a draft: edit it, or publish it first")
+    if from_version is None:
+        from_version = await conn.fetchval(
+            "SELECT max(version) FROM framework_versions WHERE framework_id = $1", framework_id)
+    source = await get_version(conn, code, from_version)
+    next_version = await conn.fetchval("SELECT max(version) + 1 FROM framework_versions WHERE framework_id = $1",
+                                       framework_id)
+    await conn.execute(
+        "INSERT INTO framework_versions (framework_id, version, content, based_on) VALUES ($1, $2, $3, $4)",
+        framework_id, next_version, msgspec.to_builtins(source.content), from_version,
+    )
+    return await get_version(conn, code, next_version)
+
+
+async def retire(conn: asyncpg.Connection, code: str, version: int) -> FrameworkVersion:
+    current = await get_version(conn, code, version, for_update=True)
+    if current.status == "draft":
+        raise Conflict(f"version {version} is a draft: only published versions are retired")
+    if current.status == "published":
+        await conn.execute(
+            """UPDATE framework_versions v SET status = 'retired', retired_at = now(), updated_at = now()
+               FROM frameworks f WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1
+                 AND v.version = $2""", code, version)
+    return msgspec.structs.replace(current, status="retired")
+
+
+def export_native(version: FrameworkVersion) -> dict[str, Any]:
+    return msgspec.to_builtins(version.content)  # type: ignore[no-any-return]

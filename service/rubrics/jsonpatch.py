@@ -1,0 +1,132 @@
+"""JSON Patch (RFC 6902) over plain JSON values. Pure; the input document is never modified.
+
+Drafts are edited with it: add, remove, reorder (`move`) and reweight (`replace`) dimensions
+and indicators, edit levels, descriptors and cut scores, one atomic list of operations.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import msgspec
+
+from service.errors import FieldError, Unprocessable
+
+
+class PatchOperation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = msgspec.UNSET
+    from_: str | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="from")
+
+
+class PatchError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _tokens(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise PatchError(f"'{pointer}' is not a JSON pointer (it must start with '/')")
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+
+
+def _index(container: list[Any], token: str, *, for_add: bool) -> int:
+    if token == "-" and for_add:
+        return len(container)
+    if not token.isdigit() or (token != "0" and token.startswith("0")):
+        raise PatchError(f"'{token}' is not an array index")
+    index = int(token)
+    if index > len(container) or (index == len(container) and not for_add):
+        raise PatchError(f"index {index} is out of range (the array has {len(container)} items)")
+    return index
+
+
+def _parent(document: Any, pointer: str) -> tuple[Any, str]:
+    tokens = _tokens(pointer)
+    if not tokens:
+        raise PatchError("the whole document cannot be the target here")
+    node = document
+    for token in tokens[:-1]:
+        node = _child(node, token)
+    return node, tokens[-1]
+
+
+def _child(node: Any, token: str) -> Any:
+    if isinstance(node, dict):
+        if token not in node:
+            raise PatchError(f"no member '{token}'")
+        return node[token]
+    if isinstance(node, list):
+        return node[_index(node, token, for_add=False)]
+    raise PatchError(f"cannot descend into a {type(node).__name__} at '{token}'")
+
+
+def _get(document: Any, pointer: str) -> Any:
+    node = document
+    for token in _tokens(pointer):
+        node = _child(node, token)
+    return node
+
+
+def _add(document: Any, pointer: str, value: Any) -> Any:
+    if pointer == "":
+        return value
+    parent, token = _parent(document, pointer)
+    if isinstance(parent, dict):
+        parent[token] = value
+    elif isinstance(parent, list):
+        parent.insert(_index(parent, token, for_add=True), value)
+    else:
+        raise PatchError("the parent of the target is not an object or array")
+    return document
+
+
+def _remove(document: Any, pointer: str) -> Any:
+    parent, token = _parent(document, pointer)
+    if isinstance(parent, dict):
+        if token not in parent:
+            raise PatchError(f"no member '{token}' to remove")
+        del parent[token]
+    elif isinstance(parent, list):
+        del parent[_index(parent, token, for_add=False)]
+    else:
+        raise PatchError("the parent of the target is not an object or array")
+    return document
+
+
+def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
+    """The patched copy of `document`; any failing operation rejects the whole patch (422 naming it)."""
+    result = copy.deepcopy(document)
+    for i, operation in enumerate(operations):
+        try:
+            if operation.op in ("add", "replace", "test") and operation.value is msgspec.UNSET:
+                raise PatchError(f"'{operation.op}' needs a value")
+            if operation.op in ("move", "copy") and operation.from_ is msgspec.UNSET:
+                raise PatchError(f"'{operation.op}' needs 'from'")
+            if operation.op == "add":
+                result = _add(result, operation.path, copy.deepcopy(operation.value))
+            elif operation.op == "remove":
+                result = _remove(result, operation.path)
+            elif operation.op == "replace":
+                _get(result, operation.path)  # must exist
+                result = _add(_remove(result, operation.path), operation.path, copy.deepcopy(operation.value)) \
+                    if operation.path else copy.deepcopy(operation.value)
+            elif operation.op == "move":
+                source = str(operation.from_)
+                if operation.path.startswith(source + "/"):
+                    raise PatchError("a value cannot move into itself")
+                value = _get(result, source)
+                result = _add(_remove(result, source), operation.path, value)
+            elif operation.op == "copy":
+                result = _add(result, operation.path, copy.deepcopy(_get(result, str(operation.from_))))
+            elif _get(result, operation.path) != operation.value:
+                raise PatchError("the value differs (test failed)")
+        except PatchError as exc:
+            raise Unprocessable(f"patch operation {i} ({operation.op} {operation.path}) failed: {exc.detail}; "
+                                "nothing was changed", [FieldError(exc.detail, f"/{i}")]) from None
+    return result
