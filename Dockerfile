@@ -34,6 +34,7 @@ RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml alembic.ini ./
 COPY migrations ./migrations
 COPY openapi ./openapi
+COPY rubrics ./rubrics
 COPY service ./service
 RUN pip install --no-deps -e . \
     && rm -rf build \

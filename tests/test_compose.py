@@ -236,3 +236,9 @@ def test_readme_configuration_table_lists_every_setting() -> None:
     }
     missing = sorted(SETTING_NAMES - cells)
     assert not missing, f"README configuration table lacks: {missing}"
+
+
+def test_image_carries_the_rubric_templates():
+    """The service reads rubrics/templates at run time: the image must copy them."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY rubrics ./rubrics" in dockerfile
