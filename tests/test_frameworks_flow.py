@@ -131,3 +131,27 @@ async def test_tenants_never_see_each_others_frameworks(client, service_keys, ad
     assert (await client.get("/v1/frameworks/ai-teachers", headers=other)).status_code == 404
     assert (await client.get("/v1/rubric-templates", headers=other)).status_code == 200
     assert (await client.get("/v1/frameworks", headers=operator(service_keys))).status_code == 403
+
+
+async def test_the_database_refuses_to_change_a_published_version(client, admin, app_url):
+    import asyncpg
+
+    from service.db.pool import create_pool, tenant_transaction
+
+    framework = await _adopt(client, admin)
+    etag = (await client.get("/v1/frameworks/ai-teachers/versions/1", headers=admin)).headers["etag"]
+    await client.post("/v1/frameworks/ai-teachers/versions/1/publish", headers={**admin, "If-Match": etag})
+    tenant_id = (await client.get("/v1/tenant", headers=admin)).json()["id"]
+    pool = await create_pool(app_url, max_size=1)
+    try:
+        for statement in ("UPDATE framework_versions SET content = '{}'::jsonb",
+                          "UPDATE framework_versions SET status = 'draft', content_hash = NULL",
+                          "DELETE FROM framework_versions"):
+            with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):
+                async with tenant_transaction(pool, tenant_id) as conn:
+                    await conn.execute(statement)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            assert await conn.fetchval("SELECT status FROM framework_versions WHERE framework_id = $1",
+                                       framework["id"]) == "published"
+    finally:
+        await pool.close()
