@@ -71,6 +71,8 @@ def json_path_to_pointer(path: str) -> str:
     """msgspec's `$.units[3].code` becomes the JSON pointer `/units/3/code`."""
     pointer = ""
     for match in _PATH_TOKEN.finditer(path.removeprefix("$")):
+        if match.group(0) == "[...]":  # a value inside a dict whose key msgspec does not name: stop at the dict
+            break
         name, index, quoted = match.groups()
         pointer += "/" + escape_pointer_token(name or index or quoted or "")
     return pointer

@@ -15,6 +15,7 @@ a probe here covers it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -28,10 +29,19 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.params import (
+    BodyKwarg,
+    CookieParameter,
+    DependencyKwarg,
+    HeaderParameter,
+    ParameterKwarg,
+    PathParameter,
+)
 
 from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
+from service.rubrics.model import FrameworkContent
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -44,8 +54,10 @@ PROBLEM = "application/problem+json"
 class Probe:
     """A's admin sends `method url body`; `route` is the app's template it exercises.
 
-    `covers` says what the probe stands for: "path", "query:<name>" or "body:<json pointer>"
-    (list items written as `*`). `url` and `body` may hold `{b_issuer}`-style placeholders.
+    `covers` says what the probe stands for: "path", "query:<name>", "header:<name>" or "body:<json pointer>"
+    (list items written as `*`). `url`, `body` and `headers` may hold `{b_issuer}`-style placeholders;
+    a body dict `{"$document": name, **fields}` is the document the world read under `name` (e.g. A's
+    own export) with `fields` replaced.
     """
 
     method: str
@@ -55,6 +67,7 @@ class Probe:
     covers: str
     body: Any = None
     pointer: str | None = None  # for a 422: the field its errors[] must name
+    headers: dict[str, str] | None = None  # extra request headers, e.g. If-Match with B's real ETag
 
 
 # A's admin reaching for B's objects, or pointing A's objects at B's: always refused.
@@ -172,6 +185,165 @@ CROSS_TENANT_PROBES: list[Probe] = [
         },
         pointer="/people/1/org_unit_code",
     ),
+    # Frameworks. B's B-FW has version 1 published and version 2 a draft, B-DRAFT a draft version 1,
+    # B-IMPORTED a published version 1. The writes name real B versions with B's live ETag (or `*`)
+    # and well-formed bodies, so a 404 can only come from the tenant boundary, never a 412.
+    Probe("GET", "/v1/frameworks/{code:str}", "/v1/frameworks/B-FW", 404, "path"),
+    Probe("GET", "/v1/frameworks/{code:str}", "/v1/frameworks/B-IMPORTED", 404, "path"),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-FW/versions/1",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-FW/versions/2",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/versions/{version:int}/rendered",
+        "/v1/frameworks/B-FW/versions/1/rendered",
+        404,
+        "path",
+        headers={"Accept-Language": "en"},
+    ),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/versions/{version:int}/export",
+        "/v1/frameworks/B-FW/versions/1/export?format=case",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/versions/{version:int}/export",
+        "/v1/frameworks/B-FW/versions/1/export?format=native",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET",
+        "/v1/frameworks/{code:str}/diff",
+        "/v1/frameworks/B-FW/diff?from=1&to=2",
+        404,
+        "path",
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions",
+        "/v1/frameworks/B-FW/versions",
+        404,
+        "path",
+        {},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions",
+        "/v1/frameworks/B-FW/versions",
+        404,
+        "path",
+        {"from_version": 1},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions",
+        "/v1/frameworks/B-IMPORTED/versions",  # B-IMPORTED's only version is a published one
+        404,
+        "path",
+        {"from_version": 1},
+    ),
+    Probe(
+        "PUT",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-FW/versions/2",
+        404,
+        "path",
+        {"$document": "a_content", "code": "B-FW"},
+        headers={"If-Match": "{b_etag_v2}"},
+    ),
+    Probe(
+        "PUT",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-DRAFT/versions/1",
+        404,
+        "path",
+        {"$document": "a_content", "code": "B-DRAFT"},
+        headers={"If-Match": "*"},
+    ),
+    Probe(
+        "PATCH",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-FW/versions/2",
+        404,
+        "path",
+        [{"op": "replace", "path": "/title", "value": {"en": "pwned by A"}}],
+        headers={"If-Match": "{b_etag_v2}"},
+    ),
+    Probe(
+        "PATCH",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/B-FW/versions/2",
+        404,
+        "path",
+        [{"op": "replace", "path": "/title", "value": {"en": "pwned by A"}}],
+        headers={"If-Match": "*"},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions/{version:int}/validate",
+        "/v1/frameworks/B-FW/versions/2/validate",
+        404,
+        "path",
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions/{version:int}/publish",
+        "/v1/frameworks/B-FW/versions/2/publish",
+        404,
+        "path",
+        headers={"If-Match": "{b_etag_v2}"},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions/{version:int}/publish",
+        "/v1/frameworks/B-DRAFT/versions/1/publish",
+        404,
+        "path",
+        headers={"If-Match": "*"},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/{code:str}/versions/{version:int}/retire",
+        "/v1/frameworks/B-FW/versions/1/retire",
+        404,
+        "path",
+    ),
+    # A's own draft pointed at B's framework code: the code of a draft cannot change at all.
+    Probe(
+        "PUT",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/A-FW/versions/2",
+        422,
+        "body:/code",
+        {"$document": "a_content", "code": "B-FW"},
+        pointer="/code",
+        headers={"If-Match": "{a_etag_v2}"},
+    ),
+    Probe(
+        "PATCH",
+        "/v1/frameworks/{code:str}/versions/{version:int}",
+        "/v1/frameworks/A-FW/versions/2",
+        422,
+        "body:/code",
+        [{"op": "replace", "path": "/code", "value": "B-FW"}],
+        pointer="/code",
+        headers={"If-Match": "{a_etag_v2}"},
+    ),
 ]
 
 # A's admin using B's keys as keys of its own: allowed, creates A's own objects, never touches B's.
@@ -213,15 +385,88 @@ OWN_KEY_PROBES: list[Probe] = [
         "body:/people/*/external_id",
         {"people": [{"external_id": "b-1", "org_unit_code": "B-CITY", "display_name": "A's own b-1"}]},
     ),
+    # A new framework's code (adopt's `code`, a native document's `code`, import/case's `?code=`)
+    # names the caller's new framework, like PUT /v1/people/{external_id}: B's codes are free in A.
+    Probe(
+        "POST",
+        "/v1/frameworks",
+        "/v1/frameworks",
+        201,
+        "body:/code",
+        {"template": "unesco-ai-competency-teachers", "code": "B-DRAFT", "title": {"en": "A's own B-DRAFT"}},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/import/case",
+        "/v1/frameworks/import/case?code=B-FW",
+        201,
+        "query:code",
+        {"$document": "a_case"},
+    ),
+    Probe(
+        "POST",
+        "/v1/frameworks/import/native",
+        "/v1/frameworks/import/native",
+        201,
+        "body:/code",
+        {"$document": "a_native", "code": "B-IMPORTED"},
+    ),
 ]
 
 # Query parameters that filter by a value, not by naming an object: nothing to reach across.
-NON_REFERENCE_QUERY_PARAMS = {"limit", "cursor", "level", "category", "active"}
+# `version`, `from`, `to` are version numbers *within* the framework the path names (the path is
+# probed); `format` picks an export format.
+NON_REFERENCE_QUERY_PARAMS = {
+    "limit",
+    "cursor",
+    "level",
+    "category",
+    "active",
+    "version",
+    "format",
+    "from",
+    "to",
+}
+
+# Request headers that carry no object key: If-Match carries an ETag of the object the path names
+# (probed with B's real ETag above), Accept-Language a language preference.
+NON_REFERENCE_HEADERS = {"if-match", "accept-language"}
+
+# Body fields whose name looks like a reference but which name parts of the document being sent:
+# a framework document's dimension, indicator and level codes are its own outline (they are
+# unique within the document, never looked up in any table), so there is no other tenant's
+# object they could reach. The document's top-level `/code` is not here: it is probed.
+# Not flagged by the walker's name pattern, but references all the same: Adopt's `template`
+# names a shipped template, global read-only data shared by every tenant (see
+# test_both_tenants_read_the_same_shared_templates); NewDraft's `from_version` is a version of
+# the framework the path names, which the path probes cover.
+DOCUMENT_INTERNAL_BODY_FIELDS = {
+    ("/v1/frameworks/{code:str}/versions/{version:int}", "/levels/*/code"),
+    ("/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/code"),
+    ("/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/indicators/*/code"),
+    ("/v1/frameworks/import/native", "/levels/*/code"),
+    ("/v1/frameworks/import/native", "/dimensions/*/code"),
+    ("/v1/frameworks/import/native", "/dimensions/*/indicators/*/code"),
+}
+
+
+def _operator_route(path: str) -> bool:
+    return path == "/v1/tenants" or path.startswith("/v1/tenants/")
+
+
+def _shared_template_route(path: str) -> bool:
+    return path == "/v1/rubric-templates" or path.startswith("/v1/rubric-templates/")
 
 
 def _exempt(path: str) -> bool:
-    """Routes that are cross-tenant by design (the operator's /v1/tenants...) or documentation."""
-    return path == "/v1/tenants" or path.startswith(("/v1/tenants/", "/docs"))
+    """Routes that are cross-tenant by design, or documentation.
+
+    - the operator's /v1/tenants...: it manages every tenant;
+    - /v1/rubric-templates...: templates are global read-only data shipped with the service, the
+      same for every tenant (nothing is stored per tenant, nothing can be written); a tenant
+      adopts one into a framework of its own, and those /v1/frameworks routes are probed.
+    """
+    return _operator_route(path) or _shared_template_route(path) or path.startswith("/docs")
 
 
 _REFERENCE_FIELD = re.compile(r"(^|_)(code|id)$")
@@ -242,6 +487,9 @@ _RESERVED_KWARGS = {
 # --------------------------------------------------------------------------- the world
 
 
+TEMPLATE = "unesco-ai-competency-teachers"
+
+
 @dataclass
 class World:
     a: dict[str, Any]
@@ -250,10 +498,12 @@ class World:
     idp_b: IdentityProvider
     b_issuer: str
     a_issuer: str
+    etags: dict[str, str]  # `b_etag_v2`: B-FW's draft version 2 as B last read it, ...
+    documents: dict[str, Any]  # `a_content`, `a_case`, `a_native`: A's own framework, read by A
 
     @property
-    def placeholders(self) -> dict[str, str]:
-        return {"b_issuer": self.b_issuer, "a_issuer": self.a_issuer}
+    def placeholders(self) -> dict[str, Any]:
+        return {"b_issuer": self.b_issuer, "a_issuer": self.a_issuer, **self.etags, **self.documents}
 
 
 async def _created(response: httpx.Response) -> dict[str, Any]:
@@ -290,12 +540,66 @@ async def _build_tenant(
     return tenant, issuer["id"]
 
 
+async def _adopt(client: httpx.AsyncClient, h: dict[str, str], prefix: str, code: str) -> dict[str, Any]:
+    title = {"zh-CN": f"{prefix} {code}", "en": f"{prefix} {code}"}
+    body = {"template": TEMPLATE, "code": code, "title": title}
+    response = await client.post("/v1/frameworks", json=body, headers=h)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _publish(client: httpx.AsyncClient, h: dict[str, str], code: str, version: int) -> None:
+    read = await client.get(f"/v1/frameworks/{code}/versions/{version}", headers=h)
+    assert read.status_code == 200, read.text
+    published = await client.post(
+        f"/v1/frameworks/{code}/versions/{version}/publish", headers={**h, "If-Match": read.headers["etag"]}
+    )
+    assert published.status_code == 200 and published.json()["status"] == "published", published.text
+
+
+async def _published_with_draft(client: httpx.AsyncClient, h: dict[str, str], prefix: str, code: str) -> str:
+    """Adopt the template as `code`, publish version 1, start draft version 2; the draft's ETag."""
+    await _adopt(client, h, prefix, code)
+    await _publish(client, h, code, 1)
+    draft = await client.post(f"/v1/frameworks/{code}/versions", json={}, headers=h)
+    assert draft.status_code == 201 and draft.json()["version"] == 2, draft.text
+    return draft.headers["etag"]
+
+
+async def _build_frameworks(
+    client: httpx.AsyncClient, a: dict[str, str], b: dict[str, str]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """B: B-FW (v1 published, v2 draft), B-DRAFT (v1 draft), B-IMPORTED (native import, v1 published).
+    A: A-FW (v1 published, v2 draft), adopted from the same shared template."""
+    etags = {"b_etag_v2": await _published_with_draft(client, b, "B", "B-FW")}
+    await _adopt(client, b, "B", "B-DRAFT")
+    native = (await client.get("/v1/frameworks/B-FW/versions/1/export?format=native", headers=b)).json()
+    imported = await client.post(
+        "/v1/frameworks/import/native", json={**native, "code": "B-IMPORTED"}, headers=b
+    )
+    assert imported.status_code == 201, imported.text
+    await _publish(client, b, "B-IMPORTED", 1)
+
+    etags["a_etag_v2"] = await _published_with_draft(client, a, "A", "A-FW")
+    documents: dict[str, Any] = {}
+    for name, url in (
+        ("a_case", "/v1/frameworks/A-FW/versions/1/export?format=case"),
+        ("a_native", "/v1/frameworks/A-FW/versions/1/export?format=native"),
+    ):
+        response = await client.get(url, headers=a)
+        assert response.status_code == 200, response.text
+        documents[name] = response.json()
+    documents["a_content"] = (await client.get("/v1/frameworks/A-FW/versions/2", headers=a)).json()["content"]
+    return etags, documents
+
+
 @pytest.fixture
 async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     idp_a, idp_b = IdentityProvider("https://idp.a.example"), IdentityProvider("https://idp.b.example")
     a, a_issuer = await _build_tenant(client, service_keys, "iso-a", "A", idp_a)
     b, b_issuer = await _build_tenant(client, service_keys, "iso-b", "B", idp_b)
-    return World(a, b, idp_a, idp_b, b_issuer, a_issuer)
+    etags, documents = await _build_frameworks(client, a["admin"], b["admin"])
+    return World(a, b, idp_a, idp_b, b_issuer, a_issuer, etags, documents)
 
 
 @pytest.fixture
@@ -315,8 +619,14 @@ async def _db_view(
     where = "" if tenant_id is None else " WHERE tenant_id = $1"
     args = () if tenant_id is None else (UUID(tenant_id),)
     view = {
-        table: [dict(r) for r in await owner.fetch(f"SELECT * FROM {table}{where} ORDER BY id", *args)]
-        for table in ("org_units", "people", "trusted_issuers")
+        table: [dict(r) for r in await owner.fetch(f"SELECT * FROM {table}{where} ORDER BY {order}", *args)]
+        for table, order in (
+            ("org_units", "id"),
+            ("people", "id"),
+            ("trusted_issuers", "id"),
+            ("frameworks", "id"),
+            ("framework_versions", "framework_id, version"),  # revision, status, content_hash, updated_at...
+        )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
     view["tenants"] = [
@@ -345,23 +655,38 @@ async def _api_view(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[
         view[f"person:{person['external_id']}"] = (
             await client.get(f"/v1/people/{person['external_id']}", headers=headers)
         ).json()
+    frameworks = await client.get("/v1/frameworks?limit=500", headers=headers)
+    assert frameworks.status_code == 200, frameworks.text
+    view["frameworks"] = frameworks.json()
+    for framework in view["frameworks"]["items"]:
+        code = framework["code"]
+        view[f"framework:{code}"] = (await client.get(f"/v1/frameworks/{code}", headers=headers)).json()
+        for summary in framework["versions"]:
+            version = await client.get(
+                f"/v1/frameworks/{code}/versions/{summary['version']}", headers=headers
+            )
+            assert version.status_code == 200, version.text
+            view[f"framework:{code}:{summary['version']}"] = (version.headers["etag"], version.json())
     return view
 
 
-def _fill(value: Any, placeholders: dict[str, str]) -> Any:
+def _fill(value: Any, placeholders: dict[str, Any]) -> Any:
     if isinstance(value, str):
         return value.format(**placeholders)
     if isinstance(value, list):
         return [_fill(v, placeholders) for v in value]
     if isinstance(value, dict):
+        if "$document" in value:
+            fields = {k: _fill(v, placeholders) for k, v in value.items() if k != "$document"}
+            return {**copy.deepcopy(placeholders[value["$document"]]), **fields}
         return {k: _fill(v, placeholders) for k, v in value.items()}
     return value
 
 
 async def _send(
-    client: httpx.AsyncClient, probe: Probe, headers: dict[str, str], placeholders: dict[str, str]
+    client: httpx.AsyncClient, probe: Probe, headers: dict[str, str], placeholders: dict[str, Any]
 ) -> httpx.Response:
-    kwargs: dict[str, Any] = {"headers": headers}
+    kwargs: dict[str, Any] = {"headers": {**headers, **_fill(probe.headers or {}, placeholders)}}
     if probe.body is not None:
         kwargs["json"] = _fill(probe.body, placeholders)
     return await client.request(probe.method, _fill(probe.url, placeholders), **kwargs)
@@ -393,9 +718,13 @@ async def test_a_cannot_reach_or_reference_any_of_bs_objects(
     b_api_before = await _api_view(client, world.b["admin"])
     b_db_before = await _db_view(owner, world.b["id"])
     all_db_before = await _db_view(owner)
+    # The writes below carry B's live ETag: B itself could make them with exactly these headers.
+    assert b_api_before["framework:B-FW:2"][0] == world.etags["b_etag_v2"]
+    assert b_api_before["framework:B-FW:2"][1]["status"] == "draft"
+    assert [v["status"] for v in b_api_before["framework:B-FW"]["versions"]] == ["published", "draft"]
 
     for probe in CROSS_TENANT_PROBES:
-        context = f"{probe.method} {probe.url} {probe.body}"
+        context = f"{probe.method} {probe.url} {probe.headers} {probe.body}"
         response = await _send(client, probe, world.a["admin"], world.placeholders)
         body = assert_problem(response, probe.status, context)
         if probe.status == 404:
@@ -443,6 +772,38 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
             answers.append((response.status_code, _scrub(response.json(), key)))
         assert answers[0] == answers[1], (method, template, answers)
 
+    # Frameworks: B's code (even with B's real ETag on writes) answers exactly like a code nobody has.
+    etag = world.etags["b_etag_v2"]
+    patch = [{"op": "replace", "path": "/title", "value": {"en": "x"}}]
+    framework_pairs: list[tuple[str, str, Any, dict[str, str]]] = [
+        ("GET", "/v1/frameworks/{}", None, {}),
+        ("GET", "/v1/frameworks/{}/versions/1", None, {}),
+        ("GET", "/v1/frameworks/{}/versions/2/rendered", None, {"Accept-Language": "zh-CN"}),
+        ("GET", "/v1/frameworks/{}/versions/1/export?format=case", None, {}),
+        ("GET", "/v1/frameworks/{}/diff?from=1&to=2", None, {}),
+        ("POST", "/v1/frameworks/{}/versions", {}, {}),
+        ("PUT", "/v1/frameworks/{}/versions/2", "content", {"If-Match": etag}),
+        ("PATCH", "/v1/frameworks/{}/versions/2", patch, {"If-Match": etag}),
+        # Without If-Match: 428 is decided before any lookup, so it too is the same for B's code.
+        ("PATCH", "/v1/frameworks/{}/versions/2", patch, {}),
+        ("POST", "/v1/frameworks/{}/versions/2/validate", None, {}),
+        ("POST", "/v1/frameworks/{}/versions/2/publish", None, {"If-Match": etag}),
+        ("POST", "/v1/frameworks/{}/versions/1/retire", None, {}),
+    ]
+    for method, template, body, extra in framework_pairs:
+        answers = []
+        for key in ("B-FW", "NOWHERE-FW"):
+            json_body = {**world.documents["a_content"], "code": key} if body == "content" else body
+            response = await client.request(
+                method,
+                template.format(key),
+                headers={**h, **extra},
+                **({"json": json_body} if json_body is not None else {}),
+            )
+            answers.append((response.status_code, _scrub(response.json(), key)))
+        assert answers[0] == answers[1], (method, template, answers)
+        assert answers[0][0] == (428 if "If-Match" not in extra and method == "PATCH" else 404), answers
+
 
 async def test_own_keys_equal_to_bs_keys_create_new_objects_in_a_only(
     client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
@@ -485,6 +846,31 @@ async def test_own_keys_equal_to_bs_keys_create_new_objects_in_a_only(
         UUID(world.a["id"]),
     )
     assert {(str(r["tenant_id"]), str(r["unit_tenant"])) for r in rows} == {(world.a["id"], world.a["id"])}
+
+    # A's B-FW (imported from A's own CASE export), B-DRAFT (adopted) and B-IMPORTED (native import)
+    # are new frameworks of A, with A's content: not B's frameworks, nor copies of them.
+    a_frameworks = (await client.get("/v1/frameworks?limit=500", headers=world.a["admin"])).json()["items"]
+    assert {f["code"] for f in a_frameworks} == {"A-FW", "B-FW", "B-DRAFT", "B-IMPORTED"}
+    b_framework_ids = {f["id"] for f in b_api_before["frameworks"]["items"]}
+    for code, origin, title in (
+        ("B-FW", "case", "A A-FW"),
+        ("B-DRAFT", "template", "A's own B-DRAFT"),
+        ("B-IMPORTED", "native", "A A-FW"),
+    ):
+        mine = (await client.get(f"/v1/frameworks/{code}", headers=world.a["admin"])).json()
+        assert mine["id"] not in b_framework_ids and mine["id"] != b_api_before[f"framework:{code}"]["id"]
+        assert mine["origin"]["kind"] == origin and mine["title"]["en"] == title, mine
+        assert [(v["version"], v["status"]) for v in mine["versions"]] == [(1, "draft")]
+        content = (await client.get(f"/v1/frameworks/{code}/versions/1", headers=world.a["admin"])).json()
+        assert content["content"]["code"] == code and not content["content"]["title"]["en"].startswith("B ")
+    rows = await owner.fetch(
+        "SELECT f.tenant_id, v.tenant_id AS version_tenant FROM frameworks f "
+        "JOIN framework_versions v ON v.framework_id = f.id "
+        "WHERE f.code IN ('B-FW', 'B-DRAFT', 'B-IMPORTED') AND f.tenant_id = $1",
+        UUID(world.a["id"]),
+    )
+    assert len(rows) == 3
+    assert {(str(r["tenant_id"]), str(r["version_tenant"])) for r in rows} == {(world.a["id"], world.a["id"])}
     # B is untouched.
     assert await _db_view(owner, world.b["id"]) == b_db_before
     assert await _api_view(client, world.b["admin"]) == b_api_before
@@ -541,6 +927,9 @@ async def test_lists_show_only_the_callers_tenant(client: httpx.AsyncClient, wor
         }
         assert all(p["display_name"].startswith(f"{prefix} ") for p in view["people"]["items"])
         assert [i["issuer"] for i in view["issuers"]] == [f"https://idp.{prefix.lower()}.example"]
+        own_frameworks = {"A": {"A-FW"}, "B": {"B-FW", "B-DRAFT", "B-IMPORTED"}}[prefix]
+        assert {f["code"] for f in view["frameworks"]["items"]} == own_frameworks
+        assert all(f["title"]["en"].startswith(f"{prefix} ") for f in view["frameworks"]["items"])
         assert view["tenant"]["id"] == me["id"]
         # Value filters never widen the list to the other tenant.
         for url in (
@@ -550,10 +939,13 @@ async def test_lists_show_only_the_callers_tenant(client: httpx.AsyncClient, wor
             "/v1/people?active=true",
             "/v1/org-units?limit=1",
             "/v1/people?limit=1",
+            "/v1/frameworks?limit=1",
         ):
             items = (await client.get(url, headers=me["admin"])).json()["items"]
             assert items and all(
-                not str(i.get("name", i.get("display_name", ""))).startswith(f"{other_prefix} ")
+                not str(i.get("name", i.get("display_name", i.get("title", {}).get("en", "")))).startswith(
+                    f"{other_prefix} "
+                )
                 for i in items
             ), url
 
@@ -571,6 +963,18 @@ async def test_pagination_cursor_from_b_reveals_nothing_to_a(client: httpx.Async
         seen += [p["display_name"] for p in page["items"]]
         cursor = page["next_cursor"]
     assert seen and all(name.startswith("A ") for name in seen)
+
+    first = (await client.get("/v1/frameworks?limit=1", headers=world.b["admin"])).json()
+    cursor = first["next_cursor"]
+    assert cursor
+    while cursor:  # B's cursor points past "B-DRAFT": A's frameworks after it (none), never B's
+        page = (
+            await client.get(
+                "/v1/frameworks", params={"limit": 1, "cursor": cursor}, headers=world.a["admin"]
+            )
+        ).json()
+        assert all(f["title"]["en"].startswith("A ") for f in page["items"]), page
+        cursor = page["next_cursor"]
 
 
 async def test_concurrent_requests_of_two_tenants_never_see_each_others_rows(
@@ -619,32 +1023,91 @@ async def test_public_metrics_and_access_log_carry_no_tenant_keys(
         assert not [line for line in access if secret in line], secret
 
 
+async def test_both_tenants_read_the_same_shared_templates(client: httpx.AsyncClient, world: World):
+    """Templates are global read-only data (exempt from the route walk): A and B read the very same one,
+    and a tenant adopting it gets a framework of its own that the other cannot see."""
+    answers = []
+    for tenant in (world.a, world.b):
+        h = tenant["admin"]
+        listed = await client.get("/v1/rubric-templates", headers=h)
+        full = await client.get(f"/v1/rubric-templates/{TEMPLATE}", headers=h)
+        rendered = await client.get(
+            f"/v1/rubric-templates/{TEMPLATE}/rendered", headers={**h, "Accept-Language": "en"}
+        )
+        for response in (listed, full, rendered):
+            assert response.status_code == 200, response.text
+        answers.append((listed.json(), full.json(), rendered.json(), rendered.headers["content-language"]))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["code"] == TEMPLATE and answers[0][1]["content_hash"].startswith("sha256:")
+    # Both adopted this template (world): the same template version, two unrelated frameworks.
+    a_fw = (await client.get("/v1/frameworks/A-FW", headers=world.a["admin"])).json()
+    b_fw = (await client.get("/v1/frameworks/B-FW", headers=world.b["admin"])).json()
+    assert (
+        a_fw["origin"] == b_fw["origin"] and a_fw["origin"]["content_hash"] == answers[0][1]["content_hash"]
+    )
+    assert a_fw["id"] != b_fw["id"]
+
+
 # --------------------------------------------------------------------------- tokens and roles
 
 
 async def test_operator_token_is_refused_on_every_tenant_route(
-    client: httpx.AsyncClient, world: World, service_keys: ServiceKeys, settings: Settings
+    client: httpx.AsyncClient,
+    world: World,
+    service_keys: ServiceKeys,
+    settings: Settings,
+    owner: asyncpg.Connection,
 ):
     """The operator manages tenants; it never reads or writes a tenant's data."""
-    checked = 0
+    all_db_before = await _db_view(owner)
+    checked, frameworks_checked = 0, 0
+    queries = {
+        "/v1/frameworks/{code:str}/diff": "?from=1&to=2",
+        "/v1/frameworks/{code:str}/versions/{version:int}/export": "?format=native",
+        "/v1/frameworks/import/case": "?code=OP-FW",
+    }
     for method, path, handler in _routes(create_app(settings)):
-        if _exempt(path) or handler.opt.get("exclude_from_auth"):
+        # Shared templates are not exempt here: global data, but still only for tenants' users.
+        if _operator_route(path) or path.startswith("/docs") or handler.opt.get("exclude_from_auth"):
             continue
+        sample_code = (
+            "B-FW"
+            if path.startswith("/v1/frameworks/")
+            else (TEMPLATE if _shared_template_route(path) else "B-CITY")
+        )
         url = (
-            path.replace("{code:str}", "B-CITY")
+            path.replace("{code:str}", sample_code)
+            .replace("{version:int}", "2")
             .replace("{external_id:str}", "b-1")
             .replace("{issuer_id:uuid}", world.b_issuer)
-        )
+        ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}
+        body: Any = None
+        if method in ("POST", "PUT", "PATCH"):
+            body = {}
+            if path == "/v1/frameworks":
+                body = {"template": TEMPLATE, "code": "OP-FW"}
+            elif path == "/v1/frameworks/import/native" or (
+                method == "PUT" and path.startswith("/v1/frameworks/")
+            ):
+                body = {**world.documents["a_content"], "code": sample_code if method == "PUT" else "OP-FW"}
+            elif path == "/v1/frameworks/import/case":
+                body = world.documents["a_case"]
+            elif method == "PATCH" and path.startswith("/v1/frameworks/"):
+                body = [{"op": "replace", "path": "/title", "value": {"en": "by the operator"}}]
         response = await client.request(
-            method, url, headers=operator(service_keys), **({"json": body} if body is not None else {})
+            method, url, headers=headers, **({"json": body} if body is not None else {})
         )
         assert_problem(response, 403, f"{method} {url}")
         checked += 1
-    assert checked >= 14
+        frameworks_checked += path.startswith(("/v1/frameworks", "/v1/rubric-templates"))
+    assert checked >= 14 + 17
+    assert frameworks_checked >= 17  # 14 framework routes and 3 template routes
     assert_problem(await client.get("/v1/org-units?under=B-ROOT", headers=operator(service_keys)), 403)
     assert_problem(await client.get("/v1/people?under=B-ROOT", headers=operator(service_keys)), 403)
+    # Nothing the operator sent reached B's (or anyone's) frameworks.
+    assert await _db_view(owner) == all_db_before
 
 
 async def test_tenant_admin_token_is_refused_on_operator_routes(
@@ -652,7 +1115,7 @@ async def test_tenant_admin_token_is_refused_on_operator_routes(
 ):
     checked = 0
     for method, path, _ in _routes(create_app(settings)):
-        if not (path == "/v1/tenants" or path.startswith("/v1/tenants/")):
+        if not _operator_route(path):
             continue
         url = path.replace("{slug:str}", world.b["slug"]).replace("{issuer_id:uuid}", world.b_issuer)
         body = {} if method in ("POST", "PUT", "PATCH") else None
@@ -758,19 +1221,49 @@ def _routes(app: Litestar) -> Iterator[tuple[str, str, BaseRouteHandler]]:
                 yield method, route.path, handler
 
 
-def _query_params(route_path: str, handler: BaseRouteHandler) -> set[str]:
+def _request_params(route_path: str, handler: BaseRouteHandler) -> Iterator[tuple[str, str]]:
+    """("query" | "header", name on the wire) of every handler parameter that is not a path
+    parameter, a dependency, the body or a framework kwarg. Aliases (`QueryParameter(name="from")`)
+    are reported by their wire name; a parameter without a kwarg definition is a query parameter."""
     path_params = set(re.findall(r"{(\w+):", route_path))
-    signature = handler.parsed_fn_signature.parameters
-    return set(signature) - set(handler.resolve_dependencies()) - path_params - _RESERVED_KWARGS
+    skip = set(handler.resolve_dependencies()) | path_params | _RESERVED_KWARGS
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if name in skip or isinstance(kwarg, (PathParameter, BodyKwarg, DependencyKwarg)):
+            continue
+        if isinstance(kwarg, (HeaderParameter, CookieParameter)) or (
+            isinstance(kwarg, ParameterKwarg) and (kwarg.header or kwarg.cookie)
+        ):
+            kind = "cookie" if isinstance(kwarg, CookieParameter) or kwarg.cookie else "header"
+            yield kind, (kwarg.name or kwarg.header or kwarg.cookie or name).lower()
+        elif isinstance(kwarg, ParameterKwarg):
+            yield "query", kwarg.name or kwarg.query or name
+        else:
+            yield "query", name
 
 
-def _reference_fields(info: msgspec.inspect.Type, pointer: str = "") -> Iterator[str]:
-    """JSON pointers (list items as `*`) of every body field whose name says it names an object."""
+def _query_params(route_path: str, handler: BaseRouteHandler) -> set[str]:
+    return {name for kind, name in _request_params(route_path, handler) if kind == "query"}
+
+
+def _header_params(route_path: str, handler: BaseRouteHandler) -> set[str]:
+    return {name for kind, name in _request_params(route_path, handler) if kind != "query"}
+
+
+def _reference_fields(
+    info: msgspec.inspect.Type, pointer: str = "", enclosing: frozenset[type] = frozenset()
+) -> Iterator[str]:
+    """JSON pointers (list items and dict values as `*`) of every body field whose name says it names an object.
+
+    Recursive types (a `Dimension` holds `children: list[Dimension]`) are walked once per path:
+    `enclosing` holds the struct types being walked above this point, and a type met again inside
+    itself is not descended into, since its fields were already reported where it first appeared.
+    """
     if isinstance(info, msgspec.inspect.Metadata):
-        yield from _reference_fields(info.type, pointer)
+        yield from _reference_fields(info.type, pointer, enclosing)
     elif isinstance(info, msgspec.inspect.UnionType):
         for member in info.types:
-            yield from _reference_fields(member, pointer)
+            yield from _reference_fields(member, pointer, enclosing)
     elif isinstance(
         info,
         (
@@ -780,15 +1273,23 @@ def _reference_fields(info: msgspec.inspect.Type, pointer: str = "") -> Iterator
             msgspec.inspect.VarTupleType,
         ),
     ):
-        yield from _reference_fields(info.item_type, pointer + "/*")
+        yield from _reference_fields(info.item_type, pointer + "/*", enclosing)
+    elif isinstance(info, msgspec.inspect.TupleType):
+        for item in info.item_types:
+            yield from _reference_fields(item, pointer + "/*", enclosing)
+    elif isinstance(info, msgspec.inspect.DictType):
+        yield from _reference_fields(info.value_type, pointer + "/*", enclosing)
     elif isinstance(
         info, (msgspec.inspect.StructType, msgspec.inspect.DataclassType, msgspec.inspect.TypedDictType)
     ):
+        if info.cls in enclosing:
+            return
+        inside = enclosing | {info.cls}
         for f in info.fields:
             here = f"{pointer}/{f.encode_name}"
             if _REFERENCE_FIELD.search(f.name):
                 yield here
-            yield from _reference_fields(f.type, here)
+            yield from _reference_fields(f.type, here, inside)
 
 
 def _body_fields(handler: BaseRouteHandler) -> set[str]:
@@ -821,11 +1322,21 @@ async def test_every_object_route_has_an_isolation_probe(settings: Settings):
                 missing.append(
                     f"{method} {path}?{name}=: no probe (or list it in NON_REFERENCE_QUERY_PARAMS)"
                 )
+        for name in sorted(_header_params(path, handler) - NON_REFERENCE_HEADERS):
+            if (method, path, f"header:{name}") not in covered:
+                missing.append(
+                    f"{method} {path} header {name}: no probe (or list it in NON_REFERENCE_HEADERS)"
+                )
         for pointer in sorted(_body_fields(handler)):
+            if (path, pointer) in DOCUMENT_INTERNAL_BODY_FIELDS:
+                continue
             if (method, path, f"body:{pointer}") not in covered:
                 missing.append(f"{method} {path} body {pointer}: no probe with another tenant's key")
     assert missing == [], "routes without a tenant-isolation test:\n" + "\n".join(missing)
-    assert checked_paths >= 6  # the walk saw the object routes (guards against a silently empty walk)
+    assert checked_paths >= 16  # the walk saw the object routes (guards against a silently empty walk)
+    # Every exemption still names a field some route's body has (no stale entries).
+    bodies = {(path, pointer) for _, path, handler in routes for pointer in _body_fields(handler)}
+    assert DOCUMENT_INTERNAL_BODY_FIELDS <= bodies
 
 
 def test_route_walk_recognises_the_known_object_routes(settings: Settings):
@@ -839,7 +1350,20 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("POST", "/v1/org-units/{code:str}/move"),
         ("GET", "/v1/people/{external_id:str}"),
         ("PUT", "/v1/people/{external_id:str}"),
+        ("GET", "/v1/frameworks/{code:str}"),
+        ("POST", "/v1/frameworks/{code:str}/versions"),
+        ("GET", "/v1/frameworks/{code:str}/versions/{version:int}"),
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}"),
+        ("PATCH", "/v1/frameworks/{code:str}/versions/{version:int}"),
+        ("GET", "/v1/frameworks/{code:str}/versions/{version:int}/rendered"),
+        ("GET", "/v1/frameworks/{code:str}/versions/{version:int}/export"),
+        ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/validate"),
+        ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/publish"),
+        ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/retire"),
+        ("GET", "/v1/frameworks/{code:str}/diff"),
     }
+    # Shared templates are exempt by design; the walk must not count them as tenant object routes.
+    assert not {p for _, p in walked if p.startswith("/v1/rubric-templates")}
     queries = {
         (m, p, q)
         for m, p, h in _routes(app)
@@ -850,6 +1374,22 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("GET", "/v1/org-units", "under"),
         ("GET", "/v1/org-units", "parent"),
         ("GET", "/v1/people", "under"),
+        ("POST", "/v1/frameworks/import/case", "code"),
+    }
+    # Query aliases are reported by their wire name, headers separately from query parameters.
+    every_query = {(m, p, q) for m, p, h in _routes(app) for q in _query_params(p, h)}
+    assert every_query >= {
+        ("GET", "/v1/frameworks/{code:str}/diff", "from"),
+        ("GET", "/v1/frameworks/{code:str}/diff", "to"),
+        ("GET", "/v1/frameworks/{code:str}/versions/{version:int}/export", "format"),
+    }
+    assert not {q for _, _, q in every_query} & {"if_match", "if-match", "accept_language", "accept-language"}
+    headers = {(m, p, name) for m, p, h in _routes(app) for name in _header_params(p, h)}
+    assert headers >= {
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "if-match"),
+        ("PATCH", "/v1/frameworks/{code:str}/versions/{version:int}", "if-match"),
+        ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/publish", "if-match"),
+        ("GET", "/v1/frameworks/{code:str}/versions/{version:int}/rendered", "accept-language"),
     }
     bodies = {(m, p, f) for m, p, h in _routes(app) if not _exempt(p) for f in _body_fields(h)}
     assert bodies >= {
@@ -861,4 +1401,35 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("PUT", "/v1/people/{external_id:str}", "/org_unit_code"),
         ("POST", "/v1/people/bulk", "/people/*/org_unit_code"),
         ("POST", "/v1/people/bulk", "/people/*/external_id"),
+        ("POST", "/v1/frameworks", "/code"),
+        ("POST", "/v1/frameworks/import/native", "/code"),
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/code"),
+        # Inside the recursive Dimension (children: list[Dimension]): walked, once.
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/code"),
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/indicators/*/code"),
+        ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/levels/*/code"),
     }
+
+
+class _Node(msgspec.Struct):
+    code: str
+    parent_id: str | None = None
+    children: list[_Node] = []
+    by_name: dict[str, _Node] = {}
+
+
+class _Root(msgspec.Struct):
+    nodes: list[_Node]
+    tree: _Node
+
+
+def test_reference_walker_terminates_on_recursive_types():
+    """A type that contains itself is walked once per path, and still yields what sits beside the recursion."""
+    assert set(_reference_fields(msgspec.inspect.type_info(_Root))) == {
+        "/nodes/*/code",
+        "/nodes/*/parent_id",
+        "/tree/code",
+        "/tree/parent_id",
+    }
+    content = set(_reference_fields(msgspec.inspect.type_info(FrameworkContent)))
+    assert content == {"/code", "/levels/*/code", "/dimensions/*/code", "/dimensions/*/indicators/*/code"}

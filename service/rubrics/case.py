@@ -32,6 +32,7 @@ from service.rubrics.model import (
 
 _NAMESPACE = uuid.UUID("8d7b3c2e-5f1a-4e0b-9c6d-2a4f6e8b1c3d")
 EXTENSION = "assess"
+MAX_DEPTH = 20  # frameworks are a few levels deep; a deeper chain is malformed (and would exhaust the stack)
 
 
 def _pick(text: Localized | None, language: str) -> str | None:
@@ -108,7 +109,7 @@ def export_case(content: FrameworkContent, *, seed: str, last_change: str, creat
         criterion_id = ex.identifier("criterion", indicator.code)
         ranks = {level.code: rank for rank, level in enumerate(content.levels)}
         levels = []
-        for descriptor in sorted(indicator.descriptors, key=lambda d: ranks.get(d.level, len(ranks))):
+        for descriptor in indicator.descriptors:  # in the document's own order, so import restores it
             rank = ranks.get(descriptor.level, len(ranks))
             level = content.levels[rank] if rank < len(content.levels) else None
             levels.append(ex.node(
@@ -272,8 +273,12 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
 
     levels = doc_ext.levels
     if levels is None:  # a foreign package: the levels are the distinct scores its rubric uses
-        scored = sorted({(lvl.score, lvl.quality or "") for _, _, crit in criteria.values()
-                         for lvl in crit.CFRubricCriterionLevels if lvl.score is not None})
+        labels: dict[float, str] = {}  # one level per distinct score, labelled by its first quality
+        for _, _, crit in sorted(criteria.values(), key=lambda found: found[:2]):
+            for lvl in crit.CFRubricCriterionLevels:
+                if lvl.score is not None and (lvl.score not in labels or not labels[lvl.score]):
+                    labels[lvl.score] = lvl.quality or ""
+        scored = sorted(labels.items())
         levels = [Level(f"L{rank + 1}", {lang: quality or f"Level {rank + 1}"}) for rank, (_, quality) in
                   enumerate(scored)]
         score_to_level = {score: levels[rank].code for rank, (score, _) in enumerate(scored)}
@@ -308,6 +313,10 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     def build(parent_id: str, depth: int) -> list[Dimension | Indicator]:
         built: list[Dimension | Indicator] = []
         ordered = sorted(children.get(parent_id, []))
+        if ordered and depth >= MAX_DEPTH:
+            errors.append(FieldError(f"the isChildOf hierarchy is deeper than {MAX_DEPTH} levels",
+                                     f"/CFAssociations/{ordered[0][1]}"))
+            return built
         for _, assoc_index, identifier in ordered:
             index, item = items[identifier]
             pointer = f"/CFItems/{index}"

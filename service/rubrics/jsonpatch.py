@@ -7,6 +7,7 @@ and indicators, edit levels, descriptors and cut scores, one atomic list of oper
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Literal
 
 import msgspec
@@ -14,11 +15,29 @@ import msgspec
 from service.errors import FieldError, Unprocessable
 
 
-class PatchOperation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class PatchOperation(msgspec.Struct, omit_defaults=True):
+    """Members an operation does not define are ignored, as RFC 6902 section 4 requires."""
+
     op: Literal["add", "remove", "replace", "move", "copy", "test"]
     path: str
     value: Any = msgspec.UNSET
     from_: str | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="from")
+
+
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality as RFC 6902 `test` means it: true is not 1, false is not 0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b  # 1 and 1.0 are the same JSON number
+    return type(a) is type(b) and a == b
 
 
 class PatchError(Exception):
@@ -38,7 +57,7 @@ def _tokens(pointer: str) -> list[str]:
 def _index(container: list[Any], token: str, *, for_add: bool) -> int:
     if token == "-" and for_add:
         return len(container)
-    if not token.isdigit() or (token != "0" and token.startswith("0")):
+    if not _ARRAY_INDEX.fullmatch(token):
         raise PatchError(f"'{token}' is not an array index")
     index = int(token)
     if index > len(container) or (index == len(container) and not for_add):
@@ -124,7 +143,7 @@ def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
                 result = _add(_remove(result, source), operation.path, value)
             elif operation.op == "copy":
                 result = _add(result, operation.path, copy.deepcopy(_get(result, str(operation.from_))))
-            elif _get(result, operation.path) != operation.value:
+            elif not json_equal(_get(result, operation.path), operation.value):
                 raise PatchError("the value differs (test failed)")
         except PatchError as exc:
             raise Unprocessable(f"patch operation {i} ({operation.op} {operation.path}) failed: {exc.detail}; "

@@ -84,10 +84,12 @@ def validate(content: FrameworkContent) -> list[FieldError]:
             elif descriptor.level in described:
                 errors.append(FieldError(f"level '{descriptor.level}' is described twice", where))
             described[descriptor.level] = j
+        # An empty list is not stored (omit_defaults): then point at the indicator itself.
+        where = f"{pointer}/descriptors" if indicator.descriptors else pointer
         for code in level_codes:
             if code not in described:
                 errors.append(FieldError(f"indicator '{indicator.code}' has no descriptor for level '{code}'",
-                                         f"{pointer}/descriptors"))
+                                         where))
 
     errors += _cut_scores(content.cut_scores.overall, level_codes, "/cut_scores/overall")
     top_codes = {d.code for d in content.dimensions}
