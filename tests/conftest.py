@@ -126,11 +126,16 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         await task
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in this test's event loop, lifespan and all, reached through httpx."""
-    app = create_app(settings)
+@asynccontextmanager
+async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on `app`, running in this test's event loop, lifespan and all."""
     async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://assess.test") as http:
             yield http
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(create_app(settings)) as http:
+        yield http

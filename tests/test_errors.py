@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 
 from service.api.app import create_app
+from tests.conftest import serving
 from tests.helpers import make_tenant, operator
 
 PROBLEM = "application/problem+json"
@@ -308,31 +306,12 @@ async def test_routing_errors_carry_request_id(client, tenant):
         assert problem.get("request_id") == "route-err-1"
 
 
-@asynccontextmanager
-async def _serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(serve())
-    await started.wait()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assess.test") as http:
-            yield http
-    finally:
-        stop.set()
-        await task
-
-
 async def test_strict_decoding_holds_for_every_app_in_the_process(settings, service_keys):
     admin: dict[str, str] | None = None
     wrong: list[tuple[int, str, int]] = []
     for i in range(25):
         app = create_app(settings)
-        async with _serving(app) as http:
+        async with serving(app) as http:
             if admin is None:
                 admin = (await make_tenant(http, service_keys, "reloaded"))["admin"]
             calls = [

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 
 from service.api.app import create_app
+from tests.conftest import serving
 from tests.helpers import make_tenant, user
 
 PROBLEM = "application/problem+json"
@@ -343,7 +341,7 @@ async def test_refused_sign_ins_do_not_exhaust_the_pool(settings, service_keys):
     keep = _KeepRecords()
     errors_log.addHandler(keep)
     errors_log.propagate = False
-    async with _serving(app) as http:
+    async with serving(app) as http:
         pool = app.state.runtime.pool
         try:
             tenant = await make_tenant(http, service_keys, "open-region", auto_provision_people=True)
@@ -363,22 +361,3 @@ async def test_refused_sign_ins_do_not_exhaust_the_pool(settings, service_keys):
                 gc.collect()
                 await asyncio.sleep(0.05)
             assert pool.get_idle_size() == pool.get_size()
-
-
-@asynccontextmanager
-async def _serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(serve())
-    await started.wait()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://assess.test") as http:
-            yield http
-    finally:
-        stop.set()
-        await task
