@@ -105,26 +105,43 @@ async def adopt_template(conn: asyncpg.Connection, data: Adopt) -> Framework:
     return await create_framework(conn, content, origin)
 
 
+_FRAMEWORKS = """
+    SELECT f.id, f.code, f.origin, f.created_at,
+           (SELECT v.content->'title' FROM framework_versions v
+            WHERE v.tenant_id = f.tenant_id AND v.framework_id = f.id ORDER BY v.version DESC LIMIT 1) AS title
+    FROM frameworks f
+"""
+
+
+async def _with_versions(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Framework]:
+    """Frameworks with their version summaries: two queries, however many frameworks."""
+    versions: dict[UUID, list[VersionSummary]] = {row["id"]: [] for row in rows}
+    for v in await conn.fetch(f"SELECT framework_id, {_VERSION_COLUMNS} FROM framework_versions "
+                              "WHERE framework_id = ANY($1::uuid[]) ORDER BY framework_id, version", list(versions)):
+        versions[v["framework_id"]].append(msgspec.convert(
+            {k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary))
+    frameworks = []
+    for row in rows:
+        own = versions[row["id"]]
+        published = [v.version for v in own if v.status != "draft"]
+        frameworks.append(Framework(
+            id=row["id"], code=row["code"], title=row["title"], origin=msgspec.convert(row["origin"], Origin | None),
+            draft_version=next((v.version for v in own if v.status == "draft"), None),
+            latest_published=published[-1] if published else None, versions=own, created_at=row["created_at"]))
+    return frameworks
+
+
 async def list_frameworks(conn: asyncpg.Connection, *, after: str | None, limit: int) -> list[Framework]:
-    codes = await conn.fetch("SELECT code FROM frameworks WHERE ($1::text IS NULL OR code > $1) ORDER BY code "
-                             "LIMIT $2", after, limit)
-    return [await get_framework(conn, row["code"]) for row in codes]
+    rows = await conn.fetch(_FRAMEWORKS + " WHERE ($1::text IS NULL OR f.code > $1) ORDER BY f.code LIMIT $2",
+                            after, limit)
+    return await _with_versions(conn, rows)
 
 
 async def get_framework(conn: asyncpg.Connection, code: str) -> Framework:
-    row = await conn.fetchrow("SELECT id, code, origin, created_at FROM frameworks WHERE code = $1", code)
+    row = await conn.fetchrow(_FRAMEWORKS + " WHERE f.code = $1", code)
     if row is None:
         raise NotFound(f"no framework '{code}'")
-    versions = [msgspec.convert(dict(r), VersionSummary) for r in await conn.fetch(
-        f"SELECT {_VERSION_COLUMNS} FROM framework_versions WHERE framework_id = $1 ORDER BY version", row["id"])]
-    title = await conn.fetchval("SELECT content->'title' FROM framework_versions WHERE framework_id = $1 "
-                                "ORDER BY version DESC LIMIT 1", row["id"])
-    published = [v.version for v in versions if v.status != "draft"]
-    return Framework(
-        id=row["id"], code=row["code"], title=title, origin=msgspec.convert(row["origin"], Origin | None),
-        draft_version=next((v.version for v in versions if v.status == "draft"), None),
-        latest_published=published[-1] if published else None, versions=versions, created_at=row["created_at"],
-    )
+    return (await _with_versions(conn, [row]))[0]
 
 
 async def get_version(conn: asyncpg.Connection, code: str, version: int, *, for_update: bool = False
