@@ -41,6 +41,24 @@ async def make_tenant(client: httpx.AsyncClient, keys: ServiceKeys, slug: str, *
     return tenant
 
 
+async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int = 500,
+                    **params: Any) -> list[dict[str, Any]]:
+    """Every item of a keyset-paginated list, following next_cursor page by page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10_000):
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(url, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return items
+
+
 class IdentityProvider:
     """A region's own login system: an EC P-256 key pair that signs ES256 tokens."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import make_tenant
+from tests.helpers import all_pages, make_tenant
 
 PROBLEM = "application/problem+json"
 
@@ -49,18 +49,7 @@ async def unit(client: httpx.AsyncClient, admin: dict[str, str], code: str) -> d
 async def list_all(client: httpx.AsyncClient, admin: dict[str, str], limit: int = 500,
                    **params: Any) -> list[dict[str, Any]]:
     """Every page of a list, following next_cursor; checks pages are disjoint and in code order."""
-    items: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(10_000):
-        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
-        response = await client.get("/v1/org-units", params=query, headers=admin)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    items = await all_pages(client, "/v1/org-units", admin, limit, **params)
     codes = [u["code"] for u in items]
     assert codes == sorted(codes) and len(set(codes)) == len(codes)
     return items

@@ -12,7 +12,7 @@ import pytest
 
 from service.api.app import create_app
 from tests.conftest import serving
-from tests.helpers import make_tenant, user
+from tests.helpers import all_pages, make_tenant, user
 
 PROBLEM = "application/problem+json"
 CATEGORIES = ["leading_cadre", "civil_servant", "teacher", "professional_technical", "other", "unspecified"]
@@ -45,19 +45,7 @@ def pointers(problem: dict[str, Any]) -> list[str]:
 
 async def list_all(client: httpx.AsyncClient, headers: dict[str, str], limit: int = 500,
                    **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(10_000):
-        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
-        response = await client.get("/v1/people", params=query, headers=headers)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    return items
+    return await all_pages(client, "/v1/people", headers, limit, **params)
 
 
 async def ids(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> list[str]:

@@ -87,16 +87,21 @@ async def get_org_unit(conn: asyncpg.Connection, code: str) -> OrgUnit:
     return msgspec.convert(dict(row), OrgUnit)
 
 
+async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[str | None, str | None]:
+    """Path bounds of the subtree under the unit `code` (None, None: no filter); 404 for an unknown unit."""
+    if code is None:
+        return None, None
+    root = await _placed(conn, code)
+    if root is None:
+        raise NotFound(f"no org unit '{code}'")
+    return tree.subtree_range(root.path)
+
+
 async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent: str | None, level: str | None,
                          after: str | None, limit: int) -> list[OrgUnit]:
     """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children."""
-    low = high = None
+    low, high = await subtree_bounds(conn, under)
     parent_id = None
-    if under is not None:
-        root = await _placed(conn, under)
-        if root is None:
-            raise NotFound(f"no org unit '{under}'")
-        low, high = tree.subtree_range(root.path)
     if parent is not None:
         parent_unit = await _placed(conn, parent)
         if parent_unit is None:

@@ -13,7 +13,7 @@ import asyncpg
 import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
-from service.tenancy import tree
+from service.tenancy.org_units import subtree_bounds
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
 
 MAX_BULK_PEOPLE = 10_000
@@ -83,12 +83,7 @@ async def get_person(conn: asyncpg.Connection, external_id: str) -> Person:
 
 async def list_people(conn: asyncpg.Connection, *, under: str | None, category: str | None,
                       active: bool | None, after: str | None, limit: int) -> list[Person]:
-    low = high = None
-    if under is not None:
-        root = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", under)
-        if root is None:
-            raise NotFound(f"no org unit '{under}'")
-        low, high = tree.subtree_range(root)
+    low, high = await subtree_bounds(conn, under)
     rows = await conn.fetch(
         _SELECT + """
         WHERE ($1::text IS NULL OR (u.path >= $1 AND u.path < $2))
