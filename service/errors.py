@@ -57,6 +57,8 @@ UNIQUE_FIELDS = {
     "org_units_code_key": "/code",
     "people_external_id_key": "/external_id",
     "frameworks_code_key": "/code",
+    "items_code_key": "/code",
+    "assessments_code_key": "/code",
 }
 
 

@@ -16,9 +16,12 @@ from prometheus_client import REGISTRY
 
 from service import __version__
 from service.api import observability, public
+from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
-from service.api.frameworks import FrameworkController, TemplateController
 from service.api.body import decode_strictly
+from service.api.delivery import DeliveryController
+from service.api.frameworks import FrameworkController, TemplateController
+from service.api.items import ItemController
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
@@ -99,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
-            TemplateController, FrameworkController,
+            TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],

@@ -1,0 +1,143 @@
+"""Tenant routes for assessments: drafts, checks, publish, close, accommodations, attempts overview."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.people import ExternalIdPath
+from service.api.responses import errors
+from service.assessments import assessments
+from service.assessments.assessments import (
+    Accommodation,
+    AccommodationSet,
+    Assessment,
+    AssessmentStatus,
+    AssessmentSummary,
+    PublishReport,
+)
+from service.assessments.model import AssessmentContent
+from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
+from service.delivery import monitor
+from service.delivery.monitor import AttemptRow
+from service.errors import PreconditionRequired
+from service.tenancy.fields import CODE_PATTERN
+
+read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
+write = requires_roles(TENANT_ADMIN, AUTHOR)
+admin = requires_roles(TENANT_ADMIN)
+
+AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
+
+
+class AssessmentPage(msgspec.Struct):
+    items: list[AssessmentSummary]
+    next_cursor: str | None
+
+
+class AccommodationPage(msgspec.Struct):
+    items: list[Accommodation]
+    next_cursor: str | None
+
+
+class AttemptPage(msgspec.Struct):
+    items: list[AttemptRow]
+    next_cursor: str | None
+
+
+def _versioned(assessment: Assessment, status_code: int = 200) -> Response[Assessment]:
+    return Response(assessment, status_code=status_code, headers={"ETag": assessment.etag})
+
+
+def _require(if_match: str | None) -> str:
+    if not if_match:
+        raise PreconditionRequired("send If-Match with the ETag of the assessment you read (GET it first)")
+    return if_match
+
+
+class AssessmentController(Controller):
+    path = "/v1/assessments"
+    tags = ["assessments"]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/", operation_id="listAssessments", guards=[read], responses=errors(), summary="This tenant's assessments")
+    async def list_assessments(self, conn: Conn, status: Annotated[AssessmentStatus | None, QueryParameter()] = None,
+                               limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> AssessmentPage:
+        found = await assessments.list_assessments(conn, status=status, after=decode_cursor("assessments", cursor),
+                                                   limit=limit)
+        return AssessmentPage(found, next_cursor("assessments", [a.code for a in found], limit))
+
+    @post("/", operation_id="createAssessment", guards=[write], responses=errors(409),
+          summary="Create a draft assessment (checked in full on publish)")
+    async def create(self, conn: Conn, data: JSONBody[AssessmentContent]) -> Response[Assessment]:
+        return _versioned(await assessments.create_assessment(conn, data), 201)
+
+    @get("/{code:str}", operation_id="getAssessment", guards=[read], responses=errors(404),
+         summary="An assessment; its ETag guards the next write")
+    async def get_assessment(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
+        return _versioned(await assessments.get_assessment(conn, code))
+
+    @put("/{code:str}", operation_id="replaceAssessmentDraft", guards=[write],
+         responses=errors(404, 409, 412, 422, 428), summary="Replace a draft (If-Match required)")
+    async def replace(self, conn: Conn, code: AssessmentCode, data: JSONBody[AssessmentContent],
+                      if_match: IfMatch = None) -> Response[Assessment]:
+        return _versioned(await assessments.replace_draft(conn, code, data, _require(if_match)))
+
+    @delete("/{code:str}", operation_id="deleteAssessmentDraft", guards=[write], responses=errors(404, 409),
+            summary="Delete a draft")
+    async def delete_draft(self, conn: Conn, code: AssessmentCode) -> None:
+        await assessments.delete_draft(conn, code)
+
+    @get("/{code:str}/check", operation_id="checkAssessment", guards=[read], responses=errors(404),
+         summary="Every problem that would keep this draft from being published")
+    async def check(self, conn: Conn, code: AssessmentCode) -> PublishReport:
+        return await assessments.check(conn, code)
+
+    @post("/{code:str}/publish", operation_id="publishAssessment", guards=[write], status_code=200,
+          responses=errors(404, 409, 412, 422, 428),
+          summary="Publish: pins the framework version and every item version; the assessment no longer changes")
+    async def publish(self, conn: Conn, code: AssessmentCode, if_match: IfMatch = None) -> Response[Assessment]:
+        return _versioned(await assessments.publish(conn, code, _require(if_match)))
+
+    @post("/{code:str}/close", operation_id="closeAssessment", guards=[write], status_code=200,
+          responses=errors(404, 409), summary="Close: no new attempts; running attempts run to their deadlines")
+    async def close(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
+        return _versioned(await assessments.close(conn, code))
+
+    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404),
+         summary="A form as one candidate would get it (published assessments; `seed` replays a draw)")
+    async def preview(self, conn: Conn, code: AssessmentCode,
+                      seed: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None) -> monitor.FormPreview:
+        return await monitor.preview_form(conn, code, random.getrandbits(62) if seed is None else seed)
+
+    @get("/{code:str}/accommodations", operation_id="listAccommodations", guards=[read], responses=errors(404),
+         summary="Extra-time factors granted for this assessment")
+    async def list_accommodations(self, conn: Conn, code: AssessmentCode, limit: Limit = DEFAULT_LIMIT,
+                                  cursor: Cursor = None) -> AccommodationPage:
+        found = await assessments.list_accommodations(conn, code, after=decode_cursor("accommodations", cursor),
+                                                      limit=limit)
+        return AccommodationPage(found, next_cursor("accommodations", [a.external_id for a in found], limit))
+
+    @put("/{code:str}/accommodations/{external_id:str}", operation_id="setAccommodation", guards=[admin],
+         responses=errors(404), summary="Grant extra time; a running attempt's deadline moves at once")
+    async def set_accommodation(self, conn: Conn, code: AssessmentCode, external_id: ExternalIdPath,
+                                data: JSONBody[AccommodationSet]) -> Accommodation:
+        return await assessments.set_accommodation(conn, code, external_id, data)
+
+    @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[read], responses=errors(404),
+         summary="Attempts of this assessment: who, status, progress")
+    async def list_attempts(self, conn: Conn, code: AssessmentCode,
+                            status: Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)$")] = None,
+                            limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> AttemptPage:
+        found = await monitor.list_attempts(conn, code, status=status, after=decode_cursor("attempts", cursor),
+                                            limit=limit)
+        return AttemptPage(found, next_cursor("attempts", [str(a.id) for a in found], limit))

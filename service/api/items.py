@@ -1,0 +1,110 @@
+"""Tenant routes for the item bank: write, preview, retire, search, import and export items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post, put
+from litestar.di import Provide
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.responses import errors
+from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
+from service.errors import PreconditionRequired
+from service.items import bank
+from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
+from service.items.model import Item, ItemType
+from service.items.views import CandidateItem, candidate_view
+from service.tenancy.fields import CODE_PATTERN
+
+read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
+write = requires_roles(TENANT_ADMIN, AUTHOR)
+
+ItemCode = Annotated[str, PathParameter(description="Item code", max_length=64, pattern=CODE_PATTERN)]
+Framework = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN, description="Framework code")]
+Status = Annotated[ItemStatus | None, QueryParameter(description="active or retired")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
+
+
+class ItemPage(msgspec.Struct):
+    items: list[ItemSummary]
+    next_cursor: str | None
+
+
+def _versioned(version: ItemVersion, status_code: int = 200) -> Response[ItemVersion]:
+    return Response(version, status_code=status_code, headers={"ETag": version.etag})
+
+
+class ItemController(Controller):
+    path = "/v1/items"
+    tags = ["items"]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/", operation_id="searchItems", guards=[read], responses=errors(),
+         summary="Search items by framework, indicator, type, status and text (latest versions)")
+    async def search(self, conn: Conn, framework: Framework = None,
+                     indicator: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
+                     type: Annotated[ItemType | None, QueryParameter(description="Item type")] = None,
+                     status: Status = None,
+                     q: Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00]*$",
+                                                             description="Text in the code, stem, scenario "
+                                                                         "or options")] = None,
+                     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> ItemPage:
+        found = await bank.search_items(conn, framework=framework, indicator=indicator, type_=type, status=status,
+                                        text=q, after=decode_cursor("items", cursor), limit=limit)
+        return ItemPage(found, next_cursor("items", [i.code for i in found], limit))
+
+    @post("/", operation_id="createItem", guards=[write], responses=errors(409, 422),
+          summary="Create an item, checked against its framework's latest published version")
+    async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:  # type: ignore[valid-type]
+        return _versioned(await bank.create_item(conn, data), 201)
+
+    @post("/import", operation_id="importItems", guards=[write], status_code=200, responses=errors(413, 422),
+          summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none")
+    async def import_items(self, conn: Conn, data: JSONBody[ItemImport]) -> ImportResult:
+        return await bank.import_items(conn, data.items)
+
+    @get("/export", operation_id="exportItems", guards=[read], responses=errors(),
+         summary="Every item's latest version with its key, in the import format")
+    async def export_items(self, conn: Conn, framework: Framework = None, status: Status = None) -> ItemExport:
+        return ItemExport(await bank.export_items(conn, framework=framework, status=status))
+
+    @get("/{code:str}", operation_id="getItem", guards=[read], responses=errors(404),
+         summary="An item's latest version in full (with its key); its ETag guards the next edit")
+    async def get_item(self, conn: Conn, code: ItemCode) -> Response[ItemVersion]:
+        return _versioned(await bank.get_item(conn, code))
+
+    @get("/{code:str}/versions/{version:int}", operation_id="getItemVersion", guards=[read], responses=errors(404),
+         summary="One version of an item")
+    async def get_version(self, conn: Conn, code: ItemCode,
+                          version: Annotated[int, PathParameter(ge=1)]) -> Response[ItemVersion]:
+        return _versioned(await bank.get_item(conn, code, version))
+
+    @put("/{code:str}", operation_id="updateItem", guards=[write], responses=errors(404, 409, 412, 422, 428),
+         summary="Edit an item (If-Match required): in place while no published assessment pins the version, "
+                 "as a new version after")
+    async def update(self, conn: Conn, code: ItemCode, data: JSONBody[Item],  # type: ignore[valid-type]
+                     if_match: IfMatch = None) -> Response[ItemVersion]:
+        if not if_match:
+            raise PreconditionRequired("send If-Match with the ETag of the item you read (GET it first)")
+        return _versioned(await bank.update_item(conn, code, data, if_match))
+
+    @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
+         summary="The item exactly as a candidate sees it (no key)")
+    async def preview(self, conn: Conn, code: ItemCode,
+                      version: Annotated[int | None, QueryParameter(ge=1)] = None) -> CandidateItem:
+        return candidate_view((await bank.get_item(conn, code, version)).content)
+
+    @post("/{code:str}/retire", operation_id="retireItem", guards=[write], status_code=200, responses=errors(404),
+          summary="Retire an item: new assessments cannot use it; published ones keep their pinned version")
+    async def retire(self, conn: Conn, code: ItemCode) -> ItemVersion:
+        return await bank.set_status(conn, code, "retired")
+
+    @post("/{code:str}/restore", operation_id="restoreItem", guards=[write], status_code=200, responses=errors(404),
+          summary="Make a retired item active again")
+    async def restore(self, conn: Conn, code: ItemCode) -> ItemVersion:
+        return await bank.set_status(conn, code, "active")

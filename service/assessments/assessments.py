@@ -1,0 +1,241 @@
+"""A tenant's assessments: drafts under ETags, publish (pins framework and item versions), close,
+and per-person accommodations. Runs on a tenant-scoped connection.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.forms import FormItem
+from service.assessments.model import AssessmentContent, ExtraTimeFactor, item_refs
+from service.assessments.validation import Resolved, validate_assessment
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable
+from service.items import bank
+from service.items.model import Item, Ordering, option_keys
+from service.rubrics.model import FrameworkContent, Text
+from service.tenancy.fields import ExternalId
+
+AssessmentStatus = Literal["draft", "published", "closed"]
+
+
+class Assessment(msgspec.Struct):
+    id: UUID
+    code: str
+    status: AssessmentStatus
+    revision: int
+    content: AssessmentContent
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    closed_at: datetime | None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+
+class AssessmentSummary(msgspec.Struct):
+    code: str
+    status: AssessmentStatus
+    title: dict[str, str]
+    framework: str
+    framework_version: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+    updated_at: datetime
+
+
+class PublishReport(msgspec.Struct):
+    valid: bool
+    problems: list[FieldError]
+
+
+class AccommodationSet(msgspec.Struct, forbid_unknown_fields=True):
+    extra_time_factor: ExtraTimeFactor
+    note: Text | None = None
+
+
+class Accommodation(msgspec.Struct):
+    external_id: ExternalId
+    extra_time_factor: float
+    note: str | None
+    updated_at: datetime
+    running_attempt_deadline: datetime | None = None
+
+
+_SELECT = """SELECT id, code, status, revision, content, created_at, updated_at, published_at, closed_at
+             FROM assessments"""
+
+
+def _assessment(row: asyncpg.Record) -> Assessment:
+    values = dict(row)
+    values["content"] = msgspec.convert(values["content"], AssessmentContent)
+    return Assessment(**values)
+
+
+async def get_assessment(conn: asyncpg.Connection, code: str, *, for_update: bool = False) -> Assessment:
+    row = await conn.fetchrow(_SELECT + " WHERE code = $1" + (" FOR UPDATE" if for_update else ""), code)
+    if row is None:
+        raise NotFound(f"no assessment '{code}'")
+    return _assessment(row)
+
+
+async def create_assessment(conn: asyncpg.Connection, content: AssessmentContent) -> Assessment:
+    await conn.execute("INSERT INTO assessments (code, content) VALUES ($1, $2)",
+                       content.code, msgspec.to_builtins(content))
+    return await get_assessment(conn, content.code)
+
+
+def _check_draft(current: Assessment, if_match: str | None) -> None:
+    if current.status != "draft":
+        raise Conflict(f"assessment '{current.code}' is {current.status} and can no longer change; "
+                       "copy it into a new draft instead")
+    if if_match is not None and if_match.strip() != "*" and \
+            current.etag not in [tag.strip() for tag in if_match.split(",")]:
+        raise PreconditionFailed(f"assessment '{current.code}' is now at ETag {current.etag}; read it again")
+
+
+async def replace_draft(conn: asyncpg.Connection, code: str, content: AssessmentContent, if_match: str
+                        ) -> Assessment:
+    current = await get_assessment(conn, code, for_update=True)
+    _check_draft(current, if_match)
+    if content.code != code:
+        raise Unprocessable("an assessment's code cannot change", [FieldError(f"must stay '{code}'", "/code")])
+    await conn.execute("UPDATE assessments SET content = $2, revision = revision + 1, updated_at = now() "
+                       "WHERE id = $1", current.id, msgspec.to_builtins(content))
+    return await get_assessment(conn, code)
+
+
+async def delete_draft(conn: asyncpg.Connection, code: str) -> None:
+    current = await get_assessment(conn, code, for_update=True)
+    _check_draft(current, None)
+    await conn.execute("DELETE FROM assessments WHERE id = $1", current.id)
+
+
+async def list_assessments(conn: asyncpg.Connection, *, status: str | None, after: str | None, limit: int
+                           ) -> list[AssessmentSummary]:
+    rows = await conn.fetch(
+        """SELECT code, status, content->'title' AS title, content->'framework'->>'code' AS framework,
+                  (content->'framework'->>'version')::int AS framework_version,
+                  (content->'window'->>'opens_at')::timestamptz AS opens_at,
+                  (content->'window'->>'closes_at')::timestamptz AS closes_at, updated_at
+           FROM assessments WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR code > $2)
+           ORDER BY code LIMIT $3""", status, after, limit)
+    return [msgspec.convert(dict(row), AssessmentSummary) for row in rows]
+
+
+async def _framework_version(conn: asyncpg.Connection, code: str, version: int
+                             ) -> tuple[FrameworkContent | None, str | None, str | None]:
+    row = await conn.fetchrow(
+        """SELECT v.content, v.status, v.content_hash FROM framework_versions v
+           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+           WHERE f.code = $1 AND v.version = $2""", code, version)
+    if row is None:
+        return None, None, None
+    return msgspec.convert(row["content"], FrameworkContent), row["status"], row["content_hash"]
+
+
+async def _resolve(conn: asyncpg.Connection, content: AssessmentContent
+                   ) -> tuple[Resolved, dict[str, bank.ItemVersion], str | None]:
+    framework, status, digest = await _framework_version(conn, content.framework.code, content.framework.version)
+    versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in item_refs(content)})
+    units = {row["code"] for row in await conn.fetch(
+        "SELECT code FROM org_units WHERE code = ANY($1::text[])", content.audience.org_units)}
+    people = {row["external_id"] for row in await conn.fetch(
+        "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", content.audience.people)}
+    found = Resolved(framework, status, {code: (v.version, v.status, v.content) for code, v in versions.items()},
+                     units, people)
+    return found, versions, digest
+
+
+async def check(conn: asyncpg.Connection, code: str) -> PublishReport:
+    current = await get_assessment(conn, code)
+    found, _, _ = await _resolve(conn, current.content)
+    problems = validate_assessment(current.content, found, datetime.now(UTC))
+    return PublishReport(valid=not problems, problems=problems)
+
+
+def form_item(item: Item, version: int) -> FormItem:
+    primary = max(item.loadings, key=lambda loading: loading.weight).indicator
+    shuffle = "always" if isinstance(item, Ordering) else ("allowed" if getattr(item, "shuffle_options", False)
+                                                           else "never")
+    return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle)  # type: ignore[arg-type]
+
+
+async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessment:
+    """Validate, pin the framework version (with its hash) and every item version, lock those versions."""
+    current = await get_assessment(conn, code, for_update=True)
+    _check_draft(current, if_match)
+    found, versions, digest = await _resolve(conn, current.content)
+    problems = validate_assessment(current.content, found, datetime.now(UTC))
+    if problems:
+        raise Unprocessable(f"assessment '{code}' has {len(problems)} problem(s); it stays a draft", problems)
+    content = current.content
+    pinned = msgspec.structs.replace(
+        content, framework=msgspec.structs.replace(content.framework, content_hash=digest),
+        sections=[msgspec.structs.replace(
+            section,
+            items=[msgspec.structs.replace(ref, version=versions[ref.code].version) for ref in section.items],
+            pool=None if section.pool is None else msgspec.structs.replace(section.pool, items=[
+                msgspec.structs.replace(ref, version=versions[ref.code].version) for ref in section.pool.items]))
+            for section in content.sections])
+    forms = {c: msgspec.to_builtins(form_item(v.content, v.version)) for c, v in versions.items()}
+    await bank.lock_versions(conn, list(versions.values()))
+    await conn.execute(
+        """UPDATE assessments SET status = 'published', content = $2, forms = $3, published_at = now(),
+                  updated_at = now(), revision = revision + 1 WHERE id = $1""",
+        current.id, msgspec.to_builtins(pinned), forms)
+    return await get_assessment(conn, code)
+
+
+async def close(conn: asyncpg.Connection, code: str) -> Assessment:
+    """No new attempts start; running attempts run to their deadlines."""
+    current = await get_assessment(conn, code, for_update=True)
+    if current.status == "draft":
+        raise Conflict(f"assessment '{code}' is a draft: delete it instead of closing it")
+    if current.status == "published":
+        await conn.execute("UPDATE assessments SET status = 'closed', closed_at = now(), updated_at = now() "
+                           "WHERE id = $1", current.id)
+    return await get_assessment(conn, code)
+
+
+async def set_accommodation(conn: asyncpg.Connection, code: str, external_id: str, data: AccommodationSet
+                            ) -> Accommodation:
+    """Set a person's extra-time factor; a running attempt's deadline moves at once."""
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{code}'")
+    person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)
+    if person_id is None:
+        raise NotFound(f"no person '{external_id}'")
+    factor = Decimal(str(round(data.extra_time_factor, 2)))
+    row = await conn.fetchrow(
+        """INSERT INTO accommodations (assessment_id, person_id, extra_time_factor, note) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, assessment_id, person_id) DO UPDATE
+             SET extra_time_factor = excluded.extra_time_factor, note = excluded.note, updated_at = now()
+           RETURNING extra_time_factor, note, updated_at""", assessment_id, person_id, factor, data.note)
+    deadline = await conn.fetchval(
+        """UPDATE attempts SET extra_time_factor = $3,
+                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3)::float8)
+           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
+           RETURNING deadline""", assessment_id, person_id, factor)
+    return Accommodation(external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline)
+
+
+async def list_accommodations(conn: asyncpg.Connection, code: str, *, after: str | None, limit: int
+                              ) -> list[Accommodation]:
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{code}'")
+    rows = await conn.fetch(
+        """SELECT p.external_id, a.extra_time_factor, a.note, a.updated_at
+           FROM accommodations a JOIN people p ON p.tenant_id = a.tenant_id AND p.id = a.person_id
+           WHERE a.assessment_id = $1 AND ($2::text IS NULL OR p.external_id > $2)
+           ORDER BY p.external_id LIMIT $3""", assessment_id, after, limit)
+    return [Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"]) for r in rows]

@@ -1,0 +1,73 @@
+"""An attempt's form: which items, in which order, with which option order. Pure: no I/O.
+
+Drawn once at start from a per-attempt seed and stored with the attempt, so a resumed
+attempt on another device shows exactly the same form, and the draw can be replayed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Literal
+
+import msgspec
+
+from service.assessments.model import AssessmentContent
+
+
+class FormItem(msgspec.Struct, frozen=True):
+    """What the draw needs to know of one pinned item version."""
+
+    code: str
+    version: int
+    primary_indicator: str
+    option_keys: tuple[str, ...]
+    # "always" for ordering items (the authored order is the answer), "allowed" where the author
+    # permits it and the assessment shuffles options, "never" otherwise
+    shuffle_options: Literal["always", "allowed", "never"]
+
+
+class Placement(msgspec.Struct, frozen=True):
+    """One item of an attempt's form."""
+
+    section: str
+    code: str
+    version: int
+    option_order: list[str] | None
+
+
+def _balanced_draw(pool: list[FormItem], n: int, rng: random.Random) -> list[FormItem]:
+    """`n` items spread over indicators: round-robin over the pool's indicators, each in random order."""
+    by_indicator: dict[str, list[FormItem]] = defaultdict(list)
+    for item in pool:
+        by_indicator[item.primary_indicator].append(item)
+    queues = [rng.sample(items, len(items)) for _, items in sorted(by_indicator.items())]
+    rng.shuffle(queues)
+    drawn: list[FormItem] = []
+    while len(drawn) < n:
+        for queue in queues:
+            if queue and len(drawn) < n:
+                drawn.append(queue.pop())
+    return drawn
+
+
+def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int) -> list[Placement]:
+    """The form for one attempt. `items` holds every item the (published) assessment pins, by code."""
+    rng = random.Random(seed)
+    form: list[Placement] = []
+    for section in content.sections:
+        chosen = [items[ref.code] for ref in section.items]
+        if section.pool is not None:
+            pool = [items[ref.code] for ref in section.pool.items]
+            draw = min(section.pool.draw, len(pool))
+            chosen += (_balanced_draw(pool, draw, rng) if section.pool.balance_by_indicator
+                       else rng.sample(pool, draw))
+        if section.shuffle_items:
+            rng.shuffle(chosen)
+        for item in chosen:
+            order = None
+            if item.option_keys and (item.shuffle_options == "always"
+                                     or item.shuffle_options == "allowed" and content.shuffle_options):
+                order = rng.sample(list(item.option_keys), len(item.option_keys))
+            form.append(Placement(section.code, item.code, item.version, order))
+    return form

@@ -1,0 +1,95 @@
+"""The assessment document: which framework version, which items in which sections, when,
+for whom, for how long, and what the candidate is told afterwards.
+
+A draft names items by code; publishing pins each to the item version current at that
+moment (`version`) and pins the framework version with its content hash, so a published
+assessment is the same test for every candidate for as long as it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from service.rubrics.model import Code, Localized, Text
+from service.tenancy.fields import Category, ExternalId
+
+Feedback = Literal["immediate", "after_window", "never"]
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=24 * 60, description="Minutes")]
+ExtraTimeFactor = Annotated[float, msgspec.Meta(ge=1, le=4, description="1 = standard time; 1.5 = half as long again")]
+MAX_ITEMS = 500
+
+
+class FrameworkRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    code: Code
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    content_hash: str | None = None  # set on publish
+
+
+class ItemRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    code: Code
+    version: Annotated[int, msgspec.Meta(ge=1)] | None = None  # pinned on publish; a draft may leave it open
+
+
+class Pool(msgspec.Struct, forbid_unknown_fields=True):
+    """Draw `draw` of the pool's items for each attempt, spread as evenly as possible over indicators."""
+
+    items: list[ItemRef]
+    draw: Annotated[int, msgspec.Meta(ge=1)]
+    balance_by_indicator: bool = True
+
+
+class Section(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Fixed `items`, or a `pool` to draw from (one of the two)."""
+
+    code: Code
+    title: Localized | None = None
+    items: list[ItemRef] = msgspec.field(default_factory=list)
+    pool: Pool | None = None
+    shuffle_items: bool = False
+
+
+class Window(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """When attempts may start; a running attempt ends at its own deadline."""
+
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+class Audience(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Who takes it: everyone named in `people`, and everyone who is in one of the `org_units`
+    subtrees (any unit, if none is listed) and of one of the `categories` (any, if none is listed)
+    when at least one unit or category is listed."""
+
+    org_units: list[Code] = msgspec.field(default_factory=list)
+    categories: list[Category] = msgspec.field(default_factory=list)
+    people: list[ExternalId] = msgspec.field(default_factory=list)
+
+
+class AssessmentContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    code: Code
+    title: Localized
+    framework: FrameworkRef
+    sections: list[Section]
+    audience: Audience
+    description: Localized | None = None
+    instructions: Localized | None = None
+    time_limit_minutes: Minutes | None = None
+    window: Window = msgspec.field(default_factory=Window)
+    attempts_allowed: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    shuffle_options: bool = True
+    feedback: Feedback = "after_window"
+    grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=600, description="Answers in flight at the deadline")] = 30
+    note: Text | None = None
+
+
+def item_refs(content: AssessmentContent) -> list[tuple[str, ItemRef]]:
+    """Every item reference with its JSON pointer."""
+    refs = []
+    for s, section in enumerate(content.sections):
+        refs += [(f"/sections/{s}/items/{i}", ref) for i, ref in enumerate(section.items)]
+        if section.pool is not None:
+            refs += [(f"/sections/{s}/pool/items/{i}", ref) for i, ref in enumerate(section.pool.items)]
+    return refs

@@ -1,0 +1,102 @@
+"""Every problem that keeps an assessment from being published, each with a JSON pointer. Pure.
+
+The caller resolves what the document names (framework version, item versions, org units,
+people) and passes what it found; anything missing is reported here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from service.assessments.model import MAX_ITEMS, AssessmentContent, item_refs
+from service.errors import FieldError
+from service.items.model import Item
+from service.items.validation import validate_item
+from service.rubrics.model import FrameworkContent
+
+
+class Resolved(msgspec.Struct):
+    """What the assessment's references point at, as found in the tenant's data."""
+
+    framework: FrameworkContent | None
+    framework_status: str | None
+    items: dict[str, tuple[int, str, Item]]  # code -> (version, item status, content)
+    org_units: set[str]
+    people: set[str]
+
+
+def _sections(content: AssessmentContent) -> list[FieldError]:
+    errors = []
+    if not content.sections:
+        errors.append(FieldError("an assessment needs at least one section", "/sections"))
+    seen_sections: set[str] = set()
+    for s, section in enumerate(content.sections):
+        if section.code in seen_sections:
+            errors.append(FieldError(f"section code '{section.code}' is used twice", f"/sections/{s}/code"))
+        seen_sections.add(section.code)
+        if not section.items and section.pool is None:
+            errors.append(FieldError("give the section fixed items or a pool", f"/sections/{s}"))
+        if section.pool is not None and section.pool.draw > len(section.pool.items):
+            errors.append(FieldError(f"cannot draw {section.pool.draw} of {len(section.pool.items)} items",
+                                     f"/sections/{s}/pool/draw"))
+    return errors
+
+
+def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
+    opens, closes = content.window.opens_at, content.window.closes_at
+    errors = []
+    for name, value in (("opens_at", opens), ("closes_at", closes)):
+        if value is not None and value.tzinfo is None:
+            errors.append(FieldError("give a time zone (e.g. 2026-12-01T09:00:00+08:00)", f"/window/{name}"))
+    if errors:
+        return errors
+    if opens is not None and closes is not None and closes <= opens:
+        errors.append(FieldError("the window must close after it opens", "/window/closes_at"))
+    if closes is not None and closes <= now:
+        errors.append(FieldError("the window has already closed", "/window/closes_at"))
+    return errors
+
+
+def validate_assessment(content: AssessmentContent, found: Resolved, now: datetime) -> list[FieldError]:
+    errors = _sections(content) + _window(content, now)
+    if found.framework is None:
+        errors.append(FieldError(f"framework '{content.framework.code}' has no version {content.framework.version}",
+                                 "/framework"))
+    elif found.framework_status != "published":
+        errors.append(FieldError(f"framework version {content.framework.version} is {found.framework_status}; "
+                                 "pin a published version", "/framework/version"))
+    refs = item_refs(content)
+    if len(refs) > MAX_ITEMS:
+        errors.append(FieldError(f"at most {MAX_ITEMS} items", "/sections"))
+    seen: dict[str, str] = {}
+    for pointer, ref in refs:
+        if ref.code in seen:
+            errors.append(FieldError(f"item '{ref.code}' is already used at {seen[ref.code]}", f"{pointer}/code"))
+            continue
+        seen[ref.code] = pointer
+        if ref.code not in found.items:
+            version = f" version {ref.version}" if ref.version is not None else ""
+            errors.append(FieldError(f"no item '{ref.code}'{version}", f"{pointer}/code"))
+            continue
+        _, status, item = found.items[ref.code]
+        if status == "retired":
+            errors.append(FieldError(f"item '{ref.code}' is retired", f"{pointer}/code"))
+        if item.framework != content.framework.code:
+            errors.append(FieldError(f"item '{ref.code}' is written for framework '{item.framework}'",
+                                     f"{pointer}/code"))
+        elif found.framework is not None:
+            for problem in validate_item(item, found.framework):
+                errors.append(FieldError(f"item '{ref.code}': {problem.detail} (at {problem.pointer})",
+                                         f"{pointer}/code"))
+    audience = content.audience
+    if not (audience.org_units or audience.categories or audience.people):
+        errors.append(FieldError("name at least one org unit, category or person", "/audience"))
+    for i, code in enumerate(audience.org_units):
+        if code not in found.org_units:
+            errors.append(FieldError(f"no org unit '{code}'", f"/audience/org_units/{i}"))
+    for i, external_id in enumerate(audience.people):
+        if external_id not in found.people:
+            errors.append(FieldError(f"no person '{external_id}'", f"/audience/people/{i}"))
+    return errors

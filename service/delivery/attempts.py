@@ -1,0 +1,400 @@
+"""Candidates' attempts: start (once), resume, save answers (revision-guarded), submit (once).
+
+Runs on a tenant-scoped connection, always for one person: every statement matches the
+attempt by id *and* person, so a candidate never reaches another candidate's attempt.
+
+Guarantees, each held by the database rather than by this process:
+- one attempt per (assessment, person, number), and at most one in progress
+  (unique indexes; a retried or concurrent start finds the attempt its twin created);
+- a save lands only while the attempt is in progress and before its deadline plus grace,
+  holding a share lock on the attempt row until commit, so a submit waits for saves in
+  flight and a save queued behind a submit sees the attempt closed;
+- a stored answer is replaced only by a higher client revision (`ON CONFLICT ... WHERE`),
+  so retries and out-of-order arrivals change nothing;
+- submission flips the status once; a retried submit finds it submitted and returns the
+  same result.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.audience import includes, window_state
+from service.assessments.forms import FormItem, draw_form
+from service.assessments.model import AssessmentContent, Feedback, Window
+from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
+from service.items import bank
+from service.items.views import Answer, CandidateItem, candidate_view, check_answer
+from service.rubrics.model import Localized
+from service.tenancy.people import Person
+
+Revision = Annotated[int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; "
+                                                                     "higher replaces lower")]
+MAX_BATCH = 500
+
+
+class AttemptClosed(DomainError):
+    status, slug, title = 409, "attempt-closed", "The attempt is closed"
+
+
+class FrozenItem(msgspec.Struct):
+    section: str
+    version: int
+    view: CandidateItem
+
+
+class AttemptSummary(msgspec.Struct):
+    id: UUID
+    assessment: str
+    number: int
+    status: Literal["in_progress", "submitted"]
+    started_at: datetime
+    deadline: datetime | None
+    seconds_left: float | None
+    extra_time_factor: float
+    submitted_at: datetime | None
+    submitted_by: Literal["candidate", "deadline"] | None
+    item_count: int
+    answered: int
+    server_time: datetime
+
+
+class SavedAnswer(msgspec.Struct):
+    item: str
+    answer: Answer
+    revision: int
+    saved_at: datetime
+
+
+class AttemptState(msgspec.Struct):
+    attempt: AttemptSummary
+    title: Localized
+    instructions: Localized | None
+    items: list[CandidateItem]
+    sections: list[str]
+    answers: list[SavedAnswer]
+
+
+class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):
+    revision: Revision
+    answer: Answer
+
+
+class BatchEntry(SaveAnswer, forbid_unknown_fields=True, kw_only=True):
+    item: str
+
+
+class BatchSave(msgspec.Struct, forbid_unknown_fields=True):
+    answers: Annotated[list[BatchEntry], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class SaveResult(msgspec.Struct):
+    """`applied` is false when the stored answer already had this revision or a newer one; the
+    stored answer is returned either way."""
+
+    item: str
+    applied: bool
+    revision: int
+    answer: Answer
+    saved_at: datetime
+
+
+class BatchResult(msgspec.Struct):
+    results: list[SaveResult]
+    attempt: AttemptSummary
+
+
+class StartAttempt(msgspec.Struct, forbid_unknown_fields=True):
+    """`number` makes a retried start exact: the attempt with that number, created if it is the next."""
+
+    number: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+
+
+class MyAttempt(msgspec.Struct):
+    id: UUID
+    number: int
+    status: str
+    started_at: datetime
+    deadline: datetime | None
+    submitted_at: datetime | None
+
+
+class MyAssessment(msgspec.Struct):
+    code: str
+    title: Localized
+    description: Localized | None
+    window: Window
+    time_limit_minutes: int | None
+    extra_time_factor: float
+    attempts_allowed: int
+    attempts_left: int
+    can_start: bool
+    feedback: Feedback
+    item_count: int
+    attempts: list[MyAttempt]
+
+
+# Forms never change after start; validating an answer needs only the stored views. Keyed by
+# tenant, person and attempt, and filled only from a read that row-level security and the
+# person check let through, so a cache hit reveals nothing a database read would not.
+_VIEWS_MAX = 20_000
+_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, CandidateItem]] = OrderedDict()
+
+_ATTEMPT = """
+    SELECT t.id, a.code AS assessment, t.number, t.status, t.started_at, t.deadline,
+           CASE WHEN t.deadline IS NULL THEN NULL
+                ELSE greatest(0, extract(epoch FROM t.deadline - clock_timestamp()))::float8 END AS seconds_left,
+           t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
+           (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
+              AND r.answer <> '{}'::jsonb)::int AS answered,
+           clock_timestamp() AS server_time
+    FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+"""
+
+_DUE = "t.deadline IS NOT NULL AND t.deadline + make_interval(secs => t.grace_seconds) < now()"
+
+
+async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = None) -> int:
+    """Submit, with what was saved, every attempt past its deadline and grace (of one person, or all)."""
+    rows = await conn.fetch(
+        f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
+            WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
+            RETURNING t.id""", person_id)
+    return len(rows)
+
+
+async def _summary(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
+    row = await conn.fetchrow(_ATTEMPT + " WHERE t.id = $1 AND t.person_id = $2", attempt_id, person.id)
+    if row is None:
+        raise NotFound(f"no attempt {attempt_id}")
+    return msgspec.convert(dict(row), AttemptSummary)
+
+
+async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[str]:
+    rows = await conn.fetch(
+        """SELECT a.code FROM people p JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+           JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path) WHERE p.id = $1""",
+        person.id)
+    return {row["code"] for row in rows}
+
+
+async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None
+                    ) -> list[tuple[UUID, str, AssessmentContent, dict]]:  # type: ignore[type-arg]
+    """Published assessments whose audience includes the person."""
+    rows = await conn.fetch(
+        "SELECT id, code, content, forms FROM assessments WHERE status = 'published' "
+        "AND ($1::text IS NULL OR code = $1) ORDER BY code", code)
+    units = await _unit_and_ancestors(conn, person)
+    found = []
+    for row in rows:
+        content = msgspec.convert(row["content"], AssessmentContent)
+        if includes(content.audience, person.external_id, person.category, units):
+            found.append((row["id"], row["code"], content, row["forms"]))
+    return found
+
+
+async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime) -> list[MyAssessment]:
+    """Assigned assessments that are open now, or in which the person has an attempt in progress."""
+    await submit_overdue(conn, person_id=person.id)
+    assigned = await _assigned(conn, person)
+    attempts: dict[UUID, list[MyAttempt]] = {}
+    for row in await conn.fetch(
+            "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
+            "WHERE person_id = $1 ORDER BY number", person.id):
+        attempts.setdefault(row["assessment_id"], []).append(
+            MyAttempt(row["id"], row["number"], row["status"], row["started_at"], row["deadline"],
+                      row["submitted_at"]))
+    factors = {row["assessment_id"]: float(row["extra_time_factor"]) for row in await conn.fetch(
+        "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id)}
+    mine = []
+    for assessment_id, code, content, _ in assigned:
+        own = attempts.get(assessment_id, [])
+        running = any(a.status == "in_progress" for a in own)
+        is_open = window_state(content.window, now) == "open"
+        if not (is_open or running):
+            continue
+        left = max(0, content.attempts_allowed - len(own))
+        mine.append(MyAssessment(
+            code=code, title=content.title, description=content.description, window=content.window,
+            time_limit_minutes=content.time_limit_minutes, extra_time_factor=factors.get(assessment_id, 1.0),
+            attempts_allowed=content.attempts_allowed, attempts_left=left, can_start=is_open and (left > 0 or running),
+            feedback=content.feedback, item_count=_form_length(content), attempts=own))
+    return mine
+
+
+def _form_length(content: AssessmentContent) -> int:
+    return sum(len(s.items) + (s.pool.draw if s.pool else 0) for s in content.sections)
+
+
+async def new_form(conn: asyncpg.Connection, content: AssessmentContent, forms: dict, seed: int  # type: ignore[type-arg]
+                    ) -> list[FrozenItem]:
+    placements = draw_form(content, {code: msgspec.convert(f, FormItem) for code, f in forms.items()}, seed)
+    versions = await bank.pinned_versions(conn, {p.code: p.version for p in placements})
+    return [FrozenItem(p.section, p.version, candidate_view(versions[p.code].content, p.option_order))
+            for p in placements]
+
+
+async def start(conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
+                ) -> tuple[AttemptState, bool]:
+    """The attempt to work on, and whether this call created it."""
+    found = await _assigned(conn, person, code)
+    if not found:
+        raise NotFound(f"no assessment '{code}' is assigned to you")
+    assessment_id, _, content, forms = found[0]
+    await submit_overdue(conn, person_id=person.id)
+    existing = await conn.fetch(
+        "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
+        assessment_id, person.id)
+    if data.number is not None:
+        for row in existing:
+            if row["number"] == data.number:
+                return await resume(conn, person, row["id"]), False
+        if data.number != len(existing) + 1:
+            raise Conflict(f"the next attempt is number {len(existing) + 1}",
+                           [FieldError(f"must be {len(existing) + 1}", "/number")])
+    else:
+        for row in existing:
+            if row["status"] == "in_progress":
+                return await resume(conn, person, row["id"]), False
+    state = window_state(content.window, now)
+    if state != "open":
+        raise Conflict(f"this assessment is {'not open yet' if state == 'upcoming' else 'closed'}")
+    if len(existing) >= content.attempts_allowed:
+        raise Conflict(f"you have used all {content.attempts_allowed} attempt(s) of this assessment")
+    seed = secrets.randbits(62)
+    form = await new_form(conn, content, forms, seed)
+    factor = await conn.fetchval(
+        "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
+        assessment_id, person.id)
+    limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
+    number = len(existing) + 1
+    attempt_id = await conn.fetchval(
+        """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
+                                 extra_time_factor, deadline, grace_seconds)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 1),
+                   now() + make_interval(secs => ($7 * coalesce($8, 1))::float8), $9)
+           ON CONFLICT DO NOTHING RETURNING id""",
+        assessment_id, person.id, number, seed, msgspec.to_builtins(form), len(form), limit, factor,
+        content.grace_seconds)
+    created = attempt_id is not None
+    if not created:  # a concurrent start of the same attempt won
+        attempt_id = await conn.fetchval(
+            "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 "
+            "AND (number = $3 OR status = 'in_progress') ORDER BY number DESC LIMIT 1",
+            assessment_id, person.id, number)
+    return await resume(conn, person, attempt_id), created
+
+
+async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
+    form = await conn.fetchval("SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id)
+    if form is None:
+        raise NotFound(f"no attempt {attempt_id}")
+    return msgspec.convert(form, list[FrozenItem])
+
+
+async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptState:
+    """Everything a client needs to continue on any device, with time left by the server clock."""
+    await submit_overdue(conn, person_id=person.id)
+    summary = await _summary(conn, person, attempt_id)
+    form = await _form(conn, person, attempt_id)
+    row = await conn.fetchrow(
+        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions FROM attempts t "
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1", attempt_id)
+    answers = [SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
+               for r in await conn.fetch("SELECT item_ref, answer, revision, saved_at FROM responses "
+                                         "WHERE attempt_id = $1 ORDER BY item_ref", attempt_id)]
+    sections = list(dict.fromkeys(item.section for item in form))
+    return AttemptState(summary, row["title"], row["instructions"], [item.view for item in form], sections, answers)
+
+
+async def _views_of(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+                    ) -> dict[str, CandidateItem]:
+    key = (tenant_id, person.id, attempt_id)
+    views = _views.get(key)
+    if views is None:
+        views = {item.view.ref: item.view for item in await _form(conn, person, attempt_id)}
+        _views[key] = views
+        if len(_views) > _VIEWS_MAX:
+            _views.popitem(last=False)
+    return views
+
+
+_SAVE = f"""
+    WITH open AS (
+        SELECT t.id FROM attempts t
+        WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' AND NOT ({_DUE})
+        FOR SHARE
+    ), saved AS (
+        INSERT INTO responses (attempt_id, item_ref, answer, revision)
+        SELECT id, $3, $4, $5 FROM open
+        ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
+            SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
+            WHERE responses.revision < excluded.revision
+        RETURNING revision, answer, saved_at
+    )
+    SELECT EXISTS (SELECT 1 FROM open) AS open, s.revision, s.answer, s.saved_at
+    FROM (SELECT 1) AS one LEFT JOIN saved AS s ON true
+"""
+
+
+async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
+    await submit_overdue(conn, person_id=person.id)
+    summary = await _summary(conn, person, attempt_id)
+    how = "by the server at its deadline" if summary.submitted_by == "deadline" else "by you"
+    return AttemptClosed(f"attempt {attempt_id} was submitted {how} at {summary.submitted_at:%Y-%m-%dT%H:%M:%SZ}; "
+                         "answers saved before that are kept, this one was not saved")
+
+
+async def _save_one(conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+                    ) -> SaveResult:
+    row = await conn.fetchrow(_SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision)
+    if not row["open"]:
+        raise await _why_closed(conn, person, attempt_id)
+    if row["revision"] is not None:
+        return SaveResult(item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"])
+    stored = await conn.fetchrow("SELECT answer, revision, saved_at FROM responses "
+                                 "WHERE attempt_id = $1 AND item_ref = $2", attempt_id, item)
+    return SaveResult(item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"])
+
+
+async def save(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str,
+               data: SaveAnswer) -> SaveResult:
+    views = await _views_of(conn, tenant_id, person, attempt_id)
+    if item not in views:
+        raise NotFound(f"item '{item}' is not in attempt {attempt_id}")
+    errors = check_answer(views[item], data.answer)
+    if errors:
+        raise Unprocessable("the answer does not fit the item; nothing was saved", errors)
+    return await _save_one(conn, person, attempt_id, item, data)
+
+
+async def save_batch(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID,
+                     data: BatchSave) -> BatchResult:
+    """All answers of the batch in one transaction, in the order given; stale ones change nothing."""
+    views = await _views_of(conn, tenant_id, person, attempt_id)
+    errors = []
+    for i, entry in enumerate(data.answers):
+        if entry.item not in views:
+            errors.append(FieldError(f"item '{entry.item}' is not in this attempt", f"/answers/{i}/item"))
+        else:
+            errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
+    if errors:
+        raise Unprocessable("some answers do not fit their items; nothing was saved", errors)
+    results = [await _save_one(conn, person, attempt_id, entry.item, entry) for entry in data.answers]
+    return BatchResult(results, await _summary(conn, person, attempt_id))
+
+
+async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
+    """Submit once; a retry (or a submit after the server's deadline submission) returns the stored result."""
+    await conn.execute(
+        f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(),
+                   submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
+            WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress'""", attempt_id, person.id)
+    return await _summary(conn, person, attempt_id)

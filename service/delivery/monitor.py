@@ -1,0 +1,60 @@
+"""What authors and admins see of delivery: a sample form of a published assessment, and the
+attempts in progress or submitted. Runs on a tenant-scoped connection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.model import AssessmentContent
+from service.delivery.attempts import FrozenItem, new_form
+from service.errors import Conflict, NotFound
+
+
+class FormPreview(msgspec.Struct):
+    seed: int
+    items: list[FrozenItem]
+
+
+class AttemptRow(msgspec.Struct):
+    id: UUID
+    external_id: str
+    number: int
+    status: str
+    started_at: datetime
+    deadline: datetime | None
+    extra_time_factor: float
+    submitted_at: datetime | None
+    submitted_by: str | None
+    item_count: int
+    answered: int
+
+
+async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPreview:
+    row = await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
+    if row is None:
+        raise NotFound(f"no assessment '{code}'")
+    if row["forms"] is None:
+        raise Conflict(f"assessment '{code}' is a draft: forms are drawn from pinned items once it is published")
+    content = msgspec.convert(row["content"], AssessmentContent)
+    return FormPreview(seed, await new_form(conn, content, row["forms"], seed))
+
+
+async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int
+                        ) -> list[AttemptRow]:
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{code}'")
+    rows = await conn.fetch(
+        """SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
+                  t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
+                  (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
+                     AND r.answer <> '{}'::jsonb)::int AS answered
+           FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+           WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
+           ORDER BY t.id LIMIT $4""", assessment_id, status, after, limit)
+    return [msgspec.convert(dict(row), AttemptRow) for row in rows]

@@ -1,0 +1,290 @@
+"""A tenant's item bank: create, edit (new version once pinned), retire, search, import, export.
+
+Runs on a tenant-scoped connection. An item is checked against the latest published
+version of its framework. A version stays editable (guarded by its revision, exposed as
+an ETag) until a published assessment pins it; after that an edit creates the next version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Literal
+
+import asyncpg
+import msgspec
+
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable
+from service.items.model import Item, ItemType, encode_item, item_type
+from service.items.validation import validate_item
+from service.rubrics.model import FrameworkContent, Localized
+
+ItemStatus = Literal["active", "retired"]
+MAX_IMPORT_ITEMS = 2000
+
+
+class ItemVersion(msgspec.Struct):
+    code: str
+    version: int
+    status: ItemStatus
+    locked: bool
+    revision: int
+    latest_version: int
+    content_hash: str
+    content: Item
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}.{self.revision}"'
+
+
+class ItemSummary(msgspec.Struct):
+    code: str
+    type: ItemType
+    framework: str
+    status: ItemStatus
+    latest_version: int
+    locked: bool
+    indicators: list[str]
+    stem: Localized
+    updated_at: datetime
+
+
+class ItemImport(msgspec.Struct, forbid_unknown_fields=True):
+    items: Annotated[list[Item], msgspec.Meta(max_length=MAX_IMPORT_ITEMS)]  # type: ignore[valid-type]
+
+
+class ImportResult(msgspec.Struct):
+    created: list[str]
+    new_versions: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+class ItemExport(msgspec.Struct):
+    items: list[Item]  # type: ignore[valid-type]
+
+
+def item_hash(item: Item) -> str:
+    return hashlib.sha256(encode_item(item)).hexdigest()
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [text for v in value.values() for text in _texts(v)]
+    if isinstance(value, list):
+        return [text for v in value for text in _texts(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def search_text(item: Item) -> str:
+    """Lower-cased text a search matches: code, stem, scenario and options (never the key)."""
+    visible = {"code": item.code, "stem": item.stem, "scenario": item.scenario,
+               "options": msgspec.to_builtins(getattr(item, "options", []))}
+    return "\n".join(_texts(visible)).lower()
+
+
+async def latest_framework(conn: asyncpg.Connection, code: str) -> FrameworkContent | None:
+    content = await conn.fetchval(
+        """SELECT v.content FROM framework_versions v
+           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""", code)
+    return None if content is None else msgspec.convert(content, FrameworkContent)
+
+
+async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = "") -> None:
+    """422 naming every problem of every item, each checked against its framework's latest published version."""
+    frameworks: dict[str, FrameworkContent | None] = {}
+    errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        where = f"{prefix}/{i}" if prefix else ""
+        if item.framework not in frameworks:
+            frameworks[item.framework] = await latest_framework(conn, item.framework)
+        framework = frameworks[item.framework]
+        if framework is None:
+            errors.append(FieldError(f"framework '{item.framework}' has no published version to write items for",
+                                     f"{where}/framework"))
+            continue
+        errors += [msgspec.structs.replace(e, pointer=where + (e.pointer or "")) for e in validate_item(item, framework)]
+    if errors:
+        raise Unprocessable(f"{len(errors)} problem(s) with the item(s); nothing was saved", errors)
+
+
+_VERSION = """
+    SELECT i.code, v.version, i.status, v.locked, v.revision, i.latest_version, v.content_hash, v.content,
+           v.created_at, v.updated_at
+    FROM items i JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
+"""
+
+
+def _version(row: asyncpg.Record) -> ItemVersion:
+    values = dict(row)
+    values["content"] = msgspec.convert(values["content"], Item)  # type: ignore[arg-type]
+    return ItemVersion(**values)
+
+
+async def get_item(conn: asyncpg.Connection, code: str, version: int | None = None, *, for_update: bool = False
+                   ) -> ItemVersion:
+    row = await conn.fetchrow(
+        _VERSION + " WHERE i.code = $1 AND v.version = coalesce($2, i.latest_version)"
+        + (" FOR UPDATE OF i, v" if for_update else ""), code, version)
+    if row is None:
+        raise NotFound(f"no item '{code}'" + (f" version {version}" if version is not None else ""))
+    return _version(row)
+
+
+async def _insert_version(conn: asyncpg.Connection, item_id: object, version: int, item: Item) -> None:
+    await conn.execute(
+        """INSERT INTO item_versions (item_id, version, content, content_hash, indicators, search_text)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        item_id, version, msgspec.to_builtins(item), item_hash(item),
+        sorted({loading.indicator for loading in item.loadings}), search_text(item))
+
+
+async def _create(conn: asyncpg.Connection, item: Item) -> None:
+    item_id = await conn.fetchval(
+        "INSERT INTO items (code, framework_code, type) VALUES ($1, $2, $3) RETURNING id",
+        item.code, item.framework, item_type(item))
+    await _insert_version(conn, item_id, 1, item)
+
+
+async def create_item(conn: asyncpg.Connection, item: Item) -> ItemVersion:
+    await _checked(conn, [item])
+    await _create(conn, item)
+    return await get_item(conn, item.code)
+
+
+def _same_identity(current: ItemVersion, item: Item) -> None:
+    problems = []
+    if item.code != current.code:
+        problems.append(FieldError(f"must stay '{current.code}'", "/code"))
+    if item_type(item) != item_type(current.content):
+        problems.append(FieldError(f"must stay '{item_type(current.content)}'; write a new item instead", "/type"))
+    if item.framework != current.content.framework:
+        problems.append(FieldError(f"must stay '{current.content.framework}'", "/framework"))
+    if problems:
+        raise Unprocessable("an item's code, type and framework cannot change", problems)
+
+
+async def _write(conn: asyncpg.Connection, current: ItemVersion, item: Item) -> Literal["new_version", "updated",
+                                                                                          "unchanged"]:
+    if item_hash(item) == current.content_hash:
+        return "unchanged"
+    item_id = await conn.fetchval("SELECT id FROM items WHERE code = $1", current.code)
+    if current.locked:
+        version = current.latest_version + 1
+        await _insert_version(conn, item_id, version, item)
+        await conn.execute("UPDATE items SET latest_version = $2, updated_at = now() WHERE id = $1", item_id, version)
+        return "new_version"
+    await conn.execute(
+        """UPDATE item_versions SET content = $3, content_hash = $4, indicators = $5, search_text = $6,
+                  revision = revision + 1, updated_at = now()
+           WHERE item_id = $1 AND version = $2""",
+        item_id, current.version, msgspec.to_builtins(item), item_hash(item),
+        sorted({loading.indicator for loading in item.loadings}), search_text(item))
+    await conn.execute("UPDATE items SET updated_at = now() WHERE id = $1", item_id)
+    return "updated"
+
+
+async def update_item(conn: asyncpg.Connection, code: str, item: Item, if_match: str) -> ItemVersion:
+    """Edit the latest version in place, or, when an assessment pins it, create the next version."""
+    current = await get_item(conn, code, for_update=True)
+    if if_match.strip() != "*" and current.etag not in [tag.strip() for tag in if_match.split(",")]:
+        raise PreconditionFailed(f"item '{code}' is now at ETag {current.etag}; read it again and retry")
+    if current.status == "retired":
+        raise Conflict(f"item '{code}' is retired; restore it before editing")
+    _same_identity(current, item)
+    await _checked(conn, [item])
+    await _write(conn, current, item)
+    return await get_item(conn, code)
+
+
+async def set_status(conn: asyncpg.Connection, code: str, status: ItemStatus) -> ItemVersion:
+    done = await conn.fetchval(
+        """UPDATE items SET status = $2, updated_at = now(),
+                  retired_at = CASE WHEN $2 = 'retired' THEN coalesce(retired_at, now()) END
+           WHERE code = $1 RETURNING id""", code, status)
+    if done is None:
+        raise NotFound(f"no item '{code}'")
+    return await get_item(conn, code)
+
+
+async def search_items(conn: asyncpg.Connection, *, framework: str | None, indicator: str | None,
+                       type_: str | None, status: str | None, text: str | None, after: str | None, limit: int
+                       ) -> list[ItemSummary]:
+    rows = await conn.fetch(
+        """SELECT i.code, i.type, i.framework_code AS framework, i.status, i.latest_version, v.locked,
+                  v.indicators, v.content->'stem' AS stem, i.updated_at
+           FROM items i JOIN item_versions v
+             ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
+           WHERE ($1::text IS NULL OR i.framework_code = $1)
+             AND ($2::text IS NULL OR v.indicators @> ARRAY[$2::text])
+             AND ($3::text IS NULL OR i.type = $3)
+             AND ($4::text IS NULL OR i.status = $4)
+             AND ($5::text IS NULL OR strpos(v.search_text, lower($5)) > 0)
+             AND ($6::text IS NULL OR i.code > $6)
+           ORDER BY i.code LIMIT $7""",
+        framework, indicator, type_, status, text, after, limit)
+    return [msgspec.convert(dict(row), ItemSummary) for row in rows]
+
+
+async def import_items(conn: asyncpg.Connection, items: list[Item]) -> ImportResult:
+    """All or nothing: every item is checked first; existing codes are edited like `update_item`."""
+    seen: dict[str, int] = {}
+    duplicates = []
+    for i, item in enumerate(items):
+        if item.code in seen:
+            duplicates.append(FieldError(f"code '{item.code}' is also item {seen[item.code]}", f"/items/{i}/code"))
+        seen.setdefault(item.code, i)
+    if duplicates:
+        raise Unprocessable("each item may appear once in an import; nothing was saved", duplicates)
+    await _checked(conn, items, prefix="/items")
+    await conn.execute("SELECT 1 FROM items WHERE code = ANY($1::text[]) FOR UPDATE", list(seen))
+    result = ImportResult([], [], [], [])
+    identity_errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        try:
+            current = await get_item(conn, item.code)
+        except NotFound:
+            await _create(conn, item)
+            result.created.append(item.code)
+            continue
+        try:
+            _same_identity(current, item)
+        except Unprocessable as exc:
+            identity_errors += [msgspec.structs.replace(e, pointer=f"/items/{i}{e.pointer}") for e in exc.errors]
+            continue
+        outcome = await _write(conn, current, item)
+        {"new_version": result.new_versions, "updated": result.updated,
+         "unchanged": result.unchanged}[outcome].append(item.code)
+    if identity_errors:
+        raise Unprocessable("an item's code, type and framework cannot change; nothing was saved", identity_errors)
+    return result
+
+
+async def export_items(conn: asyncpg.Connection, *, framework: str | None, status: str | None) -> list[Item]:
+    rows = await conn.fetch(
+        """SELECT v.content FROM items i JOIN item_versions v
+             ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
+           WHERE ($1::text IS NULL OR i.framework_code = $1) AND ($2::text IS NULL OR i.status = $2)
+           ORDER BY i.code""", framework, status)
+    return [msgspec.convert(row["content"], Item) for row in rows]  # type: ignore[arg-type]
+
+
+async def pinned_versions(conn: asyncpg.Connection, refs: dict[str, int | None]) -> dict[str, ItemVersion]:
+    """The versions an assessment pins: the named version, or the latest when none is named."""
+    rows = await conn.fetch(
+        _VERSION + """ JOIN unnest($1::text[], $2::int[]) AS r(code, version) ON r.code = i.code
+           WHERE v.version = coalesce(r.version, i.latest_version)""",
+        list(refs), list(refs.values()))
+    return {row["code"]: _version(row) for row in rows}
+
+
+async def lock_versions(conn: asyncpg.Connection, versions: list[ItemVersion]) -> None:
+    await conn.execute(
+        """UPDATE item_versions v SET locked = true FROM items i, unnest($1::text[], $2::int[]) AS r(code, version)
+           WHERE i.tenant_id = v.tenant_id AND i.id = v.item_id AND i.code = r.code AND v.version = r.version
+             AND NOT v.locked""",
+        [v.code for v in versions], [v.version for v in versions])

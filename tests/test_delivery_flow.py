@@ -1,0 +1,83 @@
+"""A candidate's way through an assessment over HTTP: list, start, save, resume, submit."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant
+
+
+@pytest.fixture
+async def tenant(client, service_keys):
+    return await delivery_tenant(client, service_keys)
+
+
+async def test_start_save_resume_submit(client, tenant):
+    me = tenant["candidates"][0]
+    listed = await client.get("/v1/me/assessments", headers=me)
+    assert listed.status_code == 200, listed.text
+    [quiz] = listed.json()
+    assert quiz["code"] == "quiz" and quiz["can_start"] and quiz["attempts_left"] == 1
+    assert quiz["item_count"] == len(ITEMS)
+
+    started = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)
+    assert started.status_code == 201, started.text
+    state = started.json()
+    attempt = state["attempt"]["id"]
+    assert sorted(item["ref"] for item in state["items"]) == sorted(item["code"] for item in ITEMS)
+    assert state["attempt"]["deadline"] is not None and 0 < state["attempt"]["seconds_left"] <= 30 * 60
+
+    again = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)
+    assert again.status_code == 200 and again.json()["attempt"]["id"] == attempt
+    assert [i["ref"] for i in again.json()["items"]] == [i["ref"] for i in state["items"]]
+
+    for ref, answer in ANSWERS.items():
+        saved = await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer},
+                                 headers=me)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["applied"] and saved.json()["answer"] == answer
+
+    stale = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1,
+                                                                                "answer": {"choice": "a"}},
+                             headers=me)
+    assert stale.status_code == 200 and not stale.json()["applied"]
+    assert stale.json()["answer"] == {"choice": "b"}
+
+    resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
+    assert {a["item"]: a["answer"] for a in resumed["answers"]} == ANSWERS
+    assert resumed["attempt"]["answered"] == len(ANSWERS)
+
+    submitted = await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "submitted" and submitted.json()["submitted_by"] == "candidate"
+    retried = await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
+    assert retried.json()["submitted_at"] == submitted.json()["submitted_at"]
+
+    late = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 2,
+                                                                               "answer": {"choice": "a"}},
+                            headers=me)
+    assert late.status_code == 409 and late.json()["type"].endswith("attempt-closed")
+    resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
+    assert {a["item"]: a["answer"] for a in resumed["answers"]}["T-SC-1"] == {"choice": "b"}
+
+    no_more = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)
+    assert no_more.status_code == 409
+
+
+async def test_bad_answers_name_the_field(client, tenant):
+    me = tenant["candidates"][0]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+    wrong_key = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+                                 json={"revision": 1, "answer": {"choice": "z"}}, headers=me)
+    assert wrong_key.status_code == 422
+    assert wrong_key.json()["errors"][0]["pointer"] == "/answer/choice"
+    wrong_field = await client.put(f"/v1/me/attempts/{attempt}/answers/T-LK-1",
+                                   json={"revision": 1, "answer": {"choice": "a"}}, headers=me)
+    assert wrong_field.status_code == 422 and wrong_field.json()["errors"][0]["pointer"] == "/answer/choice"
+    batch = await client.post(f"/v1/me/attempts/{attempt}/answers", json={"answers": [
+        {"item": "T-SC-1", "revision": 1, "answer": {"choice": "a"}},
+        {"item": "T-ORD-1", "revision": 1, "answer": {"order": ["a", "b"]}},
+    ]}, headers=me)
+    assert batch.status_code == 422 and batch.json()["errors"][0]["pointer"] == "/answers/1/answer/order"
+    resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
+    assert resumed["answers"] == []  # nothing of a refused batch was saved
