@@ -105,7 +105,9 @@ def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
         print(f"export {name}={token}\n")
     print("Try:")
     print(f'  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" {base}/v1/org-units')
-    print(f'  curl -s -H "Authorization: Bearer $CANDIDATE_TOKEN" {base}/v1/me')
+    print(f'  curl -s -H "Authorization: Bearer $CANDIDATE_TOKEN" {base}/v1/me/assessments')
+    print(f'  curl -s -X POST -H "Authorization: Bearer $CANDIDATE_TOKEN" -H "Content-Type: application/json" '
+          f"-d '{{}}' {base}/v1/me/assessments/demo-ai-literacy-2026/attempts")
     print(f'  curl -s -H "Authorization: Bearer $OPERATOR_TOKEN" {base}/v1/tenants')
     print(f"API docs: {base}/docs    health: {base}/health/ready\n", flush=True)
 

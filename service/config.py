@@ -41,6 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
     Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),
     Setting("AUTH_CACHE_SECONDS", "60", "How long verified tokens, issuer keys and tenant status are cached."),
+    Setting("DEADLINE_SWEEP_SECONDS", "15", "How often each worker submits attempts past their deadline and grace "
+            "(0: only when the attempt is next touched)."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -64,6 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int
     token_leeway_seconds: int
     auth_cache_seconds: int
+    deadline_sweep_seconds: int
     log_level: str
 
     @classmethod
@@ -100,5 +103,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=integer("MAX_BODY_BYTES"),
             token_leeway_seconds=integer("TOKEN_LEEWAY_SECONDS"),
             auth_cache_seconds=integer("AUTH_CACHE_SECONDS"),
+            deadline_sweep_seconds=integer("DEADLINE_SWEEP_SECONDS"),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
         )

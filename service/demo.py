@@ -6,7 +6,14 @@ from uuid import UUID
 
 import asyncpg
 
+from service.assessments import assessments
+from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
+from service.items import bank
+from service.items.model import Likert, MultipleChoice, OpenResponse, Ordering, SingleChoice, SituationalJudgement
+from service.items.samples import sample_bank
+from service.rubrics import frameworks
+from service.rubrics.frameworks import Adopt
 from service.tenancy import org_units, people, tenants
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
@@ -14,6 +21,8 @@ from service.tenancy.tenants import TenantCreate
 
 DEMO_SLUG = "demo-province"
 DEMO_CANDIDATE = "demo-0001"
+DEMO_FRAMEWORK = "cadre-ai-literacy"
+DEMO_ASSESSMENT = "demo-ai-literacy-2026"
 
 _TREE = [
     ("P", "示范省 Demo Province", "province", None),
@@ -50,4 +59,47 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
         await people.bulk_upsert_people(conn, PeopleBulkUpsert(
             [PersonBulkRow(org_unit_code=unit, category=category, display_name=name, external_id=external_id)
              for external_id, unit, category, name in _PEOPLE]))
+    await seed_demo_assessment(pool, existing)
     return existing
+
+
+def _demo_assessment(items: list) -> AssessmentContent:  # type: ignore[type-arg]
+    """Knowledge drawn from a pool, every judgement scenario, the self-report scale, two tasks."""
+
+    def refs(*types: type) -> list[ItemRef]:
+        return [ItemRef(item.code) for item in items if isinstance(item, types)]
+
+    def title(zh: str, en: str) -> dict[str, str]:
+        return {"zh-CN": zh, "en": en}
+
+    knowledge = refs(SingleChoice, MultipleChoice)
+    return AssessmentContent(
+        code=DEMO_ASSESSMENT, title=title("干部人工智能素养测评（示范）", "Cadre AI literacy assessment (demo)"),
+        framework=FrameworkRef(DEMO_FRAMEWORK, 1),
+        instructions=title("请独立作答。情境题没有唯一标准答案，请选择你在实际工作中最可能采取的做法。",
+                           "Answer on your own. Scenarios have no single textbook answer: choose what you "
+                           "would actually do at work."),
+        sections=[
+            Section("knowledge", title("基础知识", "Knowledge"),
+                    pool=Pool(knowledge, draw=min(10, len(knowledge))), shuffle_items=True),
+            Section("judgement", title("情境判断", "Situational judgement"),
+                    items=refs(SituationalJudgement), shuffle_items=True),
+            Section("self-report", title("自我评价", "Self-report"), items=refs(Likert)),
+            Section("tasks", title("实践任务", "Tasks"), items=refs(Ordering, OpenResponse)),
+        ],
+        audience=Audience(org_units=["P"]), time_limit_minutes=40, attempts_allowed=2, feedback="immediate")
+
+
+async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
+    """Adopt and publish the cadre framework, import its sample items, publish the demo assessment. Idempotent."""
+    async with tenant_transaction(pool, tenant_id) as conn:
+        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_ASSESSMENT):
+            return
+        if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", DEMO_FRAMEWORK):
+            await frameworks.adopt_template(conn, Adopt(template=DEMO_FRAMEWORK))
+            draft = await frameworks.get_version(conn, DEMO_FRAMEWORK, 1)
+            await frameworks.publish(conn, DEMO_FRAMEWORK, 1, draft.etag)
+        items = sample_bank(DEMO_FRAMEWORK).items
+        await bank.import_items(conn, items)
+        created = await assessments.create_assessment(conn, _demo_assessment(items))
+        await assessments.publish(conn, DEMO_ASSESSMENT, created.etag)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
+import asyncpg
 import pytest
 
+from service.db.pool import create_pool
+from service.delivery.sweeper import sweep_once
 from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant
 
 
@@ -81,3 +86,29 @@ async def test_bad_answers_name_the_field(client, tenant):
     assert batch.status_code == 422 and batch.json()["errors"][0]["pointer"] == "/answers/1/answer/order"
     resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
     assert resumed["answers"] == []  # nothing of a refused batch was saved
+
+
+async def test_the_sweeper_submits_abandoned_attempts_at_their_deadline(client, tenant, app_url, owner_url):
+    """No client touches the attempt again: the background sweep submits it with what was saved."""
+    me = tenant["candidates"][0]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "c"}},
+                     headers=me)
+    owner = await asyncpg.connect(owner_url)
+    pool = await create_pool(app_url, max_size=2)
+    try:
+        assert await sweep_once(pool) == 0  # not due yet
+        await owner.execute("UPDATE attempts SET deadline = now() - interval '10 seconds' WHERE id = $1",
+                            UUID(attempt))
+        assert await sweep_once(pool) == 0  # within the 30 s grace
+        await owner.execute("UPDATE attempts SET deadline = now() - interval '5 minutes' WHERE id = $1",
+                            UUID(attempt))
+        assert await sweep_once(pool) == 1
+        assert await sweep_once(pool) == 0
+        row = await owner.fetchrow("SELECT status, submitted_by FROM attempts WHERE id = $1", UUID(attempt))
+        assert dict(row) == {"status": "submitted", "submitted_by": "deadline"}
+    finally:
+        await pool.close()
+        await owner.close()
+    resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
+    assert resumed["answers"][0]["answer"] == {"choice": "c"}

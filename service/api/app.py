@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from service.db.embedded import ensure_database, start_embedded
 from service.db.migrate import check_schema
 from service.db.pool import create_pool
 from service.db.urls import app_url, redact
+from service.delivery.sweeper import run as sweeper_loop
 
 log = logging.getLogger("assess")
 
@@ -87,9 +89,15 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         collector = observability.PoolCollector(pool)
         REGISTRY.register(collector)
         app.state.runtime = Runtime(settings, pool, keys)
+        sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
+                   if settings.deadline_sweep_seconds > 0 else None)
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             REGISTRY.unregister(collector)
             await pool.close()  # waits for in-flight requests to release their connections
 

@@ -68,7 +68,7 @@ class ItemExport(msgspec.Struct):
 
 
 def item_hash(item: Item) -> str:
-    return hashlib.sha256(encode_item(item)).hexdigest()
+    return "sha256:" + hashlib.sha256(encode_item(item)).hexdigest()
 
 
 def _texts(value: object) -> list[str]:

@@ -1,0 +1,26 @@
+"""Sample item banks shipped with the templates: `rubrics/items/<framework code>/items.json`.
+
+The file is in the import format (`{"items": [...]}` plus the framework and template version
+it was written for), so a tenant can load it with `POST /v1/items/import` after adopting and
+publishing the template.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from service.items.model import Item
+
+ITEMS_DIR = Path(__file__).resolve().parent.parent.parent / "rubrics" / "items"
+
+
+class SampleBank(msgspec.Struct, forbid_unknown_fields=True):
+    framework: str
+    template_version: str
+    items: list[Item]  # type: ignore[valid-type]
+
+
+def sample_bank(framework: str) -> SampleBank:
+    return msgspec.json.decode((ITEMS_DIR / framework / "items.json").read_bytes(), type=SampleBank, strict=True)
