@@ -9,6 +9,8 @@ import pytest
 
 from service.db.pool import create_pool
 from service.delivery.sweeper import sweep_once
+from service.demo import DEMO_ASSESSMENT, DEMO_CANDIDATE, seed_demo
+from tests.helpers import user
 from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant
 
 
@@ -112,3 +114,24 @@ async def test_the_sweeper_submits_abandoned_attempts_at_their_deadline(client, 
         await owner.close()
     resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
     assert resumed["answers"][0]["answer"] == {"choice": "c"}
+
+
+async def test_the_demo_tenant_has_a_real_assessment_to_take(client, app_url, service_keys):
+    """The demo seed adopts the cadre template, imports the sample bank and publishes an assessment
+    that the demo candidate can start; seeding twice changes nothing."""
+    pool = await create_pool(app_url, max_size=2)
+    try:
+        tenant_id = await seed_demo(pool)
+        assert await seed_demo(pool) == tenant_id
+    finally:
+        await pool.close()
+    me = user(service_keys, tenant_id, ["candidate"], sub=DEMO_CANDIDATE)
+    [listed] = (await client.get("/v1/me/assessments", headers=me)).json()
+    assert listed["code"] == DEMO_ASSESSMENT
+    state = (await client.post(f"/v1/me/assessments/{DEMO_ASSESSMENT}/attempts", json={}, headers=me)).json()
+    assert state["sections"] == ["knowledge", "judgement", "self-report", "tasks"]
+    types = {item["type"] for item in state["items"]}
+    # the knowledge pool draws 10 of its single- and multiple-choice items; the rest is fixed
+    assert types - {"multiple_choice"} == {"single_choice", "situational_judgement", "likert", "ordering",
+                                           "open_response"}
+    assert len(state["items"]) == listed["item_count"]

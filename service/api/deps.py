@@ -42,5 +42,4 @@ async def current_candidate(request: Request, conn: asyncpg.Connection) -> Perso
     Called from handlers, not as a dependency: Litestar does not throw a failing sibling
     dependency's error into the connection generator, which would leave it checked out.
     """
-    auto_provision = await conn.fetchval("SELECT auto_provision_people FROM tenants")
-    return await person_for_sign_in(conn, request.user.subject, auto_provision=bool(auto_provision))
+    return await person_for_sign_in(conn, request.user.subject)

@@ -142,15 +142,18 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
     return BulkResult(created=new, updated=len(rows) - new)
 
 
-async def person_for_sign_in(conn: asyncpg.Connection, external_id: str, *, auto_provision: bool) -> Person:
-    """The candidate behind a token: provisioned and active, or created now if the tenant allows it."""
+async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Person:
+    """The candidate behind a token: provisioned and active, or created now if the tenant allows it.
+
+    One query on the path every candidate request takes; the tenant's setting is read only
+    for a person not seen before."""
     if len(external_id) > 128 or not EXTERNAL_ID.match(external_id):
         # Such a person could sign in but never be addressed by /v1/people/{external_id}.
         raise NotProvisioned("the token's subject is not a valid external id (letters, digits, . _ : @ -; "
                              "at most 128)")
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
-        if not auto_provision:
+        if not await conn.fetchval("SELECT auto_provision_people FROM tenants"):
             raise NotProvisioned(f"person '{external_id}' is not provisioned in this tenant")
         await conn.execute("INSERT INTO people (external_id) VALUES ($1) ON CONFLICT DO NOTHING", external_id)
         return await get_person(conn, external_id)
