@@ -10,8 +10,9 @@ import pytest
 from service.db.pool import create_pool
 from service.delivery.sweeper import sweep_once
 from service.demo import DEMO_ASSESSMENT, DEMO_CANDIDATE, seed_demo
-from tests.helpers import user
-from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant
+from service.items.samples import ITEMS_DIR, sample_bank
+from tests.helpers import make_tenant, user
+from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant, publish_framework
 
 
 @pytest.fixture
@@ -135,3 +136,16 @@ async def test_the_demo_tenant_has_a_real_assessment_to_take(client, app_url, se
     assert types - {"multiple_choice"} == {"single_choice", "situational_judgement", "likert", "ordering",
                                            "open_response"}
     assert len(state["items"]) == listed["item_count"]
+
+
+async def test_the_sample_bank_file_imports_through_the_api_as_it_is(client, service_keys):
+    """rubrics/items/cadre-ai-literacy/items.json is in the import format: post the file unchanged."""
+    admin = (await make_tenant(client, service_keys, "sample-bank"))["admin"]
+    await publish_framework(client, admin)
+    body = (ITEMS_DIR / "cadre-ai-literacy" / "items.json").read_bytes()
+    imported = await client.post("/v1/items/import", content=body,
+                                 headers={**admin, "Content-Type": "application/json"})
+    assert imported.status_code == 200, imported.text
+    assert len(imported.json()["created"]) == len(sample_bank("cadre-ai-literacy").items) >= 40
+    again = await client.post("/v1/items/import", content=body, headers={**admin, "Content-Type": "application/json"})
+    assert again.json()["created"] == [] and len(again.json()["unchanged"]) >= 40

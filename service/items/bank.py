@@ -17,7 +17,7 @@ import msgspec
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable
 from service.items.model import Item, ItemType, encode_item, item_type
 from service.items.validation import validate_item
-from service.rubrics.model import FrameworkContent, Localized
+from service.rubrics.model import Code, FrameworkContent, Localized
 
 ItemStatus = Literal["active", "retired"]
 MAX_IMPORT_ITEMS = 2000
@@ -52,8 +52,13 @@ class ItemSummary(msgspec.Struct):
     updated_at: datetime
 
 
-class ItemImport(msgspec.Struct, forbid_unknown_fields=True):
+class ItemImport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Items to create or edit; `framework` and `template_version` describe a shipped sample bank
+    (`rubrics/items/`) and are informational: each item names its own framework."""
+
     items: Annotated[list[Item], msgspec.Meta(max_length=MAX_IMPORT_ITEMS)]  # type: ignore[valid-type]
+    framework: Code | None = None
+    template_version: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[^\x00]*$")] | None = None
 
 
 class ImportResult(msgspec.Struct):

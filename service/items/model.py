@@ -91,8 +91,14 @@ class SituationalJudgementKey(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SituationalJudgement(ItemBase, tag="situational_judgement", kw_only=True):
-    """`best`: pick the best response; `most_least`: the most and the least likely to take;
-    `rate`: rate every option's effectiveness on `rating_points` (1 = very poor)."""
+    """A scenario and responses to it, each keyed with an expert credit per loaded indicator.
+
+    One key serves every format; the scoring engine reads it as the options' effectiveness:
+    `best` (pick the best response) earns the chosen option's credit; `most_least` (the
+    response most and least likely to be taken) rewards a most-likely option with high credit
+    and a least-likely option with low credit; `rate` (rate every option's effectiveness from
+    1 = very poor to `rating_points`) rewards ratings close to the keyed credit placed on that
+    scale."""
 
     format: SjtFormat
     options: list[Option]

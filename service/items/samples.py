@@ -11,16 +11,10 @@ from pathlib import Path
 
 import msgspec
 
-from service.items.model import Item
+from service.items.bank import ItemImport
 
 ITEMS_DIR = Path(__file__).resolve().parent.parent.parent / "rubrics" / "items"
 
 
-class SampleBank(msgspec.Struct, forbid_unknown_fields=True):
-    framework: str
-    template_version: str
-    items: list[Item]  # type: ignore[valid-type]
-
-
-def sample_bank(framework: str) -> SampleBank:
-    return msgspec.json.decode((ITEMS_DIR / framework / "items.json").read_bytes(), type=SampleBank, strict=True)
+def sample_bank(framework: str) -> ItemImport:
+    return msgspec.json.decode((ITEMS_DIR / framework / "items.json").read_bytes(), type=ItemImport, strict=True)
