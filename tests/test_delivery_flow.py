@@ -149,3 +149,20 @@ async def test_the_sample_bank_file_imports_through_the_api_as_it_is(client, ser
     assert len(imported.json()["created"]) == len(sample_bank("cadre-ai-literacy").items) >= 40
     again = await client.post("/v1/items/import", content=body, headers={**admin, "Content-Type": "application/json"})
     assert again.json()["created"] == [] and len(again.json()["unchanged"]) >= 40
+
+
+async def test_closing_stops_new_starts_but_running_attempts_go_on(client, tenant):
+    first, second = tenant["candidates"][:2]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=first)).json()["attempt"]["id"]
+    closed = await client.post("/v1/assessments/quiz/close", headers=tenant["admin"])
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    refused = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=second)
+    assert refused.status_code == 409 and "closed" in refused.json()["detail"]
+    assert (await client.get("/v1/me/assessments", headers=second)).json() == []
+    [running] = (await client.get("/v1/me/assessments", headers=first)).json()
+    assert running["can_start"] and [(a["id"], a["status"]) for a in running["attempts"]] == [(attempt, "in_progress")]
+    again = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=first)
+    assert again.status_code == 200 and again.json()["attempt"]["id"] == attempt
+    saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+                             json={"revision": 1, "answer": {"choice": "a"}}, headers=first)
+    assert saved.status_code == 200 and saved.json()["applied"]

@@ -135,7 +135,7 @@ class MyAssessment(msgspec.Struct):
     extra_time_factor: float
     attempts_allowed: int
     attempts_left: int
-    can_start: bool
+    can_start: bool  # start or continue: an attempt is running, or the window is open with attempts left
     feedback: Feedback
     item_count: int
     attempts: list[MyAttempt]
@@ -185,18 +185,26 @@ async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[s
     return {row["code"] for row in rows}
 
 
-async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None
-                    ) -> list[tuple[UUID, str, AssessmentContent, dict]]:  # type: ignore[type-arg]
-    """Published assessments whose audience includes the person."""
+class Assigned(msgspec.Struct):
+    id: UUID
+    code: str
+    status: str
+    content: AssessmentContent
+    forms: dict  # type: ignore[type-arg]
+
+
+async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
+    """Published or closed assessments whose audience includes the person (closed ones still
+    matter to a person with an attempt running)."""
     rows = await conn.fetch(
-        "SELECT id, code, content, forms FROM assessments WHERE status = 'published' "
+        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
         "AND ($1::text IS NULL OR code = $1) ORDER BY code", code)
     units = await _unit_and_ancestors(conn, person)
     found = []
     for row in rows:
         content = msgspec.convert(row["content"], AssessmentContent)
         if includes(content.audience, person.external_id, person.category, units):
-            found.append((row["id"], row["code"], content, row["forms"]))
+            found.append(Assigned(row["id"], row["code"], row["status"], content, row["forms"]))
     return found
 
 
@@ -214,17 +222,18 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
     factors = {row["assessment_id"]: float(row["extra_time_factor"]) for row in await conn.fetch(
         "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id)}
     mine = []
-    for assessment_id, code, content, _ in assigned:
+    for assessment in assigned:
+        assessment_id, code, content = assessment.id, assessment.code, assessment.content
         own = attempts.get(assessment_id, [])
         running = any(a.status == "in_progress" for a in own)
-        is_open = window_state(content.window, now) == "open"
+        is_open = assessment.status == "published" and window_state(content.window, now) == "open"
         if not (is_open or running):
             continue
         left = max(0, content.attempts_allowed - len(own))
         mine.append(MyAssessment(
             code=code, title=content.title, description=content.description, window=content.window,
             time_limit_minutes=content.time_limit_minutes, extra_time_factor=factors.get(assessment_id, 1.0),
-            attempts_allowed=content.attempts_allowed, attempts_left=left, can_start=is_open and (left > 0 or running),
+            attempts_allowed=content.attempts_allowed, attempts_left=left, can_start=running or (is_open and left > 0),
             feedback=content.feedback, item_count=_form_length(content), attempts=own))
     return mine
 
@@ -247,7 +256,7 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     found = await _assigned(conn, person, code)
     if not found:
         raise NotFound(f"no assessment '{code}' is assigned to you")
-    assessment_id, _, content, forms = found[0]
+    assessment_id, content, forms = found[0].id, found[0].content, found[0].forms
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
         "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
@@ -263,6 +272,8 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
         for row in existing:
             if row["status"] == "in_progress":
                 return await resume(conn, person, row["id"]), False
+    if found[0].status == "closed":
+        raise Conflict("this assessment is closed")
     state = window_state(content.window, now)
     if state != "open":
         raise Conflict(f"this assessment is {'not open yet' if state == 'upcoming' else 'closed'}")
