@@ -19,6 +19,9 @@ class DomainError(Exception):
     status = 400
     slug = "bad-request"
     title = "Bad request"
+    # True when the request's transaction commits despite the error: what it did before
+    # refusing (submitting an attempt at its deadline, say) is what the error reports.
+    keeps_changes = False
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)

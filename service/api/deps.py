@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 
 from service.auth.principal import Principal
 from service.db.pool import operator_transaction, tenant_transaction
+from service.errors import DomainError
 from service.tenancy.people import Person, person_for_sign_in
 
 
@@ -23,8 +24,16 @@ Conn = NamedDependency[asyncpg.Connection]
 async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
     principal: Principal = request.user
     assert principal.tenant_id is not None, "tenant routes are guarded by requires_roles"
+    kept: DomainError | None = None
     async with tenant_transaction(request.app.state.runtime.pool, principal.tenant_id) as conn:
-        yield conn
+        try:
+            yield conn
+        except DomainError as exc:
+            if not exc.keeps_changes:
+                raise
+            kept = exc  # leave the transaction normally, so it commits, and answer with the error after
+    if kept is not None:
+        raise kept
 
 
 async def provide_operator_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:

@@ -221,8 +221,8 @@ async def set_accommodation(conn: asyncpg.Connection, code: str, external_id: st
              SET extra_time_factor = excluded.extra_time_factor, note = excluded.note, updated_at = now()
            RETURNING extra_time_factor, note, updated_at""", assessment_id, person_id, factor, data.note)
     deadline = await conn.fetchval(
-        """UPDATE attempts SET extra_time_factor = $3,
-                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3)::float8)
+        """UPDATE attempts SET extra_time_factor = $3::numeric,
+                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
            WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
            RETURNING deadline""", assessment_id, person_id, factor)
     return Accommodation(external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline)

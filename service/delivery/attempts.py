@@ -41,7 +41,16 @@ MAX_BATCH = 500
 
 
 class AttemptClosed(DomainError):
+    """Refused because the attempt is submitted; a submission made while finding that out is kept."""
+
     status, slug, title = 409, "attempt-closed", "The attempt is closed"
+    keeps_changes = True
+
+
+class StartRefused(Conflict):
+    """No attempt can start now; attempts submitted at their deadline while checking stay submitted."""
+
+    keeps_changes = True
 
 
 class FrozenItem(msgspec.Struct):
@@ -266,19 +275,23 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
             if row["number"] == data.number:
                 return await resume(conn, person, row["id"]), False
         if data.number != len(existing) + 1:
-            raise Conflict(f"the next attempt is number {len(existing) + 1}",
-                           [FieldError(f"must be {len(existing) + 1}", "/number")])
+            raise StartRefused(f"the next attempt is number {len(existing) + 1}",
+                               [FieldError(f"must be {len(existing) + 1}", "/number")])
+        running = [row["number"] for row in existing if row["status"] == "in_progress"]
+        if running:
+            raise StartRefused(f"attempt {running[0]} is still in progress: submit it first",
+                               [FieldError(f"attempt {running[0]} is in progress", "/number")])
     else:
         for row in existing:
             if row["status"] == "in_progress":
                 return await resume(conn, person, row["id"]), False
     if found[0].status == "closed":
-        raise Conflict("this assessment is closed")
+        raise StartRefused("this assessment is closed")
     state = window_state(content.window, now)
     if state != "open":
-        raise Conflict(f"this assessment is {'not open yet' if state == 'upcoming' else 'closed'}")
+        raise StartRefused(f"this assessment is {'not open yet' if state == 'upcoming' else 'closed'}")
     if len(existing) >= content.attempts_allowed:
-        raise Conflict(f"you have used all {content.attempts_allowed} attempt(s) of this assessment")
+        raise StartRefused(f"you have used all {content.attempts_allowed} attempt(s) of this assessment")
     seed = secrets.randbits(62)
     form = await new_form(conn, content, forms, seed)
     factor = await conn.fetchval(
@@ -297,9 +310,10 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     created = attempt_id is not None
     if not created:  # a concurrent start of the same attempt won
         attempt_id = await conn.fetchval(
-            "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 "
-            "AND (number = $3 OR status = 'in_progress') ORDER BY number DESC LIMIT 1",
+            "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
             assessment_id, person.id, number)
+        if attempt_id is None:  # a concurrent numbered start took another number
+            raise StartRefused("another attempt was started at the same moment; list your attempts and retry")
     return await resume(conn, person, attempt_id), created
 
 
