@@ -261,11 +261,16 @@ async def import_items(conn: asyncpg.Connection, items: list[Item]) -> ImportRes
         except Unprocessable as exc:
             identity_errors += [msgspec.structs.replace(e, pointer=f"/items/{i}{e.pointer}") for e in exc.errors]
             continue
+        if current.status == "retired" and item_hash(item) != current.content_hash:
+            identity_errors.append(FieldError(f"item '{item.code}' is retired; restore it before editing",
+                                              f"/items/{i}/code"))
+            continue
         outcome = await _write(conn, current, item)
         {"new_version": result.new_versions, "updated": result.updated,
          "unchanged": result.unchanged}[outcome].append(item.code)
     if identity_errors:
-        raise Unprocessable("an item's code, type and framework cannot change; nothing was saved", identity_errors)
+        raise Unprocessable("some items cannot be edited (a changed code, type or framework, or a retired item); "
+                            "nothing was saved", identity_errors)
     return result
 
 
