@@ -1,0 +1,263 @@
+"""The scoring engine: (framework version, an attempt's items, its answers, agreed ratings) ->
+a score document. Pure and deterministic: no I/O, no clock, no randomness; the same input
+always gives the same document, whatever the order of items or options.
+
+How the numbers are made (each step is in the document, so any number can be redone by hand):
+1. Item credit: each answered item earns a fraction of its points per loaded indicator
+   (`service.scoring.credit`); an unanswered item earns 0 and is listed as omitted.
+   Per indicator: earned = fraction x points x loading weight; possible = points x loading weight.
+2. Indicator: raw = sum of earned, max = sum of possible, scaled = 100 x raw / max.
+3. Dimension: scaled = the framework-weighted mean of its measured children (indicators or
+   sub-dimensions), weights renormalised over what the form measured; raw and max are sums.
+4. Overall: the weighted mean of the measured top-level dimensions (their framework weights).
+5. Levels: the highest cut score at or below the scaled score, from the dimension's own cut
+   scores (or the overall ones); indicators use their top-level dimension's cuts.
+An open response without an agreed rating yet is left out of every sum and listed as pending;
+the document is then `provisional` (a score so far), and `final` once nothing is pending.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from service.items.model import Item, OpenResponse
+from service.items.views import Answer, is_empty
+from service.rubrics.model import CutScore, Dimension, FrameworkContent, Localized
+from service.scoring.credit import credit
+
+ENGINE_VERSION = "1.0.0"
+DIGITS = 6  # every stored number is rounded to this many decimals, so documents compare exactly
+
+
+class ScoredItem(msgspec.Struct, frozen=True):
+    """One item of the attempt as the engine needs it: the pinned version's content."""
+
+    version: int
+    item: Item  # type: ignore[valid-type]
+
+
+class AgreedRating(msgspec.Struct, frozen=True):
+    fraction: float  # share of the item's points, 0-1
+    rating_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class ScoringInput(msgspec.Struct, frozen=True):
+    framework: FrameworkContent
+    framework_hash: str
+    items: list[ScoredItem]
+    answers: dict[str, Answer]
+    ratings: dict[str, AgreedRating] = msgspec.field(default_factory=dict)
+
+
+class Contribution(msgspec.Struct, frozen=True):
+    """What one item gave one indicator: earned = fraction x points x weight."""
+
+    indicator: str
+    dimension: str
+    weight: float
+    fraction: float
+    earned: float
+    possible: float
+
+
+class ItemScore(msgspec.Struct, frozen=True):
+    item: str
+    version: int
+    type: str
+    status: Literal["scored", "omitted", "pending_rating"]
+    earned: float
+    possible: float
+    contributions: list[Contribution]
+    explanation: str
+
+
+class Feedback(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What the next level asks for."""
+
+    next_level: str
+    next_level_label: Localized
+    performance: Localized | None = None
+    next_steps: Localized | None = None
+
+
+class IndicatorScore(msgspec.Struct, frozen=True, omit_defaults=True):
+    indicator: str
+    dimension: str
+    raw: float
+    max: float
+    scaled: float
+    level: str
+    feedback: Feedback | None = None
+
+
+class DimensionScore(msgspec.Struct, frozen=True, omit_defaults=True):
+    dimension: str
+    tags: list[str]
+    raw: float
+    max: float
+    scaled: float
+    level: str
+    weights_used: dict[str, float]  # child code -> renormalised weight in this dimension's mean
+    feedback: Feedback | None = None
+
+
+class Overall(msgspec.Struct, frozen=True, omit_defaults=True):
+    scaled: float | None
+    level: str | None
+    weights_used: dict[str, float]
+    feedback: Feedback | None = None
+
+
+class Provenance(msgspec.Struct, frozen=True):
+    engine_version: str
+    framework: str
+    framework_hash: str
+    item_versions: dict[str, int]
+    rating_ids: list[str]
+
+
+class ScoreDocument(msgspec.Struct, frozen=True):
+    status: Literal["final", "provisional"]
+    overall: Overall
+    dimensions: list[DimensionScore]
+    indicators: list[IndicatorScore]
+    items: list[ItemScore]
+    omitted: list[str]
+    pending: list[str]
+    provenance: Provenance
+
+
+def _r(value: float) -> float:
+    return round(value, DIGITS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _level(cuts: list[CutScore], scaled: float) -> str:
+    reached = [cut for cut in cuts if cut.min_score <= scaled + 1e-9]
+    return (reached[-1] if reached else cuts[0]).level
+
+
+def _feedback(framework: FrameworkContent, level: str, descriptors: dict[str, tuple[Localized, Localized | None]]
+              | None = None) -> Feedback | None:
+    codes = [lvl.code for lvl in framework.levels]
+    if level not in codes or codes.index(level) + 1 >= len(codes):
+        return None
+    following = framework.levels[codes.index(level) + 1]
+    performance = descriptors.get(following.code, (None, None))[0] if descriptors else following.description
+    next_steps = descriptors.get(level, (None, None))[1] if descriptors else None
+    return Feedback(following.code, following.label, performance, next_steps)
+
+
+class _Tree:
+    """The framework's dimensions and indicators, indexed for scoring."""
+
+    def __init__(self, framework: FrameworkContent) -> None:
+        self.framework = framework
+        self.top_of: dict[str, str] = {}  # indicator code -> top-level dimension code
+        self.cuts: dict[str, list[CutScore]] = {}
+        for dimension in framework.dimensions:
+            self.cuts[dimension.code] = framework.cut_scores.dimensions.get(dimension.code,
+                                                                            framework.cut_scores.overall)
+            for code in self._indicators(dimension):
+                self.top_of[code] = dimension.code
+
+    def _indicators(self, dimension: Dimension) -> list[str]:
+        codes = [indicator.code for indicator in dimension.indicators]
+        for child in dimension.children:
+            codes += self._indicators(child)
+        return codes
+
+
+def _item_score(tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
+                ) -> ItemScore:
+    item = scored.item
+    kind = type(item).__struct_config__.tag
+    weights = {loading.indicator: loading.weight for loading in item.loadings}
+    answered = answer is not None and not is_empty(answer)
+    if answered and isinstance(item, OpenResponse) and rating is None:
+        status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
+    elif not answered:
+        status, fractions, why = "omitted", {code: 0.0 for code in weights}, "not answered"
+    else:
+        got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
+        status, fractions, why = "scored", got.fractions, got.why
+    contributions = [] if status == "pending_rating" else [
+        Contribution(code, tree.top_of.get(code, ""), weight, _r(fractions[code]),
+                     _r(fractions[code] * item.points * weight), _r(item.points * weight))
+        for code, weight in sorted(weights.items())]
+    return ItemScore(item.code, scored.version, str(kind), status,  # type: ignore[arg-type]
+                     _r(sum(c.earned for c in contributions)), _r(sum(c.possible for c in contributions)),
+                     contributions, why)
+
+
+def score(data: ScoringInput) -> ScoreDocument:
+    tree = _Tree(data.framework)
+    framework = data.framework
+    items = sorted(data.items, key=lambda s: s.item.code)
+    scores = [_item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items]
+
+    raw: dict[str, float] = {}
+    possible: dict[str, float] = {}
+    for item_score in scores:
+        for c in item_score.contributions:
+            raw[c.indicator] = raw.get(c.indicator, 0.0) + c.earned
+            possible[c.indicator] = possible.get(c.indicator, 0.0) + c.possible
+
+    indicators: list[IndicatorScore] = []
+    dimensions: list[DimensionScore] = []
+    scaled_of: dict[str, float] = {}
+
+    def visit(dimension: Dimension, cuts: list[CutScore]) -> tuple[float, float] | None:
+        """Scores the dimension (children first); None when the form measured nothing in it."""
+        parts: list[tuple[str, float, float, float, float]] = []  # code, weight, scaled, raw, max
+        for indicator in dimension.indicators:
+            if possible.get(indicator.code, 0.0) > 0:
+                scaled = 100 * raw[indicator.code] / possible[indicator.code]
+                scaled_of[indicator.code] = scaled
+                level = _level(cuts, scaled)
+                descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
+                indicators.append(IndicatorScore(
+                    indicator.code, tree.top_of[indicator.code], _r(raw[indicator.code]),
+                    _r(possible[indicator.code]), _r(scaled), level, _feedback(framework, level, descriptors)))
+                parts.append((indicator.code, indicator.weight, scaled, raw[indicator.code],
+                              possible[indicator.code]))
+        for child in dimension.children:
+            measured = visit(child, cuts)
+            if measured is not None:
+                parts.append((child.code, child.weight, scaled_of[child.code], *measured))
+        total_weight = sum(p[1] for p in parts)
+        if not parts or total_weight <= 0:
+            return None
+        scaled = sum(p[1] * p[2] for p in parts) / total_weight
+        scaled_of[dimension.code] = scaled
+        level = _level(cuts, scaled)
+        raw_sum, max_sum = sum(p[3] for p in parts), sum(p[4] for p in parts)
+        dimensions.append(DimensionScore(
+            dimension.code, list(dimension.tags), _r(raw_sum), _r(max_sum), _r(scaled), level,
+            {p[0]: _r(p[1] / total_weight) for p in parts}, _feedback(framework, level)))
+        return raw_sum, max_sum
+
+    top_parts: dict[str, float] = {}
+    for dimension in framework.dimensions:
+        if visit(dimension, tree.cuts[dimension.code]) is not None:
+            top_parts[dimension.code] = dimension.weight
+    total = sum(top_parts.values())
+    if total > 0:
+        overall_scaled = sum(w * scaled_of[code] for code, w in top_parts.items()) / total
+        level = _level(framework.cut_scores.overall, overall_scaled)
+        overall = Overall(_r(overall_scaled), level, {c: _r(w / total) for c, w in top_parts.items()},
+                          _feedback(framework, level))
+    else:
+        overall = Overall(None, None, {})
+
+    pending = [s.item for s in scores if s.status == "pending_rating"]
+    rating_ids = sorted(rid for code, rating in data.ratings.items() for rid in rating.rating_ids
+                        if code in {s.item for s in scores})
+    return ScoreDocument(
+        status="provisional" if pending else "final", overall=overall,
+        dimensions=sorted(dimensions, key=lambda d: d.dimension),
+        indicators=sorted(indicators, key=lambda i: i.indicator), items=scores,
+        omitted=[s.item for s in scores if s.status == "omitted"], pending=pending,
+        provenance=Provenance(ENGINE_VERSION, framework.code, data.framework_hash,
+                              {s.item.code: s.version for s in items}, rating_ids))
