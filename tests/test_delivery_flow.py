@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -166,3 +167,48 @@ async def test_closing_stops_new_starts_but_running_attempts_go_on(client, tenan
     saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
                              json={"revision": 1, "answer": {"choice": "a"}}, headers=first)
     assert saved.status_code == 200 and saved.json()["applied"]
+
+
+async def test_submitting_scores_the_attempt_and_the_report_follows_the_feedback_policy(client, service_keys):
+    """Submit stores a score document in the same transaction; the candidate's report shows the
+    profile at once (`immediate`), not before the window closes (`after_window`), or never."""
+    tenant = await delivery_tenant(client, service_keys, slug="report-region", feedback="immediate")
+    admin, me = tenant["admin"], tenant["candidates"][0]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+    before = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=me)).json()
+    assert before == {"available": False, "feedback_policy": "immediate", "status": "not_submitted"}
+    for ref, answer in ANSWERS.items():
+        await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer},
+                         headers=me)
+    await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
+    await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)  # a retry scores nothing twice
+    history = (await client.get(f"/v1/assessments/quiz/attempts/{attempt}/scores", headers=admin)).json()
+    assert [(s["version"], s["current"], s["scored_by"]) for s in history] == [(1, True, "candidate")]
+    document = history[0]["document"]
+    assert document["status"] == "provisional" and document["pending"] == ["T-OR-1"]  # the open response
+    assert {d["dimension"] for d in document["dimensions"]} == {"AK", "HMC", "ES"}
+
+    report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=me)).json()
+    assert report["available"] and report["status"] == "provisional" and report["pending_ratings"] == 1
+    by_dimension = {d["dimension"]: d for d in report["dimensions"]}
+    assert by_dimension["HMC"]["scaled"] == next(d for d in document["dimensions"] if d["dimension"] == "HMC")[
+        "scaled"]
+    assert "items" not in report and "key" not in str(report)
+
+    hidden = await delivery_tenant(client, service_keys, slug="never-region", feedback="never")
+    other = hidden["candidates"][0]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=other)).json()["attempt"]["id"]
+    await client.post(f"/v1/me/attempts/{attempt}/submit", headers=other)
+    report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=other)).json()
+    assert report == {"available": False, "feedback_policy": "never", "status": "final"}  # nothing to rate
+
+    later = await delivery_tenant(client, service_keys, slug="later-region", feedback="after_window",
+                                  window={"closes_at": "2099-01-01T00:00:00+08:00"})
+    third = later["candidates"][0]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=third)).json()["attempt"]["id"]
+    await client.post(f"/v1/me/attempts/{attempt}/submit", headers=third)
+    report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=third)).json()
+    assert not report["available"]
+    assert datetime.fromisoformat(report["available_from"]) == datetime(2098, 12, 31, 16, tzinfo=UTC)
+    await client.post("/v1/assessments/quiz/close", headers=later["admin"])  # closing ends the window early
+    assert (await client.get(f"/v1/me/attempts/{attempt}/report", headers=third)).json()["available"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
@@ -29,6 +30,8 @@ from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
 from service.errors import PreconditionRequired
+from service.results import scores
+from service.results.scores import StoredScore
 from service.tenancy.fields import CODE_PATTERN
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
@@ -132,6 +135,13 @@ class AssessmentController(Controller):
     async def set_accommodation(self, conn: Conn, code: AssessmentCode, external_id: ExternalIdPath,
                                 data: JSONBody[AccommodationSet]) -> Accommodation:
         return await assessments.set_accommodation(conn, code, external_id, data)
+
+    @get("/{code:str}/attempts/{attempt_id:uuid}/scores", operation_id="listAttemptScores", guards=[read],
+         responses=errors(404), summary="An attempt's score documents, newest first: the current one and its history")
+    async def attempt_scores(self, conn: Conn, code: AssessmentCode,
+                             attempt_id: Annotated[UUID, PathParameter(description="Attempt id")]) -> list[StoredScore]:
+        await monitor.attempt_of(conn, code, attempt_id)
+        return await scores.score_history(conn, attempt_id)
 
     @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[read], responses=errors(404),
          summary="Attempts of this assessment: who, status, progress")

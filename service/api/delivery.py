@@ -29,6 +29,8 @@ from service.delivery.attempts import (
     SaveResult,
     StartAttempt,
 )
+from service.results import scores
+from service.results.report import CandidateReport
 from service.tenancy.fields import CODE_PATTERN
 
 candidate = requires_roles(CANDIDATE)
@@ -81,6 +83,13 @@ class DeliveryController(Controller):
                          data: JSONBody[BatchSave]) -> BatchResult:
         person = await current_candidate(request, conn)
         return await attempts.save_batch(conn, request.user.tenant_id, person, attempt_id, data)
+
+    @get("/attempts/{attempt_id:uuid}/report", operation_id="getMyReport", responses=errors(403, 404),
+         summary="My profile on this attempt: dimension scores, levels, what the next level asks for "
+                 "(as the assessment's feedback policy allows)")
+    async def report(self, request: Request, conn: Conn, attempt_id: AttemptId) -> CandidateReport:
+        person = await current_candidate(request, conn)
+        return await scores.report_for(conn, person.id, attempt_id, datetime.now(UTC))
 
     @post("/attempts/{attempt_id:uuid}/submit", operation_id="submitAttempt", status_code=200,
           responses=errors(403, 404), summary="Submit once; a retry returns the same result")

@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from service.assessments.model import AssessmentContent
+from service.items.views import CandidateItem
 
 
 class FormItem(msgspec.Struct, frozen=True):
@@ -34,6 +35,15 @@ class Placement(msgspec.Struct, frozen=True):
     code: str
     version: int
     option_order: list[str] | None
+
+
+class FrozenItem(msgspec.Struct):
+    """One item of a started attempt, as stored with it: its section, pinned version and the view
+    the candidate got (options in the attempt's order). `view.ref` is the item code."""
+
+    section: str
+    version: int
+    view: CandidateItem
 
 
 def _balanced_draw(pool: list[FormItem], n: int, rng: random.Random) -> list[FormItem]:

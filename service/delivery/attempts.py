@@ -27,11 +27,12 @@ import asyncpg
 import msgspec
 
 from service.assessments.audience import includes, window_state
-from service.assessments.forms import FormItem, draw_form
+from service.assessments.forms import FormItem, FrozenItem, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.items import bank
 from service.items.views import Answer, CandidateItem, candidate_view, check_answer
+from service.results.scores import score_attempts
 from service.rubrics.model import Localized
 from service.tenancy.people import Person
 
@@ -51,12 +52,6 @@ class StartRefused(Conflict):
     """No attempt can start now; attempts submitted at their deadline while checking stay submitted."""
 
     keeps_changes = True
-
-
-class FrozenItem(msgspec.Struct):
-    section: str
-    version: int
-    view: CandidateItem
 
 
 class AttemptSummary(msgspec.Struct):
@@ -176,6 +171,7 @@ async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = N
         f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
             WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
             RETURNING t.id""", person_id)
+    await score_attempts(conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline")
     return len(rows)
 
 
@@ -418,8 +414,11 @@ async def save_batch(conn: asyncpg.Connection, tenant_id: UUID, person: Person, 
 
 async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
     """Submit once; a retry (or a submit after the server's deadline submission) returns the stored result."""
-    await conn.execute(
+    by = await conn.fetchval(
         f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(),
                    submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
-            WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress'""", attempt_id, person.id)
+            WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' RETURNING submitted_by""",
+        attempt_id, person.id)
+    if by is not None:  # this call submitted it: score in the same transaction
+        await score_attempts(conn, [attempt_id], reason="submitted", scored_by=by)
     return await _summary(conn, person, attempt_id)

@@ -10,8 +10,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.forms import FrozenItem
 from service.assessments.model import AssessmentContent
-from service.delivery.attempts import FrozenItem, new_form
+from service.delivery.attempts import new_form
 from service.errors import Conflict, NotFound
 
 
@@ -58,3 +59,12 @@ async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | No
            WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
            ORDER BY t.id LIMIT $4""", assessment_id, status, after, limit)
     return [msgspec.convert(dict(row), AttemptRow) for row in rows]
+
+
+async def attempt_of(conn: asyncpg.Connection, code: str, attempt_id: UUID) -> None:
+    """404 unless the attempt belongs to the assessment."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE a.code = $1 AND t.id = $2", code, attempt_id)
+    if found is None:
+        raise NotFound(f"assessment '{code}' has no attempt {attempt_id}")

@@ -1,0 +1,128 @@
+"""Score documents of attempts: computed by the pure engine, stored with their history.
+
+Runs on a tenant-scoped connection, inside the transaction that submits the attempt (or
+rescoring it), so an attempt is never submitted without its score, nor scored twice by a
+retried submit. Each scoring adds a row; the previous one stops being `current` but stays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.forms import FrozenItem
+from service.assessments.model import AssessmentContent
+from service.errors import NotFound
+from service.items.model import Item
+from service.items.views import Answer
+from service.results.report import CandidateReport, candidate_report
+from service.rubrics.model import FrameworkContent
+from service.scoring.engine import ScoredItem, ScoreDocument, ScoringInput, score
+
+
+class StoredScore(msgspec.Struct):
+    attempt_id: UUID
+    version: int
+    status: Literal["final", "provisional"]
+    current: bool
+    reason: str
+    scored_by: str
+    created_at: datetime
+    document: ScoreDocument
+
+
+async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoringInput]:
+    """Everything the engine needs for each attempt: four queries, however many attempts."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.form, a.content AS assessment FROM attempts t
+           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+           WHERE t.id = ANY($1::uuid[])""", attempt_ids)
+    forms = {row["id"]: msgspec.convert(row["form"], list[FrozenItem]) for row in rows}
+    pinned = {row["id"]: msgspec.convert(row["assessment"], AssessmentContent).framework for row in rows}
+
+    wanted = sorted({(ref.code, ref.version) for ref in pinned.values()})
+    frameworks: dict[tuple[str, int], tuple[FrameworkContent, str]] = {}
+    for row in await conn.fetch(
+            """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
+               JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = f.code AND w.version = v.version""",
+            [w[0] for w in wanted], [w[1] for w in wanted]):
+        frameworks[(row["code"], row["version"])] = (msgspec.convert(row["content"], FrameworkContent),
+                                                     row["content_hash"])
+
+    versions = sorted({(f.view.ref, f.version) for form in forms.values() for f in form})
+    items: dict[tuple[str, int], Item] = {}
+    for row in await conn.fetch(
+            """SELECT i.code, v.version, v.content FROM item_versions v
+               JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
+               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
+            [v[0] for v in versions], [v[1] for v in versions]):
+        items[(row["code"], row["version"])] = msgspec.convert(row["content"], Item)  # type: ignore[arg-type]
+
+    answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
+    for row in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])",
+                                attempt_ids):
+        answers[row["attempt_id"]][row["item_ref"]] = msgspec.convert(row["answer"], Answer)
+
+    inputs = {}
+    for attempt, form in forms.items():
+        ref = pinned[attempt]
+        framework, digest = frameworks[(ref.code, ref.version)]
+        inputs[attempt] = ScoringInput(
+            framework=framework, framework_hash=digest,
+            items=[ScoredItem(f.version, items[(f.view.ref, f.version)]) for f in form],
+            answers=answers[attempt])
+    return inputs
+
+
+async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
+                         ) -> dict[UUID, ScoreDocument]:
+    """Score the attempts and store each document as the attempt's current score."""
+    if not attempt_ids:
+        return {}
+    documents = {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids)).items()}
+    ids = list(documents)
+    await conn.execute("UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids)
+    await conn.execute(
+        """INSERT INTO scores (attempt_id, version, status, overall_scaled, overall_level, document, reason, scored_by)
+           SELECT d.attempt_id,
+                  coalesce((SELECT max(s.version) FROM scores s WHERE s.attempt_id = d.attempt_id), 0) + 1,
+                  d.status, d.scaled, d.level, d.document, $6, $7
+           FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::jsonb[])
+                AS d(attempt_id, status, scaled, level, document)""",
+        ids, [documents[a].status for a in ids], [documents[a].overall.scaled for a in ids],
+        [documents[a].overall.level for a in ids], [msgspec.to_builtins(documents[a]) for a in ids],
+        reason, scored_by)
+    return documents
+
+
+async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:
+    rows = await conn.fetch(
+        """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document FROM scores
+           WHERE attempt_id = $1 ORDER BY version DESC""", attempt_id)
+    return [msgspec.convert(dict(row), StoredScore) for row in rows]
+
+
+async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredScore | None:
+    history = await score_history(conn, attempt_id)
+    return next((s for s in history if s.current), None)
+
+
+async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime) -> CandidateReport:
+    """The person's own report on their attempt (404 for anyone else's)."""
+    row = await conn.fetchrow(
+        """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
+           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
+           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
+                AND v.version = (a.content->'framework'->>'version')::int
+           WHERE t.id = $1 AND t.person_id = $2""", attempt_id, person_id)
+    if row is None:
+        raise NotFound(f"no attempt {attempt_id}")
+    stored = await current_score(conn, attempt_id)
+    return candidate_report(stored.document if stored else None, msgspec.convert(row["framework"], FrameworkContent),
+                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now)
