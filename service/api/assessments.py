@@ -30,7 +30,8 @@ from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
 from service.errors import PreconditionRequired
-from service.results import scores
+from service.results import ratings, scores
+from service.results.ratings import AgreementReport
 from service.results.scores import StoredScore
 from service.tenancy.fields import CODE_PATTERN
 
@@ -142,6 +143,11 @@ class AssessmentController(Controller):
                              attempt_id: Annotated[UUID, PathParameter(description="Attempt id")]) -> list[StoredScore]:
         await monitor.attempt_of(conn, code, attempt_id)
         return await scores.score_history(conn, attempt_id)
+
+    @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[read], responses=errors(404),
+         summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item")
+    async def rater_agreement(self, conn: Conn, code: AssessmentCode) -> AgreementReport:
+        return await ratings.agreement_report(conn, code)
 
     @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[read], responses=errors(404),
          summary="Attempts of this assessment: who, status, progress")

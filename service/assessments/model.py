@@ -68,6 +68,14 @@ class Audience(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     people: list[ExternalId] = msgspec.field(default_factory=list)
 
 
+class Marking(msgspec.Struct, forbid_unknown_fields=True):
+    """How open responses are rated: once, or twice with a third rating when the two differ by more
+    than `adjudication_gap` scale points (0 = no evidence, then one point per framework level)."""
+
+    double: bool = False
+    adjudication_gap: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+
+
 class AssessmentContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     code: Code
     title: Localized
@@ -82,6 +90,7 @@ class AssessmentContent(msgspec.Struct, forbid_unknown_fields=True, omit_default
     shuffle_options: bool = True
     feedback: Feedback = "after_window"
     grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=600, description="Answers in flight at the deadline")] = 30
+    marking: Marking = msgspec.field(default_factory=Marking)
     note: Text | None = None
 
 

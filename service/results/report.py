@@ -34,7 +34,7 @@ class IndicatorResult(msgspec.Struct, omit_defaults=True):
     feedback: Feedback | None = None
 
 
-class CandidateReport(msgspec.Struct, omit_defaults=True):
+class CandidateReport(msgspec.Struct):
     """`available` false: the scores are withheld (feedback `never`, or until `available_from`)."""
 
     available: bool

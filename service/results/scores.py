@@ -21,7 +21,8 @@ from service.items.model import Item
 from service.items.views import Answer
 from service.results.report import CandidateReport, candidate_report
 from service.rubrics.model import FrameworkContent
-from service.scoring.engine import ScoredItem, ScoreDocument, ScoringInput, score
+from service.results import ratings
+from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
 
 
 class StoredScore(msgspec.Struct):
@@ -68,14 +69,17 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
                                 attempt_ids):
         answers[row["attempt_id"]][row["item_ref"]] = msgspec.convert(row["answer"], Answer)
 
+    agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
     for attempt, form in forms.items():
         ref = pinned[attempt]
         framework, digest = frameworks[(ref.code, ref.version)]
+        top = len(framework.levels)
         inputs[attempt] = ScoringInput(
             framework=framework, framework_hash=digest,
             items=[ScoredItem(f.version, items[(f.view.ref, f.version)]) for f in form],
-            answers=answers[attempt])
+            answers=answers[attempt],
+            ratings={code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()})
     return inputs
 
 
@@ -85,6 +89,7 @@ async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, r
     if not attempt_ids:
         return {}
     documents = {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids)).items()}
+    await ratings.create_tasks(conn, {attempt: doc.pending for attempt, doc in documents.items() if doc.pending})
     ids = list(documents)
     await conn.execute("UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids)
     await conn.execute(

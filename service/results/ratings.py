@@ -1,0 +1,225 @@
+"""Rating open responses: tasks, a rater's queue, ratings, agreement, and rescoring when a
+rating is agreed. Runs on a tenant-scoped connection.
+
+Raters see the response, the item and its indicators' level descriptors, and a task id:
+never the candidate, nor the attempt. The scale is 0 (no evidence) and then one point per
+framework level (1 = the lowest level); the agreed value over the top point is the share
+of the item's points the answer earns.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.model import AssessmentContent
+from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.items.model import Item
+from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
+from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
+
+
+class RatingInput(msgspec.Struct, forbid_unknown_fields=True):
+    value: Annotated[int, msgspec.Meta(ge=0, le=20, description="0 = no evidence; 1.. = the framework's levels")]
+    comment: Annotated[str, msgspec.Meta(max_length=4000, pattern=r"^[^\x00]*$")] | None = None
+
+
+class ScalePoint(msgspec.Struct):
+    value: int
+    level: str | None
+    label: Localized | None
+
+
+class IndicatorGuide(msgspec.Struct):
+    indicator: str
+    statement: Localized
+    descriptors: list[Descriptor]
+
+
+class RatingTask(msgspec.Struct):
+    id: UUID
+    assessment: str
+    item: str
+    stem: Localized
+    scenario: Localized | None
+    task: str
+    response: str
+    scale: list[ScalePoint]
+    indicators: list[IndicatorGuide]
+    rater_notes: Localized | None
+    exemplars: list[Localized]
+    ratings_needed: int
+    created_at: datetime
+
+
+class TaskState(msgspec.Struct):
+    id: UUID
+    status: str
+    ratings: int
+    ratings_needed: int
+    agreed_value: float | None
+
+
+class AgreementRow(msgspec.Struct):
+    key: str  # a rater, or an item code
+    agreement: Agreement
+
+
+class AgreementReport(msgspec.Struct):
+    scale_points: int
+    overall: Agreement
+    by_rater: list[AgreementRow]
+    by_item: list[AgreementRow]
+
+
+async def create_tasks(conn: asyncpg.Connection, pending: dict[UUID, list[str]]) -> None:
+    """A task for every answered open response awaiting a rating (idempotent)."""
+    pairs = [(attempt, ref) for attempt, refs in pending.items() for ref in refs]
+    if pairs:
+        await conn.execute(
+            """INSERT INTO rating_tasks (attempt_id, item_ref) SELECT * FROM unnest($1::uuid[], $2::text[])
+               ON CONFLICT (tenant_id, attempt_id, item_ref) DO NOTHING""",
+            [p[0] for p in pairs], [p[1] for p in pairs])
+
+
+async def agreed_ratings(conn: asyncpg.Connection, attempt_ids: list[UUID]
+                         ) -> dict[UUID, dict[str, tuple[float, list[str]]]]:
+    """Attempt -> item -> (agreed scale value, rating ids)."""
+    found: dict[UUID, dict[str, tuple[float, list[str]]]] = defaultdict(dict)
+    for row in await conn.fetch(
+            """SELECT t.attempt_id, t.item_ref, t.agreed_value, array_agg(r.id::text ORDER BY r.created_at) AS ids
+               FROM rating_tasks t JOIN ratings r ON r.tenant_id = t.tenant_id AND r.task_id = t.id
+               WHERE t.attempt_id = ANY($1::uuid[]) AND t.status = 'agreed'
+               GROUP BY t.attempt_id, t.item_ref, t.agreed_value""", attempt_ids):
+        found[row["attempt_id"]][row["item_ref"]] = (row["agreed_value"], list(row["ids"]))
+    return found
+
+
+_TASK = """
+    SELECT t.id, t.status, t.attempt_id, t.item_ref, t.created_at, a.code AS assessment, a.content AS assessment_content,
+           v.content AS item, fv.content AS framework, r.answer->>'text' AS response,
+           coalesce((SELECT array_agg(x.value ORDER BY x.created_at) FROM ratings x
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS values,
+           coalesce((SELECT array_agg(x.rater) FROM ratings x
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS raters
+    FROM rating_tasks t
+    JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
+    JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
+    JOIN items i ON i.tenant_id = t.tenant_id AND i.code = t.item_ref
+    JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
+         AND v.version = (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f
+                          WHERE f->'view'->>'ref' = t.item_ref)
+    JOIN frameworks fw ON fw.tenant_id = a.tenant_id AND fw.code = a.content->'framework'->>'code'
+    JOIN framework_versions fv ON fv.tenant_id = fw.tenant_id AND fv.framework_id = fw.id
+         AND fv.version = (a.content->'framework'->>'version')::int
+    LEFT JOIN responses r ON r.tenant_id = t.tenant_id AND r.attempt_id = t.attempt_id AND r.item_ref = t.item_ref
+"""
+
+
+def _scale(framework: FrameworkContent) -> list[ScalePoint]:
+    return [ScalePoint(0, None, {"zh-CN": "无证据", "en": "No evidence"})] + [
+        ScalePoint(n, level.code, level.label) for n, level in enumerate(framework.levels, start=1)]
+
+
+def _task(row: asyncpg.Record) -> RatingTask:
+    item: Item = msgspec.convert(row["item"], Item)  # type: ignore[arg-type]
+    framework = msgspec.convert(row["framework"], FrameworkContent)
+    marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
+    loaded = {loading.indicator for loading in item.loadings}
+    guides = [IndicatorGuide(i.code, i.statement, i.descriptors) for _, _, i in walk_indicators(framework)
+              if i.code in loaded]
+    key = item.key  # type: ignore[union-attr]
+    return RatingTask(
+        id=row["id"], assessment=row["assessment"], item=item.code, stem=item.stem, scenario=item.scenario,
+        task=getattr(item, "task", "free_text"), response=row["response"] or "", scale=_scale(framework),
+        indicators=guides, rater_notes=getattr(key, "rater_notes", None), exemplars=getattr(key, "exemplars", []),
+        ratings_needed=ratings_needed(list(row["values"]), double=marking.double, gap=marking.adjudication_gap),
+        created_at=row["created_at"])
+
+
+async def rater_queue(conn: asyncpg.Connection, rater: str, *, assessment: str | None, limit: int
+                      ) -> list[RatingTask]:
+    """Open tasks this rater has not rated yet, oldest first."""
+    rows = await conn.fetch(
+        _TASK + """ WHERE t.status = 'open' AND NOT ($1 = ANY(
+                        coalesce((SELECT array_agg(x.rater) FROM ratings x
+                                  WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}')))
+                    AND ($2::text IS NULL OR a.code = $2)
+                    ORDER BY t.created_at, t.id LIMIT $3""", rater, assessment, limit)
+    return [_task(row) for row in rows]
+
+
+async def get_task(conn: asyncpg.Connection, task_id: UUID) -> RatingTask:
+    row = await conn.fetchrow(_TASK + " WHERE t.id = $1", task_id)
+    if row is None:
+        raise NotFound(f"no rating task {task_id}")
+    return _task(row)
+
+
+async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput) -> tuple[TaskState, UUID | None]:
+    """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
+    row = await conn.fetchrow(_TASK + " WHERE t.id = $1 FOR UPDATE OF t", task_id)
+    if row is None:
+        raise NotFound(f"no rating task {task_id}")
+    framework = msgspec.convert(row["framework"], FrameworkContent)
+    marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
+    top = len(framework.levels)
+    if data.value > top:
+        raise Unprocessable(f"rate from 0 (no evidence) to {top}", [FieldError(f"at most {top}", "/value")])
+    values = list(row["values"])
+    if rater in row["raters"]:
+        raise Conflict("you have already rated this response; a rating is final")
+    if row["status"] == "agreed":
+        raise Conflict("this response already has an agreed rating")
+    if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
+        raise Conflict("this response needs no more ratings")
+    await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
+                       task_id, rater, data.value, data.comment)
+    values.append(data.value)
+    agreed = resolve(values, double=marking.double, gap=marking.adjudication_gap)
+    settled = None
+    if agreed is not None:
+        await conn.execute("UPDATE rating_tasks SET status = 'agreed', agreed_value = $2, agreed_at = now() "
+                           "WHERE id = $1", task_id, agreed)
+        settled = row["attempt_id"]
+    needed = ratings_needed(values, double=marking.double, gap=marking.adjudication_gap)
+    return TaskState(task_id, "agreed" if agreed is not None else "open", len(values), needed, agreed), settled
+
+
+async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementReport:
+    """Agreement between the first two ratings of every double-marked response of the assessment."""
+    assessment = await conn.fetchrow(
+        """SELECT a.id, v.content AS framework FROM assessments a
+           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
+           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
+                AND v.version = (a.content->'framework'->>'version')::int
+           WHERE a.code = $1""", code)
+    if assessment is None:
+        raise NotFound(f"no assessment '{code}'")
+    categories = len(msgspec.convert(assessment["framework"], FrameworkContent).levels) + 1
+    rows = await conn.fetch(
+        """SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,
+                  array_agg(r.value ORDER BY r.created_at) AS values
+           FROM rating_tasks t JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
+           JOIN ratings r ON r.tenant_id = t.tenant_id AND r.task_id = t.id
+           WHERE at.assessment_id = $1 GROUP BY t.id, t.item_ref""", assessment["id"])
+    pairs: list[tuple[int, int]] = []
+    by_rater: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    by_item: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for row in rows:
+        if len(row["values"]) < 2:
+            continue
+        pair = (row["values"][0], row["values"][1])
+        pairs.append(pair)
+        by_item[row["item_ref"]].append(pair)
+        for rater in row["raters"][:2]:
+            by_rater[rater].append(pair)
+    return AgreementReport(
+        categories, agreement(pairs, categories),
+        [AgreementRow(k, agreement(v, categories)) for k, v in sorted(by_rater.items())],
+        [AgreementRow(k, agreement(v, categories)) for k, v in sorted(by_item.items())])
