@@ -7,7 +7,8 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
@@ -30,7 +31,8 @@ from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
 from service.errors import PreconditionRequired
-from service.results import ratings, scores
+from service.results import ratings, rescoring, scores
+from service.results.rescoring import Rescoring, RescoringRequest
 from service.results.ratings import AgreementReport
 from service.results.scores import StoredScore
 from service.tenancy.fields import CODE_PATTERN
@@ -41,6 +43,7 @@ admin = requires_roles(TENANT_ADMIN)
 
 AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
+RescoringId = Annotated[UUID, PathParameter(description="Rescoring id")]
 
 
 class AssessmentPage(msgspec.Struct):
@@ -60,6 +63,13 @@ class AttemptPage(msgspec.Struct):
 
 def _versioned(assessment: Assessment, status_code: int = 200) -> Response[Assessment]:
     return Response(assessment, status_code=status_code, headers={"ETag": assessment.etag})
+
+
+def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
+    """202 with the job; it runs after the response, once the transaction that created it has committed."""
+    runtime = request.app.state.runtime
+    return Response(job, status_code=202, background=BackgroundTask(
+        rescoring.run, runtime.pool, request.user.tenant_id, job.id))
 
 
 def _require(if_match: str | None) -> str:
@@ -143,6 +153,35 @@ class AssessmentController(Controller):
                              attempt_id: Annotated[UUID, PathParameter(description="Attempt id")]) -> list[StoredScore]:
         await monitor.attempt_of(conn, code, attempt_id)
         return await scores.score_history(conn, attempt_id)
+
+    @post("/{code:str}/rescorings", operation_id="startRescoring", guards=[write], status_code=202,
+          responses=errors(404, 409, 422),
+          summary="Start a rescoring with corrected item versions or another framework version: first a "
+                  "preview (poll it), nothing changes until it is committed")
+    async def start_rescoring(self, request: Request, conn: Conn, code: AssessmentCode,
+                              data: JSONBody[RescoringRequest]) -> Response[Rescoring]:
+        job = await rescoring.create(conn, code, data, request.user.subject)
+        return _job(request, job)
+
+    @get("/{code:str}/rescorings", operation_id="listRescorings", guards=[read], responses=errors(404),
+         summary="Rescorings of this assessment, newest first")
+    async def list_rescorings(self, conn: Conn, code: AssessmentCode) -> list[Rescoring]:
+        await assessments.get_assessment(conn, code)
+        return await rescoring.list_rescorings(conn, code)
+
+    @get("/{code:str}/rescorings/{rescoring_id:uuid}", operation_id="getRescoring", guards=[read],
+         responses=errors(404), summary="A rescoring: status, progress (processed of total), preview summary")
+    async def get_rescoring(self, conn: Conn, code: AssessmentCode, rescoring_id: RescoringId) -> Rescoring:
+        return await rescoring.get_rescoring(conn, code, rescoring_id)
+
+    @post("/{code:str}/rescorings/{rescoring_id:uuid}/commit", operation_id="commitRescoring", guards=[write],
+          status_code=202, responses=errors(404, 409),
+          summary="Commit a previewed rescoring: its versions come into force and every changed score gets a new "
+                  "current document (history kept); poll for progress")
+    async def commit_rescoring(self, request: Request, conn: Conn, code: AssessmentCode,
+                               rescoring_id: RescoringId) -> Response[Rescoring]:
+        job = await rescoring.commit(conn, code, rescoring_id, request.user.subject)
+        return _job(request, job)
 
     @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[read], responses=errors(404),
          summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item")

@@ -36,16 +36,40 @@ class StoredScore(msgspec.Struct):
     document: ScoreDocument
 
 
-async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoringInput]:
-    """Everything the engine needs for each attempt: four queries, however many attempts."""
+class ScoringPins(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Versions scoring uses instead of the ones delivery pinned: a corrected item key, revised cut scores."""
+
+    framework_version: int | None = None
+    items: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> dict[UUID, ScoringPins]:
+    """Per assessment, the pins of its latest committed rescoring (none: delivery's pins)."""
     rows = await conn.fetch(
-        """SELECT t.id, t.form, a.content AS assessment FROM attempts t
+        """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
+           WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
+           ORDER BY assessment_id, committed_at DESC""", assessment_ids)
+    return {row["assessment_id"]: msgspec.convert(row["pins"], ScoringPins) for row in rows}
+
+
+async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
+                  ) -> dict[UUID, ScoringInput]:
+    """Everything the engine needs for each attempt: a handful of queries, however many attempts.
+    `pins` overrides the pins in force (a rescoring preview)."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.assessment_id, t.form, a.content AS assessment FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
            WHERE t.id = ANY($1::uuid[])""", attempt_ids)
-    forms = {row["id"]: msgspec.convert(row["form"], list[FrozenItem]) for row in rows}
-    pinned = {row["id"]: msgspec.convert(row["assessment"], AssessmentContent).framework for row in rows}
+    in_force = await pins_in_force(conn, list({row["assessment_id"] for row in rows})) if pins is None else {}
+    attempt_pins = {row["id"]: pins or in_force.get(row["assessment_id"], ScoringPins()) for row in rows}
+    forms = {row["id"]: [msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.view.ref, f.version))
+                         for f in msgspec.convert(row["form"], list[FrozenItem])] for row in rows}
+    pinned = {}
+    for row in rows:
+        ref = msgspec.convert(row["assessment"], AssessmentContent).framework
+        pinned[row["id"]] = (ref.code, attempt_pins[row["id"]].framework_version or ref.version)
 
-    wanted = sorted({(ref.code, ref.version) for ref in pinned.values()})
+    wanted = sorted(set(pinned.values()))
     frameworks: dict[tuple[str, int], tuple[FrameworkContent, str]] = {}
     for row in await conn.fetch(
             """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
@@ -72,8 +96,7 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
     for attempt, form in forms.items():
-        ref = pinned[attempt]
-        framework, digest = frameworks[(ref.code, ref.version)]
+        framework, digest = frameworks[pinned[attempt]]
         top = len(framework.levels)
         inputs[attempt] = ScoringInput(
             framework=framework, framework_hash=digest,
@@ -83,12 +106,19 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
     return inputs
 
 
-async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
-                         ) -> dict[UUID, ScoreDocument]:
-    """Score the attempts and store each document as the attempt's current score."""
+async def score_documents(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
+                          ) -> dict[UUID, ScoreDocument]:
+    """Score the attempts without storing anything."""
     if not attempt_ids:
         return {}
-    documents = {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids)).items()}
+    return {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids, pins)).items()}
+
+
+async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str,
+                          scored_by: str) -> None:
+    """Each document becomes its attempt's current score; earlier ones stay as history."""
+    if not documents:
+        return
     await ratings.create_tasks(conn, {attempt: doc.pending for attempt, doc in documents.items() if doc.pending})
     ids = list(documents)
     await conn.execute("UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids)
@@ -102,7 +132,20 @@ async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, r
         ids, [documents[a].status for a in ids], [documents[a].overall.scaled for a in ids],
         [documents[a].overall.level for a in ids], [msgspec.to_builtins(documents[a]) for a in ids],
         reason, scored_by)
+
+
+async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
+                         ) -> dict[UUID, ScoreDocument]:
+    """Score the attempts and store each document as the attempt's current score."""
+    documents = await score_documents(conn, attempt_ids)
+    await store_documents(conn, documents, reason=reason, scored_by=scored_by)
     return documents
+
+
+async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
+    rows = await conn.fetch("SELECT attempt_id, document FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
+                            attempt_ids)
+    return {row["attempt_id"]: msgspec.convert(row["document"], ScoreDocument) for row in rows}
 
 
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:

@@ -1,0 +1,113 @@
+"""Rescoring over HTTP: preview, commit, history kept, unchanged rescoring changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+
+from tests.delivery_setup import ITEMS, delivery_tenant
+
+
+async def _settled(client, admin, url):
+    for _ in range(200):
+        job = (await client.get(url, headers=admin)).json()
+        if job["status"] in ("previewed", "done", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job did not finish: {job}")
+
+
+async def _rescore(client, admin, body):
+    started = await client.post("/v1/assessments/quiz/rescorings", json=body, headers=admin)
+    assert started.status_code == 202, started.text
+    url = f"/v1/assessments/quiz/rescorings/{started.json()['id']}"
+    preview = await _settled(client, admin, url)
+    assert preview["status"] == "previewed", preview
+    return url, preview
+
+
+async def _history(client, admin, attempt):
+    return (await client.get(f"/v1/assessments/quiz/attempts/{attempt}/scores", headers=admin)).json()
+
+
+@pytest.fixture
+async def sat(client, service_keys):
+    """Three candidates answered T-SC-1 (keyed 'c') with b, c, c and submitted; a fourth has not started."""
+    tenant = await delivery_tenant(client, service_keys, slug="rescore-region", people=4)
+    tenant["attempts"] = []
+    for me, choice in zip(tenant["candidates"][:3], "bcc", strict=True):
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+        await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+                         json={"revision": 1, "answer": {"choice": choice}}, headers=me)
+        await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
+        tenant["attempts"].append(attempt)
+    return tenant
+
+
+async def test_rescoring_an_unchanged_assessment_changes_nothing(client, sat):
+    admin = sat["admin"]
+    url, preview = await _rescore(client, admin, {"reason": "routine check"})
+    assert preview["summary"]["attempts"] == 3 and preview["summary"]["changed"] == 0
+    committed = await client.post(f"{url}/commit", headers=admin)
+    assert committed.status_code == 202
+    done = await _settled(client, admin, url)
+    assert (done["status"], done["processed"], done["changed"]) == ("done", 3, 0)
+    for attempt in sat["attempts"]:
+        assert [s["version"] for s in await _history(client, admin, attempt)] == [1]
+
+
+async def test_a_corrected_key_is_previewed_then_committed_with_history_kept(client, sat):
+    admin = sat["admin"]
+    single = copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1"))
+    single["key"] = {"correct": "b"}  # the key was wrong
+    etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
+    edited = await client.put("/v1/items/T-SC-1", json=single, headers={**admin, "If-Match": etag})
+    assert edited.json()["version"] == 2  # version 1 is pinned by the published assessment
+
+    before = [await _history(client, admin, a) for a in sat["attempts"]]
+    url, preview = await _rescore(client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}})
+    summary = preview["summary"]
+    assert (summary["attempts"], summary["changed"], summary["overall_score_changed"]) == (3, 3, 3)
+    assert {d["dimension"]: d["score_changed"] for d in summary["dimensions"]} == {"AK": 3}
+    assert [await _history(client, admin, a) for a in sat["attempts"]] == before  # a preview stores nothing
+
+    assert (await client.post(f"{url}/commit", headers=admin)).status_code == 202
+    done = await _settled(client, admin, url)
+    assert (done["status"], done["changed"], done["committed_by"]) == ("done", 3, "someone")
+    assert (await client.post(f"{url}/commit", headers=admin)).status_code == 409
+
+    for attempt, choice in zip(sat["attempts"], "bcc", strict=True):
+        history = await _history(client, admin, attempt)
+        assert [(s["version"], s["current"]) for s in history] == [(2, True), (1, False)]
+        assert history[0]["reason"] == f"rescoring {done['id']}" and history[1]["document"] == before[
+            sat["attempts"].index(attempt)][0]["document"]
+        item = next(i for i in history[0]["document"]["items"] if i["item"] == "T-SC-1")
+        assert item["version"] == 2 and item["earned"] == (1.0 if choice == "b" else 0.0)
+
+    late = sat["candidates"][3]  # submitted after the commit: scored with the corrected key at once
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()["attempt"]["id"]
+    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "b"}},
+                     headers=late)
+    await client.post(f"/v1/me/attempts/{attempt}/submit", headers=late)
+    [score] = await _history(client, admin, attempt)
+    assert next(i for i in score["document"]["items"] if i["item"] == "T-SC-1")["earned"] == 1.0
+
+
+async def test_a_rescoring_names_what_it_cannot_use(client, sat):
+    admin = sat["admin"]
+    missing = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
+                                json={"reason": "x", "items": {"T-SC-1": 9, "NOT-THERE": 1}})
+    assert missing.status_code == 422
+    assert {e["pointer"] for e in missing.json()["errors"]} == {"/items/T-SC-1", "/items/NOT-THERE"}
+    changed = copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1"))
+    changed["options"] = changed["options"][:3]  # options candidates never saw cannot be rescored
+    etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
+    await client.put("/v1/items/T-SC-1", json=changed, headers={**admin, "If-Match": etag})
+    refused = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
+                                json={"reason": "x", "items": {"T-SC-1": 2}})
+    assert refused.status_code == 422 and "options" in refused.json()["errors"][0]["detail"]
+    wrong_framework = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
+                                        json={"reason": "x", "framework_version": 7})
+    assert wrong_framework.status_code == 422 and wrong_framework.json()["errors"][0]["pointer"] == "/framework_version"
