@@ -31,7 +31,8 @@ from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
 from service.errors import PreconditionRequired
-from service.results import ratings, rescoring, scores
+from service.results import item_stats, ratings, rescoring, scores
+from service.results.item_stats import StatisticsRun
 from service.results.rescoring import Rescoring, RescoringRequest
 from service.results.ratings import AgreementReport
 from service.results.scores import StoredScore
@@ -182,6 +183,21 @@ class AssessmentController(Controller):
                                rescoring_id: RescoringId) -> Response[Rescoring]:
         job = await rescoring.commit(conn, code, rescoring_id, request.user.subject)
         return _job(request, job)
+
+    @post("/{code:str}/item-statistics", operation_id="computeItemStatistics", guards=[write], status_code=202,
+          responses=errors(404), summary="Compute item statistics over every final score (a job: poll it)")
+    async def compute_item_statistics(self, request: Request, conn: Conn, code: AssessmentCode
+                                      ) -> Response[StatisticsRun]:
+        job = await item_stats.start(conn, code, request.user.subject)
+        runtime = request.app.state.runtime
+        return Response(job, status_code=202, background=BackgroundTask(
+            item_stats.run, runtime.pool, request.user.tenant_id, job.id))
+
+    @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[read], responses=errors(404),
+         summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "
+                 "alpha per dimension with alpha if item deleted; negative discrimination flagged")
+    async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
+        return await item_stats.get_run(conn, code)
 
     @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[read], responses=errors(404),
          summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item")

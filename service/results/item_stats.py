@@ -1,0 +1,97 @@
+"""Item statistics as a job: over every final current score of an assessment, in batches, in
+constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.db.pool import tenant_transaction
+from service.errors import NotFound
+from service.items.views import Answer
+from service.scoring.engine import ScoreDocument
+from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
+
+log = logging.getLogger("assess.statistics")
+BATCH = 1000
+
+
+class StatisticsRun(msgspec.Struct):
+    id: UUID
+    assessment: str
+    status: Literal["running", "done", "failed"]
+    total: int
+    processed: int
+    result: ItemStatistics | None
+    error: str | None
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+_SELECT = """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
+                    r.created_at, r.finished_at
+             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+
+
+async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{code}'")
+    total = await conn.fetchval(
+        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
+        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1", assessment_id)
+    run_id = await conn.fetchval(
+        "INSERT INTO statistics_runs (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
+        assessment_id, total, requested_by)
+    return await get_run(conn, code, run_id)
+
+
+async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = None) -> StatisticsRun:
+    """A run, or the latest one of the assessment."""
+    row = await conn.fetchrow(
+        _SELECT + " WHERE a.code = $1 AND ($2::uuid IS NULL OR r.id = $2) ORDER BY r.created_at DESC LIMIT 1",
+        code, run_id)
+    if row is None:
+        raise NotFound(f"assessment '{code}' has no item statistics" + (f" run {run_id}" if run_id else " yet"))
+    return msgspec.convert(dict(row), StatisticsRun)
+
+
+async def run(pool: asyncpg.Pool, tenant_id: UUID, run_id: UUID) -> None:
+    accumulator = StatisticsAccumulator()
+    try:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            assessment_id = await conn.fetchval("SELECT assessment_id FROM statistics_runs WHERE id = $1", run_id)
+        after = None
+        while True:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                rows = await conn.fetch(
+                    """SELECT t.id, s.document FROM attempts t
+                       JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
+                         AND s.status = 'final'
+                       WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+                    assessment_id, after, BATCH)
+                if not rows:
+                    break
+                answers: dict[UUID, dict[str, Answer]] = {row["id"]: {} for row in rows}
+                for r in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses "
+                                          "WHERE attempt_id = ANY($1::uuid[])", list(answers)):
+                    answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+                for row in rows:
+                    accumulator.add(msgspec.convert(row["document"], ScoreDocument), answers[row["id"]])
+                await conn.execute("UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1",
+                                   run_id, len(rows))
+            after = rows[-1]["id"]
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() "
+                               "WHERE id = $1", run_id, msgspec.to_builtins(accumulator.result()))
+    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
+        log.exception("item statistics run %s failed", run_id)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("UPDATE statistics_runs SET status = 'failed', error = $2 WHERE id = $1", run_id,
+                               f"{type(exc).__name__}: {exc}"[:2000])

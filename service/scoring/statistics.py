@@ -1,0 +1,217 @@
+"""Classical item statistics for an assessment, from its final score documents. Pure: no I/O.
+
+Per item (over the attempts whose form contained it):
+- facility (p-value): the mean item score, each score being earned / possible (0-1);
+- discrimination: the corrected point-biserial, the Pearson correlation between the item score
+  and the rest score (the attempt's total earned on its other items, as a share of their points);
+  None when either has no variance; negative values are flagged;
+- omission rate: the share of attempts that left it unanswered;
+- option shares: for choice-based answers, the share of attempts choosing each option
+  (for multiple choice, selecting it; for most/least, the option named most likely).
+Per top-level dimension: Cronbach's alpha over the items contributing to it, on the attempts
+that received all of those items, and alpha with each item deleted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import msgspec
+
+from service.items.views import Answer
+from service.scoring.engine import ScoreDocument
+
+NEGATIVE = -1e-9
+
+
+class ItemStatistic(msgspec.Struct):
+    item: str
+    type: str
+    n: int
+    facility: float | None
+    discrimination: float | None
+    omission_rate: float | None
+    option_shares: dict[str, float]
+    flagged: bool  # negative discrimination
+
+
+class AlphaIfDeleted(msgspec.Struct):
+    item: str
+    alpha: float | None
+
+
+class DimensionReliability(msgspec.Struct):
+    dimension: str
+    items: int
+    attempts: int
+    alpha: float | None
+    alpha_if_deleted: list[AlphaIfDeleted]
+
+
+class ItemStatistics(msgspec.Struct):
+    attempts: int
+    items: list[ItemStatistic]
+    dimensions: list[DimensionReliability]
+
+
+class _Moments:
+    """Running sums for means, variances and a covariance, in one pass."""
+
+    __slots__ = ("n", "x", "xx", "xy", "y", "yy")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.x = self.y = self.xx = self.yy = self.xy = 0.0
+
+    def add(self, x: float, y: float = 0.0) -> None:
+        self.n += 1
+        self.x += x
+        self.y += y
+        self.xx += x * x
+        self.yy += y * y
+        self.xy += x * y
+
+    def variance_x(self) -> float:
+        return (self.xx - self.x * self.x / self.n) / (self.n - 1) if self.n > 1 else 0.0
+
+    def variance_y(self) -> float:
+        return (self.yy - self.y * self.y / self.n) / (self.n - 1) if self.n > 1 else 0.0
+
+    def covariance(self) -> float:
+        return (self.xy - self.x * self.y / self.n) / (self.n - 1) if self.n > 1 else 0.0
+
+    def correlation(self) -> float | None:
+        vx, vy = self.variance_x(), self.variance_y()
+        if self.n < 2 or vx <= 1e-15 or vy <= 1e-15:
+            return None
+        return max(-1.0, min(1.0, self.covariance() / math.sqrt(vx * vy)))
+
+
+def _chosen(answer: Answer | None) -> list[str]:
+    if answer is None:
+        return []
+    if answer.choice is not None:
+        return [answer.choice]
+    if answer.choices is not None:
+        return list(answer.choices)
+    if answer.most is not None:
+        return [answer.most]
+    return []
+
+
+class _Dimension:
+    """Per item (x_i) with the dimension total (t) over attempts that had every item of the set."""
+
+    def __init__(self) -> None:
+        self.rows: dict[frozenset[str], dict[str, _Moments]] = {}
+        self.totals: dict[frozenset[str], _Moments] = {}
+
+    def add(self, scores: dict[str, float]) -> None:
+        key = frozenset(scores)
+        total = sum(scores.values())
+        moments = self.rows.setdefault(key, {code: _Moments() for code in scores})
+        for code, value in scores.items():
+            moments[code].add(value, total)
+        self.totals.setdefault(key, _Moments()).add(total)
+
+    def reliability(self, dimension: str) -> DimensionReliability:
+        # the item set most attempts received (forms drawn from pools may differ)
+        key = max(self.totals, key=lambda k: (self.totals[k].n, sorted(k)))
+        moments, totals = self.rows[key], self.totals[key]
+        items = sorted(key)
+        k, n = len(items), totals.n
+        total_variance = totals.variance_x()
+
+        def alpha(keep: list[str]) -> float | None:
+            m = len(keep)
+            if m < 2 or n < 2:
+                return None
+            # variance of the total over `keep` = var(t) - sum over dropped of (2 cov(x, t) - var(x)) + 2 cov among dropped
+            dropped = [c for c in items if c not in keep]
+            if not dropped:
+                variance = total_variance
+            else:  # only single deletions are asked for
+                [d] = dropped
+                variance = total_variance - 2 * moments[d].covariance() + moments[d].variance_x()
+            if variance <= 1e-15:
+                return None
+            return m / (m - 1) * (1 - sum(moments[c].variance_x() for c in keep) / variance)
+
+        deleted = [AlphaIfDeleted(code, alpha([c for c in items if c != code])) for code in items] if k > 2 else []
+        return DimensionReliability(dimension, k, n, alpha(items), deleted)
+
+
+class StatisticsAccumulator:
+    """Feed it final score documents one at a time (constant memory in the number of attempts)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.moments: dict[str, _Moments] = defaultdict(_Moments)  # item score x, rest score y
+        self.types: dict[str, str] = {}
+        self.omitted: dict[str, int] = defaultdict(int)
+        self.options: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.dimensions: dict[str, _Dimension] = defaultdict(_Dimension)
+
+    def add(self, document: ScoreDocument, answers: dict[str, Answer]) -> None:
+        self.attempts += 1
+        items = [item for item in document.items if item.possible > 0]
+        earned = sum(item.earned for item in items)
+        possible = sum(item.possible for item in items)
+        per_dimension: dict[str, dict[str, float]] = defaultdict(dict)
+        for item in items:
+            rest_possible = possible - item.possible
+            rest = (earned - item.earned) / rest_possible if rest_possible > 0 else 0.0
+            self.moments[item.item].add(item.earned / item.possible, rest)
+            self.types[item.item] = item.type
+            self.omitted[item.item] += item.status == "omitted"
+            for key in _chosen(answers.get(item.item)):
+                self.options[item.item][key] += 1
+            for c in item.contributions:
+                if c.dimension:
+                    per_dimension[c.dimension][item.item] = (per_dimension[c.dimension].get(item.item, 0.0)
+                                                             + c.earned / item.possible)
+        for dimension, scores in per_dimension.items():
+            self.dimensions[dimension].add(scores)
+
+    def result(self) -> ItemStatistics:
+        statistics = []
+        for code in sorted(self.moments):
+            m = self.moments[code]
+            discrimination = m.correlation()
+            statistics.append(ItemStatistic(
+                code, self.types[code], m.n, m.x / m.n, discrimination, self.omitted[code] / m.n,
+                {k: v / m.n for k, v in sorted(self.options[code].items())},
+                discrimination is not None and discrimination < NEGATIVE))
+        return ItemStatistics(self.attempts, statistics,
+                              [self.dimensions[d].reliability(d) for d in sorted(self.dimensions)])
+
+
+def item_statistics(attempts: list[tuple[ScoreDocument, dict[str, Answer]]]) -> ItemStatistics:
+    accumulator = StatisticsAccumulator()
+    for document, answers in attempts:
+        accumulator.add(document, answers)
+    return accumulator.result()
+
+
+def pearson(xs: list[float], ys: list[float]) -> float | None:
+    m = _Moments()
+    for x, y in zip(xs, ys, strict=True):
+        m.add(x, y)
+    return m.correlation()
+
+
+def cronbach_alpha(matrix: list[list[float]]) -> float | None:
+    """Rows are attempts, columns items: k/(k-1) x (1 - sum of item variances / variance of totals)."""
+    if not matrix or len(matrix[0]) < 2 or len(matrix) < 2:
+        return None
+    k = len(matrix[0])
+    columns = [_Moments() for _ in range(k)]
+    totals = _Moments()
+    for row in matrix:
+        for j, value in enumerate(row):
+            columns[j].add(value)
+        totals.add(sum(row))
+    if totals.variance_x() <= 1e-15:
+        return None
+    return k / (k - 1) * (1 - sum(c.variance_x() for c in columns) / totals.variance_x())
