@@ -185,3 +185,18 @@ def test_different_seeds_draw_different_forms() -> None:
     assert len(forms) > 40
     drawn_sets = {frozenset(p.code for p in draw_form(content, items, seed)) for seed in range(50)}
     assert len(drawn_sets) > 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**62), st.integers(2, 5))
+def test_an_ordering_item_is_never_shown_in_its_answer_order(seed: int, n: int):
+    """The shuffle redraws when it lands on the keyed order, so the form never gives the answer away."""
+    keys = tuple("abcde"[:n])
+    answer = tuple(reversed(keys))
+    item = FormItem("ORD", 1, "HMC.3", keys, "always", answer)
+    content = msgspec.convert({"code": "t", "title": {"en": "t"}, "framework": {"code": "f", "version": 1},
+                               "sections": [{"code": "s", "items": [{"code": "ORD"}]}],
+                               "audience": {"people": ["p"]}}, AssessmentContent)
+    [placement] = draw_form(content, {"ORD": item}, seed)
+    assert placement.option_order is not None and tuple(placement.option_order) != answer
+    assert sorted(placement.option_order) == list(keys)

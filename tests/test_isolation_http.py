@@ -1,12 +1,14 @@
 """Adversarial tenant isolation through the HTTP API.
 
-Two tenants, A and B, each with an org tree, people and an identity provider, and some keys
-(`HQ`, `shared-1`) that exist in both. A's admin then aims every route that names an object at
-B's objects. Each answer must be the same 404 (or 422 for a foreign reference in a body) that a
-key which exists nowhere would get, and afterwards B, seen through its own token and directly
-in the database, must be exactly as before.
+Two tenants, A and B, each with an org tree, people, an identity provider, frameworks, items,
+assessments (published and draft), accommodations and a running attempt with answers, and some
+keys (`HQ`, `shared-1`, `SHARED-SC`, `QUIZ`) that exist in both. A's admin, author and candidate
+then aim every route that names an object at B's objects. Each answer must be the same 404 (or
+422 for a foreign reference in a body, or the empty page for a list filter) that a key which
+exists nowhere would get, and afterwards B, seen through its own token and directly in the
+database, must be exactly as before.
 
-The probes are data (`CROSS_TENANT_PROBES`, `OWN_KEY_PROBES`), and
+The probes are data (`CROSS_TENANT_PROBES`, `OWN_KEY_PROBES`, `DRAFT_REFERENCE_PROBES`), and
 `test_every_object_route_has_an_isolation_probe` walks the app's routes: a new route with a path
 parameter, a new query parameter or a new body field that names an object fails the suite until
 a probe here covers it.
@@ -20,8 +22,9 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -52,12 +55,14 @@ PROBLEM = "application/problem+json"
 
 @dataclass(frozen=True)
 class Probe:
-    """A's admin sends `method url body`; `route` is the app's template it exercises.
+    """A's user `who` ("admin", "author" or "candidate") sends `method url body`; `route` is the app's
+    template it exercises.
 
     `covers` says what the probe stands for: "path", "query:<name>", "header:<name>" or "body:<json pointer>"
     (list items written as `*`). `url`, `body` and `headers` may hold `{b_issuer}`-style placeholders;
     a body dict `{"$document": name, **fields}` is the document the world read under `name` (e.g. A's
-    own export) with `fields` replaced.
+    own export) with `fields` replaced. A 200 probe is a list filter naming B's key: its answer must be
+    the empty page a key nobody has gets.
     """
 
     method: str
@@ -68,9 +73,69 @@ class Probe:
     body: Any = None
     pointer: str | None = None  # for a 422: the field its errors[] must name
     headers: dict[str, str] | None = None  # extra request headers, e.g. If-Match with B's real ETag
+    who: str = "admin"
 
 
-# A's admin reaching for B's objects, or pointing A's objects at B's: always refused.
+def _l(text: str) -> dict[str, str]:
+    return {"zh-CN": text, "en": text}
+
+
+def _item(
+    prefix: str, code: str, kind: str = "single_choice", indicator: str = "D1.1", framework: str | None = None
+) -> dict[str, Any]:
+    """An item of `prefix`'s tenant for its `<prefix>-FW`. Every text starts "<prefix> <prefix>-", so B's
+    ("B B-item B-SC-1", "B B-rater notes") give themselves away wherever they show up in A's answers."""
+    body: dict[str, Any] = {
+        "type": kind,
+        "code": code,
+        "framework": framework or f"{prefix}-FW",
+        "stem": _l(f"{prefix} {prefix}-item {code}"),
+        "loadings": [{"indicator": indicator}],
+        "note": f"{prefix} {prefix}-author note on {code}",
+    }
+    options = [{"key": k, "text": _l(f"{prefix} {prefix}-option {k} of {code}")} for k in "abcd"]
+    if kind == "single_choice":
+        return {**body, "options": options, "key": {"correct": "c"}}
+    if kind == "ordering":
+        return {**body, "options": options, "key": {"order": ["b", "d", "a", "c"]}}
+    assert kind == "open_response", kind
+    return {
+        **body,
+        "key": {
+            "rater_notes": _l(f"{prefix} {prefix}-rater notes on {code}"),
+            "exemplars": [_l(f"{prefix} {prefix}-exemplar for {code}")],
+        },
+    }
+
+
+def _assessment(
+    prefix: str,
+    code: str,
+    items: list[str],
+    *,
+    framework: str | None = None,
+    pool: list[str] | None = None,
+    units: list[str] | None = None,
+    people: list[str] | None = None,
+) -> dict[str, Any]:
+    """An assessment of `prefix`'s tenant: one section of fixed `items` (and a `pool` to draw one from),
+    for `units` (default `<prefix>-ROOT`) and `people`."""
+    section: dict[str, Any] = {"code": "main", "items": [{"code": c} for c in items]}
+    if pool is not None:
+        section["pool"] = {"items": [{"code": c} for c in pool], "draw": 1}
+    return {
+        "code": code,
+        "title": _l(f"{prefix} {prefix}-assessment {code}"),
+        "framework": {"code": framework or f"{prefix}-FW", "version": 1},
+        "sections": [section],
+        "audience": {"org_units": [f"{prefix}-ROOT"] if units is None else units, "people": people or []},
+        "time_limit_minutes": 30,
+        "note": f"{prefix} {prefix}-author note on {code}",
+    }
+
+
+# A's admin (or author, or candidate) reaching for B's objects, or pointing A's objects at B's:
+# always refused.
 CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/org-units/{code:str}", "/v1/org-units/B-CITY", 404, "path"),
     Probe(
@@ -344,9 +409,370 @@ CROSS_TENANT_PROBES: list[Probe] = [
         pointer="/code",
         headers={"If-Match": "{a_etag_v2}"},
     ),
+    # The item bank. B has B-SC-1, B-ORD-1 (on D2.1), B-OR-1 (on D3.1) and SHARED-SC, all pinned by
+    # B's published B-QUIZ; A has A-SC-1 and its own SHARED-SC, nothing on D2.1 or D3.1. Writes carry a
+    # well-formed item and B's live ETag (or `*`), so a 404 can only come from the tenant boundary.
+    *[
+        Probe(method, route, url, 404, "path", who=who)
+        for who in ("admin", "author")
+        for method, route, url in (
+            ("GET", "/v1/items/{code:str}", "/v1/items/B-SC-1"),
+            ("GET", "/v1/items/{code:str}", "/v1/items/B-OR-1"),
+            ("GET", "/v1/items/{code:str}/versions/{version:int}", "/v1/items/B-OR-1/versions/1"),
+            ("GET", "/v1/items/{code:str}/preview", "/v1/items/B-ORD-1/preview"),
+            ("GET", "/v1/items/{code:str}/preview", "/v1/items/B-ORD-1/preview?version=1"),
+            ("POST", "/v1/items/{code:str}/retire", "/v1/items/B-SC-1/retire"),
+            ("POST", "/v1/items/{code:str}/restore", "/v1/items/B-SC-1/restore"),
+        )
+    ],
+    Probe(
+        "PUT",
+        "/v1/items/{code:str}",
+        "/v1/items/B-SC-1",
+        404,
+        "path",
+        _item("A", "B-SC-1"),
+        headers={"If-Match": "{b_item_etag}"},
+        who="author",
+    ),
+    Probe(
+        "PUT",
+        "/v1/items/{code:str}",
+        "/v1/items/B-ORD-1",
+        404,
+        "path",
+        _item("A", "B-ORD-1", "ordering", "D2.1"),
+        headers={"If-Match": "*"},
+    ),
+    # Filters naming B's framework or an indicator only B's items load on: A's own empty page.
+    Probe("GET", "/v1/items", "/v1/items?framework=B-FW", 200, "query:framework"),
+    Probe("GET", "/v1/items", "/v1/items?framework=B-FW&status=active", 200, "query:framework", who="author"),
+    Probe("GET", "/v1/items", "/v1/items?indicator=D2.1", 200, "query:indicator"),
+    Probe("GET", "/v1/items", "/v1/items?indicator=D3.1&type=open_response", 200, "query:indicator"),
+    Probe("GET", "/v1/items/export", "/v1/items/export?framework=B-FW", 200, "query:framework"),
+    Probe("GET", "/v1/items/export", "/v1/items/export?framework=B-FW&status=active", 200, "query:framework"),
+    # A's items pointed at B's framework: B-FW has no published version *in A*.
+    Probe(
+        "POST",
+        "/v1/items",
+        "/v1/items",
+        422,
+        "body:/framework",
+        _item("A", "A-NEW", framework="B-FW"),
+        pointer="/framework",
+        who="author",
+    ),
+    Probe(
+        "POST",
+        "/v1/items/import",
+        "/v1/items/import",
+        422,
+        "body:/items/*/framework",
+        {"items": [_item("A", "A-NEW"), _item("A", "A-NEW-2", "ordering", framework="B-FW")]},
+        pointer="/items/1/framework",
+        who="author",
+    ),
+    Probe(
+        "POST",
+        "/v1/items/import",
+        "/v1/items/import",
+        422,
+        "body:/items/*/framework",
+        {"items": [_item("A", "SHARED-SC", framework="B-FW")]},  # A's own SHARED-SC moved to B's framework
+        pointer="/items/0/framework",
+    ),
+    # A's own item renamed to B's code or moved to B's framework: an item's identity cannot change.
+    Probe(
+        "PUT",
+        "/v1/items/{code:str}",
+        "/v1/items/A-SC-1",
+        422,
+        "body:/code",
+        _item("A", "B-SC-1"),
+        pointer="/code",
+        headers={"If-Match": "{a_item_etag}"},
+        who="author",
+    ),
+    Probe(
+        "PUT",
+        "/v1/items/{code:str}",
+        "/v1/items/A-SC-1",
+        422,
+        "body:/framework",
+        _item("A", "A-SC-1", framework="B-FW"),
+        pointer="/framework",
+        headers={"If-Match": "{a_item_etag}"},
+    ),
+    # Assessments. B has B-QUIZ (published, with attempts and accommodations), B-DRAFT-Q (a draft) and
+    # QUIZ (published; A has a QUIZ of its own).
+    *[
+        Probe(method, route, url, 404, "path", who=who)
+        for who in ("admin", "author")
+        for method, route, url in (
+            ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-QUIZ"),
+            ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-DRAFT-Q"),
+            ("GET", "/v1/assessments/{code:str}/check", "/v1/assessments/B-DRAFT-Q/check"),
+            ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview"),
+            ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview?seed=7"),
+            ("GET", "/v1/assessments/{code:str}/accommodations", "/v1/assessments/B-QUIZ/accommodations"),
+            ("GET", "/v1/assessments/{code:str}/attempts", "/v1/assessments/B-QUIZ/attempts"),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/attempts",
+                "/v1/assessments/B-QUIZ/attempts?status=in_progress",
+            ),
+            ("DELETE", "/v1/assessments/{code:str}", "/v1/assessments/B-DRAFT-Q"),
+            ("POST", "/v1/assessments/{code:str}/close", "/v1/assessments/B-QUIZ/close"),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
+                "/v1/assessments/B-QUIZ/attempts/{b_attempt}/scores",
+            ),
+            (  # A's own assessment, B's attempt
+                "GET",
+                "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
+                "/v1/assessments/QUIZ/attempts/{b_attempt}/scores",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
+                "/v1/assessments/B-QUIZ/attempts/{b_scored_attempt}/scores",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
+                "/v1/assessments/QUIZ/attempts/{b_scored_attempt}/scores",
+            ),
+            ("GET", "/v1/assessments/{code:str}/rater-agreement", "/v1/assessments/B-QUIZ/rater-agreement"),
+            ("GET", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
+            ("POST", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
+            ("GET", "/v1/assessments/{code:str}/rescorings", "/v1/assessments/B-QUIZ/rescorings"),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/rescorings/{rescoring_id:uuid}",
+                "/v1/assessments/B-QUIZ/rescorings/{b_rescoring}",
+            ),
+            (  # A's own assessment, B's rescoring
+                "GET",
+                "/v1/assessments/{code:str}/rescorings/{rescoring_id:uuid}",
+                "/v1/assessments/QUIZ/rescorings/{b_rescoring}",
+            ),
+            (
+                "POST",
+                "/v1/assessments/{code:str}/rescorings/{rescoring_id:uuid}/commit",
+                "/v1/assessments/B-QUIZ/rescorings/{b_rescoring}/commit",
+            ),
+            (
+                "POST",
+                "/v1/assessments/{code:str}/rescorings/{rescoring_id:uuid}/commit",
+                "/v1/assessments/QUIZ/rescorings/{b_rescoring}/commit",
+            ),
+        )
+    ],
+    Probe(
+        "PUT",
+        "/v1/assessments/{code:str}",
+        "/v1/assessments/B-DRAFT-Q",
+        404,
+        "path",
+        _assessment("A", "B-DRAFT-Q", ["A-SC-1"]),
+        headers={"If-Match": "{b_draft_etag}"},
+        who="author",
+    ),
+    Probe(
+        "PUT",
+        "/v1/assessments/{code:str}",
+        "/v1/assessments/B-DRAFT-Q",
+        404,
+        "path",
+        _assessment("A", "B-DRAFT-Q", ["A-SC-1"]),
+        headers={"If-Match": "*"},
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/publish",
+        "/v1/assessments/B-DRAFT-Q/publish",
+        404,
+        "path",
+        headers={"If-Match": "{b_draft_etag}"},
+        who="author",
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/publish",
+        "/v1/assessments/B-DRAFT-Q/publish",
+        404,
+        "path",
+        headers={"If-Match": "*"},
+    ),
+    # Accommodations: B's assessment with B's person, with A's namesake person, and A's QUIZ with B's person.
+    *[
+        Probe(
+            "PUT",
+            "/v1/assessments/{code:str}/accommodations/{external_id:str}",
+            url,
+            404,
+            "path",
+            {"extra_time_factor": 2.0, "note": "pwned by A"},
+        )
+        for url in (
+            "/v1/assessments/B-QUIZ/accommodations/b-1",
+            "/v1/assessments/B-QUIZ/accommodations/shared-1",
+            "/v1/assessments/QUIZ/accommodations/b-1",
+        )
+    ],
+    # Rescorings: of B's assessment; of A's own QUIZ with corrected versions of B's items.
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/rescorings",
+        "/v1/assessments/B-QUIZ/rescorings",
+        404,
+        "path",
+        {"reason": "pwned by A"},
+        who="author",
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/rescorings",
+        "/v1/assessments/QUIZ/rescorings",
+        422,
+        "body:/items/*",
+        {"reason": "pwned by A", "items": {"B-SC-1": 1}},
+        pointer="/items/B-SC-1",
+        who="author",
+    ),
+    # A's draft renamed to B's code: an assessment's code cannot change.
+    Probe(
+        "PUT",
+        "/v1/assessments/{code:str}",
+        "/v1/assessments/A-DRAFT-Q",
+        422,
+        "body:/code",
+        _assessment("A", "B-DRAFT-Q", ["A-SC-1"]),
+        pointer="/code",
+        headers={"If-Match": "{a_draft_etag}"},
+        who="author",
+    ),
+    # A's candidate (A's shared-1; B's shared-1 is named in B-QUIZ's audience and has B's running attempt).
+    Probe(
+        "POST",
+        "/v1/me/assessments/{code:str}/attempts",
+        "/v1/me/assessments/B-QUIZ/attempts",
+        404,
+        "path",
+        {},
+        who="candidate",
+    ),
+    Probe(
+        "POST",
+        "/v1/me/assessments/{code:str}/attempts",
+        "/v1/me/assessments/B-QUIZ/attempts",
+        404,
+        "path",
+        {"number": 1},
+        who="candidate",
+    ),
+    Probe(
+        "GET",
+        "/v1/me/attempts/{attempt_id:uuid}",
+        "/v1/me/attempts/{b_attempt}",
+        404,
+        "path",
+        who="candidate",
+    ),
+    Probe(
+        "PUT",
+        "/v1/me/attempts/{attempt_id:uuid}/answers/{item:str}",
+        "/v1/me/attempts/{b_attempt}/answers/B-SC-1",
+        404,
+        "path",
+        {"revision": 99, "answer": {"choice": "a"}},
+        who="candidate",
+    ),
+    Probe(
+        "PUT",
+        "/v1/me/attempts/{attempt_id:uuid}/answers/{item:str}",
+        "/v1/me/attempts/{b_attempt}/answers/SHARED-SC",  # in both attempts' forms
+        404,
+        "path",
+        {"revision": 99, "answer": {"choice": "a"}},
+        who="candidate",
+    ),
+    Probe(
+        "PUT",
+        "/v1/me/attempts/{attempt_id:uuid}/answers/{item:str}",
+        "/v1/me/attempts/{a_attempt}/answers/B-SC-1",  # A's own attempt, B's item
+        404,
+        "path",
+        {"revision": 99, "answer": {"choice": "a"}},
+        who="candidate",
+    ),
+    Probe(
+        "POST",
+        "/v1/me/attempts/{attempt_id:uuid}/answers",
+        "/v1/me/attempts/{b_attempt}/answers",
+        404,
+        "path",
+        {"answers": [{"item": "SHARED-SC", "revision": 99, "answer": {"choice": "a"}}]},
+        who="candidate",
+    ),
+    Probe(
+        "POST",
+        "/v1/me/attempts/{attempt_id:uuid}/answers",
+        "/v1/me/attempts/{a_attempt}/answers",
+        422,
+        "body:/answers/*/item",
+        {
+            "answers": [
+                {"item": "A-SC-1", "revision": 99, "answer": {"choice": "a"}},
+                {"item": "B-OR-1", "revision": 99, "answer": {"text": "pwned by A"}},
+            ]
+        },
+        pointer="/answers/1/item",
+        who="candidate",
+    ),
+    Probe(
+        "POST",
+        "/v1/me/attempts/{attempt_id:uuid}/submit",
+        "/v1/me/attempts/{b_attempt}/submit",
+        404,
+        "path",
+        who="candidate",
+    ),
+    Probe(
+        "GET",
+        "/v1/me/attempts/{attempt_id:uuid}/report",
+        "/v1/me/attempts/{b_attempt}/report",
+        404,
+        "path",
+        who="candidate",
+    ),
+    Probe(
+        "GET",
+        "/v1/me/attempts/{attempt_id:uuid}/report",
+        "/v1/me/attempts/{b_scored_attempt}/report",
+        404,
+        "path",
+        who="candidate",
+    ),
+    # Ratings. B's open rating task is for b-1's answer to B-OR-1 on B-QUIZ.
+    Probe("GET", "/v1/rating-tasks/{task_id:uuid}", "/v1/rating-tasks/{b_task}", 404, "path", who="rater"),
+    Probe("GET", "/v1/rating-tasks/{task_id:uuid}", "/v1/rating-tasks/{b_task}", 404, "path"),
+    Probe(
+        "POST",
+        "/v1/rating-tasks/{task_id:uuid}/ratings",
+        "/v1/rating-tasks/{b_task}/ratings",
+        404,
+        "path",
+        {"value": 1, "comment": "pwned by A"},
+        who="rater",
+    ),
+    Probe(
+        "GET", "/v1/rating-tasks", "/v1/rating-tasks?assessment=B-QUIZ", 200, "query:assessment", who="rater"
+    ),
 ]
 
-# A's admin using B's keys as keys of its own: allowed, creates A's own objects, never touches B's.
+# A's users using B's keys as keys of their own: allowed, creates A's own objects, never touches B's.
 OWN_KEY_PROBES: list[Probe] = [
     Probe(
         "PUT",
@@ -411,11 +837,83 @@ OWN_KEY_PROBES: list[Probe] = [
         "body:/code",
         {"$document": "a_native", "code": "B-IMPORTED"},
     ),
+    # Item and assessment codes name the caller's new object too: B's codes are free in A.
+    Probe("POST", "/v1/items", "/v1/items", 201, "body:/code", _item("A", "B-SC-1"), who="author"),
+    Probe(
+        "POST",
+        "/v1/items/import",
+        "/v1/items/import",
+        200,
+        "body:/items/*/code",
+        {"items": [_item("A", "B-ORD-1", "ordering"), _item("A", "B-OR-1", "open_response")]},
+        who="author",
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments",
+        "/v1/assessments",
+        201,
+        "body:/code",
+        _assessment("A", "B-QUIZ", ["B-SC-1", "B-ORD-1"]),  # A's own B-QUIZ, made of A's own B-* items
+        who="author",
+    ),
+]
+
+# An assessment draft is checked in full only on publish, so a draft naming B's items, org units,
+# people or framework is stored (in A, as a draft). It must never publish: `check` reports every such
+# reference exactly as it reports a key nobody has, and publish is refused (422 at `pointer`) with
+# nothing pinned or locked, in A or in B. The author sends them; PUTs replace A's draft A-DRAFT-Q.
+DRAFT_REFERENCE_PROBES: list[Probe] = [
+    *[
+        Probe(
+            method,
+            route,
+            url,
+            status,
+            covers,
+            body,
+            pointer=pointer,
+            who="author",
+            headers={"If-Match": "*"} if method == "PUT" else None,
+        )
+        for method, route, url, status, code in (
+            ("POST", "/v1/assessments", "/v1/assessments", 201, "A-REFS-B"),
+            ("PUT", "/v1/assessments/{code:str}", "/v1/assessments/A-DRAFT-Q", 200, "A-DRAFT-Q"),
+        )
+        for covers, body, pointer in (
+            (
+                "body:/sections/*/items/*/code",
+                _assessment("A", code, ["A-SC-1", "B-SC-1"]),
+                "/sections/0/items/1/code",
+            ),
+            ("body:/sections/*/items/*/code", _assessment("A", code, ["B-OR-1"]), "/sections/0/items/0/code"),
+            (
+                "body:/sections/*/pool/items/*/code",
+                _assessment("A", code, ["A-SC-1"], pool=["SHARED-SC", "B-ORD-1"]),
+                "/sections/0/pool/items/1/code",
+            ),
+            ("body:/framework/code", _assessment("A", code, ["A-SC-1"], framework="B-FW"), "/framework"),
+            (
+                "body:/audience/org_units/*",
+                _assessment("A", code, ["A-SC-1"], units=["A-ROOT", "B-CITY"]),
+                "/audience/org_units/1",
+            ),
+            (
+                "body:/audience/people/*",
+                _assessment("A", code, ["A-SC-1"], units=[], people=["a-1", "b-2"]),
+                "/audience/people/1",
+            ),
+        )
+    ],
 ]
 
 # Query parameters that filter by a value, not by naming an object: nothing to reach across.
-# `version`, `from`, `to` are version numbers *within* the framework the path names (the path is
-# probed); `format` picks an export format.
+# `version`, `from`, `to` are version numbers *within* the framework or item the path names (the
+# path is probed); `format` picks an export format; `status` and `type` are fixed vocabularies (an
+# item's or an assessment's status, an attempt's, an item type); `q` is free text matched against
+# the caller's own items (test_lists_show_only_the_callers_tenant searches for B's texts); `seed`
+# replays a form draw of the assessment the path names. Items' `framework` and `indicator` are
+# references (to a framework, and to an indicator by its code): probed above.
 NON_REFERENCE_QUERY_PARAMS = {
     "limit",
     "cursor",
@@ -426,6 +924,10 @@ NON_REFERENCE_QUERY_PARAMS = {
     "format",
     "from",
     "to",
+    "status",
+    "type",
+    "q",
+    "seed",
 }
 
 # Request headers that carry no object key: If-Match carries an ETag of the object the path names
@@ -440,7 +942,13 @@ NON_REFERENCE_HEADERS = {"if-match", "accept-language"}
 # names a shipped template, global read-only data shared by every tenant (see
 # test_both_tenants_read_the_same_shared_templates); NewDraft's `from_version` is a version of
 # the framework the path names, which the path probes cover.
+# An assessment's section codes likewise name its own sections (unique within the document). Its
+# item codes, framework code, audience units and people are references: DRAFT_REFERENCE_PROBES.
+# The walker does not flag `/framework` of an item (probed above), nor a batch save's
+# `/answers/*/item` (an item ref within the attempt the path names; probed above too).
 DOCUMENT_INTERNAL_BODY_FIELDS = {
+    ("/v1/assessments", "/sections/*/code"),
+    ("/v1/assessments/{code:str}", "/sections/*/code"),
     ("/v1/frameworks/{code:str}/versions/{version:int}", "/levels/*/code"),
     ("/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/code"),
     ("/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/indicators/*/code"),
@@ -500,10 +1008,17 @@ class World:
     a_issuer: str
     etags: dict[str, str]  # `b_etag_v2`: B-FW's draft version 2 as B last read it, ...
     documents: dict[str, Any]  # `a_content`, `a_case`, `a_native`: A's own framework, read by A
+    ids: dict[str, str]  # `b_attempt`: B's shared-1's running attempt, `a_attempt`: A's shared-1's
 
     @property
     def placeholders(self) -> dict[str, Any]:
-        return {"b_issuer": self.b_issuer, "a_issuer": self.a_issuer, **self.etags, **self.documents}
+        return {
+            "b_issuer": self.b_issuer,
+            "a_issuer": self.a_issuer,
+            **self.etags,
+            **self.documents,
+            **self.ids,
+        }
 
 
 async def _created(response: httpx.Response) -> dict[str, Any]:
@@ -593,13 +1108,143 @@ async def _build_frameworks(
     return etags, documents
 
 
+def user_of(tenant: dict[str, Any], external_id: str) -> dict[str, str]:
+    """Candidate headers for one of the tenant's people."""
+    return user(tenant["keys"], tenant["id"], ["candidate"], sub=external_id)
+
+
+SHARED_1_EXTRA_TIME = {"A": 1.5, "B": 2.5}  # each tenant's shared-1, granted before the attempt starts
+
+
+async def _build_delivery(
+    client: httpx.AsyncClient, a: dict[str, Any], b: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """B: items B-SC-1, B-ORD-1 (on D2.1), B-OR-1 (on D3.1) and SHARED-SC; published B-QUIZ (all four, for
+    B-ROOT and, by name, shared-1) and QUIZ (SHARED-SC); draft B-DRAFT-Q; B's shared-1's running attempt
+    on B-QUIZ with answers; accommodations on B-QUIZ for shared-1 (before the attempt started) and b-1.
+    A: items A-SC-1 and SHARED-SC; published QUIZ (for A-ROOT and shared-1); draft A-DRAFT-Q; A's
+    shared-1's running attempt on QUIZ with an answer; accommodations on QUIZ for shared-1 (before the
+    attempt started) and a-1.
+    B's b-1 then submits B-QUIZ (scored), leaving a rating task for B-OR-1 open.
+    Returns the ETags (`b_item_etag` of B-SC-1, `a_item_etag` of A-SC-1, `b_draft_etag`, `a_draft_etag`)
+    and the ids (`b_attempt`, `a_attempt`, `b_scored_attempt`, `b_task`)."""
+    etags: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for tenant, prefix, items, published, answers in (
+        (
+            b,
+            "B",
+            [
+                _item("B", "B-SC-1"),
+                _item("B", "B-ORD-1", "ordering", "D2.1"),
+                _item("B", "B-OR-1", "open_response", "D3.1"),
+                _item("B", "SHARED-SC"),
+            ],
+            [
+                _assessment("B", "B-QUIZ", ["B-SC-1", "B-ORD-1", "B-OR-1", "SHARED-SC"], people=["shared-1"]),
+                _assessment("B", "QUIZ", ["SHARED-SC"]),
+            ],
+            {
+                "B-SC-1": {"choice": "c"},
+                "B-OR-1": {"text": "B b-answer of shared-1"},
+                "SHARED-SC": {"choice": "b"},
+            },
+        ),
+        (
+            a,
+            "A",
+            [_item("A", "A-SC-1"), _item("A", "SHARED-SC")],
+            [_assessment("A", "QUIZ", ["A-SC-1", "SHARED-SC"], people=["shared-1"])],
+            {"A-SC-1": {"choice": "a"}},
+        ),
+    ):
+        author, p = tenant["author"], prefix.lower()
+        imported = await client.post("/v1/items/import", json={"items": items}, headers=author)
+        assert imported.status_code == 200 and len(imported.json()["created"]) == len(items), imported.text
+        for body in published:
+            created = await _created(await client.post("/v1/assessments", json=body, headers=author))
+            etag = f'"{created["revision"]}"'
+            done = await client.post(
+                f"/v1/assessments/{body['code']}/publish", headers={**author, "If-Match": etag}
+            )
+            assert done.status_code == 200 and done.json()["status"] == "published", done.text
+        draft = await client.post(
+            "/v1/assessments",
+            json=_assessment(prefix, f"{prefix}-DRAFT-Q", [items[0]["code"]]),
+            headers=author,
+        )
+        assert draft.status_code == 201, draft.text
+        etags[f"{p}_draft_etag"] = draft.headers["etag"]
+        etags[f"{p}_item_etag"] = (await client.get(f"/v1/items/{items[0]['code']}", headers=author)).headers[
+            "etag"
+        ]
+
+        quiz = published[0]["code"]
+        for person, factor in (("shared-1", SHARED_1_EXTRA_TIME[prefix]), (f"{p}-1", 1.25)):
+            body = {"extra_time_factor": factor, "note": f"{prefix} {p}-note for {person}"}
+            accommodated = await client.put(
+                f"/v1/assessments/{quiz}/accommodations/{person}", json=body, headers=tenant["admin"]
+            )
+            assert accommodated.status_code == 200, accommodated.text
+        started = await client.post(
+            f"/v1/me/assessments/{quiz}/attempts", json={}, headers=tenant["candidate"]
+        )
+        assert started.status_code == 201, started.text
+        ids[f"{p}_attempt"] = attempt = started.json()["attempt"]["id"]
+        batch = [{"item": ref, "revision": 1, "answer": answer} for ref, answer in answers.items()]
+        saved = await client.post(
+            f"/v1/me/attempts/{attempt}/answers", json={"answers": batch}, headers=tenant["candidate"]
+        )
+        assert saved.status_code == 200 and all(r["applied"] for r in saved.json()["results"]), saved.text
+
+    # B's b-1 submits B-QUIZ: a scored attempt, and a rating task for its open response (left unrated).
+    b_1 = user_of(b, "b-1")
+    submitted = await client.post("/v1/me/assessments/B-QUIZ/attempts", json={}, headers=b_1)
+    assert submitted.status_code == 201, submitted.text
+    ids["b_scored_attempt"] = scored = submitted.json()["attempt"]["id"]
+    answer = {"revision": 1, "answer": {"text": "B b-response of b-1"}}
+    assert (
+        await client.put(f"/v1/me/attempts/{scored}/answers/B-OR-1", json=answer, headers=b_1)
+    ).status_code == 200
+    done = await client.post(f"/v1/me/attempts/{scored}/submit", headers=b_1)
+    assert done.status_code == 200 and done.json()["status"] == "submitted", done.text
+    queue = await client.get("/v1/rating-tasks", params={"assessment": "B-QUIZ"}, headers=b["rater"])
+    assert queue.status_code == 200, queue.text
+    [task] = queue.json()["items"]
+    ids["b_task"] = task["id"]
+
+    # B's author previews a rescoring of B-QUIZ (left uncommitted) and computes its item statistics.
+    # Both are jobs run after the response; the test client returns once they have finished.
+    started = await client.post(
+        "/v1/assessments/B-QUIZ/rescorings", json={"reason": "B b-rescoring"}, headers=b["author"]
+    )
+    assert started.status_code == 202, started.text
+    ids["b_rescoring"] = started.json()["id"]
+    previewed = await client.get(
+        f"/v1/assessments/B-QUIZ/rescorings/{ids['b_rescoring']}", headers=b["author"]
+    )
+    assert previewed.status_code == 200 and previewed.json()["status"] == "previewed", previewed.text
+    computed = await client.post("/v1/assessments/B-QUIZ/item-statistics", headers=b["author"])
+    assert computed.status_code == 202, computed.text
+    statistics = await client.get("/v1/assessments/B-QUIZ/item-statistics", headers=b["author"])
+    assert statistics.status_code == 200 and statistics.json()["status"] == "done", statistics.text
+    return etags, ids
+
+
 @pytest.fixture
 async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     idp_a, idp_b = IdentityProvider("https://idp.a.example"), IdentityProvider("https://idp.b.example")
     a, a_issuer = await _build_tenant(client, service_keys, "iso-a", "A", idp_a)
     b, b_issuer = await _build_tenant(client, service_keys, "iso-b", "B", idp_b)
+    for tenant in (a, b):
+        tenant["author"] = user(service_keys, tenant["id"], ["author"], sub="author-1")
+        # shared-1 is a person of both tenants: each tenant's candidate is its own shared-1.
+        tenant["candidate"] = user(service_keys, tenant["id"], ["candidate"], sub="shared-1")
+        tenant["rater"] = user(service_keys, tenant["id"], ["rater"], sub="rater-1")
+        tenant["keys"] = service_keys
     etags, documents = await _build_frameworks(client, a["admin"], b["admin"])
-    return World(a, b, idp_a, idp_b, b_issuer, a_issuer, etags, documents)
+    delivery_etags, ids = await _build_delivery(client, a, b)
+    return World(a, b, idp_a, idp_b, b_issuer, a_issuer, {**etags, **delivery_etags}, documents, ids)
 
 
 @pytest.fixture
@@ -626,6 +1271,17 @@ async def _db_view(
             ("trusted_issuers", "id"),
             ("frameworks", "id"),
             ("framework_versions", "framework_id, version"),  # revision, status, content_hash, updated_at...
+            ("items", "id"),
+            ("item_versions", "item_id, version"),  # revision, locked, content...
+            ("assessments", "id"),  # status, revision, content, forms...
+            ("accommodations", "assessment_id, person_id"),
+            ("attempts", "id"),  # status, deadline, form...
+            ("responses", "attempt_id, item_ref"),
+            ("scores", "attempt_id, version"),
+            ("rating_tasks", "id"),
+            ("ratings", "id"),
+            ("rescorings", "id"),
+            ("statistics_runs", "id"),
         )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
@@ -667,6 +1323,27 @@ async def _api_view(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[
             )
             assert version.status_code == 200, version.text
             view[f"framework:{code}:{summary['version']}"] = (version.headers["etag"], version.json())
+    for name, url in (("items", "/v1/items?limit=500"), ("assessments", "/v1/assessments?limit=500")):
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        view[name] = response.json()
+    for item in view["items"]["items"]:
+        code = item["code"]
+        for version in range(1, item["latest_version"] + 1):
+            read = await client.get(f"/v1/items/{code}/versions/{version}", headers=headers)
+            assert read.status_code == 200, read.text
+            view[f"item:{code}:{version}"] = (read.headers["etag"], read.json())
+        view[f"item:{code}:preview"] = (await client.get(f"/v1/items/{code}/preview", headers=headers)).json()
+    for assessment in view["assessments"]["items"]:
+        code = assessment["code"]
+        read = await client.get(f"/v1/assessments/{code}", headers=headers)
+        assert read.status_code == 200, read.text
+        view[f"assessment:{code}"] = (read.headers["etag"], read.json())
+        drawn = ["preview?seed=1"] if read.json()["status"] != "draft" else []  # a draft has no forms yet
+        for part in ("check", "accommodations", "attempts", *drawn):
+            response = await client.get(f"/v1/assessments/{code}/{part}", headers=headers)
+            assert response.status_code == 200, response.text
+            view[f"assessment:{code}:{part}"] = response.json()
     return view
 
 
@@ -724,8 +1401,14 @@ async def test_a_cannot_reach_or_reference_any_of_bs_objects(
     assert [v["status"] for v in b_api_before["framework:B-FW"]["versions"]] == ["published", "draft"]
 
     for probe in CROSS_TENANT_PROBES:
-        context = f"{probe.method} {probe.url} {probe.headers} {probe.body}"
-        response = await _send(client, probe, world.a["admin"], world.placeholders)
+        context = f"{probe.who}: {probe.method} {probe.url} {probe.headers} {probe.body}"
+        response = await _send(client, probe, world.a[probe.who], world.placeholders)
+        if probe.status == 200:  # a list filter naming B's key: A's empty page, where B's own page is not
+            assert response.status_code == 200, (context, response.text)
+            assert response.json()["items"] == [], context
+            mine = await client.get(_fill(probe.url, world.placeholders), headers=world.b[probe.who])
+            assert mine.status_code == 200 and mine.json()["items"], (context, mine.text)
+            continue
         body = assert_problem(response, probe.status, context)
         if probe.status == 404:
             assert body["type"] == "urn:assess:problem:not-found", context
@@ -804,6 +1487,205 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
         assert answers[0] == answers[1], (method, template, answers)
         assert answers[0][0] == (428 if "If-Match" not in extra and method == "PATCH" else 404), answers
 
+    # Items, assessments and attempts, for A's admin, author and candidate: B's key (with B's real ETag
+    # on writes) answers exactly like a key nobody has; a list filter with the same empty page; a
+    # missing If-Match is a 428 decided before any lookup, so it too is the same.
+    random_attempt, a_attempt, scored = str(uuid4()), world.ids["a_attempt"], world.ids["b_scored_attempt"]
+    rescoring = world.ids["b_rescoring"]
+    item, quiz = _item("A", "X-1"), _assessment("A", "X-1", ["A-SC-1"])
+    answer = {"revision": 99, "answer": {"choice": "a"}}
+    batch = {"answers": [{"item": "SHARED-SC", **answer}]}
+    b_item, b_draft = {"If-Match": world.etags["b_item_etag"]}, {"If-Match": world.etags["b_draft_etag"]}
+    delivery_pairs: list[tuple[str, int, str, str, str, str, Any, dict[str, str]]] = [
+        ("author", 404, "GET", "/v1/items/{}", "B-SC-1", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/items/{}/versions/1", "B-OR-1", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/items/{}/preview", "B-ORD-1", "NOWHERE-1", None, {}),
+        ("author", 404, "PUT", "/v1/items/{}", "B-SC-1", "NOWHERE-1", item, b_item),
+        ("author", 428, "PUT", "/v1/items/{}", "B-SC-1", "NOWHERE-1", item, {}),
+        ("author", 404, "POST", "/v1/items/{}/retire", "B-SC-1", "NOWHERE-1", None, {}),
+        ("admin", 404, "POST", "/v1/items/{}/restore", "B-SC-1", "NOWHERE-1", None, {}),
+        ("admin", 200, "GET", "/v1/items?framework={}", "B-FW", "NOWHERE-1", None, {}),
+        ("admin", 200, "GET", "/v1/items?indicator={}", "D2.1", "NOWHERE.1", None, {}),
+        ("author", 200, "GET", "/v1/items/export?framework={}", "B-FW", "NOWHERE-1", None, {}),
+        (
+            "author",
+            422,
+            "POST",
+            "/v1/items",
+            "B-FW",
+            "NOWHERE-1",
+            lambda k: _item("A", "X-1", framework=k),
+            {},
+        ),
+        ("author", 404, "GET", "/v1/assessments/{}", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/{}/check", "B-DRAFT-Q", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/{}/preview?seed=1", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("admin", 404, "GET", "/v1/assessments/{}/accommodations", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("admin", 404, "GET", "/v1/assessments/{}/attempts", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "PUT", "/v1/assessments/{}", "B-DRAFT-Q", "NOWHERE-1", quiz, b_draft),
+        ("author", 428, "PUT", "/v1/assessments/{}", "B-DRAFT-Q", "NOWHERE-1", quiz, {}),
+        ("author", 404, "DELETE", "/v1/assessments/{}", "B-DRAFT-Q", "NOWHERE-1", None, {}),
+        ("author", 404, "POST", "/v1/assessments/{}/publish", "B-DRAFT-Q", "NOWHERE-1", None, b_draft),
+        ("author", 428, "POST", "/v1/assessments/{}/publish", "B-DRAFT-Q", "NOWHERE-1", None, {}),
+        ("author", 404, "POST", "/v1/assessments/{}/close", "B-QUIZ", "NOWHERE-1", None, {}),
+        (
+            "admin",
+            404,
+            "PUT",
+            "/v1/assessments/{}/accommodations/shared-1",
+            "B-QUIZ",
+            "NOWHERE-1",
+            {"extra_time_factor": 2},
+            {},
+        ),
+        (
+            "admin",
+            404,
+            "PUT",
+            "/v1/assessments/QUIZ/accommodations/{}",
+            "b-1",
+            "nowhere-1",
+            {"extra_time_factor": 2},
+            {},
+        ),
+        ("candidate", 404, "POST", "/v1/me/assessments/{}/attempts", "B-QUIZ", "NOWHERE-1", {}, {}),
+        ("candidate", 404, "GET", "/v1/me/attempts/{}", world.ids["b_attempt"], random_attempt, None, {}),
+        (
+            "candidate",
+            404,
+            "PUT",
+            "/v1/me/attempts/{}/answers/SHARED-SC",
+            world.ids["b_attempt"],
+            random_attempt,
+            answer,
+            {},
+        ),
+        (
+            "candidate",
+            404,
+            "PUT",
+            "/v1/me/attempts/" + a_attempt + "/answers/{}",
+            "B-SC-1",
+            "NOWHERE-1",
+            answer,
+            {},
+        ),
+        (
+            "candidate",
+            404,
+            "POST",
+            "/v1/me/attempts/{}/answers",
+            world.ids["b_attempt"],
+            random_attempt,
+            batch,
+            {},
+        ),
+        (
+            "candidate",
+            422,
+            "POST",
+            "/v1/me/attempts/" + a_attempt + "/answers",
+            "B-SC-1",
+            "NOWHERE-1",
+            lambda k: {"answers": [{"item": k, **answer}]},
+            {},
+        ),
+        (
+            "candidate",
+            404,
+            "POST",
+            "/v1/me/attempts/{}/submit",
+            world.ids["b_attempt"],
+            random_attempt,
+            None,
+            {},
+        ),
+        (
+            "candidate",
+            404,
+            "GET",
+            "/v1/me/attempts/{}/report",
+            world.ids["b_attempt"],
+            random_attempt,
+            None,
+            {},
+        ),
+        (
+            "author",
+            404,
+            "GET",
+            "/v1/assessments/QUIZ/attempts/{}/scores",
+            world.ids["b_attempt"],
+            random_attempt,
+            None,
+            {},
+        ),
+        (
+            "author",
+            404,
+            "GET",
+            "/v1/assessments/{}/attempts/" + world.ids["b_attempt"] + "/scores",
+            "B-QUIZ",
+            "NOWHERE-1",
+            None,
+            {},
+        ),
+        ("candidate", 404, "GET", "/v1/me/attempts/{}/report", scored, random_attempt, None, {}),
+        ("author", 404, "GET", "/v1/assessments/B-QUIZ/attempts/{}/scores", scored, random_attempt, None, {}),
+        ("admin", 404, "GET", "/v1/assessments/{}/rater-agreement", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("rater", 404, "GET", "/v1/rating-tasks/{}", world.ids["b_task"], random_attempt, None, {}),
+        ("admin", 404, "GET", "/v1/rating-tasks/{}", world.ids["b_task"], random_attempt, None, {}),
+        (
+            "rater",
+            404,
+            "POST",
+            "/v1/rating-tasks/{}/ratings",
+            world.ids["b_task"],
+            random_attempt,
+            {"value": 1},
+            {},
+        ),
+        ("rater", 200, "GET", "/v1/rating-tasks?assessment={}", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/{}/rescorings", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/QUIZ/rescorings/{}", rescoring, random_attempt, None, {}),
+        (
+            "author",
+            404,
+            "POST",
+            "/v1/assessments/QUIZ/rescorings/{}/commit",
+            rescoring,
+            random_attempt,
+            None,
+            {},
+        ),
+        ("author", 404, "POST", "/v1/assessments/{}/rescorings", "B-QUIZ", "NOWHERE-1", {"reason": "x"}, {}),
+        (
+            "author",
+            422,
+            "POST",
+            "/v1/assessments/QUIZ/rescorings",
+            "B-SC-1",
+            "NOWHERE-1",
+            lambda k: {"reason": "x", "items": {k: 1}},
+            {},
+        ),
+        ("author", 404, "GET", "/v1/assessments/{}/item-statistics", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "POST", "/v1/assessments/{}/item-statistics", "B-QUIZ", "NOWHERE-1", None, {}),
+    ]
+    for who, status, method, template, b_key, missing_key, body, extra in delivery_pairs:
+        answers = []
+        for key in (b_key, missing_key):
+            json_body = body(key) if callable(body) else body
+            response = await client.request(
+                method,
+                template.format(key),
+                headers={**world.a[who], **extra},
+                **({"json": json_body} if json_body is not None else {}),
+            )
+            answers.append((response.status_code, _scrub(response.json(), key)))
+        assert answers[0] == answers[1], (who, method, template, answers)
+        assert answers[0][0] == status, (who, method, template, answers)
+
 
 async def test_own_keys_equal_to_bs_keys_create_new_objects_in_a_only(
     client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
@@ -815,7 +1697,7 @@ async def test_own_keys_equal_to_bs_keys_create_new_objects_in_a_only(
     }
 
     for probe in OWN_KEY_PROBES:
-        response = await _send(client, probe, world.a["admin"], world.placeholders)
+        response = await _send(client, probe, world.a[probe.who], world.placeholders)
         assert response.status_code == probe.status, f"{probe.method} {probe.url}: {response.text}"
 
     # The PUT created a new person in A (a new id), it did not adopt or replace B's b-2.
@@ -871,7 +1753,107 @@ async def test_own_keys_equal_to_bs_keys_create_new_objects_in_a_only(
     )
     assert len(rows) == 3
     assert {(str(r["tenant_id"]), str(r["version_tenant"])) for r in rows} == {(world.a["id"], world.a["id"])}
+
+    # A's B-SC-1, B-ORD-1 and B-OR-1 are new items of A, with A's texts; A's B-QUIZ a new draft of A's.
+    author = world.a["author"]
+    for code in ("B-SC-1", "B-ORD-1", "B-OR-1"):
+        mine = (await client.get(f"/v1/items/{code}", headers=author)).json()
+        assert mine["content"]["stem"]["en"] == f"A A-item {code}", mine
+        assert (mine["version"], mine["locked"], mine["content"]["framework"]) == (1, False, "A-FW")
+        assert mine != b_api_before[f"item:{code}:1"][1]
+    quiz = await client.get("/v1/assessments/B-QUIZ", headers=author)
+    assert (
+        quiz.json()["status"] == "draft" and quiz.json()["content"]["title"]["en"] == "A A-assessment B-QUIZ"
+    )
+    assert quiz.json()["id"] != b_api_before["assessment:B-QUIZ"][1]["id"]
+    # Published, it pins A's B-SC-1 and B-ORD-1: its form shows A's texts.
+    published = await client.post(
+        "/v1/assessments/B-QUIZ/publish", headers={**author, "If-Match": quiz.headers["etag"]}
+    )
+    assert published.status_code == 200, published.text
+    form = (await client.get("/v1/assessments/B-QUIZ/preview?seed=3", headers=author)).json()
+    assert {i["view"]["ref"]: i["view"]["stem"]["en"] for i in form["items"]} == {
+        "B-SC-1": "A A-item B-SC-1",
+        "B-ORD-1": "A A-item B-ORD-1",
+    }
+    rows = await owner.fetch(
+        "SELECT i.tenant_id, v.tenant_id AS version_tenant, v.locked FROM items i "
+        "JOIN item_versions v ON v.item_id = i.id WHERE i.code = ANY($1::text[]) AND i.tenant_id = $2",
+        ["B-SC-1", "B-ORD-1", "B-OR-1"],
+        UUID(world.a["id"]),
+    )
+    assert sorted((str(r["tenant_id"]), str(r["version_tenant"]), r["locked"]) for r in rows) == sorted(
+        [(world.a["id"], world.a["id"], True)] * 2 + [(world.a["id"], world.a["id"], False)]
+    )
     # B is untouched.
+    assert await _db_view(owner, world.b["id"]) == b_db_before
+    assert await _api_view(client, world.b["admin"]) == b_api_before
+
+
+def _at(document: Any, pointer: str) -> Any:
+    for part in pointer.strip("/").split("/"):
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    return document
+
+
+def _replaced(document: Any, pointer: str, value: Any) -> Any:
+    """A copy of `document` with `value` at `pointer`."""
+    document = copy.deepcopy(document)
+    *parents, last = pointer.strip("/").split("/")
+    parent = _at(document, "/" + "/".join(parents)) if parents else document
+    parent[int(last) if isinstance(parent, list) else last] = value
+    return document
+
+
+async def test_a_draft_naming_bs_objects_never_publishes(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """A's author writes drafts naming B's items (fixed or in a pool), org units, people or framework.
+
+    Drafts are stored unchecked, in A. `check` reports B's key in the very words it uses for a key
+    nobody has, publish is refused naming the field, and nothing is pinned or locked anywhere."""
+    b_api_before = await _api_view(client, world.b["admin"])
+    b_db_before = await _db_view(owner, world.b["id"])
+    versions = "SELECT * FROM item_versions ORDER BY tenant_id, item_id, version"
+    versions_before = [dict(r) for r in await owner.fetch(versions)]
+    author = world.a["author"]
+
+    for probe in DRAFT_REFERENCE_PROBES:
+        body = _fill(probe.body, world.placeholders)
+        code, referenced = body["code"], _at(body, probe.pointer)
+        key_pointer = f"{probe.pointer}/code" if isinstance(referenced, dict) else probe.pointer
+        b_key = _at(body, key_pointer)
+        answers = []
+        for key in (b_key, "NOWHERE-1"):
+            context = f"{probe.method} {probe.url} {probe.covers} = {key}"
+            sent = await client.request(
+                probe.method,
+                probe.url,
+                json=_replaced(body, key_pointer, key),
+                headers={**world.a[probe.who], **(probe.headers or {})},
+            )
+            assert sent.status_code == probe.status, (context, sent.text)
+            checked = await client.get(f"/v1/assessments/{code}/check", headers=author)
+            assert checked.status_code == 200 and not checked.json()["valid"], (context, checked.text)
+            problems = checked.json()["problems"]
+            assert probe.pointer in [p["pointer"] for p in problems], (context, problems)
+            read = await client.get(f"/v1/assessments/{code}", headers=author)
+            refused = await client.post(
+                f"/v1/assessments/{code}/publish", headers={**author, "If-Match": read.headers["etag"]}
+            )
+            problem = assert_problem(refused, 422, context)
+            assert probe.pointer in [e.get("pointer") for e in problem["errors"]], context
+            after = (await client.get(f"/v1/assessments/{code}", headers=author)).json()
+            assert after["status"] == "draft" and after["published_at"] is None, context
+            for secret in (world.b["id"], world.b["slug"], "B B-", "B b-"):
+                assert secret not in checked.text + refused.text, (context, secret)
+            answers.append(_scrub({"problems": problems}, key))
+            if probe.method == "POST":  # the next probe creates the same code
+                assert (await client.delete(f"/v1/assessments/{code}", headers=author)).status_code == 204
+        assert answers[0] == answers[1], (probe.covers, answers)
+
+    # Nothing was pinned or locked, in A or B; B is exactly as it was.
+    assert [dict(r) for r in await owner.fetch(versions)] == versions_before
     assert await _db_view(owner, world.b["id"]) == b_db_before
     assert await _api_view(client, world.b["admin"]) == b_api_before
 
@@ -907,6 +1889,101 @@ async def test_keys_that_exist_in_both_tenants_resolve_to_the_callers(
     # B's HQ and shared-1 are exactly as they were.
     assert await _db_view(owner, world.b["id"]) == b_db_before
     assert await _api_view(client, b) == b_api_before
+
+
+async def test_item_and_assessment_codes_in_both_tenants_resolve_to_the_callers(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """SHARED-SC and QUIZ exist in A and B, and shared-1 is a candidate of both: everything A's author
+    and A's shared-1 do with them lands on A's, and B's shared-1 carries on with B's attempt."""
+    b_api_before = await _api_view(client, world.b["admin"])
+    b_db_before = await _db_view(owner, world.b["id"])
+    author, me, a_attempt = world.a["author"], world.a["candidate"], world.ids["a_attempt"]
+
+    # A's QUIZ pinned A's SHARED-SC: its forms and A's shared-1's attempt show A's texts only.
+    form = (await client.get("/v1/assessments/QUIZ/preview?seed=5", headers=author)).json()
+    assert sorted(i["view"]["stem"]["en"] for i in form["items"]) == ["A A-item A-SC-1", "A A-item SHARED-SC"]
+    again = await client.post("/v1/me/assessments/QUIZ/attempts", json={}, headers=me)
+    assert again.status_code == 200 and again.json()["attempt"]["id"] == a_attempt, again.text
+    state = again.json()
+    assert state["title"]["en"] == "A A-assessment QUIZ"
+    shown = [i["stem"]["en"] for i in state["items"]] + [
+        o["text"]["en"] for i in state["items"] for o in i["options"]
+    ]
+    assert shown and all(text.startswith("A A-") for text in shown), shown
+    assert {a["item"]: a["answer"] for a in state["answers"]} == {"A-SC-1": {"choice": "a"}}
+
+    # A's shared-1 answers SHARED-SC and submits; A's author edits SHARED-SC (pinned: a new version),
+    # retires it and closes QUIZ.
+    saved = await client.put(
+        f"/v1/me/attempts/{a_attempt}/answers/SHARED-SC",
+        json={"revision": 5, "answer": {"choice": "d"}},
+        headers=me,
+    )
+    assert saved.status_code == 200 and saved.json()["applied"], saved.text
+    submitted = await client.post(f"/v1/me/attempts/{a_attempt}/submit", headers=me)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "submitted", submitted.text
+    read = await client.get("/v1/items/SHARED-SC", headers=author)
+    edited = await client.put(
+        "/v1/items/SHARED-SC",
+        json={**_item("A", "SHARED-SC"), "stem": _l("A A-item SHARED-SC, edited")},
+        headers={**author, "If-Match": read.headers["etag"]},
+    )
+    assert edited.status_code == 200 and edited.json()["version"] == 2, edited.text
+    assert (await client.post("/v1/items/SHARED-SC/retire", headers=author)).json()["status"] == "retired"
+    closed = await client.post("/v1/assessments/QUIZ/close", headers=author)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
+
+    # B's SHARED-SC, QUIZ, and shared-1's attempt and answers are exactly as they were.
+    assert await _db_view(owner, world.b["id"]) == b_db_before
+    assert await _api_view(client, world.b["admin"]) == b_api_before
+    b_state = await client.get(f"/v1/me/attempts/{world.ids['b_attempt']}", headers=world.b["candidate"])
+    assert b_state.status_code == 200 and b_state.json()["attempt"]["status"] == "in_progress", b_state.text
+    assert {a["item"]: a["answer"] for a in b_state.json()["answers"]}["SHARED-SC"] == {"choice": "b"}
+    b_saved = await client.put(
+        f"/v1/me/attempts/{world.ids['b_attempt']}/answers/SHARED-SC",
+        json={"revision": 2, "answer": {"choice": "a"}},
+        headers=world.b["candidate"],
+    )
+    assert b_saved.status_code == 200 and b_saved.json()["applied"], b_saved.text
+
+
+async def test_each_shared_1_starts_with_its_own_tenants_extra_time(client: httpx.AsyncClient, world: World):
+    """A granted its shared-1 1.5, B its shared-1 2.5, both before the attempts started: each attempt
+    runs with its own tenant's factor (30 minutes become 45 and 75)."""
+    for tenant, prefix in ((world.a, "A"), (world.b, "B")):
+        attempt = world.ids[f"{prefix.lower()}_attempt"]
+        state = (await client.get(f"/v1/me/attempts/{attempt}", headers=tenant["candidate"])).json()[
+            "attempt"
+        ]
+        factor = SHARED_1_EXTRA_TIME[prefix]
+        assert state["extra_time_factor"] == factor, (prefix, state)
+        started, deadline = (datetime.fromisoformat(state[k]) for k in ("started_at", "deadline"))
+        assert abs((deadline - started) - timedelta(minutes=30 * factor)) < timedelta(seconds=1), (
+            prefix,
+            state,
+        )
+        [offered] = (await client.get("/v1/me/assessments", headers=tenant["candidate"])).json()
+        assert offered["extra_time_factor"] == factor
+
+
+async def test_accommodating_a_person_of_both_tenants_touches_only_the_callers(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """shared-1 has a running attempt in A (QUIZ) and in B (B-QUIZ): A's admin granting A's shared-1
+    extra time (after start) moves A's attempt's deadline, and nothing of B's."""
+    b_db_before = await _db_view(owner, world.b["id"])
+    granted = await client.put(
+        "/v1/assessments/QUIZ/accommodations/shared-1",
+        json={"extra_time_factor": 2.0, "note": "A's own shared-1"},
+        headers=world.a["admin"],
+    )
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["external_id"] == "shared-1" and granted.json()["extra_time_factor"] == 2.0
+    mine = await client.get(f"/v1/me/attempts/{world.ids['a_attempt']}", headers=world.a["candidate"])
+    assert mine.json()["attempt"]["extra_time_factor"] == 2.0
+    assert mine.json()["attempt"]["deadline"] == granted.json()["running_attempt_deadline"]
+    assert await _db_view(owner, world.b["id"]) == b_db_before
 
 
 async def test_lists_show_only_the_callers_tenant(client: httpx.AsyncClient, world: World):
@@ -948,6 +2025,57 @@ async def test_lists_show_only_the_callers_tenant(client: httpx.AsyncClient, wor
                 )
                 for i in items
             ), url
+        # Items, assessments, their attempts; every value filter and text search stays in the caller's tenant.
+        own_items = {"A": {"A-SC-1", "SHARED-SC"}, "B": {"B-SC-1", "B-ORD-1", "B-OR-1", "SHARED-SC"}}[prefix]
+        assert {i["code"] for i in view["items"]["items"]} == own_items
+        own_assessments = {"A": {"QUIZ", "A-DRAFT-Q"}, "B": {"QUIZ", "B-QUIZ", "B-DRAFT-Q"}}[prefix]
+        assert {a["code"] for a in view["assessments"]["items"]} == own_assessments
+        quiz = "QUIZ" if prefix == "A" else "B-QUIZ"
+        own_attempts = {(world.ids[f"{prefix.lower()}_attempt"], "shared-1")}
+        if prefix == "B":
+            own_attempts.add((world.ids["b_scored_attempt"], "b-1"))
+        assert {
+            (t["id"], t["external_id"]) for t in view[f"assessment:{quiz}:attempts"]["items"]
+        } == own_attempts
+        accommodations = view[f"assessment:{quiz}:accommodations"]["items"]
+        assert [(c["external_id"], c["extra_time_factor"]) for c in accommodations] == [
+            (f"{prefix.lower()}-1", 1.25),
+            ("shared-1", SHARED_1_EXTRA_TIME[prefix]),
+        ]
+        for url in (
+            "/v1/items?limit=500",
+            "/v1/items?type=single_choice",
+            "/v1/items?status=active",
+            "/v1/items?indicator=D1.1",
+            "/v1/items?q=item",
+            "/v1/items?q=SHARED",
+            "/v1/items?limit=1",
+            "/v1/items/export",
+            "/v1/assessments?status=published",
+            "/v1/assessments?limit=1",
+            f"/v1/assessments/{quiz}/attempts?status=in_progress",
+        ):
+            items = (await client.get(url, headers=me["author"])).json()["items"]
+            texts = [(i.get("stem") or i.get("title") or {}).get("en") or i.get("external_id") for i in items]
+            assert texts and all(t.startswith((f"{prefix} ", "shared-1")) for t in texts), (url, texts)
+        # Text search finds nothing of the other tenant's texts; nor of anyone's keys or notes.
+        for text in (
+            f"{other_prefix}-item",
+            f"{other_prefix}-option",
+            "rater notes",
+            "exemplar",
+            "author note",
+        ):
+            found = await client.get("/v1/items", params={"q": text}, headers=me["author"])
+            assert found.status_code == 200 and found.json()["items"] == [], (text, found.text)
+        # The candidate (each tenant's own shared-1) is offered its own tenant's assessments only, though
+        # B-QUIZ names shared-1 in its audience.
+        offered = await client.get("/v1/me/assessments", headers=me["candidate"])
+        assert offered.status_code == 200, offered.text
+        assert [(a["code"], a["title"]["en"]) for a in offered.json()] == [
+            (quiz, f"{prefix} {prefix}-assessment {quiz}")
+        ]
+        assert [t["id"] for t in offered.json()[0]["attempts"]] == [world.ids[f"{prefix.lower()}_attempt"]]
 
 
 async def test_pagination_cursor_from_b_reveals_nothing_to_a(client: httpx.AsyncClient, world: World):
@@ -975,6 +2103,37 @@ async def test_pagination_cursor_from_b_reveals_nothing_to_a(client: httpx.Async
         ).json()
         assert all(f["title"]["en"].startswith("A ") for f in page["items"]), page
         cursor = page["next_cursor"]
+
+    # Items (B's cursor points past "B-OR-1": A's SHARED-SC follows), assessments, accommodations (B's
+    # cursor past B's b-1 on B-QUIZ: A's shared-1 on A's QUIZ follows, with A's factor): every row A is
+    # shown is a row of A's own full list.
+    for b_url, a_url in (
+        ("/v1/items", "/v1/items"),
+        ("/v1/assessments", "/v1/assessments"),
+        ("/v1/assessments/B-QUIZ/accommodations", "/v1/assessments/QUIZ/accommodations"),
+    ):
+        first = (await client.get(b_url, params={"limit": 1}, headers=world.b["admin"])).json()
+        cursor = first["next_cursor"]
+        assert cursor, b_url
+        mine = (await client.get(a_url, params={"limit": 500}, headers=world.a["admin"])).json()["items"]
+        seen = []
+        while cursor:
+            page = (
+                await client.get(a_url, params={"limit": 1, "cursor": cursor}, headers=world.a["admin"])
+            ).json()
+            seen += page["items"]
+            cursor = page["next_cursor"]
+        assert seen and all(row in mine for row in seen), (a_url, seen, mine)
+    # A cursor after B's attempt, on A's attempts of A's QUIZ: A's attempt or nothing, never B's.
+    first = (
+        await client.get("/v1/assessments/B-QUIZ/attempts", params={"limit": 1}, headers=world.b["admin"])
+    ).json()
+    b_attempts = {world.ids["b_attempt"], world.ids["b_scored_attempt"]}
+    assert len(first["items"]) == 1 and first["items"][0]["id"] in b_attempts and first["next_cursor"]
+    page = await client.get(
+        "/v1/assessments/QUIZ/attempts", params={"cursor": first["next_cursor"]}, headers=world.a["admin"]
+    )
+    assert page.status_code == 200 and {a["id"] for a in page.json()["items"]} <= {world.ids["a_attempt"]}
 
 
 async def test_concurrent_requests_of_two_tenants_never_see_each_others_rows(
@@ -1060,7 +2219,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
 ):
     """The operator manages tenants; it never reads or writes a tenant's data."""
     all_db_before = await _db_view(owner)
-    checked, frameworks_checked = 0, 0
+    checked, frameworks_checked, delivery_checked = 0, 0, 0
     queries = {
         "/v1/frameworks/{code:str}/diff": "?from=1&to=2",
         "/v1/frameworks/{code:str}/versions/{version:int}/export": "?format=native",
@@ -1070,16 +2229,25 @@ async def test_operator_token_is_refused_on_every_tenant_route(
         # Shared templates are not exempt here: global data, but still only for tenants' users.
         if _operator_route(path) or path.startswith("/docs") or handler.opt.get("exclude_from_auth"):
             continue
-        sample_code = (
-            "B-FW"
-            if path.startswith("/v1/frameworks/")
-            else (TEMPLATE if _shared_template_route(path) else "B-CITY")
-        )
+        if path.startswith("/v1/frameworks/"):
+            sample_code = "B-FW"
+        elif _shared_template_route(path):
+            sample_code = TEMPLATE
+        elif path.startswith("/v1/items/"):
+            sample_code = "B-SC-1"
+        elif path.startswith(("/v1/assessments/", "/v1/me/assessments/")):
+            sample_code = "B-QUIZ"
+        else:
+            sample_code = "B-CITY"
         url = (
             path.replace("{code:str}", sample_code)
-            .replace("{version:int}", "2")
+            .replace("{version:int}", "2" if path.startswith("/v1/frameworks/") else "1")
             .replace("{external_id:str}", "b-1")
             .replace("{issuer_id:uuid}", world.b_issuer)
+            .replace("{attempt_id:uuid}", world.ids["b_attempt"])
+            .replace("{item:str}", "B-SC-1")
+            .replace("{task_id:uuid}", world.ids["b_task"])
+            .replace("{rescoring_id:uuid}", world.ids["b_rescoring"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}
@@ -1096,14 +2264,32 @@ async def test_operator_token_is_refused_on_every_tenant_route(
                 body = world.documents["a_case"]
             elif method == "PATCH" and path.startswith("/v1/frameworks/"):
                 body = [{"op": "replace", "path": "/title", "value": {"en": "by the operator"}}]
+            elif path in ("/v1/items", "/v1/items/{code:str}"):
+                body = _item("A", "B-SC-1" if method == "PUT" else "OP-ITEM")
+            elif path == "/v1/items/import":
+                body = {"items": [_item("A", "OP-ITEM")]}
+            elif path in ("/v1/assessments", "/v1/assessments/{code:str}"):
+                body = _assessment("A", "B-QUIZ" if method == "PUT" else "OP-QUIZ", ["A-SC-1"])
+            elif path.endswith("/accommodations/{external_id:str}"):
+                body = {"extra_time_factor": 2.0}
+            elif path.endswith("/answers/{item:str}"):
+                body = {"revision": 99, "answer": {"choice": "a"}}
+            elif path.endswith("/answers"):
+                body = {"answers": [{"item": "B-SC-1", "revision": 99, "answer": {"choice": "a"}}]}
+            elif path.endswith("/ratings"):
+                body = {"value": 1}
+            elif path.endswith("/rescorings"):
+                body = {"reason": "by the operator"}
         response = await client.request(
             method, url, headers=headers, **({"json": body} if body is not None else {})
         )
         assert_problem(response, 403, f"{method} {url}")
         checked += 1
         frameworks_checked += path.startswith(("/v1/frameworks", "/v1/rubric-templates"))
-    assert checked >= 14 + 17
+        delivery_checked += path.startswith(("/v1/items", "/v1/assessments", "/v1/me/"))
+    assert checked >= 14 + 17 + 28
     assert frameworks_checked >= 17  # 14 framework routes and 3 template routes
+    assert delivery_checked >= 28  # 10 item routes, 12 assessment routes, 6 candidate routes
     assert_problem(await client.get("/v1/org-units?under=B-ROOT", headers=operator(service_keys)), 403)
     assert_problem(await client.get("/v1/people?under=B-ROOT", headers=operator(service_keys)), 403)
     # Nothing the operator sent reached B's (or anyone's) frameworks.
@@ -1301,7 +2487,7 @@ def _body_fields(handler: BaseRouteHandler) -> set[str]:
 
 async def test_every_object_route_has_an_isolation_probe(settings: Settings):
     app = create_app(settings)
-    probes = CROSS_TENANT_PROBES + OWN_KEY_PROBES
+    probes = CROSS_TENANT_PROBES + OWN_KEY_PROBES + DRAFT_REFERENCE_PROBES
     covered = {(p.method, p.route, p.covers) for p in probes}
     routes = list(_routes(app))
     known = {(m, path) for m, path, _ in routes}
@@ -1333,7 +2519,7 @@ async def test_every_object_route_has_an_isolation_probe(settings: Settings):
             if (method, path, f"body:{pointer}") not in covered:
                 missing.append(f"{method} {path} body {pointer}: no probe with another tenant's key")
     assert missing == [], "routes without a tenant-isolation test:\n" + "\n".join(missing)
-    assert checked_paths >= 16  # the walk saw the object routes (guards against a silently empty walk)
+    assert checked_paths >= 16 + 21  # the walk saw the object routes (guards against a silently empty walk)
     # Every exemption still names a field some route's body has (no stale entries).
     bodies = {(path, pointer) for _, path, handler in routes for pointer in _body_fields(handler)}
     assert DOCUMENT_INTERNAL_BODY_FIELDS <= bodies
@@ -1361,6 +2547,16 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/publish"),
         ("POST", "/v1/frameworks/{code:str}/versions/{version:int}/retire"),
         ("GET", "/v1/frameworks/{code:str}/diff"),
+        ("GET", "/v1/items/{code:str}"),
+        ("PUT", "/v1/items/{code:str}"),
+        ("GET", "/v1/items/{code:str}/preview"),
+        ("GET", "/v1/assessments/{code:str}"),
+        ("POST", "/v1/assessments/{code:str}/publish"),
+        ("PUT", "/v1/assessments/{code:str}/accommodations/{external_id:str}"),
+        ("POST", "/v1/me/assessments/{code:str}/attempts"),
+        ("GET", "/v1/me/attempts/{attempt_id:uuid}"),
+        ("PUT", "/v1/me/attempts/{attempt_id:uuid}/answers/{item:str}"),
+        ("POST", "/v1/me/attempts/{attempt_id:uuid}/submit"),
     }
     # Shared templates are exempt by design; the walk must not count them as tenant object routes.
     assert not {p for _, p in walked if p.startswith("/v1/rubric-templates")}
@@ -1375,6 +2571,9 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("GET", "/v1/org-units", "parent"),
         ("GET", "/v1/people", "under"),
         ("POST", "/v1/frameworks/import/case", "code"),
+        ("GET", "/v1/items", "framework"),
+        ("GET", "/v1/items", "indicator"),
+        ("GET", "/v1/items/export", "framework"),
     }
     # Query aliases are reported by their wire name, headers separately from query parameters.
     every_query = {(m, p, q) for m, p, h in _routes(app) for q in _query_params(p, h)}
@@ -1408,6 +2607,12 @@ def test_route_walk_recognises_the_known_object_routes(settings: Settings):
         ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/code"),
         ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/dimensions/*/indicators/*/code"),
         ("PUT", "/v1/frameworks/{code:str}/versions/{version:int}", "/levels/*/code"),
+        ("POST", "/v1/items", "/code"),
+        ("POST", "/v1/items/import", "/items/*/code"),
+        ("POST", "/v1/assessments", "/framework/code"),
+        ("POST", "/v1/assessments", "/sections/*/items/*/code"),
+        ("POST", "/v1/assessments", "/sections/*/pool/items/*/code"),
+        ("PUT", "/v1/assessments/{code:str}", "/sections/*/items/*/code"),
     }
 
 

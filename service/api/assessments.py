@@ -39,6 +39,8 @@ from service.results.scores import StoredScore
 from service.tenancy.fields import CODE_PATTERN
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
+# Who took what, and how they scored: not for raters, whose marking is blind.
+results = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 admin = requires_roles(TENANT_ADMIN)
 
@@ -148,7 +150,7 @@ class AssessmentController(Controller):
                                 data: JSONBody[AccommodationSet]) -> Accommodation:
         return await assessments.set_accommodation(conn, code, external_id, data)
 
-    @get("/{code:str}/attempts/{attempt_id:uuid}/scores", operation_id="listAttemptScores", guards=[read],
+    @get("/{code:str}/attempts/{attempt_id:uuid}/scores", operation_id="listAttemptScores", guards=[results],
          responses=errors(404), summary="An attempt's score documents, newest first: the current one and its history")
     async def attempt_scores(self, conn: Conn, code: AssessmentCode,
                              attempt_id: Annotated[UUID, PathParameter(description="Attempt id")]) -> list[StoredScore]:
@@ -164,13 +166,13 @@ class AssessmentController(Controller):
         job = await rescoring.create(conn, code, data, request.user.subject)
         return _job(request, job)
 
-    @get("/{code:str}/rescorings", operation_id="listRescorings", guards=[read], responses=errors(404),
+    @get("/{code:str}/rescorings", operation_id="listRescorings", guards=[results], responses=errors(404),
          summary="Rescorings of this assessment, newest first")
     async def list_rescorings(self, conn: Conn, code: AssessmentCode) -> list[Rescoring]:
         await assessments.get_assessment(conn, code)
         return await rescoring.list_rescorings(conn, code)
 
-    @get("/{code:str}/rescorings/{rescoring_id:uuid}", operation_id="getRescoring", guards=[read],
+    @get("/{code:str}/rescorings/{rescoring_id:uuid}", operation_id="getRescoring", guards=[results],
          responses=errors(404), summary="A rescoring: status, progress (processed of total), preview summary")
     async def get_rescoring(self, conn: Conn, code: AssessmentCode, rescoring_id: RescoringId) -> Rescoring:
         return await rescoring.get_rescoring(conn, code, rescoring_id)
@@ -193,18 +195,18 @@ class AssessmentController(Controller):
         return Response(job, status_code=202, background=BackgroundTask(
             item_stats.run, runtime.pool, request.user.tenant_id, job.id))
 
-    @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[read], responses=errors(404),
+    @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[results], responses=errors(404),
          summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "
                  "alpha per dimension with alpha if item deleted; negative discrimination flagged")
     async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
         return await item_stats.get_run(conn, code)
 
-    @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[read], responses=errors(404),
+    @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[results], responses=errors(404),
          summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item")
     async def rater_agreement(self, conn: Conn, code: AssessmentCode) -> AgreementReport:
         return await ratings.agreement_report(conn, code)
 
-    @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[read], responses=errors(404),
+    @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[results], responses=errors(404),
          summary="Attempts of this assessment: who, status, progress")
     async def list_attempts(self, conn: Conn, code: AssessmentCode,
                             status: Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)$")] = None,

@@ -165,7 +165,8 @@ def form_item(item: Item, version: int) -> FormItem:
     primary = max(item.loadings, key=lambda loading: loading.weight).indicator
     shuffle = "always" if isinstance(item, Ordering) else ("allowed" if getattr(item, "shuffle_options", False)
                                                            else "never")
-    return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle)  # type: ignore[arg-type]
+    avoid = tuple(item.key.order) if isinstance(item, Ordering) else None
+    return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle, avoid)  # type: ignore[arg-type]
 
 
 async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessment:

@@ -26,10 +26,12 @@ class FormItem(msgspec.Struct, frozen=True):
     # "always" for ordering items (the authored order is the answer), "allowed" where the author
     # permits it and the assessment shuffles options, "never" otherwise
     shuffle_options: Literal["always", "allowed", "never"]
+    # an order the shuffle must not show (an ordering item's answer)
+    avoid_order: tuple[str, ...] | None = None
 
 
 class Placement(msgspec.Struct, frozen=True):
-    """One item of an attempt's form."""
+    """One item of an attempt's form, as stored with the attempt."""
 
     section: str
     code: str
@@ -38,8 +40,8 @@ class Placement(msgspec.Struct, frozen=True):
 
 
 class FrozenItem(msgspec.Struct):
-    """One item of a started attempt, as stored with it: its section, pinned version and the view
-    the candidate got (options in the attempt's order). `view.ref` is the item code."""
+    """One item of a form as the candidate sees it: its section, pinned version and view (options
+    in the form's order). `view.ref` is the item code."""
 
     section: str
     version: int
@@ -79,5 +81,7 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
             if item.option_keys and (item.shuffle_options == "always"
                                      or item.shuffle_options == "allowed" and content.shuffle_options):
                 order = rng.sample(list(item.option_keys), len(item.option_keys))
+                while item.avoid_order is not None and len(order) > 1 and tuple(order) == item.avoid_order:
+                    order = rng.sample(list(item.option_keys), len(item.option_keys))
             form.append(Placement(section.code, item.code, item.version, order))
     return form

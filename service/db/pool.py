@@ -32,22 +32,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Reset on release: nothing to do beyond what asyncpg always does (roll back an open transaction).
-
-    Every setting this service makes is `set_config(..., true)` (transaction-local) and every
-    advisory lock is `pg_advisory_xact_lock`, so the session carries nothing between requests;
-    skipping the default `RESET ALL; UNLISTEN *; ...` saves a round trip per request.
-    """
-
-
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        reset=_keep_session,
         server_settings={"application_name": "assess"},
     )
 

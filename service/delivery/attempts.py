@@ -27,7 +27,7 @@ import asyncpg
 import msgspec
 
 from service.assessments.audience import includes, window_state
-from service.assessments.forms import FormItem, FrozenItem, draw_form
+from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.items import bank
@@ -247,12 +247,17 @@ def _form_length(content: AssessmentContent) -> int:
     return sum(len(s.items) + (s.pool.draw if s.pool else 0) for s in content.sections)
 
 
-async def new_form(conn: asyncpg.Connection, content: AssessmentContent, forms: dict, seed: int  # type: ignore[type-arg]
-                    ) -> list[FrozenItem]:
-    placements = draw_form(content, {code: msgspec.convert(f, FormItem) for code, f in forms.items()}, seed)
-    versions = await bank.pinned_versions(conn, {p.code: p.version for p in placements})
+def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placement]:  # type: ignore[type-arg]
+    """Draw a form. It is stored compactly (item code, version, option order: a few kB per attempt);
+    the candidate's views are rebuilt from the pinned item versions, which never change."""
+    return draw_form(content, {code: msgspec.convert(f, FormItem) for code, f in forms.items()}, seed)
+
+
+async def views_for(conn: asyncpg.Connection, form: list[Placement]) -> list[FrozenItem]:
+    """The form as the candidate sees it: each pinned item version's view, options in the form's order."""
+    versions = await bank.pinned_versions(conn, {p.code: p.version for p in form})
     return [FrozenItem(p.section, p.version, candidate_view(versions[p.code].content, p.option_order))
-            for p in placements]
+            for p in form]
 
 
 async def start(conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
@@ -289,7 +294,7 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     if len(existing) >= content.attempts_allowed:
         raise StartRefused(f"you have used all {content.attempts_allowed} attempt(s) of this assessment")
     seed = secrets.randbits(62)
-    form = await new_form(conn, content, forms, seed)
+    form = new_form(content, forms, seed)
     factor = await conn.fetchval(
         "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
         assessment_id, person.id)
@@ -298,8 +303,8 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     attempt_id = await conn.fetchval(
         """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
                                  extra_time_factor, deadline, grace_seconds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 1),
-                   now() + make_interval(secs => ($7 * coalesce($8, 1))::float8), $9)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
+                   now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
            ON CONFLICT DO NOTHING RETURNING id""",
         assessment_id, person.id, number, seed, msgspec.to_builtins(form), len(form), limit, factor,
         content.grace_seconds)
@@ -317,7 +322,7 @@ async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> l
     form = await conn.fetchval("SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id)
     if form is None:
         raise NotFound(f"no attempt {attempt_id}")
-    return msgspec.convert(form, list[FrozenItem])
+    return await views_for(conn, msgspec.convert(form, list[Placement]))
 
 
 async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptState:

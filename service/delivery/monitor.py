@@ -12,7 +12,7 @@ import msgspec
 
 from service.assessments.forms import FrozenItem
 from service.assessments.model import AssessmentContent
-from service.delivery.attempts import new_form
+from service.delivery.attempts import new_form, views_for
 from service.errors import Conflict, NotFound
 
 
@@ -42,7 +42,7 @@ async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPr
     if row["forms"] is None:
         raise Conflict(f"assessment '{code}' is a draft: forms are drawn from pinned items once it is published")
     content = msgspec.convert(row["content"], AssessmentContent)
-    return FormPreview(seed, await new_form(conn, content, row["forms"], seed))
+    return FormPreview(seed, await views_for(conn, new_form(content, row["forms"], seed)))
 
 
 async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int

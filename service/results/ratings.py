@@ -54,7 +54,6 @@ class RatingTask(msgspec.Struct):
     rater_notes: Localized | None
     exemplars: list[Localized]
     ratings_needed: int
-    created_at: datetime
 
 
 class TaskState(msgspec.Struct):
@@ -113,7 +112,7 @@ _TASK = """
     JOIN items i ON i.tenant_id = t.tenant_id AND i.code = t.item_ref
     JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
          AND v.version = (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f
-                          WHERE f->'view'->>'ref' = t.item_ref)
+                          WHERE f->>'code' = t.item_ref)
     JOIN frameworks fw ON fw.tenant_id = a.tenant_id AND fw.code = a.content->'framework'->>'code'
     JOIN framework_versions fv ON fv.tenant_id = fw.tenant_id AND fv.framework_id = fw.id
          AND fv.version = (a.content->'framework'->>'version')::int
@@ -138,8 +137,7 @@ def _task(row: asyncpg.Record) -> RatingTask:
         id=row["id"], assessment=row["assessment"], item=item.code, stem=item.stem, scenario=item.scenario,
         task=getattr(item, "task", "free_text"), response=row["response"] or "", scale=_scale(framework),
         indicators=guides, rater_notes=getattr(key, "rater_notes", None), exemplars=getattr(key, "exemplars", []),
-        ratings_needed=ratings_needed(list(row["values"]), double=marking.double, gap=marking.adjudication_gap),
-        created_at=row["created_at"])
+        ratings_needed=ratings_needed(list(row["values"]), double=marking.double, gap=marking.adjudication_gap))
 
 
 async def rater_queue(conn: asyncpg.Connection, rater: str, *, assessment: str | None, limit: int

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.forms import FrozenItem
+from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.items.model import Item
@@ -62,8 +62,8 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
            WHERE t.id = ANY($1::uuid[])""", attempt_ids)
     in_force = await pins_in_force(conn, list({row["assessment_id"] for row in rows})) if pins is None else {}
     attempt_pins = {row["id"]: pins or in_force.get(row["assessment_id"], ScoringPins()) for row in rows}
-    forms = {row["id"]: [msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.view.ref, f.version))
-                         for f in msgspec.convert(row["form"], list[FrozenItem])] for row in rows}
+    forms = {row["id"]: [msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.code, f.version))
+                         for f in msgspec.convert(row["form"], list[Placement])] for row in rows}
     pinned = {}
     for row in rows:
         ref = msgspec.convert(row["assessment"], AssessmentContent).framework
@@ -79,7 +79,7 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         frameworks[(row["code"], row["version"])] = (msgspec.convert(row["content"], FrameworkContent),
                                                      row["content_hash"])
 
-    versions = sorted({(f.view.ref, f.version) for form in forms.values() for f in form})
+    versions = sorted({(f.code, f.version) for form in forms.values() for f in form})
     items: dict[tuple[str, int], Item] = {}
     for row in await conn.fetch(
             """SELECT i.code, v.version, v.content FROM item_versions v
@@ -100,7 +100,7 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         top = len(framework.levels)
         inputs[attempt] = ScoringInput(
             framework=framework, framework_hash=digest,
-            items=[ScoredItem(f.version, items[(f.view.ref, f.version)]) for f in form],
+            items=[ScoredItem(f.version, items[(f.code, f.version)]) for f in form],
             answers=answers[attempt],
             ratings={code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()})
     return inputs
