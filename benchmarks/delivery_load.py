@@ -14,34 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections import defaultdict
-from pathlib import Path
 
 import httpx
+from _harness import bench_tenant, candidate_token, running_service
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from service.auth.issue import issue_operator_token, issue_token  # noqa: E402
-from service.auth.keys import ServiceKeys  # noqa: E402
-from service.items.samples import sample_bank  # noqa: E402
-
-FRAMEWORK = "cadre-ai-literacy"
 SAVES_PER_CANDIDATE = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sample_answer(item: dict, revision: int) -> dict:
@@ -61,41 +41,6 @@ def sample_answer(item: dict, revision: int) -> dict:
     if kind == "order":
         return {"order": keys[revision % len(keys):] + keys[: revision % len(keys)]}
     return {"text": f"draft {revision}: 先核对数据来源，再让模型按格式输出。"}
-
-
-async def setup(http: httpx.AsyncClient, keys: ServiceKeys, candidates: int) -> list[dict[str, str]]:
-    common = {"issuer": "assess-service", "audience": "assess-api", "ttl_seconds": 6 * 3600}
-    slug = f"bench-{uuid.uuid4().hex[:8]}"
-    operator = {"Authorization": "Bearer " + issue_operator_token(keys, **common)}
-    tenant = (await http.post("/v1/tenants", json={"slug": slug, "name": "Bench"}, headers=operator)).json()
-    admin = {"Authorization": "Bearer " + issue_token(keys, kind="user", subject="bench-admin", tenant_id=uuid.UUID(
-        tenant["id"]), roles=["tenant_admin", "author"], **common)}
-
-    async def ok(response_: "asyncio.Future[httpx.Response]") -> httpx.Response:
-        response = await response_
-        if response.status_code >= 300:
-            raise SystemExit(f"set-up failed: {response.request.method} {response.request.url}: {response.text}")
-        return response
-
-    await ok(http.post("/v1/org-units", json={"code": "P", "name": "Province"}, headers=admin))
-    for start in range(0, candidates, 5000):
-        rows = [{"external_id": f"cand-{i:06d}", "org_unit_code": "P", "category": "civil_servant"}
-                for i in range(start, min(candidates, start + 5000))]
-        await ok(http.post("/v1/people/bulk", json={"people": rows}, headers=admin))
-    await ok(http.post("/v1/frameworks", json={"template": FRAMEWORK}, headers=admin))
-    etag = (await ok(http.get(f"/v1/frameworks/{FRAMEWORK}/versions/1", headers=admin))).headers["etag"]
-    await ok(http.post(f"/v1/frameworks/{FRAMEWORK}/versions/1/publish", headers={**admin, "If-Match": etag}))
-    bank = sample_bank(FRAMEWORK)
-    import msgspec
-    await ok(http.post("/v1/items/import", json={"items": msgspec.to_builtins(bank.items)}, headers=admin))
-    assessment = {"code": "bench", "title": {"en": "Bench"}, "framework": {"code": FRAMEWORK, "version": 1},
-                  "sections": [{"code": "all", "items": [{"code": item.code} for item in bank.items],
-                                "shuffle_items": True}],
-                  "audience": {"org_units": ["P"]}, "time_limit_minutes": 120}
-    created = await ok(http.post("/v1/assessments", json=assessment, headers=admin))
-    await ok(http.post("/v1/assessments/bench/publish", headers={**admin, "If-Match": created.headers["etag"]}))
-    return [{"Authorization": "Bearer " + issue_token(keys, kind="user", subject=f"cand-{i:06d}", tenant_id=uuid.UUID(
-        tenant["id"]), roles=["candidate"], **common)} for i in range(candidates)]
 
 
 async def candidate(http: httpx.AsyncClient, headers: dict[str, str], timings: dict[str, list[float]],
@@ -133,10 +78,11 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {q[49] * 1000:7.1f} ms  p95 {q[94] * 1000:7.1f} ms  p99 {q[98] * 1000:7.1f} ms"
 
 
-async def drive(base_url: str, keys_file: Path, candidates: int, concurrency: int) -> None:
+async def drive(service, candidates: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
-        tokens = await setup(http, ServiceKeys.load(keys_file), candidates)
+    async with httpx.AsyncClient(base_url=service.url, limits=limits, timeout=60) as http:
+        tenant_id, _, people = await bench_tenant(http, service.keys, candidates)
+        tokens = [candidate_token(service.keys, tenant_id, person) for person in people]
         timings: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
         queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
@@ -166,30 +112,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="assess-bench-") as data_dir:
-        env = {**os.environ, "ASSESS_DATA_DIR": data_dir, "PORT": str(port), "WORKERS": str(args.workers),
-               "LOG_LEVEL": "WARNING", "DB_POOL_MAX": str(max(4, min(20, args.concurrency // args.workers)))}
-        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None:
-                    raise SystemExit("the service exited during start-up")
-                time.sleep(0.1)
-            else:
-                raise SystemExit("the service did not become ready")
-            print(f"service on 127.0.0.1:{port} with {args.workers} granian worker(s); "
-                  f"database: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}")
-            asyncio.run(drive(f"http://127.0.0.1:{port}", Path(data_dir) / "signing-keys.json", args.candidates,
-                              args.concurrency))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with running_service(args.workers, max(4, min(20, args.concurrency // args.workers))) as service:
+        asyncio.run(drive(service, args.candidates, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from service.results import ratings
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
 
 
+_document_decoder = msgspec.json.Decoder(ScoreDocument)
+_answer_decoder = msgspec.json.Decoder(Answer)
+
+
 class StoredScore(msgspec.Struct):
     attempt_id: UUID
     version: int
@@ -89,9 +93,9 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         items[(row["code"], row["version"])] = msgspec.convert(row["content"], Item)  # type: ignore[arg-type]
 
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
-    for row in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])",
-                                attempt_ids):
-        answers[row["attempt_id"]][row["item_ref"]] = msgspec.convert(row["answer"], Answer)
+    for row in await conn.fetch("SELECT attempt_id, item_ref, answer::text FROM responses "
+                                "WHERE attempt_id = ANY($1::uuid[])", attempt_ids):
+        answers[row["attempt_id"]][row["item_ref"]] = _answer_decoder.decode(row["answer"])
 
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
@@ -143,9 +147,10 @@ async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, r
 
 
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
-    rows = await conn.fetch("SELECT attempt_id, document FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
-                            attempt_ids)
-    return {row["attempt_id"]: msgspec.convert(row["document"], ScoreDocument) for row in rows}
+    # as text, decoded straight into the struct: several times faster than dicts converted afterwards
+    rows = await conn.fetch("SELECT attempt_id, document::text FROM scores "
+                            "WHERE attempt_id = ANY($1::uuid[]) AND current", attempt_ids)
+    return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
 
 
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:

@@ -1,0 +1,117 @@
+"""What the benchmarks share: start the service on a free loopback port in a temporary data
+directory (embedded PostgreSQL unless DATABASE_URL is set), and set up a tenant with the
+shipped cadre item bank and one published assessment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.auth.issue import issue_operator_token, issue_token  # noqa: E402
+from service.auth.keys import ServiceKeys  # noqa: E402
+from service.items.samples import sample_bank  # noqa: E402
+
+FRAMEWORK = "cadre-ai-literacy"
+COMMON = {"issuer": "assess-service", "audience": "assess-api", "ttl_seconds": 6 * 3600}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service(msgspec.Struct):
+    url: str
+    data_dir: Path
+    keys: ServiceKeys | None = None
+
+    def load_keys(self) -> ServiceKeys:
+        self.keys = ServiceKeys.load(self.data_dir / "signing-keys.json")
+        return self.keys
+
+
+@contextmanager
+def running_service(workers: int, pool_max: int, extra_env: dict[str, str] | None = None) -> Iterator[Service]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="assess-bench-") as data_dir:
+        env = {**os.environ, "ASSESS_DATA_DIR": data_dir, "PORT": str(port), "WORKERS": str(workers),
+               "LOG_LEVEL": "WARNING", "DB_POOL_MAX": str(pool_max), **(extra_env or {})}
+        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None:
+                    raise SystemExit("the service exited during start-up")
+                time.sleep(0.1)
+            else:
+                raise SystemExit("the service did not become ready")
+            print(f"service on 127.0.0.1:{port} with {workers} granian worker(s); database: "
+                  f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}", flush=True)
+            service = Service(f"http://127.0.0.1:{port}", Path(data_dir))
+            service.load_keys()
+            yield service
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token}
+
+
+async def ok(request) -> httpx.Response:  # type: ignore[no-untyped-def]
+    response = await request
+    if response.status_code >= 300:
+        raise SystemExit(f"set-up failed: {response.request.method} {response.request.url}: {response.text}")
+    return response
+
+
+async def bench_tenant(http: httpx.AsyncClient, keys: ServiceKeys, people: int, assessment: dict | None = None,  # type: ignore[type-arg]
+                       extra_items: list | None = None) -> tuple[str, dict[str, str], list[str]]:  # type: ignore[type-arg]
+    """A tenant with `people` civil servants (cand-000000...) and a published assessment 'bench' of every
+    sample item; returns (tenant id, admin headers, external ids)."""
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    operator = bearer(issue_operator_token(keys, **COMMON))
+    tenant = (await ok(http.post("/v1/tenants", json={"slug": slug, "name": "Bench"}, headers=operator))).json()
+    admin = bearer(issue_token(keys, kind="user", subject="bench-admin", tenant_id=uuid.UUID(tenant["id"]),
+                               roles=["tenant_admin", "author", "analyst"], **COMMON))
+    await ok(http.post("/v1/org-units", json={"code": "P", "name": "Province"}, headers=admin))
+    ids = [f"cand-{i:06d}" for i in range(people)]
+    for start in range(0, people, 5000):
+        rows = [{"external_id": e, "org_unit_code": "P", "category": "civil_servant"} for e in ids[start:start + 5000]]
+        await ok(http.post("/v1/people/bulk", json={"people": rows}, headers=admin))
+    await ok(http.post("/v1/frameworks", json={"template": FRAMEWORK}, headers=admin))
+    etag = (await ok(http.get(f"/v1/frameworks/{FRAMEWORK}/versions/1", headers=admin))).headers["etag"]
+    await ok(http.post(f"/v1/frameworks/{FRAMEWORK}/versions/1/publish", headers={**admin, "If-Match": etag}))
+    items = list(sample_bank(FRAMEWORK).items) + list(extra_items or [])
+    await ok(http.post("/v1/items/import", json={"items": msgspec.to_builtins(items)}, headers=admin))
+    body = {"code": "bench", "title": {"en": "Bench"}, "framework": {"code": FRAMEWORK, "version": 1},
+            "sections": [{"code": "all", "items": [{"code": item.code} for item in items], "shuffle_items": True}],
+            "audience": {"org_units": ["P"]}, "time_limit_minutes": 120, **(assessment or {})}
+    created = await ok(http.post("/v1/assessments", json=body, headers=admin))
+    await ok(http.post("/v1/assessments/bench/publish", headers={**admin, "If-Match": created.headers["etag"]}))
+    return tenant["id"], admin, ids
+
+
+def candidate_token(keys: ServiceKeys, tenant_id: str, external_id: str) -> dict[str, str]:
+    return bearer(issue_token(keys, kind="user", subject=external_id, tenant_id=uuid.UUID(tenant_id),
+                              roles=["candidate"], **COMMON))

@@ -1,0 +1,191 @@
+"""Scoring benchmark: the engine on one core, and rescoring N attempts end to end.
+
+1. Engine: scores a 60-item mixed form (the 44 shipped cadre items and 16 copies) with random
+   answers, in this one process, and prints attempts scored per second per core.
+2. End to end: starts the service (embedded PostgreSQL in a temporary directory), sets up a
+   tenant and a published 60-item assessment through the API, bulk-loads `--attempts` submitted
+   attempts with random answers straight into the database (COPY as the owner: loading is not
+   what is measured), then through the API: scores them all (a rescoring of unscored attempts),
+   corrects one item's key and rescores (preview, then commit), printing the wall time of each
+   phase and attempts per second.
+
+    ./dev python benchmarks/scoring.py [--attempts 100000] [--engine-attempts 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import msgspec
+from _harness import ROOT, bench_tenant, ok, running_service
+
+from service.db.embedded import start_embedded
+from service.db.pool import _init_connection
+from service.items.model import OpenResponse
+from service.items.samples import sample_bank
+from service.items.views import Answer, candidate_view
+from service.rubrics.templates import get_template
+from service.scoring.engine import AgreedRating, ScoredItem, ScoringInput, score
+
+FORM_SIZE = 60
+
+
+def sixty_items() -> list:  # type: ignore[type-arg]
+    bank = sample_bank("cadre-ai-literacy").items
+    copies = [msgspec.structs.replace(item, code=f"{item.code}-B") for item in bank[: FORM_SIZE - len(bank)]]
+    return list(bank) + copies
+
+
+def random_answer(item, rng: random.Random) -> dict | None:  # type: ignore[no-untyped-def]
+    """A valid answer (as JSON) for `item`, or None for an omitted one (5 %)."""
+    if rng.random() < 0.05:
+        return None
+    view = candidate_view(item)
+    keys = [o.key for o in view.options or []]
+    kind = view.answer_with
+    if kind == "choice":
+        return {"choice": rng.choice(keys)}
+    if kind == "choices":
+        return {"choices": rng.sample(keys, rng.randint(1, len(keys)))}
+    if kind == "most_least":
+        most, least = rng.sample(keys, 2)
+        return {"most": most, "least": least}
+    if kind == "ratings":
+        return {"ratings": {k: rng.randint(1, view.rating_points or 5) for k in keys}}
+    if kind == "value":
+        return {"value": rng.randint(1, view.scale_points or 5)}
+    if kind == "order":
+        return {"order": rng.sample(keys, len(keys))}
+    return {"text": "先核对数据来源，再让模型按格式输出，最后由人审核。" * rng.randint(1, 5)}
+
+
+def engine_benchmark(n: int) -> None:
+    template = get_template("cadre-ai-literacy")
+    items = sixty_items()
+    rng = random.Random(1)
+    inputs = []
+    for _ in range(n):
+        answers = {item.code: msgspec.convert(a, Answer) for item in items
+                   if (a := random_answer(item, rng)) is not None}
+        ratings = {item.code: AgreedRating(rng.randint(0, 3) / 3, ["r"]) for item in items
+                   if isinstance(item, OpenResponse)}
+        inputs.append(ScoringInput(template.content, template.content_hash, [ScoredItem(1, i) for i in items],
+                                   answers, ratings))
+    began_cpu, began = time.process_time(), time.perf_counter()
+    for data in inputs:
+        score(data)
+    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    print(f"engine: {n} attempts of a {len(items)}-item mixed form in {wall:.2f} s wall, {cpu:.2f} s CPU: "
+          f"{n / cpu:,.0f} attempts/s per core")
+
+
+async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -> None:
+    """Submitted attempts with random answers, COPYed in as the owner (a superuser bypasses RLS)."""
+    conn = await asyncpg.connect(owner_url)
+    await _init_connection(conn)
+    try:
+        tenant = uuid.UUID(tenant_id)
+        assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'bench'",
+                                            tenant)
+        people = [r["id"] for r in await conn.fetch("SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id",
+                                                    tenant)]
+        versions = {r["code"]: (r["version"], r["content"]) for r in await conn.fetch(
+            """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
+                 ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
+               WHERE i.tenant_id = $1""", tenant)}
+        from service.items.model import Item
+        items = {code: msgspec.convert(content, Item) for code, (_, content) in versions.items()}  # type: ignore[arg-type]
+        form = [{"section": "all", "code": code, "version": versions[code][0], "option_order": None}
+                for code in sorted(items)]
+        rng = random.Random(seed)
+        now = datetime.now(UTC)
+        for start in range(0, n, 5000):
+            attempts, responses = [], []
+            for k in range(start, min(n, start + 5000)):
+                attempt = uuid.uuid4()
+                attempts.append((tenant, attempt, assessment_id, people[k % len(people)], 1 + k // len(people),
+                                 "submitted", k, form, len(form), now, 7200, 1, None, 30, now, "candidate"))
+                for code, item in items.items():
+                    answer = random_answer(item, rng)
+                    if answer is not None:
+                        responses.append((tenant, attempt, code, answer, 1, now))
+            await conn.copy_records_to_table(
+                "attempts", records=attempts,
+                columns=["tenant_id", "id", "assessment_id", "person_id", "number", "status", "seed", "form",
+                         "item_count", "started_at", "time_limit_seconds", "extra_time_factor", "deadline",
+                         "grace_seconds", "submitted_at", "submitted_by"])
+            await conn.copy_records_to_table(
+                "responses", records=responses,
+                columns=["tenant_id", "attempt_id", "item_ref", "answer", "revision", "saved_at"])
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) -> tuple[float, float, dict]:  # type: ignore[type-arg]
+    async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
+        while True:
+            job = (await ok(http.get(url, headers=admin))).json()
+            if job["status"] in states:
+                return job
+            await asyncio.sleep(0.5)
+
+    began = time.perf_counter()
+    job = (await ok(http.post("/v1/assessments/bench/rescorings", json=body, headers=admin))).json()
+    url = f"/v1/assessments/bench/rescorings/{job['id']}"
+    preview = await until(url, ("previewed", "failed"))
+    previewed = time.perf_counter() - began
+    began = time.perf_counter()
+    await ok(http.post(f"{url}/commit", headers=admin))
+    done = await until(url, ("done", "failed"))
+    return previewed, time.perf_counter() - began, {"preview": preview["summary"], "done": done}
+
+
+async def end_to_end(n: int) -> None:
+    with running_service(workers=2, pool_max=8) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
+            tenant_id, admin, _ = await bench_tenant(http, service.keys, people=max(1, n // 2),
+                                                     extra_items=sixty_items()[44:])
+            began = time.perf_counter()
+            await load_attempts(start_embedded(service.data_dir), tenant_id, n)
+            print(f"loaded {n:,} submitted attempts of {FORM_SIZE} items in {time.perf_counter() - began:.1f} s "
+                  "(COPY, not measured below)", flush=True)
+
+            previewed, committed, result = await rescore(http, admin, {"reason": "first scoring"})
+            print(f"score all (no scores yet): preview {previewed:.1f} s, commit {committed:.1f} s "
+                  f"({n / committed:,.0f} attempts/s); changed {result['done']['changed']:,}", flush=True)
+
+            item = (await ok(http.get("/v1/items/CAL-AK-001", headers=admin)))
+            content = item.json()["content"]
+            keys = [o["key"] for o in content["options"]]
+            content["key"]["correct"] = next(k for k in keys if k != content["key"]["correct"])
+            edited = await ok(http.put("/v1/items/CAL-AK-001", json=content,
+                                       headers={**admin, "If-Match": item.headers["etag"]}))
+            previewed, committed, result = await rescore(
+                http, admin, {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}})
+            summary = result["preview"]
+            print(f"rescore after a key correction: preview {previewed:.1f} s ({n / previewed:,.0f} attempts/s), "
+                  f"commit {committed:.1f} s ({n / committed:,.0f} attempts/s); attempts changed "
+                  f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--attempts", type=int, default=100_000)
+    parser.add_argument("--engine-attempts", type=int, default=3000)
+    args = parser.parse_args()
+    print(f"(repository {ROOT})")
+    engine_benchmark(args.engine_attempts)
+    if args.attempts:
+        asyncio.run(end_to_end(args.attempts))
+
+
+if __name__ == "__main__":
+    main()
