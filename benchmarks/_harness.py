@@ -4,6 +4,7 @@ shipped cadre item bank and one published assessment."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -115,3 +116,55 @@ async def bench_tenant(http: httpx.AsyncClient, keys: ServiceKeys, people: int, 
 def candidate_token(keys: ServiceKeys, tenant_id: str, external_id: str) -> dict[str, str]:
     return bearer(issue_token(keys, kind="user", subject=external_id, tenant_id=uuid.UUID(tenant_id),
                               roles=["candidate"], **COMMON))
+
+
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive connection on asyncio streams, for load generation.
+
+    httpx spends more CPU per request than the service does (its pool costs grow with the number
+    of connections), so a load generator built on it measures itself. One of these per simulated
+    client, as a real device would hold: a request line, headers, a Content-Length body.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            await self._connect()
+        assert self.reader is not None and self.writer is not None
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}",
+                "Content-Type: application/json"] + [f"{k}: {v}" for k, v in headers.items()]
+        try:
+            self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            status_line = await self.reader.readline()
+            if not status_line:
+                raise ConnectionError("the server closed the connection")
+            status = int(status_line.split()[1])
+            length, chunked = 0, False
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                data = b""
+                while (size := int((await self.reader.readline()).strip(), 16)) > 0:
+                    data += (await self.reader.readexactly(size + 2))[:-2]
+                await self.reader.readline()
+                return status, data
+            return status, await self.reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None

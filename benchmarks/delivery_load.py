@@ -19,7 +19,8 @@ import time
 from collections import defaultdict
 
 import httpx
-from _harness import bench_tenant, candidate_token, running_service
+import msgspec
+from _harness import RawConnection, bench_tenant, candidate_token, running_service
 
 SAVES_PER_CANDIDATE = 60
 
@@ -43,31 +44,33 @@ def sample_answer(item: dict, revision: int) -> dict:
     return {"text": f"draft {revision}: 先核对数据来源，再让模型按格式输出。"}
 
 
-async def candidate(http: httpx.AsyncClient, headers: dict[str, str], timings: dict[str, list[float]],
+async def candidate(connection: RawConnection, headers: dict[str, str], timings: dict[str, list[float]],
                     errors: dict[str, int]) -> None:
-    async def call(op: str, method: str, url: str, **kwargs: object) -> httpx.Response | None:
+    """One candidate on its own keep-alive connection: start, 60 saves, submit."""
+    async def call(op: str, method: str, path: str, body: object = None) -> bytes | None:
         began = time.perf_counter()
         try:
-            response = await http.request(method, url, headers=headers, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as exc:
+            status, data = await connection.request(method, path, headers,
+                                                    b"" if body is None else msgspec.json.encode(body))
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[f"{op}: {type(exc).__name__}"] += 1
             return None
         timings[op].append(time.perf_counter() - began)
-        if response.status_code >= 300:
-            errors[f"{op}: HTTP {response.status_code}"] += 1
+        if status >= 300:
+            errors[f"{op}: HTTP {status}"] += 1
             return None
-        return response
+        return data
 
-    started = await call("start", "POST", "/v1/me/assessments/bench/attempts", json={})
+    started = await call("start", "POST", "/v1/me/assessments/bench/attempts", {})
     if started is None:
         return
-    state = started.json()
+    state = msgspec.json.decode(started)
     attempt, items = state["attempt"]["id"], state["items"]
     for n in range(SAVES_PER_CANDIDATE):
         item = items[n % len(items)]
         revision = n // len(items) + 1
         await call("save", "PUT", f"/v1/me/attempts/{attempt}/answers/{item['ref']}",
-                   json={"revision": revision, "answer": sample_answer(item, n)})
+                   {"revision": revision, "answer": sample_answer(item, n)})
     await call("submit", "POST", f"/v1/me/attempts/{attempt}/submit")
 
 
@@ -89,9 +92,13 @@ async def drive(service, candidates: int, concurrency: int) -> None:  # type: ig
         for token in tokens:
             queue.put_nowait(token)
 
+        host, port = service.url.removeprefix("http://").split(":")
+
         async def worker() -> None:
+            connection = RawConnection(host, int(port))
             while not queue.empty():
-                await candidate(http, queue.get_nowait(), timings, errors)
+                await candidate(connection, queue.get_nowait(), timings, errors)
+            connection.close()
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -108,7 +115,7 @@ async def drive(service, candidates: int, concurrency: int) -> None:  # type: ig
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--candidates", type=int, default=400)
+    parser.add_argument("--candidates", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

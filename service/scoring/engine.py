@@ -23,7 +23,7 @@ from typing import Literal
 import msgspec
 
 from service.items.model import Item, OpenResponse
-from service.items.views import Answer, is_empty
+from service.items.views import Answer
 from service.rubrics.model import CutScore, Dimension, FrameworkContent, Localized
 from service.scoring.credit import credit
 
@@ -134,7 +134,8 @@ def _r(value: float) -> float:
 
 
 def _level(cuts: list[CutScore], scaled: float) -> str:
-    reached = [cut for cut in cuts if cut.min_score <= scaled + 1e-9]
+    """Called with the score as reported, so the level always agrees with the number shown."""
+    reached = [cut for cut in cuts if cut.min_score <= scaled]
     return (reached[-1] if reached else cuts[0]).level
 
 
@@ -169,12 +170,29 @@ class _Tree:
         return codes
 
 
+def _answered(answer: Answer | None) -> bool:
+    """An answer with something in it: a blank text, an empty choice list or rating set is no answer."""
+    if answer is None:
+        return False
+    for value in msgspec.structs.astuple(answer):
+        if isinstance(value, str):
+            if value.strip():
+                return True
+        elif isinstance(value, list | dict):
+            if value:
+                return True
+        elif value is not None:  # a number: a Likert point
+            return True
+    return False
+
+
 def _item_score(tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
-                ) -> ItemScore:
+                ) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
+    """The item's score as reported (rounded), and per indicator the exact (earned, possible) to add up."""
     item = scored.item
     kind = type(item).__struct_config__.tag
     weights = {loading.indicator: loading.weight for loading in item.loadings}
-    answered = answer is not None and not is_empty(answer)
+    answered = _answered(answer)
     if answered and isinstance(item, OpenResponse) and rating is None:
         status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
     elif not answered:
@@ -182,27 +200,29 @@ def _item_score(tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: 
     else:
         got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
         status, fractions, why = "scored", got.fractions, got.why
-    contributions = [] if status == "pending_rating" else [
-        Contribution(code, tree.top_of.get(code, ""), weight, _r(fractions[code]),
-                     _r(fractions[code] * item.points * weight), _r(item.points * weight))
-        for code, weight in sorted(weights.items())]
+    exact = {} if status == "pending_rating" else {
+        code: (fractions[code] * item.points * weight, item.points * weight) for code, weight in weights.items()}
+    contributions = [Contribution(code, tree.top_of.get(code, ""), weights[code], _r(fractions[code]),
+                                  _r(earned), _r(possible)) for code, (earned, possible) in sorted(exact.items())]
     return ItemScore(item.code, scored.version, str(kind), status,  # type: ignore[arg-type]
-                     _r(sum(c.earned for c in contributions)), _r(sum(c.possible for c in contributions)),
-                     contributions, why)
+                     _r(sum(e for e, _ in exact.values())), _r(sum(p for _, p in exact.values())),
+                     contributions, why), exact
 
 
 def score(data: ScoringInput) -> ScoreDocument:
     tree = _Tree(data.framework)
     framework = data.framework
     items = sorted(data.items, key=lambda s: s.item.code)
-    scores = [_item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items]
+    scored = [_item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items]
+    scores = [item_score for item_score, _ in scored]
 
+    # sums of the exact amounts: rounding happens once, when a number is written to the document
     raw: dict[str, float] = {}
     possible: dict[str, float] = {}
-    for item_score in scores:
-        for c in item_score.contributions:
-            raw[c.indicator] = raw.get(c.indicator, 0.0) + c.earned
-            possible[c.indicator] = possible.get(c.indicator, 0.0) + c.possible
+    for _, exact in scored:
+        for code, (earned, most) in exact.items():
+            raw[code] = raw.get(code, 0.0) + earned
+            possible[code] = possible.get(code, 0.0) + most
 
     indicators: list[IndicatorScore] = []
     dimensions: list[DimensionScore] = []
@@ -215,7 +235,7 @@ def score(data: ScoringInput) -> ScoreDocument:
             if possible.get(indicator.code, 0.0) > 0:
                 scaled = 100 * raw[indicator.code] / possible[indicator.code]
                 scaled_of[indicator.code] = scaled
-                level = _level(cuts, scaled)
+                level = _level(cuts, _r(scaled))
                 descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
                 indicators.append(IndicatorScore(
                     indicator.code, tree.top_of[indicator.code], _r(raw[indicator.code]),
@@ -231,7 +251,7 @@ def score(data: ScoringInput) -> ScoreDocument:
             return None
         scaled = sum(p[1] * p[2] for p in parts) / total_weight
         scaled_of[dimension.code] = scaled
-        level = _level(cuts, scaled)
+        level = _level(cuts, _r(scaled))
         raw_sum, max_sum = sum(p[3] for p in parts), sum(p[4] for p in parts)
         dimensions.append(DimensionScore(
             dimension.code, list(dimension.tags), _r(raw_sum), _r(max_sum), _r(scaled), level,
@@ -245,15 +265,15 @@ def score(data: ScoringInput) -> ScoreDocument:
     total = sum(top_parts.values())
     if total > 0:
         overall_scaled = sum(w * scaled_of[code] for code, w in top_parts.items()) / total
-        level = _level(framework.cut_scores.overall, overall_scaled)
+        level = _level(framework.cut_scores.overall, _r(overall_scaled))
         overall = Overall(_r(overall_scaled), level, {c: _r(w / total) for c, w in top_parts.items()},
                           _feedback(framework, level))
     else:
         overall = Overall(None, None, {})
 
     pending = [s.item for s in scores if s.status == "pending_rating"]
-    rating_ids = sorted(rid for code, rating in data.ratings.items() for rid in rating.rating_ids
-                        if code in {s.item for s in scores})
+    rated = {s.item for s in scores if s.status == "scored" and s.type == "open_response"}
+    rating_ids = sorted(rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids)
     return ScoreDocument(
         status="provisional" if pending else "final", overall=overall,
         dimensions=sorted(dimensions, key=lambda d: d.dimension),
