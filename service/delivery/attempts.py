@@ -165,12 +165,16 @@ _ATTEMPT = """
 _DUE = "t.deadline IS NOT NULL AND t.deadline + make_interval(secs => t.grace_seconds) < now()"
 
 
-async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = None) -> int:
-    """Submit, with what was saved, every attempt past its deadline and grace (of one person, or all)."""
+async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = None, limit: int | None = None
+                         ) -> int:
+    """Submit, with what was saved, attempts past their deadline and grace (of one person, or any, at
+    most `limit`; attempts another transaction holds are left for the next call)."""
     rows = await conn.fetch(
         f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
-            WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
-            RETURNING t.id""", person_id)
+            WHERE t.id IN (SELECT t.id FROM attempts t
+                           WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
+                           ORDER BY t.deadline LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING t.id""", person_id, limit)
     await score_attempts(conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline")
     return len(rows)
 

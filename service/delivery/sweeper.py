@@ -17,6 +17,7 @@ from service.db.pool import operator_transaction, tenant_transaction
 from service.delivery.attempts import submit_overdue
 
 log = logging.getLogger("assess.sweeper")
+BATCH = 100
 
 
 async def sweep_once(pool: asyncpg.Pool) -> int:
@@ -25,8 +26,13 @@ async def sweep_once(pool: asyncpg.Pool) -> int:
         tenants = [row["id"] for row in await conn.fetch("SELECT id FROM tenants WHERE status = 'active'")]
     submitted = 0
     for tenant_id in tenants:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            submitted += await submit_overdue(conn)
+        while True:  # small transactions: scoring is CPU work that must not hold the event loop for long
+            async with tenant_transaction(pool, tenant_id) as conn:
+                done = await submit_overdue(conn, limit=BATCH)
+            submitted += done
+            if done < BATCH:
+                break
+            await asyncio.sleep(0)
     return submitted
 
 
