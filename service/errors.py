@@ -91,3 +91,8 @@ def msgspec_field_error(message: str) -> FieldError:
         if found:
             pointer += "/" + escape_pointer_token(found.group(1))
     return FieldError(detail=text, pointer=pointer)
+
+
+def etag_matches(if_match: str, etag: str) -> bool:
+    """RFC 9110 If-Match: `*`, or a comma-separated list naming `etag`."""
+    return if_match.strip() == "*" or etag in [tag.strip() for tag in if_match.split(",")]

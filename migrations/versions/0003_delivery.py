@@ -6,23 +6,15 @@ Revises: 0002
 Create Date: 2026-11-23
 """
 
-from alembic import op
-
-from service.db.migration_sql import execute_script
+from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 CODE = r"CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{{0,63}}$')"
 TABLES = ("items", "item_versions", "assessments", "accommodations", "attempts", "responses")
-
-
-def _app_role() -> str:
-    role = op.get_context().config.attributes["app_role"]
-    return '"' + role.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -187,16 +179,7 @@ def upgrade() -> None:
         );
         """
     )
-    for table in TABLES:
-        execute_script(
-            f"""
-            ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-            ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-            CREATE POLICY tenant_isolation ON {table}
-                USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-            """
-        )
-    execute_script(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {_app_role()}")
+    tenant_tables(*TABLES)
 
 
 def downgrade() -> None:

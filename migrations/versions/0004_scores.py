@@ -5,21 +5,12 @@ Revises: 0003
 Create Date: 2026-11-23
 """
 
-from alembic import op
-
-from service.db.migration_sql import execute_script
+from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
-
-TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-
-
-def _app_role() -> str:
-    role = op.get_context().config.attributes["app_role"]
-    return '"' + role.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -56,13 +47,9 @@ def upgrade() -> None:
         END
         $$;
         CREATE TRIGGER score_guard BEFORE UPDATE ON scores FOR EACH ROW EXECUTE FUNCTION score_guard();
-
-        ALTER TABLE scores ENABLE ROW LEVEL SECURITY;
-        ALTER TABLE scores FORCE ROW LEVEL SECURITY;
-        CREATE POLICY tenant_isolation ON scores USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-        GRANT SELECT, INSERT, UPDATE ON scores TO {_app_role()};
         """
     )
+    tenant_tables("scores", privileges="SELECT, INSERT, UPDATE")
 
 
 def downgrade() -> None:

@@ -5,21 +5,12 @@ Revises: 0004
 Create Date: 2026-11-23
 """
 
-from alembic import op
-
-from service.db.migration_sql import execute_script
+from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
-
-TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-
-
-def _app_role() -> str:
-    role = op.get_context().config.attributes["app_role"]
-    return '"' + role.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -56,16 +47,7 @@ def upgrade() -> None:
         );
         """
     )
-    for table in ("rating_tasks", "ratings"):
-        execute_script(
-            f"""
-            ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-            ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-            CREATE POLICY tenant_isolation ON {table}
-                USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-            """
-        )
-    execute_script(f"GRANT SELECT, INSERT, UPDATE ON rating_tasks, ratings TO {_app_role()}")
+    tenant_tables("rating_tasks", "ratings", privileges="SELECT, INSERT, UPDATE")
 
 
 def downgrade() -> None:

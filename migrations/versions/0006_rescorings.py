@@ -5,21 +5,12 @@ Revises: 0005
 Create Date: 2026-11-23
 """
 
-from alembic import op
-
-from service.db.migration_sql import execute_script
+from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
-
-TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-
-
-def _app_role() -> str:
-    role = op.get_context().config.attributes["app_role"]
-    return '"' + role.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -51,12 +42,9 @@ def upgrade() -> None:
         );
         CREATE INDEX rescorings_in_force ON rescorings (tenant_id, assessment_id, committed_at DESC)
             WHERE committed_at IS NOT NULL;
-        ALTER TABLE rescorings ENABLE ROW LEVEL SECURITY;
-        ALTER TABLE rescorings FORCE ROW LEVEL SECURITY;
-        CREATE POLICY tenant_isolation ON rescorings USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-        GRANT SELECT, INSERT, UPDATE ON rescorings TO {_app_role()};
         """
     )
+    tenant_tables("rescorings", privileges="SELECT, INSERT, UPDATE")
 
 
 def downgrade() -> None:

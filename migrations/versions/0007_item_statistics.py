@@ -5,21 +5,12 @@ Revises: 0006
 Create Date: 2026-11-23
 """
 
-from alembic import op
-
-from service.db.migration_sql import execute_script
+from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
-
-TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-
-
-def _app_role() -> str:
-    role = op.get_context().config.attributes["app_role"]
-    return '"' + role.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -40,13 +31,9 @@ def upgrade() -> None:
             PRIMARY KEY (tenant_id, id),
             FOREIGN KEY (tenant_id, assessment_id) REFERENCES assessments (tenant_id, id) ON DELETE CASCADE
         );
-        ALTER TABLE statistics_runs ENABLE ROW LEVEL SECURITY;
-        ALTER TABLE statistics_runs FORCE ROW LEVEL SECURITY;
-        CREATE POLICY tenant_isolation ON statistics_runs
-            USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-        GRANT SELECT, INSERT, UPDATE ON statistics_runs TO {_app_role()};
         """
     )
+    tenant_tables("statistics_runs", privileges="SELECT, INSERT, UPDATE")
 
 
 def downgrade() -> None:

@@ -10,10 +10,11 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
@@ -30,11 +31,10 @@ from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
-from service.errors import PreconditionRequired
 from service.results import item_stats, ratings, rescoring, scores
 from service.results.item_stats import StatisticsRun
-from service.results.rescoring import Rescoring, RescoringRequest
 from service.results.ratings import AgreementReport
+from service.results.rescoring import Rescoring, RescoringRequest
 from service.results.scores import StoredScore
 from service.tenancy.fields import CODE_PATTERN
 
@@ -45,7 +45,6 @@ write = requires_roles(TENANT_ADMIN, AUTHOR)
 admin = requires_roles(TENANT_ADMIN)
 
 AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
 RescoringId = Annotated[UUID, PathParameter(description="Rescoring id")]
 
 
@@ -64,10 +63,6 @@ class AttemptPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _versioned(assessment: Assessment, status_code: int = 200) -> Response[Assessment]:
-    return Response(assessment, status_code=status_code, headers={"ETag": assessment.etag})
-
-
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
     """202 with the job; it runs after the response, once the transaction that created it has committed."""
     runtime = request.app.state.runtime
@@ -76,9 +71,7 @@ def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
 
 
 def _require(if_match: str | None) -> str:
-    if not if_match:
-        raise PreconditionRequired("send If-Match with the ETag of the assessment you read (GET it first)")
-    return if_match
+    return require_if_match(if_match, "assessment")
 
 
 class AssessmentController(Controller):
@@ -96,18 +89,18 @@ class AssessmentController(Controller):
     @post("/", operation_id="createAssessment", guards=[write], responses=errors(409),
           summary="Create a draft assessment (checked in full on publish)")
     async def create(self, conn: Conn, data: JSONBody[AssessmentContent]) -> Response[Assessment]:
-        return _versioned(await assessments.create_assessment(conn, data), 201)
+        return versioned(await assessments.create_assessment(conn, data), 201)
 
     @get("/{code:str}", operation_id="getAssessment", guards=[read], responses=errors(404),
          summary="An assessment; its ETag guards the next write")
     async def get_assessment(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
-        return _versioned(await assessments.get_assessment(conn, code))
+        return versioned(await assessments.get_assessment(conn, code))
 
     @put("/{code:str}", operation_id="replaceAssessmentDraft", guards=[write],
          responses=errors(404, 409, 412, 422, 428), summary="Replace a draft (If-Match required)")
     async def replace(self, conn: Conn, code: AssessmentCode, data: JSONBody[AssessmentContent],
                       if_match: IfMatch = None) -> Response[Assessment]:
-        return _versioned(await assessments.replace_draft(conn, code, data, _require(if_match)))
+        return versioned(await assessments.replace_draft(conn, code, data, _require(if_match)))
 
     @delete("/{code:str}", operation_id="deleteAssessmentDraft", guards=[write], responses=errors(404, 409),
             summary="Delete a draft")
@@ -123,12 +116,12 @@ class AssessmentController(Controller):
           responses=errors(404, 409, 412, 422, 428),
           summary="Publish: pins the framework version and every item version; the assessment no longer changes")
     async def publish(self, conn: Conn, code: AssessmentCode, if_match: IfMatch = None) -> Response[Assessment]:
-        return _versioned(await assessments.publish(conn, code, _require(if_match)))
+        return versioned(await assessments.publish(conn, code, _require(if_match)))
 
     @post("/{code:str}/close", operation_id="closeAssessment", guards=[write], status_code=200,
           responses=errors(404, 409), summary="Close: no new attempts; running attempts run to their deadlines")
     async def close(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
-        return _versioned(await assessments.close(conn, code))
+        return versioned(await assessments.close(conn, code))
 
     @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404),
          summary="A form as one candidate would get it (published assessments; `seed` replays a draw)")

@@ -11,10 +11,10 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
-from service.errors import PreconditionRequired
 from service.rubrics import case, frameworks, localize, templates
 from service.rubrics.diff import VersionDiff, diff_versions
 from service.rubrics.frameworks import Adopt, Framework, FrameworkVersion, Origin, ValidationReport
@@ -27,7 +27,6 @@ write = requires_roles(TENANT_ADMIN, AUTHOR)
 
 CodePath = Annotated[str, PathParameter(description="Framework or template code", max_length=64, pattern=CODE_PATTERN)]
 VersionPath = Annotated[int, PathParameter(ge=1, description="Version number")]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
 AcceptLanguage = Annotated[str | None, HeaderParameter(name="Accept-Language", max_length=200)]
 TemplateVersion = Annotated[str | None, QueryParameter(max_length=32, description="Default: the latest")]
 
@@ -48,14 +47,8 @@ class NewDraft(msgspec.Struct, forbid_unknown_fields=True):
     from_version: int | None = None
 
 
-def _versioned(version: FrameworkVersion, status_code: int = 200) -> Response[FrameworkVersion]:
-    return Response(version, status_code=status_code, headers={"ETag": version.etag})
-
-
 def _require(if_match: str | None) -> str:
-    if not if_match:
-        raise PreconditionRequired("send If-Match with the ETag of the version you read (GET it first)")
-    return if_match
+    return require_if_match(if_match, "version")
 
 
 def _rendered(document: Any, accept_language: str | None) -> Response[dict[str, Any]]:
@@ -121,12 +114,12 @@ class FrameworkController(Controller):
     @post("/{code:str}/versions", operation_id="startFrameworkDraft", guards=[write], responses=errors(404, 409),
           summary="Start a new draft from a version (default: the latest)")
     async def start_draft(self, conn: Conn, code: CodePath, data: JSONBody[NewDraft]) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.start_draft(conn, code, data.from_version), 201)
+        return versioned(await frameworks.start_draft(conn, code, data.from_version), 201)
 
     @get("/{code:str}/versions/{version:int}", operation_id="getFrameworkVersion", guards=[read],
          responses=errors(404), summary="A version in full; its ETag guards the next write")
     async def get_version(self, conn: Conn, code: CodePath, version: VersionPath) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.get_version(conn, code, version))
+        return versioned(await frameworks.get_version(conn, code, version))
 
     @get("/{code:str}/versions/{version:int}/rendered", operation_id="renderFrameworkVersion", guards=[read],
          responses=errors(404), summary="A version in the language Accept-Language asks for")
@@ -139,14 +132,14 @@ class FrameworkController(Controller):
          responses=errors(404, 409, 412, 422, 428), summary="Replace a draft's content (If-Match required)")
     async def replace_draft(self, conn: Conn, code: CodePath, version: VersionPath, data: JSONBody[FrameworkContent],
                             if_match: IfMatch = None) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.replace_draft(conn, code, version, data, _require(if_match)))
+        return versioned(await frameworks.replace_draft(conn, code, version, data, _require(if_match)))
 
     @patch("/{code:str}/versions/{version:int}", operation_id="patchFrameworkDraft", guards=[write],
            responses=errors(404, 409, 412, 422, 428),
            summary="Edit a draft with JSON Patch (RFC 6902): add, remove, move, reweight (If-Match required)")
     async def patch_draft(self, conn: Conn, code: CodePath, version: VersionPath,
                           data: JSONBody[list[PatchOperation]], if_match: IfMatch = None) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.patch_draft(conn, code, version, data, _require(if_match)))
+        return versioned(await frameworks.patch_draft(conn, code, version, data, _require(if_match)))
 
     @post("/{code:str}/versions/{version:int}/validate", operation_id="validateFrameworkVersion", guards=[read],
           status_code=200, responses=errors(404), summary="Every problem with a version, each with a JSON pointer")
@@ -158,13 +151,13 @@ class FrameworkController(Controller):
           summary="Publish a valid draft: it becomes immutable and gets a content hash (If-Match required)")
     async def publish(self, conn: Conn, code: CodePath, version: VersionPath,
                       if_match: IfMatch = None) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.publish(conn, code, version, _require(if_match)))
+        return versioned(await frameworks.publish(conn, code, version, _require(if_match)))
 
     @post("/{code:str}/versions/{version:int}/retire", operation_id="retireFrameworkVersion", guards=[write],
           status_code=200, responses=errors(404, 409),
           summary="Retire a published version: no new use, existing assessments keep working")
     async def retire(self, conn: Conn, code: CodePath, version: VersionPath) -> Response[FrameworkVersion]:
-        return _versioned(await frameworks.retire(conn, code, version))
+        return versioned(await frameworks.retire(conn, code, version))
 
     @get("/{code:str}/diff", operation_id="diffFrameworkVersions", guards=[read], responses=errors(404),
          summary="What was added, removed and changed between two versions")

@@ -7,14 +7,14 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
-from service.errors import PreconditionRequired
 from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
@@ -27,16 +27,11 @@ write = requires_roles(TENANT_ADMIN, AUTHOR)
 ItemCode = Annotated[str, PathParameter(description="Item code", max_length=64, pattern=CODE_PATTERN)]
 Framework = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN, description="Framework code")]
 Status = Annotated[ItemStatus | None, QueryParameter(description="active or retired")]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
 
 
 class ItemPage(msgspec.Struct):
     items: list[ItemSummary]
     next_cursor: str | None
-
-
-def _versioned(version: ItemVersion, status_code: int = 200) -> Response[ItemVersion]:
-    return Response(version, status_code=status_code, headers={"ETag": version.etag})
 
 
 class ItemController(Controller):
@@ -61,7 +56,7 @@ class ItemController(Controller):
     @post("/", operation_id="createItem", guards=[write], responses=errors(409, 422),
           summary="Create an item, checked against its framework's latest published version")
     async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:  # type: ignore[valid-type]
-        return _versioned(await bank.create_item(conn, data), 201)
+        return versioned(await bank.create_item(conn, data), 201)
 
     @post("/import", operation_id="importItems", guards=[write], status_code=200, responses=errors(413, 422),
           summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none")
@@ -76,22 +71,20 @@ class ItemController(Controller):
     @get("/{code:str}", operation_id="getItem", guards=[read], responses=errors(404),
          summary="An item's latest version in full (with its key); its ETag guards the next edit")
     async def get_item(self, conn: Conn, code: ItemCode) -> Response[ItemVersion]:
-        return _versioned(await bank.get_item(conn, code))
+        return versioned(await bank.get_item(conn, code))
 
     @get("/{code:str}/versions/{version:int}", operation_id="getItemVersion", guards=[read], responses=errors(404),
          summary="One version of an item")
     async def get_version(self, conn: Conn, code: ItemCode,
                           version: Annotated[int, PathParameter(ge=1)]) -> Response[ItemVersion]:
-        return _versioned(await bank.get_item(conn, code, version))
+        return versioned(await bank.get_item(conn, code, version))
 
     @put("/{code:str}", operation_id="updateItem", guards=[write], responses=errors(404, 409, 412, 422, 428),
          summary="Edit an item (If-Match required): in place while no published assessment pins the version, "
                  "as a new version after")
     async def update(self, conn: Conn, code: ItemCode, data: JSONBody[Item],  # type: ignore[valid-type]
                      if_match: IfMatch = None) -> Response[ItemVersion]:
-        if not if_match:
-            raise PreconditionRequired("send If-Match with the ETag of the item you read (GET it first)")
-        return _versioned(await bank.update_item(conn, code, data, if_match))
+        return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, "item")))
 
     @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
          summary="The item exactly as a candidate sees it (no key)")

@@ -15,7 +15,7 @@ import msgspec
 from service.assessments.forms import FormItem
 from service.assessments.model import AssessmentContent, ExtraTimeFactor, item_refs
 from service.assessments.validation import Resolved, validate_assessment
-from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.items import bank
 from service.items.model import Item, Ordering, option_keys
 from service.rubrics.model import FrameworkContent, Text
@@ -96,8 +96,7 @@ def _check_draft(current: Assessment, if_match: str | None) -> None:
     if current.status != "draft":
         raise Conflict(f"assessment '{current.code}' is {current.status} and can no longer change; "
                        "copy it into a new draft instead")
-    if if_match is not None and if_match.strip() != "*" and \
-            current.etag not in [tag.strip() for tag in if_match.split(",")]:
+    if if_match is not None and not etag_matches(if_match, current.etag):
         raise PreconditionFailed(f"assessment '{current.code}' is now at ETag {current.etag}; read it again")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import asyncpg
 import msgspec
 
-from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.items.model import Item, ItemType, encode_item, item_type
 from service.items.validation import validate_item
 from service.rubrics.model import Code, FrameworkContent, Localized
@@ -196,7 +196,7 @@ async def _write(conn: asyncpg.Connection, current: ItemVersion, item: Item) -> 
 async def update_item(conn: asyncpg.Connection, code: str, item: Item, if_match: str) -> ItemVersion:
     """Edit the latest version in place, or, when an assessment pins it, create the next version."""
     current = await get_item(conn, code, for_update=True)
-    if if_match.strip() != "*" and current.etag not in [tag.strip() for tag in if_match.split(",")]:
+    if not etag_matches(if_match, current.etag):
         raise PreconditionFailed(f"item '{code}' is now at ETag {current.etag}; read it again and retry")
     if current.status == "retired":
         raise Conflict(f"item '{code}' is retired; restore it before editing")

@@ -10,7 +10,6 @@ of the item's points the answer earns.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 

@@ -19,11 +19,10 @@ from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.items.model import Item
 from service.items.views import Answer
+from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
 from service.rubrics.model import FrameworkContent
-from service.results import ratings
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
-
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)

@@ -14,7 +14,15 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, msgspec_field_error
+from service.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+    etag_matches,
+    msgspec_field_error,
+)
 from service.rubrics.jsonpatch import PatchOperation, apply_patch
 from service.rubrics.model import Code, FrameworkContent, Localized
 from service.rubrics.templates import content_hash, get_template
@@ -164,7 +172,7 @@ def _check_writable(current: FrameworkVersion, if_match: str) -> None:
     if current.status != "draft":
         raise Conflict(f"version {current.version} is {current.status} and can no longer change; "
                        f"start a new draft from it (POST .../versions)")
-    if if_match.strip() != "*" and current.etag not in [tag.strip() for tag in if_match.split(",")]:
+    if not etag_matches(if_match, current.etag):
         raise PreconditionFailed(f"version {current.version} is now at ETag {current.etag}; read it again, "
                                  "reapply your change and retry")
 
