@@ -136,6 +136,9 @@ def _assessment(
 
 # A's admin (or author, or candidate) reaching for B's objects, or pointing A's objects at B's:
 # always refused.
+AGGREGATE_VIEWS = ["aggregates", "aggregates.csv", "aggregates/children", "aggregates/children.csv",
+                   "aggregates/trend", "aggregates/trend.csv"]
+
 CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/org-units/{code:str}", "/v1/org-units/B-CITY", 404, "path"),
     Probe(
@@ -569,6 +572,38 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # Aggregates: B's assessment by path, B's units by `unit`, B's assessment as `after`, B's jobs.
+    *[
+        Probe(method, route, url, status, covers)
+        for method, route, url, status, covers in (
+            *(
+                (kind, f"/v1/assessments/{{code:str}}/{path}", f"/v1/assessments/B-QUIZ/{path}", 404, "path")
+                for path, kind in [(p, "GET") for p in AGGREGATE_VIEWS] + [("aggregate-jobs", "GET"),
+                                                                         ("aggregate-jobs", "POST")]
+            ),
+            *(
+                ("GET", f"/v1/assessments/{{code:str}}/{path}", f"/v1/assessments/QUIZ/{path}?unit=B-CITY", 422,
+                 "query:unit")
+                for path in AGGREGATE_VIEWS
+            ),
+            ("GET", "/v1/assessments/{code:str}/training-effect", "/v1/assessments/B-QUIZ/training-effect?after=QUIZ",
+             404, "path"),
+            ("GET", "/v1/assessments/{code:str}/training-effect", "/v1/assessments/QUIZ/training-effect?after=B-QUIZ",
+             404, "query:after"),
+            ("GET", "/v1/assessments/{code:str}/training-effect",
+             "/v1/assessments/QUIZ/training-effect?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
+            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
+             "/v1/assessments/B-QUIZ/training-effect.csv?after=QUIZ", 404, "path"),
+            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
+             "/v1/assessments/QUIZ/training-effect.csv?after=B-QUIZ", 404, "query:after"),
+            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
+             "/v1/assessments/QUIZ/training-effect.csv?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
+            ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
+             "/v1/assessments/B-QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
+            ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
+             "/v1/assessments/QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
+        )
+    ],
     Probe(
         "PUT",
         "/v1/assessments/{code:str}",
@@ -928,6 +963,8 @@ NON_REFERENCE_QUERY_PARAMS = {
     "type",
     "q",
     "seed",
+    "kind",
+    "interval",
 }
 
 # Request headers that carry no object key: If-Match carries an ETag of the object the path names
@@ -1228,6 +1265,10 @@ async def _build_delivery(
     assert computed.status_code == 202, computed.text
     statistics = await client.get("/v1/assessments/B-QUIZ/item-statistics", headers=b["author"])
     assert statistics.status_code == 200 and statistics.json()["status"] == "done", statistics.text
+    # B's admin checks B-QUIZ's aggregates (a job, finished when the test client returns).
+    checked = await client.post("/v1/assessments/B-QUIZ/aggregate-jobs", params={"kind": "check"}, headers=b["admin"])
+    assert checked.status_code == 202, checked.text
+    ids["b_aggregate_job"] = checked.json()["id"]
     return etags, ids
 
 
@@ -2248,6 +2289,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{item:str}", "B-SC-1")
             .replace("{task_id:uuid}", world.ids["b_task"])
             .replace("{rescoring_id:uuid}", world.ids["b_rescoring"])
+            .replace("{job_id:uuid}", world.ids["b_aggregate_job"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}

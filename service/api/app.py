@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from service import __version__
 from service.api import observability, public
+from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
 from service.api.body import decode_strictly
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
-            RatingController,
+            RatingController, AggregateController,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],

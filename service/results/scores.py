@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import rollups
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
@@ -119,7 +120,8 @@ async def score_documents(conn: asyncpg.Connection, attempt_ids: list[UUID], pin
 
 async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str,
                           scored_by: str) -> None:
-    """Each document becomes its attempt's current score; earlier ones stay as history."""
+    """Each document becomes its attempt's current score; earlier ones stay as history. The one
+    place a score becomes current, so the one place aggregates are kept in step."""
     if not documents:
         return
     await ratings.create_tasks(conn, {attempt: doc.pending for attempt, doc in documents.items() if doc.pending})
@@ -135,6 +137,7 @@ async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreD
         ids, [documents[a].status for a in ids], [documents[a].overall.scaled for a in ids],
         [documents[a].overall.level for a in ids], [msgspec.to_builtins(documents[a]) for a in ids],
         reason, scored_by)
+    await rollups.refresh(conn, ids)  # aggregates move in the same transaction as the scores
 
 
 async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str

@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from service.aggregates import rollups
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.tenancy import tree
 from service.tenancy.fields import Code, Level, Name
@@ -162,6 +163,7 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
         low, high, new_path, new_depth - unit.depth,
     )
     await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None)
+    await rollups.move_unit(conn, unit.id, unit.path, new_path)
     return await get_org_unit(conn, code)
 
 
@@ -174,6 +176,10 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
         raise Conflict(f"org unit '{code}' has child units: move or delete them first")
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
         raise Conflict(f"org unit '{code}' has people: move them first")
+    if await rollups.has_results(conn, unit.id):
+        raise Conflict(f"org unit '{code}' has assessment results counted in it: they stay where they were "
+                       "submitted, so the unit must stay too")
+    await rollups.forget_unit(conn, unit.id)
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
 

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 import msgspec
 
-from service.errors import NotFound
+from service.errors import FieldError, NotFound, Unprocessable
 from service.tenancy.fields import Name, Slug
 
 TenantStatus = Literal["active", "suspended"]
+
+
+MinGroupSize = Annotated[int, msgspec.Meta(
+    ge=2, le=1000, description="Privacy threshold k: aggregate cells of fewer people are withheld")]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"],
+                                       description="IANA time zone that weeks and months are counted in")]
 
 
 class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
     slug: Slug
     name: Name
     auto_provision_people: bool = False
+    min_group_size: MinGroupSize = 5
+    timezone: TimeZone = "Asia/Shanghai"
 
 
 class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     status: TenantStatus | msgspec.UnsetType = msgspec.UNSET
     auto_provision_people: bool | msgspec.UnsetType = msgspec.UNSET
+    min_group_size: MinGroupSize | msgspec.UnsetType = msgspec.UNSET
+    timezone: TimeZone | msgspec.UnsetType = msgspec.UNSET
 
 
 class Tenant(msgspec.Struct):
@@ -33,11 +44,23 @@ class Tenant(msgspec.Struct):
     name: str
     status: TenantStatus
     auto_provision_people: bool
+    min_group_size: int
+    timezone: str
     created_at: datetime
     updated_at: datetime
 
 
-_COLUMNS = "id, slug, name, status, auto_provision_people, created_at, updated_at"
+_COLUMNS = "id, slug, name, status, auto_provision_people, min_group_size, timezone, created_at, updated_at"
+
+
+def _check_timezone(name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Unprocessable("unknown time zone", [FieldError(f"'{name}' is not an IANA time zone", "/timezone")]
+                            ) from None
 
 
 def _tenant(row: asyncpg.Record | None, slug: str) -> Tenant:
@@ -47,9 +70,11 @@ def _tenant(row: asyncpg.Record | None, slug: str) -> Tenant:
 
 
 async def create_tenant(conn: asyncpg.Connection, data: TenantCreate) -> Tenant:
+    _check_timezone(data.timezone)
     row = await conn.fetchrow(
-        f"INSERT INTO tenants (slug, name, auto_provision_people) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
-        data.slug, data.name, data.auto_provision_people,
+        f"""INSERT INTO tenants (slug, name, auto_provision_people, min_group_size, timezone)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+        data.slug, data.name, data.auto_provision_people, data.min_group_size, data.timezone,
     )
     return _tenant(row, data.slug)
 
@@ -77,14 +102,18 @@ async def list_tenants(conn: asyncpg.Connection, *, status: str | None, after: s
 async def update_tenant(conn: asyncpg.Connection, slug: str, data: TenantUpdate) -> Tenant:
     changes = msgspec.structs.asdict(data)
     sent = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
+    _check_timezone(sent.get("timezone"))
     row = await conn.fetchrow(
         f"""UPDATE tenants SET
                 name = CASE WHEN $2 THEN $3 ELSE name END,
                 status = CASE WHEN $4 THEN $5 ELSE status END,
                 auto_provision_people = CASE WHEN $6 THEN $7 ELSE auto_provision_people END,
+                min_group_size = CASE WHEN $8 THEN $9 ELSE min_group_size END,
+                timezone = CASE WHEN $10 THEN $11 ELSE timezone END,
                 updated_at = now()
             WHERE slug = $1 RETURNING {_COLUMNS}""",
         slug, "name" in sent, sent.get("name"), "status" in sent, sent.get("status"),
         "auto_provision_people" in sent, sent.get("auto_provision_people"),
+        "min_group_size" in sent, sent.get("min_group_size"), "timezone" in sent, sent.get("timezone"),
     )
     return _tenant(row, slug)

@@ -1,0 +1,187 @@
+"""Recompute an assessment's results and rollups from its current final scores, or compare.
+
+`rebuild` replaces them in one transaction (readers see the old figures until it commits).
+`check` computes the same into temporary tables and reports every difference, changing
+nothing. Both run as jobs a client polls (`aggregate_jobs`), since a large assessment takes a
+while. The computation is SQL, set-based: the same rules as the incremental path in
+`rollups.refresh` (latest final attempt per person, placed where it was submitted), written
+a second way, which is what makes the check worth running.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.aggregates.rollups import _COUNTED, OVERALL, ROOT, lock_assessment
+from service.aggregates.stats import BINS
+from service.db.pool import tenant_transaction
+from service.errors import Conflict, NotFound
+
+log = logging.getLogger("assess.aggregates")
+
+
+def _results_sql(target: str) -> str:
+    return f"""
+    INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
+                          level_ranks)
+    WITH lv AS (SELECT DISTINCT v.content_hash AS hash, x.l->>'code' AS code, (x.o - 1)::smallint AS rank
+                FROM framework_versions v CROSS JOIN jsonb_array_elements(v.content->'levels') WITH ORDINALITY AS x(l, o)),
+         counted AS ({_COUNTED} AND t.assessment_id = $1
+                     ORDER BY t.assessment_id, t.person_id, t.number DESC)
+    SELECT c.assessment_id, c.person_id, c.attempt_id, c.unit_id, c.category, c.week,
+           ARRAY['{OVERALL}'] || c.dimensions, ARRAY[c.overall_scaled] || c.dim_scaled,
+           ARRAY(SELECT coalesce(lv.rank, 0)::smallint
+                 FROM unnest(ARRAY[c.overall_level] || c.dim_levels) WITH ORDINALITY AS z(code, o)
+                 LEFT JOIN lv ON lv.hash = c.framework_hash AND lv.code = z.code ORDER BY z.o)
+    FROM counted c"""
+
+
+def _rollups_sql(source: str, target: str) -> str:
+    key = "assessment_id, unit_id, measure, category, week"
+    return f"""
+    INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+    WITH flat AS (
+        SELECT r.assessment_id, anc.unit_id, m.measure, r.category, r.week, m.scaled, m.rank
+        FROM {source} r
+        LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
+        CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
+        CROSS JOIN LATERAL (SELECT '{ROOT}'::uuid
+                            UNION ALL SELECT part::uuid
+                            FROM unnest(string_to_array(trim(BOTH '/' FROM u.path), '/')) AS part) AS anc(unit_id)
+        WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL),
+    bins AS (SELECT {key}, least({BINS - 1}, greatest(0, floor(scaled)))::int AS bin, count(*)::int AS c,
+                    sum(scaled) AS t, sum(scaled * scaled) AS tq
+             FROM flat GROUP BY {key}, bin),
+    ranks AS (SELECT {key}, rank::int AS rank, count(*)::int AS c FROM flat GROUP BY {key}, rank),
+    by_bin AS (SELECT {key}, sum(c)::int AS n, sum(t) AS total, sum(tq) AS total_sq,
+                      int_hist(array_agg(bin), array_agg(c), {BINS}) AS hist
+               FROM bins GROUP BY {key}),
+    by_rank AS (SELECT {key}, int_hist(array_agg(rank), array_agg(c), max(rank) + 1) AS levels
+                FROM ranks GROUP BY {key})
+    SELECT {key}, b.n, b.total, b.total_sq, b.hist, r.levels
+    FROM by_bin b JOIN by_rank r USING ({key})"""
+
+
+async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, int]:
+    await conn.execute("DELETE FROM rollups WHERE assessment_id = $1", assessment_id)
+    await conn.execute("DELETE FROM results WHERE assessment_id = $1", assessment_id)
+    results = await conn.execute(_results_sql("results"), assessment_id)
+    rows = await conn.execute(_rollups_sql("results", "rollups"), assessment_id)
+    return {"results": int(results.split()[-1]), "rollup_rows": int(rows.split()[-1])}
+
+
+class Difference(msgspec.Struct, omit_defaults=True):
+    table: str
+    key: dict[str, Any]
+    stored: dict[str, Any] | None = None
+    fresh: dict[str, Any] | None = None
+
+
+async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 50) -> dict[str, Any]:
+    """Differences between the stored results and rollups and a fresh computation (none: in step)."""
+    await conn.execute("CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP")
+    await conn.execute("CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP")
+    await conn.execute(_results_sql("fresh_results"), assessment_id)
+    await conn.execute(_rollups_sql("fresh_results", "fresh_rollups"), assessment_id)
+    result_diffs = await conn.fetch(
+        """SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
+                  to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh
+           FROM (SELECT * FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL) s
+           FULL JOIN fresh_results f USING (assessment_id, person_id)
+           WHERE s.person_id IS NULL OR f.person_id IS NULL
+              OR (s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
+                 IS DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
+              OR EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)""",
+        assessment_id)
+    rollup_diffs = await conn.fetch(
+        """SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
+                  coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,
+                  to_jsonb(s) - 'tenant_id' - 'assessment_id' AS stored, to_jsonb(f) - 'tenant_id' - 'assessment_id' AS fresh
+           FROM (SELECT * FROM rollups WHERE assessment_id = $1 AND n <> 0) s
+           FULL JOIN fresh_rollups f USING (assessment_id, unit_id, measure, category, week)
+           WHERE s.n IS NULL OR f.n IS NULL OR s.n <> f.n OR s.hist <> f.hist
+              OR rtrim(array_to_string(s.levels, ',') || ',', '0,') <> rtrim(array_to_string(f.levels, ',') || ',', '0,')
+              OR abs(s.total - f.total) > 1e-6 * greatest(1, abs(f.total))
+              OR abs(s.total_sq - f.total_sq) > 1e-6 * greatest(1, abs(f.total_sq))""", assessment_id)
+    fresh_counts = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups")
+    differences = [Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])
+                   for r in result_diffs[:limit]]
+    differences += [Difference("rollups", {"unit_id": str(r["unit_id"]), "measure": r["measure"],
+                                           "category": r["category"], "week": r["week"].isoformat()},
+                               r["stored"], r["fresh"]) for r in rollup_diffs[:limit]]
+    return {"in_step": not result_diffs and not rollup_diffs, "results_checked": fresh_counts["results"],
+            "rollup_rows_checked": fresh_counts["rollups"], "results_differing": len(result_diffs),
+            "rollup_rows_differing": len(rollup_diffs), "differences": msgspec.to_builtins(differences)}
+
+
+class AggregateJob(msgspec.Struct):
+    id: UUID
+    assessment: str
+    kind: Literal["rebuild", "check"]
+    status: Literal["running", "done", "failed"]
+    phase: str
+    result: dict[str, Any] | None
+    error: str | None
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+_SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
+                    j.created_at, j.finished_at
+             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
+
+
+async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> AggregateJob:
+    row = await conn.fetchrow(_SELECT + " WHERE a.code = $1 AND j.id = $2", code, job_id)
+    if row is None:
+        raise NotFound(f"assessment '{code}' has no aggregate job {job_id}")
+    return msgspec.convert(dict(row), AggregateJob)
+
+
+async def list_jobs(conn: asyncpg.Connection, code: str) -> list[AggregateJob]:
+    if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
+        raise NotFound(f"no assessment '{code}'")
+    return [msgspec.convert(dict(row), AggregateJob)
+            for row in await conn.fetch(_SELECT + " WHERE a.code = $1 ORDER BY j.created_at DESC LIMIT 100", code)]
+
+
+async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_by: str) -> AggregateJob:
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{code}'")
+    if await conn.fetchval("SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running' "
+                           "AND created_at > now() - interval '1 hour'", assessment_id):
+        raise Conflict(f"an aggregate job for '{code}' is already running: wait for it")
+    job_id = await conn.fetchval("INSERT INTO aggregate_jobs (assessment_id, kind, requested_by) VALUES ($1, $2, $3) "
+                                 "RETURNING id", assessment_id, kind, requested_by)
+    return await get_job(conn, code, job_id)
+
+
+async def run(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> None:
+    """Run a rebuild or check to the end (a background task); the outcome is in the job's row."""
+    try:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            job = await conn.fetchrow("UPDATE aggregate_jobs SET phase = 'computing' WHERE id = $1 "
+                                      "RETURNING assessment_id, kind", job_id)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            if job["kind"] == "rebuild":
+                await lock_assessment(conn, job["assessment_id"], exclusive=True)
+                result = await rebuild_now(conn, job["assessment_id"])
+            else:
+                result = await check_now(conn, job["assessment_id"])
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("UPDATE aggregate_jobs SET status = 'done', phase = 'done', result = $2, "
+                               "finished_at = now() WHERE id = $1", job_id, result)
+    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
+        log.exception("aggregate job %s failed", job_id)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("UPDATE aggregate_jobs SET status = 'failed', phase = 'failed', error = $2, "
+                               "finished_at = now() WHERE id = $1", job_id, f"{type(exc).__name__}: {exc}"[:2000])

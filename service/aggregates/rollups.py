@@ -1,0 +1,202 @@
+"""Results that count and the rollups built from them, kept in step inside the scoring transaction.
+
+- `results` holds, per person and assessment, the result that counts: their latest attempt
+  with a final score, placed where the attempt was submitted (org unit and category recorded
+  by the database at submission) and in the ISO week of submission (tenant's time zone).
+- `rollups` holds one `Tally` per (assessment, unit, measure, category, week), where a unit's
+  row covers its whole subtree and the zero uuid stands for the whole tenant. A change of a
+  result moves the rows of the unit and each ancestor by the difference, in the transaction
+  that made the score final (submission, last rating) or changed it (rescoring).
+- Moving an org unit moves its rows' sums from the old ancestors to the new ones.
+- `rebuild` recomputes an assessment's results and rollups from the current final scores;
+  `check` compares what is stored with that computation, without changing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.aggregates.stats import BINS, Tally
+
+ROOT = UUID(int=0)  # the whole tenant's row
+OVERALL = "overall"
+
+_Key = tuple[UUID, UUID, str, str, date]  # assessment, unit, measure, category, week
+
+
+def ancestors(path: str | None) -> list[UUID]:
+    """The tenant row and every unit on the path, the unit itself included."""
+    return [ROOT] + ([UUID(part) for part in path.strip("/").split("/")] if path else [])
+
+
+class Result(msgspec.Struct, frozen=True):
+    attempt_id: UUID
+    path: str | None
+    category: str
+    week: date
+    measures: tuple[str, ...]
+    scaled: tuple[float, ...]
+    level_ranks: tuple[int, ...]
+
+
+def _deltas(assessment_id: UUID, result: Result, sign: int, into: dict[_Key, Tally]) -> None:
+    for unit in ancestors(result.path):
+        for measure, scaled, rank in zip(result.measures, result.scaled, result.level_ranks, strict=True):
+            key = (assessment_id, unit, measure, result.category, result.week)
+            into.setdefault(key, Tally()).add(Tally.of(scaled, rank, sign))
+
+
+async def write_deltas(conn: asyncpg.Connection, deltas: dict[_Key, Tally]) -> None:
+    """Add the tallies to their rows, in key order (two transactions never lock rows in opposite orders)."""
+    keys = sorted((key for key, tally in deltas.items() if not tally.is_zero()), key=lambda k: tuple(map(str, k)))
+    if not keys:
+        return
+    width = max(len(deltas[key].levels) for key in keys) or 1
+    await conn.execute(
+        f"""INSERT INTO rollups AS r (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
+            SELECT d.a, d.u, d.m, d.c, d.w, d.n, d.t, d.tq, ($9::int[])[(d.i - 1) * {BINS} + 1 : d.i * {BINS}],
+                   ($10::int[])[(d.i - 1) * $11::int + 1 : d.i * $11::int]
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::date[], $6::int[], $7::float8[],
+                        $8::float8[]) WITH ORDINALITY AS d(a, u, m, c, w, n, t, tq, i)
+            ORDER BY d.i
+            ON CONFLICT (tenant_id, assessment_id, unit_id, measure, category, week) DO UPDATE SET
+                n = r.n + excluded.n, total = r.total + excluded.total, total_sq = r.total_sq + excluded.total_sq,
+                hist = int_array_add(r.hist, excluded.hist), levels = int_array_add(r.levels, excluded.levels)""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys], [k[4] for k in keys],
+        [deltas[k].n for k in keys], [deltas[k].total for k in keys], [deltas[k].total_sq for k in keys],
+        [c for k in keys for c in deltas[k].hist],
+        [c for k in keys for c in deltas[k].levels + [0] * (width - len(deltas[k].levels))], width)
+
+
+async def _level_codes(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, list[str]]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (content_hash) content_hash,
+                  ARRAY(SELECT l->>'code' FROM jsonb_array_elements(content->'levels') l) AS codes
+           FROM framework_versions WHERE content_hash = ANY($1::text[])""", list(set(hashes)))
+    return {row["content_hash"]: row["codes"] for row in rows}
+
+
+_COUNTED = """
+    SELECT DISTINCT ON (t.assessment_id, t.person_id) t.assessment_id, t.person_id, t.id AS attempt_id,
+           u.id AS unit_id, u.path, coalesce(t.category, p.category) AS category,
+           date_trunc('week', t.submitted_at AT TIME ZONE tn.timezone)::date AS week,
+           s.overall_scaled, s.overall_level, s.document->'provenance'->>'framework_hash' AS framework_hash,
+           ARRAY(SELECT d->>'dimension' FROM jsonb_array_elements(s.document->'dimensions') d) AS dimensions,
+           ARRAY(SELECT (d->>'scaled')::float8 FROM jsonb_array_elements(s.document->'dimensions') d) AS dim_scaled,
+           ARRAY(SELECT d->>'level' FROM jsonb_array_elements(s.document->'dimensions') d) AS dim_levels
+    FROM attempts t
+    JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
+    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    JOIN tenants tn ON tn.id = t.tenant_id
+    LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)
+    WHERE t.status = 'submitted' AND s.overall_scaled IS NOT NULL"""
+
+
+def _result(row: asyncpg.Record, codes: dict[str, list[str]]) -> Result:
+    levels = codes.get(row["framework_hash"], [])
+
+    def rank(code: str) -> int:
+        return levels.index(code) if code in levels else 0
+
+    return Result(row["attempt_id"], row["path"], row["category"], row["week"],
+                  (OVERALL, *row["dimensions"]), (row["overall_scaled"], *row["dim_scaled"]),
+                  (rank(row["overall_level"]), *(rank(code) for code in row["dim_levels"])))
+
+
+async def lock_assessment(conn: asyncpg.Connection, assessment_id: UUID, *, exclusive: bool = False) -> None:
+    """Refreshes of an assessment run side by side (shared); a rebuild waits for them and holds them off."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await conn.execute(f"SELECT {function}(hashtextextended($1::text, 8))", str(assessment_id))
+
+
+async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
+    """After the current scores of these attempts changed: for each person and assessment they
+    belong to, work out which result counts now and move the rollups by the difference."""
+    if not attempt_ids:
+        return
+    pairs = await conn.fetch("""SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
+                                ORDER BY assessment_id, person_id""", attempt_ids)
+    assessments, people = [p["assessment_id"] for p in pairs], [p["person_id"] for p in pairs]
+    for assessment_id in sorted(set(assessments), key=str):
+        await lock_assessment(conn, assessment_id)
+    # a placeholder row for each pair, then a row lock on each: concurrent refreshes of one person queue here
+    await conn.execute("""INSERT INTO results (assessment_id, person_id)
+                          SELECT * FROM unnest($1::uuid[], $2::uuid[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING""",
+                       assessments, people)
+    stored = await conn.fetch(
+        """SELECT r.assessment_id, r.person_id, r.attempt_id, u.path, r.category, r.week, r.measures, r.scaled,
+                  r.level_ranks
+           FROM results r JOIN unnest($1::uuid[], $2::uuid[]) AS w(a, p) ON r.assessment_id = w.a AND r.person_id = w.p
+           LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
+           ORDER BY r.assessment_id, r.person_id FOR UPDATE OF r""", assessments, people)
+    counted = await conn.fetch(
+        _COUNTED + """ AND (t.assessment_id, t.person_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+                       ORDER BY t.assessment_id, t.person_id, t.number DESC""", assessments, people)
+    codes = await _level_codes(conn, (row["framework_hash"] for row in counted))
+    new = {(row["assessment_id"], row["person_id"]): (row["unit_id"], _result(row, codes)) for row in counted}
+    deltas: dict[_Key, Tally] = {}
+    updates = []
+    for row in stored:
+        pair = (row["assessment_id"], row["person_id"])
+        old = None if row["attempt_id"] is None else Result(
+            row["attempt_id"], row["path"], row["category"], row["week"], tuple(row["measures"]),
+            tuple(row["scaled"]), tuple(row["level_ranks"]))
+        unit, now = new.get(pair, (None, None))
+        if old == now:
+            continue
+        if old is not None:
+            _deltas(pair[0], old, -1, deltas)
+        if now is not None:
+            _deltas(pair[0], now, 1, deltas)
+        updates.append((pair, unit, now))
+    await write_deltas(conn, deltas)
+    if updates:
+        rows = [{"a": str(a), "p": str(p), "attempt_id": str(now.attempt_id) if now else None,
+                 "unit_id": str(unit) if unit else None, "category": now.category if now else None,
+                 "week": now.week.isoformat() if now else None, "measures": list(now.measures) if now else [],
+                 "scaled": list(now.scaled) if now else [], "level_ranks": list(now.level_ranks) if now else []}
+                for (a, p), unit, now in updates]
+        await conn.execute(
+            """UPDATE results r SET attempt_id = d.attempt_id, org_unit_id = d.unit_id, category = d.category,
+                      week = d.week, measures = d.measures, scaled = d.scaled, level_ranks = d.level_ranks,
+                      updated_at = now()
+               FROM jsonb_to_recordset($1::jsonb) AS d(a uuid, p uuid, attempt_id uuid, unit_id uuid, category text,
+                    week date, measures text[], scaled float8[], level_ranks smallint[])
+               WHERE r.assessment_id = d.a AND r.person_id = d.p""", rows)
+
+
+async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_path: str) -> None:
+    """A unit (with its subtree) moved: its rows' sums leave the old ancestors and join the new ones."""
+    old, new = set(ancestors(old_path)), set(ancestors(new_path))
+    signs = {a: -1 for a in old - new} | {a: 1 for a in new - old}
+    signs.pop(unit_id, None)
+    if not signs:
+        return
+    units = sorted(signs, key=str)
+    await conn.execute(
+        f"""INSERT INTO rollups AS r (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
+            SELECT x.assessment_id, a.id, x.measure, x.category, x.week, a.sign * x.n, a.sign * x.total,
+                   a.sign * x.total_sq, ARRAY(SELECT a.sign * v FROM unnest(x.hist) WITH ORDINALITY h(v, o) ORDER BY o),
+                   ARRAY(SELECT a.sign * v FROM unnest(x.levels) WITH ORDINALITY l(v, o) ORDER BY o)
+            FROM rollups x CROSS JOIN unnest($2::uuid[], $3::int[]) WITH ORDINALITY AS a(id, sign, o)
+            WHERE x.unit_id = $1
+            ORDER BY x.assessment_id, a.o, x.measure, x.category, x.week
+            ON CONFLICT (tenant_id, assessment_id, unit_id, measure, category, week) DO UPDATE SET
+                n = r.n + excluded.n, total = r.total + excluded.total, total_sq = r.total_sq + excluded.total_sq,
+                hist = int_array_add(r.hist, excluded.hist), levels = int_array_add(r.levels, excluded.levels)""",
+        unit_id, units, [signs[u] for u in units])
+    assert BINS == 100  # the hist arrays above keep their width
+
+
+async def has_results(conn: asyncpg.Connection, unit_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM results WHERE org_unit_id = $1)", unit_id))
+
+
+async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
+    """A unit with no results in its subtree is deleted: its (empty) rows go with it."""
+    await conn.execute("DELETE FROM rollups WHERE unit_id = $1 AND n = 0", unit_id)

@@ -1,0 +1,394 @@
+"""Aggregate views read from rollups: a subtree, its children (drill-down), a trend over time.
+
+Each call reads a bounded number of rollup rows, whatever the number of attempts: the counts
+of the units on the path from the tenant to the asked unit and of their children (to decide
+what is withheld), and the full rows of the asked unit (and its children). Which cells are
+withheld is decided by `privacy.protect` along three splits, each cell's decision depending
+only on its parent's, so every call gives the same answer for the same cell:
+- org units: a unit's subtree = its child units' subtrees + the people placed in it directly;
+- categories (when one is asked): all categories = each category;
+- time (when a period is asked): the whole period = ISO-week months = their weeks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.aggregates.effect import Gain, gain
+from service.aggregates.privacy import month_of, months_of, protect
+from service.aggregates.rollups import OVERALL, ROOT
+from service.aggregates.stats import Summary, Tally, summarise
+from service.errors import FieldError, NotFound, Unprocessable
+from service.results.scores import pins_in_force
+from service.tenancy.tree import subtree_range
+
+DIRECT = "direct"  # the people placed in a unit itself, not in any of its child units
+
+Weeks = frozenset[date] | None  # None: the whole period
+
+
+class Period(msgspec.Struct):
+    first_week: date
+    last_week: date
+
+
+class Cell(msgspec.Struct):
+    """One group of people: withheld (`suppressed`) when it could single anyone out."""
+
+    unit: str | None  # code; None for the whole tenant (or, in a drill-down, the direct cell)
+    name: str | None
+    scope: Literal["subtree", "direct"]
+    suppressed: bool
+    n: int | None = None
+    measures: list[Summary] = msgspec.field(default_factory=list)
+    withheld_measures: list[str] = msgspec.field(default_factory=list)
+
+
+class AggregateView(msgspec.Struct):
+    assessment: str
+    unit: str | None
+    category: str | None
+    period: Period | None
+    min_group_size: int
+    cell: Cell
+
+
+class DrillDown(msgspec.Struct):
+    assessment: str
+    unit: str | None
+    category: str | None
+    period: Period | None
+    min_group_size: int
+    parent: Cell
+    children: list[Cell]
+
+
+class TrendPoint(msgspec.Struct):
+    start: date  # the first day of the month, or the Monday of the week
+    weeks: list[date]
+    cell: Cell
+
+
+class Trend(msgspec.Struct):
+    assessment: str
+    unit: str | None
+    category: str | None
+    interval: Literal["month", "week"]
+    min_group_size: int
+    points: list[TrendPoint]
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+class _Scope:
+    """What one call needs: the path to the unit, each path node's children, the counts per
+    (unit, category, week) of all of them."""
+
+    def __init__(self, path: list[UUID], children: dict[UUID, list[UUID]],
+                 counts: dict[UUID, dict[tuple[str, date], int]], k: int) -> None:
+        self.path = path
+        self.children = children
+        self.parent = {child: node for node, kids in children.items() for child in kids}
+        self.counts = counts
+        self.k = k
+        self.weeks = sorted({week for _, week in counts.get(ROOT, {})})
+        self.months = months_of(self.weeks)
+        self.categories = sorted({category for by in counts.values() for category, _ in by})
+        self.hidden = lru_cache(maxsize=None)(self._hidden)
+
+    def normal(self, weeks: Iterable[date] | None) -> Weeks:
+        """A week set covering the whole period is no filter."""
+        if weeks is None:
+            return None
+        chosen = frozenset(weeks) & frozenset(self.weeks)
+        return None if chosen == frozenset(self.weeks) else chosen
+
+    def n(self, unit: UUID, category: str | None, weeks: Weeks) -> int:
+        return sum(n for (c, w), n in self.counts.get(unit, {}).items()
+                   if (category is None or c == category) and (weeks is None or w in weeks))
+
+    def split(self, node: UUID, category: str | None, weeks: Weeks) -> dict[UUID | str, int]:
+        """A unit's subtree as its child units plus its direct cell; the parts add up to it."""
+        parts: dict[UUID | str, int] = {child: self.n(child, category, weeks) for child in self.children.get(node, [])}
+        parts[DIRECT] = self.n(node, category, weeks) - sum(parts.values())
+        return parts
+
+    def direct_hidden(self, node: UUID, category: str | None, weeks: Weeks) -> bool:
+        return DIRECT in protect(self.hidden(node, category, weeks), self.split(node, category, weeks), self.k)
+
+    def _hidden(self, unit: UUID, category: str | None, weeks: Weeks) -> bool:
+        k = self.k
+        parent = self.parent.get(unit)
+        if parent is None:
+            hidden = 0 < self.n(unit, category, weeks) < k
+        else:
+            hidden = unit in protect(self.hidden(parent, category, weeks), self.split(parent, category, weeks), k)
+        if category is not None:
+            split = {c: self.n(unit, c, weeks) for c in self.categories}
+            hidden |= category in protect(self.hidden(unit, None, weeks), split, k)
+        if weeks is not None:
+            month_split = {m: self.n(unit, category, frozenset(ws)) for m, ws in self.months.items()}
+            hidden_months = protect(self.hidden(unit, category, None), month_split, k)
+            for month, month_weeks in self.months.items():
+                inside = weeks & frozenset(month_weeks)
+                if not inside:
+                    continue
+                if inside == frozenset(month_weeks):
+                    hidden |= month in hidden_months
+                else:
+                    week_split = {w: self.n(unit, category, frozenset([w])) for w in month_weeks}
+                    hidden_weeks = protect(month in hidden_months, week_split, k)
+                    hidden |= bool(inside & hidden_weeks)
+        return hidden
+
+
+class _Assessment(msgspec.Struct):
+    id: UUID
+    code: str
+    levels: list[str]
+
+
+async def _assessment(conn: asyncpg.Connection, code: str) -> _Assessment:
+    row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+    if row is None:
+        raise NotFound(f"no assessment '{code}'")
+    ref = row["content"]["framework"]
+    pins = (await pins_in_force(conn, [row["id"]])).get(row["id"])
+    version = (pins.framework_version if pins else None) or ref["version"]
+    levels = await conn.fetchval(
+        """SELECT ARRAY(SELECT l->>'code' FROM jsonb_array_elements(v.content->'levels') l)
+           FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+           WHERE f.code = $1 AND v.version = $2""", ref["code"], version)
+    return _Assessment(row["id"], code, levels or [])
+
+
+class _Unit(msgspec.Struct):
+    id: UUID
+    code: str | None
+    name: str | None
+
+
+async def _scope(conn: asyncpg.Connection, assessment_id: UUID, unit_code: str | None
+                 ) -> tuple[_Scope, _Unit, dict[UUID, _Unit]]:
+    if unit_code is None:
+        unit, path = _Unit(ROOT, None, None), [ROOT]
+    else:
+        row = await conn.fetchrow("SELECT id, code, name, path FROM org_units WHERE code = $1", unit_code)
+        if row is None:
+            raise Unprocessable("no such org unit", [FieldError(f"no org unit '{unit_code}'", parameter="unit")])
+        unit = _Unit(row["id"], row["code"], row["name"])
+        path = [ROOT] + [UUID(part) for part in row["path"].strip("/").split("/")]
+    rows = await conn.fetch(
+        """SELECT id, code, name, coalesce(parent_id, $2) AS parent_id FROM org_units
+           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""", path, ROOT)
+    children: dict[UUID, list[UUID]] = {node: [] for node in path}
+    units = {unit.id: unit}
+    for row in rows:
+        children[row["parent_id"]].append(row["id"])
+        units[row["id"]] = _Unit(row["id"], row["code"], row["name"])
+    counts: dict[UUID, dict[tuple[str, date], int]] = {}
+    wanted = list({*path, *(c for kids in children.values() for c in kids)})
+    for row in await conn.fetch(
+            """SELECT unit_id, category, week, n FROM rollups
+               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0""",
+            assessment_id, OVERALL, wanted):
+        counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
+    k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
+    return _Scope(path, children, counts, k), unit, units
+
+
+async def _tallies(conn: asyncpg.Connection, assessment_id: UUID, units: list[UUID], category: str | None,
+                   weeks: Weeks) -> dict[UUID, dict[str, dict[date, Tally]]]:
+    """Per unit, measure and week: the rows' tallies (categories added up)."""
+    out: dict[UUID, dict[str, dict[date, Tally]]] = {unit: {} for unit in units}
+    for row in await conn.fetch(
+            """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
+               WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[]) AND ($3::text IS NULL OR category = $3)
+                 AND ($4::date[] IS NULL OR week = ANY($4::date[])) AND n <> 0""",
+            assessment_id, units, category, sorted(weeks) if weeks is not None else None):
+        by_week = out[row["unit_id"]].setdefault(row["measure"], {})
+        tally = Tally(row["n"], row["total"], row["total_sq"], row["hist"], row["levels"])
+        if row["week"] in by_week:
+            by_week[row["week"]].add(tally)
+        else:
+            by_week[row["week"]] = tally
+    return out
+
+
+def _cell(unit: _Unit | None, scope: Literal["subtree", "direct"], hidden: bool,
+          tallies: dict[str, Tally], k: int, levels: list[str]) -> Cell:
+    code, name = (unit.code, unit.name) if unit else (None, None)
+    overall = tallies.get(OVERALL)
+    n = overall.n if overall else 0
+    if hidden:
+        return Cell(code, name, scope, True)
+    measures, withheld = [], []
+    for measure in [OVERALL] + sorted(m for m in tallies if m != OVERALL):
+        tally = tallies.get(measure)
+        if tally is None or tally.n <= 0:
+            continue
+        if tally.n < k:
+            withheld.append(measure)
+        else:
+            summary = summarise(measure, tally, levels)
+            if summary is not None:
+                measures.append(summary)
+    return Cell(code, name, scope, False, n, measures, withheld)
+
+
+def _sum_weeks(by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] | None = None
+               ) -> dict[str, Tally]:
+    chosen = None if weeks is None else set(weeks)
+    out: dict[str, Tally] = {}
+    for measure, by_week in by_measure.items():
+        total = Tally()
+        for week, tally in by_week.items():
+            if chosen is None or week in chosen:
+                total.add(tally)
+        out[measure] = total
+    return out
+
+
+def _weeks(scope: _Scope, since: date | None, until: date | None) -> Weeks:
+    if since is not None and until is not None and since > until:
+        raise Unprocessable("the period ends before it starts", [FieldError("must not be after 'to'", parameter="from")])
+    if since is None and until is None:
+        return None
+    first, last = monday(since or date.min + timedelta(days=7)), monday(until or date.max - timedelta(days=7))
+    return scope.normal(w for w in scope.weeks if first <= w <= last) if scope.weeks else None
+
+
+def _period(weeks: Weeks) -> Period | None:
+    return Period(min(weeks), max(weeks)) if weeks else None
+
+
+async def subtree(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
+                  since: date | None, until: date | None) -> AggregateView:
+    assessment = await _assessment(conn, code)
+    scope, target, _ = await _scope(conn, assessment.id, unit)
+    weeks = _weeks(scope, since, until)
+    hidden = scope.hidden(target.id, category, weeks)
+    tallies = {} if hidden else _sum_weeks(
+        (await _tallies(conn, assessment.id, [target.id], category, weeks))[target.id])
+    return AggregateView(code, unit, category, _period(weeks), scope.k,
+                         _cell(target, "subtree", hidden, tallies, scope.k, assessment.levels))
+
+
+async def drill_down(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
+                     since: date | None, until: date | None) -> DrillDown:
+    assessment = await _assessment(conn, code)
+    scope, target, units = await _scope(conn, assessment.id, unit)
+    weeks = _weeks(scope, since, until)
+    kids = scope.children.get(target.id, [])
+    rows = await _tallies(conn, assessment.id, [target.id, *kids], category, weeks)
+    parent_tallies = _sum_weeks(rows.get(target.id, {}))
+    parent = _cell(target, "subtree", scope.hidden(target.id, category, weeks), parent_tallies, scope.k,
+                   assessment.levels)
+    children = []
+    direct = {m: Tally().add(t) for m, t in parent_tallies.items()}
+    for kid in sorted(kids, key=lambda u: units[u].code or ""):
+        kid_tallies = _sum_weeks(rows.get(kid, {}))
+        for measure, tally in kid_tallies.items():
+            direct[measure] = direct.get(measure, Tally()).minus(tally)
+        children.append(_cell(units[kid], "subtree", scope.hidden(kid, category, weeks), kid_tallies, scope.k,
+                              assessment.levels))
+    direct_cell = _cell(target, "direct", scope.direct_hidden(target.id, category, weeks),
+                        {m: t for m, t in direct.items() if t.n > 0}, scope.k, assessment.levels)
+    return DrillDown(code, unit, category, _period(weeks), scope.k, parent, [direct_cell, *children])
+
+
+async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
+                interval: Literal["month", "week"], since: date | None, until: date | None) -> Trend:
+    assessment = await _assessment(conn, code)
+    scope, target, _ = await _scope(conn, assessment.id, unit)
+    weeks = _weeks(scope, since, until)
+    chosen = scope.weeks if weeks is None else sorted(weeks)
+    rows = (await _tallies(conn, assessment.id, [target.id], category, None))[target.id]
+    buckets: dict[date, list[date]] = {}
+    for week in chosen:
+        buckets.setdefault(month_of(week) if interval == "month" else week, []).append(week)
+    points = []
+    for start, bucket in sorted(buckets.items()):
+        if interval == "month":
+            bucket = scope.months[start]  # a month is always whole in a monthly trend
+        filt = scope.normal(bucket)
+        hidden = scope.hidden(target.id, category, filt)
+        points.append(TrendPoint(start, bucket, _cell(target, "subtree", hidden, {} if hidden else _sum_weeks(
+            rows, bucket), scope.k, assessment.levels)))
+    return Trend(code, unit, category, interval, scope.k, points)
+
+
+class TrainingEffect(msgspec.Struct):
+    before: str
+    after: str
+    unit: str | None
+    category: str | None
+    min_group_size: int
+    suppressed: bool
+    n: int | None = None
+    gains: list[Gain] = msgspec.field(default_factory=list)
+    withheld_measures: list[str] = msgspec.field(default_factory=list)
+
+
+_PAIRED = """
+    SELECT b.measure, count(*)::int AS n, avg(b.s) AS mean_before, avg(a.s) AS mean_after,
+           stddev_samp(a.s - b.s) AS sd_gain, stddev_samp(b.s) AS sd_before, stddev_samp(a.s) AS sd_after
+    FROM results rb
+    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
+    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
+    CROSS JOIN LATERAL unnest(rb.measures, rb.scaled) AS b(measure, s)
+    JOIN LATERAL unnest(ra.measures, ra.scaled) AS a(measure, s) ON a.measure = b.measure
+    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
+      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)
+    GROUP BY b.measure"""
+
+
+async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, unit: str | None,
+                          category: str | None) -> TrainingEffect:
+    """People who took both, placed by their `after` result. Withheld below k people, and when
+    the people left out of the unit (or the category) number fewer than k, since subtracting
+    this answer from the wider one would describe them."""
+    first, second = await _assessment(conn, before), await _assessment(conn, after)
+    k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
+    path = None
+    if unit is not None:
+        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)
+        if path is None:
+            raise Unprocessable("no such org unit", [FieldError(f"no org unit '{unit}'", parameter="unit")])
+
+    async def paired(path: str | None, category: str | None) -> dict[str, asyncpg.Record]:
+        low, high = subtree_range(path) if path else (None, None)
+        rows = await conn.fetch(_PAIRED, first.id, second.id, low, high, category)
+        return {row["measure"]: row for row in rows}
+
+    rows = await paired(path, category)
+    n = rows[OVERALL]["n"] if OVERALL in rows else 0
+    wider = []
+    if path is not None:
+        parent_path = path[: path.rstrip("/").rfind("/") + 1]
+        wider.append(await paired(parent_path if parent_path != "/" else None, category))
+    if category is not None:
+        wider.append(await paired(path, None))
+    outside = [(w[OVERALL]["n"] if OVERALL in w else 0) - n for w in wider]
+    if 0 < n < k or any(0 < gap < k for gap in outside):
+        return TrainingEffect(before, after, unit, category, k, True)
+    gains, withheld = [], []
+    for measure in [OVERALL] + sorted(m for m in rows if m != OVERALL):
+        if measure not in rows:
+            continue
+        row = rows[measure]
+        if row["n"] < k:
+            withheld.append(measure)
+            continue
+        gains.append(gain(measure, row["n"], row["mean_before"], row["mean_after"], row["sd_gain"],
+                          row["sd_before"], row["sd_after"]))
+    return TrainingEffect(before, after, unit, category, k, False, n, gains, withheld)

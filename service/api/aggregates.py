@@ -1,0 +1,128 @@
+"""Aggregates for analysts: a subtree, its drill-down, a trend, a training effect, CSV of each; rebuild and check jobs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import Provide
+from litestar.params import PathParameter, QueryParameter
+
+from service.aggregates import export, rebuild, views
+from service.aggregates.rebuild import AggregateJob
+from service.aggregates.views import AggregateView, DrillDown, TrainingEffect, Trend
+from service.api.assessments import AssessmentCode
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.responses import errors
+from service.auth.principal import ANALYST, TENANT_ADMIN
+from service.tenancy.fields import CODE_PATTERN, Category
+
+analysts = requires_roles(TENANT_ADMIN, ANALYST)
+
+Unit = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN,
+                                            description="Org unit code: its whole subtree (default: the whole tenant)")]
+CategoryFilter = Annotated[Category | None, QueryParameter(description="Only people of this category")]
+Since = Annotated[date | None, QueryParameter(name="from", description="First day (snapped to its ISO week)")]
+Until = Annotated[date | None, QueryParameter(name="to", description="Last day (snapped to its ISO week)")]
+JobId = Annotated[UUID, PathParameter(description="Aggregate job id")]
+CSV = "text/csv; charset=utf-8"
+CSV_OK = {200: None}
+
+
+def _csv(body: bytes, name: str) -> Response[bytes]:
+    return Response(body, media_type=CSV, headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+class AggregateController(Controller):
+    path = "/v1/assessments"
+    tags = ["aggregates"]
+    guards = [analysts]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/{code:str}/aggregates", operation_id="getAggregate", responses=errors(404, 422),
+         summary="Figures for a unit's whole subtree: n, mean, sd, percentiles and level distribution per "
+                 "dimension and overall; groups under the privacy threshold are withheld")
+    async def aggregate(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+                        since: Since = None, until: Until = None) -> AggregateView:
+        return await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
+
+    @get("/{code:str}/aggregates.csv", operation_id="getAggregateCsv", media_type=CSV, responses=errors(404, 422),
+         summary="The subtree figures as CSV (one row per measure)")
+    async def aggregate_csv(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+                            since: Since = None, until: Until = None) -> Response[bytes]:
+        view = await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
+        return _csv(export.view_csv(view), f"{code}-aggregate")
+
+    @get("/{code:str}/aggregates/children", operation_id="getAggregateDrillDown", responses=errors(404, 422),
+         summary="Drill-down: the unit's figures and, in one response, those of each child unit and of the "
+                 "people placed in the unit itself")
+    async def drill_down(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+                         since: Since = None, until: Until = None) -> DrillDown:
+        return await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
+
+    @get("/{code:str}/aggregates/children.csv", operation_id="getAggregateDrillDownCsv", media_type=CSV,
+         responses=errors(404, 422), summary="The drill-down as CSV")
+    async def drill_down_csv(self, conn: Conn, code: AssessmentCode, unit: Unit = None,
+                             category: CategoryFilter = None, since: Since = None, until: Until = None
+                             ) -> Response[bytes]:
+        view = await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
+        return _csv(export.drill_down_csv(view), f"{code}-drill-down")
+
+    @get("/{code:str}/aggregates/trend", operation_id="getAggregateTrend", responses=errors(404, 422),
+         summary="Figures per month or ISO week (a month is the weeks whose Thursday falls in it)")
+    async def trend(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+                    interval: Annotated[Literal["month", "week"], QueryParameter()] = "month",
+                    since: Since = None, until: Until = None) -> Trend:
+        return await views.trend(conn, code, unit=unit, category=category, interval=interval, since=since,
+                                 until=until)
+
+    @get("/{code:str}/aggregates/trend.csv", operation_id="getAggregateTrendCsv", media_type=CSV,
+         responses=errors(404, 422), summary="The trend as CSV")
+    async def trend_csv(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+                        interval: Annotated[Literal["month", "week"], QueryParameter()] = "month",
+                        since: Since = None, until: Until = None) -> Response[bytes]:
+        view = await views.trend(conn, code, unit=unit, category=category, interval=interval, since=since,
+                                 until=until)
+        return _csv(export.trend_csv(view), f"{code}-trend")
+
+    @get("/{code:str}/training-effect", operation_id="getTrainingEffect", responses=errors(404, 422),
+         summary="Before (this assessment) and after (`after`): mean gain per dimension for the people who took "
+                 "both, with its 95% confidence interval and standardised effect sizes")
+    async def training_effect(self, conn: Conn, code: AssessmentCode,
+                              after: Annotated[str, QueryParameter(max_length=64, pattern=CODE_PATTERN,
+                                                                   description="The assessment taken after training")],
+                              unit: Unit = None, category: CategoryFilter = None) -> TrainingEffect:
+        return await views.training_effect(conn, code, after, unit=unit, category=category)
+
+    @get("/{code:str}/training-effect.csv", operation_id="getTrainingEffectCsv", media_type=CSV,
+         responses=errors(404, 422), summary="The training effect as CSV")
+    async def training_effect_csv(self, conn: Conn, code: AssessmentCode,
+                                  after: Annotated[str, QueryParameter(max_length=64, pattern=CODE_PATTERN)],
+                                  unit: Unit = None, category: CategoryFilter = None) -> Response[bytes]:
+        view = await views.training_effect(conn, code, after, unit=unit, category=category)
+        return _csv(export.effect_csv(view), f"{code}-training-effect")
+
+    @post("/{code:str}/aggregate-jobs", operation_id="startAggregateJob", status_code=202,
+          guards=[requires_roles(TENANT_ADMIN)], responses=errors(404, 409, 422),
+          summary="Rebuild the assessment's rollups from its final scores, or check them against a fresh "
+                  "computation (a job: poll it)")
+    async def start_job(self, request: Request, conn: Conn, code: AssessmentCode,
+                        kind: Annotated[Literal["rebuild", "check"], QueryParameter()] = "check"
+                        ) -> Response[AggregateJob]:
+        job = await rebuild.create_job(conn, code, kind, request.user.subject)
+        return Response(job, status_code=202, background=BackgroundTask(
+            rebuild.run, request.app.state.runtime.pool, request.user.tenant_id, job.id))
+
+    @get("/{code:str}/aggregate-jobs", operation_id="listAggregateJobs", responses=errors(404),
+         summary="Rebuilds and checks of this assessment, newest first")
+    async def list_jobs(self, conn: Conn, code: AssessmentCode) -> list[AggregateJob]:
+        return await rebuild.list_jobs(conn, code)
+
+    @get("/{code:str}/aggregate-jobs/{job_id:uuid}", operation_id="getAggregateJob", responses=errors(404),
+         summary="A rebuild or check: its phase and, when done, what it found")
+    async def get_job(self, conn: Conn, code: AssessmentCode, job_id: JobId) -> AggregateJob:
+        return await rebuild.get_job(conn, code, job_id)

@@ -1,0 +1,311 @@
+"""Aggregates over HTTP: equal to a direct computation from the final scores (after submissions,
+a rescoring, a person moving and an org unit moving), withheld small groups that differencing
+cannot recover, trend, training effect, CSV, rebuild and check."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import csv
+import io
+import math
+import random
+import statistics
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.delivery_setup import ITEMS, assessment_body, publish_assessment, publish_framework
+from tests.helpers import make_tenant, user
+
+K = 3
+# prov > cityA (> countyA1, countyA2), cityB; people: where they sit, and their category
+UNITS = [("prov", None), ("cityA", "prov"), ("cityB", "prov"), ("countyA1", "cityA"), ("countyA2", "cityA")]
+PEOPLE = ([("countyA1", "civil_servant")] * 4 + [("countyA2", "teacher")] + [("cityB", "civil_servant")] * 3
+          + [("cityB", "teacher")] * 3 + [("cityA", "leading_cadre")] * 3)
+SCORED = [item for item in ITEMS if item["code"] != "T-OR-1"]  # no open response: every score is final at once
+
+
+def _answer(rng: random.Random, code: str) -> dict[str, Any] | None:
+    return {"T-SC-1": lambda: {"choice": rng.choice("abcd")},
+            "T-MC-1": lambda: {"choices": rng.sample("abcde", rng.randint(1, 3))},
+            "T-LK-1": lambda: {"value": rng.randint(1, 5)},
+            "T-ORD-1": lambda: {"order": rng.sample("abcd", 4)},
+            "T-SJT-BEST": lambda: {"choice": rng.choice("abcd")}}.get(code, lambda: None)()
+
+
+async def _sit(client, candidate, code, rng):
+    started = await client.post(f"/v1/me/assessments/{code}/attempts", json={}, headers=candidate)
+    assert started.status_code in (200, 201), started.text
+    attempt = started.json()["attempt"]["id"]
+    answers = [{"item": c, "revision": 1, "answer": a} for c in (i["code"] for i in SCORED)
+               if (a := _answer(rng, c)) is not None]
+    saved = await client.post(f"/v1/me/attempts/{attempt}/answers", json={"answers": answers}, headers=candidate)
+    assert saved.status_code == 200, saved.text
+    assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=candidate)).status_code == 200
+    return attempt
+
+
+@pytest.fixture
+async def region(client, service_keys):
+    tenant = await make_tenant(client, service_keys, "agg-region", min_group_size=K)
+    admin = tenant["admin"]
+    for code, parent in UNITS:
+        body = {"code": code, "name": code.title(), **({"parent_code": parent} if parent else {})}
+        assert (await client.post("/v1/org-units", json=body, headers=admin)).status_code == 201
+    rows = [{"external_id": f"p{i}", "org_unit_code": unit, "category": category}
+            for i, (unit, category) in enumerate(PEOPLE)]
+    assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
+    await publish_framework(client, admin)
+    assert (await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)).status_code == 200
+    sections = [{"code": "main", "items": [{"code": i["code"]} for i in SCORED]}]
+    await publish_assessment(client, admin, assessment_body("quiz", sections=sections, attempts_allowed=2))
+    await publish_assessment(client, admin, assessment_body("quiz2", sections=sections))
+    tenant["people"] = {f"p{i}": (unit, category, user(service_keys, tenant["id"], ["candidate"], sub=f"p{i}"))
+                        for i, (unit, category) in enumerate(PEOPLE)}
+    tenant["analyst"] = user(service_keys, tenant["id"], ["analyst"])
+    rng = random.Random(7)
+    tenant["attempts"] = {person: await _sit(client, token, "quiz", rng)
+                          for person, (_, _, token) in tenant["people"].items()}
+    return tenant
+
+
+async def _documents(client, admin, attempts):
+    """The current score document of each attempt, read back through the API."""
+    out = {}
+    for person, attempt in attempts.items():
+        history = (await client.get(f"/v1/assessments/quiz/attempts/{attempt}/scores", headers=admin)).json()
+        out[person] = next(s["document"] for s in history if s["current"])
+    return out
+
+
+def _expected(documents, people):
+    """Per measure, the figures computed directly from the people's documents."""
+    values: dict[str, list[float]] = {}
+    levels: dict[str, dict[str, int]] = {}
+    for person in people:
+        doc = documents[person]
+        for measure, scaled, level in [("overall", doc["overall"]["scaled"], doc["overall"]["level"])] + [
+                (d["dimension"], d["scaled"], d["level"]) for d in doc["dimensions"]]:
+            values.setdefault(measure, []).append(scaled)
+            levels.setdefault(measure, {}).setdefault(level, 0)
+            levels[measure][level] += 1
+    return values, levels
+
+
+def _assert_cell(cell, documents, people):
+    values, levels = _expected(documents, people)
+    assert not cell["suppressed"] and cell["n"] == len(people)
+    got = {m["measure"]: m for m in cell["measures"]}
+    assert set(got) == set(values)
+    for measure, xs in values.items():
+        figures = got[measure]
+        assert figures["n"] == len(xs)
+        assert math.isclose(figures["mean"], statistics.mean(xs), abs_tol=1e-3)
+        assert math.isclose(figures["sd"], statistics.stdev(xs), abs_tol=1e-3)
+        ordered = sorted(xs)
+        for p in (10, 25, 50, 75, 90):  # one-point bins: within a point of the sorted scores around the rank
+            rank = p / 100 * len(xs)
+            low, high = ordered[max(0, math.ceil(rank) - 1)], ordered[min(len(xs) - 1, math.ceil(rank) - 1)]
+            assert math.floor(low) - 1e-9 <= figures[f"p{p}"] <= math.floor(high) + 1 + 1e-9, (measure, p, xs)
+        assert {lv["level"]: lv["n"] for lv in figures["levels"] if lv["n"]} == levels[measure]
+
+
+def _in(tenant, units):
+    return [p for p, (unit, _, _) in tenant["people"].items() if unit in units]
+
+
+SUBTREES = {None: {u for u, _ in UNITS}, "prov": {u for u, _ in UNITS}, "cityA": {"cityA", "countyA1", "countyA2"},
+            "cityB": {"cityB"}}
+
+
+async def _check_in_step(client, admin, code="quiz"):
+    started = await client.post(f"/v1/assessments/{code}/aggregate-jobs", params={"kind": "check"}, headers=admin)
+    assert started.status_code == 202, started.text
+    job = await _settled(client, admin, f"/v1/assessments/{code}/aggregate-jobs/{started.json()['id']}")
+    assert job["status"] == "done" and job["result"]["in_step"], job
+    return job
+
+
+async def _settled(client, admin, url):
+    for _ in range(200):
+        job = (await client.get(url, headers=admin)).json()
+        if job["status"] != "running":
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job did not finish: {job}")
+
+
+async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves(client, region):
+    admin, analyst = region["admin"], region["analyst"]
+    documents = await _documents(client, admin, region["attempts"])
+
+    async def agree():
+        for unit, units in SUBTREES.items():
+            view = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit} if unit else {},
+                                     headers=analyst)).json()
+            _assert_cell(view["cell"], documents, _in(region, units))
+        cs = [p for p, (u, c, _) in region["people"].items() if c == "civil_servant"]
+        view = (await client.get("/v1/assessments/quiz/aggregates", params={"category": "civil_servant"},
+                                 headers=analyst)).json()
+        _assert_cell(view["cell"], documents, cs)
+        await _check_in_step(client, admin)
+
+    await agree()
+
+    # a corrected key: every changed score moves the aggregates in the same transaction
+    single = copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1"))
+    single["key"] = {"correct": "a"}
+    etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
+    assert (await client.put("/v1/items/T-SC-1", json=single, headers={**admin, "If-Match": etag})).status_code == 200
+    started = await client.post("/v1/assessments/quiz/rescorings", json={"reason": "key", "items": {"T-SC-1": 2}},
+                                headers=admin)
+    url = f"/v1/assessments/quiz/rescorings/{started.json()['id']}"
+    assert (await _settled(client, admin, url))["status"] == "previewed"
+    await client.post(f"{url}/commit", headers=admin)
+    assert (await _settled(client, admin, url))["status"] == "done"
+    rescored = await _documents(client, admin, region["attempts"])
+    assert rescored != documents
+    documents = rescored
+    await agree()
+
+    # a person who moves keeps their past result where it was submitted
+    moved = await client.put("/v1/people/p0", json={"org_unit_code": "cityB", "category": "civil_servant"},
+                             headers=admin)
+    assert moved.status_code in (200, 201), moved.text
+    await agree()
+
+    # a second attempt counts instead of the first: a person's result is their latest final attempt
+    second = await _sit(client, region["people"]["p9"][2], "quiz", random.Random(99))
+    documents = {**documents, "p9": (await _documents(client, admin, {"p9": second}))["p9"]}
+    await agree()
+
+    # an org unit that moves takes its results along: countyA2 now counts under cityB
+    assert (await client.post("/v1/org-units/countyA2/move", json={"parent_code": "cityB"},
+                              headers=admin)).status_code == 200
+    SUBTREES_AFTER = {"cityA": {"cityA", "countyA1"}, "cityB": {"cityB", "countyA2"}}
+    for unit, units in SUBTREES_AFTER.items():
+        view = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit}, headers=analyst)).json()
+        _assert_cell(view["cell"], documents, _in(region, units))
+    await _check_in_step(client, admin)
+
+
+async def test_drill_down_withholds_small_groups_and_what_would_reveal_them(client, region):
+    analyst = region["analyst"]
+    drill = (await client.get("/v1/assessments/quiz/aggregates/children", params={"unit": "cityA"},
+                              headers=analyst)).json()
+    parent = drill["parent"]
+    cells = {(c["scope"], c["unit"]): c for c in drill["children"]}
+    # cityA: 3 placed directly, countyA1 4, countyA2 1. countyA2 is under k; withholding it alone
+    # would let a client subtract countyA1 and the direct cell from cityA's total to get it back
+    assert not parent["suppressed"] and parent["n"] == 8
+    assert cells[("subtree", "countyA2")]["suppressed"]
+    withheld = [c for c in drill["children"] if c["suppressed"]]
+    shown = [c for c in drill["children"] if not c["suppressed"]]
+    assert len(withheld) >= 2
+    # the differencing attack: parent minus what is shown leaves a group of at least k people
+    assert parent["n"] - sum(c["n"] for c in shown) >= K
+    assert all("n" not in c or c["n"] is None for c in withheld) and all(not c["measures"] for c in withheld)
+    # each unit's own subtree call gives the same decision as its row in the drill-down
+    for c in drill["children"]:
+        if c["scope"] == "subtree":
+            own = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": c["unit"]},
+                                    headers=analyst)).json()["cell"]
+            assert own["suppressed"] == c["suppressed"]
+            if own["suppressed"]:  # and drilling into a withheld unit cannot rebuild it from its parts
+                inner = (await client.get("/v1/assessments/quiz/aggregates/children", params={"unit": c["unit"]},
+                                          headers=analyst)).json()
+                assert inner["parent"]["suppressed"] and any(x["suppressed"] for x in inner["children"] if x["n"] != 0)
+    # categories are split the same way: cityB has 3 civil servants and 3 teachers; countyA2's one
+    # teacher makes cityA's teachers a group of 1
+    teachers = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA", "category": "teacher"},
+                                 headers=analyst)).json()["cell"]
+    assert teachers["suppressed"]
+    others = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA",
+                                                                          "category": "civil_servant"},
+                               headers=analyst)).json()["cell"]
+    leaders = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA",
+                                                                           "category": "leading_cadre"},
+                                headers=analyst)).json()["cell"]
+    shown_n = sum(c["n"] for c in (others, leaders) if not c["suppressed"])
+    assert parent["n"] - shown_n >= K  # all of cityA minus the shown categories is no small group
+
+
+async def test_trend_csv_and_errors(client, region):
+    analyst = region["analyst"]
+    trend = (await client.get("/v1/assessments/quiz/aggregates/trend", params={"interval": "week"},
+                              headers=analyst)).json()
+    assert len(trend["points"]) == 1 and trend["points"][0]["cell"]["n"] == len(PEOPLE)
+    monthly = (await client.get("/v1/assessments/quiz/aggregates/trend", headers=analyst)).json()
+    assert monthly["interval"] == "month" and monthly["points"][0]["cell"]["n"] == len(PEOPLE)
+
+    exported = await client.get("/v1/assessments/quiz/aggregates/children.csv", params={"unit": "cityA"},
+                                headers=analyst)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert {r["unit"] for r in rows if r["suppressed"] == "true"} >= {"countyA2"}
+    assert all(r["n"] == "" and r["mean"] == "" for r in rows if r["suppressed"] == "true")
+    overall = next(r for r in rows if r["scope"] == "subtree" and r["unit"] == "cityA" and r["measure"] == "overall")
+    assert overall["n"] == "8"
+
+    unknown = await client.get("/v1/assessments/quiz/aggregates", params={"unit": "nowhere"}, headers=analyst)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["parameter"] == "unit"
+    assert (await client.get("/v1/assessments/nope/aggregates", headers=analyst)).status_code == 404
+    bad = await client.get("/v1/assessments/quiz/aggregates", params={"category": "astronaut"}, headers=analyst)
+    assert bad.status_code == 400 and "category" in bad.text
+    candidate = region["people"]["p0"][2]
+    assert (await client.get("/v1/assessments/quiz/aggregates", headers=candidate)).status_code == 403
+
+
+async def test_training_effect_pairs_the_people_who_took_both(client, region):
+    analyst, admin = region["analyst"], region["admin"]
+    rng = random.Random(11)
+    after = {p: await _sit(client, token, "quiz2", rng) for p, (_, _, token) in list(region["people"].items())[:10]}
+    before_docs = await _documents(client, admin, {p: region["attempts"][p] for p in after})
+    after_docs = {}
+    for person, attempt in after.items():
+        history = (await client.get(f"/v1/assessments/quiz2/attempts/{attempt}/scores", headers=admin)).json()
+        after_docs[person] = history[0]["document"]
+    effect = (await client.get("/v1/assessments/quiz/training-effect", params={"after": "quiz2"},
+                               headers=analyst)).json()
+    assert not effect["suppressed"] and effect["n"] == 10
+    gains = [after_docs[p]["overall"]["scaled"] - before_docs[p]["overall"]["scaled"] for p in after]
+    overall = next(g for g in effect["gains"] if g["measure"] == "overall")
+    assert math.isclose(overall["mean_gain"], statistics.mean(gains), abs_tol=1e-3)
+    assert math.isclose(overall["sd_gain"], statistics.stdev(gains), abs_tol=1e-3)
+    half = 2.262 * statistics.stdev(gains) / math.sqrt(10)  # t(0.975, 9 df)
+    assert math.isclose(overall["ci95_low"], statistics.mean(gains) - half, abs_tol=1e-3)
+    # countyA2 holds one of them: withheld, and so is countyA1 (cityA minus it would leave that one)
+    small = (await client.get("/v1/assessments/quiz/training-effect",
+                              params={"after": "quiz2", "unit": "countyA2"}, headers=analyst)).json()
+    assert small["suppressed"] and "gains" not in small or not small["gains"]
+    csv_text = (await client.get("/v1/assessments/quiz/training-effect.csv", params={"after": "quiz2"},
+                                 headers=analyst)).text
+    assert csv_text.startswith("before,after,unit,category,suppressed,measure")
+
+
+async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owner_url):
+    admin = region["admin"]
+    await _check_in_step(client, admin)
+    conn = await asyncpg.connect(owner_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
+            await conn.execute("UPDATE rollups SET n = n + 1 WHERE unit_id = '00000000-0000-0000-0000-000000000000' "
+                               "AND measure = 'overall'")
+    finally:
+        await conn.close()
+    started = await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "check"}, headers=admin)
+    job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{started.json()['id']}")
+    assert job["status"] == "done" and not job["result"]["in_step"] and job["result"]["rollup_rows_differing"] >= 1
+    assert job["result"]["differences"][0]["table"] == "rollups"
+
+    rebuilt = await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin)
+    job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{rebuilt.json()['id']}")
+    assert job["status"] == "done" and job["result"]["results"] == len(PEOPLE), job
+    await _check_in_step(client, admin)
+    jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()
+    assert [j["kind"] for j in jobs][:3] == ["check", "rebuild", "check"]
+    assert (await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"},
+                              headers=region["analyst"])).status_code == 403
