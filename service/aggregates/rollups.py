@@ -179,7 +179,7 @@ async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_
         return
     units = sorted(signs, key=str)
     await conn.execute(
-        f"""INSERT INTO rollups AS r (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
+        """INSERT INTO rollups AS r (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
             SELECT x.assessment_id, a.id, x.measure, x.category, x.week, a.sign * x.n, a.sign * x.total,
                    a.sign * x.total_sq, ARRAY(SELECT a.sign * v FROM unnest(x.hist) WITH ORDINALITY h(v, o) ORDER BY o),
                    ARRAY(SELECT a.sign * v FROM unnest(x.levels) WITH ORDINALITY l(v, o) ORDER BY o)

@@ -19,11 +19,11 @@ PERCENTILES = (10, 25, 50, 75, 90)
 
 def bin_of(scaled: float) -> int:
     """Bin i holds scores in [i, i + 1); 100 itself falls in the last bin."""
-    return min(BINS - 1, max(0, int(math.floor(scaled))))
+    return min(BINS - 1, max(0, math.floor(scaled)))
 
 
 class Tally:
-    __slots__ = ("n", "total", "total_sq", "hist", "levels")
+    __slots__ = ("hist", "levels", "n", "total", "total_sq")
 
     def __init__(self, n: int = 0, total: float = 0.0, total_sq: float = 0.0,
                  hist: Sequence[int] | None = None, levels: Sequence[int] | None = None) -> None:
