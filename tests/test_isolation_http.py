@@ -604,6 +604,14 @@ CROSS_TENANT_PROBES: list[Probe] = [
              "/v1/assessments/QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
         )
     ],
+    # The score feed and exports: B's assessment, units and people named as filters or in the path.
+    Probe("GET", "/v1/scores", "/v1/scores?assessment=B-QUIZ", 404, "query:assessment"),
+    Probe("GET", "/v1/scores", "/v1/scores?under=B-ROOT", 404, "query:under"),
+    Probe("GET", "/v1/scores", "/v1/scores?person=b-1", 404, "query:person"),
+    Probe("GET", "/v1/scores/latest", "/v1/scores/latest?assessment=B-QUIZ", 404, "query:assessment"),
+    Probe("GET", "/v1/scores/latest", "/v1/scores/latest?person=b-1", 404, "query:person"),
+    Probe("GET", "/v1/assessments/{code:str}/scores.csv", "/v1/assessments/B-QUIZ/scores.csv", 404, "path"),
+    Probe("GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"),
     Probe(
         "PUT",
         "/v1/assessments/{code:str}",

@@ -28,6 +28,7 @@ from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratings import RatingController
+from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
 from service.api.tenants import TenantController
 from service.auth.directory import IssuerDirectory
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
-            RatingController, AggregateController,
+            RatingController, AggregateController, ScoreController,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],

@@ -1,0 +1,105 @@
+"""Scores for HR systems and analysts: the feed with a cursor, the latest per person, streamed exports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import Provide
+from litestar.params import QueryParameter
+from litestar.response import Stream
+
+from service.api.assessments import AssessmentCode
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, next_cursor
+from service.api.responses import errors
+from service.auth.principal import ANALYST, HR_CLIENT, TENANT_ADMIN
+from service.db.pool import tenant_transaction
+from service.results import feed
+from service.results.feed import FeedPage, ScoreRow
+from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN
+
+readers = requires_roles(TENANT_ADMIN, ANALYST, HR_CLIENT)
+
+AssessmentFilter = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN,
+                                                        description="Only this assessment")]
+Under = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN,
+                                             description="Only attempts submitted in this org unit's subtree")]
+PersonFilter = Annotated[str | None, QueryParameter(max_length=128, pattern=EXTERNAL_ID_PATTERN,
+                                                    description="Only this person (external id)")]
+
+
+class LatestPage(msgspec.Struct):
+    items: list[ScoreRow]
+    next_cursor: str | None
+
+
+async def _stream(request: Request, code: str, render) -> AsyncIterator[bytes]:  # type: ignore[no-untyped-def]
+    """Rows from a server-side cursor in a transaction of its own: the request's has ended by now."""
+    async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
+        dimensions = await feed.dimension_codes(conn, code)
+        header = render(None, dimensions)
+        if header:
+            yield header
+        chunk: list[bytes] = []
+        async for row in feed.export_rows(conn, code):
+            chunk.append(render(row, dimensions))
+            if len(chunk) >= 500:
+                yield b"".join(chunk)
+                chunk = []
+        if chunk:
+            yield b"".join(chunk)
+
+
+def _csv(row: ScoreRow | None, dimensions: list[str]) -> bytes:
+    return feed.csv_header(dimensions) if row is None else feed.csv_line(row, dimensions)
+
+
+def _jsonl(row: ScoreRow | None, dimensions: list[str]) -> bytes:
+    return b"" if row is None else msgspec.json.encode(row) + b"\n"
+
+
+class ScoreController(Controller):
+    path = "/v1"
+    tags = ["scores"]
+    guards = [readers]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/scores", operation_id="scoreFeed", responses=errors(404, 422),
+         summary="Every new and rescored score, in commit order: keep `next_cursor` and ask again for what "
+                 "came since (each score version exactly once, none skipped by concurrent commits)")
+    async def score_feed(self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
+                         assessment: AssessmentFilter = None, under: Under = None,
+                         person: PersonFilter = None) -> FeedPage:
+        page = await feed.feed(conn, position=decode_cursor("scores", cursor), limit=limit, assessment=assessment,
+                               under=under, person=person)
+        page.next_cursor = encode_cursor("scores", page.next_cursor)
+        return page
+
+    @get("/scores/latest", operation_id="latestScores", responses=errors(404, 422),
+         summary="Per person and assessment, the score in force of their latest submitted attempt")
+    async def latest(self, conn: Conn, person: PersonFilter = None, assessment: AssessmentFilter = None,
+                     cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> LatestPage:
+        rows = await feed.latest(conn, person=person, assessment=assessment,
+                                 after=decode_cursor("latest-scores", cursor), limit=limit)
+        keys = [f"{row.person}\x1f{row.assessment}" for row in rows]
+        return LatestPage(rows, next_cursor("latest-scores", keys, limit))
+
+    @get("/assessments/{code:str}/scores.csv", operation_id="exportScoresCsv", media_type="text/csv; charset=utf-8",
+         responses=errors(404), summary="The current score of every submitted attempt as CSV, streamed "
+                                        "(chunked; memory stays flat whatever the size)")
+    async def export_csv(self, request: Request, conn: Conn, code: AssessmentCode) -> Stream:
+        await feed.dimension_codes(conn, code)  # 404 before the stream starts
+        return Stream(_stream(request, code, _csv), media_type="text/csv; charset=utf-8",
+                      headers={"Content-Disposition": f'attachment; filename="{code}-scores.csv"'})
+
+    @get("/assessments/{code:str}/scores.jsonl", operation_id="exportScoresJsonl",
+         media_type="application/x-ndjson", responses=errors(404),
+         summary="The same export as JSON Lines: one score row per line")
+    async def export_jsonl(self, request: Request, conn: Conn, code: AssessmentCode) -> Stream:
+        await feed.dimension_codes(conn, code)
+        return Stream(_stream(request, code, _jsonl), media_type="application/x-ndjson",
+                      headers={"Content-Disposition": f'attachment; filename="{code}-scores.jsonl"'})

@@ -1,0 +1,206 @@
+"""The score feed: every score version, in the order of the transactions that wrote them.
+
+A client keeps the cursor of its last page and asks again; it gets each new or rescored result
+exactly once. The order is (writing transaction id, attempt, version). A page never goes past
+the oldest transaction still running (`pg_snapshot_xmin`): a transaction that commits later has
+a larger id than anything already handed out, so it lands on a later page instead of behind the
+cursor. The price: the feed lags behind the oldest running writer (scoring jobs commit in short
+batches for this reason).
+
+Exports stream the current score of every submitted attempt of an assessment from a
+server-side cursor, so memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.errors import FieldError, NotFound, Unprocessable
+from service.tenancy.tree import subtree_range
+
+
+class DimensionResult(msgspec.Struct):
+    dimension: str
+    scaled: float
+    level: str
+
+
+class ScoreRow(msgspec.Struct):
+    person: str  # external id
+    assessment: str
+    attempt_id: UUID
+    attempt_number: int
+    score_version: int
+    status: Literal["final", "provisional"]
+    current: bool  # still the attempt's score in force (false: a later version replaced it)
+    counted: bool  # the person's result that aggregates count for this assessment
+    framework: str
+    framework_version: int | None
+    overall_scaled: float | None
+    overall_level: str | None
+    dimensions: list[DimensionResult]
+    org_unit: str | None  # where the attempt was submitted
+    category: str | None
+    submitted_at: datetime | None
+    scored_at: datetime
+    reason: str
+
+
+class FeedPage(msgspec.Struct):
+    items: list[ScoreRow]
+    next_cursor: str  # always set: ask again with it for what comes next
+    has_more: bool
+
+
+_ROW = """
+    SELECT p.external_id AS person, a.code AS assessment, s.attempt_id, t.number AS attempt_number,
+           s.version AS score_version, s.status, s.current,
+           coalesce(r.attempt_id = s.attempt_id AND s.current, false) AS counted,
+           s.document->'provenance'->>'framework' AS framework,
+           (SELECT v.version FROM framework_versions v WHERE v.content_hash = s.document->'provenance'->>'framework_hash'
+            ORDER BY v.version DESC LIMIT 1) AS framework_version,
+           s.overall_scaled, s.overall_level,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
+                                                         'level', d->'level'))
+                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           u.code AS org_unit, coalesce(t.category, p.category) AS category, t.submitted_at,
+           s.created_at AS scored_at, s.reason{extra}
+    FROM scores s
+    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
+    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+    LEFT JOIN results r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
+    LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)"""
+
+_FEED_CURSOR = re.compile(r"^(\d{1,20}):([0-9a-f-]{36}):(\d{1,9})$")
+
+
+def _decode(cursor: str | None) -> tuple[str, UUID, int]:
+    if cursor is None:
+        return "0", UUID(int=0), 0
+    match = _FEED_CURSOR.match(cursor)
+    if match is None:
+        raise Unprocessable("invalid cursor", [FieldError("not a cursor from the score feed", parameter="cursor")])
+    return match.group(1), UUID(match.group(2)), int(match.group(3))
+
+
+async def _filters(conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
+                   ) -> tuple[UUID | None, str | None, str | None, UUID | None]:
+    assessment_id = person_id = None
+    low = high = None
+    if assessment is not None:
+        assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
+        if assessment_id is None:
+            raise NotFound(f"no assessment '{assessment}'")
+    if under is not None:
+        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", under)
+        if path is None:
+            raise NotFound(f"no org unit '{under}'")
+        low, high = subtree_range(path)
+    if person is not None:
+        person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", person)
+        if person_id is None:
+            raise NotFound(f"no person '{person}'")
+    return assessment_id, low, high, person_id
+
+
+_WHERE = """($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::text IS NULL OR (u.path >= $2 AND u.path < $3))
+            AND ($4::uuid IS NULL OR t.person_id = $4)"""
+
+
+async def feed(conn: asyncpg.Connection, *, position: str | None, limit: int, assessment: str | None,
+               under: str | None, person: str | None) -> FeedPage:
+    """From `position` (the raw position a previous page ended at; the API makes it opaque)."""
+    xid, attempt, version = _decode(position)
+    assessment_id, low, high, person_id = await _filters(conn, assessment, under, person)
+    rows = await conn.fetch(
+        _ROW.format(extra=", s.feed_xid::text AS feed_xid")
+        + f""" WHERE {_WHERE}
+                 AND s.feed_xid < pg_snapshot_xmin(pg_current_snapshot())
+                 AND (s.feed_xid, s.attempt_id, s.version) > ($5::text::xid8, $6::uuid, $7::int)
+               ORDER BY s.feed_xid, s.attempt_id, s.version LIMIT $8""",
+        assessment_id, low, high, person_id, xid, attempt, version, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if rows:
+        last = rows[-1]
+        position = f"{last['feed_xid']}:{last['attempt_id']}:{last['score_version']}"
+    else:
+        position = f"{xid}:{attempt}:{version}"
+    items = [msgspec.convert({k: v for k, v in dict(row).items() if k != "feed_xid"}, ScoreRow) for row in rows]
+    return FeedPage(items, position, more)
+
+
+async def latest(conn: asyncpg.Connection, *, person: str | None, assessment: str | None, after: str | None,
+                 limit: int) -> list[ScoreRow]:
+    """Per person and assessment, the score in force of the latest submitted attempt."""
+    if person is None and assessment is None:
+        raise Unprocessable("name a person or an assessment",
+                            [FieldError("give `person` or `assessment` (or both)", parameter="person")])
+    assessment_id, _, _, person_id = await _filters(conn, assessment, None, person)
+    rows = await conn.fetch(
+        _ROW.format(extra="") + """
+        JOIN LATERAL (SELECT max(x.number) AS number FROM attempts x WHERE x.tenant_id = t.tenant_id
+                      AND x.assessment_id = t.assessment_id AND x.person_id = t.person_id
+                      AND x.status = 'submitted') newest ON newest.number = t.number
+        WHERE s.current AND ($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::uuid IS NULL OR t.person_id = $2)
+          AND ($3::text IS NULL OR (p.external_id || E'\\x1f' || a.code) > $3)
+        ORDER BY p.external_id || E'\\x1f' || a.code LIMIT $4""", assessment_id, person_id, after, limit)
+    return [msgspec.convert(dict(row), ScoreRow) for row in rows]
+
+
+EXPORT_COLUMNS = ["person", "assessment", "attempt_id", "attempt_number", "score_version", "status", "counted",
+                  "framework", "framework_version", "overall_scaled", "overall_level", "org_unit", "category",
+                  "submitted_at", "scored_at"]
+
+
+async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterator[ScoreRow]:
+    """The current score of every submitted attempt, streamed (needs an open transaction)."""
+    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
+    if assessment_id is None:
+        raise NotFound(f"no assessment '{assessment}'")
+    sql = _ROW.format(extra="") + " WHERE s.current AND t.assessment_id = $1 ORDER BY p.external_id, t.number"
+    async for row in conn.cursor(sql, assessment_id, prefetch=2000):
+        yield msgspec.convert(dict(row), ScoreRow)
+
+
+def csv_header(dimensions: list[str]) -> bytes:
+    return _csv_line([*EXPORT_COLUMNS, *(f"{d}_scaled" for d in dimensions), *(f"{d}_level" for d in dimensions)])
+
+
+def csv_line(row: ScoreRow, dimensions: list[str]) -> bytes:
+    by_code = {d.dimension: d for d in row.dimensions}
+    values = [getattr(row, column) for column in EXPORT_COLUMNS]
+    values += [by_code[d].scaled if d in by_code else None for d in dimensions]
+    values += [by_code[d].level if d in by_code else None for d in dimensions]
+    return _csv_line(["" if v is None else v.isoformat() if isinstance(v, datetime) else
+                      str(v).lower() if isinstance(v, bool) else v for v in values])
+
+
+def _csv_line(values: list[Any]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(values)
+    return out.getvalue().encode("utf-8")
+
+
+async def dimension_codes(conn: asyncpg.Connection, assessment: str) -> list[str]:
+    """The top-level dimensions of the assessment's framework version (the CSV's columns)."""
+    codes = await conn.fetchval(
+        """SELECT ARRAY(SELECT d->>'code' FROM jsonb_array_elements(v.content->'dimensions') d)
+           FROM assessments a
+           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
+           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
+                AND v.version = (a.content->'framework'->>'version')::int
+           WHERE a.code = $1""", assessment)
+    if codes is None:
+        raise NotFound(f"no assessment '{assessment}'")
+    return codes
