@@ -252,6 +252,9 @@ async def test_trend_csv_and_errors(client, region):
     unknown = await client.get("/v1/assessments/quiz/aggregates", params={"unit": "nowhere"}, headers=analyst)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["parameter"] == "unit"
     assert (await client.get("/v1/assessments/nope/aggregates", headers=analyst)).status_code == 404
+    both = await client.get("/v1/assessments/quiz/aggregates", params={"category": "teacher", "from": "2026-01-01"},
+                            headers=analyst)
+    assert both.status_code == 422 and both.json()["errors"][0]["parameter"] == "category"
     bad = await client.get("/v1/assessments/quiz/aggregates", params={"category": "astronaut"}, headers=analyst)
     assert bad.status_code == 400 and "category" in bad.text
     candidate = region["people"]["p0"][2]

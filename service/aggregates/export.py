@@ -58,7 +58,7 @@ def drill_down_csv(view: DrillDown) -> bytes:
 
 
 def trend_csv(view: Trend) -> bytes:
-    return cells_csv(view.assessment, view.category, [(p.start, p.cell) for p in view.points])
+    return cells_csv(view.assessment, None, [(p.start, p.cell) for p in view.points])
 
 
 def effect_csv(view: TrainingEffect) -> bytes:

@@ -21,7 +21,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -31,14 +31,7 @@ K = TypeVar("K", bound=Hashable)
 def protect(parent_hidden: bool, children: Mapping[K, int], k: int) -> set[K]:
     """The children of one split to withhold. `children` must add up to the parent (include
     a child for whatever of the parent is in no named child)."""
-    hidden = {key for key, n in children.items() if 0 < n < k}
-    shown = sorted(((n, str(key), key) for key, n in children.items() if n > 0 and key not in hidden),
-                   key=lambda entry: entry[:2])
-    if parent_hidden and not hidden and shown:
-        hidden.add(shown.pop(0)[2])
-    while hidden and sum(children[key] for key in hidden) < k and shown:
-        hidden.add(shown.pop(0)[2])
-    return hidden
+    return suppress(children, [(parent_hidden, list(children))], k)
 
 
 def month_of(week: date) -> date:
@@ -52,3 +45,79 @@ def months_of(weeks: Iterable[date]) -> dict[date, list[date]]:
     for week in sorted(weeks):
         out.setdefault(month_of(week), []).append(week)
     return out
+
+
+def suppress(cells: Mapping[K, int], lines: Sequence[tuple[K | bool, Sequence[K]]], k: int) -> set[K]:
+    """The cells of one table to withhold, where cells take part in several splits at once.
+
+    `lines` are the splits: (total, members), the members adding up to the total. A total is
+    either a cell of the table (decided here too) or a fixed decision made elsewhere (True:
+    withheld). Rules 1-3 of `protect` hold on every line, read as: a line whose total is shown
+    has either no withheld member or at least two holding k people together; a line whose total
+    is withheld has a withheld member, and its withheld members hold k people together (or are
+    all its non-empty members). A member that is the only non-empty one of its line equals
+    its total, so it shares the total's fate (it can neither be withheld behind a shown total,
+    nor shown beside a withheld one). When a shown total's line runs out of members to withhold,
+    the total itself is withheld if it is a cell of this table. Deterministic: cells are
+    considered smallest first, ties broken by their text.
+    """
+    hidden = {key for key, n in cells.items() if 0 < n < k}
+    locked: set[K] = set()  # equal to a shown fixed total: must stay shown
+    twins: dict[K, set[K]] = {}  # cells equal to one another: withheld together
+    for total, members in lines:
+        nonempty = [m for m in members if cells[m] > 0]
+        if len(nonempty) != 1:
+            continue
+        if isinstance(total, bool):
+            (hidden if total else locked).add(nonempty[0])
+        else:
+            twins.setdefault(total, set()).add(nonempty[0])
+            twins.setdefault(nonempty[0], set()).add(total)
+    locked -= hidden
+
+    def withhold(key: K) -> None:
+        stack = [key]
+        while stack:
+            cell = stack.pop()
+            if cell in hidden or cell in locked:
+                continue
+            hidden.add(cell)
+            stack.extend(twins.get(cell, ()))
+
+    for key in list(hidden):
+        hidden.discard(key)
+        withhold(key)
+    order = {key: (n, str(key)) for key, n in cells.items()}
+    changed = True
+    while changed:
+        changed = False
+        for total, members in lines:
+            total_hidden = total if isinstance(total, bool) else total in hidden
+            nonempty = [m for m in members if cells[m] > 0]
+            withheld = [m for m in nonempty if m in hidden]
+            candidates = sorted((m for m in nonempty if m not in hidden and m not in locked), key=order.__getitem__)
+            if total_hidden:
+                if not withheld and candidates:
+                    withhold(candidates.pop(0))
+                    changed = True
+                    withheld = [m for m in nonempty if m in hidden]
+                    candidates = [m for m in candidates if m not in hidden]
+                while withheld and sum(cells[m] for m in withheld) < k and candidates:
+                    withhold(candidates.pop(0))
+                    changed = True
+                    withheld = [m for m in nonempty if m in hidden]
+                    candidates = [m for m in candidates if m not in hidden]
+                continue
+            while withheld and (len(withheld) < 2 or sum(cells[m] for m in withheld) < k):
+                if candidates:
+                    withhold(candidates.pop(0))
+                elif not isinstance(total, bool) and total not in locked:
+                    withhold(total)  # shown members cannot cover it: the total goes instead
+                    changed = True
+                    break
+                else:
+                    break  # nothing here may be withheld: the fixed total decided elsewhere stands
+                changed = True
+                withheld = [m for m in nonempty if m in hidden]
+                candidates = [m for m in candidates if m not in hidden]
+    return hidden

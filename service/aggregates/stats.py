@@ -86,12 +86,12 @@ def combine(tallies: Iterable[Tally]) -> Tally:
 
 
 def percentile(hist: Sequence[int], p: float) -> float:
-    """The p-th percentile, interpolated linearly within its one-point bin (so at most half a
-    point from the exact value of the scores themselves)."""
+    """The p-th percentile, interpolated linearly within its one-point bin (so within one point
+    of the nearest-rank percentile of the scores themselves)."""
     n = sum(hist)
     if n <= 0:
         raise ValueError("percentile of an empty histogram")
-    rank = p / 100 * n
+    rank = p * n / 100  # p * n first: exact for whole percentages, so no bin is skipped by rounding
     seen = 0
     for i, count in enumerate(hist):
         if count and seen + count >= rank:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Literal
 from uuid import UUID
 
@@ -22,7 +21,7 @@ import asyncpg
 import msgspec
 
 from service.aggregates.effect import Gain, gain
-from service.aggregates.privacy import month_of, months_of, protect
+from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
 from service.errors import FieldError, NotFound, Unprocessable
@@ -79,7 +78,6 @@ class TrendPoint(msgspec.Struct):
 class Trend(msgspec.Struct):
     assessment: str
     unit: str | None
-    category: str | None
     interval: Literal["month", "week"]
     min_group_size: int
     points: list[TrendPoint]
@@ -89,21 +87,33 @@ def monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+ALL = ("all",)  # the column of a unit's whole subtree
+
+
 class _Scope:
     """What one call needs: the path to the unit, each path node's children, the counts per
-    (unit, category, week) of all of them."""
+    (unit, category, week) of all of them; and which cells are withheld.
+
+    Every unit's children are decided together in one table (`_table`): rows are the child
+    units and the unit's direct cell; columns are the whole (`ALL`), each category, each month
+    and each week. Each row's categories, months, and weeks within a month add up to it; each
+    column adds up to the unit's own cell in that column, decided one level up. So a cell is
+    decided once, in its parent's table, whichever call asks, and `privacy.suppress` keeps every
+    one of those sums from giving away a group under k."""
 
     def __init__(self, path: list[UUID], children: dict[UUID, list[UUID]],
                  counts: dict[UUID, dict[tuple[str, date], int]], k: int) -> None:
         self.path = path
-        self.children = children
+        self.children = {node: sorted(kids, key=str) for node, kids in children.items()}
         self.parent = {child: node for node, kids in children.items() for child in kids}
         self.counts = counts
         self.k = k
         self.weeks = sorted({week for _, week in counts.get(ROOT, {})})
         self.months = months_of(self.weeks)
         self.categories = sorted({category for by in counts.values() for category, _ in by})
-        self.hidden = lru_cache(maxsize=None)(self._hidden)
+        self.columns: list[tuple] = [ALL, *(("c", c) for c in self.categories), *(("m", m) for m in self.months),
+                                     *(("w", w) for w in self.weeks)]
+        self._tables: dict[UUID | None, set] = {}
 
     def normal(self, weeks: Iterable[date] | None) -> Weeks:
         """A week set covering the whole period is no filter."""
@@ -116,39 +126,69 @@ class _Scope:
         return sum(n for (c, w), n in self.counts.get(unit, {}).items()
                    if (category is None or c == category) and (weeks is None or w in weeks))
 
+    def _column_n(self, unit: UUID, column: tuple) -> int:
+        if column == ALL:
+            return self.n(unit, None, None)
+        kind, value = column
+        if kind == "c":
+            return self.n(unit, value, None)
+        return self.n(unit, None, frozenset(self.months[value]) if kind == "m" else frozenset([value]))
+
     def split(self, node: UUID, category: str | None, weeks: Weeks) -> dict[UUID | str, int]:
         """A unit's subtree as its child units plus its direct cell; the parts add up to it."""
         parts: dict[UUID | str, int] = {child: self.n(child, category, weeks) for child in self.children.get(node, [])}
         parts[DIRECT] = self.n(node, category, weeks) - sum(parts.values())
         return parts
 
-    def direct_hidden(self, node: UUID, category: str | None, weeks: Weeks) -> bool:
-        return DIRECT in protect(self.hidden(node, category, weeks), self.split(node, category, weeks), self.k)
-
-    def _hidden(self, unit: UUID, category: str | None, weeks: Weeks) -> bool:
-        k = self.k
-        parent = self.parent.get(unit)
-        if parent is None:
-            hidden = 0 < self.n(unit, category, weeks) < k
-        else:
-            hidden = unit in protect(self.hidden(parent, category, weeks), self.split(parent, category, weeks), k)
-        if category is not None:
-            split = {c: self.n(unit, c, weeks) for c in self.categories}
-            hidden |= category in protect(self.hidden(unit, None, weeks), split, k)
-        if weeks is not None:
-            month_split = {m: self.n(unit, category, frozenset(ws)) for m, ws in self.months.items()}
-            hidden_months = protect(self.hidden(unit, category, None), month_split, k)
-            for month, month_weeks in self.months.items():
-                inside = weeks & frozenset(month_weeks)
-                if not inside:
-                    continue
-                if inside == frozenset(month_weeks):
-                    hidden |= month in hidden_months
+    def _table(self, node: UUID | None) -> set:
+        """The withheld cells (row, column) among `node`'s children (None: the tenant itself)."""
+        if node in self._tables:
+            return self._tables[node]
+        rows: list[UUID | str] = [ROOT] if node is None else [*self.children.get(node, []), DIRECT]
+        cells: dict[tuple, int] = {}
+        for row in rows:
+            for column in self.columns:
+                if row == DIRECT:
+                    cells[(row, column)] = self._column_n(node, column) - sum(  # type: ignore[arg-type]
+                        self._column_n(child, column) for child in self.children.get(node, []))  # type: ignore[arg-type]
                 else:
-                    week_split = {w: self.n(unit, category, frozenset([w])) for w in month_weeks}
-                    hidden_weeks = protect(month in hidden_months, week_split, k)
-                    hidden |= bool(inside & hidden_weeks)
+                    cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]
+        lines: list[tuple] = []
+        for row in rows:
+            lines.append(((row, ALL), [(row, ("c", c)) for c in self.categories]))
+            lines.append(((row, ALL), [(row, ("m", m)) for m in self.months]))
+            lines += [((row, ("m", m)), [(row, ("w", w)) for w in weeks]) for m, weeks in self.months.items()]
+        if node is None:  # the tenant: nobody above it, withheld whole below k
+            lines.append((0 < cells[(ROOT, ALL)] < self.k, [(ROOT, ALL)]))
+        else:
+            lines += [(self._hidden_cell(node, column), [(row, column) for row in rows]) for column in self.columns]
+        self._tables[node] = hidden = suppress(cells, lines, self.k)
         return hidden
+
+    def _hidden_cell(self, unit: UUID, column: tuple) -> bool:
+        return (unit, column) in self._table(self.parent.get(unit) if unit != ROOT else None)
+
+    def _hidden_in(self, node: UUID | None, row: UUID | str, category: str | None, weeks: Weeks) -> bool:
+        table = self._table(node)
+        if category is not None:
+            return (row, ("c", category)) in table
+        if weeks is None:
+            return (row, ALL) in table
+        hidden = False  # a period: its whole months as months, the rest week by week
+        for month, month_weeks in self.months.items():
+            inside = weeks & frozenset(month_weeks)
+            if inside == frozenset(month_weeks):
+                hidden |= (row, ("m", month)) in table
+            else:
+                hidden |= any((row, ("w", w)) in table for w in inside)
+        return hidden
+
+    def hidden(self, unit: UUID, category: str | None, weeks: Weeks) -> bool:
+        node = self.parent.get(unit) if unit != ROOT else None
+        return self._hidden_in(node, unit, category, weeks)
+
+    def direct_hidden(self, node: UUID, category: str | None, weeks: Weeks) -> bool:
+        return self._hidden_in(node, DIRECT, category, weeks)
 
 
 class _Assessment(msgspec.Struct):
@@ -258,7 +298,11 @@ def _sum_weeks(by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] |
     return out
 
 
-def _weeks(scope: _Scope, since: date | None, until: date | None) -> Weeks:
+def _weeks(scope: _Scope, since: date | None, until: date | None, category: str | None = None) -> Weeks:
+    if category is not None and (since is not None or until is not None):
+        raise Unprocessable("a category and a period cannot be combined", [FieldError(
+            "filter by category or by period, not both: cells split both ways at once could be subtracted "
+            "from the single-split figures to single out small groups", parameter="category")])
     if since is not None and until is not None and since > until:
         raise Unprocessable("the period ends before it starts", [FieldError("must not be after 'to'", parameter="from")])
     if since is None and until is None:
@@ -275,7 +319,7 @@ async def subtree(conn: asyncpg.Connection, code: str, *, unit: str | None, cate
                   since: date | None, until: date | None) -> AggregateView:
     assessment = await _assessment(conn, code)
     scope, target, _ = await _scope(conn, assessment.id, unit)
-    weeks = _weeks(scope, since, until)
+    weeks = _weeks(scope, since, until, category)
     hidden = scope.hidden(target.id, category, weeks)
     tallies = {} if hidden else _sum_weeks(
         (await _tallies(conn, assessment.id, [target.id], category, weeks))[target.id])
@@ -287,7 +331,7 @@ async def drill_down(conn: asyncpg.Connection, code: str, *, unit: str | None, c
                      since: date | None, until: date | None) -> DrillDown:
     assessment = await _assessment(conn, code)
     scope, target, units = await _scope(conn, assessment.id, unit)
-    weeks = _weeks(scope, since, until)
+    weeks = _weeks(scope, since, until, category)
     kids = scope.children.get(target.id, [])
     rows = await _tallies(conn, assessment.id, [target.id, *kids], category, weeks)
     parent_tallies = _sum_weeks(rows.get(target.id, {}))
@@ -306,8 +350,11 @@ async def drill_down(conn: asyncpg.Connection, code: str, *, unit: str | None, c
     return DrillDown(code, unit, category, _period(weeks), scope.k, parent, [direct_cell, *children])
 
 
-async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
+async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None,
                 interval: Literal["month", "week"], since: date | None, until: date | None) -> Trend:
+    """Per month or week for the unit's subtree (all categories: splitting each period by
+    category as well would make cells that differencing could single people out with)."""
+    category = None
     assessment = await _assessment(conn, code)
     scope, target, _ = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until)
@@ -324,7 +371,7 @@ async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None, catego
         hidden = scope.hidden(target.id, category, filt)
         points.append(TrendPoint(start, bucket, _cell(target, "subtree", hidden, {} if hidden else _sum_weeks(
             rows, bucket), scope.k, assessment.levels)))
-    return Trend(code, unit, category, interval, scope.k, points)
+    return Trend(code, unit, interval, scope.k, points)
 
 
 class TrainingEffect(msgspec.Struct):

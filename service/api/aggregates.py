@@ -74,19 +74,17 @@ class AggregateController(Controller):
 
     @get("/{code:str}/aggregates/trend", operation_id="getAggregateTrend", responses=errors(404, 422),
          summary="Figures per month or ISO week (a month is the weeks whose Thursday falls in it)")
-    async def trend(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+    async def trend(self, conn: Conn, code: AssessmentCode, unit: Unit = None,
                     interval: Annotated[Literal["month", "week"], QueryParameter()] = "month",
                     since: Since = None, until: Until = None) -> Trend:
-        return await views.trend(conn, code, unit=unit, category=category, interval=interval, since=since,
-                                 until=until)
+        return await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
 
     @get("/{code:str}/aggregates/trend.csv", operation_id="getAggregateTrendCsv", media_type=CSV,
          responses=errors(404, 422), summary="The trend as CSV")
-    async def trend_csv(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
+    async def trend_csv(self, conn: Conn, code: AssessmentCode, unit: Unit = None,
                         interval: Annotated[Literal["month", "week"], QueryParameter()] = "month",
                         since: Since = None, until: Until = None) -> Response[bytes]:
-        view = await views.trend(conn, code, unit=unit, category=category, interval=interval, since=since,
-                                 until=until)
+        view = await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
         return _csv(export.trend_csv(view), f"{code}-trend")
 
     @get("/{code:str}/training-effect", operation_id="getTrainingEffect", responses=errors(404, 422),
