@@ -40,9 +40,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."),
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
     Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),
-    Setting("AUTH_CACHE_SECONDS", "60", "How long verified tokens, issuer keys and tenant status are cached."),
+    Setting("AUTH_CACHE_SECONDS", "60", "How long verified tokens, issuer keys, tenant status and service-client "
+            "status are cached (a revocation reaches other workers within this time)."),
+    Setting("CLIENT_TOKEN_SECONDS", "300", "Lifetime of the access tokens service clients get from POST /oauth/token."),
+    Setting("CLIENT_RATE_PER_SECOND", "50", "Requests per second each service client may make, per worker; more "
+            "get 429 with Retry-After (0: no limit)."),
+    Setting("CLIENT_RATE_BURST", "100", "Requests a service client may make at once before CLIENT_RATE_PER_SECOND "
+            "applies."),
     Setting("DEADLINE_SWEEP_SECONDS", "15", "How often each worker submits attempts past their deadline and grace "
             "(0: only when the attempt is next touched)."),
+    Setting("WEBHOOK_DISPATCH_SECONDS", "2", "How often each worker sends due webhook deliveries "
+            "(0: this worker sends none; events still queue)."),
+    Setting("WEBHOOK_RETRY_BASE_SECONDS", "5", "Bound of the first retry delay of a failed webhook delivery; it "
+            "doubles per attempt (full jitter), up to WEBHOOK_RETRY_MAX_SECONDS, for 24 h after the event."),
+    Setting("WEBHOOK_RETRY_MAX_SECONDS", "3600", "Longest delay between two tries of a webhook delivery."),
+    Setting("WEBHOOK_ALLOW_LOOPBACK", "false", "Allow webhook URLs on loopback (http://127.0.0.1, localhost): "
+            "tests and local receivers only."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -66,8 +79,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int
     token_leeway_seconds: int
     auth_cache_seconds: int
+    client_token_seconds: int
     deadline_sweep_seconds: int
     log_level: str
+    webhook_dispatch_seconds: float = 2.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_allow_loopback: bool = False
+    client_rate_per_second: float = 50.0
+    client_rate_burst: float = 100.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +103,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return int(raw or "")
             except ValueError:
                 raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+        def seconds(name: str) -> float:
+            raw = get(name)
+            try:
+                value = float(raw or "")
+            except ValueError:
+                raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+            if not 0 <= value < float("inf"):
+                raise SystemExit(f"{name} must be a number of seconds >= 0, got {raw!r}")
+            return value
+
+        def flag(name: str) -> bool:
+            raw = (get(name) or "").strip().lower()
+            if raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise SystemExit(f"{name} must be true or false, got {raw!r}")
+            return raw in ("true", "1", "yes", "on")
 
         data_dir = Path(get("ASSESS_DATA_DIR") or ".assess")
         keys_file = get("SERVICE_KEYS_FILE")
@@ -103,6 +139,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=integer("MAX_BODY_BYTES"),
             token_leeway_seconds=integer("TOKEN_LEEWAY_SECONDS"),
             auth_cache_seconds=integer("AUTH_CACHE_SECONDS"),
+            client_token_seconds=integer("CLIENT_TOKEN_SECONDS"),
             deadline_sweep_seconds=integer("DEADLINE_SWEEP_SECONDS"),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            webhook_dispatch_seconds=seconds("WEBHOOK_DISPATCH_SECONDS"),
+            webhook_retry_base_seconds=seconds("WEBHOOK_RETRY_BASE_SECONDS"),
+            webhook_retry_max_seconds=seconds("WEBHOOK_RETRY_MAX_SECONDS"),
+            webhook_allow_loopback=flag("WEBHOOK_ALLOW_LOOPBACK"),
+            client_rate_per_second=seconds("CLIENT_RATE_PER_SECOND"),
+            client_rate_burst=seconds("CLIENT_RATE_BURST"),
         )

@@ -612,6 +612,11 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/scores/latest", "/v1/scores/latest?person=b-1", 404, "query:person"),
     Probe("GET", "/v1/assessments/{code:str}/scores.csv", "/v1/assessments/B-QUIZ/scores.csv", 404, "path"),
     Probe("GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"),
+    # B's service client (HR system): A's admin can neither read, rotate nor revoke it.
+    Probe("GET", "/v1/clients/{client_id:uuid}", "/v1/clients/{b_client}", 404, "path"),
+    Probe("POST", "/v1/clients/{client_id:uuid}/rotate", "/v1/clients/{b_client}/rotate", 404, "path",
+          {"grace_seconds": 0}),
+    Probe("POST", "/v1/clients/{client_id:uuid}/revoke", "/v1/clients/{b_client}/revoke", 404, "path"),
     Probe(
         "PUT",
         "/v1/assessments/{code:str}",
@@ -813,6 +818,23 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe(
         "GET", "/v1/rating-tasks", "/v1/rating-tasks?assessment=B-QUIZ", 200, "query:assessment", who="rater"
     ),
+    # Webhooks: B's endpoint (and its delivery log), and A's own endpoint with B's delivery.
+    *[
+        Probe(method, route, url, 404, "path", body)
+        for method, route, url, body in (
+            ("GET", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}", None),
+            ("PATCH", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}",
+             {"url": "https://hooks.a.example/pwned", "active": True}),
+            ("DELETE", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}", None),
+            ("POST", "/v1/webhooks/{webhook_id:uuid}/rotate-secret", "/v1/webhooks/{b_webhook}/rotate-secret", None),
+            ("POST", "/v1/webhooks/{webhook_id:uuid}/test", "/v1/webhooks/{b_webhook}/test", None),
+            ("GET", "/v1/webhooks/{webhook_id:uuid}/deliveries", "/v1/webhooks/{b_webhook}/deliveries", None),
+            ("POST", "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+             "/v1/webhooks/{b_webhook}/deliveries/{b_webhook_delivery}/redeliver", None),
+            ("POST", "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+             "/v1/webhooks/{a_webhook}/deliveries/{b_webhook_delivery}/redeliver", None),
+        )
+    ],
 ]
 
 # A's users using B's keys as keys of their own: allowed, creates A's own objects, never touches B's.
@@ -1280,6 +1302,22 @@ async def _build_delivery(
     return etags, ids
 
 
+async def _build_webhooks(client: httpx.AsyncClient, a: dict[str, Any], b: dict[str, Any]) -> dict[str, str]:
+    """B: an endpoint with a delivery in its log, then disabled (so no dispatcher changes it while probed).
+    A: an active endpoint of its own. Returns `b_webhook`, `b_webhook_delivery`, `a_webhook`."""
+    ids = {}
+    for tenant, p, events in ((b, "b", ["score.finalized"]), (a, "a", ["score.rescored"])):
+        body = {"url": f"https://hooks.{p}.example/assess", "events": events, "description": f"{p.upper()} {p}-hook"}
+        ids[f"{p}_webhook"] = (await _created(await client.post("/v1/webhooks", json=body,
+                                                                 headers=tenant["admin"])))["id"]
+    queued = await client.post(f"/v1/webhooks/{ids['b_webhook']}/test", headers=b["admin"])
+    assert queued.status_code == 202, queued.text
+    ids["b_webhook_delivery"] = queued.json()["id"]
+    await _created(await client.patch(f"/v1/webhooks/{ids['b_webhook']}", json={"active": False},
+                                      headers=b["admin"]))
+    return ids
+
+
 @pytest.fixture
 async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     idp_a, idp_b = IdentityProvider("https://idp.a.example"), IdentityProvider("https://idp.b.example")
@@ -1293,6 +1331,12 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
         tenant["keys"] = service_keys
     etags, documents = await _build_frameworks(client, a["admin"], b["admin"])
     delivery_etags, ids = await _build_delivery(client, a, b)
+    ids.update(await _build_webhooks(client, a, b))
+    # B's HR system: a service client whose id A's admin aims at.
+    made = await client.post("/v1/clients", json={"name": "B b-hr system", "scopes": ["people:write"]},
+                             headers=b["admin"])
+    assert made.status_code == 201, made.text
+    ids["b_client"] = made.json()["id"]
     return World(a, b, idp_a, idp_b, b_issuer, a_issuer, {**etags, **delivery_etags}, documents, ids)
 
 
@@ -1328,9 +1372,13 @@ async def _db_view(
             ("responses", "attempt_id, item_ref"),
             ("scores", "attempt_id, version"),
             ("rating_tasks", "id"),
+            ("webhook_endpoints", "id"),  # url, events, secret, active...
+            ("webhook_events", "id"),
+            ("webhook_deliveries", "id"),  # status, attempts, next_attempt_at...
             ("ratings", "id"),
             ("rescorings", "id"),
             ("statistics_runs", "id"),
+            ("service_clients", "id"),  # secret hashes, revoked_at...
         )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
@@ -2298,6 +2346,9 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{task_id:uuid}", world.ids["b_task"])
             .replace("{rescoring_id:uuid}", world.ids["b_rescoring"])
             .replace("{job_id:uuid}", world.ids["b_aggregate_job"])
+            .replace("{webhook_id:uuid}", world.ids["b_webhook"])
+            .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])
+            .replace("{client_id:uuid}", world.ids["b_client"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}

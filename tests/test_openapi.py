@@ -21,4 +21,6 @@ def test_every_operation_has_an_id_and_documents_problem_responses():
             seen.add(operation["operationId"])
             for status, response in operation["responses"].items():
                 if int(status) >= 400:
-                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+                    # RFC 6749 §5.2 mandates its own JSON error body for the token endpoint.
+                    expected = "application/json" if path == "/oauth/token" else "application/problem+json"
+                    assert list(response["content"]) == [expected], (method, path, status)

@@ -15,13 +15,14 @@ from service.aggregates import export, rebuild, views
 from service.aggregates.rebuild import AggregateJob
 from service.aggregates.views import AggregateView, DrillDown, TrainingEffect, Trend
 from service.api.assessments import AssessmentCode
-from service.api.auth import requires_roles
+from service.api.auth import requires, requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.responses import errors
-from service.auth.principal import ANALYST, TENANT_ADMIN
+from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.tenancy.fields import CODE_PATTERN, Category
 
-analysts = requires_roles(TENANT_ADMIN, ANALYST)
+# Analysts, tenant admins, and HR systems granted aggregates:read (rebuilds stay the admin's).
+analysts = requires(TENANT_ADMIN, ANALYST, client_scope=AGGREGATES_READ)
 
 Unit = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN,
                                             description="Org unit code: its whole subtree (default: the whole tenant)")]

@@ -20,10 +20,13 @@ from service.api import observability, public
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
+from service.api.ratelimit import RateLimiter, rate_limit
 from service.api.body import decode_strictly
+from service.api.clients import ClientController
 from service.api.delivery import DeliveryController
 from service.api.frameworks import FrameworkController, TemplateController
 from service.api.items import ItemController
+from service.api.oauth import token as oauth_token
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
@@ -31,6 +34,7 @@ from service.api.ratings import RatingController
 from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
 from service.api.tenants import TenantController
+from service.api.webhooks import WebhookController
 from service.auth.directory import IssuerDirectory
 from service.auth.keys import ServiceKeys
 from service.auth.verify import TokenVerifier
@@ -40,6 +44,7 @@ from service.db.migrate import check_schema
 from service.db.pool import create_pool
 from service.db.urls import app_url, redact
 from service.delivery.sweeper import run as sweeper_loop
+from service.webhooks import dispatcher
 
 log = logging.getLogger("assess")
 
@@ -94,13 +99,17 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         app.state.runtime = Runtime(settings, pool, keys)
         sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
                    if settings.deadline_sweep_seconds > 0 else None)
+        retries = dispatcher.RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds)
+        webhooks = (asyncio.create_task(dispatcher.run(pool, settings.webhook_dispatch_seconds, retries))
+                    if settings.webhook_dispatch_seconds > 0 else None)
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, webhooks):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             REGISTRY.unregister(collector)
             await pool.close()  # waits for in-flight requests to release their connections
 
@@ -115,10 +124,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
             RatingController, AggregateController, ScoreController,
+            WebhookController,
+            ClientController, oauth_token,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
-        guards=[authenticate],
+        guards=[authenticate, rate_limit],
         before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -140,4 +151,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, around Litestar's own exception handling: router 404/405s and errors raised
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
+    app.state.rate_limiter = RateLimiter(settings.client_rate_per_second, settings.client_rate_burst)
     return app

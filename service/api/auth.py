@@ -2,11 +2,15 @@
 
 401: no token, or a token that proves nothing. 403: a valid token without the role.
 Objects of other tenants are never reached at all: row-level security hides them (404).
+
+Service clients (HR systems, principal kind "client") are judged by the scopes their token was
+granted, never by roles: a route open to them names the scope it needs with
+`requires(..., client_scope=...)`; every other guard refuses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -43,13 +47,32 @@ async def requires_operator(connection: ASGIConnection, _: BaseRouteHandler) -> 
 
 
 def requires_roles(*roles: str) -> Guard:
-    """A tenant principal holding at least one of `roles`."""
+    """A tenant user holding at least one of `roles` (never a service client: see `requires`)."""
+    return requires(*roles)
+
+
+def requires(*roles: str, client_scope: str | Iterable[str] = ()) -> Guard:
+    """A tenant user holding one of `roles`, or a service client granted one of `client_scope`.
+
+    A client passes on its scopes alone, so a route without `client_scope` is closed to clients
+    even when `roles` lists hr_client (which still admits users an identity provider gave that role).
+    """
     wanted = frozenset(roles)
+    scopes = frozenset([client_scope] if isinstance(client_scope, str) else client_scope)
+    needs = f"one of the roles: {', '.join(sorted(wanted))}"
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         principal: Principal = connection.user
-        if principal.tenant_id is None or not principal.has_any(wanted):
-            raise PermissionDeniedException(f"this route needs one of the roles: {', '.join(sorted(wanted))}")
+        if principal.tenant_id is None:
+            raise PermissionDeniedException(f"this route needs {needs}")
+        if principal.kind == "client":
+            if principal.scopes.isdisjoint(scopes):
+                raise PermissionDeniedException(
+                    f"this route needs the scope {' or '.join(sorted(scopes))}" if scopes
+                    else "this route is not open to service clients")
+        elif not principal.has_any(wanted):
+            raise PermissionDeniedException(f"this route needs {needs}")
 
-    guard.__name__ = "requires_" + "_or_".join(sorted(wanted))
+    guard.__name__ = "requires_" + "_or_".join(sorted(wanted | scopes))
     return guard
+

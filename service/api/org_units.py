@@ -9,11 +9,20 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from service.api.auth import requires_roles
+from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
-from service.auth.principal import ANALYST, AUTHOR, HR_CLIENT, TENANT_ADMIN
+from service.auth.principal import (
+    AGGREGATES_READ,
+    ANALYST,
+    AUTHOR,
+    HR_CLIENT,
+    ORG_UNITS_WRITE,
+    PEOPLE_WRITE,
+    SCORES_READ,
+    TENANT_ADMIN,
+)
 from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
 from service.tenancy.org_units import ImportResult, OrgUnit, OrgUnitCreate, OrgUnitImport, OrgUnitMove, OrgUnitUpdate
@@ -22,8 +31,11 @@ UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=
 OptionalCode = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
 OptionalLevel = Annotated[str | None, QueryParameter(max_length=40, pattern=TEXT_PATTERN)]
 
-read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
-write = requires_roles(TENANT_ADMIN, HR_CLIENT)
+# The tree is what every client scope refers to (people's units, scores and aggregates per unit),
+# so any of those scopes reads it; only org-units:write changes it.
+read = requires(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT,
+                client_scope=(ORG_UNITS_WRITE, PEOPLE_WRITE, SCORES_READ, AGGREGATES_READ))
+write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=ORG_UNITS_WRITE)
 
 
 class OrgUnitPage(msgspec.Struct):

@@ -9,11 +9,11 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from service.api.auth import requires_roles
+from service.api.auth import requires, requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
-from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, TENANT_ADMIN
+from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, PEOPLE_WRITE, TENANT_ADMIN
 from service.tenancy import people
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN, Category
 from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonUpsert
@@ -21,8 +21,9 @@ from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonU
 ExternalIdPath = Annotated[str, PathParameter(description="The person's id in the tenant's HR system",
                                               min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
 
-read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT)
-write = requires_roles(TENANT_ADMIN, HR_CLIENT)
+# A service client reads back the people it provisions: people:write covers both.
+read = requires(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT, client_scope=PEOPLE_WRITE)
+write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=PEOPLE_WRITE)
 
 
 class PersonPage(msgspec.Struct):

@@ -16,6 +16,7 @@ _MEANINGS = {
     413: "Request body larger than MAX_BODY_BYTES",
     422: "Well-formed but not applicable (e.g. an unknown parent); `errors` names each row",
     428: "This write needs If-Match with the ETag last read",
+    429: "A service client over its rate limit: retry after the Retry-After seconds",
 }
 
 
@@ -23,5 +24,5 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(data_container=Problem, description=_MEANINGS[status], media_type=PROBLEM_MEDIA_TYPE,
                              generate_examples=False)
-        for status in (400, 401, 403, *statuses)
+        for status in (400, 401, 403, *statuses, 429)
     }

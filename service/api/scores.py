@@ -12,17 +12,17 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from service.api.assessments import AssessmentCode
-from service.api.auth import requires_roles
+from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, next_cursor
 from service.api.responses import errors
-from service.auth.principal import ANALYST, HR_CLIENT, TENANT_ADMIN
+from service.auth.principal import ANALYST, HR_CLIENT, SCORES_READ, TENANT_ADMIN
 from service.db.pool import tenant_transaction
 from service.results import feed
 from service.results.feed import FeedPage, ScoreRow
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN
 
-readers = requires_roles(TENANT_ADMIN, ANALYST, HR_CLIENT)
+readers = requires(TENANT_ADMIN, ANALYST, HR_CLIENT, client_scope=SCORES_READ)
 
 AssessmentFilter = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN,
                                                         description="Only this assessment")]

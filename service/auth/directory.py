@@ -1,7 +1,8 @@
 """What token verification needs to know about tenants, read before the tenant is known.
 
-Looks are cached for AUTH_CACHE_SECONDS: suspending a tenant or changing its issuers takes
-effect within that time on every worker, without a database round trip per request.
+Looks are cached for AUTH_CACHE_SECONDS: suspending a tenant, changing its issuers or revoking
+a service client takes effect within that time on every worker (at once on the worker that made
+the change, which forgets what it cached), without a database round trip per request.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class _TTLCache:
             self._data.clear()
         self._data[key] = (time.monotonic() + (self.seconds if seconds is None else seconds), value)
 
+    def discard(self, key: Any) -> None:
+        self._data.pop(key, None)
+
     def clear(self) -> None:
         self._data.clear()
 
@@ -79,6 +83,7 @@ class IssuerDirectory:
         self._pool = pool
         self._issuers = _TTLCache(cache_seconds)
         self._tenants = _TTLCache(cache_seconds)
+        self._clients = _TTLCache(cache_seconds)
         self._remote_jwks = _TTLCache(max(cache_seconds, 300))
         self._fetched_at: dict[str, float] = {}
 
@@ -86,6 +91,21 @@ class IssuerDirectory:
         """Drop cached lookups (after a change made by this process)."""
         self._issuers.clear()
         self._tenants.clear()
+        self._clients.clear()
+
+    def forget_client(self, client_id: UUID) -> None:
+        self._clients.discard(client_id)
+
+    async def client_tenant(self, client_id: UUID) -> UUID | None:
+        """The tenant of a service client that is not revoked; None for a revoked or unknown client."""
+        cached = self._clients.get(client_id)
+        if cached is None:
+            async with auth_lookup_transaction(self._pool) as conn:
+                tenant_id = await conn.fetchval(
+                    "SELECT tenant_id FROM service_clients WHERE id = $1 AND revoked_at IS NULL", client_id)
+            cached = tenant_id or "revoked"
+            self._clients.put(client_id, cached)
+        return None if cached == "revoked" else cached
 
     async def registrations(self, issuer: str) -> list[IssuerRegistration]:
         cached = self._issuers.get(issuer)

@@ -4,6 +4,12 @@ Two kinds of issuer: the service itself (operator, demo and service-client token
 with the keys in `keys.py`) and the identity providers each tenant registered. The
 algorithm comes from our key, never from the token; `kid` only selects among keys we
 already hold; `exp`, `iss`, `aud` and `sub` are required.
+
+A service client's token (kind "client") also names its grant in `scope`, and is refused as soon
+as the verifier learns the client was revoked: the client's status is looked up (and cached for
+AUTH_CACHE_SECONDS, like a tenant's) on every verification that is not a cache hit, and
+`forget_client` drops both caches on the worker that revoked it. Other workers notice within
+AUTH_CACHE_SECONDS; the token itself lives CLIENT_TOKEN_SECONDS at most.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import jwt
 
 from service.auth.directory import IssuerDirectory, IssuerRegistration
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
-from service.auth.principal import ALL_ROLES, OPERATOR, TENANT_ROLES, Principal
+from service.auth.principal import ALL_ROLES, CLIENT_SCOPES, HR_CLIENT, OPERATOR, TENANT_ROLES, Principal
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -61,6 +67,13 @@ class TokenVerifier:
             self._verified.popitem(last=False)
         self._verified[token] = (min(principal.expires_at, now + self.cache_seconds), principal)
         return principal
+
+    def forget_client(self, client_id: UUID) -> None:
+        """A client was revoked here: its tokens are refused from this worker's next request on."""
+        self.directory.forget_client(client_id)
+        subject = str(client_id)
+        for token in [t for t, (_, p) in self._verified.items() if p.kind == "client" and p.subject == subject]:
+            del self._verified[token]
 
     async def _verify(self, token: str) -> Principal:
         if len(token) > _MAX_TOKEN_BYTES:
@@ -125,7 +138,25 @@ class TokenVerifier:
         except ValueError:
             raise InvalidToken("token tenant invalid") from None
         await self._check_tenant(tenant_id)
+        if kind == "client":
+            return await self._client_principal(claims, roles, tenant_id)
         return Principal(kind, str(claims["sub"]), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]))
+
+    async def _client_principal(self, claims: dict[str, Any], roles: list[str], tenant_id: UUID) -> Principal:
+        if roles != [HR_CLIENT]:
+            raise InvalidToken("token roles invalid")
+        scope = claims.get("scope")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else None
+        if not scopes or not scopes <= frozenset(CLIENT_SCOPES):
+            raise InvalidToken("token scope invalid")
+        try:
+            client_id = UUID(str(claims["sub"]))
+        except ValueError:
+            raise InvalidToken("token subject is not a client id") from None
+        if await self.directory.client_tenant(client_id) != tenant_id:
+            raise InvalidToken("the client is revoked or unknown")
+        return Principal("client", str(client_id), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]),
+                         scopes)
 
     async def _verify_tenant_token(self, token: str, issuer: str, aud: Any, algorithm: str,
                                    kid: str | None) -> Principal:

@@ -62,3 +62,11 @@ async def auth_lookup_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.C
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
         yield conn
+
+
+@asynccontextmanager
+async def dispatcher_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """Read-only view of which tenants have webhook deliveries due (nothing else of any tenant)."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SELECT set_config('app.dispatcher', 'on', true)")
+        yield conn

@@ -35,6 +35,7 @@ from service.items.views import Answer, CandidateItem, candidate_view, check_ans
 from service.results.scores import score_attempts
 from service.rubrics.model import Localized
 from service.tenancy.people import Person
+from service.webhooks import outbox
 
 Revision = Annotated[int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; "
                                                                      "higher replaces lower")]
@@ -176,6 +177,7 @@ async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = N
                            ORDER BY t.deadline LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING t.id""", person_id, limit)
     await score_attempts(conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline")
+    await outbox.attempts_submitted(conn, [row["id"] for row in rows])
     return len(rows)
 
 
@@ -430,4 +432,5 @@ async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
         attempt_id, person.id)
     if by is not None:  # this call submitted it: score in the same transaction
         await score_attempts(conn, [attempt_id], reason="submitted", scored_by=by)
+        await outbox.attempts_submitted(conn, [attempt_id])
     return await _summary(conn, person, attempt_id)

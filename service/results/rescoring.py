@@ -8,8 +8,10 @@ in batches of `BATCH` attempts, one transaction per batch, with progress in its 
 - commit: the pins come into force, and every attempt whose document would differ gets a new
   current score (the old one stays as history, with who rescored, when and why). An attempt
   whose document would not change gets no new row: rescoring an unchanged assessment changes
-  nothing. A commit that was interrupted is resumed by committing again; attempts already
-  rescored are skipped because their document no longer differs.
+  nothing, and neither does one whose new versions leave an attempt's credit, scores and levels
+  as they were (only the versions named in the document would differ). A commit that was
+  interrupted is resumed by committing again; attempts already rescored are skipped because
+  their document no longer differs.
 """
 
 from __future__ import annotations
@@ -79,8 +81,16 @@ _SELECT = """SELECT r.id, a.code AS assessment, r.reason, r.requested_by, r.pins
              FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
 
 
+def _substance(document: ScoreDocument) -> ScoreDocument:
+    """The document without which versions made it: a corrected key that leaves an attempt's
+    credit, scores and levels as they were is no change to that attempt's score."""
+    return msgspec.structs.replace(
+        document, items=[msgspec.structs.replace(item, version=0) for item in document.items],
+        provenance=msgspec.structs.replace(document.provenance, framework_hash="", item_versions={}))
+
+
 def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, bool, set[str], set[str]]:
-    """(document differs, overall score differs, overall level differs, dimensions whose score / level differ)."""
+    """(score differs, overall score differs, overall level differs, dimensions whose score / level differ)."""
     if old is None:
         return True, True, True, {d.dimension for d in new.dimensions}, {d.dimension for d in new.dimensions}
     before = {d.dimension: d for d in old.dimensions}
@@ -89,7 +99,7 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
               if (before[c].scaled if c in before else None) != (after[c].scaled if c in after else None)}
     levels = {c for c in before.keys() | after.keys()
               if (before[c].level if c in before else None) != (after[c].level if c in after else None)}
-    return (old != new, old.overall.scaled != new.overall.scaled, old.overall.level != new.overall.level,
+    return (_substance(old) != _substance(new), old.overall.scaled != new.overall.scaled, old.overall.level != new.overall.level,
             scores, levels)
 
 

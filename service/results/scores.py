@@ -24,6 +24,7 @@ from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.webhooks import outbox
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)
@@ -138,6 +139,7 @@ async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreD
         [documents[a].overall.level for a in ids], [msgspec.to_builtins(documents[a]) for a in ids],
         reason, scored_by)
     await rollups.refresh(conn, ids)  # aggregates move in the same transaction as the scores
+    await outbox.scores_stored(conn, ids)  # and webhooks announce final scores (sent after commit)
 
 
 async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str

@@ -1,0 +1,107 @@
+"""Tenant admins' webhook endpoints: register, change, rotate the secret, read the delivery log, redeliver."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import JSONBody, PathParameter
+
+from service.api.auth import requires_roles
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, BadCursor, Cursor, Limit, decode_cursor, encode_cursor
+from service.api.responses import errors
+from service.auth.principal import TENANT_ADMIN
+from service.errors import FieldError
+from service.webhooks import endpoints
+from service.webhooks.endpoints import Delivery, Webhook, WebhookCreate, WebhookUpdate, WebhookWithSecret
+
+WebhookId = Annotated[UUID, PathParameter(description="Webhook endpoint id")]
+DeliveryId = Annotated[UUID, PathParameter(description="Delivery id, from the delivery log")]
+_LOG = "webhook-deliveries"
+
+
+class WebhookList(msgspec.Struct):
+    items: list[Webhook]
+
+
+class DeliveryPage(msgspec.Struct):
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
+    position = decode_cursor(_LOG, cursor)
+    if position is None:
+        return None
+    created_at, _, delivery_id = position.partition("|")
+    try:
+        return datetime.fromisoformat(created_at), UUID(delivery_id)
+    except ValueError:
+        raise BadCursor("the cursor is not one this list handed out",
+                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")]
+                        ) from None
+
+
+def _loopback(request: Request) -> bool:
+    return request.app.state.runtime.settings.webhook_allow_loopback
+
+
+class WebhookController(Controller):
+    path = "/v1/webhooks"
+    tags = ["webhooks"]
+    guards = [requires_roles(TENANT_ADMIN)]
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @post("/", operation_id="createWebhook", responses=errors(409, 422),
+          summary="Register an endpoint for events; the answer carries its signing secret, shown this once")
+    async def create_webhook(self, request: Request, conn: Conn, data: JSONBody[WebhookCreate]) -> WebhookWithSecret:
+        return await endpoints.create(conn, data, request.user.subject, allow_loopback=_loopback(request))
+
+    @get("/", operation_id="listWebhooks", responses=errors(), summary="The tenant's webhook endpoints")
+    async def list_webhooks(self, conn: Conn) -> WebhookList:
+        return WebhookList(await endpoints.list_endpoints(conn))
+
+    @get("/{webhook_id:uuid}", operation_id="getWebhook", responses=errors(404), summary="Read an endpoint")
+    async def get_webhook(self, conn: Conn, webhook_id: WebhookId) -> Webhook:
+        return await endpoints.get(conn, webhook_id)
+
+    @patch("/{webhook_id:uuid}", operation_id="updateWebhook", responses=errors(404, 422),
+           summary="Change the URL, events, description, or disable it (its pending deliveries then fail)")
+    async def update_webhook(self, request: Request, conn: Conn, webhook_id: WebhookId,
+                             data: JSONBody[WebhookUpdate]) -> Webhook:
+        return await endpoints.update(conn, webhook_id, data, allow_loopback=_loopback(request))
+
+    @delete("/{webhook_id:uuid}", operation_id="deleteWebhook", responses=errors(404),
+            summary="Delete an endpoint and its delivery log")
+    async def delete_webhook(self, conn: Conn, webhook_id: WebhookId) -> None:
+        await endpoints.delete(conn, webhook_id)
+
+    @post("/{webhook_id:uuid}/rotate-secret", operation_id="rotateWebhookSecret", status_code=200,
+          responses=errors(404), summary="A new signing secret, in force at once (shown this once); refused "
+                                         "deliveries are retried with it")
+    async def rotate_secret(self, conn: Conn, webhook_id: WebhookId) -> WebhookWithSecret:
+        return await endpoints.rotate_secret(conn, webhook_id)
+
+    @get("/{webhook_id:uuid}/deliveries", operation_id="listWebhookDeliveries", responses=errors(404),
+         summary="The delivery log, newest first: event, status, attempts, the receiver's last answer")
+    async def list_deliveries(self, conn: Conn, webhook_id: WebhookId, cursor: Cursor = None,
+                              limit: Limit = DEFAULT_LIMIT) -> DeliveryPage:
+        items = await endpoints.deliveries(conn, webhook_id, after=_after(cursor), limit=limit)
+        last = items[-1] if len(items) == limit else None
+        return DeliveryPage(items, encode_cursor(_LOG, f"{last.created_at.isoformat()}|{last.id}") if last else None)
+
+    @post("/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver", operation_id="redeliverWebhook",
+          status_code=200, responses=errors(404, 409),
+          summary="Send a delivery again now, with a fresh retry schedule")
+    async def redeliver(self, conn: Conn, webhook_id: WebhookId, delivery_id: DeliveryId) -> Delivery:
+        return await endpoints.redeliver(conn, webhook_id, delivery_id)
+
+    @post("/{webhook_id:uuid}/test", operation_id="testWebhook", status_code=202, responses=errors(404, 409),
+          summary="Queue a `webhook.test` event to this endpoint; follow it in the delivery log")
+    async def test_webhook(self, conn: Conn, webhook_id: WebhookId) -> Delivery:
+        return await endpoints.send_test(conn, webhook_id)

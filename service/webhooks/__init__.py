@@ -1,0 +1,1 @@
+"""Webhooks for HR systems: endpoints, a transactional outbox, a dispatcher, Standard Webhooks signatures."""
