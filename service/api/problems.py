@@ -108,8 +108,28 @@ def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> 
                    errors=[FieldError(detail="already exists", pointer=pointer)])
 
 
+# Retry in a moment: the database is unreachable, restarting, out of connections, or chose this
+# transaction as a deadlock or serialization victim. Nothing of the request was committed.
+_RETRYABLE_STATES = ("08", "53", "57P", "40")
+RETRY_AFTER_SECONDS = 2
+
+
+def on_unavailable(request: Request, exc: Exception) -> Response[Problem]:
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return problem(request, 503, "the database is unavailable for a moment; nothing was changed, retry",
+                   slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> Response[Problem]:
+    if isinstance(exc, asyncpg.DataError | asyncpg.exceptions.ClientConfigurationError):
+        return on_unexpected(request, exc)  # a value our code passed wrongly: a bug, not an outage
+    return on_unavailable(request, exc)
+
+
 def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[Problem]:
     state = getattr(exc, "sqlstate", "") or ""
+    if state.startswith(_RETRYABLE_STATES) or (state == "55000" and "not currently accepting connections" in str(exc)):
+        return on_unavailable(request, exc)  # (the latter: a database closed to connections for maintenance)
     if state.startswith("23"):  # integrity: a check or foreign key we did not catch before writing
         log.warning("integrity error %s on %s: %s", state, request.url.path, exc)
         return problem(request, 409, "the change conflicts with existing data", slug="integrity")
@@ -135,5 +155,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     asyncpg.UniqueViolationError: on_unique_violation,
     asyncpg.PostgresError: on_postgres_error,
+    # the pool cannot reach the server (OSError covers refused connections and timeouts), or a
+    # connection died under a request
+    asyncpg.InterfaceError: on_interface_error,
+    OSError: on_unavailable,
     Exception: on_unexpected,
 }
