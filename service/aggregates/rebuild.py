@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates.rollups import _COUNTED, OVERALL, ROOT, lock_assessment
+from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
@@ -47,8 +47,10 @@ def _rollups_sql(source: str, target: str) -> str:
     return f"""
     INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
     WITH flat AS (
-        SELECT r.assessment_id, anc.unit_id, m.measure, r.category, r.week, m.scaled, m.rank
+        SELECT r.assessment_id, anc.unit_id, m.measure, g.category, g.week, m.scaled, m.rank
         FROM {source} r
+        CROSS JOIN LATERAL (VALUES (r.category, r.week), ('{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}'))
+            AS g(category, week)
         LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
         CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
         CROSS JOIN LATERAL (SELECT '{ROOT}'::uuid

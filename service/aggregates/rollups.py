@@ -4,7 +4,8 @@
   with a final score, placed where the attempt was submitted (org unit and category recorded
   by the database at submission) and in the ISO week of submission (tenant's time zone).
 - `rollups` holds one `Tally` per (assessment, unit, measure, category, week), where a unit's
-  row covers its whole subtree and the zero uuid stands for the whole tenant. A change of a
+  row covers its whole subtree and the zero uuid stands for the whole tenant; and one per
+  (assessment, unit, measure) over all categories and weeks (`ALL_CATEGORIES`, `ALL_WEEKS`). A change of a
   result moves the rows of the unit and each ancestor by the difference, in the transaction
   that made the score final (submission, last rating) or changed it (rescoring).
 - Moving an org unit moves its rows' sums from the old ancestors to the new ones.
@@ -25,6 +26,10 @@ from service.aggregates.stats import BINS, Tally
 
 ROOT = UUID(int=0)  # the whole tenant's row
 OVERALL = "overall"
+# Besides a row per (category, week), each unit and measure has a row of all categories and all
+# weeks together: what an unfiltered view reads, a handful of rows whatever the number of people.
+ALL_CATEGORIES = "*"
+ALL_WEEKS = date(1970, 1, 1)  # a Thursday: never the Monday of a real week
 
 _Key = tuple[UUID, UUID, str, str, date]  # assessment, unit, measure, category, week
 
@@ -47,8 +52,9 @@ class Result(msgspec.Struct, frozen=True):
 def _deltas(assessment_id: UUID, result: Result, sign: int, into: dict[_Key, Tally]) -> None:
     for unit in ancestors(result.path):
         for measure, scaled, rank in zip(result.measures, result.scaled, result.level_ranks, strict=True):
-            key = (assessment_id, unit, measure, result.category, result.week)
-            into.setdefault(key, Tally()).add(Tally.of(scaled, rank, sign))
+            for category, week in ((result.category, result.week), (ALL_CATEGORIES, ALL_WEEKS)):
+                key = (assessment_id, unit, measure, category, week)
+                into.setdefault(key, Tally()).add(Tally.of(scaled, rank, sign))
 
 
 async def write_deltas(conn: asyncpg.Connection, deltas: dict[_Key, Tally]) -> None:

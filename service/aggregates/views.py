@@ -22,7 +22,7 @@ import msgspec
 
 from service.aggregates.effect import Gain, gain
 from service.aggregates.privacy import month_of, months_of, suppress
-from service.aggregates.rollups import OVERALL, ROOT
+from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
 from service.errors import FieldError, NotFound, Unprocessable
 from service.results.scores import pins_in_force
@@ -239,22 +239,27 @@ async def _scope(conn: asyncpg.Connection, assessment_id: UUID, unit_code: str |
     wanted = list({*path, *(c for kids in children.values() for c in kids)})
     for row in await conn.fetch(
             """SELECT unit_id, category, week, n FROM rollups
-               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0""",
-            assessment_id, OVERALL, wanted):
+               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0
+                 AND category <> $4""",
+            assessment_id, OVERALL, wanted, ALL_CATEGORIES):
         counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
     k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
     return _Scope(path, children, counts, k), unit, units
 
 
 async def _tallies(conn: asyncpg.Connection, assessment_id: UUID, units: list[UUID], category: str | None,
-                   weeks: Weeks) -> dict[UUID, dict[str, dict[date, Tally]]]:
-    """Per unit, measure and week: the rows' tallies (categories added up)."""
+                   weeks: Weeks, *, by_week: bool = False) -> dict[UUID, dict[str, dict[date, Tally]]]:
+    """Per unit, measure and week: the rows' tallies (categories added up). Unfiltered and not
+    by week: the all-categories, all-weeks rows alone."""
     out: dict[UUID, dict[str, dict[date, Tally]]] = {unit: {} for unit in units}
+    whole = category is None and weeks is None and not by_week
     for row in await conn.fetch(
             """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
-               WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[]) AND ($3::text IS NULL OR category = $3)
+               WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[])
+                 AND CASE WHEN $5 THEN category = $6 ELSE category <> $6 END
+                 AND ($3::text IS NULL OR category = $3)
                  AND ($4::date[] IS NULL OR week = ANY($4::date[])) AND n <> 0""",
-            assessment_id, units, category, sorted(weeks) if weeks is not None else None):
+            assessment_id, units, category, sorted(weeks) if weeks is not None else None, whole, ALL_CATEGORIES):
         by_week = out[row["unit_id"]].setdefault(row["measure"], {})
         tally = Tally(row["n"], row["total"], row["total_sq"], row["hist"], row["levels"])
         if row["week"] in by_week:
@@ -359,7 +364,7 @@ async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None,
     scope, target, _ = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until)
     chosen = scope.weeks if weeks is None else sorted(weeks)
-    rows = (await _tallies(conn, assessment.id, [target.id], category, None))[target.id]
+    rows = (await _tallies(conn, assessment.id, [target.id], category, None, by_week=True))[target.id]
     buckets: dict[date, list[date]] = {}
     for week in chosen:
         buckets.setdefault(month_of(week) if interval == "month" else week, []).append(week)
