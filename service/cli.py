@@ -128,8 +128,10 @@ def serve(settings: Settings, *, demo: bool) -> int:
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
     log.info("serving on %s:%s with %s worker(s), database %s", settings.host, settings.port, settings.workers,
              redact(url))
+    # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
+    # shut the whole server down, which would turn one lost worker into an outage.
     Granian("service.api.app:create_app", factory=True, interface=Interfaces.ASGI, address=settings.host,
-            port=settings.port, workers=settings.workers, log_access=False).serve()
+            port=settings.port, workers=settings.workers, log_access=False, respawn_failed_workers=True).serve()
     return 0
 
 

@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
+from litestar.types import Message, Scope
 from prometheus_client import REGISTRY
 
 from service import __version__
@@ -27,6 +30,7 @@ from service.api.delivery import DeliveryController
 from service.api.frameworks import FrameworkController, TemplateController
 from service.api.items import ItemController
 from service.api.oauth import token as oauth_token
+from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
@@ -58,6 +62,9 @@ Lists are keyset-paginated: pass `next_cursor` back as `cursor`.
 """
 
 
+START_WAIT_SECONDS = 60  # how long a starting worker waits for an unreachable or recovering database
+
+
 class Runtime:
     """What the lifespan opens and every request shares within one worker."""
 
@@ -75,11 +82,22 @@ async def _connect(settings: Settings) -> asyncpg.Pool:
         owner_url = await asyncio.to_thread(start_embedded, settings.data_dir)
         await ensure_database(owner_url)
     url = app_url(settings, owner_url or "")
-    try:
-        pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
-    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
-        raise RuntimeError(f"cannot connect as the application role to {redact(url)}: {exc}; "
-                           "run `assess db upgrade` first") from exc
+    waited = 0.0
+    while True:
+        try:
+            pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
+            break
+        except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
+            raise RuntimeError(f"cannot connect as the application role to {redact(url)}: {exc}; "
+                               "run `assess db upgrade` first") from exc
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
+            # A worker granian respawns while the database restarts waits for it: one that exits
+            # within seconds of its respawn makes granian stop the whole server.
+            if waited >= START_WAIT_SECONDS:
+                raise
+            log.warning("database unavailable at worker start (%s: %s); retrying", type(exc).__name__, exc)
+            await asyncio.sleep(0.5)
+            waited += 0.5
     try:
         async with pool.acquire() as conn:
             await check_schema(conn)
@@ -116,6 +134,18 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     return lifespan
 
 
+async def complete_options_allow(message: Message, scope: Scope) -> None:
+    """`Allow` on an OPTIONS answer names every method of the path. Litestar 2 names only those of the
+    handlers registered on it first (litestar-org/litestar#4169, fixed in 3.x)."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS" or message["status"] != 204:
+        return
+    template = scope.get("path_template")
+    for route in Litestar.from_scope(scope).routes:
+        if isinstance(route, HTTPRoute) and route.path_format == template:
+            MutableScopeHeaders.from_message(message)["Allow"] = ", ".join(sorted(route.methods))
+            return
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     app = Litestar(
@@ -131,6 +161,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[observability.prometheus.middleware],
         guards=[authenticate, rate_limit],
         before_request=decode_strictly,
+        before_send=[complete_options_allow],
+        plugins=[StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -140,7 +172,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/docs",
             render_plugins=[SwaggerRenderPlugin(path="/")],
             components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                "clientBasic": SecurityScheme(
+                    type="http", scheme="basic", description="A service client's id and secret: POST /oauth/token only",
+                )}),
             security=[{"bearer": []}],
             use_handler_docstrings=False,
             create_examples=False,

@@ -123,10 +123,12 @@ class AssessmentController(Controller):
     async def close(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
         return versioned(await assessments.close(conn, code))
 
-    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404),
+    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404, 409),
          summary="A form as one candidate would get it (published assessments; `seed` replays a draw)")
     async def preview(self, conn: Conn, code: AssessmentCode,
-                      seed: Annotated[int | None, QueryParameter(ge=0, le=2**62)] = None) -> monitor.FormPreview:
+                      # schema_extra: Litestar leaves a bound of 0 out of the document
+                      seed: Annotated[int | None, QueryParameter(ge=0, le=2**62, schema_extra={"minimum": 0})] = None,
+                      ) -> monitor.FormPreview:
         return await monitor.preview_form(conn, code, random.getrandbits(62) if seed is None else seed)
 
     @get("/{code:str}/accommodations", operation_id="listAccommodations", guards=[read], responses=errors(404),

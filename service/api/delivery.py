@@ -16,7 +16,7 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
-from service.api.responses import errors
+from service.api.responses import also, errors
 from service.auth.principal import CANDIDATE
 from service.delivery import attempts
 from service.delivery.attempts import (
@@ -52,7 +52,8 @@ class DeliveryController(Controller):
         person = await current_candidate(request, conn)
         return await attempts.my_assessments(conn, person, datetime.now(UTC))
 
-    @post("/assessments/{code:str}/attempts", operation_id="startAttempt", responses=errors(403, 404, 409),
+    @post("/assessments/{code:str}/attempts", operation_id="startAttempt",
+          responses={**errors(403, 404, 409), **also(200, AttemptState, "The attempt already existed")},
           summary="Start, or continue, an attempt: 201 when created, 200 when it already existed "
                   "(retries are safe); the form, order and deadline are frozen")
     async def start(self, request: Request, conn: Conn, code: AssessmentCode,

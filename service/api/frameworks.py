@@ -20,13 +20,13 @@ from service.rubrics.diff import VersionDiff, diff_versions
 from service.rubrics.frameworks import Adopt, Framework, FrameworkVersion, Origin, ValidationReport
 from service.rubrics.jsonpatch import PatchOperation
 from service.rubrics.model import FrameworkContent
-from service.tenancy.fields import CODE_PATTERN
+from service.tenancy.fields import CODE_PATTERN, MAX_VERSION
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 
 CodePath = Annotated[str, PathParameter(description="Framework or template code", max_length=64, pattern=CODE_PATTERN)]
-VersionPath = Annotated[int, PathParameter(ge=1, description="Version number")]
+VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION, description="Version number")]
 AcceptLanguage = Annotated[str | None, HeaderParameter(name="Accept-Language", max_length=200)]
 TemplateVersion = Annotated[str | None, QueryParameter(max_length=32, description="Default: the latest")]
 
@@ -44,7 +44,7 @@ class FrameworkPage(msgspec.Struct):
 
 
 class NewDraft(msgspec.Struct, forbid_unknown_fields=True):
-    from_version: int | None = None
+    from_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None
 
 
 def _require(if_match: str | None) -> str:
@@ -161,8 +161,9 @@ class FrameworkController(Controller):
 
     @get("/{code:str}/diff", operation_id="diffFrameworkVersions", guards=[read], responses=errors(404),
          summary="What was added, removed and changed between two versions")
-    async def diff(self, conn: Conn, code: CodePath, from_version: Annotated[int, QueryParameter(name="from", ge=1)],
-                   to_version: Annotated[int, QueryParameter(name="to", ge=1)]) -> VersionDiff:
+    async def diff(self, conn: Conn, code: CodePath,
+                   from_version: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_VERSION)],
+                   to_version: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_VERSION)]) -> VersionDiff:
         old = await frameworks.get_version(conn, code, from_version)
         new = await frameworks.get_version(conn, code, to_version)
         return diff_versions(old.content, new.content)

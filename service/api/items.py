@@ -19,7 +19,7 @@ from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
 from service.items.views import CandidateItem, candidate_view
-from service.tenancy.fields import CODE_PATTERN
+from service.tenancy.fields import CODE_PATTERN, MAX_VERSION
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
@@ -76,7 +76,7 @@ class ItemController(Controller):
     @get("/{code:str}/versions/{version:int}", operation_id="getItemVersion", guards=[read], responses=errors(404),
          summary="One version of an item")
     async def get_version(self, conn: Conn, code: ItemCode,
-                          version: Annotated[int, PathParameter(ge=1)]) -> Response[ItemVersion]:
+                          version: Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]) -> Response[ItemVersion]:
         return versioned(await bank.get_item(conn, code, version))
 
     @put("/{code:str}", operation_id="updateItem", guards=[write], responses=errors(404, 409, 412, 422, 428),
@@ -89,7 +89,7 @@ class ItemController(Controller):
     @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
          summary="The item exactly as a candidate sees it (no key)")
     async def preview(self, conn: Conn, code: ItemCode,
-                      version: Annotated[int | None, QueryParameter(ge=1)] = None) -> CandidateItem:
+                      version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None) -> CandidateItem:
         return candidate_view((await bank.get_item(conn, code, version)).content)
 
     @post("/{code:str}/retire", operation_id="retireItem", guards=[write], status_code=200, responses=errors(404),

@@ -47,16 +47,23 @@ class _Refused(Exception):
         self.error, self.description = error, description
 
 
+_PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
+MAX_FORM_FIELDS = 20
+
+
 def _form(request: Request, body: bytes) -> dict[str, str]:
-    """The form's parameters; RFC 6749 §3.1: none may repeat, and one without a value counts as omitted."""
+    """The form's parameters. RFC 6749 §3.1: unrecognized ones are ignored, none may repeat, and one
+    without a value counts as omitted."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise _Refused("invalid_request", f"send the parameters as {FORM}")
     try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, errors="strict", max_num_fields=20)
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS)
     except ValueError:  # also UnicodeDecodeError
         raise _Refused("invalid_request", "the form is malformed") from None
     form: dict[str, str] = {}
     for name, value in pairs:
+        if name not in _PARAMETERS:
+            continue
         if name in form:
             raise _Refused("invalid_request", f"parameter '{name}' is repeated")
         form[name] = value
@@ -116,7 +123,7 @@ async def _issue(request: Request) -> TokenResponse:
     return TokenResponse(token, "Bearer", ttl, " ".join(grant.scopes))
 
 
-_FORM_SCHEMA = Schema(type=OpenAPIType.OBJECT, required=["grant_type"], properties={
+_FORM_SCHEMA = Schema(type=OpenAPIType.OBJECT, required=["grant_type"], max_properties=MAX_FORM_FIELDS, properties={
     "grant_type": Schema(type=OpenAPIType.STRING, enum=["client_credentials"]),
     "scope": Schema(type=OpenAPIType.STRING, description="Space-separated subset of the client's scopes "
                     f"({', '.join(CLIENT_SCOPES)}); omitted: all of them"),
@@ -127,9 +134,11 @@ _FORM_SCHEMA = Schema(type=OpenAPIType.OBJECT, required=["grant_type"], properti
 
 @dataclass
 class _TokenOperation(Operation):
-    """Documents the form body, which the handler reads itself."""
+    """Documents the form body, which the handler reads itself, and how the client authenticates."""
 
     def __post_init__(self) -> None:
+        # The client authenticates with HTTP Basic, or with its id and secret in the form (RFC 6749 §2.3.1).
+        self.security = [{"clientBasic": []}, {}]
         self.request_body = RequestBody(content={FORM: OpenAPIMediaType(schema=_FORM_SCHEMA)}, required=True)
 
 

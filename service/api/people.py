@@ -12,7 +12,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from service.api.auth import requires, requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
-from service.api.responses import errors
+from service.api.responses import also, errors
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, PEOPLE_WRITE, TENANT_ADMIN
 from service.tenancy import people
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN, Category
@@ -51,7 +51,8 @@ class PeopleController(Controller):
     async def get_person(self, conn: Conn, external_id: ExternalIdPath) -> Person:
         return await people.get_person(conn, external_id)
 
-    @put("/{external_id:str}", operation_id="upsertPerson", guards=[write], responses=errors(422),
+    @put("/{external_id:str}", operation_id="upsertPerson", guards=[write],
+         responses={**errors(422), **also(201, Person, "Created")},
          summary="Create or replace a person by external id (201 created, 200 replaced)")
     async def upsert_person(self, conn: Conn, external_id: ExternalIdPath,
                             data: JSONBody[PersonUpsert]) -> Response[Person]:

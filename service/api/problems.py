@@ -67,6 +67,14 @@ def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Probl
                    slug="validation", title="Request is invalid", errors=[error])
 
 
+def _wire_name(request: Request, key: str) -> str:
+    """A parameter as the client sends it (`from`), not the handler's argument (`from_version`)."""
+    handler = request.scope.get("route_handler")
+    field = handler.parsed_fn_signature.parameters.get(key) if handler is not None else None
+    kwarg = field.kwarg_definition if field is not None else None
+    return getattr(kwarg, "name", None) or key
+
+
 def on_validation_exception(request: Request, exc: ValidationException) -> Response[Problem]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -76,7 +84,7 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         if source == "body":
             errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
-            errors.append(FieldError(detail=message, parameter=key))
+            errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
     return problem(request, 400, f"invalid {named}" if named else exc.detail, slug="validation",
                    title="Request is invalid", errors=errors)
@@ -109,14 +117,17 @@ def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> 
 
 
 # Retry in a moment: the database is unreachable, restarting, out of connections, or chose this
-# transaction as a deadlock or serialization victim. Nothing of the request was committed.
+# transaction as a deadlock or serialization victim. The transaction did not commit, except when
+# the connection died during the COMMIT itself: then it may have (benchmarks/faults.py sees such
+# saves, found stored by their retry), so the answer does not claim that nothing changed.
 _RETRYABLE_STATES = ("08", "53", "57P", "40")
 RETRY_AFTER_SECONDS = 2
 
 
 def on_unavailable(request: Request, exc: Exception) -> Response[Problem]:
     log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return problem(request, 503, "the database is unavailable for a moment; nothing was changed, retry",
+    return problem(request, 503, "the database is unavailable for a moment; retry (a change cut off while "
+                   "committing may already be saved: a retried save, start or submit finds it)",
                    slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
@@ -140,6 +151,29 @@ def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[
     return on_unexpected(request, exc)
 
 
+def _unavailable(exc: BaseException | None) -> bool:
+    """Whether this error means the database is unreachable or restarting (what `on_unavailable` answers)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        return state.startswith(_RETRYABLE_STATES) or (state == "55000" and "not currently accepting" in str(exc))
+    if isinstance(exc, asyncpg.InterfaceError):
+        return not isinstance(exc, asyncpg.DataError | asyncpg.exceptions.ClientConfigurationError)
+    return isinstance(exc, OSError | asyncpg.InternalClientError)
+
+
+def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Problem]:  # type: ignore[type-arg]
+    """Litestar raises an ExceptionGroup, caused by the request's own error, when a dependency's
+    clean-up fails after that error: the rollback on a connection that just died, or the commit of
+    a change the error keeps. When the database is the cause of either: 503 with Retry-After, as
+    for the error itself, not 500."""
+    leaves = list(exc.exceptions)
+    while any(isinstance(e, BaseExceptionGroup) for e in leaves):
+        leaves = [leaf for e in leaves for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else [e])]
+    if _unavailable(exc.__cause__) or any(_unavailable(e) for e in leaves):
+        return on_unavailable(request, exc.__cause__ if _unavailable(exc.__cause__) else leaves[0])  # type: ignore[arg-type]
+    return on_unexpected(request, exc)
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response[Problem]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
@@ -158,6 +192,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     # the pool cannot reach the server (OSError covers refused connections and timeouts), or a
     # connection died under a request
     asyncpg.InterfaceError: on_interface_error,
+    # "cannot switch to state N; another operation (2) is in progress": the server's FATAL message
+    # (terminated, shutting down) arrived on a pooled connection before its end did; nothing was sent
+    asyncpg.InternalClientError: on_unavailable,
     OSError: on_unavailable,
+    ExceptionGroup: on_exception_group,
     Exception: on_unexpected,
 }

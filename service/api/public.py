@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, get
 
 from service.api.auth import PUBLIC
+from service.api.openapi_schema import PublicOperation
 from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem
@@ -23,12 +24,14 @@ class Health(msgspec.Struct):
     checks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@get("/health/live", operation_id="liveness", opt=PUBLIC, security=[], tags=["health"], summary="The process is up")
+@get("/health/live", operation_id="liveness", opt=PUBLIC, security=[], operation_class=PublicOperation,
+     tags=["health"], summary="The process is up")
 async def liveness() -> Health:
     return Health("ok")
 
 
-@get("/health/ready", operation_id="readiness", opt=PUBLIC, security=[], tags=["health"], responses=NOT_READY,
+@get("/health/ready", operation_id="readiness", opt=PUBLIC, security=[], operation_class=PublicOperation,
+     tags=["health"], responses=NOT_READY,
      summary="The database answers and its schema is at this code's revision")
 async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     try:
@@ -41,7 +44,8 @@ async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     return Response(Health("ok", {"database": "ok", "schema": "current"}))
 
 
-@get("/.well-known/jwks.json", operation_id="jwks", opt=PUBLIC, security=[], tags=["auth"],
+@get("/.well-known/jwks.json", operation_id="jwks", opt=PUBLIC, security=[], operation_class=PublicOperation,
+     tags=["auth"],
      summary="Public keys that verify tokens this service signs")
 async def jwks(request: Request) -> Response[dict[str, Any]]:
     return Response(request.app.state.runtime.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

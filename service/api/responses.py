@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -18,6 +20,11 @@ _MEANINGS = {
     428: "This write needs If-Match with the ETag last read",
     429: "A service client over its rate limit: retry after the Retry-After seconds",
 }
+
+
+def also(status: int, data_container: Any, description: str) -> dict[int, ResponseSpec]:
+    """A second success status of a route (its decorator's `status_code` documents the first)."""
+    return {status: ResponseSpec(data_container=data_container, description=description, generate_examples=False)}
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:

@@ -37,7 +37,7 @@ class TenantController(Controller):
     guards = [requires_operator]
     dependencies = {"conn": Provide(provide_operator_conn)}
 
-    @post("/", operation_id="createTenant", responses=errors(409), summary="Create a tenant")
+    @post("/", operation_id="createTenant", responses=errors(409, 422), summary="Create a tenant")
     async def create_tenant(self, conn: Conn, data: JSONBody[TenantCreate]) -> Tenant:
         return await tenants.create_tenant(conn, data)
 
@@ -51,7 +51,7 @@ class TenantController(Controller):
     async def get_tenant(self, conn: Conn, slug: SlugPath) -> Tenant:
         return await tenants.get_tenant(conn, slug)
 
-    @patch("/{slug:str}", operation_id="updateTenant", responses=errors(404),
+    @patch("/{slug:str}", operation_id="updateTenant", responses=errors(404, 422),
            summary="Rename, suspend or reactivate a tenant")
     async def update_tenant(self, request: Request, conn: Conn, slug: SlugPath,
                             data: JSONBody[TenantUpdate]) -> Tenant:

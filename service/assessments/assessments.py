@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -18,8 +18,8 @@ from service.assessments.validation import Resolved, validate_assessment
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.items import bank
 from service.items.model import Item, Ordering, option_keys
-from service.rubrics.model import FrameworkContent, Text
-from service.tenancy.fields import ExternalId
+from service.rubrics.model import FrameworkContent
+from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
 AssessmentStatus = Literal["draft", "published", "closed"]
 
@@ -58,7 +58,8 @@ class PublishReport(msgspec.Struct):
 
 class AccommodationSet(msgspec.Struct, forbid_unknown_fields=True):
     extra_time_factor: ExtraTimeFactor
-    note: Text | None = None
+    # at most what the column holds (2000)
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=TEXT_PATTERN)] | None = None
 
 
 class Accommodation(msgspec.Struct):

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from service.rubrics.model import Code, Localized, Text
-from service.tenancy.fields import Category, ExternalId
+from service.tenancy.fields import MAX_VERSION, Category, ExternalId
 
 Feedback = Literal["immediate", "after_window", "never"]
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=24 * 60, description="Minutes")]
@@ -24,13 +24,13 @@ MAX_ITEMS = 500
 
 class FrameworkRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     code: Code
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
     content_hash: str | None = None  # set on publish
 
 
 class ItemRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     code: Code
-    version: Annotated[int, msgspec.Meta(ge=1)] | None = None  # pinned on publish; a draft may leave it open
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None  # pinned on publish; a draft may leave it open
 
 
 class Pool(msgspec.Struct, forbid_unknown_fields=True):

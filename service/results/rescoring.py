@@ -31,17 +31,18 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.results.scores import ScoringPins, current_documents, pins_in_force, score_documents, store_documents
-from service.rubrics.model import Code, FrameworkContent, Text
+from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
+from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
 
 log = logging.getLogger("assess.rescoring")
 BATCH = 500
 
 
 class RescoringRequest(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Text
-    items: dict[Code, Annotated[int, msgspec.Meta(ge=1)]] = msgspec.field(default_factory=dict)
-    framework_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]  # the column's 2000
+    items: dict[Code, Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]] = msgspec.field(default_factory=dict)
+    framework_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None
 
 
 class DimensionChange(msgspec.Struct):

@@ -14,6 +14,8 @@ EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 # Free text may hold anything PostgreSQL can store: everything but NUL.
 TEXT_PATTERN = r"^[^\x00]*$"
 EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+# Version numbers are PostgreSQL integers: a larger one is refused as invalid, never sent to the database.
+MAX_VERSION = 2**31 - 1
 
 Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN,
                            description="Stable key chosen by the tenant (letters, digits, . _ : -)")]
