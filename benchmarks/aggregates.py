@@ -46,6 +46,7 @@ import httpx
 import msgspec
 from _harness import ROOT, RawConnection, bench_tenant, ok, running_service
 
+from service.aggregates import rollups
 from service.db.embedded import start_embedded
 from service.db.pool import _init_connection
 from service.items.model import Item
@@ -319,34 +320,35 @@ class Query(msgspec.Struct):
 
 
 def query(label: str, path: str, unit: Unit | None, units: list[Unit], drill: bool) -> Query:
-    """A view of `unit` (None: the whole tenant) and the rollup rows it reads, as views._scope does."""
-    root = uuid.UUID(int=0)
+    """A view of `unit` (None: the whole tenant) and the units whose rollup rows it reads (views._scope)."""
+    if drill and unit is None:
+        raise ValueError("a drill-down of the whole tenant is not measured")
     path_units: list[Unit] = []
     node = unit
     while node is not None:
         path_units.insert(0, node)
         node = node.parent
     tops = [u.id for u in units if u.parent is None]
-    scope = [root, *tops, *(u.id for p in path_units for u in [p, *p.children])]
-    target = unit.id if unit else root
-    kids = (unit.children if unit else []) if drill else []
-    if drill and unit is None:
-        raise ValueError("a drill-down of the whole tenant is not measured")
+    scope = [rollups.ROOT, *tops, *(u.id for p in path_units for u in [p, *p.children])]
+    target = unit.id if unit else rollups.ROOT
+    kids = unit.children if unit is not None and drill else []
     return Query(label, path, sorted(set(scope), key=str), [target, *(k.id for k in kids)])
 
 
 async def rows_read(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, queries: list[Query]) -> dict[str, int]:
-    """Rollup rows each view reads: head counts ('overall' rows) of its scope, all rows of its targets."""
+    """Rollup rows each unfiltered view reads, as views._scope and views._tallies select them: the
+    per-category and per-week head counts of its scope, the all-categories rows of its targets."""
     conn = await owner_conn(owner_url)
     try:
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
             return {view.label: await conn.fetchval(
-                """SELECT count(*) FILTER (WHERE measure = 'overall' AND unit_id = ANY($2::uuid[]))
-                          + count(*) FILTER (WHERE unit_id = ANY($3::uuid[]))
+                """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
+                          + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
                    FROM rollups WHERE assessment_id = $1 AND n <> 0
                     AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[]))""",
-                assessment_id, view.scope_units, view.tally_units) for view in queries}
+                assessment_id, view.scope_units, view.tally_units, rollups.OVERALL, rollups.ALL_CATEGORIES)
+                for view in queries}
     finally:
         await conn.close()
 
