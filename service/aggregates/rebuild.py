@@ -30,7 +30,7 @@ def _results_sql(target: str) -> str:
     return f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
                           level_ranks)
-    WITH lv AS (SELECT DISTINCT v.content_hash AS hash, x.l->>'code' AS code, (x.o - 1)::smallint AS rank
+    WITH lv AS MATERIALIZED (SELECT DISTINCT v.content_hash AS hash, x.l->>'code' AS code, (x.o - 1)::smallint AS rank
                 FROM framework_versions v CROSS JOIN jsonb_array_elements(v.content->'levels') WITH ORDINALITY AS x(l, o)),
          counted AS ({_COUNTED} AND t.assessment_id = $1
                      ORDER BY t.assessment_id, t.person_id, t.number DESC)
