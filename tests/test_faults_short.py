@@ -1,4 +1,4 @@
-"""The fault checker (benchmarks/faults.py) at small scale: under load, drop the service's database
+"""The fault checker (bench/faults.py) at small scale: under load, drop the service's database
 sessions, kill -9 the PostgreSQL server and restart it, kill -9 a granian worker; afterwards
 nothing the service acknowledged is missing, no response was a 500, and the service recovered
 without a restart of its own (the workers' pools reconnected, granian replaced the worker).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "bench"
 
 
 def test_nothing_acknowledged_is_lost_when_the_database_and_a_worker_are_killed_under_load():

@@ -118,7 +118,7 @@ def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> 
 
 # Retry in a moment: the database is unreachable, restarting, out of connections, or chose this
 # transaction as a deadlock or serialization victim. The transaction did not commit, except when
-# the connection died during the COMMIT itself: then it may have (benchmarks/faults.py sees such
+# the connection died during the COMMIT itself: then it may have (bench/faults.py sees such
 # saves, found stored by their retry), so the answer does not claim that nothing changed.
 _RETRYABLE_STATES = ("08", "53", "57P", "40")
 RETRY_AFTER_SECONDS = 2

@@ -32,7 +32,7 @@ the load): a commit is then acknowledged before its WAL is written, so kill -9 o
 must lose acknowledged commits, and the checker must report them. If it reports none, the
 checker is not sensitive enough.
 
-    ./dev python benchmarks/faults.py [--candidates 40] [--seconds 60] [--negative-control]
+    ./dev python bench/faults.py [--candidates 40] [--seconds 60] [--negative-control]
 """
 
 from __future__ import annotations

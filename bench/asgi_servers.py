@@ -3,7 +3,7 @@
 Prints requests/s and latency from wrk for two routes: /health/live (no database) and
 /v1/me (token verification + one tenant-scoped transaction). Loopback only, bounded runs.
 
-    ./dev python benchmarks/asgi_servers.py [--seconds 10] [--connections 32] [--workers 1]
+    ./dev python bench/asgi_servers.py [--seconds 10] [--connections 32] [--workers 1]
 
 Needs `wrk` (apt-get install wrk) and uvicorn (pip install uvicorn) besides the locked deps.
 """

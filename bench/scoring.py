@@ -9,7 +9,7 @@
    corrects one item's key and rescores (preview, then commit), printing the wall time of each
    phase and attempts per second.
 
-    ./dev python benchmarks/scoring.py [--attempts 100000] [--engine-attempts 3000]
+    ./dev python bench/scoring.py [--attempts 100000] [--engine-attempts 3000]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the aggregates benchmark, and loads N people with one submitted attempt and a fi
    `COPY (...) TO STDOUT WITH (FORMAT csv)` on one connection, on the same machine, into a sink;
 3. prints rows per second of both, their ratio, and the service's memory before and at peak.
 
-    ./dev python benchmarks/score_export.py [--rows 1000000]
+    ./dev python bench/score_export.py [--rows 1000000]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ candidates, `--concurrency` at a time, through start -> 60 x save -> submit, and
 saves per second, latency percentiles per operation and error counts. Not a test: the
 figures depend on the machine, and the load generator shares it with server and database.
 
-    ./dev python benchmarks/delivery_load.py [--candidates 400] [--concurrency 64] [--workers 2]
+    ./dev python bench/delivery_load.py [--candidates 400] [--concurrency 64] [--workers 2]
 """
 
 from __future__ import annotations

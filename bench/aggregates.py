@@ -24,7 +24,7 @@ the ratios of the largest size's figures to the smallest's (the goal: 1,000,000 
 10,000). The whole default run takes about 20 minutes on two cores and some 6 GB of disk. On
 DATABASE_URL the tenant and its rows stay in the database afterwards.
 
-    ./dev python benchmarks/aggregates.py [--sizes 10000,100000,1000000] [--requests 200]
+    ./dev python bench/aggregates.py [--sizes 10000,100000,1000000] [--requests 200]
 """
 
 from __future__ import annotations
