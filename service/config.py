@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_RETRY_BASE_SECONDS", "5", "Bound of the first retry delay of a failed webhook delivery; it "
             "doubles per attempt (full jitter), up to WEBHOOK_RETRY_MAX_SECONDS, for 24 h after the event."),
     Setting("WEBHOOK_RETRY_MAX_SECONDS", "3600", "Longest delay between two tries of a webhook delivery."),
+    Setting("WEBHOOK_RETENTION_DAYS", "30", "Webhook events and their delivery log are deleted this many days after "
+            "the event (0: kept for ever)."),
+    Setting("TOKEN_RATE_PER_SECOND", "1", "Token requests per second (POST /oauth/token) each client id may make, "
+            "per worker; more get 429 with Retry-After (0: no limit)."),
+    Setting("TOKEN_RATE_BURST", "10", "Token requests a client id may make at once before TOKEN_RATE_PER_SECOND "
+            "applies."),
     Setting("WEBHOOK_ALLOW_LOOPBACK", "false", "Allow webhook URLs on loopback (http://127.0.0.1, localhost): "
             "tests and local receivers only."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
@@ -86,6 +92,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_base_seconds: float = 5.0
     webhook_retry_max_seconds: float = 3600.0
     webhook_allow_loopback: bool = False
+    webhook_retention_days: float = 30.0
+    token_rate_per_second: float = 1.0
+    token_rate_burst: float = 10.0
     client_rate_per_second: float = 50.0
     client_rate_burst: float = 100.0
 
@@ -146,6 +155,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_retry_base_seconds=seconds("WEBHOOK_RETRY_BASE_SECONDS"),
             webhook_retry_max_seconds=seconds("WEBHOOK_RETRY_MAX_SECONDS"),
             webhook_allow_loopback=flag("WEBHOOK_ALLOW_LOOPBACK"),
+            webhook_retention_days=seconds("WEBHOOK_RETENTION_DAYS"),
+            token_rate_per_second=seconds("TOKEN_RATE_PER_SECOND"),
+            token_rate_burst=seconds("TOKEN_RATE_BURST"),
             client_rate_per_second=seconds("CLIENT_RATE_PER_SECOND"),
             client_rate_burst=seconds("CLIENT_RATE_BURST"),
         )

@@ -89,7 +89,8 @@ async def test_the_secret_is_shown_once_and_stored_as_its_sha256(client, tenant,
 
     listed = await client.get("/v1/clients", headers=admin)
     assert listed.status_code == 200
-    [entry] = listed.json()
+    [entry] = listed.json()["items"]
+    assert listed.json()["next_cursor"] is None
     read = await client.get(f"/v1/clients/{made['id']}", headers=admin)
     assert read.status_code == 200
     for shown in (entry, read.json()):
@@ -395,7 +396,7 @@ async def test_a_client_sees_only_its_own_tenant(client, service_keys, tenant):
 
     # A's admin cannot see, rotate or revoke B's client: the same 404 as an id nobody has.
     a_admin = tenant["admin"]
-    assert [c["id"] for c in (await client.get("/v1/clients", headers=a_admin)).json()] == [a_client["id"]]
+    assert [c["id"] for c in (await client.get("/v1/clients", headers=a_admin)).json()["items"]] == [a_client["id"]]
     for method, path, body in (("GET", "", None), ("POST", "/rotate", {}), ("POST", "/revoke", None)):
         answers = []
         for client_id in (b_client["id"], str(uuid4())):
@@ -425,3 +426,39 @@ async def test_a_client_over_its_rate_limit_gets_429_with_retry_after(owner_url,
         assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
         # people are not limited: the tenant admin goes on
         assert all([(await client.get("/v1/scores", headers=tenant["admin"])).status_code == 200 for _ in range(5)])
+
+
+async def test_the_client_list_pages_with_a_cursor(client, tenant):
+    made = [(await create_client(client, tenant["admin"], ["scores:read"], name=f"HR {i}"))["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = await client.get("/v1/clients", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                                headers=tenant["admin"])
+        assert page.status_code == 200, page.text
+        assert len(page.json()["items"]) <= 2
+        seen += [c["id"] for c in page.json()["items"]]
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert seen == made
+    for params in ({"cursor": "bm9wZQ"}, {"limit": 0}, {"limit": 501}):
+        problem = assert_problem(await client.get("/v1/clients", params=params, headers=tenant["admin"]), 400)
+        assert problem["errors"][0]["parameter"] in params
+
+
+async def test_token_requests_are_limited_per_client_id_before_the_database_is_asked(owner_url, keys_file,
+                                                                                       service_keys):
+    settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
+                                  "TOKEN_RATE_PER_SECOND": "0.5", "TOKEN_RATE_BURST": "2"})
+    async with serving(create_app(settings)) as client:
+        tenant = await make_tenant(client, service_keys, "token-throttled")
+        first = await create_client(client, tenant["admin"], ["scores:read"])
+        second = await create_client(client, tenant["admin"], ["scores:read"])
+        statuses = [(await request_token(client, first["id"], first["client_secret"])).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        refused = await request_token(client, first["id"], first["client_secret"])
+        problem = assert_problem(refused, 429)
+        assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
+        # Wrong secrets count too (guessing is throttled), and other clients are not affected.
+        assert (await request_token(client, second["id"], "wrong")).status_code == 401
+        assert (await request_token(client, second["id"], second["client_secret"])).status_code == 200
+        assert (await request_token(client, second["id"], second["client_secret"])).status_code == 429

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime as datetime_type
 from datetime import timedelta
 from typing import Any, Self
 from uuid import UUID
@@ -486,3 +487,90 @@ async def test_emit_costs_one_query_without_subscribers_and_fans_out_to_each_end
     assert sorted((str(r["endpoint_id"]), p["data"]["n"]) for r, p in zip(rows, payloads)) == sorted(
         (h["id"], n) for h in hooks[:2] for n in (1, 2))
     assert all(r["type"] == p["type"] == "score.finalized" and p["id"] == str(r["id"]) for r, p in zip(rows, payloads))
+
+
+async def test_after_a_rotation_deliveries_carry_both_signatures_for_the_grace_period(hooks, service_keys, receiver):
+    tenant = await make_tenant(hooks, service_keys, "rotating")
+    admin = tenant["admin"]
+    webhook = await register(hooks, admin, receiver.url)
+    base = f"/v1/webhooks/{webhook['id']}"
+    assert webhook["previous_secret_valid_until"] is None
+
+    # Rotated without a body: the default grace of 24 h; both the old and the new secret verify.
+    rotated = (await hooks.post(f"{base}/rotate-secret", headers=admin)).json()
+    grace = (msgspec.json.decode(f'"{rotated["previous_secret_valid_until"]}"', type=datetime_type)
+             - msgspec.json.decode(f'"{rotated["updated_at"]}"', type=datetime_type))
+    assert timedelta(hours=23, minutes=59) < grace <= timedelta(hours=24, seconds=1)
+    await hooks.post(f"{base}/test", headers=admin)
+    [first] = await eventually(lambda: receiver.answered() or None)
+    assert len(first.headers["webhook-signature"].split(" ")) == 2
+    verified(rotated["secret"], first)
+    verified(webhook["secret"], first)
+
+    # Rotated again with no grace: the previous secret (the first rotation's) is replaced and
+    # nothing but the newest secret signs.
+    again = await hooks.post(f"{base}/rotate-secret", json={"grace_seconds": 0}, headers=admin)
+    assert again.status_code == 200 and again.json()["previous_secret_valid_until"] is None
+    await hooks.post(f"{base}/test", headers=admin)
+    await eventually(lambda: len(receiver.answered()) == 2)
+    second = receiver.answered()[1]
+    assert len(second.headers["webhook-signature"].split(" ")) == 1
+    verified(again.json()["secret"], second)
+    for old in (rotated["secret"], webhook["secret"]):
+        with pytest.raises(signing.InvalidSignature):
+            verified(old, second)
+
+    for body, pointer in (({"grace_seconds": -1}, "/grace_seconds"), ({"grace_seconds": 8 * 86400}, "/grace_seconds"),
+                          ({"grace": 1}, "/grace")):
+        refused = await hooks.post(f"{base}/rotate-secret", json=body, headers=admin)
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["errors"][0]["pointer"] == pointer
+
+
+async def test_events_past_retention_are_deleted_with_their_deliveries_unless_pending(settings, service_keys, app_url,
+                                                                                       owner):
+    quiet = msgspec.structs.replace(settings, webhook_dispatch_seconds=0)
+    pool = await create_pool(app_url, max_size=2)
+    try:
+        async with serving(create_app(quiet)) as client:
+            a = await make_tenant(client, service_keys, "retain-a")
+            b = await make_tenant(client, service_keys, "retain-b")
+            hooks_of = {t["id"]: await register(client, t["admin"], "https://hr.example/hook") for t in (a, b)}
+            for t in (a, b):
+                for _ in range(3):
+                    await client.post(f"/v1/webhooks/{hooks_of[t['id']]['id']}/test", headers=t["admin"])
+            # A's three events are 40 days old, one of them still pending; B's are new.
+            await owner.execute("UPDATE webhook_events SET created_at = now() - interval '40 days' "
+                                "WHERE tenant_id = $1", UUID(a["id"]))
+            await owner.execute(
+                """UPDATE webhook_deliveries SET status = 'delivered' WHERE tenant_id = $1 AND id IN (
+                       SELECT id FROM webhook_deliveries WHERE tenant_id = $1 ORDER BY id LIMIT 2)""", UUID(a["id"]))
+            assert await dispatcher.prune(pool, retention_days=30) == 2
+            assert await dispatcher.prune(pool, retention_days=30) == 0
+            counts = {r["tenant_id"]: (r["events"], r["deliveries"]) for r in await owner.fetch(
+                """SELECT v.tenant_id, count(DISTINCT v.id) AS events, count(d.id) AS deliveries
+                   FROM webhook_events v LEFT JOIN webhook_deliveries d ON d.event_id = v.id GROUP BY 1""")}
+            assert counts == {UUID(a["id"]): (1, 1), UUID(b["id"]): (3, 3)}
+            [left] = await log_of(client, a["admin"], hooks_of[a["id"]])
+            assert left["status"] == "pending"
+    finally:
+        await pool.close()
+
+
+async def test_the_endpoint_list_pages_with_a_cursor(settings, service_keys):
+    async with serving(create_app(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
+        tenant = await make_tenant(client, service_keys, "paged-hooks")
+        made = [(await register(client, tenant["admin"], f"https://hr.example/h{i}"))["id"] for i in range(5)]
+        seen, cursor = [], None
+        while True:
+            page = await client.get("/v1/webhooks", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                                    headers=tenant["admin"])
+            assert page.status_code == 200, page.text
+            assert len(page.json()["items"]) <= 2
+            seen += [w["id"] for w in page.json()["items"]]
+            if not (cursor := page.json()["next_cursor"]):
+                break
+        assert seen == made
+        bad = await client.get("/v1/webhooks", params={"cursor": "bm9wZQ"}, headers=tenant["admin"])
+        assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "cursor"

@@ -118,7 +118,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
                    if settings.deadline_sweep_seconds > 0 else None)
         retries = dispatcher.RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds)
-        webhooks = (asyncio.create_task(dispatcher.run(pool, settings.webhook_dispatch_seconds, retries))
+        webhooks = (asyncio.create_task(dispatcher.run(pool, settings.webhook_dispatch_seconds, retries,
+                                                                settings.webhook_retention_days))
                     if settings.webhook_dispatch_seconds > 0 else None)
         try:
             yield
@@ -187,4 +188,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
     app.state.rate_limiter = RateLimiter(settings.client_rate_per_second, settings.client_rate_burst)
+    app.state.token_rate_limiter = RateLimiter(settings.token_rate_per_second, settings.token_rate_burst)
     return app

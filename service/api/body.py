@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar.types import Empty
 
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}  # keyed by the body type, never by handler identity
 
@@ -25,7 +26,10 @@ def _decoder_for(body_type: Any) -> msgspec.json.Decoder[Any]:
 async def decode_strictly(request: Request) -> None:
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is not None:
+        body = await request.body()
+        if not body and data.default is not Empty:  # an optional body, omitted
+            return
         try:
-            _decoder_for(data.annotation).decode(await request.body())
+            _decoder_for(data.annotation).decode(body)
         except UnicodeDecodeError:
             raise msgspec.DecodeError("JSON is malformed: a string holds invalid UTF-8") from None

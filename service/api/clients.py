@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
@@ -12,6 +13,7 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.responses import errors
 from service.auth.principal import TENANT_ADMIN
 from service.clients import clients
@@ -19,6 +21,12 @@ from service.clients.clients import ClientCreate, ClientRotate, ServiceClient, S
 
 ClientId = Annotated[UUID, PathParameter(description="Service client id (its OAuth client_id)")]
 NO_STORE = {"Cache-Control": "no-store"}  # responses that carry a secret
+_LIST = "service-clients"
+
+
+class ClientPage(msgspec.Struct):
+    items: list[ServiceClient]
+    next_cursor: str | None
 
 
 async def _forget_client(request: Request, client_id: UUID) -> None:
@@ -39,9 +47,11 @@ class ClientController(Controller):
         created = await clients.create_client(conn, data, request.user.subject)
         return Response(created, status_code=201, headers=NO_STORE)
 
-    @get("/", operation_id="listServiceClients", responses=errors(), summary="This tenant's service clients (no secrets)")
-    async def list_clients(self, conn: Conn) -> list[ServiceClient]:
-        return await clients.list_clients(conn)
+    @get("/", operation_id="listServiceClients", responses=errors(400),
+         summary="This tenant's service clients, oldest first (no secrets)")
+    async def list_clients(self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> ClientPage:
+        items = await clients.list_clients(conn, after=decode_dated(_LIST, cursor), limit=limit)
+        return ClientPage(items, next_dated(_LIST, items, limit))
 
     @get("/{client_id:uuid}", operation_id="getServiceClient", responses=errors(404), summary="Read a service client")
     async def get_client(self, conn: Conn, client_id: ClientId) -> ServiceClient:

@@ -20,6 +20,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from service.api.auth import PUBLIC
+from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from service.api.ratelimit import throttle
 from service.auth.issue import issue_client_token
 from service.auth.principal import CLIENT_SCOPES
 from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate_client
@@ -109,6 +111,7 @@ async def _issue(request: Request) -> TokenResponse:
     if grant_type != "client_credentials":
         raise _Refused("unsupported_grant_type", "only grant_type=client_credentials is supported")
     client_id, secret = _credentials(request, form)
+    throttle(getattr(request.app.state, "token_rate_limiter", None), client_id[:64], "token requests of a client")
     runtime = request.app.state.runtime
     try:
         grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))
@@ -148,6 +151,9 @@ _ERRORS = {
     401: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
                       description="RFC 6749 §5.2 error invalid_client (with WWW-Authenticate: Basic): unknown "
                                   "or revoked client, wrong secret, or no client authentication"),
+    429: ResponseSpec(Problem, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False,
+                      description="Too many token requests for this client id (TOKEN_RATE_PER_SECOND): "
+                                  "problem+json with Retry-After. Keep the token until it nearly expires."),
 }
 
 

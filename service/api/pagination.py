@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
+from uuid import UUID
 
 import msgspec
 from litestar.params import QueryParameter
@@ -46,3 +48,32 @@ def decode_cursor(kind: str, cursor: str | None) -> str | None:
 
 def next_cursor(kind: str, keys: list[str], limit: int) -> str | None:
     return encode_cursor(kind, keys[-1]) if len(keys) == limit else None
+
+
+class Dated(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> UUID: ...
+
+
+def decode_dated(kind: str, cursor: str | None) -> tuple[datetime, UUID] | None:
+    """The (created_at, id) of the last row of the previous page of a list ordered by both."""
+    position = decode_cursor(kind, cursor)
+    if position is None:
+        return None
+    created_at, _, row_id = position.partition("|")
+    try:
+        return datetime.fromisoformat(created_at), UUID(row_id)
+    except ValueError:
+        raise BadCursor("the cursor is not one this list handed out",
+                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")]
+                        ) from None
+
+
+def next_dated(kind: str, rows: list[Dated], limit: int) -> str | None:
+    """The cursor after a full page of rows ordered by (created_at, id); None after the last page."""
+    if len(rows) < limit:
+        return None
+    return encode_cursor(kind, f"{rows[-1].created_at.isoformat()}|{rows[-1].id}")

@@ -5,6 +5,9 @@ and the operator is trusted. The bucket refills at `rate` requests per second up
 a request that finds it empty gets 429 with `Retry-After` (whole seconds, at least 1) saying
 when one token will be back. Buckets live in the worker's memory, so with W workers a client
 can get up to W times the rate: the limit protects the service, it is not a billing meter.
+
+`POST /oauth/token` has its own, much lower limit per presented client id (a client needs one
+token per CLIENT_TOKEN_SECONDS), checked before the database is asked about the client.
 """
 
 from __future__ import annotations
@@ -56,14 +59,20 @@ class RateLimiter:
         return bucket.take(now)
 
 
+def throttle(limiter: RateLimiter | None, key: str, what: str) -> None:
+    """429 with Retry-After when `key` has used up its bucket."""
+    if limiter is None or limiter.rate <= 0:
+        return
+    wait = limiter.wait(key)
+    if wait > 0:
+        raise TooManyRequestsException(
+            detail=f"{what} is limited to {limiter.rate:g} requests per second (bursts of {limiter.burst:g})",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """App-wide guard after `authenticate`."""
     principal: Principal | None = connection.scope.get("user")
-    limiter: RateLimiter | None = getattr(connection.app.state, "rate_limiter", None)
-    if principal is None or principal.kind != "client" or limiter is None or limiter.rate <= 0:
-        return
-    wait = limiter.wait(f"{principal.tenant_id}/{principal.subject}")
-    if wait > 0:
-        raise TooManyRequestsException(
-            detail=f"this client is limited to {limiter.rate:g} requests per second (bursts of {limiter.burst:g})",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if principal is not None and principal.kind == "client":
+        throttle(getattr(connection.app.state, "rate_limiter", None), f"{principal.tenant_id}/{principal.subject}",
+                 "this client")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -13,38 +12,27 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.pagination import DEFAULT_LIMIT, BadCursor, Cursor, Limit, decode_cursor, encode_cursor
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.responses import errors
 from service.auth.principal import TENANT_ADMIN
-from service.errors import FieldError
 from service.webhooks import endpoints
-from service.webhooks.endpoints import Delivery, Webhook, WebhookCreate, WebhookUpdate, WebhookWithSecret
+from service.webhooks.endpoints import (Delivery, Webhook, WebhookCreate, WebhookRotate, WebhookUpdate,
+                                        WebhookWithSecret)
 
 WebhookId = Annotated[UUID, PathParameter(description="Webhook endpoint id")]
 DeliveryId = Annotated[UUID, PathParameter(description="Delivery id, from the delivery log")]
 _LOG = "webhook-deliveries"
+_ENDPOINTS = "webhooks"
 
 
 class WebhookList(msgspec.Struct):
     items: list[Webhook]
+    next_cursor: str | None
 
 
 class DeliveryPage(msgspec.Struct):
     items: list[Delivery]
     next_cursor: str | None
-
-
-def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
-    position = decode_cursor(_LOG, cursor)
-    if position is None:
-        return None
-    created_at, _, delivery_id = position.partition("|")
-    try:
-        return datetime.fromisoformat(created_at), UUID(delivery_id)
-    except ValueError:
-        raise BadCursor("the cursor is not one this list handed out",
-                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")]
-                        ) from None
 
 
 def _loopback(request: Request) -> bool:
@@ -62,9 +50,11 @@ class WebhookController(Controller):
     async def create_webhook(self, request: Request, conn: Conn, data: JSONBody[WebhookCreate]) -> WebhookWithSecret:
         return await endpoints.create(conn, data, request.user.subject, allow_loopback=_loopback(request))
 
-    @get("/", operation_id="listWebhooks", responses=errors(), summary="The tenant's webhook endpoints")
-    async def list_webhooks(self, conn: Conn) -> WebhookList:
-        return WebhookList(await endpoints.list_endpoints(conn))
+    @get("/", operation_id="listWebhooks", responses=errors(400),
+         summary="The tenant's webhook endpoints, oldest first")
+    async def list_webhooks(self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> WebhookList:
+        items = await endpoints.list_endpoints(conn, after=decode_dated(_ENDPOINTS, cursor), limit=limit)
+        return WebhookList(items, next_dated(_ENDPOINTS, items, limit))
 
     @get("/{webhook_id:uuid}", operation_id="getWebhook", responses=errors(404), summary="Read an endpoint")
     async def get_webhook(self, conn: Conn, webhook_id: WebhookId) -> Webhook:
@@ -82,18 +72,18 @@ class WebhookController(Controller):
         await endpoints.delete(conn, webhook_id)
 
     @post("/{webhook_id:uuid}/rotate-secret", operation_id="rotateWebhookSecret", status_code=200,
-          responses=errors(404), summary="A new signing secret, in force at once (shown this once); refused "
-                                         "deliveries are retried with it")
-    async def rotate_secret(self, conn: Conn, webhook_id: WebhookId) -> WebhookWithSecret:
-        return await endpoints.rotate_secret(conn, webhook_id)
+          responses=errors(404), summary="A new signing secret (shown this once); deliveries are signed with it "
+                                         "and, for grace_seconds (default 24 h), with the previous one too")
+    async def rotate_secret(self, conn: Conn, webhook_id: WebhookId,
+                            data: JSONBody[WebhookRotate | None] = None) -> WebhookWithSecret:
+        return await endpoints.rotate_secret(conn, webhook_id, data or WebhookRotate())
 
-    @get("/{webhook_id:uuid}/deliveries", operation_id="listWebhookDeliveries", responses=errors(404),
+    @get("/{webhook_id:uuid}/deliveries", operation_id="listWebhookDeliveries", responses=errors(400, 404),
          summary="The delivery log, newest first: event, status, attempts, the receiver's last answer")
     async def list_deliveries(self, conn: Conn, webhook_id: WebhookId, cursor: Cursor = None,
                               limit: Limit = DEFAULT_LIMIT) -> DeliveryPage:
-        items = await endpoints.deliveries(conn, webhook_id, after=_after(cursor), limit=limit)
-        last = items[-1] if len(items) == limit else None
-        return DeliveryPage(items, encode_cursor(_LOG, f"{last.created_at.isoformat()}|{last.id}") if last else None)
+        items = await endpoints.deliveries(conn, webhook_id, after=decode_dated(_LOG, cursor), limit=limit)
+        return DeliveryPage(items, next_dated(_LOG, items, limit))
 
     @post("/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver", operation_id="redeliverWebhook",
           status_code=200, responses=errors(404, 409),

@@ -112,8 +112,13 @@ async def create_client(conn: asyncpg.Connection, data: ClientCreate, created_by
     return _with_secret(row, secret)
 
 
-async def list_clients(conn: asyncpg.Connection) -> list[ServiceClient]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM service_clients ORDER BY created_at, id")
+async def list_clients(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None, limit: int
+                       ) -> list[ServiceClient]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM service_clients
+            WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid)
+            ORDER BY created_at, id LIMIT $3""",
+        after[0] if after else None, after[1] if after else None, limit)
     return [msgspec.convert(dict(r), ServiceClient) for r in rows]
 
 

@@ -11,6 +11,11 @@ A worker that dies between 1 and 3 leaves a lease that expires, and another work
 delivery is at least once, and receivers dedupe by `webhook-id`. A worker that shuts down
 gracefully hands its claims back first.
 
+Retention: about once an hour each worker deletes the events older than the retention period
+(WEBHOOK_RETENTION_DAYS), with their deliveries, except those still pending. The tenants with
+old events are found through the `dispatcher` policy on webhook_events; the deletion runs in
+each tenant's transaction, in bounded batches.
+
 Outcomes: a 2xx is delivered. Anything else (status, timeout, refused connection) is retried
 after a random delay in [0, min(cap, base * 2**attempts)] ("full jitter"), until 24 h after the
 event; the last try is at that mark, and a failure after it marks the delivery failed.
@@ -42,6 +47,8 @@ BATCHES_PER_TENANT = 10  # per pass, so one busy tenant does not hold up the oth
 TIMEOUT_SECONDS = 10.0
 LEASE_SECONDS = 60.0  # must exceed a batch's sending time, or another worker may send it again
 RETRY_WINDOW_HOURS = 24
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_BATCH = 5000
 _ERROR_LENGTH = 500
 
 
@@ -69,7 +76,7 @@ class Claimed(msgspec.Struct):
     attempts: int
     lease: datetime
     url: str
-    secret: str
+    secrets: list[str]  # the current secret, and the previous one during a rotation's grace period
     event_id: UUID
     payload: Envelope
 
@@ -107,7 +114,9 @@ async def claim(conn: asyncpg.Connection, policy: RetryPolicy, limit: int = BATC
            FROM due, webhook_endpoints e, webhook_events v
            WHERE d.id = due.id AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
              AND v.tenant_id = d.tenant_id AND v.id = d.event_id
-           RETURNING d.id, d.attempts, d.next_attempt_at AS lease, e.url, e.secret, e.active, v.id AS event_id,
+           RETURNING d.id, d.attempts, d.next_attempt_at AS lease, e.url, e.active, v.id AS event_id,
+                     CASE WHEN e.previous_valid_until > now() THEN ARRAY[e.secret, e.previous_secret]
+                          ELSE ARRAY[e.secret] END AS secrets,
                      v.payload""", limit, policy.lease_seconds)
     return [msgspec.convert({k: v for k, v in row.items() if k != "active"}, Claimed) for row in rows if row["active"]]
 
@@ -121,7 +130,7 @@ async def send(http: httpx.AsyncClient, delivery: Claimed) -> Outcome:
     message_id, timestamp = str(delivery.event_id), int(time.time())
     headers = {"content-type": "application/json", "user-agent": f"assess-webhooks/{__version__}",
                "webhook-id": message_id, "webhook-timestamp": str(timestamp),
-               "webhook-signature": signing.signature_header([delivery.secret], message_id, timestamp, body)}
+               "webhook-signature": signing.signature_header(delivery.secrets, message_id, timestamp, body)}
     try:
         async with http.stream("POST", delivery.url, content=body, headers=headers) as response:
             status = response.status_code
@@ -200,17 +209,47 @@ async def dispatch_once(pool: asyncpg.Pool, http: httpx.AsyncClient, policy: Ret
     return delivered
 
 
+async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
+    """Delete events older than `retention_days` and their deliveries, unless still pending; how many."""
+    async with dispatcher_transaction(pool) as conn:
+        rows = await conn.fetch("SELECT DISTINCT tenant_id FROM webhook_events "
+                                "WHERE created_at < now() - make_interval(secs => $1)", retention_days * 86400)
+    deleted = 0
+    for row in rows:
+        while True:
+            async with tenant_transaction(pool, row["tenant_id"]) as conn:
+                batch = await conn.fetchval(
+                    """WITH old AS (
+                           SELECT v.id FROM webhook_events v
+                           WHERE v.created_at < now() - make_interval(secs => $1)
+                             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                             WHERE d.event_id = v.id AND d.status = 'pending')
+                           LIMIT $2 FOR UPDATE SKIP LOCKED),
+                       gone AS (DELETE FROM webhook_events v USING old WHERE v.id = old.id RETURNING 1)
+                       SELECT count(*) FROM gone""", retention_days * 86400, PRUNE_BATCH)
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                break
+    return deleted
+
+
 def new_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False,
                              limits=httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH))
 
 
-async def run(pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy) -> None:
-    """Dispatch forever; a failed pass (database restarting, say) is logged and retried next time."""
+async def run(pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy, retention_days: float = 30.0
+              ) -> None:
+    """Dispatch forever, pruning old events now and then; a failed pass (database restarting, say)
+    is logged and retried next time."""
+    pruned_at = time.monotonic() - PRUNE_EVERY_SECONDS * random.random()  # workers spread their pruning
     async with new_client() as http:
         while True:
             await asyncio.sleep(every_seconds)
             try:
                 await dispatch_once(pool, http, policy)
+                if retention_days > 0 and time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+                    pruned_at = time.monotonic()
+                    await prune(pool, retention_days)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("webhook dispatch failed, retrying in %ss: %s", every_seconds, exc)

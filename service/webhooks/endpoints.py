@@ -1,9 +1,10 @@
 """A tenant's webhook endpoints and their delivery log.
 
 The signing secret is returned when an endpoint is created and when it is rotated, never
-listed. Rotation takes effect at once (the schema keeps one secret per endpoint, so there is
-no overlap during which both sign): deliveries a receiver refuses while it still checks the
-old secret are retried, signed with the new one, for 24 h.
+listed. After a rotation, deliveries carry two signatures, under the new secret and under the
+previous one, for `grace_seconds` (default 24 h): a receiver that accepts any signature made
+with a secret it knows (as the Standard Webhooks libraries do) can switch at its own pace.
+Rotating again during a grace period replaces the previous secret, so at most two sign.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=3,
                                                  description="Event types this endpoint receives")]
 Description = Annotated[str, msgspec.Meta(max_length=500, pattern=TEXT_PATTERN)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
+DEFAULT_GRACE_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,6 +49,13 @@ class WebhookUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     description: Description | None | msgspec.UnsetType = msgspec.UNSET
 
 
+class WebhookRotate(msgspec.Struct, forbid_unknown_fields=True):
+    grace_seconds: Annotated[int, msgspec.Meta(
+        ge=0, le=MAX_GRACE_SECONDS,
+        description="How long deliveries are also signed with the previous secret (0: not at all)")
+    ] = DEFAULT_GRACE_SECONDS
+
+
 class Webhook(msgspec.Struct):
     id: UUID
     url: str
@@ -55,6 +65,7 @@ class Webhook(msgspec.Struct):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    previous_secret_valid_until: datetime | None  # deliveries are also signed with the previous secret until then
 
 
 class WebhookWithSecret(Webhook, kw_only=True):
@@ -77,7 +88,8 @@ class Delivery(msgspec.Struct):
     created_at: datetime
 
 
-_COLUMNS = "id, url, description, events, active, created_by, created_at, updated_at"
+_COLUMNS = """id, url, description, events, active, created_by, created_at, updated_at,
+    CASE WHEN previous_valid_until > now() THEN previous_valid_until END AS previous_secret_valid_until"""
 _DELIVERY = """
     SELECT d.id, d.event_id, v.type AS event_type, d.status, d.attempts,
            CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
@@ -130,8 +142,13 @@ async def create(conn: asyncpg.Connection, data: WebhookCreate, created_by: str,
     return msgspec.convert(dict(row), WebhookWithSecret)
 
 
-async def list_endpoints(conn: asyncpg.Connection) -> list[Webhook]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id")
+async def list_endpoints(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None = None,
+                         limit: int = MAX_ENDPOINTS) -> list[Webhook]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM webhook_endpoints
+            WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid)
+            ORDER BY created_at, id LIMIT $3""",
+        after[0] if after else None, after[1] if after else None, limit)
     return [msgspec.convert(dict(row), Webhook) for row in rows]
 
 
@@ -165,10 +182,12 @@ async def delete(conn: asyncpg.Connection, webhook_id: UUID) -> None:
         raise NotFound(f"no webhook {webhook_id}")
 
 
-async def rotate_secret(conn: asyncpg.Connection, webhook_id: UUID) -> WebhookWithSecret:
+async def rotate_secret(conn: asyncpg.Connection, webhook_id: UUID, data: WebhookRotate) -> WebhookWithSecret:
     row = await conn.fetchrow(
-        f"UPDATE webhook_endpoints SET secret = $2, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}, secret",
-        webhook_id, signing.new_secret())
+        f"""UPDATE webhook_endpoints SET previous_secret = secret, secret = $2, updated_at = now(),
+                previous_valid_until = now() + make_interval(secs => $3)
+            WHERE id = $1 RETURNING {_COLUMNS}, secret""",
+        webhook_id, signing.new_secret(), data.grace_seconds)
     if row is None:
         raise NotFound(f"no webhook {webhook_id}")
     return msgspec.convert(dict(row), WebhookWithSecret)
