@@ -45,6 +45,12 @@ class Service(msgspec.Struct):
         self.keys = ServiceKeys.load(self.data_dir / "signing-keys.json")
         return self.keys
 
+    def owner_url(self) -> str:
+        """The database owner's URL: DATABASE_URL when set, else the embedded server's (started if needed)."""
+        from service.db.embedded import start_embedded
+
+        return os.environ.get("DATABASE_URL") or start_embedded(self.data_dir)
+
 
 @contextmanager
 def running_service(workers: int, pool_max: int, extra_env: dict[str, str] | None = None) -> Iterator[Service]:

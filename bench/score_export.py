@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import threading
 import time
@@ -31,7 +30,6 @@ from _harness import ROOT, bench_tenant, running_service
 from aggregates import build_tree, human_bytes, insert_tree, load_people, load_sql, owner_conn, placement_slots, \
     read_template
 
-from service.db.embedded import start_embedded
 from service.results import feed
 
 
@@ -93,7 +91,7 @@ async def export_by_copy(owner_url: str, tenant_id: str, assessment_id: uuid.UUI
 
 async def run(rows: int, seed: int) -> None:
     with running_service(workers=2, pool_max=4) as service:
-        owner_url = os.environ.get("DATABASE_URL") or start_embedded(service.data_dir)
+        owner_url = service.owner_url()
         async with httpx.AsyncClient(base_url=service.url, timeout=3600) as http:
             assert service.keys is not None
             tenant_id, admin, _ = await bench_tenant(http, service.keys, people=0)

@@ -26,7 +26,6 @@ import httpx
 import msgspec
 from _harness import ROOT, bench_tenant, ok, running_service
 
-from service.db.embedded import start_embedded
 from service.db.pool import _init_connection
 from service.items.model import OpenResponse
 from service.items.samples import sample_bank
@@ -154,7 +153,7 @@ async def end_to_end(n: int) -> None:
             tenant_id, admin, _ = await bench_tenant(http, service.keys, people=max(1, n // 2),
                                                      extra_items=sixty_items()[44:])
             began = time.perf_counter()
-            await load_attempts(start_embedded(service.data_dir), tenant_id, n)
+            await load_attempts(service.owner_url(), tenant_id, n)
             print(f"loaded {n:,} submitted attempts of {FORM_SIZE} items in {time.perf_counter() - began:.1f} s "
                   "(COPY, not measured below)", flush=True)
 
