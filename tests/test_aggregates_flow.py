@@ -308,8 +308,12 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
     job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{rebuilt.json()['id']}")
     assert job["status"] == "done" and job["result"]["results"] == len(PEOPLE), job
     await _check_in_step(client, admin)
-    jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()
-    assert [j["kind"] for j in jobs][:3] == ["check", "rebuild", "check"]
+    jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()["items"]
+    assert [j["kind"] for j in jobs][:3] == ["check", "rebuild", "check"]  # newest first
+    first = (await client.get("/v1/assessments/quiz/aggregate-jobs", params={"limit": 1}, headers=admin)).json()
+    rest = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin,
+                             params={"limit": 50, "cursor": first["next_cursor"]})).json()
+    assert [j["id"] for j in first["items"] + rest["items"]] == [j["id"] for j in jobs] and rest["next_cursor"] is None
     assert (await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"},
                               headers=region["analyst"])).status_code == 403
 

@@ -57,6 +57,14 @@ async def test_rescoring_an_unchanged_assessment_changes_nothing(client, sat):
     for attempt in sat["attempts"]:
         assert [s["version"] for s in await _history(client, admin, attempt)] == [1]
 
+    # The history of rescorings pages newest first.
+    second, _ = await _rescore(client, admin, {"reason": "second look"})
+    first_page = (await client.get("/v1/assessments/quiz/rescorings", params={"limit": 1}, headers=admin)).json()
+    assert [r["reason"] for r in first_page["items"]] == ["second look"] and first_page["next_cursor"]
+    rest = (await client.get("/v1/assessments/quiz/rescorings", params={"cursor": first_page["next_cursor"]},
+                             headers=admin)).json()
+    assert [r["reason"] for r in rest["items"]] == ["routine check"] and rest["next_cursor"] is None
+
 
 async def test_a_corrected_key_is_previewed_then_committed_with_history_kept(client, sat):
     admin = sat["admin"]

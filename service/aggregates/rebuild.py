@@ -135,7 +135,6 @@ class AggregateJob(msgspec.Struct):
     created_at: datetime
     finished_at: datetime | None
 
-
 _SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
                     j.created_at, j.finished_at
              FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
@@ -148,11 +147,17 @@ async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> Aggregat
     return msgspec.convert(dict(row), AggregateJob)
 
 
-async def list_jobs(conn: asyncpg.Connection, code: str) -> list[AggregateJob]:
+async def list_jobs(conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None, limit: int
+                    ) -> list[AggregateJob]:
+    """Newest first, the page after `before` (the last job of the previous page)."""
     if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
         raise NotFound(f"no assessment '{code}'")
-    return [msgspec.convert(dict(row), AggregateJob)
-            for row in await conn.fetch(_SELECT + " WHERE a.code = $1 ORDER BY j.created_at DESC LIMIT 100", code)]
+    rows = await conn.fetch(
+        _SELECT + """ WHERE a.code = $1
+            AND ($2::timestamptz IS NULL OR (j.created_at, j.id) < ($2::timestamptz, $3::uuid))
+            ORDER BY j.created_at DESC, j.id DESC LIMIT $4""",
+        code, before[0] if before else None, before[1] if before else None, limit)
+    return [msgspec.convert(dict(row), AggregateJob) for row in rows]
 
 
 async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_by: str) -> AggregateJob:

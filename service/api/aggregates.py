@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
@@ -16,6 +17,7 @@ from service.aggregates.rebuild import AggregateJob
 from service.aggregates.views import AggregateView, DrillDown, TrainingEffect, Trend
 from service.api.assessments import AssessmentCode
 from service.api.auth import requires, requires_roles
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.responses import errors
 from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
@@ -32,6 +34,12 @@ Until = Annotated[date | None, QueryParameter(name="to", description="Last day (
 JobId = Annotated[UUID, PathParameter(description="Aggregate job id")]
 CSV = "text/csv; charset=utf-8"
 CSV_OK = {200: None}
+_JOBS = "aggregate-jobs"
+
+
+class AggregateJobPage(msgspec.Struct):
+    items: list[AggregateJob]
+    next_cursor: str | None
 
 
 def _csv(body: bytes, name: str) -> Response[bytes]:
@@ -118,8 +126,10 @@ class AggregateController(Controller):
 
     @get("/{code:str}/aggregate-jobs", operation_id="listAggregateJobs", responses=errors(404),
          summary="Rebuilds and checks of this assessment, newest first")
-    async def list_jobs(self, conn: Conn, code: AssessmentCode) -> list[AggregateJob]:
-        return await rebuild.list_jobs(conn, code)
+    async def list_jobs(self, conn: Conn, code: AssessmentCode, cursor: Cursor = None,
+                        limit: Limit = DEFAULT_LIMIT) -> AggregateJobPage:
+        jobs = await rebuild.list_jobs(conn, code, before=decode_dated(_JOBS, cursor), limit=limit)
+        return AggregateJobPage(jobs, next_dated(_JOBS, jobs, limit))
 
     @get("/{code:str}/aggregate-jobs/{job_id:uuid}", operation_id="getAggregateJob", responses=errors(404),
          summary="A rebuild or check: its phase and, when done, what it found")

@@ -15,7 +15,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, decode_dated, next_cursor, next_dated
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
 from service.assessments import assessments
@@ -61,6 +61,14 @@ class AccommodationPage(msgspec.Struct):
 class AttemptPage(msgspec.Struct):
     items: list[AttemptRow]
     next_cursor: str | None
+
+
+class RescoringPage(msgspec.Struct):
+    items: list[Rescoring]
+    next_cursor: str | None
+
+
+_RESCORINGS = "rescorings"
 
 
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
@@ -163,9 +171,11 @@ class AssessmentController(Controller):
 
     @get("/{code:str}/rescorings", operation_id="listRescorings", guards=[results], responses=errors(404),
          summary="Rescorings of this assessment, newest first")
-    async def list_rescorings(self, conn: Conn, code: AssessmentCode) -> list[Rescoring]:
+    async def list_rescorings(self, conn: Conn, code: AssessmentCode, cursor: Cursor = None,
+                              limit: Limit = DEFAULT_LIMIT) -> RescoringPage:
         await assessments.get_assessment(conn, code)
-        return await rescoring.list_rescorings(conn, code)
+        items = await rescoring.list_rescorings(conn, code, before=decode_dated(_RESCORINGS, cursor), limit=limit)
+        return RescoringPage(items, next_dated(_RESCORINGS, items, limit))
 
     @get("/{code:str}/rescorings/{rescoring_id:uuid}", operation_id="getRescoring", guards=[results],
          responses=errors(404), summary="A rescoring: status, progress (processed of total), preview summary")

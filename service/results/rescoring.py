@@ -111,8 +111,14 @@ async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID)
     return msgspec.convert(dict(row), Rescoring)
 
 
-async def list_rescorings(conn: asyncpg.Connection, code: str) -> list[Rescoring]:
-    rows = await conn.fetch(_SELECT + " WHERE a.code = $1 ORDER BY r.created_at DESC", code)
+async def list_rescorings(conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None,
+                          limit: int) -> list[Rescoring]:
+    """Newest first, the page after `before` (the last rescoring of the previous page)."""
+    rows = await conn.fetch(
+        _SELECT + """ WHERE a.code = $1
+            AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::uuid))
+            ORDER BY r.created_at DESC, r.id DESC LIMIT $4""",
+        code, before[0] if before else None, before[1] if before else None, limit)
     return [msgspec.convert(dict(row), Rescoring) for row in rows]
 
 
