@@ -19,7 +19,7 @@ from service.auth.issue import issue_token
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from tests.conftest import serving
-from tests.helpers import AUDIENCE, ISSUER, bearer, make_tenant, operator, user
+from tests.helpers import AUDIENCE, ISSUER, all_pages, bearer, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
 ALL_SCOPES = ["people:write", "org-units:write", "scores:read", "aggregates:read", "webhooks:manage"]
@@ -430,16 +430,7 @@ async def test_a_client_over_its_rate_limit_gets_429_with_retry_after(owner_url,
 
 async def test_the_client_list_pages_with_a_cursor(client, tenant):
     made = [(await create_client(client, tenant["admin"], ["scores:read"], name=f"HR {i}"))["id"] for i in range(5)]
-    seen, cursor = [], None
-    while True:
-        page = await client.get("/v1/clients", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                                headers=tenant["admin"])
-        assert page.status_code == 200, page.text
-        assert len(page.json()["items"]) <= 2
-        seen += [c["id"] for c in page.json()["items"]]
-        if not (cursor := page.json()["next_cursor"]):
-            break
-    assert seen == made
+    assert [c["id"] for c in await all_pages(client, "/v1/clients", tenant["admin"], limit=2)] == made
     for params in ({"cursor": "bm9wZQ"}, {"limit": 0}, {"limit": 501}):
         problem = assert_problem(await client.get("/v1/clients", params=params, headers=tenant["admin"]), 400)
         assert problem["errors"][0]["parameter"] in params

@@ -27,7 +27,7 @@ from service.results import scores
 from service.webhooks import dispatcher, outbox, signing
 from tests.conftest import serving
 from tests.delivery_setup import ITEMS, delivery_tenant
-from tests.helpers import make_tenant, user
+from tests.helpers import all_pages, make_tenant, user
 
 EVENTS = ["score.finalized", "score.rescored", "attempt.submitted"]
 CLOSED_ITEMS = [{"code": item["code"]} for item in ITEMS if item["type"] != "open_response"]
@@ -562,15 +562,6 @@ async def test_the_endpoint_list_pages_with_a_cursor(settings, service_keys):
     async with serving(create_app(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
         tenant = await make_tenant(client, service_keys, "paged-hooks")
         made = [(await register(client, tenant["admin"], f"https://hr.example/h{i}"))["id"] for i in range(5)]
-        seen, cursor = [], None
-        while True:
-            page = await client.get("/v1/webhooks", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                                    headers=tenant["admin"])
-            assert page.status_code == 200, page.text
-            assert len(page.json()["items"]) <= 2
-            seen += [w["id"] for w in page.json()["items"]]
-            if not (cursor := page.json()["next_cursor"]):
-                break
-        assert seen == made
+        assert [w["id"] for w in await all_pages(client, "/v1/webhooks", tenant["admin"], limit=2)] == made
         bad = await client.get("/v1/webhooks", params={"cursor": "bm9wZQ"}, headers=tenant["admin"])
         assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "cursor"

@@ -20,6 +20,7 @@ import msgspec
 
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
+from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
 
@@ -152,11 +153,8 @@ async def list_jobs(conn: asyncpg.Connection, code: str, *, before: tuple[dateti
     """Newest first, the page after `before` (the last job of the previous page)."""
     if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
         raise NotFound(f"no assessment '{code}'")
-    rows = await conn.fetch(
-        _SELECT + """ WHERE a.code = $1
-            AND ($2::timestamptz IS NULL OR (j.created_at, j.id) < ($2::timestamptz, $3::uuid))
-            ORDER BY j.created_at DESC, j.id DESC LIMIT $4""",
-        code, before[0] if before else None, before[1] if before else None, limit)
+    rows = await conn.fetch(_SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("j", 2),
+                            code, *keyset.arguments(before, limit))
     return [msgspec.convert(dict(row), AggregateJob) for row in rows]
 
 

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 
 from service.auth.principal import CLIENT_SCOPES
+from service.db import keyset
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.errors import Conflict, NotFound
 from service.tenancy.fields import Name
@@ -114,11 +115,8 @@ async def create_client(conn: asyncpg.Connection, data: ClientCreate, created_by
 
 async def list_clients(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None, limit: int
                        ) -> list[ServiceClient]:
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM service_clients
-            WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid)
-            ORDER BY created_at, id LIMIT $3""",
-        after[0] if after else None, after[1] if after else None, limit)
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM service_clients c WHERE " + keyset.oldest_first("c", 1),
+                            *keyset.arguments(after, limit))
     return [msgspec.convert(dict(r), ServiceClient) for r in rows]
 
 

@@ -26,6 +26,7 @@ import asyncpg
 import msgspec
 
 from service.assessments.model import AssessmentContent
+from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.items.model import Item, item_type, option_keys
@@ -114,11 +115,8 @@ async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID)
 async def list_rescorings(conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None,
                           limit: int) -> list[Rescoring]:
     """Newest first, the page after `before` (the last rescoring of the previous page)."""
-    rows = await conn.fetch(
-        _SELECT + """ WHERE a.code = $1
-            AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::uuid))
-            ORDER BY r.created_at DESC, r.id DESC LIMIT $4""",
-        code, before[0] if before else None, before[1] if before else None, limit)
+    rows = await conn.fetch(_SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("r", 2),
+                            code, *keyset.arguments(before, limit))
     return [msgspec.convert(dict(row), Rescoring) for row in rows]
 
 

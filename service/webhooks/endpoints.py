@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.db import keyset
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.tenancy.fields import TEXT_PATTERN
 from service.webhooks import signing
@@ -144,11 +145,8 @@ async def create(conn: asyncpg.Connection, data: WebhookCreate, created_by: str,
 
 async def list_endpoints(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None = None,
                          limit: int = MAX_ENDPOINTS) -> list[Webhook]:
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM webhook_endpoints
-            WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1::timestamptz, $2::uuid)
-            ORDER BY created_at, id LIMIT $3""",
-        after[0] if after else None, after[1] if after else None, limit)
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoints e WHERE " + keyset.oldest_first("e", 1),
+                            *keyset.arguments(after, limit))
     return [msgspec.convert(dict(row), Webhook) for row in rows]
 
 
@@ -197,11 +195,8 @@ async def deliveries(conn: asyncpg.Connection, webhook_id: UUID, *, after: tuple
                      limit: int) -> list[Delivery]:
     """The endpoint's delivery log, newest first."""
     await get(conn, webhook_id)
-    rows = await conn.fetch(
-        _DELIVERY + """ WHERE d.endpoint_id = $1
-            AND ($2::timestamptz IS NULL OR (d.created_at, d.id) < ($2::timestamptz, $3::uuid))
-            ORDER BY d.created_at DESC, d.id DESC LIMIT $4""",
-        webhook_id, after[0] if after else None, after[1] if after else None, limit)
+    rows = await conn.fetch(_DELIVERY + " WHERE d.endpoint_id = $1 AND " + keyset.newest_first("d", 2),
+                            webhook_id, *keyset.arguments(after, limit))
     return [msgspec.convert(dict(row), Delivery) for row in rows]
 
 
