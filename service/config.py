@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
             "applies."),
     Setting("WEBHOOK_ALLOW_LOOPBACK", "false", "Allow webhook URLs on loopback (http://127.0.0.1, localhost): "
             "tests and local receivers only."),
+    Setting("SCORE_EXPORT_RETENTION_HOURS", "24", "How long a score export job's file is kept after it is "
+            "finished (> 0); then the job is expired and its file deleted."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -97,6 +99,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_rate_burst: float = 10.0
     client_rate_per_second: float = 50.0
     client_rate_burst: float = 100.0
+    score_export_retention_hours: float = 24.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +124,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
             if not 0 <= value < float("inf"):
                 raise SystemExit(f"{name} must be a number of seconds >= 0, got {raw!r}")
+            return value
+
+        def positive(name: str) -> float:
+            value = seconds(name)
+            if value <= 0:
+                raise SystemExit(f"{name} must be > 0, got {get(name)!r}")
             return value
 
         def flag(name: str) -> bool:
@@ -160,4 +169,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             token_rate_burst=seconds("TOKEN_RATE_BURST"),
             client_rate_per_second=seconds("CLIENT_RATE_PER_SECOND"),
             client_rate_burst=seconds("CLIENT_RATE_BURST"),
+            score_export_retention_hours=positive("SCORE_EXPORT_RETENTION_HOURS"),
         )

@@ -77,6 +77,16 @@ async def owner_url(server_url: str, template_db: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """The same database the app uses, as its (superuser) owner: the ground truth, past row-level security."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
 def app_url(owner_url: str) -> str:
     from service.db.urls import with_user
 

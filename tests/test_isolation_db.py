@@ -48,15 +48,6 @@ async def pool(app_url: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-@pytest.fixture
-async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(owner_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 async def _seed_tenant(pool: asyncpg.Pool, tenant_id: uuid.UUID, slug: str, prefix: str) -> Seeded:
     """As the app role in the tenant's own context, the way the service writes."""
     seeded = Seeded(tenant_id, slug)

@@ -20,7 +20,7 @@ import asyncio
 import copy
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -612,6 +612,14 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/scores/latest", "/v1/scores/latest?person=b-1", 404, "query:person"),
     Probe("GET", "/v1/assessments/{code:str}/scores.csv", "/v1/assessments/B-QUIZ/scores.csv", 404, "path"),
     Probe("GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"),
+    # Score export jobs: B's assessment to export from, B's finished export to poll, download (also a
+    # range of it, with its real ETag) or delete.
+    Probe("POST", "/v1/assessments/{code:str}/score-exports", "/v1/assessments/B-QUIZ/score-exports", 404, "path"),
+    Probe("GET", "/v1/score-exports/{export_id:uuid}", "/v1/score-exports/{b_score_export}", 404, "path"),
+    Probe("GET", "/v1/score-exports/{export_id:uuid}/file", "/v1/score-exports/{b_score_export}/file", 404, "path"),
+    Probe("GET", "/v1/score-exports/{export_id:uuid}/file", "/v1/score-exports/{b_score_export}/file", 404, "path",
+          headers={"Range": "bytes=0-", "If-Range": "{b_score_export_etag}"}),
+    Probe("DELETE", "/v1/score-exports/{export_id:uuid}", "/v1/score-exports/{b_score_export}", 404, "path"),
     # B's service client (HR system): A's admin can neither read, rotate nor revoke it.
     Probe("GET", "/v1/clients/{client_id:uuid}", "/v1/clients/{b_client}", 404, "path"),
     Probe("POST", "/v1/clients/{client_id:uuid}/rotate", "/v1/clients/{b_client}/rotate", 404, "path",
@@ -997,9 +1005,9 @@ NON_REFERENCE_QUERY_PARAMS = {
     "interval",
 }
 
-# Request headers that carry no object key: If-Match carries an ETag of the object the path names
-# (probed with B's real ETag above), Accept-Language a language preference.
-NON_REFERENCE_HEADERS = {"if-match", "accept-language"}
+# Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path
+# names (probed with B's real ETag above), Accept-Language a language preference, Range a byte range.
+NON_REFERENCE_HEADERS = {"if-match", "accept-language", "range", "if-range"}
 
 # Body fields whose name looks like a reference but which name parts of the document being sent:
 # a framework document's dimension, indicator and level codes are its own outline (they are
@@ -1337,17 +1345,14 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
                              headers=b["admin"])
     assert made.status_code == 201, made.text
     ids["b_client"] = made.json()["id"]
+    # B's score export of B-QUIZ (a job, finished when the test client returns).
+    exported = await client.post("/v1/assessments/B-QUIZ/score-exports", headers=b["admin"])
+    assert exported.status_code == 202, exported.text
+    ids["b_score_export"] = exported.json()["id"]
+    downloaded = await client.get(f"/v1/score-exports/{ids['b_score_export']}/file", headers=b["admin"])
+    assert downloaded.status_code == 200 and downloaded.content, downloaded.text
+    ids["b_score_export_etag"] = downloaded.headers["etag"]
     return World(a, b, idp_a, idp_b, b_issuer, a_issuer, {**etags, **delivery_etags}, documents, ids)
-
-
-@pytest.fixture
-async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """The same database the app uses, as its (superuser) owner: the ground truth, past row-level security."""
-    conn = await asyncpg.connect(owner_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def _db_view(
@@ -1379,6 +1384,8 @@ async def _db_view(
             ("rescorings", "id"),
             ("statistics_runs", "id"),
             ("service_clients", "id"),  # secret hashes, revoked_at...
+            ("score_exports", "id"),  # status, progress, expiry...
+            ("score_export_chunks", "export_id, seq"),
         )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
@@ -2231,6 +2238,12 @@ async def test_pagination_cursor_from_b_reveals_nothing_to_a(client: httpx.Async
         "/v1/assessments/QUIZ/attempts", params={"cursor": first["next_cursor"]}, headers=world.a["admin"]
     )
     assert page.status_code == 200 and {a["id"] for a in page.json()["items"]} <= {world.ids["a_attempt"]}
+    # Score exports: B's list holds B's export; A's, even from B's cursor, holds none of it.
+    first = (await client.get("/v1/score-exports", params={"limit": 1}, headers=world.b["admin"])).json()
+    assert [e["id"] for e in first["items"]] == [world.ids["b_score_export"]] and first["next_cursor"]
+    for params in ({}, {"cursor": first["next_cursor"]}):
+        page = await client.get("/v1/score-exports", params=params, headers=world.a["admin"])
+        assert page.status_code == 200 and page.json()["items"] == [], page.text
 
 
 async def test_concurrent_requests_of_two_tenants_never_see_each_others_rows(
@@ -2349,6 +2362,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{webhook_id:uuid}", world.ids["b_webhook"])
             .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])
             .replace("{client_id:uuid}", world.ids["b_client"])
+            .replace("{export_id:uuid}", world.ids["b_score_export"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}

@@ -35,6 +35,7 @@ from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratings import RatingController
+from service.api.score_exports import ScoreExportController
 from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
 from service.api.tenants import TenantController
@@ -48,6 +49,7 @@ from service.db.migrate import check_schema
 from service.db.pool import create_pool
 from service.db.urls import app_url, redact
 from service.delivery.sweeper import run as sweeper_loop
+from service.results import exports
 from service.webhooks import dispatcher
 
 log = logging.getLogger("assess")
@@ -121,10 +123,11 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         webhooks = (asyncio.create_task(dispatcher.run(pool, settings.webhook_dispatch_seconds, retries,
                                                                 settings.webhook_retention_days))
                     if settings.webhook_dispatch_seconds > 0 else None)
+        expiry = asyncio.create_task(exports.expire_forever(pool))
         try:
             yield
         finally:
-            for task in (sweeper, webhooks):
+            for task in (sweeper, webhooks, expiry):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -154,7 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
-            RatingController, AggregateController, ScoreController,
+            RatingController, AggregateController, ScoreController, ScoreExportController,
             WebhookController,
             ClientController, oauth_token,
         ],

@@ -14,9 +14,11 @@ _MEANINGS = {
     403: "Valid token without the role this route needs",
     404: "No such object in this tenant",
     409: "Conflicts with existing data (e.g. the key already exists)",
+    410: "The object's content is gone for good (e.g. an expired or failed export's file)",
     412: "If-Match does not match the current ETag: read again, merge, retry",
     413: "Request body larger than MAX_BODY_BYTES",
     422: "Well-formed but not applicable (e.g. an unknown parent); `errors` names each row",
+    416: "The Range names no byte of the file, or is malformed (Content-Range: bytes */<size>)",
     428: "This write needs If-Match with the ETag last read",
     429: "A service client over its rate limit: retry after the Retry-After seconds",
 }

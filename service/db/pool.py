@@ -43,8 +43,10 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool, tenant_id: UUID) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn, conn.transaction():
+async def tenant_transaction(pool: asyncpg.Pool, tenant_id: UUID, *, isolation: str | None = None,
+                             readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    """`isolation="repeatable_read", readonly=True`: one snapshot for every statement (exports)."""
+    async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
         yield conn
 

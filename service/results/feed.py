@@ -8,7 +8,8 @@ cursor. The price: the feed lags behind the oldest running writer (scoring jobs 
 batches for this reason).
 
 Exports stream the current score of every submitted attempt of an assessment from a
-server-side cursor, so memory stays flat whatever the size.
+server-side cursor, so memory stays flat whatever the size. `export_batches` renders them, for
+the streamed response and for export jobs' stored files (service/results/exports.py) alike.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -184,6 +185,39 @@ def csv_line(row: ScoreRow, dimensions: list[str]) -> bytes:
     values += [by_code[d].level if d in by_code else None for d in dimensions]
     return _csv_line(["" if v is None else v.isoformat() if isinstance(v, datetime) else
                       str(v).lower() if isinstance(v, bool) else v for v in values])
+
+
+def render_csv(row: ScoreRow | None, dimensions: list[str]) -> bytes:
+    """A CSV export's header (row None) or one of its lines."""
+    return csv_header(dimensions) if row is None else csv_line(row, dimensions)
+
+
+def render_jsonl(row: ScoreRow | None, dimensions: list[str]) -> bytes:
+    """A JSON Lines export's line (it has no header)."""
+    return b"" if row is None else msgspec.json.encode(row) + b"\n"
+
+
+Renderer = Callable[[ScoreRow | None, list[str]], bytes]
+RENDERERS: dict[str, Renderer] = {"csv": render_csv, "jsonl": render_jsonl}
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+async def export_batches(conn: asyncpg.Connection, assessment: str, render: Renderer, batch_rows: int = 500
+                         ) -> AsyncIterator[tuple[bytes, int]]:
+    """An export's bytes in pieces of up to `batch_rows` rows, each with its row count (the header has
+    none). The stream and the export jobs both write exactly this, so their files are identical."""
+    dimensions = await dimension_codes(conn, assessment)
+    header = render(None, dimensions)
+    if header:
+        yield header, 0
+    chunk: list[bytes] = []
+    async for row in export_rows(conn, assessment):
+        chunk.append(render(row, dimensions))
+        if len(chunk) >= batch_rows:
+            yield b"".join(chunk), len(chunk)
+            chunk = []
+    if chunk:
+        yield b"".join(chunk), len(chunk)
 
 
 def _csv_line(values: list[Any]) -> bytes:
