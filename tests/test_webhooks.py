@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any, Self
 from uuid import UUID
 
-import asyncpg
 import httpx
 import msgspec
 import pytest
@@ -129,13 +128,6 @@ async def hooks(hook_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def receiver() -> AsyncIterator[Receiver]:
     async with Receiver() as server:
         yield server
-
-
-@pytest.fixture
-async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(owner_url)
-    yield conn
-    await conn.close()
 
 
 async def register(client: httpx.AsyncClient, admin: dict[str, str], url: str, events: list[str] | None = None
