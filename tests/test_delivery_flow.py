@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from service.db.pool import create_pool
+from service.delivery import attempts
 from service.delivery.sweeper import sweep_once
 from service.demo import DEMO_ASSESSMENT, DEMO_CANDIDATE, seed_demo
 from service.items.samples import ITEMS_DIR, sample_bank
@@ -90,6 +91,21 @@ async def test_bad_answers_name_the_field(client, tenant):
     assert batch.status_code == 422 and batch.json()["errors"][0]["pointer"] == "/answers/1/answer/order"
     resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
     assert resumed["answers"] == []  # nothing of a refused batch was saved
+
+
+async def test_attempts_of_one_form_share_one_cached_copy_of_its_answer_rules(client, tenant):
+    """A worker caches what validating an answer needs for every running attempt: attempts showing
+    the same items (in any order) hold one shared copy, not one copy of every item per attempt."""
+    attempts.forget_cached_forms()
+    held = []
+    for me in tenant["candidates"]:
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+        saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+                                 json={"revision": 1, "answer": {"choice": "b"}}, headers=me)
+        assert saved.status_code == 200, saved.text
+        held.append(attempts.cached_rules(UUID(attempt)))
+    assert len(held) == 3 and all(rules is held[0] for rules in held)
+    assert set(held[0]) == {item["code"] for item in ITEMS}
 
 
 async def test_the_sweeper_submits_abandoned_attempts_at_their_deadline(client, tenant, app_url, owner_url):

@@ -11,7 +11,7 @@ import pytest
 
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
-from service.items.views import Answer, CandidateItem, candidate_view, check_answer
+from service.items.views import Answer, CandidateItem, answer_rule, candidate_view, check_answer
 from service.rubrics.templates import get_template
 from tests.delivery_setup import ANSWERS, ITEMS
 
@@ -245,7 +245,7 @@ VIEWS: dict[str, CandidateItem] = {code: candidate_view(decode(raw(code))) for c
 
 
 def answer_pointers(code: str, answer: dict[str, Any], prefix: str = "/answer") -> list[str]:
-    errors = check_answer(VIEWS[code], msgspec.convert(answer, Answer, strict=True), prefix)
+    errors = check_answer(answer_rule(VIEWS[code]), msgspec.convert(answer, Answer, strict=True), prefix)
     return sorted(error.pointer or "" for error in errors)
 
 

@@ -31,7 +31,7 @@ from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.items import bank
-from service.items.views import Answer, CandidateItem, candidate_view, check_answer
+from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
 from service.results.scores import score_attempts
 from service.rubrics.model import Localized
 from service.tenancy.people import Person
@@ -146,11 +146,16 @@ class MyAssessment(msgspec.Struct):
     attempts: list[MyAttempt]
 
 
-# Forms never change after start; validating an answer needs only the stored views. Keyed by
-# tenant, person and attempt, and filled only from a read that row-level security and the
-# person check let through, so a cache hit reveals nothing a database read would not.
+# Forms never change after start; validating an answer needs only the answer rules of the
+# stored views. Keyed by tenant, person and attempt, and filled only from a read that row-level
+# security and the person check let through, so a cache hit reveals nothing a database read
+# would not. Attempts of the same form share one rules dict (interned by its content), so an
+# entry costs a few hundred bytes: caching every item's text per attempt cost ~190 kB each, and
+# a worker serving a province-wide sitting held hundreds of MB.
 _VIEWS_MAX = 20_000
-_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, CandidateItem]] = OrderedDict()
+_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, AnswerRule]] = OrderedDict()
+_FORMS_MAX = 1_000
+_forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
 _ATTEMPT = """
     SELECT t.id, a.code AS assessment, t.number, t.status, t.started_at, t.deadline,
@@ -346,12 +351,34 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
     return AttemptState(summary, row["title"], row["instructions"], [item.view for item in form], sections, answers)
 
 
+def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
+    """The one dict of these rules already held, or this one from now on."""
+    content = frozenset(rules.items())
+    held = _forms.get(content)
+    if held is None:
+        if len(_forms) >= _FORMS_MAX:
+            _forms.clear()
+        held = _forms[content] = rules
+    return held
+
+
+def cached_rules(attempt_id: UUID) -> dict[str, AnswerRule] | None:
+    """The cached answer rules of an attempt (for tests)."""
+    return next((rules for (_, _, cached), rules in _views.items() if cached == attempt_id), None)
+
+
+def forget_cached_forms() -> None:
+    _views.clear()
+    _forms.clear()
+
+
 async def _views_of(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
-                    ) -> dict[str, CandidateItem]:
+                    ) -> dict[str, AnswerRule]:
+    """The answer rules of the attempt's items, by ref."""
     key = (tenant_id, person.id, attempt_id)
     views = _views.get(key)
     if views is None:
-        views = {item.view.ref: item.view for item in await _form(conn, person, attempt_id)}
+        views = _shared({item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)})
         _views[key] = views
         if len(_views) > _VIEWS_MAX:
             _views.popitem(last=False)

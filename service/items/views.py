@@ -2,7 +2,10 @@
 
 `candidate_view` copies visible fields one by one into `CandidateItem`, a struct that has
 no field for any scoring material, so nothing of a key can reach a candidate payload.
-`check_answer` validates an answer against that view alone (the attempt stores the view).
+`check_answer` validates an answer against that view alone (the attempt stores the view), or
+rather against its `AnswerRule`: the few facts validation needs, equal for every attempt that
+shows the same item version, so that a worker caching them for thousands of attempts running
+at once holds one small copy per item instead of a copy of every item's text per attempt.
 """
 
 from __future__ import annotations
@@ -112,15 +115,31 @@ def is_empty(answer: Answer) -> bool:
     return all(value is None for value in msgspec.structs.astuple(answer))
 
 
-def check_answer(view: CandidateItem, answer: Answer, pointer: str = "/answer") -> list[FieldError]:
-    """Problems with `answer` to `view`; an empty answer (clearing) has none."""
+class AnswerRule(msgspec.Struct, frozen=True):
+    """What an answer to an item must fit: how it is answered, with which option keys (sorted: the
+    order shown does not matter to validation), on how many points, in how many characters."""
+
+    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
+    keys: tuple[str, ...] = ()
+    rating_points: int | None = None
+    scale_points: int | None = None
+    max_length: int | None = None
+
+
+def answer_rule(view: CandidateItem) -> AnswerRule:
+    return AnswerRule(view.answer_with, tuple(sorted(option.key for option in view.options or [])),
+                      view.rating_points, view.scale_points, view.max_length)
+
+
+def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> list[FieldError]:
+    """Problems with `answer` to the item `view` rules; an empty answer (clearing) has none."""
     given = {name for name, value in msgspec.structs.asdict(answer).items() if value is not None}
     allowed = _FIELDS_FOR[view.answer_with]
     errors = [FieldError(f"this item is answered with {' and '.join(sorted(allowed))}, not {name}",
                          f"{pointer}/{name}") for name in sorted(given - allowed)]
     if errors or not given:
         return errors
-    keys = [option.key for option in view.options or []]
+    keys = view.keys
 
     def known(key: str, where: str) -> list[FieldError]:
         return [] if key in keys else [FieldError(f"option '{key}' does not exist in this item", where)]
