@@ -130,8 +130,12 @@ def serve(settings: Settings, *, demo: bool) -> int:
              redact(url))
     # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
     # shut the whole server down, which would turn one lost worker into an outage.
+    # backpressure: granian's default, backlog // workers (512 each with 2 workers), counts idle
+    # keep-alive connections too, so past ~1,000 devices new connections were accepted by the
+    # kernel and never answered (found by bench/sitting.py). Database work is bounded by the pool.
     Granian("service.api.app:create_app", factory=True, interface=Interfaces.ASGI, address=settings.host,
-            port=settings.port, workers=settings.workers, log_access=False, respawn_failed_workers=True).serve()
+            port=settings.port, workers=settings.workers, log_access=False, respawn_failed_workers=True,
+            backlog=settings.http_backlog, backpressure=settings.http_connections_per_worker).serve()
     return 0
 
 

@@ -36,6 +36,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", "Address the HTTP server binds."),
     Setting("PORT", "8000", "Port the HTTP server binds."),
     Setting("WORKERS", "1", "HTTP worker processes."),
+    Setting("HTTP_BACKLOG", "4096", "Connections the kernel queues before the server accepts them (capped by "
+            "net.core.somaxconn)."),
+    Setting("HTTP_CONNECTIONS_PER_WORKER", "4096", "Connections each worker serves at once (granian's backpressure); "
+            "an idle keep-alive connection of a device holds its place, so this bounds the devices a worker serves."),
     Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
     Setting("DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."),
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
@@ -83,6 +87,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int
     workers: int
     pool_min: int
+    http_backlog: int = 4096
+    http_connections_per_worker: int = 4096
     pool_max: int
     max_body_bytes: int
     token_leeway_seconds: int
@@ -152,6 +158,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             host=get("HOST") or "127.0.0.1",
             port=integer("PORT"),
             workers=integer("WORKERS"),
+            http_backlog=integer("HTTP_BACKLOG"),
+            http_connections_per_worker=integer("HTTP_CONNECTIONS_PER_WORKER"),
             pool_min=integer("DB_POOL_MIN"),
             pool_max=integer("DB_POOL_MAX"),
             max_body_bytes=integer("MAX_BODY_BYTES"),
