@@ -40,6 +40,7 @@ class Service(msgspec.Struct):
     url: str
     data_dir: Path
     keys: ServiceKeys | None = None
+    pid: int = 0  # of the `assess serve` process (granian's main process; its workers are its children)
 
     def load_keys(self) -> ServiceKeys:
         self.keys = ServiceKeys.load(self.data_dir / "signing-keys.json")
@@ -52,6 +53,20 @@ class Service(msgspec.Struct):
         return os.environ.get("DATABASE_URL") or start_embedded(self.data_dir)
 
 
+def wait_ready(url: str, server: subprocess.Popen, name: str = "the service") -> None:  # type: ignore[type-arg]
+    """Until `url`/health/ready answers 200 (at most a minute), or the server process exits."""
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/health/ready").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise SystemExit(f"{name} exited during start-up")
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not become ready")
+
+
 @contextmanager
 def running_service(workers: int, pool_max: int, extra_env: dict[str, str] | None = None) -> Iterator[Service]:
     port = free_port()
@@ -60,20 +75,10 @@ def running_service(workers: int, pool_max: int, extra_env: dict[str, str] | Non
                "LOG_LEVEL": "WARNING", "DB_POOL_MAX": str(pool_max), **(extra_env or {})}
         server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None:
-                    raise SystemExit("the service exited during start-up")
-                time.sleep(0.1)
-            else:
-                raise SystemExit("the service did not become ready")
+            wait_ready(f"http://127.0.0.1:{port}", server)
             print(f"service on 127.0.0.1:{port} with {workers} granian worker(s); database: "
                   f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}", flush=True)
-            service = Service(f"http://127.0.0.1:{port}", Path(data_dir))
+            service = Service(f"http://127.0.0.1:{port}", Path(data_dir), pid=server.pid)
             service.load_keys()
             yield service
         finally:

@@ -74,11 +74,17 @@ async def candidate(connection: RawConnection, headers: dict[str, str], timings:
     await call("submit", "POST", f"/v1/me/attempts/{attempt}/submit")
 
 
-def percentiles(values: list[float]) -> str:
+def quantiles_ms(values: list[float]) -> tuple[float, float, float] | None:
+    """p50, p95 and p99 in milliseconds of latencies in seconds (None for fewer than two)."""
     if len(values) < 2:
-        return "n/a"
+        return None
     q = statistics.quantiles(values, n=100, method="inclusive")
-    return f"p50 {q[49] * 1000:7.1f} ms  p95 {q[94] * 1000:7.1f} ms  p99 {q[98] * 1000:7.1f} ms"
+    return q[49] * 1000, q[94] * 1000, q[98] * 1000
+
+
+def percentiles(values: list[float]) -> str:
+    q = quantiles_ms(values)
+    return "n/a" if q is None else f"p50 {q[0]:7.1f} ms  p95 {q[1]:7.1f} ms  p99 {q[2]:7.1f} ms"
 
 
 async def drive(service, candidates: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
