@@ -37,10 +37,8 @@ from litestar.exceptions import PermissionDeniedException
 from schemathesis.engine import events, from_schema
 from schemathesis.python import asgi as schemathesis_asgi
 
-from service.api.app import create_app
+from service.api.app import authenticate_and_limit, create_app
 from service.api.openapi_doc import render_openapi
-from service.api.auth import authenticate
-from service.api.ratelimit import rate_limit
 from service.auth.keys import ServiceKeys
 from service.auth.principal import CLIENT_SCOPES, OPERATOR, Principal
 from service.config import Settings
@@ -133,7 +131,7 @@ async def _admitted(app: Litestar, principal: Principal) -> frozenset[str]:
                 continue  # public routes: once is enough (the operator's run)
             try:
                 for guard in handler.resolve_guards():
-                    if guard not in (authenticate, rate_limit):
+                    if guard is not authenticate_and_limit:
                         await guard(connection, handler)  # type: ignore[arg-type]
             except PermissionDeniedException:
                 continue

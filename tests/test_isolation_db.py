@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.db.pool import auth_lookup_transaction, create_pool, operator_transaction, tenant_transaction
+from service.db.pool import (auth_lookup_transaction, create_pool, dispatcher_transaction, operator_transaction,
+                             tenant_transaction)
 
 APP_ROLE = "assess_app"
 TABLES = ("tenants", "trusted_issuers", "org_units", "people")
@@ -513,13 +514,27 @@ async def test_context_does_not_survive_on_the_pooled_connection(app_url: str, w
                 world.b.people.values()
             )
 
-        # Defence in depth: even a session-level setting (which the service never makes) is reset on release.
+        # Defence in depth: even session-level settings (which the service never makes) reach none of
+        # the service's transactions: each sets every context setting in its first statement.
         async with one.acquire() as conn:
-            await conn.execute("SELECT set_config('app.tenant_id', $1, false)", str(world.a.id))
-        async with one.acquire() as conn:
+            await conn.execute("SELECT set_config('app.tenant_id', $1, false), set_config('app.operator', 'on', false), "
+                               "set_config('app.auth_lookup', 'on', false), set_config('app.dispatcher', 'on', false)",
+                               str(world.a.id))
+        async with tenant_transaction(one, world.b.id) as conn:
             assert await conn.fetchval("SELECT pg_backend_pid()") == pid
-            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == ""
-            assert await _count(conn, "people") == 0
+            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(world.b.people.values())
+            assert await _count(conn, "tenants") == 1  # its own row, not the operator's view
+            assert await _count(conn, "trusted_issuers") == 1
+        async with operator_transaction(one) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            for table in TABLES:
+                if table not in ("tenants", "trusted_issuers"):
+                    assert await _count(conn, table) == 0, table
+        for transaction in (auth_lookup_transaction, dispatcher_transaction):
+            async with transaction(one) as conn:
+                for table in TABLES:
+                    if table not in ("tenants", "trusted_issuers"):
+                        assert await _count(conn, table) == 0, (transaction.__name__, table)
     finally:
         await one.close()
 

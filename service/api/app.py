@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar import Litestar
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -109,6 +111,12 @@ async def _connect(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The app-wide guards as one: Litestar copies the route handler for every guard it runs."""
+    await authenticate(connection, handler)
+    await rate_limit(connection, handler)
+
+
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -163,7 +171,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
-        guards=[authenticate, rate_limit],
+        guards=[authenticate_and_limit],
         before_request=decode_strictly,
         before_send=[complete_options_allow],
         plugins=[StrictStructSchemaPlugin()],

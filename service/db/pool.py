@@ -32,14 +32,39 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """On release, after asyncpg has rolled back a transaction left open (if any): nothing more.
+
+    asyncpg's default reset sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL` on every release, one more round trip per request (of six on the save path, 2026-11-23).
+    The service leaves nothing for it to undo: settings are transaction-local, advisory locks are
+    transaction-level, cursors live inside transactions, and nothing LISTENs. A test checks that a
+    released connection carries no tenant.
+    """
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"application_name": "assess"},
     )
+
+
+# Every transaction sets all four context settings, its own and the others empty, in its first
+# statement: with no reset query on release (above), a session-level value left by a mistake could
+# otherwise reach a later transaction of another kind. Transaction-local, like everything here.
+_CONTEXT = ("SELECT set_config('app.tenant_id', $1, true), set_config('app.operator', $2, true), "
+            "set_config('app.auth_lookup', $3, true), set_config('app.dispatcher', $4, true)")
+
+
+async def _enter(conn: asyncpg.Connection, tenant_id: UUID | None = None, *, operator: bool = False,
+                 auth_lookup: bool = False, dispatcher: bool = False) -> None:
+    on = {True: "on", False: ""}
+    await conn.execute(_CONTEXT, str(tenant_id) if tenant_id else "", on[operator], on[auth_lookup], on[dispatcher])
 
 
 @asynccontextmanager
@@ -47,14 +72,14 @@ async def tenant_transaction(pool: asyncpg.Pool, tenant_id: UUID, *, isolation: 
                              readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """`isolation="repeatable_read", readonly=True`: one snapshot for every statement (exports)."""
     async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
-        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+        await _enter(conn, tenant_id)
         yield conn
 
 
 @asynccontextmanager
 async def operator_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('app.operator', 'on', true)")
+        await _enter(conn, operator=True)
         yield conn
 
 
@@ -62,7 +87,7 @@ async def operator_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Conn
 async def auth_lookup_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """Read-only view of tenants' status and trusted issuers, to verify a token before its tenant is known."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
+        await _enter(conn, auth_lookup=True)
         yield conn
 
 
@@ -70,5 +95,5 @@ async def auth_lookup_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.C
 async def dispatcher_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """Read-only view of which tenants have webhook deliveries due (nothing else of any tenant)."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SELECT set_config('app.dispatcher', 'on', true)")
+        await _enter(conn, dispatcher=True)
         yield conn
