@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import statistics
@@ -45,27 +44,24 @@ import asyncpg
 import httpx
 import msgspec
 from _harness import ROOT, RawConnection, bench_tenant, ok, running_service
+from _history import (
+    check_document,
+    housekeeping,
+    human_bytes,
+    load_people,
+    load_sql,
+    owner_conn,
+    owner_tenant,
+    read_template,
+)
 
 from service.aggregates import rollups
 from service.db.embedded import start_embedded
-from service.db.pool import _init_connection
-from service.items.model import Item
-from service.rubrics.model import FrameworkContent
-from service.scoring.engine import ScoredItem, ScoreDocument, ScoringInput, score
 
 CITIES, COUNTIES, TOWNSHIPS, VILLAGES = 11, 90, 1300, 25_000
 # where people are placed: most in villages, some directly in a township, county, city or the province
 PLACEMENT = {"village": 0.85, "township": 0.09, "county": 0.04, "city": 0.015, "province": 0.005}
-CATEGORIES = {"civil_servant": (0.45, 0.0), "teacher": (0.22, 1.0), "professional_technical": (0.15, 2.0),
-              "leading_cadre": (0.08, 3.0), "other": (0.07, -3.0), "unspecified": (0.03, -1.0)}  # share, offset
-MEAN, ABILITY_SD, NOISE_SD = 64.0, 10.0, 7.0  # scaled score = MEAN + offsets + ability + per-dimension noise
 SLOTS = 1 << 18  # people are placed by drawing one of these pre-weighted unit slots
-BATCH = 100_000  # people per loading transaction
-
-
-def lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def allocate(total: int, parts: int, rng: random.Random, low: float = 0.5, high: float = 1.5) -> list[int]:
@@ -147,143 +143,6 @@ def largest(units: list[Unit], shares: dict[uuid.UUID, int]) -> Unit:
     return max(units, key=lambda u: (shares[u.id], u.code))
 
 
-class Template(msgspec.Struct):
-    """What every generated score document shares, taken from a real scoring of the assessment's form."""
-
-    framework_code: str
-    framework_hash: str
-    dimensions: list[dict]  # type: ignore[type-arg]  # code, tags, max, weights_used, cuts, weight
-    overall_weights: dict[str, float]
-    overall_cuts: list[tuple[str, float]]
-    form: list[dict]  # type: ignore[type-arg]
-
-
-async def read_template(conn: asyncpg.Connection, assessment_id: uuid.UUID) -> Template:
-    row = await conn.fetchrow(
-        """SELECT v.content, v.content_hash FROM assessments a
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.id = $1""", assessment_id)
-    framework = msgspec.convert(row["content"], FrameworkContent)
-    codes = [i["code"] for s in (await conn.fetchval("SELECT content FROM assessments WHERE id = $1",
-                                                     assessment_id))["sections"] for i in s["items"]]
-    versions = {r["code"]: (r["version"], r["content"]) for r in await conn.fetch(
-        """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
-             ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
-           WHERE i.code = ANY($1::text[])""", codes)}
-    items = [ScoredItem(versions[c][0], msgspec.convert(versions[c][1], Item))  # type: ignore[arg-type]
-             for c in sorted(codes)]
-    # every item omitted: each dimension is measured, with its max (possible points) and weights as scored
-    document = score(ScoringInput(framework, row["content_hash"], items, {}))
-    cuts = framework.cut_scores
-    weights = {d.code: d.weight for d in framework.dimensions}
-    dimensions = [{"code": d.dimension, "tags": d.tags, "max": d.max, "weights_used": d.weights_used,
-                   "weight": weights[d.dimension],
-                   "cuts": [(c.level, c.min_score) for c in cuts.dimensions.get(d.dimension, cuts.overall)]}
-                  for d in document.dimensions if d.dimension in weights]  # top-level dimensions
-    form = [{"section": "all", "code": c, "version": versions[c][0], "option_order": None} for c in sorted(codes)]
-    return Template(framework.code, row["content_hash"], dimensions, document.overall.weights_used,
-                    [(c.level, c.min_score) for c in cuts.overall], form)
-
-
-def level_sql(value: str, cuts: list[tuple[str, float]]) -> str:
-    """The engine's rule: the last cut (in list order) at or below the score, else the first."""
-    whens = " ".join(f"WHEN {value} >= {minimum!r} THEN {lit(level)}" for level, minimum in reversed(cuts))
-    return f"CASE {whens} ELSE {lit(cuts[0][0])} END"
-
-
-def load_sql(t: Template) -> tuple[str, str, str, str]:
-    """The batch's statements: draw people into a temporary table, then people, attempts, scores."""
-    dim_offsets = {"AK": 3.0, "AA": -2.0, "HMC": -4.0, "ES": 5.0, "AG": -1.0}  # unknown codes: 0
-    normal = "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())"
-    share, category_case, offset_case = 0.0, [], []
-    for name, (part, offset) in CATEGORIES.items():
-        share += part
-        category_case.append(f"WHEN rc < {share!r} THEN {lit(name)}")
-        offset_case.append(f"WHEN {lit(name)} THEN {offset!r}")
-    dims = ", ".join(f"least(100, greatest(0, base + {dim_offsets.get(d['code'], 0.0)!r} + {NOISE_SD!r} * {normal}))"
-                     for d in t.dimensions)
-    draw = f"""
-        CREATE TEMP TABLE bench_new ON COMMIT DROP AS
-        SELECT g, gen_random_uuid() AS person_id, gen_random_uuid() AS attempt_id, unit_id, category, submitted_at,
-               submitted_at - (15 + 75 * random()) * interval '1 minute' AS started_at, ARRAY[{dims}] AS dims
-        FROM (SELECT g, unit_id, category, submitted_at,
-                     {MEAN!r} + unit_offset + CASE category {' '.join(offset_case)} ELSE 0 END
-                     + {ABILITY_SD!r} * ability AS base
-              FROM (SELECT g, ($4::uuid[])[slot] AS unit_id, ($5::float8[])[slot] AS unit_offset,
-                           CASE {' '.join(category_case)} ELSE 'unspecified' END AS category,
-                           $6::timestamptz - random() * interval '28 days' AS submitted_at, ability
-                    FROM (SELECT g, 1 + floor(random() * $3)::int AS slot, random() AS rc, {normal} AS ability
-                          FROM generate_series($1::int, $2::int) AS g) AS drawn) AS placed) AS based"""
-    people = """INSERT INTO people (id, external_id, org_unit_id, category)
-                SELECT person_id, 'bench-' || lpad(g::text, 7, '0'), unit_id, category FROM bench_new"""
-    attempts = f"""
-        INSERT INTO attempts (id, assessment_id, person_id, number, status, seed, form, item_count, started_at,
-                              time_limit_seconds, deadline, submitted_at, submitted_by, org_unit_id, category)
-        SELECT attempt_id, $1, person_id, 1, 'submitted', g, {lit(json.dumps(t.form))}::jsonb, {len(t.form)},
-               started_at, 7200, started_at + interval '2 hours', submitted_at, 'candidate', unit_id, category
-        FROM bench_new"""
-    total_weight = sum(d["weight"] for d in t.dimensions)
-    overall = " + ".join(f"{d['weight']!r} * dims[{i + 1}]" for i, d in enumerate(t.dimensions))
-    rounded = ", ".join(f"round(dims[{i + 1}]::numeric, 6)::float8 AS r{i}" for i in range(len(t.dimensions)))
-    dimension_objects = ", ".join(
-        f"""jsonb_build_object('dimension', {lit(d['code'])}, 'tags', {lit(json.dumps(d['tags']))}::jsonb,
-                               'raw', round((r{i} / 100 * {d['max']!r})::numeric, 6)::float8, 'max', {d['max']!r},
-                               'scaled', r{i}, 'level', {level_sql(f'r{i}', d['cuts'])},
-                               'weights_used', {lit(json.dumps(d['weights_used']))}::jsonb)"""
-        for i, d in enumerate(t.dimensions))
-    provenance = {"engine_version": "1.0.0", "framework": t.framework_code, "framework_hash": t.framework_hash,
-                  "item_versions": {}, "rating_ids": []}
-    scores = f"""
-        INSERT INTO scores (attempt_id, version, status, current, overall_scaled, overall_level, document, reason,
-                            scored_by)
-        SELECT attempt_id, 1, 'final', true, o, ol, jsonb_build_object(
-                   'status', 'final',
-                   'overall', jsonb_build_object('scaled', o, 'level', ol,
-                                                 'weights_used', {lit(json.dumps(t.overall_weights))}::jsonb),
-                   'dimensions', jsonb_build_array({dimension_objects}),
-                   'indicators', '[]'::jsonb, 'items', '[]'::jsonb, 'omitted', '[]'::jsonb, 'pending', '[]'::jsonb,
-                   'provenance', {lit(json.dumps(provenance))}::jsonb),
-               'benchmark load', 'benchmark'
-        FROM (SELECT *, {level_sql('o', t.overall_cuts)} AS ol
-              FROM (SELECT attempt_id, {rounded},
-                           round((({overall}) / {total_weight!r})::numeric, 6)::float8 AS o
-                    FROM bench_new) AS r) AS l"""
-    return draw, people, attempts, scores
-
-
-async def owner_conn(owner_url: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(owner_url, server_settings={"application_name": "assess-benchmark"})
-    await _init_connection(conn)
-    return conn
-
-
-async def load_people(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, statements: tuple[str, ...],
-                      slots: tuple[list[uuid.UUID], list[float]], anchor: datetime, first: int, last: int,
-                      seed: int) -> dict[str, float]:
-    """People first..last (1-based), each with one submitted attempt and its final score, in batches."""
-    draw, people, attempts, scores = statements
-    seconds = {"draw": 0.0, "people": 0.0, "attempts": 0.0, "scores": 0.0, "analyze": 0.0}
-    conn = await owner_conn(owner_url)
-    try:
-        for start in range(first, last + 1, BATCH):
-            end = min(last, start + BATCH - 1)
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
-                await conn.execute("SELECT setseed($1)", ((seed * 7919 + start) % 1_000_003) / 1_000_003)
-                for name, sql, args in (("draw", draw, (start, end, SLOTS, *slots, anchor)),
-                                        ("people", people, ()), ("attempts", attempts, (assessment_id,)),
-                                        ("scores", scores, ())):
-                    began = time.perf_counter()
-                    await conn.execute(sql, *args)
-                    seconds[name] += time.perf_counter() - began
-        began = time.perf_counter()
-        await conn.execute("ANALYZE people, attempts, scores")
-        seconds["analyze"] = time.perf_counter() - began
-    finally:
-        await conn.close()
-    return seconds
 
 
 async def insert_tree(conn: asyncpg.Connection, tenant_id: str, units: list[Unit]) -> None:
@@ -338,19 +197,14 @@ def query(label: str, path: str, unit: Unit | None, units: list[Unit], drill: bo
 async def rows_read(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, queries: list[Query]) -> dict[str, int]:
     """Rollup rows each unfiltered view reads, as views._scope and views._tallies select them: the
     per-category and per-week head counts of its scope, the all-categories rows of its targets."""
-    conn = await owner_conn(owner_url)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
-            return {view.label: await conn.fetchval(
-                """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
-                          + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
-                   FROM rollups WHERE assessment_id = $1 AND n <> 0
-                    AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[]))""",
-                assessment_id, view.scope_units, view.tally_units, rollups.OVERALL, rollups.ALL_CATEGORIES)
-                for view in queries}
-    finally:
-        await conn.close()
+    async with owner_tenant(owner_url, tenant_id) as conn:
+        return {view.label: await conn.fetchval(
+            """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
+                      + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
+               FROM rollups WHERE assessment_id = $1 AND n <> 0
+                AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[]))""",
+            assessment_id, view.scope_units, view.tally_units, rollups.OVERALL, rollups.ALL_CATEGORIES)
+            for view in queries}
 
 
 async def measure(service_url: str, admin: dict[str, str], queries: list[Query], requests: int, warmup: int
@@ -384,14 +238,6 @@ async def measure(service_url: str, admin: dict[str, str], queries: list[Query],
 
 def quantile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
-
-
-def human_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: int) -> None:
@@ -461,7 +307,8 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                 rebuild_seconds, outcome = await rebuild(http, admin)
                 print(f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['results']:,} results, "
                       f"{outcome['rollup_rows']:,} rollup rows", flush=True)
-                sizes_now, vacuum_seconds = await housekeeping(owner_url)
+                sizes_now, vacuum_seconds = await housekeeping(
+                    owner_url, ("results", "rollups", "scores", "attempts", "people"))
                 print(f"VACUUM ANALYZE and CHECKPOINT: {vacuum_seconds:.1f} s; on disk (with indexes): "
                       + ", ".join(f"{name} {human_bytes(b)}" for name, b in sizes_now.items()), flush=True)
 
@@ -491,36 +338,6 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                           f"{rows[large][view.label] / max(1, rows[small][view.label]):6.2f}x")
     print(f"\ntotal wall time {time.perf_counter() - began_all:.0f} s", flush=True)
 
-
-async def check_document(owner_url: str, tenant_id: str) -> None:
-    """A loaded score document decodes strictly as the engine's ScoreDocument."""
-    conn = await owner_conn(owner_url)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
-            text = await conn.fetchval("SELECT document::text FROM scores WHERE reason = 'benchmark load' LIMIT 1")
-        msgspec.json.decode(text, type=ScoreDocument, strict=True)
-    finally:
-        await conn.close()
-
-
-async def housekeeping(owner_url: str) -> tuple[dict[str, int], float]:
-    """What autovacuum and the checkpointer would otherwise do while latencies are measured."""
-    conn = await asyncpg.connect(owner_url)
-    try:
-        began = time.perf_counter()
-        await conn.execute("VACUUM (ANALYZE)")
-        try:
-            await conn.execute("CHECKPOINT")
-        except asyncpg.InsufficientPrivilegeError:
-            pass  # an owner that is neither superuser nor pg_checkpoint: the checkpointer will get to it
-        seconds = time.perf_counter() - began
-        sizes = {name: await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name)
-                 for name in ("results", "rollups", "scores", "attempts", "people")}
-        sizes["database"] = await conn.fetchval("SELECT pg_database_size(current_database())")
-        return sizes, seconds
-    finally:
-        await conn.close()
 
 
 def main() -> None:
