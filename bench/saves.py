@@ -11,9 +11,9 @@ One run, one machine (the service, its PostgreSQL and the load generator share t
 (b) the framework ceiling: bench/ceiling_app.py (same route shape and body struct, a constant reply,
     no auth, no middleware, no database; see its docstring), same server, workers, flags, wrk load.
 (c) the database ceiling: pgbench (the embedded server's own, -M prepared as asyncpg does) with the
-    SQL a save issues, taken from the service's code: BEGIN; set_config of the tenant; the candidate's
-    person; the guarded upsert; COMMIT; and the pool's reset when the connection is released (see the
-    script, printed at the end), at the same concurrency as wrk and at the service's pool size. pgbench
+    SQL a save issues, taken from the service's code: BEGIN; set_config of the tenant (and the other
+    context settings, emptied); the candidate's person; the guarded upsert; COMMIT (see the script,
+    printed at the end; the pool sends nothing on release), at the same concurrency as wrk and at the service's pool size. pgbench
     cannot index a list, so each transaction first reads its (attempt, item) from a plan table by
     primary key (one extra round trip; its share is printed, with the rate it implies without it).
 
@@ -69,6 +69,7 @@ from delivery_load import sample_answer
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.embedded import EMBEDDED_DATABASE, ensure_database
+from service.db.pool import _CONTEXT
 from service.db.urls import app_url, with_database
 from service.delivery.attempts import _SAVE
 from service.tenancy.people import _SELECT as _PERSON
@@ -261,14 +262,12 @@ def pgbench_script() -> str:
         r"\set revision :base + :n / :per",
         "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
         "BEGIN;",
-        "SELECT set_config('app.tenant_id', :tenant, true);",
+        # the tenant transaction's first statement (service/db/pool.py), its four settings
+        re.sub(r"\$(\d)\b", lambda m: (":tenant", "''", "''", "''")[int(m.group(1)) - 1], _CONTEXT) + ";",
         re.sub(r"\$1\b", ":external_id", person).strip() + ";",
         save.strip() + ";",
         "COMMIT;",
-        # The pool's reset on release: asyncpg sends "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
-        # RESET ALL;" as one simple query; pgbench cannot prepare several statements as one, so its stand-in
-        # is the first of them, one round trip as the real one is (the others have nothing to undo here).
-        "SELECT pg_advisory_unlock_all();",
+        # nothing on release: the pool sends no reset query (service/db/pool.py)
     ]) + "\n"
 
 
