@@ -146,6 +146,14 @@ class RawConnection:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
     async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        status, _, data = await self.exchange(method, path, headers, body)
+        return status, data
+
+    async def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+                       ) -> tuple[int, dict[str, str], bytes]:
+        """One request: the status, the response headers (lower-cased names) and the body. A failure,
+        or a cancellation mid-exchange, closes the connection (its state is unknown); the next
+        request opens a new one."""
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
@@ -157,21 +165,18 @@ class RawConnection:
             if not status_line:
                 raise ConnectionError("the server closed the connection")
             status = int(status_line.split()[1])
-            length, chunked = 0, False
+            received: dict[str, str] = {}
             while (line := await self.reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-                elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
-                    chunked = True
-            if chunked:
+                received[name.strip().lower()] = value.strip()
+            if "chunked" in received.get("transfer-encoding", "").lower():
                 data = b""
                 while (size := int((await self.reader.readline()).strip(), 16)) > 0:
                     data += (await self.reader.readexactly(size + 2))[:-2]
                 await self.reader.readline()
-                return status, data
-            return status, await self.reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+                return status, received, data
+            return status, received, await self.reader.readexactly(int(received.get("content-length", 0)))
+        except BaseException:
             self.close()
             raise
 

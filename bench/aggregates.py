@@ -45,6 +45,7 @@ import httpx
 import msgspec
 from _harness import ROOT, RawConnection, bench_tenant, ok, running_service
 from _history import (
+    Template,
     check_document,
     housekeeping,
     human_bytes,
@@ -56,7 +57,6 @@ from _history import (
 )
 
 from service.aggregates import rollups
-from service.db.embedded import start_embedded
 
 CITIES, COUNTIES, TOWNSHIPS, VILLAGES = 11, 90, 1300, 25_000
 # where people are placed: most in villages, some directly in a township, county, city or the province
@@ -240,25 +240,33 @@ def quantile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
 
 
+async def bench_tree(conn: asyncpg.Connection, tenant_id: str, rng: random.Random
+                     ) -> tuple[uuid.UUID, Template, list[Unit]]:
+    """The realistic org tree under the bench tenant's province, inserted as the owner; with the
+    'bench' assessment's id and load template."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+        top = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = 'P'")
+        assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = 'bench'")
+        template = await read_template(conn, assessment_id)
+    units = build_tree(top["id"], top["path"], rng)
+    await insert_tree(conn, tenant_id, units)
+    return assessment_id, template, units
+
+
 async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: int) -> None:
     began_all = time.perf_counter()
     with running_service(workers=workers, pool_max=4) as service:
-        owner_url = os.environ.get("DATABASE_URL") or start_embedded(service.data_dir)
+        owner_url = service.owner_url()
         async with httpx.AsyncClient(base_url=service.url, timeout=3600) as http:
             assert service.keys is not None
             tenant_id, admin, _ = await bench_tenant(http, service.keys, people=0)
+            rng = random.Random(seed)
+            began = time.perf_counter()
             conn = await owner_conn(owner_url)
             try:
-                async with conn.transaction():
-                    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
-                    top = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = 'P'")
-                    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = 'bench'")
-                    template = await read_template(conn, assessment_id)
-                    k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = $1::uuid", tenant_id)
-                rng = random.Random(seed)
-                began = time.perf_counter()
-                units = build_tree(top["id"], top["path"], rng)
-                await insert_tree(conn, tenant_id, units)
+                assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
+                k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = $1::uuid", tenant_id)
                 levels = {level: sum(u.level == level for u in units) for level in PLACEMENT}
                 print(f"org tree: {', '.join(f'{n:,} {level}' for level, n in levels.items())} "
                       f"({len(units):,} units) in {time.perf_counter() - began:.1f} s; framework "

@@ -177,38 +177,6 @@ class Postgres:
 # the clients
 
 
-class Client(RawConnection):
-    """A raw keep-alive connection that also returns the response headers (for Retry-After)."""
-
-    async def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes
-                       ) -> tuple[int, dict[str, str], bytes]:
-        if self.writer is None:
-            await self._connect()
-        assert self.reader is not None and self.writer is not None
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}",
-                "Content-Type: application/json"] + [f"{k}: {v}" for k, v in headers.items()]
-        try:
-            self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            status_line = await self.reader.readline()
-            if not status_line:
-                raise ConnectionError("the server closed the connection")
-            status = int(status_line.split()[1])
-            received: dict[str, str] = {}
-            while (line := await self.reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                received[name.strip().lower()] = value.strip()
-            if "chunked" in received.get("transfer-encoding", "").lower():
-                data = b""
-                while (size := int((await self.reader.readline()).strip(), 16)) > 0:
-                    data += (await self.reader.readexactly(size + 2))[:-2]
-                await self.reader.readline()
-                return status, received, data
-            return status, received, await self.reader.readexactly(int(received.get("content-length", 0)))
-        except BaseException:
-            self.close()
-            raise
-
-
 @dataclass
 class Ack:
     revision: int
@@ -285,7 +253,7 @@ class Run:
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def call(self, ledger: Ledger, conn: Client, op: str, method: str, path: str, body: object = None
+    async def call(self, ledger: Ledger, conn: RawConnection, op: str, method: str, path: str, body: object = None
                    ) -> tuple[int, bytes, int]:
         """Send until the service gives a definite answer (retrying transport errors, timeouts, 5xx);
         returns status, body and the fault epoch at the moment the answered request was sent."""
@@ -329,7 +297,7 @@ class Run:
                 continue
             return status, data, epoch
 
-    async def verify(self, ledger: Ledger, conn: Client) -> bool:
+    async def verify(self, ledger: Ledger, conn: RawConnection) -> bool:
         """After a fault, before writing again: the attempt as the server has it holds every
         acknowledged save and submit. False when the attempt itself is gone."""
         while ledger.verified_epoch < self.epoch:
@@ -353,7 +321,7 @@ class Run:
             ledger.verified_epoch = epoch
         return True
 
-    async def candidate(self, ledger: Ledger, conn: Client) -> None:
+    async def candidate(self, ledger: Ledger, conn: RawConnection) -> None:
         """Start, save every item with revisions 1..k (k = 1..3), submit; record every acknowledgement."""
         status, data, epoch = await self.call(ledger, conn, "start", "POST", f"/v1/me/assessments/{ASSESSMENT}/attempts",
                                           {"number": 1})
@@ -403,7 +371,7 @@ class Run:
     async def slot(self) -> None:
         """One simulated device: candidate after candidate until the load window closes."""
         host, port = self.service.url.removeprefix("http://").split(":")
-        conn = Client(host, int(port))
+        conn = RawConnection(host, int(port))
         while not self.load_over and self.next_person < len(self.people):
             person = self.people[self.next_person]
             ledger = Ledger(person, self.next_person, candidate_token(self.service.keys, self.tenant_id, person))  # type: ignore[arg-type]

@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 import httpx
 import psutil
 from _harness import ROOT, bench_tenant, running_service
-from aggregates import build_tree, human_bytes, insert_tree, load_people, load_sql, owner_conn, placement_slots, \
-    read_template
+from aggregates import bench_tree, human_bytes, load_people, load_sql, owner_conn, placement_slots
 
 from service.results import feed
 
@@ -95,16 +94,10 @@ async def run(rows: int, seed: int) -> None:
         async with httpx.AsyncClient(base_url=service.url, timeout=3600) as http:
             assert service.keys is not None
             tenant_id, admin, _ = await bench_tenant(http, service.keys, people=0)
+        rng = random.Random(seed)
         conn = await owner_conn(owner_url)
         try:
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
-                province = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = 'P'")
-                assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = 'bench'")
-                template = await read_template(conn, assessment_id)
-            rng = random.Random(seed)
-            units = build_tree(province["id"], province["path"], rng)
-            await insert_tree(conn, tenant_id, units)
+            assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
         finally:
             await conn.close()
         began = time.perf_counter()
