@@ -239,6 +239,10 @@ CROSS_TENANT_PROBES: list[Probe] = [
         {"org_unit_code": "B-ROOT", "display_name": "moved to B"},
         pointer="/org_unit_code",
     ),
+    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/b-1", 404, "path",
+          {"display_name": "pwned by A", "active": False}),
+    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/a-1", 422, "body:/org_unit_code",
+          {"org_unit_code": "B-CITY", "display_name": "moved to B"}, pointer="/org_unit_code"),
     Probe(
         "POST",
         "/v1/people/bulk",
