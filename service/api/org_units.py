@@ -25,7 +25,15 @@ from service.auth.principal import (
 )
 from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
-from service.tenancy.org_units import ImportResult, OrgUnit, OrgUnitCreate, OrgUnitImport, OrgUnitMove, OrgUnitUpdate
+from service.tenancy.org_units import (
+    ImportMode,
+    ImportResult,
+    OrgUnit,
+    OrgUnitCreate,
+    OrgUnitImport,
+    OrgUnitMove,
+    OrgUnitUpdate,
+)
 
 UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64, pattern=CODE_PATTERN)]
 OptionalCode = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
@@ -63,16 +71,22 @@ class OrgUnitController(Controller):
         return await org_units.create_org_unit(conn, data)
 
     @post("/import", operation_id="importOrgUnits", guards=[write], responses=errors(413, 422),
-          summary="Import a whole tree in one request: every unit or none")
-    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport]) -> ImportResult:
-        return await org_units.import_org_units(conn, data)
+          summary="Import a tree in one request, every unit or none: create (new codes only), upsert (create or "
+                  "update by code, moves included) or sync (upsert the whole tree; units not sent are deactivated)")
+    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport],
+                               mode: Annotated[ImportMode, QueryParameter(
+                                   description="create (default): every code must be new; upsert: known codes are "
+                                               "renamed, re-levelled, moved and reactivated; sync: an upsert of the "
+                                               "whole tree that deactivates (never deletes) the units it lacks")
+                               ] = "create") -> ImportResult:
+        return await org_units.import_org_units(conn, data, mode)
 
     @get("/{code:str}", operation_id="getOrgUnit", guards=[read], responses=errors(404), summary="Read an org unit")
     async def get_org_unit(self, conn: Conn, code: UnitCode) -> OrgUnit:
         return await org_units.get_org_unit(conn, code)
 
     @patch("/{code:str}", operation_id="updateOrgUnit", guards=[write], responses=errors(404),
-           summary="Rename an org unit or change its level")
+           summary="Rename an org unit, change its level, or (de)activate it")
     async def update_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitUpdate]) -> OrgUnit:
         return await org_units.update_org_unit(conn, code, data)
 
