@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import Body, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
@@ -112,9 +112,12 @@ class FrameworkController(Controller):
         return await frameworks.get_framework(conn, code)
 
     @post("/{code:str}/versions", operation_id="startFrameworkDraft", guards=[write], responses=errors(404, 409),
-          summary="Start a new draft from a version (default: the latest)")
-    async def start_draft(self, conn: Conn, code: CodePath, data: JSONBody[NewDraft]) -> Response[FrameworkVersion]:
-        return versioned(await frameworks.start_draft(conn, code, data.from_version), 201)
+          summary="Start a new draft from a version (default: the latest); the body is optional")
+    async def start_draft(self, conn: Conn, code: CodePath,
+                          data: Annotated[NewDraft | None, Body(description="Optional: `{\"from_version\": n}`; "
+                                                                             "no body (or `{}`) copies the latest")
+                                          ] = None) -> Response[FrameworkVersion]:
+        return versioned(await frameworks.start_draft(conn, code, data.from_version if data else None), 201)
 
     @get("/{code:str}/versions/{version:int}", operation_id="getFrameworkVersion", guards=[read],
          responses=errors(404), summary="A version in full; its ETag guards the next write")
