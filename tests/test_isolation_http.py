@@ -221,6 +221,12 @@ CROSS_TENANT_PROBES: list[Probe] = [
         },
         pointer="/units/1/parent_code",
     ),
+    # upsert and sync place and move units by code: B's units are unknown codes, never parents
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
+          {"units": [{"code": "A-NEW", "name": "new", "parent_code": "B-CITY"}]}, pointer="/units/0/parent_code"),
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
+          {"units": [{"code": "A-CITY", "name": "moved to B", "parent_code": "B-ROOT"}]},
+          pointer="/units/0/parent_code"),
     Probe(
         "PUT",
         "/v1/people/{external_id:str}",
@@ -519,6 +525,7 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-QUIZ"),
             ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-DRAFT-Q"),
             ("GET", "/v1/assessments/{code:str}/check", "/v1/assessments/B-DRAFT-Q/check"),
+            ("POST", "/v1/assessments/{code:str}/check", "/v1/assessments/B-DRAFT-Q/check"),
             ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview"),
             ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview?seed=7"),
             ("GET", "/v1/assessments/{code:str}/accommodations", "/v1/assessments/B-QUIZ/accommodations"),
@@ -880,6 +887,9 @@ OWN_KEY_PROBES: list[Probe] = [
             ]
         },
     ),
+    # an upsert names A's own B-LEAF (just imported above): it renames A's, never B's
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 201, "body:/units/*/code",
+          {"units": [{"code": "B-LEAF", "name": "A's own B-LEAF, renamed", "parent_code": "B-CITY"}]}),
     Probe(
         "POST",
         "/v1/people/bulk",
@@ -992,6 +1002,7 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
 # replays a form draw of the assessment the path names. Items' `framework` and `indicator` are
 # references (to a framework, and to an indicator by its code): probed above.
 NON_REFERENCE_QUERY_PARAMS = {
+    "mode",
     "limit",
     "cursor",
     "level",
@@ -1627,6 +1638,7 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
         ),
         ("author", 404, "GET", "/v1/assessments/{}", "B-QUIZ", "NOWHERE-1", None, {}),
         ("author", 404, "GET", "/v1/assessments/{}/check", "B-DRAFT-Q", "NOWHERE-1", None, {}),
+        ("author", 404, "POST", "/v1/assessments/{}/check", "B-DRAFT-Q", "NOWHERE-1", None, {}),
         ("author", 404, "GET", "/v1/assessments/{}/preview?seed=1", "B-QUIZ", "NOWHERE-1", None, {}),
         ("admin", 404, "GET", "/v1/assessments/{}/accommodations", "B-QUIZ", "NOWHERE-1", None, {}),
         ("admin", 404, "GET", "/v1/assessments/{}/attempts", "B-QUIZ", "NOWHERE-1", None, {}),
@@ -1941,7 +1953,7 @@ async def test_a_draft_naming_bs_objects_never_publishes(
                 headers={**world.a[probe.who], **(probe.headers or {})},
             )
             assert sent.status_code == probe.status, (context, sent.text)
-            checked = await client.get(f"/v1/assessments/{code}/check", headers=author)
+            checked = await client.post(f"/v1/assessments/{code}/check", headers=author)
             assert checked.status_code == 200 and not checked.json()["valid"], (context, checked.text)
             problems = checked.json()["problems"]
             assert probe.pointer in [p["pointer"] for p in problems], (context, problems)
