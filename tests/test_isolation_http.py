@@ -494,6 +494,9 @@ CROSS_TENANT_PROBES: list[Probe] = [
         {"items": [_item("A", "SHARED-SC", framework="B-FW")]},  # A's own SHARED-SC moved to B's framework
         pointer="/items/0/framework",
     ),
+    # ?framework= places the import under B's framework: refused as a framework A does not have
+    Probe("POST", "/v1/items/import", "/v1/items/import?framework=B-FW", 422, "query:framework",
+          {"items": [_item("A", "A-NEW")]}, who="author"),
     # A's own item renamed to B's code or moved to B's framework: an item's identity cannot change.
     Probe(
         "PUT",
