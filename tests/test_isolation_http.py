@@ -891,7 +891,7 @@ OWN_KEY_PROBES: list[Probe] = [
         },
     ),
     # an upsert names A's own B-LEAF (just imported above): it renames A's, never B's
-    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 201, "body:/units/*/code",
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 200, "body:/units/*/code",
           {"units": [{"code": "B-LEAF", "name": "A's own B-LEAF, renamed", "parent_code": "B-CITY"}]}),
     Probe(
         "POST",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
-from service.api.responses import errors
+from service.api.responses import also, errors
 from service.auth.principal import (
     AGGREGATES_READ,
     ANALYST,
@@ -70,7 +70,8 @@ class OrgUnitController(Controller):
     async def create_org_unit(self, conn: Conn, data: JSONBody[OrgUnitCreate]) -> OrgUnit:
         return await org_units.create_org_unit(conn, data)
 
-    @post("/import", operation_id="importOrgUnits", guards=[write], responses=errors(413, 422),
+    @post("/import", operation_id="importOrgUnits", guards=[write],
+          responses={**errors(413, 422), **also(200, ImportResult, "Upserted or synced")},
           summary="Import a tree in one request, every unit or none: create (new codes only), upsert (create or "
                   "update by code, moves included) or sync (upsert the whole tree; units not sent are deactivated)")
     async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport],
@@ -78,8 +79,9 @@ class OrgUnitController(Controller):
                                    description="create (default): every code must be new; upsert: known codes are "
                                                "renamed, re-levelled, moved and reactivated; sync: an upsert of the "
                                                "whole tree that deactivates (never deletes) the units it lacks")
-                               ] = "create") -> ImportResult:
-        return await org_units.import_org_units(conn, data, mode)
+                               ] = "create") -> Response[ImportResult]:
+        result = await org_units.import_org_units(conn, data, mode)
+        return Response(result, status_code=201 if mode == "create" else 200)
 
     @get("/{code:str}", operation_id="getOrgUnit", guards=[read], responses=errors(404), summary="Read an org unit")
     async def get_org_unit(self, conn: Conn, code: UnitCode) -> OrgUnit:
