@@ -354,7 +354,8 @@ async def test_tenants_do_not_see_each_others_units(client, service_keys, admin)
 
 
 def import_units(*rows: tuple[str, str | None] | tuple[str, str | None, str]) -> dict[str, Any]:
-    return {"units": [{"code": r[0], "parent_code": r[1], "name": r[2] if len(r) > 2 else f"Unit {r[0]}"} for r in rows]}
+    return {"units": [{"code": r[0], "parent_code": r[1], "name": r[2] if len(r) > 2 else f"Unit {r[0]}"}
+                      for r in rows]}
 
 
 async def test_upsert_creates_renames_and_moves_in_one_request(client, admin):
@@ -399,6 +400,8 @@ async def test_sync_deactivates_what_it_does_not_hold_and_reactivates_what_it_do
     assert synced.json() == {"mode": "sync", "created": 1, "updated": 0, "unchanged": 2, "deactivated": 2}
     active = {u["code"]: u["active"] for u in await list_all(client, admin)}
     assert active == {"P": True, "C1": False, "K1": False, "C2": True, "C3": True}
+    assert await codes(client, admin, active="false") == ["C1", "K1"]
+    assert await codes(client, admin, active="true", under="P") == ["C2", "C3", "P"]
     assert (await client.get("/v1/people/k-1", headers=admin)).json()["org_unit_code"] == "K1"
 
     back = await client.post("/v1/org-units/import", params={"mode": "sync"},

@@ -57,11 +57,13 @@ class OrgUnitController(Controller):
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
     @get("/", operation_id="listOrgUnits", guards=[read], responses=errors(404),
-         summary="List org units, optionally a subtree, children of one unit, or one level")
+         summary="List org units, optionally a subtree, children of one unit, one level, active or not")
     async def list_org_units(self, conn: Conn, under: OptionalCode = None, parent: OptionalCode = None,
-                             level: OptionalLevel = None, limit: Limit = DEFAULT_LIMIT,
-                             cursor: Cursor = None) -> OrgUnitPage:
-        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level,
+                             level: OptionalLevel = None,
+                             active: Annotated[bool | None, QueryParameter(
+                                 description="true: units in use; false: units a sync deactivated")] = None,
+                             limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> OrgUnitPage:
+        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level, active=active,
                                                after=decode_cursor("org-units", cursor), limit=limit)
         return OrgUnitPage(items, next_cursor("org-units", [u.code for u in items], limit))
 

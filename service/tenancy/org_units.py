@@ -112,7 +112,7 @@ async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[st
 
 
 async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent: str | None, level: str | None,
-                         after: str | None, limit: int) -> list[OrgUnit]:
+                         after: str | None, limit: int, active: bool | None = None) -> list[OrgUnit]:
     """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children."""
     low, high = await subtree_bounds(conn, under)
     parent_id = None
@@ -127,8 +127,9 @@ async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent:
           AND ($3::uuid IS NULL OR u.parent_id = $3)
           AND ($4::text IS NULL OR u.level = $4)
           AND ($5::text IS NULL OR u.code > $5)
+          AND ($7::boolean IS NULL OR u.active = $7)
         ORDER BY u.code LIMIT $6""",
-        low, high, parent_id, level, after, limit,
+        low, high, parent_id, level, after, limit, active,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 
@@ -226,8 +227,8 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
     errors: list[FieldError] = []
     for i, unit in enumerate(units):
         if unit.code in sent:
-            errors.append(FieldError(f"code '{unit.code}' appears twice in this import (first at /units/{sent[unit.code]})",
-                                     f"/units/{i}/code"))
+            errors.append(FieldError(f"code '{unit.code}' appears twice in this import "
+                                     f"(first at /units/{sent[unit.code]})", f"/units/{i}/code"))
         sent.setdefault(unit.code, i)
     new_index = [i for code, i in sent.items() if code not in stored]
     planned, new_errors = tree.plan_import([rows[i] for i in new_index], {c: e.placed for c, e in stored.items()})
