@@ -335,3 +335,19 @@ async def test_concurrent_submissions_keep_rollups_exact(client, region):
     view = (await client.get("/v1/assessments/quiz2/aggregates", headers=region["analyst"])).json()
     assert view["cell"]["n"] == len(PEOPLE)
     await _check_in_step(client, region["admin"], "quiz2")
+
+
+async def test_training_effect_after_an_unknown_assessment_is_404_naming_after(client, service_keys):
+    """`after` names an assessment like the path does: unknown (or another tenant's) is a 404 that says
+    which parameter was wrong, for the view and its CSV alike."""
+    from tests.delivery_setup import delivery_tenant
+
+    admin = (await delivery_tenant(client, service_keys, slug="effect-404"))["admin"]
+    for suffix in ("", ".csv"):
+        response = await client.get(f"/v1/assessments/quiz/training-effect{suffix}", params={"after": "nope"},
+                                    headers=admin)
+        assert response.status_code == 404, response.text
+        assert response.json()["errors"] == [{"detail": "no assessment 'nope'", "parameter": "after"}]
+        unknown_before = await client.get(f"/v1/assessments/nope/training-effect{suffix}", params={"after": "quiz"},
+                                          headers=admin)
+        assert unknown_before.status_code == 404

@@ -150,8 +150,10 @@ async def test_check_names_every_problem(client, admin):
         audience={"org_units": ["prov", "atlantis"], "people": ["c1", "ghost"]},
     )
     etag = await create(client, admin, body)
-    report = await client.get("/v1/assessments/bad/check", headers=admin)
+    report = await client.post("/v1/assessments/bad/check", headers=admin)
     assert report.status_code == 200, report.text
+    # POST, like a framework version's validate; GET is kept (deprecated) and answers the same
+    assert (await client.get("/v1/assessments/bad/check", headers=admin)).json() == report.json()
     assert not report.json()["valid"]
     expected = ["/audience/org_units/1", "/audience/people/1", "/sections/0/items/1/code",
                 "/sections/0/items/2/code", "/sections/0/items/3/code", "/sections/1/pool/draw",
@@ -188,7 +190,7 @@ async def test_check_single_problems(client, admin, changes: dict[str, Any], exp
     zone, a window that closes before (or when) it opens or has closed, a framework version that does
     not exist, empty sections, a section with nothing in it, a repeated section code."""
     await create(client, admin, assessment_body("one", **changes))
-    report = (await client.get("/v1/assessments/one/check", headers=admin)).json()
+    report = (await client.post("/v1/assessments/one/check", headers=admin)).json()
     assert problem_pointers(report) == sorted(expected)
     assert report["valid"] is False
 
@@ -198,10 +200,10 @@ async def test_check_refuses_a_framework_version_that_is_not_published(client, a
     draft = await client.post(f"/v1/frameworks/{FRAMEWORK}/versions", json={}, headers=admin)
     assert draft.status_code == 201 and draft.json()["version"] == 2
     await create(client, admin, assessment_body("v2", framework={"code": FRAMEWORK, "version": 2}))
-    report = (await client.get("/v1/assessments/v2/check", headers=admin)).json()
+    report = (await client.post("/v1/assessments/v2/check", headers=admin)).json()
     assert problem_pointers(report) == ["/framework/version"]
     await create(client, admin, assessment_body("v1"))
-    clean = await client.get("/v1/assessments/v1/check", headers=admin)
+    clean = await client.post("/v1/assessments/v1/check", headers=admin)
     assert clean.json() == {"valid": True, "problems": []}
 
 
@@ -324,13 +326,18 @@ async def test_running_attempts_run_on_after_close(client, tenant, admin):
 
 
 async def test_preview_replays_a_seed(client, admin):
-    """A draft has no forms yet (409). Published: the same seed gives the same form, seeds differ,
-    every form holds every fixed item once, and no preview carries key material."""
+    """A draft previews with its items' current versions, marked as a draft, and the same form once
+    published. Published: the same seed gives the same form, seeds differ, every form holds every
+    fixed item once, and no preview carries key material."""
     etag = await create(client, admin, assessment_body("quiz"))
-    draft = await client.get("/v1/assessments/quiz/preview", params={"seed": 1}, headers=admin)
-    assert draft.status_code == 409
+    draft = await client.get("/v1/assessments/quiz/preview", params={"seed": 42}, headers=admin)
+    assert draft.status_code == 200, draft.text
+    assert draft.json()["draft"] is True and draft.json()["seed"] == 42
+    assert sorted(i["view"]["ref"] for i in draft.json()["items"]) == CODES
     published = await client.post("/v1/assessments/quiz/publish", headers={**admin, "If-Match": etag})
     assert published.status_code == 200
+    pinned = (await client.get("/v1/assessments/quiz/preview", params={"seed": 42}, headers=admin)).json()
+    assert pinned["draft"] is False and pinned["items"] == draft.json()["items"]
 
     first = await client.get("/v1/assessments/quiz/preview", params={"seed": 42}, headers=admin)
     assert first.status_code == 200, first.text
@@ -351,6 +358,11 @@ async def test_preview_replays_a_seed(client, admin):
     unseeded = await client.get("/v1/assessments/quiz/preview", headers=admin)
     assert unseeded.status_code == 200 and isinstance(unseeded.json()["seed"], int)
     assert (await client.get("/v1/assessments/nope/preview", headers=admin)).status_code == 404
+    # a draft naming an item (or a version) that does not exist cannot be drawn: every such reference is named
+    await create(client, admin, assessment_body("broken", sections=[
+        {"code": "main", "items": [{"code": "T-SC-1"}, {"code": "NOPE"}, {"code": "T-MC-1", "version": 9}]}]))
+    broken = await client.get("/v1/assessments/broken/preview", headers=admin)
+    assert broken.status_code == 422 and pointers(broken) == ["/sections/0/items/1/code", "/sections/0/items/2/code"]
     negative = await client.get("/v1/assessments/quiz/preview", params={"seed": -1}, headers=admin)
     assert negative.status_code == 400
 

@@ -501,6 +501,7 @@ async def test_candidates_cannot_reach_authoring_and_authors_cannot_take_assessm
         ("GET", "/v1/assessments", None),
         ("GET", "/v1/assessments/quiz", None),
         ("GET", "/v1/assessments/quiz/check", None),
+        ("POST", "/v1/assessments/quiz/check", None),
         ("GET", "/v1/assessments/quiz/preview?seed=1", None),
         ("GET", "/v1/assessments/quiz/attempts", None),
         ("GET", "/v1/assessments/quiz/accommodations", None),

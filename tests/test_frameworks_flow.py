@@ -155,3 +155,19 @@ async def test_the_database_refuses_to_change_a_published_version(client, admin,
                                        framework["id"]) == "published"
     finally:
         await pool.close()
+
+
+async def test_a_new_draft_needs_no_body(client, admin):
+    """POST .../versions with no body at all (or `{}`) copies the latest version; a wrong body is named."""
+    await _adopt(client, admin)
+    read = await client.get("/v1/frameworks/ai-teachers/versions/1", headers=admin)
+    published = await client.post("/v1/frameworks/ai-teachers/versions/1/publish",
+                                  headers={**admin, "If-Match": read.headers["etag"]})
+    assert published.status_code == 200, published.text
+    wrong = await client.post("/v1/frameworks/ai-teachers/versions", json={"from": 1}, headers=admin)
+    assert wrong.status_code == 400 and wrong.json()["errors"][0]["pointer"] == "/from"
+    draft = await client.post("/v1/frameworks/ai-teachers/versions", headers=admin)
+    assert draft.status_code == 201, draft.text
+    assert draft.json()["version"] == 2 and draft.json()["status"] == "draft"
+    again = await client.post("/v1/frameworks/ai-teachers/versions", headers=admin)
+    assert again.status_code == 409  # one draft at a time, body or not

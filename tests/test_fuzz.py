@@ -316,10 +316,11 @@ async def test_statuses_the_routes_answer_are_documented(client: httpx.AsyncClie
     refused = await client.patch("/v1/tenants/statuses", json={"timezone": "Mars/Olympus"},
                                  headers=operator(service_keys))
     assert refused.status_code == 422 and _documented("PATCH", "/v1/tenants/{slug}", 422)
-    draft = await client.post("/v1/assessments", json=assessment_body("draft"), headers=admin)
+    draft = await client.post("/v1/assessments", json=assessment_body(
+        "draft", sections=[{"code": "main", "items": [{"code": "NOPE"}]}]), headers=admin)
     assert draft.status_code == 201, draft.text
-    preview = await client.get("/v1/assessments/draft/preview", headers=admin)
-    assert preview.status_code == 409 and _documented("GET", "/v1/assessments/{code}/preview", 409)
+    preview = await client.get("/v1/assessments/draft/preview", headers=admin)  # a draft naming no real item
+    assert preview.status_code == 422 and _documented("GET", "/v1/assessments/{code}/preview", 422)
     created = await client.put("/v1/people/new-1", json={}, headers=admin)
     assert created.status_code == 201 and _documented("PUT", "/v1/people/{external_id}", 201)
     for status in (201, 200):  # started, then continued

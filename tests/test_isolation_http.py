@@ -221,6 +221,12 @@ CROSS_TENANT_PROBES: list[Probe] = [
         },
         pointer="/units/1/parent_code",
     ),
+    # upsert and sync place and move units by code: B's units are unknown codes, never parents
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
+          {"units": [{"code": "A-NEW", "name": "new", "parent_code": "B-CITY"}]}, pointer="/units/0/parent_code"),
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
+          {"units": [{"code": "A-CITY", "name": "moved to B", "parent_code": "B-ROOT"}]},
+          pointer="/units/0/parent_code"),
     Probe(
         "PUT",
         "/v1/people/{external_id:str}",
@@ -239,6 +245,10 @@ CROSS_TENANT_PROBES: list[Probe] = [
         {"org_unit_code": "B-ROOT", "display_name": "moved to B"},
         pointer="/org_unit_code",
     ),
+    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/b-1", 404, "path",
+          {"display_name": "pwned by A", "active": False}),
+    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/a-1", 422, "body:/org_unit_code",
+          {"org_unit_code": "B-CITY", "display_name": "moved to B"}, pointer="/org_unit_code"),
     Probe(
         "POST",
         "/v1/people/bulk",
@@ -484,6 +494,9 @@ CROSS_TENANT_PROBES: list[Probe] = [
         {"items": [_item("A", "SHARED-SC", framework="B-FW")]},  # A's own SHARED-SC moved to B's framework
         pointer="/items/0/framework",
     ),
+    # ?framework= places the import under B's framework: refused as a framework A does not have
+    Probe("POST", "/v1/items/import", "/v1/items/import?framework=B-FW", 422, "query:framework",
+          {"items": [_item("A", "A-NEW")]}, who="author"),
     # A's own item renamed to B's code or moved to B's framework: an item's identity cannot change.
     Probe(
         "PUT",
@@ -515,6 +528,7 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-QUIZ"),
             ("GET", "/v1/assessments/{code:str}", "/v1/assessments/B-DRAFT-Q"),
             ("GET", "/v1/assessments/{code:str}/check", "/v1/assessments/B-DRAFT-Q/check"),
+            ("POST", "/v1/assessments/{code:str}/check", "/v1/assessments/B-DRAFT-Q/check"),
             ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview"),
             ("GET", "/v1/assessments/{code:str}/preview", "/v1/assessments/B-QUIZ/preview?seed=7"),
             ("GET", "/v1/assessments/{code:str}/accommodations", "/v1/assessments/B-QUIZ/accommodations"),
@@ -876,6 +890,9 @@ OWN_KEY_PROBES: list[Probe] = [
             ]
         },
     ),
+    # an upsert names A's own B-LEAF (just imported above): it renames A's, never B's
+    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 200, "body:/units/*/code",
+          {"units": [{"code": "B-LEAF", "name": "A's own B-LEAF, renamed", "parent_code": "B-CITY"}]}),
     Probe(
         "POST",
         "/v1/people/bulk",
@@ -988,6 +1005,7 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
 # replays a form draw of the assessment the path names. Items' `framework` and `indicator` are
 # references (to a framework, and to an indicator by its code): probed above.
 NON_REFERENCE_QUERY_PARAMS = {
+    "mode",
     "limit",
     "cursor",
     "level",
@@ -1623,6 +1641,7 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
         ),
         ("author", 404, "GET", "/v1/assessments/{}", "B-QUIZ", "NOWHERE-1", None, {}),
         ("author", 404, "GET", "/v1/assessments/{}/check", "B-DRAFT-Q", "NOWHERE-1", None, {}),
+        ("author", 404, "POST", "/v1/assessments/{}/check", "B-DRAFT-Q", "NOWHERE-1", None, {}),
         ("author", 404, "GET", "/v1/assessments/{}/preview?seed=1", "B-QUIZ", "NOWHERE-1", None, {}),
         ("admin", 404, "GET", "/v1/assessments/{}/accommodations", "B-QUIZ", "NOWHERE-1", None, {}),
         ("admin", 404, "GET", "/v1/assessments/{}/attempts", "B-QUIZ", "NOWHERE-1", None, {}),
@@ -1937,7 +1956,7 @@ async def test_a_draft_naming_bs_objects_never_publishes(
                 headers={**world.a[probe.who], **(probe.headers or {})},
             )
             assert sent.status_code == probe.status, (context, sent.text)
-            checked = await client.get(f"/v1/assessments/{code}/check", headers=author)
+            checked = await client.post(f"/v1/assessments/{code}/check", headers=author)
             assert checked.status_code == 200 and not checked.json()["valid"], (context, checked.text)
             problems = checked.json()["problems"]
             assert probe.pointer in [p["pointer"] for p in problems], (context, problems)

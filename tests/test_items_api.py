@@ -451,3 +451,35 @@ async def test_an_import_does_not_edit_a_retired_item(client, admin):
     assert "/items/0" in "".join(pointers(imported))
     assert (await client.get("/v1/items/T-LK-1", headers=admin)).json()["content"] == canonical(item("T-LK-1"))
     assert (await client.get("/v1/items/NEW-1", headers=admin)).status_code == 404
+
+
+async def test_the_sample_bank_imports_under_any_adopted_code(client, service_keys):
+    """The shipped bank names the template's code; `?framework=` places it under the code the tenant
+    adopted the template as (which the file alone cannot reach), and an unknown one is named."""
+    import json
+
+    from service.items.samples import ITEMS_DIR
+
+    admin = (await make_tenant(client, service_keys, "sample-region"))["admin"]
+    adopted = await client.post("/v1/frameworks", json={"template": "cadre-ai-literacy", "code": "gz-cal"},
+                                headers=admin)
+    assert adopted.status_code == 201, adopted.text
+    read = await client.get("/v1/frameworks/gz-cal/versions/1", headers=admin)
+    published = await client.post("/v1/frameworks/gz-cal/versions/1/publish",
+                                  headers={**admin, "If-Match": read.headers["etag"]})
+    assert published.status_code == 200, published.text
+    bank = json.loads((ITEMS_DIR / "cadre-ai-literacy" / "items.json").read_text(encoding="utf-8"))
+
+    as_written = await client.post("/v1/items/import", json=bank, headers=admin)
+    assert as_written.status_code == 422  # no framework 'cadre-ai-literacy' in this tenant
+    unknown = await client.post("/v1/items/import", params={"framework": "nope"}, json=bank, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["errors"] == [
+        {"detail": "no published framework 'nope'", "parameter": "framework"}]
+
+    imported = await client.post("/v1/items/import", params={"framework": "gz-cal"}, json=bank, headers=admin)
+    assert imported.status_code == 200, imported.text
+    assert len(imported.json()["created"]) == len(bank["items"])
+    listed = await all_pages(client, "/v1/items", admin, framework="gz-cal")
+    assert len(listed) == len(bank["items"])
+    first = (await client.get(f"/v1/items/{bank['items'][0]['code']}", headers=admin)).json()
+    assert first["content"]["framework"] == "gz-cal"

@@ -241,7 +241,7 @@ async def test_bulk_import_of_a_five_level_tree(client, admin):
     assert len(units) == 2031
     response = await client.post("/v1/org-units/import", json={"units": units}, headers=admin)
     assert response.status_code in (200, 201), response.text
-    assert response.json() == {"created": 2031}
+    assert response.json() == {"mode": "create", "created": 2031, "updated": 0, "unchanged": 0, "deactivated": 0}
 
     everything = await list_all(client, admin)
     assert len(everything) == 2031
@@ -271,7 +271,7 @@ async def test_import_a_branch_under_existing_units(client, admin):
     response = await client.post("/v1/org-units/import", json={"units": [
         {"code": "C-K1", "name": "k", "parent_code": "C"}, {"code": "C", "name": "c", "parent_code": "P"}]},
         headers=admin)
-    assert response.json() == {"created": 2}
+    assert response.json() == {"mode": "create", "created": 2, "updated": 0, "unchanged": 0, "deactivated": 0}
     assert (await unit(client, admin, "C-K1"))["depth"] == 2
     assert await codes(client, admin, under="P") == ["C", "C-K1", "P"]
 
@@ -351,3 +351,82 @@ async def test_tenants_do_not_see_each_others_units(client, service_keys, admin)
     response = await client.post("/v1/org-units", json={"code": "X", "name": "x", "parent_code": "MINE"},
                                  headers=other)
     assert pointers(assert_problem(response, 422)) == ["/parent_code"]
+
+
+def import_units(*rows: tuple[str, str | None] | tuple[str, str | None, str]) -> dict[str, Any]:
+    return {"units": [{"code": r[0], "parent_code": r[1], "name": r[2] if len(r) > 2 else f"Unit {r[0]}"}
+                      for r in rows]}
+
+
+async def test_upsert_creates_renames_and_moves_in_one_request(client, admin):
+    """Upsert: new codes are created, known ones renamed and moved (a parent and its child may even
+    swap places), units not named stay as they were, and people keep their unit."""
+    #  P ── A ── B ── K        →   P ── B ── A ── K     (A and B swap; K follows A)
+    #    └─ X                          └─ X (renamed)     N new under A; Y untouched
+    for code, parent in [("P", None), ("A", "P"), ("B", "A"), ("K", "B"), ("X", "P"), ("Y", "P")]:
+        await create(client, admin, code, parent)
+    assert (await client.put("/v1/people/k-1", json={"org_unit_code": "K"}, headers=admin)).status_code == 201
+    body = import_units(("A", "B"), ("K", "A"), ("N", "A"), ("B", "P"), ("X", "P", "X renamed"), ("P", None))
+    response = await client.post("/v1/org-units/import", params={"mode": "upsert"}, json=body, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"mode": "upsert", "created": 1, "updated": 4, "unchanged": 1, "deactivated": 0}
+    assert (await unit(client, admin, "B"))["parent_code"] == "P"
+    assert (await unit(client, admin, "A"))["parent_code"] == "B"
+    assert (await unit(client, admin, "K"))["parent_code"] == "A"
+    assert (await unit(client, admin, "K"))["depth"] == 3
+    assert (await unit(client, admin, "X"))["name"] == "X renamed"
+    assert await codes(client, admin, under="B") == ["A", "B", "K", "N"]
+    assert await codes(client, admin, under="A") == ["A", "K", "N"]
+    assert all(u["active"] for u in await list_all(client, admin))
+    people = (await client.get("/v1/people", params={"under": "A"}, headers=admin)).json()["items"]
+    assert [p["external_id"] for p in people] == ["k-1"]
+
+    again = await client.post("/v1/org-units/import", params={"mode": "upsert"}, json=body, headers=admin)
+    assert again.json() == {"mode": "upsert", "created": 0, "updated": 0, "unchanged": 6, "deactivated": 0}
+    # create, the default, still refuses known codes
+    refused = await client.post("/v1/org-units/import", json=body, headers=admin)
+    assert len(pointers(assert_problem(refused, 422))) == 6
+
+
+async def test_sync_deactivates_what_it_does_not_hold_and_reactivates_what_it_does(client, admin):
+    """Sync is an upsert of the whole tree: units left out are deactivated (kept with their people),
+    units sent again are active again."""
+    for code, parent in [("P", None), ("C1", "P"), ("K1", "C1"), ("C2", "P")]:
+        await create(client, admin, code, parent)
+    assert (await client.put("/v1/people/k-1", json={"org_unit_code": "K1"}, headers=admin)).status_code == 201
+    synced = await client.post("/v1/org-units/import", params={"mode": "sync"},
+                               json=import_units(("P", None), ("C2", "P"), ("C3", "P")), headers=admin)
+    assert synced.status_code == 200, synced.text
+    assert synced.json() == {"mode": "sync", "created": 1, "updated": 0, "unchanged": 2, "deactivated": 2}
+    active = {u["code"]: u["active"] for u in await list_all(client, admin)}
+    assert active == {"P": True, "C1": False, "K1": False, "C2": True, "C3": True}
+    assert await codes(client, admin, active="false") == ["C1", "K1"]
+    assert await codes(client, admin, active="true", under="P") == ["C2", "C3", "P"]
+    assert (await client.get("/v1/people/k-1", headers=admin)).json()["org_unit_code"] == "K1"
+
+    back = await client.post("/v1/org-units/import", params={"mode": "sync"},
+                             json=import_units(("P", None), ("C1", "P"), ("C2", "P"), ("C3", "P")), headers=admin)
+    assert back.json() == {"mode": "sync", "created": 0, "updated": 1, "unchanged": 3, "deactivated": 0}
+    active = {u["code"]: u["active"] for u in await list_all(client, admin)}
+    assert active == {"P": True, "C1": True, "K1": False, "C2": True, "C3": True}
+    # PATCH (de)activates one unit
+    patched = await client.patch("/v1/org-units/K1", json={"active": True}, headers=admin)
+    assert patched.status_code == 200 and patched.json()["active"] is True
+
+
+async def test_upsert_and_sync_name_every_problem_and_change_nothing(client, admin):
+    for code, parent in [("P", None), ("A", "P"), ("B", "A")]:
+        await create(client, admin, code, parent)
+    before = await list_all(client, admin)
+    # A under B while B stays under A: a cycle through the stored tree; GHOST unknown; N twice
+    body = import_units(("A", "B"), ("N", "GHOST"), ("N", "P"), ("Z", "P", "new"))
+    problem = assert_problem(await client.post("/v1/org-units/import", params={"mode": "upsert"}, json=body,
+                                               headers=admin), 422)
+    assert pointers(problem) == ["/units/0/parent_code", "/units/1/parent_code", "/units/2/code"]
+    # a sync holds the whole tree: a parent it lacks is named even when it is stored
+    problem = assert_problem(await client.post("/v1/org-units/import", params={"mode": "sync"},
+                                               json=import_units(("A", "P"), ("Z", None)), headers=admin), 422)
+    assert pointers(problem) == ["/units/0/parent_code"]
+    assert await list_all(client, admin) == before
+    bad_mode = await client.post("/v1/org-units/import", params={"mode": "merge"}, json=body, headers=admin)
+    assert assert_problem(bad_mode, 400)["errors"][0]["parameter"] == "mode"

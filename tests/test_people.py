@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 from typing import Any
 
@@ -349,3 +350,56 @@ async def test_refused_sign_ins_do_not_exhaust_the_pool(settings, service_keys):
                 gc.collect()
                 await asyncio.sleep(0.05)
             assert pool.get_idle_size() == pool.get_size()
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+async def test_patch_changes_only_the_fields_sent(client, tenant):
+    """PATCH is a JSON merge patch (RFC 7396): moving someone keeps their category and name,
+    deactivating keeps their unit; null removes the unit or the display name; PUT still replaces."""
+    admin = tenant["admin"]
+    created = await client.put("/v1/people/T-9", json={"org_unit_code": "K1", "category": "teacher",
+                                                       "display_name": "Li Wei"}, headers=admin)
+    assert created.status_code == 201, created.text
+
+    async def patch(body: Any, content_type: str = MERGE_PATCH) -> httpx.Response:
+        return await client.patch("/v1/people/T-9", content=json.dumps(body),
+                                  headers={**admin, "Content-Type": content_type})
+
+    def fields(person: dict[str, Any]) -> tuple[Any, ...]:
+        return person["org_unit_code"], person["category"], person["display_name"], person["active"]
+
+    moved = await patch({"org_unit_code": "C2"})
+    assert moved.status_code == 200, moved.text
+    assert fields(moved.json()) == ("C2", "teacher", "Li Wei", True)
+    assert moved.json()["id"] == created.json()["id"]
+    deactivated = await patch({"active": False}, "application/json")
+    assert fields(deactivated.json()) == ("C2", "teacher", "Li Wei", False)
+    assert fields((await patch({})).json()) == ("C2", "teacher", "Li Wei", False)
+    cleared = await patch({"display_name": None, "org_unit_code": None, "category": "other"})
+    assert fields(cleared.json()) == (None, "other", None, False)
+    assert fields((await client.get("/v1/people/T-9", headers=admin)).json()) == (None, "other", None, False)
+
+    # required fields cannot be removed; every such field is named and nothing changes
+    refused = assert_problem(await patch({"category": None, "active": None, "display_name": "X"}), 422)
+    assert sorted(pointers(refused)) == ["/active", "/category"]
+    assert pointers(assert_problem(await patch({"org_unit_code": "GHOST"}), 422)) == ["/org_unit_code"]
+    assert pointers(assert_problem(await patch({"category": "bogus"}), 400)) == ["/category"]
+    assert pointers(assert_problem(await patch({"external_id": "other"}), 400)) == ["/external_id"]
+    assert fields((await client.get("/v1/people/T-9", headers=admin)).json()) == (None, "other", None, False)
+
+    # a patch does not create (PUT does)
+    missing = await client.patch("/v1/people/nobody", json={"active": False}, headers=admin)
+    assert_problem(missing, 404)
+    assert_problem(await client.get("/v1/people/nobody", headers=admin), 404)
+
+    # PUT stays a full replacement: what is left out takes its default
+    replaced = await client.put("/v1/people/T-9", json={"org_unit_code": "K1"}, headers=admin)
+    assert fields(replaced.json()) == ("K1", "unspecified", None, True)
+
+
+async def test_patch_needs_write_rights(client, service_keys, tenant):
+    await client.put("/v1/people/T-10", json={}, headers=tenant["admin"])
+    author = user(service_keys, tenant["id"], ["author"])
+    assert_problem(await client.patch("/v1/people/T-10", json={"active": False}, headers=author), 403)

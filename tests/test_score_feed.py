@@ -159,3 +159,39 @@ async def test_latest_and_streamed_exports(client, sat):
     assert (await client.get("/v1/assessments/nope/scores.csv", headers=admin)).status_code == 404
     candidate = sat["candidates"][0]
     assert (await client.get("/v1/scores", headers=candidate)).status_code == 403
+
+
+def _unwrapped(cursor: str) -> set[str]:
+    """What a client sees when it decodes a cursor (base64url of JSON): the parts of its position."""
+    import base64
+
+    return set(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))[1].split(":"))
+
+
+async def test_feed_cursors_do_not_carry_the_transaction_counter(client, sat, owner):
+    """A cursor names the last score handed out, not the database's transaction id; a tampered or
+    foreign cursor is a 400 naming `cursor`; a cursor of the earlier format still resumes."""
+    admin = sat["admin"]
+    xids = {r["feed_xid"] for r in await owner.fetch("SELECT feed_xid::text FROM scores")}
+    first = (await client.get("/v1/scores", params={"limit": 1}, headers=admin)).json()
+    cursor = first["next_cursor"]
+    assert not _unwrapped(cursor) & xids, _unwrapped(cursor)
+    assert first["items"][0]["attempt_id"] in _unwrapped(cursor)
+    rest, end = await _drain(client, admin, cursor)
+    assert [r["attempt_id"] for r in first["items"] + rest] == sat["attempts"]
+    assert not _unwrapped(end) & xids
+
+    import base64
+
+    def wrap(position: str) -> str:
+        return base64.urlsafe_b64encode(json.dumps(["scores", position]).encode()).decode().rstrip("=")
+
+    for forged in (wrap(f"{UUID(int=7)}:1"), wrap("1:2"), wrap(f"{sat['attempts'][0]}:99"), cursor[:-2] + "xx"):
+        bad = await client.get("/v1/scores", params={"cursor": forged}, headers=admin)
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["errors"][0]["parameter"] == "cursor"
+    # a cursor handed out before (transaction id first) resumes where it was
+    row = await owner.fetchrow("SELECT feed_xid::text AS xid, attempt_id, version FROM scores WHERE attempt_id = $1",
+                               UUID(sat["attempts"][0]))
+    old, _ = await _drain(client, admin, wrap(f"{row['xid']}:{row['attempt_id']}:{row['version']}"))
+    assert [r["attempt_id"] for r in old] == sat["attempts"][1:]

@@ -56,3 +56,16 @@ def test_cycles_unknown_parents_and_duplicates_are_named():
     _, errors = tree.plan_import([tree.ImportRow("x", "nowhere"), tree.ImportRow("x", None),
                                   tree.ImportRow("root", None)], existing)
     assert {e.pointer for e in errors} == {"/units/0/parent_code", "/units/1/code", "/units/2/code"}
+
+
+def test_final_cycles_and_depths_of_an_upsert():
+    """An upsert's rows override the stored parents: a swap of parent and child is no cycle, a unit
+    moved under its own stored descendant is, and depths follow the tree the import leaves."""
+    stored = {"P": None, "A": "P", "B": "A", "K": "B"}
+    row = tree.ImportRow
+    swap = [row("B", "P"), row("A", "B"), row("N", "A")]
+    assert tree.final_cycles(swap, stored) == []
+    assert tree.final_depths(swap, stored) == {"B": 1, "A": 2, "N": 3}
+    assert tree.final_cycles([row("X", None), row("A", "K")], stored) == [1]  # K lies below A
+    assert tree.final_cycles([row("A", "B"), row("B", "A")], stored) == [0, 1]
+    assert tree.final_cycles([row("A", "GHOST")], stored) == []  # an unknown parent is reported elsewhere

@@ -409,7 +409,12 @@ async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, 
     """People who took both, placed by their `after` result. Withheld below k people, and when
     the people left out of the unit (or the category) number fewer than k, since subtracting
     this answer from the wider one would describe them."""
-    first, second = await _assessment(conn, before), await _assessment(conn, after)
+    first = await _assessment(conn, before)
+    try:
+        second = await _assessment(conn, after)
+    except NotFound:
+        raise NotFound(f"no assessment '{after}' (the `after` parameter)",
+                       [FieldError(f"no assessment '{after}'", parameter="after")]) from None
     k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
     path = None
     if unit is not None:

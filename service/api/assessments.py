@@ -115,9 +115,15 @@ class AssessmentController(Controller):
     async def delete_draft(self, conn: Conn, code: AssessmentCode) -> None:
         await assessments.delete_draft(conn, code)
 
-    @get("/{code:str}/check", operation_id="checkAssessment", guards=[read], responses=errors(404),
-         summary="Every problem that would keep this draft from being published")
+    @post("/{code:str}/check", operation_id="checkAssessment", guards=[read], status_code=200,
+          responses=errors(404), summary="Every problem that would keep this draft from being published "
+                                         "(POST, like a framework version's validate)")
     async def check(self, conn: Conn, code: AssessmentCode) -> PublishReport:
+        return await assessments.check(conn, code)
+
+    @get("/{code:str}/check", operation_id="checkAssessmentWithGet", guards=[read], responses=errors(404),
+         deprecated=True, summary="The same check by GET, kept for clients written before it became POST")
+    async def check_with_get(self, conn: Conn, code: AssessmentCode) -> PublishReport:
         return await assessments.check(conn, code)
 
     @post("/{code:str}/publish", operation_id="publishAssessment", guards=[write], status_code=200,
@@ -131,8 +137,9 @@ class AssessmentController(Controller):
     async def close(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
         return versioned(await assessments.close(conn, code))
 
-    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404, 409),
-         summary="A form as one candidate would get it (published assessments; `seed` replays a draw)")
+    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404, 422),
+         summary="A form as one candidate would get it (`seed` replays a draw); a draft's is drawn from its items' "
+                 "current versions and marked `draft: true`")
     async def preview(self, conn: Conn, code: AssessmentCode,
                       # schema_extra: Litestar leaves a bound of 0 out of the document
                       seed: Annotated[int | None, QueryParameter(ge=0, le=2**62, schema_extra={"minimum": 0})] = None,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.openapi.spec import Operation
+from litestar.params import Body, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
@@ -41,6 +43,15 @@ class TemplateDocument(msgspec.Struct):
 class FrameworkPage(msgspec.Struct):
     items: list[Framework]
     next_cursor: str | None
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """Litestar documents every request body as required; this operation's may be left out."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None:
+            self.request_body.required = False
 
 
 class NewDraft(msgspec.Struct, forbid_unknown_fields=True):
@@ -112,9 +123,13 @@ class FrameworkController(Controller):
         return await frameworks.get_framework(conn, code)
 
     @post("/{code:str}/versions", operation_id="startFrameworkDraft", guards=[write], responses=errors(404, 409),
-          summary="Start a new draft from a version (default: the latest)")
-    async def start_draft(self, conn: Conn, code: CodePath, data: JSONBody[NewDraft]) -> Response[FrameworkVersion]:
-        return versioned(await frameworks.start_draft(conn, code, data.from_version), 201)
+          operation_class=OptionalBodyOperation,
+          summary="Start a new draft from a version (default: the latest); the body is optional")
+    async def start_draft(self, conn: Conn, code: CodePath,
+                          data: Annotated[NewDraft | None, Body(description="Optional: `{\"from_version\": n}`; "
+                                                                             "no body (or `{}`) copies the latest")
+                                          ] = None) -> Response[FrameworkVersion]:
+        return versioned(await frameworks.start_draft(conn, code, data.from_version if data else None), 201)
 
     @get("/{code:str}/versions/{version:int}", operation_id="getFrameworkVersion", guards=[read],
          responses=errors(404), summary="A version in full; its ETag guards the next write")

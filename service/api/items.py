@@ -59,9 +59,14 @@ class ItemController(Controller):
         return versioned(await bank.create_item(conn, data), 201)
 
     @post("/import", operation_id="importItems", guards=[write], status_code=200, responses=errors(413, 422),
-          summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none")
-    async def import_items(self, conn: Conn, data: JSONBody[ItemImport]) -> ImportResult:
-        return await bank.import_items(conn, data.items)
+          summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none; "
+                  "`framework` places them all under that framework (a sample bank under an adopted template's code)")
+    async def import_items(self, conn: Conn, data: JSONBody[ItemImport],
+                           framework: Annotated[str | None, QueryParameter(
+                               max_length=64, pattern=CODE_PATTERN,
+                               description="Place every item under this framework, whatever the file names")] = None,
+                           ) -> ImportResult:
+        return await bank.import_items(conn, data.items, framework)
 
     @get("/export", operation_id="exportItems", guards=[read], responses=errors(),
          summary="Every item's latest version with its key, in the import format")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
-from service.api.responses import errors
+from service.api.responses import also, errors
 from service.auth.principal import (
     AGGREGATES_READ,
     ANALYST,
@@ -25,7 +25,15 @@ from service.auth.principal import (
 )
 from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
-from service.tenancy.org_units import ImportResult, OrgUnit, OrgUnitCreate, OrgUnitImport, OrgUnitMove, OrgUnitUpdate
+from service.tenancy.org_units import (
+    ImportMode,
+    ImportResult,
+    OrgUnit,
+    OrgUnitCreate,
+    OrgUnitImport,
+    OrgUnitMove,
+    OrgUnitUpdate,
+)
 
 UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64, pattern=CODE_PATTERN)]
 OptionalCode = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
@@ -49,11 +57,13 @@ class OrgUnitController(Controller):
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
     @get("/", operation_id="listOrgUnits", guards=[read], responses=errors(404),
-         summary="List org units, optionally a subtree, children of one unit, or one level")
+         summary="List org units, optionally a subtree, children of one unit, one level, active or not")
     async def list_org_units(self, conn: Conn, under: OptionalCode = None, parent: OptionalCode = None,
-                             level: OptionalLevel = None, limit: Limit = DEFAULT_LIMIT,
-                             cursor: Cursor = None) -> OrgUnitPage:
-        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level,
+                             level: OptionalLevel = None,
+                             active: Annotated[bool | None, QueryParameter(
+                                 description="true: units in use; false: units a sync deactivated")] = None,
+                             limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> OrgUnitPage:
+        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level, active=active,
                                                after=decode_cursor("org-units", cursor), limit=limit)
         return OrgUnitPage(items, next_cursor("org-units", [u.code for u in items], limit))
 
@@ -62,17 +72,25 @@ class OrgUnitController(Controller):
     async def create_org_unit(self, conn: Conn, data: JSONBody[OrgUnitCreate]) -> OrgUnit:
         return await org_units.create_org_unit(conn, data)
 
-    @post("/import", operation_id="importOrgUnits", guards=[write], responses=errors(413, 422),
-          summary="Import a whole tree in one request: every unit or none")
-    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport]) -> ImportResult:
-        return await org_units.import_org_units(conn, data)
+    @post("/import", operation_id="importOrgUnits", guards=[write],
+          responses={**errors(413, 422), **also(200, ImportResult, "Upserted or synced")},
+          summary="Import a tree in one request, every unit or none: create (new codes only), upsert (create or "
+                  "update by code, moves included) or sync (upsert the whole tree; units not sent are deactivated)")
+    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport],
+                               mode: Annotated[ImportMode, QueryParameter(
+                                   description="create (default): every code must be new; upsert: known codes are "
+                                               "renamed, re-levelled, moved and reactivated; sync: an upsert of the "
+                                               "whole tree that deactivates (never deletes) the units it lacks")
+                               ] = "create") -> Response[ImportResult]:
+        result = await org_units.import_org_units(conn, data, mode)
+        return Response(result, status_code=201 if mode == "create" else 200)
 
     @get("/{code:str}", operation_id="getOrgUnit", guards=[read], responses=errors(404), summary="Read an org unit")
     async def get_org_unit(self, conn: Conn, code: UnitCode) -> OrgUnit:
         return await org_units.get_org_unit(conn, code)
 
     @patch("/{code:str}", operation_id="updateOrgUnit", guards=[write], responses=errors(404),
-           summary="Rename an org unit or change its level")
+           summary="Rename an org unit, change its level, or (de)activate it")
     async def update_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitUpdate]) -> OrgUnit:
         return await org_units.update_org_unit(conn, code, data)
 

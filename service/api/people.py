@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires, requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
@@ -16,7 +16,7 @@ from service.api.responses import also, errors
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, PEOPLE_WRITE, TENANT_ADMIN
 from service.tenancy import people
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN, Category
-from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonUpsert
+from service.tenancy.people import BulkResult, PeopleBulkUpsert, Person, PersonPatch, PersonUpsert
 
 ExternalIdPath = Annotated[str, PathParameter(description="The person's id in the tenant's HR system",
                                               min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
@@ -24,6 +24,11 @@ ExternalIdPath = Annotated[str, PathParameter(description="The person's id in th
 # A service client reads back the people it provisions: people:write covers both.
 read = requires(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT, client_scope=PEOPLE_WRITE)
 write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=PEOPLE_WRITE)
+
+# RFC 7396's media type; application/json (or none) is taken as the same merge patch.
+MergePatch = Annotated[PersonPatch, Body(media_type="application/merge-patch+json",
+                                         description="Only the fields sent change; null removes "
+                                                     "org_unit_code or display_name")]
 
 
 class PersonPage(msgspec.Struct):
@@ -53,11 +58,17 @@ class PeopleController(Controller):
 
     @put("/{external_id:str}", operation_id="upsertPerson", guards=[write],
          responses={**errors(422), **also(201, Person, "Created")},
-         summary="Create or replace a person by external id (201 created, 200 replaced)")
+         summary="Create or replace a person by external id (201 created, 200 replaced): a full replacement, "
+                 "fields left out take their defaults (use PATCH to change some fields)")
     async def upsert_person(self, conn: Conn, external_id: ExternalIdPath,
                             data: JSONBody[PersonUpsert]) -> Response[Person]:
         person, created = await people.upsert_person(conn, external_id, data)
         return Response(person, status_code=201 if created else 200)
+
+    @patch("/{external_id:str}", operation_id="patchPerson", guards=[write], responses=errors(404, 422),
+           summary="Change some of a person's fields (JSON merge patch, RFC 7396): move, rename, deactivate")
+    async def patch_person(self, conn: Conn, external_id: ExternalIdPath, data: MergePatch) -> Person:
+        return await people.patch_person(conn, external_id, data)
 
     @post("/bulk", operation_id="bulkUpsertPeople", guards=[write], status_code=200, responses=errors(413, 422),
           summary="Upsert up to 10,000 people by external id: every row or none")

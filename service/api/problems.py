@@ -58,11 +58,65 @@ def on_domain_error(request: Request, exc: DomainError) -> Response[Problem]:
     return problem(request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors)
 
 
+_ENUM_MESSAGES = ("Invalid enum value", "Invalid value")  # the second: a tagged union's unknown tag
+
+
+def _type_at(info: msgspec.inspect.Type, tokens: list[str]) -> list[msgspec.inspect.Type]:
+    """The types a JSON pointer (as tokens) may reach inside `info` (several through a union)."""
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _type_at(info.type, tokens)
+    if isinstance(info, msgspec.inspect.UnionType):
+        return [found for member in info.types for found in _type_at(member, tokens)]
+    if not tokens:
+        return [info]
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(info, msgspec.inspect.StructType):
+        if head == info.tag_field and not rest:
+            return [msgspec.inspect.LiteralType((info.tag,))]
+        return [found for field in info.fields if field.encode_name == head for found in _type_at(field.type, rest)]
+    if isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.VarTupleType, msgspec.inspect.SetType,
+                         msgspec.inspect.FrozenSetType)) and head.isdigit():
+        return _type_at(info.item_type, rest)
+    if isinstance(info, msgspec.inspect.DictType):
+        return _type_at(info.value_type, rest)
+    return []
+
+
+def _allowed(types: list[msgspec.inspect.Type]) -> list[Any]:
+    values: list[Any] = []
+    for info in types:
+        if isinstance(info, msgspec.inspect.LiteralType):
+            values += [v for v in info.values if v not in values]
+        elif isinstance(info, msgspec.inspect.EnumType):
+            values += [m.value for m in info.cls if m.value not in values]
+    return values
+
+
+def _with_allowed_values(message: str, annotation: Any, tokens: list[str]) -> str:
+    """"Invalid enum value 'x'" becomes "...; allowed: 'a', 'b'" when the expected type says which."""
+    if not message.startswith(_ENUM_MESSAGES):
+        return message
+    try:
+        values = _allowed(_type_at(msgspec.inspect.type_info(annotation), tokens))
+    except (TypeError, ValueError):  # a type msgspec cannot describe: keep the message as it is
+        return message
+    return f"{message}; allowed: {', '.join(repr(v) for v in values)}" if values else message
+
+
+def _annotation(request: Request, name: str) -> Any:
+    handler = request.scope.get("route_handler")
+    field = handler.parsed_fn_signature.parameters.get(name) if handler is not None else None
+    return field.annotation if field is not None else None
+
+
 def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Problem]:
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         return problem(request, 400, f"the request body is not valid JSON: {exc}", slug="malformed-json",
                        errors=[FieldError(detail=str(exc), pointer="")])
     error = msgspec_field_error(str(exc))
+    if error.detail.startswith(_ENUM_MESSAGES) and error.pointer is not None:
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
+        error = FieldError(_with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer)
     return problem(request, 400, f"the request body is invalid at '{error.pointer or '/'}': {error.detail}",
                    slug="validation", title="Request is invalid", errors=[error])
 
@@ -84,6 +138,7 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         if source == "body":
             errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
+            message = _with_allowed_values(message, _annotation(request, key), [])
             errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
     return problem(request, 400, f"invalid {named}" if named else exc.detail, slug="validation",

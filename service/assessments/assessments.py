@@ -169,6 +169,18 @@ def form_item(item: Item, version: int) -> FormItem:
     return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle, avoid)  # type: ignore[arg-type]
 
 
+async def draft_forms(conn: asyncpg.Connection, content: AssessmentContent) -> dict[str, FormItem]:
+    """A draft's items at the versions it names, or their latest: what publishing now would pin.
+    For previews; 422 naming every reference to an item (or version) that does not exist."""
+    refs = item_refs(content)
+    versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in refs})
+    missing = [FieldError(f"no item '{ref.code}'" + (f" with version {ref.version}" if ref.version else ""),
+                          f"{pointer}/code") for pointer, ref in refs if ref.code not in versions]
+    if missing:
+        raise Unprocessable("the draft names items that do not exist, so no form can be drawn", missing)
+    return {code: form_item(v.content, v.version) for code, v in versions.items()}
+
+
 async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessment:
     """Validate, pin the framework version (with its hash) and every item version, lock those versions."""
     current = await get_assessment(conn, code, for_update=True)

@@ -1,5 +1,6 @@
-"""What authors and admins see of delivery: a sample form of a published assessment, and the
-attempts in progress or submitted. Runs on a tenant-scoped connection.
+"""What authors and admins see of delivery: a sample form (of a published assessment, or of a
+draft with its items' current versions), and the attempts in progress or submitted. Runs on a
+tenant-scoped connection.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.forms import FrozenItem
+from service.assessments.assessments import draft_forms
+from service.assessments.forms import FrozenItem, draw_form
 from service.assessments.model import AssessmentContent
 from service.delivery.attempts import new_form, views_for
-from service.errors import Conflict, NotFound
+from service.errors import NotFound
 
 
 class FormPreview(msgspec.Struct):
     seed: int
     items: list[FrozenItem]
+    # true: a draft's preview, drawn from the current versions of its items; publishing pins
+    # those versions unless they change first, so a candidate may yet see something else
+    draft: bool = False
 
 
 class AttemptRow(msgspec.Struct):
@@ -39,9 +44,10 @@ async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPr
     row = await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
     if row is None:
         raise NotFound(f"no assessment '{code}'")
-    if row["forms"] is None:
-        raise Conflict(f"assessment '{code}' is a draft: forms are drawn from pinned items once it is published")
     content = msgspec.convert(row["content"], AssessmentContent)
+    if row["forms"] is None:
+        form = draw_form(content, await draft_forms(conn, content), seed)
+        return FormPreview(seed, await views_for(conn, form), draft=True)
     return FormPreview(seed, await views_for(conn, new_form(content, row["forms"], seed)))
 
 

@@ -55,7 +55,8 @@ class ItemSummary(msgspec.Struct):
 
 class ItemImport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Items to create or edit; `framework` and `template_version` describe a shipped sample bank
-    (`rubrics/items/`) and are informational: each item names its own framework."""
+    (`rubrics/items/`) and are informational: each item names its own framework, unless the import's
+    `?framework=` query parameter places them all under another."""
 
     items: Annotated[list[Item], msgspec.Meta(max_length=MAX_IMPORT_ITEMS)]  # type: ignore[valid-type]
     framework: Code | None = None
@@ -255,8 +256,16 @@ async def search_items(conn: asyncpg.Connection, *, framework: str | None, indic
     return [msgspec.convert(dict(row), ItemSummary) for row in rows]
 
 
-async def import_items(conn: asyncpg.Connection, items: list[Item]) -> ImportResult:
-    """All or nothing: every item is checked first; existing codes are edited like `update_item`."""
+async def import_items(conn: asyncpg.Connection, items: list[Item], framework: str | None = None) -> ImportResult:
+    """All or nothing: every item is checked first; existing codes are edited like `update_item`.
+
+    `framework` places every item under that framework whatever the file says: a sample bank
+    names the template's code, and a tenant may have adopted the template under another."""
+    if framework is not None:
+        if await latest_framework(conn, framework) is None:
+            raise Unprocessable(f"framework '{framework}' has no published version to write items for",
+                                [FieldError(f"no published framework '{framework}'", parameter="framework")])
+        items = [msgspec.structs.replace(item, framework=framework) for item in items]
     seen: dict[str, int] = {}
     duplicates = []
     for i, item in enumerate(items):

@@ -7,6 +7,11 @@ a larger id than anything already handed out, so it lands on a later page instea
 cursor. The price: the feed lags behind the oldest running writer (scoring jobs commit in short
 batches for this reason).
 
+A position names the last score handed out (attempt and version), never the transaction id:
+transaction ids count every tenant's writes, which are none of a client's business. The score's
+row gives the id back (one primary-key lookup, under the tenant's row-level security, so a
+position from another tenant is as invalid as a made-up one).
+
 Exports stream the current score of every submitted attempt of an assessment from a
 server-side cursor, so memory stays flat whatever the size. `export_batches` renders them, for
 the streamed response and for export jobs' stored files (service/results/exports.py) alike.
@@ -25,7 +30,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.errors import FieldError, NotFound, Unprocessable
+from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.tenancy.tree import subtree_range
 
 
@@ -82,16 +87,44 @@ _ROW = """
     LEFT JOIN results r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
     LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)"""
 
-_FEED_CURSOR = re.compile(r"^(\d{1,20}):([0-9a-f-]{36}):(\d{1,9})$")
+_POSITION = re.compile(r"^([0-9a-f-]{36}):(\d{1,9})$")
+# Positions handed out before they were opaque carried the transaction id first; still accepted,
+# so a client holding one resumes where it was.
+_OLD_POSITION = re.compile(r"^(\d{1,20}):([0-9a-f-]{36}):(\d{1,9})$")
+_START = ("0", UUID(int=0), 0)
 
 
-def _decode(cursor: str | None) -> tuple[str, UUID, int]:
-    if cursor is None:
-        return "0", UUID(int=0), 0
-    match = _FEED_CURSOR.match(cursor)
+class BadFeedCursor(DomainError):
+    status, slug, title = 400, "bad-cursor", "Invalid pagination cursor"
+
+
+def _bad_cursor() -> BadFeedCursor:
+    return BadFeedCursor("the cursor is not one this feed handed out",
+                         [FieldError("not a cursor from the score feed; start again without it", parameter="cursor")])
+
+
+async def _decode(conn: asyncpg.Connection, position: str | None) -> tuple[str, UUID, int]:
+    """(transaction id, attempt, version) of the last score handed out; the start for none."""
+    if not position:
+        return _START
+    old = _OLD_POSITION.match(position)
+    if old is not None:
+        try:
+            return old.group(1), UUID(old.group(2)), int(old.group(3))
+        except ValueError:
+            raise _bad_cursor() from None
+    match = _POSITION.match(position)
     if match is None:
-        raise Unprocessable("invalid cursor", [FieldError("not a cursor from the score feed", parameter="cursor")])
-    return match.group(1), UUID(match.group(2)), int(match.group(3))
+        raise _bad_cursor()
+    try:
+        attempt, version = UUID(match.group(1)), int(match.group(2))
+    except ValueError:
+        raise _bad_cursor() from None
+    xid = await conn.fetchval("SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2",
+                              attempt, version)
+    if xid is None:
+        raise _bad_cursor()
+    return xid, attempt, version
 
 
 async def _filters(conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
@@ -120,8 +153,8 @@ _WHERE = """($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::text IS NULL OR 
 
 async def feed(conn: asyncpg.Connection, *, position: str | None, limit: int, assessment: str | None,
                under: str | None, person: str | None) -> FeedPage:
-    """From `position` (the raw position a previous page ended at; the API makes it opaque)."""
-    xid, attempt, version = _decode(position)
+    """From `position` (the raw position a previous page ended at; the API wraps it as a cursor)."""
+    xid, attempt, version = await _decode(conn, position)
     assessment_id, low, high, person_id = await _filters(conn, assessment, under, person)
     rows = await conn.fetch(
         _ROW.format(extra=", s.feed_xid::text AS feed_xid")
@@ -133,10 +166,9 @@ async def feed(conn: asyncpg.Connection, *, position: str | None, limit: int, as
     more = len(rows) > limit
     rows = rows[:limit]
     if rows:
-        last = rows[-1]
-        position = f"{last['feed_xid']}:{last['attempt_id']}:{last['score_version']}"
+        position = f"{rows[-1]['attempt_id']}:{rows[-1]['score_version']}"
     else:
-        position = f"{xid}:{attempt}:{version}"
+        position = "" if (xid, attempt, version) == _START else f"{attempt}:{version}"
     items = [msgspec.convert({k: v for k, v in dict(row).items() if k != "feed_xid"}, ScoreRow) for row in rows]
     return FeedPage(items, position, more)
 

@@ -4,12 +4,18 @@ Every function runs on a tenant-scoped connection: row-level security supplies t
 tenant, and inserts take `tenant_id` from the same setting. Structural changes (create,
 move, import, delete) take a per-tenant advisory lock, so two concurrent moves can never
 build a cycle.
+
+Import has three modes, each all or nothing with every problem named: `create` (every code
+new), `upsert` (new codes created, known ones renamed, re-levelled, moved and reactivated)
+and `sync` (an upsert of the whole tree: units not sent are deactivated, never deleted, since
+their people and results must stay where they were).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -20,6 +26,7 @@ from service.tenancy import tree
 from service.tenancy.fields import Code, Level, Name
 
 MAX_IMPORT_UNITS = 20_000
+ImportMode = Literal["create", "upsert", "sync"]
 
 
 class OrgUnitCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,6 +39,7 @@ class OrgUnitCreate(msgspec.Struct, forbid_unknown_fields=True):
 class OrgUnitUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     level: Level | None | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class OrgUnitMove(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,16 +57,21 @@ class OrgUnit(msgspec.Struct):
     level: str | None
     parent_code: str | None
     depth: int
+    active: bool
     created_at: datetime
     updated_at: datetime
 
 
 class ImportResult(msgspec.Struct):
+    mode: ImportMode
     created: int
+    updated: int = 0  # renamed, re-levelled, moved or reactivated
+    unchanged: int = 0
+    deactivated: int = 0  # sync only: units the import no longer holds
 
 
 _SELECT = """
-    SELECT u.id, u.code, u.name, u.level, p.code AS parent_code, u.depth, u.created_at, u.updated_at
+    SELECT u.id, u.code, u.name, u.level, p.code AS parent_code, u.depth, u.active, u.created_at, u.updated_at
     FROM org_units u LEFT JOIN org_units p ON p.tenant_id = u.tenant_id AND p.id = u.parent_id
 """
 
@@ -99,7 +112,7 @@ async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[st
 
 
 async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent: str | None, level: str | None,
-                         after: str | None, limit: int) -> list[OrgUnit]:
+                         after: str | None, limit: int, active: bool | None = None) -> list[OrgUnit]:
     """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children."""
     low, high = await subtree_bounds(conn, under)
     parent_id = None
@@ -114,8 +127,9 @@ async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent:
           AND ($3::uuid IS NULL OR u.parent_id = $3)
           AND ($4::text IS NULL OR u.level = $4)
           AND ($5::text IS NULL OR u.code > $5)
+          AND ($7::boolean IS NULL OR u.active = $7)
         ORDER BY u.code LIMIT $6""",
-        low, high, parent_id, level, after, limit,
+        low, high, parent_id, level, after, limit, active,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 
@@ -136,9 +150,11 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
     sent = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     updated = await conn.fetchval(
         """UPDATE org_units SET name = CASE WHEN $2 THEN $3 ELSE name END,
-                                level = CASE WHEN $4 THEN $5 ELSE level END, updated_at = now()
+                                level = CASE WHEN $4 THEN $5 ELSE level END,
+                                active = CASE WHEN $6 THEN $7 ELSE active END, updated_at = now()
            WHERE code = $1 RETURNING id""",
-        code, "name" in sent, sent.get("name"), "level" in sent, sent.get("level"),
+        code, "name" in sent, sent.get("name"), "level" in sent, sent.get("level"), "active" in sent,
+        sent.get("active"),
     )
     if updated is None:
         raise NotFound(f"no org unit '{code}'")
@@ -154,6 +170,12 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     if parent is not None and tree.is_within(parent.path, unit.path):
         raise Unprocessable("a unit cannot move under itself",
                             [FieldError(f"'{data.parent_code}' is '{code}' or lies below it", "/parent_code")])
+    await _move(conn, unit, parent)
+    return await get_org_unit(conn, code)
+
+
+async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed | None) -> None:
+    """Rewrite the subtree's paths and depths under the new parent, and move its rollups along."""
     new_path = tree.child_path(parent.path if parent else None, unit.id)
     new_depth = parent.depth + 1 if parent else 0
     low, high = tree.subtree_range(unit.path)
@@ -164,7 +186,6 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     )
     await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None)
     await rollups.move_unit(conn, unit.id, unit.path, new_path)
-    return await get_org_unit(conn, code)
 
 
 async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
@@ -183,22 +204,101 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
 
-async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport) -> ImportResult:
-    """Insert a whole tree (or a branch under existing units) in one statement, or nothing."""
+async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
+                           ) -> ImportResult:
+    """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes."""
     if not data.units:
         raise Unprocessable("nothing to import", [FieldError("must hold at least one unit", "/units")])
     if len(data.units) > MAX_IMPORT_UNITS:
         raise Unprocessable("too many units", [FieldError(f"at most {MAX_IMPORT_UNITS} per import", "/units")])
     await _lock_tree(conn)
-    codes = list({u.code for u in data.units} | {u.parent_code for u in data.units if u.parent_code})
-    existing = {
-        r["code"]: tree.Placed(r["id"], r["path"], r["depth"])
-        for r in await conn.fetch("SELECT code, id, path, depth FROM org_units WHERE code = ANY($1::text[])", codes)
-    }
-    planned, errors = tree.plan_import([tree.ImportRow(u.code, u.parent_code) for u in data.units], existing)
-    if errors:
-        raise Unprocessable(f"{len(errors)} unit(s) cannot be imported; nothing was imported", errors)
     units = data.units
+    rows = [tree.ImportRow(u.code, u.parent_code) for u in units]
+    if mode == "create":
+        existing = await _stored(conn, list({u.code for u in units} | {u.parent_code for u in units if u.parent_code}))
+        planned, errors = tree.plan_import(rows, {c: e.placed for c, e in existing.items()})
+        if errors:
+            raise Unprocessable(f"{len(errors)} unit(s) cannot be imported; nothing was imported", errors)
+        await _insert(conn, units, planned)
+        return ImportResult(mode, created=len(planned))
+
+    stored = await _stored(conn, None)
+    sent: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for i, unit in enumerate(units):
+        if unit.code in sent:
+            errors.append(FieldError(f"code '{unit.code}' appears twice in this import "
+                                     f"(first at /units/{sent[unit.code]})", f"/units/{i}/code"))
+        sent.setdefault(unit.code, i)
+    new_index = [i for code, i in sent.items() if code not in stored]
+    planned, new_errors = tree.plan_import([rows[i] for i in new_index], {c: e.placed for c, e in stored.items()})
+    errors += [_renumbered(e, new_index) for e in new_errors]  # pointers into the whole import
+    for i, unit in enumerate(units):
+        parent = unit.parent_code
+        if parent is None:
+            continue
+        if mode == "sync" and parent not in sent:
+            errors.append(FieldError(f"a sync holds the whole tree, but parent '{parent}' is not in it",
+                                     f"/units/{i}/parent_code"))
+        elif unit.code in stored and parent not in stored and parent not in sent:
+            errors.append(FieldError(f"no org unit '{parent}' here or in this import", f"/units/{i}/parent_code"))
+    stored_parents = {c: e.parent_code for c, e in stored.items()}
+    errors += [FieldError("parent_code forms a cycle with the stored tree", f"/units/{i}/parent_code")
+               for i in tree.final_cycles(rows, stored_parents) if units[i].code in stored]
+    if errors:
+        errors.sort(key=lambda e: _row_of(e.pointer))
+        raise Unprocessable(f"{len(errors)} problem(s) in this {mode}; nothing was changed", errors)
+
+    renumbered = [msgspec.structs.replace(p, index=new_index[p.index]) for p in planned]
+    await _insert(conn, units, renumbered)
+    depths = tree.final_depths(rows, stored_parents)
+    changed = 0
+    for unit in sorted((u for u in units if u.code in stored), key=lambda u: depths[u.code]):
+        before = stored[unit.code]
+        if unit.parent_code != before.parent_code:
+            placed = await _placed(conn, unit.code)
+            parent = await _placed(conn, unit.parent_code) if unit.parent_code else None
+            assert placed is not None and (parent is None or not tree.is_within(parent.path, placed.path))
+            await _move(conn, placed, parent)
+        if (unit.name, unit.level, unit.parent_code, True) != (before.name, before.level, before.parent_code,
+                                                               before.active):
+            changed += 1
+    await conn.execute(
+        """UPDATE org_units u SET name = r.name, level = r.level, active = true, updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS r(code, name, level)
+           WHERE u.code = r.code AND (u.name, u.level, u.active) IS DISTINCT FROM (r.name, r.level, true)""",
+        [u.code for u in units if u.code in stored], [u.name for u in units if u.code in stored],
+        [u.level for u in units if u.code in stored])
+    deactivated = 0
+    if mode == "sync":
+        deactivated = len(await conn.fetch(
+            "UPDATE org_units SET active = false, updated_at = now() WHERE active AND code <> ALL($1::text[]) "
+            "RETURNING id", [u.code for u in units]))
+    kept = len(units) - len(planned)
+    return ImportResult(mode, created=len(planned), updated=changed, unchanged=kept - changed, deactivated=deactivated)
+
+
+class _Stored(msgspec.Struct, frozen=True):
+    placed: tree.Placed
+    parent_code: str | None
+    name: str
+    level: str | None
+    active: bool
+
+
+async def _stored(conn: asyncpg.Connection, codes: list[str] | None) -> dict[str, _Stored]:
+    """The named units (None: the whole tree) as an import compares them."""
+    rows = await conn.fetch(
+        """SELECT u.code, u.id, u.path, u.depth, p.code AS parent_code, u.name, u.level, u.active
+           FROM org_units u LEFT JOIN org_units p ON p.tenant_id = u.tenant_id AND p.id = u.parent_id
+           WHERE $1::text[] IS NULL OR u.code = ANY($1::text[])""", codes)
+    return {r["code"]: _Stored(tree.Placed(r["id"], r["path"], r["depth"]), r["parent_code"], r["name"], r["level"],
+                               r["active"]) for r in rows}
+
+
+async def _insert(conn: asyncpg.Connection, units: list[OrgUnitCreate], planned: list[tree.PlannedUnit]) -> None:
+    if not planned:
+        return
     await conn.execute(
         """INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::smallint[])""",
@@ -206,4 +306,16 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport) -> Imp
         [units[p.index].level for p in planned], [p.parent_id for p in planned], [p.path for p in planned],
         [p.depth for p in planned],
     )
-    return ImportResult(created=len(planned))
+
+
+def _row_of(pointer: str | None) -> int:
+    parts = (pointer or "").split("/")
+    return int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+
+
+def _renumbered(error: FieldError, index: list[int]) -> FieldError:
+    """An error about the new rows alone, its pointer moved to the row's place in the whole import."""
+    row = _row_of(error.pointer)
+    if row < 0 or error.pointer is None:
+        return error
+    return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")

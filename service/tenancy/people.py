@@ -2,6 +2,10 @@
 
 Only what assessment needs is kept: the external id, the org unit, the category and an
 optional display name.
+
+`PUT` replaces the whole record (a field left out takes its default), so the HR system's
+full rows stay the source of truth; `PATCH` is a JSON merge patch (RFC 7396): only the fields
+sent change, `null` removes an optional one; the patch is one UPDATE of those columns alone.
 """
 
 from __future__ import annotations
@@ -24,6 +28,18 @@ class PersonUpsert(msgspec.Struct, forbid_unknown_fields=True):
     category: Category = "unspecified"
     display_name: Name | None = None
     active: bool = True
+
+
+class PersonPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A JSON merge patch: a field left out keeps its value; null removes the unit or the display name.
+
+    Category and active may not be null (they always have a value); the types admit null only so
+    that the refusal can name the field."""
+
+    org_unit_code: Code | None | msgspec.UnsetType = msgspec.UNSET
+    category: Category | None | msgspec.UnsetType = msgspec.UNSET
+    display_name: Name | None | msgspec.UnsetType = msgspec.UNSET
+    active: bool | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class PersonBulkRow(PersonUpsert, forbid_unknown_fields=True, kw_only=True):
@@ -112,6 +128,33 @@ async def upsert_person(conn: asyncpg.Connection, external_id: str, data: Person
         [data.active],
     )
     return await get_person(conn, external_id), bool(created)
+
+
+async def patch_person(conn: asyncpg.Connection, external_id: str, data: PersonPatch) -> Person:
+    """Change only the fields sent (RFC 7396); 404 for a person not yet created (PUT creates)."""
+    sent = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    nulled = [FieldError(f"'{k}' is required and cannot be removed (null); send a value or leave it out", f"/{k}")
+              for k in ("category", "active") if k in sent and sent[k] is None]
+    if nulled:
+        raise Unprocessable("a required field cannot be null", nulled)
+    unit_id = None
+    code = sent.get("org_unit_code")
+    if code is not None:
+        unit_id = (await _unit_ids(conn, {code})).get(code)
+        if unit_id is None:
+            raise Unprocessable(f"no org unit '{code}'", [FieldError(f"no org unit '{code}'", "/org_unit_code")])
+    updated = await conn.fetchval(
+        """UPDATE people SET org_unit_id = CASE WHEN $2 THEN $3 ELSE org_unit_id END,
+                             category = CASE WHEN $4 THEN $5 ELSE category END,
+                             display_name = CASE WHEN $6 THEN $7 ELSE display_name END,
+                             active = CASE WHEN $8 THEN $9 ELSE active END, updated_at = now()
+           WHERE external_id = $1 RETURNING id""",
+        external_id, "org_unit_code" in sent, unit_id, "category" in sent, sent.get("category"),
+        "display_name" in sent, sent.get("display_name"), "active" in sent, sent.get("active"),
+    )
+    if updated is None:
+        raise NotFound(f"no person '{external_id}' (PUT creates one)")
+    return await get_person(conn, external_id)
 
 
 async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -> BulkResult:

@@ -110,3 +110,47 @@ def _on_cycles(rows: Sequence[ImportRow], stuck: list[int], first_index: dict[st
         if i == start:
             on_cycle.append(start)
     return on_cycle
+
+
+def final_cycles(rows: Sequence[ImportRow], stored_parents: dict[str, str | None]) -> list[int]:
+    """Rows of an upsert whose unit would lie on a cycle once the import is applied.
+
+    The final parent of a code is the import's when the import names it, else the stored one;
+    rows that name an unknown parent are reported elsewhere and simply end a chain here."""
+    final: dict[str, str | None] = dict(stored_parents)
+    index: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        final[row.code] = row.parent_code
+        index.setdefault(row.code, i)
+    on_cycle = []
+    for code, i in index.items():
+        seen: set[str] = set()
+        at: str | None = final.get(code)
+        while at is not None and at != code and at not in seen:
+            seen.add(at)
+            at = final.get(at)
+        if at == code:
+            on_cycle.append(i)
+    return sorted(on_cycle)
+
+
+def final_depths(rows: Sequence[ImportRow], stored_parents: dict[str, str | None]) -> dict[str, int]:
+    """Depth of every imported code in the tree the import leaves (no cycles: checked first)."""
+    final: dict[str, str | None] = dict(stored_parents)
+    for row in rows:
+        final[row.code] = row.parent_code
+    depths: dict[str, int] = {}
+
+    def depth(code: str) -> int:
+        chain = []
+        at: str | None = code
+        while at is not None and at not in depths:
+            chain.append(at)
+            at = final.get(at)
+        base = -1 if at is None else depths[at]
+        for c in reversed(chain):
+            base += 1
+            depths[c] = base
+        return depths[code]
+
+    return {row.code: depth(row.code) for row in rows}
