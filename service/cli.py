@@ -168,8 +168,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         print(issue_operator_token(keys, **common))  # type: ignore[arg-type]
         return 0
 
+    # Resolved before the event loop runs: starting the embedded server runs a loop of its own.
+    url = app_url(settings, _owner_url(settings))
+
     async def tenant_id() -> object:
-        pool: asyncpg.Pool = await create_pool(app_url(settings, _owner_url(settings)), max_size=1)
+        pool: asyncpg.Pool = await create_pool(url, max_size=1)
         try:
             async with operator_transaction(pool) as conn:
                 return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", args.tenant)
@@ -221,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "rotate":
             from service.auth.keys import rotate_keys
 
-            print(f"new signing key {rotate_keys(settings.keys_file)}; restart workers to sign with it")
+            print(f"new signing key {rotate_keys(settings.keys_file)}; running workers verify it within seconds "
+                  "and sign with it once restarted")
         else:
             _keys(settings)
             print(f"signing keys at {settings.keys_file}")

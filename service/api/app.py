@@ -44,6 +44,7 @@ from service.api.tenants import TenantController
 from service.api.webhooks import WebhookController
 from service.auth.directory import IssuerDirectory
 from service.auth.keys import ServiceKeys
+from service.auth.limits import Limit, TokenEndpointLimits
 from service.auth.verify import TokenVerifier
 from service.config import Settings
 from service.db.embedded import ensure_database, start_embedded
@@ -75,6 +76,11 @@ class Runtime:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
         self.settings, self.pool, self.keys = settings, pool, keys
         self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
+        self.token_limits = TokenEndpointLimits(
+            pool, issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
+            per_address=Limit("failures-address", settings.auth_failure_rate_per_address,
+                              settings.auth_failure_burst_per_address),
+            total=Limit("failures-total", settings.auth_failure_rate_total, settings.auth_failure_burst_total))
         self.verifier = TokenVerifier(keys, self.directory, issuer=settings.service_issuer,
                                       audience=settings.service_audience, leeway_seconds=settings.token_leeway_seconds,
                                       cache_seconds=settings.auth_cache_seconds)
@@ -120,7 +126,7 @@ async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteH
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        keys = ServiceKeys.load(settings.keys_file)
+        keys = ServiceKeys.load(settings.keys_file, settings.keys_reload_seconds)
         pool = await _connect(settings)
         collector = observability.PoolCollector(pool)
         REGISTRY.register(collector)
@@ -199,5 +205,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
     app.state.rate_limiter = RateLimiter(settings.client_rate_per_second, settings.client_rate_burst)
-    app.state.token_rate_limiter = RateLimiter(settings.token_rate_per_second, settings.token_rate_burst)
     return app

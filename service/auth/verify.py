@@ -119,7 +119,7 @@ class TokenVerifier:
             raise TenantSuspended(str(tenant_id))
 
     async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> Principal:
-        key = self.keys.by_kid.get(kid) if kid else None
+        key = self.keys.find(kid) if kid else None
         if key is None:
             raise InvalidToken("unknown key id")
         if header.get("typ") != "at+jwt":
