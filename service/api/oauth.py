@@ -28,6 +28,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from service.api.auth import PUBLIC
+from service.api.problems import EXCEPTION_HANDLERS
 from service.auth.issue import issue_client_token
 from service.auth.limits import Decision, TokenEndpointLimits
 from service.auth.principal import CLIENT_SCOPES
@@ -214,7 +215,9 @@ def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
 
 @post("/oauth/token", operation_id="issueClientToken", opt=PUBLIC, security=[], tags=["auth"], status_code=200,
       operation_class=_TokenOperation, responses=_ERRORS,
-      exception_handlers={_Refused: _refusal, Exception: _other_error},
+      # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
+      exception_handlers={_Refused: _refusal, Exception: _other_error, HTTPException: _other_error,
+                          **{kind: _other_error for kind in EXCEPTION_HANDLERS}},
       summary="Client credentials grant: a service client's short-lived access token",
       description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
                   "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "
