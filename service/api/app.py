@@ -18,7 +18,6 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
-from prometheus_client import REGISTRY
 
 from service import __version__
 from service.api import observability, public
@@ -128,9 +127,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         keys = ServiceKeys.load(settings.keys_file, settings.keys_reload_seconds)
         pool = await _connect(settings)
-        collector = observability.PoolCollector(pool)
-        REGISTRY.register(collector)
         app.state.runtime = Runtime(settings, pool, keys)
+        pool_sampler = asyncio.create_task(observability.sample_pool_forever(pool))
         sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
                    if settings.deadline_sweep_seconds > 0 else None)
         retries = dispatcher.RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds)
@@ -141,12 +139,12 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
-            for task in (sweeper, webhooks, expiry):
+            for task in (sweeper, webhooks, expiry, pool_sampler):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            REGISTRY.unregister(collector)
+            observability.worker_exited()
             await pool.close()  # waits for in-flight requests to release their connections
 
     return lifespan

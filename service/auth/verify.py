@@ -65,7 +65,11 @@ class TokenVerifier:
         principal = await self._verify(token)
         if len(self._verified) >= self.cache_size:
             self._verified.popitem(last=False)
-        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds), principal)
+        # Remembered no longer than the tenant's and client's cached status it relied on: a revocation
+        # or suspension is then acted on within AUTH_CACHE_SECONDS of its commit, on every worker.
+        fresh = self.directory.fresh_for(
+            principal.tenant_id, UUID(principal.subject) if principal.kind == "client" else None)
+        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds, now + fresh), principal)
         return principal
 
     def forget_client(self, client_id: UUID) -> None:
