@@ -419,11 +419,16 @@ async def test_a_client_over_its_rate_limit_gets_429_with_retry_after(owner_url,
         tenant = await make_tenant(client, service_keys, "throttled")
         made = await create_client(client, tenant["admin"], ["scores:read"])
         headers = await token_for(client, made)
-        statuses = [(await client.get("/v1/scores", headers=headers)).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]  # a burst of 3, then half a request per second
+        answers = [await client.get("/v1/scores", headers=headers) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]  # a burst of 3, then half a request per second
+        # IETF draft RateLimit headers: quota 3 per 6 s window, what is left, seconds until all is back
+        assert [a.headers["ratelimit-policy"] for a in answers] == ['"client";q=3;w=6'] * 4
+        assert [a.headers["ratelimit"].split(";t=")[0] for a in answers] == [
+            '"client";r=2', '"client";r=1', '"client";r=0', '"client";r=0']
         refused = await client.get("/v1/scores", headers=headers)
         problem = assert_problem(refused, 429)
         assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
+        assert "ratelimit" not in (await client.get("/v1/scores", headers=tenant["admin"])).headers  # people: none
         # people are not limited: the tenant admin goes on
         assert all([(await client.get("/v1/scores", headers=tenant["admin"])).status_code == 200 for _ in range(5)])
 

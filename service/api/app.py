@@ -24,7 +24,7 @@ from service.api import observability, public
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
-from service.api.ratelimit import RateLimiter, rate_limit
+from service.api.ratelimit import RateLimiter, add_ratelimit_headers, rate_limit
 from service.api.body import decode_strictly
 from service.api.clients import ClientController
 from service.api.delivery import DeliveryController
@@ -177,7 +177,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[observability.prometheus.middleware],
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
-        before_send=[complete_options_allow],
+        before_send=[complete_options_allow, add_ratelimit_headers],
         plugins=[StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
