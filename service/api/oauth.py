@@ -15,30 +15,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from service.api.auth import PUBLIC
-from service.api.problems import EXCEPTION_HANDLERS
+from service.api.problems import EXCEPTION_HANDLERS, Problem
 from service.auth.issue import issue_client_token
 from service.auth.limits import Decision, TokenEndpointLimits
 from service.auth.principal import CLIENT_SCOPES
 from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate_client
 
-log = logging.getLogger("assess")
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 OAuthErrorCode = Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type",
-                         "slow_down", "server_error"]
+                         "slow_down", "server_error", "temporarily_unavailable"]
 
 
 class TokenResponse(msgspec.Struct):
@@ -144,18 +141,18 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     runtime = request.app.state.runtime
     limits: TokenEndpointLimits = runtime.token_limits
     address = source_address(request, runtime.settings.trusted_proxies)
-    refused = await limits.refused_before_lookup(address)
-    if refused is not None:
-        raise _too_many(refused, "failed client authentications from this address"
-                        if refused.limit is limits.per_address else "failed client authentications")
+    admission = await limits.admit(address)
+    if admission.refused is not None:
+        raise _too_many(admission.refused, "failed client authentications from this address"
+                        if admission.refused.limit is limits.per_address else "failed client authentications")
     try:
         grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))
-    except ClientAuthFailed as exc:
-        await limits.failed(address)
+    except ClientAuthFailed as exc:  # the reserved failure stays taken
         raise _Refused("invalid_client", str(exc)) from None
     except ScopeRefused as exc:
+        await limits.succeeded(admission)
         raise _Refused("invalid_scope", str(exc)) from None
-    issued = await limits.issue(str(grant.client_id))
+    issued = await limits.issue(str(grant.client_id), admission)
     if issued is not None and not issued.allowed:
         raise _too_many(issued, "tokens issued to a client")
     ttl = runtime.settings.client_token_seconds
@@ -204,20 +201,30 @@ def _refusal(_: Request, refused: _Refused) -> Response[OAuthError]:
     return Response(OAuthError(refused.error, refused.description), status_code=refused.status, headers=headers)
 
 
+def _app_handler(exc: Exception) -> Any:
+    for kind in type(exc).__mro__:
+        if kind in EXCEPTION_HANDLERS:
+            return EXCEPTION_HANDLERS[kind]
+    return EXCEPTION_HANDLERS[Exception]
+
+
 def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
-    """Any other error of this route (413 body too large, 500) in RFC 6749's shape too."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
-        return _refusal(request, _Refused("invalid_request", str(exc.detail), exc.status_code,
-                                          dict(exc.headers or {})))
-    log.exception("token endpoint failed")
-    return _refusal(request, _Refused("server_error", "the token could not be issued; try again", 500))
+    """Any other error of this route (413 body too large, the database unavailable, a bug) in RFC
+    6749's shape: the app's own handler decides status, detail, headers and logging; only the body
+    changes (`invalid_request` for 4xx, `temporarily_unavailable` for 503, else `server_error`)."""
+    answer = _app_handler(exc)(request, exc)
+    status = answer.status_code
+    detail = answer.content.detail if isinstance(answer.content, Problem) else "the token could not be issued"
+    error: OAuthErrorCode = ("invalid_request" if status < 500 else
+                             "temporarily_unavailable" if status == 503 else "server_error")
+    headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() not in ("content-type",)}
+    return _refusal(request, _Refused(error, detail, status, headers))
 
 
 @post("/oauth/token", operation_id="issueClientToken", opt=PUBLIC, security=[], tags=["auth"], status_code=200,
       operation_class=_TokenOperation, responses=_ERRORS,
       # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
-      exception_handlers={_Refused: _refusal, Exception: _other_error, HTTPException: _other_error,
-                          **{kind: _other_error for kind in EXCEPTION_HANDLERS}},
+      exception_handlers={**{kind: _other_error for kind in EXCEPTION_HANDLERS}, _Refused: _refusal},
       summary="Client credentials grant: a service client's short-lived access token",
       description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
                   "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "

@@ -12,7 +12,12 @@ Three kinds of token bucket (refilling at `rate` per second up to `burst`), one 
   recently (its bucket is not full) is answered 429 before the lookup; an address with no recent
   failure still has its credentials checked, so a correct secret from an address that has not been
   failing always gets through. A spray of made-up client ids therefore costs at most one lookup per
-  address per refill of its bucket while the total is exceeded.
+  address per refill of its bucket while the total is exceeded. (The total needs the per-address
+  limit on: it refuses only addresses that have failed.)
+
+Every request reserves its failure before the lookup (one statement taking from both buckets, so
+concurrent requests cannot all pass on one free token) and gets it back when the secret was right
+or when it is refused without a lookup.
 
 Only `POST /oauth/token` touches the table: the save path and every other request never do. Each
 decision is one statement in its own short transaction; the limiter's context setting
@@ -44,8 +49,8 @@ ON CONFLICT (key) DO UPDATE SET
     tokens = {_NOW_AVAILABLE} - CASE WHEN {_NOW_AVAILABLE} >= 1 THEN 1 ELSE 0 END,
     updated_at = clock_timestamp()
 RETURNING key, tokens, granted, rate, burst"""
-_PEEK = f"""SELECT key, {_AVAILABLE.format(burst="burst", row="auth_rate_buckets", rate="rate")} AS tokens, rate, burst
-            FROM auth_rate_buckets WHERE key = ANY($1::text[])"""
+_REFUND = "UPDATE auth_rate_buckets SET tokens = least(burst, tokens + 1) WHERE key = ANY($1::text[])"
+FAILURES = "failures"
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -66,6 +71,11 @@ class Decision(msgspec.Struct, frozen=True):
     tokens: float  # left after this request
 
     @property
+    def was_full(self) -> bool:
+        """The bucket was full before this request: nothing taken from it recently."""
+        return self.tokens + (1 if self.allowed else 0) >= self.limit.burst
+
+    @property
     def retry_after(self) -> int:
         """Whole seconds until one request is allowed again (at least 1 when refused)."""
         return 0 if self.allowed else max(1, math.ceil((1 - self.tokens) / self.limit.rate))
@@ -78,6 +88,13 @@ class Decision(msgspec.Struct, frozen=True):
         reset = max(0, math.ceil((limit.burst - self.tokens) / limit.rate))
         return {"RateLimit-Policy": f'"{limit.policy}";q={limit.burst:g};w={window}',
                 "RateLimit": f'"{limit.policy}";r={max(0, math.floor(self.tokens))};t={reset}'}
+
+
+class Admission(msgspec.Struct, frozen=True):
+    """What `admit` decided: a refusal, or the failure buckets it reserved a token of."""
+
+    refused: Decision | None
+    reserved: list[str]
 
 
 def address_key(address: str) -> str:
@@ -107,9 +124,11 @@ class TokenEndpointLimits:
         self.pool, self.issued, self.per_address, self.total = pool, issued, per_address, total
         self._purged = time.monotonic()
 
-    async def _take(self, buckets: list[tuple[str, Limit]]) -> dict[str, Decision]:
-        buckets = sorted(buckets)  # one lock order for every statement: no deadlock between two of them
+    async def _take(self, buckets: list[tuple[str, Limit]], refund: list[str] | None = None) -> dict[str, Decision]:
+        buckets = sorted(buckets, key=lambda b: b[0])  # one lock order: no deadlock between two statements
         async with _limiter_transaction(self.pool) as conn:
+            if refund:
+                await conn.execute(_REFUND, sorted(refund))
             rows = await conn.fetch(_TAKE, [k for k, _ in buckets], [l.rate for _, l in buckets],
                                     [max(1.0, l.burst) for _, l in buckets])
             if time.monotonic() - self._purged > PURGE_EVERY_SECONDS:
@@ -118,35 +137,42 @@ class TokenEndpointLimits:
         limits = dict(buckets)
         return {r["key"]: Decision(r["granted"], limits[r["key"]], r["tokens"]) for r in rows}
 
-    async def refused_before_lookup(self, address: str) -> Decision | None:
-        """A refusal for an address that has failed too often (alone, or while failures in total are
-        over their limit); None: check the credentials."""
-        if not self.per_address.enabled and not self.total.enabled:
-            return None
-        key = address_key(address)
-        async with _limiter_transaction(self.pool) as conn:
-            rows = {r["key"]: r for r in await conn.fetch(_PEEK, [key, "failures"])}
-        mine = rows.get(key)
-        if mine is None:
-            return None  # no recent failure from here: never refused for others' failures
-        if self.per_address.enabled and mine["tokens"] < 1:
-            return Decision(False, self.per_address, mine["tokens"])
-        total = rows.get("failures")
-        if (self.total.enabled and total is not None and total["tokens"] < 1
-                and mine["tokens"] < mine["burst"]):
-            return Decision(False, self.total, total["tokens"])
-        return None
+    async def admit(self, address: str) -> Admission:
+        """Before the client is looked up: reserve this request's failure in the address's and the total
+        bucket (one statement, so concurrent requests cannot all slip through one free token), and
+        refuse an address that has failed too often, alone or while failures in total are over their
+        limit. An address whose bucket was full (no recent failure) is never refused for the total."""
+        wanted = [(k, l) for k, l in ((address_key(address), self.per_address), (FAILURES, self.total)) if l.enabled]
+        if not wanted:
+            return Admission(None, [])
+        taken = await self._take(wanted)
+        reserved = [key for key, decision in taken.items() if decision.allowed]
+        mine = taken.get(wanted[0][0]) if wanted[0][1] is self.per_address else None
+        total = taken.get(FAILURES)
+        refused = None
+        if mine is not None and not mine.allowed:
+            refused = mine
+        elif total is not None and not total.allowed and mine is not None and not mine.was_full:
+            refused = total
+        if refused is not None:  # answered without a lookup: not a failure, give back what was reserved
+            await self._refund(reserved)
+            return Admission(refused, [])
+        return Admission(None, reserved)
 
-    async def failed(self, address: str) -> None:
-        """Count a failed client authentication from `address`."""
-        buckets = [(k, l) for k, l in ((address_key(address), self.per_address), ("failures", self.total))
-                   if l.enabled]
-        if buckets:
-            await self._take(buckets)
+    async def _refund(self, keys: list[str]) -> None:
+        if keys:
+            async with _limiter_transaction(self.pool) as conn:
+                await conn.execute(_REFUND, sorted(keys))
 
-    async def issue(self, client_id: str) -> Decision | None:
-        """Take one issuance from the client's bucket; None when the limit is off."""
+    async def succeeded(self, admission: Admission) -> None:
+        """The credentials were right: the reserved failure is given back."""
+        await self._refund(admission.reserved)
+
+    async def issue(self, client_id: str, admission: Admission) -> Decision | None:
+        """The credentials were right: give back the reserved failure and take one issuance from the
+        client's bucket (one transaction); None when the issuance limit is off."""
         if not self.issued.enabled:
+            await self._refund(admission.reserved)
             return None
         key = "client:" + client_id
-        return (await self._take([(key, self.issued)]))[key]
+        return (await self._take([(key, self.issued)], refund=admission.reserved))[key]
