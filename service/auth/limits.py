@@ -20,8 +20,9 @@ concurrent requests cannot all pass on one free token) and gets it back when the
 or when it is refused without a lookup.
 
 Only `POST /oauth/token` touches the table: the save path and every other request never do. Each
-decision is one statement in its own short transaction; the limiter's context setting
-(`app.rate_limits`) is the only one under which row-level security shows the rows.
+decision is one autocommitted call of `auth_rate_take` (migration 0013), which sets the limiter's
+context (`app.rate_limits`, the only one under which row-level security shows the rows) for its own
+statement: a hot bucket (`failures`) is locked for one round trip, not a transaction's four.
 """
 
 from __future__ import annotations
@@ -29,27 +30,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import msgspec
 
 PURGE_EVERY_SECONDS = 60.0
-PURGE_AFTER = "1 hour"  # a bucket untouched this long is full again (bursts / rates are far shorter)
 
-_AVAILABLE = "least({burst}, {row}.tokens + extract(epoch FROM clock_timestamp() - {row}.updated_at)::float8 * {rate})"
-_NOW_AVAILABLE = _AVAILABLE.format(burst="EXCLUDED.burst", row="b", rate="EXCLUDED.rate")
-_TAKE = f"""
-INSERT INTO auth_rate_buckets AS b (key, rate, burst, tokens, granted, updated_at)
-SELECT k, r, u, u - 1, true, clock_timestamp() FROM unnest($1::text[], $2::float8[], $3::float8[]) AS t(k, r, u)
-ON CONFLICT (key) DO UPDATE SET
-    rate = EXCLUDED.rate, burst = EXCLUDED.burst,
-    granted = {_NOW_AVAILABLE} >= 1,
-    tokens = {_NOW_AVAILABLE} - CASE WHEN {_NOW_AVAILABLE} >= 1 THEN 1 ELSE 0 END,
-    updated_at = clock_timestamp()
-RETURNING key, tokens, granted, rate, burst"""
-_REFUND = "UPDATE auth_rate_buckets SET tokens = least(burst, tokens + 1) WHERE key = ANY($1::text[])"
+_TAKE = "SELECT key, tokens, granted FROM auth_rate_take($1, $2, $3, $4, $5)"
 FAILURES = "failures"
 
 
@@ -110,13 +97,6 @@ def address_key(address: str) -> str:
     return "address:" + str(ip)
 
 
-@asynccontextmanager
-async def _limiter_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('app.rate_limits', 'on', true)")
-        yield conn
-
-
 class TokenEndpointLimits:
     """The token endpoint's three limits (see the module docstring). A rate of 0 turns one off."""
 
@@ -125,15 +105,13 @@ class TokenEndpointLimits:
         self._purged = time.monotonic()
 
     async def _take(self, buckets: list[tuple[str, Limit]], refund: list[str] | None = None) -> dict[str, Decision]:
+        """One autocommitted statement: the buckets' row locks are held for its duration only."""
         buckets = sorted(buckets, key=lambda b: b[0])  # one lock order: no deadlock between two statements
-        async with _limiter_transaction(self.pool) as conn:
-            if refund:
-                await conn.execute(_REFUND, sorted(refund))
-            rows = await conn.fetch(_TAKE, [k for k, _ in buckets], [l.rate for _, l in buckets],
-                                    [max(1.0, l.burst) for _, l in buckets])
-            if time.monotonic() - self._purged > PURGE_EVERY_SECONDS:
-                self._purged = time.monotonic()
-                await conn.execute(f"DELETE FROM auth_rate_buckets WHERE updated_at < now() - interval '{PURGE_AFTER}'")
+        purge = time.monotonic() - self._purged > PURGE_EVERY_SECONDS
+        if purge:
+            self._purged = time.monotonic()
+        rows = await self.pool.fetch(_TAKE, [k for k, _ in buckets], [l.rate for _, l in buckets],
+                                     [max(1.0, l.burst) for _, l in buckets], sorted(refund or []), purge)
         limits = dict(buckets)
         return {r["key"]: Decision(r["granted"], limits[r["key"]], r["tokens"]) for r in rows}
 
@@ -161,8 +139,7 @@ class TokenEndpointLimits:
 
     async def _refund(self, keys: list[str]) -> None:
         if keys:
-            async with _limiter_transaction(self.pool) as conn:
-                await conn.execute(_REFUND, sorted(keys))
+            await self._take([], refund=keys)
 
     async def succeeded(self, admission: Admission) -> None:
         """The credentials were right: the reserved failure is given back."""
