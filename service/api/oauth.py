@@ -191,6 +191,11 @@ _ERRORS = {
                       description="RFC 6749 §5.2 error slow_down, with Retry-After and RateLimit headers: too "
                                   "many tokens for this client (TOKEN_RATE_PER_SECOND), or too many failed "
                                   "authentications from this address. Keep the token until it nearly expires."),
+    413: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
+                      description="RFC 6749 §5.2 error invalid_request: the body is larger than MAX_BODY_BYTES"),
+    503: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
+                      description="RFC 6749 §5.2 error temporarily_unavailable, with Retry-After: the database "
+                                  "is unavailable for a moment"),
 }
 
 
