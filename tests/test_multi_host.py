@@ -163,3 +163,15 @@ async def test_metrics_sum_a_hosts_workers_and_need_the_metrics_token(owner_url,
         assert sum(counts) == requests, scraped.text[:2000]
         files = list((tmp_path / "host-0").glob("metrics-*/*.db"))
         assert len({re.sub(r"\D", "", f.stem.split("_")[-1]) for f in files}) >= 2  # both workers wrote samples
+
+
+async def test_metrics_without_a_token_answer_loopback_clients_only(settings):
+    from service.api.app import create_app
+    from tests.conftest import running
+
+    app = create_app(settings)
+    async with running(app):
+        for address, status in (("127.0.0.1", 200), ("::1", 200), ("203.0.113.1", 403), ("10.0.0.2", 403)):
+            transport = httpx.ASGITransport(app=app, client=(address, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://assess.test") as http:
+                assert (await http.get("/metrics")).status_code == status, address
