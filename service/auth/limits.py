@@ -147,7 +147,7 @@ class TokenEndpointLimits:
 
     async def issue(self, client_id: str, admission: Admission) -> Decision | None:
         """The credentials were right: give back the reserved failure and take one issuance from the
-        client's bucket (one transaction); None when the issuance limit is off."""
+        client's bucket (one statement); None when the issuance limit is off."""
         if not self.issued.enabled:
             await self._refund(admission.reserved)
             return None
