@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from service.config import Settings
 
@@ -112,6 +113,18 @@ def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
     print(f"API docs: {base}/docs    health: {base}/health/ready\n", flush=True)
 
 
+def _metrics_dir(settings: Settings) -> Path:
+    """prometheus_client's multiprocess directory for this server's workers, emptied at start (samples
+    of an earlier run would be added to this one's). PROMETHEUS_MULTIPROC_DIR when set, else one per
+    port in the data directory."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = Path(configured) if configured else settings.data_dir.resolve() / f"metrics-{settings.port}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
 def serve(settings: Settings, *, demo: bool) -> int:
     from granian import Granian
     from granian.constants import Interfaces
@@ -126,6 +139,7 @@ def serve(settings: Settings, *, demo: bool) -> int:
     # Workers read their settings from the environment: point them at the same server and keys.
     os.environ["APP_DATABASE_URL"] = url
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
     log.info("serving on %s:%s with %s worker(s), database %s", settings.host, settings.port, settings.workers,
              redact(url))
     # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
@@ -168,8 +182,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         print(issue_operator_token(keys, **common))  # type: ignore[arg-type]
         return 0
 
+    # Resolved before the event loop runs: starting the embedded server runs a loop of its own.
+    url = app_url(settings, _owner_url(settings))
+
     async def tenant_id() -> object:
-        pool: asyncpg.Pool = await create_pool(app_url(settings, _owner_url(settings)), max_size=1)
+        pool: asyncpg.Pool = await create_pool(url, max_size=1)
         try:
             async with operator_transaction(pool) as conn:
                 return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", args.tenant)
@@ -221,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "rotate":
             from service.auth.keys import rotate_keys
 
-            print(f"new signing key {rotate_keys(settings.keys_file)}; restart workers to sign with it")
+            print(f"new signing key {rotate_keys(settings.keys_file)}; running workers verify it within seconds "
+                  "and sign with it once restarted")
         else:
             _keys(settings)
             print(f"signing keys at {settings.keys_file}")

@@ -31,6 +31,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("APP_DB_PASSWORD", None, "Password of the application role (not needed with trust or peer auth)."),
     Setting("ASSESS_DATA_DIR", ".assess", "Directory for the embedded database and the signing keys."),
     Setting("SERVICE_KEYS_FILE", None, "JSON file of the service's signing keys. Unset: ASSESS_DATA_DIR/signing-keys.json."),
+    Setting("SERVICE_KEYS_RELOAD_SECONDS", "5", "How often at most a worker looks at SERVICE_KEYS_FILE again (on a "
+            "token naming an unknown key id, the JWKS, signing): a rotation reaches running workers within this time."),
     Setting("SERVICE_ISSUER", "assess-service", "`iss` of the tokens the service signs itself."),
     Setting("SERVICE_AUDIENCE", "assess-api", "`aud` every service-signed token must carry."),
     Setting("HOST", "127.0.0.1", "Address the HTTP server binds."),
@@ -60,10 +62,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_RETRY_MAX_SECONDS", "3600", "Longest delay between two tries of a webhook delivery."),
     Setting("WEBHOOK_RETENTION_DAYS", "30", "Webhook events and their delivery log are deleted this many days after "
             "the event (0: kept for ever)."),
-    Setting("TOKEN_RATE_PER_SECOND", "1", "Token requests per second (POST /oauth/token) each client id may make, "
-            "per worker; more get 429 with Retry-After (0: no limit)."),
-    Setting("TOKEN_RATE_BURST", "10", "Token requests a client id may make at once before TOKEN_RATE_PER_SECOND "
-            "applies."),
+    Setting("TOKEN_RATE_PER_SECOND", "1", "Tokens per second (POST /oauth/token) issued to each client, shared by "
+            "all workers and hosts (kept in PostgreSQL); only requests with the right secret count; more get 429 "
+            "with Retry-After (0: no limit)."),
+    Setting("TOKEN_RATE_BURST", "10", "Tokens a client may get at once before TOKEN_RATE_PER_SECOND applies."),
+    Setting("AUTH_FAILURE_RATE_PER_ADDRESS", "0.2", "Failed client authentications per second a source address "
+            "may make (all workers and hosts); beyond it the address gets 429 before any lookup (0: no limit)."),
+    Setting("AUTH_FAILURE_BURST_PER_ADDRESS", "20", "Failed client authentications a source address may make at "
+            "once before AUTH_FAILURE_RATE_PER_ADDRESS applies."),
+    Setting("AUTH_FAILURE_RATE_TOTAL", "20", "Failed client authentications per second in total; beyond it "
+            "addresses that failed recently get 429 before any lookup, others are still checked (0: no limit)."),
+    Setting("AUTH_FAILURE_BURST_TOTAL", "200", "Failed client authentications in total at once before "
+            "AUTH_FAILURE_RATE_TOTAL applies."),
+    Setting("TRUSTED_PROXIES", None, "Comma-separated addresses of reverse proxies whose X-Forwarded-For is "
+            "believed (its last address is then the source address the token endpoint limits). Unset: the "
+            "connection's peer address, which behind a proxy is the proxy's."),
+    Setting("METRICS_TOKEN", None, "Bearer token GET /metrics requires. Unset: /metrics answers loopback "
+            "clients only (a scraper on the same host), 403 to others."),
     Setting("WEBHOOK_ALLOW_LOOPBACK", "false", "Allow webhook URLs on loopback (http://127.0.0.1, localhost): "
             "tests and local receivers only."),
     Setting("SCORE_EXPORT_RETENTION_HOURS", "24", "How long a score export job's file is kept after it is "
@@ -81,6 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_db_password: str | None
     data_dir: Path
     keys_file: Path
+    keys_reload_seconds: float = 5.0
     service_issuer: str
     service_audience: str
     host: str
@@ -106,6 +122,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     client_rate_per_second: float = 50.0
     client_rate_burst: float = 100.0
     score_export_retention_hours: float = 24.0
+    auth_failure_rate_per_address: float = 0.2
+    auth_failure_burst_per_address: float = 20.0
+    auth_failure_rate_total: float = 20.0
+    auth_failure_burst_total: float = 200.0
+    trusted_proxies: frozenset[str] = frozenset()
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             app_db_password=get("APP_DB_PASSWORD"),
             data_dir=data_dir,
             keys_file=Path(keys_file) if keys_file else data_dir / "signing-keys.json",
+            keys_reload_seconds=seconds("SERVICE_KEYS_RELOAD_SECONDS"),
             service_issuer=get("SERVICE_ISSUER") or "assess-service",
             service_audience=get("SERVICE_AUDIENCE") or "assess-api",
             host=get("HOST") or "127.0.0.1",
@@ -178,4 +201,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             client_rate_per_second=seconds("CLIENT_RATE_PER_SECOND"),
             client_rate_burst=seconds("CLIENT_RATE_BURST"),
             score_export_retention_hours=positive("SCORE_EXPORT_RETENTION_HOURS"),
+            auth_failure_rate_per_address=seconds("AUTH_FAILURE_RATE_PER_ADDRESS"),
+            auth_failure_burst_per_address=seconds("AUTH_FAILURE_BURST_PER_ADDRESS"),
+            auth_failure_rate_total=seconds("AUTH_FAILURE_RATE_TOTAL"),
+            auth_failure_burst_total=seconds("AUTH_FAILURE_BURST_TOTAL"),
+            trusted_proxies=frozenset(p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip()),
+            metrics_token=get("METRICS_TOKEN"),
         )

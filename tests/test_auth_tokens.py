@@ -384,3 +384,20 @@ async def test_jwks_publishes_public_keys_that_verify_service_tokens(client, ser
                              private_key=ed25519.Ed25519PrivateKey.generate())
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, signing_key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
+
+
+def test_loaded_keys_follow_the_file_at_most_once_per_reload_interval(tmp_path):
+    from service.auth.keys import ServiceKeys, ensure_keys_file, rotate_keys
+
+    path = tmp_path / "keys.json"
+    ensure_keys_file(path)
+    keys = ServiceKeys.load(path, reload_seconds=5)
+    first = keys.keys[-1].kid
+    checked = keys._checked
+    new = rotate_keys(path)
+    assert keys.find(new) is None  # looked at less than 5 s ago: no read
+    assert not keys.refresh(checked + 1)
+    assert keys.refresh(checked + 6) and keys.by_kid[new] and keys.keys[-1].kid == new and first in keys.by_kid
+    assert not keys.refresh(checked + 12)  # unchanged file: nothing re-read
+    path.write_text("{not json")
+    assert not keys.refresh(checked + 18) and keys.keys[-1].kid == new  # a broken file keeps the loaded keys

@@ -2290,7 +2290,7 @@ async def test_concurrent_requests_of_two_tenants_never_see_each_others_rows(
 async def test_public_metrics_and_access_log_carry_no_tenant_keys(
     client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
 ):
-    """/metrics needs no token: its labels, like the access log, must be route templates, never B's keys."""
+    """/metrics (open to loopback clients, as this one is): its labels, like the access log, must be route templates, never B's keys."""
     secrets = ("B-SECRET-UNIT", "b-secret-person")
     with caplog.at_level(logging.INFO, logger="assess.access"):
         b = world.b["admin"]

@@ -419,11 +419,16 @@ async def test_a_client_over_its_rate_limit_gets_429_with_retry_after(owner_url,
         tenant = await make_tenant(client, service_keys, "throttled")
         made = await create_client(client, tenant["admin"], ["scores:read"])
         headers = await token_for(client, made)
-        statuses = [(await client.get("/v1/scores", headers=headers)).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]  # a burst of 3, then half a request per second
+        answers = [await client.get("/v1/scores", headers=headers) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]  # a burst of 3, then half a request per second
+        # IETF draft RateLimit headers: quota 3 per 6 s window, what is left, seconds until all is back
+        assert [a.headers["ratelimit-policy"] for a in answers] == ['"client";q=3;w=6'] * 4
+        assert [a.headers["ratelimit"].split(";t=")[0] for a in answers] == [
+            '"client";r=2', '"client";r=1', '"client";r=0', '"client";r=0']
         refused = await client.get("/v1/scores", headers=headers)
         problem = assert_problem(refused, 429)
         assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
+        assert "ratelimit" not in (await client.get("/v1/scores", headers=tenant["admin"])).headers  # people: none
         # people are not limited: the tenant admin goes on
         assert all([(await client.get("/v1/scores", headers=tenant["admin"])).status_code == 200 for _ in range(5)])
 
@@ -436,20 +441,25 @@ async def test_the_client_list_pages_with_a_cursor(client, tenant):
         assert problem["errors"][0]["parameter"] in params
 
 
-async def test_token_requests_are_limited_per_client_id_before_the_database_is_asked(owner_url, keys_file,
-                                                                                       service_keys):
+async def test_tokens_issued_are_limited_per_client_and_only_correct_secrets_count(owner_url, keys_file,
+                                                                                     service_keys):
     settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
                                   "TOKEN_RATE_PER_SECOND": "0.5", "TOKEN_RATE_BURST": "2"})
     async with serving(create_app(settings)) as client:
         tenant = await make_tenant(client, service_keys, "token-throttled")
         first = await create_client(client, tenant["admin"], ["scores:read"])
         second = await create_client(client, tenant["admin"], ["scores:read"])
-        statuses = [(await request_token(client, first["id"], first["client_secret"])).status_code for _ in range(3)]
-        assert statuses == [200, 200, 429]
+        answers = [await request_token(client, first["id"], first["client_secret"]) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[0].headers["ratelimit-policy"] == '"token";q=2;w=4'
+        assert answers[0].headers["ratelimit"].startswith('"token";r=1;t=')
         refused = await request_token(client, first["id"], first["client_secret"])
-        problem = assert_problem(refused, 429)
-        assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
-        # Wrong secrets count too (guessing is throttled), and other clients are not affected.
-        assert (await request_token(client, second["id"], "wrong")).status_code == 401
+        assert refused.status_code == 429 and refused.headers["content-type"].startswith("application/json")
+        assert refused.json()["error"] == "slow_down" and "0.5 per second" in refused.json()["error_description"]
+        assert refused.headers["retry-after"] in ("1", "2") and refused.headers["ratelimit"].startswith('"token";r=0')
+        # Wrong secrets do not take from the client's bucket: a stranger cannot use it up.
+        for _ in range(5):
+            assert (await request_token(client, second["id"], "wrong")).status_code == 401
+        assert (await request_token(client, second["id"], second["client_secret"])).status_code == 200
         assert (await request_token(client, second["id"], second["client_secret"])).status_code == 200
         assert (await request_token(client, second["id"], second["client_secret"])).status_code == 429

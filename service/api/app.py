@@ -18,14 +18,13 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
-from prometheus_client import REGISTRY
 
 from service import __version__
 from service.api import observability, public
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
-from service.api.ratelimit import RateLimiter, rate_limit
+from service.api.ratelimit import RateLimiter, add_ratelimit_headers, rate_limit
 from service.api.body import decode_strictly
 from service.api.clients import ClientController
 from service.api.delivery import DeliveryController
@@ -44,6 +43,7 @@ from service.api.tenants import TenantController
 from service.api.webhooks import WebhookController
 from service.auth.directory import IssuerDirectory
 from service.auth.keys import ServiceKeys
+from service.auth.limits import Limit, TokenEndpointLimits
 from service.auth.verify import TokenVerifier
 from service.config import Settings
 from service.db.embedded import ensure_database, start_embedded
@@ -75,6 +75,11 @@ class Runtime:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
         self.settings, self.pool, self.keys = settings, pool, keys
         self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
+        self.token_limits = TokenEndpointLimits(
+            pool, issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
+            per_address=Limit("failures-address", settings.auth_failure_rate_per_address,
+                              settings.auth_failure_burst_per_address),
+            total=Limit("failures-total", settings.auth_failure_rate_total, settings.auth_failure_burst_total))
         self.verifier = TokenVerifier(keys, self.directory, issuer=settings.service_issuer,
                                       audience=settings.service_audience, leeway_seconds=settings.token_leeway_seconds,
                                       cache_seconds=settings.auth_cache_seconds)
@@ -120,11 +125,10 @@ async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteH
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        keys = ServiceKeys.load(settings.keys_file)
+        keys = ServiceKeys.load(settings.keys_file, settings.keys_reload_seconds)
         pool = await _connect(settings)
-        collector = observability.PoolCollector(pool)
-        REGISTRY.register(collector)
         app.state.runtime = Runtime(settings, pool, keys)
+        pool_sampler = asyncio.create_task(observability.sample_pool_forever(pool))
         sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
                    if settings.deadline_sweep_seconds > 0 else None)
         retries = dispatcher.RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds)
@@ -135,12 +139,12 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
-            for task in (sweeper, webhooks, expiry):
+            for task in (sweeper, webhooks, expiry, pool_sampler):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            REGISTRY.unregister(collector)
+            observability.worker_exited()
             await pool.close()  # waits for in-flight requests to release their connections
 
     return lifespan
@@ -173,7 +177,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[observability.prometheus.middleware],
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
-        before_send=[complete_options_allow],
+        before_send=[complete_options_allow, add_ratelimit_headers],
         plugins=[StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -199,5 +203,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
     app.state.rate_limiter = RateLimiter(settings.client_rate_per_second, settings.client_rate_burst)
-    app.state.token_rate_limiter = RateLimiter(settings.token_rate_per_second, settings.token_rate_burst)
     return app

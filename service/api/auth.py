@@ -74,5 +74,6 @@ def requires(*roles: str, client_scope: str | Iterable[str] = ()) -> Guard:
             raise PermissionDeniedException(f"this route needs {needs}")
 
     guard.__name__ = "requires_" + "_or_".join(sorted(wanted | scopes))
+    guard.client_scopes = scopes  # type: ignore[attr-defined]  # read by the scope-table test
     return guard
 

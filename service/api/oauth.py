@@ -1,8 +1,14 @@
 """POST /oauth/token: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) for service clients.
 
 The one route whose errors are not problem+json: RFC 6749 §5.2 prescribes its own JSON error
-body, which OAuth client libraries parse. The form is read here, not by Litestar, so that every
-malformed request gets that body too.
+body, which OAuth client libraries parse. Every error of this route has it, 429 and 5xx included:
+a client library (authlib) stores a body without `error` as if it were the token. The form is read
+here, not by Litestar, so that every malformed request gets that body too.
+
+Limits (service/auth/limits.py, shared by all workers and hosts): failed authentications per
+source address and in total, checked before the client is looked up; tokens issued per client,
+counted only once the secret is right. Answers carry `RateLimit-Policy` / `RateLimit` headers.
+The source address is the connection's peer; behind a reverse proxy set TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 from uuid import UUID
 
@@ -20,15 +26,16 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from service.api.auth import PUBLIC
-from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
-from service.api.ratelimit import throttle
+from service.api.problems import EXCEPTION_HANDLERS, Problem
 from service.auth.issue import issue_client_token
+from service.auth.limits import Decision, TokenEndpointLimits
 from service.auth.principal import CLIENT_SCOPES
 from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate_client
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-OAuthErrorCode = Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type"]
+OAuthErrorCode = Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type",
+                         "slow_down", "server_error", "temporarily_unavailable"]
 
 
 class TokenResponse(msgspec.Struct):
@@ -44,9 +51,29 @@ class OAuthError(msgspec.Struct):
 
 
 class _Refused(Exception):
-    def __init__(self, error: OAuthErrorCode, description: str) -> None:
+    def __init__(self, error: OAuthErrorCode, description: str, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.error, self.description = error, description
+        self.status = status or (401 if error == "invalid_client" else 400)
+        self.headers = headers or {}
+
+
+def _too_many(decision: Decision, what: str) -> _Refused:
+    limit = decision.limit
+    return _Refused("slow_down", f"{what} are limited to {limit.rate:g} per second (bursts of {limit.burst:g}); "
+                                 f"retry in {decision.retry_after} s", 429,
+                    {"Retry-After": str(decision.retry_after), **decision.headers()})
+
+
+def source_address(request: Request, trusted_proxies: frozenset[str]) -> str:
+    """The connection's peer, or, when the peer is a trusted proxy, the last X-Forwarded-For address."""
+    peer = request.client.host if request.client else ""
+    if peer in trusted_proxies:
+        forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return peer
 
 
 _PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
@@ -103,7 +130,7 @@ def _client_uuid(client_id: str) -> UUID:
         raise ClientAuthFailed("client authentication failed") from None
 
 
-async def _issue(request: Request) -> TokenResponse:
+async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     form = _form(request, await request.body())
     grant_type = form.get("grant_type")
     if grant_type is None:
@@ -111,19 +138,28 @@ async def _issue(request: Request) -> TokenResponse:
     if grant_type != "client_credentials":
         raise _Refused("unsupported_grant_type", "only grant_type=client_credentials is supported")
     client_id, secret = _credentials(request, form)
-    throttle(getattr(request.app.state, "token_rate_limiter", None), client_id[:64], "token requests of a client")
     runtime = request.app.state.runtime
+    limits: TokenEndpointLimits = runtime.token_limits
+    address = source_address(request, runtime.settings.trusted_proxies)
+    admission = await limits.admit(address)
+    if admission.refused is not None:
+        raise _too_many(admission.refused, "failed client authentications from this address"
+                        if admission.refused.limit is limits.per_address else "failed client authentications")
     try:
         grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))
-    except ClientAuthFailed as exc:
+    except ClientAuthFailed as exc:  # the reserved failure stays taken
         raise _Refused("invalid_client", str(exc)) from None
     except ScopeRefused as exc:
+        await limits.succeeded(admission)
         raise _Refused("invalid_scope", str(exc)) from None
+    issued = await limits.issue(str(grant.client_id), admission)
+    if issued is not None and not issued.allowed:
+        raise _too_many(issued, "tokens issued to a client")
     ttl = runtime.settings.client_token_seconds
     token = issue_client_token(runtime.keys, issuer=runtime.settings.service_issuer,
                                audience=runtime.settings.service_audience, client_id=grant.client_id,
                                tenant_id=grant.tenant_id, scopes=grant.scopes, ttl_seconds=ttl)
-    return TokenResponse(token, "Bearer", ttl, " ".join(grant.scopes))
+    return TokenResponse(token, "Bearer", ttl, " ".join(grant.scopes)), issued.headers() if issued else {}
 
 
 _FORM_SCHEMA = Schema(type=OpenAPIType.OBJECT, required=["grant_type"], max_properties=MAX_FORM_FIELDS, properties={
@@ -151,24 +187,57 @@ _ERRORS = {
     401: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
                       description="RFC 6749 §5.2 error invalid_client (with WWW-Authenticate: Basic): unknown "
                                   "or revoked client, wrong secret, or no client authentication"),
-    429: ResponseSpec(Problem, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False,
-                      description="Too many token requests for this client id (TOKEN_RATE_PER_SECOND): "
-                                  "problem+json with Retry-After. Keep the token until it nearly expires."),
+    429: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
+                      description="RFC 6749 §5.2 error slow_down, with Retry-After and RateLimit headers: too "
+                                  "many tokens for this client (TOKEN_RATE_PER_SECOND), or too many failed "
+                                  "authentications from this address. Keep the token until it nearly expires."),
+    413: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
+                      description="RFC 6749 §5.2 error invalid_request: the body is larger than MAX_BODY_BYTES"),
+    503: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
+                      description="RFC 6749 §5.2 error temporarily_unavailable, with Retry-After: the database "
+                                  "is unavailable for a moment"),
 }
 
 
 def _refusal(_: Request, refused: _Refused) -> Response[OAuthError]:
-    headers = {**NO_STORE, "WWW-Authenticate": 'Basic realm="assess"'} if refused.error == "invalid_client" else NO_STORE
-    return Response(OAuthError(refused.error, refused.description),
-                    status_code=401 if refused.error == "invalid_client" else 400, headers=headers)
+    headers = {**NO_STORE, **refused.headers}
+    if refused.error == "invalid_client":
+        headers["WWW-Authenticate"] = 'Basic realm="assess"'
+    return Response(OAuthError(refused.error, refused.description), status_code=refused.status, headers=headers)
+
+
+def _app_handler(exc: Exception) -> Any:
+    for kind in type(exc).__mro__:
+        if kind in EXCEPTION_HANDLERS:
+            return EXCEPTION_HANDLERS[kind]
+    return EXCEPTION_HANDLERS[Exception]
+
+
+def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
+    """Any other error of this route (413 body too large, the database unavailable, a bug) in RFC
+    6749's shape: the app's own handler decides status, detail, headers and logging; only the body
+    changes (`invalid_request` for 4xx, `temporarily_unavailable` for 503, else `server_error`)."""
+    answer = _app_handler(exc)(request, exc)
+    status = answer.status_code
+    detail = answer.content.detail if isinstance(answer.content, Problem) else "the token could not be issued"
+    error: OAuthErrorCode = ("invalid_request" if status < 500 else
+                             "temporarily_unavailable" if status == 503 else "server_error")
+    headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() not in ("content-type",)}
+    return _refusal(request, _Refused(error, detail, status, headers))
 
 
 @post("/oauth/token", operation_id="issueClientToken", opt=PUBLIC, security=[], tags=["auth"], status_code=200,
-      operation_class=_TokenOperation, responses=_ERRORS, exception_handlers={_Refused: _refusal},
+      operation_class=_TokenOperation, responses=_ERRORS,
+      # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
+      exception_handlers={**{kind: _other_error for kind in EXCEPTION_HANDLERS}, _Refused: _refusal},
       summary="Client credentials grant: a service client's short-lived access token",
       description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
                   "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "
                   "`/.well-known/jwks.json`), valid for CLIENT_TOKEN_SECONDS. Unlike every other route, errors "
-                  "are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem+json: the RFC mandates it.")
+                  "are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem+json: the RFC mandates it. "
+                  "Tokens issued per client and failed authentications per source address and in total are "
+                  "limited across all workers and hosts (429 `slow_down` with Retry-After); `RateLimit-Policy` "
+                  "and `RateLimit` headers (IETF draft) say how much is left.")
 async def token(request: Request) -> Response[TokenResponse]:
-    return Response(await _issue(request), headers=NO_STORE)
+    issued, headers = await _issue(request)
+    return Response(issued, headers={**NO_STORE, **headers})

@@ -2,24 +2,32 @@
 
 The access log line carries request id, tenant, principal kind, route template, status
 and latency; never a token, a body or an answer.
+
+Metrics of all a host's workers: `assess serve` sets PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+multiprocess mode) before granian starts the workers, so each worker writes its samples there and
+`/metrics`, whichever worker answers, reports the sum over all of them. Each host is scraped on its
+own. `/metrics` is not public: with METRICS_TOKEN set it needs that bearer token; unset, it answers
+only clients on the loopback interface (a scraper or agent on the same host).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
 import json
 import logging
+import os
 import re
 import time
 import uuid
-from typing import Any
 
 import asyncpg
-from litestar import Response, get
+from litestar import Request, Response, get
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 
 from service.api.auth import PUBLIC
 
@@ -62,20 +70,53 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-class PoolCollector(Collector):
-    """Connections per worker: how many are open and how many are idle."""
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+POOL_SAMPLE_SECONDS = 5.0
+# livesum: the host's total over its live workers (a dead worker's samples are dropped at its exit).
+pool_connections = Gauge("assess_db_pool_connections", "Open database connections in the workers' pools",
+                         multiprocess_mode="livesum")
+pool_idle = Gauge("assess_db_pool_idle_connections", "Idle database connections in the workers' pools",
+                  multiprocess_mode="livesum")
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
 
-    def collect(self) -> Any:
-        size = GaugeMetricFamily("assess_db_pool_connections", "Open database connections in this worker's pool")
-        size.add_metric([], self.pool.get_size())
-        idle = GaugeMetricFamily("assess_db_pool_idle_connections", "Idle database connections in the pool")
-        idle.add_metric([], self.pool.get_idle_size())
-        return [size, idle]
+async def sample_pool_forever(pool: asyncpg.Pool) -> None:
+    """This worker's pool into the gauges, every few seconds (in multiprocess mode a scrape reads
+    files, so the gauges must be set beforehand, not computed when scraped)."""
+    while True:
+        pool_connections.set(pool.get_size())
+        pool_idle.set(pool.get_idle_size())
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)
+
+
+def worker_exited() -> None:
+    if os.environ.get(MULTIPROC_DIR):
+        multiprocess.mark_process_dead(os.getpid())
+
+
+def _loopback(request: Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        return False
+
+
+def requires_metrics_access(request: Request) -> None:
+    token = request.app.state.runtime.settings.metrics_token
+    if token is None:
+        if not _loopback(request):
+            raise PermissionDeniedException("/metrics answers loopback clients only; set METRICS_TOKEN to "
+                                            "scrape from elsewhere")
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise NotAuthorizedException("send 'Authorization: Bearer <METRICS_TOKEN>'")
 
 
 @get("/metrics", include_in_schema=False, opt=PUBLIC, sync_to_thread=False)
-def metrics() -> Response[bytes]:
+def metrics(request: Request) -> Response[bytes]:
+    requires_metrics_access(request)
+    if os.environ.get(MULTIPROC_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

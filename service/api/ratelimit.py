@@ -1,13 +1,18 @@
-"""Per-client rate limits: a token bucket per service client, per worker, answered with 429.
+"""Per-client rate limits on the API: a token bucket per service client, per worker, answered with 429.
 
 Only machine clients (HR systems) are limited: people are limited by what a person can do,
 and the operator is trusted. The bucket refills at `rate` requests per second up to `burst`;
 a request that finds it empty gets 429 with `Retry-After` (whole seconds, at least 1) saying
-when one token will be back. Buckets live in the worker's memory, so with W workers a client
-can get up to W times the rate: the limit protects the service, it is not a billing meter.
+when one token will be back. Every answer to a client carries `RateLimit-Policy` and `RateLimit`
+(IETF draft) for its bucket.
 
-`POST /oauth/token` has its own, much lower limit per presented client id (a client needs one
-token per CLIENT_TOKEN_SECONDS), checked before the database is asked about the client.
+Deliberately per worker, in memory: a client's every request passes here, and a shared bucket
+would add a database round trip to each (saves included). So with H hosts of W workers a client
+can get up to H x W x CLIENT_RATE_PER_SECOND (and H x W x CLIENT_RATE_BURST at once), e.g. 2 hosts
+x 2 workers x 50/s = 200/s: the limit protects each worker, it is not a billing meter. The
+headers describe the bucket of the worker that answered.
+
+`POST /oauth/token` has its own limits, shared by all workers and hosts (service/auth/limits.py).
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ import time
 from collections import OrderedDict
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
+from litestar.types import Message, Scope
 
+from service.auth.limits import Decision, Limit
 from service.auth.principal import Principal
+
+HEADERS_STATE = "ratelimit_headers"
 
 
 class TokenBucket:
@@ -48,6 +58,10 @@ class RateLimiter:
         self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def wait(self, client: str, now: float | None = None) -> float:
+        return self.take(client, now)[0]
+
+    def take(self, client: str, now: float | None = None) -> tuple[float, float]:
+        """(seconds to wait, 0.0 when allowed; tokens left in the client's bucket)."""
         now = time.monotonic() if now is None else now
         bucket = self.buckets.get(client)
         if bucket is None:
@@ -56,23 +70,36 @@ class RateLimiter:
                 self.buckets.popitem(last=False)
         else:
             self.buckets.move_to_end(client)
-        return bucket.take(now)
+        wait = bucket.take(now)
+        return wait, bucket.tokens
 
 
-def throttle(limiter: RateLimiter | None, key: str, what: str) -> None:
-    """429 with Retry-After when `key` has used up its bucket."""
+def throttle(limiter: RateLimiter | None, key: str, what: str) -> dict[str, str]:
+    """429 with Retry-After when `key` has used up its bucket; else the RateLimit headers to send."""
     if limiter is None or limiter.rate <= 0:
-        return
-    wait = limiter.wait(key)
+        return {}
+    wait, tokens = limiter.take(key)
+    headers = Decision(wait == 0, Limit("client", limiter.rate, limiter.burst), tokens).headers()
     if wait > 0:
         raise TooManyRequestsException(
             detail=f"{what} is limited to {limiter.rate:g} requests per second (bursts of {limiter.burst:g})",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            headers={"Retry-After": str(max(1, math.ceil(wait))), **headers})
+    return headers
 
 
 async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """App-wide guard after `authenticate`."""
     principal: Principal | None = connection.scope.get("user")
     if principal is not None and principal.kind == "client":
-        throttle(getattr(connection.app.state, "rate_limiter", None), f"{principal.tenant_id}/{principal.subject}",
-                 "this client")
+        headers = throttle(getattr(connection.app.state, "rate_limiter", None),
+                           f"{principal.tenant_id}/{principal.subject}", "this client")
+        if headers:
+            connection.scope.setdefault("state", {})[HEADERS_STATE] = headers
+
+
+async def add_ratelimit_headers(message: Message, scope: Scope) -> None:
+    """before_send: the RateLimit headers `rate_limit` left for this request."""
+    if message["type"] == "http.response.start":
+        headers = scope.get("state", {}).get(HEADERS_STATE)
+        if headers:
+            MutableScopeHeaders.from_message(message).update(headers)

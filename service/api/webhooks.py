@@ -1,4 +1,8 @@
-"""Tenant admins' webhook endpoints: register, change, rotate the secret, read the delivery log, redeliver."""
+"""Webhook endpoints: register, change, rotate the secret, read the delivery log, redeliver.
+
+For tenant admins, and for service clients granted `webhooks:manage` (an HR system subscribing to
+events itself): the same routes and rules, within the client's own tenant (row-level security).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter
 
-from service.api.auth import requires_roles
+from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.responses import errors
-from service.auth.principal import TENANT_ADMIN
+from service.auth.principal import TENANT_ADMIN, WEBHOOKS_MANAGE
 from service.webhooks import endpoints
 from service.webhooks.endpoints import (Delivery, Webhook, WebhookCreate, WebhookRotate, WebhookUpdate,
                                         WebhookWithSecret)
@@ -42,7 +46,7 @@ def _loopback(request: Request) -> bool:
 class WebhookController(Controller):
     path = "/v1/webhooks"
     tags = ["webhooks"]
-    guards = [requires_roles(TENANT_ADMIN)]
+    guards = [requires(TENANT_ADMIN, client_scope=WEBHOOKS_MANAGE)]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
     @post("/", operation_id="createWebhook", responses=errors(409, 422),

@@ -71,6 +71,11 @@ class _TTLCache:
             self._data.clear()
         self._data[key] = (time.monotonic() + (self.seconds if seconds is None else seconds), value)
 
+    def remaining(self, key: Any) -> float:
+        """Seconds until the entry for `key` expires (0 without one)."""
+        hit = self._data.get(key)
+        return max(0.0, hit[0] - time.monotonic()) if hit else 0.0
+
     def discard(self, key: Any) -> None:
         self._data.pop(key, None)
 
@@ -95,6 +100,15 @@ class IssuerDirectory:
 
     def forget_client(self, client_id: UUID) -> None:
         self._clients.discard(client_id)
+
+    def fresh_for(self, tenant_id: UUID | None, client_id: UUID | None) -> float:
+        """How much longer what is cached about this tenant (and client) stays in use: a verified
+        token may be remembered no longer, or a revocation seen at the end of one cache period could
+        be acted on only at the end of the next (2 x AUTH_CACHE_SECONDS)."""
+        remaining = self._tenants.remaining(tenant_id) if tenant_id is not None else float("inf")
+        if client_id is not None:
+            remaining = min(remaining, self._clients.remaining(client_id))
+        return remaining
 
     async def client_tenant(self, client_id: UUID) -> UUID | None:
         """The tenant of a service client that is not revoked; None for a revoked or unknown client."""

@@ -65,7 +65,11 @@ class TokenVerifier:
         principal = await self._verify(token)
         if len(self._verified) >= self.cache_size:
             self._verified.popitem(last=False)
-        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds), principal)
+        # Remembered no longer than the tenant's and client's cached status it relied on: a revocation
+        # or suspension is then acted on within AUTH_CACHE_SECONDS of its commit, on every worker.
+        fresh = self.directory.fresh_for(
+            principal.tenant_id, UUID(principal.subject) if principal.kind == "client" else None)
+        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds, now + fresh), principal)
         return principal
 
     def forget_client(self, client_id: UUID) -> None:
@@ -119,7 +123,7 @@ class TokenVerifier:
             raise TenantSuspended(str(tenant_id))
 
     async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> Principal:
-        key = self.keys.by_kid.get(kid) if kid else None
+        key = self.keys.find(kid) if kid else None
         if key is None:
             raise InvalidToken("unknown key id")
         if header.get("typ") != "at+jwt":

