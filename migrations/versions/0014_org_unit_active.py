@@ -3,14 +3,14 @@ units the HR system no longer sends inactive instead of deleting them, so their 
 and rollups stay where they were. The table keeps its row-level security and grants.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import execute_script
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
