@@ -182,3 +182,28 @@ def test_every_form_reaching_the_minimum_is_reported_with_its_own_alpha(plan, rn
             assert form.alpha == pytest.approx(direct, abs=1e-9)
     assert (reliability.alpha is None) == (not reliability.forms or reliability.forms[0].alpha is None)
     assert (reliability.alpha is None) == (reliability.reason is not None)
+
+
+def test_the_accumulator_reports_alpha_per_pool_form_from_score_documents():
+    """End to end through the engine: a dimension whose items come from a pool (two of three Likert items per
+    attempt). Forms {a, b} (45 attempts) and {b, c} (30) are reported with their n; {a, c} (12) is counted."""
+    from service.items.views import Answer
+    from service.scoring.engine import ScoredItem, ScoringInput, score
+    from service.scoring.statistics import StatisticsAccumulator
+    from tests.test_scoring_engine import TINY, TINY_HASH, make_item
+
+    pool = {code: make_item("likert", f"LK-{code}", loadings=[("D1.a", 1.0)], scale_points=5) for code in "abc"}
+    rng = random.Random(3)
+    accumulator = StatisticsAccumulator()
+    for form, n in (("ab", 45), ("bc", 30), ("ac", 12)):
+        for _ in range(n):
+            ability = rng.randint(1, 5)
+            answers = {f"LK-{c}": Answer(value=min(5, max(1, ability + rng.choice((-1, 0, 0, 1))))) for c in form}
+            document = score(ScoringInput(TINY, TINY_HASH, [ScoredItem(1, pool[c]) for c in form], answers))
+            accumulator.add(document, answers)
+    (dimension,) = accumulator.result().dimensions
+    assert dimension.dimension == "D1"
+    assert [(f.items, f.attempts) for f in dimension.forms] == [(["LK-a", "LK-b"], 45), (["LK-b", "LK-c"], 30)]
+    assert (dimension.forms_below_minimum, dimension.attempts_below_minimum) == (1, 12)
+    assert all(f.alpha is not None and f.alpha_if_deleted == [] for f in dimension.forms)  # 2 items: none deleted
+    assert (dimension.items, dimension.attempts, dimension.alpha) == (2, 45, dimension.forms[0].alpha)
