@@ -537,3 +537,21 @@ def test_damaged_packages_import_or_give_422(package: Any):
     else:
         assert isinstance(content, FrameworkContent)
         assert msgspec.convert(msgspec.to_builtins(content), FrameworkContent, strict=True) == content
+
+
+def test_cut_scores_of_sub_dimensions_survive_export_and_import():
+    """Cut scores on any dimension (top-level and sub-dimensions) travel in extensions.assess losslessly."""
+    raw = msgspec.to_builtins(LATEST["teacher-digital-literacy"])  # 5 dimensions -> 13 sub-dimensions
+    levels = [level["code"] for level in raw["levels"]]
+
+    def cuts(*bounds: float) -> list[dict[str, Any]]:
+        return [{"level": level, "min_score": score} for level, score in zip(levels, (0, *bounds), strict=True)]
+
+    raw["cut_scores"]["dimensions"] = {"1": cuts(20, 40, 60), "1.2": cuts(30, 55, 85.5), "2.1": cuts(10, 20, 30)}
+    content = msgspec.convert(raw, FrameworkContent, strict=True)
+    assert validate(content) == []
+    back = import_case(export(content))
+    assert back == content
+    assert msgspec.to_builtins(back.cut_scores.dimensions) == raw["cut_scores"]["dimensions"]
+    assert content_hash(back) == content_hash(content)
+    assert import_case(export(back)) == content  # import -> export -> import

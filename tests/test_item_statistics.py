@@ -6,8 +6,10 @@ import asyncio
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from service.scoring.statistics import _Dimension, _Moments, cronbach_alpha, pearson
+from service.scoring.statistics import MIN_FORM_ATTEMPTS, _Dimension, _Moments, cronbach_alpha, pearson
 from tests.delivery_setup import delivery_tenant
 
 
@@ -78,3 +80,130 @@ async def test_the_statistics_job_over_http(client, service_keys):
     assert items["T-OR-1"]["omission_rate"] == 1.0 and items["T-OR-1"]["discrimination"] is None
     dimensions = {d["dimension"]: d for d in run["result"]["dimensions"]}
     assert set(dimensions) == {"AK", "HMC", "ES"} and dimensions["HMC"]["attempts"] == 4
+    # four attempts are far below the 30 a form needs: no alpha, and the run says why
+    for dimension in dimensions.values():
+        assert dimension["alpha"] is None and dimension["forms"] == [] and dimension["alpha_if_deleted"] == []
+        assert "at least 30 attempts" in dimension["reason"]
+        assert dimension["attempts_below_minimum"] == 4
+
+
+# --- alpha per form (forms drawn from pools) -----------------------------------------------------------
+
+
+def _rows(rng: random.Random, n: int, k: int) -> list[list[float]]:
+    rows = []
+    for _ in range(n):
+        ability = rng.random()
+        rows.append([min(1.0, max(0.0, ability + rng.gauss(0, 0.25))) for _ in range(k)])
+    return rows
+
+
+def test_alpha_is_reported_per_form_that_30_attempts_took():
+    """A pool of six items, four drawn per attempt: form A (i0-i3) 40 attempts, B (i2-i5) 30 (exactly the
+    minimum), C 29 and D 5. A and B each get their own alpha and alpha-if-deleted over their own attempts;
+    C and D are only counted. Before, alpha came from the most common form alone (A), with no n per form."""
+    rng = random.Random(11)
+    plan = {("i0", "i1", "i2", "i3"): 40, ("i2", "i3", "i4", "i5"): 30, ("i0", "i1", "i4", "i5"): 29,
+            ("i0", "i2", "i4", "i5"): 5}
+    dimension = _Dimension()
+    rows_of: dict[tuple[str, ...], list[list[float]]] = {}
+    for form, n in plan.items():
+        rows_of[form] = _rows(rng, n, len(form))
+    for i in range(40):  # interleaved, as attempts arrive
+        for form, rows in rows_of.items():
+            if i < len(rows):
+                dimension.add(dict(zip(form, rows[i], strict=True)))
+    reliability = dimension.reliability("D")
+    assert MIN_FORM_ATTEMPTS == 30
+    assert [(f.items, f.attempts) for f in reliability.forms] == [(["i0", "i1", "i2", "i3"], 40),
+                                                                  (["i2", "i3", "i4", "i5"], 30)]
+    for form in reliability.forms:
+        rows = rows_of[tuple(form.items)]
+        assert form.alpha == pytest.approx(_direct_alpha(rows)) and form.reason is None
+        assert [d.item for d in form.alpha_if_deleted] == form.items
+        for j, deleted in enumerate(form.alpha_if_deleted):
+            assert deleted.alpha == pytest.approx(_direct_alpha([[v for i, v in enumerate(r) if i != j] for r in rows]))
+    assert (reliability.forms_below_minimum, reliability.attempts_below_minimum) == (2, 34)
+    # the top-level fields keep their meaning: the most-taken form
+    first = reliability.forms[0]
+    assert (reliability.items, reliability.attempts, reliability.alpha, reliability.alpha_if_deleted,
+            reliability.reason) == (4, 40, first.alpha, first.alpha_if_deleted, None)
+
+
+def test_alpha_is_null_with_a_reason_when_no_form_reaches_30():
+    rng = random.Random(5)
+    dimension = _Dimension()
+    for row in _rows(rng, 29, 3):
+        dimension.add({"a": row[0], "b": row[1], "c": row[2]})
+    for row in _rows(rng, 12, 2):
+        dimension.add({"a": row[0], "d": row[1]})
+    reliability = dimension.reliability("D")
+    assert (reliability.alpha, reliability.alpha_if_deleted, reliability.forms) == (None, [], [])
+    assert (reliability.items, reliability.attempts) == (3, 29)  # the most-taken form, as before
+    assert (reliability.forms_below_minimum, reliability.attempts_below_minimum) == (2, 41)
+    assert reliability.reason is not None and "at least 30 attempts" in reliability.reason
+    assert "29 of 41 attempts, 2 forms" in reliability.reason
+
+
+def test_a_form_without_two_items_or_variance_has_a_reason():
+    single, flat = _Dimension(), _Dimension()
+    for n in range(30):
+        single.add({"a": n / 30})
+        flat.add({"a": 1.0, "b": 0.0})
+    for dimension, why in ((single, "fewer than 2"), (flat, "does not vary")):
+        reliability = dimension.reliability("D")
+        assert reliability.alpha is None and len(reliability.forms) == 1
+        assert why in reliability.forms[0].reason and reliability.reason == reliability.forms[0].reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.sampled_from("abcde"), min_size=1), st.integers(1, 45)), min_size=1,
+                max_size=6), st.randoms(use_true_random=False))
+def test_every_form_reaching_the_minimum_is_reported_with_its_own_alpha(plan, rnd):
+    forms: dict[frozenset[str], int] = {}
+    for items, n in plan:
+        forms[frozenset(items)] = forms.get(frozenset(items), 0) + n
+    dimension, rows_of = _Dimension(), {}
+    for form, n in forms.items():
+        codes = sorted(form)
+        rows_of[form] = [[round(rnd.random(), 3) for _ in codes] for _ in range(n)]
+        for row in rows_of[form]:
+            dimension.add(dict(zip(codes, row, strict=True)))
+    reliability = dimension.reliability("D")
+    expected = {form for form, n in forms.items() if n >= MIN_FORM_ATTEMPTS}
+    assert {frozenset(f.items) for f in reliability.forms} == expected
+    assert [f.attempts for f in reliability.forms] == sorted((f.attempts for f in reliability.forms), reverse=True)
+    assert sum(f.attempts for f in reliability.forms) + reliability.attempts_below_minimum == sum(forms.values())
+    assert reliability.forms_below_minimum == len(forms) - len(expected)
+    for form in reliability.forms:
+        direct = cronbach_alpha(rows_of[frozenset(form.items)])
+        assert (form.alpha is None) == (direct is None) and (form.reason is None) == (direct is not None)
+        if direct is not None:
+            assert form.alpha == pytest.approx(direct, abs=1e-9)
+    assert (reliability.alpha is None) == (not reliability.forms or reliability.forms[0].alpha is None)
+    assert (reliability.alpha is None) == (reliability.reason is not None)
+
+
+def test_the_accumulator_reports_alpha_per_pool_form_from_score_documents():
+    """End to end through the engine: a dimension whose items come from a pool (two of three Likert items per
+    attempt). Forms {a, b} (45 attempts) and {b, c} (30) are reported with their n; {a, c} (12) is counted."""
+    from service.items.views import Answer
+    from service.scoring.engine import ScoredItem, ScoringInput, score
+    from service.scoring.statistics import StatisticsAccumulator
+    from tests.test_scoring_engine import TINY, TINY_HASH, make_item
+
+    pool = {code: make_item("likert", f"LK-{code}", loadings=[("D1.a", 1.0)], scale_points=5) for code in "abc"}
+    rng = random.Random(3)
+    accumulator = StatisticsAccumulator()
+    for form, n in (("ab", 45), ("bc", 30), ("ac", 12)):
+        for _ in range(n):
+            ability = rng.randint(1, 5)
+            answers = {f"LK-{c}": Answer(value=min(5, max(1, ability + rng.choice((-1, 0, 0, 1))))) for c in form}
+            document = score(ScoringInput(TINY, TINY_HASH, [ScoredItem(1, pool[c]) for c in form], answers))
+            accumulator.add(document, answers)
+    (dimension,) = accumulator.result().dimensions
+    assert dimension.dimension == "D1"
+    assert [(f.items, f.attempts) for f in dimension.forms] == [(["LK-a", "LK-b"], 45), (["LK-b", "LK-c"], 30)]
+    assert (dimension.forms_below_minimum, dimension.attempts_below_minimum) == (1, 12)
+    assert all(f.alpha is not None and f.alpha_if_deleted == [] for f in dimension.forms)  # 2 items: none deleted
+    assert (dimension.items, dimension.attempts, dimension.alpha) == (2, 45, dimension.forms[0].alpha)

@@ -276,11 +276,43 @@ def test_per_dimension_cut_scores_for_an_unknown_dimension():
     errors = validate(edited(BASE, lambda r: r["cut_scores"].update(dimensions={"D9": CUTS, "D1": CUTS})))
     assert pointers(errors) == ["/cut_scores/dimensions/D9"]
     assert "'D9'" in errors[0].detail
-    # only top-level dimensions may have their own cut scores
-    errors = validate(edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1a": CUTS})))
-    assert pointers(errors) == ["/cut_scores/dimensions/D1a"]
+    # indicators take their top-level dimension's cut scores: they may not have their own
     errors = validate(edited(BASE, lambda r: r["cut_scores"].update(dimensions={"D1.1": CUTS})))
     assert pointers(errors) == ["/cut_scores/dimensions/D1.1"]
+    assert "is an indicator" in errors[0].detail
+
+
+def test_sub_dimensions_may_have_their_own_cut_scores():
+    """Any dimension, at any depth, may carry cut scores (before: only top-level ones)."""
+    assert validate(edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1a": CUTS}))) == []
+    assert validate(edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1": CUTS, "D1a": CUTS,
+                                                                                "D1b": CUTS}))) == []
+
+
+@pytest.mark.parametrize(("bad", "expected"), [
+    ([0, 50, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),          # equal is not rising
+    ([5, 50, 80], ["/cut_scores/dimensions/D1b/0/min_score"]),          # the lowest level must start at 0
+    ([0, 80, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),          # falling
+    ([0, 50], ["/cut_scores/dimensions/D1b"]),                           # a level boundary missing
+])
+def test_sub_dimension_cut_scores_are_checked_like_the_others(bad: list[float], expected: list[str]):
+    cuts = [{"level": level, "min_score": score} for level, score in zip(("acquire", "deepen", "create"), bad,
+                                                                          strict=False)]
+    content = edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1b": cuts}))
+    errors = validate(content)
+    assert pointers(errors) == expected
+    raw = msgspec.to_builtins(content)
+    for pointer in pointers(errors):
+        resolve(raw, pointer)  # every pointer names a place in the document
+
+
+def test_sub_dimension_cut_scores_out_of_range_are_refused_on_decoding():
+    raw = msgspec.to_builtins(NESTED)
+    raw["cut_scores"]["dimensions"] = {"D1a": [{"level": "acquire", "min_score": 0},
+                                               {"level": "deepen", "min_score": 50},
+                                               {"level": "create", "min_score": 101}]}
+    with pytest.raises(msgspec.ValidationError, match=r"<= 100.0 - at `\$.cut_scores.dimensions\[...\]\[2\].min_score`"):
+        content_decoder.decode(msgspec.json.encode(raw))
 
 
 def test_empty_dimension():

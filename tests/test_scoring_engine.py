@@ -26,7 +26,7 @@ from service.items.model import (
 )
 from service.items.samples import sample_bank
 from service.items.views import Answer
-from service.rubrics.model import CutScore, FrameworkContent
+from service.rubrics.model import CutScore, FrameworkContent, walk_dimensions, walk_indicators
 from service.rubrics.templates import get_template
 from service.scoring.engine import (
     ENGINE_VERSION,
@@ -576,3 +576,111 @@ def test_omitting_an_answer_never_raises_a_score(attempt: Attempt, data: st.Data
         if code in dim_before:
             assert dimension.scaled <= dim_before[code].scaled
     assert after.overall.scaled <= before.overall.scaled  # type: ignore[operator]
+
+
+# =========================================================================== 6. cut scores of sub-dimensions
+
+def _cuts(l2: float, l3: float) -> list[dict[str, Any]]:
+    return [{"level": "L1", "min_score": 0}, {"level": "L2", "min_score": l2}, {"level": "L3", "min_score": l3}]
+
+
+def _indicator(code: str) -> dict[str, Any]:
+    return {"code": code, "statement": loc(code), "weight": 1.0, "descriptors": descriptors(code)}
+
+
+NESTED_CUTS = msgspec.convert({
+    "code": "nested", "title": loc("Nested framework"),
+    "levels": [{"code": "L1", "label": loc("Novice")}, {"code": "L2", "label": loc("Practitioner")},
+               {"code": "L3", "label": loc("Expert")}],
+    "dimensions": [
+        {"code": "D1", "name": loc("D1"), "weight": 0.5, "children": [
+            {"code": "D1a", "name": loc("D1a"), "weight": 0.5, "children": [
+                {"code": "D1ax", "name": loc("D1ax"), "weight": 1.0, "indicators": [_indicator("i1")]}]},
+            {"code": "D1b", "name": loc("D1b"), "weight": 0.5, "indicators": [_indicator("i2")]}]},
+        {"code": "D2", "name": loc("D2"), "weight": 0.5, "indicators": [_indicator("i3")]},
+    ],
+    "cut_scores": {"overall": _cuts(50, 80), "dimensions": {"D1": _cuts(30, 60), "D1a": _cuts(70, 90)}},
+}, FrameworkContent)
+
+
+def test_sub_dimensions_use_their_nearest_ancestors_cut_scores() -> None:
+    """Five-point Likert items: i1 at 4 (75), i2 and i3 at 3 (50).
+
+    i1   75    indicator: its top-level dimension D1's cuts (30, 60) -> L3 (not D1a's, which would give L2)
+    D1ax 75    no cuts of its own; nearest ancestor with some is D1a (70, 90) -> L2 (D1's would give L3)
+    D1a  75    its own (70, 90) -> L2
+    D1b  50    none; D1's (30, 60) -> L2
+    D1   62.5  its own (30, 60) -> L3
+    D2   50    none, top-level: the overall ones (50, 80) -> L2
+    overall 0.5 x 62.5 + 0.5 x 50 = 56.25 -> overall (50, 80): L2
+    """
+    from service.rubrics.validation import validate
+
+    assert validate(NESTED_CUTS) == []
+    items = [make_item("likert", f"LK-{code}", framework="nested", loadings=[(code, 1.0)], scale_points=5)
+             for code in ("i1", "i2", "i3")]
+    answers = {"LK-i1": Answer(value=4), "LK-i2": Answer(value=3), "LK-i3": Answer(value=3)}
+    doc = score(ScoringInput(NESTED_CUTS, "sha256:nested", [ScoredItem(1, item) for item in items], answers))
+    assert {d.dimension: (d.scaled, d.level) for d in doc.dimensions} == {
+        "D1ax": (75.0, "L2"), "D1a": (75.0, "L2"), "D1b": (50.0, "L2"), "D1": (62.5, "L3"), "D2": (50.0, "L2")}
+    assert {i.indicator: (i.scaled, i.level) for i in doc.indicators} == {
+        "i1": (75.0, "L3"), "i2": (50.0, "L2"), "i3": (50.0, "L2")}
+    assert (doc.overall.scaled, doc.overall.level) == (56.25, "L2")
+
+
+TEACHER = get_template("teacher-digital-literacy").content  # 5 dimensions -> 13 sub-dimensions -> 33 indicators
+TEACHER_LEVELS = [level.code for level in TEACHER.levels]
+TEACHER_ITEMS = [ScoredItem(1, make_item("likert", f"LK-{code}", framework=TEACHER.code, loadings=[(code, 1.0)],
+                                         scale_points=5))
+                 for _, _, indicator in walk_indicators(TEACHER) for code in [indicator.code]]
+
+
+@st.composite
+def teacher_cut_scores(draw: st.DrawFn) -> FrameworkContent:
+    """The teacher template with random rising cut scores on a random set of its dimensions (any depth)."""
+    codes = [dimension.code for _, dimension in walk_dimensions(TEACHER.dimensions)]
+    chosen = draw(st.lists(st.sampled_from(codes), unique=True))
+    own = {}
+    for code in chosen:
+        bounds = sorted(draw(st.lists(st.integers(1, 100), min_size=len(TEACHER_LEVELS) - 1,
+                                      max_size=len(TEACHER_LEVELS) - 1, unique=True)))
+        own[code] = [{"level": level, "min_score": score} for level, score in zip(TEACHER_LEVELS, [0, *bounds],
+                                                                                  strict=True)]
+    raw = msgspec.to_builtins(TEACHER)
+    raw["cut_scores"]["dimensions"] = own
+    return msgspec.convert(raw, FrameworkContent)
+
+
+@PROPERTY
+@given(teacher_cut_scores(), st.lists(st.integers(1, 5), min_size=len(TEACHER_ITEMS), max_size=len(TEACHER_ITEMS)))
+def test_every_level_follows_the_nearest_ancestor_rule(framework: FrameworkContent, values: list[int]) -> None:
+    """Written independently of the engine: walk up the tree to the first dimension with cut scores of its
+    own, else the overall ones; an indicator takes its top-level dimension's."""
+    from service.rubrics.validation import validate
+
+    assert validate(framework) == []
+    parent: dict[str, str | None] = {}
+    top: dict[str, str] = {}
+    for _, dimension in walk_dimensions(framework.dimensions):
+        for child in dimension.children:
+            parent[child.code] = dimension.code
+        parent.setdefault(dimension.code, None)
+    for _, dimension, indicator in walk_indicators(framework):
+        code: str | None = dimension.code
+        while parent[code] is not None:  # type: ignore[index]
+            code = parent[code]  # type: ignore[index]
+        top[indicator.code] = code  # type: ignore[assignment]
+
+    def cuts_of(code: str | None) -> list[CutScore]:
+        while code is not None and code not in framework.cut_scores.dimensions:
+            code = parent[code]
+        return framework.cut_scores.overall if code is None else framework.cut_scores.dimensions[code]
+
+    answers = {scored.item.code: Answer(value=value) for scored, value in zip(TEACHER_ITEMS, values, strict=True)}
+    doc = score(ScoringInput(framework, "sha256:teacher", TEACHER_ITEMS, answers))
+    assert len(doc.dimensions) == 18 and len(doc.indicators) == 33
+    for dimension_score in doc.dimensions:
+        assert dimension_score.level == level_for(cuts_of(dimension_score.dimension), dimension_score.scaled)
+    for indicator_score in doc.indicators:
+        assert indicator_score.level == level_for(cuts_of(top[indicator_score.indicator]), indicator_score.scaled)
+    assert doc.overall.level == level_for(framework.cut_scores.overall, doc.overall.scaled)  # type: ignore[arg-type]

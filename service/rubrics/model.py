@@ -3,7 +3,10 @@ published versions, stored as JSON (`rubrics/templates/*/*.json`, the `content` 
 
 A framework holds ordered dimensions (optionally nested sub-dimensions) whose leaves hold
 indicators; an ordered list of proficiency levels; a descriptor per indicator and level;
-and cut scores that map a 0-100 scaled score to a level, overall and per dimension.
+and cut scores that map a 0-100 scaled score to a level: overall, and optionally for any
+dimension (top-level or sub-dimension). A dimension without its own cut scores uses its nearest
+ancestor's, and a top-level dimension without them the overall ones; an indicator uses the cut
+scores its top-level dimension uses (see `service.scoring.engine`).
 Labels are localized: `{"zh-CN": "...", "en": "..."}`.
 """
 
@@ -86,8 +89,12 @@ class CutScore(msgspec.Struct, forbid_unknown_fields=True):
 
 class CutScores(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     overall: list[CutScore]
-    # Per top-level dimension code; a dimension without its own list uses `overall`.
-    dimensions: dict[Code, list[CutScore]] = msgspec.field(default_factory=dict)
+    # Per dimension code, at any depth; a dimension without its own list uses its nearest ancestor's,
+    # and a top-level dimension without one uses `overall`.
+    dimensions: Annotated[dict[Code, list[CutScore]], msgspec.Meta(description=(
+        "Cut scores per dimension code (top-level or sub-dimension). A dimension without its own uses its "
+        "nearest ancestor's; a top-level dimension without its own uses `overall`. Indicators use the cut "
+        "scores their top-level dimension uses."))] = msgspec.field(default_factory=dict)
 
 
 class FrameworkContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

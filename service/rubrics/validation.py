@@ -27,6 +27,11 @@ def _weights(items: list[Dimension] | list, pointer: str, what: str) -> list[Fie
     return []
 
 
+def _escape(token: str) -> str:
+    """A JSON pointer reference token (RFC 6901): codes may not hold '/' or '~' today, but pointers stay exact."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
 def _cut_scores(cuts: list[CutScore], level_codes: list[str], pointer: str) -> list[FieldError]:
     errors = []
     if [c.level for c in cuts] != level_codes:
@@ -92,11 +97,16 @@ def validate(content: FrameworkContent) -> list[FieldError]:
                                          where))
 
     errors += _cut_scores(content.cut_scores.overall, level_codes, "/cut_scores/overall")
-    top_codes = {d.code for d in content.dimensions}
+    # Any dimension, sub-dimensions included, may have its own; indicators take their top-level dimension's.
+    dimension_codes = {d.code for _, d in walk_dimensions(content.dimensions)}
+    indicator_codes = {i.code for _, _, i in walk_indicators(content)}
     for code, cuts in content.cut_scores.dimensions.items():
-        pointer = f"/cut_scores/dimensions/{code}"
-        if code not in top_codes:
-            errors.append(FieldError(f"no top-level dimension '{code}'", pointer))
+        pointer = f"/cut_scores/dimensions/{_escape(code)}"
+        if code in indicator_codes:
+            errors.append(FieldError(f"'{code}' is an indicator: indicators use the cut scores of their "
+                                     "top-level dimension", pointer))
+        elif code not in dimension_codes:
+            errors.append(FieldError(f"no dimension '{code}'", pointer))
         errors += _cut_scores(cuts, level_codes, pointer)
     return errors
 

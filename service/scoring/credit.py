@@ -2,7 +2,8 @@
 
 Every rule returns a fraction in [0, 1] per loaded indicator (the same fraction for every
 indicator except in situational judgement, whose options are keyed per indicator) and a
-short explanation of how it was reached.
+short explanation of how it was reached. Every formula, with a worked example, is in the
+README's Items section ("Credit"); tests/test_scoring_formulas.py recomputes those examples.
 """
 
 from __future__ import annotations

@@ -2,6 +2,12 @@
 a score document. Pure and deterministic: no I/O, no clock, no randomness; the same input
 always gives the same document, whatever the order of items or options.
 
+`ENGINE_VERSION` changes whenever a framework that could be published, with the same items,
+answers and ratings, could get a different document (rescoring then sees every document as
+changed, since the provenance names the version). Cut scores of sub-dimensions (step 5) did not
+change it: before them validation refused a sub-dimension's own cut scores, so no publishable
+framework scores differently.
+
 How the numbers are made (each step is in the document, so any number can be redone by hand):
 1. Item credit: each answered item earns a fraction of its points per loaded indicator
    (`service.scoring.credit`); an unanswered item earns 0 and is listed as omitted.
@@ -10,8 +16,11 @@ How the numbers are made (each step is in the document, so any number can be red
 3. Dimension: scaled = the framework-weighted mean of its measured children (indicators or
    sub-dimensions), weights renormalised over what the form measured; raw and max are sums.
 4. Overall: the weighted mean of the measured top-level dimensions (their framework weights).
-5. Levels: the highest cut score at or below the scaled score, from the dimension's own cut
-   scores (or the overall ones); indicators use their top-level dimension's cuts.
+5. Levels: the highest cut score at or below the scaled score. A dimension (top-level or
+   sub-dimension) uses its own cut scores; one without them uses its nearest ancestor's that has
+   some, and a top-level dimension without them the overall ones. An indicator uses the cut scores
+   its top-level dimension uses (its sub-dimension's own cut scores do not apply to it). The
+   overall score uses the overall cut scores.
 An open response without an agreed rating yet is left out of every sum and listed as pending;
 the document is then `provisional` (a score so far), and `final` once nothing is pending.
 """
@@ -156,12 +165,18 @@ class _Tree:
     def __init__(self, framework: FrameworkContent) -> None:
         self.framework = framework
         self.top_of: dict[str, str] = {}  # indicator code -> top-level dimension code
-        self.cuts: dict[str, list[CutScore]] = {}
+        self.cuts: dict[str, list[CutScore]] = {}  # dimension code (any depth) -> the cut scores it uses
         for dimension in framework.dimensions:
-            self.cuts[dimension.code] = framework.cut_scores.dimensions.get(dimension.code,
-                                                                            framework.cut_scores.overall)
+            self._resolve_cuts(dimension, framework.cut_scores.overall)
             for code in self._indicators(dimension):
                 self.top_of[code] = dimension.code
+
+    def _resolve_cuts(self, dimension: Dimension, inherited: list[CutScore]) -> None:
+        """Its own cut scores, else the nearest ancestor's (`inherited`), down the tree."""
+        own = self.framework.cut_scores.dimensions.get(dimension.code, inherited)
+        self.cuts[dimension.code] = own
+        for child in dimension.children:
+            self._resolve_cuts(child, own)
 
     def _indicators(self, dimension: Dimension) -> list[str]:
         codes = [indicator.code for indicator in dimension.indicators]
@@ -228,14 +243,15 @@ def score(data: ScoringInput) -> ScoreDocument:
     dimensions: list[DimensionScore] = []
     scaled_of: dict[str, float] = {}
 
-    def visit(dimension: Dimension, cuts: list[CutScore]) -> tuple[float, float] | None:
-        """Scores the dimension (children first); None when the form measured nothing in it."""
+    def visit(dimension: Dimension, indicator_cuts: list[CutScore]) -> tuple[float, float] | None:
+        """Scores the dimension (children first); None when the form measured nothing in it.
+        `indicator_cuts` are the top-level dimension's: every indicator below it uses them."""
         parts: list[tuple[str, float, float, float, float]] = []  # code, weight, scaled, raw, max
         for indicator in dimension.indicators:
             if possible.get(indicator.code, 0.0) > 0:
                 scaled = 100 * raw[indicator.code] / possible[indicator.code]
                 scaled_of[indicator.code] = scaled
-                level = _level(cuts, _r(scaled))
+                level = _level(indicator_cuts, _r(scaled))
                 descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
                 indicators.append(IndicatorScore(
                     indicator.code, tree.top_of[indicator.code], _r(raw[indicator.code]),
@@ -243,7 +259,7 @@ def score(data: ScoringInput) -> ScoreDocument:
                 parts.append((indicator.code, indicator.weight, scaled, raw[indicator.code],
                               possible[indicator.code]))
         for child in dimension.children:
-            measured = visit(child, cuts)
+            measured = visit(child, indicator_cuts)
             if measured is not None:
                 parts.append((child.code, child.weight, scaled_of[child.code], *measured))
         total_weight = sum(p[1] for p in parts)
@@ -251,7 +267,7 @@ def score(data: ScoringInput) -> ScoreDocument:
             return None
         scaled = sum(p[1] * p[2] for p in parts) / total_weight
         scaled_of[dimension.code] = scaled
-        level = _level(cuts, _r(scaled))
+        level = _level(tree.cuts[dimension.code], _r(scaled))
         raw_sum, max_sum = sum(p[3] for p in parts), sum(p[4] for p in parts)
         dimensions.append(DimensionScore(
             dimension.code, list(dimension.tags), _r(raw_sum), _r(max_sum), _r(scaled), level,

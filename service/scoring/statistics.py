@@ -8,8 +8,17 @@ Per item (over the attempts whose form contained it):
 - omission rate: the share of attempts that left it unanswered;
 - option shares: for choice-based answers, the share of attempts choosing each option
   (for multiple choice, selecting it; for most/least, the option named most likely).
-Per top-level dimension: Cronbach's alpha over the items contributing to it, on the attempts
-that received all of those items, and alpha with each item deleted.
+Per top-level dimension: Cronbach's alpha, and alpha with each item deleted, per form. A form
+is a distinct set of the dimension's items that an attempt received: a fixed test has one,
+forms drawn from pools have many. Alpha is computed per form over the attempts that received
+exactly that set, and only for forms at least `MIN_FORM_ATTEMPTS` (30) attempts received: below
+that, alpha is too unstable to report (one run on pool forms of 5 to 49 attempts gave -1.03).
+Each reported form carries its n; forms below the minimum are only counted. When no form
+reaches the minimum, alpha is null with a `reason`; it is also null (with a reason) when a
+form has fewer than 2 of the dimension's items or its total does not vary. The dimension's
+top-level `items`, `attempts`, `alpha` and `alpha_if_deleted` repeat the most-taken form (the
+first of `forms`), or, when no form qualifies, the most-taken form's size with a null alpha.
+(IRT marginal reliability will follow with calibration.)
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 
 NEGATIVE = -1e-9
+MIN_FORM_ATTEMPTS = 30  # a form's alpha is reported only over at least this many attempts
 
 
 class ItemStatistic(msgspec.Struct):
@@ -41,12 +51,26 @@ class AlphaIfDeleted(msgspec.Struct):
     alpha: float | None
 
 
-class DimensionReliability(msgspec.Struct):
-    dimension: str
-    items: int
-    attempts: int
+class FormReliability(msgspec.Struct):
+    """Alpha over the attempts that received exactly these items of the dimension."""
+
+    items: list[str]  # the dimension's items on this form, sorted
+    attempts: int  # n: the attempts that received exactly this set
     alpha: float | None
     alpha_if_deleted: list[AlphaIfDeleted]
+    reason: str | None = None  # why alpha is null
+
+
+class DimensionReliability(msgspec.Struct):
+    dimension: str
+    items: int  # the most-taken form's: items,
+    attempts: int  # its attempts,
+    alpha: float | None  # its alpha (null when no form reaches MIN_FORM_ATTEMPTS)
+    alpha_if_deleted: list[AlphaIfDeleted]
+    reason: str | None = None  # why alpha is null
+    forms: list[FormReliability] = msgspec.field(default_factory=list)  # n >= MIN_FORM_ATTEMPTS, most-taken first
+    forms_below_minimum: int = 0  # distinct forms with fewer attempts: not reported
+    attempts_below_minimum: int = 0  # the attempts on those forms
 
 
 class ItemStatistics(msgspec.Struct):
@@ -101,7 +125,8 @@ def _chosen(answer: Answer | None) -> list[str]:
 
 
 class _Dimension:
-    """Per item (x_i) with the dimension total (t) over attempts that had every item of the set."""
+    """Per form (the set of the dimension's items an attempt received): per item (x_i) with the
+    form's total (t), over the attempts that received exactly that set."""
 
     def __init__(self) -> None:
         self.rows: dict[frozenset[str], dict[str, _Moments]] = {}
@@ -115,9 +140,7 @@ class _Dimension:
             moments[code].add(value, total)
         self.totals.setdefault(key, _Moments()).add(total)
 
-    def reliability(self, dimension: str) -> DimensionReliability:
-        # the item set most attempts received (forms drawn from pools may differ)
-        key = max(self.totals, key=lambda k: (self.totals[k].n, sorted(k)))
+    def _form(self, key: frozenset[str]) -> FormReliability:
         moments, totals = self.rows[key], self.totals[key]
         items = sorted(key)
         k, n = len(items), totals.n
@@ -127,7 +150,7 @@ class _Dimension:
             m = len(keep)
             if m < 2 or n < 2:
                 return None
-            # variance of the total over `keep` = var(t) - sum over dropped of (2 cov(x, t) - var(x)) + 2 cov among dropped
+            # variance of the total over `keep`: var(t) - 2 cov(x_d, t) + var(x_d) for the one dropped item d
             dropped = [c for c in items if c not in keep]
             if not dropped:
                 variance = total_variance
@@ -139,7 +162,30 @@ class _Dimension:
             return m / (m - 1) * (1 - sum(moments[c].variance_x() for c in keep) / variance)
 
         deleted = [AlphaIfDeleted(code, alpha([c for c in items if c != code])) for code in items] if k > 2 else []
-        return DimensionReliability(dimension, k, n, alpha(items), deleted)
+        whole = alpha(items)
+        reason = None
+        if whole is None:
+            reason = ("the form has fewer than 2 of the dimension's items" if k < 2
+                      else "the total score does not vary on this form")
+        return FormReliability(items, n, whole, deleted, reason)
+
+    def reliability(self, dimension: str) -> DimensionReliability:
+        # most-taken first; ties by the item codes, so the order is deterministic
+        keys = sorted(self.totals, key=lambda k: (-self.totals[k].n, sorted(k)))
+        reported = [key for key in keys if self.totals[key].n >= MIN_FORM_ATTEMPTS]
+        below = [key for key in keys if self.totals[key].n < MIN_FORM_ATTEMPTS]
+        forms = [self._form(key) for key in reported]
+        below_attempts = sum(self.totals[key].n for key in below)
+        if forms:
+            first = forms[0]
+            return DimensionReliability(dimension, len(first.items), first.attempts, first.alpha,
+                                        first.alpha_if_deleted, first.reason, forms, len(below), below_attempts)
+        most = keys[0]
+        return DimensionReliability(
+            dimension, len(most), self.totals[most].n, None, [],
+            f"no form of this dimension was taken by at least {MIN_FORM_ATTEMPTS} attempts "
+            f"(the most-taken: {self.totals[most].n} of {below_attempts} attempts, {len(keys)} forms)",
+            [], len(below), below_attempts)
 
 
 class StatisticsAccumulator:
