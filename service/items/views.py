@@ -29,6 +29,7 @@ from service.items.model import (
     SjtFormat,
     item_type,
 )
+from service.rubrics.localize import choose
 from service.rubrics.model import Localized
 
 MAX_TEXT = 20_000
@@ -55,6 +56,45 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     scale_labels: list[Localized] | None = None
     max_length: int | None = None
     task: str | None = None
+
+
+class RenderedOption(msgspec.Struct):
+    key: str
+    text: str
+
+
+class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A `CandidateItem` in one language (a preview): each text in the negotiated language, falling
+    back to zh-CN, then en, where the item lacks it."""
+
+    ref: str
+    type: ItemType
+    stem: str
+    scenario: str | None = None
+    points: float = 1.0
+    options: list[RenderedOption] | None = None
+    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
+    format: SjtFormat | None = None
+    rating_points: int | None = None
+    scale_points: int | None = None
+    scale_labels: list[str] | None = None
+    max_length: int | None = None
+    task: str | None = None
+
+
+def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
+    """`view` with every localized text replaced by its text in `locale` (or the fallback)."""
+    def text(localized: Localized) -> str:
+        return localized[choose(list(localized), [locale])]
+
+    return RenderedItem(
+        ref=view.ref, type=view.type, stem=text(view.stem), scenario=text(view.scenario) if view.scenario else None,
+        points=view.points,
+        options=[RenderedOption(o.key, text(o.text)) for o in view.options] if view.options is not None else None,
+        answer_with=view.answer_with, format=view.format, rating_points=view.rating_points,
+        scale_points=view.scale_points,
+        scale_labels=[text(label) for label in view.scale_labels] if view.scale_labels is not None else None,
+        max_length=view.max_length, task=view.task)
 
 
 class Answer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -170,7 +170,8 @@ async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredSco
     return next((s for s in history if s.current), None)
 
 
-async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime) -> CandidateReport:
+async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime,
+                     locale: str = "zh-CN") -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
         """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
@@ -183,4 +184,4 @@ async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID
         raise NotFound(f"no attempt {attempt_id}")
     stored = await current_score(conn, attempt_id)
     return candidate_report(stored.document if stored else None, msgspec.convert(row["framework"], FrameworkContent),
-                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now)
+                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now, locale)
