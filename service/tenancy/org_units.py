@@ -16,6 +16,7 @@ import msgspec
 
 from service.aggregates import rollups
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy import tree
 from service.tenancy.fields import Code, Level, Name
 
@@ -77,14 +78,15 @@ async def _parent(conn: asyncpg.Connection, code: str | None, pointer: str) -> t
         return None
     parent = await _placed(conn, code)
     if parent is None:
-        raise Unprocessable(f"no org unit '{code}'", [FieldError(f"no org unit '{code}'", pointer)])
+        raise Unprocessable(msg("no org unit '{code}'", code=code), [FieldError(msg("no org unit '{code}'",
+                                                                                    code=code), pointer)])
     return parent
 
 
 async def get_org_unit(conn: asyncpg.Connection, code: str) -> OrgUnit:
     row = await conn.fetchrow(_SELECT + " WHERE u.code = $1", code)
     if row is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return msgspec.convert(dict(row), OrgUnit)
 
 
@@ -94,7 +96,7 @@ async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[st
         return None, None
     root = await _placed(conn, code)
     if root is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return tree.subtree_range(root.path)
 
 
@@ -106,7 +108,7 @@ async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent:
     if parent is not None:
         parent_unit = await _placed(conn, parent)
         if parent_unit is None:
-            raise NotFound(f"no org unit '{parent}'")
+            raise NotFound(msg("no org unit '{code}'", code=parent))
         parent_id = parent_unit.id
     rows = await conn.fetch(
         _SELECT + """
@@ -141,7 +143,7 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
         code, "name" in sent, sent.get("name"), "level" in sent, sent.get("level"),
     )
     if updated is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return await get_org_unit(conn, code)
 
 
@@ -149,11 +151,12 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     parent = await _parent(conn, data.parent_code, "/parent_code")
     if parent is not None and tree.is_within(parent.path, unit.path):
-        raise Unprocessable("a unit cannot move under itself",
-                            [FieldError(f"'{data.parent_code}' is '{code}' or lies below it", "/parent_code")])
+        raise Unprocessable(msg("a unit cannot move under itself"),
+                            [FieldError(msg("'{parent_code}' is '{code}' or lies below it",
+                                            parent_code=data.parent_code, code=code), "/parent_code")])
     new_path = tree.child_path(parent.path if parent else None, unit.id)
     new_depth = parent.depth + 1 if parent else 0
     low, high = tree.subtree_range(unit.path)
@@ -171,14 +174,14 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     if await conn.fetchval("SELECT 1 FROM org_units WHERE parent_id = $1 LIMIT 1", unit.id):
-        raise Conflict(f"org unit '{code}' has child units: move or delete them first")
+        raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
-        raise Conflict(f"org unit '{code}' has people: move them first")
+        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
     if await rollups.has_results(conn, unit.id):
-        raise Conflict(f"org unit '{code}' has assessment results counted in it: they stay where they were "
-                       "submitted, so the unit must stay too")
+        raise Conflict(msg("org unit '{code}' has assessment results counted in it: they stay where they "
+                           "were submitted, so the unit must stay too", code=code))
     await rollups.forget_unit(conn, unit.id)
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
@@ -186,9 +189,11 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
 async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport) -> ImportResult:
     """Insert a whole tree (or a branch under existing units) in one statement, or nothing."""
     if not data.units:
-        raise Unprocessable("nothing to import", [FieldError("must hold at least one unit", "/units")])
+        raise Unprocessable(msg("nothing to import"), [FieldError(msg("must hold at least one unit"),
+                                                                  "/units")])
     if len(data.units) > MAX_IMPORT_UNITS:
-        raise Unprocessable("too many units", [FieldError(f"at most {MAX_IMPORT_UNITS} per import", "/units")])
+        raise Unprocessable(msg("too many units"), [FieldError(msg("at most {limit} per import",
+                                                                   limit=MAX_IMPORT_UNITS), "/units")])
     await _lock_tree(conn)
     codes = list({u.code for u in data.units} | {u.parent_code for u in data.units if u.parent_code})
     existing = {
@@ -197,7 +202,8 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport) -> Imp
     }
     planned, errors = tree.plan_import([tree.ImportRow(u.code, u.parent_code) for u in data.units], existing)
     if errors:
-        raise Unprocessable(f"{len(errors)} unit(s) cannot be imported; nothing was imported", errors)
+        raise Unprocessable(msg("{count} unit(s) cannot be imported; nothing was imported",
+                                count=len(errors)), errors)
     units = data.units
     await conn.execute(
         """INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
