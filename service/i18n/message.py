@@ -27,7 +27,7 @@ class Message(str):
     def __new__(cls, msgid: str, params: dict[str, Any], plural: str | None = None,
                 count: int | None = None) -> Message:
         source = msgid if plural is None or count == 1 else plural
-        text = source.format(**{k: str(v) for k, v in params.items()}) if params else source
+        text = source.format(**params) if params else source
         self = super().__new__(cls, text)
         self.msgid, self.plural, self.count, self.params = msgid, plural, count, params
         return self
