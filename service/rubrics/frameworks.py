@@ -182,7 +182,7 @@ async def _store_draft(conn: asyncpg.Connection, current: FrameworkVersion, cont
                        ) -> FrameworkVersion:
     if content.code != current.framework:
         raise Unprocessable(msg("the framework code cannot change in a draft"),
-                            [FieldError(msg("must stay '{framework}'", framework=current.framework),
+                            [FieldError(msg("must stay '{value}'", value=current.framework),
                                         "/code")])
     revision = await conn.fetchval(
         """UPDATE framework_versions v SET content = $4, revision = revision + 1, updated_at = now()
