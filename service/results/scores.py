@@ -18,6 +18,7 @@ from service.aggregates import rollups
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
+from service.i18n import msg
 from service.items.bank import decoded_content
 from service.items.model import Item
 from service.items.views import Answer
@@ -181,7 +182,7 @@ async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID
                 AND v.version = (a.content->'framework'->>'version')::int
            WHERE t.id = $1 AND t.person_id = $2""", attempt_id, person_id)
     if row is None:
-        raise NotFound(f"no attempt {attempt_id}")
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     stored = await current_score(conn, attempt_id)
     return candidate_report(stored.document if stored else None, msgspec.convert(row["framework"], FrameworkContent),
                             msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now, locale)
