@@ -113,8 +113,8 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
 
 
 def on_invalid_token(request: Request, exc: InvalidToken | NotAuthorizedException) -> Response[Problem]:
-    detail = (exc.detail if isinstance(exc, HTTPException) else getattr(exc, "message", str(exc))) \
-        or msg("authentication required")
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # keeps a Message
+    detail = (exc.detail if isinstance(exc, HTTPException) else reason) or msg("authentication required")
     header = 'Bearer realm="assess"' + (', error="invalid_token"' if isinstance(exc, InvalidToken) else "")
     return problem(request, 401, detail, headers={"WWW-Authenticate": header})
 
