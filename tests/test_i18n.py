@@ -17,7 +17,7 @@ from service.i18n import msg, negotiate, nmsg, render, translator
 from service.i18n.__main__ import POT_PATH, extract
 from service.i18n.catalog import SUPPORTED, po_path
 from tests.delivery_setup import ANSWERS, delivery_tenant
-from tests.helpers import make_tenant
+from tests.helpers import make_tenant, user
 
 
 def _ids(catalog) -> set[object]:  # type: ignore[no-untyped-def]
@@ -128,6 +128,27 @@ async def test_validation_problems_are_translated_field_by_field(client, service
     malformed = await client.post("/v1/org-units", content=b"{", headers={**admin, "Accept-Language": "zh-CN",
                                                                           "Content-Type": "application/json"})
     assert malformed.status_code == 400 and malformed.json()["detail"].startswith("请求体不是有效的 JSON")
+
+
+async def test_domain_auth_and_guard_problems_are_translated(client, service_keys):
+    """Messages raised in domain modules, token checks, guards and If-Match, in zh-CN; the same
+    problem in English keeps its type."""
+    tenant = await make_tenant(client, service_keys, "language-domain")
+    zh = {**tenant["admin"], "Accept-Language": "zh-CN"}
+    missing = await client.get("/v1/org-units/nowhere", headers=zh)
+    assert missing.status_code == 404 and missing.json()["detail"] == "不存在组织单位 'nowhere'"
+    english = await client.get("/v1/org-units/nowhere", headers={**zh, "Accept-Language": "en"})
+    assert english.json()["detail"] == "no org unit 'nowhere'" and english.json()["type"] == missing.json()["type"]
+    bad_token = await client.get("/v1/org-units", headers={"Authorization": "Bearer not-a-token",
+                                                           "Accept-Language": "zh-CN"})
+    assert bad_token.status_code == 401 and bad_token.json()["detail"] == "令牌格式错误"
+    candidate = user(service_keys, tenant["id"], ["candidate"])
+    refused = await client.get("/v1/org-units", headers={**candidate, "Accept-Language": "zh-CN"})
+    assert refused.status_code == 403 and refused.json()["title"] == "无权访问"
+    assert refused.json()["detail"].startswith("该接口需要以下角色之一：")
+    unguarded = await client.patch("/v1/frameworks/nope/versions/1", json=[], headers=zh)
+    assert unguarded.status_code == 428
+    assert unguarded.json()["detail"] == "请在 If-Match 中提供您读取的版本的 ETag（请先 GET）"
 
 
 async def test_the_report_and_item_previews_are_in_one_language(client, service_keys):

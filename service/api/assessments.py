@@ -31,6 +31,7 @@ from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
+from service.i18n import msg
 from service.results import item_stats, ratings, rescoring, scores
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
@@ -79,7 +80,7 @@ def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
 
 
 def _require(if_match: str | None) -> str:
-    return require_if_match(if_match, "assessment")
+    return require_if_match(if_match, msg("assessment"))
 
 
 class AssessmentController(Controller):

@@ -15,6 +15,7 @@ from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
+from service.i18n import msg
 from service.rubrics import case, frameworks, localize, templates
 from service.rubrics.diff import VersionDiff, diff_versions
 from service.rubrics.frameworks import Adopt, Framework, FrameworkVersion, Origin, ValidationReport
@@ -48,7 +49,7 @@ class NewDraft(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _require(if_match: str | None) -> str:
-    return require_if_match(if_match, "version")
+    return require_if_match(if_match, msg("version"))
 
 
 def _rendered(document: Any, accept_language: str | None) -> Response[dict[str, Any]]:

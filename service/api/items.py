@@ -16,7 +16,7 @@ from service.api.language import AcceptLanguage, in_language
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
-from service.i18n import negotiate
+from service.i18n import msg, negotiate
 from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
@@ -86,7 +86,7 @@ class ItemController(Controller):
                  "as a new version after")
     async def update(self, conn: Conn, code: ItemCode, data: JSONBody[Item],  # type: ignore[valid-type]
                      if_match: IfMatch = None) -> Response[ItemVersion]:
-        return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, "item")))
+        return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, msg("item"))))
 
     @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
          summary="The item exactly as a candidate sees it (no key), in the language Accept-Language asks for")

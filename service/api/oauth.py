@@ -24,6 +24,7 @@ from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from service.api.ratelimit import throttle
 from service.auth.issue import issue_client_token
 from service.auth.principal import CLIENT_SCOPES
+from service.i18n import msg
 from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate_client
 
 FORM = "application/x-www-form-urlencoded"
@@ -111,7 +112,8 @@ async def _issue(request: Request) -> TokenResponse:
     if grant_type != "client_credentials":
         raise _Refused("unsupported_grant_type", "only grant_type=client_credentials is supported")
     client_id, secret = _credentials(request, form)
-    throttle(getattr(request.app.state, "token_rate_limiter", None), client_id[:64], "token requests of a client")
+    throttle(getattr(request.app.state, "token_rate_limiter", None), client_id[:64],
+             msg("token requests of a client"))
     runtime = request.app.state.runtime
     try:
         grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))

@@ -21,6 +21,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
 
 from service.auth.principal import Principal
+from service.i18n import msg
 
 
 class TokenBucket:
@@ -66,7 +67,8 @@ def throttle(limiter: RateLimiter | None, key: str, what: str) -> None:
     wait = limiter.wait(key)
     if wait > 0:
         raise TooManyRequestsException(
-            detail=f"{what} is limited to {limiter.rate:g} requests per second (bursts of {limiter.burst:g})",
+            detail=msg("{what} is limited to {rate:g} requests per second (bursts of {burst:g})", what=what,
+                       rate=limiter.rate, burst=limiter.burst),
             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
@@ -75,4 +77,4 @@ async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     principal: Principal | None = connection.scope.get("user")
     if principal is not None and principal.kind == "client":
         throttle(getattr(connection.app.state, "rate_limiter", None), f"{principal.tenant_id}/{principal.subject}",
-                 "this client")
+                 msg("this client"))
