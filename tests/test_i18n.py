@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from babel.messages.pofile import read_po, write_po
 
-from service.errors import NotFound, msgspec_field_error
+from service.errors import NotFound, msgspec_field_error, msgspec_message
 from service.i18n import msg, negotiate, nmsg, render, translator
 from service.i18n.__main__ import POT_PATH, extract
 from service.i18n.catalog import SUPPORTED, po_path
@@ -51,6 +51,8 @@ def test_msgspec_messages_of_known_shapes_are_translated_and_others_kept():
     assert render(error.detail, "zh-CN") == "应为 `int`，实际为 `str`"
     missing = msgspec_field_error("Object missing required field `code` - at `$.units[0]`")
     assert missing.pointer == "/units/0/code" and render(missing.detail, "zh-CN") == "对象缺少必填字段 `code`"
+    assert render(msgspec_message("Missing required query parameter 'to' for path /v1/x?a=1"), "zh-CN") == \
+        "缺少必填的 query 参数 'to'（路径 /v1/x?a=1）"
     odd = msgspec_field_error("Something msgspec says one day")
     assert render(odd.detail, "zh-CN") == "Something msgspec says one day"
 
@@ -208,3 +210,23 @@ def test_every_msg_call_fills_exactly_its_placeholders():
             if wanted != given:
                 wrong.append(f"{path.relative_to(root.parent)}:{node.lineno}: {sorted(wanted)} vs {sorted(given)}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_validation_reports_follow_accept_language(client, service_keys):
+    """The 200 reports listing problems (framework validate, assessment check) translate them too."""
+    tenant = await make_tenant(client, service_keys, "language-reports")
+    admin = tenant["admin"]
+    adopted = await client.post("/v1/frameworks", json={"template": "cadre-ai-literacy"}, headers=admin)
+    assert adopted.status_code == 201, adopted.text
+    etag = (await client.get("/v1/frameworks/cadre-ai-literacy/versions/1", headers=admin)).headers["etag"]
+    patched = await client.patch("/v1/frameworks/cadre-ai-literacy/versions/1", json=[
+        {"op": "replace", "path": "/levels/0/code", "value": "L9"}], headers={**admin, "If-Match": etag})
+    assert patched.status_code == 200, patched.text
+    url = "/v1/frameworks/cadre-ai-literacy/versions/1/validate"
+    zh = await client.post(url, headers={**admin, "Accept-Language": "zh-CN"})
+    en = await client.post(url, headers=admin)
+    assert zh.status_code == en.status_code == 200 and not zh.json()["valid"]
+    assert [p["pointer"] for p in zh.json()["problems"]] == [p["pointer"] for p in en.json()["problems"]]
+    assert zh.json()["problems"] != en.json()["problems"]
+    assert all(re.search(r"[\u4e00-\u9fff]", p["detail"]) for p in zh.json()["problems"]), zh.json()
+    assert zh.headers["content-language"] == "zh-CN" and en.headers["content-language"] == "en"

@@ -15,6 +15,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
+from service.api.language import AcceptLanguage, report_in_language
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, decode_dated, next_cursor, next_dated
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
@@ -31,7 +32,7 @@ from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
-from service.i18n import msg
+from service.i18n import msg, negotiate
 from service.results import item_stats, ratings, rescoring, scores
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
@@ -117,9 +118,11 @@ class AssessmentController(Controller):
         await assessments.delete_draft(conn, code)
 
     @get("/{code:str}/check", operation_id="checkAssessment", guards=[read], responses=errors(404),
-         summary="Every problem that would keep this draft from being published")
-    async def check(self, conn: Conn, code: AssessmentCode) -> PublishReport:
-        return await assessments.check(conn, code)
+         summary="Every problem that would keep this draft from being published (in the language "
+                 "Accept-Language asks for)")
+    async def check(self, conn: Conn, code: AssessmentCode,
+                    accept_language: AcceptLanguage = None) -> Response[PublishReport]:
+        return report_in_language(await assessments.check(conn, code), negotiate(accept_language))
 
     @post("/{code:str}/publish", operation_id="publishAssessment", guards=[write], status_code=200,
           responses=errors(404, 409, 412, 422, 428),

@@ -108,8 +108,8 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         else:
             errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
-    return problem(request, 400, msg("invalid {names}", names=named) if named else exc.detail, slug="validation",
-                   title=msg("Request is invalid"), errors=errors)
+    return problem(request, 400, msg("invalid {names}", names=named) if named else msgspec_message(exc.detail),
+                   slug="validation", title=msg("Request is invalid"), errors=errors)
 
 
 def on_invalid_token(request: Request, exc: InvalidToken | NotAuthorizedException) -> Response[Problem]:
