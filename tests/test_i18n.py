@@ -230,3 +230,33 @@ async def test_validation_reports_follow_accept_language(client, service_keys):
     assert zh.json()["problems"] != en.json()["problems"]
     assert all(re.search(r"[\u4e00-\u9fff]", p["detail"]) for p in zh.json()["problems"]), zh.json()
     assert zh.headers["content-language"] == "zh-CN" and en.headers["content-language"] == "en"
+
+
+# Calls whose first argument is a message a person reads in a problem: a literal here is English
+# only. (Exceptions that never reach a reply, such as ValueError, are not listed.)
+_MESSAGE_CALLS = {"NotFound", "Conflict", "Unprocessable", "PreconditionFailed", "PreconditionRequired", "Forbidden",
+                  "DomainError", "FieldError", "NotProvisioned", "Deactivated", "AttemptClosed", "StartRefused",
+                  "BadCursor", "NotReady", "Gone", "InvalidToken", "PatchError", "Unsatisfiable",
+                  "NotAuthorizedException", "PermissionDeniedException", "TooManyRequestsException"}
+
+
+def test_error_messages_come_from_the_catalog():
+    """Every message raised toward a reply is a `msg(...)`, so it has a zh-CN translation: a string
+    literal or f-string here would stay English. Convert it (see README, Language) and translate."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "service"
+    literal = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            if name not in _MESSAGE_CALLS:
+                continue
+            given = node.args[:1] + [k.value for k in node.keywords if k.arg == "detail"]
+            if any(isinstance(a, ast.JoinedStr) or (isinstance(a, ast.Constant) and isinstance(a.value, str))
+                   for a in given):
+                literal.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert not literal, "messages outside the catalog:\n" + "\n".join(literal)

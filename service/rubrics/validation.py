@@ -138,6 +138,6 @@ def validate_template(content: FrameworkContent) -> list[FieldError]:
     for pointer, text in _localized_fields(content):
         missing = [lang for lang in TEMPLATE_LANGUAGES if lang not in text]
         if missing:
-            errors.append(FieldError(f"missing {', '.join(missing)}", pointer))
+            errors.append(FieldError(msg("missing {languages}", languages=", ".join(missing)), pointer))
     return errors
 
