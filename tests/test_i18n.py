@@ -13,7 +13,7 @@ import pytest
 from babel.messages.pofile import read_po, write_po
 
 from service.errors import NotFound, msgspec_field_error, msgspec_message
-from service.i18n import msg, negotiate, nmsg, render, translator
+from service.i18n import language_headers, msg, negotiate, nmsg, render, translator, vary
 from service.i18n.__main__ import POT_PATH, extract
 from service.i18n.catalog import SUPPORTED, po_path
 from tests.delivery_setup import ANSWERS, delivery_tenant
@@ -64,6 +64,13 @@ def test_msgspec_messages_of_known_shapes_are_translated_and_others_kept():
 ])
 def test_accept_language_negotiates_zh_cn_or_en(header, expected):
     assert negotiate(header) == expected
+
+
+def test_language_headers_add_to_vary_once():
+    assert language_headers("en") == {"Vary": "Accept-Language", "Content-Language": "en"}
+    merged = language_headers("zh-CN", {"Vary": "Origin", "Retry-After": "2"})
+    assert merged == {"Vary": "Origin, Accept-Language", "Retry-After": "2", "Content-Language": "zh-CN"}
+    assert vary({"Vary": "accept-language"}) == {"Vary": "accept-language"}
 
 
 def test_the_template_is_what_extract_writes():
