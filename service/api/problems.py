@@ -102,7 +102,8 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
             continue
-        key, message, source = str(item.get("key", "")), msgspec_message(str(item.get("message", ""))), item.get("source")
+        key, source = str(item.get("key", "")), item.get("source")
+        message = msgspec_message(str(item.get("message", "")))
         if source == "body":
             errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
