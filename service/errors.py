@@ -124,6 +124,8 @@ _MSGSPEC_SHAPES: list[tuple[re.Pattern[str], Any]] = [(re.compile(pattern), fact
     (r"JSON is malformed: (?P<reason>.+) \(byte (?P<byte>\d+)\)",
      lambda m: msg("JSON is malformed: {reason} (byte {byte})", **m)),
     (r"Input data was truncated", lambda m: msg("Input data was truncated")),
+    (r"JSON is malformed: a string holds invalid UTF-8",  # service/api/body.py's own
+     lambda m: msg("JSON is malformed: a string holds invalid UTF-8")),
     (r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']*)' for path (?P<path>.+)",
      lambda m: msg("Missing required {kind} parameter '{name}' for path {path}", **m)),
 ]]
