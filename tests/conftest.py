@@ -141,7 +141,9 @@ async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on `app`, running in this test's event loop, lifespan and all."""
     async with running(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://assess.test") as http:
+        # English problem details, as most tests assert them; the service's default is zh-CN (test_i18n.py)
+        async with httpx.AsyncClient(transport=transport, base_url="http://assess.test",
+                                     headers={"Accept-Language": "en"}) as http:
             yield http
 
 

@@ -23,6 +23,7 @@ from service.aggregates.stats import BINS
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
+from service.i18n import msg
 
 log = logging.getLogger("assess.aggregates")
 
@@ -144,7 +145,7 @@ _SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.res
 async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> AggregateJob:
     row = await conn.fetchrow(_SELECT + " WHERE a.code = $1 AND j.id = $2", code, job_id)
     if row is None:
-        raise NotFound(f"assessment '{code}' has no aggregate job {job_id}")
+        raise NotFound(msg("assessment '{code}' has no aggregate job {job_id}", code=code, job_id=job_id))
     return msgspec.convert(dict(row), AggregateJob)
 
 
@@ -152,7 +153,7 @@ async def list_jobs(conn: asyncpg.Connection, code: str, *, before: tuple[dateti
                     ) -> list[AggregateJob]:
     """Newest first, the page after `before` (the last job of the previous page)."""
     if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     rows = await conn.fetch(_SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("j", 2),
                             code, *keyset.arguments(before, limit))
     return [msgspec.convert(dict(row), AggregateJob) for row in rows]
@@ -161,10 +162,10 @@ async def list_jobs(conn: asyncpg.Connection, code: str, *, before: tuple[dateti
 async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_by: str) -> AggregateJob:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     if await conn.fetchval("SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running' "
                            "AND created_at > now() - interval '1 hour'", assessment_id):
-        raise Conflict(f"an aggregate job for '{code}' is already running: wait for it")
+        raise Conflict(msg("an aggregate job for '{code}' is already running: wait for it", code=code))
     job_id = await conn.fetchval("INSERT INTO aggregate_jobs (assessment_id, kind, requested_by) VALUES ($1, $2, $3) "
                                  "RETURNING id", assessment_id, kind, requested_by)
     return await get_job(conn, code, job_id)

@@ -25,6 +25,7 @@ from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
 from service.errors import FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.results.scores import pins_in_force
 from service.tenancy.tree import subtree_range
 
@@ -200,7 +201,7 @@ class _Assessment(msgspec.Struct):
 async def _assessment(conn: asyncpg.Connection, code: str) -> _Assessment:
     row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
     if row is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     ref = row["content"]["framework"]
     pins = (await pins_in_force(conn, [row["id"]])).get(row["id"])
     version = (pins.framework_version if pins else None) or ref["version"]
@@ -224,7 +225,8 @@ async def _scope(conn: asyncpg.Connection, assessment_id: UUID, unit_code: str |
     else:
         row = await conn.fetchrow("SELECT id, code, name, path FROM org_units WHERE code = $1", unit_code)
         if row is None:
-            raise Unprocessable("no such org unit", [FieldError(f"no org unit '{unit_code}'", parameter="unit")])
+            raise Unprocessable(msg("no such org unit"),
+                                [FieldError(msg("no org unit '{code}'", code=unit_code), parameter="unit")])
         unit = _Unit(row["id"], row["code"], row["name"])
         path = [ROOT] + [UUID(part) for part in row["path"].strip("/").split("/")]
     rows = await conn.fetch(
@@ -305,11 +307,13 @@ def _sum_weeks(by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] |
 
 def _weeks(scope: _Scope, since: date | None, until: date | None, category: str | None = None) -> Weeks:
     if category is not None and (since is not None or until is not None):
-        raise Unprocessable("a category and a period cannot be combined", [FieldError(
-            "filter by category or by period, not both: cells split both ways at once could be subtracted "
-            "from the single-split figures to single out small groups", parameter="category")])
+        raise Unprocessable(msg("a category and a period cannot be combined"), [FieldError(
+            msg("filter by category or by period, not both: cells split both ways at once could be "
+                "subtracted from the single-split figures to single out small groups"),
+            parameter="category")])
     if since is not None and until is not None and since > until:
-        raise Unprocessable("the period ends before it starts", [FieldError("must not be after 'to'", parameter="from")])
+        raise Unprocessable(msg("the period ends before it starts"),
+                            [FieldError(msg("must not be after 'to'"), parameter="from")])
     if since is None and until is None:
         return None
     first, last = monday(since or date.min + timedelta(days=7)), monday(until or date.max - timedelta(days=7))
@@ -413,14 +417,15 @@ async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, 
     try:
         second = await _assessment(conn, after)
     except NotFound:
-        raise NotFound(f"no assessment '{after}' (the `after` parameter)",
-                       [FieldError(f"no assessment '{after}'", parameter="after")]) from None
+        raise NotFound(msg("no assessment '{code}' (the `after` parameter)", code=after),
+                       [FieldError(msg("no assessment '{code}'", code=after), parameter="after")]) from None
     k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
     path = None
     if unit is not None:
         path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)
         if path is None:
-            raise Unprocessable("no such org unit", [FieldError(f"no org unit '{unit}'", parameter="unit")])
+            raise Unprocessable(msg("no such org unit"), [FieldError(msg("no org unit '{code}'", code=unit),
+                                                                     parameter="unit")])
 
     async def paired(path: str | None, category: str | None) -> dict[str, asyncpg.Record]:
         low, high = subtree_range(path) if path else (None, None)

@@ -19,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
-from service import __version__
+from service import __version__, i18n
 from service.api import observability, public
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
@@ -125,6 +125,7 @@ async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteH
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        i18n.load()  # a broken message catalog fails start-up, not a request
         keys = ServiceKeys.load(settings.keys_file, settings.keys_reload_seconds)
         pool = await _connect(settings)
         app.state.runtime = Runtime(settings, pool, keys)

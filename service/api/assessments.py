@@ -15,6 +15,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
+from service.api.language import AcceptLanguage, report_in_language
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, decode_dated, next_cursor, next_dated
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
@@ -31,6 +32,7 @@ from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import monitor
 from service.delivery.monitor import AttemptRow
+from service.i18n import msg, negotiate
 from service.results import item_stats, ratings, rescoring, scores
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
@@ -79,7 +81,7 @@ def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
 
 
 def _require(if_match: str | None) -> str:
-    return require_if_match(if_match, "assessment")
+    return require_if_match(if_match, msg("assessment"))
 
 
 class AssessmentController(Controller):
@@ -117,9 +119,11 @@ class AssessmentController(Controller):
 
     @post("/{code:str}/check", operation_id="checkAssessment", guards=[read], status_code=200,
           responses=errors(404), summary="Every problem that would keep this draft from being published "
-                                         "(POST, like a framework version's validate)")
-    async def check(self, conn: Conn, code: AssessmentCode) -> PublishReport:
-        return await assessments.check(conn, code)
+                                         "(POST, like a framework version's validate; in the language "
+                                         "Accept-Language asks for)")
+    async def check(self, conn: Conn, code: AssessmentCode,
+                    accept_language: AcceptLanguage = None) -> Response[PublishReport]:
+        return report_in_language(await assessments.check(conn, code), negotiate(accept_language))
 
     @get("/{code:str}/check", operation_id="checkAssessmentWithGet", guards=[read], responses=errors(404),
          deprecated=True, summary="The same check by GET, kept for clients written before it became POST")

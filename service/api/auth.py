@@ -17,6 +17,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from service.auth.principal import OPERATOR, Principal
+from service.i18n import msg
 
 # Guards are coroutines: Litestar runs a plain function guard in a worker thread, which costs a
 # thread hop on every request.
@@ -34,7 +35,7 @@ async def authenticate(connection: ASGIConnection, handler: BaseRouteHandler) ->
         return
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
+        raise NotAuthorizedException(detail=msg("send 'Authorization: Bearer <token>'"))
     principal = await connection.app.state.runtime.verifier.verify(token.strip())
     connection.scope["user"] = principal
     connection.scope.setdefault("state", {})["principal"] = principal
@@ -43,7 +44,7 @@ async def authenticate(connection: ASGIConnection, handler: BaseRouteHandler) ->
 async def requires_operator(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     principal: Principal = connection.user
     if OPERATOR not in principal.roles:
-        raise PermissionDeniedException("this route is for the platform operator")
+        raise PermissionDeniedException(detail=msg("this route is for the platform operator"))
 
 
 def requires_roles(*roles: str) -> Guard:
@@ -59,19 +60,19 @@ def requires(*roles: str, client_scope: str | Iterable[str] = ()) -> Guard:
     """
     wanted = frozenset(roles)
     scopes = frozenset([client_scope] if isinstance(client_scope, str) else client_scope)
-    needs = f"one of the roles: {', '.join(sorted(wanted))}"
+    needs = msg("one of the roles: {roles}", roles=", ".join(sorted(wanted)))
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         principal: Principal = connection.user
         if principal.tenant_id is None:
-            raise PermissionDeniedException(f"this route needs {needs}")
+            raise PermissionDeniedException(detail=msg("this route needs {needs}", needs=needs))
         if principal.kind == "client":
             if principal.scopes.isdisjoint(scopes):
-                raise PermissionDeniedException(
-                    f"this route needs the scope {' or '.join(sorted(scopes))}" if scopes
-                    else "this route is not open to service clients")
+                raise PermissionDeniedException(detail=(
+                    msg("this route needs the scope {scopes}", scopes=" or ".join(sorted(scopes))) if scopes
+                    else msg("this route is not open to service clients")))
         elif not principal.has_any(wanted):
-            raise PermissionDeniedException(f"this route needs {needs}")
+            raise PermissionDeniedException(detail=msg("this route needs {needs}", needs=needs))
 
     guard.__name__ = "requires_" + "_or_".join(sorted(wanted | scopes))
     guard.client_scopes = scopes  # type: ignore[attr-defined]  # read by the scope-table test

@@ -16,6 +16,7 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
+from service.api.language import AcceptLanguage, in_language
 from service.api.responses import also, errors
 from service.auth.principal import CANDIDATE
 from service.delivery import attempts
@@ -29,6 +30,7 @@ from service.delivery.attempts import (
     SaveResult,
     StartAttempt,
 )
+from service.i18n import negotiate
 from service.results import scores
 from service.results.report import CandidateReport
 from service.tenancy.fields import CODE_PATTERN
@@ -87,10 +89,12 @@ class DeliveryController(Controller):
 
     @get("/attempts/{attempt_id:uuid}/report", operation_id="getMyReport", responses=errors(403, 404),
          summary="My profile on this attempt: dimension scores, levels, what the next level asks for "
-                 "(as the assessment's feedback policy allows)")
-    async def report(self, request: Request, conn: Conn, attempt_id: AttemptId) -> CandidateReport:
+                 "(as the assessment's feedback policy allows), in the language Accept-Language asks for")
+    async def report(self, request: Request, conn: Conn, attempt_id: AttemptId,
+                     accept_language: AcceptLanguage = None) -> Response[CandidateReport]:
         person = await current_candidate(request, conn)
-        return await scores.report_for(conn, person.id, attempt_id, datetime.now(UTC))
+        locale = negotiate(accept_language)
+        return in_language(await scores.report_for(conn, person.id, attempt_id, datetime.now(UTC), locale), locale)
 
     @post("/attempts/{attempt_id:uuid}/submit", operation_id="submitAttempt", status_code=200,
           responses=errors(403, 404), summary="Submit once; a retry returns the same result")

@@ -8,6 +8,7 @@ from litestar import Response
 from litestar.params import HeaderParameter
 
 from service.errors import PreconditionRequired
+from service.i18n import msg
 
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", description="The ETag last read (required)")]
 
@@ -27,5 +28,6 @@ def versioned(value: V, status_code: int = 200) -> Response[V]:
 def require_if_match(if_match: str | None, what: str) -> str:
     """428 when a write does not say which version it read."""
     if not if_match:
-        raise PreconditionRequired(f"send If-Match with the ETag of the {what} you read (GET it first)")
+        raise PreconditionRequired(msg("send If-Match with the ETag of the {what} you read (GET it first)",
+                                       what=what))
     return if_match

@@ -14,9 +14,11 @@ from litestar.params import Body, HeaderParameter, JSONBody, PathParameter, Quer
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
+from service.api.language import report_in_language
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
+from service.i18n import msg, negotiate
 from service.rubrics import case, frameworks, localize, templates
 from service.rubrics.diff import VersionDiff, diff_versions
 from service.rubrics.frameworks import Adopt, Framework, FrameworkVersion, Origin, ValidationReport
@@ -59,7 +61,7 @@ class NewDraft(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _require(if_match: str | None) -> str:
-    return require_if_match(if_match, "version")
+    return require_if_match(if_match, msg("version"))
 
 
 def _rendered(document: Any, accept_language: str | None) -> Response[dict[str, Any]]:
@@ -157,9 +159,13 @@ class FrameworkController(Controller):
         return versioned(await frameworks.patch_draft(conn, code, version, data, _require(if_match)))
 
     @post("/{code:str}/versions/{version:int}/validate", operation_id="validateFrameworkVersion", guards=[read],
-          status_code=200, responses=errors(404), summary="Every problem with a version, each with a JSON pointer")
-    async def validate(self, conn: Conn, code: CodePath, version: VersionPath) -> ValidationReport:
-        return await frameworks.validate_version(conn, code, version)
+          status_code=200, responses=errors(404),
+          summary="Every problem with a version, each with a JSON pointer (in the language Accept-Language "
+                  "asks for)")
+    async def validate(self, conn: Conn, code: CodePath, version: VersionPath,
+                       accept_language: AcceptLanguage = None) -> Response[ValidationReport]:
+        report = await frameworks.validate_version(conn, code, version)
+        return report_in_language(report, negotiate(accept_language))
 
     @post("/{code:str}/versions/{version:int}/publish", operation_id="publishFrameworkVersion", guards=[write],
           status_code=200, responses=errors(404, 409, 412, 422, 428),

@@ -12,13 +12,15 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
+from service.api.language import AcceptLanguage, in_language
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
+from service.i18n import msg, negotiate
 from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
-from service.items.views import CandidateItem, candidate_view
+from service.items.views import RenderedItem, candidate_view, rendered_view
 from service.tenancy.fields import CODE_PATTERN, MAX_VERSION
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
@@ -89,13 +91,16 @@ class ItemController(Controller):
                  "as a new version after")
     async def update(self, conn: Conn, code: ItemCode, data: JSONBody[Item],  # type: ignore[valid-type]
                      if_match: IfMatch = None) -> Response[ItemVersion]:
-        return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, "item")))
+        return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, msg("item"))))
 
     @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
-         summary="The item exactly as a candidate sees it (no key)")
+         summary="The item exactly as a candidate sees it (no key), in the language Accept-Language asks for")
     async def preview(self, conn: Conn, code: ItemCode,
-                      version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None) -> CandidateItem:
-        return candidate_view((await bank.get_item(conn, code, version)).content)
+                      version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
+                      accept_language: AcceptLanguage = None) -> Response[RenderedItem]:
+        locale = negotiate(accept_language)
+        return in_language(rendered_view(candidate_view((await bank.get_item(conn, code, version)).content), locale),
+                           locale)
 
     @post("/{code:str}/retire", operation_id="retireItem", guards=[write], status_code=200, responses=errors(404),
           summary="Retire an item: new assessments cannot use it; published ones keep their pinned version")

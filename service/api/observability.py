@@ -30,6 +30,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 
 from service.api.auth import PUBLIC
+from service.i18n import msg
 
 access_log = logging.getLogger("assess.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -104,12 +105,12 @@ def requires_metrics_access(request: Request) -> None:
     token = request.app.state.runtime.settings.metrics_token
     if token is None:
         if not _loopback(request):
-            raise PermissionDeniedException("/metrics answers loopback clients only; set METRICS_TOKEN to "
-                                            "scrape from elsewhere")
+            raise PermissionDeniedException(detail=msg("/metrics answers loopback clients only; set METRICS_TOKEN to "
+                                                   "scrape from elsewhere"))
         return
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
-        raise NotAuthorizedException("send 'Authorization: Bearer <METRICS_TOKEN>'")
+        raise NotAuthorizedException(detail=msg("send 'Authorization: Bearer <METRICS_TOKEN>'"))
 
 
 @get("/metrics", include_in_schema=False, opt=PUBLIC, sync_to_thread=False)

@@ -12,6 +12,7 @@ import msgspec
 from litestar.params import QueryParameter
 
 from service.errors import DomainError, FieldError
+from service.i18n import msg
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500)")]
 Cursor = Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page")]
@@ -25,7 +26,7 @@ class _CursorBody(msgspec.Struct, array_like=True):
 
 
 class BadCursor(DomainError):
-    status, slug, title = 400, "bad-cursor", "Invalid pagination cursor"
+    status, slug, title = 400, "bad-cursor", msg("Invalid pagination cursor")
 
 
 def encode_cursor(kind: str, after: str) -> str:
@@ -41,8 +42,9 @@ def decode_cursor(kind: str, cursor: str | None) -> str | None:
     except (binascii.Error, ValueError, msgspec.MsgspecError):
         body = None
     if body is None or body.kind != kind:
-        raise BadCursor("the cursor is not one this list handed out",
-                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")])
+        raise BadCursor(msg("the cursor is not one this list handed out"),
+                        [FieldError(msg("not a cursor from this list; start again without it"),
+                                    parameter="cursor")])
     return body.after
 
 
@@ -67,8 +69,9 @@ def decode_dated(kind: str, cursor: str | None) -> tuple[datetime, UUID] | None:
     try:
         return datetime.fromisoformat(created_at), UUID(row_id)
     except ValueError:
-        raise BadCursor("the cursor is not one this list handed out",
-                        [FieldError("not a cursor from this list; start again without it", parameter="cursor")]
+        raise BadCursor(msg("the cursor is not one this list handed out"),
+                        [FieldError(msg("not a cursor from this list; start again without it"),
+                                    parameter="cursor")]
                         ) from None
 
 

@@ -3,11 +3,16 @@
 Type URIs are stable URNs (`urn:assess:problem:<slug>`); clients switch on them, people
 read `title` and `detail`; validation problems carry `errors`, each with a JSON `pointer`
 into the body or the `parameter` that was wrong. Database errors never leak SQL.
+
+`title`, `detail` and each error's `detail` are in the language `Accept-Language` asks for
+(zh-CN, the default, or en), with `Content-Language` and `Vary: Accept-Language`; the `type`
+URNs never change with the language.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -17,16 +22,24 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from service.auth.verify import InvalidToken, TenantSuspended
-from service.errors import UNIQUE_FIELDS, DomainError, FieldError, escape_pointer_token, msgspec_field_error
+from service.errors import (
+    UNIQUE_FIELDS,
+    DomainError,
+    FieldError,
+    escape_pointer_token,
+    msgspec_field_error,
+    msgspec_message,
+)
+from service.i18n import language_headers, msg, negotiate, render
 
 log = logging.getLogger("assess.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 412: "Precondition failed", 413: "Request body too large",
-           415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
-           429: "Too many requests",
-           500: "Internal server error", 503: "Service unavailable"}
+_TITLES = {400: msg("Bad request"), 401: msg("Unauthorized"), 403: msg("Forbidden"), 404: msg("Not found"),
+           405: msg("Method not allowed"), 409: msg("Conflict"), 412: msg("Precondition failed"),
+           413: msg("Request body too large"), 415: msg("Unsupported media type"), 416: msg("Range not satisfiable"),
+           422: msg("Unprocessable content"), 428: msg("Precondition required"), 429: msg("Too many requests"),
+           500: msg("Internal server error"), 503: msg("Service unavailable")}
 _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
           409: "conflict", 413: "body-too-large", 415: "unsupported-media-type", 422: "unprocessable",
           429: "too-many-requests", 500: "internal", 503: "unavailable"}
@@ -41,21 +54,28 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[FieldError] = msgspec.field(default_factory=list)
 
 
+def localized_errors(errors: list[FieldError], locale: str) -> list[FieldError]:
+    """Each error's detail in `locale` (a `Message` is translated; a plain `str` passes through)."""
+    return [msgspec.structs.replace(error, detail=render(error.detail, locale)) for error in errors]
+
+
 def problem(request: Request, status: int, detail: str, *, slug: str | None = None, title: str | None = None,
             errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> Response[Problem]:
+    locale = negotiate(request.headers.get("accept-language"))
     body = Problem(
         type=f"urn:assess:problem:{slug or _SLUGS.get(status, 'error')}",
-        title=title or _TITLES.get(status, "Error"),
+        title=render(title or _TITLES.get(status, msg("Error")), locale),
         status=status,
-        detail=detail,
+        detail=render(detail, locale),
         request_id=request.scope.get("state", {}).get("request_id"),
-        errors=errors or [],
+        errors=localized_errors(errors or [], locale),
     )
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                    headers=language_headers(locale, headers))
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response[Problem]:
-    return problem(request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors)
+    return problem(request, exc.status, exc.message, slug=exc.slug, title=exc.title, errors=exc.errors)
 
 
 _ENUM_MESSAGES = ("Invalid enum value", "Invalid value")  # the second: a tagged union's unknown tag
@@ -100,7 +120,9 @@ def _with_allowed_values(message: str, annotation: Any, tokens: list[str]) -> st
         values = _allowed(_type_at(msgspec.inspect.type_info(annotation), tokens))
     except (TypeError, ValueError):  # a type msgspec cannot describe: keep the message as it is
         return message
-    return f"{message}; allowed: {', '.join(repr(v) for v in values)}" if values else message
+    if not values:
+        return message
+    return msg("{reason}; allowed: {values}", reason=message, values=", ".join(repr(v) for v in values))
 
 
 def _annotation(request: Request, name: str) -> Any:
@@ -111,14 +133,16 @@ def _annotation(request: Request, name: str) -> Any:
 
 def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Problem]:
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
-        return problem(request, 400, f"the request body is not valid JSON: {exc}", slug="malformed-json",
-                       errors=[FieldError(detail=str(exc), pointer="")])
+        reason = msgspec_message(str(exc))
+        return problem(request, 400, msg("the request body is not valid JSON: {reason}", reason=reason),
+                       slug="malformed-json", errors=[FieldError(detail=reason, pointer="")])
     error = msgspec_field_error(str(exc))
     if error.detail.startswith(_ENUM_MESSAGES) and error.pointer is not None:
         tokens = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
         error = FieldError(_with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer)
-    return problem(request, 400, f"the request body is invalid at '{error.pointer or '/'}': {error.detail}",
-                   slug="validation", title="Request is invalid", errors=[error])
+    return problem(request, 400, msg("the request body is invalid at '{pointer}': {reason}",
+                                     pointer=error.pointer or "/", reason=error.detail),
+                   slug="validation", title=msg("Request is invalid"), errors=[error])
 
 
 def _wire_name(request: Request, key: str) -> str:
@@ -134,41 +158,52 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
             continue
-        key, message, source = str(item.get("key", "")), str(item.get("message", "")), item.get("source")
+        key, source = str(item.get("key", "")), item.get("source")
+        message = msgspec_message(str(item.get("message", "")))
         if source == "body":
             errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
             message = _with_allowed_values(message, _annotation(request, key), [])
             errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
-    return problem(request, 400, f"invalid {named}" if named else exc.detail, slug="validation",
-                   title="Request is invalid", errors=errors)
+    return problem(request, 400, msg("invalid {names}", names=named) if named else msgspec_message(exc.detail),
+                   slug="validation", title=msg("Request is invalid"), errors=errors)
 
 
 def on_invalid_token(request: Request, exc: InvalidToken | NotAuthorizedException) -> Response[Problem]:
-    detail = str(exc.detail if isinstance(exc, HTTPException) else exc) or "authentication required"
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # keeps a Message
+    detail = (exc.detail if isinstance(exc, HTTPException) else reason) or msg("authentication required")
     header = 'Bearer realm="assess"' + (', error="invalid_token"' if isinstance(exc, InvalidToken) else "")
     return problem(request, 401, detail, headers={"WWW-Authenticate": header})
 
 
 def on_tenant_suspended(request: Request, exc: TenantSuspended) -> Response[Problem]:
-    return problem(request, 403, "this tenant is suspended", slug="tenant-suspended")
+    return problem(request, 403, msg("this tenant is suspended"), slug="tenant-suspended")
+
+
+def _http_detail(status: int, detail: str) -> str:
+    """Litestar's own details are the status's reason phrase ("Not Found"): the translated title instead."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return detail
+    return _TITLES.get(status, detail) if detail.lower() == phrase.lower() else detail
 
 
 def on_http_exception(request: Request, exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
-    detail = exc.detail if status < 500 else _TITLES.get(status, "Server error")
+    detail = _http_detail(status, exc.detail) if status < 500 else _TITLES.get(status, msg("Server error"))
     if status == 413:
-        detail = "the request body is larger than this service accepts"
-    return problem(request, status, str(detail), headers=exc.headers)
+        detail = msg("the request body is larger than this service accepts")
+    return problem(request, status, detail, headers=exc.headers)
 
 
 def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> Response[Problem]:
     constraint = exc.constraint_name or ""
     pointer = UNIQUE_FIELDS.get(constraint, "")
     field = pointer.lstrip("/") or "key"
-    return problem(request, 409, f"a record with this {field} already exists", slug="already-exists",
-                   errors=[FieldError(detail="already exists", pointer=pointer)])
+    return problem(request, 409, msg("a record with this {field} already exists", field=field), slug="already-exists",
+                   errors=[FieldError(detail=msg("already exists"), pointer=pointer)])
 
 
 # Retry in a moment: the database is unreachable, restarting, out of connections, or chose this
@@ -181,8 +216,8 @@ RETRY_AFTER_SECONDS = 2
 
 def on_unavailable(request: Request, exc: Exception) -> Response[Problem]:
     log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return problem(request, 503, "the database is unavailable for a moment; retry (a change cut off while "
-                   "committing may already be saved: a retried save, start or submit finds it)",
+    return problem(request, 503, msg("the database is unavailable for a moment; retry (a change cut off while "
+                                     "committing may already be saved: a retried save, start or submit finds it)"),
                    slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
@@ -198,11 +233,11 @@ def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[
         return on_unavailable(request, exc)  # (the latter: a database closed to connections for maintenance)
     if state.startswith("23"):  # integrity: a check or foreign key we did not catch before writing
         log.warning("integrity error %s on %s: %s", state, request.url.path, exc)
-        return problem(request, 409, "the change conflicts with existing data", slug="integrity")
+        return problem(request, 409, msg("the change conflicts with existing data"), slug="integrity")
     if state == "55000":  # a published framework version's guard trigger refused the change
-        return problem(request, 409, "this object can no longer change", slug="immutable")
+        return problem(request, 409, msg("this object can no longer change"), slug="immutable")
     if state.startswith("22"):  # data exception: a value PostgreSQL could not take
-        return problem(request, 400, "a value in the request is out of range or malformed", slug="bad-value")
+        return problem(request, 400, msg("a value in the request is out of range or malformed"), slug="bad-value")
     return on_unexpected(request, exc)
 
 
@@ -231,7 +266,7 @@ def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Proble
 
 def on_unexpected(request: Request, exc: Exception) -> Response[Problem]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, msg("an unexpected error occurred; it has been logged"))
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

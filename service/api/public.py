@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem
 from service.db.migrate import SchemaBehind, check_schema
+from service.i18n import msg
 
 
 NOT_READY = {503: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False,
@@ -40,7 +41,8 @@ async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     except SchemaBehind as exc:
         return problem(request, 503, str(exc), slug="schema-behind")
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
-        return problem(request, 503, f"database unavailable: {type(exc).__name__}", slug="database-unavailable")
+        return problem(request, 503, msg("database unavailable: {error}", error=type(exc).__name__),
+                       slug="database-unavailable")
     return Response(Health("ok", {"database": "ok", "schema": "current"}))
 
 

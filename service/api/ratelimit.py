@@ -29,6 +29,7 @@ from litestar.types import Message, Scope
 
 from service.auth.limits import Decision, Limit
 from service.auth.principal import Principal
+from service.i18n import msg
 
 HEADERS_STATE = "ratelimit_headers"
 
@@ -82,7 +83,8 @@ def throttle(limiter: RateLimiter | None, key: str, what: str) -> dict[str, str]
     headers = Decision(wait == 0, Limit("client", limiter.rate, limiter.burst), tokens).headers()
     if wait > 0:
         raise TooManyRequestsException(
-            detail=f"{what} is limited to {limiter.rate:g} requests per second (bursts of {limiter.burst:g})",
+            detail=msg("{what} is limited to {rate:g} requests per second (bursts of {burst:g})", what=what,
+                       rate=limiter.rate, burst=limiter.burst),
             headers={"Retry-After": str(max(1, math.ceil(wait))), **headers})
     return headers
 
@@ -92,7 +94,7 @@ async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     principal: Principal | None = connection.scope.get("user")
     if principal is not None and principal.kind == "client":
         headers = throttle(getattr(connection.app.state, "rate_limiter", None),
-                           f"{principal.tenant_id}/{principal.subject}", "this client")
+                           f"{principal.tenant_id}/{principal.subject}", msg("this client"))
         if headers:
             connection.scope.setdefault("state", {})[HEADERS_STATE] = headers
 

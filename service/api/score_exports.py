@@ -32,6 +32,7 @@ from service.api.problems import problem
 from service.api.responses import errors
 from service.api.scores import readers
 from service.errors import FieldError
+from service.i18n import msg
 from service.results import exports, feed
 from service.results.exports import ScoreExport
 
@@ -69,15 +70,18 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     first, dash, last = (part.strip() for part in spec.partition("-"))
     if not dash or (first and not _POSITION.fullmatch(first)) or (last and not _POSITION.fullmatch(last)) or not (
             first or last):
-        raise Unsatisfiable(f"'{header}' is not a byte range: send bytes=<first>-[<last>] or bytes=-<suffix length>")
+        raise Unsatisfiable(msg("'{header}' is not a byte range: send bytes=<first>-[<last>] or "
+                                "bytes=-<suffix length>", header=header))
     if not first:  # the last N bytes
         if int(last) == 0 or size == 0:
-            raise Unsatisfiable(f"'{header}' names no byte of a {size}-byte file")
+            raise Unsatisfiable(msg("'{header}' names no byte of a {size}-byte file", header=header,
+                                    size=size))
         return max(size - int(last), 0), size - 1
     if last and int(last) < int(first):
-        raise Unsatisfiable(f"'{header}' ends before it starts")
+        raise Unsatisfiable(msg("'{header}' ends before it starts", header=header))
     if int(first) >= size:
-        raise Unsatisfiable(f"'{header}' starts at or after the end of the {size}-byte file")
+        raise Unsatisfiable(msg("'{header}' starts at or after the end of the {size}-byte file",
+                                header=header, size=size))
     return int(first), min(int(last), size - 1) if last else size - 1
 
 
@@ -155,7 +159,8 @@ class ScoreExportController(Controller):
                 chosen = byte_range(range_header, size)
             except Unsatisfiable as refused:
                 return problem(request, 416, refused.detail, slug="range-not-satisfiable",
-                               title="Range not satisfiable", headers={"Content-Range": f"bytes */{size}"},
+                               title=msg("Range not satisfiable"),
+                               headers={"Content-Range": f"bytes */{size}"},
                                errors=[FieldError(refused.detail, parameter="Range")])
         first, last = chosen or (0, size - 1)
         if chosen is not None:

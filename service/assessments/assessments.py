@@ -16,6 +16,7 @@ from service.assessments.forms import FormItem
 from service.assessments.model import AssessmentContent, ExtraTimeFactor, item_refs
 from service.assessments.validation import Resolved, validate_assessment
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
+from service.i18n import msg
 from service.items import bank
 from service.items.model import Item, Ordering, option_keys
 from service.rubrics.model import FrameworkContent
@@ -83,7 +84,7 @@ def _assessment(row: asyncpg.Record) -> Assessment:
 async def get_assessment(conn: asyncpg.Connection, code: str, *, for_update: bool = False) -> Assessment:
     row = await conn.fetchrow(_SELECT + " WHERE code = $1" + (" FOR UPDATE" if for_update else ""), code)
     if row is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     return _assessment(row)
 
 
@@ -95,10 +96,11 @@ async def create_assessment(conn: asyncpg.Connection, content: AssessmentContent
 
 def _check_draft(current: Assessment, if_match: str | None) -> None:
     if current.status != "draft":
-        raise Conflict(f"assessment '{current.code}' is {current.status} and can no longer change; "
-                       "copy it into a new draft instead")
+        raise Conflict(msg("assessment '{code}' is {status} and can no longer change; copy it into a new "
+                           "draft instead", code=current.code, status=current.status))
     if if_match is not None and not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(f"assessment '{current.code}' is now at ETag {current.etag}; read it again")
+        raise PreconditionFailed(msg("assessment '{code}' is now at ETag {etag}; read it again",
+                                     code=current.code, etag=current.etag))
 
 
 async def replace_draft(conn: asyncpg.Connection, code: str, content: AssessmentContent, if_match: str
@@ -106,7 +108,8 @@ async def replace_draft(conn: asyncpg.Connection, code: str, content: Assessment
     current = await get_assessment(conn, code, for_update=True)
     _check_draft(current, if_match)
     if content.code != code:
-        raise Unprocessable("an assessment's code cannot change", [FieldError(f"must stay '{code}'", "/code")])
+        raise Unprocessable(msg("an assessment's code cannot change"),
+                            [FieldError(msg("must stay '{value}'", value=code), "/code")])
     await conn.execute("UPDATE assessments SET content = $2, revision = revision + 1, updated_at = now() "
                        "WHERE id = $1", current.id, msgspec.to_builtins(content))
     return await get_assessment(conn, code)
@@ -174,10 +177,11 @@ async def draft_forms(conn: asyncpg.Connection, content: AssessmentContent) -> d
     For previews; 422 naming every reference to an item (or version) that does not exist."""
     refs = item_refs(content)
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in refs})
-    missing = [FieldError(f"no item '{ref.code}'" + (f" with version {ref.version}" if ref.version else ""),
+    missing = [FieldError(msg("no item '{code}' with version {version}", code=ref.code, version=ref.version)
+                          if ref.version else msg("no item '{code}'", code=ref.code),
                           f"{pointer}/code") for pointer, ref in refs if ref.code not in versions]
     if missing:
-        raise Unprocessable("the draft names items that do not exist, so no form can be drawn", missing)
+        raise Unprocessable(msg("the draft names items that do not exist, so no form can be drawn"), missing)
     return {code: form_item(v.content, v.version) for code, v in versions.items()}
 
 
@@ -188,7 +192,8 @@ async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessm
     found, versions, digest = await _resolve(conn, current.content)
     problems = validate_assessment(current.content, found, datetime.now(UTC))
     if problems:
-        raise Unprocessable(f"assessment '{code}' has {len(problems)} problem(s); it stays a draft", problems)
+        raise Unprocessable(msg("assessment '{code}' has {count} problem(s); it stays a draft", code=code,
+                                count=len(problems)), problems)
     content = current.content
     pinned = msgspec.structs.replace(
         content, framework=msgspec.structs.replace(content.framework, content_hash=digest),
@@ -211,7 +216,7 @@ async def close(conn: asyncpg.Connection, code: str) -> Assessment:
     """No new attempts start; running attempts run to their deadlines."""
     current = await get_assessment(conn, code, for_update=True)
     if current.status == "draft":
-        raise Conflict(f"assessment '{code}' is a draft: delete it instead of closing it")
+        raise Conflict(msg("assessment '{code}' is a draft: delete it instead of closing it", code=code))
     if current.status == "published":
         await conn.execute("UPDATE assessments SET status = 'closed', closed_at = now(), updated_at = now() "
                            "WHERE id = $1", current.id)
@@ -223,10 +228,10 @@ async def set_accommodation(conn: asyncpg.Connection, code: str, external_id: st
     """Set a person's extra-time factor; a running attempt's deadline moves at once."""
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)
     if person_id is None:
-        raise NotFound(f"no person '{external_id}'")
+        raise NotFound(msg("no person '{external_id}'", external_id=external_id))
     factor = Decimal(str(round(data.extra_time_factor, 2)))
     row = await conn.fetchrow(
         """INSERT INTO accommodations (assessment_id, person_id, extra_time_factor, note) VALUES ($1, $2, $3, $4)
@@ -245,7 +250,7 @@ async def list_accommodations(conn: asyncpg.Connection, code: str, *, after: str
                               ) -> list[Accommodation]:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     rows = await conn.fetch(
         """SELECT p.external_id, a.extra_time_factor, a.note, a.updated_at
            FROM accommodations a JOIN people p ON p.tenant_id = a.tenant_id AND p.id = a.person_id

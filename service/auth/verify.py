@@ -24,6 +24,7 @@ import jwt
 from service.auth.directory import IssuerDirectory, IssuerRegistration
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
 from service.auth.principal import ALL_ROLES, CLIENT_SCOPES, HR_CLIENT, OPERATOR, TENANT_ROLES, Principal
+from service.i18n import msg
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -81,21 +82,21 @@ class TokenVerifier:
 
     async def _verify(self, token: str) -> Principal:
         if len(token) > _MAX_TOKEN_BYTES:
-            raise InvalidToken("token too large")
+            raise InvalidToken(msg("token too large"))
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise InvalidToken("malformed token") from None
+            raise InvalidToken(msg("malformed token")) from None
         algorithm = header.get("alg")
         if algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise InvalidToken("token algorithm not accepted")
+            raise InvalidToken(msg("token algorithm not accepted"))
         kid = header.get("kid")
         if kid is not None and (not isinstance(kid, str) or len(kid) > 200):
-            raise InvalidToken("malformed key id")
+            raise InvalidToken(msg("malformed key id"))
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
-            raise InvalidToken("token has no issuer")
+            raise InvalidToken(msg("token has no issuer"))
         if issuer == self.issuer:
             return await self._verify_service_token(token, header, kid)
         return await self._verify_tenant_token(token, issuer, unverified.get("aud"), algorithm, kid)
@@ -107,40 +108,40 @@ class TokenVerifier:
                 options={"require": ["exp", "iss", "aud", "sub"], "verify_iat": True},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("token expired") from None
+            raise InvalidToken(msg("token expired")) from None
         except jwt.ImmatureSignatureError:
-            raise InvalidToken("token not yet valid") from None
+            raise InvalidToken(msg("token not yet valid")) from None
         except jwt.InvalidAudienceError:
-            raise InvalidToken("token audience not accepted") from None
+            raise InvalidToken(msg("token audience not accepted")) from None
         except jwt.PyJWTError:
-            raise InvalidToken("token signature or claims invalid") from None
+            raise InvalidToken(msg("token signature or claims invalid")) from None
 
     async def _check_tenant(self, tenant_id: UUID) -> None:
         status = await self.directory.tenant_status(tenant_id)
         if status is None:
-            raise InvalidToken("unknown tenant")
+            raise InvalidToken(msg("unknown tenant"))
         if status != "active":
             raise TenantSuspended(str(tenant_id))
 
     async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> Principal:
         key = self.keys.find(kid) if kid else None
         if key is None:
-            raise InvalidToken("unknown key id")
+            raise InvalidToken(msg("unknown key id"))
         if header.get("typ") != "at+jwt":
-            raise InvalidToken("not an access token")
+            raise InvalidToken(msg("not an access token"))
         claims = self._decode(token, key.public_key, SIGNING_ALGORITHM, issuer=self.issuer, audience=self.audience)
         roles = claims.get("roles")
         if not isinstance(roles, list) or not roles or not set(roles) <= ALL_ROLES:
-            raise InvalidToken("token roles invalid")
+            raise InvalidToken(msg("token roles invalid"))
         kind = claims.get("kind")
         if roles == [OPERATOR] and kind == "operator" and "tenant" not in claims:
             return Principal("operator", str(claims["sub"]), frozenset(roles), None, self.issuer, float(claims["exp"]))
         if kind not in ("user", "client") or OPERATOR in roles:
-            raise InvalidToken("token kind invalid")
+            raise InvalidToken(msg("token kind invalid"))
         try:
             tenant_id = UUID(str(claims.get("tenant")))
         except ValueError:
-            raise InvalidToken("token tenant invalid") from None
+            raise InvalidToken(msg("token tenant invalid")) from None
         await self._check_tenant(tenant_id)
         if kind == "client":
             return await self._client_principal(claims, roles, tenant_id)
@@ -148,17 +149,17 @@ class TokenVerifier:
 
     async def _client_principal(self, claims: dict[str, Any], roles: list[str], tenant_id: UUID) -> Principal:
         if roles != [HR_CLIENT]:
-            raise InvalidToken("token roles invalid")
+            raise InvalidToken(msg("token roles invalid"))
         scope = claims.get("scope")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else None
         if not scopes or not scopes <= frozenset(CLIENT_SCOPES):
-            raise InvalidToken("token scope invalid")
+            raise InvalidToken(msg("token scope invalid"))
         try:
             client_id = UUID(str(claims["sub"]))
         except ValueError:
-            raise InvalidToken("token subject is not a client id") from None
+            raise InvalidToken(msg("token subject is not a client id")) from None
         if await self.directory.client_tenant(client_id) != tenant_id:
-            raise InvalidToken("the client is revoked or unknown")
+            raise InvalidToken(msg("the client is revoked or unknown"))
         return Principal("client", str(client_id), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]),
                          scopes)
 
@@ -167,19 +168,20 @@ class TokenVerifier:
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         matches = [r for r in await self.directory.registrations(issuer) if r.audience in audiences]
         if len(matches) != 1:
-            raise InvalidToken("issuer not trusted for this audience")
+            raise InvalidToken(msg("issuer not trusted for this audience"))
         registration = matches[0]
         key = await self._select_key(registration, kid)
         key_algorithm = _key_algorithm(key)
         if key_algorithm != algorithm or key_algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise InvalidToken("token algorithm does not match the key")
+            raise InvalidToken(msg("token algorithm does not match the key"))
         claims = self._decode(token, key.key, key_algorithm, issuer=issuer, audience=registration.audience)
         tenant_claim = claims.get("tenant")
         if tenant_claim is not None and tenant_claim not in (str(registration.tenant_id), registration.tenant_slug):
-            raise InvalidToken("token names another tenant")
+            raise InvalidToken(msg("token names another tenant"))
         subject = claims.get(registration.subject_claim)
         if not isinstance(subject, str) or not 0 < len(subject) <= 128:
-            raise InvalidToken(f"token has no usable '{registration.subject_claim}' claim")
+            raise InvalidToken(msg("token has no usable '{subject_claim}' claim",
+                                   subject_claim=registration.subject_claim))
         await self._check_tenant(registration.tenant_id)
         return Principal("user", subject, self._roles(registration, claims), registration.tenant_id, issuer,
                          float(claims["exp"]))
@@ -189,7 +191,7 @@ class TokenVerifier:
         if kid is None:
             if len(keys) == 1:
                 return keys[0]
-            raise InvalidToken("token has no key id and the issuer has several keys")
+            raise InvalidToken(msg("token has no key id and the issuer has several keys"))
         for key in keys:
             if key.key_id == kid:
                 return key
@@ -197,7 +199,7 @@ class TokenVerifier:
             for key in await self.directory.keys_for(registration, refresh=True):
                 if key.key_id == kid:
                     return key
-        raise InvalidToken("unknown key id")
+        raise InvalidToken(msg("unknown key id"))
 
     @staticmethod
     def _roles(registration: IssuerRegistration, claims: dict[str, Any]) -> frozenset[str]:

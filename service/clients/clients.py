@@ -24,6 +24,7 @@ from service.auth.principal import CLIENT_SCOPES
 from service.db import keyset
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.errors import Conflict, NotFound
+from service.i18n import msg
 from service.tenancy.fields import Name
 
 ClientScope = Literal["people:write", "org-units:write", "scores:read", "aggregates:read", "webhooks:manage"]
@@ -123,7 +124,7 @@ async def list_clients(conn: asyncpg.Connection, *, after: tuple[datetime, UUID]
 async def get_client(conn: asyncpg.Connection, client_id: UUID) -> ServiceClient:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM service_clients WHERE id = $1", client_id)
     if row is None:
-        raise NotFound(f"no service client {client_id}")
+        raise NotFound(msg("no service client {client_id}", client_id=client_id))
     return msgspec.convert(dict(row), ServiceClient)
 
 
@@ -136,7 +137,7 @@ async def rotate_client(conn: asyncpg.Connection, client_id: UUID, data: ClientR
         client_id, secret_hash, data.grace_seconds)
     if row is None:
         await get_client(conn, client_id)  # 404 when there is no such client
-        raise Conflict("a revoked client cannot be rotated")
+        raise Conflict(msg("a revoked client cannot be rotated"))
     return _with_secret(row, secret)
 
 
@@ -146,7 +147,7 @@ async def revoke_client(conn: asyncpg.Connection, client_id: UUID) -> ServiceCli
         f"UPDATE service_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {_COLUMNS}",
         client_id)
     if row is None:
-        raise NotFound(f"no service client {client_id}")
+        raise NotFound(msg("no service client {client_id}", client_id=client_id))
     return msgspec.convert(dict(row), ServiceClient)
 
 

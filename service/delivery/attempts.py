@@ -30,6 +30,7 @@ from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
 from service.results.scores import score_attempts
@@ -45,7 +46,7 @@ MAX_BATCH = 500
 class AttemptClosed(DomainError):
     """Refused because the attempt is submitted; a submission made while finding that out is kept."""
 
-    status, slug, title = 409, "attempt-closed", "The attempt is closed"
+    status, slug, title = 409, "attempt-closed", msg("The attempt is closed")
     keeps_changes = True
 
 
@@ -189,7 +190,7 @@ async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = N
 async def _summary(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
     row = await conn.fetchrow(_ATTEMPT + " WHERE t.id = $1 AND t.person_id = $2", attempt_id, person.id)
     if row is None:
-        raise NotFound(f"no attempt {attempt_id}")
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     return msgspec.convert(dict(row), AttemptSummary)
 
 
@@ -276,7 +277,7 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     """The attempt to work on, and whether this call created it."""
     found = await _assigned(conn, person, code)
     if not found:
-        raise NotFound(f"no assessment '{code}' is assigned to you")
+        raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
     assessment_id, content, forms = found[0].id, found[0].content, found[0].forms
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
@@ -287,23 +288,27 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
             if row["number"] == data.number:
                 return await resume(conn, person, row["id"]), False
         if data.number != len(existing) + 1:
-            raise StartRefused(f"the next attempt is number {len(existing) + 1}",
-                               [FieldError(f"must be {len(existing) + 1}", "/number")])
+            raise StartRefused(msg("the next attempt is number {value}", value=len(existing) + 1),
+                               [FieldError(msg("must be {value}", value=len(existing) + 1), "/number")])
         running = [row["number"] for row in existing if row["status"] == "in_progress"]
         if running:
-            raise StartRefused(f"attempt {running[0]} is still in progress: submit it first",
-                               [FieldError(f"attempt {running[0]} is in progress", "/number")])
+            raise StartRefused(msg("attempt {number} is still in progress: submit it first",
+                                   number=running[0]),
+                               [FieldError(msg("attempt {number} is in progress",
+                                               number=running[0]), "/number")])
     else:
         for row in existing:
             if row["status"] == "in_progress":
                 return await resume(conn, person, row["id"]), False
     if found[0].status == "closed":
-        raise StartRefused("this assessment is closed")
+        raise StartRefused(msg("this assessment is closed"))
     state = window_state(content.window, now)
     if state != "open":
-        raise StartRefused(f"this assessment is {'not open yet' if state == 'upcoming' else 'closed'}")
+        raise StartRefused(msg("this assessment is not open yet") if state == "upcoming"
+                           else msg("this assessment is closed"))
     if len(existing) >= content.attempts_allowed:
-        raise StartRefused(f"you have used all {content.attempts_allowed} attempt(s) of this assessment")
+        raise StartRefused(msg("you have used all {count} attempt(s) of this assessment",
+                               count=content.attempts_allowed))
     seed = secrets.randbits(62)
     form = new_form(content, forms, seed)
     factor = await conn.fetchval(
@@ -325,14 +330,15 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
             "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
             assessment_id, person.id, number)
         if attempt_id is None:  # a concurrent numbered start took another number
-            raise StartRefused("another attempt was started at the same moment; list your attempts and retry")
+            raise StartRefused(msg("another attempt was started at the same moment; list your attempts and "
+                                   "retry"))
     return await resume(conn, person, attempt_id), created
 
 
 async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
     form = await conn.fetchval("SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id)
     if form is None:
-        raise NotFound(f"no attempt {attempt_id}")
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     return await views_for(conn, msgspec.convert(form, list[Placement]))
 
 
@@ -406,9 +412,11 @@ _SAVE = f"""
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
     await submit_overdue(conn, person_id=person.id)
     summary = await _summary(conn, person, attempt_id)
-    how = "by the server at its deadline" if summary.submitted_by == "deadline" else "by you"
-    return AttemptClosed(f"attempt {attempt_id} was submitted {how} at {summary.submitted_at:%Y-%m-%dT%H:%M:%SZ}; "
-                         "answers saved before that are kept, this one was not saved")
+    how = msg("by the server at its deadline") if summary.submitted_by == "deadline" else msg("by you")
+    return AttemptClosed(msg("attempt {attempt_id} was submitted {how} at "
+                             "{submitted_at:%Y-%m-%dT%H:%M:%SZ}; answers saved before that are kept, this "
+                             "one was not saved",
+                             attempt_id=attempt_id, how=how, submitted_at=summary.submitted_at))
 
 
 async def _save_one(conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
@@ -427,10 +435,10 @@ async def save(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attemp
                data: SaveAnswer) -> SaveResult:
     views = await _views_of(conn, tenant_id, person, attempt_id)
     if item not in views:
-        raise NotFound(f"item '{item}' is not in attempt {attempt_id}")
+        raise NotFound(msg("item '{item}' is not in attempt {attempt_id}", item=item, attempt_id=attempt_id))
     errors = check_answer(views[item], data.answer)
     if errors:
-        raise Unprocessable("the answer does not fit the item; nothing was saved", errors)
+        raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
     return await _save_one(conn, person, attempt_id, item, data)
 
 
@@ -441,11 +449,12 @@ async def save_batch(conn: asyncpg.Connection, tenant_id: UUID, person: Person, 
     errors = []
     for i, entry in enumerate(data.answers):
         if entry.item not in views:
-            errors.append(FieldError(f"item '{entry.item}' is not in this attempt", f"/answers/{i}/item"))
+            errors.append(FieldError(msg("item '{item}' is not in this attempt", item=entry.item),
+                                     f"/answers/{i}/item"))
         else:
             errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
     if errors:
-        raise Unprocessable("some answers do not fit their items; nothing was saved", errors)
+        raise Unprocessable(msg("some answers do not fit their items; nothing was saved"), errors)
     results = [await _save_one(conn, person, attempt_id, entry.item, entry) for entry in data.answers]
     return BatchResult(results, await _summary(conn, person, attempt_id))
 

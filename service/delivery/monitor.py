@@ -16,6 +16,7 @@ from service.assessments.forms import FrozenItem, draw_form
 from service.assessments.model import AssessmentContent
 from service.delivery.attempts import new_form, views_for
 from service.errors import NotFound
+from service.i18n import msg
 
 
 class FormPreview(msgspec.Struct):
@@ -43,7 +44,7 @@ class AttemptRow(msgspec.Struct):
 async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPreview:
     row = await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
     if row is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     content = msgspec.convert(row["content"], AssessmentContent)
     if row["forms"] is None:
         form = draw_form(content, await draft_forms(conn, content), seed)
@@ -55,7 +56,7 @@ async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | No
                         ) -> list[AttemptRow]:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     rows = await conn.fetch(
         """SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
                   t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
@@ -73,4 +74,5 @@ async def attempt_of(conn: asyncpg.Connection, code: str, attempt_id: UUID) -> N
         "SELECT 1 FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
         "WHERE a.code = $1 AND t.id = $2", code, attempt_id)
     if found is None:
-        raise NotFound(f"assessment '{code}' has no attempt {attempt_id}")
+        raise NotFound(msg("assessment '{code}' has no attempt {attempt_id}", code=code,
+                           attempt_id=attempt_id))

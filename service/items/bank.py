@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
+from service.i18n import msg
 from service.items.model import Item, ItemType, encode_item, item_type
 from service.items.validation import validate_item
 from service.rubrics.model import Code, FrameworkContent, Localized
@@ -111,12 +112,14 @@ async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = ""
             frameworks[item.framework] = await latest_framework(conn, item.framework)
         framework = frameworks[item.framework]
         if framework is None:
-            errors.append(FieldError(f"framework '{item.framework}' has no published version to write items for",
+            errors.append(FieldError(msg("framework '{framework}' has no published version to write items "
+                                         "for", framework=item.framework),
                                      f"{where}/framework"))
             continue
         errors += [msgspec.structs.replace(e, pointer=where + (e.pointer or "")) for e in validate_item(item, framework)]
     if errors:
-        raise Unprocessable(f"{len(errors)} problem(s) with the item(s); nothing was saved", errors)
+        raise Unprocessable(msg("{count} problem(s) with the item(s); nothing was saved", count=len(errors)),
+                            errors)
 
 
 _VERSION = """
@@ -157,7 +160,8 @@ async def get_item(conn: asyncpg.Connection, code: str, version: int | None = No
         _VERSION + " WHERE i.code = $1 AND v.version = coalesce($2, i.latest_version)"
         + (" FOR UPDATE OF i, v" if for_update else ""), code, version)
     if row is None:
-        raise NotFound(f"no item '{code}'" + (f" version {version}" if version is not None else ""))
+        raise NotFound(msg("no item '{code}' version {version}", code=code, version=version)
+                       if version is not None else msg("no item '{code}'", code=code))
     return _version(row)
 
 
@@ -185,13 +189,15 @@ async def create_item(conn: asyncpg.Connection, item: Item) -> ItemVersion:
 def _same_identity(current: ItemVersion, item: Item) -> None:
     problems = []
     if item.code != current.code:
-        problems.append(FieldError(f"must stay '{current.code}'", "/code"))
+        problems.append(FieldError(msg("must stay '{value}'", value=current.code), "/code"))
     if item_type(item) != item_type(current.content):
-        problems.append(FieldError(f"must stay '{item_type(current.content)}'; write a new item instead", "/type"))
+        problems.append(FieldError(msg("must stay '{value}'; write a new item instead",
+                                       value=item_type(current.content)), "/type"))
     if item.framework != current.content.framework:
-        problems.append(FieldError(f"must stay '{current.content.framework}'", "/framework"))
+        problems.append(FieldError(msg("must stay '{value}'", value=current.content.framework),
+                                   "/framework"))
     if problems:
-        raise Unprocessable("an item's code, type and framework cannot change", problems)
+        raise Unprocessable(msg("an item's code, type and framework cannot change"), problems)
 
 
 async def _write(conn: asyncpg.Connection, current: ItemVersion, item: Item) -> Literal["new_version", "updated",
@@ -218,9 +224,10 @@ async def update_item(conn: asyncpg.Connection, code: str, item: Item, if_match:
     """Edit the latest version in place, or, when an assessment pins it, create the next version."""
     current = await get_item(conn, code, for_update=True)
     if not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(f"item '{code}' is now at ETag {current.etag}; read it again and retry")
+        raise PreconditionFailed(msg("item '{code}' is now at ETag {etag}; read it again and retry",
+                                     code=code, etag=current.etag))
     if current.status == "retired":
-        raise Conflict(f"item '{code}' is retired; restore it before editing")
+        raise Conflict(msg("item '{code}' is retired; restore it before editing", code=code))
     _same_identity(current, item)
     await _checked(conn, [item])
     await _write(conn, current, item)
@@ -233,7 +240,7 @@ async def set_status(conn: asyncpg.Connection, code: str, status: ItemStatus) ->
                   retired_at = CASE WHEN $2 = 'retired' THEN coalesce(retired_at, now()) END
            WHERE code = $1 RETURNING id""", code, status)
     if done is None:
-        raise NotFound(f"no item '{code}'")
+        raise NotFound(msg("no item '{code}'", code=code))
     return await get_item(conn, code)
 
 
@@ -263,17 +270,19 @@ async def import_items(conn: asyncpg.Connection, items: list[Item], framework: s
     names the template's code, and a tenant may have adopted the template under another."""
     if framework is not None:
         if await latest_framework(conn, framework) is None:
-            raise Unprocessable(f"framework '{framework}' has no published version to write items for",
-                                [FieldError(f"no published framework '{framework}'", parameter="framework")])
+            raise Unprocessable(msg("framework '{code}' has no published version to write items for", code=framework),
+                                [FieldError(msg("no published framework '{code}'", code=framework),
+                                            parameter="framework")])
         items = [msgspec.structs.replace(item, framework=framework) for item in items]
     seen: dict[str, int] = {}
     duplicates = []
     for i, item in enumerate(items):
         if item.code in seen:
-            duplicates.append(FieldError(f"code '{item.code}' is also item {seen[item.code]}", f"/items/{i}/code"))
+            duplicates.append(FieldError(msg("code '{code}' is also item {first}", code=item.code,
+                                             first=seen[item.code]), f"/items/{i}/code"))
         seen.setdefault(item.code, i)
     if duplicates:
-        raise Unprocessable("each item may appear once in an import; nothing was saved", duplicates)
+        raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
     await _checked(conn, items, prefix="/items")
     await conn.execute("SELECT 1 FROM items WHERE code = ANY($1::text[]) FOR UPDATE", list(seen))
     result = ImportResult([], [], [], [])
@@ -291,15 +300,16 @@ async def import_items(conn: asyncpg.Connection, items: list[Item], framework: s
             identity_errors += [msgspec.structs.replace(e, pointer=f"/items/{i}{e.pointer}") for e in exc.errors]
             continue
         if current.status == "retired" and item_hash(item) != current.content_hash:
-            identity_errors.append(FieldError(f"item '{item.code}' is retired; restore it before editing",
+            identity_errors.append(FieldError(msg("item '{code}' is retired; restore it before editing",
+                                                  code=item.code),
                                               f"/items/{i}/code"))
             continue
         outcome = await _write(conn, current, item)
         {"new_version": result.new_versions, "updated": result.updated,
          "unchanged": result.unchanged}[outcome].append(item.code)
     if identity_errors:
-        raise Unprocessable("some items cannot be edited (a changed code, type or framework, or a retired item); "
-                            "nothing was saved", identity_errors)
+        raise Unprocessable(msg("some items cannot be edited (a changed code, type or framework, or a "
+                                "retired item); nothing was saved"), identity_errors)
     return result
 
 

@@ -8,6 +8,7 @@ inside the item's range.
 from __future__ import annotations
 
 from service.errors import FieldError
+from service.i18n import msg
 from service.items.model import (
     Item,
     Likert,
@@ -30,18 +31,21 @@ def indicator_codes(framework: FrameworkContent) -> set[str]:
 def _loadings(item: Item, indicators: set[str] | None) -> list[FieldError]:
     errors = []
     if not item.loadings:
-        errors.append(FieldError("an item must load on at least one indicator", "/loadings"))
+        errors.append(FieldError(msg("an item must load on at least one indicator"), "/loadings"))
     seen: set[str] = set()
     for i, loading in enumerate(item.loadings):
         if loading.indicator in seen:
-            errors.append(FieldError(f"indicator '{loading.indicator}' is loaded twice", f"/loadings/{i}/indicator"))
+            errors.append(FieldError(msg("indicator '{indicator}' is loaded twice",
+                                         indicator=loading.indicator), f"/loadings/{i}/indicator"))
         seen.add(loading.indicator)
         if indicators is not None and loading.indicator not in indicators:
-            errors.append(FieldError(f"indicator '{loading.indicator}' is not in the framework version",
+            errors.append(FieldError(msg("indicator '{indicator}' is not in the framework version",
+                                         indicator=loading.indicator),
                                      f"/loadings/{i}/indicator"))
     total = sum(loading.weight for loading in item.loadings)
     if item.loadings and abs(total - 1.0) > WEIGHT_TOLERANCE:
-        errors.append(FieldError(f"the loading weights sum to {total:g}, not 1", "/loadings"))
+        errors.append(FieldError(msg("the loading weights sum to {total:g}, not 1", total=total),
+                                 "/loadings"))
     return errors
 
 
@@ -51,13 +55,14 @@ def _options(item: Item) -> list[FieldError]:
         return []
     errors = []
     if len(options) < 2:
-        errors.append(FieldError("an item with options needs at least two", "/options"))
+        errors.append(FieldError(msg("an item with options needs at least two"), "/options"))
     if len(options) > MAX_OPTIONS:
-        errors.append(FieldError(f"at most {MAX_OPTIONS} options", "/options"))
+        errors.append(FieldError(msg("at most {limit} options", limit=MAX_OPTIONS), "/options"))
     seen: set[str] = set()
     for i, option in enumerate(options):
         if option.key in seen:
-            errors.append(FieldError(f"option key '{option.key}' is used twice", f"/options/{i}/key"))
+            errors.append(FieldError(msg("option key '{key}' is used twice", key=option.key),
+                                     f"/options/{i}/key"))
         seen.add(option.key)
     return errors
 
@@ -65,7 +70,8 @@ def _options(item: Item) -> list[FieldError]:
 def _unknown_option(key: str, keys: set[str], pointer: str) -> list[FieldError]:
     if key in keys:
         return []
-    return [FieldError(f"option '{key}' does not exist (options: {', '.join(sorted(keys))})", pointer)]
+    return [FieldError(msg("option '{key}' does not exist (options: {options})", key=key,
+                           options=", ".join(sorted(keys))), pointer)]
 
 
 def _key(item: Item) -> list[FieldError]:
@@ -75,9 +81,9 @@ def _key(item: Item) -> list[FieldError]:
         errors += _unknown_option(item.key.correct, keys, "/key/correct")
     elif isinstance(item, MultipleChoice):
         if not item.key.correct:
-            errors.append(FieldError("name at least one correct option", "/key/correct"))
+            errors.append(FieldError(msg("name at least one correct option"), "/key/correct"))
         if len(set(item.key.correct)) != len(item.key.correct):
-            errors.append(FieldError("an option is named twice", "/key/correct"))
+            errors.append(FieldError(msg("an option is named twice"), "/key/correct"))
         for i, key in enumerate(item.key.correct):
             errors += _unknown_option(key, keys, f"/key/correct/{i}")
     elif isinstance(item, SituationalJudgement):
@@ -87,26 +93,32 @@ def _key(item: Item) -> list[FieldError]:
             pointer = f"/key/options/{i}"
             errors += _unknown_option(entry.option, keys, f"{pointer}/option")
             if entry.option in keyed:
-                errors.append(FieldError(f"option '{entry.option}' is keyed twice", f"{pointer}/option"))
+                errors.append(FieldError(msg("option '{option}' is keyed twice", option=entry.option),
+                                         f"{pointer}/option"))
             keyed.add(entry.option)
             for indicator, credit in entry.credit.items():
                 if indicator not in loaded:
-                    errors.append(FieldError(f"credit for '{indicator}', which the item does not load on",
+                    errors.append(FieldError(msg("credit for '{indicator}', which the item does not load on",
+                                                 indicator=indicator),
                                              f"{pointer}/credit/{indicator}"))
                 elif not 0 <= credit <= item.points:
-                    errors.append(FieldError(f"credit {credit:g} is outside the item's range 0-{item.points:g}",
+                    errors.append(FieldError(msg("credit {credit:g} is outside the item's range 0-{points:g}",
+                                                 credit=credit, points=item.points),
                                              f"{pointer}/credit/{indicator}"))
             for indicator in sorted(loaded - entry.credit.keys()):
-                errors.append(FieldError(f"no credit for loaded indicator '{indicator}'", f"{pointer}/credit"))
+                errors.append(FieldError(msg("no credit for loaded indicator '{indicator}'",
+                                             indicator=indicator), f"{pointer}/credit"))
         for key in option_keys(item):
             if key not in keyed:
-                errors.append(FieldError(f"option '{key}' has no keyed credit", "/key/options"))
+                errors.append(FieldError(msg("option '{key}' has no keyed credit", key=key), "/key/options"))
     elif isinstance(item, Ordering):
         if sorted(item.key.order) != sorted(keys) or len(item.key.order) != len(keys):
-            errors.append(FieldError("the key's order must name every option exactly once", "/key/order"))
+            errors.append(FieldError(msg("the key's order must name every option exactly once"),
+                                     "/key/order"))
     elif isinstance(item, Likert):
         if item.scale_labels and len(item.scale_labels) != item.scale_points:
-            errors.append(FieldError(f"give {item.scale_points} scale labels (one per point) or none",
+            errors.append(FieldError(msg("give {points} scale labels (one per point) or none",
+                                         points=item.scale_points),
                                      "/scale_labels"))
     return errors
 
@@ -116,6 +128,7 @@ def validate_item(item: Item, framework: FrameworkContent | None) -> list[FieldE
     indicators = indicator_codes(framework) if framework is not None else None
     errors = _loadings(item, indicators) + _options(item) + _key(item)
     if framework is not None and item.framework != framework.code:
-        errors.append(FieldError(f"the item is for framework '{item.framework}', not '{framework.code}'",
+        errors.append(FieldError(msg("the item is for framework '{framework}', not '{code}'",
+                                     framework=item.framework, code=framework.code),
                                  "/framework"))
     return errors

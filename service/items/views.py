@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from service.errors import FieldError
+from service.i18n import msg
 from service.items.model import (
     Item,
     ItemType,
@@ -29,6 +30,7 @@ from service.items.model import (
     SjtFormat,
     item_type,
 )
+from service.rubrics.localize import choose
 from service.rubrics.model import Localized
 
 MAX_TEXT = 20_000
@@ -55,6 +57,45 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     scale_labels: list[Localized] | None = None
     max_length: int | None = None
     task: str | None = None
+
+
+class RenderedOption(msgspec.Struct):
+    key: str
+    text: str
+
+
+class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A `CandidateItem` in one language (a preview): each text in the negotiated language, falling
+    back to zh-CN, then en, where the item lacks it."""
+
+    ref: str
+    type: ItemType
+    stem: str
+    scenario: str | None = None
+    points: float = 1.0
+    options: list[RenderedOption] | None = None
+    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
+    format: SjtFormat | None = None
+    rating_points: int | None = None
+    scale_points: int | None = None
+    scale_labels: list[str] | None = None
+    max_length: int | None = None
+    task: str | None = None
+
+
+def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
+    """`view` with every localized text replaced by its text in `locale` (or the fallback)."""
+    def text(localized: Localized) -> str:
+        return localized[choose(list(localized), [locale])]
+
+    return RenderedItem(
+        ref=view.ref, type=view.type, stem=text(view.stem), scenario=text(view.scenario) if view.scenario else None,
+        points=view.points,
+        options=[RenderedOption(o.key, text(o.text)) for o in view.options] if view.options is not None else None,
+        answer_with=view.answer_with, format=view.format, rating_points=view.rating_points,
+        scale_points=view.scale_points,
+        scale_labels=[text(label) for label in view.scale_labels] if view.scale_labels is not None else None,
+        max_length=view.max_length, task=view.task)
 
 
 class Answer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -135,14 +176,16 @@ def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> 
     """Problems with `answer` to the item `view` rules; an empty answer (clearing) has none."""
     given = {name for name, value in msgspec.structs.asdict(answer).items() if value is not None}
     allowed = _FIELDS_FOR[view.answer_with]
-    errors = [FieldError(f"this item is answered with {' and '.join(sorted(allowed))}, not {name}",
-                         f"{pointer}/{name}") for name in sorted(given - allowed)]
+    errors = [FieldError(msg("this item is answered with {fields}, not {name}",
+                             fields=" and ".join(sorted(allowed)), name=name), f"{pointer}/{name}")
+              for name in sorted(given - allowed)]
     if errors or not given:
         return errors
     keys = view.keys
 
     def known(key: str, where: str) -> list[FieldError]:
-        return [] if key in keys else [FieldError(f"option '{key}' does not exist in this item", where)]
+        return [] if key in keys else [FieldError(msg("option '{key}' does not exist in this item", key=key),
+                                                  where)]
 
     if view.answer_with == "choice":
         errors += known(answer.choice, f"{pointer}/choice")  # type: ignore[arg-type]
@@ -150,26 +193,31 @@ def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> 
         for i, key in enumerate(answer.choices or []):
             errors += known(key, f"{pointer}/choices/{i}")
         if len(set(answer.choices or [])) != len(answer.choices or []):
-            errors.append(FieldError("an option is chosen twice", f"{pointer}/choices"))
+            errors.append(FieldError(msg("an option is chosen twice"), f"{pointer}/choices"))
     elif view.answer_with == "most_least":
         for name in ("most", "least"):
             value = getattr(answer, name)
             if value is not None:
                 errors += known(value, f"{pointer}/{name}")
         if answer.most is not None and answer.most == answer.least:
-            errors.append(FieldError("the most and least likely responses must differ", f"{pointer}/least"))
+            errors.append(FieldError(msg("the most and least likely responses must differ"),
+                                     f"{pointer}/least"))
     elif view.answer_with == "ratings":
         for key, rating in (answer.ratings or {}).items():
             errors += known(key, f"{pointer}/ratings/{key}")
             if not 1 <= rating <= (view.rating_points or 0):
-                errors.append(FieldError(f"rate from 1 to {view.rating_points}", f"{pointer}/ratings/{key}"))
+                errors.append(FieldError(msg("rate from 1 to {points}",
+                                             points=view.rating_points), f"{pointer}/ratings/{key}"))
     elif view.answer_with == "value":
         if not 1 <= (answer.value or 0) <= (view.scale_points or 0):
-            errors.append(FieldError(f"answer with a point from 1 to {view.scale_points}", f"{pointer}/value"))
+            errors.append(FieldError(msg("answer with a point from 1 to {points}",
+                                         points=view.scale_points), f"{pointer}/value"))
     elif view.answer_with == "order":
         if sorted(answer.order or []) != sorted(keys):
-            errors.append(FieldError("put every step in the order, each exactly once", f"{pointer}/order"))
+            errors.append(FieldError(msg("put every step in the order, each exactly once"),
+                                     f"{pointer}/order"))
     elif view.answer_with == "text":
         if len(answer.text or "") > (view.max_length or MAX_TEXT):
-            errors.append(FieldError(f"at most {view.max_length} characters", f"{pointer}/text"))
+            errors.append(FieldError(msg("at most {limit} characters", limit=view.max_length),
+                                     f"{pointer}/text"))
     return errors

@@ -43,6 +43,7 @@ import msgspec
 from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
+from service.i18n import msg
 from service.results import feed
 
 log = logging.getLogger("assess.exports")
@@ -80,11 +81,11 @@ class StoredFile(msgspec.Struct, frozen=True):
 
 
 class NotReady(DomainError):
-    status, slug, title = 409, "export-not-ready", "The export is not finished"
+    status, slug, title = 409, "export-not-ready", msg("The export is not finished")
 
 
 class Gone(DomainError):
-    status, slug, title = 410, "export-gone", "The export's file no longer exists"
+    status, slug, title = 410, "export-gone", msg("The export's file no longer exists")
 
 
 _SELECT = """SELECT e.id, a.code AS assessment, e.format, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
@@ -121,11 +122,12 @@ async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by:
                  retention: timedelta) -> ScoreExport:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     await settle(conn)
     active = await conn.fetchval("SELECT count(*) FROM score_exports WHERE status IN ('queued', 'running')")
     if active >= MAX_ACTIVE:
-        raise Conflict(f"{active} score exports are already queued or running: wait for one to finish")
+        raise Conflict(msg("{active} score exports are already queued or running: wait for one to finish",
+                           active=active))
     export_id = await conn.fetchval(
         """INSERT INTO score_exports (assessment_id, format, chunk_bytes, requested_by, expires_at)
            VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING id""",
@@ -141,7 +143,7 @@ async def stored(conn: asyncpg.Connection, export_id: UUID) -> StoredFile:
     await settle(conn, export_id)
     row = await conn.fetchrow(_SELECT + " WHERE e.id = $1", export_id)
     if row is None:
-        raise NotFound(f"no score export {export_id}")
+        raise NotFound(msg("no score export {export_id}", export_id=export_id))
     return StoredFile(_export(row), row["chunk_bytes"])
 
 
@@ -150,10 +152,12 @@ async def downloadable(conn: asyncpg.Connection, export_id: UUID) -> StoredFile:
     found = await stored(conn, export_id)
     status = found.export.status
     if status in ("queued", "running"):
-        raise NotReady(f"score export {export_id} is {status} ({found.export.rows_done} of "
-                       f"{found.export.rows_total if found.export.rows_total is not None else '?'} rows): poll it")
+        raise NotReady(msg("score export {export_id} is {status} ({done} of {total} rows): poll it",
+                           export_id=export_id, status=status, done=found.export.rows_done,
+                           total=found.export.rows_total if found.export.rows_total is not None else "?"))
     if status != "done":
-        raise Gone(f"score export {export_id} is {status}: start a new one")
+        raise Gone(msg("score export {export_id} is {status}: start a new one", export_id=export_id,
+                       status=status))
     return found
 
 
@@ -168,7 +172,7 @@ async def list_exports(conn: asyncpg.Connection, *, after: keyset.Position | Non
 async def delete(conn: asyncpg.Connection, export_id: UUID) -> None:
     """The job and its file (a running job stops at its next chunk)."""
     if await conn.fetchval("DELETE FROM score_exports WHERE id = $1 RETURNING id", export_id) is None:
-        raise NotFound(f"no score export {export_id}")
+        raise NotFound(msg("no score export {export_id}", export_id=export_id))
 
 
 async def read(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, chunk_bytes: int, first: int, last: int

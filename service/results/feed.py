@@ -31,6 +31,7 @@ import asyncpg
 import msgspec
 
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.tree import subtree_range
 
 
@@ -99,8 +100,9 @@ class BadFeedCursor(DomainError):
 
 
 def _bad_cursor() -> BadFeedCursor:
-    return BadFeedCursor("the cursor is not one this feed handed out",
-                         [FieldError("not a cursor from the score feed; start again without it", parameter="cursor")])
+    return BadFeedCursor(msg("the cursor is not one this feed handed out"),
+                         [FieldError(msg("not a cursor from the score feed; start again without it"),
+                                     parameter="cursor")])
 
 
 async def _decode(conn: asyncpg.Connection, position: str | None) -> tuple[str, UUID, int]:
@@ -134,16 +136,16 @@ async def _filters(conn: asyncpg.Connection, assessment: str | None, under: str 
     if assessment is not None:
         assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
         if assessment_id is None:
-            raise NotFound(f"no assessment '{assessment}'")
+            raise NotFound(msg("no assessment '{code}'", code=assessment))
     if under is not None:
         path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", under)
         if path is None:
-            raise NotFound(f"no org unit '{under}'")
+            raise NotFound(msg("no org unit '{code}'", code=under))
         low, high = subtree_range(path)
     if person is not None:
         person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", person)
         if person_id is None:
-            raise NotFound(f"no person '{person}'")
+            raise NotFound(msg("no person '{external_id}'", external_id=person))
     return assessment_id, low, high, person_id
 
 
@@ -177,8 +179,8 @@ async def latest(conn: asyncpg.Connection, *, person: str | None, assessment: st
                  limit: int) -> list[ScoreRow]:
     """Per person and assessment, the score in force of the latest submitted attempt."""
     if person is None and assessment is None:
-        raise Unprocessable("name a person or an assessment",
-                            [FieldError("give `person` or `assessment` (or both)", parameter="person")])
+        raise Unprocessable(msg("name a person or an assessment"),
+                            [FieldError(msg("give `person` or `assessment` (or both)"), parameter="person")])
     assessment_id, _, _, person_id = await _filters(conn, assessment, None, person)
     rows = await conn.fetch(
         _ROW.format(extra="") + """
@@ -200,7 +202,7 @@ async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterato
     """The current score of every submitted attempt, streamed (needs an open transaction)."""
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{assessment}'")
+        raise NotFound(msg("no assessment '{code}'", code=assessment))
     sql = _ROW.format(extra="") + " WHERE s.current AND t.assessment_id = $1 ORDER BY p.external_id, t.number"
     async for row in conn.cursor(sql, assessment_id, prefetch=2000):
         yield msgspec.convert(dict(row), ScoreRow)
@@ -268,5 +270,5 @@ async def dimension_codes(conn: asyncpg.Connection, assessment: str) -> list[str
                 AND v.version = (a.content->'framework'->>'version')::int
            WHERE a.code = $1""", assessment)
     if codes is None:
-        raise NotFound(f"no assessment '{assessment}'")
+        raise NotFound(msg("no assessment '{code}'", code=assessment))
     return codes

@@ -13,6 +13,7 @@ import msgspec
 
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
+from service.i18n import msg
 from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
@@ -42,7 +43,7 @@ _SELECT = """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(
         "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
         "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1", assessment_id)
@@ -58,7 +59,9 @@ async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = Non
         _SELECT + " WHERE a.code = $1 AND ($2::uuid IS NULL OR r.id = $2) ORDER BY r.created_at DESC LIMIT 1",
         code, run_id)
     if row is None:
-        raise NotFound(f"assessment '{code}' has no item statistics" + (f" run {run_id}" if run_id else " yet"))
+        raise NotFound(msg("assessment '{code}' has no item statistics run {run_id}", code=code,
+                           run_id=run_id) if run_id else msg("assessment '{code}' has no item statistics yet",
+                                                             code=code))
     return msgspec.convert(dict(row), StatisticsRun)
 
 

@@ -18,6 +18,7 @@ import msgspec
 
 from service.assessments.model import AssessmentContent
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.items.model import Item
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
@@ -154,7 +155,7 @@ async def rater_queue(conn: asyncpg.Connection, rater: str, *, assessment: str |
 async def get_task(conn: asyncpg.Connection, task_id: UUID) -> RatingTask:
     row = await conn.fetchrow(_TASK + " WHERE t.id = $1", task_id)
     if row is None:
-        raise NotFound(f"no rating task {task_id}")
+        raise NotFound(msg("no rating task {task_id}", task_id=task_id))
     return _task(row)
 
 
@@ -162,19 +163,20 @@ async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: Rating
     """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
     row = await conn.fetchrow(_TASK + " WHERE t.id = $1 FOR UPDATE OF t", task_id)
     if row is None:
-        raise NotFound(f"no rating task {task_id}")
+        raise NotFound(msg("no rating task {task_id}", task_id=task_id))
     framework = msgspec.convert(row["framework"], FrameworkContent)
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     top = len(framework.levels)
     if data.value > top:
-        raise Unprocessable(f"rate from 0 (no evidence) to {top}", [FieldError(f"at most {top}", "/value")])
+        raise Unprocessable(msg("rate from 0 (no evidence) to {top}", top=top),
+                            [FieldError(msg("at most {top}", top=top), "/value")])
     values = list(row["values"])
     if rater in row["raters"]:
-        raise Conflict("you have already rated this response; a rating is final")
+        raise Conflict(msg("you have already rated this response; a rating is final"))
     if row["status"] == "agreed":
-        raise Conflict("this response already has an agreed rating")
+        raise Conflict(msg("this response already has an agreed rating"))
     if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
-        raise Conflict("this response needs no more ratings")
+        raise Conflict(msg("this response needs no more ratings"))
     await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
                        task_id, rater, data.value, data.comment)
     values.append(data.value)
@@ -197,7 +199,7 @@ async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementRepo
                 AND v.version = (a.content->'framework'->>'version')::int
            WHERE a.code = $1""", code)
     if assessment is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     categories = len(msgspec.convert(assessment["framework"], FrameworkContent).levels) + 1
     rows = await conn.fetch(
         """SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,

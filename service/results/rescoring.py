@@ -29,6 +29,7 @@ from service.assessments.model import AssessmentContent
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.results.scores import ScoringPins, current_documents, pins_in_force, score_documents, store_documents
@@ -108,7 +109,8 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
     row = await conn.fetchrow(_SELECT + " WHERE a.code = $1 AND r.id = $2", code, rescoring_id)
     if row is None:
-        raise NotFound(f"assessment '{code}' has no rescoring {rescoring_id}")
+        raise NotFound(msg("assessment '{code}' has no rescoring {rescoring_id}", code=code,
+                           rescoring_id=rescoring_id))
     return msgspec.convert(dict(row), Rescoring)
 
 
@@ -128,9 +130,10 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
              AND f.id = v.framework_id WHERE f.code = $1 AND v.version = $2 AND v.status <> 'draft'""",
         content.framework.code, framework_version)
     if framework is None:
-        raise Unprocessable("the framework version is not published",
-                            [FieldError(f"framework '{content.framework.code}' has no published version "
-                                        f"{framework_version}", "/framework_version")])
+        raise Unprocessable(msg("the framework version is not published"),
+                            [FieldError(msg("framework '{code}' has no published version {version}",
+                                            code=content.framework.code, version=framework_version),
+                                        "/framework_version")])
     framework_content = msgspec.convert(framework, FrameworkContent)
     delivered = {ref.code: ref.version for section in content.sections
                  for ref in section.items + (section.pool.items if section.pool else [])}
@@ -146,29 +149,34 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
         if code not in delivered:
-            errors.append(FieldError(f"item '{code}' is not in this assessment", f"/items/{code}"))
+            errors.append(FieldError(msg("item '{code}' is not in this assessment", code=code),
+                                     f"/items/{code}"))
     for code, version in wanted.items():
         item = found.get((code, version))
         if item is None:
-            errors.append(FieldError(f"item '{code}' has no version {version}", f"/items/{code}"))
+            errors.append(FieldError(msg("item '{code}' has no version {version}", code=code,
+                                         version=version), f"/items/{code}"))
             continue
         original = originals.get(code)
         if original is not None and (item_type(item) != item_type(original)
                                      or sorted(option_keys(item)) != sorted(option_keys(original))):
-            errors.append(FieldError(f"version {version} of '{code}' changes the type or the options; candidates "
-                                     "answered the delivered version, so only its key may change", f"/items/{code}"))
+            errors.append(FieldError(msg("version {version} of '{code}' changes the type or the options; "
+                                         "candidates answered the delivered version, so only its key may "
+                                         "change", version=version, code=code), f"/items/{code}"))
         for problem in validate_item(item, framework_content):
-            errors.append(FieldError(f"item '{code}' v{version}: {problem.detail}", f"/items/{code}"))
+            errors.append(FieldError(msg("item '{code}' v{version}: {detail}", code=code, version=version,
+                                         detail=problem.detail), f"/items/{code}"))
     if errors:
-        raise Unprocessable(f"{len(errors)} problem(s) with the rescoring; nothing was started", errors)
+        raise Unprocessable(msg("{count} problem(s) with the rescoring; nothing was started",
+                                count=len(errors)), errors)
 
 
 async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, requested_by: str) -> Rescoring:
     row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
     if row is None:
-        raise NotFound(f"no assessment '{code}'")
+        raise NotFound(msg("no assessment '{code}'", code=code))
     if row["status"] == "draft":
-        raise Conflict(f"assessment '{code}' is a draft: nothing has been scored yet")
+        raise Conflict(msg("assessment '{code}' is a draft: nothing has been scored yet", code=code))
     content = msgspec.convert(row["content"], AssessmentContent)
     current = (await pins_in_force(conn, [row["id"]])).get(row["id"], ScoringPins())
     pins = ScoringPins(framework_version=data.framework_version or current.framework_version,
@@ -189,8 +197,8 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
                   committed_by = coalesce(committed_by, $2), processed = 0, changed = 0, error = NULL
            WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""", rescoring_id, committed_by)
     if done is None:
-        raise Conflict(f"rescoring {rescoring_id} is {current.status}: only a previewed (or failed) rescoring "
-                       "can be committed")
+        raise Conflict(msg("rescoring {rescoring_id} is {status}: only a previewed (or failed) rescoring "
+                           "can be committed", rescoring_id=rescoring_id, status=current.status))
     return await get_rescoring(conn, code, rescoring_id)
 
 

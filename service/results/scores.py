@@ -18,6 +18,7 @@ from service.aggregates import rollups
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
+from service.i18n import msg
 from service.items.bank import decoded_content
 from service.items.model import Item
 from service.items.views import Answer
@@ -170,7 +171,8 @@ async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredSco
     return next((s for s in history if s.current), None)
 
 
-async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime) -> CandidateReport:
+async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime,
+                     locale: str = "zh-CN") -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
         """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
@@ -180,7 +182,7 @@ async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID
                 AND v.version = (a.content->'framework'->>'version')::int
            WHERE t.id = $1 AND t.person_id = $2""", attempt_id, person_id)
     if row is None:
-        raise NotFound(f"no attempt {attempt_id}")
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     stored = await current_score(conn, attempt_id)
     return candidate_report(stored.document if stored else None, msgspec.convert(row["framework"], FrameworkContent),
-                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now)
+                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now, locale)

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from service.errors import FieldError, Unprocessable, msgspec_field_error
+from service.i18n import msg
 from service.rubrics.model import (
     CutScore,
     CutScores,
@@ -239,7 +240,8 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     try:
         parsed = msgspec.convert(package, _Package, strict=True)
     except msgspec.ValidationError as exc:
-        raise Unprocessable("this is not a CASE 1.1 CFPackage", [msgspec_field_error(str(exc))]) from None
+        raise Unprocessable(msg("this is not a CASE 1.1 CFPackage"),
+                            [msgspec_field_error(str(exc))]) from None
     errors: list[FieldError] = []
     doc = parsed.CFDocument
     doc_ext: _DocumentExt = _extension(doc.extensions, _DocumentExt, "/CFDocument", errors)
@@ -255,10 +257,12 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
             continue
         origin, destination = assoc.originNodeURI.identifier, assoc.destinationNodeURI.identifier
         if origin not in items:
-            errors.append(FieldError("no CFItem with this identifier", f"/CFAssociations/{i}/originNodeURI"))
+            errors.append(FieldError(msg("no CFItem with this identifier"),
+                                     f"/CFAssociations/{i}/originNodeURI"))
             continue
         if destination not in items and destination != doc.identifier:
-            errors.append(FieldError("neither a CFItem nor the CFDocument", f"/CFAssociations/{i}/destinationNodeURI"))
+            errors.append(FieldError(msg("neither a CFItem nor the CFDocument"),
+                                     f"/CFAssociations/{i}/destinationNodeURI"))
             continue
         children.setdefault(destination, []).append((assoc.sequenceNumber or 10**9, i, origin))
 
@@ -266,7 +270,7 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     for r, rubric in enumerate(parsed.CFRubrics):
         for c, criterion in enumerate(rubric.CFRubricCriteria):
             if criterion.CFItemURI is None or criterion.CFItemURI.identifier not in items:
-                errors.append(FieldError("CFItemURI names no CFItem of this package",
+                errors.append(FieldError(msg("CFItemURI names no CFItem of this package"),
                                          f"/CFRubrics/{r}/CFRubricCriteria/{c}/CFItemURI"))
             else:
                 criteria[criterion.CFItemURI.identifier] = (r, c, criterion)
@@ -302,7 +306,8 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
                 continue
             level_code = score_to_level.get(lvl.score) if lvl.score is not None else None
             if level_code is None or not lvl.description:
-                errors.append(FieldError("a criterion level needs a score naming a level and a description", pointer))
+                errors.append(FieldError(msg("a criterion level needs a score naming a level and a description"),
+                                         pointer))
                 continue
             found.append(Descriptor(level_code, {lang: lvl.description},
                                     {lang: lvl.feedback} if lvl.feedback else None))
@@ -314,15 +319,16 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
         built: list[Dimension | Indicator] = []
         ordered = sorted(children.get(parent_id, []))
         if ordered and depth >= MAX_DEPTH:
-            errors.append(FieldError(f"the isChildOf hierarchy is deeper than {MAX_DEPTH} levels",
+            errors.append(FieldError(msg("the isChildOf hierarchy is deeper than {max_depth} levels",
+                                         max_depth=MAX_DEPTH),
                                      f"/CFAssociations/{ordered[0][1]}"))
             return built
         for _, assoc_index, identifier in ordered:
             index, item = items[identifier]
             pointer = f"/CFItems/{index}"
             if identifier in seen:
-                errors.append(FieldError("this item is reached twice: the isChildOf links form a cycle or a "
-                                         "second parent", f"/CFAssociations/{assoc_index}"))
+                errors.append(FieldError(msg("this item is reached twice: the isChildOf links form a cycle "
+                                             "or a second parent"), f"/CFAssociations/{assoc_index}"))
                 continue
             seen.add(identifier)
             ext: _ItemExt = _extension(item.extensions, _ItemExt, pointer, errors)
@@ -331,7 +337,7 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
             is_indicator = item.CFItemType == "Indicator" or (not sub and depth > 0)
             if is_indicator:
                 if sub:
-                    errors.append(FieldError("an indicator cannot have children", pointer))
+                    errors.append(FieldError(msg("an indicator cannot have children"), pointer))
                 weight = ext.weight if ext.weight is not None else (criteria[identifier][2].weight
                                                                     if identifier in criteria else None)
                 built.append(Indicator(item_code, localized(item.fullStatement, ext.statement) or {lang: item_code},
@@ -341,7 +347,8 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
                 dims = [d for d in sub if isinstance(d, Dimension)]
                 inds = [d for d in sub if isinstance(d, Indicator)]
                 if dims and inds:
-                    errors.append(FieldError("a dimension holds sub-dimensions or indicators, not both", pointer))
+                    errors.append(FieldError(msg("a dimension holds sub-dimensions or indicators, not both"),
+                                             pointer))
                 built.append(Dimension(
                     item_code, localized(item.fullStatement, ext.name) or {lang: item_code},
                     ext.weight if ext.weight is not None else 1.0 / max(len(ordered), 1),
@@ -351,10 +358,11 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     top = build(doc.identifier, 0)
     for identifier, (index, _) in items.items():
         if identifier not in seen:
-            errors.append(FieldError("this CFItem is not attached to the document by isChildOf", f"/CFItems/{index}"))
+            errors.append(FieldError(msg("this CFItem is not attached to the document by isChildOf"),
+                                     f"/CFItems/{index}"))
     dimensions = [d for d in top if isinstance(d, Dimension)]
     if len(dimensions) != len(top):
-        errors.append(FieldError("the document's direct children must be dimensions, not indicators",
+        errors.append(FieldError(msg("the document's direct children must be dimensions, not indicators"),
                                  "/CFAssociations"))
     cut_scores = doc_ext.cut_scores or CutScores(
         [CutScore(level.code, round(100 * rank / len(levels), 2)) for rank, level in enumerate(levels)])
@@ -368,7 +376,8 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
         errors.append(msgspec_field_error(f"the package does not make a valid framework: {exc}"))
         content = None
     if errors:
-        raise Unprocessable(f"the CASE package has {len(errors)} problem(s); nothing was imported", errors)
+        raise Unprocessable(msg("the CASE package has {count} problem(s); nothing was imported",
+                                count=len(errors)), errors)
     assert content is not None
     return content
 

@@ -23,6 +23,7 @@ from service.errors import (
     etag_matches,
     msgspec_field_error,
 )
+from service.i18n import msg
 from service.rubrics.jsonpatch import PatchOperation, apply_patch
 from service.rubrics.model import Code, FrameworkContent, Localized
 from service.rubrics.templates import content_hash, get_template
@@ -93,7 +94,7 @@ _VERSION_COLUMNS = ("version, status, revision, content_hash, based_on, created_
 async def _framework_id(conn: asyncpg.Connection, code: str) -> UUID:
     framework_id = await conn.fetchval("SELECT id FROM frameworks WHERE code = $1", code)
     if framework_id is None:
-        raise NotFound(f"no framework '{code}'")
+        raise NotFound(msg("no framework '{code}'", code=code))
     return framework_id
 
 
@@ -148,7 +149,7 @@ async def list_frameworks(conn: asyncpg.Connection, *, after: str | None, limit:
 async def get_framework(conn: asyncpg.Connection, code: str) -> Framework:
     row = await conn.fetchrow(_FRAMEWORKS + " WHERE f.code = $1", code)
     if row is None:
-        raise NotFound(f"no framework '{code}'")
+        raise NotFound(msg("no framework '{code}'", code=code))
     return (await _with_versions(conn, [row]))[0]
 
 
@@ -161,7 +162,7 @@ async def get_version(conn: asyncpg.Connection, code: str, version: int, *, for_
         code, version,
     )
     if row is None:
-        raise NotFound(f"framework '{code}' has no version {version}")
+        raise NotFound(msg("framework '{code}' has no version {version}", code=code, version=version))
     return FrameworkVersion(framework=code, version=row["version"], status=row["status"], revision=row["revision"],
                             content_hash=row["content_hash"],
                             content=msgspec.convert(row["content"], FrameworkContent))
@@ -170,18 +171,19 @@ async def get_version(conn: asyncpg.Connection, code: str, version: int, *, for_
 def _check_writable(current: FrameworkVersion, if_match: str) -> None:
     """409 for a version that is no longer a draft; 412 when the caller's ETag is stale."""
     if current.status != "draft":
-        raise Conflict(f"version {current.version} is {current.status} and can no longer change; "
-                       f"start a new draft from it (POST .../versions)")
+        raise Conflict(msg("version {version} is {status} and can no longer change; start a new draft from "
+                           "it (POST .../versions)", version=current.version, status=current.status))
     if not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(f"version {current.version} is now at ETag {current.etag}; read it again, "
-                                 "reapply your change and retry")
+        raise PreconditionFailed(msg("version {version} is now at ETag {etag}; read it again, reapply your "
+                                     "change and retry", version=current.version, etag=current.etag))
 
 
 async def _store_draft(conn: asyncpg.Connection, current: FrameworkVersion, content: FrameworkContent
                        ) -> FrameworkVersion:
     if content.code != current.framework:
-        raise Unprocessable("the framework code cannot change in a draft",
-                            [FieldError(f"must stay '{current.framework}'", "/code")])
+        raise Unprocessable(msg("the framework code cannot change in a draft"),
+                            [FieldError(msg("must stay '{value}'", value=current.framework),
+                                        "/code")])
     revision = await conn.fetchval(
         """UPDATE framework_versions v SET content = $4, revision = revision + 1, updated_at = now()
            FROM frameworks f
@@ -191,7 +193,8 @@ async def _store_draft(conn: asyncpg.Connection, current: FrameworkVersion, cont
         current.framework, current.version, current.revision, msgspec.to_builtins(content),
     )
     if revision is None:  # someone else wrote first
-        raise PreconditionFailed(f"version {current.version} changed while you were writing; read it again")
+        raise PreconditionFailed(msg("version {version} changed while you were writing; read it again",
+                                     version=current.version))
     return msgspec.structs.replace(current, revision=revision, content=content)
 
 
@@ -211,7 +214,8 @@ async def patch_draft(conn: asyncpg.Connection, code: str, version: int, operati
         content = msgspec.convert(patched, FrameworkContent, strict=True)
     except msgspec.ValidationError as exc:
         error = msgspec_field_error(str(exc))
-        raise Unprocessable(f"after the patch the framework would not be well-formed: {error.detail}",
+        raise Unprocessable(msg("after the patch the framework would not be well-formed: {detail}",
+                                detail=error.detail),
                             [error]) from None
     return await _store_draft(conn, current, content)
 
@@ -226,7 +230,8 @@ async def publish(conn: asyncpg.Connection, code: str, version: int, if_match: s
     _check_writable(current, if_match)
     problems = validate(current.content)
     if problems:
-        raise Unprocessable(f"version {version} has {len(problems)} problem(s); it stays a draft", problems)
+        raise Unprocessable(msg("version {version} has {count} problem(s); it stays a draft",
+                                version=version, count=len(problems)), problems)
     digest = content_hash(current.content)
     await conn.execute(
         """UPDATE framework_versions v SET status = 'published', content_hash = $3, published_at = now(),
@@ -244,7 +249,7 @@ async def start_draft(conn: asyncpg.Connection, code: str, from_version: int | N
     draft = await conn.fetchval("SELECT version FROM framework_versions WHERE framework_id = $1 AND status = 'draft'",
                                 framework_id)
     if draft is not None:
-        raise Conflict(f"version {draft} is already a draft: edit it, or publish it first")
+        raise Conflict(msg("version {draft} is already a draft: edit it, or publish it first", draft=draft))
     if from_version is None:
         from_version = await conn.fetchval(
             "SELECT max(version) FROM framework_versions WHERE framework_id = $1", framework_id)
@@ -261,7 +266,8 @@ async def start_draft(conn: asyncpg.Connection, code: str, from_version: int | N
 async def retire(conn: asyncpg.Connection, code: str, version: int) -> FrameworkVersion:
     current = await get_version(conn, code, version, for_update=True)
     if current.status == "draft":
-        raise Conflict(f"version {version} is a draft: only published versions are retired")
+        raise Conflict(msg("version {version} is a draft: only published versions are retired",
+                           version=version))
     if current.status == "published":
         await conn.execute(
             """UPDATE framework_versions v SET status = 'retired', retired_at = now(), updated_at = now()

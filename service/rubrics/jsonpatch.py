@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from service.errors import FieldError, Unprocessable
+from service.i18n import msg
 
 
 class PatchOperation(msgspec.Struct, omit_defaults=True):
@@ -50,7 +51,7 @@ def _tokens(pointer: str) -> list[str]:
     if pointer == "":
         return []
     if not pointer.startswith("/"):
-        raise PatchError(f"'{pointer}' is not a JSON pointer (it must start with '/')")
+        raise PatchError(msg("'{pointer}' is not a JSON pointer (it must start with '/')", pointer=pointer))
     return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
 
 
@@ -58,17 +59,18 @@ def _index(container: list[Any], token: str, *, for_add: bool) -> int:
     if token == "-" and for_add:
         return len(container)
     if not _ARRAY_INDEX.fullmatch(token):
-        raise PatchError(f"'{token}' is not an array index")
+        raise PatchError(msg("'{token}' is not an array index", token=token))
     index = int(token)
     if index > len(container) or (index == len(container) and not for_add):
-        raise PatchError(f"index {index} is out of range (the array has {len(container)} items)")
+        raise PatchError(msg("index {index} is out of range (the array has {count} items)", index=index,
+                             count=len(container)))
     return index
 
 
 def _parent(document: Any, pointer: str) -> tuple[Any, str]:
     tokens = _tokens(pointer)
     if not tokens:
-        raise PatchError("the whole document cannot be the target here")
+        raise PatchError(msg("the whole document cannot be the target here"))
     node = document
     for token in tokens[:-1]:
         node = _child(node, token)
@@ -78,11 +80,11 @@ def _parent(document: Any, pointer: str) -> tuple[Any, str]:
 def _child(node: Any, token: str) -> Any:
     if isinstance(node, dict):
         if token not in node:
-            raise PatchError(f"no member '{token}'")
+            raise PatchError(msg("no member '{token}'", token=token))
         return node[token]
     if isinstance(node, list):
         return node[_index(node, token, for_add=False)]
-    raise PatchError(f"cannot descend into a {type(node).__name__} at '{token}'")
+    raise PatchError(msg("cannot descend into a {kind} at '{token}'", kind=type(node).__name__, token=token))
 
 
 def _get(document: Any, pointer: str) -> Any:
@@ -101,7 +103,7 @@ def _add(document: Any, pointer: str, value: Any) -> Any:
     elif isinstance(parent, list):
         parent.insert(_index(parent, token, for_add=True), value)
     else:
-        raise PatchError("the parent of the target is not an object or array")
+        raise PatchError(msg("the parent of the target is not an object or array"))
     return document
 
 
@@ -109,12 +111,12 @@ def _remove(document: Any, pointer: str) -> Any:
     parent, token = _parent(document, pointer)
     if isinstance(parent, dict):
         if token not in parent:
-            raise PatchError(f"no member '{token}' to remove")
+            raise PatchError(msg("no member '{token}' to remove", token=token))
         del parent[token]
     elif isinstance(parent, list):
         del parent[_index(parent, token, for_add=False)]
     else:
-        raise PatchError("the parent of the target is not an object or array")
+        raise PatchError(msg("the parent of the target is not an object or array"))
     return document
 
 
@@ -124,9 +126,9 @@ def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
     for i, operation in enumerate(operations):
         try:
             if operation.op in ("add", "replace", "test") and operation.value is msgspec.UNSET:
-                raise PatchError(f"'{operation.op}' needs a value")
+                raise PatchError(msg("'{op}' needs a value", op=operation.op))
             if operation.op in ("move", "copy") and operation.from_ is msgspec.UNSET:
-                raise PatchError(f"'{operation.op}' needs 'from'")
+                raise PatchError(msg("'{op}' needs 'from'", op=operation.op))
             if operation.op == "add":
                 result = _add(result, operation.path, copy.deepcopy(operation.value))
             elif operation.op == "remove":
@@ -138,14 +140,15 @@ def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
             elif operation.op == "move":
                 source = str(operation.from_)
                 if operation.path.startswith(source + "/"):
-                    raise PatchError("a value cannot move into itself")
+                    raise PatchError(msg("a value cannot move into itself"))
                 value = _get(result, source)
                 result = _add(_remove(result, source), operation.path, value)
             elif operation.op == "copy":
                 result = _add(result, operation.path, copy.deepcopy(_get(result, str(operation.from_))))
             elif not json_equal(_get(result, operation.path), operation.value):
-                raise PatchError("the value differs (test failed)")
+                raise PatchError(msg("the value differs (test failed)"))
         except PatchError as exc:
-            raise Unprocessable(f"patch operation {i} ({operation.op} {operation.path}) failed: {exc.detail}; "
-                                "nothing was changed", [FieldError(exc.detail, f"/{i}")]) from None
+            raise Unprocessable(msg("patch operation {i} ({op} {path}) failed: {detail}; nothing was changed",
+                                    i=i, op=operation.op, path=operation.path, detail=exc.detail),
+                                [FieldError(exc.detail, f"/{i}")]) from None
     return result

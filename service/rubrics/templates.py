@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 
 from service.errors import NotFound
+from service.i18n import msg
 from service.rubrics.model import FrameworkContent, Localized, Source, content_decoder, encode_content
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "rubrics" / "templates"
@@ -55,13 +56,13 @@ def load_templates(directory: Path = TEMPLATES_DIR) -> dict[str, list[Template]]
 def get_template(code: str, version: str | None = None) -> Template:
     versions = load_templates().get(code)
     if not versions:
-        raise NotFound(f"no template '{code}'")
+        raise NotFound(msg("no template '{code}'", code=code))
     if version is None:
         return versions[-1]
     for template in versions:
         if template.version == version:
             return template
-    raise NotFound(f"template '{code}' has no version '{version}'")
+    raise NotFound(msg("template '{code}' has no version '{version}'", code=code, version=version))
 
 
 def list_templates() -> list[TemplateSummary]:

@@ -21,6 +21,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from service.auth.directory import usable_keys
 from service.auth.verify import ASYMMETRIC_ALGORITHMS
 from service.errors import FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.fields import TEXT_PATTERN, TenantRole
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
@@ -66,7 +67,8 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
     try:
         public = serialization.load_pem_public_key(key.pem.encode())
     except ValueError:
-        raise Unprocessable("a PEM key is not a public key", [FieldError("not a PEM public key", pointer)]) from None
+        raise Unprocessable(msg("a PEM key is not a public key"), [FieldError(msg("not a PEM public key"),
+                                                                              pointer)]) from None
     if isinstance(public, rsa.RSAPublicKey):
         jwk, alg = json.loads(RSAAlgorithm.to_jwk(public)), key.alg or "RS256"
     elif isinstance(public, ec.EllipticCurvePublicKey):
@@ -75,9 +77,11 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
     elif isinstance(public, ed25519.Ed25519PublicKey):
         jwk, alg = json.loads(OKPAlgorithm.to_jwk(public)), key.alg or "EdDSA"
     else:
-        raise Unprocessable("unsupported key type", [FieldError("use an RSA, EC or Ed25519 key", pointer)])
+        raise Unprocessable(msg("unsupported key type"), [FieldError(msg("use an RSA, EC or Ed25519 key"),
+                                                                     pointer)])
     if alg not in ASYMMETRIC_ALGORITHMS:
-        raise Unprocessable("algorithm not allowed", [FieldError(f"'{alg}' is not an allowed algorithm",
+        raise Unprocessable(msg("algorithm not allowed"),
+                            [FieldError(msg("'{alg}' is not an allowed algorithm", alg=alg),
                                                                   f"/pem_keys/{index}/alg")])
     if key.kid:
         jwk["kid"] = key.kid
@@ -87,43 +91,50 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
 def _validate_jwks(jwks: dict[str, Any]) -> None:
     entries = jwks.get("keys")
     if not isinstance(entries, list) or not entries:
-        raise Unprocessable("the JWKS holds no keys", [FieldError("must be a non-empty list", "/jwks/keys")])
+        raise Unprocessable(msg("the JWKS holds no keys"), [FieldError(msg("must be a non-empty list"),
+                                                                       "/jwks/keys")])
     errors = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            errors.append(FieldError("must be an object", f"/jwks/keys/{i}"))
+            errors.append(FieldError(msg("must be an object"), f"/jwks/keys/{i}"))
             continue
         for private in ("d", "p", "q", "k"):
             if private in entry:
-                errors.append(FieldError("private or symmetric key material is refused", f"/jwks/keys/{i}/{private}"))
+                errors.append(FieldError(msg("private or symmetric key material is refused"),
+                                         f"/jwks/keys/{i}/{private}"))
         if entry.get("alg") is not None and entry.get("alg") not in ASYMMETRIC_ALGORITHMS:
-            errors.append(FieldError(f"'{entry.get('alg')}' is not an allowed algorithm", f"/jwks/keys/{i}/alg"))
+            errors.append(FieldError(msg("'{alg}' is not an allowed algorithm", alg=entry.get('alg')),
+                                     f"/jwks/keys/{i}/alg"))
         if len(entries) > 1 and not entry.get("kid"):
-            errors.append(FieldError("every key needs a kid when there are several", f"/jwks/keys/{i}/kid"))
+            errors.append(FieldError(msg("every key needs a kid when there are several"),
+                                     f"/jwks/keys/{i}/kid"))
     if not errors and len(usable_keys(jwks)) != len(entries):
-        errors.append(FieldError("some keys are not valid public RSA, EC or OKP keys", "/jwks/keys"))
+        errors.append(FieldError(msg("some keys are not valid public RSA, EC or OKP keys"), "/jwks/keys"))
     if errors:
-        raise Unprocessable("the JWKS is not acceptable", errors)
+        raise Unprocessable(msg("the JWKS is not acceptable"), errors)
 
 
 def normalise(data: IssuerCreate) -> tuple[dict[str, Any] | None, str | None]:
     """Check the key source and return (jwks, jwks_url) to store."""
     given = [name for name in ("jwks", "jwks_url", "pem_keys") if getattr(data, name) is not None]
     if len(given) != 1:
-        raise Unprocessable("give exactly one of jwks, jwks_url, pem_keys",
-                            [FieldError("exactly one key source is required", f"/{n}") for n in given or ["jwks"]])
+        raise Unprocessable(msg("give exactly one of jwks, jwks_url, pem_keys"),
+                            [FieldError(msg("exactly one key source is required"),
+                                        f"/{n}") for n in given or ["jwks"]])
     if not set(data.default_roles) <= set(data.allowed_roles):
-        raise Unprocessable("default roles must be allowed roles",
-                            [FieldError("every default role must also be in allowed_roles", "/default_roles")])
+        raise Unprocessable(msg("default roles must be allowed roles"),
+                            [FieldError(msg("every default role must also be in allowed_roles"),
+                                        "/default_roles")])
     if data.jwks_url is not None:
         url = urlsplit(data.jwks_url)
         loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
         if url.scheme != "https" and not (url.scheme == "http" and loopback):
-            raise Unprocessable("the JWKS URL must use https", [FieldError("must be an https URL", "/jwks_url")])
+            raise Unprocessable(msg("the JWKS URL must use https"), [FieldError(msg("must be an https URL"),
+                                                                                "/jwks_url")])
         return None, data.jwks_url
     if data.pem_keys is not None:
         if not data.pem_keys:
-            raise Unprocessable("no PEM keys given", [FieldError("must not be empty", "/pem_keys")])
+            raise Unprocessable(msg("no PEM keys given"), [FieldError(msg("must not be empty"), "/pem_keys")])
         jwks = {"keys": [_pem_to_jwk(k, i) for i, k in enumerate(data.pem_keys)]}
     else:
         assert data.jwks is not None
@@ -156,5 +167,5 @@ async def delete_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UU
         "DELETE FROM trusted_issuers WHERE tenant_id = $1 AND id = $2 RETURNING id", tenant_id, issuer_id
     )
     if deleted is None:
-        raise NotFound(f"no issuer {issuer_id}")
+        raise NotFound(msg("no issuer {issuer_id}", issuer_id=issuer_id))
 

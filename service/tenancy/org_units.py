@@ -22,6 +22,7 @@ import msgspec
 
 from service.aggregates import rollups
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy import tree
 from service.tenancy.fields import Code, Level, Name
 
@@ -90,14 +91,15 @@ async def _parent(conn: asyncpg.Connection, code: str | None, pointer: str) -> t
         return None
     parent = await _placed(conn, code)
     if parent is None:
-        raise Unprocessable(f"no org unit '{code}'", [FieldError(f"no org unit '{code}'", pointer)])
+        raise Unprocessable(msg("no org unit '{code}'", code=code), [FieldError(msg("no org unit '{code}'",
+                                                                                    code=code), pointer)])
     return parent
 
 
 async def get_org_unit(conn: asyncpg.Connection, code: str) -> OrgUnit:
     row = await conn.fetchrow(_SELECT + " WHERE u.code = $1", code)
     if row is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return msgspec.convert(dict(row), OrgUnit)
 
 
@@ -107,7 +109,7 @@ async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[st
         return None, None
     root = await _placed(conn, code)
     if root is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return tree.subtree_range(root.path)
 
 
@@ -119,7 +121,7 @@ async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent:
     if parent is not None:
         parent_unit = await _placed(conn, parent)
         if parent_unit is None:
-            raise NotFound(f"no org unit '{parent}'")
+            raise NotFound(msg("no org unit '{code}'", code=parent))
         parent_id = parent_unit.id
     rows = await conn.fetch(
         _SELECT + """
@@ -157,7 +159,7 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
         sent.get("active"),
     )
     if updated is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     return await get_org_unit(conn, code)
 
 
@@ -165,11 +167,12 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     parent = await _parent(conn, data.parent_code, "/parent_code")
     if parent is not None and tree.is_within(parent.path, unit.path):
-        raise Unprocessable("a unit cannot move under itself",
-                            [FieldError(f"'{data.parent_code}' is '{code}' or lies below it", "/parent_code")])
+        raise Unprocessable(msg("a unit cannot move under itself"),
+                            [FieldError(msg("'{parent_code}' is '{code}' or lies below it",
+                                            parent_code=data.parent_code, code=code), "/parent_code")])
     await _move(conn, unit, parent)
     return await get_org_unit(conn, code)
 
@@ -192,14 +195,14 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
-        raise NotFound(f"no org unit '{code}'")
+        raise NotFound(msg("no org unit '{code}'", code=code))
     if await conn.fetchval("SELECT 1 FROM org_units WHERE parent_id = $1 LIMIT 1", unit.id):
-        raise Conflict(f"org unit '{code}' has child units: move or delete them first")
+        raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
-        raise Conflict(f"org unit '{code}' has people: move them first")
+        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
     if await rollups.has_results(conn, unit.id):
-        raise Conflict(f"org unit '{code}' has assessment results counted in it: they stay where they were "
-                       "submitted, so the unit must stay too")
+        raise Conflict(msg("org unit '{code}' has assessment results counted in it: they stay where they "
+                           "were submitted, so the unit must stay too", code=code))
     await rollups.forget_unit(conn, unit.id)
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
@@ -208,9 +211,11 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
                            ) -> ImportResult:
     """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes."""
     if not data.units:
-        raise Unprocessable("nothing to import", [FieldError("must hold at least one unit", "/units")])
+        raise Unprocessable(msg("nothing to import"), [FieldError(msg("must hold at least one unit"),
+                                                                  "/units")])
     if len(data.units) > MAX_IMPORT_UNITS:
-        raise Unprocessable("too many units", [FieldError(f"at most {MAX_IMPORT_UNITS} per import", "/units")])
+        raise Unprocessable(msg("too many units"), [FieldError(msg("at most {limit} per import",
+                                                                   limit=MAX_IMPORT_UNITS), "/units")])
     await _lock_tree(conn)
     units = data.units
     rows = [tree.ImportRow(u.code, u.parent_code) for u in units]
@@ -218,7 +223,7 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
         existing = await _stored(conn, list({u.code for u in units} | {u.parent_code for u in units if u.parent_code}))
         planned, errors = tree.plan_import(rows, {c: e.placed for c, e in existing.items()})
         if errors:
-            raise Unprocessable(f"{len(errors)} unit(s) cannot be imported; nothing was imported", errors)
+            raise Unprocessable(msg("{count} unit(s) cannot be imported; nothing was imported", count=len(errors)), errors)
         await _insert(conn, units, planned)
         return ImportResult(mode, created=len(planned))
 
@@ -227,8 +232,8 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
     errors: list[FieldError] = []
     for i, unit in enumerate(units):
         if unit.code in sent:
-            errors.append(FieldError(f"code '{unit.code}' appears twice in this import "
-                                     f"(first at /units/{sent[unit.code]})", f"/units/{i}/code"))
+            errors.append(FieldError(msg("code '{code}' appears twice in this import (first at /units/{first})",
+                                         code=unit.code, first=sent[unit.code]), f"/units/{i}/code"))
         sent.setdefault(unit.code, i)
     new_index = [i for code, i in sent.items() if code not in stored]
     planned, new_errors = tree.plan_import([rows[i] for i in new_index], {c: e.placed for c, e in stored.items()})
@@ -238,16 +243,18 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
         if parent is None:
             continue
         if mode == "sync" and parent not in sent:
-            errors.append(FieldError(f"a sync holds the whole tree, but parent '{parent}' is not in it",
+            errors.append(FieldError(msg("a sync holds the whole tree, but parent '{code}' is not in it", code=parent),
                                      f"/units/{i}/parent_code"))
         elif unit.code in stored and parent not in stored and parent not in sent:
-            errors.append(FieldError(f"no org unit '{parent}' here or in this import", f"/units/{i}/parent_code"))
+            errors.append(FieldError(msg("no org unit '{code}' here or in this import", code=parent),
+                                     f"/units/{i}/parent_code"))
     stored_parents = {c: e.parent_code for c, e in stored.items()}
-    errors += [FieldError("parent_code forms a cycle with the stored tree", f"/units/{i}/parent_code")
+    errors += [FieldError(msg("parent_code forms a cycle with the stored tree"), f"/units/{i}/parent_code")
                for i in tree.final_cycles(rows, stored_parents) if units[i].code in stored]
     if errors:
         errors.sort(key=lambda e: _row_of(e.pointer))
-        raise Unprocessable(f"{len(errors)} problem(s) in this {mode}; nothing was changed", errors)
+        raise Unprocessable(msg("{count} problem(s) in this {mode}; nothing was changed", count=len(errors), mode=mode),
+                            errors)
 
     renumbered = [msgspec.structs.replace(p, index=new_index[p.index]) for p in planned]
     await _insert(conn, units, renumbered)

@@ -17,6 +17,7 @@ import asyncpg
 import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.org_units import subtree_bounds
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
 
@@ -51,11 +52,11 @@ class PeopleBulkUpsert(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class NotProvisioned(Forbidden):
-    slug, title = "person-not-provisioned", "This person is not provisioned in this tenant"
+    slug, title = "person-not-provisioned", msg("This person is not provisioned in this tenant")
 
 
 class Deactivated(Forbidden):
-    slug, title = "person-deactivated", "This person is deactivated"
+    slug, title = "person-deactivated", msg("This person is deactivated")
 
 
 class Person(msgspec.Struct):
@@ -93,7 +94,7 @@ _UPSERT = """
 async def get_person(conn: asyncpg.Connection, external_id: str) -> Person:
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
-        raise NotFound(f"no person '{external_id}'")
+        raise NotFound(msg("no person '{external_id}'", external_id=external_id))
     return msgspec.convert(dict(row), Person)
 
 
@@ -121,8 +122,9 @@ async def upsert_person(conn: asyncpg.Connection, external_id: str, data: Person
     """Create or replace one person. Returns the person and whether it was created."""
     units = await _unit_ids(conn, {data.org_unit_code} if data.org_unit_code else set())
     if data.org_unit_code and data.org_unit_code not in units:
-        raise Unprocessable(f"no org unit '{data.org_unit_code}'",
-                            [FieldError(f"no org unit '{data.org_unit_code}'", "/org_unit_code")])
+        raise Unprocessable(msg("no org unit '{code}'", code=data.org_unit_code),
+                            [FieldError(msg("no org unit '{code}'",
+                                            code=data.org_unit_code), "/org_unit_code")])
     created = await conn.fetchval(
         _UPSERT, [external_id], [units.get(data.org_unit_code or "")], [data.category], [data.display_name],
         [data.active],
@@ -133,16 +135,18 @@ async def upsert_person(conn: asyncpg.Connection, external_id: str, data: Person
 async def patch_person(conn: asyncpg.Connection, external_id: str, data: PersonPatch) -> Person:
     """Change only the fields sent (RFC 7396); 404 for a person not yet created (PUT creates)."""
     sent = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    nulled = [FieldError(f"'{k}' is required and cannot be removed (null); send a value or leave it out", f"/{k}")
+    nulled = [FieldError(msg("'{field}' is required and cannot be removed (null); send a value or leave it out",
+                             field=k), f"/{k}")
               for k in ("category", "active") if k in sent and sent[k] is None]
     if nulled:
-        raise Unprocessable("a required field cannot be null", nulled)
+        raise Unprocessable(msg("a required field cannot be null"), nulled)
     unit_id = None
     code = sent.get("org_unit_code")
     if code is not None:
         unit_id = (await _unit_ids(conn, {code})).get(code)
         if unit_id is None:
-            raise Unprocessable(f"no org unit '{code}'", [FieldError(f"no org unit '{code}'", "/org_unit_code")])
+            raise Unprocessable(msg("no org unit '{code}'", code=code),
+                                [FieldError(msg("no org unit '{code}'", code=code), "/org_unit_code")])
     updated = await conn.fetchval(
         """UPDATE people SET org_unit_id = CASE WHEN $2 THEN $3 ELSE org_unit_id END,
                              category = CASE WHEN $4 THEN $5 ELSE category END,
@@ -153,7 +157,7 @@ async def patch_person(conn: asyncpg.Connection, external_id: str, data: PersonP
         "display_name" in sent, sent.get("display_name"), "active" in sent, sent.get("active"),
     )
     if updated is None:
-        raise NotFound(f"no person '{external_id}' (PUT creates one)")
+        raise NotFound(msg("no person '{external_id}' (PUT creates one)", external_id=external_id))
     return await get_person(conn, external_id)
 
 
@@ -161,22 +165,26 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
     """Upsert thousands of people in one statement; any bad row rejects the whole batch."""
     rows = data.people
     if not rows:
-        raise Unprocessable("nothing to upsert", [FieldError("must hold at least one person", "/people")])
+        raise Unprocessable(msg("nothing to upsert"), [FieldError(msg("must hold at least one person"),
+                                                                  "/people")])
     if len(rows) > MAX_BULK_PEOPLE:
-        raise Unprocessable("too many people", [FieldError(f"at most {MAX_BULK_PEOPLE} per request", "/people")])
+        raise Unprocessable(msg("too many people"), [FieldError(msg("at most {limit} per request",
+                                                                    limit=MAX_BULK_PEOPLE), "/people")])
     units = await _unit_ids(conn, {r.org_unit_code for r in rows if r.org_unit_code})
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.external_id in seen:
-            errors.append(FieldError(f"'{row.external_id}' appears twice (first at /people/{seen[row.external_id]})",
+            errors.append(FieldError(msg("'{external_id}' appears twice (first at /people/{first})",
+                                         external_id=row.external_id, first=seen[row.external_id]),
                                      f"/people/{i}/external_id"))
         else:
             seen[row.external_id] = i
         if row.org_unit_code and row.org_unit_code not in units:
-            errors.append(FieldError(f"no org unit '{row.org_unit_code}'", f"/people/{i}/org_unit_code"))
+            errors.append(FieldError(msg("no org unit '{code}'", code=row.org_unit_code),
+                                     f"/people/{i}/org_unit_code"))
     if errors:
-        raise Unprocessable(f"{len(errors)} row(s) rejected; nothing was written", errors)
+        raise Unprocessable(msg("{count} row(s) rejected; nothing was written", count=len(errors)), errors)
     created = await conn.fetch(
         _UPSERT, [r.external_id for r in rows], [units.get(r.org_unit_code or "") for r in rows],
         [r.category for r in rows], [r.display_name for r in rows], [r.active for r in rows],
@@ -192,15 +200,16 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     for a person not seen before."""
     if len(external_id) > 128 or not EXTERNAL_ID.match(external_id):
         # Such a person could sign in but never be addressed by /v1/people/{external_id}.
-        raise NotProvisioned("the token's subject is not a valid external id (letters, digits, . _ : @ -; "
-                             "at most 128)")
+        raise NotProvisioned(msg("the token's subject is not a valid external id (letters, digits, . _ : @ "
+                                 "-; at most 128)"))
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
         if not await conn.fetchval("SELECT auto_provision_people FROM tenants"):
-            raise NotProvisioned(f"person '{external_id}' is not provisioned in this tenant")
+            raise NotProvisioned(msg("person '{external_id}' is not provisioned in this tenant",
+                                     external_id=external_id))
         await conn.execute("INSERT INTO people (external_id) VALUES ($1) ON CONFLICT DO NOTHING", external_id)
         return await get_person(conn, external_id)
     person = msgspec.convert(dict(row), Person)
     if not person.active:
-        raise Deactivated(f"person '{external_id}' is deactivated")
+        raise Deactivated(msg("person '{external_id}' is deactivated", external_id=external_id))
     return person

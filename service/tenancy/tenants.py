@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from service.errors import FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.fields import Name, Slug
 
 TenantStatus = Literal["active", "suspended"]
@@ -59,13 +60,14 @@ def _check_timezone(name: str | None) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable("unknown time zone", [FieldError(f"'{name}' is not an IANA time zone", "/timezone")]
+        raise Unprocessable(msg("unknown time zone"), [FieldError(msg("'{name}' is not an IANA time zone",
+                                                                      name=name), "/timezone")]
                             ) from None
 
 
 def _tenant(row: asyncpg.Record | None, slug: str) -> Tenant:
     if row is None:
-        raise NotFound(f"no tenant '{slug}'")
+        raise NotFound(msg("no tenant '{slug}'", slug=slug))
     return msgspec.convert(dict(row), Tenant)
 
 

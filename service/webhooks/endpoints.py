@@ -20,6 +20,7 @@ import msgspec
 
 from service.db import keyset
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.fields import TEXT_PATTERN
 from service.webhooks import signing
 from service.webhooks.outbox import TEST_EVENT, EventType, queue
@@ -113,17 +114,17 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
     loopback = host == "localhost" or host.endswith(".localhost") or bool(address and address.is_loopback)
     problem = None
     if parts is None or not host or parts.scheme not in ("https", "http"):
-        problem = "must be an absolute https URL"
+        problem = msg("must be an absolute https URL")
     elif parts.username is not None or parts.fragment:
-        problem = "must not carry credentials or a fragment"
+        problem = msg("must not carry credentials or a fragment")
     elif loopback and not allow_loopback:
-        problem = "loopback addresses are not allowed"
+        problem = msg("loopback addresses are not allowed")
     elif not loopback and parts.scheme != "https":
-        problem = "must use https"
+        problem = msg("must use https")
     elif address is not None and not address.is_global and not loopback:
-        problem = "private, link-local and reserved addresses are not allowed"
+        problem = msg("private, link-local and reserved addresses are not allowed")
     if problem:
-        raise Unprocessable(f"webhook URL {problem}", [FieldError(problem, "/url")])
+        raise Unprocessable(msg("webhook URL {problem}", problem=problem), [FieldError(problem, "/url")])
     return url
 
 
@@ -135,7 +136,8 @@ async def create(conn: asyncpg.Connection, data: WebhookCreate, created_by: str,
                  ) -> WebhookWithSecret:
     check_url(data.url, allow_loopback=allow_loopback)
     if await conn.fetchval("SELECT count(*) FROM webhook_endpoints") >= MAX_ENDPOINTS:
-        raise Conflict(f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
+        raise Conflict(msg("a tenant has at most {limit} webhook endpoints; delete one first",
+                           limit=MAX_ENDPOINTS))
     row = await conn.fetchrow(
         f"""INSERT INTO webhook_endpoints (url, description, events, secret, created_by)
             VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}, secret""",
@@ -154,7 +156,7 @@ async def get(conn: asyncpg.Connection, webhook_id: UUID, *, lock: bool = False)
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1"
                               + (" FOR UPDATE" if lock else ""), webhook_id)
     if row is None:
-        raise NotFound(f"no webhook {webhook_id}")
+        raise NotFound(msg("no webhook {webhook_id}", webhook_id=webhook_id))
     return msgspec.convert(dict(row), Webhook)
 
 
@@ -177,7 +179,7 @@ async def update(conn: asyncpg.Connection, webhook_id: UUID, data: WebhookUpdate
 async def delete(conn: asyncpg.Connection, webhook_id: UUID) -> None:
     """The endpoint and its delivery log go; events stay for other endpoints."""
     if await conn.fetchval("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING id", webhook_id) is None:
-        raise NotFound(f"no webhook {webhook_id}")
+        raise NotFound(msg("no webhook {webhook_id}", webhook_id=webhook_id))
 
 
 async def rotate_secret(conn: asyncpg.Connection, webhook_id: UUID, data: WebhookRotate) -> WebhookWithSecret:
@@ -187,7 +189,7 @@ async def rotate_secret(conn: asyncpg.Connection, webhook_id: UUID, data: Webhoo
             WHERE id = $1 RETURNING {_COLUMNS}, secret""",
         webhook_id, signing.new_secret(), data.grace_seconds)
     if row is None:
-        raise NotFound(f"no webhook {webhook_id}")
+        raise NotFound(msg("no webhook {webhook_id}", webhook_id=webhook_id))
     return msgspec.convert(dict(row), WebhookWithSecret)
 
 
@@ -207,7 +209,8 @@ async def _delivery(conn: asyncpg.Connection, delivery_id: UUID) -> Delivery:
 
 async def _active(conn: asyncpg.Connection, webhook_id: UUID) -> None:
     if not (await get(conn, webhook_id)).active:
-        raise Conflict(f"webhook {webhook_id} is disabled: set active to true first")
+        raise Conflict(msg("webhook {webhook_id} is disabled: set active to true first",
+                           webhook_id=webhook_id))
 
 
 async def redeliver(conn: asyncpg.Connection, webhook_id: UUID, delivery_id: UUID) -> Delivery:
@@ -217,7 +220,8 @@ async def redeliver(conn: asyncpg.Connection, webhook_id: UUID, delivery_id: UUI
         """UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
            WHERE id = $1 AND endpoint_id = $2 RETURNING id""", delivery_id, webhook_id)
     if found is None:
-        raise NotFound(f"no delivery {delivery_id} of webhook {webhook_id}")
+        raise NotFound(msg("no delivery {delivery_id} of webhook {webhook_id}", delivery_id=delivery_id,
+                           webhook_id=webhook_id))
     return await _delivery(conn, delivery_id)
 
 
