@@ -68,6 +68,14 @@ SETTINGS: tuple[Setting, ...] = (
             "tests and local receivers only."),
     Setting("SCORE_EXPORT_RETENTION_HOURS", "24", "How long a score export job's file is kept after it is "
             "finished (> 0); then the job is expired and its file deleted."),
+    Setting("JOB_LEASE_SECONDS", "30", "How long a worker's claim on a job (rescoring, item statistics, aggregate "
+            "job, score export) lasts unless renewed; a job whose worker died is taken over once it lapses."),
+    Setting("JOB_HEARTBEAT_SECONDS", "10", "How often a worker renews the lease of each job it runs (< JOB_LEASE_SECONDS)."),
+    Setting("JOB_POLL_SECONDS", "5", "How often each worker looks for queued jobs and jobs whose lease lapsed "
+            "(0: this worker runs only the jobs its own requests start)."),
+    Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
+    Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim and "
+            "between batches, so a test can kill its worker mid-job. Leave 0."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -106,6 +114,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     client_rate_per_second: float = 50.0
     client_rate_burst: float = 100.0
     score_export_retention_hours: float = 24.0
+    job_lease_seconds: float = 30.0
+    job_heartbeat_seconds: float = 10.0
+    job_poll_seconds: float = 5.0
+    job_max_attempts: int = 3
+    test_job_pause_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -178,4 +191,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             client_rate_per_second=seconds("CLIENT_RATE_PER_SECOND"),
             client_rate_burst=seconds("CLIENT_RATE_BURST"),
             score_export_retention_hours=positive("SCORE_EXPORT_RETENTION_HOURS"),
+            job_lease_seconds=positive("JOB_LEASE_SECONDS"),
+            job_heartbeat_seconds=positive("JOB_HEARTBEAT_SECONDS"),
+            job_poll_seconds=seconds("JOB_POLL_SECONDS"),
+            job_max_attempts=integer("JOB_MAX_ATTEMPTS"),
+            test_job_pause_seconds=seconds("ASSESS_TEST_JOB_PAUSE_SECONDS"),
         )
