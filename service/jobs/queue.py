@@ -11,6 +11,10 @@ import msgspec
 
 from service.db.pool import dispatcher_transaction
 
+# A new job is left this long to the worker that accepted its request (it claims it right after
+# answering) before polling workers may take it (that worker died before claiming it).
+LAUNCH_SECONDS = 30.0
+
 Kind = Literal["rescoring", "item_statistics", "aggregates", "score_export"]
 
 
@@ -23,30 +27,32 @@ class Claimed(msgspec.Struct, frozen=True):
 async def enqueue(conn: asyncpg.Connection, kind: Kind, job_id: UUID) -> None:
     """A new job, or the next run of a finished one (a rescoring's commit after its preview, a retry)."""
     await conn.execute(
-        """INSERT INTO jobs (id, kind) VALUES ($1, $2)
+        """INSERT INTO jobs (id, kind, lease_expires_at) VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
            ON CONFLICT (tenant_id, id) DO UPDATE SET state = 'queued', attempts = 0, lease_owner = NULL,
-               lease_expires_at = NULL, error = NULL, created_at = now(), started_at = NULL, finished_at = NULL
-           WHERE jobs.state IN ('done', 'failed')""", job_id, kind)
+               lease_expires_at = excluded.lease_expires_at, error = NULL, created_at = now(), started_at = NULL,
+               finished_at = NULL
+           WHERE jobs.state IN ('done', 'failed')""", job_id, kind, LAUNCH_SECONDS)
 
 
 async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
     async with dispatcher_transaction(pool) as conn:
-        rows = await conn.fetch("SELECT DISTINCT tenant_id FROM jobs WHERE state = 'queued' "
-                                "OR (state = 'running' AND lease_expires_at < clock_timestamp())")
+        rows = await conn.fetch(f"SELECT DISTINCT tenant_id FROM jobs WHERE {_CLAIMABLE}")
     return [row["tenant_id"] for row in rows]
 
 
-_CLAIMABLE = """(state = 'queued' OR (state = 'running' AND lease_expires_at < clock_timestamp()))"""
+# queued and left by its launcher (or handed back), or running with its lease lapsed
+_CLAIMABLE = """(state IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()))"""
 
 
 async def claim(conn: asyncpg.Connection, owner: str, lease_seconds: float, max_attempts: int,
                 job_id: UUID | None = None) -> Claimed | None:
-    """One claimable job of the tenant (or this one): queued, or running with its lease lapsed."""
+    """One claimable job of the tenant, or this one (its launcher claims it while queued)."""
     row = await conn.fetchrow(
         f"""UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
                    lease_expires_at = clock_timestamp() + make_interval(secs => $2), heartbeat_at = now(),
                    started_at = coalesce(started_at, now())
-            WHERE id = (SELECT id FROM jobs WHERE {_CLAIMABLE} AND attempts < $3 AND ($4::uuid IS NULL OR id = $4)
+            WHERE id = (SELECT id FROM jobs WHERE ({_CLAIMABLE} OR (state = 'queued' AND id = $4)) AND attempts < $3
+                          AND ($4::uuid IS NULL OR id = $4)
                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id, kind, attempts""", owner, lease_seconds, max_attempts, job_id)
     return msgspec.convert(dict(row), Claimed) if row else None
