@@ -74,8 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_POLL_SECONDS", "5", "How often each worker looks for queued jobs and jobs whose lease lapsed "
             "(0: this worker runs only the jobs its own requests start)."),
     Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
-    Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim and "
-            "between batches, so a test can kill its worker mid-job. Leave 0."),
+    Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim, "
+            "before its work, so a test can kill its worker mid-job. Leave 0."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 

@@ -24,9 +24,10 @@ class Job:
     id: UUID
     kind: queue.Kind
     attempt: int  # 1 on the first claim; more when taken over from a worker that died
-    owner: str
+    owner: str  # of this claim: host:pid:nonce
     settings: Settings
     lost: bool = field(default=False)
+    finished: bool = field(default=False)
 
     async def fence(self, conn: asyncpg.Connection) -> None:
         """First statement of every transaction that writes the job's work: renews the lease and holds
@@ -38,8 +39,9 @@ class Job:
         """In the transaction that writes the job's outcome: the job is done when that commits."""
         if not await queue.finish(conn, self.id, self.owner):
             raise LeaseLost(f"job {self.id} is no longer held by {self.owner}")
+        self.finished = True
 
     async def checkpoint(self) -> None:
-        """After the claim and between batches: tests make jobs pause here (ASSESS_TEST_JOB_PAUSE_SECONDS)."""
+        """After the claim, before the work: tests make jobs pause here (ASSESS_TEST_JOB_PAUSE_SECONDS)."""
         if self.settings.test_job_pause_seconds > 0:
             await asyncio.sleep(self.settings.test_job_pause_seconds)

@@ -22,6 +22,7 @@ class Claimed(msgspec.Struct, frozen=True):
     id: UUID
     kind: Kind
     attempts: int
+    owner: str | None = None
 
 
 async def enqueue(conn: asyncpg.Connection, kind: Kind, job_id: UUID) -> None:
@@ -54,7 +55,7 @@ async def claim(conn: asyncpg.Connection, owner: str, lease_seconds: float, max_
             WHERE id = (SELECT id FROM jobs WHERE ({_CLAIMABLE} OR (state = 'queued' AND id = $4)) AND attempts < $3
                           AND ($4::uuid IS NULL OR id = $4)
                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, kind, attempts""", owner, lease_seconds, max_attempts, job_id)
+            RETURNING id, kind, attempts, lease_owner AS owner""", owner, lease_seconds, max_attempts, job_id)
     return msgspec.convert(dict(row), Claimed) if row else None
 
 

@@ -26,17 +26,23 @@ _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 class JobRunner:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, owner: str | None = None) -> None:
         self.pool, self.settings = pool, settings
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.running: dict[UUID, tuple[UUID, asyncio.Task[None]]] = {}
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.running: dict[UUID, tuple[Job, asyncio.Task[None]]] = {}
         self._spawned: set[asyncio.Task[None]] = set()
+
+    def _claimant(self) -> str:
+        """The lease owner of one claim: this worker (host:pid) and a nonce, so that two claims of a job
+        in one worker (a poll taking over a claim starved of connections) fence each other out too."""
+        return f"{self.owner}:{secrets.token_hex(4)}"
 
     async def launch(self, tenant_id: UUID, job_id: UUID) -> None:
         """Claim this job and run it to the end (a request's background task, after its commit)."""
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            claimed = await queue.claim(conn, self.owner, self.settings.job_lease_seconds,
+            claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
                                         self.settings.job_max_attempts, job_id)
         if claimed is not None:  # else another worker's poll was quicker
-            await asyncio.create_task(self.run(tenant_id, claimed))  # a task of its own: the heartbeat may cancel it
+            # a task of its own: the heartbeat (lease lost) or a shutdown may cancel it, not the request
+            await asyncio.wait({asyncio.create_task(self.run(tenant_id, claimed))})
 
     async def poll_once(self) -> int:
         """Fail the jobs whose last allowed worker died; claim one job per tenant with work to claim and
@@ -48,7 +54,7 @@ class JobRunner:
                     error = await conn.fetchval("SELECT error FROM jobs WHERE id = $1", dead.id)
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
-                claimed = await queue.claim(conn, self.owner, self.settings.job_lease_seconds,
+                claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
                                             self.settings.job_max_attempts)
             if claimed is not None:
                 if claimed.attempts > 1:
@@ -69,10 +75,10 @@ class JobRunner:
                 log.warning("job poll failed, retrying in %ss: %s", self.settings.job_poll_seconds, exc)
 
     async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
-        job = Job(self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, self.owner, self.settings)
+        job = Job(self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings)
         task = asyncio.current_task()
         assert task is not None
-        self.running[job.id] = (tenant_id, task)
+        self.running[job.id] = (job, task)
         heartbeat = asyncio.create_task(self._heartbeat(job, task))
         try:
             await KINDS[job.kind].run(job)
@@ -94,7 +100,7 @@ class JobRunner:
     async def _record_failure(self, job: Job, error: str) -> None:
         try:
             async with tenant_transaction(self.pool, job.tenant_id) as conn:
-                if await queue.finish(conn, job.id, self.owner, error):
+                if await queue.finish(conn, job.id, job.owner, error):
                     await KINDS[job.kind].failed(conn, job.id, error)
         except _DB_ERRORS as exc:  # the lease lapses and another worker takes the job over
             log.warning("%s job %s: could not record its failure: %s", job.kind, job.id, exc)
@@ -105,11 +111,11 @@ class JobRunner:
             await asyncio.sleep(self.settings.job_heartbeat_seconds)
             try:
                 async with tenant_transaction(self.pool, job.tenant_id) as conn:
-                    held = await queue.renew(conn, job.id, self.owner, self.settings.job_lease_seconds)
+                    held = await queue.renew(conn, job.id, job.owner, self.settings.job_lease_seconds)
             except _DB_ERRORS as exc:
                 log.warning("%s job %s: heartbeat failed: %s", job.kind, job.id, exc)
                 continue
-            if not held:
+            if not held and not job.finished:  # (finished: the job ended while this renewal waited)
                 job.lost = True
                 task.cancel()
                 return
@@ -118,10 +124,10 @@ class JobRunner:
         """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim."""
         for task in list(self._spawned):
             task.cancel()
-        for job_id, (tenant_id, task) in list(self.running.items()):
+        for job, task in list(self.running.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             with contextlib.suppress(*_DB_ERRORS):
-                async with tenant_transaction(self.pool, tenant_id) as conn:
-                    await queue.release(conn, job_id, self.owner)
+                async with tenant_transaction(self.pool, job.tenant_id) as conn:
+                    await queue.release(conn, job.id, job.owner)

@@ -225,7 +225,6 @@ async def _render(job: Job, code: str, fmt: Format, chunk_bytes: int, retention:
                 del pending[:chunk_bytes]
                 await _commit(job, seq, chunk, "rows_done = $2, bytes = $3", rows, (seq + 1) * chunk_bytes)
                 seq += 1
-                await job.checkpoint()
     await _commit(job, seq, bytes(pending),
                   "rows_done = $2, bytes = $3, sha256 = $4, status = 'done', finished_at = now(), "
                   "expires_at = now() + $5::interval", rows, size, digest.hexdigest(), retention, done=True)

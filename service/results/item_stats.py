@@ -97,7 +97,6 @@ async def run(job: Job) -> None:
             await conn.execute("UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1",
                                run_id, len(rows))
         after = rows[-1]["id"]
-        await job.checkpoint()
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
         await conn.execute("UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() "

@@ -280,7 +280,6 @@ async def run(job: Job) -> None:
             await conn.execute("UPDATE rescorings SET processed = least(total, processed + $2), "
                                "changed = least(total, changed + $3) WHERE id = $1",
                                rescoring_id, len(ids), len(changed))
-        await job.checkpoint()
     summary = RescoringSummary(
         counts["attempts"], counts["changed"], counts["score"], counts["level"],
         [DimensionChange(d, dimension_scores[d], dimension_levels[d])
