@@ -73,6 +73,8 @@ class JobRunner:
                 await self.poll_once()
             except _DB_ERRORS as exc:
                 log.warning("job poll failed, retrying in %ss: %s", self.settings.job_poll_seconds, exc)
+            except Exception:  # the loop must outlive any one bad pass
+                log.exception("job poll failed, retrying in %ss", self.settings.job_poll_seconds)
 
     async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
         job = Job(self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings)
