@@ -44,6 +44,29 @@ def upgrade() -> None:
     tenant_tables("jobs")
     # workers find which tenants have jobs to claim (then claim inside each tenant's transaction)
     execute_script(f"CREATE POLICY dispatcher ON jobs FOR SELECT USING ({DISPATCHER})")
+    # Jobs left unfinished before this migration (their worker gone) get a lapsed lease: the first
+    # worker to poll takes them over. Tenant by tenant, as row-level security is forced.
+    execute_script(
+        """
+        DO $$
+        DECLARE t uuid;
+        BEGIN
+            FOR t IN SELECT tenant_id FROM rescorings WHERE status IN ('previewing', 'running')
+                     UNION SELECT tenant_id FROM statistics_runs WHERE status = 'running'
+                     UNION SELECT tenant_id FROM aggregate_jobs WHERE status = 'running'
+                     UNION SELECT tenant_id FROM score_exports WHERE status IN ('queued', 'running') LOOP
+                PERFORM set_config('app.tenant_id', t::text, true);
+                INSERT INTO jobs (id, kind, state, lease_expires_at)
+                SELECT id, 'rescoring', 'running', now() FROM rescorings WHERE status IN ('previewing', 'running')
+                UNION ALL SELECT id, 'item_statistics', 'running', now() FROM statistics_runs WHERE status = 'running'
+                UNION ALL SELECT id, 'aggregates', 'running', now() FROM aggregate_jobs WHERE status = 'running'
+                UNION ALL SELECT id, 'score_export', 'running', now() FROM score_exports
+                          WHERE status IN ('queued', 'running');
+            END LOOP;
+            PERFORM set_config('app.tenant_id', '', true);
+        END $$;
+        """
+    )
 
 
 def downgrade() -> None:
