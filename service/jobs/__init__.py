@@ -13,6 +13,9 @@ when its request committed. Then:
   transaction in which a job writes its work first renews it too (`Job.fence`), holding the job's row
   lock until it commits: a takeover (which skips locked rows) cannot happen in the middle of a batch,
   and a worker that lost its lease stops at its next batch instead of writing over the new owner.
+  JOB_LEASE_SECONDS must exceed the longest a renewal can wait (for a pooled connection, for a
+  batch holding the row): a lease that lapses on a live worker only costs a takeover, never a
+  double write, since the old claim is fenced out.
 - Progress stays in the kind's row, written in the same fenced transactions as the work.
 - Failure recorded: an exception marks the job and the kind's row `failed` with the error. A worker
   killed outright records nothing; its lease lapses and another worker takes the job over from the
