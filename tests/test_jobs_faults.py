@@ -87,6 +87,7 @@ async def _killed_twice(kind: str, owner: asyncpg.Pool, serve_pid: int, start) -
 async def _retried(owner: asyncpg.Pool, job_id: str, status_of, retry) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     polled = await status_of(job_id)
     assert polled["status"] == "failed" and "its worker stopped" in polled["error"], polled
+    assert (polled["run_attempts"], polled["lease_expires_at"]) == (2, None), polled
     again = await retry(job_id)
     await _until(owner, again, "ended after the retry", lambda r: r["state"] in ("done", "failed"))
     return await status_of(again)

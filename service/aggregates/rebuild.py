@@ -135,10 +135,12 @@ class AggregateJob(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 _SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
-                    j.created_at, j.finished_at
-             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
+                    j.created_at, j.finished_at, """ + queue.LEASE_COLUMNS + """
+             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id""" + queue.join("j")
 
 
 async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> AggregateJob:

@@ -15,6 +15,14 @@ from service.db.pool import dispatcher_transaction
 # answering) before polling workers may take it (that worker died before claiming it).
 LAUNCH_SECONDS = 30.0
 
+# What each kind's API adds to its own JSON, read with the kind's row (`lease_columns` + `join`).
+LEASE_COLUMNS = "coalesce(jb.attempts, 0) AS run_attempts, jb.lease_expires_at"
+
+
+def join(alias: str) -> str:
+    return f" LEFT JOIN jobs jb ON jb.tenant_id = {alias}.tenant_id AND jb.id = {alias}.id"
+
+
 Kind = Literal["rescoring", "item_statistics", "aggregates", "score_export"]
 
 

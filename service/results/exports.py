@@ -72,6 +72,8 @@ class ScoreExport(msgspec.Struct):
     finished_at: datetime | None
     expires_at: datetime  # the file is deleted then (a job not done by then is failed or expired too)
     file: str | None = None  # where to download it (409 until done)
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 class StoredFile(msgspec.Struct, frozen=True):
@@ -88,8 +90,9 @@ class Gone(DomainError):
 
 
 _SELECT = """SELECT e.id, a.code AS assessment, e.format, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
-                    e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes
-             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id"""
+                    e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes,
+                    """ + queue.LEASE_COLUMNS + """
+             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id""" + queue.join("e")
 
 # A finished file past its time loses its chunks. (A job whose worker died is the job mechanism's:
 # taken over, or failed by `mark_failed`.)

@@ -33,11 +33,13 @@ class StatisticsRun(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 _SELECT = """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
-                    r.created_at, r.finished_at
-             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+                    r.created_at, r.finished_at, """ + queue.LEASE_COLUMNS + """
+             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:

@@ -84,11 +84,14 @@ class Rescoring(msgspec.Struct):
     committed_at: datetime | None
     committed_by: str | None
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 _SELECT = """SELECT r.id, a.code AS assessment, r.reason, r.requested_by, r.pins, r.status, r.total, r.processed,
-                    r.changed, r.summary, r.error, r.created_at, r.committed_at, r.committed_by, r.finished_at
-             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+                    r.changed, r.summary, r.error, r.created_at, r.committed_at, r.committed_by, r.finished_at,
+                    """ + queue.LEASE_COLUMNS + """
+             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
 
 
 def _substance(document: ScoreDocument) -> ScoreDocument:
