@@ -83,6 +83,14 @@ SETTINGS: tuple[Setting, ...] = (
             "tests and local receivers only."),
     Setting("SCORE_EXPORT_RETENTION_HOURS", "24", "How long a score export job's file is kept after it is "
             "finished (> 0); then the job is expired and its file deleted."),
+    Setting("JOB_LEASE_SECONDS", "30", "How long a worker's claim on a job (rescoring, item statistics, aggregate "
+            "job, score export) lasts unless renewed; a job whose worker died is taken over once it lapses."),
+    Setting("JOB_HEARTBEAT_SECONDS", "10", "How often a worker renews the lease of each job it runs (< JOB_LEASE_SECONDS)."),
+    Setting("JOB_POLL_SECONDS", "5", "How often each worker looks for queued jobs and jobs whose lease lapsed "
+            "(0: this worker runs only the jobs its own requests start)."),
+    Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
+    Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim, "
+            "before its work, so a test can kill its worker mid-job. Leave 0."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -128,6 +136,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth_failure_burst_total: float = 200.0
     trusted_proxies: frozenset[str] = frozenset()
     metrics_token: str | None = None
+    job_lease_seconds: float = 30.0
+    job_heartbeat_seconds: float = 10.0
+    job_poll_seconds: float = 5.0
+    job_max_attempts: int = 3
+    test_job_pause_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -207,4 +220,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth_failure_burst_total=seconds("AUTH_FAILURE_BURST_TOTAL"),
             trusted_proxies=frozenset(p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip()),
             metrics_token=get("METRICS_TOKEN"),
+            job_lease_seconds=positive("JOB_LEASE_SECONDS"),
+            job_heartbeat_seconds=positive("JOB_HEARTBEAT_SECONDS"),
+            job_poll_seconds=seconds("JOB_POLL_SECONDS"),
+            job_max_attempts=integer("JOB_MAX_ATTEMPTS"),
+            test_job_pause_seconds=seconds("ASSESS_TEST_JOB_PAUSE_SECONDS"),
         )

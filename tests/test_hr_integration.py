@@ -82,11 +82,12 @@ async def test_an_hr_system_provisions_pulls_and_is_told(hooks, service_keys):  
                 await asyncio.sleep(0.05)
             if status == "previewed":
                 await http.post(f"{url}/commit", headers=admin)
-        changed = sorted(attempts[:3])
+        # every attempt is rescored: e3's score stays 0 but its document now names version 2 of T-SC-1
+        rescored_attempts = sorted(attempts)
         rows, cursor = await _feed(http, hr, cursor)
-        assert sorted(r["attempt_id"] for r in rows) == changed and all(r["score_version"] == 2 for r in rows)
-        await eventually(lambda: len(receiver.answered()) == 7)
+        assert sorted(r["attempt_id"] for r in rows) == rescored_attempts and all(r["score_version"] == 2 for r in rows)
+        await eventually(lambda: len(receiver.answered()) == 8)
         rescored = [verified(webhook["secret"], r) for r in receiver.answered()[4:]]
         assert {e["type"] for e in rescored} == {"score.rescored"}
-        assert sorted(e["data"]["attempt_id"] for e in rescored) == changed
+        assert sorted(e["data"]["attempt_id"] for e in rescored) == rescored_attempts
         assert (await _feed(http, hr, cursor))[0] == []

@@ -84,3 +84,24 @@ async def test_app_refuses_a_schema_that_is_behind(empty_db: str, keys_file):
             pass
     errors = raised.value.exceptions if isinstance(raised.value, BaseExceptionGroup) else (raised.value,)
     assert any(isinstance(e, migrate.SchemaBehind) and "assess db upgrade" in str(e) for e in errors)
+
+
+async def test_jobs_left_running_before_0012_are_taken_over_after_it(client, service_keys, owner, owner_url):
+    """Rows of the four job kinds left running by a worker that died before the job mechanism existed get
+    a `jobs` row with a lapsed lease, so the first worker to poll takes them over."""
+    from tests.delivery_setup import delivery_tenant
+
+    tenant = await delivery_tenant(client, service_keys, slug="pre-jobs")
+    tenant_id = uuid.UUID(tenant["id"])
+    assessment = await owner.fetchval("SELECT id FROM assessments WHERE tenant_id = $1", tenant_id)
+    await asyncio.to_thread(migrate.downgrade, owner_url, APP_ROLE, "0011")
+    frozen = await owner.fetchval(
+        "INSERT INTO statistics_runs (tenant_id, assessment_id, requested_by) VALUES ($1, $2, 'x') RETURNING id",
+        tenant_id, assessment)
+    finished = await owner.fetchval(
+        "INSERT INTO statistics_runs (tenant_id, assessment_id, requested_by, status) VALUES ($1, $2, 'x', 'done') "
+        "RETURNING id", tenant_id, assessment)
+    await asyncio.to_thread(migrate.upgrade, owner_url, APP_ROLE)
+    rows = await owner.fetch("SELECT tenant_id, id, kind, state, lease_expires_at <= now() AS lapsed FROM jobs")
+    assert [tuple(r) for r in rows] == [(tenant_id, frozen, "item_statistics", "running", True)]
+    assert finished != frozen

@@ -119,3 +119,64 @@ async def test_a_rescoring_names_what_it_cannot_use(client, sat):
     wrong_framework = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
                                         json={"reason": "x", "framework_version": 7})
     assert wrong_framework.status_code == 422 and wrong_framework.json()["errors"][0]["pointer"] == "/framework_version"
+
+
+async def _new_version(client, admin, **changes):
+    item = {**copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1")), **changes}
+    etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
+    edited = await client.put("/v1/items/T-SC-1", json=item, headers={**admin, "If-Match": etag})
+    assert edited.json()["version"] == 2
+
+
+async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key(client, sat, owner, monkeypatch):
+    """Issue 14 item 1, the interleaving stepped by hand: a submission has read the pins in force (the
+    old key) and not committed yet when the rescoring is committed. Before the pins lock, the commit's
+    batches ran without seeing that attempt, and it kept the old key for ever."""
+    from service.results import scores
+
+    admin = sat["admin"]
+    await _new_version(client, admin, key={"correct": "b"})
+    url, _ = await _rescore(client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}})
+    late = sat["candidates"][3]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()["attempt"]["id"]
+    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "b"}},
+                     headers=late)
+
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def held_after_reading_the_pins(assessments):  # type: ignore[no-untyped-def]
+        if not read.is_set():
+            read.set()
+            await release.wait()
+
+    monkeypatch.setattr(scores, "after_pins_read", held_after_reading_the_pins)
+    submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=late))
+    await asyncio.wait_for(read.wait(), 10)  # the submission read the old pins and has not committed
+    commit = asyncio.create_task(client.post(f"{url}/commit", headers=admin))
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    while not commit.done() and not await owner.fetchval(waiting):  # it waits for the submission, or ran through
+        await asyncio.sleep(0.01)
+    release.set()
+    assert (await submit).status_code == 200
+    assert (await commit).status_code == 202
+    done = await _settled(client, admin, url)
+    assert (done["status"], done["total"], done["processed"], done["changed"]) == ("done", 4, 4, 4)
+
+    [current, *_] = await _history(client, admin, attempt)
+    item = next(i for i in current["document"]["items"] if i["item"] == "T-SC-1")
+    assert (current["current"], item["version"], item["earned"]) == (True, 2, 1.0)
+
+
+async def test_a_rescoring_that_moves_no_credit_still_names_the_versions_it_applied(client, sat):
+    admin = sat["admin"]
+    await _new_version(client, admin, stem={"zh-CN": "单选（修订）", "en": "Single (revised)"})
+    url, preview = await _rescore(client, admin, {"reason": "stem reworded", "items": {"T-SC-1": 2}})
+    assert preview["summary"]["changed"] == 0
+    assert (await client.post(f"{url}/commit", headers=admin)).status_code == 202
+    done = await _settled(client, admin, url)
+    assert (done["status"], done["total"], done["processed"], done["changed"]) == ("done", 3, 3, 0)
+    for attempt in sat["attempts"]:
+        history = await _history(client, admin, attempt)
+        assert [(s["version"], s["current"]) for s in history] == [(2, True), (1, False)]
+        assert history[0]["document"]["provenance"]["item_versions"]["T-SC-1"] == 2
+        assert history[0]["document"]["overall"] == history[1]["document"]["overall"]

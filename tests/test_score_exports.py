@@ -21,6 +21,7 @@ from service.api.app import create_app
 from service.api.score_exports import Unsatisfiable, byte_range
 from service.config import Settings
 from service.db.pool import tenant_transaction
+from service.jobs.runner import JobRunner
 from service.results import exports
 from tests.conftest import serving
 from tests.delivery_setup import delivery_tenant
@@ -180,10 +181,10 @@ async def test_progress_is_committed_chunk_by_chunk_from_one_snapshot(served, sa
     seen: list[tuple[str, int | None, int, int]] = []
     commit = exports._commit
 
-    async def observed(pool, tenant, export_id, seq, chunk, assignments, *values):  # type: ignore[no-untyped-def]
-        await commit(pool, tenant, export_id, seq, chunk, assignments, *values)
+    async def observed(job, seq, chunk, assignments, *values, **done):  # type: ignore[no-untyped-def]
+        await commit(job, seq, chunk, assignments, *values, **done)
         row = await owner.fetchrow("SELECT status, rows_total, rows_done, bytes FROM score_exports WHERE id = $1",
-                                   export_id)
+                                   job.id)
         seen.append(tuple(row))  # type: ignore[arg-type]
         if len(seen) == 2:  # a late submission, committed while the export runs
             await _sit(http, sat["candidates"][5], "c")
@@ -192,7 +193,7 @@ async def test_progress_is_committed_chunk_by_chunk_from_one_snapshot(served, sa
     pool = app.state.runtime.pool
     async with tenant_transaction(pool, tenant_id) as conn:
         job = await exports.create(conn, "quiz", "csv", "tester", timedelta(hours=1))
-    await exports.run(pool, tenant_id, job.id, timedelta(hours=1))
+    await app.state.runtime.jobs.launch(tenant_id, job.id)
 
     assert seen[0] == ("running", 5, 0, 0)  # counted in the snapshot before the first row
     running = seen[1:-1]
@@ -208,30 +209,38 @@ async def test_progress_is_committed_chunk_by_chunk_from_one_snapshot(served, sa
     assert [line.split(",")[0] for line in now.splitlines()[1:]] == ["c1", "c2", "c3", "c4", "c5", "c6"]
 
 
-async def test_a_job_whose_worker_died_reads_failed_and_a_new_one_runs(served, sat, owner, monkeypatch):
-    app, http = served
-    admin, tenant_id, pool = sat["admin"], UUID(sat["id"]), app.state.runtime.pool
+async def _hung_after_three_chunks(app, tenant_id, fmt, monkeypatch):  # type: ignore[no-untyped-def]
+    """An export whose worker stops for good after three chunk commits, then vanishes like a kill -9
+    (cancelled: no handler records anything)."""
     commits, stuck = 0, asyncio.Event()
     commit = exports._commit
 
-    async def dies_after_three(*args):  # type: ignore[no-untyped-def]
+    async def dies_after_three(*args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal commits
         commits += 1
         if commits > 3:
             stuck.set()
             await asyncio.Event().wait()  # the process is gone: nothing after this runs
-        await commit(*args)
+        await commit(*args, **kwargs)
 
     monkeypatch.setattr(exports, "_commit", dies_after_three)
-    async with tenant_transaction(pool, tenant_id) as conn:
-        job = await exports.create(conn, "quiz", "jsonl", "tester", timedelta(hours=1))
-    worker = asyncio.create_task(exports.run(pool, tenant_id, job.id, timedelta(hours=1)))
+    async with tenant_transaction(app.state.runtime.pool, tenant_id) as conn:
+        job = await exports.create(conn, "quiz", fmt, "tester", timedelta(hours=1))
+    worker = asyncio.create_task(app.state.runtime.jobs.launch(tenant_id, job.id))
     await asyncio.wait_for(stuck.wait(), 10)
-    worker.cancel()  # like kill -9: no handler records anything
+    worker.cancel()
     with pytest.raises(asyncio.CancelledError):
         await worker
     monkeypatch.setattr(exports, "_commit", commit)
+    return job
 
+
+async def test_a_job_whose_worker_died_is_taken_over_or_reads_failed_and_a_new_one_runs(served, sat, owner,
+                                                                                       monkeypatch):
+    app, http = served
+    admin, tenant_id, pool = sat["admin"], UUID(sat["id"]), app.state.runtime.pool
+    settings = app.state.runtime.settings
+    job = await _hung_after_three_chunks(app, tenant_id, "jsonl", monkeypatch)
     url = f"/v1/score-exports/{job.id}"
     polled = (await http.get(url, headers=admin)).json()
     assert (polled["status"], polled["rows_done"], polled["bytes"]) == ("running", polled["rows_done"], 2 * CHUNK)
@@ -239,12 +248,28 @@ async def test_a_job_whose_worker_died_reads_failed_and_a_new_one_runs(served, s
     refused = _problem(await http.get(f"{url}/file", headers=admin), 409)
     assert refused["type"] == "urn:assess:problem:export-not-ready"
 
-    # The heartbeat stopped with the worker: once it is STALE_SECONDS old, a poll reports the job failed.
-    await owner.execute("UPDATE score_exports SET heartbeat_at = heartbeat_at - make_interval(secs => $2) "
-                        "WHERE id = $1", job.id, exports.STALE_SECONDS + 1)
+    # Its lease lapses (nobody renews it): another worker's poll takes it over and renders it again.
+    other = JobRunner(pool, settings, owner="other-worker")
+    assert await other.poll_once() == 0  # the lease still runs
+    await owner.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", job.id)
+    assert await other.poll_once() == 1
+    while other.running or other._spawned:
+        await asyncio.sleep(0.01)
+    taken = (await http.get(url, headers=admin)).json()
+    assert taken["status"] == "done" and taken["rows_done"] == 5
+    assert (await http.get(taken["file"], headers=admin)).content == (
+        await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)).content
+    assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", job.id)) == ("done", 2)
+
+    # A job whose last allowed worker died reads failed, loses its chunks, and a new export runs.
+    dead = await _hung_after_three_chunks(app, tenant_id, "jsonl", monkeypatch)
+    await owner.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second', attempts = $2 "
+                        "WHERE id = $1", dead.id, settings.job_max_attempts)
+    assert await other.poll_once() == 0
+    url = f"/v1/score-exports/{dead.id}"
     polled = (await http.get(url, headers=admin)).json()
-    assert polled["status"] == "failed" and "no heartbeat" in polled["error"] and polled["finished_at"]
-    assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 0
+    assert polled["status"] == "failed" and "its worker stopped" in polled["error"] and polled["finished_at"]
+    assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", dead.id)) == 0
     assert _problem(await http.get(f"{url}/file", headers=admin), 410)["type"] == "urn:assess:problem:export-gone"
 
     again = await _export(http, admin, "jsonl")
@@ -253,28 +278,35 @@ async def test_a_job_whose_worker_died_reads_failed_and_a_new_one_runs(served, s
         await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)).content
 
 
-async def test_a_job_declared_dead_while_alive_stops_at_its_next_chunk(served, sat, owner, monkeypatch):
+@pytest.mark.parametrize("how", ["export failed", "lease taken"])
+async def test_a_job_declared_dead_while_alive_stops_at_its_next_chunk(served, sat, owner, monkeypatch, how):
     app, _ = served
     tenant_id, pool = UUID(sat["id"]), app.state.runtime.pool
     commits = 0
     commit = exports._commit
 
-    async def declared_dead_midway(pool, tenant, export_id, *rest):  # type: ignore[no-untyped-def]
+    async def declared_dead_midway(job, *rest, **done):  # type: ignore[no-untyped-def]
         nonlocal commits
         commits += 1
-        if commits == 3:  # a poll elsewhere found its heartbeat late (a long GC pause, a slow database)
-            await owner.execute("UPDATE score_exports SET status = 'failed', error = 'stale' WHERE id = $1",
-                                export_id)
-        await commit(pool, tenant, export_id, *rest)
+        if commits == 3:  # a poll elsewhere found it dead (a long GC pause, a slow database)
+            if how == "export failed":
+                await owner.execute("UPDATE score_exports SET status = 'failed', error = 'stale' WHERE id = $1", job.id)
+            else:
+                await owner.execute("UPDATE jobs SET lease_owner = 'another-worker' WHERE id = $1", job.id)
+        await commit(job, *rest, **done)
 
     monkeypatch.setattr(exports, "_commit", declared_dead_midway)
     async with tenant_transaction(pool, tenant_id) as conn:
         job = await exports.create(conn, "quiz", "csv", "tester", timedelta(hours=1))
-    await exports.run(pool, tenant_id, job.id, timedelta(hours=1))
+    await app.state.runtime.jobs.launch(tenant_id, job.id)
     assert commits == 3
     row = await owner.fetchrow("SELECT status, error FROM score_exports WHERE id = $1", job.id)
-    assert tuple(row) == ("failed", "stale")
-    assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 0
+    if how == "export failed":
+        assert tuple(row) == ("failed", "stale")
+        assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 0
+    else:  # the new owner's: this worker wrote nothing more (its third commit, the second chunk, was refused)
+        assert tuple(row) == ("running", None)
+        assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 1
 
 
 async def test_files_expire_and_lose_their_chunks(served, sat, owner):

@@ -12,14 +12,14 @@ UNLOGGED: a bucket lost in a database crash only starts full again, and no WAL i
 token request.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import app_role, execute_script
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

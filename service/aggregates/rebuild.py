@@ -2,15 +2,14 @@
 
 `rebuild` replaces them in one transaction (readers see the old figures until it commits).
 `check` computes the same into temporary tables and reports every difference, changing
-nothing. Both run as jobs a client polls (`aggregate_jobs`), since a large assessment takes a
-while. The computation is SQL, set-based: the same rules as the incremental path in
+nothing. Both run as jobs a client polls (`aggregate_jobs`; run by `service.jobs`: leased, taken
+over if the worker dies), since a large assessment takes a while. The computation is SQL, set-based: the same rules as the incremental path in
 `rollups.refresh` (latest final attempt per person, placed where it was submitted), written
 a second way, which is what makes the check worth running.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -24,8 +23,9 @@ from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
 from service.i18n import msg
+from service.jobs import queue
+from service.jobs.job import Job
 
-log = logging.getLogger("assess.aggregates")
 
 
 def _results_sql(target: str) -> str:
@@ -136,10 +136,12 @@ class AggregateJob(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 _SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
-                    j.created_at, j.finished_at
-             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
+                    j.created_at, j.finished_at, """ + queue.LEASE_COLUMNS + """
+             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id""" + queue.join("j")
 
 
 async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> AggregateJob:
@@ -163,31 +165,41 @@ async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_b
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    if await conn.fetchval("SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running' "
-                           "AND created_at > now() - interval '1 hour'", assessment_id):
+    # a running job is alive or about to be taken over: one whose last worker died reads failed
+    if await conn.fetchval("SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running'",
+                           assessment_id):
         raise Conflict(msg("an aggregate job for '{code}' is already running: wait for it", code=code))
     job_id = await conn.fetchval("INSERT INTO aggregate_jobs (assessment_id, kind, requested_by) VALUES ($1, $2, $3) "
                                  "RETURNING id", assessment_id, kind, requested_by)
+    await queue.enqueue(conn, "aggregates", job_id)
     return await get_job(conn, code, job_id)
 
 
-async def run(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> None:
-    """Run a rebuild or check to the end (a background task); the outcome is in the job's row."""
-    try:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            job = await conn.fetchrow("UPDATE aggregate_jobs SET phase = 'computing' WHERE id = $1 "
-                                      "RETURNING assessment_id, kind", job_id)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            if job["kind"] == "rebuild":
-                await lock_assessment(conn, job["assessment_id"], exclusive=True)
-                result = await rebuild_now(conn, job["assessment_id"])
-            else:
-                result = await check_now(conn, job["assessment_id"])
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("UPDATE aggregate_jobs SET status = 'done', phase = 'done', result = $2, "
-                               "finished_at = now() WHERE id = $1", job_id, result)
-    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
-        log.exception("aggregate job %s failed", job_id)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("UPDATE aggregate_jobs SET status = 'failed', phase = 'failed', error = $2, "
-                               "finished_at = now() WHERE id = $1", job_id, f"{type(exc).__name__}: {exc}"[:2000])
+async def run(job: Job) -> None:
+    """Run a rebuild or check to the end; the outcome is in the job's row. One transaction does the work
+    and records it, holding the job's row (`fence`): a worker that dies mid-way leaves nothing behind,
+    and the one that takes it over starts again."""
+    pool, tenant_id, job_id = job.pool, job.tenant_id, job.id
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        found = await conn.fetchrow("UPDATE aggregate_jobs SET phase = 'computing' WHERE id = $1 AND status = 'running' "
+                                    "RETURNING assessment_id, kind", job_id)
+        if found is None:
+            await job.complete(conn)
+            return
+    await job.checkpoint()
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        if found["kind"] == "rebuild":
+            await lock_assessment(conn, found["assessment_id"], exclusive=True)
+            result = await rebuild_now(conn, found["assessment_id"])
+        else:
+            result = await check_now(conn, found["assessment_id"])
+        await conn.execute("UPDATE aggregate_jobs SET status = 'done', phase = 'done', result = $2, "
+                           "finished_at = now() WHERE id = $1", job_id, result)
+        await job.complete(conn)
+
+
+async def mark_failed(conn: asyncpg.Connection, job_id: UUID, error: str) -> None:
+    await conn.execute("UPDATE aggregate_jobs SET status = 'failed', phase = 'failed', error = $2, "
+                       "finished_at = now() WHERE id = $1 AND status = 'running'", job_id, error)

@@ -122,7 +122,7 @@ class AggregateController(Controller):
                         ) -> Response[AggregateJob]:
         job = await rebuild.create_job(conn, code, kind, request.user.subject)
         return Response(job, status_code=202, background=BackgroundTask(
-            rebuild.run, request.app.state.runtime.pool, request.user.tenant_id, job.id))
+            request.app.state.runtime.jobs.launch, request.user.tenant_id, job.id))
 
     @get("/{code:str}/aggregate-jobs", operation_id="listAggregateJobs", responses=errors(404),
          summary="Rebuilds and checks of this assessment, newest first")

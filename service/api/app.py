@@ -51,6 +51,7 @@ from service.db.migrate import check_schema
 from service.db.pool import create_pool
 from service.db.urls import app_url, redact
 from service.delivery.sweeper import run as sweeper_loop
+from service.jobs.runner import JobRunner
 from service.results import exports
 from service.webhooks import dispatcher
 
@@ -74,6 +75,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
         self.settings, self.pool, self.keys = settings, pool, keys
+        self.jobs = JobRunner(pool, settings)  # rescorings, item statistics, aggregate jobs, score exports
         self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
         self.token_limits = TokenEndpointLimits(
             pool, issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
@@ -137,14 +139,17 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                                                                 settings.webhook_retention_days))
                     if settings.webhook_dispatch_seconds > 0 else None)
         expiry = asyncio.create_task(exports.expire_forever(pool))
+        jobs = app.state.runtime.jobs
+        job_poll = asyncio.create_task(jobs.run_forever()) if settings.job_poll_seconds > 0 else None
         try:
             yield
         finally:
-            for task in (sweeper, webhooks, expiry, pool_sampler):
+            for task in (sweeper, webhooks, expiry, pool_sampler, job_poll):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await jobs.close()  # the jobs this worker runs go back to the queue for another worker
             observability.worker_exited()
             await pool.close()  # waits for in-flight requests to release their connections
 

@@ -77,7 +77,7 @@ def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
     """202 with the job; it runs after the response, once the transaction that created it has committed."""
     runtime = request.app.state.runtime
     return Response(job, status_code=202, background=BackgroundTask(
-        rescoring.run, runtime.pool, request.user.tenant_id, job.id))
+        runtime.jobs.launch, request.user.tenant_id, job.id))
 
 
 def _require(if_match: str | None) -> str:
@@ -209,7 +209,7 @@ class AssessmentController(Controller):
         job = await item_stats.start(conn, code, request.user.subject)
         runtime = request.app.state.runtime
         return Response(job, status_code=202, background=BackgroundTask(
-            item_stats.run, runtime.pool, request.user.tenant_id, job.id))
+            runtime.jobs.launch, request.user.tenant_id, job.id))
 
     @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[results], responses=errors(404),
          summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "

@@ -128,8 +128,8 @@ class ScoreExportController(Controller):
         retention = timedelta(hours=request.app.state.runtime.settings.score_export_retention_hours)
         export = await exports.create(conn, code, format, request.user.subject, retention)
         return Response(_linked(export), status_code=202, headers={"Location": f"/v1/score-exports/{export.id}"},
-                        background=BackgroundTask(exports.run, request.app.state.runtime.pool,
-                                                  request.user.tenant_id, export.id, retention))
+                        background=BackgroundTask(request.app.state.runtime.jobs.launch,
+                                                  request.user.tenant_id, export.id))
 
     @get("/score-exports", operation_id="listScoreExports", responses=errors(),
          summary="The tenant's score exports, newest first")

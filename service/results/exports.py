@@ -14,12 +14,13 @@ and progress are committed as they fill, from other short transactions (a second
 a 1 GB file never sits in memory nor in one uncommitted transaction, and a poll sees progress.
 The price: the snapshot holds back vacuum for as long as the export runs.
 
-Failure. The worker that accepted the request runs the job (a background task, like aggregate
-jobs) and refreshes `heartbeat_at` every HEARTBEAT_SECONDS. If that worker dies, the heartbeat
-stops: a queued or running job silent for STALE_SECONDS is reported `failed` (by whoever reads
-it next, or the expiry sweep), its chunks are deleted, and the client starts a new export. Each
-chunk commit is fenced on the job still being `running`, so a job declared dead (or deleted)
-that is in fact alive stops at its next chunk instead of writing into a failed job.
+Failure. An export is a job of `service.jobs`: claimed with a lease the worker renews. Each chunk
+commit renews it too and is fenced on the job still being this worker's and the export still
+`running`, so an export deleted, or taken over by another worker, stops at its next chunk instead
+of writing into it. If the worker dies, its lease lapses and another worker takes the export over:
+it deletes the chunks written so far and renders again from a new snapshot (the file is then the
+export as of that instant); after JOB_MAX_ATTEMPTS claims it reads `failed`, and the client starts
+a new export.
 
 Expiry. A finished file is kept for the retention period (SCORE_EXPORT_RETENTION_HOURS), then
 the job becomes `expired` and its chunks are deleted: when the tenant's exports are next read
@@ -29,7 +30,6 @@ or created, and by a sweep in every worker (EXPIRY_SWEEP_SECONDS) for tenants th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -44,13 +44,13 @@ from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
 from service.i18n import msg
+from service.jobs import queue
+from service.jobs.job import Job
 from service.results import feed
 
 log = logging.getLogger("assess.exports")
 
 CHUNK_BYTES = 1 << 20  # read when a job is created (and stored with it): tests make it small
-HEARTBEAT_SECONDS = 5.0
-STALE_SECONDS = 60.0
 MAX_ACTIVE = 3  # queued or running exports per tenant: each holds a pooled connection and a snapshot
 EXPIRY_SWEEP_SECONDS = 900.0
 
@@ -73,6 +73,8 @@ class ScoreExport(msgspec.Struct):
     finished_at: datetime | None
     expires_at: datetime  # the file is deleted then (a job not done by then is failed or expired too)
     file: str | None = None  # where to download it (409 until done)
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 class StoredFile(msgspec.Struct, frozen=True):
@@ -89,24 +91,18 @@ class Gone(DomainError):
 
 
 _SELECT = """SELECT e.id, a.code AS assessment, e.format, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
-                    e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes
-             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id"""
+                    e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes,
+                    """ + queue.LEASE_COLUMNS + """
+             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id""" + queue.join("e")
 
-# A queued or running job whose worker stopped beating, and a finished file past its time: both lose
-# their chunks. (Two separate UPDATEs: the sets are disjoint, so no row is updated twice.)
+# A finished file past its time loses its chunks. (A job whose worker died is the job mechanism's:
+# taken over, or failed by `mark_failed`.)
 _SETTLE = """
-    WITH stale AS (
-        UPDATE score_exports SET status = 'failed', finished_at = now(),
-               error = 'the worker running this export stopped (no heartbeat since '
-                       || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '); start a new one'
-        WHERE status IN ('queued', 'running') AND heartbeat_at < now() - make_interval(secs => $1)
-              AND ($2::uuid IS NULL OR id = $2)
-        RETURNING id),
-    expired AS (
+    WITH expired AS (
         UPDATE score_exports SET status = 'expired'
-        WHERE status IN ('done', 'failed') AND expires_at <= now() AND ($2::uuid IS NULL OR id = $2)
+        WHERE status IN ('done', 'failed') AND expires_at <= now() AND ($1::uuid IS NULL OR id = $1)
         RETURNING id)
-    DELETE FROM score_export_chunks WHERE export_id IN (SELECT id FROM stale UNION ALL SELECT id FROM expired)"""
+    DELETE FROM score_export_chunks WHERE export_id IN (SELECT id FROM expired)"""
 
 
 def _export(row: asyncpg.Record) -> ScoreExport:
@@ -114,8 +110,8 @@ def _export(row: asyncpg.Record) -> ScoreExport:
 
 
 async def settle(conn: asyncpg.Connection, export_id: UUID | None = None) -> None:
-    """Fail the tenant's exports whose worker died and expire old files (one export, or all)."""
-    await conn.execute(_SETTLE, STALE_SECONDS, export_id)
+    """Expire old files (one export's, or all the tenant's)."""
+    await conn.execute(_SETTLE, export_id)
 
 
 async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by: str,
@@ -132,6 +128,7 @@ async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by:
         """INSERT INTO score_exports (assessment_id, format, chunk_bytes, requested_by, expires_at)
            VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING id""",
         assessment_id, fmt, CHUNK_BYTES, requested_by, retention)
+    await queue.enqueue(conn, "score_export", export_id)
     return await get(conn, export_id)
 
 
@@ -203,40 +200,29 @@ _COUNT = """SELECT count(*) FROM scores s JOIN attempts t ON t.tenant_id = s.ten
             WHERE s.current AND t.assessment_id = (SELECT id FROM assessments WHERE code = $1)"""
 
 
-async def _commit(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, seq: int, chunk: bytes, assignments: str,
-                  *values: object) -> None:
+async def _commit(job: Job, seq: int, chunk: bytes, assignments: str, *values: object, done: bool = False) -> None:
     """One chunk (if any) and the job's progress (`assignments`, from $2 on), in one transaction, only
-    while the job is still running."""
-    async with tenant_transaction(pool, tenant_id) as conn:
+    while the job is still this worker's and the export still running; `done`: the job ends with it."""
+    async with tenant_transaction(job.pool, job.tenant_id) as conn:
+        await job.fence(conn)
         alive = await conn.fetchval(
             f"UPDATE score_exports SET {assignments}, heartbeat_at = now() WHERE id = $1 AND status = 'running' "
-            "RETURNING id", export_id, *values)
+            "RETURNING id", job.id, *values)
         if alive is None:
             raise _Abandoned
         if chunk:
             await conn.execute("INSERT INTO score_export_chunks (export_id, seq, data) VALUES ($1, $2, $3)",
-                               export_id, seq, chunk)
+                               job.id, seq, chunk)
+        if done:
+            await job.complete(conn)
 
 
-async def _heartbeat(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID) -> None:
-    """Keeps the job alive while no chunk is committed (sorting a large assessment before its first row)."""
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        try:
-            async with tenant_transaction(pool, tenant_id) as conn:
-                await conn.execute("UPDATE score_exports SET heartbeat_at = now() WHERE id = $1 AND status = 'running'",
-                                   export_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("score export %s: heartbeat failed: %s", export_id, exc)
-
-
-async def _render(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, code: str, fmt: Format, chunk_bytes: int,
-                  retention: timedelta) -> None:
+async def _render(job: Job, code: str, fmt: Format, chunk_bytes: int, retention: timedelta) -> None:
     digest, pending = hashlib.sha256(), bytearray()
     seq = rows = size = 0
-    async with tenant_transaction(pool, tenant_id, isolation="repeatable_read", readonly=True) as snapshot:
+    async with tenant_transaction(job.pool, job.tenant_id, isolation="repeatable_read", readonly=True) as snapshot:
         total = await snapshot.fetchval(_COUNT, code)
-        await _commit(pool, tenant_id, export_id, 0, b"", "rows_total = $2", total)
+        await _commit(job, 0, b"", "rows_total = $2", total)
         async for data, count in feed.export_batches(snapshot, code, feed.RENDERERS[fmt]):
             digest.update(data)
             pending += data
@@ -244,52 +230,54 @@ async def _render(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, code: st
             while len(pending) >= chunk_bytes:
                 chunk = bytes(pending[:chunk_bytes])
                 del pending[:chunk_bytes]
-                await _commit(pool, tenant_id, export_id, seq, chunk, "rows_done = $2, bytes = $3",
-                              rows, (seq + 1) * chunk_bytes)
+                await _commit(job, seq, chunk, "rows_done = $2, bytes = $3", rows, (seq + 1) * chunk_bytes)
                 seq += 1
-    await _commit(pool, tenant_id, export_id, seq, bytes(pending),
+    await _commit(job, seq, bytes(pending),
                   "rows_done = $2, bytes = $3, sha256 = $4, status = 'done', finished_at = now(), "
-                  "expires_at = now() + $5::interval", rows, size, digest.hexdigest(), retention)
+                  "expires_at = now() + $5::interval", rows, size, digest.hexdigest(), retention, done=True)
 
 
-async def run(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, retention: timedelta) -> None:
-    """Render a queued export to the end (a background task); the outcome is in its row."""
+async def run(job: Job) -> None:
+    """Render an export to the end, from the start on every claim (a worker taking it over after a
+    crash drops the chunks written before); the outcome is in its row."""
+    retention = timedelta(hours=job.settings.score_export_retention_hours)
+    async with tenant_transaction(job.pool, job.tenant_id) as conn:
+        await job.fence(conn)
+        await settle(conn)  # the tenant's old files go whenever one of its exports runs
+        found = await conn.fetchrow(
+            """UPDATE score_exports e SET status = 'running', started_at = coalesce(e.started_at, now()),
+                      heartbeat_at = now(), rows_done = 0, bytes = 0, rows_total = NULL
+               FROM assessments a WHERE e.id = $1 AND e.status IN ('queued', 'running')
+                    AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
+               RETURNING a.code, e.format, e.chunk_bytes""", job.id)
+        await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", job.id)
+        if found is None:  # deleted, or failed, before it started
+            await job.complete(conn)
+            return
+    await job.checkpoint()
     try:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await settle(conn)  # the tenant's old files go whenever one of its exports runs
-            job = await conn.fetchrow(
-                """UPDATE score_exports e SET status = 'running', started_at = now(), heartbeat_at = now()
-                   FROM assessments a WHERE e.id = $1 AND e.status = 'queued'
-                        AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
-                   RETURNING a.code, e.format, e.chunk_bytes""", export_id)
-        if job is None:
-            return  # deleted, or declared dead, before it started
-        heartbeat = asyncio.create_task(_heartbeat(pool, tenant_id, export_id))
-        try:
-            await _render(pool, tenant_id, export_id, job["code"], job["format"], job["chunk_bytes"], retention)
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        await _render(job, found["code"], found["format"], found["chunk_bytes"], retention)
     except _Abandoned:
-        log.info("score export %s was deleted or declared dead while it ran: stopped", export_id)
-        await _discard(pool, tenant_id, export_id, None)
-    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
-        log.exception("score export %s failed", export_id)
-        await _discard(pool, tenant_id, export_id, f"{type(exc).__name__}: {exc}"[:2000])
+        log.info("score export %s was deleted or failed while it ran: stopped", job.id)
+        await _discard(job)
+        raise RuntimeError("the export was deleted or failed while it ran") from None
 
 
-async def _discard(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, error: str | None) -> None:
-    """The chunks of a job that will not finish; `error`: mark it failed too (unless it already ended)."""
+async def mark_failed(conn: asyncpg.Connection, export_id: UUID, error: str) -> None:
+    """The job failed (or its last worker died): the export reads failed and loses its chunks."""
+    await conn.execute("UPDATE score_exports SET status = 'failed', error = $2, finished_at = now() "
+                       "WHERE id = $1 AND status IN ('queued', 'running')", export_id, error)
+    await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", export_id)
+
+
+async def _discard(job: Job) -> None:
+    """The chunks of an export that will not finish (unless it is done)."""
     try:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            if error is not None:
-                await conn.execute("UPDATE score_exports SET status = 'failed', error = $2, finished_at = now() "
-                                   "WHERE id = $1 AND status IN ('queued', 'running')", export_id, error)
-            if await conn.fetchval("SELECT status FROM score_exports WHERE id = $1", export_id) != "done":
-                await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", export_id)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # the heartbeat's silence says it later
-        log.warning("score export %s: could not record its end: %s", export_id, exc)
+        async with tenant_transaction(job.pool, job.tenant_id) as conn:
+            if await conn.fetchval("SELECT status FROM score_exports WHERE id = $1", job.id) != "done":
+                await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", job.id)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("score export %s: could not delete its chunks: %s", job.id, exc)
 
 
 async def sweep_once(pool: asyncpg.Pool) -> None:

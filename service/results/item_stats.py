@@ -1,9 +1,9 @@
 """Item statistics as a job: over every final current score of an assessment, in batches, in
-constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped."""
+constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped. A job of
+`service.jobs` (leased; a worker that takes it over after a crash recomputes from the start)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -14,11 +14,12 @@ import msgspec
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
+from service.jobs import queue
+from service.jobs.job import Job
 from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 
-log = logging.getLogger("assess.statistics")
 BATCH = 1000
 
 
@@ -33,11 +34,13 @@ class StatisticsRun(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 _SELECT = """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
-                    r.created_at, r.finished_at
-             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+                    r.created_at, r.finished_at, """ + queue.LEASE_COLUMNS + """
+             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
@@ -50,6 +53,7 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
     run_id = await conn.fetchval(
         "INSERT INTO statistics_runs (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
         assessment_id, total, requested_by)
+    await queue.enqueue(conn, "item_statistics", run_id)
     return await get_run(conn, code, run_id)
 
 
@@ -65,36 +69,46 @@ async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = Non
     return msgspec.convert(dict(row), StatisticsRun)
 
 
-async def run(pool: asyncpg.Pool, tenant_id: UUID, run_id: UUID) -> None:
+async def run(job: Job) -> None:
+    """From the start on every claim (a worker that takes it over recomputes: the accumulator is in memory)."""
+    pool, tenant_id, run_id = job.pool, job.tenant_id, job.id
     accumulator = StatisticsAccumulator()
-    try:
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        assessment_id = await conn.fetchval("UPDATE statistics_runs SET processed = 0 WHERE id = $1 "
+                                            "AND status = 'running' RETURNING assessment_id", run_id)
+        if assessment_id is None:  # gone, or already ended
+            await job.complete(conn)
+            return
+    await job.checkpoint()
+    after = None
+    while True:
         async with tenant_transaction(pool, tenant_id) as conn:
-            assessment_id = await conn.fetchval("SELECT assessment_id FROM statistics_runs WHERE id = $1", run_id)
-        after = None
-        while True:
-            async with tenant_transaction(pool, tenant_id) as conn:
-                rows = await conn.fetch(
-                    """SELECT t.id, s.document FROM attempts t
-                       JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
-                         AND s.status = 'final'
-                       WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
-                    assessment_id, after, BATCH)
-                if not rows:
-                    break
-                answers: dict[UUID, dict[str, Answer]] = {row["id"]: {} for row in rows}
-                for r in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses "
-                                          "WHERE attempt_id = ANY($1::uuid[])", list(answers)):
-                    answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
-                for row in rows:
-                    accumulator.add(msgspec.convert(row["document"], ScoreDocument), answers[row["id"]])
-                await conn.execute("UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1",
-                                   run_id, len(rows))
-            after = rows[-1]["id"]
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() "
-                               "WHERE id = $1", run_id, msgspec.to_builtins(accumulator.result()))
-    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
-        log.exception("item statistics run %s failed", run_id)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("UPDATE statistics_runs SET status = 'failed', error = $2 WHERE id = $1", run_id,
-                               f"{type(exc).__name__}: {exc}"[:2000])
+            await job.fence(conn)
+            rows = await conn.fetch(
+                """SELECT t.id, s.document FROM attempts t
+                   JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
+                     AND s.status = 'final'
+                   WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+                assessment_id, after, BATCH)
+            if not rows:
+                break
+            answers: dict[UUID, dict[str, Answer]] = {row["id"]: {} for row in rows}
+            for r in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses "
+                                      "WHERE attempt_id = ANY($1::uuid[])", list(answers)):
+                answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+            for row in rows:
+                accumulator.add(msgspec.convert(row["document"], ScoreDocument), answers[row["id"]])
+            await conn.execute("UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1",
+                               run_id, len(rows))
+        after = rows[-1]["id"]
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        await conn.execute("UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() "
+                           "WHERE id = $1", run_id, msgspec.to_builtins(accumulator.result()))
+        await job.complete(conn)
+
+
+async def mark_failed(conn: asyncpg.Connection, run_id: UUID, error: str) -> None:
+    await conn.execute("UPDATE statistics_runs SET status = 'failed', error = $2 WHERE id = $1 AND status = 'running'",
+                       run_id, error)

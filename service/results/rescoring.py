@@ -1,22 +1,28 @@
 """Rescoring an assessment after a key correction or revised cut scores: preview, then commit.
 
 A rescoring names the item versions (same type and options as what candidates answered) and
-framework version that scoring should use from now on. It is a job in two phases, each run
-in batches of `BATCH` attempts, one transaction per batch, with progress in its row:
+framework version that scoring should use from now on. It is a job (`service.jobs`: leased,
+taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
+fenced transaction per batch, with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
   scores, how many would change score or level, overall and per dimension; nothing is stored;
 - commit: the pins come into force, and every attempt whose document would differ gets a new
-  current score (the old one stays as history, with who rescored, when and why). An attempt
-  whose document would not change gets no new row: rescoring an unchanged assessment changes
-  nothing, and neither does one whose new versions leave an attempt's credit, scores and levels
-  as they were (only the versions named in the document would differ). A commit that was
-  interrupted is resumed by committing again; attempts already rescored are skipped because
-  their document no longer differs.
+  current score (the old one stays as history, with who rescored, when and why). `changed`
+  counts the attempts whose credit, scores or levels moved; an attempt where only the versions
+  named in its provenance differ gets a new row too (its document names the versions actually
+  applied) but is not counted as changed. Rescoring with the pins already in force stores nothing.
+  A commit that was interrupted is resumed by committing again (or by the worker that takes the
+  job over); attempts already rescored are skipped because their document no longer differs.
+
+Races with submissions: the commit takes the assessment's pins lock exclusively (see
+`service.results.scores`) before its pins come into force and before it counts `total`, so every
+attempt scored under older pins is counted and then seen by the batches; attempts submitted
+after that are scored with the new pins at once (they are not counted: processed and changed
+never exceed total). A commit superseded by a later one stops (failed) rather than apply old pins.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Literal
@@ -32,12 +38,14 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
-from service.results.scores import ScoringPins, current_documents, pins_in_force, score_documents, store_documents
+from service.jobs import queue
+from service.jobs.job import Job
+from service.results.scores import (ScoringPins, current_documents, lock_pins, pins_in_force, score_documents,
+                                    store_documents)
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
 
-log = logging.getLogger("assess.rescoring")
 BATCH = 500
 
 
@@ -77,11 +85,14 @@ class Rescoring(msgspec.Struct):
     committed_at: datetime | None
     committed_by: str | None
     finished_at: datetime | None
+    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
 _SELECT = """SELECT r.id, a.code AS assessment, r.reason, r.requested_by, r.pins, r.status, r.total, r.processed,
-                    r.changed, r.summary, r.error, r.created_at, r.committed_at, r.committed_by, r.finished_at
-             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+                    r.changed, r.summary, r.error, r.created_at, r.committed_at, r.committed_by, r.finished_at,
+                    """ + queue.LEASE_COLUMNS + """
+             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
 
 
 def _substance(document: ScoreDocument) -> ScoreDocument:
@@ -187,18 +198,28 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
     rescoring_id = await conn.fetchval(
         "INSERT INTO rescorings (assessment_id, reason, requested_by, pins, total) VALUES ($1, $2, $3, $4, $5) "
         "RETURNING id", row["id"], data.reason, requested_by, msgspec.to_builtins(pins), total)
+    await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
 
 
 async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, committed_by: str) -> Rescoring:
     current = await get_rescoring(conn, code, rescoring_id)
+    assessment_id = await conn.fetchval("SELECT assessment_id FROM rescorings WHERE id = $1", rescoring_id)
+    # Every submission that read the pins in force commits before this goes on, and every later one
+    # waits for this transaction and reads the new pins: `total` below counts every attempt scored
+    # under older pins, and the batches (after this commits) see them all.
+    await lock_pins(conn, [assessment_id], exclusive=True)
     done = await conn.fetchval(
         """UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
-                  committed_by = coalesce(committed_by, $2), processed = 0, changed = 0, error = NULL
-           WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""", rescoring_id, committed_by)
+                  committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
+                  changed = CASE WHEN committed_at IS NULL THEN 0 ELSE changed END,
+                  total = (SELECT count(*) FROM attempts WHERE assessment_id = $3 AND status = 'submitted')
+           WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""", rescoring_id, committed_by,
+        assessment_id)
     if done is None:
         raise Conflict(msg("rescoring {rescoring_id} is {status}: only a previewed (or failed) rescoring "
                            "can be committed", rescoring_id=rescoring_id, status=current.status))
+    await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
 
 
@@ -215,48 +236,78 @@ async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):  #
         after = ids[-1]
 
 
-async def run(pool: asyncpg.Pool, tenant_id: UUID, rescoring_id: UUID) -> None:
-    """Run the preview or the commit of a rescoring to the end (a background task)."""
-    try:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            row = await conn.fetchrow("SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id)
+class Superseded(Exception):
+    """A later rescoring of the assessment was committed: its pins are the ones in force."""
+
+
+async def run(job: Job) -> None:
+    """Run the preview or the commit of a rescoring to the end, from the start (a claim after a worker
+    died starts again: a preview recounts, a commit skips the attempts it already rescored)."""
+    pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        row = await conn.fetchrow("SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id)
         if row is None or row["status"] not in ("previewing", "running"):
+            await job.complete(conn)
             return
-        committing = row["status"] == "running"
-        pins = msgspec.convert(row["pins"], ScoringPins)
-        counts: Counter[str] = Counter()
-        dimension_scores: Counter[str] = Counter()
-        dimension_levels: Counter[str] = Counter()
-        async for ids in _batches(pool, tenant_id, row["assessment_id"]):
-            async with tenant_transaction(pool, tenant_id) as conn:
-                new = await score_documents(conn, ids, pins)
-                old = await current_documents(conn, ids)
-                changed = {}
-                for attempt, document in new.items():
-                    differs, score_changed, level_changed, dims, levels = changes(old.get(attempt), document)
-                    counts["attempts"] += 1
-                    counts["changed"] += differs
-                    counts["score"] += score_changed
-                    counts["level"] += level_changed
-                    dimension_scores.update(dims)
-                    dimension_levels.update(levels)
-                    if differs:
-                        changed[attempt] = document
-                if committing:
-                    await store_documents(conn, changed, reason=f"rescoring {rescoring_id}",
-                                          scored_by=f"rescoring:{rescoring_id}")
-                await conn.execute("UPDATE rescorings SET processed = processed + $2, changed = changed + $3 "
-                                   "WHERE id = $1", rescoring_id, len(ids), len(changed))
-        summary = RescoringSummary(
-            counts["attempts"], counts["changed"], counts["score"], counts["level"],
-            [DimensionChange(d, dimension_scores[d], dimension_levels[d])
-             for d in sorted(dimension_scores.keys() | dimension_levels.keys())])
+        # progress restarts; a commit's `changed` does not: what an earlier claim rescored no longer differs
+        await conn.execute("UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
+                           "ELSE 0 END WHERE id = $1", rescoring_id)
+    await job.checkpoint()
+    committing = row["status"] == "running"
+    pins = msgspec.convert(row["pins"], ScoringPins)
+    counts: Counter[str] = Counter()
+    dimension_scores: Counter[str] = Counter()
+    dimension_levels: Counter[str] = Counter()
+    async for ids in _batches(pool, tenant_id, row["assessment_id"]):
         async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute(
-                "UPDATE rescorings SET status = $2, summary = $3, finished_at = CASE WHEN $2 = 'done' THEN now() END "
-                "WHERE id = $1", rescoring_id, "done" if committing else "previewed", msgspec.to_builtins(summary))
-    except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
-        log.exception("rescoring %s failed", rescoring_id)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("UPDATE rescorings SET status = 'failed', error = $2 WHERE id = $1", rescoring_id,
-                               f"{type(exc).__name__}: {exc}"[:2000])
+            await job.fence(conn)
+            if committing:
+                await lock_pins(conn, [row["assessment_id"]])
+                latest = await conn.fetchval(
+                    "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
+                    "ORDER BY committed_at DESC LIMIT 1", row["assessment_id"])
+                if latest != rescoring_id:
+                    raise Superseded(f"rescoring {latest} was committed after this one: its versions are in force")
+            new = await score_documents(conn, ids, pins)
+            old = await current_documents(conn, ids)
+            changed, stored = {}, {}
+            for attempt, document in new.items():
+                differs, score_changed, level_changed, dims, levels = changes(old.get(attempt), document)
+                counts["attempts"] += 1
+                counts["changed"] += differs
+                counts["score"] += score_changed
+                counts["level"] += level_changed
+                dimension_scores.update(dims)
+                dimension_levels.update(levels)
+                if differs:
+                    changed[attempt] = document
+                if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
+                    stored[attempt] = document
+            if committing:
+                await store_documents(conn, stored, reason=f"rescoring {rescoring_id}",
+                                      scored_by=f"rescoring:{rescoring_id}")
+            # attempts submitted after the commit started are scored with its pins already: not counted
+            await conn.execute("UPDATE rescorings SET processed = least(total, processed + $2), "
+                               "changed = least(total, changed + $3) WHERE id = $1",
+                               rescoring_id, len(ids), len(changed))
+    summary = RescoringSummary(
+        counts["attempts"], counts["changed"], counts["score"], counts["level"],
+        [DimensionChange(d, dimension_scores[d], dimension_levels[d])
+         for d in sorted(dimension_scores.keys() | dimension_levels.keys())])
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await job.fence(conn)
+        if committing:  # the summary stays the preview's (a resumed commit sees only what still differed)
+            await conn.execute("UPDATE rescorings SET status = 'done', processed = total, "
+                               "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
+                               rescoring_id, msgspec.to_builtins(summary))
+        else:
+            await conn.execute("UPDATE rescorings SET status = 'previewed', summary = $2, processed = total "
+                               "WHERE id = $1", rescoring_id, msgspec.to_builtins(summary))
+        await job.complete(conn)
+
+
+async def mark_failed(conn: asyncpg.Connection, rescoring_id: UUID, error: str) -> None:
+    """The job failed (or its last worker died): committing again retries it."""
+    await conn.execute("UPDATE rescorings SET status = 'failed', error = $2 WHERE id = $1 "
+                       "AND status IN ('previewing', 'running')", rescoring_id, error)

@@ -3,10 +3,18 @@
 Runs on a tenant-scoped connection, inside the transaction that submits the attempt (or
 rescoring it), so an attempt is never submitted without its score, nor scored twice by a
 retried submit. Each scoring adds a row; the previous one stops being `current` but stays.
+
+Pins and rescoring commits. Scoring in force (`_inputs` without explicit pins) reads the pins
+while holding the assessment's pins lock in shared mode until its transaction ends; a rescoring
+commit takes it exclusively (`lock_pins`) before its pins come into force. So a submission that
+read the old pins has committed before the commit can count and select the attempts it rescores,
+and one that has not read them yet waits and reads the new ones: no interleaving leaves a
+submitted attempt scored under pins older than the latest commit (issue 14, item 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -50,6 +58,20 @@ class ScoringPins(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     items: dict[str, int] = msgspec.field(default_factory=dict)
 
 
+async def lock_pins(conn: asyncpg.Connection, assessment_ids: list[UUID], *, exclusive: bool = False) -> None:
+    """Until the transaction ends: the pins of these assessments stay as read (shared), or nobody scores
+    with pins in force until the new ones are committed (exclusive, a rescoring commit). A statement of
+    its own: under READ COMMITTED the next statement's snapshot sees what the wait let commit."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    for assessment_id in sorted(set(assessment_ids)):  # one order everywhere: no deadlock between lockers
+        await conn.execute(f"SELECT {function}(hashtextextended($1::text, 14))", str(assessment_id))
+
+
+# After the pins are read, before the scoring transaction goes on to commit: tests hold a submission
+# here to run a rescoring commit in between (None in production).
+after_pins_read: Callable[[list[UUID]], Awaitable[None]] | None = None
+
+
 async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> dict[UUID, ScoringPins]:
     """Per assessment, the pins of its latest committed rescoring (none: delivery's pins)."""
     rows = await conn.fetch(
@@ -67,7 +89,13 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         """SELECT t.id, t.assessment_id, t.form, a.content AS assessment FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
            WHERE t.id = ANY($1::uuid[])""", attempt_ids)
-    in_force = await pins_in_force(conn, list({row["assessment_id"] for row in rows})) if pins is None else {}
+    in_force = {}
+    if pins is None:
+        assessments = list({row["assessment_id"] for row in rows})
+        await lock_pins(conn, assessments)
+        in_force = await pins_in_force(conn, assessments)
+        if after_pins_read is not None:
+            await after_pins_read(assessments)
     attempt_pins = {row["id"]: pins or in_force.get(row["assessment_id"], ScoringPins()) for row in rows}
     forms = {row["id"]: [msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.code, f.version))
                          for f in msgspec.convert(row["form"], list[Placement])] for row in rows}

@@ -1,0 +1,135 @@
+"""Runs jobs in a worker: the one launched by a request, and those found by polling (queued, or
+running with a lapsed lease). See the package docstring for the mechanism."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from uuid import UUID
+
+import asyncpg
+
+from service.config import Settings
+from service.db.pool import tenant_transaction
+from service.jobs import queue
+from service.jobs.job import Job, LeaseLost
+from service.jobs.kinds import KINDS
+
+log = logging.getLogger("assess.jobs")
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class JobRunner:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, owner: str | None = None) -> None:
+        self.pool, self.settings = pool, settings
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.running: dict[UUID, tuple[Job, asyncio.Task[None]]] = {}
+        self._spawned: set[asyncio.Task[None]] = set()
+
+    def _claimant(self) -> str:
+        """The lease owner of one claim: this worker (host:pid) and a nonce, so that two claims of a job
+        in one worker (a poll taking over a claim starved of connections) fence each other out too."""
+        return f"{self.owner}:{secrets.token_hex(4)}"
+
+    async def launch(self, tenant_id: UUID, job_id: UUID) -> None:
+        """Claim this job and run it to the end (a request's background task, after its commit)."""
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
+                                        self.settings.job_max_attempts, job_id)
+        if claimed is not None:  # else another worker's poll was quicker
+            # a task of its own: the heartbeat (lease lost) or a shutdown may cancel it, not the request
+            await asyncio.wait({asyncio.create_task(self.run(tenant_id, claimed))})
+
+    async def poll_once(self) -> int:
+        """Fail the jobs whose last allowed worker died; claim one job per tenant with work to claim and
+        start it. Returns how many were started."""
+        started = 0
+        for tenant_id in await queue.due_tenants(self.pool):
+            async with tenant_transaction(self.pool, tenant_id) as conn:
+                for dead in await queue.exhausted(conn, self.settings.job_max_attempts):
+                    error = await conn.fetchval("SELECT error FROM jobs WHERE id = $1", dead.id)
+                    log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
+                    await KINDS[dead.kind].failed(conn, dead.id, error)
+                claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
+                                            self.settings.job_max_attempts)
+            if claimed is not None:
+                if claimed.attempts > 1:
+                    log.warning("%s job %s taken over (claim %s): its worker stopped", claimed.kind, claimed.id,
+                                claimed.attempts)
+                task = asyncio.create_task(self.run(tenant_id, claimed))
+                self._spawned.add(task)
+                task.add_done_callback(self._spawned.discard)
+                started += 1
+        return started
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.job_poll_seconds)
+            try:
+                await self.poll_once()
+            except _DB_ERRORS as exc:
+                log.warning("job poll failed, retrying in %ss: %s", self.settings.job_poll_seconds, exc)
+            except Exception:  # the loop must outlive any one bad pass
+                log.exception("job poll failed, retrying in %ss", self.settings.job_poll_seconds)
+
+    async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
+        job = Job(self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings)
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[job.id] = (job, task)
+        heartbeat = asyncio.create_task(self._heartbeat(job, task))
+        try:
+            await KINDS[job.kind].run(job)
+        except LeaseLost:
+            log.warning("%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id)
+        except asyncio.CancelledError:
+            if not job.lost:
+                raise
+            log.warning("%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id)
+        except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
+            log.exception("%s job %s failed", job.kind, job.id)
+            await self._record_failure(job, f"{type(exc).__name__}: {exc}"[:2000])
+        finally:
+            self.running.pop(job.id, None)
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _record_failure(self, job: Job, error: str) -> None:
+        try:
+            async with tenant_transaction(self.pool, job.tenant_id) as conn:
+                if await queue.finish(conn, job.id, job.owner, error):
+                    await KINDS[job.kind].failed(conn, job.id, error)
+        except _DB_ERRORS as exc:  # the lease lapses and another worker takes the job over
+            log.warning("%s job %s: could not record its failure: %s", job.kind, job.id, exc)
+
+    async def _heartbeat(self, job: Job, task: asyncio.Task[None]) -> None:
+        """Renews the lease while the job runs; stops the job if the lease is no longer this worker's."""
+        while True:
+            await asyncio.sleep(self.settings.job_heartbeat_seconds)
+            try:
+                async with tenant_transaction(self.pool, job.tenant_id) as conn:
+                    held = await queue.renew(conn, job.id, job.owner, self.settings.job_lease_seconds)
+            except _DB_ERRORS as exc:
+                log.warning("%s job %s: heartbeat failed: %s", job.kind, job.id, exc)
+                continue
+            if not held and not job.finished:  # (finished: the job ended while this renewal waited)
+                job.lost = True
+                task.cancel()
+                return
+
+    async def close(self) -> None:
+        """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim."""
+        for task in list(self._spawned):
+            task.cancel()
+        for job, task in list(self.running.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(*_DB_ERRORS):
+                async with tenant_transaction(self.pool, job.tenant_id) as conn:
+                    await queue.release(conn, job.id, job.owner)

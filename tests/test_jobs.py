@@ -1,0 +1,51 @@
+"""The job mechanism in process (service/jobs): a worker shutting down hands its jobs back, and
+another claims them at once. (tests/test_jobs_faults.py kills real workers of each kind;
+tests/test_score_exports.py covers takeover after a lapsed lease and fencing of a lost claim.)"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import msgspec
+
+from service.api.app import _connect
+from service.config import Settings
+from service.db.pool import tenant_transaction
+from service.jobs.runner import JobRunner
+from service.results import item_stats
+from tests.delivery_setup import delivery_tenant
+
+
+async def _job(owner, job_id):  # type: ignore[no-untyped-def]
+    return await owner.fetchrow("SELECT state, attempts, lease_owner FROM jobs WHERE id = $1", job_id)
+
+
+async def test_a_worker_shutting_down_hands_its_job_back_and_another_takes_it_at_once(client, service_keys, owner,
+                                                                                        settings: Settings):
+    tenant = await delivery_tenant(client, service_keys, slug="jobs-handback")
+    tenant_id = UUID(tenant["id"])
+    paused = msgspec.structs.replace(settings, test_job_pause_seconds=3600.0, job_poll_seconds=0.0)
+    runtime_pool = await _connect(settings)  # the app's own way in, as the application role
+    try:
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            run = await item_stats.start(conn, "quiz", "tester")
+        leaving = JobRunner(runtime_pool, paused, owner="leaving-worker")
+        running = asyncio.create_task(leaving.launch(tenant_id, run.id))
+        while (row := await _job(owner, run.id))["state"] != "running":
+            await asyncio.sleep(0.01)
+        assert row["attempts"] == 1 and row["lease_owner"].startswith("leaving-worker:")
+
+        await leaving.close()  # a graceful shutdown, in the middle of the job
+        await running
+        row = await _job(owner, run.id)
+        assert (row["state"], row["attempts"], row["lease_owner"]) == ("queued", 0, None)
+
+        other = JobRunner(runtime_pool, settings, owner="other-worker")
+        assert await other.poll_once() == 1  # claimable at once: no lease to wait for
+        while other.running or other._spawned:
+            await asyncio.sleep(0.01)
+        assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", run.id)) == ("done", 1)
+        assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) == "done"
+    finally:
+        await runtime_pool.close()
