@@ -162,12 +162,12 @@ async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
             SELECT t.item_ref AS item, count(*) AS tasks, count(*) FILTER (WHERE t.status = 'agreed') AS agreed,
                    count(*) FILTER (WHERE t.status = 'open') AS open,
                    coalesce(sum((SELECT count(*) FROM ratings x WHERE x.tenant_id = t.tenant_id
-                                 AND x.task_id = t.id)), 0) AS ratings,
+                                 AND x.task_id = t.id)), 0)::bigint AS ratings,
                    coalesce(sum((SELECT count(*) FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
                                  AND l.task_id = t.id AND NOT EXISTS (
                                      SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id
                                      AND x.task_id = l.task_id AND x.rater = l.rater))
-                            ) FILTER (WHERE t.status = 'open'), 0) AS allocated_pending
+                            ) FILTER (WHERE t.status = 'open'), 0)::bigint AS allocated_pending
             FROM tasks t GROUP BY t.item_ref ORDER BY t.item_ref""", assessment_id)
     return RatingProgress(code, [RaterProgress(**dict(row)) for row in raters],
                           [ItemProgress(**dict(row)) for row in items])
