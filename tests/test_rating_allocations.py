@@ -44,6 +44,8 @@ async def test_allocation_reserves_slots_and_progress_counts_them(client, servic
     assert await allocate(rater="r3", item="T-OR-1") == 3  # the second slot of each
     assert await allocate(rater="r1") == 0  # every slot reserved; never twice the same rater on a task
     assert await queue(r4) == []  # every remaining slot is someone else's
+    reserved = await client.post(f"/v1/rating-tasks/{c2}/ratings", json={"value": 1}, headers=r4)
+    assert reserved.status_code == 409  # nor can r4 rate it by its id
     assert await queue(r1) == [c3] and await queue(r2) == [c1, c2] and await queue(r3) == [c1, c2, c3]
     text = str((await client.get("/v1/rating-tasks", headers=r1)).json())
     assert not any(marker in text for marker in ("town", "Town", attempts[2]))  # allocation stays blind

@@ -37,6 +37,15 @@ OPEN_TO = f"""NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = t.tenant_i
 RATER_PATTERN = r"^[^\x00-\x1f]+$"
 
 
+async def open_to(conn: asyncpg.Connection, task_id: UUID, rater: str) -> bool:
+    """Whether the rater may rate this task now (its slots not all reserved for others)."""
+    return bool(await conn.fetchval(
+        f"""SELECT {OPEN_TO} FROM rating_tasks t
+            JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
+            JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
+            WHERE t.id = $2""", rater, task_id))
+
+
 class AllocationInput(msgspec.Struct, forbid_unknown_fields=True):
     rater: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=RATER_PATTERN,
                                        description="The rater's subject (their token's `sub`)")]

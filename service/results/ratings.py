@@ -31,7 +31,7 @@ import msgspec
 from service.assessments.model import AssessmentContent
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.items.model import Item
-from service.results.rating_allocations import OPEN_TO
+from service.results.rating_allocations import OPEN_TO, open_to
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
 
@@ -242,6 +242,8 @@ async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: Rating
         raise Conflict("this response already has an agreed rating")
     if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
         raise Conflict("this response needs no more ratings")
+    if not await open_to(conn, task_id, rater):
+        raise Conflict("this response is allocated to other raters")
     await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
                        task_id, rater, data.value, data.comment)
     return await _settle(conn, row, values + [data.value])
