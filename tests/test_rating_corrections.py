@@ -81,6 +81,8 @@ async def test_a_rater_corrects_an_unused_rating_and_the_used_one_is_final(clien
     used = await client.put(mine, json={"value": 3}, headers={**r1, "If-Match": '"2"'})
     assert used.status_code == 409 and used.headers["content-type"].startswith(PROBLEM)
     assert used.json()["type"] == "urn:assess:problem:rating-used"
+    stale_and_used = await client.put(mine, json={"value": 3}, headers={**r1, "If-Match": '"1"'})
+    assert stale_and_used.status_code == 409  # final whichever version was read
     assert (await client.get(mine, headers=r1)).json()["value"] == 2
     assert (await client.post(f"/v1/rating-tasks/{task}/ratings", json={"value": 3}, headers=r3)).status_code == 409
 

@@ -276,10 +276,10 @@ async def correct(conn: asyncpg.Connection, task_id: UUID, rater: str, data: Rat
                                "FROM ratings WHERE task_id = $1 AND rater = $2", task_id, rater)
     if mine is None:
         raise NotFound(f"you have not rated task {task_id}")
+    if row["status"] != "open":  # first: a used rating is final whichever version the caller read
+        raise RatingUsed("this rating has been used: the response's agreed rating rests on it, so it is final")
     if not etag_matches(if_match, f'"{mine["revision"]}"'):
         raise PreconditionFailed(f'your rating is now at ETag "{mine["revision"]}"; read it again')
-    if row["status"] != "open":
-        raise RatingUsed("this rating has been used: the response's agreed rating rests on it, so it is final")
     _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
     if (mine["value"], mine["comment"]) != (data.value, data.comment):
         await conn.execute(
