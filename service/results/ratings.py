@@ -1,5 +1,6 @@
-"""Rating open responses: tasks, a rater's queue, ratings and their corrections, allocation of
-tasks to raters, progress, agreement. Runs on a tenant-scoped connection.
+"""Rating open responses: tasks, a rater's queue, ratings and their corrections, agreement, and
+rescoring when a rating is agreed (allocation and progress: rating_allocations.py). Runs on a
+tenant-scoped connection.
 
 Raters see the response, the item and its indicators' level descriptors, and a task id:
 never the candidate, nor the attempt. The scale is 0 (no evidence) and then one point per
@@ -12,10 +13,8 @@ replaces is kept in rating_corrections. Every write to a task's ratings first lo
 then reads the ratings in a fresh statement, so a correction and the rating that would settle the
 task are serialized and each sees the other's committed result.
 
-Allocation reserves one rating slot of a task for a rater. A rater's queue holds the open tasks
-allocated to them first, then the unallocated ones: a task whose remaining slots are all reserved
-for others is not offered. The candidate's org unit only chooses which tasks to allocate; raters
-never see it.
+A rater's queue holds the open tasks allocated to them first, then those with a rating slot not
+reserved for another rater; rating a task whose free slots are all reserved for others is refused.
 """
 
 from __future__ import annotations
