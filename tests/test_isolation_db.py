@@ -696,3 +696,38 @@ async def test_tenant_tables_policies_key_on_the_tenant_setting(owner: asyncpg.C
         assert policy["cmd"] == "ALL" and policy["permissive"] == "PERMISSIVE"
         for expression in (policy["qual"], policy["with_check"]):
             assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+
+
+# Rating corrections are history (append-only); allocations are reserved and released, never edited.
+RATING_TABLES = {"rating_corrections": ("SELECT", "INSERT"), "rating_allocations": ("SELECT", "INSERT", "DELETE")}
+
+
+async def test_rating_history_and_allocations_are_tenant_tables(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    for table, granted in RATING_TABLES.items():
+        (policy,) = await owner.fetch(
+            "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
+            table,
+        )
+        assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+            assert await owner.fetchval(
+                "SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege
+            ) is (privilege in granted), (table, privilege)
+    # In A's context, a row naming B is refused by the policy (before any foreign key is looked at).
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO rating_allocations (tenant_id, task_id, rater, allocated_by) VALUES ($1, $2, 'r', 'x')",
+                world.b.id, uuid.uuid4(),
+            )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO rating_corrections (tenant_id, rating_id, revision, value, given_at) "
+                "VALUES ($1, $2, 1, 0, now())",
+                world.b.id, uuid.uuid4(),
+            )

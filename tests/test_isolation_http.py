@@ -840,6 +840,27 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe(
         "GET", "/v1/rating-tasks", "/v1/rating-tasks?assessment=B-QUIZ", 200, "query:assessment", who="rater"
     ),
+    Probe("GET", "/v1/rating-tasks/{task_id:uuid}/ratings/mine", "/v1/rating-tasks/{b_task}/ratings/mine", 404,
+          "path", who="rater"),
+    Probe(
+        "PUT",
+        "/v1/rating-tasks/{task_id:uuid}/ratings/mine",
+        "/v1/rating-tasks/{b_task}/ratings/mine",
+        404,
+        "path",
+        {"value": 0, "comment": "pwned by A"},
+        headers={"If-Match": '"1"'},  # the first revision of any rating
+        who="rater",
+    ),
+    Probe("GET", "/v1/assessments/{code:str}/rating-progress", "/v1/assessments/B-QUIZ/rating-progress", 404,
+          "path"),
+    Probe("DELETE", "/v1/rating-allocations", "/v1/rating-allocations?rater=rater-1&assessment=B-QUIZ", 404,
+          "query:assessment"),
+    *[
+        Probe("POST", "/v1/rating-allocations", "/v1/rating-allocations", 422, f"body:{pointer}",
+              {"rater": "rater-2", "assessment": "QUIZ", **body}, pointer=pointer)
+        for pointer, body in (("/assessment", {"assessment": "B-QUIZ"}), ("/org_unit", {"org_unit": "B-ROOT"}))
+    ],
     # Webhooks: B's endpoint (and its delivery log), and A's own endpoint with B's delivery.
     *[
         Probe(method, route, url, 404, "path", body)
@@ -1002,7 +1023,8 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
 # path is probed); `format` picks an export format; `status` and `type` are fixed vocabularies (an
 # item's or an assessment's status, an attempt's, an item type); `q` is free text matched against
 # the caller's own items (test_lists_show_only_the_callers_tenant searches for B's texts); `seed`
-# replays a form draw of the assessment the path names. Items' `framework` and `indicator` are
+# replays a form draw of the assessment the path names; `rater` is a token subject, not a stored object
+# (releasing allocations touches only the caller's tenant's rows: B's allocation is in the DB views). Items' `framework` and `indicator` are
 # references (to a framework, and to an indicator by its code): probed above.
 NON_REFERENCE_QUERY_PARAMS = {
     "mode",
@@ -1021,6 +1043,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "seed",
     "kind",
     "interval",
+    "rater",
 }
 
 # Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path
@@ -1305,6 +1328,10 @@ async def _build_delivery(
     assert queue.status_code == 200, queue.text
     [task] = queue.json()["items"]
     ids["b_task"] = task["id"]
+    # B's admin allocates the task to B's rater-1 (left unrated): an allocation A must not touch.
+    allocated = await client.post("/v1/rating-allocations", json={"rater": "rater-1", "assessment": "B-QUIZ"},
+                                  headers=b["admin"])
+    assert allocated.status_code == 200 and allocated.json()["allocated"] == 1, allocated.text
 
     # B's author previews a rescoring of B-QUIZ (left uncommitted) and computes its item statistics.
     # Both are jobs run after the response; the test client returns once they have finished.
@@ -1399,6 +1426,8 @@ async def _db_view(
             ("webhook_events", "id"),
             ("webhook_deliveries", "id"),  # status, attempts, next_attempt_at...
             ("ratings", "id"),
+            ("rating_corrections", "rating_id, revision"),
+            ("rating_allocations", "task_id, rater"),
             ("rescorings", "id"),
             ("statistics_runs", "id"),
             ("service_clients", "id"),  # secret hashes, revoked_at...
@@ -1770,6 +1799,40 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
             {},
         ),
         ("rater", 200, "GET", "/v1/rating-tasks?assessment={}", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("rater", 404, "GET", "/v1/rating-tasks/{}/ratings/mine", world.ids["b_task"], random_attempt, None, {}),
+        (
+            "rater",
+            404,
+            "PUT",
+            "/v1/rating-tasks/{}/ratings/mine",
+            world.ids["b_task"],
+            random_attempt,
+            {"value": 1},
+            {"If-Match": '"1"'},
+        ),
+        ("admin", 404, "GET", "/v1/assessments/{}/rating-progress", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("admin", 404, "DELETE", "/v1/rating-allocations?rater=rater-1&assessment={}", "B-QUIZ", "NOWHERE-1", None,
+         {}),
+        (
+            "admin",
+            422,
+            "POST",
+            "/v1/rating-allocations",
+            "B-QUIZ",
+            "NOWHERE-1",
+            lambda k: {"rater": "rater-1", "assessment": k},
+            {},
+        ),
+        (
+            "admin",
+            422,
+            "POST",
+            "/v1/rating-allocations",
+            "B-ROOT",
+            "NOWHERE-1",
+            lambda k: {"rater": "rater-1", "assessment": "QUIZ", "org_unit": k},
+            {},
+        ),
         ("author", 404, "GET", "/v1/assessments/{}/rescorings", "B-QUIZ", "NOWHERE-1", None, {}),
         ("author", 404, "GET", "/v1/assessments/QUIZ/rescorings/{}", rescoring, random_attempt, None, {}),
         (

@@ -35,7 +35,7 @@ from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
-from service.api.ratings import RatingController
+from service.api.ratings import RatingAdminController, RatingController
 from service.api.score_exports import ScoreExportController
 from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public.liveness, public.readiness, public.jwks, observability.metrics,
             TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
-            RatingController, AggregateController, ScoreController, ScoreExportController,
+            RatingController, RatingAdminController, AggregateController, ScoreController, ScoreExportController,
             WebhookController,
             ClientController, oauth_token,
         ],

@@ -1,15 +1,26 @@
-"""Rating open responses: tasks, a rater's queue, ratings, agreement, and rescoring when a
-rating is agreed. Runs on a tenant-scoped connection.
+"""Rating open responses: tasks, a rater's queue, ratings and their corrections, agreement, and
+rescoring when a rating is agreed (allocation and progress: rating_allocations.py). Runs on a
+tenant-scoped connection.
 
 Raters see the response, the item and its indicators' level descriptors, and a task id:
 never the candidate, nor the attempt. The scale is 0 (no evidence) and then one point per
 framework level (1 = the lowest level); the agreed value over the top point is the share
 of the item's points the answer earns.
+
+A rating is *used* once its task is agreed: the agreed (or adjudicated) value rests on it and the
+attempt's score document names it. Until then the rater who gave it may correct it; the value it
+replaces is kept in rating_corrections. Every write to a task's ratings first locks the task row,
+then reads the ratings in a fresh statement, so a correction and the rating that would settle the
+task are serialized and each sees the other's committed result.
+
+A rater's queue holds the open tasks allocated to them first, then those with a rating slot not
+reserved for another rater; rating a task whose free slots are all reserved for others is refused.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -17,9 +28,10 @@ import asyncpg
 import msgspec
 
 from service.assessments.model import AssessmentContent
-from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
 from service.items.model import Item
+from service.results.rating_allocations import OPEN_TO, open_to
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
 
@@ -62,6 +74,36 @@ class TaskState(msgspec.Struct):
     ratings: int
     ratings_needed: int
     agreed_value: float | None
+
+
+class PastValue(msgspec.Struct):
+    revision: int
+    value: int
+    comment: str | None
+    given_at: datetime
+    replaced_at: datetime
+
+
+class MyRating(msgspec.Struct):
+    """A rater's own rating of a task, its earlier values, and whether it may still be corrected."""
+
+    id: UUID
+    task: UUID
+    value: int
+    comment: str | None
+    revision: int
+    given_at: datetime
+    corrected_at: datetime | None
+    correctable: bool  # False once used: the task's agreed rating rests on it
+    history: list[PastValue]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+
+class RatingUsed(Conflict):
+    slug, title = "rating-used", "The rating has been used and is final"
 
 
 class AgreementRow(msgspec.Struct):
@@ -142,13 +184,13 @@ def _task(row: asyncpg.Record) -> RatingTask:
 
 async def rater_queue(conn: asyncpg.Connection, rater: str, *, assessment: str | None, limit: int
                       ) -> list[RatingTask]:
-    """Open tasks this rater has not rated yet, oldest first."""
+    """Open tasks this rater has not rated and may rate: those allocated to them first, then the
+    ones with a slot not reserved for another rater; oldest first within each."""
     rows = await conn.fetch(
-        _TASK + """ WHERE t.status = 'open' AND NOT ($1 = ANY(
-                        coalesce((SELECT array_agg(x.rater) FROM ratings x
-                                  WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}')))
-                    AND ($2::text IS NULL OR a.code = $2)
-                    ORDER BY t.created_at, t.id LIMIT $3""", rater, assessment, limit)
+        _TASK + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {OPEN_TO}
+                    ORDER BY EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
+                                     AND l.task_id = t.id AND l.rater = $1) DESC, t.created_at, t.id
+                    LIMIT $3""", rater, assessment, limit)
     return [_task(row) for row in rows]
 
 
@@ -159,35 +201,98 @@ async def get_task(conn: asyncpg.Connection, task_id: UUID) -> RatingTask:
     return _task(row)
 
 
-async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput) -> tuple[TaskState, UUID | None]:
-    """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
-    row = await conn.fetchrow(_TASK + " WHERE t.id = $1 FOR UPDATE OF t", task_id)
-    if row is None:
+async def _locked(conn: asyncpg.Connection, task_id: UUID) -> asyncpg.Record:
+    """The task, locked, read after the lock is held: a statement that waited on a row lock sees the
+    locked row's new version but the rest (here, the ratings) as of its start, so they are read anew."""
+    if await conn.fetchval("SELECT id FROM rating_tasks WHERE id = $1 FOR UPDATE", task_id) is None:
         raise NotFound(msg("no rating task {task_id}", task_id=task_id))
-    framework = msgspec.convert(row["framework"], FrameworkContent)
-    marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
+    return await conn.fetchrow(_TASK + " WHERE t.id = $1", task_id)
+
+
+def _check_scale(framework: FrameworkContent, value: int) -> None:
     top = len(framework.levels)
-    if data.value > top:
+    if value > top:
         raise Unprocessable(msg("rate from 0 (no evidence) to {top}", top=top),
                             [FieldError(msg("at most {top}", top=top), "/value")])
-    values = list(row["values"])
-    if rater in row["raters"]:
-        raise Conflict(msg("you have already rated this response; a rating is final"))
-    if row["status"] == "agreed":
-        raise Conflict(msg("this response already has an agreed rating"))
-    if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
-        raise Conflict(msg("this response needs no more ratings"))
-    await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
-                       task_id, rater, data.value, data.comment)
-    values.append(data.value)
+
+
+async def _settle(conn: asyncpg.Connection, row: asyncpg.Record, values: list[int]
+                  ) -> tuple[TaskState, UUID | None]:
+    """Agree the task when its ratings now resolve; the attempt to rescore when they did."""
+    marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     agreed = resolve(values, double=marking.double, gap=marking.adjudication_gap)
     settled = None
     if agreed is not None:
         await conn.execute("UPDATE rating_tasks SET status = 'agreed', agreed_value = $2, agreed_at = now() "
-                           "WHERE id = $1", task_id, agreed)
+                           "WHERE id = $1", row["id"], agreed)
         settled = row["attempt_id"]
     needed = ratings_needed(values, double=marking.double, gap=marking.adjudication_gap)
-    return TaskState(task_id, "agreed" if agreed is not None else "open", len(values), needed, agreed), settled
+    return TaskState(row["id"], "agreed" if agreed is not None else "open", len(values), needed, agreed), settled
+
+
+async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput) -> tuple[TaskState, UUID | None]:
+    """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
+    row = await _locked(conn, task_id)
+    marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
+    _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
+    values = list(row["values"])
+    if rater in row["raters"]:
+        raise Conflict(msg("you have already rated this response; correct your rating with "
+                           "PUT /v1/rating-tasks/{task_id}/ratings/mine", task_id=row["id"]))
+    if row["status"] == "agreed":
+        raise Conflict(msg("this response already has an agreed rating"))
+    if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
+        raise Conflict(msg("this response needs no more ratings"))
+    if not await open_to(conn, task_id, rater):
+        raise Conflict(msg("this response is allocated to other raters"))
+    await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
+                       task_id, rater, data.value, data.comment)
+    return await _settle(conn, row, values + [data.value])
+
+
+_MINE = """
+    SELECT r.id, r.task_id AS task, r.value, r.comment, r.revision, r.created_at AS given_at, r.corrected_at,
+           t.status = 'open' AS correctable
+    FROM ratings r JOIN rating_tasks t ON t.tenant_id = r.tenant_id AND t.id = r.task_id
+    WHERE r.task_id = $1 AND r.rater = $2"""
+
+
+async def my_rating(conn: asyncpg.Connection, task_id: UUID, rater: str) -> MyRating:
+    row = await conn.fetchrow(_MINE, task_id, rater)
+    if row is None:
+        raise NotFound(msg("you have not rated task {task_id}", task_id=task_id))
+    history = await conn.fetch("SELECT revision, value, comment, given_at, replaced_at FROM rating_corrections "
+                               "WHERE rating_id = $1 ORDER BY revision", row["id"])
+    return MyRating(**dict(row), history=[PastValue(**dict(past)) for past in history])
+
+
+async def correct(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput, if_match: str
+                  ) -> tuple[MyRating, TaskState, UUID | None]:
+    """Replace the rater's own rating while it is unused, keeping the value it replaces.
+
+    A correction can itself settle the task (two disagreeing ratings brought within the gap); it
+    returns the attempt to rescore then, as a rating does."""
+    row = await _locked(conn, task_id)
+    mine = await conn.fetchrow("SELECT id, value, comment, revision, coalesce(corrected_at, created_at) AS given_at "
+                               "FROM ratings WHERE task_id = $1 AND rater = $2", task_id, rater)
+    if mine is None:
+        raise NotFound(msg("you have not rated task {task_id}", task_id=task_id))
+    if row["status"] != "open":  # first: a used rating is final whichever version the caller read
+        raise RatingUsed(msg("this rating has been used: the response's agreed rating rests on it, so it is final"))
+    if not etag_matches(if_match, f'"{mine["revision"]}"'):
+        raise PreconditionFailed(msg('your rating is now at ETag "{revision}"; read it again', revision=mine["revision"]))
+    _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
+    if (mine["value"], mine["comment"]) != (data.value, data.comment):
+        await conn.execute(
+            """INSERT INTO rating_corrections (rating_id, revision, value, comment, given_at)
+               VALUES ($1, $2, $3, $4, $5)""", mine["id"], mine["revision"], mine["value"], mine["comment"],
+            mine["given_at"])
+        await conn.execute("UPDATE ratings SET value = $2, comment = $3, revision = revision + 1, "
+                           "corrected_at = clock_timestamp() WHERE id = $1", mine["id"], data.value, data.comment)
+    values = [v for v in await conn.fetchval(
+        "SELECT array_agg(value ORDER BY created_at) FROM ratings WHERE task_id = $1", task_id)]
+    state, settled = await _settle(conn, row, values)
+    return await my_rating(conn, task_id, rater), state, settled
 
 
 async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementReport:
