@@ -14,7 +14,6 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
@@ -22,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from service import __version__
 from service.api import observability, public
+from service.api.docs import OfflineSwaggerPlugin, docs_security_headers, static_router
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
@@ -167,13 +167,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
             RatingController, AggregateController, ScoreController, ScoreExportController,
             WebhookController,
-            ClientController, oauth_token,
+            ClientController, oauth_token, static_router(),
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
-        before_send=[complete_options_allow],
+        before_send=[complete_options_allow, docs_security_headers],
         plugins=[StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[OfflineSwaggerPlugin(path="/")],
             components=Components(security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 "clientBasic": SecurityScheme(
