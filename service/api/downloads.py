@@ -1,0 +1,33 @@
+"""File downloads (CSV, XLSX): one content type each, a `bom` switch for Excel, names in the asked language."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from litestar import Response
+from litestar.params import HeaderParameter, QueryParameter
+from litestar.response import Stream
+
+from service.results import xlsx
+
+CSV = "text/csv; charset=utf-8"
+XLSX = xlsx.MEDIA_TYPE
+
+Bom = Annotated[bool, QueryParameter(
+    description="Start the file with a UTF-8 byte order mark (U+FEFF), so Excel opens Chinese text correctly")]
+AcceptLanguage = Annotated[str | None, HeaderParameter(
+    name="Accept-Language", max_length=200,
+    description="Language of the column, unit and dimension names: zh-CN (default) or en")]
+
+
+def csv_response(body: bytes, name: str) -> Response[bytes]:
+    # The Content-Type as a header: given as media_type, Litestar appends a second charset to it.
+    return Response(body, media_type=CSV, headers={"content-type": CSV,
+                                                   "Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def xlsx_response(chunks: AsyncIterator[bytes], name: str, language: str) -> Stream:
+    return Stream(chunks, media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="{name}.xlsx"', "Content-Language": language,
+        "Vary": "Accept-Language"})
