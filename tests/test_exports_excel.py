@@ -124,3 +124,17 @@ async def test_score_downloads_for_excel(client, region):  # noqa: F811
     zh_labels = _sheet(chinese.content)[0]
     assert zh_labels[codes.index("org_unit_name")] == "单位名称"
     assert (await client.get("/v1/assessments/nope/scores.xlsx", headers=admin)).status_code == 404
+
+
+def test_rows_past_excels_limit_continue_on_a_next_sheet(tmp_path) -> None:
+    from service.results.xlsx import SheetWriter
+
+    path = str(tmp_path / "x.xlsx")
+    writer = SheetWriter(path, "scores", ["名字", "n"], ["name", "n"], max_rows=5)  # 3 data rows a sheet
+    writer.write([[f"p{i}", i] for i in range(7)])
+    writer.close()
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["scores", "scores 2", "scores 3"]
+    sheets = [[list(r) for r in ws.iter_rows(values_only=True)] for ws in book.worksheets]
+    assert all(s[:2] == [["名字", "n"], ["name", "n"]] for s in sheets)
+    assert [row for s in sheets for row in s[2:]] == [[f"p{i}", i] for i in range(7)]

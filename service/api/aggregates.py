@@ -23,9 +23,9 @@ from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, n
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import CSV, XLSX, AcceptLanguage, Bom, csv_response, xlsx_response
 from service.api.responses import errors
+from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.results import feed
 from service.results.labels import Labeller, language
-from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.tenancy.fields import CODE_PATTERN, Category
 
 # Analysts, tenant admins, and HR systems granted aggregates:read (rebuilds stay the admin's).

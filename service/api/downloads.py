@@ -12,6 +12,7 @@ from litestar.response import Stream
 from service.results import xlsx
 
 CSV = "text/csv; charset=utf-8"
+BOM = "\ufeff".encode()  # UTF-8 byte order mark: Excel then decodes the CSV as UTF-8
 XLSX = xlsx.MEDIA_TYPE
 
 Bom = Annotated[bool, QueryParameter(

@@ -14,16 +14,15 @@ from litestar.response import Stream
 from service.api.assessments import AssessmentCode
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.downloads import CSV, XLSX, AcceptLanguage, Bom, xlsx_response
+from service.api.downloads import BOM, CSV, XLSX, AcceptLanguage, Bom, xlsx_response
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, HR_CLIENT, SCORES_READ, TENANT_ADMIN
 from service.db.pool import tenant_transaction
-from service.aggregates.export import BOM
 from service.results import feed, xlsx
+from service.results.feed import FeedPage, ScoreRow
 from service.results.labels import Labeller, language
 from service.tenancy import org_units
-from service.results.feed import FeedPage, ScoreRow
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN
 
 readers = requires(TENANT_ADMIN, ANALYST, HR_CLIENT, client_scope=SCORES_READ)
@@ -94,7 +93,7 @@ class ScoreController(Controller):
     async def export_csv(self, request: Request, conn: Conn, code: AssessmentCode, bom: Bom = False) -> Stream:
         await feed.dimension_codes(conn, code)  # 404 before the stream starts
         # Content-Type as a header: Litestar appends a second charset to a text/ media type that has one
-        return Stream(_stream(request, code, feed.render_csv, BOM.encode() if bom else b""), media_type=CSV,
+        return Stream(_stream(request, code, feed.render_csv, BOM if bom else b""), media_type=CSV,
                       headers={"content-type": CSV,
                                "Content-Disposition": f'attachment; filename="{code}-scores.csv"'})
 

@@ -32,6 +32,7 @@ MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CHUNK_BYTES = 64 * 1024
 BATCH_ROWS = 1000
 MAX_SHEET_NAME = 31  # Excel's limit
+MAX_ROWS = 1_048_576  # Excel's rows per sheet: more rows continue on a next sheet, headers repeated
 
 
 def _cell(value: Any) -> Any:
@@ -45,20 +46,30 @@ def _cell(value: Any) -> Any:
 class SheetWriter:
     """One worksheet written row by row into `path` (synchronous; call from a worker thread)."""
 
-    def __init__(self, path: str, sheet: str, labels: Sequence[str], codes: Sequence[str]) -> None:
+    def __init__(self, path: str, sheet: str, labels: Sequence[str], codes: Sequence[str],
+                 max_rows: int = MAX_ROWS) -> None:
         self.workbook = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": os.path.dirname(path),
                                                    "strings_to_numbers": False, "strings_to_formulas": False,
                                                    "strings_to_urls": False})
-        self.sheet = self.workbook.add_worksheet(sheet[:MAX_SHEET_NAME])
-        bold = self.workbook.add_format({"bold": True})
-        code_style = self.workbook.add_format({"font_color": "#666666"})
-        self.sheet.write_row(0, 0, list(labels), bold)
-        self.sheet.write_row(1, 0, list(codes), code_style)
+        self.name, self.labels, self.codes, self.max_rows = sheet, list(labels), list(codes), max_rows
+        self.bold = self.workbook.add_format({"bold": True})
+        self.code_style = self.workbook.add_format({"font_color": "#666666"})
+        self.sheets = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self.sheets += 1
+        suffix = "" if self.sheets == 1 else f" {self.sheets}"
+        self.sheet = self.workbook.add_worksheet(self.name[:MAX_SHEET_NAME - len(suffix)] + suffix)
+        self.sheet.write_row(0, 0, self.labels, self.bold)
+        self.sheet.write_row(1, 0, self.codes, self.code_style)
         self.sheet.freeze_panes(2, 0)
         self.next_row = 2
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
+            if self.next_row >= self.max_rows:
+                self._new_sheet()
             for column, value in enumerate(row):
                 value = _cell(value)
                 if value is None:
