@@ -50,7 +50,11 @@ async def test_docs_render_every_operation_in_a_browser_cut_off_from_the_interne
     operations = sum(1 for item in document["paths"].values() for method in item if method in METHODS)
     page = browser_page.page
     await page.goto(live_service + "/docs")  # type: ignore[attr-defined]
-    await page.wait_for_selector(".opblock", timeout=30_000)  # type: ignore[attr-defined]
+    try:
+        await page.wait_for_selector(".opblock", timeout=30_000)  # type: ignore[attr-defined]
+    except Exception:
+        browser_page.assert_offline()  # the likelier cause, said first: the page reached for the internet
+        raise AssertionError(f"no operation rendered; page errors: {browser_page.console_errors}") from None
     rendered = await page.locator(".opblock").count()  # type: ignore[attr-defined]
     assert rendered == operations, f"{rendered} operations rendered of {operations}"
     assert await page.locator(".info .title").inner_text() != ""  # type: ignore[attr-defined]
