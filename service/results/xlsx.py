@@ -13,7 +13,8 @@ flat, disk holds the file once. Writing an in-memory zip (`in_memory`) would hol
 in memory. Rows are written in batches in a worker thread, so the event loop keeps serving.
 
 A sheet has two header rows: the columns' names in the requested language, then their codes
-(the CSV header), frozen above the data so both stay visible.
+(the CSV header), frozen above the data so both stay visible. Past Excel's 1,048,576 rows a sheet,
+rows continue on a next sheet ("scores 2", ...) under the same two header rows.
 """
 
 from __future__ import annotations
