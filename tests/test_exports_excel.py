@@ -84,6 +84,19 @@ async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
         got = await client.get(f"/v1/assessments/quiz/{path}", headers=analyst)
         assert got.status_code == 200 and got.headers["content-type"] == XLSX
         assert _sheet(got.content)[1][0] == "assessment"
+    # the JSON views answer XLSX too when asked: ?format=xlsx, or an Accept that prefers it
+    suffixed = await client.get("/v1/assessments/quiz/aggregates/children.xlsx", params=params, headers=analyst)
+    for how in ({"params": {**params, "format": "xlsx"}, "headers": analyst},
+                {"params": params, "headers": {**analyst, "Accept": f"{XLSX}, application/json;q=0.5"}}):
+        got = await client.get("/v1/assessments/quiz/aggregates/children", **how)
+        assert got.status_code == 200 and got.headers["content-type"] == XLSX
+        assert _sheet(got.content) == _sheet(suffixed.content)
+    as_json = await client.get("/v1/assessments/quiz/aggregates/children", params=params,
+                               headers={**analyst, "Accept": "*/*"})
+    assert as_json.headers["content-type"].startswith("application/json") and as_json.json() == drill
+    for path, extra in (("aggregates", {}), ("aggregates/trend", {}), ("training-effect", {"after": "quiz"})):
+        got = await client.get(f"/v1/assessments/quiz/{path}", params={**extra, "format": "xlsx"}, headers=analyst)
+        assert got.status_code == 200 and got.headers["content-type"] == XLSX, path
     effect = await client.get("/v1/assessments/quiz/training-effect.xlsx", params={"after": "quiz"},
                               headers=analyst)
     assert effect.status_code == 200 and _sheet(effect.content)[1][:2] == ["before", "after"]

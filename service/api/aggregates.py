@@ -21,7 +21,8 @@ from service.api.assessments import AssessmentCode
 from service.api.auth import requires, requires_roles
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.downloads import CSV, XLSX, AcceptLanguage, Bom, csv_response, xlsx_response
+from service.api.downloads import (CSV, XLSX, AcceptLanguage, Bom, Format, JsonOrXlsxOperation, csv_response,
+                                   wants_xlsx, xlsx_response)
 from service.api.responses import errors
 from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.results import feed
@@ -59,11 +60,16 @@ class AggregateController(Controller):
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
     @get("/{code:str}/aggregates", operation_id="getAggregate", responses=errors(404, 422),
+         operation_class=JsonOrXlsxOperation,
          summary="Figures for a unit's whole subtree: n, mean, sd, percentiles and level distribution per "
                  "dimension and overall; groups under the privacy threshold are withheld")
-    async def aggregate(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
-                        since: Since = None, until: Until = None) -> AggregateView:
-        return await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
+    async def aggregate(self, request: Request, conn: Conn, code: AssessmentCode, unit: Unit = None,
+                        category: CategoryFilter = None, since: Since = None, until: Until = None,
+                        format: Format = "json", accept_language: AcceptLanguage = None) -> Response[AggregateView]:
+        view = await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
+        if wants_xlsx(request, format):
+            return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)
+        return Response(view)
 
     @get("/{code:str}/aggregates.csv", operation_id="getAggregateCsv", media_type=CSV, responses=errors(404, 422),
          summary="The subtree figures as CSV (one row per measure)")
@@ -81,11 +87,16 @@ class AggregateController(Controller):
         return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)
 
     @get("/{code:str}/aggregates/children", operation_id="getAggregateDrillDown", responses=errors(404, 422),
+         operation_class=JsonOrXlsxOperation,
          summary="Drill-down: the unit's figures and, in one response, those of each child unit and of the "
                  "people placed in the unit itself")
-    async def drill_down(self, conn: Conn, code: AssessmentCode, unit: Unit = None, category: CategoryFilter = None,
-                         since: Since = None, until: Until = None) -> DrillDown:
-        return await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
+    async def drill_down(self, request: Request, conn: Conn, code: AssessmentCode, unit: Unit = None,
+                         category: CategoryFilter = None, since: Since = None, until: Until = None,
+                         format: Format = "json", accept_language: AcceptLanguage = None) -> Response[DrillDown]:
+        view = await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
+        if wants_xlsx(request, format):
+            return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)
+        return Response(view)
 
     @get("/{code:str}/aggregates/children.csv", operation_id="getAggregateDrillDownCsv", media_type=CSV,
          responses=errors(404, 422), summary="The drill-down as CSV")
@@ -104,11 +115,15 @@ class AggregateController(Controller):
         return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)
 
     @get("/{code:str}/aggregates/trend", operation_id="getAggregateTrend", responses=errors(404, 422),
-         summary="Figures per month or ISO week (a month is the weeks whose Thursday falls in it)")
-    async def trend(self, conn: Conn, code: AssessmentCode, unit: Unit = None,
+         operation_class=JsonOrXlsxOperation, summary="Figures per month or ISO week (a month is the weeks whose Thursday falls in it)")
+    async def trend(self, request: Request, conn: Conn, code: AssessmentCode, unit: Unit = None,
                     interval: Annotated[Literal["month", "week"], QueryParameter()] = "month",
-                    since: Since = None, until: Until = None) -> Trend:
-        return await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
+                    since: Since = None, until: Until = None, format: Format = "json",
+                    accept_language: AcceptLanguage = None) -> Response[Trend]:
+        view = await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
+        if wants_xlsx(request, format):
+            return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)
+        return Response(view)
 
     @get("/{code:str}/aggregates/trend.csv", operation_id="getAggregateTrendCsv", media_type=CSV,
          responses=errors(404, 422), summary="The trend as CSV")
@@ -127,13 +142,17 @@ class AggregateController(Controller):
         return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)
 
     @get("/{code:str}/training-effect", operation_id="getTrainingEffect", responses=errors(404, 422),
-         summary="Before (this assessment) and after (`after`): mean gain per dimension for the people who took "
+         operation_class=JsonOrXlsxOperation, summary="Before (this assessment) and after (`after`): mean gain per dimension for the people who took "
                  "both, with its 95% confidence interval and standardised effect sizes")
-    async def training_effect(self, conn: Conn, code: AssessmentCode,
+    async def training_effect(self, request: Request, conn: Conn, code: AssessmentCode,
                               after: Annotated[str, QueryParameter(max_length=64, pattern=CODE_PATTERN,
                                                                    description="The assessment taken after training")],
-                              unit: Unit = None, category: CategoryFilter = None) -> TrainingEffect:
-        return await views.training_effect(conn, code, after, unit=unit, category=category)
+                              unit: Unit = None, category: CategoryFilter = None, format: Format = "json",
+                              accept_language: AcceptLanguage = None) -> Response[TrainingEffect]:
+        view = await views.training_effect(conn, code, after, unit=unit, category=category)
+        if wants_xlsx(request, format):
+            return await _xlsx(conn, code, export.effect_table(view), "training-effect", accept_language)
+        return Response(view)
 
     @get("/{code:str}/training-effect.csv", operation_id="getTrainingEffectCsv", media_type=CSV,
          responses=errors(404, 422), summary="The training effect as CSV")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from litestar import Response
+from litestar import Request, Response
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
@@ -20,6 +23,27 @@ Bom = Annotated[bool, QueryParameter(
 AcceptLanguage = Annotated[str | None, HeaderParameter(
     name="Accept-Language", max_length=200,
     description="Language of the column, unit and dimension names: zh-CN (default) or en")]
+
+
+JSON = "application/json"
+Format = Annotated[Literal["json", "xlsx"], QueryParameter(
+    description="json (default), or xlsx: the same as the .xlsx path; an Accept of the XLSX media type does too")]
+
+
+def wants_xlsx(request: Request, format: str) -> bool:  # type: ignore[type-arg]
+    """`?format=xlsx`, or an Accept header that prefers XLSX to JSON."""
+    return format == "xlsx" or request.accept.best_match([JSON, XLSX], default=JSON) == XLSX
+
+
+@dataclass
+class JsonOrXlsxOperation(Operation):
+    """A view whose 200 is JSON or, when asked (`format=xlsx`, Accept), the same figures as XLSX."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if ok is not None and not isinstance(ok, dict) and hasattr(ok, "content"):
+            ok.content = {**(ok.content or {}), XLSX: OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, format="binary"))}  # type: ignore[arg-type]
 
 
 def csv_response(body: bytes, name: str) -> Response[bytes]:
