@@ -136,8 +136,9 @@ def _assessment(
 
 # A's admin (or author, or candidate) reaching for B's objects, or pointing A's objects at B's:
 # always refused.
-AGGREGATE_VIEWS = ["aggregates", "aggregates.csv", "aggregates/children", "aggregates/children.csv",
-                   "aggregates/trend", "aggregates/trend.csv"]
+AGGREGATE_VIEWS = ["aggregates", "aggregates.csv", "aggregates.xlsx", "aggregates/children",
+                   "aggregates/children.csv", "aggregates/children.xlsx", "aggregates/trend", "aggregates/trend.csv",
+                   "aggregates/trend.xlsx"]
 
 CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/org-units/{code:str}", "/v1/org-units/B-CITY", 404, "path"),
@@ -606,12 +607,14 @@ CROSS_TENANT_PROBES: list[Probe] = [
              404, "query:after"),
             ("GET", "/v1/assessments/{code:str}/training-effect",
              "/v1/assessments/QUIZ/training-effect?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
-            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
-             "/v1/assessments/B-QUIZ/training-effect.csv?after=QUIZ", 404, "path"),
-            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
-             "/v1/assessments/QUIZ/training-effect.csv?after=B-QUIZ", 404, "query:after"),
-            ("GET", "/v1/assessments/{code:str}/training-effect.csv",
-             "/v1/assessments/QUIZ/training-effect.csv?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
+            *(probe for ext in ("csv", "xlsx") for probe in (
+                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                 f"/v1/assessments/B-QUIZ/training-effect.{ext}?after=QUIZ", 404, "path"),
+                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                 f"/v1/assessments/QUIZ/training-effect.{ext}?after=B-QUIZ", 404, "query:after"),
+                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                 f"/v1/assessments/QUIZ/training-effect.{ext}?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
+            )),
             ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
              "/v1/assessments/B-QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
             ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
@@ -625,6 +628,7 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/scores/latest", "/v1/scores/latest?assessment=B-QUIZ", 404, "query:assessment"),
     Probe("GET", "/v1/scores/latest", "/v1/scores/latest?person=b-1", 404, "query:person"),
     Probe("GET", "/v1/assessments/{code:str}/scores.csv", "/v1/assessments/B-QUIZ/scores.csv", 404, "path"),
+    Probe("GET", "/v1/assessments/{code:str}/scores.xlsx", "/v1/assessments/B-QUIZ/scores.xlsx", 404, "path"),
     Probe("GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"),
     # Score export jobs: B's assessment to export from, B's finished export to poll, download (also a
     # range of it, with its real ETag) or delete.
@@ -1020,7 +1024,7 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
 
 # Query parameters that filter by a value, not by naming an object: nothing to reach across.
 # `version`, `from`, `to` are version numbers *within* the framework or item the path names (the
-# path is probed); `format` picks an export format; `status` and `type` are fixed vocabularies (an
+# path is probed); `bom` starts a CSV with a byte order mark; `format` picks an export format; `status` and `type` are fixed vocabularies (an
 # item's or an assessment's status, an attempt's, an item type); `q` is free text matched against
 # the caller's own items (test_lists_show_only_the_callers_tenant searches for B's texts); `seed`
 # replays a form draw of the assessment the path names; `rater` is a token subject, not a stored object
@@ -1044,6 +1048,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "kind",
     "interval",
     "rater",
+    "bom",
 }
 
 # Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path
@@ -1088,9 +1093,11 @@ def _exempt(path: str) -> bool:
     - the operator's /v1/tenants...: it manages every tenant;
     - /v1/rubric-templates...: templates are global read-only data shipped with the service, the
       same for every tenant (nothing is stored per tenant, nothing can be written); a tenant
-      adopts one into a framework of its own, and those /v1/frameworks routes are probed.
+      adopts one into a framework of its own, and those /v1/frameworks routes are probed;
+    - /static/...: the service's own files (the docs UI's scripts), the same for everyone.
     """
-    return _operator_route(path) or _shared_template_route(path) or path.startswith("/docs")
+    return (_operator_route(path) or _shared_template_route(path) or path.startswith("/docs")
+            or path.startswith("/static/"))
 
 
 _REFERENCE_FIELD = re.compile(r"(^|_)(code|id)$")

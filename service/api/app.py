@@ -14,13 +14,13 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
 from service import __version__, i18n
 from service.api import observability, public
+from service.api.docs import OfflineSwaggerPlugin, docs_security_headers, static_router
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
@@ -177,13 +177,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
             RatingController, RatingAdminController, AggregateController, ScoreController, ScoreExportController,
             WebhookController,
-            ClientController, oauth_token,
+            ClientController, oauth_token, static_router(),
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
-        before_send=[complete_options_allow, add_ratelimit_headers],
+        before_send=[complete_options_allow, add_ratelimit_headers, docs_security_headers],
         plugins=[StrictStructSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -192,7 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[OfflineSwaggerPlugin(path="/")],
             components=Components(security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 "clientBasic": SecurityScheme(

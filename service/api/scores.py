@@ -14,12 +14,15 @@ from litestar.response import Stream
 from service.api.assessments import AssessmentCode
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.downloads import BOM, CSV, XLSX, AcceptLanguage, Bom, xlsx_response
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, next_cursor
 from service.api.responses import errors
 from service.auth.principal import ANALYST, HR_CLIENT, SCORES_READ, TENANT_ADMIN
 from service.db.pool import tenant_transaction
-from service.results import feed
+from service.results import feed, xlsx
 from service.results.feed import FeedPage, ScoreRow
+from service.results.labels import Labeller, language
+from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN
 
 readers = requires(TENANT_ADMIN, ANALYST, HR_CLIENT, client_scope=SCORES_READ)
@@ -37,11 +40,25 @@ class LatestPage(msgspec.Struct):
     next_cursor: str | None
 
 
-async def _stream(request: Request, code: str, render: feed.Renderer) -> AsyncIterator[bytes]:
+async def _stream(request: Request, code: str, render: feed.Renderer, prefix: bytes = b"") -> AsyncIterator[bytes]:
     """Rows from a server-side cursor in a transaction of its own: the request's has ended by now."""
+    if prefix:
+        yield prefix
     async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
         async for data, _ in feed.export_batches(conn, code, render):
             yield data
+
+
+async def _workbook(request: Request, code: str, lang: str) -> AsyncIterator[bytes]:
+    """The export as XLSX, from the same server-side cursor as the CSV (see service/results/xlsx.py)."""
+    async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
+        dimensions = await feed.dimension_codes(conn, code)
+        labeller = Labeller(lang, *await feed.framework_names(conn, code))
+        units = await org_units.names_by_code(conn)
+        columns = feed.xlsx_columns(dimensions)
+        rows = (feed.xlsx_row(row, dimensions, units) async for row in feed.export_rows(conn, code))
+        async for chunk in xlsx.stream("scores", labeller.columns(columns), columns, xlsx.batched(rows)):
+            yield chunk
 
 
 class ScoreController(Controller):
@@ -73,12 +90,21 @@ class ScoreController(Controller):
     @get("/assessments/{code:str}/scores.csv", operation_id="exportScoresCsv", media_type="text/csv; charset=utf-8",
          responses=errors(404), summary="The current score of every submitted attempt as CSV, streamed "
                                         "(chunked; memory stays flat whatever the size)")
-    async def export_csv(self, request: Request, conn: Conn, code: AssessmentCode) -> Stream:
+    async def export_csv(self, request: Request, conn: Conn, code: AssessmentCode, bom: Bom = False) -> Stream:
         await feed.dimension_codes(conn, code)  # 404 before the stream starts
         # Content-Type as a header: Litestar appends a second charset to a text/ media type that has one
-        return Stream(_stream(request, code, feed.render_csv), media_type=feed.MEDIA_TYPES["csv"],
-                      headers={"content-type": feed.MEDIA_TYPES["csv"],
+        return Stream(_stream(request, code, feed.render_csv, BOM if bom else b""), media_type=CSV,
+                      headers={"content-type": CSV,
                                "Content-Disposition": f'attachment; filename="{code}-scores.csv"'})
+
+    @get("/assessments/{code:str}/scores.xlsx", operation_id="exportScoresXlsx", media_type=XLSX,
+         responses=errors(404), summary="The same export as an Excel workbook: unit and dimension names in the "
+                                        "Accept-Language beside the codes (written with flat memory, then streamed)")
+    async def export_xlsx(self, request: Request, conn: Conn, code: AssessmentCode,
+                          accept_language: AcceptLanguage = None) -> Stream:
+        await feed.dimension_codes(conn, code)  # 404 before the stream starts
+        lang = language(accept_language)
+        return xlsx_response(_workbook(request, code, lang), f"{code}-scores", lang)
 
     @get("/assessments/{code:str}/scores.jsonl", operation_id="exportScoresJsonl",
          media_type="application/x-ndjson", responses=errors(404),

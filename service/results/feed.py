@@ -193,7 +193,8 @@ async def latest(conn: asyncpg.Connection, *, person: str | None, assessment: st
     return [msgspec.convert(dict(row), ScoreRow) for row in rows]
 
 
-EXPORT_COLUMNS = ["person", "assessment", "attempt_id", "attempt_number", "score_version", "status", "counted",
+EXPORT_COLUMNS = ["person", "assessment", "attempt_id", "attempt_number", "score_version", "status", "current",
+                  "counted",
                   "framework", "framework_version", "overall_scaled", "overall_level", "org_unit", "category",
                   "submitted_at", "scored_at"]
 
@@ -258,6 +259,44 @@ def _csv_line(values: list[Any]) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(values)
     return out.getvalue().encode("utf-8")
+
+
+def xlsx_columns(dimensions: list[str]) -> list[str]:
+    """An XLSX export's column codes: the CSV's, with the org unit's name beside its code."""
+    columns = [*EXPORT_COLUMNS, *(f"{d}_scaled" for d in dimensions), *(f"{d}_level" for d in dimensions)]
+    columns.insert(columns.index("org_unit") + 1, "org_unit_name")
+    return columns
+
+
+def xlsx_row(row: ScoreRow, dimensions: list[str], unit_names: dict[str, str]) -> list[Any]:
+    """One XLSX row, typed (numbers, booleans) rather than text."""
+    by_code = {d.dimension: d for d in row.dimensions}
+    values: list[Any] = []
+    for column in EXPORT_COLUMNS:
+        values.append(getattr(row, column))
+        if column == "org_unit":
+            values.append(unit_names.get(row.org_unit) if row.org_unit else None)
+    values += [by_code[d].scaled if d in by_code else None for d in dimensions]
+    values += [by_code[d].level if d in by_code else None for d in dimensions]
+    return values
+
+
+async def framework_names(conn: asyncpg.Connection, assessment: str
+                          ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """The assessment's framework's top-level dimension names and level labels (localized), by code."""
+    row = await conn.fetchrow(
+        """SELECT ARRAY(SELECT jsonb_build_array(d->>'code', d->'name')
+                        FROM jsonb_array_elements(v.content->'dimensions') d) AS dimensions,
+                  ARRAY(SELECT jsonb_build_array(l->>'code', l->'label')
+                        FROM jsonb_array_elements(v.content->'levels') l) AS levels
+           FROM assessments a
+           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
+           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
+                AND v.version = (a.content->'framework'->>'version')::int
+           WHERE a.code = $1""", assessment)
+    if row is None:
+        raise NotFound(msg("no assessment '{code}'", code=assessment))
+    return dict(row["dimensions"]), dict(row["levels"])
 
 
 async def dimension_codes(conn: asyncpg.Connection, assessment: str) -> list[str]:

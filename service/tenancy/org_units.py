@@ -103,6 +103,11 @@ async def get_org_unit(conn: asyncpg.Connection, code: str) -> OrgUnit:
     return msgspec.convert(dict(row), OrgUnit)
 
 
+async def names_by_code(conn: asyncpg.Connection) -> dict[str, str]:
+    """Every org unit's name by code (for exports that show names beside codes)."""
+    return {row["code"]: row["name"] for row in await conn.fetch("SELECT code, name FROM org_units")}
+
+
 async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[str | None, str | None]:
     """Path bounds of the subtree under the unit `code` (None, None: no filter); 404 for an unknown unit."""
     if code is None:

@@ -1,0 +1,112 @@
+"""A real headless browser on the real service, cut off from everything but loopback.
+
+Screens (the docs UI now, the console later) are tested as a person sees them: the service runs
+as an HTTP server on 127.0.0.1 (uvicorn in the test's own event loop, so the app owns its pool),
+Debian's `chromium` is driven by Playwright, and every request to any other host is aborted and
+recorded, so a page that still reaches for a CDN fails its test instead of passing on a machine
+that happens to be online.
+
+Use from a test module:
+
+    from tests.browser import browser_page, live_service  # noqa: F401  (fixtures)
+
+    async def test_x(live_service: str, browser_page: OfflinePage) -> None:
+        await browser_page.page.goto(live_service + "/docs")
+        ...
+        browser_page.assert_offline()
+
+Chromium missing is a failure, not a skip: a skipped browser test looks green in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from service.api.app import create_app
+from service.config import Settings
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def chromium_path() -> str:
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if path is None:
+        pytest.fail(f"no chromium at {CHROMIUM} nor on PATH: install it with `apt-get install chromium` "
+                    "(.ci/run does this when it is missing), or point CHROMIUM= at one", pytrace=False)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def live_service(settings: Settings) -> AsyncIterator[str]:
+    """The service (lifespan, database and all) as an HTTP server on loopback; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # start-up failed: raise its error
+            pytest.fail("the service stopped while starting")
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class OfflinePage:
+    page: object  # playwright.async_api.Page
+    blocked: list[str] = field(default_factory=list)  # URLs the page tried to fetch from other hosts
+    console_errors: list[str] = field(default_factory=list)
+
+    def assert_offline(self) -> None:
+        assert not self.blocked, f"the page reached for hosts other than loopback: {self.blocked}"
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[OfflinePage]:
+    """A fresh Chromium page whose non-loopback requests are aborted and recorded."""
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.async_api import Route, async_playwright
+
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            offline = OfflinePage(page)
+
+            async def guard(route: Route) -> None:
+                url = route.request.url
+                host = urlsplit(url).hostname or ""
+                if urlsplit(url).scheme in ("data", "blob") or host in LOOPBACK:
+                    await route.continue_()
+                else:
+                    offline.blocked.append(url)
+                    await route.abort("blockedbyclient")
+
+            await context.route("**/*", guard)
+            page.on("console", lambda m: offline.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: offline.console_errors.append(str(e)))
+            yield offline
+        finally:
+            await browser.close()
