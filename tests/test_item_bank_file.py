@@ -222,7 +222,8 @@ def test_multiple_choice_uses_every_partial_credit_rule():
 def test_sjt_composition():
     sjts = of_type(SituationalJudgement)
     assert len(sjts) >= 14
-    assert Counter(item.format for item in sjts) == {"best": 10, "most_least": 2, "rate": 2}
+    formats = Counter(item.format for item in sjts)
+    assert formats["best"] >= 10 and formats["most_least"] >= 2 and formats["rate"] >= 2, formats
     assert sum(centre(item) == "HMC" for item in sjts) >= 7
     assert sum(centre(item) == "ES" for item in sjts) >= 7
     assert sum(bool(dimensions(item) & {"HMC", "ES"}) for item in sjts) >= 10
