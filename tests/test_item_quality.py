@@ -123,3 +123,16 @@ def test_an_sjt_option_unkeyed_on_a_loaded_indicator_is_found(cadre):
     broken = msgspec.structs.replace(sjt, key=SituationalJudgementKey([dropped, *sjt.key.options[1:]]))
     found = checks([broken if item is sjt else item for item in items], framework)
     assert set(found) == {"validates", "sjt_keying"} and found["sjt_keying"] == [sjt.code]
+
+
+def test_the_broken_fixture_bank_fails_with_all_three_defects_at_once(cadre):
+    """The issue's fixture: a duplicated stem, an uncovered indicator and keys that are always the longest."""
+    items, framework = cadre
+    broken = [item for item in items if "AK.4" not in {loading.indicator for loading in item.loadings}]
+    broken = [msgspec.structs.replace(item, options=[
+        Option(o.key, {lang: text * 3 for lang, text in o.text.items()}) if o.key == item.key.correct else o
+        for o in item.options]) if isinstance(item, SingleChoice) else item for item in broken]
+    broken.append(msgspec.structs.replace(broken[0], code="CAL-COPY-1"))
+    found = {problem.check for problem in bank_problems(broken, framework)}
+    assert found == {"coverage", "near_duplicate", "longest_key"}
+    assert bank_problems(items, framework) == []
