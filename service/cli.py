@@ -75,7 +75,7 @@ def _keys(settings: Settings):  # type: ignore[no-untyped-def]
 def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
     from service.auth.issue import issue_operator_token, issue_token
     from service.db.pool import create_pool
-    from service.demo import DEMO_CANDIDATE, seed_demo
+    from service.demo import DEMO_CANDIDATE, DEMO_TEACHER, seed_demo
 
     async def seed() -> object:
         pool = await create_pool(app_url_, min_size=1, max_size=2)
@@ -92,6 +92,8 @@ def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
                                    roles=["tenant_admin", "author", "analyst"], **common),  # type: ignore[arg-type]
         "CANDIDATE_TOKEN": issue_token(keys, kind="user", subject=DEMO_CANDIDATE, tenant_id=tenant_id,  # type: ignore[arg-type]
                                        roles=["candidate"], **common),  # type: ignore[arg-type]
+        "TEACHER_TOKEN": issue_token(keys, kind="user", subject=DEMO_TEACHER, tenant_id=tenant_id,  # type: ignore[arg-type]
+                                     roles=["candidate"], **common),  # type: ignore[arg-type]
         "OPERATOR_TOKEN": issue_operator_token(keys, **common),  # type: ignore[arg-type]
     }
 

@@ -1,17 +1,21 @@
-"""The demo tenant: a small province with a few cadres, so a newcomer sees the service work."""
+"""The demo tenant: a small province with a few cadres and a teacher, so a newcomer sees the service work.
+
+Two assessments: the cadre one (every demo person) and the shipped 40-minute teacher form
+(rubrics/assessments/teacher-digital-literacy.json) for the demo's teacher, `demo-0005`."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from service.assessments import assessments
 from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
 from service.items import bank
 from service.items.model import Likert, MultipleChoice, OpenResponse, Ordering, SingleChoice, SituationalJudgement
-from service.items.samples import sample_bank
+from service.items.samples import sample_assessment, sample_bank
 from service.rubrics import frameworks
 from service.rubrics.frameworks import Adopt
 from service.tenancy import org_units, people, tenants
@@ -23,6 +27,9 @@ DEMO_SLUG = "demo-province"
 DEMO_CANDIDATE = "demo-0001"
 DEMO_FRAMEWORK = "cadre-ai-literacy"
 DEMO_ASSESSMENT = "demo-ai-literacy-2026"
+DEMO_TEACHER_FRAMEWORK = "teacher-digital-literacy"
+DEMO_TEACHER_ASSESSMENT = "demo-teacher-digital-literacy-2026"
+DEMO_TEACHER = "demo-0005"
 
 _TREE = [
     ("P", "示范省 Demo Province", "province", None),
@@ -60,6 +67,7 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
             [PersonBulkRow(org_unit_code=unit, category=category, display_name=name, external_id=external_id)
              for external_id, unit, category, name in _PEOPLE]))
     await seed_demo_assessment(pool, existing)
+    await seed_demo_teacher_assessment(pool, existing)
     return existing
 
 
@@ -103,3 +111,19 @@ async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
         await bank.import_items(conn, items)
         created = await assessments.create_assessment(conn, _demo_assessment(items))
         await assessments.publish(conn, DEMO_ASSESSMENT, created.etag)
+
+
+async def seed_demo_teacher_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
+    """The shipped teacher form as it is, but with immediate feedback and a second attempt. Idempotent."""
+    async with tenant_transaction(pool, tenant_id) as conn:
+        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT):
+            return
+        if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", DEMO_TEACHER_FRAMEWORK):
+            await frameworks.adopt_template(conn, Adopt(template=DEMO_TEACHER_FRAMEWORK))
+            draft = await frameworks.get_version(conn, DEMO_TEACHER_FRAMEWORK, 1)
+            await frameworks.publish(conn, DEMO_TEACHER_FRAMEWORK, 1, draft.etag)
+        await bank.import_items(conn, sample_bank(DEMO_TEACHER_FRAMEWORK).items)
+        form = msgspec.structs.replace(sample_assessment(DEMO_TEACHER_FRAMEWORK), code=DEMO_TEACHER_ASSESSMENT,
+                                       attempts_allowed=2, feedback="immediate")
+        created = await assessments.create_assessment(conn, form)
+        await assessments.publish(conn, DEMO_TEACHER_ASSESSMENT, created.etag)
