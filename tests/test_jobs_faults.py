@@ -80,10 +80,9 @@ async def _kill_worker(serve_pid: int, lease_owner: str) -> None:
         pass
 
 
-async def _killed_twice(kind: str, owner: asyncpg.Pool, serve_pid: int, start) -> str:  # type: ignore[no-untyped-def]
+async def _killed_twice(kind: str, owner: asyncpg.Pool, serve_pid: int, job_id: str) -> str:
     """Kill the worker of every claim until the job ends; it must end failed after JOB_MAX_ATTEMPTS (2)
     claims, the second (the takeover) by another worker than the first."""
-    job_id = await start()
     killed: list[str] = []
     while True:
         row = await _until(owner, job_id, "running on a live worker, or ended", lambda r: r["state"] in (
@@ -112,7 +111,9 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
     with harness.running_service(workers=2, pool_max=8, extra_env=env) as service:
         owner = await asyncpg.create_pool(_owner_url(service.data_dir), min_size=1, max_size=5)
         try:
-            async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+            # a new connection per request: a kept-alive one may belong to a worker this test killed
+            no_keepalive = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(base_url=service.url, timeout=30, limits=no_keepalive) as http:
                 tenant_id, admin, people = await harness.bench_tenant(http, service.keys, people=3)
                 for person in people:
                     me = harness.candidate_token(service.keys, tenant_id, person)
@@ -148,9 +149,11 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
                                      lambda i: get(f"/v1/score-exports/{i}"),
                                      lambda _: post(f"{a}/score-exports", format="csv")),
                 }
-                # all four at once; the retries once no worker is being killed any more
-                failed = await asyncio.gather(*(_killed_twice(kind, owner, service.pid, start)
-                                                for kind, (start, _, _) in kinds.items()))
+                # all four started before any worker is killed (a request in flight to a killed worker
+                # would fail with it), then killed at once; the retries once no worker is being killed
+                started = [await start() for start, _, _ in kinds.values()]
+                failed = await asyncio.gather(*(_killed_twice(kind, owner, service.pid, job_id)
+                                                for kind, job_id in zip(kinds, started)))
                 results = await asyncio.gather(*(_retried(owner, job_id, status_of, retry)
                                                  for job_id, (_, status_of, retry) in zip(failed, kinds.values())))
                 rescored, statistics, rebuilt, exported = results
