@@ -71,7 +71,11 @@ def test_eap_matches_adaptive_quadrature(items: list[ItemParameters], data: st.D
 
     def moment(power: int, tolerance: float) -> float:
         return quad(
-            lambda t: t**power * _likelihood(t, items, codes) * norm.pdf(t), -10, 10, epsabs=tolerance, limit=200
+            lambda t: t**power * _likelihood(t, items, codes) * norm.pdf(t),
+            -10,
+            10,
+            epsabs=tolerance,
+            limit=200,
         )[0]
 
     mass = moment(0, 1e-14)
@@ -97,22 +101,31 @@ def test_response_functions(items: list[ItemParameters], theta: float) -> None:
             assert item_information(grid, packed)[0, j] == pytest.approx(item.discrimination**2 * p * (1 - p))
     # information = Σ P_k'² / P_k, derivatives by central differences
     h = 1e-5
-    derivative = (category_probabilities(grid + h, packed)[0] - category_probabilities(grid - h, packed)[0]) / (2 * h)
+    derivative = (
+        category_probabilities(grid + h, packed)[0] - category_probabilities(grid - h, packed)[0]
+    ) / (2 * h)
     safe = np.where(probabilities > 1e-12, probabilities, 1.0)
     numeric = np.where(probabilities > 1e-12, derivative**2 / safe, 0.0).sum(axis=1)
     assert item_information(grid, packed)[0] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
     # expected score = Σ k P_k
-    assert expected_scores(grid, packed)[0] == pytest.approx(probabilities @ np.arange(probabilities.shape[1]))
+    assert expected_scores(grid, packed)[0] == pytest.approx(
+        probabilities @ np.arange(probabilities.shape[1])
+    )
 
 
 def test_batch_equals_one_by_one_and_recovers_theta() -> None:
     rng = np.random.default_rng(7)
     responses, a, b, theta = simulate_2pl(rng, 400, 20)
     responses[rng.random(responses.shape) < 0.2] = np.nan
-    items = [ItemParameters(item_id=f"i{j}", model="2PL", discrimination=a[j], thresholds=(b[j],)) for j in range(20)]
+    items = [
+        ItemParameters(item_id=f"i{j}", model="2PL", discrimination=a[j], thresholds=(b[j],))
+        for j in range(20)
+    ]
     batch = estimate_abilities(responses, items)
     for person in range(0, 400, 37):
-        observed = {f"i{j}": int(responses[person, j]) for j in range(20) if not np.isnan(responses[person, j])}
+        observed = {
+            f"i{j}": int(responses[person, j]) for j in range(20) if not np.isnan(responses[person, j])
+        }
         single = estimate_ability(observed, items)
         assert single.theta == pytest.approx(batch[person].theta, abs=1e-12)
         assert single.se == pytest.approx(batch[person].se, abs=1e-12)
@@ -144,7 +157,9 @@ def test_scale_transform() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(items=items_strategy, cuts=st.lists(st.floats(1, 99), min_size=1, max_size=3).map(sorted))
-def test_theta_cuts_invert_the_test_characteristic_curve(items: list[ItemParameters], cuts: list[float]) -> None:
+def test_theta_cuts_invert_the_test_characteristic_curve(
+    items: list[ItemParameters], cuts: list[float]
+) -> None:
     thetas = theta_cuts(cuts, items)
     assert list(thetas) == sorted(thetas)
     for cut, theta in zip(cuts, thetas, strict=True):

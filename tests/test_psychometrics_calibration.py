@@ -10,7 +10,12 @@ import msgspec
 import numpy as np
 import pytest
 
-from service.psychometrics.calibration import CalibrationSettings, _flags, calibrate_dimension, fit_mean_squares
+from service.psychometrics.calibration import (
+    CalibrationSettings,
+    _flags,
+    calibrate_dimension,
+    fit_mean_squares,
+)
 from service.psychometrics.model import DimensionCalibration, ItemParameters
 from service.psychometrics.response import PackedItems
 from tests.psychometrics_simulation import simulate_2pl, simulate_grm
@@ -94,7 +99,10 @@ def test_well_fitting_items_have_mean_squares_near_one() -> None:
     rng = np.random.default_rng(SEED + 1)
     responses, a, b, theta = simulate_2pl(rng, 2000, 10)
     items = PackedItems(
-        [ItemParameters(item_id=f"i{j}", model="2PL", discrimination=a[j], thresholds=(b[j],)) for j in range(10)]
+        [
+            ItemParameters(item_id=f"i{j}", model="2PL", discrimination=a[j], thresholds=(b[j],))
+            for j in range(10)
+        ]
     )
     infit, outfit = fit_mean_squares(responses, theta, items)
     assert np.all(np.abs(infit - 1) < 0.1) and np.all(np.abs(outfit - 1) < 0.2)
@@ -120,7 +128,7 @@ def test_sparse_pool_data() -> None:
     """Pool forms: each person sees about half the items; one item almost never given, one
     person given nothing, one item answered alike by everyone who saw it."""
     rng = np.random.default_rng(SEED + 2)
-    responses, a, b, _ = simulate_2pl(rng, 1200, 20)
+    responses, _a, b, _ = simulate_2pl(rng, 1200, 20)
     responses[rng.random(responses.shape) < 0.5] = np.nan
     responses[5:, 19] = np.nan  # item 19: 5 responses
     responses[0, :] = np.nan  # a person with no response
@@ -139,7 +147,11 @@ def test_sparse_pool_data() -> None:
 def calibration_complete_reliability(rng: np.random.Generator) -> float:
     responses, _, _, _ = simulate_2pl(rng, 1200, 20)
     return calibrate_dimension(
-        "d", responses, [2] * 20, [f"i{j}" for j in range(20)], CalibrationSettings(compute_standard_errors=False)
+        "d",
+        responses,
+        [2] * 20,
+        [f"i{j}" for j in range(20)],
+        CalibrationSettings(compute_standard_errors=False),
     ).marginal_reliability
 
 
@@ -168,7 +180,9 @@ def test_mixed_dichotomous_and_graded_items() -> None:
     calibration = calibrate_dimension("d", responses, categories, [f"m{j}" for j in range(10)])
     models = [item.parameters.model for item in calibration.items]
     assert models == ["2PL"] * 3 + ["GRM"] * 4 + ["2PL"] * 3
-    est_b = np.array([item.parameters.thresholds[0] for i, item in enumerate(calibration.items) if categories[i] == 2])
+    est_b = np.array(
+        [item.parameters.thresholds[0] for i, item in enumerate(calibration.items) if categories[i] == 2]
+    )
     assert np.corrcoef(est_b, b)[0, 1] > 0.9
     est_graded = np.array([calibration.items[j].parameters.thresholds for j in range(3, 7)])
     assert np.corrcoef(est_graded.ravel(), b_graded.ravel())[0, 1] > 0.9

@@ -64,14 +64,19 @@ def test_k_one_picks_the_most_informative_item() -> None:
     info[[0, 1, 2]] = -1
     assert decision.next_item == bank.items[int(np.argmax(info))].item_id
     for seed in range(10):
-        assert next_item(bank, administered, responses, seed=seed, settings=CatSettings(randomesque=1)) == decision
+        assert (
+            next_item(bank, administered, responses, seed=seed, settings=CatSettings(randomesque=1))
+            == decision
+        )
 
 
 def test_randomesque_spreads_exposure_over_the_top_k() -> None:
     bank = _bank()
     info = item_information(np.array([0.0]), PackedItems(bank.items))[0]
     top5 = {bank.items[j].item_id for j in np.argsort(-info)[:5]}
-    firsts = collections.Counter(next_item(bank, [], [], seed=s, settings=CatSettings(randomesque=5)).next_item for s in range(400))
+    firsts = collections.Counter(
+        next_item(bank, [], [], seed=s, settings=CatSettings(randomesque=5)).next_item for s in range(400)
+    )
     assert set(firsts) == top5
     assert max(firsts.values()) / 400 < 0.3  # uniform would be 0.2
     pure = {next_item(bank, [], [], seed=s, settings=CatSettings(randomesque=1)).next_item for s in range(50)}
@@ -102,7 +107,9 @@ def test_randomesque_lowers_exposure_over_simulees() -> None:
 def test_blueprint_minimum_shares_hold_at_every_length(theta: float) -> None:
     bank = _bank()
     indicator_of = {item.item_id: bank.indicators[j] for j, item in enumerate(bank.items)}
-    administered, *_ = _run(bank, theta, 7, CatSettings(max_items=20, target_se=0.0, randomesque=3), BLUEPRINT)
+    administered, *_ = _run(
+        bank, theta, 7, CatSettings(max_items=20, target_se=0.0, randomesque=3), BLUEPRINT
+    )
     assert len(administered) == 20
     for length in range(1, 21):
         shares = collections.Counter(indicator_of[i] for i in administered[:length])
@@ -113,7 +120,9 @@ def test_blueprint_minimum_shares_hold_at_every_length(theta: float) -> None:
 def test_stop_rules() -> None:
     bank = _bank()
     # target SE reached, but never before min_items
-    administered, responses, reason, se = _run(bank, 0.0, 1, CatSettings(min_items=6, max_items=40, target_se=0.9))
+    administered, _responses, reason, se = _run(
+        bank, 0.0, 1, CatSettings(min_items=6, max_items=40, target_se=0.9)
+    )
     assert (len(administered), reason) == (6, "target_se") and se <= 0.9
     administered, _, reason, se = _run(bank, 0.0, 1, CatSettings(min_items=3, max_items=40, target_se=0.4))
     assert reason == "target_se" and se <= 0.4 and 3 <= len(administered) < 40
@@ -128,7 +137,13 @@ def test_stop_rules() -> None:
 def test_the_decision_reports_the_current_estimate() -> None:
     bank = _bank()
     start = next_item(bank, [], [], seed=0)
-    assert (start.theta, start.se, start.items_given, start.stop, start.reason) == (0.0, 1.0, 0, False, "continue")
+    assert (start.theta, start.se, start.items_given, start.stop, start.reason) == (
+        0.0,
+        1.0,
+        0,
+        False,
+        "continue",
+    )
     up = next_item(bank, ["q0", "q1"], [1, 1], seed=0)
     down = next_item(bank, ["q0", "q1"], [0, 0], seed=0)
     assert up.theta > 0 > down.theta and up.items_given == 2 and up.se < 1

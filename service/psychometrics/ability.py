@@ -42,9 +42,7 @@ def eap_arrays(responses: FloatArray, items: PackedItems) -> tuple[FloatArray, F
     return theta, np.sqrt(np.maximum(variance, 0.0))
 
 
-def estimate_abilities(
-    responses: FloatArray, items: Sequence[ItemParameters]
-) -> tuple[AbilityEstimate, ...]:
+def estimate_abilities(responses: FloatArray, items: Sequence[ItemParameters]) -> tuple[AbilityEstimate, ...]:
     """EAP estimates for many persons at once; columns of `responses` follow `items`."""
     responses = np.asarray(responses, dtype=np.float64)
     theta, se = eap_arrays(responses, PackedItems(items))

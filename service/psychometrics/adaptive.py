@@ -52,7 +52,7 @@ class CatDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class CatBank:
     """A bank prepared once (packed arrays, indicator per item) and reused for every step."""
 
-    __slots__ = ("items", "packed", "indicators", "index")
+    __slots__ = ("index", "indicators", "items", "packed")
 
     def __init__(self, items: Sequence[ItemParameters], indicators: Mapping[str, str]) -> None:
         self.items = tuple(items)

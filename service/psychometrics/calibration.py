@@ -39,7 +39,7 @@ import msgspec
 import numpy as np
 
 from service.psychometrics.ability import QUADRATURE_NODES, eap_arrays, scale_transform
-from service.psychometrics.model import DimensionCalibration, ItemCalibration, ItemParameters
+from service.psychometrics.model import DimensionCalibration, ItemCalibration, ItemModel, ItemParameters
 from service.psychometrics.response import (
     FloatArray,
     PackedItems,
@@ -69,7 +69,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _mirt_parameters(
-    fit: object, model_names: list[str], categories: list[int], item_ids: list[str]
+    fit: object, model_names: list[ItemModel], categories: list[int], item_ids: list[str]
 ) -> list[ItemParameters]:
     """Read `mirt`'s parameters back into ItemParameters. A fit of one family names its arrays
     `discrimination`/`difficulty`/`thresholds`; a mixed fit prefixes them with the family
@@ -91,15 +91,13 @@ def _mirt_parameters(
         result.append(
             ItemParameters(
                 item_id=item_ids[column],
-                model="2PL" if family == "2PL" else "GRM",
+                model=family,
                 discrimination=a,
                 thresholds=tuple(float(x) for x in b),
                 se_discrimination=None if se_a is None else _finite_or_none(se_a[row]),
                 se_thresholds=None
                 if se_b is None
-                else tuple(
-                    _finite_or_none(x) for x in np.atleast_1d(se_b[row])[: categories[column] - 1]
-                ),
+                else tuple(_finite_or_none(x) for x in np.atleast_1d(se_b[row])[: categories[column] - 1]),
             )
         )
     return result
@@ -166,7 +164,7 @@ def calibrate_dimension(
     keep = ~np.isnan(data_fit).all(axis=1)
     data_fit = data_fit[keep]
     fit_categories = [int(categories[j]) for j in fitted]
-    model_names = ["2PL" if k == 2 else "GRM" for k in fit_categories]
+    model_names: list[ItemModel] = ["2PL" if k == 2 else "GRM" for k in fit_categories]
     fit = mirt.fit_mirt(
         data_fit,
         model=model_names[0] if len(set(model_names)) == 1 else model_names,

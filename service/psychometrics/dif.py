@@ -94,15 +94,20 @@ def mantel_haenszel(
         if num == 0 or den == 0 or sum_var == 0:
             results.append(
                 DifResult(
-                    item_id=item_id, mh_odds_ratio=None, mh_d_dif=None, se_d_dif=None, chi_square=None,
-                    p_value=None, ets_class="A", reference=n_ref_total, focal=n_focal_total,
+                    item_id=item_id,
+                    mh_odds_ratio=None,
+                    mh_d_dif=None,
+                    se_d_dif=None,
+                    chi_square=None,
+                    p_value=None,
+                    ets_class="A",
+                    reference=n_ref_total,
+                    focal=n_focal_total,
                 )
             )
             continue
         alpha = num / den
-        var_log_alpha = (
-            rbg_pr / (2 * num * num) + rbg_ps_qr / (2 * num * den) + rbg_qs / (2 * den * den)
-        )
+        var_log_alpha = rbg_pr / (2 * num * num) + rbg_ps_qr / (2 * num * den) + rbg_qs / (2 * den * den)
         d_dif = -DELTA_SCALE * math.log(alpha)
         se = DELTA_SCALE * math.sqrt(var_log_alpha)
         statistic = max(abs(sum_a - sum_expected) - 0.5, 0.0) ** 2 / sum_var

@@ -59,7 +59,8 @@ def category_probabilities(theta: FloatArray, items: PackedItems) -> FloatArray:
 
 def expected_scores(theta: FloatArray, items: PackedItems) -> FloatArray:
     """E[X | θ] = Σ_{k≥1} P(X ≥ k): shape (Q, J)."""
-    return cumulative(theta, items)[:, :, 1:-1].sum(axis=2)
+    expected: FloatArray = cumulative(theta, items)[:, :, 1:-1].sum(axis=2)
+    return expected
 
 
 def item_information(theta: FloatArray, items: PackedItems) -> FloatArray:
@@ -68,7 +69,8 @@ def item_information(theta: FloatArray, items: PackedItems) -> FloatArray:
     slope = items.a[None, :, None] * star * (1.0 - star)
     probabilities = np.maximum(star[:, :, :-1] - star[:, :, 1:], PROBABILITY_FLOOR)
     terms = (slope[:, :, :-1] - slope[:, :, 1:]) ** 2 / probabilities
-    return terms.sum(axis=2)
+    information: FloatArray = terms.sum(axis=2)
+    return information
 
 
 def log_likelihood(responses: FloatArray, theta: FloatArray, items: PackedItems) -> FloatArray:
