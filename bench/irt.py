@@ -25,14 +25,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import girth  # noqa: E402
-import mirt  # noqa: E402
+import girth
+import mirt
 
-from service.psychometrics.ability import eap_arrays  # noqa: E402
-from service.psychometrics.calibration import calibrate_dimension  # noqa: E402
-from service.psychometrics.model import ItemParameters  # noqa: E402
-from service.psychometrics.response import PackedItems  # noqa: E402
-from tests.psychometrics_simulation import simulate_2pl, simulate_grm  # noqa: E402
+from service.psychometrics.ability import eap_arrays
+from service.psychometrics.calibration import calibrate_dimension
+from service.psychometrics.model import ItemParameters
+from service.psychometrics.response import PackedItems
+from tests.psychometrics_simulation import simulate_2pl, simulate_grm
 
 
 def figures(
