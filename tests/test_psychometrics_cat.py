@@ -155,3 +155,21 @@ def test_invalid_input() -> None:
         next_item(bank, ["q0"], [], seed=0)
     with pytest.raises(KeyError):
         next_item(bank, ["nope"], [1], seed=0)
+
+
+def test_graded_items_in_the_bank() -> None:
+    """Rubric-level items (GRM) are selected and scored like dichotomous ones; a top score on a
+    graded item moves θ up more than a middle one."""
+    graded = [
+        ItemParameters(
+            item_id=f"g{j}", model="GRM", discrimination=1.2, thresholds=(-1.0 + j * 0.2, 0.0 + j * 0.2, 1.0)
+        )
+        for j in range(5)
+    ]
+    bank = CatBank([*_bank(size=9).items, *graded], {})
+    decision = next_item(bank, [], [], seed=0, settings=CatSettings(randomesque=1))
+    info = item_information(np.array([0.0]), bank.packed)[0]
+    assert decision.next_item == bank.items[int(np.argmax(info))].item_id
+    top = next_item(bank, ["g0"], [3], seed=0)
+    middle = next_item(bank, ["g0"], [2], seed=0)
+    assert top.theta > middle.theta

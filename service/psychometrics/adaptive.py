@@ -15,7 +15,11 @@ Per step:
 4. Maximum Fisher information at θ̂ among the eligible items not yet given, with randomesque
    exposure control (Kingsbury & Zara 1989): one of the `randomesque` most informative items,
    chosen uniformly by a generator seeded with (seed, n). k = 1 is pure maximum information;
-   larger k lowers the top items' exposure at a small cost in information.
+   larger k lowers the top items' exposure at a small cost in information. (Randomesque only
+   caps how often the single best item is used; a stricter exposure ceiling needs
+   Sympson–Hetter parameters, which a later step can add as a per-item eligibility filter.)
+Determinism holds for a given numpy version (the generator's `integers` stream is fixed by the
+locked numpy; numpy may change it between feature releases).
 """
 
 from __future__ import annotations
