@@ -15,6 +15,10 @@ Persons with no response on the dimension are dropped. Items with fewer than
 `min_fit_responses` responses or fewer than two observed categories are left out of the fit
 (flag `not_calibrated`): their parameters are not identified.
 
+Quadrature: 41 points (mirt's default is 21). On a simulated 5,000 × 40 GRM (5 categories) the
+marginal log-likelihood with 41 points equals that with 61 to 0.01, while 21 points is 31 lower
+and moves the discriminations by about 0.01; the fit costs about the same.
+
 Standard errors come from `mirt` (`se_method="oakes"`: the observed information of the marginal
 likelihood, Oakes 1999); a coordinate it cannot estimate is None.
 
