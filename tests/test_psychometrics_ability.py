@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
+from scipy.optimize import minimize_scalar
 from scipy.special import expit
 from scipy.stats import norm
 
@@ -18,6 +19,7 @@ from service.psychometrics.ability import (
     estimate_abilities,
     estimate_ability,
     expected_percentage,
+    ml_abilities,
     scale_transform,
     theta_cuts,
 )
@@ -178,3 +180,45 @@ def test_theta_cut_of_one_item_is_its_difficulty_and_weights_count() -> None:
     # weighting the hard item up moves the 50 % cut towards it
     assert theta_cuts([50.0], [easy, hard], weights=[1.0, 3.0])[0] > 0.3
     assert theta_cuts([0.0, 100.0], [easy]) == (-6.0, 6.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(items=items_strategy, data=st.data())
+def test_ml_matches_a_bounded_scalar_optimiser(items: list[ItemParameters], data: st.DataObject) -> None:
+    codes = [data.draw(st.none() | st.integers(0, item.categories - 1)) for item in items]
+    row = np.array([[np.nan if c is None else float(c) for c in codes]])
+    estimate = ml_abilities(row, items)[0]
+    answered = [(item, c) for item, c in zip(items, codes, strict=True) if c is not None]
+    extreme = all(c == 0 for _, c in answered) or all(c == item.categories - 1 for item, c in answered)
+    if extreme:
+        assert estimate is None
+        return
+    best = minimize_scalar(
+        lambda t: -math.log(max(_likelihood(t, items, codes), 1e-300)),
+        bounds=(-6, 6),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
+    assert estimate is not None
+    assert estimate.theta == pytest.approx(best.x, abs=1e-4)
+    if -5.9 < best.x < 5.9:
+        information = item_information(np.array([best.x]), PackedItems([i for i, _ in answered]))[0].sum()
+        assert estimate.se == pytest.approx(1 / math.sqrt(information), rel=1e-3)
+
+
+def test_ml_recovers_theta_without_shrinkage() -> None:
+    rng = np.random.default_rng(8)
+    responses, a, b, theta = simulate_2pl(rng, 300, 40)
+    items = [
+        ItemParameters(item_id=f"i{j}", model="2PL", discrimination=a[j], thresholds=(b[j],))
+        for j in range(40)
+    ]
+    ml = ml_abilities(responses, items)
+    eap = estimate_abilities(responses, items)
+    kept = [i for i, e in enumerate(ml) if e is not None]
+    assert len(kept) >= 290
+    ml_theta = np.array([ml[i].theta for i in kept])  # type: ignore[union-attr]
+    eap_theta = np.array([eap[i].theta for i in kept])
+    # EAP shrinks towards 0, ML does not: ML spreads wider
+    assert ml_theta.std() > eap_theta.std()
+    assert np.corrcoef(ml_theta, theta[kept])[0, 1] > 0.9
