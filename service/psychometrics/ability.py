@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import brentq
 
 from service.psychometrics.model import AbilityEstimate, ItemParameters, ScaleTransform
@@ -81,7 +82,7 @@ def ml_abilities(
     module docstring). The search is bounded to [−6, 6] like EAP's quadrature."""
     data = np.asarray(responses, dtype=np.float64)
     packed = PackedItems(items)
-    observed = ~np.isnan(data)
+    observed: NDArray[np.bool_] = ~np.isnan(data)
     codes = np.where(observed, data, 0).astype(np.int64)
     floor = np.where(observed, codes == 0, True).all(axis=1)
     ceiling = np.where(observed, codes == packed.categories - 1, True).all(axis=1)
