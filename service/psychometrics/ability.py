@@ -84,8 +84,8 @@ def ml_abilities(
     packed = PackedItems(items)
     observed: NDArray[np.bool_] = ~np.isnan(data)
     codes = np.where(observed, data, 0).astype(np.int64)
-    floor: NDArray[np.bool_] = np.where(observed, codes == 0, True).all(axis=1)
-    ceiling: NDArray[np.bool_] = np.where(observed, codes == packed.categories - 1, True).all(axis=1)
+    floor = np.all(np.where(observed, codes == 0, True), axis=1).astype(bool)
+    ceiling = np.all(np.where(observed, codes == packed.categories - 1, True), axis=1).astype(bool)
     theta = QUADRATURE_NODES[np.argmax(log_likelihood(data, QUADRATURE_NODES, packed), axis=1)]
     rows = np.arange(data.shape[0])[:, None]
     columns = np.arange(data.shape[1])[None, :]
