@@ -300,14 +300,6 @@ async def framework_names(conn: asyncpg.Connection, assessment: str
 
 
 async def dimension_codes(conn: asyncpg.Connection, assessment: str) -> list[str]:
-    """The top-level dimensions of the assessment's framework version (the CSV's columns)."""
-    codes = await conn.fetchval(
-        """SELECT ARRAY(SELECT d->>'code' FROM jsonb_array_elements(v.content->'dimensions') d)
-           FROM assessments a
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""", assessment)
-    if codes is None:
-        raise NotFound(msg("no assessment '{code}'", code=assessment))
-    return codes
+    """The top-level dimensions of the assessment's framework version (the CSV's columns), in order."""
+    dimensions, _ = await framework_names(conn, assessment)
+    return list(dimensions)
