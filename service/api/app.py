@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler
@@ -168,6 +169,16 @@ async def complete_options_allow(message: Message, scope: Scope) -> None:
             return
 
 
+# Mobile networks in villages pay for every byte: JSON, CSV and the served scripts over 1 KiB leave
+# compressed (brotli where the client accepts it, else gzip; both levels chosen for CPU, not the last
+# per cent). Not compressed: stored export files (their byte ranges, Content-Length and ETag address the
+# stored bytes, so a broken download resumes) and XLSX (already a zip).
+COMPRESSION = CompressionConfig(
+    backend="brotli", brotli_quality=5, brotli_gzip_fallback=True, gzip_compress_level=6, minimum_size=1024,
+    exclude=[r"^/v1/score-exports/[^/]+/file$", r"\.xlsx$"],
+)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     app = Litestar(
@@ -181,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
+        compression_config=COMPRESSION,
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
         before_send=[complete_options_allow, add_ratelimit_headers, docs_security_headers],
