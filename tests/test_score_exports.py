@@ -148,7 +148,7 @@ async def test_jsonl_files_and_a_listed_deleted_export(served, sat, owner):
     middle = await http.get(job["file"], headers={**admin, "Range": "bytes=100-"})
     assert middle.status_code == 206 and middle.content == stream[100:]
 
-    refused = _problem(await http.post("/v1/assessments/quiz/score-exports", params={"format": "xlsx"},
+    refused = _problem(await http.post("/v1/assessments/quiz/score-exports", params={"format": "xls"},
                                        headers=admin), 400)
     assert [e["parameter"] for e in refused["errors"]] == ["format"]
     _problem(await http.post("/v1/assessments/nope/score-exports", headers=admin), 404)
@@ -171,6 +171,41 @@ async def test_jsonl_files_and_a_listed_deleted_export(served, sat, owner):
     _problem(await http.delete(f"/v1/score-exports/{job['id']}", headers=admin), 404)
     assert await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1",
                                 UUID(job["id"])) == 0
+
+
+async def test_xlsx_files_are_the_spreadsheet_download_in_the_language_asked_for(served, sat):
+    """Issue 14 item 11: an XLSX export job stores the same workbook `GET .../scores.xlsx` streams (its
+    rows, names and codes; a zip differs in its timestamps), resumable like the others."""
+    import io
+
+    import openpyxl
+
+    _, http = served
+    admin = {**sat["admin"], "Accept-Language": "en"}
+    started = await http.post("/v1/assessments/quiz/score-exports", params={"format": "xlsx"}, headers=admin)
+    assert started.status_code == 202, started.text
+    job = (await http.get(started.headers["location"], headers=admin)).json()
+    assert (job["status"], job["format"], job["language"], job["rows_done"]) == ("done", "xlsx", "en", 5)
+    got = await http.get(job["file"], headers=admin)
+    assert got.status_code == 200 and got.headers["content-type"] == exports.feed.MEDIA_TYPES["xlsx"]
+    assert got.headers["content-length"] == str(job["bytes"]) and hashlib.sha256(got.content).hexdigest() == job["sha256"]
+    assert got.headers["content-disposition"].endswith('-scores.xlsx"')
+    middle = await http.get(job["file"], headers={**admin, "Range": "bytes=100-"})
+    assert middle.status_code == 206 and middle.content == got.content[100:]
+
+    def cells(body: bytes) -> list[list[object]]:
+        sheet = openpyxl.load_workbook(io.BytesIO(body), read_only=True).worksheets[0]
+        return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+    streamed = await http.get("/v1/assessments/quiz/scores.xlsx", headers=admin)
+    job_cells = cells(got.content)
+    assert job_cells == cells(streamed.content)
+    assert job_cells[0][0] == "Person" and job_cells[1][0] == "person" and len(job_cells) == 2 + 5
+    chinese = await http.post("/v1/assessments/quiz/score-exports", params={"format": "xlsx"},
+                              headers={**sat["admin"], "Accept-Language": "zh-CN"})
+    done = (await http.get(chinese.headers["location"], headers=admin)).json()
+    assert done["language"] == "zh-CN"
+    assert cells((await http.get(done["file"], headers=admin)).content)[0][0] == "人员编号"
 
 
 async def test_progress_is_committed_chunk_by_chunk_from_one_snapshot(served, sat, owner, monkeypatch):

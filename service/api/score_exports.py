@@ -26,18 +26,20 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from service.api.assessments import AssessmentCode
+from service.api.downloads import AcceptLanguage
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.problems import problem
 from service.api.responses import errors
 from service.api.scores import readers
 from service.errors import FieldError
-from service.i18n import msg
+from service.i18n import msg, negotiate
 from service.results import exports, feed
 from service.results.exports import ScoreExport
 
 ExportId = Annotated[UUID, PathParameter(description="Score export id")]
-FormatParam = Annotated[exports.Format, QueryParameter(description="csv (default) or jsonl (JSON Lines)")]
+FormatParam = Annotated[exports.Format, QueryParameter(
+    description="csv (default), jsonl (JSON Lines) or xlsx (names in the Accept-Language asked for, above the codes)")]
 RangeHeader = Annotated[str | None, HeaderParameter(
     name="Range", description="One byte range (`bytes=1000-`, `bytes=0-499`, `bytes=-500`) to resume a download; "
                               "206 with Content-Range. Several ranges, or another unit: the whole file")]
@@ -123,10 +125,11 @@ class ScoreExportController(Controller):
           responses=errors(404, 409),
           summary="Export the current score of every submitted attempt to a file, as a job: poll it, then "
                   "download the file (resumable with Range; kept SCORE_EXPORT_RETENTION_HOURS)")
-    async def start(self, request: Request, conn: Conn, code: AssessmentCode, format: FormatParam = "csv"
-                    ) -> Response[ScoreExport]:
+    async def start(self, request: Request, conn: Conn, code: AssessmentCode, format: FormatParam = "csv",
+                    accept_language: AcceptLanguage = None) -> Response[ScoreExport]:
         retention = timedelta(hours=request.app.state.runtime.settings.score_export_retention_hours)
-        export = await exports.create(conn, code, format, request.user.subject, retention)
+        export = await exports.create(conn, code, format, request.user.subject, retention,
+                                      language=negotiate(accept_language))
         return Response(_linked(export), status_code=202, headers={"Location": f"/v1/score-exports/{export.id}"},
                         background=BackgroundTask(request.app.state.runtime.jobs.launch,
                                                   request.user.tenant_id, export.id))

@@ -19,10 +19,9 @@ from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, 
 from service.api.responses import errors
 from service.auth.principal import ANALYST, HR_CLIENT, SCORES_READ, TENANT_ADMIN
 from service.db.pool import tenant_transaction
-from service.results import feed, xlsx
+from service.results import feed, score_workbook
 from service.results.feed import FeedPage, ScoreRow
-from service.results.labels import Labeller, language
-from service.tenancy import org_units
+from service.results.labels import language
 from service.tenancy.fields import CODE_PATTERN, EXTERNAL_ID_PATTERN
 
 readers = requires(TENANT_ADMIN, ANALYST, HR_CLIENT, client_scope=SCORES_READ)
@@ -52,12 +51,7 @@ async def _stream(request: Request, code: str, render: feed.Renderer, prefix: by
 async def _workbook(request: Request, code: str, lang: str) -> AsyncIterator[bytes]:
     """The export as XLSX, from the same server-side cursor as the CSV (see service/results/xlsx.py)."""
     async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
-        dimensions = await feed.dimension_codes(conn, code)
-        labeller = Labeller(lang, *await feed.framework_names(conn, code))
-        units = await org_units.names_by_code(conn)
-        columns = feed.xlsx_columns(dimensions)
-        rows = (feed.xlsx_row(row, dimensions, units) async for row in feed.export_rows(conn, code))
-        async for chunk in xlsx.stream("scores", labeller.columns(columns), columns, xlsx.batched(rows)):
+        async for chunk in score_workbook.chunks(conn, code, lang):
             yield chunk
 
 

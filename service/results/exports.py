@@ -46,7 +46,7 @@ from service.errors import Conflict, DomainError, NotFound
 from service.i18n import msg
 from service.jobs import queue
 from service.jobs.job import Job
-from service.results import feed
+from service.results import feed, score_workbook
 
 log = logging.getLogger("assess.exports")
 
@@ -54,13 +54,15 @@ CHUNK_BYTES = 1 << 20  # read when a job is created (and stored with it): tests 
 MAX_ACTIVE = 3  # queued or running exports per tenant: each holds a pooled connection and a snapshot
 EXPIRY_SWEEP_SECONDS = 900.0
 
-Format = Literal["csv", "jsonl"]
+Format = Literal["csv", "jsonl", "xlsx"]
+Language = Literal["zh-CN", "en"]
 
 
 class ScoreExport(msgspec.Struct):
     id: UUID
     assessment: str
     format: Format
+    language: Language  # of an XLSX file's names (CSV and JSON Lines carry codes only)
     status: Literal["queued", "running", "done", "failed", "expired"]
     rows_total: int | None  # exact, counted in the export's snapshot when it starts
     rows_done: int
@@ -90,7 +92,7 @@ class Gone(DomainError):
     status, slug, title = 410, "export-gone", msg("The export's file no longer exists")
 
 
-_SELECT = """SELECT e.id, a.code AS assessment, e.format, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
+_SELECT = """SELECT e.id, a.code AS assessment, e.format, e.language, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
                     e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes,
                     """ + queue.LEASE_COLUMNS + """
              FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id""" + queue.join("e")
@@ -115,7 +117,7 @@ async def settle(conn: asyncpg.Connection, export_id: UUID | None = None) -> Non
 
 
 async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by: str,
-                 retention: timedelta) -> ScoreExport:
+                 retention: timedelta, language: Language = "zh-CN") -> ScoreExport:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
@@ -125,9 +127,9 @@ async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by:
         raise Conflict(msg("{active} score exports are already queued or running: wait for one to finish",
                            active=active))
     export_id = await conn.fetchval(
-        """INSERT INTO score_exports (assessment_id, format, chunk_bytes, requested_by, expires_at)
-           VALUES ($1, $2, $3, $4, now() + $5::interval) RETURNING id""",
-        assessment_id, fmt, CHUNK_BYTES, requested_by, retention)
+        """INSERT INTO score_exports (assessment_id, format, chunk_bytes, requested_by, expires_at, language)
+           VALUES ($1, $2, $3, $4, now() + $5::interval, $6) RETURNING id""",
+        assessment_id, fmt, CHUNK_BYTES, requested_by, retention, language)
     await queue.enqueue(conn, "score_export", export_id)
     return await get(conn, export_id)
 
@@ -217,16 +219,33 @@ async def _commit(job: Job, seq: int, chunk: bytes, assignments: str, *values: o
             await job.complete(conn)
 
 
-async def _render(job: Job, code: str, fmt: Format, chunk_bytes: int, retention: timedelta) -> None:
+async def _batches(snapshot: asyncpg.Connection, job: Job, code: str, fmt: Format, language: Language
+                   ) -> AsyncIterator[tuple[bytes, int]]:
+    """(bytes, rows they add) in file order. An XLSX file is final only once its last row is written (a zip's
+    directory comes last), so its rows are reported as written and its bytes come at the end."""
+    if fmt != "xlsx":
+        async for data, count in feed.export_batches(snapshot, code, feed.RENDERERS[fmt]):
+            yield data, count
+        return
+
+    async def written(rows: int) -> None:
+        await _commit(job, 0, b"", "rows_done = $2", rows)
+
+    async for data in score_workbook.chunks(snapshot, code, language, on_rows=written):
+        yield data, 0
+
+
+async def _render(job: Job, code: str, fmt: Format, language: Language, chunk_bytes: int,
+                  retention: timedelta) -> None:
     digest, pending = hashlib.sha256(), bytearray()
     seq = rows = size = 0
     async with tenant_transaction(job.pool, job.tenant_id, isolation="repeatable_read", readonly=True) as snapshot:
         total = await snapshot.fetchval(_COUNT, code)
         await _commit(job, 0, b"", "rows_total = $2", total)
-        async for data, count in feed.export_batches(snapshot, code, feed.RENDERERS[fmt]):
+        async for data, count in _batches(snapshot, job, code, fmt, language):
             digest.update(data)
             pending += data
-            rows, size = rows + count, size + len(data)
+            rows, size = (rows + count if fmt != "xlsx" else total), size + len(data)
             while len(pending) >= chunk_bytes:
                 chunk = bytes(pending[:chunk_bytes])
                 del pending[:chunk_bytes]
@@ -249,14 +268,14 @@ async def run(job: Job) -> None:
                       heartbeat_at = now(), rows_done = 0, bytes = 0, rows_total = NULL
                FROM assessments a WHERE e.id = $1 AND e.status IN ('queued', 'running')
                     AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
-               RETURNING a.code, e.format, e.chunk_bytes""", job.id)
+               RETURNING a.code, e.format, e.language, e.chunk_bytes""", job.id)
         await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", job.id)
         if found is None:  # deleted, or failed, before it started
             await job.complete(conn)
             return
     await job.checkpoint()
     try:
-        await _render(job, found["code"], found["format"], found["chunk_bytes"], retention)
+        await _render(job, found["code"], found["format"], found["language"], found["chunk_bytes"], retention)
     except _Abandoned:
         log.info("score export %s was deleted or failed while it ran: stopped", job.id)
         await _discard(job)

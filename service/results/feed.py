@@ -32,6 +32,7 @@ import msgspec
 
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.results import xlsx
 from service.tenancy.tree import subtree_range
 
 
@@ -234,7 +235,8 @@ def render_jsonl(row: ScoreRow | None, dimensions: list[str]) -> bytes:
 
 Renderer = Callable[[ScoreRow | None, list[str]], bytes]
 RENDERERS: dict[str, Renderer] = {"csv": render_csv, "jsonl": render_jsonl}
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
+               "xlsx": xlsx.MEDIA_TYPE}
 
 
 async def export_batches(conn: asyncpg.Connection, assessment: str, render: Renderer, batch_rows: int = 500
