@@ -1,0 +1,202 @@
+"""The console's screens: home, sign-in and out, language, frameworks and the template gallery.
+
+Handlers stay thin: read the form, call the domain function the REST route calls (here
+`frameworks.adopt_template`, as POST /v1/frameworks does) on the request's tenant transaction
+behind the same role guard, render a template. Nothing is fetched from our own API over HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.response import Redirect, Template
+
+from service.api.deps import Conn, provide_tenant_conn
+from service.api.frameworks import read, write
+from service.console import demo_idp, oidc, sessions
+from service.console.forms import FORM, domain_errors, errors_by_field, unique_errors
+from service.console.web import COOKIE, cleared_cookie, request_locale, session_cookie, session_of
+from service.db.pool import auth_lookup_transaction, tenant_transaction
+from service.errors import DomainError, msgspec_field_error
+from service.i18n import SUPPORTED
+from service.rubrics import frameworks, templates
+from service.rubrics.frameworks import Adopt
+
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The posted form's fields (first value of each). Read from the request rather than as a `data`
+    parameter: the API's strict JSON body hook (service/api/body.py) handles `data`, and the form is
+    already parsed (and cached) by the CSRF check."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+ADOPT_FIELDS = ("template", "code")
+
+
+async def page(request: Request, conn: asyncpg.Connection, name: str, status_code: int = 200,
+               **context: Any) -> Template:
+    """A full page for the signed-in user; renews the session's idle expiry on the way."""
+    session = session_of(request)
+    await sessions.touch(conn, session, request.app.state.runtime.settings.console_idle_seconds)
+    return Template(name, status_code=status_code,
+                    context={"locale": session.locale, "session": session, "path": request.url.path, **context})
+
+
+def public_page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
+    return Template(name, status_code=status_code,
+                    context={"locale": request_locale(request), "session": None, "path": request.url.path, **context})
+
+
+def on_not_signed_in(request: Request, _: NotAuthorizedException) -> Response[Any]:
+    if request.headers.get("hx-request"):  # htmx: a full page load of the sign-in page, not a fragment
+        return Response("", status_code=401, headers={"HX-Redirect": "/console/login"})
+    return Redirect("/console/login", status_code=303)
+
+
+def on_forbidden(request: Request, exc: PermissionDeniedException) -> Response[Any]:
+    return public_page(request, "error.html", status_code=403, status=403, detail=str(exc.detail))
+
+
+class ConsoleSignIn(Controller):
+    """Sign-in and its callback: reachable without a session."""
+
+    path = "/console"
+    opt = {"exclude_from_auth": True, "console_public": True}
+    include_in_schema = False
+
+    @get("/login")
+    async def login(self, request: Request) -> Template | Redirect:
+        runtime = request.app.state.runtime
+        slug = request.query_params.get("tenant")
+        demo = runtime.settings.demo
+        if not slug:
+            return public_page(request, "login.html", demo=demo, error=None)
+        async with auth_lookup_transaction(runtime.pool) as conn:
+            tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug)
+        provider = None
+        try:
+            if tenant_id is not None and demo and slug == demo_idp.DEMO_SLUG:
+                provider = demo_idp.provider()
+            elif tenant_id is not None:
+                provider = await oidc.tenant_provider(runtime.pool, tenant_id)
+        except oidc.SignInFailed as exc:
+            return public_page(request, "login.html", status_code=502, demo=demo, error=str(exc))
+        if provider is None:
+            return public_page(request, "login.html", status_code=404, demo=demo,
+                               error="no console sign-in is set up for this tenant")
+        redirect_uri = f"{request.url.scheme}://{request.url.netloc}/console/callback"
+        pending, cookie = oidc.start(runtime.keys, tenant_id, redirect_uri)
+        response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
+        response.set_cookie(key=oidc.LOGIN_COOKIE, value=cookie, path="/console", httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", max_age=oidc.LOGIN_SECONDS)
+        return response
+
+    @get("/callback")
+    async def callback(self, request: Request) -> Template | Redirect:
+        runtime = request.app.state.runtime
+        try:
+            pending = oidc.read_pending(runtime.keys, request.cookies.get(oidc.LOGIN_COOKIE),
+                                        request.query_params.get("state"))
+            code = request.query_params.get("code")
+            if not code:
+                raise oidc.SignInFailed("the identity provider sent no code")
+            if runtime.settings.demo and pending.tenant_id == await demo_idp.demo_tenant(runtime.pool):
+                id_token = await demo_idp.exchange(request, code, pending)
+            else:
+                provider = await oidc.tenant_provider(runtime.pool, pending.tenant_id)
+                if provider is None:
+                    raise oidc.SignInFailed("no console sign-in is set up for this tenant")
+                id_token = await oidc.exchange(provider, code, pending)
+            try:  # the same verification as an API bearer token
+                principal = await runtime.verifier.verify(id_token)
+            except Exception as exc:  # InvalidToken, TenantSuspended
+                raise oidc.SignInFailed(f"the ID token was refused: {exc}") from None
+            oidc.check_nonce(id_token, pending)
+            if principal.kind != "user" or principal.tenant_id != pending.tenant_id:
+                raise oidc.SignInFailed("the ID token is for another tenant")
+            if not principal.has_any(frozenset({"tenant_admin", "author", "rater", "analyst"})):
+                raise oidc.SignInFailed("the console is for admins, authors, raters and analysts")
+        except oidc.SignInFailed as exc:
+            return public_page(request, "login.html", status_code=400, demo=runtime.settings.demo, error=str(exc))
+        settings = runtime.settings
+        async with tenant_transaction(runtime.pool, principal.tenant_id) as conn:
+            # A new id at every sign-in (no session fixation); a session the browser already had ends.
+            old = request.cookies.get(COOKIE)
+            if old:
+                await sessions.delete(conn, sessions.id_hash(old))
+            session_id = await sessions.create(conn, principal, request_locale(request),
+                                               idle_seconds=settings.console_idle_seconds,
+                                               max_seconds=settings.console_max_seconds)
+        response = Redirect("/console", status_code=303)
+        response.set_cookie(session_cookie(request, session_id, int(settings.console_max_seconds)))
+        response.set_cookie(cleared_cookie(request, oidc.LOGIN_COOKIE))
+        return response
+
+
+class Console(Controller):
+    """Pages of a signed-in user."""
+
+    path = "/console"
+    opt = {"exclude_from_auth": True}
+    include_in_schema = False
+    dependencies = {"conn": Provide(provide_tenant_conn)}
+
+    @get("/")
+    async def home(self, request: Request, conn: Conn) -> Template:
+        return await page(request, conn, "home.html")
+
+    @post("/logout", status_code=303)
+    async def logout(self, request: Request, conn: Conn) -> Redirect:
+        await sessions.delete(conn, session_of(request).id_hash)
+        response = Redirect("/console/login", status_code=303)
+        response.set_cookie(cleared_cookie(request))
+        return response
+
+    @post("/language", status_code=303)
+    async def language(self, request: Request, conn: Conn) -> Redirect:
+        data = await form(request)
+        wanted = data.get("lang")
+        if wanted in SUPPORTED:
+            await sessions.set_locale(conn, session_of(request), wanted)
+        back = data.get("next") or "/console"
+        return Redirect(back if back.startswith("/console") and "//" not in back else "/console", status_code=303)
+
+    @get("/frameworks", guards=[read])
+    async def framework_list(self, request: Request, conn: Conn) -> Template:
+        found = await frameworks.list_frameworks(conn, after=None, limit=200)
+        return await page(request, conn, "frameworks.html", frameworks=found)
+
+    @get("/templates", guards=[read])
+    async def template_gallery(self, request: Request, conn: Conn) -> Template:
+        return await page(request, conn, "templates.html", templates=templates.list_templates(), errors={},
+                          values={}, can_adopt=write_allowed(request))
+
+    @post("/templates/adopt", guards=[write])
+    async def adopt(self, request: Request, conn: Conn) -> Template | Redirect:
+        data = await form(request)
+        locale = session_of(request).locale
+        values = {name: data.get(name, "").strip() for name in ADOPT_FIELDS}
+        errors: dict[str, list[str]]
+        try:
+            adopt = msgspec.convert({"template": values["template"], "code": values["code"] or None}, Adopt)
+            async with conn.transaction():  # a savepoint: a taken code leaves the request's transaction usable
+                await frameworks.adopt_template(conn, adopt)
+            return Redirect("/console/frameworks", status_code=303)
+        except msgspec.ValidationError as exc:
+            problem = msgspec_field_error(str(exc))
+            errors = errors_by_field([problem], problem.detail, ADOPT_FIELDS, locale)
+        except DomainError as exc:
+            errors = domain_errors(exc, ADOPT_FIELDS, locale)
+        except asyncpg.UniqueViolationError as exc:
+            errors = unique_errors(exc, ADOPT_FIELDS, locale)
+        return await page(request, conn, "templates.html", status_code=422, templates=templates.list_templates(),
+                          errors={values["template"]: errors}, values=values, can_adopt=True, form_error_key=FORM)
+
+
+def write_allowed(request: Request) -> bool:
+    return session_of(request).principal().has_any(frozenset({"tenant_admin", "author"}))
+

@@ -1,0 +1,108 @@
+"""Console sign-in and sessions without a browser: demo OIDC flow, cookie flags, fixation, logout, CSRF, CSP."""
+
+from __future__ import annotations
+
+import httpx
+
+from service.api.app import create_app
+from service.config import Settings
+from tests.conftest import serving
+from tests.console_helpers import csrf_of, demo_console, sign_in
+
+
+async def test_demo_sign_in_sets_a_strict_session_cookie_and_lands_on_home(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        del http.headers["Accept-Language"]  # a browser that states no preference
+        callback = await sign_in(http, "admin")
+        cookie = next(v for k, v in callback.headers.multi_items()
+                      if k == "set-cookie" and v.startswith("assess_console="))
+        flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"httponly", "path"} <= flags and "samesite=lax" in cookie.lower() and "path=/console" in cookie.lower()
+        assert "secure" not in flags  # plain http here; https requests get Secure (next test)
+        home = await http.get("/console/")
+        assert home.status_code == 200
+        assert "demo-admin" in home.text and "示范省委组织部" in home.text
+        assert 'lang="zh-CN"' in home.text and "退出" in home.text  # zh-CN by default
+
+
+async def test_secure_cookie_over_https(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        http.base_url = httpx.URL("https://assess.test")
+        callback = await sign_in(http)
+        cookie = next(v for k, v in callback.headers.multi_items()
+                      if k == "set-cookie" and v.startswith("assess_console="))
+        assert "secure" in cookie.lower()
+
+
+async def test_a_new_session_id_at_every_sign_in_and_the_old_one_ends(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        first = http.cookies.get("assess_console")
+        await sign_in(http, "author")
+        second = http.cookies.get("assess_console")
+        assert first and second and first != second
+        # A fixed (planted or old) id is worthless after the sign-in.
+        http.cookies.clear()
+        http.cookies.set("assess_console", first, domain="assess.test", path="/console")
+        assert (await http.get("/console/")).status_code == 303
+
+
+async def test_logout_ends_the_session_everywhere(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        session_id = http.cookies.get("assess_console")
+        home = await http.get("/console/")
+        out = await http.post("/console/logout", data={"csrf_token": csrf_of(home.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/console/login"
+        # Another device holding the same cookie is signed out too: the row is gone.
+        http.cookies.set("assess_console", session_id, domain="assess.test", path="/console")
+        again = await http.get("/console/")
+        assert again.status_code == 303 and again.headers["location"] == "/console/login"
+
+
+async def test_writes_without_the_csrf_token_are_refused(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        token = csrf_of((await http.get("/console/")).text)
+        # A cross-site form post: the browser sends the cookie (say, an old browser without SameSite), no token.
+        forged = await http.post("/console/templates/adopt", data={"template": "cadre-ai-literacy", "code": "x1"},
+                                 headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        no_token = await http.post("/console/templates/adopt", data={"template": "cadre-ai-literacy", "code": "x1"})
+        assert no_token.status_code == 403
+        wrong = await http.post("/console/logout", data={"csrf_token": token[:-2] + "xx"})
+        assert wrong.status_code == 403
+        by_header = await http.post("/console/language", data={"lang": "en"}, headers={"X-CSRF-Token": token})
+        assert by_header.status_code == 303
+        assert 'lang="en"' in (await http.get("/console/")).text
+
+
+async def test_every_console_page_carries_the_strict_policy(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        login = await http.get("/console/login")
+        await sign_in(http)
+        pages = [login] + [await http.get(p) for p in ("/console/", "/console/frameworks", "/console/templates")]
+        pages.append(await http.post("/console/logout"))  # a refused write: the error page too
+        for response in pages:
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["referrer-policy"] == "same-origin"
+            assert "<script>" not in response.text and " style=" not in response.text
+
+
+async def test_demo_provider_is_absent_outside_demo_mode(settings: Settings) -> None:
+    assert not settings.demo
+    app = create_app(settings)
+    assert not [r.path for r in app.routes if "demo-idp" in r.path]
+    async with serving(app) as http:
+        assert (await http.get("/console/demo-idp/authorize")).status_code == 404
+        login = await http.get("/console/login", params={"tenant": "demo-province"})
+        assert login.status_code == 404  # no provider set up for it: nothing to sign in with
+
+
+async def test_unsigned_in_pages_redirect_to_sign_in(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        for path in ("/console/", "/console/frameworks", "/console/templates"):
+            response = await http.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/console/login"
