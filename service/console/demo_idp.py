@@ -26,6 +26,7 @@ from service.auth.keys import SIGNING_ALGORITHM
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.console.oidc import PendingLogin, Provider, SignInFailed, s256
 from service.console.web import request_locale
+from service.i18n import msg
 from service.db.pool import auth_lookup_transaction
 from service.demo import DEMO_SLUG
 
@@ -92,16 +93,16 @@ async def exchange(request: Request, code: str, pending: PendingLogin) -> str:
         kid = jwt.get_unverified_header(code).get("kid")
         key = runtime.keys.find(kid) if isinstance(kid, str) else None
         if key is None:
-            raise SignInFailed("unknown code")
+            raise SignInFailed(msg("unknown code"))
         claims = jwt.decode(code, key.public_key, algorithms=[SIGNING_ALGORITHM], audience=CODE_AUDIENCE,
                             options={"require": ["exp", "aud"]})
     except jwt.PyJWTError:
-        raise SignInFailed("the demo sign-in code is invalid or expired") from None
+        raise SignInFailed(msg("the demo sign-in code is invalid or expired")) from None
     if claims.get("challenge") != s256(pending.verifier) or claims.get("redirect_uri") != pending.redirect_uri:
-        raise SignInFailed("the demo sign-in code was issued for another sign-in")
+        raise SignInFailed(msg("the demo sign-in code was issued for another sign-in"))
     tenant_id = await demo_tenant(runtime.pool)
     if tenant_id is None or tenant_id != pending.tenant_id:
-        raise SignInFailed("the demo provider signs in to the demo tenant only")
+        raise SignInFailed(msg("the demo provider signs in to the demo tenant only"))
     persona = claims["persona"]
     settings = runtime.settings
     return issue_token(runtime.keys, issuer=settings.service_issuer, audience=settings.service_audience, kind="user",

@@ -30,6 +30,7 @@ import httpx
 import jwt
 
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
+from service.i18n import msg
 from service.db.pool import auth_lookup_transaction
 
 LOGIN_COOKIE = "assess_console_login"
@@ -83,18 +84,18 @@ def authorization_url(provider: Provider, pending: PendingLogin) -> str:
 def read_pending(keys: ServiceKeys, cookie: str | None, state: str | None) -> PendingLogin:
     """The login this callback finishes: the cookie must be ours, fresh, and name the same `state`."""
     if not cookie or not state:
-        raise SignInFailed("the sign-in expired or was started elsewhere: start again")
+        raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again"))
     try:
         kid = jwt.get_unverified_header(cookie).get("kid")
         key = keys.find(kid) if isinstance(kid, str) else None
         if key is None:
-            raise SignInFailed("the sign-in expired or was started elsewhere: start again")
+            raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again"))
         claims = jwt.decode(cookie, key.public_key, algorithms=[SIGNING_ALGORITHM], audience=LOGIN_AUDIENCE,
                             options={"require": ["exp", "aud"]})
     except jwt.PyJWTError:
-        raise SignInFailed("the sign-in expired or was started elsewhere: start again") from None
+        raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again")) from None
     if not secrets.compare_digest(str(claims["state"]).encode(), state.encode()):
-        raise SignInFailed("the sign-in answer does not belong to this sign-in: start again")
+        raise SignInFailed(msg("the sign-in answer does not belong to this sign-in: start again"))
     return PendingLogin(claims["state"], claims["nonce"], claims["verifier"], UUID(claims["tenant"]),
                         claims["redirect_uri"])
 
@@ -103,7 +104,7 @@ def check_nonce(id_token: str, pending: PendingLogin) -> None:
     """After the verifier accepted the token's signature: its `nonce` must be the one this sign-in sent."""
     nonce = jwt.decode(id_token, options={"verify_signature": False}).get("nonce")
     if not isinstance(nonce, str) or not secrets.compare_digest(nonce.encode(), pending.nonce.encode()):
-        raise SignInFailed("the identity provider's answer does not belong to this sign-in")
+        raise SignInFailed(msg("the identity provider's answer does not belong to this sign-in"))
 
 
 async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
@@ -122,7 +123,7 @@ async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
         return Provider("oidc", str(document["authorization_endpoint"]), str(document["token_endpoint"]),
                         row["console_client_id"])
     except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise SignInFailed(f"the identity provider cannot be reached: {type(exc).__name__}") from None
+        raise SignInFailed(msg("the identity provider cannot be reached: {error}", error=type(exc).__name__)) from None
 
 
 async def exchange(provider: Provider, code: str, pending: PendingLogin) -> str:
@@ -135,10 +136,10 @@ async def exchange(provider: Provider, code: str, pending: PendingLogin) -> str:
                 "client_id": provider.client_id, "code_verifier": pending.verifier})
         body = response.json()
     except (httpx.HTTPError, ValueError):
-        raise SignInFailed("the identity provider's token endpoint did not answer") from None
+        raise SignInFailed(msg("the identity provider's token endpoint did not answer")) from None
     if response.status_code != 200 or not isinstance(body, dict) or "error" in body:
-        raise SignInFailed("the identity provider refused the sign-in")
+        raise SignInFailed(msg("the identity provider refused the sign-in"))
     id_token = body.get("id_token")
     if not isinstance(id_token, str):
-        raise SignInFailed("the identity provider sent no ID token")
+        raise SignInFailed(msg("the identity provider sent no ID token"))
     return id_token

@@ -23,7 +23,7 @@ from service.console.forms import FORM, domain_errors, errors_by_field, unique_e
 from service.console.web import COOKIE, cleared_cookie, request_locale, session_cookie, session_of
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.errors import DomainError, msgspec_field_error
-from service.i18n import SUPPORTED
+from service.i18n import SUPPORTED, msg, render
 from service.rubrics import frameworks, templates
 from service.rubrics.frameworks import Adopt
 
@@ -58,7 +58,8 @@ def on_not_signed_in(request: Request, _: NotAuthorizedException) -> Response[An
 
 
 def on_forbidden(request: Request, exc: PermissionDeniedException) -> Response[Any]:
-    return public_page(request, "error.html", status_code=403, status=403, detail=str(exc.detail))
+    locale = request_locale(request)
+    return public_page(request, "error.html", status_code=403, status=403, detail=render(exc.detail, locale))
 
 
 class ConsoleSignIn(Controller):
@@ -84,10 +85,11 @@ class ConsoleSignIn(Controller):
             elif tenant_id is not None:
                 provider = await oidc.tenant_provider(runtime.pool, tenant_id)
         except oidc.SignInFailed as exc:
-            return public_page(request, "login.html", status_code=502, demo=demo, error=str(exc))
+            return public_page(request, "login.html", status_code=502, demo=demo,
+                               error=render(exc.args[0], request_locale(request)))
         if provider is None:
             return public_page(request, "login.html", status_code=404, demo=demo,
-                               error="no console sign-in is set up for this tenant")
+                               error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)))
         redirect_uri = f"{request.url.scheme}://{request.url.netloc}/console/callback"
         pending, cookie = oidc.start(runtime.keys, tenant_id, redirect_uri)
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
@@ -103,25 +105,26 @@ class ConsoleSignIn(Controller):
                                         request.query_params.get("state"))
             code = request.query_params.get("code")
             if not code:
-                raise oidc.SignInFailed("the identity provider sent no code")
+                raise oidc.SignInFailed(msg("the identity provider sent no code"))
             if runtime.settings.demo and pending.tenant_id == await demo_idp.demo_tenant(runtime.pool):
                 id_token = await demo_idp.exchange(request, code, pending)
             else:
                 provider = await oidc.tenant_provider(runtime.pool, pending.tenant_id)
                 if provider is None:
-                    raise oidc.SignInFailed("no console sign-in is set up for this tenant")
+                    raise oidc.SignInFailed(msg("no console sign-in is set up for this tenant"))
                 id_token = await oidc.exchange(provider, code, pending)
             try:  # the same verification as an API bearer token
                 principal = await runtime.verifier.verify(id_token)
             except Exception as exc:  # InvalidToken, TenantSuspended
-                raise oidc.SignInFailed(f"the ID token was refused: {exc}") from None
+                raise oidc.SignInFailed(msg("the ID token was refused: {reason}", reason=exc.args[0] if exc.args else type(exc).__name__)) from None
             oidc.check_nonce(id_token, pending)
             if principal.kind != "user" or principal.tenant_id != pending.tenant_id:
-                raise oidc.SignInFailed("the ID token is for another tenant")
+                raise oidc.SignInFailed(msg("the ID token is for another tenant"))
             if not principal.has_any(frozenset({"tenant_admin", "author", "rater", "analyst"})):
-                raise oidc.SignInFailed("the console is for admins, authors, raters and analysts")
+                raise oidc.SignInFailed(msg("the console is for admins, authors, raters and analysts"))
         except oidc.SignInFailed as exc:
-            return public_page(request, "login.html", status_code=400, demo=runtime.settings.demo, error=str(exc))
+            return public_page(request, "login.html", status_code=400, demo=runtime.settings.demo,
+                               error=render(exc.args[0], request_locale(request)))
         settings = runtime.settings
         async with tenant_transaction(runtime.pool, principal.tenant_id) as conn:
             # A new id at every sign-in (no session fixation); a session the browser already had ends.

@@ -25,7 +25,7 @@ from litestar.template.config import TemplateConfig
 from service.api.docs import asset_url
 from service.console import sessions
 from service.console.sessions import ConsoleSession
-from service.i18n import negotiate, translator
+from service.i18n import msg, negotiate, translator
 from service.i18n.catalog import DEFAULT, SUPPORTED
 from service.rubrics import localize
 
@@ -61,13 +61,13 @@ def _same_origin(connection: ASGIConnection) -> bool:
 async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """A signed-in session (401 otherwise, which the console answers with its sign-in page), and its CSRF token on writes."""
     if connection.scope["method"] in UNSAFE and not _same_origin(connection):
-        raise PermissionDeniedException(detail="cross-site request refused")
+        raise PermissionDeniedException(detail=msg("cross-site request refused"))
     if handler.opt.get("console_public"):
         return
     cookie = connection.cookies.get(COOKIE)
     session = await sessions.find(connection.app.state.runtime.pool, cookie) if cookie else None
     if session is None:
-        raise NotAuthorizedException(detail="sign in")
+        raise NotAuthorizedException(detail=msg("sign in"))
     connection.scope.setdefault("state", {})["console_session"] = session
     connection.scope["user"] = session.principal()
     if connection.scope["method"] in UNSAFE:
@@ -75,7 +75,7 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
         if sent is None and isinstance(connection, Request):
             sent = (await connection.form()).get("csrf_token")
         if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise PermissionDeniedException(detail="missing or wrong CSRF token")
+            raise PermissionDeniedException(detail=msg("missing or wrong CSRF token: reload the page and try again"))
 
 
 def request_locale(request: Request) -> str:
