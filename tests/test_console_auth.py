@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 
 from service.api.app import create_app
@@ -106,3 +107,29 @@ async def test_unsigned_in_pages_redirect_to_sign_in(settings: Settings) -> None
         for path in ("/console/", "/console/frameworks", "/console/templates"):
             response = await http.get(path)
             assert response.status_code == 303 and response.headers["location"] == "/console/login"
+
+
+async def test_an_idle_or_old_session_is_over(settings: Settings, owner: asyncpg.Connection) -> None:
+    from service.console.sessions import id_hash
+
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        hashed = id_hash(http.cookies["assess_console"])
+        assert (await http.get("/console/")).status_code == 200
+        for column in ("idle_expires_at", "absolute_expires_at"):
+            await owner.execute(f"UPDATE console_sessions SET {column} = now() - interval '1 second' "
+                                "WHERE id_hash = $1", hashed)
+            assert (await http.get("/console/")).status_code == 303, column
+            await owner.execute("UPDATE console_sessions SET idle_expires_at = now() + interval '1 hour', "
+                                "absolute_expires_at = now() + interval '1 hour' WHERE id_hash = $1", hashed)
+            assert (await http.get("/console/")).status_code == 200
+
+
+async def test_behind_a_tls_proxy_the_public_url_decides(settings: Settings) -> None:
+    """CONSOLE_PUBLIC_URL: the redirect URI names it, cookies are Secure, and its Origin is the same origin."""
+    import msgspec
+
+    async with demo_console(msgspec.structs.replace(settings, console_public_url="https://assess.test")) as http:
+        start = await http.get("/console/login", params={"tenant": "demo-province"})
+        assert "redirect_uri=https%3A%2F%2Fassess.test%2Fconsole%2Fcallback" in start.headers["location"]
+        assert "secure" in start.headers["set-cookie"].lower()

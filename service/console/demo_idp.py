@@ -25,7 +25,7 @@ from service.auth.issue import issue_token
 from service.auth.keys import SIGNING_ALGORITHM
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.console.oidc import PendingLogin, Provider, SignInFailed, s256
-from service.console.web import request_locale
+from service.console.web import origin, request_locale
 from service.i18n import msg
 from service.db.pool import auth_lookup_transaction
 from service.demo import DEMO_SLUG
@@ -56,7 +56,7 @@ def _valid_request(request: Request, params: dict[str, str]) -> bool:
     redirect = urlsplit(params.get("redirect_uri", ""))
     return (all(params.get(name) for name in _PARAMS) and params.get("client_id") == CLIENT_ID
             and params.get("code_challenge_method", "S256") == "S256"
-            and redirect.netloc == request.url.netloc and redirect.path == "/console/callback")
+            and f"{redirect.scheme}://{redirect.netloc}" == origin(request) and redirect.path == "/console/callback")
 
 
 class DemoIdentityProvider(Controller):

@@ -52,9 +52,13 @@ def id_hash(session_id: str) -> bytes:
 
 async def create(conn: asyncpg.Connection, principal: Principal, locale: str, *, idle_seconds: float,
                  max_seconds: float) -> str:
-    """A new session for a verified sign-in; returns the cookie value (never stored)."""
+    """A new session for a verified sign-in; returns the cookie value (never stored).
+
+    Sessions that are over are deleted here, so the table holds about the tenant's live sessions
+    without a cleaning job."""
     session_id = new_id()
     now = datetime.now(UTC)
+    await conn.execute("DELETE FROM console_sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", now)
     await conn.execute(
         "INSERT INTO console_sessions (id_hash, subject, issuer, roles, locale, csrf_token, created_at, last_seen_at, "
         "idle_expires_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",

@@ -20,7 +20,8 @@ from service.api.deps import Conn, provide_tenant_conn
 from service.api.frameworks import read, write
 from service.console import demo_idp, oidc, sessions
 from service.console.forms import FORM, domain_errors, errors_by_field, unique_errors
-from service.console.web import COOKIE, cleared_cookie, request_locale, session_cookie, session_of
+from service.console.web import COOKIE, cleared_cookie, origin, request_locale, session_cookie, session_of
+from service.console.web import cookie as web_cookie
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.errors import DomainError, msgspec_field_error
 from service.i18n import SUPPORTED, msg, render
@@ -90,11 +91,10 @@ class ConsoleSignIn(Controller):
         if provider is None:
             return public_page(request, "login.html", status_code=404, demo=demo,
                                error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)))
-        redirect_uri = f"{request.url.scheme}://{request.url.netloc}/console/callback"
-        pending, cookie = oidc.start(runtime.keys, tenant_id, redirect_uri)
+        redirect_uri = f"{origin(request)}/console/callback"
+        pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri)
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
-        response.set_cookie(key=oidc.LOGIN_COOKIE, value=cookie, path="/console", httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", max_age=oidc.LOGIN_SECONDS)
+        response.set_cookie(web_cookie(request, oidc.LOGIN_COOKIE, login_state, oidc.LOGIN_SECONDS))
         return response
 
     @get("/callback")

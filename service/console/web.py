@@ -35,15 +35,24 @@ TEMPLATES = Path(__file__).parent / "templates"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def session_cookie(request: Request, value: str, max_age: int | None) -> Cookie:
-    """HttpOnly, SameSite=Lax, Path=/console, Secure when the request came over https."""
-    return Cookie(key=COOKIE, value=value, path=COOKIE_PATH, httponly=True, samesite="lax",
-                  secure=request.url.scheme == "https", max_age=max_age)
+def origin(connection: ASGIConnection) -> str:
+    """`scheme://host[:port]` as browsers see the console: CONSOLE_PUBLIC_URL, else the request's own."""
+    configured = connection.app.state.runtime.settings.console_public_url
+    return configured or f"{connection.url.scheme}://{connection.url.netloc}"
+
+
+def cookie(request: Request, key: str, value: str, max_age: int) -> Cookie:
+    """HttpOnly, SameSite=Lax, Path=/console, Secure when the console is reached over https."""
+    return Cookie(key=key, value=value, path=COOKIE_PATH, httponly=True, samesite="lax",
+                  secure=origin(request).startswith("https://"), max_age=max_age)
+
+
+def session_cookie(request: Request, value: str, max_age: int) -> Cookie:
+    return cookie(request, COOKIE, value, max_age)
 
 
 def cleared_cookie(request: Request, key: str = COOKIE) -> Cookie:
-    return Cookie(key=key, value="", path=COOKIE_PATH, httponly=True, samesite="lax",
-                  secure=request.url.scheme == "https", max_age=0)
+    return cookie(request, key, "", 0)
 
 
 def session_of(request: Request) -> ConsoleSession:
@@ -51,11 +60,10 @@ def session_of(request: Request) -> ConsoleSession:
 
 
 def _same_origin(connection: ASGIConnection) -> bool:
-    origin = connection.headers.get("origin")
-    if origin is None:  # not sent by older browsers on same-origin posts; the CSRF token still decides
+    sent = connection.headers.get("origin")
+    if sent is None:  # not sent by older browsers on same-origin posts; the CSRF token still decides
         return True
-    own = f"{connection.url.scheme}://{connection.url.netloc}"
-    return origin == own
+    return sent == origin(connection)
 
 
 async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
