@@ -86,9 +86,13 @@ class OfflineSwaggerPlugin(OpenAPIRenderPlugin):
 CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
-# Path prefix -> the Content-Security-Policy of the pages under it. One helper for every page the
-# service renders (the docs UI, the web console), so their headers cannot drift apart.
-PAGE_POLICIES = (("/docs", DOCS_CSP), ("/console", CONSOLE_CSP))
+# The console's sign-in page submits a form whose answer redirects to the tenant's identity provider,
+# another origin; `form-action` also governs that redirect, so this one page lets forms lead to https.
+CONSOLE_LOGIN_CSP = CONSOLE_CSP.replace("form-action 'self'", "form-action 'self' https:")
+
+# Path prefix -> the Content-Security-Policy of the pages under it, the first match wins. One helper
+# for every page the service renders (the docs UI, the web console), so their headers cannot drift apart.
+PAGE_POLICIES = (("/docs", DOCS_CSP), ("/console/login", CONSOLE_LOGIN_CSP), ("/console", CONSOLE_CSP))
 
 
 async def page_security_headers(message: Message, scope: Scope) -> None:
