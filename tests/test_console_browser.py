@@ -75,7 +75,11 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     await _axe(page, "template gallery")
     card = page.locator('[data-testid="template-teacher-digital-literacy"]')
     await card.locator('input[name="code"]').fill("teachers-browser")
-    await card.locator('button[type="submit"]').click()
+    async with page.expect_request("**/console/templates/adopt") as posted:
+        await card.locator('button[type="submit"]').click()
+    # htmx sent it, with the CSRF header our script set from the meta tag.
+    assert (await posted.value).headers.get("hx-request") == "true"
+    assert (await posted.value).headers.get("x-csrf-token")
     await page.wait_for_url("**/console/frameworks")
     assert await page.locator('[data-testid="framework-teachers-browser"]').count() == 1
     await page.screenshot(path=str(shots / "3-frameworks.png"), full_page=True)
@@ -85,7 +89,8 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     card = page.locator('[data-testid="template-teacher-digital-literacy"]')
     await card.locator('input[name="code"]').fill("teachers-browser")
     await card.locator('button[type="submit"]').click()
-    await page.wait_for_selector("#code-teacher-digital-literacy-error")
+    await page.wait_for_selector("#code-teacher-digital-literacy-error")  # the card swapped in place
+    assert page.url.endswith("/console/templates")
     await page.screenshot(path=str(shots / "4-adopt-error.png"), full_page=True)
 
     # Sign out: back at the sign-in page, and the console is closed again.
@@ -96,4 +101,4 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
 
     browser_page.assert_offline()
     # Any CSP violation or script error shows up here; the refused adoption's 422 is the one expected entry.
-    assert [e for e in browser_page.console_errors if "status of 422" not in e] == []
+    assert [e for e in browser_page.console_errors if "status of 422" not in e] == [], browser_page.console_errors

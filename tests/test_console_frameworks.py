@@ -73,3 +73,15 @@ async def _demo_id(pool):  # type: ignore[no-untyped-def]
 
     async with auth_lookup_transaction(pool) as conn:
         return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
+
+
+async def test_adopt_from_htmx_answers_with_a_redirect_or_the_card(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        token = csrf_of((await http.get("/console/templates")).text)
+        htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+        done = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx)
+        assert done.status_code == 200 and done.headers["hx-redirect"] == "/console/frameworks"
+        taken = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx)
+        assert taken.status_code == 422 and taken.text.lstrip().startswith("<li") and "<html" not in taken.text
+        assert 'id="code-teacher-digital-literacy-error"' in taken.text

@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.frameworks import read, write
 from service.console import demo_idp, oidc, sessions
-from service.console.forms import FORM, domain_errors, errors_by_field, unique_errors
+from service.console.forms import domain_errors, errors_by_field, unique_errors
 from service.console.web import COOKIE, cleared_cookie, origin, request_locale, session_cookie, session_of
 from service.console.web import cookie as web_cookie
 from service.db.pool import auth_lookup_transaction, tenant_transaction
@@ -179,15 +179,20 @@ class Console(Controller):
                           values={}, can_adopt=write_allowed(request))
 
     @post("/templates/adopt", guards=[write])
-    async def adopt(self, request: Request, conn: Conn) -> Template | Redirect:
-        data = await form(request)
+    async def adopt(self, request: Request, conn: Conn) -> Template | Response[str]:
+        """Adopt a template: `frameworks.adopt_template`, as POST /v1/frameworks. From htmx (the gallery's
+        forms), success is an HX-Redirect to the list and failure the template's card alone, errors in it;
+        a plain form post (no script) gets a redirect or the whole gallery."""
         locale = session_of(request).locale
+        data = await form(request)
         values = {name: data.get(name, "").strip() for name in ADOPT_FIELDS}
         errors: dict[str, list[str]]
         try:
             adopt = msgspec.convert({"template": values["template"], "code": values["code"] or None}, Adopt)
             async with conn.transaction():  # a savepoint: a taken code leaves the request's transaction usable
                 await frameworks.adopt_template(conn, adopt)
+            if request.headers.get("hx-request"):
+                return Response("", status_code=200, headers={"HX-Redirect": "/console/frameworks"})
             return Redirect("/console/frameworks", status_code=303)
         except msgspec.ValidationError as exc:
             problem = msgspec_field_error(str(exc))
@@ -196,8 +201,12 @@ class Console(Controller):
             errors = domain_errors(exc, ADOPT_FIELDS, locale)
         except asyncpg.UniqueViolationError as exc:
             errors = unique_errors(exc, ADOPT_FIELDS, locale)
+        context: dict[str, Any] = {"errors": {values["template"]: errors}, "values": values, "can_adopt": True}
+        shown = [t for t in templates.list_templates() if t.code == values["template"]]
+        if request.headers.get("hx-request") and shown:
+            return await page(request, conn, "_template_card.html", status_code=422, t=shown[0], **context)
         return await page(request, conn, "templates.html", status_code=422, templates=templates.list_templates(),
-                          errors={values["template"]: errors}, values=values, can_adopt=True, form_error_key=FORM)
+                          **context)
 
 
 def write_allowed(request: Request) -> bool:
