@@ -136,3 +136,18 @@ async def test_behind_a_tls_proxy_the_public_url_decides(settings: Settings) -> 
         start = await http.get("/console/login", params={"tenant": "demo-province"})
         assert "redirect_uri=https%3A%2F%2Fassess.test%2Fconsole%2Fcallback" in start.headers["location"]
         assert "secure" in start.headers["set-cookie"].lower()
+
+
+async def test_the_language_chosen_before_sign_in_is_the_sessions(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        del http.headers["Accept-Language"]
+        login = await http.get("/console/login", params={"lang": "en"})
+        assert 'lang="en"' in login.text and "/console/login?tenant=demo-province&amp;lang=en" in login.text
+        start = await http.get("/console/login", params={"tenant": "demo-province", "lang": "en"})
+        authorize = await http.get(start.headers["location"])
+        from tests.console_helpers import hidden_fields
+
+        chosen = await http.post("/console/demo-idp/authorize", data=hidden_fields(authorize.text, "author"))
+        await http.get(chosen.headers["location"])
+        home = await http.get("/console/")
+        assert 'lang="en"' in home.text and "Sign out" in home.text

@@ -30,7 +30,7 @@ import httpx
 import jwt
 
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
-from service.i18n import msg
+from service.i18n import DEFAULT, SUPPORTED, msg
 from service.db.pool import auth_lookup_transaction
 
 LOGIN_COOKIE = "assess_console_login"
@@ -61,16 +61,17 @@ class PendingLogin:
     verifier: str
     tenant_id: UUID
     redirect_uri: str
+    locale: str  # the language chosen on the sign-in page: the new session's
 
 
-def start(keys: ServiceKeys, tenant_id: UUID, redirect_uri: str) -> tuple[PendingLogin, str]:
+def start(keys: ServiceKeys, tenant_id: UUID, redirect_uri: str, locale: str) -> tuple[PendingLogin, str]:
     """Fresh state, nonce and PKCE verifier; returns them and the signed cookie value that carries them."""
     pending = PendingLogin(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48),
-                           tenant_id, redirect_uri)
+                           tenant_id, redirect_uri, locale)
     now = int(time.time())
     cookie = keys.sign({"aud": LOGIN_AUDIENCE, "iat": now, "exp": now + LOGIN_SECONDS, "state": pending.state,
                         "nonce": pending.nonce, "verifier": pending.verifier, "tenant": str(tenant_id),
-                        "redirect_uri": redirect_uri})
+                        "redirect_uri": redirect_uri, "locale": locale})
     return pending, cookie
 
 
@@ -96,8 +97,9 @@ def read_pending(keys: ServiceKeys, cookie: str | None, state: str | None) -> Pe
         raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again")) from None
     if not secrets.compare_digest(str(claims["state"]).encode(), state.encode()):
         raise SignInFailed(msg("the sign-in answer does not belong to this sign-in: start again"))
+    locale = claims.get("locale")
     return PendingLogin(claims["state"], claims["nonce"], claims["verifier"], UUID(claims["tenant"]),
-                        claims["redirect_uri"])
+                        claims["redirect_uri"], locale if locale in SUPPORTED else DEFAULT)
 
 
 def check_nonce(id_token: str, pending: PendingLogin) -> None:

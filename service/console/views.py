@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.frameworks import read, write
+from service.auth.verify import InvalidToken, TenantSuspended
 from service.console import demo_idp, oidc, sessions
 from service.console.forms import domain_errors, errors_by_field, unique_errors
 from service.console.web import COOKIE, cleared_cookie, origin, request_locale, session_cookie, session_of
@@ -92,7 +93,7 @@ class ConsoleSignIn(Controller):
             return public_page(request, "login.html", status_code=404, demo=demo,
                                error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)))
         redirect_uri = f"{origin(request)}/console/callback"
-        pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri)
+        pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
         response.set_cookie(web_cookie(request, oidc.LOGIN_COOKIE, login_state, oidc.LOGIN_SECONDS))
         return response
@@ -115,8 +116,9 @@ class ConsoleSignIn(Controller):
                 id_token = await oidc.exchange(provider, code, pending)
             try:  # the same verification as an API bearer token
                 principal = await runtime.verifier.verify(id_token)
-            except Exception as exc:  # InvalidToken, TenantSuspended
-                raise oidc.SignInFailed(msg("the ID token was refused: {reason}", reason=exc.args[0] if exc.args else type(exc).__name__)) from None
+            except (InvalidToken, TenantSuspended) as exc:
+                reason = exc.args[0] if exc.args else type(exc).__name__
+                raise oidc.SignInFailed(msg("the ID token was refused: {reason}", reason=reason)) from None
             oidc.check_nonce(id_token, pending)
             if principal.kind != "user" or principal.tenant_id != pending.tenant_id:
                 raise oidc.SignInFailed(msg("the ID token is for another tenant"))
@@ -131,7 +133,7 @@ class ConsoleSignIn(Controller):
             old = request.cookies.get(COOKIE)
             if old:
                 await sessions.delete(conn, sessions.id_hash(old))
-            session_id = await sessions.create(conn, principal, request_locale(request),
+            session_id = await sessions.create(conn, principal, pending.locale,
                                                idle_seconds=settings.console_idle_seconds,
                                                max_seconds=settings.console_max_seconds)
         response = Redirect("/console", status_code=303)
