@@ -81,7 +81,8 @@ class DemoIdentityProvider(Controller):
         now = int(time.time())
         code = request.app.state.runtime.keys.sign({
             "aud": CODE_AUDIENCE, "iat": now, "exp": now + 60, "persona": persona, "nonce": data["nonce"],
-            "challenge": data["code_challenge"], "redirect_uri": data["redirect_uri"], "jti": secrets.token_urlsafe(8)})
+            "challenge": data["code_challenge"], "redirect_uri": data["redirect_uri"],
+            "jti": secrets.token_urlsafe(8)})
         query = urlencode({"code": code, "state": data["state"]})
         return Redirect(f"{data['redirect_uri']}?{query}", status_code=303)
 

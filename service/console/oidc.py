@@ -76,7 +76,8 @@ def start(keys: ServiceKeys, tenant_id: UUID, redirect_uri: str, locale: str) ->
 
 
 def authorization_url(provider: Provider, pending: PendingLogin) -> str:
-    query = urlencode({"response_type": "code", "client_id": provider.client_id, "redirect_uri": pending.redirect_uri,
+    query = urlencode({"response_type": "code", "client_id": provider.client_id,
+                       "redirect_uri": pending.redirect_uri,
                        "scope": "openid", "state": pending.state, "nonce": pending.nonce,
                        "code_challenge": s256(pending.verifier), "code_challenge_method": "S256"})
     return f"{provider.authorization_endpoint}?{query}"
@@ -114,7 +115,8 @@ async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
     async with auth_lookup_transaction(pool) as conn:
         row = await conn.fetchrow(
             "SELECT discovery_url, console_client_id FROM trusted_issuers WHERE tenant_id = $1 "
-            "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1", tenant_id)
+            "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1",
+            tenant_id)
     if row is None:
         return None
     try:
@@ -125,7 +127,8 @@ async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
         return Provider("oidc", str(document["authorization_endpoint"]), str(document["token_endpoint"]),
                         row["console_client_id"])
     except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise SignInFailed(msg("the identity provider cannot be reached: {error}", error=type(exc).__name__)) from None
+        error = type(exc).__name__
+        raise SignInFailed(msg("the identity provider cannot be reached: {error}", error=error)) from None
 
 
 async def exchange(provider: Provider, code: str, pending: PendingLogin) -> str:

@@ -60,8 +60,8 @@ async def create(conn: asyncpg.Connection, principal: Principal, locale: str, *,
     now = datetime.now(UTC)
     await conn.execute("DELETE FROM console_sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", now)
     await conn.execute(
-        "INSERT INTO console_sessions (id_hash, subject, issuer, roles, locale, csrf_token, created_at, last_seen_at, "
-        "idle_expires_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+        "INSERT INTO console_sessions (id_hash, subject, issuer, roles, locale, csrf_token, created_at, "
+        "last_seen_at, idle_expires_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
         id_hash(session_id), principal.subject, principal.issuer, sorted(principal.roles), locale,
         secrets.token_urlsafe(32), now, now + timedelta(seconds=min(idle_seconds, max_seconds)),
         now + timedelta(seconds=max_seconds))

@@ -50,7 +50,8 @@ async def page(request: Request, conn: asyncpg.Connection, name: str, status_cod
 
 def public_page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
     return Template(name, status_code=status_code,
-                    context={"locale": request_locale(request), "session": None, "path": request.url.path, **context})
+                    context={"locale": request_locale(request), "session": None, "path": request.url.path,
+                             **context})
 
 
 def on_not_signed_in(request: Request, _: NotAuthorizedException) -> Response[Any]:
@@ -91,7 +92,8 @@ class ConsoleSignIn(Controller):
                                error=render(exc.args[0], request_locale(request)))
         if provider is None:
             return public_page(request, "login.html", status_code=404, demo=demo,
-                               error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)))
+                               error=render(msg("no console sign-in is set up for this tenant"),
+                                            request_locale(request)))
         redirect_uri = f"{origin(request)}/console/callback"
         pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)

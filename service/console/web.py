@@ -67,7 +67,7 @@ def _same_origin(connection: ASGIConnection) -> bool:
 
 
 async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """A signed-in session (401 otherwise, which the console answers with its sign-in page), and its CSRF token on writes."""
+    """A signed-in session (401 otherwise, answered with the sign-in page), and its CSRF token on writes."""
     if connection.scope["method"] in UNSAFE and not _same_origin(connection):
         raise PermissionDeniedException(detail=msg("cross-site request refused"))
     if handler.opt.get("console_public"):
@@ -83,7 +83,8 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
         if sent is None and isinstance(connection, Request):
             sent = (await connection.form()).get("csrf_token")
         if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise PermissionDeniedException(detail=msg("missing or wrong CSRF token: reload the page and try again"))
+            raise PermissionDeniedException(
+                detail=msg("missing or wrong CSRF token: reload the page and try again"))
 
 
 def request_locale(request: Request) -> str:

@@ -66,8 +66,8 @@ class Issuer(msgspec.Struct):
     console_client_id: str | None = None
 
 
-_COLUMNS = ("id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, created_at, "
-            "discovery_url, console_client_id")
+_COLUMNS = ("id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
+            "created_at, discovery_url, console_client_id")
 
 
 def _https_url(url: str, pointer: str) -> None:
