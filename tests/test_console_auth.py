@@ -79,18 +79,25 @@ async def test_writes_without_the_csrf_token_are_refused(settings: Settings) -> 
 
 
 async def test_every_console_page_carries_the_strict_policy(settings: Settings) -> None:
+    """Walks the app's console routes, so a screen added later is checked without editing this test."""
     async with demo_console(settings) as http:
         login = await http.get("/console/login")
         await sign_in(http)
-        pages = [login] + [await http.get(p) for p in ("/console/", "/console/frameworks", "/console/templates")]
+        app = http._transport.app  # type: ignore[attr-defined]
+        paths = sorted({r.path for r in app.routes if r.path.startswith("/console") and "{" not in r.path
+                        and "GET" in getattr(r, "methods", ())})
+        assert {"/console", "/console/frameworks", "/console/templates"} <= set(paths)
+        pages = [login] + [await http.get(p) for p in paths]
         pages.append(await http.post("/console/logout"))  # a refused write: the error page too
+        pages.append(await http.get("/console/no-such-page"))
         for response in pages:
             csp = response.headers["content-security-policy"]
             assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
             assert response.headers["x-frame-options"] == "DENY"
             assert response.headers["referrer-policy"] == "same-origin"
             # Forms lead to this origin only; the sign-in page's may redirect to an https identity provider.
-            expected = "form-action 'self' https:;" if response is login else "form-action 'self';"
+            at_login = response.url.path == "/console/login"
+            expected = "form-action 'self' https:;" if at_login else "form-action 'self';"
             assert expected in csp
             assert "<script>" not in response.text and " style=" not in response.text
 
