@@ -85,3 +85,12 @@ async def test_adopt_from_htmx_answers_with_a_redirect_or_the_card(settings: Set
         taken = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx)
         assert taken.status_code == 422 and taken.text.lstrip().startswith("<li") and "<html" not in taken.text
         assert 'id="code-teacher-digital-literacy-error"' in taken.text
+
+
+async def test_a_role_refusal_is_a_page_with_the_console_around_it(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http, "rater")
+        token = csrf_of((await http.get("/console/")).text)
+        refused = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "csrf_token": token})
+        assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
+        assert 'data-testid="logout"' in refused.text and "tenant_admin" in refused.text  # the guard's own message

@@ -61,8 +61,13 @@ def on_not_signed_in(request: Request, _: NotAuthorizedException) -> Response[An
 
 
 def on_forbidden(request: Request, exc: PermissionDeniedException) -> Response[Any]:
+    """403 as a page: with the console's header when the session is known (a role guard refused), bare
+    when it is not (a refused cross-site or token-less write)."""
     locale = request_locale(request)
-    return public_page(request, "error.html", status_code=403, status=403, detail=render(exc.detail, locale))
+    session = request.scope.get("state", {}).get("console_session")
+    return Template("error.html", status_code=403, context={
+        "locale": locale, "session": session, "path": request.url.path, "status": 403,
+        "detail": render(exc.detail, locale)})
 
 
 class ConsoleSignIn(Controller):
