@@ -71,8 +71,11 @@ _COLUMNS = ("id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, d
 
 
 def _https_url(url: str, pointer: str) -> None:
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    try:
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts, loopback = urlsplit(""), False
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise Unprocessable(msg("the URL must use https"), [FieldError(msg("must be an https URL"), pointer)])
 
