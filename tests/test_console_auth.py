@@ -158,3 +158,19 @@ async def test_the_language_chosen_before_sign_in_is_the_sessions(settings: Sett
         await http.get(chosen.headers["location"])
         home = await http.get("/console/")
         assert 'lang="en"' in home.text and "Sign out" in home.text
+
+
+async def test_demo_provider_redirects_only_to_the_consoles_own_callback(settings: Settings) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    async with demo_console(settings) as http:
+        start = await http.get("/console/login", params={"tenant": "demo-province"})
+        query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+        for evil in ("https://evil.example/console/callback", "http://assess.test/elsewhere"):
+            page = await http.get("/console/demo-idp/authorize", params={**query, "redirect_uri": evil})
+            assert page.status_code == 400
+            chosen = await http.post("/console/demo-idp/authorize",
+                                     data={**query, "redirect_uri": evil, "persona": "admin"})
+            assert chosen.status_code == 303 and chosen.headers["location"] == "/console/login"
+        plain = await http.get("/console/demo-idp/authorize", params={**query, "code_challenge_method": "plain"})
+        assert plain.status_code == 400  # PKCE S256 only
