@@ -7,7 +7,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 
 from service.config import Settings
 from service.console.demo_idp import DemoIdentityProvider
-from service.console.views import Console, ConsoleSignIn, on_forbidden, on_not_signed_in
+from service.console.signin import ConsoleSignIn
+from service.console.views import Console, on_forbidden, on_not_signed_in
 from service.console.web import console_guard
 
 
