@@ -1,6 +1,6 @@
 """Refresh the browser assets the service serves itself (service/static/vendor/).
 
-The docs UI must render on an intranet with no internet, so its scripts and styles are copied
+The docs UI and the console must render on an intranet with no internet, so its scripts and styles are copied
 into the repository from a pinned npm package, never loaded from a CDN. This script re-downloads
 each pinned package with `npm pack` (the npm registry is the only source needed), copies only the
 files the pages use plus the package's licence files, and rewrites the manifest with each file's
@@ -26,11 +26,16 @@ from pathlib import Path
 VENDOR = Path(__file__).resolve().parent.parent / "service" / "static" / "vendor"
 MANIFEST = VENDOR / "manifest.json"
 
-# package -> (pinned version, folder under vendor/, files copied from the package's root)
+# package -> (pinned version, folder under vendor/, files copied from the package; a file in a
+# subfolder of the package, e.g. htmx's dist/htmx.min.js, lands flat in the folder under its own name)
 PACKAGES: dict[str, tuple[str, str, list[str]]] = {
     "swagger-ui-dist": ("5.36.0", "swagger-ui", [
         "swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-bundle.js.LICENSE.txt", "LICENSE", "NOTICE",
     ]),
+    # The console's partial page updates. Pinned to 2.x: htmx 4 (2026-08) is not compatible.
+    "htmx.org": ("2.0.11", "htmx", ["dist/htmx.min.js", "LICENSE"]),
+    # Accessibility checks the console's browser tests run in the page (served, never loaded by a page).
+    "axe-core": ("4.14.1", "axe-core", ["axe.min.js", "LICENSE", "LICENSE-3RD-PARTY.txt"]),
 }
 
 
@@ -53,10 +58,10 @@ def vendor(name: str, version: str, folder: str, files: list[str]) -> dict[str, 
             for file in files:
                 member = archive.extractfile(f"package/{file}")
                 assert member is not None, file
-                (target / file).write_bytes(member.read())
+                (target / Path(file).name).write_bytes(member.read())
     return {"source": f"npm:{name}@{package_json['version']}", "version": package_json["version"],
             "licence": package_json.get("license"), "folder": folder, "tarball_sha256": tarball_sha,
-            "files": {file: sha256(target / file) for file in files}}
+            "files": {Path(f).name: sha256(target / Path(f).name) for f in files}}
 
 
 def main(argv: list[str]) -> int:

@@ -112,7 +112,8 @@ def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
     print(f'  curl -s -X POST -H "Authorization: Bearer $CANDIDATE_TOKEN" -H "Content-Type: application/json" '
           f"-d '{{}}' {base}/v1/me/assessments/demo-ai-literacy-2026/attempts")
     print(f'  curl -s -H "Authorization: Bearer $OPERATOR_TOKEN" {base}/v1/tenants')
-    print(f"API docs: {base}/docs    health: {base}/health/ready\n", flush=True)
+    print(f"API docs: {base}/docs    health: {base}/health/ready")
+    print(f"Web console: {base}/console/  (sign in as a demo persona: admin, author, rater or analyst)\n", flush=True)
 
 
 def _metrics_dir(settings: Settings) -> Path:
@@ -138,6 +139,7 @@ def serve(settings: Settings, *, demo: bool) -> int:
     url = app_url(settings, owner_url)
     if demo:
         _print_demo(settings, _demo_tokens(settings, url))
+        os.environ["ASSESS_DEMO"] = "true"  # the workers mount the demo sign-in page (service/console/demo_idp.py)
     # Workers read their settings from the environment: point them at the same server and keys.
     os.environ["APP_DATABASE_URL"] = url
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())

@@ -91,6 +91,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
     Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim, "
             "before its work, so a test can kill its worker mid-job. Leave 0."),
+    Setting("CONSOLE_PUBLIC_URL", None, "The console's origin as browsers see it (e.g. https://assess.example.gov.cn) "
+            "behind a TLS-terminating proxy: the sign-in redirect URI, Secure cookies and the same-origin check use "
+            "it. Unset: taken from each request."),
+    Setting("CONSOLE_SESSION_IDLE_MINUTES", "30", "A web console session unused this long is over (sign in again)."),
+    Setting("CONSOLE_SESSION_MAX_HOURS", "12", "A web console session is over this long after sign-in, used or not."),
+    Setting("ASSESS_DEMO", "false", "Demo mode (`assess serve --demo` sets it): mounts the built-in sign-in page "
+            "for the demo tenant's personas. Never set it on a real deployment."),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -141,6 +148,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_poll_seconds: float = 5.0
     job_max_attempts: int = 3
     test_job_pause_seconds: float = 0.0
+    console_public_url: str | None = None
+    console_idle_seconds: float = 1800.0
+    console_max_seconds: float = 12 * 3600.0
+    demo: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -218,6 +229,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth_failure_burst_per_address=seconds("AUTH_FAILURE_BURST_PER_ADDRESS"),
             auth_failure_rate_total=seconds("AUTH_FAILURE_RATE_TOTAL"),
             auth_failure_burst_total=seconds("AUTH_FAILURE_BURST_TOTAL"),
+            console_public_url=(get("CONSOLE_PUBLIC_URL") or "").rstrip("/") or None,
+            console_idle_seconds=60 * positive("CONSOLE_SESSION_IDLE_MINUTES"),
+            console_max_seconds=3600 * positive("CONSOLE_SESSION_MAX_HOURS"),
+            demo=flag("ASSESS_DEMO"),
             trusted_proxies=frozenset(p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip()),
             metrics_token=get("METRICS_TOKEN"),
             job_lease_seconds=positive("JOB_LEASE_SECONDS"),

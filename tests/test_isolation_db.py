@@ -731,3 +731,34 @@ async def test_rating_history_and_allocations_are_tenant_tables(
                 "VALUES ($1, $2, 1, 0, now())",
                 world.b.id, uuid.uuid4(),
             )
+
+
+async def test_console_sessions_are_a_tenant_table_read_across_tenants_only_by_auth_lookup(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """A session row is the tenant's (written and deleted in its own context); the auth-lookup context,
+    which finds a cookie's row before the tenant is known, may read and never write."""
+    policies = {r["policyname"]: r for r in await owner.fetch(
+        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+        "AND tablename = 'console_sessions'")}
+    assert set(policies) == {"tenant_isolation", "auth_lookup"}
+    assert policies["tenant_isolation"]["cmd"] == "ALL" and "app.tenant_id" in policies["tenant_isolation"]["qual"]
+    assert policies["auth_lookup"]["cmd"] == "SELECT" and "app.auth_lookup" in policies["auth_lookup"]["qual"]
+    row = ("INSERT INTO console_sessions (tenant_id, id_hash, subject, issuer, roles, locale, csrf_token, "
+           "idle_expires_at, absolute_expires_at) VALUES ($1, $2, 's', 'i', '{author}', 'en', 't', "
+           "now() + interval '1 hour', now() + interval '1 hour')")
+    async with tenant_transaction(pool, world.b.id) as conn:
+        await conn.execute(row, world.b.id, b"b" * 32)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(row, world.b.id, b"a" * 32)
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM console_sessions") == 0
+        assert _affected(await conn.execute("DELETE FROM console_sessions")) == 0
+    async with auth_lookup_transaction(pool) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM console_sessions") == 1
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.auth_lookup', 'on', true)")
+        assert _affected(await conn.execute("DELETE FROM console_sessions")) == 0
+        assert _affected(await conn.execute("UPDATE console_sessions SET locale = 'zh-CN'")) == 0
+    assert await owner.fetchval("SELECT count(*) FROM console_sessions") == 1

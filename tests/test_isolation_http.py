@@ -1441,6 +1441,7 @@ async def _db_view(
             ("score_exports", "id"),  # status, progress, expiry...
             ("score_export_chunks", "export_id, seq"),
             ("jobs", "id"),  # state, lease, attempts...
+            ("console_sessions", "id_hash"),  # web console sign-ins: locale, expiry...
         )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
@@ -2178,6 +2179,51 @@ async def test_accommodating_a_person_of_both_tenants_touches_only_the_callers(
     assert mine.json()["attempt"]["extra_time_factor"] == 2.0
     assert mine.json()["attempt"]["deadline"] == granted.json()["running_attempt_deadline"]
     assert await _db_view(owner, world.b["id"]) == b_db_before
+
+
+async def _console_session(client: httpx.AsyncClient, tenant_id: str, roles: list[str]) -> tuple[str, str]:
+    """A web console session of the tenant's admin, as a sign-in creates it: (cookie value, CSRF token)."""
+    from service.auth.principal import Principal
+    from service.console import sessions
+    from service.db.pool import tenant_transaction
+
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    principal = Principal("user", "admin-1", frozenset(roles), UUID(tenant_id), "https://idp.example", 0.0)
+    async with tenant_transaction(pool, UUID(tenant_id)) as conn:
+        session_id = await sessions.create(conn, principal, "en", idle_seconds=600, max_seconds=3600)
+        csrf = await conn.fetchval("SELECT csrf_token FROM console_sessions WHERE id_hash = $1",
+                                   sessions.id_hash(session_id))
+    return session_id, csrf
+
+
+async def test_console_shows_and_writes_only_the_sessions_tenant(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """The console's pages run on the session's tenant transaction: A's session lists A's frameworks only,
+    and adopting under B's framework code creates A's own framework, leaving B exactly as it was."""
+    b_db_before = await _db_view(owner, world.b["id"])
+    session_id, csrf = await _console_session(client, world.a["id"], ["tenant_admin"])
+    cookies = {"Cookie": f"assess_console={session_id}"}
+    listed = await client.get("/console/frameworks", headers=cookies)
+    assert listed.status_code == 200
+    assert 'data-testid="framework-A-FW"' in listed.text and "B-FW" not in listed.text and "B B-" not in listed.text
+    adopted = await client.post("/console/templates/adopt", headers=cookies,
+                                data={"template": TEMPLATE, "code": "B-FW", "csrf_token": csrf})
+    assert adopted.status_code == 303, adopted.text
+    assert 'data-testid="framework-B-FW"' in (await client.get("/console/frameworks", headers=cookies)).text
+    assert await _db_view(owner, world.b["id"]) == b_db_before
+    # B's session is B's: its list is B's own.
+    b_session, _ = await _console_session(client, world.b["id"], ["analyst"])
+    b_listed = await client.get("/console/frameworks", headers={"Cookie": f"assess_console={b_session}"})
+    assert "A-FW" not in b_listed.text and 'data-testid="framework-B-FW"' in b_listed.text
+
+
+def test_console_routes_join_the_route_walk(settings: Settings):
+    """Console routes are not exempt: one that takes an object key in its path, query or `data` body
+    fails test_every_object_route_has_an_isolation_probe until it has a probe (a console probe signs
+    in with `_console_session`)."""
+    console = [p for _, p, _ in _routes(create_app(settings)) if p.startswith("/console")]
+    assert "/console/frameworks" in console and not any(_exempt(p) for p in console)
 
 
 async def test_lists_show_only_the_callers_tenant(client: httpx.AsyncClient, world: World):

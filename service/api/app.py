@@ -21,7 +21,7 @@ from litestar.types import Message, Scope
 
 from service import __version__, i18n
 from service.api import observability, public
-from service.api.docs import OfflineSwaggerPlugin, docs_security_headers, static_router
+from service.api.docs import OfflineSwaggerPlugin, page_security_headers, static_router
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
@@ -47,6 +47,8 @@ from service.auth.keys import ServiceKeys
 from service.auth.limits import Limit, TokenEndpointLimits
 from service.auth.verify import TokenVerifier
 from service.config import Settings
+from service.console.routes import console_router
+from service.console.web import template_config
 from service.db.embedded import ensure_database, start_embedded
 from service.db.migrate import check_schema
 from service.db.pool import create_pool
@@ -188,15 +190,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
             RatingController, RatingAdminController, AggregateController, ScoreController, ScoreExportController,
             WebhookController,
-            ClientController, oauth_token, static_router(),
+            ClientController, oauth_token, static_router(), console_router(settings),
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
         compression_config=COMPRESSION,
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
-        before_send=[complete_options_allow, add_ratelimit_headers, docs_security_headers],
+        before_send=[complete_options_allow, add_ratelimit_headers, page_security_headers],
         plugins=[StrictStructSchemaPlugin()],
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -44,6 +44,11 @@ class IssuerCreate(msgspec.Struct, forbid_unknown_fields=True):
     roles_claim: Claim | None = None
     default_roles: list[TenantRole] = msgspec.field(default_factory=lambda: ["candidate"])
     allowed_roles: list[TenantRole] = msgspec.field(default_factory=lambda: ["candidate"])
+    # Web console sign-in (service/console/oidc.py): the provider's OpenID discovery document and the
+    # client id the console signs in as. Both or neither; the client id must be this registration's
+    # audience, since the console's ID tokens are verified against it like any bearer token.
+    discovery_url: Text | None = None
+    console_client_id: Text | None = None
 
 
 class Issuer(msgspec.Struct):
@@ -57,9 +62,35 @@ class Issuer(msgspec.Struct):
     default_roles: list[str]
     allowed_roles: list[str]
     created_at: datetime
+    discovery_url: str | None = None
+    console_client_id: str | None = None
 
 
-_COLUMNS = "id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, created_at"
+_COLUMNS = ("id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
+            "created_at, discovery_url, console_client_id")
+
+
+def _https_url(url: str, pointer: str) -> None:
+    try:
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts, loopback = urlsplit(""), False
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise Unprocessable(msg("the URL must use https"), [FieldError(msg("must be an https URL"), pointer)])
+
+
+def _check_console(data: IssuerCreate) -> None:
+    given = [name for name in ("discovery_url", "console_client_id") if getattr(data, name) is not None]
+    if len(given) == 1:
+        missing = ({"discovery_url", "console_client_id"} - set(given)).pop()
+        raise Unprocessable(msg("console sign-in needs both discovery_url and console_client_id"),
+                            [FieldError(msg("required with {other}", other=given[0]), f"/{missing}")])
+    if data.discovery_url is not None:
+        _https_url(data.discovery_url, "/discovery_url")
+        if data.console_client_id != data.audience:
+            raise Unprocessable(msg("the console client id must be the registration's audience"),
+                                [FieldError(msg("must equal audience"), "/console_client_id")])
 
 
 def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
@@ -145,12 +176,13 @@ def normalise(data: IssuerCreate) -> tuple[dict[str, Any] | None, str | None]:
 
 async def register_issuer(conn: asyncpg.Connection, tenant_id: UUID, data: IssuerCreate) -> Issuer:
     jwks, jwks_url = normalise(data)
+    _check_console(data)
     row = await conn.fetchrow(
         f"""INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim,
-                                         default_roles, allowed_roles)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_COLUMNS}""",
+                                         default_roles, allowed_roles, discovery_url, console_client_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_COLUMNS}""",
         tenant_id, data.issuer, data.audience, jwks, jwks_url, data.subject_claim, data.roles_claim,
-        list(data.default_roles), list(data.allowed_roles),
+        list(data.default_roles), list(data.allowed_roles), data.discovery_url, data.console_client_id,
     )
     return msgspec.convert(dict(row), Issuer)
 

@@ -1,0 +1,21 @@
+"""The console's router: its pages, its guard and error pages, and the demo provider in demo mode only."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from service.config import Settings
+from service.console.demo_idp import DemoIdentityProvider
+from service.console.signin import ConsoleSignIn
+from service.console.views import Console, on_forbidden, on_not_signed_in
+from service.console.web import console_guard
+
+
+def console_router(settings: Settings) -> Router:
+    handlers: list[type] = [ConsoleSignIn, Console]
+    if settings.demo:  # never mounted outside demo mode: the routes do not exist
+        handlers.append(DemoIdentityProvider)
+    return Router(path="/", route_handlers=handlers, guards=[console_guard], include_in_schema=False,
+                  exception_handlers={NotAuthorizedException: on_not_signed_in,
+                                      PermissionDeniedException: on_forbidden})

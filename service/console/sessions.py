@@ -1,0 +1,101 @@
+"""The `console_sessions` table, and nothing else touches it.
+
+The cookie carries 32 random bytes; the table keeps their SHA-256, so a leaked table signs nobody
+in. A request finds its row before it knows its tenant, through the read-only auth-lookup context
+(`find`); writing (sign-in, touch, language, logout) happens in the tenant's own transaction.
+Expiry is twofold: idle (renewed on use, at most once a minute so a page view is not a write) and
+absolute (fixed at sign-in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.auth.principal import Principal
+from service.db.pool import auth_lookup_transaction
+
+TOUCH_AFTER = timedelta(seconds=60)
+
+
+class ConsoleSession(msgspec.Struct, frozen=True):
+    tenant_id: UUID
+    tenant_name: str
+    id_hash: bytes
+    subject: str
+    issuer: str
+    roles: frozenset[str]
+    locale: str
+    csrf_token: str
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+
+    def principal(self) -> Principal:
+        """The session as the same `Principal` a bearer token gives: the API's role guards apply as they are."""
+        return Principal("user", self.subject, self.roles, self.tenant_id, self.issuer,
+                         self.absolute_expires_at.timestamp())
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def id_hash(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+async def create(conn: asyncpg.Connection, principal: Principal, locale: str, *, idle_seconds: float,
+                 max_seconds: float) -> str:
+    """A new session for a verified sign-in; returns the cookie value (never stored).
+
+    Sessions that are over are deleted here, so the table holds about the tenant's live sessions
+    without a cleaning job."""
+    session_id = new_id()
+    now = datetime.now(UTC)
+    await conn.execute("DELETE FROM console_sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", now)
+    await conn.execute(
+        "INSERT INTO console_sessions (id_hash, subject, issuer, roles, locale, csrf_token, created_at, "
+        "last_seen_at, idle_expires_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+        id_hash(session_id), principal.subject, principal.issuer, sorted(principal.roles), locale,
+        secrets.token_urlsafe(32), now, now + timedelta(seconds=min(idle_seconds, max_seconds)),
+        now + timedelta(seconds=max_seconds))
+    return session_id
+
+
+async def find(pool: asyncpg.Pool, session_id: str) -> ConsoleSession | None:
+    """The live session of a cookie value, with its tenant's name; None when unknown, expired or suspended."""
+    async with auth_lookup_transaction(pool) as conn:
+        row = await conn.fetchrow(
+            "SELECT s.tenant_id, t.name AS tenant_name, s.id_hash, s.subject, s.issuer, s.roles, s.locale, "
+            "s.csrf_token, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at "
+            "FROM console_sessions s JOIN tenants t ON t.id = s.tenant_id "
+            "WHERE s.id_hash = $1 AND t.status = 'active' "
+            "AND s.idle_expires_at > now() AND s.absolute_expires_at > now()", id_hash(session_id))
+    if row is None:
+        return None
+    return ConsoleSession(**{**dict(row), "roles": frozenset(row["roles"])})
+
+
+async def touch(conn: asyncpg.Connection, session: ConsoleSession, idle_seconds: float) -> None:
+    """Push the idle expiry on, never past the absolute one; skipped when the last touch is recent."""
+    now = datetime.now(UTC)
+    if now - session.last_seen_at < TOUCH_AFTER:
+        return
+    await conn.execute(
+        "UPDATE console_sessions SET last_seen_at = $2, idle_expires_at = least($3, absolute_expires_at) "
+        "WHERE id_hash = $1", session.id_hash, now, now + timedelta(seconds=idle_seconds))
+
+
+async def set_locale(conn: asyncpg.Connection, session: ConsoleSession, locale: str) -> None:
+    await conn.execute("UPDATE console_sessions SET locale = $2 WHERE id_hash = $1", session.id_hash, locale)
+
+
+async def delete(conn: asyncpg.Connection, hashed: bytes) -> None:
+    """Logout: the row goes, so the session ends on every device and worker at once."""
+    await conn.execute("DELETE FROM console_sessions WHERE id_hash = $1", hashed)
