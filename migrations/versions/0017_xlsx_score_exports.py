@@ -3,14 +3,14 @@ the language the request asked for, since a spreadsheet's column names, unit nam
 names are written in it (a CSV or JSON Lines file has codes only).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import execute_script
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
