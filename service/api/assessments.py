@@ -213,7 +213,8 @@ class AssessmentController(Controller):
 
     @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[results], responses=errors(404),
          summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "
-                 "alpha per dimension with alpha if item deleted; negative discrimination flagged")
+                 "alpha per dimension and form (30 or more attempts) with alpha if item deleted; "
+                 "negative discrimination flagged")
     async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
         return await item_stats.get_run(conn, code)
 
