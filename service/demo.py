@@ -98,15 +98,20 @@ def _demo_assessment(items: list) -> AssessmentContent:  # type: ignore[type-arg
         audience=Audience(org_units=["P"]), time_limit_minutes=40, attempts_allowed=2, feedback="immediate")
 
 
+async def _published_template(conn: asyncpg.Connection, template: str) -> None:
+    """The template adopted under its own code and published as version 1, unless it already is."""
+    if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", template):
+        await frameworks.adopt_template(conn, Adopt(template=template))
+        draft = await frameworks.get_version(conn, template, 1)
+        await frameworks.publish(conn, template, 1, draft.etag)
+
+
 async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
     """Adopt and publish the cadre framework, import its sample items, publish the demo assessment. Idempotent."""
     async with tenant_transaction(pool, tenant_id) as conn:
         if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_ASSESSMENT):
             return
-        if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", DEMO_FRAMEWORK):
-            await frameworks.adopt_template(conn, Adopt(template=DEMO_FRAMEWORK))
-            draft = await frameworks.get_version(conn, DEMO_FRAMEWORK, 1)
-            await frameworks.publish(conn, DEMO_FRAMEWORK, 1, draft.etag)
+        await _published_template(conn, DEMO_FRAMEWORK)
         items = sample_bank(DEMO_FRAMEWORK).items
         await bank.import_items(conn, items)
         created = await assessments.create_assessment(conn, _demo_assessment(items))
@@ -118,10 +123,7 @@ async def seed_demo_teacher_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> N
     async with tenant_transaction(pool, tenant_id) as conn:
         if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT):
             return
-        if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", DEMO_TEACHER_FRAMEWORK):
-            await frameworks.adopt_template(conn, Adopt(template=DEMO_TEACHER_FRAMEWORK))
-            draft = await frameworks.get_version(conn, DEMO_TEACHER_FRAMEWORK, 1)
-            await frameworks.publish(conn, DEMO_TEACHER_FRAMEWORK, 1, draft.etag)
+        await _published_template(conn, DEMO_TEACHER_FRAMEWORK)
         await bank.import_items(conn, sample_bank(DEMO_TEACHER_FRAMEWORK).items)
         form = msgspec.structs.replace(sample_assessment(DEMO_TEACHER_FRAMEWORK), code=DEMO_TEACHER_ASSESSMENT,
                                        attempts_allowed=2, feedback="immediate")

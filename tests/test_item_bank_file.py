@@ -21,6 +21,7 @@ from service.items.model import (
     item_type,
     option_keys,
 )
+from service.items.quality import localized_texts
 from service.rubrics.model import FrameworkContent, content_decoder, walk_indicators
 from service.rubrics.templates import TEMPLATES_DIR
 
@@ -71,21 +72,6 @@ def centre(item: Item) -> str:
     """The dimension of the item's heaviest loading (the first, on a tie)."""
     heaviest = max(item.loadings, key=lambda loading: loading.weight)
     return dimension_of()[heaviest.indicator]
-
-
-def localized_texts(item: Item) -> list[tuple[str, dict[str, str]]]:
-    """Every candidate- or rater-facing localized text of an item, with where it is."""
-    texts = [("stem", item.stem)]
-    if item.scenario is not None:
-        texts.append(("scenario", item.scenario))
-    texts += [(f"options/{option.key}", option.text) for option in getattr(item, "options", [])]
-    if isinstance(item, Likert):
-        texts += [(f"scale_labels/{i}", label) for i, label in enumerate(item.scale_labels)]
-    if isinstance(item, OpenResponse):
-        if item.key.rater_notes is not None:
-            texts.append(("key/rater_notes", item.key.rater_notes))
-        texts += [(f"key/exemplars/{i}", text) for i, text in enumerate(item.key.exemplars)]
-    return texts
 
 
 def rule_problems(item: Item) -> list[str]:
