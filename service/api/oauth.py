@@ -30,7 +30,6 @@ from service.api.problems import EXCEPTION_HANDLERS, Problem
 from service.auth.issue import issue_client_token
 from service.auth.limits import Decision, TokenEndpointLimits
 from service.auth.principal import CLIENT_SCOPES
-from service.i18n import msg
 from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate_client
 
 FORM = "application/x-www-form-urlencoded"
