@@ -21,7 +21,7 @@ from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
 from service.items.views import RenderedItem, candidate_view, rendered_view
-from service.tenancy.fields import CODE_PATTERN, MAX_VERSION
+from service.tenancy.fields import CODE_PATTERN, MAX_VERSION, Code
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
@@ -29,6 +29,20 @@ write = requires_roles(TENANT_ADMIN, AUTHOR)
 ItemCode = Annotated[str, PathParameter(description="Item code", max_length=64, pattern=CODE_PATTERN)]
 Framework = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN, description="Framework code")]
 Status = Annotated[ItemStatus | None, QueryParameter(description="active or retired")]
+
+
+SEARCH_TEXT = {"min_length": 1, "max_length": 200, "pattern": r"^[^\x00]*$"}
+
+
+class ItemFilters(msgspec.Struct, forbid_unknown_fields=True):
+    """The search's filters with the constraints of its query parameters below, for callers that get
+    them as text (the console's filter form); tests/test_console_items.py checks both give the same messages."""
+
+    framework: Code | None = None
+    indicator: Code | None = None
+    type: ItemType | None = None
+    status: ItemStatus | None = None
+    q: Annotated[str, msgspec.Meta(**SEARCH_TEXT)] | None = None
 
 
 class ItemPage(msgspec.Struct):
@@ -47,7 +61,7 @@ class ItemController(Controller):
                      indicator: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
                      type: Annotated[ItemType | None, QueryParameter(description="Item type")] = None,
                      status: Status = None,
-                     q: Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00]*$",
+                     q: Annotated[str | None, QueryParameter(**SEARCH_TEXT,  # type: ignore[arg-type]
                                                              description="Text in the code, stem, scenario "
                                                                          "or options")] = None,
                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> ItemPage:

@@ -112,7 +112,7 @@ def _allowed(types: list[msgspec.inspect.Type]) -> list[Any]:
     return values
 
 
-def _with_allowed_values(message: str, annotation: Any, tokens: list[str]) -> str:
+def with_allowed_values(message: str, annotation: Any, tokens: list[str]) -> str:
     """"Invalid enum value 'x'" becomes "...; allowed: 'a', 'b'" when the expected type says which."""
     if not message.startswith(_ENUM_MESSAGES):
         return message
@@ -139,7 +139,7 @@ def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Probl
     error = msgspec_field_error(str(exc))
     if error.detail.startswith(_ENUM_MESSAGES) and error.pointer is not None:
         tokens = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
-        error = FieldError(_with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer)
+        error = FieldError(with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer)
     return problem(request, 400, msg("the request body is invalid at '{pointer}': {reason}",
                                      pointer=error.pointer or "/", reason=error.detail),
                    slug="validation", title=msg("Request is invalid"), errors=[error])
@@ -163,7 +163,7 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         if source == "body":
             errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
         else:
-            message = _with_allowed_values(message, _annotation(request, key), [])
+            message = with_allowed_values(message, _annotation(request, key), [])
             errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
     return problem(request, 400, msg("invalid {names}", names=named) if named else msgspec_message(exc.detail),
