@@ -86,7 +86,7 @@ async def test_every_console_page_carries_the_strict_policy(settings: Settings) 
         app = http._transport.app  # type: ignore[attr-defined]
         paths = sorted({r.path for r in app.routes if r.path.startswith("/console") and "{" not in r.path
                         and "GET" in getattr(r, "methods", ())})
-        assert {"/console", "/console/frameworks", "/console/templates"} <= set(paths)
+        assert {"/console", "/console/frameworks", "/console/items", "/console/templates"} <= set(paths)
         pages = [login] + [await http.get(p) for p in paths]
         pages.append(await http.post("/console/logout"))  # a refused write: the error page too
         pages.append(await http.get("/console/no-such-page"))

@@ -93,6 +93,20 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     assert page.url.endswith("/console/templates")
     await page.screenshot(path=str(shots / "4-adopt-error.png"), full_page=True)
 
+    # The item bank: filtering by type swaps the results in place (htmx) and puts the filter in the URL.
+    await page.click('nav >> text=题库')
+    await page.wait_for_url("**/console/items")
+    await page.select_option("#type", "ordering")
+    async with page.expect_request("**/console/items?*type=ordering*") as filtered:
+        await page.click('[data-testid="filter"]')
+    assert (await filtered.value).headers.get("hx-request") == "true"
+    await page.wait_for_url("**/console/items?*type=ordering*")
+    await page.wait_for_selector('#item-results tr[data-testid^="item-"]')
+    assert await page.locator("#item-results tbody tr").count() == await page.locator(
+        '#item-results tbody tr:has-text("排序题")').count()
+    await page.screenshot(path=str(shots / "5-items.png"), full_page=True)
+    await _axe(page, "item list")
+
     # Sign out: back at the sign-in page, and the console is closed again.
     await page.click('[data-testid="logout"]')
     await page.wait_for_url("**/console/login")

@@ -2207,6 +2207,16 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
     listed = await client.get("/console/frameworks", headers=cookies)
     assert listed.status_code == 200
     assert 'data-testid="framework-A-FW"' in listed.text and "B-FW" not in listed.text and "B B-" not in listed.text
+    # The item list: A's items only, SHARED-SC as A wrote it; filters naming B's framework or an
+    # indicator only B's items load on give A's empty list, as GET /v1/items does.
+    items = await client.get("/console/items", headers=cookies)
+    assert items.status_code == 200, items.text
+    assert 'data-testid="item-A-SC-1"' in items.text and "A A-item SHARED-SC" in items.text
+    assert "B-SC-1" not in items.text and "B B-" not in items.text
+    for query in ("framework=B-FW", "indicator=D2.1", "indicator=D3.1&type=open_response", "q=B-ORD"):
+        filtered = await client.get(f"/console/items?{query}", headers=cookies)
+        assert filtered.status_code == 200 and 'data-testid="no-items"' in filtered.text, query
+        assert "B B-" not in filtered.text and 'data-testid="item-' not in filtered.text, query
     adopted = await client.post("/console/templates/adopt", headers=cookies,
                                 data={"template": TEMPLATE, "code": "B-FW", "csrf_token": csrf})
     assert adopted.status_code == 303, adopted.text
@@ -2216,6 +2226,8 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
     b_session, _ = await _console_session(client, world.b["id"], ["analyst"])
     b_listed = await client.get("/console/frameworks", headers={"Cookie": f"assess_console={b_session}"})
     assert "A-FW" not in b_listed.text and 'data-testid="framework-B-FW"' in b_listed.text
+    b_items = await client.get("/console/items?indicator=D2.1", headers={"Cookie": f"assess_console={b_session}"})
+    assert 'data-testid="item-B-ORD-1"' in b_items.text and "A A-" not in b_items.text
 
 
 def test_console_routes_join_the_route_walk(settings: Settings):
