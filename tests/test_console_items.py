@@ -11,9 +11,9 @@ from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.pool import tenant_transaction
 from service.demo import DEMO_FRAMEWORK
+from service.console.items import checked_filters
 from service.items import bank
 from service.items.samples import sample_bank
-from service.console.items import checked_filters
 from tests.console_helpers import csrf_of, demo_console, sign_in
 from tests.helpers import user
 from tests.test_console_frameworks import _demo_id
@@ -29,16 +29,19 @@ async def test_list_filters_and_pages_like_the_api(settings: Settings) -> None:
         app = http._transport.app  # type: ignore[attr-defined]
         pool = app.state.runtime.pool
         async with tenant_transaction(pool, await _demo_id(pool)) as conn:
+            await bank.set_status(conn, "CAL-AK-002", "retired")
+
             async def search(**filters: str | None) -> list[str]:
                 base = {"framework": None, "indicator": None, "type_": None, "status": None, "text": None}
-                return [i.code for i in await bank.search_items(conn, **{**base, **filters}, after=None, limit=500)]
+                found = await bank.search_items(conn, **{**base, **filters}, after=None, limit=500)
+                return [i.code for i in found]
             everything = await search()
             by_framework = await search(framework=DEMO_FRAMEWORK)
             by_indicator = await search(indicator="AK.1")
             by_type = await search(type_="ordering")
             retired = await search(status="retired")
             by_text = await search(text="CAL-AK-00")
-        assert by_framework and by_indicator and by_type and by_text and retired == []
+        assert by_framework and by_indicator and by_type and by_text and retired == ["CAL-AK-002"]
 
         first = await http.get("/console/items")
         assert first.status_code == 200 and 'aria-current="page"' in first.text and "/console/items" in first.text
@@ -48,12 +51,17 @@ async def test_list_filters_and_pages_like_the_api(settings: Settings) -> None:
         link = html.unescape(re.search(r'<a href="([^"]+)"[^>]*data-testid="next-page"', first.text).group(1))
         second = await http.get(link)
         assert _rows(second.text) == everything[50:100] and "First page" in second.text
+        # The link keeps the filters.
+        framework = (await http.get("/console/items", params={"framework": DEMO_FRAMEWORK})).text
+        link = html.unescape(re.search(r'<a href="([^"]+)"[^>]*data-testid="next-page"', framework).group(1))
+        assert f"framework={DEMO_FRAMEWORK}" in link and _rows((await http.get(link)).text) == by_framework[50:100]
         for params, expected in (({"framework": DEMO_FRAMEWORK}, by_framework), ({"indicator": "AK.1"}, by_indicator),
                                  ({"type": "ordering"}, by_type), ({"q": "cal-ak-00"}, by_text),
                                  ({"status": "retired"}, retired)):
             shown = await http.get("/console/items", params={**params, "framework": params.get("framework", "")})
             assert shown.status_code == 200 and _rows(shown.text) == expected[:50], params
-        assert 'data-testid="no-items"' in (await http.get("/console/items?status=retired")).text
+        assert "<td>Retired</td>" in (await http.get("/console/items?status=retired")).text
+        assert 'data-testid="no-items"' in (await http.get("/console/items?q=no-such-text")).text
         await http.post("/console/language", data={"lang": "zh-CN", "csrf_token": csrf_of(first.text)})
         assert "同一个问题连续问大模型两次" in (await http.get("/console/items?q=CAL-AK-001")).text
         # From htmx: the results fragment alone, with the error slots swapped out of band.
@@ -73,7 +81,8 @@ async def test_bad_filters_get_the_apis_message_next_to_their_field(settings: Se
             shown = re.search(rf'id="{name}-error" role="alert">([^<]+)<', bad.text)
             assert shown, (name, bad.text)
             assert re.search(rf'id="{name}"[^>]*aria-invalid="true"', bad.text), name
-        assert "Invalid enum value &#39;essay&#39;; allowed: &#39;likert&#39;" in bad.text  # the API's own list of the types
+        # The API's own message, with its list of the types.
+        assert "Invalid enum value &#39;essay&#39;; allowed: &#39;likert&#39;" in bad.text
         cursor = await http.get("/console/items", params={"cursor": "nonsense"})
         assert cursor.status_code == 422 and "not a cursor from this list" in cursor.text
         # htmx: the message arrives in the out-of-band error slot.
