@@ -101,9 +101,9 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
         await page.click('[data-testid="filter"]')
     assert (await filtered.value).headers.get("hx-request") == "true"
     await page.wait_for_url("**/console/items?*type=ordering*")
-    await page.wait_for_selector('#item-results tr[data-testid^="item-"]')
-    assert await page.locator("#item-results tbody tr").count() == await page.locator(
-        '#item-results tbody tr:has-text("排序题")').count()
+    # Swapped: no row of another type is left, and ordering items are there.
+    await page.wait_for_selector('#item-results tbody tr:not(:has-text("排序题"))', state="detached")
+    assert await page.locator('#item-results tbody tr:has-text("排序题")').count() > 0
     await page.screenshot(path=str(shots / "5-items.png"), full_page=True)
     await _axe(page, "item list")
 
