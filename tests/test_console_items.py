@@ -66,6 +66,7 @@ async def test_list_filters_and_pages_like_the_api(settings: Settings) -> None:
         assert "同一个问题连续问大模型两次" in (await http.get("/console/items?q=CAL-AK-001")).text
         # From htmx: the results fragment alone, with the error slots swapped out of band.
         fragment = await http.get("/console/items", params={"type": "ordering"}, headers={"HX-Request": "true"})
+        assert "HX-Request" in fragment.headers["vary"]
         assert fragment.text.lstrip().startswith('<section id="item-results"') and "<html" not in fragment.text
         assert _rows(fragment.text) == by_type and 'id="type-error" role="alert" hx-swap-oob="true"' in fragment.text
 

@@ -21,7 +21,7 @@ from service.items import bank
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
 from service.items.views import RenderedItem, candidate_view, rendered_view
-from service.tenancy.fields import CODE_PATTERN, MAX_VERSION, Code
+from service.tenancy.fields import CODE_PATTERN, MAX_VERSION, TEXT_PATTERN, Code
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
@@ -31,7 +31,7 @@ Framework = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PAT
 Status = Annotated[ItemStatus | None, QueryParameter(description="active or retired")]
 
 
-SEARCH_TEXT = {"min_length": 1, "max_length": 200, "pattern": r"^[^\x00]*$"}
+SEARCH_MAX = 200  # characters of `q`
 
 
 class ItemFilters(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,7 +42,7 @@ class ItemFilters(msgspec.Struct, forbid_unknown_fields=True):
     indicator: Code | None = None
     type: ItemType | None = None
     status: ItemStatus | None = None
-    q: Annotated[str, msgspec.Meta(**SEARCH_TEXT)] | None = None
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=SEARCH_MAX, pattern=TEXT_PATTERN)] | None = None
 
 
 class ItemPage(msgspec.Struct):
@@ -61,7 +61,7 @@ class ItemController(Controller):
                      indicator: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
                      type: Annotated[ItemType | None, QueryParameter(description="Item type")] = None,
                      status: Status = None,
-                     q: Annotated[str | None, QueryParameter(**SEARCH_TEXT,  # type: ignore[arg-type]
+                     q: Annotated[str | None, QueryParameter(min_length=1, max_length=SEARCH_MAX, pattern=TEXT_PATTERN,
                                                              description="Text in the code, stem, scenario "
                                                                          "or options")] = None,
                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> ItemPage:

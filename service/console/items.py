@@ -93,6 +93,9 @@ class ItemScreens(Controller):
         status = 422 if errors else 200
         partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
         if partial:
-            return await page(request, conn, "_item_results.html", status_code=status, oob=True, **context)
-        known = [f.code for f in await frameworks.list_frameworks(conn, after=None, limit=200)]
-        return await page(request, conn, "items.html", status_code=status, frameworks=known, **context)
+            response = await page(request, conn, "_item_results.html", status_code=status, oob=True, **context)
+        else:
+            known = [f.code for f in await frameworks.list_frameworks(conn, after=None, limit=200)]
+            response = await page(request, conn, "items.html", status_code=status, frameworks=known, **context)
+        response.headers["Vary"] = "HX-Request"  # one URL, two answers: no cache may mix them up
+        return response
