@@ -45,7 +45,7 @@ async def test_list_filters_and_pages_like_the_api(settings: Settings) -> None:
 
         first = await http.get("/console/items")
         assert first.status_code == 200 and 'aria-current="page"' in first.text and "/console/items" in first.text
-        assert _rows(first.text) == everything[:50]
+        assert _rows(first.text) == everything[:50] and "50 items on this page" in first.text
         assert "You ask a large model the same question twice" in first.text  # the stem, in the session's language
         # The next page: a link carrying the filters and the cursor, answered with the rest.
         link = html.unescape(re.search(r'<a href="([^"]+)"[^>]*data-testid="next-page"', first.text).group(1))
@@ -60,10 +60,12 @@ async def test_list_filters_and_pages_like_the_api(settings: Settings) -> None:
                                  ({"status": "retired"}, retired)):
             shown = await http.get("/console/items", params={**params, "framework": params.get("framework", "")})
             assert shown.status_code == 200 and _rows(shown.text) == expected[:50], params
-        assert "<td>Retired</td>" in (await http.get("/console/items?status=retired")).text
+        one = (await http.get("/console/items?status=retired")).text
+        assert "<td>Retired</td>" in one and "1 item on this page" in one
         assert 'data-testid="no-items"' in (await http.get("/console/items?q=no-such-text")).text
         await http.post("/console/language", data={"lang": "zh-CN", "csrf_token": csrf_of(first.text)})
-        assert "同一个问题连续问大模型两次" in (await http.get("/console/items?q=CAL-AK-001")).text
+        zh = (await http.get("/console/items?q=CAL-AK-001")).text
+        assert "同一个问题连续问大模型两次" in zh and "本页 1 道题" in zh
         # From htmx: the results fragment alone, with the error slots swapped out of band.
         fragment = await http.get("/console/items", params={"type": "ordering"}, headers={"HX-Request": "true"})
         assert "HX-Request" in fragment.headers["vary"]
