@@ -86,6 +86,7 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     await _axe(page, "framework list")
     # Taken code: the message sits next to the code field.
     await page.click('nav >> text=模板库')
+    await page.wait_for_url("**/console/templates")  # loaded, htmx with it: else the form posts natively
     card = page.locator('[data-testid="template-teacher-digital-literacy"]')
     await card.locator('input[name="code"]').fill("teachers-browser")
     await card.locator('button[type="submit"]').click()
