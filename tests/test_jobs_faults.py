@@ -28,7 +28,12 @@ import httpx
 import psutil
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "bench"
-PAUSE = 7.0  # longer than a respawned worker's 5.5 s of grace, plus the poll and lease delays
+# Granian exits ("crash loop") when a worker it respawned less than 5.5 s ago dies. A worker is killed
+# only once it is KILL_AGE old; psutil derives a process's start from the boot time, which the kernel
+# gives in whole seconds, so an age can read up to a second high: KILL_AGE keeps 2 s of margin. Jobs
+# pause PAUSE after their claim, longer than a worker's age at its claim plus KILL_AGE.
+KILL_AGE = 7.5
+PAUSE = 10.0
 WITHIN = 60.0
 
 
@@ -74,7 +79,7 @@ async def _kill_worker(serve_pid: int, lease_owner: str) -> None:
     try:
         worker = psutil.Process(pid)
         assert worker.ppid() == serve_pid, f"{pid} is not a worker of the service we started"
-        await asyncio.sleep(max(0.0, 6.0 - (time.time() - worker.create_time())))
+        await asyncio.sleep(max(0.0, KILL_AGE - (time.time() - worker.create_time())))
         os.kill(pid, signal.SIGKILL)
     except (psutil.NoSuchProcess, ProcessLookupError):
         pass
