@@ -208,7 +208,7 @@ async def _commit(job: Job, seq: int, chunk: bytes, assignments: str, *values: o
     async with tenant_transaction(job.pool, job.tenant_id) as conn:
         await job.fence(conn)
         alive = await conn.fetchval(
-            f"UPDATE score_exports SET {assignments}, heartbeat_at = now() WHERE id = $1 AND status = 'running' "
+            f"UPDATE score_exports SET {assignments} WHERE id = $1 AND status = 'running' "
             "RETURNING id", job.id, *values)
         if alive is None:
             raise _Abandoned
@@ -265,7 +265,7 @@ async def run(job: Job) -> None:
         await settle(conn)  # the tenant's old files go whenever one of its exports runs
         found = await conn.fetchrow(
             """UPDATE score_exports e SET status = 'running', started_at = coalesce(e.started_at, now()),
-                      heartbeat_at = now(), rows_done = 0, bytes = 0, rows_total = NULL
+                      rows_done = 0, bytes = 0, rows_total = NULL
                FROM assessments a WHERE e.id = $1 AND e.status IN ('queued', 'running')
                     AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
                RETURNING a.code, e.format, e.language, e.chunk_bytes""", job.id)
