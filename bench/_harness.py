@@ -68,16 +68,28 @@ def wait_ready(url: str, server: subprocess.Popen, name: str = "the service") ->
 
 
 @contextmanager
-def running_service(workers: int, pool_max: int, extra_env: dict[str, str] | None = None) -> Iterator[Service]:
+def running_service(
+    workers: int, pool_max: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Service]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="assess-bench-") as data_dir:
-        env = {**os.environ, "ASSESS_DATA_DIR": data_dir, "PORT": str(port), "WORKERS": str(workers),
-               "LOG_LEVEL": "WARNING", "DB_POOL_MAX": str(pool_max), **(extra_env or {})}
+        env = {
+            **os.environ,
+            "ASSESS_DATA_DIR": data_dir,
+            "PORT": str(port),
+            "WORKERS": str(workers),
+            "LOG_LEVEL": "WARNING",
+            "DB_POOL_MAX": str(pool_max),
+            **(extra_env or {}),
+        }
         server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
         try:
             wait_ready(f"http://127.0.0.1:{port}", server)
-            print(f"service on 127.0.0.1:{port} with {workers} granian worker(s); database: "
-                  f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}", flush=True)
+            print(
+                f"service on 127.0.0.1:{port} with {workers} granian worker(s); database: "
+                f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}",
+                flush=True,
+            )
             service = Service(f"http://127.0.0.1:{port}", Path(data_dir), pid=server.pid)
             service.load_keys()
             yield service
@@ -97,36 +109,72 @@ async def ok(request) -> httpx.Response:  # type: ignore[no-untyped-def]
     return response
 
 
-async def bench_tenant(http: httpx.AsyncClient, keys: ServiceKeys, people: int, assessment: dict | None = None,  # type: ignore[type-arg]
-                       extra_items: list | None = None) -> tuple[str, dict[str, str], list[str]]:  # type: ignore[type-arg]
+async def bench_tenant(
+    http: httpx.AsyncClient,
+    keys: ServiceKeys,
+    people: int,
+    assessment: dict | None = None,  # type: ignore[type-arg]
+    extra_items: list | None = None,
+) -> tuple[str, dict[str, str], list[str]]:  # type: ignore[type-arg]
     """A tenant with `people` civil servants (cand-000000...) and a published assessment 'bench' of every
     sample item; returns (tenant id, admin headers, external ids)."""
     slug = f"bench-{uuid.uuid4().hex[:8]}"
     operator = bearer(issue_operator_token(keys, **COMMON))
-    tenant = (await ok(http.post("/v1/tenants", json={"slug": slug, "name": "Bench"}, headers=operator))).json()
-    admin = bearer(issue_token(keys, kind="user", subject="bench-admin", tenant_id=uuid.UUID(tenant["id"]),
-                               roles=["tenant_admin", "author", "analyst"], **COMMON))
+    tenant = (
+        await ok(http.post("/v1/tenants", json={"slug": slug, "name": "Bench"}, headers=operator))
+    ).json()
+    admin = bearer(
+        issue_token(
+            keys,
+            kind="user",
+            subject="bench-admin",
+            tenant_id=uuid.UUID(tenant["id"]),
+            roles=["tenant_admin", "author", "analyst"],
+            **COMMON,
+        )
+    )
     await ok(http.post("/v1/org-units", json={"code": "P", "name": "Province"}, headers=admin))
     ids = [f"cand-{i:06d}" for i in range(people)]
     for start in range(0, people, 5000):
-        rows = [{"external_id": e, "org_unit_code": "P", "category": "civil_servant"} for e in ids[start:start + 5000]]
+        rows = [
+            {"external_id": e, "org_unit_code": "P", "category": "civil_servant"}
+            for e in ids[start : start + 5000]
+        ]
         await ok(http.post("/v1/people/bulk", json={"people": rows}, headers=admin))
     await ok(http.post("/v1/frameworks", json={"template": FRAMEWORK}, headers=admin))
     etag = (await ok(http.get(f"/v1/frameworks/{FRAMEWORK}/versions/1", headers=admin))).headers["etag"]
     await ok(http.post(f"/v1/frameworks/{FRAMEWORK}/versions/1/publish", headers={**admin, "If-Match": etag}))
     items = list(sample_bank(FRAMEWORK).items) + list(extra_items or [])
     await ok(http.post("/v1/items/import", json={"items": msgspec.to_builtins(items)}, headers=admin))
-    body = {"code": "bench", "title": {"en": "Bench"}, "framework": {"code": FRAMEWORK, "version": 1},
-            "sections": [{"code": "all", "items": [{"code": item.code} for item in items], "shuffle_items": True}],
-            "audience": {"org_units": ["P"]}, "time_limit_minutes": 120, **(assessment or {})}
+    body = {
+        "code": "bench",
+        "title": {"en": "Bench"},
+        "framework": {"code": FRAMEWORK, "version": 1},
+        "sections": [
+            {"code": "all", "items": [{"code": item.code} for item in items], "shuffle_items": True}
+        ],
+        "audience": {"org_units": ["P"]},
+        "time_limit_minutes": 120,
+        **(assessment or {}),
+    }
     created = await ok(http.post("/v1/assessments", json=body, headers=admin))
-    await ok(http.post("/v1/assessments/bench/publish", headers={**admin, "If-Match": created.headers["etag"]}))
+    await ok(
+        http.post("/v1/assessments/bench/publish", headers={**admin, "If-Match": created.headers["etag"]})
+    )
     return tenant["id"], admin, ids
 
 
 def candidate_token(keys: ServiceKeys, tenant_id: str, external_id: str) -> dict[str, str]:
-    return bearer(issue_token(keys, kind="user", subject=external_id, tenant_id=uuid.UUID(tenant_id),
-                              roles=["candidate"], **COMMON))
+    return bearer(
+        issue_token(
+            keys,
+            kind="user",
+            subject=external_id,
+            tenant_id=uuid.UUID(tenant_id),
+            roles=["candidate"],
+            **COMMON,
+        )
+    )
 
 
 class RawConnection:
@@ -145,20 +193,27 @@ class RawConnection:
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         status, _, data = await self.exchange(method, path, headers, body)
         return status, data
 
-    async def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-                       ) -> tuple[int, dict[str, str], bytes]:
+    async def exchange(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request: the status, the response headers (lower-cased names) and the body. A failure,
         or a cancellation mid-exchange, closes the connection (its state is unknown); the next
         request opens a new one."""
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}",
-                "Content-Type: application/json"] + [f"{k}: {v}" for k, v in headers.items()]
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+            "Content-Type: application/json",
+        ] + [f"{k}: {v}" for k, v in headers.items()]
         try:
             self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
             status_line = await self.reader.readline()

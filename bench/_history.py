@@ -23,8 +23,14 @@ from service.items.model import Item
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import ScoredItem, ScoreDocument, ScoringInput, score
 
-CATEGORIES = {"civil_servant": (0.45, 0.0), "teacher": (0.22, 1.0), "professional_technical": (0.15, 2.0),
-              "leading_cadre": (0.08, 3.0), "other": (0.07, -3.0), "unspecified": (0.03, -1.0)}  # share, offset
+CATEGORIES = {
+    "civil_servant": (0.45, 0.0),
+    "teacher": (0.22, 1.0),
+    "professional_technical": (0.15, 2.0),
+    "leading_cadre": (0.08, 3.0),
+    "other": (0.07, -3.0),
+    "unspecified": (0.03, -1.0),
+}  # share, offset
 MEAN, ABILITY_SD, NOISE_SD = 64.0, 10.0, 7.0  # scaled score = MEAN + offsets + ability + per-dimension noise
 BATCH = 100_000  # people per loading transaction
 
@@ -32,7 +38,6 @@ BATCH = 100_000  # people per loading transaction
 def lit(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
-
 
 
 class Template(msgspec.Struct):
@@ -52,27 +57,57 @@ async def read_template(conn: asyncpg.Connection, assessment_id: uuid.UUID) -> T
            JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
            JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
                 AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.id = $1""", assessment_id)
+           WHERE a.id = $1""",
+        assessment_id,
+    )
     framework = msgspec.convert(row["content"], FrameworkContent)
-    codes = [i["code"] for s in (await conn.fetchval("SELECT content FROM assessments WHERE id = $1",
-                                                     assessment_id))["sections"] for i in s["items"]]
-    versions = {r["code"]: (r["version"], r["content"]) for r in await conn.fetch(
-        """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
+    codes = [
+        i["code"]
+        for s in (await conn.fetchval("SELECT content FROM assessments WHERE id = $1", assessment_id))[
+            "sections"
+        ]
+        for i in s["items"]
+    ]
+    versions = {
+        r["code"]: (r["version"], r["content"])
+        for r in await conn.fetch(
+            """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
              ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
-           WHERE i.code = ANY($1::text[])""", codes)}
-    items = [ScoredItem(versions[c][0], msgspec.convert(versions[c][1], Item))  # type: ignore[arg-type]
-             for c in sorted(codes)]
+           WHERE i.code = ANY($1::text[])""",
+            codes,
+        )
+    }
+    items = [
+        ScoredItem(versions[c][0], msgspec.convert(versions[c][1], Item))  # type: ignore[arg-type]
+        for c in sorted(codes)
+    ]
     # every item omitted: each dimension is measured, with its max (possible points) and weights as scored
     document = score(ScoringInput(framework, row["content_hash"], items, {}))
     cuts = framework.cut_scores
     weights = {d.code: d.weight for d in framework.dimensions}
-    dimensions = [{"code": d.dimension, "tags": d.tags, "max": d.max, "weights_used": d.weights_used,
-                   "weight": weights[d.dimension],
-                   "cuts": [(c.level, c.min_score) for c in cuts.dimensions.get(d.dimension, cuts.overall)]}
-                  for d in document.dimensions if d.dimension in weights]  # top-level dimensions
-    form = [{"section": "all", "code": c, "version": versions[c][0], "option_order": None} for c in sorted(codes)]
-    return Template(framework.code, row["content_hash"], dimensions, document.overall.weights_used,
-                    [(c.level, c.min_score) for c in cuts.overall], form)
+    dimensions = [
+        {
+            "code": d.dimension,
+            "tags": d.tags,
+            "max": d.max,
+            "weights_used": d.weights_used,
+            "weight": weights[d.dimension],
+            "cuts": [(c.level, c.min_score) for c in cuts.dimensions.get(d.dimension, cuts.overall)],
+        }
+        for d in document.dimensions
+        if d.dimension in weights
+    ]  # top-level dimensions
+    form = [
+        {"section": "all", "code": c, "version": versions[c][0], "option_order": None} for c in sorted(codes)
+    ]
+    return Template(
+        framework.code,
+        row["content_hash"],
+        dimensions,
+        document.overall.weights_used,
+        [(c.level, c.min_score) for c in cuts.overall],
+        form,
+    )
 
 
 def level_sql(value: str, cuts: list[tuple[str, float]]) -> str:
@@ -92,17 +127,19 @@ def load_sql(t: Template, answers: list[tuple[str, object]] | None = None) -> di
         share += part
         category_case.append(f"WHEN rc < {share!r} THEN {lit(name)}")
         offset_case.append(f"WHEN {lit(name)} THEN {offset!r}")
-    dims = ", ".join(f"least(100, greatest(0, base + {dim_offsets.get(d['code'], 0.0)!r} + {NOISE_SD!r} * {normal}))"
-                     for d in t.dimensions)
+    dims = ", ".join(
+        f"least(100, greatest(0, base + {dim_offsets.get(d['code'], 0.0)!r} + {NOISE_SD!r} * {normal}))"
+        for d in t.dimensions
+    )
     draw = f"""
         CREATE TEMP TABLE bench_new ON COMMIT DROP AS
         SELECT g, gen_random_uuid() AS person_id, gen_random_uuid() AS attempt_id, unit_id, category, submitted_at,
                submitted_at - (15 + 75 * random()) * interval '1 minute' AS started_at, ARRAY[{dims}] AS dims
         FROM (SELECT g, unit_id, category, submitted_at,
-                     {MEAN!r} + unit_offset + CASE category {' '.join(offset_case)} ELSE 0 END
+                     {MEAN!r} + unit_offset + CASE category {" ".join(offset_case)} ELSE 0 END
                      + {ABILITY_SD!r} * ability AS base
               FROM (SELECT g, ($4::uuid[])[slot] AS unit_id, ($5::float8[])[slot] AS unit_offset,
-                           CASE {' '.join(category_case)} ELSE 'unspecified' END AS category,
+                           CASE {" ".join(category_case)} ELSE 'unspecified' END AS category,
                            $6::timestamptz - random() * interval '28 days' AS submitted_at, ability
                     FROM (SELECT g, 1 + floor(random() * $3)::int AS slot, random() AS rc, {normal} AS ability
                           FROM generate_series($1::int, $2::int) AS g) AS drawn) AS placed) AS based"""
@@ -118,13 +155,19 @@ def load_sql(t: Template, answers: list[tuple[str, object]] | None = None) -> di
     overall = " + ".join(f"{d['weight']!r} * dims[{i + 1}]" for i, d in enumerate(t.dimensions))
     rounded = ", ".join(f"round(dims[{i + 1}]::numeric, 6)::float8 AS r{i}" for i in range(len(t.dimensions)))
     dimension_objects = ", ".join(
-        f"""jsonb_build_object('dimension', {lit(d['code'])}, 'tags', {lit(json.dumps(d['tags']))}::jsonb,
-                               'raw', round((r{i} / 100 * {d['max']!r})::numeric, 6)::float8, 'max', {d['max']!r},
-                               'scaled', r{i}, 'level', {level_sql(f'r{i}', d['cuts'])},
-                               'weights_used', {lit(json.dumps(d['weights_used']))}::jsonb)"""
-        for i, d in enumerate(t.dimensions))
-    provenance = {"engine_version": "1.0.0", "framework": t.framework_code, "framework_hash": t.framework_hash,
-                  "item_versions": {}, "rating_ids": []}
+        f"""jsonb_build_object('dimension', {lit(d["code"])}, 'tags', {lit(json.dumps(d["tags"]))}::jsonb,
+                               'raw', round((r{i} / 100 * {d["max"]!r})::numeric, 6)::float8, 'max', {d["max"]!r},
+                               'scaled', r{i}, 'level', {level_sql(f"r{i}", d["cuts"])},
+                               'weights_used', {lit(json.dumps(d["weights_used"]))}::jsonb)"""
+        for i, d in enumerate(t.dimensions)
+    )
+    provenance = {
+        "engine_version": "1.0.0",
+        "framework": t.framework_code,
+        "framework_hash": t.framework_hash,
+        "item_versions": {},
+        "rating_ids": [],
+    }
     scores = f"""
         INSERT INTO scores (attempt_id, version, status, current, overall_scaled, overall_level, document, reason,
                             scored_by)
@@ -136,7 +179,7 @@ def load_sql(t: Template, answers: list[tuple[str, object]] | None = None) -> di
                    'indicators', '[]'::jsonb, 'items', '[]'::jsonb, 'omitted', '[]'::jsonb, 'pending', '[]'::jsonb,
                    'provenance', {lit(json.dumps(provenance))}::jsonb),
                'benchmark load', 'benchmark'
-        FROM (SELECT *, {level_sql('o', t.overall_cuts)} AS ol
+        FROM (SELECT *, {level_sql("o", t.overall_cuts)} AS ol
               FROM (SELECT attempt_id, {rounded},
                            round((({overall}) / {total_weight!r})::numeric, 6)::float8 AS o
                     FROM bench_new) AS r) AS l"""
@@ -171,9 +214,18 @@ async def owner_tenant(owner_url: str, tenant_id: str) -> AsyncIterator[asyncpg.
         await conn.close()
 
 
-async def load_people(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, statements: dict[str, str],
-                      slots: tuple[list[uuid.UUID], list[float]], anchor: datetime, first: int, last: int,
-                      seed: int, progress: Callable[[int], None] | None = None) -> dict[str, float]:
+async def load_people(
+    owner_url: str,
+    tenant_id: str,
+    assessment_id: uuid.UUID,
+    statements: dict[str, str],
+    slots: tuple[list[uuid.UUID], list[float]],
+    anchor: datetime,
+    first: int,
+    last: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
     """People first..last (1-based), each with one submitted attempt and its final score (and answers,
     if `statements` has them), in batches; returns the seconds spent per statement. Each person is
     placed in a unit drawn from `slots` (unit ids and their score offsets, repeated as weighted);
@@ -195,7 +247,9 @@ async def load_people(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, 
             if progress is not None:
                 progress(end)
         began = time.perf_counter()
-        await conn.execute("ANALYZE people, attempts, scores" + (", responses" if "answers" in statements else ""))
+        await conn.execute(
+            "ANALYZE people, attempts, scores" + (", responses" if "answers" in statements else "")
+        )
         seconds["analyze"] = time.perf_counter() - began
     finally:
         await conn.close()
@@ -205,7 +259,9 @@ async def load_people(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, 
 async def check_document(owner_url: str, tenant_id: str) -> None:
     """A loaded score document decodes strictly as the engine's ScoreDocument."""
     async with owner_tenant(owner_url, tenant_id) as conn:
-        text = await conn.fetchval("SELECT document::text FROM scores WHERE reason = 'benchmark load' LIMIT 1")
+        text = await conn.fetchval(
+            "SELECT document::text FROM scores WHERE reason = 'benchmark load' LIMIT 1"
+        )
     msgspec.json.decode(text, type=ScoreDocument, strict=True)
 
 
@@ -221,8 +277,9 @@ async def housekeeping(owner_url: str, tables: tuple[str, ...]) -> tuple[dict[st
         except asyncpg.InsufficientPrivilegeError:
             pass  # an owner that is neither superuser nor pg_checkpoint: the checkpointer will get to it
         seconds = time.perf_counter() - began
-        sizes = {name: await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name)
-                 for name in tables}
+        sizes = {
+            name: await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name) for name in tables
+        }
         sizes["database"] = await conn.fetchval("SELECT pg_database_size(current_database())")
         return sizes, seconds
     finally:

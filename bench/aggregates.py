@@ -95,8 +95,17 @@ def build_tree(province_id: uuid.UUID, province_path: str, rng: random.Random) -
 
     def child(parent: Unit, code: str, name: str, level: str, weight: float, offset: float) -> Unit:
         unit_id = uuid.uuid4()
-        unit = Unit(unit_id, code, name, level, parent, f"{parent.path}{unit_id}/", parent.depth + 1, weight,
-                    parent.offset + offset)
+        unit = Unit(
+            unit_id,
+            code,
+            name,
+            level,
+            parent,
+            f"{parent.path}{unit_id}/",
+            parent.depth + 1,
+            weight,
+            parent.offset + offset,
+        )
         parent.children.append(unit)
         units.append(unit)
         return unit
@@ -105,16 +114,36 @@ def build_tree(province_id: uuid.UUID, province_path: str, rng: random.Random) -
     townships = iter(allocate(TOWNSHIPS, COUNTIES, rng))
     villages = iter(allocate(VILLAGES, TOWNSHIPS, rng))
     for c in range(CITIES):
-        city = child(province, f"C{c + 1:02d}", f"City {c + 1}", "city", rng.uniform(0.5, 1.8), rng.gauss(0, 4))
+        city = child(
+            province, f"C{c + 1:02d}", f"City {c + 1}", "city", rng.uniform(0.5, 1.8), rng.gauss(0, 4)
+        )
         for k in range(counties[c]):
-            county = child(city, f"{city.code}-{k + 1:02d}", f"County {city.code}-{k + 1}", "county",
-                           city.weight * rng.uniform(0.6, 1.4), rng.gauss(0, 2))
+            county = child(
+                city,
+                f"{city.code}-{k + 1:02d}",
+                f"County {city.code}-{k + 1}",
+                "county",
+                city.weight * rng.uniform(0.6, 1.4),
+                rng.gauss(0, 2),
+            )
             for t in range(next(townships)):
-                township = child(county, f"{county.code}-{t + 1:02d}", f"Township {county.code}-{t + 1}",
-                                 "township", county.weight * rng.uniform(0.6, 1.4), rng.gauss(0, 1))
+                township = child(
+                    county,
+                    f"{county.code}-{t + 1:02d}",
+                    f"Township {county.code}-{t + 1}",
+                    "township",
+                    county.weight * rng.uniform(0.6, 1.4),
+                    rng.gauss(0, 1),
+                )
                 for v in range(next(villages)):
-                    child(township, f"{township.code}-{v + 1:02d}", f"Village {township.code}-{v + 1}", "village",
-                          township.weight * rng.lognormvariate(0, 0.45), 0.0)
+                    child(
+                        township,
+                        f"{township.code}-{v + 1:02d}",
+                        f"Village {township.code}-{v + 1}",
+                        "village",
+                        township.weight * rng.lognormvariate(0, 0.45),
+                        0.0,
+                    )
     return units
 
 
@@ -143,8 +172,6 @@ def largest(units: list[Unit], shares: dict[uuid.UUID, int]) -> Unit:
     return max(units, key=lambda u: (shares[u.id], u.code))
 
 
-
-
 async def insert_tree(conn: asyncpg.Connection, tenant_id: str, units: list[Unit]) -> None:
     new = [u for u in units if u.parent is not None]
     async with conn.transaction():
@@ -153,15 +180,22 @@ async def insert_tree(conn: asyncpg.Connection, tenant_id: str, units: list[Unit
             """INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
                                     $7::smallint[])""",
-            [u.id for u in new], [u.code for u in new], [u.name for u in new], [u.level for u in new],
-            [u.parent.id for u in new if u.parent], [u.path for u in new], [u.depth for u in new])
+            [u.id for u in new],
+            [u.code for u in new],
+            [u.name for u in new],
+            [u.level for u in new],
+            [u.parent.id for u in new if u.parent],
+            [u.path for u in new],
+            [u.depth for u in new],
+        )
     await conn.execute("ANALYZE org_units")
 
 
 async def rebuild(http: httpx.AsyncClient, admin: dict[str, str]) -> tuple[float, dict]:  # type: ignore[type-arg]
     began = time.perf_counter()
-    job = (await ok(http.post("/v1/assessments/bench/aggregate-jobs", params={"kind": "rebuild"},
-                              headers=admin))).json()
+    job = (
+        await ok(http.post("/v1/assessments/bench/aggregate-jobs", params={"kind": "rebuild"}, headers=admin))
+    ).json()
     while job["status"] == "running":
         await asyncio.sleep(0.25)
         job = (await ok(http.get(f"/v1/assessments/bench/aggregate-jobs/{job['id']}", headers=admin))).json()
@@ -174,7 +208,9 @@ async def rebuild(http: httpx.AsyncClient, admin: dict[str, str]) -> tuple[float
 class Query(msgspec.Struct):
     label: str
     path: str
-    scope_units: list[uuid.UUID]  # the units whose head counts the view reads (path, and each node's children)
+    scope_units: list[
+        uuid.UUID
+    ]  # the units whose head counts the view reads (path, and each node's children)
     tally_units: list[uuid.UUID]  # the units whose full rollup rows it reads (the unit, and its children)
 
 
@@ -194,21 +230,31 @@ def query(label: str, path: str, unit: Unit | None, units: list[Unit], drill: bo
     return Query(label, path, sorted(set(scope), key=str), [target, *(k.id for k in kids)])
 
 
-async def rows_read(owner_url: str, tenant_id: str, assessment_id: uuid.UUID, queries: list[Query]) -> dict[str, int]:
+async def rows_read(
+    owner_url: str, tenant_id: str, assessment_id: uuid.UUID, queries: list[Query]
+) -> dict[str, int]:
     """Rollup rows each unfiltered view reads, as views._scope and views._tallies select them: the
     per-category and per-week head counts of its scope, the all-categories rows of its targets."""
     async with owner_tenant(owner_url, tenant_id) as conn:
-        return {view.label: await conn.fetchval(
-            """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
+        return {
+            view.label: await conn.fetchval(
+                """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
                       + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
                FROM rollups WHERE assessment_id = $1 AND n <> 0
                 AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[]))""",
-            assessment_id, view.scope_units, view.tally_units, rollups.OVERALL, rollups.ALL_CATEGORIES)
-            for view in queries}
+                assessment_id,
+                view.scope_units,
+                view.tally_units,
+                rollups.OVERALL,
+                rollups.ALL_CATEGORIES,
+            )
+            for view in queries
+        }
 
 
-async def measure(service_url: str, admin: dict[str, str], queries: list[Query], requests: int, warmup: int
-                  ) -> tuple[dict[str, list[float]], dict[str, str]]:
+async def measure(
+    service_url: str, admin: dict[str, str], queries: list[Query], requests: int, warmup: int
+) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Sequential requests on one keep-alive connection, the queries taken in turn."""
     host, port = service_url.removeprefix("http://").split(":")
     connection = RawConnection(host, int(port))
@@ -228,9 +274,16 @@ async def measure(service_url: str, admin: dict[str, str], queries: list[Query],
                     data = msgspec.json.decode(body)
                     cell = data.get("cell") or data.get("parent")
                     children = data.get("children")
-                    notes[view.label] = (f"n={cell.get('n') or 0:,}" if not cell["suppressed"] else "suppressed") + (
-                        f", {len(children) - 1} children ({sum(c['suppressed'] for c in children)} of "
-                        f"{len(children)} cells withheld)" if children is not None else "") + f", {len(body):,} B"
+                    notes[view.label] = (
+                        (f"n={cell.get('n') or 0:,}" if not cell["suppressed"] else "suppressed")
+                        + (
+                            f", {len(children) - 1} children ({sum(c['suppressed'] for c in children)} of "
+                            f"{len(children)} cells withheld)"
+                            if children is not None
+                            else ""
+                        )
+                        + f", {len(body):,} B"
+                    )
     finally:
         connection.close()
     return timings, notes
@@ -240,8 +293,9 @@ def quantile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
 
 
-async def bench_tree(conn: asyncpg.Connection, tenant_id: str, rng: random.Random
-                     ) -> tuple[uuid.UUID, Template, list[Unit]]:
+async def bench_tree(
+    conn: asyncpg.Connection, tenant_id: str, rng: random.Random
+) -> tuple[uuid.UUID, Template, list[Unit]]:
     """The realistic org tree under the bench tenant's province, inserted as the owner; with the
     'bench' assessment's id and load template."""
     async with conn.transaction():
@@ -268,11 +322,14 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                 assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
                 k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = $1::uuid", tenant_id)
                 levels = {level: sum(u.level == level for u in units) for level in PLACEMENT}
-                print(f"org tree: {', '.join(f'{n:,} {level}' for level, n in levels.items())} "
-                      f"({len(units):,} units) in {time.perf_counter() - began:.1f} s; framework "
-                      f"{template.framework_code}, {len(template.dimensions)} dimensions "
-                      f"({', '.join(d['code'] for d in template.dimensions)}), {len(template.form)}-item form, "
-                      f"privacy threshold k={k}", flush=True)
+                print(
+                    f"org tree: {', '.join(f'{n:,} {level}' for level, n in levels.items())} "
+                    f"({len(units):,} units) in {time.perf_counter() - began:.1f} s; framework "
+                    f"{template.framework_code}, {len(template.dimensions)} dimensions "
+                    f"({', '.join(d['code'] for d in template.dimensions)}), {len(template.form)}-item form, "
+                    f"privacy threshold k={k}",
+                    flush=True,
+                )
             finally:
                 await conn.close()
 
@@ -287,12 +344,27 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                 query("subtree   whole tenant", base, None, units, False),
                 query(f"subtree   city {city.code}", f"{base}?unit={city.code}", city, units, False),
                 query(f"subtree   county {county.code}", f"{base}?unit={county.code}", county, units, False),
-                query(f"drill-down province P ({len(province.children)} cities)", f"{base}/children?unit=P",
-                      province, units, True),
-                query(f"drill-down county {county.code} ({len(county.children)} townships)",
-                      f"{base}/children?unit={county.code}", county, units, True),
-                query(f"drill-down township {township.code} ({len(township.children)} villages)",
-                      f"{base}/children?unit={township.code}", township, units, True),
+                query(
+                    f"drill-down province P ({len(province.children)} cities)",
+                    f"{base}/children?unit=P",
+                    province,
+                    units,
+                    True,
+                ),
+                query(
+                    f"drill-down county {county.code} ({len(county.children)} townships)",
+                    f"{base}/children?unit={county.code}",
+                    county,
+                    units,
+                    True,
+                ),
+                query(
+                    f"drill-down township {township.code} ({len(township.children)} villages)",
+                    f"{base}/children?unit={township.code}",
+                    township,
+                    units,
+                    True,
+                ),
             ]
             statements = load_sql(template)
             anchor = datetime.now(UTC)
@@ -302,37 +374,54 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
             for size in sizes:
                 print(f"\n=== {size:,} scored attempts ===", flush=True)
                 began = time.perf_counter()
-                phases = await load_people(owner_url, tenant_id, assessment_id, statements, slots, anchor,
-                                           loaded + 1, size, seed)
+                phases = await load_people(
+                    owner_url, tenant_id, assessment_id, statements, slots, anchor, loaded + 1, size, seed
+                )
                 load_seconds = time.perf_counter() - began
-                print(f"load: +{size - loaded:,} people, attempts and final scores in {load_seconds:.1f} s "
-                      f"({(size - loaded) / load_seconds:,.0f}/s; "
-                      + ", ".join(f"{name} {s:.1f} s" for name, s in phases.items()) + ")", flush=True)
+                print(
+                    f"load: +{size - loaded:,} people, attempts and final scores in {load_seconds:.1f} s "
+                    f"({(size - loaded) / load_seconds:,.0f}/s; "
+                    + ", ".join(f"{name} {s:.1f} s" for name, s in phases.items())
+                    + ")",
+                    flush=True,
+                )
                 loaded = size
                 if size == sizes[0]:
                     await check_document(owner_url, tenant_id)
 
                 rebuild_seconds, outcome = await rebuild(http, admin)
-                print(f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['results']:,} results, "
-                      f"{outcome['rollup_rows']:,} rollup rows", flush=True)
+                print(
+                    f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['results']:,} results, "
+                    f"{outcome['rollup_rows']:,} rollup rows",
+                    flush=True,
+                )
                 sizes_now, vacuum_seconds = await housekeeping(
-                    owner_url, ("results", "rollups", "scores", "attempts", "people"))
-                print(f"VACUUM ANALYZE and CHECKPOINT: {vacuum_seconds:.1f} s; on disk (with indexes): "
-                      + ", ".join(f"{name} {human_bytes(b)}" for name, b in sizes_now.items()), flush=True)
+                    owner_url, ("results", "rollups", "scores", "attempts", "people")
+                )
+                print(
+                    f"VACUUM ANALYZE and CHECKPOINT: {vacuum_seconds:.1f} s; on disk (with indexes): "
+                    + ", ".join(f"{name} {human_bytes(b)}" for name, b in sizes_now.items()),
+                    flush=True,
+                )
 
                 rows[size] = await rows_read(owner_url, tenant_id, assessment_id, queries)
                 load_before = os.getloadavg()[0]
                 timings, notes = await measure(service.url, admin, queries, requests, warmup)
                 results[size] = timings
-                print(f"latency over {requests} requests each (after {warmup} warm-up rounds), ms; "
-                      f"rows: rollup rows the view reads; load average {load_before:.1f} before, "
-                      f"{os.getloadavg()[0]:.1f} after")
+                print(
+                    f"latency over {requests} requests each (after {warmup} warm-up rounds), ms; "
+                    f"rows: rollup rows the view reads; load average {load_before:.1f} before, "
+                    f"{os.getloadavg()[0]:.1f} after"
+                )
                 print(f"  {'query':<44} {'p50':>7} {'p95':>7} {'mean':>7} {'min':>7} {'rows':>6}   response")
                 for view in queries:
                     values = timings[view.label]
-                    print(f"  {view.label:<44} {quantile(values, 50):7.1f} {quantile(values, 95):7.1f} "
-                          f"{statistics.fmean(values) * 1000:7.1f} {min(values) * 1000:7.1f} "
-                          f"{rows[size][view.label]:6,}   {notes[view.label]}", flush=True)
+                    print(
+                        f"  {view.label:<44} {quantile(values, 50):7.1f} {quantile(values, 95):7.1f} "
+                        f"{statistics.fmean(values) * 1000:7.1f} {min(values) * 1000:7.1f} "
+                        f"{rows[size][view.label]:6,}   {notes[view.label]}",
+                        flush=True,
+                    )
 
             if len(sizes) > 1:
                 small, large = sizes[0], sizes[-1]
@@ -340,18 +429,22 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                 print(f"  {'query':<44} {'p50':>7} {'p95':>7} {'mean':>7} {'min':>7} {'rows':>7}")
                 for view in queries:
                     a, b = results[small][view.label], results[large][view.label]
-                    print(f"  {view.label:<44} {quantile(b, 50) / quantile(a, 50):6.2f}x "
-                          f"{quantile(b, 95) / quantile(a, 95):6.2f}x "
-                          f"{statistics.fmean(b) / statistics.fmean(a):6.2f}x {min(b) / min(a):6.2f}x "
-                          f"{rows[large][view.label] / max(1, rows[small][view.label]):6.2f}x")
+                    print(
+                        f"  {view.label:<44} {quantile(b, 50) / quantile(a, 50):6.2f}x "
+                        f"{quantile(b, 95) / quantile(a, 95):6.2f}x "
+                        f"{statistics.fmean(b) / statistics.fmean(a):6.2f}x {min(b) / min(a):6.2f}x "
+                        f"{rows[large][view.label] / max(1, rows[small][view.label]):6.2f}x"
+                    )
     print(f"\ntotal wall time {time.perf_counter() - began_all:.0f} s", flush=True)
-
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000",
-                        help="cumulative numbers of scored attempts, increasing (default: 10000,100000,1000000)")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="cumulative numbers of scored attempts, increasing (default: 10000,100000,1000000)",
+    )
     parser.add_argument("--requests", type=int, default=200, help="timed requests per query and size")
     parser.add_argument("--warmup", type=int, default=20, help="untimed rounds of every query first")
     parser.add_argument("--workers", type=int, default=2)

@@ -27,8 +27,10 @@ from service.delivery.attempts import SaveAnswer
 from service.tenancy.fields import CODE_PATTERN
 
 # What the service answers to an accepted save, give or take the values.
-SAVED = (b'{"item":"q01","applied":true,"revision":7,"answer":{"choice":"b"},'
-         b'"saved_at":"2026-11-23T19:00:00.000000Z"}')
+SAVED = (
+    b'{"item":"q01","applied":true,"revision":7,"answer":{"choice":"b"},'
+    b'"saved_at":"2026-11-23T19:00:00.000000Z"}'
+)
 ItemRef = Annotated[str, PathParameter(max_length=64, pattern=CODE_PATTERN)]
 
 

@@ -40,18 +40,24 @@ def sample_answer(item: dict, revision: int) -> dict:
     if kind == "value":
         return {"value": 1 + revision % item["scale_points"]}
     if kind == "order":
-        return {"order": keys[revision % len(keys):] + keys[: revision % len(keys)]}
+        return {"order": keys[revision % len(keys) :] + keys[: revision % len(keys)]}
     return {"text": f"draft {revision}: 先核对数据来源，再让模型按格式输出。"}
 
 
-async def candidate(connection: RawConnection, headers: dict[str, str], timings: dict[str, list[float]],
-                    errors: dict[str, int]) -> None:
+async def candidate(
+    connection: RawConnection,
+    headers: dict[str, str],
+    timings: dict[str, list[float]],
+    errors: dict[str, int],
+) -> None:
     """One candidate on its own keep-alive connection: start, 60 saves, submit."""
+
     async def call(op: str, method: str, path: str, body: object = None) -> bytes | None:
         began = time.perf_counter()
         try:
-            status, data = await connection.request(method, path, headers,
-                                                    b"" if body is None else msgspec.json.encode(body))
+            status, data = await connection.request(
+                method, path, headers, b"" if body is None else msgspec.json.encode(body)
+            )
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[f"{op}: {type(exc).__name__}"] += 1
             return None
@@ -69,8 +75,12 @@ async def candidate(connection: RawConnection, headers: dict[str, str], timings:
     for n in range(SAVES_PER_CANDIDATE):
         item = items[n % len(items)]
         revision = n // len(items) + 1
-        await call("save", "PUT", f"/v1/me/attempts/{attempt}/answers/{item['ref']}",
-                   {"revision": revision, "answer": sample_answer(item, n)})
+        await call(
+            "save",
+            "PUT",
+            f"/v1/me/attempts/{attempt}/answers/{item['ref']}",
+            {"revision": revision, "answer": sample_answer(item, n)},
+        )
     await call("submit", "POST", f"/v1/me/attempts/{attempt}/submit")
 
 
@@ -110,8 +120,10 @@ async def drive(service, candidates: int, concurrency: int) -> None:  # type: ig
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
     saves = len(timings["save"])
-    print(f"\n{candidates} candidates, {concurrency} concurrent, {SAVES_PER_CANDIDATE} saves each, "
-          f"{elapsed:.1f} s wall")
+    print(
+        f"\n{candidates} candidates, {concurrency} concurrent, {SAVES_PER_CANDIDATE} saves each, "
+        f"{elapsed:.1f} s wall"
+    )
     print(f"saves/s (acknowledged saves / wall time): {saves / elapsed:,.0f}")
     print(f"requests/s (all operations): {sum(len(v) for v in timings.values()) / elapsed:,.0f}")
     for op in ("start", "save", "submit"):

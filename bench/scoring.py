@@ -71,18 +71,29 @@ def engine_benchmark(n: int) -> None:
     rng = random.Random(1)
     inputs = []
     for _ in range(n):
-        answers = {item.code: msgspec.convert(a, Answer) for item in items
-                   if (a := random_answer(item, rng)) is not None}
-        ratings = {item.code: AgreedRating(rng.randint(0, 3) / 3, ["r"]) for item in items
-                   if isinstance(item, OpenResponse)}
-        inputs.append(ScoringInput(template.content, template.content_hash, [ScoredItem(1, i) for i in items],
-                                   answers, ratings))
+        answers = {
+            item.code: msgspec.convert(a, Answer)
+            for item in items
+            if (a := random_answer(item, rng)) is not None
+        }
+        ratings = {
+            item.code: AgreedRating(rng.randint(0, 3) / 3, ["r"])
+            for item in items
+            if isinstance(item, OpenResponse)
+        }
+        inputs.append(
+            ScoringInput(
+                template.content, template.content_hash, [ScoredItem(1, i) for i in items], answers, ratings
+            )
+        )
     began_cpu, began = time.process_time(), time.perf_counter()
     for data in inputs:
         score(data)
     cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
-    print(f"engine: {n} attempts of a {len(items)}-item mixed form in {wall:.2f} s wall, {cpu:.2f} s CPU: "
-          f"{n / cpu:,.0f} attempts/s per core")
+    print(
+        f"engine: {n} attempts of a {len(items)}-item mixed form in {wall:.2f} s wall, {cpu:.2f} s CPU: "
+        f"{n / cpu:,.0f} attempts/s per core"
+    )
 
 
 async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -> None:
@@ -91,38 +102,88 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
     await _init_connection(conn)
     try:
         tenant = uuid.UUID(tenant_id)
-        assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'bench'",
-                                            tenant)
-        people = [r["id"] for r in await conn.fetch("SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id",
-                                                    tenant)]
-        versions = {r["code"]: (r["version"], r["content"]) for r in await conn.fetch(
-            """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
+        assessment_id = await conn.fetchval(
+            "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'bench'", tenant
+        )
+        people = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id", tenant
+            )
+        ]
+        versions = {
+            r["code"]: (r["version"], r["content"])
+            for r in await conn.fetch(
+                """SELECT i.code, v.version, v.content FROM items i JOIN item_versions v
                  ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
-               WHERE i.tenant_id = $1""", tenant)}
+               WHERE i.tenant_id = $1""",
+                tenant,
+            )
+        }
         from service.items.model import Item
+
         items = {code: msgspec.convert(content, Item) for code, (_, content) in versions.items()}  # type: ignore[arg-type]
-        form = [{"section": "all", "code": code, "version": versions[code][0], "option_order": None}
-                for code in sorted(items)]
+        form = [
+            {"section": "all", "code": code, "version": versions[code][0], "option_order": None}
+            for code in sorted(items)
+        ]
         rng = random.Random(seed)
         now = datetime.now(UTC)
         for start in range(0, n, 5000):
             attempts, responses = [], []
             for k in range(start, min(n, start + 5000)):
                 attempt = uuid.uuid4()
-                attempts.append((tenant, attempt, assessment_id, people[k % len(people)], 1 + k // len(people),
-                                 "submitted", k, form, len(form), now, 7200, 1, None, 30, now, "candidate"))
+                attempts.append(
+                    (
+                        tenant,
+                        attempt,
+                        assessment_id,
+                        people[k % len(people)],
+                        1 + k // len(people),
+                        "submitted",
+                        k,
+                        form,
+                        len(form),
+                        now,
+                        7200,
+                        1,
+                        None,
+                        30,
+                        now,
+                        "candidate",
+                    )
+                )
                 for code, item in items.items():
                     answer = random_answer(item, rng)
                     if answer is not None:
                         responses.append((tenant, attempt, code, answer, 1, now))
             await conn.copy_records_to_table(
-                "attempts", records=attempts,
-                columns=["tenant_id", "id", "assessment_id", "person_id", "number", "status", "seed", "form",
-                         "item_count", "started_at", "time_limit_seconds", "extra_time_factor", "deadline",
-                         "grace_seconds", "submitted_at", "submitted_by"])
+                "attempts",
+                records=attempts,
+                columns=[
+                    "tenant_id",
+                    "id",
+                    "assessment_id",
+                    "person_id",
+                    "number",
+                    "status",
+                    "seed",
+                    "form",
+                    "item_count",
+                    "started_at",
+                    "time_limit_seconds",
+                    "extra_time_factor",
+                    "deadline",
+                    "grace_seconds",
+                    "submitted_at",
+                    "submitted_by",
+                ],
+            )
             await conn.copy_records_to_table(
-                "responses", records=responses,
-                columns=["tenant_id", "attempt_id", "item_ref", "answer", "revision", "saved_at"])
+                "responses",
+                records=responses,
+                columns=["tenant_id", "attempt_id", "item_ref", "answer", "revision", "saved_at"],
+            )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -150,29 +211,45 @@ async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) ->
 async def end_to_end(n: int) -> None:
     with running_service(workers=2, pool_max=8) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
-            tenant_id, admin, _ = await bench_tenant(http, service.keys, people=max(1, n // 2),
-                                                     extra_items=sixty_items()[44:])
+            tenant_id, admin, _ = await bench_tenant(
+                http, service.keys, people=max(1, n // 2), extra_items=sixty_items()[44:]
+            )
             began = time.perf_counter()
             await load_attempts(service.owner_url(), tenant_id, n)
-            print(f"loaded {n:,} submitted attempts of {FORM_SIZE} items in {time.perf_counter() - began:.1f} s "
-                  "(COPY, not measured below)", flush=True)
+            print(
+                f"loaded {n:,} submitted attempts of {FORM_SIZE} items in {time.perf_counter() - began:.1f} s "
+                "(COPY, not measured below)",
+                flush=True,
+            )
 
             previewed, committed, result = await rescore(http, admin, {"reason": "first scoring"})
-            print(f"score all (no scores yet): preview {previewed:.1f} s, commit {committed:.1f} s "
-                  f"({n / committed:,.0f} attempts/s); changed {result['done']['changed']:,}", flush=True)
+            print(
+                f"score all (no scores yet): preview {previewed:.1f} s, commit {committed:.1f} s "
+                f"({n / committed:,.0f} attempts/s); changed {result['done']['changed']:,}",
+                flush=True,
+            )
 
-            item = (await ok(http.get("/v1/items/CAL-AK-001", headers=admin)))
+            item = await ok(http.get("/v1/items/CAL-AK-001", headers=admin))
             content = item.json()["content"]
             keys = [o["key"] for o in content["options"]]
             content["key"]["correct"] = next(k for k in keys if k != content["key"]["correct"])
-            edited = await ok(http.put("/v1/items/CAL-AK-001", json=content,
-                                       headers={**admin, "If-Match": item.headers["etag"]}))
+            edited = await ok(
+                http.put(
+                    "/v1/items/CAL-AK-001", json=content, headers={**admin, "If-Match": item.headers["etag"]}
+                )
+            )
             previewed, committed, result = await rescore(
-                http, admin, {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}})
+                http,
+                admin,
+                {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
+            )
             summary = result["preview"]
-            print(f"rescore after a key correction: preview {previewed:.1f} s ({n / previewed:,.0f} attempts/s), "
-                  f"commit {committed:.1f} s ({n / committed:,.0f} attempts/s); attempts changed "
-                  f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}", flush=True)
+            print(
+                f"rescore after a key correction: preview {previewed:.1f} s ({n / previewed:,.0f} attempts/s), "
+                f"commit {committed:.1f} s ({n / committed:,.0f} attempts/s); attempts changed "
+                f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}",
+                flush=True,
+            )
 
 
 def main() -> None:

@@ -62,8 +62,10 @@ def logistic(x: float) -> float:
 
 def weighted_credit(item: SituationalJudgement) -> dict[str, float]:
     weights = {loading.indicator: loading.weight for loading in item.loadings}
-    return {entry.option: sum(weights[code] * credit for code, credit in entry.credit.items()) / item.points
-            for entry in item.key.options}
+    return {
+        entry.option: sum(weights[code] * credit for code, credit in entry.credit.items()) / item.points
+        for entry in item.key.options
+    }
 
 
 def pick(weights: dict[str, float], rng: random.Random) -> str:
@@ -71,7 +73,9 @@ def pick(weights: dict[str, float], rng: random.Random) -> str:
     return rng.choices(keys, [weights[k] for k in keys])[0]
 
 
-def answer(item: Item, theta: float, difficulty: float, rng: random.Random) -> tuple[dict | None, float | None]:  # type: ignore[type-arg]
+def answer(
+    item: Item, theta: float, difficulty: float, rng: random.Random
+) -> tuple[dict | None, float | None]:  # type: ignore[type-arg]
     """An answer dict (None: omitted) and, for an open response, the agreed rating as a share."""
     keys = option_keys(item)
     if isinstance(item, SingleChoice):
@@ -90,8 +94,13 @@ def answer(item: Item, theta: float, difficulty: float, rng: random.Random) -> t
         credit = weighted_credit(item)
         if item.format == "rate":
             spread = 1.5 * (1 - logistic(theta))
-            ratings = {k: min(item.rating_points, max(1, round(1 + (item.rating_points - 1) * credit[k]
-                                                               + rng.gauss(0, spread)))) for k in keys}
+            ratings = {
+                k: min(
+                    item.rating_points,
+                    max(1, round(1 + (item.rating_points - 1) * credit[k] + rng.gauss(0, spread))),
+                )
+                for k in keys
+            }
             return {"ratings": ratings}, None
         most = pick({k: math.exp(1.6 * theta * (credit[k] - 0.5) * 2) for k in keys}, rng)
         if item.format == "best":
@@ -149,12 +158,18 @@ def simulate(code: str, candidates: int, seed: int) -> None:
     outside = sorted(code for code, f in facility.items() if f is None or not 0.2 <= f <= 0.9)
     discriminations = [s.discrimination for s in statistics.items if s.discrimination is not None]
     negative = [s.item for s in statistics.items if s.flagged]
-    print(f"\n{code} (template {template.version}): {len(items)} items, {statistics.attempts} simulated "
-          f"candidates, scored and analysed in {elapsed:.1f} s")
-    print(f"  knowledge facility: {min(facility.values()):.2f} to {max(facility.values()):.2f} over "
-          f"{len(facility)} items; outside .20-.90: {', '.join(outside) or 'none'}")
-    print(f"  corrected point-biserial: {min(discriminations):.2f} to {max(discriminations):.2f}; "
-          f"negative: {', '.join(negative) or 'none'}")
+    print(
+        f"\n{code} (template {template.version}): {len(items)} items, {statistics.attempts} simulated "
+        f"candidates, scored and analysed in {elapsed:.1f} s"
+    )
+    print(
+        f"  knowledge facility: {min(facility.values()):.2f} to {max(facility.values()):.2f} over "
+        f"{len(facility)} items; outside .20-.90: {', '.join(outside) or 'none'}"
+    )
+    print(
+        f"  corrected point-biserial: {min(discriminations):.2f} to {max(discriminations):.2f}; "
+        f"negative: {', '.join(negative) or 'none'}"
+    )
     for reliability in statistics.dimensions:
         alpha = "n/a" if reliability.alpha is None else f"{reliability.alpha:.2f}"
         print(f"  dimension {reliability.dimension}: alpha {alpha} over {reliability.items} items")
@@ -165,8 +180,10 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC   ./dev python bench/simulate_banks.py "
-          f"--candidates {args.candidates} --seed {args.seed}")
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC   ./dev python bench/simulate_banks.py "
+        f"--candidates {args.candidates} --seed {args.seed}"
+    )
     for path in sorted(ITEMS_DIR.glob("*/items.json")):
         simulate(path.parent.name, args.candidates, args.seed)
 

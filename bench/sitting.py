@@ -67,8 +67,17 @@ ASSESSMENT = "bench"
 RETRIED = {429, 500, 502, 503, 504}  # statuses a client retries (with the same revision)
 TRIES = 5
 OFFLINE_SECONDS = (2.0, 10.0)
-TABLES = ("attempts", "responses", "scores", "rating_tasks", "results", "rollups", "aggregate_jobs", "webhook_events",
-          "webhook_deliveries")
+TABLES = (
+    "attempts",
+    "responses",
+    "scores",
+    "rating_tasks",
+    "results",
+    "rollups",
+    "aggregate_jobs",
+    "webhook_events",
+    "webhook_deliveries",
+)
 MB = 1024 * 1024
 
 
@@ -78,7 +87,9 @@ class Ledger:
 
     person: str
     attempt: str | None = None
-    acked: dict[str, int] = field(default_factory=dict)  # item ref -> revision acknowledged (or seen on resume)
+    acked: dict[str, int] = field(
+        default_factory=dict
+    )  # item ref -> revision acknowledged (or seen on resume)
     unsure: set[str] = field(default_factory=set)  # items with a save never acknowledged: it may be stored
     submitted: bool = False
     sat_from: float | None = None  # run time of the start's acknowledgement
@@ -178,7 +189,11 @@ def postgres_cpu_seconds(data_dir: Path) -> float | None:
         return None
     postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
     exited = postmaster.cpu_times()
-    return exited.children_user + exited.children_system + cpu_seconds([postmaster, *postmaster.children(recursive=True)])
+    return (
+        exited.children_user
+        + exited.children_system
+        + cpu_seconds([postmaster, *postmaster.children(recursive=True)])
+    )
 
 
 def own_cpu_seconds() -> float:
@@ -210,14 +225,16 @@ class Sitting:
         self.errors[f"{op}: {kind}"] += 1
         self.error_times.append(self.now())
 
-    async def call(self, client: Client, op: str, method: str, path: str, body: object = None
-                   ) -> tuple[int, bytes] | None:
+    async def call(
+        self, client: Client, op: str, method: str, path: str, body: object = None
+    ) -> tuple[int, bytes] | None:
         """One request; its latency is recorded when answered, an error counted when not 2xx."""
         payload = b"" if body is None else msgspec.json.encode(body)
         began = time.perf_counter()
         try:
-            status, data = await asyncio.wait_for(client.raw.request(method, path, client.headers, payload),
-                                                  self.args.timeout)
+            status, data = await asyncio.wait_for(
+                client.raw.request(method, path, client.headers, payload), self.args.timeout
+            )
         except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
             client.raw.close()
             self.error(op, type(exc).__name__)
@@ -230,7 +247,9 @@ class Sitting:
             self.error(op, f"HTTP {status}")
         return status, data
 
-    async def write(self, client: Client, op: str, method: str, path: str, body: object = None) -> bytes | None:
+    async def write(
+        self, client: Client, op: str, method: str, path: str, body: object = None
+    ) -> bytes | None:
         """Until acknowledged: a 5xx/429 or a broken connection is retried as it was; None if never."""
         for n in range(TRIES):
             answered = await self.call(client, op, method, path, body)
@@ -246,7 +265,9 @@ class Sitting:
         answered = await self.call(client, f"{op} replay", method, path, body)
         if answered is None or answered[0] >= 300:
             return
-        verdict = "as designed" if designed(answered[0], msgspec.json.decode(answered[1])) else "NOT as designed"
+        verdict = (
+            "as designed" if designed(answered[0], msgspec.json.decode(answered[1])) else "NOT as designed"
+        )
         self.counts[f"{op} replays answered {verdict}"] += 1
 
     async def save(self, client: Client, ledger: Ledger, ref: str, body: dict, rng: random.Random) -> None:  # type: ignore[type-arg]
@@ -261,18 +282,35 @@ class Sitting:
             self.counts["saves acknowledged with another revision"] += 1
         ledger.acked[ref] = max(ledger.acked.get(ref, 0), result["revision"])
         if rng.random() < self.args.retry_share:
-            await self.replay(client, "save", "PUT", path, body,
-                              lambda status, r: status == 200 and not r["applied"] and r["revision"] == body["revision"])
+            await self.replay(
+                client,
+                "save",
+                "PUT",
+                path,
+                body,
+                lambda status, r: status == 200 and not r["applied"] and r["revision"] == body["revision"],
+            )
 
-    async def drop_and_resume(self, client: Client, ledger: Ledger, ref: str, body: dict,  # type: ignore[type-arg]
-                              rng: random.Random) -> None:
+    async def drop_and_resume(
+        self,
+        client: Client,
+        ledger: Ledger,
+        ref: str,
+        body: dict,  # type: ignore[type-arg]
+        rng: random.Random,
+    ) -> None:
         """Send a save and lose the connection before its answer; later reconnect, read the attempt and
         continue from what the server has."""
         self.counts["reconnects"] += 1
         payload = msgspec.json.encode(body)
-        in_flight = asyncio.create_task(client.raw.request(
-            "PUT", f"/v1/me/attempts/{ledger.attempt}/answers/{ref}", client.headers, payload))
-        await asyncio.sleep(0.005)  # connected and the request written (an answer in time is lost all the same)
+        in_flight = asyncio.create_task(
+            client.raw.request(
+                "PUT", f"/v1/me/attempts/{ledger.attempt}/answers/{ref}", client.headers, payload
+            )
+        )
+        await asyncio.sleep(
+            0.005
+        )  # connected and the request written (an answer in time is lost all the same)
         in_flight.cancel()
         try:
             await in_flight
@@ -288,7 +326,8 @@ class Sitting:
         state = msgspec.json.decode(data)
         server = {answer["item"]: answer["revision"] for answer in state["answers"]}
         self.counts["acknowledged saves missing on resume"] += sum(
-            1 for item, revision in ledger.acked.items() if server.get(item, 0) < revision)
+            1 for item, revision in ledger.acked.items() if server.get(item, 0) < revision
+        )
         if state["attempt"]["status"] != "in_progress":
             self.counts["attempts not in progress on resume"] += 1
         for item, revision in server.items():
@@ -314,15 +353,26 @@ class Sitting:
         state = msgspec.json.decode(data)
         ledger.attempt, ledger.sat_from = state["attempt"]["id"], self.now()
         if rng.random() < self.args.retry_share:
-            await self.replay(client, "start", "POST", start_path, start_body,
-                              lambda status, r: status == 200 and r["attempt"]["id"] == ledger.attempt)
+            await self.replay(
+                client,
+                "start",
+                "POST",
+                start_path,
+                start_body,
+                lambda status, r: status == 200 and r["attempt"]["id"] == ledger.attempt,
+            )
         items = state["items"]
-        plan = [item for item in items for _ in range(rng.choice((2, 3)) if item["answer_with"] == "text" else 1)]
+        plan = [
+            item for item in items for _ in range(rng.choice((2, 3)) if item["answer_with"] == "text" else 1)
+        ]
         while len(plan) < SAVES_PER_CANDIDATE:  # review: change some earlier answers
             plan.append(rng.choice(items))
         plan = plan[:SAVES_PER_CANDIDATE]
-        drop_at = (rng.randrange(SAVES_PER_CANDIDATE // 6, SAVES_PER_CANDIDATE * 5 // 6)
-                   if rng.random() < self.args.reconnect_share else None)
+        drop_at = (
+            rng.randrange(SAVES_PER_CANDIDATE // 6, SAVES_PER_CANDIDATE * 5 // 6)
+            if rng.random() < self.args.reconnect_share
+            else None
+        )
         for n, item in enumerate(plan):
             await asyncio.sleep(self.think(rng))
             ref = item["ref"]
@@ -342,18 +392,33 @@ class Sitting:
             if not ledger.submitted:
                 self.counts["submits acknowledged but not submitted"] += 1
             elif rng.random() < self.args.retry_share:
-                await self.replay(client, "submit", "POST", submit_path, None,
-                                  lambda status, r: status == 200 and r["status"] == "submitted"
-                                  and r["submitted_at"] == summary["submitted_at"])
+                await self.replay(
+                    client,
+                    "submit",
+                    "POST",
+                    submit_path,
+                    None,
+                    lambda status, r: (
+                        status == 200
+                        and r["status"] == "submitted"
+                        and r["submitted_at"] == summary["submitted_at"]
+                    ),
+                )
         client.raw.close()
 
     async def progress(self) -> None:
         while True:
             await asyncio.sleep(60)
-            sitting = sum(1 for ledger in self.ledgers if ledger.sat_from is not None and ledger.sat_to is None)
+            sitting = sum(
+                1 for ledger in self.ledgers if ledger.sat_from is not None and ledger.sat_to is None
+            )
             saves = sum(1 for r in self.records if r[1] == "save" and r[3] < 300)
-            print(f"  t+{self.now():4.0f}s: {sitting} sitting, {saves:,} saves acknowledged, "
-                  f"{sum(self.errors.values())} errors", file=sys.stderr, flush=True)
+            print(
+                f"  t+{self.now():4.0f}s: {sitting} sitting, {saves:,} saves acknowledged, "
+                f"{sum(self.errors.values())} errors",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,61 +450,108 @@ async def check(url: str, tenant_id: str, ledgers: list[Ledger]) -> tuple[list[s
     try:
         attempts = await conn.fetch(
             """SELECT t.id::text AS id, p.external_id, t.status FROM attempts t
-               JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id WHERE t.tenant_id = $1""", tenant_id)
-        rows = {(r["attempt_id"], r["item_ref"]): r["revision"] for r in await conn.fetch(
-            "SELECT attempt_id::text, item_ref, revision FROM responses WHERE tenant_id = $1", tenant_id)}
-        scores = {r["attempt_id"]: (r["n"], r["current"]) for r in await conn.fetch(
-            """SELECT attempt_id::text, count(*) AS n, count(*) FILTER (WHERE current) AS current FROM scores
-               WHERE tenant_id = $1 GROUP BY attempt_id""", tenant_id)}
-        final = set(await conn.fetchval(
-            "SELECT coalesce(array_agg(attempt_id::text), '{}') FROM scores WHERE tenant_id = $1 AND current AND "
-            "status = 'final'", tenant_id))
-        events = Counter((r["type"], r["attempt"]) for r in await conn.fetch(
-            "SELECT type, payload->'data'->>'attempt_id' AS attempt FROM webhook_events WHERE tenant_id = $1",
-            tenant_id))
+               JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id WHERE t.tenant_id = $1""",
+            tenant_id,
+        )
+        rows = {
+            (r["attempt_id"], r["item_ref"]): r["revision"]
+            for r in await conn.fetch(
+                "SELECT attempt_id::text, item_ref, revision FROM responses WHERE tenant_id = $1", tenant_id
+            )
+        }
+        scores = {
+            r["attempt_id"]: (r["n"], r["current"])
+            for r in await conn.fetch(
+                """SELECT attempt_id::text, count(*) AS n, count(*) FILTER (WHERE current) AS current FROM scores
+               WHERE tenant_id = $1 GROUP BY attempt_id""",
+                tenant_id,
+            )
+        }
+        final = set(
+            await conn.fetchval(
+                "SELECT coalesce(array_agg(attempt_id::text), '{}') FROM scores WHERE tenant_id = $1 AND current AND "
+                "status = 'final'",
+                tenant_id,
+            )
+        )
+        events = Counter(
+            (r["type"], r["attempt"])
+            for r in await conn.fetch(
+                "SELECT type, payload->'data'->>'attempt_id' AS attempt FROM webhook_events WHERE tenant_id = $1",
+                tenant_id,
+            )
+        )
     finally:
         await conn.close()
     failures: list[str] = []
     by_person: dict[str, list[asyncpg.Record]] = {}
     for row in attempts:
         by_person.setdefault(row["external_id"], []).append(row)
-    acked = {(ledger.attempt, item): revision for ledger in ledgers for item, revision in ledger.acked.items()}
+    acked = {
+        (ledger.attempt, item): revision for ledger in ledgers for item, revision in ledger.acked.items()
+    }
     unsure = {(ledger.attempt, item) for ledger in ledgers for item in ledger.unsure}
     submitted_acked = [ledger for ledger in ledgers if ledger.submitted]
     for ledger in submitted_acked:
         mine = by_person.get(ledger.person, [])
         if len(mine) != 1 or mine[0]["id"] != ledger.attempt or mine[0]["status"] != "submitted":
-            failures.append(f"{ledger.person}: submit acknowledged, database has "
-                            f"{[(r['id'], r['status']) for r in mine]}")
+            failures.append(
+                f"{ledger.person}: submit acknowledged, database has {[(r['id'], r['status']) for r in mine]}"
+            )
         elif scores.get(ledger.attempt) != (1, 1):
-            failures.append(f"{ledger.person}: submit acknowledged, score rows (all, current) "
-                            f"{scores.get(ledger.attempt, (0, 0))}")
+            failures.append(
+                f"{ledger.person}: submit acknowledged, score rows (all, current) "
+                f"{scores.get(ledger.attempt, (0, 0))}"
+            )
     failures += [f"{person} has {len(mine)} attempts" for person, mine in by_person.items() if len(mine) > 1]
     unscored = [r["id"] for r in attempts if r["status"] == "submitted" and scores.get(r["id"]) != (1, 1)]
     if unscored:
-        failures.append(f"{len(unscored)} submitted attempts without exactly one (current) score, e.g. {unscored[:3]}")
-    odd = [r["id"] for r in attempts if r["status"] == "submitted" and events[("attempt.submitted", r["id"])] != 1]
+        failures.append(
+            f"{len(unscored)} submitted attempts without exactly one (current) score, e.g. {unscored[:3]}"
+        )
+    odd = [
+        r["id"]
+        for r in attempts
+        if r["status"] == "submitted" and events[("attempt.submitted", r["id"])] != 1
+    ]
     if odd:
-        failures.append(f"{len(odd)} submitted attempts without exactly one attempt.submitted event, e.g. {odd[:3]}")
+        failures.append(
+            f"{len(odd)} submitted attempts without exactly one attempt.submitted event, e.g. {odd[:3]}"
+        )
     odd = [r["id"] for r in attempts if events[("score.finalized", r["id"])] != (r["id"] in final)]
     if odd:  # a score with open responses stays provisional until they are rated: finalized later
-        failures.append(f"{len(odd)} attempts whose score.finalized events do not match a final score, e.g. {odd[:3]}")
+        failures.append(
+            f"{len(odd)} attempts whose score.finalized events do not match a final score, e.g. {odd[:3]}"
+        )
     missing = [key for key in acked if key not in rows]
     lower = [key for key, revision in acked.items() if key in rows and rows[key] < revision]
-    higher = [key for key, revision in acked.items() if key in rows and rows[key] > revision and key not in unsure]
+    higher = [
+        key for key, revision in acked.items() if key in rows and rows[key] > revision and key not in unsure
+    ]
     extra = [key for key in rows if key not in acked and key not in unsure]
-    for what, keys in (("acknowledged answers missing", missing), ("acknowledged answers at an older revision", lower),
-                       ("answers at a newer revision than acknowledged", higher),
-                       ("answer rows never sent", extra)):
+    for what, keys in (
+        ("acknowledged answers missing", missing),
+        ("acknowledged answers at an older revision", lower),
+        ("answers at a newer revision than acknowledged", higher),
+        ("answer rows never sent", extra),
+    ):
         if keys:
             failures.append(f"{len(keys)} {what}, e.g. {keys[:3]}")
-    counts = {"attempts": len(attempts), "attempts whose start was never acknowledged (the client gave up)":
-              len(attempts) - sum(1 for ledger in ledgers if ledger.attempt is not None),
-              "submitted": sum(1 for r in attempts if r["status"] == "submitted"),
-              "submit acknowledged": len(submitted_acked), "answer rows": len(rows), "acknowledged (attempt, item)": len(acked),
-              "unacknowledged (attempt, item) found stored": sum(1 for key in unsure if key in rows and key not in acked),
-              "score rows": sum(n for n, _ in scores.values()), "final scores (the others await rating)": len(final),
-              "webhook events": sum(events.values())}
+    counts = {
+        "attempts": len(attempts),
+        "attempts whose start was never acknowledged (the client gave up)": len(attempts)
+        - sum(1 for ledger in ledgers if ledger.attempt is not None),
+        "submitted": sum(1 for r in attempts if r["status"] == "submitted"),
+        "submit acknowledged": len(submitted_acked),
+        "answer rows": len(rows),
+        "acknowledged (attempt, item)": len(acked),
+        "unacknowledged (attempt, item) found stored": sum(
+            1 for key in unsure if key in rows and key not in acked
+        ),
+        "score rows": sum(n for n, _ in scores.values()),
+        "final scores (the others await rating)": len(final),
+        "webhook events": sum(events.values()),
+    }
     return failures, counts
 
 
@@ -457,22 +569,33 @@ def p95(values: list[float]) -> str:
 
 
 def print_windows(run: Sitting, memory: Memory, wall: float, width: float) -> None:
-    print(f"\nover time ({width:.0f} s windows by when the answer came; latencies in ms; sitting = started, not yet submitted; RSS = service, max in the window):")
-    print(f"  {'window s':>11} {'sitting':>7} {'saves':>7} {'saves/s':>7} {'save p50':>9} {'p95':>9} {'p99':>9}"
-          f" {'starts':>6} {'start p95':>9} {'submits':>7} {'submit p95':>10} {'errors':>6} {'RSS MB':>6}")
+    print(
+        f"\nover time ({width:.0f} s windows by when the answer came; latencies in ms; sitting = started, not yet submitted; RSS = service, max in the window):"
+    )
+    print(
+        f"  {'window s':>11} {'sitting':>7} {'saves':>7} {'saves/s':>7} {'save p50':>9} {'p95':>9} {'p99':>9}"
+        f" {'starts':>6} {'start p95':>9} {'submits':>7} {'submit p95':>10} {'errors':>6} {'RSS MB':>6}"
+    )
     for k in range(math.ceil(wall / width)):
         lo, hi = k * width, (k + 1) * width
         records = [r for r in run.records if lo <= r[0] < hi]
         saves = [r[2] for r in records if r[1] == "save"]
         acked = sum(1 for r in records if r[1] == "save" and r[3] < 300)
-        sitting = sum(1 for ledger in run.ledgers if ledger.sat_from is not None and ledger.sat_from < hi
-                      and (ledger.sat_to is None or ledger.sat_to >= hi))
+        sitting = sum(
+            1
+            for ledger in run.ledgers
+            if ledger.sat_from is not None
+            and ledger.sat_from < hi
+            and (ledger.sat_to is None or ledger.sat_to >= hi)
+        )
         errors = sum(1 for t in run.error_times if lo <= t < hi)
         rss = max((s[1] for s in memory.samples if lo <= s[0] < hi), default=0)
         starts = [r[2] for r in records if r[1] == "start"]
         submits = [r[2] for r in records if r[1] == "submit"]
-        print(f"  {lo:5.0f}-{hi:<5.0f} {sitting:7d} {acked:7d} {acked / width:7.0f} {ms(quantiles_ms(saves))}"
-              f" {len(starts):6d} {p95(starts):>9} {len(submits):7d} {p95(submits):>10} {errors:6d} {rss / MB:6.0f}")
+        print(
+            f"  {lo:5.0f}-{hi:<5.0f} {sitting:7d} {acked:7d} {acked / width:7.0f} {ms(quantiles_ms(saves))}"
+            f" {len(starts):6d} {p95(starts):>9} {len(submits):7d} {p95(submits):>10} {errors:6d} {rss / MB:6.0f}"
+        )
 
 
 def print_sizes(before: dict[str, int], after: dict[str, int], attempts: int) -> None:
@@ -492,12 +615,23 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     await receiver.start()
     async with httpx.AsyncClient(base_url=service.url, timeout=120) as http:
         tenant_id, admin, people = await bench_tenant(http, service.keys, args.candidates)
-        await ok(http.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{receiver.port}/hr",
-                                                 "events": ["attempt.submitted", "score.finalized"]}, headers=admin))
+        await ok(
+            http.post(
+                "/v1/webhooks",
+                json={
+                    "url": f"http://127.0.0.1:{receiver.port}/hr",
+                    "events": ["attempt.submitted", "score.finalized"],
+                },
+                headers=admin,
+            )
+        )
     tokens = [candidate_token(service.keys, tenant_id, person) for person in people]
     before = await sizes(owner_url)
-    print(f"set-up (tenant, {args.candidates:,} people, item bank, assessment, tokens): "
-          f"{time.perf_counter() - began_setup:.1f} s", flush=True)
+    print(
+        f"set-up (tenant, {args.candidates:,} people, item bank, assessment, tokens): "
+        f"{time.perf_counter() - began_setup:.1f} s",
+        flush=True,
+    )
 
     run = Sitting(args, service)
     memory = Memory(service.pid, run.began)
@@ -505,14 +639,19 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     memory.start()
     cpu = (own_cpu_seconds(), memory.cpu_seconds(), postgres_cpu_seconds(service.data_dir))
     progress = asyncio.create_task(run.progress())
-    await asyncio.gather(*(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens))))
+    await asyncio.gather(
+        *(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens)))
+    )
     wall = run.now()
     progress.cancel()
     memory.halt.set()
     memory.join()
     pg_cpu = postgres_cpu_seconds(service.data_dir)
-    cpu_used = (own_cpu_seconds() - cpu[0], memory.cpu_seconds() - cpu[1],
-                None if pg_cpu is None or cpu[2] is None else pg_cpu - cpu[2])
+    cpu_used = (
+        own_cpu_seconds() - cpu[0],
+        memory.cpu_seconds() - cpu[1],
+        None if pg_cpu is None or cpu[2] is None else pg_cpu - cpu[2],
+    )
     rss_after, _ = memory.sample()
     failures, counts = await check(owner_url, tenant_id, run.ledgers)
     deadline = time.perf_counter() + 60  # the dispatcher sends every few seconds: let it catch up
@@ -523,73 +662,114 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     after = await sizes(owner_url)
 
     acked_saves = sum(1 for r in run.records if r[1] == "save" and r[3] < 300)
-    print(f"\nload: {wall:.1f} s wall from the first arrival to the last candidate's end "
-          f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {args.candidates:,} submitted)")
-    print(f"saves/s (acknowledged saves / wall): {acked_saves / wall:,.1f}   ({acked_saves:,} saves, "
-          f"not counting replays)")
-    print(f"requests/s (every request answered, replays and resumes included): {len(run.records) / wall:,.1f}   "
-          f"({len(run.records):,} requests)")
+    print(
+        f"\nload: {wall:.1f} s wall from the first arrival to the last candidate's end "
+        f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {args.candidates:,} submitted)"
+    )
+    print(
+        f"saves/s (acknowledged saves / wall): {acked_saves / wall:,.1f}   ({acked_saves:,} saves, "
+        f"not counting replays)"
+    )
+    print(
+        f"requests/s (every request answered, replays and resumes included): {len(run.records) / wall:,.1f}   "
+        f"({len(run.records):,} requests)"
+    )
     print("latency per operation (every answered request, whatever its status):")
     for op in ("start", "save", "resume", "submit", "start replay", "save replay", "submit replay"):
         values = [r[2] for r in run.records if r[1] == op]
         print(f"  {op:<14} n={len(values):>7}  {percentiles(values)}")
-    print(f"errors: {sum(run.errors.values())}" + "".join(f"\n  {k}: {v}" for k, v in sorted(run.errors.items())))
+    print(
+        f"errors: {sum(run.errors.values())}"
+        + "".join(f"\n  {k}: {v}" for k, v in sorted(run.errors.items()))
+    )
     print("events:" + "".join(f"\n  {k}: {v}" for k, v in sorted(run.counts.items())))
     print_windows(run, memory, wall, args.window_seconds)
     peak = max(memory.samples, key=lambda s: s[1], default=(0.0, rss_after, processes))
-    print(f"\nservice memory (RSS of `assess serve` + granian workers, {processes} processes, sampled every 0.5 s): "
-          f"before the load {rss_before / MB:.0f} MB, peak {peak[1] / MB:.0f} MB at t+{peak[0]:.0f}s, "
-          f"after {rss_after / MB:.0f} MB")
-    if max((s[2] for s in memory.samples), default=processes) != processes or \
-            min((s[2] for s in memory.samples), default=processes) != processes:
+    print(
+        f"\nservice memory (RSS of `assess serve` + granian workers, {processes} processes, sampled every 0.5 s): "
+        f"before the load {rss_before / MB:.0f} MB, peak {peak[1] / MB:.0f} MB at t+{peak[0]:.0f}s, "
+        f"after {rss_after / MB:.0f} MB"
+    )
+    if (
+        max((s[2] for s in memory.samples), default=processes) != processes
+        or min((s[2] for s in memory.samples), default=processes) != processes
+    ):
         print("  the number of service processes changed during the load (a worker died and was replaced?)")
     pg = "n/a (DATABASE_URL)" if cpu_used[2] is None else f"{cpu_used[2]:.0f} s"
-    print(f"CPU during the load: load generator {cpu_used[0]:.0f} s, service {cpu_used[1]:.0f} s, PostgreSQL {pg} "
-          f"(the machine has {os.cpu_count()} cores x {wall:.0f} s = {(os.cpu_count() or 1) * wall:.0f} s)")
+    print(
+        f"CPU during the load: load generator {cpu_used[0]:.0f} s, service {cpu_used[1]:.0f} s, PostgreSQL {pg} "
+        f"(the machine has {os.cpu_count()} cores x {wall:.0f} s = {(os.cpu_count() or 1) * wall:.0f} s)"
+    )
     print_sizes(before, after, counts["attempts"])
-    print(f"webhooks: {len(receiver.events):,} of {counts['webhook events']:,} events received by the subscriber "
-          f"{delivered_after:.1f} s after the load ({sum(receiver.events.values()) - len(receiver.events)} received twice)")
+    print(
+        f"webhooks: {len(receiver.events):,} of {counts['webhook events']:,} events received by the subscriber "
+        f"{delivered_after:.1f} s after the load ({sum(receiver.events.values()) - len(receiver.events)} received twice)"
+    )
     print("\ncheck against the database:" + "".join(f"\n  {k}: {v:,}" for k, v in counts.items()))
     for failure in failures[:20]:
         print(f"  FAIL: {failure}")
     lost = run.counts["acknowledged saves missing on resume"] + sum(
-        n for k, n in run.counts.items() if k.endswith("NOT as designed"))
+        n for k, n in run.counts.items() if k.endswith("NOT as designed")
+    )
     verdict = "PASS" if not failures and not lost else "FAIL"
     stray = counts["unacknowledged (attempt, item) found stored"]
-    print(f"{verdict}: every acknowledged submit is one submitted attempt with one current score; answer rows = "
-          f"acknowledged distinct (attempt, item) at the acknowledged revision"
-          + (f" + {stray} from saves whose acknowledgement never came" if stray else "")
-          + (f"; {lost} resume/replay anomalies" if lost else ""))
+    print(
+        f"{verdict}: every acknowledged submit is one submitted attempt with one current score; answer rows = "
+        f"acknowledged distinct (attempt, item) at the acknowledged revision"
+        + (f" + {stray} from saves whose acknowledgement never came" if stray else "")
+        + (f"; {lost} resume/replay anomalies" if lost else "")
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--candidates", type=int, default=2000, help="candidates sitting in the same window")
-    parser.add_argument("--ramp-seconds", type=float, default=120.0, help="arrivals spread uniformly over this")
+    parser.add_argument(
+        "--ramp-seconds", type=float, default=120.0, help="arrivals spread uniformly over this"
+    )
     parser.add_argument("--think-seconds", type=float, default=6.0, help="mean think time before each save")
     parser.add_argument("--think-sigma", type=float, default=0.6, help="sigma of the lognormal think time")
-    parser.add_argument("--retry-share", type=float, default=0.03, help="writes sent twice (a lost acknowledgement)")
-    parser.add_argument("--reconnect-share", type=float, default=0.05,
-                        help="candidates whose connection drops mid-sitting (then resume)")
-    parser.add_argument("--connection-per-request", action="store_true",
-                        help="a new connection per request (default: each candidate keeps one keep-alive connection)")
+    parser.add_argument(
+        "--retry-share", type=float, default=0.03, help="writes sent twice (a lost acknowledgement)"
+    )
+    parser.add_argument(
+        "--reconnect-share",
+        type=float,
+        default=0.05,
+        help="candidates whose connection drops mid-sitting (then resume)",
+    )
+    parser.add_argument(
+        "--connection-per-request",
+        action="store_true",
+        help="a new connection per request (default: each candidate keeps one keep-alive connection)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as lost")
-    parser.add_argument("--window-seconds", type=float, default=20.0, help="width of the over-time table's rows")
+    parser.add_argument(
+        "--window-seconds", type=float, default=20.0, help="width of the over-time table's rows"
+    )
     parser.add_argument("--workers", type=int, default=2, help="granian workers")
-    parser.add_argument("--pool-max", type=int, default=10, help="database connections per worker (DB_POOL_MAX)")
+    parser.add_argument(
+        "--pool-max", type=int, default=10, help="database connections per worker (DB_POOL_MAX)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    print(f"sitting: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-          f", {os.cpu_count()} cores")
+    print(
+        f"sitting: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f", {os.cpu_count()} cores"
+    )
     print("options: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
     per = SAVES_PER_CANDIDATE * args.think_seconds
     if args.think_seconds > 0:
-        print(f"offered: each candidate makes {SAVES_PER_CANDIDATE} saves over ~{per:.0f} s of think time; with all "
-              f"{args.candidates:,} sitting at once, ~{args.candidates / args.think_seconds:,.0f} saves/s "
-              f"(plus {args.retry_share:.0%} replays), {args.candidates / max(args.ramp_seconds, 1):,.1f} starts/s "
-              f"during the ramp; a sitting of 60 items at 30 s each would offer "
-              f"{args.candidates / 30:,.0f} saves/s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the service and its database are stopped
+        print(
+            f"offered: each candidate makes {SAVES_PER_CANDIDATE} saves over ~{per:.0f} s of think time; with all "
+            f"{args.candidates:,} sitting at once, ~{args.candidates / args.think_seconds:,.0f} saves/s "
+            f"(plus {args.retry_share:.0%} replays), {args.candidates / max(args.ramp_seconds, 1):,.1f} starts/s "
+            f"during the ramp; a sitting of 60 items at 30 s each would offer "
+            f"{args.candidates / 30:,.0f} saves/s"
+        )
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(143)
+    )  # so that the service and its database are stopped
     with running_service(args.workers, args.pool_max, {"WEBHOOK_ALLOW_LOOPBACK": "true"}) as service:
         asyncio.run(drive(service, args))
 

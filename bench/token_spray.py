@@ -38,8 +38,9 @@ def _address(index: int) -> str:
     return f"127.1.{index // 250}.{index % 250 + 1}"
 
 
-async def _spray(url: str, client_id: str, addresses: int, made_up: bool, offset: int, stop: float,
-                 statuses: Counter[int]) -> None:
+async def _spray(
+    url: str, client_id: str, addresses: int, made_up: bool, offset: int, stop: float, statuses: Counter[int]
+) -> None:
     clients = {}
     index = offset
     try:
@@ -49,7 +50,8 @@ async def _spray(url: str, client_id: str, addresses: int, made_up: bool, offset
             http = clients.get(address)
             if http is None:
                 http = clients[address] = httpx.AsyncClient(
-                    base_url=url, transport=httpx.AsyncHTTPTransport(local_address=address), timeout=30)
+                    base_url=url, transport=httpx.AsyncHTTPTransport(local_address=address), timeout=30
+                )
             target = str(uuid.uuid4()) if made_up and index % 2 else client_id
             response = await http.post("/oauth/token", data=FORM, auth=(target, "wrong-secret"))
             statuses[response.status_code] += 1
@@ -58,8 +60,9 @@ async def _spray(url: str, client_id: str, addresses: int, made_up: bool, offset
             await http.aclose()
 
 
-async def _real_client(url: str, client_id: str, secret: str, every: float, stop: float,
-                       outcomes: list[tuple[int, float]]) -> None:
+async def _real_client(
+    url: str, client_id: str, secret: str, every: float, stop: float, outcomes: list[tuple[int, float]]
+) -> None:
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.9")
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as http:
         while time.monotonic() < stop:
@@ -73,43 +76,78 @@ async def run(args: argparse.Namespace) -> None:
     with running_service(workers=args.workers, pool_max=4) as service:
         keys = service.load_keys()
         async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
-            tenant = (await ok(http.post("/v1/tenants", json={"slug": f"spray-{uuid.uuid4().hex[:6]}", "name": "S"},
-                                         headers=bearer(issue_operator_token(keys, **COMMON))))).json()
-            admin = bearer(issue_token(keys, kind="user", subject="admin", tenant_id=uuid.UUID(tenant["id"]),
-                                       roles=["tenant_admin"], **COMMON))
-            made = (await ok(http.post("/v1/clients", json={"name": "HR", "scopes": ["people:write"]},
-                                       headers=admin))).json()
+            tenant = (
+                await ok(
+                    http.post(
+                        "/v1/tenants",
+                        json={"slug": f"spray-{uuid.uuid4().hex[:6]}", "name": "S"},
+                        headers=bearer(issue_operator_token(keys, **COMMON)),
+                    )
+                )
+            ).json()
+            admin = bearer(
+                issue_token(
+                    keys,
+                    kind="user",
+                    subject="admin",
+                    tenant_id=uuid.UUID(tenant["id"]),
+                    roles=["tenant_admin"],
+                    **COMMON,
+                )
+            )
+            made = (
+                await ok(
+                    http.post("/v1/clients", json={"name": "HR", "scopes": ["people:write"]}, headers=admin)
+                )
+            ).json()
         statuses: Counter[int] = Counter()
         outcomes: list[tuple[int, float]] = []
         started = time.monotonic()
         stop = started + args.seconds
         await asyncio.gather(
             _real_client(service.url, made["id"], made["client_secret"], args.every, stop, outcomes),
-            *[_spray(service.url, made["id"], args.addresses, args.made_up, i * 7919, stop, statuses)
-              for i in range(args.sprayers)])
+            *[
+                _spray(service.url, made["id"], args.addresses, args.made_up, i * 7919, stop, statuses)
+                for i in range(args.sprayers)
+            ],
+        )
         elapsed = time.monotonic() - started
     sprayed = sum(statuses.values())
     good = [latency for status, latency in outcomes if status == 200]
     latencies = sorted(latency for _, latency in outcomes)
-    print(f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; command: "
-          f"./dev python bench/token_spray.py {' '.join(sys.argv[1:])}")
-    print(f"spray: {sprayed} wrong-secret requests in {elapsed:.1f} s ({sprayed / elapsed:.0f}/s) from "
-          f"{args.addresses} address(es){', half with made-up client ids' if args.made_up else ''}: "
-          + ", ".join(f"{status} x {count}" for status, count in sorted(statuses.items())))
-    print(f"real client (correct secret, every {args.every:g} s): {len(good)}/{len(outcomes)} tokens issued "
-          f"= {100 * len(good) / max(1, len(outcomes)):.1f} %; statuses "
-          + ", ".join(f"{s} x {c}" for s, c in sorted(Counter(s for s, _ in outcomes).items()))
-          + (f"; latency median {1000 * statistics.median(latencies):.0f} ms, "
-             f"max {1000 * latencies[-1]:.0f} ms" if latencies else ""))
+    print(
+        f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; command: "
+        f"./dev python bench/token_spray.py {' '.join(sys.argv[1:])}"
+    )
+    print(
+        f"spray: {sprayed} wrong-secret requests in {elapsed:.1f} s ({sprayed / elapsed:.0f}/s) from "
+        f"{args.addresses} address(es){', half with made-up client ids' if args.made_up else ''}: "
+        + ", ".join(f"{status} x {count}" for status, count in sorted(statuses.items()))
+    )
+    print(
+        f"real client (correct secret, every {args.every:g} s): {len(good)}/{len(outcomes)} tokens issued "
+        f"= {100 * len(good) / max(1, len(outcomes)):.1f} %; statuses "
+        + ", ".join(f"{s} x {c}" for s, c in sorted(Counter(s for s, _ in outcomes).items()))
+        + (
+            f"; latency median {1000 * statistics.median(latencies):.0f} ms, "
+            f"max {1000 * latencies[-1]:.0f} ms"
+            if latencies
+            else ""
+        )
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--addresses", type=int, default=1, help="source addresses of the spray (127.1.x.y)")
     parser.add_argument("--sprayers", type=int, default=16, help="concurrent spraying tasks")
     parser.add_argument("--made-up", action="store_true", help="half of the spray names random client ids")
-    parser.add_argument("--every", type=float, default=1.0, help="the real client's interval between token requests")
+    parser.add_argument(
+        "--every", type=float, default=1.0, help="the real client's interval between token requests"
+    )
     parser.add_argument("--workers", type=int, default=2)
     asyncio.run(run(parser.parse_args()))
 

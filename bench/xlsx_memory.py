@@ -35,13 +35,28 @@ DIMENSIONS = ["D1", "D2", "D3", "D4", "D5"]
 
 def _row(i: int, units: dict[str, str]) -> list[object]:
     row = feed.ScoreRow(
-        person=f"cand-{i:07d}", assessment="bench", attempt_id=uuid.UUID(int=i), attempt_number=1, score_version=1,
-        status="final", current=True, counted=True, framework="ai-literacy", framework_version=1,
-        overall_scaled=round(50 + (i % 500) / 10, 1), overall_level="L2",
-        dimensions=[feed.DimensionResult(d, round(40 + (i * 7 + k) % 600 / 10, 1), "L2")
-                    for k, d in enumerate(DIMENSIONS)],
-        org_unit=f"U{i % 1000:04d}", category="civil_servant", submitted_at=datetime(2026, 12, 1, tzinfo=UTC),
-        scored_at=datetime(2026, 12, 1, 0, 5, tzinfo=UTC), reason="submitted")
+        person=f"cand-{i:07d}",
+        assessment="bench",
+        attempt_id=uuid.UUID(int=i),
+        attempt_number=1,
+        score_version=1,
+        status="final",
+        current=True,
+        counted=True,
+        framework="ai-literacy",
+        framework_version=1,
+        overall_scaled=round(50 + (i % 500) / 10, 1),
+        overall_level="L2",
+        dimensions=[
+            feed.DimensionResult(d, round(40 + (i * 7 + k) % 600 / 10, 1), "L2")
+            for k, d in enumerate(DIMENSIONS)
+        ],
+        org_unit=f"U{i % 1000:04d}",
+        category="civil_servant",
+        submitted_at=datetime(2026, 12, 1, tzinfo=UTC),
+        scored_at=datetime(2026, 12, 1, 0, 5, tzinfo=UTC),
+        reason="submitted",
+    )
     return feed.xlsx_row(row, DIMENSIONS, units)
 
 
@@ -63,9 +78,13 @@ def measure(rows: int, trace: bool) -> dict[str, object]:
             while file.read(xlsx.CHUNK_BYTES):
                 pass
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
-    return {"rows": rows, "seconds": round(time.perf_counter() - started, 1), "file_mb": round(size / 2**20, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "tracemalloc_peak_mb": round(traced_peak / 2**20, 2) if traced_peak is not None else "-"}
+    return {
+        "rows": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+        "file_mb": round(size / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "tracemalloc_peak_mb": round(traced_peak / 2**20, 2) if traced_peak is not None else "-",
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -73,15 +92,24 @@ def main(argv: list[str]) -> int:
         print(json.dumps(measure(int(argv[1]), trace=argv[2:] == ["trace"])))
         return 0
     sizes = [int(a) for a in argv] or [10_000, 100_000, 1_000_000]
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}, "
-          f"command: ./dev python bench/xlsx_memory.py {' '.join(argv)}".rstrip())
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}, "
+        f"command: ./dev python bench/xlsx_memory.py {' '.join(argv)}".rstrip()
+    )
     print(f"{'rows':>10} {'seconds':>8} {'file MB':>8} {'peak RSS MB':>12} {'tracemalloc peak MB':>20}")
     for rows in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(rows), *(["trace"] if rows <= TRACE_UP_TO else [])], check=True, capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(rows), *(["trace"] if rows <= TRACE_UP_TO else [])],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         r = json.loads(out)
-        print(f"{r['rows']:>10,} {r['seconds']:>8} {r['file_mb']:>8} {r['peak_rss_mb']:>12} "
-              f"{r['tracemalloc_peak_mb']:>20}", flush=True)
+        print(
+            f"{r['rows']:>10,} {r['seconds']:>8} {r['file_mb']:>8} {r['peak_rss_mb']:>12} "
+            f"{r['tracemalloc_peak_mb']:>20}",
+            flush=True,
+        )
     return 0
 
 

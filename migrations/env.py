@@ -33,7 +33,9 @@ def _do_run_migrations(connection) -> None:  # type: ignore[no-untyped-def]
 
 async def _run_async() -> None:
     url = _owner_url()
-    engine = create_async_engine("postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url), poolclass=NullPool)
+    engine = create_async_engine(
+        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url), poolclass=NullPool
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_do_run_migrations)
         await connection.commit()

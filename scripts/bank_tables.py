@@ -1,6 +1,6 @@
 """Print the rubrics/README.md tables of every shipped item bank: counts by type, and items per indicator.
 
-    ./dev python scripts/bank_tables.py
+./dev python scripts/bank_tables.py
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ def main() -> None:
         items = sample_bank(code).items
         framework = load_templates()[code][0].content
         types = Counter(item_type(item) for item in items)
-        print(f"**`items/{code}/items.json`**: {len(items)} items, "
-              f"{types['situational_judgement'] / len(items):.0%} situational judgement.\n")
+        print(
+            f"**`items/{code}/items.json`**: {len(items)} items, "
+            f"{types['situational_judgement'] / len(items):.0%} situational judgement.\n"
+        )
         print("| " + " | ".join(ITEM_TYPES) + " |")
         print("|" + " --- |" * len(ITEM_TYPES))
         print("| " + " | ".join(str(types[kind]) for kind in ITEM_TYPES) + " |\n")
         counts = indicator_counts(items)
-        cells = [f"{indicator.code} {counts[indicator.code]}" for _, _, indicator in walk_indicators(framework)]
+        cells = [
+            f"{indicator.code} {counts[indicator.code]}" for _, _, indicator in walk_indicators(framework)
+        ]
         print("Items per indicator: " + ", ".join(cells) + ".\n")
 
 

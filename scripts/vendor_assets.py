@@ -29,9 +29,17 @@ MANIFEST = VENDOR / "manifest.json"
 # package -> (pinned version, folder under vendor/, files copied from the package; a file in a
 # subfolder of the package, e.g. htmx's dist/htmx.min.js, lands flat in the folder under its own name)
 PACKAGES: dict[str, tuple[str, str, list[str]]] = {
-    "swagger-ui-dist": ("5.36.0", "swagger-ui", [
-        "swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-bundle.js.LICENSE.txt", "LICENSE", "NOTICE",
-    ]),
+    "swagger-ui-dist": (
+        "5.36.0",
+        "swagger-ui",
+        [
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "swagger-ui-bundle.js.LICENSE.txt",
+            "LICENSE",
+            "NOTICE",
+        ],
+    ),
     # The console's partial page updates. Pinned to 2.x: htmx 4 (2026-08) is not compatible.
     "htmx.org": ("2.0.11", "htmx", ["dist/htmx.min.js", "LICENSE"]),
     # Accessibility checks the console's browser tests run in the page (served, never loaded by a page).
@@ -46,8 +54,9 @@ def sha256(path: Path) -> str:
 def vendor(name: str, version: str, folder: str, files: list[str]) -> dict[str, object]:
     target = VENDOR / folder
     with tempfile.TemporaryDirectory(prefix="vendor-") as tmp:
-        subprocess.run(["npm", "pack", f"{name}@{version}", "--silent"], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "pack", f"{name}@{version}", "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL
+        )
         tarball = next(Path(tmp).glob("*.tgz"))
         tarball_sha = sha256(tarball)
         with tarfile.open(tarball) as archive:
@@ -59,9 +68,14 @@ def vendor(name: str, version: str, folder: str, files: list[str]) -> dict[str, 
                 member = archive.extractfile(f"package/{file}")
                 assert member is not None, file
                 (target / Path(file).name).write_bytes(member.read())
-    return {"source": f"npm:{name}@{package_json['version']}", "version": package_json["version"],
-            "licence": package_json.get("license"), "folder": folder, "tarball_sha256": tarball_sha,
-            "files": {Path(f).name: sha256(target / Path(f).name) for f in files}}
+    return {
+        "source": f"npm:{name}@{package_json['version']}",
+        "version": package_json["version"],
+        "licence": package_json.get("license"),
+        "folder": folder,
+        "tarball_sha256": tarball_sha,
+        "files": {Path(f).name: sha256(target / Path(f).name) for f in files},
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -1,13 +1,13 @@
 """`assess`: the operator's command line.
 
-    assess serve [--demo]          start the HTTP service (embedded PostgreSQL unless DATABASE_URL is set)
-    assess db upgrade              create the application role and apply migrations
-    assess db status               show the schema revision against this code's
-    assess keys ensure | rotate    manage the service's signing keys
-    assess token operator          print an operator token
-    assess token user ...          print a token for a tenant role (testing, integrations)
-    assess demo                    seed the demo tenant and print its tokens
-    assess openapi [--check]       write (or check) openapi/openapi.json
+assess serve [--demo]          start the HTTP service (embedded PostgreSQL unless DATABASE_URL is set)
+assess db upgrade              create the application role and apply migrations
+assess db status               show the schema revision against this code's
+assess keys ensure | rotate    manage the service's signing keys
+assess token operator          print an operator token
+assess token user ...          print a token for a tenant role (testing, integrations)
+assess demo                    seed the demo tenant and print its tokens
+assess openapi [--check]       write (or check) openapi/openapi.json
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def _db_status(settings: Settings) -> int:
             await conn.close()
 
     now, head = asyncio.run(current()), migrate.head_revision()
-    print(f"database: {now or 'empty'}   code: {head}   {'up to date' if now == head else 'run: assess db upgrade'}")
+    print(
+        f"database: {now or 'empty'}   code: {head}   {'up to date' if now == head else 'run: assess db upgrade'}"
+    )
     return 0 if now == head else 1
 
 
@@ -86,14 +88,36 @@ def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
 
     tenant_id = asyncio.run(seed())
     keys = _keys(settings)
-    common = {"issuer": settings.service_issuer, "audience": settings.service_audience, "ttl_seconds": 12 * 3600}
+    common = {
+        "issuer": settings.service_issuer,
+        "audience": settings.service_audience,
+        "ttl_seconds": 12 * 3600,
+    }
     return {
-        "ADMIN_TOKEN": issue_token(keys, kind="user", subject="demo-admin", tenant_id=tenant_id,  # type: ignore[arg-type]
-                                   roles=["tenant_admin", "author", "analyst"], **common),  # type: ignore[arg-type]
-        "CANDIDATE_TOKEN": issue_token(keys, kind="user", subject=DEMO_CANDIDATE, tenant_id=tenant_id,  # type: ignore[arg-type]
-                                       roles=["candidate"], **common),  # type: ignore[arg-type]
-        "TEACHER_TOKEN": issue_token(keys, kind="user", subject=DEMO_TEACHER, tenant_id=tenant_id,  # type: ignore[arg-type]
-                                     roles=["candidate"], **common),  # type: ignore[arg-type]
+        "ADMIN_TOKEN": issue_token(
+            keys,
+            kind="user",
+            subject="demo-admin",
+            tenant_id=tenant_id,  # type: ignore[arg-type]
+            roles=["tenant_admin", "author", "analyst"],
+            **common,
+        ),  # type: ignore[arg-type]
+        "CANDIDATE_TOKEN": issue_token(
+            keys,
+            kind="user",
+            subject=DEMO_CANDIDATE,
+            tenant_id=tenant_id,  # type: ignore[arg-type]
+            roles=["candidate"],
+            **common,
+        ),  # type: ignore[arg-type]
+        "TEACHER_TOKEN": issue_token(
+            keys,
+            kind="user",
+            subject=DEMO_TEACHER,
+            tenant_id=tenant_id,  # type: ignore[arg-type]
+            roles=["candidate"],
+            **common,
+        ),  # type: ignore[arg-type]
         "OPERATOR_TOKEN": issue_operator_token(keys, **common),  # type: ignore[arg-type]
     }
 
@@ -102,18 +126,25 @@ def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
     base = f"http://{settings.host}:{settings.port}"
     token_file = settings.data_dir / "demo-tokens.env"
     token_file.write_text("".join(f"export {k}={v}\n" for k, v in tokens.items()))
-    print("\nDemo tenant 'demo-province' is ready. Tokens (valid 12 hours; also in "
-          f"{token_file}, `source` it):\n")
+    print(
+        "\nDemo tenant 'demo-province' is ready. Tokens (valid 12 hours; also in "
+        f"{token_file}, `source` it):\n"
+    )
     for name, token in tokens.items():
         print(f"export {name}={token}\n")
     print("Try:")
     print(f'  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" {base}/v1/org-units')
     print(f'  curl -s -H "Authorization: Bearer $CANDIDATE_TOKEN" {base}/v1/me/assessments')
-    print(f'  curl -s -X POST -H "Authorization: Bearer $CANDIDATE_TOKEN" -H "Content-Type: application/json" '
-          f"-d '{{}}' {base}/v1/me/assessments/demo-ai-literacy-2026/attempts")
+    print(
+        f'  curl -s -X POST -H "Authorization: Bearer $CANDIDATE_TOKEN" -H "Content-Type: application/json" '
+        f"-d '{{}}' {base}/v1/me/assessments/demo-ai-literacy-2026/attempts"
+    )
     print(f'  curl -s -H "Authorization: Bearer $OPERATOR_TOKEN" {base}/v1/tenants')
     print(f"API docs: {base}/docs    health: {base}/health/ready")
-    print(f"Web console: {base}/console/  (sign in as a demo persona: admin, author, rater or analyst)\n", flush=True)
+    print(
+        f"Web console: {base}/console/  (sign in as a demo persona: admin, author, rater or analyst)\n",
+        flush=True,
+    )
 
 
 def _metrics_dir(settings: Settings) -> Path:
@@ -139,21 +170,37 @@ def serve(settings: Settings, *, demo: bool) -> int:
     url = app_url(settings, owner_url)
     if demo:
         _print_demo(settings, _demo_tokens(settings, url))
-        os.environ["ASSESS_DEMO"] = "true"  # the workers mount the demo sign-in page (service/console/demo_idp.py)
+        os.environ["ASSESS_DEMO"] = (
+            "true"  # the workers mount the demo sign-in page (service/console/demo_idp.py)
+        )
     # Workers read their settings from the environment: point them at the same server and keys.
     os.environ["APP_DATABASE_URL"] = url
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
-    log.info("serving on %s:%s with %s worker(s), database %s", settings.host, settings.port, settings.workers,
-             redact(url))
+    log.info(
+        "serving on %s:%s with %s worker(s), database %s",
+        settings.host,
+        settings.port,
+        settings.workers,
+        redact(url),
+    )
     # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
     # shut the whole server down, which would turn one lost worker into an outage.
     # backpressure: granian's default, backlog // workers (512 each with 2 workers), counts idle
     # keep-alive connections too, so past ~1,000 devices new connections were accepted by the
     # kernel and never answered (found by bench/sitting.py). Database work is bounded by the pool.
-    Granian("service.api.app:create_app", factory=True, interface=Interfaces.ASGI, address=settings.host,
-            port=settings.port, workers=settings.workers, log_access=False, respawn_failed_workers=True,
-            backlog=settings.http_backlog, backpressure=settings.http_connections_per_worker).serve()
+    Granian(
+        "service.api.app:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_access=False,
+        respawn_failed_workers=True,
+        backlog=settings.http_backlog,
+        backpressure=settings.http_connections_per_worker,
+    ).serve()
     return 0
 
 
@@ -181,7 +228,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     from service.db.urls import app_url
 
     keys = _keys(settings)
-    common = {"issuer": settings.service_issuer, "audience": settings.service_audience, "ttl_seconds": args.ttl}
+    common = {
+        "issuer": settings.service_issuer,
+        "audience": settings.service_audience,
+        "ttl_seconds": args.ttl,
+    }
     if args.kind == "operator":
         print(issue_operator_token(keys, **common))  # type: ignore[arg-type]
         return 0
@@ -201,13 +252,23 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     if found is None:
         print(f"no tenant '{args.tenant}'", file=sys.stderr)
         return 1
-    print(issue_token(keys, kind="user", subject=args.sub, tenant_id=found,  # type: ignore[arg-type]
-                      roles=args.roles.split(","), **common))  # type: ignore[arg-type]
+    print(
+        issue_token(
+            keys,
+            kind="user",
+            subject=args.sub,
+            tenant_id=found,  # type: ignore[arg-type]
+            roles=args.roles.split(","),
+            **common,
+        )
+    )  # type: ignore[arg-type]
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="assess", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="assess", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="start the HTTP service")
     p_serve.add_argument("--demo", action="store_true", help="seed the demo tenant and print demo tokens")
@@ -218,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     p_token = sub.add_parser("token", help="print a service-signed token")
     p_token.add_argument("kind", choices=["operator", "user"])
     p_token.add_argument("--tenant", help="tenant slug (user tokens)")
-    p_token.add_argument("--sub", default="cli-user", help="subject: for a candidate, the person's external id")
+    p_token.add_argument(
+        "--sub", default="cli-user", help="subject: for a candidate, the person's external id"
+    )
     p_token.add_argument("--roles", default="tenant_admin", help="comma-separated roles")
     p_token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     sub.add_parser("demo", help="seed the demo tenant and print its tokens")
@@ -242,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "rotate":
             from service.auth.keys import rotate_keys
 
-            print(f"new signing key {rotate_keys(settings.keys_file)}; running workers verify it within seconds "
-                  "and sign with it once restarted")
+            print(
+                f"new signing key {rotate_keys(settings.keys_file)}; running workers verify it within seconds "
+                "and sign with it once restarted"
+            )
         else:
             _keys(settings)
             print(f"signing keys at {settings.keys_file}")

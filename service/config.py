@@ -20,84 +20,210 @@ class Setting(msgspec.Struct, frozen=True):
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", None,
-            "PostgreSQL URL of a role that may run migrations (owns the tables). "
-            "Unset: an embedded PostgreSQL is started in ASSESS_DATA_DIR/pgdata."),
-    Setting("APP_DATABASE_URL", None,
-            "URL the running service connects with. Unset: DATABASE_URL with the user "
-            "replaced by APP_DB_USER / APP_DB_PASSWORD."),
-    Setting("APP_DB_USER", "assess_app",
-            "Application role: owns nothing, bound by row-level security. Created by `assess db upgrade` if missing."),
-    Setting("APP_DB_PASSWORD", None, "Password of the application role (not needed with trust or peer auth)."),
+    Setting(
+        "DATABASE_URL",
+        None,
+        "PostgreSQL URL of a role that may run migrations (owns the tables). "
+        "Unset: an embedded PostgreSQL is started in ASSESS_DATA_DIR/pgdata.",
+    ),
+    Setting(
+        "APP_DATABASE_URL",
+        None,
+        "URL the running service connects with. Unset: DATABASE_URL with the user "
+        "replaced by APP_DB_USER / APP_DB_PASSWORD.",
+    ),
+    Setting(
+        "APP_DB_USER",
+        "assess_app",
+        "Application role: owns nothing, bound by row-level security. Created by `assess db upgrade` if missing.",
+    ),
+    Setting(
+        "APP_DB_PASSWORD", None, "Password of the application role (not needed with trust or peer auth)."
+    ),
     Setting("ASSESS_DATA_DIR", ".assess", "Directory for the embedded database and the signing keys."),
-    Setting("SERVICE_KEYS_FILE", None, "JSON file of the service's signing keys. Unset: ASSESS_DATA_DIR/signing-keys.json."),
-    Setting("SERVICE_KEYS_RELOAD_SECONDS", "5", "How often at most a worker looks at SERVICE_KEYS_FILE again (on a "
-            "token naming an unknown key id, the JWKS, signing): a rotation reaches running workers within this time."),
+    Setting(
+        "SERVICE_KEYS_FILE",
+        None,
+        "JSON file of the service's signing keys. Unset: ASSESS_DATA_DIR/signing-keys.json.",
+    ),
+    Setting(
+        "SERVICE_KEYS_RELOAD_SECONDS",
+        "5",
+        "How often at most a worker looks at SERVICE_KEYS_FILE again (on a "
+        "token naming an unknown key id, the JWKS, signing): a rotation reaches running workers within this time.",
+    ),
     Setting("SERVICE_ISSUER", "assess-service", "`iss` of the tokens the service signs itself."),
     Setting("SERVICE_AUDIENCE", "assess-api", "`aud` every service-signed token must carry."),
     Setting("HOST", "127.0.0.1", "Address the HTTP server binds."),
     Setting("PORT", "8000", "Port the HTTP server binds."),
     Setting("WORKERS", "1", "HTTP worker processes."),
-    Setting("HTTP_BACKLOG", "4096", "Connections the kernel queues before the server accepts them (capped by "
-            "net.core.somaxconn)."),
-    Setting("HTTP_CONNECTIONS_PER_WORKER", "4096", "Connections each worker serves at once (granian's backpressure); "
-            "an idle keep-alive connection of a device holds its place, so this bounds the devices a worker serves."),
+    Setting(
+        "HTTP_BACKLOG",
+        "4096",
+        "Connections the kernel queues before the server accepts them (capped by net.core.somaxconn).",
+    ),
+    Setting(
+        "HTTP_CONNECTIONS_PER_WORKER",
+        "4096",
+        "Connections each worker serves at once (granian's backpressure); "
+        "an idle keep-alive connection of a device holds its place, so this bounds the devices a worker serves.",
+    ),
     Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
-    Setting("DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."),
+    Setting(
+        "DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."
+    ),
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
     Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),
-    Setting("AUTH_CACHE_SECONDS", "60", "How long verified tokens, issuer keys, tenant status and service-client "
-            "status are cached (a revocation reaches other workers within this time)."),
-    Setting("CLIENT_TOKEN_SECONDS", "300", "Lifetime of the access tokens service clients get from POST /oauth/token."),
-    Setting("CLIENT_RATE_PER_SECOND", "50", "Requests per second each service client may make, per worker; more "
-            "get 429 with Retry-After (0: no limit)."),
-    Setting("CLIENT_RATE_BURST", "100", "Requests a service client may make at once before CLIENT_RATE_PER_SECOND "
-            "applies."),
-    Setting("DEADLINE_SWEEP_SECONDS", "15", "How often each worker submits attempts past their deadline and grace "
-            "(0: only when the attempt is next touched)."),
-    Setting("WEBHOOK_DISPATCH_SECONDS", "2", "How often each worker sends due webhook deliveries "
-            "(0: this worker sends none; events still queue)."),
-    Setting("WEBHOOK_RETRY_BASE_SECONDS", "5", "Bound of the first retry delay of a failed webhook delivery; it "
-            "doubles per attempt (full jitter), up to WEBHOOK_RETRY_MAX_SECONDS, for 24 h after the event."),
+    Setting(
+        "AUTH_CACHE_SECONDS",
+        "60",
+        "How long verified tokens, issuer keys, tenant status and service-client "
+        "status are cached (a revocation reaches other workers within this time).",
+    ),
+    Setting(
+        "CLIENT_TOKEN_SECONDS",
+        "300",
+        "Lifetime of the access tokens service clients get from POST /oauth/token.",
+    ),
+    Setting(
+        "CLIENT_RATE_PER_SECOND",
+        "50",
+        "Requests per second each service client may make, per worker; more "
+        "get 429 with Retry-After (0: no limit).",
+    ),
+    Setting(
+        "CLIENT_RATE_BURST",
+        "100",
+        "Requests a service client may make at once before CLIENT_RATE_PER_SECOND applies.",
+    ),
+    Setting(
+        "DEADLINE_SWEEP_SECONDS",
+        "15",
+        "How often each worker submits attempts past their deadline and grace "
+        "(0: only when the attempt is next touched).",
+    ),
+    Setting(
+        "WEBHOOK_DISPATCH_SECONDS",
+        "2",
+        "How often each worker sends due webhook deliveries (0: this worker sends none; events still queue).",
+    ),
+    Setting(
+        "WEBHOOK_RETRY_BASE_SECONDS",
+        "5",
+        "Bound of the first retry delay of a failed webhook delivery; it "
+        "doubles per attempt (full jitter), up to WEBHOOK_RETRY_MAX_SECONDS, for 24 h after the event.",
+    ),
     Setting("WEBHOOK_RETRY_MAX_SECONDS", "3600", "Longest delay between two tries of a webhook delivery."),
-    Setting("WEBHOOK_RETENTION_DAYS", "30", "Webhook events and their delivery log are deleted this many days after "
-            "the event (0: kept for ever)."),
-    Setting("TOKEN_RATE_PER_SECOND", "1", "Tokens per second (POST /oauth/token) issued to each client, shared by "
-            "all workers and hosts (kept in PostgreSQL); only requests with the right secret count; more get 429 "
-            "with Retry-After (0: no limit)."),
-    Setting("TOKEN_RATE_BURST", "10", "Tokens a client may get at once before TOKEN_RATE_PER_SECOND applies."),
-    Setting("AUTH_FAILURE_RATE_PER_ADDRESS", "0.2", "Failed client authentications per second a source address "
-            "may make (all workers and hosts); beyond it the address gets 429 before any lookup (0: no limit)."),
-    Setting("AUTH_FAILURE_BURST_PER_ADDRESS", "20", "Failed client authentications a source address may make at "
-            "once before AUTH_FAILURE_RATE_PER_ADDRESS applies."),
-    Setting("AUTH_FAILURE_RATE_TOTAL", "20", "Failed client authentications per second in total; beyond it "
-            "addresses that failed recently get 429 before any lookup, others are still checked (0: no limit)."),
-    Setting("AUTH_FAILURE_BURST_TOTAL", "200", "Failed client authentications in total at once before "
-            "AUTH_FAILURE_RATE_TOTAL applies."),
-    Setting("TRUSTED_PROXIES", None, "Comma-separated addresses of reverse proxies whose X-Forwarded-For is "
-            "believed (its last address is then the source address the token endpoint limits). Unset: the "
-            "connection's peer address, which behind a proxy is the proxy's."),
-    Setting("METRICS_TOKEN", None, "Bearer token GET /metrics requires. Unset: /metrics answers loopback "
-            "clients only (a scraper on the same host), 403 to others."),
-    Setting("WEBHOOK_ALLOW_LOOPBACK", "false", "Allow webhook URLs on loopback (http://127.0.0.1, localhost): "
-            "tests and local receivers only."),
-    Setting("SCORE_EXPORT_RETENTION_HOURS", "24", "How long a score export job's file is kept after it is "
-            "finished (> 0); then the job is expired and its file deleted."),
-    Setting("JOB_LEASE_SECONDS", "30", "How long a worker's claim on a job (rescoring, item statistics, aggregate "
-            "job, score export) lasts unless renewed; a job whose worker died is taken over once it lapses."),
-    Setting("JOB_HEARTBEAT_SECONDS", "10", "How often a worker renews the lease of each job it runs (< JOB_LEASE_SECONDS)."),
-    Setting("JOB_POLL_SECONDS", "5", "How often each worker looks for queued jobs and jobs whose lease lapsed "
-            "(0: this worker runs only the jobs its own requests start)."),
+    Setting(
+        "WEBHOOK_RETENTION_DAYS",
+        "30",
+        "Webhook events and their delivery log are deleted this many days after "
+        "the event (0: kept for ever).",
+    ),
+    Setting(
+        "TOKEN_RATE_PER_SECOND",
+        "1",
+        "Tokens per second (POST /oauth/token) issued to each client, shared by "
+        "all workers and hosts (kept in PostgreSQL); only requests with the right secret count; more get 429 "
+        "with Retry-After (0: no limit).",
+    ),
+    Setting(
+        "TOKEN_RATE_BURST", "10", "Tokens a client may get at once before TOKEN_RATE_PER_SECOND applies."
+    ),
+    Setting(
+        "AUTH_FAILURE_RATE_PER_ADDRESS",
+        "0.2",
+        "Failed client authentications per second a source address "
+        "may make (all workers and hosts); beyond it the address gets 429 before any lookup (0: no limit).",
+    ),
+    Setting(
+        "AUTH_FAILURE_BURST_PER_ADDRESS",
+        "20",
+        "Failed client authentications a source address may make at "
+        "once before AUTH_FAILURE_RATE_PER_ADDRESS applies.",
+    ),
+    Setting(
+        "AUTH_FAILURE_RATE_TOTAL",
+        "20",
+        "Failed client authentications per second in total; beyond it "
+        "addresses that failed recently get 429 before any lookup, others are still checked (0: no limit).",
+    ),
+    Setting(
+        "AUTH_FAILURE_BURST_TOTAL",
+        "200",
+        "Failed client authentications in total at once before AUTH_FAILURE_RATE_TOTAL applies.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        None,
+        "Comma-separated addresses of reverse proxies whose X-Forwarded-For is "
+        "believed (its last address is then the source address the token endpoint limits). Unset: the "
+        "connection's peer address, which behind a proxy is the proxy's.",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        None,
+        "Bearer token GET /metrics requires. Unset: /metrics answers loopback "
+        "clients only (a scraper on the same host), 403 to others.",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_LOOPBACK",
+        "false",
+        "Allow webhook URLs on loopback (http://127.0.0.1, localhost): tests and local receivers only.",
+    ),
+    Setting(
+        "SCORE_EXPORT_RETENTION_HOURS",
+        "24",
+        "How long a score export job's file is kept after it is "
+        "finished (> 0); then the job is expired and its file deleted.",
+    ),
+    Setting(
+        "JOB_LEASE_SECONDS",
+        "30",
+        "How long a worker's claim on a job (rescoring, item statistics, aggregate "
+        "job, score export) lasts unless renewed; a job whose worker died is taken over once it lapses.",
+    ),
+    Setting(
+        "JOB_HEARTBEAT_SECONDS",
+        "10",
+        "How often a worker renews the lease of each job it runs (< JOB_LEASE_SECONDS).",
+    ),
+    Setting(
+        "JOB_POLL_SECONDS",
+        "5",
+        "How often each worker looks for queued jobs and jobs whose lease lapsed "
+        "(0: this worker runs only the jobs its own requests start).",
+    ),
     Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
-    Setting("ASSESS_TEST_JOB_PAUSE_SECONDS", "0", "Tests only: every job pauses this long after its claim, "
-            "before its work, so a test can kill its worker mid-job. Leave 0."),
-    Setting("CONSOLE_PUBLIC_URL", None, "The console's origin as browsers see it (e.g. https://assess.example.gov.cn) "
-            "behind a TLS-terminating proxy: the sign-in redirect URI, Secure cookies and the same-origin check use "
-            "it. Unset: taken from each request."),
-    Setting("CONSOLE_SESSION_IDLE_MINUTES", "30", "A web console session unused this long is over (sign in again)."),
-    Setting("CONSOLE_SESSION_MAX_HOURS", "12", "A web console session is over this long after sign-in, used or not."),
-    Setting("ASSESS_DEMO", "false", "Demo mode (`assess serve --demo` sets it): mounts the built-in sign-in page "
-            "for the demo tenant's personas. Never set it on a real deployment."),
+    Setting(
+        "ASSESS_TEST_JOB_PAUSE_SECONDS",
+        "0",
+        "Tests only: every job pauses this long after its claim, "
+        "before its work, so a test can kill its worker mid-job. Leave 0.",
+    ),
+    Setting(
+        "CONSOLE_PUBLIC_URL",
+        None,
+        "The console's origin as browsers see it (e.g. https://assess.example.gov.cn) "
+        "behind a TLS-terminating proxy: the sign-in redirect URI, Secure cookies and the same-origin check use "
+        "it. Unset: taken from each request.",
+    ),
+    Setting(
+        "CONSOLE_SESSION_IDLE_MINUTES",
+        "30",
+        "A web console session unused this long is over (sign in again).",
+    ),
+    Setting(
+        "CONSOLE_SESSION_MAX_HOURS",
+        "12",
+        "A web console session is over this long after sign-in, used or not.",
+    ),
+    Setting(
+        "ASSESS_DEMO",
+        "false",
+        "Demo mode (`assess serve --demo` sets it): mounts the built-in sign-in page "
+        "for the demo tenant's personas. Never set it on a real deployment.",
+    ),
     Setting("LOG_LEVEL", "INFO", "Python log level for the access and application logs."),
 )
 
@@ -233,7 +359,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             console_idle_seconds=60 * positive("CONSOLE_SESSION_IDLE_MINUTES"),
             console_max_seconds=3600 * positive("CONSOLE_SESSION_MAX_HOURS"),
             demo=flag("ASSESS_DEMO"),
-            trusted_proxies=frozenset(p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip()),
+            trusted_proxies=frozenset(
+                p.strip() for p in (get("TRUSTED_PROXIES") or "").split(",") if p.strip()
+            ),
             metrics_token=get("METRICS_TOKEN"),
             job_lease_seconds=positive("JOB_LEASE_SECONDS"),
             job_heartbeat_seconds=positive("JOB_HEARTBEAT_SECONDS"),

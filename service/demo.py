@@ -14,7 +14,14 @@ from service.assessments import assessments
 from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
 from service.items import bank
-from service.items.model import Likert, MultipleChoice, OpenResponse, Ordering, SingleChoice, SituationalJudgement
+from service.items.model import (
+    Likert,
+    MultipleChoice,
+    OpenResponse,
+    Ordering,
+    SingleChoice,
+    SituationalJudgement,
+)
 from service.items.samples import sample_assessment, sample_bank
 from service.rubrics import frameworks
 from service.rubrics.frameworks import Adopt
@@ -57,15 +64,29 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
     async with operator_transaction(pool) as conn:
         existing = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
         if existing is None:
-            tenant = await tenants.create_tenant(conn, TenantCreate(DEMO_SLUG, "示范省委组织部 Demo organization department"))
+            tenant = await tenants.create_tenant(
+                conn, TenantCreate(DEMO_SLUG, "示范省委组织部 Demo organization department")
+            )
             existing = tenant.id
     async with tenant_transaction(pool, existing) as conn:
         if not await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"):
-            await org_units.import_org_units(conn, OrgUnitImport(
-                [OrgUnitCreate(code, name, level, parent) for code, name, level, parent in _TREE]))
-        await people.bulk_upsert_people(conn, PeopleBulkUpsert(
-            [PersonBulkRow(org_unit_code=unit, category=category, display_name=name, external_id=external_id)
-             for external_id, unit, category, name in _PEOPLE]))
+            await org_units.import_org_units(
+                conn,
+                OrgUnitImport(
+                    [OrgUnitCreate(code, name, level, parent) for code, name, level, parent in _TREE]
+                ),
+            )
+        await people.bulk_upsert_people(
+            conn,
+            PeopleBulkUpsert(
+                [
+                    PersonBulkRow(
+                        org_unit_code=unit, category=category, display_name=name, external_id=external_id
+                    )
+                    for external_id, unit, category, name in _PEOPLE
+                ]
+            ),
+        )
     await seed_demo_assessment(pool, existing)
     await seed_demo_teacher_assessment(pool, existing)
     return existing
@@ -82,20 +103,35 @@ def _demo_assessment(items: list) -> AssessmentContent:  # type: ignore[type-arg
 
     knowledge = refs(SingleChoice, MultipleChoice)
     return AssessmentContent(
-        code=DEMO_ASSESSMENT, title=title("干部人工智能素养测评（示范）", "Cadre AI literacy assessment (demo)"),
+        code=DEMO_ASSESSMENT,
+        title=title("干部人工智能素养测评（示范）", "Cadre AI literacy assessment (demo)"),
         framework=FrameworkRef(DEMO_FRAMEWORK, 1),
-        instructions=title("请独立作答。情境题没有唯一标准答案，请选择你在实际工作中最可能采取的做法。",
-                           "Answer on your own. Scenarios have no single textbook answer: choose what you "
-                           "would actually do at work."),
+        instructions=title(
+            "请独立作答。情境题没有唯一标准答案，请选择你在实际工作中最可能采取的做法。",
+            "Answer on your own. Scenarios have no single textbook answer: choose what you "
+            "would actually do at work.",
+        ),
         sections=[
-            Section("knowledge", title("基础知识", "Knowledge"),
-                    pool=Pool(knowledge, draw=min(10, len(knowledge))), shuffle_items=True),
-            Section("judgement", title("情境判断", "Situational judgement"),
-                    items=refs(SituationalJudgement), shuffle_items=True),
+            Section(
+                "knowledge",
+                title("基础知识", "Knowledge"),
+                pool=Pool(knowledge, draw=min(10, len(knowledge))),
+                shuffle_items=True,
+            ),
+            Section(
+                "judgement",
+                title("情境判断", "Situational judgement"),
+                items=refs(SituationalJudgement),
+                shuffle_items=True,
+            ),
             Section("self-report", title("自我评价", "Self-report"), items=refs(Likert)),
             Section("tasks", title("实践任务", "Tasks"), items=refs(Ordering, OpenResponse)),
         ],
-        audience=Audience(org_units=["P"]), time_limit_minutes=40, attempts_allowed=2, feedback="immediate")
+        audience=Audience(org_units=["P"]),
+        time_limit_minutes=40,
+        attempts_allowed=2,
+        feedback="immediate",
+    )
 
 
 async def _published_template(conn: asyncpg.Connection, template: str) -> None:
@@ -125,7 +161,11 @@ async def seed_demo_teacher_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> N
             return
         await _published_template(conn, DEMO_TEACHER_FRAMEWORK)
         await bank.import_items(conn, sample_bank(DEMO_TEACHER_FRAMEWORK).items)
-        form = msgspec.structs.replace(sample_assessment(DEMO_TEACHER_FRAMEWORK), code=DEMO_TEACHER_ASSESSMENT,
-                                       attempts_allowed=2, feedback="immediate")
+        form = msgspec.structs.replace(
+            sample_assessment(DEMO_TEACHER_FRAMEWORK),
+            code=DEMO_TEACHER_ASSESSMENT,
+            attempts_allowed=2,
+            feedback="immediate",
+        )
         created = await assessments.create_assessment(conn, form)
         await assessments.publish(conn, DEMO_TEACHER_ASSESSMENT, created.etag)

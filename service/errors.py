@@ -87,7 +87,9 @@ def json_path_to_pointer(path: str) -> str:
     """msgspec's `$.units[3].code` becomes the JSON pointer `/units/3/code`."""
     pointer = ""
     for match in _PATH_TOKEN.finditer(path.removeprefix("$")):
-        if match.group(0) == "[...]":  # a value inside a dict whose key msgspec does not name: stop at the dict
+        if (
+            match.group(0) == "[...]"
+        ):  # a value inside a dict whose key msgspec does not name: stop at the dict
             break
         name, index, quoted = match.groups()
         pointer += "/" + escape_pointer_token(name or index or quoted or "")
@@ -96,39 +98,69 @@ def json_path_to_pointer(path: str) -> str:
 
 # msgspec's validation messages, by shape, as catalog messages (its text is the msgid rendered, so
 # the English is unchanged); a shape not listed stays as msgspec wrote it, untranslated.
-_MSGSPEC_SHAPES: list[tuple[re.Pattern[str], Any]] = [(re.compile(pattern), factory) for pattern, factory in [
-    (r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`",
-     lambda m: msg("Expected `{expected}`, got `{got}`", **m)),
-    (r"Object missing required field `(?P<field>.+)`", lambda m: msg("Object missing required field `{field}`", **m)),
-    (r"Object contains unknown field `(?P<field>.+)`", lambda m: msg("Object contains unknown field `{field}`", **m)),
-    (r"Expected `(?P<type>[^`]+)` of length <= (?P<limit>\d+)",
-     lambda m: msg("Expected `{type}` of length <= {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` of length >= (?P<limit>\d+)",
-     lambda m: msg("Expected `{type}` of length >= {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` <= (?P<limit>\S+)", lambda m: msg("Expected `{type}` <= {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` >= (?P<limit>\S+)", lambda m: msg("Expected `{type}` >= {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` < (?P<limit>\S+)", lambda m: msg("Expected `{type}` < {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` > (?P<limit>\S+)", lambda m: msg("Expected `{type}` > {limit}", **m)),
-    (r"Expected `(?P<type>[^`]+)` that is a multiple of (?P<factor>\S+)",
-     lambda m: msg("Expected `{type}` that is a multiple of {factor}", **m)),
-    (r"Expected `str` matching regex (?P<regex>.+)", lambda m: msg("Expected `str` matching regex {regex}", **m)),
-    (r"Invalid enum value (?P<value>.+)", lambda m: msg("Invalid enum value {value}", **m)),
-    (r"Invalid RFC3339 encoded datetime", lambda m: msg("Invalid RFC3339 encoded datetime")),
-    (r"Invalid RFC3339 encoded date", lambda m: msg("Invalid RFC3339 encoded date")),
-    (r"Invalid UUID", lambda m: msg("Invalid UUID")),
-    (r"Invalid base64 encoded string", lambda m: msg("Invalid base64 encoded string")),
-    (r"Expected `(?P<type>[^`]+)` with a timezone component",
-     lambda m: msg("Expected `{type}` with a timezone component", **m)),
-    (r"Expected `(?P<type>[^`]+)` with no timezone component",
-     lambda m: msg("Expected `{type}` with no timezone component", **m)),
-    (r"JSON is malformed: (?P<reason>.+) \(byte (?P<byte>\d+)\)",
-     lambda m: msg("JSON is malformed: {reason} (byte {byte})", **m)),
-    (r"Input data was truncated", lambda m: msg("Input data was truncated")),
-    (r"JSON is malformed: a string holds invalid UTF-8",  # service/api/body.py's own
-     lambda m: msg("JSON is malformed: a string holds invalid UTF-8")),
-    (r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']*)' for path (?P<path>.+)",
-     lambda m: msg("Missing required {kind} parameter '{name}' for path {path}", **m)),
-]]
+_MSGSPEC_SHAPES: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(pattern), factory)
+    for pattern, factory in [
+        (
+            r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`",
+            lambda m: msg("Expected `{expected}`, got `{got}`", **m),
+        ),
+        (
+            r"Object missing required field `(?P<field>.+)`",
+            lambda m: msg("Object missing required field `{field}`", **m),
+        ),
+        (
+            r"Object contains unknown field `(?P<field>.+)`",
+            lambda m: msg("Object contains unknown field `{field}`", **m),
+        ),
+        (
+            r"Expected `(?P<type>[^`]+)` of length <= (?P<limit>\d+)",
+            lambda m: msg("Expected `{type}` of length <= {limit}", **m),
+        ),
+        (
+            r"Expected `(?P<type>[^`]+)` of length >= (?P<limit>\d+)",
+            lambda m: msg("Expected `{type}` of length >= {limit}", **m),
+        ),
+        (r"Expected `(?P<type>[^`]+)` <= (?P<limit>\S+)", lambda m: msg("Expected `{type}` <= {limit}", **m)),
+        (r"Expected `(?P<type>[^`]+)` >= (?P<limit>\S+)", lambda m: msg("Expected `{type}` >= {limit}", **m)),
+        (r"Expected `(?P<type>[^`]+)` < (?P<limit>\S+)", lambda m: msg("Expected `{type}` < {limit}", **m)),
+        (r"Expected `(?P<type>[^`]+)` > (?P<limit>\S+)", lambda m: msg("Expected `{type}` > {limit}", **m)),
+        (
+            r"Expected `(?P<type>[^`]+)` that is a multiple of (?P<factor>\S+)",
+            lambda m: msg("Expected `{type}` that is a multiple of {factor}", **m),
+        ),
+        (
+            r"Expected `str` matching regex (?P<regex>.+)",
+            lambda m: msg("Expected `str` matching regex {regex}", **m),
+        ),
+        (r"Invalid enum value (?P<value>.+)", lambda m: msg("Invalid enum value {value}", **m)),
+        (r"Invalid RFC3339 encoded datetime", lambda m: msg("Invalid RFC3339 encoded datetime")),
+        (r"Invalid RFC3339 encoded date", lambda m: msg("Invalid RFC3339 encoded date")),
+        (r"Invalid UUID", lambda m: msg("Invalid UUID")),
+        (r"Invalid base64 encoded string", lambda m: msg("Invalid base64 encoded string")),
+        (
+            r"Expected `(?P<type>[^`]+)` with a timezone component",
+            lambda m: msg("Expected `{type}` with a timezone component", **m),
+        ),
+        (
+            r"Expected `(?P<type>[^`]+)` with no timezone component",
+            lambda m: msg("Expected `{type}` with no timezone component", **m),
+        ),
+        (
+            r"JSON is malformed: (?P<reason>.+) \(byte (?P<byte>\d+)\)",
+            lambda m: msg("JSON is malformed: {reason} (byte {byte})", **m),
+        ),
+        (r"Input data was truncated", lambda m: msg("Input data was truncated")),
+        (
+            r"JSON is malformed: a string holds invalid UTF-8",  # service/api/body.py's own
+            lambda m: msg("JSON is malformed: a string holds invalid UTF-8"),
+        ),
+        (
+            r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']*)' for path (?P<path>.+)",
+            lambda m: msg("Missing required {kind} parameter '{name}' for path {path}", **m),
+        ),
+    ]
+]
 
 
 def msgspec_message(text: str) -> str:

@@ -41,8 +41,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 def chromium_path() -> str:
     path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if path is None:
-        pytest.fail(f"no chromium at {CHROMIUM} nor on PATH: install it with `apt-get install chromium` "
-                    "(.ci/run does this when it is missing), or point CHROMIUM= at one", pytrace=False)
+        pytest.fail(
+            f"no chromium at {CHROMIUM} nor on PATH: install it with `apt-get install chromium` "
+            "(.ci/run does this when it is missing), or point CHROMIUM= at one",
+            pytrace=False,
+        )
     return path
 
 
@@ -56,8 +59,9 @@ def _free_port() -> int:
 async def live_service(settings: Settings) -> AsyncIterator[str]:
     """The service (lifespan, database and all) as an HTTP server on loopback; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

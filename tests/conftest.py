@@ -107,10 +107,15 @@ def service_keys(keys_file: Path) -> ServiceKeys:
 
 @pytest.fixture
 def settings(owner_url: str, keys_file: Path) -> Settings:
-    return Settings.from_env({
-        "DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "0",
-        "DB_POOL_MAX": "4", "MAX_BODY_BYTES": "2000000",
-    })
+    return Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "AUTH_CACHE_SECONDS": "0",
+            "DB_POOL_MAX": "4",
+            "MAX_BODY_BYTES": "2000000",
+        }
+    )
 
 
 @asynccontextmanager
@@ -142,8 +147,9 @@ async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     async with running(app):
         transport = httpx.ASGITransport(app=app)
         # English problem details, as most tests assert them; the service's default is zh-CN (test_i18n.py)
-        async with httpx.AsyncClient(transport=transport, base_url="http://assess.test",
-                                     headers={"Accept-Language": "en"}) as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://assess.test", headers={"Accept-Language": "en"}
+        ) as http:
             yield http
 
 

@@ -34,8 +34,10 @@ async def demo_console(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 def hidden_fields(page: str, persona: str) -> dict[str, str]:
     """The fields of the demo provider's form for `persona`."""
     for form in re.findall(r"<form.*?</form>", page, flags=re.S):
-        fields = {html.unescape(n): html.unescape(v) for n, v in
-                  re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+        fields = {
+            html.unescape(n): html.unescape(v)
+            for n, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+        }
         if fields.get("persona") == persona:
             return fields
     raise AssertionError(f"no form for {persona}")

@@ -27,22 +27,35 @@ def operator(keys: ServiceKeys) -> dict[str, str]:
 
 
 def user(keys: ServiceKeys, tenant_id: UUID | str, roles: list[str], sub: str = "someone") -> dict[str, str]:
-    return bearer(issue_token(keys, issuer=ISSUER, audience=AUDIENCE, kind="user", subject=sub,
-                              tenant_id=UUID(str(tenant_id)), roles=roles))
+    return bearer(
+        issue_token(
+            keys,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            kind="user",
+            subject=sub,
+            tenant_id=UUID(str(tenant_id)),
+            roles=roles,
+        )
+    )
 
 
-async def make_tenant(client: httpx.AsyncClient, keys: ServiceKeys, slug: str, **extra: Any) -> dict[str, Any]:
+async def make_tenant(
+    client: httpx.AsyncClient, keys: ServiceKeys, slug: str, **extra: Any
+) -> dict[str, Any]:
     """Create a tenant through the operator API; returns it with `admin` headers added."""
-    response = await client.post("/v1/tenants", json={"slug": slug, "name": slug.title(), **extra},
-                                 headers=operator(keys))
+    response = await client.post(
+        "/v1/tenants", json={"slug": slug, "name": slug.title(), **extra}, headers=operator(keys)
+    )
     assert response.status_code == 201, response.text
     tenant = response.json()
     tenant["admin"] = user(keys, tenant["id"], ["tenant_admin"])
     return tenant
 
 
-async def all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int = 500,
-                    **params: Any) -> list[dict[str, Any]]:
+async def all_pages(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int = 500, **params: Any
+) -> list[dict[str, Any]]:
     """Every item of a keyset-paginated list, following next_cursor page by page."""
     items: list[dict[str, Any]] = []
     cursor = None
@@ -67,13 +80,26 @@ class IdentityProvider:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
 
     def jwk(self) -> dict[str, Any]:
-        return {**json.loads(ECAlgorithm.to_jwk(self.private_key.public_key())), "kid": self.kid, "alg": "ES256"}
+        return {
+            **json.loads(ECAlgorithm.to_jwk(self.private_key.public_key())),
+            "kid": self.kid,
+            "alg": "ES256",
+        }
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.jwk()]}
 
-    def token(self, audience: str, sub: str = "cadre-1", *, lifetime: int = 600, headers: dict[str, Any] | None = None,
-              **claims: Any) -> str:
+    def token(
+        self,
+        audience: str,
+        sub: str = "cadre-1",
+        *,
+        lifetime: int = 600,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
         body = {"iss": self.issuer, "aud": audience, "sub": sub, "iat": now, "exp": now + lifetime, **claims}
-        return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": self.kid, **(headers or {})})
+        return jwt.encode(
+            body, self.private_key, algorithm="ES256", headers={"kid": self.kid, **(headers or {})}
+        )

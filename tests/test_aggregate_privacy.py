@@ -33,6 +33,7 @@ DIRECT = "direct"  # the key the views use for the people placed in a unit itsel
 
 # --- protect: hand-worked -----------------------------------------------------------------------
 
+
 def test_sibling_differencing_two_children():
     """Parent 20 = {a: 1, b: 19}, k = 5. Hiding only a would leave a = 20 - 19 = 1, so b goes too."""
     assert protect(False, {"a": 1, "b": 19}, 5) == {"a", "b"}
@@ -57,16 +58,16 @@ def test_shown_parent_with_only_large_children_hides_nothing():
 def test_empty_children_are_never_hidden():
     """A cell with nobody in it reveals nothing and never serves as a complement."""
     assert protect(False, {"a": 0, "b": 10}, 5) == set()
-    assert protect(True, {"a": 0, "b": 10}, 5) == {"b"}              # the non-empty one, not the empty
+    assert protect(True, {"a": 0, "b": 10}, 5) == {"b"}  # the non-empty one, not the empty
     assert protect(False, {"a": 0, "b": 3, "c": 20}, 5) == {"b", "c"}
-    assert protect(False, {"a": 0, "b": 3, "c": 0}, 5) == {"b"}      # nothing else to hide: parent is 3
+    assert protect(False, {"a": 0, "b": 3, "c": 0}, 5) == {"b"}  # nothing else to hide: parent is 3
     assert protect(True, {"a": 0, "b": 0}, 5) == set()
     assert protect(True, {}, 5) == set()
 
 
 def test_primary_cells_that_already_hold_k_need_no_complement():
     assert protect(False, {"a": 3, "b": 4, "c": 50}, 5) == {"a", "b"}
-    assert protect(True, {"a": 2, "b": 3, "c": 10}, 5) == {"a", "b"}   # hidden parent: a, b suffice
+    assert protect(True, {"a": 2, "b": 3, "c": 10}, 5) == {"a", "b"}  # hidden parent: a, b suffice
 
 
 def test_all_children_small_are_all_hidden_even_if_they_hold_fewer_than_k():
@@ -94,8 +95,11 @@ def test_k_of_one_hides_nothing_unless_the_parent_is_hidden():
 
 # --- protect: rule properties -------------------------------------------------------------------
 
-splits = st.dictionaries(st.sampled_from([DIRECT, *(f"u{i}" for i in range(8))]),
-                         st.one_of(st.integers(0, 7), st.integers(0, 40)), max_size=8)
+splits = st.dictionaries(
+    st.sampled_from([DIRECT, *(f"u{i}" for i in range(8))]),
+    st.one_of(st.integers(0, 7), st.integers(0, 40)),
+    max_size=8,
+)
 
 
 @given(st.booleans(), splits, st.integers(2, 6))
@@ -109,8 +113,9 @@ def test_protect_rules(parent_hidden, children, k):
     if parent_hidden and nonempty:
         assert hidden, "rule 2: a hidden parent is not the sum of shown children"
     if hidden:
-        assert sum(children[key] for key in hidden) >= k or hidden == nonempty, \
+        assert sum(children[key] for key in hidden) >= k or hidden == nonempty, (
             "rule 3: the hidden children hold at least k people, or all of them are hidden"
+        )
     if not parent_hidden and not primary:
         assert hidden == set(), "nothing to protect: nothing hidden"
     extra = hidden - primary
@@ -151,10 +156,10 @@ class Published:
 
     direct: list[int]
     kids: list[list[int]]
-    subtree: list[list[int]]          # the unit indices in each unit's subtree, itself included
-    n: list[int]                      # subtree counts
-    hidden: list[bool]                # subtree cell withheld
-    direct_hidden: list[bool]         # direct cell withheld
+    subtree: list[list[int]]  # the unit indices in each unit's subtree, itself included
+    n: list[int]  # subtree counts
+    hidden: list[bool]  # subtree cell withheld
+    direct_hidden: list[bool]  # direct cell withheld
 
 
 def publish(root: Unit, k: int, rule=protect) -> Published:
@@ -175,13 +180,13 @@ def publish(root: Unit, k: int, rule=protect) -> Published:
     walk(root)
     size = len(direct)
     subtree: list[list[int]] = [[] for _ in range(size)]
-    for i in reversed(range(size)):     # preorder reversed: children before parents
+    for i in reversed(range(size)):  # preorder reversed: children before parents
         subtree[i] = [i] + [j for c in kids[i] for j in subtree[c]]
     n = [sum(direct[j] for j in subtree[i]) for i in range(size)]
     hidden = [False] * size
     direct_hidden = [False] * size
     hidden[0] = 0 < n[0] < k
-    for i in range(size):               # preorder: a parent's decision is made before its children's
+    for i in range(size):  # preorder: a parent's decision is made before its children's
         split = {f"u{c}": n[c] for c in kids[i]}
         split[DIRECT] = direct[i]
         assert sum(split.values()) == n[i]
@@ -227,7 +232,7 @@ def determined(vector: Row, basis: list[tuple[int, Row]]) -> bool:
 class Attacker:
     def __init__(self, pub: Published) -> None:
         self.pub = pub
-        self.unknown = [i for i, h in enumerate(pub.direct_hidden) if h]   # withheld direct cells
+        self.unknown = [i for i, h in enumerate(pub.direct_hidden) if h]  # withheld direct cells
         self.column = {unit: j for j, unit in enumerate(self.unknown)}
         equations = [self.part(i) for i in range(len(pub.n)) if not pub.hidden[i]]
         self.basis = rref(equations)
@@ -242,7 +247,9 @@ class Attacker:
         return row
 
     def value(self, row: Row) -> Fraction:
-        return sum((c * self.pub.direct[unit] for c, unit in zip(row, self.unknown, strict=True)), Fraction(0))
+        return sum(
+            (c * self.pub.direct[unit] for c, unit in zip(row, self.unknown, strict=True)), Fraction(0)
+        )
 
     def small_groups(self, k: int) -> list[tuple[list[int], Fraction]]:
         """Every determined 0/1 combination of withheld direct cells holding 1..k-1 people.
@@ -317,6 +324,7 @@ def test_no_group_of_fewer_than_k_people_can_be_worked_out(root, k):
 
 # hand-worked trees through the same attacker
 
+
 def test_attacker_on_a_hand_worked_tree():
     """Tenant 41 = direct 1 + A 10 + B 30, k = 5. Tenant split: direct (1) is small, A (10) is the
     complement. A = {a1: 5, a2: 5} is withheld, so one of its children (a1, by name) is too, and
@@ -330,7 +338,7 @@ def test_attacker_on_a_hand_worked_tree():
     assert pub.direct_hidden == [True, False, True, False, False]
     attacker = Attacker(pub)
     assert attacker.unknown == [0, 2]
-    assert [row for _, row in attacker.basis] == [[1, 1]]       # one equation: t.direct + a1.direct
+    assert [row for _, row in attacker.basis] == [[1, 1]]  # one equation: t.direct + a1.direct
     assert attacker.value([Fraction(1), Fraction(1)]) == 6
     check_no_small_group_is_determined(pub, 5)
 
@@ -338,6 +346,7 @@ def test_attacker_on_a_hand_worked_tree():
 def test_attacker_finds_the_differencing_leak_of_primary_only_suppression():
     """The checker has teeth: withholding only the small cells (rule 1 alone) lets the attacker
     work out the 1-person direct cell as 20 - 19."""
+
     def primary_only(parent_hidden, children, k):
         return {key for key, n in children.items() if 0 < n < k}
 
@@ -352,6 +361,7 @@ def test_attacker_finds_the_differencing_leak_of_primary_only_suppression():
 def test_attacker_finds_the_leak_when_a_hidden_parent_is_not_protected():
     """Without rule 2, a unit withheld as a complement but with only shown children is their sum,
     and the small cell it protected follows: tenant 13 = direct 2 + A 11, A = {a1: 6, a2: 5}."""
+
     def no_rule_2(parent_hidden, children, k):
         return protect(False, children, k)
 
@@ -391,6 +401,7 @@ def test_exhaustive_small_trees():
 # across all splits: `privacy.suppress`.)
 # These tests drive service/aggregates/views.py's pure `_Scope` directly (no database).
 
+
 def _scope_with_two_units(first: dict, second: dict, k: int = 5):
     """A tenant with units u and v and nobody placed directly in it; `first`/`second` give the
     counts of u and v per (category, week)."""
@@ -410,9 +421,13 @@ def test_a_category_complement_cannot_be_subtracted_back_out():
     assert scope.hidden(u, "d", None), "the 2-person cell is withheld"
     assert scope.hidden(u, "c", None), "and its complement too"
     # what a client reads: tenant and v for category c, the tenant's direct cell for c, u overall
-    used = [scope.hidden(root, "c", None), scope.hidden(v, "c", None),
-            scope.direct_hidden(root, "c", None), scope.hidden(u, None, None)]
-    recovered = (scope.n(root, "c", None) - scope.n(v, "c", None) - scope.split(root, "c", None)[DIRECT])
+    used = [
+        scope.hidden(root, "c", None),
+        scope.hidden(v, "c", None),
+        scope.direct_hidden(root, "c", None),
+        scope.hidden(u, None, None),
+    ]
+    recovered = scope.n(root, "c", None) - scope.n(v, "c", None) - scope.split(root, "c", None)[DIRECT]
     assert recovered == scope.n(u, "c", None) == 10
     assert scope.n(u, None, None) - recovered == 2
     assert any(used), "some cell of the differencing chain must be withheld"
@@ -420,29 +435,40 @@ def test_a_category_complement_cannot_be_subtracted_back_out():
 
 def test_a_month_complement_cannot_be_subtracted_back_out():
     jan, feb = date(2024, 1, 8), date(2024, 2, 5)
-    scope, root, u, v = _scope_with_two_units({("c", jan): 10, ("c", feb): 2}, {("c", jan): 10, ("c", feb): 10})
+    scope, root, u, v = _scope_with_two_units(
+        {("c", jan): 10, ("c", feb): 2}, {("c", jan): 10, ("c", feb): 10}
+    )
     january, february = scope.normal([jan]), scope.normal([feb])
     assert scope.hidden(u, None, february), "the 2-person cell is withheld"
     assert scope.hidden(u, None, january), "and its complement too"
-    used = [scope.hidden(root, None, january), scope.hidden(v, None, january),
-            scope.direct_hidden(root, None, january), scope.hidden(u, None, None)]
-    recovered = (scope.n(root, None, january) - scope.n(v, None, january)
-                 - scope.split(root, None, january)[DIRECT])
+    used = [
+        scope.hidden(root, None, january),
+        scope.hidden(v, None, january),
+        scope.direct_hidden(root, None, january),
+        scope.hidden(u, None, None),
+    ]
+    recovered = (
+        scope.n(root, None, january) - scope.n(v, None, january) - scope.split(root, None, january)[DIRECT]
+    )
     assert scope.n(u, None, None) - recovered == 2
     assert any(used), "some cell of the differencing chain must be withheld"
 
 
 # --- ISO-week months ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("monday", "month"), [
-    (date(2024, 1, 1), date(2024, 1, 1)),      # Thursday 4 Jan
-    (date(2024, 1, 29), date(2024, 2, 1)),     # Thursday 1 Feb: the week is February's
-    (date(2024, 2, 26), date(2024, 2, 1)),     # Thursday 29 Feb (leap year): still February
-    (date(2024, 4, 29), date(2024, 5, 1)),     # Thursday 2 May
-    (date(2023, 12, 25), date(2023, 12, 1)),   # Thursday 28 Dec
-    (date(2024, 12, 30), date(2025, 1, 1)),    # Thursday 2 Jan 2025: next year's January
-    (date(2020, 12, 28), date(2020, 12, 1)),   # Thursday 31 Dec
-])
+
+@pytest.mark.parametrize(
+    ("monday", "month"),
+    [
+        (date(2024, 1, 1), date(2024, 1, 1)),  # Thursday 4 Jan
+        (date(2024, 1, 29), date(2024, 2, 1)),  # Thursday 1 Feb: the week is February's
+        (date(2024, 2, 26), date(2024, 2, 1)),  # Thursday 29 Feb (leap year): still February
+        (date(2024, 4, 29), date(2024, 5, 1)),  # Thursday 2 May
+        (date(2023, 12, 25), date(2023, 12, 1)),  # Thursday 28 Dec
+        (date(2024, 12, 30), date(2025, 1, 1)),  # Thursday 2 Jan 2025: next year's January
+        (date(2020, 12, 28), date(2020, 12, 1)),  # Thursday 31 Dec
+    ],
+)
 def test_month_of_a_week_is_the_month_of_its_thursday(monday, month):
     assert monday.weekday() == 0
     assert month_of(monday) == month
@@ -450,8 +476,10 @@ def test_month_of_a_week_is_the_month_of_its_thursday(monday, month):
 
 def test_months_of_groups_weeks_in_order():
     weeks = [date(2024, 2, 5), date(2024, 1, 29), date(2024, 1, 1), date(2024, 1, 22)]
-    assert months_of(weeks) == {date(2024, 1, 1): [date(2024, 1, 1), date(2024, 1, 22)],
-                                date(2024, 2, 1): [date(2024, 1, 29), date(2024, 2, 5)]}
+    assert months_of(weeks) == {
+        date(2024, 1, 1): [date(2024, 1, 1), date(2024, 1, 22)],
+        date(2024, 2, 1): [date(2024, 1, 29), date(2024, 2, 5)],
+    }
     assert months_of([]) == {}
 
 

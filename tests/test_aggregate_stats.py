@@ -45,24 +45,28 @@ def tally_of(scores: list[float], ranks: list[int] | None = None) -> Tally:
 
 # --- bin_of ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("scaled", "expected"), [
-    (0, 0),
-    (0.0, 0),
-    (0.999, 0),
-    (1.0, 1),
-    (42.5, 42),
-    (98.9999, 98),
-    (99.0, 99),
-    (99.999, 99),
-    (100, 99),        # 100 itself falls in the last bin, not a 101st one
-    (100.0, 99),
-    (-0.0001, 0),     # just below 0: floor is -1, clamped to bin 0
-    (-5, 0),
-    (-1e9, 0),
-    (100.0001, 99),   # just above 100: clamped to the last bin
-    (250, 99),
-    (1e9, 99),
-])
+
+@pytest.mark.parametrize(
+    ("scaled", "expected"),
+    [
+        (0, 0),
+        (0.0, 0),
+        (0.999, 0),
+        (1.0, 1),
+        (42.5, 42),
+        (98.9999, 98),
+        (99.0, 99),
+        (99.999, 99),
+        (100, 99),  # 100 itself falls in the last bin, not a 101st one
+        (100.0, 99),
+        (-0.0001, 0),  # just below 0: floor is -1, clamped to bin 0
+        (-5, 0),
+        (-1e9, 0),
+        (100.0001, 99),  # just above 100: clamped to the last bin
+        (250, 99),
+        (1e9, 99),
+    ],
+)
 def test_bin_of_edges_and_clamps(scaled, expected):
     assert bin_of(scaled) == expected
 
@@ -82,9 +86,10 @@ def test_bin_of_holds_the_score_in_range(score):
 
 # --- Tally: hand-worked -------------------------------------------------------------------------
 
+
 def test_tally_of_one_score():
     tally = Tally.of(37.5, 2)
-    assert (tally.n, tally.total, tally.total_sq) == (1, 37.5, 37.5 ** 2)
+    assert (tally.n, tally.total, tally.total_sq) == (1, 37.5, 37.5**2)
     assert tally.hist[37] == 1 and sum(tally.hist) == 1 and len(tally.hist) == BINS
     assert tally.levels == [0, 0, 1]
 
@@ -104,8 +109,8 @@ def test_empty_tally_and_equality_ignores_trailing_zero_levels():
     assert Tally().is_zero() and Tally().n == 0
     gone = Tally.of(55, 3).minus(Tally.of(55, 3))
     assert gone.is_zero()
-    assert gone.levels == [0, 0, 0, 0]   # the ranks are still there, all zero
-    assert gone == Tally()               # ...but equality trims them
+    assert gone.levels == [0, 0, 0, 0]  # the ranks are still there, all zero
+    assert gone == Tally()  # ...but equality trims them
     assert Tally.of(55, 3) != Tally.of(55, 2)
     assert Tally.of(55, 3) != Tally.of(56, 3)
     assert Tally() != "not a tally"
@@ -130,6 +135,7 @@ def test_add_grows_the_level_list_to_the_longer_one():
 
 # --- summarise: hand-worked ---------------------------------------------------------------------
 
+
 def test_summarise_hand_worked_four_scores():
     """Scores 10, 20, 30, 40 at level ranks 0, 0, 1, 2.
 
@@ -152,8 +158,12 @@ def test_summarise_hand_worked_four_scores():
     assert summary.sd == pytest.approx(12.9099, abs=1e-4)
     assert summary.sd == round(math.sqrt(500 / 3), 4)
     assert (summary.p10, summary.p25, summary.p50, summary.p75, summary.p90) == (10.4, 11.0, 21.0, 31.0, 40.6)
-    assert summary.levels == [LevelCount("novice", 2, 0.5), LevelCount("developing", 1, 0.25),
-                              LevelCount("proficient", 1, 0.25), LevelCount("advanced", 0, 0.0)]
+    assert summary.levels == [
+        LevelCount("novice", 2, 0.5),
+        LevelCount("developing", 1, 0.25),
+        LevelCount("proficient", 1, 0.25),
+        LevelCount("advanced", 0, 0.0),
+    ]
 
 
 def test_summarise_one_score_has_no_sd():
@@ -161,7 +171,13 @@ def test_summarise_one_score_has_no_sd():
     assert summary is not None
     assert summary.n == 1 and summary.mean == 72.25 and summary.sd is None
     # one person in bin 72: p = 72 + p / 100, e.g. p10 = 72.1, p90 = 72.9
-    assert (summary.p10, summary.p25, summary.p50, summary.p75, summary.p90) == (72.1, 72.25, 72.5, 72.75, 72.9)
+    assert (summary.p10, summary.p25, summary.p50, summary.p75, summary.p90) == (
+        72.1,
+        72.25,
+        72.5,
+        72.75,
+        72.9,
+    )
     assert [lc.n for lc in summary.levels] == [0, 1, 0, 0]
 
 
@@ -182,9 +198,13 @@ def test_summarise_names_level_ranks_beyond_the_known_codes():
     known codes with no one are still listed with zero."""
     summary = summarise("m", tally_of([10, 90, 95], [0, 4, 4]), ["a", "b"])
     assert summary is not None
-    assert summary.levels == [LevelCount("a", 1, round(1 / 3, 4)), LevelCount("b", 0, 0.0),
-                              LevelCount("level-3", 0, 0.0), LevelCount("level-4", 0, 0.0),
-                              LevelCount("level-5", 2, round(2 / 3, 4))]
+    assert summary.levels == [
+        LevelCount("a", 1, round(1 / 3, 4)),
+        LevelCount("b", 0, 0.0),
+        LevelCount("level-3", 0, 0.0),
+        LevelCount("level-4", 0, 0.0),
+        LevelCount("level-5", 2, round(2 / 3, 4)),
+    ]
     assert summarise("m", Tally.of(50, 0), []).levels == [LevelCount("level-1", 1, 1.0)]
 
 
@@ -195,6 +215,7 @@ def test_score_of_100_counts_in_the_last_bin():
 
 
 # --- percentile: exactness of the ranks used ----------------------------------------------------
+
 
 def test_the_reported_percentiles_have_exact_float_ranks():
     """`percentile` compares a float rank p / 100 * n with integer cumulative counts; if the float
@@ -210,7 +231,7 @@ def test_the_reported_percentiles_have_exact_float_ranks():
 def test_percentile_with_a_float_rank_just_above_an_integer():
     """Found by this file: the rank was 7 / 100 * 100 = 7.000000000000001, skipping the 7th person's bin."""
     hist = [0] * BINS
-    hist[0], hist[50] = 7, 93          # the 7th smallest score is in [0, 1), the 8th in [50, 51)
+    hist[0], hist[50] = 7, 93  # the 7th smallest score is in [0, 1), the 8th in [50, 51)
     assert percentile(hist, 7) <= 1.0  # nearest rank: the 7th score, in bin 0
 
 

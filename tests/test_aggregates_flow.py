@@ -22,26 +22,40 @@ from tests.helpers import make_tenant, user
 K = 3
 # prov > cityA (> countyA1, countyA2), cityB; people: where they sit, and their category
 UNITS = [("prov", None), ("cityA", "prov"), ("cityB", "prov"), ("countyA1", "cityA"), ("countyA2", "cityA")]
-PEOPLE = ([("countyA1", "civil_servant")] * 4 + [("countyA2", "teacher")] + [("cityB", "civil_servant")] * 3
-          + [("cityB", "teacher")] * 3 + [("cityA", "leading_cadre")] * 3)
-SCORED = [item for item in ITEMS if item["code"] != "T-OR-1"]  # no open response: every score is final at once
+PEOPLE = (
+    [("countyA1", "civil_servant")] * 4
+    + [("countyA2", "teacher")]
+    + [("cityB", "civil_servant")] * 3
+    + [("cityB", "teacher")] * 3
+    + [("cityA", "leading_cadre")] * 3
+)
+SCORED = [
+    item for item in ITEMS if item["code"] != "T-OR-1"
+]  # no open response: every score is final at once
 
 
 def _answer(rng: random.Random, code: str) -> dict[str, Any] | None:
-    return {"T-SC-1": lambda: {"choice": rng.choice("abcd")},
-            "T-MC-1": lambda: {"choices": rng.sample("abcde", rng.randint(1, 3))},
-            "T-LK-1": lambda: {"value": rng.randint(1, 5)},
-            "T-ORD-1": lambda: {"order": rng.sample("abcd", 4)},
-            "T-SJT-BEST": lambda: {"choice": rng.choice("abcd")}}.get(code, lambda: None)()
+    return {
+        "T-SC-1": lambda: {"choice": rng.choice("abcd")},
+        "T-MC-1": lambda: {"choices": rng.sample("abcde", rng.randint(1, 3))},
+        "T-LK-1": lambda: {"value": rng.randint(1, 5)},
+        "T-ORD-1": lambda: {"order": rng.sample("abcd", 4)},
+        "T-SJT-BEST": lambda: {"choice": rng.choice("abcd")},
+    }.get(code, lambda: None)()
 
 
 async def _sit(client, candidate, code, rng):
     started = await client.post(f"/v1/me/assessments/{code}/attempts", json={}, headers=candidate)
     assert started.status_code in (200, 201), started.text
     attempt = started.json()["attempt"]["id"]
-    answers = [{"item": c, "revision": 1, "answer": a} for c in (i["code"] for i in SCORED)
-               if (a := _answer(rng, c)) is not None]
-    saved = await client.post(f"/v1/me/attempts/{attempt}/answers", json={"answers": answers}, headers=candidate)
+    answers = [
+        {"item": c, "revision": 1, "answer": a}
+        for c in (i["code"] for i in SCORED)
+        if (a := _answer(rng, c)) is not None
+    ]
+    saved = await client.post(
+        f"/v1/me/attempts/{attempt}/answers", json={"answers": answers}, headers=candidate
+    )
     assert saved.status_code == 200, saved.text
     assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=candidate)).status_code == 200
     return attempt
@@ -54,20 +68,27 @@ async def region(client, service_keys):
     for code, parent in UNITS:
         body = {"code": code, "name": code.title(), **({"parent_code": parent} if parent else {})}
         assert (await client.post("/v1/org-units", json=body, headers=admin)).status_code == 201
-    rows = [{"external_id": f"p{i}", "org_unit_code": unit, "category": category}
-            for i, (unit, category) in enumerate(PEOPLE)]
+    rows = [
+        {"external_id": f"p{i}", "org_unit_code": unit, "category": category}
+        for i, (unit, category) in enumerate(PEOPLE)
+    ]
     assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
     await publish_framework(client, admin)
-    assert (await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)).status_code == 200
+    assert (
+        await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
+    ).status_code == 200
     sections = [{"code": "main", "items": [{"code": i["code"]} for i in SCORED]}]
     await publish_assessment(client, admin, assessment_body("quiz", sections=sections, attempts_allowed=2))
     await publish_assessment(client, admin, assessment_body("quiz2", sections=sections))
-    tenant["people"] = {f"p{i}": (unit, category, user(service_keys, tenant["id"], ["candidate"], sub=f"p{i}"))
-                        for i, (unit, category) in enumerate(PEOPLE)}
+    tenant["people"] = {
+        f"p{i}": (unit, category, user(service_keys, tenant["id"], ["candidate"], sub=f"p{i}"))
+        for i, (unit, category) in enumerate(PEOPLE)
+    }
     tenant["analyst"] = user(service_keys, tenant["id"], ["analyst"])
     rng = random.Random(7)
-    tenant["attempts"] = {person: await _sit(client, token, "quiz", rng)
-                          for person, (_, _, token) in tenant["people"].items()}
+    tenant["attempts"] = {
+        person: await _sit(client, token, "quiz", rng) for person, (_, _, token) in tenant["people"].items()
+    }
     return tenant
 
 
@@ -87,7 +108,8 @@ def _expected(documents, people):
     for person in people:
         doc = documents[person]
         for measure, scaled, level in [("overall", doc["overall"]["scaled"], doc["overall"]["level"])] + [
-                (d["dimension"], d["scaled"], d["level"]) for d in doc["dimensions"]]:
+            (d["dimension"], d["scaled"], d["level"]) for d in doc["dimensions"]
+        ]:
             values.setdefault(measure, []).append(scaled)
             levels.setdefault(measure, {}).setdefault(level, 0)
             levels[measure][level] += 1
@@ -116,12 +138,18 @@ def _in(tenant, units):
     return [p for p, (unit, _, _) in tenant["people"].items() if unit in units]
 
 
-SUBTREES = {None: {u for u, _ in UNITS}, "prov": {u for u, _ in UNITS}, "cityA": {"cityA", "countyA1", "countyA2"},
-            "cityB": {"cityB"}}
+SUBTREES = {
+    None: {u for u, _ in UNITS},
+    "prov": {u for u, _ in UNITS},
+    "cityA": {"cityA", "countyA1", "countyA2"},
+    "cityB": {"cityB"},
+}
 
 
 async def _check_in_step(client, admin, code="quiz"):
-    started = await client.post(f"/v1/assessments/{code}/aggregate-jobs", params={"kind": "check"}, headers=admin)
+    started = await client.post(
+        f"/v1/assessments/{code}/aggregate-jobs", params={"kind": "check"}, headers=admin
+    )
     assert started.status_code == 202, started.text
     job = await _settled(client, admin, f"/v1/assessments/{code}/aggregate-jobs/{started.json()['id']}")
     assert job["status"] == "done" and job["result"]["in_step"], job
@@ -143,12 +171,18 @@ async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves
 
     async def agree():
         for unit, units in SUBTREES.items():
-            view = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit} if unit else {},
-                                     headers=analyst)).json()
+            view = (
+                await client.get(
+                    "/v1/assessments/quiz/aggregates", params={"unit": unit} if unit else {}, headers=analyst
+                )
+            ).json()
             _assert_cell(view["cell"], documents, _in(region, units))
         cs = [p for p, (u, c, _) in region["people"].items() if c == "civil_servant"]
-        view = (await client.get("/v1/assessments/quiz/aggregates", params={"category": "civil_servant"},
-                                 headers=analyst)).json()
+        view = (
+            await client.get(
+                "/v1/assessments/quiz/aggregates", params={"category": "civil_servant"}, headers=analyst
+            )
+        ).json()
         _assert_cell(view["cell"], documents, cs)
         await _check_in_step(client, admin)
 
@@ -158,9 +192,12 @@ async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves
     single = copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1"))
     single["key"] = {"correct": "a"}
     etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
-    assert (await client.put("/v1/items/T-SC-1", json=single, headers={**admin, "If-Match": etag})).status_code == 200
-    started = await client.post("/v1/assessments/quiz/rescorings", json={"reason": "key", "items": {"T-SC-1": 2}},
-                                headers=admin)
+    assert (
+        await client.put("/v1/items/T-SC-1", json=single, headers={**admin, "If-Match": etag})
+    ).status_code == 200
+    started = await client.post(
+        "/v1/assessments/quiz/rescorings", json={"reason": "key", "items": {"T-SC-1": 2}}, headers=admin
+    )
     url = f"/v1/assessments/quiz/rescorings/{started.json()['id']}"
     assert (await _settled(client, admin, url))["status"] == "previewed"
     await client.post(f"{url}/commit", headers=admin)
@@ -171,8 +208,9 @@ async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves
     await agree()
 
     # a person who moves keeps their past result where it was submitted
-    moved = await client.put("/v1/people/p0", json={"org_unit_code": "cityB", "category": "civil_servant"},
-                             headers=admin)
+    moved = await client.put(
+        "/v1/people/p0", json={"org_unit_code": "cityB", "category": "civil_servant"}, headers=admin
+    )
     assert moved.status_code in (200, 201), moved.text
     await agree()
 
@@ -182,19 +220,25 @@ async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves
     await agree()
 
     # an org unit that moves takes its results along: countyA2 now counts under cityB
-    assert (await client.post("/v1/org-units/countyA2/move", json={"parent_code": "cityB"},
-                              headers=admin)).status_code == 200
+    assert (
+        await client.post("/v1/org-units/countyA2/move", json={"parent_code": "cityB"}, headers=admin)
+    ).status_code == 200
     SUBTREES_AFTER = {"cityA": {"cityA", "countyA1"}, "cityB": {"cityB", "countyA2"}}
     for unit, units in SUBTREES_AFTER.items():
-        view = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit}, headers=analyst)).json()
+        view = (
+            await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit}, headers=analyst)
+        ).json()
         _assert_cell(view["cell"], documents, _in(region, units))
     await _check_in_step(client, admin)
 
 
 async def test_drill_down_withholds_small_groups_and_what_would_reveal_them(client, region):
     analyst = region["analyst"]
-    drill = (await client.get("/v1/assessments/quiz/aggregates/children", params={"unit": "cityA"},
-                              headers=analyst)).json()
+    drill = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates/children", params={"unit": "cityA"}, headers=analyst
+        )
+    ).json()
     parent = drill["parent"]
     cells = {(c["scope"], c["unit"]): c for c in drill["children"]}
     # cityA: 3 placed directly, countyA1 4, countyA2 1. countyA2 is under k; withholding it alone
@@ -210,52 +254,86 @@ async def test_drill_down_withholds_small_groups_and_what_would_reveal_them(clie
     # each unit's own subtree call gives the same decision as its row in the drill-down
     for c in drill["children"]:
         if c["scope"] == "subtree":
-            own = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": c["unit"]},
-                                    headers=analyst)).json()["cell"]
+            own = (
+                await client.get(
+                    "/v1/assessments/quiz/aggregates", params={"unit": c["unit"]}, headers=analyst
+                )
+            ).json()["cell"]
             assert own["suppressed"] == c["suppressed"]
             if own["suppressed"]:  # and drilling into a withheld unit cannot rebuild it from its parts
-                inner = (await client.get("/v1/assessments/quiz/aggregates/children", params={"unit": c["unit"]},
-                                          headers=analyst)).json()
-                assert inner["parent"]["suppressed"] and any(x["suppressed"] for x in inner["children"] if x["n"] != 0)
+                inner = (
+                    await client.get(
+                        "/v1/assessments/quiz/aggregates/children",
+                        params={"unit": c["unit"]},
+                        headers=analyst,
+                    )
+                ).json()
+                assert inner["parent"]["suppressed"] and any(
+                    x["suppressed"] for x in inner["children"] if x["n"] != 0
+                )
     # categories are split the same way: cityB has 3 civil servants and 3 teachers; countyA2's one
     # teacher makes cityA's teachers a group of 1
-    teachers = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA", "category": "teacher"},
-                                 headers=analyst)).json()["cell"]
+    teachers = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates",
+            params={"unit": "cityA", "category": "teacher"},
+            headers=analyst,
+        )
+    ).json()["cell"]
     assert teachers["suppressed"]
-    others = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA",
-                                                                          "category": "civil_servant"},
-                               headers=analyst)).json()["cell"]
-    leaders = (await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityA",
-                                                                           "category": "leading_cadre"},
-                                headers=analyst)).json()["cell"]
+    others = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates",
+            params={"unit": "cityA", "category": "civil_servant"},
+            headers=analyst,
+        )
+    ).json()["cell"]
+    leaders = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates",
+            params={"unit": "cityA", "category": "leading_cadre"},
+            headers=analyst,
+        )
+    ).json()["cell"]
     shown_n = sum(c["n"] for c in (others, leaders) if not c["suppressed"])
     assert parent["n"] - shown_n >= K  # all of cityA minus the shown categories is no small group
 
 
 async def test_trend_csv_and_errors(client, region):
     analyst = region["analyst"]
-    trend = (await client.get("/v1/assessments/quiz/aggregates/trend", params={"interval": "week"},
-                              headers=analyst)).json()
+    trend = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates/trend", params={"interval": "week"}, headers=analyst
+        )
+    ).json()
     assert len(trend["points"]) == 1 and trend["points"][0]["cell"]["n"] == len(PEOPLE)
     monthly = (await client.get("/v1/assessments/quiz/aggregates/trend", headers=analyst)).json()
     assert monthly["interval"] == "month" and monthly["points"][0]["cell"]["n"] == len(PEOPLE)
 
-    exported = await client.get("/v1/assessments/quiz/aggregates/children.csv", params={"unit": "cityA"},
-                                headers=analyst)
+    exported = await client.get(
+        "/v1/assessments/quiz/aggregates/children.csv", params={"unit": "cityA"}, headers=analyst
+    )
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert {r["unit"] for r in rows if r["suppressed"] == "true"} >= {"countyA2"}
     assert all(r["n"] == "" and r["mean"] == "" for r in rows if r["suppressed"] == "true")
-    overall = next(r for r in rows if r["scope"] == "subtree" and r["unit"] == "cityA" and r["measure"] == "overall")
+    overall = next(
+        r for r in rows if r["scope"] == "subtree" and r["unit"] == "cityA" and r["measure"] == "overall"
+    )
     assert overall["n"] == "8"
 
     unknown = await client.get("/v1/assessments/quiz/aggregates", params={"unit": "nowhere"}, headers=analyst)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["parameter"] == "unit"
     assert (await client.get("/v1/assessments/nope/aggregates", headers=analyst)).status_code == 404
-    both = await client.get("/v1/assessments/quiz/aggregates", params={"category": "teacher", "from": "2026-01-01"},
-                            headers=analyst)
+    both = await client.get(
+        "/v1/assessments/quiz/aggregates",
+        params={"category": "teacher", "from": "2026-01-01"},
+        headers=analyst,
+    )
     assert both.status_code == 422 and both.json()["errors"][0]["parameter"] == "category"
-    bad = await client.get("/v1/assessments/quiz/aggregates", params={"category": "astronaut"}, headers=analyst)
+    bad = await client.get(
+        "/v1/assessments/quiz/aggregates", params={"category": "astronaut"}, headers=analyst
+    )
     assert bad.status_code == 400 and "category" in bad.text
     candidate = region["people"]["p0"][2]
     assert (await client.get("/v1/assessments/quiz/aggregates", headers=candidate)).status_code == 403
@@ -264,14 +342,17 @@ async def test_trend_csv_and_errors(client, region):
 async def test_training_effect_pairs_the_people_who_took_both(client, region):
     analyst, admin = region["analyst"], region["admin"]
     rng = random.Random(11)
-    after = {p: await _sit(client, token, "quiz2", rng) for p, (_, _, token) in list(region["people"].items())[:10]}
+    after = {
+        p: await _sit(client, token, "quiz2", rng) for p, (_, _, token) in list(region["people"].items())[:10]
+    }
     before_docs = await _documents(client, admin, {p: region["attempts"][p] for p in after})
     after_docs = {}
     for person, attempt in after.items():
         history = (await client.get(f"/v1/assessments/quiz2/attempts/{attempt}/scores", headers=admin)).json()
         after_docs[person] = history[0]["document"]
-    effect = (await client.get("/v1/assessments/quiz/training-effect", params={"after": "quiz2"},
-                               headers=analyst)).json()
+    effect = (
+        await client.get("/v1/assessments/quiz/training-effect", params={"after": "quiz2"}, headers=analyst)
+    ).json()
     assert not effect["suppressed"] and effect["n"] == 10
     gains = [after_docs[p]["overall"]["scaled"] - before_docs[p]["overall"]["scaled"] for p in after]
     overall = next(g for g in effect["gains"] if g["measure"] == "overall")
@@ -280,11 +361,19 @@ async def test_training_effect_pairs_the_people_who_took_both(client, region):
     half = 2.262 * statistics.stdev(gains) / math.sqrt(10)  # t(0.975, 9 df)
     assert math.isclose(overall["ci95_low"], statistics.mean(gains) - half, abs_tol=1e-3)
     # countyA2 holds one of them: withheld, and so is countyA1 (cityA minus it would leave that one)
-    small = (await client.get("/v1/assessments/quiz/training-effect",
-                              params={"after": "quiz2", "unit": "countyA2"}, headers=analyst)).json()
+    small = (
+        await client.get(
+            "/v1/assessments/quiz/training-effect",
+            params={"after": "quiz2", "unit": "countyA2"},
+            headers=analyst,
+        )
+    ).json()
     assert small["suppressed"] and "gains" not in small or not small["gains"]
-    csv_text = (await client.get("/v1/assessments/quiz/training-effect.csv", params={"after": "quiz2"},
-                                 headers=analyst)).text
+    csv_text = (
+        await client.get(
+            "/v1/assessments/quiz/training-effect.csv", params={"after": "quiz2"}, headers=analyst
+        )
+    ).text
     assert csv_text.startswith("before,after,unit,category,suppressed,measure")
 
 
@@ -295,27 +384,49 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
     try:
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
-            await conn.execute("UPDATE rollups SET n = n + 1 WHERE unit_id = '00000000-0000-0000-0000-000000000000' "
-                               "AND measure = 'overall'")
+            await conn.execute(
+                "UPDATE rollups SET n = n + 1 WHERE unit_id = '00000000-0000-0000-0000-000000000000' "
+                "AND measure = 'overall'"
+            )
     finally:
         await conn.close()
-    started = await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "check"}, headers=admin)
+    started = await client.post(
+        "/v1/assessments/quiz/aggregate-jobs", params={"kind": "check"}, headers=admin
+    )
     job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{started.json()['id']}")
-    assert job["status"] == "done" and not job["result"]["in_step"] and job["result"]["rollup_rows_differing"] >= 1
+    assert (
+        job["status"] == "done"
+        and not job["result"]["in_step"]
+        and job["result"]["rollup_rows_differing"] >= 1
+    )
     assert job["result"]["differences"][0]["table"] == "rollups"
 
-    rebuilt = await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin)
+    rebuilt = await client.post(
+        "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+    )
     job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{rebuilt.json()['id']}")
     assert job["status"] == "done" and job["result"]["results"] == len(PEOPLE), job
     await _check_in_step(client, admin)
     jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()["items"]
     assert [j["kind"] for j in jobs][:3] == ["check", "rebuild", "check"]  # newest first
-    first = (await client.get("/v1/assessments/quiz/aggregate-jobs", params={"limit": 1}, headers=admin)).json()
-    rest = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin,
-                             params={"limit": 50, "cursor": first["next_cursor"]})).json()
-    assert [j["id"] for j in first["items"] + rest["items"]] == [j["id"] for j in jobs] and rest["next_cursor"] is None
-    assert (await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"},
-                              headers=region["analyst"])).status_code == 403
+    first = (
+        await client.get("/v1/assessments/quiz/aggregate-jobs", params={"limit": 1}, headers=admin)
+    ).json()
+    rest = (
+        await client.get(
+            "/v1/assessments/quiz/aggregate-jobs",
+            headers=admin,
+            params={"limit": 50, "cursor": first["next_cursor"]},
+        )
+    ).json()
+    assert [j["id"] for j in first["items"] + rest["items"]] == [j["id"] for j in jobs] and rest[
+        "next_cursor"
+    ] is None
+    assert (
+        await client.post(
+            "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=region["analyst"]
+        )
+    ).status_code == 403
 
 
 async def test_concurrent_submissions_keep_rollups_exact(client, region):
@@ -330,7 +441,9 @@ async def test_concurrent_submissions_keep_rollups_exact(client, region):
         answer = {"revision": 1, "answer": _answer(rng, "T-SC-1")}
         await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json=answer, headers=token)
         attempts.append((attempt, token))
-    submitted = await asyncio.gather(*(client.post(f"/v1/me/attempts/{a}/submit", headers=t) for a, t in attempts))
+    submitted = await asyncio.gather(
+        *(client.post(f"/v1/me/attempts/{a}/submit", headers=t) for a, t in attempts)
+    )
     assert all(r.status_code == 200 for r in submitted)
     view = (await client.get("/v1/assessments/quiz2/aggregates", headers=region["analyst"])).json()
     assert view["cell"]["n"] == len(PEOPLE)
@@ -344,10 +457,12 @@ async def test_training_effect_after_an_unknown_assessment_is_404_naming_after(c
 
     admin = (await delivery_tenant(client, service_keys, slug="effect-404"))["admin"]
     for suffix in ("", ".csv"):
-        response = await client.get(f"/v1/assessments/quiz/training-effect{suffix}", params={"after": "nope"},
-                                    headers=admin)
+        response = await client.get(
+            f"/v1/assessments/quiz/training-effect{suffix}", params={"after": "nope"}, headers=admin
+        )
         assert response.status_code == 404, response.text
         assert response.json()["errors"] == [{"detail": "no assessment 'nope'", "parameter": "after"}]
-        unknown_before = await client.get(f"/v1/assessments/nope/training-effect{suffix}", params={"after": "quiz"},
-                                          headers=admin)
+        unknown_before = await client.get(
+            f"/v1/assessments/nope/training-effect{suffix}", params={"after": "quiz"}, headers=admin
+        )
         assert unknown_before.status_code == 404

@@ -36,9 +36,14 @@ async def tenant(client, service_keys):
     items; no assessment yet. `admin` and `candidates` headers included."""
     tenant = await make_tenant(client, service_keys, "assessment-region")
     admin = tenant["admin"]
-    for unit in ({"code": "prov", "name": "Province"}, {"code": "city", "name": "City", "parent_code": "prov"}):
+    for unit in (
+        {"code": "prov", "name": "Province"},
+        {"code": "city", "name": "City", "parent_code": "prov"},
+    ):
         assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
-    rows = [{"external_id": f"c{i}", "org_unit_code": "city", "category": "civil_servant"} for i in range(1, 6)]
+    rows = [
+        {"external_id": f"c{i}", "org_unit_code": "city", "category": "civil_servant"} for i in range(1, 6)
+    ]
     assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
     await publish_framework(client, admin)
     imported = await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
@@ -92,8 +97,9 @@ async def test_draft_create_get_replace_and_delete(client, admin):
     again = await client.put("/v1/assessments/d1", json=changed, headers={**admin, "If-Match": '"1"'})
     assert again.status_code == 412
 
-    renamed = await client.put("/v1/assessments/d1", json=assessment_body("d2"),
-                               headers={**admin, "If-Match": "*"})
+    renamed = await client.put(
+        "/v1/assessments/d1", json=assessment_body("d2"), headers={**admin, "If-Match": "*"}
+    )
     assert renamed.status_code == 422 and pointers(renamed) == ["/code"]
     duplicate = await client.post("/v1/assessments", json=assessment_body("d1"), headers=admin)
     assert duplicate.status_code == 409 and pointers(duplicate) == ["/code"]
@@ -101,15 +107,18 @@ async def test_draft_create_get_replace_and_delete(client, admin):
     await create(client, admin, assessment_body("d0"))
     listed = await all_pages(client, "/v1/assessments", admin, limit=1)
     assert [(a["code"], a["status"], a["framework"], a["framework_version"]) for a in listed] == [
-        ("d0", "draft", FRAMEWORK, 1), ("d1", "draft", FRAMEWORK, 1)]
+        ("d0", "draft", FRAMEWORK, 1),
+        ("d1", "draft", FRAMEWORK, 1),
+    ]
     assert await all_pages(client, "/v1/assessments", admin, status="published") == []
 
     deleted = await client.delete("/v1/assessments/d1", headers=admin)
     assert deleted.status_code == 204, deleted.text
     assert (await client.get("/v1/assessments/d1", headers=admin)).status_code == 404
     assert (await client.delete("/v1/assessments/d1", headers=admin)).status_code == 404
-    assert (await client.put("/v1/assessments/d1", json=changed, headers={**admin, "If-Match": "*"})
-            ).status_code == 404
+    assert (
+        await client.put("/v1/assessments/d1", json=changed, headers={**admin, "If-Match": "*"})
+    ).status_code == 404
 
 
 async def test_analysts_read_assessments_but_do_not_write(client, service_keys, tenant, admin):
@@ -120,15 +129,18 @@ async def test_analysts_read_assessments_but_do_not_write(client, service_keys, 
     assert (await client.get("/v1/assessments/d1/check", headers=analyst)).status_code == 200
     writes = [
         await client.post("/v1/assessments", json=assessment_body("d2"), headers=analyst),
-        await client.put("/v1/assessments/d1", json=assessment_body("d1"),
-                         headers={**analyst, "If-Match": "*"}),
+        await client.put(
+            "/v1/assessments/d1", json=assessment_body("d1"), headers={**analyst, "If-Match": "*"}
+        ),
         await client.post("/v1/assessments/d1/publish", headers={**analyst, "If-Match": "*"}),
         await client.post("/v1/assessments/d1/close", headers=analyst),
         await client.delete("/v1/assessments/d1", headers=analyst),
     ]
     assert [w.status_code for w in writes] == [403] * len(writes)
     author = user(service_keys, tenant["id"], ["author"])
-    assert (await client.post("/v1/assessments", json=assessment_body("d2"), headers=author)).status_code == 201
+    assert (
+        await client.post("/v1/assessments", json=assessment_body("d2"), headers=author)
+    ).status_code == 201
 
 
 # --- check and publish -----------------------------------------------------------------------------
@@ -142,8 +154,15 @@ async def test_check_names_every_problem(client, admin):
     body = assessment_body(
         "bad",
         sections=[
-            {"code": "fixed", "items": [{"code": "T-SC-1"}, {"code": "NOPE"}, {"code": "T-LK-1"},
-                                        {"code": "T-MC-1", "version": 9}]},
+            {
+                "code": "fixed",
+                "items": [
+                    {"code": "T-SC-1"},
+                    {"code": "NOPE"},
+                    {"code": "T-LK-1"},
+                    {"code": "T-MC-1", "version": 9},
+                ],
+            },
             {"code": "pool", "pool": {"items": [{"code": "T-SC-1"}, {"code": "T-ORD-1"}], "draw": 3}},
         ],
         window={"opens_at": iso(now + timedelta(days=2)), "closes_at": iso(now + timedelta(days=1))},
@@ -155,9 +174,16 @@ async def test_check_names_every_problem(client, admin):
     # POST, like a framework version's validate; GET is kept (deprecated) and answers the same
     assert (await client.get("/v1/assessments/bad/check", headers=admin)).json() == report.json()
     assert not report.json()["valid"]
-    expected = ["/audience/org_units/1", "/audience/people/1", "/sections/0/items/1/code",
-                "/sections/0/items/2/code", "/sections/0/items/3/code", "/sections/1/pool/draw",
-                "/sections/1/pool/items/0/code", "/window/closes_at"]
+    expected = [
+        "/audience/org_units/1",
+        "/audience/people/1",
+        "/sections/0/items/1/code",
+        "/sections/0/items/2/code",
+        "/sections/0/items/3/code",
+        "/sections/1/pool/draw",
+        "/sections/1/pool/items/0/code",
+        "/window/closes_at",
+    ]
     assert problem_pointers(report.json()) == expected
     details = {p["pointer"]: p["detail"] for p in report.json()["problems"]}
     assert "retired" in details["/sections/0/items/2/code"]
@@ -168,23 +194,39 @@ async def test_check_names_every_problem(client, admin):
     assert (await client.get("/v1/assessments/bad", headers=admin)).json()["status"] == "draft"
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({"audience": {}}, ["/audience"]),
-    ({"audience": {"org_units": [], "categories": [], "people": []}}, ["/audience"]),
-    ({"window": {"opens_at": "2030-01-01T09:00:00", "closes_at": "2030-02-01T09:00:00+08:00"}},
-     ["/window/opens_at"]),
-    ({"window": {"closes_at": "2030-02-01T09:00:00"}}, ["/window/closes_at"]),
-    ({"window": {"opens_at": "2030-02-01T09:00:00+08:00", "closes_at": "2030-02-01T09:00:00+08:00"}},
-     ["/window/closes_at"]),
-    ({"window": {"closes_at": "2020-01-01T00:00:00Z"}}, ["/window/closes_at"]),
-    ({"framework": {"code": FRAMEWORK, "version": 5}}, ["/framework"]),
-    ({"framework": {"code": "nope", "version": 1}},  # and every item is written for another framework
-     ["/framework"] + [f"/sections/0/items/{i}/code" for i in range(8)]),
-    ({"sections": []}, ["/sections"]),
-    ({"sections": [{"code": "empty"}]}, ["/sections/0"]),
-    ({"sections": [{"code": "a", "items": [{"code": "T-SC-1"}]}, {"code": "a", "items": [{"code": "T-LK-1"}]}]},
-     ["/sections/1/code"]),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"audience": {}}, ["/audience"]),
+        ({"audience": {"org_units": [], "categories": [], "people": []}}, ["/audience"]),
+        (
+            {"window": {"opens_at": "2030-01-01T09:00:00", "closes_at": "2030-02-01T09:00:00+08:00"}},
+            ["/window/opens_at"],
+        ),
+        ({"window": {"closes_at": "2030-02-01T09:00:00"}}, ["/window/closes_at"]),
+        (
+            {"window": {"opens_at": "2030-02-01T09:00:00+08:00", "closes_at": "2030-02-01T09:00:00+08:00"}},
+            ["/window/closes_at"],
+        ),
+        ({"window": {"closes_at": "2020-01-01T00:00:00Z"}}, ["/window/closes_at"]),
+        ({"framework": {"code": FRAMEWORK, "version": 5}}, ["/framework"]),
+        (
+            {"framework": {"code": "nope", "version": 1}},  # and every item is written for another framework
+            ["/framework"] + [f"/sections/0/items/{i}/code" for i in range(8)],
+        ),
+        ({"sections": []}, ["/sections"]),
+        ({"sections": [{"code": "empty"}]}, ["/sections/0"]),
+        (
+            {
+                "sections": [
+                    {"code": "a", "items": [{"code": "T-SC-1"}]},
+                    {"code": "a", "items": [{"code": "T-LK-1"}]},
+                ]
+            },
+            ["/sections/1/code"],
+        ),
+    ],
+)
 async def test_check_single_problems(client, admin, changes: dict[str, Any], expected: list[str]):
     """Each kind of problem alone is reported at its pointer: empty audience, a time without a time
     zone, a window that closes before (or when) it opens or has closed, a framework version that does
@@ -210,10 +252,16 @@ async def test_check_refuses_a_framework_version_that_is_not_published(client, a
 async def test_publish_pins_and_freezes(client, admin):
     """Publishing pins the framework's content hash and every item version (fixed and pool), locks
     those versions, and the assessment can no longer be replaced, deleted or published again."""
-    body = assessment_body("pin", sections=[
-        {"code": "fixed", "items": [{"code": "T-SC-1"}, {"code": "T-OR-1"}]},
-        {"code": "pool", "pool": {"items": [{"code": c} for c in CODES if c not in ("T-SC-1", "T-OR-1")],
-                                  "draw": 2}}])
+    body = assessment_body(
+        "pin",
+        sections=[
+            {"code": "fixed", "items": [{"code": "T-SC-1"}, {"code": "T-OR-1"}]},
+            {
+                "code": "pool",
+                "pool": {"items": [{"code": c} for c in CODES if c not in ("T-SC-1", "T-OR-1")], "draw": 2},
+            },
+        ],
+    )
     etag = await create(client, admin, body)
     missing = await client.post("/v1/assessments/pin/publish", headers=admin)
     assert missing.status_code == 428
@@ -227,8 +275,11 @@ async def test_publish_pins_and_freezes(client, admin):
     assert published.headers["etag"] == '"2"'
     framework = (await client.get(f"/v1/frameworks/{FRAMEWORK}/versions/1", headers=admin)).json()
     assert framework["content_hash"].startswith("sha256:")
-    assert assessment["content"]["framework"] == {"code": FRAMEWORK, "version": 1,
-                                                  "content_hash": framework["content_hash"]}
+    assert assessment["content"]["framework"] == {
+        "code": FRAMEWORK,
+        "version": 1,
+        "content_hash": framework["content_hash"],
+    }
     sections = assessment["content"]["sections"]
     assert sections[0]["items"] == [{"code": "T-SC-1", "version": 1}, {"code": "T-OR-1", "version": 1}]
     assert [ref["version"] for ref in sections[1]["pool"]["items"]] == [1] * 6
@@ -248,16 +299,21 @@ async def test_publish_pins_and_freezes(client, admin):
 
 async def test_publish_pins_the_named_version_or_the_latest(client, admin):
     """A draft may name an item version; otherwise publish pins the latest one."""
-    await publish_assessment(client, admin, assessment_body("first", sections=[
-        {"code": "s", "items": [{"code": "T-SC-1"}]}]))
+    await publish_assessment(
+        client, admin, assessment_body("first", sections=[{"code": "s", "items": [{"code": "T-SC-1"}]}])
+    )
     edited = copy.deepcopy(next(i for i in ITEMS if i["code"] == "T-SC-1"))
     edited["stem"] = {"en": "Second version"}
     put = await client.put("/v1/items/T-SC-1", json=edited, headers={**admin, "If-Match": "*"})
     assert put.status_code == 200 and put.json()["version"] == 2
-    named = await publish_assessment(client, admin, assessment_body("named", sections=[
-        {"code": "s", "items": [{"code": "T-SC-1", "version": 1}]}]))
-    latest = await publish_assessment(client, admin, assessment_body("latest", sections=[
-        {"code": "s", "items": [{"code": "T-SC-1"}]}]))
+    named = await publish_assessment(
+        client,
+        admin,
+        assessment_body("named", sections=[{"code": "s", "items": [{"code": "T-SC-1", "version": 1}]}]),
+    )
+    latest = await publish_assessment(
+        client, admin, assessment_body("latest", sections=[{"code": "s", "items": [{"code": "T-SC-1"}]}])
+    )
     assert named["content"]["sections"][0]["items"] == [{"code": "T-SC-1", "version": 1}]
     assert latest["content"]["sections"][0]["items"] == [{"code": "T-SC-1", "version": 2}]
     preview = (await client.get("/v1/assessments/named/preview", params={"seed": 3}, headers=admin)).json()
@@ -311,8 +367,11 @@ async def test_running_attempts_run_on_after_close(client, tenant, admin):
     assert listed["code"] == "quiz" and listed["attempts"][0]["status"] == "in_progress"
     resumed = await start(client, me)
     assert resumed.status_code == 200 and resumed.json()["attempt"]["id"] == attempt
-    saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
-                             json={"revision": 1, "answer": {"choice": "a"}}, headers=me)
+    saved = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "a"}},
+        headers=me,
+    )
     assert saved.status_code == 200 and saved.json()["applied"]
     submitted = await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
     assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
@@ -350,8 +409,9 @@ async def test_preview_replays_a_seed(client, admin):
     forms = set()
     for seed in range(1, 11):
         form = (await client.get("/v1/assessments/quiz/preview", params={"seed": seed}, headers=admin)).json()
-        forms.add(str([(i["view"]["ref"], [o["key"] for o in i["view"].get("options", [])])
-                       for i in form["items"]]))
+        forms.add(
+            str([(i["view"]["ref"], [o["key"] for o in i["view"].get("options", [])]) for i in form["items"]])
+        )
         for secret in ('"correct"', '"credit"', '"rater_notes"', '"reverse"', '"loadings"'):
             assert secret not in str(form).replace("'", '"'), secret
     assert len(forms) > 1
@@ -359,10 +419,24 @@ async def test_preview_replays_a_seed(client, admin):
     assert unseeded.status_code == 200 and isinstance(unseeded.json()["seed"], int)
     assert (await client.get("/v1/assessments/nope/preview", headers=admin)).status_code == 404
     # a draft naming an item (or a version) that does not exist cannot be drawn: every such reference is named
-    await create(client, admin, assessment_body("broken", sections=[
-        {"code": "main", "items": [{"code": "T-SC-1"}, {"code": "NOPE"}, {"code": "T-MC-1", "version": 9}]}]))
+    await create(
+        client,
+        admin,
+        assessment_body(
+            "broken",
+            sections=[
+                {
+                    "code": "main",
+                    "items": [{"code": "T-SC-1"}, {"code": "NOPE"}, {"code": "T-MC-1", "version": 9}],
+                }
+            ],
+        ),
+    )
     broken = await client.get("/v1/assessments/broken/preview", headers=admin)
-    assert broken.status_code == 422 and pointers(broken) == ["/sections/0/items/1/code", "/sections/0/items/2/code"]
+    assert broken.status_code == 422 and pointers(broken) == [
+        "/sections/0/items/1/code",
+        "/sections/0/items/2/code",
+    ]
     negative = await client.get("/v1/assessments/quiz/preview", params={"seed": -1}, headers=admin)
     assert negative.status_code == 400
 
@@ -371,9 +445,21 @@ async def test_a_pool_draws_n_items_per_attempt(client, tenant, admin):
     """Each candidate's attempt holds the fixed item plus exactly `draw` distinct pool items; the
     candidate is told the form's length; the attempts overview lists every attempt."""
     pool = [c for c in CODES if c != "T-OR-1"]
-    await publish_assessment(client, admin, assessment_body("quiz", sections=[
-        {"code": "fixed", "items": [{"code": "T-OR-1"}]},
-        {"code": "drawn", "pool": {"items": [{"code": c} for c in pool], "draw": 3}, "shuffle_items": True}]))
+    await publish_assessment(
+        client,
+        admin,
+        assessment_body(
+            "quiz",
+            sections=[
+                {"code": "fixed", "items": [{"code": "T-OR-1"}]},
+                {
+                    "code": "drawn",
+                    "pool": {"items": [{"code": c} for c in pool], "draw": 3},
+                    "shuffle_items": True,
+                },
+            ],
+        ),
+    )
     listed = (await client.get("/v1/me/assessments", headers=tenant["candidates"][0])).json()
     assert listed[0]["item_count"] == 4
 
@@ -400,10 +486,22 @@ async def test_a_window_not_yet_open(client, tenant, admin):
     """Before the window opens the assessment is not offered and a start is 409; a window already
     open (opened in the past, closes in the future) is offered."""
     now = datetime.now(UTC)
-    await publish_assessment(client, admin, assessment_body(
-        "later", window={"opens_at": iso(now + timedelta(days=1)), "closes_at": iso(now + timedelta(days=2))}))
-    await publish_assessment(client, admin, assessment_body(
-        "now", window={"opens_at": iso(now - timedelta(hours=1)), "closes_at": iso(now + timedelta(days=2))}))
+    await publish_assessment(
+        client,
+        admin,
+        assessment_body(
+            "later",
+            window={"opens_at": iso(now + timedelta(days=1)), "closes_at": iso(now + timedelta(days=2))},
+        ),
+    )
+    await publish_assessment(
+        client,
+        admin,
+        assessment_body(
+            "now",
+            window={"opens_at": iso(now - timedelta(hours=1)), "closes_at": iso(now + timedelta(days=2))},
+        ),
+    )
     me = tenant["candidates"][0]
     assert [a["code"] for a in (await client.get("/v1/me/assessments", headers=me)).json()] == ["now"]
     refused = await start(client, me, "later")
@@ -419,19 +517,28 @@ async def test_accommodations(client, service_keys, tenant, admin):
     deadline moves at once; unknown people and assessments are 404; authors may not grant."""
     await publish_assessment(client, admin, assessment_body("quiz"))
     assert (await client.get("/v1/assessments/quiz/accommodations", headers=admin)).json() == {
-        "items": [], "next_cursor": None}
+        "items": [],
+        "next_cursor": None,
+    }
 
-    granted = await client.put("/v1/assessments/quiz/accommodations/c1",
-                               json={"extra_time_factor": 1.5, "note": "screen reader"}, headers=admin)
+    granted = await client.put(
+        "/v1/assessments/quiz/accommodations/c1",
+        json={"extra_time_factor": 1.5, "note": "screen reader"},
+        headers=admin,
+    )
     assert granted.status_code == 200, granted.text
     assert (granted.json()["external_id"], granted.json()["extra_time_factor"], granted.json()["note"]) == (
-        "c1", 1.5, "screen reader")
+        "c1",
+        1.5,
+        "screen reader",
+    )
     assert granted.json()["running_attempt_deadline"] is None
 
     me = tenant["candidates"][1]
     state = (await start(client, me)).json()["attempt"]
-    moved = await client.put("/v1/assessments/quiz/accommodations/c2", json={"extra_time_factor": 2},
-                             headers=admin)
+    moved = await client.put(
+        "/v1/assessments/quiz/accommodations/c2", json={"extra_time_factor": 2}, headers=admin
+    )
     assert moved.status_code == 200, moved.text
     started_at = datetime.fromisoformat(state["started_at"])
     deadline = datetime.fromisoformat(moved.json()["running_attempt_deadline"])
@@ -439,26 +546,31 @@ async def test_accommodations(client, service_keys, tenant, admin):
     resumed = (await client.get(f"/v1/me/attempts/{state['id']}", headers=me)).json()["attempt"]
     assert datetime.fromisoformat(resumed["deadline"]) == deadline and resumed["extra_time_factor"] == 2.0
 
-    replaced = await client.put("/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 1.25},
-                                headers=admin)
+    replaced = await client.put(
+        "/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 1.25}, headers=admin
+    )
     assert replaced.json()["extra_time_factor"] == 1.25 and replaced.json()["note"] is None
     listed = await all_pages(client, "/v1/assessments/quiz/accommodations", admin, limit=1)
     assert [(a["external_id"], a["extra_time_factor"]) for a in listed] == [("c1", 1.25), ("c2", 2.0)]
     mine = (await client.get("/v1/me/assessments", headers=tenant["candidates"][0])).json()
     assert mine[0]["extra_time_factor"] == 1.25
 
-    ghost = await client.put("/v1/assessments/quiz/accommodations/ghost", json={"extra_time_factor": 1.5},
-                             headers=admin)
+    ghost = await client.put(
+        "/v1/assessments/quiz/accommodations/ghost", json={"extra_time_factor": 1.5}, headers=admin
+    )
     assert ghost.status_code == 404
-    nope = await client.put("/v1/assessments/nope/accommodations/c1", json={"extra_time_factor": 1.5},
-                            headers=admin)
+    nope = await client.put(
+        "/v1/assessments/nope/accommodations/c1", json={"extra_time_factor": 1.5}, headers=admin
+    )
     assert nope.status_code == 404
     assert (await client.get("/v1/assessments/nope/accommodations", headers=admin)).status_code == 404
-    too_much = await client.put("/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 5},
-                                headers=admin)
+    too_much = await client.put(
+        "/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 5}, headers=admin
+    )
     assert too_much.status_code == 400 and pointers(too_much) == ["/extra_time_factor"]
     author = user(service_keys, tenant["id"], ["author"])
-    forbidden = await client.put("/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 3},
-                                 headers=author)
+    forbidden = await client.put(
+        "/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 3}, headers=author
+    )
     assert forbidden.status_code == 403
     assert (await client.get("/v1/assessments/quiz/accommodations", headers=author)).status_code == 200

@@ -30,6 +30,7 @@ CANDIDATE_ROUTE = "/v1/me"  # candidate
 
 # --- small builders ---------------------------------------------------------------------------------
 
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -42,24 +43,38 @@ def b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def service_claims(tenant_id: UUID | str | None, roles: list[str] | None = None,
-                   **overrides: Any) -> dict[str, Any]:
+def service_claims(
+    tenant_id: UUID | str | None, roles: list[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
     """The claims `issue_token` writes for a tenant user; `overrides` replace claims, or drop them (None)."""
     now = int(time.time())
-    claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "someone", "iat": now, "nbf": now,
-                              "exp": now + 600, "kind": "user", "roles": roles or ["tenant_admin"]}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "someone",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "kind": "user",
+        "roles": roles or ["tenant_admin"],
+    }
     if tenant_id is not None:
         claims["tenant"] = str(tenant_id)
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def sign_as_service(keys: ServiceKeys, claims: dict[str, Any], *, private_key: Any = None,
-                    kid: str | None = None) -> str:
+def sign_as_service(
+    keys: ServiceKeys, claims: dict[str, Any], *, private_key: Any = None, kid: str | None = None
+) -> str:
     """An EdDSA access token: by default exactly as the service signs, else with another key and/or kid."""
     real = keys.keys[-1]
-    return jwt.encode(claims, private_key or real.private_key, algorithm="EdDSA",
-                      headers={"kid": kid or real.kid, "typ": "at+jwt"})
+    return jwt.encode(
+        claims,
+        private_key or real.private_key,
+        algorithm="EdDSA",
+        headers={"kid": kid or real.kid, "typ": "at+jwt"},
+    )
 
 
 def hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
@@ -69,8 +84,11 @@ def hs256_by_hand(header: dict[str, Any], claims: dict[str, Any], secret: bytes)
 
 
 def public_pem(private_key: Any) -> str:
-    return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 async def get_with(client: httpx.AsyncClient, path: str, token: str) -> httpx.Response:
@@ -97,13 +115,15 @@ def assert_invalid_token(response: httpx.Response) -> dict[str, Any]:
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def tenant(client, service_keys) -> dict[str, Any]:
     return await make_tenant(client, service_keys, "region-a")
 
 
-async def register_issuer(client: httpx.AsyncClient, keys: ServiceKeys, slug: str,
-                          body: dict[str, Any]) -> None:
+async def register_issuer(
+    client: httpx.AsyncClient, keys: ServiceKeys, slug: str, body: dict[str, Any]
+) -> None:
     response = await client.post(f"/v1/tenants/{slug}/issuers", json=body, headers=operator(keys))
     assert response.status_code == 201, response.text
 
@@ -122,14 +142,16 @@ class IdpTenant:
 async def idp_tenant(client, service_keys, tenant) -> IdpTenant:
     idp = IdentityProvider("https://login.region-a.example")
     audience = "assess-region-a"
-    await register_issuer(client, service_keys, tenant["slug"],
-                          {"issuer": idp.issuer, "audience": audience, "jwks": idp.jwks()})
+    await register_issuer(
+        client, service_keys, tenant["slug"], {"issuer": idp.issuer, "audience": audience, "jwks": idp.jwks()}
+    )
     put = await client.put("/v1/people/cadre-1", json={"display_name": "Cadre One"}, headers=tenant["admin"])
     assert put.status_code == 201, put.text
     return IdpTenant(tenant, idp, audience, "cadre-1")
 
 
 # --- 1. no usable Authorization header --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("authorization", [None, "Basic xyz", "Bearer ", "Bearer    "])
 async def test_missing_or_non_bearer_authorization_is_401(client, authorization):
@@ -149,6 +171,7 @@ async def test_control_a_properly_signed_service_token_is_accepted(client, servi
 
 
 # --- 2. attacks on service-signed tokens ------------------------------------------------------------
+
 
 async def test_alg_none_is_401(client, service_keys, tenant):
     header = {"alg": "none", "typ": "at+jwt", "kid": service_keys.keys[-1].kid}
@@ -200,15 +223,20 @@ async def test_wrong_audience_is_401(client, service_keys, tenant):
 
 
 async def test_fresh_key_with_unknown_kid_is_401(client, service_keys, tenant):
-    token = sign_as_service(service_keys, service_claims(tenant["id"]),
-                            private_key=ed25519.Ed25519PrivateKey.generate(), kid="not-a-service-kid")
+    token = sign_as_service(
+        service_keys,
+        service_claims(tenant["id"]),
+        private_key=ed25519.Ed25519PrivateKey.generate(),
+        kid="not-a-service-kid",
+    )
     assert "not-a-service-kid" not in service_keys.by_kid
     assert_invalid_token(await get_with(client, TENANT_ROUTE, token))
 
 
 async def test_real_kid_signed_with_another_key_is_401(client, service_keys, tenant):
-    token = sign_as_service(service_keys, service_claims(tenant["id"]),
-                            private_key=ed25519.Ed25519PrivateKey.generate())
+    token = sign_as_service(
+        service_keys, service_claims(tenant["id"]), private_key=ed25519.Ed25519PrivateKey.generate()
+    )
     assert jwt.get_unverified_header(token)["kid"] == service_keys.keys[-1].kid
     assert_invalid_token(await get_with(client, TENANT_ROUTE, token))
 
@@ -245,6 +273,7 @@ async def test_valid_token_without_the_role_is_403_not_401(client, service_keys,
 
 # --- 3. tokens from a tenant's own identity provider ------------------------------------------------
 
+
 async def test_idp_token_of_a_provisioned_person_reaches_me(client, idp_tenant):
     response = await get_with(client, CANDIDATE_ROUTE, idp_tenant.token())
     assert response.status_code == 200, response.text
@@ -260,10 +289,15 @@ async def test_idp_token_naming_another_tenant_is_401(client, service_keys, idp_
 @pytest.mark.parametrize("b_issuer", ["same-issuer-string", "own-issuer-string"])
 async def test_idp_token_aimed_at_another_tenants_audience_is_401(client, service_keys, idp_tenant, b_issuer):
     other = await make_tenant(client, service_keys, "region-b")
-    b_idp = IdentityProvider(idp_tenant.idp.issuer if b_issuer == "same-issuer-string"
-                             else "https://login.region-b.example")
-    await register_issuer(client, service_keys, other["slug"],
-                          {"issuer": b_idp.issuer, "audience": "assess-region-b", "jwks": b_idp.jwks()})
+    b_idp = IdentityProvider(
+        idp_tenant.idp.issuer if b_issuer == "same-issuer-string" else "https://login.region-b.example"
+    )
+    await register_issuer(
+        client,
+        service_keys,
+        other["slug"],
+        {"issuer": b_idp.issuer, "audience": "assess-region-b", "jwks": b_idp.jwks()},
+    )
     put = await client.put("/v1/people/cadre-1", json={}, headers=other["admin"])
     assert put.status_code == 201, put.text
     # B's own provider gets in, so the registration works and the 401 below is about A's token.
@@ -285,8 +319,11 @@ async def test_unprovisioned_person_is_403_until_the_tenant_auto_provisions(clie
     assert "not provisioned" in body["detail"]
     assert body["type"] == "urn:assess:problem:person-not-provisioned"
 
-    patched = await client.patch(f"/v1/tenants/{idp_tenant.tenant['slug']}",
-                                 json={"auto_provision_people": True}, headers=operator(service_keys))
+    patched = await client.patch(
+        f"/v1/tenants/{idp_tenant.tenant['slug']}",
+        json={"auto_provision_people": True},
+        headers=operator(service_keys),
+    )
     assert patched.status_code == 200, patched.text
     response = await get_with(client, CANDIDATE_ROUTE, token)
     assert response.status_code == 200, response.text
@@ -295,19 +332,24 @@ async def test_unprovisioned_person_is_403_until_the_tenant_auto_provisions(clie
 
 async def test_suspended_tenant_refuses_valid_tokens_with_403(client, service_keys, idp_tenant):
     slug, tenant_id = idp_tenant.tenant["slug"], idp_tenant.tenant["id"]
-    patched = await client.patch(f"/v1/tenants/{slug}", json={"status": "suspended"},
-                                 headers=operator(service_keys))
+    patched = await client.patch(
+        f"/v1/tenants/{slug}", json={"status": "suspended"}, headers=operator(service_keys)
+    )
     assert patched.status_code == 200, patched.text
 
-    for path, headers in [(CANDIDATE_ROUTE, bearer(idp_tenant.token())),
-                          (TENANT_ROUTE, user(service_keys, tenant_id, ["tenant_admin"]))]:
+    for path, headers in [
+        (CANDIDATE_ROUTE, bearer(idp_tenant.token())),
+        (TENANT_ROUTE, user(service_keys, tenant_id, ["tenant_admin"])),
+    ]:
         body = assert_problem(await client.get(path, headers=headers), 403)
         assert body["type"] == "urn:assess:problem:tenant-suspended", path
 
 
 async def post_issuer(client, service_keys, tenant, route: str, body: dict[str, Any]) -> httpx.Response:
     """Register through the operator route (the only one: tenant admins may only list their issuers)."""
-    return await client.post(f"/v1/tenants/{tenant['slug']}/issuers", json=body, headers=operator(service_keys))
+    return await client.post(
+        f"/v1/tenants/{tenant['slug']}/issuers", json=body, headers=operator(service_keys)
+    )
 
 
 @pytest.mark.parametrize("route", ["operator"])
@@ -315,9 +357,13 @@ async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys
     idp = IdentityProvider("https://login.region-a.example")
     private_jwk = {**json.loads(ECAlgorithm.to_jwk(idp.private_key)), "kid": idp.kid, "alg": "ES256"}
     assert "d" in private_jwk
-    response = await post_issuer(client, service_keys, tenant, route,
-                                 {"issuer": idp.issuer, "audience": "assess-region-a",
-                                  "jwks": {"keys": [private_jwk]}})
+    response = await post_issuer(
+        client,
+        service_keys,
+        tenant,
+        route,
+        {"issuer": idp.issuer, "audience": "assess-region-a", "jwks": {"keys": [private_jwk]}},
+    )
     body = assert_problem(response, 422)
     assert "/jwks/keys/0/d" in [e.get("pointer") for e in body["errors"]]
 
@@ -325,9 +371,17 @@ async def test_registering_a_jwks_with_a_private_key_is_422(client, service_keys
 @pytest.mark.parametrize("route", ["operator"])
 async def test_registering_a_symmetric_oct_key_is_422(client, service_keys, tenant, route):
     oct_key = {"kty": "oct", "k": b64url(b"a shared secret of thirty-two b."), "kid": "shared"}
-    response = await post_issuer(client, service_keys, tenant, route,
-                                 {"issuer": "https://login.region-a.example", "audience": "assess-region-a",
-                                  "jwks": {"keys": [oct_key]}})
+    response = await post_issuer(
+        client,
+        service_keys,
+        tenant,
+        route,
+        {
+            "issuer": "https://login.region-a.example",
+            "audience": "assess-region-a",
+            "jwks": {"keys": [oct_key]},
+        },
+    )
     body = assert_problem(response, 422)
     assert any(e.get("pointer", "").startswith("/jwks/keys") for e in body["errors"]), body
 
@@ -346,16 +400,23 @@ async def test_pem_registered_issuer_accepts_its_tokens_and_only_those(client, s
     generate, algorithm = PEM_KEY_KINDS[kind]
     private_key = generate()
     issuer, audience = "https://pem.region-a.example", "assess-region-a-pem"
-    await register_issuer(client, service_keys, tenant["slug"],
-                          {"issuer": issuer, "audience": audience,
-                           "pem_keys": [{"pem": public_pem(private_key), "kid": "k1"}]})
+    await register_issuer(
+        client,
+        service_keys,
+        tenant["slug"],
+        {"issuer": issuer, "audience": audience, "pem_keys": [{"pem": public_pem(private_key), "kid": "k1"}]},
+    )
     put = await client.put("/v1/people/pem-person", json={}, headers=tenant["admin"])
     assert put.status_code == 201, put.text
 
     def token(key: Any) -> str:
         now = int(time.time())
-        return jwt.encode({"iss": issuer, "aud": audience, "sub": "pem-person", "iat": now, "exp": now + 300},
-                          key, algorithm=algorithm, headers={"kid": "k1"})
+        return jwt.encode(
+            {"iss": issuer, "aud": audience, "sub": "pem-person", "iat": now, "exp": now + 300},
+            key,
+            algorithm=algorithm,
+            headers={"kid": "k1"},
+        )
 
     response = await get_with(client, CANDIDATE_ROUTE, token(private_key))
     assert response.status_code == 200, response.text
@@ -365,6 +426,7 @@ async def test_pem_registered_issuer_accepts_its_tokens_and_only_those(client, s
 
 
 # --- 5. the service's published keys ----------------------------------------------------------------
+
 
 async def test_jwks_publishes_public_keys_that_verify_service_tokens(client, service_keys, tenant):
     response = await client.get("/.well-known/jwks.json")
@@ -380,8 +442,9 @@ async def test_jwks_publishes_public_keys_that_verify_service_tokens(client, ser
     claims = jwt.decode(token, signing_key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
     assert claims["tenant"] == tenant["id"]
 
-    forged = sign_as_service(service_keys, service_claims(tenant["id"]),
-                             private_key=ed25519.Ed25519PrivateKey.generate())
+    forged = sign_as_service(
+        service_keys, service_claims(tenant["id"]), private_key=ed25519.Ed25519PrivateKey.generate()
+    )
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, signing_key.key, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
 
@@ -397,7 +460,9 @@ def test_loaded_keys_follow_the_file_at_most_once_per_reload_interval(tmp_path):
     new = rotate_keys(path)
     assert keys.find(new) is None  # looked at less than 5 s ago: no read
     assert not keys.refresh(checked + 1)
-    assert keys.refresh(checked + 6) and keys.by_kid[new] and keys.keys[-1].kid == new and first in keys.by_kid
+    assert (
+        keys.refresh(checked + 6) and keys.by_kid[new] and keys.keys[-1].kid == new and first in keys.by_kid
+    )
     assert not keys.refresh(checked + 12)  # unchanged file: nothing re-read
     path.write_text("{not json")
     assert not keys.refresh(checked + 18) and keys.keys[-1].kid == new  # a broken file keeps the loaded keys

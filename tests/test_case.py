@@ -61,7 +61,9 @@ def item_id(package: dict[str, Any], code: str) -> str:
 
 def association_index(package: dict[str, Any], code: str) -> int:
     identifier = item_id(package, code)
-    return next(i for i, a in enumerate(package["CFAssociations"]) if a["originNodeURI"]["identifier"] == identifier)
+    return next(
+        i for i, a in enumerate(package["CFAssociations"]) if a["originNodeURI"]["identifier"] == identifier
+    )
 
 
 def link(package: dict[str, Any], code: str) -> dict[str, str]:
@@ -70,9 +72,15 @@ def link(package: dict[str, Any], code: str) -> dict[str, str]:
 
 
 def is_child_of(package: dict[str, Any], child: str, parent: str, sequence: int = 99) -> dict[str, Any]:
-    return {"identifier": f"extra-{child}-{parent}", "uri": f"urn:x:{child}-{parent}", "associationType": "isChildOf",
-            "originNodeURI": link(package, child), "destinationNodeURI": link(package, parent),
-            "lastChangeDateTime": LAST_CHANGE, "sequenceNumber": sequence}
+    return {
+        "identifier": f"extra-{child}-{parent}",
+        "uri": f"urn:x:{child}-{parent}",
+        "associationType": "isChildOf",
+        "originNodeURI": link(package, child),
+        "destinationNodeURI": link(package, parent),
+        "lastChangeDateTime": LAST_CHANGE,
+        "sequenceNumber": sequence,
+    }
 
 
 # --- export -----------------------------------------------------------------------------------------------
@@ -91,7 +99,9 @@ def test_export_is_deterministic_for_a_seed(code: str):
     content = LATEST[code]
     assert export(content, "a") == export(content, "a")
     other = export(content, "b")
-    assert {i["identifier"] for i in other["CFItems"]}.isdisjoint({i["identifier"] for i in export(content)["CFItems"]})
+    assert {i["identifier"] for i in other["CFItems"]}.isdisjoint(
+        {i["identifier"] for i in export(content)["CFItems"]}
+    )
     assert import_case(other) == content
 
 
@@ -115,14 +125,19 @@ def _identifiers(node: Any) -> list[str]:
 @pytest.mark.parametrize("code", sorted(LATEST))
 def test_export_is_a_case_1_1_package(code: str):
     content = LATEST[code]
-    package = export_case(content, seed="s", last_change=LAST_CHANGE, creator="Assess", version="3",
-                          adoption_status="Adopted")
+    package = export_case(
+        content, seed="s", last_change=LAST_CHANGE, creator="Assess", version="3", adoption_status="Adopted"
+    )
     assert set(package) == {"CFDocument", "CFItems", "CFAssociations", "CFRubrics"}
     document = package["CFDocument"]
     language = document["language"]
     assert language == "zh-CN"
-    assert (document["caseVersion"], document["creator"], document["version"], document["adoptionStatus"]) == (
-        "1.1", "Assess", "3", "Adopted")
+    assert (
+        document["caseVersion"],
+        document["creator"],
+        document["version"],
+        document["adoptionStatus"],
+    ) == ("1.1", "Assess", "3", "Adopted")
     assert document["title"] == content.title[language]
     assert document["humanCodingScheme"] == content.code
     identifiers = _identifiers(package)
@@ -148,8 +163,9 @@ def test_export_is_a_case_1_1_package(code: str):
     top = {d.code for d in content.dimensions}
     child_of = [a for a in package["CFAssociations"] if a["associationType"] == "isChildOf"]
     for code_, item in items.items():
-        assert item["CFItemType"] == ("Indicator" if code_ in indicators else
-                                      "Dimension" if code_ in top else "Sub-dimension")
+        assert item["CFItemType"] == (
+            "Indicator" if code_ in indicators else "Dimension" if code_ in top else "Sub-dimension"
+        )
         assert item["CFDocumentURI"]["identifier"] == document["identifier"]
         text = indicators[code_].statement if code_ in indicators else dimensions[code_].name
         assert item["fullStatement"] == text[language]
@@ -242,15 +258,25 @@ def test_a_foreign_package_without_extensions_still_imports(code: str):
     assert shape(imported.dimensions) == shape(content.dimensions)  # structure, codes and order
     # levels become L1..Ln by score, labelled with the quality
     assert [level.code for level in imported.levels] == [f"L{i + 1}" for i in range(len(content.levels))]
-    assert [level.label for level in imported.levels] == [{language: lv.label[language]} for lv in content.levels]
+    assert [level.label for level in imported.levels] == [
+        {language: lv.label[language]} for lv in content.levels
+    ]
     renamed = {level.code: f"L{i + 1}" for i, level in enumerate(content.levels)}
     for (_, _, old), (_, _, new) in zip(walk_indicators(content), walk_indicators(imported), strict=True):
         assert new.weight == old.weight
         assert new.statement == {language: old.statement[language]}
         assert new.unconfirmed is False  # only the extension carries it
-        expected = sorted(((renamed[d.level], {language: d.performance[language]},
-                            {language: d.next_steps[language]} if d.next_steps else None) for d in old.descriptors),
-                          key=lambda t: t[0])
+        expected = sorted(
+            (
+                (
+                    renamed[d.level],
+                    {language: d.performance[language]},
+                    {language: d.next_steps[language]} if d.next_steps else None,
+                )
+                for d in old.descriptors
+            ),
+            key=lambda t: t[0],
+        )
         assert [(d.level, d.performance, d.next_steps) for d in new.descriptors] == expected
     # dimension weights are not in CASE: siblings share equally
     for _, dimension in walk_dimensions(imported.dimensions):
@@ -278,28 +304,73 @@ def test_foreign_criterion_levels_need_a_score_and_a_description():
 
 
 def test_a_minimal_foreign_package():
-    document = {"identifier": "doc", "uri": "urn:doc", "creator": "Elsewhere", "title": "Digital skills",
-                "lastChangeDateTime": LAST_CHANGE, "language": "en"}
-    items = [{"identifier": ident, "uri": f"urn:{ident}", "fullStatement": text, "lastChangeDateTime": LAST_CHANGE,
-              "humanCodingScheme": ident.upper()} for ident, text in
-             [("a", "Area A"), ("a1", "Does A1"), ("a2", "Does A2"), ("b", "Area B"), ("b1", "Does B1")]]
+    document = {
+        "identifier": "doc",
+        "uri": "urn:doc",
+        "creator": "Elsewhere",
+        "title": "Digital skills",
+        "lastChangeDateTime": LAST_CHANGE,
+        "language": "en",
+    }
+    items = [
+        {
+            "identifier": ident,
+            "uri": f"urn:{ident}",
+            "fullStatement": text,
+            "lastChangeDateTime": LAST_CHANGE,
+            "humanCodingScheme": ident.upper(),
+        }
+        for ident, text in [
+            ("a", "Area A"),
+            ("a1", "Does A1"),
+            ("a2", "Does A2"),
+            ("b", "Area B"),
+            ("b1", "Does B1"),
+        ]
+    ]
     parents = {"a": ("doc", 1), "a1": ("a", 2), "a2": ("a", 1), "b": ("doc", 2), "b1": ("b", 1)}
-    associations = [{"identifier": f"as-{child}", "uri": f"urn:as-{child}", "associationType": "isChildOf",
-                     "originNodeURI": {"identifier": child}, "destinationNodeURI": {"identifier": parent},
-                     "lastChangeDateTime": LAST_CHANGE, "sequenceNumber": seq}
-                    for child, (parent, seq) in parents.items()]
-    criteria = [{"identifier": f"cr-{ident}", "CFItemURI": {"identifier": ident}, "weight": weight,
-                 "CFRubricCriterionLevels": [{"identifier": f"{ident}-{s}", "score": s, "quality": q,
-                                              "description": f"{ident} at {q}"} for s, q in ((0, "Low"), (5, "High"))]}
-                for ident, weight in (("a1", 0.25), ("a2", 0.75), ("b1", 1.0))]
-    content = import_case({"CFDocument": document, "CFItems": items, "CFAssociations": associations,
-                           "CFRubrics": [{"identifier": "r", "CFRubricCriteria": criteria}]})
+    associations = [
+        {
+            "identifier": f"as-{child}",
+            "uri": f"urn:as-{child}",
+            "associationType": "isChildOf",
+            "originNodeURI": {"identifier": child},
+            "destinationNodeURI": {"identifier": parent},
+            "lastChangeDateTime": LAST_CHANGE,
+            "sequenceNumber": seq,
+        }
+        for child, (parent, seq) in parents.items()
+    ]
+    criteria = [
+        {
+            "identifier": f"cr-{ident}",
+            "CFItemURI": {"identifier": ident},
+            "weight": weight,
+            "CFRubricCriterionLevels": [
+                {"identifier": f"{ident}-{s}", "score": s, "quality": q, "description": f"{ident} at {q}"}
+                for s, q in ((0, "Low"), (5, "High"))
+            ],
+        }
+        for ident, weight in (("a1", 0.25), ("a2", 0.75), ("b1", 1.0))
+    ]
+    content = import_case(
+        {
+            "CFDocument": document,
+            "CFItems": items,
+            "CFAssociations": associations,
+            "CFRubrics": [{"identifier": "r", "CFRubricCriteria": criteria}],
+        }
+    )
     assert content.code == "imported"  # the document has no humanCodingScheme
     assert [(d.code, [(i.code, i.weight) for i in d.indicators]) for d in content.dimensions] == [
-        ("A", [("A2", 0.75), ("A1", 0.25)]), ("B", [("B1", 1.0)])]
+        ("A", [("A2", 0.75), ("A1", 0.25)]),
+        ("B", [("B1", 1.0)]),
+    ]
     assert [(lv.code, lv.label) for lv in content.levels] == [("L1", {"en": "Low"}), ("L2", {"en": "High"})]
     assert [(d.level, d.performance) for d in content.dimensions[1].indicators[0].descriptors] == [
-        ("L1", {"en": "b1 at Low"}), ("L2", {"en": "b1 at High"})]
+        ("L1", {"en": "b1 at Low"}),
+        ("L2", {"en": "b1 at High"}),
+    ]
     assert validate(content) == []
 
 
@@ -349,7 +420,10 @@ def test_association_from_an_unknown_item():
     package = export(BASE)
     i = association_index(package, "D3.1")
     package["CFAssociations"][i]["originNodeURI"]["identifier"] = "no-such-item"
-    assert problems(package) == [f"/CFAssociations/{i}/originNodeURI", f"/CFItems/{item_index(package, 'D3.1')}"]
+    assert problems(package) == [
+        f"/CFAssociations/{i}/originNodeURI",
+        f"/CFItems/{item_index(package, 'D3.1')}",
+    ]
 
 
 @pytest.mark.parametrize("identifier", ["no-such-item", None])
@@ -365,7 +439,9 @@ def test_criterion_for_an_unknown_item(identifier: str | None):
 
 def test_criterion_pointing_at_the_document():
     package = export(BASE)
-    package["CFRubrics"][0]["CFRubricCriteria"][0]["CFItemURI"]["identifier"] = package["CFDocument"]["identifier"]
+    package["CFRubrics"][0]["CFRubricCriteria"][0]["CFItemURI"]["identifier"] = package["CFDocument"][
+        "identifier"
+    ]
     assert problems(package) == ["/CFRubrics/0/CFRubricCriteria/0/CFItemURI"]
 
 
@@ -385,7 +461,9 @@ def test_a_cycle_detached_from_the_document():
 
 def test_a_cycle_reachable_from_the_document():
     package = export(BASE)
-    package["CFAssociations"].append(is_child_of(package, "D1", "D1.2"))  # D1 is also a child of its indicator
+    package["CFAssociations"].append(
+        is_child_of(package, "D1", "D1.2")
+    )  # D1 is also a child of its indicator
     assert f"/CFAssociations/{len(package['CFAssociations']) - 1}" in problems(package)
 
 
@@ -420,20 +498,35 @@ def test_an_indicator_directly_under_the_document():
     package = export(BASE)
     i = association_index(package, "D3.3")
     package["CFAssociations"][i]["destinationNodeURI"] = copy.deepcopy(
-        package["CFAssociations"][association_index(package, "D1")]["destinationNodeURI"])
+        package["CFAssociations"][association_index(package, "D1")]["destinationNodeURI"]
+    )
     assert "/CFAssociations" in problems(package)
 
 
-@pytest.mark.parametrize(("where", "value", "expected"), [
-    (("CFDocument",), {"levels": "three"}, "/CFDocument/extensions/assess/levels"),
-    (("CFDocument",), {"cut_scores": {"overall": [{"level": "x"}]}},
-     "/CFDocument/extensions/assess/cut_scores/overall/0/min_score"),
-    (("CFItems", 0), {"weight": "heavy"}, "/CFItems/0/extensions/assess/weight"),
-    (("CFItems", 1), {"statement": []}, "/CFItems/1/extensions/assess/statement"),
-    pytest.param(("CFItems", 1), {"statement": {"en": 1}}, "/CFItems/1/extensions/assess/statement", id="bad-dict-value"),
-    (("CFRubrics", 0, "CFRubricCriteria", 1, "CFRubricCriterionLevels", 2), {"level": "create"},
-     "/CFRubrics/0/CFRubricCriteria/1/CFRubricCriterionLevels/2/extensions/assess/performance"),
-])
+@pytest.mark.parametrize(
+    ("where", "value", "expected"),
+    [
+        (("CFDocument",), {"levels": "three"}, "/CFDocument/extensions/assess/levels"),
+        (
+            ("CFDocument",),
+            {"cut_scores": {"overall": [{"level": "x"}]}},
+            "/CFDocument/extensions/assess/cut_scores/overall/0/min_score",
+        ),
+        (("CFItems", 0), {"weight": "heavy"}, "/CFItems/0/extensions/assess/weight"),
+        (("CFItems", 1), {"statement": []}, "/CFItems/1/extensions/assess/statement"),
+        pytest.param(
+            ("CFItems", 1),
+            {"statement": {"en": 1}},
+            "/CFItems/1/extensions/assess/statement",
+            id="bad-dict-value",
+        ),
+        (
+            ("CFRubrics", 0, "CFRubricCriteria", 1, "CFRubricCriterionLevels", 2),
+            {"level": "create"},
+            "/CFRubrics/0/CFRubricCriteria/1/CFRubricCriterionLevels/2/extensions/assess/performance",
+        ),
+    ],
+)
 def test_bad_extensions_are_reported_where_they_are(where: tuple[Any, ...], value: Any, expected: str):
     package = export(BASE)
     node: Any = package
@@ -460,15 +553,36 @@ def _errors(package: Any) -> list[Any]:
 
 
 def test_a_very_deep_chain_is_refused_cleanly():
-    document = {"identifier": "doc", "uri": "urn:doc", "creator": "x", "title": "Deep",
-                "lastChangeDateTime": LAST_CHANGE, "language": "en"}
+    document = {
+        "identifier": "doc",
+        "uri": "urn:doc",
+        "creator": "x",
+        "title": "Deep",
+        "lastChangeDateTime": LAST_CHANGE,
+        "language": "en",
+    }
     depth = 3000
-    items = [{"identifier": f"i{n}", "uri": f"urn:i{n}", "fullStatement": f"Item {n}",
-              "lastChangeDateTime": LAST_CHANGE, "humanCodingScheme": f"C{n}"} for n in range(depth)]
-    associations = [{"identifier": f"a{n}", "uri": f"urn:a{n}", "associationType": "isChildOf",
-                     "originNodeURI": {"identifier": f"i{n}"},
-                     "destinationNodeURI": {"identifier": "doc" if n == 0 else f"i{n - 1}"},
-                     "lastChangeDateTime": LAST_CHANGE} for n in range(depth)]
+    items = [
+        {
+            "identifier": f"i{n}",
+            "uri": f"urn:i{n}",
+            "fullStatement": f"Item {n}",
+            "lastChangeDateTime": LAST_CHANGE,
+            "humanCodingScheme": f"C{n}",
+        }
+        for n in range(depth)
+    ]
+    associations = [
+        {
+            "identifier": f"a{n}",
+            "uri": f"urn:a{n}",
+            "associationType": "isChildOf",
+            "originNodeURI": {"identifier": f"i{n}"},
+            "destinationNodeURI": {"identifier": "doc" if n == 0 else f"i{n - 1}"},
+            "lastChangeDateTime": LAST_CHANGE,
+        }
+        for n in range(depth)
+    ]
     try:
         import_case({"CFDocument": document, "CFItems": items, "CFAssociations": associations})
     except Unprocessable:
@@ -494,9 +608,14 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 PATHS = {code: _paths(package) for code, package in PACKAGES.items()}
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 def _has(node: Any, key: Any) -> bool:
@@ -533,7 +652,9 @@ def test_damaged_packages_import_or_give_422(package: Any):
         content = import_case(package)
     except Unprocessable as exc:
         assert exc.status == 422 and exc.errors
-        assert all(isinstance(e.pointer, str) and (e.pointer == "" or e.pointer.startswith("/")) for e in exc.errors)
+        assert all(
+            isinstance(e.pointer, str) and (e.pointer == "" or e.pointer.startswith("/")) for e in exc.errors
+        )
     else:
         assert isinstance(content, FrameworkContent)
         assert msgspec.convert(msgspec.to_builtins(content), FrameworkContent, strict=True) == content
@@ -545,9 +666,15 @@ def test_cut_scores_of_sub_dimensions_survive_export_and_import():
     levels = [level["code"] for level in raw["levels"]]
 
     def cuts(*bounds: float) -> list[dict[str, Any]]:
-        return [{"level": level, "min_score": score} for level, score in zip(levels, (0, *bounds), strict=True)]
+        return [
+            {"level": level, "min_score": score} for level, score in zip(levels, (0, *bounds), strict=True)
+        ]
 
-    raw["cut_scores"]["dimensions"] = {"1": cuts(20, 40, 60), "1.2": cuts(30, 55, 85.5), "2.1": cuts(10, 20, 30)}
+    raw["cut_scores"]["dimensions"] = {
+        "1": cuts(20, 40, 60),
+        "1.2": cuts(30, 55, 85.5),
+        "2.1": cuts(10, 20, 30),
+    }
     content = msgspec.convert(raw, FrameworkContent, strict=True)
     assert validate(content) == []
     back = import_case(export(content))

@@ -15,9 +15,16 @@ import pytest
 
 from service.cli import main as assess
 
-COMMANDS = (["db", "upgrade"], ["db", "status"], ["keys", "ensure"], ["keys", "rotate"], ["token", "operator"],
-            ["demo"], ["token", "user", "--tenant", "demo-province", "--sub", "hr-admin", "--roles", "tenant_admin"],
-            ["openapi", "--check"])
+COMMANDS = (
+    ["db", "upgrade"],
+    ["db", "status"],
+    ["keys", "ensure"],
+    ["keys", "rotate"],
+    ["token", "operator"],
+    ["demo"],
+    ["token", "user", "--tenant", "demo-province", "--sub", "hr-admin", "--roles", "tenant_admin"],
+    ["openapi", "--check"],
+)
 
 
 def _run_all(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
@@ -33,7 +40,10 @@ def _check(printed: dict[str, str]) -> None:
     user_token = printed["token user"].strip()
     claims = jwt.decode(user_token, options={"verify_signature": False})
     assert claims["sub"] == "hr-admin" and claims["roles"] == ["tenant_admin"] and claims["tenant"]
-    assert jwt.decode(printed["token operator"].strip(), options={"verify_signature": False})["kind"] == "operator"
+    assert (
+        jwt.decode(printed["token operator"].strip(), options={"verify_signature": False})["kind"]
+        == "operator"
+    )
     assert "ADMIN_TOKEN" in printed["demo"]
 
 

@@ -61,14 +61,19 @@ def test_the_readme_scope_table_is_what_the_guards_allow():
     assert set(table) == set(CLIENT_SCOPES)
     routes = operations(create_app())
     for scope in CLIENT_SCOPES:
-        actual = {f"{method} {_plain(path)}" for method, path, handler in routes if opened_by_guards(handler, scope)}
+        actual = {
+            f"{method} {_plain(path)}" for method, path, handler in routes if opened_by_guards(handler, scope)
+        }
         assert actual == table[scope], (scope, actual ^ table[scope])
 
 
-async def _client_headers(http: httpx.AsyncClient, admin: dict[str, str], scopes: list[str]) -> dict[str, str]:
+async def _client_headers(
+    http: httpx.AsyncClient, admin: dict[str, str], scopes: list[str]
+) -> dict[str, str]:
     made = (await http.post("/v1/clients", json={"name": "HR", "scopes": scopes}, headers=admin)).json()
-    token = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=(made["id"], made["client_secret"]))
+    token = await http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(made["id"], made["client_secret"])
+    )
     assert token.status_code == 200, token.text
     return bearer(token.json()["access_token"])
 
@@ -85,9 +90,15 @@ def _concrete(path: str) -> str:
 
 @pytest.fixture
 def scope_settings(owner_url: str, keys_file: Path) -> Settings:
-    return Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                              "CLIENT_RATE_PER_SECOND": "0", "TOKEN_RATE_PER_SECOND": "0",
-                              "WEBHOOK_DISPATCH_SECONDS": "0"})
+    return Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "CLIENT_RATE_PER_SECOND": "0",
+            "TOKEN_RATE_PER_SECOND": "0",
+            "WEBHOOK_DISPATCH_SECONDS": "0",
+        }
+    )
 
 
 async def test_every_scope_opens_exactly_its_documented_routes(scope_settings, service_keys):
@@ -100,8 +111,12 @@ async def test_every_scope_opens_exactly_its_documented_routes(scope_settings, s
             headers = await _client_headers(http, tenant["admin"], [scope])
             opened = set()
             for method, path in routes:
-                response = await http.request(method, _concrete(path), headers=headers,
-                                              **({"json": {}} if method in ("POST", "PUT", "PATCH") else {}))
+                response = await http.request(
+                    method,
+                    _concrete(path),
+                    headers=headers,
+                    **({"json": {}} if method in ("POST", "PUT", "PATCH") else {}),
+                )
                 assert response.status_code != 401, (method, path, response.text)
                 if response.status_code != 403:
                     opened.add(f"{method} {_plain(path)}")
@@ -122,15 +137,24 @@ async def test_a_client_with_webhooks_manage_manages_its_own_tenants_webhooks(sc
         assert webhook["secret"].startswith("whsec_")
         listed = (await http.get("/v1/webhooks", headers=headers)).json()["items"]
         assert [w["id"] for w in listed] == [webhook["id"]]  # the other tenant's is not there
-        assert (await http.patch(f"/v1/webhooks/{webhook['id']}", json={"description": "HR"},
-                                 headers=headers)).status_code == 200
-        assert (await http.post(f"/v1/webhooks/{webhook['id']}/rotate-secret", headers=headers)).status_code == 200
+        assert (
+            await http.patch(f"/v1/webhooks/{webhook['id']}", json={"description": "HR"}, headers=headers)
+        ).status_code == 200
+        assert (
+            await http.post(f"/v1/webhooks/{webhook['id']}/rotate-secret", headers=headers)
+        ).status_code == 200
         assert (await http.post(f"/v1/webhooks/{webhook['id']}/test", headers=headers)).status_code == 202
-        assert (await http.get(f"/v1/webhooks/{webhook['id']}/deliveries", headers=headers)).status_code == 200
+        assert (
+            await http.get(f"/v1/webhooks/{webhook['id']}/deliveries", headers=headers)
+        ).status_code == 200
         # another tenant's endpoint is not found, as for that tenant's admin
         for method in ("GET", "PATCH", "DELETE"):
-            response = await http.request(method, f"/v1/webhooks/{theirs['id']}", headers=headers,
-                                          **({"json": {"description": "x"}} if method == "PATCH" else {}))
+            response = await http.request(
+                method,
+                f"/v1/webhooks/{theirs['id']}",
+                headers=headers,
+                **({"json": {"description": "x"}} if method == "PATCH" else {}),
+            )
             assert response.status_code == 404, (method, response.text)
         assert (await http.delete(f"/v1/webhooks/{webhook['id']}", headers=headers)).status_code == 204
         # the admin sees the client's work; a client without the scope gets 403

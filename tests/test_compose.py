@@ -24,6 +24,7 @@ APP_SERVICES = ("migrate", "api")
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def _compose() -> dict[str, Any]:
     document = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert isinstance(document, dict), "compose.yaml is not a mapping"
@@ -110,6 +111,7 @@ def _exec_or_shell(args: str) -> list[str]:
 
 # --- compose.yaml ------------------------------------------------------------------------------
 
+
 def test_compose_parses_and_has_the_three_services() -> None:
     services = _compose()["services"]
     assert {"db", "migrate", "api"} <= set(services)
@@ -186,6 +188,7 @@ def test_api_shuts_down_gracefully_and_publishes_its_port() -> None:
 
 # --- Dockerfile --------------------------------------------------------------------------------
 
+
 def test_dockerfile_runs_assess_serve() -> None:
     instructions = _dockerfile_instructions()
     entrypoint = [_exec_or_shell(a) for k, a in instructions if k == "ENTRYPOINT"]
@@ -223,6 +226,7 @@ def test_dockerignore_keeps_what_the_image_needs() -> None:
 
 
 # --- README --------------------------------------------------------------------------------------
+
 
 def test_readme_configuration_table_lists_every_setting() -> None:
     readme = ROOT / "README.md"

@@ -21,7 +21,9 @@ from service.demo import DEMO_ASSESSMENT, seed_demo
 from tests.helpers import user
 
 
-async def _raw(client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], **kwargs) -> httpx.Response:
+async def _raw(
+    client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], **kwargs
+) -> httpx.Response:
     """The response with its body as sent (httpx decodes content-encodings only when the body is read as content)."""
     request = client.build_request(method, url, headers=headers, **kwargs)
     response = await client.send(request, stream=True)
@@ -49,8 +51,10 @@ async def test_a_started_form_is_compressed_for_a_phone(client, demo_tenant, ser
     br = await _raw(client, "POST", url, {**me, "Accept-Encoding": "gzip, deflate, br"}, json={})
     assert br.status_code == 200 and br.headers["content-encoding"] == "br"
     assert "accept-encoding" in br.headers["vary"].lower()
-    assert httpx.Response(200, content=brotli.decompress(br.sent)).json()["items"] == \
-        httpx.Response(200, content=identity.sent).json()["items"]
+    assert (
+        httpx.Response(200, content=brotli.decompress(br.sent)).json()["items"]
+        == httpx.Response(200, content=identity.sent).json()["items"]
+    )
     gzip = await _raw(client, "POST", url, {**me, "Accept-Encoding": "gzip"}, json={})
     assert gzip.headers["content-encoding"] == "gzip"
     print(f"{items} items: identity {len(identity.sent)} B, br {len(br.sent)} B, gzip {len(gzip.sent)} B")
@@ -59,12 +63,18 @@ async def test_a_started_form_is_compressed_for_a_phone(client, demo_tenant, ser
     assert len(br.sent) < len(identity.sent) / 2.5 and len(gzip.sent) < len(identity.sent) / 2.5
 
 
-async def test_small_answers_spreadsheets_and_stored_files_are_sent_as_they_are(client, demo_tenant, service_keys):
+async def test_small_answers_spreadsheets_and_stored_files_are_sent_as_they_are(
+    client, demo_tenant, service_keys
+):
     health = await _raw(client, "GET", "/health/live", {"Accept-Encoding": "br"})
     assert len(health.sent) < 1024 and "content-encoding" not in health.headers
     admin = user(service_keys, demo_tenant, ["tenant_admin"])
-    sheet = await _raw(client, "GET", f"/v1/assessments/{DEMO_ASSESSMENT}/scores.xlsx",
-                       {**admin, "Accept-Encoding": "br, gzip"})
+    sheet = await _raw(
+        client,
+        "GET",
+        f"/v1/assessments/{DEMO_ASSESSMENT}/scores.xlsx",
+        {**admin, "Accept-Encoding": "br, gzip"},
+    )
     assert sheet.status_code == 200 and len(sheet.sent) > 1024 and "content-encoding" not in sheet.headers
     assert sheet.sent[:2] == b"PK"  # the zip itself
     # a stored export's byte ranges address its stored bytes: its download route is excluded by path

@@ -15,10 +15,17 @@ async def test_demo_sign_in_sets_a_strict_session_cookie_and_lands_on_home(setti
     async with demo_console(settings) as http:
         del http.headers["Accept-Language"]  # a browser that states no preference
         callback = await sign_in(http, "admin")
-        cookie = next(v for k, v in callback.headers.multi_items()
-                      if k == "set-cookie" and v.startswith("assess_console="))
+        cookie = next(
+            v
+            for k, v in callback.headers.multi_items()
+            if k == "set-cookie" and v.startswith("assess_console=")
+        )
         flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
-        assert {"httponly", "path"} <= flags and "samesite=lax" in cookie.lower() and "path=/console" in cookie.lower()
+        assert (
+            {"httponly", "path"} <= flags
+            and "samesite=lax" in cookie.lower()
+            and "path=/console" in cookie.lower()
+        )
         assert "secure" not in flags  # plain http here; https requests get Secure (next test)
         home = await http.get("/console/")
         assert home.status_code == 200
@@ -30,8 +37,11 @@ async def test_secure_cookie_over_https(settings: Settings) -> None:
     async with demo_console(settings) as http:
         http.base_url = httpx.URL("https://assess.test")
         callback = await sign_in(http)
-        cookie = next(v for k, v in callback.headers.multi_items()
-                      if k == "set-cookie" and v.startswith("assess_console="))
+        cookie = next(
+            v
+            for k, v in callback.headers.multi_items()
+            if k == "set-cookie" and v.startswith("assess_console=")
+        )
         assert "secure" in cookie.lower()
 
 
@@ -66,10 +76,15 @@ async def test_writes_without_the_csrf_token_are_refused(settings: Settings) -> 
         await sign_in(http)
         token = csrf_of((await http.get("/console/")).text)
         # A cross-site form post: the browser sends the cookie (say, an old browser without SameSite), no token.
-        forged = await http.post("/console/templates/adopt", data={"template": "cadre-ai-literacy", "code": "x1"},
-                                 headers={"Origin": "https://evil.example"})
+        forged = await http.post(
+            "/console/templates/adopt",
+            data={"template": "cadre-ai-literacy", "code": "x1"},
+            headers={"Origin": "https://evil.example"},
+        )
         assert forged.status_code == 403
-        no_token = await http.post("/console/templates/adopt", data={"template": "cadre-ai-literacy", "code": "x1"})
+        no_token = await http.post(
+            "/console/templates/adopt", data={"template": "cadre-ai-literacy", "code": "x1"}
+        )
         assert no_token.status_code == 403
         wrong = await http.post("/console/logout", data={"csrf_token": token[:-2] + "xx"})
         assert wrong.status_code == 403
@@ -84,15 +99,22 @@ async def test_every_console_page_carries_the_strict_policy(settings: Settings) 
         login = await http.get("/console/login")
         await sign_in(http)
         app = http._transport.app  # type: ignore[attr-defined]
-        paths = sorted({r.path for r in app.routes if r.path.startswith("/console") and "{" not in r.path
-                        and "GET" in getattr(r, "methods", ())})
+        paths = sorted(
+            {
+                r.path
+                for r in app.routes
+                if r.path.startswith("/console") and "{" not in r.path and "GET" in getattr(r, "methods", ())
+            }
+        )
         assert {"/console", "/console/frameworks", "/console/items", "/console/templates"} <= set(paths)
         pages = [login] + [await http.get(p) for p in paths]
         pages.append(await http.post("/console/logout"))  # a refused write: the error page too
         pages.append(await http.get("/console/no-such-page"))
         for response in pages:
             csp = response.headers["content-security-policy"]
-            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+            assert (
+                "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+            )
             assert response.headers["x-frame-options"] == "DENY"
             assert response.headers["referrer-policy"] == "same-origin"
             # Forms lead to this origin only; the sign-in page's may redirect to an https identity provider.
@@ -127,11 +149,16 @@ async def test_an_idle_or_old_session_is_over(settings: Settings, owner: asyncpg
         hashed = id_hash(http.cookies["assess_console"])
         assert (await http.get("/console/")).status_code == 200
         for column in ("idle_expires_at", "absolute_expires_at"):
-            await owner.execute(f"UPDATE console_sessions SET {column} = now() - interval '1 second' "
-                                "WHERE id_hash = $1", hashed)
+            await owner.execute(
+                f"UPDATE console_sessions SET {column} = now() - interval '1 second' WHERE id_hash = $1",
+                hashed,
+            )
             assert (await http.get("/console/")).status_code == 303, column
-            await owner.execute("UPDATE console_sessions SET idle_expires_at = now() + interval '1 hour', "
-                                "absolute_expires_at = now() + interval '1 hour' WHERE id_hash = $1", hashed)
+            await owner.execute(
+                "UPDATE console_sessions SET idle_expires_at = now() + interval '1 hour', "
+                "absolute_expires_at = now() + interval '1 hour' WHERE id_hash = $1",
+                hashed,
+            )
             assert (await http.get("/console/")).status_code == 200
 
 
@@ -139,7 +166,9 @@ async def test_behind_a_tls_proxy_the_public_url_decides(settings: Settings) -> 
     """CONSOLE_PUBLIC_URL: the redirect URI names it, cookies are Secure, and its Origin is the same origin."""
     import msgspec
 
-    async with demo_console(msgspec.structs.replace(settings, console_public_url="https://assess.test")) as http:
+    async with demo_console(
+        msgspec.structs.replace(settings, console_public_url="https://assess.test")
+    ) as http:
         start = await http.get("/console/login", params={"tenant": "demo-province"})
         assert "redirect_uri=https%3A%2F%2Fassess.test%2Fconsole%2Fcallback" in start.headers["location"]
         assert "secure" in start.headers["set-cookie"].lower()
@@ -169,8 +198,11 @@ async def test_demo_provider_redirects_only_to_the_consoles_own_callback(setting
         for evil in ("https://evil.example/console/callback", "http://assess.test/elsewhere"):
             page = await http.get("/console/demo-idp/authorize", params={**query, "redirect_uri": evil})
             assert page.status_code == 400
-            chosen = await http.post("/console/demo-idp/authorize",
-                                     data={**query, "redirect_uri": evil, "persona": "admin"})
+            chosen = await http.post(
+                "/console/demo-idp/authorize", data={**query, "redirect_uri": evil, "persona": "admin"}
+            )
             assert chosen.status_code == 303 and chosen.headers["location"] == "/console/login"
-        plain = await http.get("/console/demo-idp/authorize", params={**query, "code_challenge_method": "plain"})
+        plain = await http.get(
+            "/console/demo-idp/authorize", params={**query, "code_challenge_method": "plain"}
+        )
         assert plain.status_code == 400  # PKCE S256 only

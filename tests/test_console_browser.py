@@ -34,8 +34,11 @@ async def demo_seeded(app_url: str) -> None:
 async def _axe(page, label: str) -> None:  # type: ignore[no-untyped-def]
     await page.add_script_tag(url=asset_url("vendor/axe-core/axe.min.js"))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-           if v["impact"] in ("serious", "critical")]
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert bad == [], f"{label}: {bad}"
 
 
@@ -70,7 +73,7 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     await page.wait_for_selector("text=退出")
 
     # Adopt a template from the gallery: the framework list shows it.
-    await page.click('nav >> text=模板库')
+    await page.click("nav >> text=模板库")
     await page.wait_for_url("**/console/templates")
     await _axe(page, "template gallery")
     card = page.locator('[data-testid="template-teacher-digital-literacy"]')
@@ -85,7 +88,7 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     await page.screenshot(path=str(shots / "3-frameworks.png"), full_page=True)
     await _axe(page, "framework list")
     # Taken code: the message sits next to the code field.
-    await page.click('nav >> text=模板库')
+    await page.click("nav >> text=模板库")
     await page.wait_for_url("**/console/templates")  # loaded, htmx with it: else the form posts natively
     card = page.locator('[data-testid="template-teacher-digital-literacy"]')
     await card.locator('input[name="code"]').fill("teachers-browser")
@@ -95,7 +98,7 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
     await page.screenshot(path=str(shots / "4-adopt-error.png"), full_page=True)
 
     # The item bank: filtering by type swaps the results in place (htmx) and puts the filter in the URL.
-    await page.click('nav >> text=题库')
+    await page.click("nav >> text=题库")
     await page.wait_for_url("**/console/items")
     await page.select_option("#type", "ordering")
     async with page.expect_request("**/console/items?*type=ordering*") as filtered:
@@ -116,4 +119,6 @@ async def test_sign_in_switch_language_adopt_and_sign_out(
 
     browser_page.assert_offline()
     # Any CSP violation or script error shows up here; the refused adoption's 422 is the one expected entry.
-    assert [e for e in browser_page.console_errors if "status of 422" not in e] == [], browser_page.console_errors
+    assert [e for e in browser_page.console_errors if "status of 422" not in e] == [], (
+        browser_page.console_errors
+    )

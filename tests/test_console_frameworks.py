@@ -29,18 +29,23 @@ async def test_adopt_creates_the_framework_as_the_api_would(settings: Settings) 
     async with demo_console(settings) as http:
         await sign_in(http)
         token = csrf_of((await http.get("/console/templates")).text)
-        adopted = await http.post("/console/templates/adopt",
-                                  data={"template": TEMPLATE, "code": "teachers-2027", "csrf_token": token})
+        adopted = await http.post(
+            "/console/templates/adopt",
+            data={"template": TEMPLATE, "code": "teachers-2027", "csrf_token": token},
+        )
         assert adopted.status_code == 303 and adopted.headers["location"] == "/console/frameworks"
         listed = await http.get("/console/frameworks")
         assert 'data-testid="framework-teachers-2027"' in listed.text
         # A code that is taken: the API's message, next to the code field, and nothing more is created.
-        again = await http.post("/console/templates/adopt",
-                                data={"template": TEMPLATE, "code": "teachers-2027", "csrf_token": token})
+        again = await http.post(
+            "/console/templates/adopt",
+            data={"template": TEMPLATE, "code": "teachers-2027", "csrf_token": token},
+        )
         assert again.status_code == 422
         assert re.search(r'id="code-teacher-digital-literacy-error">already exists<', again.text), again.text
-        bad = await http.post("/console/templates/adopt",
-                              data={"template": TEMPLATE, "code": "bad code!", "csrf_token": token})
+        bad = await http.post(
+            "/console/templates/adopt", data={"template": TEMPLATE, "code": "bad code!", "csrf_token": token}
+        )
         assert bad.status_code == 422 and 'id="code-teacher-digital-literacy-error"' in bad.text
 
 
@@ -50,8 +55,9 @@ async def test_rater_sees_frameworks_but_cannot_adopt(settings: Settings) -> Non
         gallery = await http.get("/console/templates")
         assert gallery.status_code == 200 and "/console/templates/adopt" not in gallery.text
         token = csrf_of(gallery.text)
-        refused = await http.post("/console/templates/adopt",
-                                  data={"template": TEMPLATE, "code": "r1", "csrf_token": token})
+        refused = await http.post(
+            "/console/templates/adopt", data={"template": TEMPLATE, "code": "r1", "csrf_token": token}
+        )
         assert refused.status_code == 403  # the API's own write guard (service/api/frameworks.py)
 
 
@@ -62,7 +68,9 @@ async def test_authored_text_renders_inert(settings: Settings) -> None:
         pool = app.state.runtime.pool
         evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
         async with tenant_transaction(pool, await _demo_id(pool)) as conn:
-            await frameworks.adopt_template(conn, Adopt(template=TEMPLATE, code="xss", title={"zh-CN": evil, "en": evil}))
+            await frameworks.adopt_template(
+                conn, Adopt(template=TEMPLATE, code="xss", title={"zh-CN": evil, "en": evil})
+            )
         page = (await http.get("/console/frameworks")).text
         assert "<script>alert(1)" not in page and "<img src=x" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
@@ -80,10 +88,16 @@ async def test_adopt_from_htmx_answers_with_a_redirect_or_the_card(settings: Set
         await sign_in(http)
         token = csrf_of((await http.get("/console/templates")).text)
         htmx = {"HX-Request": "true", "X-CSRF-Token": token}
-        done = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx)
+        done = await http.post(
+            "/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx
+        )
         assert done.status_code == 200 and done.headers["hx-redirect"] == "/console/frameworks"
-        taken = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx)
-        assert taken.status_code == 422 and taken.text.lstrip().startswith("<li") and "<html" not in taken.text
+        taken = await http.post(
+            "/console/templates/adopt", data={"template": TEMPLATE, "code": "hx-1"}, headers=htmx
+        )
+        assert (
+            taken.status_code == 422 and taken.text.lstrip().startswith("<li") and "<html" not in taken.text
+        )
         assert 'id="code-teacher-digital-literacy-error"' in taken.text
 
 
@@ -91,6 +105,10 @@ async def test_a_role_refusal_is_a_page_with_the_console_around_it(settings: Set
     async with demo_console(settings) as http:
         await sign_in(http, "rater")
         token = csrf_of((await http.get("/console/")).text)
-        refused = await http.post("/console/templates/adopt", data={"template": TEMPLATE, "csrf_token": token})
+        refused = await http.post(
+            "/console/templates/adopt", data={"template": TEMPLATE, "csrf_token": token}
+        )
         assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
-        assert 'data-testid="logout"' in refused.text and "tenant_admin" in refused.text  # the guard's own message
+        assert (
+            'data-testid="logout"' in refused.text and "tenant_admin" in refused.text
+        )  # the guard's own message

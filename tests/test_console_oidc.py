@@ -36,20 +36,31 @@ class FakeProvider:
     def app(self) -> Litestar:
         @get("/.well-known/openid-configuration")
         async def discovery() -> dict[str, Any]:
-            return {"issuer": self.idp.issuer, "authorization_endpoint": f"{self.base}/authorize",
-                    "token_endpoint": f"{self.base}/token"}
+            return {
+                "issuer": self.idp.issuer,
+                "authorization_endpoint": f"{self.base}/authorize",
+                "token_endpoint": f"{self.base}/token",
+            }
 
         @post("/token")
         async def token(request: Request) -> Response[dict[str, Any]]:
             form = await request.form()
             grant = self.codes.pop(str(form.get("code")), None)
             verifier = str(form.get("code_verifier", ""))
-            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            challenge = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            )
             if grant is None or grant["challenge"] != challenge or form.get("client_id") != CLIENT_ID:
                 return Response({"error": "invalid_grant"}, status_code=400)
-            id_token = self.idp.token(CLIENT_ID, sub=grant["subject"], roles=grant["roles"].split(),
-                                      nonce=self.nonce_override or grant["nonce"])
-            return Response({"id_token": id_token, "token_type": "Bearer", "access_token": "x"}, status_code=200)
+            id_token = self.idp.token(
+                CLIENT_ID,
+                sub=grant["subject"],
+                roles=grant["roles"].split(),
+                nonce=self.nonce_override or grant["nonce"],
+            )
+            return Response(
+                {"id_token": id_token, "token_type": "Bearer", "access_token": "x"}, status_code=200
+            )
 
         return Litestar([discovery, token])
 
@@ -74,10 +85,20 @@ async def provider() -> AsyncIterator[FakeProvider]:
 
 async def _register(http: Any, keys: ServiceKeys, fake: FakeProvider) -> None:
     await make_tenant(http, keys, "region")
-    made = await http.post("/v1/tenants/region/issuers", headers=operator(keys), json={
-        "issuer": fake.idp.issuer, "audience": CLIENT_ID, "jwks": fake.idp.jwks(), "roles_claim": "roles",
-        "default_roles": [], "allowed_roles": ["author", "rater"],
-        "discovery_url": f"{fake.base}/.well-known/openid-configuration", "console_client_id": CLIENT_ID})
+    made = await http.post(
+        "/v1/tenants/region/issuers",
+        headers=operator(keys),
+        json={
+            "issuer": fake.idp.issuer,
+            "audience": CLIENT_ID,
+            "jwks": fake.idp.jwks(),
+            "roles_claim": "roles",
+            "default_roles": [],
+            "allowed_roles": ["author", "rater"],
+            "discovery_url": f"{fake.base}/.well-known/openid-configuration",
+            "console_client_id": CLIENT_ID,
+        },
+    )
     assert made.status_code == 201, made.text
     assert made.json()["console_client_id"] == CLIENT_ID
 
@@ -91,13 +112,18 @@ async def _authorize(http: Any, fake: FakeProvider, subject: str, roles: str) ->
     query = {k: v[0] for k, v in parse_qs(location.query).items()}
     assert query["code_challenge_method"] == "S256" and query["client_id"] == CLIENT_ID and query["nonce"]
     code = f"code-{len(fake.codes)}-{subject}"
-    fake.codes[code] = {"challenge": query["code_challenge"], "nonce": query["nonce"], "subject": subject,
-                        "roles": roles}
+    fake.codes[code] = {
+        "challenge": query["code_challenge"],
+        "nonce": query["nonce"],
+        "subject": subject,
+        "roles": roles,
+    }
     return code, query
 
 
-async def test_sign_in_with_the_tenants_provider(settings: Settings, service_keys: ServiceKeys,
-                                                 provider: FakeProvider) -> None:
+async def test_sign_in_with_the_tenants_provider(
+    settings: Settings, service_keys: ServiceKeys, provider: FakeProvider
+) -> None:
     from service.api.app import create_app
 
     async with serving(create_app(settings)) as http:
@@ -110,15 +136,18 @@ async def test_sign_in_with_the_tenants_provider(settings: Settings, service_key
         assert "author" in home.text and "tenant_admin" not in home.text  # only allowed_roles, as for the API
 
 
-async def test_state_nonce_and_pkce_are_checked(settings: Settings, service_keys: ServiceKeys,
-                                                provider: FakeProvider) -> None:
+async def test_state_nonce_and_pkce_are_checked(
+    settings: Settings, service_keys: ServiceKeys, provider: FakeProvider
+) -> None:
     from service.api.app import create_app
 
     async with serving(create_app(settings)) as http:
         await _register(http, service_keys, provider)
         code, query = await _authorize(http, provider, "author-7", "author")
         wrong_state = await http.get("/console/callback", params={"code": code, "state": "forged"})
-        assert wrong_state.status_code == 400 and "assess_console=" not in wrong_state.headers.get("set-cookie", "")
+        assert wrong_state.status_code == 400 and "assess_console=" not in wrong_state.headers.get(
+            "set-cookie", ""
+        )
         # The code was issued for this sign-in's PKCE challenge: another sign-in's verifier cannot redeem it.
         _, other = await _authorize(http, provider, "author-8", "author")  # a new login cookie (new verifier)
         stolen = await http.get("/console/callback", params={"code": code, "state": other["state"]})
@@ -145,12 +174,24 @@ async def test_console_fields_are_both_or_neither_and_the_client_is_the_audience
     async with serving(create_app(settings)) as http:
         await make_tenant(http, service_keys, "other")
         base = {"issuer": idp.issuer, "audience": "api", "jwks": idp.jwks()}
-        only_one = await http.post("/v1/tenants/other/issuers", headers=operator(service_keys),
-                                   json={**base, "discovery_url": "https://idp.other.example/.well-known/x"})
+        only_one = await http.post(
+            "/v1/tenants/other/issuers",
+            headers=operator(service_keys),
+            json={**base, "discovery_url": "https://idp.other.example/.well-known/x"},
+        )
         assert only_one.status_code == 422 and only_one.json()["errors"][0]["pointer"] == "/console_client_id"
-        not_audience = await http.post("/v1/tenants/other/issuers", headers=operator(service_keys), json={
-            **base, "discovery_url": "https://idp.other.example/d", "console_client_id": "console"})
-        assert not_audience.status_code == 422 and not_audience.json()["errors"][0]["pointer"] == "/console_client_id"
-        plain_http = await http.post("/v1/tenants/other/issuers", headers=operator(service_keys), json={
-            **base, "discovery_url": "http://idp.other.example/d", "console_client_id": "api"})
+        not_audience = await http.post(
+            "/v1/tenants/other/issuers",
+            headers=operator(service_keys),
+            json={**base, "discovery_url": "https://idp.other.example/d", "console_client_id": "console"},
+        )
+        assert (
+            not_audience.status_code == 422
+            and not_audience.json()["errors"][0]["pointer"] == "/console_client_id"
+        )
+        plain_http = await http.post(
+            "/v1/tenants/other/issuers",
+            headers=operator(service_keys),
+            json={**base, "discovery_url": "http://idp.other.example/d", "console_client_id": "api"},
+        )
         assert plain_http.status_code == 422 and plain_http.json()["errors"][0]["pointer"] == "/discovery_url"

@@ -17,14 +17,16 @@ async def _cut(server_url: str, database: str, allow: bool) -> None:
     try:
         await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(allow).lower()}')
         if not allow:  # and drop every session the service holds, as a crash or restart of the server would
-            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                                database)
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+            )
     finally:
         await admin.close()
 
 
 async def test_an_outage_gives_503_with_retry_after_and_the_service_recovers_by_itself(
-        client, service_keys, server_url, owner_url):
+    client, service_keys, server_url, owner_url
+):
     tenant = await make_tenant(client, service_keys, "outage-region")
     admin = tenant["admin"]
     assert (await client.get("/v1/org-units", headers=admin)).status_code == 200
@@ -43,4 +45,6 @@ async def test_an_outage_gives_503_with_retry_after_and_the_service_recovers_by_
     assert (await client.get("/health/ready")).status_code == 200
     listed = await client.get("/v1/org-units", headers=admin)
     assert listed.status_code == 200 and listed.json()["items"] == []  # the refused write left nothing
-    assert (await client.post("/v1/org-units", json={"code": "back", "name": "Back"}, headers=admin)).status_code == 201
+    assert (
+        await client.post("/v1/org-units", json={"code": "back", "name": "Back"}, headers=admin)
+    ).status_code == 201

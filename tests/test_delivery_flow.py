@@ -42,14 +42,17 @@ async def test_start_save_resume_submit(client, tenant):
     assert [i["ref"] for i in again.json()["items"]] == [i["ref"] for i in state["items"]]
 
     for ref, answer in ANSWERS.items():
-        saved = await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer},
-                                 headers=me)
+        saved = await client.put(
+            f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer}, headers=me
+        )
         assert saved.status_code == 200, saved.text
         assert saved.json()["applied"] and saved.json()["answer"] == answer
 
-    stale = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1,
-                                                                                "answer": {"choice": "a"}},
-                             headers=me)
+    stale = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "a"}},
+        headers=me,
+    )
     assert stale.status_code == 200 and not stale.json()["applied"]
     assert stale.json()["answer"] == {"choice": "b"}
 
@@ -63,9 +66,11 @@ async def test_start_save_resume_submit(client, tenant):
     retried = await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
     assert retried.json()["submitted_at"] == submitted.json()["submitted_at"]
 
-    late = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 2,
-                                                                               "answer": {"choice": "a"}},
-                            headers=me)
+    late = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 2, "answer": {"choice": "a"}},
+        headers=me,
+    )
     assert late.status_code == 409 and late.json()["type"].endswith("attempt-closed")
     resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
     assert {a["item"]: a["answer"] for a in resumed["answers"]}["T-SC-1"] == {"choice": "b"}
@@ -76,18 +81,32 @@ async def test_start_save_resume_submit(client, tenant):
 
 async def test_bad_answers_name_the_field(client, tenant):
     me = tenant["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-    wrong_key = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
-                                 json={"revision": 1, "answer": {"choice": "z"}}, headers=me)
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"][
+        "id"
+    ]
+    wrong_key = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "z"}},
+        headers=me,
+    )
     assert wrong_key.status_code == 422
     assert wrong_key.json()["errors"][0]["pointer"] == "/answer/choice"
-    wrong_field = await client.put(f"/v1/me/attempts/{attempt}/answers/T-LK-1",
-                                   json={"revision": 1, "answer": {"choice": "a"}}, headers=me)
+    wrong_field = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-LK-1",
+        json={"revision": 1, "answer": {"choice": "a"}},
+        headers=me,
+    )
     assert wrong_field.status_code == 422 and wrong_field.json()["errors"][0]["pointer"] == "/answer/choice"
-    batch = await client.post(f"/v1/me/attempts/{attempt}/answers", json={"answers": [
-        {"item": "T-SC-1", "revision": 1, "answer": {"choice": "a"}},
-        {"item": "T-ORD-1", "revision": 1, "answer": {"order": ["a", "b"]}},
-    ]}, headers=me)
+    batch = await client.post(
+        f"/v1/me/attempts/{attempt}/answers",
+        json={
+            "answers": [
+                {"item": "T-SC-1", "revision": 1, "answer": {"choice": "a"}},
+                {"item": "T-ORD-1", "revision": 1, "answer": {"order": ["a", "b"]}},
+            ]
+        },
+        headers=me,
+    )
     assert batch.status_code == 422 and batch.json()["errors"][0]["pointer"] == "/answers/1/answer/order"
     resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
     assert resumed["answers"] == []  # nothing of a refused batch was saved
@@ -99,9 +118,14 @@ async def test_attempts_of_one_form_share_one_cached_copy_of_its_answer_rules(cl
     attempts.forget_cached_forms()
     held = []
     for me in tenant["candidates"]:
-        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-        saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
-                                 json={"revision": 1, "answer": {"choice": "b"}}, headers=me)
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()[
+            "attempt"
+        ]["id"]
+        saved = await client.put(
+            f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+            json={"revision": 1, "answer": {"choice": "b"}},
+            headers=me,
+        )
         assert saved.status_code == 200, saved.text
         held.append(attempts.cached_rules(UUID(attempt)))
     assert len(held) == 3 and all(rules is held[0] for rules in held)
@@ -111,18 +135,25 @@ async def test_attempts_of_one_form_share_one_cached_copy_of_its_answer_rules(cl
 async def test_the_sweeper_submits_abandoned_attempts_at_their_deadline(client, tenant, app_url, owner_url):
     """No client touches the attempt again: the background sweep submits it with what was saved."""
     me = tenant["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "c"}},
-                     headers=me)
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"][
+        "id"
+    ]
+    await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "c"}},
+        headers=me,
+    )
     owner = await asyncpg.connect(owner_url)
     pool = await create_pool(app_url, max_size=2)
     try:
         assert await sweep_once(pool) == 0  # not due yet
-        await owner.execute("UPDATE attempts SET deadline = now() - interval '10 seconds' WHERE id = $1",
-                            UUID(attempt))
+        await owner.execute(
+            "UPDATE attempts SET deadline = now() - interval '10 seconds' WHERE id = $1", UUID(attempt)
+        )
         assert await sweep_once(pool) == 0  # within the 30 s grace
-        await owner.execute("UPDATE attempts SET deadline = now() - interval '5 minutes' WHERE id = $1",
-                            UUID(attempt))
+        await owner.execute(
+            "UPDATE attempts SET deadline = now() - interval '5 minutes' WHERE id = $1", UUID(attempt)
+        )
         assert await sweep_once(pool) == 1
         assert await sweep_once(pool) == 0
         row = await owner.fetchrow("SELECT status, submitted_by FROM attempts WHERE id = $1", UUID(attempt))
@@ -150,8 +181,13 @@ async def test_the_demo_tenant_has_a_real_assessment_to_take(client, app_url, se
     assert state["sections"] == ["knowledge", "judgement", "self-report", "tasks"]
     types = {item["type"] for item in state["items"]}
     # the knowledge pool draws 10 of its single- and multiple-choice items; the rest is fixed
-    assert types - {"multiple_choice"} == {"single_choice", "situational_judgement", "likert", "ordering",
-                                           "open_response"}
+    assert types - {"multiple_choice"} == {
+        "single_choice",
+        "situational_judgement",
+        "likert",
+        "ordering",
+        "open_response",
+    }
     assert len(state["items"]) == listed["item_count"]
 
 
@@ -160,28 +196,38 @@ async def test_the_sample_bank_file_imports_through_the_api_as_it_is(client, ser
     admin = (await make_tenant(client, service_keys, "sample-bank"))["admin"]
     await publish_framework(client, admin)
     body = (ITEMS_DIR / "cadre-ai-literacy" / "items.json").read_bytes()
-    imported = await client.post("/v1/items/import", content=body,
-                                 headers={**admin, "Content-Type": "application/json"})
+    imported = await client.post(
+        "/v1/items/import", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
     assert imported.status_code == 200, imported.text
     assert len(imported.json()["created"]) == len(sample_bank("cadre-ai-literacy").items) >= 40
-    again = await client.post("/v1/items/import", content=body, headers={**admin, "Content-Type": "application/json"})
+    again = await client.post(
+        "/v1/items/import", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
     assert again.json()["created"] == [] and len(again.json()["unchanged"]) >= 40
 
 
 async def test_closing_stops_new_starts_but_running_attempts_go_on(client, tenant):
     first, second = tenant["candidates"][:2]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=first)).json()["attempt"]["id"]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=first)).json()[
+        "attempt"
+    ]["id"]
     closed = await client.post("/v1/assessments/quiz/close", headers=tenant["admin"])
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     refused = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=second)
     assert refused.status_code == 409 and "closed" in refused.json()["detail"]
     assert (await client.get("/v1/me/assessments", headers=second)).json() == []
     [running] = (await client.get("/v1/me/assessments", headers=first)).json()
-    assert running["can_start"] and [(a["id"], a["status"]) for a in running["attempts"]] == [(attempt, "in_progress")]
+    assert running["can_start"] and [(a["id"], a["status"]) for a in running["attempts"]] == [
+        (attempt, "in_progress")
+    ]
     again = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=first)
     assert again.status_code == 200 and again.json()["attempt"]["id"] == attempt
-    saved = await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
-                             json={"revision": 1, "answer": {"choice": "a"}}, headers=first)
+    saved = await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "a"}},
+        headers=first,
+    )
     assert saved.status_code == 200 and saved.json()["applied"]
 
 
@@ -190,12 +236,15 @@ async def test_submitting_scores_the_attempt_and_the_report_follows_the_feedback
     profile at once (`immediate`), not before the window closes (`after_window`), or never."""
     tenant = await delivery_tenant(client, service_keys, slug="report-region", feedback="immediate")
     admin, me = tenant["admin"], tenant["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"][
+        "id"
+    ]
     before = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=me)).json()
     assert before["available"] is False and before["status"] == "not_submitted" and before["dimensions"] == []
     for ref, answer in ANSWERS.items():
-        await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer},
-                         headers=me)
+        await client.put(
+            f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer}, headers=me
+        )
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)  # a retry scores nothing twice
     history = (await client.get(f"/v1/assessments/quiz/attempts/{attempt}/scores", headers=admin)).json()
@@ -207,22 +256,33 @@ async def test_submitting_scores_the_attempt_and_the_report_follows_the_feedback
     report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=me)).json()
     assert report["available"] and report["status"] == "provisional" and report["pending_ratings"] == 1
     by_dimension = {d["dimension"]: d for d in report["dimensions"]}
-    assert by_dimension["HMC"]["scaled"] == next(d for d in document["dimensions"] if d["dimension"] == "HMC")[
-        "scaled"]
+    assert (
+        by_dimension["HMC"]["scaled"]
+        == next(d for d in document["dimensions"] if d["dimension"] == "HMC")["scaled"]
+    )
     assert "items" not in report and "key" not in str(report)
 
     hidden = await delivery_tenant(client, service_keys, slug="never-region", feedback="never")
     other = hidden["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=other)).json()["attempt"]["id"]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=other)).json()[
+        "attempt"
+    ]["id"]
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=other)
     report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=other)).json()
     assert (report["available"], report["feedback_policy"], report["status"]) == (False, "never", "final")
     assert report["overall_scaled"] is None and report["dimensions"] == [] and report["indicators"] == []
 
-    later = await delivery_tenant(client, service_keys, slug="later-region", feedback="after_window",
-                                  window={"closes_at": "2099-01-01T00:00:00+08:00"})
+    later = await delivery_tenant(
+        client,
+        service_keys,
+        slug="later-region",
+        feedback="after_window",
+        window={"closes_at": "2099-01-01T00:00:00+08:00"},
+    )
     third = later["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=third)).json()["attempt"]["id"]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=third)).json()[
+        "attempt"
+    ]["id"]
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=third)
     report = (await client.get(f"/v1/me/attempts/{attempt}/report", headers=third)).json()
     assert not report["available"]

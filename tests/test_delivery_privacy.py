@@ -588,7 +588,11 @@ async def test_a_rater_cannot_find_out_whose_response_a_task_is(
     """Blind marking: who took the assessment, when and how they scored is closed to raters, and a task
     carries no timestamp to line up with a submission."""
     rater, _, tasks = await _submit_open_responses(client, tenant, service_keys)
-    for url in ("/v1/assessments/quiz/attempts", "/v1/assessments/quiz/item-statistics",
-                "/v1/assessments/quiz/rater-agreement", "/v1/assessments/quiz/rescorings"):
+    for url in (
+        "/v1/assessments/quiz/attempts",
+        "/v1/assessments/quiz/item-statistics",
+        "/v1/assessments/quiz/rater-agreement",
+        "/v1/assessments/quiz/rescorings",
+    ):
         assert_problem(await client.get(url, headers=rater), 403, url)
     assert all("created_at" not in task and "submitted_at" not in task for task in tasks)

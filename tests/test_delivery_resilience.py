@@ -29,8 +29,9 @@ async def start(client, me, body: dict[str, Any] | None = None, code: str = "qui
 
 
 async def save(client, me, attempt: str, ref: str, revision: int, answer: dict[str, Any]):
-    return await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}",
-                            json={"revision": revision, "answer": answer}, headers=me)
+    return await client.put(
+        f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": revision, "answer": answer}, headers=me
+    )
 
 
 async def resume(client, me, attempt: str) -> dict[str, Any]:
@@ -77,15 +78,17 @@ async def tenant(client, service_keys):
     return await delivery_tenant(client, service_keys, people=6)
 
 
-@pytest.mark.parametrize("bodies", [[{}] * 8, [{"number": 1}] * 8, [{}, {"number": 1}] * 4],
-                         ids=["plain", "numbered", "mixed"])
+@pytest.mark.parametrize(
+    "bodies", [[{}] * 8, [{"number": 1}] * 8, [{}, {"number": 1}] * 4], ids=["plain", "numbered", "mixed"]
+)
 async def test_concurrent_and_retried_starts_make_one_attempt(client, tenant, owner_url, bodies):
     """Eight starts at once (and a retry after) create exactly one attempt: one 201, the rest 200,
     all with the same id and item order; a start naming a number that is not next is a 409 on /number."""
     me = tenant["candidates"][0]
     responses = await asyncio.gather(*(start(client, me, body) for body in bodies))
-    assert sorted(r.status_code for r in responses) == [200] * (len(bodies) - 1) + [201], \
-        [r.text for r in responses]
+    assert sorted(r.status_code for r in responses) == [200] * (len(bodies) - 1) + [201], [
+        r.text for r in responses
+    ]
     states = [r.json() for r in responses] + [(await start(client, me)).json()]
     assert len({s["attempt"]["id"] for s in states}) == 1
     assert len({tuple(i["ref"] for i in s["items"]) for s in states}) == 1
@@ -106,7 +109,9 @@ async def test_concurrent_duplicate_and_out_of_order_saves(client, tenant, owner
     in random order leave revision 20 with its answer, and no reply reports an older revision as stored."""
     me = tenant["candidates"][0]
     attempt = (await start(client, me)).json()["attempt"]["id"]
-    twins = await asyncio.gather(*(save(client, me, attempt, "T-SC-1", 1, {"choice": "a"}) for _ in range(10)))
+    twins = await asyncio.gather(
+        *(save(client, me, attempt, "T-SC-1", 1, {"choice": "a"}) for _ in range(10))
+    )
     assert {r.status_code for r in twins} == {200}
     assert sum(r.json()["applied"] for r in twins) == 1
     assert {(r.json()["revision"], r.json()["saved_at"]) for r in twins} == {(1, twins[0].json()["saved_at"])}
@@ -131,8 +136,9 @@ async def test_concurrent_duplicate_and_out_of_order_saves(client, tenant, owner
 
 # One example: groups of saves, each sent as sequential PUTs, concurrent PUTs or one batch, maybe twice.
 SAVES = st.lists(st.tuples(st.sampled_from(REFS), st.integers(0, 9)), min_size=1, max_size=6)
-PLANS = st.lists(st.tuples(st.sampled_from(["put", "gather", "batch"]), SAVES, st.booleans()),
-                 min_size=1, max_size=6)
+PLANS = st.lists(
+    st.tuples(st.sampled_from(["put", "gather", "batch"]), SAVES, st.booleans()), min_size=1, max_size=6
+)
 
 
 @pytest.fixture
@@ -154,8 +160,9 @@ async def fresh_attempt(client, crowd) -> tuple[dict[str, str], str]:
     return me, started.json()["attempt"]["id"]
 
 
-@settings(max_examples=15, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(plan=PLANS)
 async def test_the_highest_revision_wins_whatever_the_arrival_order(client, crowd, plan):
     """Property: however saves are ordered, duplicated, batched or raced, the resumed attempt holds,
@@ -165,7 +172,11 @@ async def test_the_highest_revision_wins_whatever_the_arrival_order(client, crow
     for mode, saves, twice in plan:
         for _ in range(2 if twice else 1):
             if mode == "batch":
-                body = {"answers": [{"item": ref, "revision": n, "answer": answer_for(ref, n)} for ref, n in saves]}
+                body = {
+                    "answers": [
+                        {"item": ref, "revision": n, "answer": answer_for(ref, n)} for ref, n in saves
+                    ]
+                }
                 got = await client.post(f"/v1/me/attempts/{attempt}/answers", json=body, headers=me)
                 assert got.status_code == 200, got.text
                 results = got.json()["results"]
@@ -191,11 +202,13 @@ async def test_concurrent_submits_submit_once(client, tenant, owner_url):
     """Five submits at once: one submission; every reply names the same submitted_at and submitter."""
     me = tenant["candidates"][0]
     attempt = (await start(client, me)).json()["attempt"]["id"]
-    replies = await asyncio.gather(*(client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
-                                     for _ in range(5)))
+    replies = await asyncio.gather(
+        *(client.post(f"/v1/me/attempts/{attempt}/submit", headers=me) for _ in range(5))
+    )
     assert {r.status_code for r in replies} == {200}
-    assert {(r.json()["status"], r.json()["submitted_by"], r.json()["submitted_at"]) for r in replies} == \
-        {("submitted", "candidate", replies[0].json()["submitted_at"])}
+    assert {(r.json()["status"], r.json()["submitted_by"], r.json()["submitted_at"]) for r in replies} == {
+        ("submitted", "candidate", replies[0].json()["submitted_at"])
+    }
     [row] = await owner_sql(owner_url, "SELECT status, submitted_at FROM attempts")
     assert row["status"] == "submitted" and row["submitted_at"] == ts(replies[0].json()["submitted_at"])
 
@@ -217,15 +230,18 @@ async def test_saves_racing_a_submit_are_kept_or_refused_never_lost(client, tena
             if reply.status_code == 200:
                 assert stored(state)[ref] == (1, answer_for(ref, 1))
             else:
-                assert reply.status_code == 409 and reply.json()["type"].endswith("attempt-closed"), reply.text
+                assert reply.status_code == 409 and reply.json()["type"].endswith("attempt-closed"), (
+                    reply.text
+                )
                 assert ref not in stored(state)
             outcomes.add(reply.status_code)
     assert 200 in outcomes  # the race is real: some saves landed (409s depend on scheduling)
 
 
 async def overdue(owner_url: str, attempt: str, by: str = "5 minutes") -> None:
-    await owner_sql(owner_url, f"UPDATE attempts SET deadline = now() - interval '{by}' WHERE id = $1",
-                    UUID(attempt))
+    await owner_sql(
+        owner_url, f"UPDATE attempts SET deadline = now() - interval '{by}' WHERE id = $1", UUID(attempt)
+    )
 
 
 async def test_the_deadline_closes_the_attempt_and_keeps_its_answers(client, tenant, owner_url):
@@ -247,8 +263,9 @@ async def test_the_deadline_closes_the_attempt_and_keeps_its_answers(client, ten
     await overdue(owner_url, listed_attempt)
     [quiz] = (await client.get("/v1/me/assessments", headers=lister)).json()
     assert [(a["id"], a["status"]) for a in quiz["attempts"]] == [(listed_attempt, "submitted")]
-    [row] = await owner_sql(owner_url, "SELECT status, submitted_by FROM attempts WHERE id = $1",
-                            UUID(listed_attempt))
+    [row] = await owner_sql(
+        owner_url, "SELECT status, submitted_by FROM attempts WHERE id = $1", UUID(listed_attempt)
+    )
     assert (row["status"], row["submitted_by"]) == ("submitted", "deadline")
 
     in_grace = (await start(client, late)).json()["attempt"]["id"]
@@ -280,16 +297,20 @@ async def test_extra_time_moves_the_deadline(client, tenant):
     a factor granted before start (2) applies at start."""
     admin, (me, later) = tenant["admin"], tenant["candidates"][:2]
     before = (await start(client, me)).json()["attempt"]
-    granted = await client.put("/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 1.5},
-                               headers=admin)
+    granted = await client.put(
+        "/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 1.5}, headers=admin
+    )
     assert granted.status_code == 200, granted.text
     after = (await resume(client, me, before["id"]))["attempt"]
     expected = ts(after["started_at"]) + timedelta(minutes=45)
     assert near(after["deadline"], expected) and near(granted.json()["running_attempt_deadline"], expected)
     assert after["extra_time_factor"] == 1.5 and after["seconds_left"] > before["seconds_left"] + 14 * 60
 
-    assert (await client.put("/v1/assessments/quiz/accommodations/c2", json={"extra_time_factor": 2},
-                             headers=admin)).status_code == 200
+    assert (
+        await client.put(
+            "/v1/assessments/quiz/accommodations/c2", json={"extra_time_factor": 2}, headers=admin
+        )
+    ).status_code == 200
     started = (await start(client, later)).json()["attempt"]
     assert near(started["deadline"], ts(started["started_at"]) + timedelta(minutes=60))
     assert started["extra_time_factor"] == 2 and started["seconds_left"] > 59 * 60
@@ -298,10 +319,14 @@ async def test_extra_time_moves_the_deadline(client, tenant):
 async def test_extra_time_granted_before_start_applies_at_start(client, tenant, owner_url):
     """An accommodation on record when the attempt starts (written by the owner, as an HR import
     would) sets deadline = started_at + 30 min x 2 and the factor on the attempt."""
-    await owner_sql(owner_url, """
+    await owner_sql(
+        owner_url,
+        """
         INSERT INTO accommodations (tenant_id, assessment_id, person_id, extra_time_factor)
         SELECT a.tenant_id, a.id, p.id, 2 FROM assessments a JOIN people p ON p.tenant_id = a.tenant_id
-        WHERE a.tenant_id = $1 AND a.code = 'quiz' AND p.external_id = 'c2'""", UUID(tenant["id"]))
+        WHERE a.tenant_id = $1 AND a.code = 'quiz' AND p.external_id = 'c2'""",
+        UUID(tenant["id"]),
+    )
     started = (await start(client, tenant["candidates"][1])).json()["attempt"]
     assert near(started["deadline"], ts(started["started_at"]) + timedelta(minutes=60))
     assert started["extra_time_factor"] == 2 and started["seconds_left"] > 59 * 60
@@ -314,8 +339,11 @@ async def test_extra_time_granted_before_start_applies_at_start(client, tenant, 
 async def test_extra_time_factor_outside_one_to_four_is_refused(client, tenant):
     """Factors below 1 or above 4 are a 400/422 naming /extra_time_factor."""
     for factor in (0.5, 0, -1, 4.01, 10):
-        bad = await client.put("/v1/assessments/quiz/accommodations/c3", json={"extra_time_factor": factor},
-                               headers=tenant["admin"])
+        bad = await client.put(
+            "/v1/assessments/quiz/accommodations/c3",
+            json={"extra_time_factor": factor},
+            headers=tenant["admin"],
+        )
         assert bad.status_code in (400, 422), bad.text
         assert [e["pointer"] for e in bad.json()["errors"]] == ["/extra_time_factor"]
 
@@ -344,7 +372,9 @@ async def test_a_second_attempt_starts_fresh_after_submit(client, service_keys):
     await client.post(f"/v1/me/attempts/{first}/submit", headers=me)
     replies = await asyncio.gather(*(start(client, me) for _ in range(4)), start(client, me, {"number": 2}))
     assert sorted(r.status_code for r in replies) == [200, 200, 200, 200, 201], [r.text for r in replies]
-    assert {(r.json()["attempt"]["number"], r.json()["attempt"]["status"]) for r in replies} == {(2, "in_progress")}
+    assert {(r.json()["attempt"]["number"], r.json()["attempt"]["status"]) for r in replies} == {
+        (2, "in_progress")
+    }
     second = replies[0].json()
     assert second["attempt"]["id"] != first and second["answers"] == []
     listed = (await client.get("/v1/assessments/quiz/attempts", headers=twice["admin"])).json()["items"]

@@ -21,12 +21,18 @@ def test_vendored_files_match_their_manifest() -> None:
         assert entry["licence"]
         folder = STATIC_DIR / "vendor" / entry["folder"]
         assert any(f.startswith("LICENSE") for f in entry["files"]), f"{name}: no licence file vendored"
-        assert sorted(p.name for p in folder.iterdir()) == sorted(entry["files"]), f"{name}: files differ from the manifest"
+        assert sorted(p.name for p in folder.iterdir()) == sorted(entry["files"]), (
+            f"{name}: files differ from the manifest"
+        )
         for file, digest in entry["files"].items():
-            assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == digest, f"{name}/{file} was changed"
+            assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == digest, (
+                f"{name}/{file} was changed"
+            )
 
 
-async def test_docs_page_references_only_its_own_origin_and_forbids_inline_script(client: httpx.AsyncClient) -> None:
+async def test_docs_page_references_only_its_own_origin_and_forbids_inline_script(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200
     assert response.headers["content-security-policy"] == DOCS_CSP
@@ -36,14 +42,17 @@ async def test_docs_page_references_only_its_own_origin_and_forbids_inline_scrip
     assert "<script>" not in page and "<style" not in page  # every script is a served file
     for src in ("/static/vendor/swagger-ui/swagger-ui-bundle.js?v=", "/static/docs/swagger-init.js?v="):
         assert src in page
-        asset = await client.get(page.split(src)[0].rsplit('"', 1)[1] + src + page.split(src)[1].split('"')[0])
+        asset = await client.get(
+            page.split(src)[0].rsplit('"', 1)[1] + src + page.split(src)[1].split('"')[0]
+        )
         assert asset.status_code == 200
         assert "max-age=31536000" in asset.headers["cache-control"]
         assert "immutable" in asset.headers["cache-control"]
 
 
 async def test_docs_render_every_operation_in_a_browser_cut_off_from_the_internet(
-        live_service: str, browser_page: OfflinePage) -> None:
+    live_service: str, browser_page: OfflinePage
+) -> None:
     async with httpx.AsyncClient() as http:  # not httpx.get: the server runs in this event loop
         document = (await http.get(live_service + "/docs/openapi.json")).json()
     operations = sum(1 for item in document["paths"].values() for method in item if method in METHODS)
@@ -60,4 +69,6 @@ async def test_docs_render_every_operation_in_a_browser_cut_off_from_the_interne
     if os.environ.get("DOCS_SCREENSHOT"):
         await page.screenshot(path=os.environ["DOCS_SCREENSHOT"], full_page=False)  # type: ignore[attr-defined]
     browser_page.assert_offline()
-    assert not [e for e in browser_page.console_errors if "Content Security Policy" in e], browser_page.console_errors
+    assert not [e for e in browser_page.console_errors if "Content Security Policy" in e], (
+        browser_page.console_errors
+    )

@@ -17,8 +17,9 @@ from tests.helpers import make_tenant, operator
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response: httpx.Response, status: int, *, pointer: str | None = None,
-                   parameter: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, *, pointer: str | None = None, parameter: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].split(";")[0].strip() == PROBLEM
     problem = response.json()
@@ -75,15 +76,19 @@ async def test_scalars_are_not_coerced(client, tenant, service_keys):
         assert_problem(response, 400, pointer="/active")
     response = await client.put("/v1/people/x", json={"display_name": 12}, headers=tenant["admin"])
     assert_problem(response, 400, pointer="/display_name")
-    response = await client.post("/v1/tenants", json={"slug": "abc", "name": "A", "auto_provision_people": "yes"},
-                                 headers=operator(service_keys))
+    response = await client.post(
+        "/v1/tenants",
+        json={"slug": "abc", "name": "A", "auto_provision_people": "yes"},
+        headers=operator(service_keys),
+    )
     assert_problem(response, 400, pointer="/auto_provision_people")
     assert (await client.get("/v1/people/x", headers=tenant["admin"])).status_code == 404
 
 
 async def test_unknown_field_is_refused(client, tenant):
-    response = await client.post("/v1/org-units", json={"code": "X", "name": "n", "tenant_id": tenant["id"]},
-                                 headers=tenant["admin"])
+    response = await client.post(
+        "/v1/org-units", json={"code": "X", "name": "n", "tenant_id": tenant["id"]}, headers=tenant["admin"]
+    )
     problem = assert_problem(response, 400, pointer="/tenant_id")
     assert "tenant_id" in problem["errors"][0]["detail"]
     assert (await client.get("/v1/org-units/X", headers=tenant["admin"])).status_code == 404
@@ -92,22 +97,31 @@ async def test_unknown_field_is_refused(client, tenant):
 async def test_unknown_field_on_patch_is_refused(client, tenant):
     created = await client.post("/v1/org-units", json={"code": "X", "name": "n"}, headers=tenant["admin"])
     assert created.status_code == 201
-    response = await client.patch("/v1/org-units/X", json={"id": "00000000-0000-0000-0000-000000000000",
-                                                           "name": "changed"}, headers=tenant["admin"])
+    response = await client.patch(
+        "/v1/org-units/X",
+        json={"id": "00000000-0000-0000-0000-000000000000", "name": "changed"},
+        headers=tenant["admin"],
+    )
     assert_problem(response, 400, pointer="/id")
     after = (await client.get("/v1/org-units/X", headers=tenant["admin"])).json()
     assert after["id"] == created.json()["id"] and after["name"] == "n"
 
 
 async def test_unknown_field_nested(client, tenant):
-    response = await client.post("/v1/people/bulk", json={"people": [
-        {"external_id": "a"}, {"external_id": "b", "tenant_id": tenant["id"]}]}, headers=tenant["admin"])
+    response = await client.post(
+        "/v1/people/bulk",
+        json={"people": [{"external_id": "a"}, {"external_id": "b", "tenant_id": tenant["id"]}]},
+        headers=tenant["admin"],
+    )
     assert_problem(response, 400, pointer="/people/1/tenant_id")
 
 
 async def test_unknown_field_on_tenant_create(client, service_keys):
-    response = await client.post("/v1/tenants", json={"slug": "abc", "name": "A", "status": "suspended"},
-                                 headers=operator(service_keys))
+    response = await client.post(
+        "/v1/tenants",
+        json={"slug": "abc", "name": "A", "status": "suspended"},
+        headers=operator(service_keys),
+    )
     assert_problem(response, 400, pointer="/status")
 
 
@@ -139,31 +153,45 @@ async def test_pattern_and_length_violations(client, tenant):
         assert_problem(response, 400, pointer=pointer)
     assert (await client.get("/v1/org-units", headers=tenant["admin"])).json()["items"] == []
     # the limits themselves are allowed
-    response = await client.post("/v1/org-units", json={"code": "C" * 64, "name": "n" * 200, "level": "l" * 40},
-                                 headers=tenant["admin"])
+    response = await client.post(
+        "/v1/org-units",
+        json={"code": "C" * 64, "name": "n" * 200, "level": "l" * 40},
+        headers=tenant["admin"],
+    )
     assert response.status_code == 201, response.text
 
 
 async def test_people_field_violations(client, tenant):
     admin = tenant["admin"]
-    assert_problem(await client.put("/v1/people/x", json={"display_name": "d" * 201}, headers=admin),
-                   400, pointer="/display_name")
-    assert_problem(await client.put("/v1/people/x", json={"category": "astronaut"}, headers=admin),
-                   400, pointer="/category")
-    assert_problem(await client.put("/v1/people/x", json={"org_unit_code": "a b"}, headers=admin),
-                   400, pointer="/org_unit_code")
+    assert_problem(
+        await client.put("/v1/people/x", json={"display_name": "d" * 201}, headers=admin),
+        400,
+        pointer="/display_name",
+    )
+    assert_problem(
+        await client.put("/v1/people/x", json={"category": "astronaut"}, headers=admin),
+        400,
+        pointer="/category",
+    )
+    assert_problem(
+        await client.put("/v1/people/x", json={"org_unit_code": "a b"}, headers=admin),
+        400,
+        pointer="/org_unit_code",
+    )
 
 
 async def test_tenant_slug_violation(client, service_keys):
-    response = await client.post("/v1/tenants", json={"slug": "Not A Slug", "name": "n"},
-                                 headers=operator(service_keys))
+    response = await client.post(
+        "/v1/tenants", json={"slug": "Not A Slug", "name": "n"}, headers=operator(service_keys)
+    )
     assert_problem(response, 400, pointer="/slug")
 
 
 async def test_oversized_body_is_413(client, tenant):
     payload = b'{"code": "X", "name": "' + b"n" * 2_000_001 + b'"}'
-    response = await client.post("/v1/org-units", content=payload,
-                                 headers={**tenant["admin"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/org-units", content=payload, headers={**tenant["admin"], "Content-Type": "application/json"}
+    )
     problem = assert_problem(response, 413)
     assert problem["type"] == "urn:assess:problem:body-too-large"
     assert (await client.get("/v1/org-units/X", headers=tenant["admin"])).status_code == 404
@@ -176,8 +204,11 @@ async def test_oversized_streamed_body_without_length_is_413(client, tenant):
             yield b'{"code": "A", "name": "' + b"n" * 100_000 + b'"},'
         yield b'{"code": "B", "name": "b"}]}'
 
-    response = await client.post("/v1/org-units/import", content=chunks(),
-                                 headers={**tenant["admin"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/org-units/import",
+        content=chunks(),
+        headers={**tenant["admin"], "Content-Type": "application/json"},
+    )
     assert "content-length" not in response.request.headers
     assert_problem(response, 413)
 
@@ -206,12 +237,17 @@ async def test_cursor_from_another_list_is_refused(client, tenant):
     problem = assert_problem(response, 400, parameter="cursor")
     assert problem["type"] == "urn:assess:problem:bad-cursor"
     # ...while on its own list it works
-    assert (await client.get("/v1/people", params={"cursor": page["next_cursor"]}, headers=admin)).status_code == 200
+    assert (
+        await client.get("/v1/people", params={"cursor": page["next_cursor"]}, headers=admin)
+    ).status_code == 200
 
 
 async def test_bad_limit(client, tenant, service_keys):
-    for path, headers in [("/v1/org-units", tenant["admin"]), ("/v1/people", tenant["admin"]),
-                          ("/v1/tenants", operator(service_keys))]:
+    for path, headers in [
+        ("/v1/org-units", tenant["admin"]),
+        ("/v1/people", tenant["admin"]),
+        ("/v1/tenants", operator(service_keys)),
+    ]:
         for limit in ("0", "501", "abc", "-1", "1.5", ""):
             response = await client.get(path, params={"limit": limit}, headers=headers)
             assert_problem(response, 400, parameter="limit")
@@ -221,8 +257,10 @@ async def test_bad_limit(client, tenant, service_keys):
 
 async def test_bad_query_parameters(client, tenant):
     for path, params, parameter in [
-        ("/v1/people", {"active": "maybe"}, "active"), ("/v1/people", {"category": "astronaut"}, "category"),
-        ("/v1/people", {"under": "u" * 65}, "under"), ("/v1/org-units", {"parent": "p" * 65}, "parent"),
+        ("/v1/people", {"active": "maybe"}, "active"),
+        ("/v1/people", {"category": "astronaut"}, "category"),
+        ("/v1/people", {"under": "u" * 65}, "under"),
+        ("/v1/org-units", {"parent": "p" * 65}, "parent"),
     ]:
         response = await client.get(path, params=params, headers=tenant["admin"])
         assert_problem(response, 400, parameter=parameter)
@@ -263,8 +301,9 @@ async def test_same_org_unit_code_in_two_tenants_is_fine(client, service_keys, t
 
 async def test_duplicate_tenant_slug_is_409(client, service_keys):
     await make_tenant(client, service_keys, "twice")
-    response = await client.post("/v1/tenants", json={"slug": "twice", "name": "Again"},
-                                 headers=operator(service_keys))
+    response = await client.post(
+        "/v1/tenants", json={"slug": "twice", "name": "Again"}, headers=operator(service_keys)
+    )
     assert_problem(response, 409, pointer="/slug")
 
 
@@ -278,8 +317,9 @@ async def test_request_id_header_matches_problem(client, tenant):
 
 
 async def test_client_request_id_is_echoed(client, tenant):
-    response = await client.get("/v1/org-units", params={"limit": 0},
-                                headers={**tenant["admin"], "X-Request-ID": "client-req.42_x"})
+    response = await client.get(
+        "/v1/org-units", params={"limit": 0}, headers={**tenant["admin"], "X-Request-ID": "client-req.42_x"}
+    )
     problem = assert_problem(response, 400, parameter="limit")
     assert response.headers["x-request-id"] == "client-req.42_x" == problem["request_id"]
     ok = await client.get("/v1/org-units", headers={**tenant["admin"], "X-Request-ID": "ok-1"})
@@ -290,8 +330,9 @@ async def test_client_request_id_is_echoed(client, tenant):
 
 async def test_unsafe_client_request_id_is_replaced(client, tenant):
     for unsafe in ("has space", "x" * 65, 'a"b', "<script>"):
-        response = await client.get("/v1/org-units", params={"limit": 0},
-                                    headers={**tenant["admin"], "X-Request-ID": unsafe})
+        response = await client.get(
+            "/v1/org-units", params={"limit": 0}, headers={**tenant["admin"], "X-Request-ID": unsafe}
+        )
         problem = assert_problem(response, 400)
         assert response.headers["x-request-id"] != unsafe
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
@@ -300,7 +341,9 @@ async def test_unsafe_client_request_id_is_replaced(client, tenant):
 
 async def test_routing_errors_carry_request_id(client, tenant):
     for method, path, status in [("GET", "/v1/no-such-thing", 404), ("DELETE", "/v1/people/x", 405)]:
-        response = await client.request(method, path, headers={**tenant["admin"], "X-Request-ID": "route-err-1"})
+        response = await client.request(
+            method, path, headers={**tenant["admin"], "X-Request-ID": "route-err-1"}
+        )
         problem = assert_problem(response, status)
         assert response.headers.get("x-request-id") == "route-err-1"
         assert problem.get("request_id") == "route-err-1"
@@ -318,18 +361,44 @@ async def test_strict_decoding_holds_for_every_app_in_the_process(settings, serv
                 ("GET /v1/org-units", await http.get("/v1/org-units", headers=admin), 200),
                 ("GET /v1/people", await http.get("/v1/people", headers=admin), 200),
                 ("GET /v1/tenants", await http.get("/v1/tenants", headers=operator(service_keys)), 200),
-                ("POST /v1/org-units", await http.post("/v1/org-units", json={"code": f"U{i}", "name": "n"},
-                                                       headers=admin), 201),
-                ("PATCH /v1/org-units", await http.patch(f"/v1/org-units/U{i}", json={"level": None},
-                                                         headers=admin), 200),
-                ("POST move", await http.post(f"/v1/org-units/U{i}/move", json={"parent_code": None},
-                                              headers=admin), 200),
-                ("PUT /v1/people strict", await http.put(f"/v1/people/p{i}", json={"active": "true"},
-                                                         headers=admin), 400),
-                ("POST bulk strict", await http.post("/v1/people/bulk", json={"people": [
-                    {"external_id": f"b{i}", "active": "false"}]}, headers=admin), 400),
-                ("POST import", await http.post("/v1/org-units/import", json={"units": [
-                    {"code": f"I{i}", "name": "n"}]}, headers=admin), 201),
+                (
+                    "POST /v1/org-units",
+                    await http.post("/v1/org-units", json={"code": f"U{i}", "name": "n"}, headers=admin),
+                    201,
+                ),
+                (
+                    "PATCH /v1/org-units",
+                    await http.patch(f"/v1/org-units/U{i}", json={"level": None}, headers=admin),
+                    200,
+                ),
+                (
+                    "POST move",
+                    await http.post(f"/v1/org-units/U{i}/move", json={"parent_code": None}, headers=admin),
+                    200,
+                ),
+                (
+                    "PUT /v1/people strict",
+                    await http.put(f"/v1/people/p{i}", json={"active": "true"}, headers=admin),
+                    400,
+                ),
+                (
+                    "POST bulk strict",
+                    await http.post(
+                        "/v1/people/bulk",
+                        json={"people": [{"external_id": f"b{i}", "active": "false"}]},
+                        headers=admin,
+                    ),
+                    400,
+                ),
+                (
+                    "POST import",
+                    await http.post(
+                        "/v1/org-units/import",
+                        json={"units": [{"code": f"I{i}", "name": "n"}]},
+                        headers=admin,
+                    ),
+                    201,
+                ),
             ]
             wrong += [(i, name, r.status_code) for name, r, want in calls if r.status_code != want]
         del app, http, calls
@@ -338,14 +407,19 @@ async def test_strict_decoding_holds_for_every_app_in_the_process(settings, serv
 
 
 async def test_invalid_utf8_in_a_string_is_400_not_500(client, tenant):
-    response = await client.post("/v1/org-units", content=b'{"code": "X", "name": "a\xffb"}',
-                                 headers={**tenant["admin"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/org-units",
+        content=b'{"code": "X", "name": "a\xffb"}',
+        headers={**tenant["admin"], "Content-Type": "application/json"},
+    )
     assert response.status_code != 500, response.text
     assert_problem(response, 400, pointer="")
 
 
 async def test_nul_character_in_body_names_the_field(client, tenant):
-    response = await client.post("/v1/org-units", json={"code": "X", "name": "a\u0000b"}, headers=tenant["admin"])
+    response = await client.post(
+        "/v1/org-units", json={"code": "X", "name": "a\u0000b"}, headers=tenant["admin"]
+    )
     assert_problem(response, 400, pointer="/name")
 
 
@@ -357,16 +431,32 @@ async def test_nul_character_in_query_names_the_parameter(client, tenant):
 async def test_a_bad_enum_value_lists_the_allowed_ones(client, tenant):
     """In a body (nested too), a query parameter, and a tagged union's `type`: the 400 says what is allowed."""
     admin = tenant["admin"]
-    categories = "'civil_servant', 'leading_cadre', 'other', 'professional_technical', 'teacher', 'unspecified'"
-    body = assert_problem(await client.put("/v1/people/p1", json={"category": "cadre"}, headers=admin), 400,
-                          pointer="/category")
+    categories = (
+        "'civil_servant', 'leading_cadre', 'other', 'professional_technical', 'teacher', 'unspecified'"
+    )
+    body = assert_problem(
+        await client.put("/v1/people/p1", json={"category": "cadre"}, headers=admin), 400, pointer="/category"
+    )
     assert body["errors"][0]["detail"] == f"Invalid enum value 'cadre'; allowed: {categories}"
-    nested = assert_problem(await client.post("/v1/people/bulk", json={"people": [
-        {"external_id": "p1", "category": "cadre"}]}, headers=admin), 400, pointer="/people/0/category")
+    nested = assert_problem(
+        await client.post(
+            "/v1/people/bulk", json={"people": [{"external_id": "p1", "category": "cadre"}]}, headers=admin
+        ),
+        400,
+        pointer="/people/0/category",
+    )
     assert nested["errors"][0]["detail"].endswith(f"allowed: {categories}")
-    query = assert_problem(await client.get("/v1/assessments", params={"status": "open"}, headers=admin), 400,
-                           parameter="status")
-    assert query["errors"][0]["detail"] == "Invalid enum value 'open'; allowed: 'closed', 'draft', 'published'"
-    tagged = assert_problem(await client.post("/v1/items/import", json={"items": [{"type": "essay", "code": "x"}]},
-                                              headers=admin), 400, pointer="/items/0/type")
+    query = assert_problem(
+        await client.get("/v1/assessments", params={"status": "open"}, headers=admin), 400, parameter="status"
+    )
+    assert (
+        query["errors"][0]["detail"] == "Invalid enum value 'open'; allowed: 'closed', 'draft', 'published'"
+    )
+    tagged = assert_problem(
+        await client.post(
+            "/v1/items/import", json={"items": [{"type": "essay", "code": "x"}]}, headers=admin
+        ),
+        400,
+        pointer="/items/0/type",
+    )
     assert "allowed: " in tagged["errors"][0]["detail"] and "'single_choice'" in tagged["errors"][0]["detail"]

@@ -25,7 +25,9 @@ def test_a_cell_with_nobody_in_it_gets_a_row_as_in_the_json() -> None:
     view = DrillDown("quiz", "prov", None, None, 3, Cell("prov", "Prov", "subtree", True), [empty])
     rows = list(csv.DictReader(io.StringIO(to_csv(drill_down_table(view)).decode())))
     assert [(r["unit"], r["suppressed"], r["n"], r["measure"]) for r in rows] == [
-        ("prov", "true", "", ""), ("cityC", "false", "0", "")]
+        ("prov", "true", "", ""),
+        ("cityC", "false", "0", ""),
+    ]
 
 
 def test_bom_only_when_asked() -> None:
@@ -37,22 +39,32 @@ def test_bom_only_when_asked() -> None:
 
 async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
     admin, analyst = region["admin"], region["analyst"]
-    assert (await client.patch("/v1/org-units/cityA", json={"name": "甲市"}, headers=admin)).status_code == 200
-    assert (await client.post("/v1/org-units", json={"code": "cityC", "name": "丙市", "parent_code": "prov"},
-                              headers=admin)).status_code == 201
+    assert (
+        await client.patch("/v1/org-units/cityA", json={"name": "甲市"}, headers=admin)
+    ).status_code == 200
+    assert (
+        await client.post(
+            "/v1/org-units", json={"code": "cityC", "name": "丙市", "parent_code": "prov"}, headers=admin
+        )
+    ).status_code == 201
     params = {"unit": "prov"}
     plain = await client.get("/v1/assessments/quiz/aggregates/children.csv", params=params, headers=analyst)
     assert plain.headers["content-type"] == "text/csv; charset=utf-8"  # once, not twice
     assert not plain.content.startswith(b"\xef\xbb\xbf")
-    with_bom = await client.get("/v1/assessments/quiz/aggregates/children.csv", params={**params, "bom": "true"},
-                                headers=analyst)
+    with_bom = await client.get(
+        "/v1/assessments/quiz/aggregates/children.csv", params={**params, "bom": "true"}, headers=analyst
+    )
     assert with_bom.content == b"\xef\xbb\xbf" + plain.content
     for path in ("aggregates.csv", "aggregates/trend.csv"):
         got = await client.get(f"/v1/assessments/quiz/{path}", params={"bom": "true"}, headers=analyst)
-        assert got.headers["content-type"] == "text/csv; charset=utf-8" and got.content.startswith(b"\xef\xbb\xbf")
+        assert got.headers["content-type"] == "text/csv; charset=utf-8" and got.content.startswith(
+            b"\xef\xbb\xbf"
+        )
 
     # children.csv lists every cell the JSON lists, the empty cityC (n = 0) included
-    drill = (await client.get("/v1/assessments/quiz/aggregates/children", params=params, headers=analyst)).json()
+    drill = (
+        await client.get("/v1/assessments/quiz/aggregates/children", params=params, headers=analyst)
+    ).json()
     rows = list(csv.DictReader(io.StringIO(plain.text)))
     listed = [(c["unit"], c["scope"]) for c in [drill["parent"], *drill["children"]]]
     assert ("cityC", "subtree") in listed
@@ -63,13 +75,25 @@ async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
 
     # XLSX: names in the asked language beside the codes
     for lang, overall, unit_label in (("zh-CN", "总体", "单位名称"), ("en", "Overall", "Unit")):
-        got = await client.get("/v1/assessments/quiz/aggregates/children.xlsx", params=params,
-                               headers={**analyst, "Accept-Language": lang})
+        got = await client.get(
+            "/v1/assessments/quiz/aggregates/children.xlsx",
+            params=params,
+            headers={**analyst, "Accept-Language": lang},
+        )
         assert got.status_code == 200, got.text
         assert got.headers["content-type"] == XLSX and got.headers["content-language"] == lang
         labels, codes, *data = _sheet(got.content)
-        assert codes[:9] == ["assessment", "unit", "unit_name", "scope", "period_start", "category", "suppressed",
-                             "measure", "measure_name"]
+        assert codes[:9] == [
+            "assessment",
+            "unit",
+            "unit_name",
+            "scope",
+            "period_start",
+            "category",
+            "suppressed",
+            "measure",
+            "measure_name",
+        ]
         assert labels[2] == unit_label
         by_code = [dict(zip(codes, row, strict=True)) for row in data]
         assert len(by_code) == len(rows)
@@ -78,35 +102,48 @@ async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
         assert overall_row["suppressed"] is False
         assert any(r["unit_name"] == "甲市" for r in by_code)
         dimension_rows = [r for r in by_code if r["measure"] not in (None, "overall")]
-        assert dimension_rows and all(r["measure_name"] and r["measure_name"] != r["measure"]
-                                      for r in dimension_rows)
+        assert dimension_rows and all(
+            r["measure_name"] and r["measure_name"] != r["measure"] for r in dimension_rows
+        )
     for path in ("aggregates.xlsx", "aggregates/trend.xlsx"):
         got = await client.get(f"/v1/assessments/quiz/{path}", headers=analyst)
         assert got.status_code == 200 and got.headers["content-type"] == XLSX
         assert _sheet(got.content)[1][0] == "assessment"
     # the JSON views answer XLSX too when asked: ?format=xlsx, or an Accept that prefers it
-    suffixed = await client.get("/v1/assessments/quiz/aggregates/children.xlsx", params=params, headers=analyst)
-    for how in ({"params": {**params, "format": "xlsx"}, "headers": analyst},
-                {"params": params, "headers": {**analyst, "Accept": f"{XLSX}, application/json;q=0.5"}}):
+    suffixed = await client.get(
+        "/v1/assessments/quiz/aggregates/children.xlsx", params=params, headers=analyst
+    )
+    for how in (
+        {"params": {**params, "format": "xlsx"}, "headers": analyst},
+        {"params": params, "headers": {**analyst, "Accept": f"{XLSX}, application/json;q=0.5"}},
+    ):
         got = await client.get("/v1/assessments/quiz/aggregates/children", **how)
         assert got.status_code == 200 and got.headers["content-type"] == XLSX
         assert _sheet(got.content) == _sheet(suffixed.content)
-    as_json = await client.get("/v1/assessments/quiz/aggregates/children", params=params,
-                               headers={**analyst, "Accept": "*/*"})
+    as_json = await client.get(
+        "/v1/assessments/quiz/aggregates/children", params=params, headers={**analyst, "Accept": "*/*"}
+    )
     assert as_json.headers["content-type"].startswith("application/json") and as_json.json() == drill
     for path, extra in (("aggregates", {}), ("aggregates/trend", {}), ("training-effect", {"after": "quiz"})):
-        got = await client.get(f"/v1/assessments/quiz/{path}", params={**extra, "format": "xlsx"}, headers=analyst)
+        got = await client.get(
+            f"/v1/assessments/quiz/{path}", params={**extra, "format": "xlsx"}, headers=analyst
+        )
         assert got.status_code == 200 and got.headers["content-type"] == XLSX, path
-    effect = await client.get("/v1/assessments/quiz/training-effect.xlsx", params={"after": "quiz"},
-                              headers=analyst)
+    effect = await client.get(
+        "/v1/assessments/quiz/training-effect.xlsx", params={"after": "quiz"}, headers=analyst
+    )
     assert effect.status_code == 200 and _sheet(effect.content)[1][:2] == ["before", "after"]
     missing = await client.get("/v1/assessments/nope/aggregates.xlsx", headers=analyst)
-    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(
+        "application/problem+json"
+    )
 
 
 async def test_score_downloads_for_excel(client, region):  # noqa: F811
     admin = region["admin"]
-    assert (await client.patch("/v1/org-units/countyA1", json={"name": "一县"}, headers=admin)).status_code == 200
+    assert (
+        await client.patch("/v1/org-units/countyA1", json={"name": "一县"}, headers=admin)
+    ).status_code == 200
     plain = await client.get("/v1/assessments/quiz/scores.csv", headers=admin)
     assert plain.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(plain.text)))
@@ -114,14 +151,19 @@ async def test_score_downloads_for_excel(client, region):  # noqa: F811
     with_bom = await client.get("/v1/assessments/quiz/scores.csv", params={"bom": "true"}, headers=admin)
     assert with_bom.content == b"\xef\xbb\xbf" + plain.content
 
-    got = await client.get("/v1/assessments/quiz/scores.xlsx", headers={**admin, "Accept-Language": "en-GB,en;q=0.9"})
+    got = await client.get(
+        "/v1/assessments/quiz/scores.xlsx", headers={**admin, "Accept-Language": "en-GB,en;q=0.9"}
+    )
     assert got.status_code == 200, got.text
     assert got.headers["content-type"] == XLSX and got.headers["content-language"] == "en"
     assert got.headers["content-disposition"] == 'attachment; filename="quiz-scores.xlsx"'
     labels, codes, *data = _sheet(got.content)
     csv_columns = list(rows[0])
-    assert codes == [*csv_columns[:csv_columns.index("org_unit") + 1], "org_unit_name",
-                     *csv_columns[csv_columns.index("org_unit") + 1:]]
+    assert codes == [
+        *csv_columns[: csv_columns.index("org_unit") + 1],
+        "org_unit_name",
+        *csv_columns[csv_columns.index("org_unit") + 1 :],
+    ]
     assert labels[codes.index("org_unit_name")] == "Org unit" and labels[codes.index("current")] == "Current"
     dimension = next(c for c in codes if c.endswith("_scaled") and c != "overall_scaled")
     assert labels[codes.index(dimension)] not in (dimension, "")  # the dimension's English name

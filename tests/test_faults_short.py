@@ -20,15 +20,23 @@ def test_nothing_acknowledged_is_lost_when_the_database_and_a_worker_are_killed_
         import faults
     finally:
         sys.path.remove(str(BENCHMARKS))
-    outcome = faults.run_scenario(candidates=20, seconds=7, outage=1.0, recovery_timeout=60,
-                                  schedule=[(1.0, "drop"), (2.5, "pg-kill"), (5.0, "worker-kill")])
+    outcome = faults.run_scenario(
+        candidates=20,
+        seconds=7,
+        outage=1.0,
+        recovery_timeout=60,
+        schedule=[(1.0, "drop"), (2.5, "pg-kill"), (5.0, "worker-kill")],
+    )
     assert outcome.passed, outcome.text
     assert not outcome.losses and outcome.counts["statuses"].get(500, 0) == 0
     assert outcome.counts["acked_submits"] >= 20 and outcome.counts["aggregates"]["in_step"]
-    assert outcome.counts["statuses"].get(503, 0) > 0, "the outage was not seen: no 503 while the server was down"
+    assert outcome.counts["statuses"].get(503, 0) > 0, (
+        "the outage was not seen: no 503 while the server was down"
+    )
 
 
 # Regression tests for what the fault checker found.
+
 
 def _answer_for(exc: Exception):  # type: ignore[no-untyped-def]
     """What the app answers for an exception, chosen as Litestar chooses the handler (by the MRO)."""
@@ -53,8 +61,14 @@ def test_a_connection_lost_while_the_transaction_closes_is_a_503_not_a_500():
         try:
             raise cause
         except asyncpg.ConnectionDoesNotExistError as exc:
-            raise ExceptionGroup("Exceptions occurred during cleanup of dependencies", [
-                asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress")]) from exc
+            raise ExceptionGroup(
+                "Exceptions occurred during cleanup of dependencies",
+                [
+                    asyncpg.InternalClientError(
+                        "cannot switch to state 15; another operation (2) is in progress"
+                    )
+                ],
+            ) from exc
     except ExceptionGroup as group:
         response = _answer_for(group)
     assert response.status_code == 503 and response.headers["Retry-After"] == "2"
@@ -67,8 +81,10 @@ def test_a_connection_lost_while_the_transaction_closes_is_a_503_not_a_500():
         try:
             raise AttemptClosed("submitted")
         except AttemptClosed as exc:
-            raise ExceptionGroup("Exceptions occurred during cleanup of dependencies", [
-                asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")]) from exc
+            raise ExceptionGroup(
+                "Exceptions occurred during cleanup of dependencies",
+                [asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")],
+            ) from exc
     except ExceptionGroup as group:
         assert _answer_for(group).status_code == 503
 
@@ -77,7 +93,9 @@ def test_a_connection_lost_while_the_transaction_closes_is_a_503_not_a_500():
         try:
             raise ValueError("handler bug")
         except ValueError as exc:
-            raise ExceptionGroup("Exceptions occurred during cleanup of dependencies", [KeyError("x")]) from exc
+            raise ExceptionGroup(
+                "Exceptions occurred during cleanup of dependencies", [KeyError("x")]
+            ) from exc
     except ExceptionGroup as group:
         assert _answer_for(group).status_code == 500
 
@@ -87,7 +105,9 @@ def test_a_pooled_connection_the_server_just_ended_is_a_503():
     whose server sent its FATAL message (terminated, shutting down) before the socket closed."""
     import asyncpg
 
-    response = _answer_for(asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
+    response = _answer_for(
+        asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    )
     assert response.status_code == 503 and response.headers["Retry-After"] == "2"
 
 

@@ -31,7 +31,7 @@ class Case(msgspec.Struct):
 
 @st.composite
 def form_items(draw: Any, code: str) -> FormItem:
-    keys = tuple("abcdefgh"[:draw(st.sampled_from([0, 2, 3, 4, 5, 8]))])
+    keys = tuple("abcdefgh"[: draw(st.sampled_from([0, 2, 3, 4, 5, 8]))])
     mode = draw(st.sampled_from(["always", "allowed", "never"]))
     version, indicator = draw(st.integers(1, 5)), draw(st.sampled_from(INDICATORS))
     return FormItem(code, version, indicator, keys, mode)  # type: ignore[arg-type]
@@ -60,12 +60,23 @@ def cases(draw: Any) -> Case:
             pool = new_items(draw(st.integers(1, 12)))
             n, balance = draw(st.integers(1, len(pool))), draw(st.booleans())
             pools[code] = (pool, n, balance)
-            section["pool"] = {"items": [{"code": c} for c in pool], "draw": n, "balance_by_indicator": balance}
+            section["pool"] = {
+                "items": [{"code": c} for c in pool],
+                "draw": n,
+                "balance_by_indicator": balance,
+            }
         sections.append(section)
-    content = msgspec.convert({
-        "code": "prop", "title": {"en": "Property"}, "framework": {"code": "cadre-ai-literacy", "version": 1},
-        "sections": sections, "audience": {"org_units": ["prov"]}, "shuffle_options": draw(st.booleans()),
-    }, AssessmentContent)
+    content = msgspec.convert(
+        {
+            "code": "prop",
+            "title": {"en": "Property"},
+            "framework": {"code": "cadre-ai-literacy", "version": 1},
+            "sections": sections,
+            "audience": {"org_units": ["prov"]},
+            "shuffle_options": draw(st.booleans()),
+        },
+        AssessmentContent,
+    )
     return Case(content, items, fixed, pools)
 
 
@@ -138,15 +149,21 @@ def balanced_pools(draw: Any) -> tuple[list[FormItem], int]:
 
 @PROPERTY
 @given(balanced_pools(), SEEDS)
-def test_a_balanced_draw_spreads_evenly_over_primary_indicators(pool_and_n: tuple[list[FormItem], int],
-                                                              seed: int) -> None:
+def test_a_balanced_draw_spreads_evenly_over_primary_indicators(
+    pool_and_n: tuple[list[FormItem], int], seed: int
+) -> None:
     """With enough items per indicator, the drawn counts per primary indicator differ by at most 1."""
     pool, n = pool_and_n
-    content = msgspec.convert({
-        "code": "bal", "title": {"en": "Balanced"}, "framework": {"code": "cadre-ai-literacy", "version": 1},
-        "sections": [{"code": "pool", "pool": {"items": [{"code": i.code} for i in pool], "draw": n}}],
-        "audience": {"org_units": ["prov"]},
-    }, AssessmentContent)
+    content = msgspec.convert(
+        {
+            "code": "bal",
+            "title": {"en": "Balanced"},
+            "framework": {"code": "cadre-ai-literacy", "version": 1},
+            "sections": [{"code": "pool", "pool": {"items": [{"code": i.code} for i in pool], "draw": n}}],
+            "audience": {"org_units": ["prov"]},
+        },
+        AssessmentContent,
+    )
     items = {item.code: item for item in pool}
     form = draw_form(content, items, seed)
     counts = Counter(items[p.code].primary_indicator for p in form)
@@ -174,12 +191,22 @@ def test_option_orders_follow_the_shuffle_mode(case: Case, seed: int) -> None:
 def test_different_seeds_draw_different_forms() -> None:
     """Seeds matter: a pool of 12 drawing 4 with shuffled items and options varies across seeds."""
     pool = [FormItem(f"P{i}", 1, INDICATORS[i % 4], ("a", "b", "c", "d"), "allowed") for i in range(12)]
-    content = msgspec.convert({
-        "code": "vary", "title": {"en": "Vary"}, "framework": {"code": "cadre-ai-literacy", "version": 1},
-        "sections": [{"code": "pool", "shuffle_items": True,
-                      "pool": {"items": [{"code": i.code} for i in pool], "draw": 4}}],
-        "audience": {"org_units": ["prov"]},
-    }, AssessmentContent)
+    content = msgspec.convert(
+        {
+            "code": "vary",
+            "title": {"en": "Vary"},
+            "framework": {"code": "cadre-ai-literacy", "version": 1},
+            "sections": [
+                {
+                    "code": "pool",
+                    "shuffle_items": True,
+                    "pool": {"items": [{"code": i.code} for i in pool], "draw": 4},
+                }
+            ],
+            "audience": {"org_units": ["prov"]},
+        },
+        AssessmentContent,
+    )
     items = {item.code: item for item in pool}
     forms = {msgspec.json.encode(draw_form(content, items, seed)) for seed in range(50)}
     assert len(forms) > 40
@@ -194,9 +221,16 @@ def test_an_ordering_item_is_never_shown_in_its_answer_order(seed: int, n: int):
     keys = tuple("abcde"[:n])
     answer = tuple(reversed(keys))
     item = FormItem("ORD", 1, "HMC.3", keys, "always", answer)
-    content = msgspec.convert({"code": "t", "title": {"en": "t"}, "framework": {"code": "f", "version": 1},
-                               "sections": [{"code": "s", "items": [{"code": "ORD"}]}],
-                               "audience": {"people": ["p"]}}, AssessmentContent)
+    content = msgspec.convert(
+        {
+            "code": "t",
+            "title": {"en": "t"},
+            "framework": {"code": "f", "version": 1},
+            "sections": [{"code": "s", "items": [{"code": "ORD"}]}],
+            "audience": {"people": ["p"]},
+        },
+        AssessmentContent,
+    )
     [placement] = draw_form(content, {"ORD": item}, seed)
     assert placement.option_order is not None and tuple(placement.option_order) != answer
     assert sorted(placement.option_order) == list(keys)

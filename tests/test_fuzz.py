@@ -72,8 +72,9 @@ def _checks() -> dict[str, Any]:
         # unit moved under itself are 422 by design (documented on each operation); a write without
         # If-Match is 428 and one with a stale ETag 412 (documented; the header is optional in the
         # document only because its absence has an answer of its own).
-        "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412",
-                                                           "422", "428", "429", "5xx"]},
+        "positive_data_acceptance": {
+            "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "428", "429", "5xx"]
+        },
     }
 
 
@@ -97,27 +98,39 @@ def _is_allowed_refusal(context: Any, failure: Any, case: Any, response: Any) ->
 
 
 # msgspec's refusal of 5.0 for an integer, in each language the problem may be written in
-_FLOAT_FOR_INT = {render(msg("Expected `{expected}`, got `{got}`", expected=expected, got="float"), locale)
-                  for expected in ("int", "int | null") for locale in SUPPORTED}
+_FLOAT_FOR_INT = {
+    render(msg("Expected `{expected}`, got `{got}`", expected=expected, got="float"), locale)
+    for expected in ("int", "int | null")
+    for locale in SUPPORTED
+}
 
 
 def _config(caller: Caller) -> schemathesis.Config:
-    return schemathesis.Config.from_dict({
-        "seed": SEED,
-        "cache": {"enabled": False},  # nothing carried over from earlier runs (nor written to .schemathesis/)
-        "continue-on-failure": True,
-        # Shrinking a failure re-runs it many times; the bounded run reports it as found.
-        "generation": {"mode": "all", "max-examples": EXAMPLES, "database": "none", "no-shrink": not LONG},
-        "phases": {
-            "examples": {"enabled": True},
-            "coverage": {"enabled": LONG},  # some 6,000 requests per role: too slow for every run
-            "fuzzing": {"enabled": True},
-            "stateful": {"enabled": True},
-        },
-        "checks": _checks(),
-        # The token goes where the document's security says (`bearer`); public routes get none.
-        "auth": {"openapi": {"bearer": {"bearer": caller.token}}},
-    })
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "cache": {
+                "enabled": False
+            },  # nothing carried over from earlier runs (nor written to .schemathesis/)
+            "continue-on-failure": True,
+            # Shrinking a failure re-runs it many times; the bounded run reports it as found.
+            "generation": {
+                "mode": "all",
+                "max-examples": EXAMPLES,
+                "database": "none",
+                "no-shrink": not LONG,
+            },
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": LONG},  # some 6,000 requests per role: too slow for every run
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": True},
+            },
+            "checks": _checks(),
+            # The token goes where the document's security says (`bearer`); public routes get none.
+            "auth": {"openapi": {"bearer": {"bearer": caller.token}}},
+        }
+    )
 
 
 def _label(method: str, path: str) -> str:
@@ -154,15 +167,19 @@ async def _world(http: httpx.AsyncClient, keys: ServiceKeys, app: Litestar) -> l
         assert started.status_code == 201, started.text
         attempt = started.json()["attempt"]["id"]
         for ref, answer in (("T-SC-1", {"choice": "c"}), ("T-OR-1", {"text": "一个提示词"})):
-            saved = await http.put(f"/v1/me/attempts/{attempt}/answers/{ref}",
-                                   json={"revision": 1, "answer": answer}, headers=me)
+            saved = await http.put(
+                f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer}, headers=me
+            )
             assert saved.status_code == 200, saved.text
         if submit:
             assert (await http.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
     made = await http.post("/v1/clients", json={"name": "HR", "scopes": list(CLIENT_SCOPES)}, headers=admin)
     assert made.status_code == 201, made.text
-    granted = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                              auth=(made.json()["id"], made.json()["client_secret"]))
+    granted = await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(made.json()["id"], made.json()["client_secret"]),
+    )
     assert granted.status_code == 200, granted.text
     tokens = {
         "tenant_admin": admin["Authorization"],
@@ -208,8 +225,10 @@ class Finding:
     curl: str
 
     def __str__(self) -> str:
-        return (f"[{self.role}] {self.operation} ({self.phase}) {self.check}: {self.title}\n"
-                f"    {self.message.strip()[:400]}\n    -> {self.status} {self.body[:300]}\n    {self.curl[:600]}")
+        return (
+            f"[{self.role}] {self.operation} ({self.phase}) {self.check}: {self.title}\n"
+            f"    {self.message.strip()[:400]}\n    -> {self.status} {self.body[:300]}\n    {self.curl[:600]}"
+        )
 
 
 def _fuzz(app: Litestar, caller: Caller, operations: frozenset[str]) -> tuple[list[Finding], list[str]]:
@@ -232,11 +251,21 @@ def _fuzz(app: Litestar, caller: Caller, operations: frozenset[str]) -> tuple[li
                     interaction = recorder.interactions.get(case_id)
                     response = interaction.response if interaction else None
                     case = recorder.cases[case_id].value
-                    findings.append(Finding(
-                        caller.role, case.operation.label, event.phase.value, node.name, failure.title,
-                        failure.message, response.status_code if response else None,
-                        response.content.decode(errors="replace") if response and response.content else "",
-                        node.failure_info.code_sample))
+                    findings.append(
+                        Finding(
+                            caller.role,
+                            case.operation.label,
+                            event.phase.value,
+                            node.name,
+                            failure.title,
+                            failure.message,
+                            response.status_code if response else None,
+                            response.content.decode(errors="replace")
+                            if response and response.content
+                            else "",
+                            node.failure_info.code_sample,
+                        )
+                    )
         elif isinstance(event, events.NonFatalError):
             errors.append(f"[{caller.role}] {event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):
@@ -270,6 +299,7 @@ def test_every_role_fuzzed_against_the_openapi_document(fuzz_settings: Settings,
 # --------------------------------------------------------------------------- what the fuzzer found
 # Each a regression test for one finding, cheap enough to run without Schemathesis.
 
+
 @functools.cache
 def _document() -> dict[str, Any]:
     return json.loads(render_openapi())
@@ -282,9 +312,11 @@ def _documented(method: str, path: str, status: int) -> bool:
 async def test_options_names_every_method_of_the_path(client: httpx.AsyncClient, service_keys: ServiceKeys):
     """Litestar 2 answered OPTIONS with the methods of the handlers registered first (`OPTIONS, POST`)."""
     tenant = await make_tenant(client, service_keys, "options")
-    for path, methods in (("/v1/assessments", "GET, OPTIONS, POST"),
-                          ("/v1/org-units/x", "DELETE, GET, OPTIONS, PATCH"),
-                          ("/v1/frameworks/x/versions/1", "GET, OPTIONS, PATCH, PUT")):
+    for path, methods in (
+        ("/v1/assessments", "GET, OPTIONS, POST"),
+        ("/v1/org-units/x", "DELETE, GET, OPTIONS, PATCH"),
+        ("/v1/frameworks/x/versions/1", "GET, OPTIONS, PATCH, PUT"),
+    ):
         response = await client.options(path, headers=tenant["admin"])
         assert (response.status_code, response.headers["allow"]) == (204, methods), path
 
@@ -308,22 +340,34 @@ def test_the_document_says_what_strict_decoding_refuses():
     number = schemas["StartAttempt"]["properties"]["number"]["oneOf"][0]  # Annotated[int, Meta] | None
     assert (number["minimum"], number["maximum"]) == (1, 100)
     assert schemas["TenantUpdate"]["properties"]["min_group_size"]["minimum"] == 2  # ... | UnsetType
-    [seed] = [p for p in _document()["paths"]["/v1/assessments/{code}/preview"]["get"]["parameters"]
-              if p["name"] == "seed"]
+    [seed] = [
+        p
+        for p in _document()["paths"]["/v1/assessments/{code}/preview"]["get"]["parameters"]
+        if p["name"] == "seed"
+    ]
     assert seed["schema"]["minimum"] == 0  # Litestar drops a bound of 0
 
 
-async def test_statuses_the_routes_answer_are_documented(client: httpx.AsyncClient, service_keys: ServiceKeys):
+async def test_statuses_the_routes_answer_are_documented(
+    client: httpx.AsyncClient, service_keys: ServiceKeys
+):
     tenant = await delivery_tenant(client, service_keys, slug="statuses")
     admin, me = tenant["admin"], tenant["candidates"][0]
-    refused = await client.post("/v1/tenants", json={"slug": "tz", "name": "Tz", "timezone": "Mars/Olympus"},
-                                headers=operator(service_keys))
+    refused = await client.post(
+        "/v1/tenants",
+        json={"slug": "tz", "name": "Tz", "timezone": "Mars/Olympus"},
+        headers=operator(service_keys),
+    )
     assert refused.status_code == 422 and _documented("POST", "/v1/tenants", 422)
-    refused = await client.patch("/v1/tenants/statuses", json={"timezone": "Mars/Olympus"},
-                                 headers=operator(service_keys))
+    refused = await client.patch(
+        "/v1/tenants/statuses", json={"timezone": "Mars/Olympus"}, headers=operator(service_keys)
+    )
     assert refused.status_code == 422 and _documented("PATCH", "/v1/tenants/{slug}", 422)
-    draft = await client.post("/v1/assessments", json=assessment_body(
-        "draft", sections=[{"code": "main", "items": [{"code": "NOPE"}]}]), headers=admin)
+    draft = await client.post(
+        "/v1/assessments",
+        json=assessment_body("draft", sections=[{"code": "main", "items": [{"code": "NOPE"}]}]),
+        headers=admin,
+    )
     assert draft.status_code == 201, draft.text
     preview = await client.get("/v1/assessments/draft/preview", headers=admin)  # a draft naming no real item
     assert preview.status_code == 422 and _documented("GET", "/v1/assessments/{code}/preview", 422)
@@ -331,11 +375,14 @@ async def test_statuses_the_routes_answer_are_documented(client: httpx.AsyncClie
     assert created.status_code == 201 and _documented("PUT", "/v1/people/{external_id}", 201)
     for status in (201, 200):  # started, then continued
         started = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)
-        assert started.status_code == status and _documented("POST", "/v1/me/assessments/{code}/attempts", status)
+        assert started.status_code == status and _documented(
+            "POST", "/v1/me/assessments/{code}/attempts", status
+        )
 
 
-async def test_version_numbers_beyond_postgres_integers_are_invalid_input(client: httpx.AsyncClient,
-                                                                           service_keys: ServiceKeys):
+async def test_version_numbers_beyond_postgres_integers_are_invalid_input(
+    client: httpx.AsyncClient, service_keys: ServiceKeys
+):
     """They reached the database and came back as an unexplained 400 bad-value; now the field is named."""
     tenant = await delivery_tenant(client, service_keys, slug="versions")
     admin, big = tenant["admin"], 2**31
@@ -346,8 +393,12 @@ async def test_version_numbers_beyond_postgres_integers_are_invalid_input(client
         ("GET", f"/v1/items/T-SC-1/preview?version={big}", None, "version"),
         ("POST", "/v1/frameworks/cadre-ai-literacy/versions", {"from_version": big}, "/from_version"),
         ("POST", "/v1/assessments/quiz/rescorings", {"reason": "r", "items": {"T-SC-1": big}}, "/items"),
-        ("POST", "/v1/assessments/quiz/rescorings", {"reason": "r", "framework_version": big},
-         "/framework_version"),
+        (
+            "POST",
+            "/v1/assessments/quiz/rescorings",
+            {"reason": "r", "framework_version": big},
+            "/framework_version",
+        ),
     ):
         response = await client.request(method, url, json=body, headers=admin)
         assert response.status_code == 400, (url, response.text)
@@ -356,31 +407,48 @@ async def test_version_numbers_beyond_postgres_integers_are_invalid_input(client
         assert [e.get("parameter") or e.get("pointer") for e in problem["errors"]] == [where], (url, problem)
 
 
-async def test_texts_longer_than_their_column_are_invalid_input(client: httpx.AsyncClient, service_keys: ServiceKeys):
+async def test_texts_longer_than_their_column_are_invalid_input(
+    client: httpx.AsyncClient, service_keys: ServiceKeys
+):
     """A note or reason of 2001 to 4000 characters passed decoding and broke the column's CHECK: 409 integrity."""
     tenant = await delivery_tenant(client, service_keys, slug="long-texts")
     admin, long = tenant["admin"], "x" * 2001
-    noted = await client.put("/v1/assessments/quiz/accommodations/c1",
-                             json={"extra_time_factor": 1.5, "note": long}, headers=admin)
+    noted = await client.put(
+        "/v1/assessments/quiz/accommodations/c1", json={"extra_time_factor": 1.5, "note": long}, headers=admin
+    )
     reasoned = await client.post("/v1/assessments/quiz/rescorings", json={"reason": long}, headers=admin)
     for response, pointer in ((noted, "/note"), (reasoned, "/reason")):
         assert response.status_code == 400, response.text
         assert [e["pointer"] for e in response.json()["errors"]] == [pointer]
-    assert (await client.put("/v1/assessments/quiz/accommodations/c1",
-                             json={"extra_time_factor": 1.5, "note": long[1:]}, headers=admin)).status_code == 200
+    assert (
+        await client.put(
+            "/v1/assessments/quiz/accommodations/c1",
+            json={"extra_time_factor": 1.5, "note": long[1:]},
+            headers=admin,
+        )
+    ).status_code == 200
 
 
-async def test_the_token_endpoint_ignores_unrecognized_parameters(client: httpx.AsyncClient,
-                                                                  service_keys: ServiceKeys):
+async def test_the_token_endpoint_ignores_unrecognized_parameters(
+    client: httpx.AsyncClient, service_keys: ServiceKeys
+):
     """RFC 6749 §3.1: unrecognized parameters are ignored, even repeated; a recognized one may not repeat."""
     tenant = await make_tenant(client, service_keys, "token-form")
-    made = (await client.post("/v1/clients", json={"name": "HR", "scopes": ["scores:read"]},
-                              headers=tenant["admin"])).json()
+    made = (
+        await client.post(
+            "/v1/clients", json={"name": "HR", "scopes": ["scores:read"]}, headers=tenant["admin"]
+        )
+    ).json()
     basic = (made["id"], made["client_secret"])
     headers = {"content-type": "application/x-www-form-urlencoded"}
-    granted = await client.post("/oauth/token", content=b"grant_type=client_credentials&x=1&x=2&y=",
-                                headers=headers, auth=basic)
+    granted = await client.post(
+        "/oauth/token", content=b"grant_type=client_credentials&x=1&x=2&y=", headers=headers, auth=basic
+    )
     assert granted.status_code == 200, granted.text
-    repeated = await client.post("/oauth/token", content=b"grant_type=client_credentials&scope=scores:read&scope=",
-                                 headers=headers, auth=basic)
+    repeated = await client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials&scope=scores:read&scope=",
+        headers=headers,
+        auth=basic,
+    )
     assert (repeated.status_code, repeated.json()["error"]) == (400, "invalid_request")

@@ -35,10 +35,16 @@ def test_a_message_is_its_english_text_and_renders_in_each_language():
     nested = msg("the request body is not valid JSON: {reason}", reason=msg("Input data was truncated"))
     assert render(nested, "zh-CN") == "请求体不是有效的 JSON：输入数据不完整"
     assert render("plain text", "zh-CN") == "plain text"  # untranslated strings pass through
-    one = nmsg("{count} open response awaits rating: these scores may still change.",
-               "{count} open responses await rating: these scores may still change.", 1)
-    two = nmsg("{count} open response awaits rating: these scores may still change.",
-               "{count} open responses await rating: these scores may still change.", 2)
+    one = nmsg(
+        "{count} open response awaits rating: these scores may still change.",
+        "{count} open responses await rating: these scores may still change.",
+        1,
+    )
+    two = nmsg(
+        "{count} open response awaits rating: these scores may still change.",
+        "{count} open responses await rating: these scores may still change.",
+        2,
+    )
     assert one.startswith("1 open response awaits") and two.startswith("2 open responses await")
     assert render(two, "zh-CN") == "还有 2 道主观题待评分，成绩可能还会变化。"
     assert NotFound(msg("Not found")).detail == "Not found" and type(NotFound(msg("Not found")).detail) is str
@@ -51,17 +57,33 @@ def test_msgspec_messages_of_known_shapes_are_translated_and_others_kept():
     assert render(error.detail, "zh-CN") == "应为 `int`，实际为 `str`"
     missing = msgspec_field_error("Object missing required field `code` - at `$.units[0]`")
     assert missing.pointer == "/units/0/code" and render(missing.detail, "zh-CN") == "对象缺少必填字段 `code`"
-    assert render(msgspec_message("Missing required query parameter 'to' for path /v1/x?a=1"), "zh-CN") == \
-        "缺少必填的 query 参数 'to'（路径 /v1/x?a=1）"
+    assert (
+        render(msgspec_message("Missing required query parameter 'to' for path /v1/x?a=1"), "zh-CN")
+        == "缺少必填的 query 参数 'to'（路径 /v1/x?a=1）"
+    )
     odd = msgspec_field_error("Something msgspec says one day")
     assert render(odd.detail, "zh-CN") == "Something msgspec says one day"
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, "zh-CN"), ("", "zh-CN"), ("*", "zh-CN"), ("fr", "zh-CN"), ("en", "en"), ("en-GB", "en"),
-    ("EN-us", "en"), ("zh", "zh-CN"), ("zh-TW", "zh-CN"), ("zh-Hans-CN", "zh-CN"),
-    ("en;q=0.5, zh-CN;q=0.9", "zh-CN"), ("zh-CN;q=0, en", "en"), ("fr, en;q=0.3", "en"), ("en;q=abc, zh", "zh-CN"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "zh-CN"),
+        ("", "zh-CN"),
+        ("*", "zh-CN"),
+        ("fr", "zh-CN"),
+        ("en", "en"),
+        ("en-GB", "en"),
+        ("EN-us", "en"),
+        ("zh", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("zh-Hans-CN", "zh-CN"),
+        ("en;q=0.5, zh-CN;q=0.9", "zh-CN"),
+        ("zh-CN;q=0, en", "en"),
+        ("fr, en;q=0.3", "en"),
+        ("en;q=abc, zh", "zh-CN"),
+    ],
+)
 def test_accept_language_negotiates_zh_cn_or_en(header, expected):
     assert negotiate(header) == expected
 
@@ -77,8 +99,9 @@ def test_the_template_is_what_extract_writes():
     """`./dev python -m service.i18n extract` after changing a message, then `update` and translate."""
     written = io.BytesIO()
     write_po(written, extract(), width=110, sort_output=True, include_lineno=False, ignore_obsolete=True)
-    assert written.getvalue().decode() == POT_PATH.read_text(encoding="utf-8"), \
+    assert written.getvalue().decode() == POT_PATH.read_text(encoding="utf-8"), (
         "messages.pot is stale: run ./dev python -m service.i18n extract && ./dev python -m service.i18n update"
+    )
 
 
 def test_every_message_has_a_chinese_translation_and_no_stale_entries():
@@ -127,15 +150,23 @@ async def test_validation_problems_are_translated_field_by_field(client, service
     assert zh.json()["type"] == en.json()["type"] == "urn:assess:problem:validation"
     assert en.json()["errors"] == [{"detail": "Expected `str`, got `int`", "pointer": "/name"}]
     assert zh.json()["errors"] == [{"detail": "应为 `str`，实际为 `int`", "pointer": "/name"}]
-    assert zh.json()["title"] == "请求无效" and zh.json()["detail"] == "请求体在 '/name' 处无效：应为 `str`，实际为 `int`"
+    assert (
+        zh.json()["title"] == "请求无效"
+        and zh.json()["detail"] == "请求体在 '/name' 处无效：应为 `str`，实际为 `int`"
+    )
     assert zh.headers["content-language"] == "zh-CN" and en.headers["content-language"] == "en"
     assert zh.headers["vary"] == en.headers["vary"] == "Accept-Language"
 
-    bad_query = await client.get("/v1/org-units", params={"limit": 0}, headers={**admin, "Accept-Language": "zh"})
+    bad_query = await client.get(
+        "/v1/org-units", params={"limit": 0}, headers={**admin, "Accept-Language": "zh"}
+    )
     assert bad_query.status_code == 400 and bad_query.json()["errors"][0]["parameter"] == "limit"
     assert bad_query.json()["errors"][0]["detail"] == "应为不小于 1 的 `int`"
-    malformed = await client.post("/v1/org-units", content=b"{", headers={**admin, "Accept-Language": "zh-CN",
-                                                                          "Content-Type": "application/json"})
+    malformed = await client.post(
+        "/v1/org-units",
+        content=b"{",
+        headers={**admin, "Accept-Language": "zh-CN", "Content-Type": "application/json"},
+    )
     assert malformed.status_code == 400 and malformed.json()["detail"].startswith("请求体不是有效的 JSON")
 
 
@@ -147,9 +178,13 @@ async def test_domain_auth_and_guard_problems_are_translated(client, service_key
     missing = await client.get("/v1/org-units/nowhere", headers=zh)
     assert missing.status_code == 404 and missing.json()["detail"] == "不存在组织单位 'nowhere'"
     english = await client.get("/v1/org-units/nowhere", headers={**zh, "Accept-Language": "en"})
-    assert english.json()["detail"] == "no org unit 'nowhere'" and english.json()["type"] == missing.json()["type"]
-    bad_token = await client.get("/v1/org-units", headers={"Authorization": "Bearer not-a-token",
-                                                           "Accept-Language": "zh-CN"})
+    assert (
+        english.json()["detail"] == "no org unit 'nowhere'"
+        and english.json()["type"] == missing.json()["type"]
+    )
+    bad_token = await client.get(
+        "/v1/org-units", headers={"Authorization": "Bearer not-a-token", "Accept-Language": "zh-CN"}
+    )
     assert bad_token.status_code == 401 and bad_token.json()["detail"] == "令牌格式错误"
     candidate = user(service_keys, tenant["id"], ["candidate"])
     refused = await client.get("/v1/org-units", headers={**candidate, "Accept-Language": "zh-CN"})
@@ -163,14 +198,17 @@ async def test_domain_auth_and_guard_problems_are_translated(client, service_key
 async def test_the_report_and_item_previews_are_in_one_language(client, service_keys):
     tenant = await delivery_tenant(client, service_keys, slug="report-language", feedback="immediate")
     admin, me = tenant["admin"], tenant["candidates"][0]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"][
+        "id"
+    ]
     url = f"/v1/me/attempts/{attempt}/report"
     before = await client.get(url, headers={**me, "Accept-Language": "zh-CN"})
     assert before.json()["notice"] == "本次作答提交后即可查看报告。"
     assert before.headers["content-language"] == "zh-CN" and before.headers["vary"] == "Accept-Language"
     for ref, answer in ANSWERS.items():
-        await client.put(f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer},
-                         headers=me)
+        await client.put(
+            f"/v1/me/attempts/{attempt}/answers/{ref}", json={"revision": 1, "answer": answer}, headers=me
+        )
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
     me_without_language = dict(me)
     del client.headers["Accept-Language"]
@@ -190,7 +228,9 @@ async def test_the_report_and_item_previews_are_in_one_language(client, service_
 
     zh_preview = await client.get("/v1/items/T-SJT-RATE/preview", headers=admin)
     en_preview = await client.get("/v1/items/T-SJT-RATE/preview", headers={**admin, "Accept-Language": "en"})
-    assert zh_preview.headers["content-language"] == "zh-CN" and en_preview.headers["content-language"] == "en"
+    assert (
+        zh_preview.headers["content-language"] == "zh-CN" and en_preview.headers["content-language"] == "en"
+    )
     assert "Accept-Language" in zh_preview.headers["vary"]
     assert (zh_preview.json()["stem"], en_preview.json()["stem"]) == ("你会怎么做？", "What would you do?")
     assert [o["text"] for o in zh_preview.json()["options"]] == ["选项a", "选项b", "选项c", "选项d"]
@@ -207,15 +247,23 @@ def test_every_msg_call_fills_exactly_its_placeholders():
     wrong = []
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("msg", "nmsg")):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("msg", "nmsg")
+            ):
                 continue
             texts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             if not texts or any(k.arg is None for k in node.keywords):
                 continue
-            wanted = set().union(*(_fields(t) for t in texts)) - ({"count"} if node.func.id == "nmsg" else set())
+            wanted = set().union(*(_fields(t) for t in texts)) - (
+                {"count"} if node.func.id == "nmsg" else set()
+            )
             given = {k.arg for k in node.keywords}
             if wanted != given:
-                wrong.append(f"{path.relative_to(root.parent)}:{node.lineno}: {sorted(wanted)} vs {sorted(given)}")
+                wrong.append(
+                    f"{path.relative_to(root.parent)}:{node.lineno}: {sorted(wanted)} vs {sorted(given)}"
+                )
     assert not wrong, "\n".join(wrong)
 
 
@@ -226,8 +274,11 @@ async def test_validation_reports_follow_accept_language(client, service_keys):
     adopted = await client.post("/v1/frameworks", json={"template": "cadre-ai-literacy"}, headers=admin)
     assert adopted.status_code == 201, adopted.text
     etag = (await client.get("/v1/frameworks/cadre-ai-literacy/versions/1", headers=admin)).headers["etag"]
-    patched = await client.patch("/v1/frameworks/cadre-ai-literacy/versions/1", json=[
-        {"op": "replace", "path": "/levels/0/code", "value": "L9"}], headers={**admin, "If-Match": etag})
+    patched = await client.patch(
+        "/v1/frameworks/cadre-ai-literacy/versions/1",
+        json=[{"op": "replace", "path": "/levels/0/code", "value": "L9"}],
+        headers={**admin, "If-Match": etag},
+    )
     assert patched.status_code == 200, patched.text
     url = "/v1/frameworks/cadre-ai-literacy/versions/1/validate"
     zh = await client.post(url, headers={**admin, "Accept-Language": "zh-CN"})
@@ -241,10 +292,29 @@ async def test_validation_reports_follow_accept_language(client, service_keys):
 
 # Calls whose first argument is a message a person reads in a problem: a literal here is English
 # only. (Exceptions that never reach a reply, such as ValueError, are not listed.)
-_MESSAGE_CALLS = {"NotFound", "Conflict", "Unprocessable", "PreconditionFailed", "PreconditionRequired", "Forbidden",
-                  "DomainError", "FieldError", "NotProvisioned", "Deactivated", "AttemptClosed", "StartRefused",
-                  "BadCursor", "NotReady", "Gone", "InvalidToken", "PatchError", "Unsatisfiable",
-                  "NotAuthorizedException", "PermissionDeniedException", "TooManyRequestsException"}
+_MESSAGE_CALLS = {
+    "NotFound",
+    "Conflict",
+    "Unprocessable",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "Forbidden",
+    "DomainError",
+    "FieldError",
+    "NotProvisioned",
+    "Deactivated",
+    "AttemptClosed",
+    "StartRefused",
+    "BadCursor",
+    "NotReady",
+    "Gone",
+    "InvalidToken",
+    "PatchError",
+    "Unsatisfiable",
+    "NotAuthorizedException",
+    "PermissionDeniedException",
+    "TooManyRequestsException",
+}
 
 
 def test_error_messages_come_from_the_catalog():
@@ -263,7 +333,9 @@ def test_error_messages_come_from_the_catalog():
             if name not in _MESSAGE_CALLS:
                 continue
             given = node.args[:1] + [k.value for k in node.keywords if k.arg == "detail"]
-            if any(isinstance(a, ast.JoinedStr) or (isinstance(a, ast.Constant) and isinstance(a.value, str))
-                   for a in given):
+            if any(
+                isinstance(a, ast.JoinedStr) or (isinstance(a, ast.Constant) and isinstance(a.value, str))
+                for a in given
+            ):
                 literal.append(f"{path.relative_to(root.parent)}:{node.lineno}")
     assert not literal, "messages outside the catalog:\n" + "\n".join(literal)

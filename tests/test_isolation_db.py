@@ -17,8 +17,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.db.pool import (auth_lookup_transaction, create_pool, dispatcher_transaction, operator_transaction,
-                             tenant_transaction)
+from service.db.pool import (
+    auth_lookup_transaction,
+    create_pool,
+    dispatcher_transaction,
+    operator_transaction,
+    tenant_transaction,
+)
 
 APP_ROLE = "assess_app"
 TABLES = ("tenants", "trusted_issuers", "org_units", "people")
@@ -517,12 +522,16 @@ async def test_context_does_not_survive_on_the_pooled_connection(app_url: str, w
         # Defence in depth: even session-level settings (which the service never makes) reach none of
         # the service's transactions: each sets every context setting in its first statement.
         async with one.acquire() as conn:
-            await conn.execute("SELECT set_config('app.tenant_id', $1, false), set_config('app.operator', 'on', false), "
-                               "set_config('app.auth_lookup', 'on', false), set_config('app.dispatcher', 'on', false)",
-                               str(world.a.id))
+            await conn.execute(
+                "SELECT set_config('app.tenant_id', $1, false), set_config('app.operator', 'on', false), "
+                "set_config('app.auth_lookup', 'on', false), set_config('app.dispatcher', 'on', false)",
+                str(world.a.id),
+            )
         async with tenant_transaction(one, world.b.id) as conn:
             assert await conn.fetchval("SELECT pg_backend_pid()") == pid
-            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(world.b.people.values())
+            assert {r["id"] for r in await conn.fetch("SELECT id FROM people")} == set(
+                world.b.people.values()
+            )
             assert await _count(conn, "tenants") == 1  # its own row, not the operator's view
             assert await _count(conn, "trusted_issuers") == 1
         async with operator_transaction(one) as conn:
@@ -699,7 +708,10 @@ async def test_tenant_tables_policies_key_on_the_tenant_setting(owner: asyncpg.C
 
 
 # Rating corrections are history (append-only); allocations are reserved and released, never edited.
-RATING_TABLES = {"rating_corrections": ("SELECT", "INSERT"), "rating_allocations": ("SELECT", "INSERT", "DELETE")}
+RATING_TABLES = {
+    "rating_corrections": ("SELECT", "INSERT"),
+    "rating_allocations": ("SELECT", "INSERT", "DELETE"),
+}
 
 
 async def test_rating_history_and_allocations_are_tenant_tables(
@@ -722,14 +734,16 @@ async def test_rating_history_and_allocations_are_tenant_tables(
         async with tenant_transaction(pool, world.a.id) as conn:
             await conn.execute(
                 "INSERT INTO rating_allocations (tenant_id, task_id, rater, allocated_by) VALUES ($1, $2, 'r', 'x')",
-                world.b.id, uuid.uuid4(),
+                world.b.id,
+                uuid.uuid4(),
             )
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with tenant_transaction(pool, world.a.id) as conn:
             await conn.execute(
                 "INSERT INTO rating_corrections (tenant_id, rating_id, revision, value, given_at) "
                 "VALUES ($1, $2, 1, 0, now())",
-                world.b.id, uuid.uuid4(),
+                world.b.id,
+                uuid.uuid4(),
             )
 
 
@@ -738,15 +752,24 @@ async def test_console_sessions_are_a_tenant_table_read_across_tenants_only_by_a
 ):
     """A session row is the tenant's (written and deleted in its own context); the auth-lookup context,
     which finds a cookie's row before the tenant is known, may read and never write."""
-    policies = {r["policyname"]: r for r in await owner.fetch(
-        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
-        "AND tablename = 'console_sessions'")}
+    policies = {
+        r["policyname"]: r
+        for r in await owner.fetch(
+            "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+            "AND tablename = 'console_sessions'"
+        )
+    }
     assert set(policies) == {"tenant_isolation", "auth_lookup"}
-    assert policies["tenant_isolation"]["cmd"] == "ALL" and "app.tenant_id" in policies["tenant_isolation"]["qual"]
+    assert (
+        policies["tenant_isolation"]["cmd"] == "ALL"
+        and "app.tenant_id" in policies["tenant_isolation"]["qual"]
+    )
     assert policies["auth_lookup"]["cmd"] == "SELECT" and "app.auth_lookup" in policies["auth_lookup"]["qual"]
-    row = ("INSERT INTO console_sessions (tenant_id, id_hash, subject, issuer, roles, locale, csrf_token, "
-           "idle_expires_at, absolute_expires_at) VALUES ($1, $2, 's', 'i', '{author}', 'en', 't', "
-           "now() + interval '1 hour', now() + interval '1 hour')")
+    row = (
+        "INSERT INTO console_sessions (tenant_id, id_hash, subject, issuer, roles, locale, csrf_token, "
+        "idle_expires_at, absolute_expires_at) VALUES ($1, $2, 's', 'i', '{author}', 'en', 't', "
+        "now() + interval '1 hour', now() + interval '1 hour')"
+    )
     async with tenant_transaction(pool, world.b.id) as conn:
         await conn.execute(row, world.b.id, b"b" * 32)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B

@@ -136,9 +136,17 @@ def _assessment(
 
 # A's admin (or author, or candidate) reaching for B's objects, or pointing A's objects at B's:
 # always refused.
-AGGREGATE_VIEWS = ["aggregates", "aggregates.csv", "aggregates.xlsx", "aggregates/children",
-                   "aggregates/children.csv", "aggregates/children.xlsx", "aggregates/trend", "aggregates/trend.csv",
-                   "aggregates/trend.xlsx"]
+AGGREGATE_VIEWS = [
+    "aggregates",
+    "aggregates.csv",
+    "aggregates.xlsx",
+    "aggregates/children",
+    "aggregates/children.csv",
+    "aggregates/children.xlsx",
+    "aggregates/trend",
+    "aggregates/trend.csv",
+    "aggregates/trend.xlsx",
+]
 
 CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/org-units/{code:str}", "/v1/org-units/B-CITY", 404, "path"),
@@ -223,11 +231,24 @@ CROSS_TENANT_PROBES: list[Probe] = [
         pointer="/units/1/parent_code",
     ),
     # upsert and sync place and move units by code: B's units are unknown codes, never parents
-    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
-          {"units": [{"code": "A-NEW", "name": "new", "parent_code": "B-CITY"}]}, pointer="/units/0/parent_code"),
-    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 422, "body:/units/*/parent_code",
-          {"units": [{"code": "A-CITY", "name": "moved to B", "parent_code": "B-ROOT"}]},
-          pointer="/units/0/parent_code"),
+    Probe(
+        "POST",
+        "/v1/org-units/import",
+        "/v1/org-units/import?mode=upsert",
+        422,
+        "body:/units/*/parent_code",
+        {"units": [{"code": "A-NEW", "name": "new", "parent_code": "B-CITY"}]},
+        pointer="/units/0/parent_code",
+    ),
+    Probe(
+        "POST",
+        "/v1/org-units/import",
+        "/v1/org-units/import?mode=upsert",
+        422,
+        "body:/units/*/parent_code",
+        {"units": [{"code": "A-CITY", "name": "moved to B", "parent_code": "B-ROOT"}]},
+        pointer="/units/0/parent_code",
+    ),
     Probe(
         "PUT",
         "/v1/people/{external_id:str}",
@@ -246,10 +267,23 @@ CROSS_TENANT_PROBES: list[Probe] = [
         {"org_unit_code": "B-ROOT", "display_name": "moved to B"},
         pointer="/org_unit_code",
     ),
-    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/b-1", 404, "path",
-          {"display_name": "pwned by A", "active": False}),
-    Probe("PATCH", "/v1/people/{external_id:str}", "/v1/people/a-1", 422, "body:/org_unit_code",
-          {"org_unit_code": "B-CITY", "display_name": "moved to B"}, pointer="/org_unit_code"),
+    Probe(
+        "PATCH",
+        "/v1/people/{external_id:str}",
+        "/v1/people/b-1",
+        404,
+        "path",
+        {"display_name": "pwned by A", "active": False},
+    ),
+    Probe(
+        "PATCH",
+        "/v1/people/{external_id:str}",
+        "/v1/people/a-1",
+        422,
+        "body:/org_unit_code",
+        {"org_unit_code": "B-CITY", "display_name": "moved to B"},
+        pointer="/org_unit_code",
+    ),
     Probe(
         "POST",
         "/v1/people/bulk",
@@ -496,8 +530,15 @@ CROSS_TENANT_PROBES: list[Probe] = [
         pointer="/items/0/framework",
     ),
     # ?framework= places the import under B's framework: refused as a framework A does not have
-    Probe("POST", "/v1/items/import", "/v1/items/import?framework=B-FW", 422, "query:framework",
-          {"items": [_item("A", "A-NEW")]}, who="author"),
+    Probe(
+        "POST",
+        "/v1/items/import",
+        "/v1/items/import?framework=B-FW",
+        422,
+        "query:framework",
+        {"items": [_item("A", "A-NEW")]},
+        who="author",
+    ),
     # A's own item renamed to B's code or moved to B's framework: an item's identity cannot change.
     Probe(
         "PUT",
@@ -593,32 +634,81 @@ CROSS_TENANT_PROBES: list[Probe] = [
         for method, route, url, status, covers in (
             *(
                 (kind, f"/v1/assessments/{{code:str}}/{path}", f"/v1/assessments/B-QUIZ/{path}", 404, "path")
-                for path, kind in [(p, "GET") for p in AGGREGATE_VIEWS] + [("aggregate-jobs", "GET"),
-                                                                         ("aggregate-jobs", "POST")]
+                for path, kind in [(p, "GET") for p in AGGREGATE_VIEWS]
+                + [("aggregate-jobs", "GET"), ("aggregate-jobs", "POST")]
             ),
             *(
-                ("GET", f"/v1/assessments/{{code:str}}/{path}", f"/v1/assessments/QUIZ/{path}?unit=B-CITY", 422,
-                 "query:unit")
+                (
+                    "GET",
+                    f"/v1/assessments/{{code:str}}/{path}",
+                    f"/v1/assessments/QUIZ/{path}?unit=B-CITY",
+                    422,
+                    "query:unit",
+                )
                 for path in AGGREGATE_VIEWS
             ),
-            ("GET", "/v1/assessments/{code:str}/training-effect", "/v1/assessments/B-QUIZ/training-effect?after=QUIZ",
-             404, "path"),
-            ("GET", "/v1/assessments/{code:str}/training-effect", "/v1/assessments/QUIZ/training-effect?after=B-QUIZ",
-             404, "query:after"),
-            ("GET", "/v1/assessments/{code:str}/training-effect",
-             "/v1/assessments/QUIZ/training-effect?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
-            *(probe for ext in ("csv", "xlsx") for probe in (
-                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
-                 f"/v1/assessments/B-QUIZ/training-effect.{ext}?after=QUIZ", 404, "path"),
-                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
-                 f"/v1/assessments/QUIZ/training-effect.{ext}?after=B-QUIZ", 404, "query:after"),
-                ("GET", f"/v1/assessments/{{code:str}}/training-effect.{ext}",
-                 f"/v1/assessments/QUIZ/training-effect.{ext}?after=QUIZ&unit=B-ROOT", 422, "query:unit"),
-            )),
-            ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
-             "/v1/assessments/B-QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
-            ("GET", "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
-             "/v1/assessments/QUIZ/aggregate-jobs/{b_aggregate_job}", 404, "path"),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/training-effect",
+                "/v1/assessments/B-QUIZ/training-effect?after=QUIZ",
+                404,
+                "path",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/training-effect",
+                "/v1/assessments/QUIZ/training-effect?after=B-QUIZ",
+                404,
+                "query:after",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/training-effect",
+                "/v1/assessments/QUIZ/training-effect?after=QUIZ&unit=B-ROOT",
+                422,
+                "query:unit",
+            ),
+            *(
+                probe
+                for ext in ("csv", "xlsx")
+                for probe in (
+                    (
+                        "GET",
+                        f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                        f"/v1/assessments/B-QUIZ/training-effect.{ext}?after=QUIZ",
+                        404,
+                        "path",
+                    ),
+                    (
+                        "GET",
+                        f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                        f"/v1/assessments/QUIZ/training-effect.{ext}?after=B-QUIZ",
+                        404,
+                        "query:after",
+                    ),
+                    (
+                        "GET",
+                        f"/v1/assessments/{{code:str}}/training-effect.{ext}",
+                        f"/v1/assessments/QUIZ/training-effect.{ext}?after=QUIZ&unit=B-ROOT",
+                        422,
+                        "query:unit",
+                    ),
+                )
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
+                "/v1/assessments/B-QUIZ/aggregate-jobs/{b_aggregate_job}",
+                404,
+                "path",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/aggregate-jobs/{job_id:uuid}",
+                "/v1/assessments/QUIZ/aggregate-jobs/{b_aggregate_job}",
+                404,
+                "path",
+            ),
         )
     ],
     # The score feed and exports: B's assessment, units and people named as filters or in the path.
@@ -629,19 +719,45 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe("GET", "/v1/scores/latest", "/v1/scores/latest?person=b-1", 404, "query:person"),
     Probe("GET", "/v1/assessments/{code:str}/scores.csv", "/v1/assessments/B-QUIZ/scores.csv", 404, "path"),
     Probe("GET", "/v1/assessments/{code:str}/scores.xlsx", "/v1/assessments/B-QUIZ/scores.xlsx", 404, "path"),
-    Probe("GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"),
+    Probe(
+        "GET", "/v1/assessments/{code:str}/scores.jsonl", "/v1/assessments/B-QUIZ/scores.jsonl", 404, "path"
+    ),
     # Score export jobs: B's assessment to export from, B's finished export to poll, download (also a
     # range of it, with its real ETag) or delete.
-    Probe("POST", "/v1/assessments/{code:str}/score-exports", "/v1/assessments/B-QUIZ/score-exports", 404, "path"),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/score-exports",
+        "/v1/assessments/B-QUIZ/score-exports",
+        404,
+        "path",
+    ),
     Probe("GET", "/v1/score-exports/{export_id:uuid}", "/v1/score-exports/{b_score_export}", 404, "path"),
-    Probe("GET", "/v1/score-exports/{export_id:uuid}/file", "/v1/score-exports/{b_score_export}/file", 404, "path"),
-    Probe("GET", "/v1/score-exports/{export_id:uuid}/file", "/v1/score-exports/{b_score_export}/file", 404, "path",
-          headers={"Range": "bytes=0-", "If-Range": "{b_score_export_etag}"}),
+    Probe(
+        "GET",
+        "/v1/score-exports/{export_id:uuid}/file",
+        "/v1/score-exports/{b_score_export}/file",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET",
+        "/v1/score-exports/{export_id:uuid}/file",
+        "/v1/score-exports/{b_score_export}/file",
+        404,
+        "path",
+        headers={"Range": "bytes=0-", "If-Range": "{b_score_export_etag}"},
+    ),
     Probe("DELETE", "/v1/score-exports/{export_id:uuid}", "/v1/score-exports/{b_score_export}", 404, "path"),
     # B's service client (HR system): A's admin can neither read, rotate nor revoke it.
     Probe("GET", "/v1/clients/{client_id:uuid}", "/v1/clients/{b_client}", 404, "path"),
-    Probe("POST", "/v1/clients/{client_id:uuid}/rotate", "/v1/clients/{b_client}/rotate", 404, "path",
-          {"grace_seconds": 0}),
+    Probe(
+        "POST",
+        "/v1/clients/{client_id:uuid}/rotate",
+        "/v1/clients/{b_client}/rotate",
+        404,
+        "path",
+        {"grace_seconds": 0},
+    ),
     Probe("POST", "/v1/clients/{client_id:uuid}/revoke", "/v1/clients/{b_client}/revoke", 404, "path"),
     Probe(
         "PUT",
@@ -844,8 +960,14 @@ CROSS_TENANT_PROBES: list[Probe] = [
     Probe(
         "GET", "/v1/rating-tasks", "/v1/rating-tasks?assessment=B-QUIZ", 200, "query:assessment", who="rater"
     ),
-    Probe("GET", "/v1/rating-tasks/{task_id:uuid}/ratings/mine", "/v1/rating-tasks/{b_task}/ratings/mine", 404,
-          "path", who="rater"),
+    Probe(
+        "GET",
+        "/v1/rating-tasks/{task_id:uuid}/ratings/mine",
+        "/v1/rating-tasks/{b_task}/ratings/mine",
+        404,
+        "path",
+        who="rater",
+    ),
     Probe(
         "PUT",
         "/v1/rating-tasks/{task_id:uuid}/ratings/mine",
@@ -856,30 +978,67 @@ CROSS_TENANT_PROBES: list[Probe] = [
         headers={"If-Match": '"1"'},  # the first revision of any rating
         who="rater",
     ),
-    Probe("GET", "/v1/assessments/{code:str}/rating-progress", "/v1/assessments/B-QUIZ/rating-progress", 404,
-          "path"),
-    Probe("DELETE", "/v1/rating-allocations", "/v1/rating-allocations?rater=rater-1&assessment=B-QUIZ", 404,
-          "query:assessment"),
+    Probe(
+        "GET",
+        "/v1/assessments/{code:str}/rating-progress",
+        "/v1/assessments/B-QUIZ/rating-progress",
+        404,
+        "path",
+    ),
+    Probe(
+        "DELETE",
+        "/v1/rating-allocations",
+        "/v1/rating-allocations?rater=rater-1&assessment=B-QUIZ",
+        404,
+        "query:assessment",
+    ),
     *[
-        Probe("POST", "/v1/rating-allocations", "/v1/rating-allocations", 422, f"body:{pointer}",
-              {"rater": "rater-2", "assessment": "QUIZ", **body}, pointer=pointer)
-        for pointer, body in (("/assessment", {"assessment": "B-QUIZ"}), ("/org_unit", {"org_unit": "B-ROOT"}))
+        Probe(
+            "POST",
+            "/v1/rating-allocations",
+            "/v1/rating-allocations",
+            422,
+            f"body:{pointer}",
+            {"rater": "rater-2", "assessment": "QUIZ", **body},
+            pointer=pointer,
+        )
+        for pointer, body in (
+            ("/assessment", {"assessment": "B-QUIZ"}),
+            ("/org_unit", {"org_unit": "B-ROOT"}),
+        )
     ],
     # Webhooks: B's endpoint (and its delivery log), and A's own endpoint with B's delivery.
     *[
         Probe(method, route, url, 404, "path", body)
         for method, route, url, body in (
             ("GET", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}", None),
-            ("PATCH", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}",
-             {"url": "https://hooks.a.example/pwned", "active": True}),
+            (
+                "PATCH",
+                "/v1/webhooks/{webhook_id:uuid}",
+                "/v1/webhooks/{b_webhook}",
+                {"url": "https://hooks.a.example/pwned", "active": True},
+            ),
             ("DELETE", "/v1/webhooks/{webhook_id:uuid}", "/v1/webhooks/{b_webhook}", None),
-            ("POST", "/v1/webhooks/{webhook_id:uuid}/rotate-secret", "/v1/webhooks/{b_webhook}/rotate-secret", None),
+            (
+                "POST",
+                "/v1/webhooks/{webhook_id:uuid}/rotate-secret",
+                "/v1/webhooks/{b_webhook}/rotate-secret",
+                None,
+            ),
             ("POST", "/v1/webhooks/{webhook_id:uuid}/test", "/v1/webhooks/{b_webhook}/test", None),
             ("GET", "/v1/webhooks/{webhook_id:uuid}/deliveries", "/v1/webhooks/{b_webhook}/deliveries", None),
-            ("POST", "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
-             "/v1/webhooks/{b_webhook}/deliveries/{b_webhook_delivery}/redeliver", None),
-            ("POST", "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
-             "/v1/webhooks/{a_webhook}/deliveries/{b_webhook_delivery}/redeliver", None),
+            (
+                "POST",
+                "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+                "/v1/webhooks/{b_webhook}/deliveries/{b_webhook_delivery}/redeliver",
+                None,
+            ),
+            (
+                "POST",
+                "/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+                "/v1/webhooks/{a_webhook}/deliveries/{b_webhook_delivery}/redeliver",
+                None,
+            ),
         )
     ],
 ]
@@ -916,8 +1075,14 @@ OWN_KEY_PROBES: list[Probe] = [
         },
     ),
     # an upsert names A's own B-LEAF (just imported above): it renames A's, never B's
-    Probe("POST", "/v1/org-units/import", "/v1/org-units/import?mode=upsert", 200, "body:/units/*/code",
-          {"units": [{"code": "B-LEAF", "name": "A's own B-LEAF, renamed", "parent_code": "B-CITY"}]}),
+    Probe(
+        "POST",
+        "/v1/org-units/import",
+        "/v1/org-units/import?mode=upsert",
+        200,
+        "body:/units/*/code",
+        {"units": [{"code": "B-LEAF", "name": "A's own B-LEAF, renamed", "parent_code": "B-CITY"}]},
+    ),
     Probe(
         "POST",
         "/v1/people/bulk",
@@ -1096,8 +1261,12 @@ def _exempt(path: str) -> bool:
       adopts one into a framework of its own, and those /v1/frameworks routes are probed;
     - /static/...: the service's own files (the docs UI's scripts), the same for everyone.
     """
-    return (_operator_route(path) or _shared_template_route(path) or path.startswith("/docs")
-            or path.startswith("/static/"))
+    return (
+        _operator_route(path)
+        or _shared_template_route(path)
+        or path.startswith("/docs")
+        or path.startswith("/static/")
+    )
 
 
 _REFERENCE_FIELD = re.compile(r"(^|_)(code|id)$")
@@ -1336,8 +1505,9 @@ async def _build_delivery(
     [task] = queue.json()["items"]
     ids["b_task"] = task["id"]
     # B's admin allocates the task to B's rater-1 (left unrated): an allocation A must not touch.
-    allocated = await client.post("/v1/rating-allocations", json={"rater": "rater-1", "assessment": "B-QUIZ"},
-                                  headers=b["admin"])
+    allocated = await client.post(
+        "/v1/rating-allocations", json={"rater": "rater-1", "assessment": "B-QUIZ"}, headers=b["admin"]
+    )
     assert allocated.status_code == 200 and allocated.json()["allocated"] == 1, allocated.text
 
     # B's author previews a rescoring of B-QUIZ (left uncommitted) and computes its item statistics.
@@ -1356,7 +1526,9 @@ async def _build_delivery(
     statistics = await client.get("/v1/assessments/B-QUIZ/item-statistics", headers=b["author"])
     assert statistics.status_code == 200 and statistics.json()["status"] == "done", statistics.text
     # B's admin checks B-QUIZ's aggregates (a job, finished when the test client returns).
-    checked = await client.post("/v1/assessments/B-QUIZ/aggregate-jobs", params={"kind": "check"}, headers=b["admin"])
+    checked = await client.post(
+        "/v1/assessments/B-QUIZ/aggregate-jobs", params={"kind": "check"}, headers=b["admin"]
+    )
     assert checked.status_code == 202, checked.text
     ids["b_aggregate_job"] = checked.json()["id"]
     return etags, ids
@@ -1367,14 +1539,20 @@ async def _build_webhooks(client: httpx.AsyncClient, a: dict[str, Any], b: dict[
     A: an active endpoint of its own. Returns `b_webhook`, `b_webhook_delivery`, `a_webhook`."""
     ids = {}
     for tenant, p, events in ((b, "b", ["score.finalized"]), (a, "a", ["score.rescored"])):
-        body = {"url": f"https://hooks.{p}.example/assess", "events": events, "description": f"{p.upper()} {p}-hook"}
-        ids[f"{p}_webhook"] = (await _created(await client.post("/v1/webhooks", json=body,
-                                                                 headers=tenant["admin"])))["id"]
+        body = {
+            "url": f"https://hooks.{p}.example/assess",
+            "events": events,
+            "description": f"{p.upper()} {p}-hook",
+        }
+        ids[f"{p}_webhook"] = (
+            await _created(await client.post("/v1/webhooks", json=body, headers=tenant["admin"]))
+        )["id"]
     queued = await client.post(f"/v1/webhooks/{ids['b_webhook']}/test", headers=b["admin"])
     assert queued.status_code == 202, queued.text
     ids["b_webhook_delivery"] = queued.json()["id"]
-    await _created(await client.patch(f"/v1/webhooks/{ids['b_webhook']}", json={"active": False},
-                                      headers=b["admin"]))
+    await _created(
+        await client.patch(f"/v1/webhooks/{ids['b_webhook']}", json={"active": False}, headers=b["admin"])
+    )
     return ids
 
 
@@ -1393,8 +1571,9 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     delivery_etags, ids = await _build_delivery(client, a, b)
     ids.update(await _build_webhooks(client, a, b))
     # B's HR system: a service client whose id A's admin aims at.
-    made = await client.post("/v1/clients", json={"name": "B b-hr system", "scopes": ["people:write"]},
-                             headers=b["admin"])
+    made = await client.post(
+        "/v1/clients", json={"name": "B b-hr system", "scopes": ["people:write"]}, headers=b["admin"]
+    )
     assert made.status_code == 201, made.text
     ids["b_client"] = made.json()["id"]
     # B's score export of B-QUIZ (a job, finished when the test client returns).
@@ -1807,7 +1986,16 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
             {},
         ),
         ("rater", 200, "GET", "/v1/rating-tasks?assessment={}", "B-QUIZ", "NOWHERE-1", None, {}),
-        ("rater", 404, "GET", "/v1/rating-tasks/{}/ratings/mine", world.ids["b_task"], random_attempt, None, {}),
+        (
+            "rater",
+            404,
+            "GET",
+            "/v1/rating-tasks/{}/ratings/mine",
+            world.ids["b_task"],
+            random_attempt,
+            None,
+            {},
+        ),
         (
             "rater",
             404,
@@ -1819,8 +2007,16 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
             {"If-Match": '"1"'},
         ),
         ("admin", 404, "GET", "/v1/assessments/{}/rating-progress", "B-QUIZ", "NOWHERE-1", None, {}),
-        ("admin", 404, "DELETE", "/v1/rating-allocations?rater=rater-1&assessment={}", "B-QUIZ", "NOWHERE-1", None,
-         {}),
+        (
+            "admin",
+            404,
+            "DELETE",
+            "/v1/rating-allocations?rater=rater-1&assessment={}",
+            "B-QUIZ",
+            "NOWHERE-1",
+            None,
+            {},
+        ),
         (
             "admin",
             422,
@@ -2191,8 +2387,9 @@ async def _console_session(client: httpx.AsyncClient, tenant_id: str, roles: lis
     principal = Principal("user", "admin-1", frozenset(roles), UUID(tenant_id), "https://idp.example", 0.0)
     async with tenant_transaction(pool, UUID(tenant_id)) as conn:
         session_id = await sessions.create(conn, principal, "en", idle_seconds=600, max_seconds=3600)
-        csrf = await conn.fetchval("SELECT csrf_token FROM console_sessions WHERE id_hash = $1",
-                                   sessions.id_hash(session_id))
+        csrf = await conn.fetchval(
+            "SELECT csrf_token FROM console_sessions WHERE id_hash = $1", sessions.id_hash(session_id)
+        )
     return session_id, csrf
 
 
@@ -2206,7 +2403,11 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
     cookies = {"Cookie": f"assess_console={session_id}"}
     listed = await client.get("/console/frameworks", headers=cookies)
     assert listed.status_code == 200
-    assert 'data-testid="framework-A-FW"' in listed.text and "B-FW" not in listed.text and "B B-" not in listed.text
+    assert (
+        'data-testid="framework-A-FW"' in listed.text
+        and "B-FW" not in listed.text
+        and "B B-" not in listed.text
+    )
     # The item list: A's items only, SHARED-SC as A wrote it; filters naming B's framework or an
     # indicator only B's items load on give A's empty list, as GET /v1/items does.
     items = await client.get("/console/items", headers=cookies)
@@ -2217,8 +2418,11 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
         filtered = await client.get(f"/console/items?{query}", headers=cookies)
         assert filtered.status_code == 200 and 'data-testid="no-items"' in filtered.text, query
         assert "B B-" not in filtered.text and 'data-testid="item-' not in filtered.text, query
-    adopted = await client.post("/console/templates/adopt", headers=cookies,
-                                data={"template": TEMPLATE, "code": "B-FW", "csrf_token": csrf})
+    adopted = await client.post(
+        "/console/templates/adopt",
+        headers=cookies,
+        data={"template": TEMPLATE, "code": "B-FW", "csrf_token": csrf},
+    )
     assert adopted.status_code == 303, adopted.text
     assert 'data-testid="framework-B-FW"' in (await client.get("/console/frameworks", headers=cookies)).text
     assert await _db_view(owner, world.b["id"]) == b_db_before
@@ -2226,7 +2430,9 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
     b_session, _ = await _console_session(client, world.b["id"], ["analyst"])
     b_listed = await client.get("/console/frameworks", headers={"Cookie": f"assess_console={b_session}"})
     assert "A-FW" not in b_listed.text and 'data-testid="framework-B-FW"' in b_listed.text
-    b_items = await client.get("/console/items?indicator=D2.1", headers={"Cookie": f"assess_console={b_session}"})
+    b_items = await client.get(
+        "/console/items?indicator=D2.1", headers={"Cookie": f"assess_console={b_session}"}
+    )
     assert 'data-testid="item-B-ORD-1"' in b_items.text and "A A-" not in b_items.text
 
 

@@ -109,7 +109,9 @@ def rule_problems(item: Item) -> list[str]:
             problems.append(f"keyed options {keyed} are not one entry per option {keys}")
         for entry in item.key.options:
             if set(entry.credit) != set(codes):
-                problems.append(f"option {entry.option} credits {sorted(entry.credit)}, loads {sorted(codes)}")
+                problems.append(
+                    f"option {entry.option} credits {sorted(entry.credit)}, loads {sorted(codes)}"
+                )
             if not all(0 <= credit <= item.points for credit in entry.credit.values()):
                 problems.append(f"option {entry.option} credit outside 0-{item.points}")
     if isinstance(item, Ordering) and sorted(item.key.order) != sorted(keys):
@@ -177,7 +179,13 @@ def test_every_dimension_and_indicator_is_covered():
     covered = {code for item in items() for code in loaded(item)}
     assert covered == set(dimension_of()), f"not loaded: {sorted(set(dimension_of()) - covered)}"
     assert len(covered) == 23
-    assert {dimension for item in items() for dimension in dimensions(item)} == {"AK", "AA", "HMC", "ES", "AG"}
+    assert {dimension for item in items() for dimension in dimensions(item)} == {
+        "AK",
+        "AA",
+        "HMC",
+        "ES",
+        "AG",
+    }
 
 
 # ----------------------------------------------------------------------------- choice items
@@ -197,7 +205,11 @@ def test_knowledge_items_are_four_option_single_choice_over_ak_aa_ag():
 def test_multiple_choice_uses_every_partial_credit_rule():
     multiple = of_type(MultipleChoice)
     assert len(multiple) >= 4
-    assert {item.key.partial_credit for item in multiple} == {"per_option", "right_minus_wrong", "all_or_nothing"}
+    assert {item.key.partial_credit for item in multiple} == {
+        "per_option",
+        "right_minus_wrong",
+        "all_or_nothing",
+    }
     for item in multiple:
         assert option_keys(item) == ["a", "b", "c", "d"], item.code
         assert 1 < len(item.key.correct) < 4, item.code  # neither a single answer nor "all of them"
@@ -217,7 +229,9 @@ def test_sjt_composition():
     centred = [item for item in sjts if centre(item) in {"HMC", "ES"}]
     both = [item for item in centred if {"HMC", "ES"} <= dimensions(item)]
     assert len(both) > len(centred) / 2, "most HMC- and ES-centred SJT items should load on both"
-    assert {centre(item) for item in sjts} == {"HMC", "ES", "AA", "AG"}, "government-work scenes on every dimension"
+    assert {centre(item) for item in sjts} == {"HMC", "ES", "AA", "AG"}, (
+        "government-work scenes on every dimension"
+    )
     for item in sjts:
         assert item.code.startswith(f"CAL-SJT-{centre(item)}-"), item.code
         assert f"focus:{centre(item)}" in item.tags, item.code
@@ -236,8 +250,10 @@ def test_sjt_options_and_credit():
 
 def weighted(item: SituationalJudgement) -> dict[str, float]:
     weights = {loading.indicator: loading.weight for loading in item.loadings}
-    return {entry.option: sum(weights[code] * credit for code, credit in entry.credit.items())
-            for entry in item.key.options}
+    return {
+        entry.option: sum(weights[code] * credit for code, credit in entry.credit.items())
+        for entry in item.key.options
+    }
 
 
 def test_sjt_has_one_defensible_best_option():
@@ -258,7 +274,9 @@ def test_dual_loaded_sjt_options_differ_per_indicator():
         if len(item.loadings) < 2:
             continue
         first, second = loaded(item)[:2]
-        assert any(abs(entry.credit[first] - entry.credit[second]) >= 0.5 for entry in item.key.options), item.code
+        assert any(abs(entry.credit[first] - entry.credit[second]) >= 0.5 for entry in item.key.options), (
+            item.code
+        )
 
 
 # ----------------------------------------------------------------------------- self-report, ordering, open
@@ -275,7 +293,9 @@ def test_likert_self_report_scale():
         assert [label["en"] for label in item.scale_labels][::4] == ["Strongly disagree", "Strongly agree"]
         assert dimensions(item) <= {"AA", "HMC", "ES"}, item.code
     assert {dimension for item in scale for dimension in dimensions(item)} == {"AA", "HMC", "ES"}
-    assert raw_keys("likert") == [{"reverse": item.key.reverse} for item in scale], "write every key explicitly"
+    assert raw_keys("likert") == [{"reverse": item.key.reverse} for item in scale], (
+        "write every key explicitly"
+    )
 
 
 def raw_keys(kind: str) -> list[dict]:
@@ -297,7 +317,10 @@ def test_open_response_items():
     assert len(tasks) >= 6
     assert {item.task for item in tasks.values()} == {"write_prompt", "critique_output", "free_text"}
     assert loaded(tasks["CAL-OR-001"]) == ["HMC.2"] and tasks["CAL-OR-001"].task == "write_prompt"
-    assert set(loaded(tasks["CAL-OR-002"])) == {"HMC.3", "ES.2"} and tasks["CAL-OR-002"].task == "critique_output"
+    assert (
+        set(loaded(tasks["CAL-OR-002"])) == {"HMC.3", "ES.2"}
+        and tasks["CAL-OR-002"].task == "critique_output"
+    )
     levels = len(framework().levels)
     for item in tasks.values():
         assert item.max_length == 2000, item.code
@@ -306,11 +329,25 @@ def test_open_response_items():
         assert item.key.rater_notes is not None, item.code
         assert 1 <= len(item.key.exemplars) <= levels, item.code
         for exemplar in item.key.exemplars:
-            assert max(map(len, exemplar.values())) <= item.max_length, f"{item.code}: exemplar over max_length"
+            assert max(map(len, exemplar.values())) <= item.max_length, (
+                f"{item.code}: exemplar over max_length"
+            )
 
 
 def test_no_real_names_of_products_or_companies():
     """Organisations are generic ('某县民政局', 'a county civil-affairs bureau'); spot-check a few real names."""
     text = json.dumps(raw_bank(), ensure_ascii=False)
-    for real in ("腾讯", "阿里", "百度", "字节", "DeepSeek", "ChatGPT", "OpenAI", "文心", "通义", "豆包", "Kimi"):
+    for real in (
+        "腾讯",
+        "阿里",
+        "百度",
+        "字节",
+        "DeepSeek",
+        "ChatGPT",
+        "OpenAI",
+        "文心",
+        "通义",
+        "豆包",
+        "Kimi",
+    ):
         assert real not in text, real

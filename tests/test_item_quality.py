@@ -65,8 +65,11 @@ def cadre() -> tuple[list[Item], FrameworkContent]:
 def test_a_duplicate_stem_is_found(cadre):
     items, framework = cadre
     original = next(item for item in items if item.code == "CAL-AK-001")
-    copy = msgspec.structs.replace(original, code="CAL-AK-901",
-                                   stem={lang: text.replace("两次", "两遍") for lang, text in original.stem.items()})
+    copy = msgspec.structs.replace(
+        original,
+        code="CAL-AK-901",
+        stem={lang: text.replace("两次", "两遍") for lang, text in original.stem.items()},
+    )
     assert checks(items + [copy], framework) == {"near_duplicate": ["CAL-AK-901", "CAL-AK-901"]}
 
 
@@ -81,9 +84,20 @@ def test_a_longest_option_key_pattern_is_found(cadre):
     items, framework = cadre
 
     # the fixture's pattern: every single-choice key made strictly the longest option, by repeating it
-    longest = [msgspec.structs.replace(item, options=[
-        Option(o.key, {lang: text * 3 for lang, text in o.text.items()}) if o.key == item.key.correct else o
-        for o in item.options]) if isinstance(item, SingleChoice) else item for item in items]
+    longest = [
+        msgspec.structs.replace(
+            item,
+            options=[
+                Option(o.key, {lang: text * 3 for lang, text in o.text.items()})
+                if o.key == item.key.correct
+                else o
+                for o in item.options
+            ],
+        )
+        if isinstance(item, SingleChoice)
+        else item
+        for item in items
+    ]
     found = checks(longest, framework)
     assert list(found) == ["longest_key"], found
     count = sum(isinstance(item, SingleChoice) for item in items)
@@ -92,8 +106,10 @@ def test_a_longest_option_key_pattern_is_found(cadre):
 
 def test_a_scale_without_reverse_keyed_statements_is_found(cadre):
     items, framework = cadre
-    forward = [msgspec.structs.replace(item, key=LikertKey(reverse=False)) if isinstance(item, Likert) else item
-               for item in items]
+    forward = [
+        msgspec.structs.replace(item, key=LikertKey(reverse=False)) if isinstance(item, Likert) else item
+        for item in items
+    ]
     found = checks(forward, framework)
     assert list(found) == ["likert_reverse"]
     assert found["likert_reverse"][0].startswith("scale:ai-use-self-report: 0 of")
@@ -101,8 +117,12 @@ def test_a_scale_without_reverse_keyed_statements_is_found(cadre):
 
 def test_open_response_without_rater_notes_is_found(cadre):
     items, framework = cadre
-    bare = [msgspec.structs.replace(item, key=OpenResponseKey(exemplars=item.key.exemplars))
-            if isinstance(item, OpenResponse) else item for item in items]
+    bare = [
+        msgspec.structs.replace(item, key=OpenResponseKey(exemplars=item.key.exemplars))
+        if isinstance(item, OpenResponse)
+        else item
+        for item in items
+    ]
     assert checks(bare, framework) == {"rater_notes": [i.code for i in items if isinstance(i, OpenResponse)]}
 
 
@@ -129,9 +149,20 @@ def test_the_broken_fixture_bank_fails_with_all_three_defects_at_once(cadre):
     """The issue's fixture: a duplicated stem, an uncovered indicator and keys that are always the longest."""
     items, framework = cadre
     broken = [item for item in items if "AK.4" not in {loading.indicator for loading in item.loadings}]
-    broken = [msgspec.structs.replace(item, options=[
-        Option(o.key, {lang: text * 3 for lang, text in o.text.items()}) if o.key == item.key.correct else o
-        for o in item.options]) if isinstance(item, SingleChoice) else item for item in broken]
+    broken = [
+        msgspec.structs.replace(
+            item,
+            options=[
+                Option(o.key, {lang: text * 3 for lang, text in o.text.items()})
+                if o.key == item.key.correct
+                else o
+                for o in item.options
+            ],
+        )
+        if isinstance(item, SingleChoice)
+        else item
+        for item in broken
+    ]
     broken.append(msgspec.structs.replace(broken[0], code="CAL-COPY-1"))
     found = {problem.check for problem in bank_problems(broken, framework)}
     assert found == {"coverage", "near_duplicate", "longest_key"}

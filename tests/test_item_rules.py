@@ -56,7 +56,13 @@ def test_a_valid_item_of_every_type_has_no_problems(code: str) -> None:
 def test_the_shared_items_cover_every_type() -> None:
     """The valid-item check above really exercises all six item types."""
     assert {item_type(decode(raw(code))) for code in BY_CODE} == {
-        "single_choice", "multiple_choice", "situational_judgement", "likert", "ordering", "open_response"}
+        "single_choice",
+        "multiple_choice",
+        "situational_judgement",
+        "likert",
+        "ordering",
+        "open_response",
+    }
 
 
 def test_single_choice_key_naming_an_unknown_option() -> None:
@@ -121,8 +127,9 @@ def test_sjt_key_naming_an_unknown_or_repeated_option() -> None:
     assert pointers(document) == ["/key/options/4/option"]
 
 
-@pytest.mark.parametrize("order", [["b", "d", "a"], ["b", "d", "a", "c", "c"], ["b", "d", "a", "z"],
-                                   ["b", "d", "a", "c", "e"], []])
+@pytest.mark.parametrize(
+    "order", [["b", "d", "a"], ["b", "d", "a", "c", "c"], ["b", "d", "a", "z"], ["b", "d", "a", "c", "e"], []]
+)
 def test_ordering_key_must_be_a_permutation(order: list[str]) -> None:
     """A missing, repeated, unknown or extra step in the key's order is one problem at /key/order."""
     assert pointers(raw("T-ORD-1", key={"order": order})) == ["/key/order"]
@@ -137,8 +144,16 @@ def test_likert_labels_one_per_point_or_none() -> None:
     assert pointers(raw("T-LK-1", scale_labels=[])) == []
 
 
-@pytest.mark.parametrize("weights, ok", [((0.5, 0.4), False), ((0.6, 0.6), False), ((0.3333, 0.6667), True),
-                                         ((0.5, 0.5), True), ((0.9995, 0.0005), True)])
+@pytest.mark.parametrize(
+    "weights, ok",
+    [
+        ((0.5, 0.4), False),
+        ((0.6, 0.6), False),
+        ((0.3333, 0.6667), True),
+        ((0.5, 0.5), True),
+        ((0.9995, 0.0005), True),
+    ],
+)
 def test_loading_weights_sum_to_one(weights: tuple[float, float], ok: bool) -> None:
     """Weights must sum to 1 within a small tolerance; otherwise /loadings is named."""
     loadings = [{"indicator": "AK.1", "weight": weights[0]}, {"indicator": "AK.2", "weight": weights[1]}]
@@ -172,18 +187,41 @@ def test_wrong_framework_code() -> None:
 def test_every_problem_is_named_at_once() -> None:
     """Problems in loadings, options and key are all reported together, each with its own pointer."""
     loadings = [{"indicator": "ZZ.1", "weight": 0.5}, {"indicator": "ZZ.1", "weight": 0.2}]
-    document = raw("T-MC-1", loadings=loadings,
-                   options=[{"key": k, "text": {"en": k}} for k in ("a", "b", "a")],
-                   key={"correct": ["q"]}, framework="other")
-    assert pointers(document) == ["/framework", "/key/correct/0", "/loadings", "/loadings/0/indicator",
-                                  "/loadings/1/indicator", "/loadings/1/indicator", "/options/2/key"]
+    document = raw(
+        "T-MC-1",
+        loadings=loadings,
+        options=[{"key": k, "text": {"en": k}} for k in ("a", "b", "a")],
+        key={"correct": ["q"]},
+        framework="other",
+    )
+    assert pointers(document) == [
+        "/framework",
+        "/key/correct/0",
+        "/loadings",
+        "/loadings/0/indicator",
+        "/loadings/1/indicator",
+        "/loadings/1/indicator",
+        "/options/2/key",
+    ]
 
 
 # --- candidate_view --------------------------------------------------------------------------------
 
 SECRET = "SECRET-KEY-MATERIAL"
-KEY_FIELDS = {"correct", "credit", "partial_credit", "reverse", "order", "rater_notes", "exemplars",
-              "note", "loadings", "tags", "framework", "shuffle_options"}
+KEY_FIELDS = {
+    "correct",
+    "credit",
+    "partial_credit",
+    "reverse",
+    "order",
+    "rater_notes",
+    "exemplars",
+    "note",
+    "loadings",
+    "tags",
+    "framework",
+    "shuffle_options",
+}
 
 
 def with_secrets(code: str) -> Item:
@@ -219,8 +257,15 @@ def test_candidate_view_says_how_each_type_is_answered() -> None:
     """answer_with follows the type (and the SJT format); the SJT rating scale only for `rate`."""
     views = {code: candidate_view(decode(raw(code))) for code in BY_CODE}
     assert {code: view.answer_with for code, view in views.items()} == {
-        "T-SC-1": "choice", "T-MC-1": "choices", "T-SJT-BEST": "choice", "T-SJT-ML": "most_least",
-        "T-SJT-RATE": "ratings", "T-LK-1": "value", "T-ORD-1": "order", "T-OR-1": "text"}
+        "T-SC-1": "choice",
+        "T-MC-1": "choices",
+        "T-SJT-BEST": "choice",
+        "T-SJT-ML": "most_least",
+        "T-SJT-RATE": "ratings",
+        "T-LK-1": "value",
+        "T-ORD-1": "order",
+        "T-OR-1": "text",
+    }
     assert views["T-SJT-RATE"].rating_points == 4 and views["T-SJT-BEST"].rating_points is None
     assert views["T-LK-1"].scale_points == 5 and views["T-LK-1"].options is None
     assert views["T-OR-1"].max_length == 500 and views["T-OR-1"].task == "write_prompt"
@@ -261,28 +306,35 @@ def test_an_empty_answer_is_accepted_as_clearing(code: str) -> None:
     assert answer_pointers(code, {}) == []
 
 
-@pytest.mark.parametrize("code, answer, expected", [
-    ("T-LK-1", {"choice": "a"}, ["/answer/choice"]),
-    ("T-SC-1", {"choices": ["a"]}, ["/answer/choices"]),
-    ("T-SJT-ML", {"choice": "a"}, ["/answer/choice"]),
-    ("T-SJT-BEST", {"most": "a", "least": "b"}, ["/answer/least", "/answer/most"]),
-    ("T-OR-1", {"text": "x", "value": 3}, ["/answer/value"]),
-    ("T-ORD-1", {"choices": ["a"], "text": "x"}, ["/answer/choices", "/answer/text"]),
-])
-def test_a_field_the_type_does_not_take_is_named(code: str, answer: dict[str, Any],
-                                                  expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "code, answer, expected",
+    [
+        ("T-LK-1", {"choice": "a"}, ["/answer/choice"]),
+        ("T-SC-1", {"choices": ["a"]}, ["/answer/choices"]),
+        ("T-SJT-ML", {"choice": "a"}, ["/answer/choice"]),
+        ("T-SJT-BEST", {"most": "a", "least": "b"}, ["/answer/least", "/answer/most"]),
+        ("T-OR-1", {"text": "x", "value": 3}, ["/answer/value"]),
+        ("T-ORD-1", {"choices": ["a"], "text": "x"}, ["/answer/choices", "/answer/text"]),
+    ],
+)
+def test_a_field_the_type_does_not_take_is_named(
+    code: str, answer: dict[str, Any], expected: list[str]
+) -> None:
     """Each field that is not the item's answer_with is named (and nothing else is checked)."""
     assert answer_pointers(code, answer) == expected
 
 
-@pytest.mark.parametrize("code, answer, expected", [
-    ("T-SC-1", {"choice": "z"}, ["/answer/choice"]),
-    ("T-SJT-BEST", {"choice": "e"}, ["/answer/choice"]),
-    ("T-MC-1", {"choices": ["a", "z", "q"]}, ["/answer/choices/1", "/answer/choices/2"]),
-    ("T-SJT-ML", {"most": "z", "least": "a"}, ["/answer/most"]),
-    ("T-SJT-ML", {"most": "a", "least": "z"}, ["/answer/least"]),
-    ("T-SJT-RATE", {"ratings": {"z": 2}}, ["/answer/ratings/z"]),
-])
+@pytest.mark.parametrize(
+    "code, answer, expected",
+    [
+        ("T-SC-1", {"choice": "z"}, ["/answer/choice"]),
+        ("T-SJT-BEST", {"choice": "e"}, ["/answer/choice"]),
+        ("T-MC-1", {"choices": ["a", "z", "q"]}, ["/answer/choices/1", "/answer/choices/2"]),
+        ("T-SJT-ML", {"most": "z", "least": "a"}, ["/answer/most"]),
+        ("T-SJT-ML", {"most": "a", "least": "z"}, ["/answer/least"]),
+        ("T-SJT-RATE", {"ratings": {"z": 2}}, ["/answer/ratings/z"]),
+    ],
+)
 def test_an_unknown_option_is_named(code: str, answer: dict[str, Any], expected: list[str]) -> None:
     """An option key that is not in the item is named where it was given."""
     assert answer_pointers(code, answer) == expected
@@ -313,8 +365,9 @@ def test_likert_value_within_the_scale(value: int, ok: bool) -> None:
     assert answer_pointers("T-LK-1", {"value": value}) == ([] if ok else ["/answer/value"])
 
 
-@pytest.mark.parametrize("order", [["a", "b", "c"], ["a", "b", "c", "c"], ["a", "b", "c", "d", "e"],
-                                   ["a", "b", "c", "z"], []])
+@pytest.mark.parametrize(
+    "order", [["a", "b", "c"], ["a", "b", "c", "c"], ["a", "b", "c", "d", "e"], ["a", "b", "c", "z"], []]
+)
 def test_order_must_be_a_permutation_of_the_steps(order: list[str]) -> None:
     """Every step exactly once; anything else names /answer/order."""
     assert answer_pointers("T-ORD-1", {"order": order}) == ["/answer/order"]

@@ -34,12 +34,14 @@ def test_alpha_and_alpha_if_deleted_match_the_textbook_formula():
     reliability = dimension.reliability("D")
     assert reliability.alpha == pytest.approx(_direct_alpha(rows)) == pytest.approx(cronbach_alpha(rows))
     for j, deleted in enumerate(reliability.alpha_if_deleted):
-        assert deleted.alpha == pytest.approx(_direct_alpha([[v for i, v in enumerate(r) if i != j] for r in rows]))
+        assert deleted.alpha == pytest.approx(
+            _direct_alpha([[v for i, v in enumerate(r) if i != j] for r in rows])
+        )
 
 
 def test_pearson_and_degenerate_cases():
     # deviations x: -.5 .5 -.5 .5, y: -.3 .4 -.4 .3; sxy = .7, sxx = 1, syy = .5: r = .7 / sqrt(.5)
-    assert pearson([0, 1, 0, 1], [0.2, 0.9, 0.1, 0.8]) == pytest.approx(0.7 / 0.5 ** 0.5)
+    assert pearson([0, 1, 0, 1], [0.2, 0.9, 0.1, 0.8]) == pytest.approx(0.7 / 0.5**0.5)
     assert pearson([1, 1, 1], [0.1, 0.5, 0.9]) is None  # no variance in the item
     assert cronbach_alpha([[1, 1], [1, 1]]) is None
     m = _Moments()
@@ -50,15 +52,30 @@ def test_pearson_and_degenerate_cases():
 async def test_the_statistics_job_over_http(client, service_keys):
     """High scorers get T-SC-1 wrong, low scorers right: it is flagged with negative discrimination."""
     tenant = await delivery_tenant(client, service_keys, slug="stats-region", people=4)
-    strong = {"T-MC-1": {"choices": ["a", "d"]}, "T-SJT-BEST": {"choice": "d"}, "T-LK-1": {"value": 1},
-              "T-ORD-1": {"order": ["b", "d", "a", "c"]}}
+    strong = {
+        "T-MC-1": {"choices": ["a", "d"]},
+        "T-SJT-BEST": {"choice": "d"},
+        "T-LK-1": {"value": 1},
+        "T-ORD-1": {"order": ["b", "d", "a", "c"]},
+    }
     weak = {"T-MC-1": {"choices": ["b", "c"]}, "T-LK-1": {"value": 5}}
-    plans = [({"T-SC-1": {"choice": "b"}} | strong), ({"T-SC-1": {"choice": "a"}} | strong),
-             ({"T-SC-1": {"choice": "c"}} | weak), {"T-SC-1": {"choice": "c"}}]
+    plans = [
+        ({"T-SC-1": {"choice": "b"}} | strong),
+        ({"T-SC-1": {"choice": "a"}} | strong),
+        ({"T-SC-1": {"choice": "c"}} | weak),
+        {"T-SC-1": {"choice": "c"}},
+    ]
     for me, plan in zip(tenant["candidates"], plans, strict=True):
-        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-        await client.post(f"/v1/me/attempts/{attempt}/answers", headers=me, json={"answers": [
-            {"item": ref, "revision": 1, "answer": answer} for ref, answer in plan.items()]})
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()[
+            "attempt"
+        ]["id"]
+        await client.post(
+            f"/v1/me/attempts/{attempt}/answers",
+            headers=me,
+            json={
+                "answers": [{"item": ref, "revision": 1, "answer": answer} for ref, answer in plan.items()]
+            },
+        )
         await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
 
     admin = tenant["admin"]
@@ -103,8 +120,12 @@ def test_alpha_is_reported_per_form_that_30_attempts_took():
     minimum), C 29 and D 5. A and B each get their own alpha and alpha-if-deleted over their own attempts;
     C and D are only counted. Before, alpha came from the most common form alone (A), with no n per form."""
     rng = random.Random(11)
-    plan = {("i0", "i1", "i2", "i3"): 40, ("i2", "i3", "i4", "i5"): 30, ("i0", "i1", "i4", "i5"): 29,
-            ("i0", "i2", "i4", "i5"): 5}
+    plan = {
+        ("i0", "i1", "i2", "i3"): 40,
+        ("i2", "i3", "i4", "i5"): 30,
+        ("i0", "i1", "i4", "i5"): 29,
+        ("i0", "i2", "i4", "i5"): 5,
+    }
     dimension = _Dimension()
     rows_of: dict[tuple[str, ...], list[list[float]]] = {}
     for form, n in plan.items():
@@ -115,19 +136,28 @@ def test_alpha_is_reported_per_form_that_30_attempts_took():
                 dimension.add(dict(zip(form, rows[i], strict=True)))
     reliability = dimension.reliability("D")
     assert MIN_FORM_ATTEMPTS == 30
-    assert [(f.items, f.attempts) for f in reliability.forms] == [(["i0", "i1", "i2", "i3"], 40),
-                                                                  (["i2", "i3", "i4", "i5"], 30)]
+    assert [(f.items, f.attempts) for f in reliability.forms] == [
+        (["i0", "i1", "i2", "i3"], 40),
+        (["i2", "i3", "i4", "i5"], 30),
+    ]
     for form in reliability.forms:
         rows = rows_of[tuple(form.items)]
         assert form.alpha == pytest.approx(_direct_alpha(rows)) and form.reason is None
         assert [d.item for d in form.alpha_if_deleted] == form.items
         for j, deleted in enumerate(form.alpha_if_deleted):
-            assert deleted.alpha == pytest.approx(_direct_alpha([[v for i, v in enumerate(r) if i != j] for r in rows]))
+            assert deleted.alpha == pytest.approx(
+                _direct_alpha([[v for i, v in enumerate(r) if i != j] for r in rows])
+            )
     assert (reliability.forms_below_minimum, reliability.attempts_below_minimum) == (2, 34)
     # the top-level fields keep their meaning: the most-taken form
     first = reliability.forms[0]
-    assert (reliability.items, reliability.attempts, reliability.alpha, reliability.alpha_if_deleted,
-            reliability.reason) == (4, 40, first.alpha, first.alpha_if_deleted, None)
+    assert (
+        reliability.items,
+        reliability.attempts,
+        reliability.alpha,
+        reliability.alpha_if_deleted,
+        reliability.reason,
+    ) == (4, 40, first.alpha, first.alpha_if_deleted, None)
 
 
 def test_alpha_is_null_with_a_reason_when_no_form_reaches_30():
@@ -157,8 +187,12 @@ def test_a_form_without_two_items_or_variance_has_a_reason():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sets(st.sampled_from("abcde"), min_size=1), st.integers(1, 45)), min_size=1,
-                max_size=6), st.randoms(use_true_random=False))
+@given(
+    st.lists(
+        st.tuples(st.sets(st.sampled_from("abcde"), min_size=1), st.integers(1, 45)), min_size=1, max_size=6
+    ),
+    st.randoms(use_true_random=False),
+)
 def test_every_form_reaching_the_minimum_is_reported_with_its_own_alpha(plan, rnd):
     forms: dict[frozenset[str], int] = {}
     for items, n in plan:
@@ -172,8 +206,12 @@ def test_every_form_reaching_the_minimum_is_reported_with_its_own_alpha(plan, rn
     reliability = dimension.reliability("D")
     expected = {form for form, n in forms.items() if n >= MIN_FORM_ATTEMPTS}
     assert {frozenset(f.items) for f in reliability.forms} == expected
-    assert [f.attempts for f in reliability.forms] == sorted((f.attempts for f in reliability.forms), reverse=True)
-    assert sum(f.attempts for f in reliability.forms) + reliability.attempts_below_minimum == sum(forms.values())
+    assert [f.attempts for f in reliability.forms] == sorted(
+        (f.attempts for f in reliability.forms), reverse=True
+    )
+    assert sum(f.attempts for f in reliability.forms) + reliability.attempts_below_minimum == sum(
+        forms.values()
+    )
     assert reliability.forms_below_minimum == len(forms) - len(expected)
     for form in reliability.forms:
         direct = cronbach_alpha(rows_of[frozenset(form.items)])
@@ -192,18 +230,27 @@ def test_the_accumulator_reports_alpha_per_pool_form_from_score_documents():
     from service.scoring.statistics import StatisticsAccumulator
     from tests.test_scoring_engine import TINY, TINY_HASH, make_item
 
-    pool = {code: make_item("likert", f"LK-{code}", loadings=[("D1.a", 1.0)], scale_points=5) for code in "abc"}
+    pool = {
+        code: make_item("likert", f"LK-{code}", loadings=[("D1.a", 1.0)], scale_points=5) for code in "abc"
+    }
     rng = random.Random(3)
     accumulator = StatisticsAccumulator()
     for form, n in (("ab", 45), ("bc", 30), ("ac", 12)):
         for _ in range(n):
             ability = rng.randint(1, 5)
-            answers = {f"LK-{c}": Answer(value=min(5, max(1, ability + rng.choice((-1, 0, 0, 1))))) for c in form}
+            answers = {
+                f"LK-{c}": Answer(value=min(5, max(1, ability + rng.choice((-1, 0, 0, 1))))) for c in form
+            }
             document = score(ScoringInput(TINY, TINY_HASH, [ScoredItem(1, pool[c]) for c in form], answers))
             accumulator.add(document, answers)
     (dimension,) = accumulator.result().dimensions
     assert dimension.dimension == "D1"
-    assert [(f.items, f.attempts) for f in dimension.forms] == [(["LK-a", "LK-b"], 45), (["LK-b", "LK-c"], 30)]
+    assert [(f.items, f.attempts) for f in dimension.forms] == [
+        (["LK-a", "LK-b"], 45),
+        (["LK-b", "LK-c"], 30),
+    ]
     assert (dimension.forms_below_minimum, dimension.attempts_below_minimum) == (1, 12)
-    assert all(f.alpha is not None and f.alpha_if_deleted == [] for f in dimension.forms)  # 2 items: none deleted
+    assert all(
+        f.alpha is not None and f.alpha_if_deleted == [] for f in dimension.forms
+    )  # 2 items: none deleted
     assert (dimension.items, dimension.attempts, dimension.alpha) == (2, 45, dimension.forms[0].alpha)

@@ -38,9 +38,13 @@ def pointers(response: Any) -> list[str]:
 
 def quiz(code: str = "quiz", items: list[str] | None = None) -> dict[str, Any]:
     """A minimal assessment over fixed items, for everyone of one category."""
-    return {"code": code, "title": {"en": "Quiz"}, "framework": {"code": FRAMEWORK, "version": 1},
-            "sections": [{"code": "main", "items": [{"code": c} for c in (items or ["T-SC-1"])]}],
-            "audience": {"categories": ["civil_servant"]}}
+    return {
+        "code": code,
+        "title": {"en": "Quiz"},
+        "framework": {"code": FRAMEWORK, "version": 1},
+        "sections": [{"code": "main", "items": [{"code": c} for c in (items or ["T-SC-1"])]}],
+        "audience": {"categories": ["civil_servant"]},
+    }
 
 
 async def import_all(client: Any, admin: dict[str, str], items: list[dict[str, Any]] | None = None) -> dict:
@@ -61,8 +65,9 @@ async def publish_framework_other(client: Any, admin: dict[str, str]) -> None:
     adopted = await client.post("/v1/frameworks", json={"template": OTHER_FRAMEWORK}, headers=admin)
     assert adopted.status_code == 201, adopted.text
     etag = (await client.get(f"/v1/frameworks/{OTHER_FRAMEWORK}/versions/1", headers=admin)).headers["etag"]
-    published = await client.post(f"/v1/frameworks/{OTHER_FRAMEWORK}/versions/1/publish",
-                                  headers={**admin, "If-Match": etag})
+    published = await client.post(
+        f"/v1/frameworks/{OTHER_FRAMEWORK}/versions/1/publish", headers={**admin, "If-Match": etag}
+    )
     assert published.status_code == 200, published.text
 
 
@@ -87,7 +92,11 @@ async def test_create_get_and_preview(client, admin):
     assert created.headers["etag"] == '"1.1"'
     version = created.json()
     assert (version["code"], version["version"], version["revision"], version["latest_version"]) == (
-        "T-SJT-RATE", 1, 1, 1)
+        "T-SJT-RATE",
+        1,
+        1,
+        1,
+    )
     assert version["status"] == "active" and not version["locked"]
     assert version["content"] == canonical(body) and version["content_hash"].startswith("sha256:")
 
@@ -115,8 +124,16 @@ async def test_previews_of_every_type_carry_no_key(client, admin):
         preview = await client.get(f"/v1/items/{code}/preview", headers=admin)
         assert preview.status_code == 200, preview.text
         text = preview.text
-        for secret in ('"key":{', '"correct"', '"credit"', '"reverse"', '"rater_notes"', '"exemplars"',
-                       "Look for context", "示例答案"):
+        for secret in (
+            '"key":{',
+            '"correct"',
+            '"credit"',
+            '"reverse"',
+            '"rater_notes"',
+            '"exemplars"',
+            "Look for context",
+            "示例答案",
+        ):
             assert secret not in text, (code, secret)
 
 
@@ -132,14 +149,23 @@ async def test_search_filters_and_pages(client, tenant, admin):
     assert everything == sorted(CODES + ["U-SC-1"])
     assert await search(client, admin, framework=FRAMEWORK) == CODES
     assert await search(client, admin, framework=OTHER_FRAMEWORK) == ["U-SC-1"]
-    assert await search(client, admin, indicator="HMC.3") == ["T-LK-1", "T-ORD-1", "T-SJT-BEST", "T-SJT-ML",
-                                                             "T-SJT-RATE"]
+    assert await search(client, admin, indicator="HMC.3") == [
+        "T-LK-1",
+        "T-ORD-1",
+        "T-SJT-BEST",
+        "T-SJT-ML",
+        "T-SJT-RATE",
+    ]
     assert await search(client, admin, indicator="ES.1") == ["T-SJT-BEST", "T-SJT-ML", "T-SJT-RATE"]
     assert await search(client, admin, indicator="AK.3") == []
     assert await search(client, admin, type="likert") == ["T-LK-1"]
     assert await search(client, admin, type="single_choice") == ["T-SC-1", "U-SC-1"]
 
-    assert await search(client, admin, q="通知") == ["T-SJT-BEST", "T-SJT-ML", "T-SJT-RATE"]  # scenario, zh-CN
+    assert await search(client, admin, q="通知") == [
+        "T-SJT-BEST",
+        "T-SJT-ML",
+        "T-SJT-RATE",
+    ]  # scenario, zh-CN
     assert await search(client, admin, q="写一个提示词") == ["T-OR-1"]  # stem, zh-CN
     assert await search(client, admin, q="WRITE A PROMPT") == ["T-OR-1"]  # stem, en, any case
     assert await search(client, admin, q="选项e") == ["T-MC-1"]  # only the multiple choice has five options
@@ -147,7 +173,10 @@ async def test_search_filters_and_pages(client, tenant, admin):
     assert await search(client, admin, q="Look for context") == []  # rater notes are key material
     assert await search(client, admin, q="示例答案") == []  # so are exemplars
     assert await search(client, admin, q="通知", indicator="ES.1", type="situational_judgement") == [
-        "T-SJT-BEST", "T-SJT-ML", "T-SJT-RATE"]
+        "T-SJT-BEST",
+        "T-SJT-ML",
+        "T-SJT-RATE",
+    ]
 
     assert (await client.post("/v1/items/T-SC-1/retire", headers=admin)).status_code == 200
     assert await search(client, admin, status="retired") == ["T-SC-1"]
@@ -193,8 +222,11 @@ async def test_put_needs_a_current_if_match(client, admin):
     assert await search(client, admin, indicator="AK.1") == []
     assert await search(client, admin, q="renamed STEM") == ["T-SC-1"]
     assert await search(client, admin, q="单选") == []
-    assert (await client.put("/v1/items/nope", json=item("T-SC-1", code="nope"),
-                             headers={**admin, "If-Match": "*"})).status_code == 404
+    assert (
+        await client.put(
+            "/v1/items/nope", json=item("T-SC-1", code="nope"), headers={**admin, "If-Match": "*"}
+        )
+    ).status_code == 404
 
 
 async def test_an_edit_after_publish_makes_a_new_version(client, admin):
@@ -210,13 +242,18 @@ async def test_an_edit_after_publish_makes_a_new_version(client, admin):
     second = await client.put("/v1/items/T-SC-1", json=edited, headers={**admin, "If-Match": '"1.1"'})
     assert second.status_code == 200, second.text
     assert second.headers["etag"] == '"2.1"'
-    assert (second.json()["version"], second.json()["latest_version"], second.json()["locked"]) == (2, 2, False)
+    assert (second.json()["version"], second.json()["latest_version"], second.json()["locked"]) == (
+        2,
+        2,
+        False,
+    )
 
     first = await client.get("/v1/items/T-SC-1/versions/1", headers=admin)
     assert first.json()["content"] == canonical(item("T-SC-1")) and first.json()["locked"]
     assert first.json()["latest_version"] == 2
-    assert (await client.get("/v1/items/T-SC-1/preview", params={"version": 1}, headers=admin)
-            ).json()["stem"] == "Single"
+    assert (await client.get("/v1/items/T-SC-1/preview", params={"version": 1}, headers=admin)).json()[
+        "stem"
+    ] == "Single"
     assert (await client.get("/v1/items/T-SC-1/preview", headers=admin)).json()["stem"] == "New version"
 
     assessment = (await client.get("/v1/assessments/quiz", headers=admin)).json()
@@ -242,16 +279,21 @@ async def test_code_type_and_framework_cannot_change(client, admin):
     assert retyped.status_code == 422 and pointers(retyped) == ["/type"]
     moved = await client.put("/v1/items/T-SC-1", json=item("T-SC-1", framework="other-fw"), headers=headers)
     assert moved.status_code == 422 and pointers(moved) == ["/framework"]
-    everything = await client.put("/v1/items/T-SC-1", json=item("T-LK-1", framework="other-fw"),
-                                  headers=headers)
+    everything = await client.put(
+        "/v1/items/T-SC-1", json=item("T-LK-1", framework="other-fw"), headers=headers
+    )
     assert everything.status_code == 422 and pointers(everything) == ["/code", "/framework", "/type"]
     assert (await client.get("/v1/items/T-SC-1", headers=admin)).json()["revision"] == 1
 
 
 async def test_validation_names_every_problem(client, admin):
     """A create or edit with several problems gets one 422 naming them all; nothing is saved."""
-    bad = item("T-SC-1", loadings=[{"indicator": "AK.1", "weight": 0.5}, {"indicator": "ZZ.1", "weight": 0.6}],
-               options=[{"key": k, "text": {"en": k}} for k in ("a", "b", "a")], key={"correct": "z"})
+    bad = item(
+        "T-SC-1",
+        loadings=[{"indicator": "AK.1", "weight": 0.5}, {"indicator": "ZZ.1", "weight": 0.6}],
+        options=[{"key": k, "text": {"en": k}} for k in ("a", "b", "a")],
+        key={"correct": "z"},
+    )
     created = await client.post("/v1/items", json=bad, headers=admin)
     assert created.status_code == 422, created.text
     assert pointers(created) == ["/key/correct", "/loadings", "/loadings/1/indicator", "/options/2/key"]
@@ -259,8 +301,11 @@ async def test_validation_names_every_problem(client, admin):
     assert (await client.get("/v1/items/T-SC-1", headers=admin)).status_code == 404
 
     assert (await client.post("/v1/items", json=item("T-ORD-1"), headers=admin)).status_code == 201
-    edit = await client.put("/v1/items/T-ORD-1", json=item("T-ORD-1", key={"order": ["a", "b"]}),
-                            headers={**admin, "If-Match": '"1.1"'})
+    edit = await client.put(
+        "/v1/items/T-ORD-1",
+        json=item("T-ORD-1", key={"order": ["a", "b"]}),
+        headers={**admin, "If-Match": '"1.1"'},
+    )
     assert edit.status_code == 422 and pointers(edit) == ["/key/order"]
     kept = (await client.get("/v1/items/T-ORD-1", headers=admin)).json()
     assert kept["content"] == canonical(item("T-ORD-1"))
@@ -376,8 +421,9 @@ async def test_retired_items_are_kept_out_of_assessments_until_restored(client, 
     retired = await client.post("/v1/items/T-LK-1/retire", headers=admin)
     assert retired.status_code == 200 and retired.json()["status"] == "retired"
     assert (await client.get("/v1/items/T-LK-1", headers=admin)).json()["status"] == "retired"
-    edit = await client.put("/v1/items/T-LK-1", json=item("T-LK-1", stem={"en": "x"}),
-                            headers={**admin, "If-Match": "*"})
+    edit = await client.put(
+        "/v1/items/T-LK-1", json=item("T-LK-1", stem={"en": "x"}), headers={**admin, "If-Match": "*"}
+    )
     assert edit.status_code == 409
 
     created = await client.post("/v1/assessments", json=quiz(items=["T-SC-1", "T-LK-1"]), headers=admin)
@@ -404,8 +450,13 @@ async def test_analysts_read_but_do_not_write(client, service_keys, tenant, admi
     """Analysts and raters read the bank; only tenant admins and authors write; candidates do neither."""
     await import_all(client, admin)
     analyst = user(service_keys, tenant["id"], ["analyst"])
-    for url in ("/v1/items", "/v1/items/T-SC-1", "/v1/items/T-SC-1/versions/1", "/v1/items/T-SC-1/preview",
-                "/v1/items/export"):
+    for url in (
+        "/v1/items",
+        "/v1/items/T-SC-1",
+        "/v1/items/T-SC-1/versions/1",
+        "/v1/items/T-SC-1/preview",
+        "/v1/items/export",
+    ):
         assert (await client.get(url, headers=analyst)).status_code == 200, url
     headers = {**analyst, "If-Match": "*"}
     writes = [
@@ -420,7 +471,9 @@ async def test_analysts_read_but_do_not_write(client, service_keys, tenant, admi
     assert await search(client, admin) == CODES
 
     author = user(service_keys, tenant["id"], ["author"])
-    assert (await client.post("/v1/items", json=item("T-SC-1", code="X-3"), headers=author)).status_code == 201
+    assert (
+        await client.post("/v1/items", json=item("T-SC-1", code="X-3"), headers=author)
+    ).status_code == 201
     rater = user(service_keys, tenant["id"], ["rater"])
     assert (await client.get("/v1/items/X-3", headers=rater)).status_code == 200
     candidate = user(service_keys, tenant["id"], ["candidate"])
@@ -442,14 +495,20 @@ async def test_an_import_does_not_edit_a_retired_item(client, admin):
     pointer to the item) and save nothing, instead of silently editing it."""
     await import_all(client, admin)
     assert (await client.post("/v1/items/T-LK-1/retire", headers=admin)).status_code == 200
-    put = await client.put("/v1/items/T-LK-1", json=item("T-LK-1", stem={"en": "Edited"}),
-                           headers={**admin, "If-Match": "*"})
+    put = await client.put(
+        "/v1/items/T-LK-1", json=item("T-LK-1", stem={"en": "Edited"}), headers={**admin, "If-Match": "*"}
+    )
     assert put.status_code == 409
-    imported = await client.post("/v1/items/import", json={"items": [
-        item("T-LK-1", stem={"en": "Edited"}), item("T-SC-1", code="NEW-1")]}, headers=admin)
+    imported = await client.post(
+        "/v1/items/import",
+        json={"items": [item("T-LK-1", stem={"en": "Edited"}), item("T-SC-1", code="NEW-1")]},
+        headers=admin,
+    )
     assert imported.status_code in (409, 422), imported.text
     assert "/items/0" in "".join(pointers(imported))
-    assert (await client.get("/v1/items/T-LK-1", headers=admin)).json()["content"] == canonical(item("T-LK-1"))
+    assert (await client.get("/v1/items/T-LK-1", headers=admin)).json()["content"] == canonical(
+        item("T-LK-1")
+    )
     assert (await client.get("/v1/items/NEW-1", headers=admin)).status_code == 404
 
 
@@ -461,12 +520,14 @@ async def test_the_sample_bank_imports_under_any_adopted_code(client, service_ke
     from service.items.samples import ITEMS_DIR
 
     admin = (await make_tenant(client, service_keys, "sample-region"))["admin"]
-    adopted = await client.post("/v1/frameworks", json={"template": "cadre-ai-literacy", "code": "gz-cal"},
-                                headers=admin)
+    adopted = await client.post(
+        "/v1/frameworks", json={"template": "cadre-ai-literacy", "code": "gz-cal"}, headers=admin
+    )
     assert adopted.status_code == 201, adopted.text
     read = await client.get("/v1/frameworks/gz-cal/versions/1", headers=admin)
-    published = await client.post("/v1/frameworks/gz-cal/versions/1/publish",
-                                  headers={**admin, "If-Match": read.headers["etag"]})
+    published = await client.post(
+        "/v1/frameworks/gz-cal/versions/1/publish", headers={**admin, "If-Match": read.headers["etag"]}
+    )
     assert published.status_code == 200, published.text
     bank = json.loads((ITEMS_DIR / "cadre-ai-literacy" / "items.json").read_text(encoding="utf-8"))
 
@@ -474,7 +535,8 @@ async def test_the_sample_bank_imports_under_any_adopted_code(client, service_ke
     assert as_written.status_code == 422  # no framework 'cadre-ai-literacy' in this tenant
     unknown = await client.post("/v1/items/import", params={"framework": "nope"}, json=bank, headers=admin)
     assert unknown.status_code == 422 and unknown.json()["errors"] == [
-        {"detail": "no published framework 'nope'", "parameter": "framework"}]
+        {"detail": "no published framework 'nope'", "parameter": "framework"}
+    ]
 
     imported = await client.post("/v1/items/import", params={"framework": "gz-cal"}, json=bank, headers=admin)
     assert imported.status_code == 200, imported.text

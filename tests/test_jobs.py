@@ -21,8 +21,9 @@ async def _job(owner, job_id):  # type: ignore[no-untyped-def]
     return await owner.fetchrow("SELECT state, attempts, lease_owner FROM jobs WHERE id = $1", job_id)
 
 
-async def test_a_worker_shutting_down_hands_its_job_back_and_another_takes_it_at_once(client, service_keys, owner,
-                                                                                        settings: Settings):
+async def test_a_worker_shutting_down_hands_its_job_back_and_another_takes_it_at_once(
+    client, service_keys, owner, settings: Settings
+):
     tenant = await delivery_tenant(client, service_keys, slug="jobs-handback")
     tenant_id = UUID(tenant["id"])
     paused = msgspec.structs.replace(settings, test_job_pause_seconds=3600.0, job_poll_seconds=0.0)
@@ -45,7 +46,10 @@ async def test_a_worker_shutting_down_hands_its_job_back_and_another_takes_it_at
         assert await other.poll_once() == 1  # claimable at once: no lease to wait for
         while other.running or other._spawned:
             await asyncio.sleep(0.01)
-        assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", run.id)) == ("done", 1)
+        assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", run.id)) == (
+            "done",
+            1,
+        )
         assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) == "done"
     finally:
         await runtime_pool.close()

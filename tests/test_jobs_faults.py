@@ -90,8 +90,15 @@ async def _killed_twice(kind: str, owner: asyncpg.Pool, serve_pid: int, job_id: 
     claims, the second (the takeover) by another worker than the first."""
     killed: list[str] = []
     while True:
-        row = await _until(owner, job_id, "running on a live worker, or ended", lambda r: r["state"] in (
-            "done", "failed") or (r["state"] == "running" and r["lease_owner"] not in killed))
+        row = await _until(
+            owner,
+            job_id,
+            "running on a live worker, or ended",
+            lambda r: (
+                r["state"] in ("done", "failed")
+                or (r["state"] == "running" and r["lease_owner"] not in killed)
+            ),
+        )
         if row["state"] != "running":
             break
         killed.append(row["lease_owner"])
@@ -111,8 +118,14 @@ async def _retried(owner: asyncpg.Pool, job_id: str, status_of, retry) -> dict[s
 
 async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_can_be_retried():
     harness = _harness()
-    env = {"JOB_LEASE_SECONDS": "2", "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_POLL_SECONDS": "0.5",
-           "JOB_MAX_ATTEMPTS": "2", "ASSESS_TEST_JOB_PAUSE_SECONDS": str(PAUSE), "DEADLINE_SWEEP_SECONDS": "0"}
+    env = {
+        "JOB_LEASE_SECONDS": "2",
+        "JOB_HEARTBEAT_SECONDS": "0.5",
+        "JOB_POLL_SECONDS": "0.5",
+        "JOB_MAX_ATTEMPTS": "2",
+        "ASSESS_TEST_JOB_PAUSE_SECONDS": str(PAUSE),
+        "DEADLINE_SWEEP_SECONDS": "0",
+    }
     with harness.running_service(workers=2, pool_max=8, extra_env=env) as service:
         owner = await asyncpg.create_pool(_owner_url(service.data_dir), min_size=1, max_size=5)
         try:
@@ -122,12 +135,14 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
                 tenant_id, admin, people = await harness.bench_tenant(http, service.keys, people=3)
                 for person in people:
                     me = harness.candidate_token(service.keys, tenant_id, person)
-                    attempt = (await harness.ok(http.post("/v1/me/assessments/bench/attempts", json={},
-                                                          headers=me))).json()["attempt"]["id"]
+                    attempt = (
+                        await harness.ok(http.post("/v1/me/assessments/bench/attempts", json={}, headers=me))
+                    ).json()["attempt"]["id"]
                     await harness.ok(http.post(f"/v1/me/attempts/{attempt}/submit", headers=me))
                 a = "/v1/assessments/bench"
-                preview = (await harness.ok(http.post(f"{a}/rescorings", json={"reason": "check"},
-                                                      headers=admin))).json()["id"]
+                preview = (
+                    await harness.ok(http.post(f"{a}/rescorings", json={"reason": "check"}, headers=admin))
+                ).json()["id"]
 
                 async def get(url: str) -> dict[str, Any]:
                     return (await harness.ok(http.get(url, headers=admin))).json()
@@ -144,23 +159,34 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
 
                 kinds = {
                     "rescoring": (lambda: commit(preview), lambda i: get(f"{a}/rescorings/{i}"), commit),
-                    "item statistics": (lambda: post(f"{a}/item-statistics"),
-                                        lambda i: _statistics_run(owner, get, a, i),
-                                        lambda _: post(f"{a}/item-statistics")),
-                    "aggregate rebuild": (lambda: post(f"{a}/aggregate-jobs", kind="rebuild"),
-                                          lambda i: get(f"{a}/aggregate-jobs/{i}"),
-                                          lambda _: post(f"{a}/aggregate-jobs", kind="rebuild")),
-                    "score export": (lambda: post(f"{a}/score-exports", format="csv"),
-                                     lambda i: get(f"/v1/score-exports/{i}"),
-                                     lambda _: post(f"{a}/score-exports", format="csv")),
+                    "item statistics": (
+                        lambda: post(f"{a}/item-statistics"),
+                        lambda i: _statistics_run(owner, get, a, i),
+                        lambda _: post(f"{a}/item-statistics"),
+                    ),
+                    "aggregate rebuild": (
+                        lambda: post(f"{a}/aggregate-jobs", kind="rebuild"),
+                        lambda i: get(f"{a}/aggregate-jobs/{i}"),
+                        lambda _: post(f"{a}/aggregate-jobs", kind="rebuild"),
+                    ),
+                    "score export": (
+                        lambda: post(f"{a}/score-exports", format="csv"),
+                        lambda i: get(f"/v1/score-exports/{i}"),
+                        lambda _: post(f"{a}/score-exports", format="csv"),
+                    ),
                 }
                 # all four started before any worker is killed (a request in flight to a killed worker
                 # would fail with it), then killed at once; the retries once no worker is being killed
                 started = [await start() for start, _, _ in kinds.values()]
-                failed = await asyncio.gather(*(_killed_twice(kind, owner, service.pid, job_id)
-                                                for kind, job_id in zip(kinds, started)))
-                results = await asyncio.gather(*(_retried(owner, job_id, status_of, retry)
-                                                 for job_id, (_, status_of, retry) in zip(failed, kinds.values())))
+                failed = await asyncio.gather(
+                    *(_killed_twice(kind, owner, service.pid, job_id) for kind, job_id in zip(kinds, started))
+                )
+                results = await asyncio.gather(
+                    *(
+                        _retried(owner, job_id, status_of, retry)
+                        for job_id, (_, status_of, retry) in zip(failed, kinds.values())
+                    )
+                )
                 rescored, statistics, rebuilt, exported = results
                 assert (rescored["status"], rescored["processed"], rescored["total"]) == ("done", 3, 3)
                 # (the sample bank has open-response items: the scores are provisional until rated, so the
@@ -179,6 +205,7 @@ async def _statistics_run(owner: asyncpg.Pool, get, a: str, run_id: str) -> dict
     latest = await get(f"{a}/item-statistics")
     if latest["id"] == run_id:
         return latest
-    row = await owner.fetchrow("SELECT id::text, status, error, processed FROM statistics_runs WHERE id = $1::uuid",
-                               run_id)
+    row = await owner.fetchrow(
+        "SELECT id::text, status, error, processed FROM statistics_runs WHERE id = $1::uuid", run_id
+    )
     return dict(row)

@@ -54,7 +54,8 @@ async def test_every_table_forces_rls_and_the_app_role_owns_nothing(owner_url: s
         tables = await conn.fetch(
             """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) AS owner
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')""")
+               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"""
+        )
         for table in tables:
             assert table["owner"] != APP_ROLE, table["relname"]
             if table["relname"] != "alembic_version":
@@ -63,7 +64,8 @@ async def test_every_table_forces_rls_and_the_app_role_owns_nothing(owner_url: s
         assert role == (False, False)
         functions = await conn.fetchval(
             """SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-               WHERE n.nspname = 'public' AND p.prosecdef""")
+               WHERE n.nspname = 'public' AND p.prosecdef"""
+        )
         assert functions == 0, "a SECURITY DEFINER function would run past row-level security"
     finally:
         await conn.close()
@@ -97,11 +99,18 @@ async def test_jobs_left_running_before_0012_are_taken_over_after_it(client, ser
     await asyncio.to_thread(migrate.downgrade, owner_url, APP_ROLE, "0011")
     frozen = await owner.fetchval(
         "INSERT INTO statistics_runs (tenant_id, assessment_id, requested_by) VALUES ($1, $2, 'x') RETURNING id",
-        tenant_id, assessment)
+        tenant_id,
+        assessment,
+    )
     finished = await owner.fetchval(
         "INSERT INTO statistics_runs (tenant_id, assessment_id, requested_by, status) VALUES ($1, $2, 'x', 'done') "
-        "RETURNING id", tenant_id, assessment)
+        "RETURNING id",
+        tenant_id,
+        assessment,
+    )
     await asyncio.to_thread(migrate.upgrade, owner_url, APP_ROLE)
-    rows = await owner.fetch("SELECT tenant_id, id, kind, state, lease_expires_at <= now() AS lapsed FROM jobs")
+    rows = await owner.fetch(
+        "SELECT tenant_id, id, kind, state, lease_expires_at <= now() AS lapsed FROM jobs"
+    )
     assert [tuple(r) for r in rows] == [(tenant_id, frozen, "item_statistics", "running", True)]
     assert finished != frozen

@@ -42,19 +42,36 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _services(owner_url: str, keys_file: Path, data_dir: Path, workers: tuple[int, ...],
-              extra: dict[str, str] | None = None) -> Iterator[list[str]]:
+def _services(
+    owner_url: str,
+    keys_file: Path,
+    data_dir: Path,
+    workers: tuple[int, ...],
+    extra: dict[str, str] | None = None,
+) -> Iterator[list[str]]:
     servers, urls = [], []
     try:
         for index, count in enumerate(workers):
             port = _free_port()
-            env = {**os.environ, "DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                   "ASSESS_DATA_DIR": str(data_dir / f"host-{index}"), "PORT": str(port), "WORKERS": str(count),
-                   "DB_POOL_MAX": "2", "LOG_LEVEL": "WARNING", "AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
-                   "SERVICE_KEYS_RELOAD_SECONDS": str(RELOAD_SECONDS), "WEBHOOK_DISPATCH_SECONDS": "0",
-                   "DEADLINE_SWEEP_SECONDS": "0", **(extra or {})}
+            env = {
+                **os.environ,
+                "DATABASE_URL": owner_url,
+                "SERVICE_KEYS_FILE": str(keys_file),
+                "ASSESS_DATA_DIR": str(data_dir / f"host-{index}"),
+                "PORT": str(port),
+                "WORKERS": str(count),
+                "DB_POOL_MAX": "2",
+                "LOG_LEVEL": "WARNING",
+                "AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
+                "SERVICE_KEYS_RELOAD_SECONDS": str(RELOAD_SECONDS),
+                "WEBHOOK_DISPATCH_SECONDS": "0",
+                "DEADLINE_SWEEP_SECONDS": "0",
+                **(extra or {}),
+            }
             env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            servers.append(subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env))
+            servers.append(
+                subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for server, url in zip(servers, urls):
             for _ in range(600):
@@ -81,30 +98,44 @@ def private_keys(tmp_path: Path, keys_file: Path) -> Path:
     return path
 
 
-async def _tenant_with_client(http: httpx.AsyncClient, url: str, keys: ServiceKeys
-                              ) -> tuple[dict[str, str], dict[str, Any]]:
+async def _tenant_with_client(
+    http: httpx.AsyncClient, url: str, keys: ServiceKeys
+) -> tuple[dict[str, str], dict[str, Any]]:
     """A tenant's admin headers and a service client of it (with its `tenant_id`)."""
-    tenant = (await http.post(url + "/v1/tenants", json={"slug": "multi-host", "name": "M"},
-                              headers=operator(keys))).json()
-    admin = bearer(issue_token(keys, issuer=ISSUER, audience=AUDIENCE, kind="user", subject="admin",
-                               tenant_id=tenant["id"], roles=["tenant_admin"]))
+    tenant = (
+        await http.post(url + "/v1/tenants", json={"slug": "multi-host", "name": "M"}, headers=operator(keys))
+    ).json()
+    admin = bearer(
+        issue_token(
+            keys,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            kind="user",
+            subject="admin",
+            tenant_id=tenant["id"],
+            roles=["tenant_admin"],
+        )
+    )
     made = await http.post(url + "/v1/clients", json={"name": "HR", "scopes": ["scores:read"]}, headers=admin)
     assert made.status_code == 201, made.text
     return admin, {**made.json(), "tenant_id": tenant["id"]}
 
 
 async def test_revocation_reaches_every_host_within_the_cache_time_and_token_limits_are_shared(
-        owner_url, private_keys, tmp_path):
+    owner_url, private_keys, tmp_path
+):
     keys = ServiceKeys.load(private_keys)
-    with _services(owner_url, private_keys, tmp_path, (2, 1), {"TOKEN_RATE_PER_SECOND": "0.001",
-                                                               "TOKEN_RATE_BURST": "3"}) as (a, b):
+    with _services(
+        owner_url, private_keys, tmp_path, (2, 1), {"TOKEN_RATE_PER_SECOND": "0.001", "TOKEN_RATE_BURST": "3"}
+    ) as (a, b):
         async with httpx.AsyncClient() as http:
             admin, made = await _tenant_with_client(http, a, keys)
             credentials = (made["id"], made["client_secret"])
 
             async def token(url: str) -> httpx.Response:
-                return await http.post(url + "/oauth/token", data={"grant_type": "client_credentials"},
-                                       auth=credentials)
+                return await http.post(
+                    url + "/oauth/token", data={"grant_type": "client_credentials"}, auth=credentials
+                )
 
             # one bucket for both hosts (and A's two workers): a burst of 3, then 429 on either host
             answers = [await token(url) for url in (a, b, a, b, a)]
@@ -117,13 +148,15 @@ async def test_revocation_reaches_every_host_within_the_cache_time_and_token_lim
             revoked = await http.post(f"{a}/v1/clients/{made['id']}/revoke", headers=admin)
             assert revoked.status_code == 200
             await asyncio.sleep(AUTH_CACHE_SECONDS + 0.5)
-            after = [(await http.get(url + "/v1/scores", headers=client_token)).status_code
-                     for url in (a, b) * 6]
+            after = [
+                (await http.get(url + "/v1/scores", headers=client_token)).status_code for url in (a, b) * 6
+            ]
             assert after == [401] * 12
 
 
-async def test_a_rotated_key_is_accepted_by_running_workers_without_a_restart(owner_url, private_keys, tmp_path,
-                                                                              monkeypatch):
+async def test_a_rotated_key_is_accepted_by_running_workers_without_a_restart(
+    owner_url, private_keys, tmp_path, monkeypatch
+):
     old = ServiceKeys.load(private_keys)
     with _services(owner_url, private_keys, tmp_path, (2, 1)) as urls:
         async with httpx.AsyncClient() as http:
@@ -133,17 +166,31 @@ async def test_a_rotated_key_is_accepted_by_running_workers_without_a_restart(ow
             new = ServiceKeys.load(private_keys)
             assert new.keys[-1].kid not in old.by_kid
             await asyncio.sleep(RELOAD_SECONDS + 0.2)
-            signed_new = bearer(issue_token(new, issuer=ISSUER, audience=AUDIENCE, kind="user", subject="admin",
-                                            tenant_id=made["tenant_id"], roles=["tenant_admin"]))
+            signed_new = bearer(
+                issue_token(
+                    new,
+                    issuer=ISSUER,
+                    audience=AUDIENCE,
+                    kind="user",
+                    subject="admin",
+                    tenant_id=made["tenant_id"],
+                    roles=["tenant_admin"],
+                )
+            )
             for url in urls * 4:
                 answer = await http.get(url + "/v1/clients", headers=signed_new)
                 assert answer.status_code == 200, answer.text
-                assert (await http.get(url + "/v1/clients", headers=admin)).status_code == 200  # old key still
+                assert (
+                    await http.get(url + "/v1/clients", headers=admin)
+                ).status_code == 200  # old key still
                 kids = {k["kid"] for k in (await http.get(url + "/.well-known/jwks.json")).json()["keys"]}
                 assert new.keys[-1].kid in kids
             # and workers now sign with the new key
-            issued = await http.post(urls[1] + "/oauth/token", data={"grant_type": "client_credentials"},
-                                     auth=(made["id"], made["client_secret"]))
+            issued = await http.post(
+                urls[1] + "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(made["id"], made["client_secret"]),
+            )
             assert jwt.get_unverified_header(issued.json()["access_token"])["kid"] == new.keys[-1].kid
 
 
@@ -158,11 +205,17 @@ async def test_metrics_sum_a_hosts_workers_and_need_the_metrics_token(owner_url,
             assert (await http.get(url + "/metrics", headers=bearer("wrong"))).status_code == 401
             scraped = await http.get(url + "/metrics", headers=bearer("scrape-me"))
         assert scraped.status_code == 200
-        counts = [float(m) for m in re.findall(
-            r'^assess_requests_total\{[^}]*path="/health/live"[^}]*\} (\S+)$', scraped.text, re.M)]
+        counts = [
+            float(m)
+            for m in re.findall(
+                r'^assess_requests_total\{[^}]*path="/health/live"[^}]*\} (\S+)$', scraped.text, re.M
+            )
+        ]
         assert sum(counts) == requests, scraped.text[:2000]
         files = list((tmp_path / "host-0").glob("metrics-*/*.db"))
-        assert len({re.sub(r"\D", "", f.stem.split("_")[-1]) for f in files}) >= 2  # both workers wrote samples
+        assert (
+            len({re.sub(r"\D", "", f.stem.split("_")[-1]) for f in files}) >= 2
+        )  # both workers wrote samples
 
 
 async def test_metrics_without_a_token_answer_loopback_clients_only(settings):

@@ -8,7 +8,9 @@ from service.api.openapi_doc import OPENAPI_PATH, render_openapi
 
 
 def test_committed_document_matches_the_app():
-    assert OPENAPI_PATH.read_text() == render_openapi(), "openapi/openapi.json is stale: run `./dev assess openapi`"
+    assert OPENAPI_PATH.read_text() == render_openapi(), (
+        "openapi/openapi.json is stale: run `./dev assess openapi`"
+    )
 
 
 def test_every_operation_has_an_id_and_documents_problem_responses():

@@ -13,8 +13,6 @@ from tests.helpers import all_pages, make_tenant
 PROBLEM = "application/problem+json"
 
 
-
-
 @pytest.fixture
 async def admin(client: httpx.AsyncClient, service_keys: Any) -> dict[str, str]:
     return (await make_tenant(client, service_keys, "tree-region"))["admin"]
@@ -32,10 +30,14 @@ def pointers(problem: dict[str, Any]) -> list[str]:
     return [e["pointer"] for e in problem.get("errors", [])]
 
 
-async def create(client: httpx.AsyncClient, admin: dict[str, str], code: str, parent: str | None = None,
-                 **fields: Any) -> dict[str, Any]:
-    response = await client.post("/v1/org-units", json={"code": code, "name": fields.pop("name", f"Unit {code}"),
-                                                         "parent_code": parent, **fields}, headers=admin)
+async def create(
+    client: httpx.AsyncClient, admin: dict[str, str], code: str, parent: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/org-units",
+        json={"code": code, "name": fields.pop("name", f"Unit {code}"), "parent_code": parent, **fields},
+        headers=admin,
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -46,8 +48,9 @@ async def unit(client: httpx.AsyncClient, admin: dict[str, str], code: str) -> d
     return response.json()
 
 
-async def list_all(client: httpx.AsyncClient, admin: dict[str, str], limit: int = 500,
-                   **params: Any) -> list[dict[str, Any]]:
+async def list_all(
+    client: httpx.AsyncClient, admin: dict[str, str], limit: int = 500, **params: Any
+) -> list[dict[str, Any]]:
     """Every page of a list, following next_cursor; checks pages are disjoint and in code order."""
     items = await all_pages(client, "/v1/org-units", admin, limit, **params)
     codes = [u["code"] for u in items]
@@ -76,8 +79,9 @@ async def test_create_roots_and_children(client, admin):
 
 
 async def test_create_under_unknown_parent_is_422(client, admin):
-    response = await client.post("/v1/org-units", json={"code": "X", "name": "x", "parent_code": "NOPE"},
-                                 headers=admin)
+    response = await client.post(
+        "/v1/org-units", json={"code": "X", "name": "x", "parent_code": "NOPE"}, headers=admin
+    )
     assert pointers(assert_problem(response, 422)) == ["/parent_code"]
     assert await codes(client, admin) == []
 
@@ -100,8 +104,14 @@ async def test_patch_changes_only_sent_fields(client, admin):
     untouched = await client.patch("/v1/org-units/C", json={}, headers=admin)
     assert untouched.status_code == 200
     after = untouched.json()
-    assert (after["name"], after["level"], after["parent_code"], after["depth"], after["id"], after["created_at"]) == (
-        "Big City", None, "P", 1, before["id"], before["created_at"])
+    assert (
+        after["name"],
+        after["level"],
+        after["parent_code"],
+        after["depth"],
+        after["id"],
+        after["created_at"],
+    ) == ("Big City", None, "P", 1, before["id"], before["created_at"])
     assert (await unit(client, admin, "P"))["name"] == "Province"
 
 
@@ -109,7 +119,9 @@ async def test_patch_refuses_null_name_and_unknown_unit(client, admin):
     await create(client, admin, "C", name="City")
     problem = assert_problem(await client.patch("/v1/org-units/C", json={"name": None}, headers=admin), 400)
     assert pointers(problem) == ["/name"]
-    problem = assert_problem(await client.patch("/v1/org-units/C", json={"parent_code": "X"}, headers=admin), 400)
+    problem = assert_problem(
+        await client.patch("/v1/org-units/C", json={"parent_code": "X"}, headers=admin), 400
+    )
     assert pointers(problem) == ["/parent_code"]
     assert_problem(await client.patch("/v1/org-units/NOPE", json={"name": "n"}, headers=admin), 404)
     assert (await unit(client, admin, "C"))["name"] == "City"
@@ -122,8 +134,16 @@ async def _small_forest(client: httpx.AsyncClient, admin: dict[str, str]) -> Non
     #  │   │   └── A111
     #  │   └── A12
     #  └── A2
-    for code, parent in [("A", None), ("A1", "A"), ("A11", "A1"), ("A111", "A11"), ("A12", "A1"), ("A2", "A"),
-                         ("B", None), ("B1", "B")]:
+    for code, parent in [
+        ("A", None),
+        ("A1", "A"),
+        ("A11", "A1"),
+        ("A111", "A11"),
+        ("A12", "A1"),
+        ("A2", "A"),
+        ("B", None),
+        ("B1", "B"),
+    ]:
         await create(client, admin, code, parent)
 
 
@@ -135,8 +155,16 @@ async def test_move_subtree(client, admin):
     assert moved.status_code == 200, moved.text
     assert (moved.json()["parent_code"], moved.json()["depth"]) == ("B1", 2)
     depths = {u["code"]: (u["parent_code"], u["depth"]) for u in await list_all(client, admin)}
-    assert depths == {"A": (None, 0), "A2": ("A", 1), "B": (None, 0), "B1": ("B", 1), "A1": ("B1", 2),
-                      "A11": ("A1", 3), "A111": ("A11", 4), "A12": ("A1", 3)}
+    assert depths == {
+        "A": (None, 0),
+        "A2": ("A", 1),
+        "B": (None, 0),
+        "B1": ("B", 1),
+        "A1": ("B1", 2),
+        "A11": ("A1", 3),
+        "A111": ("A11", 4),
+        "A12": ("A1", 3),
+    }
     assert await codes(client, admin, under="A") == ["A", "A2"]
     assert await codes(client, admin, under="B") == ["A1", "A11", "A111", "A12", "B", "B1"]
     assert await codes(client, admin, under="B1") == ["A1", "A11", "A111", "A12", "B1"]
@@ -178,7 +206,9 @@ async def test_move_under_itself_or_descendant_is_422(client, admin):
         assert pointers(assert_problem(response, 422)) == ["/parent_code"], target
     response = await client.post("/v1/org-units/A1/move", json={"parent_code": "NOPE"}, headers=admin)
     assert pointers(assert_problem(response, 422)) == ["/parent_code"]
-    assert_problem(await client.post("/v1/org-units/NOPE/move", json={"parent_code": "A"}, headers=admin), 404)
+    assert_problem(
+        await client.post("/v1/org-units/NOPE/move", json={"parent_code": "A"}, headers=admin), 404
+    )
     assert await list_all(client, admin) == before
 
 
@@ -226,11 +256,15 @@ def generated_tree(seed: int = 7) -> tuple[list[dict[str, Any]], dict[str, set[s
             subtree.add(county)
             for t in range(1, 9):
                 town = f"{county}-T{t}"
-                units.append({"code": town, "name": f"Township {t}", "level": "township", "parent_code": county})
+                units.append(
+                    {"code": town, "name": f"Township {t}", "level": "township", "parent_code": county}
+                )
                 subtree.add(town)
                 for v in range(1, 10):
                     village = f"{town}-V{v}"
-                    units.append({"code": village, "name": f"Village {v}", "level": "village", "parent_code": town})
+                    units.append(
+                        {"code": village, "name": f"Village {v}", "level": "village", "parent_code": town}
+                    )
                     subtree.add(village)
     random.Random(seed).shuffle(units)  # children often come before their parents
     return units, subtrees
@@ -241,22 +275,32 @@ async def test_bulk_import_of_a_five_level_tree(client, admin):
     assert len(units) == 2031
     response = await client.post("/v1/org-units/import", json={"units": units}, headers=admin)
     assert response.status_code in (200, 201), response.text
-    assert response.json() == {"mode": "create", "created": 2031, "updated": 0, "unchanged": 0, "deactivated": 0}
+    assert response.json() == {
+        "mode": "create",
+        "created": 2031,
+        "updated": 0,
+        "unchanged": 0,
+        "deactivated": 0,
+    }
 
     everything = await list_all(client, admin)
     assert len(everything) == 2031
     by_code = {u["code"]: u for u in everything}
     assert by_code["P"]["depth"] == 0 and by_code["P-C3"]["depth"] == 1
     assert (by_code["P-C3-K2-T8-V9"]["depth"], by_code["P-C3-K2-T8-V9"]["parent_code"]) == (4, "P-C3-K2-T8")
-    assert all(u["depth"] == ["province", "city", "county", "township", "village"].index(u["level"])
-               for u in everything)
+    assert all(
+        u["depth"] == ["province", "city", "county", "township", "village"].index(u["level"])
+        for u in everything
+    )
 
     city = "P-C3"
     paged = await list_all(client, admin, limit=37, under=city)
     assert len(paged) == len(subtrees[city]) == 1 + 5 + 40 + 360
     assert {u["code"] for u in paged} == subtrees[city]
     assert {u["code"] for u in await list_all(client, admin, under="P-C3-K2-T8")} == {
-        "P-C3-K2-T8", *(f"P-C3-K2-T8-V{v}" for v in range(1, 10))}
+        "P-C3-K2-T8",
+        *(f"P-C3-K2-T8-V{v}" for v in range(1, 10)),
+    }
 
     assert await codes(client, admin, parent=city) == [f"{city}-K{k}" for k in range(1, 6)]
     assert await codes(client, admin, level="city") == [f"P-C{c}" for c in range(1, 6)]
@@ -268,9 +312,16 @@ async def test_bulk_import_of_a_five_level_tree(client, admin):
 
 async def test_import_a_branch_under_existing_units(client, admin):
     await create(client, admin, "P")
-    response = await client.post("/v1/org-units/import", json={"units": [
-        {"code": "C-K1", "name": "k", "parent_code": "C"}, {"code": "C", "name": "c", "parent_code": "P"}]},
-        headers=admin)
+    response = await client.post(
+        "/v1/org-units/import",
+        json={
+            "units": [
+                {"code": "C-K1", "name": "k", "parent_code": "C"},
+                {"code": "C", "name": "c", "parent_code": "P"},
+            ]
+        },
+        headers=admin,
+    )
     assert response.json() == {"mode": "create", "created": 2, "updated": 0, "unchanged": 0, "deactivated": 0}
     assert (await unit(client, admin, "C-K1"))["depth"] == 2
     assert await codes(client, admin, under="P") == ["C", "C-K1", "P"]
@@ -280,24 +331,62 @@ async def _count(client: httpx.AsyncClient, admin: dict[str, str]) -> int:
     return len(await list_all(client, admin))
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    pytest.param([{"code": "N1"}, {"code": "N2"}, {"code": "N3"}, {"code": "N2"}],
-                 ["/units/3/code"], id="duplicate-in-batch"),
-    pytest.param([{"code": "N1"}, {"code": "OLD"}, {"code": "N2", "parent_code": "N1"}],
-                 ["/units/1/code"], id="already-exists"),
-    pytest.param([{"code": "N1"}, {"code": "N2", "parent_code": "N1"}, {"code": "N3", "parent_code": "N1"},
-                  {"code": "N4", "parent_code": "GHOST"}], ["/units/3/parent_code"], id="unknown-parent"),
-    pytest.param([{"code": "N0"}, {"code": "A", "parent_code": "B"}, {"code": "B", "parent_code": "A"}],
-                 ["/units/1/parent_code", "/units/2/parent_code"], id="two-cycle"),
-    pytest.param([{"code": "S", "parent_code": "S"}, {"code": "N1", "parent_code": "OLD"}],
-                 ["/units/0/parent_code"], id="self-parent"),
-    pytest.param([{"code": "N1", "parent_code": "OLD"}, {"code": "X", "parent_code": "Z"},
-                  {"code": "Y", "parent_code": "X"}, {"code": "Z", "parent_code": "Y"}],
-                 ["/units/1/parent_code", "/units/2/parent_code", "/units/3/parent_code"], id="three-cycle"),
-    pytest.param([{"code": "N1"}, {"code": "N1"}, {"code": "OLD"}, {"code": "N2", "parent_code": "GHOST"},
-                  {"code": "N3", "parent_code": "N1"}],
-                 ["/units/1/code", "/units/2/code", "/units/3/parent_code"], id="several-kinds"),
-])
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            [{"code": "N1"}, {"code": "N2"}, {"code": "N3"}, {"code": "N2"}],
+            ["/units/3/code"],
+            id="duplicate-in-batch",
+        ),
+        pytest.param(
+            [{"code": "N1"}, {"code": "OLD"}, {"code": "N2", "parent_code": "N1"}],
+            ["/units/1/code"],
+            id="already-exists",
+        ),
+        pytest.param(
+            [
+                {"code": "N1"},
+                {"code": "N2", "parent_code": "N1"},
+                {"code": "N3", "parent_code": "N1"},
+                {"code": "N4", "parent_code": "GHOST"},
+            ],
+            ["/units/3/parent_code"],
+            id="unknown-parent",
+        ),
+        pytest.param(
+            [{"code": "N0"}, {"code": "A", "parent_code": "B"}, {"code": "B", "parent_code": "A"}],
+            ["/units/1/parent_code", "/units/2/parent_code"],
+            id="two-cycle",
+        ),
+        pytest.param(
+            [{"code": "S", "parent_code": "S"}, {"code": "N1", "parent_code": "OLD"}],
+            ["/units/0/parent_code"],
+            id="self-parent",
+        ),
+        pytest.param(
+            [
+                {"code": "N1", "parent_code": "OLD"},
+                {"code": "X", "parent_code": "Z"},
+                {"code": "Y", "parent_code": "X"},
+                {"code": "Z", "parent_code": "Y"},
+            ],
+            ["/units/1/parent_code", "/units/2/parent_code", "/units/3/parent_code"],
+            id="three-cycle",
+        ),
+        pytest.param(
+            [
+                {"code": "N1"},
+                {"code": "N1"},
+                {"code": "OLD"},
+                {"code": "N2", "parent_code": "GHOST"},
+                {"code": "N3", "parent_code": "N1"},
+            ],
+            ["/units/1/code", "/units/2/code", "/units/3/parent_code"],
+            id="several-kinds",
+        ),
+    ],
+)
 async def test_import_errors_reject_the_whole_batch(client, admin, rows, expected):
     await create(client, admin, "OLD")
     before = await _count(client, admin)
@@ -310,14 +399,22 @@ async def test_import_errors_reject_the_whole_batch(client, admin, rows, expecte
 
 
 async def test_import_reports_cycles_along_with_other_errors(client, admin):
-    units = [{"code": "N1", "name": "n"}, {"code": "N1", "name": "n"},
-             {"code": "A", "name": "a", "parent_code": "B"}, {"code": "B", "name": "b", "parent_code": "A"}]
-    problem = assert_problem(await client.post("/v1/org-units/import", json={"units": units}, headers=admin), 422)
+    units = [
+        {"code": "N1", "name": "n"},
+        {"code": "N1", "name": "n"},
+        {"code": "A", "name": "a", "parent_code": "B"},
+        {"code": "B", "name": "b", "parent_code": "A"},
+    ]
+    problem = assert_problem(
+        await client.post("/v1/org-units/import", json={"units": units}, headers=admin), 422
+    )
     assert sorted(pointers(problem)) == ["/units/1/code", "/units/2/parent_code", "/units/3/parent_code"]
 
 
 async def test_empty_import_is_422(client, admin):
-    problem = assert_problem(await client.post("/v1/org-units/import", json={"units": []}, headers=admin), 422)
+    problem = assert_problem(
+        await client.post("/v1/org-units/import", json={"units": []}, headers=admin), 422
+    )
     assert pointers(problem) == ["/units"]
 
 
@@ -330,15 +427,24 @@ async def test_list_filters_by_parent_and_level(client, admin):
     assert await codes(client, admin, parent="P") == ["C1", "C2"]
     assert await codes(client, admin, parent="C2") == ["C2.K1", "C2.K2", "C2.K3"]
     assert await codes(client, admin, parent="C2.K1") == []
-    assert await codes(client, admin, level="county") == [f"{c}.{k}" for c in ("C1", "C2") for k in ("K1", "K2", "K3")]
+    assert await codes(client, admin, level="county") == [
+        f"{c}.{k}" for c in ("C1", "C2") for k in ("K1", "K2", "K3")
+    ]
     assert await codes(client, admin, level="county", parent="C1") == ["C1.K1", "C1.K2", "C1.K3"]
     assert await codes(client, admin, level="province") == ["P"]
     assert_problem(await client.get("/v1/org-units", params={"parent": "NOPE"}, headers=admin), 404)
 
     first = (await client.get("/v1/org-units", params={"level": "county", "limit": 4}, headers=admin)).json()
-    assert [u["code"] for u in first["items"]] == ["C1.K1", "C1.K2", "C1.K3", "C2.K1"] and first["next_cursor"]
-    second = (await client.get("/v1/org-units", params={"level": "county", "limit": 4,
-                                                         "cursor": first["next_cursor"]}, headers=admin)).json()
+    assert [u["code"] for u in first["items"]] == ["C1.K1", "C1.K2", "C1.K3", "C2.K1"] and first[
+        "next_cursor"
+    ]
+    second = (
+        await client.get(
+            "/v1/org-units",
+            params={"level": "county", "limit": 4, "cursor": first["next_cursor"]},
+            headers=admin,
+        )
+    ).json()
     assert [u["code"] for u in second["items"]] == ["C2.K2", "C2.K3"] and second["next_cursor"] is None
 
 
@@ -348,14 +454,18 @@ async def test_tenants_do_not_see_each_others_units(client, service_keys, admin)
     assert await codes(client, other) == []
     assert_problem(await client.get("/v1/org-units/MINE", headers=other), 404)
     assert_problem(await client.delete("/v1/org-units/MINE", headers=other), 404)
-    response = await client.post("/v1/org-units", json={"code": "X", "name": "x", "parent_code": "MINE"},
-                                 headers=other)
+    response = await client.post(
+        "/v1/org-units", json={"code": "X", "name": "x", "parent_code": "MINE"}, headers=other
+    )
     assert pointers(assert_problem(response, 422)) == ["/parent_code"]
 
 
 def import_units(*rows: tuple[str, str | None] | tuple[str, str | None, str]) -> dict[str, Any]:
-    return {"units": [{"code": r[0], "parent_code": r[1], "name": r[2] if len(r) > 2 else f"Unit {r[0]}"}
-                      for r in rows]}
+    return {
+        "units": [
+            {"code": r[0], "parent_code": r[1], "name": r[2] if len(r) > 2 else f"Unit {r[0]}"} for r in rows
+        ]
+    }
 
 
 async def test_upsert_creates_renames_and_moves_in_one_request(client, admin):
@@ -393,9 +503,15 @@ async def test_sync_deactivates_what_it_does_not_hold_and_reactivates_what_it_do
     units sent again are active again."""
     for code, parent in [("P", None), ("C1", "P"), ("K1", "C1"), ("C2", "P")]:
         await create(client, admin, code, parent)
-    assert (await client.put("/v1/people/k-1", json={"org_unit_code": "K1"}, headers=admin)).status_code == 201
-    synced = await client.post("/v1/org-units/import", params={"mode": "sync"},
-                               json=import_units(("P", None), ("C2", "P"), ("C3", "P")), headers=admin)
+    assert (
+        await client.put("/v1/people/k-1", json={"org_unit_code": "K1"}, headers=admin)
+    ).status_code == 201
+    synced = await client.post(
+        "/v1/org-units/import",
+        params={"mode": "sync"},
+        json=import_units(("P", None), ("C2", "P"), ("C3", "P")),
+        headers=admin,
+    )
     assert synced.status_code == 200, synced.text
     assert synced.json() == {"mode": "sync", "created": 1, "updated": 0, "unchanged": 2, "deactivated": 2}
     active = {u["code"]: u["active"] for u in await list_all(client, admin)}
@@ -404,8 +520,12 @@ async def test_sync_deactivates_what_it_does_not_hold_and_reactivates_what_it_do
     assert await codes(client, admin, active="true", under="P") == ["C2", "C3", "P"]
     assert (await client.get("/v1/people/k-1", headers=admin)).json()["org_unit_code"] == "K1"
 
-    back = await client.post("/v1/org-units/import", params={"mode": "sync"},
-                             json=import_units(("P", None), ("C1", "P"), ("C2", "P"), ("C3", "P")), headers=admin)
+    back = await client.post(
+        "/v1/org-units/import",
+        params={"mode": "sync"},
+        json=import_units(("P", None), ("C1", "P"), ("C2", "P"), ("C3", "P")),
+        headers=admin,
+    )
     assert back.json() == {"mode": "sync", "created": 0, "updated": 1, "unchanged": 3, "deactivated": 0}
     active = {u["code"]: u["active"] for u in await list_all(client, admin)}
     assert active == {"P": True, "C1": True, "K1": False, "C2": True, "C3": True}
@@ -420,12 +540,20 @@ async def test_upsert_and_sync_name_every_problem_and_change_nothing(client, adm
     before = await list_all(client, admin)
     # A under B while B stays under A: a cycle through the stored tree; GHOST unknown; N twice
     body = import_units(("A", "B"), ("N", "GHOST"), ("N", "P"), ("Z", "P", "new"))
-    problem = assert_problem(await client.post("/v1/org-units/import", params={"mode": "upsert"}, json=body,
-                                               headers=admin), 422)
+    problem = assert_problem(
+        await client.post("/v1/org-units/import", params={"mode": "upsert"}, json=body, headers=admin), 422
+    )
     assert pointers(problem) == ["/units/0/parent_code", "/units/1/parent_code", "/units/2/code"]
     # a sync holds the whole tree: a parent it lacks is named even when it is stored
-    problem = assert_problem(await client.post("/v1/org-units/import", params={"mode": "sync"},
-                                               json=import_units(("A", "P"), ("Z", None)), headers=admin), 422)
+    problem = assert_problem(
+        await client.post(
+            "/v1/org-units/import",
+            params={"mode": "sync"},
+            json=import_units(("A", "P"), ("Z", None)),
+            headers=admin,
+        ),
+        422,
+    )
     assert pointers(problem) == ["/units/0/parent_code"]
     assert await list_all(client, admin) == before
     bad_mode = await client.post("/v1/org-units/import", params={"mode": "merge"}, json=body, headers=admin)

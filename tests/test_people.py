@@ -26,8 +26,9 @@ async def tenant(client: httpx.AsyncClient, service_keys: Any) -> dict[str, Any]
     #  P ── C1 ── K1
     #    └─ C2
     for code, parent in [("P", None), ("C1", "P"), ("K1", "C1"), ("C2", "P")]:
-        response = await client.post("/v1/org-units", json={"code": code, "name": code, "parent_code": parent},
-                                     headers=admin)
+        response = await client.post(
+            "/v1/org-units", json={"code": code, "name": code, "parent_code": parent}, headers=admin
+        )
         assert response.status_code == 201, response.text
     return tenant
 
@@ -44,8 +45,9 @@ def pointers(problem: dict[str, Any]) -> list[str]:
     return [e["pointer"] for e in problem.get("errors", [])]
 
 
-async def list_all(client: httpx.AsyncClient, headers: dict[str, str], limit: int = 500,
-                   **params: Any) -> list[dict[str, Any]]:
+async def list_all(
+    client: httpx.AsyncClient, headers: dict[str, str], limit: int = 500, **params: Any
+) -> list[dict[str, Any]]:
     return await all_pages(client, "/v1/people", headers, limit, **params)
 
 
@@ -55,31 +57,47 @@ async def ids(client: httpx.AsyncClient, headers: dict[str, str], **params: Any)
 
 async def test_put_creates_then_replaces(client, tenant):
     admin = tenant["admin"]
-    created = await client.put("/v1/people/T-001", json={"org_unit_code": "K1", "category": "teacher",
-                                                         "display_name": "Li Wei"}, headers=admin)
+    created = await client.put(
+        "/v1/people/T-001",
+        json={"org_unit_code": "K1", "category": "teacher", "display_name": "Li Wei"},
+        headers=admin,
+    )
     assert created.status_code == 201, created.text
     person = created.json()
     assert {k: person[k] for k in ("external_id", "org_unit_code", "category", "display_name", "active")} == {
-        "external_id": "T-001", "org_unit_code": "K1", "category": "teacher", "display_name": "Li Wei",
-        "active": True}
+        "external_id": "T-001",
+        "org_unit_code": "K1",
+        "category": "teacher",
+        "display_name": "Li Wei",
+        "active": True,
+    }
 
     got = await client.get("/v1/people/T-001", headers=admin)
     assert got.status_code == 200 and got.json() == person
 
-    replaced = await client.put("/v1/people/T-001", json={"org_unit_code": "C2", "active": False}, headers=admin)
+    replaced = await client.put(
+        "/v1/people/T-001", json={"org_unit_code": "C2", "active": False}, headers=admin
+    )
     assert replaced.status_code == 200, replaced.text
     after = replaced.json()
     # a replacement: fields not sent go back to their defaults
     assert (after["id"], after["created_at"]) == (person["id"], person["created_at"])
     assert (after["org_unit_code"], after["category"], after["display_name"], after["active"]) == (
-        "C2", "unspecified", None, False)
+        "C2",
+        "unspecified",
+        None,
+        False,
+    )
     assert after["updated_at"] >= person["updated_at"]
     assert (await client.get("/v1/people/T-001", headers=admin)).json() == after
 
     minimal = await client.put("/v1/people/someone@example.org", json={}, headers=admin)
     assert minimal.status_code == 201
     assert (minimal.json()["org_unit_code"], minimal.json()["category"], minimal.json()["active"]) == (
-        None, "unspecified", True)
+        None,
+        "unspecified",
+        True,
+    )
 
 
 async def test_get_unknown_person_is_404(client, tenant):
@@ -104,17 +122,26 @@ async def test_unknown_org_unit_is_422(client, tenant):
     assert_problem(await client.get("/v1/people/p1", headers=admin), 404)
     # nor does a replacement pointing at an unknown unit change anything
     assert (await client.put("/v1/people/p1", json={"org_unit_code": "C1"}, headers=admin)).status_code == 201
-    assert_problem(await client.put("/v1/people/p1", json={"org_unit_code": "GHOST", "active": False},
-                                    headers=admin), 422)
+    assert_problem(
+        await client.put("/v1/people/p1", json={"org_unit_code": "GHOST", "active": False}, headers=admin),
+        422,
+    )
     person = (await client.get("/v1/people/p1", headers=admin)).json()
     assert (person["org_unit_code"], person["active"]) == ("C1", True)
 
 
 def bulk_rows(n: int, *, version: int) -> list[dict[str, Any]]:
     units = ["P", "C1", "K1", "C2", None]
-    return [{"external_id": f"p{i:05d}", "org_unit_code": units[(i + version) % 5],
-             "category": CATEGORIES[(i + version) % 6], "display_name": f"Person {i} v{version}",
-             "active": (i + version) % 7 != 0} for i in range(n)]
+    return [
+        {
+            "external_id": f"p{i:05d}",
+            "org_unit_code": units[(i + version) % 5],
+            "category": CATEGORIES[(i + version) % 6],
+            "display_name": f"Person {i} v{version}",
+            "active": (i + version) % 7 != 0,
+        }
+        for i in range(n)
+    ]
 
 
 async def test_bulk_upsert_5000(client, tenant):
@@ -134,7 +161,11 @@ async def test_bulk_upsert_5000(client, tenant):
     for person in everyone:
         row = want[person["external_id"]]
         assert (person["org_unit_code"], person["category"], person["display_name"], person["active"]) == (
-            row["org_unit_code"], row["category"], row["display_name"], row["active"])
+            row["org_unit_code"],
+            row["category"],
+            row["display_name"],
+            row["active"],
+        )
 
     mixed = bulk_rows(5002, version=2)[4998:]
     third = await client.post("/v1/people/bulk", json={"people": mixed}, headers=admin)
@@ -143,7 +174,9 @@ async def test_bulk_upsert_5000(client, tenant):
 
 async def test_bulk_with_bad_rows_writes_nothing(client, tenant):
     admin = tenant["admin"]
-    assert (await client.put("/v1/people/p00001", json={"display_name": "before"}, headers=admin)).status_code == 201
+    assert (
+        await client.put("/v1/people/p00001", json={"display_name": "before"}, headers=admin)
+    ).status_code == 201
     rows = bulk_rows(50, version=0)
     rows[7]["org_unit_code"] = "GHOST"
     rows[31]["external_id"] = rows[4]["external_id"]
@@ -156,13 +189,17 @@ async def test_bulk_with_bad_rows_writes_nothing(client, tenant):
 
 async def test_bulk_limits(client, tenant):
     admin = tenant["admin"]
-    assert pointers(assert_problem(await client.post("/v1/people/bulk", json={"people": []}, headers=admin),
-                                   422)) == ["/people"]
+    assert pointers(
+        assert_problem(await client.post("/v1/people/bulk", json={"people": []}, headers=admin), 422)
+    ) == ["/people"]
     too_many = [{"external_id": f"e{i}"} for i in range(10_001)]
-    assert pointers(assert_problem(await client.post("/v1/people/bulk", json={"people": too_many},
-                                                     headers=admin), 422)) == ["/people"]
+    assert pointers(
+        assert_problem(await client.post("/v1/people/bulk", json={"people": too_many}, headers=admin), 422)
+    ) == ["/people"]
     bad_id = [{"external_id": "ok"}, {"external_id": "not ok"}]
-    problem = assert_problem(await client.post("/v1/people/bulk", json={"people": bad_id}, headers=admin), 400)
+    problem = assert_problem(
+        await client.post("/v1/people/bulk", json={"people": bad_id}, headers=admin), 400
+    )
     assert pointers(problem) == ["/people/1/external_id"]
     assert await ids(client, admin) == []
 
@@ -170,15 +207,24 @@ async def test_bulk_limits(client, tenant):
 async def test_list_filters(client, tenant):
     admin = tenant["admin"]
     people = [
-        ("a-province", "P", "leading_cadre", True), ("b-city1", "C1", "civil_servant", True),
-        ("c-county1", "K1", "teacher", True), ("d-county1-off", "K1", "teacher", False),
-        ("e-city2", "C2", "teacher", True), ("f-nowhere", None, "other", False),
+        ("a-province", "P", "leading_cadre", True),
+        ("b-city1", "C1", "civil_servant", True),
+        ("c-county1", "K1", "teacher", True),
+        ("d-county1-off", "K1", "teacher", False),
+        ("e-city2", "C2", "teacher", True),
+        ("f-nowhere", None, "other", False),
     ]
     rows = [{"external_id": e, "org_unit_code": u, "category": c, "active": a} for e, u, c, a in people]
     assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).json()["created"] == 6
 
     assert await ids(client, admin) == [p[0] for p in people]
-    assert await ids(client, admin, under="P") == ["a-province", "b-city1", "c-county1", "d-county1-off", "e-city2"]
+    assert await ids(client, admin, under="P") == [
+        "a-province",
+        "b-city1",
+        "c-county1",
+        "d-county1-off",
+        "e-city2",
+    ]
     assert await ids(client, admin, under="C1") == ["b-city1", "c-county1", "d-county1-off"]
     assert await ids(client, admin, under="K1") == ["c-county1", "d-county1-off"]
     assert await ids(client, admin, under="C2") == ["e-city2"]
@@ -206,8 +252,9 @@ async def test_keyset_pagination_returns_everyone_once_in_order(client, tenant):
     seen: list[str] = []
     cursor = None
     while True:
-        response = await client.get("/v1/people", params={"limit": 97, **({"cursor": cursor} if cursor else {})},
-                                    headers=admin)
+        response = await client.get(
+            "/v1/people", params={"limit": 97, **({"cursor": cursor} if cursor else {})}, headers=admin
+        )
         page = response.json()
         seen += [p["external_id"] for p in page["items"]]
         pages += 1
@@ -227,8 +274,11 @@ async def test_keyset_pagination_returns_everyone_once_in_order(client, tenant):
     got: list[str] = []
     cursor = None
     for _ in range(3):
-        page = (await client.get("/v1/people", params={"limit": 414, **({"cursor": cursor} if cursor else {})},
-                                 headers=admin)).json()
+        page = (
+            await client.get(
+                "/v1/people", params={"limit": 414, **({"cursor": cursor} if cursor else {})}, headers=admin
+            )
+        ).json()
         assert len(page["items"]) == 414 and page["next_cursor"]
         got += [p["external_id"] for p in page["items"]]
         cursor = page["next_cursor"]
@@ -255,9 +305,13 @@ async def test_roles(client, service_keys, tenant):
         assert (await client.get("/v1/people", headers=headers)).status_code == 200
         assert (await client.get("/v1/people/p1", headers=headers)).status_code == 200
         assert_problem(await client.put("/v1/people/p2", json={}, headers=headers), 403)
-        assert_problem(await client.post("/v1/people/bulk", json={"people": [{"external_id": "p3"}]},
-                                         headers=headers), 403)
-        assert_problem(await client.post("/v1/org-units", json={"code": "X", "name": "x"}, headers=headers), 403)
+        assert_problem(
+            await client.post("/v1/people/bulk", json={"people": [{"external_id": "p3"}]}, headers=headers),
+            403,
+        )
+        assert_problem(
+            await client.post("/v1/org-units", json={"code": "X", "name": "x"}, headers=headers), 403
+        )
 
     assert (await client.put("/v1/people/p2", json={}, headers=hr)).status_code == 201
     assert await ids(client, tenant["admin"]) == ["p1", "p2"]
@@ -266,17 +320,27 @@ async def test_roles(client, service_keys, tenant):
 
 async def test_me(client, service_keys, tenant):
     admin, tid = tenant["admin"], tenant["id"]
-    assert (await client.put("/v1/people/cadre-1", json={"org_unit_code": "K1", "category": "leading_cadre"},
-                             headers=admin)).status_code == 201
+    assert (
+        await client.put(
+            "/v1/people/cadre-1", json={"org_unit_code": "K1", "category": "leading_cadre"}, headers=admin
+        )
+    ).status_code == 201
     me = await client.get("/v1/me", headers=user(service_keys, tid, ["candidate"], sub="cadre-1"))
     assert me.status_code == 200, me.text
     assert (me.json()["external_id"], me.json()["org_unit_code"], me.json()["category"]) == (
-        "cadre-1", "K1", "leading_cadre")
+        "cadre-1",
+        "K1",
+        "leading_cadre",
+    )
 
     assert (await client.put("/v1/people/cadre-1", json={"active": False}, headers=admin)).status_code == 200
-    assert_problem(await client.get("/v1/me", headers=user(service_keys, tid, ["candidate"], sub="cadre-1")), 403)
+    assert_problem(
+        await client.get("/v1/me", headers=user(service_keys, tid, ["candidate"], sub="cadre-1")), 403
+    )
 
-    assert_problem(await client.get("/v1/me", headers=user(service_keys, tid, ["candidate"], sub="stranger")), 403)
+    assert_problem(
+        await client.get("/v1/me", headers=user(service_keys, tid, ["candidate"], sub="stranger")), 403
+    )
     assert_problem(await client.get("/v1/people/stranger", headers=admin), 404)  # not provisioned by asking
 
     assert_problem(await client.get("/v1/me", headers=admin), 403)  # not a candidate
@@ -295,7 +359,9 @@ async def test_people_are_isolated_between_tenants(client, service_keys, tenant)
     other = await make_tenant(client, service_keys, "other-region")
     assert await ids(client, other["admin"]) == []
     assert_problem(await client.get("/v1/people/p1", headers=other["admin"]), 404)
-    assert_problem(await client.get("/v1/me", headers=user(service_keys, other["id"], ["candidate"], sub="p1")), 403)
+    assert_problem(
+        await client.get("/v1/me", headers=user(service_keys, other["id"], ["candidate"], sub="p1")), 403
+    )
     # the same external id in another tenant is another person
     assert (await client.put("/v1/people/p1", json={}, headers=other["admin"])).status_code == 201
 
@@ -306,7 +372,9 @@ async def test_every_person_who_can_sign_in_can_be_deactivated(client, service_k
     me = await client.get("/v1/me", headers=candidate)
     if me.status_code == 200:
         external_id = me.json()["external_id"]
-        response = await client.put(f"/v1/people/{external_id}", json={"active": False}, headers=tenant["admin"])
+        response = await client.put(
+            f"/v1/people/{external_id}", json={"active": False}, headers=tenant["admin"]
+        )
         assert response.status_code == 200, response.text
         assert_problem(await client.get("/v1/me", headers=candidate), 403)
     else:
@@ -359,13 +427,17 @@ async def test_patch_changes_only_the_fields_sent(client, tenant):
     """PATCH is a JSON merge patch (RFC 7396): moving someone keeps their category and name,
     deactivating keeps their unit; null removes the unit or the display name; PUT still replaces."""
     admin = tenant["admin"]
-    created = await client.put("/v1/people/T-9", json={"org_unit_code": "K1", "category": "teacher",
-                                                       "display_name": "Li Wei"}, headers=admin)
+    created = await client.put(
+        "/v1/people/T-9",
+        json={"org_unit_code": "K1", "category": "teacher", "display_name": "Li Wei"},
+        headers=admin,
+    )
     assert created.status_code == 201, created.text
 
     async def patch(body: Any, content_type: str = MERGE_PATCH) -> httpx.Response:
-        return await client.patch("/v1/people/T-9", content=json.dumps(body),
-                                  headers={**admin, "Content-Type": content_type})
+        return await client.patch(
+            "/v1/people/T-9", content=json.dumps(body), headers={**admin, "Content-Type": content_type}
+        )
 
     def fields(person: dict[str, Any]) -> tuple[Any, ...]:
         return person["org_unit_code"], person["category"], person["display_name"], person["active"]

@@ -27,9 +27,14 @@ PROBLEM = "application/problem+json"
 async def _submitted(client, tenant: dict[str, Any], count: int) -> list[str]:
     attempts = []
     for me in tenant["candidates"][:count]:
-        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-        await client.put(f"/v1/me/attempts/{attempt}/answers/T-OR-1",
-                         json={"revision": 1, "answer": {"text": f"prompt by {attempt[:4]}"}}, headers=me)
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()[
+            "attempt"
+        ]["id"]
+        await client.put(
+            f"/v1/me/attempts/{attempt}/answers/T-OR-1",
+            json={"revision": 1, "answer": {"text": f"prompt by {attempt[:4]}"}},
+            headers=me,
+        )
         assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
         attempts.append(attempt)
     return attempts
@@ -42,8 +47,14 @@ async def _rate(client, who, task, value) -> dict[str, Any]:
 
 
 async def test_a_rater_corrects_an_unused_rating_and_the_used_one_is_final(client, service_keys):
-    tenant = await delivery_tenant(client, service_keys, slug="correct-region", people=1, feedback="immediate",
-                                   marking={"double": True, "adjudication_gap": 1})
+    tenant = await delivery_tenant(
+        client,
+        service_keys,
+        slug="correct-region",
+        people=1,
+        feedback="immediate",
+        marking={"double": True, "adjudication_gap": 1},
+    )
     r1, r2, r3 = (user(service_keys, tenant["id"], ["rater"], sub=name) for name in ("r1", "r2", "r3"))
     (attempt,) = await _submitted(client, tenant, 1)
     (task,) = [t["id"] for t in (await client.get("/v1/rating-tasks", headers=r1)).json()["items"]]
@@ -60,12 +71,24 @@ async def test_a_rater_corrects_an_unused_rating_and_the_used_one_is_final(clien
     stale = await client.put(mine, json={"value": 2}, headers={**r1, "If-Match": '"7"'})
     assert stale.status_code == 412
     assert (await client.put(mine, json={"value": 2}, headers={**r2, "If-Match": '"1"'})).status_code == 404
-    corrected = await client.put(mine, json={"value": 2, "comment": "misread"}, headers={**r1, "If-Match": '"1"'})
+    corrected = await client.put(
+        mine, json={"value": 2, "comment": "misread"}, headers={**r1, "If-Match": '"1"'}
+    )
     assert corrected.status_code == 200, corrected.text
     body = corrected.json()
-    assert corrected.headers["etag"] == '"2"' and body["rating"]["value"] == 2 and body["rating"]["revision"] == 2
+    assert (
+        corrected.headers["etag"] == '"2"'
+        and body["rating"]["value"] == 2
+        and body["rating"]["revision"] == 2
+    )
     assert [(p["revision"], p["value"], p["comment"]) for p in body["rating"]["history"]] == [(1, 1, None)]
-    assert body["task"] == {"id": task, "status": "open", "ratings": 1, "ratings_needed": 1, "agreed_value": None}
+    assert body["task"] == {
+        "id": task,
+        "status": "open",
+        "ratings": 1,
+        "ratings_needed": 1,
+        "agreed_value": None,
+    }
 
     # r2 disagrees by more than the gap: the task waits for an adjudicator, and both ratings are unused.
     assert (await _rate(client, r2, task, 0))["ratings_needed"] == 1
@@ -84,7 +107,9 @@ async def test_a_rater_corrects_an_unused_rating_and_the_used_one_is_final(clien
     stale_and_used = await client.put(mine, json={"value": 3}, headers={**r1, "If-Match": '"1"'})
     assert stale_and_used.status_code == 409  # final whichever version was read
     assert (await client.get(mine, headers=r1)).json()["value"] == 2
-    assert (await client.post(f"/v1/rating-tasks/{task}/ratings", json={"value": 3}, headers=r3)).status_code == 409
+    assert (
+        await client.post(f"/v1/rating-tasks/{task}/ratings", json={"value": 3}, headers=r3)
+    ).status_code == 409
 
 
 async def test_a_single_marked_rating_is_used_at_once(client, service_keys):
@@ -93,8 +118,9 @@ async def test_a_single_marked_rating_is_used_at_once(client, service_keys):
     await _submitted(client, tenant, 1)
     (task,) = [t["id"] for t in (await client.get("/v1/rating-tasks", headers=r1)).json()["items"]]
     assert (await _rate(client, r1, task, 2))["status"] == "agreed"
-    used = await client.put(f"/v1/rating-tasks/{task}/ratings/mine", json={"value": 1},
-                            headers={**r1, "If-Match": '"1"'})
+    used = await client.put(
+        f"/v1/rating-tasks/{task}/ratings/mine", json={"value": 1}, headers={**r1, "If-Match": '"1"'}
+    )
     assert used.status_code == 409 and used.json()["type"] == "urn:assess:problem:rating-used"
 
 
@@ -114,8 +140,9 @@ async def _until_waiting_on_a_lock(owner: asyncpg.Connection, pid: int) -> None:
 
 
 async def _one_rated_task(client, service_keys, slug: str) -> tuple[Any, str]:
-    tenant = await delivery_tenant(client, service_keys, slug=slug, people=1,
-                                   marking={"double": True, "adjudication_gap": 1})
+    tenant = await delivery_tenant(
+        client, service_keys, slug=slug, people=1, marking={"double": True, "adjudication_gap": 1}
+    )
     r1 = user(service_keys, tenant["id"], ["rater"], sub="r1")
     await _submitted(client, tenant, 1)
     (task,) = [t["id"] for t in (await client.get("/v1/rating-tasks", headers=r1)).json()["items"]]
@@ -126,7 +153,9 @@ async def _one_rated_task(client, service_keys, slug: str) -> tuple[Any, str]:
 async def test_the_settling_rating_first_then_the_correction_is_refused(client, service_keys, pool, owner):
     tenant_id, task = await _one_rated_task(client, service_keys, "race-settle-first")
     async with tenant_transaction(pool, tenant_id) as settling:
-        state, _ = await ratings.rate(settling, task, "r2", RatingInput(1))  # |1 - 1| <= 1: agreed, uncommitted
+        state, _ = await ratings.rate(
+            settling, task, "r2", RatingInput(1)
+        )  # |1 - 1| <= 1: agreed, uncommitted
         assert state.status == "agreed"
 
         async def correction() -> None:
@@ -166,8 +195,9 @@ async def test_the_correction_first_then_the_second_rating_sees_it(client, servi
 
 async def test_two_first_ratings_racing_both_count(client, service_keys, pool, owner):
     """Two raters giving the first two ratings at once: the second sees the first (and agrees the pair)."""
-    tenant = await delivery_tenant(client, service_keys, slug="race-two-first", people=1,
-                                   marking={"double": True, "adjudication_gap": 1})
+    tenant = await delivery_tenant(
+        client, service_keys, slug="race-two-first", people=1, marking={"double": True, "adjudication_gap": 1}
+    )
     await _submitted(client, tenant, 1)
     task = await owner.fetchval("SELECT id FROM rating_tasks WHERE tenant_id = $1", tenant["id"])
     async with tenant_transaction(pool, tenant["id"]) as first:

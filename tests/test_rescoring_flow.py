@@ -38,9 +38,14 @@ async def sat(client, service_keys):
     tenant = await delivery_tenant(client, service_keys, slug="rescore-region", people=4)
     tenant["attempts"] = []
     for me, choice in zip(tenant["candidates"][:3], "bcc", strict=True):
-        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"]["id"]
-        await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1",
-                         json={"revision": 1, "answer": {"choice": choice}}, headers=me)
+        attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()[
+            "attempt"
+        ]["id"]
+        await client.put(
+            f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+            json={"revision": 1, "answer": {"choice": choice}},
+            headers=me,
+        )
         await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
         tenant["attempts"].append(attempt)
     return tenant
@@ -59,10 +64,15 @@ async def test_rescoring_an_unchanged_assessment_changes_nothing(client, sat):
 
     # The history of rescorings pages newest first.
     second, _ = await _rescore(client, admin, {"reason": "second look"})
-    first_page = (await client.get("/v1/assessments/quiz/rescorings", params={"limit": 1}, headers=admin)).json()
+    first_page = (
+        await client.get("/v1/assessments/quiz/rescorings", params={"limit": 1}, headers=admin)
+    ).json()
     assert [r["reason"] for r in first_page["items"]] == ["second look"] and first_page["next_cursor"]
-    rest = (await client.get("/v1/assessments/quiz/rescorings", params={"cursor": first_page["next_cursor"]},
-                             headers=admin)).json()
+    rest = (
+        await client.get(
+            "/v1/assessments/quiz/rescorings", params={"cursor": first_page["next_cursor"]}, headers=admin
+        )
+    ).json()
     assert [r["reason"] for r in rest["items"]] == ["routine check"] and rest["next_cursor"] is None
 
 
@@ -75,7 +85,9 @@ async def test_a_corrected_key_is_previewed_then_committed_with_history_kept(cli
     assert edited.json()["version"] == 2  # version 1 is pinned by the published assessment
 
     before = [await _history(client, admin, a) for a in sat["attempts"]]
-    url, preview = await _rescore(client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}})
+    url, preview = await _rescore(
+        client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}}
+    )
     summary = preview["summary"]
     assert (summary["attempts"], summary["changed"], summary["overall_score_changed"]) == (3, 3, 3)
     assert {d["dimension"]: d["score_changed"] for d in summary["dimensions"]} == {"AK": 3}
@@ -89,15 +101,22 @@ async def test_a_corrected_key_is_previewed_then_committed_with_history_kept(cli
     for attempt, choice in zip(sat["attempts"], "bcc", strict=True):
         history = await _history(client, admin, attempt)
         assert [(s["version"], s["current"]) for s in history] == [(2, True), (1, False)]
-        assert history[0]["reason"] == f"rescoring {done['id']}" and history[1]["document"] == before[
-            sat["attempts"].index(attempt)][0]["document"]
+        assert (
+            history[0]["reason"] == f"rescoring {done['id']}"
+            and history[1]["document"] == before[sat["attempts"].index(attempt)][0]["document"]
+        )
         item = next(i for i in history[0]["document"]["items"] if i["item"] == "T-SC-1")
         assert item["version"] == 2 and item["earned"] == (1.0 if choice == "b" else 0.0)
 
     late = sat["candidates"][3]  # submitted after the commit: scored with the corrected key at once
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()["attempt"]["id"]
-    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "b"}},
-                     headers=late)
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()[
+        "attempt"
+    ]["id"]
+    await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "b"}},
+        headers=late,
+    )
     await client.post(f"/v1/me/attempts/{attempt}/submit", headers=late)
     [score] = await _history(client, admin, attempt)
     assert next(i for i in score["document"]["items"] if i["item"] == "T-SC-1")["earned"] == 1.0
@@ -105,20 +124,28 @@ async def test_a_corrected_key_is_previewed_then_committed_with_history_kept(cli
 
 async def test_a_rescoring_names_what_it_cannot_use(client, sat):
     admin = sat["admin"]
-    missing = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
-                                json={"reason": "x", "items": {"T-SC-1": 9, "NOT-THERE": 1}})
+    missing = await client.post(
+        "/v1/assessments/quiz/rescorings",
+        headers=admin,
+        json={"reason": "x", "items": {"T-SC-1": 9, "NOT-THERE": 1}},
+    )
     assert missing.status_code == 422
     assert {e["pointer"] for e in missing.json()["errors"]} == {"/items/T-SC-1", "/items/NOT-THERE"}
     changed = copy.deepcopy(next(item for item in ITEMS if item["code"] == "T-SC-1"))
     changed["options"] = changed["options"][:3]  # options candidates never saw cannot be rescored
     etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
     await client.put("/v1/items/T-SC-1", json=changed, headers={**admin, "If-Match": etag})
-    refused = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
-                                json={"reason": "x", "items": {"T-SC-1": 2}})
+    refused = await client.post(
+        "/v1/assessments/quiz/rescorings", headers=admin, json={"reason": "x", "items": {"T-SC-1": 2}}
+    )
     assert refused.status_code == 422 and "options" in refused.json()["errors"][0]["detail"]
-    wrong_framework = await client.post("/v1/assessments/quiz/rescorings", headers=admin,
-                                        json={"reason": "x", "framework_version": 7})
-    assert wrong_framework.status_code == 422 and wrong_framework.json()["errors"][0]["pointer"] == "/framework_version"
+    wrong_framework = await client.post(
+        "/v1/assessments/quiz/rescorings", headers=admin, json={"reason": "x", "framework_version": 7}
+    )
+    assert (
+        wrong_framework.status_code == 422
+        and wrong_framework.json()["errors"][0]["pointer"] == "/framework_version"
+    )
 
 
 async def _new_version(client, admin, **changes):
@@ -128,7 +155,9 @@ async def _new_version(client, admin, **changes):
     assert edited.json()["version"] == 2
 
 
-async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key(client, sat, owner, monkeypatch):
+async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key(
+    client, sat, owner, monkeypatch
+):
     """Issue 14 item 1, the interleaving stepped by hand: a submission has read the pins in force (the
     old key) and not committed yet when the rescoring is committed. Before the pins lock, the commit's
     batches ran without seeing that attempt, and it kept the old key for ever."""
@@ -136,11 +165,18 @@ async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key
 
     admin = sat["admin"]
     await _new_version(client, admin, key={"correct": "b"})
-    url, _ = await _rescore(client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}})
+    url, _ = await _rescore(
+        client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}}
+    )
     late = sat["candidates"][3]
-    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()["attempt"]["id"]
-    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": "b"}},
-                     headers=late)
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()[
+        "attempt"
+    ]["id"]
+    await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "b"}},
+        headers=late,
+    )
 
     read, release = asyncio.Event(), asyncio.Event()
 
@@ -154,7 +190,9 @@ async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key
     await asyncio.wait_for(read.wait(), 10)  # the submission read the old pins and has not committed
     commit = asyncio.create_task(client.post(f"{url}/commit", headers=admin))
     waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-    while not commit.done() and not await owner.fetchval(waiting):  # it waits for the submission, or ran through
+    while not commit.done() and not await owner.fetchval(
+        waiting
+    ):  # it waits for the submission, or ran through
         await asyncio.sleep(0.01)
     release.set()
     assert (await submit).status_code == 200

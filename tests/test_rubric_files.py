@@ -21,7 +21,9 @@ def test_schema_file_matches_the_model():
 
 
 def test_the_three_national_templates_are_shipped():
-    assert {"teacher-digital-literacy", "cadre-ai-literacy", "unesco-ai-competency-teachers"} <= set(load_templates())
+    assert {"teacher-digital-literacy", "cadre-ai-literacy", "unesco-ai-competency-teachers"} <= set(
+        load_templates()
+    )
 
 
 @pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -25,7 +25,9 @@ from service.rubrics.validation import validate, validate_template
 TEMPLATES = load_templates()
 ALL_VERSIONS = [(code, t.version) for code, versions in sorted(TEMPLATES.items()) for t in versions]
 LATEST = {code: versions[-1].content for code, versions in TEMPLATES.items()}
-BASE = LATEST["unesco-ai-competency-teachers"]  # 5 dimensions D1..D5 × 3 indicators, levels acquire/deepen/create
+BASE = LATEST[
+    "unesco-ai-competency-teachers"
+]  # 5 dimensions D1..D5 × 3 indicators, levels acquire/deepen/create
 
 
 def template(code: str, version: str) -> FrameworkContent:
@@ -65,13 +67,22 @@ def _nest(raw: dict[str, Any]) -> None:
     first["weight"] = second["weight"] = 0.5
     third["weight"] = 1.0
     d1["children"] = [
-        {"code": "D1a", "name": {"zh-CN": "子维度 a", "en": "Sub a"}, "weight": 0.5, "indicators": [first, second]},
+        {
+            "code": "D1a",
+            "name": {"zh-CN": "子维度 a", "en": "Sub a"},
+            "weight": 0.5,
+            "indicators": [first, second],
+        },
         {"code": "D1b", "name": {"zh-CN": "子维度 b", "en": "Sub b"}, "weight": 0.5, "indicators": [third]},
     ]
 
 
 NESTED = edited(BASE, _nest)
-CUTS = [{"level": "acquire", "min_score": 0}, {"level": "deepen", "min_score": 50}, {"level": "create", "min_score": 80}]
+CUTS = [
+    {"level": "acquire", "min_score": 0},
+    {"level": "deepen", "min_score": 50},
+    {"level": "create", "min_score": 80},
+]
 
 
 # --- the shipped templates --------------------------------------------------------------------------------
@@ -155,7 +166,9 @@ def test_child_weights_that_do_not_sum():
 def test_indicator_weights_that_do_not_sum():
     errors = validate(edited(BASE, lambda r: r["dimensions"][3]["indicators"][1].update(weight=0.0)))
     assert pointers(errors) == ["/dimensions/3/indicators"]
-    errors = validate(edited(NESTED, lambda r: r["dimensions"][0]["children"][0]["indicators"][0].update(weight=0.4)))
+    errors = validate(
+        edited(NESTED, lambda r: r["dimensions"][0]["children"][0]["indicators"][0].update(weight=0.4))
+    )
     assert pointers(errors) == ["/dimensions/0/children/0/indicators"]
 
 
@@ -165,16 +178,37 @@ def test_weights_within_the_tolerance_pass():
             indicator["weight"] = 0.3333  # sums to 0.9999
 
     assert validate(edited(BASE, thirds)) == []
-    assert pointers(validate(edited(BASE, lambda r: r["dimensions"][0].update(weight=0.202)))) == ["/dimensions"]
+    assert pointers(validate(edited(BASE, lambda r: r["dimensions"][0].update(weight=0.202)))) == [
+        "/dimensions"
+    ]
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda r: r["dimensions"][1].update(code="D1"), "/dimensions/1/code"),  # dimension vs dimension
-    (lambda r: r["dimensions"][1]["indicators"][0].update(code="D1.1"), "/dimensions/1/indicators/0/code"),
-    (lambda r: r["dimensions"][0]["indicators"][2].update(code="D1.1"), "/dimensions/0/indicators/2/code"),
-    (lambda r: r["dimensions"][2]["indicators"][0].update(code="D4"), "/dimensions/2/indicators/0/code"),
-    (lambda r: r["dimensions"][2].update(code="D4.1"), "/dimensions/3/indicators/0/code"),  # dimensions claim first
-], ids=["dimensions", "indicators-across", "indicators-within", "indicator-vs-dimension", "dimension-vs-indicator"])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda r: r["dimensions"][1].update(code="D1"), "/dimensions/1/code"),  # dimension vs dimension
+        (
+            lambda r: r["dimensions"][1]["indicators"][0].update(code="D1.1"),
+            "/dimensions/1/indicators/0/code",
+        ),
+        (
+            lambda r: r["dimensions"][0]["indicators"][2].update(code="D1.1"),
+            "/dimensions/0/indicators/2/code",
+        ),
+        (lambda r: r["dimensions"][2]["indicators"][0].update(code="D4"), "/dimensions/2/indicators/0/code"),
+        (
+            lambda r: r["dimensions"][2].update(code="D4.1"),
+            "/dimensions/3/indicators/0/code",
+        ),  # dimensions claim first
+    ],
+    ids=[
+        "dimensions",
+        "indicators-across",
+        "indicators-within",
+        "indicator-vs-dimension",
+        "dimension-vs-indicator",
+    ],
+)
 def test_duplicate_codes(edit: Callable[[dict[str, Any]], None], expected: str):
     content = edited(BASE, edit)
     errors = validate(content)
@@ -214,33 +248,48 @@ def test_indicator_without_descriptors_is_reported_at_an_existing_location():
 
 
 def test_descriptor_naming_an_unknown_level():
-    errors = validate(edited(BASE, lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][1].update(
-        level="master")))
-    assert pointers(errors) == ["/dimensions/0/indicators/0/descriptors/1/level",
-                                "/dimensions/0/indicators/0/descriptors"]
+    errors = validate(
+        edited(BASE, lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][1].update(level="master"))
+    )
+    assert pointers(errors) == [
+        "/dimensions/0/indicators/0/descriptors/1/level",
+        "/dimensions/0/indicators/0/descriptors",
+    ]
     assert "no level 'master'" in errors[0].detail
     assert "'deepen'" in errors[1].detail
 
 
 def test_level_described_twice():
-    errors = validate(edited(BASE, lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2].update(
-        level="acquire")))
-    assert pointers(errors) == ["/dimensions/0/indicators/0/descriptors/2/level",
-                                "/dimensions/0/indicators/0/descriptors"]
+    errors = validate(
+        edited(BASE, lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2].update(level="acquire"))
+    )
+    assert pointers(errors) == [
+        "/dimensions/0/indicators/0/descriptors/2/level",
+        "/dimensions/0/indicators/0/descriptors",
+    ]
     assert "described twice" in errors[0].detail
     assert "'create'" in errors[1].detail
 
 
-@pytest.mark.parametrize(("scores", "expected"), [
-    ([0, 45, 40], ["/cut_scores/overall/2/min_score"]),
-    ([0, 45, 45], ["/cut_scores/overall/2/min_score"]),  # equal is not rising
-    ([0, 0, 75], ["/cut_scores/overall/1/min_score"]),
-    ([0, 80, 75], ["/cut_scores/overall/2/min_score"]),
-    ([0, 100, 50], ["/cut_scores/overall/2/min_score"]),
-    ([10, 45, 75], ["/cut_scores/overall/0/min_score"]),
-    ([50, 45, 40], ["/cut_scores/overall/0/min_score", "/cut_scores/overall/1/min_score",
-                    "/cut_scores/overall/2/min_score"]),
-])
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ([0, 45, 40], ["/cut_scores/overall/2/min_score"]),
+        ([0, 45, 45], ["/cut_scores/overall/2/min_score"]),  # equal is not rising
+        ([0, 0, 75], ["/cut_scores/overall/1/min_score"]),
+        ([0, 80, 75], ["/cut_scores/overall/2/min_score"]),
+        ([0, 100, 50], ["/cut_scores/overall/2/min_score"]),
+        ([10, 45, 75], ["/cut_scores/overall/0/min_score"]),
+        (
+            [50, 45, 40],
+            [
+                "/cut_scores/overall/0/min_score",
+                "/cut_scores/overall/1/min_score",
+                "/cut_scores/overall/2/min_score",
+            ],
+        ),
+    ],
+)
 def test_cut_scores_must_start_at_0_and_rise(scores: list[float], expected: list[str]):
     def set_scores(raw: dict[str, Any]) -> None:
         for cut, score in zip(raw["cut_scores"]["overall"], scores, strict=True):
@@ -249,12 +298,15 @@ def test_cut_scores_must_start_at_0_and_rise(scores: list[float], expected: list
     assert pointers(validate(edited(BASE, set_scores))) == expected
 
 
-@pytest.mark.parametrize("levels", [
-    ["deepen", "acquire", "create"],  # wrong order
-    ["acquire", "deepen"],  # a level missing
-    ["acquire", "deepen", "create", "create"],  # a level twice
-    ["acquire", "deepen", "master"],  # an unknown level
-])
+@pytest.mark.parametrize(
+    "levels",
+    [
+        ["deepen", "acquire", "create"],  # wrong order
+        ["acquire", "deepen"],  # a level missing
+        ["acquire", "deepen", "create", "create"],  # a level twice
+        ["acquire", "deepen", "master"],  # an unknown level
+    ],
+)
 def test_cut_scores_must_name_the_levels_in_order(levels: list[str]):
     def set_levels(raw: dict[str, Any]) -> None:
         raw["cut_scores"]["overall"] = [{"level": code, "min_score": 10 * i} for i, code in enumerate(levels)]
@@ -265,11 +317,17 @@ def test_cut_scores_must_name_the_levels_in_order(levels: list[str]):
 
 
 def test_per_dimension_cut_scores_are_checked_too():
-    bad = [{"level": "acquire", "min_score": 5}, {"level": "create", "min_score": 50},
-           {"level": "deepen", "min_score": 40}]
+    bad = [
+        {"level": "acquire", "min_score": 5},
+        {"level": "create", "min_score": 50},
+        {"level": "deepen", "min_score": 40},
+    ]
     errors = validate(edited(BASE, lambda r: r["cut_scores"].update(dimensions={"D2": bad})))
-    assert pointers(errors) == ["/cut_scores/dimensions/D2", "/cut_scores/dimensions/D2/0/min_score",
-                                "/cut_scores/dimensions/D2/2/min_score"]
+    assert pointers(errors) == [
+        "/cut_scores/dimensions/D2",
+        "/cut_scores/dimensions/D2/0/min_score",
+        "/cut_scores/dimensions/D2/2/min_score",
+    ]
 
 
 def test_per_dimension_cut_scores_for_an_unknown_dimension():
@@ -285,19 +343,30 @@ def test_per_dimension_cut_scores_for_an_unknown_dimension():
 def test_sub_dimensions_may_have_their_own_cut_scores():
     """Any dimension, at any depth, may carry cut scores (before: only top-level ones)."""
     assert validate(edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1a": CUTS}))) == []
-    assert validate(edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1": CUTS, "D1a": CUTS,
-                                                                                "D1b": CUTS}))) == []
+    assert (
+        validate(
+            edited(
+                NESTED, lambda r: r["cut_scores"].update(dimensions={"D1": CUTS, "D1a": CUTS, "D1b": CUTS})
+            )
+        )
+        == []
+    )
 
 
-@pytest.mark.parametrize(("bad", "expected"), [
-    ([0, 50, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),          # equal is not rising
-    ([5, 50, 80], ["/cut_scores/dimensions/D1b/0/min_score"]),          # the lowest level must start at 0
-    ([0, 80, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),          # falling
-    ([0, 50], ["/cut_scores/dimensions/D1b"]),                           # a level boundary missing
-])
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ([0, 50, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),  # equal is not rising
+        ([5, 50, 80], ["/cut_scores/dimensions/D1b/0/min_score"]),  # the lowest level must start at 0
+        ([0, 80, 50], ["/cut_scores/dimensions/D1b/2/min_score"]),  # falling
+        ([0, 50], ["/cut_scores/dimensions/D1b"]),  # a level boundary missing
+    ],
+)
 def test_sub_dimension_cut_scores_are_checked_like_the_others(bad: list[float], expected: list[str]):
-    cuts = [{"level": level, "min_score": score} for level, score in zip(("acquire", "deepen", "create"), bad,
-                                                                          strict=False)]
+    cuts = [
+        {"level": level, "min_score": score}
+        for level, score in zip(("acquire", "deepen", "create"), bad, strict=False)
+    ]
     content = edited(NESTED, lambda r: r["cut_scores"].update(dimensions={"D1b": cuts}))
     errors = validate(content)
     assert pointers(errors) == expected
@@ -308,10 +377,16 @@ def test_sub_dimension_cut_scores_are_checked_like_the_others(bad: list[float], 
 
 def test_sub_dimension_cut_scores_out_of_range_are_refused_on_decoding():
     raw = msgspec.to_builtins(NESTED)
-    raw["cut_scores"]["dimensions"] = {"D1a": [{"level": "acquire", "min_score": 0},
-                                               {"level": "deepen", "min_score": 50},
-                                               {"level": "create", "min_score": 101}]}
-    with pytest.raises(msgspec.ValidationError, match=r"<= 100.0 - at `\$.cut_scores.dimensions\[...\]\[2\].min_score`"):
+    raw["cut_scores"]["dimensions"] = {
+        "D1a": [
+            {"level": "acquire", "min_score": 0},
+            {"level": "deepen", "min_score": 50},
+            {"level": "create", "min_score": 101},
+        ]
+    }
+    with pytest.raises(
+        msgspec.ValidationError, match=r"<= 100.0 - at `\$.cut_scores.dimensions\[...\]\[2\].min_score`"
+    ):
         content_decoder.decode(msgspec.json.encode(raw))
 
 
@@ -363,10 +438,18 @@ def test_several_problems_are_all_reported():
         raw["cut_scores"]["dimensions"] = {"ZZ": CUTS}  # unknown dimension
 
     errors = validate(edited(BASE, many))
-    assert sorted(pointers(errors)) == sorted([
-        "/dimensions", "/dimensions/1/indicators", "/dimensions/2/indicators/1/code",
-        "/dimensions/3/indicators/0/descriptors", "/dimensions/4/indicators/2/descriptors/0/level",
-        "/dimensions/4/indicators/2/descriptors", "/cut_scores/overall/2/min_score", "/cut_scores/dimensions/ZZ"])
+    assert sorted(pointers(errors)) == sorted(
+        [
+            "/dimensions",
+            "/dimensions/1/indicators",
+            "/dimensions/2/indicators/1/code",
+            "/dimensions/3/indicators/0/descriptors",
+            "/dimensions/4/indicators/2/descriptors/0/level",
+            "/dimensions/4/indicators/2/descriptors",
+            "/cut_scores/overall/2/min_score",
+            "/cut_scores/dimensions/ZZ",
+        ]
+    )
     assert all(isinstance(e, FieldError) and e.detail for e in errors)
 
 
@@ -379,21 +462,37 @@ def test_a_template_names_its_sources():
     assert pointers(validate_template(content)) == ["/sources"]
 
 
-@pytest.mark.parametrize(("edit", "expected", "missing"), [
-    (lambda r: r["title"].pop("en"), "/title", "en"),
-    (lambda r: r["title"].pop("zh-CN"), "/title", "zh-CN"),
-    (lambda r: r["levels"][1]["label"].pop("en"), "/levels/1/label", "en"),
-    (lambda r: r["dimensions"][2]["name"].pop("zh-CN"), "/dimensions/2/name", "zh-CN"),
-    (lambda r: r["dimensions"][2]["indicators"][1]["statement"].pop("en"), "/dimensions/2/indicators/1/statement",
-     "en"),
-    (lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2]["performance"].pop("zh-CN"),
-     "/dimensions/0/indicators/0/descriptors/2/performance", "zh-CN"),
-    (lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2].update(next_steps={"fr": "x"}),
-     "/dimensions/0/indicators/0/descriptors/2/next_steps", "zh-CN, en"),
-    (lambda r: r.update(description={"en": "only English"}), "/description", "zh-CN"),
-    (lambda r: r["levels"][0].update(description={"zh-CN": "只有中文"}), "/levels/0/description", "en"),
-    (lambda r: r["dimensions"][1].update(description={"de": "x"}), "/dimensions/1/description", "zh-CN, en"),
-])
+@pytest.mark.parametrize(
+    ("edit", "expected", "missing"),
+    [
+        (lambda r: r["title"].pop("en"), "/title", "en"),
+        (lambda r: r["title"].pop("zh-CN"), "/title", "zh-CN"),
+        (lambda r: r["levels"][1]["label"].pop("en"), "/levels/1/label", "en"),
+        (lambda r: r["dimensions"][2]["name"].pop("zh-CN"), "/dimensions/2/name", "zh-CN"),
+        (
+            lambda r: r["dimensions"][2]["indicators"][1]["statement"].pop("en"),
+            "/dimensions/2/indicators/1/statement",
+            "en",
+        ),
+        (
+            lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2]["performance"].pop("zh-CN"),
+            "/dimensions/0/indicators/0/descriptors/2/performance",
+            "zh-CN",
+        ),
+        (
+            lambda r: r["dimensions"][0]["indicators"][0]["descriptors"][2].update(next_steps={"fr": "x"}),
+            "/dimensions/0/indicators/0/descriptors/2/next_steps",
+            "zh-CN, en",
+        ),
+        (lambda r: r.update(description={"en": "only English"}), "/description", "zh-CN"),
+        (lambda r: r["levels"][0].update(description={"zh-CN": "只有中文"}), "/levels/0/description", "en"),
+        (
+            lambda r: r["dimensions"][1].update(description={"de": "x"}),
+            "/dimensions/1/description",
+            "zh-CN, en",
+        ),
+    ],
+)
 def test_a_template_speaks_zh_cn_and_en(edit: Callable[[dict[str, Any]], None], expected: str, missing: str):
     content = edited(BASE, edit)
     assert validate(content) == []  # a tenant's framework may speak one language
@@ -403,7 +502,9 @@ def test_a_template_speaks_zh_cn_and_en(edit: Callable[[dict[str, Any]], None], 
 
 
 def test_validate_template_includes_every_validate_problem():
-    content = edited(msgspec.structs.replace(BASE, sources=[]), lambda r: r["dimensions"][0].update(weight=0.9))
+    content = edited(
+        msgspec.structs.replace(BASE, sources=[]), lambda r: r["dimensions"][0].update(weight=0.9)
+    )
     assert validate_template(content)[:1] == validate(content)
     assert pointers(validate_template(content)) == ["/dimensions", "/sources"]
 
@@ -415,28 +516,47 @@ CODES = st.sampled_from(["A", "B", "C", "A.1", "A.2", "L1", "L2", "L3"])
 WEIGHTS = st.sampled_from([0.0, 0.25, 0.5, 1.0]) | st.floats(0, 1)
 TEXT = st.sampled_from([{"en": "x"}, {"zh-CN": "维"}, {"zh-CN": "维", "en": "x"}])
 DESCRIPTOR = st.fixed_dictionaries({"level": CODES, "performance": TEXT}, optional={"next_steps": TEXT})
-INDICATOR = st.fixed_dictionaries({"code": CODES, "statement": TEXT, "weight": WEIGHTS,
-                                   # at least one descriptor: the empty list has its own test above
-                                   "descriptors": st.lists(DESCRIPTOR, min_size=1, max_size=4)})
-CUT = st.fixed_dictionaries({"level": CODES, "min_score": st.sampled_from([0, 10, 50, 100]) | st.floats(0, 100)})
+INDICATOR = st.fixed_dictionaries(
+    {
+        "code": CODES,
+        "statement": TEXT,
+        "weight": WEIGHTS,
+        # at least one descriptor: the empty list has its own test above
+        "descriptors": st.lists(DESCRIPTOR, min_size=1, max_size=4),
+    }
+)
+CUT = st.fixed_dictionaries(
+    {"level": CODES, "min_score": st.sampled_from([0, 10, 50, 100]) | st.floats(0, 100)}
+)
 
 
 def dimension(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({
-        "code": CODES, "name": TEXT, "weight": WEIGHTS,
-        "children": st.lists(dimension(depth - 1), max_size=3) if depth else st.just([]),
-        "indicators": st.lists(INDICATOR, max_size=3),
-    })
+    return st.fixed_dictionaries(
+        {
+            "code": CODES,
+            "name": TEXT,
+            "weight": WEIGHTS,
+            "children": st.lists(dimension(depth - 1), max_size=3) if depth else st.just([]),
+            "indicators": st.lists(INDICATOR, max_size=3),
+        }
+    )
 
 
-CONTENT = st.fixed_dictionaries({
-    "code": st.just("fw"), "title": TEXT,
-    "levels": st.lists(st.fixed_dictionaries({"code": CODES, "label": TEXT}), max_size=4),
-    "dimensions": st.lists(dimension(2), max_size=3),
-    "cut_scores": st.fixed_dictionaries({"overall": st.lists(CUT, max_size=4),
-                                         "dimensions": st.dictionaries(CODES, st.lists(CUT, max_size=4), max_size=3)}),
-}, optional={"sources": st.just([{"title": "t", "issuer": "i", "date": "2024"}])}).map(
-    lambda raw: msgspec.convert(raw, FrameworkContent, strict=True))
+CONTENT = st.fixed_dictionaries(
+    {
+        "code": st.just("fw"),
+        "title": TEXT,
+        "levels": st.lists(st.fixed_dictionaries({"code": CODES, "label": TEXT}), max_size=4),
+        "dimensions": st.lists(dimension(2), max_size=3),
+        "cut_scores": st.fixed_dictionaries(
+            {
+                "overall": st.lists(CUT, max_size=4),
+                "dimensions": st.dictionaries(CODES, st.lists(CUT, max_size=4), max_size=3),
+            }
+        ),
+    },
+    optional={"sources": st.just([{"title": "t", "issuer": "i", "date": "2024"}])},
+).map(lambda raw: msgspec.convert(raw, FrameworkContent, strict=True))
 
 
 @settings(max_examples=300, deadline=None)
@@ -453,7 +573,7 @@ def test_validate_never_raises_and_every_pointer_resolves(content: FrameworkCont
         except (KeyError, IndexError):
             assert error.pointer.startswith("/cut_scores/dimensions/") and error.pointer.count("/") == 3
             assert error.detail.startswith("no top-level dimension"), error
-    assert validate_template(content)[:len(errors)] == errors
+    assert validate_template(content)[: len(errors)] == errors
 
 
 @settings(max_examples=100, deadline=None)
@@ -462,7 +582,8 @@ def test_any_single_weight_change_is_reported_at_its_siblings(code: str, data: s
     content = LATEST[code]
     document = msgspec.to_builtins(content)
     weighted = [pointer for pointer, _ in walk_dimensions(content.dimensions)] + [
-        pointer for pointer, _, _ in walk_indicators(content)]
+        pointer for pointer, _, _ in walk_indicators(content)
+    ]
     pointer = data.draw(st.sampled_from(weighted))
     old = resolve(document, pointer)["weight"]
     new = data.draw(st.floats(0, 1).filter(lambda w: abs(w - old) > 0.002))

@@ -46,12 +46,16 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def sat(served: tuple[Litestar, httpx.AsyncClient], service_keys: Any, small_chunks: None) -> dict[str, Any]:
+async def sat(
+    served: tuple[Litestar, httpx.AsyncClient], service_keys: Any, small_chunks: None
+) -> dict[str, Any]:
     _, http = served
-    tenant = await delivery_tenant(http, service_keys, slug="export-region", people=6,
-                                   sections=[{"code": "main", "items": SCORED}])
-    tenant["attempts"] = [await _sit(http, me, choice)
-                          for me, choice in zip(tenant["candidates"][:5], "bccdb", strict=True)]
+    tenant = await delivery_tenant(
+        http, service_keys, slug="export-region", people=6, sections=[{"code": "main", "items": SCORED}]
+    )
+    tenant["attempts"] = [
+        await _sit(http, me, choice) for me, choice in zip(tenant["candidates"][:5], "bccdb", strict=True)
+    ]
     return tenant
 
 
@@ -85,8 +89,10 @@ async def test_the_file_is_the_stream_byte_for_byte_and_resumes_from_any_byte(se
     assert (job["status"], job["rows_total"], job["rows_done"], job["bytes"]) == ("done", 5, 5, size)
     assert job["sha256"] == hashlib.sha256(stream).hexdigest()
     assert job["started_at"] <= job["finished_at"] and job["error"] is None
-    chunks = await owner.fetch("SELECT seq, length(data) AS n FROM score_export_chunks WHERE export_id = $1 "
-                               "ORDER BY seq", UUID(job["id"]))
+    chunks = await owner.fetch(
+        "SELECT seq, length(data) AS n FROM score_export_chunks WHERE export_id = $1 ORDER BY seq",
+        UUID(job["id"]),
+    )
     assert [c["seq"] for c in chunks] == list(range(-(-size // CHUNK)))
     assert all(c["n"] == CHUNK for c in chunks[:-1]) and sum(c["n"] for c in chunks) == size
 
@@ -108,29 +114,41 @@ async def test_the_file_is_the_stream_byte_for_byte_and_resumes_from_any_byte(se
             assert part.status_code == 206, (cut, part.text)
             assert part.headers["content-range"] == f"bytes {low}-{high}/{size}"
             assert part.headers["content-length"] == str(high - low + 1)
-            assert part.content == stream[low:high + 1]
+            assert part.content == stream[low : high + 1]
         assert first.content + rest.content == stream
     inner = await http.get(url, headers={**admin, "Range": f"bytes={CHUNK - 3}-{3 * CHUNK + 5}"})
-    assert inner.status_code == 206 and inner.content == stream[CHUNK - 3:3 * CHUNK + 6]
+    assert inner.status_code == 206 and inner.content == stream[CHUNK - 3 : 3 * CHUNK + 6]
     beyond = await http.get(url, headers={**admin, "Range": f"bytes=10-{size * 10}"})  # clipped to the end
     assert beyond.status_code == 206 and beyond.headers["content-range"] == f"bytes 10-{size - 1}/{size}"
     # suffix ranges: the last n bytes (all of them when n exceeds the file)
-    for n, expected in ((1, stream[-1:]), (CHUNK + 2, stream[-(CHUNK + 2):]), (size + 50, stream)):
+    for n, expected in ((1, stream[-1:]), (CHUNK + 2, stream[-(CHUNK + 2) :]), (size + 50, stream)):
         tail = await http.get(url, headers={**admin, "Range": f"bytes=-{n}"})
         assert tail.status_code == 206 and tail.content == expected, n
         assert tail.headers["content-range"] == f"bytes {size - len(expected)}-{size - 1}/{size}"
 
     # Ranges that name no byte of the file, or are not ranges at all: 416 naming the Range header.
-    for bad in (f"bytes={size}-", f"bytes={size + 5}-{size + 9}", "bytes=-0", "bytes=9-3", "bytes=x-", "bytes=-",
-                "bytes=1-2-3", "bytes= -", "bytes=１-".encode()):
+    for bad in (
+        f"bytes={size}-",
+        f"bytes={size + 5}-{size + 9}",
+        "bytes=-0",
+        "bytes=9-3",
+        "bytes=x-",
+        "bytes=-",
+        "bytes=1-2-3",
+        "bytes= -",
+        "bytes=１-".encode(),
+    ):
         refused = _problem(await http.get(url, headers={**admin, "Range": bad}), 416)
         assert refused["type"] == "urn:assess:problem:range-not-satisfiable", bad
         assert [e["parameter"] for e in refused["errors"]] == ["Range"], bad
     refused = await http.get(url, headers={**admin, "Range": f"bytes={size}-"})
     assert refused.headers["content-range"] == f"bytes */{size}"
     # What is not one byte range gets the whole file: another unit, several ranges, a changed file.
-    for headers in ({"Range": "items=0-3"}, {"Range": "bytes=0-1,5-6"},
-                    {"Range": "bytes=5-", "If-Range": '"not-this-file"'}):
+    for headers in (
+        {"Range": "items=0-3"},
+        {"Range": "bytes=0-1,5-6"},
+        {"Range": "bytes=5-", "If-Range": '"not-this-file"'},
+    ):
         full = await http.get(url, headers={**admin, **headers})
         assert full.status_code == 200 and full.content == stream, headers
 
@@ -148,8 +166,9 @@ async def test_jsonl_files_and_a_listed_deleted_export(served, sat, owner):
     middle = await http.get(job["file"], headers={**admin, "Range": "bytes=100-"})
     assert middle.status_code == 206 and middle.content == stream[100:]
 
-    refused = _problem(await http.post("/v1/assessments/quiz/score-exports", params={"format": "xls"},
-                                       headers=admin), 400)
+    refused = _problem(
+        await http.post("/v1/assessments/quiz/score-exports", params={"format": "xls"}, headers=admin), 400
+    )
     assert [e["parameter"] for e in refused["errors"]] == ["format"]
     _problem(await http.post("/v1/assessments/nope/score-exports", headers=admin), 404)
 
@@ -158,8 +177,9 @@ async def test_jsonl_files_and_a_listed_deleted_export(served, sat, owner):
     page = await http.get("/v1/score-exports", params={"limit": 2}, headers=admin)
     assert page.status_code == 200, page.text
     assert [e["id"] for e in page.json()["items"]] == [more[1]["id"], more[0]["id"]]
-    rest = await http.get("/v1/score-exports", params={"limit": 2, "cursor": page.json()["next_cursor"]},
-                          headers=admin)
+    rest = await http.get(
+        "/v1/score-exports", params={"limit": 2, "cursor": page.json()["next_cursor"]}, headers=admin
+    )
     assert [e["id"] for e in rest.json()["items"]] == [job["id"]] and rest.json()["next_cursor"] is None
     bad = _problem(await http.get("/v1/score-exports", params={"cursor": "nonsense"}, headers=admin), 400)
     assert [e["parameter"] for e in bad["errors"]] == ["cursor"]
@@ -169,8 +189,10 @@ async def test_jsonl_files_and_a_listed_deleted_export(served, sat, owner):
     _problem(await http.get(f"/v1/score-exports/{job['id']}", headers=admin), 404)
     _problem(await http.get(job["file"], headers=admin), 404)
     _problem(await http.delete(f"/v1/score-exports/{job['id']}", headers=admin), 404)
-    assert await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1",
-                                UUID(job["id"])) == 0
+    assert (
+        await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", UUID(job["id"]))
+        == 0
+    )
 
 
 async def test_xlsx_files_are_the_spreadsheet_download_in_the_language_asked_for(served, sat):
@@ -188,7 +210,10 @@ async def test_xlsx_files_are_the_spreadsheet_download_in_the_language_asked_for
     assert (job["status"], job["format"], job["language"], job["rows_done"]) == ("done", "xlsx", "en", 5)
     got = await http.get(job["file"], headers=admin)
     assert got.status_code == 200 and got.headers["content-type"] == exports.feed.MEDIA_TYPES["xlsx"]
-    assert got.headers["content-length"] == str(job["bytes"]) and hashlib.sha256(got.content).hexdigest() == job["sha256"]
+    assert (
+        got.headers["content-length"] == str(job["bytes"])
+        and hashlib.sha256(got.content).hexdigest() == job["sha256"]
+    )
     assert got.headers["content-disposition"].endswith('-scores.xlsx"')
     middle = await http.get(job["file"], headers={**admin, "Range": "bytes=100-"})
     assert middle.status_code == 206 and middle.content == got.content[100:]
@@ -201,8 +226,11 @@ async def test_xlsx_files_are_the_spreadsheet_download_in_the_language_asked_for
     job_cells = cells(got.content)
     assert job_cells == cells(streamed.content)
     assert job_cells[0][0] == "Person" and job_cells[1][0] == "person" and len(job_cells) == 2 + 5
-    chinese = await http.post("/v1/assessments/quiz/score-exports", params={"format": "xlsx"},
-                              headers={**sat["admin"], "Accept-Language": "zh-CN"})
+    chinese = await http.post(
+        "/v1/assessments/quiz/score-exports",
+        params={"format": "xlsx"},
+        headers={**sat["admin"], "Accept-Language": "zh-CN"},
+    )
     done = (await http.get(chinese.headers["location"], headers=admin)).json()
     assert done["language"] == "zh-CN"
     assert cells((await http.get(done["file"], headers=admin)).content)[0][0] == "人员编号"
@@ -218,8 +246,9 @@ async def test_progress_is_committed_chunk_by_chunk_from_one_snapshot(served, sa
 
     async def observed(job, seq, chunk, assignments, *values, **done):  # type: ignore[no-untyped-def]
         await commit(job, seq, chunk, assignments, *values, **done)
-        row = await owner.fetchrow("SELECT status, rows_total, rows_done, bytes FROM score_exports WHERE id = $1",
-                                   job.id)
+        row = await owner.fetchrow(
+            "SELECT status, rows_total, rows_done, bytes FROM score_exports WHERE id = $1", job.id
+        )
         seen.append(tuple(row))  # type: ignore[arg-type]
         if len(seen) == 2:  # a late submission, committed while the export runs
             await _sit(http, sat["candidates"][5], "c")
@@ -270,47 +299,69 @@ async def _hung_after_three_chunks(app, tenant_id, fmt, monkeypatch):  # type: i
     return job
 
 
-async def test_a_job_whose_worker_died_is_taken_over_or_reads_failed_and_a_new_one_runs(served, sat, owner,
-                                                                                       monkeypatch):
+async def test_a_job_whose_worker_died_is_taken_over_or_reads_failed_and_a_new_one_runs(
+    served, sat, owner, monkeypatch
+):
     app, http = served
     admin, tenant_id, pool = sat["admin"], UUID(sat["id"]), app.state.runtime.pool
     settings = app.state.runtime.settings
     job = await _hung_after_three_chunks(app, tenant_id, "jsonl", monkeypatch)
     url = f"/v1/score-exports/{job.id}"
     polled = (await http.get(url, headers=admin)).json()
-    assert (polled["status"], polled["rows_done"], polled["bytes"]) == ("running", polled["rows_done"], 2 * CHUNK)
-    assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 2
+    assert (polled["status"], polled["rows_done"], polled["bytes"]) == (
+        "running",
+        polled["rows_done"],
+        2 * CHUNK,
+    )
+    assert (
+        await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)
+    ) == 2
     refused = _problem(await http.get(f"{url}/file", headers=admin), 409)
     assert refused["type"] == "urn:assess:problem:export-not-ready"
 
     # Its lease lapses (nobody renews it): another worker's poll takes it over and renders it again.
     other = JobRunner(pool, settings, owner="other-worker")
     assert await other.poll_once() == 0  # the lease still runs
-    await owner.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", job.id)
+    await owner.execute(
+        "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", job.id
+    )
     assert await other.poll_once() == 1
     while other.running or other._spawned:
         await asyncio.sleep(0.01)
     taken = (await http.get(url, headers=admin)).json()
     assert taken["status"] == "done" and taken["rows_done"] == 5
     assert (await http.get(taken["file"], headers=admin)).content == (
-        await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)).content
-    assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", job.id)) == ("done", 2)
+        await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)
+    ).content
+    assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", job.id)) == (
+        "done",
+        2,
+    )
 
     # A job whose last allowed worker died reads failed, loses its chunks, and a new export runs.
     dead = await _hung_after_three_chunks(app, tenant_id, "jsonl", monkeypatch)
-    await owner.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second', attempts = $2 "
-                        "WHERE id = $1", dead.id, settings.job_max_attempts)
+    await owner.execute(
+        "UPDATE jobs SET lease_expires_at = now() - interval '1 second', attempts = $2 WHERE id = $1",
+        dead.id,
+        settings.job_max_attempts,
+    )
     assert await other.poll_once() == 0
     url = f"/v1/score-exports/{dead.id}"
     polled = (await http.get(url, headers=admin)).json()
     assert polled["status"] == "failed" and "its worker stopped" in polled["error"] and polled["finished_at"]
-    assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", dead.id)) == 0
-    assert _problem(await http.get(f"{url}/file", headers=admin), 410)["type"] == "urn:assess:problem:export-gone"
+    assert (
+        await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", dead.id)
+    ) == 0
+    assert (
+        _problem(await http.get(f"{url}/file", headers=admin), 410)["type"]
+        == "urn:assess:problem:export-gone"
+    )
 
     again = await _export(http, admin, "jsonl")
     assert again["status"] == "done" and again["rows_done"] == 5
     assert (await http.get(again["file"], headers=admin)).content == (
-        await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)).content
+        await http.get("/v1/assessments/quiz/scores.jsonl", headers=admin)
+    ).content
 
 
 @pytest.mark.parametrize("how", ["export failed", "lease taken"])
@@ -325,7 +376,9 @@ async def test_a_job_declared_dead_while_alive_stops_at_its_next_chunk(served, s
         commits += 1
         if commits == 3:  # a poll elsewhere found it dead (a long GC pause, a slow database)
             if how == "export failed":
-                await owner.execute("UPDATE score_exports SET status = 'failed', error = 'stale' WHERE id = $1", job.id)
+                await owner.execute(
+                    "UPDATE score_exports SET status = 'failed', error = 'stale' WHERE id = $1", job.id
+                )
             else:
                 await owner.execute("UPDATE jobs SET lease_owner = 'another-worker' WHERE id = $1", job.id)
         await commit(job, *rest, **done)
@@ -338,10 +391,14 @@ async def test_a_job_declared_dead_while_alive_stops_at_its_next_chunk(served, s
     row = await owner.fetchrow("SELECT status, error FROM score_exports WHERE id = $1", job.id)
     if how == "export failed":
         assert tuple(row) == ("failed", "stale")
-        assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 0
+        assert (
+            await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)
+        ) == 0
     else:  # the new owner's: this worker wrote nothing more (its third commit, the second chunk, was refused)
         assert tuple(row) == ("running", None)
-        assert (await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)) == 1
+        assert (
+            await owner.fetchval("SELECT count(*) FROM score_export_chunks WHERE export_id = $1", job.id)
+        ) == 1
 
 
 async def test_files_expire_and_lose_their_chunks(served, sat, owner):
@@ -356,14 +413,19 @@ async def test_files_expire_and_lose_their_chunks(served, sat, owner):
     # on read: the job says expired, the file is gone
     polled = (await http.get(f"/v1/score-exports/{read['id']}", headers=admin)).json()
     assert polled["status"] == "expired"
-    assert _problem(await http.get(read["file"], headers=admin), 410)["type"] == "urn:assess:problem:export-gone"
+    assert (
+        _problem(await http.get(read["file"], headers=admin), 410)["type"] == "urn:assess:problem:export-gone"
+    )
     chunks = "SELECT count(*) FROM score_export_chunks WHERE export_id = $1"
     assert await owner.fetchval(chunks, UUID(read["id"])) == 0
     # by the sweep every worker runs, for a tenant that never reads again
     assert await owner.fetchval(chunks, UUID(unread["id"])) > 0
     await exports.sweep_once(app.state.runtime.pool)
     assert await owner.fetchval(chunks, UUID(unread["id"])) == 0
-    assert await owner.fetchval("SELECT status FROM score_exports WHERE id = $1", UUID(unread["id"])) == "expired"
+    assert (
+        await owner.fetchval("SELECT status FROM score_exports WHERE id = $1", UUID(unread["id"]))
+        == "expired"
+    )
 
 
 async def test_retention_is_a_setting(settings: Settings, owner, service_keys):
@@ -374,10 +436,13 @@ async def test_retention_is_a_setting(settings: Settings, owner, service_keys):
             Settings.from_env({"SCORE_EXPORT_RETENTION_HOURS": wrong})
     app = create_app(msgspec.structs.replace(settings, score_export_retention_hours=0.5))
     async with serving(app) as http:
-        tenant = await delivery_tenant(http, service_keys, slug="short-retention",
-                                       sections=[{"code": "main", "items": SCORED}])
+        tenant = await delivery_tenant(
+            http, service_keys, slug="short-retention", sections=[{"code": "main", "items": SCORED}]
+        )
         job = await _export(http, tenant["admin"])
-    kept = await owner.fetchval("SELECT expires_at - finished_at FROM score_exports WHERE id = $1", UUID(job["id"]))
+    kept = await owner.fetchval(
+        "SELECT expires_at - finished_at FROM score_exports WHERE id = $1", UUID(job["id"])
+    )
     assert kept == timedelta(minutes=30)
 
 
@@ -391,7 +456,8 @@ async def test_who_may_export_and_how_many_at_once(served, sat, service_keys):
     for reader in (hr, analyst):
         theirs = await _export(http, reader)
         assert (await http.get(theirs["file"], headers=reader)).content == (
-            await http.get(job["file"], headers=admin)).content
+            await http.get(job["file"], headers=admin)
+        ).content
     refused = [
         await http.post("/v1/assessments/quiz/score-exports", headers=aggregates_only),
         await http.get("/v1/score-exports", headers=aggregates_only),
@@ -399,8 +465,11 @@ async def test_who_may_export_and_how_many_at_once(served, sat, service_keys):
         await http.get(job["file"], headers=aggregates_only),
         await http.delete(f"/v1/score-exports/{job['id']}", headers=aggregates_only),
     ]
-    for who in (sat["candidates"][0], user(service_keys, sat["id"], ["author"]),
-                user(service_keys, sat["id"], ["rater"])):
+    for who in (
+        sat["candidates"][0],
+        user(service_keys, sat["id"], ["author"]),
+        user(service_keys, sat["id"], ["rater"]),
+    ):
         refused.append(await http.get(job["file"], headers=who))
         refused.append(await http.post("/v1/assessments/quiz/score-exports", headers=who))
     for response in refused:
@@ -417,16 +486,25 @@ async def test_who_may_export_and_how_many_at_once(served, sat, service_keys):
 async def test_another_tenant_sees_none_of_it(served, sat, service_keys):
     _, http = served
     job = await _export(http, sat["admin"])
-    other = await delivery_tenant(http, service_keys, slug="export-other", sections=[{"code": "main",
-                                                                                       "items": SCORED}])
+    other = await delivery_tenant(
+        http, service_keys, slug="export-other", sections=[{"code": "main", "items": SCORED}]
+    )
     b = other["admin"]
-    for method, url in (("GET", f"/v1/score-exports/{job['id']}"), ("GET", job["file"]),
-                        ("DELETE", f"/v1/score-exports/{job['id']}")):
-        assert _problem(await http.request(method, url, headers=b), 404)["type"] == "urn:assess:problem:not-found"
+    for method, url in (
+        ("GET", f"/v1/score-exports/{job['id']}"),
+        ("GET", job["file"]),
+        ("DELETE", f"/v1/score-exports/{job['id']}"),
+    ):
+        assert (
+            _problem(await http.request(method, url, headers=b), 404)["type"]
+            == "urn:assess:problem:not-found"
+        )
     assert (await http.get("/v1/score-exports", headers=b)).json() == {"items": [], "next_cursor": None}
     mine = await _export(http, b)  # its own quiz: its own (empty) export
-    assert (mine["rows_total"], mine["bytes"]) == (0, len((await http.get("/v1/assessments/quiz/scores.csv",
-                                                                           headers=b)).content))
+    assert (mine["rows_total"], mine["bytes"]) == (
+        0,
+        len((await http.get("/v1/assessments/quiz/scores.csv", headers=b)).content),
+    )
     assert (await http.get(job["file"], headers=sat["admin"])).status_code == 200
 
     # B's quiz has no scores: a JSON Lines file of no bytes, with no byte to range over
@@ -447,7 +525,15 @@ def test_byte_ranges():
     assert byte_range("bytes=9-9", 10) == (9, 9)
     assert byte_range("items=0-1", 10) is None and byte_range("bytes=0-1,3-4", 10) is None
     assert byte_range("bytes", 10) is None
-    for bad in ("bytes=10-", "bytes=-0", "bytes=4-3", "bytes=-", "bytes=a-b", "bytes=0x1-", "bytes=0-",
-                "bytes=" + "9" * 25 + "-"):
+    for bad in (
+        "bytes=10-",
+        "bytes=-0",
+        "bytes=4-3",
+        "bytes=-",
+        "bytes=a-b",
+        "bytes=0x1-",
+        "bytes=0-",
+        "bytes=" + "9" * 25 + "-",
+    ):
         with pytest.raises(Unsatisfiable):
             byte_range(bad, 10 if bad != "bytes=0-" else 0)

@@ -23,8 +23,11 @@ SCORED = [{"code": item["code"]} for item in ITEMS if item["code"] != "T-OR-1"]
 async def _sit(client, candidate, choice="c"):
     started = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=candidate)
     attempt = started.json()["attempt"]["id"]
-    await client.put(f"/v1/me/attempts/{attempt}/answers/T-SC-1", json={"revision": 1, "answer": {"choice": choice}},
-                     headers=candidate)
+    await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": choice}},
+        headers=candidate,
+    )
     assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=candidate)).status_code == 200
     return attempt
 
@@ -33,8 +36,11 @@ async def _drain(client, headers, cursor=None, **params):
     """Every row from `cursor` on, page by page; returns (rows, the cursor to keep)."""
     rows = []
     while True:
-        page = await client.get("/v1/scores", params={**params, "limit": 2, **({"cursor": cursor} if cursor else {})},
-                                headers=headers)
+        page = await client.get(
+            "/v1/scores",
+            params={**params, "limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=headers,
+        )
         assert page.status_code == 200, page.text
         body = page.json()
         rows += body["items"]
@@ -45,10 +51,12 @@ async def _drain(client, headers, cursor=None, **params):
 
 @pytest.fixture
 async def sat(client, service_keys):
-    tenant = await delivery_tenant(client, service_keys, slug="feed-region", people=5,
-                                   sections=[{"code": "main", "items": SCORED}])
-    tenant["attempts"] = [await _sit(client, me, choice) for me, choice in zip(tenant["candidates"][:3], "bcc",
-                                                                                strict=True)]
+    tenant = await delivery_tenant(
+        client, service_keys, slug="feed-region", people=5, sections=[{"code": "main", "items": SCORED}]
+    )
+    tenant["attempts"] = [
+        await _sit(client, me, choice) for me, choice in zip(tenant["candidates"][:3], "bcc", strict=True)
+    ]
     return tenant
 
 
@@ -57,9 +65,18 @@ async def test_the_feed_gives_each_score_once_and_then_only_what_is_new(client, 
     rows, cursor = await _drain(client, admin)
     assert [r["attempt_id"] for r in rows] == sat["attempts"]
     first = rows[0]
-    assert (first["person"], first["assessment"], first["score_version"], first["status"]) == ("c1", "quiz", 1,
-                                                                                                "final")
-    assert first["counted"] and first["current"] and first["org_unit"] == "city" and first["framework_version"] == 1
+    assert (first["person"], first["assessment"], first["score_version"], first["status"]) == (
+        "c1",
+        "quiz",
+        1,
+        "final",
+    )
+    assert (
+        first["counted"]
+        and first["current"]
+        and first["org_unit"] == "city"
+        and first["framework_version"] == 1
+    )
     assert {d["dimension"] for d in first["dimensions"]} and first["overall_level"]
     again, same = await _drain(client, admin, cursor)
     assert again == [] and same == cursor  # nothing new: the same cursor to keep
@@ -73,8 +90,9 @@ async def test_the_feed_gives_each_score_once_and_then_only_what_is_new(client, 
     single["key"] = {"correct": "b"}
     etag = (await client.get("/v1/items/T-SC-1", headers=admin)).headers["etag"]
     await client.put("/v1/items/T-SC-1", json=single, headers={**admin, "If-Match": etag})
-    started = await client.post("/v1/assessments/quiz/rescorings", json={"reason": "key", "items": {"T-SC-1": 2}},
-                                headers=admin)
+    started = await client.post(
+        "/v1/assessments/quiz/rescorings", json={"reason": "key", "items": {"T-SC-1": 2}}, headers=admin
+    )
     url = f"/v1/assessments/quiz/rescorings/{started.json()['id']}"
     await client.post(f"{url}/commit", headers=admin)
     for _ in range(100):
@@ -82,7 +100,9 @@ async def test_the_feed_gives_each_score_once_and_then_only_what_is_new(client, 
             break
         await asyncio.sleep(0.05)
     rescored, cursor = await _drain(client, admin, cursor)
-    assert sorted(r["attempt_id"] for r in rescored) == sorted(sat["attempts"] + [late])  # b and c both change
+    assert sorted(r["attempt_id"] for r in rescored) == sorted(
+        sat["attempts"] + [late]
+    )  # b and c both change
     assert all(r["score_version"] == 2 and r["reason"].startswith("rescoring") for r in rescored)
     assert (await _drain(client, admin, cursor))[0] == []
 
@@ -109,7 +129,9 @@ async def test_a_score_committed_while_pages_are_read_is_on_a_later_page(client,
         await slow.execute("SELECT set_config('app.tenant_id', $1, true)", sat["id"])
         attempt = UUID(sat["attempts"][0])
         documents = await score_documents(slow, [attempt])
-        await store_documents(slow, documents, reason="slow writer", scored_by="test")  # written, not committed
+        await store_documents(
+            slow, documents, reason="slow writer", scored_by="test"
+        )  # written, not committed
         fast = await _sit(client, sat["candidates"][3])  # commits after the slow writer began
         page, held = await _drain(client, admin, cursor)
         assert page == [] and held == cursor  # the fast one waits behind the slow writer
@@ -117,7 +139,9 @@ async def test_a_score_committed_while_pages_are_read_is_on_a_later_page(client,
     finally:
         await slow.close()
     rows, _ = await _drain(client, admin, cursor)
-    assert sorted((r["attempt_id"], r["score_version"]) for r in rows) == sorted([(str(attempt), 2), (fast, 1)])
+    assert sorted((r["attempt_id"], r["score_version"]) for r in rows) == sorted(
+        [(str(attempt), 2), (fast, 1)]
+    )
 
 
 async def test_concurrent_submissions_and_readers_lose_nothing_and_repeat_nothing(client, sat):
@@ -146,7 +170,8 @@ async def test_latest_and_streamed_exports(client, sat):
     admin = sat["admin"]
     latest = (await client.get("/v1/scores/latest", params={"person": "c2"}, headers=admin)).json()
     assert [(r["person"], r["assessment"], r["attempt_id"]) for r in latest["items"]] == [
-        ("c2", "quiz", sat["attempts"][1])]
+        ("c2", "quiz", sat["attempts"][1])
+    ]
     assert (await client.get("/v1/scores/latest", headers=admin)).status_code == 422
 
     exported = await client.get("/v1/assessments/quiz/scores.csv", headers=admin)
@@ -186,12 +211,19 @@ async def test_feed_cursors_do_not_carry_the_transaction_counter(client, sat, ow
     def wrap(position: str) -> str:
         return base64.urlsafe_b64encode(json.dumps(["scores", position]).encode()).decode().rstrip("=")
 
-    for forged in (wrap(f"{UUID(int=7)}:1"), wrap("1:2"), wrap(f"{sat['attempts'][0]}:99"), cursor[:-2] + "xx"):
+    for forged in (
+        wrap(f"{UUID(int=7)}:1"),
+        wrap("1:2"),
+        wrap(f"{sat['attempts'][0]}:99"),
+        cursor[:-2] + "xx",
+    ):
         bad = await client.get("/v1/scores", params={"cursor": forged}, headers=admin)
         assert bad.status_code == 400, bad.text
         assert bad.json()["errors"][0]["parameter"] == "cursor"
     # a cursor handed out before (transaction id first) resumes where it was
-    row = await owner.fetchrow("SELECT feed_xid::text AS xid, attempt_id, version FROM scores WHERE attempt_id = $1",
-                               UUID(sat["attempts"][0]))
+    row = await owner.fetchrow(
+        "SELECT feed_xid::text AS xid, attempt_id, version FROM scores WHERE attempt_id = $1",
+        UUID(sat["attempts"][0]),
+    )
     old, _ = await _drain(client, admin, wrap(f"{row['xid']}:{row['attempt_id']}:{row['version']}"))
     assert [r["attempt_id"] for r in old] == sat["attempts"][1:]

@@ -52,12 +52,23 @@ def loc(text: str) -> dict[str, str]:
     return {"en": text}
 
 
-def make_item(kind: str, code: str, *, framework: str = "tiny", loadings: list[tuple[str, float]],
-              options: str | None = None, **fields: Any) -> Item:
+def make_item(
+    kind: str,
+    code: str,
+    *,
+    framework: str = "tiny",
+    loadings: list[tuple[str, float]],
+    options: str | None = None,
+    **fields: Any,
+) -> Item:
     """An item built from a plain dict, as an author writes it; `options` is a string of one-letter keys."""
     doc: dict[str, Any] = {
-        "type": kind, "code": code, "framework": framework, "stem": loc(f"stem of {code}"),
-        "loadings": [{"indicator": ind, "weight": weight} for ind, weight in loadings], **fields,
+        "type": kind,
+        "code": code,
+        "framework": framework,
+        "stem": loc(f"stem of {code}"),
+        "loadings": [{"indicator": ind, "weight": weight} for ind, weight in loadings],
+        **fields,
     }
     if options is not None:
         doc["options"] = [{"key": key, "text": loc(f"option {key}")} for key in options]
@@ -71,55 +82,134 @@ def level_for(cuts: list[CutScore], scaled: float) -> str:
 
 # =========================================================================== 1. a hand-worked document
 
+
 def descriptors(code: str) -> list[dict[str, Any]]:
     """Descriptors for L1..L3; the top level has no next steps."""
-    return [{"level": level, "performance": loc(f"{code} performance at {level}"),
-             **({"next_steps": loc(f"{code} next steps from {level}")} if level != "L3" else {})}
-            for level in ("L1", "L2", "L3")]
+    return [
+        {
+            "level": level,
+            "performance": loc(f"{code} performance at {level}"),
+            **({"next_steps": loc(f"{code} next steps from {level}")} if level != "L3" else {}),
+        }
+        for level in ("L1", "L2", "L3")
+    ]
 
 
-TINY = msgspec.convert({
-    "code": "tiny", "title": loc("Tiny framework"),
-    "levels": [{"code": "L1", "label": loc("Novice"), "description": loc("Novice work")},
-               {"code": "L2", "label": loc("Practitioner"), "description": loc("Practitioner work")},
-               {"code": "L3", "label": loc("Expert"), "description": loc("Expert work")}],
-    "dimensions": [
-        {"code": "D1", "name": loc("Dimension one"), "weight": 0.6, "tags": ["knowledge"], "indicators": [
-            {"code": "D1.a", "statement": loc("D1.a"), "weight": 0.5, "descriptors": descriptors("D1.a")},
-            {"code": "D1.b", "statement": loc("D1.b"), "weight": 0.5, "descriptors": descriptors("D1.b")}]},
-        {"code": "D2", "name": loc("Dimension two"), "weight": 0.4, "tags": ["ethics_safety"], "indicators": [
-            {"code": "D2.a", "statement": loc("D2.a"), "weight": 0.7, "descriptors": descriptors("D2.a")},
-            {"code": "D2.b", "statement": loc("D2.b"), "weight": 0.3, "descriptors": descriptors("D2.b")}]},
-    ],
-    "cut_scores": {
-        "overall": [{"level": "L1", "min_score": 0}, {"level": "L2", "min_score": 50},
-                    {"level": "L3", "min_score": 80}],
-        # D2 (and its indicators) use their own, different cuts.
-        "dimensions": {"D2": [{"level": "L1", "min_score": 0}, {"level": "L2", "min_score": 40},
-                              {"level": "L3", "min_score": 90}]},
+TINY = msgspec.convert(
+    {
+        "code": "tiny",
+        "title": loc("Tiny framework"),
+        "levels": [
+            {"code": "L1", "label": loc("Novice"), "description": loc("Novice work")},
+            {"code": "L2", "label": loc("Practitioner"), "description": loc("Practitioner work")},
+            {"code": "L3", "label": loc("Expert"), "description": loc("Expert work")},
+        ],
+        "dimensions": [
+            {
+                "code": "D1",
+                "name": loc("Dimension one"),
+                "weight": 0.6,
+                "tags": ["knowledge"],
+                "indicators": [
+                    {
+                        "code": "D1.a",
+                        "statement": loc("D1.a"),
+                        "weight": 0.5,
+                        "descriptors": descriptors("D1.a"),
+                    },
+                    {
+                        "code": "D1.b",
+                        "statement": loc("D1.b"),
+                        "weight": 0.5,
+                        "descriptors": descriptors("D1.b"),
+                    },
+                ],
+            },
+            {
+                "code": "D2",
+                "name": loc("Dimension two"),
+                "weight": 0.4,
+                "tags": ["ethics_safety"],
+                "indicators": [
+                    {
+                        "code": "D2.a",
+                        "statement": loc("D2.a"),
+                        "weight": 0.7,
+                        "descriptors": descriptors("D2.a"),
+                    },
+                    {
+                        "code": "D2.b",
+                        "statement": loc("D2.b"),
+                        "weight": 0.3,
+                        "descriptors": descriptors("D2.b"),
+                    },
+                ],
+            },
+        ],
+        "cut_scores": {
+            "overall": [
+                {"level": "L1", "min_score": 0},
+                {"level": "L2", "min_score": 50},
+                {"level": "L3", "min_score": 80},
+            ],
+            # D2 (and its indicators) use their own, different cuts.
+            "dimensions": {
+                "D2": [
+                    {"level": "L1", "min_score": 0},
+                    {"level": "L2", "min_score": 40},
+                    {"level": "L3", "min_score": 90},
+                ]
+            },
+        },
     },
-}, FrameworkContent)
+    FrameworkContent,
+)
 TINY_HASH = "sha256:tiny"
 
 SC_1 = make_item("single_choice", "SC-1", loadings=[("D1.a", 1.0)], options="abc", key={"correct": "b"})
-MC_1 = make_item("multiple_choice", "MC-1", loadings=[("D1.b", 1.0)], options="abcd",
-                 key={"correct": ["a", "b"], "partial_credit": "per_option"})
-SJT_1 = make_item("situational_judgement", "SJT-1", format="best", points=2.0,
-                  loadings=[("D1.a", 0.5), ("D2.a", 0.5)], options="abc",
-                  key={"options": [{"option": "a", "credit": {"D1.a": 2.0, "D2.a": 0.0}},
-                                   {"option": "b", "credit": {"D1.a": 0.5, "D2.a": 2.0}},
-                                   {"option": "c", "credit": {"D1.a": 1.0, "D2.a": 1.0}}]})
+MC_1 = make_item(
+    "multiple_choice",
+    "MC-1",
+    loadings=[("D1.b", 1.0)],
+    options="abcd",
+    key={"correct": ["a", "b"], "partial_credit": "per_option"},
+)
+SJT_1 = make_item(
+    "situational_judgement",
+    "SJT-1",
+    format="best",
+    points=2.0,
+    loadings=[("D1.a", 0.5), ("D2.a", 0.5)],
+    options="abc",
+    key={
+        "options": [
+            {"option": "a", "credit": {"D1.a": 2.0, "D2.a": 0.0}},
+            {"option": "b", "credit": {"D1.a": 0.5, "D2.a": 2.0}},
+            {"option": "c", "credit": {"D1.a": 1.0, "D2.a": 1.0}},
+        ]
+    },
+)
 LK_1 = make_item("likert", "LK-1", loadings=[("D2.a", 1.0)], scale_points=5, key={"reverse": True})
-ORD_1 = make_item("ordering", "ORD-1", loadings=[("D1.b", 1.0)], options="cab",
-                  key={"order": ["a", "b", "c"], "credit": "pairwise"})
+ORD_1 = make_item(
+    "ordering",
+    "ORD-1",
+    loadings=[("D1.b", 1.0)],
+    options="cab",
+    key={"order": ["a", "b", "c"], "credit": "pairwise"},
+)
 
-TINY_ITEMS = [ScoredItem(3, SC_1), ScoredItem(1, MC_1), ScoredItem(2, SJT_1), ScoredItem(1, LK_1),
-              ScoredItem(5, ORD_1)]
+TINY_ITEMS = [
+    ScoredItem(3, SC_1),
+    ScoredItem(1, MC_1),
+    ScoredItem(2, SJT_1),
+    ScoredItem(1, LK_1),
+    ScoredItem(5, ORD_1),
+]
 TINY_ANSWERS = {
-    "SC-1": Answer(choice="b"),        # right: 1
+    "SC-1": Answer(choice="b"),  # right: 1
     "MC-1": Answer(choices=["a", "c"]),  # per_option: a right, b wrong, c wrong, d right -> 2/4
-    "SJT-1": Answer(choice="b"),       # D1.a 0.5/2 = 0.25, D2.a 2.0/2 = 1.0
-    "LK-1": Answer(value=2),           # reverse on 5 points: (5 - 2) / 4 = 0.75
+    "SJT-1": Answer(choice="b"),  # D1.a 0.5/2 = 0.25, D2.a 2.0/2 = 1.0
+    "LK-1": Answer(value=2),  # reverse on 5 points: (5 - 2) / 4 = 0.75
     # ORD-1 is not answered: omitted, earns 0 of 1
 }
 
@@ -138,16 +228,32 @@ def test_hand_worked_items() -> None:
     SJT-1 D1.a: 0.25 x 2 x 0.5 = 0.25 of 1; D2.a: 1.0 x 2 x 0.5 = 1.0 of 1 -> 1.25 of 2
     """
     doc = tiny_document()
-    got = [(s.item, s.version, s.type, s.status, s.earned, s.possible,
-            [(c.indicator, c.dimension, c.weight, c.fraction, c.earned, c.possible) for c in s.contributions])
-           for s in doc.items]
+    got = [
+        (
+            s.item,
+            s.version,
+            s.type,
+            s.status,
+            s.earned,
+            s.possible,
+            [(c.indicator, c.dimension, c.weight, c.fraction, c.earned, c.possible) for c in s.contributions],
+        )
+        for s in doc.items
+    ]
     assert got == [
         ("LK-1", 1, "likert", "scored", 0.75, 1.0, [("D2.a", "D2", 1.0, 0.75, 0.75, 1.0)]),
         ("MC-1", 1, "multiple_choice", "scored", 0.5, 1.0, [("D1.b", "D1", 1.0, 0.5, 0.5, 1.0)]),
         ("ORD-1", 5, "ordering", "omitted", 0.0, 1.0, [("D1.b", "D1", 1.0, 0.0, 0.0, 1.0)]),
         ("SC-1", 3, "single_choice", "scored", 1.0, 1.0, [("D1.a", "D1", 1.0, 1.0, 1.0, 1.0)]),
-        ("SJT-1", 2, "situational_judgement", "scored", 1.25, 2.0,
-         [("D1.a", "D1", 0.5, 0.25, 0.25, 1.0), ("D2.a", "D2", 0.5, 1.0, 1.0, 1.0)]),
+        (
+            "SJT-1",
+            2,
+            "situational_judgement",
+            "scored",
+            1.25,
+            2.0,
+            [("D1.a", "D1", 0.5, 0.25, 0.25, 1.0), ("D2.a", "D2", 0.5, 1.0, 1.0, 1.0)],
+        ),
     ]
     assert doc.omitted == ["ORD-1"]
     assert doc.pending == []
@@ -164,13 +270,35 @@ def test_hand_worked_indicators_with_feedback() -> None:
     D2.b: measured by no item, so absent.
     """
     assert tiny_document().indicators == [
-        IndicatorScore("D1.a", "D1", 1.25, 2.0, 62.5, "L2",
-                       Feedback("L3", loc("Expert"), loc("D1.a performance at L3"), loc("D1.a next steps from L2"))),
-        IndicatorScore("D1.b", "D1", 0.5, 2.0, 25.0, "L1",
-                       Feedback("L2", loc("Practitioner"), loc("D1.b performance at L2"),
-                                loc("D1.b next steps from L1"))),
-        IndicatorScore("D2.a", "D2", 1.75, 2.0, 87.5, "L2",
-                       Feedback("L3", loc("Expert"), loc("D2.a performance at L3"), loc("D2.a next steps from L2"))),
+        IndicatorScore(
+            "D1.a",
+            "D1",
+            1.25,
+            2.0,
+            62.5,
+            "L2",
+            Feedback("L3", loc("Expert"), loc("D1.a performance at L3"), loc("D1.a next steps from L2")),
+        ),
+        IndicatorScore(
+            "D1.b",
+            "D1",
+            0.5,
+            2.0,
+            25.0,
+            "L1",
+            Feedback(
+                "L2", loc("Practitioner"), loc("D1.b performance at L2"), loc("D1.b next steps from L1")
+            ),
+        ),
+        IndicatorScore(
+            "D2.a",
+            "D2",
+            1.75,
+            2.0,
+            87.5,
+            "L2",
+            Feedback("L3", loc("Expert"), loc("D2.a performance at L3"), loc("D2.a next steps from L2")),
+        ),
     ]
 
 
@@ -184,12 +312,30 @@ def test_hand_worked_dimensions_and_overall() -> None:
     """
     doc = tiny_document()
     assert doc.dimensions == [
-        DimensionScore("D1", ["knowledge"], 1.75, 4.0, 43.75, "L1", {"D1.a": 0.5, "D1.b": 0.5},
-                       Feedback("L2", loc("Practitioner"), loc("Practitioner work"))),
-        DimensionScore("D2", ["ethics_safety"], 1.75, 2.0, 87.5, "L2", {"D2.a": 1.0},
-                       Feedback("L3", loc("Expert"), loc("Expert work"))),
+        DimensionScore(
+            "D1",
+            ["knowledge"],
+            1.75,
+            4.0,
+            43.75,
+            "L1",
+            {"D1.a": 0.5, "D1.b": 0.5},
+            Feedback("L2", loc("Practitioner"), loc("Practitioner work")),
+        ),
+        DimensionScore(
+            "D2",
+            ["ethics_safety"],
+            1.75,
+            2.0,
+            87.5,
+            "L2",
+            {"D2.a": 1.0},
+            Feedback("L3", loc("Expert"), loc("Expert work")),
+        ),
     ]
-    assert doc.overall == Overall(61.25, "L2", {"D1": 0.6, "D2": 0.4}, Feedback("L3", loc("Expert"), loc("Expert work")))
+    assert doc.overall == Overall(
+        61.25, "L2", {"D1": 0.6, "D2": 0.4}, Feedback("L3", loc("Expert"), loc("Expert work"))
+    )
 
 
 def test_hand_worked_provenance() -> None:
@@ -204,8 +350,12 @@ def test_hand_worked_provenance() -> None:
 def test_top_level_has_no_feedback() -> None:
     """At the top level there is no next level, so no feedback; a perfect score is 100 and L3."""
     # Every item but SJT-1 (no option of which is keyed full on both indicators), answered perfectly.
-    answers = {"SC-1": Answer(choice="b"), "MC-1": Answer(choices=["a", "b"]), "LK-1": Answer(value=1),
-               "ORD-1": Answer(order=["a", "b", "c"])}
+    answers = {
+        "SC-1": Answer(choice="b"),
+        "MC-1": Answer(choices=["a", "b"]),
+        "LK-1": Answer(value=1),
+        "ORD-1": Answer(order=["a", "b", "c"]),
+    }
     doc = score(ScoringInput(TINY, TINY_HASH, [s for s in TINY_ITEMS if s.item.code != "SJT-1"], answers))
     assert doc.overall == Overall(100.0, "L3", {"D1": 0.6, "D2": 0.4})
     assert all(d.level == "L3" and d.feedback is None for d in doc.dimensions)
@@ -228,6 +378,7 @@ def test_overall_is_empty_when_nothing_is_measured() -> None:
 
 # --------------------------------------------------------------------------- rounding and levels (bugs)
 
+
 def test_score_exactly_on_a_cut_reaches_that_level() -> None:
     """Three 4-point Likert answers of 2 (1/3 each) and one right single choice on D1.a: (3 x 1/3 + 1) / 4
     = 50% exactly, which is L2 on the overall cuts. The engine rounds each earned 1/3 to 0.333333 first, sums
@@ -246,8 +397,15 @@ def test_level_agrees_with_the_reported_score() -> None:
     Contrived (it needs a score within 5e-7 below a cut), but the document then contradicts itself."""
     items = [make_item("open_response", f"OR-{n}", points=100.0, loadings=[("D1.a", 1.0)]) for n in range(3)]
     ratings = {"OR-0": AgreedRating(1.0), "OR-1": AgreedRating(0.49999999), "OR-2": AgreedRating(0.0)}
-    doc = score(ScoringInput(TINY, TINY_HASH, [ScoredItem(1, item) for item in items],
-                             {item.code: Answer(text="x") for item in items}, ratings))
+    doc = score(
+        ScoringInput(
+            TINY,
+            TINY_HASH,
+            [ScoredItem(1, item) for item in items],
+            {item.code: Answer(text="x") for item in items},
+            ratings,
+        )
+    )
     (indicator,) = doc.indicators
     assert (indicator.raw, indicator.max, indicator.scaled) == (149.999999, 300.0, 50.0)
     assert indicator.level == level_for(TINY.cut_scores.overall, indicator.scaled) == "L2"
@@ -260,8 +418,9 @@ OR_1 = make_item("open_response", "OR-1", points=3.0, loadings=[("D1.b", 1.0)])
 
 def pending_input(ratings: dict[str, AgreedRating]) -> ScoringInput:
     items = [ScoredItem(1, MC_1), ScoredItem(4, OR_1)]
-    return ScoringInput(TINY, TINY_HASH, items, {"MC-1": Answer(choices=["a", "c"]), "OR-1": Answer(text="essay")},
-                        ratings)
+    return ScoringInput(
+        TINY, TINY_HASH, items, {"MC-1": Answer(choices=["a", "c"]), "OR-1": Answer(text="essay")}, ratings
+    )
 
 
 def test_open_response_without_rating_is_pending() -> None:
@@ -270,8 +429,12 @@ def test_open_response_without_rating_is_pending() -> None:
     doc = score(pending_input({}))
     assert (doc.status, doc.pending, doc.omitted) == ("provisional", ["OR-1"], [])
     (or_score,) = [s for s in doc.items if s.item == "OR-1"]
-    assert (or_score.status, or_score.earned, or_score.possible, or_score.contributions) == \
-        ("pending_rating", 0.0, 0.0, [])
+    assert (or_score.status, or_score.earned, or_score.possible, or_score.contributions) == (
+        "pending_rating",
+        0.0,
+        0.0,
+        [],
+    )
     (d1b,) = doc.indicators
     assert (d1b.indicator, d1b.raw, d1b.max, d1b.scaled) == ("D1.b", 0.5, 1.0, 50.0)
     assert doc.provenance.rating_ids == []
@@ -293,8 +456,14 @@ def test_open_response_with_rating_is_final() -> None:
 def test_pending_item_alone_leaves_its_indicator_unmeasured() -> None:
     """A pending item that is the only one on D2.b leaves D2.b out altogether: D2 renormalises over D2.a."""
     or_2 = make_item("open_response", "OR-2", loadings=[("D2.b", 1.0)])
-    doc = score(ScoringInput(TINY, TINY_HASH, [*TINY_ITEMS, ScoredItem(1, or_2)],
-                             {**TINY_ANSWERS, "OR-2": Answer(text="essay")}))
+    doc = score(
+        ScoringInput(
+            TINY,
+            TINY_HASH,
+            [*TINY_ITEMS, ScoredItem(1, or_2)],
+            {**TINY_ANSWERS, "OR-2": Answer(text="essay")},
+        )
+    )
     assert doc.status == "provisional"
     assert "D2.b" not in {i.indicator for i in doc.indicators}
     assert {d.dimension: d.weights_used for d in doc.dimensions}["D2"] == {"D2.a": 1.0}
@@ -331,16 +500,22 @@ def answers_to(item: Item) -> st.SearchStrategy[Answer]:
             return st.sampled_from(keys).map(lambda k: Answer(choice=k))
         if item.format == "most_least":
             side = st.none() | st.sampled_from(keys)
-            return (st.tuples(side, side).filter(lambda ml: ml != (None, None) and ml[0] != ml[1])
-                    .map(lambda ml: Answer(most=ml[0], least=ml[1])))
+            return (
+                st.tuples(side, side)
+                .filter(lambda ml: ml != (None, None) and ml[0] != ml[1])
+                .map(lambda ml: Answer(most=ml[0], least=ml[1]))
+            )
         return st.dictionaries(st.sampled_from(keys), st.integers(1, item.rating_points), min_size=1).map(
-            lambda r: Answer(ratings=r))
+            lambda r: Answer(ratings=r)
+        )
     if isinstance(item, Likert):
         return st.integers(1, item.scale_points).map(lambda v: Answer(value=v))
     if isinstance(item, Ordering):
         return st.permutations(keys).map(lambda order: Answer(order=list(order)))
     if isinstance(item, OpenResponse):
-        return st.sampled_from(["a short answer", "a longer answer with detail"]).map(lambda t: Answer(text=t))
+        return st.sampled_from(["a short answer", "a longer answer with detail"]).map(
+            lambda t: Answer(text=t)
+        )
     raise TypeError(type(item).__name__)
 
 
@@ -375,12 +550,20 @@ def test_sample_bank_is_what_the_properties_assume() -> None:
     """The properties below lean on the sample bank having every type; check it still does."""
     kinds = {(type(item).__name__, getattr(item, "format", None)) for item in BANK}
     assert len(BANK) >= 44  # grew to 80 with issue 22; the properties need every type, not a count
-    assert {("SingleChoice", None), ("MultipleChoice", None), ("SituationalJudgement", "best"),
-            ("SituationalJudgement", "most_least"), ("SituationalJudgement", "rate"), ("Likert", None),
-            ("Ordering", None), ("OpenResponse", None)} <= kinds
+    assert {
+        ("SingleChoice", None),
+        ("MultipleChoice", None),
+        ("SituationalJudgement", "best"),
+        ("SituationalJudgement", "most_least"),
+        ("SituationalJudgement", "rate"),
+        ("Likert", None),
+        ("Ordering", None),
+        ("OpenResponse", None),
+    } <= kinds
 
 
 # =========================================================================== 2. trace recomputation
+
 
 @PROPERTY
 @given(attempts())
@@ -418,8 +601,9 @@ def test_every_number_can_be_redone_from_the_trace(attempt: Attempt) -> None:
             assert dimension.code not in dimensions
             continue
         got = dimensions[dimension.code]
-        assert got.weights_used == pytest.approx({c: w / sum(measured.values()) for c, w in measured.items()},
-                                                 abs=TOL)
+        assert got.weights_used == pytest.approx(
+            {c: w / sum(measured.values()) for c, w in measured.items()}, abs=TOL
+        )
         dimension_scaled[dimension.code] = sum(w * scaled[c] for c, w in got.weights_used.items())
         assert got.scaled == pytest.approx(dimension_scaled[dimension.code], abs=SCALED_TOL)
         assert got.raw == pytest.approx(sum(raw[c] for c in measured), abs=TOL)
@@ -435,6 +619,7 @@ def test_every_number_can_be_redone_from_the_trace(attempt: Attempt) -> None:
 
 
 # =========================================================================== 4. properties
+
 
 @PROPERTY
 @given(attempts())
@@ -454,13 +639,18 @@ def test_scores_stay_in_range(attempt: Attempt) -> None:
 
     answered = set(attempt.answers)
     assert set(doc.omitted) == {item.code for item in BANK} - answered
-    assert set(doc.pending) == {item.code for item in BANK if isinstance(item, OpenResponse)
-                                and item.code in answered and item.code not in attempt.ratings}
+    assert set(doc.pending) == {
+        item.code
+        for item in BANK
+        if isinstance(item, OpenResponse) and item.code in answered and item.code not in attempt.ratings
+    }
     assert doc.status == ("provisional" if doc.pending else "final")
     assert doc.provenance.rating_ids == sorted(rid for r in attempt.ratings.values() for rid in r.rating_ids)
 
 
-def assert_not_lower(before: ScoreDocument, after: ScoreDocument, indicators: set[str], dimensions: set[str]) -> None:
+def assert_not_lower(
+    before: ScoreDocument, after: ScoreDocument, indicators: set[str], dimensions: set[str]
+) -> None:
     ind_before, dim_before = by_code(before)
     ind_after, dim_after = by_code(after)
     for code in indicators:
@@ -481,10 +671,16 @@ def test_right_answer_never_lowers_a_score(attempt: Attempt, data: st.DataObject
     item: SingleChoice = data.draw(st.sampled_from(SINGLES))
     wrong = data.draw(st.sampled_from([k for k in option_keys(item) if k != item.key.correct]))
     before = score(Attempt({**attempt.answers, item.code: Answer(choice=wrong)}, attempt.ratings).input())
-    after = score(Attempt({**attempt.answers, item.code: Answer(choice=item.key.correct)}, attempt.ratings).input())
+    after = score(
+        Attempt({**attempt.answers, item.code: Answer(choice=item.key.correct)}, attempt.ratings).input()
+    )
     (scored,) = [s for s in after.items if s.item == item.code]
-    assert_not_lower(before, after, {c.indicator for c in scored.contributions},
-                     {c.dimension for c in scored.contributions})
+    assert_not_lower(
+        before,
+        after,
+        {c.indicator for c in scored.contributions},
+        {c.dimension for c in scored.contributions},
+    )
 
 
 def dominating_pairs() -> list[tuple[SituationalJudgement, str, str]]:
@@ -506,15 +702,21 @@ DOMINATING = dominating_pairs()
 
 @PROPERTY
 @given(attempts(), st.sampled_from(DOMINATING))
-def test_better_sjt_choice_never_lowers_a_score(attempt: Attempt, pair: tuple[SituationalJudgement, str, str]) -> None:
+def test_better_sjt_choice_never_lowers_a_score(
+    attempt: Attempt, pair: tuple[SituationalJudgement, str, str]
+) -> None:
     """(b) Changing an SJT `best` choice to an option keyed higher on every indicator never lowers
     the item's indicators, their dimensions, or the overall score."""
     item, worse, better = pair
     before = score(Attempt({**attempt.answers, item.code: Answer(choice=worse)}, attempt.ratings).input())
     after = score(Attempt({**attempt.answers, item.code: Answer(choice=better)}, attempt.ratings).input())
     (scored,) = [s for s in after.items if s.item == item.code]
-    assert_not_lower(before, after, {c.indicator for c in scored.contributions},
-                     {c.dimension for c in scored.contributions})
+    assert_not_lower(
+        before,
+        after,
+        {c.indicator for c in scored.contributions},
+        {c.dimension for c in scored.contributions},
+    )
 
 
 def shuffle_options(item: Item, rnd: random.Random) -> Item:
@@ -563,8 +765,12 @@ def test_omitting_an_answer_never_raises_a_score(attempt: Attempt, data: st.Data
         return
     dropped = data.draw(st.sampled_from(sorted(attempt.answers)))
     before = score(attempt.input())
-    after = score(Attempt({k: v for k, v in attempt.answers.items() if k != dropped},
-                          {k: v for k, v in attempt.ratings.items() if k != dropped}).input())
+    after = score(
+        Attempt(
+            {k: v for k, v in attempt.answers.items() if k != dropped},
+            {k: v for k, v in attempt.ratings.items() if k != dropped},
+        ).input()
+    )
     assert dropped in after.omitted
     ind_before, dim_before = by_code(before)
     ind_after, dim_after = by_code(after)
@@ -580,27 +786,56 @@ def test_omitting_an_answer_never_raises_a_score(attempt: Attempt, data: st.Data
 
 # =========================================================================== 6. cut scores of sub-dimensions
 
+
 def _cuts(l2: float, l3: float) -> list[dict[str, Any]]:
-    return [{"level": "L1", "min_score": 0}, {"level": "L2", "min_score": l2}, {"level": "L3", "min_score": l3}]
+    return [
+        {"level": "L1", "min_score": 0},
+        {"level": "L2", "min_score": l2},
+        {"level": "L3", "min_score": l3},
+    ]
 
 
 def _indicator(code: str) -> dict[str, Any]:
     return {"code": code, "statement": loc(code), "weight": 1.0, "descriptors": descriptors(code)}
 
 
-NESTED_CUTS = msgspec.convert({
-    "code": "nested", "title": loc("Nested framework"),
-    "levels": [{"code": "L1", "label": loc("Novice")}, {"code": "L2", "label": loc("Practitioner")},
-               {"code": "L3", "label": loc("Expert")}],
-    "dimensions": [
-        {"code": "D1", "name": loc("D1"), "weight": 0.5, "children": [
-            {"code": "D1a", "name": loc("D1a"), "weight": 0.5, "children": [
-                {"code": "D1ax", "name": loc("D1ax"), "weight": 1.0, "indicators": [_indicator("i1")]}]},
-            {"code": "D1b", "name": loc("D1b"), "weight": 0.5, "indicators": [_indicator("i2")]}]},
-        {"code": "D2", "name": loc("D2"), "weight": 0.5, "indicators": [_indicator("i3")]},
-    ],
-    "cut_scores": {"overall": _cuts(50, 80), "dimensions": {"D1": _cuts(30, 60), "D1a": _cuts(70, 90)}},
-}, FrameworkContent)
+NESTED_CUTS = msgspec.convert(
+    {
+        "code": "nested",
+        "title": loc("Nested framework"),
+        "levels": [
+            {"code": "L1", "label": loc("Novice")},
+            {"code": "L2", "label": loc("Practitioner")},
+            {"code": "L3", "label": loc("Expert")},
+        ],
+        "dimensions": [
+            {
+                "code": "D1",
+                "name": loc("D1"),
+                "weight": 0.5,
+                "children": [
+                    {
+                        "code": "D1a",
+                        "name": loc("D1a"),
+                        "weight": 0.5,
+                        "children": [
+                            {
+                                "code": "D1ax",
+                                "name": loc("D1ax"),
+                                "weight": 1.0,
+                                "indicators": [_indicator("i1")],
+                            }
+                        ],
+                    },
+                    {"code": "D1b", "name": loc("D1b"), "weight": 0.5, "indicators": [_indicator("i2")]},
+                ],
+            },
+            {"code": "D2", "name": loc("D2"), "weight": 0.5, "indicators": [_indicator("i3")]},
+        ],
+        "cut_scores": {"overall": _cuts(50, 80), "dimensions": {"D1": _cuts(30, 60), "D1a": _cuts(70, 90)}},
+    },
+    FrameworkContent,
+)
 
 
 def test_sub_dimensions_use_their_nearest_ancestors_cut_scores() -> None:
@@ -617,22 +852,38 @@ def test_sub_dimensions_use_their_nearest_ancestors_cut_scores() -> None:
     from service.rubrics.validation import validate
 
     assert validate(NESTED_CUTS) == []
-    items = [make_item("likert", f"LK-{code}", framework="nested", loadings=[(code, 1.0)], scale_points=5)
-             for code in ("i1", "i2", "i3")]
+    items = [
+        make_item("likert", f"LK-{code}", framework="nested", loadings=[(code, 1.0)], scale_points=5)
+        for code in ("i1", "i2", "i3")
+    ]
     answers = {"LK-i1": Answer(value=4), "LK-i2": Answer(value=3), "LK-i3": Answer(value=3)}
     doc = score(ScoringInput(NESTED_CUTS, "sha256:nested", [ScoredItem(1, item) for item in items], answers))
     assert {d.dimension: (d.scaled, d.level) for d in doc.dimensions} == {
-        "D1ax": (75.0, "L2"), "D1a": (75.0, "L2"), "D1b": (50.0, "L2"), "D1": (62.5, "L3"), "D2": (50.0, "L2")}
+        "D1ax": (75.0, "L2"),
+        "D1a": (75.0, "L2"),
+        "D1b": (50.0, "L2"),
+        "D1": (62.5, "L3"),
+        "D2": (50.0, "L2"),
+    }
     assert {i.indicator: (i.scaled, i.level) for i in doc.indicators} == {
-        "i1": (75.0, "L3"), "i2": (50.0, "L2"), "i3": (50.0, "L2")}
+        "i1": (75.0, "L3"),
+        "i2": (50.0, "L2"),
+        "i3": (50.0, "L2"),
+    }
     assert (doc.overall.scaled, doc.overall.level) == (56.25, "L2")
 
 
-TEACHER = get_template("teacher-digital-literacy").content  # 5 dimensions -> 13 sub-dimensions -> 33 indicators
+TEACHER = get_template(
+    "teacher-digital-literacy"
+).content  # 5 dimensions -> 13 sub-dimensions -> 33 indicators
 TEACHER_LEVELS = [level.code for level in TEACHER.levels]
-TEACHER_ITEMS = [ScoredItem(1, make_item("likert", f"LK-{code}", framework=TEACHER.code, loadings=[(code, 1.0)],
-                                         scale_points=5))
-                 for _, _, indicator in walk_indicators(TEACHER) for code in [indicator.code]]
+TEACHER_ITEMS = [
+    ScoredItem(
+        1, make_item("likert", f"LK-{code}", framework=TEACHER.code, loadings=[(code, 1.0)], scale_points=5)
+    )
+    for _, _, indicator in walk_indicators(TEACHER)
+    for code in [indicator.code]
+]
 
 
 @st.composite
@@ -642,18 +893,33 @@ def teacher_cut_scores(draw: st.DrawFn) -> FrameworkContent:
     chosen = draw(st.lists(st.sampled_from(codes), unique=True))
     own = {}
     for code in chosen:
-        bounds = sorted(draw(st.lists(st.integers(1, 100), min_size=len(TEACHER_LEVELS) - 1,
-                                      max_size=len(TEACHER_LEVELS) - 1, unique=True)))
-        own[code] = [{"level": level, "min_score": score} for level, score in zip(TEACHER_LEVELS, [0, *bounds],
-                                                                                  strict=True)]
+        bounds = sorted(
+            draw(
+                st.lists(
+                    st.integers(1, 100),
+                    min_size=len(TEACHER_LEVELS) - 1,
+                    max_size=len(TEACHER_LEVELS) - 1,
+                    unique=True,
+                )
+            )
+        )
+        own[code] = [
+            {"level": level, "min_score": score}
+            for level, score in zip(TEACHER_LEVELS, [0, *bounds], strict=True)
+        ]
     raw = msgspec.to_builtins(TEACHER)
     raw["cut_scores"]["dimensions"] = own
     return msgspec.convert(raw, FrameworkContent)
 
 
 @PROPERTY
-@given(teacher_cut_scores(), st.lists(st.integers(1, 5), min_size=len(TEACHER_ITEMS), max_size=len(TEACHER_ITEMS)))
-def test_every_level_follows_the_nearest_ancestor_rule(framework: FrameworkContent, values: list[int]) -> None:
+@given(
+    teacher_cut_scores(),
+    st.lists(st.integers(1, 5), min_size=len(TEACHER_ITEMS), max_size=len(TEACHER_ITEMS)),
+)
+def test_every_level_follows_the_nearest_ancestor_rule(
+    framework: FrameworkContent, values: list[int]
+) -> None:
     """Written independently of the engine: walk up the tree to the first dimension with cut scores of its
     own, else the overall ones; an indicator takes its top-level dimension's."""
     from service.rubrics.validation import validate
@@ -676,11 +942,15 @@ def test_every_level_follows_the_nearest_ancestor_rule(framework: FrameworkConte
             code = parent[code]
         return framework.cut_scores.overall if code is None else framework.cut_scores.dimensions[code]
 
-    answers = {scored.item.code: Answer(value=value) for scored, value in zip(TEACHER_ITEMS, values, strict=True)}
+    answers = {
+        scored.item.code: Answer(value=value) for scored, value in zip(TEACHER_ITEMS, values, strict=True)
+    }
     doc = score(ScoringInput(framework, "sha256:teacher", TEACHER_ITEMS, answers))
     assert len(doc.dimensions) == 18 and len(doc.indicators) == 33
     for dimension_score in doc.dimensions:
         assert dimension_score.level == level_for(cuts_of(dimension_score.dimension), dimension_score.scaled)
     for indicator_score in doc.indicators:
-        assert indicator_score.level == level_for(cuts_of(top[indicator_score.indicator]), indicator_score.scaled)
+        assert indicator_score.level == level_for(
+            cuts_of(top[indicator_score.indicator]), indicator_score.scaled
+        )
     assert doc.overall.level == level_for(framework.cut_scores.overall, doc.overall.scaled)  # type: ignore[arg-type]

@@ -27,16 +27,19 @@ ALL_SCOPES = ["people:write", "org-units:write", "scores:read", "aggregates:read
 
 # --- helpers ----------------------------------------------------------------------------------------
 
-async def create_client(client: httpx.AsyncClient, admin: dict[str, str], scopes: list[str],
-                        name: str = "HR system") -> dict[str, Any]:
+
+async def create_client(
+    client: httpx.AsyncClient, admin: dict[str, str], scopes: list[str], name: str = "HR system"
+) -> dict[str, Any]:
     response = await client.post("/v1/clients", json={"name": name, "scopes": scopes}, headers=admin)
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     return response.json()
 
 
-async def request_token(client: httpx.AsyncClient, client_id: str, secret: str, *, basic: bool = True,
-                        **form: str) -> httpx.Response:
+async def request_token(
+    client: httpx.AsyncClient, client_id: str, secret: str, *, basic: bool = True, **form: str
+) -> httpx.Response:
     body = {"grant_type": "client_credentials", **form}
     if basic:
         return await client.post("/oauth/token", data=body, auth=(client_id, secret))
@@ -79,6 +82,7 @@ async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[s
 
 # --- managing clients -------------------------------------------------------------------------------
 
+
 async def test_the_secret_is_shown_once_and_stored_as_its_sha256(client, tenant, owner_url):
     admin = tenant["admin"]
     made = await create_client(client, admin, ["scores:read", "people:write", "people:write"], name="SAP HR")
@@ -108,17 +112,21 @@ async def test_the_secret_is_shown_once_and_stored_as_its_sha256(client, tenant,
 
 async def test_creating_a_client_is_validated_and_for_tenant_admins_only(client, service_keys, tenant):
     admin = tenant["admin"]
-    for body, pointer in (({"name": "x", "scopes": ["people:read"]}, "/scopes/0"),
-                          ({"name": "x", "scopes": []}, "/scopes"),
-                          ({"name": "", "scopes": ["scores:read"]}, "/name"),
-                          ({"name": "x", "scopes": ["scores:read"], "secret": "mine"}, "/secret")):
+    for body, pointer in (
+        ({"name": "x", "scopes": ["people:read"]}, "/scopes/0"),
+        ({"name": "x", "scopes": []}, "/scopes"),
+        ({"name": "", "scopes": ["scores:read"]}, "/name"),
+        ({"name": "x", "scopes": ["scores:read"], "secret": "mine"}, "/secret"),
+    ):
         problem = assert_problem(await client.post("/v1/clients", json=body, headers=admin), 400)
         assert [e["pointer"] for e in problem["errors"]] == [pointer], problem
     analyst = user(service_keys, tenant["id"], ["analyst"])
     hr_user = user(service_keys, tenant["id"], ["hr_client"])
     for headers in (analyst, hr_user, operator(service_keys)):
-        assert_problem(await client.post("/v1/clients", json={"name": "x", "scopes": ["scores:read"]},
-                                          headers=headers), 403)
+        assert_problem(
+            await client.post("/v1/clients", json={"name": "x", "scopes": ["scores:read"]}, headers=headers),
+            403,
+        )
         assert_problem(await client.get("/v1/clients", headers=headers), 403)
     # A client cannot manage clients, whatever its scopes.
     made = await create_client(client, admin, ALL_SCOPES)
@@ -131,7 +139,10 @@ async def test_creating_a_client_is_validated_and_for_tenant_admins_only(client,
 
 # --- the token endpoint -----------------------------------------------------------------------------
 
-async def test_token_by_basic_or_body_is_a_short_lived_jwt_verifiable_with_the_jwks(client, tenant, owner_url):
+
+async def test_token_by_basic_or_body_is_a_short_lived_jwt_verifiable_with_the_jwks(
+    client, tenant, owner_url
+):
     made = await create_client(client, tenant["admin"], ["people:write", "scores:read"])
     jwks = (await client.get("/.well-known/jwks.json")).json()
     for basic in (True, False):
@@ -158,8 +169,14 @@ async def test_token_by_basic_or_body_is_a_short_lived_jwt_verifiable_with_the_j
 
 
 async def test_client_token_lifetime_follows_the_setting(owner_url, keys_file, service_keys):
-    settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                                  "AUTH_CACHE_SECONDS": "0", "CLIENT_TOKEN_SECONDS": "42"})
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "AUTH_CACHE_SECONDS": "0",
+            "CLIENT_TOKEN_SECONDS": "42",
+        }
+    )
     async with serving(create_app(settings)) as client:
         tenant = await make_tenant(client, service_keys, "short-lived")
         made = await create_client(client, tenant["admin"], ["scores:read"])
@@ -174,26 +191,38 @@ async def test_malformed_token_requests_get_rfc6749_errors(client, tenant):
     cid, secret = made["id"], made["client_secret"]
     basic = {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
 
-    async def form(body: str, headers: dict[str, str] | None = None,
-                   content_type: str = "application/x-www-form-urlencoded") -> httpx.Response:
-        return await client.post("/oauth/token", content=body.encode(),
-                                 headers={"content-type": content_type, **(headers or {})})
+    async def form(
+        body: str,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
+    ) -> httpx.Response:
+        return await client.post(
+            "/oauth/token", content=body.encode(), headers={"content-type": content_type, **(headers or {})}
+        )
 
     assert_oauth_error(await form("", basic), "invalid_request")  # no grant_type
     assert_oauth_error(await form("grant_type=", basic), "invalid_request")  # empty counts as omitted
-    assert_oauth_error(await form("grant_type=password&username=u&password=p", basic), "unsupported_grant_type")
+    assert_oauth_error(
+        await form("grant_type=password&username=u&password=p", basic), "unsupported_grant_type"
+    )
     assert_oauth_error(await form("grant_type=authorization_code&code=x", basic), "unsupported_grant_type")
-    assert_oauth_error(await form(f"grant_type=client_credentials&client_id={cid}&client_secret={secret}", basic),
-                       "invalid_request")  # both authentication methods
+    assert_oauth_error(
+        await form(f"grant_type=client_credentials&client_id={cid}&client_secret={secret}", basic),
+        "invalid_request",
+    )  # both authentication methods
     assert_oauth_error(await form(f"grant_type=client_credentials&client_id={cid}", basic), "invalid_request")
-    assert_oauth_error(await form("grant_type=client_credentials&grant_type=client_credentials", basic),
-                       "invalid_request")  # a repeated parameter
-    assert_oauth_error(await form('{"grant_type": "client_credentials"}', basic, "application/json"),
-                       "invalid_request")
-    assert_oauth_error(await form("grant_type=client_credentials&scope=people:write%20people:read", basic),
-                       "invalid_scope")  # no such scope
-    assert_oauth_error(await form("grant_type=client_credentials&scope=scores:read", basic),
-                       "invalid_scope")  # not granted to this client
+    assert_oauth_error(
+        await form("grant_type=client_credentials&grant_type=client_credentials", basic), "invalid_request"
+    )  # a repeated parameter
+    assert_oauth_error(
+        await form('{"grant_type": "client_credentials"}', basic, "application/json"), "invalid_request"
+    )
+    assert_oauth_error(
+        await form("grant_type=client_credentials&scope=people:write%20people:read", basic), "invalid_scope"
+    )  # no such scope
+    assert_oauth_error(
+        await form("grant_type=client_credentials&scope=scores:read", basic), "invalid_scope"
+    )  # not granted to this client
     assert_oauth_error(await form("grant_type=client_credentials&scope=%20", basic), "invalid_scope")
     assert_oauth_error(await form(f"grant_type=client_credentials&client_secret={secret}"), "invalid_request")
 
@@ -204,10 +233,19 @@ async def test_malformed_token_requests_get_rfc6749_errors(client, tenant):
     assert_oauth_error(await request_token(client, cid, secret[:-1], basic=False), "invalid_client")
     assert_oauth_error(await request_token(client, str(uuid4()), secret), "invalid_client")
     assert_oauth_error(await request_token(client, "not-a-uuid", secret), "invalid_client")
-    assert_oauth_error(await form("grant_type=client_credentials", {"Authorization": "Basic %%%"}), "invalid_client")
-    assert_oauth_error(await form("grant_type=client_credentials", {"Authorization": "Basic " + base64.b64encode(
-        b"no-colon").decode()}), "invalid_client")
-    assert_oauth_error(await form("grant_type=client_credentials", {"Authorization": "Bearer abc"}), "invalid_client")
+    assert_oauth_error(
+        await form("grant_type=client_credentials", {"Authorization": "Basic %%%"}), "invalid_client"
+    )
+    assert_oauth_error(
+        await form(
+            "grant_type=client_credentials",
+            {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+        ),
+        "invalid_client",
+    )
+    assert_oauth_error(
+        await form("grant_type=client_credentials", {"Authorization": "Bearer abc"}), "invalid_client"
+    )
 
     # Parameters this grant does not use are ignored (RFC 6749 §3.2); the right secret still works.
     ok = await form("grant_type=client_credentials&audience=x", basic)
@@ -217,8 +255,9 @@ async def test_malformed_token_requests_get_rfc6749_errors(client, tenant):
 async def test_a_suspended_tenants_client_gets_no_token(client, service_keys, tenant):
     made = await create_client(client, tenant["admin"], ["people:write"])
     headers = await token_for(client, made)
-    suspended = await client.patch(f"/v1/tenants/{tenant['slug']}", json={"status": "suspended"},
-                                   headers=operator(service_keys))
+    suspended = await client.patch(
+        f"/v1/tenants/{tenant['slug']}", json={"status": "suspended"}, headers=operator(service_keys)
+    )
     assert suspended.status_code == 200, suspended.text
     assert_oauth_error(await request_token(client, made["id"], made["client_secret"]), "invalid_client")
     assert_problem(await client.get("/v1/people", headers=headers), 403)
@@ -226,9 +265,12 @@ async def test_a_suspended_tenants_client_gets_no_token(client, service_keys, te
 
 # --- scopes on routes -------------------------------------------------------------------------------
 
+
 async def test_scopes_decide_what_a_client_may_do(client, tenant):
     admin = tenant["admin"]
-    assert (await client.post("/v1/org-units", json={"code": "P", "name": "P"}, headers=admin)).status_code == 201
+    assert (
+        await client.post("/v1/org-units", json={"code": "P", "name": "P"}, headers=admin)
+    ).status_code == 201
     writer = await token_for(client, await create_client(client, admin, ["people:write"]))
     reader = await token_for(client, await create_client(client, admin, ["scores:read"]))
     units = await token_for(client, await create_client(client, admin, ["org-units:write"]))
@@ -246,12 +288,16 @@ async def test_scopes_decide_what_a_client_may_do(client, tenant):
         assert_problem(await client.get("/v1/people", headers=headers), 403)
 
     # org-units:write changes the tree; every data scope reads it.
-    made = await client.post("/v1/org-units", json={"code": "C", "name": "C", "parent_code": "P"}, headers=units)
+    made = await client.post(
+        "/v1/org-units", json={"code": "C", "name": "C", "parent_code": "P"}, headers=units
+    )
     assert made.status_code == 201, made.text
     for headers in (writer, reader, units, analyst):
         assert (await client.get("/v1/org-units/C", headers=headers)).status_code == 200
     for headers in (writer, reader, analyst):
-        assert_problem(await client.post("/v1/org-units", json={"code": "D", "name": "D"}, headers=headers), 403)
+        assert_problem(
+            await client.post("/v1/org-units", json={"code": "D", "name": "D"}, headers=headers), 403
+        )
         assert_problem(await client.patch("/v1/org-units/C", json={"name": "x"}, headers=headers), 403)
 
     # scores:read reads the score feed; aggregates:read the aggregates (a 404 for an assessment nobody has
@@ -265,12 +311,20 @@ async def test_scopes_decide_what_a_client_may_do(client, tenant):
 
     # Routes that name no scope are closed to clients, even to one granted everything.
     everything = await token_for(client, await create_client(client, admin, ALL_SCOPES))
-    for path in ("/v1/frameworks", "/v1/items", "/v1/assessments", "/v1/me", "/v1/rating-tasks", "/v1/tenant"):
+    for path in (
+        "/v1/frameworks",
+        "/v1/items",
+        "/v1/assessments",
+        "/v1/me",
+        "/v1/rating-tasks",
+        "/v1/tenant",
+    ):
         assert_problem(await client.get(path, headers=everything), 403)
 
     # A token asked for with fewer scopes carries only those.
-    narrow = await token_for(client, await create_client(client, admin, ["people:write", "scores:read"]),
-                             scope="scores:read")
+    narrow = await token_for(
+        client, await create_client(client, admin, ["people:write", "scores:read"]), scope="scores:read"
+    )
     assert_problem(await client.post("/v1/people/bulk", json=bulk("E9"), headers=narrow), 403)
 
 
@@ -279,27 +333,50 @@ async def test_forged_client_tokens_are_refused(client, service_keys, tenant):
 
     def forged(subject: str, roles: list[str], scope: str | None) -> dict[str, str]:
         extra = {} if scope is None else {"scope": scope}
-        return bearer(issue_token(service_keys, issuer=ISSUER, audience=AUDIENCE, kind="client", subject=subject,
-                                  roles=roles, tenant_id=tenant["id"], extra_claims=extra))
+        return bearer(
+            issue_token(
+                service_keys,
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                kind="client",
+                subject=subject,
+                roles=roles,
+                tenant_id=tenant["id"],
+                extra_claims=extra,
+            )
+        )
 
-    assert (await client.get("/v1/people", headers=forged(made["id"], ["hr_client"], "people:write"))).status_code \
-        == 200  # the shape the token endpoint issues
-    for headers in (forged(str(uuid4()), ["hr_client"], "people:write"),  # no such client
-                    forged("not-a-uuid", ["hr_client"], "people:write"),
-                    forged(made["id"], ["tenant_admin"], "people:write"),  # a client has no other role
-                    forged(made["id"], ["hr_client"], None),
-                    forged(made["id"], ["hr_client"], ""),
-                    forged(made["id"], ["hr_client"], "people:write root")):
+    assert (
+        await client.get("/v1/people", headers=forged(made["id"], ["hr_client"], "people:write"))
+    ).status_code == 200  # the shape the token endpoint issues
+    for headers in (
+        forged(str(uuid4()), ["hr_client"], "people:write"),  # no such client
+        forged("not-a-uuid", ["hr_client"], "people:write"),
+        forged(made["id"], ["tenant_admin"], "people:write"),  # a client has no other role
+        forged(made["id"], ["hr_client"], None),
+        forged(made["id"], ["hr_client"], ""),
+        forged(made["id"], ["hr_client"], "people:write root"),
+    ):
         assert_problem(await client.get("/v1/people", headers=headers), 401)
     # A client's token naming another tenant than the client's.
     other = await make_tenant(client, service_keys, "other-region")
-    wrong_tenant = bearer(issue_token(service_keys, issuer=ISSUER, audience=AUDIENCE, kind="client",
-                                      subject=made["id"], roles=["hr_client"], tenant_id=other["id"],
-                                      extra_claims={"scope": "people:write"}))
+    wrong_tenant = bearer(
+        issue_token(
+            service_keys,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            kind="client",
+            subject=made["id"],
+            roles=["hr_client"],
+            tenant_id=other["id"],
+            extra_claims={"scope": "people:write"},
+        )
+    )
     assert_problem(await client.get("/v1/people", headers=wrong_tenant), 401)
 
 
 # --- rotation and revocation ------------------------------------------------------------------------
+
 
 async def test_rotation_keeps_the_old_secret_for_the_grace_period_only(client, tenant):
     admin = tenant["admin"]
@@ -327,9 +404,16 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period_only(client, t
         assert_oauth_error(await request_token(client, made["id"], secret, basic=False), "invalid_client")
     assert (await request_token(client, made["id"], third)).status_code == 200
 
-    for body in ({"grace_seconds": -1}, {"grace_seconds": 7 * 86400 + 1}, {"grace_seconds": "60"}, {"grace": 5}):
+    for body in (
+        {"grace_seconds": -1},
+        {"grace_seconds": 7 * 86400 + 1},
+        {"grace_seconds": "60"},
+        {"grace": 5},
+    ):
         assert_problem(await client.post(f"/v1/clients/{made['id']}/rotate", json=body, headers=admin), 400)
-    week = await client.post(f"/v1/clients/{made['id']}/rotate", json={"grace_seconds": 7 * 86400}, headers=admin)
+    week = await client.post(
+        f"/v1/clients/{made['id']}/rotate", json={"grace_seconds": 7 * 86400}, headers=admin
+    )
     assert week.status_code == 200
     assert_problem(await client.post(f"/v1/clients/{uuid4()}/rotate", json={}, headers=admin), 404)
 
@@ -356,11 +440,13 @@ async def test_revocation_takes_effect_at_once(client, tenant):
     assert_problem(await client.post(f"/v1/clients/{uuid4()}/revoke", headers=admin), 404)
 
 
-async def test_revocation_clears_the_verification_cache_of_the_worker_that_revoked(owner_url, keys_file,
-                                                                                    service_keys):
+async def test_revocation_clears_the_verification_cache_of_the_worker_that_revoked(
+    owner_url, keys_file, service_keys
+):
     """With verified tokens cached (AUTH_CACHE_SECONDS=60), the revoking worker still refuses at once."""
-    settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                                  "AUTH_CACHE_SECONDS": "60"})
+    settings = Settings.from_env(
+        {"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "60"}
+    )
     async with serving(create_app(settings)) as client:
         tenant = await make_tenant(client, service_keys, "cached-region")
         made = await create_client(client, tenant["admin"], ["people:write"])
@@ -369,18 +455,24 @@ async def test_revocation_clears_the_verification_cache_of_the_worker_that_revok
         for _ in range(2):  # verified once, then served from the cache
             assert (await client.get("/v1/people", headers=headers)).status_code == 200
             assert (await client.get("/v1/people", headers=other)).status_code == 200
-        assert (await client.post(f"/v1/clients/{made['id']}/revoke", headers=tenant["admin"])).status_code == 200
+        assert (
+            await client.post(f"/v1/clients/{made['id']}/revoke", headers=tenant["admin"])
+        ).status_code == 200
         assert_problem(await client.get("/v1/people", headers=headers), 401)
         assert (await client.get("/v1/people", headers=other)).status_code == 200
 
 
 # --- tenants ----------------------------------------------------------------------------------------
 
+
 async def test_a_client_sees_only_its_own_tenant(client, service_keys, tenant):
     other = await make_tenant(client, service_keys, "b-region")
-    assert (await client.post("/v1/people/bulk", json=bulk("b-1", "b-2"), headers=other["admin"])).status_code == 200
-    assert (await client.post("/v1/org-units", json={"code": "B-ROOT", "name": "B"},
-                              headers=other["admin"])).status_code == 201
+    assert (
+        await client.post("/v1/people/bulk", json=bulk("b-1", "b-2"), headers=other["admin"])
+    ).status_code == 200
+    assert (
+        await client.post("/v1/org-units", json={"code": "B-ROOT", "name": "B"}, headers=other["admin"])
+    ).status_code == 201
     a_client = await create_client(client, tenant["admin"], ALL_SCOPES)
     b_client = await create_client(client, other["admin"], ["people:write"])
     a_token = await token_for(client, a_client)
@@ -391,60 +483,101 @@ async def test_a_client_sees_only_its_own_tenant(client, service_keys, tenant):
     assert_problem(await client.get("/v1/org-units/B-ROOT", headers=a_token), 404)
     assert (await client.get("/v1/org-units", headers=a_token)).json()["items"] == []
     # Writing "b-1" through A's client creates A's own b-1; B's stays as it was.
-    assert (await client.put("/v1/people/b-1", json={"category": "other"}, headers=a_token)).status_code == 201
+    assert (
+        await client.put("/v1/people/b-1", json={"category": "other"}, headers=a_token)
+    ).status_code == 201
     assert (await client.get("/v1/people/b-1", headers=other["admin"])).json()["category"] == "teacher"
 
     # A's admin cannot see, rotate or revoke B's client: the same 404 as an id nobody has.
     a_admin = tenant["admin"]
-    assert [c["id"] for c in (await client.get("/v1/clients", headers=a_admin)).json()["items"]] == [a_client["id"]]
+    assert [c["id"] for c in (await client.get("/v1/clients", headers=a_admin)).json()["items"]] == [
+        a_client["id"]
+    ]
     for method, path, body in (("GET", "", None), ("POST", "/rotate", {}), ("POST", "/revoke", None)):
         answers = []
         for client_id in (b_client["id"], str(uuid4())):
-            response = await client.request(method, f"/v1/clients/{client_id}{path}", headers=a_admin,
-                                            **({"json": body} if body is not None else {}))
+            response = await client.request(
+                method,
+                f"/v1/clients/{client_id}{path}",
+                headers=a_admin,
+                **({"json": body} if body is not None else {}),
+            )
             problem = assert_problem(response, 404)
             answers.append(problem["detail"].replace(client_id, "<id>"))
         assert answers[0] == answers[1]
     # B's client is untouched: its secret still works and it is not revoked.
     assert (await request_token(client, b_client["id"], b_client["client_secret"])).status_code == 200
-    assert (await client.get(f"/v1/clients/{b_client['id']}", headers=other["admin"])).json()["status"] == "active"
+    assert (await client.get(f"/v1/clients/{b_client['id']}", headers=other["admin"])).json()[
+        "status"
+    ] == "active"
     # A client's secret is no good as another client's.
-    assert_oauth_error(await request_token(client, b_client["id"], a_client["client_secret"]), "invalid_client")
+    assert_oauth_error(
+        await request_token(client, b_client["id"], a_client["client_secret"]), "invalid_client"
+    )
 
 
 async def test_a_client_over_its_rate_limit_gets_429_with_retry_after(owner_url, keys_file, service_keys):
-    settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                                  "CLIENT_RATE_PER_SECOND": "0.5", "CLIENT_RATE_BURST": "3"})
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "CLIENT_RATE_PER_SECOND": "0.5",
+            "CLIENT_RATE_BURST": "3",
+        }
+    )
     async with serving(create_app(settings)) as client:
         tenant = await make_tenant(client, service_keys, "throttled")
         made = await create_client(client, tenant["admin"], ["scores:read"])
         headers = await token_for(client, made)
         answers = [await client.get("/v1/scores", headers=headers) for _ in range(4)]
-        assert [a.status_code for a in answers] == [200, 200, 200, 429]  # a burst of 3, then half a request per second
+        assert [a.status_code for a in answers] == [
+            200,
+            200,
+            200,
+            429,
+        ]  # a burst of 3, then half a request per second
         # IETF draft RateLimit headers: quota 3 per 6 s window, what is left, seconds until all is back
         assert [a.headers["ratelimit-policy"] for a in answers] == ['"client";q=3;w=6'] * 4
         assert [a.headers["ratelimit"].split(";t=")[0] for a in answers] == [
-            '"client";r=2', '"client";r=1', '"client";r=0', '"client";r=0']
+            '"client";r=2',
+            '"client";r=1',
+            '"client";r=0',
+            '"client";r=0',
+        ]
         refused = await client.get("/v1/scores", headers=headers)
         problem = assert_problem(refused, 429)
         assert refused.headers["retry-after"] in ("1", "2") and "0.5 requests per second" in problem["detail"]
-        assert "ratelimit" not in (await client.get("/v1/scores", headers=tenant["admin"])).headers  # people: none
+        assert (
+            "ratelimit" not in (await client.get("/v1/scores", headers=tenant["admin"])).headers
+        )  # people: none
         # people are not limited: the tenant admin goes on
-        assert all([(await client.get("/v1/scores", headers=tenant["admin"])).status_code == 200 for _ in range(5)])
+        assert all(
+            [(await client.get("/v1/scores", headers=tenant["admin"])).status_code == 200 for _ in range(5)]
+        )
 
 
 async def test_the_client_list_pages_with_a_cursor(client, tenant):
-    made = [(await create_client(client, tenant["admin"], ["scores:read"], name=f"HR {i}"))["id"] for i in range(5)]
+    made = [
+        (await create_client(client, tenant["admin"], ["scores:read"], name=f"HR {i}"))["id"]
+        for i in range(5)
+    ]
     assert [c["id"] for c in await all_pages(client, "/v1/clients", tenant["admin"], limit=2)] == made
     for params in ({"cursor": "bm9wZQ"}, {"limit": 0}, {"limit": 501}):
         problem = assert_problem(await client.get("/v1/clients", params=params, headers=tenant["admin"]), 400)
         assert problem["errors"][0]["parameter"] in params
 
 
-async def test_tokens_issued_are_limited_per_client_and_only_correct_secrets_count(owner_url, keys_file,
-                                                                                     service_keys):
-    settings = Settings.from_env({"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file),
-                                  "TOKEN_RATE_PER_SECOND": "0.5", "TOKEN_RATE_BURST": "2"})
+async def test_tokens_issued_are_limited_per_client_and_only_correct_secrets_count(
+    owner_url, keys_file, service_keys
+):
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "TOKEN_RATE_PER_SECOND": "0.5",
+            "TOKEN_RATE_BURST": "2",
+        }
+    )
     async with serving(create_app(settings)) as client:
         tenant = await make_tenant(client, service_keys, "token-throttled")
         first = await create_client(client, tenant["admin"], ["scores:read"])
@@ -455,8 +588,12 @@ async def test_tokens_issued_are_limited_per_client_and_only_correct_secrets_cou
         assert answers[0].headers["ratelimit"].startswith('"token";r=1;t=')
         refused = await request_token(client, first["id"], first["client_secret"])
         assert refused.status_code == 429 and refused.headers["content-type"].startswith("application/json")
-        assert refused.json()["error"] == "slow_down" and "0.5 per second" in refused.json()["error_description"]
-        assert refused.headers["retry-after"] in ("1", "2") and refused.headers["ratelimit"].startswith('"token";r=0')
+        assert (
+            refused.json()["error"] == "slow_down" and "0.5 per second" in refused.json()["error_description"]
+        )
+        assert refused.headers["retry-after"] in ("1", "2") and refused.headers["ratelimit"].startswith(
+            '"token";r=0'
+        )
         # Wrong secrets do not take from the client's bucket: a stranger cannot use it up.
         for _ in range(5):
             assert (await request_token(client, second["id"], "wrong")).status_code == 401

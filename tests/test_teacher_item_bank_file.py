@@ -87,8 +87,10 @@ def test_sjts_are_set_in_school_work_with_one_best_response():
             assert len(keyed_options(item)) == 1, item.code
         if len(item.loadings) == 2:
             first, second = (loading.indicator for loading in item.loadings)
-            assert any(abs(e.credit[first] - e.credit[second]) >= 0.25 or e.credit[first] == 1
-                       for e in item.key.options), item.code
+            assert any(
+                abs(e.credit[first] - e.credit[second]) >= 0.25 or e.credit[first] == 1
+                for e in item.key.options
+            ), item.code
 
 
 def test_self_report_scale_has_reverse_keyed_statements():
@@ -111,5 +113,7 @@ def test_performance_tasks_have_rater_notes_and_an_exemplar_per_level():
         assert item.key.rater_notes is not None, item.code
         assert len(item.key.exemplars) == len(levels), item.code
         for level, exemplar in zip(levels, item.key.exemplars):
-            assert exemplar["en"].startswith(f"[{level} ") and exemplar["zh-CN"].startswith(f"【{level} "), item.code
+            assert exemplar["en"].startswith(f"[{level} ") and exemplar["zh-CN"].startswith(f"【{level} "), (
+                item.code
+            )
             assert max(map(len, exemplar.values())) <= item.max_length, item.code

@@ -43,28 +43,39 @@ def _http(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
 async def _hr_client(app: Any, keys: Any, slug: str) -> dict[str, Any]:
     async with _http(app) as http:
         tenant = await make_tenant(http, keys, slug)
-        made = await http.post("/v1/clients", json={"name": "HR", "scopes": ["scores:read"]},
-                               headers=tenant["admin"])
+        made = await http.post(
+            "/v1/clients", json={"name": "HR", "scopes": ["scores:read"]}, headers=tenant["admin"]
+        )
         assert made.status_code == 201, made.text
         return made.json()
 
 
 async def _token(app: Any, address: str, client_id: str, secret: str) -> httpx.Response:
     async with _http(app, address) as http:
-        return await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        return await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
 
 
-async def test_a_standard_oauth_client_raises_on_429_and_keeps_its_working_token(owner_url, keys_file,
-                                                                                  service_keys):
+async def test_a_standard_oauth_client_raises_on_429_and_keeps_its_working_token(
+    owner_url, keys_file, service_keys
+):
     with warnings.catch_warnings():  # authlib 1.9 announces its httpx2 move on import
         warnings.simplefilter("ignore")
         from authlib.integrations.base_client.errors import OAuthError
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-    async with _app(_settings(owner_url, keys_file, TOKEN_RATE_PER_SECOND="0.01", TOKEN_RATE_BURST="1")) as app:
+    async with _app(
+        _settings(owner_url, keys_file, TOKEN_RATE_PER_SECOND="0.01", TOKEN_RATE_BURST="1")
+    ) as app:
         made = await _hr_client(app, service_keys, "authlib-region")
-        oauth = AsyncOAuth2Client(made["id"], made["client_secret"], token_endpoint_auth_method="client_secret_basic",
-                                  transport=httpx.ASGITransport(app=app), base_url=BASE)
+        oauth = AsyncOAuth2Client(
+            made["id"],
+            made["client_secret"],
+            token_endpoint_auth_method="client_secret_basic",
+            transport=httpx.ASGITransport(app=app),
+            base_url=BASE,
+        )
         async with oauth:
             first = await oauth.fetch_token(BASE + "/oauth/token", grant_type="client_credentials")
             assert first["token_type"] == "Bearer" and first["access_token"]
@@ -77,23 +88,33 @@ async def test_a_standard_oauth_client_raises_on_429_and_keeps_its_working_token
 
 async def test_every_error_of_the_token_endpoint_has_rfc6749_members(owner_url, keys_file):
     async with _app(_settings(owner_url, keys_file, MAX_BODY_BYTES="100")) as app, _http(app) as http:
-        too_large = await http.post("/oauth/token", content=b"grant_type=client_credentials&" + b"x" * 200,
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        too_large = await http.post(
+            "/oauth/token",
+            content=b"grant_type=client_credentials&" + b"x" * 200,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert too_large.status_code == 413
         assert too_large.headers["content-type"].startswith("application/json")
         assert too_large.json()["error"] == "invalid_request" and too_large.json()["error_description"]
         await app.state.runtime.pool.close()  # the database is gone for this worker
-        unavailable = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                      auth=(str(uuid.uuid4()), "secret"))
+        unavailable = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(str(uuid.uuid4()), "secret")
+        )
         assert unavailable.status_code == 503 and unavailable.headers["retry-after"]
         assert unavailable.headers["content-type"].startswith("application/json")
         assert unavailable.json()["error"] == "temporarily_unavailable", unavailable.text
 
 
 async def test_wrong_secrets_from_one_address_are_limited_and_never_lock_the_real_client_out(
-        owner_url, keys_file, service_keys):
-    settings = _settings(owner_url, keys_file, AUTH_FAILURE_RATE_PER_ADDRESS="0.001",
-                         AUTH_FAILURE_BURST_PER_ADDRESS="3", TOKEN_RATE_BURST="100")
+    owner_url, keys_file, service_keys
+):
+    settings = _settings(
+        owner_url,
+        keys_file,
+        AUTH_FAILURE_RATE_PER_ADDRESS="0.001",
+        AUTH_FAILURE_BURST_PER_ADDRESS="3",
+        TOKEN_RATE_BURST="100",
+    )
     async with _app(settings) as app:
         made = await _hr_client(app, service_keys, "sprayed-region")
         statuses = [(await _token(app, "203.0.113.7", made["id"], "wrong")).status_code for _ in range(5)]
@@ -109,9 +130,16 @@ async def test_wrong_secrets_from_one_address_are_limited_and_never_lock_the_rea
 
 
 async def test_failures_in_total_are_limited_but_a_correct_secret_from_a_clean_address_still_works(
-        owner_url, keys_file, service_keys):
-    settings = _settings(owner_url, keys_file, AUTH_FAILURE_RATE_TOTAL="0.001", AUTH_FAILURE_BURST_TOTAL="4",
-                         AUTH_FAILURE_BURST_PER_ADDRESS="100", TOKEN_RATE_BURST="100")
+    owner_url, keys_file, service_keys
+):
+    settings = _settings(
+        owner_url,
+        keys_file,
+        AUTH_FAILURE_RATE_TOTAL="0.001",
+        AUTH_FAILURE_BURST_TOTAL="4",
+        AUTH_FAILURE_BURST_PER_ADDRESS="100",
+        TOKEN_RATE_BURST="100",
+    )
     async with _app(settings) as app:
         made = await _hr_client(app, service_keys, "spray-total-region")
         # a spray of made-up client ids from many addresses: once the total is spent, an address that
@@ -120,8 +148,11 @@ async def test_failures_in_total_are_limited_but_a_correct_secret_from_a_clean_a
         assert first == [401] * 6
         again = [(await _token(app, f"192.0.2.{i}", str(uuid.uuid4()), "x")).status_code for i in range(6)]
         assert again == [429] * 6
-        assert (await _token(app, "192.0.2.1", str(uuid.uuid4()), "x")).headers["ratelimit-policy"].startswith(
-            '"failures-total";q=4')
+        assert (
+            (await _token(app, "192.0.2.1", str(uuid.uuid4()), "x"))
+            .headers["ratelimit-policy"]
+            .startswith('"failures-total";q=4')
+        )
         # the real client from an address without failures is checked and served
         assert (await _token(app, "198.51.100.1", made["id"], made["client_secret"])).status_code == 200
         # so is a correct secret sent from an address that never failed, while the spray goes on
@@ -129,16 +160,26 @@ async def test_failures_in_total_are_limited_but_a_correct_secret_from_a_clean_a
 
 
 async def test_a_trusted_proxy_forwards_the_source_address(owner_url, keys_file, service_keys):
-    settings = _settings(owner_url, keys_file, AUTH_FAILURE_RATE_PER_ADDRESS="0.001",
-                         AUTH_FAILURE_BURST_PER_ADDRESS="1", TRUSTED_PROXIES="10.0.0.5")
+    settings = _settings(
+        owner_url,
+        keys_file,
+        AUTH_FAILURE_RATE_PER_ADDRESS="0.001",
+        AUTH_FAILURE_BURST_PER_ADDRESS="1",
+        TRUSTED_PROXIES="10.0.0.5",
+    )
     async with _app(settings) as app:
         made = await _hr_client(app, service_keys, "proxied-region")
 
         async def via(peer: str, forwarded: str, secret: str) -> int:
             async with _http(app, peer) as http:
-                return (await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                        auth=(made["id"], secret),
-                                        headers={"X-Forwarded-For": forwarded})).status_code
+                return (
+                    await http.post(
+                        "/oauth/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(made["id"], secret),
+                        headers={"X-Forwarded-For": forwarded},
+                    )
+                ).status_code
 
         assert await via("10.0.0.5", "203.0.113.9", "wrong") == 401
         assert await via("10.0.0.5", "203.0.113.9", "wrong") == 429  # that address is limited...
@@ -149,12 +190,17 @@ async def test_a_trusted_proxy_forwards_the_source_address(owner_url, keys_file,
 
 
 def test_ipv6_addresses_count_by_their_64():
-    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::2") == "address:2001:db8:1:2::/64"
+    assert (
+        address_key("2001:db8:1:2:aaaa::1")
+        == address_key("2001:db8:1:2:bbbb::2")
+        == "address:2001:db8:1:2::/64"
+    )
     assert address_key("::ffff:192.0.2.1") == "address:192.0.2.1" == address_key("192.0.2.1")
 
 
-async def test_limiter_rows_are_out_of_reach_of_every_other_transaction(owner_url, app_url, keys_file,
-                                                                        service_keys, owner):
+async def test_limiter_rows_are_out_of_reach_of_every_other_transaction(
+    owner_url, app_url, keys_file, service_keys, owner
+):
     async with _app(_settings(owner_url, keys_file)) as app:
         made = await _hr_client(app, service_keys, "limiter-rls")
         await _token(app, "203.0.113.1", made["id"], "wrong")
@@ -166,8 +212,10 @@ async def test_limiter_rows_are_out_of_reach_of_every_other_transaction(owner_ur
             assert await conn.execute("DELETE FROM auth_rate_buckets") == "DELETE 0"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("INSERT INTO auth_rate_buckets (key, rate, burst, tokens, granted) "
-                                   "VALUES ('address:1.2.3.4', 1, 1, 1, true)")
+                await conn.execute(
+                    "INSERT INTO auth_rate_buckets (key, rate, burst, tokens, granted) "
+                    "VALUES ('address:1.2.3.4', 1, 1, 1, true)"
+                )
     finally:
         await pool.close()
 
@@ -180,9 +228,12 @@ async def test_concurrent_requests_cannot_share_one_free_failure(app_url):
 
     pool = await asyncpg.create_pool(app_url, min_size=4, max_size=4)
     try:
-        limits = TokenEndpointLimits(pool, issued=Limit("token", 1, 10),
-                                     per_address=Limit("failures-address", 0.0001, 3),
-                                     total=Limit("failures-total", 0.0001, 100))
+        limits = TokenEndpointLimits(
+            pool,
+            issued=Limit("token", 1, 10),
+            per_address=Limit("failures-address", 0.0001, 3),
+            total=Limit("failures-total", 0.0001, 100),
+        )
         admitted = await asyncio.gather(*[limits.admit("203.0.113.50") for _ in range(12)])
         assert sum(a.refused is None for a in admitted) == 3
         # a refused request gave back what it reserved: the total holds exactly the 3 admitted failures

@@ -50,23 +50,27 @@ def t_quantile_975(df: int) -> float:
 
 # --- t975 ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("df", "expected", "tolerance"), [
-    (1, 12.706, 1e-9),     # table values: exactly as published (3 decimals)
-    (2, 4.303, 1e-9),
-    (10, 2.228, 1e-9),
-    (29, 2.045, 1e-9),
-    (30, 2.042, 1e-9),
-    (40, 2.021, 0.002),    # Cornish-Fisher beyond the table
-    (60, 2.000, 0.002),
-    (120, 1.980, 0.002),
-])
+
+@pytest.mark.parametrize(
+    ("df", "expected", "tolerance"),
+    [
+        (1, 12.706, 1e-9),  # table values: exactly as published (3 decimals)
+        (2, 4.303, 1e-9),
+        (10, 2.228, 1e-9),
+        (29, 2.045, 1e-9),
+        (30, 2.042, 1e-9),
+        (40, 2.021, 0.002),  # Cornish-Fisher beyond the table
+        (60, 2.000, 0.002),
+        (120, 1.980, 0.002),
+    ],
+)
 def test_t975_known_values(df, expected, tolerance):
     assert t975(df) == pytest.approx(expected, abs=tolerance)
 
 
 def test_the_independent_quantile_reproduces_textbook_values():
     """Sanity check of the numerical inversion itself (closed forms for df 1 and 2)."""
-    assert t_quantile_975(1) == pytest.approx(math.tan(math.pi * 0.475), abs=1e-6)        # 12.7062
+    assert t_quantile_975(1) == pytest.approx(math.tan(math.pi * 0.475), abs=1e-6)  # 12.7062
     assert t_quantile_975(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025), abs=1e-6)  # 4.3027
 
 
@@ -171,9 +175,14 @@ def test_d_av_needs_both_sds_and_some_spread():
     assert gain("m", 4, 50.0, 53.0, 2.0, None, 10.0).d_av is None
     assert gain("m", 4, 50.0, 53.0, 2.0, 10.0, None).d_av is None
     assert gain("m", 4, 50.0, 53.0, 2.0, 0.0, 0.0).d_av is None
-    assert gain("m", 4, 50.0, 53.0, 2.0, 0.0, 4.0).d_av == 1.5   # 3 / ((0 + 4) / 2)
+    assert gain("m", 4, 50.0, 53.0, 2.0, 0.0, 4.0).d_av == 1.5  # 3 / ((0 + 4) / 2)
 
 
 def test_gain_rounds_to_four_decimals():
     result = gain("m", 3, 1 / 3, 2 / 3, 1 / 7, 1 / 9, 1 / 11)
-    assert (result.mean_before, result.mean_after, result.mean_gain, result.sd_gain) == (0.3333, 0.6667, 0.3333, 0.1429)
+    assert (result.mean_before, result.mean_after, result.mean_gain, result.sd_gain) == (
+        0.3333,
+        0.6667,
+        0.3333,
+        0.1429,
+    )

@@ -53,8 +53,9 @@ def test_cycles_unknown_parents_and_duplicates_are_named():
     rows = [tree.ImportRow("a", "b"), tree.ImportRow("b", "a"), tree.ImportRow("c", "root")]
     planned, errors = tree.plan_import(rows, existing)
     assert planned == [] and {e.pointer for e in errors} == {"/units/0/parent_code", "/units/1/parent_code"}
-    _, errors = tree.plan_import([tree.ImportRow("x", "nowhere"), tree.ImportRow("x", None),
-                                  tree.ImportRow("root", None)], existing)
+    _, errors = tree.plan_import(
+        [tree.ImportRow("x", "nowhere"), tree.ImportRow("x", None), tree.ImportRow("root", None)], existing
+    )
     assert {e.pointer for e in errors} == {"/units/0/parent_code", "/units/1/code", "/units/2/code"}
 
 

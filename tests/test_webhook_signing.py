@@ -20,14 +20,23 @@ REFERENCE_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
 def _headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": signing.sign(secret, message_id, timestamp, body)}
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.sign(secret, message_id, timestamp, body),
+    }
 
 
 def test_the_reference_vector():
-    assert signing.sign(REFERENCE_SECRET, REFERENCE_ID, REFERENCE_TIMESTAMP, REFERENCE_BODY) == REFERENCE_SIGNATURE
-    headers = {"Webhook-Id": REFERENCE_ID, "Webhook-Timestamp": str(REFERENCE_TIMESTAMP),
-               "Webhook-Signature": REFERENCE_SIGNATURE}
+    assert (
+        signing.sign(REFERENCE_SECRET, REFERENCE_ID, REFERENCE_TIMESTAMP, REFERENCE_BODY)
+        == REFERENCE_SIGNATURE
+    )
+    headers = {
+        "Webhook-Id": REFERENCE_ID,
+        "Webhook-Timestamp": str(REFERENCE_TIMESTAMP),
+        "Webhook-Signature": REFERENCE_SIGNATURE,
+    }
     signing.verify(REFERENCE_SECRET, headers, REFERENCE_BODY, now=REFERENCE_TIMESTAMP + 10)
 
 
@@ -69,5 +78,9 @@ def test_any_matching_signature_of_several_is_enough():
     header = signing.signature_header([new, old], "e1", now, b"{}")
     assert len(header.split(" ")) == 2
     for secret in (old, new):
-        signing.verify(secret, {"webhook-id": "e1", "webhook-timestamp": str(now), "webhook-signature": header},
-                       b"{}", now=now)
+        signing.verify(
+            secret,
+            {"webhook-id": "e1", "webhook-timestamp": str(now), "webhook-signature": header},
+            b"{}",
+            now=now,
+        )

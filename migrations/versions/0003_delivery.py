@@ -184,6 +184,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     execute_script(
-        f"""DROP TABLE {', '.join(reversed(TABLES))};
+        f"""DROP TABLE {", ".join(reversed(TABLES))};
         DROP FUNCTION attempt_guard(); DROP FUNCTION assessment_guard(); DROP FUNCTION item_version_guard()"""
     )

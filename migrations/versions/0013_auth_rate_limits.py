@@ -74,5 +74,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    execute_script("DROP FUNCTION auth_rate_take(text[], float8[], float8[], text[], boolean); "
-                   "DROP TABLE auth_rate_buckets")
+    execute_script(
+        "DROP FUNCTION auth_rate_take(text[], float8[], float8[], text[], boolean); "
+        "DROP TABLE auth_rate_buckets"
+    )

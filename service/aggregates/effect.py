@@ -14,8 +14,38 @@ import math
 import msgspec
 
 # two-sided 95%: t quantiles 0.975 for 1..30 degrees of freedom; beyond, a Cornish-Fisher expansion
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 _Z975 = 1.959964
 
 
@@ -41,8 +71,15 @@ class Gain(msgspec.Struct):
     d_av: float | None
 
 
-def gain(measure: str, n: int, mean_before: float, mean_after: float, sd_gain: float | None,
-         sd_before: float | None, sd_after: float | None) -> Gain:
+def gain(
+    measure: str,
+    n: int,
+    mean_before: float,
+    mean_after: float,
+    sd_gain: float | None,
+    sd_before: float | None,
+    sd_after: float | None,
+) -> Gain:
     mean_gain = mean_after - mean_before
     low = high = d_z = d_av = None
     if n >= 2 and sd_gain is not None:
@@ -55,5 +92,15 @@ def gain(measure: str, n: int, mean_before: float, mean_after: float, sd_gain: f
     def r(value: float | None) -> float | None:
         return None if value is None else round(value, 4)
 
-    return Gain(measure, n, round(mean_before, 4), round(mean_after, 4), round(mean_gain, 4), r(sd_gain), r(low),
-                r(high), r(d_z), r(d_av))
+    return Gain(
+        measure,
+        n,
+        round(mean_before, 4),
+        round(mean_after, 4),
+        round(mean_gain, 4),
+        r(sd_gain),
+        r(low),
+        r(high),
+        r(d_z),
+        r(d_av),
+    )

@@ -39,8 +39,18 @@ def _levels(cells: list[Cell]) -> list[str]:
 
 def cells_table(assessment: str, category: str | None, cells: list[tuple[date | None, Cell]]) -> Table:
     levels = _levels([cell for _, cell in cells])
-    header = ["assessment", "unit", "unit_name", "scope", "period_start", "category", "suppressed", "measure",
-              *_FIGURES, *(f"level_{code}" for code in levels)]
+    header = [
+        "assessment",
+        "unit",
+        "unit_name",
+        "scope",
+        "period_start",
+        "category",
+        "suppressed",
+        "measure",
+        *_FIGURES,
+        *(f"level_{code}" for code in levels),
+    ]
     blank = [None] * (len(_FIGURES) + len(levels))
     rows: list[list[Any]] = []
     for start, cell in cells:
@@ -50,8 +60,22 @@ def cells_table(assessment: str, category: str | None, cells: list[tuple[date | 
             continue
         for summary in cell.measures:
             counts = {level.level: level.n for level in summary.levels}
-            rows.append([*lead, False, summary.measure, summary.n, summary.mean, summary.sd, summary.p10,
-                         summary.p25, summary.p50, summary.p75, summary.p90, *(counts.get(c, 0) for c in levels)])
+            rows.append(
+                [
+                    *lead,
+                    False,
+                    summary.measure,
+                    summary.n,
+                    summary.mean,
+                    summary.sd,
+                    summary.p10,
+                    summary.p25,
+                    summary.p50,
+                    summary.p75,
+                    summary.p90,
+                    *(counts.get(c, 0) for c in levels),
+                ]
+            )
         for measure in cell.withheld_measures:
             rows.append([*lead, True, measure, *blank])
         if not cell.measures and not cell.withheld_measures:  # nobody in it: listed, as in the JSON
@@ -64,7 +88,9 @@ def view_table(view: AggregateView) -> Table:
 
 
 def drill_down_table(view: DrillDown) -> Table:
-    return cells_table(view.assessment, view.category, [(None, view.parent), *((None, c) for c in view.children)])
+    return cells_table(
+        view.assessment, view.category, [(None, view.parent), *((None, c) for c in view.children)]
+    )
 
 
 def trend_table(view: Trend) -> Table:
@@ -72,13 +98,43 @@ def trend_table(view: Trend) -> Table:
 
 
 def effect_table(view: TrainingEffect) -> Table:
-    header = ["before", "after", "unit", "category", "suppressed", "measure", "n", "mean_before", "mean_after",
-              "mean_gain", "sd_gain", "ci95_low", "ci95_high", "d_z", "d_av"]
+    header = [
+        "before",
+        "after",
+        "unit",
+        "category",
+        "suppressed",
+        "measure",
+        "n",
+        "mean_before",
+        "mean_after",
+        "mean_gain",
+        "sd_gain",
+        "ci95_low",
+        "ci95_high",
+        "d_z",
+        "d_av",
+    ]
     lead: list[Any] = [view.before, view.after, view.unit, view.category or "all"]
     if view.suppressed:
         return Table(header, [[*lead, True, *([None] * 10)]], header.index("measure"))
-    rows: list[list[Any]] = [[*lead, False, g.measure, g.n, g.mean_before, g.mean_after, g.mean_gain, g.sd_gain,
-                              g.ci95_low, g.ci95_high, g.d_z, g.d_av] for g in view.gains]
+    rows: list[list[Any]] = [
+        [
+            *lead,
+            False,
+            g.measure,
+            g.n,
+            g.mean_before,
+            g.mean_after,
+            g.mean_gain,
+            g.sd_gain,
+            g.ci95_low,
+            g.ci95_high,
+            g.d_z,
+            g.d_av,
+        ]
+        for g in view.gains
+    ]
     rows += [[*lead, True, measure, *([None] * 9)] for measure in view.withheld_measures]
     return Table(header, rows, header.index("measure"))
 
@@ -110,6 +166,5 @@ def to_xlsx(table: Table, sheet: str, labeller: Labeller) -> AsyncIterator[bytes
     at = table.measure_column
     if at is not None:
         columns.insert(at + 1, "measure_name")
-        rows = [[*row[:at + 1], labeller.measure(row[at]), *row[at + 1:]] for row in rows]
+        rows = [[*row[: at + 1], labeller.measure(row[at]), *row[at + 1 :]] for row in rows]
     return xlsx.workbook(sheet, labeller.columns(columns), columns, rows)
-

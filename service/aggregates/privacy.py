@@ -95,7 +95,9 @@ def suppress(cells: Mapping[K, int], lines: Sequence[tuple[K | bool, Sequence[K]
             total_hidden = total if isinstance(total, bool) else total in hidden
             nonempty = [m for m in members if cells[m] > 0]
             withheld = [m for m in nonempty if m in hidden]
-            candidates = sorted((m for m in nonempty if m not in hidden and m not in locked), key=order.__getitem__)
+            candidates = sorted(
+                (m for m in nonempty if m not in hidden and m not in locked), key=order.__getitem__
+            )
             if total_hidden:
                 if not withheld and candidates:
                     withhold(candidates.pop(0))

@@ -27,7 +27,6 @@ from service.jobs import queue
 from service.jobs.job import Job
 
 
-
 def _results_sql(target: str) -> str:
     return f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
@@ -102,7 +101,8 @@ async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 
               OR (s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
                  IS DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
               OR EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)""",
-        assessment_id)
+        assessment_id,
+    )
     rollup_diffs = await conn.fetch(
         """SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
                   coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,
@@ -112,17 +112,38 @@ async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 
            WHERE s.n IS NULL OR f.n IS NULL OR s.n <> f.n OR s.hist <> f.hist
               OR rtrim(array_to_string(s.levels, ',') || ',', '0,') <> rtrim(array_to_string(f.levels, ',') || ',', '0,')
               OR abs(s.total - f.total) > 1e-6 * greatest(1, abs(f.total))
-              OR abs(s.total_sq - f.total_sq) > 1e-6 * greatest(1, abs(f.total_sq))""", assessment_id)
+              OR abs(s.total_sq - f.total_sq) > 1e-6 * greatest(1, abs(f.total_sq))""",
+        assessment_id,
+    )
     fresh_counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups")
-    differences = [Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])
-                   for r in result_diffs[:limit]]
-    differences += [Difference("rollups", {"unit_id": str(r["unit_id"]), "measure": r["measure"],
-                                           "category": r["category"], "week": r["week"].isoformat()},
-                               r["stored"], r["fresh"]) for r in rollup_diffs[:limit]]
-    return {"in_step": not result_diffs and not rollup_diffs, "results_checked": fresh_counts["results"],
-            "rollup_rows_checked": fresh_counts["rollups"], "results_differing": len(result_diffs),
-            "rollup_rows_differing": len(rollup_diffs), "differences": msgspec.to_builtins(differences)}
+        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups"
+    )
+    differences = [
+        Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])
+        for r in result_diffs[:limit]
+    ]
+    differences += [
+        Difference(
+            "rollups",
+            {
+                "unit_id": str(r["unit_id"]),
+                "measure": r["measure"],
+                "category": r["category"],
+                "week": r["week"].isoformat(),
+            },
+            r["stored"],
+            r["fresh"],
+        )
+        for r in rollup_diffs[:limit]
+    ]
+    return {
+        "in_step": not result_diffs and not rollup_diffs,
+        "results_checked": fresh_counts["results"],
+        "rollup_rows_checked": fresh_counts["rollups"],
+        "results_differing": len(result_diffs),
+        "rollup_rows_differing": len(rollup_diffs),
+        "differences": msgspec.to_builtins(differences),
+    }
 
 
 class AggregateJob(msgspec.Struct):
@@ -136,12 +157,20 @@ class AggregateJob(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
-    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    run_attempts: int = (
+        0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    )
     lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
-_SELECT = """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
-                    j.created_at, j.finished_at, """ + queue.LEASE_COLUMNS + """
-             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id""" + queue.join("j")
+
+_SELECT = (
+    """SELECT j.id, a.code AS assessment, j.kind, j.status, j.phase, j.result, j.error, j.requested_by,
+                    j.created_at, j.finished_at, """
+    + queue.LEASE_COLUMNS
+    + """
+             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
+    + queue.join("j")
+)
 
 
 async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> AggregateJob:
@@ -151,13 +180,17 @@ async def get_job(conn: asyncpg.Connection, code: str, job_id: UUID) -> Aggregat
     return msgspec.convert(dict(row), AggregateJob)
 
 
-async def list_jobs(conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None, limit: int
-                    ) -> list[AggregateJob]:
+async def list_jobs(
+    conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None, limit: int
+) -> list[AggregateJob]:
     """Newest first, the page after `before` (the last job of the previous page)."""
     if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    rows = await conn.fetch(_SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("j", 2),
-                            code, *keyset.arguments(before, limit))
+    rows = await conn.fetch(
+        _SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("j", 2),
+        code,
+        *keyset.arguments(before, limit),
+    )
     return [msgspec.convert(dict(row), AggregateJob) for row in rows]
 
 
@@ -166,11 +199,16 @@ async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_b
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     # a running job is alive or about to be taken over: one whose last worker died reads failed
-    if await conn.fetchval("SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running'",
-                           assessment_id):
+    if await conn.fetchval(
+        "SELECT 1 FROM aggregate_jobs WHERE assessment_id = $1 AND status = 'running'", assessment_id
+    ):
         raise Conflict(msg("an aggregate job for '{code}' is already running: wait for it", code=code))
-    job_id = await conn.fetchval("INSERT INTO aggregate_jobs (assessment_id, kind, requested_by) VALUES ($1, $2, $3) "
-                                 "RETURNING id", assessment_id, kind, requested_by)
+    job_id = await conn.fetchval(
+        "INSERT INTO aggregate_jobs (assessment_id, kind, requested_by) VALUES ($1, $2, $3) RETURNING id",
+        assessment_id,
+        kind,
+        requested_by,
+    )
     await queue.enqueue(conn, "aggregates", job_id)
     return await get_job(conn, code, job_id)
 
@@ -182,8 +220,11 @@ async def run(job: Job) -> None:
     pool, tenant_id, job_id = job.pool, job.tenant_id, job.id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        found = await conn.fetchrow("UPDATE aggregate_jobs SET phase = 'computing' WHERE id = $1 AND status = 'running' "
-                                    "RETURNING assessment_id, kind", job_id)
+        found = await conn.fetchrow(
+            "UPDATE aggregate_jobs SET phase = 'computing' WHERE id = $1 AND status = 'running' "
+            "RETURNING assessment_id, kind",
+            job_id,
+        )
         if found is None:
             await job.complete(conn)
             return
@@ -195,11 +236,19 @@ async def run(job: Job) -> None:
             result = await rebuild_now(conn, found["assessment_id"])
         else:
             result = await check_now(conn, found["assessment_id"])
-        await conn.execute("UPDATE aggregate_jobs SET status = 'done', phase = 'done', result = $2, "
-                           "finished_at = now() WHERE id = $1", job_id, result)
+        await conn.execute(
+            "UPDATE aggregate_jobs SET status = 'done', phase = 'done', result = $2, "
+            "finished_at = now() WHERE id = $1",
+            job_id,
+            result,
+        )
         await job.complete(conn)
 
 
 async def mark_failed(conn: asyncpg.Connection, job_id: UUID, error: str) -> None:
-    await conn.execute("UPDATE aggregate_jobs SET status = 'failed', phase = 'failed', error = $2, "
-                       "finished_at = now() WHERE id = $1 AND status = 'running'", job_id, error)
+    await conn.execute(
+        "UPDATE aggregate_jobs SET status = 'failed', phase = 'failed', error = $2, "
+        "finished_at = now() WHERE id = $1 AND status = 'running'",
+        job_id,
+        error,
+    )

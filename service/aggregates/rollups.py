@@ -59,7 +59,9 @@ def _deltas(assessment_id: UUID, result: Result, sign: int, into: dict[_Key, Tal
 
 async def write_deltas(conn: asyncpg.Connection, deltas: dict[_Key, Tally]) -> None:
     """Add the tallies to their rows, in key order (two transactions never lock rows in opposite orders)."""
-    keys = sorted((key for key, tally in deltas.items() if not tally.is_zero()), key=lambda k: tuple(map(str, k)))
+    keys = sorted(
+        (key for key, tally in deltas.items() if not tally.is_zero()), key=lambda k: tuple(map(str, k))
+    )
     if not keys:
         return
     width = max(len(deltas[key].levels) for key in keys) or 1
@@ -73,17 +75,27 @@ async def write_deltas(conn: asyncpg.Connection, deltas: dict[_Key, Tally]) -> N
             ON CONFLICT (tenant_id, assessment_id, unit_id, measure, category, week) DO UPDATE SET
                 n = r.n + excluded.n, total = r.total + excluded.total, total_sq = r.total_sq + excluded.total_sq,
                 hist = int_array_add(r.hist, excluded.hist), levels = int_array_add(r.levels, excluded.levels)""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys], [k[4] for k in keys],
-        [deltas[k].n for k in keys], [deltas[k].total for k in keys], [deltas[k].total_sq for k in keys],
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [k[3] for k in keys],
+        [k[4] for k in keys],
+        [deltas[k].n for k in keys],
+        [deltas[k].total for k in keys],
+        [deltas[k].total_sq for k in keys],
         [c for k in keys for c in deltas[k].hist],
-        [c for k in keys for c in deltas[k].levels + [0] * (width - len(deltas[k].levels))], width)
+        [c for k in keys for c in deltas[k].levels + [0] * (width - len(deltas[k].levels))],
+        width,
+    )
 
 
 async def _level_codes(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, list[str]]:
     rows = await conn.fetch(
         """SELECT DISTINCT ON (content_hash) content_hash,
                   ARRAY(SELECT l->>'code' FROM jsonb_array_elements(content->'levels') l) AS codes
-           FROM framework_versions WHERE content_hash = ANY($1::text[])""", list(set(hashes)))
+           FROM framework_versions WHERE content_hash = ANY($1::text[])""",
+        list(set(hashes)),
+    )
     return {row["content_hash"]: row["codes"] for row in rows}
 
 
@@ -109,9 +121,15 @@ def _result(row: asyncpg.Record, codes: dict[str, list[str]]) -> Result:
     def rank(code: str) -> int:
         return levels.index(code) if code in levels else 0
 
-    return Result(row["attempt_id"], row["path"], row["category"], row["week"],
-                  (OVERALL, *row["dimensions"]), (row["overall_scaled"], *row["dim_scaled"]),
-                  (rank(row["overall_level"]), *(rank(code) for code in row["dim_levels"])))
+    return Result(
+        row["attempt_id"],
+        row["path"],
+        row["category"],
+        row["week"],
+        (OVERALL, *row["dimensions"]),
+        (row["overall_scaled"], *row["dim_scaled"]),
+        (rank(row["overall_level"]), *(rank(code) for code in row["dim_levels"])),
+    )
 
 
 async def lock_assessment(conn: asyncpg.Connection, assessment_id: UUID, *, exclusive: bool = False) -> None:
@@ -125,33 +143,56 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
     belong to, work out which result counts now and move the rollups by the difference."""
     if not attempt_ids:
         return
-    pairs = await conn.fetch("""SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
-                                ORDER BY assessment_id, person_id""", attempt_ids)
+    pairs = await conn.fetch(
+        """SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
+                                ORDER BY assessment_id, person_id""",
+        attempt_ids,
+    )
     assessments, people = [p["assessment_id"] for p in pairs], [p["person_id"] for p in pairs]
     for assessment_id in sorted(set(assessments), key=str):
         await lock_assessment(conn, assessment_id)
     # a placeholder row for each pair, then a row lock on each: concurrent refreshes of one person queue here
-    await conn.execute("""INSERT INTO results (assessment_id, person_id)
+    await conn.execute(
+        """INSERT INTO results (assessment_id, person_id)
                           SELECT * FROM unnest($1::uuid[], $2::uuid[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING""",
-                       assessments, people)
+        assessments,
+        people,
+    )
     stored = await conn.fetch(
         """SELECT r.assessment_id, r.person_id, r.attempt_id, u.path, r.category, r.week, r.measures, r.scaled,
                   r.level_ranks
            FROM results r JOIN unnest($1::uuid[], $2::uuid[]) AS w(a, p) ON r.assessment_id = w.a AND r.person_id = w.p
            LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
-           ORDER BY r.assessment_id, r.person_id FOR UPDATE OF r""", assessments, people)
+           ORDER BY r.assessment_id, r.person_id FOR UPDATE OF r""",
+        assessments,
+        people,
+    )
     counted = await conn.fetch(
-        _COUNTED + """ AND (t.assessment_id, t.person_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
-                       ORDER BY t.assessment_id, t.person_id, t.number DESC""", assessments, people)
+        _COUNTED
+        + """ AND (t.assessment_id, t.person_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+                       ORDER BY t.assessment_id, t.person_id, t.number DESC""",
+        assessments,
+        people,
+    )
     codes = await _level_codes(conn, (row["framework_hash"] for row in counted))
     new = {(row["assessment_id"], row["person_id"]): (row["unit_id"], _result(row, codes)) for row in counted}
     deltas: dict[_Key, Tally] = {}
     updates = []
     for row in stored:
         pair = (row["assessment_id"], row["person_id"])
-        old = None if row["attempt_id"] is None else Result(
-            row["attempt_id"], row["path"], row["category"], row["week"], tuple(row["measures"]),
-            tuple(row["scaled"]), tuple(row["level_ranks"]))
+        old = (
+            None
+            if row["attempt_id"] is None
+            else Result(
+                row["attempt_id"],
+                row["path"],
+                row["category"],
+                row["week"],
+                tuple(row["measures"]),
+                tuple(row["scaled"]),
+                tuple(row["level_ranks"]),
+            )
+        )
         unit, now = new.get(pair, (None, None))
         if old == now:
             continue
@@ -162,18 +203,29 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
         updates.append((pair, unit, now))
     await write_deltas(conn, deltas)
     if updates:
-        rows = [{"a": str(a), "p": str(p), "attempt_id": str(now.attempt_id) if now else None,
-                 "unit_id": str(unit) if unit else None, "category": now.category if now else None,
-                 "week": now.week.isoformat() if now else None, "measures": list(now.measures) if now else [],
-                 "scaled": list(now.scaled) if now else [], "level_ranks": list(now.level_ranks) if now else []}
-                for (a, p), unit, now in updates]
+        rows = [
+            {
+                "a": str(a),
+                "p": str(p),
+                "attempt_id": str(now.attempt_id) if now else None,
+                "unit_id": str(unit) if unit else None,
+                "category": now.category if now else None,
+                "week": now.week.isoformat() if now else None,
+                "measures": list(now.measures) if now else [],
+                "scaled": list(now.scaled) if now else [],
+                "level_ranks": list(now.level_ranks) if now else [],
+            }
+            for (a, p), unit, now in updates
+        ]
         await conn.execute(
             """UPDATE results r SET attempt_id = d.attempt_id, org_unit_id = d.unit_id, category = d.category,
                       week = d.week, measures = d.measures, scaled = d.scaled, level_ranks = d.level_ranks,
                       updated_at = now()
                FROM jsonb_to_recordset($1::jsonb) AS d(a uuid, p uuid, attempt_id uuid, unit_id uuid, category text,
                     week date, measures text[], scaled float8[], level_ranks smallint[])
-               WHERE r.assessment_id = d.a AND r.person_id = d.p""", rows)
+               WHERE r.assessment_id = d.a AND r.person_id = d.p""",
+            rows,
+        )
 
 
 async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_path: str) -> None:
@@ -195,7 +247,10 @@ async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_
             ON CONFLICT (tenant_id, assessment_id, unit_id, measure, category, week) DO UPDATE SET
                 n = r.n + excluded.n, total = r.total + excluded.total, total_sq = r.total_sq + excluded.total_sq,
                 hist = int_array_add(r.hist, excluded.hist), levels = int_array_add(r.levels, excluded.levels)""",
-        unit_id, units, [signs[u] for u in units])
+        unit_id,
+        units,
+        [signs[u] for u in units],
+    )
     assert BINS == 100  # the hist arrays above keep their width
 
 

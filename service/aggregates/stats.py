@@ -25,8 +25,14 @@ def bin_of(scaled: float) -> int:
 class Tally:
     __slots__ = ("hist", "levels", "n", "total", "total_sq")
 
-    def __init__(self, n: int = 0, total: float = 0.0, total_sq: float = 0.0,
-                 hist: Sequence[int] | None = None, levels: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        n: int = 0,
+        total: float = 0.0,
+        total_sq: float = 0.0,
+        hist: Sequence[int] | None = None,
+        levels: Sequence[int] | None = None,
+    ) -> None:
         self.n = n
         self.total = total
         self.total_sq = total_sq
@@ -55,17 +61,23 @@ class Tally:
         return self
 
     def minus(self, other: Tally) -> Tally:
-        negated = Tally(-other.n, -other.total, -other.total_sq, [-c for c in other.hist], [-c for c in other.levels])
+        negated = Tally(
+            -other.n, -other.total, -other.total_sq, [-c for c in other.hist], [-c for c in other.levels]
+        )
         return Tally(self.n, self.total, self.total_sq, self.hist, self.levels).add(negated)
 
     def is_zero(self) -> bool:
         return self.n == 0 and not any(self.hist) and not any(self.levels)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Tally) and self.n == other.n and self.hist == other.hist
-                and _trimmed(self.levels) == _trimmed(other.levels)
-                and math.isclose(self.total, other.total, rel_tol=1e-9, abs_tol=1e-6)
-                and math.isclose(self.total_sq, other.total_sq, rel_tol=1e-9, abs_tol=1e-4))
+        return (
+            isinstance(other, Tally)
+            and self.n == other.n
+            and self.hist == other.hist
+            and _trimmed(self.levels) == _trimmed(other.levels)
+            and math.isclose(self.total, other.total, rel_tol=1e-9, abs_tol=1e-6)
+            and math.isclose(self.total_sq, other.total_sq, rel_tol=1e-9, abs_tol=1e-4)
+        )
 
     def __repr__(self) -> str:
         return f"Tally(n={self.n}, total={self.total}, levels={self.levels})"
@@ -131,5 +143,15 @@ def summarise(measure: str, tally: Tally, level_codes: Sequence[str]) -> Summary
     p10, p25, p50, p75, p90 = (round(percentile(tally.hist, p), 2) for p in PERCENTILES)
     codes = list(level_codes) + [f"level-{i + 1}" for i in range(len(level_codes), len(tally.levels))]
     counts = tally.levels + [0] * (len(codes) - len(tally.levels))
-    return Summary(measure, n, round(mean, 4), round(sd, 4) if sd is not None else None, p10, p25, p50, p75, p90,
-                   [LevelCount(code, count, round(count / n, 4)) for code, count in zip(codes, counts, strict=True)])
+    return Summary(
+        measure,
+        n,
+        round(mean, 4),
+        round(sd, 4) if sd is not None else None,
+        p10,
+        p25,
+        p50,
+        p75,
+        p90,
+        [LevelCount(code, count, round(count / n, 4)) for code, count in zip(codes, counts, strict=True)],
+    )

@@ -102,8 +102,13 @@ class _Scope:
     decided once, in its parent's table, whichever call asks, and `privacy.suppress` keeps every
     one of those sums from giving away a group under k."""
 
-    def __init__(self, path: list[UUID], children: dict[UUID, list[UUID]],
-                 counts: dict[UUID, dict[tuple[str, date], int]], k: int) -> None:
+    def __init__(
+        self,
+        path: list[UUID],
+        children: dict[UUID, list[UUID]],
+        counts: dict[UUID, dict[tuple[str, date], int]],
+        k: int,
+    ) -> None:
         self.path = path
         self.children = {node: sorted(kids, key=str) for node, kids in children.items()}
         self.parent = {child: node for node, kids in children.items() for child in kids}
@@ -112,8 +117,12 @@ class _Scope:
         self.weeks = sorted({week for _, week in counts.get(ROOT, {})})
         self.months = months_of(self.weeks)
         self.categories = sorted({category for by in counts.values() for category, _ in by})
-        self.columns: list[tuple] = [ALL, *(("c", c) for c in self.categories), *(("m", m) for m in self.months),
-                                     *(("w", w) for w in self.weeks)]
+        self.columns: list[tuple] = [
+            ALL,
+            *(("c", c) for c in self.categories),
+            *(("m", m) for m in self.months),
+            *(("w", w) for w in self.weeks),
+        ]
         self._tables: dict[UUID | None, set] = {}
 
     def normal(self, weeks: Iterable[date] | None) -> Weeks:
@@ -124,8 +133,11 @@ class _Scope:
         return None if chosen == frozenset(self.weeks) else chosen
 
     def n(self, unit: UUID, category: str | None, weeks: Weeks) -> int:
-        return sum(n for (c, w), n in self.counts.get(unit, {}).items()
-                   if (category is None or c == category) and (weeks is None or w in weeks))
+        return sum(
+            n
+            for (c, w), n in self.counts.get(unit, {}).items()
+            if (category is None or c == category) and (weeks is None or w in weeks)
+        )
 
     def _column_n(self, unit: UUID, column: tuple) -> int:
         if column == ALL:
@@ -137,7 +149,9 @@ class _Scope:
 
     def split(self, node: UUID, category: str | None, weeks: Weeks) -> dict[UUID | str, int]:
         """A unit's subtree as its child units plus its direct cell; the parts add up to it."""
-        parts: dict[UUID | str, int] = {child: self.n(child, category, weeks) for child in self.children.get(node, [])}
+        parts: dict[UUID | str, int] = {
+            child: self.n(child, category, weeks) for child in self.children.get(node, [])
+        }
         parts[DIRECT] = self.n(node, category, weeks) - sum(parts.values())
         return parts
 
@@ -151,7 +165,8 @@ class _Scope:
             for column in self.columns:
                 if row == DIRECT:
                     cells[(row, column)] = self._column_n(node, column) - sum(  # type: ignore[arg-type]
-                        self._column_n(child, column) for child in self.children.get(node, []))  # type: ignore[arg-type]
+                        self._column_n(child, column) for child in self.children.get(node, [])
+                    )  # type: ignore[arg-type]
                 else:
                     cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]
         lines: list[tuple] = []
@@ -162,7 +177,9 @@ class _Scope:
         if node is None:  # the tenant: nobody above it, withheld whole below k
             lines.append((0 < cells[(ROOT, ALL)] < self.k, [(ROOT, ALL)]))
         else:
-            lines += [(self._hidden_cell(node, column), [(row, column) for row in rows]) for column in self.columns]
+            lines += [
+                (self._hidden_cell(node, column), [(row, column) for row in rows]) for column in self.columns
+            ]
         self._tables[node] = hidden = suppress(cells, lines, self.k)
         return hidden
 
@@ -208,7 +225,10 @@ async def _assessment(conn: asyncpg.Connection, code: str) -> _Assessment:
     levels = await conn.fetchval(
         """SELECT ARRAY(SELECT l->>'code' FROM jsonb_array_elements(v.content->'levels') l)
            FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""", ref["code"], version)
+           WHERE f.code = $1 AND v.version = $2""",
+        ref["code"],
+        version,
+    )
     return _Assessment(row["id"], code, levels or [])
 
 
@@ -218,20 +238,26 @@ class _Unit(msgspec.Struct):
     name: str | None
 
 
-async def _scope(conn: asyncpg.Connection, assessment_id: UUID, unit_code: str | None
-                 ) -> tuple[_Scope, _Unit, dict[UUID, _Unit]]:
+async def _scope(
+    conn: asyncpg.Connection, assessment_id: UUID, unit_code: str | None
+) -> tuple[_Scope, _Unit, dict[UUID, _Unit]]:
     if unit_code is None:
         unit, path = _Unit(ROOT, None, None), [ROOT]
     else:
         row = await conn.fetchrow("SELECT id, code, name, path FROM org_units WHERE code = $1", unit_code)
         if row is None:
-            raise Unprocessable(msg("no such org unit"),
-                                [FieldError(msg("no org unit '{code}'", code=unit_code), parameter="unit")])
+            raise Unprocessable(
+                msg("no such org unit"),
+                [FieldError(msg("no org unit '{code}'", code=unit_code), parameter="unit")],
+            )
         unit = _Unit(row["id"], row["code"], row["name"])
         path = [ROOT] + [UUID(part) for part in row["path"].strip("/").split("/")]
     rows = await conn.fetch(
         """SELECT id, code, name, coalesce(parent_id, $2) AS parent_id FROM org_units
-           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""", path, ROOT)
+           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""",
+        path,
+        ROOT,
+    )
     children: dict[UUID, list[UUID]] = {node: [] for node in path}
     units = {unit.id: unit}
     for row in rows:
@@ -240,28 +266,47 @@ async def _scope(conn: asyncpg.Connection, assessment_id: UUID, unit_code: str |
     counts: dict[UUID, dict[tuple[str, date], int]] = {}
     wanted = list({*path, *(c for kids in children.values() for c in kids)})
     for row in await conn.fetch(
-            """SELECT unit_id, category, week, n FROM rollups
+        """SELECT unit_id, category, week, n FROM rollups
                WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0
                  AND category <> $4""",
-            assessment_id, OVERALL, wanted, ALL_CATEGORIES):
+        assessment_id,
+        OVERALL,
+        wanted,
+        ALL_CATEGORIES,
+    ):
         counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
-    k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
+    k = await conn.fetchval(
+        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
+    )
     return _Scope(path, children, counts, k), unit, units
 
 
-async def _tallies(conn: asyncpg.Connection, assessment_id: UUID, units: list[UUID], category: str | None,
-                   weeks: Weeks, *, by_week: bool = False) -> dict[UUID, dict[str, dict[date, Tally]]]:
+async def _tallies(
+    conn: asyncpg.Connection,
+    assessment_id: UUID,
+    units: list[UUID],
+    category: str | None,
+    weeks: Weeks,
+    *,
+    by_week: bool = False,
+) -> dict[UUID, dict[str, dict[date, Tally]]]:
     """Per unit, measure and week: the rows' tallies (categories added up). Unfiltered and not
     by week: the all-categories, all-weeks rows alone."""
     out: dict[UUID, dict[str, dict[date, Tally]]] = {unit: {} for unit in units}
     whole = category is None and weeks is None and not by_week
     for row in await conn.fetch(
-            """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
+        """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
                WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[])
                  AND CASE WHEN $5 THEN category = $6 ELSE category <> $6 END
                  AND ($3::text IS NULL OR category = $3)
                  AND ($4::date[] IS NULL OR week = ANY($4::date[])) AND n <> 0""",
-            assessment_id, units, category, sorted(weeks) if weeks is not None else None, whole, ALL_CATEGORIES):
+        assessment_id,
+        units,
+        category,
+        sorted(weeks) if weeks is not None else None,
+        whole,
+        ALL_CATEGORIES,
+    ):
         by_week = out[row["unit_id"]].setdefault(row["measure"], {})
         tally = Tally(row["n"], row["total"], row["total_sq"], row["hist"], row["levels"])
         if row["week"] in by_week:
@@ -271,8 +316,14 @@ async def _tallies(conn: asyncpg.Connection, assessment_id: UUID, units: list[UU
     return out
 
 
-def _cell(unit: _Unit | None, scope: Literal["subtree", "direct"], hidden: bool,
-          tallies: dict[str, Tally], k: int, levels: list[str]) -> Cell:
+def _cell(
+    unit: _Unit | None,
+    scope: Literal["subtree", "direct"],
+    hidden: bool,
+    tallies: dict[str, Tally],
+    k: int,
+    levels: list[str],
+) -> Cell:
     code, name = (unit.code, unit.name) if unit else (None, None)
     overall = tallies.get(OVERALL)
     n = overall.n if overall else 0
@@ -292,8 +343,9 @@ def _cell(unit: _Unit | None, scope: Literal["subtree", "direct"], hidden: bool,
     return Cell(code, name, scope, False, n, measures, withheld)
 
 
-def _sum_weeks(by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] | None = None
-               ) -> dict[str, Tally]:
+def _sum_weeks(
+    by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] | None = None
+) -> dict[str, Tally]:
     chosen = None if weeks is None else set(weeks)
     out: dict[str, Tally] = {}
     for measure, by_week in by_measure.items():
@@ -307,13 +359,23 @@ def _sum_weeks(by_measure: dict[str, dict[date, Tally]], weeks: Iterable[date] |
 
 def _weeks(scope: _Scope, since: date | None, until: date | None, category: str | None = None) -> Weeks:
     if category is not None and (since is not None or until is not None):
-        raise Unprocessable(msg("a category and a period cannot be combined"), [FieldError(
-            msg("filter by category or by period, not both: cells split both ways at once could be "
-                "subtracted from the single-split figures to single out small groups"),
-            parameter="category")])
+        raise Unprocessable(
+            msg("a category and a period cannot be combined"),
+            [
+                FieldError(
+                    msg(
+                        "filter by category or by period, not both: cells split both ways at once could be "
+                        "subtracted from the single-split figures to single out small groups"
+                    ),
+                    parameter="category",
+                )
+            ],
+        )
     if since is not None and until is not None and since > until:
-        raise Unprocessable(msg("the period ends before it starts"),
-                            [FieldError(msg("must not be after 'to'"), parameter="from")])
+        raise Unprocessable(
+            msg("the period ends before it starts"),
+            [FieldError(msg("must not be after 'to'"), parameter="from")],
+        )
     if since is None and until is None:
         return None
     first, last = monday(since or date.min + timedelta(days=7)), monday(until or date.max - timedelta(days=7))
@@ -324,43 +386,93 @@ def _period(weeks: Weeks) -> Period | None:
     return Period(min(weeks), max(weeks)) if weeks else None
 
 
-async def subtree(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
-                  since: date | None, until: date | None) -> AggregateView:
+async def subtree(
+    conn: asyncpg.Connection,
+    code: str,
+    *,
+    unit: str | None,
+    category: str | None,
+    since: date | None,
+    until: date | None,
+) -> AggregateView:
     assessment = await _assessment(conn, code)
     scope, target, _ = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until, category)
     hidden = scope.hidden(target.id, category, weeks)
-    tallies = {} if hidden else _sum_weeks(
-        (await _tallies(conn, assessment.id, [target.id], category, weeks))[target.id])
-    return AggregateView(code, unit, category, _period(weeks), scope.k,
-                         _cell(target, "subtree", hidden, tallies, scope.k, assessment.levels))
+    tallies = (
+        {}
+        if hidden
+        else _sum_weeks((await _tallies(conn, assessment.id, [target.id], category, weeks))[target.id])
+    )
+    return AggregateView(
+        code,
+        unit,
+        category,
+        _period(weeks),
+        scope.k,
+        _cell(target, "subtree", hidden, tallies, scope.k, assessment.levels),
+    )
 
 
-async def drill_down(conn: asyncpg.Connection, code: str, *, unit: str | None, category: str | None,
-                     since: date | None, until: date | None) -> DrillDown:
+async def drill_down(
+    conn: asyncpg.Connection,
+    code: str,
+    *,
+    unit: str | None,
+    category: str | None,
+    since: date | None,
+    until: date | None,
+) -> DrillDown:
     assessment = await _assessment(conn, code)
     scope, target, units = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until, category)
     kids = scope.children.get(target.id, [])
     rows = await _tallies(conn, assessment.id, [target.id, *kids], category, weeks)
     parent_tallies = _sum_weeks(rows.get(target.id, {}))
-    parent = _cell(target, "subtree", scope.hidden(target.id, category, weeks), parent_tallies, scope.k,
-                   assessment.levels)
+    parent = _cell(
+        target,
+        "subtree",
+        scope.hidden(target.id, category, weeks),
+        parent_tallies,
+        scope.k,
+        assessment.levels,
+    )
     children = []
     direct = {m: Tally().add(t) for m, t in parent_tallies.items()}
     for kid in sorted(kids, key=lambda u: units[u].code or ""):
         kid_tallies = _sum_weeks(rows.get(kid, {}))
         for measure, tally in kid_tallies.items():
             direct[measure] = direct.get(measure, Tally()).minus(tally)
-        children.append(_cell(units[kid], "subtree", scope.hidden(kid, category, weeks), kid_tallies, scope.k,
-                              assessment.levels))
-    direct_cell = _cell(target, "direct", scope.direct_hidden(target.id, category, weeks),
-                        {m: t for m, t in direct.items() if t.n > 0}, scope.k, assessment.levels)
+        children.append(
+            _cell(
+                units[kid],
+                "subtree",
+                scope.hidden(kid, category, weeks),
+                kid_tallies,
+                scope.k,
+                assessment.levels,
+            )
+        )
+    direct_cell = _cell(
+        target,
+        "direct",
+        scope.direct_hidden(target.id, category, weeks),
+        {m: t for m, t in direct.items() if t.n > 0},
+        scope.k,
+        assessment.levels,
+    )
     return DrillDown(code, unit, category, _period(weeks), scope.k, parent, [direct_cell, *children])
 
 
-async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None,
-                interval: Literal["month", "week"], since: date | None, until: date | None) -> Trend:
+async def trend(
+    conn: asyncpg.Connection,
+    code: str,
+    *,
+    unit: str | None,
+    interval: Literal["month", "week"],
+    since: date | None,
+    until: date | None,
+) -> Trend:
     """Per month or week for the unit's subtree (all categories: splitting each period by
     category as well would make cells that differencing could single people out with)."""
     category = None
@@ -378,8 +490,20 @@ async def trend(conn: asyncpg.Connection, code: str, *, unit: str | None,
             bucket = scope.months[start]  # a month is always whole in a monthly trend
         filt = scope.normal(bucket)
         hidden = scope.hidden(target.id, category, filt)
-        points.append(TrendPoint(start, bucket, _cell(target, "subtree", hidden, {} if hidden else _sum_weeks(
-            rows, bucket), scope.k, assessment.levels)))
+        points.append(
+            TrendPoint(
+                start,
+                bucket,
+                _cell(
+                    target,
+                    "subtree",
+                    hidden,
+                    {} if hidden else _sum_weeks(rows, bucket),
+                    scope.k,
+                    assessment.levels,
+                ),
+            )
+        )
     return Trend(code, unit, interval, scope.k, points)
 
 
@@ -408,8 +532,9 @@ _PAIRED = """
     GROUP BY b.measure"""
 
 
-async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, unit: str | None,
-                          category: str | None) -> TrainingEffect:
+async def training_effect(
+    conn: asyncpg.Connection, before: str, after: str, *, unit: str | None, category: str | None
+) -> TrainingEffect:
     """People who took both, placed by their `after` result. Withheld below k people, and when
     the people left out of the unit (or the category) number fewer than k, since subtracting
     this answer from the wider one would describe them."""
@@ -417,15 +542,21 @@ async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, 
     try:
         second = await _assessment(conn, after)
     except NotFound:
-        raise NotFound(msg("no assessment '{code}' (the `after` parameter)", code=after),
-                       [FieldError(msg("no assessment '{code}'", code=after), parameter="after")]) from None
-    k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid")
+        raise NotFound(
+            msg("no assessment '{code}' (the `after` parameter)", code=after),
+            [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
+        ) from None
+    k = await conn.fetchval(
+        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
+    )
     path = None
     if unit is not None:
         path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)
         if path is None:
-            raise Unprocessable(msg("no such org unit"), [FieldError(msg("no org unit '{code}'", code=unit),
-                                                                     parameter="unit")])
+            raise Unprocessable(
+                msg("no such org unit"),
+                [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")],
+            )
 
     async def paired(path: str | None, category: str | None) -> dict[str, asyncpg.Record]:
         low, high = subtree_range(path) if path else (None, None)
@@ -451,6 +582,15 @@ async def training_effect(conn: asyncpg.Connection, before: str, after: str, *, 
         if row["n"] < k:
             withheld.append(measure)
             continue
-        gains.append(gain(measure, row["n"], row["mean_before"], row["mean_after"], row["sd_gain"],
-                          row["sd_before"], row["sd_after"]))
+        gains.append(
+            gain(
+                measure,
+                row["n"],
+                row["mean_before"],
+                row["mean_after"],
+                row["sd_gain"],
+                row["sd_before"],
+                row["sd_after"],
+            )
+        )
     return TrainingEffect(before, after, unit, category, k, False, n, gains, withheld)

@@ -81,13 +81,25 @@ class Runtime:
         self.jobs = JobRunner(pool, settings)  # rescorings, item statistics, aggregate jobs, score exports
         self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
         self.token_limits = TokenEndpointLimits(
-            pool, issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
-            per_address=Limit("failures-address", settings.auth_failure_rate_per_address,
-                              settings.auth_failure_burst_per_address),
-            total=Limit("failures-total", settings.auth_failure_rate_total, settings.auth_failure_burst_total))
-        self.verifier = TokenVerifier(keys, self.directory, issuer=settings.service_issuer,
-                                      audience=settings.service_audience, leeway_seconds=settings.token_leeway_seconds,
-                                      cache_seconds=settings.auth_cache_seconds)
+            pool,
+            issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
+            per_address=Limit(
+                "failures-address",
+                settings.auth_failure_rate_per_address,
+                settings.auth_failure_burst_per_address,
+            ),
+            total=Limit(
+                "failures-total", settings.auth_failure_rate_total, settings.auth_failure_burst_total
+            ),
+        )
+        self.verifier = TokenVerifier(
+            keys,
+            self.directory,
+            issuer=settings.service_issuer,
+            audience=settings.service_audience,
+            leeway_seconds=settings.token_leeway_seconds,
+            cache_seconds=settings.auth_cache_seconds,
+        )
 
 
 async def _connect(settings: Settings) -> asyncpg.Pool:
@@ -102,8 +114,10 @@ async def _connect(settings: Settings) -> asyncpg.Pool:
             pool = await create_pool(url, min_size=settings.pool_min, max_size=settings.pool_max)
             break
         except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
-            raise RuntimeError(f"cannot connect as the application role to {redact(url)}: {exc}; "
-                               "run `assess db upgrade` first") from exc
+            raise RuntimeError(
+                f"cannot connect as the application role to {redact(url)}: {exc}; "
+                "run `assess db upgrade` first"
+            ) from exc
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
             # A worker granian respawns while the database restarts waits for it: one that exits
             # within seconds of its respawn makes granian stop the whole server.
@@ -135,12 +149,23 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         pool = await _connect(settings)
         app.state.runtime = Runtime(settings, pool, keys)
         pool_sampler = asyncio.create_task(observability.sample_pool_forever(pool))
-        sweeper = (asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
-                   if settings.deadline_sweep_seconds > 0 else None)
-        retries = dispatcher.RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds)
-        webhooks = (asyncio.create_task(dispatcher.run(pool, settings.webhook_dispatch_seconds, retries,
-                                                                settings.webhook_retention_days))
-                    if settings.webhook_dispatch_seconds > 0 else None)
+        sweeper = (
+            asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
+            if settings.deadline_sweep_seconds > 0
+            else None
+        )
+        retries = dispatcher.RetryPolicy(
+            settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds
+        )
+        webhooks = (
+            asyncio.create_task(
+                dispatcher.run(
+                    pool, settings.webhook_dispatch_seconds, retries, settings.webhook_retention_days
+                )
+            )
+            if settings.webhook_dispatch_seconds > 0
+            else None
+        )
         expiry = asyncio.create_task(exports.expire_forever(pool))
         jobs = app.state.runtime.jobs
         job_poll = asyncio.create_task(jobs.run_forever()) if settings.job_poll_seconds > 0 else None
@@ -162,7 +187,11 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
 async def complete_options_allow(message: Message, scope: Scope) -> None:
     """`Allow` on an OPTIONS answer names every method of the path. Litestar 2 names only those of the
     handlers registered on it first (litestar-org/litestar#4169, fixed in 3.x)."""
-    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS" or message["status"] != 204:
+    if (
+        message["type"] != "http.response.start"
+        or scope.get("method") != "OPTIONS"
+        or message["status"] != 204
+    ):
         return
     template = scope.get("path_template")
     for route in Litestar.from_scope(scope).routes:
@@ -176,7 +205,11 @@ async def complete_options_allow(message: Message, scope: Scope) -> None:
 # per cent). Not compressed: stored export files (their byte ranges, Content-Length and ETag address the
 # stored bytes, so a broken download resumes) and XLSX (already a zip).
 COMPRESSION = CompressionConfig(
-    backend="brotli", brotli_quality=5, brotli_gzip_fallback=True, gzip_compress_level=6, minimum_size=1024,
+    backend="brotli",
+    brotli_quality=5,
+    brotli_gzip_fallback=True,
+    gzip_compress_level=6,
+    minimum_size=1024,
     exclude=[r"^/v1/score-exports/[^/]+/file$", r"\.xlsx$"],
 )
 
@@ -185,12 +218,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     app = Litestar(
         route_handlers=[
-            public.liveness, public.readiness, public.jwks, observability.metrics,
-            TenantController, TenantSelfController, OrgUnitController, PeopleController, MeController,
-            TemplateController, FrameworkController, ItemController, AssessmentController, DeliveryController,
-            RatingController, RatingAdminController, AggregateController, ScoreController, ScoreExportController,
+            public.liveness,
+            public.readiness,
+            public.jwks,
+            observability.metrics,
+            TenantController,
+            TenantSelfController,
+            OrgUnitController,
+            PeopleController,
+            MeController,
+            TemplateController,
+            FrameworkController,
+            ItemController,
+            AssessmentController,
+            DeliveryController,
+            RatingController,
+            RatingAdminController,
+            AggregateController,
+            ScoreController,
+            ScoreExportController,
             WebhookController,
-            ClientController, oauth_token, static_router(), console_router(settings),
+            ClientController,
+            oauth_token,
+            static_router(),
+            console_router(settings),
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],
@@ -208,11 +259,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description=DESCRIPTION,
             path="/docs",
             render_plugins=[OfflineSwaggerPlugin(path="/")],
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
-                "clientBasic": SecurityScheme(
-                    type="http", scheme="basic", description="A service client's id and secret: POST /oauth/token only",
-                )}),
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    "clientBasic": SecurityScheme(
+                        type="http",
+                        scheme="basic",
+                        description="A service client's id and secret: POST /oauth/token only",
+                    ),
+                }
+            ),
             security=[{"bearer": []}],
             use_handler_docstrings=False,
             create_examples=False,

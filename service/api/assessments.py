@@ -16,7 +16,15 @@ from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.language import AcceptLanguage, report_in_language
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, decode_dated, next_cursor, next_dated
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    decode_cursor,
+    decode_dated,
+    next_cursor,
+    next_dated,
+)
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
 from service.assessments import assessments
@@ -46,7 +54,9 @@ results = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 admin = requires_roles(TENANT_ADMIN)
 
-AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
+AssessmentCode = Annotated[
+    str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)
+]
 RescoringId = Annotated[UUID, PathParameter(description="Rescoring id")]
 
 
@@ -76,8 +86,9 @@ _RESCORINGS = "rescorings"
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
     """202 with the job; it runs after the response, once the transaction that created it has committed."""
     runtime = request.app.state.runtime
-    return Response(job, status_code=202, background=BackgroundTask(
-        runtime.jobs.launch, request.user.tenant_id, job.id))
+    return Response(
+        job, status_code=202, background=BackgroundTask(runtime.jobs.launch, request.user.tenant_id, job.id)
+    )
 
 
 def _require(if_match: str | None) -> str:
@@ -89,145 +100,290 @@ class AssessmentController(Controller):
     tags = ["assessments"]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/", operation_id="listAssessments", guards=[read], responses=errors(), summary="This tenant's assessments")
-    async def list_assessments(self, conn: Conn, status: Annotated[AssessmentStatus | None, QueryParameter()] = None,
-                               limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> AssessmentPage:
-        found = await assessments.list_assessments(conn, status=status, after=decode_cursor("assessments", cursor),
-                                                   limit=limit)
+    @get(
+        "/",
+        operation_id="listAssessments",
+        guards=[read],
+        responses=errors(),
+        summary="This tenant's assessments",
+    )
+    async def list_assessments(
+        self,
+        conn: Conn,
+        status: Annotated[AssessmentStatus | None, QueryParameter()] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> AssessmentPage:
+        found = await assessments.list_assessments(
+            conn, status=status, after=decode_cursor("assessments", cursor), limit=limit
+        )
         return AssessmentPage(found, next_cursor("assessments", [a.code for a in found], limit))
 
-    @post("/", operation_id="createAssessment", guards=[write], responses=errors(409),
-          summary="Create a draft assessment (checked in full on publish)")
+    @post(
+        "/",
+        operation_id="createAssessment",
+        guards=[write],
+        responses=errors(409),
+        summary="Create a draft assessment (checked in full on publish)",
+    )
     async def create(self, conn: Conn, data: JSONBody[AssessmentContent]) -> Response[Assessment]:
         return versioned(await assessments.create_assessment(conn, data), 201)
 
-    @get("/{code:str}", operation_id="getAssessment", guards=[read], responses=errors(404),
-         summary="An assessment; its ETag guards the next write")
+    @get(
+        "/{code:str}",
+        operation_id="getAssessment",
+        guards=[read],
+        responses=errors(404),
+        summary="An assessment; its ETag guards the next write",
+    )
     async def get_assessment(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
         return versioned(await assessments.get_assessment(conn, code))
 
-    @put("/{code:str}", operation_id="replaceAssessmentDraft", guards=[write],
-         responses=errors(404, 409, 412, 422, 428), summary="Replace a draft (If-Match required)")
-    async def replace(self, conn: Conn, code: AssessmentCode, data: JSONBody[AssessmentContent],
-                      if_match: IfMatch = None) -> Response[Assessment]:
+    @put(
+        "/{code:str}",
+        operation_id="replaceAssessmentDraft",
+        guards=[write],
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Replace a draft (If-Match required)",
+    )
+    async def replace(
+        self, conn: Conn, code: AssessmentCode, data: JSONBody[AssessmentContent], if_match: IfMatch = None
+    ) -> Response[Assessment]:
         return versioned(await assessments.replace_draft(conn, code, data, _require(if_match)))
 
-    @delete("/{code:str}", operation_id="deleteAssessmentDraft", guards=[write], responses=errors(404, 409),
-            summary="Delete a draft")
+    @delete(
+        "/{code:str}",
+        operation_id="deleteAssessmentDraft",
+        guards=[write],
+        responses=errors(404, 409),
+        summary="Delete a draft",
+    )
     async def delete_draft(self, conn: Conn, code: AssessmentCode) -> None:
         await assessments.delete_draft(conn, code)
 
-    @post("/{code:str}/check", operation_id="checkAssessment", guards=[read], status_code=200,
-          responses=errors(404), summary="Every problem that would keep this draft from being published "
-                                         "(POST, like a framework version's validate; in the language "
-                                         "Accept-Language asks for)")
-    async def check(self, conn: Conn, code: AssessmentCode,
-                    accept_language: AcceptLanguage = None) -> Response[PublishReport]:
+    @post(
+        "/{code:str}/check",
+        operation_id="checkAssessment",
+        guards=[read],
+        status_code=200,
+        responses=errors(404),
+        summary="Every problem that would keep this draft from being published "
+        "(POST, like a framework version's validate; in the language "
+        "Accept-Language asks for)",
+    )
+    async def check(
+        self, conn: Conn, code: AssessmentCode, accept_language: AcceptLanguage = None
+    ) -> Response[PublishReport]:
         return report_in_language(await assessments.check(conn, code), negotiate(accept_language))
 
-    @get("/{code:str}/check", operation_id="checkAssessmentWithGet", guards=[read], responses=errors(404),
-         deprecated=True, summary="The same check by GET, kept for clients written before it became POST")
+    @get(
+        "/{code:str}/check",
+        operation_id="checkAssessmentWithGet",
+        guards=[read],
+        responses=errors(404),
+        deprecated=True,
+        summary="The same check by GET, kept for clients written before it became POST",
+    )
     async def check_with_get(self, conn: Conn, code: AssessmentCode) -> PublishReport:
         return await assessments.check(conn, code)
 
-    @post("/{code:str}/publish", operation_id="publishAssessment", guards=[write], status_code=200,
-          responses=errors(404, 409, 412, 422, 428),
-          summary="Publish: pins the framework version and every item version; the assessment no longer changes")
-    async def publish(self, conn: Conn, code: AssessmentCode, if_match: IfMatch = None) -> Response[Assessment]:
+    @post(
+        "/{code:str}/publish",
+        operation_id="publishAssessment",
+        guards=[write],
+        status_code=200,
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Publish: pins the framework version and every item version; the assessment no longer changes",
+    )
+    async def publish(
+        self, conn: Conn, code: AssessmentCode, if_match: IfMatch = None
+    ) -> Response[Assessment]:
         return versioned(await assessments.publish(conn, code, _require(if_match)))
 
-    @post("/{code:str}/close", operation_id="closeAssessment", guards=[write], status_code=200,
-          responses=errors(404, 409), summary="Close: no new attempts; running attempts run to their deadlines")
+    @post(
+        "/{code:str}/close",
+        operation_id="closeAssessment",
+        guards=[write],
+        status_code=200,
+        responses=errors(404, 409),
+        summary="Close: no new attempts; running attempts run to their deadlines",
+    )
     async def close(self, conn: Conn, code: AssessmentCode) -> Response[Assessment]:
         return versioned(await assessments.close(conn, code))
 
-    @get("/{code:str}/preview", operation_id="previewAssessmentForm", guards=[read], responses=errors(404, 422),
-         summary="A form as one candidate would get it (`seed` replays a draw); a draft's is drawn from its items' "
-                 "current versions and marked `draft: true`")
-    async def preview(self, conn: Conn, code: AssessmentCode,
-                      # schema_extra: Litestar leaves a bound of 0 out of the document
-                      seed: Annotated[int | None, QueryParameter(ge=0, le=2**62, schema_extra={"minimum": 0})] = None,
-                      ) -> monitor.FormPreview:
+    @get(
+        "/{code:str}/preview",
+        operation_id="previewAssessmentForm",
+        guards=[read],
+        responses=errors(404, 422),
+        summary="A form as one candidate would get it (`seed` replays a draw); a draft's is drawn from its items' "
+        "current versions and marked `draft: true`",
+    )
+    async def preview(
+        self,
+        conn: Conn,
+        code: AssessmentCode,
+        # schema_extra: Litestar leaves a bound of 0 out of the document
+        seed: Annotated[int | None, QueryParameter(ge=0, le=2**62, schema_extra={"minimum": 0})] = None,
+    ) -> monitor.FormPreview:
         return await monitor.preview_form(conn, code, random.getrandbits(62) if seed is None else seed)
 
-    @get("/{code:str}/accommodations", operation_id="listAccommodations", guards=[read], responses=errors(404),
-         summary="Extra-time factors granted for this assessment")
-    async def list_accommodations(self, conn: Conn, code: AssessmentCode, limit: Limit = DEFAULT_LIMIT,
-                                  cursor: Cursor = None) -> AccommodationPage:
-        found = await assessments.list_accommodations(conn, code, after=decode_cursor("accommodations", cursor),
-                                                      limit=limit)
+    @get(
+        "/{code:str}/accommodations",
+        operation_id="listAccommodations",
+        guards=[read],
+        responses=errors(404),
+        summary="Extra-time factors granted for this assessment",
+    )
+    async def list_accommodations(
+        self, conn: Conn, code: AssessmentCode, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> AccommodationPage:
+        found = await assessments.list_accommodations(
+            conn, code, after=decode_cursor("accommodations", cursor), limit=limit
+        )
         return AccommodationPage(found, next_cursor("accommodations", [a.external_id for a in found], limit))
 
-    @put("/{code:str}/accommodations/{external_id:str}", operation_id="setAccommodation", guards=[admin],
-         responses=errors(404), summary="Grant extra time; a running attempt's deadline moves at once")
-    async def set_accommodation(self, conn: Conn, code: AssessmentCode, external_id: ExternalIdPath,
-                                data: JSONBody[AccommodationSet]) -> Accommodation:
+    @put(
+        "/{code:str}/accommodations/{external_id:str}",
+        operation_id="setAccommodation",
+        guards=[admin],
+        responses=errors(404),
+        summary="Grant extra time; a running attempt's deadline moves at once",
+    )
+    async def set_accommodation(
+        self, conn: Conn, code: AssessmentCode, external_id: ExternalIdPath, data: JSONBody[AccommodationSet]
+    ) -> Accommodation:
         return await assessments.set_accommodation(conn, code, external_id, data)
 
-    @get("/{code:str}/attempts/{attempt_id:uuid}/scores", operation_id="listAttemptScores", guards=[results],
-         responses=errors(404), summary="An attempt's score documents, newest first: the current one and its history")
-    async def attempt_scores(self, conn: Conn, code: AssessmentCode,
-                             attempt_id: Annotated[UUID, PathParameter(description="Attempt id")]) -> list[StoredScore]:
+    @get(
+        "/{code:str}/attempts/{attempt_id:uuid}/scores",
+        operation_id="listAttemptScores",
+        guards=[results],
+        responses=errors(404),
+        summary="An attempt's score documents, newest first: the current one and its history",
+    )
+    async def attempt_scores(
+        self,
+        conn: Conn,
+        code: AssessmentCode,
+        attempt_id: Annotated[UUID, PathParameter(description="Attempt id")],
+    ) -> list[StoredScore]:
         await monitor.attempt_of(conn, code, attempt_id)
         return await scores.score_history(conn, attempt_id)
 
-    @post("/{code:str}/rescorings", operation_id="startRescoring", guards=[write], status_code=202,
-          responses=errors(404, 409, 422),
-          summary="Start a rescoring with corrected item versions or another framework version: first a "
-                  "preview (poll it), nothing changes until it is committed")
-    async def start_rescoring(self, request: Request, conn: Conn, code: AssessmentCode,
-                              data: JSONBody[RescoringRequest]) -> Response[Rescoring]:
+    @post(
+        "/{code:str}/rescorings",
+        operation_id="startRescoring",
+        guards=[write],
+        status_code=202,
+        responses=errors(404, 409, 422),
+        summary="Start a rescoring with corrected item versions or another framework version: first a "
+        "preview (poll it), nothing changes until it is committed",
+    )
+    async def start_rescoring(
+        self, request: Request, conn: Conn, code: AssessmentCode, data: JSONBody[RescoringRequest]
+    ) -> Response[Rescoring]:
         job = await rescoring.create(conn, code, data, request.user.subject)
         return _job(request, job)
 
-    @get("/{code:str}/rescorings", operation_id="listRescorings", guards=[results], responses=errors(404),
-         summary="Rescorings of this assessment, newest first")
-    async def list_rescorings(self, conn: Conn, code: AssessmentCode, cursor: Cursor = None,
-                              limit: Limit = DEFAULT_LIMIT) -> RescoringPage:
+    @get(
+        "/{code:str}/rescorings",
+        operation_id="listRescorings",
+        guards=[results],
+        responses=errors(404),
+        summary="Rescorings of this assessment, newest first",
+    )
+    async def list_rescorings(
+        self, conn: Conn, code: AssessmentCode, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    ) -> RescoringPage:
         await assessments.get_assessment(conn, code)
-        items = await rescoring.list_rescorings(conn, code, before=decode_dated(_RESCORINGS, cursor), limit=limit)
+        items = await rescoring.list_rescorings(
+            conn, code, before=decode_dated(_RESCORINGS, cursor), limit=limit
+        )
         return RescoringPage(items, next_dated(_RESCORINGS, items, limit))
 
-    @get("/{code:str}/rescorings/{rescoring_id:uuid}", operation_id="getRescoring", guards=[results],
-         responses=errors(404), summary="A rescoring: status, progress (processed of total), preview summary")
+    @get(
+        "/{code:str}/rescorings/{rescoring_id:uuid}",
+        operation_id="getRescoring",
+        guards=[results],
+        responses=errors(404),
+        summary="A rescoring: status, progress (processed of total), preview summary",
+    )
     async def get_rescoring(self, conn: Conn, code: AssessmentCode, rescoring_id: RescoringId) -> Rescoring:
         return await rescoring.get_rescoring(conn, code, rescoring_id)
 
-    @post("/{code:str}/rescorings/{rescoring_id:uuid}/commit", operation_id="commitRescoring", guards=[write],
-          status_code=202, responses=errors(404, 409),
-          summary="Commit a previewed rescoring: its versions come into force and every changed score gets a new "
-                  "current document (history kept); poll for progress")
-    async def commit_rescoring(self, request: Request, conn: Conn, code: AssessmentCode,
-                               rescoring_id: RescoringId) -> Response[Rescoring]:
+    @post(
+        "/{code:str}/rescorings/{rescoring_id:uuid}/commit",
+        operation_id="commitRescoring",
+        guards=[write],
+        status_code=202,
+        responses=errors(404, 409),
+        summary="Commit a previewed rescoring: its versions come into force and every changed score gets a new "
+        "current document (history kept); poll for progress",
+    )
+    async def commit_rescoring(
+        self, request: Request, conn: Conn, code: AssessmentCode, rescoring_id: RescoringId
+    ) -> Response[Rescoring]:
         job = await rescoring.commit(conn, code, rescoring_id, request.user.subject)
         return _job(request, job)
 
-    @post("/{code:str}/item-statistics", operation_id="computeItemStatistics", guards=[write], status_code=202,
-          responses=errors(404), summary="Compute item statistics over every final score (a job: poll it)")
-    async def compute_item_statistics(self, request: Request, conn: Conn, code: AssessmentCode
-                                      ) -> Response[StatisticsRun]:
+    @post(
+        "/{code:str}/item-statistics",
+        operation_id="computeItemStatistics",
+        guards=[write],
+        status_code=202,
+        responses=errors(404),
+        summary="Compute item statistics over every final score (a job: poll it)",
+    )
+    async def compute_item_statistics(
+        self, request: Request, conn: Conn, code: AssessmentCode
+    ) -> Response[StatisticsRun]:
         job = await item_stats.start(conn, code, request.user.subject)
         runtime = request.app.state.runtime
-        return Response(job, status_code=202, background=BackgroundTask(
-            runtime.jobs.launch, request.user.tenant_id, job.id))
+        return Response(
+            job,
+            status_code=202,
+            background=BackgroundTask(runtime.jobs.launch, request.user.tenant_id, job.id),
+        )
 
-    @get("/{code:str}/item-statistics", operation_id="getItemStatistics", guards=[results], responses=errors(404),
-         summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "
-                 "alpha per dimension and form (30 or more attempts) with alpha if item deleted; "
-                 "negative discrimination flagged")
+    @get(
+        "/{code:str}/item-statistics",
+        operation_id="getItemStatistics",
+        guards=[results],
+        responses=errors(404),
+        summary="The latest item statistics: facility, corrected point-biserial, omission, option shares, "
+        "alpha per dimension and form (30 or more attempts) with alpha if item deleted; "
+        "negative discrimination flagged",
+    )
     async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
         return await item_stats.get_run(conn, code)
 
-    @get("/{code:str}/rater-agreement", operation_id="getRaterAgreement", guards=[results], responses=errors(404),
-         summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item")
+    @get(
+        "/{code:str}/rater-agreement",
+        operation_id="getRaterAgreement",
+        guards=[results],
+        responses=errors(404),
+        summary="Agreement of double-marked ratings: exact, adjacent, quadratic weighted kappa, per rater and item",
+    )
     async def rater_agreement(self, conn: Conn, code: AssessmentCode) -> AgreementReport:
         return await ratings.agreement_report(conn, code)
 
-    @get("/{code:str}/attempts", operation_id="listAssessmentAttempts", guards=[results], responses=errors(404),
-         summary="Attempts of this assessment: who, status, progress")
-    async def list_attempts(self, conn: Conn, code: AssessmentCode,
-                            status: Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)$")] = None,
-                            limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> AttemptPage:
-        found = await monitor.list_attempts(conn, code, status=status, after=decode_cursor("attempts", cursor),
-                                            limit=limit)
+    @get(
+        "/{code:str}/attempts",
+        operation_id="listAssessmentAttempts",
+        guards=[results],
+        responses=errors(404),
+        summary="Attempts of this assessment: who, status, progress",
+    )
+    async def list_attempts(
+        self,
+        conn: Conn,
+        code: AssessmentCode,
+        status: Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)$")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> AttemptPage:
+        found = await monitor.list_attempts(
+            conn, code, status=status, after=decode_cursor("attempts", cursor), limit=limit
+        )
         return AttemptPage(found, next_cursor("attempts", [str(a.id) for a in found], limit))

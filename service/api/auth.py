@@ -68,13 +68,16 @@ def requires(*roles: str, client_scope: str | Iterable[str] = ()) -> Guard:
             raise PermissionDeniedException(detail=msg("this route needs {needs}", needs=needs))
         if principal.kind == "client":
             if principal.scopes.isdisjoint(scopes):
-                raise PermissionDeniedException(detail=(
-                    msg("this route needs the scope {scopes}", scopes=" or ".join(sorted(scopes))) if scopes
-                    else msg("this route is not open to service clients")))
+                raise PermissionDeniedException(
+                    detail=(
+                        msg("this route needs the scope {scopes}", scopes=" or ".join(sorted(scopes)))
+                        if scopes
+                        else msg("this route is not open to service clients")
+                    )
+                )
         elif not principal.has_any(wanted):
             raise PermissionDeniedException(detail=msg("this route needs {needs}", needs=needs))
 
     guard.__name__ = "requires_" + "_or_".join(sorted(wanted | scopes))
     guard.client_scopes = scopes  # type: ignore[attr-defined]  # read by the scope-table test
     return guard
-

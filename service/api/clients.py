@@ -40,33 +40,61 @@ class ClientController(Controller):
     guards = [requires_roles(TENANT_ADMIN)]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @post("/", operation_id="createServiceClient", responses=errors(),
-          summary="Register an HR system: its id and secret (shown this once) get tokens at POST /oauth/token")
-    async def create_client(self, request: Request, conn: Conn,
-                            data: JSONBody[ClientCreate]) -> Response[ServiceClientWithSecret]:
+    @post(
+        "/",
+        operation_id="createServiceClient",
+        responses=errors(),
+        summary="Register an HR system: its id and secret (shown this once) get tokens at POST /oauth/token",
+    )
+    async def create_client(
+        self, request: Request, conn: Conn, data: JSONBody[ClientCreate]
+    ) -> Response[ServiceClientWithSecret]:
         created = await clients.create_client(conn, data, request.user.subject)
         return Response(created, status_code=201, headers=NO_STORE)
 
-    @get("/", operation_id="listServiceClients", responses=errors(400),
-         summary="This tenant's service clients, oldest first (no secrets)")
-    async def list_clients(self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> ClientPage:
+    @get(
+        "/",
+        operation_id="listServiceClients",
+        responses=errors(400),
+        summary="This tenant's service clients, oldest first (no secrets)",
+    )
+    async def list_clients(
+        self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    ) -> ClientPage:
         items = await clients.list_clients(conn, after=decode_dated(_LIST, cursor), limit=limit)
         return ClientPage(items, next_dated(_LIST, items, limit))
 
-    @get("/{client_id:uuid}", operation_id="getServiceClient", responses=errors(404), summary="Read a service client")
+    @get(
+        "/{client_id:uuid}",
+        operation_id="getServiceClient",
+        responses=errors(404),
+        summary="Read a service client",
+    )
     async def get_client(self, conn: Conn, client_id: ClientId) -> ServiceClient:
         return await clients.get_client(conn, client_id)
 
-    @post("/{client_id:uuid}/rotate", operation_id="rotateServiceClientSecret", status_code=200,
-          responses=errors(404, 409),
-          summary="A new secret (shown this once); the previous one keeps working for grace_seconds (default 24 h)")
-    async def rotate_client(self, conn: Conn, client_id: ClientId,
-                            data: JSONBody[ClientRotate]) -> Response[ServiceClientWithSecret]:
+    @post(
+        "/{client_id:uuid}/rotate",
+        operation_id="rotateServiceClientSecret",
+        status_code=200,
+        responses=errors(404, 409),
+        summary="A new secret (shown this once); the previous one keeps working for grace_seconds (default 24 h)",
+    )
+    async def rotate_client(
+        self, conn: Conn, client_id: ClientId, data: JSONBody[ClientRotate]
+    ) -> Response[ServiceClientWithSecret]:
         return Response(await clients.rotate_client(conn, client_id, data), headers=NO_STORE)
 
-    @post("/{client_id:uuid}/revoke", operation_id="revokeServiceClient", status_code=200, responses=errors(404),
-          summary="Revoke a client: no new tokens, and its outstanding tokens are refused")
-    async def revoke_client(self, request: Request, conn: Conn, client_id: ClientId) -> Response[ServiceClient]:
+    @post(
+        "/{client_id:uuid}/revoke",
+        operation_id="revokeServiceClient",
+        status_code=200,
+        responses=errors(404),
+        summary="Revoke a client: no new tokens, and its outstanding tokens are refused",
+    )
+    async def revoke_client(
+        self, request: Request, conn: Conn, client_id: ClientId
+    ) -> Response[ServiceClient]:
         revoked = await clients.revoke_client(conn, client_id)
         # Forget cached verifications now, and once more after the commit, so a verification racing the
         # commit cannot cache the client as active again on this worker.

@@ -36,10 +36,13 @@ from service.results.report import CandidateReport
 from service.tenancy.fields import CODE_PATTERN
 
 candidate = requires_roles(CANDIDATE)
-AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
+AssessmentCode = Annotated[
+    str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)
+]
 AttemptId = Annotated[UUID, PathParameter(description="Attempt id (from start)")]
-ItemRef = Annotated[str, PathParameter(description="The item's `ref` in the attempt", max_length=64,
-                                       pattern=CODE_PATTERN)]
+ItemRef = Annotated[
+    str, PathParameter(description="The item's `ref` in the attempt", max_length=64, pattern=CODE_PATTERN)
+]
 
 
 class DeliveryController(Controller):
@@ -48,56 +51,89 @@ class DeliveryController(Controller):
     guards = [candidate]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/assessments", operation_id="listMyAssessments", responses=errors(403),
-         summary="Assessments assigned to me that are open now (or that I am in the middle of), with my attempts")
+    @get(
+        "/assessments",
+        operation_id="listMyAssessments",
+        responses=errors(403),
+        summary="Assessments assigned to me that are open now (or that I am in the middle of), with my attempts",
+    )
     async def my_assessments(self, request: Request, conn: Conn) -> list[MyAssessment]:
         person = await current_candidate(request, conn)
         return await attempts.my_assessments(conn, person, datetime.now(UTC))
 
-    @post("/assessments/{code:str}/attempts", operation_id="startAttempt",
-          responses={**errors(403, 404, 409), **also(200, AttemptState, "The attempt already existed")},
-          summary="Start, or continue, an attempt: 201 when created, 200 when it already existed "
-                  "(retries are safe); the form, order and deadline are frozen")
-    async def start(self, request: Request, conn: Conn, code: AssessmentCode,
-                    data: JSONBody[StartAttempt]) -> Response[AttemptState]:
+    @post(
+        "/assessments/{code:str}/attempts",
+        operation_id="startAttempt",
+        responses={**errors(403, 404, 409), **also(200, AttemptState, "The attempt already existed")},
+        summary="Start, or continue, an attempt: 201 when created, 200 when it already existed "
+        "(retries are safe); the form, order and deadline are frozen",
+    )
+    async def start(
+        self, request: Request, conn: Conn, code: AssessmentCode, data: JSONBody[StartAttempt]
+    ) -> Response[AttemptState]:
         person = await current_candidate(request, conn)
         state, created = await attempts.start(conn, person, code, data, datetime.now(UTC))
         return Response(state, status_code=201 if created else 200)
 
-    @get("/attempts/{attempt_id:uuid}", operation_id="resumeAttempt", responses=errors(403, 404),
-         summary="The full state of an attempt: items, saved answers, time left by the server clock")
+    @get(
+        "/attempts/{attempt_id:uuid}",
+        operation_id="resumeAttempt",
+        responses=errors(403, 404),
+        summary="The full state of an attempt: items, saved answers, time left by the server clock",
+    )
     async def resume(self, request: Request, conn: Conn, attempt_id: AttemptId) -> AttemptState:
         person = await current_candidate(request, conn)
         return await attempts.resume(conn, person, attempt_id)
 
-    @put("/attempts/{attempt_id:uuid}/answers/{item:str}", operation_id="saveAnswer",
-         responses=errors(403, 404, 409, 422),
-         summary="Save one answer with the client's revision; an older or equal revision changes nothing "
-                 "and returns what is stored")
-    async def save(self, request: Request, conn: Conn, attempt_id: AttemptId, item: ItemRef,
-                   data: JSONBody[SaveAnswer]) -> SaveResult:
+    @put(
+        "/attempts/{attempt_id:uuid}/answers/{item:str}",
+        operation_id="saveAnswer",
+        responses=errors(403, 404, 409, 422),
+        summary="Save one answer with the client's revision; an older or equal revision changes nothing "
+        "and returns what is stored",
+    )
+    async def save(
+        self, request: Request, conn: Conn, attempt_id: AttemptId, item: ItemRef, data: JSONBody[SaveAnswer]
+    ) -> SaveResult:
         person = await current_candidate(request, conn)
         return await attempts.save(conn, request.user.tenant_id, person, attempt_id, item, data)
 
-    @post("/attempts/{attempt_id:uuid}/answers", operation_id="saveAnswers", status_code=200,
-          responses=errors(403, 404, 409, 413, 422),
-          summary="Save a batch of answers (queued offline) in one transaction; each is revision-guarded")
-    async def save_batch(self, request: Request, conn: Conn, attempt_id: AttemptId,
-                         data: JSONBody[BatchSave]) -> BatchResult:
+    @post(
+        "/attempts/{attempt_id:uuid}/answers",
+        operation_id="saveAnswers",
+        status_code=200,
+        responses=errors(403, 404, 409, 413, 422),
+        summary="Save a batch of answers (queued offline) in one transaction; each is revision-guarded",
+    )
+    async def save_batch(
+        self, request: Request, conn: Conn, attempt_id: AttemptId, data: JSONBody[BatchSave]
+    ) -> BatchResult:
         person = await current_candidate(request, conn)
         return await attempts.save_batch(conn, request.user.tenant_id, person, attempt_id, data)
 
-    @get("/attempts/{attempt_id:uuid}/report", operation_id="getMyReport", responses=errors(403, 404),
-         summary="My profile on this attempt: dimension scores, levels, what the next level asks for "
-                 "(as the assessment's feedback policy allows), in the language Accept-Language asks for")
-    async def report(self, request: Request, conn: Conn, attempt_id: AttemptId,
-                     accept_language: AcceptLanguage = None) -> Response[CandidateReport]:
+    @get(
+        "/attempts/{attempt_id:uuid}/report",
+        operation_id="getMyReport",
+        responses=errors(403, 404),
+        summary="My profile on this attempt: dimension scores, levels, what the next level asks for "
+        "(as the assessment's feedback policy allows), in the language Accept-Language asks for",
+    )
+    async def report(
+        self, request: Request, conn: Conn, attempt_id: AttemptId, accept_language: AcceptLanguage = None
+    ) -> Response[CandidateReport]:
         person = await current_candidate(request, conn)
         locale = negotiate(accept_language)
-        return in_language(await scores.report_for(conn, person.id, attempt_id, datetime.now(UTC), locale), locale)
+        return in_language(
+            await scores.report_for(conn, person.id, attempt_id, datetime.now(UTC), locale), locale
+        )
 
-    @post("/attempts/{attempt_id:uuid}/submit", operation_id="submitAttempt", status_code=200,
-          responses=errors(403, 404), summary="Submit once; a retry returns the same result")
+    @post(
+        "/attempts/{attempt_id:uuid}/submit",
+        operation_id="submitAttempt",
+        status_code=200,
+        responses=errors(403, 404),
+        summary="Submit once; a retry returns the same result",
+    )
     async def submit(self, request: Request, conn: Conn, attempt_id: AttemptId) -> AttemptSummary:
         person = await current_candidate(request, conn)
         return await attempts.submit(conn, person, attempt_id)

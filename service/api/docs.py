@@ -31,8 +31,10 @@ STATIC_PATH = "/static"
 MANIFEST = STATIC_DIR / "vendor" / "manifest.json"
 
 # Everything from the service's own origin. Swagger UI's stylesheet uses data: URIs for its icons.
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @cache
@@ -51,8 +53,12 @@ def static_router() -> Router:
     from service.api.auth import PUBLIC
 
     return create_static_files_router(
-        path=STATIC_PATH, directories=[STATIC_DIR], opt=dict(PUBLIC), include_in_schema=False,
-        cache_control=CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True))
+        path=STATIC_PATH,
+        directories=[STATIC_DIR],
+        opt=dict(PUBLIC),
+        include_in_schema=False,
+        cache_control=CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True),
+    )
 
 
 class OfflineSwaggerPlugin(OpenAPIRenderPlugin):
@@ -70,21 +76,23 @@ class OfflineSwaggerPlugin(OpenAPIRenderPlugin):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<link rel="stylesheet" href="{asset_url('vendor/swagger-ui/swagger-ui.css')}">
-<link rel="stylesheet" href="{asset_url('docs/docs.css')}">
+<link rel="stylesheet" href="{asset_url("vendor/swagger-ui/swagger-ui.css")}">
+<link rel="stylesheet" href="{asset_url("docs/docs.css")}">
 </head>
 <body>
 <div id="swagger-container" data-openapi-url="{spec_url}"></div>
-<script src="{asset_url('vendor/swagger-ui/swagger-ui-bundle.js')}"></script>
-<script src="{asset_url('docs/swagger-init.js')}"></script>
+<script src="{asset_url("vendor/swagger-ui/swagger-ui-bundle.js")}"></script>
+<script src="{asset_url("docs/swagger-init.js")}"></script>
 </body>
 </html>
 """.encode()
 
 
 # The console: everything from the service's own origin, no inline script or style, no data: images.
-CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
-               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 # The console's sign-in page submits a form whose answer redirects to the tenant's identity provider,
 # another origin; `form-action` also governs that redirect, so this one page lets forms lead to https.

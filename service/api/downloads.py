@@ -18,16 +18,29 @@ CSV = "text/csv; charset=utf-8"
 BOM = "\ufeff".encode()  # UTF-8 byte order mark: Excel then decodes the CSV as UTF-8
 XLSX = xlsx.MEDIA_TYPE
 
-Bom = Annotated[bool, QueryParameter(
-    description="Start the file with a UTF-8 byte order mark (U+FEFF), so Excel opens Chinese text correctly")]
-AcceptLanguage = Annotated[str | None, HeaderParameter(
-    name="Accept-Language", max_length=200,
-    description="Language of the column, unit and dimension names: zh-CN (default) or en")]
+Bom = Annotated[
+    bool,
+    QueryParameter(
+        description="Start the file with a UTF-8 byte order mark (U+FEFF), so Excel opens Chinese text correctly"
+    ),
+]
+AcceptLanguage = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Accept-Language",
+        max_length=200,
+        description="Language of the column, unit and dimension names: zh-CN (default) or en",
+    ),
+]
 
 
 JSON = "application/json"
-Format = Annotated[Literal["json", "xlsx"], QueryParameter(
-    description="json (default), or xlsx: the same as the .xlsx path; an Accept of the XLSX media type does too")]
+Format = Annotated[
+    Literal["json", "xlsx"],
+    QueryParameter(
+        description="json (default), or xlsx: the same as the .xlsx path; an Accept of the XLSX media type does too"
+    ),
+]
 
 
 def wants_xlsx(request: Request, format: str) -> bool:  # type: ignore[type-arg]
@@ -42,17 +55,28 @@ class JsonOrXlsxOperation(Operation):
     def __post_init__(self) -> None:
         ok = (self.responses or {}).get("200")
         if ok is not None and not isinstance(ok, dict) and hasattr(ok, "content"):
-            ok.content = {**(ok.content or {}), XLSX: OpenAPIMediaType(
-                schema=Schema(type=OpenAPIType.STRING, format="binary"))}  # type: ignore[arg-type]
+            ok.content = {
+                **(ok.content or {}),
+                XLSX: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary")),
+            }  # type: ignore[arg-type]
 
 
 def csv_response(body: bytes, name: str) -> Response[bytes]:
     # The Content-Type as a header: given as media_type, Litestar appends a second charset to it.
-    return Response(body, media_type=CSV, headers={"content-type": CSV,
-                                                   "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        body,
+        media_type=CSV,
+        headers={"content-type": CSV, "Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 def xlsx_response(chunks: AsyncIterator[bytes], name: str, language: str) -> Stream:
-    return Stream(chunks, media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="{name}.xlsx"', "Content-Language": language,
-        "Vary": "Accept-Language"})
+    return Stream(
+        chunks,
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.xlsx"',
+            "Content-Language": language,
+            "Vary": "Accept-Language",
+        },
+    )

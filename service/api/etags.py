@@ -28,6 +28,7 @@ def versioned(value: V, status_code: int = 200) -> Response[V]:
 def require_if_match(if_match: str | None, what: str) -> str:
     """428 when a write does not say which version it read."""
     if not if_match:
-        raise PreconditionRequired(msg("send If-Match with the ETag of the {what} you read (GET it first)",
-                                       what=what))
+        raise PreconditionRequired(
+            msg("send If-Match with the ETag of the {what} you read (GET it first)", what=what)
+        )
     return if_match

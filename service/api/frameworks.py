@@ -29,7 +29,9 @@ from service.tenancy.fields import CODE_PATTERN, MAX_VERSION
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 
-CodePath = Annotated[str, PathParameter(description="Framework or template code", max_length=64, pattern=CODE_PATTERN)]
+CodePath = Annotated[
+    str, PathParameter(description="Framework or template code", max_length=64, pattern=CODE_PATTERN)
+]
 VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION, description="Version number")]
 AcceptLanguage = Annotated[str | None, HeaderParameter(name="Accept-Language", max_length=200)]
 TemplateVersion = Annotated[str | None, QueryParameter(max_length=32, description="Default: the latest")]
@@ -66,8 +68,10 @@ def _require(if_match: str | None) -> str:
 
 def _rendered(document: Any, accept_language: str | None) -> Response[dict[str, Any]]:
     wanted = localize.preferences(accept_language)
-    return Response(localize.render(document, wanted),
-                    headers={"Content-Language": localize.content_language(document, wanted), "Vary": "Accept-Language"})
+    return Response(
+        localize.render(document, wanted),
+        headers={"Content-Language": localize.content_language(document, wanted), "Vary": "Accept-Language"},
+    )
 
 
 class TemplateController(Controller):
@@ -79,16 +83,25 @@ class TemplateController(Controller):
     async def list_templates(self) -> list[templates.TemplateSummary]:
         return templates.list_templates()
 
-    @get("/{code:str}", operation_id="getRubricTemplate", responses=errors(404),
-         summary="A template version in full, every language")
+    @get(
+        "/{code:str}",
+        operation_id="getRubricTemplate",
+        responses=errors(404),
+        summary="A template version in full, every language",
+    )
     async def get_template(self, code: CodePath, version: TemplateVersion = None) -> TemplateDocument:
         template = templates.get_template(code, version)
         return TemplateDocument(template.code, template.version, template.content_hash, template.content)
 
-    @get("/{code:str}/rendered", operation_id="renderRubricTemplate", responses=errors(404),
-         summary="A template in the language Accept-Language asks for (fallback zh-CN, then en)")
-    async def render_template(self, code: CodePath, version: TemplateVersion = None,
-                              accept_language: AcceptLanguage = None) -> Response[dict[str, Any]]:
+    @get(
+        "/{code:str}/rendered",
+        operation_id="renderRubricTemplate",
+        responses=errors(404),
+        summary="A template in the language Accept-Language asks for (fallback zh-CN, then en)",
+    )
+    async def render_template(
+        self, code: CodePath, version: TemplateVersion = None, accept_language: AcceptLanguage = None
+    ) -> Response[dict[str, Any]]:
         return _rendered(msgspec.to_builtins(templates.get_template(code, version).content), accept_language)
 
 
@@ -97,110 +110,229 @@ class FrameworkController(Controller):
     tags = ["rubrics"]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/", operation_id="listFrameworks", guards=[read], responses=errors(), summary="This tenant's frameworks")
-    async def list_frameworks(self, conn: Conn, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> FrameworkPage:
+    @get(
+        "/",
+        operation_id="listFrameworks",
+        guards=[read],
+        responses=errors(),
+        summary="This tenant's frameworks",
+    )
+    async def list_frameworks(
+        self, conn: Conn, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> FrameworkPage:
         items = await frameworks.list_frameworks(conn, after=decode_cursor("frameworks", cursor), limit=limit)
         return FrameworkPage(items, next_cursor("frameworks", [f.code for f in items], limit))
 
-    @post("/", operation_id="adoptRubricTemplate", guards=[write], responses=errors(404, 409),
-          summary="Adopt a template: a new framework whose version 1 is a draft copy of it")
+    @post(
+        "/",
+        operation_id="adoptRubricTemplate",
+        guards=[write],
+        responses=errors(404, 409),
+        summary="Adopt a template: a new framework whose version 1 is a draft copy of it",
+    )
     async def adopt(self, conn: Conn, data: JSONBody[Adopt]) -> Framework:
         return await frameworks.adopt_template(conn, data)
 
-    @post("/import/native", operation_id="importFrameworkNative", guards=[write], responses=errors(409, 413),
-          summary="Import a framework from our native JSON as a new draft")
+    @post(
+        "/import/native",
+        operation_id="importFrameworkNative",
+        guards=[write],
+        responses=errors(409, 413),
+        summary="Import a framework from our native JSON as a new draft",
+    )
     async def import_native(self, conn: Conn, data: JSONBody[FrameworkContent]) -> Framework:
         return await frameworks.create_framework(conn, data, Origin("native"))
 
-    @post("/import/case", operation_id="importFrameworkCase", guards=[write], responses=errors(409, 413, 422),
-          summary="Import a CASE 1.1 CFPackage as a new draft; nothing is created if it has problems")
-    async def import_case(self, conn: Conn, data: JSONBody[dict[str, Any]],
-                          code: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
-                          ) -> Framework:
+    @post(
+        "/import/case",
+        operation_id="importFrameworkCase",
+        guards=[write],
+        responses=errors(409, 413, 422),
+        summary="Import a CASE 1.1 CFPackage as a new draft; nothing is created if it has problems",
+    )
+    async def import_case(
+        self,
+        conn: Conn,
+        data: JSONBody[dict[str, Any]],
+        code: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
+    ) -> Framework:
         return await frameworks.create_framework(conn, case.import_case(data, code=code), Origin("case"))
 
-    @get("/{code:str}", operation_id="getFramework", guards=[read], responses=errors(404),
-         summary="A framework and its versions")
+    @get(
+        "/{code:str}",
+        operation_id="getFramework",
+        guards=[read],
+        responses=errors(404),
+        summary="A framework and its versions",
+    )
     async def get_framework(self, conn: Conn, code: CodePath) -> Framework:
         return await frameworks.get_framework(conn, code)
 
-    @post("/{code:str}/versions", operation_id="startFrameworkDraft", guards=[write], responses=errors(404, 409),
-          operation_class=OptionalBodyOperation,
-          summary="Start a new draft from a version (default: the latest); the body is optional")
-    async def start_draft(self, conn: Conn, code: CodePath,
-                          data: Annotated[NewDraft | None, Body(description="Optional: `{\"from_version\": n}`; "
-                                                                             "no body (or `{}`) copies the latest")
-                                          ] = None) -> Response[FrameworkVersion]:
+    @post(
+        "/{code:str}/versions",
+        operation_id="startFrameworkDraft",
+        guards=[write],
+        responses=errors(404, 409),
+        operation_class=OptionalBodyOperation,
+        summary="Start a new draft from a version (default: the latest); the body is optional",
+    )
+    async def start_draft(
+        self,
+        conn: Conn,
+        code: CodePath,
+        data: Annotated[
+            NewDraft | None,
+            Body(description='Optional: `{"from_version": n}`; no body (or `{}`) copies the latest'),
+        ] = None,
+    ) -> Response[FrameworkVersion]:
         return versioned(await frameworks.start_draft(conn, code, data.from_version if data else None), 201)
 
-    @get("/{code:str}/versions/{version:int}", operation_id="getFrameworkVersion", guards=[read],
-         responses=errors(404), summary="A version in full; its ETag guards the next write")
-    async def get_version(self, conn: Conn, code: CodePath, version: VersionPath) -> Response[FrameworkVersion]:
+    @get(
+        "/{code:str}/versions/{version:int}",
+        operation_id="getFrameworkVersion",
+        guards=[read],
+        responses=errors(404),
+        summary="A version in full; its ETag guards the next write",
+    )
+    async def get_version(
+        self, conn: Conn, code: CodePath, version: VersionPath
+    ) -> Response[FrameworkVersion]:
         return versioned(await frameworks.get_version(conn, code, version))
 
-    @get("/{code:str}/versions/{version:int}/rendered", operation_id="renderFrameworkVersion", guards=[read],
-         responses=errors(404), summary="A version in the language Accept-Language asks for")
-    async def render_version(self, conn: Conn, code: CodePath, version: VersionPath,
-                             accept_language: AcceptLanguage = None) -> Response[dict[str, Any]]:
+    @get(
+        "/{code:str}/versions/{version:int}/rendered",
+        operation_id="renderFrameworkVersion",
+        guards=[read],
+        responses=errors(404),
+        summary="A version in the language Accept-Language asks for",
+    )
+    async def render_version(
+        self, conn: Conn, code: CodePath, version: VersionPath, accept_language: AcceptLanguage = None
+    ) -> Response[dict[str, Any]]:
         found = await frameworks.get_version(conn, code, version)
         return _rendered(msgspec.to_builtins(found.content), accept_language)
 
-    @put("/{code:str}/versions/{version:int}", operation_id="replaceFrameworkDraft", guards=[write],
-         responses=errors(404, 409, 412, 422, 428), summary="Replace a draft's content (If-Match required)")
-    async def replace_draft(self, conn: Conn, code: CodePath, version: VersionPath, data: JSONBody[FrameworkContent],
-                            if_match: IfMatch = None) -> Response[FrameworkVersion]:
+    @put(
+        "/{code:str}/versions/{version:int}",
+        operation_id="replaceFrameworkDraft",
+        guards=[write],
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Replace a draft's content (If-Match required)",
+    )
+    async def replace_draft(
+        self,
+        conn: Conn,
+        code: CodePath,
+        version: VersionPath,
+        data: JSONBody[FrameworkContent],
+        if_match: IfMatch = None,
+    ) -> Response[FrameworkVersion]:
         return versioned(await frameworks.replace_draft(conn, code, version, data, _require(if_match)))
 
-    @patch("/{code:str}/versions/{version:int}", operation_id="patchFrameworkDraft", guards=[write],
-           responses=errors(404, 409, 412, 422, 428),
-           summary="Edit a draft with JSON Patch (RFC 6902): add, remove, move, reweight (If-Match required)")
-    async def patch_draft(self, conn: Conn, code: CodePath, version: VersionPath,
-                          data: JSONBody[list[PatchOperation]], if_match: IfMatch = None) -> Response[FrameworkVersion]:
+    @patch(
+        "/{code:str}/versions/{version:int}",
+        operation_id="patchFrameworkDraft",
+        guards=[write],
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Edit a draft with JSON Patch (RFC 6902): add, remove, move, reweight (If-Match required)",
+    )
+    async def patch_draft(
+        self,
+        conn: Conn,
+        code: CodePath,
+        version: VersionPath,
+        data: JSONBody[list[PatchOperation]],
+        if_match: IfMatch = None,
+    ) -> Response[FrameworkVersion]:
         return versioned(await frameworks.patch_draft(conn, code, version, data, _require(if_match)))
 
-    @post("/{code:str}/versions/{version:int}/validate", operation_id="validateFrameworkVersion", guards=[read],
-          status_code=200, responses=errors(404),
-          summary="Every problem with a version, each with a JSON pointer (in the language Accept-Language "
-                  "asks for)")
-    async def validate(self, conn: Conn, code: CodePath, version: VersionPath,
-                       accept_language: AcceptLanguage = None) -> Response[ValidationReport]:
+    @post(
+        "/{code:str}/versions/{version:int}/validate",
+        operation_id="validateFrameworkVersion",
+        guards=[read],
+        status_code=200,
+        responses=errors(404),
+        summary="Every problem with a version, each with a JSON pointer (in the language Accept-Language "
+        "asks for)",
+    )
+    async def validate(
+        self, conn: Conn, code: CodePath, version: VersionPath, accept_language: AcceptLanguage = None
+    ) -> Response[ValidationReport]:
         report = await frameworks.validate_version(conn, code, version)
         return report_in_language(report, negotiate(accept_language))
 
-    @post("/{code:str}/versions/{version:int}/publish", operation_id="publishFrameworkVersion", guards=[write],
-          status_code=200, responses=errors(404, 409, 412, 422, 428),
-          summary="Publish a valid draft: it becomes immutable and gets a content hash (If-Match required)")
-    async def publish(self, conn: Conn, code: CodePath, version: VersionPath,
-                      if_match: IfMatch = None) -> Response[FrameworkVersion]:
+    @post(
+        "/{code:str}/versions/{version:int}/publish",
+        operation_id="publishFrameworkVersion",
+        guards=[write],
+        status_code=200,
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Publish a valid draft: it becomes immutable and gets a content hash (If-Match required)",
+    )
+    async def publish(
+        self, conn: Conn, code: CodePath, version: VersionPath, if_match: IfMatch = None
+    ) -> Response[FrameworkVersion]:
         return versioned(await frameworks.publish(conn, code, version, _require(if_match)))
 
-    @post("/{code:str}/versions/{version:int}/retire", operation_id="retireFrameworkVersion", guards=[write],
-          status_code=200, responses=errors(404, 409),
-          summary="Retire a published version: no new use, existing assessments keep working")
+    @post(
+        "/{code:str}/versions/{version:int}/retire",
+        operation_id="retireFrameworkVersion",
+        guards=[write],
+        status_code=200,
+        responses=errors(404, 409),
+        summary="Retire a published version: no new use, existing assessments keep working",
+    )
     async def retire(self, conn: Conn, code: CodePath, version: VersionPath) -> Response[FrameworkVersion]:
         return versioned(await frameworks.retire(conn, code, version))
 
-    @get("/{code:str}/diff", operation_id="diffFrameworkVersions", guards=[read], responses=errors(404),
-         summary="What was added, removed and changed between two versions")
-    async def diff(self, conn: Conn, code: CodePath,
-                   from_version: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_VERSION)],
-                   to_version: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_VERSION)]) -> VersionDiff:
+    @get(
+        "/{code:str}/diff",
+        operation_id="diffFrameworkVersions",
+        guards=[read],
+        responses=errors(404),
+        summary="What was added, removed and changed between two versions",
+    )
+    async def diff(
+        self,
+        conn: Conn,
+        code: CodePath,
+        from_version: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_VERSION)],
+        to_version: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_VERSION)],
+    ) -> VersionDiff:
         old = await frameworks.get_version(conn, code, from_version)
         new = await frameworks.get_version(conn, code, to_version)
         return diff_versions(old.content, new.content)
 
-    @get("/{code:str}/versions/{version:int}/export", operation_id="exportFrameworkVersion", guards=[read],
-         responses=errors(404), summary="A version as CASE 1.1 JSON (CFPackage) or our native JSON")
-    async def export(self, request: Request, conn: Conn, code: CodePath, version: VersionPath,
-                     format: Annotated[Literal["case", "native"], QueryParameter()] = "case") -> dict[str, Any]:
+    @get(
+        "/{code:str}/versions/{version:int}/export",
+        operation_id="exportFrameworkVersion",
+        guards=[read],
+        responses=errors(404),
+        summary="A version as CASE 1.1 JSON (CFPackage) or our native JSON",
+    )
+    async def export(
+        self,
+        request: Request,
+        conn: Conn,
+        code: CodePath,
+        version: VersionPath,
+        format: Annotated[Literal["case", "native"], QueryParameter()] = "case",
+    ) -> dict[str, Any]:
         found = await frameworks.get_version(conn, code, version)
         if format == "native":
             return frameworks.export_native(found)
         framework = await frameworks.get_framework(conn, code)
         summary = next(v for v in framework.versions if v.version == version)
         changed = (summary.published_at or summary.updated_at).isoformat()
-        return case.export_case(found.content, seed=f"{framework.id}:{version}", last_change=changed,
-                                creator=str(request.user.tenant_id), version=str(version),
-                                adoption_status="Draft" if found.status == "draft" else
-                                "Adopted" if found.status == "published" else "Deprecated")
-
+        return case.export_case(
+            found.content,
+            seed=f"{framework.id}:{version}",
+            last_change=changed,
+            creator=str(request.user.tenant_id),
+            version=str(version),
+            adoption_status="Draft"
+            if found.status == "draft"
+            else "Adopted"
+            if found.status == "published"
+            else "Deprecated",
+        )

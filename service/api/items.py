@@ -27,7 +27,9 @@ read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 
 ItemCode = Annotated[str, PathParameter(description="Item code", max_length=64, pattern=CODE_PATTERN)]
-Framework = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN, description="Framework code")]
+Framework = Annotated[
+    str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN, description="Framework code")
+]
 Status = Annotated[ItemStatus | None, QueryParameter(description="active or retired")]
 
 
@@ -55,73 +57,166 @@ class ItemController(Controller):
     tags = ["items"]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/", operation_id="searchItems", guards=[read], responses=errors(),
-         summary="Search items by framework, indicator, type, status and text (latest versions)")
-    async def search(self, conn: Conn, framework: Framework = None,
-                     indicator: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
-                     type: Annotated[ItemType | None, QueryParameter(description="Item type")] = None,
-                     status: Status = None,
-                     q: Annotated[str | None, QueryParameter(min_length=1, max_length=SEARCH_MAX, pattern=TEXT_PATTERN,
-                                                             description="Text in the code, stem, scenario "
-                                                                         "or options")] = None,
-                     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> ItemPage:
-        found = await bank.search_items(conn, framework=framework, indicator=indicator, type_=type, status=status,
-                                        text=q, after=decode_cursor("items", cursor), limit=limit)
+    @get(
+        "/",
+        operation_id="searchItems",
+        guards=[read],
+        responses=errors(),
+        summary="Search items by framework, indicator, type, status and text (latest versions)",
+    )
+    async def search(
+        self,
+        conn: Conn,
+        framework: Framework = None,
+        indicator: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
+        type: Annotated[ItemType | None, QueryParameter(description="Item type")] = None,
+        status: Status = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=SEARCH_MAX,
+                pattern=TEXT_PATTERN,
+                description="Text in the code, stem, scenario or options",
+            ),
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> ItemPage:
+        found = await bank.search_items(
+            conn,
+            framework=framework,
+            indicator=indicator,
+            type_=type,
+            status=status,
+            text=q,
+            after=decode_cursor("items", cursor),
+            limit=limit,
+        )
         return ItemPage(found, next_cursor("items", [i.code for i in found], limit))
 
-    @post("/", operation_id="createItem", guards=[write], responses=errors(409, 422),
-          summary="Create an item, checked against its framework's latest published version")
+    @post(
+        "/",
+        operation_id="createItem",
+        guards=[write],
+        responses=errors(409, 422),
+        summary="Create an item, checked against its framework's latest published version",
+    )
     async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:  # type: ignore[valid-type]
         return versioned(await bank.create_item(conn, data), 201)
 
-    @post("/import", operation_id="importItems", guards=[write], status_code=200, responses=errors(413, 422),
-          summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none; "
-                  "`framework` places them all under that framework (a sample bank under an adopted template's code)")
-    async def import_items(self, conn: Conn, data: JSONBody[ItemImport],
-                           framework: Annotated[str | None, QueryParameter(
-                               max_length=64, pattern=CODE_PATTERN,
-                               description="Place every item under this framework, whatever the file names")] = None,
-                           ) -> ImportResult:
+    @post(
+        "/import",
+        operation_id="importItems",
+        guards=[write],
+        status_code=200,
+        responses=errors(413, 422),
+        summary="Create or edit up to 2,000 items: all of them or, with a report of every problem, none; "
+        "`framework` places them all under that framework (a sample bank under an adopted template's code)",
+    )
+    async def import_items(
+        self,
+        conn: Conn,
+        data: JSONBody[ItemImport],
+        framework: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=64,
+                pattern=CODE_PATTERN,
+                description="Place every item under this framework, whatever the file names",
+            ),
+        ] = None,
+    ) -> ImportResult:
         return await bank.import_items(conn, data.items, framework)
 
-    @get("/export", operation_id="exportItems", guards=[read], responses=errors(),
-         summary="Every item's latest version with its key, in the import format")
-    async def export_items(self, conn: Conn, framework: Framework = None, status: Status = None) -> ItemExport:
+    @get(
+        "/export",
+        operation_id="exportItems",
+        guards=[read],
+        responses=errors(),
+        summary="Every item's latest version with its key, in the import format",
+    )
+    async def export_items(
+        self, conn: Conn, framework: Framework = None, status: Status = None
+    ) -> ItemExport:
         return ItemExport(await bank.export_items(conn, framework=framework, status=status))
 
-    @get("/{code:str}", operation_id="getItem", guards=[read], responses=errors(404),
-         summary="An item's latest version in full (with its key); its ETag guards the next edit")
+    @get(
+        "/{code:str}",
+        operation_id="getItem",
+        guards=[read],
+        responses=errors(404),
+        summary="An item's latest version in full (with its key); its ETag guards the next edit",
+    )
     async def get_item(self, conn: Conn, code: ItemCode) -> Response[ItemVersion]:
         return versioned(await bank.get_item(conn, code))
 
-    @get("/{code:str}/versions/{version:int}", operation_id="getItemVersion", guards=[read], responses=errors(404),
-         summary="One version of an item")
-    async def get_version(self, conn: Conn, code: ItemCode,
-                          version: Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]) -> Response[ItemVersion]:
+    @get(
+        "/{code:str}/versions/{version:int}",
+        operation_id="getItemVersion",
+        guards=[read],
+        responses=errors(404),
+        summary="One version of an item",
+    )
+    async def get_version(
+        self, conn: Conn, code: ItemCode, version: Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
+    ) -> Response[ItemVersion]:
         return versioned(await bank.get_item(conn, code, version))
 
-    @put("/{code:str}", operation_id="updateItem", guards=[write], responses=errors(404, 409, 412, 422, 428),
-         summary="Edit an item (If-Match required): in place while no published assessment pins the version, "
-                 "as a new version after")
-    async def update(self, conn: Conn, code: ItemCode, data: JSONBody[Item],  # type: ignore[valid-type]
-                     if_match: IfMatch = None) -> Response[ItemVersion]:
+    @put(
+        "/{code:str}",
+        operation_id="updateItem",
+        guards=[write],
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Edit an item (If-Match required): in place while no published assessment pins the version, "
+        "as a new version after",
+    )
+    async def update(
+        self,
+        conn: Conn,
+        code: ItemCode,
+        data: JSONBody[Item],  # type: ignore[valid-type]
+        if_match: IfMatch = None,
+    ) -> Response[ItemVersion]:
         return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, msg("item"))))
 
-    @get("/{code:str}/preview", operation_id="previewItem", guards=[read], responses=errors(404),
-         summary="The item exactly as a candidate sees it (no key), in the language Accept-Language asks for")
-    async def preview(self, conn: Conn, code: ItemCode,
-                      version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
-                      accept_language: AcceptLanguage = None) -> Response[RenderedItem]:
+    @get(
+        "/{code:str}/preview",
+        operation_id="previewItem",
+        guards=[read],
+        responses=errors(404),
+        summary="The item exactly as a candidate sees it (no key), in the language Accept-Language asks for",
+    )
+    async def preview(
+        self,
+        conn: Conn,
+        code: ItemCode,
+        version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
+        accept_language: AcceptLanguage = None,
+    ) -> Response[RenderedItem]:
         locale = negotiate(accept_language)
-        return in_language(rendered_view(candidate_view((await bank.get_item(conn, code, version)).content), locale),
-                           locale)
+        return in_language(
+            rendered_view(candidate_view((await bank.get_item(conn, code, version)).content), locale), locale
+        )
 
-    @post("/{code:str}/retire", operation_id="retireItem", guards=[write], status_code=200, responses=errors(404),
-          summary="Retire an item: new assessments cannot use it; published ones keep their pinned version")
+    @post(
+        "/{code:str}/retire",
+        operation_id="retireItem",
+        guards=[write],
+        status_code=200,
+        responses=errors(404),
+        summary="Retire an item: new assessments cannot use it; published ones keep their pinned version",
+    )
     async def retire(self, conn: Conn, code: ItemCode) -> ItemVersion:
         return await bank.set_status(conn, code, "retired")
 
-    @post("/{code:str}/restore", operation_id="restoreItem", guards=[write], status_code=200, responses=errors(404),
-          summary="Make a retired item active again")
+    @post(
+        "/{code:str}/restore",
+        operation_id="restoreItem",
+        guards=[write],
+        status_code=200,
+        responses=errors(404),
+        summary="Make a retired item active again",
+    )
     async def restore(self, conn: Conn, code: ItemCode) -> ItemVersion:
         return await bank.set_status(conn, code, "active")

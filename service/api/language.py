@@ -18,9 +18,14 @@ from service.api.problems import localized_errors
 from service.errors import FieldError
 from service.i18n import language_headers
 
-AcceptLanguage = Annotated[str | None, HeaderParameter(
-    name="Accept-Language", max_length=200,
-    description="zh-CN (the default) or en, with q-values; decides the language of texts and problem details")]
+AcceptLanguage = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Accept-Language",
+        max_length=200,
+        description="zh-CN (the default) or en, with q-values; decides the language of texts and problem details",
+    ),
+]
 
 T = TypeVar("T")
 

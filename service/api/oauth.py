@@ -34,8 +34,15 @@ from service.clients.clients import ClientAuthFailed, ScopeRefused, authenticate
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-OAuthErrorCode = Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type",
-                         "slow_down", "server_error", "temporarily_unavailable"]
+OAuthErrorCode = Literal[
+    "invalid_request",
+    "invalid_client",
+    "invalid_scope",
+    "unsupported_grant_type",
+    "slow_down",
+    "server_error",
+    "temporarily_unavailable",
+]
 
 
 class TokenResponse(msgspec.Struct):
@@ -51,8 +58,13 @@ class OAuthError(msgspec.Struct):
 
 
 class _Refused(Exception):
-    def __init__(self, error: OAuthErrorCode, description: str, status: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        error: OAuthErrorCode,
+        description: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.error, self.description = error, description
         self.status = status or (401 if error == "invalid_client" else 400)
@@ -61,9 +73,13 @@ class _Refused(Exception):
 
 def _too_many(decision: Decision, what: str) -> _Refused:
     limit = decision.limit
-    return _Refused("slow_down", f"{what} are limited to {limit.rate:g} per second (bursts of {limit.burst:g}); "
-                                 f"retry in {decision.retry_after} s", 429,
-                    {"Retry-After": str(decision.retry_after), **decision.headers()})
+    return _Refused(
+        "slow_down",
+        f"{what} are limited to {limit.rate:g} per second (bursts of {limit.burst:g}); "
+        f"retry in {decision.retry_after} s",
+        429,
+        {"Retry-After": str(decision.retry_after), **decision.headers()},
+    )
 
 
 def source_address(request: Request, trusted_proxies: frozenset[str]) -> str:
@@ -86,7 +102,9 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise _Refused("invalid_request", f"send the parameters as {FORM}")
     try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS)
+        pairs = parse_qsl(
+            body.decode(), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
+        )
     except ValueError:  # also UnicodeDecodeError
         raise _Refused("invalid_request", "the form is malformed") from None
     form: dict[str, str] = {}
@@ -105,12 +123,16 @@ def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
     in_body = "client_id" in form or "client_secret" in form
     if scheme:
         if in_body:
-            raise _Refused("invalid_request", "authenticate with HTTP Basic or with client_id and client_secret "
-                                              "in the body, not both")
+            raise _Refused(
+                "invalid_request",
+                "authenticate with HTTP Basic or with client_id and client_secret in the body, not both",
+            )
         if scheme.lower() != "basic":
             raise _Refused("invalid_client", "authenticate with HTTP Basic")
         try:
-            client_id, colon, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            client_id, colon, secret = (
+                base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             colon = ""
         if not colon:
@@ -143,8 +165,12 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     address = source_address(request, runtime.settings.trusted_proxies)
     admission = await limits.admit(address)
     if admission.refused is not None:
-        raise _too_many(admission.refused, "failed client authentications from this address"
-                        if admission.refused.limit is limits.per_address else "failed client authentications")
+        raise _too_many(
+            admission.refused,
+            "failed client authentications from this address"
+            if admission.refused.limit is limits.per_address
+            else "failed client authentications",
+        )
     try:
         grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))
     except ClientAuthFailed as exc:  # the reserved failure stays taken
@@ -156,19 +182,33 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     if issued is not None and not issued.allowed:
         raise _too_many(issued, "tokens issued to a client")
     ttl = runtime.settings.client_token_seconds
-    token = issue_client_token(runtime.keys, issuer=runtime.settings.service_issuer,
-                               audience=runtime.settings.service_audience, client_id=grant.client_id,
-                               tenant_id=grant.tenant_id, scopes=grant.scopes, ttl_seconds=ttl)
+    token = issue_client_token(
+        runtime.keys,
+        issuer=runtime.settings.service_issuer,
+        audience=runtime.settings.service_audience,
+        client_id=grant.client_id,
+        tenant_id=grant.tenant_id,
+        scopes=grant.scopes,
+        ttl_seconds=ttl,
+    )
     return TokenResponse(token, "Bearer", ttl, " ".join(grant.scopes)), issued.headers() if issued else {}
 
 
-_FORM_SCHEMA = Schema(type=OpenAPIType.OBJECT, required=["grant_type"], max_properties=MAX_FORM_FIELDS, properties={
-    "grant_type": Schema(type=OpenAPIType.STRING, enum=["client_credentials"]),
-    "scope": Schema(type=OpenAPIType.STRING, description="Space-separated subset of the client's scopes "
-                    f"({', '.join(CLIENT_SCOPES)}); omitted: all of them"),
-    "client_id": Schema(type=OpenAPIType.STRING, description="Only without HTTP Basic"),
-    "client_secret": Schema(type=OpenAPIType.STRING, description="Only without HTTP Basic"),
-})
+_FORM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["grant_type"],
+    max_properties=MAX_FORM_FIELDS,
+    properties={
+        "grant_type": Schema(type=OpenAPIType.STRING, enum=["client_credentials"]),
+        "scope": Schema(
+            type=OpenAPIType.STRING,
+            description="Space-separated subset of the client's scopes "
+            f"({', '.join(CLIENT_SCOPES)}); omitted: all of them",
+        ),
+        "client_id": Schema(type=OpenAPIType.STRING, description="Only without HTTP Basic"),
+        "client_secret": Schema(type=OpenAPIType.STRING, description="Only without HTTP Basic"),
+    },
+)
 
 
 @dataclass
@@ -182,20 +222,40 @@ class _TokenOperation(Operation):
 
 
 _ERRORS = {
-    400: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
-                      description="RFC 6749 §5.2 error: invalid_request, invalid_scope or unsupported_grant_type"),
-    401: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
-                      description="RFC 6749 §5.2 error invalid_client (with WWW-Authenticate: Basic): unknown "
-                                  "or revoked client, wrong secret, or no client authentication"),
-    429: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
-                      description="RFC 6749 §5.2 error slow_down, with Retry-After and RateLimit headers: too "
-                                  "many tokens for this client (TOKEN_RATE_PER_SECOND), or too many failed "
-                                  "authentications from this address. Keep the token until it nearly expires."),
-    413: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
-                      description="RFC 6749 §5.2 error invalid_request: the body is larger than MAX_BODY_BYTES"),
-    503: ResponseSpec(OAuthError, media_type="application/json", generate_examples=False,
-                      description="RFC 6749 §5.2 error temporarily_unavailable, with Retry-After: the database "
-                                  "is unavailable for a moment"),
+    400: ResponseSpec(
+        OAuthError,
+        media_type="application/json",
+        generate_examples=False,
+        description="RFC 6749 §5.2 error: invalid_request, invalid_scope or unsupported_grant_type",
+    ),
+    401: ResponseSpec(
+        OAuthError,
+        media_type="application/json",
+        generate_examples=False,
+        description="RFC 6749 §5.2 error invalid_client (with WWW-Authenticate: Basic): unknown "
+        "or revoked client, wrong secret, or no client authentication",
+    ),
+    429: ResponseSpec(
+        OAuthError,
+        media_type="application/json",
+        generate_examples=False,
+        description="RFC 6749 §5.2 error slow_down, with Retry-After and RateLimit headers: too "
+        "many tokens for this client (TOKEN_RATE_PER_SECOND), or too many failed "
+        "authentications from this address. Keep the token until it nearly expires.",
+    ),
+    413: ResponseSpec(
+        OAuthError,
+        media_type="application/json",
+        generate_examples=False,
+        description="RFC 6749 §5.2 error invalid_request: the body is larger than MAX_BODY_BYTES",
+    ),
+    503: ResponseSpec(
+        OAuthError,
+        media_type="application/json",
+        generate_examples=False,
+        description="RFC 6749 §5.2 error temporarily_unavailable, with Retry-After: the database "
+        "is unavailable for a moment",
+    ),
 }
 
 
@@ -203,7 +263,9 @@ def _refusal(_: Request, refused: _Refused) -> Response[OAuthError]:
     headers = {**NO_STORE, **refused.headers}
     if refused.error == "invalid_client":
         headers["WWW-Authenticate"] = 'Basic realm="assess"'
-    return Response(OAuthError(refused.error, refused.description), status_code=refused.status, headers=headers)
+    return Response(
+        OAuthError(refused.error, refused.description), status_code=refused.status, headers=headers
+    )
 
 
 def _app_handler(exc: Exception) -> Any:
@@ -220,24 +282,33 @@ def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
     answer = _app_handler(exc)(request, exc)
     status = answer.status_code
     detail = answer.content.detail if isinstance(answer.content, Problem) else "the token could not be issued"
-    error: OAuthErrorCode = ("invalid_request" if status < 500 else
-                             "temporarily_unavailable" if status == 503 else "server_error")
+    error: OAuthErrorCode = (
+        "invalid_request" if status < 500 else "temporarily_unavailable" if status == 503 else "server_error"
+    )
     headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() not in ("content-type",)}
     return _refusal(request, _Refused(error, detail, status, headers))
 
 
-@post("/oauth/token", operation_id="issueClientToken", opt=PUBLIC, security=[], tags=["auth"], status_code=200,
-      operation_class=_TokenOperation, responses=_ERRORS,
-      # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
-      exception_handlers={**{kind: _other_error for kind in EXCEPTION_HANDLERS}, _Refused: _refusal},
-      summary="Client credentials grant: a service client's short-lived access token",
-      description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
-                  "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "
-                  "`/.well-known/jwks.json`), valid for CLIENT_TOKEN_SECONDS. Unlike every other route, errors "
-                  "are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem+json: the RFC mandates it. "
-                  "Tokens issued per client and failed authentications per source address and in total are "
-                  "limited across all workers and hosts (429 `slow_down` with Retry-After); `RateLimit-Policy` "
-                  "and `RateLimit` headers (IETF draft) say how much is left.")
+@post(
+    "/oauth/token",
+    operation_id="issueClientToken",
+    opt=PUBLIC,
+    security=[],
+    tags=["auth"],
+    status_code=200,
+    operation_class=_TokenOperation,
+    responses=_ERRORS,
+    # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
+    exception_handlers={**{kind: _other_error for kind in EXCEPTION_HANDLERS}, _Refused: _refusal},
+    summary="Client credentials grant: a service client's short-lived access token",
+    description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
+    "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "
+    "`/.well-known/jwks.json`), valid for CLIENT_TOKEN_SECONDS. Unlike every other route, errors "
+    "are RFC 6749 §5.2 JSON (`error`, `error_description`), not problem+json: the RFC mandates it. "
+    "Tokens issued per client and failed authentications per source address and in total are "
+    "limited across all workers and hosts (429 `slow_down` with Retry-After); `RateLimit-Policy` "
+    "and `RateLimit` headers (IETF draft) say how much is left.",
+)
 async def token(request: Request) -> Response[TokenResponse]:
     issued, headers = await _issue(request)
     return Response(issued, headers={**NO_STORE, **headers})

@@ -27,7 +27,14 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+    multiprocess,
+)
 
 from service.api.auth import PUBLIC
 from service.i18n import msg
@@ -60,13 +67,20 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             principal = scope.get("state", {}).get("principal")
-            access_log.info(json.dumps({
-                "event": "request", "request_id": request_id, "method": scope["method"],
-                "route": scope.get("path_template") or "<unmatched>", "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                "tenant": str(principal.tenant_id) if principal and principal.tenant_id else None,
-                "principal": principal.kind if principal else None,
-            }))
+            access_log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": scope.get("path_template") or "<unmatched>",
+                        "status": status,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "tenant": str(principal.tenant_id) if principal and principal.tenant_id else None,
+                        "principal": principal.kind if principal else None,
+                    }
+                )
+            )
 
     return middleware
 
@@ -74,10 +88,16 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 POOL_SAMPLE_SECONDS = 5.0
 # livesum: the host's total over its live workers (a dead worker's samples are dropped at its exit).
-pool_connections = Gauge("assess_db_pool_connections", "Open database connections in the workers' pools",
-                         multiprocess_mode="livesum")
-pool_idle = Gauge("assess_db_pool_idle_connections", "Idle database connections in the workers' pools",
-                  multiprocess_mode="livesum")
+pool_connections = Gauge(
+    "assess_db_pool_connections",
+    "Open database connections in the workers' pools",
+    multiprocess_mode="livesum",
+)
+pool_idle = Gauge(
+    "assess_db_pool_idle_connections",
+    "Idle database connections in the workers' pools",
+    multiprocess_mode="livesum",
+)
 
 
 async def sample_pool_forever(pool: asyncpg.Pool) -> None:
@@ -105,8 +125,11 @@ def requires_metrics_access(request: Request) -> None:
     token = request.app.state.runtime.settings.metrics_token
     if token is None:
         if not _loopback(request):
-            raise PermissionDeniedException(detail=msg("/metrics answers loopback clients only; set METRICS_TOKEN to "
-                                                   "scrape from elsewhere"))
+            raise PermissionDeniedException(
+                detail=msg(
+                    "/metrics answers loopback clients only; set METRICS_TOKEN to scrape from elsewhere"
+                )
+            )
         return
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):

@@ -21,12 +21,23 @@ if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
     from litestar.typing import FieldDefinition
 
-_BOUNDS = (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusive_minimum"), ("lt", "exclusive_maximum"),
-           ("multiple_of", "multiple_of"))
-_SCALARS: dict[type, str] = {mi.StrType: OpenAPIType.STRING, mi.IntType: OpenAPIType.INTEGER,
-                             mi.FloatType: OpenAPIType.NUMBER, mi.ListType: OpenAPIType.ARRAY,
-                             mi.SetType: OpenAPIType.ARRAY, mi.FrozenSetType: OpenAPIType.ARRAY,
-                             mi.VarTupleType: OpenAPIType.ARRAY, mi.DictType: OpenAPIType.OBJECT}
+_BOUNDS = (
+    ("ge", "minimum"),
+    ("le", "maximum"),
+    ("gt", "exclusive_minimum"),
+    ("lt", "exclusive_maximum"),
+    ("multiple_of", "multiple_of"),
+)
+_SCALARS: dict[type, str] = {
+    mi.StrType: OpenAPIType.STRING,
+    mi.IntType: OpenAPIType.INTEGER,
+    mi.FloatType: OpenAPIType.NUMBER,
+    mi.ListType: OpenAPIType.ARRAY,
+    mi.SetType: OpenAPIType.ARRAY,
+    mi.FrozenSetType: OpenAPIType.ARRAY,
+    mi.VarTupleType: OpenAPIType.ARRAY,
+    mi.DictType: OpenAPIType.OBJECT,
+}
 
 
 def _set(schema: Schema, name: str, value: Any) -> None:
@@ -65,7 +76,11 @@ def _constrain(schema: Schema | Reference | None, info: mi.Type) -> None:
         values = schema.additional_properties
         _constrain(values if isinstance(values, (Schema, Reference)) else None, info.value_type)
         keys = info.key_type.type if isinstance(info.key_type, mi.Metadata) else info.key_type
-        if schema.property_names is None and isinstance(keys, mi.StrType) and (keys.pattern or keys.max_length):
+        if (
+            schema.property_names is None
+            and isinstance(keys, mi.StrType)
+            and (keys.pattern or keys.max_length)
+        ):
             schema.property_names = Schema(type=OpenAPIType.STRING)
             _constrain(schema.property_names, keys)
 

@@ -41,8 +41,13 @@ OptionalLevel = Annotated[str | None, QueryParameter(max_length=40, pattern=TEXT
 
 # The tree is what every client scope refers to (people's units, scores and aggregates per unit),
 # so any of those scopes reads it; only org-units:write changes it.
-read = requires(TENANT_ADMIN, AUTHOR, ANALYST, HR_CLIENT,
-                client_scope=(ORG_UNITS_WRITE, PEOPLE_WRITE, SCORES_READ, AGGREGATES_READ))
+read = requires(
+    TENANT_ADMIN,
+    AUTHOR,
+    ANALYST,
+    HR_CLIENT,
+    client_scope=(ORG_UNITS_WRITE, PEOPLE_WRITE, SCORES_READ, AGGREGATES_READ),
+)
 write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=ORG_UNITS_WRITE)
 
 
@@ -56,50 +61,107 @@ class OrgUnitController(Controller):
     tags = ["org units"]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/", operation_id="listOrgUnits", guards=[read], responses=errors(404),
-         summary="List org units, optionally a subtree, children of one unit, one level, active or not")
-    async def list_org_units(self, conn: Conn, under: OptionalCode = None, parent: OptionalCode = None,
-                             level: OptionalLevel = None,
-                             active: Annotated[bool | None, QueryParameter(
-                                 description="true: units in use; false: units a sync deactivated")] = None,
-                             limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> OrgUnitPage:
-        items = await org_units.list_org_units(conn, under=under, parent=parent, level=level, active=active,
-                                               after=decode_cursor("org-units", cursor), limit=limit)
+    @get(
+        "/",
+        operation_id="listOrgUnits",
+        guards=[read],
+        responses=errors(404),
+        summary="List org units, optionally a subtree, children of one unit, one level, active or not",
+    )
+    async def list_org_units(
+        self,
+        conn: Conn,
+        under: OptionalCode = None,
+        parent: OptionalCode = None,
+        level: OptionalLevel = None,
+        active: Annotated[
+            bool | None, QueryParameter(description="true: units in use; false: units a sync deactivated")
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> OrgUnitPage:
+        items = await org_units.list_org_units(
+            conn,
+            under=under,
+            parent=parent,
+            level=level,
+            active=active,
+            after=decode_cursor("org-units", cursor),
+            limit=limit,
+        )
         return OrgUnitPage(items, next_cursor("org-units", [u.code for u in items], limit))
 
-    @post("/", operation_id="createOrgUnit", guards=[write], responses=errors(409, 422),
-          summary="Create an org unit (a root, or under parent_code)")
+    @post(
+        "/",
+        operation_id="createOrgUnit",
+        guards=[write],
+        responses=errors(409, 422),
+        summary="Create an org unit (a root, or under parent_code)",
+    )
     async def create_org_unit(self, conn: Conn, data: JSONBody[OrgUnitCreate]) -> OrgUnit:
         return await org_units.create_org_unit(conn, data)
 
-    @post("/import", operation_id="importOrgUnits", guards=[write],
-          responses={**errors(413, 422), **also(200, ImportResult, "Upserted or synced")},
-          summary="Import a tree in one request, every unit or none: create (new codes only), upsert (create or "
-                  "update by code, moves included) or sync (upsert the whole tree; units not sent are deactivated)")
-    async def import_org_units(self, conn: Conn, data: JSONBody[OrgUnitImport],
-                               mode: Annotated[ImportMode, QueryParameter(
-                                   description="create (default): every code must be new; upsert: known codes are "
-                                               "renamed, re-levelled, moved and reactivated; sync: an upsert of the "
-                                               "whole tree that deactivates (never deletes) the units it lacks")
-                               ] = "create") -> Response[ImportResult]:
+    @post(
+        "/import",
+        operation_id="importOrgUnits",
+        guards=[write],
+        responses={**errors(413, 422), **also(200, ImportResult, "Upserted or synced")},
+        summary="Import a tree in one request, every unit or none: create (new codes only), upsert (create or "
+        "update by code, moves included) or sync (upsert the whole tree; units not sent are deactivated)",
+    )
+    async def import_org_units(
+        self,
+        conn: Conn,
+        data: JSONBody[OrgUnitImport],
+        mode: Annotated[
+            ImportMode,
+            QueryParameter(
+                description="create (default): every code must be new; upsert: known codes are "
+                "renamed, re-levelled, moved and reactivated; sync: an upsert of the "
+                "whole tree that deactivates (never deletes) the units it lacks"
+            ),
+        ] = "create",
+    ) -> Response[ImportResult]:
         result = await org_units.import_org_units(conn, data, mode)
         return Response(result, status_code=201 if mode == "create" else 200)
 
-    @get("/{code:str}", operation_id="getOrgUnit", guards=[read], responses=errors(404), summary="Read an org unit")
+    @get(
+        "/{code:str}",
+        operation_id="getOrgUnit",
+        guards=[read],
+        responses=errors(404),
+        summary="Read an org unit",
+    )
     async def get_org_unit(self, conn: Conn, code: UnitCode) -> OrgUnit:
         return await org_units.get_org_unit(conn, code)
 
-    @patch("/{code:str}", operation_id="updateOrgUnit", guards=[write], responses=errors(404),
-           summary="Rename an org unit, change its level, or (de)activate it")
+    @patch(
+        "/{code:str}",
+        operation_id="updateOrgUnit",
+        guards=[write],
+        responses=errors(404),
+        summary="Rename an org unit, change its level, or (de)activate it",
+    )
     async def update_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitUpdate]) -> OrgUnit:
         return await org_units.update_org_unit(conn, code, data)
 
-    @post("/{code:str}/move", operation_id="moveOrgUnit", guards=[write], responses=errors(404, 422),
-          status_code=200, summary="Move a unit and its whole subtree under another parent (null: make it a root)")
+    @post(
+        "/{code:str}/move",
+        operation_id="moveOrgUnit",
+        guards=[write],
+        responses=errors(404, 422),
+        status_code=200,
+        summary="Move a unit and its whole subtree under another parent (null: make it a root)",
+    )
     async def move_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitMove]) -> OrgUnit:
         return await org_units.move_org_unit(conn, code, data)
 
-    @delete("/{code:str}", operation_id="deleteOrgUnit", guards=[write], responses=errors(404, 409),
-            summary="Delete an org unit that has no children and no people")
+    @delete(
+        "/{code:str}",
+        operation_id="deleteOrgUnit",
+        guards=[write],
+        responses=errors(404, 409),
+        summary="Delete an org unit that has no children and no people",
+    )
     async def delete_org_unit(self, conn: Conn, code: UnitCode) -> None:
         await org_units.delete_org_unit(conn, code)

@@ -15,7 +15,9 @@ from service.errors import DomainError, FieldError
 from service.i18n import msg
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size (1-500)")]
-Cursor = Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page")
+]
 
 DEFAULT_LIMIT = 50
 
@@ -38,13 +40,16 @@ def decode_cursor(kind: str, cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        body = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), type=_CursorBody)
+        body = msgspec.json.decode(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), type=_CursorBody
+        )
     except (binascii.Error, ValueError, msgspec.MsgspecError):
         body = None
     if body is None or body.kind != kind:
-        raise BadCursor(msg("the cursor is not one this list handed out"),
-                        [FieldError(msg("not a cursor from this list; start again without it"),
-                                    parameter="cursor")])
+        raise BadCursor(
+            msg("the cursor is not one this list handed out"),
+            [FieldError(msg("not a cursor from this list; start again without it"), parameter="cursor")],
+        )
     return body.after
 
 
@@ -69,10 +74,10 @@ def decode_dated(kind: str, cursor: str | None) -> tuple[datetime, UUID] | None:
     try:
         return datetime.fromisoformat(created_at), UUID(row_id)
     except ValueError:
-        raise BadCursor(msg("the cursor is not one this list handed out"),
-                        [FieldError(msg("not a cursor from this list; start again without it"),
-                                    parameter="cursor")]
-                        ) from None
+        raise BadCursor(
+            msg("the cursor is not one this list handed out"),
+            [FieldError(msg("not a cursor from this list; start again without it"), parameter="cursor")],
+        ) from None
 
 
 def next_dated(kind: str, rows: list[Dated], limit: int) -> str | None:

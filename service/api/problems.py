@@ -35,14 +35,37 @@ from service.i18n import language_headers, msg, negotiate, render
 log = logging.getLogger("assess.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_TITLES = {400: msg("Bad request"), 401: msg("Unauthorized"), 403: msg("Forbidden"), 404: msg("Not found"),
-           405: msg("Method not allowed"), 409: msg("Conflict"), 412: msg("Precondition failed"),
-           413: msg("Request body too large"), 415: msg("Unsupported media type"), 416: msg("Range not satisfiable"),
-           422: msg("Unprocessable content"), 428: msg("Precondition required"), 429: msg("Too many requests"),
-           500: msg("Internal server error"), 503: msg("Service unavailable")}
-_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-          409: "conflict", 413: "body-too-large", 415: "unsupported-media-type", 422: "unprocessable",
-          429: "too-many-requests", 500: "internal", 503: "unavailable"}
+_TITLES = {
+    400: msg("Bad request"),
+    401: msg("Unauthorized"),
+    403: msg("Forbidden"),
+    404: msg("Not found"),
+    405: msg("Method not allowed"),
+    409: msg("Conflict"),
+    412: msg("Precondition failed"),
+    413: msg("Request body too large"),
+    415: msg("Unsupported media type"),
+    416: msg("Range not satisfiable"),
+    422: msg("Unprocessable content"),
+    428: msg("Precondition required"),
+    429: msg("Too many requests"),
+    500: msg("Internal server error"),
+    503: msg("Service unavailable"),
+}
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    429: "too-many-requests",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -59,8 +82,16 @@ def localized_errors(errors: list[FieldError], locale: str) -> list[FieldError]:
     return [msgspec.structs.replace(error, detail=render(error.detail, locale)) for error in errors]
 
 
-def problem(request: Request, status: int, detail: str, *, slug: str | None = None, title: str | None = None,
-            errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> Response[Problem]:
+def problem(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
     locale = negotiate(request.headers.get("accept-language"))
     body = Problem(
         type=f"urn:assess:problem:{slug or _SLUGS.get(status, 'error')}",
@@ -70,8 +101,9 @@ def problem(request: Request, status: int, detail: str, *, slug: str | None = No
         request_id=request.scope.get("state", {}).get("request_id"),
         errors=localized_errors(errors or [], locale),
     )
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE,
-                    headers=language_headers(locale, headers))
+    return Response(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=language_headers(locale, headers)
+    )
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response[Problem]:
@@ -93,9 +125,24 @@ def _type_at(info: msgspec.inspect.Type, tokens: list[str]) -> list[msgspec.insp
     if isinstance(info, msgspec.inspect.StructType):
         if head == info.tag_field and not rest:
             return [msgspec.inspect.LiteralType((info.tag,))]
-        return [found for field in info.fields if field.encode_name == head for found in _type_at(field.type, rest)]
-    if isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.VarTupleType, msgspec.inspect.SetType,
-                         msgspec.inspect.FrozenSetType)) and head.isdigit():
+        return [
+            found
+            for field in info.fields
+            if field.encode_name == head
+            for found in _type_at(field.type, rest)
+        ]
+    if (
+        isinstance(
+            info,
+            (
+                msgspec.inspect.ListType,
+                msgspec.inspect.VarTupleType,
+                msgspec.inspect.SetType,
+                msgspec.inspect.FrozenSetType,
+            ),
+        )
+        and head.isdigit()
+    ):
         return _type_at(info.item_type, rest)
     if isinstance(info, msgspec.inspect.DictType):
         return _type_at(info.value_type, rest)
@@ -113,7 +160,7 @@ def _allowed(types: list[msgspec.inspect.Type]) -> list[Any]:
 
 
 def with_allowed_values(message: str, annotation: Any, tokens: list[str]) -> str:
-    """"Invalid enum value 'x'" becomes "...; allowed: 'a', 'b'" when the expected type says which."""
+    """ "Invalid enum value 'x'" becomes "...; allowed: 'a', 'b'" when the expected type says which."""
     if not message.startswith(_ENUM_MESSAGES):
         return message
     try:
@@ -134,15 +181,31 @@ def _annotation(request: Request, name: str) -> Any:
 def on_body_error(request: Request, exc: msgspec.MsgspecError) -> Response[Problem]:
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         reason = msgspec_message(str(exc))
-        return problem(request, 400, msg("the request body is not valid JSON: {reason}", reason=reason),
-                       slug="malformed-json", errors=[FieldError(detail=reason, pointer="")])
+        return problem(
+            request,
+            400,
+            msg("the request body is not valid JSON: {reason}", reason=reason),
+            slug="malformed-json",
+            errors=[FieldError(detail=reason, pointer="")],
+        )
     error = msgspec_field_error(str(exc))
     if error.detail.startswith(_ENUM_MESSAGES) and error.pointer is not None:
         tokens = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
-        error = FieldError(with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer)
-    return problem(request, 400, msg("the request body is invalid at '{pointer}': {reason}",
-                                     pointer=error.pointer or "/", reason=error.detail),
-                   slug="validation", title=msg("Request is invalid"), errors=[error])
+        error = FieldError(
+            with_allowed_values(error.detail, _annotation(request, "data"), tokens), error.pointer
+        )
+    return problem(
+        request,
+        400,
+        msg(
+            "the request body is invalid at '{pointer}': {reason}",
+            pointer=error.pointer or "/",
+            reason=error.detail,
+        ),
+        slug="validation",
+        title=msg("Request is invalid"),
+        errors=[error],
+    )
 
 
 def _wire_name(request: Request, key: str) -> str:
@@ -161,13 +224,24 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         key, source = str(item.get("key", "")), item.get("source")
         message = msgspec_message(str(item.get("message", "")))
         if source == "body":
-            errors.append(FieldError(detail=message, pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k)))
+            errors.append(
+                FieldError(
+                    detail=message,
+                    pointer="/" + "/".join(escape_pointer_token(k) for k in key.split(".") if k),
+                )
+            )
         else:
             message = with_allowed_values(message, _annotation(request, key), [])
             errors.append(FieldError(detail=message, parameter=_wire_name(request, key)))
     named = ", ".join(e.parameter or e.pointer or "" for e in errors)
-    return problem(request, 400, msg("invalid {names}", names=named) if named else msgspec_message(exc.detail),
-                   slug="validation", title=msg("Request is invalid"), errors=errors)
+    return problem(
+        request,
+        400,
+        msg("invalid {names}", names=named) if named else msgspec_message(exc.detail),
+        slug="validation",
+        title=msg("Request is invalid"),
+        errors=errors,
+    )
 
 
 def on_invalid_token(request: Request, exc: InvalidToken | NotAuthorizedException) -> Response[Problem]:
@@ -202,8 +276,13 @@ def on_unique_violation(request: Request, exc: asyncpg.UniqueViolationError) -> 
     constraint = exc.constraint_name or ""
     pointer = UNIQUE_FIELDS.get(constraint, "")
     field = pointer.lstrip("/") or "key"
-    return problem(request, 409, msg("a record with this {field} already exists", field=field), slug="already-exists",
-                   errors=[FieldError(detail=msg("already exists"), pointer=pointer)])
+    return problem(
+        request,
+        409,
+        msg("a record with this {field} already exists", field=field),
+        slug="already-exists",
+        errors=[FieldError(detail=msg("already exists"), pointer=pointer)],
+    )
 
 
 # Retry in a moment: the database is unreachable, restarting, out of connections, or chose this
@@ -215,10 +294,19 @@ RETRY_AFTER_SECONDS = 2
 
 
 def on_unavailable(request: Request, exc: Exception) -> Response[Problem]:
-    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return problem(request, 503, msg("the database is unavailable for a moment; retry (a change cut off while "
-                                     "committing may already be saved: a retried save, start or submit finds it)"),
-                   slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    log.warning(
+        "database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc
+    )
+    return problem(
+        request,
+        503,
+        msg(
+            "the database is unavailable for a moment; retry (a change cut off while "
+            "committing may already be saved: a retried save, start or submit finds it)"
+        ),
+        slug="database-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> Response[Problem]:
@@ -229,7 +317,9 @@ def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> Respons
 
 def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[Problem]:
     state = getattr(exc, "sqlstate", "") or ""
-    if state.startswith(_RETRYABLE_STATES) or (state == "55000" and "not currently accepting connections" in str(exc)):
+    if state.startswith(_RETRYABLE_STATES) or (
+        state == "55000" and "not currently accepting connections" in str(exc)
+    ):
         return on_unavailable(request, exc)  # (the latter: a database closed to connections for maintenance)
     if state.startswith("23"):  # integrity: a check or foreign key we did not catch before writing
         log.warning("integrity error %s on %s: %s", state, request.url.path, exc)
@@ -237,7 +327,9 @@ def on_postgres_error(request: Request, exc: asyncpg.PostgresError) -> Response[
     if state == "55000":  # a published framework version's guard trigger refused the change
         return problem(request, 409, msg("this object can no longer change"), slug="immutable")
     if state.startswith("22"):  # data exception: a value PostgreSQL could not take
-        return problem(request, 400, msg("a value in the request is out of range or malformed"), slug="bad-value")
+        return problem(
+            request, 400, msg("a value in the request is out of range or malformed"), slug="bad-value"
+        )
     return on_unexpected(request, exc)
 
 
@@ -245,7 +337,9 @@ def _unavailable(exc: BaseException | None) -> bool:
     """Whether this error means the database is unreachable or restarting (what `on_unavailable` answers)."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", "") or ""
-        return state.startswith(_RETRYABLE_STATES) or (state == "55000" and "not currently accepting" in str(exc))
+        return state.startswith(_RETRYABLE_STATES) or (
+            state == "55000" and "not currently accepting" in str(exc)
+        )
     if isinstance(exc, asyncpg.InterfaceError):
         return not isinstance(exc, asyncpg.DataError | asyncpg.exceptions.ClientConfigurationError)
     return isinstance(exc, OSError | asyncpg.InternalClientError)
@@ -258,7 +352,9 @@ def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Proble
     for the error itself, not 500."""
     leaves = list(exc.exceptions)
     while any(isinstance(e, BaseExceptionGroup) for e in leaves):
-        leaves = [leaf for e in leaves for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else [e])]
+        leaves = [
+            leaf for e in leaves for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else [e])
+        ]
     if _unavailable(exc.__cause__) or any(_unavailable(e) for e in leaves):
         return on_unavailable(request, exc.__cause__ if _unavailable(exc.__cause__) else leaves[0])  # type: ignore[arg-type]
     return on_unexpected(request, exc)
@@ -266,7 +362,9 @@ def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Proble
 
 def on_unexpected(request: Request, exc: Exception) -> Response[Problem]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, msg("an unexpected error occurred; it has been logged"))
+    return problem(
+        request, HTTP_500_INTERNAL_SERVER_ERROR, msg("an unexpected error occurred; it has been logged")
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

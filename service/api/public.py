@@ -16,8 +16,14 @@ from service.db.migrate import SchemaBehind, check_schema
 from service.i18n import msg
 
 
-NOT_READY = {503: ResponseSpec(data_container=Problem, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False,
-                              description="Database unreachable, or its schema is not at this code's revision")}
+NOT_READY = {
+    503: ResponseSpec(
+        data_container=Problem,
+        media_type=PROBLEM_MEDIA_TYPE,
+        generate_examples=False,
+        description="Database unreachable, or its schema is not at this code's revision",
+    )
+}
 
 
 class Health(msgspec.Struct):
@@ -25,15 +31,29 @@ class Health(msgspec.Struct):
     checks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@get("/health/live", operation_id="liveness", opt=PUBLIC, security=[], operation_class=PublicOperation,
-     tags=["health"], summary="The process is up")
+@get(
+    "/health/live",
+    operation_id="liveness",
+    opt=PUBLIC,
+    security=[],
+    operation_class=PublicOperation,
+    tags=["health"],
+    summary="The process is up",
+)
 async def liveness() -> Health:
     return Health("ok")
 
 
-@get("/health/ready", operation_id="readiness", opt=PUBLIC, security=[], operation_class=PublicOperation,
-     tags=["health"], responses=NOT_READY,
-     summary="The database answers and its schema is at this code's revision")
+@get(
+    "/health/ready",
+    operation_id="readiness",
+    opt=PUBLIC,
+    security=[],
+    operation_class=PublicOperation,
+    tags=["health"],
+    responses=NOT_READY,
+    summary="The database answers and its schema is at this code's revision",
+)
 async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     try:
         async with request.app.state.runtime.pool.acquire(timeout=2) as conn:
@@ -41,13 +61,23 @@ async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     except SchemaBehind as exc:
         return problem(request, 503, str(exc), slug="schema-behind")
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
-        return problem(request, 503, msg("database unavailable: {error}", error=type(exc).__name__),
-                       slug="database-unavailable")
+        return problem(
+            request,
+            503,
+            msg("database unavailable: {error}", error=type(exc).__name__),
+            slug="database-unavailable",
+        )
     return Response(Health("ok", {"database": "ok", "schema": "current"}))
 
 
-@get("/.well-known/jwks.json", operation_id="jwks", opt=PUBLIC, security=[], operation_class=PublicOperation,
-     tags=["auth"],
-     summary="Public keys that verify tokens this service signs")
+@get(
+    "/.well-known/jwks.json",
+    operation_id="jwks",
+    opt=PUBLIC,
+    security=[],
+    operation_class=PublicOperation,
+    tags=["auth"],
+    summary="Public keys that verify tokens this service signs",
+)
 async def jwks(request: Request) -> Response[dict[str, Any]]:
     return Response(request.app.state.runtime.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

@@ -83,9 +83,14 @@ def throttle(limiter: RateLimiter | None, key: str, what: str) -> dict[str, str]
     headers = Decision(wait == 0, Limit("client", limiter.rate, limiter.burst), tokens).headers()
     if wait > 0:
         raise TooManyRequestsException(
-            detail=msg("{what} is limited to {rate:g} requests per second (bursts of {burst:g})", what=what,
-                       rate=limiter.rate, burst=limiter.burst),
-            headers={"Retry-After": str(max(1, math.ceil(wait))), **headers})
+            detail=msg(
+                "{what} is limited to {rate:g} requests per second (bursts of {burst:g})",
+                what=what,
+                rate=limiter.rate,
+                burst=limiter.burst,
+            ),
+            headers={"Retry-After": str(max(1, math.ceil(wait))), **headers},
+        )
     return headers
 
 
@@ -93,8 +98,11 @@ async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """App-wide guard after `authenticate`."""
     principal: Principal | None = connection.scope.get("user")
     if principal is not None and principal.kind == "client":
-        headers = throttle(getattr(connection.app.state, "rate_limiter", None),
-                           f"{principal.tenant_id}/{principal.subject}", msg("this client"))
+        headers = throttle(
+            getattr(connection.app.state, "rate_limiter", None),
+            f"{principal.tenant_id}/{principal.subject}",
+            msg("this client"),
+        )
         if headers:
             connection.scope.setdefault("state", {})[HEADERS_STATE] = headers
 

@@ -18,8 +18,13 @@ from service.api.pagination import DEFAULT_LIMIT, Limit
 from service.api.responses import errors
 from service.auth.principal import RATER, TENANT_ADMIN
 from service.results import rating_allocations, ratings, scores
-from service.results.rating_allocations import (RATER_PATTERN, Allocated, AllocationInput, RatingProgress,
-                                                Released)
+from service.results.rating_allocations import (
+    RATER_PATTERN,
+    Allocated,
+    AllocationInput,
+    RatingProgress,
+    Released,
+)
 from service.results.ratings import MyRating, RatingInput, RatingTask, TaskState
 from service.tenancy.fields import CODE_PATTERN
 
@@ -44,40 +49,78 @@ class RatingController(Controller):
     tags = ["ratings"]
     dependencies = {"conn": Provide(provide_tenant_conn)}
 
-    @get("/", operation_id="listRatingTasks", guards=[rater], responses=errors(),
-         summary="My queue: open responses I have not rated that still need a rating: those allocated to me "
-                 "first, then unreserved ones, oldest first")
-    async def queue(self, request: Request, conn: Conn,
-                    assessment: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
-                    limit: Limit = DEFAULT_LIMIT) -> RatingQueue:
-        return RatingQueue(await ratings.rater_queue(conn, request.user.subject, assessment=assessment, limit=limit))
+    @get(
+        "/",
+        operation_id="listRatingTasks",
+        guards=[rater],
+        responses=errors(),
+        summary="My queue: open responses I have not rated that still need a rating: those allocated to me "
+        "first, then unreserved ones, oldest first",
+    )
+    async def queue(
+        self,
+        request: Request,
+        conn: Conn,
+        assessment: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> RatingQueue:
+        return RatingQueue(
+            await ratings.rater_queue(conn, request.user.subject, assessment=assessment, limit=limit)
+        )
 
-    @get("/{task_id:uuid}", operation_id="getRatingTask", guards=[requires_roles(RATER, TENANT_ADMIN)],
-         responses=errors(404), summary="One response to rate, with the indicators' level descriptors")
+    @get(
+        "/{task_id:uuid}",
+        operation_id="getRatingTask",
+        guards=[requires_roles(RATER, TENANT_ADMIN)],
+        responses=errors(404),
+        summary="One response to rate, with the indicators' level descriptors",
+    )
     async def get_task(self, conn: Conn, task_id: TaskId) -> RatingTask:
         return await ratings.get_task(conn, task_id)
 
-    @post("/{task_id:uuid}/ratings", operation_id="rateResponse", guards=[rater], status_code=200,
-          responses=errors(404, 409, 422),
-          summary="Rate a response (0 = no evidence, 1.. = the framework's levels); when this settles the "
-                  "rating, the attempt is rescored at once")
-    async def rate(self, request: Request, conn: Conn, task_id: TaskId, data: JSONBody[RatingInput]) -> TaskState:
+    @post(
+        "/{task_id:uuid}/ratings",
+        operation_id="rateResponse",
+        guards=[rater],
+        status_code=200,
+        responses=errors(404, 409, 422),
+        summary="Rate a response (0 = no evidence, 1.. = the framework's levels); when this settles the "
+        "rating, the attempt is rescored at once",
+    )
+    async def rate(
+        self, request: Request, conn: Conn, task_id: TaskId, data: JSONBody[RatingInput]
+    ) -> TaskState:
         state, settled = await ratings.rate(conn, task_id, request.user.subject, data)
         if settled is not None:
             await scores.score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
         return state
 
-    @get("/{task_id:uuid}/ratings/mine", operation_id="getMyRating", guards=[rater], responses=errors(404),
-         summary="My rating of this response, its earlier values, and whether I may still correct it (ETag)")
+    @get(
+        "/{task_id:uuid}/ratings/mine",
+        operation_id="getMyRating",
+        guards=[rater],
+        responses=errors(404),
+        summary="My rating of this response, its earlier values, and whether I may still correct it (ETag)",
+    )
     async def my_rating(self, request: Request, conn: Conn, task_id: TaskId) -> Response[MyRating]:
         return versioned(await ratings.my_rating(conn, task_id, request.user.subject))
 
-    @put("/{task_id:uuid}/ratings/mine", operation_id="correctMyRating", guards=[rater],
-         responses=errors(404, 409, 412, 422, 428),
-         summary="Correct my rating while it is unused (409 rating-used once the response's agreed rating rests "
-                 "on it); the earlier value is kept; If-Match: the ETag of my rating")
-    async def correct(self, request: Request, conn: Conn, task_id: TaskId, data: JSONBody[RatingInput],
-                      if_match: IfMatch = None) -> Response[Correction]:
+    @put(
+        "/{task_id:uuid}/ratings/mine",
+        operation_id="correctMyRating",
+        guards=[rater],
+        responses=errors(404, 409, 412, 422, 428),
+        summary="Correct my rating while it is unused (409 rating-used once the response's agreed rating rests "
+        "on it); the earlier value is kept; If-Match: the ETag of my rating",
+    )
+    async def correct(
+        self,
+        request: Request,
+        conn: Conn,
+        task_id: TaskId,
+        data: JSONBody[RatingInput],
+        if_match: IfMatch = None,
+    ) -> Response[Correction]:
         expected = require_if_match(if_match, "rating")
         mine, state, settled = await ratings.correct(conn, task_id, request.user.subject, data, expected)
         if settled is not None:
@@ -85,7 +128,9 @@ class RatingController(Controller):
         return Response(Correction(mine, state), headers={"ETag": mine.etag})
 
 
-AssessmentCode = Annotated[str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)]
+AssessmentCode = Annotated[
+    str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)
+]
 
 
 class RatingAdminController(Controller):
@@ -94,20 +139,37 @@ class RatingAdminController(Controller):
     dependencies = {"conn": Provide(provide_tenant_conn)}
     guards = [admin]
 
-    @post("/rating-allocations", operation_id="allocateRatingTasks", status_code=200, responses=errors(422),
-          summary="Reserve open rating tasks of an assessment for a rater (optionally one item, or candidates in "
-                  "an org unit's subtree), oldest first, up to `limit`; tasks with no free rating slot are skipped")
+    @post(
+        "/rating-allocations",
+        operation_id="allocateRatingTasks",
+        status_code=200,
+        responses=errors(422),
+        summary="Reserve open rating tasks of an assessment for a rater (optionally one item, or candidates in "
+        "an org unit's subtree), oldest first, up to `limit`; tasks with no free rating slot are skipped",
+    )
     async def allocate(self, request: Request, conn: Conn, data: JSONBody[AllocationInput]) -> Allocated:
         return await rating_allocations.allocate(conn, data, request.user.subject)
 
-    @delete("/rating-allocations", operation_id="releaseRatingTasks", status_code=200, responses=errors(404),
-            summary="Release a rater's allocations on an assessment's tasks they have not rated yet")
-    async def release(self, conn: Conn,
-                      rater: Annotated[str, QueryParameter(min_length=1, max_length=255, pattern=RATER_PATTERN)],
-                      assessment: Annotated[str, QueryParameter(max_length=64, pattern=CODE_PATTERN)]) -> Released:
+    @delete(
+        "/rating-allocations",
+        operation_id="releaseRatingTasks",
+        status_code=200,
+        responses=errors(404),
+        summary="Release a rater's allocations on an assessment's tasks they have not rated yet",
+    )
+    async def release(
+        self,
+        conn: Conn,
+        rater: Annotated[str, QueryParameter(min_length=1, max_length=255, pattern=RATER_PATTERN)],
+        assessment: Annotated[str, QueryParameter(max_length=64, pattern=CODE_PATTERN)],
+    ) -> Released:
         return await rating_allocations.release(conn, rater, assessment)
 
-    @get("/assessments/{code:str}/rating-progress", operation_id="getRatingProgress", responses=errors(404),
-         summary="Rating progress: per rater allocated, done and pending; per item tasks, agreed, open, ratings")
+    @get(
+        "/assessments/{code:str}/rating-progress",
+        operation_id="getRatingProgress",
+        responses=errors(404),
+        summary="Rating progress: per rater allocated, done and pending; per item tasks, agreed, open, ratings",
+    )
     async def progress(self, conn: Conn, code: AssessmentCode) -> RatingProgress:
         return await rating_allocations.progress(conn, code)

@@ -26,12 +26,18 @@ _MEANINGS = {
 
 def also(status: int, data_container: Any, description: str) -> dict[int, ResponseSpec]:
     """A second success status of a route (its decorator's `status_code` documents the first)."""
-    return {status: ResponseSpec(data_container=data_container, description=description, generate_examples=False)}
+    return {
+        status: ResponseSpec(data_container=data_container, description=description, generate_examples=False)
+    }
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return {
-        status: ResponseSpec(data_container=Problem, description=_MEANINGS[status], media_type=PROBLEM_MEDIA_TYPE,
-                             generate_examples=False)
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_MEANINGS[status],
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
         for status in (400, 401, 403, *statuses, 429)
     }

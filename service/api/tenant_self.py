@@ -26,6 +26,11 @@ class TenantSelfController(Controller):
 
     # Registering and removing issuers is the operator's job (/v1/tenants/{slug}/issuers): a tenant
     # admin who could bind any (issuer, audience) could claim another region's identity provider.
-    @get("/issuers", operation_id="listIssuers", responses=errors(), summary="Identity providers this tenant trusts")
+    @get(
+        "/issuers",
+        operation_id="listIssuers",
+        responses=errors(),
+        summary="Identity providers this tenant trusts",
+    )
     async def list_issuers(self, request: Request, conn: Conn) -> list[Issuer]:
         return await issuers.list_issuers(conn, request.user.tenant_id)

@@ -42,42 +42,68 @@ class TenantController(Controller):
         return await tenants.create_tenant(conn, data)
 
     @get("/", operation_id="listTenants", responses=errors(), summary="List tenants")
-    async def list_tenants(self, conn: Conn, status: FromQuery[TenantStatus | None] = None,
-                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> TenantPage:
-        items = await tenants.list_tenants(conn, status=status, after=decode_cursor("tenants", cursor), limit=limit)
+    async def list_tenants(
+        self,
+        conn: Conn,
+        status: FromQuery[TenantStatus | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> TenantPage:
+        items = await tenants.list_tenants(
+            conn, status=status, after=decode_cursor("tenants", cursor), limit=limit
+        )
         return TenantPage(items, next_cursor("tenants", [t.slug for t in items], limit))
 
     @get("/{slug:str}", operation_id="getTenant", responses=errors(404), summary="Read a tenant")
     async def get_tenant(self, conn: Conn, slug: SlugPath) -> Tenant:
         return await tenants.get_tenant(conn, slug)
 
-    @patch("/{slug:str}", operation_id="updateTenant", responses=errors(404, 422),
-           summary="Rename, suspend or reactivate a tenant")
-    async def update_tenant(self, request: Request, conn: Conn, slug: SlugPath,
-                            data: JSONBody[TenantUpdate]) -> Tenant:
+    @patch(
+        "/{slug:str}",
+        operation_id="updateTenant",
+        responses=errors(404, 422),
+        summary="Rename, suspend or reactivate a tenant",
+    )
+    async def update_tenant(
+        self, request: Request, conn: Conn, slug: SlugPath, data: JSONBody[TenantUpdate]
+    ) -> Tenant:
         tenant = await tenants.update_tenant(conn, slug, data)
         _forget_auth_cache(request)
         return tenant
 
-    @post("/{slug:str}/issuers", operation_id="registerTenantIssuer", responses=errors(404, 409, 422),
-          summary="Trust an identity provider for this tenant's tokens")
-    async def register_issuer(self, request: Request, conn: Conn, slug: SlugPath,
-                              data: JSONBody[IssuerCreate]) -> Issuer:
+    @post(
+        "/{slug:str}/issuers",
+        operation_id="registerTenantIssuer",
+        responses=errors(404, 409, 422),
+        summary="Trust an identity provider for this tenant's tokens",
+    )
+    async def register_issuer(
+        self, request: Request, conn: Conn, slug: SlugPath, data: JSONBody[IssuerCreate]
+    ) -> Issuer:
         tenant = await tenants.get_tenant(conn, slug)
         issuer = await issuers.register_issuer(conn, tenant.id, data)
         _forget_auth_cache(request)
         return issuer
 
-    @get("/{slug:str}/issuers", operation_id="listTenantIssuers", responses=errors(404),
-         summary="Identity providers this tenant trusts")
+    @get(
+        "/{slug:str}/issuers",
+        operation_id="listTenantIssuers",
+        responses=errors(404),
+        summary="Identity providers this tenant trusts",
+    )
     async def list_issuers(self, conn: Conn, slug: SlugPath) -> list[Issuer]:
         tenant = await tenants.get_tenant(conn, slug)
         return await issuers.list_issuers(conn, tenant.id)
 
-    @delete("/{slug:str}/issuers/{issuer_id:uuid}", operation_id="deleteTenantIssuer", responses=errors(404),
-            summary="Stop trusting an identity provider")
-    async def delete_issuer(self, request: Request, conn: Conn, slug: SlugPath,
-                            issuer_id: FromPath[UUID]) -> None:
+    @delete(
+        "/{slug:str}/issuers/{issuer_id:uuid}",
+        operation_id="deleteTenantIssuer",
+        responses=errors(404),
+        summary="Stop trusting an identity provider",
+    )
+    async def delete_issuer(
+        self, request: Request, conn: Conn, slug: SlugPath, issuer_id: FromPath[UUID]
+    ) -> None:
         tenant = await tenants.get_tenant(conn, slug)
         await issuers.delete_issuer(conn, tenant.id, issuer_id)
         _forget_auth_cache(request)

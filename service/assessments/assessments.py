@@ -89,29 +89,46 @@ async def get_assessment(conn: asyncpg.Connection, code: str, *, for_update: boo
 
 
 async def create_assessment(conn: asyncpg.Connection, content: AssessmentContent) -> Assessment:
-    await conn.execute("INSERT INTO assessments (code, content) VALUES ($1, $2)",
-                       content.code, msgspec.to_builtins(content))
+    await conn.execute(
+        "INSERT INTO assessments (code, content) VALUES ($1, $2)", content.code, msgspec.to_builtins(content)
+    )
     return await get_assessment(conn, content.code)
 
 
 def _check_draft(current: Assessment, if_match: str | None) -> None:
     if current.status != "draft":
-        raise Conflict(msg("assessment '{code}' is {status} and can no longer change; copy it into a new "
-                           "draft instead", code=current.code, status=current.status))
+        raise Conflict(
+            msg(
+                "assessment '{code}' is {status} and can no longer change; copy it into a new draft instead",
+                code=current.code,
+                status=current.status,
+            )
+        )
     if if_match is not None and not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(msg("assessment '{code}' is now at ETag {etag}; read it again",
-                                     code=current.code, etag=current.etag))
+        raise PreconditionFailed(
+            msg(
+                "assessment '{code}' is now at ETag {etag}; read it again",
+                code=current.code,
+                etag=current.etag,
+            )
+        )
 
 
-async def replace_draft(conn: asyncpg.Connection, code: str, content: AssessmentContent, if_match: str
-                        ) -> Assessment:
+async def replace_draft(
+    conn: asyncpg.Connection, code: str, content: AssessmentContent, if_match: str
+) -> Assessment:
     current = await get_assessment(conn, code, for_update=True)
     _check_draft(current, if_match)
     if content.code != code:
-        raise Unprocessable(msg("an assessment's code cannot change"),
-                            [FieldError(msg("must stay '{value}'", value=code), "/code")])
-    await conn.execute("UPDATE assessments SET content = $2, revision = revision + 1, updated_at = now() "
-                       "WHERE id = $1", current.id, msgspec.to_builtins(content))
+        raise Unprocessable(
+            msg("an assessment's code cannot change"),
+            [FieldError(msg("must stay '{value}'", value=code), "/code")],
+        )
+    await conn.execute(
+        "UPDATE assessments SET content = $2, revision = revision + 1, updated_at = now() WHERE id = $1",
+        current.id,
+        msgspec.to_builtins(content),
+    )
     return await get_assessment(conn, code)
 
 
@@ -121,39 +138,64 @@ async def delete_draft(conn: asyncpg.Connection, code: str) -> None:
     await conn.execute("DELETE FROM assessments WHERE id = $1", current.id)
 
 
-async def list_assessments(conn: asyncpg.Connection, *, status: str | None, after: str | None, limit: int
-                           ) -> list[AssessmentSummary]:
+async def list_assessments(
+    conn: asyncpg.Connection, *, status: str | None, after: str | None, limit: int
+) -> list[AssessmentSummary]:
     rows = await conn.fetch(
         """SELECT code, status, content->'title' AS title, content->'framework'->>'code' AS framework,
                   (content->'framework'->>'version')::int AS framework_version,
                   (content->'window'->>'opens_at')::timestamptz AS opens_at,
                   (content->'window'->>'closes_at')::timestamptz AS closes_at, updated_at
            FROM assessments WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR code > $2)
-           ORDER BY code LIMIT $3""", status, after, limit)
+           ORDER BY code LIMIT $3""",
+        status,
+        after,
+        limit,
+    )
     return [msgspec.convert(dict(row), AssessmentSummary) for row in rows]
 
 
-async def _framework_version(conn: asyncpg.Connection, code: str, version: int
-                             ) -> tuple[FrameworkContent | None, str | None, str | None]:
+async def _framework_version(
+    conn: asyncpg.Connection, code: str, version: int
+) -> tuple[FrameworkContent | None, str | None, str | None]:
     row = await conn.fetchrow(
         """SELECT v.content, v.status, v.content_hash FROM framework_versions v
            JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""", code, version)
+           WHERE f.code = $1 AND v.version = $2""",
+        code,
+        version,
+    )
     if row is None:
         return None, None, None
     return msgspec.convert(row["content"], FrameworkContent), row["status"], row["content_hash"]
 
 
-async def _resolve(conn: asyncpg.Connection, content: AssessmentContent
-                   ) -> tuple[Resolved, dict[str, bank.ItemVersion], str | None]:
-    framework, status, digest = await _framework_version(conn, content.framework.code, content.framework.version)
+async def _resolve(
+    conn: asyncpg.Connection, content: AssessmentContent
+) -> tuple[Resolved, dict[str, bank.ItemVersion], str | None]:
+    framework, status, digest = await _framework_version(
+        conn, content.framework.code, content.framework.version
+    )
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in item_refs(content)})
-    units = {row["code"] for row in await conn.fetch(
-        "SELECT code FROM org_units WHERE code = ANY($1::text[])", content.audience.org_units)}
-    people = {row["external_id"] for row in await conn.fetch(
-        "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", content.audience.people)}
-    found = Resolved(framework, status, {code: (v.version, v.status, v.content) for code, v in versions.items()},
-                     units, people)
+    units = {
+        row["code"]
+        for row in await conn.fetch(
+            "SELECT code FROM org_units WHERE code = ANY($1::text[])", content.audience.org_units
+        )
+    }
+    people = {
+        row["external_id"]
+        for row in await conn.fetch(
+            "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", content.audience.people
+        )
+    }
+    found = Resolved(
+        framework,
+        status,
+        {code: (v.version, v.status, v.content) for code, v in versions.items()},
+        units,
+        people,
+    )
     return found, versions, digest
 
 
@@ -166,8 +208,11 @@ async def check(conn: asyncpg.Connection, code: str) -> PublishReport:
 
 def form_item(item: Item, version: int) -> FormItem:
     primary = max(item.loadings, key=lambda loading: loading.weight).indicator
-    shuffle = "always" if isinstance(item, Ordering) else ("allowed" if getattr(item, "shuffle_options", False)
-                                                           else "never")
+    shuffle = (
+        "always"
+        if isinstance(item, Ordering)
+        else ("allowed" if getattr(item, "shuffle_options", False) else "never")
+    )
     avoid = tuple(item.key.order) if isinstance(item, Ordering) else None
     return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle, avoid)  # type: ignore[arg-type]
 
@@ -177,9 +222,16 @@ async def draft_forms(conn: asyncpg.Connection, content: AssessmentContent) -> d
     For previews; 422 naming every reference to an item (or version) that does not exist."""
     refs = item_refs(content)
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in refs})
-    missing = [FieldError(msg("no item '{code}' with version {version}", code=ref.code, version=ref.version)
-                          if ref.version else msg("no item '{code}'", code=ref.code),
-                          f"{pointer}/code") for pointer, ref in refs if ref.code not in versions]
+    missing = [
+        FieldError(
+            msg("no item '{code}' with version {version}", code=ref.code, version=ref.version)
+            if ref.version
+            else msg("no item '{code}'", code=ref.code),
+            f"{pointer}/code",
+        )
+        for pointer, ref in refs
+        if ref.code not in versions
+    ]
     if missing:
         raise Unprocessable(msg("the draft names items that do not exist, so no form can be drawn"), missing)
     return {code: form_item(v.content, v.version) for code, v in versions.items()}
@@ -192,23 +244,44 @@ async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessm
     found, versions, digest = await _resolve(conn, current.content)
     problems = validate_assessment(current.content, found, datetime.now(UTC))
     if problems:
-        raise Unprocessable(msg("assessment '{code}' has {count} problem(s); it stays a draft", code=code,
-                                count=len(problems)), problems)
+        raise Unprocessable(
+            msg(
+                "assessment '{code}' has {count} problem(s); it stays a draft", code=code, count=len(problems)
+            ),
+            problems,
+        )
     content = current.content
     pinned = msgspec.structs.replace(
-        content, framework=msgspec.structs.replace(content.framework, content_hash=digest),
-        sections=[msgspec.structs.replace(
-            section,
-            items=[msgspec.structs.replace(ref, version=versions[ref.code].version) for ref in section.items],
-            pool=None if section.pool is None else msgspec.structs.replace(section.pool, items=[
-                msgspec.structs.replace(ref, version=versions[ref.code].version) for ref in section.pool.items]))
-            for section in content.sections])
+        content,
+        framework=msgspec.structs.replace(content.framework, content_hash=digest),
+        sections=[
+            msgspec.structs.replace(
+                section,
+                items=[
+                    msgspec.structs.replace(ref, version=versions[ref.code].version) for ref in section.items
+                ],
+                pool=None
+                if section.pool is None
+                else msgspec.structs.replace(
+                    section.pool,
+                    items=[
+                        msgspec.structs.replace(ref, version=versions[ref.code].version)
+                        for ref in section.pool.items
+                    ],
+                ),
+            )
+            for section in content.sections
+        ],
+    )
     forms = {c: msgspec.to_builtins(form_item(v.content, v.version)) for c, v in versions.items()}
     await bank.lock_versions(conn, list(versions.values()))
     await conn.execute(
         """UPDATE assessments SET status = 'published', content = $2, forms = $3, published_at = now(),
                   updated_at = now(), revision = revision + 1 WHERE id = $1""",
-        current.id, msgspec.to_builtins(pinned), forms)
+        current.id,
+        msgspec.to_builtins(pinned),
+        forms,
+    )
     return await get_assessment(conn, code)
 
 
@@ -218,13 +291,16 @@ async def close(conn: asyncpg.Connection, code: str) -> Assessment:
     if current.status == "draft":
         raise Conflict(msg("assessment '{code}' is a draft: delete it instead of closing it", code=code))
     if current.status == "published":
-        await conn.execute("UPDATE assessments SET status = 'closed', closed_at = now(), updated_at = now() "
-                           "WHERE id = $1", current.id)
+        await conn.execute(
+            "UPDATE assessments SET status = 'closed', closed_at = now(), updated_at = now() WHERE id = $1",
+            current.id,
+        )
     return await get_assessment(conn, code)
 
 
-async def set_accommodation(conn: asyncpg.Connection, code: str, external_id: str, data: AccommodationSet
-                            ) -> Accommodation:
+async def set_accommodation(
+    conn: asyncpg.Connection, code: str, external_id: str, data: AccommodationSet
+) -> Accommodation:
     """Set a person's extra-time factor; a running attempt's deadline moves at once."""
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
@@ -237,17 +313,29 @@ async def set_accommodation(conn: asyncpg.Connection, code: str, external_id: st
         """INSERT INTO accommodations (assessment_id, person_id, extra_time_factor, note) VALUES ($1, $2, $3, $4)
            ON CONFLICT (tenant_id, assessment_id, person_id) DO UPDATE
              SET extra_time_factor = excluded.extra_time_factor, note = excluded.note, updated_at = now()
-           RETURNING extra_time_factor, note, updated_at""", assessment_id, person_id, factor, data.note)
+           RETURNING extra_time_factor, note, updated_at""",
+        assessment_id,
+        person_id,
+        factor,
+        data.note,
+    )
     deadline = await conn.fetchval(
         """UPDATE attempts SET extra_time_factor = $3::numeric,
                   deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
            WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
-           RETURNING deadline""", assessment_id, person_id, factor)
-    return Accommodation(external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline)
+           RETURNING deadline""",
+        assessment_id,
+        person_id,
+        factor,
+    )
+    return Accommodation(
+        external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline
+    )
 
 
-async def list_accommodations(conn: asyncpg.Connection, code: str, *, after: str | None, limit: int
-                              ) -> list[Accommodation]:
+async def list_accommodations(
+    conn: asyncpg.Connection, code: str, *, after: str | None, limit: int
+) -> list[Accommodation]:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
@@ -255,5 +343,12 @@ async def list_accommodations(conn: asyncpg.Connection, code: str, *, after: str
         """SELECT p.external_id, a.extra_time_factor, a.note, a.updated_at
            FROM accommodations a JOIN people p ON p.tenant_id = a.tenant_id AND p.id = a.person_id
            WHERE a.assessment_id = $1 AND ($2::text IS NULL OR p.external_id > $2)
-           ORDER BY p.external_id LIMIT $3""", assessment_id, after, limit)
-    return [Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"]) for r in rows]
+           ORDER BY p.external_id LIMIT $3""",
+        assessment_id,
+        after,
+        limit,
+    )
+    return [
+        Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"])
+        for r in rows
+    ]

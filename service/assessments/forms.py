@@ -72,14 +72,20 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
         if section.pool is not None:
             pool = [items[ref.code] for ref in section.pool.items]
             draw = min(section.pool.draw, len(pool))
-            chosen += (_balanced_draw(pool, draw, rng) if section.pool.balance_by_indicator
-                       else rng.sample(pool, draw))
+            chosen += (
+                _balanced_draw(pool, draw, rng)
+                if section.pool.balance_by_indicator
+                else rng.sample(pool, draw)
+            )
         if section.shuffle_items:
             rng.shuffle(chosen)
         for item in chosen:
             order = None
-            if item.option_keys and (item.shuffle_options == "always"
-                                     or item.shuffle_options == "allowed" and content.shuffle_options):
+            if item.option_keys and (
+                item.shuffle_options == "always"
+                or item.shuffle_options == "allowed"
+                and content.shuffle_options
+            ):
                 order = rng.sample(list(item.option_keys), len(item.option_keys))
                 while item.avoid_order is not None and len(order) > 1 and tuple(order) == item.avoid_order:
                     order = rng.sample(list(item.option_keys), len(item.option_keys))

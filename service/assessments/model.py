@@ -18,7 +18,9 @@ from service.tenancy.fields import MAX_VERSION, Category, ExternalId
 
 Feedback = Literal["immediate", "after_window", "never"]
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=24 * 60, description="Minutes")]
-ExtraTimeFactor = Annotated[float, msgspec.Meta(ge=1, le=4, description="1 = standard time; 1.5 = half as long again")]
+ExtraTimeFactor = Annotated[
+    float, msgspec.Meta(ge=1, le=4, description="1 = standard time; 1.5 = half as long again")
+]
 MAX_ITEMS = 500
 
 
@@ -30,7 +32,9 @@ class FrameworkRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
 
 class ItemRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     code: Code
-    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None  # pinned on publish; a draft may leave it open
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = (
+        None  # pinned on publish; a draft may leave it open
+    )
 
 
 class Pool(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,7 +93,9 @@ class AssessmentContent(msgspec.Struct, forbid_unknown_fields=True, omit_default
     attempts_allowed: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     shuffle_options: bool = True
     feedback: Feedback = "after_window"
-    grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=600, description="Answers in flight at the deadline")] = 30
+    grace_seconds: Annotated[
+        int, msgspec.Meta(ge=0, le=600, description="Answers in flight at the deadline")
+    ] = 30
     marking: Marking = msgspec.field(default_factory=Marking)
     note: Text | None = None
 

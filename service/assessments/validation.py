@@ -35,15 +35,25 @@ def _sections(content: AssessmentContent) -> list[FieldError]:
     seen_sections: set[str] = set()
     for s, section in enumerate(content.sections):
         if section.code in seen_sections:
-            errors.append(FieldError(msg("section code '{code}' is used twice", code=section.code),
-                                     f"/sections/{s}/code"))
+            errors.append(
+                FieldError(
+                    msg("section code '{code}' is used twice", code=section.code), f"/sections/{s}/code"
+                )
+            )
         seen_sections.add(section.code)
         if not section.items and section.pool is None:
             errors.append(FieldError(msg("give the section fixed items or a pool"), f"/sections/{s}"))
         if section.pool is not None and section.pool.draw > len(section.pool.items):
-            errors.append(FieldError(msg("cannot draw {draw} of {count} items", draw=section.pool.draw,
-                                         count=len(section.pool.items)),
-                                     f"/sections/{s}/pool/draw"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "cannot draw {draw} of {count} items",
+                        draw=section.pool.draw,
+                        count=len(section.pool.items),
+                    ),
+                    f"/sections/{s}/pool/draw",
+                )
+            )
     return errors
 
 
@@ -52,8 +62,9 @@ def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
     errors = []
     for name, value in (("opens_at", opens), ("closes_at", closes)):
         if value is not None and value.tzinfo is None:
-            errors.append(FieldError(msg("give a time zone (e.g. 2026-12-01T09:00:00+08:00)"),
-                                     f"/window/{name}"))
+            errors.append(
+                FieldError(msg("give a time zone (e.g. 2026-12-01T09:00:00+08:00)"), f"/window/{name}")
+            )
     if errors:
         return errors
     if opens is not None and closes is not None and closes <= opens:
@@ -66,40 +77,76 @@ def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
 def validate_assessment(content: AssessmentContent, found: Resolved, now: datetime) -> list[FieldError]:
     errors = _sections(content) + _window(content, now)
     if found.framework is None:
-        errors.append(FieldError(msg("framework '{code}' has no version {version}",
-                                     code=content.framework.code, version=content.framework.version),
-                                 "/framework"))
+        errors.append(
+            FieldError(
+                msg(
+                    "framework '{code}' has no version {version}",
+                    code=content.framework.code,
+                    version=content.framework.version,
+                ),
+                "/framework",
+            )
+        )
     elif found.framework_status != "published":
-        errors.append(FieldError(msg("framework version {version} is {status}; pin a published version",
-                                     version=content.framework.version, status=found.framework_status),
-                                 "/framework/version"))
+        errors.append(
+            FieldError(
+                msg(
+                    "framework version {version} is {status}; pin a published version",
+                    version=content.framework.version,
+                    status=found.framework_status,
+                ),
+                "/framework/version",
+            )
+        )
     refs = item_refs(content)
     if len(refs) > MAX_ITEMS:
         errors.append(FieldError(msg("at most {limit} items", limit=MAX_ITEMS), "/sections"))
     seen: dict[str, str] = {}
     for pointer, ref in refs:
         if ref.code in seen:
-            errors.append(FieldError(msg("item '{code}' is already used at {where}", code=ref.code,
-                                         where=seen[ref.code]), f"{pointer}/code"))
+            errors.append(
+                FieldError(
+                    msg("item '{code}' is already used at {where}", code=ref.code, where=seen[ref.code]),
+                    f"{pointer}/code",
+                )
+            )
             continue
         seen[ref.code] = pointer
         if ref.code not in found.items:
-            missing = msg("no item '{code}' version {version}", code=ref.code, version=ref.version) \
-                if ref.version is not None else msg("no item '{code}'", code=ref.code)
+            missing = (
+                msg("no item '{code}' version {version}", code=ref.code, version=ref.version)
+                if ref.version is not None
+                else msg("no item '{code}'", code=ref.code)
+            )
             errors.append(FieldError(missing, f"{pointer}/code"))
             continue
         _, status, item = found.items[ref.code]
         if status == "retired":
             errors.append(FieldError(msg("item '{code}' is retired", code=ref.code), f"{pointer}/code"))
         if item.framework != content.framework.code:
-            errors.append(FieldError(msg("item '{code}' is written for framework '{framework}'",
-                                         code=ref.code, framework=item.framework),
-                                     f"{pointer}/code"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' is written for framework '{framework}'",
+                        code=ref.code,
+                        framework=item.framework,
+                    ),
+                    f"{pointer}/code",
+                )
+            )
         elif found.framework is not None:
             for problem in validate_item(item, found.framework):
-                errors.append(FieldError(msg("item '{code}': {detail} (at {pointer})", code=ref.code,
-                                             detail=problem.detail, pointer=problem.pointer),
-                                         f"{pointer}/code"))
+                errors.append(
+                    FieldError(
+                        msg(
+                            "item '{code}': {detail} (at {pointer})",
+                            code=ref.code,
+                            detail=problem.detail,
+                            pointer=problem.pointer,
+                        ),
+                        f"{pointer}/code",
+                    )
+                )
     audience = content.audience
     if not (audience.org_units or audience.categories or audience.people):
         errors.append(FieldError(msg("name at least one org unit, category or person"), "/audience"))
@@ -108,6 +155,7 @@ def validate_assessment(content: AssessmentContent, found: Resolved, now: dateti
             errors.append(FieldError(msg("no org unit '{code}'", code=code), f"/audience/org_units/{i}"))
     for i, external_id in enumerate(audience.people):
         if external_id not in found.people:
-            errors.append(FieldError(msg("no person '{external_id}'", external_id=external_id),
-                                     f"/audience/people/{i}"))
+            errors.append(
+                FieldError(msg("no person '{external_id}'", external_id=external_id), f"/audience/people/{i}")
+            )
     return errors

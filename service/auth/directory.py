@@ -116,7 +116,8 @@ class IssuerDirectory:
         if cached is None:
             async with auth_lookup_transaction(self._pool) as conn:
                 tenant_id = await conn.fetchval(
-                    "SELECT tenant_id FROM service_clients WHERE id = $1 AND revoked_at IS NULL", client_id)
+                    "SELECT tenant_id FROM service_clients WHERE id = $1 AND revoked_at IS NULL", client_id
+                )
             cached = tenant_id or "revoked"
             self._clients.put(client_id, cached)
         return None if cached == "revoked" else cached

@@ -61,8 +61,9 @@ def _read(path: Path) -> list[SigningKey]:
 class ServiceKeys:
     """Loaded key set. `keys[-1]` signs; all verify. Loaded from a file, it follows the file (`refresh`)."""
 
-    def __init__(self, keys: list[SigningKey], path: Path | None = None,
-                 reload_seconds: float = RELOAD_SECONDS) -> None:
+    def __init__(
+        self, keys: list[SigningKey], path: Path | None = None, reload_seconds: float = RELOAD_SECONDS
+    ) -> None:
         if not keys:
             raise ValueError("the signing key file holds no key")
         self._set(keys)
@@ -118,7 +119,9 @@ class ServiceKeys:
     def sign(self, claims: dict[str, Any]) -> str:
         self.refresh()
         key = self.keys[-1]
-        return jwt.encode(claims, key.private_key, algorithm=SIGNING_ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"})
+        return jwt.encode(
+            claims, key.private_key, algorithm=SIGNING_ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"}
+        )
 
 
 def _new_key_entry() -> dict[str, str]:
@@ -127,8 +130,11 @@ def _new_key_entry() -> dict[str, str]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     now = datetime.now(timezone.utc)
-    return {"kid": now.strftime("%Y%m%d%H%M%S") + f"-{os.urandom(3).hex()}", "private_pem": pem,
-            "created_at": now.isoformat()}
+    return {
+        "kid": now.strftime("%Y%m%d%H%M%S") + f"-{os.urandom(3).hex()}",
+        "private_pem": pem,
+        "created_at": now.isoformat(),
+    }
 
 
 def _write(path: Path, document: dict[str, Any], *, exclusive: bool) -> None:

@@ -73,8 +73,10 @@ class Decision(msgspec.Struct, frozen=True):
         limit = self.limit
         window = max(1, math.ceil(limit.burst / limit.rate))
         reset = max(0, math.ceil((limit.burst - self.tokens) / limit.rate))
-        return {"RateLimit-Policy": f'"{limit.policy}";q={limit.burst:g};w={window}',
-                "RateLimit": f'"{limit.policy}";r={max(0, math.floor(self.tokens))};t={reset}'}
+        return {
+            "RateLimit-Policy": f'"{limit.policy}";q={limit.burst:g};w={window}',
+            "RateLimit": f'"{limit.policy}";r={max(0, math.floor(self.tokens))};t={reset}',
+        }
 
 
 class Admission(msgspec.Struct, frozen=True):
@@ -104,14 +106,22 @@ class TokenEndpointLimits:
         self.pool, self.issued, self.per_address, self.total = pool, issued, per_address, total
         self._purged = time.monotonic()
 
-    async def _take(self, buckets: list[tuple[str, Limit]], refund: list[str] | None = None) -> dict[str, Decision]:
+    async def _take(
+        self, buckets: list[tuple[str, Limit]], refund: list[str] | None = None
+    ) -> dict[str, Decision]:
         """One autocommitted statement: the buckets' row locks are held for its duration only."""
         buckets = sorted(buckets, key=lambda b: b[0])  # one lock order: no deadlock between two statements
         purge = time.monotonic() - self._purged > PURGE_EVERY_SECONDS
         if purge:
             self._purged = time.monotonic()
-        rows = await self.pool.fetch(_TAKE, [k for k, _ in buckets], [l.rate for _, l in buckets],
-                                     [max(1.0, l.burst) for _, l in buckets], sorted(refund or []), purge)
+        rows = await self.pool.fetch(
+            _TAKE,
+            [k for k, _ in buckets],
+            [l.rate for _, l in buckets],
+            [max(1.0, l.burst) for _, l in buckets],
+            sorted(refund or []),
+            purge,
+        )
         limits = dict(buckets)
         return {r["key"]: Decision(r["granted"], limits[r["key"]], r["tokens"]) for r in rows}
 
@@ -120,7 +130,9 @@ class TokenEndpointLimits:
         bucket (one statement, so concurrent requests cannot all slip through one free token), and
         refuse an address that has failed too often, alone or while failures in total are over their
         limit. An address whose bucket was full (no recent failure) is never refused for the total."""
-        wanted = [(k, l) for k, l in ((address_key(address), self.per_address), (FAILURES, self.total)) if l.enabled]
+        wanted = [
+            (k, l) for k, l in ((address_key(address), self.per_address), (FAILURES, self.total)) if l.enabled
+        ]
         if not wanted:
             return Admission(None, [])
         taken = await self._take(wanted)

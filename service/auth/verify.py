@@ -29,8 +29,12 @@ from service.i18n import msg
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
-_DEFAULT_ALG = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256", ("EC", "P-384"): "ES384",
-                ("EC", "P-521"): "ES512"}
+_DEFAULT_ALG = {
+    ("OKP", "Ed25519"): "EdDSA",
+    ("EC", "P-256"): "ES256",
+    ("EC", "P-384"): "ES384",
+    ("EC", "P-521"): "ES512",
+}
 _MAX_TOKEN_BYTES = 8192
 
 
@@ -50,8 +54,17 @@ def _key_algorithm(key: jwt.PyJWK) -> str:
 
 
 class TokenVerifier:
-    def __init__(self, keys: ServiceKeys, directory: IssuerDirectory, *, issuer: str, audience: str,
-                 leeway_seconds: int, cache_seconds: int, cache_size: int = 50_000) -> None:
+    def __init__(
+        self,
+        keys: ServiceKeys,
+        directory: IssuerDirectory,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int,
+        cache_seconds: int,
+        cache_size: int = 50_000,
+    ) -> None:
         self.keys, self.directory = keys, directory
         self.issuer, self.audience = issuer, audience
         self.leeway, self.cache_seconds, self.cache_size = leeway_seconds, cache_seconds, cache_size
@@ -69,7 +82,8 @@ class TokenVerifier:
         # Remembered no longer than the tenant's and client's cached status it relied on: a revocation
         # or suspension is then acted on within AUTH_CACHE_SECONDS of its commit, on every worker.
         fresh = self.directory.fresh_for(
-            principal.tenant_id, UUID(principal.subject) if principal.kind == "client" else None)
+            principal.tenant_id, UUID(principal.subject) if principal.kind == "client" else None
+        )
         self._verified[token] = (min(principal.expires_at, now + self.cache_seconds, now + fresh), principal)
         return principal
 
@@ -77,7 +91,9 @@ class TokenVerifier:
         """A client was revoked here: its tokens are refused from this worker's next request on."""
         self.directory.forget_client(client_id)
         subject = str(client_id)
-        for token in [t for t, (_, p) in self._verified.items() if p.kind == "client" and p.subject == subject]:
+        for token in [
+            t for t, (_, p) in self._verified.items() if p.kind == "client" and p.subject == subject
+        ]:
             del self._verified[token]
 
     async def _verify(self, token: str) -> Principal:
@@ -104,7 +120,12 @@ class TokenVerifier:
     def _decode(self, token: str, key: Any, algorithm: str, *, issuer: str, audience: str) -> dict[str, Any]:
         try:
             return jwt.decode(
-                token, key, algorithms=[algorithm], audience=audience, issuer=issuer, leeway=self.leeway,
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=issuer,
+                leeway=self.leeway,
                 options={"require": ["exp", "iss", "aud", "sub"], "verify_iat": True},
             )
         except jwt.ExpiredSignatureError:
@@ -129,13 +150,17 @@ class TokenVerifier:
             raise InvalidToken(msg("unknown key id"))
         if header.get("typ") != "at+jwt":
             raise InvalidToken(msg("not an access token"))
-        claims = self._decode(token, key.public_key, SIGNING_ALGORITHM, issuer=self.issuer, audience=self.audience)
+        claims = self._decode(
+            token, key.public_key, SIGNING_ALGORITHM, issuer=self.issuer, audience=self.audience
+        )
         roles = claims.get("roles")
         if not isinstance(roles, list) or not roles or not set(roles) <= ALL_ROLES:
             raise InvalidToken(msg("token roles invalid"))
         kind = claims.get("kind")
         if roles == [OPERATOR] and kind == "operator" and "tenant" not in claims:
-            return Principal("operator", str(claims["sub"]), frozenset(roles), None, self.issuer, float(claims["exp"]))
+            return Principal(
+                "operator", str(claims["sub"]), frozenset(roles), None, self.issuer, float(claims["exp"])
+            )
         if kind not in ("user", "client") or OPERATOR in roles:
             raise InvalidToken(msg("token kind invalid"))
         try:
@@ -145,7 +170,9 @@ class TokenVerifier:
         await self._check_tenant(tenant_id)
         if kind == "client":
             return await self._client_principal(claims, roles, tenant_id)
-        return Principal(kind, str(claims["sub"]), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]))
+        return Principal(
+            kind, str(claims["sub"]), frozenset(roles), tenant_id, self.issuer, float(claims["exp"])
+        )
 
     async def _client_principal(self, claims: dict[str, Any], roles: list[str], tenant_id: UUID) -> Principal:
         if roles != [HR_CLIENT]:
@@ -160,11 +187,13 @@ class TokenVerifier:
             raise InvalidToken(msg("token subject is not a client id")) from None
         if await self.directory.client_tenant(client_id) != tenant_id:
             raise InvalidToken(msg("the client is revoked or unknown"))
-        return Principal("client", str(client_id), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]),
-                         scopes)
+        return Principal(
+            "client", str(client_id), frozenset(roles), tenant_id, self.issuer, float(claims["exp"]), scopes
+        )
 
-    async def _verify_tenant_token(self, token: str, issuer: str, aud: Any, algorithm: str,
-                                   kid: str | None) -> Principal:
+    async def _verify_tenant_token(
+        self, token: str, issuer: str, aud: Any, algorithm: str, kid: str | None
+    ) -> Principal:
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         matches = [r for r in await self.directory.registrations(issuer) if r.audience in audiences]
         if len(matches) != 1:
@@ -176,15 +205,25 @@ class TokenVerifier:
             raise InvalidToken(msg("token algorithm does not match the key"))
         claims = self._decode(token, key.key, key_algorithm, issuer=issuer, audience=registration.audience)
         tenant_claim = claims.get("tenant")
-        if tenant_claim is not None and tenant_claim not in (str(registration.tenant_id), registration.tenant_slug):
+        if tenant_claim is not None and tenant_claim not in (
+            str(registration.tenant_id),
+            registration.tenant_slug,
+        ):
             raise InvalidToken(msg("token names another tenant"))
         subject = claims.get(registration.subject_claim)
         if not isinstance(subject, str) or not 0 < len(subject) <= 128:
-            raise InvalidToken(msg("token has no usable '{subject_claim}' claim",
-                                   subject_claim=registration.subject_claim))
+            raise InvalidToken(
+                msg("token has no usable '{subject_claim}' claim", subject_claim=registration.subject_claim)
+            )
         await self._check_tenant(registration.tenant_id)
-        return Principal("user", subject, self._roles(registration, claims), registration.tenant_id, issuer,
-                         float(claims["exp"]))
+        return Principal(
+            "user",
+            subject,
+            self._roles(registration, claims),
+            registration.tenant_id,
+            issuer,
+            float(claims["exp"]),
+        )
 
     async def _select_key(self, registration: IssuerRegistration, kid: str | None) -> jwt.PyJWK:
         keys = await self.directory.keys_for(registration)

@@ -36,14 +36,23 @@ MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 class ClientCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    scopes: Annotated[list[ClientScope], msgspec.Meta(min_length=1, max_length=len(CLIENT_SCOPES),
-                                                      description="What the client's tokens may do")]
+    scopes: Annotated[
+        list[ClientScope],
+        msgspec.Meta(
+            min_length=1, max_length=len(CLIENT_SCOPES), description="What the client's tokens may do"
+        ),
+    ]
 
 
 class ClientRotate(msgspec.Struct, forbid_unknown_fields=True):
-    grace_seconds: Annotated[int, msgspec.Meta(
-        ge=0, le=MAX_GRACE_SECONDS, description="How long the previous secret keeps working (0: not at all)"
-    )] = DEFAULT_GRACE_SECONDS
+    grace_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_GRACE_SECONDS,
+            description="How long the previous secret keeps working (0: not at all)",
+        ),
+    ] = DEFAULT_GRACE_SECONDS
 
 
 class ServiceClient(msgspec.Struct):
@@ -106,18 +115,28 @@ def _with_secret(row: asyncpg.Record, secret: str) -> ServiceClientWithSecret:
     return msgspec.convert({**dict(row), "client_secret": secret}, ServiceClientWithSecret)
 
 
-async def create_client(conn: asyncpg.Connection, data: ClientCreate, created_by: str) -> ServiceClientWithSecret:
+async def create_client(
+    conn: asyncpg.Connection, data: ClientCreate, created_by: str
+) -> ServiceClientWithSecret:
     secret, secret_hash = _new_secret()
     row = await conn.fetchrow(
         f"INSERT INTO service_clients (name, scopes, secret_hash, created_by) VALUES ($1, $2, $3, $4) "
-        f"RETURNING {_COLUMNS}", data.name, _ordered(set(data.scopes)), secret_hash, created_by)
+        f"RETURNING {_COLUMNS}",
+        data.name,
+        _ordered(set(data.scopes)),
+        secret_hash,
+        created_by,
+    )
     return _with_secret(row, secret)
 
 
-async def list_clients(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None, limit: int
-                       ) -> list[ServiceClient]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM service_clients c WHERE " + keyset.oldest_first("c", 1),
-                            *keyset.arguments(after, limit))
+async def list_clients(
+    conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None, limit: int
+) -> list[ServiceClient]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM service_clients c WHERE " + keyset.oldest_first("c", 1),
+        *keyset.arguments(after, limit),
+    )
     return [msgspec.convert(dict(r), ServiceClient) for r in rows]
 
 
@@ -128,13 +147,18 @@ async def get_client(conn: asyncpg.Connection, client_id: UUID) -> ServiceClient
     return msgspec.convert(dict(row), ServiceClient)
 
 
-async def rotate_client(conn: asyncpg.Connection, client_id: UUID, data: ClientRotate) -> ServiceClientWithSecret:
+async def rotate_client(
+    conn: asyncpg.Connection, client_id: UUID, data: ClientRotate
+) -> ServiceClientWithSecret:
     secret, secret_hash = _new_secret()
     row = await conn.fetchrow(
         f"""UPDATE service_clients SET previous_secret_hash = secret_hash, secret_hash = $2,
                 previous_valid_until = now() + make_interval(secs => $3), rotated_at = now()
             WHERE id = $1 AND revoked_at IS NULL RETURNING {_COLUMNS}""",
-        client_id, secret_hash, data.grace_seconds)
+        client_id,
+        secret_hash,
+        data.grace_seconds,
+    )
     if row is None:
         await get_client(conn, client_id)  # 404 when there is no such client
         raise Conflict(msg("a revoked client cannot be rotated"))
@@ -145,7 +169,8 @@ async def revoke_client(conn: asyncpg.Connection, client_id: UUID) -> ServiceCli
     """Revoke at once; revoking again changes nothing (the first revocation time stays)."""
     row = await conn.fetchrow(
         f"UPDATE service_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {_COLUMNS}",
-        client_id)
+        client_id,
+    )
     if row is None:
         raise NotFound(msg("no service client {client_id}", client_id=client_id))
     return msgspec.convert(dict(row), ServiceClient)
@@ -175,8 +200,9 @@ def grant_scopes(requested: str | None, granted: list[str]) -> list[str]:
     return _ordered(wanted)
 
 
-async def authenticate_client(pool: asyncpg.Pool, client_id: UUID, secret: str, requested_scope: str | None
-                              ) -> ClientGrant:
+async def authenticate_client(
+    pool: asyncpg.Pool, client_id: UUID, secret: str, requested_scope: str | None
+) -> ClientGrant:
     """The client's grant for a token request, its `last_token_at` recorded; raises ClientAuthFailed or ScopeRefused.
 
     Client ids are globally unique, so the client is found before its tenant is known (the
@@ -187,7 +213,9 @@ async def authenticate_client(pool: asyncpg.Pool, client_id: UUID, secret: str, 
     async with auth_lookup_transaction(pool) as conn:
         row = await conn.fetchrow(
             f"""SELECT c.tenant_id, t.status AS tenant_status, {_CREDENTIALS}
-                FROM service_clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1""", client_id)
+                FROM service_clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1""",
+            client_id,
+        )
     if not _accepts(row, presented):
         raise ClientAuthFailed("client authentication failed")
     assert row is not None
@@ -198,7 +226,11 @@ async def authenticate_client(pool: asyncpg.Pool, client_id: UUID, secret: str, 
     scopes = grant_scopes(requested_scope, row["scopes"])
     async with tenant_transaction(pool, row["tenant_id"]) as conn:
         locked = await conn.fetchrow(
-            f"UPDATE service_clients SET last_token_at = now() WHERE id = $1 RETURNING {_CREDENTIALS}", client_id)
+            f"UPDATE service_clients SET last_token_at = now() WHERE id = $1 RETURNING {_CREDENTIALS}",
+            client_id,
+        )
         if not _accepts(locked, presented) or locked["revoked"]:
-            raise ClientAuthFailed("this client has been revoked or its secret rotated")  # rolls the update back
+            raise ClientAuthFailed(
+                "this client has been revoked or its secret rotated"
+            )  # rolls the update back
     return ClientGrant(client_id, row["tenant_id"], scopes)

@@ -54,9 +54,13 @@ async def demo_tenant(pool: Any) -> UUID | None:
 
 def _valid_request(request: Request, params: dict[str, str]) -> bool:
     redirect = urlsplit(params.get("redirect_uri", ""))
-    return (all(params.get(name) for name in _PARAMS) and params.get("client_id") == CLIENT_ID
-            and params.get("code_challenge_method", "S256") == "S256"
-            and f"{redirect.scheme}://{redirect.netloc}" == origin(request) and redirect.path == "/console/callback")
+    return (
+        all(params.get(name) for name in _PARAMS)
+        and params.get("client_id") == CLIENT_ID
+        and params.get("code_challenge_method", "S256") == "S256"
+        and f"{redirect.scheme}://{redirect.netloc}" == origin(request)
+        and redirect.path == "/console/callback"
+    )
 
 
 class DemoIdentityProvider(Controller):
@@ -69,8 +73,15 @@ class DemoIdentityProvider(Controller):
         params = {name: request.query_params.get(name, "") for name in (*_PARAMS, "code_challenge_method")}
         if not _valid_request(request, params):
             return Response("invalid authorization request", status_code=400, media_type="text/plain")
-        return Template("demo_idp.html", context={"locale": request_locale(request), "personas": PERSONAS,
-                                                  "params": params, "session": None})
+        return Template(
+            "demo_idp.html",
+            context={
+                "locale": request_locale(request),
+                "personas": PERSONAS,
+                "params": params,
+                "session": None,
+            },
+        )
 
     @post("/authorize", status_code=303)
     async def choose(self, request: Request) -> Redirect:
@@ -79,10 +90,18 @@ class DemoIdentityProvider(Controller):
         if persona not in PERSONAS or not _valid_request(request, data):
             return Redirect("/console/login", status_code=303)
         now = int(time.time())
-        code = request.app.state.runtime.keys.sign({
-            "aud": CODE_AUDIENCE, "iat": now, "exp": now + 60, "persona": persona, "nonce": data["nonce"],
-            "challenge": data["code_challenge"], "redirect_uri": data["redirect_uri"],
-            "jti": secrets.token_urlsafe(8)})
+        code = request.app.state.runtime.keys.sign(
+            {
+                "aud": CODE_AUDIENCE,
+                "iat": now,
+                "exp": now + 60,
+                "persona": persona,
+                "nonce": data["nonce"],
+                "challenge": data["code_challenge"],
+                "redirect_uri": data["redirect_uri"],
+                "jti": secrets.token_urlsafe(8),
+            }
+        )
         query = urlencode({"code": code, "state": data["state"]})
         return Redirect(f"{data['redirect_uri']}?{query}", status_code=303)
 
@@ -95,17 +114,33 @@ async def exchange(request: Request, code: str, pending: PendingLogin) -> str:
         key = runtime.keys.find(kid) if isinstance(kid, str) else None
         if key is None:
             raise SignInFailed(msg("unknown code"))
-        claims = jwt.decode(code, key.public_key, algorithms=[SIGNING_ALGORITHM], audience=CODE_AUDIENCE,
-                            options={"require": ["exp", "aud"]})
+        claims = jwt.decode(
+            code,
+            key.public_key,
+            algorithms=[SIGNING_ALGORITHM],
+            audience=CODE_AUDIENCE,
+            options={"require": ["exp", "aud"]},
+        )
     except jwt.PyJWTError:
         raise SignInFailed(msg("the demo sign-in code is invalid or expired")) from None
-    if claims.get("challenge") != s256(pending.verifier) or claims.get("redirect_uri") != pending.redirect_uri:
+    if (
+        claims.get("challenge") != s256(pending.verifier)
+        or claims.get("redirect_uri") != pending.redirect_uri
+    ):
         raise SignInFailed(msg("the demo sign-in code was issued for another sign-in"))
     tenant_id = await demo_tenant(runtime.pool)
     if tenant_id is None or tenant_id != pending.tenant_id:
         raise SignInFailed(msg("the demo provider signs in to the demo tenant only"))
     persona = claims["persona"]
     settings = runtime.settings
-    return issue_token(runtime.keys, issuer=settings.service_issuer, audience=settings.service_audience, kind="user",
-                       subject=f"demo-{persona}", roles=PERSONAS[persona], tenant_id=tenant_id, ttl_seconds=300,
-                       extra_claims={"nonce": claims["nonce"]})
+    return issue_token(
+        runtime.keys,
+        issuer=settings.service_issuer,
+        audience=settings.service_audience,
+        kind="user",
+        subject=f"demo-{persona}",
+        roles=PERSONAS[persona],
+        tenant_id=tenant_id,
+        ttl_seconds=300,
+        extra_claims={"nonce": claims["nonce"]},
+    )

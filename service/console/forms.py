@@ -22,8 +22,9 @@ def field_of(pointer: str | None, fields: Iterable[str]) -> str:
     return name if name in set(fields) else FORM
 
 
-def errors_by_field(problems: list[FieldError], detail: str, fields: Iterable[str],
-                    locale: str) -> dict[str, list[str]]:
+def errors_by_field(
+    problems: list[FieldError], detail: str, fields: Iterable[str], locale: str
+) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for problem in problems:
         found.setdefault(field_of(problem.pointer, fields), []).append(render(problem.detail, locale))
@@ -36,8 +37,9 @@ def domain_errors(exc: DomainError, fields: Iterable[str], locale: str) -> dict[
     return errors_by_field(exc.errors, exc.message, fields, locale)
 
 
-def unique_errors(exc: asyncpg.UniqueViolationError, fields: Iterable[str],
-                  locale: str) -> dict[str, list[str]]:
+def unique_errors(
+    exc: asyncpg.UniqueViolationError, fields: Iterable[str], locale: str
+) -> dict[str, list[str]]:
     """A unique key taken: the same message and field the API's 409 names (service/api/problems.py)."""
     pointer = UNIQUE_FIELDS.get(exc.constraint_name or "", "")
     return errors_by_field([FieldError(detail=msg("already exists"), pointer=pointer)], "", fields, locale)

@@ -38,8 +38,11 @@ STATUSES = ("active", "retired")
 
 def filter_values(request: Request) -> dict[str, str]:
     """The form's filters as sent, blanks dropped (an unset select or an empty search box means "any")."""
-    return {name: value.strip() for name in FIELDS
-            if (value := request.query_params.get(name)) is not None and value.strip()}
+    return {
+        name: value.strip()
+        for name in FIELDS
+        if (value := request.query_params.get(name)) is not None and value.strip()
+    }
 
 
 def checked_filters(values: dict[str, str], locale: str) -> tuple[ItemFilters, dict[str, list[str]]]:
@@ -77,25 +80,38 @@ class ItemScreens(Controller):
         if not errors:
             try:
                 found = await bank.search_items(
-                    conn, framework=filters.framework, indicator=filters.indicator, type_=filters.type,
-                    status=filters.status, text=filters.q, after=decode_cursor("items", values.get("cursor")),
-                    limit=DEFAULT_LIMIT)
+                    conn,
+                    framework=filters.framework,
+                    indicator=filters.indicator,
+                    type_=filters.type,
+                    status=filters.status,
+                    text=filters.q,
+                    after=decode_cursor("items", values.get("cursor")),
+                    limit=DEFAULT_LIMIT,
+                )
                 more = next_cursor("items", [i.code for i in found], DEFAULT_LIMIT)
             except DomainError as exc:  # a cursor this list did not hand out
                 errors = domain_errors(exc, (), locale)  # shown above the form: there is no cursor field
         shown = {name: values[name] for name in FILTERS if name in values}
         context: dict[str, Any] = {
-            "items": found, "values": shown, "errors": errors,
+            "items": found,
+            "values": shown,
+            "errors": errors,
             "next_url": f"/console/items?{urlencode({**shown, 'cursor': more})}" if more else None,
             "first_url": f"/console/items?{urlencode(shown)}" if "cursor" in values else None,
-            "types": ITEM_TYPES, "statuses": STATUSES,
+            "types": ITEM_TYPES,
+            "statuses": STATUSES,
         }
         status = 422 if errors else 200
         partial = request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request")
         if partial:
-            response = await page(request, conn, "_item_results.html", status_code=status, oob=True, **context)
+            response = await page(
+                request, conn, "_item_results.html", status_code=status, oob=True, **context
+            )
         else:
             known = [f.code for f in await frameworks.list_frameworks(conn, after=None, limit=200)]
-            response = await page(request, conn, "items.html", status_code=status, frameworks=known, **context)
+            response = await page(
+                request, conn, "items.html", status_code=status, frameworks=known, **context
+            )
         response.headers["Vary"] = "HX-Request"  # one URL, two answers: no cache may mix them up
         return response

@@ -66,20 +66,44 @@ class PendingLogin:
 
 def start(keys: ServiceKeys, tenant_id: UUID, redirect_uri: str, locale: str) -> tuple[PendingLogin, str]:
     """Fresh state, nonce and PKCE verifier; returns them and the signed cookie value that carries them."""
-    pending = PendingLogin(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48),
-                           tenant_id, redirect_uri, locale)
+    pending = PendingLogin(
+        secrets.token_urlsafe(24),
+        secrets.token_urlsafe(24),
+        secrets.token_urlsafe(48),
+        tenant_id,
+        redirect_uri,
+        locale,
+    )
     now = int(time.time())
-    cookie = keys.sign({"aud": LOGIN_AUDIENCE, "iat": now, "exp": now + LOGIN_SECONDS, "state": pending.state,
-                        "nonce": pending.nonce, "verifier": pending.verifier, "tenant": str(tenant_id),
-                        "redirect_uri": redirect_uri, "locale": locale})
+    cookie = keys.sign(
+        {
+            "aud": LOGIN_AUDIENCE,
+            "iat": now,
+            "exp": now + LOGIN_SECONDS,
+            "state": pending.state,
+            "nonce": pending.nonce,
+            "verifier": pending.verifier,
+            "tenant": str(tenant_id),
+            "redirect_uri": redirect_uri,
+            "locale": locale,
+        }
+    )
     return pending, cookie
 
 
 def authorization_url(provider: Provider, pending: PendingLogin) -> str:
-    query = urlencode({"response_type": "code", "client_id": provider.client_id,
-                       "redirect_uri": pending.redirect_uri,
-                       "scope": "openid", "state": pending.state, "nonce": pending.nonce,
-                       "code_challenge": s256(pending.verifier), "code_challenge_method": "S256"})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": provider.client_id,
+            "redirect_uri": pending.redirect_uri,
+            "scope": "openid",
+            "state": pending.state,
+            "nonce": pending.nonce,
+            "code_challenge": s256(pending.verifier),
+            "code_challenge_method": "S256",
+        }
+    )
     return f"{provider.authorization_endpoint}?{query}"
 
 
@@ -92,15 +116,26 @@ def read_pending(keys: ServiceKeys, cookie: str | None, state: str | None) -> Pe
         key = keys.find(kid) if isinstance(kid, str) else None
         if key is None:
             raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again"))
-        claims = jwt.decode(cookie, key.public_key, algorithms=[SIGNING_ALGORITHM], audience=LOGIN_AUDIENCE,
-                            options={"require": ["exp", "aud"]})
+        claims = jwt.decode(
+            cookie,
+            key.public_key,
+            algorithms=[SIGNING_ALGORITHM],
+            audience=LOGIN_AUDIENCE,
+            options={"require": ["exp", "aud"]},
+        )
     except jwt.PyJWTError:
         raise SignInFailed(msg("the sign-in expired or was started elsewhere: start again")) from None
     if not secrets.compare_digest(str(claims["state"]).encode(), state.encode()):
         raise SignInFailed(msg("the sign-in answer does not belong to this sign-in: start again"))
     locale = claims.get("locale")
-    return PendingLogin(claims["state"], claims["nonce"], claims["verifier"], UUID(claims["tenant"]),
-                        claims["redirect_uri"], locale if locale in SUPPORTED else DEFAULT)
+    return PendingLogin(
+        claims["state"],
+        claims["nonce"],
+        claims["verifier"],
+        UUID(claims["tenant"]),
+        claims["redirect_uri"],
+        locale if locale in SUPPORTED else DEFAULT,
+    )
 
 
 def check_nonce(id_token: str, pending: PendingLogin) -> None:
@@ -116,7 +151,8 @@ async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
         row = await conn.fetchrow(
             "SELECT discovery_url, console_client_id FROM trusted_issuers WHERE tenant_id = $1 "
             "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1",
-            tenant_id)
+            tenant_id,
+        )
     if row is None:
         return None
     try:
@@ -124,8 +160,12 @@ async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
             response = await client.get(row["discovery_url"], headers={"accept": "application/json"})
             response.raise_for_status()
             document = response.json()
-        return Provider("oidc", str(document["authorization_endpoint"]), str(document["token_endpoint"]),
-                        row["console_client_id"])
+        return Provider(
+            "oidc",
+            str(document["authorization_endpoint"]),
+            str(document["token_endpoint"]),
+            row["console_client_id"],
+        )
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         error = type(exc).__name__
         raise SignInFailed(msg("the identity provider cannot be reached: {error}", error=error)) from None
@@ -136,9 +176,16 @@ async def exchange(provider: Provider, code: str, pending: PendingLogin) -> str:
     assert provider.token_endpoint is not None
     try:
         async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
-            response = await client.post(provider.token_endpoint, data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
-                "client_id": provider.client_id, "code_verifier": pending.verifier})
+            response = await client.post(
+                provider.token_endpoint,
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": pending.redirect_uri,
+                    "client_id": provider.client_id,
+                    "code_verifier": pending.verifier,
+                },
+            )
         body = response.json()
     except (httpx.HTTPError, ValueError):
         raise SignInFailed(msg("the identity provider's token endpoint did not answer")) from None

@@ -17,6 +17,13 @@ def console_router(settings: Settings) -> Router:
     handlers: list[type] = [ConsoleSignIn, Console, ItemScreens]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers.append(DemoIdentityProvider)
-    return Router(path="/", route_handlers=handlers, guards=[console_guard], include_in_schema=False,
-                  exception_handlers={NotAuthorizedException: on_not_signed_in,
-                                      PermissionDeniedException: on_forbidden})
+    return Router(
+        path="/",
+        route_handlers=handlers,
+        guards=[console_guard],
+        include_in_schema=False,
+        exception_handlers={
+            NotAuthorizedException: on_not_signed_in,
+            PermissionDeniedException: on_forbidden,
+        },
+    )

@@ -38,8 +38,14 @@ class ConsoleSession(msgspec.Struct, frozen=True):
 
     def principal(self) -> Principal:
         """The session as the same `Principal` a bearer token gives: the API's role guards apply as they are."""
-        return Principal("user", self.subject, self.roles, self.tenant_id, self.issuer,
-                         self.absolute_expires_at.timestamp())
+        return Principal(
+            "user",
+            self.subject,
+            self.roles,
+            self.tenant_id,
+            self.issuer,
+            self.absolute_expires_at.timestamp(),
+        )
 
 
 def new_id() -> str:
@@ -50,21 +56,31 @@ def id_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()
 
 
-async def create(conn: asyncpg.Connection, principal: Principal, locale: str, *, idle_seconds: float,
-                 max_seconds: float) -> str:
+async def create(
+    conn: asyncpg.Connection, principal: Principal, locale: str, *, idle_seconds: float, max_seconds: float
+) -> str:
     """A new session for a verified sign-in; returns the cookie value (never stored).
 
     Sessions that are over are deleted here, so the table holds about the tenant's live sessions
     without a cleaning job."""
     session_id = new_id()
     now = datetime.now(UTC)
-    await conn.execute("DELETE FROM console_sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", now)
+    await conn.execute(
+        "DELETE FROM console_sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1", now
+    )
     await conn.execute(
         "INSERT INTO console_sessions (id_hash, subject, issuer, roles, locale, csrf_token, created_at, "
         "last_seen_at, idle_expires_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
-        id_hash(session_id), principal.subject, principal.issuer, sorted(principal.roles), locale,
-        secrets.token_urlsafe(32), now, now + timedelta(seconds=min(idle_seconds, max_seconds)),
-        now + timedelta(seconds=max_seconds))
+        id_hash(session_id),
+        principal.subject,
+        principal.issuer,
+        sorted(principal.roles),
+        locale,
+        secrets.token_urlsafe(32),
+        now,
+        now + timedelta(seconds=min(idle_seconds, max_seconds)),
+        now + timedelta(seconds=max_seconds),
+    )
     return session_id
 
 
@@ -76,7 +92,9 @@ async def find(pool: asyncpg.Pool, session_id: str) -> ConsoleSession | None:
             "s.csrf_token, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at "
             "FROM console_sessions s JOIN tenants t ON t.id = s.tenant_id "
             "WHERE s.id_hash = $1 AND t.status = 'active' "
-            "AND s.idle_expires_at > now() AND s.absolute_expires_at > now()", id_hash(session_id))
+            "AND s.idle_expires_at > now() AND s.absolute_expires_at > now()",
+            id_hash(session_id),
+        )
     if row is None:
         return None
     return ConsoleSession(**{**dict(row), "roles": frozenset(row["roles"])})
@@ -89,7 +107,11 @@ async def touch(conn: asyncpg.Connection, session: ConsoleSession, idle_seconds:
         return
     await conn.execute(
         "UPDATE console_sessions SET last_seen_at = $2, idle_expires_at = least($3, absolute_expires_at) "
-        "WHERE id_hash = $1", session.id_hash, now, now + timedelta(seconds=idle_seconds))
+        "WHERE id_hash = $1",
+        session.id_hash,
+        now,
+        now + timedelta(seconds=idle_seconds),
+    )
 
 
 async def set_locale(conn: asyncpg.Connection, session: ConsoleSession, locale: str) -> None:

@@ -34,7 +34,9 @@ class ConsoleSignIn(Controller):
         if not slug:
             return public_page(request, "login.html", demo=demo, error=None)
         async with auth_lookup_transaction(runtime.pool) as conn:
-            tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug)
+            tenant_id = await conn.fetchval(
+                "SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug
+            )
         provider = None
         try:
             if tenant_id is not None and demo and slug == demo_idp.DEMO_SLUG:
@@ -42,12 +44,21 @@ class ConsoleSignIn(Controller):
             elif tenant_id is not None:
                 provider = await oidc.tenant_provider(runtime.pool, tenant_id)
         except oidc.SignInFailed as exc:
-            return public_page(request, "login.html", status_code=502, demo=demo,
-                               error=render(exc.args[0], request_locale(request)))
+            return public_page(
+                request,
+                "login.html",
+                status_code=502,
+                demo=demo,
+                error=render(exc.args[0], request_locale(request)),
+            )
         if provider is None:
-            return public_page(request, "login.html", status_code=404, demo=demo,
-                               error=render(msg("no console sign-in is set up for this tenant"),
-                                            request_locale(request)))
+            return public_page(
+                request,
+                "login.html",
+                status_code=404,
+                demo=demo,
+                error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)),
+            )
         redirect_uri = f"{origin(request)}/console/callback"
         pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
@@ -58,8 +69,9 @@ class ConsoleSignIn(Controller):
     async def callback(self, request: Request) -> Template | Redirect:
         runtime = request.app.state.runtime
         try:
-            pending = oidc.read_pending(runtime.keys, request.cookies.get(oidc.LOGIN_COOKIE),
-                                        request.query_params.get("state"))
+            pending = oidc.read_pending(
+                runtime.keys, request.cookies.get(oidc.LOGIN_COOKIE), request.query_params.get("state")
+            )
             code = request.query_params.get("code")
             if not code:
                 raise oidc.SignInFailed(msg("the identity provider sent no code"))
@@ -81,17 +93,26 @@ class ConsoleSignIn(Controller):
             if not principal.has_any(frozenset({"tenant_admin", "author", "rater", "analyst"})):
                 raise oidc.SignInFailed(msg("the console is for admins, authors, raters and analysts"))
         except oidc.SignInFailed as exc:
-            return public_page(request, "login.html", status_code=400, demo=runtime.settings.demo,
-                               error=render(exc.args[0], request_locale(request)))
+            return public_page(
+                request,
+                "login.html",
+                status_code=400,
+                demo=runtime.settings.demo,
+                error=render(exc.args[0], request_locale(request)),
+            )
         settings = runtime.settings
         async with tenant_transaction(runtime.pool, principal.tenant_id) as conn:
             # A new id at every sign-in (no session fixation); a session the browser already had ends.
             old = request.cookies.get(COOKIE)
             if old:
                 await sessions.delete(conn, sessions.id_hash(old))
-            session_id = await sessions.create(conn, principal, pending.locale,
-                                               idle_seconds=settings.console_idle_seconds,
-                                               max_seconds=settings.console_max_seconds)
+            session_id = await sessions.create(
+                conn,
+                principal,
+                pending.locale,
+                idle_seconds=settings.console_idle_seconds,
+                max_seconds=settings.console_max_seconds,
+            )
         response = Redirect("/console", status_code=303)
         response.set_cookie(session_cookie(request, session_id, int(settings.console_max_seconds)))
         response.set_cookie(cleared_cookie(request, oidc.LOGIN_COOKIE))

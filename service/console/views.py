@@ -27,28 +27,35 @@ from service.rubrics import frameworks, templates
 from service.rubrics.frameworks import Adopt
 
 
-
 async def form(request: Request) -> dict[str, str]:
     """The posted form's fields (first value of each). Read from the request rather than as a `data`
     parameter: the API's strict JSON body hook (service/api/body.py) handles `data`, and the form is
     already parsed (and cached) by the CSRF check."""
     return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
 ADOPT_FIELDS = ("template", "code")
 
 
-async def page(request: Request, conn: asyncpg.Connection, name: str, status_code: int = 200,
-               **context: Any) -> Template:
+async def page(
+    request: Request, conn: asyncpg.Connection, name: str, status_code: int = 200, **context: Any
+) -> Template:
     """A full page for the signed-in user; renews the session's idle expiry on the way."""
     session = session_of(request)
     await sessions.touch(conn, session, request.app.state.runtime.settings.console_idle_seconds)
-    return Template(name, status_code=status_code,
-                    context={"locale": session.locale, "session": session, "path": request.url.path, **context})
+    return Template(
+        name,
+        status_code=status_code,
+        context={"locale": session.locale, "session": session, "path": request.url.path, **context},
+    )
 
 
 def public_page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
-    return Template(name, status_code=status_code,
-                    context={"locale": request_locale(request), "session": None, "path": request.url.path,
-                             **context})
+    return Template(
+        name,
+        status_code=status_code,
+        context={"locale": request_locale(request), "session": None, "path": request.url.path, **context},
+    )
 
 
 def on_not_signed_in(request: Request, _: NotAuthorizedException) -> Response[Any]:
@@ -62,9 +69,17 @@ def on_forbidden(request: Request, exc: PermissionDeniedException) -> Response[A
     when it is not (a refused cross-site or token-less write)."""
     locale = request_locale(request)
     session = request.scope.get("state", {}).get("console_session")
-    return Template("error.html", status_code=403, context={
-        "locale": locale, "session": session, "path": request.url.path, "status": 403,
-        "detail": render(exc.detail, locale)})
+    return Template(
+        "error.html",
+        status_code=403,
+        context={
+            "locale": locale,
+            "session": session,
+            "path": request.url.path,
+            "status": 403,
+            "detail": render(exc.detail, locale),
+        },
+    )
 
 
 class Console(Controller):
@@ -93,7 +108,9 @@ class Console(Controller):
         if wanted in SUPPORTED:
             await sessions.set_locale(conn, session_of(request), wanted)
         back = data.get("next") or "/console"
-        return Redirect(back if back.startswith("/console") and "//" not in back else "/console", status_code=303)
+        return Redirect(
+            back if back.startswith("/console") and "//" not in back else "/console", status_code=303
+        )
 
     @get("/frameworks", guards=[read])
     async def framework_list(self, request: Request, conn: Conn) -> Template:
@@ -102,8 +119,15 @@ class Console(Controller):
 
     @get("/templates", guards=[read])
     async def template_gallery(self, request: Request, conn: Conn) -> Template:
-        return await page(request, conn, "templates.html", templates=templates.list_templates(), errors={},
-                          values={}, can_adopt=write_allowed(request))
+        return await page(
+            request,
+            conn,
+            "templates.html",
+            templates=templates.list_templates(),
+            errors={},
+            values={},
+            can_adopt=write_allowed(request),
+        )
 
     @post("/templates/adopt", guards=[write])
     async def adopt(self, request: Request, conn: Conn) -> Template | Response[str]:
@@ -116,7 +140,9 @@ class Console(Controller):
         errors: dict[str, list[str]]
         try:
             adopt = msgspec.convert({"template": values["template"], "code": values["code"] or None}, Adopt)
-            async with conn.transaction():  # a savepoint: a taken code leaves the request's transaction usable
+            async with (
+                conn.transaction()
+            ):  # a savepoint: a taken code leaves the request's transaction usable
                 await frameworks.adopt_template(conn, adopt)
             if request.headers.get("hx-request"):
                 return Response("", status_code=200, headers={"HX-Redirect": "/console/frameworks"})
@@ -128,14 +154,18 @@ class Console(Controller):
             errors = domain_errors(exc, ADOPT_FIELDS, locale)
         except asyncpg.UniqueViolationError as exc:
             errors = unique_errors(exc, ADOPT_FIELDS, locale)
-        context: dict[str, Any] = {"errors": {values["template"]: errors}, "values": values, "can_adopt": True}
+        context: dict[str, Any] = {
+            "errors": {values["template"]: errors},
+            "values": values,
+            "can_adopt": True,
+        }
         shown = [t for t in templates.list_templates() if t.code == values["template"]]
         if request.headers.get("hx-request") and shown:
             return await page(request, conn, "_template_card.html", status_code=422, t=shown[0], **context)
-        return await page(request, conn, "templates.html", status_code=422, templates=templates.list_templates(),
-                          **context)
+        return await page(
+            request, conn, "templates.html", status_code=422, templates=templates.list_templates(), **context
+        )
 
 
 def write_allowed(request: Request) -> bool:
     return session_of(request).principal().has_any(frozenset({"tenant_admin", "author"}))
-

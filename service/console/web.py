@@ -43,8 +43,15 @@ def origin(connection: ASGIConnection) -> str:
 
 def cookie(request: Request, key: str, value: str, max_age: int) -> Cookie:
     """HttpOnly, SameSite=Lax, Path=/console, Secure when the console is reached over https."""
-    return Cookie(key=key, value=value, path=COOKIE_PATH, httponly=True, samesite="lax",
-                  secure=origin(request).startswith("https://"), max_age=max_age)
+    return Cookie(
+        key=key,
+        value=value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=origin(request).startswith("https://"),
+        max_age=max_age,
+    )
 
 
 def session_cookie(request: Request, value: str, max_age: int) -> Cookie:
@@ -82,9 +89,12 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
         sent = connection.headers.get("x-csrf-token")
         if sent is None and isinstance(connection, Request):
             sent = (await connection.form()).get("csrf_token")
-        if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
+        if not isinstance(sent, str) or not secrets.compare_digest(
+            sent.encode(), session.csrf_token.encode()
+        ):
             raise PermissionDeniedException(
-                detail=msg("missing or wrong CSRF token: reload the page and try again"))
+                detail=msg("missing or wrong CSRF token: reload the page and try again")
+            )
 
 
 def request_locale(request: Request) -> str:
@@ -119,8 +129,12 @@ def _localized(context: Any, text: Any) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             extensions=["jinja2.ext.i18n"], undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+    )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=False)  # type: ignore[attr-defined]
     env.globals["asset"] = asset_url
     env.filters["localized"] = _localized

@@ -14,13 +14,17 @@ Position = tuple[datetime, UUID]
 
 
 def newest_first(alias: str, n: int) -> str:
-    return (f"(${n}::timestamptz IS NULL OR ({alias}.created_at, {alias}.id) < (${n}::timestamptz, ${n + 1}::uuid))"
-            f" ORDER BY {alias}.created_at DESC, {alias}.id DESC LIMIT ${n + 2}")
+    return (
+        f"(${n}::timestamptz IS NULL OR ({alias}.created_at, {alias}.id) < (${n}::timestamptz, ${n + 1}::uuid))"
+        f" ORDER BY {alias}.created_at DESC, {alias}.id DESC LIMIT ${n + 2}"
+    )
 
 
 def oldest_first(alias: str, n: int) -> str:
-    return (f"(${n}::timestamptz IS NULL OR ({alias}.created_at, {alias}.id) > (${n}::timestamptz, ${n + 1}::uuid))"
-            f" ORDER BY {alias}.created_at, {alias}.id LIMIT ${n + 2}")
+    return (
+        f"(${n}::timestamptz IS NULL OR ({alias}.created_at, {alias}.id) > (${n}::timestamptz, ${n + 1}::uuid))"
+        f" ORDER BY {alias}.created_at, {alias}.id LIMIT ${n + 2}"
+    )
 
 
 def arguments(after: Position | None, limit: int) -> tuple[datetime | None, UUID | None, int]:

@@ -57,19 +57,30 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
 # Every transaction sets all four context settings, its own and the others empty, in its first
 # statement: with no reset query on release (above), a session-level value left by a mistake could
 # otherwise reach a later transaction of another kind. Transaction-local, like everything here.
-_CONTEXT = ("SELECT set_config('app.tenant_id', $1, true), set_config('app.operator', $2, true), "
-            "set_config('app.auth_lookup', $3, true), set_config('app.dispatcher', $4, true)")
+_CONTEXT = (
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.operator', $2, true), "
+    "set_config('app.auth_lookup', $3, true), set_config('app.dispatcher', $4, true)"
+)
 
 
-async def _enter(conn: asyncpg.Connection, tenant_id: UUID | None = None, *, operator: bool = False,
-                 auth_lookup: bool = False, dispatcher: bool = False) -> None:
+async def _enter(
+    conn: asyncpg.Connection,
+    tenant_id: UUID | None = None,
+    *,
+    operator: bool = False,
+    auth_lookup: bool = False,
+    dispatcher: bool = False,
+) -> None:
     on = {True: "on", False: ""}
-    await conn.execute(_CONTEXT, str(tenant_id) if tenant_id else "", on[operator], on[auth_lookup], on[dispatcher])
+    await conn.execute(
+        _CONTEXT, str(tenant_id) if tenant_id else "", on[operator], on[auth_lookup], on[dispatcher]
+    )
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool, tenant_id: UUID, *, isolation: str | None = None,
-                             readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
+async def tenant_transaction(
+    pool: asyncpg.Pool, tenant_id: UUID, *, isolation: str | None = None, readonly: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
     """`isolation="repeatable_read", readonly=True`: one snapshot for every statement (exports)."""
     async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=readonly):
         await _enter(conn, tenant_id)

@@ -38,8 +38,9 @@ from service.rubrics.model import Localized
 from service.tenancy.people import Person
 from service.webhooks import outbox
 
-Revision = Annotated[int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; "
-                                                                     "higher replaces lower")]
+Revision = Annotated[
+    int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; higher replaces lower")
+]
 MAX_BATCH = 500
 
 
@@ -172,8 +173,9 @@ _ATTEMPT = """
 _DUE = "t.deadline IS NOT NULL AND t.deadline + make_interval(secs => t.grace_seconds) < now()"
 
 
-async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = None, limit: int | None = None
-                         ) -> int:
+async def submit_overdue(
+    conn: asyncpg.Connection, *, person_id: UUID | None = None, limit: int | None = None
+) -> int:
     """Submit, with what was saved, attempts past their deadline and grace (of one person, or any, at
     most `limit`; attempts another transaction holds are left for the next call)."""
     rows = await conn.fetch(
@@ -181,8 +183,13 @@ async def submit_overdue(conn: asyncpg.Connection, *, person_id: UUID | None = N
             WHERE t.id IN (SELECT t.id FROM attempts t
                            WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
                            ORDER BY t.deadline LIMIT $2 FOR UPDATE SKIP LOCKED)
-            RETURNING t.id""", person_id, limit)
-    await score_attempts(conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline")
+            RETURNING t.id""",
+        person_id,
+        limit,
+    )
+    await score_attempts(
+        conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline"
+    )
     await outbox.attempts_submitted(conn, [row["id"] for row in rows])
     return len(rows)
 
@@ -198,7 +205,8 @@ async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[s
     rows = await conn.fetch(
         """SELECT a.code FROM people p JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
            JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path) WHERE p.id = $1""",
-        person.id)
+        person.id,
+    )
     return {row["code"] for row in rows}
 
 
@@ -215,7 +223,9 @@ async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None =
     matter to a person with an attempt running)."""
     rows = await conn.fetch(
         "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
-        "AND ($1::text IS NULL OR code = $1) ORDER BY code", code)
+        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
+        code,
+    )
     units = await _unit_and_ancestors(conn, person)
     found = []
     for row in rows:
@@ -231,13 +241,26 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
     assigned = await _assigned(conn, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
     for row in await conn.fetch(
-            "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
-            "WHERE person_id = $1 ORDER BY number", person.id):
+        "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
+        "WHERE person_id = $1 ORDER BY number",
+        person.id,
+    ):
         attempts.setdefault(row["assessment_id"], []).append(
-            MyAttempt(row["id"], row["number"], row["status"], row["started_at"], row["deadline"],
-                      row["submitted_at"]))
-    factors = {row["assessment_id"]: float(row["extra_time_factor"]) for row in await conn.fetch(
-        "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id)}
+            MyAttempt(
+                row["id"],
+                row["number"],
+                row["status"],
+                row["started_at"],
+                row["deadline"],
+                row["submitted_at"],
+            )
+        )
+    factors = {
+        row["assessment_id"]: float(row["extra_time_factor"])
+        for row in await conn.fetch(
+            "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id
+        )
+    }
     mine = []
     for assessment in assigned:
         assessment_id, code, content = assessment.id, assessment.code, assessment.content
@@ -247,11 +270,22 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
         if not (is_open or running):
             continue
         left = max(0, content.attempts_allowed - len(own))
-        mine.append(MyAssessment(
-            code=code, title=content.title, description=content.description, window=content.window,
-            time_limit_minutes=content.time_limit_minutes, extra_time_factor=factors.get(assessment_id, 1.0),
-            attempts_allowed=content.attempts_allowed, attempts_left=left, can_start=running or (is_open and left > 0),
-            feedback=content.feedback, item_count=_form_length(content), attempts=own))
+        mine.append(
+            MyAssessment(
+                code=code,
+                title=content.title,
+                description=content.description,
+                window=content.window,
+                time_limit_minutes=content.time_limit_minutes,
+                extra_time_factor=factors.get(assessment_id, 1.0),
+                attempts_allowed=content.attempts_allowed,
+                attempts_left=left,
+                can_start=running or (is_open and left > 0),
+                feedback=content.feedback,
+                item_count=_form_length(content),
+                attempts=own,
+            )
+        )
     return mine
 
 
@@ -268,12 +302,15 @@ def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placeme
 async def views_for(conn: asyncpg.Connection, form: list[Placement]) -> list[FrozenItem]:
     """The form as the candidate sees it: each pinned item version's view, options in the form's order."""
     versions = await bank.pinned_versions(conn, {p.code: p.version for p in form})
-    return [FrozenItem(p.section, p.version, candidate_view(versions[p.code].content, p.option_order))
-            for p in form]
+    return [
+        FrozenItem(p.section, p.version, candidate_view(versions[p.code].content, p.option_order))
+        for p in form
+    ]
 
 
-async def start(conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
-                ) -> tuple[AttemptState, bool]:
+async def start(
+    conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
+) -> tuple[AttemptState, bool]:
     """The attempt to work on, and whether this call created it."""
     found = await _assigned(conn, person, code)
     if not found:
@@ -282,20 +319,24 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
         "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
-        assessment_id, person.id)
+        assessment_id,
+        person.id,
+    )
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
                 return await resume(conn, person, row["id"]), False
         if data.number != len(existing) + 1:
-            raise StartRefused(msg("the next attempt is number {value}", value=len(existing) + 1),
-                               [FieldError(msg("must be {value}", value=len(existing) + 1), "/number")])
+            raise StartRefused(
+                msg("the next attempt is number {value}", value=len(existing) + 1),
+                [FieldError(msg("must be {value}", value=len(existing) + 1), "/number")],
+            )
         running = [row["number"] for row in existing if row["status"] == "in_progress"]
         if running:
-            raise StartRefused(msg("attempt {number} is still in progress: submit it first",
-                                   number=running[0]),
-                               [FieldError(msg("attempt {number} is in progress",
-                                               number=running[0]), "/number")])
+            raise StartRefused(
+                msg("attempt {number} is still in progress: submit it first", number=running[0]),
+                [FieldError(msg("attempt {number} is in progress", number=running[0]), "/number")],
+            )
     else:
         for row in existing:
             if row["status"] == "in_progress":
@@ -304,16 +345,22 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
         raise StartRefused(msg("this assessment is closed"))
     state = window_state(content.window, now)
     if state != "open":
-        raise StartRefused(msg("this assessment is not open yet") if state == "upcoming"
-                           else msg("this assessment is closed"))
+        raise StartRefused(
+            msg("this assessment is not open yet")
+            if state == "upcoming"
+            else msg("this assessment is closed")
+        )
     if len(existing) >= content.attempts_allowed:
-        raise StartRefused(msg("you have used all {count} attempt(s) of this assessment",
-                               count=content.attempts_allowed))
+        raise StartRefused(
+            msg("you have used all {count} attempt(s) of this assessment", count=content.attempts_allowed)
+        )
     seed = secrets.randbits(62)
     form = new_form(content, forms, seed)
     factor = await conn.fetchval(
         "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
-        assessment_id, person.id)
+        assessment_id,
+        person.id,
+    )
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
     attempt_id = await conn.fetchval(
@@ -322,21 +369,35 @@ async def start(conn: asyncpg.Connection, person: Person, code: str, data: Start
            VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
                    now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
            ON CONFLICT DO NOTHING RETURNING id""",
-        assessment_id, person.id, number, seed, msgspec.to_builtins(form), len(form), limit, factor,
-        content.grace_seconds)
+        assessment_id,
+        person.id,
+        number,
+        seed,
+        msgspec.to_builtins(form),
+        len(form),
+        limit,
+        factor,
+        content.grace_seconds,
+    )
     created = attempt_id is not None
     if not created:  # a concurrent start of the same attempt won
         attempt_id = await conn.fetchval(
             "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
-            assessment_id, person.id, number)
+            assessment_id,
+            person.id,
+            number,
+        )
         if attempt_id is None:  # a concurrent numbered start took another number
-            raise StartRefused(msg("another attempt was started at the same moment; list your attempts and "
-                                   "retry"))
+            raise StartRefused(
+                msg("another attempt was started at the same moment; list your attempts and retry")
+            )
     return await resume(conn, person, attempt_id), created
 
 
 async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
-    form = await conn.fetchval("SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id)
+    form = await conn.fetchval(
+        "SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id
+    )
     if form is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     return await views_for(conn, msgspec.convert(form, list[Placement]))
@@ -349,12 +410,21 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
     form = await _form(conn, person, attempt_id)
     row = await conn.fetchrow(
         "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1", attempt_id)
-    answers = [SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
-               for r in await conn.fetch("SELECT item_ref, answer, revision, saved_at FROM responses "
-                                         "WHERE attempt_id = $1 ORDER BY item_ref", attempt_id)]
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1",
+        attempt_id,
+    )
+    answers = [
+        SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
+        for r in await conn.fetch(
+            "SELECT item_ref, answer, revision, saved_at FROM responses "
+            "WHERE attempt_id = $1 ORDER BY item_ref",
+            attempt_id,
+        )
+    ]
     sections = list(dict.fromkeys(item.section for item in form))
-    return AttemptState(summary, row["title"], row["instructions"], [item.view for item in form], sections, answers)
+    return AttemptState(
+        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers
+    )
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -378,13 +448,16 @@ def forget_cached_forms() -> None:
     _forms.clear()
 
 
-async def _views_of(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
-                    ) -> dict[str, AnswerRule]:
+async def _views_of(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> dict[str, AnswerRule]:
     """The answer rules of the attempt's items, by ref."""
     key = (tenant_id, person.id, attempt_id)
     views = _views.get(key)
     if views is None:
-        views = _shared({item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)})
+        views = _shared(
+            {item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)}
+        )
         _views[key] = views
         if len(_views) > _VIEWS_MAX:
             _views.popitem(last=False)
@@ -413,26 +486,43 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
     await submit_overdue(conn, person_id=person.id)
     summary = await _summary(conn, person, attempt_id)
     how = msg("by the server at its deadline") if summary.submitted_by == "deadline" else msg("by you")
-    return AttemptClosed(msg("attempt {attempt_id} was submitted {how} at "
-                             "{submitted_at:%Y-%m-%dT%H:%M:%SZ}; answers saved before that are kept, this "
-                             "one was not saved",
-                             attempt_id=attempt_id, how=how, submitted_at=summary.submitted_at))
+    return AttemptClosed(
+        msg(
+            "attempt {attempt_id} was submitted {how} at "
+            "{submitted_at:%Y-%m-%dT%H:%M:%SZ}; answers saved before that are kept, this "
+            "one was not saved",
+            attempt_id=attempt_id,
+            how=how,
+            submitted_at=summary.submitted_at,
+        )
+    )
 
 
-async def _save_one(conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
-                    ) -> SaveResult:
-    row = await conn.fetchrow(_SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision)
+async def _save_one(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+) -> SaveResult:
+    row = await conn.fetchrow(
+        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision
+    )
     if not row["open"]:
         raise await _why_closed(conn, person, attempt_id)
     if row["revision"] is not None:
-        return SaveResult(item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"])
-    stored = await conn.fetchrow("SELECT answer, revision, saved_at FROM responses "
-                                 "WHERE attempt_id = $1 AND item_ref = $2", attempt_id, item)
-    return SaveResult(item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"])
+        return SaveResult(
+            item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"]
+        )
+    stored = await conn.fetchrow(
+        "SELECT answer, revision, saved_at FROM responses WHERE attempt_id = $1 AND item_ref = $2",
+        attempt_id,
+        item,
+    )
+    return SaveResult(
+        item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"]
+    )
 
 
-async def save(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str,
-               data: SaveAnswer) -> SaveResult:
+async def save(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+) -> SaveResult:
     views = await _views_of(conn, tenant_id, person, attempt_id)
     if item not in views:
         raise NotFound(msg("item '{item}' is not in attempt {attempt_id}", item=item, attempt_id=attempt_id))
@@ -442,15 +532,17 @@ async def save(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attemp
     return await _save_one(conn, person, attempt_id, item, data)
 
 
-async def save_batch(conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID,
-                     data: BatchSave) -> BatchResult:
+async def save_batch(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, data: BatchSave
+) -> BatchResult:
     """All answers of the batch in one transaction, in the order given; stale ones change nothing."""
     views = await _views_of(conn, tenant_id, person, attempt_id)
     errors = []
     for i, entry in enumerate(data.answers):
         if entry.item not in views:
-            errors.append(FieldError(msg("item '{item}' is not in this attempt", item=entry.item),
-                                     f"/answers/{i}/item"))
+            errors.append(
+                FieldError(msg("item '{item}' is not in this attempt", item=entry.item), f"/answers/{i}/item")
+            )
         else:
             errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
     if errors:
@@ -465,7 +557,9 @@ async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
         f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(),
                    submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
             WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' RETURNING submitted_by""",
-        attempt_id, person.id)
+        attempt_id,
+        person.id,
+    )
     if by is not None:  # this call submitted it: score in the same transaction
         await score_attempts(conn, [attempt_id], reason="submitted", scored_by=by)
         await outbox.attempts_submitted(conn, [attempt_id])

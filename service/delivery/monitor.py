@@ -52,8 +52,9 @@ async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPr
     return FormPreview(seed, await views_for(conn, new_form(content, row["forms"], seed)))
 
 
-async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int
-                        ) -> list[AttemptRow]:
+async def list_attempts(
+    conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int
+) -> list[AttemptRow]:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
@@ -64,7 +65,12 @@ async def list_attempts(conn: asyncpg.Connection, code: str, *, status: str | No
                      AND r.answer <> '{}'::jsonb)::int AS answered
            FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
            WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
-           ORDER BY t.id LIMIT $4""", assessment_id, status, after, limit)
+           ORDER BY t.id LIMIT $4""",
+        assessment_id,
+        status,
+        after,
+        limit,
+    )
     return [msgspec.convert(dict(row), AttemptRow) for row in rows]
 
 
@@ -72,7 +78,11 @@ async def attempt_of(conn: asyncpg.Connection, code: str, attempt_id: UUID) -> N
     """404 unless the attempt belongs to the assessment."""
     found = await conn.fetchval(
         "SELECT 1 FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE a.code = $1 AND t.id = $2", code, attempt_id)
+        "WHERE a.code = $1 AND t.id = $2",
+        code,
+        attempt_id,
+    )
     if found is None:
-        raise NotFound(msg("assessment '{code}' has no attempt {attempt_id}", code=code,
-                           attempt_id=attempt_id))
+        raise NotFound(
+            msg("assessment '{code}' has no attempt {attempt_id}", code=code, attempt_id=attempt_id)
+        )

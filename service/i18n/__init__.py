@@ -14,5 +14,16 @@ from service.i18n.catalog import DEFAULT, SUPPORTED, load, render, translator
 from service.i18n.message import Message, msg, nmsg
 from service.i18n.negotiate import language_headers, negotiate, vary
 
-__all__ = ["DEFAULT", "SUPPORTED", "Message", "language_headers", "load", "msg", "negotiate", "nmsg", "render",
-           "translator", "vary"]
+__all__ = [
+    "DEFAULT",
+    "SUPPORTED",
+    "Message",
+    "language_headers",
+    "load",
+    "msg",
+    "negotiate",
+    "nmsg",
+    "render",
+    "translator",
+    "vary",
+]

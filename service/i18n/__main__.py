@@ -24,19 +24,32 @@ SOURCE_DIR = Path(__file__).resolve().parents[1]  # the `service` package
 POT_PATH = LOCALE_DIR / "messages.pot"
 KEYWORDS = {"msg": None, "nmsg": (1, 2)}
 TEMPLATE_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
-HEADER = "# The assess message catalog: API problems, reports, previews and the console.\n" \
-         "# Regenerate with `./dev python -m service.i18n extract`, then `update`."
+HEADER = (
+    "# The assess message catalog: API problems, reports, previews and the console.\n"
+    "# Regenerate with `./dev python -m service.i18n extract`, then `update`."
+)
 STAMP = datetime(2026, 12, 6, tzinfo=UTC)  # fixed, so that an unchanged catalog is an unchanged file
 
 
 def extract() -> Catalog:
     """Every `msg`/`nmsg` msgid in the service's source, as a template catalog."""
-    catalog = Catalog(project="assess", version="1", charset="utf-8", fuzzy=False, header_comment=HEADER,
-                      creation_date=STAMP, revision_date=STAMP)
+    catalog = Catalog(
+        project="assess",
+        version="1",
+        charset="utf-8",
+        fuzzy=False,
+        header_comment=HEADER,
+        creation_date=STAMP,
+        revision_date=STAMP,
+    )
     found = list(extract_from_dir(SOURCE_DIR, [("**.py", "python")], keywords=KEYWORDS))
     # The console's Jinja templates call gettext as `_`/`gettext`/`ngettext` (service/console/web.py).
-    found += extract_from_dir(SOURCE_DIR, [("console/templates/**.html", "jinja2")], keywords=TEMPLATE_KEYWORDS,
-                              options_map={"console/templates/**.html": {"extensions": "jinja2.ext.i18n"}})
+    found += extract_from_dir(
+        SOURCE_DIR,
+        [("console/templates/**.html", "jinja2")],
+        keywords=TEMPLATE_KEYWORDS,
+        options_map={"console/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+    )
     for filename, lineno, message, comments, context in found:
         catalog.add(message, None, [(f"service/{filename}", lineno)], auto_comments=comments, context=context)
     return catalog
@@ -61,8 +74,15 @@ def update() -> None:
                 catalog = read_po(source, locale=locale.replace("-", "_"))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            catalog = Catalog(locale=locale.replace("-", "_"), project="assess", version="1", charset="utf-8",
-                              header_comment=HEADER, creation_date=STAMP, revision_date=STAMP)
+            catalog = Catalog(
+                locale=locale.replace("-", "_"),
+                project="assess",
+                version="1",
+                charset="utf-8",
+                header_comment=HEADER,
+                creation_date=STAMP,
+                revision_date=STAMP,
+            )
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         catalog.fuzzy = False  # the header: a new catalog's is marked fuzzy
         catalog.obsolete.clear()

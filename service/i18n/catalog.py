@@ -57,5 +57,9 @@ def render(text: Any, locale: str) -> str:
         source = translations.gettext(text.msgid)
     if not text.params:
         return source
-    return source.format(**{name: render(value, locale) if isinstance(value, Message) else value
-                            for name, value in text.params.items()})
+    return source.format(
+        **{
+            name: render(value, locale) if isinstance(value, Message) else value
+            for name, value in text.params.items()
+        }
+    )

@@ -24,8 +24,9 @@ class Message(str):
     count: int | None
     params: dict[str, Any]
 
-    def __new__(cls, msgid: str, params: dict[str, Any], plural: str | None = None,
-                count: int | None = None) -> Message:
+    def __new__(
+        cls, msgid: str, params: dict[str, Any], plural: str | None = None, count: int | None = None
+    ) -> Message:
         source = msgid if plural is None or count == 1 else plural
         text = source.format(**params) if params else source
         self = super().__new__(cls, text)

@@ -89,8 +89,12 @@ def _texts(value: object) -> list[str]:
 
 def search_text(item: Item) -> str:
     """Lower-cased text a search matches: code, stem, scenario and options (never the key)."""
-    visible = {"code": item.code, "stem": item.stem, "scenario": item.scenario,
-               "options": msgspec.to_builtins(getattr(item, "options", []))}
+    visible = {
+        "code": item.code,
+        "stem": item.stem,
+        "scenario": item.scenario,
+        "options": msgspec.to_builtins(getattr(item, "options", [])),
+    }
     return "\n".join(_texts(visible)).lower()
 
 
@@ -98,7 +102,9 @@ async def latest_framework(conn: asyncpg.Connection, code: str) -> FrameworkCont
     content = await conn.fetchval(
         """SELECT v.content FROM framework_versions v
            JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""", code)
+           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""",
+        code,
+    )
     return None if content is None else msgspec.convert(content, FrameworkContent)
 
 
@@ -112,14 +118,24 @@ async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = ""
             frameworks[item.framework] = await latest_framework(conn, item.framework)
         framework = frameworks[item.framework]
         if framework is None:
-            errors.append(FieldError(msg("framework '{framework}' has no published version to write items "
-                                         "for", framework=item.framework),
-                                     f"{where}/framework"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "framework '{framework}' has no published version to write items for",
+                        framework=item.framework,
+                    ),
+                    f"{where}/framework",
+                )
+            )
             continue
-        errors += [msgspec.structs.replace(e, pointer=where + (e.pointer or "")) for e in validate_item(item, framework)]
+        errors += [
+            msgspec.structs.replace(e, pointer=where + (e.pointer or ""))
+            for e in validate_item(item, framework)
+        ]
     if errors:
-        raise Unprocessable(msg("{count} problem(s) with the item(s); nothing was saved", count=len(errors)),
-                            errors)
+        raise Unprocessable(
+            msg("{count} problem(s) with the item(s); nothing was saved", count=len(errors)), errors
+        )
 
 
 _VERSION = """
@@ -154,14 +170,22 @@ def decoded_content(content_hash: str, content_json: str) -> Item:
     return item
 
 
-async def get_item(conn: asyncpg.Connection, code: str, version: int | None = None, *, for_update: bool = False
-                   ) -> ItemVersion:
+async def get_item(
+    conn: asyncpg.Connection, code: str, version: int | None = None, *, for_update: bool = False
+) -> ItemVersion:
     row = await conn.fetchrow(
-        _VERSION + " WHERE i.code = $1 AND v.version = coalesce($2, i.latest_version)"
-        + (" FOR UPDATE OF i, v" if for_update else ""), code, version)
+        _VERSION
+        + " WHERE i.code = $1 AND v.version = coalesce($2, i.latest_version)"
+        + (" FOR UPDATE OF i, v" if for_update else ""),
+        code,
+        version,
+    )
     if row is None:
-        raise NotFound(msg("no item '{code}' version {version}", code=code, version=version)
-                       if version is not None else msg("no item '{code}'", code=code))
+        raise NotFound(
+            msg("no item '{code}' version {version}", code=code, version=version)
+            if version is not None
+            else msg("no item '{code}'", code=code)
+        )
     return _version(row)
 
 
@@ -169,14 +193,22 @@ async def _insert_version(conn: asyncpg.Connection, item_id: object, version: in
     await conn.execute(
         """INSERT INTO item_versions (item_id, version, content, content_hash, indicators, search_text)
            VALUES ($1, $2, $3, $4, $5, $6)""",
-        item_id, version, msgspec.to_builtins(item), item_hash(item),
-        sorted({loading.indicator for loading in item.loadings}), search_text(item))
+        item_id,
+        version,
+        msgspec.to_builtins(item),
+        item_hash(item),
+        sorted({loading.indicator for loading in item.loadings}),
+        search_text(item),
+    )
 
 
 async def _create(conn: asyncpg.Connection, item: Item) -> None:
     item_id = await conn.fetchval(
         "INSERT INTO items (code, framework_code, type) VALUES ($1, $2, $3) RETURNING id",
-        item.code, item.framework, item_type(item))
+        item.code,
+        item.framework,
+        item_type(item),
+    )
     await _insert_version(conn, item_id, 1, item)
 
 
@@ -191,31 +223,42 @@ def _same_identity(current: ItemVersion, item: Item) -> None:
     if item.code != current.code:
         problems.append(FieldError(msg("must stay '{value}'", value=current.code), "/code"))
     if item_type(item) != item_type(current.content):
-        problems.append(FieldError(msg("must stay '{value}'; write a new item instead",
-                                       value=item_type(current.content)), "/type"))
+        problems.append(
+            FieldError(
+                msg("must stay '{value}'; write a new item instead", value=item_type(current.content)),
+                "/type",
+            )
+        )
     if item.framework != current.content.framework:
-        problems.append(FieldError(msg("must stay '{value}'", value=current.content.framework),
-                                   "/framework"))
+        problems.append(FieldError(msg("must stay '{value}'", value=current.content.framework), "/framework"))
     if problems:
         raise Unprocessable(msg("an item's code, type and framework cannot change"), problems)
 
 
-async def _write(conn: asyncpg.Connection, current: ItemVersion, item: Item) -> Literal["new_version", "updated",
-                                                                                          "unchanged"]:
+async def _write(
+    conn: asyncpg.Connection, current: ItemVersion, item: Item
+) -> Literal["new_version", "updated", "unchanged"]:
     if item_hash(item) == current.content_hash:
         return "unchanged"
     item_id = await conn.fetchval("SELECT id FROM items WHERE code = $1", current.code)
     if current.locked:
         version = current.latest_version + 1
         await _insert_version(conn, item_id, version, item)
-        await conn.execute("UPDATE items SET latest_version = $2, updated_at = now() WHERE id = $1", item_id, version)
+        await conn.execute(
+            "UPDATE items SET latest_version = $2, updated_at = now() WHERE id = $1", item_id, version
+        )
         return "new_version"
     await conn.execute(
         """UPDATE item_versions SET content = $3, content_hash = $4, indicators = $5, search_text = $6,
                   revision = revision + 1, updated_at = now()
            WHERE item_id = $1 AND version = $2""",
-        item_id, current.version, msgspec.to_builtins(item), item_hash(item),
-        sorted({loading.indicator for loading in item.loadings}), search_text(item))
+        item_id,
+        current.version,
+        msgspec.to_builtins(item),
+        item_hash(item),
+        sorted({loading.indicator for loading in item.loadings}),
+        search_text(item),
+    )
     await conn.execute("UPDATE items SET updated_at = now() WHERE id = $1", item_id)
     return "updated"
 
@@ -224,8 +267,9 @@ async def update_item(conn: asyncpg.Connection, code: str, item: Item, if_match:
     """Edit the latest version in place, or, when an assessment pins it, create the next version."""
     current = await get_item(conn, code, for_update=True)
     if not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(msg("item '{code}' is now at ETag {etag}; read it again and retry",
-                                     code=code, etag=current.etag))
+        raise PreconditionFailed(
+            msg("item '{code}' is now at ETag {etag}; read it again and retry", code=code, etag=current.etag)
+        )
     if current.status == "retired":
         raise Conflict(msg("item '{code}' is retired; restore it before editing", code=code))
     _same_identity(current, item)
@@ -238,15 +282,26 @@ async def set_status(conn: asyncpg.Connection, code: str, status: ItemStatus) ->
     done = await conn.fetchval(
         """UPDATE items SET status = $2, updated_at = now(),
                   retired_at = CASE WHEN $2 = 'retired' THEN coalesce(retired_at, now()) END
-           WHERE code = $1 RETURNING id""", code, status)
+           WHERE code = $1 RETURNING id""",
+        code,
+        status,
+    )
     if done is None:
         raise NotFound(msg("no item '{code}'", code=code))
     return await get_item(conn, code)
 
 
-async def search_items(conn: asyncpg.Connection, *, framework: str | None, indicator: str | None,
-                       type_: str | None, status: str | None, text: str | None, after: str | None, limit: int
-                       ) -> list[ItemSummary]:
+async def search_items(
+    conn: asyncpg.Connection,
+    *,
+    framework: str | None,
+    indicator: str | None,
+    type_: str | None,
+    status: str | None,
+    text: str | None,
+    after: str | None,
+    limit: int,
+) -> list[ItemSummary]:
     rows = await conn.fetch(
         """SELECT i.code, i.type, i.framework_code AS framework, i.status, i.latest_version, v.locked,
                   v.indicators, v.content->'stem' AS stem, i.updated_at
@@ -259,27 +314,41 @@ async def search_items(conn: asyncpg.Connection, *, framework: str | None, indic
              AND ($5::text IS NULL OR strpos(v.search_text, lower($5)) > 0)
              AND ($6::text IS NULL OR i.code > $6)
            ORDER BY i.code LIMIT $7""",
-        framework, indicator, type_, status, text, after, limit)
+        framework,
+        indicator,
+        type_,
+        status,
+        text,
+        after,
+        limit,
+    )
     return [msgspec.convert(dict(row), ItemSummary) for row in rows]
 
 
-async def import_items(conn: asyncpg.Connection, items: list[Item], framework: str | None = None) -> ImportResult:
+async def import_items(
+    conn: asyncpg.Connection, items: list[Item], framework: str | None = None
+) -> ImportResult:
     """All or nothing: every item is checked first; existing codes are edited like `update_item`.
 
     `framework` places every item under that framework whatever the file says: a sample bank
     names the template's code, and a tenant may have adopted the template under another."""
     if framework is not None:
         if await latest_framework(conn, framework) is None:
-            raise Unprocessable(msg("framework '{code}' has no published version to write items for", code=framework),
-                                [FieldError(msg("no published framework '{code}'", code=framework),
-                                            parameter="framework")])
+            raise Unprocessable(
+                msg("framework '{code}' has no published version to write items for", code=framework),
+                [FieldError(msg("no published framework '{code}'", code=framework), parameter="framework")],
+            )
         items = [msgspec.structs.replace(item, framework=framework) for item in items]
     seen: dict[str, int] = {}
     duplicates = []
     for i, item in enumerate(items):
         if item.code in seen:
-            duplicates.append(FieldError(msg("code '{code}' is also item {first}", code=item.code,
-                                             first=seen[item.code]), f"/items/{i}/code"))
+            duplicates.append(
+                FieldError(
+                    msg("code '{code}' is also item {first}", code=item.code, first=seen[item.code]),
+                    f"/items/{i}/code",
+                )
+            )
         seen.setdefault(item.code, i)
     if duplicates:
         raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
@@ -297,19 +366,30 @@ async def import_items(conn: asyncpg.Connection, items: list[Item], framework: s
         try:
             _same_identity(current, item)
         except Unprocessable as exc:
-            identity_errors += [msgspec.structs.replace(e, pointer=f"/items/{i}{e.pointer}") for e in exc.errors]
+            identity_errors += [
+                msgspec.structs.replace(e, pointer=f"/items/{i}{e.pointer}") for e in exc.errors
+            ]
             continue
         if current.status == "retired" and item_hash(item) != current.content_hash:
-            identity_errors.append(FieldError(msg("item '{code}' is retired; restore it before editing",
-                                                  code=item.code),
-                                              f"/items/{i}/code"))
+            identity_errors.append(
+                FieldError(
+                    msg("item '{code}' is retired; restore it before editing", code=item.code),
+                    f"/items/{i}/code",
+                )
+            )
             continue
         outcome = await _write(conn, current, item)
-        {"new_version": result.new_versions, "updated": result.updated,
-         "unchanged": result.unchanged}[outcome].append(item.code)
+        {"new_version": result.new_versions, "updated": result.updated, "unchanged": result.unchanged}[
+            outcome
+        ].append(item.code)
     if identity_errors:
-        raise Unprocessable(msg("some items cannot be edited (a changed code, type or framework, or a "
-                                "retired item); nothing was saved"), identity_errors)
+        raise Unprocessable(
+            msg(
+                "some items cannot be edited (a changed code, type or framework, or a "
+                "retired item); nothing was saved"
+            ),
+            identity_errors,
+        )
     return result
 
 
@@ -318,7 +398,10 @@ async def export_items(conn: asyncpg.Connection, *, framework: str | None, statu
         """SELECT v.content FROM items i JOIN item_versions v
              ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
            WHERE ($1::text IS NULL OR i.framework_code = $1) AND ($2::text IS NULL OR i.status = $2)
-           ORDER BY i.code""", framework, status)
+           ORDER BY i.code""",
+        framework,
+        status,
+    )
     return [msgspec.convert(row["content"], Item) for row in rows]  # type: ignore[arg-type]
 
 
@@ -330,10 +413,16 @@ async def pinned_versions(conn: asyncpg.Connection, refs: dict[str, int | None])
            FROM items i JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
            JOIN unnest($1::text[], $2::int[]) AS r(code, version) ON r.code = i.code
            WHERE v.version = coalesce(r.version, i.latest_version)""",
-        list(refs), list(refs.values()))
-    return {row["code"]: ItemVersion(**{k: v for k, v in row.items() if k != "content_json"},
-                                     content=decoded_content(row["content_hash"], row["content_json"]))
-            for row in rows}
+        list(refs),
+        list(refs.values()),
+    )
+    return {
+        row["code"]: ItemVersion(
+            **{k: v for k, v in row.items() if k != "content_json"},
+            content=decoded_content(row["content_hash"], row["content_json"]),
+        )
+        for row in rows
+    }
 
 
 async def lock_versions(conn: asyncpg.Connection, versions: list[ItemVersion]) -> None:
@@ -341,4 +430,6 @@ async def lock_versions(conn: asyncpg.Connection, versions: list[ItemVersion]) -
         """UPDATE item_versions v SET locked = true FROM items i, unnest($1::text[], $2::int[]) AS r(code, version)
            WHERE i.tenant_id = v.tenant_id AND i.id = v.item_id AND i.code = r.code AND v.version = r.version
              AND NOT v.locked""",
-        [v.code for v in versions], [v.version for v in versions])
+        [v.code for v in versions],
+        [v.version for v in versions],
+    )

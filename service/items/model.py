@@ -19,10 +19,17 @@ import msgspec
 
 from service.rubrics.model import Code, Localized, Text
 
-ItemType = Literal["single_choice", "multiple_choice", "situational_judgement", "likert", "ordering",
-                   "open_response"]
-ITEM_TYPES: tuple[ItemType, ...] = ("single_choice", "multiple_choice", "situational_judgement", "likert",
-                                    "ordering", "open_response")
+ItemType = Literal[
+    "single_choice", "multiple_choice", "situational_judgement", "likert", "ordering", "open_response"
+]
+ITEM_TYPES: tuple[ItemType, ...] = (
+    "single_choice",
+    "multiple_choice",
+    "situational_judgement",
+    "likert",
+    "ordering",
+    "open_response",
+)
 
 OptionKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 Points = Annotated[float, msgspec.Meta(gt=0, le=100, description="Credit the item is worth (default 1)")]
@@ -47,7 +54,9 @@ class Option(msgspec.Struct, forbid_unknown_fields=True):
     text: Localized
 
 
-class ItemBase(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class ItemBase(
+    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True, kw_only=True
+):
     code: Code
     framework: Code
     stem: Localized

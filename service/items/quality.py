@@ -71,15 +71,23 @@ def _validates(items: Sequence[Item], framework: FrameworkContent) -> list[Probl
         for error in validate_item(item, framework):
             problems.append(Problem("validates", item.code, f"{error.pointer}: {error.detail}"))
     codes = Counter(item.code for item in items)
-    problems += [Problem("validates", code, f"the code is used {n} times") for code, n in codes.items() if n > 1]
+    problems += [
+        Problem("validates", code, f"the code is used {n} times") for code, n in codes.items() if n > 1
+    ]
     return problems
 
 
 def _coverage(items: Sequence[Item], framework: FrameworkContent) -> list[Problem]:
     counts = Counter(loading.indicator for item in items for loading in item.loadings)
-    return [Problem("coverage", None, f"indicator '{code}' is measured by {counts[code]} item(s), "
-                                      f"fewer than {MIN_ITEMS_PER_INDICATOR}")
-            for code in sorted(indicator_codes(framework)) if counts[code] < MIN_ITEMS_PER_INDICATOR]
+    return [
+        Problem(
+            "coverage",
+            None,
+            f"indicator '{code}' is measured by {counts[code]} item(s), fewer than {MIN_ITEMS_PER_INDICATOR}",
+        )
+        for code in sorted(indicator_codes(framework))
+        if counts[code] < MIN_ITEMS_PER_INDICATOR
+    ]
 
 
 def _normalized(text: dict[str, str] | None, language: str) -> str:
@@ -92,15 +100,25 @@ def _near_duplicates(items: Sequence[Item]) -> list[Problem]:
     """Pairs whose stem and scenario read almost the same, in either language."""
     problems = []
     for language in LANGUAGES:
-        texts = [(item.code, _normalized(item.stem, language) + " | " + _normalized(item.scenario, language))
-                 for item in items]
+        texts = [
+            (item.code, _normalized(item.stem, language) + " | " + _normalized(item.scenario, language))
+            for item in items
+        ]
         for i, (code, text) in enumerate(texts):
-            for other, other_text in texts[i + 1:]:
+            for other, other_text in texts[i + 1 :]:
                 matcher = difflib.SequenceMatcher(None, text, other_text, autojunk=False)
-                if matcher.real_quick_ratio() >= NEAR_DUPLICATE_RATIO and matcher.quick_ratio() >= NEAR_DUPLICATE_RATIO \
-                        and matcher.ratio() >= NEAR_DUPLICATE_RATIO:
-                    problems.append(Problem("near_duplicate", other,
-                                            f"its stem and scenario ({language}) nearly repeat those of {code}"))
+                if (
+                    matcher.real_quick_ratio() >= NEAR_DUPLICATE_RATIO
+                    and matcher.quick_ratio() >= NEAR_DUPLICATE_RATIO
+                    and matcher.ratio() >= NEAR_DUPLICATE_RATIO
+                ):
+                    problems.append(
+                        Problem(
+                            "near_duplicate",
+                            other,
+                            f"its stem and scenario ({language}) nearly repeat those of {code}",
+                        )
+                    )
     return problems
 
 
@@ -112,8 +130,10 @@ def keyed_options(item: Item) -> set[str]:
         return set(item.key.correct)
     if isinstance(item, SituationalJudgement) and item.format != "rate":
         weights = {loading.indicator: loading.weight for loading in item.loadings}
-        totals = {entry.option: sum(weights.get(code, 0) * credit for code, credit in entry.credit.items())
-                  for entry in item.key.options}
+        totals = {
+            entry.option: sum(weights.get(code, 0) * credit for code, credit in entry.credit.items())
+            for entry in item.key.options
+        }
         top = max(totals.values(), default=0)
         return {option for option, total in totals.items() if total == top}
     return set()
@@ -143,9 +163,14 @@ def _longest_key(items: Sequence[Item]) -> list[Problem]:
         for language in LANGUAGES:
             longest = [item.code for item in group if key_is_longest(item, language)]
             if len(longest) / len(group) > LONGEST_KEY_SHARE:
-                problems.append(Problem("longest_key", None,
-                                        f"{len(longest)} of {len(group)} {kind} items key their longest option "
-                                        f"({language}), more than {LONGEST_KEY_SHARE:.0%}: {', '.join(longest)}"))
+                problems.append(
+                    Problem(
+                        "longest_key",
+                        None,
+                        f"{len(longest)} of {len(group)} {kind} items key their longest option "
+                        f"({language}), more than {LONGEST_KEY_SHARE:.0%}: {', '.join(longest)}",
+                    )
+                )
     return problems
 
 
@@ -161,8 +186,13 @@ def _sjt_keying(items: Sequence[Item]) -> list[Problem]:
             if entry is None:
                 problems.append(Problem("sjt_keying", item.code, f"option '{option.key}' is not keyed"))
             elif missing := sorted(loaded - entry.credit.keys()):
-                problems.append(Problem("sjt_keying", item.code,
-                                        f"option '{option.key}' has no credit on {', '.join(missing)}"))
+                problems.append(
+                    Problem(
+                        "sjt_keying",
+                        item.code,
+                        f"option '{option.key}' has no credit on {', '.join(missing)}",
+                    )
+                )
     return problems
 
 
@@ -180,15 +210,23 @@ def _likert_reverse(items: Sequence[Item]) -> list[Problem]:
     for scale, statements in sorted(scales.items()):
         reverse = sum(item.key.reverse for item in statements)
         if reverse == 0 or reverse == len(statements):
-            problems.append(Problem("likert_reverse", None,
-                                    f"{scale}: {reverse} of {len(statements)} statements are reverse-keyed; "
-                                    "a scale needs both directions"))
+            problems.append(
+                Problem(
+                    "likert_reverse",
+                    None,
+                    f"{scale}: {reverse} of {len(statements)} statements are reverse-keyed; "
+                    "a scale needs both directions",
+                )
+            )
     return problems
 
 
 def _rater_notes(items: Sequence[Item]) -> list[Problem]:
-    return [Problem("rater_notes", item.code, "an open response needs rater notes")
-            for item in items if isinstance(item, OpenResponse) and item.key.rater_notes is None]
+    return [
+        Problem("rater_notes", item.code, "an open response needs rater notes")
+        for item in items
+        if isinstance(item, OpenResponse) and item.key.rater_notes is None
+    ]
 
 
 def _languages(items: Sequence[Item]) -> list[Problem]:
@@ -202,21 +240,35 @@ def _languages(items: Sequence[Item]) -> list[Problem]:
                 continue
             chinese, english = text["zh-CN"], text["en"]
             if not CJK.search(chinese) or CJK.search(english):
-                problems.append(Problem("languages", item.code, f"{where}: zh-CN must be Chinese, en hold none"))
+                problems.append(
+                    Problem("languages", item.code, f"{where}: zh-CN must be Chinese, en hold none")
+                )
                 continue
             if len(chinese) >= LENGTH_RATIO_MIN_CHARS and not low <= len(english) / len(chinese) <= high:
-                problems.append(Problem("languages", item.code,
-                                        f"{where}: {len(english)} en characters for {len(chinese)} zh-CN "
-                                        f"(ratio outside {low:g}-{high:g}); is one a partial translation?"))
+                problems.append(
+                    Problem(
+                        "languages",
+                        item.code,
+                        f"{where}: {len(english)} en characters for {len(chinese)} zh-CN "
+                        f"(ratio outside {low:g}-{high:g}); is one a partial translation?",
+                    )
+                )
     return problems
 
 
 def bank_problems(items: Iterable[Item], framework: FrameworkContent) -> list[Problem]:
     """Every quality problem of a bank written for `framework`, in check order."""
     items = list(items)
-    return (_validates(items, framework) + _coverage(items, framework) + _near_duplicates(items)
-            + _longest_key(items) + _sjt_keying(items) + _likert_reverse(items) + _rater_notes(items)
-            + _languages(items))
+    return (
+        _validates(items, framework)
+        + _coverage(items, framework)
+        + _near_duplicates(items)
+        + _longest_key(items)
+        + _sjt_keying(items)
+        + _likert_reverse(items)
+        + _rater_notes(items)
+        + _languages(items)
+    )
 
 
 def indicator_counts(items: Iterable[Item]) -> Counter[str]:

@@ -23,7 +23,9 @@ ASSESSMENTS_DIR = RUBRICS_DIR / "assessments"
 
 
 def sample_bank(framework: str) -> ItemImport:
-    return msgspec.json.decode((ITEMS_DIR / framework / "items.json").read_bytes(), type=ItemImport, strict=True)
+    return msgspec.json.decode(
+        (ITEMS_DIR / framework / "items.json").read_bytes(), type=ItemImport, strict=True
+    )
 
 
 def sample_assessment(framework: str) -> AssessmentContent:

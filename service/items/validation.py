@@ -35,17 +35,27 @@ def _loadings(item: Item, indicators: set[str] | None) -> list[FieldError]:
     seen: set[str] = set()
     for i, loading in enumerate(item.loadings):
         if loading.indicator in seen:
-            errors.append(FieldError(msg("indicator '{indicator}' is loaded twice",
-                                         indicator=loading.indicator), f"/loadings/{i}/indicator"))
+            errors.append(
+                FieldError(
+                    msg("indicator '{indicator}' is loaded twice", indicator=loading.indicator),
+                    f"/loadings/{i}/indicator",
+                )
+            )
         seen.add(loading.indicator)
         if indicators is not None and loading.indicator not in indicators:
-            errors.append(FieldError(msg("indicator '{indicator}' is not in the framework version",
-                                         indicator=loading.indicator),
-                                     f"/loadings/{i}/indicator"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "indicator '{indicator}' is not in the framework version", indicator=loading.indicator
+                    ),
+                    f"/loadings/{i}/indicator",
+                )
+            )
     total = sum(loading.weight for loading in item.loadings)
     if item.loadings and abs(total - 1.0) > WEIGHT_TOLERANCE:
-        errors.append(FieldError(msg("the loading weights sum to {total:g}, not 1", total=total),
-                                 "/loadings"))
+        errors.append(
+            FieldError(msg("the loading weights sum to {total:g}, not 1", total=total), "/loadings")
+        )
     return errors
 
 
@@ -61,8 +71,9 @@ def _options(item: Item) -> list[FieldError]:
     seen: set[str] = set()
     for i, option in enumerate(options):
         if option.key in seen:
-            errors.append(FieldError(msg("option key '{key}' is used twice", key=option.key),
-                                     f"/options/{i}/key"))
+            errors.append(
+                FieldError(msg("option key '{key}' is used twice", key=option.key), f"/options/{i}/key")
+            )
         seen.add(option.key)
     return errors
 
@@ -70,8 +81,14 @@ def _options(item: Item) -> list[FieldError]:
 def _unknown_option(key: str, keys: set[str], pointer: str) -> list[FieldError]:
     if key in keys:
         return []
-    return [FieldError(msg("option '{key}' does not exist (options: {options})", key=key,
-                           options=", ".join(sorted(keys))), pointer)]
+    return [
+        FieldError(
+            msg(
+                "option '{key}' does not exist (options: {options})", key=key, options=", ".join(sorted(keys))
+            ),
+            pointer,
+        )
+    ]
 
 
 def _key(item: Item) -> list[FieldError]:
@@ -93,33 +110,57 @@ def _key(item: Item) -> list[FieldError]:
             pointer = f"/key/options/{i}"
             errors += _unknown_option(entry.option, keys, f"{pointer}/option")
             if entry.option in keyed:
-                errors.append(FieldError(msg("option '{option}' is keyed twice", option=entry.option),
-                                         f"{pointer}/option"))
+                errors.append(
+                    FieldError(
+                        msg("option '{option}' is keyed twice", option=entry.option), f"{pointer}/option"
+                    )
+                )
             keyed.add(entry.option)
             for indicator, credit in entry.credit.items():
                 if indicator not in loaded:
-                    errors.append(FieldError(msg("credit for '{indicator}', which the item does not load on",
-                                                 indicator=indicator),
-                                             f"{pointer}/credit/{indicator}"))
+                    errors.append(
+                        FieldError(
+                            msg(
+                                "credit for '{indicator}', which the item does not load on",
+                                indicator=indicator,
+                            ),
+                            f"{pointer}/credit/{indicator}",
+                        )
+                    )
                 elif not 0 <= credit <= item.points:
-                    errors.append(FieldError(msg("credit {credit:g} is outside the item's range 0-{points:g}",
-                                                 credit=credit, points=item.points),
-                                             f"{pointer}/credit/{indicator}"))
+                    errors.append(
+                        FieldError(
+                            msg(
+                                "credit {credit:g} is outside the item's range 0-{points:g}",
+                                credit=credit,
+                                points=item.points,
+                            ),
+                            f"{pointer}/credit/{indicator}",
+                        )
+                    )
             for indicator in sorted(loaded - entry.credit.keys()):
-                errors.append(FieldError(msg("no credit for loaded indicator '{indicator}'",
-                                             indicator=indicator), f"{pointer}/credit"))
+                errors.append(
+                    FieldError(
+                        msg("no credit for loaded indicator '{indicator}'", indicator=indicator),
+                        f"{pointer}/credit",
+                    )
+                )
         for key in option_keys(item):
             if key not in keyed:
                 errors.append(FieldError(msg("option '{key}' has no keyed credit", key=key), "/key/options"))
     elif isinstance(item, Ordering):
         if sorted(item.key.order) != sorted(keys) or len(item.key.order) != len(keys):
-            errors.append(FieldError(msg("the key's order must name every option exactly once"),
-                                     "/key/order"))
+            errors.append(
+                FieldError(msg("the key's order must name every option exactly once"), "/key/order")
+            )
     elif isinstance(item, Likert):
         if item.scale_labels and len(item.scale_labels) != item.scale_points:
-            errors.append(FieldError(msg("give {points} scale labels (one per point) or none",
-                                         points=item.scale_points),
-                                     "/scale_labels"))
+            errors.append(
+                FieldError(
+                    msg("give {points} scale labels (one per point) or none", points=item.scale_points),
+                    "/scale_labels",
+                )
+            )
     return errors
 
 
@@ -128,7 +169,14 @@ def validate_item(item: Item, framework: FrameworkContent | None) -> list[FieldE
     indicators = indicator_codes(framework) if framework is not None else None
     errors = _loadings(item, indicators) + _options(item) + _key(item)
     if framework is not None and item.framework != framework.code:
-        errors.append(FieldError(msg("the item is for framework '{framework}', not '{code}'",
-                                     framework=item.framework, code=framework.code),
-                                 "/framework"))
+        errors.append(
+            FieldError(
+                msg(
+                    "the item is for framework '{framework}', not '{code}'",
+                    framework=item.framework,
+                    code=framework.code,
+                ),
+                "/framework",
+            )
+        )
     return errors

@@ -85,17 +85,27 @@ class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
 
 def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
     """`view` with every localized text replaced by its text in `locale` (or the fallback)."""
+
     def text(localized: Localized) -> str:
         return localized[choose(list(localized), [locale])]
 
     return RenderedItem(
-        ref=view.ref, type=view.type, stem=text(view.stem), scenario=text(view.scenario) if view.scenario else None,
+        ref=view.ref,
+        type=view.type,
+        stem=text(view.stem),
+        scenario=text(view.scenario) if view.scenario else None,
         points=view.points,
-        options=[RenderedOption(o.key, text(o.text)) for o in view.options] if view.options is not None else None,
-        answer_with=view.answer_with, format=view.format, rating_points=view.rating_points,
+        options=[RenderedOption(o.key, text(o.text)) for o in view.options]
+        if view.options is not None
+        else None,
+        answer_with=view.answer_with,
+        format=view.format,
+        rating_points=view.rating_points,
         scale_points=view.scale_points,
         scale_labels=[text(label) for label in view.scale_labels] if view.scale_labels is not None else None,
-        max_length=view.max_length, task=view.task)
+        max_length=view.max_length,
+        task=view.task,
+    )
 
 
 class Answer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -112,8 +122,13 @@ class Answer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 _FIELDS_FOR = {
-    "choice": {"choice"}, "choices": {"choices"}, "most_least": {"most", "least"}, "ratings": {"ratings"},
-    "value": {"value"}, "order": {"order"}, "text": {"text"},
+    "choice": {"choice"},
+    "choices": {"choices"},
+    "most_least": {"most", "least"},
+    "ratings": {"ratings"},
+    "value": {"value"},
+    "order": {"order"},
+    "text": {"text"},
 }
 
 
@@ -125,19 +140,33 @@ def _options(options: list[Option], order: list[str] | None) -> list[CandidateOp
 
 def candidate_view(item: Item, option_order: list[str] | None = None) -> CandidateItem:
     """The item as a candidate sees it, options in `option_order` (default: as authored)."""
-    common = {"ref": item.code, "type": item_type(item), "stem": item.stem, "scenario": item.scenario,
-              "points": item.points}
+    common = {
+        "ref": item.code,
+        "type": item_type(item),
+        "stem": item.stem,
+        "scenario": item.scenario,
+        "points": item.points,
+    }
     if isinstance(item, SingleChoice):
         return CandidateItem(**common, options=_options(item.options, option_order), answer_with="choice")
     if isinstance(item, MultipleChoice):
         return CandidateItem(**common, options=_options(item.options, option_order), answer_with="choices")
     if isinstance(item, SituationalJudgement):
         answer_with = {"best": "choice", "most_least": "most_least", "rate": "ratings"}[item.format]
-        return CandidateItem(**common, options=_options(item.options, option_order), answer_with=answer_with,  # type: ignore[arg-type]
-                             format=item.format, rating_points=item.rating_points if item.format == "rate" else None)
+        return CandidateItem(
+            **common,
+            options=_options(item.options, option_order),
+            answer_with=answer_with,  # type: ignore[arg-type]
+            format=item.format,
+            rating_points=item.rating_points if item.format == "rate" else None,
+        )
     if isinstance(item, Likert):
-        return CandidateItem(**common, answer_with="value", scale_points=item.scale_points,
-                             scale_labels=item.scale_labels or None)
+        return CandidateItem(
+            **common,
+            answer_with="value",
+            scale_points=item.scale_points,
+            scale_labels=item.scale_labels or None,
+        )
     if isinstance(item, Ordering):
         return CandidateItem(**common, options=_options(item.options, option_order), answer_with="order")
     if isinstance(item, OpenResponse):
@@ -168,24 +197,40 @@ class AnswerRule(msgspec.Struct, frozen=True):
 
 
 def answer_rule(view: CandidateItem) -> AnswerRule:
-    return AnswerRule(view.answer_with, tuple(sorted(option.key for option in view.options or [])),
-                      view.rating_points, view.scale_points, view.max_length)
+    return AnswerRule(
+        view.answer_with,
+        tuple(sorted(option.key for option in view.options or [])),
+        view.rating_points,
+        view.scale_points,
+        view.max_length,
+    )
 
 
 def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> list[FieldError]:
     """Problems with `answer` to the item `view` rules; an empty answer (clearing) has none."""
     given = {name for name, value in msgspec.structs.asdict(answer).items() if value is not None}
     allowed = _FIELDS_FOR[view.answer_with]
-    errors = [FieldError(msg("this item is answered with {fields}, not {name}",
-                             fields=" and ".join(sorted(allowed)), name=name), f"{pointer}/{name}")
-              for name in sorted(given - allowed)]
+    errors = [
+        FieldError(
+            msg(
+                "this item is answered with {fields}, not {name}",
+                fields=" and ".join(sorted(allowed)),
+                name=name,
+            ),
+            f"{pointer}/{name}",
+        )
+        for name in sorted(given - allowed)
+    ]
     if errors or not given:
         return errors
     keys = view.keys
 
     def known(key: str, where: str) -> list[FieldError]:
-        return [] if key in keys else [FieldError(msg("option '{key}' does not exist in this item", key=key),
-                                                  where)]
+        return (
+            []
+            if key in keys
+            else [FieldError(msg("option '{key}' does not exist in this item", key=key), where)]
+        )
 
     if view.answer_with == "choice":
         errors += known(answer.choice, f"{pointer}/choice")  # type: ignore[arg-type]
@@ -200,24 +245,34 @@ def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> 
             if value is not None:
                 errors += known(value, f"{pointer}/{name}")
         if answer.most is not None and answer.most == answer.least:
-            errors.append(FieldError(msg("the most and least likely responses must differ"),
-                                     f"{pointer}/least"))
+            errors.append(
+                FieldError(msg("the most and least likely responses must differ"), f"{pointer}/least")
+            )
     elif view.answer_with == "ratings":
         for key, rating in (answer.ratings or {}).items():
             errors += known(key, f"{pointer}/ratings/{key}")
             if not 1 <= rating <= (view.rating_points or 0):
-                errors.append(FieldError(msg("rate from 1 to {points}",
-                                             points=view.rating_points), f"{pointer}/ratings/{key}"))
+                errors.append(
+                    FieldError(
+                        msg("rate from 1 to {points}", points=view.rating_points), f"{pointer}/ratings/{key}"
+                    )
+                )
     elif view.answer_with == "value":
         if not 1 <= (answer.value or 0) <= (view.scale_points or 0):
-            errors.append(FieldError(msg("answer with a point from 1 to {points}",
-                                         points=view.scale_points), f"{pointer}/value"))
+            errors.append(
+                FieldError(
+                    msg("answer with a point from 1 to {points}", points=view.scale_points),
+                    f"{pointer}/value",
+                )
+            )
     elif view.answer_with == "order":
         if sorted(answer.order or []) != sorted(keys):
-            errors.append(FieldError(msg("put every step in the order, each exactly once"),
-                                     f"{pointer}/order"))
+            errors.append(
+                FieldError(msg("put every step in the order, each exactly once"), f"{pointer}/order")
+            )
     elif view.answer_with == "text":
         if len(answer.text or "") > (view.max_length or MAX_TEXT):
-            errors.append(FieldError(msg("at most {limit} characters", limit=view.max_length),
-                                     f"{pointer}/text"))
+            errors.append(
+                FieldError(msg("at most {limit} characters", limit=view.max_length), f"{pointer}/text")
+            )
     return errors

@@ -40,7 +40,11 @@ async def enqueue(conn: asyncpg.Connection, kind: Kind, job_id: UUID) -> None:
            ON CONFLICT (tenant_id, id) DO UPDATE SET state = 'queued', attempts = 0, lease_owner = NULL,
                lease_expires_at = excluded.lease_expires_at, error = NULL, created_at = now(), started_at = NULL,
                finished_at = NULL
-           WHERE jobs.state IN ('done', 'failed')""", job_id, kind, LAUNCH_SECONDS)
+           WHERE jobs.state IN ('done', 'failed')""",
+        job_id,
+        kind,
+        LAUNCH_SECONDS,
+    )
 
 
 async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
@@ -53,8 +57,9 @@ async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
 _CLAIMABLE = """(state IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()))"""
 
 
-async def claim(conn: asyncpg.Connection, owner: str, lease_seconds: float, max_attempts: int,
-                job_id: UUID | None = None) -> Claimed | None:
+async def claim(
+    conn: asyncpg.Connection, owner: str, lease_seconds: float, max_attempts: int, job_id: UUID | None = None
+) -> Claimed | None:
     """One claimable job of the tenant, or this one (its launcher claims it while queued)."""
     row = await conn.fetchrow(
         f"""UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
@@ -63,7 +68,12 @@ async def claim(conn: asyncpg.Connection, owner: str, lease_seconds: float, max_
             WHERE id = (SELECT id FROM jobs WHERE ({_CLAIMABLE} OR (state = 'queued' AND id = $4)) AND attempts < $3
                           AND ($4::uuid IS NULL OR id = $4)
                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, kind, attempts, lease_owner AS owner""", owner, lease_seconds, max_attempts, job_id)
+            RETURNING id, kind, attempts, lease_owner AS owner""",
+        owner,
+        lease_seconds,
+        max_attempts,
+        job_id,
+    )
     return msgspec.convert(dict(row), Claimed) if row else None
 
 
@@ -76,25 +86,39 @@ async def exhausted(conn: asyncpg.Connection, max_attempts: int) -> list[Claimed
                            || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                            || ') after ' || attempts || ' attempt(s); start it again'
             WHERE id IN (SELECT id FROM jobs WHERE {_CLAIMABLE} AND attempts >= $1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, kind, attempts, error""", max_attempts)
+            RETURNING id, kind, attempts, error""",
+        max_attempts,
+    )
     return [msgspec.convert({k: r[k] for k in ("id", "kind", "attempts")}, Claimed) for r in rows]
 
 
 async def renew(conn: asyncpg.Connection, job_id: UUID, owner: str, lease_seconds: float) -> bool:
     """The lease moved ahead, if this owner still holds it (the row stays locked until commit)."""
-    return await conn.fetchval(
-        """UPDATE jobs SET lease_expires_at = clock_timestamp() + make_interval(secs => $3), heartbeat_at = now()
+    return (
+        await conn.fetchval(
+            """UPDATE jobs SET lease_expires_at = clock_timestamp() + make_interval(secs => $3), heartbeat_at = now()
            WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING true""",
-        job_id, owner, lease_seconds) is not None
+            job_id,
+            owner,
+            lease_seconds,
+        )
+        is not None
+    )
 
 
 async def finish(conn: asyncpg.Connection, job_id: UUID, owner: str, error: str | None = None) -> bool:
     """Done (or failed with `error`), if this owner still holds it."""
-    return await conn.fetchval(
-        """UPDATE jobs SET state = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END, error = $3,
+    return (
+        await conn.fetchval(
+            """UPDATE jobs SET state = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END, error = $3,
                   finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
            WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING true""",
-        job_id, owner, error) is not None
+            job_id,
+            owner,
+            error,
+        )
+        is not None
+    )
 
 
 async def release(conn: asyncpg.Connection, job_id: UUID, owner: str) -> None:
@@ -102,4 +126,6 @@ async def release(conn: asyncpg.Connection, job_id: UUID, owner: str) -> None:
     await conn.execute(
         """UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
                   lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'running'""",
-        job_id, owner)
+        job_id,
+        owner,
+    )

@@ -38,8 +38,13 @@ class JobRunner:
     async def launch(self, tenant_id: UUID, job_id: UUID) -> None:
         """Claim this job and run it to the end (a request's background task, after its commit)."""
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
-                                        self.settings.job_max_attempts, job_id)
+            claimed = await queue.claim(
+                conn,
+                self._claimant(),
+                self.settings.job_lease_seconds,
+                self.settings.job_max_attempts,
+                job_id,
+            )
         if claimed is not None:  # else another worker's poll was quicker
             # a task of its own: the heartbeat (lease lost) or a shutdown may cancel it, not the request
             await asyncio.wait({asyncio.create_task(self.run(tenant_id, claimed))})
@@ -54,12 +59,17 @@ class JobRunner:
                     error = await conn.fetchval("SELECT error FROM jobs WHERE id = $1", dead.id)
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
-                claimed = await queue.claim(conn, self._claimant(), self.settings.job_lease_seconds,
-                                            self.settings.job_max_attempts)
+                claimed = await queue.claim(
+                    conn, self._claimant(), self.settings.job_lease_seconds, self.settings.job_max_attempts
+                )
             if claimed is not None:
                 if claimed.attempts > 1:
-                    log.warning("%s job %s taken over (claim %s): its worker stopped", claimed.kind, claimed.id,
-                                claimed.attempts)
+                    log.warning(
+                        "%s job %s taken over (claim %s): its worker stopped",
+                        claimed.kind,
+                        claimed.id,
+                        claimed.attempts,
+                    )
                 task = asyncio.create_task(self.run(tenant_id, claimed))
                 self._spawned.add(task)
                 task.add_done_callback(self._spawned.discard)
@@ -77,7 +87,9 @@ class JobRunner:
                 log.exception("job poll failed, retrying in %ss", self.settings.job_poll_seconds)
 
     async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
-        job = Job(self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings)
+        job = Job(
+            self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings
+        )
         task = asyncio.current_task()
         assert task is not None
         self.running[job.id] = (job, task)
@@ -85,11 +97,15 @@ class JobRunner:
         try:
             await KINDS[job.kind].run(job)
         except LeaseLost:
-            log.warning("%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id)
+            log.warning(
+                "%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id
+            )
         except asyncio.CancelledError:
             if not job.lost:
                 raise
-            log.warning("%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id)
+            log.warning(
+                "%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id
+            )
         except Exception as exc:  # a job has no caller to raise to: record the failure where the client polls
             log.exception("%s job %s failed", job.kind, job.id)
             await self._record_failure(job, f"{type(exc).__name__}: {exc}"[:2000])

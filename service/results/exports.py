@@ -75,7 +75,9 @@ class ScoreExport(msgspec.Struct):
     finished_at: datetime | None
     expires_at: datetime  # the file is deleted then (a job not done by then is failed or expired too)
     file: str | None = None  # where to download it (409 until done)
-    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    run_attempts: int = (
+        0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    )
     lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
@@ -92,10 +94,15 @@ class Gone(DomainError):
     status, slug, title = 410, "export-gone", msg("The export's file no longer exists")
 
 
-_SELECT = """SELECT e.id, a.code AS assessment, e.format, e.language, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
+_SELECT = (
+    """SELECT e.id, a.code AS assessment, e.format, e.language, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
                     e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes,
-                    """ + queue.LEASE_COLUMNS + """
-             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id""" + queue.join("e")
+                    """
+    + queue.LEASE_COLUMNS
+    + """
+             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id"""
+    + queue.join("e")
+)
 
 # A finished file past its time loses its chunks. (A job whose worker died is the job mechanism's:
 # taken over, or failed by `mark_failed`.)
@@ -116,20 +123,33 @@ async def settle(conn: asyncpg.Connection, export_id: UUID | None = None) -> Non
     await conn.execute(_SETTLE, export_id)
 
 
-async def create(conn: asyncpg.Connection, code: str, fmt: Format, requested_by: str,
-                 retention: timedelta, language: Language = "zh-CN") -> ScoreExport:
+async def create(
+    conn: asyncpg.Connection,
+    code: str,
+    fmt: Format,
+    requested_by: str,
+    retention: timedelta,
+    language: Language = "zh-CN",
+) -> ScoreExport:
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     await settle(conn)
     active = await conn.fetchval("SELECT count(*) FROM score_exports WHERE status IN ('queued', 'running')")
     if active >= MAX_ACTIVE:
-        raise Conflict(msg("{active} score exports are already queued or running: wait for one to finish",
-                           active=active))
+        raise Conflict(
+            msg("{active} score exports are already queued or running: wait for one to finish", active=active)
+        )
     export_id = await conn.fetchval(
         """INSERT INTO score_exports (assessment_id, format, chunk_bytes, requested_by, expires_at, language)
            VALUES ($1, $2, $3, $4, now() + $5::interval, $6) RETURNING id""",
-        assessment_id, fmt, CHUNK_BYTES, requested_by, retention, language)
+        assessment_id,
+        fmt,
+        CHUNK_BYTES,
+        requested_by,
+        retention,
+        language,
+    )
     await queue.enqueue(conn, "score_export", export_id)
     return await get(conn, export_id)
 
@@ -151,20 +171,30 @@ async def downloadable(conn: asyncpg.Connection, export_id: UUID) -> StoredFile:
     found = await stored(conn, export_id)
     status = found.export.status
     if status in ("queued", "running"):
-        raise NotReady(msg("score export {export_id} is {status} ({done} of {total} rows): poll it",
-                           export_id=export_id, status=status, done=found.export.rows_done,
-                           total=found.export.rows_total if found.export.rows_total is not None else "?"))
+        raise NotReady(
+            msg(
+                "score export {export_id} is {status} ({done} of {total} rows): poll it",
+                export_id=export_id,
+                status=status,
+                done=found.export.rows_done,
+                total=found.export.rows_total if found.export.rows_total is not None else "?",
+            )
+        )
     if status != "done":
-        raise Gone(msg("score export {export_id} is {status}: start a new one", export_id=export_id,
-                       status=status))
+        raise Gone(
+            msg("score export {export_id} is {status}: start a new one", export_id=export_id, status=status)
+        )
     return found
 
 
-async def list_exports(conn: asyncpg.Connection, *, after: keyset.Position | None, limit: int
-                       ) -> list[ScoreExport]:
+async def list_exports(
+    conn: asyncpg.Connection, *, after: keyset.Position | None, limit: int
+) -> list[ScoreExport]:
     """The tenant's exports, newest first."""
     await settle(conn)
-    rows = await conn.fetch(_SELECT + " WHERE " + keyset.newest_first("e", 1), *keyset.arguments(after, limit))
+    rows = await conn.fetch(
+        _SELECT + " WHERE " + keyset.newest_first("e", 1), *keyset.arguments(after, limit)
+    )
     return [_export(row) for row in rows]
 
 
@@ -174,8 +204,9 @@ async def delete(conn: asyncpg.Connection, export_id: UUID) -> None:
         raise NotFound(msg("no score export {export_id}", export_id=export_id))
 
 
-async def read(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, chunk_bytes: int, first: int, last: int
-               ) -> AsyncIterator[bytes]:
+async def read(
+    pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, chunk_bytes: int, first: int, last: int
+) -> AsyncIterator[bytes]:
     """Bytes first..last (inclusive) of the file, a chunk at a time, each read in a short transaction."""
     for seq in range(first // chunk_bytes, last // chunk_bytes + 1):
         start = max(first - seq * chunk_bytes, 0)  # within the chunk
@@ -183,7 +214,11 @@ async def read(pool: asyncpg.Pool, tenant_id: UUID, export_id: UUID, chunk_bytes
         async with tenant_transaction(pool, tenant_id) as conn:
             data = await conn.fetchval(
                 "SELECT substring(data FROM $3 FOR $4) FROM score_export_chunks WHERE export_id = $1 AND seq = $2",
-                export_id, seq, start + 1, length)
+                export_id,
+                seq,
+                start + 1,
+                length,
+            )
         if data is None or len(data) != length:
             # deleted or expired mid-download: end the response short of its Content-Length, which tells
             # the client the body is incomplete (a clean end would pass a truncated file as whole)
@@ -202,25 +237,34 @@ _COUNT = """SELECT count(*) FROM scores s JOIN attempts t ON t.tenant_id = s.ten
             WHERE s.current AND t.assessment_id = (SELECT id FROM assessments WHERE code = $1)"""
 
 
-async def _commit(job: Job, seq: int, chunk: bytes, assignments: str, *values: object, done: bool = False) -> None:
+async def _commit(
+    job: Job, seq: int, chunk: bytes, assignments: str, *values: object, done: bool = False
+) -> None:
     """One chunk (if any) and the job's progress (`assignments`, from $2 on), in one transaction, only
     while the job is still this worker's and the export still running; `done`: the job ends with it."""
     async with tenant_transaction(job.pool, job.tenant_id) as conn:
         await job.fence(conn)
         alive = await conn.fetchval(
-            f"UPDATE score_exports SET {assignments} WHERE id = $1 AND status = 'running' "
-            "RETURNING id", job.id, *values)
+            f"UPDATE score_exports SET {assignments} WHERE id = $1 AND status = 'running' RETURNING id",
+            job.id,
+            *values,
+        )
         if alive is None:
             raise _Abandoned
         if chunk:
-            await conn.execute("INSERT INTO score_export_chunks (export_id, seq, data) VALUES ($1, $2, $3)",
-                               job.id, seq, chunk)
+            await conn.execute(
+                "INSERT INTO score_export_chunks (export_id, seq, data) VALUES ($1, $2, $3)",
+                job.id,
+                seq,
+                chunk,
+            )
         if done:
             await job.complete(conn)
 
 
-async def _batches(snapshot: asyncpg.Connection, job: Job, code: str, fmt: Format, language: Language
-                   ) -> AsyncIterator[tuple[bytes, int]]:
+async def _batches(
+    snapshot: asyncpg.Connection, job: Job, code: str, fmt: Format, language: Language
+) -> AsyncIterator[tuple[bytes, int]]:
     """(bytes, rows they add) in file order. An XLSX file is final only once its last row is written (a zip's
     directory comes last), so its rows are reported as written and its bytes come at the end."""
     if fmt != "xlsx":
@@ -235,11 +279,14 @@ async def _batches(snapshot: asyncpg.Connection, job: Job, code: str, fmt: Forma
         yield data, 0
 
 
-async def _render(job: Job, code: str, fmt: Format, language: Language, chunk_bytes: int,
-                  retention: timedelta) -> None:
+async def _render(
+    job: Job, code: str, fmt: Format, language: Language, chunk_bytes: int, retention: timedelta
+) -> None:
     digest, pending = hashlib.sha256(), bytearray()
     seq = rows = size = 0
-    async with tenant_transaction(job.pool, job.tenant_id, isolation="repeatable_read", readonly=True) as snapshot:
+    async with tenant_transaction(
+        job.pool, job.tenant_id, isolation="repeatable_read", readonly=True
+    ) as snapshot:
         total = await snapshot.fetchval(_COUNT, code)
         await _commit(job, 0, b"", "rows_total = $2", total)
         async for data, count in _batches(snapshot, job, code, fmt, language):
@@ -251,9 +298,18 @@ async def _render(job: Job, code: str, fmt: Format, language: Language, chunk_by
                 del pending[:chunk_bytes]
                 await _commit(job, seq, chunk, "rows_done = $2, bytes = $3", rows, (seq + 1) * chunk_bytes)
                 seq += 1
-    await _commit(job, seq, bytes(pending),
-                  "rows_done = $2, bytes = $3, sha256 = $4, status = 'done', finished_at = now(), "
-                  "expires_at = now() + $5::interval", rows, size, digest.hexdigest(), retention, done=True)
+    await _commit(
+        job,
+        seq,
+        bytes(pending),
+        "rows_done = $2, bytes = $3, sha256 = $4, status = 'done', finished_at = now(), "
+        "expires_at = now() + $5::interval",
+        rows,
+        size,
+        digest.hexdigest(),
+        retention,
+        done=True,
+    )
 
 
 async def run(job: Job) -> None:
@@ -268,7 +324,9 @@ async def run(job: Job) -> None:
                       rows_done = 0, bytes = 0, rows_total = NULL
                FROM assessments a WHERE e.id = $1 AND e.status IN ('queued', 'running')
                     AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
-               RETURNING a.code, e.format, e.language, e.chunk_bytes""", job.id)
+               RETURNING a.code, e.format, e.language, e.chunk_bytes""",
+            job.id,
+        )
         await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", job.id)
         if found is None:  # deleted, or failed, before it started
             await job.complete(conn)
@@ -284,8 +342,12 @@ async def run(job: Job) -> None:
 
 async def mark_failed(conn: asyncpg.Connection, export_id: UUID, error: str) -> None:
     """The job failed (or its last worker died): the export reads failed and loses its chunks."""
-    await conn.execute("UPDATE score_exports SET status = 'failed', error = $2, finished_at = now() "
-                       "WHERE id = $1 AND status IN ('queued', 'running')", export_id, error)
+    await conn.execute(
+        "UPDATE score_exports SET status = 'failed', error = $2, finished_at = now() "
+        "WHERE id = $1 AND status IN ('queued', 'running')",
+        export_id,
+        error,
+    )
     await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", export_id)
 
 

@@ -101,9 +101,10 @@ class BadFeedCursor(DomainError):
 
 
 def _bad_cursor() -> BadFeedCursor:
-    return BadFeedCursor(msg("the cursor is not one this feed handed out"),
-                         [FieldError(msg("not a cursor from the score feed; start again without it"),
-                                     parameter="cursor")])
+    return BadFeedCursor(
+        msg("the cursor is not one this feed handed out"),
+        [FieldError(msg("not a cursor from the score feed; start again without it"), parameter="cursor")],
+    )
 
 
 async def _decode(conn: asyncpg.Connection, position: str | None) -> tuple[str, UUID, int]:
@@ -123,15 +124,17 @@ async def _decode(conn: asyncpg.Connection, position: str | None) -> tuple[str, 
         attempt, version = UUID(match.group(1)), int(match.group(2))
     except ValueError:
         raise _bad_cursor() from None
-    xid = await conn.fetchval("SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2",
-                              attempt, version)
+    xid = await conn.fetchval(
+        "SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2", attempt, version
+    )
     if xid is None:
         raise _bad_cursor()
     return xid, attempt, version
 
 
-async def _filters(conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
-                   ) -> tuple[UUID | None, str | None, str | None, UUID | None]:
+async def _filters(
+    conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
+) -> tuple[UUID | None, str | None, str | None, UUID | None]:
     assessment_id = person_id = None
     low = high = None
     if assessment is not None:
@@ -154,8 +157,15 @@ _WHERE = """($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::text IS NULL OR 
             AND ($4::uuid IS NULL OR t.person_id = $4)"""
 
 
-async def feed(conn: asyncpg.Connection, *, position: str | None, limit: int, assessment: str | None,
-               under: str | None, person: str | None) -> FeedPage:
+async def feed(
+    conn: asyncpg.Connection,
+    *,
+    position: str | None,
+    limit: int,
+    assessment: str | None,
+    under: str | None,
+    person: str | None,
+) -> FeedPage:
     """From `position` (the raw position a previous page ended at; the API wraps it as a cursor)."""
     xid, attempt, version = await _decode(conn, position)
     assessment_id, low, high, person_id = await _filters(conn, assessment, under, person)
@@ -165,39 +175,72 @@ async def feed(conn: asyncpg.Connection, *, position: str | None, limit: int, as
                  AND s.feed_xid < pg_snapshot_xmin(pg_current_snapshot())
                  AND (s.feed_xid, s.attempt_id, s.version) > ($5::text::xid8, $6::uuid, $7::int)
                ORDER BY s.feed_xid, s.attempt_id, s.version LIMIT $8""",
-        assessment_id, low, high, person_id, xid, attempt, version, limit + 1)
+        assessment_id,
+        low,
+        high,
+        person_id,
+        xid,
+        attempt,
+        version,
+        limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     if rows:
         position = f"{rows[-1]['attempt_id']}:{rows[-1]['score_version']}"
     else:
         position = "" if (xid, attempt, version) == _START else f"{attempt}:{version}"
-    items = [msgspec.convert({k: v for k, v in dict(row).items() if k != "feed_xid"}, ScoreRow) for row in rows]
+    items = [
+        msgspec.convert({k: v for k, v in dict(row).items() if k != "feed_xid"}, ScoreRow) for row in rows
+    ]
     return FeedPage(items, position, more)
 
 
-async def latest(conn: asyncpg.Connection, *, person: str | None, assessment: str | None, after: str | None,
-                 limit: int) -> list[ScoreRow]:
+async def latest(
+    conn: asyncpg.Connection, *, person: str | None, assessment: str | None, after: str | None, limit: int
+) -> list[ScoreRow]:
     """Per person and assessment, the score in force of the latest submitted attempt."""
     if person is None and assessment is None:
-        raise Unprocessable(msg("name a person or an assessment"),
-                            [FieldError(msg("give `person` or `assessment` (or both)"), parameter="person")])
+        raise Unprocessable(
+            msg("name a person or an assessment"),
+            [FieldError(msg("give `person` or `assessment` (or both)"), parameter="person")],
+        )
     assessment_id, _, _, person_id = await _filters(conn, assessment, None, person)
     rows = await conn.fetch(
-        _ROW.format(extra="") + """
+        _ROW.format(extra="")
+        + """
         JOIN LATERAL (SELECT max(x.number) AS number FROM attempts x WHERE x.tenant_id = t.tenant_id
                       AND x.assessment_id = t.assessment_id AND x.person_id = t.person_id
                       AND x.status = 'submitted') newest ON newest.number = t.number
         WHERE s.current AND ($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::uuid IS NULL OR t.person_id = $2)
           AND ($3::text IS NULL OR (p.external_id || E'\\x1f' || a.code) > $3)
-        ORDER BY p.external_id || E'\\x1f' || a.code LIMIT $4""", assessment_id, person_id, after, limit)
+        ORDER BY p.external_id || E'\\x1f' || a.code LIMIT $4""",
+        assessment_id,
+        person_id,
+        after,
+        limit,
+    )
     return [msgspec.convert(dict(row), ScoreRow) for row in rows]
 
 
-EXPORT_COLUMNS = ["person", "assessment", "attempt_id", "attempt_number", "score_version", "status", "current",
-                  "counted",
-                  "framework", "framework_version", "overall_scaled", "overall_level", "org_unit", "category",
-                  "submitted_at", "scored_at"]
+EXPORT_COLUMNS = [
+    "person",
+    "assessment",
+    "attempt_id",
+    "attempt_number",
+    "score_version",
+    "status",
+    "current",
+    "counted",
+    "framework",
+    "framework_version",
+    "overall_scaled",
+    "overall_level",
+    "org_unit",
+    "category",
+    "submitted_at",
+    "scored_at",
+]
 
 
 async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterator[ScoreRow]:
@@ -211,7 +254,9 @@ async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterato
 
 
 def csv_header(dimensions: list[str]) -> bytes:
-    return _csv_line([*EXPORT_COLUMNS, *(f"{d}_scaled" for d in dimensions), *(f"{d}_level" for d in dimensions)])
+    return _csv_line(
+        [*EXPORT_COLUMNS, *(f"{d}_scaled" for d in dimensions), *(f"{d}_level" for d in dimensions)]
+    )
 
 
 def csv_line(row: ScoreRow, dimensions: list[str]) -> bytes:
@@ -219,8 +264,18 @@ def csv_line(row: ScoreRow, dimensions: list[str]) -> bytes:
     values = [getattr(row, column) for column in EXPORT_COLUMNS]
     values += [by_code[d].scaled if d in by_code else None for d in dimensions]
     values += [by_code[d].level if d in by_code else None for d in dimensions]
-    return _csv_line(["" if v is None else v.isoformat() if isinstance(v, datetime) else
-                      str(v).lower() if isinstance(v, bool) else v for v in values])
+    return _csv_line(
+        [
+            ""
+            if v is None
+            else v.isoformat()
+            if isinstance(v, datetime)
+            else str(v).lower()
+            if isinstance(v, bool)
+            else v
+            for v in values
+        ]
+    )
 
 
 def render_csv(row: ScoreRow | None, dimensions: list[str]) -> bytes:
@@ -235,12 +290,12 @@ def render_jsonl(row: ScoreRow | None, dimensions: list[str]) -> bytes:
 
 Renderer = Callable[[ScoreRow | None, list[str]], bytes]
 RENDERERS: dict[str, Renderer] = {"csv": render_csv, "jsonl": render_jsonl}
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
-               "xlsx": xlsx.MEDIA_TYPE}
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson", "xlsx": xlsx.MEDIA_TYPE}
 
 
-async def export_batches(conn: asyncpg.Connection, assessment: str, render: Renderer, batch_rows: int = 500
-                         ) -> AsyncIterator[tuple[bytes, int]]:
+async def export_batches(
+    conn: asyncpg.Connection, assessment: str, render: Renderer, batch_rows: int = 500
+) -> AsyncIterator[tuple[bytes, int]]:
     """An export's bytes in pieces of up to `batch_rows` rows, each with its row count (the header has
     none). The stream and the export jobs both write exactly this, so their files are identical."""
     dimensions = await dimension_codes(conn, assessment)
@@ -283,8 +338,9 @@ def xlsx_row(row: ScoreRow, dimensions: list[str], unit_names: dict[str, str]) -
     return values
 
 
-async def framework_names(conn: asyncpg.Connection, assessment: str
-                          ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+async def framework_names(
+    conn: asyncpg.Connection, assessment: str
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """The assessment's framework's top-level dimension names and level labels (localized), by code."""
     row = await conn.fetchrow(
         """SELECT ARRAY(SELECT jsonb_build_array(d->>'code', d->'name')
@@ -295,7 +351,9 @@ async def framework_names(conn: asyncpg.Connection, assessment: str
            JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
            JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
                 AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""", assessment)
+           WHERE a.code = $1""",
+        assessment,
+    )
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=assessment))
     return dict(row["dimensions"]), dict(row["levels"])

@@ -34,13 +34,20 @@ class StatisticsRun(msgspec.Struct):
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
-    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    run_attempts: int = (
+        0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    )
     lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
-_SELECT = """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
-                    r.created_at, r.finished_at, """ + queue.LEASE_COLUMNS + """
-             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
+_SELECT = (
+    """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
+                    r.created_at, r.finished_at, """
+    + queue.LEASE_COLUMNS
+    + """
+             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+    + queue.join("r")
+)
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
@@ -49,10 +56,15 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
         raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(
         "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
-        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1", assessment_id)
+        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
+        assessment_id,
+    )
     run_id = await conn.fetchval(
         "INSERT INTO statistics_runs (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
-        assessment_id, total, requested_by)
+        assessment_id,
+        total,
+        requested_by,
+    )
     await queue.enqueue(conn, "item_statistics", run_id)
     return await get_run(conn, code, run_id)
 
@@ -61,11 +73,15 @@ async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = Non
     """A run, or the latest one of the assessment."""
     row = await conn.fetchrow(
         _SELECT + " WHERE a.code = $1 AND ($2::uuid IS NULL OR r.id = $2) ORDER BY r.created_at DESC LIMIT 1",
-        code, run_id)
+        code,
+        run_id,
+    )
     if row is None:
-        raise NotFound(msg("assessment '{code}' has no item statistics run {run_id}", code=code,
-                           run_id=run_id) if run_id else msg("assessment '{code}' has no item statistics yet",
-                                                             code=code))
+        raise NotFound(
+            msg("assessment '{code}' has no item statistics run {run_id}", code=code, run_id=run_id)
+            if run_id
+            else msg("assessment '{code}' has no item statistics yet", code=code)
+        )
     return msgspec.convert(dict(row), StatisticsRun)
 
 
@@ -75,8 +91,11 @@ async def run(job: Job) -> None:
     accumulator = StatisticsAccumulator()
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        assessment_id = await conn.fetchval("UPDATE statistics_runs SET processed = 0 WHERE id = $1 "
-                                            "AND status = 'running' RETURNING assessment_id", run_id)
+        assessment_id = await conn.fetchval(
+            "UPDATE statistics_runs SET processed = 0 WHERE id = $1 "
+            "AND status = 'running' RETURNING assessment_id",
+            run_id,
+        )
         if assessment_id is None:  # gone, or already ended
             await job.complete(conn)
             return
@@ -90,25 +109,37 @@ async def run(job: Job) -> None:
                    JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
                      AND s.status = 'final'
                    WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
-                assessment_id, after, BATCH)
+                assessment_id,
+                after,
+                BATCH,
+            )
             if not rows:
                 break
             answers: dict[UUID, dict[str, Answer]] = {row["id"]: {} for row in rows}
-            for r in await conn.fetch("SELECT attempt_id, item_ref, answer FROM responses "
-                                      "WHERE attempt_id = ANY($1::uuid[])", list(answers)):
+            for r in await conn.fetch(
+                "SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])",
+                list(answers),
+            ):
                 answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
             for row in rows:
                 accumulator.add(msgspec.convert(row["document"], ScoreDocument), answers[row["id"]])
-            await conn.execute("UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1",
-                               run_id, len(rows))
+            await conn.execute(
+                "UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1", run_id, len(rows)
+            )
         after = rows[-1]["id"]
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        await conn.execute("UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() "
-                           "WHERE id = $1", run_id, msgspec.to_builtins(accumulator.result()))
+        await conn.execute(
+            "UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() WHERE id = $1",
+            run_id,
+            msgspec.to_builtins(accumulator.result()),
+        )
         await job.complete(conn)
 
 
 async def mark_failed(conn: asyncpg.Connection, run_id: UUID, error: str) -> None:
-    await conn.execute("UPDATE statistics_runs SET status = 'failed', error = $2 WHERE id = $1 AND status = 'running'",
-                       run_id, error)
+    await conn.execute(
+        "UPDATE statistics_runs SET status = 'failed', error = $2 WHERE id = $1 AND status = 'running'",
+        run_id,
+        error,
+    )

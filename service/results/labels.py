@@ -71,7 +71,9 @@ def pick(text: dict[str, str] | str | None, lang: str) -> str | None:
 class Labeller:
     """Names for column codes and measures, given the framework's dimension and level names."""
 
-    def __init__(self, lang: str, dimensions: dict[str, dict[str, str]], levels: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self, lang: str, dimensions: dict[str, dict[str, str]], levels: dict[str, dict[str, str]]
+    ) -> None:
         self.lang = lang
         self.dimensions = {code: pick(name, lang) or code for code, name in dimensions.items()}
         self.levels = {code: pick(name, lang) or code for code, name in levels.items()}
@@ -88,8 +90,11 @@ class Labeller:
             return render(msg("n at {level}", level=self.levels[code[6:]]), self.lang)
         dimension = code.removesuffix("_scaled").removesuffix("_level")
         if dimension != code and dimension in self.dimensions:
-            label = (msg("{dimension} score", dimension=self.dimensions[dimension]) if code.endswith("_scaled")
-                     else msg("{dimension} level", dimension=self.dimensions[dimension]))
+            label = (
+                msg("{dimension} score", dimension=self.dimensions[dimension])
+                if code.endswith("_scaled")
+                else msg("{dimension} level", dimension=self.dimensions[dimension])
+            )
             return render(label, self.lang)
         return code
 

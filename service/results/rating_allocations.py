@@ -40,21 +40,44 @@ RATER_PATTERN = r"^[^\x00-\x1f]+$"
 
 async def open_to(conn: asyncpg.Connection, task_id: UUID, rater: str) -> bool:
     """Whether the rater may rate this task now (its slots not all reserved for others)."""
-    return bool(await conn.fetchval(
-        f"""SELECT {OPEN_TO} FROM rating_tasks t
+    return bool(
+        await conn.fetchval(
+            f"""SELECT {OPEN_TO} FROM rating_tasks t
             JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
             JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
-            WHERE t.id = $2""", rater, task_id))
+            WHERE t.id = $2""",
+            rater,
+            task_id,
+        )
+    )
 
 
 class AllocationInput(msgspec.Struct, forbid_unknown_fields=True):
-    rater: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=RATER_PATTERN,
-                                       description="The rater's subject (their token's `sub`)")]
+    rater: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=255,
+            pattern=RATER_PATTERN,
+            description="The rater's subject (their token's `sub`)",
+        ),
+    ]
     assessment: Annotated[str, msgspec.Meta(max_length=64, pattern=CODE_PATTERN)]
-    item: Annotated[str, msgspec.Meta(max_length=64, pattern=CODE_PATTERN,
-                                      description="Only responses to this item")] | None = None
-    org_unit: Annotated[str, msgspec.Meta(max_length=64, pattern=CODE_PATTERN,
-                                          description="Only candidates in this unit's subtree")] | None = None
+    item: (
+        Annotated[
+            str, msgspec.Meta(max_length=64, pattern=CODE_PATTERN, description="Only responses to this item")
+        ]
+        | None
+    ) = None
+    org_unit: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=64, pattern=CODE_PATTERN, description="Only candidates in this unit's subtree"
+            ),
+        ]
+        | None
+    ) = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=10000, description="At most this many tasks")] = 100
 
 
@@ -107,13 +130,17 @@ async def allocate(conn: asyncpg.Connection, data: AllocationInput, allocated_by
     """Reserve up to `limit` open tasks (oldest first) with a free slot for the rater."""
     assessment_id = await _assessment_id(conn, data.assessment)
     if assessment_id is None:
-        raise Unprocessable(msg("no assessment '{code}'", code=data.assessment),
-                            [FieldError(msg("no such assessment"), "/assessment")])
+        raise Unprocessable(
+            msg("no assessment '{code}'", code=data.assessment),
+            [FieldError(msg("no such assessment"), "/assessment")],
+        )
     try:
         low, high = await subtree_bounds(conn, data.org_unit)
     except NotFound:
-        raise Unprocessable(msg("no org unit '{code}'", code=data.org_unit),
-                            [FieldError(msg("no such org unit"), "/org_unit")]) from None
+        raise Unprocessable(
+            msg("no org unit '{code}'", code=data.org_unit),
+            [FieldError(msg("no such org unit"), "/org_unit")],
+        ) from None
     count = await conn.fetchval(
         f"""WITH picked AS (
                INSERT INTO rating_allocations (task_id, rater, allocated_by)
@@ -131,7 +158,14 @@ async def allocate(conn: asyncpg.Connection, data: AllocationInput, allocated_by
                ORDER BY t.created_at, t.id LIMIT $6
                ON CONFLICT DO NOTHING RETURNING 1)
             SELECT count(*) FROM picked""",
-        data.rater, assessment_id, data.item, low, high, data.limit, allocated_by)
+        data.rater,
+        assessment_id,
+        data.item,
+        low,
+        high,
+        data.limit,
+        allocated_by,
+    )
     return Allocated(data.rater, data.assessment, count)
 
 
@@ -146,7 +180,10 @@ async def release(conn: asyncpg.Connection, rater: str, assessment: str) -> Rele
                  AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id AND x.task_id = l.task_id
                                  AND x.rater = l.rater)
                RETURNING 1)
-           SELECT count(*) FROM gone""", rater, assessment_id)
+           SELECT count(*) FROM gone""",
+        rater,
+        assessment_id,
+    )
     return Released(rater, assessment, count)
 
 
@@ -168,7 +205,9 @@ async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
                    JOIN tasks t ON t.tenant_id = r.tenant_id AND t.id = r.task_id GROUP BY r.rater)
             SELECT coalesce(l.rater, d.rater) AS rater, coalesce(l.allocated, 0) AS allocated,
                    coalesce(d.done, 0) AS done, coalesce(l.pending, 0) AS pending
-            FROM allocations l FULL JOIN done d ON d.rater = l.rater ORDER BY 1""", assessment_id)
+            FROM allocations l FULL JOIN done d ON d.rater = l.rater ORDER BY 1""",
+        assessment_id,
+    )
     items = await conn.fetch(
         f"""WITH tasks AS ({tasks})
             SELECT t.item_ref AS item, count(*) AS tasks, count(*) FILTER (WHERE t.status = 'agreed') AS agreed,
@@ -180,6 +219,9 @@ async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
                                      SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id
                                      AND x.task_id = l.task_id AND x.rater = l.rater))
                             ) FILTER (WHERE t.status = 'open'), 0)::bigint AS allocated_pending
-            FROM tasks t GROUP BY t.item_ref ORDER BY t.item_ref""", assessment_id)
-    return RatingProgress(code, [RaterProgress(**dict(row)) for row in raters],
-                          [ItemProgress(**dict(row)) for row in items])
+            FROM tasks t GROUP BY t.item_ref ORDER BY t.item_ref""",
+        assessment_id,
+    )
+    return RatingProgress(
+        code, [RaterProgress(**dict(row)) for row in raters], [ItemProgress(**dict(row)) for row in items]
+    )

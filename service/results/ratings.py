@@ -37,7 +37,9 @@ from service.scoring.agreement import Agreement, agreement, ratings_needed, reso
 
 
 class RatingInput(msgspec.Struct, forbid_unknown_fields=True):
-    value: Annotated[int, msgspec.Meta(ge=0, le=20, description="0 = no evidence; 1.. = the framework's levels")]
+    value: Annotated[
+        int, msgspec.Meta(ge=0, le=20, description="0 = no evidence; 1.. = the framework's levels")
+    ]
     comment: Annotated[str, msgspec.Meta(max_length=4000, pattern=r"^[^\x00]*$")] | None = None
 
 
@@ -125,18 +127,23 @@ async def create_tasks(conn: asyncpg.Connection, pending: dict[UUID, list[str]])
         await conn.execute(
             """INSERT INTO rating_tasks (attempt_id, item_ref) SELECT * FROM unnest($1::uuid[], $2::text[])
                ON CONFLICT (tenant_id, attempt_id, item_ref) DO NOTHING""",
-            [p[0] for p in pairs], [p[1] for p in pairs])
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+        )
 
 
-async def agreed_ratings(conn: asyncpg.Connection, attempt_ids: list[UUID]
-                         ) -> dict[UUID, dict[str, tuple[float, list[str]]]]:
+async def agreed_ratings(
+    conn: asyncpg.Connection, attempt_ids: list[UUID]
+) -> dict[UUID, dict[str, tuple[float, list[str]]]]:
     """Attempt -> item -> (agreed scale value, rating ids)."""
     found: dict[UUID, dict[str, tuple[float, list[str]]]] = defaultdict(dict)
     for row in await conn.fetch(
-            """SELECT t.attempt_id, t.item_ref, t.agreed_value, array_agg(r.id::text ORDER BY r.created_at) AS ids
+        """SELECT t.attempt_id, t.item_ref, t.agreed_value, array_agg(r.id::text ORDER BY r.created_at) AS ids
                FROM rating_tasks t JOIN ratings r ON r.tenant_id = t.tenant_id AND r.task_id = t.id
                WHERE t.attempt_id = ANY($1::uuid[]) AND t.status = 'agreed'
-               GROUP BY t.attempt_id, t.item_ref, t.agreed_value""", attempt_ids):
+               GROUP BY t.attempt_id, t.item_ref, t.agreed_value""",
+        attempt_ids,
+    ):
         found[row["attempt_id"]][row["item_ref"]] = (row["agreed_value"], list(row["ids"]))
     return found
 
@@ -164,7 +171,8 @@ _TASK = """
 
 def _scale(framework: FrameworkContent) -> list[ScalePoint]:
     return [ScalePoint(0, None, {"zh-CN": "无证据", "en": "No evidence"})] + [
-        ScalePoint(n, level.code, level.label) for n, level in enumerate(framework.levels, start=1)]
+        ScalePoint(n, level.code, level.label) for n, level in enumerate(framework.levels, start=1)
+    ]
 
 
 def _task(row: asyncpg.Record) -> RatingTask:
@@ -172,25 +180,45 @@ def _task(row: asyncpg.Record) -> RatingTask:
     framework = msgspec.convert(row["framework"], FrameworkContent)
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     loaded = {loading.indicator for loading in item.loadings}
-    guides = [IndicatorGuide(i.code, i.statement, i.descriptors) for _, _, i in walk_indicators(framework)
-              if i.code in loaded]
+    guides = [
+        IndicatorGuide(i.code, i.statement, i.descriptors)
+        for _, _, i in walk_indicators(framework)
+        if i.code in loaded
+    ]
     key = item.key  # type: ignore[union-attr]
     return RatingTask(
-        id=row["id"], assessment=row["assessment"], item=item.code, stem=item.stem, scenario=item.scenario,
-        task=getattr(item, "task", "free_text"), response=row["response"] or "", scale=_scale(framework),
-        indicators=guides, rater_notes=getattr(key, "rater_notes", None), exemplars=getattr(key, "exemplars", []),
-        ratings_needed=ratings_needed(list(row["values"]), double=marking.double, gap=marking.adjudication_gap))
+        id=row["id"],
+        assessment=row["assessment"],
+        item=item.code,
+        stem=item.stem,
+        scenario=item.scenario,
+        task=getattr(item, "task", "free_text"),
+        response=row["response"] or "",
+        scale=_scale(framework),
+        indicators=guides,
+        rater_notes=getattr(key, "rater_notes", None),
+        exemplars=getattr(key, "exemplars", []),
+        ratings_needed=ratings_needed(
+            list(row["values"]), double=marking.double, gap=marking.adjudication_gap
+        ),
+    )
 
 
-async def rater_queue(conn: asyncpg.Connection, rater: str, *, assessment: str | None, limit: int
-                      ) -> list[RatingTask]:
+async def rater_queue(
+    conn: asyncpg.Connection, rater: str, *, assessment: str | None, limit: int
+) -> list[RatingTask]:
     """Open tasks this rater has not rated and may rate: those allocated to them first, then the
     ones with a slot not reserved for another rater; oldest first within each."""
     rows = await conn.fetch(
-        _TASK + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {OPEN_TO}
+        _TASK
+        + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {OPEN_TO}
                     ORDER BY EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
                                      AND l.task_id = t.id AND l.rater = $1) DESC, t.created_at, t.id
-                    LIMIT $3""", rater, assessment, limit)
+                    LIMIT $3""",
+        rater,
+        assessment,
+        limit,
+    )
     return [_task(row) for row in rows]
 
 
@@ -212,41 +240,61 @@ async def _locked(conn: asyncpg.Connection, task_id: UUID) -> asyncpg.Record:
 def _check_scale(framework: FrameworkContent, value: int) -> None:
     top = len(framework.levels)
     if value > top:
-        raise Unprocessable(msg("rate from 0 (no evidence) to {top}", top=top),
-                            [FieldError(msg("at most {top}", top=top), "/value")])
+        raise Unprocessable(
+            msg("rate from 0 (no evidence) to {top}", top=top),
+            [FieldError(msg("at most {top}", top=top), "/value")],
+        )
 
 
-async def _settle(conn: asyncpg.Connection, row: asyncpg.Record, values: list[int]
-                  ) -> tuple[TaskState, UUID | None]:
+async def _settle(
+    conn: asyncpg.Connection, row: asyncpg.Record, values: list[int]
+) -> tuple[TaskState, UUID | None]:
     """Agree the task when its ratings now resolve; the attempt to rescore when they did."""
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     agreed = resolve(values, double=marking.double, gap=marking.adjudication_gap)
     settled = None
     if agreed is not None:
-        await conn.execute("UPDATE rating_tasks SET status = 'agreed', agreed_value = $2, agreed_at = now() "
-                           "WHERE id = $1", row["id"], agreed)
+        await conn.execute(
+            "UPDATE rating_tasks SET status = 'agreed', agreed_value = $2, agreed_at = now() WHERE id = $1",
+            row["id"],
+            agreed,
+        )
         settled = row["attempt_id"]
     needed = ratings_needed(values, double=marking.double, gap=marking.adjudication_gap)
-    return TaskState(row["id"], "agreed" if agreed is not None else "open", len(values), needed, agreed), settled
+    return TaskState(
+        row["id"], "agreed" if agreed is not None else "open", len(values), needed, agreed
+    ), settled
 
 
-async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput) -> tuple[TaskState, UUID | None]:
+async def rate(
+    conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput
+) -> tuple[TaskState, UUID | None]:
     """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
     row = await _locked(conn, task_id)
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
     values = list(row["values"])
     if rater in row["raters"]:
-        raise Conflict(msg("you have already rated this response; correct your rating with "
-                           "PUT /v1/rating-tasks/{task_id}/ratings/mine", task_id=row["id"]))
+        raise Conflict(
+            msg(
+                "you have already rated this response; correct your rating with "
+                "PUT /v1/rating-tasks/{task_id}/ratings/mine",
+                task_id=row["id"],
+            )
+        )
     if row["status"] == "agreed":
         raise Conflict(msg("this response already has an agreed rating"))
     if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
         raise Conflict(msg("this response needs no more ratings"))
     if not await open_to(conn, task_id, rater):
         raise Conflict(msg("this response is allocated to other raters"))
-    await conn.execute("INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
-                       task_id, rater, data.value, data.comment)
+    await conn.execute(
+        "INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",
+        task_id,
+        rater,
+        data.value,
+        data.comment,
+    )
     return await _settle(conn, row, values + [data.value])
 
 
@@ -261,36 +309,62 @@ async def my_rating(conn: asyncpg.Connection, task_id: UUID, rater: str) -> MyRa
     row = await conn.fetchrow(_MINE, task_id, rater)
     if row is None:
         raise NotFound(msg("you have not rated task {task_id}", task_id=task_id))
-    history = await conn.fetch("SELECT revision, value, comment, given_at, replaced_at FROM rating_corrections "
-                               "WHERE rating_id = $1 ORDER BY revision", row["id"])
+    history = await conn.fetch(
+        "SELECT revision, value, comment, given_at, replaced_at FROM rating_corrections "
+        "WHERE rating_id = $1 ORDER BY revision",
+        row["id"],
+    )
     return MyRating(**dict(row), history=[PastValue(**dict(past)) for past in history])
 
 
-async def correct(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput, if_match: str
-                  ) -> tuple[MyRating, TaskState, UUID | None]:
+async def correct(
+    conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput, if_match: str
+) -> tuple[MyRating, TaskState, UUID | None]:
     """Replace the rater's own rating while it is unused, keeping the value it replaces.
 
     A correction can itself settle the task (two disagreeing ratings brought within the gap); it
     returns the attempt to rescore then, as a rating does."""
     row = await _locked(conn, task_id)
-    mine = await conn.fetchrow("SELECT id, value, comment, revision, coalesce(corrected_at, created_at) AS given_at "
-                               "FROM ratings WHERE task_id = $1 AND rater = $2", task_id, rater)
+    mine = await conn.fetchrow(
+        "SELECT id, value, comment, revision, coalesce(corrected_at, created_at) AS given_at "
+        "FROM ratings WHERE task_id = $1 AND rater = $2",
+        task_id,
+        rater,
+    )
     if mine is None:
         raise NotFound(msg("you have not rated task {task_id}", task_id=task_id))
     if row["status"] != "open":  # first: a used rating is final whichever version the caller read
-        raise RatingUsed(msg("this rating has been used: the response's agreed rating rests on it, so it is final"))
+        raise RatingUsed(
+            msg("this rating has been used: the response's agreed rating rests on it, so it is final")
+        )
     if not etag_matches(if_match, f'"{mine["revision"]}"'):
-        raise PreconditionFailed(msg('your rating is now at ETag "{revision}"; read it again', revision=mine["revision"]))
+        raise PreconditionFailed(
+            msg('your rating is now at ETag "{revision}"; read it again', revision=mine["revision"])
+        )
     _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
     if (mine["value"], mine["comment"]) != (data.value, data.comment):
         await conn.execute(
             """INSERT INTO rating_corrections (rating_id, revision, value, comment, given_at)
-               VALUES ($1, $2, $3, $4, $5)""", mine["id"], mine["revision"], mine["value"], mine["comment"],
-            mine["given_at"])
-        await conn.execute("UPDATE ratings SET value = $2, comment = $3, revision = revision + 1, "
-                           "corrected_at = clock_timestamp() WHERE id = $1", mine["id"], data.value, data.comment)
-    values = [v for v in await conn.fetchval(
-        "SELECT array_agg(value ORDER BY created_at) FROM ratings WHERE task_id = $1", task_id)]
+               VALUES ($1, $2, $3, $4, $5)""",
+            mine["id"],
+            mine["revision"],
+            mine["value"],
+            mine["comment"],
+            mine["given_at"],
+        )
+        await conn.execute(
+            "UPDATE ratings SET value = $2, comment = $3, revision = revision + 1, "
+            "corrected_at = clock_timestamp() WHERE id = $1",
+            mine["id"],
+            data.value,
+            data.comment,
+        )
+    values = [
+        v
+        for v in await conn.fetchval(
+            "SELECT array_agg(value ORDER BY created_at) FROM ratings WHERE task_id = $1", task_id
+        )
+    ]
     state, settled = await _settle(conn, row, values)
     return await my_rating(conn, task_id, rater), state, settled
 
@@ -302,7 +376,9 @@ async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementRepo
            JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
            JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
                 AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""", code)
+           WHERE a.code = $1""",
+        code,
+    )
     if assessment is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     categories = len(msgspec.convert(assessment["framework"], FrameworkContent).levels) + 1
@@ -311,7 +387,9 @@ async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementRepo
                   array_agg(r.value ORDER BY r.created_at) AS values
            FROM rating_tasks t JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
            JOIN ratings r ON r.tenant_id = t.tenant_id AND r.task_id = t.id
-           WHERE at.assessment_id = $1 GROUP BY t.id, t.item_ref""", assessment["id"])
+           WHERE at.assessment_id = $1 GROUP BY t.id, t.item_ref""",
+        assessment["id"],
+    )
     pairs: list[tuple[int, int]] = []
     by_rater: dict[str, list[tuple[int, int]]] = defaultdict(list)
     by_item: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -324,6 +402,8 @@ async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementRepo
         for rater in row["raters"][:2]:
             by_rater[rater].append(pair)
     return AgreementReport(
-        categories, agreement(pairs, categories),
+        categories,
+        agreement(pairs, categories),
         [AgreementRow(k, agreement(v, categories)) for k, v in sorted(by_rater.items())],
-        [AgreementRow(k, agreement(v, categories)) for k, v in sorted(by_item.items())])
+        [AgreementRow(k, agreement(v, categories)) for k, v in sorted(by_item.items())],
+    )

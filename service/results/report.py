@@ -81,27 +81,48 @@ def text_in(localized: Localized, locale: str) -> str:
 def _feedback(feedback: Feedback | None, locale: str) -> ReportFeedback | None:
     if feedback is None:
         return None
-    return ReportFeedback(feedback.next_level, text_in(feedback.next_level_label, locale),
-                          text_in(feedback.performance, locale) if feedback.performance else None,
-                          text_in(feedback.next_steps, locale) if feedback.next_steps else None)
+    return ReportFeedback(
+        feedback.next_level,
+        text_in(feedback.next_level_label, locale),
+        text_in(feedback.performance, locale) if feedback.performance else None,
+        text_in(feedback.next_steps, locale) if feedback.next_steps else None,
+    )
 
 
-def candidate_report(document: ScoreDocument | None, framework: FrameworkContent, content: AssessmentContent,
-                     closed_at: datetime | None, now: datetime, locale: str = "zh-CN") -> CandidateReport:
+def candidate_report(
+    document: ScoreDocument | None,
+    framework: FrameworkContent,
+    content: AssessmentContent,
+    closed_at: datetime | None,
+    now: datetime,
+    locale: str = "zh-CN",
+) -> CandidateReport:
     policy = content.feedback
     if document is None:
-        return CandidateReport(False, policy, "not_submitted",
-                               notice=render(msg("Your report is ready once this attempt is submitted."), locale))
+        return CandidateReport(
+            False,
+            policy,
+            "not_submitted",
+            notice=render(msg("Your report is ready once this attempt is submitted."), locale),
+        )
     if policy == "never":
-        return CandidateReport(False, policy, document.status,
-                               notice=render(msg("This assessment does not show scores to candidates."), locale))
+        return CandidateReport(
+            False,
+            policy,
+            document.status,
+            notice=render(msg("This assessment does not show scores to candidates."), locale),
+        )
     if policy == "after_window":
         opens = release_time(content, closed_at)
         if opens is None or now < opens:
-            notice = msg("Your report opens when the assessment window closes.") if opens is not None else \
-                msg("Your report opens when the assessment is closed.")
-            return CandidateReport(False, policy, document.status, available_from=opens,
-                                   notice=render(notice, locale))
+            notice = (
+                msg("Your report opens when the assessment window closes.")
+                if opens is not None
+                else msg("Your report opens when the assessment is closed.")
+            )
+            return CandidateReport(
+                False, policy, document.status, available_from=opens, notice=render(notice, locale)
+            )
     labels = {level.code: level.label for level in framework.levels}
     names = {}
     statements = {}
@@ -114,16 +135,43 @@ def candidate_report(document: ScoreDocument | None, framework: FrameworkContent
     overall = document.overall
     pending = len(document.pending)
     return CandidateReport(
-        True, policy, document.status,
-        overall_scaled=overall.scaled, overall_level=overall.level,
+        True,
+        policy,
+        document.status,
+        overall_scaled=overall.scaled,
+        overall_level=overall.level,
         overall_level_label=text_in(labels[overall.level], locale) if overall.level in labels else None,
-        dimensions=[DimensionResult(d.dimension, text_in(names[d.dimension], locale), d.scaled, d.level,
-                                    text_in(labels[d.level], locale), _feedback(d.feedback, locale))
-                    for d in document.dimensions],
-        indicators=[IndicatorResult(i.indicator, i.dimension, text_in(statements[i.indicator], locale), i.scaled,
-                                    i.level, _feedback(i.feedback, locale))
-                    for i in document.indicators],
+        dimensions=[
+            DimensionResult(
+                d.dimension,
+                text_in(names[d.dimension], locale),
+                d.scaled,
+                d.level,
+                text_in(labels[d.level], locale),
+                _feedback(d.feedback, locale),
+            )
+            for d in document.dimensions
+        ],
+        indicators=[
+            IndicatorResult(
+                i.indicator,
+                i.dimension,
+                text_in(statements[i.indicator], locale),
+                i.scaled,
+                i.level,
+                _feedback(i.feedback, locale),
+            )
+            for i in document.indicators
+        ],
         pending_ratings=pending,
-        notice=render(nmsg("{count} open response awaits rating: these scores may still change.",
-                           "{count} open responses await rating: these scores may still change.", pending),
-                      locale) if pending else None)
+        notice=render(
+            nmsg(
+                "{count} open response awaits rating: these scores may still change.",
+                "{count} open responses await rating: these scores may still change.",
+                pending,
+            ),
+            locale,
+        )
+        if pending
+        else None,
+    )

@@ -40,8 +40,14 @@ from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.jobs import queue
 from service.jobs.job import Job
-from service.results.scores import (ScoringPins, current_documents, lock_pins, pins_in_force, score_documents,
-                                    store_documents)
+from service.results.scores import (
+    ScoringPins,
+    current_documents,
+    lock_pins,
+    pins_in_force,
+    score_documents,
+    store_documents,
+)
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
@@ -50,8 +56,12 @@ BATCH = 500
 
 
 class RescoringRequest(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]  # the column's 2000
-    items: dict[Code, Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]] = msgspec.field(default_factory=dict)
+    reason: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    ]  # the column's 2000
+    items: dict[Code, Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]] = msgspec.field(
+        default_factory=dict
+    )
     framework_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None
 
 
@@ -85,22 +95,31 @@ class Rescoring(msgspec.Struct):
     committed_at: datetime | None
     committed_by: str | None
     finished_at: datetime | None
-    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    run_attempts: int = (
+        0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    )
     lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
-_SELECT = """SELECT r.id, a.code AS assessment, r.reason, r.requested_by, r.pins, r.status, r.total, r.processed,
+_SELECT = (
+    """SELECT r.id, a.code AS assessment, r.reason, r.requested_by, r.pins, r.status, r.total, r.processed,
                     r.changed, r.summary, r.error, r.created_at, r.committed_at, r.committed_by, r.finished_at,
-                    """ + queue.LEASE_COLUMNS + """
-             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id""" + queue.join("r")
+                    """
+    + queue.LEASE_COLUMNS
+    + """
+             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+    + queue.join("r")
+)
 
 
 def _substance(document: ScoreDocument) -> ScoreDocument:
     """The document without which versions made it: a corrected key that leaves an attempt's
     credit, scores and levels as they were is no change to that attempt's score."""
     return msgspec.structs.replace(
-        document, items=[msgspec.structs.replace(item, version=0) for item in document.items],
-        provenance=msgspec.structs.replace(document.provenance, framework_hash="", item_versions={}))
+        document,
+        items=[msgspec.structs.replace(item, version=0) for item in document.items],
+        provenance=msgspec.structs.replace(document.provenance, framework_hash="", item_versions={}),
+    )
 
 
 def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, bool, set[str], set[str]]:
@@ -109,27 +128,43 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
         return True, True, True, {d.dimension for d in new.dimensions}, {d.dimension for d in new.dimensions}
     before = {d.dimension: d for d in old.dimensions}
     after = {d.dimension: d for d in new.dimensions}
-    scores = {c for c in before.keys() | after.keys()
-              if (before[c].scaled if c in before else None) != (after[c].scaled if c in after else None)}
-    levels = {c for c in before.keys() | after.keys()
-              if (before[c].level if c in before else None) != (after[c].level if c in after else None)}
-    return (_substance(old) != _substance(new), old.overall.scaled != new.overall.scaled, old.overall.level != new.overall.level,
-            scores, levels)
+    scores = {
+        c
+        for c in before.keys() | after.keys()
+        if (before[c].scaled if c in before else None) != (after[c].scaled if c in after else None)
+    }
+    levels = {
+        c
+        for c in before.keys() | after.keys()
+        if (before[c].level if c in before else None) != (after[c].level if c in after else None)
+    }
+    return (
+        _substance(old) != _substance(new),
+        old.overall.scaled != new.overall.scaled,
+        old.overall.level != new.overall.level,
+        scores,
+        levels,
+    )
 
 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
     row = await conn.fetchrow(_SELECT + " WHERE a.code = $1 AND r.id = $2", code, rescoring_id)
     if row is None:
-        raise NotFound(msg("assessment '{code}' has no rescoring {rescoring_id}", code=code,
-                           rescoring_id=rescoring_id))
+        raise NotFound(
+            msg("assessment '{code}' has no rescoring {rescoring_id}", code=code, rescoring_id=rescoring_id)
+        )
     return msgspec.convert(dict(row), Rescoring)
 
 
-async def list_rescorings(conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None,
-                          limit: int) -> list[Rescoring]:
+async def list_rescorings(
+    conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None, limit: int
+) -> list[Rescoring]:
     """Newest first, the page after `before` (the last rescoring of the previous page)."""
-    rows = await conn.fetch(_SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("r", 2),
-                            code, *keyset.arguments(before, limit))
+    rows = await conn.fetch(
+        _SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("r", 2),
+        code,
+        *keyset.arguments(before, limit),
+    )
     return [msgspec.convert(dict(row), Rescoring) for row in rows]
 
 
@@ -139,47 +174,92 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
     framework = await conn.fetchval(
         """SELECT v.content FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id
              AND f.id = v.framework_id WHERE f.code = $1 AND v.version = $2 AND v.status <> 'draft'""",
-        content.framework.code, framework_version)
+        content.framework.code,
+        framework_version,
+    )
     if framework is None:
-        raise Unprocessable(msg("the framework version is not published"),
-                            [FieldError(msg("framework '{code}' has no published version {version}",
-                                            code=content.framework.code, version=framework_version),
-                                        "/framework_version")])
+        raise Unprocessable(
+            msg("the framework version is not published"),
+            [
+                FieldError(
+                    msg(
+                        "framework '{code}' has no published version {version}",
+                        code=content.framework.code,
+                        version=framework_version,
+                    ),
+                    "/framework_version",
+                )
+            ],
+        )
     framework_content = msgspec.convert(framework, FrameworkContent)
-    delivered = {ref.code: ref.version for section in content.sections
-                 for ref in section.items + (section.pool.items if section.pool else [])}
+    delivered = {
+        ref.code: ref.version
+        for section in content.sections
+        for ref in section.items + (section.pool.items if section.pool else [])
+    }
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
     rows = await conn.fetch(
         """SELECT i.code, v.version, v.content FROM item_versions v JOIN items i ON i.tenant_id = v.tenant_id
              AND i.id = v.item_id JOIN unnest($1::text[], $2::int[]) AS w(code, version)
-             ON w.code = i.code AND w.version = v.version""", [e[0] for e in either], [e[1] for e in either])
-    found: dict[tuple[str, int], Item] = {(r["code"], r["version"]): msgspec.convert(r["content"], Item)  # type: ignore[arg-type]
-                                          for r in rows}
+             ON w.code = i.code AND w.version = v.version""",
+        [e[0] for e in either],
+        [e[1] for e in either],
+    )
+    found: dict[tuple[str, int], Item] = {
+        (r["code"], r["version"]): msgspec.convert(r["content"], Item)  # type: ignore[arg-type]
+        for r in rows
+    }
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
         if code not in delivered:
-            errors.append(FieldError(msg("item '{code}' is not in this assessment", code=code),
-                                     f"/items/{code}"))
+            errors.append(
+                FieldError(msg("item '{code}' is not in this assessment", code=code), f"/items/{code}")
+            )
     for code, version in wanted.items():
         item = found.get((code, version))
         if item is None:
-            errors.append(FieldError(msg("item '{code}' has no version {version}", code=code,
-                                         version=version), f"/items/{code}"))
+            errors.append(
+                FieldError(
+                    msg("item '{code}' has no version {version}", code=code, version=version),
+                    f"/items/{code}",
+                )
+            )
             continue
         original = originals.get(code)
-        if original is not None and (item_type(item) != item_type(original)
-                                     or sorted(option_keys(item)) != sorted(option_keys(original))):
-            errors.append(FieldError(msg("version {version} of '{code}' changes the type or the options; "
-                                         "candidates answered the delivered version, so only its key may "
-                                         "change", version=version, code=code), f"/items/{code}"))
+        if original is not None and (
+            item_type(item) != item_type(original)
+            or sorted(option_keys(item)) != sorted(option_keys(original))
+        ):
+            errors.append(
+                FieldError(
+                    msg(
+                        "version {version} of '{code}' changes the type or the options; "
+                        "candidates answered the delivered version, so only its key may "
+                        "change",
+                        version=version,
+                        code=code,
+                    ),
+                    f"/items/{code}",
+                )
+            )
         for problem in validate_item(item, framework_content):
-            errors.append(FieldError(msg("item '{code}' v{version}: {detail}", code=code, version=version,
-                                         detail=problem.detail), f"/items/{code}"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' v{version}: {detail}",
+                        code=code,
+                        version=version,
+                        detail=problem.detail,
+                    ),
+                    f"/items/{code}",
+                )
+            )
     if errors:
-        raise Unprocessable(msg("{count} problem(s) with the rescoring; nothing was started",
-                                count=len(errors)), errors)
+        raise Unprocessable(
+            msg("{count} problem(s) with the rescoring; nothing was started", count=len(errors)), errors
+        )
 
 
 async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, requested_by: str) -> Rescoring:
@@ -190,14 +270,23 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
         raise Conflict(msg("assessment '{code}' is a draft: nothing has been scored yet", code=code))
     content = msgspec.convert(row["content"], AssessmentContent)
     current = (await pins_in_force(conn, [row["id"]])).get(row["id"], ScoringPins())
-    pins = ScoringPins(framework_version=data.framework_version or current.framework_version,
-                       items={**current.items, **data.items})
+    pins = ScoringPins(
+        framework_version=data.framework_version or current.framework_version,
+        items={**current.items, **data.items},
+    )
     await _check_pins(conn, content, pins)
-    total = await conn.fetchval("SELECT count(*) FROM attempts WHERE assessment_id = $1 AND status = 'submitted'",
-                                row["id"])
+    total = await conn.fetchval(
+        "SELECT count(*) FROM attempts WHERE assessment_id = $1 AND status = 'submitted'", row["id"]
+    )
     rescoring_id = await conn.fetchval(
         "INSERT INTO rescorings (assessment_id, reason, requested_by, pins, total) VALUES ($1, $2, $3, $4, $5) "
-        "RETURNING id", row["id"], data.reason, requested_by, msgspec.to_builtins(pins), total)
+        "RETURNING id",
+        row["id"],
+        data.reason,
+        requested_by,
+        msgspec.to_builtins(pins),
+        total,
+    )
     await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
 
@@ -214,11 +303,20 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
                   committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
                   changed = CASE WHEN committed_at IS NULL THEN 0 ELSE changed END,
                   total = (SELECT count(*) FROM attempts WHERE assessment_id = $3 AND status = 'submitted')
-           WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""", rescoring_id, committed_by,
-        assessment_id)
+           WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""",
+        rescoring_id,
+        committed_by,
+        assessment_id,
+    )
     if done is None:
-        raise Conflict(msg("rescoring {rescoring_id} is {status}: only a previewed (or failed) rescoring "
-                           "can be committed", rescoring_id=rescoring_id, status=current.status))
+        raise Conflict(
+            msg(
+                "rescoring {rescoring_id} is {status}: only a previewed (or failed) rescoring "
+                "can be committed",
+                rescoring_id=rescoring_id,
+                status=current.status,
+            )
+        )
     await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
 
@@ -227,9 +325,16 @@ async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):  #
     after = None
     while True:
         async with tenant_transaction(pool, tenant_id) as conn:
-            ids = [row["id"] for row in await conn.fetch(
-                """SELECT id FROM attempts WHERE assessment_id = $1 AND status = 'submitted'
-                     AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3""", assessment_id, after, BATCH)]
+            ids = [
+                row["id"]
+                for row in await conn.fetch(
+                    """SELECT id FROM attempts WHERE assessment_id = $1 AND status = 'submitted'
+                     AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3""",
+                    assessment_id,
+                    after,
+                    BATCH,
+                )
+            ]
         if not ids:
             return
         yield ids
@@ -246,13 +351,18 @@ async def run(job: Job) -> None:
     pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        row = await conn.fetchrow("SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id)
+        row = await conn.fetchrow(
+            "SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id
+        )
         if row is None or row["status"] not in ("previewing", "running"):
             await job.complete(conn)
             return
         # progress restarts; a commit's `changed` does not: what an earlier claim rescored no longer differs
-        await conn.execute("UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
-                           "ELSE 0 END WHERE id = $1", rescoring_id)
+        await conn.execute(
+            "UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
+            "ELSE 0 END WHERE id = $1",
+            rescoring_id,
+        )
     await job.checkpoint()
     committing = row["status"] == "running"
     pins = msgspec.convert(row["pins"], ScoringPins)
@@ -266,9 +376,13 @@ async def run(job: Job) -> None:
                 await lock_pins(conn, [row["assessment_id"]])
                 latest = await conn.fetchval(
                     "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
-                    "ORDER BY committed_at DESC LIMIT 1", row["assessment_id"])
+                    "ORDER BY committed_at DESC LIMIT 1",
+                    row["assessment_id"],
+                )
                 if latest != rescoring_id:
-                    raise Superseded(f"rescoring {latest} was committed after this one: its versions are in force")
+                    raise Superseded(
+                        f"rescoring {latest} was committed after this one: its versions are in force"
+                    )
             new = await score_documents(conn, ids, pins)
             old = await current_documents(conn, ids)
             changed, stored = {}, {}
@@ -285,29 +399,50 @@ async def run(job: Job) -> None:
                 if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
                     stored[attempt] = document
             if committing:
-                await store_documents(conn, stored, reason=f"rescoring {rescoring_id}",
-                                      scored_by=f"rescoring:{rescoring_id}")
+                await store_documents(
+                    conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
+                )
             # attempts submitted after the commit started are scored with its pins already: not counted
-            await conn.execute("UPDATE rescorings SET processed = least(total, processed + $2), "
-                               "changed = least(total, changed + $3) WHERE id = $1",
-                               rescoring_id, len(ids), len(changed))
+            await conn.execute(
+                "UPDATE rescorings SET processed = least(total, processed + $2), "
+                "changed = least(total, changed + $3) WHERE id = $1",
+                rescoring_id,
+                len(ids),
+                len(changed),
+            )
     summary = RescoringSummary(
-        counts["attempts"], counts["changed"], counts["score"], counts["level"],
-        [DimensionChange(d, dimension_scores[d], dimension_levels[d])
-         for d in sorted(dimension_scores.keys() | dimension_levels.keys())])
+        counts["attempts"],
+        counts["changed"],
+        counts["score"],
+        counts["level"],
+        [
+            DimensionChange(d, dimension_scores[d], dimension_levels[d])
+            for d in sorted(dimension_scores.keys() | dimension_levels.keys())
+        ],
+    )
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
         if committing:  # the summary stays the preview's (a resumed commit sees only what still differed)
-            await conn.execute("UPDATE rescorings SET status = 'done', processed = total, "
-                               "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
-                               rescoring_id, msgspec.to_builtins(summary))
+            await conn.execute(
+                "UPDATE rescorings SET status = 'done', processed = total, "
+                "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
+                rescoring_id,
+                msgspec.to_builtins(summary),
+            )
         else:
-            await conn.execute("UPDATE rescorings SET status = 'previewed', summary = $2, processed = total "
-                               "WHERE id = $1", rescoring_id, msgspec.to_builtins(summary))
+            await conn.execute(
+                "UPDATE rescorings SET status = 'previewed', summary = $2, processed = total WHERE id = $1",
+                rescoring_id,
+                msgspec.to_builtins(summary),
+            )
         await job.complete(conn)
 
 
 async def mark_failed(conn: asyncpg.Connection, rescoring_id: UUID, error: str) -> None:
     """The job failed (or its last worker died): committing again retries it."""
-    await conn.execute("UPDATE rescorings SET status = 'failed', error = $2 WHERE id = $1 "
-                       "AND status IN ('previewing', 'running')", rescoring_id, error)
+    await conn.execute(
+        "UPDATE rescorings SET status = 'failed', error = $2 WHERE id = $1 "
+        "AND status IN ('previewing', 'running')",
+        rescoring_id,
+        error,
+    )

@@ -18,21 +18,24 @@ from service.results.labels import Labeller
 from service.tenancy import org_units
 
 
-async def chunks(conn: asyncpg.Connection, code: str, lang: str,
-                 on_rows: Callable[[int], Awaitable[None]] | None = None) -> AsyncIterator[bytes]:
+async def chunks(
+    conn: asyncpg.Connection, code: str, lang: str, on_rows: Callable[[int], Awaitable[None]] | None = None
+) -> AsyncIterator[bytes]:
     """The workbook's bytes (needs an open transaction: the rows come from a server-side cursor)."""
     dimensions = await feed.dimension_codes(conn, code)
     labeller = Labeller(lang, *await feed.framework_names(conn, code))
     units = await org_units.names_by_code(conn)
     columns = feed.xlsx_columns(dimensions)
     rows = (feed.xlsx_row(row, dimensions, units) async for row in feed.export_rows(conn, code))
-    async for chunk in xlsx.stream("scores", labeller.columns(columns), columns,
-                                   _counted(xlsx.batched(rows), on_rows)):
+    async for chunk in xlsx.stream(
+        "scores", labeller.columns(columns), columns, _counted(xlsx.batched(rows), on_rows)
+    ):
         yield chunk
 
 
-async def _counted(batches: AsyncIterator[list[Sequence[Any]]], on_rows: Callable[[int], Awaitable[None]] | None
-                   ) -> AsyncIterator[list[Sequence[Any]]]:
+async def _counted(
+    batches: AsyncIterator[list[Sequence[Any]]], on_rows: Callable[[int], Awaitable[None]] | None
+) -> AsyncIterator[list[Sequence[Any]]]:
     done = 0
     async for batch in batches:
         yield batch

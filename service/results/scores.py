@@ -77,18 +77,23 @@ async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) ->
     rows = await conn.fetch(
         """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
            WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
-           ORDER BY assessment_id, committed_at DESC""", assessment_ids)
+           ORDER BY assessment_id, committed_at DESC""",
+        assessment_ids,
+    )
     return {row["assessment_id"]: msgspec.convert(row["pins"], ScoringPins) for row in rows}
 
 
-async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
-                  ) -> dict[UUID, ScoringInput]:
+async def _inputs(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
+) -> dict[UUID, ScoringInput]:
     """Everything the engine needs for each attempt: a handful of queries, however many attempts.
     `pins` overrides the pins in force (a rescoring preview)."""
     rows = await conn.fetch(
         """SELECT t.id, t.assessment_id, t.form, a.content AS assessment FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           WHERE t.id = ANY($1::uuid[])""", attempt_ids)
+           WHERE t.id = ANY($1::uuid[])""",
+        attempt_ids,
+    )
     in_force = {}
     if pins is None:
         assessments = list({row["assessment_id"] for row in rows})
@@ -97,8 +102,13 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         if after_pins_read is not None:
             await after_pins_read(assessments)
     attempt_pins = {row["id"]: pins or in_force.get(row["assessment_id"], ScoringPins()) for row in rows}
-    forms = {row["id"]: [msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.code, f.version))
-                         for f in msgspec.convert(row["form"], list[Placement])] for row in rows}
+    forms = {
+        row["id"]: [
+            msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.code, f.version))
+            for f in msgspec.convert(row["form"], list[Placement])
+        ]
+        for row in rows
+    }
     pinned = {}
     for row in rows:
         ref = msgspec.convert(row["assessment"], AssessmentContent).framework
@@ -107,25 +117,33 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
     wanted = sorted(set(pinned.values()))
     frameworks: dict[tuple[str, int], tuple[FrameworkContent, str]] = {}
     for row in await conn.fetch(
-            """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
+        """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
                JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
                JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = f.code AND w.version = v.version""",
-            [w[0] for w in wanted], [w[1] for w in wanted]):
-        frameworks[(row["code"], row["version"])] = (msgspec.convert(row["content"], FrameworkContent),
-                                                     row["content_hash"])
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+    ):
+        frameworks[(row["code"], row["version"])] = (
+            msgspec.convert(row["content"], FrameworkContent),
+            row["content_hash"],
+        )
 
     versions = sorted({(f.code, f.version) for form in forms.values() for f in form})
     items: dict[tuple[str, int], Item] = {}
     for row in await conn.fetch(
-            """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
+        """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
                JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
                JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
-            [v[0] for v in versions], [v[1] for v in versions]):
+        [v[0] for v in versions],
+        [v[1] for v in versions],
+    ):
         items[(row["code"], row["version"])] = decoded_content(row["content_hash"], row["content_json"])
 
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
-    for row in await conn.fetch("SELECT attempt_id, item_ref, answer::text FROM responses "
-                                "WHERE attempt_id = ANY($1::uuid[])", attempt_ids):
+    for row in await conn.fetch(
+        "SELECT attempt_id, item_ref, answer::text FROM responses WHERE attempt_id = ANY($1::uuid[])",
+        attempt_ids,
+    ):
         answers[row["attempt_id"]][row["item_ref"]] = _answer_decoder.decode(row["answer"])
 
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
@@ -134,30 +152,40 @@ async def _inputs(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: Scori
         framework, digest = frameworks[pinned[attempt]]
         top = len(framework.levels)
         inputs[attempt] = ScoringInput(
-            framework=framework, framework_hash=digest,
+            framework=framework,
+            framework_hash=digest,
             items=[ScoredItem(f.version, items[(f.code, f.version)]) for f in form],
             answers=answers[attempt],
-            ratings={code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()})
+            ratings={
+                code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()
+            },
+        )
     return inputs
 
 
-async def score_documents(conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
-                          ) -> dict[UUID, ScoreDocument]:
+async def score_documents(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
+) -> dict[UUID, ScoreDocument]:
     """Score the attempts without storing anything."""
     if not attempt_ids:
         return {}
     return {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids, pins)).items()}
 
 
-async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str,
-                          scored_by: str) -> None:
+async def store_documents(
+    conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+) -> None:
     """Each document becomes its attempt's current score; earlier ones stay as history. The one
     place a score becomes current, so the one place aggregates are kept in step."""
     if not documents:
         return
-    await ratings.create_tasks(conn, {attempt: doc.pending for attempt, doc in documents.items() if doc.pending})
+    await ratings.create_tasks(
+        conn, {attempt: doc.pending for attempt, doc in documents.items() if doc.pending}
+    )
     ids = list(documents)
-    await conn.execute("UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids)
+    await conn.execute(
+        "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
+    )
     await conn.execute(
         """INSERT INTO scores (attempt_id, version, status, overall_scaled, overall_level, document, reason, scored_by)
            SELECT d.attempt_id,
@@ -165,15 +193,21 @@ async def store_documents(conn: asyncpg.Connection, documents: dict[UUID, ScoreD
                   d.status, d.scaled, d.level, d.document, $6, $7
            FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::jsonb[])
                 AS d(attempt_id, status, scaled, level, document)""",
-        ids, [documents[a].status for a in ids], [documents[a].overall.scaled for a in ids],
-        [documents[a].overall.level for a in ids], [msgspec.to_builtins(documents[a]) for a in ids],
-        reason, scored_by)
+        ids,
+        [documents[a].status for a in ids],
+        [documents[a].overall.scaled for a in ids],
+        [documents[a].overall.level for a in ids],
+        [msgspec.to_builtins(documents[a]) for a in ids],
+        reason,
+        scored_by,
+    )
     await rollups.refresh(conn, ids)  # aggregates move in the same transaction as the scores
     await outbox.scores_stored(conn, ids)  # and webhooks announce final scores (sent after commit)
 
 
-async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
-                         ) -> dict[UUID, ScoreDocument]:
+async def score_attempts(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
+) -> dict[UUID, ScoreDocument]:
     """Score the attempts and store each document as the attempt's current score."""
     documents = await score_documents(conn, attempt_ids)
     await store_documents(conn, documents, reason=reason, scored_by=scored_by)
@@ -182,15 +216,19 @@ async def score_attempts(conn: asyncpg.Connection, attempt_ids: list[UUID], *, r
 
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
     # as text, decoded straight into the struct: several times faster than dicts converted afterwards
-    rows = await conn.fetch("SELECT attempt_id, document::text FROM scores "
-                            "WHERE attempt_id = ANY($1::uuid[]) AND current", attempt_ids)
+    rows = await conn.fetch(
+        "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
+        attempt_ids,
+    )
     return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
 
 
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:
     rows = await conn.fetch(
         """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document FROM scores
-           WHERE attempt_id = $1 ORDER BY version DESC""", attempt_id)
+           WHERE attempt_id = $1 ORDER BY version DESC""",
+        attempt_id,
+    )
     return [msgspec.convert(dict(row), StoredScore) for row in rows]
 
 
@@ -199,8 +237,9 @@ async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredSco
     return next((s for s in history if s.current), None)
 
 
-async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime,
-                     locale: str = "zh-CN") -> CandidateReport:
+async def report_for(
+    conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID, now: datetime, locale: str = "zh-CN"
+) -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
         """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
@@ -208,9 +247,18 @@ async def report_for(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID
            JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
            JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
                 AND v.version = (a.content->'framework'->>'version')::int
-           WHERE t.id = $1 AND t.person_id = $2""", attempt_id, person_id)
+           WHERE t.id = $1 AND t.person_id = $2""",
+        attempt_id,
+        person_id,
+    )
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     stored = await current_score(conn, attempt_id)
-    return candidate_report(stored.document if stored else None, msgspec.convert(row["framework"], FrameworkContent),
-                            msgspec.convert(row["content"], AssessmentContent), row["closed_at"], now, locale)
+    return candidate_report(
+        stored.document if stored else None,
+        msgspec.convert(row["framework"], FrameworkContent),
+        msgspec.convert(row["content"], AssessmentContent),
+        row["closed_at"],
+        now,
+        locale,
+    )

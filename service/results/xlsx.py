@@ -47,11 +47,19 @@ def _cell(value: Any) -> Any:
 class SheetWriter:
     """One worksheet written row by row into `path` (synchronous; call from a worker thread)."""
 
-    def __init__(self, path: str, sheet: str, labels: Sequence[str], codes: Sequence[str],
-                 max_rows: int = MAX_ROWS) -> None:
-        self.workbook = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": os.path.dirname(path),
-                                                   "strings_to_numbers": False, "strings_to_formulas": False,
-                                                   "strings_to_urls": False})
+    def __init__(
+        self, path: str, sheet: str, labels: Sequence[str], codes: Sequence[str], max_rows: int = MAX_ROWS
+    ) -> None:
+        self.workbook = xlsxwriter.Workbook(
+            path,
+            {
+                "constant_memory": True,
+                "tmpdir": os.path.dirname(path),
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+            },
+        )
         self.name, self.labels, self.codes, self.max_rows = sheet, list(labels), list(codes), max_rows
         self.bold = self.workbook.add_format({"bold": True})
         self.code_style = self.workbook.add_format({"font_color": "#666666"})
@@ -61,7 +69,7 @@ class SheetWriter:
     def _new_sheet(self) -> None:
         self.sheets += 1
         suffix = "" if self.sheets == 1 else f" {self.sheets}"
-        self.sheet = self.workbook.add_worksheet(self.name[:MAX_SHEET_NAME - len(suffix)] + suffix)
+        self.sheet = self.workbook.add_worksheet(self.name[: MAX_SHEET_NAME - len(suffix)] + suffix)
         self.sheet.write_row(0, 0, self.labels, self.bold)
         self.sheet.write_row(1, 0, self.codes, self.code_style)
         self.sheet.freeze_panes(2, 0)
@@ -87,8 +95,9 @@ class SheetWriter:
         self.workbook.close()
 
 
-async def stream(sheet: str, labels: Sequence[str], codes: Sequence[str],
-                 batches: AsyncIterable[Sequence[Sequence[Any]]]) -> AsyncIterator[bytes]:
+async def stream(
+    sheet: str, labels: Sequence[str], codes: Sequence[str], batches: AsyncIterable[Sequence[Sequence[Any]]]
+) -> AsyncIterator[bytes]:
     """The workbook of `batches` of rows, in chunks: written to a temporary file first (see above)."""
     with tempfile.TemporaryDirectory(prefix="assess-xlsx-") as folder:
         path = os.path.join(folder, "export.xlsx")
@@ -103,8 +112,9 @@ async def stream(sheet: str, labels: Sequence[str], codes: Sequence[str],
                 yield chunk
 
 
-async def batched(rows: AsyncIterable[Sequence[Any]], size: int = BATCH_ROWS
-                  ) -> AsyncIterator[list[Sequence[Any]]]:
+async def batched(
+    rows: AsyncIterable[Sequence[Any]], size: int = BATCH_ROWS
+) -> AsyncIterator[list[Sequence[Any]]]:
     batch: list[Sequence[Any]] = []
     async for row in rows:
         batch.append(row)
@@ -119,8 +129,8 @@ async def _once(rows: Sequence[Sequence[Any]]) -> AsyncIterator[Sequence[Sequenc
     yield rows
 
 
-def workbook(sheet: str, labels: Sequence[str], codes: Sequence[str], rows: Sequence[Sequence[Any]]
-             ) -> AsyncIterator[bytes]:
+def workbook(
+    sheet: str, labels: Sequence[str], codes: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> AsyncIterator[bytes]:
     """A small table (an aggregate view) as a streamed workbook."""
     return stream(sheet, labels, codes, _once(rows))
-

@@ -56,43 +56,91 @@ class _Export:
 
     def node(self, kind: str, code: str, **fields: Any) -> dict[str, Any]:
         identifier = self.identifier(kind, code)
-        return {"identifier": identifier, "uri": f"urn:uuid:{identifier}", "lastChangeDateTime": self.last_change,
-                **{k: v for k, v in fields.items() if v is not None}}
+        return {
+            "identifier": identifier,
+            "uri": f"urn:uuid:{identifier}",
+            "lastChangeDateTime": self.last_change,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
 
 
-def export_case(content: FrameworkContent, *, seed: str, last_change: str, creator: str,
-                version: str | None = None, adoption_status: str = "Draft") -> dict[str, Any]:
+def export_case(
+    content: FrameworkContent,
+    *,
+    seed: str,
+    last_change: str,
+    creator: str,
+    version: str | None = None,
+    adoption_status: str = "Draft",
+) -> dict[str, Any]:
     """The framework as a CASE 1.1 CFPackage. `seed` makes identifiers stable for one framework."""
     ex = _Export(content, seed, last_change)
     lang = ex.language
     title = _pick(content.title, lang)
     doc_link = ex.link("document", content.code, title)
     document = ex.node(
-        "document", content.code, creator=creator, title=title, description=_pick(content.description, lang),
-        language=lang, version=version, adoptionStatus=adoption_status, frameworkType="competency framework",
-        caseVersion="1.1", humanCodingScheme=content.code,
+        "document",
+        content.code,
+        creator=creator,
+        title=title,
+        description=_pick(content.description, lang),
+        language=lang,
+        version=version,
+        adoptionStatus=adoption_status,
+        frameworkType="competency framework",
+        caseVersion="1.1",
+        humanCodingScheme=content.code,
         officialSourceURL=next((s.url for s in content.sources if s.url), None),
-        extensions={EXTENSION: {"code": content.code, "title": content.title, "description": content.description,
-                                "sources": msgspec.to_builtins(content.sources), "notes": content.notes,
-                                "levels": msgspec.to_builtins(content.levels),
-                                "cut_scores": msgspec.to_builtins(content.cut_scores)}},
+        extensions={
+            EXTENSION: {
+                "code": content.code,
+                "title": content.title,
+                "description": content.description,
+                "sources": msgspec.to_builtins(content.sources),
+                "notes": content.notes,
+                "levels": msgspec.to_builtins(content.levels),
+                "cut_scores": msgspec.to_builtins(content.cut_scores),
+            }
+        },
     )
     items, associations, criteria = [], [], []
 
     def associate(child_code: str, child_title: str | None, parent: dict[str, Any], position: int) -> None:
-        associations.append(ex.node(
-            "isChildOf", child_code, associationType="isChildOf", originNodeURI=ex.link("item", child_code, child_title),
-            destinationNodeURI=parent, sequenceNumber=position + 1, CFDocumentURI=doc_link))
+        associations.append(
+            ex.node(
+                "isChildOf",
+                child_code,
+                associationType="isChildOf",
+                originNodeURI=ex.link("item", child_code, child_title),
+                destinationNodeURI=parent,
+                sequenceNumber=position + 1,
+                CFDocumentURI=doc_link,
+            )
+        )
 
     def add_dimension(dimension: Dimension, parent: dict[str, Any], position: int, top: bool) -> None:
         name = _pick(dimension.name, lang)
-        items.append(ex.node(
-            "item", dimension.code, fullStatement=name, humanCodingScheme=dimension.code, language=lang,
-            CFItemType="Dimension" if top else "Sub-dimension", CFDocumentURI=doc_link,
-            notes=dimension.note,
-            extensions={EXTENSION: {"name": dimension.name, "description": dimension.description,
-                                    "weight": dimension.weight, "tags": dimension.tags,
-                                    "unconfirmed": dimension.unconfirmed}}))
+        items.append(
+            ex.node(
+                "item",
+                dimension.code,
+                fullStatement=name,
+                humanCodingScheme=dimension.code,
+                language=lang,
+                CFItemType="Dimension" if top else "Sub-dimension",
+                CFDocumentURI=doc_link,
+                notes=dimension.note,
+                extensions={
+                    EXTENSION: {
+                        "name": dimension.name,
+                        "description": dimension.description,
+                        "weight": dimension.weight,
+                        "tags": dimension.tags,
+                        "unconfirmed": dimension.unconfirmed,
+                    }
+                },
+            )
+        )
         associate(dimension.code, name, parent, position)
         own_link = ex.link("item", dimension.code, name)
         for i, child in enumerate(dimension.children):
@@ -100,12 +148,25 @@ def export_case(content: FrameworkContent, *, seed: str, last_change: str, creat
         for i, indicator in enumerate(dimension.indicators):
             add_indicator(indicator, dimension, own_link, i)
 
-    def add_indicator(indicator: Indicator, dimension: Dimension, parent: dict[str, Any], position: int) -> None:
+    def add_indicator(
+        indicator: Indicator, dimension: Dimension, parent: dict[str, Any], position: int
+    ) -> None:
         statement = _pick(indicator.statement, lang)
-        items.append(ex.node(
-            "item", indicator.code, fullStatement=statement, humanCodingScheme=indicator.code, language=lang,
-            CFItemType="Indicator", CFDocumentURI=doc_link, notes=indicator.note,
-            extensions={EXTENSION: {"statement": indicator.statement, "unconfirmed": indicator.unconfirmed}}))
+        items.append(
+            ex.node(
+                "item",
+                indicator.code,
+                fullStatement=statement,
+                humanCodingScheme=indicator.code,
+                language=lang,
+                CFItemType="Indicator",
+                CFDocumentURI=doc_link,
+                notes=indicator.note,
+                extensions={
+                    EXTENSION: {"statement": indicator.statement, "unconfirmed": indicator.unconfirmed}
+                },
+            )
+        )
         associate(indicator.code, statement, parent, position)
         criterion_id = ex.identifier("criterion", indicator.code)
         ranks = {level.code: rank for rank, level in enumerate(content.levels)}
@@ -113,22 +174,42 @@ def export_case(content: FrameworkContent, *, seed: str, last_change: str, creat
         for descriptor in indicator.descriptors:  # in the document's own order, so import restores it
             rank = ranks.get(descriptor.level, len(ranks))
             level = content.levels[rank] if rank < len(content.levels) else None
-            levels.append(ex.node(
-                "criterion-level", f"{indicator.code}|{descriptor.level}",
-                description=_pick(descriptor.performance, lang),
-                quality=_pick(level.label, lang) if level else descriptor.level, score=rank + 1,
-                feedback=_pick(descriptor.next_steps, lang), position=rank + 1, rubricCriterionId=criterion_id,
-                extensions={EXTENSION: msgspec.to_builtins(descriptor)}))
-        criteria.append(ex.node(
-            "criterion", indicator.code, category=dimension.code, description=statement,
-            CFItemURI=ex.link("item", indicator.code, statement), weight=indicator.weight,
-            position=len(criteria) + 1, rubricId=ex.identifier("rubric", content.code),
-            CFRubricCriterionLevels=levels))
+            levels.append(
+                ex.node(
+                    "criterion-level",
+                    f"{indicator.code}|{descriptor.level}",
+                    description=_pick(descriptor.performance, lang),
+                    quality=_pick(level.label, lang) if level else descriptor.level,
+                    score=rank + 1,
+                    feedback=_pick(descriptor.next_steps, lang),
+                    position=rank + 1,
+                    rubricCriterionId=criterion_id,
+                    extensions={EXTENSION: msgspec.to_builtins(descriptor)},
+                )
+            )
+        criteria.append(
+            ex.node(
+                "criterion",
+                indicator.code,
+                category=dimension.code,
+                description=statement,
+                CFItemURI=ex.link("item", indicator.code, statement),
+                weight=indicator.weight,
+                position=len(criteria) + 1,
+                rubricId=ex.identifier("rubric", content.code),
+                CFRubricCriterionLevels=levels,
+            )
+        )
 
     for i, dimension in enumerate(content.dimensions):
         add_dimension(dimension, doc_link, i, True)
-    rubric = ex.node("rubric", content.code, title=f"{title}: proficiency levels",
-                     description="Descriptors per indicator and level", CFRubricCriteria=criteria)
+    rubric = ex.node(
+        "rubric",
+        content.code,
+        title=f"{title}: proficiency levels",
+        description="Descriptors per indicator and level",
+        CFRubricCriteria=criteria,
+    )
     return {"CFDocument": document, "CFItems": items, "CFAssociations": associations, "CFRubrics": [rubric]}
 
 
@@ -240,8 +321,9 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     try:
         parsed = msgspec.convert(package, _Package, strict=True)
     except msgspec.ValidationError as exc:
-        raise Unprocessable(msg("this is not a CASE 1.1 CFPackage"),
-                            [msgspec_field_error(str(exc))]) from None
+        raise Unprocessable(
+            msg("this is not a CASE 1.1 CFPackage"), [msgspec_field_error(str(exc))]
+        ) from None
     errors: list[FieldError] = []
     doc = parsed.CFDocument
     doc_ext: _DocumentExt = _extension(doc.extensions, _DocumentExt, "/CFDocument", errors)
@@ -257,12 +339,16 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
             continue
         origin, destination = assoc.originNodeURI.identifier, assoc.destinationNodeURI.identifier
         if origin not in items:
-            errors.append(FieldError(msg("no CFItem with this identifier"),
-                                     f"/CFAssociations/{i}/originNodeURI"))
+            errors.append(
+                FieldError(msg("no CFItem with this identifier"), f"/CFAssociations/{i}/originNodeURI")
+            )
             continue
         if destination not in items and destination != doc.identifier:
-            errors.append(FieldError(msg("neither a CFItem nor the CFDocument"),
-                                     f"/CFAssociations/{i}/destinationNodeURI"))
+            errors.append(
+                FieldError(
+                    msg("neither a CFItem nor the CFDocument"), f"/CFAssociations/{i}/destinationNodeURI"
+                )
+            )
             continue
         children.setdefault(destination, []).append((assoc.sequenceNumber or 10**9, i, origin))
 
@@ -270,8 +356,12 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
     for r, rubric in enumerate(parsed.CFRubrics):
         for c, criterion in enumerate(rubric.CFRubricCriteria):
             if criterion.CFItemURI is None or criterion.CFItemURI.identifier not in items:
-                errors.append(FieldError(msg("CFItemURI names no CFItem of this package"),
-                                         f"/CFRubrics/{r}/CFRubricCriteria/{c}/CFItemURI"))
+                errors.append(
+                    FieldError(
+                        msg("CFItemURI names no CFItem of this package"),
+                        f"/CFRubrics/{r}/CFRubricCriteria/{c}/CFItemURI",
+                    )
+                )
             else:
                 criteria[criterion.CFItemURI.identifier] = (r, c, criterion)
 
@@ -283,8 +373,10 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
                 if lvl.score is not None and (lvl.score not in labels or not labels[lvl.score]):
                     labels[lvl.score] = lvl.quality or ""
         scored = sorted(labels.items())
-        levels = [Level(f"L{rank + 1}", {lang: quality or f"Level {rank + 1}"}) for rank, (_, quality) in
-                  enumerate(scored)]
+        levels = [
+            Level(f"L{rank + 1}", {lang: quality or f"Level {rank + 1}"})
+            for rank, (_, quality) in enumerate(scored)
+        ]
         score_to_level = {score: levels[rank].code for rank, (score, _) in enumerate(scored)}
     else:
         score_to_level = {float(rank + 1): level.code for rank, level in enumerate(levels)}
@@ -302,15 +394,23 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
                     found.append(msgspec.convert(raw, Descriptor, strict=True))
                 except msgspec.ValidationError as exc:
                     error = msgspec_field_error(str(exc))
-                    errors.append(FieldError(error.detail, f"{pointer}/extensions/{EXTENSION}{error.pointer}"))
+                    errors.append(
+                        FieldError(error.detail, f"{pointer}/extensions/{EXTENSION}{error.pointer}")
+                    )
                 continue
             level_code = score_to_level.get(lvl.score) if lvl.score is not None else None
             if level_code is None or not lvl.description:
-                errors.append(FieldError(msg("a criterion level needs a score naming a level and a description"),
-                                         pointer))
+                errors.append(
+                    FieldError(
+                        msg("a criterion level needs a score naming a level and a description"), pointer
+                    )
+                )
                 continue
-            found.append(Descriptor(level_code, {lang: lvl.description},
-                                    {lang: lvl.feedback} if lvl.feedback else None))
+            found.append(
+                Descriptor(
+                    level_code, {lang: lvl.description}, {lang: lvl.feedback} if lvl.feedback else None
+                )
+            )
         return found
 
     seen: set[str] = set()
@@ -319,16 +419,25 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
         built: list[Dimension | Indicator] = []
         ordered = sorted(children.get(parent_id, []))
         if ordered and depth >= MAX_DEPTH:
-            errors.append(FieldError(msg("the isChildOf hierarchy is deeper than {max_depth} levels",
-                                         max_depth=MAX_DEPTH),
-                                     f"/CFAssociations/{ordered[0][1]}"))
+            errors.append(
+                FieldError(
+                    msg("the isChildOf hierarchy is deeper than {max_depth} levels", max_depth=MAX_DEPTH),
+                    f"/CFAssociations/{ordered[0][1]}",
+                )
+            )
             return built
         for _, assoc_index, identifier in ordered:
             index, item = items[identifier]
             pointer = f"/CFItems/{index}"
             if identifier in seen:
-                errors.append(FieldError(msg("this item is reached twice: the isChildOf links form a cycle "
-                                             "or a second parent"), f"/CFAssociations/{assoc_index}"))
+                errors.append(
+                    FieldError(
+                        msg(
+                            "this item is reached twice: the isChildOf links form a cycle or a second parent"
+                        ),
+                        f"/CFAssociations/{assoc_index}",
+                    )
+                )
                 continue
             seen.add(identifier)
             ext: _ItemExt = _extension(item.extensions, _ItemExt, pointer, errors)
@@ -338,46 +447,84 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
             if is_indicator:
                 if sub:
                     errors.append(FieldError(msg("an indicator cannot have children"), pointer))
-                weight = ext.weight if ext.weight is not None else (criteria[identifier][2].weight
-                                                                    if identifier in criteria else None)
-                built.append(Indicator(item_code, localized(item.fullStatement, ext.statement) or {lang: item_code},
-                                       weight if weight is not None else 1.0 / max(len(ordered), 1),
-                                       descriptors(identifier), ext.unconfirmed, item.notes))
+                weight = (
+                    ext.weight
+                    if ext.weight is not None
+                    else (criteria[identifier][2].weight if identifier in criteria else None)
+                )
+                built.append(
+                    Indicator(
+                        item_code,
+                        localized(item.fullStatement, ext.statement) or {lang: item_code},
+                        weight if weight is not None else 1.0 / max(len(ordered), 1),
+                        descriptors(identifier),
+                        ext.unconfirmed,
+                        item.notes,
+                    )
+                )
             else:
                 dims = [d for d in sub if isinstance(d, Dimension)]
                 inds = [d for d in sub if isinstance(d, Indicator)]
                 if dims and inds:
-                    errors.append(FieldError(msg("a dimension holds sub-dimensions or indicators, not both"),
-                                             pointer))
-                built.append(Dimension(
-                    item_code, localized(item.fullStatement, ext.name) or {lang: item_code},
-                    ext.weight if ext.weight is not None else 1.0 / max(len(ordered), 1),
-                    ext.description, list(ext.tags), dims, inds, ext.unconfirmed, item.notes))  # type: ignore[arg-type]
+                    errors.append(
+                        FieldError(msg("a dimension holds sub-dimensions or indicators, not both"), pointer)
+                    )
+                built.append(
+                    Dimension(
+                        item_code,
+                        localized(item.fullStatement, ext.name) or {lang: item_code},
+                        ext.weight if ext.weight is not None else 1.0 / max(len(ordered), 1),
+                        ext.description,
+                        list(ext.tags),
+                        dims,
+                        inds,
+                        ext.unconfirmed,
+                        item.notes,
+                    )
+                )  # type: ignore[arg-type]
         return built
 
     top = build(doc.identifier, 0)
     for identifier, (index, _) in items.items():
         if identifier not in seen:
-            errors.append(FieldError(msg("this CFItem is not attached to the document by isChildOf"),
-                                     f"/CFItems/{index}"))
+            errors.append(
+                FieldError(
+                    msg("this CFItem is not attached to the document by isChildOf"), f"/CFItems/{index}"
+                )
+            )
     dimensions = [d for d in top if isinstance(d, Dimension)]
     if len(dimensions) != len(top):
-        errors.append(FieldError(msg("the document's direct children must be dimensions, not indicators"),
-                                 "/CFAssociations"))
+        errors.append(
+            FieldError(
+                msg("the document's direct children must be dimensions, not indicators"), "/CFAssociations"
+            )
+        )
     cut_scores = doc_ext.cut_scores or CutScores(
-        [CutScore(level.code, round(100 * rank / len(levels), 2)) for rank, level in enumerate(levels)])
+        [CutScore(level.code, round(100 * rank / len(levels), 2)) for rank, level in enumerate(levels)]
+    )
     try:
-        content = msgspec.convert(msgspec.to_builtins(FrameworkContent(
-            code=code or doc_ext.code or doc.humanCodingScheme or "imported",
-            title=doc_ext.title or {lang: doc.title}, levels=levels, dimensions=dimensions, cut_scores=cut_scores,
-            description=doc_ext.description or ({lang: doc.description} if doc.description else None),
-            sources=doc_ext.sources, notes=doc_ext.notes)), FrameworkContent, strict=True)
+        content = msgspec.convert(
+            msgspec.to_builtins(
+                FrameworkContent(
+                    code=code or doc_ext.code or doc.humanCodingScheme or "imported",
+                    title=doc_ext.title or {lang: doc.title},
+                    levels=levels,
+                    dimensions=dimensions,
+                    cut_scores=cut_scores,
+                    description=doc_ext.description or ({lang: doc.description} if doc.description else None),
+                    sources=doc_ext.sources,
+                    notes=doc_ext.notes,
+                )
+            ),
+            FrameworkContent,
+            strict=True,
+        )
     except msgspec.ValidationError as exc:
         errors.append(msgspec_field_error(f"the package does not make a valid framework: {exc}"))
         content = None
     if errors:
-        raise Unprocessable(msg("the CASE package has {count} problem(s); nothing was imported",
-                                count=len(errors)), errors)
+        raise Unprocessable(
+            msg("the CASE package has {count} problem(s); nothing was imported", count=len(errors)), errors
+        )
     assert content is not None
     return content
-

@@ -22,8 +22,10 @@ def main(paths: list[str]) -> int:
             continue
         problems = validate_template(content)
         indicators = sum(1 for _ in walk_indicators(content))
-        print(f"{path}: {len(content.dimensions)} dimensions, {indicators} indicators, "
-              f"{len(content.levels)} levels, {len(problems)} problem(s)")
+        print(
+            f"{path}: {len(content.dimensions)} dimensions, {indicators} indicators, "
+            f"{len(content.levels)} levels, {len(problems)} problem(s)"
+        )
         for problem in problems:
             print(f"  {problem.pointer}: {problem.detail}")
         failed += bool(problems)

@@ -43,13 +43,18 @@ def _elements(content: FrameworkContent) -> dict[tuple[str, str], tuple[str | No
         for child in dimension.children:
             parents[child.code] = dimension.code
         position = int(pointer.rsplit("/", 1)[1])
-        fields = {k: v for k, v in msgspec.to_builtins(dimension).items() if k not in ("children", "indicators")}
+        fields = {
+            k: v for k, v in msgspec.to_builtins(dimension).items() if k not in ("children", "indicators")
+        }
         found[("dimension", dimension.code)] = (parents.get(dimension.code), position, fields)
     for pointer, dimension, indicator in walk_indicators(content):
         position = int(pointer.rsplit("/", 1)[1])
         found[("indicator", indicator.code)] = (dimension.code, position, msgspec.to_builtins(indicator))
-    head = {k: v for k, v in msgspec.to_builtins(content).items()
-            if k not in ("levels", "dimensions", "cut_scores")}
+    head = {
+        k: v
+        for k, v in msgspec.to_builtins(content).items()
+        if k not in ("levels", "dimensions", "cut_scores")
+    }
     found[("framework", content.code)] = (None, 0, head)
     found[("cut_scores", "cut_scores")] = (None, 0, msgspec.to_builtins(content.cut_scores))
     return found
@@ -57,16 +62,25 @@ def _elements(content: FrameworkContent) -> dict[tuple[str, str], tuple[str | No
 
 def diff_versions(old: FrameworkContent, new: FrameworkContent) -> VersionDiff:
     before, after = _elements(old), _elements(new)
-    added = [Element(kind, code, after[(kind, code)][0]) for kind, code in after if (kind, code) not in before]
-    removed = [Element(kind, code, before[(kind, code)][0]) for kind, code in before if (kind, code) not in after]
+    added = [
+        Element(kind, code, after[(kind, code)][0]) for kind, code in after if (kind, code) not in before
+    ]
+    removed = [
+        Element(kind, code, before[(kind, code)][0]) for kind, code in before if (kind, code) not in after
+    ]
     changed = []
     for key in after:
         if key not in before:
             continue
-        (old_parent, old_position, old_fields), (new_parent, new_position, new_fields) = before[key], after[key]
-        fields = {name: {"from": old_fields.get(name), "to": new_fields.get(name)}
-                  for name in sorted(set(old_fields) | set(new_fields))
-                  if old_fields.get(name) != new_fields.get(name) and not (key[0] == "framework" and name == "code")}
+        (old_parent, old_position, old_fields), (new_parent, new_position, new_fields) = (
+            before[key],
+            after[key],
+        )
+        fields = {
+            name: {"from": old_fields.get(name), "to": new_fields.get(name)}
+            for name in sorted(set(old_fields) | set(new_fields))
+            if old_fields.get(name) != new_fields.get(name) and not (key[0] == "framework" and name == "code")
+        }
         if old_parent != new_parent:
             fields["parent"] = {"from": old_parent, "to": new_parent}
         if old_position != new_position:

@@ -87,8 +87,9 @@ class ValidationReport(msgspec.Struct):
     problems: list[FieldError]
 
 
-_VERSION_COLUMNS = ("version, status, revision, content_hash, based_on, created_at, updated_at, published_at, "
-                    "retired_at")
+_VERSION_COLUMNS = (
+    "version, status, revision, content_hash, based_on, created_at, updated_at, published_at, retired_at"
+)
 
 
 async def _framework_id(conn: asyncpg.Connection, code: str) -> UUID:
@@ -99,17 +100,24 @@ async def _framework_id(conn: asyncpg.Connection, code: str) -> UUID:
 
 
 async def create_framework(conn: asyncpg.Connection, content: FrameworkContent, origin: Origin) -> Framework:
-    framework_id = await conn.fetchval("INSERT INTO frameworks (code, origin) VALUES ($1, $2) RETURNING id",
-                                       content.code, msgspec.to_builtins(origin))
-    await conn.execute("INSERT INTO framework_versions (framework_id, version, content) VALUES ($1, 1, $2)",
-                       framework_id, msgspec.to_builtins(content))
+    framework_id = await conn.fetchval(
+        "INSERT INTO frameworks (code, origin) VALUES ($1, $2) RETURNING id",
+        content.code,
+        msgspec.to_builtins(origin),
+    )
+    await conn.execute(
+        "INSERT INTO framework_versions (framework_id, version, content) VALUES ($1, 1, $2)",
+        framework_id,
+        msgspec.to_builtins(content),
+    )
     return await get_framework(conn, content.code)
 
 
 async def adopt_template(conn: asyncpg.Connection, data: Adopt) -> Framework:
     template = get_template(data.template, data.template_version)
-    content = msgspec.structs.replace(template.content, code=data.code or template.code,
-                                      title=data.title or template.content.title)
+    content = msgspec.structs.replace(
+        template.content, code=data.code or template.code, title=data.title or template.content.title
+    )
     origin = Origin("template", template.code, template.version, template.content_hash)
     return await create_framework(conn, content, origin)
 
@@ -125,24 +133,37 @@ _FRAMEWORKS = """
 async def _with_versions(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Framework]:
     """Frameworks with their version summaries: two queries, however many frameworks."""
     versions: dict[UUID, list[VersionSummary]] = {row["id"]: [] for row in rows}
-    for v in await conn.fetch(f"SELECT framework_id, {_VERSION_COLUMNS} FROM framework_versions "
-                              "WHERE framework_id = ANY($1::uuid[]) ORDER BY framework_id, version", list(versions)):
-        versions[v["framework_id"]].append(msgspec.convert(
-            {k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary))
+    for v in await conn.fetch(
+        f"SELECT framework_id, {_VERSION_COLUMNS} FROM framework_versions "
+        "WHERE framework_id = ANY($1::uuid[]) ORDER BY framework_id, version",
+        list(versions),
+    ):
+        versions[v["framework_id"]].append(
+            msgspec.convert({k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary)
+        )
     frameworks = []
     for row in rows:
         own = versions[row["id"]]
         published = [v.version for v in own if v.status != "draft"]
-        frameworks.append(Framework(
-            id=row["id"], code=row["code"], title=row["title"], origin=msgspec.convert(row["origin"], Origin | None),
-            draft_version=next((v.version for v in own if v.status == "draft"), None),
-            latest_published=published[-1] if published else None, versions=own, created_at=row["created_at"]))
+        frameworks.append(
+            Framework(
+                id=row["id"],
+                code=row["code"],
+                title=row["title"],
+                origin=msgspec.convert(row["origin"], Origin | None),
+                draft_version=next((v.version for v in own if v.status == "draft"), None),
+                latest_published=published[-1] if published else None,
+                versions=own,
+                created_at=row["created_at"],
+            )
+        )
     return frameworks
 
 
 async def list_frameworks(conn: asyncpg.Connection, *, after: str | None, limit: int) -> list[Framework]:
-    rows = await conn.fetch(_FRAMEWORKS + " WHERE ($1::text IS NULL OR f.code > $1) ORDER BY f.code LIMIT $2",
-                            after, limit)
+    rows = await conn.fetch(
+        _FRAMEWORKS + " WHERE ($1::text IS NULL OR f.code > $1) ORDER BY f.code LIMIT $2", after, limit
+    )
     return await _with_versions(conn, rows)
 
 
@@ -153,60 +174,86 @@ async def get_framework(conn: asyncpg.Connection, code: str) -> Framework:
     return (await _with_versions(conn, [row]))[0]
 
 
-async def get_version(conn: asyncpg.Connection, code: str, version: int, *, for_update: bool = False
-                      ) -> FrameworkVersion:
+async def get_version(
+    conn: asyncpg.Connection, code: str, version: int, *, for_update: bool = False
+) -> FrameworkVersion:
     row = await conn.fetchrow(
         "SELECT v.version, v.status, v.revision, v.content_hash, v.content FROM framework_versions v "
         "JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id "
         "WHERE f.code = $1 AND v.version = $2" + (" FOR UPDATE OF v" if for_update else ""),
-        code, version,
+        code,
+        version,
     )
     if row is None:
         raise NotFound(msg("framework '{code}' has no version {version}", code=code, version=version))
-    return FrameworkVersion(framework=code, version=row["version"], status=row["status"], revision=row["revision"],
-                            content_hash=row["content_hash"],
-                            content=msgspec.convert(row["content"], FrameworkContent))
+    return FrameworkVersion(
+        framework=code,
+        version=row["version"],
+        status=row["status"],
+        revision=row["revision"],
+        content_hash=row["content_hash"],
+        content=msgspec.convert(row["content"], FrameworkContent),
+    )
 
 
 def _check_writable(current: FrameworkVersion, if_match: str) -> None:
     """409 for a version that is no longer a draft; 412 when the caller's ETag is stale."""
     if current.status != "draft":
-        raise Conflict(msg("version {version} is {status} and can no longer change; start a new draft from "
-                           "it (POST .../versions)", version=current.version, status=current.status))
+        raise Conflict(
+            msg(
+                "version {version} is {status} and can no longer change; start a new draft from "
+                "it (POST .../versions)",
+                version=current.version,
+                status=current.status,
+            )
+        )
     if not etag_matches(if_match, current.etag):
-        raise PreconditionFailed(msg("version {version} is now at ETag {etag}; read it again, reapply your "
-                                     "change and retry", version=current.version, etag=current.etag))
+        raise PreconditionFailed(
+            msg(
+                "version {version} is now at ETag {etag}; read it again, reapply your change and retry",
+                version=current.version,
+                etag=current.etag,
+            )
+        )
 
 
-async def _store_draft(conn: asyncpg.Connection, current: FrameworkVersion, content: FrameworkContent
-                       ) -> FrameworkVersion:
+async def _store_draft(
+    conn: asyncpg.Connection, current: FrameworkVersion, content: FrameworkContent
+) -> FrameworkVersion:
     if content.code != current.framework:
-        raise Unprocessable(msg("the framework code cannot change in a draft"),
-                            [FieldError(msg("must stay '{value}'", value=current.framework),
-                                        "/code")])
+        raise Unprocessable(
+            msg("the framework code cannot change in a draft"),
+            [FieldError(msg("must stay '{value}'", value=current.framework), "/code")],
+        )
     revision = await conn.fetchval(
         """UPDATE framework_versions v SET content = $4, revision = revision + 1, updated_at = now()
            FROM frameworks f
            WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1 AND v.version = $2
              AND v.status = 'draft' AND v.revision = $3
            RETURNING v.revision""",
-        current.framework, current.version, current.revision, msgspec.to_builtins(content),
+        current.framework,
+        current.version,
+        current.revision,
+        msgspec.to_builtins(content),
     )
     if revision is None:  # someone else wrote first
-        raise PreconditionFailed(msg("version {version} changed while you were writing; read it again",
-                                     version=current.version))
+        raise PreconditionFailed(
+            msg("version {version} changed while you were writing; read it again", version=current.version)
+        )
     return msgspec.structs.replace(current, revision=revision, content=content)
 
 
-async def replace_draft(conn: asyncpg.Connection, code: str, version: int, content: FrameworkContent,
-                        if_match: str) -> FrameworkVersion:
+async def replace_draft(
+    conn: asyncpg.Connection, code: str, version: int, content: FrameworkContent, if_match: str
+) -> FrameworkVersion:
     current = await get_version(conn, code, version, for_update=True)
     _check_writable(current, if_match)
     return await _store_draft(conn, current, content)
 
 
-async def patch_draft(conn: asyncpg.Connection, code: str, version: int, operations: list[PatchOperation],
-                      if_match: str) -> FrameworkVersion:
+async def patch_draft(
+    conn: asyncpg.Connection, code: str, version: int, operations: list[PatchOperation], if_match: str
+) -> FrameworkVersion:
     current = await get_version(conn, code, version, for_update=True)
     _check_writable(current, if_match)
     patched = apply_patch(msgspec.to_builtins(current.content), operations)
@@ -214,9 +261,10 @@ async def patch_draft(conn: asyncpg.Connection, code: str, version: int, operati
         content = msgspec.convert(patched, FrameworkContent, strict=True)
     except msgspec.ValidationError as exc:
         error = msgspec_field_error(str(exc))
-        raise Unprocessable(msg("after the patch the framework would not be well-formed: {detail}",
-                                detail=error.detail),
-                            [error]) from None
+        raise Unprocessable(
+            msg("after the patch the framework would not be well-formed: {detail}", detail=error.detail),
+            [error],
+        ) from None
     return await _store_draft(conn, current, content)
 
 
@@ -230,15 +278,23 @@ async def publish(conn: asyncpg.Connection, code: str, version: int, if_match: s
     _check_writable(current, if_match)
     problems = validate(current.content)
     if problems:
-        raise Unprocessable(msg("version {version} has {count} problem(s); it stays a draft",
-                                version=version, count=len(problems)), problems)
+        raise Unprocessable(
+            msg(
+                "version {version} has {count} problem(s); it stays a draft",
+                version=version,
+                count=len(problems),
+            ),
+            problems,
+        )
     digest = content_hash(current.content)
     await conn.execute(
         """UPDATE framework_versions v SET status = 'published', content_hash = $3, published_at = now(),
                   updated_at = now()
            FROM frameworks f WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1
              AND v.version = $2""",
-        code, version, digest,
+        code,
+        version,
+        digest,
     )
     return msgspec.structs.replace(current, status="published", content_hash=digest)
 
@@ -246,19 +302,25 @@ async def publish(conn: asyncpg.Connection, code: str, version: int, if_match: s
 async def start_draft(conn: asyncpg.Connection, code: str, from_version: int | None) -> FrameworkVersion:
     framework_id = await _framework_id(conn, code)
     await conn.execute("SELECT 1 FROM frameworks WHERE id = $1 FOR UPDATE", framework_id)
-    draft = await conn.fetchval("SELECT version FROM framework_versions WHERE framework_id = $1 AND status = 'draft'",
-                                framework_id)
+    draft = await conn.fetchval(
+        "SELECT version FROM framework_versions WHERE framework_id = $1 AND status = 'draft'", framework_id
+    )
     if draft is not None:
         raise Conflict(msg("version {draft} is already a draft: edit it, or publish it first", draft=draft))
     if from_version is None:
         from_version = await conn.fetchval(
-            "SELECT max(version) FROM framework_versions WHERE framework_id = $1", framework_id)
+            "SELECT max(version) FROM framework_versions WHERE framework_id = $1", framework_id
+        )
     source = await get_version(conn, code, from_version)
-    next_version = await conn.fetchval("SELECT max(version) + 1 FROM framework_versions WHERE framework_id = $1",
-                                       framework_id)
+    next_version = await conn.fetchval(
+        "SELECT max(version) + 1 FROM framework_versions WHERE framework_id = $1", framework_id
+    )
     await conn.execute(
         "INSERT INTO framework_versions (framework_id, version, content, based_on) VALUES ($1, $2, $3, $4)",
-        framework_id, next_version, msgspec.to_builtins(source.content), from_version,
+        framework_id,
+        next_version,
+        msgspec.to_builtins(source.content),
+        from_version,
     )
     return await get_version(conn, code, next_version)
 
@@ -266,13 +328,17 @@ async def start_draft(conn: asyncpg.Connection, code: str, from_version: int | N
 async def retire(conn: asyncpg.Connection, code: str, version: int) -> FrameworkVersion:
     current = await get_version(conn, code, version, for_update=True)
     if current.status == "draft":
-        raise Conflict(msg("version {version} is a draft: only published versions are retired",
-                           version=version))
+        raise Conflict(
+            msg("version {version} is a draft: only published versions are retired", version=version)
+        )
     if current.status == "published":
         await conn.execute(
             """UPDATE framework_versions v SET status = 'retired', retired_at = now(), updated_at = now()
                FROM frameworks f WHERE f.tenant_id = v.tenant_id AND f.id = v.framework_id AND f.code = $1
-                 AND v.version = $2""", code, version)
+                 AND v.version = $2""",
+            code,
+            version,
+        )
     return msgspec.structs.replace(current, status="retired")
 
 

@@ -62,8 +62,13 @@ def _index(container: list[Any], token: str, *, for_add: bool) -> int:
         raise PatchError(msg("'{token}' is not an array index", token=token))
     index = int(token)
     if index > len(container) or (index == len(container) and not for_add):
-        raise PatchError(msg("index {index} is out of range (the array has {count} items)", index=index,
-                             count=len(container)))
+        raise PatchError(
+            msg(
+                "index {index} is out of range (the array has {count} items)",
+                index=index,
+                count=len(container),
+            )
+        )
     return index
 
 
@@ -135,8 +140,11 @@ def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
                 result = _remove(result, operation.path)
             elif operation.op == "replace":
                 _get(result, operation.path)  # must exist
-                result = _add(_remove(result, operation.path), operation.path, copy.deepcopy(operation.value)) \
-                    if operation.path else copy.deepcopy(operation.value)
+                result = (
+                    _add(_remove(result, operation.path), operation.path, copy.deepcopy(operation.value))
+                    if operation.path
+                    else copy.deepcopy(operation.value)
+                )
             elif operation.op == "move":
                 source = str(operation.from_)
                 if operation.path.startswith(source + "/"):
@@ -148,7 +156,14 @@ def apply_patch(document: Any, operations: list[PatchOperation]) -> Any:
             elif not json_equal(_get(result, operation.path), operation.value):
                 raise PatchError(msg("the value differs (test failed)"))
         except PatchError as exc:
-            raise Unprocessable(msg("patch operation {i} ({op} {path}) failed: {detail}; nothing was changed",
-                                    i=i, op=operation.op, path=operation.path, detail=exc.detail),
-                                [FieldError(exc.detail, f"/{i}")]) from None
+            raise Unprocessable(
+                msg(
+                    "patch operation {i} ({op} {path}) failed: {detail}; nothing was changed",
+                    i=i,
+                    op=operation.op,
+                    path=operation.path,
+                    detail=exc.detail,
+                ),
+                [FieldError(exc.detail, f"/{i}")],
+            ) from None
     return result

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 FALLBACK = ("zh-CN", "en")
-LOCALIZED_KEYS = frozenset({"title", "description", "label", "name", "statement", "performance", "next_steps"})
+LOCALIZED_KEYS = frozenset(
+    {"title", "description", "label", "name", "statement", "performance", "next_steps"}
+)
 
 
 def preferences(accept_language: str | None) -> list[str]:
@@ -51,8 +53,10 @@ def render(document: Any, wanted: list[str]) -> Any:
     if isinstance(document, dict):
         return {
             key: value[choose(list(value), wanted)]
-            if key in LOCALIZED_KEYS and isinstance(value, dict) and value and all(
-                isinstance(v, str) for v in value.values())
+            if key in LOCALIZED_KEYS
+            and isinstance(value, dict)
+            and value
+            and all(isinstance(v, str) for v in value.values())
             else render(value, wanted)
             for key, value in document.items()
         }

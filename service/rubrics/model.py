@@ -19,13 +19,26 @@ import msgspec
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 LanguageTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"^[^\x00]*$")]
-Localized = Annotated[dict[LanguageTag, Text], msgspec.Meta(
-    min_length=1, description='Text per language, e.g. {"zh-CN": "人机协同", "en": "Human-machine collaboration"}')]
+Localized = Annotated[
+    dict[LanguageTag, Text],
+    msgspec.Meta(
+        min_length=1,
+        description='Text per language, e.g. {"zh-CN": "人机协同", "en": "Human-machine collaboration"}',
+    ),
+]
 Weight = Annotated[float, msgspec.Meta(ge=0, le=1, description="Share of the parent; siblings sum to 1")]
 Score = Annotated[float, msgspec.Meta(ge=0, le=100)]
 
-Tag = Literal["knowledge", "awareness", "application", "human_machine_collaboration", "ethics_safety",
-              "professional_growth", "governance", "pedagogy"]
+Tag = Literal[
+    "knowledge",
+    "awareness",
+    "application",
+    "human_machine_collaboration",
+    "ethics_safety",
+    "professional_growth",
+    "governance",
+    "pedagogy",
+]
 
 TEMPLATE_LANGUAGES = ("zh-CN", "en")
 
@@ -35,7 +48,9 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
     title: Text
     issuer: Text
-    date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD")]
+    date: Annotated[
+        str, msgspec.Meta(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD")
+    ]
     identifier: Text | None = None
     url: Text | None = None
     note: Text | None = None
@@ -91,10 +106,16 @@ class CutScores(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     overall: list[CutScore]
     # Per dimension code, at any depth; a dimension without its own list uses its nearest ancestor's,
     # and a top-level dimension without one uses `overall`.
-    dimensions: Annotated[dict[Code, list[CutScore]], msgspec.Meta(description=(
-        "Cut scores per dimension code (top-level or sub-dimension). A dimension without its own uses its "
-        "nearest ancestor's; a top-level dimension without its own uses `overall`. Indicators use the cut "
-        "scores their top-level dimension uses."))] = msgspec.field(default_factory=dict)
+    dimensions: Annotated[
+        dict[Code, list[CutScore]],
+        msgspec.Meta(
+            description=(
+                "Cut scores per dimension code (top-level or sub-dimension). A dimension without its own uses its "
+                "nearest ancestor's; a top-level dimension without its own uses `overall`. Indicators use the cut "
+                "scores their top-level dimension uses."
+            )
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 class FrameworkContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -47,7 +47,9 @@ def load_templates(directory: Path = TEMPLATES_DIR) -> dict[str, list[Template]]
         content = content_decoder.decode(path.read_bytes())
         if content.code != path.parent.name:
             raise ValueError(f"{path}: code '{content.code}' does not match its folder")
-        found.setdefault(content.code, []).append(Template(content.code, path.stem, content_hash(content), content))
+        found.setdefault(content.code, []).append(
+            Template(content.code, path.stem, content_hash(content), content)
+        )
     for versions in found.values():
         versions.sort(key=lambda t: _version_key(t.version))
     return found
@@ -67,7 +69,13 @@ def get_template(code: str, version: str | None = None) -> Template:
 
 def list_templates() -> list[TemplateSummary]:
     return [
-        TemplateSummary(code, versions[-1].version, [t.version for t in versions], versions[-1].content.title,
-                        versions[-1].content.sources, versions[-1].content_hash)
+        TemplateSummary(
+            code,
+            versions[-1].version,
+            [t.version for t in versions],
+            versions[-1].content.title,
+            versions[-1].content.sources,
+            versions[-1].content_hash,
+        )
         for code, versions in sorted(load_templates().items())
     ]

@@ -24,8 +24,11 @@ def _weights(items: list[Dimension] | list, pointer: str, what: str) -> list[Fie
         return []
     total = sum(item.weight for item in items)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        return [FieldError(msg("the weights of these {what} sum to {total:g}, not 1", what=what,
-                               total=total), pointer)]
+        return [
+            FieldError(
+                msg("the weights of these {what} sum to {total:g}, not 1", what=what, total=total), pointer
+            )
+        ]
     return []
 
 
@@ -37,16 +40,33 @@ def _escape(token: str) -> str:
 def _cut_scores(cuts: list[CutScore], level_codes: list[str], pointer: str) -> list[FieldError]:
     errors = []
     if [c.level for c in cuts] != level_codes:
-        errors.append(FieldError(msg("cut scores must name every level once, in order: {levels}",
-                                     levels=", ".join(level_codes)), pointer))
+        errors.append(
+            FieldError(
+                msg(
+                    "cut scores must name every level once, in order: {levels}", levels=", ".join(level_codes)
+                ),
+                pointer,
+            )
+        )
     if cuts and cuts[0].min_score != 0:
-        errors.append(FieldError(msg("the lowest level's cut score must be 0, so every score has a level"),
-                                 f"{pointer}/0/min_score"))
+        errors.append(
+            FieldError(
+                msg("the lowest level's cut score must be 0, so every score has a level"),
+                f"{pointer}/0/min_score",
+            )
+        )
     for i in range(1, len(cuts)):
         if cuts[i].min_score <= cuts[i - 1].min_score:
-            errors.append(FieldError(msg("cut scores must rise: {score:g} does not exceed {previous:g}",
-                                         score=cuts[i].min_score, previous=cuts[i - 1].min_score),
-                                     f"{pointer}/{i}/min_score"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "cut scores must rise: {score:g} does not exceed {previous:g}",
+                        score=cuts[i].min_score,
+                        previous=cuts[i - 1].min_score,
+                    ),
+                    f"{pointer}/{i}/min_score",
+                )
+            )
     return errors
 
 
@@ -58,8 +78,9 @@ def validate(content: FrameworkContent) -> list[FieldError]:
     seen_levels: set[str] = set()
     for i, code in enumerate(level_codes):
         if code in seen_levels:
-            errors.append(FieldError(msg("level code '{code}' is used twice", code=code),
-                                     f"/levels/{i}/code"))
+            errors.append(
+                FieldError(msg("level code '{code}' is used twice", code=code), f"/levels/{i}/code")
+            )
         seen_levels.add(code)
 
     if not content.dimensions:
@@ -69,19 +90,31 @@ def validate(content: FrameworkContent) -> list[FieldError]:
 
     def claim(code: str, pointer: str) -> None:
         if code in codes:
-            errors.append(FieldError(msg("code '{code}' is already used at {where}", code=code,
-                                         where=codes[code]), pointer + "/code"))
+            errors.append(
+                FieldError(
+                    msg("code '{code}' is already used at {where}", code=code, where=codes[code]),
+                    pointer + "/code",
+                )
+            )
         else:
             codes[code] = pointer
 
     for pointer, dimension in walk_dimensions(content.dimensions):
         claim(dimension.code, pointer)
         if dimension.children and dimension.indicators:
-            errors.append(FieldError(msg("a dimension holds sub-dimensions or indicators, not both"),
-                                     pointer))
+            errors.append(
+                FieldError(msg("a dimension holds sub-dimensions or indicators, not both"), pointer)
+            )
         elif not dimension.children and not dimension.indicators:
-            errors.append(FieldError(msg("dimension '{code}' is empty: give it indicators or sub-dimensions",
-                                         code=dimension.code), pointer))
+            errors.append(
+                FieldError(
+                    msg(
+                        "dimension '{code}' is empty: give it indicators or sub-dimensions",
+                        code=dimension.code,
+                    ),
+                    pointer,
+                )
+            )
         errors += _weights(dimension.children, f"{pointer}/children", msg("sub-dimensions"))
         errors += _weights(dimension.indicators, f"{pointer}/indicators", msg("indicators"))
 
@@ -91,19 +124,28 @@ def validate(content: FrameworkContent) -> list[FieldError]:
         for j, descriptor in enumerate(indicator.descriptors):
             where = f"{pointer}/descriptors/{j}/level"
             if descriptor.level not in seen_levels:
-                errors.append(FieldError(msg("no level '{level}' in this framework", level=descriptor.level),
-                                         where))
+                errors.append(
+                    FieldError(msg("no level '{level}' in this framework", level=descriptor.level), where)
+                )
             elif descriptor.level in described:
-                errors.append(FieldError(msg("level '{level}' is described twice", level=descriptor.level),
-                                         where))
+                errors.append(
+                    FieldError(msg("level '{level}' is described twice", level=descriptor.level), where)
+                )
             described[descriptor.level] = j
         # An empty list is not stored (omit_defaults): then point at the indicator itself.
         where = f"{pointer}/descriptors" if indicator.descriptors else pointer
         for code in level_codes:
             if code not in described:
-                errors.append(FieldError(msg("indicator '{code}' has no descriptor for level '{level}'",
-                                             code=indicator.code, level=code),
-                                         where))
+                errors.append(
+                    FieldError(
+                        msg(
+                            "indicator '{code}' has no descriptor for level '{level}'",
+                            code=indicator.code,
+                            level=code,
+                        ),
+                        where,
+                    )
+                )
 
     errors += _cut_scores(content.cut_scores.overall, level_codes, "/cut_scores/overall")
     # Any dimension, sub-dimensions included, may have its own; indicators take their top-level dimension's.
@@ -112,8 +154,16 @@ def validate(content: FrameworkContent) -> list[FieldError]:
     for code, cuts in content.cut_scores.dimensions.items():
         pointer = f"/cut_scores/dimensions/{_escape(code)}"
         if code in indicator_codes:
-            errors.append(FieldError(msg("'{code}' is an indicator: indicators use the cut scores of their "
-                                         "top-level dimension", code=code), pointer))
+            errors.append(
+                FieldError(
+                    msg(
+                        "'{code}' is an indicator: indicators use the cut scores of their "
+                        "top-level dimension",
+                        code=code,
+                    ),
+                    pointer,
+                )
+            )
         elif code not in dimension_codes:
             errors.append(FieldError(msg("no dimension '{code}'", code=code), pointer))
         errors += _cut_scores(cuts, level_codes, pointer)
@@ -150,4 +200,3 @@ def validate_template(content: FrameworkContent) -> list[FieldError]:
         if missing:
             errors.append(FieldError(msg("missing {languages}", languages=", ".join(missing)), pointer))
     return errors
-

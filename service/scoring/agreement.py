@@ -27,10 +27,14 @@ def quadratic_weighted_kappa(pairs: list[tuple[int, int]], categories: int) -> f
     row = [sum(observed[i]) for i in range(categories)]
     col = [sum(observed[i][j] for i in range(categories)) for j in range(categories)]
     weight = [[(i - j) ** 2 / (categories - 1) ** 2 for j in range(categories)] for i in range(categories)]
-    expected_disagreement = sum(weight[i][j] * row[i] * col[j] for i in range(categories) for j in range(categories))
+    expected_disagreement = sum(
+        weight[i][j] * row[i] * col[j] for i in range(categories) for j in range(categories)
+    )
     if expected_disagreement == 0:
         return None
-    observed_disagreement = sum(weight[i][j] * observed[i][j] for i in range(categories) for j in range(categories))
+    observed_disagreement = sum(
+        weight[i][j] * observed[i][j] for i in range(categories) for j in range(categories)
+    )
     return 1 - observed_disagreement / expected_disagreement
 
 
@@ -38,8 +42,12 @@ def agreement(pairs: list[tuple[int, int]], categories: int) -> Agreement:
     if not pairs:
         return Agreement(0, None, None, None)
     n = len(pairs)
-    return Agreement(n, sum(a == b for a, b in pairs) / n, sum(abs(a - b) <= 1 for a, b in pairs) / n,
-                     quadratic_weighted_kappa(pairs, categories))
+    return Agreement(
+        n,
+        sum(a == b for a, b in pairs) / n,
+        sum(abs(a - b) <= 1 for a, b in pairs) / n,
+        quadratic_weighted_kappa(pairs, categories),
+    )
 
 
 def resolve(values: list[int], *, double: bool, gap: int) -> float | None:

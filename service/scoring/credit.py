@@ -56,8 +56,10 @@ def _multiple(item: MultipleChoice, answer: Answer) -> Credit:
 
 def _effectiveness(item: SituationalJudgement) -> dict[str, dict[str, float]]:
     """Option -> indicator -> keyed credit as a share of the item's points."""
-    return {entry.option: {code: credit / item.points for code, credit in entry.credit.items()}
-            for entry in item.key.options}
+    return {
+        entry.option: {code: credit / item.points for code, credit in entry.credit.items()}
+        for entry in item.key.options
+    }
 
 
 def _situational(item: SituationalJudgement, answer: Answer) -> Credit:
@@ -69,14 +71,18 @@ def _situational(item: SituationalJudgement, answer: Answer) -> Credit:
     if item.format == "most_least":
         most = keyed.get(answer.most or "")
         least = keyed.get(answer.least or "")
-        fractions = {i: ((most[i] if most else 0.0) + (1.0 - least[i] if least else 0.0)) / 2 for i in indicators}
+        fractions = {
+            i: ((most[i] if most else 0.0) + (1.0 - least[i] if least else 0.0)) / 2 for i in indicators
+        }
         return Credit(fractions, f"most_least: most {answer.most}, least {answer.least}")
     # rate: each option's rating, placed on 0..1, against its keyed effectiveness
     ratings = answer.ratings or {}
     scale = item.rating_points - 1
     fractions = {}
     for i in indicators:
-        closeness = [1.0 - abs((ratings[o] - 1) / scale - keyed[o][i]) if o in ratings else 0.0 for o in keyed]
+        closeness = [
+            1.0 - abs((ratings[o] - 1) / scale - keyed[o][i]) if o in ratings else 0.0 for o in keyed
+        ]
         fractions[i] = sum(closeness) / len(closeness)
     return Credit(fractions, f"rate: {dict(sorted(ratings.items()))}")
 
@@ -94,7 +100,9 @@ def _ordering(item: Ordering, answer: Answer) -> Credit:
     position = {key: n for n, key in enumerate(given)}
     pairs = list(combinations(item.key.order, 2))  # (a, b): a comes before b in the key
     kept = sum(1 for a, b in pairs if a in position and b in position and position[a] < position[b])
-    return _same(item, kept / len(pairs) if pairs else 0.0, f"pairwise: {kept} of {len(pairs)} pairs in order")
+    return _same(
+        item, kept / len(pairs) if pairs else 0.0, f"pairwise: {kept} of {len(pairs)} pairs in order"
+    )
 
 
 def credit(item: Item, answer: Answer, rating: float | None = None) -> Credit:

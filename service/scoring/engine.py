@@ -148,8 +148,11 @@ def _level(cuts: list[CutScore], scaled: float) -> str:
     return (reached[-1] if reached else cuts[0]).level
 
 
-def _feedback(framework: FrameworkContent, level: str, descriptors: dict[str, tuple[Localized, Localized | None]]
-              | None = None) -> Feedback | None:
+def _feedback(
+    framework: FrameworkContent,
+    level: str,
+    descriptors: dict[str, tuple[Localized, Localized | None]] | None = None,
+) -> Feedback | None:
     codes = [lvl.code for lvl in framework.levels]
     if level not in codes or codes.index(level) + 1 >= len(codes):
         return None
@@ -201,8 +204,9 @@ def _answered(answer: Answer | None) -> bool:
     return False
 
 
-def _item_score(tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
-                ) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
+def _item_score(
+    tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
+) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
     """The item's score as reported (rounded), and per indicator the exact (earned, possible) to add up."""
     item = scored.item
     kind = type(item).__struct_config__.tag
@@ -215,20 +219,39 @@ def _item_score(tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: 
     else:
         got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
         status, fractions, why = "scored", got.fractions, got.why
-    exact = {} if status == "pending_rating" else {
-        code: (fractions[code] * item.points * weight, item.points * weight) for code, weight in weights.items()}
-    contributions = [Contribution(code, tree.top_of.get(code, ""), weights[code], _r(fractions[code]),
-                                  _r(earned), _r(possible)) for code, (earned, possible) in sorted(exact.items())]
-    return ItemScore(item.code, scored.version, str(kind), status,  # type: ignore[arg-type]
-                     _r(sum(e for e, _ in exact.values())), _r(sum(p for _, p in exact.values())),
-                     contributions, why), exact
+    exact = (
+        {}
+        if status == "pending_rating"
+        else {
+            code: (fractions[code] * item.points * weight, item.points * weight)
+            for code, weight in weights.items()
+        }
+    )
+    contributions = [
+        Contribution(
+            code, tree.top_of.get(code, ""), weights[code], _r(fractions[code]), _r(earned), _r(possible)
+        )
+        for code, (earned, possible) in sorted(exact.items())
+    ]
+    return ItemScore(
+        item.code,
+        scored.version,
+        str(kind),
+        status,  # type: ignore[arg-type]
+        _r(sum(e for e, _ in exact.values())),
+        _r(sum(p for _, p in exact.values())),
+        contributions,
+        why,
+    ), exact
 
 
 def score(data: ScoringInput) -> ScoreDocument:
     tree = _Tree(data.framework)
     framework = data.framework
     items = sorted(data.items, key=lambda s: s.item.code)
-    scored = [_item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items]
+    scored = [
+        _item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items
+    ]
     scores = [item_score for item_score, _ in scored]
 
     # sums of the exact amounts: rounding happens once, when a number is written to the document
@@ -253,11 +276,20 @@ def score(data: ScoringInput) -> ScoreDocument:
                 scaled_of[indicator.code] = scaled
                 level = _level(indicator_cuts, _r(scaled))
                 descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
-                indicators.append(IndicatorScore(
-                    indicator.code, tree.top_of[indicator.code], _r(raw[indicator.code]),
-                    _r(possible[indicator.code]), _r(scaled), level, _feedback(framework, level, descriptors)))
-                parts.append((indicator.code, indicator.weight, scaled, raw[indicator.code],
-                              possible[indicator.code]))
+                indicators.append(
+                    IndicatorScore(
+                        indicator.code,
+                        tree.top_of[indicator.code],
+                        _r(raw[indicator.code]),
+                        _r(possible[indicator.code]),
+                        _r(scaled),
+                        level,
+                        _feedback(framework, level, descriptors),
+                    )
+                )
+                parts.append(
+                    (indicator.code, indicator.weight, scaled, raw[indicator.code], possible[indicator.code])
+                )
         for child in dimension.children:
             measured = visit(child, indicator_cuts)
             if measured is not None:
@@ -269,9 +301,18 @@ def score(data: ScoringInput) -> ScoreDocument:
         scaled_of[dimension.code] = scaled
         level = _level(tree.cuts[dimension.code], _r(scaled))
         raw_sum, max_sum = sum(p[3] for p in parts), sum(p[4] for p in parts)
-        dimensions.append(DimensionScore(
-            dimension.code, list(dimension.tags), _r(raw_sum), _r(max_sum), _r(scaled), level,
-            {p[0]: _r(p[1] / total_weight) for p in parts}, _feedback(framework, level)))
+        dimensions.append(
+            DimensionScore(
+                dimension.code,
+                list(dimension.tags),
+                _r(raw_sum),
+                _r(max_sum),
+                _r(scaled),
+                level,
+                {p[0]: _r(p[1] / total_weight) for p in parts},
+                _feedback(framework, level),
+            )
+        )
         return raw_sum, max_sum
 
     top_parts: dict[str, float] = {}
@@ -282,18 +323,33 @@ def score(data: ScoringInput) -> ScoreDocument:
     if total > 0:
         overall_scaled = sum(w * scaled_of[code] for code, w in top_parts.items()) / total
         level = _level(framework.cut_scores.overall, _r(overall_scaled))
-        overall = Overall(_r(overall_scaled), level, {c: _r(w / total) for c, w in top_parts.items()},
-                          _feedback(framework, level))
+        overall = Overall(
+            _r(overall_scaled),
+            level,
+            {c: _r(w / total) for c, w in top_parts.items()},
+            _feedback(framework, level),
+        )
     else:
         overall = Overall(None, None, {})
 
     pending = [s.item for s in scores if s.status == "pending_rating"]
     rated = {s.item for s in scores if s.status == "scored" and s.type == "open_response"}
-    rating_ids = sorted(rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids)
+    rating_ids = sorted(
+        rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids
+    )
     return ScoreDocument(
-        status="provisional" if pending else "final", overall=overall,
+        status="provisional" if pending else "final",
+        overall=overall,
         dimensions=sorted(dimensions, key=lambda d: d.dimension),
-        indicators=sorted(indicators, key=lambda i: i.indicator), items=scores,
-        omitted=[s.item for s in scores if s.status == "omitted"], pending=pending,
-        provenance=Provenance(ENGINE_VERSION, framework.code, data.framework_hash,
-                              {s.item.code: s.version for s in items}, rating_ids))
+        indicators=sorted(indicators, key=lambda i: i.indicator),
+        items=scores,
+        omitted=[s.item for s in scores if s.status == "omitted"],
+        pending=pending,
+        provenance=Provenance(
+            ENGINE_VERSION,
+            framework.code,
+            data.framework_hash,
+            {s.item.code: s.version for s in items},
+            rating_ids,
+        ),
+    )

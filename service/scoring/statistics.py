@@ -68,7 +68,9 @@ class DimensionReliability(msgspec.Struct):
     alpha: float | None  # its alpha (null when no form reaches MIN_FORM_ATTEMPTS)
     alpha_if_deleted: list[AlphaIfDeleted]
     reason: str | None = None  # why alpha is null
-    forms: list[FormReliability] = msgspec.field(default_factory=list)  # n >= MIN_FORM_ATTEMPTS, most-taken first
+    forms: list[FormReliability] = msgspec.field(
+        default_factory=list
+    )  # n >= MIN_FORM_ATTEMPTS, most-taken first
     forms_below_minimum: int = 0  # distinct forms with fewer attempts: not reported
     attempts_below_minimum: int = 0  # the attempts on those forms
 
@@ -161,12 +163,17 @@ class _Dimension:
                 return None
             return m / (m - 1) * (1 - sum(moments[c].variance_x() for c in keep) / variance)
 
-        deleted = [AlphaIfDeleted(code, alpha([c for c in items if c != code])) for code in items] if k > 2 else []
+        deleted = (
+            [AlphaIfDeleted(code, alpha([c for c in items if c != code])) for code in items] if k > 2 else []
+        )
         whole = alpha(items)
         reason = None
         if whole is None:
-            reason = ("the form has fewer than 2 of the dimension's items" if k < 2
-                      else "the total score does not vary on this form")
+            reason = (
+                "the form has fewer than 2 of the dimension's items"
+                if k < 2
+                else "the total score does not vary on this form"
+            )
         return FormReliability(items, n, whole, deleted, reason)
 
     def reliability(self, dimension: str) -> DimensionReliability:
@@ -178,14 +185,30 @@ class _Dimension:
         below_attempts = sum(self.totals[key].n for key in below)
         if forms:
             first = forms[0]
-            return DimensionReliability(dimension, len(first.items), first.attempts, first.alpha,
-                                        first.alpha_if_deleted, first.reason, forms, len(below), below_attempts)
+            return DimensionReliability(
+                dimension,
+                len(first.items),
+                first.attempts,
+                first.alpha,
+                first.alpha_if_deleted,
+                first.reason,
+                forms,
+                len(below),
+                below_attempts,
+            )
         most = keys[0]
         return DimensionReliability(
-            dimension, len(most), self.totals[most].n, None, [],
+            dimension,
+            len(most),
+            self.totals[most].n,
+            None,
+            [],
             f"no form of this dimension was taken by at least {MIN_FORM_ATTEMPTS} attempts "
             f"(the most-taken: {self.totals[most].n} of {below_attempts} attempts, {len(keys)} forms)",
-            [], len(below), below_attempts)
+            [],
+            len(below),
+            below_attempts,
+        )
 
 
 class StatisticsAccumulator:
@@ -215,8 +238,9 @@ class StatisticsAccumulator:
                 self.options[item.item][key] += 1
             for c in item.contributions:
                 if c.dimension:
-                    per_dimension[c.dimension][item.item] = (per_dimension[c.dimension].get(item.item, 0.0)
-                                                             + c.earned / item.possible)
+                    per_dimension[c.dimension][item.item] = (
+                        per_dimension[c.dimension].get(item.item, 0.0) + c.earned / item.possible
+                    )
         for dimension, scores in per_dimension.items():
             self.dimensions[dimension].add(scores)
 
@@ -225,12 +249,21 @@ class StatisticsAccumulator:
         for code in sorted(self.moments):
             m = self.moments[code]
             discrimination = m.correlation()
-            statistics.append(ItemStatistic(
-                code, self.types[code], m.n, m.x / m.n, discrimination, self.omitted[code] / m.n,
-                {k: v / m.n for k, v in sorted(self.options[code].items())},
-                discrimination is not None and discrimination < NEGATIVE))
-        return ItemStatistics(self.attempts, statistics,
-                              [self.dimensions[d].reliability(d) for d in sorted(self.dimensions)])
+            statistics.append(
+                ItemStatistic(
+                    code,
+                    self.types[code],
+                    m.n,
+                    m.x / m.n,
+                    discrimination,
+                    self.omitted[code] / m.n,
+                    {k: v / m.n for k, v in sorted(self.options[code].items())},
+                    discrimination is not None and discrimination < NEGATIVE,
+                )
+            )
+        return ItemStatistics(
+            self.attempts, statistics, [self.dimensions[d].reliability(d) for d in sorted(self.dimensions)]
+        )
 
 
 def item_statistics(attempts: list[tuple[ScoreDocument, dict[str, Answer]]]) -> ItemStatistics:

@@ -17,13 +17,36 @@ EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 # Version numbers are PostgreSQL integers: a larger one is refused as invalid, never sent to the database.
 MAX_VERSION = 2**31 - 1
 
-Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=CODE_PATTERN,
-                           description="Stable key chosen by the tenant (letters, digits, . _ : -)")]
+Code = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=CODE_PATTERN,
+        description="Stable key chosen by the tenant (letters, digits, . _ : -)",
+    ),
+]
 Slug = Annotated[str, Meta(min_length=2, max_length=63, pattern=SLUG_PATTERN)]
-ExternalId = Annotated[str, Meta(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN,
-                                 description="The person's id in the tenant's HR system")]
+ExternalId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        pattern=EXTERNAL_ID_PATTERN,
+        description="The person's id in the tenant's HR system",
+    ),
+]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
-Level = Annotated[str, Meta(min_length=1, max_length=40, pattern=TEXT_PATTERN,
-                            description="province, city, county, township, village, or the department's own")]
-Category = Literal["leading_cadre", "civil_servant", "teacher", "professional_technical", "other", "unspecified"]
+Level = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=40,
+        pattern=TEXT_PATTERN,
+        description="province, city, county, township, village, or the department's own",
+    ),
+]
+Category = Literal[
+    "leading_cadre", "civil_servant", "teacher", "professional_technical", "other", "unspecified"
+]
 TenantRole = Literal["tenant_admin", "author", "rater", "analyst", "hr_client", "candidate"]

@@ -66,8 +66,10 @@ class Issuer(msgspec.Struct):
     console_client_id: str | None = None
 
 
-_COLUMNS = ("id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
-            "created_at, discovery_url, console_client_id")
+_COLUMNS = (
+    "id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
+    "created_at, discovery_url, console_client_id"
+)
 
 
 def _https_url(url: str, pointer: str) -> None:
@@ -84,13 +86,17 @@ def _check_console(data: IssuerCreate) -> None:
     given = [name for name in ("discovery_url", "console_client_id") if getattr(data, name) is not None]
     if len(given) == 1:
         missing = ({"discovery_url", "console_client_id"} - set(given)).pop()
-        raise Unprocessable(msg("console sign-in needs both discovery_url and console_client_id"),
-                            [FieldError(msg("required with {other}", other=given[0]), f"/{missing}")])
+        raise Unprocessable(
+            msg("console sign-in needs both discovery_url and console_client_id"),
+            [FieldError(msg("required with {other}", other=given[0]), f"/{missing}")],
+        )
     if data.discovery_url is not None:
         _https_url(data.discovery_url, "/discovery_url")
         if data.console_client_id != data.audience:
-            raise Unprocessable(msg("the console client id must be the registration's audience"),
-                                [FieldError(msg("must equal audience"), "/console_client_id")])
+            raise Unprocessable(
+                msg("the console client id must be the registration's audience"),
+                [FieldError(msg("must equal audience"), "/console_client_id")],
+            )
 
 
 def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
@@ -98,8 +104,9 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
     try:
         public = serialization.load_pem_public_key(key.pem.encode())
     except ValueError:
-        raise Unprocessable(msg("a PEM key is not a public key"), [FieldError(msg("not a PEM public key"),
-                                                                              pointer)]) from None
+        raise Unprocessable(
+            msg("a PEM key is not a public key"), [FieldError(msg("not a PEM public key"), pointer)]
+        ) from None
     if isinstance(public, rsa.RSAPublicKey):
         jwk, alg = json.loads(RSAAlgorithm.to_jwk(public)), key.alg or "RS256"
     elif isinstance(public, ec.EllipticCurvePublicKey):
@@ -108,12 +115,14 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
     elif isinstance(public, ed25519.Ed25519PublicKey):
         jwk, alg = json.loads(OKPAlgorithm.to_jwk(public)), key.alg or "EdDSA"
     else:
-        raise Unprocessable(msg("unsupported key type"), [FieldError(msg("use an RSA, EC or Ed25519 key"),
-                                                                     pointer)])
+        raise Unprocessable(
+            msg("unsupported key type"), [FieldError(msg("use an RSA, EC or Ed25519 key"), pointer)]
+        )
     if alg not in ASYMMETRIC_ALGORITHMS:
-        raise Unprocessable(msg("algorithm not allowed"),
-                            [FieldError(msg("'{alg}' is not an allowed algorithm", alg=alg),
-                                                                  f"/pem_keys/{index}/alg")])
+        raise Unprocessable(
+            msg("algorithm not allowed"),
+            [FieldError(msg("'{alg}' is not an allowed algorithm", alg=alg), f"/pem_keys/{index}/alg")],
+        )
     if key.kid:
         jwk["kid"] = key.kid
     return {**jwk, "alg": alg, "use": "sig"}
@@ -122,8 +131,9 @@ def _pem_to_jwk(key: PemKey, index: int) -> dict[str, Any]:
 def _validate_jwks(jwks: dict[str, Any]) -> None:
     entries = jwks.get("keys")
     if not isinstance(entries, list) or not entries:
-        raise Unprocessable(msg("the JWKS holds no keys"), [FieldError(msg("must be a non-empty list"),
-                                                                       "/jwks/keys")])
+        raise Unprocessable(
+            msg("the JWKS holds no keys"), [FieldError(msg("must be a non-empty list"), "/jwks/keys")]
+        )
     errors = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -131,14 +141,21 @@ def _validate_jwks(jwks: dict[str, Any]) -> None:
             continue
         for private in ("d", "p", "q", "k"):
             if private in entry:
-                errors.append(FieldError(msg("private or symmetric key material is refused"),
-                                         f"/jwks/keys/{i}/{private}"))
+                errors.append(
+                    FieldError(
+                        msg("private or symmetric key material is refused"), f"/jwks/keys/{i}/{private}"
+                    )
+                )
         if entry.get("alg") is not None and entry.get("alg") not in ASYMMETRIC_ALGORITHMS:
-            errors.append(FieldError(msg("'{alg}' is not an allowed algorithm", alg=entry.get('alg')),
-                                     f"/jwks/keys/{i}/alg"))
+            errors.append(
+                FieldError(
+                    msg("'{alg}' is not an allowed algorithm", alg=entry.get("alg")), f"/jwks/keys/{i}/alg"
+                )
+            )
         if len(entries) > 1 and not entry.get("kid"):
-            errors.append(FieldError(msg("every key needs a kid when there are several"),
-                                     f"/jwks/keys/{i}/kid"))
+            errors.append(
+                FieldError(msg("every key needs a kid when there are several"), f"/jwks/keys/{i}/kid")
+            )
     if not errors and len(usable_keys(jwks)) != len(entries):
         errors.append(FieldError(msg("some keys are not valid public RSA, EC or OKP keys"), "/jwks/keys"))
     if errors:
@@ -149,19 +166,22 @@ def normalise(data: IssuerCreate) -> tuple[dict[str, Any] | None, str | None]:
     """Check the key source and return (jwks, jwks_url) to store."""
     given = [name for name in ("jwks", "jwks_url", "pem_keys") if getattr(data, name) is not None]
     if len(given) != 1:
-        raise Unprocessable(msg("give exactly one of jwks, jwks_url, pem_keys"),
-                            [FieldError(msg("exactly one key source is required"),
-                                        f"/{n}") for n in given or ["jwks"]])
+        raise Unprocessable(
+            msg("give exactly one of jwks, jwks_url, pem_keys"),
+            [FieldError(msg("exactly one key source is required"), f"/{n}") for n in given or ["jwks"]],
+        )
     if not set(data.default_roles) <= set(data.allowed_roles):
-        raise Unprocessable(msg("default roles must be allowed roles"),
-                            [FieldError(msg("every default role must also be in allowed_roles"),
-                                        "/default_roles")])
+        raise Unprocessable(
+            msg("default roles must be allowed roles"),
+            [FieldError(msg("every default role must also be in allowed_roles"), "/default_roles")],
+        )
     if data.jwks_url is not None:
         url = urlsplit(data.jwks_url)
         loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
         if url.scheme != "https" and not (url.scheme == "http" and loopback):
-            raise Unprocessable(msg("the JWKS URL must use https"), [FieldError(msg("must be an https URL"),
-                                                                                "/jwks_url")])
+            raise Unprocessable(
+                msg("the JWKS URL must use https"), [FieldError(msg("must be an https URL"), "/jwks_url")]
+            )
         return None, data.jwks_url
     if data.pem_keys is not None:
         if not data.pem_keys:
@@ -181,8 +201,17 @@ async def register_issuer(conn: asyncpg.Connection, tenant_id: UUID, data: Issue
         f"""INSERT INTO trusted_issuers (tenant_id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim,
                                          default_roles, allowed_roles, discovery_url, console_client_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_COLUMNS}""",
-        tenant_id, data.issuer, data.audience, jwks, jwks_url, data.subject_claim, data.roles_claim,
-        list(data.default_roles), list(data.allowed_roles), data.discovery_url, data.console_client_id,
+        tenant_id,
+        data.issuer,
+        data.audience,
+        jwks,
+        jwks_url,
+        data.subject_claim,
+        data.roles_claim,
+        list(data.default_roles),
+        list(data.allowed_roles),
+        data.discovery_url,
+        data.console_client_id,
     )
     return msgspec.convert(dict(row), Issuer)
 
@@ -200,4 +229,3 @@ async def delete_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UU
     )
     if deleted is None:
         raise NotFound(msg("no issuer {issuer_id}", issuer_id=issuer_id))
-

@@ -78,7 +78,9 @@ _SELECT = """
 
 
 async def _lock_tree(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('org_tree:' || current_setting('app.tenant_id')))")
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('org_tree:' || current_setting('app.tenant_id')))"
+    )
 
 
 async def _placed(conn: asyncpg.Connection, code: str) -> tree.Placed | None:
@@ -91,8 +93,10 @@ async def _parent(conn: asyncpg.Connection, code: str | None, pointer: str) -> t
         return None
     parent = await _placed(conn, code)
     if parent is None:
-        raise Unprocessable(msg("no org unit '{code}'", code=code), [FieldError(msg("no org unit '{code}'",
-                                                                                    code=code), pointer)])
+        raise Unprocessable(
+            msg("no org unit '{code}'", code=code),
+            [FieldError(msg("no org unit '{code}'", code=code), pointer)],
+        )
     return parent
 
 
@@ -118,8 +122,16 @@ async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[st
     return tree.subtree_range(root.path)
 
 
-async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent: str | None, level: str | None,
-                         after: str | None, limit: int, active: bool | None = None) -> list[OrgUnit]:
+async def list_org_units(
+    conn: asyncpg.Connection,
+    *,
+    under: str | None,
+    parent: str | None,
+    level: str | None,
+    after: str | None,
+    limit: int,
+    active: bool | None = None,
+) -> list[OrgUnit]:
     """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children."""
     low, high = await subtree_bounds(conn, under)
     parent_id = None
@@ -129,14 +141,21 @@ async def list_org_units(conn: asyncpg.Connection, *, under: str | None, parent:
             raise NotFound(msg("no org unit '{code}'", code=parent))
         parent_id = parent_unit.id
     rows = await conn.fetch(
-        _SELECT + """
+        _SELECT
+        + """
         WHERE ($1::text IS NULL OR (u.path >= $1 AND u.path < $2))
           AND ($3::uuid IS NULL OR u.parent_id = $3)
           AND ($4::text IS NULL OR u.level = $4)
           AND ($5::text IS NULL OR u.code > $5)
           AND ($7::boolean IS NULL OR u.active = $7)
         ORDER BY u.code LIMIT $6""",
-        low, high, parent_id, level, after, limit, active,
+        low,
+        high,
+        parent_id,
+        level,
+        after,
+        limit,
+        active,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 
@@ -147,8 +166,13 @@ async def create_org_unit(conn: asyncpg.Connection, data: OrgUnitCreate) -> OrgU
     unit_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO org_units (id, code, name, level, parent_id, path, depth) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        unit_id, data.code, data.name, data.level, parent.id if parent else None,
-        tree.child_path(parent.path if parent else None, unit_id), parent.depth + 1 if parent else 0,
+        unit_id,
+        data.code,
+        data.name,
+        data.level,
+        parent.id if parent else None,
+        tree.child_path(parent.path if parent else None, unit_id),
+        parent.depth + 1 if parent else 0,
     )
     return await get_org_unit(conn, data.code)
 
@@ -160,7 +184,12 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
                                 level = CASE WHEN $4 THEN $5 ELSE level END,
                                 active = CASE WHEN $6 THEN $7 ELSE active END, updated_at = now()
            WHERE code = $1 RETURNING id""",
-        code, "name" in sent, sent.get("name"), "level" in sent, sent.get("level"), "active" in sent,
+        code,
+        "name" in sent,
+        sent.get("name"),
+        "level" in sent,
+        sent.get("level"),
+        "active" in sent,
         sent.get("active"),
     )
     if updated is None:
@@ -175,9 +204,19 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
         raise NotFound(msg("no org unit '{code}'", code=code))
     parent = await _parent(conn, data.parent_code, "/parent_code")
     if parent is not None and tree.is_within(parent.path, unit.path):
-        raise Unprocessable(msg("a unit cannot move under itself"),
-                            [FieldError(msg("'{parent_code}' is '{code}' or lies below it",
-                                            parent_code=data.parent_code, code=code), "/parent_code")])
+        raise Unprocessable(
+            msg("a unit cannot move under itself"),
+            [
+                FieldError(
+                    msg(
+                        "'{parent_code}' is '{code}' or lies below it",
+                        parent_code=data.parent_code,
+                        code=code,
+                    ),
+                    "/parent_code",
+                )
+            ],
+        )
     await _move(conn, unit, parent)
     return await get_org_unit(conn, code)
 
@@ -190,9 +229,14 @@ async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed
     await conn.execute(
         """UPDATE org_units SET path = $3 || substr(path, length($1) + 1), depth = depth + $4, updated_at = now()
            WHERE path >= $1 AND path < $2""",
-        low, high, new_path, new_depth - unit.depth,
+        low,
+        high,
+        new_path,
+        new_depth - unit.depth,
     )
-    await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None)
+    await conn.execute(
+        "UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None
+    )
     await rollups.move_unit(conn, unit.id, unit.path, new_path)
 
 
@@ -206,29 +250,42 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
         raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
     if await rollups.has_results(conn, unit.id):
-        raise Conflict(msg("org unit '{code}' has assessment results counted in it: they stay where they "
-                           "were submitted, so the unit must stay too", code=code))
+        raise Conflict(
+            msg(
+                "org unit '{code}' has assessment results counted in it: they stay where they "
+                "were submitted, so the unit must stay too",
+                code=code,
+            )
+        )
     await rollups.forget_unit(conn, unit.id)
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
 
-async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
-                           ) -> ImportResult:
+async def import_org_units(
+    conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
+) -> ImportResult:
     """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes."""
     if not data.units:
-        raise Unprocessable(msg("nothing to import"), [FieldError(msg("must hold at least one unit"),
-                                                                  "/units")])
+        raise Unprocessable(
+            msg("nothing to import"), [FieldError(msg("must hold at least one unit"), "/units")]
+        )
     if len(data.units) > MAX_IMPORT_UNITS:
-        raise Unprocessable(msg("too many units"), [FieldError(msg("at most {limit} per import",
-                                                                   limit=MAX_IMPORT_UNITS), "/units")])
+        raise Unprocessable(
+            msg("too many units"),
+            [FieldError(msg("at most {limit} per import", limit=MAX_IMPORT_UNITS), "/units")],
+        )
     await _lock_tree(conn)
     units = data.units
     rows = [tree.ImportRow(u.code, u.parent_code) for u in units]
     if mode == "create":
-        existing = await _stored(conn, list({u.code for u in units} | {u.parent_code for u in units if u.parent_code}))
+        existing = await _stored(
+            conn, list({u.code for u in units} | {u.parent_code for u in units if u.parent_code})
+        )
         planned, errors = tree.plan_import(rows, {c: e.placed for c, e in existing.items()})
         if errors:
-            raise Unprocessable(msg("{count} unit(s) cannot be imported; nothing was imported", count=len(errors)), errors)
+            raise Unprocessable(
+                msg("{count} unit(s) cannot be imported; nothing was imported", count=len(errors)), errors
+            )
         await _insert(conn, units, planned)
         return ImportResult(mode, created=len(planned))
 
@@ -237,29 +294,51 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
     errors: list[FieldError] = []
     for i, unit in enumerate(units):
         if unit.code in sent:
-            errors.append(FieldError(msg("code '{code}' appears twice in this import (first at /units/{first})",
-                                         code=unit.code, first=sent[unit.code]), f"/units/{i}/code"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "code '{code}' appears twice in this import (first at /units/{first})",
+                        code=unit.code,
+                        first=sent[unit.code],
+                    ),
+                    f"/units/{i}/code",
+                )
+            )
         sent.setdefault(unit.code, i)
     new_index = [i for code, i in sent.items() if code not in stored]
-    planned, new_errors = tree.plan_import([rows[i] for i in new_index], {c: e.placed for c, e in stored.items()})
+    planned, new_errors = tree.plan_import(
+        [rows[i] for i in new_index], {c: e.placed for c, e in stored.items()}
+    )
     errors += [_renumbered(e, new_index) for e in new_errors]  # pointers into the whole import
     for i, unit in enumerate(units):
         parent = unit.parent_code
         if parent is None:
             continue
         if mode == "sync" and parent not in sent:
-            errors.append(FieldError(msg("a sync holds the whole tree, but parent '{code}' is not in it", code=parent),
-                                     f"/units/{i}/parent_code"))
+            errors.append(
+                FieldError(
+                    msg("a sync holds the whole tree, but parent '{code}' is not in it", code=parent),
+                    f"/units/{i}/parent_code",
+                )
+            )
         elif unit.code in stored and parent not in stored and parent not in sent:
-            errors.append(FieldError(msg("no org unit '{code}' here or in this import", code=parent),
-                                     f"/units/{i}/parent_code"))
+            errors.append(
+                FieldError(
+                    msg("no org unit '{code}' here or in this import", code=parent), f"/units/{i}/parent_code"
+                )
+            )
     stored_parents = {c: e.parent_code for c, e in stored.items()}
-    errors += [FieldError(msg("parent_code forms a cycle with the stored tree"), f"/units/{i}/parent_code")
-               for i in tree.final_cycles(rows, stored_parents) if units[i].code in stored]
+    errors += [
+        FieldError(msg("parent_code forms a cycle with the stored tree"), f"/units/{i}/parent_code")
+        for i in tree.final_cycles(rows, stored_parents)
+        if units[i].code in stored
+    ]
     if errors:
         errors.sort(key=lambda e: _row_of(e.pointer))
-        raise Unprocessable(msg("{count} problem(s) in this {mode}; nothing was changed", count=len(errors), mode=mode),
-                            errors)
+        raise Unprocessable(
+            msg("{count} problem(s) in this {mode}; nothing was changed", count=len(errors), mode=mode),
+            errors,
+        )
 
     renumbered = [msgspec.structs.replace(p, index=new_index[p.index]) for p in planned]
     await _insert(conn, units, renumbered)
@@ -272,22 +351,34 @@ async def import_org_units(conn: asyncpg.Connection, data: OrgUnitImport, mode: 
             parent = await _placed(conn, unit.parent_code) if unit.parent_code else None
             assert placed is not None and (parent is None or not tree.is_within(parent.path, placed.path))
             await _move(conn, placed, parent)
-        if (unit.name, unit.level, unit.parent_code, True) != (before.name, before.level, before.parent_code,
-                                                               before.active):
+        if (unit.name, unit.level, unit.parent_code, True) != (
+            before.name,
+            before.level,
+            before.parent_code,
+            before.active,
+        ):
             changed += 1
     await conn.execute(
         """UPDATE org_units u SET name = r.name, level = r.level, active = true, updated_at = now()
            FROM unnest($1::text[], $2::text[], $3::text[]) AS r(code, name, level)
            WHERE u.code = r.code AND (u.name, u.level, u.active) IS DISTINCT FROM (r.name, r.level, true)""",
-        [u.code for u in units if u.code in stored], [u.name for u in units if u.code in stored],
-        [u.level for u in units if u.code in stored])
+        [u.code for u in units if u.code in stored],
+        [u.name for u in units if u.code in stored],
+        [u.level for u in units if u.code in stored],
+    )
     deactivated = 0
     if mode == "sync":
-        deactivated = len(await conn.fetch(
-            "UPDATE org_units SET active = false, updated_at = now() WHERE active AND code <> ALL($1::text[]) "
-            "RETURNING id", [u.code for u in units]))
+        deactivated = len(
+            await conn.fetch(
+                "UPDATE org_units SET active = false, updated_at = now() WHERE active AND code <> ALL($1::text[]) "
+                "RETURNING id",
+                [u.code for u in units],
+            )
+        )
     kept = len(units) - len(planned)
-    return ImportResult(mode, created=len(planned), updated=changed, unchanged=kept - changed, deactivated=deactivated)
+    return ImportResult(
+        mode, created=len(planned), updated=changed, unchanged=kept - changed, deactivated=deactivated
+    )
 
 
 class _Stored(msgspec.Struct, frozen=True):
@@ -303,19 +394,31 @@ async def _stored(conn: asyncpg.Connection, codes: list[str] | None) -> dict[str
     rows = await conn.fetch(
         """SELECT u.code, u.id, u.path, u.depth, p.code AS parent_code, u.name, u.level, u.active
            FROM org_units u LEFT JOIN org_units p ON p.tenant_id = u.tenant_id AND p.id = u.parent_id
-           WHERE $1::text[] IS NULL OR u.code = ANY($1::text[])""", codes)
-    return {r["code"]: _Stored(tree.Placed(r["id"], r["path"], r["depth"]), r["parent_code"], r["name"], r["level"],
-                               r["active"]) for r in rows}
+           WHERE $1::text[] IS NULL OR u.code = ANY($1::text[])""",
+        codes,
+    )
+    return {
+        r["code"]: _Stored(
+            tree.Placed(r["id"], r["path"], r["depth"]), r["parent_code"], r["name"], r["level"], r["active"]
+        )
+        for r in rows
+    }
 
 
-async def _insert(conn: asyncpg.Connection, units: list[OrgUnitCreate], planned: list[tree.PlannedUnit]) -> None:
+async def _insert(
+    conn: asyncpg.Connection, units: list[OrgUnitCreate], planned: list[tree.PlannedUnit]
+) -> None:
     if not planned:
         return
     await conn.execute(
         """INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::smallint[])""",
-        [p.id for p in planned], [units[p.index].code for p in planned], [units[p.index].name for p in planned],
-        [units[p.index].level for p in planned], [p.parent_id for p in planned], [p.path for p in planned],
+        [p.id for p in planned],
+        [units[p.index].code for p in planned],
+        [units[p.index].name for p in planned],
+        [units[p.index].level for p in planned],
+        [p.parent_id for p in planned],
+        [p.path for p in planned],
         [p.depth for p in planned],
     )
 

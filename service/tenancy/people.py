@@ -98,17 +98,30 @@ async def get_person(conn: asyncpg.Connection, external_id: str) -> Person:
     return msgspec.convert(dict(row), Person)
 
 
-async def list_people(conn: asyncpg.Connection, *, under: str | None, category: str | None,
-                      active: bool | None, after: str | None, limit: int) -> list[Person]:
+async def list_people(
+    conn: asyncpg.Connection,
+    *,
+    under: str | None,
+    category: str | None,
+    active: bool | None,
+    after: str | None,
+    limit: int,
+) -> list[Person]:
     low, high = await subtree_bounds(conn, under)
     rows = await conn.fetch(
-        _SELECT + """
+        _SELECT
+        + """
         WHERE ($1::text IS NULL OR (u.path >= $1 AND u.path < $2))
           AND ($3::text IS NULL OR p.category = $3)
           AND ($4::boolean IS NULL OR p.active = $4)
           AND ($5::text IS NULL OR p.external_id > $5)
         ORDER BY p.external_id LIMIT $6""",
-        low, high, category, active, after, limit,
+        low,
+        high,
+        category,
+        active,
+        after,
+        limit,
     )
     return [msgspec.convert(dict(r), Person) for r in rows]
 
@@ -118,15 +131,22 @@ async def _unit_ids(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid
     return {r["code"]: r["id"] for r in rows}
 
 
-async def upsert_person(conn: asyncpg.Connection, external_id: str, data: PersonUpsert) -> tuple[Person, bool]:
+async def upsert_person(
+    conn: asyncpg.Connection, external_id: str, data: PersonUpsert
+) -> tuple[Person, bool]:
     """Create or replace one person. Returns the person and whether it was created."""
     units = await _unit_ids(conn, {data.org_unit_code} if data.org_unit_code else set())
     if data.org_unit_code and data.org_unit_code not in units:
-        raise Unprocessable(msg("no org unit '{code}'", code=data.org_unit_code),
-                            [FieldError(msg("no org unit '{code}'",
-                                            code=data.org_unit_code), "/org_unit_code")])
+        raise Unprocessable(
+            msg("no org unit '{code}'", code=data.org_unit_code),
+            [FieldError(msg("no org unit '{code}'", code=data.org_unit_code), "/org_unit_code")],
+        )
     created = await conn.fetchval(
-        _UPSERT, [external_id], [units.get(data.org_unit_code or "")], [data.category], [data.display_name],
+        _UPSERT,
+        [external_id],
+        [units.get(data.org_unit_code or "")],
+        [data.category],
+        [data.display_name],
         [data.active],
     )
     return await get_person(conn, external_id), bool(created)
@@ -135,9 +155,14 @@ async def upsert_person(conn: asyncpg.Connection, external_id: str, data: Person
 async def patch_person(conn: asyncpg.Connection, external_id: str, data: PersonPatch) -> Person:
     """Change only the fields sent (RFC 7396); 404 for a person not yet created (PUT creates)."""
     sent = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    nulled = [FieldError(msg("'{field}' is required and cannot be removed (null); send a value or leave it out",
-                             field=k), f"/{k}")
-              for k in ("category", "active") if k in sent and sent[k] is None]
+    nulled = [
+        FieldError(
+            msg("'{field}' is required and cannot be removed (null); send a value or leave it out", field=k),
+            f"/{k}",
+        )
+        for k in ("category", "active")
+        if k in sent and sent[k] is None
+    ]
     if nulled:
         raise Unprocessable(msg("a required field cannot be null"), nulled)
     unit_id = None
@@ -145,16 +170,25 @@ async def patch_person(conn: asyncpg.Connection, external_id: str, data: PersonP
     if code is not None:
         unit_id = (await _unit_ids(conn, {code})).get(code)
         if unit_id is None:
-            raise Unprocessable(msg("no org unit '{code}'", code=code),
-                                [FieldError(msg("no org unit '{code}'", code=code), "/org_unit_code")])
+            raise Unprocessable(
+                msg("no org unit '{code}'", code=code),
+                [FieldError(msg("no org unit '{code}'", code=code), "/org_unit_code")],
+            )
     updated = await conn.fetchval(
         """UPDATE people SET org_unit_id = CASE WHEN $2 THEN $3 ELSE org_unit_id END,
                              category = CASE WHEN $4 THEN $5 ELSE category END,
                              display_name = CASE WHEN $6 THEN $7 ELSE display_name END,
                              active = CASE WHEN $8 THEN $9 ELSE active END, updated_at = now()
            WHERE external_id = $1 RETURNING id""",
-        external_id, "org_unit_code" in sent, unit_id, "category" in sent, sent.get("category"),
-        "display_name" in sent, sent.get("display_name"), "active" in sent, sent.get("active"),
+        external_id,
+        "org_unit_code" in sent,
+        unit_id,
+        "category" in sent,
+        sent.get("category"),
+        "display_name" in sent,
+        sent.get("display_name"),
+        "active" in sent,
+        sent.get("active"),
     )
     if updated is None:
         raise NotFound(msg("no person '{external_id}' (PUT creates one)", external_id=external_id))
@@ -165,29 +199,44 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
     """Upsert thousands of people in one statement; any bad row rejects the whole batch."""
     rows = data.people
     if not rows:
-        raise Unprocessable(msg("nothing to upsert"), [FieldError(msg("must hold at least one person"),
-                                                                  "/people")])
+        raise Unprocessable(
+            msg("nothing to upsert"), [FieldError(msg("must hold at least one person"), "/people")]
+        )
     if len(rows) > MAX_BULK_PEOPLE:
-        raise Unprocessable(msg("too many people"), [FieldError(msg("at most {limit} per request",
-                                                                    limit=MAX_BULK_PEOPLE), "/people")])
+        raise Unprocessable(
+            msg("too many people"),
+            [FieldError(msg("at most {limit} per request", limit=MAX_BULK_PEOPLE), "/people")],
+        )
     units = await _unit_ids(conn, {r.org_unit_code for r in rows if r.org_unit_code})
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.external_id in seen:
-            errors.append(FieldError(msg("'{external_id}' appears twice (first at /people/{first})",
-                                         external_id=row.external_id, first=seen[row.external_id]),
-                                     f"/people/{i}/external_id"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "'{external_id}' appears twice (first at /people/{first})",
+                        external_id=row.external_id,
+                        first=seen[row.external_id],
+                    ),
+                    f"/people/{i}/external_id",
+                )
+            )
         else:
             seen[row.external_id] = i
         if row.org_unit_code and row.org_unit_code not in units:
-            errors.append(FieldError(msg("no org unit '{code}'", code=row.org_unit_code),
-                                     f"/people/{i}/org_unit_code"))
+            errors.append(
+                FieldError(msg("no org unit '{code}'", code=row.org_unit_code), f"/people/{i}/org_unit_code")
+            )
     if errors:
         raise Unprocessable(msg("{count} row(s) rejected; nothing was written", count=len(errors)), errors)
     created = await conn.fetch(
-        _UPSERT, [r.external_id for r in rows], [units.get(r.org_unit_code or "") for r in rows],
-        [r.category for r in rows], [r.display_name for r in rows], [r.active for r in rows],
+        _UPSERT,
+        [r.external_id for r in rows],
+        [units.get(r.org_unit_code or "") for r in rows],
+        [r.category for r in rows],
+        [r.display_name for r in rows],
+        [r.active for r in rows],
     )
     new = sum(1 for r in created if r["created"])
     return BulkResult(created=new, updated=len(rows) - new)
@@ -200,13 +249,15 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     for a person not seen before."""
     if len(external_id) > 128 or not EXTERNAL_ID.match(external_id):
         # Such a person could sign in but never be addressed by /v1/people/{external_id}.
-        raise NotProvisioned(msg("the token's subject is not a valid external id (letters, digits, . _ : @ "
-                                 "-; at most 128)"))
+        raise NotProvisioned(
+            msg("the token's subject is not a valid external id (letters, digits, . _ : @ -; at most 128)")
+        )
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
         if not await conn.fetchval("SELECT auto_provision_people FROM tenants"):
-            raise NotProvisioned(msg("person '{external_id}' is not provisioned in this tenant",
-                                     external_id=external_id))
+            raise NotProvisioned(
+                msg("person '{external_id}' is not provisioned in this tenant", external_id=external_id)
+            )
         await conn.execute("INSERT INTO people (external_id) VALUES ($1) ON CONFLICT DO NOTHING", external_id)
         return await get_person(conn, external_id)
     person = msgspec.convert(dict(row), Person)

@@ -17,10 +17,21 @@ from service.tenancy.fields import Name, Slug
 TenantStatus = Literal["active", "suspended"]
 
 
-MinGroupSize = Annotated[int, msgspec.Meta(
-    ge=2, le=1000, description="Privacy threshold k: aggregate cells of fewer people are withheld")]
-TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Asia/Shanghai"],
-                                       description="IANA time zone that weeks and months are counted in")]
+MinGroupSize = Annotated[
+    int,
+    msgspec.Meta(
+        ge=2, le=1000, description="Privacy threshold k: aggregate cells of fewer people are withheld"
+    ),
+]
+TimeZone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        examples=["Asia/Shanghai"],
+        description="IANA time zone that weeks and months are counted in",
+    ),
+]
 
 
 class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,9 +71,10 @@ def _check_timezone(name: str | None) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable(msg("unknown time zone"), [FieldError(msg("'{name}' is not an IANA time zone",
-                                                                      name=name), "/timezone")]
-                            ) from None
+        raise Unprocessable(
+            msg("unknown time zone"),
+            [FieldError(msg("'{name}' is not an IANA time zone", name=name), "/timezone")],
+        ) from None
 
 
 def _tenant(row: asyncpg.Record | None, slug: str) -> Tenant:
@@ -76,7 +88,11 @@ async def create_tenant(conn: asyncpg.Connection, data: TenantCreate) -> Tenant:
     row = await conn.fetchrow(
         f"""INSERT INTO tenants (slug, name, auto_provision_people, min_group_size, timezone)
             VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
-        data.slug, data.name, data.auto_provision_people, data.min_group_size, data.timezone,
+        data.slug,
+        data.name,
+        data.auto_provision_people,
+        data.min_group_size,
+        data.timezone,
     )
     return _tenant(row, data.slug)
 
@@ -90,13 +106,16 @@ async def get_tenant_by_id(conn: asyncpg.Connection, tenant_id: UUID) -> Tenant:
     return _tenant(row, str(tenant_id))
 
 
-async def list_tenants(conn: asyncpg.Connection, *, status: str | None, after: str | None,
-                       limit: int) -> list[Tenant]:
+async def list_tenants(
+    conn: asyncpg.Connection, *, status: str | None, after: str | None, limit: int
+) -> list[Tenant]:
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM tenants
             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR slug > $2)
             ORDER BY slug LIMIT $3""",
-        status, after, limit,
+        status,
+        after,
+        limit,
     )
     return [msgspec.convert(dict(r), Tenant) for r in rows]
 
@@ -114,8 +133,16 @@ async def update_tenant(conn: asyncpg.Connection, slug: str, data: TenantUpdate)
                 timezone = CASE WHEN $10 THEN $11 ELSE timezone END,
                 updated_at = now()
             WHERE slug = $1 RETURNING {_COLUMNS}""",
-        slug, "name" in sent, sent.get("name"), "status" in sent, sent.get("status"),
-        "auto_provision_people" in sent, sent.get("auto_provision_people"),
-        "min_group_size" in sent, sent.get("min_group_size"), "timezone" in sent, sent.get("timezone"),
+        slug,
+        "name" in sent,
+        sent.get("name"),
+        "status" in sent,
+        sent.get("status"),
+        "auto_provision_people" in sent,
+        sent.get("auto_provision_people"),
+        "min_group_size" in sent,
+        sent.get("min_group_size"),
+        "timezone" in sent,
+        sent.get("timezone"),
     )
     return _tenant(row, slug)

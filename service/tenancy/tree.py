@@ -50,8 +50,10 @@ class PlannedUnit(msgspec.Struct, frozen=True):
     depth: int
 
 
-def plan_import(rows: Sequence[ImportRow], existing: dict[str, Placed],
-                ) -> tuple[list[PlannedUnit], list[FieldError]]:
+def plan_import(
+    rows: Sequence[ImportRow],
+    existing: dict[str, Placed],
+) -> tuple[list[PlannedUnit], list[FieldError]]:
     """Place every imported unit under its parent, which is either already stored or in the batch.
 
     Returns the units in an order where each parent comes before its children, or the
@@ -61,18 +63,32 @@ def plan_import(rows: Sequence[ImportRow], existing: dict[str, Placed],
     first_index: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.code in first_index:
-            errors.append(FieldError(msg("code '{code}' appears twice in this import (first at /units/{first})",
-                                         code=row.code, first=first_index[row.code]), f"/units/{i}/code"))
+            errors.append(
+                FieldError(
+                    msg(
+                        "code '{code}' appears twice in this import (first at /units/{first})",
+                        code=row.code,
+                        first=first_index[row.code],
+                    ),
+                    f"/units/{i}/code",
+                )
+            )
         elif row.code in existing:
-            errors.append(FieldError(msg("an org unit with code '{code}' already exists", code=row.code),
-                                     f"/units/{i}/code"))
+            errors.append(
+                FieldError(
+                    msg("an org unit with code '{code}' already exists", code=row.code), f"/units/{i}/code"
+                )
+            )
         else:
             first_index[row.code] = i
     for i, row in enumerate(rows):
         parent = row.parent_code
         if parent is not None and parent not in first_index and parent not in existing:
-            errors.append(FieldError(msg("no org unit '{code}' here or in this import", code=parent),
-                                     f"/units/{i}/parent_code"))
+            errors.append(
+                FieldError(
+                    msg("no org unit '{code}' here or in this import", code=parent), f"/units/{i}/parent_code"
+                )
+            )
     bad = {int(e.pointer.split("/")[2]) for e in errors if e.pointer}
 
     placed: dict[str, Placed] = dict(existing)
@@ -92,8 +108,10 @@ def plan_import(rows: Sequence[ImportRow], existing: dict[str, Placed],
             placed[row.code] = Placed(unit_id, path, depth)
             planned.append(PlannedUnit(i, unit_id, parent.id if parent else None, path, depth))
         if len(still_pending) == len(pending):  # stuck: on a cycle, below one, or below a bad row
-            errors.extend(FieldError(msg("parent_code forms a cycle"), f"/units/{i}/parent_code")
-                          for i in _on_cycles(rows, still_pending, first_index))
+            errors.extend(
+                FieldError(msg("parent_code forms a cycle"), f"/units/{i}/parent_code")
+                for i in _on_cycles(rows, still_pending, first_index)
+            )
             break
         pending = still_pending
     if errors:

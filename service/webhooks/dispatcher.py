@@ -92,8 +92,10 @@ class Outcome(msgspec.Struct):
 
 async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
     async with dispatcher_transaction(pool) as conn:
-        rows = await conn.fetch("SELECT DISTINCT tenant_id FROM webhook_deliveries "
-                                "WHERE status = 'pending' AND next_attempt_at <= now()")
+        rows = await conn.fetch(
+            "SELECT DISTINCT tenant_id FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_attempt_at <= now()"
+        )
     return [row["tenant_id"] for row in rows]
 
 
@@ -117,8 +119,15 @@ async def claim(conn: asyncpg.Connection, policy: RetryPolicy, limit: int = BATC
            RETURNING d.id, d.attempts, d.next_attempt_at AS lease, e.url, e.active, v.id AS event_id,
                      CASE WHEN e.previous_valid_until > now() THEN ARRAY[e.secret, e.previous_secret]
                           ELSE ARRAY[e.secret] END AS secrets,
-                     v.payload""", limit, policy.lease_seconds)
-    return [msgspec.convert({k: v for k, v in row.items() if k != "active"}, Claimed) for row in rows if row["active"]]
+                     v.payload""",
+        limit,
+        policy.lease_seconds,
+    )
+    return [
+        msgspec.convert({k: v for k, v in row.items() if k != "active"}, Claimed)
+        for row in rows
+        if row["active"]
+    ]
 
 
 _encode = msgspec.json.Encoder().encode
@@ -128,19 +137,26 @@ async def send(http: httpx.AsyncClient, delivery: Claimed) -> Outcome:
     """POST the event, signed; only the status is read, never the receiver's body."""
     body = _encode(delivery.payload)
     message_id, timestamp = str(delivery.event_id), int(time.time())
-    headers = {"content-type": "application/json", "user-agent": f"assess-webhooks/{__version__}",
-               "webhook-id": message_id, "webhook-timestamp": str(timestamp),
-               "webhook-signature": signing.signature_header(delivery.secrets, message_id, timestamp, body)}
+    headers = {
+        "content-type": "application/json",
+        "user-agent": f"assess-webhooks/{__version__}",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(delivery.secrets, message_id, timestamp, body),
+    }
     try:
         async with http.stream("POST", delivery.url, content=body, headers=headers) as response:
             status = response.status_code
     except Exception as exc:  # noqa: BLE001 - any failure to reach the receiver is a failed try
-        return Outcome(None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:_ERROR_LENGTH])
+        return Outcome(
+            None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:_ERROR_LENGTH]
+        )
     return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")
 
 
-async def record(conn: asyncpg.Connection, claimed: list[Claimed], outcomes: list[Outcome],
-                 policy: RetryPolicy) -> int:
+async def record(
+    conn: asyncpg.Connection, claimed: list[Claimed], outcomes: list[Outcome], policy: RetryPolicy
+) -> int:
     """Store the outcomes of deliveries still held by this claim; how many were recorded."""
     recorded = await conn.fetch(
         f"""UPDATE webhook_deliveries d
@@ -159,9 +175,13 @@ async def record(conn: asyncpg.Connection, claimed: list[Claimed], outcomes: lis
             WHERE d.id = r.id AND d.status = 'pending' AND d.next_attempt_at = r.lease
               AND v.tenant_id = d.tenant_id AND v.id = d.event_id
             RETURNING d.id""",
-        [c.id for c in claimed], [c.lease for c in claimed], [o.status_code for o in outcomes],
-        [o.error for o in outcomes], [o.delivered for o in outcomes],
-        [policy.delay(c.attempts) for c in claimed])
+        [c.id for c in claimed],
+        [c.lease for c in claimed],
+        [o.status_code for o in outcomes],
+        [o.error for o in outcomes],
+        [o.delivered for o in outcomes],
+        [policy.delay(c.attempts) for c in claimed],
+    )
     return len(recorded)
 
 
@@ -171,11 +191,14 @@ async def release(conn: asyncpg.Connection, claimed: list[Claimed]) -> None:
         """UPDATE webhook_deliveries d SET next_attempt_at = now()
            FROM unnest($1::uuid[], $2::timestamptz[]) AS r(id, lease)
            WHERE d.id = r.id AND d.status = 'pending' AND d.next_attempt_at = r.lease""",
-        [c.id for c in claimed], [c.lease for c in claimed])
+        [c.id for c in claimed],
+        [c.lease for c in claimed],
+    )
 
 
-async def _deliver_batch(pool: asyncpg.Pool, http: httpx.AsyncClient, tenant_id: UUID, policy: RetryPolicy
-                         ) -> tuple[int, int]:
+async def _deliver_batch(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, tenant_id: UUID, policy: RetryPolicy
+) -> tuple[int, int]:
     """Claim, send, record one batch of one tenant: (claimed, delivered)."""
     async with tenant_transaction(pool, tenant_id) as conn:
         claimed = await claim(conn, policy)
@@ -212,8 +235,11 @@ async def dispatch_once(pool: asyncpg.Pool, http: httpx.AsyncClient, policy: Ret
 async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
     """Delete events older than `retention_days` and their deliveries, unless still pending; how many."""
     async with dispatcher_transaction(pool) as conn:
-        rows = await conn.fetch("SELECT DISTINCT tenant_id FROM webhook_events "
-                                "WHERE created_at < now() - make_interval(secs => $1)", retention_days * 86400)
+        rows = await conn.fetch(
+            "SELECT DISTINCT tenant_id FROM webhook_events "
+            "WHERE created_at < now() - make_interval(secs => $1)",
+            retention_days * 86400,
+        )
     deleted = 0
     for row in rows:
         while True:
@@ -226,7 +252,10 @@ async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
                                              WHERE d.event_id = v.id AND d.status = 'pending')
                            LIMIT $2 FOR UPDATE SKIP LOCKED),
                        gone AS (DELETE FROM webhook_events v USING old WHERE v.id = old.id RETURNING 1)
-                       SELECT count(*) FROM gone""", retention_days * 86400, PRUNE_BATCH)
+                       SELECT count(*) FROM gone""",
+                    retention_days * 86400,
+                    PRUNE_BATCH,
+                )
             deleted += batch
             if batch < PRUNE_BATCH:
                 break
@@ -234,12 +263,16 @@ async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
 
 
 def new_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False,
-                             limits=httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH))
+    return httpx.AsyncClient(
+        timeout=TIMEOUT_SECONDS,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=BATCH * 2, max_keepalive_connections=BATCH),
+    )
 
 
-async def run(pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy, retention_days: float = 30.0
-              ) -> None:
+async def run(
+    pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy, retention_days: float = 30.0
+) -> None:
     """Dispatch forever, pruning old events now and then; a failed pass (database restarting, say)
     is logged and retried next time."""
     pruned_at = time.monotonic() - PRUNE_EVERY_SECONDS * random.random()  # workers spread their pruning

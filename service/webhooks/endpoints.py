@@ -27,11 +27,20 @@ from service.webhooks.outbox import TEST_EVENT, EventType, queue
 
 MAX_ENDPOINTS = 20  # per tenant: every event fans out to each subscribed endpoint
 
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=TEXT_PATTERN,
-                                  examples=["https://hr.example.gov.cn/assess-events"],
-                                  description="https URL the events are POSTed to")]
-Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=3,
-                                                 description="Event types this endpoint receives")]
+Url = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=2000,
+        pattern=TEXT_PATTERN,
+        examples=["https://hr.example.gov.cn/assess-events"],
+        description="https URL the events are POSTed to",
+    ),
+]
+Events = Annotated[
+    list[EventType],
+    msgspec.Meta(min_length=1, max_length=3, description="Event types this endpoint receives"),
+]
 Description = Annotated[str, msgspec.Meta(max_length=500, pattern=TEXT_PATTERN)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 DEFAULT_GRACE_SECONDS = 24 * 3600
@@ -52,9 +61,13 @@ class WebhookUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
 
 
 class WebhookRotate(msgspec.Struct, forbid_unknown_fields=True):
-    grace_seconds: Annotated[int, msgspec.Meta(
-        ge=0, le=MAX_GRACE_SECONDS,
-        description="How long deliveries are also signed with the previous secret (0: not at all)")
+    grace_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_GRACE_SECONDS,
+            description="How long deliveries are also signed with the previous secret (0: not at all)",
+        ),
     ] = DEFAULT_GRACE_SECONDS
 
 
@@ -67,7 +80,9 @@ class Webhook(msgspec.Struct):
     created_by: str
     created_at: datetime
     updated_at: datetime
-    previous_secret_valid_until: datetime | None  # deliveries are also signed with the previous secret until then
+    previous_secret_valid_until: (
+        datetime | None
+    )  # deliveries are also signed with the previous secret until then
 
 
 class WebhookWithSecret(Webhook, kw_only=True):
@@ -132,36 +147,49 @@ def _events(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
-async def create(conn: asyncpg.Connection, data: WebhookCreate, created_by: str, *, allow_loopback: bool
-                 ) -> WebhookWithSecret:
+async def create(
+    conn: asyncpg.Connection, data: WebhookCreate, created_by: str, *, allow_loopback: bool
+) -> WebhookWithSecret:
     check_url(data.url, allow_loopback=allow_loopback)
     if await conn.fetchval("SELECT count(*) FROM webhook_endpoints") >= MAX_ENDPOINTS:
-        raise Conflict(msg("a tenant has at most {limit} webhook endpoints; delete one first",
-                           limit=MAX_ENDPOINTS))
+        raise Conflict(
+            msg("a tenant has at most {limit} webhook endpoints; delete one first", limit=MAX_ENDPOINTS)
+        )
     row = await conn.fetchrow(
         f"""INSERT INTO webhook_endpoints (url, description, events, secret, created_by)
             VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}, secret""",
-        data.url, data.description, _events(data.events), signing.new_secret(), created_by)
+        data.url,
+        data.description,
+        _events(data.events),
+        signing.new_secret(),
+        created_by,
+    )
     return msgspec.convert(dict(row), WebhookWithSecret)
 
 
-async def list_endpoints(conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None = None,
-                         limit: int = MAX_ENDPOINTS) -> list[Webhook]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM webhook_endpoints e WHERE " + keyset.oldest_first("e", 1),
-                            *keyset.arguments(after, limit))
+async def list_endpoints(
+    conn: asyncpg.Connection, *, after: tuple[datetime, UUID] | None = None, limit: int = MAX_ENDPOINTS
+) -> list[Webhook]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM webhook_endpoints e WHERE " + keyset.oldest_first("e", 1),
+        *keyset.arguments(after, limit),
+    )
     return [msgspec.convert(dict(row), Webhook) for row in rows]
 
 
 async def get(conn: asyncpg.Connection, webhook_id: UUID, *, lock: bool = False) -> Webhook:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1"
-                              + (" FOR UPDATE" if lock else ""), webhook_id)
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        webhook_id,
+    )
     if row is None:
         raise NotFound(msg("no webhook {webhook_id}", webhook_id=webhook_id))
     return msgspec.convert(dict(row), Webhook)
 
 
-async def update(conn: asyncpg.Connection, webhook_id: UUID, data: WebhookUpdate, *, allow_loopback: bool
-                 ) -> Webhook:
+async def update(
+    conn: asyncpg.Connection, webhook_id: UUID, data: WebhookUpdate, *, allow_loopback: bool
+) -> Webhook:
     current = await get(conn, webhook_id, lock=True)
     url = current.url if data.url is msgspec.UNSET else check_url(data.url, allow_loopback=allow_loopback)
     events = current.events if data.events is msgspec.UNSET else _events(data.events)
@@ -169,10 +197,19 @@ async def update(conn: asyncpg.Connection, webhook_id: UUID, data: WebhookUpdate
     description = current.description if data.description is msgspec.UNSET else data.description
     row = await conn.fetchrow(
         f"""UPDATE webhook_endpoints SET url = $2, events = $3, active = $4, description = $5, updated_at = now()
-            WHERE id = $1 RETURNING {_COLUMNS}""", webhook_id, url, events, active, description)
+            WHERE id = $1 RETURNING {_COLUMNS}""",
+        webhook_id,
+        url,
+        events,
+        active,
+        description,
+    )
     if current.active and not active:  # nothing waits for a disabled endpoint; the log can redeliver later
-        await conn.execute("UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint disabled' "
-                           "WHERE endpoint_id = $1 AND status = 'pending'", webhook_id)
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint disabled' "
+            "WHERE endpoint_id = $1 AND status = 'pending'",
+            webhook_id,
+        )
     return msgspec.convert(dict(row), Webhook)
 
 
@@ -187,18 +224,25 @@ async def rotate_secret(conn: asyncpg.Connection, webhook_id: UUID, data: Webhoo
         f"""UPDATE webhook_endpoints SET previous_secret = secret, secret = $2, updated_at = now(),
                 previous_valid_until = now() + make_interval(secs => $3)
             WHERE id = $1 RETURNING {_COLUMNS}, secret""",
-        webhook_id, signing.new_secret(), data.grace_seconds)
+        webhook_id,
+        signing.new_secret(),
+        data.grace_seconds,
+    )
     if row is None:
         raise NotFound(msg("no webhook {webhook_id}", webhook_id=webhook_id))
     return msgspec.convert(dict(row), WebhookWithSecret)
 
 
-async def deliveries(conn: asyncpg.Connection, webhook_id: UUID, *, after: tuple[datetime, UUID] | None,
-                     limit: int) -> list[Delivery]:
+async def deliveries(
+    conn: asyncpg.Connection, webhook_id: UUID, *, after: tuple[datetime, UUID] | None, limit: int
+) -> list[Delivery]:
     """The endpoint's delivery log, newest first."""
     await get(conn, webhook_id)
-    rows = await conn.fetch(_DELIVERY + " WHERE d.endpoint_id = $1 AND " + keyset.newest_first("d", 2),
-                            webhook_id, *keyset.arguments(after, limit))
+    rows = await conn.fetch(
+        _DELIVERY + " WHERE d.endpoint_id = $1 AND " + keyset.newest_first("d", 2),
+        webhook_id,
+        *keyset.arguments(after, limit),
+    )
     return [msgspec.convert(dict(row), Delivery) for row in rows]
 
 
@@ -209,8 +253,9 @@ async def _delivery(conn: asyncpg.Connection, delivery_id: UUID) -> Delivery:
 
 async def _active(conn: asyncpg.Connection, webhook_id: UUID) -> None:
     if not (await get(conn, webhook_id)).active:
-        raise Conflict(msg("webhook {webhook_id} is disabled: set active to true first",
-                           webhook_id=webhook_id))
+        raise Conflict(
+            msg("webhook {webhook_id} is disabled: set active to true first", webhook_id=webhook_id)
+        )
 
 
 async def redeliver(conn: asyncpg.Connection, webhook_id: UUID, delivery_id: UUID) -> Delivery:
@@ -218,18 +263,29 @@ async def redeliver(conn: asyncpg.Connection, webhook_id: UUID, delivery_id: UUI
     await _active(conn, webhook_id)
     found = await conn.fetchval(
         """UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
-           WHERE id = $1 AND endpoint_id = $2 RETURNING id""", delivery_id, webhook_id)
+           WHERE id = $1 AND endpoint_id = $2 RETURNING id""",
+        delivery_id,
+        webhook_id,
+    )
     if found is None:
-        raise NotFound(msg("no delivery {delivery_id} of webhook {webhook_id}", delivery_id=delivery_id,
-                           webhook_id=webhook_id))
+        raise NotFound(
+            msg(
+                "no delivery {delivery_id} of webhook {webhook_id}",
+                delivery_id=delivery_id,
+                webhook_id=webhook_id,
+            )
+        )
     return await _delivery(conn, delivery_id)
 
 
 async def send_test(conn: asyncpg.Connection, webhook_id: UUID) -> Delivery:
     """Queue a `webhook.test` event to this endpoint alone."""
     await _active(conn, webhook_id)
-    [event_id] = await queue(conn, TEST_EVENT, [{"webhook_id": str(webhook_id),
-                                                 "message": "a test event from the assessment service"}],
-                             [webhook_id])
+    [event_id] = await queue(
+        conn,
+        TEST_EVENT,
+        [{"webhook_id": str(webhook_id), "message": "a test event from the assessment service"}],
+        [webhook_id],
+    )
     delivery_id = await conn.fetchval("SELECT id FROM webhook_deliveries WHERE event_id = $1", event_id)
     return await _delivery(conn, delivery_id)

@@ -27,8 +27,9 @@ TEST_EVENT = "webhook.test"
 async def subscribers(conn: asyncpg.Connection, types: Iterable[str]) -> dict[str, list[UUID]]:
     """Active endpoints per event type, for the types anyone subscribes to."""
     found: dict[str, list[UUID]] = {}
-    for row in await conn.fetch("SELECT id, events FROM webhook_endpoints WHERE active AND events && $1::text[]",
-                                list(types)):
+    for row in await conn.fetch(
+        "SELECT id, events FROM webhook_endpoints WHERE active AND events && $1::text[]", list(types)
+    ):
         for event_type in row["events"]:
             found.setdefault(event_type, []).append(row["id"])
     return found
@@ -39,8 +40,9 @@ def envelope(event_id: UUID, event_type: str, at: datetime, data: dict[str, Any]
     return {"id": str(event_id), "type": event_type, "timestamp": at.isoformat(), "data": data}
 
 
-async def queue(conn: asyncpg.Connection, event_type: str, payloads: list[dict[str, Any]],
-                endpoint_ids: list[UUID]) -> list[UUID]:
+async def queue(
+    conn: asyncpg.Connection, event_type: str, payloads: list[dict[str, Any]], endpoint_ids: list[UUID]
+) -> list[UUID]:
     """Store the events and a delivery of each to each endpoint, in one statement; the events' ids."""
     if not payloads or not endpoint_ids:
         return []
@@ -53,7 +55,12 @@ async def queue(conn: asyncpg.Connection, event_type: str, payloads: list[dict[s
                RETURNING id)
            INSERT INTO webhook_deliveries (endpoint_id, event_id)
            SELECT endpoint_id, events.id FROM events CROSS JOIN unnest($5::uuid[]) AS endpoint_id""",
-        event_type, at, ids, [envelope(i, event_type, at, data) for i, data in zip(ids, payloads)], endpoint_ids)
+        event_type,
+        at,
+        ids,
+        [envelope(i, event_type, at, data) for i, data in zip(ids, payloads)],
+        endpoint_ids,
+    )
     return ids
 
 
@@ -82,8 +89,19 @@ _ATTEMPT_DATA = """
 
 
 def _data(row: asyncpg.Record) -> dict[str, Any]:
-    data = {key: row[key] for key in ("assessment", "person", "attempt_number", "score_version", "status",
-                                      "overall_scaled", "overall_level", "dimensions")}
+    data = {
+        key: row[key]
+        for key in (
+            "assessment",
+            "person",
+            "attempt_number",
+            "score_version",
+            "status",
+            "overall_scaled",
+            "overall_level",
+            "dimensions",
+        )
+    }
     data["attempt_id"] = str(row["attempt_id"])
     data["submitted_at"] = row["submitted_at"].isoformat() if row["submitted_at"] else None
     return data

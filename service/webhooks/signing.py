@@ -48,11 +48,14 @@ def signature_header(secrets_in_force: list[str], message_id: str, timestamp: in
     return " ".join(sign(secret, message_id, timestamp, body) for secret in secrets_in_force)
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float,
-           tolerance: int = TOLERANCE_SECONDS) -> None:
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float, tolerance: int = TOLERANCE_SECONDS
+) -> None:
     """What a receiver does: raise InvalidSignature unless the headers sign `body` under `secret`, recently."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    message_id, stamp, signatures = (lowered.get(n) for n in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    message_id, stamp, signatures = (
+        lowered.get(n) for n in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    )
     if not (message_id and stamp and signatures):
         raise InvalidSignature("webhook-id, webhook-timestamp and webhook-signature are required")
     try:
