@@ -552,7 +552,7 @@ class Run:
             await asyncio.sleep(max(0.0, at - self.now()))
             try:
                 await actions[kind]()
-            except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is a failed run
+            except Exception as exc:
                 self.failures.append(f"injecting {kind} failed: {type(exc).__name__}: {exc}")
                 self.log(f"injecting {kind} FAILED: {exc}")
                 self.aborted = f"the run was aborted: injecting {kind} failed"

@@ -21,15 +21,15 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import COMMON, bearer, ok, running_service  # noqa: E402
+from _harness import COMMON, bearer, ok, running_service
 
-from service.auth.issue import issue_operator_token, issue_token  # noqa: E402
+from service.auth.issue import issue_operator_token, issue_token
 
 FORM = {"grant_type": "client_credentials"}
 
@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> None:
     good = [latency for status, latency in outcomes if status == 200]
     latencies = sorted(latency for _, latency in outcomes)
     print(
-        f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; command: "
+        f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; command: "
         f"./dev python bench/token_spray.py {' '.join(sys.argv[1:])}"
     )
     print(

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from service.results import feed, xlsx  # noqa: E402
-from service.results.labels import Labeller  # noqa: E402
+from service.results import feed, xlsx
+from service.results.labels import Labeller
 
 TRACE_UP_TO = 100_000  # tracemalloc for sizes up to this; peak RSS for all
 DIMENSIONS = ["D1", "D2", "D3", "D4", "D5"]

@@ -224,7 +224,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
     from service.auth.issue import issue_operator_token, issue_token
-    from service.db.pool import operator_transaction, create_pool
+    from service.db.pool import create_pool, operator_transaction
     from service.db.urls import app_url
 
     keys = _keys(settings)

@@ -7,8 +7,8 @@ configuration table, `compose.yaml` and a test are all checked against this one 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import msgspec
 

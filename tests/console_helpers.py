@@ -33,7 +33,7 @@ async def demo_console(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 def hidden_fields(page: str, persona: str) -> dict[str, str]:
     """The fields of the demo provider's form for `persona`."""
-    for form in re.findall(r"<form.*?</form>", page, flags=re.S):
+    for form in re.findall(r"<form.*?</form>", page, flags=re.DOTALL):
         fields = {
             html.unescape(n): html.unescape(v)
             for n, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)

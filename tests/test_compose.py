@@ -53,7 +53,7 @@ def _depends_on(service: dict[str, Any]) -> dict[str, str]:
     """`depends_on:` as {service: condition}; the short (list) form means service_started."""
     deps = service.get("depends_on") or {}
     if isinstance(deps, list):
-        return {name: "service_started" for name in deps}
+        return dict.fromkeys(deps, "service_started")
     return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
 
 

@@ -9,9 +9,9 @@ import msgspec
 
 from service.auth.keys import ServiceKeys
 from service.config import Settings
+from service.console.items import checked_filters
 from service.db.pool import tenant_transaction
 from service.demo import DEMO_FRAMEWORK
-from service.console.items import checked_filters
 from service.items import bank
 from service.items.samples import sample_bank
 from tests.console_helpers import csrf_of, demo_console, sign_in

@@ -13,8 +13,8 @@ from service.delivery import attempts
 from service.delivery.sweeper import sweep_once
 from service.demo import DEMO_ASSESSMENT, DEMO_CANDIDATE, seed_demo
 from service.items.samples import ITEMS_DIR, sample_bank
-from tests.helpers import make_tenant, user
 from tests.delivery_setup import ANSWERS, ITEMS, delivery_tenant, publish_framework
+from tests.helpers import make_tenant, user
 
 
 @pytest.fixture

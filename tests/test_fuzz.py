@@ -282,7 +282,7 @@ def test_every_role_fuzzed_against_the_openapi_document(fuzz_settings: Settings,
         for caller in callers:
             operations = caller.operations if LONG else caller.operations - done
             done |= caller.operations
-            if ONLY and caller.role not in ONLY or not operations:
+            if (ONLY and caller.role not in ONLY) or not operations:
                 continue
             started = time.perf_counter()
             found, failed = _fuzz(app, caller, operations)

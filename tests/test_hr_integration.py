@@ -11,7 +11,7 @@ import copy
 from tests.delivery_setup import ITEMS, assessment_body, publish_assessment, publish_framework
 from tests.helpers import make_tenant, user
 from tests.test_service_clients import create_client, token_for
-from tests.test_webhooks import Receiver, eventually, hooks, hook_settings, register, verified  # noqa: F401
+from tests.test_webhooks import Receiver, eventually, hook_settings, hooks, register, verified  # noqa: F401
 
 CLOSED = [{"code": item["code"]} for item in ITEMS if item["type"] != "open_response"]
 

@@ -19,8 +19,8 @@ from service.items.model import (
     SituationalJudgementKey,
 )
 from service.items.quality import bank_problems, indicator_counts
-from service.items.validation import indicator_codes
 from service.items.samples import ITEMS_DIR, sample_bank
+from service.items.validation import indicator_codes
 from service.rubrics.model import FrameworkContent
 from service.rubrics.templates import load_templates
 

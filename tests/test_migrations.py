@@ -81,7 +81,7 @@ async def test_app_refuses_a_schema_that_is_behind(empty_db: str, keys_file):
     await owner.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
     await owner.close()
     settings = Settings.from_env({"DATABASE_URL": empty_db, "SERVICE_KEYS_FILE": str(keys_file)})
-    with pytest.raises(BaseException) as raised:  # noqa: PT011 - the lifespan wraps it in an ExceptionGroup
+    with pytest.raises(BaseException) as raised:
         async with running(create_app(settings)):
             pass
     errors = raised.value.exceptions if isinstance(raised.value, BaseExceptionGroup) else (raised.value,)

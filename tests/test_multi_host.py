@@ -208,7 +208,7 @@ async def test_metrics_sum_a_hosts_workers_and_need_the_metrics_token(owner_url,
         counts = [
             float(m)
             for m in re.findall(
-                r'^assess_requests_total\{[^}]*path="/health/live"[^}]*\} (\S+)$', scraped.text, re.M
+                r'^assess_requests_total\{[^}]*path="/health/live"[^}]*\} (\S+)$', scraped.text, re.MULTILINE
             )
         ]
         assert sum(counts) == requests, scraped.text[:2000]

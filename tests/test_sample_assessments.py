@@ -79,7 +79,7 @@ def answer_for(item: dict) -> dict:
         if item["format"] == "most_least":
             return {"most": keys[0], "least": keys[-1]}
         if item["format"] == "rate":
-            return {"ratings": {key: 3 for key in keys}}
+            return {"ratings": dict.fromkeys(keys, 3)}
         return {"choice": keys[1]}
     if kind == "likert":
         return {"value": 4}

@@ -21,9 +21,9 @@ from service.items.model import (
     option_keys,
 )
 from service.items.quality import indicator_counts, keyed_options
+from service.items.validation import indicator_codes
 from service.rubrics.model import FrameworkContent
 from service.rubrics.templates import TEMPLATES_DIR, load_templates
-from service.items.validation import indicator_codes
 
 FRAMEWORK = "teacher-digital-literacy"
 BANK = TEMPLATES_DIR.parent / "items" / FRAMEWORK / "items.json"

@@ -231,7 +231,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
 async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_path: str) -> None:
     """A unit (with its subtree) moved: its rows' sums leave the old ancestors and join the new ones."""
     old, new = set(ancestors(old_path)), set(ancestors(new_path))
-    signs = {a: -1 for a in old - new} | {a: 1 for a in new - old}
+    signs = dict.fromkeys(old - new, -1) | dict.fromkeys(new - old, 1)
     signs.pop(unit_id, None)
     if not signs:
         return

@@ -19,7 +19,6 @@ from service.aggregates.rebuild import AggregateJob
 from service.aggregates.views import AggregateView, DrillDown, TrainingEffect, Trend
 from service.api.assessments import AssessmentCode
 from service.api.auth import requires, requires_roles
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import (
     CSV,
@@ -32,6 +31,7 @@ from service.api.downloads import (
     wants_xlsx,
     xlsx_response,
 )
+from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.responses import errors
 from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.results import feed

@@ -21,14 +21,13 @@ from litestar.types import Message, Scope
 
 from service import __version__, i18n
 from service.api import observability, public
-from service.api.docs import OfflineSwaggerPlugin, page_security_headers, static_router
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
-from service.api.ratelimit import RateLimiter, add_ratelimit_headers, rate_limit
 from service.api.body import decode_strictly
 from service.api.clients import ClientController
 from service.api.delivery import DeliveryController
+from service.api.docs import OfflineSwaggerPlugin, page_security_headers, static_router
 from service.api.frameworks import FrameworkController, TemplateController
 from service.api.items import ItemController
 from service.api.oauth import token as oauth_token
@@ -36,6 +35,7 @@ from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.ratelimit import RateLimiter, add_ratelimit_headers, rate_limit
 from service.api.ratings import RatingAdminController, RatingController
 from service.api.score_exports import ScoreExportController
 from service.api.scores import ScoreController

@@ -17,7 +17,6 @@ from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import DomainError
 from service.tenancy.people import Person, person_for_sign_in
 
-
 Conn = NamedDependency[asyncpg.Connection]
 
 

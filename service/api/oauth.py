@@ -299,7 +299,7 @@ def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
     operation_class=_TokenOperation,
     responses=_ERRORS,
     # every class the app-wide handlers name too: the most specific handler wins, whatever its layer
-    exception_handlers={**{kind: _other_error for kind in EXCEPTION_HANDLERS}, _Refused: _refusal},
+    exception_handlers={**dict.fromkeys(EXCEPTION_HANDLERS, _other_error), _Refused: _refusal},
     summary="Client credentials grant: a service client's short-lived access token",
     description="RFC 6749 §4.4. Authenticate with HTTP Basic (client id and secret) or with `client_id` and "
     "`client_secret` in the form, not both. The token is a JWT signed by this service (keys at "

@@ -6,15 +6,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.auth import PUBLIC
 from service.api.openapi_schema import PublicOperation
-from litestar.openapi.datastructures import ResponseSpec
-
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem
 from service.db.migrate import SchemaBehind, check_schema
 from service.i18n import msg
-
 
 NOT_READY = {
     503: ResponseSpec(
@@ -60,7 +58,7 @@ async def readiness(request: Request) -> Response[Health] | Response[Problem]:
             await check_schema(conn)
     except SchemaBehind as exc:
         return problem(request, 503, str(exc), slug="schema-behind")
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
+    except Exception as exc:
         return problem(
             request,
             503,

@@ -26,8 +26,8 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from service.api.assessments import AssessmentCode
-from service.api.downloads import AcceptLanguage
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.downloads import AcceptLanguage
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
 from service.api.problems import problem
 from service.api.responses import errors

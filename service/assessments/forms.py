@@ -83,8 +83,7 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
             order = None
             if item.option_keys and (
                 item.shuffle_options == "always"
-                or item.shuffle_options == "allowed"
-                and content.shuffle_options
+                or (item.shuffle_options == "allowed" and content.shuffle_options)
             ):
                 order = rng.sample(list(item.option_keys), len(item.option_keys))
                 while item.avoid_order is not None and len(order) > 1 and tuple(order) == item.avoid_order:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,7 @@ def _new_key_entry() -> dict[str, str]:
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "kid": now.strftime("%Y%m%d%H%M%S") + f"-{os.urandom(3).hex()}",
         "private_pem": pem,

@@ -26,9 +26,9 @@ from service.auth.keys import SIGNING_ALGORITHM
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.console.oidc import PendingLogin, Provider, SignInFailed, s256
 from service.console.web import origin, request_locale
-from service.i18n import msg
 from service.db.pool import auth_lookup_transaction
 from service.demo import DEMO_SLUG
+from service.i18n import msg
 
 PATH = "/console/demo-idp"
 CODE_AUDIENCE = "assess-console-demo-code"

@@ -30,8 +30,8 @@ import httpx
 import jwt
 
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
-from service.i18n import DEFAULT, SUPPORTED, msg
 from service.db.pool import auth_lookup_transaction
+from service.i18n import DEFAULT, SUPPORTED, msg
 
 LOGIN_COOKIE = "assess_console_login"
 LOGIN_AUDIENCE = "assess-console-login"  # never an API audience: this cookie is not a bearer token

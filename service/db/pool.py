@@ -7,8 +7,8 @@ or `operator_transaction` (sees tenants and their issuers, never tenant data). B
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 from uuid import UUID
 
 import asyncpg

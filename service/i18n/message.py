@@ -13,7 +13,8 @@ two of `nmsg` (see `service.i18n.__main__`): write the msgid as one string liter
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Message(str):

@@ -14,9 +14,9 @@ import msgspec
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
+from service.items.views import Answer
 from service.jobs import queue
 from service.jobs.job import Job
-from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 

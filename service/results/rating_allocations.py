@@ -17,9 +17,9 @@ import asyncpg
 import msgspec
 
 from service.errors import FieldError, NotFound, Unprocessable
+from service.i18n import msg
 from service.tenancy.fields import CODE_PATTERN
 from service.tenancy.org_units import subtree_bounds
-from service.i18n import msg
 
 # Ratings an open task still needs (double marking with no rating yet: two; otherwise one).
 _NEEDED = """CASE WHEN coalesce((a.content->'marking'->>'double')::boolean, false)

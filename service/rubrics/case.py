@@ -240,7 +240,7 @@ class _Item(msgspec.Struct):
     fullStatement: str  # noqa: N815
     lastChangeDateTime: str  # noqa: N815
     humanCodingScheme: str | None = None  # noqa: N815
-    CFItemType: str | None = None  # noqa: N815
+    CFItemType: str | None = None
     language: str | None = None
     notes: str | None = None
     extensions: dict[str, Any] | None = None
@@ -268,31 +268,31 @@ class _CriterionLevel(msgspec.Struct):
 
 class _Criterion(msgspec.Struct):
     identifier: str
-    CFItemURI: _Link | None = None  # noqa: N815
+    CFItemURI: _Link | None = None
     weight: float | None = None
     position: int | None = None
     description: str | None = None
-    CFRubricCriterionLevels: list[_CriterionLevel] = []  # noqa: N815, RUF012
+    CFRubricCriterionLevels: list[_CriterionLevel] = []
 
 
 class _Rubric(msgspec.Struct):
     identifier: str
-    CFRubricCriteria: list[_Criterion] = []  # noqa: N815, RUF012
+    CFRubricCriteria: list[_Criterion] = []
 
 
 class _Package(msgspec.Struct):
-    CFDocument: _Document  # noqa: N815
-    CFItems: list[_Item] = []  # noqa: N815, RUF012
-    CFAssociations: list[_Association] = []  # noqa: N815, RUF012
-    CFRubrics: list[_Rubric] = []  # noqa: N815, RUF012
+    CFDocument: _Document
+    CFItems: list[_Item] = []
+    CFAssociations: list[_Association] = []
+    CFRubrics: list[_Rubric] = []
 
 
 class _DocumentExt(msgspec.Struct):
     code: str | None = None
     title: Localized | None = None
     description: Localized | None = None
-    sources: list[Any] = []  # noqa: RUF012
-    notes: list[str] = []  # noqa: RUF012
+    sources: list[Any] = []
+    notes: list[str] = []
     levels: list[Level] | None = None
     cut_scores: CutScores | None = None
 
@@ -302,7 +302,7 @@ class _ItemExt(msgspec.Struct):
     statement: Localized | None = None
     description: Localized | None = None
     weight: float | None = None
-    tags: list[str] = []  # noqa: RUF012
+    tags: list[str] = []
     unconfirmed: bool = False
 
 

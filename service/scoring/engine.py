@@ -215,7 +215,7 @@ def _item_score(
     if answered and isinstance(item, OpenResponse) and rating is None:
         status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
     elif not answered:
-        status, fractions, why = "omitted", {code: 0.0 for code in weights}, "not answered"
+        status, fractions, why = "omitted", dict.fromkeys(weights, 0.0), "not answered"
     else:
         got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
         status, fractions, why = "scored", got.fractions, got.why

@@ -39,7 +39,7 @@ class OrgUnitCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class OrgUnitUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    level: Level | None | msgspec.UnsetType = msgspec.UNSET
+    level: Level | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -18,8 +18,8 @@ import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
 from service.i18n import msg
-from service.tenancy.org_units import subtree_bounds
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
+from service.tenancy.org_units import subtree_bounds
 
 MAX_BULK_PEOPLE = 10_000
 
@@ -37,10 +37,10 @@ class PersonPatch(msgspec.Struct, forbid_unknown_fields=True):
     Category and active may not be null (they always have a value); the types admit null only so
     that the refusal can name the field."""
 
-    org_unit_code: Code | None | msgspec.UnsetType = msgspec.UNSET
-    category: Category | None | msgspec.UnsetType = msgspec.UNSET
-    display_name: Name | None | msgspec.UnsetType = msgspec.UNSET
-    active: bool | None | msgspec.UnsetType = msgspec.UNSET
+    org_unit_code: Code | msgspec.UnsetType | None = msgspec.UNSET
+    category: Category | msgspec.UnsetType | None = msgspec.UNSET
+    display_name: Name | msgspec.UnsetType | None = msgspec.UNSET
+    active: bool | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PersonBulkRow(PersonUpsert, forbid_unknown_fields=True, kw_only=True):

@@ -57,7 +57,7 @@ class WebhookUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     url: Url | msgspec.UnsetType = msgspec.UNSET
     events: Events | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
-    description: Description | None | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class WebhookRotate(msgspec.Struct, forbid_unknown_fields=True):
