@@ -22,9 +22,9 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.auth.issue import issue_operator_token, issue_token  # noqa: E402
-from service.auth.keys import ServiceKeys  # noqa: E402
-from service.items.samples import sample_bank  # noqa: E402
+from service.auth.issue import issue_operator_token, issue_token
+from service.auth.keys import ServiceKeys
+from service.items.samples import sample_bank
 
 FRAMEWORK = "cadre-ai-literacy"
 COMMON = {"issuer": "assess-service", "audience": "assess-api", "ttl_seconds": 6 * 3600}

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -125,10 +126,8 @@ class Postgres:
         postmaster = self.postmaster()
         victims = [postmaster, *postmaster.children(recursive=True)]
         for process in victims:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return victims
 
     @staticmethod
@@ -195,7 +194,7 @@ class Postgres:
     async def admin(self, database: str = "assess") -> asyncpg.Connection:
         return await asyncpg.connect(self.url(database), server_settings={"application_name": "faults"})
 
-    async def wait_accepting(self, timeout: float = 120) -> float:
+    async def wait_accepting(self, timeout: float = 120) -> float:  # noqa: ASYNC109 - a deadline in a polling loop
         began = time.monotonic()
         while True:
             try:
@@ -865,7 +864,7 @@ async def _scenario(
         await conn.close()
     run = Run(service, pg, tenant_id, admin, people, candidates, seconds, outage, schedule, recovery_timeout)
     say(
-        f"{datetime.now():%Y-%m-%d %H:%M}  {candidates} candidates for {seconds:.0f} s, forms of {ITEMS} items, "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M}  {candidates} candidates for {seconds:.0f} s, forms of {ITEMS} items, "
         f"saves with revisions 1..3 per item; synchronous_commit={setting}"
         f"{' (NEGATIVE CONTROL)' if negative_control else ''}"
     )
@@ -901,7 +900,7 @@ async def _scenario(
                 "aggregates": {"in_step": False},
             }
 
-    gave_up = [f"{l.person}: {l.gave_up}" for l in run.ledgers if l.gave_up]
+    gave_up = [f"{ledger.person}: {ledger.gave_up}" for ledger in run.ledgers if ledger.gave_up]
     run.failures += [f"candidate could not finish: {g}" for g in gave_up[:10]]
     if run.server_errors:
         run.failures.append(
@@ -912,7 +911,7 @@ async def _scenario(
         run.failures.append(f"{run.retry_after_missing} responses 503 without Retry-After")
     run.failures += run.anomalies[:20]
 
-    acked_saves = sum(len(l.saves) for l in run.ledgers)
+    acked_saves = sum(len(ledger.saves) for ledger in run.ledgers)
     by_status = Counter()
     for key, n in run.statuses.items():
         by_status[int(key.split()[1])] += n

@@ -445,7 +445,10 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
     if not values:
         return (0.0, 0.0, 0.0)
     ordered = sorted(values)
-    pick = lambda p: ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    def pick(p):
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
     return pick(50), pick(95), pick(99)
 
 
@@ -950,7 +953,7 @@ def main() -> None:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC ==="
         )
         print(HEADER)
-        for (server, workers), (a, b) in by_config.items():
+        for a, b in by_config.values():
             print(row(a))
             print(row(b))
         for r in db_runs.values():
@@ -958,7 +961,7 @@ def main() -> None:
         print(
             f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}"
         )
-        for (server, workers), (a, b) in by_config.items():
+        for a, b in by_config.values():
             print(
                 f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
                 f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f}"

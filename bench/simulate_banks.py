@@ -126,7 +126,7 @@ def simulate(code: str, candidates: int, seed: int) -> None:
     framework = template.content
     items = list(sample_bank(code).items)
     dimension_of = {}
-    for pointer, dimension, indicator in walk_indicators(framework):
+    for pointer, _dimension, indicator in walk_indicators(framework):
         dimension_of[indicator.code] = pointer.split("/")[2]  # /dimensions/<i>/...: the top-level index
     top = [dimension.code for dimension in framework.dimensions]
     knowledge = [item for item in items if isinstance(item, KNOWLEDGE)]

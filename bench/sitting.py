@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import random
@@ -312,10 +313,8 @@ class Sitting:
             0.005
         )  # connected and the request written (an answer in time is lost all the same)
         in_flight.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, OSError, asyncio.IncompleteReadError, ValueError):
             await in_flight
-        except (asyncio.CancelledError, OSError, asyncio.IncompleteReadError, ValueError):
-            pass
         client.raw.close()
         await asyncio.sleep(rng.uniform(*OFFLINE_SECONDS))
         data = await self.write(client, "resume", "GET", f"/v1/me/attempts/{ledger.attempt}")
@@ -640,7 +639,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     cpu = (own_cpu_seconds(), memory.cpu_seconds(), postgres_cpu_seconds(service.data_dir))
     progress = asyncio.create_task(run.progress())
     await asyncio.gather(
-        *(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens)))
+        *(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens, strict=False)))
     )
     wall = run.now()
     progress.cancel()

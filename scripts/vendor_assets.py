@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
         pins[name] = version
     manifest = {name: vendor(name, pins[name], PACKAGES[name][1], PACKAGES[name][2]) for name in PACKAGES}
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    for name, entry in manifest.items():
+    for entry in manifest.values():
         print(f"{entry['source']} -> {VENDOR / str(entry['folder'])} ({len(entry['files'])} files)")  # type: ignore[arg-type]
     if any(pins[name] != PACKAGES[name][0] for name in PACKAGES):
         print("now update the pinned versions in PACKAGES above to match")

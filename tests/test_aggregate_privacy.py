@@ -122,7 +122,7 @@ def test_protect_rules(parent_hidden, children, k):
     assert len(extra) <= 1, "one complement always suffices: a shown child holds >= k people"
     if extra:
         (chosen,) = extra
-        shown = [key for key in nonempty - primary]
+        shown = list(nonempty - primary)
         assert min(shown, key=lambda key: (children[key], str(key))) == chosen, "the smallest shown one"
 
 
@@ -272,7 +272,7 @@ class Attacker:
                     value = self.value(combo)
                     if 0 < value < k:
                         found.append(([self.unknown[j] for j, c in enumerate(combo) if c], value))
-                extend(at + 1, chosen + [p], total + v, combo)
+                extend(at + 1, [*chosen, p], total + v, combo)
 
         extend(0, [], 0, [Fraction(0)] * len(self.unknown))
         return found

@@ -223,8 +223,8 @@ async def test_aggregates_equal_a_direct_computation_through_rescoring_and_moves
     assert (
         await client.post("/v1/org-units/countyA2/move", json={"parent_code": "cityB"}, headers=admin)
     ).status_code == 200
-    SUBTREES_AFTER = {"cityA": {"cityA", "countyA1"}, "cityB": {"cityB", "countyA2"}}
-    for unit, units in SUBTREES_AFTER.items():
+    subtrees_after = {"cityA": {"cityA", "countyA1"}, "cityB": {"cityB", "countyA2"}}
+    for unit, units in subtrees_after.items():
         view = (
             await client.get("/v1/assessments/quiz/aggregates", params={"unit": unit}, headers=analyst)
         ).json()

@@ -195,7 +195,7 @@ async def test_check_names_every_problem(client, admin):
 
 
 @pytest.mark.parametrize(
-    "changes, expected",
+    ("changes", "expected"),
     [
         ({"audience": {}}, ["/audience"]),
         ({"audience": {"org_units": [], "categories": [], "people": []}}, ["/audience"]),

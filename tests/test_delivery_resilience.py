@@ -65,7 +65,7 @@ def answer_for(ref: str, revision: int) -> dict[str, Any]:
         "T-SC-1": {"choice": "abcd"[r % 4]},
         "T-MC-1": {"choices": [k for i, k in enumerate("abcde") if ((r % 31) + 1) >> i & 1]},
         "T-SJT-BEST": {"choice": "dcba"[r % 4]},
-        "T-SJT-ML": dict(zip(("most", "least"), _PAIRS[r % len(_PAIRS)])),
+        "T-SJT-ML": dict(zip(("most", "least"), _PAIRS[r % len(_PAIRS)], strict=False)),
         "T-SJT-RATE": {"ratings": {k: (r + i) % 4 + 1 for i, k in enumerate("abcd")}},
         "T-LK-1": {"value": r % 5 + 1},
         "T-ORD-1": {"order": list(_ORDERS[r % len(_ORDERS)])},
@@ -123,7 +123,7 @@ async def test_concurrent_duplicate_and_out_of_order_saves(client, tenant, owner
 
     revisions = random.Random(7).sample(range(1, 21), 20)
     replies = await asyncio.gather(*(save(client, me, attempt, "T-OR-1", n, draft(n)) for n in revisions))
-    for sent, reply in zip(revisions, replies):
+    for sent, reply in zip(revisions, replies, strict=False):
         body = reply.json()
         assert reply.status_code == 200 and body["revision"] >= sent, body
         assert body["answer"] == draft(body["revision"])
@@ -185,7 +185,7 @@ async def test_the_highest_revision_wins_whatever_the_arrival_order(client, crow
                 got = await asyncio.gather(*calls) if mode == "gather" else [await c for c in calls]
                 assert {r.status_code for r in got} == {200}, [r.text for r in got]
                 results = [r.json() for r in got]
-            replies += [(ref, n, result) for (ref, n), result in zip(saves, results)]
+            replies += [(ref, n, result) for (ref, n), result in zip(saves, results, strict=False)]
     expected: dict[str, int] = {}
     for ref, n, result in replies:
         expected[ref] = max(expected.get(ref, -1), n)
@@ -226,7 +226,7 @@ async def test_saves_racing_a_submit_are_kept_or_refused_never_lost(client, tena
         assert submit.status_code == 200 and submit.json()["status"] == "submitted", submit.text
         state = await resume(client, me, attempt)
         assert state["attempt"]["status"] == "submitted"
-        for ref, reply in zip(REFS, replies):
+        for ref, reply in zip(REFS, replies, strict=False):
             if reply.status_code == 200:
                 assert stored(state)[ref] == (1, answer_for(ref, 1))
             else:

@@ -37,7 +37,7 @@ def test_bom_only_when_asked() -> None:
     assert not to_csv(table).startswith(b"\xef\xbb\xbf")
 
 
-async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
+async def test_aggregate_downloads_for_excel(client, region):
     admin, analyst = region["admin"], region["analyst"]
     assert (
         await client.patch("/v1/org-units/cityA", json={"name": "甲市"}, headers=admin)
@@ -139,7 +139,7 @@ async def test_aggregate_downloads_for_excel(client, region):  # noqa: F811
     )
 
 
-async def test_score_downloads_for_excel(client, region):  # noqa: F811
+async def test_score_downloads_for_excel(client, region):
     admin = region["admin"]
     assert (
         await client.patch("/v1/org-units/countyA1", json={"name": "一县"}, headers=admin)

@@ -30,7 +30,7 @@ async def _feed(http, headers, cursor):
             return rows, cursor
 
 
-async def test_an_hr_system_provisions_pulls_and_is_told(hooks, service_keys):  # noqa: F811
+async def test_an_hr_system_provisions_pulls_and_is_told(hooks, service_keys):
     http = hooks
     tenant = await make_tenant(http, service_keys, "hr-night")
     admin = tenant["admin"]

@@ -1261,12 +1261,7 @@ def _exempt(path: str) -> bool:
       adopts one into a framework of its own, and those /v1/frameworks routes are probed;
     - /static/...: the service's own files (the docs UI's scripts), the same for everyone.
     """
-    return (
-        _operator_route(path)
-        or _shared_template_route(path)
-        or path.startswith("/docs")
-        or path.startswith("/static/")
-    )
+    return _operator_route(path) or _shared_template_route(path) or path.startswith(("/docs", "/static/"))
 
 
 _REFERENCE_FIELD = re.compile(r"(^|_)(code|id)$")

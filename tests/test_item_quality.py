@@ -70,7 +70,7 @@ def test_a_duplicate_stem_is_found(cadre):
         code="CAL-AK-901",
         stem={lang: text.replace("两次", "两遍") for lang, text in original.stem.items()},
     )
-    assert checks(items + [copy], framework) == {"near_duplicate": ["CAL-AK-901", "CAL-AK-901"]}
+    assert checks([*items, copy], framework) == {"near_duplicate": ["CAL-AK-901", "CAL-AK-901"]}
 
 
 def test_an_uncovered_indicator_is_found(cadre):

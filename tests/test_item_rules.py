@@ -145,7 +145,7 @@ def test_likert_labels_one_per_point_or_none() -> None:
 
 
 @pytest.mark.parametrize(
-    "weights, ok",
+    ("weights", "ok"),
     [
         ((0.5, 0.4), False),
         ((0.6, 0.6), False),
@@ -307,7 +307,7 @@ def test_an_empty_answer_is_accepted_as_clearing(code: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "code, answer, expected",
+    ("code", "answer", "expected"),
     [
         ("T-LK-1", {"choice": "a"}, ["/answer/choice"]),
         ("T-SC-1", {"choices": ["a"]}, ["/answer/choices"]),
@@ -325,7 +325,7 @@ def test_a_field_the_type_does_not_take_is_named(
 
 
 @pytest.mark.parametrize(
-    "code, answer, expected",
+    ("code", "answer", "expected"),
     [
         ("T-SC-1", {"choice": "z"}, ["/answer/choice"]),
         ("T-SJT-BEST", {"choice": "e"}, ["/answer/choice"]),
@@ -352,14 +352,14 @@ def test_most_and_least_must_differ() -> None:
     assert answer_pointers("T-SJT-ML", {"least": "b"}) == []
 
 
-@pytest.mark.parametrize("rating, ok", [(0, False), (1, True), (4, True), (5, False), (-1, False)])
+@pytest.mark.parametrize(("rating", "ok"), [(0, False), (1, True), (4, True), (5, False), (-1, False)])
 def test_ratings_within_the_items_scale(rating: int, ok: bool) -> None:
     """T-SJT-RATE rates on 4 points: 1..4 is accepted, anything else names the option's rating."""
     expected = [] if ok else ["/answer/ratings/c"]
     assert answer_pointers("T-SJT-RATE", {"ratings": {"a": 3, "c": rating}}) == expected
 
 
-@pytest.mark.parametrize("value, ok", [(0, False), (1, True), (5, True), (6, False), (-3, False)])
+@pytest.mark.parametrize(("value", "ok"), [(0, False), (1, True), (5, True), (6, False), (-3, False)])
 def test_likert_value_within_the_scale(value: int, ok: bool) -> None:
     """A likert answer is a point from 1 to scale_points (5)."""
     assert answer_pointers("T-LK-1", {"value": value}) == ([] if ok else ["/answer/value"])

@@ -146,7 +146,7 @@ async def test_search_filters_and_pages(client, tenant, admin):
     assert (await client.post("/v1/items", json=other, headers=admin)).status_code == 201
 
     everything = await search(client, admin)
-    assert everything == sorted(CODES + ["U-SC-1"])
+    assert everything == sorted([*CODES, "U-SC-1"])
     assert await search(client, admin, framework=FRAMEWORK) == CODES
     assert await search(client, admin, framework=OTHER_FRAMEWORK) == ["U-SC-1"]
     assert await search(client, admin, indicator="HMC.3") == [

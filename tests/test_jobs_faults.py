@@ -179,12 +179,15 @@ async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_c
                 # would fail with it), then killed at once; the retries once no worker is being killed
                 started = [await start() for start, _, _ in kinds.values()]
                 failed = await asyncio.gather(
-                    *(_killed_twice(kind, owner, service.pid, job_id) for kind, job_id in zip(kinds, started))
+                    *(
+                        _killed_twice(kind, owner, service.pid, job_id)
+                        for kind, job_id in zip(kinds, started, strict=False)
+                    )
                 )
                 results = await asyncio.gather(
                     *(
                         _retried(owner, job_id, status_of, retry)
-                        for job_id, (_, status_of, retry) in zip(failed, kinds.values())
+                        for job_id, (_, status_of, retry) in zip(failed, kinds.values(), strict=False)
                     )
                 )
                 rescored, statistics, rebuilt, exported = results

@@ -471,7 +471,7 @@ def test_a_failing_operation_rejects_the_whole_patch_and_names_its_index(bad: di
         {"op": "replace", "path": "/o/k", "value": "w"},
         {"op": "move", "from": "/a", "path": "/c"},
     ]
-    raw = good[:at] + [bad] + good[at:]
+    raw = [*good[:at], bad, *good[at:]]
     assert failing_index(document, *raw) == f"/{at}"
 
 

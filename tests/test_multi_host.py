@@ -73,7 +73,7 @@ def _services(
                 subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
             )
             urls.append(f"http://127.0.0.1:{port}")
-        for server, url in zip(servers, urls):
+        for server, url in zip(servers, urls, strict=False):
             for _ in range(600):
                 try:
                     if httpx.get(url + "/health/ready").status_code == 200:

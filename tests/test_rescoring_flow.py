@@ -63,7 +63,7 @@ async def test_rescoring_an_unchanged_assessment_changes_nothing(client, sat):
         assert [s["version"] for s in await _history(client, admin, attempt)] == [1]
 
     # The history of rescorings pages newest first.
-    second, _ = await _rescore(client, admin, {"reason": "second look"})
+    _second, _ = await _rescore(client, admin, {"reason": "second look"})
     first_page = (
         await client.get("/v1/assessments/quiz/rescorings", params={"limit": 1}, headers=admin)
     ).json()

@@ -112,7 +112,7 @@ def test_performance_tasks_have_rater_notes_and_an_exemplar_per_level():
     for item in tasks:
         assert item.key.rater_notes is not None, item.code
         assert len(item.key.exemplars) == len(levels), item.code
-        for level, exemplar in zip(levels, item.key.exemplars):
+        for level, exemplar in zip(levels, item.key.exemplars, strict=False):
             assert exemplar["en"].startswith(f"[{level} ") and exemplar["zh-CN"].startswith(f"【{level} "), (
                 item.code
             )

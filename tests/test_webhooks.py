@@ -101,7 +101,7 @@ class Receiver:
             writer.close()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -564,12 +564,12 @@ async def test_emit_costs_one_query_without_subscribers_and_fans_out_to_each_end
             await pool.close()
     assert len(ids) == 2 and {r["id"] for r in rows} == set(ids)
     payloads = [msgspec.json.decode(r["payload"]) for r in rows]  # jsonb as text on the owner's connection
-    assert sorted((str(r["endpoint_id"]), p["data"]["n"]) for r, p in zip(rows, payloads)) == sorted(
-        (h["id"], n) for h in hooks[:2] for n in (1, 2)
-    )
+    assert sorted(
+        (str(r["endpoint_id"]), p["data"]["n"]) for r, p in zip(rows, payloads, strict=False)
+    ) == sorted((h["id"], n) for h in hooks[:2] for n in (1, 2))
     assert all(
         r["type"] == p["type"] == "score.finalized" and p["id"] == str(r["id"])
-        for r, p in zip(rows, payloads)
+        for r, p in zip(rows, payloads, strict=False)
     )
 
 

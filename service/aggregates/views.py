@@ -330,7 +330,7 @@ def _cell(
     if hidden:
         return Cell(code, name, scope, True)
     measures, withheld = [], []
-    for measure in [OVERALL] + sorted(m for m in tallies if m != OVERALL):
+    for measure in [OVERALL, *sorted(m for m in tallies if m != OVERALL)]:
         tally = tallies.get(measure)
         if tally is None or tally.n <= 0:
             continue
@@ -575,7 +575,7 @@ async def training_effect(
     if 0 < n < k or any(0 < gap < k for gap in outside):
         return TrainingEffect(before, after, unit, category, k, True)
     gains, withheld = [], []
-    for measure in [OVERALL] + sorted(m for m in rows if m != OVERALL):
+    for measure in [OVERALL, *sorted(m for m in rows if m != OVERALL)]:
         if measure not in rows:
             continue
         row = rows[measure]

@@ -285,7 +285,7 @@ def _other_error(request: Request, exc: Exception) -> Response[OAuthError]:
     error: OAuthErrorCode = (
         "invalid_request" if status < 500 else "temporarily_unavailable" if status == 503 else "server_error"
     )
-    headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() not in ("content-type",)}
+    headers = {k: v for k, v in (answer.headers or {}).items() if k.lower() != "content-type"}
     return _refusal(request, _Refused(error, detail, status, headers))
 
 

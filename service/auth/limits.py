@@ -117,8 +117,8 @@ class TokenEndpointLimits:
         rows = await self.pool.fetch(
             _TAKE,
             [k for k, _ in buckets],
-            [l.rate for _, l in buckets],
-            [max(1.0, l.burst) for _, l in buckets],
+            [limit.rate for _, limit in buckets],
+            [max(1.0, limit.burst) for _, limit in buckets],
             sorted(refund or []),
             purge,
         )
@@ -131,7 +131,9 @@ class TokenEndpointLimits:
         refuse an address that has failed too often, alone or while failures in total are over their
         limit. An address whose bucket was full (no recent failure) is never refused for the total."""
         wanted = [
-            (k, l) for k, l in ((address_key(address), self.per_address), (FAILURES, self.total)) if l.enabled
+            (k, limit)
+            for k, limit in ((address_key(address), self.per_address), (FAILURES, self.total))
+            if limit.enabled
         ]
         if not wanted:
             return Admission(None, [])

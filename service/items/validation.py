@@ -153,14 +153,13 @@ def _key(item: Item) -> list[FieldError]:
             errors.append(
                 FieldError(msg("the key's order must name every option exactly once"), "/key/order")
             )
-    elif isinstance(item, Likert):
-        if item.scale_labels and len(item.scale_labels) != item.scale_points:
-            errors.append(
-                FieldError(
-                    msg("give {points} scale labels (one per point) or none", points=item.scale_points),
-                    "/scale_labels",
-                )
+    elif isinstance(item, Likert) and item.scale_labels and len(item.scale_labels) != item.scale_points:
+        errors.append(
+            FieldError(
+                msg("give {points} scale labels (one per point) or none", points=item.scale_points),
+                "/scale_labels",
             )
+        )
     return errors
 
 

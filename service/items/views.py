@@ -270,9 +270,6 @@ def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> 
             errors.append(
                 FieldError(msg("put every step in the order, each exactly once"), f"{pointer}/order")
             )
-    elif view.answer_with == "text":
-        if len(answer.text or "") > (view.max_length or MAX_TEXT):
-            errors.append(
-                FieldError(msg("at most {limit} characters", limit=view.max_length), f"{pointer}/text")
-            )
+    elif view.answer_with == "text" and len(answer.text or "") > (view.max_length or MAX_TEXT):
+        errors.append(FieldError(msg("at most {limit} characters", limit=view.max_length), f"{pointer}/text"))
     return errors

@@ -295,7 +295,7 @@ async def rate(
         data.value,
         data.comment,
     )
-    return await _settle(conn, row, values + [data.value])
+    return await _settle(conn, row, [*values, data.value])
 
 
 _MINE = """
@@ -359,12 +359,11 @@ async def correct(
             data.value,
             data.comment,
         )
-    values = [
-        v
-        for v in await conn.fetchval(
+    values = list(
+        await conn.fetchval(
             "SELECT array_agg(value ORDER BY created_at) FROM ratings WHERE task_id = $1", task_id
         )
-    ]
+    )
     state, settled = await _settle(conn, row, values)
     return await my_rating(conn, task_id, rater), state, settled
 

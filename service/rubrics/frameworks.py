@@ -139,7 +139,7 @@ async def _with_versions(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -
         list(versions),
     ):
         versions[v["framework_id"]].append(
-            msgspec.convert({k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary)
+            msgspec.convert({k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary)  # noqa: SIM118 - a Record iterates values
         )
     frameworks = []
     for row in rows:

@@ -43,7 +43,7 @@ def choose(available: set[str] | list[str], wanted: list[str]) -> str:
     for tag in FALLBACK:
         if tag.lower() in lowered:
             return lowered[tag.lower()]
-    return sorted(available)[0]
+    return min(available)
 
 
 def render(document: Any, wanted: list[str]) -> Any:

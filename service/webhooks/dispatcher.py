@@ -214,7 +214,7 @@ async def _deliver_batch(
         raise
     async with tenant_transaction(pool, tenant_id) as conn:
         await record(conn, claimed, outcomes, policy)
-    for delivery, outcome in zip(claimed, outcomes):
+    for delivery, outcome in zip(claimed, outcomes, strict=True):
         if not outcome.delivered:
             log.info("webhook delivery %s to %s failed: %s", delivery.id, delivery.url, outcome.error)
     return len(claimed), sum(o.delivered for o in outcomes)

@@ -58,7 +58,7 @@ async def queue(
         event_type,
         at,
         ids,
-        [envelope(i, event_type, at, data) for i, data in zip(ids, payloads)],
+        [envelope(i, event_type, at, data) for i, data in zip(ids, payloads, strict=True)],
         endpoint_ids,
     )
     return ids
