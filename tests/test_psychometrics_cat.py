@@ -8,7 +8,7 @@ import collections
 import numpy as np
 import pytest
 
-from service.psychometrics.adaptive import CatBank, CatSettings, next_item
+from service.psychometrics.adaptive import CatBank, CatSettings, next_item, sympson_hetter
 from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems, item_information
 
@@ -173,3 +173,53 @@ def test_graded_items_in_the_bank() -> None:
     top = next_item(bank, ["g0"], [3], seed=0)
     middle = next_item(bank, ["g0"], [2], seed=0)
     assert top.theta > middle.theta
+
+
+def _max_exposure(bank: CatBank, thetas: np.ndarray, settings: CatSettings, seed: int) -> float:
+    counts: collections.Counter[str] = collections.Counter()
+    for person, theta in enumerate(thetas):
+        counts.update(_run(bank, float(theta), seed + person, settings, BLUEPRINT)[0])
+    return max(counts.values()) / len(thetas)
+
+
+def test_sympson_hetter_brings_exposure_down_towards_its_ceiling_on_new_simulees() -> None:
+    """Few simulees and iterations to stay fast: the ceiling is approached, not reached (bench/cat.py
+    runs the procedure to convergence and shows the ceiling held)."""
+    bank = _bank(size=90)
+    settings = CatSettings(max_items=6, target_se=0.0, randomesque=2)
+    training = np.random.default_rng(1).normal(size=150)
+    control = sympson_hetter(
+        bank, training, ceiling=0.25, seed=3, blueprint=BLUEPRINT, settings=settings, iterations=6
+    )
+    assert set(control.parameters) == {item.item_id for item in bank.items}
+    assert all(0 < k <= 1 for k in control.parameters.values())
+    assert min(control.parameters.values()) < 1  # some items were too popular
+    assert len(control.max_exposure) == 6 and control.max_exposure[0] > 0.7  # K = 1 first
+    assert min(control.max_exposure) < control.max_exposure[0] / 2
+    fresh = np.random.default_rng(2).normal(size=150)
+    without = _max_exposure(bank, fresh, settings, 50_000)
+    with_control = _max_exposure(bank.with_exposure(control.parameters), fresh, settings, 50_000)
+    assert without > 0.7
+    assert with_control < 0.45
+
+
+def test_sympson_hetter_is_reproducible_and_k_one_changes_nothing() -> None:
+    bank = _bank(size=60)
+    settings = CatSettings(max_items=6, target_se=0.0, randomesque=3)
+    thetas = np.random.default_rng(4).normal(size=60)
+    first = sympson_hetter(bank, thetas, ceiling=0.3, seed=9, settings=settings, iterations=2)
+    again = sympson_hetter(bank, thetas, ceiling=0.3, seed=9, settings=settings, iterations=2)
+    assert first == again
+    ones = bank.with_exposure({item.item_id: 1.0 for item in bank.items})
+    for seed in range(30):
+        assert _run(ones, 0.3, seed, settings) == _run(bank, 0.3, seed, settings)
+
+
+def test_exposure_parameters_are_checked() -> None:
+    bank = _bank(size=10)
+    with pytest.raises(ValueError, match="exposure parameters"):
+        bank.with_exposure({"q1": 0.0})
+    with pytest.raises(ValueError, match="ceiling"):
+        sympson_hetter(bank, [0.0], ceiling=1.5, seed=1)
+    with pytest.raises(ValueError, match="simulees"):
+        sympson_hetter(bank, [], ceiling=0.2, seed=1)

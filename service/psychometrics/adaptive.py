@@ -15,9 +15,17 @@ Per step:
 4. Maximum Fisher information at θ̂ among the eligible items not yet given, with randomesque
    exposure control (Kingsbury & Zara 1989): one of the `randomesque` most informative items,
    chosen uniformly by a generator seeded with (seed, n). k = 1 is pure maximum information;
-   larger k lowers the top items' exposure at a small cost in information. (Randomesque only
-   caps how often the single best item is used; a stricter exposure ceiling needs
-   Sympson–Hetter parameters, which a later step can add as a per-item eligibility filter.)
+   larger k lowers the top items' exposure at a small cost in information.
+5. Sympson–Hetter exposure control (Sympson & Hetter 1985), when the bank carries exposure
+   parameters K_i (from `sympson_hetter`, computed once per calibration by simulation): the
+   item chosen in 4 is administered with probability K_i; if the draw refuses it, the next one
+   is tried (the rest of the top k, then the others by information), each with its own draw
+   from the same seeded generator. Randomesque only spreads the top k; Sympson–Hetter holds
+   every item's exposure rate near a ceiling r (P(administered) = P(selected) · K ≤ r), which
+   is what keeps a bank from being learnt by its first takers. Without parameters (K = 1) the
+   decision is exactly step 4's.
+The exposure rates any method can reach are bounded below by arithmetic: they sum to the mean
+test length, so with n items per test from a bank of N the highest rate is at least n / N.
 Determinism holds for a given numpy version (the generator's `integers` stream is fixed by the
 locked numpy; numpy may change it between feature releases).
 """
@@ -28,10 +36,11 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from service.psychometrics.ability import eap_arrays
 from service.psychometrics.model import ItemParameters
-from service.psychometrics.response import PackedItems, item_information
+from service.psychometrics.response import PackedItems, category_probabilities, item_information
 
 
 class CatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,13 +65,26 @@ class CatDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class CatBank:
     """A bank prepared once (packed arrays, indicator per item) and reused for every step."""
 
-    __slots__ = ("index", "indicators", "items", "packed")
+    __slots__ = ("exposure", "index", "indicators", "items", "packed")
 
-    def __init__(self, items: Sequence[ItemParameters], indicators: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        items: Sequence[ItemParameters],
+        indicators: Mapping[str, str],
+        exposure: Mapping[str, float] | None = None,
+    ) -> None:
+        """`exposure`: Sympson–Hetter parameters K_i in (0, 1] by item id (missing: 1)."""
         self.items = tuple(items)
         self.packed = PackedItems(self.items)
         self.indicators = np.array([indicators.get(item.item_id, "") for item in self.items], dtype=object)
         self.index = {item.item_id: row for row, item in enumerate(self.items)}
+        given = exposure or {}
+        if any(not 0.0 < k <= 1.0 for k in given.values()):
+            raise ValueError("exposure parameters must lie in (0, 1]")
+        self.exposure = np.array([given.get(item.item_id, 1.0) for item in self.items], dtype=np.float64)
+
+    def with_exposure(self, exposure: Mapping[str, float]) -> CatBank:
+        return CatBank(self.items, dict(zip(self.index, self.indicators, strict=True)), exposure)
 
 
 def next_item(
@@ -75,6 +97,19 @@ def next_item(
     settings: CatSettings | None = None,
 ) -> CatDecision:
     """The decision after `administered` (in order) were answered with `responses`."""
+    return _decide(bank, administered, responses, seed, blueprint, settings)[0]
+
+
+def _decide(
+    bank: CatBank,
+    administered: Sequence[str],
+    responses: Sequence[int],
+    seed: int,
+    blueprint: Mapping[str, float] | None,
+    settings: CatSettings | None,
+) -> tuple[CatDecision, NDArray[np.int64]]:
+    """The decision, and the bank rows that went through the exposure draw (Sympson–Hetter's
+    "selected" items: the administered one last)."""
     s = settings or CatSettings()
     if len(administered) != len(responses):
         raise ValueError("administered and responses differ in length")
@@ -87,8 +122,12 @@ def next_item(
         theta, se = 0.0, 1.0
     n = int(given.size)
 
-    def decision(stop: bool, reason: str, item: str | None = None) -> CatDecision:
-        return CatDecision(stop=stop, reason=reason, next_item=item, theta=theta, se=se, items_given=n)
+    nothing = np.array([], dtype=np.int64)
+
+    def decision(stop: bool, reason: str, item: str | None = None) -> tuple[CatDecision, NDArray[np.int64]]:
+        return CatDecision(
+            stop=stop, reason=reason, next_item=item, theta=theta, se=se, items_given=n
+        ), nothing
 
     if n >= s.min_items and se <= s.target_se:
         return decision(True, "target_se")
@@ -114,7 +153,81 @@ def next_item(
     information = item_information(np.array([theta]), bank.packed.subset(candidates))[0]
     top = max(1, min(s.randomesque, candidates.size))
     # stable sort, ties broken by bank order: the decision never depends on sort internals
-    best = candidates[np.argsort(-information, kind="stable")[:top]]
+    ranked = candidates[np.argsort(-information, kind="stable")]
     rng = np.random.default_rng([seed, n])
-    chosen = int(best[rng.integers(top)])
-    return decision(False, "continue", bank.items[chosen].item_id)
+    first = int(rng.integers(top))
+    # randomesque's pick first, then the rest of the top k, then the others by information
+    sequence = np.concatenate([np.roll(ranked[:top], -first), ranked[top:]])
+    accepted = np.flatnonzero(rng.random(sequence.size) < bank.exposure[sequence])
+    # every draw refused (rare: it needs every remaining item's K < 1): the last one tried
+    stop_at = int(accepted[0]) if accepted.size else sequence.size - 1
+    chosen = int(sequence[stop_at])
+    return decision(False, "continue", bank.items[chosen].item_id)[0], sequence[: stop_at + 1]
+
+
+class ExposureControl(msgspec.Struct, frozen=True, kw_only=True):
+    """Sympson–Hetter parameters K by item id, and per iteration the highest exposure rate the
+    simulation saw with the parameters of that iteration."""
+
+    parameters: dict[str, float]
+    max_exposure: list[float]
+
+
+def sympson_hetter(
+    bank: CatBank,
+    thetas: Sequence[float],
+    *,
+    ceiling: float,
+    seed: int,
+    blueprint: Mapping[str, float] | None = None,
+    settings: CatSettings | None = None,
+    iterations: int = 8,
+) -> ExposureControl:
+    """Sympson–Hetter exposure parameters by simulation (Sympson & Hetter 1985; van der Linden
+    & Glas 2010, ch. 9): simulees at `thetas` (a sample of the calibration's ability
+    distribution) take the CAT with the current K; P(S_i) is the share of simulees for whom item
+    i went through the exposure draw; K_i ← 1 if P(S_i) ≤ r, else r / P(S_i). Repeated
+    `iterations` times from K = 1: each iteration pushes the overflow of the most popular items
+    one rank further down, so it settles slowly (ten or more iterations when the ceiling is within
+    a factor of two of its lower bound n / N). The parameters of the iteration whose simulation had the
+    lowest highest exposure are returned. Responses are drawn from the model at each θ by a
+    generator seeded with (seed, iteration, simulee), so the result is reproducible."""
+    if not 0.0 < ceiling <= 1.0:
+        raise ValueError("the exposure ceiling must lie in (0, 1]")
+    if not len(thetas):
+        raise ValueError("sympson_hetter needs simulees")
+    people = len(thetas)
+    k = np.ones(len(bank.items))
+    best_k, best_rate, history = k, np.inf, []
+    for iteration in range(iterations):
+        current = bank.with_exposure(dict(zip(bank.index, k, strict=True)))
+        selected = np.zeros(len(bank.items))
+        administered = np.zeros(len(bank.items))
+        for person, theta in enumerate(thetas):
+            draws = np.random.default_rng([seed, iteration, person])
+            given: list[str] = []
+            answers: list[int] = []
+            while True:
+                choice, tried = _decide(
+                    current, given, answers, seed * 1_000_003 + person, blueprint, settings
+                )
+                if choice.stop or choice.next_item is None:
+                    break
+                selected[tried] += 1
+                row = bank.index[choice.next_item]
+                administered[row] += 1
+                probabilities = category_probabilities(
+                    np.array([theta]), bank.packed.subset(np.array([row]))
+                )[0, 0]
+                answers.append(int(draws.choice(probabilities.size, p=probabilities / probabilities.sum())))
+                given.append(choice.next_item)
+        rate = float(administered.max() / people)
+        history.append(round(rate, 4))
+        if rate < best_rate:
+            best_k, best_rate = k, rate
+        share = selected / people
+        k = np.where(share > ceiling, ceiling / np.maximum(share, 1e-12), 1.0)
+    return ExposureControl(
+        parameters={item_id: round(float(best_k[row]), 6) for item_id, row in bank.index.items()},
+        max_exposure=history,
+    )
