@@ -35,6 +35,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,16 +243,19 @@ def bank_design(args: argparse.Namespace) -> None:
         f"Sympson–Hetter: {time.perf_counter() - began:.0f} s; highest exposure per iteration "
         f"{control.max_exposure}; {sum(k < 1 for k in control.parameters.values())} items with K < 1"
     )
-    for label, used in (
-        ("randomesque only", bank),
-        ("with Sympson–Hetter", bank.with_exposure(control.parameters)),
+    controlled = bank.with_exposure(control.parameters)
+    until_se = msgspec.structs.replace(settings, max_items=form_length)
+    for label, used, rules in (
+        ("randomesque only", bank, settings),
+        ("with Sympson–Hetter", controlled, settings),
+        (f"with Sympson–Hetter, up to {form_length} items", controlled, until_se),
     ):
         exposure: collections.Counter[str] = collections.Counter()
         ses, errors, lengths, misses = [], [], [], []
         for person, theta in enumerate(thetas):
             answers = np.random.default_rng([args.seed, 99, person])
             administered, theta_hat, se = run_cat(
-                used, blueprint, float(theta), args.seed * 1_000_003 + person, settings, answers
+                used, blueprint, float(theta), args.seed * 1_000_003 + person, rules, answers
             )
             exposure.update(administered)
             ses.append(se)

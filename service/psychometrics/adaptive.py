@@ -19,8 +19,10 @@ Per step:
 5. Sympson–Hetter exposure control (Sympson & Hetter 1985), when the bank carries exposure
    parameters K_i (from `sympson_hetter`, computed once per calibration by simulation): the
    item chosen in 4 is administered with probability K_i; if the draw refuses it, the next one
-   is tried (the rest of the top k, then the others by information), each with its own draw
-   from the same seeded generator. Randomesque only spreads the top k; Sympson–Hetter holds
+   is tried (the rest of the top k, then the others by information). As in the original
+   procedure a refused item is out of the pool for the rest of that examinee's test: each
+   examinee's draws are one uniform number per item from a generator seeded with (seed, 2³¹),
+   fixed for the whole test, so the refusal is remembered without any state beyond the seed. Randomesque only spreads the top k; Sympson–Hetter holds
    every item's exposure rate near a ceiling r (P(administered) = P(selected) · K ≤ r), which
    is what keeps a bank from being learnt by its first takers. Without parameters (K = 1) the
    decision is exactly step 4's.
@@ -41,6 +43,8 @@ from numpy.typing import NDArray
 from service.psychometrics.ability import eap_arrays
 from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems, category_probabilities, item_information
+
+EXPOSURE_STREAM = 2**31  # the examinee's Sympson–Hetter draws: [seed, n] per step never reaches it
 
 
 class CatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,7 +69,7 @@ class CatDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class CatBank:
     """A bank prepared once (packed arrays, indicator per item) and reused for every step."""
 
-    __slots__ = ("exposure", "index", "indicators", "items", "packed")
+    __slots__ = ("controlled", "exposure", "index", "indicators", "items", "packed")
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class CatBank:
         if any(not 0.0 < k <= 1.0 for k in given.values()):
             raise ValueError("exposure parameters must lie in (0, 1]")
         self.exposure = np.array([given.get(item.item_id, 1.0) for item in self.items], dtype=np.float64)
+        self.controlled = bool((self.exposure < 1.0).any())
 
     def with_exposure(self, exposure: Mapping[str, float]) -> CatBank:
         return CatBank(self.items, dict(zip(self.index, self.indicators, strict=True)), exposure)
@@ -158,7 +163,11 @@ def _decide(
     first = int(rng.integers(top))
     # randomesque's pick first, then the rest of the top k, then the others by information
     sequence = np.concatenate([np.roll(ranked[:top], -first), ranked[top:]])
-    accepted = np.flatnonzero(rng.random(sequence.size) < bank.exposure[sequence])
+    if bank.controlled:
+        draws = np.random.default_rng([seed, EXPOSURE_STREAM]).random(len(bank.items))
+        accepted = np.flatnonzero(draws[sequence] < bank.exposure[sequence])
+    else:
+        accepted = np.zeros(1, dtype=np.int64)
     # every draw refused (rare: it needs every remaining item's K < 1): the last one tried
     stop_at = int(accepted[0]) if accepted.size else sequence.size - 1
     chosen = int(sequence[stop_at])
@@ -207,13 +216,14 @@ def sympson_hetter(
             draws = np.random.default_rng([seed, iteration, person])
             given: list[str] = []
             answers: list[int] = []
+            went_through_draw: set[int] = set()
             while True:
                 choice, tried = _decide(
                     current, given, answers, seed * 1_000_003 + person, blueprint, settings
                 )
                 if choice.stop or choice.next_item is None:
                     break
-                selected[tried] += 1
+                went_through_draw.update(int(row) for row in tried)
                 row = bank.index[choice.next_item]
                 administered[row] += 1
                 probabilities = category_probabilities(
@@ -221,6 +231,7 @@ def sympson_hetter(
                 )[0, 0]
                 answers.append(int(draws.choice(probabilities.size, p=probabilities / probabilities.sum())))
                 given.append(choice.next_item)
+            selected[list(went_through_draw)] += 1
         rate = float(administered.max() / people)
         history.append(round(rate, 4))
         if rate < best_rate:
