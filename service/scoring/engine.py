@@ -31,8 +31,9 @@ from typing import Literal
 
 import msgspec
 
-from service.items.model import Item, OpenResponse
-from service.items.views import Answer
+from service.items.answers import Answer
+from service.items.kinds import kind_named, kind_of
+from service.items.model import Item
 from service.rubrics.model import CutScore, Dimension, FrameworkContent, Localized
 from service.scoring.credit import credit
 
@@ -209,10 +210,10 @@ def _item_score(
 ) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
     """The item's score as reported (rounded), and per indicator the exact (earned, possible) to add up."""
     item = scored.item
-    kind = type(item).__struct_config__.tag
+    kind = kind_of(item)
     weights = {loading.indicator: loading.weight for loading in item.loadings}
     answered = _answered(answer)
-    if answered and isinstance(item, OpenResponse) and rating is None:
+    if answered and kind.rated and rating is None:
         status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
     elif not answered:
         status, fractions, why = "omitted", dict.fromkeys(weights, 0.0), "not answered"
@@ -236,7 +237,7 @@ def _item_score(
     return ItemScore(
         item.code,
         scored.version,
-        str(kind),
+        kind.tag,
         status,  # type: ignore[arg-type]
         _r(sum(e for e, _ in exact.values())),
         _r(sum(p for _, p in exact.values())),
@@ -333,7 +334,7 @@ def score(data: ScoringInput) -> ScoreDocument:
         overall = Overall(None, None, {})
 
     pending = [s.item for s in scores if s.status == "pending_rating"]
-    rated = {s.item for s in scores if s.status == "scored" and s.type == "open_response"}
+    rated = {s.item for s in scores if s.status == "scored" and kind_named(s.type).rated}
     rating_ids = sorted(
         rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids
     )
