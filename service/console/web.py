@@ -23,6 +23,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from service.api.docs import asset_url
+from service.api.runtime import runtime
 from service.console import sessions
 from service.console.sessions import ConsoleSession
 from service.i18n import msg, negotiate, translator
@@ -37,7 +38,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def origin(connection: ASGIConnection) -> str:
     """`scheme://host[:port]` as browsers see the console: CONSOLE_PUBLIC_URL, else the request's own."""
-    configured = connection.app.state.runtime.settings.console_public_url
+    configured = runtime(connection).settings.console_public_url
     return configured or f"{connection.url.scheme}://{connection.url.netloc}"
 
 
@@ -80,7 +81,7 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
     if handler.opt.get("console_public"):
         return
     cookie = connection.cookies.get(COOKIE)
-    session = await sessions.find(connection.app.state.runtime.pool, cookie) if cookie else None
+    session = await sessions.find(runtime(connection).pool, cookie) if cookie else None
     if session is None:
         raise NotAuthorizedException(detail=msg("sign in"))
     connection.scope.setdefault("state", {})["console_session"] = session
