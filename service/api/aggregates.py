@@ -104,7 +104,7 @@ class AggregateController(Controller):
     ) -> Response[AggregateView]:
         view = await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)
+            return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -169,7 +169,7 @@ class AggregateController(Controller):
     ) -> Response[DrillDown]:
         view = await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)
+            return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -233,7 +233,7 @@ class AggregateController(Controller):
     ) -> Response[Trend]:
         view = await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)
+            return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -302,7 +302,7 @@ class AggregateController(Controller):
     ) -> Response[TrainingEffect]:
         view = await views.training_effect(conn, code, after, unit=unit, category=category)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.effect_table(view), "training-effect", accept_language)
+            return await _xlsx(conn, code, export.effect_table(view), "training-effect", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(

@@ -109,7 +109,7 @@ async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteH
     await rate_limit(connection, handler)
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.load()  # a broken message catalog fails start-up, not a request

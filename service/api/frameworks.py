@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
-from litestar.openapi.spec import Operation
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import Body, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
@@ -60,7 +60,7 @@ class OptionalBodyOperation(Operation):
     """Litestar documents every request body as required; this operation's may be left out."""
 
     def __post_init__(self) -> None:
-        if self.request_body is not None:
+        if isinstance(self.request_body, RequestBody):
             self.request_body.required = False
 
 

@@ -108,7 +108,7 @@ class ItemController(Controller):
         responses=errors(409, 422),
         summary="Create an item, checked against its framework's latest published version",
     )
-    async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:  # type: ignore[valid-type]
+    async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:
         return versioned(await bank.create_item(conn, data), 201)
 
     @post(
@@ -181,7 +181,7 @@ class ItemController(Controller):
         self,
         conn: Conn,
         code: ItemCode,
-        data: JSONBody[Item],  # type: ignore[valid-type]
+        data: JSONBody[Item],
         if_match: IfMatch = None,
     ) -> Response[ItemVersion]:
         return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, msg("item"))))

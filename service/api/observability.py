@@ -73,7 +73,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
                     {
                         "event": "request",
                         "request_id": request_id,
-                        "method": scope["method"],
+                        "method": scope.get("method"),
                         "route": scope.get("path_template") or "<unmatched>",
                         "status": status,
                         "latency_ms": round((time.perf_counter() - started) * 1000, 2),

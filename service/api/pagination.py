@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -96,7 +97,7 @@ def decode_dated(kind: str, cursor: str | None) -> tuple[datetime, UUID] | None:
         ) from None
 
 
-def next_dated(kind: str, rows: list[Dated], limit: int) -> str | None:
+def next_dated(kind: str, rows: Sequence[Dated], limit: int) -> str | None:
     """The cursor after a full page of rows ordered by (created_at, id); None after the last page."""
     if len(rows) < limit:
         return None

@@ -14,11 +14,13 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     Schema,
 )
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
@@ -122,8 +124,8 @@ def _linked(export: ScoreExport) -> ScoreExport:
     return export
 
 
-_FILE = Schema(type=OpenAPIType.STRING, format="binary")
-_HEADERS = {
+_FILE = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+_HEADERS: dict[str, OpenAPIHeader | Reference] = {
     "Accept-Ranges": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="bytes"),
     "Content-Length": OpenAPIHeader(
         schema=Schema(type=OpenAPIType.INTEGER), description="Bytes in this response"
@@ -196,7 +198,7 @@ class ScoreExportController(Controller):
         self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> ScoreExportPage:
         items = await exports.list_exports(conn, after=decode_dated(_LIST, cursor), limit=limit)
-        return Page([_linked(e) for e in items], next_dated(_LIST, items, limit))  # type: ignore[arg-type]
+        return Page([_linked(e) for e in items], next_dated(_LIST, items, limit))
 
     @get(
         "/score-exports/{export_id:uuid}",
@@ -280,6 +282,6 @@ class ScoreExportController(Controller):
         await exports.delete(conn, export_id)
 
 
-async def _nothing():  # type: ignore[no-untyped-def]
+async def _nothing():
     return
     yield b""

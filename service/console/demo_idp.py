@@ -50,7 +50,7 @@ def provider() -> Provider:
 
 async def demo_tenant(pool: Any) -> UUID | None:
     async with auth_lookup_transaction(pool) as conn:
-        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)  # type: ignore[no-any-return]
+        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
 
 
 def _valid_request(request: Request, params: dict[str, str]) -> bool:

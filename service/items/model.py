@@ -80,7 +80,7 @@ ITEM_TYPES: tuple[ItemType, ...] = tuple(kind.tag for kind in KINDS.values())
 
 Item = SingleChoice | MultipleChoice | SituationalJudgement | Likert | Ordering | OpenResponse
 
-item_decoder = msgspec.json.Decoder(Item, strict=True)  # type: ignore[arg-type]
+item_decoder = msgspec.json.Decoder(Item, strict=True)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 

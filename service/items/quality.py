@@ -27,6 +27,7 @@ from service.items.model import (
     OpenResponse,
     SingleChoice,
     SituationalJudgement,
+    item_type,
 )
 from service.items.validation import indicator_codes, validate_item
 from service.rubrics.model import FrameworkContent
@@ -66,10 +67,11 @@ def localized_texts(item: Item) -> list[tuple[str, dict[str, str]]]:
 
 
 def _validates(items: Sequence[Item], framework: FrameworkContent) -> list[Problem]:
-    problems = []
-    for item in items:
-        for error in validate_item(item, framework):
-            problems.append(Problem("validates", item.code, f"{error.pointer}: {error.detail}"))
+    problems = [
+        Problem("validates", item.code, f"{error.pointer}: {error.detail}")
+        for item in items
+        for error in validate_item(item, framework)
+    ]
     codes = Counter(item.code for item in items)
     problems += [
         Problem("validates", code, f"the code is used {n} times") for code, n in codes.items() if n > 1
@@ -156,7 +158,7 @@ def _longest_key(items: Sequence[Item]) -> list[Problem]:
     by_type: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if keyed_options(item):
-            by_type[type(item).__struct_config__.tag].append(item)  # type: ignore[index]
+            by_type[item_type(item)].append(item)
     for kind, group in sorted(by_type.items()):
         if len(group) < LONGEST_KEY_MIN_ITEMS:
             continue

@@ -41,11 +41,14 @@ ENGINE_VERSION = "1.0.0"
 DIGITS = 6  # every stored number is rounded to this many decimals, so documents compare exactly
 
 
+ItemStatus = Literal["scored", "omitted", "pending_rating"]
+
+
 class ScoredItem(msgspec.Struct, frozen=True):
     """One item of the attempt as the engine needs it: the pinned version's content."""
 
     version: int
-    item: Item  # type: ignore[valid-type]
+    item: Item
 
 
 class AgreedRating(msgspec.Struct, frozen=True):
@@ -76,7 +79,7 @@ class ItemScore(msgspec.Struct, frozen=True):
     item: str
     version: int
     type: str
-    status: Literal["scored", "omitted", "pending_rating"]
+    status: ItemStatus
     earned: float
     possible: float
     contributions: list[Contribution]
@@ -213,12 +216,14 @@ def _item_score(
     kind = kind_of(item)
     weights = {loading.indicator: loading.weight for loading in item.loadings}
     answered = _answered(answer)
+    status: ItemStatus
+    fractions: dict[str, float]
     if answered and kind.rated and rating is None:
         status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
-    elif not answered:
+    elif answer is None or not answered:
         status, fractions, why = "omitted", dict.fromkeys(weights, 0.0), "not answered"
     else:
-        got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
+        got = credit(item, answer, rating.fraction if rating else None)
         status, fractions, why = "scored", got.fractions, got.why
     exact = (
         {}
@@ -238,7 +243,7 @@ def _item_score(
         item.code,
         scored.version,
         kind.tag,
-        status,  # type: ignore[arg-type]
+        status,
         _r(sum(e for e, _ in exact.values())),
         _r(sum(p for _, p in exact.values())),
         contributions,
