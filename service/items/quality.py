@@ -20,12 +20,11 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
+from service.items.kinds import kind_of
 from service.items.model import (
     Item,
     Likert,
-    MultipleChoice,
     OpenResponse,
-    SingleChoice,
     SituationalJudgement,
     item_type,
 )
@@ -56,14 +55,7 @@ def localized_texts(item: Item) -> list[tuple[str, dict[str, str]]]:
     texts: list[tuple[str, dict[str, str]]] = [("stem", item.stem)]
     if item.scenario is not None:
         texts.append(("scenario", item.scenario))
-    texts += [(f"options/{option.key}", option.text) for option in getattr(item, "options", [])]
-    if isinstance(item, Likert):
-        texts += [(f"scale_labels/{i}", label) for i, label in enumerate(item.scale_labels)]
-    if isinstance(item, OpenResponse):
-        if item.key.rater_notes is not None:
-            texts.append(("key/rater_notes", item.key.rater_notes))
-        texts += [(f"key/exemplars/{i}", text) for i, text in enumerate(item.key.exemplars)]
-    return texts
+    return texts + kind_of(item).texts(item)
 
 
 def _validates(items: Sequence[Item], framework: FrameworkContent) -> list[Problem]:
@@ -126,19 +118,7 @@ def _near_duplicates(items: Sequence[Item]) -> list[Problem]:
 
 def keyed_options(item: Item) -> set[str]:
     """The options a test-wise candidate would have to find: the correct ones, or an SJT's best."""
-    if isinstance(item, SingleChoice):
-        return {item.key.correct}
-    if isinstance(item, MultipleChoice):
-        return set(item.key.correct)
-    if isinstance(item, SituationalJudgement) and item.format != "rate":
-        weights = {loading.indicator: loading.weight for loading in item.loadings}
-        totals = {
-            entry.option: sum(weights.get(code, 0) * credit for code, credit in entry.credit.items())
-            for entry in item.key.options
-        }
-        top = max(totals.values(), default=0)
-        return {option for option, total in totals.items() if total == top}
-    return set()
+    return kind_of(item).keyed_options(item)
 
 
 def key_is_longest(item: Item, language: str) -> bool:

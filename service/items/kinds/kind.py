@@ -65,6 +65,15 @@ class ItemKind(Generic[ItemT]):
         """An option order a shuffle must not produce (it would give the answer away)."""
         return None
 
+    def texts(self, item: ItemT) -> list[tuple[str, Localized]]:
+        """The type's own candidate- or rater-facing texts (beyond stem and scenario), with where
+        each is: the bank's language checks read them."""
+        return []
+
+    def keyed_options(self, item: ItemT) -> set[str]:
+        """The options a test-wise candidate would have to find (the bank's longest-key check)."""
+        return set()
+
     # helpers for the subclasses
 
     def candidate(
@@ -101,6 +110,10 @@ def candidate_options(options: list[Option], order: list[str] | None) -> list[Ca
     by_key = {option.key: option for option in options}
     keys = order if order is not None else [option.key for option in options]
     return [CandidateOption(key, by_key[key].text) for key in keys]
+
+
+def option_texts(options: list[Option]) -> list[tuple[str, Localized]]:
+    return [(f"options/{option.key}", option.text) for option in options]
 
 
 def same_credit(item: ItemBase, fraction: float, why: str) -> Credit:

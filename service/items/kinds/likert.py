@@ -56,5 +56,8 @@ class LikertKind(ItemKind[Likert]):
             ]
         return []
 
+    def texts(self, item: Likert) -> list[tuple[str, Localized]]:
+        return [(f"scale_labels/{i}", label) for i, label in enumerate(item.scale_labels)]
+
 
 KIND = LikertKind()

@@ -15,9 +15,11 @@ from service.items.kinds.kind import (
     ItemKind,
     candidate_options,
     check_choices,
+    option_texts,
     same_credit,
     unknown_option,
 )
+from service.rubrics.model import Localized
 
 PartialCredit = Literal["all_or_nothing", "per_option", "right_minus_wrong"]
 
@@ -68,6 +70,12 @@ class MultipleChoiceKind(ItemKind[MultipleChoice]):
         for i, key in enumerate(item.key.correct):
             errors += unknown_option(key, keys, f"/key/correct/{i}")
         return errors
+
+    def texts(self, item: MultipleChoice) -> list[tuple[str, Localized]]:
+        return option_texts(item.options)
+
+    def keyed_options(self, item: MultipleChoice) -> set[str]:
+        return set(item.key.correct)
 
 
 KIND = MultipleChoiceKind()

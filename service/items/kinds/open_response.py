@@ -44,5 +44,12 @@ class OpenResponseKind(ItemKind[OpenResponse]):
             raise ValueError("an open response is scored from its agreed rating")
         return same_credit(item, rating, f"rated {rating:g} of 1")
 
+    def texts(self, item: OpenResponse) -> list[tuple[str, Localized]]:
+        texts: list[tuple[str, Localized]] = []
+        if item.key.rater_notes is not None:
+            texts.append(("key/rater_notes", item.key.rater_notes))
+        texts += [(f"key/exemplars/{i}", text) for i, text in enumerate(item.key.exemplars)]
+        return texts
+
 
 KIND = OpenResponseKind()

@@ -11,7 +11,16 @@ from service.errors import FieldError
 from service.i18n import msg
 from service.items.answers import Answer, AnswerRule, CandidateItem
 from service.items.base import ItemBase, Option, OptionKey
-from service.items.kinds.kind import Credit, ItemKind, Shuffle, candidate_options, check_order, same_credit
+from service.items.kinds.kind import (
+    Credit,
+    ItemKind,
+    Shuffle,
+    candidate_options,
+    check_order,
+    option_texts,
+    same_credit,
+)
+from service.rubrics.model import Localized
 
 OrderingCredit = Literal["exact", "pairwise"]
 
@@ -62,6 +71,9 @@ class OrderingKind(ItemKind[Ordering]):
 
     def avoid_order(self, item: Ordering) -> tuple[str, ...] | None:
         return tuple(item.key.order)
+
+    def texts(self, item: Ordering) -> list[tuple[str, Localized]]:
+        return option_texts(item.options)
 
 
 KIND = OrderingKind()

@@ -12,9 +12,11 @@ from service.items.kinds.kind import (
     ItemKind,
     candidate_options,
     check_choice,
+    option_texts,
     same_credit,
     unknown_option,
 )
+from service.rubrics.model import Localized
 
 
 class SingleChoiceKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +49,12 @@ class SingleChoiceKind(ItemKind[SingleChoice]):
 
     def validate(self, item: SingleChoice) -> list[FieldError]:
         return unknown_option(item.key.correct, {option.key for option in item.options}, "/key/correct")
+
+    def texts(self, item: SingleChoice) -> list[tuple[str, Localized]]:
+        return option_texts(item.options)
+
+    def keyed_options(self, item: SingleChoice) -> set[str]:
+        return {item.key.correct}
 
 
 KIND = SingleChoiceKind()

@@ -19,9 +19,10 @@ from service.items.kinds.kind import (
     check_choice,
     check_most_least,
     check_ratings,
+    option_texts,
     unknown_option,
 )
-from service.rubrics.model import Code
+from service.rubrics.model import Code, Localized
 
 
 class OptionCredit(msgspec.Struct, forbid_unknown_fields=True):
@@ -157,6 +158,21 @@ class SituationalJudgementKind(ItemKind[SituationalJudgement]):
             if option.key not in keyed
         )
         return errors
+
+    def texts(self, item: SituationalJudgement) -> list[tuple[str, Localized]]:
+        return option_texts(item.options)
+
+    def keyed_options(self, item: SituationalJudgement) -> set[str]:
+        """The best option(s): the highest loading-weighted credit (none in the `rate` format)."""
+        if item.format == "rate":
+            return set()
+        weights = {loading.indicator: loading.weight for loading in item.loadings}
+        totals = {
+            entry.option: sum(weights.get(code, 0) * credit for code, credit in entry.credit.items())
+            for entry in item.key.options
+        }
+        top = max(totals.values(), default=0)
+        return {option for option, total in totals.items() if total == top}
 
 
 KIND = SituationalJudgementKind()
