@@ -18,6 +18,8 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 from service.config import Settings
 
@@ -66,7 +68,7 @@ def _db_status(settings: Settings) -> int:
     return 0 if now == head else 1
 
 
-def _keys(settings: Settings):  # type: ignore[no-untyped-def]
+def _keys(settings: Settings):
     from service.auth.keys import ServiceKeys, ensure_keys_file
 
     if ensure_keys_file(settings.keys_file):
@@ -79,7 +81,7 @@ def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
     from service.db.pool import create_pool
     from service.demo import DEMO_CANDIDATE, DEMO_TEACHER, seed_demo
 
-    async def seed() -> object:
+    async def seed() -> UUID:
         pool = await create_pool(app_url_, min_size=1, max_size=2)
         try:
             return await seed_demo(pool)
@@ -88,7 +90,7 @@ def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
 
     tenant_id = asyncio.run(seed())
     keys = _keys(settings)
-    common = {
+    common: dict[str, Any] = {  # keyword arguments every token takes
         "issuer": settings.service_issuer,
         "audience": settings.service_audience,
         "ttl_seconds": 12 * 3600,
@@ -98,27 +100,27 @@ def _demo_tokens(settings: Settings, app_url_: str) -> dict[str, str]:
             keys,
             kind="user",
             subject="demo-admin",
-            tenant_id=tenant_id,  # type: ignore[arg-type]
+            tenant_id=tenant_id,
             roles=["tenant_admin", "author", "analyst"],
             **common,
-        ),  # type: ignore[arg-type]
+        ),
         "CANDIDATE_TOKEN": issue_token(
             keys,
             kind="user",
             subject=DEMO_CANDIDATE,
-            tenant_id=tenant_id,  # type: ignore[arg-type]
+            tenant_id=tenant_id,
             roles=["candidate"],
             **common,
-        ),  # type: ignore[arg-type]
+        ),
         "TEACHER_TOKEN": issue_token(
             keys,
             kind="user",
             subject=DEMO_TEACHER,
-            tenant_id=tenant_id,  # type: ignore[arg-type]
+            tenant_id=tenant_id,
             roles=["candidate"],
             **common,
-        ),  # type: ignore[arg-type]
-        "OPERATOR_TOKEN": issue_operator_token(keys, **common),  # type: ignore[arg-type]
+        ),
+        "OPERATOR_TOKEN": issue_operator_token(keys, **common),
     }
 
 
@@ -228,19 +230,19 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     from service.db.urls import app_url
 
     keys = _keys(settings)
-    common = {
+    common: dict[str, Any] = {  # keyword arguments every token takes
         "issuer": settings.service_issuer,
         "audience": settings.service_audience,
         "ttl_seconds": args.ttl,
     }
     if args.kind == "operator":
-        print(issue_operator_token(keys, **common))  # type: ignore[arg-type]
+        print(issue_operator_token(keys, **common))
         return 0
 
     # Resolved before the event loop runs: starting the embedded server runs a loop of its own.
     url = app_url(settings, _owner_url(settings))
 
-    async def tenant_id() -> object:
+    async def tenant_id() -> UUID | None:
         pool: asyncpg.Pool = await create_pool(url, max_size=1)
         try:
             async with operator_transaction(pool) as conn:
@@ -257,11 +259,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
             keys,
             kind="user",
             subject=args.sub,
-            tenant_id=found,  # type: ignore[arg-type]
+            tenant_id=found,
             roles=args.roles.split(","),
             **common,
         )
-    )  # type: ignore[arg-type]
+    )
     return 0
 
 

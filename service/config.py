@@ -231,21 +231,24 @@ _DEFAULTS = {s.name: s.default for s in SETTINGS}
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The settings, parsed. No field has a default: `from_env` fills each from `SETTINGS`, where
+    every default is written once."""
+
     database_url: str | None
     app_database_url: str | None
     app_db_user: str
     app_db_password: str | None
     data_dir: Path
     keys_file: Path
-    keys_reload_seconds: float = 5.0
+    keys_reload_seconds: float
     service_issuer: str
     service_audience: str
     host: str
     port: int
     workers: int
     pool_min: int
-    http_backlog: int = 4096
-    http_connections_per_worker: int = 4096
+    http_backlog: int
+    http_connections_per_worker: int
     pool_max: int
     max_body_bytes: int
     token_leeway_seconds: int
@@ -253,31 +256,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     client_token_seconds: int
     deadline_sweep_seconds: int
     log_level: str
-    webhook_dispatch_seconds: float = 2.0
-    webhook_retry_base_seconds: float = 5.0
-    webhook_retry_max_seconds: float = 3600.0
-    webhook_allow_loopback: bool = False
-    webhook_retention_days: float = 30.0
-    token_rate_per_second: float = 1.0
-    token_rate_burst: float = 10.0
-    client_rate_per_second: float = 50.0
-    client_rate_burst: float = 100.0
-    score_export_retention_hours: float = 24.0
-    auth_failure_rate_per_address: float = 0.2
-    auth_failure_burst_per_address: float = 20.0
-    auth_failure_rate_total: float = 20.0
-    auth_failure_burst_total: float = 200.0
-    trusted_proxies: frozenset[str] = frozenset()
-    metrics_token: str | None = None
-    job_lease_seconds: float = 30.0
-    job_heartbeat_seconds: float = 10.0
-    job_poll_seconds: float = 5.0
-    job_max_attempts: int = 3
-    test_job_pause_seconds: float = 0.0
-    console_public_url: str | None = None
-    console_idle_seconds: float = 1800.0
-    console_max_seconds: float = 12 * 3600.0
-    demo: bool = False
+    webhook_dispatch_seconds: float
+    webhook_retry_base_seconds: float
+    webhook_retry_max_seconds: float
+    webhook_allow_loopback: bool
+    webhook_retention_days: float
+    token_rate_per_second: float
+    token_rate_burst: float
+    client_rate_per_second: float
+    client_rate_burst: float
+    score_export_retention_hours: float
+    auth_failure_rate_per_address: float
+    auth_failure_burst_per_address: float
+    auth_failure_rate_total: float
+    auth_failure_burst_total: float
+    trusted_proxies: frozenset[str]
+    metrics_token: str | None
+    job_lease_seconds: float
+    job_heartbeat_seconds: float
+    job_poll_seconds: float
+    job_max_attempts: int
+    test_job_pause_seconds: float
+    console_public_url: str | None
+    console_idle_seconds: float
+    console_max_seconds: float
+    demo: bool
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -286,6 +289,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         def get(name: str) -> str | None:
             value = env.get(name)
             return value if value not in (None, "") else _DEFAULTS[name]
+
+        def text(name: str) -> str:
+            """A setting that always has a value (its default is not None)."""
+            value = get(name)
+            if value is None:
+                raise AssertionError(f"{name} has no default in SETTINGS")
+            return value
 
         def integer(name: str) -> int:
             raw = get(name)
@@ -316,19 +326,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SystemExit(f"{name} must be true or false, got {raw!r}")
             return raw in ("true", "1", "yes", "on")
 
-        data_dir = Path(get("ASSESS_DATA_DIR") or ".assess")
+        data_dir = Path(text("ASSESS_DATA_DIR"))
         keys_file = get("SERVICE_KEYS_FILE")
         return cls(
             database_url=get("DATABASE_URL"),
             app_database_url=get("APP_DATABASE_URL"),
-            app_db_user=get("APP_DB_USER") or "assess_app",
+            app_db_user=text("APP_DB_USER"),
             app_db_password=get("APP_DB_PASSWORD"),
             data_dir=data_dir,
             keys_file=Path(keys_file) if keys_file else data_dir / "signing-keys.json",
             keys_reload_seconds=seconds("SERVICE_KEYS_RELOAD_SECONDS"),
-            service_issuer=get("SERVICE_ISSUER") or "assess-service",
-            service_audience=get("SERVICE_AUDIENCE") or "assess-api",
-            host=get("HOST") or "127.0.0.1",
+            service_issuer=text("SERVICE_ISSUER"),
+            service_audience=text("SERVICE_AUDIENCE"),
+            host=text("HOST"),
             port=integer("PORT"),
             workers=integer("WORKERS"),
             http_backlog=integer("HTTP_BACKLOG"),
@@ -340,7 +350,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             auth_cache_seconds=integer("AUTH_CACHE_SECONDS"),
             client_token_seconds=integer("CLIENT_TOKEN_SECONDS"),
             deadline_sweep_seconds=integer("DEADLINE_SWEEP_SECONDS"),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_level=text("LOG_LEVEL").upper(),
             webhook_dispatch_seconds=seconds("WEBHOOK_DISPATCH_SECONDS"),
             webhook_retry_base_seconds=seconds("WEBHOOK_RETRY_BASE_SECONDS"),
             webhook_retry_max_seconds=seconds("WEBHOOK_RETRY_MAX_SECONDS"),

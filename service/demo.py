@@ -15,6 +15,7 @@ from service.assessments.model import AssessmentContent, Audience, FrameworkRef,
 from service.db.pool import operator_transaction, tenant_transaction
 from service.items import bank
 from service.items.model import (
+    Item,
     Likert,
     MultipleChoice,
     OpenResponse,
@@ -26,6 +27,7 @@ from service.items.samples import sample_assessment, sample_bank
 from service.rubrics import frameworks
 from service.rubrics.frameworks import Adopt
 from service.tenancy import org_units, people, tenants
+from service.tenancy.fields import Category
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 from service.tenancy.tenants import TenantCreate
@@ -48,7 +50,7 @@ _TREE = [
     ("P-C1-K1-T1", "青山镇 Qingshan Township", "township", "P-C1-K1"),
     ("P-C1-K1-T1-V1", "柳村 Liu Village", "village", "P-C1-K1-T1"),
 ]
-_PEOPLE = [
+_PEOPLE: list[tuple[str, str, Category, str | None]] = [
     (DEMO_CANDIDATE, "P-C1-K1-T1-V1", "civil_servant", "村干部 Village cadre"),
     ("demo-0002", "P-C1-K1-T1", "leading_cadre", "镇长 Township head"),
     ("demo-0003", "P-C1-K1", "civil_servant", None),
@@ -92,7 +94,7 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
     return existing
 
 
-def _demo_assessment(items: list) -> AssessmentContent:  # type: ignore[type-arg]
+def _demo_assessment(items: list[Item]) -> AssessmentContent:
     """Knowledge drawn from a pool, every judgement scenario, the self-report scale, two tasks."""
 
     def refs(*types: type) -> list[ItemRef]:

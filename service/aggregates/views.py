@@ -164,11 +164,12 @@ class _Scope:
         for row in rows:
             for column in self.columns:
                 if row == DIRECT:
-                    cells[(row, column)] = self._column_n(node, column) - sum(  # type: ignore[arg-type]
+                    assert node is not None  # DIRECT is a row of a unit's own table only
+                    cells[(row, column)] = self._column_n(node, column) - sum(
                         self._column_n(child, column) for child in self.children.get(node, [])
-                    )  # type: ignore[arg-type]
+                    )
                 else:
-                    cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]
+                    cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]  # ROOT counts like a unit
         lines: list[tuple] = []
         for row in rows:
             lines.append(((row, ALL), [(row, ("c", c)) for c in self.categories]))
@@ -307,12 +308,12 @@ async def _tallies(
         whole,
         ALL_CATEGORIES,
     ):
-        by_week = out[row["unit_id"]].setdefault(row["measure"], {})
+        weekly = out[row["unit_id"]].setdefault(row["measure"], {})
         tally = Tally(row["n"], row["total"], row["total_sq"], row["hist"], row["levels"])
-        if row["week"] in by_week:
-            by_week[row["week"]].add(tally)
+        if row["week"] in weekly:
+            weekly[row["week"]].add(tally)
         else:
-            by_week[row["week"]] = tally
+            weekly[row["week"]] = tally
     return out
 
 

@@ -7,7 +7,6 @@ from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
@@ -31,8 +30,17 @@ from service.api.downloads import (
     wants_xlsx,
     xlsx_response,
 )
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_dated,
+    next_dated,
+    schema_name,
+)
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.auth.principal import AGGREGATES_READ, ANALYST, TENANT_ADMIN
 from service.results import feed
 from service.results.labels import Labeller, language
@@ -57,9 +65,7 @@ CSV_OK = {200: None}
 _JOBS = "aggregate-jobs"
 
 
-class AggregateJobPage(msgspec.Struct):
-    items: list[AggregateJob]
-    next_cursor: str | None
+AggregateJobPage = Annotated[Page[AggregateJob], schema_name("AggregateJobPage")]
 
 
 async def _xlsx(conn: Conn, code: str, table: export.Table, name: str, accept_language: str | None) -> Stream:
@@ -98,7 +104,7 @@ class AggregateController(Controller):
     ) -> Response[AggregateView]:
         view = await views.subtree(conn, code, unit=unit, category=category, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)
+            return await _xlsx(conn, code, export.view_table(view), "aggregate", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -163,7 +169,7 @@ class AggregateController(Controller):
     ) -> Response[DrillDown]:
         view = await views.drill_down(conn, code, unit=unit, category=category, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)
+            return await _xlsx(conn, code, export.drill_down_table(view), "drill-down", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -227,7 +233,7 @@ class AggregateController(Controller):
     ) -> Response[Trend]:
         view = await views.trend(conn, code, unit=unit, interval=interval, since=since, until=until)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)
+            return await _xlsx(conn, code, export.trend_table(view), "trend", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -296,7 +302,7 @@ class AggregateController(Controller):
     ) -> Response[TrainingEffect]:
         view = await views.training_effect(conn, code, after, unit=unit, category=category)
         if wants_xlsx(request, format):
-            return await _xlsx(conn, code, export.effect_table(view), "training-effect", accept_language)
+            return await _xlsx(conn, code, export.effect_table(view), "training-effect", accept_language)  # type: ignore[return-value]  # XLSX; OpenAPI shows the JSON
         return Response(view)
 
     @get(
@@ -357,7 +363,7 @@ class AggregateController(Controller):
         return Response(
             job,
             status_code=202,
-            background=BackgroundTask(request.app.state.runtime.jobs.launch, request.user.tenant_id, job.id),
+            background=BackgroundTask(runtime(request).jobs.launch, request.user.tenant_id, job.id),
         )
 
     @get(
@@ -370,7 +376,7 @@ class AggregateController(Controller):
         self, conn: Conn, code: AssessmentCode, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> AggregateJobPage:
         jobs = await rebuild.list_jobs(conn, code, before=decode_dated(_JOBS, cursor), limit=limit)
-        return AggregateJobPage(jobs, next_dated(_JOBS, jobs, limit))
+        return Page(jobs, next_dated(_JOBS, jobs, limit))
 
     @get(
         "/{code:str}/aggregate-jobs/{job_id:uuid}",

@@ -35,17 +35,15 @@ from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
-from service.api.ratelimit import RateLimiter, add_ratelimit_headers, rate_limit
+from service.api.ratelimit import RateLimiter, add_ratelimit_headers, install_limiter, rate_limit
 from service.api.ratings import RatingAdminController, RatingController
+from service.api.runtime import Runtime, install, runtime
 from service.api.score_exports import ScoreExportController
 from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
 from service.api.tenants import TenantController
 from service.api.webhooks import WebhookController
-from service.auth.directory import IssuerDirectory
 from service.auth.keys import ServiceKeys
-from service.auth.limits import Limit, TokenEndpointLimits
-from service.auth.verify import TokenVerifier
 from service.config import Settings
 from service.console.routes import console_router
 from service.console.web import template_config
@@ -54,7 +52,6 @@ from service.db.migrate import check_schema
 from service.db.pool import create_pool
 from service.db.urls import app_url, redact
 from service.delivery.sweeper import run as sweeper_loop
-from service.jobs.runner import JobRunner
 from service.results import exports
 from service.webhooks import dispatcher
 
@@ -71,35 +68,6 @@ Lists are keyset-paginated: pass `next_cursor` back as `cursor`.
 
 
 START_WAIT_SECONDS = 60  # how long a starting worker waits for an unreachable or recovering database
-
-
-class Runtime:
-    """What the lifespan opens and every request shares within one worker."""
-
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
-        self.settings, self.pool, self.keys = settings, pool, keys
-        self.jobs = JobRunner(pool, settings)  # rescorings, item statistics, aggregate jobs, score exports
-        self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
-        self.token_limits = TokenEndpointLimits(
-            pool,
-            issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),
-            per_address=Limit(
-                "failures-address",
-                settings.auth_failure_rate_per_address,
-                settings.auth_failure_burst_per_address,
-            ),
-            total=Limit(
-                "failures-total", settings.auth_failure_rate_total, settings.auth_failure_burst_total
-            ),
-        )
-        self.verifier = TokenVerifier(
-            keys,
-            self.directory,
-            issuer=settings.service_issuer,
-            audience=settings.service_audience,
-            leeway_seconds=settings.token_leeway_seconds,
-            cache_seconds=settings.auth_cache_seconds,
-        )
 
 
 async def _connect(settings: Settings) -> asyncpg.Pool:
@@ -141,13 +109,13 @@ async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteH
     await rate_limit(connection, handler)
 
 
-def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         i18n.load()  # a broken message catalog fails start-up, not a request
         keys = ServiceKeys.load(settings.keys_file, settings.keys_reload_seconds)
         pool = await _connect(settings)
-        app.state.runtime = Runtime(settings, pool, keys)
+        install(app, Runtime(settings, pool, keys))
         pool_sampler = asyncio.create_task(observability.sample_pool_forever(pool))
         sweeper = (
             asyncio.create_task(sweeper_loop(pool, settings.deadline_sweep_seconds))
@@ -167,7 +135,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             else None
         )
         expiry = asyncio.create_task(exports.expire_forever(pool))
-        jobs = app.state.runtime.jobs
+        jobs = runtime(app).jobs
         job_poll = asyncio.create_task(jobs.run_forever()) if settings.job_poll_seconds > 0 else None
         try:
             yield
@@ -279,5 +247,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, around Litestar's own exception handling: router 404/405s and errors raised
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
-    app.state.rate_limiter = RateLimiter(settings.client_rate_per_second, settings.client_rate_burst)
+    install_limiter(app, RateLimiter(settings.client_rate_per_second, settings.client_rate_burst))
     return app

@@ -6,7 +6,6 @@ import random
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
@@ -20,13 +19,16 @@ from service.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
+    Page,
     decode_cursor,
     decode_dated,
     next_cursor,
     next_dated,
+    schema_name,
 )
 from service.api.people import ExternalIdPath
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.assessments import assessments
 from service.assessments.assessments import (
     Accommodation,
@@ -60,24 +62,16 @@ AssessmentCode = Annotated[
 RescoringId = Annotated[UUID, PathParameter(description="Rescoring id")]
 
 
-class AssessmentPage(msgspec.Struct):
-    items: list[AssessmentSummary]
-    next_cursor: str | None
+AssessmentPage = Annotated[Page[AssessmentSummary], schema_name("AssessmentPage")]
 
 
-class AccommodationPage(msgspec.Struct):
-    items: list[Accommodation]
-    next_cursor: str | None
+AccommodationPage = Annotated[Page[Accommodation], schema_name("AccommodationPage")]
 
 
-class AttemptPage(msgspec.Struct):
-    items: list[AttemptRow]
-    next_cursor: str | None
+AttemptPage = Annotated[Page[AttemptRow], schema_name("AttemptPage")]
 
 
-class RescoringPage(msgspec.Struct):
-    items: list[Rescoring]
-    next_cursor: str | None
+RescoringPage = Annotated[Page[Rescoring], schema_name("RescoringPage")]
 
 
 _RESCORINGS = "rescorings"
@@ -85,9 +79,9 @@ _RESCORINGS = "rescorings"
 
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
     """202 with the job; it runs after the response, once the transaction that created it has committed."""
-    runtime = request.app.state.runtime
+    rt = runtime(request)
     return Response(
-        job, status_code=202, background=BackgroundTask(runtime.jobs.launch, request.user.tenant_id, job.id)
+        job, status_code=202, background=BackgroundTask(rt.jobs.launch, request.user.tenant_id, job.id)
     )
 
 
@@ -117,7 +111,7 @@ class AssessmentController(Controller):
         found = await assessments.list_assessments(
             conn, status=status, after=decode_cursor("assessments", cursor), limit=limit
         )
-        return AssessmentPage(found, next_cursor("assessments", [a.code for a in found], limit))
+        return Page(found, next_cursor("assessments", [a.code for a in found], limit))
 
     @post(
         "/",
@@ -241,7 +235,7 @@ class AssessmentController(Controller):
         found = await assessments.list_accommodations(
             conn, code, after=decode_cursor("accommodations", cursor), limit=limit
         )
-        return AccommodationPage(found, next_cursor("accommodations", [a.external_id for a in found], limit))
+        return Page(found, next_cursor("accommodations", [a.external_id for a in found], limit))
 
     @put(
         "/{code:str}/accommodations/{external_id:str}",
@@ -300,7 +294,7 @@ class AssessmentController(Controller):
         items = await rescoring.list_rescorings(
             conn, code, before=decode_dated(_RESCORINGS, cursor), limit=limit
         )
-        return RescoringPage(items, next_dated(_RESCORINGS, items, limit))
+        return Page(items, next_dated(_RESCORINGS, items, limit))
 
     @get(
         "/{code:str}/rescorings/{rescoring_id:uuid}",
@@ -339,11 +333,11 @@ class AssessmentController(Controller):
         self, request: Request, conn: Conn, code: AssessmentCode
     ) -> Response[StatisticsRun]:
         job = await item_stats.start(conn, code, request.user.subject)
-        runtime = request.app.state.runtime
+        rt = runtime(request)
         return Response(
             job,
             status_code=202,
-            background=BackgroundTask(runtime.jobs.launch, request.user.tenant_id, job.id),
+            background=BackgroundTask(rt.jobs.launch, request.user.tenant_id, job.id),
         )
 
     @get(
@@ -386,4 +380,4 @@ class AssessmentController(Controller):
         found = await monitor.list_attempts(
             conn, code, status=status, after=decode_cursor("attempts", cursor), limit=limit
         )
-        return AttemptPage(found, next_cursor("attempts", [str(a.id) for a in found], limit))
+        return Page(found, next_cursor("attempts", [str(a.id) for a in found], limit))

@@ -16,6 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from service.api.runtime import runtime
 from service.auth.principal import OPERATOR, Principal
 from service.i18n import msg
 
@@ -36,7 +37,7 @@ async def authenticate(connection: ASGIConnection, handler: BaseRouteHandler) ->
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException(detail=msg("send 'Authorization: Bearer <token>'"))
-    principal = await connection.app.state.runtime.verifier.verify(token.strip())
+    principal = await runtime(connection).verifier.verify(token.strip())
     connection.scope["user"] = principal
     connection.scope.setdefault("state", {})["principal"] = principal
 

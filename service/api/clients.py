@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
@@ -13,8 +12,17 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_dated,
+    next_dated,
+    schema_name,
+)
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.auth.principal import TENANT_ADMIN
 from service.clients import clients
 from service.clients.clients import ClientCreate, ClientRotate, ServiceClient, ServiceClientWithSecret
@@ -24,14 +32,12 @@ NO_STORE = {"Cache-Control": "no-store"}  # responses that carry a secret
 _LIST = "service-clients"
 
 
-class ClientPage(msgspec.Struct):
-    items: list[ServiceClient]
-    next_cursor: str | None
+ClientPage = Annotated[Page[ServiceClient], schema_name("ClientPage")]
 
 
 async def _forget_client(request: Request, client_id: UUID) -> None:
     """A coroutine, so it runs on the event loop (the verifier's caches are not shared with threads)."""
-    request.app.state.runtime.verifier.forget_client(client_id)
+    runtime(request).verifier.forget_client(client_id)
 
 
 class ClientController(Controller):
@@ -62,7 +68,7 @@ class ClientController(Controller):
         self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> ClientPage:
         items = await clients.list_clients(conn, after=decode_dated(_LIST, cursor), limit=limit)
-        return ClientPage(items, next_dated(_LIST, items, limit))
+        return Page(items, next_dated(_LIST, items, limit))
 
     @get(
         "/{client_id:uuid}",

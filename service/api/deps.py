@@ -12,6 +12,7 @@ import asyncpg
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.api.runtime import runtime
 from service.auth.principal import Principal
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import DomainError
@@ -24,7 +25,7 @@ async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connec
     principal: Principal = request.user
     assert principal.tenant_id is not None, "tenant routes are guarded by requires_roles"
     kept: DomainError | None = None
-    async with tenant_transaction(request.app.state.runtime.pool, principal.tenant_id) as conn:
+    async with tenant_transaction(runtime(request).pool, principal.tenant_id) as conn:
         try:
             yield conn
         except DomainError as exc:
@@ -36,7 +37,7 @@ async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connec
 
 
 async def provide_operator_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
-    async with operator_transaction(request.app.state.runtime.pool) as conn:
+    async with operator_transaction(runtime(request).pool) as conn:
         yield conn
 
 

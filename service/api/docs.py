@@ -46,7 +46,7 @@ def asset_url(relative: str) -> str:
 
 def vendored() -> dict[str, Any]:
     """The manifest of vendored packages: source, version, licence, each file's sha256."""
-    return json.loads(MANIFEST.read_text())  # type: ignore[no-any-return]
+    return json.loads(MANIFEST.read_text())
 
 
 def static_router() -> Router:
@@ -67,7 +67,7 @@ class OfflineSwaggerPlugin(OpenAPIRenderPlugin):
     def __init__(self, path: str = "/") -> None:
         super().__init__(path=path, favicon="", style="")
 
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
         title = html.escape(openapi_schema["info"]["title"])
         spec_url = html.escape(self.get_openapi_json_route(request))
         return f"""<!DOCTYPE html>

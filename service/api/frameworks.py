@@ -8,14 +8,22 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
-from litestar.openapi.spec import Operation
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import Body, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.language import report_in_language
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.i18n import msg, negotiate
@@ -44,9 +52,7 @@ class TemplateDocument(msgspec.Struct):
     content: FrameworkContent
 
 
-class FrameworkPage(msgspec.Struct):
-    items: list[Framework]
-    next_cursor: str | None
+FrameworkPage = Annotated[Page[Framework], schema_name("FrameworkPage")]
 
 
 @dataclass
@@ -54,7 +60,7 @@ class OptionalBodyOperation(Operation):
     """Litestar documents every request body as required; this operation's may be left out."""
 
     def __post_init__(self) -> None:
-        if self.request_body is not None:
+        if isinstance(self.request_body, RequestBody):
             self.request_body.required = False
 
 
@@ -121,7 +127,7 @@ class FrameworkController(Controller):
         self, conn: Conn, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> FrameworkPage:
         items = await frameworks.list_frameworks(conn, after=decode_cursor("frameworks", cursor), limit=limit)
-        return FrameworkPage(items, next_cursor("frameworks", [f.code for f in items], limit))
+        return Page(items, next_cursor("frameworks", [f.code for f in items], limit))
 
     @post(
         "/",

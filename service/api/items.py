@@ -13,7 +13,15 @@ from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.language import AcceptLanguage, in_language
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.i18n import msg, negotiate
@@ -47,9 +55,7 @@ class ItemFilters(msgspec.Struct, forbid_unknown_fields=True):
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=SEARCH_MAX, pattern=TEXT_PATTERN)] | None = None
 
 
-class ItemPage(msgspec.Struct):
-    items: list[ItemSummary]
-    next_cursor: str | None
+ItemPage = Annotated[Page[ItemSummary], schema_name("ItemPage")]
 
 
 class ItemController(Controller):
@@ -93,7 +99,7 @@ class ItemController(Controller):
             after=decode_cursor("items", cursor),
             limit=limit,
         )
-        return ItemPage(found, next_cursor("items", [i.code for i in found], limit))
+        return Page(found, next_cursor("items", [i.code for i in found], limit))
 
     @post(
         "/",
@@ -102,7 +108,7 @@ class ItemController(Controller):
         responses=errors(409, 422),
         summary="Create an item, checked against its framework's latest published version",
     )
-    async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:  # type: ignore[valid-type]
+    async def create(self, conn: Conn, data: JSONBody[Item]) -> Response[ItemVersion]:
         return versioned(await bank.create_item(conn, data), 201)
 
     @post(
@@ -175,7 +181,7 @@ class ItemController(Controller):
         self,
         conn: Conn,
         code: ItemCode,
-        data: JSONBody[Item],  # type: ignore[valid-type]
+        data: JSONBody[Item],
         if_match: IfMatch = None,
     ) -> Response[ItemVersion]:
         return versioned(await bank.update_item(conn, code, data, require_if_match(if_match, msg("item"))))

@@ -43,5 +43,5 @@ R = TypeVar("R", bound=Report)
 
 def report_in_language(report: R, locale: str) -> Response[R]:
     """A validation report (200, `problems` with pointers) with each problem's detail in `locale`."""
-    localized = msgspec.structs.replace(report, problems=localized_errors(report.problems, locale))  # type: ignore[type-var]
+    localized = msgspec.structs.replace(report, problems=localized_errors(report.problems, locale))  # type: ignore[type-var]  # every Report is a Struct (a Protocol cannot say so)
     return in_language(localized, locale)

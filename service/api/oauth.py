@@ -27,6 +27,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 
 from service.api.auth import PUBLIC
 from service.api.problems import EXCEPTION_HANDLERS, Problem
+from service.api.runtime import runtime
 from service.auth.issue import issue_client_token
 from service.auth.limits import Decision, TokenEndpointLimits
 from service.auth.principal import CLIENT_SCOPES
@@ -160,9 +161,9 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     if grant_type != "client_credentials":
         raise _Refused("unsupported_grant_type", "only grant_type=client_credentials is supported")
     client_id, secret = _credentials(request, form)
-    runtime = request.app.state.runtime
-    limits: TokenEndpointLimits = runtime.token_limits
-    address = source_address(request, runtime.settings.trusted_proxies)
+    state = runtime(request)
+    limits: TokenEndpointLimits = state.token_limits
+    address = source_address(request, state.settings.trusted_proxies)
     admission = await limits.admit(address)
     if admission.refused is not None:
         raise _too_many(
@@ -172,7 +173,7 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
             else "failed client authentications",
         )
     try:
-        grant = await authenticate_client(runtime.pool, _client_uuid(client_id), secret, form.get("scope"))
+        grant = await authenticate_client(state.pool, _client_uuid(client_id), secret, form.get("scope"))
     except ClientAuthFailed as exc:  # the reserved failure stays taken
         raise _Refused("invalid_client", str(exc)) from None
     except ScopeRefused as exc:
@@ -181,11 +182,11 @@ async def _issue(request: Request) -> tuple[TokenResponse, dict[str, str]]:
     issued = await limits.issue(str(grant.client_id), admission)
     if issued is not None and not issued.allowed:
         raise _too_many(issued, "tokens issued to a client")
-    ttl = runtime.settings.client_token_seconds
+    ttl = state.settings.client_token_seconds
     token = issue_client_token(
-        runtime.keys,
-        issuer=runtime.settings.service_issuer,
-        audience=runtime.settings.service_audience,
+        state.keys,
+        issuer=state.settings.service_issuer,
+        audience=state.settings.service_audience,
         client_id=grant.client_id,
         tenant_id=grant.tenant_id,
         scopes=grant.scopes,

@@ -37,6 +37,7 @@ from prometheus_client import (
 )
 
 from service.api.auth import PUBLIC
+from service.api.runtime import runtime
 from service.i18n import msg
 
 access_log = logging.getLogger("assess.access")
@@ -72,7 +73,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
                     {
                         "event": "request",
                         "request_id": request_id,
-                        "method": scope["method"],
+                        "method": scope.get("method"),
                         "route": scope.get("path_template") or "<unmatched>",
                         "status": status,
                         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -122,7 +123,7 @@ def _loopback(request: Request) -> bool:
 
 
 def requires_metrics_access(request: Request) -> None:
-    token = request.app.state.runtime.settings.metrics_token
+    token = runtime(request).settings.metrics_token
     if token is None:
         if not _loopback(request):
             raise PermissionDeniedException(

@@ -4,6 +4,7 @@
 - msgspec constraints inside a union or a container (`Annotated[int, Meta(ge=1)] | None`,
   `list[Tag]`, the keys of `dict[LanguageTag, str]`) reach the document; Litestar keeps only
   those of a field's own type.
+- A generic struct named with `schema_name` (`service.api.pagination`) has that name as its title too.
 - A route that needs no token says `security: []` instead of inheriting the document's bearer.
 """
 
@@ -97,6 +98,9 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             _constrain((schema.properties or {}).get(field.encode_name), field.type)
         if struct.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
+        named = getattr(field_definition.kwarg_definition, "schema_component_key", None)
+        if named:
+            schema.title = named  # not "Page[Tenant]": the component's name
         return schema
 
 

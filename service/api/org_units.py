@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import also, errors
 from service.auth.principal import (
     AGGREGATES_READ,
@@ -51,9 +58,7 @@ read = requires(
 write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=ORG_UNITS_WRITE)
 
 
-class OrgUnitPage(msgspec.Struct):
-    items: list[OrgUnit]
-    next_cursor: str | None
+OrgUnitPage = Annotated[Page[OrgUnit], schema_name("OrgUnitPage")]
 
 
 class OrgUnitController(Controller):
@@ -89,7 +94,7 @@ class OrgUnitController(Controller):
             after=decode_cursor("org-units", cursor),
             limit=limit,
         )
-        return OrgUnitPage(items, next_cursor("org-units", [u.code for u in items], limit))
+        return Page(items, next_cursor("org-units", [u.code for u in items], limit))
 
     @post(
         "/",

@@ -1,15 +1,17 @@
-"""Keyset pagination with opaque cursors: `?limit=&cursor=`, answered with `next_cursor`."""
+"""Keyset pagination with opaque cursors: `?limit=&cursor=`, answered with a `Page` of `items` and
+`next_cursor`."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Generic, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar.params import QueryParameter
+from litestar.params import KwargDefinition, QueryParameter
 
 from service.errors import DomainError, FieldError
 from service.i18n import msg
@@ -20,6 +22,21 @@ Cursor = Annotated[
 ]
 
 DEFAULT_LIMIT = 50
+
+T = TypeVar("T")
+
+
+# One page of a list: its rows, and the cursor of the next page (None after the last). No
+# docstring: it would become every page schema's description in the OpenAPI document.
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def schema_name(name: str) -> KwargDefinition:
+    """Names the OpenAPI component of a generic struct such as `Page[Tenant]`:
+    `Annotated[Page[Tenant], schema_name("TenantPage")]` (Litestar would say `Page_..._Tenant_`)."""
+    return KwargDefinition(schema_component_key=name)
 
 
 class _CursorBody(msgspec.Struct, array_like=True):
@@ -80,7 +97,7 @@ def decode_dated(kind: str, cursor: str | None) -> tuple[datetime, UUID] | None:
         ) from None
 
 
-def next_dated(kind: str, rows: list[Dated], limit: int) -> str | None:
+def next_dated(kind: str, rows: Sequence[Dated], limit: int) -> str | None:
     """The cursor after a full page of rows ordered by (created_at, id); None after the last page."""
     if len(rows) < limit:
         return None

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
 from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires, requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import also, errors
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, HR_CLIENT, PEOPLE_WRITE, TENANT_ADMIN
 from service.tenancy import people
@@ -42,9 +49,7 @@ MergePatch = Annotated[
 ]
 
 
-class PersonPage(msgspec.Struct):
-    items: list[Person]
-    next_cursor: str | None
+PersonPage = Annotated[Page[Person], schema_name("PersonPage")]
 
 
 class PeopleController(Controller):
@@ -76,7 +81,7 @@ class PeopleController(Controller):
             after=decode_cursor("people", cursor),
             limit=limit,
         )
-        return PersonPage(items, next_cursor("people", [p.external_id for p in items], limit))
+        return Page(items, next_cursor("people", [p.external_id for p in items], limit))
 
     @get(
         "/{external_id:str}",

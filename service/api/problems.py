@@ -345,18 +345,18 @@ def _unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, OSError | asyncpg.InternalClientError)
 
 
-def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Problem]:  # type: ignore[type-arg]
+def on_exception_group(request: Request, exc: ExceptionGroup) -> Response[Problem]:
     """Litestar raises an ExceptionGroup, caused by the request's own error, when a dependency's
     clean-up fails after that error: the rollback on a connection that just died, or the commit of
     a change the error keeps. When the database is the cause of either: 503 with Retry-After, as
     for the error itself, not 500."""
-    leaves = list(exc.exceptions)
+    leaves: list[BaseException] = list(exc.exceptions)
     while any(isinstance(e, BaseExceptionGroup) for e in leaves):
         leaves = [
             leaf for e in leaves for leaf in (e.exceptions if isinstance(e, BaseExceptionGroup) else [e])
         ]
     if _unavailable(exc.__cause__) or any(_unavailable(e) for e in leaves):
-        return on_unavailable(request, exc.__cause__ if _unavailable(exc.__cause__) else leaves[0])  # type: ignore[arg-type]
+        return on_unavailable(request, exc.__cause__ if _unavailable(exc.__cause__) else leaves[0])  # type: ignore[arg-type]  # _unavailable holds of Exceptions only
     return on_unexpected(request, exc)
 
 

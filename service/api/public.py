@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from service.api.auth import PUBLIC
 from service.api.openapi_schema import PublicOperation
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem
+from service.api.runtime import runtime
 from service.db.migrate import SchemaBehind, check_schema
 from service.i18n import msg
 
@@ -54,7 +55,7 @@ async def liveness() -> Health:
 )
 async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     try:
-        async with request.app.state.runtime.pool.acquire(timeout=2) as conn:
+        async with runtime(request).pool.acquire(timeout=2) as conn:
             await check_schema(conn)
     except SchemaBehind as exc:
         return problem(request, 503, str(exc), slug="schema-behind")
@@ -78,4 +79,4 @@ async def readiness(request: Request) -> Response[Health] | Response[Problem]:
     summary="Public keys that verify tokens this service signs",
 )
 async def jwks(request: Request) -> Response[dict[str, Any]]:
-    return Response(request.app.state.runtime.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return Response(runtime(request).keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

@@ -21,6 +21,7 @@ import math
 import time
 from collections import OrderedDict
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import TooManyRequestsException
@@ -32,6 +33,7 @@ from service.auth.principal import Principal
 from service.i18n import msg
 
 HEADERS_STATE = "ratelimit_headers"
+_LIMITER = "rate_limiter"  # in app.state, from create_app on (the runtime comes only with the lifespan)
 
 
 class TokenBucket:
@@ -75,6 +77,16 @@ class RateLimiter:
         return wait, bucket.tokens
 
 
+def install_limiter(app: Litestar, limiter: RateLimiter) -> None:
+    app.state[_LIMITER] = limiter
+
+
+def limiter_of(app: Litestar) -> RateLimiter | None:
+    """The app's per-client limiter; None in an app built without one."""
+    limiter = app.state.get(_LIMITER)
+    return limiter if isinstance(limiter, RateLimiter) else None
+
+
 def throttle(limiter: RateLimiter | None, key: str, what: str) -> dict[str, str]:
     """429 with Retry-After when `key` has used up its bucket; else the RateLimit headers to send."""
     if limiter is None or limiter.rate <= 0:
@@ -99,7 +111,7 @@ async def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     principal: Principal | None = connection.scope.get("user")
     if principal is not None and principal.kind == "client":
         headers = throttle(
-            getattr(connection.app.state, "rate_limiter", None),
+            limiter_of(connection.app),
             f"{principal.tenant_id}/{principal.subject}",
             msg("this client"),
         )

@@ -10,16 +10,17 @@ from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     Schema,
 )
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
@@ -28,9 +29,18 @@ from litestar.response import Stream
 from service.api.assessments import AssessmentCode
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import AcceptLanguage
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_dated,
+    next_dated,
+    schema_name,
+)
 from service.api.problems import problem
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.api.scores import readers
 from service.errors import FieldError
 from service.i18n import msg, negotiate
@@ -62,9 +72,7 @@ IfRange = Annotated[
 _LIST = "score-exports"
 
 
-class ScoreExportPage(msgspec.Struct):
-    items: list[ScoreExport]
-    next_cursor: str | None
+ScoreExportPage = Annotated[Page[ScoreExport], schema_name("ScoreExportPage")]
 
 
 class Unsatisfiable(Exception):
@@ -116,8 +124,8 @@ def _linked(export: ScoreExport) -> ScoreExport:
     return export
 
 
-_FILE = Schema(type=OpenAPIType.STRING, format="binary")
-_HEADERS = {
+_FILE = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+_HEADERS: dict[str, OpenAPIHeader | Reference] = {
     "Accept-Ranges": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="bytes"),
     "Content-Length": OpenAPIHeader(
         schema=Schema(type=OpenAPIType.INTEGER), description="Bytes in this response"
@@ -169,7 +177,7 @@ class ScoreExportController(Controller):
         format: FormatParam = "csv",
         accept_language: AcceptLanguage = None,
     ) -> Response[ScoreExport]:
-        retention = timedelta(hours=request.app.state.runtime.settings.score_export_retention_hours)
+        retention = timedelta(hours=runtime(request).settings.score_export_retention_hours)
         export = await exports.create(
             conn, code, format, request.user.subject, retention, language=negotiate(accept_language)
         )
@@ -177,9 +185,7 @@ class ScoreExportController(Controller):
             _linked(export),
             status_code=202,
             headers={"Location": f"/v1/score-exports/{export.id}"},
-            background=BackgroundTask(
-                request.app.state.runtime.jobs.launch, request.user.tenant_id, export.id
-            ),
+            background=BackgroundTask(runtime(request).jobs.launch, request.user.tenant_id, export.id),
         )
 
     @get(
@@ -192,7 +198,7 @@ class ScoreExportController(Controller):
         self, conn: Conn, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> ScoreExportPage:
         items = await exports.list_exports(conn, after=decode_dated(_LIST, cursor), limit=limit)
-        return ScoreExportPage([_linked(e) for e in items], next_dated(_LIST, items, limit))  # type: ignore[arg-type]
+        return Page([_linked(e) for e in items], next_dated(_LIST, items, limit))
 
     @get(
         "/score-exports/{export_id:uuid}",
@@ -249,7 +255,7 @@ class ScoreExportController(Controller):
         headers["Content-Length"] = str(last - first + 1)
         body = (
             exports.read(
-                request.app.state.runtime.pool,
+                runtime(request).pool,
                 request.user.tenant_id,
                 export.id,
                 found.chunk_bytes,
@@ -276,6 +282,6 @@ class ScoreExportController(Controller):
         await exports.delete(conn, export_id)
 
 
-async def _nothing():  # type: ignore[no-untyped-def]
+async def _nothing():
     return
     yield b""

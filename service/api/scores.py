@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
@@ -15,8 +14,18 @@ from service.api.assessments import AssessmentCode
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import BOM, CSV, XLSX, AcceptLanguage, Bom, xlsx_response
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.auth.principal import ANALYST, HR_CLIENT, SCORES_READ, TENANT_ADMIN
 from service.db.pool import tenant_transaction
 from service.results import feed, score_workbook
@@ -41,9 +50,7 @@ PersonFilter = Annotated[
 ]
 
 
-class LatestPage(msgspec.Struct):
-    items: list[ScoreRow]
-    next_cursor: str | None
+LatestPage = Annotated[Page[ScoreRow], schema_name("LatestPage")]
 
 
 async def _stream(
@@ -52,14 +59,14 @@ async def _stream(
     """Rows from a server-side cursor in a transaction of its own: the request's has ended by now."""
     if prefix:
         yield prefix
-    async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
+    async with tenant_transaction(runtime(request).pool, request.user.tenant_id) as conn:
         async for data, _ in feed.export_batches(conn, code, render):
             yield data
 
 
 async def _workbook(request: Request, code: str, lang: str) -> AsyncIterator[bytes]:
     """The export as XLSX, from the same server-side cursor as the CSV (see service/results/xlsx.py)."""
-    async with tenant_transaction(request.app.state.runtime.pool, request.user.tenant_id) as conn:
+    async with tenant_transaction(runtime(request).pool, request.user.tenant_id) as conn:
         async for chunk in score_workbook.chunks(conn, code, lang):
             yield chunk
 
@@ -119,7 +126,7 @@ class ScoreController(Controller):
             limit=limit,
         )
         keys = [f"{row.person}\x1f{row.assessment}" for row in rows]
-        return LatestPage(rows, next_cursor("latest-scores", keys, limit))
+        return Page(rows, next_cursor("latest-scores", keys, limit))
 
     @get(
         "/assessments/{code:str}/scores.csv",

@@ -5,15 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter
 
 from service.api.auth import requires_operator
 from service.api.deps import Conn, provide_operator_conn
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    next_cursor,
+    schema_name,
+)
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.tenancy import issuers, tenants
 from service.tenancy.fields import SLUG_PATTERN
 from service.tenancy.issuers import Issuer, IssuerCreate
@@ -22,13 +30,11 @@ from service.tenancy.tenants import Tenant, TenantCreate, TenantStatus, TenantUp
 SlugPath = Annotated[str, PathParameter(description="Tenant slug", max_length=63, pattern=SLUG_PATTERN)]
 
 
-class TenantPage(msgspec.Struct):
-    items: list[Tenant]
-    next_cursor: str | None
+TenantPage = Annotated[Page[Tenant], schema_name("TenantPage")]
 
 
 def _forget_auth_cache(request: Request) -> None:
-    request.app.state.runtime.directory.forget()
+    runtime(request).directory.forget()
 
 
 class TenantController(Controller):
@@ -52,7 +58,7 @@ class TenantController(Controller):
         items = await tenants.list_tenants(
             conn, status=status, after=decode_cursor("tenants", cursor), limit=limit
         )
-        return TenantPage(items, next_cursor("tenants", [t.slug for t in items], limit))
+        return Page(items, next_cursor("tenants", [t.slug for t in items], limit))
 
     @get("/{slug:str}", operation_id="getTenant", responses=errors(404), summary="Read a tenant")
     async def get_tenant(self, conn: Conn, slug: SlugPath) -> Tenant:

@@ -16,8 +16,17 @@ from litestar.params import JSONBody, PathParameter
 
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
-from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_dated, next_dated
+from service.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_dated,
+    next_dated,
+    schema_name,
+)
 from service.api.responses import errors
+from service.api.runtime import runtime
 from service.auth.principal import TENANT_ADMIN, WEBHOOKS_MANAGE
 from service.webhooks import endpoints
 from service.webhooks.endpoints import (
@@ -40,13 +49,11 @@ class WebhookList(msgspec.Struct):
     next_cursor: str | None
 
 
-class DeliveryPage(msgspec.Struct):
-    items: list[Delivery]
-    next_cursor: str | None
+DeliveryPage = Annotated[Page[Delivery], schema_name("DeliveryPage")]
 
 
 def _loopback(request: Request) -> bool:
-    return request.app.state.runtime.settings.webhook_allow_loopback
+    return runtime(request).settings.webhook_allow_loopback
 
 
 class WebhookController(Controller):
@@ -125,7 +132,7 @@ class WebhookController(Controller):
         self, conn: Conn, webhook_id: WebhookId, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> DeliveryPage:
         items = await endpoints.deliveries(conn, webhook_id, after=decode_dated(_LOG, cursor), limit=limit)
-        return DeliveryPage(items, next_dated(_LOG, items, limit))
+        return Page(items, next_dated(_LOG, items, limit))
 
     @post(
         "/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",

@@ -18,7 +18,8 @@ from service.assessments.validation import Resolved, validate_assessment
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
 from service.items import bank
-from service.items.model import Item, Ordering, option_keys
+from service.items.kinds import kind_of
+from service.items.model import Item, option_keys
 from service.rubrics.model import FrameworkContent
 from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
@@ -208,13 +209,10 @@ async def check(conn: asyncpg.Connection, code: str) -> PublishReport:
 
 def form_item(item: Item, version: int) -> FormItem:
     primary = max(item.loadings, key=lambda loading: loading.weight).indicator
-    shuffle = (
-        "always"
-        if isinstance(item, Ordering)
-        else ("allowed" if getattr(item, "shuffle_options", False) else "never")
+    kind = kind_of(item)
+    return FormItem(
+        item.code, version, primary, tuple(option_keys(item)), kind.shuffle(item), kind.avoid_order(item)
     )
-    avoid = tuple(item.key.order) if isinstance(item, Ordering) else None
-    return FormItem(item.code, version, primary, tuple(option_keys(item)), shuffle, avoid)  # type: ignore[arg-type]
 
 
 async def draft_forms(conn: asyncpg.Connection, content: AssessmentContent) -> dict[str, FormItem]:

@@ -38,10 +38,11 @@ class SigningKey:
     def __init__(self, kid: str, private_pem: str, created_at: str) -> None:
         self.kid = kid
         self.created_at = created_at
-        self.private_key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-        if not isinstance(self.private_key, Ed25519PrivateKey):
+        private_key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        if not isinstance(private_key, Ed25519PrivateKey):
             raise ValueError(f"signing key {kid} is not an Ed25519 key")
-        self.public_key = self.private_key.public_key()
+        self.private_key = private_key
+        self.public_key = private_key.public_key()
 
     def public_jwk(self) -> dict[str, Any]:
         jwk = json.loads(OKPAlgorithm.to_jwk(self.public_key))

@@ -29,7 +29,7 @@ from service.i18n import msg
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
-_DEFAULT_ALG = {
+_DEFAULT_ALG: dict[tuple[str | None, str | None], str] = {
     ("OKP", "Ed25519"): "EdDSA",
     ("EC", "P-256"): "ES256",
     ("EC", "P-384"): "ES384",

@@ -21,6 +21,7 @@ import jwt
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from service.api.runtime import runtime
 from service.auth.issue import issue_token
 from service.auth.keys import SIGNING_ALGORITHM
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
@@ -49,7 +50,7 @@ def provider() -> Provider:
 
 async def demo_tenant(pool: Any) -> UUID | None:
     async with auth_lookup_transaction(pool) as conn:
-        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)  # type: ignore[no-any-return]
+        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
 
 
 def _valid_request(request: Request, params: dict[str, str]) -> bool:
@@ -90,7 +91,7 @@ class DemoIdentityProvider(Controller):
         if persona not in PERSONAS or not _valid_request(request, data):
             return Redirect("/console/login", status_code=303)
         now = int(time.time())
-        code = request.app.state.runtime.keys.sign(
+        code = runtime(request).keys.sign(
             {
                 "aud": CODE_AUDIENCE,
                 "iat": now,
@@ -108,10 +109,10 @@ class DemoIdentityProvider(Controller):
 
 async def exchange(request: Request, code: str, pending: PendingLogin) -> str:
     """The token endpoint's work: check the code and the PKCE verifier, sign the persona's ID token."""
-    runtime = request.app.state.runtime
+    state = runtime(request)
     try:
         kid = jwt.get_unverified_header(code).get("kid")
-        key = runtime.keys.find(kid) if isinstance(kid, str) else None
+        key = state.keys.find(kid) if isinstance(kid, str) else None
         if key is None:
             raise SignInFailed(msg("unknown code"))
         claims = jwt.decode(
@@ -128,13 +129,13 @@ async def exchange(request: Request, code: str, pending: PendingLogin) -> str:
         or claims.get("redirect_uri") != pending.redirect_uri
     ):
         raise SignInFailed(msg("the demo sign-in code was issued for another sign-in"))
-    tenant_id = await demo_tenant(runtime.pool)
+    tenant_id = await demo_tenant(state.pool)
     if tenant_id is None or tenant_id != pending.tenant_id:
         raise SignInFailed(msg("the demo provider signs in to the demo tenant only"))
     persona = claims["persona"]
-    settings = runtime.settings
+    settings = state.settings
     return issue_token(
-        runtime.keys,
+        state.keys,
         issuer=settings.service_issuer,
         audience=settings.service_audience,
         kind="user",

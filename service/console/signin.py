@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
+from service.api.runtime import runtime
 from service.auth.verify import InvalidToken, TenantSuspended
 from service.console import demo_idp, oidc, sessions
 from service.console.views import public_page
@@ -28,12 +29,12 @@ class ConsoleSignIn(Controller):
 
     @get("/login")
     async def login(self, request: Request) -> Template | Redirect:
-        runtime = request.app.state.runtime
+        state = runtime(request)
         slug = request.query_params.get("tenant")
-        demo = runtime.settings.demo
+        demo = state.settings.demo
         if not slug:
             return public_page(request, "login.html", demo=demo, error=None)
-        async with auth_lookup_transaction(runtime.pool) as conn:
+        async with auth_lookup_transaction(state.pool) as conn:
             tenant_id = await conn.fetchval(
                 "SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug
             )
@@ -42,7 +43,7 @@ class ConsoleSignIn(Controller):
             if tenant_id is not None and demo and slug == demo_idp.DEMO_SLUG:
                 provider = demo_idp.provider()
             elif tenant_id is not None:
-                provider = await oidc.tenant_provider(runtime.pool, tenant_id)
+                provider = await oidc.tenant_provider(state.pool, tenant_id)
         except oidc.SignInFailed as exc:
             return public_page(
                 request,
@@ -60,30 +61,30 @@ class ConsoleSignIn(Controller):
                 error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)),
             )
         redirect_uri = f"{origin(request)}/console/callback"
-        pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri, request_locale(request))
+        pending, login_state = oidc.start(state.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)
         response.set_cookie(web_cookie(request, oidc.LOGIN_COOKIE, login_state, oidc.LOGIN_SECONDS))
         return response
 
     @get("/callback")
     async def callback(self, request: Request) -> Template | Redirect:
-        runtime = request.app.state.runtime
+        state = runtime(request)
         try:
             pending = oidc.read_pending(
-                runtime.keys, request.cookies.get(oidc.LOGIN_COOKIE), request.query_params.get("state")
+                state.keys, request.cookies.get(oidc.LOGIN_COOKIE), request.query_params.get("state")
             )
             code = request.query_params.get("code")
             if not code:
                 raise oidc.SignInFailed(msg("the identity provider sent no code"))
-            if runtime.settings.demo and pending.tenant_id == await demo_idp.demo_tenant(runtime.pool):
+            if state.settings.demo and pending.tenant_id == await demo_idp.demo_tenant(state.pool):
                 id_token = await demo_idp.exchange(request, code, pending)
             else:
-                provider = await oidc.tenant_provider(runtime.pool, pending.tenant_id)
+                provider = await oidc.tenant_provider(state.pool, pending.tenant_id)
                 if provider is None:
                     raise oidc.SignInFailed(msg("no console sign-in is set up for this tenant"))
                 id_token = await oidc.exchange(provider, code, pending)
             try:  # the same verification as an API bearer token
-                principal = await runtime.verifier.verify(id_token)
+                principal = await state.verifier.verify(id_token)
             except (InvalidToken, TenantSuspended) as exc:
                 reason = exc.args[0] if exc.args else type(exc).__name__
                 raise oidc.SignInFailed(msg("the ID token was refused: {reason}", reason=reason)) from None
@@ -97,11 +98,11 @@ class ConsoleSignIn(Controller):
                 request,
                 "login.html",
                 status_code=400,
-                demo=runtime.settings.demo,
+                demo=state.settings.demo,
                 error=render(exc.args[0], request_locale(request)),
             )
-        settings = runtime.settings
-        async with tenant_transaction(runtime.pool, principal.tenant_id) as conn:
+        settings = state.settings
+        async with tenant_transaction(state.pool, principal.tenant_id) as conn:
             # A new id at every sign-in (no session fixation); a session the browser already had ends.
             old = request.cookies.get(COOKIE)
             if old:

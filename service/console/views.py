@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.frameworks import read, write
+from service.api.runtime import runtime
 from service.console import sessions
 from service.console.forms import domain_errors, errors_by_field, unique_errors
 from service.console.web import cleared_cookie, request_locale, session_of
@@ -42,7 +43,7 @@ async def page(
 ) -> Template:
     """A full page for the signed-in user; renews the session's idle expiry on the way."""
     session = session_of(request)
-    await sessions.touch(conn, session, request.app.state.runtime.settings.console_idle_seconds)
+    await sessions.touch(conn, session, runtime(request).settings.console_idle_seconds)
     return Template(
         name,
         status_code=status_code,

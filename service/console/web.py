@@ -23,6 +23,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from service.api.docs import asset_url
+from service.api.runtime import runtime
 from service.console import sessions
 from service.console.sessions import ConsoleSession
 from service.i18n import msg, negotiate, translator
@@ -37,7 +38,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def origin(connection: ASGIConnection) -> str:
     """`scheme://host[:port]` as browsers see the console: CONSOLE_PUBLIC_URL, else the request's own."""
-    configured = connection.app.state.runtime.settings.console_public_url
+    configured = runtime(connection).settings.console_public_url
     return configured or f"{connection.url.scheme}://{connection.url.netloc}"
 
 
@@ -63,7 +64,7 @@ def cleared_cookie(request: Request, key: str = COOKIE) -> Cookie:
 
 
 def session_of(request: Request) -> ConsoleSession:
-    return request.scope["state"]["console_session"]  # type: ignore[no-any-return]
+    return request.scope["state"]["console_session"]
 
 
 def _same_origin(connection: ASGIConnection) -> bool:
@@ -75,17 +76,17 @@ def _same_origin(connection: ASGIConnection) -> bool:
 
 async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """A signed-in session (401 otherwise, answered with the sign-in page), and its CSRF token on writes."""
-    if connection.scope["method"] in UNSAFE and not _same_origin(connection):
+    if connection.scope.get("method") in UNSAFE and not _same_origin(connection):
         raise PermissionDeniedException(detail=msg("cross-site request refused"))
     if handler.opt.get("console_public"):
         return
     cookie = connection.cookies.get(COOKIE)
-    session = await sessions.find(connection.app.state.runtime.pool, cookie) if cookie else None
+    session = await sessions.find(runtime(connection).pool, cookie) if cookie else None
     if session is None:
         raise NotAuthorizedException(detail=msg("sign in"))
     connection.scope.setdefault("state", {})["console_session"] = session
     connection.scope["user"] = session.principal()
-    if connection.scope["method"] in UNSAFE:
+    if connection.scope.get("method") in UNSAFE:
         sent = connection.headers.get("x-csrf-token")
         if sent is None and isinstance(connection, Request):
             sent = (await connection.form()).get("csrf_token")
@@ -101,7 +102,7 @@ def request_locale(request: Request) -> str:
     """The session's language; before sign-in `?lang=`, then Accept-Language, then zh-CN."""
     session = request.scope.get("state", {}).get("console_session")
     if session is not None:
-        return session.locale  # type: ignore[no-any-return]
+        return session.locale
     wanted = request.query_params.get("lang")
     if wanted in SUPPORTED:
         return wanted
@@ -135,7 +136,7 @@ def environment() -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
-    env.install_gettext_callables(_gettext, _ngettext, newstyle=False)  # type: ignore[attr-defined]
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=False)  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
     env.globals["asset"] = asset_url
     env.filters["localized"] = _localized
     return env

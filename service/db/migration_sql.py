@@ -12,7 +12,7 @@ from sqlalchemy.util import await_only
 
 
 def execute_script(sql: str) -> None:
-    driver_connection = op.get_bind().connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
+    driver_connection = op.get_bind().connection.dbapi_connection.driver_connection  # type: ignore[union-attr]  # an asyncpg connection under Alembic
     await_only(driver_connection.execute(sql))
 
 
@@ -22,7 +22,9 @@ TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 
 def app_role() -> str:
     """The application role's name, quoted as an identifier (from the Alembic config)."""
-    role = op.get_context().config.attributes["app_role"]
+    config = op.get_context().config
+    assert config is not None, "migrations run with an Alembic config"
+    role = config.attributes["app_role"]
     return '"' + role.replace('"', '""') + '"'
 
 

@@ -215,7 +215,7 @@ class Assigned(msgspec.Struct):
     code: str
     status: str
     content: AssessmentContent
-    forms: dict  # type: ignore[type-arg]
+    forms: dict
 
 
 async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
@@ -293,7 +293,7 @@ def _form_length(content: AssessmentContent) -> int:
     return sum(len(s.items) + (s.pool.draw if s.pool else 0) for s in content.sections)
 
 
-def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placement]:  # type: ignore[type-arg]
+def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placement]:
     """Draw a form. It is stored compactly (item code, version, option order: a few kB per attempt);
     the candidate's views are rebuilt from the pinned item versions, which never change."""
     return draw_form(content, {code: msgspec.convert(f, FormItem) for code, f in forms.items()}, seed)

@@ -12,7 +12,7 @@ import gettext
 import io
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -21,8 +21,9 @@ from service.i18n.message import Message
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
-SUPPORTED = ("zh-CN", "en")  # BCP 47 tags, best first: zh-CN is also the default
-DEFAULT = SUPPORTED[0]
+Language = Literal["zh-CN", "en"]
+SUPPORTED: tuple[Language, ...] = ("zh-CN", "en")  # BCP 47 tags, best first: zh-CN is also the default
+DEFAULT: Language = SUPPORTED[0]
 
 
 def po_path(locale: str) -> Path:

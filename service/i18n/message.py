@@ -22,7 +22,7 @@ class Message(str):
 
     msgid: str
     plural: str | None
-    count: int | None
+    count: int | None  # type: ignore[assignment]  # the plural count; shadows str.count, never called on a Message
     params: dict[str, Any]
 
     def __new__(

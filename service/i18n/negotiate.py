@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from service.i18n.catalog import DEFAULT, SUPPORTED
+from service.i18n.catalog import DEFAULT, SUPPORTED, Language
 from service.rubrics.localize import preferences
 
 
 @lru_cache(maxsize=256)
-def negotiate(accept_language: str | None) -> str:
+def negotiate(accept_language: str | None) -> Language:
     by_primary = {tag.lower().split("-")[0]: tag for tag in SUPPORTED}
     for wanted in preferences(accept_language):
         lowered = wanted.lower()

@@ -59,7 +59,7 @@ class ItemImport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     (`rubrics/items/`) and are informational: each item names its own framework, unless the import's
     `?framework=` query parameter places them all under another."""
 
-    items: Annotated[list[Item], msgspec.Meta(max_length=MAX_IMPORT_ITEMS)]  # type: ignore[valid-type]
+    items: Annotated[list[Item], msgspec.Meta(max_length=MAX_IMPORT_ITEMS)]
     framework: Code | None = None
     template_version: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[^\x00]*$")] | None = None
 
@@ -72,7 +72,7 @@ class ImportResult(msgspec.Struct):
 
 
 class ItemExport(msgspec.Struct):
-    items: list[Item]  # type: ignore[valid-type]
+    items: list[Item]
 
 
 def item_hash(item: Item) -> str:
@@ -147,7 +147,7 @@ _VERSION = """
 
 def _version(row: asyncpg.Record) -> ItemVersion:
     values = dict(row)
-    values["content"] = msgspec.convert(values["content"], Item)  # type: ignore[arg-type]
+    values["content"] = msgspec.convert(values["content"], Item)
     return ItemVersion(**values)
 
 
@@ -402,7 +402,7 @@ async def export_items(conn: asyncpg.Connection, *, framework: str | None, statu
         framework,
         status,
     )
-    return [msgspec.convert(row["content"], Item) for row in rows]  # type: ignore[arg-type]
+    return [msgspec.convert(row["content"], Item) for row in rows]
 
 
 async def pinned_versions(conn: asyncpg.Connection, refs: dict[str, int | None]) -> dict[str, ItemVersion]:

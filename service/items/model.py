@@ -9,155 +9,78 @@ An item loads on one or more indicators of one framework (`loadings`, a row of t
 Q-matrix, weights summing to 1). Situational-judgement options carry credit per loaded
 indicator, and each indicator belongs to one dimension, so one option can earn full
 credit on human-machine collaboration and none on ethics and safety.
+
+The fields every type shares are in `service.items.base`; each type's struct lives with its
+behaviours in its module of `service.items.kinds`. This module gathers them into `Item`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import msgspec
 
-from service.rubrics.model import Code, Localized, Text
-
-ItemType = Literal[
-    "single_choice", "multiple_choice", "situational_judgement", "likert", "ordering", "open_response"
-]
-ITEM_TYPES: tuple[ItemType, ...] = (
-    "single_choice",
-    "multiple_choice",
-    "situational_judgement",
-    "likert",
-    "ordering",
-    "open_response",
+from service.items.base import (
+    Credit,
+    ItemBase,
+    ItemType,
+    Loading,
+    LoadingWeight,
+    Option,
+    OptionKey,
+    Points,
+    SjtFormat,
+    Tag,
+)
+from service.items.kinds import KINDS, kind_of
+from service.items.kinds.likert import Likert, LikertKey
+from service.items.kinds.multiple_choice import MultipleChoice, MultipleChoiceKey, PartialCredit
+from service.items.kinds.open_response import OpenResponse, OpenResponseKey
+from service.items.kinds.ordering import Ordering, OrderingCredit, OrderingKey
+from service.items.kinds.single_choice import SingleChoice, SingleChoiceKey
+from service.items.kinds.situational_judgement import (
+    OptionCredit,
+    SituationalJudgement,
+    SituationalJudgementKey,
 )
 
-OptionKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
-Points = Annotated[float, msgspec.Meta(gt=0, le=100, description="Credit the item is worth (default 1)")]
-Credit = Annotated[float, msgspec.Meta(description="Credit earned, 0 to the item's points")]
-LoadingWeight = Annotated[float, msgspec.Meta(gt=0, le=1)]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+__all__ = [
+    "ITEM_TYPES",
+    "Credit",
+    "Item",
+    "ItemBase",
+    "ItemType",
+    "Likert",
+    "LikertKey",
+    "Loading",
+    "LoadingWeight",
+    "MultipleChoice",
+    "MultipleChoiceKey",
+    "OpenResponse",
+    "OpenResponseKey",
+    "Option",
+    "OptionCredit",
+    "OptionKey",
+    "Ordering",
+    "OrderingCredit",
+    "OrderingKey",
+    "PartialCredit",
+    "Points",
+    "SingleChoice",
+    "SingleChoiceKey",
+    "SituationalJudgement",
+    "SituationalJudgementKey",
+    "SjtFormat",
+    "Tag",
+    "encode_item",
+    "item_decoder",
+    "item_type",
+    "option_keys",
+]
 
-PartialCredit = Literal["all_or_nothing", "per_option", "right_minus_wrong"]
-SjtFormat = Literal["best", "most_least", "rate"]
-OrderingCredit = Literal["exact", "pairwise"]
-
-
-class Loading(msgspec.Struct, forbid_unknown_fields=True):
-    """One indicator this item measures, with the share of the item's credit that goes to it."""
-
-    indicator: Code
-    weight: LoadingWeight = 1.0
-
-
-class Option(msgspec.Struct, forbid_unknown_fields=True):
-    key: OptionKey
-    text: Localized
-
-
-class ItemBase(
-    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True, kw_only=True
-):
-    code: Code
-    framework: Code
-    stem: Localized
-    loadings: list[Loading]
-    scenario: Localized | None = None
-    points: Points = 1.0
-    tags: list[Tag] = msgspec.field(default_factory=list)
-    note: Text | None = None  # for authors only
-
-
-class SingleChoiceKey(msgspec.Struct, forbid_unknown_fields=True):
-    correct: OptionKey
-
-
-class SingleChoice(ItemBase, tag="single_choice", kw_only=True):
-    options: list[Option]
-    key: SingleChoiceKey
-    shuffle_options: bool = True
-
-
-class MultipleChoiceKey(msgspec.Struct, forbid_unknown_fields=True):
-    correct: list[OptionKey]
-    partial_credit: PartialCredit = msgspec.field(default="all_or_nothing")
-
-
-class MultipleChoice(ItemBase, tag="multiple_choice", kw_only=True):
-    options: list[Option]
-    key: MultipleChoiceKey
-    shuffle_options: bool = True
-
-
-class OptionCredit(msgspec.Struct, forbid_unknown_fields=True):
-    """Expert-keyed credit of one option, per loaded indicator (0 to the item's points)."""
-
-    option: OptionKey
-    credit: dict[Code, Credit]
-
-
-class SituationalJudgementKey(msgspec.Struct, forbid_unknown_fields=True):
-    options: list[OptionCredit]
-
-
-class SituationalJudgement(ItemBase, tag="situational_judgement", kw_only=True):
-    """A scenario and responses to it, each keyed with an expert credit per loaded indicator.
-
-    One key serves every format; the scoring engine reads it as the options' effectiveness:
-    `best` (pick the best response) earns the chosen option's credit; `most_least` (the
-    response most and least likely to be taken) rewards a most-likely option with high credit
-    and a least-likely option with low credit; `rate` (rate every option's effectiveness from
-    1 = very poor to `rating_points`) rewards ratings close to the keyed credit placed on that
-    scale."""
-
-    format: SjtFormat
-    options: list[Option]
-    key: SituationalJudgementKey
-    rating_points: Annotated[int, msgspec.Meta(ge=3, le=10)] = 5
-    shuffle_options: bool = True
-
-
-class LikertKey(msgspec.Struct, forbid_unknown_fields=True):
-    reverse: bool = False
-
-
-class Likert(ItemBase, tag="likert", kw_only=True):
-    """A self-report statement (the stem) on an agreement scale of `scale_points`, 1 = strongly disagree."""
-
-    scale_points: Annotated[int, msgspec.Meta(ge=2, le=11)] = 5
-    scale_labels: list[Localized] = msgspec.field(default_factory=list)
-    key: LikertKey = msgspec.field(default_factory=LikertKey)
-
-
-class OrderingKey(msgspec.Struct, forbid_unknown_fields=True):
-    order: list[OptionKey]
-    credit: OrderingCredit = msgspec.field(default="pairwise")
-
-
-class Ordering(ItemBase, tag="ordering", kw_only=True):
-    """Put the steps (options) in order; `pairwise` credit is the share of pairs in the right relative order."""
-
-    options: list[Option]
-    key: OrderingKey
-
-
-class OpenResponseKey(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Material for raters only: what to look for, and exemplar answers."""
-
-    rater_notes: Localized | None = None
-    exemplars: list[Localized] = msgspec.field(default_factory=list)
-
-
-class OpenResponse(ItemBase, tag="open_response", kw_only=True):
-    """A free-text answer or performance task, rated later against the indicators' level descriptors."""
-
-    max_length: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 4000
-    task: Literal["free_text", "write_prompt", "critique_output"] = "free_text"
-    key: OpenResponseKey = msgspec.field(default_factory=OpenResponseKey)
-
+ITEM_TYPES: tuple[ItemType, ...] = tuple(kind.tag for kind in KINDS.values())
 
 Item = SingleChoice | MultipleChoice | SituationalJudgement | Likert | Ordering | OpenResponse
 
-item_decoder = msgspec.json.Decoder(Item, strict=True)  # type: ignore[arg-type]
+item_decoder = msgspec.json.Decoder(Item, strict=True)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 
@@ -167,7 +90,7 @@ def encode_item(item: Item) -> bytes:
 
 
 def item_type(item: Item) -> ItemType:
-    return type(item).__struct_config__.tag  # type: ignore[return-value]
+    return kind_of(item).tag
 
 
 def option_keys(item: Item) -> list[str]:

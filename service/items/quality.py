@@ -20,13 +20,13 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
+from service.items.kinds import kind_of
 from service.items.model import (
     Item,
     Likert,
-    MultipleChoice,
     OpenResponse,
-    SingleChoice,
     SituationalJudgement,
+    item_type,
 )
 from service.items.validation import indicator_codes, validate_item
 from service.rubrics.model import FrameworkContent
@@ -55,21 +55,15 @@ def localized_texts(item: Item) -> list[tuple[str, dict[str, str]]]:
     texts: list[tuple[str, dict[str, str]]] = [("stem", item.stem)]
     if item.scenario is not None:
         texts.append(("scenario", item.scenario))
-    texts += [(f"options/{option.key}", option.text) for option in getattr(item, "options", [])]
-    if isinstance(item, Likert):
-        texts += [(f"scale_labels/{i}", label) for i, label in enumerate(item.scale_labels)]
-    if isinstance(item, OpenResponse):
-        if item.key.rater_notes is not None:
-            texts.append(("key/rater_notes", item.key.rater_notes))
-        texts += [(f"key/exemplars/{i}", text) for i, text in enumerate(item.key.exemplars)]
-    return texts
+    return texts + kind_of(item).texts(item)
 
 
 def _validates(items: Sequence[Item], framework: FrameworkContent) -> list[Problem]:
-    problems = []
-    for item in items:
-        for error in validate_item(item, framework):
-            problems.append(Problem("validates", item.code, f"{error.pointer}: {error.detail}"))
+    problems = [
+        Problem("validates", item.code, f"{error.pointer}: {error.detail}")
+        for item in items
+        for error in validate_item(item, framework)
+    ]
     codes = Counter(item.code for item in items)
     problems += [
         Problem("validates", code, f"the code is used {n} times") for code, n in codes.items() if n > 1
@@ -124,19 +118,7 @@ def _near_duplicates(items: Sequence[Item]) -> list[Problem]:
 
 def keyed_options(item: Item) -> set[str]:
     """The options a test-wise candidate would have to find: the correct ones, or an SJT's best."""
-    if isinstance(item, SingleChoice):
-        return {item.key.correct}
-    if isinstance(item, MultipleChoice):
-        return set(item.key.correct)
-    if isinstance(item, SituationalJudgement) and item.format != "rate":
-        weights = {loading.indicator: loading.weight for loading in item.loadings}
-        totals = {
-            entry.option: sum(weights.get(code, 0) * credit for code, credit in entry.credit.items())
-            for entry in item.key.options
-        }
-        top = max(totals.values(), default=0)
-        return {option for option, total in totals.items() if total == top}
-    return set()
+    return kind_of(item).keyed_options(item)
 
 
 def key_is_longest(item: Item, language: str) -> bool:
@@ -156,7 +138,7 @@ def _longest_key(items: Sequence[Item]) -> list[Problem]:
     by_type: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if keyed_options(item):
-            by_type[type(item).__struct_config__.tag].append(item)  # type: ignore[index]
+            by_type[item_type(item)].append(item)
     for kind, group in sorted(by_type.items()):
         if len(group) < LONGEST_KEY_MIN_ITEMS:
             continue

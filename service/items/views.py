@@ -6,57 +6,48 @@ no field for any scoring material, so nothing of a key can reach a candidate pay
 rather against its `AnswerRule`: the few facts validation needs, equal for every attempt that
 shows the same item version, so that a worker caching them for thousands of attempts running
 at once holds one small copy per item instead of a copy of every item's text per attempt.
+
+What differs by item type (the view's fields, the checks of a non-empty answer) is the type's
+`ItemKind` (`service.items.kinds`); the shapes themselves are in `service.items.answers`.
 """
 
 from __future__ import annotations
-
-from typing import Annotated, Literal
 
 import msgspec
 
 from service.errors import FieldError
 from service.i18n import msg
-from service.items.model import (
-    Item,
-    ItemType,
-    Likert,
-    MultipleChoice,
-    OpenResponse,
-    Option,
-    OptionKey,
-    Ordering,
-    SingleChoice,
-    SituationalJudgement,
-    SjtFormat,
-    item_type,
+from service.items.answers import (
+    MAX_TEXT,
+    Answer,
+    AnswerRule,
+    AnswerWith,
+    CandidateItem,
+    CandidateOption,
+    answer_rule,
 )
+from service.items.base import ItemType, SjtFormat
+from service.items.kinds import kind_named, kind_of
+from service.items.model import Item
 from service.rubrics.localize import choose
 from service.rubrics.model import Localized
 
-MAX_TEXT = 20_000
-
-
-class CandidateOption(msgspec.Struct):
-    key: str
-    text: Localized
-
-
-class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """An item as a candidate sees it; `ref` names it within the attempt."""
-
-    ref: str
-    type: ItemType
-    stem: Localized
-    scenario: Localized | None = None
-    points: float = 1.0
-    options: list[CandidateOption] | None = None
-    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
-    format: SjtFormat | None = None
-    rating_points: int | None = None
-    scale_points: int | None = None
-    scale_labels: list[Localized] | None = None
-    max_length: int | None = None
-    task: str | None = None
+__all__ = [
+    "MAX_TEXT",
+    "Answer",
+    "AnswerRule",
+    "AnswerWith",
+    "CandidateItem",
+    "CandidateOption",
+    "RenderedItem",
+    "RenderedOption",
+    "answer_rule",
+    "candidate_view",
+    "check_answer",
+    "is_empty",
+    "rendered_view",
+    "shuffles_options",
+]
 
 
 class RenderedOption(msgspec.Struct):
@@ -74,7 +65,7 @@ class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     scenario: str | None = None
     points: float = 1.0
     options: list[RenderedOption] | None = None
-    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
+    answer_with: AnswerWith
     format: SjtFormat | None = None
     rating_points: int | None = None
     scale_points: int | None = None
@@ -108,20 +99,7 @@ def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
     )
 
 
-class Answer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One answer; use the field the item's `answer_with` names. An empty answer clears a saved one."""
-
-    choice: OptionKey | None = None
-    choices: list[OptionKey] | None = None
-    most: OptionKey | None = None
-    least: OptionKey | None = None
-    ratings: dict[OptionKey, int] | None = None
-    value: int | None = None
-    order: list[OptionKey] | None = None
-    text: Annotated[str, msgspec.Meta(max_length=MAX_TEXT, pattern=r"^[^\x00]*$")] | None = None
-
-
-_FIELDS_FOR = {
+_FIELDS_FOR: dict[AnswerWith, set[str]] = {
     "choice": {"choice"},
     "choices": {"choices"},
     "most_least": {"most", "least"},
@@ -132,78 +110,18 @@ _FIELDS_FOR = {
 }
 
 
-def _options(options: list[Option], order: list[str] | None) -> list[CandidateOption]:
-    by_key = {option.key: option for option in options}
-    keys = order if order is not None else [option.key for option in options]
-    return [CandidateOption(key, by_key[key].text) for key in keys]
-
-
 def candidate_view(item: Item, option_order: list[str] | None = None) -> CandidateItem:
     """The item as a candidate sees it, options in `option_order` (default: as authored)."""
-    common = {
-        "ref": item.code,
-        "type": item_type(item),
-        "stem": item.stem,
-        "scenario": item.scenario,
-        "points": item.points,
-    }
-    if isinstance(item, SingleChoice):
-        return CandidateItem(**common, options=_options(item.options, option_order), answer_with="choice")
-    if isinstance(item, MultipleChoice):
-        return CandidateItem(**common, options=_options(item.options, option_order), answer_with="choices")
-    if isinstance(item, SituationalJudgement):
-        answer_with = {"best": "choice", "most_least": "most_least", "rate": "ratings"}[item.format]
-        return CandidateItem(
-            **common,
-            options=_options(item.options, option_order),
-            answer_with=answer_with,  # type: ignore[arg-type]
-            format=item.format,
-            rating_points=item.rating_points if item.format == "rate" else None,
-        )
-    if isinstance(item, Likert):
-        return CandidateItem(
-            **common,
-            answer_with="value",
-            scale_points=item.scale_points,
-            scale_labels=item.scale_labels or None,
-        )
-    if isinstance(item, Ordering):
-        return CandidateItem(**common, options=_options(item.options, option_order), answer_with="order")
-    if isinstance(item, OpenResponse):
-        return CandidateItem(**common, answer_with="text", max_length=item.max_length, task=item.task)
-    raise TypeError(f"unknown item type {type(item).__name__}")
+    return kind_of(item).view(item, option_order)
 
 
 def shuffles_options(item: Item) -> bool:
     """Ordering items are always shuffled (the authored order is the answer); others when the author allows."""
-    if isinstance(item, Ordering):
-        return True
-    return bool(getattr(item, "shuffle_options", False))
+    return kind_of(item).shuffle(item) != "never"
 
 
 def is_empty(answer: Answer) -> bool:
     return all(value is None for value in msgspec.structs.astuple(answer))
-
-
-class AnswerRule(msgspec.Struct, frozen=True):
-    """What an answer to an item must fit: how it is answered, with which option keys (sorted: the
-    order shown does not matter to validation), on how many points, in how many characters."""
-
-    answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
-    keys: tuple[str, ...] = ()
-    rating_points: int | None = None
-    scale_points: int | None = None
-    max_length: int | None = None
-
-
-def answer_rule(view: CandidateItem) -> AnswerRule:
-    return AnswerRule(
-        view.answer_with,
-        tuple(sorted(option.key for option in view.options or [])),
-        view.rating_points,
-        view.scale_points,
-        view.max_length,
-    )
 
 
 def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> list[FieldError]:
@@ -223,53 +141,4 @@ def check_answer(view: AnswerRule, answer: Answer, pointer: str = "/answer") -> 
     ]
     if errors or not given:
         return errors
-    keys = view.keys
-
-    def known(key: str, where: str) -> list[FieldError]:
-        return (
-            []
-            if key in keys
-            else [FieldError(msg("option '{key}' does not exist in this item", key=key), where)]
-        )
-
-    if view.answer_with == "choice":
-        errors += known(answer.choice, f"{pointer}/choice")  # type: ignore[arg-type]
-    elif view.answer_with == "choices":
-        for i, key in enumerate(answer.choices or []):
-            errors += known(key, f"{pointer}/choices/{i}")
-        if len(set(answer.choices or [])) != len(answer.choices or []):
-            errors.append(FieldError(msg("an option is chosen twice"), f"{pointer}/choices"))
-    elif view.answer_with == "most_least":
-        for name in ("most", "least"):
-            value = getattr(answer, name)
-            if value is not None:
-                errors += known(value, f"{pointer}/{name}")
-        if answer.most is not None and answer.most == answer.least:
-            errors.append(
-                FieldError(msg("the most and least likely responses must differ"), f"{pointer}/least")
-            )
-    elif view.answer_with == "ratings":
-        for key, rating in (answer.ratings or {}).items():
-            errors += known(key, f"{pointer}/ratings/{key}")
-            if not 1 <= rating <= (view.rating_points or 0):
-                errors.append(
-                    FieldError(
-                        msg("rate from 1 to {points}", points=view.rating_points), f"{pointer}/ratings/{key}"
-                    )
-                )
-    elif view.answer_with == "value":
-        if not 1 <= (answer.value or 0) <= (view.scale_points or 0):
-            errors.append(
-                FieldError(
-                    msg("answer with a point from 1 to {points}", points=view.scale_points),
-                    f"{pointer}/value",
-                )
-            )
-    elif view.answer_with == "order":
-        if sorted(answer.order or []) != sorted(keys):
-            errors.append(
-                FieldError(msg("put every step in the order, each exactly once"), f"{pointer}/order")
-            )
-    elif view.answer_with == "text" and len(answer.text or "") > (view.max_length or MAX_TEXT):
-        errors.append(FieldError(msg("at most {limit} characters", limit=view.max_length), f"{pointer}/text"))
-    return errors
+    return kind_named(view.type).check(view, answer, pointer)

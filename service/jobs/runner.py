@@ -87,6 +87,7 @@ class JobRunner:
                 log.exception("job poll failed, retrying in %ss", self.settings.job_poll_seconds)
 
     async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
+        assert claimed.owner is not None, "a claim names its owner"
         job = Job(
             self.pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, self.settings
         )

@@ -78,8 +78,8 @@ def _mirt_parameters(
     """Read `mirt`'s parameters back into ItemParameters. A fit of one family names its arrays
     `discrimination`/`difficulty`/`thresholds`; a mixed fit prefixes them with the family
     (`2PL.discrimination`) and numbers the items of each family in column order."""
-    params: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in fit.model.parameters.items()}  # type: ignore[attr-defined]
-    errors: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in fit.standard_errors.items()}  # type: ignore[attr-defined]
+    params: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in fit.model.parameters.items()}  # type: ignore[attr-defined]  # `fit` is object: mirt loads lazily
+    errors: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in fit.standard_errors.items()}  # type: ignore[attr-defined]  # as above
     mixed = len(set(model_names)) > 1
     position = {"2PL": 0, "GRM": 0}
     result = []

@@ -105,7 +105,7 @@ class MyRating(msgspec.Struct):
 
 
 class RatingUsed(Conflict):
-    slug, title = "rating-used", "The rating has been used and is final"
+    slug, title = "rating-used", msg("The rating has been used and is final")
 
 
 class AgreementRow(msgspec.Struct):
@@ -176,7 +176,7 @@ def _scale(framework: FrameworkContent) -> list[ScalePoint]:
 
 
 def _task(row: asyncpg.Record) -> RatingTask:
-    item: Item = msgspec.convert(row["item"], Item)  # type: ignore[arg-type]
+    item: Item = msgspec.convert(row["item"], Item)
     framework = msgspec.convert(row["framework"], FrameworkContent)
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     loaded = {loading.indicator for loading in item.loadings}
@@ -185,7 +185,7 @@ def _task(row: asyncpg.Record) -> RatingTask:
         for _, _, i in walk_indicators(framework)
         if i.code in loaded
     ]
-    key = item.key  # type: ignore[union-attr]
+    key = item.key
     return RatingTask(
         id=row["id"],
         assessment=row["assessment"],

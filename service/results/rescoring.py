@@ -207,9 +207,8 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
         [e[0] for e in either],
         [e[1] for e in either],
     )
-    found: dict[tuple[str, int], Item] = {
-        (r["code"], r["version"]): msgspec.convert(r["content"], Item)  # type: ignore[arg-type]
-        for r in rows
+    found: dict[tuple[str, int | None], Item] = {
+        (r["code"], r["version"]): msgspec.convert(r["content"], Item) for r in rows
     }
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
@@ -321,7 +320,7 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
     return await get_rescoring(conn, code, rescoring_id)
 
 
-async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):  # type: ignore[no-untyped-def]
+async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):
     after = None
     while True:
         async with tenant_transaction(pool, tenant_id) as conn:

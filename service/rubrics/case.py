@@ -103,7 +103,9 @@ def export_case(
             }
         },
     )
-    items, associations, criteria = [], [], []
+    items: list[dict[str, Any]] = []
+    associations: list[dict[str, Any]] = []
+    criteria: list[dict[str, Any]] = []
 
     def associate(child_code: str, child_title: str | None, parent: dict[str, Any], position: int) -> None:
         associations.append(
@@ -475,13 +477,13 @@ def import_case(package: Any, *, code: str | None = None) -> FrameworkContent:
                         localized(item.fullStatement, ext.name) or {lang: item_code},
                         ext.weight if ext.weight is not None else 1.0 / max(len(ordered), 1),
                         ext.description,
-                        list(ext.tags),
+                        list(ext.tags),  # type: ignore[arg-type]  # checked below: the content is converted strictly
                         dims,
                         inds,
                         ext.unconfirmed,
                         item.notes,
                     )
-                )  # type: ignore[arg-type]
+                )
         return built
 
     top = build(doc.identifier, 0)

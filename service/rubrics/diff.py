@@ -33,9 +33,11 @@ class VersionDiff(msgspec.Struct):
         return not (self.added or self.removed or self.changed)
 
 
-def _elements(content: FrameworkContent) -> dict[tuple[str, str], tuple[str | None, int, dict[str, Any]]]:
+def _elements(
+    content: FrameworkContent,
+) -> dict[tuple[ElementKind, str], tuple[str | None, int, dict[str, Any]]]:
     """(kind, code) -> (parent code, position among siblings, comparable fields)."""
-    found: dict[tuple[str, str], tuple[str | None, int, dict[str, Any]]] = {}
+    found: dict[tuple[ElementKind, str], tuple[str | None, int, dict[str, Any]]] = {}
     for i, level in enumerate(content.levels):
         found[("level", level.code)] = (None, i, msgspec.to_builtins(level))
     parents: dict[str, str | None] = {}
@@ -86,5 +88,5 @@ def diff_versions(old: FrameworkContent, new: FrameworkContent) -> VersionDiff:
         if old_position != new_position:
             fields["position"] = {"from": old_position, "to": new_position}
         if fields:
-            changed.append(Change(key[0], key[1], fields))  # type: ignore[arg-type]
+            changed.append(Change(key[0], key[1], fields))
     return VersionDiff(added, removed, changed)

@@ -139,7 +139,7 @@ async def _with_versions(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -
         list(versions),
     ):
         versions[v["framework_id"]].append(
-            msgspec.convert({k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary)  # noqa: SIM118 - a Record iterates values
+            msgspec.convert({k: v[k] for k in v.keys() if k != "framework_id"}, VersionSummary)  # noqa: SIM118  # a Record iterates its values
         )
     frameworks = []
     for row in rows:
@@ -343,4 +343,4 @@ async def retire(conn: asyncpg.Connection, code: str, version: int) -> Framework
 
 
 def export_native(version: FrameworkVersion) -> dict[str, Any]:
-    return msgspec.to_builtins(version.content)  # type: ignore[no-any-return]
+    return msgspec.to_builtins(version.content)

@@ -12,6 +12,7 @@ Labels are localized: `{"zh-CN": "...", "en": "..."}`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import msgspec
@@ -138,7 +139,9 @@ def encode_content(content: FrameworkContent) -> bytes:
     return _encoder.encode(content)
 
 
-def walk_dimensions(dimensions: list[Dimension], prefix: str = "/dimensions"):  # type: ignore[no-untyped-def]
+def walk_dimensions(
+    dimensions: list[Dimension], prefix: str = "/dimensions"
+) -> Iterator[tuple[str, Dimension]]:
     """Every dimension, depth first, with its JSON pointer."""
     for i, dimension in enumerate(dimensions):
         pointer = f"{prefix}/{i}"
@@ -146,7 +149,7 @@ def walk_dimensions(dimensions: list[Dimension], prefix: str = "/dimensions"):  
         yield from walk_dimensions(dimension.children, f"{pointer}/children")
 
 
-def walk_indicators(content: FrameworkContent):  # type: ignore[no-untyped-def]
+def walk_indicators(content: FrameworkContent) -> Iterator[tuple[str, Dimension, Indicator]]:
     """Every indicator with its pointer and the top-level dimension it belongs to."""
     for pointer, dimension in walk_dimensions(content.dimensions):
         for j, indicator in enumerate(dimension.indicators):

@@ -19,7 +19,7 @@ from service.rubrics.model import (
 WEIGHT_TOLERANCE = 0.001
 
 
-def _weights(items: list[Dimension] | list, pointer: str, what: str) -> list[FieldError]:  # type: ignore[type-arg]
+def _weights(items: list[Dimension] | list, pointer: str, what: str) -> list[FieldError]:
     if not items:
         return []
     total = sum(item.weight for item in items)
@@ -55,18 +55,18 @@ def _cut_scores(cuts: list[CutScore], level_codes: list[str], pointer: str) -> l
                 f"{pointer}/0/min_score",
             )
         )
-    for i in range(1, len(cuts)):
-        if cuts[i].min_score <= cuts[i - 1].min_score:
-            errors.append(
-                FieldError(
-                    msg(
-                        "cut scores must rise: {score:g} does not exceed {previous:g}",
-                        score=cuts[i].min_score,
-                        previous=cuts[i - 1].min_score,
-                    ),
-                    f"{pointer}/{i}/min_score",
-                )
-            )
+    errors.extend(
+        FieldError(
+            msg(
+                "cut scores must rise: {score:g} does not exceed {previous:g}",
+                score=cuts[i].min_score,
+                previous=cuts[i - 1].min_score,
+            ),
+            f"{pointer}/{i}/min_score",
+        )
+        for i in range(1, len(cuts))
+        if cuts[i].min_score <= cuts[i - 1].min_score
+    )
     return errors
 
 
@@ -170,7 +170,7 @@ def validate(content: FrameworkContent) -> list[FieldError]:
     return errors
 
 
-def _localized_fields(content: FrameworkContent):  # type: ignore[no-untyped-def]
+def _localized_fields(content: FrameworkContent):
     yield "/title", content.title
     if content.description:
         yield "/description", content.description

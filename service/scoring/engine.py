@@ -31,8 +31,9 @@ from typing import Literal
 
 import msgspec
 
-from service.items.model import Item, OpenResponse
-from service.items.views import Answer
+from service.items.answers import Answer
+from service.items.kinds import kind_named, kind_of
+from service.items.model import Item
 from service.rubrics.model import CutScore, Dimension, FrameworkContent, Localized
 from service.scoring.credit import credit
 
@@ -40,11 +41,14 @@ ENGINE_VERSION = "1.0.0"
 DIGITS = 6  # every stored number is rounded to this many decimals, so documents compare exactly
 
 
+ItemStatus = Literal["scored", "omitted", "pending_rating"]
+
+
 class ScoredItem(msgspec.Struct, frozen=True):
     """One item of the attempt as the engine needs it: the pinned version's content."""
 
     version: int
-    item: Item  # type: ignore[valid-type]
+    item: Item
 
 
 class AgreedRating(msgspec.Struct, frozen=True):
@@ -75,7 +79,7 @@ class ItemScore(msgspec.Struct, frozen=True):
     item: str
     version: int
     type: str
-    status: Literal["scored", "omitted", "pending_rating"]
+    status: ItemStatus
     earned: float
     possible: float
     contributions: list[Contribution]
@@ -209,15 +213,17 @@ def _item_score(
 ) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
     """The item's score as reported (rounded), and per indicator the exact (earned, possible) to add up."""
     item = scored.item
-    kind = type(item).__struct_config__.tag
+    kind = kind_of(item)
     weights = {loading.indicator: loading.weight for loading in item.loadings}
     answered = _answered(answer)
-    if answered and isinstance(item, OpenResponse) and rating is None:
+    status: ItemStatus
+    fractions: dict[str, float]
+    if answered and kind.rated and rating is None:
         status, fractions, why = "pending_rating", {}, "awaiting an agreed rating"
-    elif not answered:
+    elif answer is None or not answered:
         status, fractions, why = "omitted", dict.fromkeys(weights, 0.0), "not answered"
     else:
-        got = credit(item, answer, rating.fraction if rating else None)  # type: ignore[arg-type]
+        got = credit(item, answer, rating.fraction if rating else None)
         status, fractions, why = "scored", got.fractions, got.why
     exact = (
         {}
@@ -236,8 +242,8 @@ def _item_score(
     return ItemScore(
         item.code,
         scored.version,
-        str(kind),
-        status,  # type: ignore[arg-type]
+        kind.tag,
+        status,
         _r(sum(e for e, _ in exact.values())),
         _r(sum(p for _, p in exact.values())),
         contributions,
@@ -333,7 +339,7 @@ def score(data: ScoringInput) -> ScoreDocument:
         overall = Overall(None, None, {})
 
     pending = [s.item for s in scores if s.status == "pending_rating"]
-    rated = {s.item for s in scores if s.status == "scored" and s.type == "open_response"}
+    rated = {s.item for s in scores if s.status == "scored" and kind_named(s.type).rated}
     rating_ids = sorted(
         rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids
     )

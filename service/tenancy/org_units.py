@@ -291,7 +291,7 @@ async def import_org_units(
 
     stored = await _stored(conn, None)
     sent: dict[str, int] = {}
-    errors: list[FieldError] = []
+    errors = []
     for i, unit in enumerate(units):
         if unit.code in sent:
             errors.append(
@@ -348,9 +348,9 @@ async def import_org_units(
         before = stored[unit.code]
         if unit.parent_code != before.parent_code:
             placed = await _placed(conn, unit.code)
-            parent = await _placed(conn, unit.parent_code) if unit.parent_code else None
-            assert placed is not None and (parent is None or not tree.is_within(parent.path, placed.path))
-            await _move(conn, placed, parent)
+            above = await _placed(conn, unit.parent_code) if unit.parent_code else None
+            assert placed is not None and (above is None or not tree.is_within(above.path, placed.path))
+            await _move(conn, placed, above)
         if (unit.name, unit.level, unit.parent_code, True) != (
             before.name,
             before.level,

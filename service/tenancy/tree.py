@@ -98,15 +98,15 @@ def plan_import(
         still_pending = []
         for i in pending:
             row = rows[i]
-            parent = placed.get(row.parent_code) if row.parent_code is not None else None
-            if row.parent_code is not None and parent is None:
+            above = placed.get(row.parent_code) if row.parent_code is not None else None
+            if row.parent_code is not None and above is None:
                 still_pending.append(i)
                 continue
             unit_id = uuid.uuid4()
-            path = child_path(parent.path if parent else None, unit_id)
-            depth = parent.depth + 1 if parent else 0
+            path = child_path(above.path if above else None, unit_id)
+            depth = above.depth + 1 if above else 0
             placed[row.code] = Placed(unit_id, path, depth)
-            planned.append(PlannedUnit(i, unit_id, parent.id if parent else None, path, depth))
+            planned.append(PlannedUnit(i, unit_id, above.id if above else None, path, depth))
         if len(still_pending) == len(pending):  # stuck: on a cycle, below one, or below a bad row
             errors.extend(
                 FieldError(msg("parent_code forms a cycle"), f"/units/{i}/parent_code")

@@ -10,6 +10,7 @@ Rotating again during a grace period replaces the previous secret, so at most tw
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -143,7 +144,7 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
     return url
 
 
-def _events(events: list[str]) -> list[str]:
+def _events(events: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 

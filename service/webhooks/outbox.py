@@ -115,7 +115,8 @@ async def scores_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> No
     wanted = await subscribers(conn, ["score.finalized", "score.rescored"])
     if not wanted:
         return
-    finalized, rescored = [], []
+    finalized: list[dict[str, Any]] = []
+    rescored: list[dict[str, Any]] = []
     for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids):
         if row["status"] == "final":
             (rescored if row["previous_status"] == "final" else finalized).append(_data(row))
