@@ -36,9 +36,10 @@ from service.rubrics.model import Localized
 MAX_TEXT = 20_000
 
 
-class CandidateOption(msgspec.Struct):
+class CandidateOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: Localized
+    image: str | None = None  # GET /v1/images/{image}
 
 
 class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -48,6 +49,7 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     type: ItemType
     stem: Localized
     scenario: Localized | None = None
+    image: str | None = None  # shown with the stem: GET /v1/images/{image}
     points: float = 1.0
     options: list[CandidateOption] | None = None
     answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
@@ -59,9 +61,10 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     task: str | None = None
 
 
-class RenderedOption(msgspec.Struct):
+class RenderedOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: str
+    image: str | None = None
 
 
 class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -72,6 +75,7 @@ class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     type: ItemType
     stem: str
     scenario: str | None = None
+    image: str | None = None
     points: float = 1.0
     options: list[RenderedOption] | None = None
     answer_with: Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
@@ -94,8 +98,9 @@ def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
         type=view.type,
         stem=text(view.stem),
         scenario=text(view.scenario) if view.scenario else None,
+        image=view.image,
         points=view.points,
-        options=[RenderedOption(o.key, text(o.text)) for o in view.options]
+        options=[RenderedOption(o.key, text(o.text), o.image) for o in view.options]
         if view.options is not None
         else None,
         answer_with=view.answer_with,
@@ -135,7 +140,7 @@ _FIELDS_FOR = {
 def _options(options: list[Option], order: list[str] | None) -> list[CandidateOption]:
     by_key = {option.key: option for option in options}
     keys = order if order is not None else [option.key for option in options]
-    return [CandidateOption(key, by_key[key].text) for key in keys]
+    return [CandidateOption(key, by_key[key].text, by_key[key].image) for key in keys]
 
 
 def candidate_view(item: Item, option_order: list[str] | None = None) -> CandidateItem:
@@ -145,6 +150,7 @@ def candidate_view(item: Item, option_order: list[str] | None = None) -> Candida
         "type": item_type(item),
         "stem": item.stem,
         "scenario": item.scenario,
+        "image": item.image,
         "points": item.points,
     }
     if isinstance(item, SingleChoice):
