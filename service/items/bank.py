@@ -366,6 +366,29 @@ async def search_items(
     return [msgspec.convert(dict(row), ItemSummary) for row in rows]
 
 
+def _unique_codes(items: list[Item]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    duplicates = []
+    for i, item in enumerate(items):
+        if item.code in seen:
+            duplicates.append(
+                FieldError(
+                    msg("code '{code}' is also item {first}", code=item.code, first=seen[item.code]),
+                    f"/items/{i}/code",
+                )
+            )
+        seen.setdefault(item.code, i)
+    if duplicates:
+        raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
+    return seen
+
+
+async def check_items(conn: asyncpg.Connection, items: list[Item]) -> None:
+    """What `import_items` checks before writing (pointers `/items/{i}/...`), without writing."""
+    _unique_codes(items)
+    await _checked(conn, items, prefix="/items")
+
+
 async def import_items(
     conn: asyncpg.Connection, items: list[Item], framework: str | None = None
 ) -> ImportResult:
@@ -380,19 +403,7 @@ async def import_items(
                 [FieldError(msg("no published framework '{code}'", code=framework), parameter="framework")],
             )
         items = [msgspec.structs.replace(item, framework=framework) for item in items]
-    seen: dict[str, int] = {}
-    duplicates = []
-    for i, item in enumerate(items):
-        if item.code in seen:
-            duplicates.append(
-                FieldError(
-                    msg("code '{code}' is also item {first}", code=item.code, first=seen[item.code]),
-                    f"/items/{i}/code",
-                )
-            )
-        seen.setdefault(item.code, i)
-    if duplicates:
-        raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
+    seen = _unique_codes(items)
     await _checked(conn, items, prefix="/items")
     await conn.execute("SELECT 1 FROM items WHERE code = ANY($1::text[]) FOR UPDATE", list(seen))
     result = ImportResult([], [], [], [])
