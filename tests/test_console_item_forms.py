@@ -39,9 +39,15 @@ def _options(n: int, **extra: str) -> dict[str, str]:
 # One form per type (and per rule or format), as a person fills it in: field -> value (a list for checkboxes).
 FORMS: dict[str, tuple[str, dict[str, Any]]] = {
     "C-SC": ("single_choice", {**_options(3), "key.correct": "1", "shuffle_options": "on"}),
-    "C-MC-AON": ("multiple_choice", {**_options(4), "key.correct": ["0", "2"], "key.partial_credit": "all_or_nothing"}),
+    "C-MC-AON": (
+        "multiple_choice",
+        {**_options(4), "key.correct": ["0", "2"], "key.partial_credit": "all_or_nothing"},
+    ),
     "C-MC-PO": ("multiple_choice", {**_options(4), "key.correct": ["1"], "key.partial_credit": "per_option"}),
-    "C-MC-RMW": ("multiple_choice", {**_options(4), "key.correct": ["0", "3"], "key.partial_credit": "right_minus_wrong"}),
+    "C-MC-RMW": (
+        "multiple_choice",
+        {**_options(4), "key.correct": ["0", "3"], "key.partial_credit": "right_minus_wrong"},
+    ),
     "C-LK": ("likert", {"scale_points": "7", "key.reverse": "on"}),
     "C-ORD": ("ordering", {**_options(4), "key.credit": "exact"}),
     "C-OR": (
@@ -173,7 +179,9 @@ async def test_problems_are_shown_next_to_their_fields(console) -> None:  # type
     assert 'data-testid="error-summary"' in answer.text
     assert 'value="C-BAD-1"' in answer.text  # what was typed stays
     # No correct option chosen: on the choice of correct options.
-    answer = await http.post("/console/items/new", data=form_for("C-SC", csrf) | {"code": "C-BAD-2", "key.correct": ""})
+    answer = await http.post(
+        "/console/items/new", data=form_for("C-SC", csrf) | {"code": "C-BAD-2", "key.correct": ""}
+    )
     assert answer.status_code == 422 and "length >= 1" in error(answer.text, "key.correct")
     wrong = form_for("C-SC", csrf) | {"code": "C-BAD-2", "key.correct": "3"}  # a row left empty
     answer = await http.post("/console/items/new", data=wrong)
@@ -195,10 +203,15 @@ async def test_problems_are_shown_next_to_their_fields(console) -> None:  # type
     answer = await http.post("/console/items/new", data=skipping)
     assert "used twice" in error(answer.text, "options.2.key")
     # Not a number: msgspec's message, on the field.
-    answer = await http.post("/console/items/new", data=form_for("C-LK", csrf) | {"code": "C-BAD-5", "scale_points": "many"})
+    answer = await http.post(
+        "/console/items/new", data=form_for("C-LK", csrf) | {"code": "C-BAD-5", "scale_points": "many"}
+    )
     assert answer.status_code == 422 and "Expected `int`" in error(answer.text, "scale_points")
     # An indicator outside the framework; a code already taken.
-    answer = await http.post("/console/items/new", data=form_for("C-LK", csrf) | {"code": "C-BAD-6", "loadings.0.indicator": "NOPE.1"})
+    answer = await http.post(
+        "/console/items/new",
+        data=form_for("C-LK", csrf) | {"code": "C-BAD-6", "loadings.0.indicator": "NOPE.1"},
+    )
     assert "not in the framework version" in error(answer.text, "loadings.0.indicator")
     taken = await http.post("/console/items/new", data=form_for("C-LK", csrf) | {"code": "CAL-AK-001"})
     assert taken.status_code == 422 and "already exists" in error(taken.text, "code")
@@ -206,7 +219,9 @@ async def test_problems_are_shown_next_to_their_fields(console) -> None:  # type
     listed = (await http.get("/console/items", params={"q": "C-BAD"})).text
     assert 'data-testid="no-items"' in listed
     # Adding an option row re-renders the form without saving.
-    more = await http.post("/console/items/new", data=form_for("C-SC", csrf) | {"code": "C-MORE", "step": "add_option"})
+    more = await http.post(
+        "/console/items/new", data=form_for("C-SC", csrf) | {"code": "C-MORE", "step": "add_option"}
+    )
     assert more.status_code == 200 and 'name="options.4.key"' in more.text
     assert 'data-testid="no-items"' in (await http.get("/console/items", params={"q": "C-MORE"})).text
 
@@ -214,33 +229,57 @@ async def test_problems_are_shown_next_to_their_fields(console) -> None:  # type
 async def test_the_preview_is_the_candidates_view_in_both_languages(console) -> None:  # type: ignore[no-untyped-def]
     http, csrf = console
     for code in FORMS:
-        shown = await http.post("/console/items/preview", data=form_for(code, csrf), headers={"HX-Request": "true"})
+        shown = await http.post(
+            "/console/items/preview", data=form_for(code, csrf), headers={"HX-Request": "true"}
+        )
         assert shown.status_code == 200 and "<html" not in shown.text, code
-        zh, en = (re.search(rf'data-testid="preview-{lang}">(.*?)</article>', shown.text, re.S) for lang in ("zh-CN", "en"))
+        zh, en = (
+            re.search(rf'data-testid="preview-{lang}">(.*?)</article>', shown.text, re.DOTALL)
+            for lang in ("zh-CN", "en")
+        )
         assert zh and en, (code, shown.text)
         assert f"题干 {code}" in zh.group(1) and f"Stem of {code}" in en.group(1)
         if "options.0.key" in form_for(code, csrf):
             assert "选项a" in zh.group(1) and "Option a" in en.group(1)
     # The key never reaches the preview: rater notes and exemplars stay out.
     notes = await http.post("/console/items/preview", data=form_for("C-OR", csrf))
-    assert "factual errors" not in notes.text and "exemplar" not in notes.text.lower().replace("exemplar answer", "")
+    assert "factual errors" not in notes.text and "exemplar" not in notes.text.lower().replace(
+        "exemplar answer", ""
+    )
     # A form that does not make an item yet says why, instead of a preview.
     half = await http.post("/console/items/preview", data=form_for("C-SC", csrf) | {"points": "lots"})
     assert 'data-testid="preview-problems"' in half.text and "preview-en" not in half.text
-    weights = await http.post("/console/items/preview", data=form_for("C-SC", csrf) | {"loadings.0.weight": "0.5"})
+    weights = await http.post(
+        "/console/items/preview", data=form_for("C-SC", csrf) | {"loadings.0.weight": "0.5"}
+    )
     assert "sum to 0.5, not 1" in weights.text and 'data-testid="preview-en"' in weights.text
 
 
 async def test_authored_text_is_inert_in_the_console_and_the_preview(console) -> None:  # type: ignore[no-untyped-def]
     http, csrf = console
-    evil_sc = form_for("C-SC", csrf) | {"code": "C-XSS", "stem.en": EVIL, "stem.zh-CN": EVIL, "options.0.text.en": EVIL}
-    evil_or = form_for("C-OR", csrf) | {"code": "C-XSS-OR", "key.rater_notes.en": EVIL, "key.rater_notes.zh-CN": EVIL}
+    evil_sc = form_for("C-SC", csrf) | {
+        "code": "C-XSS",
+        "stem.en": EVIL,
+        "stem.zh-CN": EVIL,
+        "options.0.text.en": EVIL,
+    }
+    evil_or = form_for("C-OR", csrf) | {
+        "code": "C-XSS-OR",
+        "key.rater_notes.en": EVIL,
+        "key.rater_notes.zh-CN": EVIL,
+    }
     for data in (evil_sc, evil_or):
         preview = await http.post("/console/items/preview", data=data)
         assert "<script>alert(1)" not in preview.text and "<img src=x" not in preview.text
         assert ESCAPED in preview.text or data is evil_or
         assert (await http.post("/console/items/new", data=data)).status_code == 303
-    for url in ("/console/items/C-XSS", "/console/items/C-XSS/edit", "/console/items/C-XSS-OR", "/console/items/C-XSS-OR/edit", "/console/items?q=C-XSS"):
+    for url in (
+        "/console/items/C-XSS",
+        "/console/items/C-XSS/edit",
+        "/console/items/C-XSS-OR",
+        "/console/items/C-XSS-OR/edit",
+        "/console/items?q=C-XSS",
+    ):
         page = (await http.get(url)).text
         assert "<script>alert(1)" not in page and "<img src=x" not in page, url
         assert "onerror=alert(2)&gt;" in page or "onerror=alert(2)&#34;" in page or ESCAPED in page, url
@@ -264,7 +303,9 @@ async def test_edit_keeps_versions_and_retire_restore(console) -> None:  # type:
     page = (await http.get("/console/items/C-SC")).text
     assert "A better stem" in page and 'data-testid="version-1"' in page
     # A stale ETag: the domain's 412 message, nothing saved.
-    stale = await http.post("/console/items/C-SC/edit", data=form_for("C-SC", csrf) | {"etag": etag, "stem.en": "lost"})
+    stale = await http.post(
+        "/console/items/C-SC/edit", data=form_for("C-SC", csrf) | {"etag": etag, "stem.en": "lost"}
+    )
     assert stale.status_code == 422 and "read it again" in stale.text
     # Retire, then restore.
     retired = await http.post("/console/items/C-SC/retire", data={"csrf_token": csrf})
@@ -277,16 +318,19 @@ async def test_edit_keeps_versions_and_retire_restore(console) -> None:  # type:
     # A sample item pinned by the demo's published assessment: an edit makes version 2.
     sample = await http.get("/console/items/CAL-AK-001/edit")
     etag = html.unescape(re.search(r'name="etag" value="([^"]+)"', sample.text).group(1))
-    fields = {k: v for k, v in re.findall(r'<input[^>]* name="([^"]+)"[^>]* value="([^"]*)"', sample.text)}
-    fields = {k: html.unescape(v) for k, v in fields.items()}
+    found_inputs = re.findall(r'<input[^>]* name="([^"]+)"[^>]* value="([^"]*)"', sample.text)
+    fields = {k: html.unescape(v) for k, v in found_inputs}
     fields["key.correct"] = re.search(r'name="key.correct" value="(\d+)" checked', sample.text).group(1)
     for k in re.findall(r'<textarea[^>]* name="([^"]+)"', sample.text):
         found = re.search(rf'name="{re.escape(k)}"[^>]*>([^<]*)</textarea>', sample.text)
         fields[k] = html.unescape(found.group(1)) if found else ""
     fields.update({"csrf_token": csrf, "etag": etag, "stem.en": "A new wording"})
-    fields.update({k: v for k, v in re.findall(r'<option value="([^"]*)" selected>', sample.text) and []})
     for name in re.findall(r'<select id="[^"]+" name="([^"]+)"', sample.text):
-        chosen = re.search(rf'name="{re.escape(name)}"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" selected', sample.text, re.S)
+        chosen = re.search(
+            rf'name="{re.escape(name)}"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" selected',
+            sample.text,
+            re.DOTALL,
+        )
         if chosen:
             fields[name] = html.unescape(chosen.group(1))
     edited = await http.post("/console/items/CAL-AK-001/edit", data=fields)
@@ -301,13 +345,21 @@ async def test_images_and_import_pages(console) -> None:  # type: ignore[no-unty
     http, csrf = console
     page = await http.get("/console/images")
     assert page.status_code == 200
-    stored = await http.post("/console/images", data={"csrf_token": csrf}, files={"file": ("shot.png", PNG, "image/png")})
+    stored = await http.post(
+        "/console/images", data={"csrf_token": csrf}, files={"file": ("shot.png", PNG, "image/png")}
+    )
     assert stored.status_code == 200 and 'data-testid="stored-image"' in stored.text
     image_id = re.search(r'data-testid="image-([0-9a-f]{64})"', stored.text).group(1)
     served = await http.get(f"/console/images/{image_id}")
-    assert served.status_code == 200 and served.content == PNG and "immutable" in served.headers["cache-control"]
-    refused = await http.post("/console/images", data={"csrf_token": csrf}, files={"file": ("x.svg", SVG, "image/svg+xml")})
-    assert refused.status_code == 422 and "SVG" in re.search(r'data-testid="error-file">([^<]+)<', refused.text).group(1)
+    assert (
+        served.status_code == 200 and served.content == PNG and "immutable" in served.headers["cache-control"]
+    )
+    refused = await http.post(
+        "/console/images", data={"csrf_token": csrf}, files={"file": ("x.svg", SVG, "image/svg+xml")}
+    )
+    assert refused.status_code == 422 and "SVG" in re.search(
+        r'data-testid="error-file">([^<]+)<', refused.text
+    ).group(1)
     assert (await http.get("/console/images/" + "0" * 64)).status_code == 404
     # An item with the image on its stem: the preview shows it from the console's own route.
     with_image = form_for("C-SC", csrf) | {"code": "C-IMG", "image": image_id}
@@ -316,7 +368,10 @@ async def test_images_and_import_pages(console) -> None:  # type: ignore[no-unty
     # The import page: the template, a workbook with two bad rows (all named, nothing saved), then a good one.
     template = await http.get("/console/items/import/template")
     assert template.status_code == 200 and template.headers["content-type"].startswith(MEDIA_TYPE)
-    rows = {sheet: [dict(r, code=r["code"].replace("X-", "Z-")) for r in entries] for sheet, entries in ROWS.items()}
+    rows = {
+        sheet: [dict(r, code=r["code"].replace("X-", "Z-")) for r in entries]
+        for sheet, entries in ROWS.items()
+    }
     rows["ordering"][0]["order"] = "b, c"
     rows["open_response"][1]["task"] = "essay"
     bad = await http.post(

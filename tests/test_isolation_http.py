@@ -149,6 +149,7 @@ AGGREGATE_VIEWS = [
     "aggregates/trend.xlsx",
 ]
 
+
 def _workbook(sheet: str, row: dict[str, Any]) -> bytes:
     """The item import template with one row filled in on `sheet`."""
     import io
@@ -188,7 +189,13 @@ IMAGE_PROBES: list[Probe] = [
         "/v1/items/import/xlsx?framework=B-FW",
         422,
         "query:framework",
-        files={"file": ("a.xlsx", _workbook("likert", {"code": "A-XLSX", "stem_en": "A A-x", "loadings": "D1.1"}), XLSX)},
+        files={
+            "file": (
+                "a.xlsx",
+                _workbook("likert", {"code": "A-XLSX", "stem_en": "A A-x", "loadings": "D1.1"}),
+                XLSX,
+            )
+        },
     ),
 ]
 
@@ -1628,7 +1635,9 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     downloaded = await client.get(f"/v1/score-exports/{ids['b_score_export']}/file", headers=b["admin"])
     assert downloaded.status_code == 200 and downloaded.content, downloaded.text
     ids["b_score_export_etag"] = downloaded.headers["etag"]
-    image = await client.post("/v1/images", files={"file": ("b.png", B_IMAGE, "image/png")}, headers=b["admin"])
+    image = await client.post(
+        "/v1/images", files={"file": ("b.png", B_IMAGE, "image/png")}, headers=b["admin"]
+    )
     assert image.status_code == 201, image.text
     ids["b_image"] = image.json()["id"]
     return World(a, b, idp_a, idp_b, b_issuer, a_issuer, {**etags, **delivery_etags}, documents, ids)
@@ -2501,8 +2510,17 @@ CONSOLE_PROBES: list[Probe] = [
         {"code": "B-SC-1", "stem.en": "pwned by A", "etag": "*"},
         who="console",
     ),
-    Probe("POST", "/console/items/{code:str}/retire", "/console/items/B-SC-1/retire", 404, "path", who="console"),
-    Probe("POST", "/console/items/{code:str}/restore", "/console/items/B-OR-1/restore", 404, "path", who="console"),
+    Probe(
+        "POST", "/console/items/{code:str}/retire", "/console/items/B-SC-1/retire", 404, "path", who="console"
+    ),
+    Probe(
+        "POST",
+        "/console/items/{code:str}/restore",
+        "/console/items/B-OR-1/restore",
+        404,
+        "path",
+        who="console",
+    ),
     Probe("GET", "/console/images/{image_id:str}", "/console/images/{b_image}", 404, "path", who="console"),
 ]
 
@@ -2519,15 +2537,23 @@ async def test_console_item_pages_never_reach_bs_items_or_images(
     for probe in CONSOLE_PROBES:
         url = _fill(probe.url, world.placeholders)
         if probe.method == "POST":
-            response = await client.post(url, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})})
+            response = await client.post(
+                url, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})}
+            )
         else:
             response = await client.get(url, headers=cookies)
         assert response.status_code == probe.status, (probe.url, response.status_code, response.text[:500])
         for secret in (world.b["id"], world.b["slug"], "B B-", "B b-", "pwned"):
             assert secret not in response.text, (probe.url, secret)
-        missing = url.replace("B-SC-1", "NOWHERE-1").replace("B-OR-1", "NOWHERE-1").replace(world.ids["b_image"], "0" * 64)
+        missing = (
+            url.replace("B-SC-1", "NOWHERE-1")
+            .replace("B-OR-1", "NOWHERE-1")
+            .replace(world.ids["b_image"], "0" * 64)
+        )
         if probe.method == "POST":
-            nobody = await client.post(missing, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})})
+            nobody = await client.post(
+                missing, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})}
+            )
         else:
             nobody = await client.get(missing, headers=cookies)
         assert nobody.status_code == response.status_code, probe.url

@@ -22,7 +22,11 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(
 
 
 async def upload(
-    client: httpx.AsyncClient, headers: dict[str, str], content: bytes, name: str = "a.png", ctype: str = "image/png"
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    content: bytes,
+    name: str = "a.png",
+    ctype: str = "image/png",
 ) -> httpx.Response:
     return await client.post("/v1/images", files={"file": (name, content, ctype)}, headers=headers)
 
@@ -32,7 +36,9 @@ def problem_pointers(response: httpx.Response) -> list[str]:
     return [e.get("pointer") for e in response.json()["errors"]]
 
 
-async def test_images_are_accepted_by_content_and_refused_otherwise(client, service_keys: ServiceKeys) -> None:
+async def test_images_are_accepted_by_content_and_refused_otherwise(
+    client, service_keys: ServiceKeys
+) -> None:
     tenant = await make_tenant(client, service_keys, "image-region")
     admin = tenant["admin"]
     for content, media_type in ((PNG, "image/png"), (JPEG, "image/jpeg"), (WEBP, "image/webp")):
@@ -67,7 +73,9 @@ async def test_images_are_accepted_by_content_and_refused_otherwise(client, serv
     assert "SVG" in zh.json()["errors"][0]["detail"] and zh.json()["errors"][0]["detail"].isascii() is False
 
 
-async def test_images_are_cached_by_hash_and_private_to_their_tenant(client, service_keys: ServiceKeys) -> None:
+async def test_images_are_cached_by_hash_and_private_to_their_tenant(
+    client, service_keys: ServiceKeys
+) -> None:
     a = await make_tenant(client, service_keys, "image-a")
     b = await make_tenant(client, service_keys, "image-b")
     image_id = (await upload(client, a["admin"], PNG)).json()["id"]
@@ -77,7 +85,9 @@ async def test_images_are_cached_by_hash_and_private_to_their_tenant(client, ser
     assert got.headers["etag"] == f'"{image_id}"'
     assert got.headers["cache-control"] == "private, max-age=31536000, immutable"
     assert got.headers["x-content-type-options"] == "nosniff"
-    cached = await client.get(f"/v1/images/{image_id}", headers={**a["admin"], "If-None-Match": got.headers["etag"]})
+    cached = await client.get(
+        f"/v1/images/{image_id}", headers={**a["admin"], "If-None-Match": got.headers["etag"]}
+    )
     assert cached.status_code == 304 and cached.content == b""
     # Another tenant: the same id does not exist there, even for its admin.
     other = await client.get(f"/v1/images/{image_id}", headers=b["admin"])
@@ -100,7 +110,10 @@ def _with_images(stem_image: str, option_image: str) -> list[dict[str, Any]]:
 async def test_candidates_get_only_images_on_their_forms(client, service_keys: ServiceKeys) -> None:
     tenant = await make_tenant(client, service_keys, "image-delivery")
     admin = tenant["admin"]
-    for unit in ({"code": "prov", "name": "Province"}, {"code": "city", "name": "City", "parent_code": "prov"}):
+    for unit in (
+        {"code": "prov", "name": "Province"},
+        {"code": "city", "name": "City", "parent_code": "prov"},
+    ):
         assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
     rows = [{"external_id": f"c{i}", "org_unit_code": "city", "category": "civil_servant"} for i in (1, 2)]
     assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
@@ -112,7 +125,9 @@ async def test_candidates_get_only_images_on_their_forms(client, service_keys: S
     bad = _with_images("f" * 64, option)
     refused = await client.post("/v1/items/import", json={"items": bad}, headers=admin)
     assert refused.status_code == 422 and problem_pointers(refused) == ["/items/0/image"]
-    imported = await client.post("/v1/items/import", json={"items": _with_images(shown, option)}, headers=admin)
+    imported = await client.post(
+        "/v1/items/import", json={"items": _with_images(shown, option)}, headers=admin
+    )
     assert imported.status_code == 200, imported.text
     preview = (await client.get("/v1/items/T-SC-1/preview", headers=admin)).json()
     assert preview["image"] == shown and preview["options"][1]["image"] == option and "key" not in preview

@@ -19,7 +19,7 @@ from service.api.auth import requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
 from service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from service.api.responses import errors
-from service.api.uploads import uploaded_file, upload_operation
+from service.api.uploads import upload_operation, uploaded_file
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, RATER, TENANT_ADMIN
 from service.delivery import attempts
 from service.errors import NotFound

@@ -162,7 +162,9 @@ class ItemController(Controller):
         framework: Annotated[
             str | None,
             QueryParameter(
-                max_length=64, pattern=CODE_PATTERN, description="Framework of rows whose framework cell is empty"
+                max_length=64,
+                pattern=CODE_PATTERN,
+                description="Framework of rows whose framework cell is empty",
             ),
         ] = None,
     ) -> ImportResult:

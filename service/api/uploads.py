@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from litestar import Request
 from litestar.datastructures import UploadFile
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from service.errors import FieldError, Unprocessable
 from service.i18n import msg
@@ -45,7 +45,9 @@ def upload_operation(description: str, field: str = "file") -> type[Operation]:
                             required=[field],
                             properties={
                                 field: Schema(
-                                    type=OpenAPIType.STRING, format="binary", description=description
+                                    type=OpenAPIType.STRING,
+                                    format=OpenAPIFormat.BINARY,
+                                    description=description,
                                 )
                             },
                         )

@@ -59,7 +59,12 @@ class ItemFiles(Controller):
         return await self._images(request, conn, {}, None)
 
     async def _images(
-        self, request: Request, conn: asyncpg.Connection, errors: dict[str, list[str]], stored: Any, status: int = 200  # type: ignore[type-arg]
+        self,
+        request: Request,
+        conn: asyncpg.Connection,
+        errors: dict[str, list[str]],
+        stored: Any,
+        status: int = 200,  # type: ignore[type-arg]
     ) -> Template:
         return await page(
             request,
@@ -114,7 +119,11 @@ class ItemFiles(Controller):
         status: int = 200,
     ) -> Template:
         locale = session_of(request).locale
-        published = [f.code for f in await frameworks.list_frameworks(conn, after=None, limit=200) if f.latest_published]
+        published = [
+            f.code
+            for f in await frameworks.list_frameworks(conn, after=None, limit=200)
+            if f.latest_published
+        ]
         return await page(
             request,
             conn,
@@ -147,9 +156,11 @@ class ItemFiles(Controller):
                 result = await spreadsheet.import_workbook(conn, content, chosen or None)
         except DomainError as exc:
             cells = [e for e in exc.errors if e.sheet]
-            errors = domain_errors(exc, ("file", "framework"), locale) if not cells else {
-                FORM: [render(exc.message, locale)]
-            }
+            errors = (
+                domain_errors(exc, ("file", "framework"), locale)
+                if not cells
+                else {FORM: [render(exc.message, locale)]}
+            )
             return await self._import(request, conn, errors, cells, None, chosen, 422)
         return await self._import(request, conn, {}, [], result, chosen)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
@@ -153,16 +153,16 @@ def parse_form(values: Values, kind: ItemType, framework: str, base: dict[str, A
     elif kind == "open_response":
         _set(document, "task", one(values, "task"))
         _set(document, "max_length", one(values, "max_length"))
-        key: dict[str, Any] = {}
-        _set(key, "rater_notes", localized(values, "key.rater_notes"))
+        for_raters: dict[str, Any] = {}
+        _set(for_raters, "rater_notes", localized(values, "key.rater_notes"))
         exemplars = []
         for i in range(rows(values, "exemplars")):
             text = localized(values, f"key.exemplars.{i}")
             if text:
                 exemplars.append(text)
                 parsed.exemplar_rows.append(i)
-        _set(key, "exemplars", exemplars)
-        document["key"] = key
+        _set(for_raters, "exemplars", exemplars)
+        document["key"] = for_raters
     return parsed
 
 
@@ -185,7 +185,9 @@ def field_name(pointer: str, parsed: Parsed) -> str:
     return ".".join(parts)
 
 
-def errors_by_input(problems: list[FieldError], detail: str, parsed: Parsed, locale: str) -> dict[str, list[str]]:
+def errors_by_input(
+    problems: list[FieldError], detail: str, parsed: Parsed, locale: str
+) -> dict[str, list[str]]:
     """Each problem under its input's name (the nearest named ancestor), and all of them under FORM."""
     found: dict[str, list[str]] = {FORM: []}
     for problem in problems:
@@ -332,9 +334,9 @@ async def editor_context(conn: asyncpg.Connection, editor: Editor) -> dict[str, 
     }
 
 
-def preview_of(values: Values, kind: ItemType, framework: str, base: dict[str, Any] | None) -> tuple[
-    dict[str, RenderedItem] | None, list[str]
-]:
+def preview_of(
+    values: Values, kind: ItemType, framework: str, base: dict[str, Any] | None
+) -> tuple[dict[str, RenderedItem] | None, list[str]]:
     """The candidate's view of the form as it stands, or why there is none yet (msgspec's first problem)."""
     parsed = parse_form(values, kind, framework, base)
     try:
@@ -382,12 +384,19 @@ class ItemAuthoring(Controller):
         published = await self._frameworks(conn)
         if kind not in ITEM_TYPES or framework not in published:
             return await page(
-                request, conn, "item_new.html", types=ITEM_TYPES, frameworks=published, chosen_type=kind,
+                request,
+                conn,
+                "item_new.html",
+                types=ITEM_TYPES,
+                frameworks=published,
+                chosen_type=kind,
                 chosen_framework=framework,
             )
         values: Values = {"shuffle_options": ["on"]} if kind in SHUFFLES else {}
         editor = Editor(kind=kind, framework=framework, values=values, errors={}, action="/console/items/new")  # type: ignore[arg-type]
-        return await page(request, conn, "item_form.html", **await editor_context(conn, editor), previews=None)
+        return await page(
+            request, conn, "item_form.html", **await editor_context(conn, editor), previews=None
+        )
 
     @post("/new", guards=[write])
     async def create(self, request: Request, conn: Conn) -> Template | Redirect:  # type: ignore[type-arg]
@@ -399,7 +408,11 @@ class ItemAuthoring(Controller):
         return await self._save(request, conn, editor, None)
 
     async def _save(
-        self, request: Request, conn: asyncpg.Connection, editor: Editor, current: bank.ItemVersion | None  # type: ignore[type-arg]
+        self,
+        request: Request,
+        conn: asyncpg.Connection,
+        editor: Editor,
+        current: bank.ItemVersion | None,  # type: ignore[type-arg]
     ) -> Template | Redirect:
         locale = session_of(request).locale
         values = editor.values
@@ -412,7 +425,9 @@ class ItemAuthoring(Controller):
             parsed = parse_form(values, editor.kind, editor.framework, base)
             try:
                 item = convert(parsed.document)
-                async with conn.transaction():  # a savepoint: a refused write leaves the page's transaction usable
+                async with (
+                    conn.transaction()
+                ):  # a savepoint: a refused write leaves the page's transaction usable
                     if current is None:
                         saved = await bank.create_item(conn, item)
                     else:
@@ -494,7 +509,11 @@ class ItemAuthoring(Controller):
             code=code,
         )
         return await page(
-            request, conn, "item_form.html", **await editor_context(conn, editor), previews=previews(current.content)
+            request,
+            conn,
+            "item_form.html",
+            **await editor_context(conn, editor),
+            previews=previews(current.content),
         )
 
     @post("/{code:str}/edit", guards=[write])

@@ -22,7 +22,7 @@ import msgspec
 import xlsxwriter
 
 from service.errors import FieldError, Unprocessable, msgspec_field_error
-from service.i18n import msg, render
+from service.i18n import Message, msg, render
 from service.items import bank
 from service.items.bank import ImportResult
 from service.items.model import ITEM_TYPES, Item, ItemType
@@ -35,7 +35,17 @@ INSTRUCTIONS = "instructions"
 YES = {"yes", "y", "true", "1", "是", "对"}
 NO = {"no", "n", "false", "0", "否", "不"}
 
-COMMON = ["code", "framework", "stem_zh", "stem_en", "scenario_zh", "scenario_en", "stem_image", "points", "loadings"]
+COMMON = [
+    "code",
+    "framework",
+    "stem_zh",
+    "stem_en",
+    "scenario_zh",
+    "scenario_en",
+    "stem_image",
+    "points",
+    "loadings",
+]
 OPTIONS = [f"option_{k}_{lang}" for k in OPTION_KEYS for lang in ("zh", "en")]
 COLUMNS: dict[ItemType, list[str]] = {
     "single_choice": [*COMMON, *OPTIONS, "correct", "shuffle_options"],
@@ -72,7 +82,7 @@ CHOICES: dict[str, list[str]] = {
 }
 
 
-def _hints() -> dict[str, str]:
+def _hints() -> dict[str, Message]:
     """Each column's hint (a message: written in both languages)."""
     option = msg("option text (options a-f; leave unused ones empty)")
     hints = {
@@ -84,7 +94,9 @@ def _hints() -> dict[str, str]:
         "scenario_en": msg("scenario in English (optional)"),
         "stem_image": msg("id of an uploaded image shown with the stem (optional)"),
         "points": msg("points the item is worth (default 1)"),
-        "loadings": msg("indicators with weights summing to 1, e.g. AK.1=0.5; AK.2=0.5 (one indicator: AK.1)"),
+        "loadings": msg(
+            "indicators with weights summing to 1, e.g. AK.1=0.5; AK.2=0.5 (one indicator: AK.1)"
+        ),
         "correct": msg("correct option(s): a key such as b; several as a, c"),
         "shuffle_options": msg("shuffle the options: yes or no (default yes)"),
         "partial_credit": msg("all_or_nothing, per_option or right_minus_wrong"),
@@ -116,7 +128,9 @@ def _instructions() -> list[str]:
         msg("Item import template"),
         msg("One sheet per item type. Row 1 holds the column names the import reads: do not change them."),
         msg("Row 2 explains each column. Write one item per row from row 3 on; empty rows are skipped."),
-        msg("Texts may be given in Chinese, English or both; at least one language for the stem and each option."),
+        msg(
+            "Texts may be given in Chinese, English or both; at least one language for the stem and each option."
+        ),
         msg(
             "The import checks every row and names every problem by sheet, row and column; "
             "nothing is saved unless every row is valid."
@@ -144,7 +158,10 @@ def template() -> bytes:
         columns = COLUMNS[item_type]
         sheet.write_row(0, 0, columns, bold)
         sheet.write_row(
-            1, 0, [f"{render(hints[c], 'zh-CN')}\n{render(hints[c], 'en')}" if c in hints else "" for c in columns], hint
+            1,
+            0,
+            [f"{render(hints[c], 'zh-CN')}\n{render(hints[c], 'en')}" if c in hints else "" for c in columns],
+            hint,
         )
         sheet.set_row(1, 90)
         sheet.set_column(0, len(columns) - 1, 22)
@@ -152,7 +169,11 @@ def template() -> bytes:
         for j, column in enumerate(columns):
             if column in CHOICES:
                 sheet.data_validation(
-                    FIRST_ROW - 1, j, FIRST_ROW - 2 + MAX_ROWS, j, {"validate": "list", "source": CHOICES[column]}
+                    FIRST_ROW - 1,
+                    j,
+                    FIRST_ROW - 2 + MAX_ROWS,
+                    j,
+                    {"validate": "list", "source": CHOICES[column]},
                 )
     book.close()
     return buffer.getvalue()
@@ -261,6 +282,7 @@ def row_item(item_type: ItemType, cells: dict[str, str], framework: str | None) 
         for option in document["options"]:
             column = f"credit_{option['key']}"
             value = cells.get(column, "")
+            credit: dict[str, Any]
             if only and value and "=" not in value:
                 credit = {only: _number(cells, column, float)}
             else:
@@ -357,11 +379,11 @@ def _read(content: bytes) -> list[tuple[ItemType, int, dict[str, str]]]:
                 continue
             lines = book[item_type].iter_rows(values_only=True)
             header = [_text(c) for c in next(lines, ())]
-            unknown = [name for name in header if name and name not in COLUMNS[item_type]]
-            for name in unknown:
-                problems.append(
-                    FieldError(msg("unknown column '{name}'", name=name), sheet=item_type, row=1, column=name)
-                )
+            problems.extend(
+                FieldError(msg("unknown column '{name}'", name=name), sheet=item_type, row=1, column=name)
+                for name in header
+                if name and name not in COLUMNS[item_type]
+            )
             for number, values in enumerate(lines, start=2):
                 if number < FIRST_ROW:
                     continue
@@ -374,7 +396,8 @@ def _read(content: bytes) -> list[tuple[ItemType, int, dict[str, str]]]:
         raise Unprocessable(msg("the template's columns were changed; nothing was saved"), problems)
     if not rows:
         raise Unprocessable(
-            msg("the workbook holds no items"), [FieldError(msg("write items from row 3 of a type's sheet"), "/file")]
+            msg("the workbook holds no items"),
+            [FieldError(msg("write items from row 3 of a type's sheet"), "/file")],
         )
     if len(rows) > MAX_ROWS:
         raise Unprocessable(
@@ -384,7 +407,9 @@ def _read(content: bytes) -> list[tuple[ItemType, int, dict[str, str]]]:
     return rows
 
 
-async def import_workbook(conn: asyncpg.Connection, content: bytes, framework: str | None = None) -> ImportResult:
+async def import_workbook(
+    conn: asyncpg.Connection, content: bytes, framework: str | None = None
+) -> ImportResult:
     """Import every row, or none: a 422 naming every problem by sheet, row and column."""
     parsed: list[_Row] = []
     items: list[Item] = []

@@ -10,7 +10,7 @@ at once holds one small copy per item instead of a copy of every item's text per
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -145,7 +145,7 @@ def _options(options: list[Option], order: list[str] | None) -> list[CandidateOp
 
 def candidate_view(item: Item, option_order: list[str] | None = None) -> CandidateItem:
     """The item as a candidate sees it, options in `option_order` (default: as authored)."""
-    common = {
+    common: dict[str, Any] = {
         "ref": item.code,
         "type": item_type(item),
         "stem": item.stem,
