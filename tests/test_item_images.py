@@ -145,3 +145,41 @@ async def test_candidates_get_only_images_on_their_forms(client, service_keys: S
     assert (await client.get(f"/v1/images/{unused}", headers=c1)).status_code == 404
     assert (await client.get(f"/v1/images/{shown}", headers=c2)).status_code == 404  # not on c2's form
     assert (await client.get("/v1/images", headers=c1)).status_code == 403  # no listing for candidates
+
+
+async def test_the_same_image_uploaded_twice_at_once_is_one_row(client, service_keys: ServiceKeys) -> None:
+    """Two uploads of the same bytes, interleaved: the second waits on the first's uncommitted row, then
+    finds it (ON CONFLICT DO NOTHING, then a read in a new snapshot); both answer the same image."""
+    import asyncio
+    from uuid import UUID
+
+    from service.db.pool import tenant_transaction
+    from service.items import images
+
+    tenant = await make_tenant(client, service_keys, "image-race")
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    first_stored = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> images.ImageInfo:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            info = await images.store_image(conn, PNG, "first.png", "a")
+            first_stored.set()
+            await release_first.wait()  # still uncommitted while the second upload runs
+            return info
+
+    async def second() -> images.ImageInfo:
+        await first_stored.wait()
+        async with tenant_transaction(pool, tenant_id) as conn:
+            return await images.store_image(conn, PNG, "second.png", "b")
+
+    one = asyncio.create_task(first())
+    two = asyncio.create_task(second())
+    await asyncio.sleep(0.3)
+    assert not two.done()  # blocked on the first's row
+    release_first.set()
+    a, b = await one, await two
+    assert a.id == b.id and b.name == "first.png"
+    listed = (await client.get("/v1/images", headers=tenant["admin"])).json()["images"]
+    assert [i["id"] for i in listed] == [a.id]
