@@ -48,7 +48,10 @@ FORMS: dict[str, tuple[str, dict[str, Any]]] = {
         "multiple_choice",
         {**_options(4), "key.correct": ["0", "3"], "key.partial_credit": "right_minus_wrong"},
     ),
-    "C-LK": ("likert", {"scale_points": "7", "key.reverse": "on"}),
+    "C-LK": (
+        "likert",
+        {"scale_points": "7", "key.reverse": "on", "tags": "self-report，核对", "note": "from the pilot"},
+    ),
     "C-ORD": ("ordering", {**_options(4), "key.credit": "exact"}),
     "C-OR": (
         "open_response",
@@ -152,6 +155,9 @@ async def test_every_type_has_a_form_that_creates_the_item(console) -> None:  # 
     assert (await _stored(http, "C-SJ-RATE"))["rating_points"] == 4
     likert = await _stored(http, "C-LK")
     assert likert["key"] == {"reverse": True} and likert["scale_points"] == 7
+    assert likert["tags"] == ["self-report", "核对"] and likert["note"] == "from the pilot"
+    edit = (await http.get("/console/items/C-LK/edit")).text
+    assert 'value="self-report, 核对"' in edit and ">from the pilot</textarea>" in edit
     assert (await _stored(http, "C-ORD"))["key"] == {"order": ["a", "b", "c", "d"], "credit": "exact"}
     open_ = await _stored(http, "C-OR")
     assert open_["key"] == {

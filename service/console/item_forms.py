@@ -84,15 +84,15 @@ def _set(document: dict[str, Any], name: str, value: Any) -> None:
 
 def parse_form(values: Values, kind: ItemType, framework: str, base: dict[str, Any] | None) -> Parsed:
     """The item the form describes; `base` (the current version, when editing) keeps what the form has
-    no inputs for (tags, the author's note, Likert scale labels)."""
-    document: dict[str, Any] = {
-        k: v for k, v in (base or {}).items() if k in ("tags", "note", "scale_labels")
-    }
+    no inputs for (Likert scale labels)."""
+    document: dict[str, Any] = {k: v for k, v in (base or {}).items() if k == "scale_labels"}
     document.update(type=kind, code=one(values, "code"), framework=framework)
     document["stem"] = localized(values, "stem") or {}
     _set(document, "scenario", localized(values, "scenario"))
     _set(document, "image", one(values, "image"))
     _set(document, "points", one(values, "points"))
+    _set(document, "note", one(values, "note"))
+    _set(document, "tags", [t.strip() for t in re.split(r"[,，]", one(values, "tags")) if t.strip()])
     parsed = Parsed(document)
     loadings = []
     for i in range(rows(values, "loadings")):
@@ -180,6 +180,8 @@ def field_name(pointer: str, parsed: Parsed) -> str:
         if tuple(parts[:n]) == prefix and len(parts) > n and parts[n].isdigit():
             index = int(parts[n])
             parts[n] = str(row_of[index]) if index < len(row_of) else parts[n]
+    if parts[:1] == ["tags"]:
+        parts = parts[:1]
     if parts[:2] == ["key", "correct"]:
         parts = parts[:2]  # one slot for the whole choice of correct options
     return ".".join(parts)
@@ -235,6 +237,9 @@ def form_values(document: dict[str, Any]) -> Values:
     put_text("scenario", document.get("scenario"))
     put("image", document.get("image"))
     put("points", document.get("points"))
+    put("note", document.get("note"))
+    if document.get("tags"):
+        put("tags", ", ".join(document["tags"]))
     for i, loading in enumerate(document.get("loadings", [])):
         put(f"loadings.{i}.indicator", loading["indicator"])
         put(f"loadings.{i}.weight", loading.get("weight", 1.0))
