@@ -5,6 +5,7 @@ directory (printed)."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 
@@ -37,6 +38,16 @@ def tiny_png(width: int = 48, height: int = 24) -> bytes:
     )
 
 
+async def until(page, expression: str, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    """Poll `expression` until it is true. (Playwright's wait_for_function evaluates its predicate with
+    eval, which the console's CSP refuses; `evaluate` is not eval.)"""
+    for _ in range(int(seconds * 10)):
+        if await page.evaluate(expression):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never true: {expression}")
+
+
 async def test_author_two_items_with_an_image_and_import_ten(
     demo_seeded: None,  # noqa: F811
     live_service: str,  # noqa: F811
@@ -63,9 +74,7 @@ async def test_author_two_items_with_an_image_and_import_ten(
     await page.set_input_files("#file", str(png))
     await page.click('[data-testid="upload-image"]')
     await page.wait_for_selector('[data-testid="stored-image"]')
-    await page.wait_for_function(
-        "[...document.querySelectorAll('.thumbs img')].every(i => i.naturalWidth > 0)"
-    )
+    await until(page, "[...document.querySelectorAll('.thumbs img')].every(i => i.naturalWidth > 0)")
     await page.screenshot(path=str(shots / "1-images.png"), full_page=True)
     await _axe(page, "images")
 
@@ -93,12 +102,12 @@ async def test_author_two_items_with_an_image_and_import_ten(
     await page.check("#f-key-correct-0")
     await page.wait_for_selector('[data-testid="preview-en"] >> text=It invents a source')
     await page.wait_for_selector('[data-testid="preview-zh-CN"] >> text=编造了来源')
-    await page.wait_for_function("document.querySelector('#preview img')?.naturalWidth > 0")
+    await until(page, "document.querySelector('#preview img')?.naturalWidth > 0")
     await page.screenshot(path=str(shots / "2-single-choice-form.png"), full_page=True)
     await _axe(page, "single-choice form with preview")
     await page.click('[data-testid="save-item"]')
     await page.wait_for_url("**/console/items/BR-SC-1")
-    await page.wait_for_function("document.querySelector('.preview img')?.naturalWidth > 0")
+    await until(page, "document.querySelector('.preview img')?.naturalWidth > 0")
     await page.screenshot(path=str(shots / "3-item-page.png"), full_page=True)
     await _axe(page, "item page")
 

@@ -186,6 +186,20 @@ async def test_template_round_trip(client, tenant) -> None:
     order = (await client.get("/v1/items/X-OR-1", headers=admin)).json()["content"]
     assert order["key"] == {"order": ["b", "c", "a"], "credit": "exact"}
     open_ = (await client.get("/v1/items/X-OP-1", headers=admin)).json()["content"]
+    # An image on an option: its id in the option's image column (a missing one is named there).
+    image = await client.post(
+        "/v1/images", files={"file": ("a.png", b"\x89PNG\r\n\x1a\n" + b"x" * 30, "image/png")}, headers=admin
+    )
+    with_image = {
+        "single_choice": [dict(ROWS["single_choice"][0], code="X-SC-IMG", option_b_image=image.json()["id"])]
+    }
+    imported = await upload(client, admin, filled(got.content, with_image), framework=FRAMEWORK)
+    assert imported.status_code == 200, imported.text
+    shown = (await client.get("/v1/items/X-SC-IMG", headers=admin)).json()["content"]["options"]
+    assert shown[1]["image"] == image.json()["id"] and "image" not in shown[0]
+    missing = {"single_choice": [dict(ROWS["single_choice"][0], code="X-SC-NOIMG", option_a_image="e" * 64)]}
+    refused = await upload(client, admin, filled(got.content, missing), framework=FRAMEWORK)
+    assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [(3, "option_a_image")]
     assert open_["key"] == {
         "rater_notes": {"zh-CN": "看格式", "en": "Look at format"},
         "exemplars": [{"en": "An exemplar"}],

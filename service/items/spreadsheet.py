@@ -46,7 +46,7 @@ COMMON = [
     "points",
     "loadings",
 ]
-OPTIONS = [f"option_{k}_{lang}" for k in OPTION_KEYS for lang in ("zh", "en")]
+OPTIONS = [f"option_{k}_{part}" for k in OPTION_KEYS for part in ("zh", "en", "image")]
 COLUMNS: dict[ItemType, list[str]] = {
     "single_choice": [*COMMON, *OPTIONS, "correct", "shuffle_options"],
     "multiple_choice": [*COMMON, *OPTIONS, "correct", "partial_credit", "shuffle_options"],
@@ -114,6 +114,7 @@ def _hints() -> dict[str, Message]:
     for key in OPTION_KEYS:
         hints[f"option_{key}_zh"] = option
         hints[f"option_{key}_en"] = option
+        hints[f"option_{key}_image"] = msg("id of an uploaded image shown with the option (optional)")
         hints[f"credit_{key}"] = msg(
             "credit of option {key} per indicator, e.g. HMC.3=1; ES.1=0.5 (one indicator: a number)", key=key
         )
@@ -258,11 +259,14 @@ def row_item(item_type: ItemType, cells: dict[str, str], framework: str | None) 
     loadings = _weights(cells, "loadings", single=1.0)
     document["loadings"] = [{"indicator": name, "weight": weight} for name, weight in loadings.items()]
     if "option_a_zh" in COLUMNS[item_type]:
-        document["options"] = [
-            {"key": key, "text": text}
-            for key in OPTION_KEYS
-            if (text := _localized(cells, f"option_{key}_zh", f"option_{key}_en"))
-        ]
+        document["options"] = []
+        for key in OPTION_KEYS:
+            text = _localized(cells, f"option_{key}_zh", f"option_{key}_en")
+            image = cells.get(f"option_{key}_image")
+            if text or image:
+                document["options"].append(
+                    {"key": key, "text": text or {}, **({"image": image} if image else {})}
+                )
     shuffle = _yes_no(cells, "shuffle_options") if "shuffle_options" in COLUMNS[item_type] else None
     if shuffle is not None:
         document["shuffle_options"] = shuffle
@@ -325,8 +329,9 @@ def column_of(pointer: str, item_type: ItemType, document: dict[str, Any]) -> st
     keys = [o["key"] for o in document.get("options", [])]
     if found := _OPTION_COLUMN.match(pointer):
         i = int(found.group(1))
-        lang = "en" if (found.group(2) or "").endswith("/en") else "zh"
-        return f"option_{keys[i]}_{lang}" if i < len(keys) else "option_a_zh"
+        rest = found.group(2) or ""
+        part = "image" if rest == "/image" else "en" if rest.endswith("/en") else "zh"
+        return f"option_{keys[i]}_{part}" if i < len(keys) else "option_a_zh"
     if found := _KEYED_COLUMN.match(pointer):
         i = int(found.group(1))
         return f"credit_{keys[i]}" if i < len(keys) else "credit_a"
