@@ -2846,6 +2846,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])
             .replace("{client_id:uuid}", world.ids["b_client"])
             .replace("{export_id:uuid}", world.ids["b_score_export"])
+            .replace("{image_id:str}", world.ids["b_image"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}
