@@ -23,6 +23,10 @@ class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str
     pointer: str | None = None
     parameter: str | None = None
+    # A cell of an uploaded spreadsheet (POST /v1/items/import/xlsx): sheet name, 1-based row, column name.
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
 
 
 class DomainError(Exception):

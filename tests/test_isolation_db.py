@@ -785,3 +785,39 @@ async def test_console_sessions_are_a_tenant_table_read_across_tenants_only_by_a
         assert _affected(await conn.execute("DELETE FROM console_sessions")) == 0
         assert _affected(await conn.execute("UPDATE console_sessions SET locale = 'zh-CN'")) == 0
     assert await owner.fetchval("SELECT count(*) FROM console_sessions") == 1
+
+
+async def test_item_images_are_a_tenant_table_written_once(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """Images (0018): the tenant policy on reads and writes; rows are inserted, never updated or deleted
+    by the service; one tenant never sees, nor writes into, another's."""
+    (policy,) = await owner.fetch(
+        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+        "AND tablename = 'item_images'"
+    )
+    assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+    for expression in (policy["qual"], policy["with_check"]):
+        assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+        assert await owner.fetchval(
+            "SELECT has_table_privilege($1, 'item_images', $2)", APP_ROLE, privilege
+        ) is (privilege in ("SELECT", "INSERT")), privilege
+    row = (
+        "INSERT INTO item_images (tenant_id, id, media_type, size, content, created_by) "
+        "VALUES ($1, $2, 'image/png', 4, '\\x89504e47'::bytea, 'x')"
+    )
+    image_id = "ab" * 32
+    async with tenant_transaction(pool, world.b.id) as conn:
+        await conn.execute(row, world.b.id, image_id)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(row, world.b.id, "cd" * 32)
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM item_images") == 0
+        assert await conn.fetchval("SELECT count(*) FROM item_images WHERE id = $1", image_id) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # not even B updates its own image
+        async with tenant_transaction(pool, world.b.id) as conn:
+            await conn.execute("UPDATE item_images SET name = 'x'")
+    async with tenant_transaction(pool, world.b.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM item_images") == 1

@@ -74,6 +74,7 @@ class Probe:
     pointer: str | None = None  # for a 422: the field its errors[] must name
     headers: dict[str, str] | None = None  # extra request headers, e.g. If-Match with B's real ETag
     who: str = "admin"
+    files: dict[str, Any] | None = None  # a multipart upload instead of a JSON body
 
 
 def _l(text: str) -> dict[str, str]:
@@ -148,7 +149,58 @@ AGGREGATE_VIEWS = [
     "aggregates/trend.xlsx",
 ]
 
+
+def _workbook(sheet: str, row: dict[str, Any]) -> bytes:
+    """The item import template with one row filled in on `sheet`."""
+    import io
+
+    import openpyxl
+
+    from service.items.spreadsheet import COLUMNS, template
+
+    book = openpyxl.load_workbook(io.BytesIO(template()))
+    for name, value in row.items():
+        book[sheet].cell(row=3, column=COLUMNS[sheet].index(name) + 1, value=value)  # type: ignore[index]
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+B_IMAGE = b"\x89PNG\r\n\x1a\n" + b"B b-image of tenant B"
+
+# Images and the spreadsheet import: B's image by its id (as staff and as a candidate), an item of A's
+# showing B's image, and rows of A's workbook placed under B's framework.
+IMAGE_PROBES: list[Probe] = [
+    Probe("GET", "/v1/images/{image_id:str}", "/v1/images/{b_image}", 404, "path"),
+    Probe("GET", "/v1/images/{image_id:str}", "/v1/images/{b_image}", 404, "path", who="candidate"),
+    Probe(
+        "POST",
+        "/v1/items",
+        "/v1/items",
+        422,
+        "body:/image",
+        {**_item("A", "A-IMG"), "image": "{b_image}"},
+        pointer="/image",
+    ),
+    Probe(
+        "POST",
+        "/v1/items/import/xlsx",
+        "/v1/items/import/xlsx?framework=B-FW",
+        422,
+        "query:framework",
+        files={
+            "file": (
+                "a.xlsx",
+                _workbook("likert", {"code": "A-XLSX", "stem_en": "A A-x", "loadings": "D1.1"}),
+                XLSX,
+            )
+        },
+    ),
+]
+
 CROSS_TENANT_PROBES: list[Probe] = [
+    *IMAGE_PROBES,
     Probe("GET", "/v1/org-units/{code:str}", "/v1/org-units/B-CITY", 404, "path"),
     Probe(
         "PATCH",
@@ -1578,6 +1630,11 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     downloaded = await client.get(f"/v1/score-exports/{ids['b_score_export']}/file", headers=b["admin"])
     assert downloaded.status_code == 200 and downloaded.content, downloaded.text
     ids["b_score_export_etag"] = downloaded.headers["etag"]
+    image = await client.post(
+        "/v1/images", files={"file": ("b.png", B_IMAGE, "image/png")}, headers=b["admin"]
+    )
+    assert image.status_code == 201, image.text
+    ids["b_image"] = image.json()["id"]
     return World(a, b, idp_a, idp_b, b_issuer, a_issuer, {**etags, **delivery_etags}, documents, ids)
 
 
@@ -1616,6 +1673,7 @@ async def _db_view(
             ("score_export_chunks", "export_id, seq"),
             ("jobs", "id"),  # state, lease, attempts...
             ("console_sessions", "id_hash"),  # web console sign-ins: locale, expiry...
+            ("item_images", "id"),  # uploaded images' bytes
         )
     }
     tenants_where = "" if tenant_id is None else " WHERE id = $1"
@@ -1700,6 +1758,8 @@ async def _send(
     kwargs: dict[str, Any] = {"headers": {**headers, **_fill(probe.headers or {}, placeholders)}}
     if probe.body is not None:
         kwargs["json"] = _fill(probe.body, placeholders)
+    if probe.files is not None:
+        kwargs["files"] = probe.files
     return await client.request(probe.method, _fill(probe.url, placeholders), **kwargs)
 
 
@@ -2431,6 +2491,75 @@ async def test_console_shows_and_writes_only_the_sessions_tenant(
     assert 'data-testid="item-B-ORD-1"' in b_items.text and "A A-" not in b_items.text
 
 
+# The console's item pages with B's keys, sent with A's console session (form posts carry A's CSRF token).
+CONSOLE_PROBES: list[Probe] = [
+    Probe("GET", "/console/items/{code:str}", "/console/items/B-SC-1", 404, "path", who="console"),
+    Probe("GET", "/console/items/{code:str}", "/console/items/B-OR-1?version=1", 404, "path", who="console"),
+    Probe("GET", "/console/items/{code:str}/edit", "/console/items/B-SC-1/edit", 404, "path", who="console"),
+    Probe(
+        "POST",
+        "/console/items/{code:str}/edit",
+        "/console/items/B-SC-1/edit",
+        404,
+        "path",
+        {"code": "B-SC-1", "stem.en": "pwned by A", "etag": "*"},
+        who="console",
+    ),
+    Probe(
+        "POST", "/console/items/{code:str}/retire", "/console/items/B-SC-1/retire", 404, "path", who="console"
+    ),
+    Probe(
+        "POST",
+        "/console/items/{code:str}/restore",
+        "/console/items/B-OR-1/restore",
+        404,
+        "path",
+        who="console",
+    ),
+    Probe("GET", "/console/images/{image_id:str}", "/console/images/{b_image}", 404, "path", who="console"),
+]
+
+
+async def test_console_item_pages_never_reach_bs_items_or_images(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """A's console session asking for B's items and images: 404 pages exactly like a key nobody has, and
+    nothing of B changes or shows."""
+    all_db_before = await _db_view(owner)
+    all_db_before.pop("console_sessions")  # A's own session is created and touched below
+    session_id, csrf = await _console_session(client, world.a["id"], ["tenant_admin"])
+    cookies = {"Cookie": f"assess_console={session_id}"}
+    for probe in CONSOLE_PROBES:
+        url = _fill(probe.url, world.placeholders)
+        if probe.method == "POST":
+            response = await client.post(
+                url, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})}
+            )
+        else:
+            response = await client.get(url, headers=cookies)
+        assert response.status_code == probe.status, (probe.url, response.status_code, response.text[:500])
+        for secret in (world.b["id"], world.b["slug"], "B B-", "B b-", "pwned"):
+            assert secret not in response.text, (probe.url, secret)
+        missing = (
+            url.replace("B-SC-1", "NOWHERE-1")
+            .replace("B-OR-1", "NOWHERE-1")
+            .replace(world.ids["b_image"], "0" * 64)
+        )
+        if probe.method == "POST":
+            nobody = await client.post(
+                missing, headers=cookies, data={"csrf_token": csrf, **(probe.body or {})}
+            )
+        else:
+            nobody = await client.get(missing, headers=cookies)
+        assert nobody.status_code == response.status_code, probe.url
+        assert re.sub(r'content="[^"]+"|value="[^"]+"', "", nobody.text) == re.sub(
+            r'content="[^"]+"|value="[^"]+"', "", response.text
+        ), probe.url
+    after = await _db_view(owner)
+    after.pop("console_sessions")
+    assert after == all_db_before
+
+
 def test_console_routes_join_the_route_walk(settings: Settings):
     """Console routes are not exempt: one that takes an object key in its path, query or `data` body
     fails test_every_object_route_has_an_isolation_probe until it has a probe (a console probe signs
@@ -2712,6 +2841,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])
             .replace("{client_id:uuid}", world.ids["b_client"])
             .replace("{export_id:uuid}", world.ids["b_score_export"])
+            .replace("{image_id:str}", world.ids["b_image"])
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}
@@ -2951,7 +3081,7 @@ def _body_fields(handler: BaseRouteHandler) -> set[str]:
 
 async def test_every_object_route_has_an_isolation_probe(settings: Settings):
     app = create_app(settings)
-    probes = CROSS_TENANT_PROBES + OWN_KEY_PROBES + DRAFT_REFERENCE_PROBES
+    probes = CROSS_TENANT_PROBES + OWN_KEY_PROBES + DRAFT_REFERENCE_PROBES + CONSOLE_PROBES
     covered = {(p.method, p.route, p.covers) for p in probes}
     routes = list(_routes(app))
     known = {(m, path) for m, path, _ in routes}

@@ -29,6 +29,7 @@ from service.api.clients import ClientController
 from service.api.delivery import DeliveryController
 from service.api.docs import OfflineSwaggerPlugin, page_security_headers, static_router
 from service.api.frameworks import FrameworkController, TemplateController
+from service.api.images import ImageController
 from service.api.items import ItemController
 from service.api.oauth import token as oauth_token
 from service.api.openapi_schema import StrictStructSchemaPlugin
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TemplateController,
             FrameworkController,
             ItemController,
+            ImageController,
             AssessmentController,
             DeliveryController,
             RatingController,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
@@ -23,9 +23,10 @@ from service.api.pagination import (
     schema_name,
 )
 from service.api.responses import errors
+from service.api.uploads import upload_operation, uploaded_file
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.i18n import msg, negotiate
-from service.items import bank
+from service.items import bank, spreadsheet
 from service.items.bank import ImportResult, ItemExport, ItemImport, ItemStatus, ItemSummary, ItemVersion
 from service.items.model import Item, ItemType
 from service.items.views import RenderedItem, candidate_view, rendered_view
@@ -134,6 +135,47 @@ class ItemController(Controller):
         ] = None,
     ) -> ImportResult:
         return await bank.import_items(conn, data.items, framework)
+
+    @get(
+        "/import/template",
+        operation_id="itemImportTemplate",
+        guards=[read],
+        responses=errors(),
+        media_type=spreadsheet.MEDIA_TYPE,
+        summary="The XLSX template for importing items: one sheet per item type, instructions in zh-CN and en",
+    )
+    async def import_template(self) -> Response[bytes]:
+        return Response(
+            spreadsheet.template(),
+            media_type=spreadsheet.MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="item-import-template.xlsx"'},
+        )
+
+    @post(
+        "/import/xlsx",
+        operation_id="importItemsXlsx",
+        guards=[write],
+        status_code=200,
+        responses=errors(413, 422),
+        operation_class=upload_operation("The filled-in item import template (.xlsx)"),
+        summary="Import items from the XLSX template: every row or, with every problem named by sheet, row "
+        "and column, none; `framework` fills rows that leave theirs empty",
+    )
+    async def import_xlsx(
+        self,
+        request: Request,
+        conn: Conn,
+        framework: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=64,
+                pattern=CODE_PATTERN,
+                description="Framework of rows whose framework cell is empty",
+            ),
+        ] = None,
+    ) -> ImportResult:
+        content, _ = await uploaded_file(request, "file")
+        return await spreadsheet.import_workbook(conn, content, framework)
 
     @get(
         "/export",

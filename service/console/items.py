@@ -23,7 +23,7 @@ from service.api.items import ItemFilters, read
 from service.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from service.api.problems import with_allowed_values
 from service.console.forms import domain_errors
-from service.console.views import page
+from service.console.views import page, write_allowed
 from service.console.web import session_of
 from service.errors import DomainError, msgspec_field_error
 from service.i18n import render
@@ -111,7 +111,13 @@ class ItemScreens(Controller):
         else:
             known = [f.code for f in await frameworks.list_frameworks(conn, after=None, limit=200)]
             response = await page(
-                request, conn, "items.html", status_code=status, frameworks=known, **context
+                request,
+                conn,
+                "items.html",
+                status_code=status,
+                frameworks=known,
+                can_write=write_allowed(request),
+                **context,
             )
         response.headers["Vary"] = "HX-Request"  # one URL, two answers: no cache may mix them up
         return response

@@ -32,6 +32,7 @@ from service.assessments.model import AssessmentContent, Feedback, Window
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
+from service.items.model import image_ids
 from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
 from service.results.scores import score_attempts
 from service.rubrics.model import Localized
@@ -306,6 +307,17 @@ async def views_for(conn: asyncpg.Connection, form: list[Placement]) -> list[Fro
         FrozenItem(p.section, p.version, candidate_view(versions[p.code].content, p.option_order))
         for p in form
     ]
+
+
+async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -> bool:
+    """Whether an item on a form of one of the person's attempts shows the image (stem or option):
+    a candidate may fetch those images and no others."""
+    for row in await conn.fetch("SELECT form FROM attempts WHERE person_id = $1", person.id):
+        form = msgspec.convert(row["form"], list[Placement])
+        versions = await bank.pinned_versions(conn, {p.code: p.version for p in form})
+        if any(image_id in image_ids(v.content) for v in versions.values()):
+            return True
+    return False
 
 
 async def start(

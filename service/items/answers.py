@@ -19,9 +19,10 @@ MAX_TEXT = 20_000
 AnswerWith = Literal["choice", "choices", "most_least", "ratings", "value", "order", "text"]
 
 
-class CandidateOption(msgspec.Struct):
+class CandidateOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: Localized
+    image: str | None = None  # GET /v1/images/{image}
 
 
 class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -31,6 +32,7 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     type: ItemType
     stem: Localized
     scenario: Localized | None = None
+    image: str | None = None  # shown with the stem: GET /v1/images/{image}
     points: float = 1.0
     options: list[CandidateOption] | None = None
     answer_with: AnswerWith

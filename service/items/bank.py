@@ -17,7 +17,8 @@ import msgspec
 
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
-from service.items.model import Item, ItemType, encode_item, item_type
+from service.items import images
+from service.items.model import Item, ItemType, encode_item, image_ids, item_type
 from service.items.validation import validate_item
 from service.rubrics.model import Code, FrameworkContent, Localized
 
@@ -132,10 +133,28 @@ async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = ""
             msgspec.structs.replace(e, pointer=where + (e.pointer or ""))
             for e in validate_item(item, framework)
         ]
+    errors += await _unknown_images(conn, items, prefix)
     if errors:
         raise Unprocessable(
             msg("{count} problem(s) with the item(s); nothing was saved", count=len(errors)), errors
         )
+
+
+async def _unknown_images(conn: asyncpg.Connection, items: list[Item], prefix: str) -> list[FieldError]:
+    """An image an item names must be one of the tenant's (uploaded first: POST /v1/images)."""
+    missing = await images.missing_images(conn, sorted({i for item in items for i in image_ids(item)}))
+    errors = []
+    for n, item in enumerate(items):
+        where = f"{prefix}/{n}" if prefix else ""
+        named = [("/image", item.image)] + [
+            (f"/options/{j}/image", option.image) for j, option in enumerate(getattr(item, "options", []))
+        ]
+        errors += [
+            FieldError(msg("no image '{id}': upload it first", id=image), where + pointer)
+            for pointer, image in named
+            if image in missing
+        ]
+    return errors
 
 
 _VERSION = """
@@ -278,6 +297,28 @@ async def update_item(conn: asyncpg.Connection, code: str, item: Item, if_match:
     return await get_item(conn, code)
 
 
+class VersionSummary(msgspec.Struct):
+    version: int
+    locked: bool
+    revision: int
+    content_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+async def list_versions(conn: asyncpg.Connection, code: str) -> list[VersionSummary]:
+    """An item's versions, newest first (404 for an unknown item)."""
+    rows = await conn.fetch(
+        """SELECT v.version, v.locked, v.revision, v.content_hash, v.created_at, v.updated_at
+           FROM items i JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
+           WHERE i.code = $1 ORDER BY v.version DESC""",
+        code,
+    )
+    if not rows:
+        raise NotFound(msg("no item '{code}'", code=code))
+    return [msgspec.convert(dict(row), VersionSummary) for row in rows]
+
+
 async def set_status(conn: asyncpg.Connection, code: str, status: ItemStatus) -> ItemVersion:
     done = await conn.fetchval(
         """UPDATE items SET status = $2, updated_at = now(),
@@ -325,6 +366,29 @@ async def search_items(
     return [msgspec.convert(dict(row), ItemSummary) for row in rows]
 
 
+def _unique_codes(items: list[Item]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    duplicates = []
+    for i, item in enumerate(items):
+        if item.code in seen:
+            duplicates.append(
+                FieldError(
+                    msg("code '{code}' is also item {first}", code=item.code, first=seen[item.code]),
+                    f"/items/{i}/code",
+                )
+            )
+        seen.setdefault(item.code, i)
+    if duplicates:
+        raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
+    return seen
+
+
+async def check_items(conn: asyncpg.Connection, items: list[Item]) -> None:
+    """What `import_items` checks before writing (pointers `/items/{i}/...`), without writing."""
+    _unique_codes(items)
+    await _checked(conn, items, prefix="/items")
+
+
 async def import_items(
     conn: asyncpg.Connection, items: list[Item], framework: str | None = None
 ) -> ImportResult:
@@ -339,19 +403,7 @@ async def import_items(
                 [FieldError(msg("no published framework '{code}'", code=framework), parameter="framework")],
             )
         items = [msgspec.structs.replace(item, framework=framework) for item in items]
-    seen: dict[str, int] = {}
-    duplicates = []
-    for i, item in enumerate(items):
-        if item.code in seen:
-            duplicates.append(
-                FieldError(
-                    msg("code '{code}' is also item {first}", code=item.code, first=seen[item.code]),
-                    f"/items/{i}/code",
-                )
-            )
-        seen.setdefault(item.code, i)
-    if duplicates:
-        raise Unprocessable(msg("each item may appear once in an import; nothing was saved"), duplicates)
+    seen = _unique_codes(items)
     await _checked(conn, items, prefix="/items")
     await conn.execute("SELECT 1 FROM items WHERE code = ANY($1::text[]) FOR UPDATE", list(seen))
     result = ImportResult([], [], [], [])

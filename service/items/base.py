@@ -21,6 +21,13 @@ OptionKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^
 Points = Annotated[float, msgspec.Meta(gt=0, le=100, description="Credit the item is worth (default 1)")]
 Credit = Annotated[float, msgspec.Meta(description="Credit earned, 0 to the item's points")]
 LoadingWeight = Annotated[float, msgspec.Meta(gt=0, le=1)]
+ImageId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-f]{64}$",
+        description="An image of the tenant's (POST /v1/images): the SHA-256 of its bytes, in hex",
+    ),
+]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 SjtFormat = Literal["best", "most_least", "rate"]
 
@@ -32,9 +39,10 @@ class Loading(msgspec.Struct, forbid_unknown_fields=True):
     weight: LoadingWeight = 1.0
 
 
-class Option(msgspec.Struct, forbid_unknown_fields=True):
+class Option(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     key: OptionKey
     text: Localized
+    image: ImageId | None = None  # omitted when absent: options without images hash as before
 
 
 class ItemBase(
@@ -45,6 +53,7 @@ class ItemBase(
     stem: Localized
     loadings: list[Loading]
     scenario: Localized | None = None
+    image: ImageId | None = None  # shown with the stem
     points: Points = 1.0
     tags: list[Tag] = msgspec.field(default_factory=list)
     note: Text | None = None  # for authors only

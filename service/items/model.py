@@ -71,6 +71,7 @@ __all__ = [
     "SjtFormat",
     "Tag",
     "encode_item",
+    "image_ids",
     "item_decoder",
     "item_type",
     "option_keys",
@@ -91,6 +92,12 @@ def encode_item(item: Item) -> bytes:
 
 def item_type(item: Item) -> ItemType:
     return kind_of(item).tag
+
+
+def image_ids(item: Item) -> list[str]:
+    """The images the item shows (stem first, then options in order), each once."""
+    found = [item.image] + [option.image for option in getattr(item, "options", [])]
+    return list(dict.fromkeys(image for image in found if image is not None))
 
 
 def option_keys(item: Item) -> list[str]:

@@ -50,9 +50,10 @@ __all__ = [
 ]
 
 
-class RenderedOption(msgspec.Struct):
+class RenderedOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: str
+    image: str | None = None
 
 
 class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -63,6 +64,7 @@ class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     type: ItemType
     stem: str
     scenario: str | None = None
+    image: str | None = None
     points: float = 1.0
     options: list[RenderedOption] | None = None
     answer_with: AnswerWith
@@ -85,8 +87,9 @@ def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
         type=view.type,
         stem=text(view.stem),
         scenario=text(view.scenario) if view.scenario else None,
+        image=view.image,
         points=view.points,
-        options=[RenderedOption(o.key, text(o.text)) for o in view.options]
+        options=[RenderedOption(o.key, text(o.text), o.image) for o in view.options]
         if view.options is not None
         else None,
         answer_with=view.answer_with,
