@@ -58,7 +58,11 @@ async def _database() -> str:
 async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
     """Add people `start`..`people` (townships and their ancestors on first use), and attempts."""
     if start == 0:
-        levels = (("P", "C", "city", 5, 1), ("city", "K", "county", 10, 2), ("county", "T", "township", 20, 3))
+        levels = (
+            ("P", "C", "city", 5, 1),
+            ("city", "K", "county", 10, 2),
+            ("county", "T", "township", 20, 3),
+        )
         for parent, child, level, n, depth in levels:
             await conn.execute(
                 f"""WITH made AS (
@@ -69,7 +73,9 @@ async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
                     INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
                     SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
             )
-    towns = [r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'township' ORDER BY code")]
+    towns = [
+        r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'township' ORDER BY code")
+    ]
     await conn.execute(
         """INSERT INTO people (external_id, org_unit_id, category, display_name)
            SELECT 'b-' || g, ($3::uuid[])[1 + g % cardinality($3::uuid[])],
@@ -93,7 +99,9 @@ async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
     )
 
 
-async def _time(pool: asyncpg.Pool, tenant: uuid.UUID, unit: str | None, requests: int) -> tuple[float, float, int]:
+async def _time(
+    pool: asyncpg.Pool, tenant: uuid.UUID, unit: str | None, requests: int
+) -> tuple[float, float, int]:
     took: list[float] = []
     audience = 0
     for _ in range(requests):
@@ -132,7 +140,9 @@ async def run(sizes: list[int], requests: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000,300000")
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()

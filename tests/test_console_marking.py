@@ -90,7 +90,9 @@ async def test_blind_marking_correction_double_marking_and_adjudication(
     mine = user(service_keys, tid, ["rater"], sub="r1")
 
     # No level chosen: the message sits next to the levels, nothing is stored.
-    missing = await client.post(f"/console/marking/{a}", data={"value": ""}, headers={**r1, "HX-Request": "true"})
+    missing = await client.post(
+        f"/console/marking/{a}", data={"value": ""}, headers={**r1, "HX-Request": "true"}
+    )
     assert missing.status_code == 422 and 'id="value-error" role="alert">choose a level' in missing.text
     assert (await client.get(f"/v1/rating-tasks/{a}/ratings/mine", headers=mine)).status_code == 404
 
@@ -103,7 +105,9 @@ async def test_blind_marking_correction_double_marking_and_adjudication(
 
     # Correct it while unused: the task's page holds my rating and its revision.
     again = await client.get(f"/console/marking/{a}", headers=r1)
-    assert 'name="revision" value="1"' in again.text and f'action="/console/marking/{a}/correct"' in again.text
+    assert (
+        'name="revision" value="1"' in again.text and f'action="/console/marking/{a}/correct"' in again.text
+    )
     stale = await rate(client, r1, a, 1, revision="7")
     assert stale.status_code == 422 and "read it again" in stale.text
     corrected = await rate(client, r1, a, 1, revision="1")
@@ -128,8 +132,12 @@ async def test_blind_marking_correction_double_marking_and_adjudication(
     queue = await client.get("/console/marking", headers=r3)
     assert task_of(queue.text) == a and "1 response waiting" in queue.text
     assert (await rate(client, r3, a, 3)).status_code == 200
-    agreed = await client.get(f"/v1/me/attempts/{tenant['attempts'][0]}/report", headers=tenant["candidates"][0])
-    other = await client.get(f"/v1/me/attempts/{tenant['attempts'][1]}/report", headers=tenant["candidates"][1])
+    agreed = await client.get(
+        f"/v1/me/attempts/{tenant['attempts'][0]}/report", headers=tenant["candidates"][0]
+    )
+    other = await client.get(
+        f"/v1/me/attempts/{tenant['attempts'][1]}/report", headers=tenant["candidates"][1]
+    )
     assert {agreed.json()["status"], other.json()["status"]} == {"final"}
 
     # Agreement: the first two ratings of each response; r1 and r2 agree on one of two.

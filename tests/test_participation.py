@@ -77,7 +77,7 @@ async def sitting(client: httpx.AsyncClient, keys: ServiceKeys) -> dict[str, Any
 
 
 def _counts(row: dict[str, Any]) -> tuple[int, int, int, int, int]:
-    c = row["counts"] if "counts" in row else row
+    c = row.get("counts", row)
     return c["audience"], c["started"], c["in_progress"], c["submitted"], c["not_started"]
 
 
@@ -151,7 +151,11 @@ async def test_participation_per_unit_down_the_tree(client: httpx.AsyncClient, s
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0] == ["External id", "Name", "Org unit code", "Org unit"]
     assert rows[1] == ["external_id", "name", "unit", "unit_name"]
-    assert rows[2:] == [["n1", "王五", "north", "North 北"], ["n2", None, "north", "North 北"], ["t3", "李四", "north-town", "North town"]]
+    assert rows[2:] == [
+        ["n1", "王五", "north", "North 北"],
+        ["n2", None, "north", "North 北"],
+        ["t3", "李四", "north-town", "North town"],
+    ]
     everyone = (await client.get("/v1/assessments/quiz/participation/not-started", headers=admin)).json()
     assert [p["external_id"] for p in everyone["items"]] == ["x1", "n1", "n2", "t3"]
 
@@ -186,7 +190,9 @@ async def test_category_audience_and_a_unit_the_tree_lacks(
     does not have reaches nobody, as for a candidate."""
     tenant = await make_tenant(client, service_keys, "category-region")
     admin = tenant["admin"]
-    assert (await client.post("/v1/org-units", json={"code": "root", "name": "Root"}, headers=admin)).status_code == 201
+    assert (
+        await client.post("/v1/org-units", json={"code": "root", "name": "Root"}, headers=admin)
+    ).status_code == 201
     rows = [
         {"external_id": "a", "org_unit_code": "root", "category": "teacher"},
         {"external_id": "b", "org_unit_code": "root", "category": "civil_servant"},
@@ -194,7 +200,9 @@ async def test_category_audience_and_a_unit_the_tree_lacks(
     ]
     assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
     await publish_framework(client, admin)
-    assert (await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)).status_code == 200
+    assert (
+        await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
+    ).status_code == 200
     created = await client.post("/v1/assessments", json=assessment_body(audience=audience), headers=admin)
     assert created.status_code == 201, created.text  # a draft: participation answers all the same
     found = (await client.get("/v1/assessments/quiz/participation", headers=admin)).json()

@@ -148,7 +148,9 @@ class MarkingScreens(Controller):
         except NotFound:
             return None
 
-    async def _posted(self, request: Request) -> tuple[dict[str, str], RatingInput | None, dict[str, list[str]]]:
+    async def _posted(
+        self, request: Request
+    ) -> tuple[dict[str, str], RatingInput | None, dict[str, list[str]]]:
         data = await form(request)
         values = {name: data.get(name, "").strip() for name in (*FIELDS, "revision")}
         locale = session_of(request).locale
@@ -157,7 +159,11 @@ class MarkingScreens(Controller):
         except ValueError:
             return values, None, {"value": [render(msg("choose a level"), locale)]}
         try:
-            return values, msgspec.convert({"value": value, "comment": values["comment"] or None}, RatingInput), {}
+            return (
+                values,
+                msgspec.convert({"value": value, "comment": values["comment"] or None}, RatingInput),
+                {},
+            )
         except msgspec.ValidationError as exc:
             field = "comment" if "comment" in str(exc) else "value"
             return values, None, {field: [str(exc)]}
@@ -197,7 +203,9 @@ class MarkingScreens(Controller):
                 errors = domain_errors(exc, FIELDS, session_of(request).locale)
         if errors:
             mine = await self._mine(conn, task_id, request)
-            return await self._show(request, conn, task, mine=mine, errors=errors, values=values, status_code=422)
+            return await self._show(
+                request, conn, task, mine=mine, errors=errors, values=values, status_code=422
+            )
         if not _partial(request):
             return Redirect("/console/marking", status_code=303)
         notice = render(msg("Rating corrected."), session_of(request).locale)

@@ -11,7 +11,7 @@ alone. Who has not started downloads as CSV (with a byte order mark, for Excel) 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
@@ -23,7 +23,7 @@ from service.api.assessments import admin, read, results
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import csv_response, xlsx_response
 from service.assessments import assessments
-from service.auth.principal import TENANT_ADMIN
+from service.auth.principal import ANALYST, AUTHOR, TENANT_ADMIN
 from service.console.views import page
 from service.console.web import session_of
 from service.delivery import participation
@@ -57,13 +57,15 @@ class SittingScreens(Controller):
             conn,
             "participation_assessments.html",
             assessments=found,
-            sees_results=principal.has_any(frozenset({TENANT_ADMIN, "author", "analyst"})),
+            sees_results=principal.has_any(frozenset({TENANT_ADMIN, AUTHOR, ANALYST})),
         )
 
     @get("/{code:str}/participation", guards=[results])
-    async def participation_page(self, request: Request, conn: Conn, code: Code, unit: Unit = None) -> Template:
+    async def participation_page(
+        self, request: Request, conn: Conn, code: Code, unit: Unit = None
+    ) -> Template:
         found = await participation.participation(conn, code, unit)
-        context = {
+        context: dict[str, Any] = {
             "p": found,
             "code": code,
             "self_url": _url(code, "", unit),

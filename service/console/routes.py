@@ -16,7 +16,14 @@ from service.console.web import console_guard
 
 
 def console_router(settings: Settings) -> Router:
-    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens, SittingScreens, MarkingScreens, AgreementScreens]
+    handlers: list[type] = [
+        ConsoleSignIn,
+        Console,
+        ItemScreens,
+        SittingScreens,
+        MarkingScreens,
+        AgreementScreens,
+    ]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers.append(DemoIdentityProvider)
     return Router(

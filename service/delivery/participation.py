@@ -146,6 +146,7 @@ _IN_AUDIENCE = f"p.active AND (p.external_id = ANY($2::text[]) OR {_in_filter('p
 _CHILD = "coalesce(split_part(u.path, '/', $7), '')"
 _IN_SCOPE = "($6::text IS NULL OR starts_with(u.path, $6))"
 
+
 # Everyone the filter reaches, from the tallies (a row per unit and category, not per person): the
 # audience, then who started and submitted.
 def _tallied(table: str, measures: str) -> str:
@@ -157,9 +158,12 @@ def _tallied(table: str, measures: str) -> str:
     GROUP BY 1"""
 
 
-_TALLIED_AUDIENCE = _tallied("audience_tallies", "sum(t.people)::int AS audience, 0 AS started, 0 AS submitted")
+_TALLIED_AUDIENCE = _tallied(
+    "audience_tallies", "sum(t.people)::int AS audience, 0 AS started, 0 AS submitted"
+)
 _TALLIED_PARTICIPATION = _tallied(
-    "participation_tallies", "0 AS audience, sum(t.started)::int AS started, sum(t.submitted)::int AS submitted"
+    "participation_tallies",
+    "0 AS audience, sum(t.started)::int AS started, sum(t.submitted)::int AS submitted",
 )
 
 # Named people the filter does not reach, one by one (a named list is short).
@@ -208,16 +212,12 @@ async def participation(conn: asyncpg.Connection, code: str, unit: str | None) -
                 found[i] += row[key]
     rows = []
     for child in children:
-        found = counted.get(str(child["id"]))
-        counts = _counts(*found) if found else Counts()
+        tally = counted.get(str(child["id"]))
+        counts = _counts(*tally) if tally else Counts()
         rows.append(UnitParticipation(child["code"], child["name"], child["has_children"], counts))
     direct = counted.get("")
     if direct is not None:
-        rows.append(
-            UnitParticipation(
-                None, None, False, _counts(*direct)
-            )
-        )
+        rows.append(UnitParticipation(None, None, False, _counts(*direct)))
     total = _counts(*(sum(r[i] for r in counted.values()) for i in range(3)))
     return Participation(code, scope.unit, scope.ancestors, total, rows)
 
