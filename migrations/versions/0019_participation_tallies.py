@@ -2,7 +2,8 @@
 person: `audience_tallies` holds the active people per org unit and category, and
 `participation_tallies` per assessment, org unit and category how many active people have started
 (have an attempt) and submitted (have a submitted attempt). An attempt's insert and submission and
-a person's move (unit, category, active) keep them exact in the same transaction, so a
+a person's move (unit, category, active) keep them exact in the same transaction (an attempt's
+trigger holds the person's row FOR SHARE, so a concurrent move and start serialize), so a
 300,000-person audience is answered by summing a few thousand rows (service/delivery/participation.py,
 bench/participation.py). No other table changes. Both tables are tenant tables (row-level security
 forced, the app role reads and writes them only through its own tenant's context); the triggers run
@@ -111,8 +112,10 @@ def upgrade() -> None:
             IF d_started + d_submitted = 0 THEN
                 RETURN NULL;
             END IF;
+            -- FOR SHARE: a move of this person waits for this transaction, and then sees its attempt; a
+            -- move already under way is waited for, and its unit is the one read.
             SELECT org_unit_id, category, active INTO person FROM people
-            WHERE tenant_id = NEW.tenant_id AND id = NEW.person_id;
+            WHERE tenant_id = NEW.tenant_id AND id = NEW.person_id FOR SHARE;
             IF person.active THEN
                 PERFORM tally_participation(NEW.tenant_id, NEW.assessment_id, person.org_unit_id, person.category,
                                             d_started, d_submitted);
