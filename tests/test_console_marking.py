@@ -95,6 +95,11 @@ async def test_blind_marking_correction_double_marking_and_adjudication(
     )
     assert missing.status_code == 422 and 'id="value-error" role="alert">choose a level' in missing.text
     assert (await client.get(f"/v1/rating-tasks/{a}/ratings/mine", headers=mine)).status_code == 404
+    too_high = await rate(client, r1, a, 4)  # the scale's top is 3: the domain's message, by the levels
+    assert too_high.status_code == 422 and 'id="value-error" role="alert">at most 3' in too_high.text
+    too_long = await rate(client, r1, a, 1, comment="x" * 4001)
+    assert too_long.status_code == 422 and 'id="comment-error" role="alert">' in too_long.text
+    assert 'id="comment-error" role="alert"></p>' not in too_long.text
 
     saved = await rate(client, r1, a, 2)
     assert saved.status_code == 200 and "Rating saved." in saved.text and "<html" not in saved.text

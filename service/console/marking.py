@@ -32,10 +32,10 @@ from litestar.response import Redirect, Template
 from service.api.assessments import results
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.ratings import rater
-from service.console.forms import domain_errors
+from service.console.forms import domain_errors, errors_by_field
 from service.console.views import form, page
 from service.console.web import session_of
-from service.errors import DomainError, NotFound
+from service.errors import DomainError, NotFound, msgspec_field_error
 from service.i18n import msg, render
 from service.results import ratings, scores
 from service.results.ratings import MyRating, RatingInput, RatingTask
@@ -164,9 +164,9 @@ class MarkingScreens(Controller):
                 msgspec.convert({"value": value, "comment": values["comment"] or None}, RatingInput),
                 {},
             )
-        except msgspec.ValidationError as exc:
-            field = "comment" if "comment" in str(exc) else "value"
-            return values, None, {field: [str(exc)]}
+        except msgspec.ValidationError as exc:  # the API's message for the same body, next to its field
+            problem = msgspec_field_error(str(exc))
+            return values, None, errors_by_field([problem], problem.detail, FIELDS, locale)
 
     @post("/{task_id:uuid}", guards=[rater])
     async def rate(self, request: Request, conn: Conn, task_id: TaskId) -> Template | Response[Any]:
