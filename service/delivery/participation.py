@@ -191,7 +191,9 @@ async def participation(conn: asyncpg.Connection, code: str, unit: str | None) -
         """SELECT c.id, c.code, c.name,
                   EXISTS (SELECT 1 FROM org_units g WHERE g.tenant_id = c.tenant_id AND g.parent_id = c.id)
                       AS has_children
-           FROM org_units c WHERE c.parent_id IS NOT DISTINCT FROM $1 ORDER BY c.code""",
+           FROM org_units c WHERE """
+        + ("c.parent_id IS NULL AND $1::uuid IS NULL" if scope.unit_id is None else "c.parent_id = $1")
+        + " ORDER BY c.code",
         scope.unit_id,
     )
     # '/a/b/' split on '/' is '', a, b, '': a unit at depth d is segment d + 2, its children d + 3.
