@@ -23,16 +23,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness  # noqa: F401  (puts the repository on sys.path, as every benchmark does)
+import asyncpg
 
-import asyncpg  # noqa: E402
-
-from service.db import migrate  # noqa: E402
-from service.db.pool import create_pool, tenant_transaction  # noqa: E402
-from service.db.urls import with_database, with_user  # noqa: E402
-from service.delivery import participation  # noqa: E402
-from service.demo import DEMO_ASSESSMENT, seed_demo  # noqa: E402
+from service.db import migrate
+from service.db.pool import create_pool, tenant_transaction
+from service.db.urls import with_database, with_user
+from service.delivery import participation
+from service.demo import DEMO_ASSESSMENT, DEMO_TEACHER_ASSESSMENT, seed_demo
 
 APP_ROLE = "assess_bench_app"
 
@@ -114,6 +112,39 @@ async def _time(
     return statistics.median(took), took[int(len(took) * 0.95) - 1], audience
 
 
+async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts: int) -> None:
+    """What the tallies cost a start: `starts` attempts inserted one transaction each (as a start commits
+    its own), with the tally trigger and with it disabled, on the demo teacher assessment."""
+    admin = await asyncpg.connect(owner)
+    try:
+        async with tenant_transaction(pool, tenant) as conn:
+            assessment = await conn.fetchval(
+                "SELECT id FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT
+            )
+            people = [
+                r["id"] for r in await conn.fetch("SELECT id FROM people ORDER BY id LIMIT $1", 2 * starts)
+            ]
+        for trigger, chosen in (("on", people[:starts]), ("off", people[starts:])):
+            if trigger == "off":
+                await admin.execute("ALTER TABLE attempts DISABLE TRIGGER attempts_tally")
+            began = time.perf_counter()
+            for person in chosen:
+                async with tenant_transaction(pool, tenant) as conn:
+                    await conn.execute(
+                        "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                        "VALUES ($1, $2, 1, 1, '[]', 0)",
+                        assessment,
+                        person,
+                    )
+            took = (time.perf_counter() - began) * 1000 / len(chosen)
+            print(
+                f"# a start's insert, tally trigger {trigger}: {took:.2f} ms per transaction ({len(chosen)} starts)"
+            )
+    finally:
+        await admin.execute("ALTER TABLE attempts ENABLE TRIGGER attempts_tally")
+        await admin.close()
+
+
 async def run(sizes: list[int], requests: int) -> None:
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
     print(f"# {' '.join(['./dev python bench/participation.py', *sys.argv[1:]])}")
@@ -135,6 +166,7 @@ async def run(sizes: list[int], requests: int) -> None:
             for unit in (None, "B-C1", "B-C1-K1"):
                 median, p95, audience = await _time(pool, tenant, unit, requests)
                 print(f"{size:>8} {unit or '(tenant)':>10} {audience:>9} {median:>10.1f} {p95:>8.1f}")
+        await _write_cost(owner, pool, tenant, 2000)
     finally:
         await pool.close()
 

@@ -30,8 +30,8 @@ async def _session(app_url: str, tenant_id: str, roles: list[str], subject: str)
 
 
 async def test_two_raters_disagree_once_a_third_adjudicates_and_agreement_shows(
-    live_service: str,  # noqa: F811  (fixture)
-    browser_page: OfflinePage,  # noqa: F811  (fixture)
+    live_service: str,
+    browser_page: OfflinePage,
     app_url: str,
     service_keys: ServiceKeys,
     tmp_path_factory: pytest.TempPathFactory,

@@ -22,8 +22,8 @@ EMPTY_STYLE = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # see test_
 
 
 async def test_counts_change_during_a_sitting_and_the_not_started_list_downloads(
-    live_service: str,  # noqa: F811  (fixture)
-    browser_page: OfflinePage,  # noqa: F811  (fixture)
+    live_service: str,
+    browser_page: OfflinePage,
     app_url: str,
     service_keys: ServiceKeys,
     tmp_path_factory: pytest.TempPathFactory,
