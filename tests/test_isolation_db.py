@@ -821,3 +821,54 @@ async def test_item_images_are_a_tenant_table_written_once(
             await conn.execute("UPDATE item_images SET name = 'x'")
     async with tenant_transaction(pool, world.b.id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM item_images") == 1
+
+
+# Participation tallies (0019) are kept by triggers on people and attempts, which run as the writer:
+# the app role reads, inserts and updates them in its own tenant's context only, and never deletes.
+TALLY_TABLES = {
+    "audience_tallies": ("SELECT", "INSERT", "UPDATE"),
+    "participation_tallies": ("SELECT", "INSERT", "UPDATE"),
+}
+
+
+async def test_participation_tallies_are_tenant_tables(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    for table, granted in TALLY_TABLES.items():
+        (policy,) = await owner.fetch(
+            "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
+            table,
+        )
+        assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+            assert await owner.fetchval(
+                "SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege
+            ) is (privilege in granted), (table, privilege)
+    # The seeded people are tallied, each tenant's in its own rows, and A sees only its own.
+    by_tenant = {
+        r["tenant_id"]: r["people"]
+        for r in await owner.fetch(
+            "SELECT tenant_id, sum(people)::int AS people FROM audience_tallies GROUP BY 1"
+        )
+    }
+    people = {
+        r["tenant_id"]: r["n"]
+        for r in await owner.fetch("SELECT tenant_id, count(*)::int AS n FROM people WHERE active GROUP BY 1")
+    }
+    assert by_tenant == people and world.b.id in by_tenant
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT sum(people) FROM audience_tallies") == people[world.a.id]
+        assert (
+            _affected(
+                await conn.execute("UPDATE audience_tallies SET people = 0 WHERE tenant_id = $1", world.b.id)
+            )
+            == 0
+        )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # a row naming B is refused by the policy
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO audience_tallies (tenant_id, org_unit_id, category, people) VALUES ($1, NULL, 'other', 1)",
+                world.b.id,
+            )

@@ -1037,6 +1037,71 @@ CROSS_TENANT_PROBES: list[Probe] = [
         404,
         "path",
     ),
+    # Participation of a sitting, over the API and in the console; the console's marking and agreement.
+    *(
+        probe
+        for prefix, who in (("/v1", "admin"), ("/console", "console_admin"))
+        for suffix in (
+            [
+                "/participation",
+                "/participation/not-started",
+                "/participation/not-started.csv",
+                "/participation/not-started.xlsx",
+            ]
+            if prefix == "/v1"
+            else ["/participation", "/participation/not-started.csv", "/participation/not-started.xlsx"]
+        )
+        for probe in (
+            Probe(
+                "GET",
+                f"{prefix}/assessments/{{code:str}}{suffix}",
+                f"{prefix}/assessments/B-QUIZ{suffix}",
+                404,
+                "path",
+                who=who,
+            ),
+            Probe(
+                "GET",
+                f"{prefix}/assessments/{{code:str}}{suffix}",
+                f"{prefix}/assessments/QUIZ{suffix}?unit=B-CITY",
+                422,
+                "query:unit",
+                who=who,
+            ),
+        )
+    ),
+    Probe(
+        "GET",
+        "/console/assessments/{code:str}/agreement",
+        "/console/assessments/B-QUIZ/agreement",
+        404,
+        "path",
+        who="console_admin",
+    ),
+    Probe(
+        "GET",
+        "/console/marking/{task_id:uuid}",
+        "/console/marking/{b_task}",
+        404,
+        "path",
+        who="console_rater",
+    ),
+    Probe(
+        "POST",
+        "/console/marking/{task_id:uuid}",
+        "/console/marking/{b_task}",
+        404,
+        "path",
+        who="console_rater",
+    ),
+    Probe(
+        "POST",
+        "/console/marking/{task_id:uuid}/correct",
+        "/console/marking/{b_task}/correct",
+        404,
+        "path",
+        who="console_rater",
+    ),
     Probe(
         "DELETE",
         "/v1/rating-allocations",
@@ -1266,6 +1331,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "interval",
     "rater",
     "bom",
+    "threshold",  # the console's agreement page: a kappa to highlight raters below
 }
 
 # Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path
@@ -1614,6 +1680,10 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
         tenant["candidate"] = user(service_keys, tenant["id"], ["candidate"], sub="shared-1")
         tenant["rater"] = user(service_keys, tenant["id"], ["rater"], sub="rater-1")
         tenant["keys"] = service_keys
+        # Console probes: a session's cookie and CSRF header, in place of a bearer token.
+        for who, roles in (("console_admin", ["tenant_admin"]), ("console_rater", ["rater"])):
+            session_id, csrf = await _console_session(client, tenant["id"], roles)
+            tenant[who] = {"Cookie": f"assess_console={session_id}", "X-CSRF-Token": csrf}
     etags, documents = await _build_frameworks(client, a["admin"], b["admin"])
     delivery_etags, ids = await _build_delivery(client, a, b)
     ids.update(await _build_webhooks(client, a, b))

@@ -34,6 +34,7 @@ from service.api.items import ItemController
 from service.api.oauth import token as oauth_token
 from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
+from service.api.participation import ParticipationController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratelimit import RateLimiter, add_ratelimit_headers, install_limiter, rate_limit
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ItemController,
             ImageController,
             AssessmentController,
+            ParticipationController,
             DeliveryController,
             RatingController,
             RatingAdminController,

@@ -9,13 +9,23 @@ from service.config import Settings
 from service.console.demo_idp import DemoIdentityProvider
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
+from service.console.marking import AgreementScreens, MarkingScreens
+from service.console.participation import SittingScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
 from service.console.web import console_guard
 
 
 def console_router(settings: Settings) -> Router:
-    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens, *ITEM_AUTHORING]
+    handlers: list[type] = [
+        ConsoleSignIn,
+        Console,
+        ItemScreens,
+        *ITEM_AUTHORING,
+        SittingScreens,
+        MarkingScreens,
+        AgreementScreens,
+    ]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers.append(DemoIdentityProvider)
     return Router(

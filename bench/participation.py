@@ -1,0 +1,185 @@
+"""Participation of a running sitting at 10k, 100k and 300k people in the audience.
+
+An embedded PostgreSQL in a temporary directory (or DATABASE_URL, in a fresh database), migrated,
+with the demo tenant (its assessment's audience is the province `P`). Each size adds a tree of
+5 cities x 10 counties x 20 townships under `P`, spreads the people over the townships, and gives
+60% of them an attempt, half of those submitted. Then `participation.participation` (what
+`GET /v1/assessments/{code}/participation` calls) is timed on the app role's tenant transaction,
+for the whole tenant, a city and a county: the server's time without HTTP.
+
+    ./dev python bench/participation.py [--sizes 10000,100000,300000] [--requests 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import _harness  # noqa: F401  (puts the repository on sys.path, as every benchmark does)
+import asyncpg
+
+from service.db import migrate
+from service.db.pool import create_pool, tenant_transaction
+from service.db.urls import with_database, with_user
+from service.delivery import participation
+from service.demo import DEMO_ASSESSMENT, DEMO_TEACHER_ASSESSMENT, seed_demo
+
+APP_ROLE = "assess_bench_app"
+
+
+async def _database() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url is None:
+        from service.db.embedded import start_embedded
+
+        url = start_embedded(Path(tempfile.mkdtemp(prefix="assess-bench-participation-")))
+    name = f"assess_bench_participation_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    owner = with_database(url, name)
+    await migrate.ensure_app_role(owner, APP_ROLE, None)
+    await asyncio.to_thread(migrate.upgrade, owner, APP_ROLE)
+    return owner
+
+
+async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
+    """Add people `start`..`people` (townships and their ancestors on first use), and attempts."""
+    if start == 0:
+        levels = (
+            ("P", "C", "city", 5, 1),
+            ("city", "K", "county", 10, 2),
+            ("county", "T", "township", 20, 3),
+        )
+        for parent, child, level, n, depth in levels:
+            await conn.execute(
+                f"""WITH made AS (
+                        SELECT gen_random_uuid() AS id, u.id AS parent_id, u.path AS parent_path,
+                               CASE WHEN u.code = 'P' THEN 'B' ELSE u.code END || '-{child}' || k AS code
+                        FROM org_units u, generate_series(1, {n}) k
+                        WHERE u.code = '{parent}' OR (u.level = '{parent}' AND u.code LIKE 'B-%'))
+                    INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
+                    SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
+            )
+    towns = [
+        r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'township' ORDER BY code")
+    ]
+    await conn.execute(
+        """INSERT INTO people (external_id, org_unit_id, category, display_name)
+           SELECT 'b-' || g, ($3::uuid[])[1 + g % cardinality($3::uuid[])],
+                  (ARRAY['civil_servant', 'teacher', 'leading_cadre'])[1 + g % 3], 'Person ' || g
+           FROM generate_series($1::int, $2::int - 1) g""",
+        start,
+        people,
+        towns,
+    )
+    assessment = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", DEMO_ASSESSMENT)
+    await conn.execute(
+        """INSERT INTO attempts (assessment_id, person_id, number, status, seed, form, item_count,
+                                 submitted_at, submitted_by)
+           SELECT $1, p.id, 1, CASE WHEN g % 10 < 3 THEN 'submitted' ELSE 'in_progress' END, g, '[]', 0,
+                  CASE WHEN g % 10 < 3 THEN now() END, CASE WHEN g % 10 < 3 THEN 'candidate' END
+           FROM people p, LATERAL (SELECT substr(p.external_id, 3)::int AS g) n
+           WHERE p.external_id LIKE 'b-%' AND n.g >= $2 AND n.g < $3 AND n.g % 10 < 6""",
+        assessment,
+        start,
+        people,
+    )
+
+
+async def _time(
+    pool: asyncpg.Pool, tenant: uuid.UUID, unit: str | None, requests: int
+) -> tuple[float, float, int]:
+    took: list[float] = []
+    audience = 0
+    for _ in range(requests):
+        async with tenant_transaction(pool, tenant) as conn:
+            started = time.perf_counter()
+            found = await participation.participation(conn, DEMO_ASSESSMENT, unit)
+            took.append((time.perf_counter() - started) * 1000)
+            audience = found.total.audience
+    took.sort()
+    return statistics.median(took), took[int(len(took) * 0.95) - 1], audience
+
+
+async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts: int) -> None:
+    """What the tallies cost a start: `starts` attempts inserted one transaction each (as a start commits
+    its own), with the tally trigger and with it disabled, on the demo teacher assessment."""
+    admin = await asyncpg.connect(owner)
+    try:
+        async with tenant_transaction(pool, tenant) as conn:
+            assessment = await conn.fetchval(
+                "SELECT id FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT
+            )
+            people = [
+                r["id"] for r in await conn.fetch("SELECT id FROM people ORDER BY id LIMIT $1", 2 * starts)
+            ]
+        for trigger, chosen in (("on", people[:starts]), ("off", people[starts:])):
+            if trigger == "off":
+                await admin.execute("ALTER TABLE attempts DISABLE TRIGGER attempts_tally")
+            began = time.perf_counter()
+            for person in chosen:
+                async with tenant_transaction(pool, tenant) as conn:
+                    await conn.execute(
+                        "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                        "VALUES ($1, $2, 1, 1, '[]', 0)",
+                        assessment,
+                        person,
+                    )
+            took = (time.perf_counter() - began) * 1000 / len(chosen)
+            print(
+                f"# a start's insert, tally trigger {trigger}: {took:.2f} ms per transaction ({len(chosen)} starts)"
+            )
+    finally:
+        await admin.execute("ALTER TABLE attempts ENABLE TRIGGER attempts_tally")
+        await admin.close()
+
+
+async def run(sizes: list[int], requests: int) -> None:
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
+    print(f"# {' '.join(['./dev python bench/participation.py', *sys.argv[1:]])}")
+    owner = await _database()
+    pool = await create_pool(with_user(owner, APP_ROLE, None), min_size=1, max_size=2)
+    try:
+        tenant = await seed_demo(pool)
+        print(f"{'people':>8} {'unit':>10} {'audience':>9} {'median ms':>10} {'p95 ms':>8}")
+        done = 0
+        for size in sizes:
+            async with tenant_transaction(pool, tenant) as conn:
+                await _grow(conn, size, done)
+            done = size
+            vacuum = await asyncpg.connect(owner)  # as autovacuum would: statistics and the visibility map
+            try:
+                await vacuum.execute("VACUUM ANALYZE")
+            finally:
+                await vacuum.close()
+            for unit in (None, "B-C1", "B-C1-K1"):
+                median, p95, audience = await _time(pool, tenant, unit, requests)
+                print(f"{size:>8} {unit or '(tenant)':>10} {audience:>9} {median:>10.1f} {p95:>8.1f}")
+        await _write_cost(owner, pool, tenant, 2000)
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,300000")
+    parser.add_argument("--requests", type=int, default=30)
+    args = parser.parse_args()
+    asyncio.run(run([int(s) for s in args.sizes.split(",")], args.requests))
+
+
+if __name__ == "__main__":
+    main()

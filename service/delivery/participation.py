@@ -1,0 +1,275 @@
+"""Participation in an assessment while it runs: per org unit, how many people its audience reaches,
+how many have started, submitted, or not started; and who has not started in a unit. Runs on a
+tenant-scoped connection.
+
+The audience is the one `audience.includes` decides for a candidate (named people; otherwise the
+listed units' subtrees and the listed categories), applied in SQL to the tenant's active people.
+A person *started* with any attempt, *submitted* with any submitted attempt (a later attempt in
+progress does not undo that), and is *in progress* when started but not submitted.
+
+The counts come from tallies that triggers keep per unit and category (migration 0019:
+`audience_tallies`, `participation_tallies`), summed per child unit of the chosen one (the path
+segment below it), so a 300,000-person audience costs a few thousand tally rows, not 300,000
+people (bench/participation.py). The audience's filter (units, categories) applies to a tally row as
+it would to each person in it; named people outside the filter are counted one by one. The list of
+who has not started is read person by person, for one unit at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from service.assessments.model import AssessmentContent
+from service.errors import FieldError, NotFound, Unprocessable
+from service.i18n import msg, render
+from service.results import xlsx
+
+
+class UnitRef(msgspec.Struct):
+    code: str
+    name: str
+
+
+class Counts(msgspec.Struct):
+    audience: int = 0
+    started: int = 0
+    in_progress: int = 0
+    submitted: int = 0
+    not_started: int = 0
+
+
+class UnitParticipation(msgspec.Struct):
+    """A child unit's whole subtree; or, with `unit` null, the people attached to the chosen unit itself
+    (at the top: people in no unit)."""
+
+    unit: str | None
+    name: str | None
+    has_children: bool
+    counts: Counts
+
+
+class Participation(msgspec.Struct):
+    assessment: str
+    unit: UnitRef | None  # null: the whole tenant
+    path: list[UnitRef]  # the chosen unit's ancestors, from the top, then the unit itself
+    total: Counts
+    rows: list[UnitParticipation]
+
+
+class NotStarted(msgspec.Struct):
+    external_id: str
+    name: str | None
+    unit: str | None
+    unit_name: str | None
+
+
+class _Audience(msgspec.Struct, frozen=True):
+    id: UUID
+    named: list[str]
+    unit_paths: list[str]
+    categories: list[str]
+    by_filter: bool  # units or categories listed: people outside `named` can be in it
+
+
+class _Scope(msgspec.Struct, frozen=True):
+    unit: UnitRef | None
+    unit_id: UUID | None
+    path: str | None
+    depth: int
+    ancestors: list[UnitRef]
+
+
+async def _audience(conn: asyncpg.Connection, code: str) -> _Audience:
+    row = await conn.fetchrow("SELECT id, content FROM assessments WHERE code = $1", code)
+    if row is None:
+        raise NotFound(msg("no assessment '{code}'", code=code))
+    audience = msgspec.convert(row["content"], AssessmentContent).audience
+    paths = (
+        [
+            r["path"]
+            for r in await conn.fetch(
+                "SELECT path FROM org_units WHERE code = ANY($1::text[])", audience.org_units
+            )
+        ]
+        if audience.org_units
+        else []
+    )
+    if audience.org_units and not paths:  # listed units the tree no longer has: only the named people
+        return _Audience(row["id"], list(audience.people), [], [], False)
+    return _Audience(
+        row["id"],
+        list(audience.people),
+        paths,
+        list(audience.categories),
+        bool(audience.org_units or audience.categories),
+    )
+
+
+async def _scope(conn: asyncpg.Connection, unit: str | None) -> _Scope:
+    if unit is None:
+        return _Scope(None, None, None, -1, [])
+    row = await conn.fetchrow("SELECT id, code, name, path, depth FROM org_units WHERE code = $1", unit)
+    if row is None:
+        raise Unprocessable(
+            msg("no such org unit"),
+            [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")],
+        )
+    ancestors = [
+        UnitRef(r["code"], r["name"])
+        for r in await conn.fetch(
+            "SELECT code, name FROM org_units WHERE starts_with($1, path) ORDER BY depth", row["path"]
+        )
+    ]
+    return _Scope(UnitRef(row["code"], row["name"]), row["id"], row["path"], row["depth"], ancestors)
+
+
+# Whether a unit and category fall in the audience's filter: $3 paths of the listed units, $4
+# categories, $5 whether units or categories are listed. `u` is the unit (null: in no unit), `cat`
+# the category.
+def _in_filter(cat: str) -> str:
+    return f"""($5 AND (cardinality($3::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS listed(path)
+                                                          WHERE starts_with(u.path, listed.path)))
+            AND (cardinality($4::text[]) = 0 OR {cat} = ANY($4::text[])))"""
+
+
+# Active people in the audience, as `audience.includes` decides it ($2: the named external ids).
+_IN_AUDIENCE = f"p.active AND (p.external_id = ANY($2::text[]) OR {_in_filter('p.category')})"
+
+# $6 the chosen unit's path (null: the whole tenant), $7 the path segment that names the child unit
+# a unit lies under ('' for the chosen unit itself, and for people in no unit).
+_CHILD = "coalesce(split_part(u.path, '/', $7), '')"
+_IN_SCOPE = "($6::text IS NULL OR starts_with(u.path, $6))"
+
+
+# Everyone the filter reaches, from the tallies (a row per unit and category, not per person): the
+# audience, then who started and submitted.
+def _tallied(table: str, measures: str) -> str:
+    return f"""
+    SELECT {_CHILD} AS child, {measures}
+    FROM {table} t LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = t.org_unit_id
+    WHERE (t.org_unit_id IS NULL OR u.id IS NOT NULL) AND {_in_filter("t.category")} AND {_IN_SCOPE}
+      AND $2::text[] IS NOT NULL AND {"$1::uuid IS NOT NULL" if table == "audience_tallies" else "t.assessment_id = $1"}
+    GROUP BY 1"""
+
+
+_TALLIED_AUDIENCE = _tallied(
+    "audience_tallies", "sum(t.people)::int AS audience, 0 AS started, 0 AS submitted"
+)
+_TALLIED_PARTICIPATION = _tallied(
+    "participation_tallies",
+    "0 AS audience, sum(t.started)::int AS started, sum(t.submitted)::int AS submitted",
+)
+
+# Named people the filter does not reach, one by one (a named list is short).
+_NAMED = f"""
+    SELECT {_CHILD} AS child, count(*)::int AS audience, count(*) FILTER (WHERE x.started)::int AS started,
+           count(*) FILTER (WHERE x.submitted)::int AS submitted
+    FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+    CROSS JOIN LATERAL (
+        SELECT count(*) > 0 AS started, coalesce(bool_or(a.status = 'submitted'), false) AS submitted
+        FROM attempts a WHERE a.tenant_id = p.tenant_id AND a.assessment_id = $1 AND a.person_id = p.id) x
+    WHERE p.active AND p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
+    GROUP BY 1"""
+
+
+def _counts(audience: int, started: int, submitted: int) -> Counts:
+    return Counts(audience, started, started - submitted, submitted, audience - started)
+
+
+async def participation(conn: asyncpg.Connection, code: str, unit: str | None) -> Participation:
+    """Counts for `unit`'s subtree (default: the whole tenant), one row per child unit, and one for the
+    people attached to `unit` itself (at the top: people in no unit) when there are any."""
+    audience = await _audience(conn, code)
+    scope = await _scope(conn, unit)
+    children = await conn.fetch(
+        """SELECT c.id, c.code, c.name,
+                  EXISTS (SELECT 1 FROM org_units g WHERE g.tenant_id = c.tenant_id AND g.parent_id = c.id)
+                      AS has_children
+           FROM org_units c WHERE """
+        + ("c.parent_id IS NULL AND $1::uuid IS NULL" if scope.unit_id is None else "c.parent_id = $1")
+        + " ORDER BY c.code",
+        scope.unit_id,
+    )
+    # '/a/b/' split on '/' is '', a, b, '': a unit at depth d is segment d + 2, its children d + 3.
+    args = (
+        audience.id,
+        audience.named,
+        audience.unit_paths,
+        audience.categories,
+        audience.by_filter,
+        scope.path,
+        scope.depth + 3,
+    )
+    counted: dict[str, list[int]] = {}
+    for query in (_TALLIED_AUDIENCE, _TALLIED_PARTICIPATION, _NAMED):
+        for row in await conn.fetch(query, *args):
+            found = counted.setdefault(row["child"], [0, 0, 0])
+            for i, key in enumerate(("audience", "started", "submitted")):
+                found[i] += row[key]
+    rows = []
+    for child in children:
+        tally = counted.get(str(child["id"]))
+        counts = _counts(*tally) if tally else Counts()
+        rows.append(UnitParticipation(child["code"], child["name"], child["has_children"], counts))
+    direct = counted.get("")
+    if direct is not None:
+        rows.append(UnitParticipation(None, None, False, _counts(*direct)))
+    total = _counts(*(sum(r[i] for r in counted.values()) for i in range(3)))
+    return Participation(code, scope.unit, scope.ancestors, total, rows)
+
+
+async def not_started(conn: asyncpg.Connection, code: str, unit: str | None) -> list[NotStarted]:
+    """Who in `unit`'s subtree (default: the whole tenant) the audience reaches and who has no attempt
+    yet, by unit code then external id."""
+    audience = await _audience(conn, code)
+    scope = await _scope(conn, unit)
+    rows = await conn.fetch(
+        f"""SELECT p.external_id, p.display_name AS name, u.code AS unit, u.name AS unit_name
+            FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+            WHERE {_IN_AUDIENCE} AND ($6::text IS NULL OR starts_with(u.path, $6))
+              AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = p.tenant_id
+                              AND t.assessment_id = $1 AND t.person_id = p.id)
+            ORDER BY u.code NULLS FIRST, p.external_id""",
+        audience.id,
+        audience.named,
+        audience.unit_paths,
+        audience.categories,
+        audience.by_filter,
+        scope.path,
+    )
+    return [NotStarted(**dict(row)) for row in rows]
+
+
+NOT_STARTED_COLUMNS = ("external_id", "name", "unit", "unit_name")
+
+
+def _not_started_rows(people: list[NotStarted]) -> list[list[str | None]]:
+    return [[p.external_id, p.name, p.unit, p.unit_name] for p in people]
+
+
+def not_started_csv(people: list[NotStarted], bom: bool) -> bytes:
+    """UTF-8 CSV, codes as the header; with `bom`, a leading U+FEFF so Excel reads Chinese names."""
+    out = io.StringIO()
+    if bom:
+        out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(NOT_STARTED_COLUMNS)
+    writer.writerows([["" if v is None else v for v in row] for row in _not_started_rows(people)])
+    return out.getvalue().encode("utf-8")
+
+
+def not_started_xlsx(people: list[NotStarted], locale: str) -> AsyncIterator[bytes]:
+    """The list as a workbook: column names in `locale` above their codes."""
+    labels = [
+        render(label, locale)
+        for label in (msg("External id"), msg("Name"), msg("Org unit code"), msg("Org unit"))
+    ]
+    return xlsx.workbook(
+        render(msg("Not started"), locale), labels, NOT_STARTED_COLUMNS, _not_started_rows(people)
+    )
