@@ -10,14 +10,14 @@ forced, the app role reads and writes them only through its own tenant's context
 as the writer, under the same policies. Existing people and attempts are tallied on upgrade.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
