@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from service.config import Settings
+from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider
 from service.console.items import ItemScreens
 from service.console.signin import ConsoleSignIn
@@ -14,7 +15,7 @@ from service.console.web import console_guard
 
 
 def console_router(settings: Settings) -> Router:
-    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens]
+    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens, AssessmentScreens]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers.append(DemoIdentityProvider)
     return Router(
