@@ -422,3 +422,20 @@ def test_the_form_is_the_apis_document() -> None:
     assert body["window"]["opens_at"] == "2030-01-02T09:00:00+08:00"
     assert body["audience"] == {"org_units": ["P-C1"], "categories": ["teacher"]}
     assert content.window.opens_at == datetime(2030, 1, 2, 1, 0, tzinfo=UTC)
+
+
+async def test_pages_with_an_object_key_carry_the_strict_policy(settings: Settings) -> None:
+    """test_console_auth walks the routes without a path parameter; these are the ones with one."""
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        for url in (
+            f"/console/assessments/{DEMO_ASSESSMENT}",
+            f"/console/assessments/{DEMO_ASSESSMENT}/preview",
+            f"/console/assessments/{DEMO_ASSESSMENT}/accommodations",
+            "/console/assessments/no-such",
+        ):
+            response = await http.get(url)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "unsafe-inline" not in csp, url
+            assert response.headers["x-frame-options"] == "DENY", url
+            assert "<script>" not in response.text and " style=" not in response.text, url
