@@ -135,14 +135,15 @@ async def count_audience(
     Inactive people are left out: they cannot sign in to take it. Unknown codes reach nobody."""
     return int(
         await conn.fetchval(
-            """SELECT count(*) FROM people p
-               LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+            """WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
+                 SELECT u.id FROM org_units a
+                 JOIN org_units u ON u.tenant_id = a.tenant_id AND starts_with(u.path, a.path)
+                 WHERE a.code = ANY($1::text[]))
+               SELECT count(*) FROM people p
                WHERE p.active AND (
                  p.external_id = ANY($3::text[])
                  OR ((cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
-                     AND (cardinality($1::text[]) = 0 OR EXISTS (
-                           SELECT 1 FROM org_units a WHERE a.tenant_id = u.tenant_id
-                             AND a.code = ANY($1::text[]) AND starts_with(u.path, a.path)))
+                     AND (cardinality($1::text[]) = 0 OR p.org_unit_id IN (SELECT id FROM units))
                      AND (cardinality($2::text[]) = 0 OR p.category = ANY($2::text[]))))""",
             org_units,
             categories,
