@@ -184,7 +184,8 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     await page.check("#cat-civil_servant")
     await page.wait_for_selector('[data-testid="audience-count"][data-count="6"]')
     await _axe(page, "composer")
-    await page.screenshot(path=str(shots / "console-assessment-composer.png"))
+    await page.locator("#sections").screenshot(path=str(shots / "console-assessment-sections.png"))
+    await page.locator("#audience").screenshot(path=str(shots / "console-assessment-audience.png"))
 
     # Save and check: no problems.
     await page.click('[data-testid="check"]')
@@ -196,7 +197,9 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     await page.wait_for_selector('[data-testid="draft-preview"]')
     assert await page.locator('li[data-testid^="previewed-"]').count() == 4
     await _axe(page, "preview")
-    await page.screenshot(path=str(shots / "console-assessment-preview.png"))
+    await page.screenshot(
+        path=str(shots / "console-assessment-preview.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640}
+    )
     await page.go_back()
 
     # Publish: the summary, its status and audience.
