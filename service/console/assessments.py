@@ -438,6 +438,7 @@ class AssessmentScreens(Controller):
             errors=errors,
             next_url=f"/console/assessments?{urlencode({**shown, 'cursor': more})}" if more else None,
             can_write=_can(request, WRITERS),
+            zone=await _zone(request, conn),
         )
 
     @get("/-/new", guards=[write])
