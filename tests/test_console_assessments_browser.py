@@ -198,7 +198,8 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     assert await page.locator('li[data-testid^="previewed-"]').count() == 4
     await _axe(page, "preview")
     await page.screenshot(
-        path=str(shots / "console-assessment-preview.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640}
+        path=str(shots / "console-assessment-preview.png"),
+        clip={"x": 0, "y": 0, "width": 1280, "height": 640},
     )
     await page.go_back()
 
