@@ -439,3 +439,13 @@ async def test_pages_with_an_object_key_carry_the_strict_policy(settings: Settin
             assert "default-src 'self'" in csp and "unsafe-inline" not in csp, url
             assert response.headers["x-frame-options"] == "DENY", url
             assert "<script>" not in response.text and " style=" not in response.text, url
+
+
+async def test_enter_in_a_field_saves(settings: Settings) -> None:
+    """The composer's first submit button (what Enter in a field presses) saves; it is not "remove section"."""
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        page = (await http.get("/console/assessments/-/new")).text
+        form = page[page.index('<form method="post" action="/console/assessments/"') :]
+        first = re.search(r'<button type="submit"[^>]*>', form)
+        assert first and 'name="action" value="save"' in first.group(0), first

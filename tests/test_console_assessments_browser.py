@@ -164,7 +164,7 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     # A fixed item found with the item finder (htmx), added by its button (assessments.js).
     await page.click("#item-finder summary")
     await page.fill("#item_q", "CAL-AK-001")
-    await page.click('[data-testid="find-items"]')
+    await page.press("#item_q", "Enter")  # searches (assessments.js), does not submit the composer
     await page.wait_for_selector('[data-testid="found-CAL-AK-001"]')
     await page.select_option("#finder-target", "s0_items")
     await page.click('[data-testid="found-CAL-AK-001"] button')

@@ -28,3 +28,14 @@ document.addEventListener("click", function (event) {
   }
   button.setAttribute("aria-pressed", "true");
 });
+// Enter in the item finder's fields searches (htmx) instead of submitting the composer.
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Enter" || !event.target.closest("#item-finder input")) {
+    return;
+  }
+  event.preventDefault();
+  var search = document.querySelector('[data-testid="find-items"]');
+  if (search) {
+    search.click();
+  }
+});
