@@ -181,6 +181,9 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     await page.wait_for_selector('[data-testid="unit-GZ-GY"]')
     await page.click('[data-testid="unit-GZ-GY"] button:has-text("添加")')
     await page.wait_for_selector('[data-testid="audience-count"][data-count="6"]')
+    await page.check("#cat-teacher")  # the unit's people are civil servants: nobody is left
+    await page.wait_for_selector('[data-testid="audience-count"][data-count="0"]')
+    await page.uncheck("#cat-teacher")
     await page.check("#cat-civil_servant")
     await page.wait_for_selector('[data-testid="audience-count"][data-count="6"]')
     await _axe(page, "composer")
