@@ -449,3 +449,41 @@ async def test_enter_in_a_field_saves(settings: Settings) -> None:
         form = page[page.index('<form method="post" action="/console/assessments/"') :]
         first = re.search(r'<button type="submit"[^>]*>', form)
         assert first and 'name="action" value="save"' in first.group(0), first
+
+
+async def test_console_messages_are_the_apis(settings: Settings, service_keys: Any) -> None:
+    """A bad value gets, word for word, the `errors[].detail` POST /v1/assessments gives for the same value;
+    a check problem is the one POST .../check reports."""
+    from tests.helpers import user
+
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        token = await _english(http)
+        author = {**user(service_keys, await _demo_id(_pool(http)), ["author"]), "Accept-Language": "en"}
+        body = {
+            "code": "api-twin",
+            "title": {"en": "Twin"},
+            "framework": {"code": DEMO_FRAMEWORK, "version": 1},
+            "sections": [{"code": "main", "pool": {"items": [{"code": c} for c in POOL], "draw": 0}}],
+            "audience": {"org_units": ["P-C1"]},
+        }
+        for field, value, form in (
+            ("s0_pool_draw", 0, {"s0_pool_draw": "0", "s0_items": ""}),
+            ("attempts_allowed", 999, {"attempts_allowed": "999"}),
+        ):
+            sent = body if field == "s0_pool_draw" else {**body, "attempts_allowed": value}
+            if field != "s0_pool_draw":
+                sent = {**sent, "sections": [{"code": "main", "items": [{"code": "CAL-AK-001"}]}]}
+            api = await http.post("/v1/assessments", json=sent, headers=author)
+            assert api.status_code in (400, 422), api.text
+            page = await http.post("/console/assessments/", data=_composer(token, **form))
+            assert page.status_code == 422
+            assert _error(page.text, field) == api.json()["errors"][0]["detail"], (field, api.text)
+        # A check problem: the API's report on the same stored draft.
+        saved = await http.post(
+            "/console/assessments/", data=_composer(token, action="check", s0_pool_draw="9")
+        )
+        checked = (await http.get(saved.headers["location"])).text
+        report = await http.post("/v1/assessments/console-quiz/check", headers=author)
+        details = [p["detail"] for p in report.json()["problems"] if p["pointer"] == "/sections/0/pool/draw"]
+        assert details and _error(checked, "s0_pool_draw") == " ".join(details)
