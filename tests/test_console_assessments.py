@@ -487,3 +487,47 @@ async def test_console_messages_are_the_apis(settings: Settings, service_keys: A
         report = await http.post("/v1/assessments/console-quiz/check", headers=author)
         details = [p["detail"] for p in report.json()["problems"] if p["pointer"] == "/sections/0/pool/draw"]
         assert details and _error(checked, "s0_pool_draw") == " ".join(details)
+
+
+async def test_garbage_in_every_field_is_named_never_a_500(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        token = await _english(http)
+        garbage = {
+            "code": "bad code!",
+            "title_zh": "",
+            "title_en": "",
+            "framework": "",
+            "framework_version": "abc",
+            "time_limit_minutes": "-5",
+            "attempts_allowed": "x",
+            "grace_seconds": "9999",
+            "feedback": "sometimes",
+            "opens_at": "tomorrow",
+            "closes_at": "2026-13-45T99:99",
+            "section_count": "99",
+            "s0_code": "",
+            "s0_items": "ok-1 bad!code ok@x",
+            "s0_pool_items": "",
+            "s0_pool_draw": "many",
+            "audience_categories": "nonsense",
+        }
+        answer = await http.post("/console/assessments/", data=_composer(token, **garbage))
+        assert answer.status_code == 422, answer.text
+        for field in (
+            "code",
+            "title",
+            "framework_version",
+            "time_limit_minutes",
+            "attempts_allowed",
+            "grace_seconds",
+            "feedback",
+            "opens_at",
+            "closes_at",
+            "s0_items",
+            "s0_pool_draw",
+            "audience_categories",
+        ):
+            assert _error(answer.text, field), field
+        async with tenant_transaction(_pool(http), await _demo_id(_pool(http))) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM assessments") == 2  # the demo's two

@@ -181,6 +181,13 @@ PLACEHOLDERS: dict[str, Any] = {
 
 def _drop(raw: dict[str, Any], tokens: list[str]) -> bool:
     """Take the bad value at `tokens` out (or put a valid stand-in in its place); False when nothing changed."""
+    try:
+        return _drop_at(raw, tokens)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):  # a pointer this document lacks
+        return False
+
+
+def _drop_at(raw: dict[str, Any], tokens: list[str]) -> bool:
     while tokens:
         if tokens[-1] == "code" or (len(tokens) == 1 and tokens[0] in PLACEHOLDERS):
             parent: Any = raw
