@@ -278,6 +278,10 @@ async def test_audience_count_is_the_delivery_rule(settings: Settings) -> None:
         children = (await http.get("/console/assessments/-/org-units", params={"parent": "P"})).text
         assert 'data-testid="unit-P-C1"' in children and 'data-testid="unit-P-C2"' in children
         assert "No units here" in (await http.get("/console/assessments/-/org-units?parent=NOWHERE")).text
+        staff = (await http.get("/console/assessments/-/people", params={"under": "P-C1-K1"})).text
+        assert 'data-testid="person-demo-0001"' in staff and 'data-add-code="demo-0002"' in staff
+        assert "demo-0005" not in staff and "demo-0003" not in staff  # another unit; deactivated above
+        assert "Nobody here" in (await http.get("/console/assessments/-/people?under=NOWHERE")).text
         found = (await http.get("/console/assessments/-/items", params={"item_q": "CAL-AK-00"})).text
         assert 'data-testid="found-CAL-AK-001"' in found and 'data-add-code="CAL-AK-001"' in found
 

@@ -186,6 +186,12 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     await page.uncheck("#cat-teacher")
     await page.check("#cat-civil_servant")
     await page.wait_for_selector('[data-testid="audience-count"][data-count="6"]')
+    # One more person by name, from another unit's people.
+    await page.click('[data-testid="unit-GZ-ZY"] button:has-text("人员")')
+    await page.wait_for_selector('[data-testid="person-p-001"]')
+    await page.click('[data-testid="person-p-001"] button')
+    await page.wait_for_selector('[data-testid="audience-count"][data-count="7"]')
+    assert await page.input_value("#audience_people") == "p-001"
     await _axe(page, "composer")
     await page.locator("#sections").screenshot(path=str(shots / "console-assessment-sections.png"))
     await page.locator("#audience").screenshot(path=str(shots / "console-assessment-audience.png"))
@@ -210,7 +216,7 @@ async def test_admin_composes_previews_and_publishes_an_assessment_with_a_pool(
     await page.wait_for_selector('[data-testid="publish"]')
     await page.click('[data-testid="publish"]')
     await page.wait_for_selector('[data-testid="status"]:has-text("已发布")')
-    assert await page.get_attribute('[data-testid="audience-count"]', "data-count") == "6"
+    assert await page.get_attribute('[data-testid="audience-count"]', "data-count") == "7"
     await _axe(page, "published assessment")
     await page.screenshot(path=str(shots / "console-assessment-published.png"))
 

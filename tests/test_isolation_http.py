@@ -2554,6 +2554,8 @@ async def test_the_console_cannot_reach_bs_objects(
     assert (
         'data-testid="unit-A-ROOT"' in roots.text and "B-ROOT" not in roots.text and "B B-" not in roots.text
     )
+    staff = await client.get("/console/assessments/-/people?under=B-ROOT", headers=cookies)
+    assert "b-1" not in staff.text and "B B-" not in staff.text and "Nobody here" in staff.text
     found = await client.get("/console/assessments/-/items?item_q=B-", headers=cookies)
     assert "B-SC-1" not in found.text and "B B-" not in found.text
     listed = await client.get("/console/assessments", headers=cookies)

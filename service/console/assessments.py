@@ -791,6 +791,21 @@ class AssessmentScreens(Controller):
             units = []
         return await page(request, conn, "_assessment_units.html", units=units, parent=parent)
 
+    @get("/-/people", guards=[read])
+    async def people_in_unit(self, request: Request, conn: Conn) -> Template:
+        """Active people directly or indirectly in a unit (`people.list_people`, as GET /v1/people?under=),
+        to name in the audience."""
+        under = request.query_params.get("under") or None
+        found: list[people.Person] = []
+        if under is not None:
+            try:
+                found = await people.list_people(
+                    conn, under=under, category=None, active=True, after=None, limit=100
+                )
+            except NotFound:  # an unknown unit (or another tenant's) has nobody here
+                found = []
+        return await page(request, conn, "_assessment_people.html", found=found)
+
     @get("/-/items", guards=[read])
     async def item_search(self, request: Request, conn: Conn) -> Template:
         """Items to add to a section: `bank.search_items`, as GET /v1/items (active items only)."""
