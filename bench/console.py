@@ -87,6 +87,7 @@ QUERIES = {
         "?audience_units=P-C1&audience_categories=civil_servant&audience_people=demo-0005"
     ],
     "/console/assessments/-/org-units": ["?parent=P"],
+    "/console/assessments/-/people": ["?under=P", "?under=P-C1-B3"],
     "/console/assessments/-/items": ["?item_q=bench&framework=" + DEMO_FRAMEWORK],
 }
 SKIP = {"/console/login", "/console/callback", "/console/demo-idp/authorize"}  # sign-in hops: not pages
