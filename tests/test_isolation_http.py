@@ -73,8 +73,9 @@ class Probe:
     body: Any = None
     pointer: str | None = None  # for a 422: the field its errors[] must name
     headers: dict[str, str] | None = None  # extra request headers, e.g. If-Match with B's real ETag
-    who: str = "admin"
+    who: str = "admin"  # "console": A's admin signed in to the web console (cookie and CSRF header)
     files: dict[str, Any] | None = None  # a multipart upload instead of a JSON body
+    form: dict[str, str] | None = None  # a console form's fields, posted form-encoded
 
 
 def _l(text: str) -> dict[str, str]:
@@ -1158,6 +1159,57 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # The web console's assessment screens (service/console/assessments.py): B's codes are unknown codes.
+    *[
+        Probe(method, route, url, 404, "path", who="console", form=form)
+        for method, route, url, form in (
+            ("GET", "/console/assessments/{code:str}", "/console/assessments/B-QUIZ", None),
+            ("GET", "/console/assessments/{code:str}", "/console/assessments/B-DRAFT-Q", None),
+            (
+                "POST",
+                "/console/assessments/{code:str}",
+                "/console/assessments/B-DRAFT-Q",
+                {"action": "save", "etag": '"1"', "title_en": "x", "framework": "B-FW", "s0_code": "main"},
+            ),
+            (
+                "POST",
+                "/console/assessments/{code:str}/publish",
+                "/console/assessments/B-DRAFT-Q/publish",
+                {"etag": '"1"'},
+            ),
+            ("POST", "/console/assessments/{code:str}/close", "/console/assessments/B-QUIZ/close", {}),
+            ("POST", "/console/assessments/{code:str}/delete", "/console/assessments/B-DRAFT-Q/delete", {}),
+            ("GET", "/console/assessments/{code:str}/preview", "/console/assessments/B-QUIZ/preview", None),
+            (
+                "GET",
+                "/console/assessments/{code:str}/preview",
+                "/console/assessments/B-DRAFT-Q/preview?seed=7",
+                None,
+            ),
+            (
+                "GET",
+                "/console/assessments/{code:str}/accommodations",
+                "/console/assessments/B-QUIZ/accommodations",
+                None,
+            ),
+            (
+                "POST",
+                "/console/assessments/{code:str}/accommodations",
+                "/console/assessments/B-QUIZ/accommodations",
+                {"external_id": "b-1", "extra_time_factor": "2"},
+            ),
+        )
+    ],
+    # A's own assessment, B's person: the person is unknown, named next to the field.
+    Probe(
+        "POST",
+        "/console/assessments/{code:str}/accommodations",
+        "/console/assessments/QUIZ/accommodations",
+        422,
+        "form:external_id",
+        who="console",
+        form={"external_id": "b-1", "extra_time_factor": "2"},
+    ),
 ]
 
 # A's users using B's keys as keys of their own: allowed, creates A's own objects, never touches B's.
@@ -1686,6 +1738,8 @@ async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
             tenant[who] = {"Cookie": f"assess_console={session_id}", "X-CSRF-Token": csrf}
     etags, documents = await _build_frameworks(client, a["admin"], b["admin"])
     delivery_etags, ids = await _build_delivery(client, a, b)
+    session_id, csrf = await _console_session(client, a["id"], ["tenant_admin", "author"])
+    a["console"] = {"Cookie": f"assess_console={session_id}", "X-CSRF-Token": csrf}
     ids.update(await _build_webhooks(client, a, b))
     # B's HR system: a service client whose id A's admin aims at.
     made = await client.post(
@@ -1830,6 +1884,8 @@ async def _send(
         kwargs["json"] = _fill(probe.body, placeholders)
     if probe.files is not None:
         kwargs["files"] = probe.files
+    if probe.form is not None:
+        kwargs["data"] = _fill(probe.form, placeholders)
     return await client.request(probe.method, _fill(probe.url, placeholders), **kwargs)
 
 
@@ -1865,6 +1921,8 @@ async def test_a_cannot_reach_or_reference_any_of_bs_objects(
     assert [v["status"] for v in b_api_before["framework:B-FW"]["versions"]] == ["published", "draft"]
 
     for probe in CROSS_TENANT_PROBES:
+        if probe.who == "console":  # test_the_console_cannot_reach_bs_objects
+            continue
         context = f"{probe.who}: {probe.method} {probe.url} {probe.headers} {probe.body}"
         response = await _send(client, probe, world.a[probe.who], world.placeholders)
         if probe.status == 200:  # a list filter naming B's key: A's empty page, where B's own page is not
@@ -2628,6 +2686,76 @@ async def test_console_item_pages_never_reach_bs_items_or_images(
     after = await _db_view(owner)
     after.pop("console_sessions")
     assert after == all_db_before
+
+
+async def test_the_console_cannot_reach_bs_objects(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """The console probes of CROSS_TENANT_PROBES: a page with the status a key nobody has gets, nothing of
+    B's in it, and B as it was. (Apart from the API's probes: a console page renews A's session row.)"""
+    b_db_before = await _db_view(owner, world.b["id"])
+    probes = [p for p in CROSS_TENANT_PROBES if p.who == "console"]
+    assert probes
+    for probe in probes:
+        context = f"console: {probe.method} {probe.url} {probe.form}"
+        response = await _send(client, probe, world.a["console"], world.placeholders)
+        assert response.status_code == probe.status, (context, response.text)
+        assert response.headers["content-type"].startswith("text/html"), context
+        for secret in (world.b["id"], world.b["slug"], "B B-", "B b-"):
+            assert secret not in response.text, (context, secret)
+    # A's own draft pointed at B's items, units and people: the check names each as unknown, the
+    # audience count does not reach B's people, the pickers do not show B's units or items.
+    cookies = world.a["console"]
+    saved = await client.post(
+        "/console/assessments/A-DRAFT-Q",
+        headers=cookies,
+        data={
+            "action": "check",
+            "etag": (await client.get("/v1/assessments/A-DRAFT-Q", headers=world.a["admin"])).headers["etag"],
+            "title_en": "A draft",
+            "framework": "A-FW",
+            "framework_version": "1",
+            "section_count": "1",
+            "s0_code": "main",
+            "s0_items": "B-SC-1",
+            "s0_pool_items": "B-ORD-1",
+            "s0_pool_draw": "1",
+            "audience_units": "B-ROOT",
+            "audience_people": "b-1",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    checked = (await client.get(saved.headers["location"], headers=cookies)).text
+    for shown in (
+        "no item &#39;B-SC-1&#39;",
+        "no item &#39;B-ORD-1&#39;",
+        "no org unit &#39;B-ROOT&#39;",
+        "no person &#39;b-1&#39;",
+    ):
+        assert shown in checked, shown
+    assert 'data-count="0"' in checked and "B B-" not in checked
+    preview = await client.get("/console/assessments/A-DRAFT-Q/preview", headers=cookies)
+    assert preview.status_code == 422 and "B B-" not in preview.text
+    for url in (
+        "/console/assessments/-/audience?audience_units=B-ROOT&audience_people=b-1",
+        "/console/assessments/-/audience?audience_units=B-CITY&audience_categories=unspecified",
+    ):
+        counted = await client.get(url, headers=cookies)
+        assert counted.status_code == 200 and 'data-count="0"' in counted.text, url
+    units = await client.get("/console/assessments/-/org-units?parent=B-ROOT", headers=cookies)
+    assert "B-CITY" not in units.text and "B B-" not in units.text
+    roots = await client.get("/console/assessments/-/org-units", headers=cookies)
+    assert (
+        'data-testid="unit-A-ROOT"' in roots.text and "B-ROOT" not in roots.text and "B B-" not in roots.text
+    )
+    staff = await client.get("/console/assessments/-/people?under=B-ROOT", headers=cookies)
+    assert "b-1" not in staff.text and "B B-" not in staff.text and "Nobody here" in staff.text
+    found = await client.get("/console/assessments/-/items?item_q=B-", headers=cookies)
+    assert "B-SC-1" not in found.text and "B B-" not in found.text
+    listed = await client.get("/console/assessments", headers=cookies)
+    assert 'data-testid="assessment-QUIZ"' in listed.text and "B-QUIZ" not in listed.text
+    assert "B B-" not in listed.text
+    assert await _db_view(owner, world.b["id"]) == b_db_before
 
 
 def test_console_routes_join_the_route_walk(settings: Settings):

@@ -52,7 +52,8 @@ from service.tenancy.fields import CODE_PATTERN
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
 # Who took what, and how they scored: not for raters, whose marking is blind.
-results = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST)
+RESULT_READERS = frozenset({TENANT_ADMIN, AUTHOR, ANALYST})
+results = requires_roles(*RESULT_READERS)
 write = requires_roles(TENANT_ADMIN, AUTHOR)
 admin = requires_roles(TENANT_ADMIN)
 

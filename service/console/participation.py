@@ -19,11 +19,10 @@ from litestar.di import Provide
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream, Template
 
-from service.api.assessments import admin, read, results
+from service.api.assessments import admin, results
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import csv_response, xlsx_response
-from service.assessments import assessments
-from service.auth.principal import ANALYST, AUTHOR, TENANT_ADMIN
+from service.auth.principal import TENANT_ADMIN
 from service.console.views import page
 from service.console.web import session_of
 from service.delivery import participation
@@ -41,24 +40,12 @@ def _url(code: str, suffix: str, unit: str | None) -> str:
 
 
 class SittingScreens(Controller):
-    """The assessments and their participation."""
+    """An assessment's participation (linked from the assessment list of `assessments.AssessmentScreens`)."""
 
     path = "/console/assessments"
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-
-    @get("/", guards=[read])
-    async def assessment_list(self, request: Request, conn: Conn) -> Template:
-        found = await assessments.list_assessments(conn, status=None, after=None, limit=200)
-        principal = session_of(request).principal()
-        return await page(
-            request,
-            conn,
-            "participation_assessments.html",
-            assessments=found,
-            sees_results=principal.has_any(frozenset({TENANT_ADMIN, AUTHOR, ANALYST})),
-        )
 
     @get("/{code:str}/participation", guards=[results])
     async def participation_page(

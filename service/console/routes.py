@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from service.config import Settings
+from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
@@ -22,6 +23,7 @@ def console_router(settings: Settings) -> Router:
         Console,
         ItemScreens,
         *ITEM_AUTHORING,
+        AssessmentScreens,
         SittingScreens,
         MarkingScreens,
         AgreementScreens,

@@ -343,18 +343,24 @@ async def search_items(
     after: str | None,
     limit: int,
 ) -> list[ItemSummary]:
+    # The page is chosen first and only its rows' stems are read: taking `content->'stem'` before the
+    # sort would detoast every matching version's document (10,000 items: ~300 ms instead of ~60).
     rows = await conn.fetch(
-        """SELECT i.code, i.type, i.framework_code AS framework, i.status, i.latest_version, v.locked,
-                  v.indicators, v.content->'stem' AS stem, i.updated_at
-           FROM items i JOIN item_versions v
-             ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
-           WHERE ($1::text IS NULL OR i.framework_code = $1)
-             AND ($2::text IS NULL OR v.indicators @> ARRAY[$2::text])
-             AND ($3::text IS NULL OR i.type = $3)
-             AND ($4::text IS NULL OR i.status = $4)
-             AND ($5::text IS NULL OR strpos(v.search_text, lower($5)) > 0)
-             AND ($6::text IS NULL OR i.code > $6)
-           ORDER BY i.code LIMIT $7""",
+        """SELECT p.code, p.type, p.framework, p.status, p.latest_version, p.locked, p.indicators,
+                  v.content->'stem' AS stem, p.updated_at
+           FROM (SELECT i.tenant_id, i.id, i.code, i.type, i.framework_code AS framework, i.status,
+                        i.latest_version, v.locked, v.indicators, i.updated_at
+                 FROM items i JOIN item_versions v
+                   ON v.tenant_id = i.tenant_id AND v.item_id = i.id AND v.version = i.latest_version
+                 WHERE ($1::text IS NULL OR i.framework_code = $1)
+                   AND ($2::text IS NULL OR v.indicators @> ARRAY[$2::text])
+                   AND ($3::text IS NULL OR i.type = $3)
+                   AND ($4::text IS NULL OR i.status = $4)
+                   AND ($5::text IS NULL OR strpos(v.search_text, lower($5)) > 0)
+                   AND ($6::text IS NULL OR i.code > $6)
+                 ORDER BY i.code LIMIT $7) p
+           JOIN item_versions v ON v.tenant_id = p.tenant_id AND v.item_id = p.id AND v.version = p.latest_version
+           ORDER BY p.code""",
         framework,
         indicator,
         type_,

@@ -131,8 +131,10 @@ async def list_org_units(
     after: str | None,
     limit: int,
     active: bool | None = None,
+    roots: bool = False,
 ) -> list[OrgUnit]:
-    """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children."""
+    """Units ordered by code; `under` keeps a subtree (the unit and all below it), `parent` its children,
+    `roots` the units without a parent."""
     low, high = await subtree_bounds(conn, under)
     parent_id = None
     if parent is not None:
@@ -148,6 +150,7 @@ async def list_org_units(
           AND ($4::text IS NULL OR u.level = $4)
           AND ($5::text IS NULL OR u.code > $5)
           AND ($7::boolean IS NULL OR u.active = $7)
+          AND (NOT $8 OR u.parent_id IS NULL)
         ORDER BY u.code LIMIT $6""",
         low,
         high,
@@ -156,6 +159,7 @@ async def list_org_units(
         after,
         limit,
         active,
+        roots,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 

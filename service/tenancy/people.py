@@ -126,6 +126,32 @@ async def list_people(
     return [msgspec.convert(dict(r), Person) for r in rows]
 
 
+async def count_audience(
+    conn: asyncpg.Connection, *, org_units: list[str], categories: list[str], people: list[str]
+) -> int:
+    """How many active people an assessment's audience reaches: the rule of
+    `service.assessments.audience.includes` (named people always; else the unit subtrees and the
+    categories that are given must both match) as one count, so a picker can show it as it changes.
+    Inactive people are left out: they cannot sign in to take it. Unknown codes reach nobody."""
+    return int(
+        await conn.fetchval(
+            """WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
+                 SELECT u.id FROM org_units a
+                 JOIN org_units u ON u.tenant_id = a.tenant_id AND starts_with(u.path, a.path)
+                 WHERE a.code = ANY($1::text[]))
+               SELECT count(*) FROM people p
+               WHERE p.active AND (
+                 p.external_id = ANY($3::text[])
+                 OR ((cardinality($1::text[]) > 0 OR cardinality($2::text[]) > 0)
+                     AND (cardinality($1::text[]) = 0 OR p.org_unit_id IN (SELECT id FROM units))
+                     AND (cardinality($2::text[]) = 0 OR p.category = ANY($2::text[]))))""",
+            org_units,
+            categories,
+            people,
+        )
+    )
+
+
 async def _unit_ids(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid.UUID]:
     rows = await conn.fetch("SELECT code, id FROM org_units WHERE code = ANY($1::text[])", list(codes))
     return {r["code"]: r["id"] for r in rows}
