@@ -40,6 +40,7 @@ from service.api.ratings import RatingAdminController, RatingController
 from service.api.score_exports import ScoreExportController
 from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
+from service.api.take import route_handlers as take_client
 from service.api.tenants import TenantController
 from service.api.webhooks import WebhookController
 from service.auth.directory import IssuerDirectory
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             oauth_token,
             static_router(),
             console_router(settings),
+            *take_client,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],

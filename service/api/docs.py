@@ -98,9 +98,21 @@ CONSOLE_CSP = (
 # another origin; `form-action` also governs that redirect, so this one page lets forms lead to https.
 CONSOLE_LOGIN_CSP = CONSOLE_CSP.replace("form-action 'self'", "form-action 'self' https:")
 
+# The candidate client at /take (service/api/take.py): same-origin only; its service worker and manifest too.
+TAKE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
 # Path prefix -> the Content-Security-Policy of the pages under it, the first match wins. One helper
 # for every page the service renders (the docs UI, the web console), so their headers cannot drift apart.
-PAGE_POLICIES = (("/docs", DOCS_CSP), ("/console/login", CONSOLE_LOGIN_CSP), ("/console", CONSOLE_CSP))
+PAGE_POLICIES = (
+    ("/docs", DOCS_CSP),
+    ("/console/login", CONSOLE_LOGIN_CSP),
+    ("/console", CONSOLE_CSP),
+    ("/take", TAKE_CSP),
+)
 
 
 async def page_security_headers(message: Message, scope: Scope) -> None:

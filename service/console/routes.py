@@ -6,7 +6,7 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from service.config import Settings
-from service.console.demo_idp import DemoIdentityProvider
+from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.items import ItemScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
@@ -16,7 +16,7 @@ from service.console.web import console_guard
 def console_router(settings: Settings) -> Router:
     handlers: list[type] = [ConsoleSignIn, Console, ItemScreens]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
-        handlers.append(DemoIdentityProvider)
+        handlers += [DemoIdentityProvider, TakeTokenEndpoint]
     return Router(
         path="/",
         route_handlers=handlers,

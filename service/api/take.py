@@ -1,0 +1,121 @@
+"""The reference candidate client at `/take`: static files served by the service, and a tiny shell.
+
+A mobile-first web app (service/static/take/: ES modules, no framework, no build step) with which a
+candidate signs in through the tenant's identity provider (authorization code + PKCE, done in the
+browser as a public client), takes an assessment and reads the report. It talks to the documented
+`/v1/me/...` routes only, with its bearer token, as any vendor's client would: it is the worked
+example of the delivery contract (README, "Writing a candidate client").
+
+Served here rather than under `/static` because a service worker's scope is its script's folder:
+`/take/sw.js` controls `/take/`, so an open attempt survives a reload without a network. Every file
+is answered with `Cache-Control: no-cache` and a content ETag (the service worker keeps the offline
+copy; a new release is picked up on the next online load). The shell (`/take/`) is index.html with
+the sign-in configuration in data attributes: which tenant, and its provider's endpoints. In demo
+mode the demo tenant signs in through the built-in demo provider (service/console/demo_idp.py); a
+tenant's own provider is not wired yet (its token endpoint is another origin, which the page's
+Content-Security-Policy does not allow), so the shell says sign-in is not set up.
+
+Headers: the page policy of service/api/docs.py (`/take` in PAGE_POLICIES): everything same-origin,
+no inline script or style.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import mimetypes
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+from litestar import Request, Response, get
+from litestar.params import PathParameter
+from litestar.response import Redirect
+
+from service.api.auth import PUBLIC
+from service.api.docs import STATIC_DIR
+from service.console.demo_idp import PATH as DEMO_IDP, TAKE_CLIENT_ID
+from service.demo import DEMO_SLUG
+
+TAKE_DIR = STATIC_DIR / "take"
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+@cache
+def _files() -> dict[str, tuple[bytes, str, str]]:
+    """Every served file by its path under /take/: (bytes, media type, ETag)."""
+    found = {}
+    for path in sorted(TAKE_DIR.rglob("*")):
+        if path.is_file() and path.name != "index.html" and not path.name.startswith("."):
+            body = path.read_bytes()
+            media = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            found[path.relative_to(TAKE_DIR).as_posix()] = (body, media, _etag(body))
+    return found
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def app_files() -> list[str]:
+    """The app's own files (for the service worker's offline copy and the size test)."""
+    return sorted(_files())
+
+
+@cache
+def _index() -> str:
+    return (TAKE_DIR / "index.html").read_text()
+
+
+def _shell(request: Request) -> Response[bytes]:
+    settings = request.app.state.runtime.settings
+    tenant = request.query_params.get("tenant") or (DEMO_SLUG if settings.demo else "")
+    demo = settings.demo and tenant == DEMO_SLUG
+    attributes = {
+        "tenant": tenant,
+        "client": TAKE_CLIENT_ID if demo else "",
+        "authorize": f"{DEMO_IDP}/authorize" if demo else "",
+        "token": f"{DEMO_IDP}/token" if demo else "",
+    }
+    config = " ".join(f'data-{name}="{html.escape(value)}"' for name, value in attributes.items())
+    body = _index().replace('data-config=""', config).encode()
+    return Response(body, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+def _file(request: Request, name: str) -> Response[bytes]:
+    found = _files().get(name)
+    if found is None:
+        return Response(b"not found", status_code=404, media_type="text/plain")
+    body, media, etag = found
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
+@get("/take", opt=dict(PUBLIC), include_in_schema=False, sync_to_thread=False)
+def take_root(request: Request) -> Redirect | Response[bytes]:
+    """`/take/` is the shell; `/take` (Litestar routes both here) redirects there, into the worker's scope."""
+    if request.scope.get("raw_path", b"").endswith(b"/"):
+        return _shell(request)
+    return Redirect("/take/", status_code=308)
+
+
+@get("/take/{name:path}", opt=dict(PUBLIC), include_in_schema=False, sync_to_thread=False)
+def take_file(request: Request, name: Annotated[str, PathParameter(description="A file of the app")]) -> Response[bytes]:
+    """The shell at `/take/` (any path without a dot: the app routes itself), else a file of the app."""
+    name = name.lstrip("/")
+    if name in ("", "index.html") or "." not in Path(name).name:
+        return _shell(request)
+    return _file(request, name)
+
+
+route_handlers = [take_root, take_file]
