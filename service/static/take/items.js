@@ -47,7 +47,13 @@ function scale(name, points, labels, value, onPick, label) {
   return group;
 }
 
-function ordering(item, answer, onChange, announce) {
+function ordering(item, answer, save, announce) {
+  let keep = null;
+  const onChange = (value) => {
+    if (keep) keep.remove();
+    keep = null;
+    save(value);
+  };
   const byKey = Object.fromEntries(item.options.map((o) => [o.key, o]));
   let order = answer && answer.order ? [...answer.order] : item.options.map((o) => o.key);
   const list = el("ol", { class: "ordering" });
@@ -101,7 +107,8 @@ function ordering(item, answer, onChange, announce) {
   draw();
   const wrap = el("div", {}, el("p", { class: "hint", text: t("item.order.help") }), list);
   if (!answer || !answer.order) {
-    wrap.append(el("button", { type: "button", class: "secondary keep", onclick: () => onChange({ order: [...order] }), text: t("item.order.keep") }));
+    keep = el("button", { type: "button", class: "secondary keep", onclick: () => onChange({ order: [...order] }), text: t("item.order.keep") });
+    wrap.append(keep);
   }
   return wrap;
 }
