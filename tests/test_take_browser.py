@@ -365,3 +365,53 @@ async def test_take_an_assessment_through_a_lost_network(
     phone.assert_offline()
     phone2.assert_offline()
     assert not [e for e in phone2.console_errors if "Failed to load resource" not in e], phone2.console_errors
+
+
+async def test_deadline_passing_offline_shows_the_servers_submission_truthfully(
+    demo_tenant: UUID, live_service: str, settings: Settings, owner_url: str, phones: Phone
+) -> None:
+    await _publish_quiz(live_service, settings, demo_tenant, grace_seconds=0)
+    context, phone = await phones()
+    page = phone.page
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await _sign_in(page, live_service)
+    await page.tap('[data-testid="start-take-quiz"]')
+    await page.wait_for_selector("fieldset.item")
+    attempt_id = await page.evaluate("sessionStorage.getItem('take.attempt')")
+    # The deadline moves to 12 s from now (as an accommodation change would move it); the next save's
+    # answer carries the new seconds_left, and the client's countdown follows the server's.
+    conn = await asyncpg.connect(owner_url)
+    try:
+        await conn.execute(
+            "UPDATE attempts SET deadline = now() + interval '12 seconds' WHERE id = $1", UUID(attempt_id)
+        )
+    finally:
+        await conn.close()
+    first, _ = await _answer(page, 0)
+    await page.wait_for_selector('#sync[data-state="saved"]')
+    assert "00:1" in (await page.text_content("#clock") or "") or "00:0" in (await page.text_content("#clock") or "")
+
+    # Offline: two more answers, queued; the deadline passes on the client's count of the server's time.
+    await context.set_offline(True)
+    await page.tap('[data-testid="next"]')
+    unsent = [await _answer(page, 0)]
+    await page.tap('[data-testid="next"]')
+    unsent.append(await _answer(page, 0))
+    await page.wait_for_selector("h1:text('时间到')", timeout=30_000)
+
+    # Online again: the server submitted at the deadline with what it had; the page says so, and names
+    # the answers that never reached it.
+    await context.set_offline(False)
+    await page.wait_for_selector('[data-testid="submitted-by"][data-by="deadline"]', timeout=30_000)
+    assert await page.get_attribute('[data-testid="counted"]', "data-count") == "1"
+    assert await page.locator('[data-testid="lost"] li').count() == 2
+    stored = await _stored(owner_url, attempt_id)
+    assert list(stored) == [first]
+    conn = await asyncpg.connect(owner_url)
+    try:
+        by = await conn.fetchval("SELECT submitted_by FROM attempts WHERE id = $1", UUID(attempt_id))
+    finally:
+        await conn.close()
+    assert by == "deadline"
+    await _axe(page, "submitted by the server")
+    phone.assert_offline()
