@@ -415,3 +415,111 @@ async def test_deadline_passing_offline_shows_the_servers_submission_truthfully(
     assert by == "deadline"
     await _axe(page, "submitted by the server")
     phone.assert_offline()
+
+
+CANDIDATES = ["demo-0001", "demo-0002", "demo-0003", "demo-0004"]
+
+
+class Faults:
+    """Test-only ASGI wrapper: a random share of answer saves fail. Half of the failures are refused
+    before the service sees them (503 with Retry-After), half are committed by the service and their
+    answer lost on the way back (a dropped response: 503 instead of the real answer)."""
+
+    def __init__(self, app: Any, share: float, seed: int) -> None:
+        import random
+
+        self.app, self.share, self.random = app, share, random.Random(seed)
+        self.refused = self.lost = self.passed = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        saving = (
+            scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/answers")
+        )
+        if not saving or self.random.random() >= self.share:
+            if saving:
+                self.passed += 1
+            return await self.app(scope, receive, send)
+        unavailable = [
+            {"type": "http.response.start", "status": 503, "headers": [(b"retry-after", b"1")]},
+            {"type": "http.response.body", "body": b""},
+        ]
+        if self.random.random() < 0.5:
+            self.refused += 1
+        else:
+            self.lost += 1
+
+            async def swallow(message: Any) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)  # committed; the answer never arrives
+        for message in unavailable:
+            await send(message)
+
+
+async def test_chaos_every_answer_lands_at_its_latest_revision(
+    demo_tenant: UUID, settings: Settings, owner_url: str, phones: Phone
+) -> None:
+    import uvicorn
+
+    from service.api.app import create_app
+    from tests.browser import _free_port
+
+    app = create_app(settings)
+    faults = Faults(app, 0.2, seed=18)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(faults, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the service stopped while starting"
+        await asyncio.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _publish_quiz(base, settings, demo_tenant)
+        keys = ServiceKeys.load(settings.keys_file)
+
+        async def candidate(subject: str) -> tuple[str, dict[str, Any], OfflinePage]:
+            context, phone = await phones()
+            page = phone.page
+            page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+            token = issue_token(
+                keys,
+                issuer=settings.service_issuer,
+                audience=settings.service_audience,
+                kind="user",
+                subject=subject,
+                roles=["candidate"],
+                tenant_id=demo_tenant,
+            )
+            await page.goto(base + "/take/")  # signed in as the demo provider would: a token in this tab
+            await page.evaluate(
+                "t => sessionStorage.setItem('take.token', JSON.stringify({token: t, expires: Date.now() + 3e6}))",
+                token,
+            )
+            await page.reload()
+            await page.tap('[data-testid="start-take-quiz"]')
+            await page.wait_for_selector("fieldset.item")
+            for variant in (0, 1):
+                await _answer_all(page, variant)
+            await page.wait_for_selector('#sync[data-state="saved"]', timeout=120_000)
+            attempt_id = await page.evaluate("sessionStorage.getItem('take.attempt')")
+            local = await page.evaluate(LOCAL)
+            assert local["queue"] == []
+            record = next(r for r in local["attempts"] if r["id"] == attempt_id)
+            await context.close()
+            return attempt_id, record, phone
+
+        results = await asyncio.gather(*(candidate(s) for s in CANDIDATES))
+        for attempt_id, record, phone in results:
+            stored = await _stored(owner_url, attempt_id)
+            assert stored.keys() == record["answers"].keys() and len(stored) == 9
+            for ref, (answer, revision) in stored.items():
+                assert revision == record["answers"][ref]["revision"], ref
+                assert _same(answer, record["answers"][ref]["answer"]), ref
+            phone.assert_offline()
+        print(f"saves: {faults.passed} passed, {faults.refused} refused, {faults.lost} answers lost")
+        assert faults.refused and faults.lost
+    finally:
+        server.should_exit = True
+        await task
