@@ -34,7 +34,8 @@ from litestar.response import Redirect
 
 from service.api.auth import PUBLIC
 from service.api.docs import STATIC_DIR
-from service.console.demo_idp import PATH as DEMO_IDP, TAKE_CLIENT_ID
+from service.console.demo_idp import PATH as DEMO_IDP
+from service.console.demo_idp import TAKE_CLIENT_ID
 from service.demo import DEMO_SLUG
 
 TAKE_DIR = STATIC_DIR / "take"
@@ -110,7 +111,9 @@ def take_root(request: Request) -> Redirect | Response[bytes]:
 
 
 @get("/take/{name:path}", opt=dict(PUBLIC), include_in_schema=False, sync_to_thread=False)
-def take_file(request: Request, name: Annotated[str, PathParameter(description="A file of the app")]) -> Response[bytes]:
+def take_file(
+    request: Request, name: Annotated[str, PathParameter(description="A file of the app")]
+) -> Response[bytes]:
     """The shell at `/take/` (any path without a dot: the app routes itself), else a file of the app."""
     name = name.lstrip("/")
     if name in ("", "index.html") or "." not in Path(name).name:
