@@ -356,13 +356,42 @@ async def test_take_an_assessment_through_a_lost_network(
     assert seen.keys() == stored.keys()
     assert all(_same(seen[ref], stored[ref][0]) for ref in seen), (seen, stored)
 
+    # A conflict: offline, this phone changes the last item; meanwhile another client (here the API
+    # directly) saves the same revision first, clearing it. Back online, this phone's save is not
+    # applied, and the stored answer is the one on its screen.
+    await page2.context.set_offline(True)
+    last, _ = await _answer(page2, 0)
+    queued = (await page2.evaluate(LOCAL))["queue"]
+    revision = max(e["revision"] for e in queued if e["item"] == last)
+    token = issue_token(
+        ServiceKeys.load(settings.keys_file),
+        issuer=settings.service_issuer,
+        audience=settings.service_audience,
+        kind="user",
+        subject=DEMO_CANDIDATE,
+        roles=["candidate"],
+        tenant_id=demo_tenant,
+    )
+    async with httpx.AsyncClient(base_url=live_service) as http:
+        other = await http.put(
+            f"/v1/me/attempts/{attempt_id}/answers/{last}",
+            json={"revision": revision, "answer": {}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert other.status_code == 200 and other.json()["applied"], other.text
+    await page2.context.set_offline(False)
+    await page2.wait_for_selector('#sync[data-state="saved"]', timeout=30_000)
+    assert await page2.evaluate(UI_ANSWER) == {}
+    assert (await _stored(owner_url, attempt_id))[last] == ({}, revision)
+
     # Submit there: the confirmation lists no unanswered question; then the server's submission and the report.
     await page2.tap('[data-testid="finish"]')
-    await page2.wait_for_selector("text=所有题目都已作答。")
+    await page2.wait_for_selector('[data-testid="unanswered"]')
+    assert await page2.locator('[data-testid="unanswered"] li').count() == 1  # the cleared one
     await _axe(page2, "submit confirmation")
     await page2.tap('[data-testid="confirm-submit"]')
     await page2.wait_for_selector('[data-testid="submitted-by"][data-by="candidate"]')
-    assert await page2.get_attribute('[data-testid="counted"]', "data-count") == "9"
+    assert await page2.get_attribute('[data-testid="counted"]', "data-count") == "8"
     await _axe(page2, "submitted")
     await page2.tap('[data-testid="view-report"]')
     await page2.wait_for_selector('[data-testid="dimensions"] li')

@@ -165,7 +165,7 @@ async function openAttempt(id, fresh) {
       session.signedOut = true;
       syncStatus();
     },
-    submitted: (s) => showDone(record, { ...record.state, attempt: s }, true),
+    submitted: (s) => submitted(record, s),
     failed: showProblem,
   });
   session.ticker = setInterval(tick, 1000);
@@ -325,10 +325,25 @@ function showSubmitting() {
   show(heading(t("submit.heading")), el("p", { text: t("submit.waiting") }));
 }
 
+// After the submit: the server's state of the attempt is what the page reports (else what it acknowledged).
+async function submitted(record, summary) {
+  let state = null;
+  try {
+    const res = await me.attempt(record.id);
+    if (res.status === 200) state = res.body;
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+  }
+  const acknowledged = Object.entries(record.answers)
+    .filter(([, a]) => !a.pending)
+    .map(([item, a]) => ({ item, answer: a.answer, revision: a.revision }));
+  showDone(record, state || { ...record.state, attempt: summary, answers: acknowledged });
+}
+
 // The server's word on a closed attempt: who submitted it and when, which answers it has, and which
 // answers this device made that never reached it (they do not count, and the page says so).
-function showDone(record, state, byCandidate) {
-  redraw = () => showDone(record, state, byCandidate);
+function showDone(record, state) {
+  redraw = () => showDone(record, state);
   const summary = state.attempt;
   const server = Object.fromEntries(state.answers.map((a) => [a.item, a]));
   const items = state.items;
@@ -395,7 +410,7 @@ async function showReport(id) {
 // ------------------------------------------------------------------ start-up
 
 addEventListener("beforeunload", (event) => {
-  if (session && session.outbox.pending() > 0) {
+  if (session && !session.signedOut && session.outbox.pending() > 0) {
     event.preventDefault();
     event.returnValue = t("sync.unsent.warning");
   }

@@ -8,6 +8,18 @@ import { queue, attempts as saved } from "./store.js";
 const MAX_BATCH = 200; // the API takes 500
 const MAX_DELAY = 30000;
 
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  }
+  return value;
+}
+
+export function sameAnswer(a, b) {
+  return JSON.stringify(canonical(a || {})) === JSON.stringify(canonical(b || {}));
+}
+
 export function latestPerItem(entries) {
   const latest = new Map();
   for (const e of entries) {
@@ -164,9 +176,11 @@ export class Outbox {
     for (const r of body.results) {
       const local = this.record.answers[r.item];
       if (!local || r.revision >= local.revision) {
-        const newer = local && r.revision > local.revision;
+        // Not applied and another answer stored: another device saved this revision or a newer one
+        // first. The server's answer is the truth; the screen shows it.
+        const other = !r.applied && (r.revision > local.revision || !sameAnswer(r.answer, local.answer));
         this.record.answers[r.item] = { answer: r.answer, revision: r.revision };
-        if (newer) this.on.reconciled(r.item);
+        if (other) this.on.reconciled(r.item);
       }
     }
     await queue.remove(entries.map((e) => e.seq));
