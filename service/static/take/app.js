@@ -429,7 +429,6 @@ async function boot() {
     tick();
     redraw();
   });
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/take/sw.js", { scope: "/take/" }).catch(() => {});
   try {
     await auth.finishSignIn();
   } catch {
@@ -441,4 +440,8 @@ async function boot() {
   return showList();
 }
 
-boot();
+// The service worker is registered once the first screen is up: its copy of the app does not compete
+// with that screen for a slow network.
+boot().finally(() => {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/take/sw.js", { scope: "/take/" }).catch(() => {});
+});
