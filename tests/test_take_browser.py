@@ -574,3 +574,30 @@ async def test_chaos_every_answer_lands_at_its_latest_revision(
     finally:
         server.should_exit = True
         await task
+
+
+async def test_an_expired_sign_in_keeps_the_answers_until_the_candidate_signs_in_again(
+    demo_tenant: UUID, live_service: str, settings: Settings, owner_url: str, phones: Phone
+) -> None:
+    await _publish_quiz(live_service, settings, demo_tenant)
+    _, phone = await phones()
+    page = phone.page
+    await _sign_in(page, live_service)
+    await page.tap('[data-testid="start-take-quiz"]')
+    await page.wait_for_selector("fieldset.item")
+    attempt_id = await page.evaluate("sessionStorage.getItem('take.attempt')")
+    # The token stops being accepted (expired, or revoked): answers stay queued, the page asks for a sign-in.
+    await page.evaluate(
+        "sessionStorage.setItem('take.token', JSON.stringify({token: 'expired', expires: Date.now() + 3e6}))"
+    )
+    ref, answer = await _answer(page, 0)
+    await page.wait_for_selector('#sync[data-state="signin"]')
+    assert await _stored(owner_url, attempt_id) == {}
+    # Signing in again (no warning about leaving: the answers are on the device) sends them.
+    await page.tap("#sync button")
+    await page.wait_for_url("**/console/demo-idp/authorize?**")
+    await page.tap(f'[data-testid="persona-{DEMO_CANDIDATE}"]')
+    await page.wait_for_selector('#sync[data-state="saved"]')
+    stored = await _stored(owner_url, attempt_id)
+    assert list(stored) == [ref] and _same(stored[ref][0], answer)
+    phone.assert_offline()
