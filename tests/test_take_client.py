@@ -16,11 +16,14 @@ import httpx
 
 from service.api.app import create_app
 from service.api.take import TAKE_DIR, app_files
+from service.auth.keys import ServiceKeys
 from service.config import Settings
+from tests import test_console_oidc as console_oidc
 from tests.conftest import serving
 from tests.console_helpers import demo_console, hidden_fields
 
 BASE = "http://assess.test"
+provider = console_oidc.provider  # the fixture: a tenant's own OpenID provider on loopback
 
 
 def test_every_string_has_both_languages() -> None:
@@ -184,3 +187,21 @@ async def test_take_routes_exist_without_demo_mode_but_sign_in_does_not(settings
     assert not [route.path for route in app.routes if "demo-idp" in route.path]
     async with serving(app) as http:
         assert (await http.get("/take/", params={"tenant": "demo-province"})).status_code == 200
+
+
+async def test_a_tenants_own_provider_is_the_sign_in_of_its_candidates(
+    settings: Settings, service_keys: ServiceKeys, provider: console_oidc.FakeProvider
+) -> None:
+    async with serving(create_app(settings)) as http:
+        await console_oidc._register(http, service_keys, provider)
+        shell = await http.get("/take/", params={"tenant": "region"})
+        assert f'data-authorize="{provider.base}/authorize"' in shell.text
+        assert f'data-token="{provider.base}/token"' in shell.text
+        assert f'data-client="{console_oidc.CLIENT_ID}"' in shell.text
+        # The page may call that token endpoint (and nothing else of another origin); its files get no such grant.
+        assert f"connect-src 'self' {provider.base};" in shell.headers["content-security-policy"]
+        script = await http.get("/take/app.js")
+        assert "connect-src 'self';" in script.headers["content-security-policy"]
+        unknown = await http.get("/take/", params={"tenant": "nowhere"})
+        assert 'data-authorize=""' in unknown.text
+        assert "connect-src 'self';" in unknown.headers["content-security-policy"]

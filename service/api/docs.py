@@ -115,6 +115,11 @@ PAGE_POLICIES = (
 )
 
 
+# A page's handler may name one more origin its scripts call (scope state): the /take shell, its
+# tenant's token endpoint (service/api/take.py). Added to connect-src, nothing else.
+CONNECT_STATE = "csp_connect_src"
+
+
 async def page_security_headers(message: Message, scope: Scope) -> None:
     """Pages' Content-Security-Policy, no framing, no MIME sniffing, no referrer to other origins."""
     if message["type"] != "http.response.start":
@@ -123,6 +128,9 @@ async def page_security_headers(message: Message, scope: Scope) -> None:
     for prefix, policy in PAGE_POLICIES:
         if path == prefix or path.startswith(prefix + "/"):
             headers = MutableScopeHeaders.from_message(message)
+            extra = scope.get("state", {}).get(CONNECT_STATE)
+            if extra and "connect-src 'self'" in policy:
+                policy = policy.replace("connect-src 'self'", f"connect-src 'self' {extra}")
             headers["Content-Security-Policy"] = policy
             headers["X-Content-Type-Options"] = "nosniff"
             headers["X-Frame-Options"] = "DENY"

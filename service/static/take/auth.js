@@ -75,10 +75,12 @@ export async function finishSignIn() {
     }),
   });
   const body = await response.json();
-  if (!response.ok || !body.access_token) throw new Error(body.error || "token");
+  if (!response.ok || !body.id_token) throw new Error(body.error || "token");
+  // The ID token is the bearer token: the API verifies it as the console does (issuer, audience, roles).
   const claims = JSON.parse(atob(body.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   if (claims.nonce !== pending.nonce) throw new Error("nonce");
-  const expires = Date.now() + (body.expires_in || 3600) * 1000 - 60000;
-  sessionStorage.setItem(KEY, JSON.stringify({ token: body.access_token, expires }));
+  const seconds = claims.exp && claims.iat ? claims.exp - claims.iat : body.expires_in || 3600;
+  const expires = Date.now() + seconds * 1000 - 60000;
+  sessionStorage.setItem(KEY, JSON.stringify({ token: body.id_token, expires }));
   return true;
 }
