@@ -92,7 +92,16 @@ async def main() -> None:
             started = await http.post("/v1/me/assessments/bench/attempts", json={}, headers=me)
             started.raise_for_status()
             body = started.json()
-            print(f"form: {len(body['items'])} items")
+            request = http.build_request(
+                "GET", f"/v1/me/attempts/{body['attempt']['id']}", headers={**me, "Accept-Encoding": "br"}
+            )
+            resumed = await http.send(request, stream=True)
+            wire = b"".join([chunk async for chunk in resumed.aiter_raw()])
+            await resumed.aclose()
+            print(
+                f"form: {len(body['items'])} items; the started form (GET /v1/me/attempts/{{id}}) is "
+                f"{len(wire) / 1024:.1f} KB on the wire ({resumed.headers.get('content-encoding')})"
+            )
         await measure(service.url, me["Authorization"][7:], body["attempt"]["id"], args.latency, args.kbps)
 
 
