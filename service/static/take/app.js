@@ -131,13 +131,13 @@ function stopSession() {
   syncLine.hidden = true;
 }
 
-async function openAttempt(id, fresh) {
+async function openAttempt(id, fresh, early) {
   stopSession();
   let record = (await saved.get(id)) || { id, answers: {} };
   let state = fresh;
   if (!state) {
     try {
-      const res = await me.attempt(id);
+      const res = await (early || me.attempt(id));
       if (res.status === 401) return showSignIn("signin.expired");
       if (res.status === 404) return showList();
       if (res.status === 200) state = res.body;
@@ -419,6 +419,10 @@ addEventListener("online", syncStatus);
 addEventListener("offline", syncStatus);
 
 async function boot() {
+  // On a reload of an open attempt, its state is asked for while the strings load (one round trip less).
+  const open = sessionStorage.getItem(ATTEMPT);
+  const early = open && auth.token() && !new URLSearchParams(location.search).has("code") ? me.attempt(open) : null;
+  if (early) early.catch(() => {}); // a network error is handled where it is awaited
   await loadStrings();
   setLang(lang);
   header();
@@ -434,9 +438,8 @@ async function boot() {
   } catch {
     return showSignIn("signin.failed");
   }
-  if (!auth.token()) return showSignIn(sessionStorage.getItem(ATTEMPT) ? "signin.expired" : null);
-  const open = sessionStorage.getItem(ATTEMPT);
-  if (open) return openAttempt(open);
+  if (!auth.token()) return showSignIn(open ? "signin.expired" : null);
+  if (open) return openAttempt(open, undefined, early);
   return showList();
 }
 
