@@ -275,8 +275,15 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 async def test_take_an_assessment_through_a_lost_network(
-    demo_tenant: UUID, live_service: str, settings: Settings, owner_url: str, phones: Phone
+    demo_tenant: UUID,
+    live_service: str,
+    settings: Settings,
+    owner_url: str,
+    phones: Phone,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    shots = tmp_path_factory.mktemp("take-screens")
+    print(f"screenshots: {shots}")
     await _publish_quiz(live_service, settings, demo_tenant)
     context, phone = await phones()
     page = phone.page
@@ -287,6 +294,7 @@ async def test_take_an_assessment_through_a_lost_network(
     await _sign_in(page, live_service)
     assert await page.evaluate("document.cookie") == ""  # the token is not a cookie
     assert "take.token" in await page.evaluate("Object.keys(sessionStorage)")
+    await page.screenshot(path=str(shots / "1-my-assessments.png"), full_page=True)
     await _axe(page, "my assessments")
     await page.tap('[data-testid="start-take-quiz"]')
     await page.wait_for_selector("fieldset.item")
@@ -315,6 +323,7 @@ async def test_take_an_assessment_through_a_lost_network(
     assert XSS_OPTION in (await xss.text_content() or "")
     assert await page.locator("main img, main script, main b").count() == 0
     assert await page.evaluate("window.__xss") is None
+    await page.screenshot(path=str(shots / "2-xss-item.png"), full_page=True)
 
     online = stored
     # The network goes: answering goes on, every change queued on the device.
@@ -322,6 +331,7 @@ async def test_take_an_assessment_through_a_lost_network(
     started = time.monotonic()
     shown = await _answer_all(page, 1)
     await page.wait_for_selector('#sync[data-state="waiting"]')
+    await page.screenshot(path=str(shots / "3-offline.png"), full_page=True)
     assert int(await page.get_attribute("#sync", "data-pending") or 0) == 9
     assert "9" in (await page.text_content("#sync") or "")
     await asyncio.sleep(max(0.0, OFFLINE_SECONDS / 2 - (time.monotonic() - started)))
@@ -373,7 +383,9 @@ async def test_take_an_assessment_through_a_lost_network(
     # directly) saves the same revision first, clearing it. Back online, this phone's save is not
     # applied, and the stored answer is the one on its screen.
     await _set_offline(page2.context, True)
-    last, _ = await _answer(page2, 0)
+    last, _ = await _answer(
+        page2, 1
+    )  # not 0: the reloaded phone last gave this item variant 2 (== 0 for 2 options)
     queued = (await page2.evaluate(LOCAL))["queue"]
     revision = max(e["revision"] for e in queued if e["item"] == last)
     token = issue_token(
@@ -401,6 +413,7 @@ async def test_take_an_assessment_through_a_lost_network(
     await page2.tap('[data-testid="finish"]')
     await page2.wait_for_selector('[data-testid="unanswered"]')
     assert await page2.locator('[data-testid="unanswered"] li').count() == 1  # the cleared one
+    await page2.screenshot(path=str(shots / "4-confirm.png"), full_page=True)
     await _axe(page2, "submit confirmation")
     await page2.tap('[data-testid="confirm-submit"]')
     await page2.wait_for_selector('[data-testid="submitted-by"][data-by="candidate"]')
@@ -408,6 +421,7 @@ async def test_take_an_assessment_through_a_lost_network(
     await _axe(page2, "submitted")
     await page2.tap('[data-testid="view-report"]')
     await page2.wait_for_selector('[data-testid="dimensions"] li')
+    await page2.screenshot(path=str(shots / "5-report.png"), full_page=True)
     await _axe(page2, "report")
     # English on request: the report again, in English.
     await page2.tap("#lang")

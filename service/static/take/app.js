@@ -15,7 +15,7 @@ let redraw = () => {};
 let session = null; // {record, outbox, index, deadlineAt, ticker, timeUp, signedOut}
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter(Boolean));
 }
 
 function heading(text) {
