@@ -387,7 +387,7 @@ async function showReport(id) {
     nodes.push(el("p", { text: r.notice || t("report.unavailable") }));
     if (r.available_from) nodes.push(el("p", { text: t("report.from", { when: when(r.available_from) }) }));
   } else {
-    if (r.status === "provisional") nodes.push(el("p", { class: "notice", text: t("report.provisional") }));
+    if (r.status === "provisional" && !r.notice) nodes.push(el("p", { class: "notice", text: t("report.provisional") }));
     if (r.notice) nodes.push(el("p", { class: "notice", text: r.notice }));
     if (r.overall_level_label) nodes.push(el("p", { class: "overall" }, el("strong", { text: t("report.overall") + "：" }), el("span", { text: r.overall_level_label })));
     const dims = el("ul", { class: "cards", "data-testid": "dimensions" });
