@@ -99,8 +99,9 @@ CONSOLE_CSP = (
 CONSOLE_LOGIN_CSP = CONSOLE_CSP.replace("form-action 'self'", "form-action 'self' https:")
 
 # The candidate client at /take (service/api/take.py): same-origin only; its service worker and manifest too.
+# Item images are fetched with the bearer token and shown from object URLs (blob:), made by the page.
 TAKE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
     "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )

@@ -25,6 +25,23 @@ export async function call(method, path, body) {
   return { status: response.status, body: data, headers: response.headers };
 }
 
+// An item's image (GET /v1/images/{id}, bearer like every call): an object URL, or null.
+const images = new Map();
+export function image(id) {
+  if (!images.has(id)) {
+    const bearer = token();
+    const loading = fetch(`/v1/images/${encodeURIComponent(id)}`, { headers: bearer ? { Authorization: "Bearer " + bearer } : {} })
+      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+      .then((blob) => URL.createObjectURL(blob))
+      .catch(() => {
+        images.delete(id); // asked again when next shown (the network may be back)
+        return null;
+      });
+    images.set(id, loading);
+  }
+  return images.get(id);
+}
+
 export const me = {
   assessments: () => call("GET", "/v1/me/assessments"),
   start: (code, number) => call("POST", `/v1/me/assessments/${encodeURIComponent(code)}/attempts`, number ? { number } : {}),

@@ -1,6 +1,19 @@
 // One item, rendered from its candidate view. Every authored text goes in through textContent (the
 // `el` helper), never as HTML: an item cannot inject markup or script.
+import { image } from "./api.js";
 import { loc, t } from "./i18n.js";
+
+// An item's or option's image, when it has one (an id of the service's images): loaded with the
+// bearer token into an object URL, so only the service's own images can appear.
+function picture(id, label) {
+  if (!id) return null;
+  const img = el("img", { class: "picture", alt: label });
+  image(id).then((url) => {
+    if (url) img.src = url;
+    else img.replaceWith(el("span", { class: "hint", text: label }));
+  });
+  return img;
+}
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,6 +40,7 @@ function choiceList(item, type, name, checked, onPick) {
         onchange: (event) => onPick(option.key, event.target.checked),
       }),
       el("span", { text: loc(option.text) }),
+      picture(option.image, loc(option.text)),
     ),
   );
 }
@@ -118,6 +132,8 @@ export function renderItem(item, answer, onChange, announce) {
   const legend = el("legend", { class: "stem", id: `stem-${item.ref}`, text: loc(item.stem) });
   if (item.scenario) body.append(el("p", { class: "scenario", text: loc(item.scenario) }));
   body.append(legend);
+  const stemPicture = picture(item.image, t("item.image"));
+  if (stemPicture) body.append(stemPicture);
   const name = `a-${item.ref}`;
   const current = answer || {};
   switch (item.answer_with) {
