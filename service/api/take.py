@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
 from litestar.response import Redirect
 
@@ -47,6 +48,7 @@ from service.console.demo_idp import TAKE_CLIENT_ID
 from service.console.oidc import Provider
 from service.db.pool import auth_lookup_transaction
 from service.demo import DEMO_SLUG
+from service.tenancy import tenants
 
 TAKE_DIR = STATIC_DIR / "take"
 TYPES = {
@@ -100,7 +102,7 @@ async def _provider(request: Request, slug: str) -> Provider | None:
     if not slug:
         return None
     async with auth_lookup_transaction(runtime.pool) as conn:
-        tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug)
+        tenant_id = await tenants.active_tenant_id(conn, slug)
     if tenant_id is None:
         return None
     held = _providers.get(tenant_id)
@@ -140,7 +142,7 @@ async def _shell(request: Request) -> Response[bytes]:
 def _file(request: Request, name: str) -> Response[bytes]:
     found = _files().get(name)
     if found is None:
-        return Response(b"not found", status_code=404, media_type="text/plain")
+        raise NotFoundException()
     body, media, etag = found
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if request.headers.get("if-none-match") == etag:
