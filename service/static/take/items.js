@@ -88,7 +88,7 @@ function ordering(item, answer, save, announce) {
           "li",
           { class: "step", "data-key": key },
           el("span", { class: "handle", "aria-hidden": "true", text: "⠿" }),
-          el("span", { class: "grow", text }),
+          el("span", { class: "grow", text }, picture(byKey[key].image, text)),
           el("button", { type: "button", class: "up", "aria-label": t("item.order.up", { option: text }), disabled: i === 0, onclick: () => move(i, i - 1), text: "↑" }),
           el("button", { type: "button", class: "down", "aria-label": t("item.order.down", { option: text }), disabled: i === order.length - 1, onclick: () => move(i, i + 1), text: "↓" }),
         );
@@ -172,7 +172,7 @@ export function renderItem(item, answer, onChange, announce) {
           el(
             "div",
             { class: "ml-row" },
-            el("span", { class: "grow", text }),
+            el("span", { class: "grow", text }, picture(option.image, text)),
             el("label", { class: "pill" }, el("input", { type: "radio", name: `${name}-most`, value: option.key, checked: state.most === option.key, onchange: pick("most", "least") }), el("span", { text: t("item.most") })),
             el("label", { class: "pill" }, el("input", { type: "radio", name: `${name}-least`, value: option.key, checked: state.least === option.key, onchange: pick("least", "most") }), el("span", { text: t("item.least") })),
           ),
@@ -186,7 +186,7 @@ export function renderItem(item, answer, onChange, announce) {
       for (const option of item.options) {
         const text = loc(option.text);
         body.append(
-          el("p", { class: "rate-option", text }),
+          el("p", { class: "rate-option", text }, picture(option.image, text)),
           scale(`${name}-${option.key}`, item.rating_points, null, ratings[option.key], (n) => {
             ratings[option.key] = n;
             onChange({ ratings: { ...ratings } });
