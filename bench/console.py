@@ -43,21 +43,21 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.api.app import create_app  # noqa: E402
-from service.assessments import assessments  # noqa: E402
-from service.assessments.model import AssessmentContent  # noqa: E402
-from service.auth.keys import ensure_keys_file  # noqa: E402
-from service.auth.principal import Principal  # noqa: E402
-from service.config import Settings  # noqa: E402
-from service.console import sessions  # noqa: E402
-from service.db import migrate  # noqa: E402
-from service.db.pool import tenant_transaction  # noqa: E402
-from service.demo import DEMO_ASSESSMENT, DEMO_FRAMEWORK, seed_demo  # noqa: E402
-from service.items import bank  # noqa: E402
-from service.items.samples import sample_bank  # noqa: E402
-from service.tenancy import org_units, people  # noqa: E402
-from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport  # noqa: E402
-from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow  # noqa: E402
+from service.api.app import create_app
+from service.assessments import assessments
+from service.assessments.model import AssessmentContent
+from service.auth.keys import ensure_keys_file
+from service.auth.principal import Principal
+from service.config import Settings
+from service.console import sessions
+from service.db import migrate
+from service.db.pool import tenant_transaction
+from service.demo import DEMO_ASSESSMENT, DEMO_FRAMEWORK, seed_demo
+from service.items import bank
+from service.items.samples import sample_bank
+from service.tenancy import org_units, people
+from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
+from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 
 GOAL_MS = 200.0
 BIG_DRAFT = "bench-big-draft"

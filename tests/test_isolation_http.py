@@ -1429,9 +1429,15 @@ def _exempt(path: str) -> bool:
     - /v1/rubric-templates...: templates are global read-only data shipped with the service, the
       same for every tenant (nothing is stored per tenant, nothing can be written); a tenant
       adopts one into a framework of its own, and those /v1/frameworks routes are probed;
-    - /static/...: the service's own files (the docs UI's scripts), the same for everyone.
+    - /static/...: the service's own files (the docs UI's scripts), the same for everyone;
+    - /take/...: the candidate client's files (service/console/take.py), the same for everyone; the
+      client reads and writes through the /v1/me routes, probed like any other.
     """
-    return _operator_route(path) or _shared_template_route(path) or path.startswith(("/docs", "/static/"))
+    return (
+        _operator_route(path)
+        or _shared_template_route(path)
+        or path.startswith(("/docs", "/static/", "/take"))
+    )
 
 
 _REFERENCE_FIELD = re.compile(r"(^|_)(code|id)$")

@@ -48,6 +48,7 @@ from service.api.webhooks import WebhookController
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.console.routes import console_router
+from service.console.take import route_handlers as take_client
 from service.console.web import template_config
 from service.db.embedded import ensure_database, start_embedded
 from service.db.migrate import check_schema
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             oauth_token,
             static_router(),
             console_router(settings),
+            *take_client,
         ],
         lifespan=[_lifespan(settings)],
         middleware=[observability.prometheus.middleware],

@@ -98,9 +98,27 @@ CONSOLE_CSP = (
 # another origin; `form-action` also governs that redirect, so this one page lets forms lead to https.
 CONSOLE_LOGIN_CSP = CONSOLE_CSP.replace("form-action 'self'", "form-action 'self' https:")
 
+# The candidate client at /take (service/console/take.py): same-origin only; its service worker and manifest too.
+# Item images are fetched with the bearer token and shown from object URLs (blob:), made by the page.
+TAKE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+    "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
 # Path prefix -> the Content-Security-Policy of the pages under it, the first match wins. One helper
 # for every page the service renders (the docs UI, the web console), so their headers cannot drift apart.
-PAGE_POLICIES = (("/docs", DOCS_CSP), ("/console/login", CONSOLE_LOGIN_CSP), ("/console", CONSOLE_CSP))
+PAGE_POLICIES = (
+    ("/docs", DOCS_CSP),
+    ("/console/login", CONSOLE_LOGIN_CSP),
+    ("/console", CONSOLE_CSP),
+    ("/take", TAKE_CSP),
+)
+
+
+# A page's handler may name one more origin its scripts call (scope state): the /take shell, its
+# tenant's token endpoint (service/console/take.py). Added to connect-src, nothing else.
+CONNECT_STATE = "csp_connect_src"
 
 
 async def page_security_headers(message: Message, scope: Scope) -> None:
@@ -111,6 +129,9 @@ async def page_security_headers(message: Message, scope: Scope) -> None:
     for prefix, policy in PAGE_POLICIES:
         if path == prefix or path.startswith(prefix + "/"):
             headers = MutableScopeHeaders.from_message(message)
+            extra = scope.get("state", {}).get(CONNECT_STATE)
+            if extra and "connect-src 'self'" in policy:
+                policy = policy.replace("connect-src 'self'", f"connect-src 'self' {extra}")
             headers["Content-Security-Policy"] = policy
             headers["X-Content-Type-Options"] = "nosniff"
             headers["X-Frame-Options"] = "DENY"

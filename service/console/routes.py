@@ -7,7 +7,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 
 from service.config import Settings
 from service.console.assessments import AssessmentScreens
-from service.console.demo_idp import DemoIdentityProvider
+from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
 from service.console.marking import AgreementScreens, MarkingScreens
@@ -29,7 +29,7 @@ def console_router(settings: Settings) -> Router:
         AgreementScreens,
     ]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
-        handlers.append(DemoIdentityProvider)
+        handlers += [DemoIdentityProvider, TakeTokenEndpoint]
     return Router(
         path="/",
         route_handlers=handlers,

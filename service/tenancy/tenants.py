@@ -101,6 +101,11 @@ async def get_tenant(conn: asyncpg.Connection, slug: str) -> Tenant:
     return _tenant(await conn.fetchrow(f"SELECT {_COLUMNS} FROM tenants WHERE slug = $1", slug), slug)
 
 
+async def active_tenant_id(conn: asyncpg.Connection, slug: str) -> UUID | None:
+    """The id of the active tenant with this slug, or None (a sign-in page's lookup, before any sign-in)."""
+    return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug)
+
+
 async def get_tenant_by_id(conn: asyncpg.Connection, tenant_id: UUID) -> Tenant:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
     return _tenant(row, str(tenant_id))

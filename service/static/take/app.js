@@ -1,0 +1,450 @@
+// The candidate client: sign in → my assessments → start → one item at a time → submit → report.
+// Talks only to the documented /v1/me/... routes (api.js); answers go through the outbox (sync.js).
+import { me, NetworkError } from "./api.js";
+import * as auth from "./auth.js";
+import { lang, loadStrings, loc, setLang, t, when } from "./i18n.js";
+import { el, isAnswered, renderItem } from "./items.js";
+import { attempts as saved } from "./store.js";
+import { merge, Outbox } from "./sync.js";
+
+const main = document.getElementById("main");
+const syncLine = document.getElementById("sync");
+const clock = document.getElementById("clock");
+const ATTEMPT = "take.attempt"; // the attempt open in this tab, for a reload
+let redraw = () => {};
+let session = null; // {record, outbox, index, deadlineAt, ticker, timeUp, signedOut}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes.filter(Boolean));
+}
+
+function heading(text) {
+  return el("h1", { text, tabindex: "-1" });
+}
+
+function focusHeading() {
+  main.querySelector("h1")?.focus();
+}
+
+function button(text, onclick, attrs = {}) {
+  return el("button", { type: "button", onclick, text, ...attrs });
+}
+
+function header() {
+  document.getElementById("title").textContent = t("app.title");
+  document.getElementById("lang").textContent = t("lang.switch");
+  document.title = t("app.title");
+}
+
+// ------------------------------------------------------------------ sign-in
+
+function showSignIn(problem) {
+  redraw = () => showSignIn(problem);
+  const c = auth.config();
+  const nodes = [heading(t("signin.heading"))];
+  if (problem) nodes.push(el("p", { class: "error", role: "alert", text: t(problem) }));
+  if (!c.authorize) nodes.push(el("p", { text: t("signin.unavailable") }));
+  else nodes.push(el("p", { text: t("signin.intro") }), button(t("signin.button"), () => auth.signIn(), { class: "primary", "data-testid": "sign-in" }));
+  show(...nodes);
+}
+
+// ------------------------------------------------------------------ my assessments
+
+async function showList() {
+  redraw = showList;
+  stopSession();
+  sessionStorage.removeItem(ATTEMPT);
+  let res;
+  try {
+    res = await me.assessments();
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+    show(heading(t("list.heading")), el("p", { class: "error", role: "alert", text: t("list.offline") }), button(t("list.retry"), showList));
+    return;
+  }
+  if (res.status === 401) return showSignIn("signin.expired");
+  if (res.status !== 200) return showProblem(res);
+  const open = [], upcoming = [], done = [];
+  for (const a of res.body) {
+    const running = a.attempts.find((x) => x.status === "in_progress");
+    const card = el("li", { class: "card", "data-code": a.code }, el("h3", { text: loc(a.title) }));
+    if (a.description) card.append(el("p", { text: loc(a.description) }));
+    const meta = [t("list.items", { count: a.item_count })];
+    if (a.time_limit_minutes) meta.push(t("list.minutes", { minutes: Math.round(a.time_limit_minutes * a.extra_time_factor) }));
+    if (a.window && a.window.closes_at) meta.push(t("list.closes", { when: when(a.window.closes_at) }));
+    card.append(el("p", { class: "meta", text: meta.join(" · ") }));
+    if (a.can_start) {
+      const number = running ? running.number : a.attempts.length + 1;
+      card.append(button(t(running ? "list.continue" : "list.start"), () => start(a.code, number), { class: "primary", "data-testid": `start-${a.code}` }));
+      open.push(card);
+    } else if (a.attempts.length === 0) upcoming.push(card);
+    for (const attempt of a.attempts.filter((x) => x.status === "submitted")) {
+      const row = el("li", { class: "card" }, el("h3", { text: loc(a.title) }), el("p", { class: "meta", text: when(attempt.submitted_at) }));
+      row.append(button(t("list.report"), () => showReport(attempt.id), { class: "secondary", "data-testid": `report-${attempt.id}` }));
+      done.push(row);
+    }
+  }
+  const section = (key, cards) => (cards.length ? el("section", {}, el("h2", { text: t(key) }), el("ul", { class: "cards" }, ...cards)) : null);
+  show(
+    heading(t("list.heading")),
+    open.length + upcoming.length + done.length ? "" : el("p", { text: t("list.none") }),
+    section("list.open", open),
+    section("list.upcoming", upcoming),
+    section("list.done", done),
+    button(t("signout"), () => { auth.signOut(); showSignIn(); }, { class: "link" }),
+  );
+  focusHeading();
+}
+
+// A retried start is harmless: the attempt's number makes it exact (200 with the same attempt).
+async function start(code, number) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await me.start(code, number);
+      if (res.status === 200 || res.status === 201) return openAttempt(res.body.attempt.id, res.body);
+      if (res.status === 401) return showSignIn("signin.expired");
+      if (res.status >= 500 && attempt < 4) throw new NetworkError(String(res.status));
+      return showProblem(res);
+    } catch (error) {
+      if (!(error instanceof NetworkError) || attempt >= 4) {
+        return show(heading(t("list.heading")), el("p", { class: "error", role: "alert", text: t("list.offline") }), button(t("list.retry"), showList));
+      }
+      await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+    }
+  }
+}
+
+function showProblem(res) {
+  const detail = (res.body && (res.body.detail || res.body.title)) || String(res.status);
+  show(heading(t("app.title")), el("p", { class: "error", role: "alert", text: t("error.generic", { detail }) }), button(t("done.list"), showList, { class: "secondary" }));
+}
+
+// ------------------------------------------------------------------ the attempt
+
+function stopSession() {
+  if (!session) return;
+  session.outbox.stop();
+  clearInterval(session.ticker);
+  clearInterval(session.poller);
+  session = null;
+  clock.hidden = true;
+  syncLine.hidden = true;
+}
+
+async function openAttempt(id, fresh, early) {
+  stopSession();
+  let record = (await saved.get(id)) || { id, answers: {} };
+  let state = fresh;
+  if (!state) {
+    try {
+      const res = await (early || me.attempt(id));
+      if (res.status === 401) return showSignIn("signin.expired");
+      if (res.status === 404) return showList();
+      if (res.status === 200) state = res.body;
+    } catch (error) {
+      if (!(error instanceof NetworkError)) throw error;
+    }
+  }
+  if (state) {
+    record = await merge(record, state);
+    record.deadlineAt = deadlineFrom(state.attempt);
+    await saved.put(record);
+  } else if (!record.state) {
+    return show(heading(t("app.title")), el("p", { class: "error", role: "alert", text: t("list.offline") }), button(t("list.retry"), () => openAttempt(id)));
+  }
+  sessionStorage.setItem(ATTEMPT, id);
+  if (record.state.attempt.status === "submitted") return showDone(record, record.state);
+  const items = record.state.items;
+  session = { record, index: Math.min(record.index || 0, items.length - 1), deadlineAt: record.deadlineAt };
+  session.outbox = new Outbox(record, {
+    status: syncStatus,
+    summary: (s) => setDeadline(s),
+    reconciled: (ref) => ref === items[session.index].ref && showItem(),
+    closed: () => attemptClosed(),
+    signedOut: () => {
+      session.signedOut = true;
+      syncStatus();
+    },
+    submitted: (s) => submitted(record, s),
+    failed: showProblem,
+  });
+  session.ticker = setInterval(tick, 1000);
+  tick();
+  if (record.submitting) showSubmitting();
+  else showItem();
+  syncStatus();
+  session.outbox.kick();
+}
+
+// Time left by the server's clock: `seconds_left` of the latest response, counted down locally.
+function deadlineFrom(summary) {
+  return summary.seconds_left === null || summary.seconds_left === undefined ? null : Date.now() + summary.seconds_left * 1000;
+}
+
+function setDeadline(summary) {
+  if (!session) return;
+  session.deadlineAt = session.record.deadlineAt = deadlineFrom(summary);
+  tick();
+}
+
+function tick() {
+  if (!session || session.deadlineAt === null || session.deadlineAt === undefined) {
+    clock.hidden = true;
+    return;
+  }
+  const left = Math.max(0, Math.round((session.deadlineAt - Date.now()) / 1000));
+  clock.hidden = false;
+  const mm = String(Math.floor(left / 60)).padStart(2, "0");
+  const ss = String(left % 60).padStart(2, "0");
+  clock.textContent = left > 0 ? t("clock.left", { time: `${mm}:${ss}` }) : t("clock.up");
+  clock.classList.toggle("low", left < 300);
+  if (left === 0 && !session.timeUp) timeUp();
+}
+
+// The deadline passed by the client's count: the server submits; show what it has when it can be asked.
+function timeUp() {
+  session.timeUp = true;
+  show(heading(t("timeup.heading")), el("p", { text: t("timeup.body") }));
+  focusHeading();
+  redraw = () => {};
+  session.poller = setInterval(askServer, 5000);
+  askServer();
+}
+
+async function askServer() {
+  if (!session) return;
+  try {
+    const res = await me.attempt(session.record.id);
+    if (res.status === 200 && res.body.attempt.status === "submitted") {
+      const record = session.record;
+      stopSession();
+      showDone(record, res.body);
+    } else if (res.status === 200) setDeadline(res.body.attempt);
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+  }
+}
+
+async function attemptClosed() {
+  if (!session) return;
+  session.timeUp = true;
+  show(heading(t("timeup.heading")), el("p", { text: t("error.closed") }));
+  session.poller = session.poller || setInterval(askServer, 5000);
+  askServer();
+}
+
+function syncStatus() {
+  if (!session) {
+    syncLine.hidden = true;
+    return;
+  }
+  const n = session.outbox.pending();
+  syncLine.hidden = false;
+  let state = "saved";
+  let text = t("sync.saved");
+  if (session.signedOut && n) {
+    state = "signin";
+    text = t("sync.signin", { count: n });
+  } else if (n && (session.outbox.waiting || !navigator.onLine)) {
+    state = "waiting";
+    text = n === 1 ? t("sync.waiting.one") : t("sync.waiting", { count: n });
+  } else if (n) {
+    state = "saving";
+    text = t("sync.saving");
+  }
+  syncLine.dataset.state = state;
+  syncLine.dataset.pending = String(n);
+  syncLine.textContent = text;
+  if (state === "signin" && !syncLine.querySelector("button")) syncLine.append(" ", button(t("signin.button"), () => auth.signIn(), { class: "link" }));
+}
+
+function announce(text) {
+  const live = document.getElementById("announce");
+  if (live) live.textContent = text;
+}
+
+function showItem() {
+  redraw = showItem;
+  const { record } = session;
+  const items = record.state.items;
+  const item = items[session.index];
+  const stored = record.answers[item.ref];
+  const n = session.index + 1;
+  const node = renderItem(item, stored && stored.answer, (answer) => session.outbox.change(item.ref, answer), announce);
+  const go = (to) => () => {
+    if (node.flush) node.flush();
+    session.index = record.index = to;
+    saved.put(record);
+    showItem();
+    focusHeading();
+  };
+  const last = session.index === items.length - 1;
+  show(
+    el("h1", { class: "progress-label", tabindex: "-1", text: t("item.progress", { n, total: items.length }) }),
+    el("progress", { max: String(items.length), value: String(n), "aria-hidden": "true" }),
+    node,
+    el("p", { id: "announce", class: "visually-hidden", "aria-live": "polite" }),
+    el(
+      "nav",
+      { class: "steps" },
+      button(t("item.prev"), go(session.index - 1), { class: "secondary", disabled: session.index === 0, "data-testid": "prev" }),
+      last
+        ? button(t("item.finish"), () => { if (node.flush) node.flush(); confirmSubmit(); }, { class: "primary", "data-testid": "finish" })
+        : button(t("item.next"), go(session.index + 1), { class: "primary", "data-testid": "next" }),
+    ),
+  );
+}
+
+function confirmSubmit() {
+  redraw = confirmSubmit;
+  const { record } = session;
+  const missing = record.state.items
+    .map((item, i) => ({ item, i }))
+    .filter(({ item }) => !isAnswered(record.answers[item.ref] && record.answers[item.ref].answer));
+  const list = el(
+    "ul",
+    { class: "missing", "data-testid": "unanswered" },
+    ...missing.map(({ i }) => el("li", {}, button(t("submit.question", { n: i + 1 }), () => { session.index = i; showItem(); focusHeading(); }, { class: "link" }))),
+  );
+  show(
+    heading(t("submit.heading")),
+    el("p", { text: missing.length ? t("submit.unanswered") : t("submit.all") }),
+    missing.length ? list : "",
+    el(
+      "nav",
+      { class: "steps" },
+      button(t("submit.back"), showItem, { class: "secondary" }),
+      button(t("submit.confirm"), async () => { await session.outbox.submitWhenSaved(); showSubmitting(); }, { class: "primary", "data-testid": "confirm-submit" }),
+    ),
+  );
+  focusHeading();
+}
+
+function showSubmitting() {
+  redraw = showSubmitting;
+  show(heading(t("submit.heading")), el("p", { text: t("submit.waiting") }));
+}
+
+// After the submit: the server's state of the attempt is what the page reports (else what it acknowledged).
+async function submitted(record, summary) {
+  let state = null;
+  try {
+    const res = await me.attempt(record.id);
+    if (res.status === 200) state = res.body;
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+  }
+  const acknowledged = Object.entries(record.answers)
+    .filter(([, a]) => !a.pending)
+    .map(([item, a]) => ({ item, answer: a.answer, revision: a.revision }));
+  showDone(record, state || { ...record.state, attempt: summary, answers: acknowledged });
+}
+
+// The server's word on a closed attempt: who submitted it and when, which answers it has, and which
+// answers this device made that never reached it (they do not count, and the page says so).
+function showDone(record, state) {
+  redraw = () => showDone(record, state);
+  const summary = state.attempt;
+  const server = Object.fromEntries(state.answers.map((a) => [a.item, a]));
+  const items = state.items;
+  const lost = items
+    .map((item, i) => ({ item, i }))
+    .filter(({ item }) => {
+      const local = record.answers[item.ref];
+      return local && local.pending && (!server[item.ref] || server[item.ref].revision < local.revision);
+    });
+  const counted = state.answers.filter((a) => isAnswered(a.answer)).length;
+  stopSession();
+  sessionStorage.setItem(ATTEMPT, record.id);
+  const by = summary.submitted_by === "deadline" ? "done.by.deadline" : "done.by.candidate";
+  show(
+    heading(t("done.heading")),
+    el("p", { "data-testid": "submitted-by", "data-by": summary.submitted_by || "", text: t(by, { when: when(summary.submitted_at) }) }),
+    el("p", { "data-testid": "counted", "data-count": String(counted), text: t("done.counted", { count: counted }) }),
+    lost.length ? el("p", { class: "error", text: t("done.lost") }) : "",
+    lost.length ? el("ul", { "data-testid": "lost" }, ...lost.map(({ i }) => el("li", { text: t("submit.question", { n: i + 1 }) }))) : "",
+    el("nav", { class: "steps" }, button(t("done.list"), showList, { class: "secondary" }), button(t("done.report"), () => showReport(record.id), { class: "primary", "data-testid": "view-report" })),
+  );
+  focusHeading();
+}
+
+async function showReport(id) {
+  redraw = () => showReport(id);
+  stopSession();
+  sessionStorage.removeItem(ATTEMPT);
+  let res;
+  try {
+    res = await me.report(id);
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+    return show(heading(t("report.heading")), el("p", { class: "error", role: "alert", text: t("list.offline") }), button(t("list.retry"), () => showReport(id)));
+  }
+  if (res.status === 401) return showSignIn("signin.expired");
+  if (res.status !== 200) return showProblem(res);
+  const r = res.body;
+  const nodes = [heading(t("report.heading"))];
+  if (!r.available) {
+    nodes.push(el("p", { text: r.notice || t("report.unavailable") }));
+    if (r.available_from) nodes.push(el("p", { text: t("report.from", { when: when(r.available_from) }) }));
+  } else {
+    if (r.status === "provisional" && !r.notice) nodes.push(el("p", { class: "notice", text: t("report.provisional") }));
+    if (r.notice) nodes.push(el("p", { class: "notice", text: r.notice }));
+    if (r.overall_level_label) nodes.push(el("p", { class: "overall" }, el("strong", { text: t("report.overall") + "：" }), el("span", { text: r.overall_level_label })));
+    const dims = el("ul", { class: "cards", "data-testid": "dimensions" });
+    for (const d of r.dimensions) {
+      const card = el("li", { class: "card" }, el("h3", { text: d.name }), el("p", { class: "meta", text: `${d.level_label} · ${t("report.score", { score: Math.round(d.scaled) })}` }));
+      if (d.feedback) {
+        if (d.feedback.performance) card.append(el("p", { text: d.feedback.performance }));
+        card.append(el("p", { text: t("report.next", { level: d.feedback.next_level_label }) }));
+        if (d.feedback.next_steps) card.append(el("p", { text: d.feedback.next_steps }));
+      }
+      dims.append(card);
+    }
+    nodes.push(dims);
+  }
+  nodes.push(button(t("done.list"), showList, { class: "secondary" }));
+  show(...nodes);
+  focusHeading();
+}
+
+// ------------------------------------------------------------------ start-up
+
+addEventListener("beforeunload", (event) => {
+  if (session && !session.signedOut && session.outbox.pending() > 0) {
+    event.preventDefault();
+    event.returnValue = t("sync.unsent.warning");
+  }
+});
+addEventListener("online", syncStatus);
+addEventListener("offline", syncStatus);
+
+async function boot() {
+  // On a reload of an open attempt, its state is asked for while the strings load (one round trip less).
+  const open = sessionStorage.getItem(ATTEMPT);
+  const early = open && auth.token() && !new URLSearchParams(location.search).has("code") ? me.attempt(open) : null;
+  if (early) early.catch(() => {}); // a network error is handled where it is awaited
+  await loadStrings();
+  setLang(lang);
+  header();
+  document.getElementById("lang").addEventListener("click", () => {
+    setLang(lang === "en" ? "zh-CN" : "en");
+    header();
+    syncStatus();
+    tick();
+    redraw();
+  });
+  try {
+    await auth.finishSignIn();
+  } catch {
+    return showSignIn("signin.failed");
+  }
+  if (!auth.token()) return showSignIn(open ? "signin.expired" : null);
+  if (open) return openAttempt(open, undefined, early);
+  return showList();
+}
+
+// The service worker is registered once the first screen is up: its copy of the app does not compete
+// with that screen for a slow network.
+boot().finally(() => {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/take/sw.js", { scope: "/take/" }).catch(() => {});
+});
