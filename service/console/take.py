@@ -123,7 +123,7 @@ def _origin(url: str) -> str | None:
 
 
 async def _shell(request: Request) -> Response[bytes]:
-    settings = request.app.state.state.settings
+    settings = runtime(request).settings
     tenant = request.query_params.get("tenant") or (DEMO_SLUG if settings.demo else "")
     provider = await _provider(request, tenant)
     attributes = {
