@@ -2,7 +2,7 @@
 
 `rebuild` replaces them in one transaction (readers see the old figures until it commits).
 `check` computes the same into temporary tables and reports every difference, changing
-nothing. Both run as jobs a client polls (`aggregate_jobs`; run by `service.jobs`: leased, taken
+nothing. Both run as jobs a client polls (`aggregate_jobs`; run by `service.jobqueue`: leased, taken
 over if the worker dies), since a large assessment takes a while. The computation is SQL, set-based: the same rules as the incremental path in
 `rollups.refresh` (latest final attempt per person, placed where it was submitted), written
 a second way, which is what makes the check worth running.
@@ -23,8 +23,8 @@ from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
 from service.i18n import msg
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 
 
 def _results_sql(target: str) -> str:

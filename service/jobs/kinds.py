@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from service.aggregates import rebuild
-from service.jobs.job import Job
+from service.jobqueue.job import Job
 from service.results import exports, item_stats, rescoring
 
 

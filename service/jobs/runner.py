@@ -15,8 +15,8 @@ import asyncpg
 
 from service.config import Settings
 from service.db.pool import tenant_transaction
-from service.jobs import queue
-from service.jobs.job import Job, LeaseLost
+from service.jobqueue import queue
+from service.jobqueue.job import Job, LeaseLost
 from service.jobs.kinds import KINDS
 
 log = logging.getLogger("assess.jobs")

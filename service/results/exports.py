@@ -14,7 +14,7 @@ and progress are committed as they fill, from other short transactions (a second
 a 1 GB file never sits in memory nor in one uncommitted transaction, and a poll sees progress.
 The price: the snapshot holds back vacuum for as long as the export runs.
 
-Failure. An export is a job of `service.jobs`: claimed with a lease the worker renews. Each chunk
+Failure. An export is a job of `service.jobqueue`: claimed with a lease the worker renews. Each chunk
 commit renews it too and is fenced on the job still being this worker's and the export still
 `running`, so an export deleted, or taken over by another worker, stops at its next chunk instead
 of writing into it. If the worker dies, its lease lapses and another worker takes the export over:
@@ -44,8 +44,8 @@ from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
 from service.i18n import msg
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.results import feed, score_workbook
 
 log = logging.getLogger("assess.exports")

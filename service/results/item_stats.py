@@ -1,6 +1,6 @@
 """Item statistics as a job: over every final current score of an assessment, in batches, in
 constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped. A job of
-`service.jobs` (leased; a worker that takes it over after a crash recomputes from the start)."""
+`service.jobqueue` (leased; a worker that takes it over after a crash recomputes from the start)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
 from service.items.views import Answer
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.scoring.engine import ScoreDocument
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 

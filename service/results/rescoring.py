@@ -1,7 +1,7 @@
 """Rescoring an assessment after a key correction or revised cut scores: preview, then commit.
 
 A rescoring names the item versions (same type and options as what candidates answered) and
-framework version that scoring should use from now on. It is a job (`service.jobs`: leased,
+framework version that scoring should use from now on. It is a job (`service.jobqueue`: leased,
 taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
 fenced transaction per batch, with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
@@ -38,8 +38,8 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.results.scores import (
     ScoringPins,
     current_documents,
