@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service import pipeline
 from service.assessments import assessments
 from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
@@ -25,7 +26,7 @@ from service.items.model import (
 from service.items.samples import sample_assessment, sample_bank
 from service.rubrics import frameworks
 from service.rubrics.frameworks import Adopt
-from service.tenancy import org_units, people, tenants
+from service.tenancy import people, tenants
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 from service.tenancy.tenants import TenantCreate
@@ -70,7 +71,7 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
             existing = tenant.id
     async with tenant_transaction(pool, existing) as conn:
         if not await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"):
-            await org_units.import_org_units(
+            await pipeline.import_org_units(
                 conn,
                 OrgUnitImport(
                     [OrgUnitCreate(code, name, level, parent) for code, name, level, parent in _TREE]

@@ -18,11 +18,11 @@ import httpx
 import msgspec
 import pytest
 
+from service import pipeline
 from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
-from service.results import scores
 from service.webhooks import dispatcher, outbox, signing
 from tests.conftest import serving
 from tests.delivery_setup import ITEMS, delivery_tenant
@@ -359,7 +359,7 @@ async def test_scores_finalized_by_rating_and_rescored(hooks, service_keys, rece
     pool = await create_pool(app_url, max_size=1)
     try:
         async with tenant_transaction(pool, UUID(tenant["id"])) as conn:
-            await scores.score_attempts(conn, [UUID(attempt)], reason="rescored", scored_by="test")
+            await pipeline.score_attempts(conn, [UUID(attempt)], reason="rescored", scored_by="test")
     finally:
         await pool.close()
     await eventually(lambda: len(receiver.received) == 3)

@@ -26,6 +26,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service import pipeline
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
@@ -33,10 +34,8 @@ from service.errors import Conflict, DomainError, FieldError, NotFound, Unproces
 from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
-from service.results.scores import score_attempts
 from service.rubrics.model import Localized
 from service.tenancy.people import Person
-from service.webhooks import outbox
 
 Revision = Annotated[
     int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; higher replaces lower")
@@ -187,10 +186,9 @@ async def submit_overdue(
         person_id,
         limit,
     )
-    await score_attempts(
+    await pipeline.submitted(
         conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline"
     )
-    await outbox.attempts_submitted(conn, [row["id"] for row in rows])
     return len(rows)
 
 
@@ -561,6 +559,5 @@ async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
         person.id,
     )
     if by is not None:  # this call submitted it: score in the same transaction
-        await score_attempts(conn, [attempt_id], reason="submitted", scored_by=by)
-        await outbox.attempts_submitted(conn, [attempt_id])
+        await pipeline.submitted(conn, [attempt_id], reason="submitted", scored_by=by)
     return await _summary(conn, person, attempt_id)

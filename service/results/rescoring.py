@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -46,7 +46,6 @@ from service.results.scores import (
     lock_pins,
     pins_in_force,
     score_documents,
-    store_documents,
 )
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
@@ -345,7 +344,16 @@ class Superseded(Exception):
     """A later rescoring of the assessment was committed: its pins are the ones in force."""
 
 
-async def run(job: Job) -> None:
+class Store(Protocol):
+    """How a commit stores its batches: the score pipeline's `store` (scores, aggregates, outbox in one
+    transaction), given by the job registry (service/jobs/kinds.py), since this package sits below it."""
+
+    async def __call__(
+        self, conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+    ) -> None: ...
+
+
+async def run(job: Job, *, store: Store) -> None:
     """Run the preview or the commit of a rescoring to the end, from the start (a claim after a worker
     died starts again: a preview recounts, a commit skips the attempts it already rescored)."""
     pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
@@ -399,7 +407,7 @@ async def run(job: Job) -> None:
                 if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
                     stored[attempt] = document
             if committing:
-                await store_documents(
+                await store(
                     conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
                 )
             # attempts submitted after the commit started are scored with its pins already: not counted

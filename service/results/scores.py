@@ -3,6 +3,8 @@
 Runs on a tenant-scoped connection, inside the transaction that submits the attempt (or
 rescoring it), so an attempt is never submitted without its score, nor scored twice by a
 retried submit. Each scoring adds a row; the previous one stops being `current` but stays.
+This module computes and stores; the sequence around it (aggregates, webhooks) is the score
+pipeline's, service/pipeline.py, the one caller of `store_documents` outside tests.
 
 Pins and rescoring commits. Scoring in force (`_inputs` without explicit pins) reads the pins
 while holding the assessment's pins lock in shared mode until its transaction ends; a rescoring
@@ -22,7 +24,6 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates import rollups
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
@@ -34,7 +35,6 @@ from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
-from service.webhooks import outbox
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)
@@ -176,7 +176,8 @@ async def store_documents(
     conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
 ) -> None:
     """Each document becomes its attempt's current score; earlier ones stay as history. The one
-    place a score becomes current, so the one place aggregates are kept in step."""
+    place a score becomes current; its one caller, the score pipeline, keeps aggregates and the
+    outbox in step in the same transaction."""
     if not documents:
         return
     await ratings.create_tasks(
@@ -201,17 +202,6 @@ async def store_documents(
         reason,
         scored_by,
     )
-    await rollups.refresh(conn, ids)  # aggregates move in the same transaction as the scores
-    await outbox.scores_stored(conn, ids)  # and webhooks announce final scores (sent after commit)
-
-
-async def score_attempts(
-    conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
-) -> dict[UUID, ScoreDocument]:
-    """Score the attempts and store each document as the attempt's current score."""
-    documents = await score_documents(conn, attempt_ids)
-    await store_documents(conn, documents, reason=reason, scored_by=scored_by)
-    return documents
 
 
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:

@@ -9,6 +9,10 @@ Import has three modes, each all or nothing with every problem named: `create` (
 new), `upsert` (new codes created, known ones renamed, re-levelled, moved and reactivated)
 and `sync` (an upsert of the whole tree: units not sent are deactivated, never deleted, since
 their people and results must stay where they were).
+
+Moves and deletes touch aggregates too; this package does not call them (it sits below them): a
+move returns what moved (`Moved`), a delete is checked (`deletable`) then done (`remove`), and the
+score pipeline (service/pipeline.py) keeps the rollups in step in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from service.aggregates import rollups
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy import tree
@@ -197,7 +200,15 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
     return await get_org_unit(conn, code)
 
 
-async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) -> OrgUnit:
+class Moved(msgspec.Struct, frozen=True):
+    """A unit moved with its subtree: its path before and after (aggregates follow it)."""
+
+    unit_id: uuid.UUID
+    old_path: str
+    new_path: str
+
+
+async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) -> tuple[OrgUnit, Moved]:
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
@@ -217,12 +228,12 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
                 )
             ],
         )
-    await _move(conn, unit, parent)
-    return await get_org_unit(conn, code)
+    moved = await _move(conn, unit, parent)
+    return await get_org_unit(conn, code), moved
 
 
-async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed | None) -> None:
-    """Rewrite the subtree's paths and depths under the new parent, and move its rollups along."""
+async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed | None) -> Moved:
+    """Rewrite the subtree's paths and depths under the new parent (the caller moves its rollups)."""
     new_path = tree.child_path(parent.path if parent else None, unit.id)
     new_depth = parent.depth + 1 if parent else 0
     low, high = tree.subtree_range(unit.path)
@@ -237,10 +248,12 @@ async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed
     await conn.execute(
         "UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None
     )
-    await rollups.move_unit(conn, unit.id, unit.path, new_path)
+    return Moved(unit.id, unit.path, new_path)
 
 
-async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
+async def deletable(conn: asyncpg.Connection, code: str) -> tree.Placed:
+    """The unit, locked for deletion, if nothing of this package keeps it (children, people); the
+    caller checks results next, then calls `remove`."""
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
@@ -249,22 +262,18 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
         raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
         raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
-    if await rollups.has_results(conn, unit.id):
-        raise Conflict(
-            msg(
-                "org unit '{code}' has assessment results counted in it: they stay where they "
-                "were submitted, so the unit must stay too",
-                code=code,
-            )
-        )
-    await rollups.forget_unit(conn, unit.id)
+    return unit
+
+
+async def remove(conn: asyncpg.Connection, unit: tree.Placed) -> None:
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
 
 async def import_org_units(
     conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
-) -> ImportResult:
-    """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes."""
+) -> tuple[ImportResult, list[Moved]]:
+    """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes.
+    Also returns the moves made, in order."""
     if not data.units:
         raise Unprocessable(
             msg("nothing to import"), [FieldError(msg("must hold at least one unit"), "/units")]
@@ -287,7 +296,7 @@ async def import_org_units(
                 msg("{count} unit(s) cannot be imported; nothing was imported", count=len(errors)), errors
             )
         await _insert(conn, units, planned)
-        return ImportResult(mode, created=len(planned))
+        return ImportResult(mode, created=len(planned)), []
 
     stored = await _stored(conn, None)
     sent: dict[str, int] = {}
@@ -344,13 +353,14 @@ async def import_org_units(
     await _insert(conn, units, renumbered)
     depths = tree.final_depths(rows, stored_parents)
     changed = 0
+    moves = []
     for unit in sorted((u for u in units if u.code in stored), key=lambda u: depths[u.code]):
         before = stored[unit.code]
         if unit.parent_code != before.parent_code:
             placed = await _placed(conn, unit.code)
             parent = await _placed(conn, unit.parent_code) if unit.parent_code else None
             assert placed is not None and (parent is None or not tree.is_within(parent.path, placed.path))
-            await _move(conn, placed, parent)
+            moves.append(await _move(conn, placed, parent))
         if (unit.name, unit.level, unit.parent_code, True) != (
             before.name,
             before.level,
@@ -378,7 +388,7 @@ async def import_org_units(
     kept = len(units) - len(planned)
     return ImportResult(
         mode, created=len(planned), updated=changed, unchanged=kept - changed, deactivated=deactivated
-    )
+    ), moves
 
 
 class _Stored(msgspec.Struct, frozen=True):

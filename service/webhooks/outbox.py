@@ -107,28 +107,28 @@ def _data(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
-async def scores_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
+async def scores_stored(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], *, submitted: bool = False
+) -> None:
     """After new current scores were stored: `score.finalized` where a final score follows a provisional
-    one (or none), `score.rescored` where a final score replaces a final one."""
+    one (or none), `score.rescored` where a final score replaces a final one; and when the attempts were
+    submitted by the same transaction, `attempt.submitted` with the score they got. The attempts' data
+    is read once for all three (the score pipeline, service/pipeline.py, calls this once per scoring)."""
     if not attempt_ids:
         return
-    wanted = await subscribers(conn, ["score.finalized", "score.rescored"])
+    types = ["score.finalized", "score.rescored", *(["attempt.submitted"] if submitted else [])]
+    wanted = await subscribers(conn, types)
     if not wanted:
         return
-    finalized, rescored = [], []
-    for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids):
-        if row["status"] == "final":
-            (rescored if row["previous_status"] == "final" else finalized).append(_data(row))
+    rows = [
+        (row["status"], row["previous_status"], _data(row))
+        for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids)
+    ]
+    finalized = [data for status, previous, data in rows if status == "final" and previous != "final"]
+    rescored = [data for status, previous, data in rows if status == "final" and previous == "final"]
     for event_type, payloads in (("score.finalized", finalized), ("score.rescored", rescored)):
         await queue(conn, event_type, payloads, wanted.get(event_type, []))
-
-
-async def attempts_submitted(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
-    """After attempts were submitted and scored: `attempt.submitted`, with the score they got."""
-    if not attempt_ids:
-        return
-    wanted = await subscribers(conn, ["attempt.submitted"])
-    if not wanted:
-        return
-    payloads = [_data(row) for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids)]
-    await queue(conn, "attempt.submitted", payloads, wanted["attempt.submitted"])
+    if submitted:
+        await queue(
+            conn, "attempt.submitted", [data for _, _, data in rows], wanted.get("attempt.submitted", [])
+        )
