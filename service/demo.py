@@ -63,7 +63,7 @@ _PEOPLE = [
 async def seed_demo(pool: asyncpg.Pool) -> UUID:
     """Create the demo tenant, its tree and people if they are missing. Idempotent."""
     async with operator_transaction(pool) as conn:
-        existing = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
+        existing = await tenants.id_by_slug(conn, DEMO_SLUG)
         if existing is None:
             tenant = await tenants.create_tenant(
                 conn, TenantCreate(DEMO_SLUG, "示范省委组织部 Demo organization department")

@@ -27,6 +27,7 @@ from service.aggregates.stats import Summary, Tally, summarise
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results.scores import pins_in_force
+from service.tenancy import tenants
 from service.tenancy.tree import subtree_range
 
 DIRECT = "direct"  # the people placed in a unit itself, not in any of its child units
@@ -275,9 +276,7 @@ async def _scope(
         ALL_CATEGORIES,
     ):
         counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
-    k = await conn.fetchval(
-        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
-    )
+    k = await tenants.min_group_size(conn)
     return _Scope(path, children, counts, k), unit, units
 
 
@@ -546,9 +545,7 @@ async def training_effect(
             msg("no assessment '{code}' (the `after` parameter)", code=after),
             [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
         ) from None
-    k = await conn.fetchval(
-        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
-    )
+    k = await tenants.min_group_size(conn)
     path = None
     if unit is not None:
         path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)

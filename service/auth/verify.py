@@ -25,10 +25,8 @@ from service.auth.directory import IssuerDirectory, IssuerRegistration
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
 from service.auth.principal import ALL_ROLES, CLIENT_SCOPES, HR_CLIENT, OPERATOR, TENANT_ROLES, Principal
 from service.i18n import msg
+from service.tenancy.issuers import ASYMMETRIC_ALGORITHMS
 
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-)
 _DEFAULT_ALG = {
     ("OKP", "Ed25519"): "EdDSA",
     ("EC", "P-256"): "ES256",

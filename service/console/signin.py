@@ -17,6 +17,7 @@ from service.console.web import COOKIE, cleared_cookie, origin, request_locale, 
 from service.console.web import cookie as web_cookie
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.i18n import msg, render
+from service.tenancy import tenants
 
 
 class ConsoleSignIn(Controller):
@@ -34,9 +35,7 @@ class ConsoleSignIn(Controller):
         if not slug:
             return public_page(request, "login.html", demo=demo, error=None)
         async with auth_lookup_transaction(runtime.pool) as conn:
-            tenant_id = await conn.fetchval(
-                "SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug
-            )
+            tenant_id = await tenants.id_by_slug(conn, slug, active_only=True)
         provider = None
         try:
             if tenant_id is not None and demo and slug == demo_idp.DEMO_SLUG:

@@ -47,6 +47,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.results import feed, score_workbook
+from service.tenancy import tenants
 
 log = logging.getLogger("assess.exports")
 
@@ -364,8 +365,8 @@ async def _discard(job: Job) -> None:
 async def sweep_once(pool: asyncpg.Pool) -> None:
     """Settle every tenant's exports: expired files and dead jobs lose their chunks."""
     async with operator_transaction(pool) as conn:
-        tenants = [row["id"] for row in await conn.fetch("SELECT id FROM tenants")]
-    for tenant_id in tenants:
+        every = await tenants.tenant_ids(conn)
+    for tenant_id in every:
         async with tenant_transaction(pool, tenant_id) as conn:
             await settle(conn)
 

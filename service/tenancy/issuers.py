@@ -13,16 +13,65 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
+import jwt
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from service.auth.directory import usable_keys
-from service.auth.verify import ASYMMETRIC_ALGORITHMS
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy.fields import TEXT_PATTERN, TenantRole
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+
+
+class IssuerRegistration(msgspec.Struct, frozen=True):
+    """A registration as token verification reads it (service/auth/verify.py), with its tenant's slug."""
+
+    tenant_id: UUID
+    tenant_slug: str
+    issuer: str
+    audience: str
+    jwks: dict[str, Any] | None
+    jwks_url: str | None
+    subject_claim: str
+    roles_claim: str | None
+    default_roles: list[str]
+    allowed_roles: list[str]
+
+
+_REGISTRATIONS = """
+    SELECT i.tenant_id, t.slug AS tenant_slug, i.issuer, i.audience, i.jwks, i.jwks_url,
+           i.subject_claim, i.roles_claim, i.default_roles, i.allowed_roles
+    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
+    WHERE i.issuer = $1
+"""
+
+
+def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
+    """Public asymmetric keys only: an `oct` (shared secret) key is never accepted."""
+    keys = []
+    for entry in jwks.get("keys", []):
+        if not isinstance(entry, dict) or entry.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        if any(private in entry for private in ("d", "p", "q")):
+            continue
+        try:
+            keys.append(jwt.PyJWK(entry))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue
+    return keys
+
+
+async def registrations(conn: asyncpg.Connection, issuer: str) -> list[IssuerRegistration]:
+    """Every tenant's registration of this issuer (an auth-lookup connection: before the tenant is known)."""
+    return [
+        msgspec.convert(dict(row), IssuerRegistration) for row in await conn.fetch(_REGISTRATIONS, issuer)
+    ]
+
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 Claim = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=TEXT_PATTERN)]

@@ -18,6 +18,7 @@ import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
 from service.i18n import msg
+from service.tenancy import tenants
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
 from service.tenancy.org_units import subtree_bounds
 
@@ -254,7 +255,7 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
         )
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
-        if not await conn.fetchval("SELECT auto_provision_people FROM tenants"):
+        if not await tenants.auto_provisions_people(conn):
             raise NotProvisioned(
                 msg("person '{external_id}' is not provisioned in this tenant", external_id=external_id)
             )
