@@ -12,6 +12,7 @@ import msgspec
 
 from service import pipeline
 from service.assessments import assessments
+from service.assessments.assessments import id_by_code
 from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
 from service.items import bank
@@ -26,7 +27,7 @@ from service.items.model import (
 from service.items.samples import sample_assessment, sample_bank
 from service.rubrics import frameworks
 from service.rubrics.frameworks import Adopt
-from service.tenancy import people, tenants
+from service.tenancy import org_units, people, tenants
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 from service.tenancy.tenants import TenantCreate
@@ -70,7 +71,7 @@ async def seed_demo(pool: asyncpg.Pool) -> UUID:
             )
             existing = tenant.id
     async with tenant_transaction(pool, existing) as conn:
-        if not await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"):
+        if not await org_units.has_units(conn):
             await pipeline.import_org_units(
                 conn,
                 OrgUnitImport(
@@ -146,7 +147,7 @@ async def _published_template(conn: asyncpg.Connection, template: str) -> None:
 async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
     """Adopt and publish the cadre framework, import its sample items, publish the demo assessment. Idempotent."""
     async with tenant_transaction(pool, tenant_id) as conn:
-        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_ASSESSMENT):
+        if await id_by_code(conn, DEMO_ASSESSMENT):
             return
         await _published_template(conn, DEMO_FRAMEWORK)
         items = sample_bank(DEMO_FRAMEWORK).items
@@ -158,7 +159,7 @@ async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
 async def seed_demo_teacher_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
     """The shipped teacher form as it is, but with immediate feedback and a second attempt. Idempotent."""
     async with tenant_transaction(pool, tenant_id) as conn:
-        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT):
+        if await id_by_code(conn, DEMO_TEACHER_ASSESSMENT):
             return
         await _published_template(conn, DEMO_TEACHER_FRAMEWORK)
         await bank.import_items(conn, sample_bank(DEMO_TEACHER_FRAMEWORK).items)

@@ -24,9 +24,11 @@ from service.aggregates.effect import Gain, gain
 from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
+from service.assessments.assessments import stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results.scores import pins_in_force
+from service.rubrics import frameworks
 from service.tenancy import tenants
 from service.tenancy.tree import subtree_range
 
@@ -217,20 +219,15 @@ class _Assessment(msgspec.Struct):
 
 
 async def _assessment(conn: asyncpg.Connection, code: str) -> _Assessment:
-    row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     ref = row["content"]["framework"]
     pins = (await pins_in_force(conn, [row["id"]])).get(row["id"])
     version = (pins.framework_version if pins else None) or ref["version"]
-    levels = await conn.fetchval(
-        """SELECT ARRAY(SELECT l->>'code' FROM jsonb_array_elements(v.content->'levels') l)
-           FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""",
-        ref["code"],
-        version,
-    )
-    return _Assessment(row["id"], code, levels or [])
+    found = await frameworks.version_record(conn, ref["code"], version)
+    levels = [level["code"] for level in found.content.get("levels", [])] if found is not None else []
+    return _Assessment(row["id"], code, levels)
 
 
 class _Unit(msgspec.Struct):

@@ -19,6 +19,7 @@ from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, U
 from service.i18n import msg
 from service.items import bank
 from service.items.model import Item, Ordering, option_keys
+from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
 from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
@@ -158,16 +159,10 @@ async def list_assessments(
 async def _framework_version(
     conn: asyncpg.Connection, code: str, version: int
 ) -> tuple[FrameworkContent | None, str | None, str | None]:
-    row = await conn.fetchrow(
-        """SELECT v.content, v.status, v.content_hash FROM framework_versions v
-           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""",
-        code,
-        version,
-    )
-    if row is None:
+    found = await frameworks.version_record(conn, code, version)
+    if found is None:
         return None, None, None
-    return msgspec.convert(row["content"], FrameworkContent), row["status"], row["content_hash"]
+    return msgspec.convert(found.content, FrameworkContent), found.status, found.content_hash
 
 
 async def _resolve(
@@ -352,3 +347,17 @@ async def list_accommodations(
         Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"])
         for r in rows
     ]
+
+
+# Reads other packages make of assessments (delivery, results, aggregates, the demo), so the SQL on
+# `assessments` stays here.
+
+
+async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
+    """The assessment's id, None if there is no assessment with this code."""
+    return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)  # type: ignore[no-any-return]
+
+
+async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The assessment's id, status and content (as stored: JSON), None if there is no such assessment."""
+    return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)

@@ -19,6 +19,7 @@ from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, U
 from service.i18n import msg
 from service.items.model import Item, ItemType, encode_item, item_type
 from service.items.validation import validate_item
+from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent, Localized
 
 ItemStatus = Literal["active", "retired"]
@@ -99,24 +100,19 @@ def search_text(item: Item) -> str:
 
 
 async def latest_framework(conn: asyncpg.Connection, code: str) -> FrameworkContent | None:
-    content = await conn.fetchval(
-        """SELECT v.content FROM framework_versions v
-           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""",
-        code,
-    )
+    content = await frameworks.latest_published(conn, code)
     return None if content is None else msgspec.convert(content, FrameworkContent)
 
 
 async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = "") -> None:
     """422 naming every problem of every item, each checked against its framework's latest published version."""
-    frameworks: dict[str, FrameworkContent | None] = {}
+    latest: dict[str, FrameworkContent | None] = {}
     errors: list[FieldError] = []
     for i, item in enumerate(items):
         where = f"{prefix}/{i}" if prefix else ""
-        if item.framework not in frameworks:
-            frameworks[item.framework] = await latest_framework(conn, item.framework)
-        framework = frameworks[item.framework]
+        if item.framework not in latest:
+            latest[item.framework] = await latest_framework(conn, item.framework)
+        framework = latest[item.framework]
         if framework is None:
             errors.append(
                 FieldError(

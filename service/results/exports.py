@@ -40,6 +40,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
@@ -132,7 +133,7 @@ async def create(
     retention: timedelta,
     language: Language = "zh-CN",
 ) -> ScoreExport:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     await settle(conn)

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
@@ -51,7 +52,7 @@ _SELECT = (
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(

@@ -27,11 +27,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
 from service.items.model import Item
 from service.results.rating_allocations import OPEN_TO, open_to
+from service.rubrics import frameworks
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
 
@@ -371,17 +373,14 @@ async def correct(
 
 async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementReport:
     """Agreement between the first two ratings of every double-marked response of the assessment."""
-    assessment = await conn.fetchrow(
-        """SELECT a.id, v.content AS framework FROM assessments a
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""",
-        code,
+    assessment = await stored_by_code(conn, code)
+    ref = assessment["content"]["framework"] if assessment is not None else None
+    framework = (
+        await frameworks.version_record(conn, ref["code"], ref["version"]) if ref is not None else None
     )
-    if assessment is None:
+    if assessment is None or framework is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    categories = len(msgspec.convert(assessment["framework"], FrameworkContent).levels) + 1
+    categories = len(msgspec.convert(framework.content, FrameworkContent).levels) + 1
     rows = await conn.fetch(
         """SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,
                   array_agg(r.value ORDER BY r.created_at) AS values

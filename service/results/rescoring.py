@@ -31,6 +31,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.db import keyset
 from service.db.pool import tenant_transaction
@@ -47,6 +48,7 @@ from service.results.scores import (
     pins_in_force,
     score_documents,
 )
+from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
@@ -170,12 +172,8 @@ async def list_rescorings(
 async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins: ScoringPins) -> None:
     """The new versions must be answerable with what candidates answered, and fit the framework version."""
     framework_version = pins.framework_version or content.framework.version
-    framework = await conn.fetchval(
-        """SELECT v.content FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id
-             AND f.id = v.framework_id WHERE f.code = $1 AND v.version = $2 AND v.status <> 'draft'""",
-        content.framework.code,
-        framework_version,
-    )
+    found = await frameworks.version_record(conn, content.framework.code, framework_version)
+    framework = found.content if found is not None and found.status != "draft" else None
     if framework is None:
         raise Unprocessable(
             msg("the framework version is not published"),
@@ -262,7 +260,7 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
 
 
 async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, requested_by: str) -> Rescoring:
-    row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     if row["status"] == "draft":

@@ -33,6 +33,7 @@ from service.items.model import Item
 from service.items.views import Answer
 from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
+from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
 
@@ -114,19 +115,10 @@ async def _inputs(
         ref = msgspec.convert(row["assessment"], AssessmentContent).framework
         pinned[row["id"]] = (ref.code, attempt_pins[row["id"]].framework_version or ref.version)
 
-    wanted = sorted(set(pinned.values()))
-    frameworks: dict[tuple[str, int], tuple[FrameworkContent, str]] = {}
-    for row in await conn.fetch(
-        """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
-               JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = f.code AND w.version = v.version""",
-        [w[0] for w in wanted],
-        [w[1] for w in wanted],
-    ):
-        frameworks[(row["code"], row["version"])] = (
-            msgspec.convert(row["content"], FrameworkContent),
-            row["content_hash"],
-        )
+    versions_in_use: dict[tuple[str, int], tuple[FrameworkContent, str]] = {
+        key: (msgspec.convert(found.content, FrameworkContent), found.content_hash)
+        for key, found in (await frameworks.version_records(conn, sorted(set(pinned.values())))).items()
+    }
 
     versions = sorted({(f.code, f.version) for form in forms.values() for f in form})
     items: dict[tuple[str, int], Item] = {}
@@ -149,7 +141,7 @@ async def _inputs(
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
     for attempt, form in forms.items():
-        framework, digest = frameworks[pinned[attempt]]
+        framework, digest = versions_in_use[pinned[attempt]]
         top = len(framework.levels)
         inputs[attempt] = ScoringInput(
             framework=framework,
@@ -232,21 +224,22 @@ async def report_for(
 ) -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
-        """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
+        """SELECT a.content, a.closed_at FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
            WHERE t.id = $1 AND t.person_id = $2""",
         attempt_id,
         person_id,
     )
-    if row is None:
+    ref = row["content"]["framework"] if row is not None else None
+    framework = (
+        await frameworks.version_record(conn, ref["code"], ref["version"]) if ref is not None else None
+    )
+    if row is None or framework is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     stored = await current_score(conn, attempt_id)
     return candidate_report(
         stored.document if stored else None,
-        msgspec.convert(row["framework"], FrameworkContent),
+        msgspec.convert(framework.content, FrameworkContent),
         msgspec.convert(row["content"], AssessmentContent),
         row["closed_at"],
         now,

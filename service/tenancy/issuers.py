@@ -278,3 +278,13 @@ async def delete_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UU
     )
     if deleted is None:
         raise NotFound(msg("no issuer {issuer_id}", issuer_id=issuer_id))
+
+
+async def console_sign_in(conn: asyncpg.Connection, tenant_id: UUID) -> asyncpg.Record | None:
+    """The tenant's first registration set up for console sign-in (`discovery_url`, `console_client_id`),
+    read on an auth-lookup connection; None when none is."""
+    return await conn.fetchrow(
+        "SELECT discovery_url, console_client_id FROM trusted_issuers WHERE tenant_id = $1 "
+        "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1",
+        tenant_id,
+    )

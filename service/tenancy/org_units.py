@@ -444,3 +444,8 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
     if row < 0 or error.pointer is None:
         return error
     return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")
+
+
+async def has_units(conn: asyncpg.Connection) -> bool:
+    """Whether the tenant in force has any org unit yet."""
+    return bool(await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"))
