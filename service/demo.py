@@ -138,7 +138,7 @@ def _demo_assessment(items: list) -> AssessmentContent:  # type: ignore[type-arg
 
 async def _published_template(conn: asyncpg.Connection, template: str) -> None:
     """The template adopted under its own code and published as version 1, unless it already is."""
-    if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", template):
+    if not await frameworks.exists(conn, template):
         await frameworks.adopt_template(conn, Adopt(template=template))
         draft = await frameworks.get_version(conn, template, 1)
         await frameworks.publish(conn, template, 1, draft.etag)

@@ -361,3 +361,30 @@ async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
 async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     """The assessment's id, status and content (as stored: JSON), None if there is no such assessment."""
     return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+
+
+async def delivered(conn: asyncpg.Connection, code: str | None = None) -> list[asyncpg.Record]:
+    """Published and closed assessments (or the one with this code), by code: id, code, status, content
+    and forms as stored, for delivery to decide whose audience includes a person."""
+    return await conn.fetch(  # type: ignore[no-any-return]
+        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
+        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
+        code,
+    )
+
+
+async def extra_time_factors(conn: asyncpg.Connection, person_id: UUID) -> dict[UUID, float]:
+    """The person's extra-time factor per assessment that grants one."""
+    rows = await conn.fetch(
+        "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person_id
+    )
+    return {row["assessment_id"]: float(row["extra_time_factor"]) for row in rows}
+
+
+async def extra_time_factor(conn: asyncpg.Connection, assessment_id: UUID, person_id: UUID) -> Decimal | None:
+    """The person's extra-time factor in this assessment, exactly as stored (None: no accommodation)."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
+        assessment_id,
+        person_id,
+    )

@@ -58,6 +58,7 @@ class ConsoleSignIn(Controller):
                 demo=demo,
                 error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)),
             )
+        assert tenant_id is not None  # a provider is found only for a known tenant
         redirect_uri = f"{origin(request)}/console/callback"
         pending, login_state = oidc.start(runtime.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)

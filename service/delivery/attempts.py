@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from service import pipeline
+from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
@@ -35,6 +36,7 @@ from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
 from service.rubrics.model import Localized
+from service.tenancy import org_units
 from service.tenancy.people import Person
 
 Revision = Annotated[
@@ -200,12 +202,7 @@ async def _summary(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -
 
 
 async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[str]:
-    rows = await conn.fetch(
-        """SELECT a.code FROM people p JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
-           JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path) WHERE p.id = $1""",
-        person.id,
-    )
-    return {row["code"] for row in rows}
+    return await org_units.with_ancestors(conn, person.org_unit_code)
 
 
 class Assigned(msgspec.Struct):
@@ -219,11 +216,7 @@ class Assigned(msgspec.Struct):
 async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
     """Published or closed assessments whose audience includes the person (closed ones still
     matter to a person with an attempt running)."""
-    rows = await conn.fetch(
-        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
-        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
-        code,
-    )
+    rows = await assessments.delivered(conn, code)
     units = await _unit_and_ancestors(conn, person)
     found = []
     for row in rows:
@@ -253,12 +246,7 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
                 row["submitted_at"],
             )
         )
-    factors = {
-        row["assessment_id"]: float(row["extra_time_factor"])
-        for row in await conn.fetch(
-            "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id
-        )
-    }
+    factors = await assessments.extra_time_factors(conn, person.id)
     mine = []
     for assessment in assigned:
         assessment_id, code, content = assessment.id, assessment.code, assessment.content
@@ -354,11 +342,7 @@ async def start(
         )
     seed = secrets.randbits(62)
     form = new_form(content, forms, seed)
-    factor = await conn.fetchval(
-        "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
-        assessment_id,
-        person.id,
-    )
+    factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
     attempt_id = await conn.fetchval(

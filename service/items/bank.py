@@ -429,3 +429,23 @@ async def lock_versions(conn: asyncpg.Connection, versions: list[ItemVersion]) -
         [v.code for v in versions],
         [v.version for v in versions],
     )
+
+
+async def versions_of(
+    conn: asyncpg.Connection, wanted: list[tuple[str, int]] | list[tuple[str, int | None]]
+) -> dict[tuple[str, int], Item]:
+    """The item versions asked for, by (code, version), decoded once per worker; missing ones are left out.
+    For scoring and rescoring, which read versions pinned in forms."""
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
+               JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
+               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
+        [code for code, _ in wanted],
+        [version for _, version in wanted],
+    )
+    return {
+        (row["code"], row["version"]): decoded_content(row["content_hash"], row["content_json"])
+        for row in rows
+    }

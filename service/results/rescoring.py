@@ -37,7 +37,8 @@ from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
-from service.items.model import Item, item_type, option_keys
+from service.items import bank
+from service.items.model import item_type, option_keys
 from service.items.validation import validate_item
 from service.jobqueue import queue
 from service.jobqueue.job import Job
@@ -172,8 +173,8 @@ async def list_rescorings(
 async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins: ScoringPins) -> None:
     """The new versions must be answerable with what candidates answered, and fit the framework version."""
     framework_version = pins.framework_version or content.framework.version
-    found = await frameworks.version_record(conn, content.framework.code, framework_version)
-    framework = found.content if found is not None and found.status != "draft" else None
+    record = await frameworks.version_record(conn, content.framework.code, framework_version)
+    framework = record.content if record is not None and record.status != "draft" else None
     if framework is None:
         raise Unprocessable(
             msg("the framework version is not published"),
@@ -197,17 +198,7 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
-    rows = await conn.fetch(
-        """SELECT i.code, v.version, v.content FROM item_versions v JOIN items i ON i.tenant_id = v.tenant_id
-             AND i.id = v.item_id JOIN unnest($1::text[], $2::int[]) AS w(code, version)
-             ON w.code = i.code AND w.version = v.version""",
-        [e[0] for e in either],
-        [e[1] for e in either],
-    )
-    found: dict[tuple[str, int], Item] = {
-        (r["code"], r["version"]): msgspec.convert(r["content"], Item)  # type: ignore[arg-type]
-        for r in rows
-    }
+    found = await bank.versions_of(conn, either)
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
         if code not in delivered:

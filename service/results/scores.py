@@ -28,8 +28,7 @@ from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.i18n import msg
-from service.items.bank import decoded_content
-from service.items.model import Item
+from service.items import bank
 from service.items.views import Answer
 from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
@@ -120,16 +119,9 @@ async def _inputs(
         for key, found in (await frameworks.version_records(conn, sorted(set(pinned.values())))).items()
     }
 
-    versions = sorted({(f.code, f.version) for form in forms.values() for f in form})
-    items: dict[tuple[str, int], Item] = {}
-    for row in await conn.fetch(
-        """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
-               JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
-               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
-        [v[0] for v in versions],
-        [v[1] for v in versions],
-    ):
-        items[(row["code"], row["version"])] = decoded_content(row["content_hash"], row["content_json"])
+    items = await bank.versions_of(
+        conn, sorted({(f.code, f.version) for form in forms.values() for f in form})
+    )
 
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
     for row in await conn.fetch(

@@ -398,3 +398,7 @@ async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> di
         hashes,
     )
     return {row["content_hash"]: row["codes"] for row in rows}
+
+
+async def exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))

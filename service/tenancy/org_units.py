@@ -449,3 +449,15 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
 async def has_units(conn: asyncpg.Connection) -> bool:
     """Whether the tenant in force has any org unit yet."""
     return bool(await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"))
+
+
+async def with_ancestors(conn: asyncpg.Connection, code: str | None) -> set[str]:
+    """The codes of the unit and of every unit above it (none for no unit)."""
+    if code is None:
+        return set()
+    rows = await conn.fetch(
+        """SELECT a.code FROM org_units u JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path)
+           WHERE u.code = $1""",
+        code,
+    )
+    return {row["code"] for row in rows}
