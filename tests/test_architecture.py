@@ -2,7 +2,8 @@
 
 Read from the source with `ast`, nothing imported or executed:
 - the import graph of service/ packages (a module at service/ top level is a node of its own, and
-  so are the few modules in NODES) has no cycle, and no package imports one of a higher layer;
+  so are the few modules in NODES) has no cycle, and every package imports only packages of lower
+  layers (not its own layer: sideways; not a higher one: upward);
 - every table the migrations create has one owner (a module, or for a few a package) and SQL
   naming it (`FROM`, `JOIN`, `INTO`, `UPDATE`, `DELETE FROM` followed by the table, in a string
   literal) appears only there, apart from the entries of FOREIGN_SQL, which must shrink.
@@ -17,22 +18,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Lowest first. A package may import its own layer's packages (if no cycle forms) and lower ones.
+# Lowest first. A package imports only packages of lower layers: neither a higher layer nor its own
+# (a sideways import), so no cycle can form and each layer's packages stand apart.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"config", "i18n", "errors", "db", "jobqueue"}),
-    ("tenancy and rubrics", {"tenancy", "rubrics"}),
-    ("identity", {"auth", "clients"}),
-    ("domain", {"webhooks", "items", "scoring", "psychometrics"}),
+    ("settings and messages", {"config", "i18n"}),
+    ("errors and database", {"errors", "db"}),
+    ("tenancy, rubrics, job queue", {"tenancy", "rubrics", "jobqueue"}),
+    ("identity, items, webhooks, IRT", {"auth", "items", "webhooks", "psychometrics"}),
+    ("service clients, scoring", {"clients", "scoring"}),
     ("assessments", {"assessments"}),
     ("results", {"results"}),
     ("aggregates", {"aggregates"}),
     ("score pipeline", {"pipeline"}),
     ("delivery", {"delivery"}),
     ("jobs", {"jobs"}),
-    ("seed data", {"samples", "demo"}),
+    ("sample data", {"samples"}),
+    ("demo", {"demo"}),
     ("HTTP API", {"api"}),
     ("web console", {"console"}),
-    ("composition", {"app", "cli"}),
+    ("composition root", {"app"}),
+    ("command line", {"cli"}),
 ]
 
 # Modules that are nodes of their own rather than part of their package's node.
@@ -242,15 +247,17 @@ def cycles(graph: dict[str, dict[str, set[str]]]) -> list[list[str]]:
     return found
 
 
-def upward_imports(graph: dict[str, dict[str, set[str]]], layers: list[tuple[str, set[str]]]) -> list[str]:
+def layer_violations(graph: dict[str, dict[str, set[str]]], layers: list[tuple[str, set[str]]]) -> list[str]:
+    """Imports of a package of the same layer (sideways) or of a higher one (upward)."""
     rank = {node: i for i, (_, members) in enumerate(layers) for node in members}
     problems = []
     for source, targets in sorted(graph.items()):
         for target, files in sorted(targets.items()):
-            if rank[target] > rank[source]:
+            if rank[target] >= rank[source]:
+                way = "sideways" if rank[target] == rank[source] else "upward"
                 problems.append(
-                    f"{source} ({layers[rank[source]][0]}) imports {target} ({layers[rank[target]][0]}): "
-                    f"{', '.join(sorted(files))}"
+                    f"{source} ({layers[rank[source]][0]}) imports {target} ({layers[rank[target]][0]}) "
+                    f"{way}: {', '.join(sorted(files))}"
                 )
     return problems
 
@@ -301,8 +308,8 @@ def test_no_package_cycle():
     assert cycles(import_graph(ROOT)) == []
 
 
-def test_no_package_imports_a_higher_layer():
-    assert upward_imports(import_graph(ROOT), LAYERS) == []
+def test_every_package_imports_only_lower_layers():
+    assert layer_violations(import_graph(ROOT), LAYERS) == []
 
 
 def test_the_layers_are_the_ones_written_down():
@@ -336,36 +343,53 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
-FAKE_LAYERS = [("low", {"tenancy", "webhooks"}), ("high", {"pipeline"})]
+FAKE_LAYERS = [("base", {"tenancy"}), ("domain", {"webhooks", "results"}), ("top", {"pipeline"})]
 FAKE_OWNERS = {"people": "service/tenancy/people.py"}
 CLEAN = {
     "service/tenancy/__init__.py": "",
     "service/tenancy/people.py": 'async def find(conn):\n    return await conn.fetch("SELECT id FROM people")\n',
     "service/webhooks/__init__.py": "",
     "service/webhooks/outbox.py": "from service.tenancy.people import find\n",
-    "service/pipeline.py": "from service.tenancy import people\nfrom service.webhooks import outbox\n",
+    "service/results/__init__.py": "",
+    "service/results/scores.py": "from service.tenancy import people\n",
+    "service/pipeline.py": "from service.results import scores\nfrom service.webhooks import outbox\n",
 }
 
 
 def test_a_clean_fake_tree_passes(tmp_path: Path):
     root = _tree(tmp_path, CLEAN)
     graph = import_graph(root, {})
-    assert graph["pipeline"].keys() == {"tenancy", "webhooks"}
-    assert cycles(graph) == [] and upward_imports(graph, FAKE_LAYERS) == []
+    assert graph["pipeline"].keys() == {"results", "webhooks"} and graph["webhooks"].keys() == {"tenancy"}
+    assert cycles(graph) == [] and layer_violations(graph, FAKE_LAYERS) == []
     assert foreign_sql(root, FAKE_OWNERS) == set()
 
 
-def test_a_sideways_import_back_makes_a_cycle(tmp_path: Path):
-    back = {"service/tenancy/moves.py": "from service.webhooks import outbox\n"}
-    graph = import_graph(_tree(tmp_path, CLEAN | back), {})
-    assert cycles(graph) == [["tenancy", "webhooks"]]
+def test_a_sideways_import_fails(tmp_path: Path):
+    sideways = {
+        "service/results/scores.py": "from service.tenancy import people\nfrom service.webhooks import outbox\n"
+    }
+    graph = import_graph(_tree(tmp_path, CLEAN | sideways), {})
+    assert layer_violations(graph, FAKE_LAYERS) == [
+        "results (domain) imports webhooks (domain) sideways: service/results/scores.py"
+    ]
+
+
+def test_an_import_back_makes_a_cycle(tmp_path: Path):
+    back = {"service/webhooks/feed.py": "from service.results.scores import people\n"}
+    graph = import_graph(
+        _tree(
+            tmp_path, CLEAN | back | {"service/results/scores.py": "from service.webhooks import outbox\n"}
+        ),
+        {},
+    )
+    assert cycles(graph) == [["results", "webhooks"]]
 
 
 def test_an_import_of_a_higher_layer_fails(tmp_path: Path):
     up = {"service/tenancy/moves.py": "async def move(conn):\n    from service import pipeline\n"}
     graph = import_graph(_tree(tmp_path, CLEAN | up), {})
-    assert upward_imports(graph, FAKE_LAYERS) == [
-        "tenancy (low) imports pipeline (high): service/tenancy/moves.py"
+    assert layer_violations(graph, FAKE_LAYERS) == [
+        "tenancy (base) imports pipeline (top) upward: service/tenancy/moves.py"
     ]
 
 
