@@ -107,10 +107,10 @@ class IssuerDirectory:
         return None if cached == "missing" else cached
 
     async def keys_for(self, registration: IssuerRegistration, *, refresh: bool = False) -> list[jwt.PyJWK]:
-        if registration.jwks is not None:
-            return usable_keys(registration.jwks)
-        assert registration.jwks_url is not None
-        url = registration.jwks_url
+        if registration.registered.jwks is not None:
+            return usable_keys(registration.registered.jwks)
+        assert registration.registered.jwks_url is not None
+        url = registration.registered.jwks_url
         # An unknown kid may mean the provider rotated, but refetch at most every 30 s per URL:
         # tokens with made-up kids must not turn us into a flood against the provider.
         if refresh and time.monotonic() - self._fetched_at.get(url, 0.0) < 30:

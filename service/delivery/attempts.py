@@ -13,6 +13,10 @@ Guarantees, each held by the database rather than by this process:
   so retries and out-of-order arrivals change nothing;
 - submission flips the status once; a retried submit finds it submitted and returns the
   same result.
+
+A submission (by the candidate, or at the deadline: `submit_overdue`, also run by the sweeper) hands
+the attempts to the score pipeline (service/pipeline.py), which scores them, moves the aggregates and
+queues the webhook events in the same transaction.
 """
 
 from __future__ import annotations

@@ -28,29 +28,6 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 
 
-class IssuerRegistration(msgspec.Struct, frozen=True):
-    """A registration as token verification reads it (service/auth/verify.py), with its tenant's slug."""
-
-    tenant_id: UUID
-    tenant_slug: str
-    issuer: str
-    audience: str
-    jwks: dict[str, Any] | None
-    jwks_url: str | None
-    subject_claim: str
-    roles_claim: str | None
-    default_roles: list[str]
-    allowed_roles: list[str]
-
-
-_REGISTRATIONS = """
-    SELECT i.tenant_id, t.slug AS tenant_slug, i.issuer, i.audience, i.jwks, i.jwks_url,
-           i.subject_claim, i.roles_claim, i.default_roles, i.allowed_roles
-    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
-    WHERE i.issuer = $1
-"""
-
-
 def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
     """Public asymmetric keys only: an `oct` (shared secret) key is never accepted."""
     keys = []
@@ -64,13 +41,6 @@ def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
             continue
     return keys
-
-
-async def registrations(conn: asyncpg.Connection, issuer: str) -> list[IssuerRegistration]:
-    """Every tenant's registration of this issuer (an auth-lookup connection: before the tenant is known)."""
-    return [
-        msgspec.convert(dict(row), IssuerRegistration) for row in await conn.fetch(_REGISTRATIONS, issuer)
-    ]
 
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
@@ -119,6 +89,33 @@ _COLUMNS = (
     "id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
     "created_at, discovery_url, console_client_id"
 )
+
+
+class IssuerRegistration(msgspec.Struct, frozen=True):
+    """A registration as token verification reads it (service/auth/verify.py): the tenant's `Issuer`
+    (the one issuer struct) and the tenant it signs for."""
+
+    tenant_id: UUID
+    tenant_slug: str
+    registered: Issuer
+
+
+_REGISTRATIONS = f"""
+    SELECT i.tenant_id, t.slug AS tenant_slug, {", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))}
+    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
+    WHERE i.issuer = $1
+"""
+
+
+async def registrations(conn: asyncpg.Connection, issuer: str) -> list[IssuerRegistration]:
+    """Every tenant's registration of this issuer (an auth-lookup connection: before the tenant is known)."""
+    fields = Issuer.__struct_fields__
+    return [
+        IssuerRegistration(
+            row["tenant_id"], row["tenant_slug"], msgspec.convert({f: row[f] for f in fields}, Issuer)
+        )
+        for row in await conn.fetch(_REGISTRATIONS, issuer)
+    ]
 
 
 def _https_url(url: str, pointer: str) -> None:
