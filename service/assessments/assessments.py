@@ -21,6 +21,8 @@ from service.items import bank
 from service.items.model import Item, Ordering, option_keys
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
+from service.tenancy import org_units
+from service.tenancy import people as persons
 from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
 AssessmentStatus = Literal["draft", "published", "closed"]
@@ -172,18 +174,8 @@ async def _resolve(
         conn, content.framework.code, content.framework.version
     )
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in item_refs(content)})
-    units = {
-        row["code"]
-        for row in await conn.fetch(
-            "SELECT code FROM org_units WHERE code = ANY($1::text[])", content.audience.org_units
-        )
-    }
-    people = {
-        row["external_id"]
-        for row in await conn.fetch(
-            "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", content.audience.people
-        )
-    }
+    units = await org_units.existing_codes(conn, content.audience.org_units)
+    people = await persons.existing_external_ids(conn, content.audience.people)
     found = Resolved(
         framework,
         status,
@@ -300,7 +292,7 @@ async def set_accommodation(
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)
+    person_id = await persons.id_by_external_id(conn, external_id)
     if person_id is None:
         raise NotFound(msg("no person '{external_id}'", external_id=external_id))
     factor = Decimal(str(round(data.extra_time_factor, 2)))

@@ -461,3 +461,9 @@ async def with_ancestors(conn: asyncpg.Connection, code: str | None) -> set[str]
         code,
     )
     return {row["code"] for row in rows}
+
+
+async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]:
+    """Which of these codes name a unit."""
+    rows = await conn.fetch("SELECT code FROM org_units WHERE code = ANY($1::text[])", codes)
+    return {row["code"] for row in rows}

@@ -265,3 +265,15 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     if not person.active:
         raise Deactivated(msg("person '{external_id}' is deactivated", external_id=external_id))
     return person
+
+
+async def existing_external_ids(conn: asyncpg.Connection, external_ids: list[str]) -> set[str]:
+    """Which of these HR ids name a person."""
+    rows = await conn.fetch(
+        "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", external_ids
+    )
+    return {row["external_id"] for row in rows}
+
+
+async def id_by_external_id(conn: asyncpg.Connection, external_id: str) -> uuid.UUID | None:
+    return await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)  # type: ignore[no-any-return]
