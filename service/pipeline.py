@@ -51,7 +51,9 @@ async def store(
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
     await rollups.refresh(conn, ids)
-    await outbox.scores_stored(conn, ids, submitted=submitted)
+    wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
+    if wanted:  # the attempts' event data is read once, for every event type, and only if someone listens
+        await outbox.scores_stored(conn, wanted, await scores.event_rows(conn, ids), submitted=submitted)
 
 
 async def score_attempts(

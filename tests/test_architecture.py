@@ -136,16 +136,13 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/rescoring.py", "attempts"),
     ("service/results/scores.py", "assessments"),
     ("service/results/scores.py", "attempts"),
+    ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
     ("service/results/scores.py", "responses"),
     ("service/tenancy/issuers.py", "tenants"),
     ("service/tenancy/org_units.py", "people"),
     ("service/tenancy/people.py", "org_units"),
     ("service/webhooks/dispatcher.py", "tenants"),
-    ("service/webhooks/outbox.py", "assessments"),
-    ("service/webhooks/outbox.py", "attempts"),
-    ("service/webhooks/outbox.py", "people"),
-    ("service/webhooks/outbox.py", "scores"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

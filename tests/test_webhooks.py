@@ -24,6 +24,7 @@ from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
 from service.delivery import attempts
+from service.results import scores
 from service.tenancy import people
 from service.webhooks import dispatcher, outbox, signing
 from tests.conftest import serving
@@ -690,7 +691,7 @@ async def test_a_submission_reads_the_attempts_event_data_once(hooks, service_ke
             assert summary.status == "submitted" and summary.submitted_by == "candidate"
     finally:
         await pool.close()
-    assert queries.count(outbox._ATTEMPT_DATA) == 1
+    assert queries.count(scores._EVENT_DATA) == 1
     await eventually(lambda: len(receiver.received) == 2)
     types = sorted(verified(webhook["secret"], r)["type"] for r in receiver.received)
     assert types == ["attempt.submitted", "score.finalized"]

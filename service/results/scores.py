@@ -188,6 +188,30 @@ async def store_documents(
     )
 
 
+# What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,
+# which assessment, the score in force, and the status of the score before it. No answers.
+_EVENT_DATA = """
+    SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
+           t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
+                                                         'level', d->'level'))
+                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           previous.status AS previous_status
+    FROM scores s
+    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
+    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
+         AND previous.version = s.version - 1
+    WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
+    ORDER BY t.submitted_at, s.attempt_id"""
+
+
+async def event_rows(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """The data of the webhook events about these attempts' current scores, in submission order."""
+    return await conn.fetch(_EVENT_DATA, attempt_ids)  # type: ignore[no-any-return]
+
+
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
     # as text, decoded straight into the struct: several times faster than dicts converted afterwards
     rows = await conn.fetch(

@@ -70,24 +70,6 @@ async def emit(conn: asyncpg.Connection, type: str, payloads: list[dict[str, Any
     return await queue(conn, type, payloads, endpoint_ids=endpoints)
 
 
-# What every event about an attempt carries: who, which assessment, the score in force. No answers.
-_ATTEMPT_DATA = """
-    SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
-           t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
-           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
-                                                         'level', d->'level'))
-                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
-           previous.status AS previous_status
-    FROM scores s
-    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-    LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
-         AND previous.version = s.version - 1
-    WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
-    ORDER BY t.submitted_at, s.attempt_id"""
-
-
 def _data(row: asyncpg.Record) -> dict[str, Any]:
     data = {
         key: row[key]
@@ -107,28 +89,28 @@ def _data(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
+def score_event_types(*, submitted: bool) -> list[str]:
+    """The event types a scoring may queue (with `attempt.submitted` when it scored a submission)."""
+    return ["score.finalized", "score.rescored", *(["attempt.submitted"] if submitted else [])]
+
+
 async def scores_stored(
-    conn: asyncpg.Connection, attempt_ids: list[UUID], *, submitted: bool = False
+    conn: asyncpg.Connection, wanted: dict[str, list[UUID]], rows: list[asyncpg.Record], *, submitted: bool
 ) -> None:
-    """After new current scores were stored: `score.finalized` where a final score follows a provisional
-    one (or none), `score.rescored` where a final score replaces a final one; and when the attempts were
-    submitted by the same transaction, `attempt.submitted` with the score they got. The attempts' data
-    is read once for all three (the score pipeline, service/pipeline.py, calls this once per scoring)."""
-    if not attempt_ids:
-        return
-    types = ["score.finalized", "score.rescored", *(["attempt.submitted"] if submitted else [])]
-    wanted = await subscribers(conn, types)
-    if not wanted:
-        return
-    rows = [
-        (row["status"], row["previous_status"], _data(row))
-        for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids)
-    ]
-    finalized = [data for status, previous, data in rows if status == "final" and previous != "final"]
-    rescored = [data for status, previous, data in rows if status == "final" and previous == "final"]
+    """After new current scores were stored, for the endpoints `wanted` per type (`subscribers` of
+    `score_event_types`): `score.finalized` where a final score follows a provisional one (or none),
+    `score.rescored` where a final score replaces a final one; and when the attempts were submitted by
+    the same transaction, `attempt.submitted` with the score they got. `rows` are the attempts' event
+    data (service/results/scores.py, `event_rows`), read once for all three by the score pipeline."""
+    data = [(row["status"], row["previous_status"], _data(row)) for row in rows]
+    finalized = [payload for status, previous, payload in data if status == "final" and previous != "final"]
+    rescored = [payload for status, previous, payload in data if status == "final" and previous == "final"]
     for event_type, payloads in (("score.finalized", finalized), ("score.rescored", rescored)):
         await queue(conn, event_type, payloads, wanted.get(event_type, []))
     if submitted:
         await queue(
-            conn, "attempt.submitted", [data for _, _, data in rows], wanted.get("attempt.submitted", [])
+            conn,
+            "attempt.submitted",
+            [payload for _, _, payload in data],
+            wanted.get("attempt.submitted", []),
         )
