@@ -99,7 +99,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/views.py", "org_units"),
     ("service/aggregates/views.py", "results"),
     ("service/aggregates/views.py", "rollups"),
-    ("service/assessments/assessments.py", "attempts"),
     ("service/assessments/assessments.py", "people"),
     ("service/auth/directory.py", "service_clients"),
     ("service/clients/clients.py", "tenants"),

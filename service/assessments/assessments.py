@@ -285,10 +285,12 @@ async def close(conn: asyncpg.Connection, code: str) -> Assessment:
     return await get_assessment(conn, code)
 
 
-async def set_accommodation(
+async def store_accommodation(
     conn: asyncpg.Connection, code: str, external_id: str, data: AccommodationSet
-) -> Accommodation:
-    """Set a person's extra-time factor; a running attempt's deadline moves at once."""
+) -> tuple[Accommodation, UUID, UUID, Decimal]:
+    """Set a person's extra-time factor: the accommodation (without a deadline), the assessment's and the
+    person's ids and the factor, for delivery to move a running attempt's deadline at once
+    (service/delivery/attempts.py, `set_accommodation`)."""
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
@@ -306,17 +308,11 @@ async def set_accommodation(
         factor,
         data.note,
     )
-    deadline = await conn.fetchval(
-        """UPDATE attempts SET extra_time_factor = $3::numeric,
-                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
-           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
-           RETURNING deadline""",
+    return (
+        Accommodation(external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"]),
         assessment_id,
         person_id,
         factor,
-    )
-    return Accommodation(
-        external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline
     )
 
 

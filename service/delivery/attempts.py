@@ -549,3 +549,23 @@ async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
     if by is not None:  # this call submitted it: score in the same transaction
         await pipeline.submitted(conn, [attempt_id], reason="submitted", scored_by=by)
     return await _summary(conn, person, attempt_id)
+
+
+async def set_accommodation(
+    conn: asyncpg.Connection, code: str, external_id: str, data: assessments.AccommodationSet
+) -> assessments.Accommodation:
+    """Grant a person extra time in an assessment (service/assessments); their running attempt's
+    deadline moves at once."""
+    granted, assessment_id, person_id, factor = await assessments.store_accommodation(
+        conn, code, external_id, data
+    )
+    deadline = await conn.fetchval(
+        """UPDATE attempts SET extra_time_factor = $3::numeric,
+                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
+           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
+           RETURNING deadline""",
+        assessment_id,
+        person_id,
+        factor,
+    )
+    return msgspec.structs.replace(granted, running_attempt_deadline=deadline)
