@@ -19,8 +19,9 @@ RUN python -m venv "$VIRTUAL_ENV"
 WORKDIR /app
 
 # Dependencies first, in their own layer: rebuilt only when the lock changes. Every file is
-# checked against the lock's hashes. The lock also names local mirrors (file:///opt/pypi...,
-# /opt/wheels) that do not exist here; pip warns about them and uses PyPI.
+# checked against the lock's hashes. The lock names no index or mirror (pip-compile
+# --no-emit-index-url --no-emit-find-links): pip installs from PyPI, or from whatever index
+# PIP_INDEX_URL names at build time.
 COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock
 

@@ -228,6 +228,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     from service.auth.issue import issue_operator_token, issue_token
     from service.db.pool import create_pool, operator_transaction
     from service.db.urls import app_url
+    from service.tenancy import tenants
 
     keys = _keys(settings)
     common: dict[str, Any] = {  # keyword arguments every token takes
@@ -246,7 +247,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         pool: asyncpg.Pool = await create_pool(url, max_size=1)
         try:
             async with operator_transaction(pool) as conn:
-                return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", args.tenant)
+                return await tenants.id_by_slug(conn, args.tenant)
         finally:
             await pool.close()
 

@@ -10,7 +10,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service import pipeline
 from service.assessments import assessments
+from service.assessments.assessments import id_by_code
 from service.assessments.model import AssessmentContent, Audience, FrameworkRef, ItemRef, Pool, Section
 from service.db.pool import operator_transaction, tenant_transaction
 from service.items import bank
@@ -64,15 +66,15 @@ _PEOPLE: list[tuple[str, str, Category, str | None]] = [
 async def seed_demo(pool: asyncpg.Pool) -> UUID:
     """Create the demo tenant, its tree and people if they are missing. Idempotent."""
     async with operator_transaction(pool) as conn:
-        existing = await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
+        existing = await tenants.id_by_slug(conn, DEMO_SLUG)
         if existing is None:
             tenant = await tenants.create_tenant(
                 conn, TenantCreate(DEMO_SLUG, "示范省委组织部 Demo organization department")
             )
             existing = tenant.id
     async with tenant_transaction(pool, existing) as conn:
-        if not await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"):
-            await org_units.import_org_units(
+        if not await org_units.has_units(conn):
+            await pipeline.import_org_units(
                 conn,
                 OrgUnitImport(
                     [OrgUnitCreate(code, name, level, parent) for code, name, level, parent in _TREE]
@@ -138,7 +140,7 @@ def _demo_assessment(items: list[Item]) -> AssessmentContent:
 
 async def _published_template(conn: asyncpg.Connection, template: str) -> None:
     """The template adopted under its own code and published as version 1, unless it already is."""
-    if not await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", template):
+    if not await frameworks.exists(conn, template):
         await frameworks.adopt_template(conn, Adopt(template=template))
         draft = await frameworks.get_version(conn, template, 1)
         await frameworks.publish(conn, template, 1, draft.etag)
@@ -147,7 +149,7 @@ async def _published_template(conn: asyncpg.Connection, template: str) -> None:
 async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
     """Adopt and publish the cadre framework, import its sample items, publish the demo assessment. Idempotent."""
     async with tenant_transaction(pool, tenant_id) as conn:
-        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_ASSESSMENT):
+        if await id_by_code(conn, DEMO_ASSESSMENT):
             return
         await _published_template(conn, DEMO_FRAMEWORK)
         items = sample_bank(DEMO_FRAMEWORK).items
@@ -159,7 +161,7 @@ async def seed_demo_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
 async def seed_demo_teacher_assessment(pool: asyncpg.Pool, tenant_id: UUID) -> None:
     """The shipped teacher form as it is, but with immediate feedback and a second attempt. Idempotent."""
     async with tenant_transaction(pool, tenant_id) as conn:
-        if await conn.fetchval("SELECT 1 FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT):
+        if await id_by_code(conn, DEMO_TEACHER_ASSESSMENT):
             return
         await _published_template(conn, DEMO_TEACHER_FRAMEWORK)
         await bank.import_items(conn, sample_bank(DEMO_TEACHER_FRAMEWORK).items)

@@ -18,11 +18,14 @@ import httpx
 import msgspec
 import pytest
 
+from service import pipeline
 from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
+from service.delivery import attempts
 from service.results import scores
+from service.tenancy import people
 from service.webhooks import dispatcher, outbox, signing
 from tests.conftest import serving
 from tests.delivery_setup import ITEMS, delivery_tenant
@@ -359,7 +362,7 @@ async def test_scores_finalized_by_rating_and_rescored(hooks, service_keys, rece
     pool = await create_pool(app_url, max_size=1)
     try:
         async with tenant_transaction(pool, UUID(tenant["id"])) as conn:
-            await scores.score_attempts(conn, [UUID(attempt)], reason="rescored", scored_by="test")
+            await pipeline.score_attempts(conn, [UUID(attempt)], reason="rescored", scored_by="test")
     finally:
         await pool.close()
     await eventually(lambda: len(receiver.received) == 3)
@@ -666,3 +669,29 @@ async def test_the_endpoint_list_pages_with_a_cursor(settings, service_keys):
         assert [w["id"] for w in await all_pages(client, "/v1/webhooks", tenant["admin"], limit=2)] == made
         bad = await client.get("/v1/webhooks", params={"cursor": "bm9wZQ"}, headers=tenant["admin"])
         assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "cursor"
+
+
+async def test_a_submission_reads_the_attempts_event_data_once(hooks, service_keys, receiver, app_url):
+    """Issue 15 item 1: the score pipeline queues `score.finalized` and `attempt.submitted` of one
+    submission from one read of the attempt's data (it was read once per event type)."""
+    tenant = await delivery_tenant(
+        hooks, service_keys, slug="read-once", sections=[{"code": "main", "items": CLOSED_ITEMS}]
+    )
+    webhook = await register(hooks, tenant["admin"], receiver.url)
+    me = tenant["candidates"][0]
+    started = await hooks.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)
+    attempt = UUID(started.json()["attempt"]["id"])
+    queries: list[str] = []
+    pool = await create_pool(app_url, max_size=1)
+    try:
+        async with tenant_transaction(pool, UUID(tenant["id"])) as conn:
+            conn.add_query_logger(lambda record: queries.append(record.query))
+            person = await people.get_person(conn, "c1")
+            summary = await attempts.submit(conn, person, attempt)
+            assert summary.status == "submitted" and summary.submitted_by == "candidate"
+    finally:
+        await pool.close()
+    assert queries.count(scores._EVENT_DATA) == 1
+    await eventually(lambda: len(receiver.received) == 2)
+    types = sorted(verified(webhook["secret"], r)["type"] for r in receiver.received)
+    assert types == ["attempt.submitted", "score.finalized"]

@@ -2,7 +2,7 @@
 
 `rebuild` replaces them in one transaction (readers see the old figures until it commits).
 `check` computes the same into temporary tables and reports every difference, changing
-nothing. Both run as jobs a client polls (`aggregate_jobs`; run by `service.jobs`: leased, taken
+nothing. Both run as jobs a client polls (`aggregate_jobs`; run by `service.jobqueue`: leased, taken
 over if the worker dies), since a large assessment takes a while. The computation is SQL, set-based: the same rules as the incremental path in
 `rollups.refresh` (latest final attempt per person, placed where it was submitted), written
 a second way, which is what makes the check worth running.
@@ -19,12 +19,13 @@ import msgspec
 
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
+from service.assessments.assessments import id_by_code
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
 from service.i18n import msg
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 
 
 def _results_sql(target: str) -> str:
@@ -184,7 +185,7 @@ async def list_jobs(
     conn: asyncpg.Connection, code: str, *, before: tuple[datetime, UUID] | None, limit: int
 ) -> list[AggregateJob]:
     """Newest first, the page after `before` (the last job of the previous page)."""
-    if await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code) is None:
+    if await id_by_code(conn, code) is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     rows = await conn.fetch(
         _SELECT + " WHERE a.code = $1 AND " + keyset.newest_first("j", 2),
@@ -195,7 +196,7 @@ async def list_jobs(
 
 
 async def create_job(conn: asyncpg.Connection, code: str, kind: str, requested_by: str) -> AggregateJob:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     # a running job is alive or about to be taken over: one whose last worker died reads failed

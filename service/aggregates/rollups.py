@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from service.aggregates.stats import BINS, Tally
+from service.rubrics import frameworks
 
 ROOT = UUID(int=0)  # the whole tenant's row
 OVERALL = "overall"
@@ -90,13 +91,7 @@ async def write_deltas(conn: asyncpg.Connection, deltas: dict[_Key, Tally]) -> N
 
 
 async def _level_codes(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[str, list[str]]:
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (content_hash) content_hash,
-                  ARRAY(SELECT l->>'code' FROM jsonb_array_elements(content->'levels') l) AS codes
-           FROM framework_versions WHERE content_hash = ANY($1::text[])""",
-        list(set(hashes)),
-    )
-    return {row["content_hash"]: row["codes"] for row in rows}
+    return await frameworks.level_codes_by_hash(conn, list(set(hashes)))
 
 
 _COUNTED = """

@@ -24,9 +24,12 @@ from service.aggregates.effect import Gain, gain
 from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
+from service.assessments.assessments import stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results.scores import pins_in_force
+from service.rubrics import frameworks
+from service.tenancy import tenants
 from service.tenancy.tree import subtree_range
 
 DIRECT = "direct"  # the people placed in a unit itself, not in any of its child units
@@ -217,20 +220,15 @@ class _Assessment(msgspec.Struct):
 
 
 async def _assessment(conn: asyncpg.Connection, code: str) -> _Assessment:
-    row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     ref = row["content"]["framework"]
     pins = (await pins_in_force(conn, [row["id"]])).get(row["id"])
     version = (pins.framework_version if pins else None) or ref["version"]
-    levels = await conn.fetchval(
-        """SELECT ARRAY(SELECT l->>'code' FROM jsonb_array_elements(v.content->'levels') l)
-           FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""",
-        ref["code"],
-        version,
-    )
-    return _Assessment(row["id"], code, levels or [])
+    found = await frameworks.version_record(conn, ref["code"], version)
+    levels = [level["code"] for level in found.content.get("levels", [])] if found is not None else []
+    return _Assessment(row["id"], code, levels)
 
 
 class _Unit(msgspec.Struct):
@@ -276,9 +274,7 @@ async def _scope(
         ALL_CATEGORIES,
     ):
         counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
-    k = await conn.fetchval(
-        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
-    )
+    k = await tenants.min_group_size(conn)
     return _Scope(path, children, counts, k), unit, units
 
 
@@ -547,9 +543,7 @@ async def training_effect(
             msg("no assessment '{code}' (the `after` parameter)", code=after),
             [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
         ) from None
-    k = await conn.fetchval(
-        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
-    )
+    k = await tenants.min_group_size(conn)
     path = None
     if unit is not None:
         path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)

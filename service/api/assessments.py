@@ -40,7 +40,7 @@ from service.assessments.assessments import (
 )
 from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
-from service.delivery import monitor
+from service.delivery import attempts, monitor
 from service.delivery.monitor import AttemptRow
 from service.i18n import msg, negotiate
 from service.results import item_stats, ratings, rescoring, scores
@@ -248,7 +248,7 @@ class AssessmentController(Controller):
     async def set_accommodation(
         self, conn: Conn, code: AssessmentCode, external_id: ExternalIdPath, data: JSONBody[AccommodationSet]
     ) -> Accommodation:
-        return await assessments.set_accommodation(conn, code, external_id, data)
+        return await attempts.set_accommodation(conn, code, external_id, data)
 
     @get(
         "/{code:str}/attempts/{attempt_id:uuid}/scores",

@@ -1,4 +1,4 @@
-"""Authentication middleware and the guards that say which roles reach which routes.
+"""The authentication guard (app-wide) and the guards that say which roles reach which routes.
 
 401: no token, or a token that proves nothing. 403: a valid token without the role.
 Objects of other tenants are never reached at all: row-level security hides them (404).

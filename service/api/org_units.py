@@ -8,6 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from service import pipeline
 from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import (
@@ -127,7 +128,7 @@ class OrgUnitController(Controller):
             ),
         ] = "create",
     ) -> Response[ImportResult]:
-        result = await org_units.import_org_units(conn, data, mode)
+        result = await pipeline.import_org_units(conn, data, mode)
         return Response(result, status_code=201 if mode == "create" else 200)
 
     @get(
@@ -159,7 +160,7 @@ class OrgUnitController(Controller):
         summary="Move a unit and its whole subtree under another parent (null: make it a root)",
     )
     async def move_org_unit(self, conn: Conn, code: UnitCode, data: JSONBody[OrgUnitMove]) -> OrgUnit:
-        return await org_units.move_org_unit(conn, code, data)
+        return await pipeline.move_org_unit(conn, code, data)
 
     @delete(
         "/{code:str}",
@@ -169,4 +170,4 @@ class OrgUnitController(Controller):
         summary="Delete an org unit that has no children and no people",
     )
     async def delete_org_unit(self, conn: Conn, code: UnitCode) -> None:
-        await org_units.delete_org_unit(conn, code)
+        await pipeline.delete_org_unit(conn, code)

@@ -11,13 +11,14 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from service import pipeline
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.etags import IfMatch, require_if_match, versioned
 from service.api.pagination import DEFAULT_LIMIT, Limit
 from service.api.responses import errors
 from service.auth.principal import RATER, TENANT_ADMIN
-from service.results import rating_allocations, ratings, scores
+from service.results import rating_allocations, ratings
 from service.results.rating_allocations import (
     RATER_PATTERN,
     Allocated,
@@ -90,10 +91,7 @@ class RatingController(Controller):
     async def rate(
         self, request: Request, conn: Conn, task_id: TaskId, data: JSONBody[RatingInput]
     ) -> TaskState:
-        state, settled = await ratings.rate(conn, task_id, request.user.subject, data)
-        if settled is not None:
-            await scores.score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
-        return state
+        return await pipeline.rate(conn, task_id, request.user.subject, data)
 
     @get(
         "/{task_id:uuid}/ratings/mine",
@@ -122,9 +120,7 @@ class RatingController(Controller):
         if_match: IfMatch = None,
     ) -> Response[Correction]:
         expected = require_if_match(if_match, "rating")
-        mine, state, settled = await ratings.correct(conn, task_id, request.user.subject, data, expected)
-        if settled is not None:
-            await scores.score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
+        mine, state = await pipeline.correct(conn, task_id, request.user.subject, data, expected)
         return Response(Correction(mine, state), headers={"ETag": mine.etag})
 
 

@@ -20,7 +20,10 @@ from service.i18n import msg
 from service.items import bank
 from service.items.kinds import kind_of
 from service.items.model import Item, option_keys
+from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
+from service.tenancy import org_units
+from service.tenancy import people as persons
 from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
 AssessmentStatus = Literal["draft", "published", "closed"]
@@ -159,16 +162,10 @@ async def list_assessments(
 async def _framework_version(
     conn: asyncpg.Connection, code: str, version: int
 ) -> tuple[FrameworkContent | None, str | None, str | None]:
-    row = await conn.fetchrow(
-        """SELECT v.content, v.status, v.content_hash FROM framework_versions v
-           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.version = $2""",
-        code,
-        version,
-    )
-    if row is None:
+    found = await frameworks.version_record(conn, code, version)
+    if found is None:
         return None, None, None
-    return msgspec.convert(row["content"], FrameworkContent), row["status"], row["content_hash"]
+    return msgspec.convert(found.content, FrameworkContent), found.status, found.content_hash
 
 
 async def _resolve(
@@ -178,18 +175,8 @@ async def _resolve(
         conn, content.framework.code, content.framework.version
     )
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in item_refs(content)})
-    units = {
-        row["code"]
-        for row in await conn.fetch(
-            "SELECT code FROM org_units WHERE code = ANY($1::text[])", content.audience.org_units
-        )
-    }
-    people = {
-        row["external_id"]
-        for row in await conn.fetch(
-            "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", content.audience.people
-        )
-    }
+    units = await org_units.existing_codes(conn, content.audience.org_units)
+    people = await persons.existing_external_ids(conn, content.audience.people)
     found = Resolved(
         framework,
         status,
@@ -296,14 +283,16 @@ async def close(conn: asyncpg.Connection, code: str) -> Assessment:
     return await get_assessment(conn, code)
 
 
-async def set_accommodation(
+async def store_accommodation(
     conn: asyncpg.Connection, code: str, external_id: str, data: AccommodationSet
-) -> Accommodation:
-    """Set a person's extra-time factor; a running attempt's deadline moves at once."""
+) -> tuple[Accommodation, UUID, UUID, Decimal]:
+    """Set a person's extra-time factor: the accommodation (without a deadline), the assessment's and the
+    person's ids and the factor, for delivery to move a running attempt's deadline at once
+    (service/delivery/attempts.py, `set_accommodation`)."""
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)
+    person_id = await persons.id_by_external_id(conn, external_id)
     if person_id is None:
         raise NotFound(msg("no person '{external_id}'", external_id=external_id))
     factor = Decimal(str(round(data.extra_time_factor, 2)))
@@ -317,17 +306,11 @@ async def set_accommodation(
         factor,
         data.note,
     )
-    deadline = await conn.fetchval(
-        """UPDATE attempts SET extra_time_factor = $3::numeric,
-                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
-           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
-           RETURNING deadline""",
+    return (
+        Accommodation(external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"]),
         assessment_id,
         person_id,
         factor,
-    )
-    return Accommodation(
-        external_id, float(row["extra_time_factor"]), row["note"], row["updated_at"], deadline
     )
 
 
@@ -350,3 +333,44 @@ async def list_accommodations(
         Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"])
         for r in rows
     ]
+
+
+# Reads other packages make of assessments (delivery, results, aggregates, the demo), so the SQL on
+# `assessments` stays here.
+
+
+async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
+    """The assessment's id, None if there is no assessment with this code."""
+    return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+
+
+async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The assessment's id, status and content (as stored: JSON), None if there is no such assessment."""
+    return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+
+
+async def delivered(conn: asyncpg.Connection, code: str | None = None) -> list[asyncpg.Record]:
+    """Published and closed assessments (or the one with this code), by code: id, code, status, content
+    and forms as stored, for delivery to decide whose audience includes a person."""
+    return await conn.fetch(
+        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
+        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
+        code,
+    )
+
+
+async def extra_time_factors(conn: asyncpg.Connection, person_id: UUID) -> dict[UUID, float]:
+    """The person's extra-time factor per assessment that grants one."""
+    rows = await conn.fetch(
+        "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person_id
+    )
+    return {row["assessment_id"]: float(row["extra_time_factor"]) for row in rows}
+
+
+async def extra_time_factor(conn: asyncpg.Connection, assessment_id: UUID, person_id: UUID) -> Decimal | None:
+    """The person's extra-time factor in this assessment, exactly as stored (None: no accommodation)."""
+    return await conn.fetchval(
+        "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
+        assessment_id,
+        person_id,
+    )

@@ -14,45 +14,12 @@ from uuid import UUID
 import asyncpg
 import httpx
 import jwt
-import msgspec
 
 from service.db.pool import auth_lookup_transaction
+from service.tenancy import issuers, tenants
+from service.tenancy.issuers import IssuerRegistration, usable_keys
 
-
-class IssuerRegistration(msgspec.Struct, frozen=True):
-    tenant_id: UUID
-    tenant_slug: str
-    issuer: str
-    audience: str
-    jwks: dict[str, Any] | None
-    jwks_url: str | None
-    subject_claim: str
-    roles_claim: str | None
-    default_roles: list[str]
-    allowed_roles: list[str]
-
-
-_ISSUERS_SQL = """
-    SELECT i.tenant_id, t.slug AS tenant_slug, i.issuer, i.audience, i.jwks, i.jwks_url,
-           i.subject_claim, i.roles_claim, i.default_roles, i.allowed_roles
-    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
-    WHERE i.issuer = $1
-"""
-
-
-def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
-    """Public asymmetric keys only: an `oct` (shared secret) key is never accepted."""
-    keys = []
-    for entry in jwks.get("keys", []):
-        if not isinstance(entry, dict) or entry.get("kty") not in ("RSA", "EC", "OKP"):
-            continue
-        if any(private in entry for private in ("d", "p", "q")):
-            continue
-        try:
-            keys.append(jwt.PyJWK(entry))
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
-            continue
-    return keys
+__all__ = ["IssuerDirectory", "IssuerRegistration", "usable_keys"]
 
 
 class _TTLCache:
@@ -126,8 +93,7 @@ class IssuerDirectory:
         cached = self._issuers.get(issuer)
         if cached is None:
             async with auth_lookup_transaction(self._pool) as conn:
-                rows = await conn.fetch(_ISSUERS_SQL, issuer)
-            cached = [msgspec.convert(dict(r), IssuerRegistration) for r in rows]
+                cached = await issuers.registrations(conn, issuer)
             self._issuers.put(issuer, cached)
         return cached
 
@@ -135,16 +101,16 @@ class IssuerDirectory:
         cached = self._tenants.get(tenant_id)
         if cached is None:
             async with auth_lookup_transaction(self._pool) as conn:
-                status = await conn.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+                status = await tenants.status_of(conn, tenant_id)
             cached = status or "missing"
             self._tenants.put(tenant_id, cached)
         return None if cached == "missing" else cached
 
     async def keys_for(self, registration: IssuerRegistration, *, refresh: bool = False) -> list[jwt.PyJWK]:
-        if registration.jwks is not None:
-            return usable_keys(registration.jwks)
-        assert registration.jwks_url is not None
-        url = registration.jwks_url
+        if registration.registered.jwks is not None:
+            return usable_keys(registration.registered.jwks)
+        assert registration.registered.jwks_url is not None
+        url = registration.registered.jwks_url
         # An unknown kid may mean the provider rotated, but refetch at most every 30 s per URL:
         # tokens with made-up kids must not turn us into a flood against the provider.
         if refresh and time.monotonic() - self._fetched_at.get(url, 0.0) < 30:

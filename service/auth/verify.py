@@ -25,10 +25,8 @@ from service.auth.directory import IssuerDirectory, IssuerRegistration
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
 from service.auth.principal import ALL_ROLES, CLIENT_SCOPES, HR_CLIENT, OPERATOR, TENANT_ROLES, Principal
 from service.i18n import msg
+from service.tenancy.issuers import ASYMMETRIC_ALGORITHMS
 
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-)
 _DEFAULT_ALG: dict[tuple[str | None, str | None], str] = {
     ("OKP", "Ed25519"): "EdDSA",
     ("EC", "P-256"): "ES256",
@@ -195,7 +193,9 @@ class TokenVerifier:
         self, token: str, issuer: str, aud: Any, algorithm: str, kid: str | None
     ) -> Principal:
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        matches = [r for r in await self.directory.registrations(issuer) if r.audience in audiences]
+        matches = [
+            r for r in await self.directory.registrations(issuer) if r.registered.audience in audiences
+        ]
         if len(matches) != 1:
             raise InvalidToken(msg("issuer not trusted for this audience"))
         registration = matches[0]
@@ -203,17 +203,22 @@ class TokenVerifier:
         key_algorithm = _key_algorithm(key)
         if key_algorithm != algorithm or key_algorithm not in ASYMMETRIC_ALGORITHMS:
             raise InvalidToken(msg("token algorithm does not match the key"))
-        claims = self._decode(token, key.key, key_algorithm, issuer=issuer, audience=registration.audience)
+        claims = self._decode(
+            token, key.key, key_algorithm, issuer=issuer, audience=registration.registered.audience
+        )
         tenant_claim = claims.get("tenant")
         if tenant_claim is not None and tenant_claim not in (
             str(registration.tenant_id),
             registration.tenant_slug,
         ):
             raise InvalidToken(msg("token names another tenant"))
-        subject = claims.get(registration.subject_claim)
+        subject = claims.get(registration.registered.subject_claim)
         if not isinstance(subject, str) or not 0 < len(subject) <= 128:
             raise InvalidToken(
-                msg("token has no usable '{subject_claim}' claim", subject_claim=registration.subject_claim)
+                msg(
+                    "token has no usable '{subject_claim}' claim",
+                    subject_claim=registration.registered.subject_claim,
+                )
             )
         await self._check_tenant(registration.tenant_id)
         return Principal(
@@ -234,7 +239,7 @@ class TokenVerifier:
         for key in keys:
             if key.key_id == kid:
                 return key
-        if registration.jwks_url:  # the identity provider may have rotated: look once more
+        if registration.registered.jwks_url:  # the identity provider may have rotated: look once more
             for key in await self.directory.keys_for(registration, refresh=True):
                 if key.key_id == kid:
                     return key
@@ -242,13 +247,13 @@ class TokenVerifier:
 
     @staticmethod
     def _roles(registration: IssuerRegistration, claims: dict[str, Any]) -> frozenset[str]:
-        allowed = frozenset(registration.allowed_roles) & TENANT_ROLES
+        allowed = frozenset(registration.registered.allowed_roles) & TENANT_ROLES
         claimed: frozenset[str] = frozenset()
-        if registration.roles_claim:
-            raw = claims.get(registration.roles_claim)
+        if registration.registered.roles_claim:
+            raw = claims.get(registration.registered.roles_claim)
             if isinstance(raw, str):
                 claimed = frozenset(raw.split())
             elif isinstance(raw, list):
                 claimed = frozenset(r for r in raw if isinstance(r, str))
         granted = claimed & allowed
-        return granted or frozenset(registration.default_roles) & allowed
+        return granted or frozenset(registration.registered.default_roles) & allowed

@@ -38,7 +38,7 @@ from service.assessments.model import AssessmentContent
 from service.console.forms import FORM, errors_by_field, unique_errors
 from service.console.views import page
 from service.console.web import session_of
-from service.delivery import monitor
+from service.delivery import attempts, monitor
 from service.errors import DomainError, FieldError, NotFound, msgspec_field_error
 from service.i18n import msg, render
 from service.items import bank
@@ -748,7 +748,7 @@ class AssessmentScreens(Controller):
         if change is not None and not errors:
             try:
                 async with conn.transaction():
-                    await assessments.set_accommodation(conn, code, values["external_id"], change)
+                    await attempts.set_accommodation(conn, code, values["external_id"], change)
             except NotFound as exc:  # the assessment is there: the person is not
                 errors["external_id"] = [render(exc.message, locale)]
         if errors:

@@ -36,6 +36,7 @@ from service.console.web import origin, request_locale
 from service.db.pool import auth_lookup_transaction
 from service.demo import DEMO_CANDIDATE, DEMO_SLUG, DEMO_TEACHER
 from service.i18n import msg
+from service.tenancy import tenants
 
 PATH = "/console/demo-idp"
 CODE_AUDIENCE = "assess-console-demo-code"
@@ -70,7 +71,7 @@ def provider() -> Provider:
 
 async def demo_tenant(pool: Any) -> UUID | None:
     async with auth_lookup_transaction(pool) as conn:
-        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", DEMO_SLUG)
+        return await tenants.id_by_slug(conn, DEMO_SLUG)
 
 
 def _valid_request(request: Request, params: dict[str, str]) -> bool:

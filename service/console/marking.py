@@ -7,10 +7,10 @@ API is: a task carries no candidate, attempt or time, and neither does the page.
 by a click or its number key (static/console/marking.js); saving posts through htmx and the answer is
 the next task, swapped in without a page load.
 
-Saving is `ratings.rate` and correcting is `ratings.correct` (the REST routes' domain functions,
-double marking and adjudication included), each followed by the REST route's rescore of the attempt
-the rating settled (`_rescore`: the one place to point at the score pipeline's orchestration module
-when it lands). A rater may correct their rating from the task's page until it is used.
+Saving is `pipeline.rate` and correcting is `pipeline.correct`, as for the REST routes: the
+ratings' domain functions (double marking and adjudication included), then the rescore of the
+attempt a settled rating completes. A rater may correct their rating from the task's page until it
+is used.
 
 `GET /console/assessments/{code}/agreement` shows `ratings.agreement_report` (as
 `GET /v1/assessments/{code}/rater-agreement`, behind the same guard) with the raters and items whose
@@ -22,13 +22,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
+from service import pipeline
 from service.api.assessments import results
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.ratings import rater
@@ -37,7 +37,7 @@ from service.console.views import form, page
 from service.console.web import session_of
 from service.errors import DomainError, NotFound, msgspec_field_error
 from service.i18n import msg, render
-from service.results import ratings, scores
+from service.results import ratings
 from service.results.ratings import MyRating, RatingInput, RatingTask
 from service.tenancy.fields import CODE_PATTERN
 
@@ -72,12 +72,6 @@ def guides(task: RatingTask) -> list[Guide]:
             cells.append(Cell(point.value, d.performance if d else None, d.next_steps if d else None))
         found.append(Guide(indicator.indicator, indicator.statement, cells))
     return found
-
-
-async def _rescore(conn: asyncpg.Connection, settled: UUID | None) -> None:
-    """What POST and PUT /v1/rating-tasks/... do once a rating settles a task (service/api/ratings.py)."""
-    if settled is not None:
-        await scores.score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
 
 
 def _partial(request: Request) -> bool:
@@ -170,14 +164,13 @@ class MarkingScreens(Controller):
 
     @post("/{task_id:uuid}", guards=[rater])
     async def rate(self, request: Request, conn: Conn, task_id: TaskId) -> Template | Response[Any]:
-        """`ratings.rate`, as POST /v1/rating-tasks/{id}/ratings; then the next task."""
+        """`pipeline.rate`, as POST /v1/rating-tasks/{id}/ratings; then the next task."""
         task = await ratings.get_task(conn, task_id)  # 404 first, whatever the form holds
         values, data, errors = await self._posted(request)
         if data is not None:
             try:
                 async with conn.transaction():
-                    _, settled = await ratings.rate(conn, task_id, request.user.subject, data)
-                    await _rescore(conn, settled)
+                    await pipeline.rate(conn, task_id, request.user.subject, data)
             except DomainError as exc:
                 errors = domain_errors(exc, FIELDS, session_of(request).locale)
         if errors:
@@ -189,16 +182,15 @@ class MarkingScreens(Controller):
 
     @post("/{task_id:uuid}/correct", guards=[rater])
     async def correct(self, request: Request, conn: Conn, task_id: TaskId) -> Template | Response[Any]:
-        """`ratings.correct`, as PUT /v1/rating-tasks/{id}/ratings/mine (the revision read is the If-Match)."""
+        """`pipeline.correct`, as PUT /v1/rating-tasks/{id}/ratings/mine (the revision read is the If-Match)."""
         task = await ratings.get_task(conn, task_id)
         values, data, errors = await self._posted(request)
         if data is not None:
             try:
                 async with conn.transaction():
-                    _, _, settled = await ratings.correct(
+                    await pipeline.correct(
                         conn, task_id, request.user.subject, data, f'"{values["revision"]}"'
                     )
-                    await _rescore(conn, settled)
             except DomainError as exc:
                 errors = domain_errors(exc, FIELDS, session_of(request).locale)
         if errors:

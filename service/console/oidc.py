@@ -32,6 +32,7 @@ import jwt
 from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
 from service.db.pool import auth_lookup_transaction
 from service.i18n import DEFAULT, SUPPORTED, msg
+from service.tenancy import issuers
 
 LOGIN_COOKIE = "assess_console_login"
 LOGIN_AUDIENCE = "assess-console-login"  # never an API audience: this cookie is not a bearer token
@@ -148,11 +149,7 @@ def check_nonce(id_token: str, pending: PendingLogin) -> None:
 async def tenant_provider(pool: Any, tenant_id: UUID) -> Provider | None:
     """The tenant's identity provider for the console, from its discovery document; None when none is set up."""
     async with auth_lookup_transaction(pool) as conn:
-        row = await conn.fetchrow(
-            "SELECT discovery_url, console_client_id FROM trusted_issuers WHERE tenant_id = $1 "
-            "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1",
-            tenant_id,
-        )
+        row = await issuers.console_sign_in(conn, tenant_id)
     if row is None:
         return None
     try:

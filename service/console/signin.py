@@ -18,6 +18,7 @@ from service.console.web import COOKIE, cleared_cookie, origin, request_locale, 
 from service.console.web import cookie as web_cookie
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.i18n import msg, render
+from service.tenancy import tenants
 
 
 class ConsoleSignIn(Controller):
@@ -35,9 +36,7 @@ class ConsoleSignIn(Controller):
         if not slug:
             return public_page(request, "login.html", demo=demo, error=None)
         async with auth_lookup_transaction(state.pool) as conn:
-            tenant_id = await conn.fetchval(
-                "SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug
-            )
+            tenant_id = await tenants.id_by_slug(conn, slug, active_only=True)
         provider = None
         try:
             if tenant_id is not None and demo and slug == demo_idp.DEMO_SLUG:
@@ -60,6 +59,7 @@ class ConsoleSignIn(Controller):
                 demo=demo,
                 error=render(msg("no console sign-in is set up for this tenant"), request_locale(request)),
             )
+        assert tenant_id is not None  # a provider is found only for a known tenant
         redirect_uri = f"{origin(request)}/console/callback"
         pending, login_state = oidc.start(state.keys, tenant_id, redirect_uri, request_locale(request))
         response = Redirect(oidc.authorization_url(provider, pending), status_code=303)

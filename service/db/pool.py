@@ -1,8 +1,12 @@
-"""The asyncpg pool and the only two ways a request touches the database.
+"""The asyncpg pool and the only four ways the running service touches the database.
 
-Every query runs inside `tenant_transaction` (row-level security sees `app.tenant_id`)
-or `operator_transaction` (sees tenants and their issuers, never tenant data). Both are
-`SET LOCAL`-scoped: nothing survives on the pooled connection after the transaction.
+Every query runs inside one of four transactions, each setting what row-level security sees:
+`tenant_transaction` (`app.tenant_id`: one tenant's data), `operator_transaction` (tenants and
+their issuers, never tenant data), `auth_lookup_transaction` (read-only: tenants' status, trusted
+issuers and service clients, to verify a token before its tenant is known) and
+`dispatcher_transaction` (read-only: which tenants have webhook deliveries or jobs due). All are
+`SET LOCAL`-scoped: nothing survives on the pooled connection after the transaction. (Migrations
+and `assess db` connect as the database owner instead: service/db/migrate.py.)
 """
 
 from __future__ import annotations

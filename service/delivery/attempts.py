@@ -13,6 +13,10 @@ Guarantees, each held by the database rather than by this process:
   so retries and out-of-order arrivals change nothing;
 - submission flips the status once; a retried submit finds it submitted and returns the
   same result.
+
+A submission (by the candidate, or at the deadline: `submit_overdue`, also run by the sweeper) hands
+the attempts to the score pipeline (service/pipeline.py), which scores them, moves the aggregates and
+queues the webhook events in the same transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service import pipeline
+from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
@@ -34,10 +40,9 @@ from service.i18n import msg
 from service.items import bank
 from service.items.model import image_ids
 from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
-from service.results.scores import score_attempts
 from service.rubrics.model import Localized
+from service.tenancy import org_units
 from service.tenancy.people import Person
-from service.webhooks import outbox
 
 Revision = Annotated[
     int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; higher replaces lower")
@@ -188,10 +193,9 @@ async def submit_overdue(
         person_id,
         limit,
     )
-    await score_attempts(
+    await pipeline.submitted(
         conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline"
     )
-    await outbox.attempts_submitted(conn, [row["id"] for row in rows])
     return len(rows)
 
 
@@ -203,12 +207,7 @@ async def _summary(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -
 
 
 async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[str]:
-    rows = await conn.fetch(
-        """SELECT a.code FROM people p JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
-           JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path) WHERE p.id = $1""",
-        person.id,
-    )
-    return {row["code"] for row in rows}
+    return await org_units.with_ancestors(conn, person.org_unit_code)
 
 
 class Assigned(msgspec.Struct):
@@ -222,11 +221,7 @@ class Assigned(msgspec.Struct):
 async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
     """Published or closed assessments whose audience includes the person (closed ones still
     matter to a person with an attempt running)."""
-    rows = await conn.fetch(
-        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
-        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
-        code,
-    )
+    rows = await assessments.delivered(conn, code)
     units = await _unit_and_ancestors(conn, person)
     found = []
     for row in rows:
@@ -256,12 +251,7 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
                 row["submitted_at"],
             )
         )
-    factors = {
-        row["assessment_id"]: float(row["extra_time_factor"])
-        for row in await conn.fetch(
-            "SELECT assessment_id, extra_time_factor FROM accommodations WHERE person_id = $1", person.id
-        )
-    }
+    factors = await assessments.extra_time_factors(conn, person.id)
     mine = []
     for assessment in assigned:
         assessment_id, code, content = assessment.id, assessment.code, assessment.content
@@ -368,11 +358,7 @@ async def start(
         )
     seed = secrets.randbits(62)
     form = new_form(content, forms, seed)
-    factor = await conn.fetchval(
-        "SELECT extra_time_factor FROM accommodations WHERE assessment_id = $1 AND person_id = $2",
-        assessment_id,
-        person.id,
-    )
+    factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
     attempt_id = await conn.fetchval(
@@ -573,6 +559,25 @@ async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
         person.id,
     )
     if by is not None:  # this call submitted it: score in the same transaction
-        await score_attempts(conn, [attempt_id], reason="submitted", scored_by=by)
-        await outbox.attempts_submitted(conn, [attempt_id])
+        await pipeline.submitted(conn, [attempt_id], reason="submitted", scored_by=by)
     return await _summary(conn, person, attempt_id)
+
+
+async def set_accommodation(
+    conn: asyncpg.Connection, code: str, external_id: str, data: assessments.AccommodationSet
+) -> assessments.Accommodation:
+    """Grant a person extra time in an assessment (service/assessments); their running attempt's
+    deadline moves at once."""
+    granted, assessment_id, person_id, factor = await assessments.store_accommodation(
+        conn, code, external_id, data
+    )
+    deadline = await conn.fetchval(
+        """UPDATE attempts SET extra_time_factor = $3::numeric,
+                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
+           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
+           RETURNING deadline""",
+        assessment_id,
+        person_id,
+        factor,
+    )
+    return msgspec.structs.replace(granted, running_attempt_deadline=deadline)

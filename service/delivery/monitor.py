@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import draft_forms
+from service.assessments.assessments import draft_forms, id_by_code
 from service.assessments.forms import FrozenItem, draw_form
 from service.assessments.model import AssessmentContent
 from service.delivery.attempts import new_form, views_for
@@ -55,7 +55,7 @@ async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPr
 async def list_attempts(
     conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int
 ) -> list[AttemptRow]:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     rows = await conn.fetch(

@@ -15,6 +15,7 @@ import asyncpg
 
 from service.db.pool import operator_transaction, tenant_transaction
 from service.delivery.attempts import submit_overdue
+from service.tenancy import tenants
 
 log = logging.getLogger("assess.sweeper")
 BATCH = 100
@@ -23,9 +24,9 @@ BATCH = 100
 async def sweep_once(pool: asyncpg.Pool) -> int:
     """Submit every overdue attempt of every active tenant; returns how many were submitted."""
     async with operator_transaction(pool) as conn:
-        tenants = [row["id"] for row in await conn.fetch("SELECT id FROM tenants WHERE status = 'active'")]
+        active = await tenants.tenant_ids(conn, active_only=True)
     submitted = 0
-    for tenant_id in tenants:
+    for tenant_id in active:
         while True:  # small transactions: scoring is CPU work that must not hold the event loop for long
             async with tenant_transaction(pool, tenant_id) as conn:
                 done = await submit_overdue(conn, limit=BATCH)

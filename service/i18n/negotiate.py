@@ -10,7 +10,24 @@ from __future__ import annotations
 from functools import lru_cache
 
 from service.i18n.catalog import DEFAULT, SUPPORTED, Language
-from service.rubrics.localize import preferences
+
+
+def preferences(accept_language: str | None) -> list[str]:
+    """Language ranges from an Accept-Language header, best first (q=0 ranges dropped)."""
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and quality > 0:
+            ranked.append((-quality, position, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 @lru_cache(maxsize=256)

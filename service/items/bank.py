@@ -20,6 +20,7 @@ from service.i18n import msg
 from service.items import images
 from service.items.model import Item, ItemType, encode_item, image_ids, item_type
 from service.items.validation import validate_item
+from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent, Localized
 
 ItemStatus = Literal["active", "retired"]
@@ -100,24 +101,19 @@ def search_text(item: Item) -> str:
 
 
 async def latest_framework(conn: asyncpg.Connection, code: str) -> FrameworkContent | None:
-    content = await conn.fetchval(
-        """SELECT v.content FROM framework_versions v
-           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""",
-        code,
-    )
+    content = await frameworks.latest_published(conn, code)
     return None if content is None else msgspec.convert(content, FrameworkContent)
 
 
 async def _checked(conn: asyncpg.Connection, items: list[Item], prefix: str = "") -> None:
     """422 naming every problem of every item, each checked against its framework's latest published version."""
-    frameworks: dict[str, FrameworkContent | None] = {}
+    latest: dict[str, FrameworkContent | None] = {}
     errors: list[FieldError] = []
     for i, item in enumerate(items):
         where = f"{prefix}/{i}" if prefix else ""
-        if item.framework not in frameworks:
-            frameworks[item.framework] = await latest_framework(conn, item.framework)
-        framework = frameworks[item.framework]
+        if item.framework not in latest:
+            latest[item.framework] = await latest_framework(conn, item.framework)
+        framework = latest[item.framework]
         if framework is None:
             errors.append(
                 FieldError(
@@ -491,3 +487,23 @@ async def lock_versions(conn: asyncpg.Connection, versions: list[ItemVersion]) -
         [v.code for v in versions],
         [v.version for v in versions],
     )
+
+
+async def versions_of(
+    conn: asyncpg.Connection, wanted: list[tuple[str, int]] | list[tuple[str, int | None]]
+) -> dict[tuple[str, int], Item]:
+    """The item versions asked for, by (code, version), decoded once per worker; missing ones are left out.
+    For scoring and rescoring, which read versions pinned in forms."""
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
+               JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
+               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
+        [code for code, _ in wanted],
+        [version for _, version in wanted],
+    )
+    return {
+        (row["code"], row["version"]): decoded_content(row["content_hash"], row["content_json"])
+        for row in rows
+    }

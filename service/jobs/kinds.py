@@ -1,16 +1,19 @@
 """The four kinds of job: how each runs and how its own row records a failure. The one module that
-knows them all (the runner looks kinds up here; the kinds' modules know only `Job`)."""
+knows them all (the runner looks kinds up here; the kinds' modules know only `Job`). A rescoring
+commit stores its batches through the score pipeline, handed to it here."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from service import pipeline
 from service.aggregates import rebuild
-from service.jobs.job import Job
+from service.jobqueue.job import Job
 from service.results import exports, item_stats, rescoring
 
 
@@ -20,7 +23,7 @@ class Kind(msgspec.Struct, frozen=True):
 
 
 KINDS: dict[str, Kind] = {
-    "rescoring": Kind(rescoring.run, rescoring.mark_failed),
+    "rescoring": Kind(partial(rescoring.run, store=pipeline.store), rescoring.mark_failed),
     "item_statistics": Kind(item_stats.run, item_stats.mark_failed),
     "aggregates": Kind(rebuild.run, rebuild.mark_failed),
     "score_export": Kind(exports.run, exports.mark_failed),

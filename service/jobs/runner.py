@@ -15,8 +15,8 @@ import asyncpg
 
 from service.config import Settings
 from service.db.pool import tenant_transaction
-from service.jobs import queue
-from service.jobs.job import Job, LeaseLost
+from service.jobqueue import queue
+from service.jobqueue.job import Job, LeaseLost
 from service.jobs.kinds import KINDS
 
 log = logging.getLogger("assess.jobs")
@@ -56,7 +56,7 @@ class JobRunner:
         for tenant_id in await queue.due_tenants(self.pool):
             async with tenant_transaction(self.pool, tenant_id) as conn:
                 for dead in await queue.exhausted(conn, self.settings.job_max_attempts):
-                    error = await conn.fetchval("SELECT error FROM jobs WHERE id = $1", dead.id)
+                    error = await queue.error_of(conn, dead.id)
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
                 claimed = await queue.claim(

@@ -14,7 +14,7 @@ and progress are committed as they fill, from other short transactions (a second
 a 1 GB file never sits in memory nor in one uncommitted transaction, and a poll sees progress.
 The price: the snapshot holds back vacuum for as long as the export runs.
 
-Failure. An export is a job of `service.jobs`: claimed with a lease the worker renews. Each chunk
+Failure. An export is a job of `service.jobqueue`: claimed with a lease the worker renews. Each chunk
 commit renews it too and is fenced on the job still being this worker's and the export still
 `running`, so an export deleted, or taken over by another worker, stops at its next chunk instead
 of writing into it. If the worker dies, its lease lapses and another worker takes the export over:
@@ -40,13 +40,15 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
 from service.i18n import msg
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.results import feed, score_workbook
+from service.tenancy import tenants
 
 log = logging.getLogger("assess.exports")
 
@@ -131,7 +133,7 @@ async def create(
     retention: timedelta,
     language: Language = "zh-CN",
 ) -> ScoreExport:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     await settle(conn)
@@ -364,8 +366,8 @@ async def _discard(job: Job) -> None:
 async def sweep_once(pool: asyncpg.Pool) -> None:
     """Settle every tenant's exports: expired files and dead jobs lose their chunks."""
     async with operator_transaction(pool) as conn:
-        tenants = [row["id"] for row in await conn.fetch("SELECT id FROM tenants")]
-    for tenant_id in tenants:
+        every = await tenants.tenant_ids(conn)
+    for tenant_id in every:
         async with tenant_transaction(pool, tenant_id) as conn:
             await settle(conn)
 

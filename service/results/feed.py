@@ -30,9 +30,11 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code, stored_by_code
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import xlsx
+from service.rubrics import frameworks
 from service.tenancy.tree import subtree_range
 
 
@@ -138,7 +140,7 @@ async def _filters(
     assessment_id = person_id = None
     low = high = None
     if assessment is not None:
-        assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
+        assessment_id = await id_by_code(conn, assessment)
         if assessment_id is None:
             raise NotFound(msg("no assessment '{code}'", code=assessment))
     if under is not None:
@@ -245,7 +247,7 @@ EXPORT_COLUMNS = [
 
 async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterator[ScoreRow]:
     """The current score of every submitted attempt, streamed (needs an open transaction)."""
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", assessment)
+    assessment_id = await id_by_code(conn, assessment)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=assessment))
     sql = _ROW.format(extra="") + " WHERE s.current AND t.assessment_id = $1 ORDER BY p.external_id, t.number"
@@ -342,21 +344,18 @@ async def framework_names(
     conn: asyncpg.Connection, assessment: str
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """The assessment's framework's top-level dimension names and level labels (localized), by code."""
-    row = await conn.fetchrow(
-        """SELECT ARRAY(SELECT jsonb_build_array(d->>'code', d->'name')
-                        FROM jsonb_array_elements(v.content->'dimensions') d) AS dimensions,
-                  ARRAY(SELECT jsonb_build_array(l->>'code', l->'label')
-                        FROM jsonb_array_elements(v.content->'levels') l) AS levels
-           FROM assessments a
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""",
-        assessment,
+    row = await stored_by_code(conn, assessment)
+    ref = row["content"]["framework"] if row is not None else None
+    framework = (
+        await frameworks.version_record(conn, ref["code"], ref["version"]) if ref is not None else None
     )
-    if row is None:
+    if framework is None:
         raise NotFound(msg("no assessment '{code}'", code=assessment))
-    return dict(row["dimensions"]), dict(row["levels"])
+    content = framework.content
+    return (
+        {d["code"]: d.get("name") for d in content.get("dimensions", [])},
+        {level["code"]: level.get("label") for level in content.get("levels", [])},
+    )
 
 
 async def dimension_codes(conn: asyncpg.Connection, assessment: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Item statistics as a job: over every final current score of an assessment, in batches, in
 constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped. A job of
-`service.jobs` (leased; a worker that takes it over after a crash recomputes from the start)."""
+`service.jobqueue` (leased; a worker that takes it over after a crash recomputes from the start)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
 from service.items.views import Answer
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.scoring.engine import ScoreDocument
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 
@@ -51,7 +52,7 @@ _SELECT = (
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> StatisticsRun:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy.fields import CODE_PATTERN
@@ -116,7 +117,7 @@ class RatingProgress(msgspec.Struct):
 
 
 async def _assessment_id(conn: asyncpg.Connection, code: str) -> UUID | None:
-    return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    return await id_by_code(conn, code)
 
 
 async def _known_assessment(conn: asyncpg.Connection, code: str) -> UUID:

@@ -27,11 +27,14 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
+from service.items import bank
 from service.items.model import Item
 from service.results.rating_allocations import OPEN_TO, open_to
+from service.rubrics import frameworks
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
 
@@ -150,7 +153,9 @@ async def agreed_ratings(
 
 _TASK = """
     SELECT t.id, t.status, t.attempt_id, t.item_ref, t.created_at, a.code AS assessment, a.content AS assessment_content,
-           v.content AS item, fv.content AS framework, r.answer->>'text' AS response,
+           (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f WHERE f->>'code' = t.item_ref)
+               AS item_version,
+           r.answer->>'text' AS response,
            coalesce((SELECT array_agg(x.value ORDER BY x.created_at) FROM ratings x
                      WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS values,
            coalesce((SELECT array_agg(x.rater) FROM ratings x
@@ -158,13 +163,6 @@ _TASK = """
     FROM rating_tasks t
     JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
     JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
-    JOIN items i ON i.tenant_id = t.tenant_id AND i.code = t.item_ref
-    JOIN item_versions v ON v.tenant_id = i.tenant_id AND v.item_id = i.id
-         AND v.version = (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f
-                          WHERE f->>'code' = t.item_ref)
-    JOIN frameworks fw ON fw.tenant_id = a.tenant_id AND fw.code = a.content->'framework'->>'code'
-    JOIN framework_versions fv ON fv.tenant_id = fw.tenant_id AND fv.framework_id = fw.id
-         AND fv.version = (a.content->'framework'->>'version')::int
     LEFT JOIN responses r ON r.tenant_id = t.tenant_id AND r.attempt_id = t.attempt_id AND r.item_ref = t.item_ref
 """
 
@@ -175,9 +173,33 @@ def _scale(framework: FrameworkContent) -> list[ScalePoint]:
     ]
 
 
-def _task(row: asyncpg.Record) -> RatingTask:
-    item: Item = msgspec.convert(row["item"], Item)
-    framework = msgspec.convert(row["framework"], FrameworkContent)
+async def _tasks(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[RatingTask]:
+    """The tasks of these rows, with their item versions and framework versions read from their owners."""
+    items = await bank.versions_of(conn, sorted({(row["item_ref"], row["item_version"]) for row in rows}))
+    refs = {row["id"]: row["assessment_content"]["framework"] for row in rows}
+    versions = await frameworks.version_records(
+        conn, sorted({(ref["code"], ref["version"]) for ref in refs.values()})
+    )
+    contents = {key: msgspec.convert(found.content, FrameworkContent) for key, found in versions.items()}
+    return [
+        _task(
+            row,
+            items[(row["item_ref"], row["item_version"])],
+            contents[(refs[row["id"]]["code"], refs[row["id"]]["version"])],
+        )
+        for row in rows
+    ]
+
+
+async def _framework(conn: asyncpg.Connection, row: asyncpg.Record) -> FrameworkContent:
+    """The framework version the task's assessment was published with."""
+    ref = row["assessment_content"]["framework"]
+    found = await frameworks.version_record(conn, ref["code"], ref["version"])
+    assert found is not None  # a published assessment's framework version exists and stays
+    return msgspec.convert(found.content, FrameworkContent)
+
+
+def _task(row: asyncpg.Record, item: Item, framework: FrameworkContent) -> RatingTask:
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
     loaded = {loading.indicator for loading in item.loadings}
     guides = [
@@ -219,14 +241,14 @@ async def rater_queue(
         assessment,
         limit,
     )
-    return [_task(row) for row in rows]
+    return await _tasks(conn, rows)
 
 
 async def get_task(conn: asyncpg.Connection, task_id: UUID) -> RatingTask:
     row = await conn.fetchrow(_TASK + " WHERE t.id = $1", task_id)
     if row is None:
         raise NotFound(msg("no rating task {task_id}", task_id=task_id))
-    return _task(row)
+    return (await _tasks(conn, [row]))[0]
 
 
 async def _locked(conn: asyncpg.Connection, task_id: UUID) -> asyncpg.Record:
@@ -272,7 +294,7 @@ async def rate(
     """Record a rating; returns the task's state and, when this rating settled it, its attempt (to rescore)."""
     row = await _locked(conn, task_id)
     marking = msgspec.convert(row["assessment_content"], AssessmentContent).marking
-    _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
+    _check_scale(await _framework(conn, row), data.value)
     values = list(row["values"])
     if rater in row["raters"]:
         raise Conflict(
@@ -341,7 +363,7 @@ async def correct(
         raise PreconditionFailed(
             msg('your rating is now at ETag "{revision}"; read it again', revision=mine["revision"])
         )
-    _check_scale(msgspec.convert(row["framework"], FrameworkContent), data.value)
+    _check_scale(await _framework(conn, row), data.value)
     if (mine["value"], mine["comment"]) != (data.value, data.comment):
         await conn.execute(
             """INSERT INTO rating_corrections (rating_id, revision, value, comment, given_at)
@@ -370,17 +392,14 @@ async def correct(
 
 async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementReport:
     """Agreement between the first two ratings of every double-marked response of the assessment."""
-    assessment = await conn.fetchrow(
-        """SELECT a.id, v.content AS framework FROM assessments a
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
-           WHERE a.code = $1""",
-        code,
+    assessment = await stored_by_code(conn, code)
+    ref = assessment["content"]["framework"] if assessment is not None else None
+    framework = (
+        await frameworks.version_record(conn, ref["code"], ref["version"]) if ref is not None else None
     )
-    if assessment is None:
+    if assessment is None or framework is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    categories = len(msgspec.convert(assessment["framework"], FrameworkContent).levels) + 1
+    categories = len(msgspec.convert(framework.content, FrameworkContent).levels) + 1
     rows = await conn.fetch(
         """SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,
                   array_agg(r.value ORDER BY r.created_at) AS values

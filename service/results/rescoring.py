@@ -1,7 +1,7 @@
 """Rescoring an assessment after a key correction or revised cut scores: preview, then commit.
 
 A rescoring names the item versions (same type and options as what candidates answered) and
-framework version that scoring should use from now on. It is a job (`service.jobs`: leased,
+framework version that scoring should use from now on. It is a job (`service.jobqueue`: leased,
 taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
 fenced transaction per batch, with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
@@ -25,29 +25,31 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.items import bank
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
-from service.jobs import queue
-from service.jobs.job import Job
+from service.jobqueue import queue
+from service.jobqueue.job import Job
 from service.results.scores import (
     ScoringPins,
     current_documents,
     lock_pins,
     pins_in_force,
     score_documents,
-    store_documents,
 )
+from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
@@ -171,12 +173,8 @@ async def list_rescorings(
 async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins: ScoringPins) -> None:
     """The new versions must be answerable with what candidates answered, and fit the framework version."""
     framework_version = pins.framework_version or content.framework.version
-    framework = await conn.fetchval(
-        """SELECT v.content FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id
-             AND f.id = v.framework_id WHERE f.code = $1 AND v.version = $2 AND v.status <> 'draft'""",
-        content.framework.code,
-        framework_version,
-    )
+    record = await frameworks.version_record(conn, content.framework.code, framework_version)
+    framework = record.content if record is not None and record.status != "draft" else None
     if framework is None:
         raise Unprocessable(
             msg("the framework version is not published"),
@@ -200,16 +198,8 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
-    rows = await conn.fetch(
-        """SELECT i.code, v.version, v.content FROM item_versions v JOIN items i ON i.tenant_id = v.tenant_id
-             AND i.id = v.item_id JOIN unnest($1::text[], $2::int[]) AS w(code, version)
-             ON w.code = i.code AND w.version = v.version""",
-        [e[0] for e in either],
-        [e[1] for e in either],
-    )
-    found: dict[tuple[str, int | None], Item] = {
-        (r["code"], r["version"]): msgspec.convert(r["content"], Item) for r in rows
-    }
+    stored = await bank.versions_of(conn, either)
+    found: dict[tuple[str, int | None], Item] = {k: v for k, v in stored.items()}  # noqa: C416 - widens the key type
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
         if code not in delivered:
@@ -262,7 +252,7 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
 
 
 async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, requested_by: str) -> Rescoring:
-    row = await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     if row["status"] == "draft":
@@ -344,7 +334,16 @@ class Superseded(Exception):
     """A later rescoring of the assessment was committed: its pins are the ones in force."""
 
 
-async def run(job: Job) -> None:
+class Store(Protocol):
+    """How a commit stores its batches: the score pipeline's `store` (scores, aggregates, outbox in one
+    transaction), given by the job registry (service/jobs/kinds.py), since this package sits below it."""
+
+    async def __call__(
+        self, conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+    ) -> None: ...
+
+
+async def run(job: Job, *, store: Store) -> None:
     """Run the preview or the commit of a rescoring to the end, from the start (a claim after a worker
     died starts again: a preview recounts, a commit skips the attempts it already rescored)."""
     pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
@@ -398,7 +397,7 @@ async def run(job: Job) -> None:
                 if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
                     stored[attempt] = document
             if committing:
-                await store_documents(
+                await store(
                     conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
                 )
             # attempts submitted after the commit started are scored with its pins already: not counted

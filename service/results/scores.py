@@ -3,6 +3,8 @@
 Runs on a tenant-scoped connection, inside the transaction that submits the attempt (or
 rescoring it), so an attempt is never submitted without its score, nor scored twice by a
 retried submit. Each scoring adds a row; the previous one stops being `current` but stays.
+This module computes and stores; the sequence around it (aggregates, webhooks) is the score
+pipeline's, service/pipeline.py, the one caller of `store_documents` outside tests.
 
 Pins and rescoring commits. Scoring in force (`_inputs` without explicit pins) reads the pins
 while holding the assessment's pins lock in shared mode until its transaction ends; a rescoring
@@ -22,19 +24,17 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates import rollups
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.i18n import msg
-from service.items.bank import decoded_content
-from service.items.model import Item
+from service.items import bank
 from service.items.views import Answer
 from service.results import ratings
 from service.results.report import CandidateReport, candidate_report
+from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
-from service.webhooks import outbox
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)
@@ -114,30 +114,14 @@ async def _inputs(
         ref = msgspec.convert(row["assessment"], AssessmentContent).framework
         pinned[row["id"]] = (ref.code, attempt_pins[row["id"]].framework_version or ref.version)
 
-    wanted = sorted(set(pinned.values()))
-    frameworks: dict[tuple[str, int], tuple[FrameworkContent, str]] = {}
-    for row in await conn.fetch(
-        """SELECT f.code, v.version, v.content, v.content_hash FROM framework_versions v
-               JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
-               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = f.code AND w.version = v.version""",
-        [w[0] for w in wanted],
-        [w[1] for w in wanted],
-    ):
-        frameworks[(row["code"], row["version"])] = (
-            msgspec.convert(row["content"], FrameworkContent),
-            row["content_hash"],
-        )
+    versions_in_use: dict[tuple[str, int], tuple[FrameworkContent, str]] = {
+        key: (msgspec.convert(found.content, FrameworkContent), found.content_hash)
+        for key, found in (await frameworks.version_records(conn, sorted(set(pinned.values())))).items()
+    }
 
-    versions = sorted({(f.code, f.version) for form in forms.values() for f in form})
-    items: dict[tuple[str, int], Item] = {}
-    for row in await conn.fetch(
-        """SELECT i.code, v.version, v.content_hash, v.content::text AS content_json FROM item_versions v
-               JOIN items i ON i.tenant_id = v.tenant_id AND i.id = v.item_id
-               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = i.code AND w.version = v.version""",
-        [v[0] for v in versions],
-        [v[1] for v in versions],
-    ):
-        items[(row["code"], row["version"])] = decoded_content(row["content_hash"], row["content_json"])
+    items = await bank.versions_of(
+        conn, sorted({(f.code, f.version) for form in forms.values() for f in form})
+    )
 
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
     for row in await conn.fetch(
@@ -149,7 +133,7 @@ async def _inputs(
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
     for attempt, form in forms.items():
-        framework, digest = frameworks[pinned[attempt]]
+        framework, digest = versions_in_use[pinned[attempt]]
         top = len(framework.levels)
         inputs[attempt] = ScoringInput(
             framework=framework,
@@ -176,7 +160,8 @@ async def store_documents(
     conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
 ) -> None:
     """Each document becomes its attempt's current score; earlier ones stay as history. The one
-    place a score becomes current, so the one place aggregates are kept in step."""
+    place a score becomes current; its one caller, the score pipeline, keeps aggregates and the
+    outbox in step in the same transaction."""
     if not documents:
         return
     await ratings.create_tasks(
@@ -201,17 +186,30 @@ async def store_documents(
         reason,
         scored_by,
     )
-    await rollups.refresh(conn, ids)  # aggregates move in the same transaction as the scores
-    await outbox.scores_stored(conn, ids)  # and webhooks announce final scores (sent after commit)
 
 
-async def score_attempts(
-    conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
-) -> dict[UUID, ScoreDocument]:
-    """Score the attempts and store each document as the attempt's current score."""
-    documents = await score_documents(conn, attempt_ids)
-    await store_documents(conn, documents, reason=reason, scored_by=scored_by)
-    return documents
+# What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,
+# which assessment, the score in force, and the status of the score before it. No answers.
+_EVENT_DATA = """
+    SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
+           t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
+                                                         'level', d->'level'))
+                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           previous.status AS previous_status
+    FROM scores s
+    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
+    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
+         AND previous.version = s.version - 1
+    WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
+    ORDER BY t.submitted_at, s.attempt_id"""
+
+
+async def event_rows(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """The data of the webhook events about these attempts' current scores, in submission order."""
+    return await conn.fetch(_EVENT_DATA, attempt_ids)
 
 
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
@@ -242,21 +240,22 @@ async def report_for(
 ) -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
-        """SELECT a.content, a.closed_at, v.content AS framework FROM attempts t
+        """SELECT a.content, a.closed_at FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           JOIN frameworks f ON f.tenant_id = a.tenant_id AND f.code = a.content->'framework'->>'code'
-           JOIN framework_versions v ON v.tenant_id = f.tenant_id AND v.framework_id = f.id
-                AND v.version = (a.content->'framework'->>'version')::int
            WHERE t.id = $1 AND t.person_id = $2""",
         attempt_id,
         person_id,
     )
-    if row is None:
+    ref = row["content"]["framework"] if row is not None else None
+    framework = (
+        await frameworks.version_record(conn, ref["code"], ref["version"]) if ref is not None else None
+    )
+    if row is None or framework is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     stored = await current_score(conn, attempt_id)
     return candidate_report(
         stored.document if stored else None,
-        msgspec.convert(row["framework"], FrameworkContent),
+        msgspec.convert(framework.content, FrameworkContent),
         msgspec.convert(row["content"], AssessmentContent),
         row["closed_at"],
         now,

@@ -344,3 +344,61 @@ async def retire(conn: asyncpg.Connection, code: str, version: int) -> Framework
 
 def export_native(version: FrameworkVersion) -> dict[str, Any]:
     return msgspec.to_builtins(version.content)
+
+
+# Reads other packages make of framework versions (scoring, assessments, items, aggregates, feeds), so
+# the SQL on `frameworks` and `framework_versions` stays here. The content comes as stored (JSON).
+
+
+class VersionRecord(msgspec.Struct, frozen=True):
+    content: dict[str, Any]
+    status: VersionStatus
+    content_hash: str
+
+
+async def version_records(
+    conn: asyncpg.Connection, wanted: list[tuple[str, int]]
+) -> dict[tuple[str, int], VersionRecord]:
+    """The versions asked for, by (framework code, version); those that do not exist are left out."""
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT f.code, v.version, v.content, v.status, v.content_hash FROM framework_versions v
+               JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+               JOIN unnest($1::text[], $2::int[]) AS w(code, version) ON w.code = f.code AND w.version = v.version""",
+        [code for code, _ in wanted],
+        [version for _, version in wanted],
+    )
+    return {
+        (row["code"], row["version"]): VersionRecord(row["content"], row["status"], row["content_hash"])
+        for row in rows
+    }
+
+
+async def version_record(conn: asyncpg.Connection, code: str, version: int) -> VersionRecord | None:
+    return (await version_records(conn, [(code, version)])).get((code, version))
+
+
+async def latest_published(conn: asyncpg.Connection, code: str) -> dict[str, Any] | None:
+    """The content of the framework's latest published version (None: none published)."""
+    return await conn.fetchval(
+        """SELECT v.content FROM framework_versions v
+           JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+           WHERE f.code = $1 AND v.status = 'published' ORDER BY v.version DESC LIMIT 1""",
+        code,
+    )
+
+
+async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, list[str]]:
+    """The level codes (lowest first) of the versions with these content hashes."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (content_hash) content_hash,
+                  ARRAY(SELECT l->>'code' FROM jsonb_array_elements(content->'levels') l) AS codes
+           FROM framework_versions WHERE content_hash = ANY($1::text[])""",
+        hashes,
+    )
+    return {row["content_hash"]: row["codes"] for row in rows}
+
+
+async def exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# Parsing Accept-Language is i18n's (below this package); re-exported for the rubric renderers' callers.
+from service.i18n.negotiate import preferences as preferences
+
 FALLBACK = ("zh-CN", "en")
 LOCALIZED_KEYS = frozenset(
     {"title", "description", "label", "name", "statement", "performance", "next_steps"}
 )
-
-
-def preferences(accept_language: str | None) -> list[str]:
-    """Language ranges from an Accept-Language header, best first (q=0 ranges dropped)."""
-    ranked = []
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag and quality > 0:
-            ranked.append((-quality, position, tag.strip()))
-    return [tag for _, _, tag in sorted(ranked)]
 
 
 def choose(available: set[str] | list[str], wanted: list[str]) -> str:

@@ -13,16 +13,35 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
+import jwt
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from service.auth.directory import usable_keys
-from service.auth.verify import ASYMMETRIC_ALGORITHMS
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy.fields import TEXT_PATTERN, TenantRole
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+
+
+def usable_keys(jwks: dict[str, Any]) -> list[jwt.PyJWK]:
+    """Public asymmetric keys only: an `oct` (shared secret) key is never accepted."""
+    keys = []
+    for entry in jwks.get("keys", []):
+        if not isinstance(entry, dict) or entry.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        if any(private in entry for private in ("d", "p", "q")):
+            continue
+        try:
+            keys.append(jwt.PyJWK(entry))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue
+    return keys
+
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 Claim = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
@@ -70,6 +89,33 @@ _COLUMNS = (
     "id, issuer, audience, jwks, jwks_url, subject_claim, roles_claim, default_roles, allowed_roles, "
     "created_at, discovery_url, console_client_id"
 )
+
+
+class IssuerRegistration(msgspec.Struct, frozen=True):
+    """A registration as token verification reads it (service/auth/verify.py): the tenant's `Issuer`
+    (the one issuer struct) and the tenant it signs for."""
+
+    tenant_id: UUID
+    tenant_slug: str
+    registered: Issuer
+
+
+_REGISTRATIONS = f"""
+    SELECT i.tenant_id, t.slug AS tenant_slug, {", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))}
+    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
+    WHERE i.issuer = $1
+"""
+
+
+async def registrations(conn: asyncpg.Connection, issuer: str) -> list[IssuerRegistration]:
+    """Every tenant's registration of this issuer (an auth-lookup connection: before the tenant is known)."""
+    fields = Issuer.__struct_fields__
+    return [
+        IssuerRegistration(
+            row["tenant_id"], row["tenant_slug"], msgspec.convert({f: row[f] for f in fields}, Issuer)
+        )
+        for row in await conn.fetch(_REGISTRATIONS, issuer)
+    ]
 
 
 def _https_url(url: str, pointer: str) -> None:
@@ -229,3 +275,13 @@ async def delete_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UU
     )
     if deleted is None:
         raise NotFound(msg("no issuer {issuer_id}", issuer_id=issuer_id))
+
+
+async def console_sign_in(conn: asyncpg.Connection, tenant_id: UUID) -> asyncpg.Record | None:
+    """The tenant's first registration set up for console sign-in (`discovery_url`, `console_client_id`),
+    read on an auth-lookup connection; None when none is."""
+    return await conn.fetchrow(
+        "SELECT discovery_url, console_client_id FROM trusted_issuers WHERE tenant_id = $1 "
+        "AND discovery_url IS NOT NULL AND console_client_id IS NOT NULL ORDER BY created_at LIMIT 1",
+        tenant_id,
+    )

@@ -9,6 +9,10 @@ Import has three modes, each all or nothing with every problem named: `create` (
 new), `upsert` (new codes created, known ones renamed, re-levelled, moved and reactivated)
 and `sync` (an upsert of the whole tree: units not sent are deactivated, never deleted, since
 their people and results must stay where they were).
+
+Moves and deletes touch aggregates too; this package does not call them (it sits below them): a
+move returns what moved (`Moved`), a delete is checked (`deletable`) then done (`remove`), and the
+score pipeline (service/pipeline.py) keeps the rollups in step in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from service.aggregates import rollups
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy import tree
@@ -201,7 +204,15 @@ async def update_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitUpda
     return await get_org_unit(conn, code)
 
 
-async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) -> OrgUnit:
+class Moved(msgspec.Struct, frozen=True):
+    """A unit moved with its subtree: its path before and after (aggregates follow it)."""
+
+    unit_id: uuid.UUID
+    old_path: str
+    new_path: str
+
+
+async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) -> tuple[OrgUnit, Moved]:
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
@@ -221,12 +232,12 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
                 )
             ],
         )
-    await _move(conn, unit, parent)
-    return await get_org_unit(conn, code)
+    moved = await _move(conn, unit, parent)
+    return await get_org_unit(conn, code), moved
 
 
-async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed | None) -> None:
-    """Rewrite the subtree's paths and depths under the new parent, and move its rollups along."""
+async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed | None) -> Moved:
+    """Rewrite the subtree's paths and depths under the new parent (the caller moves its rollups)."""
     new_path = tree.child_path(parent.path if parent else None, unit.id)
     new_depth = parent.depth + 1 if parent else 0
     low, high = tree.subtree_range(unit.path)
@@ -241,10 +252,12 @@ async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed
     await conn.execute(
         "UPDATE org_units SET parent_id = $2 WHERE id = $1", unit.id, parent.id if parent else None
     )
-    await rollups.move_unit(conn, unit.id, unit.path, new_path)
+    return Moved(unit.id, unit.path, new_path)
 
 
-async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
+async def deletable(conn: asyncpg.Connection, code: str) -> tree.Placed:
+    """The unit, locked for deletion, if nothing of this package keeps it (children, people); the
+    caller checks results next, then calls `remove`."""
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
@@ -253,22 +266,18 @@ async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
         raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
     if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
         raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
-    if await rollups.has_results(conn, unit.id):
-        raise Conflict(
-            msg(
-                "org unit '{code}' has assessment results counted in it: they stay where they "
-                "were submitted, so the unit must stay too",
-                code=code,
-            )
-        )
-    await rollups.forget_unit(conn, unit.id)
+    return unit
+
+
+async def remove(conn: asyncpg.Connection, unit: tree.Placed) -> None:
     await conn.execute("DELETE FROM org_units WHERE id = $1", unit.id)
 
 
 async def import_org_units(
     conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
-) -> ImportResult:
-    """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes."""
+) -> tuple[ImportResult, list[Moved]]:
+    """Apply a tree (or a branch) in one transaction, or nothing; see the module's docstring for the modes.
+    Also returns the moves made, in order."""
     if not data.units:
         raise Unprocessable(
             msg("nothing to import"), [FieldError(msg("must hold at least one unit"), "/units")]
@@ -291,7 +300,7 @@ async def import_org_units(
                 msg("{count} unit(s) cannot be imported; nothing was imported", count=len(errors)), errors
             )
         await _insert(conn, units, planned)
-        return ImportResult(mode, created=len(planned))
+        return ImportResult(mode, created=len(planned)), []
 
     stored = await _stored(conn, None)
     sent: dict[str, int] = {}
@@ -348,13 +357,14 @@ async def import_org_units(
     await _insert(conn, units, renumbered)
     depths = tree.final_depths(rows, stored_parents)
     changed = 0
+    moves = []
     for unit in sorted((u for u in units if u.code in stored), key=lambda u: depths[u.code]):
         before = stored[unit.code]
         if unit.parent_code != before.parent_code:
             placed = await _placed(conn, unit.code)
             above = await _placed(conn, unit.parent_code) if unit.parent_code else None
             assert placed is not None and (above is None or not tree.is_within(above.path, placed.path))
-            await _move(conn, placed, above)
+            moves.append(await _move(conn, placed, above))
         if (unit.name, unit.level, unit.parent_code, True) != (
             before.name,
             before.level,
@@ -382,7 +392,7 @@ async def import_org_units(
     kept = len(units) - len(planned)
     return ImportResult(
         mode, created=len(planned), updated=changed, unchanged=kept - changed, deactivated=deactivated
-    )
+    ), moves
 
 
 class _Stored(msgspec.Struct, frozen=True):
@@ -438,3 +448,26 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
     if row < 0 or error.pointer is None:
         return error
     return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")
+
+
+async def has_units(conn: asyncpg.Connection) -> bool:
+    """Whether the tenant in force has any org unit yet."""
+    return bool(await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"))
+
+
+async def with_ancestors(conn: asyncpg.Connection, code: str | None) -> set[str]:
+    """The codes of the unit and of every unit above it (none for no unit)."""
+    if code is None:
+        return set()
+    rows = await conn.fetch(
+        """SELECT a.code FROM org_units u JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path)
+           WHERE u.code = $1""",
+        code,
+    )
+    return {row["code"] for row in rows}
+
+
+async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]:
+    """Which of these codes name a unit."""
+    rows = await conn.fetch("SELECT code FROM org_units WHERE code = ANY($1::text[])", codes)
+    return {row["code"] for row in rows}

@@ -18,6 +18,7 @@ import msgspec
 
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
 from service.i18n import msg
+from service.tenancy import tenants
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
 from service.tenancy.org_units import subtree_bounds
 
@@ -280,7 +281,7 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
         )
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
-        if not await conn.fetchval("SELECT auto_provision_people FROM tenants"):
+        if not await tenants.auto_provisions_people(conn):
             raise NotProvisioned(
                 msg("person '{external_id}' is not provisioned in this tenant", external_id=external_id)
             )
@@ -290,3 +291,15 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     if not person.active:
         raise Deactivated(msg("person '{external_id}' is deactivated", external_id=external_id))
     return person
+
+
+async def existing_external_ids(conn: asyncpg.Connection, external_ids: list[str]) -> set[str]:
+    """Which of these HR ids name a person."""
+    rows = await conn.fetch(
+        "SELECT external_id FROM people WHERE external_id = ANY($1::text[])", external_ids
+    )
+    return {row["external_id"] for row in rows}
+
+
+async def id_by_external_id(conn: asyncpg.Connection, external_id: str) -> uuid.UUID | None:
+    return await conn.fetchval("SELECT id FROM people WHERE external_id = $1", external_id)

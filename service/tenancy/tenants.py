@@ -151,3 +151,39 @@ async def update_tenant(conn: asyncpg.Connection, slug: str, data: TenantUpdate)
         sent.get("timezone"),
     )
     return _tenant(row, slug)
+
+
+# Lookups other packages make (the sweepers, sign-in, aggregates' privacy floor), so that the SQL on
+# `tenants` stays here. `operator` ones run on an operator or auth-lookup connection (every tenant),
+# the others on a tenant-scoped one (the tenant in force).
+
+
+async def tenant_ids(conn: asyncpg.Connection, *, active_only: bool = False) -> list[UUID]:
+    """Every tenant's id (operator), or only the active ones'."""
+    if active_only:
+        return [row["id"] for row in await conn.fetch("SELECT id FROM tenants WHERE status = 'active'")]
+    return [row["id"] for row in await conn.fetch("SELECT id FROM tenants")]
+
+
+async def id_by_slug(conn: asyncpg.Connection, slug: str, *, active_only: bool = False) -> UUID | None:
+    """The id of the tenant with this slug (operator or auth lookup), None if unknown (or not active)."""
+    if active_only:
+        return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1 AND status = 'active'", slug)
+    return await conn.fetchval("SELECT id FROM tenants WHERE slug = $1", slug)
+
+
+async def status_of(conn: asyncpg.Connection, tenant_id: UUID) -> str | None:
+    """The tenant's status (auth lookup), None if there is no such tenant."""
+    return await conn.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
+
+
+async def min_group_size(conn: asyncpg.Connection) -> int:
+    """The tenant in force's smallest group an aggregate may show."""
+    return await conn.fetchval(
+        "SELECT min_group_size FROM tenants WHERE id = current_setting('app.tenant_id')::uuid"
+    )
+
+
+async def auto_provisions_people(conn: asyncpg.Connection) -> bool:
+    """Whether the tenant in force creates a person on their first sign-in."""
+    return bool(await conn.fetchval("SELECT auto_provision_people FROM tenants"))

@@ -70,24 +70,6 @@ async def emit(conn: asyncpg.Connection, type: str, payloads: list[dict[str, Any
     return await queue(conn, type, payloads, endpoint_ids=endpoints)
 
 
-# What every event about an attempt carries: who, which assessment, the score in force. No answers.
-_ATTEMPT_DATA = """
-    SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
-           t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
-           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
-                                                         'level', d->'level'))
-                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
-           previous.status AS previous_status
-    FROM scores s
-    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-    LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
-         AND previous.version = s.version - 1
-    WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
-    ORDER BY t.submitted_at, s.attempt_id"""
-
-
 def _data(row: asyncpg.Record) -> dict[str, Any]:
     data = {
         key: row[key]
@@ -107,29 +89,28 @@ def _data(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
-async def scores_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
-    """After new current scores were stored: `score.finalized` where a final score follows a provisional
-    one (or none), `score.rescored` where a final score replaces a final one."""
-    if not attempt_ids:
-        return
-    wanted = await subscribers(conn, ["score.finalized", "score.rescored"])
-    if not wanted:
-        return
-    finalized: list[dict[str, Any]] = []
-    rescored: list[dict[str, Any]] = []
-    for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids):
-        if row["status"] == "final":
-            (rescored if row["previous_status"] == "final" else finalized).append(_data(row))
+def score_event_types(*, submitted: bool) -> list[str]:
+    """The event types a scoring may queue (with `attempt.submitted` when it scored a submission)."""
+    return ["score.finalized", "score.rescored", *(["attempt.submitted"] if submitted else [])]
+
+
+async def scores_stored(
+    conn: asyncpg.Connection, wanted: dict[str, list[UUID]], rows: list[asyncpg.Record], *, submitted: bool
+) -> None:
+    """After new current scores were stored, for the endpoints `wanted` per type (`subscribers` of
+    `score_event_types`): `score.finalized` where a final score follows a provisional one (or none),
+    `score.rescored` where a final score replaces a final one; and when the attempts were submitted by
+    the same transaction, `attempt.submitted` with the score they got. `rows` are the attempts' event
+    data (service/results/scores.py, `event_rows`), read once for all three by the score pipeline."""
+    data = [(row["status"], row["previous_status"], _data(row)) for row in rows]
+    finalized = [payload for status, previous, payload in data if status == "final" and previous != "final"]
+    rescored = [payload for status, previous, payload in data if status == "final" and previous == "final"]
     for event_type, payloads in (("score.finalized", finalized), ("score.rescored", rescored)):
         await queue(conn, event_type, payloads, wanted.get(event_type, []))
-
-
-async def attempts_submitted(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
-    """After attempts were submitted and scored: `attempt.submitted`, with the score they got."""
-    if not attempt_ids:
-        return
-    wanted = await subscribers(conn, ["attempt.submitted"])
-    if not wanted:
-        return
-    payloads = [_data(row) for row in await conn.fetch(_ATTEMPT_DATA, attempt_ids)]
-    await queue(conn, "attempt.submitted", payloads, wanted["attempt.submitted"])
+    if submitted:
+        await queue(
+            conn,
+            "attempt.submitted",
+            [payload for _, _, payload in data],
+            wanted.get("attempt.submitted", []),
+        )

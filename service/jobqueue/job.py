@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from service.config import Settings
-from service.jobs import queue
+from service.jobqueue import queue
 
 
 class LeaseLost(Exception):

@@ -129,3 +129,8 @@ async def release(conn: asyncpg.Connection, job_id: UUID, owner: str) -> None:
         job_id,
         owner,
     )
+
+
+async def error_of(conn: asyncpg.Connection, job_id: UUID) -> str:
+    """The error a failed job recorded."""
+    return await conn.fetchval("SELECT error FROM jobs WHERE id = $1", job_id)

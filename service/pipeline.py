@@ -1,0 +1,123 @@
+"""The score pipeline: submitted → score → store → rollups → outbox, one sequence for every trigger.
+
+Every change that gives an attempt a new current score, or moves where scores are counted, passes
+here, inside the caller's tenant-scoped transaction, so the score, the aggregates and the webhook
+events commit together or not at all:
+
+- submission and deadline: `submitted`, called by service/delivery/attempts.py (a candidate's
+  submit, an overdue attempt touched by its candidate or found by the sweeper);
+- a settled rating: `rate` and `correct` (service/api/ratings.py), which rescore the attempt whose
+  open responses the rating settled;
+- a rescoring commit: `store`, which the rescoring job (service/results/rescoring.py) is given by
+  the job registry (service/jobs/kinds.py) and calls once per batch;
+- org-unit moves and deletes: `move_org_unit`, `import_org_units`, `delete_org_unit`, which move
+  the rollups along with the tree (or refuse a unit that results are counted in).
+
+The domain packages below (results, aggregates, webhooks, tenancy) call none of each other for
+this; `store` is the one place that makes a score current and keeps the rest in step. The layers
+are in ARCHITECTURE.md and held by tests/test_architecture.py.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from service.aggregates import rollups
+from service.errors import Conflict
+from service.i18n import msg
+from service.results import ratings, scores
+from service.results.ratings import MyRating, RatingInput, TaskState
+from service.scoring.engine import ScoreDocument
+from service.tenancy import org_units
+from service.tenancy.org_units import ImportMode, ImportResult, OrgUnit, OrgUnitImport, OrgUnitMove
+from service.webhooks import outbox
+
+
+async def store(
+    conn: asyncpg.Connection,
+    documents: dict[UUID, ScoreDocument],
+    *,
+    reason: str,
+    scored_by: str,
+    submitted: bool = False,
+) -> None:
+    """Each document becomes its attempt's current score (rating tasks for what awaits a rater), the
+    aggregates move, and webhooks announce it (`attempt.submitted` too when the same transaction
+    submitted the attempts), all in the caller's transaction."""
+    if not documents:
+        return
+    await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
+    ids = list(documents)
+    await rollups.refresh(conn, ids)
+    wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
+    if wanted:  # the attempts' event data is read once, for every event type, and only if someone listens
+        await outbox.scores_stored(conn, wanted, await scores.event_rows(conn, ids), submitted=submitted)
+
+
+async def score_attempts(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str, submitted: bool = False
+) -> dict[UUID, ScoreDocument]:
+    """Score the attempts with the pins in force and store the documents (see `store`)."""
+    documents = await scores.score_documents(conn, attempt_ids)
+    await store(conn, documents, reason=reason, scored_by=scored_by, submitted=submitted)
+    return documents
+
+
+async def submitted(
+    conn: asyncpg.Connection, attempt_ids: list[UUID], *, reason: str, scored_by: str
+) -> None:
+    """Attempts this transaction just submitted (by their candidate or at their deadline)."""
+    await score_attempts(conn, attempt_ids, reason=reason, scored_by=scored_by, submitted=True)
+
+
+async def rate(conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput) -> TaskState:
+    """Record a rating; when it settles the response's agreed rating, rescore the attempt at once."""
+    state, settled = await ratings.rate(conn, task_id, rater, data)
+    if settled is not None:
+        await score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
+    return state
+
+
+async def correct(
+    conn: asyncpg.Connection, task_id: UUID, rater: str, data: RatingInput, if_match: str
+) -> tuple[MyRating, TaskState]:
+    """Correct the rater's own unused rating; rescore the attempt if that settles the response."""
+    mine, state, settled = await ratings.correct(conn, task_id, rater, data, if_match)
+    if settled is not None:
+        await score_attempts(conn, [settled], reason="rating agreed", scored_by="ratings")
+    return mine, state
+
+
+async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) -> OrgUnit:
+    """Move a unit with its subtree; the results counted in it leave the old ancestors' rollups and
+    join the new ones'."""
+    unit, moved = await org_units.move_org_unit(conn, code, data)
+    await rollups.move_unit(conn, moved.unit_id, moved.old_path, moved.new_path)
+    return unit
+
+
+async def import_org_units(
+    conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
+) -> ImportResult:
+    """Import a tree; each unit it moves takes its rollups along, in the order the import moved them."""
+    result, moves = await org_units.import_org_units(conn, data, mode)
+    for moved in moves:
+        await rollups.move_unit(conn, moved.unit_id, moved.old_path, moved.new_path)
+    return result
+
+
+async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
+    """Delete a unit without children, people or results counted in it; its empty rollups go with it."""
+    unit = await org_units.deletable(conn, code)
+    if await rollups.has_results(conn, unit.id):
+        raise Conflict(
+            msg(
+                "org unit '{code}' has assessment results counted in it: they stay where they "
+                "were submitted, so the unit must stay too",
+                code=code,
+            )
+        )
+    await rollups.forget_unit(conn, unit.id)
+    await org_units.remove(conn, unit)
