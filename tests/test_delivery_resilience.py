@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.delivery_setup import ANSWERS, assessment_body, delivery_tenant, publish_assessment
+from tests.harness import snapshot
 
 START = "/v1/me/assessments/{code}/attempts"
 REFS = sorted(ANSWERS)
@@ -74,6 +75,7 @@ def answer_for(ref: str, revision: int) -> dict[str, Any]:
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client, service_keys):
     return await delivery_tenant(client, service_keys, people=6)
 
