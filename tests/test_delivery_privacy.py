@@ -22,7 +22,18 @@ import msgspec
 import pytest
 
 from service.auth.keys import ServiceKeys
-from tests.delivery_setup import ANSWERS, ITEMS, assessment_body, publish_assessment, publish_framework
+from tests.delivery_setup import (
+    ANSWERS,
+    ITEMS,
+    PROVINCE_AND_CITY,
+    add_people,
+    add_units,
+    assessment_body,
+    import_items,
+    publish_assessment,
+    publish_framework,
+)
+from tests.harness import snapshot
 from tests.helpers import make_tenant, user
 
 PROBLEM = "application/problem+json"
@@ -132,18 +143,14 @@ class Recorder:
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[str, Any]:
     """Units prov > city, and `elsewhere` outside prov. c1..c8 (civil servants) and t1 (a teacher) in
     city, x1 (a civil servant) and named (a teacher) in elsewhere. `quiz`: every item, for civil
     servants under prov and for `named`; `unit-quiz`: one item, for everyone under prov."""
     tenant = await make_tenant(client, service_keys, "privacy-region")
     admin = tenant["admin"]
-    for unit in (
-        {"code": "prov", "name": "Province"},
-        {"code": "city", "name": "City", "parent_code": "prov"},
-        {"code": "elsewhere", "name": "Elsewhere"},
-    ):
-        assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
+    await add_units(client, admin, [*PROVINCE_AND_CITY, {"code": "elsewhere", "name": "Elsewhere"}])
     rows = [
         *(
             {
@@ -158,11 +165,9 @@ async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[s
         {"external_id": "x1", "org_unit_code": "elsewhere", "category": "civil_servant"},
         {"external_id": "named", "org_unit_code": "elsewhere", "category": "teacher"},
     ]
-    people = await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)
-    assert people.status_code == 200, people.text
+    await add_people(client, admin, rows)
     await publish_framework(client, admin)
-    imported = await client.post("/v1/items/import", json={"items": NOTED_ITEMS}, headers=admin)
-    assert imported.status_code == 200, imported.text
+    await import_items(client, admin, NOTED_ITEMS)
     audience = {"org_units": ["prov"], "categories": ["civil_servant"], "people": ["named"]}
     await publish_assessment(
         client, admin, assessment_body(audience=audience, note=ASSESSMENT_NOTE, feedback="immediate")

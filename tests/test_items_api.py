@@ -12,6 +12,7 @@ import pytest
 
 from service.items.model import Item
 from tests.delivery_setup import FRAMEWORK, ITEMS, publish_assessment, publish_framework
+from tests.harness import snapshot
 from tests.helpers import all_pages, make_tenant, user
 
 OTHER_FRAMEWORK = "unesco-ai-competency-teachers"
@@ -72,6 +73,7 @@ async def publish_framework_other(client: Any, admin: dict[str, str]) -> None:
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client, service_keys):
     """A tenant whose cadre framework has a published version 1; `admin` headers included."""
     tenant = await make_tenant(client, service_keys, "item-region")

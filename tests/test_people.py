@@ -13,6 +13,7 @@ import pytest
 
 from service.api.app import create_app
 from tests.conftest import serving
+from tests.harness import snapshot
 from tests.helpers import all_pages, make_tenant, user
 
 PROBLEM = "application/problem+json"
@@ -20,6 +21,7 @@ CATEGORIES = ["leading_cadre", "civil_servant", "teacher", "professional_technic
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client: httpx.AsyncClient, service_keys: Any) -> dict[str, Any]:
     tenant = await make_tenant(client, service_keys, "people-region")
     admin = tenant["admin"]
