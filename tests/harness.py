@@ -14,8 +14,10 @@ database: `serving`/`running`.
 through `client` (HTTP calls) makes its first use in a worker run it for real on a fresh database and
 keep that database as a template (`CREATE DATABASE ... TEMPLATE`), with the fixture's value. Every
 later test using the fixture gets a copy of the template, cloned by the `owner_url` fixture before
-the app starts, and the value again with the service's tokens in it signed anew (their claims and
-lifetime kept). A test's database therefore holds exactly what the fixture's calls would have made.
+the app starts, and a copy of the value with the service's tokens in it signed anew (their claims
+and lifetime kept). A test's database therefore holds exactly what the fixture's calls would have
+made. A snapshot older than SNAPSHOT_MAX_AGE is built again, so the clocks of what it started (an
+attempt's deadline) have not run far.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import functools
+import itertools
 import json
 import re
 import time
@@ -112,14 +116,19 @@ def app_for(settings: Settings) -> Litestar:
 Builder = Callable[[httpx.AsyncClient, ServiceKeys], Awaitable[Any]]
 
 
+SNAPSHOT_MAX_AGE = 600.0  # seconds: an older snapshot is built again (its running attempts' clocks run)
+
+
 @dataclass
 class _Snapshot:
     database: str  # the template database holding what the builder made
     value: Any  # what the builder returned
+    built_at: float  # time.monotonic()
 
 
 _BUILDERS: dict[tuple[str, str], Builder] = {}  # (module, fixture name) -> builder
 _SNAPSHOTS: dict[tuple[str, str], _Snapshot] = {}  # built in this worker
+_numbers = itertools.count()
 _cloned: tuple[str, str] | None = None  # the snapshot the current test's database was cloned from
 
 
@@ -132,7 +141,7 @@ def snapshot(builder: Builder) -> Callable[[httpx.AsyncClient, ServiceKeys], Awa
     @functools.wraps(builder)
     async def fixture(client: httpx.AsyncClient, service_keys: ServiceKeys) -> Any:
         if _cloned == key:
-            return resign(copy.deepcopy(_SNAPSHOTS[key].value), service_keys)
+            return resign(_SNAPSHOTS[key].value, service_keys)
         return await builder(client, service_keys)  # not cloned (a custom database): build for real
 
     return fixture
@@ -163,6 +172,8 @@ async def clone_database(
     if key is None:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return
+    if key in _SNAPSHOTS and time.monotonic() - _SNAPSHOTS[key].built_at > SNAPSHOT_MAX_AGE:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{_SNAPSHOTS.pop(key).database}" WITH (FORCE)')
     if key in _SNAPSHOTS:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_SNAPSHOTS[key].database}"')
         _cloned = key
@@ -171,9 +182,9 @@ async def clone_database(
     assert keys is not None
     async with serving(app_for(default_settings(with_database(server_url, name), keys_file))) as http:
         value = await _BUILDERS[key](http, keys)
-    database = f"{template}_s{len(_SNAPSHOTS)}"
+    database = f"{template}_s{next(_numbers)}"
     await admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{name}"')
-    _SNAPSHOTS[key] = _Snapshot(database, value)
+    _SNAPSHOTS[key] = _Snapshot(database, value, time.monotonic())
     _cloned = key
 
 
@@ -200,11 +211,18 @@ def _claims(token: str, keys: ServiceKeys) -> dict[str, Any] | None:
 
 
 def resign(value: Any, keys: ServiceKeys) -> Any:
-    """`value` with every token this worker's keys signed issued again now, claims and lifetime kept."""
+    """A copy of `value` (its dicts, lists, tuples, sets and dataclasses new; other objects, such as
+    an identity provider whose keys the snapshot's database trusts, shared) with every token this
+    worker's keys signed issued again now, claims and lifetime kept."""
     if isinstance(value, dict):
         return {k: resign(v, keys) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resign(v, keys) for v in value]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(resign(v, keys) for v in value))
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)(resign(v, keys) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: resign(getattr(value, f.name), keys) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **fields)
     if isinstance(value, str) and (found := _JWT.match(value)):
         claims = _claims(found.group(2), keys)
         if claims is None or not {"iat", "exp"} <= claims.keys():

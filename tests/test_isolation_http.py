@@ -45,6 +45,7 @@ from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.rubrics.model import FrameworkContent
+from tests.harness import snapshot
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -1557,6 +1558,7 @@ async def _build_webhooks(client: httpx.AsyncClient, a: dict[str, Any], b: dict[
 
 
 @pytest.fixture
+@snapshot
 async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     idp_a, idp_b = IdentityProvider("https://idp.a.example"), IdentityProvider("https://idp.b.example")
     a, a_issuer = await _build_tenant(client, service_keys, "iso-a", "A", idp_a)
