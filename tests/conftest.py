@@ -96,7 +96,7 @@ async def owner_url(request: pytest.FixtureRequest, server_url: str, template_db
     make an equal app, built once (`app_for`). A test using a `@snapshot` set-up fixture gets a
     copy of that fixture's template database instead (tests/harness.py)."""
     name = f"assess_t_{os.getpid()}"
-    key = snapshot_of(request.module.__name__, request.fixturenames)
+    key = snapshot_of(request)
     admin = await _admin(server_url)
     try:
         if key is None:

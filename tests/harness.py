@@ -38,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from litestar import Litestar
 
 from service.api.app import create_app
@@ -144,15 +145,18 @@ def snapshot(builder: Builder) -> Callable[[httpx.AsyncClient, ServiceKeys], Awa
             return resign(_SNAPSHOTS[key].value, service_keys)
         return await builder(client, service_keys)  # not cloned (a custom database): build for real
 
+    fixture.snapshot_key = key  # type: ignore[attr-defined]
     return fixture
 
 
-def snapshot_of(module: str, fixturenames: list[str]) -> tuple[str, str] | None:
-    """The snapshot fixture a test uses, if any (the first, when it uses several)."""
-    for name in fixturenames:
-        for key in ((module, name), ("tests.conftest", name), ("conftest", name)):
-            if key in _BUILDERS:
-                return key
+def snapshot_of(request: pytest.FixtureRequest) -> tuple[str, str] | None:
+    """The snapshot fixture the test of `request` uses, if any (the first, when it uses several):
+    the fixture its name resolves to for this test, wherever it is defined or imported."""
+    for name in request.fixturenames:
+        defs = request._fixturemanager.getfixturedefs(name, request.node)
+        key = getattr(defs[-1].func, "snapshot_key", None) if defs else None
+        if key is not None:
+            return key  # type: ignore[no-any-return]
     return None
 
 
