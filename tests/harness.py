@@ -101,7 +101,8 @@ _APPS: list[tuple[Settings, Litestar, dict[str, Any]]] = []
 
 
 def app_for(settings: Settings) -> Litestar:
-    """The app for `settings`, built once per worker (see the module's docstring)."""
+    """The app for `settings`, built once per worker (see the module's docstring). Not for a
+    second look at an app whose lifespan runs (its state is reset): build one with create_app."""
     for built, app, state in _APPS:
         if built == settings:
             app.state.clear()
@@ -173,6 +174,8 @@ async def clone_database(
     none yet), else of the migrated `template`."""
     global _cloned
     _cloned = None
+    # Left behind only when a previous test's set-up failed before its teardown could drop it.
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if key is None:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return

@@ -45,7 +45,7 @@ from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.rubrics.model import FrameworkContent
-from tests.harness import app_for, snapshot
+from tests.harness import snapshot
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -2443,7 +2443,7 @@ def test_console_routes_join_the_route_walk(settings: Settings):
     """Console routes are not exempt: one that takes an object key in its path, query or `data` body
     fails test_every_object_route_has_an_isolation_probe until it has a probe (a console probe signs
     in with `_console_session`)."""
-    console = [p for _, p, _ in _routes(app_for(settings)) if p.startswith("/console")]
+    console = [p for _, p, _ in _routes(create_app(settings)) if p.startswith("/console")]
     assert "/console/frameworks" in console and not any(_exempt(p) for p in console)
 
 
@@ -2692,7 +2692,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
         "/v1/frameworks/{code:str}/versions/{version:int}/export": "?format=native",
         "/v1/frameworks/import/case": "?code=OP-FW",
     }
-    for method, path, handler in _routes(app_for(settings)):
+    for method, path, handler in _routes(create_app(settings)):
         # Shared templates are not exempt here: global data, but still only for tenants' users.
         if _operator_route(path) or path.startswith("/docs") or handler.opt.get("exclude_from_auth"):
             continue
@@ -2772,7 +2772,7 @@ async def test_tenant_admin_token_is_refused_on_operator_routes(
     client: httpx.AsyncClient, world: World, settings: Settings
 ):
     checked = 0
-    for method, path, _ in _routes(app_for(settings)):
+    for method, path, _ in _routes(create_app(settings)):
         if not _operator_route(path):
             continue
         url = path.replace("{slug:str}", world.b["slug"]).replace("{issuer_id:uuid}", world.b_issuer)
