@@ -6,6 +6,11 @@ and none sees another's rows. The copy has the same name in every test of a work
 built for the default settings is built once per worker (`app_for`) and only its lifespan (pool,
 background loops) runs per test. The embedded server runs without fsync: durability against an
 operating-system crash is not what the tests test, and it makes DROP DATABASE ten times cheaper.
+Set-up fixtures marked `@snapshot` (the `delivery` tenant below, and modules' own) are template
+databases built once per worker: tests/harness.py.
+
+Fast loops: `./dev test tests/unit` (pure tests, no PostgreSQL started); `./dev test -m "not slow"`
+(everything but fuzzing and fault injection, which `./dev test` and .ci/run still run).
 """
 
 from __future__ import annotations
