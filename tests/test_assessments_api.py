@@ -10,7 +10,18 @@ from typing import Any
 
 import pytest
 
-from tests.delivery_setup import FRAMEWORK, ITEMS, assessment_body, publish_assessment, publish_framework
+from tests.delivery_setup import (
+    FRAMEWORK,
+    ITEMS,
+    add_people,
+    add_units,
+    assessment_body,
+    candidates,
+    import_items,
+    publish_assessment,
+    publish_framework,
+)
+from tests.harness import snapshot
 from tests.helpers import all_pages, make_tenant, user
 
 CODES = sorted(item["code"] for item in ITEMS)
@@ -31,23 +42,16 @@ def iso(moment: datetime) -> str:
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client, service_keys):
     """Units prov > city, candidates c1..c5 in the city, a published cadre framework and the shared
     items; no assessment yet. `admin` and `candidates` headers included."""
     tenant = await make_tenant(client, service_keys, "assessment-region")
     admin = tenant["admin"]
-    for unit in (
-        {"code": "prov", "name": "Province"},
-        {"code": "city", "name": "City", "parent_code": "prov"},
-    ):
-        assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
-    rows = [
-        {"external_id": f"c{i}", "org_unit_code": "city", "category": "civil_servant"} for i in range(1, 6)
-    ]
-    assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
+    await add_units(client, admin)
+    await add_people(client, admin, candidates(5))
     await publish_framework(client, admin)
-    imported = await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
-    assert imported.status_code == 200, imported.text
+    await import_items(client, admin)
     tenant["candidates"] = [user(service_keys, tenant["id"], ["candidate"], sub=f"c{i}") for i in range(1, 6)]
     return tenant
 

@@ -7,9 +7,14 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import asyncpg
+import pytest
 
 from service.db.urls import with_database
 from tests.helpers import make_tenant
+
+pytestmark = (
+    pytest.mark.slow
+)  # fault injection: the database goes away and comes back; deselect locally with -m "not slow"
 
 
 async def _cut(server_url: str, database: str, allow: bool) -> None:

@@ -18,8 +18,8 @@ from tests.helpers import make_tenant, user
 
 
 @pytest.fixture
-async def tenant(client, service_keys):
-    return await delivery_tenant(client, service_keys)
+def tenant(delivery):
+    return delivery
 
 
 async def test_start_save_resume_submit(client, tenant):

@@ -22,7 +22,18 @@ import msgspec
 import pytest
 
 from service.auth.keys import ServiceKeys
-from tests.delivery_setup import ANSWERS, ITEMS, assessment_body, publish_assessment, publish_framework
+from tests.delivery_setup import (
+    ANSWERS,
+    ITEMS,
+    PROVINCE_AND_CITY,
+    add_people,
+    add_units,
+    assessment_body,
+    import_items,
+    publish_assessment,
+    publish_framework,
+)
+from tests.harness import snapshot
 from tests.helpers import make_tenant, user
 
 PROBLEM = "application/problem+json"
@@ -132,18 +143,14 @@ class Recorder:
 
 
 @pytest.fixture
+@snapshot
 async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[str, Any]:
     """Units prov > city, and `elsewhere` outside prov. c1..c8 (civil servants) and t1 (a teacher) in
     city, x1 (a civil servant) and named (a teacher) in elsewhere. `quiz`: every item, for civil
     servants under prov and for `named`; `unit-quiz`: one item, for everyone under prov."""
     tenant = await make_tenant(client, service_keys, "privacy-region")
     admin = tenant["admin"]
-    for unit in (
-        {"code": "prov", "name": "Province"},
-        {"code": "city", "name": "City", "parent_code": "prov"},
-        {"code": "elsewhere", "name": "Elsewhere"},
-    ):
-        assert (await client.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
+    await add_units(client, admin, [*PROVINCE_AND_CITY, {"code": "elsewhere", "name": "Elsewhere"}])
     rows = [
         *(
             {
@@ -158,11 +165,9 @@ async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[s
         {"external_id": "x1", "org_unit_code": "elsewhere", "category": "civil_servant"},
         {"external_id": "named", "org_unit_code": "elsewhere", "category": "teacher"},
     ]
-    people = await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)
-    assert people.status_code == 200, people.text
+    await add_people(client, admin, rows)
     await publish_framework(client, admin)
-    imported = await client.post("/v1/items/import", json={"items": NOTED_ITEMS}, headers=admin)
-    assert imported.status_code == 200, imported.text
+    await import_items(client, admin, NOTED_ITEMS)
     audience = {"org_units": ["prov"], "categories": ["civil_servant"], "people": ["named"]}
     await publish_assessment(
         client, admin, assessment_body(audience=audience, note=ASSESSMENT_NOTE, feedback="immediate")
@@ -188,9 +193,12 @@ async def tenant(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[s
     return tenant
 
 
-async def _start(client: httpx.AsyncClient, me: dict[str, str], code: str = "quiz") -> dict[str, Any]:
+async def _start(
+    client: httpx.AsyncClient, me: dict[str, str], code: str = "quiz", status: int = 201
+) -> dict[str, Any]:
+    """Start an attempt (201), or continue the running one (pass status=200)."""
     started = await client.post(f"/v1/me/assessments/{code}/attempts", json={}, headers=me)
-    assert started.status_code in (200, 201), started.text
+    assert started.status_code == status, started.text
     return started.json()
 
 
@@ -340,7 +348,7 @@ async def test_the_authored_order_of_an_ordering_item_is_not_what_every_candidat
     assert len({tuple(order) for order in shown}) > 1, shown
     # A resumed attempt keeps its own order.
     for me, order in zip(tenant["candidates"], shown, strict=True):
-        state = await _start(client, me)
+        state = await _start(client, me, status=200)
         [item] = [i for i in state["items"] if i["ref"] == ORDERING["code"]]
         assert [o["key"] for o in item["options"]] == order
 

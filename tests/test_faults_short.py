@@ -11,6 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
+# Slow (fault injection: the database dropped under load): run by default and by .ci/run; `-m "not slow"` deselects it locally.
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "bench"
 
 

@@ -47,6 +47,9 @@ from tests.conftest import serving
 from tests.delivery_setup import assessment_body, delivery_tenant
 from tests.helpers import bearer, make_tenant, operator, user
 
+# Slow (property-based fuzzing of every operation): run by default and by .ci/run; `-m "not slow"` deselects it locally.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("FUZZ_SEED", "20260101"))
 LONG = EXAMPLES > 5

@@ -8,7 +8,14 @@ from __future__ import annotations
 import asyncio
 import copy
 
-from tests.delivery_setup import ITEMS, assessment_body, publish_assessment, publish_framework
+from tests.delivery_setup import (
+    ITEMS,
+    add_units,
+    assessment_body,
+    import_items,
+    publish_assessment,
+    publish_framework,
+)
 from tests.helpers import make_tenant, user
 from tests.test_service_clients import create_client, token_for
 from tests.test_webhooks import Receiver, eventually, hook_settings, hooks, register, verified  # noqa: F401
@@ -34,15 +41,9 @@ async def test_an_hr_system_provisions_pulls_and_is_told(hooks, service_keys):
     http = hooks
     tenant = await make_tenant(http, service_keys, "hr-night")
     admin = tenant["admin"]
-    for unit in (
-        {"code": "prov", "name": "Province"},
-        {"code": "city", "name": "City", "parent_code": "prov"},
-    ):
-        assert (await http.post("/v1/org-units", json=unit, headers=admin)).status_code == 201
+    await add_units(http, admin)
     await publish_framework(http, admin)
-    assert (
-        await http.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
-    ).status_code == 200
+    await import_items(http, admin)
     await publish_assessment(http, admin, assessment_body(sections=[{"code": "main", "items": CLOSED}]))
 
     # the HR system's client: provisioning and reading scores, nothing else

@@ -45,6 +45,7 @@ from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.rubrics.model import FrameworkContent
+from tests.harness import snapshot
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -1484,8 +1485,8 @@ class World:
         }
 
 
-async def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
+async def _created(response: httpx.Response, status: int = 201) -> dict[str, Any]:
+    assert response.status_code == status, response.text
     return response.json()
 
 
@@ -1722,12 +1723,14 @@ async def _build_webhooks(client: httpx.AsyncClient, a: dict[str, Any], b: dict[
     assert queued.status_code == 202, queued.text
     ids["b_webhook_delivery"] = queued.json()["id"]
     await _created(
-        await client.patch(f"/v1/webhooks/{ids['b_webhook']}", json={"active": False}, headers=b["admin"])
+        await client.patch(f"/v1/webhooks/{ids['b_webhook']}", json={"active": False}, headers=b["admin"]),
+        200,
     )
     return ids
 
 
 @pytest.fixture
+@snapshot
 async def world(client: httpx.AsyncClient, service_keys: ServiceKeys) -> World:
     idp_a, idp_b = IdentityProvider("https://idp.a.example"), IdentityProvider("https://idp.b.example")
     a, a_issuer = await _build_tenant(client, service_keys, "iso-a", "A", idp_a)

@@ -228,7 +228,7 @@ def test_the_accumulator_reports_alpha_per_pool_form_from_score_documents():
     from service.items.views import Answer
     from service.scoring.engine import ScoredItem, ScoringInput, score
     from service.scoring.statistics import StatisticsAccumulator
-    from tests.test_scoring_engine import TINY, TINY_HASH, make_item
+    from tests.unit.test_scoring_engine import TINY, TINY_HASH, make_item
 
     pool = {
         code: make_item("likert", f"LK-{code}", loadings=[("D1.a", 1.0)], scale_points=5) for code in "abc"

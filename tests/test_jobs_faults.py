@@ -26,6 +26,10 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+import pytest
+
+# Slow (fault injection: workers killed mid-job): run by default and by .ci/run; `-m "not slow"` deselects it locally.
+pytestmark = pytest.mark.slow
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "bench"
 # Granian exits ("crash loop") when a worker it respawned less than 5.5 s ago dies. A worker is killed

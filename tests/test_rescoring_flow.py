@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from tests.delivery_setup import ITEMS, delivery_tenant
+from tests.harness import snapshot
 
 
 async def _settled(client, admin, url):
@@ -33,6 +34,7 @@ async def _history(client, admin, attempt):
 
 
 @pytest.fixture
+@snapshot
 async def sat(client, service_keys):
     """Three candidates answered T-SC-1 (keyed 'c') with b, c, c and submitted; a fourth has not started."""
     tenant = await delivery_tenant(client, service_keys, slug="rescore-region", people=4)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -25,6 +24,7 @@ from service.jobs.runner import JobRunner
 from service.results import exports
 from tests.conftest import serving
 from tests.delivery_setup import delivery_tenant
+from tests.harness import snapshot
 from tests.helpers import user
 from tests.test_score_feed import SCORED, _sit
 from tests.test_service_clients import create_client, token_for
@@ -34,10 +34,9 @@ CHUNK = 97  # a prime: chunk boundaries fall inside lines and inside multi-byte 
 
 
 @pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with serving(app) as http:
-        yield app, http
+def served(client: httpx.AsyncClient, small_chunks: None) -> tuple[Litestar, httpx.AsyncClient]:
+    """The app (its runtime: pool, jobs) and the client on it."""
+    return client._transport.app, client  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -46,15 +45,13 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def sat(
-    served: tuple[Litestar, httpx.AsyncClient], service_keys: Any, small_chunks: None
-) -> dict[str, Any]:
-    _, http = served
+@snapshot
+async def sat(client: httpx.AsyncClient, service_keys: Any) -> dict[str, Any]:
     tenant = await delivery_tenant(
-        http, service_keys, slug="export-region", people=6, sections=[{"code": "main", "items": SCORED}]
+        client, service_keys, slug="export-region", people=6, sections=[{"code": "main", "items": SCORED}]
     )
     tenant["attempts"] = [
-        await _sit(http, me, choice) for me, choice in zip(tenant["candidates"][:5], "bccdb", strict=True)
+        await _sit(client, me, choice) for me, choice in zip(tenant["candidates"][:5], "bccdb", strict=True)
     ]
     return tenant
 

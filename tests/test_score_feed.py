@@ -16,6 +16,7 @@ import pytest
 from service.db.pool import _init_connection
 from service.results.scores import score_documents, store_documents
 from tests.delivery_setup import ITEMS, delivery_tenant
+from tests.harness import snapshot
 
 SCORED = [{"code": item["code"]} for item in ITEMS if item["code"] != "T-OR-1"]
 
@@ -50,6 +51,7 @@ async def _drain(client, headers, cursor=None, **params):
 
 
 @pytest.fixture
+@snapshot
 async def sat(client, service_keys):
     tenant = await delivery_tenant(
         client, service_keys, slug="feed-region", people=5, sections=[{"code": "main", "items": SCORED}]

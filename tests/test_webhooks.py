@@ -29,6 +29,7 @@ from service.tenancy import people
 from service.webhooks import dispatcher, outbox, signing
 from tests.conftest import serving
 from tests.delivery_setup import ITEMS, delivery_tenant
+from tests.harness import app_for
 from tests.helpers import all_pages, make_tenant, user
 
 EVENTS = ["score.finalized", "score.rescored", "attempt.submitted"]
@@ -130,7 +131,7 @@ def hook_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hooks(hook_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(hook_settings)) as http:
+    async with serving(app_for(hook_settings)) as http:
         yield http
 
 

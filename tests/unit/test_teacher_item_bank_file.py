@@ -1,7 +1,7 @@
 """The teacher item bank rubrics/items/teacher-digital-literacy/items.json: strict decoding, the promised
 composition (two items per indicator, 40 % situational judgement in school work, reverse-keyed
 self-report, ordering, six rated performance tasks with an exemplar per level), in both languages.
-The bank-wide quality checks run on it in tests/test_item_quality.py."""
+The bank-wide quality checks run on it in tests/unit/test_item_quality.py."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from service.rubrics.model import FrameworkContent
 from service.scoring.credit import credit
 from service.scoring.engine import ScoredItem, ScoringInput, score
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BEGIN, END = "<!-- credit-examples:begin -->", "<!-- credit-examples:end -->"
 
 
