@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
@@ -63,7 +64,13 @@ async def test_docs_render_every_operation_in_a_browser_cut_off_from_the_interne
     except Exception:
         browser_page.assert_offline()  # the likelier cause, said first: the page reached for the internet
         raise AssertionError(f"no operation rendered; page errors: {browser_page.console_errors}") from None
-    rendered = await page.locator(".opblock").count()  # type: ignore[attr-defined]
+    # Swagger UI renders the operations tag by tag: poll until all are there (the page's CSP forbids
+    # eval, so no wait_for_function), up to 30 s, then compare
+    deadline = asyncio.get_running_loop().time() + 30
+    while (rendered := await page.locator(".opblock").count()) < operations:  # type: ignore[attr-defined]
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert rendered == operations, f"{rendered} operations rendered of {operations}"
     assert await page.locator(".info .title").inner_text() != ""  # type: ignore[attr-defined]
     if os.environ.get("DOCS_SCREENSHOT"):
