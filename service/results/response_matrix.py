@@ -1,0 +1,177 @@
+"""Score documents → the response matrices an IRT calibration fits, one per top-level dimension.
+Pure: no I/O (the calibration job in `service.results.calibrations` feeds it batches of documents).
+
+Columns: one per item that loads on an indicator of the dimension (an item loading on two
+top-level dimensions is a column of both). Rows: one per attempt with a response to at least one
+of them.
+
+The credit an item gives on a dimension is the loading-weighted mean of the fractions of its
+contributions to that dimension's indicators (`Contribution.fraction`, `weight`): for an item
+loading on one indicator, simply the fraction of its points it earned. A situational-judgement
+item keyed per indicator therefore gets, on each dimension, the credit of its own indicators
+there.
+
+Category of a response: the index of its credit among the item's credit levels, in increasing
+order. The levels are the distinct fractions (documents round them to 6 decimals) the item gave on
+the dimension in the calibration sample, so:
+- a keyed dichotomous item (single choice; multiple choice `all_or_nothing`; ordering `exact`)
+  gives 0 or 1: 2 categories, calibrated as 2PL;
+- a Likert item gives one level per scale point (reverse keying already applied by its credit);
+  situational judgement its keyed effectiveness levels (`best`), their combinations
+  (`most_least`) or its rating closeness (`rate`); multiple choice `per_option` or
+  `right_minus_wrong` its partial-credit levels; ordering `pairwise` the share of pairs in order;
+  an open response the agreed rating's share: more than 2 categories, calibrated with the graded
+  response model (see `service.psychometrics.calibration` for why GRM rather than GPCM).
+Observed levels rather than every level the key could give: a level nobody reached is an empty
+category, whose GRM threshold is not identified (the likelihood has no information on it). For the
+same reason a level reached by fewer than `min_category` responses is merged into its neighbour
+with fewer responses (the lower one on a tie), until every category has `min_category` or only two
+remain, so a rare partial-credit level does not make an unstable threshold. `floors[k]` is the
+lowest credit of category k: a credit c is in the highest category whose floor is ≤ c. The
+order of credit is kept, so a category is still "this much of the item's points or more".
+
+Not administered vs. omitted:
+- an item that was not on the attempt's form (another pool draw, another form) is NaN: the
+  person was never asked, and marginal maximum likelihood integrates such cells out;
+- an item on the form left unanswered is category 0 (no credit), as in the score document, which
+  gives it 0 credit too. Treating it as not administered would let a candidate raise their θ by
+  skipping what they cannot answer, and the θ would then disagree with the reported score that
+  counts the omission. (The documents cannot tell an embedded omission from an item not reached
+  before the deadline, which PISA treats as not administered; both are 0 here.)
+An item still pending a rating has no credit yet; only final documents are calibrated, where
+nothing is pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.psychometrics.response import FloatArray
+from service.scoring.engine import DIGITS, ScoreDocument
+
+MIN_CATEGORY = 5
+
+
+@dataclass(frozen=True)
+class DimensionMatrix:
+    """persons × items category codes (float, NaN: not administered), ready for
+    `service.psychometrics.calibration.calibrate_dimension`."""
+
+    dimension: str
+    item_ids: tuple[str, ...]
+    categories: tuple[int, ...]  # per item: its number of categories (1 when it gave one credit only)
+    floors: tuple[tuple[float, ...], ...]  # per item: the lowest credit of each category
+    responses: FloatArray
+
+
+def dimension_credits(document: ScoreDocument) -> dict[str, dict[str, float]]:
+    """Per top-level dimension, per item scored or omitted in the document, its credit (0-1) there."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for item in document.items:
+        if item.status == "pending_rating":
+            continue
+        for part in item.contributions:
+            if not part.dimension or part.weight <= 0:
+                continue
+            totals = sums.setdefault(part.dimension, {}).setdefault(item.item, [0.0, 0.0])
+            totals[0] += part.fraction * part.weight
+            totals[1] += part.weight
+    return {
+        dimension: {item: round(earned / weight, DIGITS) + 0.0 for item, (earned, weight) in items.items()}
+        for dimension, items in sums.items()
+    }
+
+
+def category_floors(counts: dict[float, int], min_category: int = MIN_CATEGORY) -> tuple[float, ...]:
+    """The categories of one item from how often each credit level was given: levels in increasing
+    order, a level with fewer than `min_category` responses merged into its smaller neighbour (the
+    lower on a tie) while more than two categories remain. Returns each category's lowest credit."""
+    groups = [[level, counts[level]] for level in sorted(counts)]
+    while len(groups) > 2:
+        sparse = [i for i, (_, n) in enumerate(groups) if n < min_category]
+        if not sparse:
+            break
+        i = min(sparse, key=lambda k: (groups[k][1], k))
+        if i == 0:
+            j = 1
+        elif i == len(groups) - 1:
+            j = i - 1
+        else:
+            j = i - 1 if groups[i - 1][1] <= groups[i + 1][1] else i + 1
+        low, high = min(i, j), max(i, j)
+        groups[low] = [groups[low][0], groups[low][1] + groups[high][1]]
+        del groups[high]
+    return tuple(float(level) for level, _ in groups)
+
+
+def category_of(credit: float, floors: tuple[float, ...]) -> int:
+    """The highest category whose floor is at or below `credit` (0 below every floor)."""
+    category = 0
+    for k, floor in enumerate(floors):
+        if floor <= credit + 1e-9:
+            category = k
+    return category
+
+
+class MatrixBuilder:
+    """Documents added one at a time (a batch at a time from the database); `matrices()` at the end.
+    Keeps each attempt's credits per dimension (a few floats per item answered) until then: the
+    levels of an item are known only after the last document."""
+
+    def __init__(self, min_category: int = MIN_CATEGORY) -> None:
+        self.min_category = min_category
+        self._rows: dict[str, list[dict[str, float]]] = {}
+        self._order: list[str] = []  # top-level dimensions in the framework's order, as first seen
+
+    def add(self, document: ScoreDocument) -> None:
+        top = document.overall.weights_used
+        for dimension in document.dimensions:
+            if dimension.dimension in top and dimension.dimension not in self._order:
+                self._order.append(dimension.dimension)
+        for dimension, credits in dimension_credits(document).items():
+            if dimension not in self._order:
+                self._order.append(dimension)
+            self._rows.setdefault(dimension, []).append(credits)
+
+    def matrices(self) -> list[DimensionMatrix]:
+        result = []
+        for dimension in self._order:
+            rows = self._rows.get(dimension)
+            if not rows:
+                continue
+            counts: dict[str, dict[float, int]] = {}
+            for row in rows:
+                for item, credit in row.items():
+                    levels = counts.setdefault(item, {})
+                    levels[credit] = levels.get(credit, 0) + 1
+            item_ids = tuple(sorted(counts))
+            floors = tuple(category_floors(counts[item], self.min_category) for item in item_ids)
+            column = {item: j for j, item in enumerate(item_ids)}
+            responses = np.full((len(rows), len(item_ids)), np.nan)
+            for i, row in enumerate(rows):
+                for item, credit in row.items():
+                    j = column[item]
+                    responses[i, j] = category_of(credit, floors[j])
+            result.append(
+                DimensionMatrix(
+                    dimension=dimension,
+                    item_ids=item_ids,
+                    categories=tuple(len(f) for f in floors),
+                    floors=floors,
+                    responses=responses,
+                )
+            )
+        return result
+
+
+def response_matrices(
+    documents: Iterable[ScoreDocument], min_category: int = MIN_CATEGORY
+) -> list[DimensionMatrix]:
+    """Every top-level dimension's matrix over these documents (rows in document order)."""
+    builder = MatrixBuilder(min_category)
+    for document in documents:
+        builder.add(document)
+    return builder.matrices()
