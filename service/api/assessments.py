@@ -367,7 +367,9 @@ class AssessmentController(Controller):
         summary="Start an IRT calibration over every final score: per top-level dimension, 2PL for items "
         "with two credit levels, the graded response model for more (a job: poll it)",
     )
-    async def start_calibration(self, request: Request, conn: Conn, code: AssessmentCode) -> Response[Calibration]:
+    async def start_calibration(
+        self, request: Request, conn: Conn, code: AssessmentCode
+    ) -> Response[Calibration]:
         job = await calibrations.start(conn, code, request.user.subject)
         rt = runtime(request)
         return Response(

@@ -83,7 +83,9 @@ class CalibrationSummary(msgspec.Struct, kw_only=True):
     finished_at: datetime | None
     published_at: datetime | None
     published_by: str | None
-    run_attempts: int = 0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    run_attempts: int = (
+        0  # claims of its job by a worker so far: more than 1 when taken over from one that died
+    )
     lease_expires_at: datetime | None = None  # queued or running: when another worker may take it over
 
 
@@ -189,7 +191,10 @@ def calibrate(
         categories.append(
             DimensionCategories(
                 matrix.dimension,
-                [ItemCategories(item, list(f)) for item, f in zip(matrix.item_ids, matrix.floors, strict=True)],
+                [
+                    ItemCategories(item, list(f))
+                    for item, f in zip(matrix.item_ids, matrix.floors, strict=True)
+                ],
             )
         )
     if not dimensions:

@@ -52,7 +52,9 @@ import numpy as np
 from service.psychometrics.response import FloatArray
 from service.scoring.engine import DIGITS, ScoreDocument
 
-MIN_CATEGORY = 5
+# Linacre's guideline for rating scales: at least 10 observations per category for stable thresholds
+# ("Optimizing rating scale category effectiveness", J. Applied Measurement 3, 2002).
+MIN_CATEGORY = 10
 
 
 @dataclass(frozen=True)
