@@ -114,3 +114,41 @@ def test_pending_items_and_unmapped_indicators_are_left_out():
 def test_rounded_credits_find_their_own_category(credit):
     floors = (0.0, 0.333333, 0.666667, 1.0)
     assert floors[category_of(round(credit, 6), floors)] == pytest.approx(round(credit, 6), abs=1e-6)
+
+
+def test_the_builder_agrees_with_a_cell_by_cell_reading():
+    """Random forms over two dimensions, random credit levels, omissions: every cell is the category of
+    its credit among its item's floors, NaN exactly where the item was not on the attempt's form."""
+    rng = np.random.default_rng(5)
+    levels = {
+        f"I{j}": sorted({0.0, 1.0, *rng.choice([0.25, 0.5, 0.75], size=j % 4, replace=False)})
+        for j in range(12)
+    }
+    documents = []
+    for _ in range(400):
+        form = [code for code in levels if rng.random() < 0.6]
+        items = []
+        for code in form:
+            dimension = "AK" if int(code[1:]) < 7 else "HMC"
+            fraction = float(rng.choice(levels[code]))
+            omitted = rng.random() < 0.1
+            items.append(
+                _item(
+                    code,
+                    (f"{dimension}.1", dimension, 1.0, 0.0 if omitted else fraction),
+                    status="omitted" if omitted else "scored",
+                )
+            )
+        documents.append(_document(*items))
+    matrices = response_matrices(documents, min_category=15)
+    assert [m.dimension for m in matrices] == ["AK", "HMC"]
+    for matrix in matrices:
+        rows = [d for d in (dimension_credits(doc).get(matrix.dimension) for doc in documents) if d]
+        assert matrix.responses.shape == (len(rows), len(matrix.item_ids))
+        for i, credits in enumerate(rows):
+            for j, code in enumerate(matrix.item_ids):
+                cell = matrix.responses[i, j]
+                if code in credits:
+                    assert cell == category_of(credits[code], matrix.floors[j])
+                else:
+                    assert np.isnan(cell)

@@ -44,6 +44,7 @@ nothing is pending.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -118,45 +119,71 @@ def category_of(credit: float, floors: tuple[float, ...]) -> int:
     return category
 
 
+class _Cells:
+    """One dimension's responses as they arrive: (row, column, credit) in compact arrays (16 bytes a
+    response, rather than a dict per attempt), and per item how often each credit was given."""
+
+    __slots__ = ("columns", "counts", "credits", "persons", "rows", "who")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, int] = {}  # item code -> its column, in order of first response
+        self.counts: list[dict[float, int]] = []  # per column: credit -> responses
+        self.rows, self.who, self.credits = array("q"), array("q"), array("d")
+        self.persons = 0
+
+    def add(self, credits: dict[str, float]) -> None:
+        for item, credit in credits.items():
+            j = self.columns.get(item)
+            if j is None:
+                j = self.columns[item] = len(self.counts)
+                self.counts.append({})
+            self.counts[j][credit] = self.counts[j].get(credit, 0) + 1
+            self.rows.append(self.persons)
+            self.who.append(j)
+            self.credits.append(credit)
+        self.persons += 1
+
+
 class MatrixBuilder:
     """Documents added one at a time (a batch at a time from the database); `matrices()` at the end.
-    Keeps each attempt's credits per dimension (a few floats per item answered) until then: the
-    levels of an item are known only after the last document."""
+    Keeps every response's credit until then (the levels of an item are known only after the last
+    document): about 16 bytes per item answered."""
 
     def __init__(self, min_category: int = MIN_CATEGORY) -> None:
         self.min_category = min_category
-        self._rows: dict[str, list[dict[str, float]]] = {}
+        self._cells: dict[str, _Cells] = {}
         self._order: list[str] = []  # top-level dimensions in the framework's order, as first seen
 
     def add(self, document: ScoreDocument) -> None:
         top = document.overall.weights_used
-        for dimension in document.dimensions:
-            if dimension.dimension in top and dimension.dimension not in self._order:
-                self._order.append(dimension.dimension)
-        for dimension, credits in dimension_credits(document).items():
-            if dimension not in self._order:
-                self._order.append(dimension)
-            self._rows.setdefault(dimension, []).append(credits)
+        for scored in document.dimensions:
+            if scored.dimension in top and scored.dimension not in self._order:
+                self._order.append(scored.dimension)
+        for code, credits in dimension_credits(document).items():
+            if code not in self._order:
+                self._order.append(code)
+            self._cells.setdefault(code, _Cells()).add(credits)
 
     def matrices(self) -> list[DimensionMatrix]:
         result = []
         for dimension in self._order:
-            rows = self._rows.get(dimension)
-            if not rows:
+            cells = self._cells.get(dimension)
+            if cells is None or not cells.persons:
                 continue
-            counts: dict[str, dict[float, int]] = {}
-            for row in rows:
-                for item, credit in row.items():
-                    levels = counts.setdefault(item, {})
-                    levels[credit] = levels.get(credit, 0) + 1
-            item_ids = tuple(sorted(counts))
-            floors = tuple(category_floors(counts[item], self.min_category) for item in item_ids)
-            column = {item: j for j, item in enumerate(item_ids)}
-            responses = np.full((len(rows), len(item_ids)), np.nan)
-            for i, row in enumerate(rows):
-                for item, credit in row.items():
-                    j = column[item]
-                    responses[i, j] = category_of(credit, floors[j])
+            item_ids = tuple(sorted(cells.columns))
+            position = {item: k for k, item in enumerate(item_ids)}
+            by_column = [position[item] for item in sorted(cells.columns, key=cells.columns.__getitem__)]
+            floors_of = [category_floors(counts, self.min_category) for counts in cells.counts]
+            floors = tuple(floors_of[cells.columns[item]] for item in item_ids)
+            responses = np.full((cells.persons, len(item_ids)), np.nan)
+            rows = np.frombuffer(cells.rows, dtype=np.int64)
+            columns = np.frombuffer(cells.who, dtype=np.int64)
+            credits = np.frombuffer(cells.credits, dtype=np.float64)
+            for j, item_floors in enumerate(floors_of):
+                mask = columns == j
+                # the highest category whose floor is at or below the credit (as `category_of`)
+                codes = np.searchsorted(np.asarray(item_floors) - 1e-9, credits[mask], side="right") - 1
+                responses[rows[mask], by_column[j]] = np.maximum(codes, 0)
             result.append(
                 DimensionMatrix(
                     dimension=dimension,
