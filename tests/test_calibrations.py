@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 
 from service.auth.keys import ServiceKeys
+from service.db.pool import create_pool, operator_transaction, tenant_transaction
+from service.errors import Conflict
+from service.results import calibrations
+from service.results.calibrations import Calibration
 from tests.delivery_setup import FRAMEWORK, ITEMS, _l, _options, publish_assessment, publish_framework
 from tests.helpers import make_tenant, user
 
@@ -155,8 +159,12 @@ async def _finished(client: httpx.AsyncClient, url: str, headers: dict[str, str]
 
 
 async def test_calibration_job_review_and_publication(
-    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+    client: httpx.AsyncClient,
+    service_keys: ServiceKeys,
+    owner: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    monkeypatch.setattr(calibrations, "BATCH", 64)  # the job reads the 300 documents in 5 batches
     tenant = await _calibration_tenant(client, service_keys)
     admin, author, candidate = tenant["admin"], tenant["author"], tenant["candidate"]
     await _simulate(client, service_keys, tenant["id"])
@@ -268,3 +276,42 @@ async def test_calibration_job_review_and_publication(
         f"/v1/assessments/empty/calibrations/{empty.json()['id']}/publish", headers=admin
     )
     assert refused.status_code == 409 and "failed" in refused.json()["detail"]
+
+
+async def test_two_publishers_at_once_one_wins_the_other_gets_a_conflict(app_url: str):
+    """Forced interleaving: the first publisher's transaction holds the row; the second waits on it,
+    then sees it published and is refused (409), never publishing it a second time."""
+    pool = await create_pool(app_url, min_size=2, max_size=2)
+    try:
+        async with operator_transaction(pool) as conn:
+            tenant = await conn.fetchval(
+                "INSERT INTO tenants (slug, name) VALUES ('cal-race', 'R') RETURNING id"
+            )
+        async with tenant_transaction(pool, tenant) as conn:
+            assessment = await conn.fetchval(
+                "INSERT INTO assessments (code, content) VALUES ('R', '{}') RETURNING id"
+            )
+            calibration = await conn.fetchval(
+                "INSERT INTO calibrations (assessment_id, requested_by, status, result) VALUES ($1, 'x', 'done', $2) "
+                "RETURNING id",
+                assessment,
+                {"dimensions": [], "categories": [], "skipped": []},
+            )
+
+        async def second() -> Calibration:
+            async with tenant_transaction(pool, tenant) as conn:
+                return await calibrations.publish(conn, "R", calibration, "second")
+
+        async with tenant_transaction(pool, tenant) as conn:
+            first = await calibrations.publish(conn, "R", calibration, "first")
+            racing = asyncio.create_task(second())
+            await asyncio.sleep(0.5)
+            assert not racing.done()  # waiting for the first publisher's row lock
+        with pytest.raises(Conflict, match="already published"):
+            await racing
+        assert first.state == "published" and first.published_by == "first"
+        async with tenant_transaction(pool, tenant) as conn:
+            stored = await calibrations.get_calibration(conn, "R", calibration)
+        assert (stored.published_by, stored.published_at) == ("first", first.published_at)
+    finally:
+        await pool.close()
