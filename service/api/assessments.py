@@ -388,7 +388,6 @@ class AssessmentController(Controller):
     async def list_calibrations(
         self, conn: Conn, code: AssessmentCode, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> CalibrationPage:
-        await assessments.get_assessment(conn, code)
         items = await calibrations.list_calibrations(
             conn, code, before=decode_dated(_CALIBRATIONS, cursor), limit=limit
         )

@@ -28,6 +28,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments import assessments
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
@@ -93,24 +94,20 @@ class Calibration(CalibrationSummary, kw_only=True):
     result: CalibrationResult | None = None
 
 
-_COLUMNS = """c.id, a.code AS assessment, c.state, c.status, c.total, c.processed, c.error, c.requested_by,
-              c.created_at, c.finished_at, c.published_at, c.published_by, """
-_FROM = (
-    " FROM calibrations c JOIN assessments a ON a.tenant_id = c.tenant_id AND a.id = c.assessment_id"
-    + queue.join("c")
+_COLUMNS = """c.id, c.state, c.status, c.total, c.processed, c.error, c.requested_by, c.created_at, c.finished_at,
+              c.published_at, c.published_by, """
+_SELECT_ONE = (
+    "SELECT " + _COLUMNS + "c.result, " + queue.LEASE_COLUMNS + " FROM calibrations c" + queue.join("c")
 )
-_SELECT_ONE = "SELECT " + _COLUMNS + "c.result, " + queue.LEASE_COLUMNS + _FROM
-_SELECT_MANY = "SELECT " + _COLUMNS + queue.LEASE_COLUMNS + _FROM
+_SELECT_MANY = "SELECT " + _COLUMNS + queue.LEASE_COLUMNS + " FROM calibrations c" + queue.join("c")
 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Calibration:
-    assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
-    if assessment_id is None:
-        raise NotFound(msg("no assessment '{code}'", code=code))
-    total = await count_final_current(conn, assessment_id)
+    assessment = await assessments.assessment_id(conn, code)
+    total = await count_final_current(conn, assessment)
     calibration_id = await conn.fetchval(
         "INSERT INTO calibrations (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
-        assessment_id,
+        assessment,
         total,
         requested_by,
     )
@@ -119,7 +116,10 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Calib
 
 
 async def get_calibration(conn: asyncpg.Connection, code: str, calibration_id: UUID) -> Calibration:
-    row = await conn.fetchrow(_SELECT_ONE + " WHERE a.code = $1 AND c.id = $2", code, calibration_id)
+    assessment = await assessments.assessment_id(conn, code)
+    row = await conn.fetchrow(
+        _SELECT_ONE + " WHERE c.assessment_id = $1 AND c.id = $2", assessment, calibration_id
+    )
     if row is None:
         raise NotFound(
             msg(
@@ -128,19 +128,20 @@ async def get_calibration(conn: asyncpg.Connection, code: str, calibration_id: U
                 calibration_id=calibration_id,
             )
         )
-    return msgspec.convert(dict(row), Calibration)
+    return msgspec.convert(dict(row) | {"assessment": code}, Calibration)
 
 
 async def list_calibrations(
     conn: asyncpg.Connection, code: str, *, before: keyset.Position | None, limit: int
 ) -> list[CalibrationSummary]:
     """Newest first, the page after `before` (the last calibration of the previous page); without results."""
+    assessment = await assessments.assessment_id(conn, code)
     rows = await conn.fetch(
-        _SELECT_MANY + " WHERE a.code = $1 AND " + keyset.newest_first("c", 2),
-        code,
+        _SELECT_MANY + " WHERE c.assessment_id = $1 AND " + keyset.newest_first("c", 2),
+        assessment,
         *keyset.arguments(before, limit),
     )
-    return [msgspec.convert(dict(row), CalibrationSummary) for row in rows]
+    return [msgspec.convert(dict(row) | {"assessment": code}, CalibrationSummary) for row in rows]
 
 
 async def publish(
@@ -208,11 +209,11 @@ async def run(job: Job) -> None:
     pool, tenant_id, calibration_id = job.pool, job.tenant_id, job.id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        assessment_id = await conn.fetchval(
+        assessment = await conn.fetchval(
             "UPDATE calibrations SET processed = 0 WHERE id = $1 AND status = 'running' RETURNING assessment_id",
             calibration_id,
         )
-        if assessment_id is None:  # gone, or already ended
+        if assessment is None:  # gone, or already ended
             await job.complete(conn)
             return
     await job.checkpoint()
@@ -221,7 +222,7 @@ async def run(job: Job) -> None:
     while True:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
-            batch = await final_current_batch(conn, assessment_id, after, BATCH)
+            batch = await final_current_batch(conn, assessment, after, BATCH)
             if not batch:
                 break
             for _, document in batch:
