@@ -8,15 +8,20 @@ import copy
 import math
 import random
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
+import msgspec
 import numpy as np
 import pytest
 
+from service.api.app import _connect
 from service.auth.keys import ServiceKeys
+from service.config import Settings
 from service.db.pool import create_pool, operator_transaction, tenant_transaction
 from service.errors import Conflict
+from service.jobs.runner import JobRunner
 from service.results import calibrations
 from service.results.calibrations import Calibration
 from tests.delivery_setup import FRAMEWORK, ITEMS, _l, _options, publish_assessment, publish_framework
@@ -163,6 +168,7 @@ async def test_calibration_job_review_and_publication(
     service_keys: ServiceKeys,
     owner: asyncpg.Connection,
     monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ):
     monkeypatch.setattr(calibrations, "BATCH", 64)  # the job reads the 300 documents in 5 batches
     tenant = await _calibration_tenant(client, service_keys)
@@ -258,6 +264,38 @@ async def test_calibration_job_review_and_publication(
             started.json()["id"],
         )
     assert (await client.get(url, headers=admin)).json() == body
+
+    # Another run, handed back by a worker shutting down (after a dead worker's progress, say), is taken
+    # over and recomputed from the start: progress counts every document once, and the same data give
+    # the same result.
+    runtime_pool = await _connect(settings)
+    try:
+        async with tenant_transaction(runtime_pool, UUID(tenant["id"])) as conn:
+            again_run = await calibrations.start(conn, "irt", "tester")
+        paused = msgspec.structs.replace(settings, test_job_pause_seconds=3600.0, job_poll_seconds=0.0)
+        leaving = JobRunner(runtime_pool, paused, owner="leaving-worker")
+        launched = asyncio.create_task(leaving.launch(UUID(tenant["id"]), again_run.id))
+        while await owner.fetchval("SELECT state FROM jobs WHERE id = $1", again_run.id) != "running":
+            await asyncio.sleep(0.01)
+        await leaving.close()
+        await launched
+        await owner.execute("UPDATE calibrations SET processed = 123 WHERE id = $1", again_run.id)
+        other = JobRunner(runtime_pool, settings, owner="other-worker")
+        assert await other.poll_once() == 1
+        while other.running or other._spawned:
+            await asyncio.sleep(0.01)
+    finally:
+        await runtime_pool.close()
+    retaken = (await client.get(f"/v1/assessments/irt/calibrations/{again_run.id}", headers=admin)).json()
+    assert (retaken["status"], retaken["processed"], retaken["total"]) == ("done", PEOPLE, PEOPLE)
+    assert retaken["state"] == "draft" and retaken["run_attempts"] == 1
+    assert retaken["result"] == result
+    listed = (await client.get("/v1/assessments/irt/calibrations?limit=1", headers=admin)).json()
+    assert [c["id"] for c in listed["items"]] == [str(again_run.id)] and listed["next_cursor"]
+    rest = await client.get(
+        f"/v1/assessments/irt/calibrations?limit=1&cursor={listed['next_cursor']}", headers=admin
+    )
+    assert [c["id"] for c in rest.json()["items"]] == [run["id"]]
 
     # Unknown ids are 404 problems; a failed calibration (no scores at all) cannot be published.
     missing = await client.get(
