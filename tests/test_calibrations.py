@@ -353,3 +353,28 @@ async def test_two_publishers_at_once_one_wins_the_other_gets_a_conflict(app_url
         assert (stored.published_by, stored.published_at) == ("first", first.published_at)
     finally:
         await pool.close()
+
+
+def test_a_dimension_without_a_calibratable_item_is_skipped_with_its_reason():
+    """Pure: one dimension simulated from a 2PL, another whose only item everyone got right (one
+    category: nothing to fit). The first is calibrated, the second listed in `skipped`; with only the
+    second, the run fails."""
+    from service.results.response_matrix import DimensionMatrix
+
+    rng = np.random.default_rng(9)
+    theta = rng.normal(size=400)
+    b = np.linspace(-1.5, 1.5, 8)
+    good = (rng.random((400, 8)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(float)
+    ids = tuple(f"G{j}" for j in range(8))
+    matrices = [
+        DimensionMatrix("AK", ids, (2,) * 8, ((0.0, 1.0),) * 8, good),
+        DimensionMatrix("ES", ("E1",), (1,), ((1.0,),), np.zeros((400, 1))),
+    ]
+    result = calibrations.calibrate(matrices)
+    assert [d.dimension for d in result.dimensions] == ["AK"] and len(result.dimensions[0].items) == 8
+    assert [(s.dimension, s.reason) for s in result.skipped] == [
+        ("ES", "no item has enough responses to calibrate")
+    ]
+    assert [c.dimension for c in result.categories] == ["AK"]
+    with pytest.raises(calibrations.NothingToCalibrate, match="ES: no item has enough responses"):
+        calibrations.calibrate(matrices[1:])
