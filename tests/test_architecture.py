@@ -81,6 +81,7 @@ OWNERS = {
     "webhook_events": "service/webhooks/",
     "webhook_deliveries": "service/webhooks/",
     "item_images": "service/items/images.py",
+    "calibrations": "service/results/calibrations.py",
     "audience_tallies": "service/delivery/participation.py",  # written by triggers (migration 0019)
     "participation_tallies": "service/delivery/participation.py",
 }

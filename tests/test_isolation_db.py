@@ -872,3 +872,54 @@ async def test_participation_tallies_are_tenant_tables(
                 "INSERT INTO audience_tallies (tenant_id, org_unit_id, category, people) VALUES ($1, NULL, 'other', 1)",
                 world.b.id,
             )
+
+
+async def test_calibrations_are_a_tenant_table_and_published_ones_cannot_change(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """The app role reads, adds and updates calibrations (never deletes), only its own tenant's; a
+    published one is refused any update, in its own tenant's context too."""
+    (policy,) = await owner.fetch(
+        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+        "AND tablename = 'calibrations'"
+    )
+    assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+    for expression in (policy["qual"], policy["with_check"]):
+        assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+        assert await owner.fetchval(
+            "SELECT has_table_privilege($1, 'calibrations', $2)", APP_ROLE, privilege
+        ) is (privilege in ("SELECT", "INSERT", "UPDATE")), privilege
+    # B's assessment and a published calibration of it, written in B's own context.
+    async with tenant_transaction(pool, world.b.id) as conn:
+        assessment = await conn.fetchval(
+            "INSERT INTO assessments (code, content) VALUES ('B-CAL', '{}') RETURNING id"
+        )
+        calibration = await conn.fetchval(
+            "INSERT INTO calibrations (assessment_id, requested_by, status, result) "
+            "VALUES ($1, 'b-admin', 'done', '{}') RETURNING id",
+            assessment,
+        )
+        await conn.execute(
+            "UPDATE calibrations SET state = 'published', published_at = now(), published_by = 'b-admin' "
+            "WHERE id = $1",
+            calibration,
+        )
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM calibrations") == 0
+        assert _affected(await conn.execute("UPDATE calibrations SET result = NULL")) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO calibrations (tenant_id, assessment_id, requested_by) VALUES ($1, $2, 'a')",
+                world.b.id,
+                assessment,
+            )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(pool, world.b.id) as conn:
+            await conn.execute("DELETE FROM calibrations")
+    with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):  # published: immutable, even for B
+        async with tenant_transaction(pool, world.b.id) as conn:
+            await conn.execute("UPDATE calibrations SET result = '{\"x\": 1}' WHERE id = $1", calibration)
+    row = await owner.fetchrow("SELECT tenant_id, state, result FROM calibrations WHERE id = $1", calibration)
+    assert (row["tenant_id"], row["state"], row["result"]) == (world.b.id, "published", "{}")

@@ -765,6 +765,24 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # IRT calibrations: B's assessment to calibrate or list; B's calibration to read or publish, through
+    # B's assessment and through A's own QUIZ.
+    *[
+        Probe(method, route, url, 404, "path")
+        for method, route, url in (
+            ("POST", "/v1/assessments/{code:str}/calibrations", "/v1/assessments/B-QUIZ/calibrations"),
+            ("GET", "/v1/assessments/{code:str}/calibrations", "/v1/assessments/B-QUIZ/calibrations"),
+            *(
+                (
+                    method,
+                    f"/v1/assessments/{{code:str}}/calibrations/{{calibration_id:uuid}}{tail}",
+                    f"/v1/assessments/{code}/calibrations/{{b_calibration}}{tail}",
+                )
+                for method, tail in (("GET", ""), ("POST", "/publish"))
+                for code in ("B-QUIZ", "QUIZ")
+            ),
+        )
+    ],
     # The score feed and exports: B's assessment, units and people named as filters or in the path.
     Probe("GET", "/v1/scores", "/v1/scores?assessment=B-QUIZ", 404, "query:assessment"),
     Probe("GET", "/v1/scores", "/v1/scores?under=B-ROOT", 404, "query:under"),
@@ -1697,6 +1715,11 @@ async def _build_delivery(
     assert computed.status_code == 202, computed.text
     statistics = await client.get("/v1/assessments/B-QUIZ/item-statistics", headers=b["author"])
     assert statistics.status_code == 200 and statistics.json()["status"] == "done", statistics.text
+    # B's admin calibrates B-QUIZ (a job, finished when the test client returns: one attempt is too few
+    # to calibrate, so it fails, which is all the probes need).
+    calibrated = await client.post("/v1/assessments/B-QUIZ/calibrations", headers=b["admin"])
+    assert calibrated.status_code == 202, calibrated.text
+    ids["b_calibration"] = calibrated.json()["id"]
     # B's admin checks B-QUIZ's aggregates (a job, finished when the test client returns).
     checked = await client.post(
         "/v1/assessments/B-QUIZ/aggregate-jobs", params={"kind": "check"}, headers=b["admin"]
@@ -1801,6 +1824,7 @@ async def _db_view(
             ("rating_allocations", "task_id, rater"),
             ("rescorings", "id"),
             ("statistics_runs", "id"),
+            ("calibrations", "id"),  # state, status, result, published_at...
             ("service_clients", "id"),  # secret hashes, revoked_at...
             ("score_exports", "id"),  # status, progress, expiry...
             ("score_export_chunks", "export_id, seq"),
@@ -3043,6 +3067,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{item:str}", "B-SC-1")
             .replace("{task_id:uuid}", world.ids["b_task"])
             .replace("{rescoring_id:uuid}", world.ids["b_rescoring"])
+            .replace("{calibration_id:uuid}", world.ids["b_calibration"])
             .replace("{job_id:uuid}", world.ids["b_aggregate_job"])
             .replace("{webhook_id:uuid}", world.ids["b_webhook"])
             .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])

@@ -43,7 +43,8 @@ from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import attempts, monitor
 from service.delivery.monitor import AttemptRow
 from service.i18n import msg, negotiate
-from service.results import item_stats, ratings, rescoring, scores
+from service.results import calibrations, item_stats, ratings, rescoring, scores
+from service.results.calibrations import Calibration, CalibrationSummary
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
 from service.results.rescoring import Rescoring, RescoringRequest
@@ -61,6 +62,7 @@ AssessmentCode = Annotated[
     str, PathParameter(description="Assessment code", max_length=64, pattern=CODE_PATTERN)
 ]
 RescoringId = Annotated[UUID, PathParameter(description="Rescoring id")]
+CalibrationId = Annotated[UUID, PathParameter(description="Calibration id")]
 
 
 AssessmentPage = Annotated[Page[AssessmentSummary], schema_name("AssessmentPage")]
@@ -75,7 +77,11 @@ AttemptPage = Annotated[Page[AttemptRow], schema_name("AttemptPage")]
 RescoringPage = Annotated[Page[Rescoring], schema_name("RescoringPage")]
 
 
+CalibrationPage = Annotated[Page[CalibrationSummary], schema_name("CalibrationPage")]
+
+
 _RESCORINGS = "rescorings"
+_CALIBRATIONS = "calibrations"
 
 
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
@@ -352,6 +358,68 @@ class AssessmentController(Controller):
     )
     async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
         return await item_stats.get_run(conn, code)
+
+    @post(
+        "/{code:str}/calibrations",
+        operation_id="startCalibration",
+        guards=[admin],
+        status_code=202,
+        responses=errors(404),
+        summary="Start an IRT calibration over every final score: per top-level dimension, 2PL for items "
+        "with two credit levels, the graded response model for more (a job: poll it)",
+    )
+    async def start_calibration(
+        self, request: Request, conn: Conn, code: AssessmentCode
+    ) -> Response[Calibration]:
+        job = await calibrations.start(conn, code, request.user.subject)
+        rt = runtime(request)
+        return Response(
+            job,
+            status_code=202,
+            background=BackgroundTask(rt.jobs.launch, request.user.tenant_id, job.id),
+        )
+
+    @get(
+        "/{code:str}/calibrations",
+        operation_id="listCalibrations",
+        guards=[results],
+        responses=errors(404),
+        summary="Calibrations of this assessment, newest first (without their results)",
+    )
+    async def list_calibrations(
+        self, conn: Conn, code: AssessmentCode, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    ) -> CalibrationPage:
+        items = await calibrations.list_calibrations(
+            conn, code, before=decode_dated(_CALIBRATIONS, cursor), limit=limit
+        )
+        return Page(items, next_dated(_CALIBRATIONS, items, limit))
+
+    @get(
+        "/{code:str}/calibrations/{calibration_id:uuid}",
+        operation_id="getCalibration",
+        guards=[results],
+        responses=errors(404),
+        summary="A calibration: status, progress (processed of total); when done, per item the parameters "
+        "with standard errors, infit/outfit and flags, per dimension the marginal reliability, the test "
+        "information curve and the reported scale",
+    )
+    async def get_calibration(
+        self, conn: Conn, code: AssessmentCode, calibration_id: CalibrationId
+    ) -> Calibration:
+        return await calibrations.get_calibration(conn, code, calibration_id)
+
+    @post(
+        "/{code:str}/calibrations/{calibration_id:uuid}/publish",
+        operation_id="publishCalibration",
+        guards=[admin],
+        status_code=200,
+        responses=errors(404, 409),
+        summary="Publish a finished draft calibration after review: from then on it cannot change",
+    )
+    async def publish_calibration(
+        self, request: Request, conn: Conn, code: AssessmentCode, calibration_id: CalibrationId
+    ) -> Calibration:
+        return await calibrations.publish(conn, code, calibration_id, request.user.subject)
 
     @get(
         "/{code:str}/rater-agreement",

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
-from litestar.params import JSONBody, PathParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
 from service.api.deps import Conn, current_candidate, provide_tenant_conn
@@ -45,6 +45,19 @@ ItemRef = Annotated[
 ]
 
 
+OneLanguage = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        max_length=35,
+        description="Return every authored text (title, instructions, stems, options, scale labels) in this "
+        "language only, e.g. zh-CN or en (a text without it falls back to zh-CN, then en). Still a "
+        "{language: text} object, so a client reads it as a bilingual one; about half the bytes of "
+        "a bilingual form. Omitted: every language the items have.",
+    ),
+]
+
+
 class DeliveryController(Controller):
     path = "/v1/me"
     tags = ["candidate"]
@@ -69,11 +82,16 @@ class DeliveryController(Controller):
         "(retries are safe); the form, order and deadline are frozen",
     )
     async def start(
-        self, request: Request, conn: Conn, code: AssessmentCode, data: JSONBody[StartAttempt]
+        self,
+        request: Request,
+        conn: Conn,
+        code: AssessmentCode,
+        data: JSONBody[StartAttempt],
+        lang: OneLanguage = None,
     ) -> Response[AttemptState]:
         person = await current_candidate(request, conn)
         state, created = await attempts.start(conn, person, code, data, datetime.now(UTC))
-        return Response(state, status_code=201 if created else 200)
+        return Response(state.in_one_language(lang) if lang else state, status_code=201 if created else 200)
 
     @get(
         "/attempts/{attempt_id:uuid}",
@@ -81,9 +99,12 @@ class DeliveryController(Controller):
         responses=errors(403, 404),
         summary="The full state of an attempt: items, saved answers, time left by the server clock",
     )
-    async def resume(self, request: Request, conn: Conn, attempt_id: AttemptId) -> AttemptState:
+    async def resume(
+        self, request: Request, conn: Conn, attempt_id: AttemptId, lang: OneLanguage = None
+    ) -> AttemptState:
         person = await current_candidate(request, conn)
-        return await attempts.resume(conn, person, attempt_id)
+        state = await attempts.resume(conn, person, attempt_id)
+        return state.in_one_language(lang) if lang else state
 
     @put(
         "/attempts/{attempt_id:uuid}/answers/{item:str}",

@@ -92,6 +92,14 @@ async def get_assessment(conn: asyncpg.Connection, code: str, *, for_update: boo
     return _assessment(row)
 
 
+async def assessment_id(conn: asyncpg.Connection, code: str) -> UUID:
+    """The id of the assessment with this code (404 if none): for modules that keep rows per assessment."""
+    found: UUID | None = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+    if found is None:
+        raise NotFound(msg("no assessment '{code}'", code=code))
+    return found
+
+
 async def create_assessment(conn: asyncpg.Connection, content: AssessmentContent) -> Assessment:
     await conn.execute(
         "INSERT INTO assessments (code, content) VALUES ($1, $2)", content.code, msgspec.to_builtins(content)

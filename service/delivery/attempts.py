@@ -39,7 +39,16 @@ from service.errors import Conflict, DomainError, FieldError, NotFound, Unproces
 from service.i18n import msg
 from service.items import bank
 from service.items.model import image_ids
-from service.items.views import Answer, AnswerRule, CandidateItem, answer_rule, candidate_view, check_answer
+from service.items.views import (
+    Answer,
+    AnswerRule,
+    CandidateItem,
+    answer_rule,
+    candidate_view,
+    check_answer,
+    in_one_language,
+    one_language,
+)
 from service.rubrics.model import Localized
 from service.tenancy import org_units
 from service.tenancy.people import Person
@@ -93,6 +102,15 @@ class AttemptState(msgspec.Struct):
     items: list[CandidateItem]
     sections: list[str]
     answers: list[SavedAnswer]
+
+    def in_one_language(self, locale: str) -> AttemptState:
+        """Every authored text in `locale` only (or its fallback), for `?lang=`."""
+        return msgspec.structs.replace(
+            self,
+            title=one_language(self.title, locale),
+            instructions=one_language(self.instructions, locale) if self.instructions else None,
+            items=[in_one_language(item, locale) for item in self.items],
+        )
 
 
 class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):

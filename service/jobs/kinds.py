@@ -1,4 +1,4 @@
-"""The four kinds of job: how each runs and how its own row records a failure. The one module that
+"""The kinds of job: how each runs and how its own row records a failure. The one module that
 knows them all (the runner looks kinds up here; the kinds' modules know only `Job`). A rescoring
 commit stores its batches through the score pipeline, handed to it here."""
 
@@ -14,7 +14,7 @@ import msgspec
 from service import pipeline
 from service.aggregates import rebuild
 from service.jobqueue.job import Job
-from service.results import exports, item_stats, rescoring
+from service.results import calibrations, exports, item_stats, rescoring
 
 
 class Kind(msgspec.Struct, frozen=True):
@@ -27,4 +27,5 @@ KINDS: dict[str, Kind] = {
     "item_statistics": Kind(item_stats.run, item_stats.mark_failed),
     "aggregates": Kind(rebuild.run, rebuild.mark_failed),
     "score_export": Kind(exports.run, exports.mark_failed),
+    "calibration": Kind(calibrations.run, calibrations.mark_failed),
 }

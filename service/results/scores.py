@@ -221,6 +221,32 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
     return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
 
 
+async def count_final_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
+    """How many attempts of the assessment have a final current score."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
+        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
+        assessment_id,
+    )
+    return count
+
+
+async def final_current_batch(
+    conn: asyncpg.Connection, assessment_id: UUID, after: UUID | None, limit: int
+) -> list[tuple[UUID, ScoreDocument]]:
+    """The final current documents of the assessment's attempts, in attempt id order, the `limit`
+    after attempt `after` (None: from the first): a job reads them all batch by batch."""
+    rows = await conn.fetch(
+        """SELECT t.id, s.document::text AS document FROM attempts t
+           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
+           WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+        assessment_id,
+        after,
+        limit,
+    )
+    return [(row["id"], _document_decoder.decode(row["document"])) for row in rows]
+
+
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:
     rows = await conn.fetch(
         """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document FROM scores

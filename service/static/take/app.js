@@ -432,6 +432,8 @@ async function boot() {
     syncStatus();
     tick();
     redraw();
+    // the open attempt's texts came in one language: ask for them in the other (answers merge by revision)
+    if (session && navigator.onLine) openAttempt(session.record.id);
   });
   try {
     await auth.finishSignIn();
