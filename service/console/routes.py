@@ -7,6 +7,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 
 from service.config import Settings
 from service.console.demo_idp import DemoIdentityProvider
+from service.console.frameworks import FrameworkScreens
 from service.console.items import ItemScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
@@ -14,7 +15,7 @@ from service.console.web import console_guard
 
 
 def console_router(settings: Settings) -> Router:
-    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens]
+    handlers: list[type] = [ConsoleSignIn, Console, ItemScreens, FrameworkScreens]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers.append(DemoIdentityProvider)
     return Router(
