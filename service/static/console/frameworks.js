@@ -85,11 +85,11 @@
         if (details) {
           details.open = true;
         }
-      } else {
+      } else if (field.hasAttribute("aria-invalid")) {
         field.removeAttribute("aria-invalid");
       }
     });
   }
+  // Once per answer (not per swapped slot: a check swaps hundreds of them).
   document.addEventListener("htmx:afterSettle", mark);
-  document.addEventListener("htmx:oobAfterSwap", mark);
 })();

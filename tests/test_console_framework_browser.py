@@ -1,12 +1,4 @@
-"""DRAFT, NOT COLLECTED (the name does not start with test_): the framework editor's browser journey.
-
-Status when its author ran out of time: signing in, adopting, renaming and saving (htmx), and keyboard
-reordering with focus following the moved dimension passed in a real Chromium; after the first
-"check as you type" answer (htmx, out-of-band error slots) the editor's Save button could no longer be
-found, and the live service then hung on shutdown. The HTTP tests (test_console_framework_editor.py)
-cover the check's answer; its handling in the browser is unverified. Rename to test_*.py to resume.
-
-The framework editor in a real browser cut off from everything but loopback.
+"""The framework editor in a real browser cut off from everything but loopback.
 
 One journey (a live service costs seconds): adopt the teacher template, rename a dimension in both
 languages, move it with the keyboard, change a weight, see the server's message appear next to the
