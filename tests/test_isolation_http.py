@@ -2791,6 +2791,94 @@ async def test_the_console_cannot_reach_bs_objects(
     assert await _db_view(owner, world.b["id"]) == b_db_before
 
 
+# The framework editor's pages (service/console/frameworks.py), aimed by A's console session at B's
+# frameworks; bodies are the editor's form fields. Each must answer the 404 page a key nobody has gets.
+FRAMEWORK_CONSOLE_PROBES: list[Probe] = [
+    Probe("GET", "/console/frameworks/{code:str}", "/console/frameworks/B-FW", 404, "path"),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions",
+        "/console/frameworks/B-IMPORTED/versions",
+        404,
+        "path",
+        {"from_version": "1"},
+    ),
+    Probe(
+        "GET",
+        "/console/frameworks/{code:str}/versions/{version:int}",
+        "/console/frameworks/B-FW/versions/2",
+        404,
+        "path",
+    ),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions/{version:int}",
+        "/console/frameworks/B-FW/versions/2",
+        404,
+        "path",
+        {"etag": "{b_etag_v2}", "/code": "B-FW", "/title/en": "pwned by A", "action": "save"},
+    ),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions/{version:int}",
+        "/console/frameworks/B-DRAFT/versions/1",
+        404,
+        "path",
+        {"etag": "*", "/code": "B-DRAFT", "/title/en": "pwned by A", "action": "publish"},
+    ),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions/{version:int}/check",
+        "/console/frameworks/B-FW/versions/2/check",
+        404,
+        "path",
+        {"/code": "B-FW", "/title/en": "x"},
+    ),
+    Probe(
+        "GET",
+        "/console/frameworks/{code:str}/versions/{version:int}/export",
+        "/console/frameworks/B-FW/versions/1/export",
+        404,
+        "path",
+    ),
+    Probe(
+        "GET", "/console/frameworks/{code:str}/diff", "/console/frameworks/B-FW/diff?from=1&to=2", 404, "path"
+    ),
+]
+
+
+async def test_console_framework_pages_cannot_reach_bs_frameworks(
+    client: httpx.AsyncClient, world: World, owner: asyncpg.Connection
+):
+    """Every framework editor route with a key, aimed at B's: the same 404 page as a key nobody has, B
+    unchanged; a CASE import under B's framework code creates A's own framework."""
+    b_db_before = await _db_view(owner, world.b["id"])
+    session_id, csrf = await _console_session(client, world.a["id"], ["tenant_admin"])
+    headers = {"Cookie": f"assess_console={session_id}", "X-CSRF-Token": csrf}
+    for probe in FRAMEWORK_CONSOLE_PROBES:
+        url = _fill(probe.url, world.placeholders)
+        data = _fill(probe.body, world.placeholders)
+        response = await client.request(probe.method, url, headers=headers, data=data)
+        context = f"{probe.method} {url}"
+        assert response.status_code == 404 and "text/html" in response.headers["content-type"], context
+        for secret in (world.b["id"], world.b["slug"], "B B-", "pwned"):
+            assert secret not in response.text, (context, secret)
+        key = url.split("/")[3]
+        nobody = await client.request(probe.method, url.replace(key, "NO-SUCH"), headers=headers, data=data)
+        assert nobody.status_code == 404, context
+        assert nobody.text.replace("NO-SUCH", "<key>") == response.text.replace(key, "<key>"), context
+    imported = await client.post(
+        "/console/frameworks/import",
+        headers=headers,
+        data={"code": "B-DRAFT"},
+        files={"package": ("a.json", msgspec.json.encode(world.documents["a_case"]), "application/json")},
+    )
+    assert imported.status_code == 303 and imported.headers["location"] == "/console/frameworks/B-DRAFT"
+    mine = await client.get("/console/frameworks/B-DRAFT", headers=headers)
+    assert mine.status_code == 200 and "B B-" not in mine.text and "A A-FW" in mine.text
+    assert await _db_view(owner, world.b["id"]) == b_db_before
+
+
 def test_console_routes_join_the_route_walk(settings: Settings):
     """Console routes are not exempt: one that takes an object key in its path, query or `data` body
     fails test_every_object_route_has_an_isolation_probe until it has a probe (a console probe signs
@@ -3313,7 +3401,13 @@ def _body_fields(handler: BaseRouteHandler) -> set[str]:
 
 async def test_every_object_route_has_an_isolation_probe(settings: Settings):
     app = create_app(settings)
-    probes = CROSS_TENANT_PROBES + OWN_KEY_PROBES + DRAFT_REFERENCE_PROBES + CONSOLE_PROBES
+    probes = (
+        CROSS_TENANT_PROBES
+        + OWN_KEY_PROBES
+        + DRAFT_REFERENCE_PROBES
+        + CONSOLE_PROBES
+        + FRAMEWORK_CONSOLE_PROBES
+    )
     covered = {(p.method, p.route, p.covers) for p in probes}
     routes = list(_routes(app))
     known = {(m, path) for m, path, _ in routes}

@@ -27,7 +27,7 @@ from service.api.pagination import (
 from service.api.responses import errors
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.i18n import msg, negotiate
-from service.rubrics import case, frameworks, localize, templates
+from service.rubrics import frameworks, localize, templates
 from service.rubrics.diff import VersionDiff, diff_versions
 from service.rubrics.frameworks import Adopt, Framework, FrameworkVersion, Origin, ValidationReport
 from service.rubrics.jsonpatch import PatchOperation
@@ -162,7 +162,7 @@ class FrameworkController(Controller):
         data: JSONBody[dict[str, Any]],
         code: Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)] = None,
     ) -> Framework:
-        return await frameworks.create_framework(conn, case.import_case(data, code=code), Origin("case"))
+        return await frameworks.import_case(conn, data, code)
 
     @get(
         "/{code:str}",
@@ -324,21 +324,6 @@ class FrameworkController(Controller):
         version: VersionPath,
         format: Annotated[Literal["case", "native"], QueryParameter()] = "case",
     ) -> dict[str, Any]:
-        found = await frameworks.get_version(conn, code, version)
         if format == "native":
-            return frameworks.export_native(found)
-        framework = await frameworks.get_framework(conn, code)
-        summary = next(v for v in framework.versions if v.version == version)
-        changed = (summary.published_at or summary.updated_at).isoformat()
-        return case.export_case(
-            found.content,
-            seed=f"{framework.id}:{version}",
-            last_change=changed,
-            creator=str(request.user.tenant_id),
-            version=str(version),
-            adoption_status="Draft"
-            if found.status == "draft"
-            else "Adopted"
-            if found.status == "published"
-            else "Deprecated",
-        )
+            return frameworks.export_native(await frameworks.get_version(conn, code, version))
+        return await frameworks.export_case(conn, code, version, creator=str(request.user.tenant_id))

@@ -8,6 +8,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from service.config import Settings
 from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
+from service.console.frameworks import FrameworkScreens
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
 from service.console.marking import AgreementScreens, MarkingScreens
@@ -22,6 +23,7 @@ def console_router(settings: Settings) -> Router:
         ConsoleSignIn,
         Console,
         ItemScreens,
+        FrameworkScreens,
         *ITEM_AUTHORING,
         AssessmentScreens,
         SittingScreens,

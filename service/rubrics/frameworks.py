@@ -24,6 +24,7 @@ from service.errors import (
     msgspec_field_error,
 )
 from service.i18n import msg
+from service.rubrics import case
 from service.rubrics.jsonpatch import PatchOperation, apply_patch
 from service.rubrics.model import Code, FrameworkContent, Localized
 from service.rubrics.templates import content_hash, get_template
@@ -402,3 +403,25 @@ async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> di
 
 async def exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))
+
+
+async def import_case(conn: asyncpg.Connection, package: Any, code: str | None = None) -> Framework:
+    """A new framework (version 1, a draft) from a CASE 1.1 CFPackage; 422 naming every problem, nothing created."""
+    return await create_framework(conn, case.import_case(package, code=code), Origin("case"))
+
+
+async def export_case(conn: asyncpg.Connection, code: str, version: int, *, creator: str) -> dict[str, Any]:
+    """A version as a CASE 1.1 CFPackage: identifiers stable per framework and version, the adoption
+    status following the version's (draft, published, retired)."""
+    found = await get_version(conn, code, version)
+    framework = await get_framework(conn, code)
+    summary = next(v for v in framework.versions if v.version == version)
+    changed = (summary.published_at or summary.updated_at).isoformat()
+    return case.export_case(
+        found.content,
+        seed=f"{framework.id}:{version}",
+        last_change=changed,
+        creator=creator,
+        version=str(version),
+        adoption_status={"draft": "Draft", "published": "Adopted"}.get(found.status, "Deprecated"),
+    )
