@@ -144,7 +144,8 @@ def _print_demo(settings: Settings, tokens: dict[str, str]) -> None:
     print(f'  curl -s -H "Authorization: Bearer $OPERATOR_TOKEN" {base}/v1/tenants')
     print(f"API docs: {base}/docs    health: {base}/health/ready")
     print(
-        f"Web console: {base}/console/  (sign in as a demo persona: admin, author, rater or analyst)\n",
+        f"Web console: {base}/console/  (sign in as a demo persona: admin, author, rater or analyst)\n"
+        f"Candidate client: {base}/take/  (sign in as a demo candidate; works offline once loaded)\n",
         flush=True,
     )
 

@@ -1385,6 +1385,7 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
 # references (to a framework, and to an indicator by its code): probed above.
 NON_REFERENCE_QUERY_PARAMS = {
     "mode",
+    "lang",  # the language of the texts returned, not an object
     "limit",
     "cursor",
     "level",
