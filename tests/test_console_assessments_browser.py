@@ -11,10 +11,8 @@ directory, or to $CONSOLE_SCREENSHOTS (the README's are made with
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,7 +20,6 @@ from urllib.parse import urlencode
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from litestar import Litestar, Request, get
 from litestar.response import Redirect
 
@@ -31,7 +28,7 @@ from service.items.samples import sample_bank
 from tests.browser import OfflinePage, browser_page, live_service  # noqa: F401  (fixtures)
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 from tests.test_console_browser import _axe
-from tests.test_console_oidc import CLIENT_ID, FakeProvider
+from tests.test_console_oidc import CLIENT_ID, FakeProvider, on_loopback
 
 FRAMEWORK = "cadre-ai-literacy"
 
@@ -64,20 +61,8 @@ class SignedInProvider(FakeProvider):
 @pytest.fixture
 async def signed_in_provider() -> AsyncIterator[FakeProvider]:
     """As tests/test_console_oidc.py's `provider` fixture, with the authorization page."""
-    fake = SignedInProvider(IdentityProvider("https://idp.region.example"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    fake.base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
+    async with on_loopback(SignedInProvider(IdentityProvider("https://idp.region.example"))) as fake:
         yield fake
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _tenant(base_url: str, keys: ServiceKeys, fake: FakeProvider) -> None:

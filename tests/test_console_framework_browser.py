@@ -8,40 +8,11 @@ screenshot of it is saved (the temporary directory is printed).
 
 from __future__ import annotations
 
-import msgspec
 import pytest
 
-from service.api.docs import asset_url
-from service.config import Settings
 from service.console.frameworks import dom_id
-from service.db.pool import create_pool
-from service.demo import seed_demo
 from tests.browser import OfflinePage, browser_page, live_service  # noqa: F401  (fixtures)
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:  # the live service in demo mode
-    return msgspec.structs.replace(settings, demo=True)
-
-
-@pytest.fixture
-async def demo_seeded(app_url: str) -> None:
-    pool = await create_pool(app_url, min_size=1, max_size=2)
-    try:
-        await seed_demo(pool)
-    finally:
-        await pool.close()
-
-
-async def _axe(page, label: str) -> None:  # type: ignore[no-untyped-def]
-    await page.add_script_tag(url=asset_url("vendor/axe-core/axe.min.js"))
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{label}: {bad}"
+from tests.test_console_browser import _axe, demo_seeded, settings  # noqa: F401  (fixtures)
 
 
 async def test_adopt_rename_reweight_fix_and_publish(

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,9 +66,9 @@ class FakeProvider:
         return Litestar([discovery, token])
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[FakeProvider]:
-    fake = FakeProvider(IdentityProvider("https://idp.region.example"))
+@asynccontextmanager
+async def on_loopback(fake: FakeProvider) -> AsyncIterator[FakeProvider]:
+    """The fake provider served by uvicorn on a free loopback port (its `base`), in this event loop."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -81,6 +82,12 @@ async def provider() -> AsyncIterator[FakeProvider]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[FakeProvider]:
+    async with on_loopback(FakeProvider(IdentityProvider("https://idp.region.example"))) as fake:
+        yield fake
 
 
 async def _register(http: Any, keys: ServiceKeys, fake: FakeProvider) -> None:

@@ -23,7 +23,6 @@ import httpx
 import msgspec
 import pytest
 
-from service.api.docs import asset_url
 from service.auth.issue import issue_token
 from service.auth.keys import ServiceKeys
 from service.config import Settings
@@ -32,6 +31,7 @@ from service.demo import DEMO_CANDIDATE, seed_demo
 from tests import browser
 from tests.browser import LOOPBACK, OfflinePage, chromium_path
 from tests.delivery_setup import FRAMEWORK, ITEMS, assessment_body, publish_assessment
+from tests.test_console_browser import _axe
 
 live_service = browser.live_service  # the fixture
 OFFLINE_SECONDS = 60  # the issue: "keeps answering for a minute"
@@ -140,17 +140,6 @@ async def phones() -> AsyncIterator[Phone]:
             yield phone
         finally:
             await browser.close()
-
-
-async def _axe(page: Any, label: str) -> None:
-    await page.add_script_tag(url=asset_url("vendor/axe-core/axe.min.js"))
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{label}: {bad}"
 
 
 async def _sign_in(page: Any, base: str) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal, Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -198,8 +198,8 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
-    stored = await bank.versions_of(conn, either)
-    found: dict[tuple[str, int | None], Item] = {k: v for k, v in stored.items()}  # noqa: C416 - widens the key type
+    # keys read back with `int | None` versions (a pin's or a delivered one); a missing one is None
+    found = cast("dict[tuple[str, int | None], Item]", await bank.versions_of(conn, either))
     originals = {code: found.get((code, version)) for code, version in delivered.items()}
     for code in pins.items:
         if code not in delivered:
