@@ -60,7 +60,9 @@ async def export_bank(conn: asyncpg.Connection, *, framework: str | None, status
     return await export_package(conn, items, f"MANIFEST-{framework or 'bank'}")
 
 
-def _document(entry: PackageItem, framework: str, indicator: str | None) -> tuple[Item | None, list[FieldError]]:
+def _document(
+    entry: PackageItem, framework: str, indicator: str | None
+) -> tuple[Item | None, list[FieldError]]:
     where = f"/items/{entry.index}"
     document: dict[str, Any] = dict(entry.document or {}, framework=framework)
     if not entry.extended:
@@ -96,7 +98,8 @@ async def _create(conn: asyncpg.Connection, entry: PackageItem, item: Item) -> l
     except Unprocessable as exc:
         await savepoint.rollback()
         return [
-            msgspec.structs.replace(e, pointer=f"/items/{entry.index}" + (e.pointer or "")) for e in exc.errors
+            msgspec.structs.replace(e, pointer=f"/items/{entry.index}" + (e.pointer or ""))
+            for e in exc.errors
         ] or [FieldError(exc.message, f"/items/{entry.index}")]
     await savepoint.commit()
     return []

@@ -168,7 +168,9 @@ def _mapping(declaration: ET.Element) -> tuple[dict[str, float], float | None] |
     if _float(mapping.get("default-value", "0")) != 0:
         raise _Unsupported(msg("a mapping whose default value is not 0"))
     lower = mapping.get("lower-bound")
-    entries = {e.get("map-key", ""): _float(e.get("mapped-value")) for e in mapping.findall(q("qti-map-entry"))}
+    entries = {
+        e.get("map-key", ""): _float(e.get("mapped-value")) for e in mapping.findall(q("qti-map-entry"))
+    }
     return entries, None if lower is None else _float(lower)
 
 
@@ -193,9 +195,15 @@ def _close(a: float, b: float) -> bool:
 
 
 def _choice(
-    root: ET.Element, interaction: ET.Element, declaration: ET.Element, href: str, image_id: ImageId, lang: str
+    root: ET.Element,
+    interaction: ET.Element,
+    declaration: ET.Element,
+    href: str,
+    image_id: ImageId,
+    lang: str,
 ) -> dict[str, Any]:
     choices = interaction.findall(q("qti-simple-choice"))
+    keys = [c.get("identifier", "") for c in choices]
     options = [
         {
             "key": c.get("identifier", ""),
@@ -204,13 +212,17 @@ def _choice(
         }
         for c in choices
     ]
-    keys = [option["key"] for option in options]
     correct = [v.text or "" for v in declaration.iterfind(f"{q('qti-correct-response')}/{q('qti-value')}")]
     processing, mapping = _processing(root), _mapping(declaration)
     shuffle = interaction.get("shuffle", "false") == "true"
     if declaration.get("cardinality") == "single":
         if processing in (None, "match_correct") and len(correct) == 1:
-            return {"type": "single_choice", "options": options, "key": {"correct": correct[0]}, "shuffle_options": shuffle}
+            return {
+                "type": "single_choice",
+                "options": options,
+                "key": {"correct": correct[0]},
+                "shuffle_options": shuffle,
+            }
         if processing == "map_response" and mapping is not None:
             credit = {key: mapping[0].get(key, 0.0) for key in keys}
             if any(not 0 <= value <= 1 for value in credit.values()):
@@ -224,19 +236,30 @@ def _choice(
             }
         raise _Unsupported(msg("this single-choice scoring"))
     if declaration.get("cardinality") != "multiple":
-        raise _Unsupported(msg("a choice interaction whose response is '{cardinality}'", cardinality=declaration.get("cardinality")))
+        raise _Unsupported(
+            msg(
+                "a choice interaction whose response is '{cardinality}'",
+                cardinality=declaration.get("cardinality"),
+            )
+        )
     rule = "all_or_nothing"
     if processing in ("map_response", "map_response_point") or isinstance(processing, float):
         if mapping is None:
             raise _Unsupported(msg("mapped scoring without a mapping"))
         values, lower = mapping
         right, n = set(correct), len(keys)
-        if isinstance(processing, float) and right and all(
-            _close(values.get(k, 0), (1 if k in right else -1) / n) for k in keys
-        ) and _close(processing, (n - len(right)) / n):
+        if (
+            isinstance(processing, float)
+            and right
+            and all(_close(values.get(k, 0), (1 if k in right else -1) / n) for k in keys)
+            and _close(processing, (n - len(right)) / n)
+        ):
             rule = "per_option"
-        elif processing == "map_response" and right and lower == 0 and all(
-            _close(values.get(k, 0), (1 if k in right else -1) / len(right)) for k in keys
+        elif (
+            processing == "map_response"
+            and right
+            and lower == 0
+            and all(_close(values.get(k, 0), (1 if k in right else -1) / len(right)) for k in keys)
         ):
             rule = "right_minus_wrong"
         else:
@@ -265,13 +288,17 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
     body = root.find(q("qti-item-body"))
     interactions = [] if body is None else [e for e in body.iter() if local(e.tag) in SUPPORTED_INTERACTIONS]
     if len(interactions) != 1 or len(declarations) != 1:
-        raise _Unsupported(msg("an item with {count} interactions (exactly one is supported)", count=len(interactions)))
+        raise _Unsupported(
+            msg("an item with {count} interactions (exactly one is supported)", count=len(interactions))
+        )
     assert body is not None
     interaction, declaration = interactions[0], declarations[0]
     if interaction.get("response-identifier") != declaration.get("identifier"):
         raise _Unsupported(msg("an interaction without its response declaration"))
     rubrics = [e for e in body.iter() if local(e.tag) == "qti-rubric-block"]
-    scenario_parts = [e for e in body.iter() if local(e.tag) == "div" and "assess-scenario" in e.get("class", "")]
+    scenario_parts = [
+        e for e in body.iter() if local(e.tag) == "div" and "assess-scenario" in e.get("class", "")
+    ]
     skip = {interaction, *rubrics, *scenario_parts}
     prompt = interaction.find(q("qti-prompt"))
     outside = _text(body, skip)
@@ -279,7 +306,9 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
     scenario = " ".join(_text(part) for part in scenario_parts)
     if prompt is not None and outside:
         scenario = " ".join(filter(None, [scenario, outside]))
-    stem_images = [e for e in body.iter() if local(e.tag) == "img" and not any(e in set(s.iter()) for s in skip)]
+    stem_images = [
+        e for e in body.iter() if local(e.tag) == "img" and not any(e in set(s.iter()) for s in skip)
+    ]
     document: dict[str, Any] = {"code": root.get("identifier", ""), "stem": _localized(stem, lang)}
     if scenario:
         document["scenario"] = {lang: scenario}
@@ -287,7 +316,11 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
         document["image"] = image
     name = local(interaction.tag)
     if name == "qti-extended-text-interaction":
-        notes = [_text(r) for r in rubrics if "assess-exemplar" not in r.get("class", "") and r.get("view", "") in ("scorer", "")]
+        notes = [
+            _text(r)
+            for r in rubrics
+            if "assess-exemplar" not in r.get("class", "") and r.get("view", "") in ("scorer", "")
+        ]
         exemplars = [{lang: _text(r)} for r in rubrics if "assess-exemplar" in r.get("class", "")]
         key: dict[str, Any] = {}
         if notes := [n for n in notes if n]:
@@ -301,8 +334,16 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
         if _processing(root) not in (None, "match_correct") or declaration.get("cardinality") != "ordered":
             raise _Unsupported(msg("this ordering scoring"))
         order = [v.text or "" for v in declaration.iterfind(f"{q('qti-correct-response')}/{q('qti-value')}")]
-        options = [{"key": c.get("identifier", ""), "text": _localized(_text(c), lang)} for c in interaction.findall(q("qti-simple-choice"))]
-        return {**document, "type": "ordering", "options": options, "key": {"order": order, "credit": "exact"}}
+        options = [
+            {"key": c.get("identifier", ""), "text": _localized(_text(c), lang)}
+            for c in interaction.findall(q("qti-simple-choice"))
+        ]
+        return {
+            **document,
+            "type": "ordering",
+            "options": options,
+            "key": {"order": order, "credit": "exact"},
+        }
     return {**document, **_choice(root, interaction, declaration, href, image_id, lang)}
 
 
@@ -322,7 +363,16 @@ def _item(files: dict[str, bytes], index: int, resource: ET.Element, base: str, 
     found = PackageItem(index, identifier, href, "", None, False, {}, [])
     where = f"/items/{index}"
     if href not in files:
-        found.problems.append(FieldError(msg("item {identifier}: the file '{file}' is not in the package", identifier=identifier, file=href), where))
+        found.problems.append(
+            FieldError(
+                msg(
+                    "item {identifier}: the file '{file}' is not in the package",
+                    identifier=identifier,
+                    file=href,
+                ),
+                where,
+            )
+        )
         return found
     root = _xml(files, href)
     found.version = normalize(root)
@@ -340,7 +390,12 @@ def _item(files: dict[str, bytes], index: int, resource: ET.Element, base: str, 
     except _Unsupported as exc:
         found.problems.append(
             FieldError(
-                msg("item {identifier} ({file}): {construct} is not supported", identifier=found.identifier, file=href, construct=str(exc)),
+                msg(
+                    "item {identifier} ({file}): {construct} is not supported",
+                    identifier=found.identifier,
+                    file=href,
+                    construct=str(exc),
+                ),
                 where,
             )
         )
@@ -350,7 +405,7 @@ def _item(files: dict[str, bytes], index: int, resource: ET.Element, base: str, 
     if extension is not None and extension.text:
         try:
             item = item_decoder.decode(extension.text.strip())
-        except msgspec.ValueError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return found
         if _consistent(item, seen, language):
             found.document, found.extended = msgspec.to_builtins(item), True
@@ -361,9 +416,13 @@ def read_package(data: bytes, language: str = "zh-CN") -> list[PackageItem]:
     """Every item resource of the package, in the manifest's order. `language` is the language of items
     that name none."""
     files = _archive(data)
-    manifests = sorted((p for p in files if posixpath.basename(p) == "imsmanifest.xml"), key=lambda p: p.count("/"))
+    manifests = sorted(
+        (p for p in files if posixpath.basename(p) == "imsmanifest.xml"), key=lambda p: p.count("/")
+    )
     if not manifests:
-        raise _malformed(msg("it has no imsmanifest.xml"), msg("a QTI content package has imsmanifest.xml at its root"))
+        raise _malformed(
+            msg("it has no imsmanifest.xml"), msg("a QTI content package has imsmanifest.xml at its root")
+        )
     manifest = _xml(files, manifests[0])
     if local(manifest.tag) != "manifest":
         raise _malformed(msg("imsmanifest.xml is not a manifest"), msg("the root element must be 'manifest'"))
@@ -375,5 +434,7 @@ def read_package(data: bytes, language: str = "zh-CN") -> list[PackageItem]:
     if not resources:
         raise _malformed(msg("it lists no items"), msg("the manifest has no resource of an item type"))
     if len(resources) > MAX_ITEMS:
-        raise _malformed(msg("it has too many items"), msg("at most {count} items per package", count=MAX_ITEMS))
+        raise _malformed(
+            msg("it has too many items"), msg("at most {count} items per package", count=MAX_ITEMS)
+        )
     return [_item(files, n, resource, base, language) for n, resource in enumerate(resources)]

@@ -41,11 +41,11 @@ ImageSrc = Callable[[str], str]  # image id -> its path in the package
 
 def primary_language(item: Item) -> str:
     """The language the body is written in: Chinese, else English, else the stem's first."""
-    return next((lang for lang in LANGUAGE_ORDER if lang in item.stem), sorted(item.stem)[0])
+    return next((lang for lang in LANGUAGE_ORDER if lang in item.stem), min(item.stem))
 
 
 def _text(text: Localized, lang: str) -> str:
-    return text.get(lang) or text[sorted(text)[0]]
+    return text.get(lang) or text[min(text)]
 
 
 def _sub(parent: ET.Element, name: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -114,7 +114,9 @@ def _per_option(root: ET.Element, base: float) -> None:
         _number(base),
         base_type="float",
     )
-    total = _sub(_sub(_sub(condition, "qti-response-else"), "qti-set-outcome-value", identifier="SCORE"), "qti-sum")
+    total = _sub(
+        _sub(_sub(condition, "qti-response-else"), "qti-set-outcome-value", identifier="SCORE"), "qti-sum"
+    )
     _sub(total, "qti-base-value", _number(base), base_type="float")
     _sub(total, "qti-map-response", identifier="RESPONSE")
 
@@ -173,7 +175,10 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
     )
     options = [(o.key, _text(o.text, lang), o.image) for o in getattr(item, "options", [])]
     shuffle = "true" if getattr(item, "shuffle_options", False) else "false"
-    interaction_name, interaction_attributes = "qti-choice-interaction", {"max_choices": "1", "shuffle": shuffle}
+    interaction_name, interaction_attributes = (
+        "qti-choice-interaction",
+        {"max_choices": "1", "shuffle": shuffle},
+    )
     if isinstance(item, SingleChoice):
         _declare(root, "single", "identifier", [item.key.correct])
         processing: str | float = "match_correct"
@@ -214,12 +219,17 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
     else:  # open response: rated by people against the rubric
         _declare(root, "single", "string")
         _outcomes(root, human=True)
-        interaction = _sub(_body(root, item, lang, src), "qti-extended-text-interaction", response_identifier="RESPONSE")
+        interaction = _sub(
+            _body(root, item, lang, src), "qti-extended-text-interaction", response_identifier="RESPONSE"
+        )
         _sub(interaction, "qti-prompt", _text(item.stem, lang))
         return root
     _outcomes(root)
     interaction = _sub(
-        _body(root, item, lang, src), interaction_name, response_identifier="RESPONSE", **interaction_attributes
+        _body(root, item, lang, src),
+        interaction_name,
+        response_identifier="RESPONSE",
+        **interaction_attributes,
     )
     _sub(interaction, "qti-prompt", _text(item.stem, lang))
     _choices(interaction, options, src)
@@ -269,7 +279,9 @@ def package(items: list[Item], images: dict[str, tuple[str, bytes]], identifier:
             "resource",
             {"identifier": f"ITEM-{n + 1:04d}", "type": "imsqti_item_xmlv3p0", "href": href},
         )
-        extension = ET.SubElement(ET.SubElement(resource, "metadata"), "assess:item", {"xmlns:assess": EXTENSION})
+        extension = ET.SubElement(
+            ET.SubElement(resource, "metadata"), "assess:item", {"xmlns:assess": EXTENSION}
+        )
         extension.text = encode_item(item).decode()
         ET.SubElement(resource, "file", {"href": href})
         for image_id in image_ids(item):
@@ -285,7 +297,7 @@ def package(items: list[Item], images: dict[str, tuple[str, bytes]], identifier:
         ET.SubElement(resource, "file", {"href": path})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("imsmanifest.xml", _bytes(manifest))
-        for path, content in files.items():
-            archive.writestr(path, content)
+        for path, content in {"imsmanifest.xml": _bytes(manifest), **files}.items():
+            # A fixed time stamp: the same items export to the same bytes.
+            archive.writestr(zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0)), content, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
