@@ -74,7 +74,7 @@ class _Unsupported(Exception):
 def _malformed(detail: str, reason: str) -> MalformedPackage:
     return MalformedPackage(
         msg("the QTI package cannot be read: {detail}", detail=detail),
-        [FieldError(msg("{reason}", reason=reason), "/file")],
+        [FieldError(reason, "/file")],
     )
 
 
@@ -105,7 +105,7 @@ def _xml(files: dict[str, bytes], path: str) -> ET.Element:
     try:
         return parse(files[path])
     except XmlRefused as exc:
-        raise _malformed(msg("{file} is refused", file=path), str(exc)) from None
+        raise _malformed(msg("{file} is refused", file=path), exc.args[0]) from None
 
 
 def _text(element: ET.Element | None, skip: set[ET.Element] | None = None) -> str:
@@ -283,7 +283,7 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
     for element in root.iter():
         name = local(element.tag)
         if name in UNSUPPORTED or (name.endswith("-interaction") and name not in SUPPORTED_INTERACTIONS):
-            raise _Unsupported(msg("'{name}'", name=name))
+            raise _Unsupported(msg("the element '{name}'", name=name))
     declarations = root.findall(q("qti-response-declaration"))
     body = root.find(q("qti-item-body"))
     interactions = [] if body is None else [e for e in body.iter() if local(e.tag) in SUPPORTED_INTERACTIONS]
@@ -394,7 +394,7 @@ def _item(files: dict[str, bytes], index: int, resource: ET.Element, base: str, 
                     "item {identifier} ({file}): {construct} is not supported",
                     identifier=found.identifier,
                     file=href,
-                    construct=str(exc),
+                    construct=exc.args[0],
                 ),
                 where,
             )

@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from service.i18n import msg
+
 QTI3 = "http://www.imsglobal.org/xsd/imsqtiasi_v3p0"
 QTI2 = (
     "http://www.imsglobal.org/xsd/imsqti_v2p0",
@@ -42,9 +44,11 @@ def parse(data: bytes) -> ET.Element:
     try:
         root: ET.Element = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise XmlRefused(f"a document type declaration or entity is refused ({type(exc).__name__})") from exc
+        raise XmlRefused(
+            msg("a document type declaration or entity is refused ({reason})", reason=type(exc).__name__)
+        ) from exc
     except ET.ParseError as exc:
-        raise XmlRefused(f"not well-formed XML: {exc}") from exc
+        raise XmlRefused(msg("not well-formed XML: {error}", error=str(exc))) from exc
     return root
 
 
