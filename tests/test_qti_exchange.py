@@ -126,8 +126,17 @@ async def test_a_qti_21_package_from_another_tool_imports_what_it_can_express(cl
     problem = refused.json()
     assert problem["type"] == "urn:assess:problem:qti-items-refused"
     assert "5 of 9 items cannot be imported; nothing was saved" in problem["detail"]
-    assert [e["pointer"] for e in problem["errors"]] == ["/items/2", "/items/4", "/items/6", "/items/7", "/items/8"]
-    assert "ITEM_MATCH" in problem["errors"][1]["detail"] and "qti-match-interaction" in problem["errors"][1]["detail"]
+    assert [e["pointer"] for e in problem["errors"]] == [
+        "/items/2",
+        "/items/4",
+        "/items/6",
+        "/items/7",
+        "/items/8",
+    ]
+    assert (
+        "ITEM_MATCH" in problem["errors"][1]["detail"]
+        and "qti-match-interaction" in problem["errors"][1]["detail"]
+    )
     assert await _bank(client, b) == []
 
     without_indicator = await _import(client, b, qti21, partial="true")
@@ -153,7 +162,9 @@ async def test_a_qti_21_package_from_another_tool_imports_what_it_can_express(cl
     assert (await client.get("/v1/images/" + choice["image"], headers=b)).status_code == 200
     order = (await client.get("/v1/items/ITEM_ORDER", headers=b)).json()["content"]
     assert order["key"] == {"order": ["C1", "C2", "C3"], "credit": "exact"}
-    assert (await client.get("/v1/items/ITEM_EXTENDED", headers=b)).json()["content"]["type"] == "open_response"
+    assert (await client.get("/v1/items/ITEM_EXTENDED", headers=b)).json()["content"][
+        "type"
+    ] == "open_response"
 
 
 async def test_an_item_the_bank_refuses_leaves_nothing_behind_in_a_partial_import(client, regions):
@@ -188,7 +199,10 @@ async def test_broken_or_hostile_packages_get_a_typed_error_and_change_nothing(c
             "imsmanifest.xml",
             '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/hostname">]><manifest>&x;</manifest>',
         )
-    for content, says in ((b"not a zip", "not a zip archive"), (hostile.getvalue(), "imsmanifest.xml is refused")):
+    for content, says in (
+        (b"not a zip", "not a zip archive"),
+        (hostile.getvalue(), "imsmanifest.xml is refused"),
+    ):
         response = await _import(client, b, content, partial="true")
         assert response.status_code == 422, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -212,7 +226,9 @@ async def test_one_assessments_items_export_alone(client, regions):
     )
     assert imported.status_code == 200, imported.text
     form = sample_assessment(FRAMEWORK)
-    assert (await client.post("/v1/assessments", json=msgspec.to_builtins(form), headers=a)).status_code == 201
+    assert (
+        await client.post("/v1/assessments", json=msgspec.to_builtins(form), headers=a)
+    ).status_code == 201
     exported = await client.get(f"/v1/assessments/{form.code}/items/qti", headers=a)
     assert exported.status_code == 200, exported.text
     with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:

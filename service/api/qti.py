@@ -106,5 +106,11 @@ class QtiController(Controller):
     ) -> QtiImportResult:
         content, _ = await uploaded_file(request, "file")
         return await exchange.import_package(
-            conn, content, framework=framework, indicator=indicator, language=language, partial=partial
+            conn,
+            content,
+            framework=framework,
+            indicator=indicator,
+            language=language,
+            partial=partial,
+            created_by=request.user.subject,
         )

@@ -76,7 +76,12 @@ CRAFTED: list[dict[str, Any]] = [
         for rule in ("all_or_nothing", "per_option", "right_minus_wrong")
     ],
     *[
-        _base(f"Q-OR-{credit}", "ordering", options=_options(4), key={"order": ["c", "a", "d", "b"], "credit": credit})
+        _base(
+            f"Q-OR-{credit}",
+            "ordering",
+            options=_options(4),
+            key={"order": ["c", "a", "d", "b"], "credit": credit},
+        )
         for credit in ("exact", "pairwise")
     ],
     _base("Q-LK", "likert", scale_points=4, scale_labels=[_l(f"{p}级", f"level {p}") for p in range(1, 5)]),
@@ -104,14 +109,19 @@ CRAFTED: list[dict[str, Any]] = [
         "open_response",
         task="critique_output",
         max_length=1200,
-        key={"rater_notes": _l("看论证", "Look for the argument"), "exemplars": [_l("范例一", "One"), _l("范例二", "Two")]},
+        key={
+            "rater_notes": _l("看论证", "Look for the argument"),
+            "exemplars": [_l("范例一", "One"), _l("范例二", "Two")],
+        },
     ),
     _base("Q-OP-BARE", "open_response", stem={"en": "English only"}),
 ]
 
 
 def _items() -> list[Item]:
-    samples = [item for bank in ("cadre-ai-literacy", "teacher-digital-literacy") for item in sample_bank(bank).items]
+    samples = [
+        item for bank in ("cadre-ai-literacy", "teacher-digital-literacy") for item in sample_bank(bank).items
+    ]
     return samples + [msgspec.convert(item, Item) for item in CRAFTED]
 
 
@@ -130,12 +140,16 @@ def _unzip(data: bytes) -> dict[str, bytes]:
 
 def _folder(name: str) -> bytes:
     folder = FIXTURES / name
-    return _zip({p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()})
+    return _zip(
+        {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    )
 
 
 def _without_extension(data: bytes) -> dict[str, bytes]:
     files = _unzip(data)
-    files["imsmanifest.xml"] = re.sub(rb"<assess:item [^>]*>.*?</assess:item>", b"", files["imsmanifest.xml"], flags=re.S)
+    files["imsmanifest.xml"] = re.sub(
+        rb"<assess:item [^>]*>.*?</assess:item>", b"", files["imsmanifest.xml"], flags=re.DOTALL
+    )
     return files
 
 
@@ -230,13 +244,25 @@ def _our_fraction(item: Item, answer: Answer) -> float:
 
 @pytest.mark.parametrize(
     "code",
-    ["Q-SC", "Q-MC-all_or_nothing", "Q-MC-per_option", "Q-MC-right_minus_wrong", "Q-OR-exact", "Q-LK", "Q-LK-R", "Q-SJ-best"],
+    [
+        "Q-SC",
+        "Q-MC-all_or_nothing",
+        "Q-MC-per_option",
+        "Q-MC-right_minus_wrong",
+        "Q-OR-exact",
+        "Q-LK",
+        "Q-LK-R",
+        "Q-SJ-best",
+    ],
 )
 def test_qti_response_processing_credits_every_answer_as_we_do(code: str):
     item = next(msgspec.convert(i, Item) for i in CRAFTED if i["code"] == code)
     root = parse(_unzip(package([item], IMAGES, "M"))["items/item-0001.xml"])
     for answer, response in _answers(item):
-        assert math.isclose(_qti_score(root, response), _our_fraction(item, answer), abs_tol=1e-9), (code, answer)
+        assert math.isclose(_qti_score(root, response), _our_fraction(item, answer), abs_tol=1e-9), (
+            code,
+            answer,
+        )
 
 
 def test_without_our_extension_the_standard_part_reads_as_the_nearest_item():
@@ -248,7 +274,12 @@ def test_without_our_extension_the_standard_part_reads_as_the_nearest_item():
     assert not any(entry.extended for entry in entries)
     assert all(entry.problems == [] for entry in entries)
     sc = by_code["Q-SC"]
-    assert (sc["type"], sc["key"], sc["image"], sc["options"][3]["image"]) == ("single_choice", {"correct": "d"}, PNG_ID, JPEG_ID)
+    assert (sc["type"], sc["key"], sc["image"], sc["options"][3]["image"]) == (
+        "single_choice",
+        {"correct": "d"},
+        PNG_ID,
+        JPEG_ID,
+    )
     assert sc["stem"] == {"zh-CN": "题干 Q-SC"} and sc["scenario"] == {"zh-CN": "情境：第一行 第二行"}
     for rule in ("all_or_nothing", "per_option", "right_minus_wrong"):
         assert by_code[f"Q-MC-{rule}"]["key"] == {"correct": ["a", "c", "d"], "partial_credit": rule}
@@ -290,9 +321,16 @@ def test_cito_fixtures_are_the_vendored_files():
 def test_a_qti_21_package_written_by_citos_converter_reads_as_its_qti_3_original():
     qti3, qti21 = read_package(_folder("cito-sample-qti3")), read_package(_folder("cito-sample-qti21"))
     assert {e.version for e in qti3} == {"3.0"} and {e.version for e in qti21} == {"2.x"}
-    assert [(e.identifier, e.document, e.images) for e in qti21] == [(e.identifier, e.document, e.images) for e in qti3]
+    assert [(e.identifier, e.document, e.images) for e in qti21] == [
+        (e.identifier, e.document, e.images) for e in qti3
+    ]
     read = {e.identifier: e for e in qti21}
-    assert [i for i, e in read.items() if e.document] == ["ITEM_CHOICE", "ITEM_CHOICE_MULTI", "ITEM_EXTENDED", "ITEM_ORDER"]
+    assert [i for i, e in read.items() if e.document] == [
+        "ITEM_CHOICE",
+        "ITEM_CHOICE_MULTI",
+        "ITEM_EXTENDED",
+        "ITEM_ORDER",
+    ]
     choice = read["ITEM_CHOICE"].document
     assert choice["key"] == {"correct": "CHOICE3"} and choice["stem"]["nl-NL"].startswith("Welke van de")
     assert read["ITEM_CHOICE"].images[choice["image"]].startswith(b"\x89PNG")
@@ -338,7 +376,10 @@ def test_broken_and_hostile_packages_are_refused_whole():
     assert "imsmanifest.xml is refused" in _refused(_zip({"imsmanifest.xml": b"<manifest"})).detail
     laughing = _unzip(item) | {"items/item-0001.xml": LAUGHS}
     assert "items/item-0001.xml is refused" in _refused(_zip(laughing)).detail
-    assert "lists no items" in _refused(_zip({"imsmanifest.xml": manifest.replace(b"imsqti_item", b"webcontent")})).detail
+    assert (
+        "lists no items"
+        in _refused(_zip({"imsmanifest.xml": manifest.replace(b"imsqti_item", b"webcontent")})).detail
+    )
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("imsmanifest.xml", manifest)
@@ -349,7 +390,9 @@ def test_broken_and_hostile_packages_are_refused_whole():
 
 def test_a_reference_out_of_the_package_is_a_problem_of_its_item():
     files = _unzip(package([msgspec.convert(CRAFTED[0], Item)], IMAGES, "M"))
-    files["imsmanifest.xml"] = files["imsmanifest.xml"].replace(b'href="items/item-0001.xml"', b'href="../../etc/item.xml"', 1)
+    files["imsmanifest.xml"] = files["imsmanifest.xml"].replace(
+        b'href="items/item-0001.xml"', b'href="../../etc/item.xml"', 1
+    )
     files["items/item-0001.xml"] = files["items/item-0001.xml"].replace(b"../images/", b"../../../images/")
     (entry,) = read_package(_zip(files))
     assert entry.document is None

@@ -87,13 +87,15 @@ def _document(
         return None, [msgspec.structs.replace(problem, pointer=where + (problem.pointer or ""))]
 
 
-async def _create(conn: asyncpg.Connection, entry: PackageItem, item: Item) -> list[FieldError]:
+async def _create(
+    conn: asyncpg.Connection, entry: PackageItem, item: Item, created_by: str
+) -> list[FieldError]:
     """Create the item and the images it shows under a savepoint; its problems (then nothing is kept)."""
     savepoint = conn.transaction()
     await savepoint.start()
     try:
         for image_id in image_ids(item):
-            await images.store_image(conn, entry.images[image_id], None, "qti-import")
+            await images.store_image(conn, entry.images[image_id], None, created_by)
         await bank.create_item(conn, item)
     except Unprocessable as exc:
         await savepoint.rollback()
@@ -113,9 +115,11 @@ async def import_package(
     indicator: str | None,
     language: str,
     partial: bool,
+    created_by: str,
 ) -> QtiImportResult:
     """Create the package's items under `framework` (see the module's docstring); `indicator` is what items
-    without our extension measure, `language` the language of items that name none."""
+    without our extension measure, `language` the language of items that name none; `created_by` uploads
+    the package's images (a token's subject)."""
     if await bank.latest_framework(conn, framework) is None:
         raise Unprocessable(
             msg("framework '{code}' has no published version to write items for", code=framework),
@@ -147,7 +151,7 @@ async def import_package(
             result.rejected.append(RejectedItem(entry.index, entry.identifier, entry.href, [problem]))
             continue
         seen.add(item.code)
-        problems = await _create(conn, entry, item)
+        problems = await _create(conn, entry, item, created_by)
         if problems:
             result.rejected.append(RejectedItem(entry.index, entry.identifier, entry.href, problems))
         else:
