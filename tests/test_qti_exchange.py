@@ -19,7 +19,7 @@ from service.items.model import Item
 from service.items.qti.write import package
 from service.items.samples import ITEMS_DIR, sample_assessment
 from tests.delivery_setup import FRAMEWORK, publish_framework
-from tests.helpers import make_tenant
+from tests.helpers import make_tenant, user
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "qti"
 ZIP = "application/zip"
@@ -236,3 +236,15 @@ async def test_one_assessments_items_export_alone(client, regions):
     referenced = {ref.code for s in form.sections for ref in (s.items or (s.pool.items if s.pool else []))}
     assert len(items) == len(referenced)
     assert (await client.get("/v1/assessments/NOWHERE/items/qti", headers=a)).status_code == 404
+
+
+async def test_raters_read_packages_but_only_authors_and_admins_import(client, service_keys):
+    region = await make_tenant(client, service_keys, "qti-roles")
+    await publish_framework(client, region["admin"])
+    rater, candidate = (user(service_keys, region["id"], [role]) for role in ("rater", "candidate"))
+    assert (await client.get("/v1/items/export/qti", headers=rater)).status_code == 200
+    assert (await client.get("/v1/items/export/qti", headers=candidate)).status_code == 403
+    content = package([msgspec.convert(_with_image("QTI-R"), Item)], {PNG_ID: ("image/png", PNG)}, "M")
+    refused = await _import(client, rater, content)
+    assert refused.status_code == 403
+    assert await _bank(client, region["admin"]) == []
