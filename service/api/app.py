@@ -37,6 +37,7 @@ from service.api.org_units import OrgUnitController
 from service.api.participation import ParticipationController
 from service.api.people import MeController, PeopleController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.qti import QtiController
 from service.api.ratelimit import RateLimiter, add_ratelimit_headers, install_limiter, rate_limit
 from service.api.ratings import RatingAdminController, RatingController
 from service.api.runtime import Runtime, install, runtime
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TemplateController,
             FrameworkController,
             ItemController,
+            QtiController,
             ImageController,
             AssessmentController,
             ParticipationController,

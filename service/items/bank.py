@@ -507,3 +507,9 @@ async def versions_of(
         (row["code"], row["version"]): decoded_content(row["content_hash"], row["content_json"])
         for row in rows
     }
+
+
+async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]:
+    """Those of `codes` the tenant already has an item for."""
+    rows = await conn.fetch("SELECT code FROM items WHERE code = ANY($1::text[])", codes)
+    return {row["code"] for row in rows}
