@@ -9,8 +9,8 @@ from service.config import Settings
 from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.frameworks import FrameworkScreens
-from service.console.item_files import ITEM_AUTHORING
 from service.console.integrations import INTEGRATIONS
+from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
 from service.console.marking import AgreementScreens, MarkingScreens
 from service.console.org_tree import OrgTreeScreens
