@@ -200,6 +200,9 @@ async def test_clients_and_webhooks_show_each_secret_once(settings: Settings) ->
         revoked = await http.post(f"/console/clients/{client_id.group(1)}/revoke", data={"csrf_token": csrf})
         assert revoked.status_code == 303
         assert "rotate-HR" not in (await http.get("/console/clients")).text
+        late = await http.post(f"/console/clients/{client_id.group(1)}/rotate", data={"csrf_token": csrf})
+        assert late.status_code == 409 and 'data-testid="client-error"' in late.text
+        assert 'data-testid="secret"' not in late.text
         after = await http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials"},
