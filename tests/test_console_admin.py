@@ -9,9 +9,11 @@ import re
 
 import httpx
 import msgspec
+import openpyxl
 import xlsxwriter
 
 from service.config import Settings
+from service.tenancy import spreadsheets
 from tests.console_helpers import csrf_of, demo_console, sign_in
 
 
@@ -108,6 +110,18 @@ async def test_people_filters_pages_edit_deactivate_and_import(settings: Setting
         under = await http.get("/console/people", params={"under": "P-C1", "category": "civil_servant"})
         assert re.findall(r'data-testid="person-([^"]+)"', under.text) == ["demo-0001", "demo-0003"]
         assert (await http.get("/console/people", params={"under": "NOWHERE"})).status_code == 404
+
+        template = await http.get("/console/people/-/template.xlsx")
+        assert template.status_code == 200
+        sheets = openpyxl.load_workbook(io.BytesIO(template.content), read_only=True).worksheets
+        assert next(sheets[0].iter_rows(values_only=True)) == (
+            "external_id",
+            "org_unit_code",
+            "category",
+            "display_name",
+            "active",
+        )
+        assert [r[0] for r in sheets[1].iter_rows(values_only=True)] == list(spreadsheets.PEOPLE_COLUMNS)
 
         # An import with two bad rows: both named by sheet, row and column; nothing is created.
         rows: list[list[object]] = [["external_id", "org_unit_code", "category", "display_name"]]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, get_args
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
@@ -37,6 +37,7 @@ from service.tenancy.people import BulkResult, Person, PersonPatch
 ExternalId = Annotated[str, PathParameter(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
 Under = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
 PAGE_SIZE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CATEGORIES = get_args(Category)
 EDIT_FIELDS = ("org_unit_code", "category", "display_name", "active")
 
@@ -160,6 +161,15 @@ class PeopleScreens(Controller):
         """PATCH /v1/people/{id} with `{"active": false}`: the person can no longer sign in; results stay."""
         await people.patch_person(conn, external_id, PersonPatch(active=False))
         return Redirect(f"/console/people/{external_id}?saved=1", status_code=303)
+
+    @get("/-/template.xlsx", guards=[write])
+    async def template(self, request: Request) -> Response[bytes]:
+        """An empty sheet with the import's columns, and what each takes in the session's language."""
+        return Response(
+            spreadsheets.people_template(session_of(request).locale),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="people-import-template.xlsx"'},
+        )
 
     @get("/-/import", guards=[write])
     async def import_page(self, request: Request, conn: Conn) -> Template:

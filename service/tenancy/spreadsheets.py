@@ -17,14 +17,15 @@ import io
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 from zipfile import BadZipFile
 
 import asyncpg
 import msgspec
 
 from service.errors import DomainError, FieldError, Unprocessable, msgspec_field_error
-from service.i18n import msg
+from service.i18n import msg, render
+from service.tenancy.fields import Category
 from service.tenancy.org_units import MAX_IMPORT_UNITS, OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import MAX_BULK_PEOPLE, PeopleBulkUpsert, PersonBulkRow
 
@@ -101,6 +102,30 @@ def read_table(
     if not found:
         raise _not_a_table(msg("the file holds no rows below its header"))
     return found
+
+
+def people_template(locale: str) -> bytes:
+    """An XLSX to fill in: the columns on the first sheet's first row, what each takes on a second sheet."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    bold = book.add_format({"bold": True})
+    book.add_worksheet("people").write_row(0, 0, PEOPLE_COLUMNS, bold)
+    notes = book.add_worksheet(render(msg("Instructions"), locale))
+    hints = [
+        msg("The person's id in the HR system (required; letters, digits, . _ : @ -)"),
+        msg("The code of the person's org unit (empty: none)"),
+        msg("One of: {categories} (empty: unspecified)", categories=", ".join(get_args(Category))),
+        msg("The name shown in the console and reports (optional)"),
+        msg("true or false (empty: true); false: the person can no longer sign in"),
+    ]
+    notes.set_column(0, 0, 18)
+    notes.set_column(1, 1, 90)
+    for row, (column, hint) in enumerate(zip(PEOPLE_COLUMNS, hints, strict=True)):
+        notes.write_row(row, 0, [column, render(hint, locale)])
+    book.close()
+    return buffer.getvalue()
 
 
 def _flag(cells: dict[str, str], column: str) -> bool | str:
