@@ -78,6 +78,12 @@ async def test_admin_imports_people_moves_a_unit_and_sets_up_integrations(
     await page.wait_for_selector('[data-testid="unit-P-C1"]')
     await page.click('[data-testid="open-P-C1"]')
     await page.wait_for_selector('[data-testid="unit-P-C1-K2"]')
+    assert await page.get_attribute('[data-testid="open-P-C1"]', "aria-expanded") == "true"
+    await page.click('[data-testid="open-P-C1"]')  # closes without a request, opens again likewise
+    assert not await page.is_visible('[data-testid="unit-P-C1-K2"]')
+    assert await page.get_attribute('[data-testid="open-P-C1"]', "aria-expanded") == "false"
+    await page.click('[data-testid="open-P-C1"]')
+    assert await page.is_visible('[data-testid="unit-P-C1-K2"]')
     await _axe(page, "org tree")
     await page.click('[data-testid="unit-P-C1-K2"] > a')
     await page.wait_for_url("**/console/org-units/P-C1-K2")
