@@ -5,11 +5,13 @@ people (filters, pages, edit, deactivate, import with every bad row named), serv
 from __future__ import annotations
 
 import io
+import logging
 import re
 
 import httpx
 import msgspec
 import openpyxl
+import pytest
 import xlsxwriter
 
 from service.config import Settings
@@ -109,7 +111,8 @@ async def test_people_filters_pages_edit_deactivate_and_import(settings: Setting
         csrf = await _csrf(http)
         under = await http.get("/console/people", params={"under": "P-C1", "category": "civil_servant"})
         assert re.findall(r'data-testid="person-([^"]+)"', under.text) == ["demo-0001", "demo-0003"]
-        assert (await http.get("/console/people", params={"under": "NOWHERE"})).status_code == 404
+        nowhere = await http.get("/console/people", params={"under": "NOWHERE"})
+        assert nowhere.status_code == 404 and 'data-testid="error-under"' in nowhere.text
 
         template = await http.get("/console/people/-/template.xlsx")
         assert template.status_code == 200
@@ -184,7 +187,10 @@ async def test_people_filters_pages_edit_deactivate_and_import(settings: Setting
         assert (await http.get("/console/people/nobody")).status_code == 404
 
 
-async def test_clients_and_webhooks_show_each_secret_once(settings: Settings) -> None:
+async def test_clients_and_webhooks_show_each_secret_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     async with demo_console(settings) as http:
         await sign_in(http, "admin")
         csrf = await _csrf(http)
@@ -260,6 +266,11 @@ async def test_clients_and_webhooks_show_each_secret_once(settings: Settings) ->
         new_secret = re.search(r'data-testid="secret">([^<]+)<', rotated_hook.text)
         assert new_secret and new_secret.group(1) != hook_secret.group(1)
         assert new_secret.group(1) not in (await http.get("/console/webhooks")).text
+
+        logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+        assert "assess.access" in logged or "/console/webhooks" in logged  # the access log was captured
+        for shown in (secret, fresh, hook_secret, new_secret):
+            assert shown.group(1) not in logged
 
         tenant = await http.get("/console/tenant")
         assert (

@@ -78,19 +78,25 @@ class PeopleScreens(Controller):
         active: Annotated[bool | None, QueryParameter()] = None,
         cursor: Cursor = None,
     ) -> Template:
-        found = await people.list_people(
-            conn,
-            under=under,
-            category=category,
-            active=active,
-            after=decode_cursor("people", cursor),
-            limit=PAGE_SIZE,
-        )
+        errors: dict[str, list[str]] = {}
+        try:
+            found = await people.list_people(
+                conn,
+                under=under,
+                category=category,
+                active=active,
+                after=decode_cursor("people", cursor),
+                limit=PAGE_SIZE,
+            )
+        except NotFound as exc:  # an unknown unit: the API's 404, shown next to the filter
+            found, errors = [], {"under": [render(exc.message, session_of(request).locale)]}
         filters = _filters(under, category, active)
         return await page(
             request,
             conn,
             "people.html",
+            status_code=404 if errors else 200,
+            errors=errors,
             people=found,
             filters=filters,
             next_cursor=next_cursor("people", [p.external_id for p in found], PAGE_SIZE),
