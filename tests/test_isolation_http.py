@@ -1261,6 +1261,123 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # The console's administration screens (org_tree.py, people.py, integrations.py): B's keys are unknown.
+    *[
+        Probe(method, route, url, 404, covers, who="console", form=form)
+        for method, route, url, covers, form in (
+            (
+                "GET",
+                "/console/org-units/-/children",
+                "/console/org-units/-/children?parent=B-ROOT",
+                "query:parent",
+                None,
+            ),
+            ("GET", "/console/org-units/{code:str}", "/console/org-units/B-CITY", "path", None),
+            (
+                "POST",
+                "/console/org-units/{code:str}/move",
+                "/console/org-units/B-CITY/move",
+                "path",
+                {"parent_code": ""},
+            ),
+            (
+                "POST",
+                "/console/org-units/{code:str}/move",
+                "/console/org-units/B-LEAF/move",
+                "path",
+                {"parent_code": "A-ROOT"},
+            ),
+            ("GET", "/console/people", "/console/people?under=B-ROOT", "query:under", None),
+            ("GET", "/console/people/{external_id:str}", "/console/people/b-1", "path", None),
+            (
+                "POST",
+                "/console/people/{external_id:str}",
+                "/console/people/b-1",
+                "path",
+                {"display_name": "pwned"},
+            ),
+            (
+                "POST",
+                "/console/people/{external_id:str}/deactivate",
+                "/console/people/b-1/deactivate",
+                "path",
+                {},
+            ),
+            (
+                "POST",
+                "/console/clients/{client_id:uuid}/rotate",
+                "/console/clients/{b_client}/rotate",
+                "path",
+                {"grace_seconds": "0"},
+            ),
+            (
+                "POST",
+                "/console/clients/{client_id:uuid}/revoke",
+                "/console/clients/{b_client}/revoke",
+                "path",
+                {},
+            ),
+            ("GET", "/console/webhooks/{webhook_id:uuid}", "/console/webhooks/{b_webhook}", "path", None),
+            (
+                "POST",
+                "/console/webhooks/{webhook_id:uuid}/test",
+                "/console/webhooks/{b_webhook}/test",
+                "path",
+                {},
+            ),
+            (
+                "POST",
+                "/console/webhooks/{webhook_id:uuid}/rotate-secret",
+                "/console/webhooks/{b_webhook}/rotate-secret",
+                "path",
+                {"grace_seconds": "0"},
+            ),
+            *[
+                (
+                    "POST",
+                    "/console/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+                    f"/console/webhooks/{{{hook}}}/deliveries/{{b_webhook_delivery}}/redeliver",
+                    "path",
+                    {},
+                )
+                for hook in ("b_webhook", "a_webhook")
+            ],
+        )
+    ],
+    # A's own move, import and edit naming B's units: unknown, named next to the field or by row and column.
+    Probe(
+        "POST",
+        "/console/org-units/{code:str}/move",
+        "/console/org-units/A-CITY/move",
+        422,
+        "form:parent_code",
+        who="console",
+        form={"parent_code": "B-ROOT"},
+    ),
+    Probe(
+        "POST",
+        "/console/people/{external_id:str}",
+        "/console/people/a-1",
+        422,
+        "form:org_unit_code",
+        who="console",
+        form={"org_unit_code": "B-ROOT"},
+    ),
+    *[
+        Probe("POST", route, route, 422, "form:file", who="console", form=form, files={"file": file})
+        for route, form, file in (
+            (
+                "/console/people/-/import",
+                {},
+                ("p.csv", b"external_id,org_unit_code\na-9,B-ROOT\n", "text/csv"),
+            ),
+            (
+                "/console/org-units/-/import",
+                {"mode": "upsert"},
+                ("u.csv", b"code,name,parent_code\nA-NEW-2,x,B-ROOT\nA-CITY,A city,B-CITY\n", "text/csv"),
+            ),
+        )
+    ],
     # A's own assessment, B's person: the person is unknown, named next to the field.
     Probe(
         "POST",

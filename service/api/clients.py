@@ -35,7 +35,7 @@ _LIST = "service-clients"
 ClientPage = Annotated[Page[ServiceClient], schema_name("ClientPage")]
 
 
-async def _forget_client(request: Request, client_id: UUID) -> None:
+async def forget_client(request: Request, client_id: UUID) -> None:
     """A coroutine, so it runs on the event loop (the verifier's caches are not shared with threads)."""
     runtime(request).verifier.forget_client(client_id)
 
@@ -104,5 +104,5 @@ class ClientController(Controller):
         revoked = await clients.revoke_client(conn, client_id)
         # Forget cached verifications now, and once more after the commit, so a verification racing the
         # commit cannot cache the client as active again on this worker.
-        await _forget_client(request, client_id)
-        return Response(revoked, background=BackgroundTask(_forget_client, request, client_id))
+        await forget_client(request, client_id)
+        return Response(revoked, background=BackgroundTask(forget_client, request, client_id))

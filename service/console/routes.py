@@ -9,10 +9,13 @@ from service.config import Settings
 from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.frameworks import FrameworkScreens
+from service.console.integrations import INTEGRATIONS
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
 from service.console.marking import AgreementScreens, MarkingScreens
+from service.console.org_tree import OrgTreeScreens
 from service.console.participation import SittingScreens
+from service.console.people import PeopleScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
 from service.console.web import console_guard
@@ -29,6 +32,9 @@ def console_router(settings: Settings) -> Router:
         SittingScreens,
         MarkingScreens,
         AgreementScreens,
+        OrgTreeScreens,
+        PeopleScreens,
+        *INTEGRATIONS,
     ]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers += [DemoIdentityProvider, TakeTokenEndpoint]

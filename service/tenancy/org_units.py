@@ -471,3 +471,25 @@ async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]
     """Which of these codes name a unit."""
     rows = await conn.fetch("SELECT code FROM org_units WHERE code = ANY($1::text[])", codes)
     return {row["code"] for row in rows}
+
+
+async def search_org_units(conn: asyncpg.Connection, text: str, limit: int) -> list[OrgUnit]:
+    """Units whose code or name contains `text` (any case), nearest the root first: the console's search."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await conn.fetch(
+        _SELECT + " WHERE u.code ILIKE $1 OR u.name ILIKE $1 ORDER BY u.depth, u.code LIMIT $2",
+        pattern,
+        limit,
+    )
+    return [msgspec.convert(dict(r), OrgUnit) for r in rows]
+
+
+async def child_counts(conn: asyncpg.Connection, codes: list[str]) -> dict[str, int]:
+    """How many child units each of these units has (0 for a leaf), so a tree shows what can open."""
+    rows = await conn.fetch(
+        """SELECT u.code, count(c.id) AS children FROM org_units u
+           LEFT JOIN org_units c ON c.tenant_id = u.tenant_id AND c.parent_id = u.id
+           WHERE u.code = ANY($1::text[]) GROUP BY u.code""",
+        codes,
+    )
+    return {row["code"]: row["children"] for row in rows}

@@ -1,0 +1,327 @@
+"""The administration screens over HTTP (demo tenant): the org tree (lazy children, search, move, import),
+people (filters, pages, edit, deactivate, import with every bad row named), service clients and webhooks
+(each secret shown once), the tenant's settings, and who may see what."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import httpx
+import msgspec
+import openpyxl
+import pytest
+import xlsxwriter
+
+from service.config import Settings
+from service.tenancy import spreadsheets
+from tests.console_helpers import csrf_of, demo_console, sign_in
+
+
+async def _csrf(http: httpx.AsyncClient) -> str:
+    return csrf_of((await http.get("/console/")).text)
+
+
+def _xlsx(rows: list[list[object]], sheet: str = "people") -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    page = book.add_worksheet(sheet)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            page.write(r, c, value)
+    book.close()
+    return buffer.getvalue()
+
+
+async def test_org_tree_opens_lazily_searches_moves_and_imports(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        tree = await http.get("/console/org-units")
+        assert tree.status_code == 200
+        assert 'data-testid="unit-P"' in tree.text and 'data-testid="open-P"' in tree.text
+        assert "P-C1" not in tree.text  # children come when opened
+        children = await http.get("/console/org-units/-/children", params={"parent": "P"})
+        assert "<html" not in children.text
+        assert 'data-testid="unit-P-C1"' in children.text and 'data-testid="unit-P-C2"' in children.text
+        leaf = await http.get("/console/org-units/-/children", params={"parent": "P-C1-K1-T1-V1"})
+        assert "unit-" not in leaf.text
+        found = await http.get("/console/org-units", params={"q": "county"})
+        assert [*re.findall(r'data-testid="found-([^"]+)"', found.text)] == ["P-C1-K1", "P-C1-K2", "P-C2-K1"]
+        assert 'data-testid="found-' not in (await http.get("/console/org-units?q=%25")).text  # % is a letter
+
+        # Move a county (with its township and village) to the other city; under itself is refused.
+        moved = await http.post(
+            "/console/org-units/P-C1-K1/move", data={"csrf_token": csrf, "parent_code": "P-C2"}
+        )
+        assert moved.status_code == 303 and moved.headers["location"] == "/console/org-units/P-C1-K1?moved=1"
+        shown = await http.get(moved.headers["location"])
+        assert 'data-testid="unit-parent">P-C2<' in shown.text and 'data-testid="moved"' in shown.text
+        cycle = await http.post(
+            "/console/org-units/P-C2/move", data={"csrf_token": csrf, "parent_code": "P-C1-K1-T1"}
+        )
+        assert cycle.status_code == 422 and 'data-testid="error-parent_code"' in cycle.text
+        assert "P-C1-K1-T1" in cycle.text and 'aria-invalid="true"' in cycle.text
+        unknown = await http.post(
+            "/console/org-units/P-C2/move", data={"csrf_token": csrf, "parent_code": "NOWHERE"}
+        )
+        assert unknown.status_code == 422 and "no org unit &#39;NOWHERE&#39;" in unknown.text
+        assert (await http.get("/console/org-units/NOWHERE")).status_code == 404
+
+        # Import: an XLSX in create mode with a bad row (both named), then JSON as the API takes it, upsert.
+        bad = _xlsx(
+            [
+                ["code", "name", "level", "parent_code"],
+                ["P-C3", "三市", "city", "P"],
+                ["P-C3-K1", "", "county", "P-C3"],
+                ["P-C3-K2", "北县", "county", "NOWHERE"],
+            ],
+            "units",
+        )
+        refused = await http.post(
+            "/console/org-units/-/import",
+            data={"csrf_token": csrf, "mode": "create"},
+            files={"file": ("units.xlsx", bad)},
+        )
+        assert refused.status_code == 422, refused.text
+        assert 'data-testid="problem-row-3"' in refused.text and 'data-testid="problem-row-4"' in refused.text
+        assert 'data-testid="found-P-C3"' not in (await http.get("/console/org-units?q=P-C3")).text
+        document = msgspec.json.encode(
+            {
+                "units": [
+                    {"code": "P-C3", "name": "三市", "parent_code": "P"},
+                    {"code": "P-C2", "name": "二市 2"},
+                ]
+            }
+        )
+        upserted = await http.post(
+            "/console/org-units/-/import",
+            data={"csrf_token": csrf, "mode": "upsert"},
+            files={"file": ("tree.json", document)},
+        )
+        assert upserted.status_code == 200, upserted.text
+        assert re.search(r'data-testid="import-result">[^<]*1[^<]*1', upserted.text)
+        assert 'data-testid="unit-parent">—<' in (await http.get("/console/org-units/P-C2")).text
+
+
+async def test_people_filters_pages_edit_deactivate_and_import(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        under = await http.get("/console/people", params={"under": "P-C1", "category": "civil_servant"})
+        assert re.findall(r'data-testid="person-([^"]+)"', under.text) == ["demo-0001", "demo-0003"]
+        nowhere = await http.get("/console/people", params={"under": "NOWHERE"})
+        assert nowhere.status_code == 404 and 'data-testid="error-under"' in nowhere.text
+
+        template = await http.get("/console/people/-/template.xlsx")
+        assert template.status_code == 200
+        sheets = openpyxl.load_workbook(io.BytesIO(template.content), read_only=True).worksheets
+        assert next(sheets[0].iter_rows(values_only=True)) == (
+            "external_id",
+            "org_unit_code",
+            "category",
+            "display_name",
+            "active",
+        )
+        assert [r[0] for r in sheets[1].iter_rows(values_only=True)] == list(spreadsheets.PEOPLE_COLUMNS)
+
+        # An import with two bad rows: both named by sheet, row and column; nothing is created.
+        rows: list[list[object]] = [["external_id", "org_unit_code", "category", "display_name"]]
+        rows += [[f"imp-{n:03}", "P-C1", "teacher", f"教师 {n}"] for n in range(60)]
+        rows[11][2] = "astronaut"
+        rows[42][1] = "NOWHERE"
+        refused = await http.post(
+            "/console/people/-/import", data={"csrf_token": csrf}, files={"file": ("staff.xlsx", _xlsx(rows))}
+        )
+        assert refused.status_code == 422
+        problems = re.findall(
+            r'data-testid="problem-row-(\d+)"><td>([^<]*)</td><td>\d+</td><td>([^<]*)</td>', refused.text
+        )
+        assert problems == [
+            ("12", "people", "category"),
+            ("43", "people", "org_unit_code"),
+        ]  # list index + header
+        assert "imp-" not in (await http.get("/console/people", params={"under": "P-C1"})).text
+        rows[11][2], rows[42][1] = "teacher", "P-C2"
+        csv = "\ufeff" + "\n".join(",".join(str(c) for c in r) for r in rows)
+        imported = await http.post(
+            "/console/people/-/import",
+            data={"csrf_token": csrf},
+            files={"file": ("staff.csv", csv.encode())},
+        )
+        assert imported.status_code == 200, imported.text
+        assert re.search(r'data-testid="import-result">[^<]*60', imported.text)
+
+        # Pages of 50 with the API's cursors, filters kept.
+        first = await http.get("/console/people", params={"category": "teacher"})
+        assert len(re.findall(r'data-testid="person-', first.text)) == 50
+        following = re.search(r'href="(/console/people\?[^"]+)" data-testid="next-page"', first.text)
+        assert following and "category=teacher" in following.group(1)
+        second = await http.get(following.group(1).replace("&amp;", "&"))
+        assert len(re.findall(r'data-testid="person-', second.text)) == 11  # 60 imported and demo-0005
+
+        # Edit (a merge patch of what changed), a refused unit named at its field, then deactivate.
+        edited = await http.post(
+            "/console/people/imp-001",
+            data={
+                "csrf_token": csrf,
+                "display_name": "新名字",
+                "org_unit_code": "P-C2",
+                "category": "teacher",
+                "active": "true",
+            },
+        )
+        assert edited.status_code == 303
+        page = (await http.get("/console/people/imp-001")).text
+        assert 'value="新名字"' in page and 'value="P-C2"' in page
+        wrong = await http.post(
+            "/console/people/imp-001",
+            data={"csrf_token": csrf, "display_name": "x", "org_unit_code": "NOWHERE", "category": "teacher"},
+        )
+        assert wrong.status_code == 422 and 'data-testid="error-org_unit_code"' in wrong.text
+        off = await http.post("/console/people/imp-001/deactivate", data={"csrf_token": csrf})
+        assert off.status_code == 303
+        inactive = await http.get("/console/people", params={"active": "false"})
+        assert re.findall(r'data-testid="person-([^"]+)"', inactive.text) == ["imp-001"]
+        assert (await http.get("/console/people/nobody")).status_code == 404
+
+
+async def test_clients_and_webhooks_show_each_secret_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        missing = await http.post("/console/clients", data={"csrf_token": csrf, "name": "HR"})
+        assert missing.status_code == 422 and 'data-testid="error-scopes"' in missing.text
+        created = await http.post(
+            "/console/clients",
+            data={"csrf_token": csrf, "name": "HR", "scopes": ["people:write", "scores:read"]},
+        )
+        assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
+        secret = re.search(r'data-testid="secret">([^<]+)<', created.text)
+        client_id = re.search(r'data-testid="object-id">([^<]+)<', created.text)
+        assert secret and client_id
+        token = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "people:write"},
+            auth=(client_id.group(1), secret.group(1)),
+        )
+        assert token.status_code == 200, token.text
+        listed = await http.get("/console/clients")
+        assert secret.group(1) not in listed.text and "people:write, scores:read" in listed.text
+        rotated = await http.post(
+            f"/console/clients/{client_id.group(1)}/rotate", data={"csrf_token": csrf, "grace_seconds": "0"}
+        )
+        fresh = re.search(r'data-testid="secret">([^<]+)<', rotated.text)
+        assert fresh and fresh.group(1) != secret.group(1)
+        revoked = await http.post(f"/console/clients/{client_id.group(1)}/revoke", data={"csrf_token": csrf})
+        assert revoked.status_code == 303
+        assert "rotate-HR" not in (await http.get("/console/clients")).text
+        late = await http.post(f"/console/clients/{client_id.group(1)}/rotate", data={"csrf_token": csrf})
+        assert late.status_code == 409 and 'data-testid="client-error"' in late.text
+        assert 'data-testid="secret"' not in late.text
+        after = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id.group(1), fresh.group(1)),
+        )
+        assert after.status_code in (400, 401)
+        gone = await http.post(
+            "/console/clients/00000000-0000-0000-0000-000000000000/revoke", data={"csrf_token": csrf}
+        )
+        assert gone.status_code == 404
+
+        plain = await http.post(
+            "/console/webhooks",
+            data={"csrf_token": csrf, "url": "http://hooks.example.com/x", "events": "score.finalized"},
+        )
+        assert plain.status_code == 422 and 'data-testid="error-url"' in plain.text
+        hook = await http.post(
+            "/console/webhooks",
+            data={"csrf_token": csrf, "url": "https://hooks.example.com/x", "events": ["score.finalized"]},
+        )
+        assert hook.status_code == 200 and hook.headers["cache-control"] == "no-store"
+        hook_secret = re.search(r'data-testid="secret">([^<]+)<', hook.text)
+        hook_id = re.search(r'data-testid="object-id">([^<]+)<', hook.text)
+        assert hook_secret and hook_id
+        detail_url = f"/console/webhooks/{hook_id.group(1)}"
+        tested = await http.post(f"{detail_url}/test", data={"csrf_token": csrf})
+        assert tested.status_code == 303
+        detail = await http.get(tested.headers["location"])
+        assert (
+            'data-testid="test-queued"' in detail.text
+            and 'data-testid="delivery-webhook.test"' in detail.text
+        )
+        assert hook_secret.group(1) not in detail.text
+        delivery = re.search(r"/deliveries/([0-9a-f-]+)/redeliver", detail.text)
+        assert delivery
+        again = await http.post(
+            f"{detail_url}/deliveries/{delivery.group(1)}/redeliver", data={"csrf_token": csrf}
+        )
+        assert again.status_code == 303
+        rotated_hook = await http.post(f"{detail_url}/rotate-secret", data={"csrf_token": csrf})
+        new_secret = re.search(r'data-testid="secret">([^<]+)<', rotated_hook.text)
+        assert new_secret and new_secret.group(1) != hook_secret.group(1)
+        assert new_secret.group(1) not in (await http.get("/console/webhooks")).text
+
+        logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+        assert "assess.access" in logged or "/console/webhooks" in logged  # the access log was captured
+        for shown in (secret, fresh, hook_secret, new_secret):
+            assert shown.group(1) not in logged
+
+        tenant = await http.get("/console/tenant")
+        assert (
+            tenant.status_code == 200
+            and "demo-province" in tenant.text
+            and "<form" not in tenant.text.split("<main", 1)[1]
+        )
+
+
+ADMIN_PAGES = [
+    "/console/clients",
+    "/console/webhooks",
+    "/console/tenant",
+    "/console/org-units/-/import",
+    "/console/people/-/import",
+]
+
+
+async def test_only_admins_administer(settings: Settings) -> None:
+    for persona in ("author", "analyst", "rater"):
+        async with demo_console(settings) as http:
+            await sign_in(http, persona)
+            csrf = await _csrf(http)
+            home = await http.get("/console/")
+            assert 'data-testid="nav-admin"' not in home.text, persona
+            for url in ADMIN_PAGES:
+                refused = await http.get(url)
+                assert refused.status_code == 403 and "<html" in refused.text, (persona, url)
+            for url, data in (
+                ("/console/org-units/P-C1/move", {"parent_code": "P-C2"}),
+                ("/console/people/demo-0001/deactivate", {}),
+                ("/console/people/demo-0001", {"display_name": "x", "category": "teacher"}),
+                ("/console/clients", {"name": "x", "scopes": "people:write"}),
+                ("/console/webhooks", {"url": "https://hooks.example.com/", "events": "score.finalized"}),
+            ):
+                assert (await http.post(url, data={"csrf_token": csrf, **data})).status_code == 403, (
+                    persona,
+                    url,
+                )
+            # Reading the tree and the people is the API's read guard: authors and analysts, never raters.
+            reads = 403 if persona == "rater" else 200
+            for url in (
+                "/console/org-units",
+                "/console/people",
+                "/console/people/demo-0001",
+                "/console/org-units/P",
+            ):
+                assert (await http.get(url)).status_code == reads, (persona, url)
+            if reads == 200:
+                assert "move-unit" not in (await http.get("/console/org-units/P")).text
+                assert "save-person" not in (await http.get("/console/people/demo-0001")).text
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        assert len(re.findall('data-testid="nav-admin"', (await http.get("/console/")).text)) == 5
