@@ -28,9 +28,9 @@ import msgspec
 
 from service.db.pool import dispatcher_transaction, tenant_transaction
 from service.webhooks.dispatcher import (
-    BATCH,
-    BATCHES_PER_TENANT,
+    LEASE_SECONDS,
     RETRY_WINDOW_HOURS,
+    TIMEOUT_SECONDS,
     Outcome,
     RetryPolicy,
     new_client,
@@ -41,6 +41,9 @@ from service.xapi.endpoint import LrsTarget
 log = logging.getLogger("assess.xapi")
 
 _ERROR_LENGTH = 500
+BATCH = 5  # sent one by one, so a batch takes at most BATCH * TIMEOUT_SECONDS: within the lease
+BATCHES_PER_TENANT = 40
+assert LEASE_SECONDS > BATCH * TIMEOUT_SECONDS
 ALREADY_STORED = 409
 
 
@@ -147,19 +150,24 @@ async def release(conn: asyncpg.Connection, claimed: list[Claimed]) -> None:
 async def _deliver_batch(
     pool: asyncpg.Pool, http: httpx.AsyncClient, tenant_id: UUID, policy: RetryPolicy
 ) -> tuple[int, int]:
-    """Claim, send, record one batch of one tenant: (claimed, delivered)."""
+    """Claim, send, record one batch of one tenant: (claimed, delivered). Sent one after another, in
+    the order they were queued: an LRS need not take concurrent writes (Ralph's file backend does
+    not), and it sees a voided statement's target first."""
     async with tenant_transaction(pool, tenant_id) as conn:
         lrs = await endpoint.target(conn)
         claimed = await claim(conn, policy) if lrs is not None else []
     if lrs is None or not claimed:
         return 0, 0
+    outcomes: list[Outcome] = []
     try:
-        outcomes = list(await asyncio.gather(*(send(http, lrs, c) for c in claimed)))
+        for statement in claimed:
+            outcomes.append(await send(http, lrs, statement))
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 async with tenant_transaction(pool, tenant_id) as conn:
-                    await release(conn, claimed)
+                    await record(conn, claimed[: len(outcomes)], outcomes, policy)
+                    await release(conn, claimed[len(outcomes) :])
         raise
     async with tenant_transaction(pool, tenant_id) as conn:
         await record(conn, claimed, outcomes, policy)

@@ -178,5 +178,8 @@ def voided(home_page: str, attempt: Attempt, target: UUID, at: datetime) -> dict
         attempt,
         "voided",
         at,
-        {"object": {"objectType": "StatementRef", "id": str(target)}},
+        {
+            "object": {"objectType": "StatementRef", "id": str(target)},
+            "context": _context(home_page, attempt),
+        },
     )
