@@ -119,13 +119,16 @@ def _check_home_page(home_page: str) -> str:
     parts = urlsplit(home_page)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username is not None:
         problem = msg("must be an absolute http(s) URL without credentials")
-        raise Unprocessable(msg("home_page {problem}", problem=problem), [FieldError(problem, "/home_page")])
+        raise Unprocessable(msg("home page {problem}", problem=problem), [FieldError(problem, "/home_page")])
     return home_page
 
 
 async def put(conn: asyncpg.Connection, data: LrsSet, by: str, *, allow_loopback: bool) -> Lrs:
     """Set (or replace) the tenant's LRS; queued statements stay and go to the new settings."""
-    check_url(data.url, allow_loopback=allow_loopback)
+    try:  # the webhook rules: https to a public host, loopback only where the deployment allows it
+        check_url(data.url, allow_loopback=allow_loopback)
+    except Unprocessable as exc:
+        raise Unprocessable(msg("LRS URL {problem}", problem=exc.errors[0].detail), exc.errors) from None
     _check_home_page(data.home_page)
     row = await conn.fetchrow(
         f"""INSERT INTO lrs_endpoints (url, key, secret, home_page, active, created_by)
