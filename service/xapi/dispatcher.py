@@ -27,6 +27,7 @@ import httpx
 import msgspec
 
 from service.db.pool import dispatcher_transaction, tenant_transaction
+from service.tenancy import tenants
 from service.webhooks.dispatcher import (
     LEASE_SECONDS,
     RETRY_WINDOW_HOURS,
@@ -63,12 +64,11 @@ async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
 
 
 async def claim(conn: asyncpg.Connection, policy: RetryPolicy, limit: int = BATCH) -> list[Claimed]:
-    """Lease due statements, oldest first, while the tenant and its LRS are active."""
+    """Lease due statements, oldest first, while the tenant's LRS is active (the caller checked the tenant)."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT s.id FROM lrs_statements s
                WHERE s.status = 'pending' AND s.next_attempt_at <= now()
-                 AND EXISTS (SELECT 1 FROM tenants WHERE status = 'active')
                  AND EXISTS (SELECT 1 FROM lrs_endpoints WHERE active)
                ORDER BY s.next_attempt_at, s.created_at LIMIT $1 FOR UPDATE OF s SKIP LOCKED)
            UPDATE lrs_statements s SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
@@ -154,7 +154,8 @@ async def _deliver_batch(
     the order they were queued: an LRS need not take concurrent writes (Ralph's file backend does
     not), and it sees a voided statement's target first."""
     async with tenant_transaction(pool, tenant_id) as conn:
-        lrs = await endpoint.target(conn)
+        active = await tenants.status_of(conn, tenant_id) == "active"
+        lrs = await endpoint.target(conn) if active else None
         claimed = await claim(conn, policy) if lrs is not None else []
     if lrs is None or not claimed:
         return 0, 0
