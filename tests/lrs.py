@@ -151,13 +151,11 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ralph]:
-    """A fresh LRS on 127.0.0.1, its statements in a temporary directory, one basic-auth user."""
-    home = tmp_path_factory.mktemp("ralph")
+def _environment(python: Path, home: Path) -> dict[str, str]:
+    """Ralph's settings: one basic-auth user (KEY, SECRET), statements under `home`."""
     hashed = subprocess.run(
         [
-            str(ralph_env.python),
+            str(python),
             "-c",
             "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt()).decode())",
             SECRET,
@@ -170,8 +168,7 @@ def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
         {"agent": {"mbox": "mailto:assess@example.org"}, "scopes": ["all"], "hash": hashed, "username": KEY}
     ]
     (home / "auth.json").write_text(json.dumps(auth))
-    port = _free_port()
-    env = {
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "RALPH_APP_DIR": str(home / "app"),
@@ -179,6 +176,14 @@ def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "RALPH_RUNSERVER_BACKEND": "fs",
         "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(home / "statements"),
     }
+
+
+@pytest.fixture(scope="module")
+def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ralph]:
+    """A fresh LRS on 127.0.0.1, its statements in a temporary directory, one basic-auth user."""
+    home = tmp_path_factory.mktemp("ralph")
+    env = _environment(ralph_env.python, home)
+    port = _free_port()
     log = open(home / "server.log", "w")  # noqa: SIM115 - kept open while the server runs
     server = subprocess.Popen(
         [str(ralph_env.python), "-c", _SERVE, str(port)],
@@ -209,3 +214,14 @@ def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
             server.kill()
             server.wait()
         log.close()
+
+
+if __name__ == "__main__":  # `./dev python -m tests.lrs [port]`: the README's local LRS, in the foreground
+    _install()
+    home = VENV.parent / "ralph-lrs"
+    home.mkdir(exist_ok=True)
+    port = sys.argv[1] if len(sys.argv) > 1 else "8100"
+    print(
+        f"LRS at http://127.0.0.1:{port}/xAPI/ (key {KEY}, secret {SECRET}); statements in {home}", flush=True
+    )
+    os.execve(str(_python()), [str(_python()), "-c", _SERVE, port], _environment(_python(), home))
