@@ -6,6 +6,8 @@ dispatcher's own `dispatch_once`, so what was sent when is decided by the test, 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -189,8 +191,9 @@ async def test_a_rescoring_voids_the_scored_statements_it_replaces(
 async def test_an_lrs_refusing_or_down_keeps_every_statement_until_it_accepts(
     lrs_app, service_keys, ralph, pool, owner
 ):
-    """Wrong credentials (401), then nobody listening (connection refused): each try is logged with
-    its typed error and retried; once the settings are right, every statement arrives once."""
+    """Wrong credentials (401), nobody listening (connection refused), an LRS in maintenance (503):
+    each try is logged with its typed error and retried; once the settings are right, every
+    statement arrives once."""
     tenant = await delivery_tenant(
         lrs_app, service_keys, slug="xapi-down", sections=[{"code": "main", "items": CLOSED_ITEMS}]
     )
@@ -217,14 +220,41 @@ async def test_an_lrs_refusing_or_down_keeps_every_statement_until_it_accepts(
     assert all(
         d["attempts"] == 2 and d["last_status"] is None and "ConnectError" in d["last_error"] for d in log
     )
+
+    async with _answering(503, b'{"detail": "maintenance"}') as unavailable:
+        await set_lrs(lrs_app, admin, ralph, url=unavailable)
+        await owner.execute("UPDATE lrs_statements SET next_attempt_at = now()")
+        assert await send_due(pool, LATER) == 0
+    log = await log_of(lrs_app, admin)
+    assert all(d["attempts"] == 3 and d["last_status"] == 503 and d["status"] == "pending" for d in log)
+    assert all(d["last_error"] == 'HTTP 503: {"detail": "maintenance"}' for d in log)
     assert ralph.statements(registration=attempt) == []
 
     await set_lrs(lrs_app, admin, ralph)
     await owner.execute("UPDATE lrs_statements SET next_attempt_at = now()")
     assert await send_due(pool) == count
     log = await log_of(lrs_app, admin)
-    assert all(d["status"] == "delivered" and d["attempts"] == 3 and d["last_error"] is None for d in log)
+    assert all(d["status"] == "delivered" and d["attempts"] == 4 and d["last_error"] is None for d in log)
     assert len(ralph.statements(registration=attempt)) == count
+
+
+@contextlib.asynccontextmanager
+async def _answering(status: int, body: bytes) -> AsyncIterator[str]:
+    """An LRS stand-in on loopback that answers every request with `status` and `body`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        writer.write(head.encode() + b"connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/xAPI/"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def _closed_port() -> int:
