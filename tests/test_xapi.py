@@ -297,3 +297,29 @@ async def test_without_an_lrs_nothing_is_queued(lrs_app, service_keys, owner):
     )
     await take(lrs_app, tenant["candidates"][0])
     assert await owner.fetchval("SELECT count(*) FROM lrs_statements") == 0
+
+
+async def test_a_provisional_score_sends_nothing_until_its_rating_makes_it_final(
+    lrs_app, service_keys, ralph
+):
+    tenant = await delivery_tenant(lrs_app, service_keys, slug="xapi-rated")
+    admin = tenant["admin"]
+    await set_lrs(lrs_app, admin, ralph)
+    me = tenant["candidates"][0]
+    attempt = (await lrs_app.post("/v1/me/assessments/quiz/attempts", json={}, headers=me)).json()["attempt"][
+        "id"
+    ]
+    answer = {"revision": 1, "answer": {"text": "a prompt"}}
+    assert (
+        await lrs_app.put(f"/v1/me/attempts/{attempt}/answers/T-OR-1", json=answer, headers=me)
+    ).status_code == 200
+    assert (await lrs_app.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
+    assert sorted(d["verb"] for d in await log_of(lrs_app, admin)) == ["attempted", "completed"]
+
+    rater = user(service_keys, tenant["id"], ["rater"], sub="r1")
+    [task] = (await lrs_app.get("/v1/rating-tasks", headers=rater)).json()["items"]
+    rated = await lrs_app.post(f"/v1/rating-tasks/{task['id']}/ratings", json={"value": 2}, headers=rater)
+    assert rated.status_code == 200, rated.text
+    scored = [d for d in await log_of(lrs_app, admin) if d["verb"] == "scored"]
+    assert scored and {d["score_version"] for d in scored} == {2}
+    assert not [d for d in await log_of(lrs_app, admin) if d["verb"] == "voided"]  # nothing scored before

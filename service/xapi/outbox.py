@@ -3,7 +3,7 @@
 Like the webhook outbox (service/webhooks/outbox.py), and called next to it: an attempt's start
 (service/delivery/attempts.py) queues `attempted`; the score pipeline (service/pipeline.py) queues
 `completed` for attempts it submitted, `scored` for each new final score, and `voided` for the
-`scored` statements of the attempt's earlier scores. A tenant without an active LRS pays one
+`scored` statements of the scores a new one replaces. A tenant without an active LRS pays one
 primary-key read and queues nothing. Each statement is stored once under its deterministic id
 (`ON CONFLICT DO NOTHING`), so the same fact is never queued twice.
 """
@@ -71,16 +71,17 @@ async def scores_stored(
                     statements.completed(home, _attempt(row), row["submitted_at"] or now),
                 )
             )
-    final = [row for row in rows if row["status"] == "final"]
+    # Any new current score (final, or provisional again after a change that awaits a rater)
+    # replaces the earlier ones: their `scored` statements are voided.
     earlier = await conn.fetch(
         """SELECT s.id, s.attempt_id FROM lrs_statements s
            JOIN unnest($1::uuid[], $2::int[]) AS f(attempt_id, version) ON f.attempt_id = s.attempt_id
            WHERE s.verb = 'scored' AND s.score_version < f.version
            ORDER BY s.created_at, s.id""",
-        [row["attempt_id"] for row in final],
-        [row["score_version"] for row in final],
+        [row["attempt_id"] for row in rows],
+        [row["score_version"] for row in rows],
     )
-    by_attempt = {row["attempt_id"]: _attempt(row) for row in final}
+    by_attempt = {row["attempt_id"]: _attempt(row) for row in rows}
     for old in earlier:
         queued.append(
             (
@@ -90,7 +91,7 @@ async def scores_stored(
                 statements.voided(home, by_attempt[old["attempt_id"]], old["id"], now),
             )
         )
-    for row in final:
+    for row in (row for row in rows if row["status"] == "final"):
         attempt = _attempt(row)
         top = set(row["top_dimensions"])
         scores = [
