@@ -1,8 +1,8 @@
 """The score pipeline: submitted → score → store → rollups → outbox, one sequence for every trigger.
 
 Every change that gives an attempt a new current score, or moves where scores are counted, passes
-here, inside the caller's tenant-scoped transaction, so the score, the aggregates and the webhook
-events commit together or not at all:
+here, inside the caller's tenant-scoped transaction, so the score, the aggregates, the webhook
+events and the xAPI statements commit together or not at all:
 
 - submission and deadline: `submitted`, called by service/delivery/attempts.py (a candidate's
   submit, an overdue attempt touched by its candidate or found by the sweeper);
@@ -13,7 +13,7 @@ events commit together or not at all:
 - org-unit moves and deletes: `move_org_unit`, `import_org_units`, `delete_org_unit`, which move
   the rollups along with the tree (or refuse a unit that results are counted in).
 
-The domain packages below (results, aggregates, webhooks, tenancy) call none of each other for
+The domain packages below (results, aggregates, webhooks, xapi, tenancy) call none of each other for
 this; `store` is the one place that makes a score current and keeps the rest in step. The layers
 are in ARCHITECTURE.md and held by tests/test_architecture.py.
 """
@@ -33,6 +33,7 @@ from service.scoring.engine import ScoreDocument
 from service.tenancy import org_units
 from service.tenancy.org_units import ImportMode, ImportResult, OrgUnit, OrgUnitImport, OrgUnitMove
 from service.webhooks import outbox
+from service.xapi import outbox as xapi_outbox
 
 
 async def store(
@@ -45,15 +46,23 @@ async def store(
 ) -> None:
     """Each document becomes its attempt's current score (rating tasks for what awaits a rater), the
     aggregates move, and webhooks announce it (`attempt.submitted` too when the same transaction
-    submitted the attempts), all in the caller's transaction."""
+    submitted the attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`,
+    `voided`), all in the caller's transaction."""
     if not documents:
         return
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
     await rollups.refresh(conn, ids)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
-    if wanted:  # the attempts' event data is read once, for every event type, and only if someone listens
-        await outbox.scores_stored(conn, wanted, await scores.event_rows(conn, ids), submitted=submitted)
+    lrs = await xapi_outbox.lrs(conn)
+    if (
+        wanted or lrs
+    ):  # the attempts' event data is read once, for every event type, and only if someone listens
+        rows = await scores.event_rows(conn, ids)
+        if wanted:
+            await outbox.scores_stored(conn, wanted, rows, submitted=submitted)
+        if lrs:
+            await xapi_outbox.scores_stored(conn, lrs, rows, submitted=submitted)
 
 
 async def score_attempts(

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("errors and database", {"errors", "db"}),
     ("tenancy, rubrics, job queue", {"tenancy", "rubrics", "jobqueue"}),
     ("identity, items, webhooks, IRT", {"auth", "items", "webhooks", "psychometrics"}),
-    ("service clients, scoring", {"clients", "scoring"}),
+    ("service clients, scoring, xAPI", {"clients", "scoring", "xapi"}),
     ("assessments", {"assessments"}),
     ("results", {"results"}),
     ("aggregates", {"aggregates"}),
@@ -80,6 +80,8 @@ OWNERS = {
     "webhook_endpoints": "service/webhooks/",  # endpoints manage them, the outbox and dispatcher read them
     "webhook_events": "service/webhooks/",
     "webhook_deliveries": "service/webhooks/",
+    "lrs_endpoints": "service/xapi/",  # the settings own them, the outbox and dispatcher read them
+    "lrs_statements": "service/xapi/",
     "item_images": "service/items/images.py",
     "calibrations": "service/results/calibrations.py",
     "audience_tallies": "service/delivery/participation.py",  # written by triggers (migration 0019)

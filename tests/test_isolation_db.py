@@ -923,3 +923,68 @@ async def test_calibrations_are_a_tenant_table_and_published_ones_cannot_change(
             await conn.execute("UPDATE calibrations SET result = '{\"x\": 1}' WHERE id = $1", calibration)
     row = await owner.fetchrow("SELECT tenant_id, state, result FROM calibrations WHERE id = $1", calibration)
     assert (row["tenant_id"], row["state"], row["result"]) == (world.b.id, "published", "{}")
+
+
+async def test_lrs_settings_and_statements_are_tenant_tables(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """A tenant's LRS settings (with the basic-auth secret) and its statement queue: only its own
+    context reads or changes them; the dispatcher sees which tenants have statements due, nothing else."""
+    for table in ("lrs_endpoints", "lrs_statements"):
+        policies = {
+            r["policyname"]: r
+            for r in await owner.fetch(
+                "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+                "AND tablename = $1",
+                table,
+            )
+        }
+        assert set(policies) == (
+            {"tenant_isolation", "dispatcher"} if table == "lrs_statements" else {"tenant_isolation"}
+        )
+        policy = policies["tenant_isolation"]
+        assert policy["cmd"] == "ALL"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+        if table == "lrs_statements":
+            assert (
+                policies["dispatcher"]["cmd"] == "SELECT"
+                and "app.dispatcher" in policies["dispatcher"]["qual"]
+            )
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+            assert await owner.fetchval(
+                "SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege
+            ) is (privilege != "TRUNCATE"), (table, privilege)
+    async with tenant_transaction(pool, world.b.id) as conn:  # B's LRS and one due statement
+        await conn.execute(
+            "INSERT INTO lrs_endpoints (url, key, secret, home_page, created_by) "
+            "VALUES ('https://lrs.b.example/xAPI/', 'b', 'b-secret', 'https://idp.b.example', 'b-admin')"
+        )
+        statement = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO lrs_statements (id, verb, attempt_id, statement) VALUES ($1, 'attempted', $2, '{}')",
+            statement,
+            uuid.uuid4(),
+        )
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM lrs_endpoints") == 0
+        assert await conn.fetchval("SELECT count(*) FROM lrs_statements") == 0
+        assert _affected(await conn.execute("UPDATE lrs_endpoints SET url = 'https://evil.example/'")) == 0
+        assert _affected(await conn.execute("UPDATE lrs_statements SET status = 'pending'")) == 0
+        assert _affected(await conn.execute("DELETE FROM lrs_statements")) == 0
+        assert _affected(await conn.execute("DELETE FROM lrs_endpoints")) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO lrs_endpoints (tenant_id, url, key, secret, home_page, created_by) "
+                "VALUES ($1, 'https://x.example/', 'a', 's', 'https://idp.a.example', 'a')",
+                world.b.id,
+            )
+    async with dispatcher_transaction(pool) as conn:  # tenant ids of due statements; no settings at all
+        assert world.b.id in {
+            r["tenant_id"] for r in await conn.fetch("SELECT tenant_id FROM lrs_statements")
+        }
+        assert await conn.fetchval("SELECT count(*) FROM lrs_endpoints") == 0
+    async with tenant_transaction(pool, world.b.id) as conn:
+        assert await conn.fetchval("SELECT secret FROM lrs_endpoints") == "b-secret"
+        assert await conn.fetchval("SELECT count(*) FROM lrs_statements WHERE id = $1", statement) == 1

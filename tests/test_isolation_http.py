@@ -1220,6 +1220,14 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # xAPI: A's admin redelivers B's statement through A's own LRS log.
+    Probe(
+        "POST",
+        "/v1/lrs/statements/{statement_id:uuid}/redeliver",
+        "/v1/lrs/statements/{b_lrs_statement}/redeliver",
+        404,
+        "path",
+    ),
     # The web console's assessment screens (service/console/assessments.py): B's codes are unknown codes.
     *[
         Probe(method, route, url, 404, "path", who="console", form=form)
@@ -1841,6 +1849,17 @@ async def _build_delivery(
         )
         assert saved.status_code == 200 and all(r["applied"] for r in saved.json()["results"]), saved.text
 
+    # B's LRS records B-QUIZ's attempt (xAPI statements in its log); paused once they are queued, so
+    # no dispatcher changes them while probed. A has an LRS of its own, paused too.
+    for tenant, p, active in ((b, "b", True), (a, "a", False)):
+        lrs = {
+            "url": f"https://lrs.{p}.example/xAPI/",
+            "key": f"{p}-key",
+            "secret": f"{p}-secret",
+            "home_page": f"https://idp.{p}.example",
+            "active": active,
+        }
+        assert (await client.put("/v1/lrs", json=lrs, headers=tenant["admin"])).status_code == 200
     # B's b-1 submits B-QUIZ: a scored attempt, and a rating task for its open response (left unrated).
     b_1 = user_of(b, "b-1")
     submitted = await client.post("/v1/me/assessments/B-QUIZ/attempts", json={}, headers=b_1)
@@ -1852,6 +1871,12 @@ async def _build_delivery(
     ).status_code == 200
     done = await client.post(f"/v1/me/attempts/{scored}/submit", headers=b_1)
     assert done.status_code == 200 and done.json()["status"] == "submitted", done.text
+    paused = {"url": "https://lrs.b.example/xAPI/", "key": "b-key", "secret": "b-secret"}
+    paused |= {"home_page": "https://idp.b.example", "active": False}
+    assert (await client.put("/v1/lrs", json=paused, headers=b["admin"])).status_code == 200
+    statements = await client.get("/v1/lrs/statements", headers=b["admin"])
+    assert statements.status_code == 200 and statements.json()["items"], statements.text
+    ids["b_lrs_statement"] = statements.json()["items"][0]["id"]
     queue = await client.get("/v1/rating-tasks", params={"assessment": "B-QUIZ"}, headers=b["rater"])
     assert queue.status_code == 200, queue.text
     [task] = queue.json()["items"]
@@ -1981,6 +2006,8 @@ async def _db_view(
             ("webhook_endpoints", "id"),  # url, events, secret, active...
             ("webhook_events", "id"),
             ("webhook_deliveries", "id"),  # status, attempts, next_attempt_at...
+            ("lrs_endpoints", "tenant_id"),  # url, key, secret, active...
+            ("lrs_statements", "tenant_id, id"),  # status, attempts, next_attempt_at...
             ("ratings", "id"),
             ("rating_corrections", "rating_id, revision"),
             ("rating_allocations", "task_id, rater"),
@@ -3321,6 +3348,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{job_id:uuid}", world.ids["b_aggregate_job"])
             .replace("{webhook_id:uuid}", world.ids["b_webhook"])
             .replace("{delivery_id:uuid}", world.ids["b_webhook_delivery"])
+            .replace("{statement_id:uuid}", world.ids["b_lrs_statement"])
             .replace("{client_id:uuid}", world.ids["b_client"])
             .replace("{export_id:uuid}", world.ids["b_score_export"])
             .replace("{image_id:str}", world.ids["b_image"])

@@ -46,6 +46,7 @@ from service.api.scores import ScoreController
 from service.api.tenant_self import TenantSelfController
 from service.api.tenants import TenantController
 from service.api.webhooks import WebhookController
+from service.api.xapi import LrsController
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.console.routes import console_router
@@ -58,6 +59,7 @@ from service.db.urls import app_url, redact
 from service.delivery.sweeper import run as sweeper_loop
 from service.results import exports
 from service.webhooks import dispatcher
+from service.xapi import dispatcher as xapi_dispatcher
 
 log = logging.getLogger("assess")
 
@@ -138,13 +140,18 @@ def _lifespan(settings: Settings):
             if settings.webhook_dispatch_seconds > 0
             else None
         )
+        statements = (  # xAPI statements go out on the same schedule and retry policy as webhooks
+            asyncio.create_task(xapi_dispatcher.run(pool, settings.webhook_dispatch_seconds, retries))
+            if settings.webhook_dispatch_seconds > 0
+            else None
+        )
         expiry = asyncio.create_task(exports.expire_forever(pool))
         jobs = runtime(app).jobs
         job_poll = asyncio.create_task(jobs.run_forever()) if settings.job_poll_seconds > 0 else None
         try:
             yield
         finally:
-            for task in (sweeper, webhooks, expiry, pool_sampler, job_poll):
+            for task in (sweeper, webhooks, statements, expiry, pool_sampler, job_poll):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -213,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ScoreController,
             ScoreExportController,
             WebhookController,
+            LrsController,
             ClientController,
             oauth_token,
             static_router(),

@@ -52,6 +52,8 @@ from service.items.views import (
 from service.rubrics.model import Localized
 from service.tenancy import org_units
 from service.tenancy.people import Person
+from service.xapi import outbox as xapi_outbox
+from service.xapi.statements import Attempt
 
 Revision = Annotated[
     int, msgspec.Meta(ge=0, le=2**53, description="The client's counter for this item; higher replaces lower")
@@ -407,7 +409,12 @@ async def start(
             raise StartRefused(
                 msg("another attempt was started at the same moment; list your attempts and retry")
             )
-    return await resume(conn, person, attempt_id), created
+    started = await resume(conn, person, attempt_id)
+    if created:  # an xAPI `attempted` statement, in this transaction (queued only if the tenant has an LRS)
+        await xapi_outbox.attempt_started(
+            conn, Attempt(attempt_id, number, code, person.external_id), started.attempt.started_at
+        )
+    return started, created
 
 
 async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:

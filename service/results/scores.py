@@ -189,13 +189,15 @@ async def store_documents(
 
 
 # What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,
-# which assessment, the score in force, and the status of the score before it. No answers.
+# which assessment, the score in force (with its measured top-level dimensions, for xAPI), and the status
+# of the score before it. No answers.
 _EVENT_DATA = """
     SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
            t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
            coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
                                                          'level', d->'level'))
                      FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           ARRAY(SELECT jsonb_object_keys(s.document->'overall'->'weights_used')) AS top_dimensions,
            previous.status AS previous_status
     FROM scores s
     JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id

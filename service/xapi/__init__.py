@@ -1,0 +1,1 @@
+"""xAPI (Experience API 1.0.3) statements to a tenant's learning record store, from the outbox."""
