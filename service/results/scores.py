@@ -31,7 +31,7 @@ from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer
 from service.results import ratings
-from service.results.report import CandidateReport, candidate_report
+from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
@@ -286,4 +286,43 @@ async def report_for(
         row["closed_at"],
         now,
         locale,
+    )
+
+
+class PersonReport(msgspec.Struct):
+    """A person's profile on their latest submitted attempt, for staff who may read results."""
+
+    attempt_id: UUID
+    submitted_at: datetime
+    report: CandidateReport
+
+
+async def person_report(
+    conn: asyncpg.Connection, code: str, person_id: UUID, locale: str = "zh-CN"
+) -> PersonReport | None:
+    """The whole profile (whatever the candidate's feedback policy) of the person's latest submitted
+    attempt of assessment `code` that has a score; None when there is none."""
+    row = await conn.fetchrow(
+        """SELECT t.id, t.submitted_at, a.content FROM attempts t
+           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
+           WHERE a.code = $1 AND t.person_id = $2 AND t.status = 'submitted'
+           ORDER BY t.submitted_at DESC, t.number DESC LIMIT 1""",
+        code,
+        person_id,
+    )
+    if row is None:
+        return None
+    ref = row["content"]["framework"]
+    framework = await frameworks.version_record(conn, ref["code"], ref["version"])
+    stored = await current_score(conn, row["id"])
+    if framework is None or stored is None:
+        return None
+    content = msgspec.convert(row["content"], AssessmentContent)
+    return PersonReport(
+        row["id"],
+        row["submitted_at"],
+        profile(
+            stored.document, msgspec.convert(framework.content, FrameworkContent), content.feedback, locale
+        ),
     )

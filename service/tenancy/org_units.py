@@ -467,6 +467,21 @@ async def with_ancestors(conn: asyncpg.Connection, code: str | None) -> set[str]
     return {row["code"] for row in rows}
 
 
+class UnitName(msgspec.Struct, frozen=True):
+    code: str
+    name: str
+
+
+async def ancestry(conn: asyncpg.Connection, code: str) -> list[UnitName]:
+    """The unit and every unit above it, from the top down (breadcrumbs); empty for no such unit."""
+    rows = await conn.fetch(
+        """SELECT a.code, a.name FROM org_units u JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path)
+           WHERE u.code = $1 ORDER BY a.depth""",
+        code,
+    )
+    return [UnitName(row["code"], row["name"]) for row in rows]
+
+
 async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]:
     """Which of these codes name a unit."""
     rows = await conn.fetch("SELECT code FROM org_units WHERE code = ANY($1::text[])", codes)
