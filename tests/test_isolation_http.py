@@ -1098,6 +1098,56 @@ CROSS_TENANT_PROBES: list[Probe] = [
         "path",
         who="console_admin",
     ),
+    # The console's analysis screens: B's assessment by path, B's units by `unit`, B's assessment as
+    # `after`, B's person by `external_id`; refused with an error page (text/html).
+    *(
+        Probe(
+            "GET",
+            f"/console/assessments/{{code:str}}/analysis{suffix}",
+            url,
+            status,
+            covers,
+            who="console",
+        )
+        for suffix, url, status, covers in (
+            *(
+                (suffix, f"/console/assessments/B-QUIZ/analysis{suffix}{query}", 404, "path")
+                for suffix, query in (
+                    ("", ""),
+                    ("/report", ""),
+                    ("/trend", ""),
+                    ("/effect", "?after=QUIZ"),
+                    ("/table", "?view=drill"),
+                    ("/items", ""),
+                    ("/items/table", ""),
+                    ("/person", "?external_id=a-1"),
+                )
+            ),
+            *(
+                (suffix, f"/console/assessments/QUIZ/analysis{suffix}?{query}unit=B-CITY", 422, "query:unit")
+                for suffix, query in (
+                    ("", ""),
+                    ("/report", ""),
+                    ("/trend", ""),
+                    ("/effect", "after=QUIZ&"),
+                    ("/table", "view=drill&"),
+                )
+            ),
+            ("/effect", "/console/assessments/QUIZ/analysis/effect?after=B-QUIZ", 422, "query:after"),
+            (
+                "/table",
+                "/console/assessments/QUIZ/analysis/table?view=effect&after=B-QUIZ",
+                404,
+                "query:after",
+            ),
+            (
+                "/person",
+                "/console/assessments/QUIZ/analysis/person?external_id=b-1",
+                404,
+                "query:external_id",
+            ),
+        )
+    ),
     Probe(
         "GET",
         "/console/marking/{task_id:uuid}",
@@ -1404,6 +1454,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "rater",
     "bom",
     "threshold",  # the console's agreement page: a kappa to highlight raters below
+    "view",  # the console's analysis tables: which screen's table (drill, trend, effect)
 }
 
 # Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path
