@@ -195,7 +195,8 @@ async def test_drill_down_shows_the_apis_figures_and_withheld_cells_as_withheld(
     )
     assert switched.status_code == 303 and switched.headers["location"] == f"{PAGE}?unit=cityA"
     english = await client.get(PAGE, params={"unit": "cityA"}, headers=me)
-    assert "withheld" in english.text and "All units" in english.text
+    assert ">withheld<" in _row(english.text, "countyA2") and "已隐去" not in english.text
+    assert "已隐去" in _row(city.text, "countyA2")  # the session's zh-CN before the switch
 
     report = await client.get(f"{PAGE}/report", params={"unit": "cityA"}, headers=me)
     assert report.status_code == 200
