@@ -14,7 +14,9 @@ analyst's console session, and prints the median and p95 of the service's own `l
 access log: first byte in to last byte out, inside the app) per page; pages over the 300 ms goal are
 named at the end. The training effect is measured with `after=bench` (the same assessment: every
 person paired with themselves), which costs what a real pairing of two assessments costs; the item
-statistics page reads the latest stored run (none here: computing one is a job, not a page).
+statistics page reads the latest stored run (none here: computing one is a job, not a page). The
+API's own drill-down, trend and training effect are measured too, for reference: the difference is
+what the console adds (rendering the page).
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-async def measure(http: httpx.AsyncClient, log: AccessLog, url: str, n: int) -> tuple[int, list[float]]:
+async def measure(
+    http: httpx.AsyncClient, log: AccessLog, url: str, n: int, headers: dict[str, str] | None = None
+) -> tuple[int, list[float]]:
     server: list[float] = []
     status = 0
     for i in range(n + 2):
-        response = await http.get(url)
+        response = await http.get(url, headers=headers)
         status = response.status_code
         if i >= 2:
             server.append(log.latency[response.headers["x-request-id"]])
@@ -155,6 +159,14 @@ async def run(sizes: list[int], requests: int, seed: int) -> None:
                 ("table XLSX, province drill-down", f"{BASE}/table?view=drill&unit=P&format=xlsx"),
                 ("individual report", f"{BASE}/person?external_id=bench-0000001"),
             ]
+            # The API's answers to the same questions, for reference: what the page adds is rendering.
+            api = "/v1/assessments/bench/aggregates"
+            references = [
+                ("API: drill-down, province P", f"{api}/children?unit=P"),
+                (f"API: drill-down, township {township.code}", f"{api}/children?unit={township.code}"),
+                ("API: trend by week, whole tenant", f"{api}/trend?interval=week"),
+                ("API: training effect, whole tenant", "/v1/assessments/bench/training-effect?after=bench"),
+            ]
             statements = load_sql(template)
             anchor = datetime.now(UTC)
             loaded = 0
@@ -175,8 +187,9 @@ async def run(sizes: list[int], requests: int, seed: int) -> None:
                     f"{'page':<48} {'status':>6} {'median ms':>10} {'p95 ms':>8}",
                     flush=True,
                 )
-                for label, url in pages:
-                    status, server = await measure(http, log, url, requests)
+                for label, url in [*pages, *references]:
+                    headers = admin if url.startswith("/v1/") else None
+                    status, server = await measure(http, log, url, requests, headers)
                     median, high = statistics.median(server), p95(server)
                     print(f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f}", flush=True)
                     if status != 200:

@@ -264,9 +264,17 @@ async def test_trend_training_effect_item_statistics_and_the_individual_report(
 
     person = await client.get(f"{PAGE}/person", params={"external_id": "p3"}, headers=me)
     assert person.status_code == 200, person.text
-    history = await client.get("/v1/people/p3", headers=admin)
-    assert history.status_code == 200
+    api_report = await client.get(
+        "/v1/assessments/quiz/people/p3/report", headers={**admin, "Accept-Language": "en"}
+    )
+    assert api_report.status_code == 200, api_report.text
+    profile = api_report.json()["report"]
     assert 'data-testid="dimensions"' in person.text and "人3" in person.text
+    for dimension in profile["dimensions"]:  # the API's profile, in the session's language
+        assert f'<th scope="row">{html.escape(dimension["name"])}</th>' in person.text
+        assert dimension["level_label"] in person.text
+    none_yet = await client.get("/v1/assessments/quiz/people/nobody/report", headers=admin)
+    assert none_yet.status_code == 404
     assert 'media="print"' in person.text
     assert (
         await client.get(f"{PAGE}/person", params={"external_id": "nobody"}, headers=me)

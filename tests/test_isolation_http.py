@@ -656,6 +656,16 @@ CROSS_TENANT_PROBES: list[Probe] = [
                 "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
                 "/v1/assessments/QUIZ/attempts/{b_scored_attempt}/scores",
             ),
+            (  # B's assessment, A's person; A's assessment, B's person
+                "GET",
+                "/v1/assessments/{code:str}/people/{external_id:str}/report",
+                "/v1/assessments/B-QUIZ/people/a-1/report",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/people/{external_id:str}/report",
+                "/v1/assessments/QUIZ/people/b-1/report",
+            ),
             ("GET", "/v1/assessments/{code:str}/rater-agreement", "/v1/assessments/B-QUIZ/rater-agreement"),
             ("GET", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
             ("POST", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),

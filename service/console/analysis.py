@@ -46,7 +46,7 @@ from service.errors import DomainError, NotFound, Unprocessable
 from service.i18n import msg, render
 from service.results import feed, item_stats, scores
 from service.results.labels import Labeller
-from service.tenancy import org_units, people
+from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, Category
 
 Code = Annotated[str, PathParameter(max_length=64, pattern=CODE_PATTERN)]
@@ -424,18 +424,16 @@ class AnalysisScreens(Controller):
         code: Code,
         external_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
     ) -> Template:
-        """The printable individual report of a person (by external id) on this assessment."""
+        """The printable individual report of a person (by external id): `scores.person_report`, as
+        GET /v1/assessments/{code}/people/{external_id}/report."""
         locale = session_of(request).locale
-        await assessments_exists(conn, code)
-        person = await people.get_person(conn, external_id)
-        found = await scores.person_report(conn, code, person.id, locale)
+        found = await scores.person_report(conn, code, external_id, locale)
         return await page(
             request,
             conn,
             "analysis_person.html",
             code=code,
             tab="report",
-            person=person,
             found=found,
             here=f"{_base(code)}/person" + _query(external_id=external_id),
         )

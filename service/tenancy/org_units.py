@@ -475,7 +475,9 @@ class UnitName(msgspec.Struct, frozen=True):
 async def ancestry(conn: asyncpg.Connection, code: str) -> list[UnitName]:
     """The unit and every unit above it, from the top down (breadcrumbs); empty for no such unit."""
     rows = await conn.fetch(
-        """SELECT a.code, a.name FROM org_units u JOIN org_units a ON a.tenant_id = u.tenant_id AND starts_with(u.path, a.path)
+        """SELECT a.code, a.name FROM org_units u
+           JOIN org_units a ON a.tenant_id = u.tenant_id
+                AND a.id = ANY(string_to_array(trim(BOTH '/' FROM u.path), '/')::uuid[])
            WHERE u.code = $1 ORDER BY a.depth""",
         code,
     )
