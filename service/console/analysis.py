@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import asyncpg
+import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.params import PathParameter, QueryParameter
@@ -107,6 +108,32 @@ def _summary(cell: Cell, measure: str) -> Summary | None:
     return next((s for s in cell.measures if s.measure == measure), None)
 
 
+class Figure(msgspec.Struct):
+    """One measure of one cell as the page shows it: withheld, empty, or its mean and level shares."""
+
+    measure: str
+    withheld: bool = False
+    mean: str | None = None  # formatted; None: nobody in the cell has this measure
+    shares: list[tuple[str, str]] = msgspec.field(default_factory=list)  # (level name, "12%")
+
+
+def figures(cell: Cell, measures: list[str], labels: Labeller) -> list[Figure]:
+    """A row of the figures table, formatted here once rather than by template macros per cell."""
+    out = []
+    by_measure = {s.measure: s for s in cell.measures}
+    for measure in measures:
+        if cell.suppressed or measure in cell.withheld_measures:
+            out.append(Figure(measure, withheld=True))
+        elif (summary := by_measure.get(measure)) is None:
+            out.append(Figure(measure))
+        else:
+            shares = [
+                (labels.levels.get(lv.level, lv.level), f"{lv.share * 100:.0f}%") for lv in summary.levels
+            ]
+            out.append(Figure(measure, mean=f"{summary.mean:.1f}", shares=shares))
+    return out
+
+
 def drill_charts(view: DrillDown, labels: Labeller, base: str, query: dict[str, Any]) -> list[dict[str, Any]]:
     """One chart per measure: the mean of each child unit (null when withheld), a click going down."""
     children = [c for c in view.children if c.scope == "subtree"]
@@ -119,6 +146,7 @@ def drill_charts(view: DrillDown, labels: Labeller, base: str, query: dict[str, 
                 {
                     "name": child.name or child.unit,
                     "value": summary.mean if summary else None,
+                    "text": f"{summary.mean:.1f}" if summary else "—",
                     "n": summary.n if summary else None,
                     "withheld": child.suppressed or measure in child.withheld_measures,
                     "href": base + _query(**{**query, "unit": child.unit}),
@@ -168,12 +196,15 @@ class AnalysisScreens(Controller):
             errors = _field_errors(exc, locale)
         base = _base(code)
         query = {"category": category, "from": since, "to": until}
+        measures = _measures([view.parent, *view.children]) if view else []
         context: dict[str, Any] = {
             "code": code,
             "tab": "drill",
             "view": view,
             "labels": labels,
-            "measures": _measures([view.parent, *view.children]) if view else [],
+            "measures": measures,
+            "rows": [(cell, figures(cell, measures, labels)) for cell in view.children] if view else [],
+            "total": figures(view.parent, measures, labels) if view else [],
             "levels": _levels([view.parent, *view.children]) if view else [],
             "charts": drill_charts(view, labels, base, query) if view else [],
             "hrefs": {c.unit: base + _query(**query, unit=c.unit) for c in (view.children if view else [])},
@@ -269,6 +300,7 @@ class AnalysisScreens(Controller):
             trend=found,
             labels=labels,
             measures=measures,
+            rows=[(p, figures(p.cell, measures, labels)) for p in (found.points if found else [])],
             chart=chart,
             errors=errors,
             values={"unit": unit or "", "interval": interval, "from": since or "", "to": until or ""},

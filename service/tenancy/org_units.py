@@ -473,14 +473,13 @@ class UnitName(msgspec.Struct, frozen=True):
 
 
 async def ancestry(conn: asyncpg.Connection, code: str) -> list[UnitName]:
-    """The unit and every unit above it, from the top down (breadcrumbs); empty for no such unit."""
-    rows = await conn.fetch(
-        """SELECT a.code, a.name FROM org_units u
-           JOIN org_units a ON a.tenant_id = u.tenant_id
-                AND a.id = ANY(string_to_array(trim(BOTH '/' FROM u.path), '/')::uuid[])
-           WHERE u.code = $1 ORDER BY a.depth""",
-        code,
-    )
+    """The unit and every unit above it, from the top down (breadcrumbs); empty for no such unit.
+    Read by the ids its path names (the primary key), not by comparing every unit's path."""
+    path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", code)
+    if path is None:
+        return []
+    ids = [uuid.UUID(part) for part in path.strip("/").split("/")]
+    rows = await conn.fetch("SELECT code, name FROM org_units WHERE id = ANY($1::uuid[]) ORDER BY depth", ids)
     return [UnitName(row["code"], row["name"]) for row in rows]
 
 
