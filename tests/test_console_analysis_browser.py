@@ -6,6 +6,8 @@ directory (printed)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -103,6 +105,26 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
     pdf = await page.pdf(format="A4", print_background=True)  # type: ignore[attr-defined]
     (shots / "unit-report.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF")
+
+    # The other screens draw their charts with no script error, and pass axe.
+    await page.emulate_media(media="screen")  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=live_service, timeout=60) as client:
+        admin = tenant["admin"]
+        assert (await client.post("/v1/assessments/quiz/item-statistics", headers=admin)).status_code == 202
+        for _ in range(200):
+            run = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
+            if run["status"] != "running":
+                break
+            await asyncio.sleep(0.05)
+    for path, chart in (
+        ("trend?interval=week", "chart-trend"),
+        ("effect?after=quiz2", "chart-effect"),
+        ("items", "chart-items"),
+    ):
+        await page.goto(f"{live_service}/console/assessments/quiz/analysis/{path}")
+        await page.wait_for_selector(f'#{chart}[data-drawn="true"] svg')
+        await _axe(page, path)
+        await page.screenshot(path=str(shots / f"5-{chart}.png"), full_page=True)
 
     browser_page.assert_offline()
     assert [e for e in browser_page.console_errors if EMPTY_STYLE not in e] == []

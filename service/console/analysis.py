@@ -22,7 +22,7 @@ print style sheet for a clean A4 page. PDF is the browser's "print to PDF": no s
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 import asyncpg
@@ -57,7 +57,7 @@ Since = Annotated[date | None, QueryParameter(name="from")]
 Until = Annotated[date | None, QueryParameter(name="to")]
 After = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
 TableFormat = Annotated[Literal["csv", "xlsx"], QueryParameter()]
-CATEGORIES = ("leading_cadre", "civil_servant", "teacher", "professional_technical", "other", "unspecified")
+CATEGORIES = get_args(Category)
 FILTER_FIELDS = ("category", "from", "to", "after", "unit")
 
 
