@@ -74,6 +74,26 @@ KEYED = {
     "/console/assessments/{code:str}/accommodations": [
         f"/console/assessments/{DEMO_ASSESSMENT}/accommodations"
     ],
+    # The analysis pages at the demo's scale (with many results: bench/analysis.py).
+    "/console/assessments/{code:str}/analysis": [f"/console/assessments/{DEMO_ASSESSMENT}/analysis?unit=P"],
+    "/console/assessments/{code:str}/analysis/report": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/report?unit=P"
+    ],
+    "/console/assessments/{code:str}/analysis/trend": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/trend"
+    ],
+    "/console/assessments/{code:str}/analysis/effect": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/effect?after={DEMO_ASSESSMENT}"
+    ],
+    "/console/assessments/{code:str}/analysis/items": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/items"
+    ],
+    "/console/assessments/{code:str}/analysis/table": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/table?view=drill&unit=P"
+    ],
+    "/console/assessments/{code:str}/analysis/person": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/analysis/person?external_id=demo-0001"
+    ],
 }
 # Extra query strings for routes found by the walk: filters that make the database work.
 QUERIES = {

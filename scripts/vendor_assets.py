@@ -44,6 +44,9 @@ PACKAGES: dict[str, tuple[str, str, list[str]]] = {
     "htmx.org": ("2.0.11", "htmx", ["dist/htmx.min.js", "LICENSE"]),
     # Accessibility checks the console's browser tests run in the page (served, never loaded by a page).
     "axe-core": ("4.14.1", "axe-core", ["axe.min.js", "LICENSE", "LICENSE-3RD-PARTY.txt"]),
+    # The console's analysis charts (SVG renderer, `aria` on): the full build, for its custom series
+    # (the training effect's interval bars) and the aria component.
+    "echarts": ("6.1.0", "echarts", ["dist/echarts.min.js", "LICENSE", "NOTICE"]),
 }
 
 

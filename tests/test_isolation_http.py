@@ -698,6 +698,16 @@ CROSS_TENANT_PROBES: list[Probe] = [
                 "/v1/assessments/{code:str}/attempts/{attempt_id:uuid}/scores",
                 "/v1/assessments/QUIZ/attempts/{b_scored_attempt}/scores",
             ),
+            (  # B's assessment, A's person; A's assessment, B's person
+                "GET",
+                "/v1/assessments/{code:str}/people/{external_id:str}/report",
+                "/v1/assessments/B-QUIZ/people/a-1/report",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/people/{external_id:str}/report",
+                "/v1/assessments/QUIZ/people/b-1/report",
+            ),
             ("GET", "/v1/assessments/{code:str}/rater-agreement", "/v1/assessments/B-QUIZ/rater-agreement"),
             ("GET", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
             ("POST", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
@@ -1140,6 +1150,56 @@ CROSS_TENANT_PROBES: list[Probe] = [
         "path",
         who="console_admin",
     ),
+    # The console's analysis screens: B's assessment by path, B's units by `unit`, B's assessment as
+    # `after`, B's person by `external_id`; refused with an error page (text/html).
+    *(
+        Probe(
+            "GET",
+            f"/console/assessments/{{code:str}}/analysis{suffix}",
+            url,
+            status,
+            covers,
+            who="console",
+        )
+        for suffix, url, status, covers in (
+            *(
+                (suffix, f"/console/assessments/B-QUIZ/analysis{suffix}{query}", 404, "path")
+                for suffix, query in (
+                    ("", ""),
+                    ("/report", ""),
+                    ("/trend", ""),
+                    ("/effect", "?after=QUIZ"),
+                    ("/table", "?view=drill"),
+                    ("/items", ""),
+                    ("/items/table", ""),
+                    ("/person", "?external_id=a-1"),
+                )
+            ),
+            *(
+                (suffix, f"/console/assessments/QUIZ/analysis{suffix}?{query}unit=B-CITY", 422, "query:unit")
+                for suffix, query in (
+                    ("", ""),
+                    ("/report", ""),
+                    ("/trend", ""),
+                    ("/effect", "after=QUIZ&"),
+                    ("/table", "view=drill&"),
+                )
+            ),
+            ("/effect", "/console/assessments/QUIZ/analysis/effect?after=B-QUIZ", 422, "query:after"),
+            (
+                "/table",
+                "/console/assessments/QUIZ/analysis/table?view=effect&after=B-QUIZ",
+                404,
+                "query:after",
+            ),
+            (
+                "/person",
+                "/console/assessments/QUIZ/analysis/person?external_id=b-1",
+                404,
+                "query:external_id",
+            ),
+        )
+    ),
     Probe(
         "GET",
         "/console/marking/{task_id:uuid}",
@@ -1573,6 +1633,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "threshold",  # the console's agreement page: a kappa to highlight raters below
     "language",  # a QTI import's language for items that name none
     "partial",  # a QTI import creates the items it can and reports the others
+    "view",  # the console's analysis tables: which screen's table (drill, trend, effect)
 }
 
 # Request headers that carry no object key: If-Match and If-Range carry an ETag of the object the path

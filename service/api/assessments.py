@@ -48,7 +48,7 @@ from service.results.calibrations import Calibration, CalibrationSummary
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
 from service.results.rescoring import Rescoring, RescoringRequest
-from service.results.scores import StoredScore
+from service.results.scores import PersonReport, StoredScore
 from service.tenancy.fields import CODE_PATTERN
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
@@ -271,6 +271,24 @@ class AssessmentController(Controller):
     ) -> list[StoredScore]:
         await monitor.attempt_of(conn, code, attempt_id)
         return await scores.score_history(conn, attempt_id)
+
+    @get(
+        "/{code:str}/people/{external_id:str}/report",
+        operation_id="getPersonReport",
+        guards=[results],
+        responses=errors(404),
+        summary="A person's profile on their latest scored submission (dimensions, levels, what the next "
+        "level asks for) whatever the candidate's own feedback policy, in the language Accept-Language asks "
+        "for; `report` is null when the person has no scored submission",
+    )
+    async def person_report(
+        self,
+        conn: Conn,
+        code: AssessmentCode,
+        external_id: ExternalIdPath,
+        accept_language: AcceptLanguage = None,
+    ) -> PersonReport:
+        return await scores.person_report(conn, code, external_id, negotiate(accept_language))
 
     @post(
         "/{code:str}/rescorings",

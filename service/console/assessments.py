@@ -346,6 +346,7 @@ def _can(request: Request, roles: frozenset[str]) -> bool:
 
 WRITERS = frozenset({"tenant_admin", "author"})
 ADMINS = frozenset({"tenant_admin"})
+ANALYSTS = frozenset({"tenant_admin", "analyst"})  # the analysis screens (service/console/analysis.py)
 
 
 async def _missing(request: Request, conn: asyncpg.Connection, exc: NotFound) -> Template:
@@ -446,6 +447,7 @@ class AssessmentScreens(Controller):
             next_url=f"/console/assessments?{urlencode({**shown, 'cursor': more})}" if more else None,
             can_write=_can(request, WRITERS),
             sees_results=_can(request, RESULT_READERS),
+            sees_analysis=_can(request, ANALYSTS),
             zone=await _zone(request, conn),
         )
 

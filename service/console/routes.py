@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from service.config import Settings
+from service.console.analysis import AnalysisScreens
 from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.frameworks import FrameworkScreens
@@ -30,6 +31,7 @@ def console_router(settings: Settings) -> Router:
         *ITEM_AUTHORING,
         AssessmentScreens,
         SittingScreens,
+        AnalysisScreens,
         MarkingScreens,
         AgreementScreens,
         OrgTreeScreens,

@@ -53,6 +53,14 @@ _FIXED: dict[str, Message] = {
     "ci95_high": msg("95% CI high"),
     "d_z": msg("Effect size d_z"),
     "d_av": msg("Effect size d_av"),
+    "item": msg("Item"),
+    "type": msg("Item type"),
+    "facility": msg("Facility"),
+    "discrimination": msg("Discrimination"),
+    "omission_rate": msg("Omission rate"),
+    "flagged": msg("Flagged"),
+    "option_shares": msg("Option shares"),
+    "alpha_if_deleted": msg("Alpha if deleted"),
 }
 
 

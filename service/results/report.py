@@ -123,6 +123,17 @@ def candidate_report(
             return CandidateReport(
                 False, policy, document.status, available_from=opens, notice=render(notice, locale)
             )
+    return profile(document, framework, policy, locale)
+
+
+def profile(
+    document: ScoreDocument,
+    framework: FrameworkContent,
+    policy: Literal["immediate", "after_window", "never"],
+    locale: str = "zh-CN",
+) -> CandidateReport:
+    """The whole profile, whatever the feedback policy: what the candidate sees once the policy lets
+    them, and what staff who may read results (the console's printable individual report) see."""
     labels = {level.code: level.label for level in framework.levels}
     names = {}
     statements = {}

@@ -24,6 +24,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_by_code
 from service.assessments.forms import Placement
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
@@ -31,10 +32,11 @@ from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer
 from service.results import ratings
-from service.results.report import CandidateReport, candidate_report
+from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
 from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.tenancy import people
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)
@@ -288,4 +290,50 @@ async def report_for(
         row["closed_at"],
         now,
         locale,
+    )
+
+
+class PersonReport(msgspec.Struct):
+    """A person's profile on their latest scored submission, for staff who may read results; `report`
+    is null (and `attempt_id`, `submitted_at` too) when the person has none."""
+
+    external_id: str
+    display_name: str | None
+    org_unit: str | None
+    attempt_id: UUID | None = None
+    submitted_at: datetime | None = None
+    report: CandidateReport | None = None
+
+
+async def person_report(
+    conn: asyncpg.Connection, code: str, external_id: str, locale: str = "zh-CN"
+) -> PersonReport:
+    """The whole profile (whatever the candidate's own feedback policy) of the person's latest submitted
+    attempt of assessment `code` that has a score. 404 for an unknown assessment or person."""
+    if await id_by_code(conn, code) is None:
+        raise NotFound(msg("no assessment '{code}'", code=code))
+    person = await people.get_person(conn, external_id)
+    found = PersonReport(person.external_id, person.display_name, person.org_unit_code)
+    row = await conn.fetchrow(
+        """SELECT t.id, t.submitted_at, a.content FROM attempts t
+           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
+           WHERE a.code = $1 AND t.person_id = $2 AND t.status = 'submitted'
+           ORDER BY t.submitted_at DESC, t.number DESC LIMIT 1""",
+        code,
+        person.id,
+    )
+    if row is None:
+        return found
+    ref = row["content"]["framework"]
+    framework = await frameworks.version_record(conn, ref["code"], ref["version"])
+    stored = await current_score(conn, row["id"])
+    if framework is None or stored is None:
+        return found
+    content = msgspec.convert(row["content"], AssessmentContent)
+    report = profile(
+        stored.document, msgspec.convert(framework.content, FrameworkContent), content.feedback, locale
+    )
+    return msgspec.structs.replace(
+        found, attempt_id=row["id"], submitted_at=row["submitted_at"], report=report
     )

@@ -467,6 +467,22 @@ async def with_ancestors(conn: asyncpg.Connection, code: str | None) -> set[str]
     return {row["code"] for row in rows}
 
 
+class UnitName(msgspec.Struct, frozen=True):
+    code: str
+    name: str
+
+
+async def ancestry(conn: asyncpg.Connection, code: str) -> list[UnitName]:
+    """The unit and every unit above it, from the top down (breadcrumbs); empty for no such unit.
+    Read by the ids its path names (the primary key), not by comparing every unit's path."""
+    path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", code)
+    if path is None:
+        return []
+    ids = [uuid.UUID(part) for part in path.strip("/").split("/")]
+    rows = await conn.fetch("SELECT code, name FROM org_units WHERE id = ANY($1::uuid[]) ORDER BY depth", ids)
+    return [UnitName(row["code"], row["name"]) for row in rows]
+
+
 async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]:
     """Which of these codes name a unit."""
     rows = await conn.fetch("SELECT code FROM org_units WHERE code = ANY($1::text[])", codes)

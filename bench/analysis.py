@@ -1,0 +1,222 @@
+"""Server time of the console's analysis pages as scored attempts grow (10k, 100k; 1M optional).
+
+    ./dev python bench/analysis.py                              # 10,000 then 100,000 attempts
+    ./dev python bench/analysis.py --sizes 10000,100000,1000000 --requests 30
+
+The app runs in this process (Litestar's ASGI app on an httpx transport, as bench/console.py), on the
+embedded PostgreSQL in a temporary directory (or DATABASE_URL, in a fresh tenant). The tenant is
+bench/aggregates.py's: the shipped cadre framework, a published assessment 'bench' and the realistic
+org tree under its province (11 cities, 90 counties, 1,300 townships, 25,000 villages). For each of
+`--sizes` (cumulative) it loads people with one submitted attempt and final score each (set-based
+SQL as the owner: loading is not what is measured), rebuilds the rollups through the API's job,
+runs VACUUM ANALYZE, then requests each analysis page `--requests` times (after two warm-ups) with an
+analyst's console session, and prints the median and p95 of the service's own `latency_ms` (its
+access log: first byte in to last byte out, inside the app) per page; pages over the 300 ms goal are
+named at the end. The training effect is measured with `after=bench` (the same assessment: every
+person paired with themselves), which costs what a real pairing of two assessments costs; the item
+statistics page reads the latest stored run (none here: computing one is a job, not a page). The
+API's own drill-down, trend and training effect are measured too, for reference: the difference is
+what the console adds (rendering the page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _harness import bench_tenant
+from _history import housekeeping, load_people, load_sql, owner_conn, owner_tenant
+from aggregates import bench_tree, largest, placement_slots, rebuild, subtree_shares
+
+from service.api.app import create_app
+from service.auth.keys import ServiceKeys, ensure_keys_file
+from service.auth.principal import Principal
+from service.config import Settings
+from service.console import sessions
+from service.db import migrate
+
+GOAL_MS = 300.0
+BASE = "/console/assessments/bench/analysis"
+
+
+class AccessLog(logging.Handler):
+    """The access log's latency per request id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latency: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        entry = json.loads(record.getMessage())
+        self.latency[entry["request_id"]] = entry["latency_ms"]
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+async def measure(
+    http: httpx.AsyncClient, log: AccessLog, url: str, n: int, headers: dict[str, str] | None = None
+) -> tuple[int, list[float]]:
+    server: list[float] = []
+    status = 0
+    for i in range(n + 2):
+        response = await http.get(url, headers=headers)
+        status = response.status_code
+        if i >= 2:
+            server.append(log.latency[response.headers["x-request-id"]])
+    return status, server
+
+
+async def run(sizes: list[int], requests: int, seed: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="assess-bench-analysis-") as data_dir:
+        owner_url = os.environ.get("DATABASE_URL")
+        if owner_url is None:
+            from service.db.embedded import ensure_database, start_embedded
+
+            owner_url = start_embedded(Path(data_dir))
+            await ensure_database(owner_url)
+        keys_file = Path(data_dir) / "signing-keys.json"
+        ensure_keys_file(keys_file)
+        keys = ServiceKeys.load(keys_file)
+        settings = Settings.from_env(
+            {
+                "DATABASE_URL": owner_url,
+                "SERVICE_KEYS_FILE": str(keys_file),
+                "LOG_LEVEL": "INFO",
+                "DB_POOL_MAX": "4",
+            }
+        )
+        await migrate.ensure_app_role(owner_url, settings.app_db_user, settings.app_db_password)
+        await asyncio.to_thread(migrate.upgrade, owner_url, settings.app_db_user)
+        app = create_app(settings)
+        log = AccessLog()
+        access = logging.getLogger("assess.access")
+        access.addHandler(log)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://assess.test", timeout=3600
+            ) as http,
+        ):
+            tenant_id, admin, _ = await bench_tenant(http, keys, people=0)
+            rng = random.Random(seed)
+            conn = await owner_conn(owner_url)
+            try:
+                assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
+            finally:
+                await conn.close()
+            slots = placement_slots(units, rng)
+            shares = subtree_shares(units, slots[0])
+            city = largest([u for u in units if u.level == "city"], shares)
+            county = largest(city.children, shares)
+            township = largest(county.children, shares)
+            print(
+                f"org tree: {len(units):,} units; measured along P > {city.code} > {county.code} > {township.code}"
+            )
+            principal = Principal(
+                "user", "bench-analyst", frozenset({"analyst"}), UUID(tenant_id), "bench", 0.0
+            )
+            async with owner_tenant(owner_url, tenant_id) as conn:
+                session_id = await sessions.create(
+                    conn, principal, "zh-CN", idle_seconds=86400, max_seconds=86400
+                )
+            http.cookies.set("assess_console", session_id)
+            pages = [
+                ("drill-down, whole tenant", BASE),
+                (f"drill-down, province P ({len(units[0].children)} cities)", f"{BASE}?unit=P"),
+                (f"drill-down, city {city.code}", f"{BASE}?unit={city.code}"),
+                (f"drill-down, county {county.code}", f"{BASE}?unit={county.code}"),
+                (f"drill-down, township {township.code}", f"{BASE}?unit={township.code}"),
+                ("drill-down, province, one category", f"{BASE}?unit=P&category=civil_servant"),
+                (f"unit report, city {city.code}", f"{BASE}/report?unit={city.code}"),
+                ("trend by week, whole tenant", f"{BASE}/trend?interval=week"),
+                (f"trend by month, county {county.code}", f"{BASE}/trend?unit={county.code}"),
+                ("training effect, whole tenant", f"{BASE}/effect?after=bench"),
+                (f"training effect, county {county.code}", f"{BASE}/effect?after=bench&unit={county.code}"),
+                ("item statistics (no run stored)", f"{BASE}/items"),
+                ("table CSV, province drill-down", f"{BASE}/table?view=drill&unit=P"),
+                ("table XLSX, province drill-down", f"{BASE}/table?view=drill&unit=P&format=xlsx"),
+                ("individual report", f"{BASE}/person?external_id=bench-0000001"),
+            ]
+            # The API's answers to the same questions, for reference: what the page adds is rendering.
+            api = "/v1/assessments/bench/aggregates"
+            references = [
+                ("API: drill-down, province P", f"{api}/children?unit=P"),
+                (f"API: drill-down, township {township.code}", f"{api}/children?unit={township.code}"),
+                ("API: trend by week, whole tenant", f"{api}/trend?interval=week"),
+                ("API: training effect, whole tenant", "/v1/assessments/bench/training-effect?after=bench"),
+            ]
+            statements = load_sql(template)
+            anchor = datetime.now(UTC)
+            loaded = 0
+            over: list[str] = []
+            for size in sizes:
+                print(f"\n=== {size:,} scored attempts ===", flush=True)
+                began = time.perf_counter()
+                await load_people(
+                    owner_url, tenant_id, assessment_id, statements, slots, anchor, loaded + 1, size, seed
+                )
+                loaded = size
+                print(f"load: {time.perf_counter() - began:.1f} s", flush=True)
+                rebuild_seconds, outcome = await rebuild(http, admin)
+                print(f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['rollup_rows']:,} rollup rows")
+                await housekeeping(owner_url, ("results", "rollups", "scores", "attempts", "people"))
+                print(
+                    f"load average {os.getloadavg()[0]:.2f} (a shared 2-core machine: other work runs too)\n"
+                    f"{'page':<48} {'status':>6} {'median ms':>10} {'p95 ms':>8}",
+                    flush=True,
+                )
+                for label, url in [*pages, *references]:
+                    headers = admin if url.startswith("/v1/") else None
+                    status, server = await measure(http, log, url, requests, headers)
+                    median, high = statistics.median(server), p95(server)
+                    print(f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f}", flush=True)
+                    if status != 200:
+                        over.append(f"{size:,}: {label} answered {status}")
+                    elif high > GOAL_MS:
+                        over.append(f"{size:,}: {label} p95 {high:.0f} ms")
+            print("\nover the 300 ms goal (p95) or failing:" if over else "\nevery page within 300 ms (p95)")
+            for line in over:
+                print(f"  {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; command: "
+        f"./dev python bench/analysis.py --sizes {args.sizes} --requests {args.requests}",
+        flush=True,
+    )
+    asyncio.run(run(sizes, args.requests, args.seed))
+
+
+if __name__ == "__main__":
+    main()
