@@ -55,12 +55,16 @@ from service.db.pool import tenant_transaction
 from service.demo import DEMO_ASSESSMENT, DEMO_FRAMEWORK, seed_demo
 from service.items import bank
 from service.items.samples import sample_bank
+from service.rubrics import frameworks
+from service.rubrics.frameworks import Adopt
 from service.tenancy import org_units, people
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 
 GOAL_MS = 200.0
 BIG_DRAFT = "bench-big-draft"
+TEACHER = "bench-teacher"  # the teacher template adopted as a draft: the framework editor's largest
+TEACHER_URL = f"/console/frameworks/{TEACHER}/versions/1"
 # Keyed console routes and the URL each is measured at ({demo}: the demo's published assessment).
 KEYED = {
     "/console/assessments/{code:str}": [
@@ -74,6 +78,13 @@ KEYED = {
     "/console/assessments/{code:str}/accommodations": [
         f"/console/assessments/{DEMO_ASSESSMENT}/accommodations"
     ],
+    "/console/frameworks/{code:str}": [f"/console/frameworks/{TEACHER}"],
+    "/console/frameworks/{code:str}/versions/{version:int}": [TEACHER_URL],
+    "/console/frameworks/{code:str}/versions/{version:int}/dimensions/{dimension:int}": [
+        f"{TEACHER_URL}/dimensions/{i}" for i in range(5)
+    ],
+    "/console/frameworks/{code:str}/versions/{version:int}/export": [f"{TEACHER_URL}/export"],
+    "/console/frameworks/{code:str}/diff": [f"/console/frameworks/{DEMO_FRAMEWORK}/diff"],
 }
 # Extra query strings for routes found by the walk: filters that make the database work.
 QUERIES = {
@@ -106,7 +117,8 @@ class AccessLog(logging.Handler):
 
 
 async def grow(pool: asyncpg.Pool, tenant_id: UUID, n_items: int, n_people: int) -> None:
-    """The demo tenant with `n_items` more items, `n_people` more people and a draft with a 500-item pool."""
+    """The demo tenant with `n_items` more items, `n_people` more people, a draft with a 500-item pool and
+    the teacher template adopted as a draft framework (the editor's largest document)."""
     samples = list(sample_bank(DEMO_FRAMEWORK).items)
     started = time.perf_counter()
     made: list[str] = []
@@ -144,6 +156,7 @@ async def grow(pool: asyncpg.Pool, tenant_id: UUID, n_items: int, n_people: int)
     }
     async with tenant_transaction(pool, tenant_id) as conn:
         await assessments.create_assessment(conn, msgspec.convert(content, AssessmentContent))
+        await frameworks.adopt_template(conn, Adopt(template="teacher-digital-literacy", code=TEACHER))
 
 
 def console_gets(app: Any) -> tuple[list[str], list[str]]:
