@@ -2,6 +2,7 @@
 
     ./dev python bench/console.py                 # 10,000 items, 20,000 people, 30 requests per page
     ./dev python bench/console.py --items 10000 --people 20000 --requests 50
+    ./dev python bench/console.py --only /console/frameworks   # the framework editor's pages alone
 
 The app runs in this process (Litestar's ASGI app on an httpx transport: no network, no second
 process), on the embedded PostgreSQL in a temporary directory (or DATABASE_URL, in a fresh
@@ -196,10 +197,14 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--only", default="", help="measure only URLs starting with this, e.g. /console/frameworks"
+    )
     args = parser.parse_args()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; "
-        f"command: ./dev python bench/console.py --items {args.items} --people {args.people} --requests {args.requests}",
+        f"command: ./dev python bench/console.py --items {args.items} --people {args.people} --requests {args.requests}"
+        + (f" --only {args.only}" if args.only else ""),
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="assess-bench-console-") as data_dir:
@@ -269,6 +274,7 @@ async def main() -> None:
                 urls.append(cursor.replace("&amp;", "&"))
                 for path in keyed:
                     urls += KEYED.get(path, [])
+                urls = [u for u in urls if u.startswith(args.only)]
                 missing = [p for p in keyed if p not in KEYED]
                 print(f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10}")
                 slow = []

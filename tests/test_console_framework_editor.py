@@ -191,7 +191,13 @@ def test_a_page_saves_its_part_onto_the_stored_document() -> None:
         "description": {"en": "old"},
         "notes": ["n1"],
         "dimensions": [
-            {"code": "A", "name": {"en": "A"}, "weight": 0.5, "tags": ["knowledge"], "indicators": [{"code": "i"}]},
+            {
+                "code": "A",
+                "name": {"en": "A"},
+                "weight": 0.5,
+                "tags": ["knowledge"],
+                "indicators": [{"code": "i"}],
+            },
             {"code": "B", "name": {"en": "B"}, "weight": 0.5, "indicators": [{"code": "j"}]},
         ],
     }
@@ -451,10 +457,14 @@ async def test_a_dimension_page_checks_and_saves_its_dimension_tags_notes_and_so
         # As you type on dimension 2's page: its weight breaks the top-level sum, shown on this page;
         # a broken indicator weight of its own lands next to that field.
         heavy = with_values(fields, __dimensions__2__weight="0.9")
-        checked = await http.post(url + "/dimensions/2/check", data=dict(heavy), headers={"X-CSRF-Token": token})
+        checked = await http.post(
+            url + "/dimensions/2/check", data=dict(heavy), headers={"X-CSRF-Token": token}
+        )
         assert checked.status_code == 200 and "not 1" in slot(checked.text, "/dimensions")
         typo = with_values(fields, __dimensions__2__children__0__indicators__0__weight="x")
-        checked = await http.post(url + "/dimensions/2/check", data=dict(typo), headers={"X-CSRF-Token": token})
+        checked = await http.post(
+            url + "/dimensions/2/check", data=dict(typo), headers={"X-CSRF-Token": token}
+        )
         assert "Expected `float`" in slot(checked.text, "/dimensions/2/children/0/indicators/0/weight")
         # Tags, the dimension's note and an indicator's note, saved through the page.
         tagged = [
@@ -465,7 +475,7 @@ async def test_a_dimension_page_checks_and_saves_its_dimension_tags_notes_and_so
             ),
             ("/dimensions/2/tags/0", "knowledge"),
         ]
-        tagged = [(k, v) for k, v in tagged if not (k == "/dimensions/2/tags/7")]  # pedagogy unticked
+        tagged = [(k, v) for k, v in tagged if k != "/dimensions/2/tags/7"]  # pedagogy unticked
         saved = await _post(http, url + "/dimensions/2", tagged, "save")
         assert saved.status_code == 303 and saved.headers["location"] == url + "/dimensions/2", saved.text
         after = (await _version(http, "fw-d", 1)).content
@@ -473,7 +483,9 @@ async def test_a_dimension_page_checks_and_saves_its_dimension_tags_notes_and_so
         assert d2.tags == ["knowledge", "application"] and d2.note == "本维度说明"
         assert d2.children[1].indicators[0].note == "an indicator's note"
         assert d2.children[0].indicators[0].unconfirmed  # what the page has no input for is kept
-        assert after.dimensions[:2] == before.content.dimensions[:2] and after.sources == before.content.sources
+        assert (
+            after.dimensions[:2] == before.content.dimensions[:2] and after.sources == before.content.sources
+        )
         # The overview edits sources and notes: add a source, change a note, remove another.
         page = (await http.get(url)).text
         added = await _post(http, url, editor_fields(page), "add-source")
@@ -491,7 +503,10 @@ async def test_a_dimension_page_checks_and_saves_its_dimension_tags_notes_and_so
         saved = await _post(http, url, fields, "remove /notes/1")
         assert saved.status_code == 303
         after = (await _version(http, "fw-d", 1)).content
-        assert after.sources[1].title == "人工智能教育应用指南" and after.sources[1].url == "https://example.org/guide"
+        assert (
+            after.sources[1].title == "人工智能教育应用指南"
+            and after.sources[1].url == "https://example.org/guide"
+        )
         assert after.sources[1].identifier is None
         assert after.notes == ["改写的说明", *before.content.notes[2:]]
         # A bad date is the domain's message next to the field.

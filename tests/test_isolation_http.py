@@ -182,7 +182,7 @@ IMAGE_PROBES: list[Probe] = [
         "/v1/items",
         422,
         "body:/image",
-        {**_item("A", "A-IMG"), "image": "{b_image}"},
+        {**_item("A", "A-IMG"), "image": "{b_image}", "image_alt": {"en": "a chart"}},
         pointer="/image",
     ),
     Probe(
