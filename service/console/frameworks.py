@@ -54,7 +54,7 @@ from service.console.framework_form import (
     structural,
 )
 from service.console.views import form, page
-from service.console.web import request_locale, session_of
+from service.console.web import session_of
 from service.errors import DomainError, FieldError, NotFound, msgspec_message
 from service.i18n import msg, render
 from service.rubrics import frameworks
@@ -155,22 +155,6 @@ def _int_or_none(text: str | None) -> int | None:
 # --------------------------------------------------------------------------- the screens
 
 
-def on_domain_error(request: Request, exc: DomainError) -> Response[Any]:
-    """A domain refusal outside a form (a framework or version that is not the tenant's: 404) as a page."""
-    locale = request_locale(request)
-    return Template(
-        "error.html",
-        status_code=exc.status,
-        context={
-            "locale": locale,
-            "session": request.scope.get("state", {}).get("console_session"),
-            "path": request.url.path,
-            "status": exc.status,
-            "detail": render(exc.message, locale),
-        },
-    )
-
-
 class FrameworkScreens(Controller):
     """A framework's page, its version editor, diff, and the CASE exchange."""
 
@@ -178,7 +162,6 @@ class FrameworkScreens(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {DomainError: on_domain_error}
 
     @get("/import", guards=[write])
     async def import_form(self, request: Request, conn: Conn) -> Template:

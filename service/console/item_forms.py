@@ -372,23 +372,6 @@ def preview_of(
     return previews(item), []
 
 
-def on_not_found(request: Request, exc: NotFoundException) -> Template:
-    """404 as a console page (the API's problem+json is for API clients)."""
-    session = request.scope.get("state", {}).get("console_session")
-    locale = session.locale if session else "zh-CN"
-    return Template(
-        "error.html",
-        status_code=404,
-        context={
-            "locale": locale,
-            "session": session,
-            "path": request.url.path,
-            "status": 404,
-            "detail": render(msg("There is no such page or object."), locale),
-        },
-    )
-
-
 class ItemAuthoring(Controller):
     """New item, edit, preview, item page with versions, retire and restore."""
 
@@ -396,7 +379,6 @@ class ItemAuthoring(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFoundException: on_not_found}
 
     async def _frameworks(self, conn: asyncpg.Connection) -> list[str]:
         found = await frameworks.list_frameworks(conn, after=None, limit=200)
