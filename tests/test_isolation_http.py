@@ -1965,6 +1965,12 @@ async def test_a_cannot_reach_or_reference_any_of_bs_objects(
             mine = await client.get(_fill(probe.url, world.placeholders), headers=world.b[probe.who])
             assert mine.status_code == 200 and mine.json()["items"], (context, mine.text)
             continue
+        if probe.url.startswith("/console/"):  # a console page: the console's error page, not problem+json
+            assert response.status_code == probe.status, (context, response.text)
+            assert response.headers["content-type"].startswith("text/html"), context
+            for secret in (world.b["id"], world.b["slug"], "B B-", "B b-"):
+                assert secret not in response.text, (context, secret)
+            continue
         body = assert_problem(response, probe.status, context)
         if probe.status == 404:
             assert body["type"] == "urn:assess:problem:not-found", context
