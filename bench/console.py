@@ -171,18 +171,18 @@ def console_gets(app: Any) -> tuple[list[str], list[str]]:
 
 async def measure(
     http: httpx.AsyncClient, log: AccessLog, url: str, n: int
-) -> tuple[int, list[float], list[float]]:
+) -> tuple[int, list[float], list[float], int]:
     server, client = [], []
-    status = 0
+    status = size = 0
     for i in range(n + 2):
         started = time.perf_counter()
         response = await http.get(url)
         elapsed = (time.perf_counter() - started) * 1000
-        status = response.status_code
+        status, size = response.status_code, len(response.content)
         if i >= 2:
             server.append(log.latency[response.headers["x-request-id"]])
             client.append(elapsed)
-    return status, server, client
+    return status, server, client, size
 
 
 def p95(values: list[float]) -> float:
@@ -276,13 +276,16 @@ async def main() -> None:
                     urls += KEYED.get(path, [])
                 urls = [u for u in urls if u.startswith(args.only)]
                 missing = [p for p in keyed if p not in KEYED]
-                print(f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10}")
+                print(
+                    f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10} {'KB':>6}"
+                )
                 slow = []
                 for url in urls:
-                    status, server, client = await measure(http, log, url, args.requests)
+                    status, server, client, size = await measure(http, log, url, args.requests)
                     median, high = statistics.median(server), p95(server)
                     print(
-                        f"{url[:92]:<92} {status:>6} {median:>10.1f} {high:>8.1f} {p95(client):>10.1f}",
+                        f"{url[:92]:<92} {status:>6} {median:>10.1f} {high:>8.1f} {p95(client):>10.1f}"
+                        f" {size / 1000:>6.0f}",
                         flush=True,
                     )
                     if high > GOAL_MS or status >= 400:
