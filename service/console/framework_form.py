@@ -16,6 +16,7 @@ puts each next to the deepest field or group of the page whose pointer contains 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ ACTION = re.compile(
 # --------------------------------------------------------------------------- form <-> document
 
 
+@functools.lru_cache(maxsize=65536)  # a dimension's page asks for thousands: three per field
 def dom_id(prefix: str, pointer: str) -> str:
     """An HTML id for a JSON pointer: letters and digits kept, `/` as `-`, anything else as `_<hex>_`
     (unique, and safe in CSS selectors)."""
