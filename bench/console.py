@@ -2,6 +2,7 @@
 
     ./dev python bench/console.py                 # 10,000 items, 20,000 people, 30 requests per page
     ./dev python bench/console.py --items 10000 --people 20000 --requests 50
+    ./dev python bench/console.py --only /console/frameworks   # the framework editor's pages alone
 
 The app runs in this process (Litestar's ASGI app on an httpx transport: no network, no second
 process), on the embedded PostgreSQL in a temporary directory (or DATABASE_URL, in a fresh
@@ -55,12 +56,16 @@ from service.db.pool import tenant_transaction
 from service.demo import DEMO_ASSESSMENT, DEMO_FRAMEWORK, seed_demo
 from service.items import bank
 from service.items.samples import sample_bank
+from service.rubrics import frameworks
+from service.rubrics.frameworks import Adopt
 from service.tenancy import org_units, people
 from service.tenancy.org_units import OrgUnitCreate, OrgUnitImport
 from service.tenancy.people import PeopleBulkUpsert, PersonBulkRow
 
 GOAL_MS = 200.0
 BIG_DRAFT = "bench-big-draft"
+TEACHER = "bench-teacher"  # the teacher template adopted as a draft: the framework editor's largest
+TEACHER_URL = f"/console/frameworks/{TEACHER}/versions/1"
 # Keyed console routes and the URL each is measured at ({demo}: the demo's published assessment).
 KEYED = {
     "/console/assessments/{code:str}": [
@@ -94,6 +99,13 @@ KEYED = {
     "/console/assessments/{code:str}/analysis/person": [
         f"/console/assessments/{DEMO_ASSESSMENT}/analysis/person?external_id=demo-0001"
     ],
+    "/console/frameworks/{code:str}": [f"/console/frameworks/{TEACHER}"],
+    "/console/frameworks/{code:str}/versions/{version:int}": [TEACHER_URL],
+    "/console/frameworks/{code:str}/versions/{version:int}/dimensions/{dimension:int}": [
+        f"{TEACHER_URL}/dimensions/{i}" for i in range(5)
+    ],
+    "/console/frameworks/{code:str}/versions/{version:int}/export": [f"{TEACHER_URL}/export"],
+    "/console/frameworks/{code:str}/diff": [f"/console/frameworks/{DEMO_FRAMEWORK}/diff"],
 }
 # Extra query strings for routes found by the walk: filters that make the database work.
 QUERIES = {
@@ -126,7 +138,8 @@ class AccessLog(logging.Handler):
 
 
 async def grow(pool: asyncpg.Pool, tenant_id: UUID, n_items: int, n_people: int) -> None:
-    """The demo tenant with `n_items` more items, `n_people` more people and a draft with a 500-item pool."""
+    """The demo tenant with `n_items` more items, `n_people` more people, a draft with a 500-item pool and
+    the teacher template adopted as a draft framework (the editor's largest document)."""
     samples = list(sample_bank(DEMO_FRAMEWORK).items)
     started = time.perf_counter()
     made: list[str] = []
@@ -164,6 +177,7 @@ async def grow(pool: asyncpg.Pool, tenant_id: UUID, n_items: int, n_people: int)
     }
     async with tenant_transaction(pool, tenant_id) as conn:
         await assessments.create_assessment(conn, msgspec.convert(content, AssessmentContent))
+        await frameworks.adopt_template(conn, Adopt(template="teacher-digital-literacy", code=TEACHER))
 
 
 def console_gets(app: Any) -> tuple[list[str], list[str]]:
@@ -177,18 +191,18 @@ def console_gets(app: Any) -> tuple[list[str], list[str]]:
 
 async def measure(
     http: httpx.AsyncClient, log: AccessLog, url: str, n: int
-) -> tuple[int, list[float], list[float]]:
+) -> tuple[int, list[float], list[float], int]:
     server, client = [], []
-    status = 0
+    status = size = 0
     for i in range(n + 2):
         started = time.perf_counter()
         response = await http.get(url)
         elapsed = (time.perf_counter() - started) * 1000
-        status = response.status_code
+        status, size = response.status_code, len(response.content)
         if i >= 2:
             server.append(log.latency[response.headers["x-request-id"]])
             client.append(elapsed)
-    return status, server, client
+    return status, server, client, size
 
 
 def p95(values: list[float]) -> float:
@@ -203,10 +217,14 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--only", default="", help="measure only URLs starting with this, e.g. /console/frameworks"
+    )
     args = parser.parse_args()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}; "
-        f"command: ./dev python bench/console.py --items {args.items} --people {args.people} --requests {args.requests}",
+        f"command: ./dev python bench/console.py --items {args.items} --people {args.people} --requests {args.requests}"
+        + (f" --only {args.only}" if args.only else ""),
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="assess-bench-console-") as data_dir:
@@ -276,14 +294,18 @@ async def main() -> None:
                 urls.append(cursor.replace("&amp;", "&"))
                 for path in keyed:
                     urls += KEYED.get(path, [])
+                urls = [u for u in urls if u.startswith(args.only)]
                 missing = [p for p in keyed if p not in KEYED]
-                print(f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10}")
+                print(
+                    f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10} {'KB':>6}"
+                )
                 slow = []
                 for url in urls:
-                    status, server, client = await measure(http, log, url, args.requests)
+                    status, server, client, size = await measure(http, log, url, args.requests)
                     median, high = statistics.median(server), p95(server)
                     print(
-                        f"{url[:92]:<92} {status:>6} {median:>10.1f} {high:>8.1f} {p95(client):>10.1f}",
+                        f"{url[:92]:<92} {status:>6} {median:>10.1f} {high:>8.1f} {p95(client):>10.1f}"
+                        f" {size / 1000:>6.0f}",
                         flush=True,
                     )
                     if high > GOAL_MS or status >= 400:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 import asyncpg
 import httpx
 
@@ -206,3 +209,43 @@ async def test_demo_provider_redirects_only_to_the_consoles_own_callback(setting
             "/console/demo-idp/authorize", params={**query, "code_challenge_method": "plain"}
         )
         assert plain.status_code == 400  # PKCE S256 only
+
+
+async def test_malformed_keys_in_console_paths_get_the_consoles_error_page(settings: Settings) -> None:
+    """Walks the console's keyed routes with a malformed key in each place (a code with a space, a
+    version that is not a number, a task id that is not a UUID): a 400 or 404 page of the console in
+    the user's language, never the API's problem+json; so does a page that does not exist (a path no
+    route matches is answered before the session is read: the page has the console's header, no menu)."""
+    malformed = {"str": "bad code!", "int": "x", "uuid": "not-a-uuid", "path": "x"}
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        app = http._transport.app  # type: ignore[attr-defined]
+        tried = 0
+        for route in app.routes:
+            if not route.path.startswith("/console/") or "{" not in route.path:
+                continue
+            for method in sorted(set(getattr(route, "methods", ())) & {"GET", "POST"}):
+                url = route.path
+                for name, kind in re.findall(r"{(\w+):(\w+)}", route.path):
+                    url = url.replace(f"{{{name}:{kind}}}", "1" if kind == "int" else "fine-code", 1)
+                for name, kind in re.findall(r"{(\w+):(\w+)}", route.path):
+                    bad = route.path
+                    for other, other_kind in re.findall(r"{(\w+):(\w+)}", route.path):
+                        value = malformed[kind] if other == name else ("1" if other_kind == "int" else "c")
+                        bad = bad.replace(f"{{{other}:{other_kind}}}", quote(value), 1)
+                    token = csrf_of((await http.get("/console/")).text)
+                    response = await http.request(method, bad, headers={"X-CSRF-Token": token})
+                    context = f"{method} {bad}"
+                    assert response.status_code in (400, 404), (context, response.status_code)
+                    assert response.headers["content-type"].startswith("text/html"), context
+                    assert 'href="/console/"' in response.text, context  # the console's error page
+                    tried += 1
+        assert tried > 30, tried
+        # A key the route takes but its rule refuses: 400 naming it, in the signed-in layout.
+        bad = await http.get("/console/frameworks/bad%20code!/versions/1")
+        assert bad.status_code == 400 and "code" in bad.text and 'data-testid="logout"' in bad.text
+        missing = await http.get("/console/no-such-page")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        wrong = await http.delete("/console/frameworks")
+        assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
+        assert (await http.get("/v1/no-such-route")).headers["content-type"] == "application/problem+json"

@@ -17,6 +17,7 @@ import msgspec
 from service.auth.principal import Principal
 from service.config import Settings
 from service.console import sessions
+from service.console.framework_form import merged, on_page, page_fields
 from service.console.frameworks import document_from_form, dom_id, place, slots
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.demo import DEMO_SLUG
@@ -45,6 +46,8 @@ class _Form(HTMLParser):
         if tag == "form" and a.get("id") == self.form_id:
             self.inside = True
         if not self.inside:
+            return
+        if tag == "input" and a.get("type") == "checkbox" and "checked" not in a:
             return
         if tag == "input" and a.get("name") and a.get("type") not in ("submit", "file"):
             self.fields.append((a["name"], a.get("value", "")))
@@ -156,24 +159,98 @@ def test_form_fields_become_the_document_and_problems_find_their_field() -> None
         ],
         "cut_scores": {"dimensions": {"1": [{"level": "L1", "min_score": 0}]}},
     }
+    problems = [
+        FieldError("sum", "/dimensions"),
+        FieldError("weight", "/dimensions/1/weight"),
+        FieldError("deep", "/dimensions/0/indicators/3/descriptors/0/level"),
+        FieldError("whole", None),
+    ]
+    # The overview has no slot inside a dimension: a deep problem shows at its top-level dimension.
     where = slots(doc)
-    placed = place(
-        [
-            FieldError("sum", "/dimensions"),
-            FieldError("weight", "/dimensions/1/weight"),
-            FieldError("deep", "/dimensions/0/indicators/3/descriptors/0/level"),
-            FieldError("whole", None),
-        ],
-        where,
-        "en",
-    )
-    assert placed == {
+    assert place(problems, where, "en") == {
         "/dimensions": ["sum"],
         "/dimensions/1/weight": ["weight"],
-        "/dimensions/0/indicators": ["deep"],
+        "/dimensions/0": ["deep"],
         "": ["whole"],
     }
     assert len({dom_id("e", p) for p in where}) == len(where)  # every slot its own id
+    # Dimension 0's page: its own problems and the weights' sum; dimension 1's weight is elsewhere.
+    mine, elsewhere = on_page(problems, 0)
+    assert elsewhere == 1
+    assert place(mine, slots(doc, 0), "en") == {
+        "/dimensions": ["sum"],
+        "/dimensions/0/indicators": ["deep"],
+        "": ["whole"],
+    }
+
+
+def test_a_page_saves_its_part_onto_the_stored_document() -> None:
+    stored = {
+        "code": "f",
+        "title": {"en": "T"},
+        "description": {"en": "old"},
+        "notes": ["n1"],
+        "dimensions": [
+            {
+                "code": "A",
+                "name": {"en": "A"},
+                "weight": 0.5,
+                "tags": ["knowledge"],
+                "indicators": [{"code": "i"}],
+            },
+            {"code": "B", "name": {"en": "B"}, "weight": 0.5, "indicators": [{"code": "j"}]},
+        ],
+    }
+    overview = document_from_form(
+        [
+            ("/code", "f"),
+            ("/title/en", "T2"),
+            ("/description/en", ""),  # cleared: removed
+            ("/notes/0", ""),  # a blank note is dropped
+            ("/notes/1", "n2"),
+            ("/sources/0/title", "S"),
+            ("/sources/0/issuer", "I"),
+            ("/sources/0/date", "2022"),
+            ("/sources/0/url", ""),  # optional and blank: left out
+            ("/dimensions/0/code", "A"),
+            ("/dimensions/0/name/en", "A2"),
+            ("/dimensions/0/weight", "0.4"),
+            ("/dimensions/1/code", "B"),
+            ("/dimensions/1/name/en", "B"),
+            ("/dimensions/1/weight", "0.6"),
+        ]
+    )
+    doc = merged(stored, overview, None)
+    assert doc["title"] == {"en": "T2"} and "description" not in doc and doc["notes"] == ["n2"]
+    assert doc["sources"] == [{"title": "S", "issuer": "I", "date": "2022"}]
+    assert doc["dimensions"][0] == {
+        "code": "A",
+        "name": {"en": "A2"},
+        "weight": 0.4,
+        "tags": ["knowledge"],
+        "indicators": [{"code": "i"}],
+    }
+    assert doc["dimensions"][1]["weight"] == 0.6 and doc["dimensions"][1]["indicators"] == [{"code": "j"}]
+    # Dimension 1's page owns dimension 1 whole (tags from checkboxes, a blank note left out).
+    fields = [
+        ("/code", "f"),
+        ("/dimensions/1/code", "B"),
+        ("/dimensions/1/name/en", "Bee"),
+        ("/dimensions/1/weight", "0.5"),
+        ("/dimensions/1/tags/3", "human_machine_collaboration"),
+        ("/dimensions/1/note", ""),
+        ("/dimensions/1/indicators/0/code", "j2"),
+        ("/dimensions/1/indicators/0/_keep", '{"unconfirmed": true}'),
+    ]
+    doc = merged(stored, document_from_form(page_fields(fields, 1)), 1)
+    assert doc["dimensions"][0] == stored["dimensions"][0] and doc["notes"] == ["n1"]
+    assert doc["dimensions"][1] == {
+        "code": "B",
+        "name": {"en": "Bee"},
+        "weight": 0.5,
+        "tags": ["human_machine_collaboration"],
+        "indicators": [{"code": "j2", "unconfirmed": True}],
+    }
 
 
 # --------------------------------------------------------------------------- screens
@@ -188,23 +265,42 @@ async def test_list_framework_page_and_editor_render(settings: Settings) -> None
         detail = await http.get("/console/frameworks/fw-a")
         assert detail.status_code == 200 and 'data-testid="version-1"' in detail.text
         _assert_strict_page(detail)
+        doc = msgspec.to_builtins((await _version(http, "fw-a", 1)).content)
+        # The overview: sources, notes, levels, cut scores and each top-level dimension's name and
+        # weight, with a link to each dimension's own page (which holds its indicators and descriptors).
         editor = await http.get("/console/frameworks/fw-a/versions/1")
         assert editor.status_code == 200
         _assert_strict_page(editor)
         text = editor.text
         assert 'name="/dimensions/0/name/zh-CN" value="数字化意识"' in text
-        assert 'name="/dimensions/0/children/0/indicators/0/descriptors/0/performance/en"' in text
-        # Every control has a label.
-        ids = set(re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', text))
-        labelled = set(re.findall(r'<label for="([^"]+)"', text))
-        assert ids and ids <= labelled, ids - labelled
+        assert 'name="/sources/0/identifier" value="JY/T 0646-2022"' in text and 'name="/notes/3"' in text
+        assert "/indicators/" not in text and "/children/" not in text
+        assert 'href="/console/frameworks/fw-a/versions/1/dimensions/4"' in text
+        assert len(editor.content) < 100_000, len(editor.content)  # the whole document was 590 KB
         # Keyboard reordering: buttons with an accessible name, and a script file for dragging (no inline one).
         assert 'value="down /dimensions/0" aria-label="' in text and 'value="up /dimensions/1"' in text
         assert "/static/console/frameworks.js" in text
-        # Every slot `place` may fill exists in the page.
-        doc = msgspec.to_builtins((await _version(http, "fw-a", 1)).content)
-        for pointer in slots(doc):
-            assert f'id="{dom_id("e", pointer)}"' in text, pointer
+        pages = [(text, None)]
+        for i in range(len(doc["dimensions"])):
+            one = await http.get(f"/console/frameworks/fw-a/versions/1/dimensions/{i}")
+            assert one.status_code == 200
+            _assert_strict_page(one)
+            pages.append((one.text, i))
+        text = pages[1][0]
+        assert 'name="/dimensions/0/children/0/indicators/0/descriptors/0/performance/en"' in text
+        assert 'name="/dimensions/0/tags/1" value="awareness" checked' in text
+        assert 'name="/dimensions/0/children/0/indicators/0/note"' in text
+        assert "/dimensions/1/" not in text and 'value="down /dimensions/0/children/0"' in text
+        for text, i in pages:
+            # Every control has a label.
+            ids = set(re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', text))
+            labelled = set(re.findall(r'<label for="([^"]+)"', text))
+            assert ids and ids <= labelled, (i, ids - labelled)
+            # Every slot `place` may fill exists in the page.
+            for pointer in slots(doc, i):
+                assert f'id="{dom_id("e", pointer)}"' in text, (i, pointer)
+        missing = await http.get("/console/frameworks/fw-a/versions/1/dimensions/5")
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
 
 
 async def test_unknown_framework_is_a_404_page(settings: Settings) -> None:
@@ -320,12 +416,13 @@ async def test_reorder_add_and_remove_through_the_patch(settings: Settings) -> N
         dragged = await _post(http, url, editor_fields(page), "move /dimensions/4 /dimensions/0")
         assert dragged.status_code == 303
         assert (await _version(http, "fw-r", 1)).content.dimensions[0].code == codes[4]
-        # Add an indicator (with a descriptor per level), a level, then remove the indicator again.
-        page = (await http.get(url)).text
+        # On dimension 0's page: add an indicator (with a descriptor per level), then remove it again.
+        dimension_url = url + "/dimensions/0"
+        page = (await http.get(dimension_url)).text
         added = await _post(
-            http, url, editor_fields(page), "add-indicator /dimensions/0/children/0/indicators"
+            http, dimension_url, editor_fields(page), "add-indicator /dimensions/0/children/0/indicators"
         )
-        assert added.status_code == 303
+        assert added.status_code == 303 and added.headers["location"].startswith(dimension_url + "?focus=")
         content = (await _version(http, "fw-r", 1)).content
         new = content.dimensions[0].children[0].indicators[-1]
         assert new.code == "I1" and [d.level for d in new.descriptors] == ["L1", "L2", "L3", "L4"]
@@ -334,7 +431,7 @@ async def test_reorder_add_and_remove_through_the_patch(settings: Settings) -> N
             f"/dimensions/0/children/0/indicators/{len(content.dimensions[0].children[0].indicators) - 1}"
         )
         assert re.search(rf'name="{pointer}/code" value="I1"[^>]* autofocus', page)
-        removed = await _post(http, url, editor_fields(page), f"remove {pointer}")
+        removed = await _post(http, dimension_url, editor_fields(page), f"remove {pointer}")
         assert removed.status_code == 303
         assert (await _version(http, "fw-r", 1)).content.dimensions[0].children[0].indicators[-1].code != "I1"
         page = (await http.get(url)).text
@@ -344,6 +441,78 @@ async def test_reorder_add_and_remove_through_the_patch(settings: Settings) -> N
         # An action the editor does not know changes nothing.
         odd = await _post(http, url, editor_fields(page), "explode /dimensions")
         assert odd.status_code == 422 and slot(odd.text, "")
+
+
+async def test_a_dimension_page_checks_and_saves_its_dimension_tags_notes_and_sources(
+    settings: Settings,
+) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        await _adopt(http, "fw-d")
+        url = "/console/frameworks/fw-d/versions/1"
+        before = await _version(http, "fw-d", 1)
+        page = (await http.get(url + "/dimensions/2")).text
+        fields = editor_fields(page)
+        token = dict(fields)["csrf_token"]
+        # As you type on dimension 2's page: its weight breaks the top-level sum, shown on this page;
+        # a broken indicator weight of its own lands next to that field.
+        heavy = with_values(fields, __dimensions__2__weight="0.9")
+        checked = await http.post(
+            url + "/dimensions/2/check", data=dict(heavy), headers={"X-CSRF-Token": token}
+        )
+        assert checked.status_code == 200 and "not 1" in slot(checked.text, "/dimensions")
+        typo = with_values(fields, __dimensions__2__children__0__indicators__0__weight="x")
+        checked = await http.post(
+            url + "/dimensions/2/check", data=dict(typo), headers={"X-CSRF-Token": token}
+        )
+        assert "Expected `float`" in slot(checked.text, "/dimensions/2/children/0/indicators/0/weight")
+        # Tags, the dimension's note and an indicator's note, saved through the page.
+        tagged = [
+            *with_values(
+                fields,
+                __dimensions__2__note="本维度说明",
+                __dimensions__2__children__1__indicators__0__note="an indicator's note",
+            ),
+            ("/dimensions/2/tags/0", "knowledge"),
+        ]
+        tagged = [(k, v) for k, v in tagged if k != "/dimensions/2/tags/7"]  # pedagogy unticked
+        saved = await _post(http, url + "/dimensions/2", tagged, "save")
+        assert saved.status_code == 303 and saved.headers["location"] == url + "/dimensions/2", saved.text
+        after = (await _version(http, "fw-d", 1)).content
+        d2 = after.dimensions[2]
+        assert d2.tags == ["knowledge", "application"] and d2.note == "本维度说明"
+        assert d2.children[1].indicators[0].note == "an indicator's note"
+        assert d2.children[0].indicators[0].unconfirmed  # what the page has no input for is kept
+        assert (
+            after.dimensions[:2] == before.content.dimensions[:2] and after.sources == before.content.sources
+        )
+        # The overview edits sources and notes: add a source, change a note, remove another.
+        page = (await http.get(url)).text
+        added = await _post(http, url, editor_fields(page), "add-source")
+        assert added.status_code == 303
+        page = (await http.get(added.headers["location"])).text
+        assert re.search(r'name="/sources/1/title" value="[^"]+"[^>]* autofocus', page)
+        fields = with_values(
+            editor_fields(page),
+            __sources__1__title="人工智能教育应用指南",
+            __sources__1__issuer="某省教育厅",
+            __sources__1__date="2024-03",
+            __sources__1__url="https://example.org/guide",
+            __notes__0="改写的说明",
+        )
+        saved = await _post(http, url, fields, "remove /notes/1")
+        assert saved.status_code == 303
+        after = (await _version(http, "fw-d", 1)).content
+        assert (
+            after.sources[1].title == "人工智能教育应用指南"
+            and after.sources[1].url == "https://example.org/guide"
+        )
+        assert after.sources[1].identifier is None
+        assert after.notes == ["改写的说明", *before.content.notes[2:]]
+        # A bad date is the domain's message next to the field.
+        page = (await http.get(url)).text
+        bad = await _post(http, url, with_values(editor_fields(page), __sources__1__date="March"), "save")
+        assert bad.status_code == 422 and slot(bad.text, "/sources/1/date")
 
 
 async def test_publish_start_a_draft_and_diff_side_by_side(settings: Settings) -> None:

@@ -50,7 +50,14 @@ FORMS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "C-LK": (
         "likert",
-        {"scale_points": "7", "key.reverse": "on", "tags": "self-report，核对", "note": "from the pilot"},
+        {
+            "scale_points": "7",
+            "key.reverse": "on",
+            "tags": "self-report，核对",
+            "note": "from the pilot",
+            **{f"scale_labels.{n}.zh-CN": f"第{n + 1}级" for n in range(7)},
+            **{f"scale_labels.{n}.en": f"Point {n + 1}" for n in range(7)},
+        },
     ),
     "C-ORD": ("ordering", {**_options(4), "key.credit": "exact"}),
     "C-OR": (
@@ -158,6 +165,12 @@ async def test_every_type_has_a_form_that_creates_the_item(console) -> None:  # 
     assert likert["tags"] == ["self-report", "核对"] and likert["note"] == "from the pilot"
     edit = (await http.get("/console/items/C-LK/edit")).text
     assert 'value="self-report, 核对"' in edit and ">from the pilot</textarea>" in edit
+    assert likert["scale_labels"][6] == {"zh-CN": "第7级", "en": "Point 7"}
+    assert 'name="scale_labels.6.en" value="Point 7"' in edit
+    # Labels for only some points: the domain's rule, next to the labels; nothing saved.
+    some = form_for("C-LK", csrf) | {"code": "C-LK2", "scale_labels.5.zh-CN": "", "scale_labels.5.en": ""}
+    refused = await http.post("/console/items/new", data=some)
+    assert refused.status_code == 422 and 'data-testid="error-scale_labels.5"' in refused.text
     assert (await _stored(http, "C-ORD"))["key"] == {"order": ["a", "b", "c", "d"], "credit": "exact"}
     open_ = await _stored(http, "C-OR")
     assert open_["key"] == {
@@ -369,8 +382,12 @@ async def test_images_and_import_pages(console) -> None:  # type: ignore[no-unty
     assert (await http.get("/console/images/" + "0" * 64)).status_code == 404
     # An item with the image on its stem: the preview shows it from the console's own route.
     with_image = form_for("C-SC", csrf) | {"code": "C-IMG", "image": image_id}
+    refused = await http.post("/console/items/new", data=with_image)  # no text alternative: refused
+    assert refused.status_code == 422 and 'data-testid="error-image_alt"' in refused.text
+    with_image |= {"image_alt.zh-CN": "一张<b>截图</b>", "image_alt.en": "A screenshot"}
     assert (await http.post("/console/items/new", data=with_image)).status_code == 303
-    assert f'src="/console/images/{image_id}"' in (await http.get("/console/items/C-IMG")).text
+    shown = (await http.get("/console/items/C-IMG")).text
+    assert f'src="/console/images/{image_id}" alt="一张&lt;b&gt;截图&lt;/b&gt;"' in shown
     # The import page: the template, a workbook with two bad rows (all named, nothing saved), then a good one.
     template = await http.get("/console/items/import/template")
     assert template.status_code == 200 and template.headers["content-type"].startswith(MEDIA_TYPE)

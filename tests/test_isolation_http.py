@@ -202,7 +202,7 @@ IMAGE_PROBES: list[Probe] = [
         "/v1/items",
         422,
         "body:/image",
-        {**_item("A", "A-IMG"), "image": "{b_image}"},
+        {**_item("A", "A-IMG"), "image": "{b_image}", "image_alt": {"en": "a chart"}},
         pointer="/image",
     ),
     Probe(
@@ -2214,6 +2214,12 @@ async def test_a_cannot_reach_or_reference_any_of_bs_objects(
             mine = await client.get(_fill(probe.url, world.placeholders), headers=world.b[probe.who])
             assert mine.status_code == 200 and _listed(mine), (context, mine.text)
             continue
+        if probe.url.startswith("/console/"):  # a console page: the console's error page, not problem+json
+            assert response.status_code == probe.status, (context, response.text)
+            assert response.headers["content-type"].startswith("text/html"), context
+            for secret in (world.b["id"], world.b["slug"], "B B-", "B b-"):
+                assert secret not in response.text, (context, secret)
+            continue
         body = assert_problem(response, probe.status, context)
         if probe.status == 404:
             assert body["type"] == "urn:assess:problem:not-found", context
@@ -3083,6 +3089,29 @@ FRAMEWORK_CONSOLE_PROBES: list[Probe] = [
         404,
         "path",
         {"/code": "B-FW", "/title/en": "x"},
+    ),
+    Probe(
+        "GET",
+        "/console/frameworks/{code:str}/versions/{version:int}/dimensions/{dimension:int}",
+        "/console/frameworks/B-FW/versions/2/dimensions/0",
+        404,
+        "path",
+    ),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions/{version:int}/dimensions/{dimension:int}",
+        "/console/frameworks/B-FW/versions/2/dimensions/0",
+        404,
+        "path",
+        {"etag": "{b_etag_v2}", "/code": "B-FW", "/dimensions/0/name/en": "pwned by A", "action": "save"},
+    ),
+    Probe(
+        "POST",
+        "/console/frameworks/{code:str}/versions/{version:int}/dimensions/{dimension:int}/check",
+        "/console/frameworks/B-FW/versions/2/dimensions/0/check",
+        404,
+        "path",
+        {"/code": "B-FW", "/dimensions/0/name/en": "x"},
     ),
     Probe(
         "GET",

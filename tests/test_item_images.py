@@ -103,7 +103,9 @@ def _with_images(stem_image: str, option_image: str) -> list[dict[str, Any]]:
     items = copy.deepcopy(ITEMS)
     single = next(i for i in items if i["code"] == "T-SC-1")
     single["image"] = stem_image
+    single["image_alt"] = {"zh-CN": "一段人工智能回答的截图", "en": "A screenshot of an AI answer"}
     single["options"][1]["image"] = option_image
+    single["options"][1]["image_alt"] = {"zh-CN": "一张图表", "en": "A chart"}
     return items
 
 
@@ -125,6 +127,11 @@ async def test_candidates_get_only_images_on_their_forms(client, service_keys: S
     bad = _with_images("f" * 64, option)
     refused = await client.post("/v1/items/import", json={"items": bad}, headers=admin)
     assert refused.status_code == 422 and problem_pointers(refused) == ["/items/0/image"]
+    # An image without its text alternative is refused too: a candidate who cannot see it hears the alt.
+    no_alt = _with_images(shown, option)
+    del next(i for i in no_alt if i["code"] == "T-SC-1")["options"][1]["image_alt"]
+    refused = await client.post("/v1/items/import", json={"items": no_alt}, headers=admin)
+    assert refused.status_code == 422 and problem_pointers(refused) == ["/items/0/options/1/image_alt"]
     imported = await client.post(
         "/v1/items/import", json={"items": _with_images(shown, option)}, headers=admin
     )
@@ -139,6 +146,8 @@ async def test_candidates_get_only_images_on_their_forms(client, service_keys: S
     assert started.status_code == 201, started.text
     single = next(i for i in started.json()["items"] if i["ref"] == "T-SC-1")
     assert single["image"] == shown and option in [o.get("image") for o in single["options"]]
+    assert single["image_alt"]["en"] == "A screenshot of an AI answer"
+    assert {"zh-CN": "一张图表", "en": "A chart"} in [o.get("image_alt") for o in single["options"]]
     for image_id in (shown, option):
         got = await client.get(f"/v1/images/{image_id}", headers=c1)
         assert got.status_code == 200 and got.headers["cache-control"].startswith("private"), image_id

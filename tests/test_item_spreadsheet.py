@@ -191,7 +191,14 @@ async def test_template_round_trip(client, tenant) -> None:
         "/v1/images", files={"file": ("a.png", b"\x89PNG\r\n\x1a\n" + b"x" * 30, "image/png")}, headers=admin
     )
     with_image = {
-        "single_choice": [dict(ROWS["single_choice"][0], code="X-SC-IMG", option_b_image=image.json()["id"])]
+        "single_choice": [
+            dict(
+                ROWS["single_choice"][0],
+                code="X-SC-IMG",
+                option_b_image=image.json()["id"],
+                option_b_image_alt_zh="一张截图",
+            )
+        ]
     }
     imported = await upload(client, admin, filled(got.content, with_image), framework=FRAMEWORK)
     assert imported.status_code == 200, imported.text
@@ -199,7 +206,11 @@ async def test_template_round_trip(client, tenant) -> None:
     assert shown[1]["image"] == image.json()["id"] and "image" not in shown[0]
     missing = {"single_choice": [dict(ROWS["single_choice"][0], code="X-SC-NOIMG", option_a_image="e" * 64)]}
     refused = await upload(client, admin, filled(got.content, missing), framework=FRAMEWORK)
-    assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [(3, "option_a_image")]
+    # ... and an image without its text alternative is named at the alt column next to it.
+    assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [
+        (3, "option_a_image_alt_zh"),
+        (3, "option_a_image"),
+    ]
     assert open_["key"] == {
         "rater_notes": {"zh-CN": "看格式", "en": "Look at format"},
         "exemplars": [{"en": "An exemplar"}],

@@ -7,12 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -36,7 +38,7 @@ from service.api.openapi_schema import StrictStructSchemaPlugin
 from service.api.org_units import OrgUnitController
 from service.api.participation import ParticipationController
 from service.api.people import MeController, PeopleController
-from service.api.problems import EXCEPTION_HANDLERS
+from service.api.problems import EXCEPTION_HANDLERS, on_http_exception
 from service.api.qti import QtiController
 from service.api.ratelimit import RateLimiter, add_ratelimit_headers, install_limiter, rate_limit
 from service.api.ratings import RatingAdminController, RatingController
@@ -49,6 +51,7 @@ from service.api.webhooks import WebhookController
 from service.api.xapi import LrsController
 from service.auth.keys import ServiceKeys
 from service.config import Settings
+from service.console import errors as console_errors
 from service.console.routes import console_router
 from service.console.take import route_handlers as take_client
 from service.console.web import template_config
@@ -193,6 +196,14 @@ COMPRESSION = CompressionConfig(
 )
 
 
+def _http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    """An HTTP error before any route answered (no such path, a method it does not take): the console's
+    error page under /console, problem+json everywhere else."""
+    if console_errors.is_console(request):
+        return console_errors.on_http_error(request, exc)
+    return on_http_exception(request, exc)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     app = Litestar(
@@ -235,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send=[complete_options_allow, add_ratelimit_headers, page_security_headers],
         plugins=[StrictStructSchemaPlugin()],
         template_config=template_config(),
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _http_error},
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="AI-literacy assessment service",

@@ -40,7 +40,6 @@ from service.api.assessments import results
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.downloads import csv_response, xlsx_response
 from service.assessments import assessments
-from service.console.frameworks import on_domain_error
 from service.console.views import page
 from service.console.web import session_of
 from service.errors import DomainError, NotFound, Unprocessable
@@ -173,7 +172,6 @@ class AnalysisScreens(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {DomainError: on_domain_error}  # an unknown assessment, unit or person: a page
 
     async def _drill(
         self,

@@ -32,7 +32,6 @@ from service.api.webhooks import WebhookController
 from service.auth.principal import CLIENT_SCOPES
 from service.clients import clients as service_clients
 from service.console.forms import FORM, domain_errors, errors_by_field
-from service.console.missing import on_missing
 from service.console.views import form, page
 from service.console.web import session_of
 from service.errors import DomainError, NotFound, msgspec_field_error
@@ -84,7 +83,6 @@ class ClientScreens(Controller):
     include_in_schema = False
     guards = [admin_clients]
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFound: on_missing}
 
     @get("/")
     async def client_list(self, request: Request, conn: Conn) -> Template:
@@ -172,7 +170,6 @@ class WebhookScreens(Controller):
     include_in_schema = False
     guards = [admin_webhooks]
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFound: on_missing}
 
     @get("/")
     async def webhook_list(self, request: Request, conn: Conn) -> Template:

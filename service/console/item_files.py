@@ -22,7 +22,7 @@ from service.api.deps import Conn, provide_tenant_conn
 from service.api.images import image_response
 from service.api.items import read, write
 from service.console.forms import FORM, domain_errors
-from service.console.item_forms import ItemAuthoring, on_not_found
+from service.console.item_forms import ItemAuthoring
 from service.console.views import page, write_allowed
 from service.console.web import session_of
 from service.errors import DomainError, FieldError
@@ -52,7 +52,6 @@ class ItemFiles(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFoundException: on_not_found}
 
     @get("/images", guards=[read])
     async def image_list(self, request: Request, conn: Conn) -> Template:

@@ -82,14 +82,19 @@ def _set(document: dict[str, Any], name: str, value: Any) -> None:
         document[name] = value
 
 
-def parse_form(values: Values, kind: ItemType, framework: str, base: dict[str, Any] | None) -> Parsed:
-    """The item the form describes; `base` (the current version, when editing) keeps what the form has
-    no inputs for (Likert scale labels)."""
-    document: dict[str, Any] = {k: v for k, v in (base or {}).items() if k == "scale_labels"}
-    document.update(type=kind, code=one(values, "code"), framework=framework)
+def scale_rows(values: Values) -> int:
+    """How many scale-label rows a Likert form shows: its scale points as typed (2 to 11, default 5)."""
+    typed = one(values, "scale_points")
+    return max(2, min(int(typed), 11)) if typed.isdigit() else 5
+
+
+def parse_form(values: Values, kind: ItemType, framework: str) -> Parsed:
+    """The item the form describes (the form has an input for every member of an item)."""
+    document: dict[str, Any] = {"type": kind, "code": one(values, "code"), "framework": framework}
     document["stem"] = localized(values, "stem") or {}
     _set(document, "scenario", localized(values, "scenario"))
     _set(document, "image", one(values, "image"))
+    _set(document, "image_alt", localized(values, "image_alt"))
     _set(document, "points", one(values, "points"))
     _set(document, "note", one(values, "note"))
     _set(document, "tags", [t.strip() for t in re.split(r"[,，]", one(values, "tags")) if t.strip()])
@@ -104,13 +109,17 @@ def parse_form(values: Values, kind: ItemType, framework: str, base: dict[str, A
     options = []
     if kind in WITH_OPTIONS:
         for i in range(rows(values, "options")):
-            key, text, image = (
+            key, text, image, alt = (
                 one(values, f"options.{i}.key"),
                 localized(values, f"options.{i}.text"),
                 one(values, f"options.{i}.image"),
+                localized(values, f"options.{i}.image_alt"),
             )
-            if key or text or image:
-                options.append({"key": key, "text": text or {}, **({"image": image} if image else {})})
+            if key or text or image or alt:
+                option: dict[str, Any] = {"key": key, "text": text or {}}
+                _set(option, "image", image)
+                _set(option, "image_alt", alt)
+                options.append(option)
                 parsed.option_rows.append(i)
         document["options"] = options
     if kind in SHUFFLES:
@@ -144,6 +153,9 @@ def parse_form(values: Values, kind: ItemType, framework: str, base: dict[str, A
         }
     elif kind == "likert":
         _set(document, "scale_points", one(values, "scale_points"))
+        labels = [localized(values, f"scale_labels.{n}") for n in range(scale_rows(values))]
+        if any(labels):  # all or none: a row left empty is the domain's to name
+            document["scale_labels"] = [label or {} for label in labels]
         document["key"] = {"reverse": bool(one(values, "key.reverse"))}
     elif kind == "ordering":
         document["key"] = {
@@ -236,6 +248,7 @@ def form_values(document: dict[str, Any]) -> Values:
     put_text("stem", document.get("stem"))
     put_text("scenario", document.get("scenario"))
     put("image", document.get("image"))
+    put_text("image_alt", document.get("image_alt"))
     put("points", document.get("points"))
     put("note", document.get("note"))
     if document.get("tags"):
@@ -248,6 +261,7 @@ def form_values(document: dict[str, Any]) -> Values:
         put(f"options.{i}.key", option["key"])
         put_text(f"options.{i}.text", option["text"])
         put(f"options.{i}.image", option.get("image"))
+        put_text(f"options.{i}.image_alt", option.get("image_alt"))
     if document.get("shuffle_options", True):
         put("shuffle_options", "on")
     key = document.get("key", {})
@@ -267,6 +281,8 @@ def form_values(document: dict[str, Any]) -> Values:
                     put(f"key.options.{row[entry['option']]}.credit.{indicator}", credit)
     elif kind == "likert":
         put("scale_points", document.get("scale_points"))
+        for n, label in enumerate(document.get("scale_labels", [])):
+            put_text(f"scale_labels.{n}", label)
         if key.get("reverse"):
             put("key.reverse", "on")
     elif kind == "ordering":
@@ -278,6 +294,9 @@ def form_values(document: dict[str, Any]) -> Values:
                 put_text(f"options.{i}.text", by_key[k]["text"])
                 values.pop(f"options.{i}.image", None)
                 put(f"options.{i}.image", by_key[k].get("image"))
+                for lang in LANGUAGES:
+                    values.pop(f"options.{i}.image_alt.{lang}", None)
+                put_text(f"options.{i}.image_alt", by_key[k].get("image_alt"))
         put("key.credit", key.get("credit"))
     elif kind == "open_response":
         put("task", document.get("task"))
@@ -330,6 +349,7 @@ async def editor_context(conn: asyncpg.Connection, editor: Editor) -> dict[str, 
         "etag": editor.etag,
         "code": editor.code,
         "rows": count,
+        "scale_rows": scale_rows(values),
         "indicators": await indicators_of(conn, editor.framework),
         "loaded": list(dict.fromkeys(loaded)),
         "images": await images.list_images(conn, after=None, limit=200),
@@ -340,33 +360,16 @@ async def editor_context(conn: asyncpg.Connection, editor: Editor) -> dict[str, 
 
 
 def preview_of(
-    values: Values, kind: ItemType, framework: str, base: dict[str, Any] | None
+    values: Values, kind: ItemType, framework: str
 ) -> tuple[dict[str, RenderedItem] | None, list[str]]:
     """The candidate's view of the form as it stands, or why there is none yet (msgspec's first problem)."""
-    parsed = parse_form(values, kind, framework, base)
+    parsed = parse_form(values, kind, framework)
     try:
         item = convert(parsed.document)
     except msgspec.ValidationError as exc:
         problem = msgspec_field_error(str(exc))
         return None, [f"{field_name(problem.pointer or '', parsed)}: {problem.detail}"]
     return previews(item), []
-
-
-def on_not_found(request: Request, exc: NotFoundException) -> Template:
-    """404 as a console page (the API's problem+json is for API clients)."""
-    session = request.scope.get("state", {}).get("console_session")
-    locale = session.locale if session else "zh-CN"
-    return Template(
-        "error.html",
-        status_code=404,
-        context={
-            "locale": locale,
-            "session": session,
-            "path": request.url.path,
-            "status": 404,
-            "detail": render(msg("There is no such page or object."), locale),
-        },
-    )
 
 
 class ItemAuthoring(Controller):
@@ -376,7 +379,6 @@ class ItemAuthoring(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFoundException: on_not_found}
 
     async def _frameworks(self, conn: asyncpg.Connection) -> list[str]:
         found = await frameworks.list_frameworks(conn, after=None, limit=200)
@@ -426,8 +428,7 @@ class ItemAuthoring(Controller):
             name = {"add_option": "options", "add_loading": "loadings", "add_exemplar": "exemplars"}[step]
             values[f"rows.{name}"] = [str(rows(values, name) + 1)]
         else:
-            base = msgspec.to_builtins(current.content) if current else None
-            parsed = parse_form(values, editor.kind, editor.framework, base)
+            parsed = parse_form(values, editor.kind, editor.framework)
             try:
                 item = convert(parsed.document)
                 async with (
@@ -448,7 +449,7 @@ class ItemAuthoring(Controller):
                     [FieldError(msg("already exists"), "/code")], "", parsed, locale
                 )
         kind, framework = editor.kind, editor.framework
-        shown, _ = preview_of(values, kind, framework, None)
+        shown, _ = preview_of(values, kind, framework)
         return await page(
             request,
             conn,
@@ -467,10 +468,10 @@ class ItemAuthoring(Controller):
         kind, framework = one(values, "type"), one(values, "framework")
         if kind not in ITEM_TYPES:
             raise NotFoundException()
-        shown, problems = preview_of(values, kind, framework, None)
+        shown, problems = preview_of(values, kind, framework)
         if shown is not None:
             content = await bank.latest_framework(conn, framework)
-            parsed = parse_form(values, kind, framework, None)
+            parsed = parse_form(values, kind, framework)
             checked = validate_item(convert(parsed.document), content)
             problems = [f"{field_name(p.pointer or '', parsed)}: {render(p.detail, locale)}" for p in checked]
         return await page(request, conn, "_item_preview.html", previews=shown, problems=problems)

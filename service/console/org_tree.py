@@ -24,10 +24,9 @@ from service.api.deps import Conn, provide_tenant_conn
 from service.api.org_units import read, write
 from service.console.forms import FORM, domain_errors
 from service.console.item_files import no_file, uploaded
-from service.console.missing import on_missing
 from service.console.views import form, page
 from service.console.web import session_of
-from service.errors import DomainError, FieldError, NotFound, msgspec_field_error
+from service.errors import DomainError, FieldError, msgspec_field_error
 from service.i18n import render
 from service.tenancy import org_units, spreadsheets
 from service.tenancy.fields import CODE_PATTERN
@@ -61,7 +60,6 @@ class OrgTreeScreens(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFound: on_missing}
 
     @get("/", guards=[read])
     async def tree(self, request: Request, conn: Conn, q: Search = None) -> Template:

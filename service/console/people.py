@@ -24,7 +24,6 @@ from service.api.pagination import Cursor, decode_cursor, next_cursor
 from service.api.people import read, write
 from service.console.forms import FORM, domain_errors, errors_by_field
 from service.console.item_files import no_file, uploaded
-from service.console.missing import on_missing
 from service.console.org_tree import is_admin, problem_rows
 from service.console.views import form, page
 from service.console.web import session_of
@@ -66,7 +65,6 @@ class PeopleScreens(Controller):
     opt = {"exclude_from_auth": True}
     include_in_schema = False
     dependencies = {"conn": Provide(provide_tenant_conn)}
-    exception_handlers = {NotFound: on_missing}
 
     @get("/", guards=[read])
     async def people_list(

@@ -1,14 +1,21 @@
-"""The console's router: its pages, its guard and error pages, and the demo provider in demo mode only."""
+"""The console's router: its pages, its guard and error pages (service/console/errors.py), and the demo
+provider in demo mode only."""
 
 from __future__ import annotations
 
 from litestar import Router
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
 
 from service.config import Settings
 from service.console.analysis import AnalysisScreens
 from service.console.assessments import AssessmentScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
+from service.console.errors import on_domain_refusal, on_http_error, on_invalid_parameter
 from service.console.frameworks import FrameworkScreens
 from service.console.integrations import INTEGRATIONS
 from service.console.item_files import ITEM_AUTHORING
@@ -20,6 +27,7 @@ from service.console.people import PeopleScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
 from service.console.web import console_guard
+from service.errors import DomainError
 
 
 def console_router(settings: Settings) -> Router:
@@ -48,5 +56,9 @@ def console_router(settings: Settings) -> Router:
         exception_handlers={
             NotAuthorizedException: on_not_signed_in,
             PermissionDeniedException: on_forbidden,
+            # Pages, not the API's problem+json: a malformed code in a link is a 400 page naming it.
+            ValidationException: on_invalid_parameter,
+            DomainError: on_domain_refusal,
+            HTTPException: on_http_error,
         },
     )

@@ -23,6 +23,7 @@ class CandidateOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: Localized
     image: str | None = None  # GET /v1/images/{image}
+    image_alt: Localized | None = None  # the image's text alternative (its `alt`)
 
 
 class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -33,6 +34,7 @@ class CandidateItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     stem: Localized
     scenario: Localized | None = None
     image: str | None = None  # shown with the stem: GET /v1/images/{image}
+    image_alt: Localized | None = None  # the image's text alternative (its `alt`)
     points: float = 1.0
     options: list[CandidateOption] | None = None
     answer_with: AnswerWith

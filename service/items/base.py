@@ -39,10 +39,22 @@ class Loading(msgspec.Struct, forbid_unknown_fields=True):
     weight: LoadingWeight = 1.0
 
 
+ImageAlt = Annotated[
+    Localized,
+    msgspec.Meta(
+        description=(
+            "The image's text alternative per language, read to candidates who cannot see it (the `alt` of "
+            "the image); required with `image`"
+        )
+    ),
+]
+
+
 class Option(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     key: OptionKey
     text: Localized
     image: ImageId | None = None  # omitted when absent: options without images hash as before
+    image_alt: ImageAlt | None = None  # with the use, not the image: one picture may say different things
 
 
 class ItemBase(
@@ -54,6 +66,7 @@ class ItemBase(
     loadings: list[Loading]
     scenario: Localized | None = None
     image: ImageId | None = None  # shown with the stem
+    image_alt: ImageAlt | None = None
     points: Points = 1.0
     tags: list[Tag] = msgspec.field(default_factory=list)
     note: Text | None = None  # for authors only

@@ -43,10 +43,16 @@ COMMON = [
     "scenario_zh",
     "scenario_en",
     "stem_image",
+    "stem_image_alt_zh",
+    "stem_image_alt_en",
     "points",
     "loadings",
 ]
-OPTIONS = [f"option_{k}_{part}" for k in OPTION_KEYS for part in ("zh", "en", "image")]
+OPTIONS = [
+    f"option_{k}_{part}"
+    for k in OPTION_KEYS
+    for part in ("zh", "en", "image", "image_alt_zh", "image_alt_en")
+]
 COLUMNS: dict[ItemType, list[str]] = {
     "single_choice": [*COMMON, *OPTIONS, "correct", "shuffle_options"],
     "multiple_choice": [*COMMON, *OPTIONS, "correct", "partial_credit", "shuffle_options"],
@@ -93,6 +99,8 @@ def _hints() -> dict[str, Message]:
         "scenario_zh": msg("scenario in Chinese (optional)"),
         "scenario_en": msg("scenario in English (optional)"),
         "stem_image": msg("id of an uploaded image shown with the stem (optional)"),
+        "stem_image_alt_zh": msg("what the stem's image shows, in Chinese (required with an image)"),
+        "stem_image_alt_en": msg("what the stem's image shows, in English"),
         "points": msg("points the item is worth (default 1)"),
         "loadings": msg(
             "indicators with weights summing to 1, e.g. AK.1=0.5; AK.2=0.5 (one indicator: AK.1)"
@@ -115,6 +123,10 @@ def _hints() -> dict[str, Message]:
         hints[f"option_{key}_zh"] = option
         hints[f"option_{key}_en"] = option
         hints[f"option_{key}_image"] = msg("id of an uploaded image shown with the option (optional)")
+        hints[f"option_{key}_image_alt_zh"] = msg(
+            "what the option's image shows, in Chinese (required with an image)"
+        )
+        hints[f"option_{key}_image_alt_en"] = msg("what the option's image shows, in English")
         hints[f"credit_{key}"] = msg(
             "credit of option {key} per indicator, e.g. HMC.3=1; ES.1=0.5 (one indicator: a number)", key=key
         )
@@ -138,6 +150,7 @@ def _instructions() -> list[str]:
         ),
         msg("An existing code edits that item (a new version once a published assessment uses it)."),
         msg("Upload images first (console: Images); put an image's id in stem_image."),
+        msg("Every image needs its text alternative (what it shows) in the image_alt columns next to it."),
     ]
 
 
@@ -253,6 +266,9 @@ def row_item(item_type: ItemType, cells: dict[str, str], framework: str | None) 
         document["scenario"] = scenario
     if cells.get("stem_image"):
         document["image"] = cells["stem_image"]
+    alt = _localized(cells, "stem_image_alt_zh", "stem_image_alt_en")
+    if alt:
+        document["image_alt"] = alt
     points = _number(cells, "points", float)
     if points is not None:
         document["points"] = points
@@ -263,9 +279,15 @@ def row_item(item_type: ItemType, cells: dict[str, str], framework: str | None) 
         for key in OPTION_KEYS:
             text = _localized(cells, f"option_{key}_zh", f"option_{key}_en")
             image = cells.get(f"option_{key}_image")
-            if text or image:
+            alt = _localized(cells, f"option_{key}_image_alt_zh", f"option_{key}_image_alt_en")
+            if text or image or alt:
                 document["options"].append(
-                    {"key": key, "text": text or {}, **({"image": image} if image else {})}
+                    {
+                        "key": key,
+                        "text": text or {},
+                        **({"image": image} if image else {}),
+                        **({"image_alt": alt} if alt else {}),
+                    }
                 )
     shuffle = _yes_no(cells, "shuffle_options") if "shuffle_options" in COLUMNS[item_type] else None
     if shuffle is not None:
@@ -330,7 +352,11 @@ def column_of(pointer: str, item_type: ItemType, document: dict[str, Any]) -> st
     if found := _OPTION_COLUMN.match(pointer):
         i = int(found.group(1))
         rest = found.group(2) or ""
-        part = "image" if rest == "/image" else "en" if rest.endswith("/en") else "zh"
+        part = "en" if rest.endswith("/en") else "zh"
+        if rest == "/image":
+            part = "image"
+        elif rest.startswith("/image_alt"):
+            part = f"image_alt_{part}"
         return f"option_{keys[i]}_{part}" if i < len(keys) else "option_a_zh"
     if found := _KEYED_COLUMN.match(pointer):
         i = int(found.group(1))
@@ -342,6 +368,7 @@ def column_of(pointer: str, item_type: ItemType, document: dict[str, Any]) -> st
         "stem": "stem_en" if second == "en" else "stem_zh",
         "scenario": "scenario_en" if second == "en" else "scenario_zh",
         "image": "stem_image",
+        "image_alt": "stem_image_alt_en" if second == "en" else "stem_image_alt_zh",
         "options": "option_a_zh",
         "loadings": "loadings",
     }

@@ -71,10 +71,25 @@ def _options(item: Item) -> list[FieldError]:
     return errors
 
 
+def _image_alts(item: Item) -> list[FieldError]:
+    """Every image needs its text alternative: a candidate who cannot see it hears the alt instead."""
+    needed = [("", item.image, item.image_alt)] + [
+        (f"/options/{i}", option.image, option.image_alt)
+        for i, option in enumerate(getattr(item, "options", []))
+    ]
+    return [
+        FieldError(
+            msg("an image needs a text alternative (image_alt) saying what it shows"), f"{where}/image_alt"
+        )
+        for where, image, alt in needed
+        if image is not None and not alt
+    ]
+
+
 def validate_item(item: Item, framework: FrameworkContent | None) -> list[FieldError]:
     """Problems with `item`; `framework` is the version it is checked against (None: skip indicator checks)."""
     indicators = indicator_codes(framework) if framework is not None else None
-    errors = _loadings(item, indicators) + _options(item) + kind_of(item).validate(item)
+    errors = _loadings(item, indicators) + _options(item) + _image_alts(item) + kind_of(item).validate(item)
     if framework is not None and item.framework != framework.code:
         errors.append(
             FieldError(

@@ -54,6 +54,7 @@ class RenderedOption(msgspec.Struct, omit_defaults=True):
     key: str
     text: str
     image: str | None = None
+    image_alt: str | None = None
 
 
 class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -65,6 +66,7 @@ class RenderedItem(msgspec.Struct, omit_defaults=True, kw_only=True):
     stem: str
     scenario: str | None = None
     image: str | None = None
+    image_alt: str | None = None
     points: float = 1.0
     options: list[RenderedOption] | None = None
     answer_with: AnswerWith
@@ -88,8 +90,12 @@ def rendered_view(view: CandidateItem, locale: str) -> RenderedItem:
         stem=text(view.stem),
         scenario=text(view.scenario) if view.scenario else None,
         image=view.image,
+        image_alt=text(view.image_alt) if view.image_alt else None,
         points=view.points,
-        options=[RenderedOption(o.key, text(o.text), o.image) for o in view.options]
+        options=[
+            RenderedOption(o.key, text(o.text), o.image, text(o.image_alt) if o.image_alt else None)
+            for o in view.options
+        ]
         if view.options is not None
         else None,
         answer_with=view.answer_with,
@@ -116,7 +122,15 @@ def in_one_language(view: CandidateItem, locale: str) -> CandidateItem:
         view,
         stem=one_language(view.stem, locale),
         scenario=one_language(view.scenario, locale) if view.scenario else None,
-        options=[msgspec.structs.replace(o, text=one_language(o.text, locale)) for o in view.options]
+        image_alt=one_language(view.image_alt, locale) if view.image_alt else None,
+        options=[
+            msgspec.structs.replace(
+                o,
+                text=one_language(o.text, locale),
+                image_alt=one_language(o.image_alt, locale) if o.image_alt else None,
+            )
+            for o in view.options
+        ]
         if view.options is not None
         else None,
         scale_labels=[one_language(label, locale) for label in view.scale_labels]

@@ -95,6 +95,7 @@ class ItemKind(Generic[ItemT]):
             stem=item.stem,
             scenario=item.scenario,
             image=item.image,
+            image_alt=item.image_alt,
             points=item.points,
             options=options,
             answer_with=answer_with,
@@ -110,7 +111,7 @@ class ItemKind(Generic[ItemT]):
 def candidate_options(options: list[Option], order: list[str] | None) -> list[CandidateOption]:
     by_key = {option.key: option for option in options}
     keys = order if order is not None else [option.key for option in options]
-    return [CandidateOption(key, by_key[key].text, by_key[key].image) for key in keys]
+    return [CandidateOption(key, by_key[key].text, by_key[key].image, by_key[key].image_alt) for key in keys]
 
 
 def option_texts(options: list[Option]) -> list[tuple[str, Localized]]:

@@ -4,9 +4,11 @@ import { image } from "./api.js";
 import { loc, t } from "./i18n.js";
 
 // An item's or option's image, when it has one (an id of the service's images): loaded with the
-// bearer token into an object URL, so only the service's own images can appear.
-function picture(id, label) {
+// bearer token into an object URL, so only the service's own images can appear. Its alt is the
+// author's text alternative (`image_alt`), or `fallback` for an item written before alts were required.
+function picture(id, alt, fallback) {
   if (!id) return null;
+  const label = alt ? loc(alt) : fallback;
   const img = el("img", { class: "picture", alt: label });
   image(id).then((url) => {
     if (url) img.src = url;
@@ -40,7 +42,7 @@ function choiceList(item, type, name, checked, onPick) {
         onchange: (event) => onPick(option.key, event.target.checked),
       }),
       el("span", { text: loc(option.text) }),
-      picture(option.image, loc(option.text)),
+      picture(option.image, option.image_alt, loc(option.text)),
     ),
   );
 }
@@ -88,7 +90,7 @@ function ordering(item, answer, save, announce) {
           "li",
           { class: "step", "data-key": key },
           el("span", { class: "handle", "aria-hidden": "true", text: "⠿" }),
-          el("span", { class: "grow", text }, picture(byKey[key].image, text)),
+          el("span", { class: "grow", text }, picture(byKey[key].image, byKey[key].image_alt, text)),
           el("button", { type: "button", class: "up", "aria-label": t("item.order.up", { option: text }), disabled: i === 0, onclick: () => move(i, i - 1), text: "↑" }),
           el("button", { type: "button", class: "down", "aria-label": t("item.order.down", { option: text }), disabled: i === order.length - 1, onclick: () => move(i, i + 1), text: "↓" }),
         );
@@ -132,7 +134,7 @@ export function renderItem(item, answer, onChange, announce) {
   const legend = el("legend", { class: "stem", id: `stem-${item.ref}`, text: loc(item.stem) });
   if (item.scenario) body.append(el("p", { class: "scenario", text: loc(item.scenario) }));
   body.append(legend);
-  const stemPicture = picture(item.image, t("item.image"));
+  const stemPicture = picture(item.image, item.image_alt, t("item.image"));
   if (stemPicture) body.append(stemPicture);
   const name = `a-${item.ref}`;
   const current = answer || {};
@@ -172,7 +174,7 @@ export function renderItem(item, answer, onChange, announce) {
           el(
             "div",
             { class: "ml-row" },
-            el("span", { class: "grow", text }, picture(option.image, text)),
+            el("span", { class: "grow", text }, picture(option.image, option.image_alt, text)),
             el("label", { class: "pill" }, el("input", { type: "radio", name: `${name}-most`, value: option.key, checked: state.most === option.key, onchange: pick("most", "least") }), el("span", { text: t("item.most") })),
             el("label", { class: "pill" }, el("input", { type: "radio", name: `${name}-least`, value: option.key, checked: state.least === option.key, onchange: pick("least", "most") }), el("span", { text: t("item.least") })),
           ),
@@ -186,7 +188,7 @@ export function renderItem(item, answer, onChange, announce) {
       for (const option of item.options) {
         const text = loc(option.text);
         body.append(
-          el("p", { class: "rate-option", text }, picture(option.image, text)),
+          el("p", { class: "rate-option", text }, picture(option.image, option.image_alt, text)),
           scale(`${name}-${option.key}`, item.rating_points, null, ratings[option.key], (n) => {
             ratings[option.key] = n;
             onChange({ ratings: { ...ratings } });
