@@ -14,7 +14,7 @@ events commit together or not at all:
   the rollups along with the tree (or refuse a unit that results are counted in).
 
 The domain packages below (results, aggregates, webhooks, tenancy) call none of each other for
-this; `store` is the one place that makes a score current and keeps the rest in step. The layers
+this; `store` (credentials included: service/results/credentials.py, `scores_stored`) is the one place that makes a score current and keeps the rest in step. The layers
 are in ARCHITECTURE.md and held by tests/test_architecture.py.
 """
 
@@ -27,7 +27,7 @@ import asyncpg
 from service.aggregates import rollups
 from service.errors import Conflict
 from service.i18n import msg
-from service.results import ratings, scores
+from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
 from service.tenancy import org_units
@@ -44,13 +44,15 @@ async def store(
     submitted: bool = False,
 ) -> None:
     """Each document becomes its attempt's current score (rating tasks for what awaits a rater), the
-    aggregates move, and webhooks announce it (`attempt.submitted` too when the same transaction
+    aggregates move, Open Badges credentials are issued or revoked where the assessment has them switched
+    on, and webhooks announce it (`attempt.submitted` too when the same transaction
     submitted the attempts), all in the caller's transaction."""
     if not documents:
         return
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
     await rollups.refresh(conn, ids)
+    await credentials.scores_stored(conn, documents)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
     if wanted:  # the attempts' event data is read once, for every event type, and only if someone listens
         await outbox.scores_stored(conn, wanted, await scores.event_rows(conn, ids), submitted=submitted)
