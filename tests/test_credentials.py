@@ -278,9 +278,16 @@ async def test_the_public_route_says_valid_tampered_revoked_and_refuses_what_is_
     assert revoked["status"] == "revoked" and revoked["revoked_at"]
 
 
-async def test_settings_name_the_framework_and_need_an_issuer(client, service_keys, owner):
+async def test_settings_name_the_framework_and_need_an_issuer(client, service_keys, badged):
     tenant = await delivery_tenant(client, service_keys, slug="badge-settings", people=1)
     admin = tenant["admin"]
+    # Another tenant's credential and settings are out of reach: the same 404 as a made-up id.
+    theirs = (await _mine(client, badged["candidates"][1]))[0]
+    mine = tenant["candidates"][0]
+    assert await _mine(client, mine) == []
+    for credential_id in (theirs["id"], "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"):
+        refused = await client.get(f"/v1/me/credentials/{credential_id}/file", headers=mine)
+        assert refused.status_code == 404 and theirs["credential"] not in refused.text
     early = await client.put("/v1/assessments/quiz/credential-settings", json=SETTINGS, headers=admin)
     assert early.status_code == 409, early.text
     assert (await client.get("/v1/credential-issuer", headers=admin)).status_code == 404
