@@ -80,6 +80,7 @@ class IssuerController(Controller):
         "",
         operation_id="setCredentialIssuer",
         guards=[admin],
+        responses=errors(400),
         summary="Set the tenant's credential issuer: its name in zh-CN and English and the public origin "
         "(the first call makes its RSA signing key)",
     )
@@ -106,7 +107,7 @@ class CredentialSettingsController(Controller):
         "",
         operation_id="setCredentialSettings",
         guards=[admin],
-        responses=errors(404, 409, 422),
+        responses=errors(400, 404, 409, 422),
         summary="Switch Open Badges credentials on or off: the lowest level per top-level dimension (and "
         "optionally overall) that earns one, and how many days they are valid",
     )
@@ -196,7 +197,7 @@ async def issuer_jwks(request: Request, tenant_id: TenantId) -> Response[dict[st
     operation_class=PublicOperation,
     tags=["credentials"],
     media_type=VC_JWT,
-    responses=errors(404),
+    responses=errors(400, 404),
     summary="A Bitstring Status List credential (revocation), signed as a VC-JWT, valid for a day",
 )
 async def status_list(request: Request, tenant_id: TenantId, list_number: ListNumber) -> Response[str]:

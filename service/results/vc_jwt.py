@@ -111,7 +111,7 @@ class Presented:
         try:
             header = jwt.get_unverified_header(token)
             payload = jwt.decode(token, options={"verify_signature": False})
-        except (jwt.InvalidTokenError, ValueError) as exc:
+        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise _reject(CredentialRejected, msg("not a compact JWS (header.payload.signature)")) from exc
         if header.get("alg") != ALGORITHM:
             raise _reject(
