@@ -11,10 +11,12 @@ import asyncio
 import base64
 import copy
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jsonschema_rs
 import jwt
 import msgspec
 import pytest
@@ -24,6 +26,14 @@ from openbadgeslib.ob3.verifier import OB3VerificationError, OB3Verifier
 from service.config import Settings
 from tests.delivery_setup import ITEMS, delivery_tenant
 from tests.harness import snapshot
+
+# 1EdTech's OB 3.0 AchievementCredential schema, vendored with its provenance (tests/fixtures/ob_v3p0/README.md).
+OB_SCHEMA = jsonschema_rs.Draft201909Validator(
+    json.loads(
+        (Path(__file__).parent / "fixtures/ob_v3p0/ob_v3p0_achievementcredential_schema.json").read_text()
+    ),
+    validate_formats=True,
+)
 
 ORIGIN = "https://assess.example.gov.cn"
 ISSUER = {"name": {"zh-CN": "某省教育厅", "en": "Provincial Department of Education"}, "url": ORIGIN}
@@ -114,6 +124,8 @@ async def test_credentials_are_issued_per_qualifying_dimension_and_verify_indepe
         verified = _independent(credential["credential"], resolver)
         assert verified.issuer.id == f"did:web:assess.example.gov.cn:credentials:{badged['id']}"
         payload = _payload(credential["credential"])
+        errors = [f"{e.instance_path}: {e.message}" for e in OB_SCHEMA.iter_errors(payload)]
+        assert errors == [], errors
         assert payload["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
         assert payload["issuer"]["name"] == "某省教育厅"
         subject = payload["credentialSubject"]
