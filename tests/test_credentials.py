@@ -152,7 +152,7 @@ async def test_credentials_are_issued_per_qualifying_dimension_and_verify_indepe
     # Aligned to the CASE item the framework version's export carries for the dimension.
     exported = (
         await client.get(
-            f"/v1/frameworks/cadre-ai-literacy/versions/1/export?format=case", headers=badged["admin"]
+            "/v1/frameworks/cadre-ai-literacy/versions/1/export?format=case", headers=badged["admin"]
         )
     ).json()
     case_item = next(i for i in exported["CFItems"] if i["humanCodingScheme"] == "AK")
