@@ -48,6 +48,7 @@ read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST)
 candidate = requires_roles(CANDIDATE)
 
 VC_JWT = "application/vc+jwt"
+DID_JSON = "application/did+json"
 TenantId = Annotated[UUID, PathParameter(description="The issuing tenant's id (its did:web names it)")]
 CredentialId = Annotated[UUID, PathParameter(description="Credential id")]
 ListNumber = Annotated[int, PathParameter(ge=0, le=16383, description="Status list number")]
@@ -158,6 +159,7 @@ def _public(request: Request, tenant_id: UUID) -> AbstractAsyncContextManager[as
 @get(
     "/credentials/{tenant_id:uuid}/did.json",
     operation_id="credentialIssuerDid",
+    media_type=DID_JSON,
     opt=PUBLIC,
     security=[],
     operation_class=PublicOperation,
