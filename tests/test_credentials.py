@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
+import asyncpg
 import httpx
 import jsonschema_rs
 import jwt
@@ -24,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from openbadgeslib.ob3.verifier import OB3VerificationError, OB3Verifier
 
 from service.config import Settings
+from service.db.pool import create_pool, tenant_transaction
+from service.results import credentials, scores
 from tests.delivery_setup import ITEMS, delivery_tenant
 from tests.harness import snapshot
 
@@ -340,3 +344,53 @@ async def test_settings_name_the_framework_and_need_an_issuer(client, service_ke
     [key] = jwks["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and "d" not in key
     assert urlsplit(ORIGIN).hostname not in json.dumps(jwks)
+
+
+async def test_two_transactions_issuing_at_once_take_distinct_status_bits(client, badged, owner, app_url):
+    """The second waits on the issuer's status-bit counter until the first commits (seen waiting in
+    pg_stat_activity, not timed), then takes the bits after the first's: no bit is shared."""
+    tenant_id = UUID(badged["id"])
+    attempts = await owner.fetch(
+        "SELECT t.id FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id "
+        "WHERE t.tenant_id = $1 AND p.external_id IN ('c1', 'c3') ORDER BY p.external_id",
+        tenant_id,
+    )
+    first_attempt, second_attempt = (row["id"] for row in attempts)
+    # As if their credentials had never been issued (the owner bypasses row-level security).
+    await owner.execute(
+        "DELETE FROM credentials WHERE attempt_id = ANY($1::uuid[])", [first_attempt, second_attempt]
+    )
+    pool = await create_pool(app_url, min_size=2, max_size=2)
+
+    async def issue(conn: asyncpg.Connection, attempt: UUID) -> None:
+        await credentials.scores_stored(conn, await scores.current_documents(conn, [attempt]))
+
+    try:
+        async with tenant_transaction(pool, tenant_id) as first:
+            await issue(first, first_attempt)
+
+            async def second() -> None:
+                async with tenant_transaction(pool, tenant_id) as conn:
+                    await issue(conn, second_attempt)
+
+            pid = await first.fetchval("SELECT pg_backend_pid()")
+            waiting = asyncio.create_task(second())
+            while not await owner.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> $1",
+                pid,
+            ):
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+        await waiting
+    finally:
+        await pool.close()
+    rows = await owner.fetch(
+        "SELECT attempt_id, status_index FROM credentials WHERE tenant_id = $1 AND revoked_at IS NULL",
+        tenant_id,
+    )
+    indices = [row["status_index"] for row in rows]
+    assert len(indices) == len(set(indices)) == 5  # c1: overall; c2, c3: overall and AK
+    firsts = [r["status_index"] for r in rows if r["attempt_id"] == first_attempt]
+    seconds = [r["status_index"] for r in rows if r["attempt_id"] == second_attempt]
+    assert max(firsts) < min(seconds)
