@@ -32,15 +32,14 @@ from service.api.runtime import runtime
 from service.auth.principal import ANALYST, AUTHOR, CANDIDATE, TENANT_ADMIN
 from service.db.pool import tenant_transaction
 from service.i18n import msg, negotiate
-from service.results import credentials
-from service.results.credentials import (
-    Credential,
+from service.results import credential_setup, credentials
+from service.results.credential_setup import (
+    CredentialIssuer,
     CredentialSettings,
     CredentialSettingsSet,
-    Issuer,
     IssuerSet,
-    Verification,
 )
+from service.results.credentials import Credential, Verification
 from service.results.vc_jwt import Presented
 
 admin = requires_roles(TENANT_ADMIN)
@@ -74,8 +73,8 @@ class IssuerController(Controller):
         responses=errors(404),
         summary="The tenant's credential issuer profile",
     )
-    async def get_issuer(self, conn: Conn) -> Issuer:
-        return await credentials.get_issuer(conn)
+    async def get_issuer(self, conn: Conn) -> CredentialIssuer:
+        return await credential_setup.get_issuer(conn)
 
     @put(
         "",
@@ -85,8 +84,8 @@ class IssuerController(Controller):
         summary="Set the tenant's credential issuer: its name in zh-CN and English and the public origin "
         "(the first call makes its RSA signing key)",
     )
-    async def set_issuer(self, conn: Conn, data: JSONBody[IssuerSet]) -> Issuer:
-        return await credentials.set_issuer(conn, data)
+    async def set_issuer(self, conn: Conn, data: JSONBody[IssuerSet]) -> CredentialIssuer:
+        return await credential_setup.set_issuer(conn, data)
 
 
 class CredentialSettingsController(Controller):
@@ -102,7 +101,7 @@ class CredentialSettingsController(Controller):
         summary="An assessment's credential settings",
     )
     async def get_settings(self, conn: Conn, code: AssessmentCode) -> CredentialSettings:
-        return await credentials.get_settings(conn, code)
+        return await credential_setup.get_settings(conn, code)
 
     @put(
         "",
@@ -115,7 +114,7 @@ class CredentialSettingsController(Controller):
     async def set_settings(
         self, request: Request, conn: Conn, code: AssessmentCode, data: JSONBody[CredentialSettingsSet]
     ) -> CredentialSettings:
-        return await credentials.set_settings(conn, code, data, request.user.subject)
+        return await credential_setup.set_settings(conn, code, data, request.user.subject)
 
 
 class MyCredentialController(Controller):
@@ -169,7 +168,7 @@ def _public(request: Request, tenant_id: UUID) -> AbstractAsyncContextManager[as
 )
 async def did_document(request: Request, tenant_id: TenantId) -> Response[dict[str, Any]]:
     async with _public(request, tenant_id) as conn:
-        document = await credentials.did_web_document(conn)
+        document = await credential_setup.did_web_document(conn)
     return Response(
         document, media_type="application/did+json", headers={"Cache-Control": "public, max-age=300"}
     )
@@ -187,7 +186,7 @@ async def did_document(request: Request, tenant_id: TenantId) -> Response[dict[s
 )
 async def issuer_jwks(request: Request, tenant_id: TenantId) -> Response[dict[str, Any]]:
     async with _public(request, tenant_id) as conn:
-        _, keys = await credentials.public_keys(conn)
+        _, keys = await credential_setup.public_keys(conn)
     return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
 
 

@@ -1,5 +1,6 @@
-"""Open Badges 3.0 credentials: a tenant's issuer, an assessment's settings, issuing and revoking when
-a final score becomes current, and what candidates, HR systems and verifiers read.
+"""Open Badges 3.0 credentials: issuing and revoking when a final score becomes current, and what
+candidates, HR systems and verifiers read. The issuer and the settings they are issued under are
+service/results/credential_setup.py's.
 
 The score pipeline (service/pipeline.py, `store`) calls `scores_stored` in the transaction that makes
 the scores current, for every trigger (submission, deadline, rating, rescoring commit): a credential
@@ -9,7 +10,7 @@ most one credential is active (a partial unique index): a rescoring that leaves 
 keeps it; one that changes the level revokes it and issues one for the new level if that still
 reaches the threshold; one below the threshold only revokes.
 
-The public side (`did_document`, `jwks`, `status_list_token`, `verify`) runs in a tenant transaction
+The public side (`status_list_token`, `verify`, and the setup's `did_web_document`, `public_keys`) runs in a tenant transaction
 for the tenant the URL or the token's issuer names: a verifier learns only about the credential it
 presents, and an unknown tenant reads as an unknown issuer.
 """
@@ -18,73 +19,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from service.assessments import assessments
-from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.errors import NotFound
 from service.i18n import msg
-from service.results import open_badges, scores
+from service.results import credential_setup, open_badges, scores
 from service.results.open_badges import OVERALL, STATUS_LIST_BITS, Award, IssuerProfile
-from service.results.vc_jwt import IssuerKey, Presented, did_document
+from service.results.vc_jwt import IssuerKey, Presented
 from service.rubrics import case, frameworks
-from service.rubrics.model import Code, FrameworkContent, Text
+from service.rubrics.model import FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.webhooks import outbox
 
 STATUS_LIST_SECONDS = 86_400  # a served status list is valid this long: verifiers refetch at least daily
-
-HttpsOrigin = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
-        max_length=200,
-        description="The https origin verifiers reach this service at (no path): the issuer's did:web "
-        "names it, e.g. https://assess.example.gov.cn",
-    ),
-]
-
-
-class IssuerName(msgspec.Struct, forbid_unknown_fields=True, rename={"zh_cn": "zh-CN"}):
-    zh_cn: Text
-    en: Text
-
-
-class IssuerSet(msgspec.Struct, forbid_unknown_fields=True):
-    """The tenant's issuer profile: the department's name in zh-CN and English, and the public origin."""
-
-    name: IssuerName
-    url: HttpsOrigin
-
-
-class Issuer(msgspec.Struct):
-    did: str
-    name: dict[str, str]
-    url: str
-    key_id: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class CredentialSettingsSet(msgspec.Struct, forbid_unknown_fields=True):
-    enabled: bool
-    dimensions: dict[Code, Code] = msgspec.field(default_factory=dict)
-    overall: Code | None = None
-    valid_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] | None = None
-
-
-class CredentialSettings(msgspec.Struct):
-    assessment: str
-    enabled: bool
-    dimensions: dict[str, str]  # top-level dimension code -> the lowest level that earns a credential
-    overall: str | None  # the lowest overall level that earns one (None: no overall credential)
-    valid_days: int | None  # None: the credentials do not expire
-    updated_at: datetime | None
-    updated_by: str | None
-
 
 CredentialStatus = Literal["active", "revoked"]
 
@@ -117,133 +69,6 @@ class Verification(msgspec.Struct, omit_defaults=True):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     revoked_at: datetime | None = None
-
-
-# ---- the issuer ------------------------------------------------------------------------------------
-
-
-async def _tenant_id(conn: asyncpg.Connection) -> UUID:
-    return UUID(await conn.fetchval("SELECT current_setting('app.tenant_id')"))
-
-
-def _issuer(row: asyncpg.Record, tenant_id: UUID) -> Issuer:
-    return Issuer(
-        open_badges.did_web(row["url"], tenant_id),
-        row["name"],
-        row["url"],
-        row["kid"],
-        row["created_at"],
-        row["updated_at"],
-    )
-
-
-async def set_issuer(conn: asyncpg.Connection, data: IssuerSet) -> Issuer:
-    """Create the tenant's issuer (with a new RSA key) or change its name and origin (the key stays).
-    A changed origin changes the DID: credentials issued before name the old one."""
-    if await conn.fetchval("SELECT 1 FROM credential_issuers"):
-        row = await conn.fetchrow(
-            """UPDATE credential_issuers SET name = $1, url = $2, updated_at = now()
-               RETURNING name, url, kid, created_at, updated_at""",
-            msgspec.to_builtins(data.name),
-            data.url,
-        )
-        return _issuer(row, await _tenant_id(conn))
-    key = IssuerKey.generate()  # a second request creating it at once keeps the first one's key
-    key_jwk = key.public_jwk()
-    row = await conn.fetchrow(
-        """INSERT INTO credential_issuers (name, url, kid, private_pem, public_jwk) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (tenant_id) DO UPDATE SET name = excluded.name, url = excluded.url, updated_at = now()
-           RETURNING name, url, kid, created_at, updated_at""",
-        msgspec.to_builtins(data.name),
-        data.url,
-        key.kid,
-        key.private_pem,
-        key_jwk,
-    )
-    return _issuer(row, await _tenant_id(conn))
-
-
-async def get_issuer(conn: asyncpg.Connection) -> Issuer:
-    row = await conn.fetchrow("SELECT name, url, kid, created_at, updated_at FROM credential_issuers")
-    if row is None:
-        raise NotFound(msg("this tenant has no credential issuer yet"))
-    return _issuer(row, await _tenant_id(conn))
-
-
-async def _signing(conn: asyncpg.Connection) -> tuple[IssuerProfile, IssuerKey] | None:
-    row = await conn.fetchrow("SELECT name, url, kid, private_pem FROM credential_issuers")
-    if row is None:
-        return None
-    did = open_badges.did_web(row["url"], await _tenant_id(conn))
-    return IssuerProfile(did, row["url"], row["name"]), IssuerKey(row["kid"], row["private_pem"])
-
-
-# ---- settings --------------------------------------------------------------------------------------
-
-
-async def _framework_of(conn: asyncpg.Connection, code: str) -> tuple[UUID, FrameworkContent]:
-    assessment = await assessments.get_assessment(conn, code)
-    pin = assessment.content.framework
-    record = await frameworks.version_record(conn, pin.code, pin.version)
-    if record is None:
-        raise NotFound(msg("no framework '{code}' version {version}", code=pin.code, version=pin.version))
-    return assessment.id, msgspec.convert(record.content, FrameworkContent)
-
-
-async def get_settings(conn: asyncpg.Connection, code: str) -> CredentialSettings:
-    assessment_id = await assessments.assessment_id(conn, code)
-    row = await conn.fetchrow(
-        "SELECT enabled, dimensions, overall, valid_days, updated_at, updated_by FROM credential_settings "
-        "WHERE assessment_id = $1",
-        assessment_id,
-    )
-    if row is None:
-        return CredentialSettings(code, False, {}, None, None, None, None)
-    return CredentialSettings(code, **dict(row))
-
-
-async def set_settings(
-    conn: asyncpg.Connection, code: str, data: CredentialSettingsSet, updated_by: str
-) -> CredentialSettings:
-    """Switch credentials on or off for an assessment; thresholds are the framework's level codes and
-    its top-level dimensions. Applies to scores that become current from now on."""
-    assessment_id, framework = await _framework_of(conn, code)
-    levels = {level.code for level in framework.levels}
-    dimensions = {dimension.code for dimension in framework.dimensions}
-    problems = [
-        FieldError(msg("not a top-level dimension of the assessment's framework"), f"/dimensions/{dimension}")
-        for dimension in data.dimensions
-        if dimension not in dimensions
-    ] + [
-        FieldError(msg("'{level}' is not a level of the framework", level=level), f"/dimensions/{dimension}")
-        for dimension, level in data.dimensions.items()
-        if level not in levels
-    ]
-    if data.overall is not None and data.overall not in levels:
-        problems.append(
-            FieldError(msg("'{level}' is not a level of the framework", level=data.overall), "/overall")
-        )
-    if data.enabled and not data.dimensions and data.overall is None:
-        problems.append(FieldError(msg("name at least one dimension or the overall result"), "/dimensions"))
-    if problems:
-        raise Unprocessable(msg("the credential settings do not fit the assessment's framework"), problems)
-    if data.enabled and not await conn.fetchval("SELECT 1 FROM credential_issuers"):
-        raise Conflict(msg("set up the tenant's credential issuer first (PUT /v1/credential-issuer)"))
-    row = await conn.fetchrow(
-        """INSERT INTO credential_settings (assessment_id, enabled, dimensions, overall, valid_days, updated_by)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (tenant_id, assessment_id) DO UPDATE SET enabled = excluded.enabled,
-               dimensions = excluded.dimensions, overall = excluded.overall, valid_days = excluded.valid_days,
-               updated_by = excluded.updated_by, updated_at = now()
-           RETURNING enabled, dimensions, overall, valid_days, updated_at, updated_by""",
-        assessment_id,
-        data.enabled,
-        data.dimensions,
-        data.overall,
-        data.valid_days,
-        updated_by,
-    )
-    return CredentialSettings(code, **dict(row))
 
 
 # ---- issuing and revoking --------------------------------------------------------------------------
@@ -286,22 +111,17 @@ async def scores_stored(conn: asyncpg.Connection, documents: dict[UUID, ScoreDoc
     finals = {attempt: doc for attempt, doc in documents.items() if doc.status == "final"}
     if not finals:
         return
-    settings = {
-        row["assessment_id"]: row
-        for row in await conn.fetch(
-            "SELECT assessment_id, dimensions, overall, valid_days FROM credential_settings WHERE enabled"
-        )
-    }
+    settings = await credential_setup.enabled_settings(conn)
     if not settings:  # the common case: one indexed read, nothing else
         return
     owners = [
         row for row in await scores.attempt_owners(conn, list(finals)) if row["assessment_id"] in settings
     ]
-    signing = await _signing(conn)
+    signing = await credential_setup.signing(conn)
     if not owners or signing is None:
         return
     issuer, key = signing
-    tenant_id = await _tenant_id(conn)
+    tenant_id = await credential_setup.tenant_id(conn)
     versions = await frameworks.versions_by_hash(
         conn, sorted({finals[o["attempt_id"]].provenance.framework_hash for o in owners})
     )
@@ -377,9 +197,7 @@ async def _issue(
     key: IssuerKey,
     awards: list[tuple[asyncpg.Record, Award, FrameworkContent]],
 ) -> None:
-    first: int = await conn.fetchval(
-        "UPDATE credential_issuers SET next_index = next_index + $1 RETURNING next_index - $1", len(awards)
-    )
+    first = await credential_setup.reserve_status_bits(conn, len(awards))
     rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for offset, (owner, draft, framework) in enumerate(awards):
@@ -498,26 +316,13 @@ async def for_scores(
 # ---- the public side -------------------------------------------------------------------------------
 
 
-async def public_keys(conn: asyncpg.Connection) -> tuple[str, list[dict[str, Any]]]:
-    """(the issuer's DID, its public JWKs); 404 for a tenant without an issuer (or no such tenant)."""
-    row = await conn.fetchrow("SELECT url, public_jwk FROM credential_issuers")
-    if row is None:
-        raise NotFound(msg("no such credential issuer"))
-    return open_badges.did_web(row["url"], await _tenant_id(conn)), [row["public_jwk"]]
-
-
-async def did_web_document(conn: asyncpg.Connection) -> dict[str, Any]:
-    did, jwks = await public_keys(conn)
-    return did_document(did, jwks)
-
-
 async def status_list_token(conn: asyncpg.Connection, list_number: int) -> str:
     """The signed BitstringStatusListCredential of one list (VC-JWT), valid for a day."""
-    signing = await _signing(conn)
+    signing = await credential_setup.signing(conn)
     if signing is None:
         raise NotFound(msg("no such credential issuer"))
     issuer, key = signing
-    tenant_id = await _tenant_id(conn)
+    tenant_id = await credential_setup.tenant_id(conn)
     revoked = await conn.fetch(
         "SELECT status_index FROM credentials WHERE revoked_at IS NOT NULL AND status_index >= $1 AND status_index < $2",
         list_number * STATUS_LIST_BITS,
@@ -538,7 +343,7 @@ async def status_list_token(conn: asyncpg.Connection, list_number: int) -> str:
 async def verify(conn: asyncpg.Connection, presented: Presented, language: str) -> Verification:
     """Check a presented credential against its issuer (the tenant `conn` is scoped to): tampered if its
     signature fails, else revoked, expired or valid, with the achievement in `language`."""
-    signing = await _signing(conn)
+    signing = await credential_setup.signing(conn)
     issuer, key = signing if signing is not None else (None, None)
     if not presented.check(issuer.did if issuer else None, key):
         return Verification("tampered")
