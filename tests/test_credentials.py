@@ -29,7 +29,7 @@ from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
 from service.results import credentials, scores
 from tests.delivery_setup import ITEMS, delivery_tenant
-from tests.harness import snapshot
+from tests.harness import app_for, serving, snapshot
 
 # 1EdTech's OB 3.0 AchievementCredential schema, vendored with its provenance (tests/fixtures/ob_v3p0/README.md).
 OB_SCHEMA = jsonschema_rs.Draft201909Validator(
@@ -394,3 +394,13 @@ async def test_two_transactions_issuing_at_once_take_distinct_status_bits(client
     firsts = [r["status_index"] for r in rows if r["attempt_id"] == first_attempt]
     seconds = [r["status_index"] for r in rows if r["attempt_id"] == second_attempt]
     assert max(firsts) < min(seconds)
+
+
+async def test_verification_is_limited_per_source_address(settings):
+    """Past the burst, 429 with Retry-After and the RateLimit headers, before any token is read."""
+    limited = msgspec.structs.replace(settings, client_rate_per_second=0.01, client_rate_burst=2)
+    async with serving(app_for(limited)) as http:
+        answers = [await _verify(http, "not-a-token") for _ in range(3)]
+    assert [a.status_code for a in answers] == [422, 422, 429]
+    assert int(answers[2].headers["retry-after"]) >= 1 and "ratelimit" in answers[2].headers
+    assert answers[2].headers["content-type"].startswith("application/problem+json")
