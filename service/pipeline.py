@@ -14,7 +14,8 @@ events and the xAPI statements commit together or not at all:
   the rollups along with the tree (or refuse a unit that results are counted in).
 
 The domain packages below (results, aggregates, webhooks, xapi, tenancy) call none of each other for
-this; `store` is the one place that makes a score current and keeps the rest in step. The layers
+this; `store` (credentials included: service/results/credentials.py, `scores_stored`) is the one place
+that makes a score current and keeps the rest in step. The layers
 are in ARCHITECTURE.md and held by tests/test_architecture.py.
 """
 
@@ -27,7 +28,7 @@ import asyncpg
 from service.aggregates import rollups
 from service.errors import Conflict
 from service.i18n import msg
-from service.results import ratings, scores
+from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
 from service.tenancy import org_units
@@ -45,14 +46,16 @@ async def store(
     submitted: bool = False,
 ) -> None:
     """Each document becomes its attempt's current score (rating tasks for what awaits a rater), the
-    aggregates move, and webhooks announce it (`attempt.submitted` too when the same transaction
-    submitted the attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`,
-    `voided`), all in the caller's transaction."""
+    aggregates move, Open Badges credentials are issued or revoked where the assessment has them switched
+    on, and webhooks announce it (`attempt.submitted` too when the same transaction submitted the
+    attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`, `voided`), all in
+    the caller's transaction."""
     if not documents:
         return
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
     await rollups.refresh(conn, ids)
+    await credentials.scores_stored(conn, documents)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
     lrs = await xapi_outbox.lrs(conn)
     if (

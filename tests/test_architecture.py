@@ -84,6 +84,9 @@ OWNERS = {
     "lrs_statements": "service/xapi/",
     "item_images": "service/items/images.py",
     "calibrations": "service/results/calibrations.py",
+    "credential_issuers": "service/results/credential_setup.py",
+    "credential_settings": "service/results/credential_setup.py",
+    "credentials": "service/results/credentials.py",
     "audience_tallies": "service/delivery/participation.py",  # written by triggers (migration 0019)
     "participation_tallies": "service/delivery/participation.py",
 }

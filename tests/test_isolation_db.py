@@ -988,3 +988,89 @@ async def test_lrs_settings_and_statements_are_tenant_tables(
     async with tenant_transaction(pool, world.b.id) as conn:
         assert await conn.fetchval("SELECT secret FROM lrs_endpoints") == "b-secret"
         assert await conn.fetchval("SELECT count(*) FROM lrs_statements WHERE id = $1", statement) == 1
+
+
+async def test_credential_tables_are_tenant_tables_that_keep_their_history(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """Issuers (with their private keys), settings and credentials: read, added and updated (revoked)
+    by the app role only in their own tenant, never deleted; A neither sees B's rows nor changes them,
+    nor writes a row naming B."""
+    tables = ("credential_issuers", "credential_settings", "credentials")
+    for table in tables:
+        (policy,) = await owner.fetch(
+            "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+            "AND tablename = $1",
+            table,
+        )
+        assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+            assert await owner.fetchval(
+                "SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege
+            ) is (privilege in ("SELECT", "INSERT", "UPDATE")), (table, privilege)
+    async with tenant_transaction(pool, world.b.id) as conn:
+        assessment = await conn.fetchval(
+            "INSERT INTO assessments (code, content) VALUES ('B-BADGE', '{}') RETURNING id"
+        )
+        attempt = await conn.fetchval(
+            "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+            "VALUES ($1, $2, 1, 1, '{}', 0) RETURNING id",
+            assessment,
+            world.b.people["b-1"],
+        )
+        await conn.execute(
+            "INSERT INTO credential_issuers (name, url, kid, private_pem, public_jwk) "
+            "VALUES ('{\"en\": \"B\"}', 'https://b.example', 'key-b', 'B private key', '{}')"
+        )
+        await conn.execute(
+            "INSERT INTO credential_settings (assessment_id, enabled, updated_by) VALUES ($1, true, 'b')",
+            assessment,
+        )
+        credential = await conn.fetchval(
+            "INSERT INTO credentials (attempt_id, assessment_id, person_id, subject, level, score_version, "
+            "status_index, token, document) VALUES ($1, $2, $3, 'AK', 'L2', 1, 0, 'b.token.jws', '{}') "
+            "RETURNING id",
+            attempt,
+            assessment,
+            world.b.people["b-1"],
+        )
+    before = {t: await owner.fetch(f"SELECT * FROM {t} WHERE tenant_id = $1", world.b.id) for t in tables}
+    async with tenant_transaction(pool, world.a.id) as conn:
+        for table in tables:
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        assert (
+            _affected(await conn.execute("UPDATE credentials SET revoked_at = now(), revoked_reason = 'x'"))
+            == 0
+        )
+        assert _affected(await conn.execute("UPDATE credential_issuers SET next_index = 99")) == 0
+        assert _affected(await conn.execute("UPDATE credential_settings SET enabled = false")) == 0
+    for sql, args in (
+        (
+            "INSERT INTO credential_issuers (tenant_id, name, url, kid, private_pem, public_jwk) "
+            "VALUES ($1, '{}', 'https://evil.example', 'k', 'p', '{}')",
+            (world.b.id,),
+        ),
+        (
+            "INSERT INTO credential_settings (tenant_id, assessment_id, enabled, updated_by) "
+            "VALUES ($1, $2, false, 'a')",
+            (world.b.id, assessment),
+        ),
+        (
+            "INSERT INTO credentials (tenant_id, attempt_id, assessment_id, person_id, subject, level, "
+            "score_version, status_index, token, document) VALUES ($1, $2, $3, $4, 'AK', 'L3', 1, 1, 't', '{}')",
+            (world.b.id, attempt, assessment, world.b.people["b-1"]),
+        ),
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(pool, world.a.id) as conn:
+                await conn.execute(sql, *args)
+    for table in tables:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(pool, world.b.id) as conn:
+                await conn.execute(f"DELETE FROM {table}")
+    assert {
+        t: await owner.fetch(f"SELECT * FROM {t} WHERE tenant_id = $1", world.b.id) for t in tables
+    } == before
+    assert await owner.fetchval("SELECT token FROM credentials WHERE id = $1", credential) == "b.token.jws"

@@ -1069,6 +1069,32 @@ CROSS_TENANT_PROBES: list[Probe] = [
         "path",
         who="candidate",
     ),
+    # Credentials. A's admin aims at B-QUIZ's credential settings. B holds no credential in this world (its
+    # one scored attempt awaits a rating), so the file probe's id exists nowhere; A's candidate asking for
+    # a credential another tenant issued is tested in tests/test_credentials.py.
+    Probe(
+        "GET",
+        "/v1/assessments/{code:str}/credential-settings",
+        "/v1/assessments/B-QUIZ/credential-settings",
+        404,
+        "path",
+    ),
+    Probe(
+        "PUT",
+        "/v1/assessments/{code:str}/credential-settings",
+        "/v1/assessments/B-QUIZ/credential-settings",
+        404,
+        "path",
+        {"enabled": False},
+    ),
+    Probe(
+        "GET",
+        "/v1/me/credentials/{credential_id:uuid}/file",
+        "/v1/me/credentials/0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b/file",
+        404,
+        "path",
+        who="candidate",
+    ),
     # Ratings. B's open rating task is for b-1's answer to B-OR-1 on B-QUIZ.
     Probe("GET", "/v1/rating-tasks/{task_id:uuid}", "/v1/rating-tasks/{b_task}", 404, "path", who="rater"),
     Probe("GET", "/v1/rating-tasks/{task_id:uuid}", "/v1/rating-tasks/{b_task}", 404, "path"),
@@ -1681,12 +1707,16 @@ def _exempt(path: str) -> bool:
       adopts one into a framework of its own, and those /v1/frameworks routes are probed;
     - /static/...: the service's own files (the docs UI's scripts), the same for everyone;
     - /take/...: the candidate client's files (service/console/take.py), the same for everyone; the
-      client reads and writes through the /v1/me routes, probed like any other.
+      client reads and writes through the /v1/me routes, probed like any other;
+    - /credentials/{tenant}/...: a credential issuer's public documents (DID document, JWKS, status
+      list), public by design so that anyone can verify a credential: each answers for the tenant its
+      path names, in that tenant's transaction, with public keys and revocation bits only
+      (tests/test_credentials.py).
     """
     return (
         _operator_route(path)
         or _shared_template_route(path)
-        or path.startswith(("/docs", "/static/", "/take"))
+        or path.startswith(("/docs", "/static/", "/take", "/credentials/"))
     )
 
 
@@ -3442,6 +3472,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
             .replace("{client_id:uuid}", world.ids["b_client"])
             .replace("{export_id:uuid}", world.ids["b_score_export"])
             .replace("{image_id:str}", world.ids["b_image"])
+            .replace("{credential_id:uuid}", "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b")
         ) + queries.get(path, "")
         assert "{" not in url, f"add a sample value for {path}"
         headers = {**operator(service_keys), "If-Match": world.etags["b_etag_v2"]}

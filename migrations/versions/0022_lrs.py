@@ -1,14 +1,14 @@
 """xAPI to a learning record store: a tenant's LRS settings and the statements queued for it.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

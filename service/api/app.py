@@ -28,6 +28,14 @@ from service.api.assessments import AssessmentController
 from service.api.auth import authenticate
 from service.api.body import decode_strictly
 from service.api.clients import ClientController
+from service.api.credentials import (
+    CredentialSettingsController,
+    IssuerController,
+    MyCredentialController,
+)
+from service.api.credentials import (
+    public_routes as credential_public_routes,
+)
 from service.api.delivery import DeliveryController
 from service.api.docs import OfflineSwaggerPlugin, page_security_headers, static_router
 from service.api.frameworks import FrameworkController, TemplateController
@@ -233,6 +241,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookController,
             LrsController,
             ClientController,
+            IssuerController,
+            CredentialSettingsController,
+            MyCredentialController,
+            *credential_public_routes,
             oauth_token,
             static_router(),
             console_router(settings),
@@ -274,5 +286,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, around Litestar's own exception handling: router 404/405s and errors raised
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
-    install_limiter(app, RateLimiter(settings.client_rate_per_second, settings.client_rate_burst))
+    install_limiter(
+        app,
+        RateLimiter(settings.client_rate_per_second, settings.client_rate_burst),
+        public=RateLimiter(settings.client_rate_per_second, settings.client_rate_burst),
+    )
     return app

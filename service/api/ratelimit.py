@@ -34,6 +34,7 @@ from service.i18n import msg
 
 HEADERS_STATE = "ratelimit_headers"
 _LIMITER = "rate_limiter"  # in app.state, from create_app on (the runtime comes only with the lifespan)
+_PUBLIC_LIMITER = "public_rate_limiter"
 
 
 class TokenBucket:
@@ -77,8 +78,17 @@ class RateLimiter:
         return wait, bucket.tokens
 
 
-def install_limiter(app: Litestar, limiter: RateLimiter) -> None:
+def install_limiter(app: Litestar, limiter: RateLimiter, *, public: RateLimiter | None = None) -> None:
+    """`public`: the per-source-address buckets of the public credential verification route (the same
+    rate and burst as a client's: a verifier checking a batch is a machine too)."""
     app.state[_LIMITER] = limiter
+    if public is not None:
+        app.state[_PUBLIC_LIMITER] = public
+
+
+def public_limiter_of(app: Litestar) -> RateLimiter | None:
+    limiter = app.state.get(_PUBLIC_LIMITER)
+    return limiter if isinstance(limiter, RateLimiter) else None
 
 
 def limiter_of(app: Litestar) -> RateLimiter | None:

@@ -352,6 +352,12 @@ async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
     return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
 
 
+async def codes_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
+    """The codes of these assessments, by id (those that do not exist are left out)."""
+    rows = await conn.fetch("SELECT id, code FROM assessments WHERE id = ANY($1::uuid[])", ids)
+    return {row["id"]: row["code"] for row in rows}
+
+
 async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     """The assessment's id, status and content (as stored: JSON), None if there is no such assessment."""
     return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)

@@ -33,7 +33,8 @@ import msgspec
 from service.assessments.assessments import id_by_code, stored_by_code
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
-from service.results import xlsx
+from service.results import credentials, xlsx
+from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
 from service.tenancy.tree import subtree_range
 
@@ -44,7 +45,7 @@ class DimensionResult(msgspec.Struct):
     level: str
 
 
-class ScoreRow(msgspec.Struct):
+class ScoreRow(msgspec.Struct, omit_defaults=True):
     person: str  # external id
     assessment: str
     attempt_id: UUID
@@ -63,6 +64,16 @@ class ScoreRow(msgspec.Struct):
     submitted_at: datetime | None
     scored_at: datetime
     reason: str
+    # Open Badges credentials this score version issued (status as of now; a rescoring that left a
+    # level as it was keeps the earlier version's credential): the feed and `latest` fill it, exports do not.
+    credentials: list[FeedCredential] = msgspec.field(default_factory=list)
+
+
+async def _with_credentials(conn: asyncpg.Connection, items: list[ScoreRow]) -> list[ScoreRow]:
+    found = await credentials.for_scores(conn, [(row.attempt_id, row.score_version) for row in items])
+    for row in items:
+        row.credentials = found.get((row.attempt_id, row.score_version), [])
+    return items
 
 
 class FeedPage(msgspec.Struct):
@@ -195,7 +206,7 @@ async def feed(
     items = [
         msgspec.convert({k: v for k, v in dict(row).items() if k != "feed_xid"}, ScoreRow) for row in rows
     ]
-    return FeedPage(items, position, more)
+    return FeedPage(await _with_credentials(conn, items), position, more)
 
 
 async def latest(
@@ -222,7 +233,7 @@ async def latest(
         after,
         limit,
     )
-    return [msgspec.convert(dict(row), ScoreRow) for row in rows]
+    return await _with_credentials(conn, [msgspec.convert(dict(row), ScoreRow) for row in rows])
 
 
 EXPORT_COLUMNS = [

@@ -216,6 +216,20 @@ async def event_rows(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[
     return await conn.fetch(_EVENT_DATA, attempt_ids)
 
 
+async def attempt_owners(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Whose attempts these are, of which assessment, and their current score version (credentials)."""
+    return await conn.fetch(
+        """SELECT t.id AS attempt_id, t.assessment_id, a.code AS assessment, t.person_id,
+                  p.external_id AS person, s.version AS score_version
+           FROM attempts t
+           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+           JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
+           WHERE t.id = ANY($1::uuid[])""",
+        attempt_ids,
+    )
+
+
 async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, ScoreDocument]:
     # as text, decoded straight into the struct: several times faster than dicts converted afterwards
     rows = await conn.fetch(

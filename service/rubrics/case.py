@@ -36,6 +36,12 @@ EXTENSION = "assess"
 MAX_DEPTH = 20  # frameworks are a few levels deep; a deeper chain is malformed (and would exhaust the stack)
 
 
+def identifier(seed: str, kind: str, code: str) -> str:
+    """The CASE identifier export_case gives a node (`kind` "item" for a dimension): stable per seed,
+    so a credential can align to the item a later export of the same version will carry."""
+    return str(uuid.uuid5(_NAMESPACE, f"{seed}|{kind}|{code}"))
+
+
 def _pick(text: Localized | None, language: str) -> str | None:
     if not text:
         return None
@@ -48,7 +54,7 @@ class _Export:
         self.language = "zh-CN" if "zh-CN" in content.title else next(iter(content.title))
 
     def identifier(self, kind: str, code: str) -> str:
-        return str(uuid.uuid5(_NAMESPACE, f"{self.seed}|{kind}|{code}"))
+        return identifier(self.seed, kind, code)
 
     def link(self, kind: str, code: str, title: str | None) -> dict[str, Any]:
         identifier = self.identifier(kind, code)

@@ -401,6 +401,28 @@ async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> di
     return {row["content_hash"]: row["codes"] for row in rows}
 
 
+class HashedVersion(msgspec.Struct, frozen=True):
+    framework_id: UUID
+    code: str
+    version: int
+    content: dict[str, Any]
+
+
+async def versions_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, HashedVersion]:
+    """The published version each content hash (a score's `provenance.framework_hash`) names, the
+    earliest if several hold the same content: what credentials align to (its CASE identifiers)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (v.content_hash) v.content_hash, f.id AS framework_id, f.code, v.version, v.content
+           FROM framework_versions v JOIN frameworks f ON f.tenant_id = v.tenant_id AND f.id = v.framework_id
+           WHERE v.content_hash = ANY($1::text[]) ORDER BY v.content_hash, v.version""",
+        hashes,
+    )
+    return {
+        row["content_hash"]: HashedVersion(row["framework_id"], row["code"], row["version"], row["content"])
+        for row in rows
+    }
+
+
 async def exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))
 

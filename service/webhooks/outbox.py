@@ -19,8 +19,16 @@ from uuid import UUID
 
 import asyncpg
 
-EventType = Literal["score.finalized", "score.rescored", "attempt.submitted"]
-EVENT_TYPES: tuple[str, ...] = ("score.finalized", "score.rescored", "attempt.submitted")
+EventType = Literal[
+    "score.finalized", "score.rescored", "attempt.submitted", "credential.issued", "credential.revoked"
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "score.finalized",
+    "score.rescored",
+    "attempt.submitted",
+    "credential.issued",  # service/results/credentials.py: an Open Badges credential, with its VC-JWT
+    "credential.revoked",
+)
 TEST_EVENT = "webhook.test"
 
 
