@@ -446,6 +446,7 @@ class AssessmentScreens(Controller):
             next_url=f"/console/assessments?{urlencode({**shown, 'cursor': more})}" if more else None,
             can_write=_can(request, WRITERS),
             sees_results=_can(request, RESULT_READERS),
+            allocates=_can(request, ADMINS),
             zone=await _zone(request, conn),
         )
 

@@ -401,6 +401,16 @@ async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> di
     return {row["content_hash"]: row["codes"] for row in rows}
 
 
+async def contents_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """The content of the versions with these content hashes (what a score document's provenance names)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (content_hash) content_hash, content FROM framework_versions "
+        "WHERE content_hash = ANY($1::text[])",
+        hashes,
+    )
+    return {row["content_hash"]: row["content"] for row in rows}
+
+
 async def exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))
 
