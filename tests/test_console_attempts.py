@@ -90,6 +90,9 @@ async def test_attempts_filter_by_unit_status_and_day_and_a_trace_reads_as_table
     shown = await client.get(LIST, params=later, headers=admin)
     assert _people(shown.text) == [] and 'data-testid="no-attempts"' in shown.text
     assert (await client.get(LIST, params={"unit": "NOWHERE"}, headers=admin)).status_code == 422
+    assert (await client.get(LIST, params={"to": "2026-02-30"}, headers=admin)).status_code == 422
+    blank = {"unit": "", "status": "", "from": "", "to": ""}  # what the form sends untouched
+    assert _people((await client.get(LIST, params=blank, headers=admin)).text) == ["c1", "c2", "c3", "t1"]
     assert (await client.get("/console/assessments/nowhere/attempts", headers=admin)).status_code == 404
 
     # The same filters over the API, through the same domain function.

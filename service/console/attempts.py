@@ -31,6 +31,8 @@ from service.api.pagination import DEFAULT_LIMIT, Cursor, decode_cursor, next_cu
 from service.console.views import page
 from service.console.web import session_of
 from service.delivery import monitor
+from service.errors import FieldError, Unprocessable
+from service.i18n import msg
 from service.results import scores, trace
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
@@ -39,9 +41,10 @@ from service.tenancy.fields import CODE_PATTERN
 
 Code = Annotated[str, PathParameter(max_length=64, pattern=CODE_PATTERN)]
 AttemptId = Annotated[UUID, PathParameter()]
-Unit = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
+# A GET form sends its empty fields too: each filter may be empty (no filter).
+Unit = Annotated[str | None, QueryParameter(max_length=64, pattern=f"^$|{CODE_PATTERN}")]
 Status = Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)?$")]
-Day = Annotated[date | None, QueryParameter()]
+DAY = r"^(\d{4}-\d{2}-\d{2})?$"
 STATUSES = ("in_progress", "submitted")
 
 
@@ -57,6 +60,18 @@ def day_bounds(
         datetime.combine(first, time(), zone) if first else None,
         datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
     )
+
+
+def _day(text: str | None, name: str) -> date | None:
+    """A date input's value; an impossible date is refused as the API refuses a malformed parameter."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Unprocessable(
+            msg("invalid date"), [FieldError(msg("expected a date YYYY-MM-DD"), parameter=name)]
+        ) from None
 
 
 class AttemptScreens(Controller):
@@ -75,12 +90,13 @@ class AttemptScreens(Controller):
         code: Code,
         unit: Unit = None,
         status: Status = None,
-        day_from: Annotated[date | None, QueryParameter(name="from")] = None,
-        day_to: Annotated[date | None, QueryParameter(name="to")] = None,
+        day_from: Annotated[str | None, QueryParameter(name="from", pattern=DAY)] = None,
+        day_to: Annotated[str | None, QueryParameter(name="to", pattern=DAY)] = None,
         cursor: Cursor = None,
     ) -> Template:
         zone = await tenant_zone(request, conn)
-        since, until = day_bounds(day_from, day_to, zone)
+        first, last = _day(day_from, "from"), _day(day_to, "to")
+        since, until = day_bounds(first, last, zone)
         found = await monitor.list_attempts(
             conn,
             code,
@@ -96,8 +112,8 @@ class AttemptScreens(Controller):
             for k, v in {
                 "unit": unit or "",
                 "status": status or "",
-                "from": day_from.isoformat() if day_from else "",
-                "to": day_to.isoformat() if day_to else "",
+                "from": first.isoformat() if first else "",
+                "to": last.isoformat() if last else "",
             }.items()
             if v
         }
