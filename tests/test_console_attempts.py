@@ -8,11 +8,15 @@ import copy
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
 from service.auth.keys import ServiceKeys
+from service.auth.principal import Principal
+from service.console import sessions
+from service.db.pool import tenant_transaction
 from tests.delivery_setup import ITEMS, add_people, add_units, delivery_tenant
 from tests.harness import snapshot
 from tests.helpers import user
@@ -114,6 +118,16 @@ async def test_attempts_filter_by_unit_status_and_day_and_a_trace_reads_as_table
     assert (
         await client.get(f"/console/assessments/quiz/attempts/{sat['attempts']['c3']}", headers=admin)
     ).status_code == 200
+
+    # zh-CN first: the same page for a session in Chinese.
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    principal = Principal(
+        "user", "admin-zh", frozenset({"tenant_admin"}), UUID(sat["id"]), "https://idp.example", 0.0
+    )
+    async with tenant_transaction(pool, UUID(sat["id"])) as conn:
+        zh_session = await sessions.create(conn, principal, "zh-CN", idle_seconds=600, max_seconds=3600)
+    chinese = await client.get(f"{LIST}/{attempt}", headers={"Cookie": f"assess_console={zh_session}"})
+    assert chinese.status_code == 200 and "分数与评分轨迹" in chinese.text and "使用的权重" in chinese.text
 
     # Raters never see who took what; analysts and authors do.
     rater = await console_headers(client, sat["id"], ["rater"], "r1")
