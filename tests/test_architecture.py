@@ -120,6 +120,7 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/delivery/attempts.py", "assessments"),
     ("service/delivery/monitor.py", "assessments"),
     ("service/delivery/monitor.py", "attempts"),
+    ("service/delivery/monitor.py", "org_units"),  # the attempts of a unit's subtree
     ("service/delivery/monitor.py", "people"),
     ("service/delivery/monitor.py", "responses"),
     ("service/results/exports.py", "assessments"),
@@ -148,6 +149,7 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/ratings.py", "responses"),
     ("service/results/rescoring.py", "assessments"),
     ("service/results/rescoring.py", "attempts"),
+    ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change
     ("service/results/scores.py", "assessments"),
     ("service/results/scores.py", "attempts"),
     ("service/results/scores.py", "people"),

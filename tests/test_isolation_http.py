@@ -1226,6 +1226,106 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ),
+    # The console's attempts, score traces, rescorings and rating allocation (and the API's unit filter).
+    Probe(
+        "GET",
+        "/v1/assessments/{code:str}/attempts",
+        "/v1/assessments/QUIZ/attempts?unit=B-CITY",
+        422,
+        "query:unit",
+    ),
+    *[
+        Probe(method, route, url, status, covers, who="console_admin", form=form)
+        for method, route, url, status, covers, form in (
+            (
+                "GET",
+                "/console/assessments/{code:str}/attempts",
+                "/console/assessments/B-QUIZ/attempts",
+                404,
+                "path",
+                None,
+            ),
+            (
+                "GET",
+                "/console/assessments/{code:str}/attempts",
+                "/console/assessments/QUIZ/attempts?unit=B-CITY",
+                422,
+                "query:unit",
+                None,
+            ),
+            *(
+                (
+                    "GET",
+                    "/console/assessments/{code:str}/attempts/{attempt_id:uuid}",
+                    f"/console/assessments/{code}/attempts/{{{attempt}}}",
+                    404,
+                    "path",
+                    None,
+                )
+                for code in ("B-QUIZ", "QUIZ")
+                for attempt in ("b_attempt", "b_scored_attempt")
+            ),
+            (
+                "GET",
+                "/console/assessments/{code:str}/rescorings",
+                "/console/assessments/B-QUIZ/rescorings",
+                404,
+                "path",
+                None,
+            ),
+            (
+                "POST",
+                "/console/assessments/{code:str}/rescorings",
+                "/console/assessments/B-QUIZ/rescorings",
+                404,
+                "path",
+                {"reason": "pwned by A", "item:B-SC-1": "1"},
+            ),
+            *(
+                (
+                    method,
+                    route,
+                    f"/console/assessments/{code}/rescorings/{{b_rescoring}}{suffix}",
+                    404,
+                    "path",
+                    None,
+                )
+                for code in ("B-QUIZ", "QUIZ")
+                for method, route, suffix in (
+                    ("GET", "/console/assessments/{code:str}/rescorings/{rescoring_id:uuid}", ""),
+                    (
+                        "POST",
+                        "/console/assessments/{code:str}/rescorings/{rescoring_id:uuid}/commit",
+                        "/commit",
+                    ),
+                )
+            ),
+            (
+                "GET",
+                "/console/assessments/{code:str}/rating-allocations",
+                "/console/assessments/B-QUIZ/rating-allocations",
+                404,
+                "path",
+                None,
+            ),
+            (
+                "POST",
+                "/console/assessments/{code:str}/rating-allocations",
+                "/console/assessments/B-QUIZ/rating-allocations",
+                404,
+                "path",
+                {"rater": "rater-1", "limit": "5"},
+            ),
+            (
+                "POST",
+                "/console/assessments/{code:str}/rating-allocations/release",
+                "/console/assessments/B-QUIZ/rating-allocations/release",
+                404,
+                "path",
+                {"rater": "rater-1"},
+            ),
+        )
+    ],
     Probe(
         "GET",
         "/console/marking/{task_id:uuid}",

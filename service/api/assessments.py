@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -82,6 +83,20 @@ CalibrationPage = Annotated[Page[CalibrationSummary], schema_name("CalibrationPa
 
 _RESCORINGS = "rescorings"
 _CALIBRATIONS = "calibrations"
+
+
+AttemptUnit = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=64, pattern=CODE_PATTERN, description="Only candidates in this org unit's subtree"
+    ),
+]
+SubmittedFrom = Annotated[
+    datetime | None, QueryParameter(name="from", description="Only attempts submitted at or after this time")
+]
+SubmittedTo = Annotated[
+    datetime | None, QueryParameter(name="to", description="Only attempts submitted before this time")
+]
 
 
 def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
@@ -463,8 +478,18 @@ class AssessmentController(Controller):
         status: Annotated[str | None, QueryParameter(pattern="^(in_progress|submitted)$")] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
+        unit: AttemptUnit = None,
+        submitted_from: SubmittedFrom = None,
+        submitted_to: SubmittedTo = None,
     ) -> AttemptPage:
         found = await monitor.list_attempts(
-            conn, code, status=status, after=decode_cursor("attempts", cursor), limit=limit
+            conn,
+            code,
+            status=status,
+            after=decode_cursor("attempts", cursor),
+            limit=limit,
+            unit=unit,
+            submitted_from=submitted_from,
+            submitted_to=submitted_to,
         )
         return Page(found, next_cursor("attempts", [str(a.id) for a in found], limit))

@@ -448,6 +448,7 @@ class AssessmentScreens(Controller):
             can_write=_can(request, WRITERS),
             sees_results=_can(request, RESULT_READERS),
             sees_analysis=_can(request, ANALYSTS),
+            allocates=_can(request, ADMINS),
             zone=await _zone(request, conn),
         )
 

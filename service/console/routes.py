@@ -12,8 +12,10 @@ from litestar.exceptions import (
 )
 
 from service.config import Settings
+from service.console.allocations import AllocationScreens
 from service.console.analysis import AnalysisScreens
 from service.console.assessments import AssessmentScreens
+from service.console.attempts import AttemptScreens
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.errors import on_domain_refusal, on_http_error, on_invalid_parameter
 from service.console.frameworks import FrameworkScreens
@@ -24,6 +26,7 @@ from service.console.marking import AgreementScreens, MarkingScreens
 from service.console.org_tree import OrgTreeScreens
 from service.console.participation import SittingScreens
 from service.console.people import PeopleScreens
+from service.console.rescoring import RescoringScreens
 from service.console.signin import ConsoleSignIn
 from service.console.views import Console, on_forbidden, on_not_signed_in
 from service.console.web import console_guard
@@ -45,6 +48,9 @@ def console_router(settings: Settings) -> Router:
         OrgTreeScreens,
         PeopleScreens,
         *INTEGRATIONS,
+        AttemptScreens,
+        RescoringScreens,
+        AllocationScreens,
     ]
     if settings.demo:  # never mounted outside demo mode: the routes do not exist
         handlers += [DemoIdentityProvider, TakeTokenEndpoint]

@@ -15,8 +15,9 @@ from service.assessments.assessments import draft_forms, id_by_code
 from service.assessments.forms import FrozenItem, draw_form
 from service.assessments.model import AssessmentContent
 from service.delivery.attempts import new_form, views_for
-from service.errors import NotFound
+from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.tenancy.org_units import subtree_bounds
 
 
 class FormPreview(msgspec.Struct):
@@ -53,11 +54,27 @@ async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPr
 
 
 async def list_attempts(
-    conn: asyncpg.Connection, code: str, *, status: str | None, after: str | None, limit: int
+    conn: asyncpg.Connection,
+    code: str,
+    *,
+    status: str | None,
+    after: str | None,
+    limit: int,
+    unit: str | None = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
 ) -> list[AttemptRow]:
+    """In attempt id order, the page after `after`; `unit`: only candidates in that unit's subtree (the
+    attempt's unit, else the person's); `submitted_from`/`submitted_to`: submitted in [from, to)."""
     assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
+    try:
+        low, high = await subtree_bounds(conn, unit)
+    except NotFound:  # a filter, not the object the path names: 422 naming the parameter
+        raise Unprocessable(
+            msg("no such org unit"), [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")]
+        ) from None
     rows = await conn.fetch(
         """SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
                   t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
@@ -65,11 +82,20 @@ async def list_attempts(
                      AND r.answer <> '{}'::jsonb)::int AS answered
            FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
            WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
+             AND ($5::text IS NULL OR EXISTS (
+                 SELECT 1 FROM org_units u WHERE u.tenant_id = t.tenant_id
+                 AND u.id = coalesce(t.org_unit_id, p.org_unit_id) AND u.path >= $5 AND u.path < $6))
+             AND ($7::timestamptz IS NULL OR t.submitted_at >= $7)
+             AND ($8::timestamptz IS NULL OR t.submitted_at < $8)
            ORDER BY t.id LIMIT $4""",
         assessment_id,
         status,
         after,
         limit,
+        low,
+        high,
+        submitted_from,
+        submitted_to,
     )
     return [msgspec.convert(dict(row), AttemptRow) for row in rows]
 

@@ -55,6 +55,7 @@ from service.scoring.engine import ScoreDocument
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
 
 BATCH = 500
+SCAN = 5000  # attempts `affected` looks at per call, at most
 
 
 class RescoringRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -168,6 +169,75 @@ async def list_rescorings(
         *keyset.arguments(before, limit),
     )
     return [msgspec.convert(dict(row), Rescoring) for row in rows]
+
+
+class AffectedAttempt(msgspec.Struct):
+    """An attempt whose score a previewed rescoring would change: who, and from what to what."""
+
+    attempt_id: UUID
+    person: str  # external id
+    scaled_before: float | None
+    level_before: str | None
+    scaled_after: float | None
+    level_after: str | None
+    dimensions: list[str]  # whose score or level would move
+
+
+class AffectedPage(msgspec.Struct):
+    items: list[AffectedAttempt]
+    scanned_to: UUID | None  # the last attempt looked at: ask again after it for more (None: all seen)
+
+
+async def affected(
+    conn: asyncpg.Connection, code: str, rescoring_id: UUID, *, after: UUID | None, limit: int
+) -> AffectedPage:
+    """Who a previewed rescoring would change: its pins applied to the submitted attempts after `after`
+    (in id order, a batch of `BATCH` at a time, at most `SCAN` looked at per call), compared with their
+    current scores as the preview compares them (`changes`). Nothing is stored. Empty unless previewed:
+    once committed the pins are in force and nothing differs any more."""
+    job = await get_rescoring(conn, code, rescoring_id)
+    if job.status != "previewed":
+        return AffectedPage([], None)
+    found: list[AffectedAttempt] = []
+    scanned = 0
+    while scanned < SCAN and len(found) < limit:
+        rows = await conn.fetch(
+            """SELECT t.id, p.external_id FROM attempts t
+               JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+               JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+               WHERE a.code = $1 AND t.status = 'submitted' AND ($2::uuid IS NULL OR t.id > $2)
+               ORDER BY t.id LIMIT $3""",
+            code,
+            after,
+            BATCH,
+        )
+        if not rows:
+            return AffectedPage(found, None)
+        ids = [row["id"] for row in rows]
+        new = await score_documents(conn, ids, job.pins)
+        old = await current_documents(conn, ids)
+        for row in rows:
+            before, now = old.get(row["id"]), new[row["id"]]
+            differs, _, _, dims, levels = changes(before, now)
+            after = row["id"]
+            if differs:
+                found.append(
+                    AffectedAttempt(
+                        row["id"],
+                        row["external_id"],
+                        before.overall.scaled if before else None,
+                        before.overall.level if before else None,
+                        now.overall.scaled,
+                        now.overall.level,
+                        sorted(dims | levels),
+                    )
+                )
+                if len(found) == limit:
+                    return AffectedPage(found, after)
+        scanned += len(rows)
+        if len(rows) < BATCH:
+            return AffectedPage(found, None)
+    return AffectedPage(found, after)
 
 
 async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins: ScoringPins) -> None:

@@ -423,6 +423,11 @@ async def versions_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[
     }
 
 
+async def contents_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """The content of the versions with these content hashes (what a score document's provenance names)."""
+    return {digest: version.content for digest, version in (await versions_by_hash(conn, hashes)).items()}
+
+
 async def exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM frameworks WHERE code = $1", code))
 
