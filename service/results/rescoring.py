@@ -1,7 +1,12 @@
 """Rescoring an assessment after a key correction or revised cut scores: preview, then commit.
 
 A rescoring names the item versions (same type and options as what candidates answered) and
-framework version that scoring should use from now on. It is a job (`service.jobqueue`: leased,
+framework version that scoring should use from now on; it also applies the assessment's latest
+published calibration (pinned in its `pins` when it is created), so past attempts gain abilities
+from a newly published calibration (`service.results.abilities`): the preview counts them as
+changed, the commit stores them with the old documents kept as history. A calibration published
+after the rescoring was created makes its commit a conflict (preview again), and stops a running
+commit (failed), rather than apply an older calibration than the one in force. It is a job (`service.jobqueue`: leased,
 taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
 fenced transaction per batch, with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
@@ -42,6 +47,7 @@ from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.results import calibrations
 from service.results.scores import (
     ScoringPins,
     current_documents,
@@ -262,6 +268,7 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
     pins = ScoringPins(
         framework_version=data.framework_version or current.framework_version,
         items={**current.items, **data.items},
+        calibration=(await calibrations.in_force_ids(conn, [row["id"]])).get(row["id"]),
     )
     await _check_pins(conn, content, pins)
     total = await conn.fetchval(
@@ -287,6 +294,16 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
     # waits for this transaction and reads the new pins: `total` below counts every attempt scored
     # under older pins, and the batches (after this commits) see them all.
     await lock_pins(conn, [assessment_id], exclusive=True)
+    published = (await calibrations.in_force_ids(conn, [assessment_id])).get(assessment_id)
+    if published != current.pins.calibration:
+        raise Conflict(
+            msg(
+                "calibration {calibration_id} was published after rescoring {rescoring_id} was "
+                "previewed: start a new rescoring to preview it",
+                calibration_id=published,
+                rescoring_id=rescoring_id,
+            )
+        )
     done = await conn.fetchval(
         """UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
                   committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
@@ -380,6 +397,13 @@ async def run(job: Job, *, store: Store) -> None:
                 if latest != rescoring_id:
                     raise Superseded(
                         f"rescoring {latest} was committed after this one: its versions are in force"
+                    )
+                published = (await calibrations.in_force_ids(conn, [row["assessment_id"]])).get(
+                    row["assessment_id"]
+                )
+                if published != pins.calibration:
+                    raise Superseded(
+                        f"calibration {published} was published after this rescoring: it is in force"
                     )
             new = await score_documents(conn, ids, pins)
             old = await current_documents(conn, ids)

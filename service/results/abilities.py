@@ -1,0 +1,120 @@
+"""Ability estimates beside the percentage scores: a final score document, through a published
+calibration, gains per calibrated top-level dimension θ, its standard error, a reported scale score
+and a level. Pure: no I/O (`service.results.scores` attaches them when it scores an attempt).
+
+How each number is made:
+- responses: the document's credit on the dimension per item (`response_matrix.dimension_credits`,
+  the same mapping the calibration fitted) becomes the item's category by the calibration's floors
+  (`response_matrix.category_of`); an omitted item is category 0, an item not on the form is not
+  administered, an item the calibration left out (`not_calibrated`) or never saw is ignored;
+- θ: EAP under the standard normal prior, SE the posterior SD (`service.psychometrics.ability`);
+- scale score: the calibration's linear transform, scale_mean + scale_sd · (θ − m) / s, where m and
+  s are the mean and SD of the calibration sample's EAP estimates and scale_mean / scale_sd are
+  500 / 100 unless the calibration was run with others; its SE is scale_sd · SE / s;
+- level: the rubric's percentage cut scores for the dimension (its own, else the overall ones, as
+  the engine uses) mapped to θ cut points through the test characteristic curve of the dimension's
+  calibrated items (`ability.theta_cuts`), each item weighing the same, its expected credit being
+  its expected category out of the highest; the level is the highest cut at or below θ (the
+  lowest level below every cut), the engine's rule on the θ scale. The cuts depend only on the
+  calibration and the cut scores, so two attempts at the same θ get the same level whatever their
+  form: that is the point of the IRT scale. They are cached per (calibration, dimension, cuts).
+Numbers are rounded like the rest of the document (`DIGITS`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from service.psychometrics.ability import estimate_ability, theta_cuts
+from service.psychometrics.model import DimensionCalibration, ItemParameters
+from service.results.calibration_result import PublishedCalibration
+from service.results.response_matrix import category_of, dimension_credits
+from service.rubrics.model import CutScore, FrameworkContent
+from service.scoring.engine import DIGITS, Abilities, DimensionAbility, ScoreDocument
+
+
+def _r(value: float) -> float:
+    return round(value, DIGITS) + 0.0
+
+
+def dimension_cuts(framework: FrameworkContent, dimension: str) -> list[CutScore]:
+    """The percentage cut scores a top-level dimension's level uses (the engine's rule)."""
+    return framework.cut_scores.dimensions.get(dimension, framework.cut_scores.overall)
+
+
+def calibrated_items(dimension: DimensionCalibration) -> tuple[ItemParameters, ...]:
+    return tuple(item.parameters for item in dimension.items if item.parameters is not None)
+
+
+@lru_cache(maxsize=256)
+def _cached_cuts(
+    calibration_id: str, dimension: str, percentages: tuple[float, ...], items: tuple[ItemParameters, ...]
+) -> tuple[float, ...]:
+    del calibration_id, dimension  # part of the key only: a published calibration never changes
+    return theta_cuts(percentages, items)
+
+
+def level_cuts(
+    calibration: PublishedCalibration, dimension: DimensionCalibration, cuts: list[CutScore]
+) -> tuple[float, ...]:
+    """θ cut points of the percentage cut scores, in the order of `cuts`."""
+    return _cached_cuts(
+        calibration.id,
+        dimension.dimension,
+        tuple(float(cut.min_score) for cut in cuts),
+        calibrated_items(dimension),
+    )
+
+
+def theta_level(cuts: list[CutScore], thetas: tuple[float, ...], theta: float) -> str:
+    reached = [cut for cut, point in zip(cuts, thetas, strict=True) if point <= theta]
+    return (reached[-1] if reached else cuts[0]).level
+
+
+def dimension_responses(
+    document: ScoreDocument, calibration: PublishedCalibration
+) -> dict[str, dict[str, int]]:
+    """Per calibrated dimension, {item: category} of the document's responses to its calibrated items."""
+    credits = dimension_credits(document)
+    floors = {
+        (group.dimension, item.item_id): tuple(item.floors)
+        for group in calibration.result.categories
+        for item in group.items
+    }
+    responses: dict[str, dict[str, int]] = {}
+    for dimension in calibration.result.dimensions:
+        fitted = {item.item_id for item in calibrated_items(dimension)}
+        given = credits.get(dimension.dimension, {})
+        responses[dimension.dimension] = {
+            item: category_of(credit, floors[(dimension.dimension, item)])
+            for item, credit in sorted(given.items())
+            if item in fitted
+        }
+    return responses
+
+
+def abilities(
+    document: ScoreDocument, calibration: PublishedCalibration, framework: FrameworkContent
+) -> Abilities:
+    """The document's abilities on every calibrated dimension it has a calibrated item of."""
+    responses = dimension_responses(document, calibration)
+    result = []
+    for dimension in calibration.result.dimensions:
+        answered = responses[dimension.dimension]
+        if not answered:
+            continue
+        estimate = estimate_ability(answered, calibrated_items(dimension))
+        cuts = dimension_cuts(framework, dimension.dimension)
+        scale = dimension.scale
+        result.append(
+            DimensionAbility(
+                dimension=dimension.dimension,
+                theta=_r(estimate.theta),
+                se=_r(estimate.se),
+                scale_score=_r(scale.score(estimate.theta)),
+                scale_se=_r(scale.score_se(estimate.se)),
+                level=theta_level(cuts, level_cuts(calibration, dimension, cuts), estimate.theta),
+                items=estimate.items,
+            )
+        )
+    return Abilities(calibration=calibration.id, dimensions=result)
