@@ -177,7 +177,9 @@ async def _published_results(conn: asyncpg.Connection, ids: set[UUID]) -> dict[U
         for row in await conn.fetch(
             "SELECT id, result::text AS result FROM calibrations WHERE id = ANY($1::uuid[])", missing
         ):
-            _published[row["id"]] = PublishedCalibration(str(row["id"]), _result_decoder.decode(row["result"]))
+            _published[row["id"]] = PublishedCalibration(
+                str(row["id"]), _result_decoder.decode(row["result"])
+            )
     found = {}
     for i in visible:
         _published.move_to_end(i)

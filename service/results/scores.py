@@ -175,7 +175,9 @@ async def score_documents(
         calibration = calibration_of.get(attempt)
         if calibration is not None and document.status == "final":
             estimated = abilities.abilities(document, calibration, data.framework)
-            document = msgspec.structs.replace(document, abilities=estimated if estimated.dimensions else None)
+            document = msgspec.structs.replace(
+                document, abilities=estimated if estimated.dimensions else None
+            )
         documents[attempt] = document
     return documents
 

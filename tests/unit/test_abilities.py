@@ -91,11 +91,13 @@ def _item(code: str, indicator: str) -> Item:
 
 
 ITEMS = {code: _item(code, "D1.1") for code, _, _ in D1} | {
-    code: _item(code, "D2.1") for code, _, _ in D2 + [(UNCALIBRATED, 0, 0)]
+    code: _item(code, "D2.1") for code, _, _ in [*D2, (UNCALIBRATED, 0, 0)]
 }
 
 
-def _dimension(code: str, items: list[tuple[str, float, float]], scale: ScaleTransform) -> DimensionCalibration:
+def _dimension(
+    code: str, items: list[tuple[str, float, float]], scale: ScaleTransform
+) -> DimensionCalibration:
     calibrated = [
         ItemCalibration(
             item_id=item,
@@ -142,11 +144,9 @@ CALIBRATION = PublishedCalibration(
             _dimension("D2", D2, ScaleTransform(theta_mean=-0.05, theta_sd=0.8, scale_mean=100, scale_sd=15)),
         ],
         categories=[
+            DimensionCategories("D1", [ItemCategories(code, [0.0, 1.0]) for code, _, _ in D1]),
             DimensionCategories(
-                "D1", [ItemCategories(code, [0.0, 1.0]) for code, _, _ in D1]
-            ),
-            DimensionCategories(
-                "D2", [ItemCategories(code, [0.0, 1.0]) for code, _, _ in D2 + [(UNCALIBRATED, 0, 0)]]
+                "D2", [ItemCategories(code, [0.0, 1.0]) for code, _, _ in [*D2, (UNCALIBRATED, 0, 0)]]
             ),
         ],
         skipped=[],
