@@ -8,9 +8,10 @@ How each number is made:
   (`response_matrix.category_of`); an omitted item is category 0, an item not on the form is not
   administered, an item the calibration left out (`not_calibrated`) or never saw is ignored;
 - θ: EAP under the standard normal prior, SE the posterior SD (`service.psychometrics.ability`);
-- scale score: the calibration's linear transform, scale_mean + scale_sd · (θ − m) / s, where m and
-  s are the mean and SD of the calibration sample's EAP estimates and scale_mean / scale_sd are
-  500 / 100 unless the calibration was run with others; its SE is scale_sd · SE / s;
+- scale score: a linear transform, mean + sd · (θ − m) / s, where m and s are the mean and SD of the
+  calibration sample's EAP estimates (so the calibration sample reads mean / sd on the scale) and
+  mean / sd are the framework's `reporting_scale` (set per framework version; absent: 500 / 100,
+  the calibration's own); its SE is sd · SE / s;
 - level: the rubric's percentage cut scores for the dimension (its own, else the overall ones, as
   the engine uses) mapped to θ cut points through the test characteristic curve of the dimension's
   calibrated items (`ability.theta_cuts`), each item weighing the same, its expected credit being
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import msgspec
+
 from service.psychometrics.ability import estimate_ability, theta_cuts
-from service.psychometrics.model import DimensionCalibration, ItemParameters
+from service.psychometrics.model import DimensionCalibration, ItemParameters, ScaleTransform
 from service.results.calibration_result import PublishedCalibration
 from service.results.response_matrix import category_of, dimension_credits
 from service.rubrics.model import CutScore, FrameworkContent
@@ -63,6 +66,15 @@ def level_cuts(
         dimension.dimension,
         tuple(float(cut.min_score) for cut in cuts),
         calibrated_items(dimension),
+    )
+
+
+def reporting_scale(dimension: DimensionCalibration, framework: FrameworkContent) -> ScaleTransform:
+    """The calibration sample's θ mean and SD, with the framework's reporting mean and SD if it sets them."""
+    if framework.reporting_scale is None:
+        return dimension.scale
+    return msgspec.structs.replace(
+        dimension.scale, scale_mean=framework.reporting_scale.mean, scale_sd=framework.reporting_scale.sd
     )
 
 
@@ -105,7 +117,7 @@ def abilities(
             continue
         estimate = estimate_ability(answered, calibrated_items(dimension))
         cuts = dimension_cuts(framework, dimension.dimension)
-        scale = dimension.scale
+        scale = reporting_scale(dimension, framework)
         result.append(
             DimensionAbility(
                 dimension=dimension.dimension,

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.items.model import Item
+from service.items.views import Answer
 from service.psychometrics.ability import estimate_abilities, theta_cuts
 from service.psychometrics.model import (
     DimensionCalibration,
@@ -236,3 +237,25 @@ def test_a_document_without_a_calibrated_item_gets_no_dimension_and_encodes_as_b
     document = score(data)
     assert abilities(document, CALIBRATION, FRAMEWORK).dimensions == []
     assert b'"abilities"' not in msgspec.json.encode(document)
+
+
+def test_a_framework_reporting_scale_replaces_500_and_100() -> None:
+    from service.rubrics.model import ReportingScale
+
+    framework = msgspec.structs.replace(FRAMEWORK, reporting_scale=ReportingScale(mean=300.0, sd=50.0))
+    data = ScoringInput(
+        framework=framework,
+        framework_hash="sha256:fw",
+        items=[ScoredItem(1, ITEMS[code]) for code in ("A2", "A3", "B0")],
+        answers=msgspec.convert({"A2": {"choice": "c"}}, dict[str, Answer]),
+    )
+    found = {d.dimension: d for d in abilities(score(data), CALIBRATION, framework).dimensions}
+    plain = {d.dimension: d for d in abilities(score(data), CALIBRATION, FRAMEWORK).dimensions}
+    for dimension in CALIBRATION.result.dimensions:
+        theta, scale = found[dimension.dimension].theta, dimension.scale
+        expected = 300.0 + 50.0 * (theta - scale.theta_mean) / scale.theta_sd
+        assert math.isclose(found[dimension.dimension].scale_score, expected, abs_tol=1e-4)
+        assert math.isclose(plain[dimension.dimension].scale_score, scale.score(theta), abs_tol=1e-4)
+        assert found[dimension.dimension].theta == plain[dimension.dimension].theta
+    # the framework's content hash is unchanged when it sets no scale (the field is omitted)
+    assert b"reporting_scale" not in msgspec.json.encode(FRAMEWORK)
