@@ -21,7 +21,7 @@ from service.results.response_matrix import category_of, dimension_credits
 from service.rubrics.templates import get_template
 from service.scoring.engine import ScoreDocument
 from tests.helpers import user
-from tests.test_calibrations import PEOPLE, _answers, _calibration_tenant, _finished, _simulate
+from tests.test_calibrations import PEOPLE, SEED, _answers, _calibration_tenant, _finished, _simulate
 
 A = "/v1/assessments/irt"
 
@@ -160,5 +160,75 @@ async def test_abilities_from_a_published_calibration_and_rescoring_applies_it(
     assert newer["id"] in refused.json()["detail"]
     zh = await client.post(f"{again_url}/commit", headers={**admin, "Accept-Language": "zh-CN"})
     assert zh.status_code == 409 and "校准" in zh.json()["detail"]
-    _, latest = await _preview(client, admin)
-    assert latest["pins"]["calibration"] == newer["id"]
+    latest_url, latest = await _preview(client, admin)
+    assert latest["pins"]["calibration"] == newer["id"] and latest["summary"]["changed"] == PEOPLE + 1
+    assert (await client.post(f"{latest_url}/commit", headers=admin)).status_code == 202
+    assert (await _settled(client, latest_url, admin))["status"] == "done"
+
+    # Equated training effect: the same people take the second assessment after "training" (θ + 0.6);
+    # it adopts the first's calibration, so both sets of abilities are on one θ scale.
+    wrong = await client.post(f"{A}/calibrations/adopt", json={"calibration": newer["id"]}, headers=admin)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["pointer"] == "/calibration"
+    adopted = await client.post(
+        "/v1/assessments/empty/calibrations/adopt", json={"calibration": newer["id"]}, headers=admin
+    )
+    assert adopted.status_code == 201, adopted.text
+    assert adopted.json()["state"] == "draft" and adopted.json()["result"]["adopted_from"] == newer["id"]
+    assert adopted.json()["result"]["dimensions"] == newer["result"]["dimensions"]
+    adopted_url = f"/v1/assessments/empty/calibrations/{adopted.json()['id']}"
+    assert (await client.post(f"{adopted_url}/publish", headers=admin)).status_code == 200
+    await _take_after_training(client, service_keys, tenant["id"], shift=0.6)
+    effect = await client.get(f"{A}/training-effect", params={"after": "empty"}, headers=admin)
+    assert effect.status_code == 200, effect.text
+    body = effect.json()
+    assert body["theta_calibration"] == newer["id"] and body["n"] == PEOPLE
+    assert {g["measure"] for g in body["gains"]} >= {"overall", "AK", "HMC", "ES"}  # percentages, as before
+    theta = {g["measure"]: g for g in body["theta_gains"]}
+    assert set(theta) == {"AK", "HMC", "ES"}
+    for g in theta.values():  # EAP shrinks towards 0, so less than the 0.6 planted, but clearly a gain
+        assert g["n"] == PEOPLE and 0.2 < g["mean_gain"] < 0.9, g
+        assert g["ci95_low"] < g["mean_gain"] < g["ci95_high"] and g["ci95_low"] > 0, g
+    # the other way round: the same scale, the gains negated
+    back = (
+        await client.get("/v1/assessments/empty/training-effect", params={"after": "irt"}, headers=admin)
+    ).json()
+    assert back["theta_calibration"] == newer["id"]
+    assert {g["measure"]: g["mean_gain"] for g in back["theta_gains"]} == {
+        m: -g["mean_gain"] for m, g in theta.items()
+    }
+    zh = await client.post(
+        f"{A}/calibrations/adopt",
+        json={"calibration": "00000000-0000-0000-0000-000000000000"},
+        headers={**admin, "Accept-Language": "zh-CN"},
+    )
+    assert zh.status_code == 422 and "校准" in zh.json()["detail"]
+
+
+async def _take_after_training(
+    client: httpx.AsyncClient, keys: ServiceKeys, tenant_id: str, *, shift: float
+) -> None:
+    """The 300 simulees (the same θ as in `_simulate`) plus `shift` take the assessment `empty`."""
+    rng = random.Random(SEED)
+    thetas = [rng.gauss(0, 1) for _ in range(PEOPLE)]
+    seeds = [rng.randrange(2**32) for _ in range(PEOPLE)]
+    gate = asyncio.Semaphore(4)
+
+    async def take(i: int) -> None:
+        me = user(keys, tenant_id, ["candidate"], sub=f"c{i}")
+        async with gate:
+            started = await client.post("/v1/me/assessments/empty/attempts", json={}, headers=me)
+            assert started.status_code == 201, started.text
+            state = started.json()
+            answers = _answers(
+                random.Random(seeds[i] + 1), thetas[i] + shift, [x["ref"] for x in state["items"]]
+            )
+            attempt = state["attempt"]["id"]
+            saved = await client.post(
+                f"/v1/me/attempts/{attempt}/answers",
+                headers=me,
+                json={"answers": [{"item": k, "revision": 1, "answer": v} for k, v in answers.items()]},
+            )
+            assert saved.status_code == 200, saved.text
+            assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
+
+    await asyncio.gather(*(take(i) for i in range(PEOPLE)))

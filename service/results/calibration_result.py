@@ -27,7 +27,7 @@ class DimensionCategories(msgspec.Struct, frozen=True):
     items: list[ItemCategories]
 
 
-class CalibrationResult(msgspec.Struct, frozen=True):
+class CalibrationResult(msgspec.Struct, frozen=True, omit_defaults=True):
     """Per top-level dimension calibrated, its `DimensionCalibration` (per item: parameters with
     standard errors, infit/outfit, flags; per dimension: marginal reliability, the test information
     curve over `theta_grid`, the reported scale) and its items' categories."""
@@ -35,6 +35,9 @@ class CalibrationResult(msgspec.Struct, frozen=True):
     dimensions: list[DimensionCalibration]
     categories: list[DimensionCategories]
     skipped: list[SkippedDimension]
+    # set when another assessment's published calibration was adopted: the id of the calibration that
+    # was fitted (the scale both share), so their abilities are on one θ scale (equated)
+    adopted_from: str | None = None
 
 
 class PublishedCalibration(msgspec.Struct, frozen=True):

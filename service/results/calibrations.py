@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -34,7 +34,7 @@ import msgspec
 from service.assessments import assessments
 from service.db import keyset
 from service.db.pool import tenant_transaction
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
@@ -203,6 +203,55 @@ async def in_force_ids(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> 
 async def published(conn: asyncpg.Connection, calibration_ids: set[UUID]) -> dict[UUID, PublishedCalibration]:
     """These published calibrations (ids not published, or not the tenant's, are left out)."""
     return await _published_results(conn, calibration_ids)
+
+
+class CalibrationAdoption(msgspec.Struct, forbid_unknown_fields=True):
+    calibration: Annotated[UUID, msgspec.Meta(description="A published calibration of another assessment")]
+
+
+async def adopt(
+    conn: asyncpg.Connection, code: str, data: CalibrationAdoption, requested_by: str
+) -> Calibration:
+    """Another assessment's published calibration becomes a done draft of this one (reviewed and
+    published as any other): its items keep their parameters, so both assessments' abilities are on
+    one θ scale and a training effect between them reports gains on θ. Items of this assessment the
+    calibration does not have are not used for θ."""
+    assessment = await assessments.assessment_id(conn, code)
+    source = await conn.fetchrow(
+        "SELECT id, assessment_id, result::text AS result FROM calibrations WHERE id = $1 AND state = 'published'",
+        data.calibration,
+    )
+    if source is None or source["assessment_id"] == assessment:
+        detail = (
+            msg(
+                "calibration {calibration_id} is not a published calibration", calibration_id=data.calibration
+            )
+            if source is None
+            else msg(
+                "calibration {calibration_id} is already this assessment's", calibration_id=data.calibration
+            )
+        )
+        raise Unprocessable(detail, [FieldError(detail, "/calibration")])
+    result = _result_decoder.decode(source["result"])
+    adopted = msgspec.structs.replace(result, adopted_from=result.adopted_from or str(source["id"]))
+    calibration_id = await conn.fetchval(
+        "INSERT INTO calibrations (assessment_id, requested_by, status, result, finished_at) "
+        "VALUES ($1, $2, 'done', $3, now()) RETURNING id",
+        assessment,
+        requested_by,
+        msgspec.to_builtins(adopted),
+    )
+    return await get_calibration(conn, code, calibration_id)
+
+
+async def scale_roots(conn: asyncpg.Connection, calibration_ids: list[UUID]) -> dict[UUID, str]:
+    """Per calibration, the id of the calibration whose fit it is (its own, or the adopted one's)."""
+    rows = await conn.fetch(
+        "SELECT id, coalesce(result->>'adopted_from', id::text) AS root FROM calibrations "
+        "WHERE id = ANY($1::uuid[])",
+        calibration_ids,
+    )
+    return {row["id"]: row["root"] for row in rows}
 
 
 class NothingToCalibrate(Exception):

@@ -35,7 +35,7 @@ from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
-from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.scoring.engine import Abilities, AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
 _answer_decoder = msgspec.json.Decoder(Answer)
@@ -245,6 +245,19 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
         attempt_ids,
     )
     return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
+
+
+_abilities_decoder = msgspec.json.Decoder(Abilities)
+
+
+async def current_abilities(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, Abilities]:
+    """The abilities of these attempts' current final documents (those that have them)."""
+    rows = await conn.fetch(
+        "SELECT attempt_id, (document->'abilities')::text AS abilities FROM scores "
+        "WHERE attempt_id = ANY($1::uuid[]) AND current AND status = 'final' AND document ? 'abilities'",
+        attempt_ids,
+    )
+    return {row["attempt_id"]: _abilities_decoder.decode(row["abilities"]) for row in rows}
 
 
 async def count_final_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
