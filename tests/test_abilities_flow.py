@@ -132,6 +132,7 @@ async def test_abilities_from_a_published_calibration_and_rescoring_applies_it(
     assert preview["pins"]["calibration"] == run["id"]
     summary = preview["summary"]
     assert summary["attempts"] == PEOPLE + 1 and summary["changed"] == PEOPLE
+    assert summary["abilities_changed"] == PEOPLE
     assert summary["overall_score_changed"] == 0 and summary["overall_level_changed"] == 0
     assert all(d["score_changed"] == 0 and d["level_changed"] == 0 for d in summary["dimensions"])
     committed = await client.post(f"{url}/commit", headers=admin)

@@ -85,6 +85,9 @@ class RescoringSummary(msgspec.Struct):
     overall_score_changed: int
     overall_level_changed: int
     dimensions: list[DimensionChange]
+    # attempts whose abilities (θ, SE, scale score, level, or the calibration named) would change,
+    # e.g. past attempts given a newly published calibration; their percentage scores may not move
+    abilities_changed: int = 0
 
 
 class Rescoring(msgspec.Struct):
@@ -414,6 +417,8 @@ async def run(job: Job, *, store: Store) -> None:
                 counts["changed"] += differs
                 counts["score"] += score_changed
                 counts["level"] += level_changed
+                previous = old.get(attempt)
+                counts["abilities"] += (previous.abilities if previous else None) != document.abilities
                 dimension_scores.update(dims)
                 dimension_levels.update(levels)
                 if differs:
@@ -441,6 +446,7 @@ async def run(job: Job, *, store: Store) -> None:
             DimensionChange(d, dimension_scores[d], dimension_levels[d])
             for d in sorted(dimension_scores.keys() | dimension_levels.keys())
         ],
+        counts["abilities"],
     )
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
