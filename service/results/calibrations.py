@@ -166,6 +166,8 @@ _result_decoder = msgspec.json.Decoder(CalibrationResult)
 async def _published_results(conn: asyncpg.Connection, ids: set[UUID]) -> dict[UUID, PublishedCalibration]:
     """Only ids this tenant can see (read under its row-level security on every call); results decoded
     once per process."""
+    if not ids:
+        return {}
     visible = {
         row["id"]
         for row in await conn.fetch(

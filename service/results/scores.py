@@ -12,6 +12,11 @@ commit takes it exclusively (`lock_pins`) before its pins come into force. So a 
 read the old pins has committed before the commit can count and select the attempts it rescores,
 and one that has not read them yet waits and reads the new ones: no interleaving leaves a
 submitted attempt scored under pins older than the latest commit (issue 14, item 1).
+
+Abilities (issue 20): a final document also gets θ, its SE, a scale score and a level per
+calibrated dimension from the assessment's latest published calibration (a rescoring: the one its
+pins name), computed by the pure `service.results.abilities` after the engine, which never sees it.
+A publication takes the same pins lock exclusively, so it orders with submissions the same way.
 """
 
 from __future__ import annotations
