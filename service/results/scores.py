@@ -174,16 +174,14 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
-    documents = {}
-    for attempt, data in inputs.items():
-        document = score(data)
-        calibration = calibration_of.get(attempt)
-        if calibration is not None and document.status == "final":
-            estimated = abilities.abilities(document, calibration, data.framework)
-            document = msgspec.structs.replace(
-                document, abilities=estimated if estimated.dimensions else None
-            )
-        documents[attempt] = document
+    documents = {attempt: score(data) for attempt, data in inputs.items()}
+    measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
+    estimates = abilities.many_abilities(
+        [(documents[a], calibration_of[a], inputs[a].framework) for a in measured]
+    )
+    for attempt, estimated in zip(measured, estimates, strict=True):
+        if estimated.dimensions:
+            documents[attempt] = msgspec.structs.replace(documents[attempt], abilities=estimated)
     return documents
 
 

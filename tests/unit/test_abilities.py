@@ -259,3 +259,26 @@ def test_a_framework_reporting_scale_replaces_500_and_100() -> None:
         assert found[dimension.dimension].theta == plain[dimension.dimension].theta
     # the framework's content hash is unchanged when it sets no scale (the field is omitted)
     assert b"reporting_scale" not in msgspec.json.encode(FRAMEWORK)
+
+
+def test_a_batch_gives_each_document_what_it_gets_alone() -> None:
+    """`many_abilities` (one EAP pass per dimension, as scoring a batch does) equals `abilities` one by one,
+    across forms, answers and a document with no calibrated item."""
+    import random
+
+    from service.results.abilities import many_abilities
+
+    rng = random.Random(7)
+    batch = []
+    for n in range(40):
+        form = [code for code in ITEMS if rng.random() < 0.8] if n else [UNCALIBRATED]
+        answers = {code: {"choice": rng.choice("ac")} for code in form if rng.random() < 0.9}
+        data = ScoringInput(
+            framework=FRAMEWORK,
+            framework_hash="sha256:fw",
+            items=[ScoredItem(1, ITEMS[code]) for code in form],
+            answers=msgspec.convert(answers, dict[str, Answer]),
+        )
+        batch.append((score(data), CALIBRATION, FRAMEWORK))
+    assert many_abilities(batch) == [abilities(*entry) for entry in batch]
+    assert many_abilities(batch)[0].dimensions == []
