@@ -835,6 +835,24 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # Adopting a calibration: into B's assessment, or B's calibration into A's own QUIZ (not one A can see).
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/calibrations/adopt",
+        "/v1/assessments/B-QUIZ/calibrations/adopt",
+        404,
+        "path",
+        body={"calibration": "{b_calibration}"},
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/calibrations/adopt",
+        "/v1/assessments/QUIZ/calibrations/adopt",
+        422,
+        "body:/calibration",
+        body={"calibration": "{b_calibration}"},
+        pointer="/calibration",
+    ),
     # The score feed and exports: B's assessment, units and people named as filters or in the path.
     Probe("GET", "/v1/scores", "/v1/scores?assessment=B-QUIZ", 404, "query:assessment"),
     Probe("GET", "/v1/scores", "/v1/scores?under=B-ROOT", 404, "query:under"),

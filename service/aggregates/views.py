@@ -20,14 +20,15 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates.effect import Gain, gain
+from service.aggregates.effect import Gain, gain, theta_gain
 from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
 from service.aggregates.stats import Summary, Tally, summarise
 from service.assessments.assessments import stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
-from service.results.scores import pins_in_force
+from service.results import calibrations
+from service.results.scores import current_abilities, pins_in_force
 from service.rubrics import frameworks
 from service.tenancy import tenants
 from service.tenancy.tree import subtree_range
@@ -514,6 +515,65 @@ class TrainingEffect(msgspec.Struct):
     n: int | None = None
     gains: list[Gain] = msgspec.field(default_factory=list)
     withheld_measures: list[str] = msgspec.field(default_factory=list)
+    # Gains on θ (per calibrated top-level dimension) when both assessments' abilities come from one
+    # calibration (its id: the fitted one, which the other adopted); pairs whose documents name
+    # another calibration, or none, are left out. Withheld below k people like the others.
+    theta_calibration: str | None = None
+    theta_gains: list[Gain] = msgspec.field(default_factory=list)
+    theta_withheld_measures: list[str] = msgspec.field(default_factory=list)
+
+
+_PAIRED_ATTEMPTS = """
+    SELECT rb.attempt_id AS before, ra.attempt_id AS after
+    FROM results rb
+    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
+    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
+    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
+      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
+
+
+async def _theta_gains(
+    conn: asyncpg.Connection,
+    before: UUID,
+    after: UUID,
+    low: str | None,
+    high: str | None,
+    category: str | None,
+    k: int,
+) -> tuple[str | None, list[Gain], list[str]]:
+    """(the shared calibration, gains on θ, measures withheld) for the same people as the other gains."""
+    in_force = await calibrations.in_force_ids(conn, [before, after])
+    if before not in in_force or after not in in_force:
+        return None, [], []
+    roots = await calibrations.scale_roots(conn, [in_force[before], in_force[after]])
+    shared = roots[in_force[before]]
+    if roots[in_force[after]] != shared:
+        return None, [], []
+    pairs = await conn.fetch(_PAIRED_ATTEMPTS, before, after, low, high, category)
+    found = await current_abilities(conn, [p["before"] for p in pairs] + [p["after"] for p in pairs])
+    named = {UUID(a.calibration) for a in found.values()}
+    on_scale = {
+        str(c) for c, root in (await calibrations.scale_roots(conn, list(named))).items() if root == shared
+    }
+    thetas: dict[str, tuple[list[float], list[float]]] = {}
+    for pair in pairs:
+        first, second = found.get(pair["before"]), found.get(pair["after"])
+        if first is None or second is None or not {first.calibration, second.calibration} <= on_scale:
+            continue
+        then = {d.dimension: d.theta for d in first.dimensions}
+        for d in second.dimensions:
+            if d.dimension in then:
+                lists = thetas.setdefault(d.dimension, ([], []))
+                lists[0].append(then[d.dimension])
+                lists[1].append(d.theta)
+    gains, withheld = [], []
+    for measure in sorted(thetas):
+        b, a = thetas[measure]
+        if len(b) < k:
+            withheld.append(measure)
+        else:
+            gains.append(theta_gain(measure, b, a))
+    return shared, gains, withheld
 
 
 _PAIRED = """
@@ -588,4 +648,10 @@ async def training_effect(
                 row["sd_after"],
             )
         )
-    return TrainingEffect(before, after, unit, category, k, False, n, gains, withheld)
+    low, high = subtree_range(path) if path else (None, None)
+    shared, theta_gains, theta_withheld = await _theta_gains(
+        conn, first.id, second.id, low, high, category, k
+    )
+    return TrainingEffect(
+        before, after, unit, category, k, False, n, gains, withheld, shared, theta_gains, theta_withheld
+    )

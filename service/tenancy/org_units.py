@@ -115,6 +115,20 @@ async def names_by_code(conn: asyncpg.Connection) -> dict[str, str]:
     return {row["code"]: row["name"] for row in await conn.fetch("SELECT code, name FROM org_units")}
 
 
+async def code_paths(conn: asyncpg.Connection, unit_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Each unit's codes from its root down to itself (units that no longer exist are left out)."""
+    rows = await conn.fetch("SELECT id, path FROM org_units WHERE id = ANY($1::uuid[])", unit_ids)
+    ids = {uuid.UUID(part) for row in rows for part in row["path"].strip("/").split("/")}
+    code_of = {
+        row["id"]: row["code"]
+        for row in await conn.fetch("SELECT id, code FROM org_units WHERE id = ANY($1::uuid[])", list(ids))
+    }
+    return {
+        row["id"]: tuple(code_of[uuid.UUID(part)] for part in row["path"].strip("/").split("/"))
+        for row in rows
+    }
+
+
 async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[str | None, str | None]:
     """Path bounds of the subtree under the unit `code` (None, None: no filter); 404 for an unknown unit."""
     if code is None:
