@@ -72,7 +72,7 @@ class DeliveryController(Controller):
     )
     async def my_assessments(self, request: Request, conn: Conn) -> list[MyAssessment]:
         person = await current_candidate(request, conn)
-        return await attempts.my_assessments(conn, person, datetime.now(UTC))
+        return await attempts.my_assessments(conn, request.user.tenant_id, person, datetime.now(UTC))
 
     @post(
         "/assessments/{code:str}/attempts",
@@ -90,8 +90,10 @@ class DeliveryController(Controller):
         lang: OneLanguage = None,
     ) -> Response[AttemptState]:
         person = await current_candidate(request, conn)
-        state, created = await attempts.start(conn, person, code, data, datetime.now(UTC))
-        return Response(state.in_one_language(lang) if lang else state, status_code=201 if created else 200)
+        state, created = await attempts.start(
+            conn, request.user.tenant_id, person, code, data, datetime.now(UTC), lang
+        )
+        return Response(state, status_code=201 if created else 200)
 
     @get(
         "/attempts/{attempt_id:uuid}",
@@ -103,8 +105,7 @@ class DeliveryController(Controller):
         self, request: Request, conn: Conn, attempt_id: AttemptId, lang: OneLanguage = None
     ) -> AttemptState:
         person = await current_candidate(request, conn)
-        state = await attempts.resume(conn, person, attempt_id)
-        return state.in_one_language(lang) if lang else state
+        return await attempts.resume(conn, person, attempt_id, lang)
 
     @put(
         "/attempts/{attempt_id:uuid}/answers/{item:str}",

@@ -35,6 +35,7 @@ from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
+from service.delivery import published
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
@@ -46,7 +47,6 @@ from service.items.views import (
     answer_rule,
     candidate_view,
     check_answer,
-    in_one_language,
     one_language,
 )
 from service.rubrics.model import Localized
@@ -102,15 +102,6 @@ class AttemptState(msgspec.Struct):
     items: list[CandidateItem]
     sections: list[str]
     answers: list[SavedAnswer]
-
-    def in_one_language(self, locale: str) -> AttemptState:
-        """Every authored text in `locale` only (or its fallback), for `?lang=`."""
-        return msgspec.structs.replace(
-            self,
-            title=one_language(self.title, locale),
-            instructions=one_language(self.instructions, locale) if self.instructions else None,
-            items=[in_one_language(item, locale) for item in self.items],
-        )
 
 
 class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):
@@ -228,31 +219,26 @@ async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[s
     return await org_units.with_ancestors(conn, person.org_unit_code)
 
 
-class Assigned(msgspec.Struct):
-    id: UUID
-    code: str
-    status: str
-    content: AssessmentContent
-    forms: dict
-
-
-async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
+async def _assigned(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, code: str | None = None
+) -> list[published.Delivered]:
     """Published or closed assessments whose audience includes the person (closed ones still
     matter to a person with an attempt running)."""
-    rows = await assessments.delivered(conn, code)
+    rows = await published.delivered(conn, tenant_id, code)
     units = await _unit_and_ancestors(conn, person)
-    found = []
-    for row in rows:
-        content = msgspec.convert(row["content"], AssessmentContent)
-        if includes(content.audience, person.external_id, person.category, units):
-            found.append(Assigned(row["id"], row["code"], row["status"], content, row["forms"]))
-    return found
+    return [
+        row
+        for row in rows
+        if includes(row.published.content.audience, person.external_id, person.category, units)
+    ]
 
 
-async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime) -> list[MyAssessment]:
+async def my_assessments(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, now: datetime
+) -> list[MyAssessment]:
     """Assigned assessments that are open now, or in which the person has an attempt in progress."""
     await submit_overdue(conn, person_id=person.id)
-    assigned = await _assigned(conn, person)
+    assigned = await _assigned(conn, tenant_id, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
     for row in await conn.fetch(
         "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
@@ -272,7 +258,11 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
     factors = await assessments.extra_time_factors(conn, person.id)
     mine = []
     for assessment in assigned:
-        assessment_id, code, content = assessment.id, assessment.code, assessment.content
+        assessment_id, code, content = (
+            assessment.published.id,
+            assessment.published.code,
+            assessment.published.content,
+        )
         own = attempts.get(assessment_id, [])
         running = any(a.status == "in_progress" for a in own)
         is_open = assessment.status == "published" and window_state(content.window, now) == "open"
@@ -329,13 +319,21 @@ async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -
 
 
 async def start(
-    conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    person: Person,
+    code: str,
+    data: StartAttempt,
+    now: datetime,
+    locale: str | None = None,
 ) -> tuple[AttemptState, bool]:
-    """The attempt to work on, and whether this call created it."""
-    found = await _assigned(conn, person, code)
+    """The attempt to work on, and whether this call created it (every authored text in `locale`
+    only, when given)."""
+    found = await _assigned(conn, tenant_id, person, code)
     if not found:
         raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
-    assessment_id, content, forms = found[0].id, found[0].content, found[0].forms
+    assessment = found[0].published
+    assessment_id, content = assessment.id, assessment.content
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
         "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
@@ -345,7 +343,7 @@ async def start(
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
         if data.number != len(existing) + 1:
             raise StartRefused(
                 msg("the next attempt is number {value}", value=len(existing) + 1),
@@ -360,7 +358,7 @@ async def start(
     else:
         for row in existing:
             if row["status"] == "in_progress":
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
     if found[0].status == "closed":
         raise StartRefused(msg("this assessment is closed"))
     state = window_state(content.window, now)
@@ -375,16 +373,12 @@ async def start(
             msg("you have used all {count} attempt(s) of this assessment", count=content.attempts_allowed)
         )
     seed = secrets.randbits(62)
-    form = new_form(content, forms, seed)
+    form = draw_form(content, assessment.forms, seed)
     factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
-    attempt_id = await conn.fetchval(
-        """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
-                                 extra_time_factor, deadline, grace_seconds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
-                   now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
-           ON CONFLICT DO NOTHING RETURNING id""",
+    row = await conn.fetchrow(
+        _START,
         assessment_id,
         person.id,
         number,
@@ -395,8 +389,7 @@ async def start(
         factor,
         content.grace_seconds,
     )
-    created = attempt_id is not None
-    if not created:  # a concurrent start of the same attempt won
+    if row is None:  # a concurrent start of the same attempt won
         attempt_id = await conn.fetchval(
             "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
             assessment_id,
@@ -407,28 +400,85 @@ async def start(
             raise StartRefused(
                 msg("another attempt was started at the same moment; list your attempts and retry")
             )
-    return await resume(conn, person, attempt_id), created
+        return await _state(conn, person, attempt_id, locale), False
+    summary = msgspec.convert({**dict(row), "assessment": assessment.code, "answered": 0}, AttemptSummary)
+    items = await published.views(conn, assessment.tenant_id, form, locale)
+    return _assembled(summary, content.title, content.instructions, items, [], locale), True
 
 
-async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
+# The new attempt's summary straight from the insert: nothing is answered yet.
+_START = """
+    INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
+                          extra_time_factor, deadline, grace_seconds)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
+            now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
+    ON CONFLICT DO NOTHING
+    RETURNING id, number, status, started_at, deadline,
+              CASE WHEN deadline IS NULL THEN NULL
+                   ELSE greatest(0, extract(epoch FROM deadline - clock_timestamp()))::float8 END AS seconds_left,
+              extra_time_factor::float8 AS extra_time_factor, submitted_at, submitted_by, item_count,
+              clock_timestamp() AS server_time
+"""
+
+
+def _assembled(
+    summary: AttemptSummary,
+    title: Localized,
+    instructions: Localized | None,
+    items: list[FrozenItem],
+    answers: list[SavedAnswer],
+    locale: str | None,
+) -> AttemptState:
+    if locale is not None:
+        title = one_language(title, locale)
+        instructions = one_language(instructions, locale) if instructions else None
+    sections = list(dict.fromkeys(item.section for item in items))
+    return AttemptState(summary, title, instructions, [item.view for item in items], sections, answers)
+
+
+async def _form(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> list[FrozenItem]:
     form = await conn.fetchval(
         "SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id
     )
     if form is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
-    return await views_for(conn, msgspec.convert(form, list[Placement]))
+    return await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]))
 
 
-async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptState:
-    """Everything a client needs to continue on any device, with time left by the server clock."""
+async def resume(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None = None
+) -> AttemptState:
+    """Everything a client needs to continue on any device, with time left by the server clock
+    (every authored text in `locale` only, when given)."""
     await submit_overdue(conn, person_id=person.id)
-    summary = await _summary(conn, person, attempt_id)
-    form = await _form(conn, person, attempt_id)
-    row = await conn.fetchrow(
-        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1",
-        attempt_id,
+    return await _state(conn, person, attempt_id, locale)
+
+
+_STATE = (
+    _ATTEMPT.replace(
+        "SELECT t.id,",
+        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, t.id,",
     )
+    + " WHERE t.id = $1 AND t.person_id = $2"
+)
+
+
+async def _state(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None
+) -> AttemptState:
+    """The attempt's state, once overdue attempts are submitted: its summary, form and title in one
+    read, the item views (rendered once per worker), the saved answers."""
+    row = await conn.fetchrow(_STATE, attempt_id, person.id)
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    fields = dict(row)
+    tenant_id, form, title, instructions = (
+        fields.pop(k) for k in ("tenant_id", "form", "title", "instructions")
+    )
+    summary = msgspec.convert(fields, AttemptSummary)
+    items = await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]), locale)
     answers = [
         SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
         for r in await conn.fetch(
@@ -437,10 +487,7 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
             attempt_id,
         )
     ]
-    sections = list(dict.fromkeys(item.section for item in form))
-    return AttemptState(
-        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers
-    )
+    return _assembled(summary, title, instructions, items, answers, locale)
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -462,6 +509,7 @@ def cached_rules(attempt_id: UUID) -> dict[str, AnswerRule] | None:
 def forget_cached_forms() -> None:
     _views.clear()
     _forms.clear()
+    published.forget()
 
 
 async def _views_of(
@@ -472,7 +520,10 @@ async def _views_of(
     views = _views.get(key)
     if views is None:
         views = _shared(
-            {item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)}
+            {
+                item.view.ref: answer_rule(item.view)
+                for item in await _form(conn, tenant_id, person, attempt_id)
+            }
         )
         _views[key] = views
         if len(_views) > _VIEWS_MAX:
