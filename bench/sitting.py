@@ -35,6 +35,11 @@ outcome against the database (PASS/FAIL). Not a test: the figures depend on the 
 load generator shares it with the server and the database.
 
     ./dev python bench/sitting.py [--candidates 2000] [--think-seconds 6] [--ramp-seconds 120] [--workers 2]
+
+The exam-opening surge (issue 19): `--surge-candidates 2000 --surge-seconds 60` sends 2,000 more
+candidates within 60 s once the first `--candidates` are in (from `--surge-at`, default the end of
+their ramp) and still saving; it ends with one line: the surge's start p95, the save p99 while it
+arrives, errors, and the database check.
 """
 
 from __future__ import annotations
@@ -219,6 +224,13 @@ class Sitting:
     def now(self) -> float:
         return time.perf_counter() - self.began
 
+    def arrival(self, index: int, rng: random.Random) -> float:
+        """When candidate `index` arrives: the first `--candidates` over `--ramp-seconds`, then the
+        surge's `--surge-candidates` over `--surge-seconds` from `--surge-at`."""
+        if index < self.args.candidates:
+            return rng.uniform(0, self.args.ramp_seconds)
+        return self.args.surge_at + rng.uniform(0, self.args.surge_seconds)
+
     def think(self, rng: random.Random) -> float:
         return 0.0 if self.think_mu is None else rng.lognormvariate(self.think_mu, self.args.think_sigma)
 
@@ -342,7 +354,7 @@ class Sitting:
         rng = random.Random(self.args.seed * 1_000_003 + index)
         ledger = Ledger(person)
         self.ledgers.append(ledger)
-        await asyncio.sleep(max(0.0, rng.uniform(0, self.args.ramp_seconds) - self.now()))
+        await asyncio.sleep(max(0.0, self.arrival(index, rng) - self.now()))
         client = Client(self.host, self.port, headers)
         start_path, start_body = f"/v1/me/assessments/{ASSESSMENT}/attempts", {"number": 1}
         data = await self.write(client, "start", "POST", start_path, start_body)
@@ -597,6 +609,35 @@ def print_windows(run: Sitting, memory: Memory, wall: float, width: float) -> No
         )
 
 
+def print_surge(run: Sitting, args: argparse.Namespace) -> str:
+    """The surge's own figures: its starts, and every save answered while its candidates arrived
+    (the candidates already in keep saving meanwhile)."""
+    lo, hi = args.surge_at, args.surge_at + args.surge_seconds
+    surge_people = {f"cand-{i:06d}" for i in range(args.candidates, args.candidates + args.surge_candidates)}
+    started = sum(
+        1 for ledger in run.ledgers if ledger.person in surge_people and ledger.sat_from is not None
+    )
+    starts = [r[2] for r in run.records if r[1] == "start" and lo <= r[0]]
+    saves = [r[2] for r in run.records if r[1] == "save" and lo <= r[0] < hi + 30]
+    errors = sum(1 for t in run.error_times if lo <= t < hi + 30)
+    start_q, save_q = quantiles_ms(starts), quantiles_ms(saves)
+    start_p95 = "n/a" if start_q is None else f"{start_q[1]:.0f} ms"
+    save_p99 = "n/a" if save_q is None else f"{save_q[2]:.0f} ms"
+    print(
+        f"\nsurge: {args.surge_candidates:,} candidates arriving within {args.surge_seconds:.0f} s from t+{lo:.0f}s "
+        f"({args.surge_candidates / max(args.surge_seconds, 1):.1f} starts/s) while {args.candidates:,} keep saving"
+    )
+    print(f"  starts from t+{lo:.0f}s: n={len(starts)}  {percentiles(starts)}")
+    print(f"  saves answered t+{lo:.0f}s to t+{hi + 30:.0f}s: n={len(saves)}  {percentiles(saves)}")
+    print(
+        f"  errors in that time: {errors}; surge candidates started: {started:,} of {args.surge_candidates:,}"
+    )
+    return (
+        f"start p95 {start_p95} (goal < 1 s), save p99 {save_p99} (goal < 250 ms), {errors} errors, "
+        f"{started:,}/{args.surge_candidates:,} started"
+    )
+
+
 def print_sizes(before: dict[str, int], after: dict[str, int], attempts: int) -> None:
     print(f"\ndatabase size (pg_database_size; tables with indexes and TOAST), {attempts:,} attempts:")
     print(f"  {'':<20} {'before MB':>10} {'after MB':>10} {'growth MB':>10} {'per 1,000 attempts MB':>22}")
@@ -613,7 +654,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     receiver = Receiver()
     await receiver.start()
     async with httpx.AsyncClient(base_url=service.url, timeout=120) as http:
-        tenant_id, admin, people = await bench_tenant(http, service.keys, args.candidates)
+        everyone = args.candidates + args.surge_candidates
+        tenant_id, admin, people = await bench_tenant(http, service.keys, everyone)
         await ok(
             http.post(
                 "/v1/webhooks",
@@ -627,7 +669,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     tokens = [candidate_token(service.keys, tenant_id, person) for person in people]
     before = await sizes(owner_url)
     print(
-        f"set-up (tenant, {args.candidates:,} people, item bank, assessment, tokens): "
+        f"set-up (tenant, {everyone:,} people, item bank, assessment, tokens): "
         f"{time.perf_counter() - began_setup:.1f} s",
         flush=True,
     )
@@ -663,7 +705,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     acked_saves = sum(1 for r in run.records if r[1] == "save" and r[3] < 300)
     print(
         f"\nload: {wall:.1f} s wall from the first arrival to the last candidate's end "
-        f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {args.candidates:,} submitted)"
+        f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {len(run.ledgers):,} submitted)"
     )
     print(
         f"saves/s (acknowledged saves / wall): {acked_saves / wall:,.1f}   ({acked_saves:,} saves, "
@@ -705,6 +747,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         f"{delivered_after:.1f} s after the load ({sum(receiver.events.values()) - len(receiver.events)} received twice)"
     )
     print("\ncheck against the database:" + "".join(f"\n  {k}: {v:,}" for k, v in counts.items()))
+    surge = print_surge(run, args) if args.surge_candidates else None
     for failure in failures[:20]:
         print(f"  FAIL: {failure}")
     lost = run.counts["acknowledged saves missing on resume"] + sum(
@@ -718,6 +761,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         + (f" + {stray} from saves whose acknowledgement never came" if stray else "")
         + (f"; {lost} resume/replay anomalies" if lost else "")
     )
+    if surge is not None:
+        print(f"surge summary: {surge}, database check {verdict}")
 
 
 def main() -> None:
@@ -725,6 +770,22 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2000, help="candidates sitting in the same window")
     parser.add_argument(
         "--ramp-seconds", type=float, default=120.0, help="arrivals spread uniformly over this"
+    )
+    parser.add_argument(
+        "--surge-candidates",
+        type=int,
+        default=0,
+        help="the exam-opening surge: this many more candidates arrive within --surge-seconds from --surge-at, "
+        "while the first --candidates keep saving",
+    )
+    parser.add_argument(
+        "--surge-seconds", type=float, default=60.0, help="the surge's arrivals spread over this"
+    )
+    parser.add_argument(
+        "--surge-at",
+        type=float,
+        default=None,
+        help="run time of the surge's first arrival (default: end of the ramp)",
     )
     parser.add_argument("--think-seconds", type=float, default=6.0, help="mean think time before each save")
     parser.add_argument("--think-sigma", type=float, default=0.6, help="sigma of the lognormal think time")
@@ -752,6 +813,8 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.surge_at is None:
+        args.surge_at = args.ramp_seconds
     print(
         f"sitting: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         f", {os.cpu_count()} cores"

@@ -9,13 +9,14 @@ Why an entry cannot go stale: it is keyed by ids that name immutable content. An
 content and forms change only with its `revision` (a draft's edit, publishing), so an entry is
 keyed by (tenant, assessment id, revision). An item view is cached only for a *locked* item
 version (publishing locks the versions it pins; an edit of a locked version makes a new version
-number), keyed by (tenant, item code, version, option order, language).
+number): the decoded version by (tenant, item code, version), its views by (tenant, item code,
+version, option order, language).
 
 Why it cannot leak: the tenant is part of every key, taken from the row that the tenant's
 row-level security let through, and an entry is filled only from a read on that tenant's
 connection for a person allowed to see it; a hit returns what the same read would.
 
-Both caches are bounded (least recently used goes first).
+All three caches are bounded (least recently used goes first).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from service.assessments import assessments
 from service.assessments.forms import FormItem, FrozenItem, Placement
 from service.assessments.model import AssessmentContent
 from service.items import bank
+from service.items.model import Item
 from service.items.views import CandidateItem, candidate_view, in_one_language
 
 K = TypeVar("K")
@@ -76,12 +78,15 @@ class Delivered(msgspec.Struct, frozen=True):
 
 
 _ASSESSMENTS: Bounded[tuple[UUID, UUID, int], Published] = Bounded(1_000)
-_VIEWS: Bounded[tuple[UUID, str, int, tuple[str, ...] | None, str | None], CandidateItem] = Bounded(50_000)
+ViewKey = tuple[UUID, str, int, tuple[str, ...] | None, str | None]
+_ITEMS: Bounded[tuple[UUID, str, int], Item] = Bounded(5_000)
+_VIEWS: Bounded[ViewKey, CandidateItem] = Bounded(20_000)
 
 
 def forget() -> None:
     """Empty both caches (tests)."""
     _ASSESSMENTS.entries.clear()
+    _ITEMS.entries.clear()
     _VIEWS.entries.clear()
 
 
@@ -117,24 +122,43 @@ async def views(
     conn: asyncpg.Connection, tenant_id: UUID, form: list[Placement], locale: str | None = None
 ) -> list[FrozenItem]:
     """The form as the candidate sees it (options in the form's order; every text in `locale` only,
-    when given), rendering only the item views this worker does not hold yet."""
-    keys = [
-        (tenant_id, p.code, p.version, tuple(p.option_order) if p.option_order is not None else None, locale)
-        for p in form
-    ]
-    shown = [_VIEWS.get(key) for key in keys]
+    when given). Reads only the item versions this worker does not hold yet, and renders only the
+    views (item version, option order, language) it has not rendered yet."""
+    shown: list[FrozenItem] = []
+    unlocked: dict[str, Item] = {}  # read now, not cached: used for this form only
     missing: dict[str, int | None] = {
-        p.code: p.version for p, view in zip(form, shown, strict=True) if view is None
+        p.code: p.version
+        for p in form
+        if _VIEWS.get(_view_key(tenant_id, p, locale)) is None
+        and _ITEMS.get((tenant_id, p.code, p.version)) is None
     }
     if missing:
-        versions = await bank.pinned_versions(conn, missing)
-        for i, (p, key) in enumerate(zip(form, keys, strict=True)):
-            if shown[i] is None:
-                version = versions[p.code]
-                view = candidate_view(version.content, p.option_order)
-                if locale is not None:
-                    view = in_one_language(view, locale)
-                if version.locked:
-                    _VIEWS.put(key, view)
-                shown[i] = view
-    return [FrozenItem(p.section, p.version, view) for p, view in zip(form, shown, strict=True) if view]
+        for code, version in (await bank.pinned_versions(conn, missing)).items():
+            if version.locked:
+                _ITEMS.put((tenant_id, code, version.version), version.content)
+            else:
+                unlocked[code] = version.content
+    for p in form:
+        key = _view_key(tenant_id, p, locale)
+        view = _VIEWS.get(key)
+        if view is None:
+            item = unlocked.get(p.code) or _ITEMS.get((tenant_id, p.code, p.version))
+            if item is None:  # forgotten while the read ran
+                item = (await bank.pinned_versions(conn, {p.code: p.version}))[p.code].content
+            view = candidate_view(item, p.option_order)
+            if locale is not None:
+                view = in_one_language(view, locale)
+            if p.code not in unlocked:
+                _VIEWS.put(key, view)
+        shown.append(FrozenItem(p.section, p.version, view))
+    return shown
+
+
+def _view_key(tenant_id: UUID, p: Placement, locale: str | None) -> ViewKey:
+    return (
+        tenant_id,
+        p.code,
+        p.version,
+        tuple(p.option_order) if p.option_order is not None else None,
+        locale,
+    )
