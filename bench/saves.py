@@ -14,9 +14,9 @@ One run, one machine (the service, its PostgreSQL and the load generator share t
     autocommit against the same table (the plan lookup inside the same statement), at wrk's
     concurrency, in the same run; the summary prints a / min(b, d).
 (c) the database ceiling: pgbench (the embedded server's own, -M prepared as asyncpg does) with the
-    SQL a save issues, taken from the service's code: BEGIN; set_config of the tenant (and the other
-    context settings, emptied); the candidate's person; the guarded upsert; COMMIT (see the script,
-    printed at the end; the pool sends nothing on release), at the same concurrency as wrk and at the service's pool size. pgbench
+    SQL a save issues, taken from the service's code: one call of `save_answer` (migration 0024: the
+    tenant context, the candidate's person, the guarded upsert) in autocommit (see the script, printed
+    at the end; the pool sends nothing on release; until issue 19 it was BEGIN, context, person, upsert, COMMIT), at the same concurrency as wrk and at the service's pool size. pgbench
     cannot index a list, so each transaction first reads its (attempt, item) from a plan table by
     primary key (one extra round trip; its share is printed, with the rate it implies without it).
 
@@ -72,10 +72,8 @@ from delivery_load import sample_answer
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.embedded import EMBEDDED_DATABASE, ensure_database
-from service.db.pool import _CONTEXT
 from service.db.urls import app_url, with_database
 from service.delivery.attempts import _SAVE
-from service.tenancy.people import _SELECT as _PERSON
 
 LUA = Path(__file__).with_name("saves.lua")
 SERVICE, CEILING = "service.api.app:create_app", "bench.ceiling_app:create_app"
@@ -310,10 +308,12 @@ def pgbench_binary() -> str:
 
 
 def pgbench_script() -> str:
-    """The statements of one save as the service sends them, with pgbench variables for parameters."""
-    person = _PERSON + " WHERE p.external_id = $1"
+    """The statements of one save as the service sends them, with pgbench variables for parameters:
+    one call of `save_answer` (migration 0024) in autocommit, as `attempts.save_at_once` makes it."""
     save = _SAVE
-    for n, name in enumerate(("attempt_id", "person_id", "item_ref", "answer", "revision"), start=1):
+    for n, name in enumerate(
+        ("tenant", "external_id", "attempt_id", "item_ref", "answer", "revision"), start=1
+    ):
         save = re.sub(rf"\${n}\b", ":" + name, save)
     return (
         "\n".join(
@@ -322,13 +322,7 @@ def pgbench_script() -> str:
                 r"\set i :client_id * :per + mod(:n, :per)",
                 r"\set revision :base + :n / :per",
                 "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
-                "BEGIN;",
-                # the tenant transaction's first statement (service/db/pool.py), its four settings
-                re.sub(r"\$(\d)\b", lambda m: (":tenant", "''", "''", "''")[int(m.group(1)) - 1], _CONTEXT)
-                + ";",
-                re.sub(r"\$1\b", ":external_id", person).strip() + ";",
                 save.strip() + ";",
-                "COMMIT;",
                 # nothing on release: the pool sends no reset query (service/db/pool.py)
             ]
         )
@@ -725,7 +719,30 @@ def print_details(results: list[Result]) -> None:
             print(f"    {r.label}: CPU {r.cpu}" + (f"; {r.note}" if r.note else ""))
 
 
-def top_functions(profile: Path, supervisor: int, limit: int = 25) -> None:
+SAVE_FRAMES = (
+    "Litestar.__call__",
+    "access_log_middleware",
+    "PrometheusMiddleware.__call__",
+    "authorize_connection",
+    "authenticate",
+    "decode_strictly",
+    "save_at_once",
+    "single_statement",
+    "provide_tenant_conn",
+    "tenant_transaction",
+    "person_for_sign_in",
+    "_views_of",
+    "check_answer",
+    "_save_one",
+    "PoolConnectionHolder.release",
+    "Connection._execute",
+    "_SelectorSocketTransport.write",
+)
+
+
+def top_functions(
+    profile: Path, supervisor: int, limit: int = 25, patterns: tuple[str, ...] = SAVE_FRAMES
+) -> None:
     """Own time per function and per library, and total time of some frames, from py-spy's raw (collapsed)
     stacks of the worker processes (the server's supervisor left out when it has workers apart). py-spy
     counts a thread as active unless it is blocked in a system call: on a busy machine that includes time
@@ -760,23 +777,6 @@ def top_functions(profile: Path, supervisor: int, limit: int = 25) -> None:
     for f, n in own.most_common(limit):
         print(f"    {100 * n / samples:5.1f}%  {f}")
     print("  selected totals (time inside, callees included):")
-    patterns = [
-        "Litestar.__call__",
-        "access_log_middleware",
-        "PrometheusMiddleware.__call__",
-        "authorize_connection",
-        "authenticate",
-        "decode_strictly",
-        "provide_tenant_conn",
-        "tenant_transaction",
-        "person_for_sign_in",
-        "_views_of",
-        "check_answer",
-        "_save_one",
-        "PoolConnectionHolder.release",
-        "Connection._execute",
-        "_SelectorSocketTransport.write",
-    ]
     for pattern in patterns:
         best = max(((n, f) for f, n in total.items() if pattern in f), default=None)
         if best:

@@ -66,6 +66,7 @@ import msgspec
 import psutil
 from _harness import RawConnection, Service, bench_tenant, candidate_token, free_port, ok, running_service
 from delivery_load import SAVES_PER_CANDIDATE, percentiles, quantiles_ms, sample_answer
+from saves import top_functions
 
 from service.db.pool import _init_connection
 
@@ -85,6 +86,28 @@ TABLES = (
     "webhook_deliveries",
 )
 MB = 1024 * 1024
+# frames whose total time a profile of the surge prints (callees included)
+START_FRAMES = (
+    "Litestar.__call__",
+    "authenticate_and_limit",
+    "DeliveryController.start",
+    "DeliveryController.save",
+    "person_for_sign_in",
+    "attempts.py:start",
+    "_assigned",
+    "delivered (service/delivery/published.py",
+    "with_ancestors",
+    "submit_overdue",
+    "views (service/delivery/published.py",
+    "candidate_view",
+    "in_one_language",
+    "draw_form",
+    "tenant_transaction",
+    "Connection._execute",
+    "encode",
+    "compress",
+    "_SelectorSocketTransport.write",
+)
 
 
 @dataclass
@@ -609,6 +632,20 @@ def print_windows(run: Sitting, memory: Memory, wall: float, width: float) -> No
         )
 
 
+async def profile_surge(run: Sitting, service: Service, args: argparse.Namespace, profile: Path) -> bool:
+    """py-spy on the service's processes while the surge arrives (or the ramp, with no surge)."""
+    await asyncio.sleep(max(0.0, args.surge_at - run.now()))
+    seconds = args.surge_seconds if args.surge_candidates else args.ramp_seconds
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        *("record", "--pid", str(service.pid), "--subprocesses", "--rate", "100", "--format", "raw"),
+        *("--output", str(profile), "--duration", str(int(seconds))),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await spy.wait() == 0
+
+
 def print_surge(run: Sitting, args: argparse.Namespace) -> str:
     """The surge's own figures: its starts, and every save answered while its candidates arrived
     (the candidates already in keep saving meanwhile)."""
@@ -680,6 +717,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     memory.start()
     cpu = (own_cpu_seconds(), memory.cpu_seconds(), postgres_cpu_seconds(service.data_dir))
     progress = asyncio.create_task(run.progress())
+    profile = Path(f"/tmp/sitting-profile-{datetime.now(UTC):%Y%m%d-%H%M}.txt")
+    spy = asyncio.create_task(profile_surge(run, service, args, profile)) if args.profile else None
     await asyncio.gather(
         *(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens, strict=False)))
     )
@@ -746,6 +785,12 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         f"webhooks: {len(receiver.events):,} of {counts['webhook events']:,} events received by the subscriber "
         f"{delivered_after:.1f} s after the load ({sum(receiver.events.values()) - len(receiver.events)} received twice)"
     )
+    if spy is not None and await spy:
+        print(
+            f"\nprofile of the surge (py-spy at 100 Hz on every service process, t+{args.surge_at:.0f}s for "
+            f"{args.surge_seconds:.0f} s; not a measurement):"
+        )
+        top_functions(profile, service.pid, patterns=START_FRAMES)
     print("\ncheck against the database:" + "".join(f"\n  {k}: {v:,}" for k, v in counts.items()))
     surge = print_surge(run, args) if args.surge_candidates else None
     for failure in failures[:20]:
@@ -786,6 +831,9 @@ def main() -> None:
         type=float,
         default=None,
         help="run time of the surge's first arrival (default: end of the ramp)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the service during the surge and print where time goes"
     )
     parser.add_argument("--think-seconds", type=float, default=6.0, help="mean think time before each save")
     parser.add_argument("--think-sigma", type=float, default=0.6, help="sigma of the lognormal think time")

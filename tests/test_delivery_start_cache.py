@@ -15,6 +15,7 @@ import pytest
 from service.db.pool import create_pool, tenant_transaction
 from service.delivery import attempts, published
 from service.delivery.attempts import StartAttempt
+from service.items.views import Answer
 from service.tenancy import people
 from tests.delivery_setup import (
     ITEMS,
@@ -135,3 +136,61 @@ async def test_a_start_runs_six_statements_once_the_form_is_cached(client, tenan
     assert len(resume) == 3, resume
     queries = start + resume
     assert not [q for q in queries if "item_versions" in q]
+
+
+async def test_a_save_is_one_statement_once_its_rules_are_held_and_refusals_still_answer(
+    client, tenant, app_url
+):
+    """Issue 19: once a worker holds an attempt's answer rules, a save is one call of `save_answer`
+    in autocommit (it was BEGIN, context, person, upsert, COMMIT); what it cannot answer (a person
+    deactivated meanwhile, an attempt submitted) goes the full way and is refused as before."""
+    me = tenant["candidates"][0]
+    attempt = (await _start(client, me))["attempt"]["id"]
+    url = f"/v1/me/attempts/{attempt}/answers/T-SC-1"
+    first = await client.put(url, json={"revision": 1, "answer": {"choice": "a"}}, headers=me)
+    assert first.status_code == 200 and first.json()["applied"]  # the full way: the rules are now held
+
+    pool = await create_pool(app_url, max_size=1)
+    log: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda record: log.append(record.query))
+        tenant_id = UUID(tenant["id"])
+        saved = await attempts.save_at_once(
+            pool, tenant_id, "c1", UUID(attempt), "T-SC-1", attempts.SaveAnswer(2, Answer(choice="b"))
+        )
+        stale = await attempts.save_at_once(
+            pool, tenant_id, "c1", UUID(attempt), "T-SC-1", attempts.SaveAnswer(1, Answer(choice="c"))
+        )
+        unknown = await attempts.save_at_once(
+            pool, tenant_id, "c2", UUID(attempt), "T-SC-1", attempts.SaveAnswer(3, Answer(choice="c"))
+        )
+        await asyncio.sleep(0)
+    finally:
+        await pool.close()
+    assert saved is not None and saved.applied and saved.revision == 2 and saved.answer == Answer(choice="b")
+    assert (
+        stale is not None and not stale.applied and stale.revision == 2 and stale.answer == Answer(choice="b")
+    )
+    assert unknown is None  # another person's token: not held, nothing written
+    assert [q for q in log if not any(m in q for m in _INTROSPECTION)] == [attempts._SAVE] * 2
+
+    deactivated = await client.put(
+        "/v1/people/c1",
+        json={"org_unit_code": "city", "category": "civil_servant", "active": False},
+        headers=tenant["admin"],
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    refused = await client.put(url, json={"revision": 3, "answer": {"choice": "c"}}, headers=me)
+    assert refused.status_code == 403, refused.text
+    back = await client.put(
+        "/v1/people/c1",
+        json={"org_unit_code": "city", "category": "civil_servant", "active": True},
+        headers=tenant["admin"],
+    )
+    assert back.status_code == 200, back.text
+    assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
+    late = await client.put(url, json={"revision": 4, "answer": {"choice": "c"}}, headers=me)
+    assert late.status_code == 409 and late.json()["type"].endswith("attempt-closed")
+    resumed = (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).json()
+    assert resumed["answers"][0]["answer"] == {"choice": "b"} and resumed["answers"][0]["revision"] == 2

@@ -35,6 +35,7 @@ from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
+from service.db.pool import single_statement
 from service.delivery import published
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
@@ -164,13 +165,14 @@ class MyAssessment(msgspec.Struct):
 
 
 # Forms never change after start; validating an answer needs only the answer rules of the
-# stored views. Keyed by tenant, person and attempt, and filled only from a read that row-level
-# security and the person check let through, so a cache hit reveals nothing a database read
-# would not. Attempts of the same form share one rules dict (interned by its content), so an
+# stored views. Keyed by tenant, person (the token's subject: their external id) and attempt, and
+# filled only from a read that row-level security and the person check let through, so a cache hit
+# reveals nothing a database read would not (and a save from a hit still checks the person and the
+# attempt in the database: `save_answer`). Attempts of the same form share one rules dict (interned by its content), so an
 # entry costs a few hundred bytes: caching every item's text per attempt cost ~190 kB each, and
 # a worker serving a province-wide sitting held hundreds of MB.
 _VIEWS_MAX = 20_000
-_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, AnswerRule]] = OrderedDict()
+_views: OrderedDict[tuple[UUID, str, UUID], dict[str, AnswerRule]] = OrderedDict()
 _FORMS_MAX = 1_000
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
@@ -516,7 +518,7 @@ async def _views_of(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
 ) -> dict[str, AnswerRule]:
     """The answer rules of the attempt's items, by ref."""
-    key = (tenant_id, person.id, attempt_id)
+    key = (tenant_id, person.external_id, attempt_id)
     views = _views.get(key)
     if views is None:
         views = _shared(
@@ -531,22 +533,9 @@ async def _views_of(
     return views
 
 
-_SAVE = f"""
-    WITH open AS (
-        SELECT t.id FROM attempts t
-        WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' AND NOT ({_DUE})
-        FOR SHARE
-    ), saved AS (
-        INSERT INTO responses (attempt_id, item_ref, answer, revision)
-        SELECT id, $3, $4, $5 FROM open
-        ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
-            SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
-            WHERE responses.revision < excluded.revision
-        RETURNING revision, answer, saved_at
-    )
-    SELECT EXISTS (SELECT 1 FROM open) AS open, s.revision, s.answer, s.saved_at
-    FROM (SELECT 1) AS one LEFT JOIN saved AS s ON true
-"""
+# The save's context, person check and guarded upsert, in one call (migration 0024): on its own
+# (autocommit) one round trip, in a tenant transaction part of it.
+_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6)"
 
 
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
@@ -566,25 +555,52 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
 
 
 async def _save_one(
-    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
 ) -> SaveResult:
     row = await conn.fetchrow(
-        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision
-    )
-    if not row["open"]:
-        raise await _why_closed(conn, person, attempt_id)
-    if row["revision"] is not None:
-        return SaveResult(
-            item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"]
-        )
-    stored = await conn.fetchrow(
-        "SELECT answer, revision, saved_at FROM responses WHERE attempt_id = $1 AND item_ref = $2",
+        _SAVE,
+        tenant_id,
+        person.external_id,
         attempt_id,
         item,
+        msgspec.to_builtins(data.answer),
+        data.revision,
     )
+    if not row["attempt_open"]:
+        raise await _why_closed(conn, person, attempt_id)
+    return _saved(item, row)
+
+
+def _saved(item: str, row: asyncpg.Record) -> SaveResult:
     return SaveResult(
-        item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"]
+        item,
+        row["applied"],
+        row["stored_revision"],
+        msgspec.convert(row["stored_answer"], Answer),
+        row["stored_at"],
     )
+
+
+async def save_at_once(
+    pool: asyncpg.Pool, tenant_id: UUID, subject: str, attempt_id: UUID, item: str, data: SaveAnswer
+) -> SaveResult | None:
+    """A save in one round trip, when this worker holds the attempt's answer rules (cached for this
+    token's subject by an earlier save): the answer is checked here, then `save_answer` checks the
+    person and the attempt and stores it in its own transaction. None: anything else (rules not held,
+    item not in them, person unknown or inactive, attempt closed), for `save` in a tenant transaction,
+    which answers every refusal as it always has; nothing was written then."""
+    rules = _views.get((tenant_id, subject, attempt_id))
+    if rules is None or item not in rules:
+        return None
+    errors = check_answer(rules[item], data.answer)
+    if errors:
+        raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
+    row = await single_statement(
+        pool, _SAVE, tenant_id, subject, attempt_id, item, msgspec.to_builtins(data.answer), data.revision
+    )
+    if not (row["person_known"] and row["attempt_open"]):
+        return None
+    return _saved(item, row)
 
 
 async def save(
@@ -596,7 +612,7 @@ async def save(
     errors = check_answer(views[item], data.answer)
     if errors:
         raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
-    return await _save_one(conn, person, attempt_id, item, data)
+    return await _save_one(conn, tenant_id, person, attempt_id, item, data)
 
 
 async def save_batch(
@@ -614,7 +630,9 @@ async def save_batch(
             errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
     if errors:
         raise Unprocessable(msg("some answers do not fit their items; nothing was saved"), errors)
-    results = [await _save_one(conn, person, attempt_id, entry.item, entry) for entry in data.answers]
+    results = [
+        await _save_one(conn, tenant_id, person, attempt_id, entry.item, entry) for entry in data.answers
+    ]
     return BatchResult(results, await _summary(conn, person, attempt_id))
 
 
