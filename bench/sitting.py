@@ -869,13 +869,19 @@ def main() -> None:
     )
     print("options: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
     per = SAVES_PER_CANDIDATE * args.think_seconds
+    everyone = args.candidates + args.surge_candidates
     if args.think_seconds > 0:
         print(
             f"offered: each candidate makes {SAVES_PER_CANDIDATE} saves over ~{per:.0f} s of think time; with all "
-            f"{args.candidates:,} sitting at once, ~{args.candidates / args.think_seconds:,.0f} saves/s "
+            f"{everyone:,} sitting at once, ~{everyone / args.think_seconds:,.0f} saves/s "
             f"(plus {args.retry_share:.0%} replays), {args.candidates / max(args.ramp_seconds, 1):,.1f} starts/s "
-            f"during the ramp; a sitting of 60 items at 30 s each would offer "
-            f"{args.candidates / 30:,.0f} saves/s"
+            f"during the ramp"
+            + (
+                f", {args.surge_candidates / max(args.surge_seconds, 1):,.1f} during the surge"
+                if args.surge_candidates
+                else ""
+            )
+            + f"; a sitting of 60 items at 30 s each would offer {everyone / 30:,.0f} saves/s"
         )
     signal.signal(
         signal.SIGTERM, lambda *_: sys.exit(143)
