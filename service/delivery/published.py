@@ -12,9 +12,9 @@ version (publishing locks the versions it pins; an edit of a locked version make
 number): the decoded version by (tenant, item code, version), its views by (tenant, item code,
 version, option order, language).
 
-Why it cannot leak: the tenant is part of every key, taken from the row that the tenant's
-row-level security let through, and an entry is filled only from a read on that tenant's
-connection for a person allowed to see it; a hit returns what the same read would.
+Why it cannot leak: the tenant is part of every key (the tenant of the row that row-level security
+let through, or of the connection's context: the same), and an entry is filled only from a read on
+that tenant's connection for a person allowed to see it; a hit returns what the same read would.
 
 All three caches are bounded (least recently used goes first).
 """
@@ -144,7 +144,10 @@ async def views(
         if view is None:
             item = unlocked.get(p.code) or _ITEMS.get((tenant_id, p.code, p.version))
             if item is None:  # forgotten while the read ran
-                item = (await bank.pinned_versions(conn, {p.code: p.version}))[p.code].content
+                version = (await bank.pinned_versions(conn, {p.code: p.version}))[p.code]
+                item = version.content
+                if not version.locked:
+                    unlocked[p.code] = item
             view = candidate_view(item, p.option_order)
             if locale is not None:
                 view = in_one_language(view, locale)
