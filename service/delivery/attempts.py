@@ -35,6 +35,8 @@ from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
+from service.db.pool import single_statement
+from service.delivery import published
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
@@ -46,7 +48,6 @@ from service.items.views import (
     answer_rule,
     candidate_view,
     check_answer,
-    in_one_language,
     one_language,
 )
 from service.rubrics.model import Localized
@@ -104,15 +105,6 @@ class AttemptState(msgspec.Struct):
     items: list[CandidateItem]
     sections: list[str]
     answers: list[SavedAnswer]
-
-    def in_one_language(self, locale: str) -> AttemptState:
-        """Every authored text in `locale` only (or its fallback), for `?lang=`."""
-        return msgspec.structs.replace(
-            self,
-            title=one_language(self.title, locale),
-            instructions=one_language(self.instructions, locale) if self.instructions else None,
-            items=[in_one_language(item, locale) for item in self.items],
-        )
 
 
 class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,13 +167,14 @@ class MyAssessment(msgspec.Struct):
 
 
 # Forms never change after start; validating an answer needs only the answer rules of the
-# stored views. Keyed by tenant, person and attempt, and filled only from a read that row-level
-# security and the person check let through, so a cache hit reveals nothing a database read
-# would not. Attempts of the same form share one rules dict (interned by its content), so an
+# stored views. Keyed by tenant, person (the token's subject: their external id) and attempt, and
+# filled only from a read that row-level security and the person check let through, so a cache hit
+# reveals nothing a database read would not (and a save from a hit still checks the person and the
+# attempt in the database: `save_answer`). Attempts of the same form share one rules dict (interned by its content), so an
 # entry costs a few hundred bytes: caching every item's text per attempt cost ~190 kB each, and
 # a worker serving a province-wide sitting held hundreds of MB.
 _VIEWS_MAX = 20_000
-_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, AnswerRule]] = OrderedDict()
+_views: OrderedDict[tuple[UUID, str, UUID], dict[str, AnswerRule]] = OrderedDict()
 _FORMS_MAX = 1_000
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
@@ -230,31 +223,26 @@ async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[s
     return await org_units.with_ancestors(conn, person.org_unit_code)
 
 
-class Assigned(msgspec.Struct):
-    id: UUID
-    code: str
-    status: str
-    content: AssessmentContent
-    forms: dict
-
-
-async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
+async def _assigned(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, code: str | None = None
+) -> list[published.Delivered]:
     """Published or closed assessments whose audience includes the person (closed ones still
     matter to a person with an attempt running)."""
-    rows = await assessments.delivered(conn, code)
+    rows = await published.delivered(conn, tenant_id, code)
     units = await _unit_and_ancestors(conn, person)
-    found = []
-    for row in rows:
-        content = msgspec.convert(row["content"], AssessmentContent)
-        if includes(content.audience, person.external_id, person.category, units):
-            found.append(Assigned(row["id"], row["code"], row["status"], content, row["forms"]))
-    return found
+    return [
+        row
+        for row in rows
+        if includes(row.published.content.audience, person.external_id, person.category, units)
+    ]
 
 
-async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime) -> list[MyAssessment]:
+async def my_assessments(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, now: datetime
+) -> list[MyAssessment]:
     """Assigned assessments that are open now, or in which the person has an attempt in progress."""
     await submit_overdue(conn, person_id=person.id)
-    assigned = await _assigned(conn, person)
+    assigned = await _assigned(conn, tenant_id, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
     for row in await conn.fetch(
         "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
@@ -274,7 +262,11 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
     factors = await assessments.extra_time_factors(conn, person.id)
     mine = []
     for assessment in assigned:
-        assessment_id, code, content = assessment.id, assessment.code, assessment.content
+        assessment_id, code, content = (
+            assessment.published.id,
+            assessment.published.code,
+            assessment.published.content,
+        )
         own = attempts.get(assessment_id, [])
         running = any(a.status == "in_progress" for a in own)
         is_open = assessment.status == "published" and window_state(content.window, now) == "open"
@@ -331,13 +323,21 @@ async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -
 
 
 async def start(
-    conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    person: Person,
+    code: str,
+    data: StartAttempt,
+    now: datetime,
+    locale: str | None = None,
 ) -> tuple[AttemptState, bool]:
-    """The attempt to work on, and whether this call created it."""
-    found = await _assigned(conn, person, code)
+    """The attempt to work on, and whether this call created it (every authored text in `locale`
+    only, when given)."""
+    found = await _assigned(conn, tenant_id, person, code)
     if not found:
         raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
-    assessment_id, content, forms = found[0].id, found[0].content, found[0].forms
+    assessment = found[0].published
+    assessment_id, content = assessment.id, assessment.content
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
         "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
@@ -347,7 +347,7 @@ async def start(
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
         if data.number != len(existing) + 1:
             raise StartRefused(
                 msg("the next attempt is number {value}", value=len(existing) + 1),
@@ -362,7 +362,7 @@ async def start(
     else:
         for row in existing:
             if row["status"] == "in_progress":
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
     if found[0].status == "closed":
         raise StartRefused(msg("this assessment is closed"))
     state = window_state(content.window, now)
@@ -377,16 +377,12 @@ async def start(
             msg("you have used all {count} attempt(s) of this assessment", count=content.attempts_allowed)
         )
     seed = secrets.randbits(62)
-    form = new_form(content, forms, seed)
+    form = draw_form(content, assessment.forms, seed)
     factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
-    attempt_id = await conn.fetchval(
-        """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
-                                 extra_time_factor, deadline, grace_seconds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
-                   now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
-           ON CONFLICT DO NOTHING RETURNING id""",
+    row = await conn.fetchrow(
+        _START,
         assessment_id,
         person.id,
         number,
@@ -397,8 +393,7 @@ async def start(
         factor,
         content.grace_seconds,
     )
-    created = attempt_id is not None
-    if not created:  # a concurrent start of the same attempt won
+    if row is None:  # a concurrent start of the same attempt won
         attempt_id = await conn.fetchval(
             "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
             assessment_id,
@@ -409,33 +404,89 @@ async def start(
             raise StartRefused(
                 msg("another attempt was started at the same moment; list your attempts and retry")
             )
-    started = await resume(conn, person, attempt_id)
-    if created:  # an xAPI `attempted` statement, in this transaction (queued only if the tenant has an LRS)
-        await xapi_outbox.attempt_started(
-            conn, Attempt(attempt_id, number, code, person.external_id), started.attempt.started_at
-        )
-    return started, created
+        return await _state(conn, person, attempt_id, locale), False
+    summary = msgspec.convert({**dict(row), "assessment": assessment.code, "answered": 0}, AttemptSummary)
+    # an xAPI `attempted` statement, in this transaction (queued only if the tenant has an LRS)
+    await xapi_outbox.attempt_started(
+        conn, Attempt(summary.id, number, assessment.code, person.external_id), summary.started_at
+    )
+    items = await published.views(conn, assessment.tenant_id, form, locale)
+    return _assembled(summary, content.title, content.instructions, items, [], locale), True
 
 
-async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
+# The new attempt's summary straight from the insert: nothing is answered yet.
+_START = """
+    INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
+                          extra_time_factor, deadline, grace_seconds)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
+            now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
+    ON CONFLICT DO NOTHING
+    RETURNING id, number, status, started_at, deadline,
+              CASE WHEN deadline IS NULL THEN NULL
+                   ELSE greatest(0, extract(epoch FROM deadline - clock_timestamp()))::float8 END AS seconds_left,
+              extra_time_factor::float8 AS extra_time_factor, submitted_at, submitted_by, item_count,
+              clock_timestamp() AS server_time
+"""
+
+
+def _assembled(
+    summary: AttemptSummary,
+    title: Localized,
+    instructions: Localized | None,
+    items: list[FrozenItem],
+    answers: list[SavedAnswer],
+    locale: str | None,
+) -> AttemptState:
+    if locale is not None:
+        title = one_language(title, locale)
+        instructions = one_language(instructions, locale) if instructions else None
+    sections = list(dict.fromkeys(item.section for item in items))
+    return AttemptState(summary, title, instructions, [item.view for item in items], sections, answers)
+
+
+async def _form(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> list[FrozenItem]:
     form = await conn.fetchval(
         "SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id
     )
     if form is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
-    return await views_for(conn, msgspec.convert(form, list[Placement]))
+    return await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]))
 
 
-async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptState:
-    """Everything a client needs to continue on any device, with time left by the server clock."""
+async def resume(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None = None
+) -> AttemptState:
+    """Everything a client needs to continue on any device, with time left by the server clock
+    (every authored text in `locale` only, when given)."""
     await submit_overdue(conn, person_id=person.id)
-    summary = await _summary(conn, person, attempt_id)
-    form = await _form(conn, person, attempt_id)
-    row = await conn.fetchrow(
-        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1",
-        attempt_id,
+    return await _state(conn, person, attempt_id, locale)
+
+
+_STATE = (
+    _ATTEMPT.replace(
+        "SELECT t.id,",
+        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, t.id,",
     )
+    + " WHERE t.id = $1 AND t.person_id = $2"
+)
+
+
+async def _state(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None
+) -> AttemptState:
+    """The attempt's state, once overdue attempts are submitted: its summary, form and title in one
+    read, the item views (rendered once per worker), the saved answers."""
+    row = await conn.fetchrow(_STATE, attempt_id, person.id)
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    fields = dict(row)
+    tenant_id, form, title, instructions = (
+        fields.pop(k) for k in ("tenant_id", "form", "title", "instructions")
+    )
+    summary = msgspec.convert(fields, AttemptSummary)
+    items = await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]), locale)
     answers = [
         SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
         for r in await conn.fetch(
@@ -444,10 +495,7 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
             attempt_id,
         )
     ]
-    sections = list(dict.fromkeys(item.section for item in form))
-    return AttemptState(
-        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers
-    )
+    return _assembled(summary, title, instructions, items, answers, locale)
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -469,17 +517,21 @@ def cached_rules(attempt_id: UUID) -> dict[str, AnswerRule] | None:
 def forget_cached_forms() -> None:
     _views.clear()
     _forms.clear()
+    published.forget()
 
 
 async def _views_of(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
 ) -> dict[str, AnswerRule]:
     """The answer rules of the attempt's items, by ref."""
-    key = (tenant_id, person.id, attempt_id)
+    key = (tenant_id, person.external_id, attempt_id)
     views = _views.get(key)
     if views is None:
         views = _shared(
-            {item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)}
+            {
+                item.view.ref: answer_rule(item.view)
+                for item in await _form(conn, tenant_id, person, attempt_id)
+            }
         )
         _views[key] = views
         if len(_views) > _VIEWS_MAX:
@@ -487,22 +539,9 @@ async def _views_of(
     return views
 
 
-_SAVE = f"""
-    WITH open AS (
-        SELECT t.id FROM attempts t
-        WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' AND NOT ({_DUE})
-        FOR SHARE
-    ), saved AS (
-        INSERT INTO responses (attempt_id, item_ref, answer, revision)
-        SELECT id, $3, $4, $5 FROM open
-        ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
-            SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
-            WHERE responses.revision < excluded.revision
-        RETURNING revision, answer, saved_at
-    )
-    SELECT EXISTS (SELECT 1 FROM open) AS open, s.revision, s.answer, s.saved_at
-    FROM (SELECT 1) AS one LEFT JOIN saved AS s ON true
-"""
+# The save's context, person check and guarded upsert, in one call (migration 0024): on its own
+# (autocommit) one round trip, in a tenant transaction part of it.
+_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6)"
 
 
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
@@ -522,25 +561,52 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
 
 
 async def _save_one(
-    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
 ) -> SaveResult:
     row = await conn.fetchrow(
-        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision
-    )
-    if not row["open"]:
-        raise await _why_closed(conn, person, attempt_id)
-    if row["revision"] is not None:
-        return SaveResult(
-            item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"]
-        )
-    stored = await conn.fetchrow(
-        "SELECT answer, revision, saved_at FROM responses WHERE attempt_id = $1 AND item_ref = $2",
+        _SAVE,
+        tenant_id,
+        person.external_id,
         attempt_id,
         item,
+        msgspec.to_builtins(data.answer),
+        data.revision,
     )
+    if not row["attempt_open"]:
+        raise await _why_closed(conn, person, attempt_id)
+    return _saved(item, row)
+
+
+def _saved(item: str, row: asyncpg.Record) -> SaveResult:
     return SaveResult(
-        item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"]
+        item,
+        row["applied"],
+        row["stored_revision"],
+        msgspec.convert(row["stored_answer"], Answer),
+        row["stored_at"],
     )
+
+
+async def save_at_once(
+    pool: asyncpg.Pool, tenant_id: UUID, subject: str, attempt_id: UUID, item: str, data: SaveAnswer
+) -> SaveResult | None:
+    """A save in one round trip, when this worker holds the attempt's answer rules (cached for this
+    token's subject by an earlier save): the answer is checked here, then `save_answer` checks the
+    person and the attempt and stores it in its own transaction. None: anything else (rules not held,
+    item not in them, person unknown or inactive, attempt closed), for `save` in a tenant transaction,
+    which answers every refusal as it always has; nothing was written then."""
+    rules = _views.get((tenant_id, subject, attempt_id))
+    if rules is None or item not in rules:
+        return None
+    errors = check_answer(rules[item], data.answer)
+    if errors:
+        raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
+    row = await single_statement(
+        pool, _SAVE, tenant_id, subject, attempt_id, item, msgspec.to_builtins(data.answer), data.revision
+    )
+    if not (row["person_known"] and row["attempt_open"]):
+        return None
+    return _saved(item, row)
 
 
 async def save(
@@ -552,7 +618,7 @@ async def save(
     errors = check_answer(views[item], data.answer)
     if errors:
         raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
-    return await _save_one(conn, person, attempt_id, item, data)
+    return await _save_one(conn, tenant_id, person, attempt_id, item, data)
 
 
 async def save_batch(
@@ -570,7 +636,9 @@ async def save_batch(
             errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
     if errors:
         raise Unprocessable(msg("some answers do not fit their items; nothing was saved"), errors)
-    results = [await _save_one(conn, person, attempt_id, entry.item, entry) for entry in data.answers]
+    results = [
+        await _save_one(conn, tenant_id, person, attempt_id, entry.item, entry) for entry in data.answers
+    ]
     return BatchResult(results, await _summary(conn, person, attempt_id))
 
 
