@@ -138,7 +138,9 @@ async def signing(conn: asyncpg.Connection) -> tuple[IssuerProfile, IssuerKey] |
 # ---- settings --------------------------------------------------------------------------------------
 
 
-async def _framework_of(conn: asyncpg.Connection, code: str) -> tuple[UUID, FrameworkContent]:
+async def framework_of(conn: asyncpg.Connection, code: str) -> tuple[UUID, FrameworkContent]:
+    """The assessment's id and the content of the framework version it pins (its levels and top-level
+    dimensions are what the settings name)."""
     assessment = await assessments.get_assessment(conn, code)
     pin = assessment.content.framework
     record = await frameworks.version_record(conn, pin.code, pin.version)
@@ -164,7 +166,7 @@ async def set_settings(
 ) -> CredentialSettings:
     """Switch credentials on or off for an assessment; thresholds are the framework's level codes and
     its top-level dimensions. Applies to scores that become current from now on."""
-    assessment_id, framework = await _framework_of(conn, code)
+    assessment_id, framework = await framework_of(conn, code)
     levels = {level.code for level in framework.levels}
     dimensions = {dimension.code for dimension in framework.dimensions}
     problems = [
