@@ -78,12 +78,18 @@ async def test_issuer_and_settings_through_the_console(
     api = (await client.get("/v1/credential-issuer", headers=tenant["admin"])).json()
     assert api["name"] == {"zh-CN": "某省教育厅", "en": "Provincial Department of Education"}
     shown = await client.get(saved.headers["location"], headers=admin)
-    assert f'data-testid="issuer-did">{api["did"]}<' in shown.text and 'data-testid="issuer-saved"' in shown.text
+    assert (
+        f'data-testid="issuer-did">{api["did"]}<' in shown.text and 'data-testid="issuer-saved"' in shown.text
+    )
     assert api["key_id"] in shown.text and "PRIVATE" not in shown.text
 
     # Settings: each refusal is the API's, next to its field; then saved and shown as the API reads them.
     page = await client.get(SETTINGS, headers=admin)
-    assert page.status_code == 200 and 'id="dim-AK"' in page.text and 'data-testid="needs-issuer"' not in page.text
+    assert (
+        page.status_code == 200
+        and 'id="dim-AK"' in page.text
+        and 'data-testid="needs-issuer"' not in page.text
+    )
     for data, field in (
         ({"enabled": "on"}, "dimensions"),
         ({"enabled": "on", "dim-AK": "L9"}, "dimensions"),
@@ -92,7 +98,10 @@ async def test_issuer_and_settings_through_the_console(
         ({"enabled": "on", "overall": "L1", "valid_days": "0"}, "valid_days"),
     ):
         refused = await client.post(SETTINGS, headers=admin, data=data)
-        assert refused.status_code == 422 and f'data-testid="error-{field}"' in refused.text, (data, refused.text)
+        assert refused.status_code == 422 and f'data-testid="error-{field}"' in refused.text, (
+            data,
+            refused.text,
+        )
     done = await client.post(
         SETTINGS, headers=admin, data={"enabled": "on", "dim-AK": "L2", "overall": "L1", "valid_days": "365"}
     )
@@ -144,7 +153,10 @@ async def test_lrs_settings_test_log_and_redelivery(
         ({"secret": ""}, "secret"),
     ):
         refused = await client.post("/console/lrs", headers=admin, data={**fields, **bad})
-        assert refused.status_code == 422 and f'data-testid="error-{field}"' in refused.text, (bad, refused.text)
+        assert refused.status_code == 422 and f'data-testid="error-{field}"' in refused.text, (
+            bad,
+            refused.text,
+        )
         assert 'value="wrong"' not in refused.text  # the secret is never written back
     saved = await client.post("/console/lrs", headers=admin, data=fields)
     assert saved.status_code == 303 and saved.headers["location"] == "/console/lrs?done=saved"
@@ -178,7 +190,9 @@ async def test_lrs_settings_test_log_and_redelivery(
     assert (await client.post(gone, headers=admin)).status_code == 404
 
     # Paused, then removed with its log.
-    paused = await client.post("/console/lrs", headers=admin, data={**fields, "secret": ralph.secret, "active": ""})
+    paused = await client.post(
+        "/console/lrs", headers=admin, data={**fields, "secret": ralph.secret, "active": ""}
+    )
     assert paused.status_code == 303
     assert 'data-testid="lrs-status">paused<' in (await client.get("/console/lrs", headers=admin)).text
     removed = await client.post("/console/lrs/delete", headers=admin)

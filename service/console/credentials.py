@@ -1,5 +1,8 @@
 """Open Badges credentials in the console: the tenant's issuer profile and an assessment's settings.
 
+The signing algorithm (RS256, or EdDSA with an Ed25519 key) is offered until the issuer is made; after,
+it is shown, and the form leaves it out, so the domain keeps it.
+
 Every action is the API's function behind the API's guard (service/api/credentials.py, tenant admins):
 `credential_setup.set_issuer` as PUT /v1/credential-issuer, `credential_setup.set_settings` as PUT
 /v1/assessments/{code}/credential-settings. The forms are reshaped into the API's bodies and converted
@@ -28,7 +31,7 @@ from service.results.credential_setup import CredentialSettingsSet, IssuerSet
 from service.tenancy.fields import CODE_PATTERN
 
 Code = Annotated[str, PathParameter(max_length=64, pattern=CODE_PATTERN)]
-ISSUER_FIELDS = ("name", "url")
+ISSUER_FIELDS = ("name", "url", "algorithm")
 SETTINGS_FIELDS = ("enabled", "dimensions", "overall", "valid_days")
 
 
@@ -59,6 +62,7 @@ class IssuerScreen(Controller):
                 "name_zh": issuer.name.get("zh-CN", "") if issuer else "",
                 "name_en": issuer.name.get("en", "") if issuer else "",
                 "url": issuer.url if issuer else "",
+                "algorithm": "RS256",
             }
         return await page(
             request,
@@ -80,8 +84,12 @@ class IssuerScreen(Controller):
     async def set_issuer(self, request: Request, conn: Conn) -> Template | Redirect:
         """`credential_setup.set_issuer` (PUT /v1/credential-issuer): the first save makes the RSA key."""
         data = await form(request)
-        values = {name: data.get(name, "").strip() for name in ("name_zh", "name_en", "url")}
-        body = {"name": {"zh-CN": values["name_zh"], "en": values["name_en"]}, "url": values["url"]}
+        values = {name: data.get(name, "").strip() for name in ("name_zh", "name_en", "url", "algorithm")}
+        body = {
+            "name": {"zh-CN": values["name_zh"], "en": values["name_en"]},
+            "url": values["url"],
+            "algorithm": values["algorithm"] or None,  # offered until the issuer is made, fixed after
+        }
         locale = session_of(request).locale
         try:
             wanted = msgspec.convert(body, IssuerSet)
