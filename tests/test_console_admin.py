@@ -324,4 +324,4 @@ async def test_only_admins_administer(settings: Settings) -> None:
                 assert "save-person" not in (await http.get("/console/people/demo-0001")).text
     async with demo_console(settings) as http:
         await sign_in(http, "admin")
-        assert len(re.findall('data-testid="nav-admin"', (await http.get("/console/")).text)) == 5
+        assert len(re.findall('data-testid="nav-admin"', (await http.get("/console/")).text)) == 7

@@ -36,7 +36,7 @@ async def test_admin_imports_people_moves_a_unit_and_sets_up_integrations(
     await page.wait_for_url("**/console/demo-idp/authorize?**")
     await page.click('[data-testid="persona-admin"]')
     await page.wait_for_url(live_service + "/console")
-    assert await page.locator('[data-testid="nav-admin"]').count() == 5
+    assert await page.locator('[data-testid="nav-admin"]').count() == 7
 
     # 500 people, two bad rows: both named by sheet, row and column; nobody is created.
     await page.click('nav a[href="/console/people"]')

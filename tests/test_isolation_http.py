@@ -1432,6 +1432,33 @@ CROSS_TENANT_PROBES: list[Probe] = [
         404,
         "path",
     ),
+    # The console's LRS and credential screens (service/console/lrs.py, credentials.py): the same refusals.
+    Probe(
+        "POST",
+        "/console/lrs/statements/{statement_id:uuid}/redeliver",
+        "/console/lrs/statements/{b_lrs_statement}/redeliver",
+        404,
+        "path",
+        who="console",
+        form={},
+    ),
+    Probe(
+        "GET",
+        "/console/assessments/{code:str}/credentials",
+        "/console/assessments/B-QUIZ/credentials",
+        404,
+        "path",
+        who="console",
+    ),
+    Probe(
+        "POST",
+        "/console/assessments/{code:str}/credentials",
+        "/console/assessments/B-QUIZ/credentials",
+        404,
+        "path",
+        who="console",
+        form={"enabled": "on", "overall": "L1"},
+    ),
     # The web console's assessment screens (service/console/assessments.py): B's codes are unknown codes.
     *[
         Probe(method, route, url, 404, "path", who="console", form=form)
