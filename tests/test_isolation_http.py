@@ -1750,7 +1750,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "to",
     "status",
     "type",
-    "q",
+    "q",  # free text searched for (the console's searches, GET /v1/org-units?q=), never a key
     "seed",
     "kind",
     "interval",
