@@ -1526,6 +1526,23 @@ CROSS_TENANT_PROBES: list[Probe] = [
                 "path",
                 {"grace_seconds": "0"},
             ),
+            (
+                "POST",
+                "/console/webhooks/{webhook_id:uuid}/active",
+                "/console/webhooks/{b_webhook}/active",
+                "path",
+                {"active": "false"},
+            ),
+            *[
+                (
+                    "POST",
+                    "/console/webhooks/{webhook_id:uuid}/delete",
+                    "/console/webhooks/{b_webhook}/delete",
+                    "path",
+                    form,
+                )
+                for form in ({"confirm": "yes"}, {})
+            ],
             *[
                 (
                     "POST",

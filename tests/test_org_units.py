@@ -461,7 +461,9 @@ async def test_search_by_code_or_name_is_the_consoles_paged_nearest_the_root_fir
     assert await all_pages(client, "/v1/org-units", admin, 50, q="_") == []  # no wildcard
     # a list cursor is not a search cursor, and a search covers the whole tree
     listed = (await client.get("/v1/org-units", params={"limit": 1}, headers=admin)).json()
-    refused = await client.get("/v1/org-units", params={"q": "w", "cursor": listed["next_cursor"]}, headers=admin)
+    refused = await client.get(
+        "/v1/org-units", params={"q": "w", "cursor": listed["next_cursor"]}, headers=admin
+    )
     assert [e["parameter"] for e in assert_problem(refused, 400)["errors"]] == ["cursor"]
     both = await client.get("/v1/org-units", params={"q": "w", "parent": "HB"}, headers=admin)
     assert [e["parameter"] for e in assert_problem(both, 422)["errors"]] == ["q"]

@@ -13,9 +13,9 @@ from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import (
     DEFAULT_LIMIT,
+    BadCursor,
     Cursor,
     Limit,
-    BadCursor,
     Page,
     decode_cursor,
     next_cursor,
@@ -32,9 +32,9 @@ from service.auth.principal import (
     SCORES_READ,
     TENANT_ADMIN,
 )
-from service.tenancy import org_units
 from service.errors import FieldError, Unprocessable
 from service.i18n import msg
+from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
 from service.tenancy.org_units import (
     ImportMode,
