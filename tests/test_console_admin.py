@@ -4,6 +4,7 @@ people (filters, pages, edit, deactivate, import with every bad row named), serv
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -15,6 +16,8 @@ import pytest
 import xlsxwriter
 
 from service.config import Settings
+from service.console import sessions
+from service.db.pool import tenant_transaction
 from service.tenancy import spreadsheets
 from tests.console_helpers import csrf_of, demo_console, sign_in
 
@@ -330,6 +333,61 @@ async def test_a_webhook_is_disabled_enabled_and_deleted_as_the_api_does(setting
         for action, data in (("delete", {"confirm": "yes"}), ("delete", {}), ("active", {"active": "true"})):
             gone = await http.post(f"{detail_url}/{action}", data={"csrf_token": csrf, **data})
             assert gone.status_code == 404, action
+
+
+async def test_a_held_secret_goes_to_one_page_of_two_at_once_and_not_after_minutes(
+    settings: Settings,
+) -> None:
+    """Two looks at once (a double reload): the second waits on the session's row until the first has
+    taken the secret (seen waiting in pg_stat_activity, not timed), then finds nothing. A secret not
+    looked at within `HOLD_SECRET` is never shown."""
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        pool = http._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+        session = await sessions.find(pool, http.cookies["assess_console"])
+        assert session is not None
+        made = await http.post(
+            "/console/clients", data={"csrf_token": csrf, "name": "HR", "scopes": ["people:write"]}
+        )
+        assert made.status_code == 303
+        async with tenant_transaction(pool, session.tenant_id) as first:
+            taken = await sessions.take_secret(first, session, "client")
+            assert taken is not None and taken.label == "HR" and taken.secret
+
+            async def second() -> sessions.HeldSecret | None:
+                async with tenant_transaction(pool, session.tenant_id) as conn:
+                    return await sessions.take_secret(conn, session, "client")
+
+            pid = await first.fetchval("SELECT pg_backend_pid()")
+            waiting = asyncio.create_task(second())
+            while not await first.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> $1",
+                pid,
+            ):
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+        assert await waiting is None
+        assert (await http.get("/console/clients/secret")).status_code == 410
+
+        late = await http.post(
+            "/console/clients", data={"csrf_token": csrf, "name": "HR2", "scopes": ["people:write"]}
+        )
+        assert late.status_code == 303
+        async with tenant_transaction(pool, session.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE console_sessions SET held_secret_until = now() - interval '1 second' WHERE id_hash = $1",
+                session.id_hash,
+            )
+        expired = await http.get("/console/clients/secret")
+        assert expired.status_code == 410 and 'data-testid="secret"' not in expired.text
+        async with tenant_transaction(pool, session.tenant_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT held_secret, held_secret_until FROM console_sessions WHERE id_hash = $1",
+                session.id_hash,
+            )
+        assert row is not None and (row["held_secret"], row["held_secret_until"]) == (None, None)
 
 
 ADMIN_PAGES = [
