@@ -1571,6 +1571,23 @@ CROSS_TENANT_PROBES: list[Probe] = [
                 "path",
                 {"grace_seconds": "0"},
             ),
+            (
+                "POST",
+                "/console/webhooks/{webhook_id:uuid}/active",
+                "/console/webhooks/{b_webhook}/active",
+                "path",
+                {"active": "false"},
+            ),
+            *[
+                (
+                    "POST",
+                    "/console/webhooks/{webhook_id:uuid}/delete",
+                    "/console/webhooks/{b_webhook}/delete",
+                    "path",
+                    form,
+                )
+                for form in ({"confirm": "yes"}, {})
+            ],
             *[
                 (
                     "POST",
@@ -1795,7 +1812,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "to",
     "status",
     "type",
-    "q",
+    "q",  # free text searched for (the console's searches, GET /v1/org-units?q=), never a key
     "seed",
     "kind",
     "interval",

@@ -503,13 +503,22 @@ async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]
     return {row["code"] for row in rows}
 
 
-async def search_org_units(conn: asyncpg.Connection, text: str, limit: int) -> list[OrgUnit]:
-    """Units whose code or name contains `text` (any case), nearest the root first: the console's search."""
+async def search_org_units(
+    conn: asyncpg.Connection, text: str, limit: int, after: tuple[int, str] | None = None
+) -> list[OrgUnit]:
+    """Units whose code or name contains `text` (any case), nearest the root first: the console's search
+    and GET /v1/org-units?q=. `after` is the last (depth, code) of the previous page."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    depth, code = after if after is not None else (None, None)
     rows = await conn.fetch(
-        _SELECT + " WHERE u.code ILIKE $1 OR u.name ILIKE $1 ORDER BY u.depth, u.code LIMIT $2",
+        _SELECT
+        + """ WHERE (u.code ILIKE $1 OR u.name ILIKE $1)
+          AND ($3::int IS NULL OR (u.depth, u.code) > ($3, $4::text))
+        ORDER BY u.depth, u.code LIMIT $2""",
         pattern,
         limit,
+        depth,
+        code,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 
