@@ -6,15 +6,15 @@ holds the secret on the session's own row, redirects, and the GET that follows t
 as it shows it (Post/Redirect/Get). A held secret not shown within minutes is never shown; logout
 deletes the row and the secret with it.
 
-Revision ID: 0033
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-06
 """
 
 from service.db.migration_sql import execute_script
 
-revision = "0033"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
