@@ -479,3 +479,81 @@ async def test_training_effect_after_an_unknown_assessment_is_404_naming_after(c
             f"/v1/assessments/nope/training-effect{suffix}", params={"after": "quiz"}, headers=admin
         )
         assert unknown_before.status_code == 404
+
+
+def _same(x: Any, y: Any) -> bool:
+    if x is None or y is None:
+        return x is None and y is None
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+
+
+async def test_training_effect_by_position_equals_the_per_measure_join_on_random_results(region, owner_url):
+    """The training effect's paired figures (`paired_by_measure`: measures in columns, one row per
+    person) equal the reference query's (a row per person and measure, matched by name) on random
+    results: people on one side only, placeholders, measure lists alike or not (reordered, missing,
+    extra), any unit or category filter. Each case is rolled back."""
+    from uuid import uuid4
+
+    from service.aggregates import views
+    from service.tenancy.tree import subtree_range
+
+    conn = await asyncpg.connect(owner_url)
+    try:
+        ids = {r["code"]: r["id"] for r in await conn.fetch("SELECT code, id FROM assessments")}
+        units = [(r["id"], r["path"]) for r in await conn.fetch("SELECT id, path FROM org_units")]
+        lists = [
+            ("overall", "AA", "AG", "AK"),
+            ("overall", "AG", "AA", "AK"),
+            ("overall", "AA"),
+            ("AK", "overall", "X"),
+        ]
+        for seed in range(12):
+            rng = random.Random(seed)
+            mixed = seed % 3 == 0  # a third of the cases mix measure lists; the rest have one list throughout
+            rows = []
+            for _ in range(rng.randint(0, 40)):
+                person = uuid4()
+                for code in rng.sample(["quiz", "quiz2"], rng.choice([1, 2, 2, 2])):
+                    measures = rng.choice(lists) if mixed else lists[0]
+                    unit = rng.choice([None, *[u for u, _ in units]])
+                    placeholder = rng.random() < 0.05
+                    rows.append(
+                        (
+                            ids[code],
+                            person,
+                            None if placeholder else uuid4(),
+                            unit,
+                            rng.choice(["teacher", "civil_servant"]),
+                            [] if placeholder else list(measures),
+                            []
+                            if placeholder
+                            else [float(rng.choice([rng.uniform(0, 100), 50])) for _ in measures],
+                            [] if placeholder else [0] * len(measures),
+                        )
+                    )
+            case = conn.transaction()
+            await case.start()
+            try:
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
+                await conn.execute("DELETE FROM results")
+                await conn.executemany(
+                    """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, measures,
+                                            scaled, level_ranks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                    rows,
+                )
+                for path in [None, *(p for _, p in units)]:
+                    for category in [None, "teacher"]:
+                        low, high = subtree_range(path) if path else (None, None)
+                        args = (ids["quiz"], ids["quiz2"], low, high, category)
+                        fast = await views.paired_by_measure(conn, *args)
+                        reference = {r["measure"]: r for r in await conn.fetch(views._PAIRED, *args)}
+                        assert set(fast) == set(reference), (seed, path, category)
+                        for measure, row in reference.items():
+                            got = fast[measure]
+                            assert got.n == row["n"], (seed, measure)
+                            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
+                                assert _same(getattr(got, field), row[field]), (seed, measure, field)
+            finally:
+                await case.rollback()
+    finally:
+        await conn.close()
