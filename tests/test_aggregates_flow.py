@@ -557,3 +557,83 @@ async def test_training_effect_by_position_equals_the_per_measure_join_on_random
                 await case.rollback()
     finally:
         await conn.close()
+
+
+async def test_a_rebuild_and_a_concurrent_submission_wait_for_each_other(
+    client, region, owner_url, monkeypatch
+):
+    """Forced both ways: a submission that has moved the rollups but not committed holds a rebuild
+    off until it commits; a rebuild that has computed but not committed holds a submission's
+    rollup update off until it commits. Either way both count, and the stored figures are in step."""
+    from service.aggregates import rebuild, rollups
+
+    admin, rng = region["admin"], random.Random(3)
+    tokens = [token for _, _, token in region["people"].values()]
+    owner = await asyncpg.connect(owner_url)
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+
+    async def started(token):
+        attempt = (await client.post("/v1/me/assessments/quiz2/attempts", json={}, headers=token)).json()
+        answer = {"revision": 1, "answer": _answer(rng, "T-SC-1")}
+        await client.put(
+            f"/v1/me/attempts/{attempt['attempt']['id']}/answers/T-SC-1", json=answer, headers=token
+        )
+        return attempt["attempt"]["id"]
+
+    async def rebuilt():
+        job = await client.post(
+            "/v1/assessments/quiz2/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+        )
+        return await _settled(client, admin, f"/v1/assessments/quiz2/aggregate-jobs/{job.json()['id']}")
+
+    async def until_one_waits(task):
+        while not task.done() and not await owner.fetchval(waiting):
+            await asyncio.sleep(0.01)
+        assert not task.done()  # it is waiting on the other's lock
+
+    try:
+        # 1. the submission first: it has written its rollup deltas and holds them uncommitted
+        held, release = asyncio.Event(), asyncio.Event()
+        write_deltas = rollups.write_deltas
+
+        async def deltas_then_hold(conn, deltas):  # type: ignore[no-untyped-def]
+            await write_deltas(conn, deltas)
+            held.set()
+            await release.wait()
+
+        monkeypatch.setattr(rollups, "write_deltas", deltas_then_hold)
+        attempt = await started(tokens[0])
+        submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=tokens[0]))
+        await asyncio.wait_for(held.wait(), 10)
+        job = asyncio.create_task(rebuilt())
+        await until_one_waits(job)
+        release.set()
+        assert (await submit).status_code == 200
+        assert (await job)["result"]["results"] == 1
+        monkeypatch.setattr(rollups, "write_deltas", write_deltas)
+        await _check_in_step(client, admin, "quiz2")
+
+        # 2. the rebuild first: it has computed the rollups and holds them uncommitted
+        held, release = asyncio.Event(), asyncio.Event()
+        compute = rebuild._rollups
+
+        async def rollups_then_hold(conn, *args):  # type: ignore[no-untyped-def]
+            rows = await compute(conn, *args)
+            held.set()
+            await release.wait()
+            return rows
+
+        monkeypatch.setattr(rebuild, "_rollups", rollups_then_hold)
+        attempt = await started(tokens[1])
+        job = asyncio.create_task(rebuilt())
+        await asyncio.wait_for(held.wait(), 10)
+        submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=tokens[1]))
+        await until_one_waits(submit)
+        release.set()
+        assert (await job)["result"]["results"] == 1  # computed before the submission counted
+        assert (await submit).status_code == 200
+        monkeypatch.setattr(rebuild, "_rollups", compute)
+        checked = await _check_in_step(client, admin, "quiz2")
+        assert checked["result"]["results_checked"] == 2  # both submissions count
+    finally:
+        await owner.close()
