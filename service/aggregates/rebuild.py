@@ -80,7 +80,7 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     )
     await conn.execute("ANALYZE pg_temp.rollup_direct")
     depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
-    levels = []
+    levels: list[str] = []
     for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
         level = f"rollup_level_{d}"
         below = (
