@@ -573,14 +573,17 @@ async def paired_by_measure(
 ) -> dict[str, Paired]:
     """Per measure, over the people with a counted result on both (placed by `after`, within the
     path range and category): n, the two means and the sds of the gains and of each side."""
+    # the width of one result's measure list: the query groups by the lists, so any other list shows
     width = await conn.fetchval(
-        "SELECT max(cardinality(measures)) FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL",
+        "SELECT cardinality(measures) FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL LIMIT 1",
         before,
     )
     if not width:
         return {}
     groups = await conn.fetch(_by_position(width), before, after, low, high, category)
-    if len(groups) > 1 or any(g["measures"] != g["after_measures"] for g in groups):
+    if len(groups) > 1 or any(
+        g["measures"] != g["after_measures"] or len(g["measures"]) != width for g in groups
+    ):
         # results with different measure lists: the reference, a row per person and measure
         rows = await conn.fetch(_PAIRED, before, after, low, high, category)
         return {row["measure"]: Paired(*list(row)[1:]) for row in rows}
