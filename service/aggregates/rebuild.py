@@ -99,23 +99,24 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
         )
         await conn.execute(f"ANALYZE pg_temp.{level}")
         levels.append(level)
-    every = " UNION ALL ".join(f"SELECT * FROM {level}" for level in levels)
     key = "assessment_id, unit_id, measure, category, week"
-    # one dense count array per row, the score bins then the level ranks (one call of int_hist,
-    # not two: a call per row is most of this statement's time), sliced into hist and levels
+    # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
     both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
-    inserted = await conn.execute(
-        f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-            SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
-            FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
-                  FROM ({every}) s GROUP BY unit_id, measure, category, week
-                  UNION ALL
-                  SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int, sum(t),
-                         sum(tq), {both}
-                  FROM ({every}) s GROUP BY unit_id, measure) g""",
-        assessment_id,
-    )
-    return int(inserted.split()[-1])
+    inserted = 0
+    for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
+        done = await conn.execute(
+            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
+                FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
+                      FROM {level} GROUP BY unit_id, measure, category, week
+                      UNION ALL
+                      SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
+                             sum(t), sum(tq), {both}
+                      FROM {level} GROUP BY unit_id, measure) g""",
+            assessment_id,
+        )
+        inserted += int(done.split()[-1])
+    return inserted
 
 
 async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, int]:
