@@ -70,9 +70,15 @@ def _with_image(code: str) -> dict[str, Any]:
         "framework": FRAMEWORK,
         "stem": {"zh-CN": "看图回答", "en": "Look at the picture"},
         "image": PNG_ID,
+        "image_alt": {"zh-CN": "一张图", "en": "A picture"},
         "loadings": [{"indicator": "AK.1"}],
         "options": [
-            {"key": "a", "text": {"zh-CN": "甲", "en": "A"}, "image": PNG_ID},
+            {
+                "key": "a",
+                "text": {"zh-CN": "甲", "en": "A"},
+                "image": PNG_ID,
+                "image_alt": {"zh-CN": "甲图", "en": "Picture A"},
+            },
             {"key": "b", "text": {"zh-CN": "乙", "en": "B"}},
         ],
         "key": {"correct": "a"},

@@ -59,7 +59,11 @@ CRAFTED: list[dict[str, Any]] = [
         "single_choice",
         scenario=_l("情境：第一行\n第二行", "Scenario, two lines\nsecond"),
         image=PNG_ID,
-        options=[*_options(3), {"key": "d", "text": _l("图", "Picture"), "image": JPEG_ID}],
+        image_alt=_l("截图", "A screenshot"),
+        options=[
+            *_options(3),
+            {"key": "d", "text": _l("图", "Picture"), "image": JPEG_ID, "image_alt": _l("图表", "A chart")},
+        ],
         key={"correct": "d"},
         points=2,
         tags=["qti", "图片"],
@@ -181,8 +185,8 @@ def test_items_are_standard_qti_3():
         "qti-response-declaration", "qti-outcome-declaration", "qti-outcome-declaration", "qti-item-body",
         "qti-response-processing",
     ]  # fmt: skip
-    images = [img.get("src") for img in sc.iter(q("img"))]
-    assert images == [f"../images/{PNG_ID}.png", f"../images/{JPEG_ID}.jpg"]
+    images = [(img.get("src"), img.get("alt")) for img in sc.iter(q("img"))]
+    assert images == [(f"../images/{PNG_ID}.png", "截图"), (f"../images/{JPEG_ID}.jpg", "图表")]
     open_response = parse(files[f"items/item-{len(CRAFTED) - 1:04d}.xml"])
     rubric = [e.get("class") for e in open_response.iter(q("qti-rubric-block"))]
     assert rubric == ["assess-rater-notes", "assess-exemplar", "assess-exemplar"]

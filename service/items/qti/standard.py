@@ -85,6 +85,12 @@ def _one_image(elements: list[ET.Element], href: str, image_id: ImageId) -> str 
     return found
 
 
+def _image_alt(elements: list[ET.Element], lang: str) -> dict[str, dict[str, str]]:
+    """The `image_alt` of the one image among `elements` (its `alt`), if it has one."""
+    alt = " ".join(next((e.get("alt", "") for e in elements if local(e.tag) == "img"), "").split())
+    return {"image_alt": {lang: alt}} if alt else {}
+
+
 def _mapping(declaration: ET.Element) -> tuple[dict[str, float], float | None] | None:
     mapping = declaration.find(q("qti-mapping"))
     if mapping is None:
@@ -132,7 +138,11 @@ def _choice(
         {
             "key": c.get("identifier", ""),
             "text": _localized(_text(c), lang),
-            **({"image": image} if (image := _one_image(list(c.iter()), href, image_id)) else {}),
+            **(
+                {"image": image, **_image_alt(list(c.iter()), lang)}
+                if (image := _one_image(list(c.iter()), href, image_id))
+                else {}
+            ),
         }
         for c in choices
     ]
@@ -237,7 +247,7 @@ def standard(root: ET.Element, href: str, image_id: ImageId, default_language: s
     if scenario:
         document["scenario"] = {lang: scenario}
     if image := _one_image(stem_images, href, image_id):
-        document["image"] = image
+        document |= {"image": image, **_image_alt(stem_images, lang)}
     name = local(interaction.tag)
     if name == "qti-extended-text-interaction":
         notes = [

@@ -60,9 +60,10 @@ def _html(parent: ET.Element, name: str, text: str | None = None, **attributes: 
     return _sub(parent, name, text, **attributes)  # XHTML in a QTI 3 body is in the QTI namespace
 
 
-def _image(parent: ET.Element, image: str | None, src: ImageSrc) -> None:
+def _image(parent: ET.Element, image: str | None, alt: Localized | None, lang: str, src: ImageSrc) -> None:
+    """An image with its text alternative (QTI requires `alt`; ours travels in the item's language)."""
     if image is not None:
-        _html(parent, "img", src=src(image), alt="")
+        _html(parent, "img", src=src(image), alt=_text(alt, lang) if alt else "")
 
 
 def _number(value: float) -> str:
@@ -131,7 +132,7 @@ def _body(root: ET.Element, item: Item, lang: str, src: ImageSrc) -> ET.Element:
     if item.scenario is not None:
         _html(_html(body, "div", **{"class": "assess-scenario"}), "p", _text(item.scenario, lang))
     if item.image is not None:
-        _image(_html(body, "p"), item.image, src)
+        _image(_html(body, "p"), item.image, item.image_alt, lang, src)
     return body
 
 
@@ -140,10 +141,15 @@ def _rubric(body: ET.Element, text: Localized, lang: str, kind: str) -> None:
     _html(_sub(block, "qti-content-body"), "p", _text(text, lang))
 
 
-def _choices(interaction: ET.Element, options: list[tuple[str, str, str | None]], src: ImageSrc) -> None:
-    for key, text, image in options:
+def _choices(
+    interaction: ET.Element,
+    options: list[tuple[str, str, str | None, Localized | None]],
+    lang: str,
+    src: ImageSrc,
+) -> None:
+    for key, text, image, alt in options:
         choice = _sub(interaction, "qti-simple-choice", text, identifier=key)
-        _image(choice, image, src)
+        _image(choice, image, alt, lang, src)
 
 
 def _weighted_credit(item: SituationalJudgement) -> dict[str, float]:
@@ -173,7 +179,7 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
             XML_LANG: lang,
         },
     )
-    options = [(o.key, _text(o.text, lang), o.image) for o in getattr(item, "options", [])]
+    options = [(o.key, _text(o.text, lang), o.image, o.image_alt) for o in getattr(item, "options", [])]
     shuffle = "true" if getattr(item, "shuffle_options", False) else "false"
     interaction_name, interaction_attributes = (
         "qti-choice-interaction",
@@ -188,10 +194,10 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
         correct, n = set(item.key.correct), len(options)
         if item.key.partial_credit == "right_minus_wrong":
             step = 1 / len(correct)
-            _mapping(declaration, {k: step if k in correct else -step for k, _, _ in options}, 0.0)
+            _mapping(declaration, {k: step if k in correct else -step for k, *_ in options}, 0.0)
             processing = "map_response"
         elif item.key.partial_credit == "per_option":
-            _mapping(declaration, {k: (1 if k in correct else -1) / n for k, _, _ in options})
+            _mapping(declaration, {k: (1 if k in correct else -1) / n for k, *_ in options})
             processing = (n - len(correct)) / n  # per option: a base plus the mapped response
         else:
             processing = "match_correct"
@@ -202,12 +208,12 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
     elif isinstance(item, Likert):
         top = item.scale_points
         options = [
-            (f"P{p}", _text(item.scale_labels[p - 1], lang) if item.scale_labels else str(p), None)
+            (f"P{p}", _text(item.scale_labels[p - 1], lang) if item.scale_labels else str(p), None, None)
             for p in range(1, top + 1)
         ]
         points = {
             key: ((top - p) if item.key.reverse else (p - 1)) / (top - 1)
-            for p, (key, _, _) in enumerate(options, start=1)
+            for p, (key, *_) in enumerate(options, start=1)
         }
         _mapping(_declare(root, "single", "identifier"), points)
         interaction_attributes["shuffle"] = "false"
@@ -232,7 +238,7 @@ def item_xml(item: Item, src: ImageSrc) -> ET.Element:
         **interaction_attributes,
     )
     _sub(interaction, "qti-prompt", _text(item.stem, lang))
-    _choices(interaction, options, src)
+    _choices(interaction, options, lang, src)
     if isinstance(processing, str):
         _template(root, processing)
     else:
