@@ -5,6 +5,7 @@ shipped cadre item bank and one published assessment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -95,7 +96,11 @@ def running_service(
             yield service
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stop_tree(server.pid)
+                server.wait(timeout=30)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -239,3 +244,17 @@ class RawConnection:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+def stop_tree(pid: int) -> None:
+    """Kill a server and everything under it. Granian can miss a worker it was respawning when its
+    shutdown came (a fault run kills a worker with -9 shortly before the end, and on a loaded machine the
+    new worker starts after the shutdown began): its main process then waits for it for ever."""
+    import psutil
+
+    print(f"server {pid} did not stop within 30 s after SIGTERM: killing it and its processes", flush=True)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for process in [*root.children(recursive=True), root]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()

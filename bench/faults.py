@@ -57,7 +57,7 @@ import asyncpg
 import httpx
 import msgspec
 import psutil
-from _harness import RawConnection, Service, bench_tenant, candidate_token, ok, running_service
+from _harness import RawConnection, Service, bench_tenant, candidate_token, ok, running_service, stop_tree
 from delivery_load import sample_answer
 
 from service.db.pool import _init_connection
@@ -831,7 +831,11 @@ def run_scenario(
                 for process in psutil.Process().children():
                     if "service.cli" in " ".join(process.cmdline()):
                         process.terminate()
-                        process.wait(30)
+                        try:
+                            process.wait(30)
+                        except psutil.TimeoutExpired:
+                            stop_tree(process.pid)
+                            process.wait(30)
                 pg.stop()
     say(f"(whole run {time.monotonic() - began:.1f} s, service start-up included)")
     outcome.text = "\n".join(lines)
