@@ -35,6 +35,7 @@ from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
+from service.delivery import adaptive
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
@@ -97,13 +98,17 @@ class SavedAnswer(msgspec.Struct):
     saved_at: datetime
 
 
-class AttemptState(msgspec.Struct):
+class AttemptState(msgspec.Struct, omit_defaults=True):
+    """`items`: in an adaptive section, the items administered and then its current one (see
+    `service.delivery.adaptive`), whose progress `adaptive` gives (absent without adaptive sections)."""
+
     attempt: AttemptSummary
     title: Localized
     instructions: Localized | None
     items: list[CandidateItem]
     sections: list[str]
     answers: list[SavedAnswer]
+    adaptive: list[adaptive.AdaptiveProgress] = msgspec.field(default_factory=list)
 
     def in_one_language(self, locale: str) -> AttemptState:
         """Every authored text in `locale` only (or its fallback), for `?lang=`."""
@@ -128,15 +133,19 @@ class BatchSave(msgspec.Struct, forbid_unknown_fields=True):
     answers: Annotated[list[BatchEntry], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
-class SaveResult(msgspec.Struct):
-    """`applied` is false when the stored answer already had this revision or a newer one; the
-    stored answer is returned either way."""
+class SaveResult(msgspec.Struct, omit_defaults=True):
+    """`applied` is false when the stored answer already had this revision or a newer one (or, in an
+    adaptive section, already had an answer: it cannot change once the next item is shown); the
+    stored answer is returned either way. For an adaptive item, `adaptive` is the section's progress
+    and `next_item` the item to answer now (absent when the section has ended)."""
 
     item: str
     applied: bool
     revision: int
     answer: Answer
     saved_at: datetime
+    adaptive: adaptive.AdaptiveProgress | None = None
+    next_item: CandidateItem | None = None
 
 
 class BatchResult(msgspec.Struct):
@@ -183,6 +192,8 @@ class MyAssessment(msgspec.Struct):
 _VIEWS_MAX = 20_000
 _views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, AnswerRule]] = OrderedDict()
 _FORMS_MAX = 1_000
+# Whether an attempt's assessment has adaptive sections (it never changes after publication).
+_adaptive_attempts: OrderedDict[tuple[UUID, UUID], bool] = OrderedDict()
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
 _ATTEMPT = """
@@ -301,7 +312,10 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
 
 
 def _form_length(content: AssessmentContent) -> int:
-    return sum(len(s.items) + (s.pool.draw if s.pool else 0) for s in content.sections)
+    return sum(
+        len(s.items) + (s.pool.draw if s.pool else 0) + (s.adaptive.max_items if s.adaptive else 0)
+        for s in content.sections
+    )
 
 
 def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placement]:
@@ -392,7 +406,7 @@ async def start(
         number,
         seed,
         msgspec.to_builtins(form),
-        len(form),
+        _form_length(content) if adaptive.has_adaptive(content) else len(form),
         limit,
         factor,
         content.grace_seconds,
@@ -432,7 +446,8 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
     summary = await _summary(conn, person, attempt_id)
     form = await _form(conn, person, attempt_id)
     row = await conn.fetchrow(
-        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions FROM attempts t "
+        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions, "
+        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
         "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1",
         attempt_id,
     )
@@ -445,9 +460,45 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
         )
     ]
     sections = list(dict.fromkeys(item.section for item in form))
+    progress: list[adaptive.AdaptiveProgress] = []
+    if row["adaptive"]:
+        _, paths = await _adaptive_paths(conn, person, attempt_id)
+        form = adaptive.shown(form, paths)
+        progress = [adaptive.progress(path) for path in paths]
     return AttemptState(
-        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers
+        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers, progress
     )
+
+
+async def _adaptive_paths(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, *, lock: bool = False
+) -> tuple[list[adaptive.Prepared], list[adaptive.Path]]:
+    """The attempt's adaptive sections and their paths replayed from the saved answers; `lock` holds
+    the attempt row until commit, so saves to adaptive items of one attempt take turns."""
+    row = await conn.fetchrow(
+        "SELECT t.tenant_id, t.seed, a.content FROM attempts t "
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE t.id = $1 AND t.person_id = $2" + (" FOR UPDATE OF t" if lock else ""),
+        attempt_id,
+        person.id,
+    )
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    content = msgspec.convert(row["content"], AssessmentContent)
+    if not adaptive.has_adaptive(content):
+        return [], []
+    sections = await adaptive.prepare(conn, row["tenant_id"], content)
+    answers = await _answers(conn, [attempt_id])
+    return sections, [adaptive.replay(s, row["seed"], answers.get(attempt_id, {})) for s in sections]
+
+
+async def _answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, dict[str, Answer]]:
+    found: dict[UUID, dict[str, Answer]] = {}
+    for r in await conn.fetch(
+        "SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])", attempt_ids
+    ):
+        found.setdefault(r["attempt_id"], {})[r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+    return found
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -469,6 +520,7 @@ def cached_rules(attempt_id: UUID) -> dict[str, AnswerRule] | None:
 def forget_cached_forms() -> None:
     _views.clear()
     _forms.clear()
+    _adaptive_attempts.clear()
 
 
 async def _views_of(
@@ -497,7 +549,7 @@ _SAVE = f"""
         SELECT id, $3, $4, $5 FROM open
         ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
             SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
-            WHERE responses.revision < excluded.revision
+            WHERE responses.revision < excluded.revision AND (NOT $6::bool OR responses.answer = '{{}}'::jsonb)
         RETURNING revision, answer, saved_at
     )
     SELECT EXISTS (SELECT 1 FROM open) AS open, s.revision, s.answer, s.saved_at
@@ -524,8 +576,48 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
 async def _save_one(
     conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
 ) -> SaveResult:
+    """`keep_first`: an adaptive item's non-empty answer is never replaced (the path depends on it)."""
+    keep_first = False
+    if await _adaptive_attempt(conn, person, attempt_id):
+        sections, paths = await _adaptive_paths(conn, person, attempt_id, lock=True)
+        keep_first = adaptive.keeps_first_answer(sections, paths, item)
+    result = await _store_answer(conn, person, attempt_id, item, data, keep_first)
+    if keep_first:
+        _, paths = await _adaptive_paths(conn, person, attempt_id)
+        path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
+        shown = (
+            next(f.view for f in await _form(conn, person, attempt_id) if f.view.ref == path.current)
+            if path.current
+            else None
+        )
+        result = msgspec.structs.replace(result, adaptive=adaptive.progress(path), next_item=shown)
+    return result
+
+
+async def _adaptive_attempt(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> bool:
+    key = (person.id, attempt_id)
+    found = _adaptive_attempts.get(key)
+    if found is None:
+        found = bool(
+            await conn.fetchval(
+                "SELECT jsonb_path_exists(a.content, '$.sections[*].adaptive') FROM attempts t "
+                "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+                "WHERE t.id = $1 AND t.person_id = $2",
+                attempt_id,
+                person.id,
+            )
+        )
+        _adaptive_attempts[key] = found
+        if len(_adaptive_attempts) > _VIEWS_MAX:
+            _adaptive_attempts.popitem(last=False)
+    return found
+
+
+async def _store_answer(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer, keep_first: bool
+) -> SaveResult:
     row = await conn.fetchrow(
-        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision
+        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision, keep_first
     )
     if not row["open"]:
         raise await _why_closed(conn, person, attempt_id)
