@@ -14,7 +14,7 @@ import msgspec
 from service.assessments.model import MAX_ITEMS, Adaptive, AssessmentContent, item_refs
 from service.errors import FieldError
 from service.i18n import msg
-from service.items.model import Item
+from service.items.model import Item, OpenResponse
 from service.items.validation import validate_item
 from service.rubrics.model import FrameworkContent
 
@@ -126,7 +126,18 @@ def _adaptive(adaptive: Adaptive, where: str, found: Resolved) -> list[FieldErro
         )
         return errors
     for i, ref in enumerate(adaptive.items):
-        if ref.code not in calibrated:
+        held = found.items.get(ref.code)
+        if held is not None and isinstance(held[2], OpenResponse):
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' is rated by raters: an adaptive section needs items scored at once",
+                        code=ref.code,
+                    ),
+                    f"{where}/items/{i}/code",
+                )
+            )
+        elif ref.code not in calibrated:
             errors.append(
                 FieldError(
                     msg("item '{code}' has no parameters in the calibration", code=ref.code),
