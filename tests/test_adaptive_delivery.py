@@ -6,6 +6,7 @@ tests/test_calibrations.py's subject), so the tests stay fast."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -17,8 +18,9 @@ import msgspec
 import pytest
 
 from service.auth.keys import ServiceKeys
-from service.db.pool import create_pool
-from service.delivery import adaptive
+from service.db.pool import create_pool, tenant_transaction
+from service.delivery import adaptive, attempts
+from service.delivery.attempts import SaveAnswer
 from service.delivery.sweeper import sweep_once
 from service.items.views import Answer
 from service.psychometrics.adaptive import CatBank, CatSettings
@@ -29,6 +31,7 @@ from service.psychometrics.model import (
     ScaleTransform,
 )
 from service.results.calibrations import CalibrationResult, DimensionCategories, ItemCategories
+from service.tenancy.people import person_for_sign_in
 from tests.delivery_setup import FRAMEWORK, _l, _options, add_people, add_units, candidates, publish_framework
 from tests.helpers import make_tenant, user
 
@@ -262,6 +265,42 @@ async def test_a_deadline_auto_submit_scores_what_was_answered(
     # the two answered items only (one right, one wrong); the unanswered current item is not scored
     assert sorted(item["item"] for item in document["items"]) == sorted(answered)
     assert document["overall"]["scaled"] == 50 and current not in document["omitted"]
+
+
+async def test_two_saves_of_the_current_item_at_once_the_first_answer_stays(
+    client: httpx.AsyncClient, cat: dict[str, Any], app_url: str
+):
+    """Forced interleaving: the first save's transaction holds the attempt row; a second save of the
+    same item (another answer, a higher revision) waits, then finds the item answered and keeps the
+    first answer, so both name the same next item."""
+    me = cat["candidates"][0]
+    state = (await client.post("/v1/me/assessments/cat/attempts", json={}, headers=me)).json()
+    attempt, current = UUID(state["attempt"]["id"]), state["items"][0]["ref"]
+    tenant = UUID(cat["id"])
+    pool = await create_pool(app_url, min_size=2, max_size=2)
+    try:
+
+        async def save(revision: int, choice: str) -> attempts.SaveResult:
+            async with tenant_transaction(pool, tenant) as conn:
+                person = await person_for_sign_in(conn, "c1")
+                data = msgspec.convert({"revision": revision, "answer": {"choice": choice}}, SaveAnswer)
+                return await attempts.save(conn, tenant, person, attempt, current, data)
+
+        async with tenant_transaction(pool, tenant) as conn:
+            person = await person_for_sign_in(conn, "c1")
+            data = msgspec.convert({"revision": 1, "answer": {"choice": "c"}}, SaveAnswer)
+            first = await attempts.save(conn, tenant, person, attempt, current, data)
+            racing = asyncio.create_task(save(2, "a"))
+            await asyncio.sleep(0.5)
+            assert not racing.done()  # waiting for the first save's row lock
+        second = await racing
+    finally:
+        await pool.close()
+    assert first.applied and not second.applied
+    assert msgspec.to_builtins(second.answer) == {"choice": "c"} and second.revision == 1
+    assert first.next_item is not None and second.next_item is not None
+    assert first.next_item.ref == second.next_item.ref
+    assert second.adaptive is not None and second.adaptive.items_given == 1
 
 
 async def test_publishing_needs_a_published_calibration_that_covers_the_pool(
