@@ -362,6 +362,15 @@ def test_the_path_stops_at_the_target_se_or_the_maximum_length(monkeypatch: pyte
     assert by_se.status == "target_se" and 2 <= len(by_se.given) < 12
     by_length = walk(_prepared(min_items=2, max_items=3, target_se=0.01, randomesque=1))
     assert by_length.status == "max_items" and len(by_length.given) == 3
+    # continuing a path replayed from fewer answers gives the full replay's path
+    section = _prepared(min_items=2, max_items=12, target_se=0.6, randomesque=2)
+    answers: dict[str, Answer] = {}
+    earlier = adaptive.replay(section, 42, answers)
+    while earlier.current is not None:
+        answers[earlier.current] = answer
+        continued = adaptive.replay(section, 42, answers, earlier)
+        assert continued == adaptive.replay(section, 42, answers)
+        earlier = continued
     # the same inputs give the same path
     assert walk(_prepared(min_items=2, max_items=12, target_se=0.6, randomesque=1)) == by_se
     assert math.isfinite(len(by_se.given))

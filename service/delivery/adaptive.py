@@ -151,10 +151,12 @@ def category(section: Prepared, code: str, answer: Answer) -> int:
     return category_of(round(earned / total, 6) if total else 0.0, section.floors.get(code, (0.0, 1.0)))
 
 
-def replay(section: Prepared, seed: int, answers: Mapping[str, Answer]) -> Path:
-    """The section's path so far: pure, from the attempt's seed and saved answers."""
-    given: list[str] = []
-    responses: list[int] = []
+def replay(section: Prepared, seed: int, answers: Mapping[str, Answer], after: Path | None = None) -> Path:
+    """The section's path so far: pure, from the attempt's seed and saved answers. `after`: a path
+    replayed earlier from a subset of these answers, which the replay continues (its items were
+    decided and answered already: a save only adds answers), saving its decisions."""
+    given: list[str] = list(after.given) if after else []
+    responses: list[int] = [category(section, code, answers[code]) for code in given]
     section_seed = seed * 101 + section.position
     while True:
         decision = next_item(

@@ -12,7 +12,10 @@ Guarantees, each held by the database rather than by this process:
 - a stored answer is replaced only by a higher client revision (`ON CONFLICT ... WHERE`),
   so retries and out-of-order arrivals change nothing;
 - submission flips the status once; a retried submit finds it submitted and returns the
-  same result.
+  same result;
+- in an adaptive section (service/delivery/adaptive.py) saves of one attempt take turns (the
+  attempt row locked for update), only the current item or one already answered can be saved, and
+  the first non-empty answer to an item is kept, so the path replayed from the answers never forks.
 
 A submission (by the candidate, or at the deadline: `submit_overdue`, also run by the sweeper) hands
 the attempts to the score pipeline (service/pipeline.py), which scores them, moves the aggregates and
@@ -471,10 +474,16 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
 
 
 async def _adaptive_paths(
-    conn: asyncpg.Connection, person: Person, attempt_id: UUID, *, lock: bool = False
+    conn: asyncpg.Connection,
+    person: Person,
+    attempt_id: UUID,
+    *,
+    lock: bool = False,
+    after: list[adaptive.Path] | None = None,
 ) -> tuple[list[adaptive.Prepared], list[adaptive.Path]]:
-    """The attempt's adaptive sections and their paths replayed from the saved answers; `lock` holds
-    the attempt row until commit, so saves to adaptive items of one attempt take turns."""
+    """The attempt's adaptive sections and their paths replayed from the saved answers (continuing
+    the paths `after`, replayed earlier in this transaction); `lock` holds the attempt row until
+    commit, so saves to adaptive items of one attempt take turns."""
     row = await conn.fetchrow(
         "SELECT t.tenant_id, t.seed, a.content FROM attempts t "
         "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
@@ -489,7 +498,10 @@ async def _adaptive_paths(
         return [], []
     sections = await adaptive.prepare(conn, row["tenant_id"], content)
     answers = await _answers(conn, [attempt_id])
-    return sections, [adaptive.replay(s, row["seed"], answers.get(attempt_id, {})) for s in sections]
+    mine = answers.get(attempt_id, {})
+    return sections, [
+        adaptive.replay(s, row["seed"], mine, after[i] if after else None) for i, s in enumerate(sections)
+    ]
 
 
 async def _answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, dict[str, Answer]]:
@@ -583,7 +595,7 @@ async def _save_one(
         keep_first = adaptive.keeps_first_answer(sections, paths, item)
     result = await _store_answer(conn, person, attempt_id, item, data, keep_first)
     if keep_first:
-        _, paths = await _adaptive_paths(conn, person, attempt_id)
+        _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
         path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
         shown = (
             next(f.view for f in await _form(conn, person, attempt_id) if f.view.ref == path.current)
