@@ -10,10 +10,13 @@ One run, one machine (the service, its PostgreSQL and the load generator share t
     counted and printed. The sum of stored revisions confirms the accepted saves in the database.
 (b) the framework ceiling: bench/ceiling_app.py (same route shape and body struct, a constant reply,
     no auth, no middleware, no database; see its docstring), same server, workers, flags, wrk load.
+(d) the durable core (issue 19): pgbench running one prepared guarded upsert of the response in
+    autocommit against the same table (the plan lookup inside the same statement), at wrk's
+    concurrency, in the same run; the summary prints a / min(b, d).
 (c) the database ceiling: pgbench (the embedded server's own, -M prepared as asyncpg does) with the
-    SQL a save issues, taken from the service's code: BEGIN; set_config of the tenant (and the other
-    context settings, emptied); the candidate's person; the guarded upsert; COMMIT (see the script,
-    printed at the end; the pool sends nothing on release), at the same concurrency as wrk and at the service's pool size. pgbench
+    SQL a save issues, taken from the service's code: one call of `save_answer` (migration 0024: the
+    tenant context, the candidate's person, the guarded upsert) in autocommit (see the script, printed
+    at the end; the pool sends nothing on release; until issue 19 it was BEGIN, context, person, upsert, COMMIT), at the same concurrency as wrk and at the service's pool size. pgbench
     cannot index a list, so each transaction first reads its (attempt, item) from a plan table by
     primary key (one extra round trip; its share is printed, with the rate it implies without it).
 
@@ -69,10 +72,8 @@ from delivery_load import sample_answer
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.embedded import EMBEDDED_DATABASE, ensure_database
-from service.db.pool import _CONTEXT
 from service.db.urls import app_url, with_database
 from service.delivery.attempts import _SAVE
-from service.tenancy.people import _SELECT as _PERSON
 
 LUA = Path(__file__).with_name("saves.lua")
 SERVICE, CEILING = "service.api.app:create_app", "bench.ceiling_app:create_app"
@@ -307,10 +308,12 @@ def pgbench_binary() -> str:
 
 
 def pgbench_script() -> str:
-    """The statements of one save as the service sends them, with pgbench variables for parameters."""
-    person = _PERSON + " WHERE p.external_id = $1"
+    """The statements of one save as the service sends them, with pgbench variables for parameters:
+    one call of `save_answer` (migration 0024) in autocommit, as `attempts.save_at_once` makes it."""
     save = _SAVE
-    for n, name in enumerate(("attempt_id", "person_id", "item_ref", "answer", "revision"), start=1):
+    for n, name in enumerate(
+        ("tenant", "external_id", "attempt_id", "item_ref", "answer", "revision"), start=1
+    ):
         save = re.sub(rf"\${n}\b", ":" + name, save)
     return (
         "\n".join(
@@ -319,18 +322,40 @@ def pgbench_script() -> str:
                 r"\set i :client_id * :per + mod(:n, :per)",
                 r"\set revision :base + :n / :per",
                 "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
-                "BEGIN;",
-                # the tenant transaction's first statement (service/db/pool.py), its four settings
-                re.sub(r"\$(\d)\b", lambda m: (":tenant", "''", "''", "''")[int(m.group(1)) - 1], _CONTEXT)
-                + ";",
-                re.sub(r"\$1\b", ":external_id", person).strip() + ";",
                 save.strip() + ";",
-                "COMMIT;",
                 # nothing on release: the pool sends no reset query (service/db/pool.py)
             ]
         )
         + "\n"
     )
+
+
+def durable_core_script() -> str:
+    """(d): only the durable core of a save, one guarded upsert of the response in autocommit (its own
+    transaction, committed and flushed like the service's), taking its (attempt, item, answer) from the
+    plan table inside the same statement, so one round trip per save. The tenant comes from the
+    session (`options=-c app.tenant_id=...` in the URL), as row-level security needs it."""
+    return (
+        "\n".join(
+            [
+                r"\set n :n + 1",
+                r"\set i :client_id * :per + mod(:n, :per)",
+                r"\set revision :base + :n / :per",
+                "INSERT INTO responses (attempt_id, item_ref, answer, revision) "
+                "SELECT attempt_id, item_ref, answer, :revision FROM bench_saves.plan WHERE i = :i "
+                "ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE "
+                "SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at "
+                "WHERE responses.revision < excluded.revision;",
+            ]
+        )
+        + "\n"
+    )
+
+
+def with_tenant_session(url: str, tenant_id: str) -> str:
+    """The app's URL with the tenant set for the whole session (pgbench's (d) only; the service
+    sets it per transaction)."""
+    return url + ("&" if "?" in url else "?") + f"options=-c%20app.tenant_id%3D{tenant_id}"
 
 
 async def write_pgbench_plan(owner_url: str, app_user: str, plan: Plan, clients: int) -> int:
@@ -437,6 +462,8 @@ def pgbench(
     note = (
         f"the lookup of the triple (outside the transaction) averaged {lookup:.2f} ms, {100 * share:.0f}% of "
         f"the script's statement time: without it, about {tps / (1 - share):,.0f} saves/s"
+        if lookup
+        else "one statement per save"
     )
     return result, len(latencies), note
 
@@ -545,6 +572,8 @@ class Bench:
         self.supervisor = 0  # the last measured server's main process
         self.script = data_dir / "save.sql"
         self.script.write_text(pgbench_script())
+        self.core_script = data_dir / "core.sql"
+        self.core_script.write_text(durable_core_script())
 
     def measure_http(
         self, server: str, target: str, workers: int, label: str, profile: Path | None = None
@@ -612,14 +641,15 @@ class Bench:
     def stored(self, since: int) -> tuple[int, int]:
         return asyncio.run(stored_revisions(self.owner_url, self.plan, since))
 
-    def measure_db(self, clients: int) -> Result:
+    def measure_db(self, clients: int, core: bool = False) -> Result:
+        """(c) the save's SQL as the service sends it; `core`: (d) its durable core alone."""
         a = self.args
         per = asyncio.run(write_pgbench_plan(self.owner_url, self.env["APP_DB_USER"], self.plan, clients))
         first = self.revision
         with quiet_machine(a.lock):
             result, transactions, lookup = pgbench(
-                self.app_db_url,
-                self.script,
+                with_tenant_session(self.app_db_url, self.plan.tenant_id) if core else self.app_db_url,
+                self.core_script if core else self.script,
                 self.data_dir,
                 self.plan.tenant_id,
                 first,
@@ -635,7 +665,7 @@ class Bench:
             result.problems = (
                 result.problems + "; " if result.problems else ""
             ) + f"{transactions - applied:,} of {transactions:,} saves not applied"
-        result.label = f"(c) pgbench, {clients} clients"
+        result.label = f"(d) pgbench core, {clients} clients" if core else f"(c) pgbench, {clients} clients"
         result.note = (
             f"{lookup}; {applied:,} saves applied in the database (pgbench does not count the "
             "transactions it cut at the end)"
@@ -689,7 +719,30 @@ def print_details(results: list[Result]) -> None:
             print(f"    {r.label}: CPU {r.cpu}" + (f"; {r.note}" if r.note else ""))
 
 
-def top_functions(profile: Path, supervisor: int, limit: int = 25) -> None:
+SAVE_FRAMES = (
+    "Litestar.__call__",
+    "access_log_middleware",
+    "PrometheusMiddleware.__call__",
+    "authorize_connection",
+    "authenticate",
+    "decode_strictly",
+    "save_at_once",
+    "single_statement",
+    "provide_tenant_conn",
+    "tenant_transaction",
+    "person_for_sign_in",
+    "_views_of",
+    "check_answer",
+    "_save_one",
+    "PoolConnectionHolder.release",
+    "Connection._execute",
+    "_SelectorSocketTransport.write",
+)
+
+
+def top_functions(
+    profile: Path, supervisor: int, limit: int = 25, patterns: tuple[str, ...] = SAVE_FRAMES
+) -> None:
     """Own time per function and per library, and total time of some frames, from py-spy's raw (collapsed)
     stacks of the worker processes (the server's supervisor left out when it has workers apart). py-spy
     counts a thread as active unless it is blocked in a system call: on a busy machine that includes time
@@ -724,23 +777,6 @@ def top_functions(profile: Path, supervisor: int, limit: int = 25) -> None:
     for f, n in own.most_common(limit):
         print(f"    {100 * n / samples:5.1f}%  {f}")
     print("  selected totals (time inside, callees included):")
-    patterns = [
-        "Litestar.__call__",
-        "access_log_middleware",
-        "PrometheusMiddleware.__call__",
-        "authorize_connection",
-        "authenticate",
-        "decode_strictly",
-        "provide_tenant_conn",
-        "tenant_transaction",
-        "person_for_sign_in",
-        "_views_of",
-        "check_answer",
-        "_save_one",
-        "PoolConnectionHolder.release",
-        "Connection._execute",
-        "_SelectorSocketTransport.write",
-    ]
     for pattern in patterns:
         best = max(((n, f) for f, n in total.items() if pattern in f), default=None)
         if best:
@@ -947,6 +983,7 @@ def main() -> None:
         db_runs = {c: bench.measure_db(c) for c in sorted({args.connections, pool_clients})}
         db_clients = max(db_runs, key=lambda c: db_runs[c].rate)
         db_best = db_runs[db_clients]
+        core = bench.measure_db(args.connections, core=True)
 
         print(
             f"\n=== 1. saves against their ceilings (no finished history), "
@@ -958,17 +995,20 @@ def main() -> None:
             print(row(b))
         for r in db_runs.values():
             print(row(r))
+        print(row(core))
         print(
             f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}"
+            f" {'a/min(b,d)':>11}"
         )
-        for a, b in by_config.values():
+        for (server, workers), (a, b) in by_config.items():
             print(
                 f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
-                f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f}"
+                f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f} {a.rate / min(b.rate, core.rate):>11.2f}"
             )
         print(f"  (c = {db_best.label}: {db_best.rate:,.0f} saves/s)")
+        print(f"  (d = {core.label}: {core.rate:,.0f} saves/s, p99 {core.p99:.1f} ms)")
         print("\n  CPU by process group during each run (100% = one core):")
-        print_details([r for pair in by_config.values() for r in pair] + list(db_runs.values()))
+        print_details([r for pair in by_config.values() for r in pair] + list(db_runs.values()) + [core])
         per_server = {
             s: max((k for k in by_config if k[0] == s), key=lambda k: by_config[k][0].rate) for s in servers
         }
@@ -979,8 +1019,14 @@ def main() -> None:
                 for s, k in per_server.items()
             )
         )
-        a_best = by_config[best][0]
+        a_best, b_best = by_config[best]
         print(f"  winner: {best[0]} with {best[1]} worker(s)")
+        ceiling = min(b_best.rate, core.rate)
+        print(
+            f"  goal (issue 19) at least 0.5 of min(b, d) with p99 < 100 ms at {args.connections} connections: "
+            f"{a_best.rate:,.0f} / {ceiling:,.0f} = {a_best.rate / ceiling:.2f} at p99 {a_best.p99:.1f} ms -> "
+            f"{'MET' if a_best.rate >= 0.5 * ceiling and a_best.p99 < 100 else 'NOT MET'}"
+        )
         print(
             f"  goal 2,500 saves/s at p99 < 100 ms: {a_best.rate:,.0f} saves/s at p99 {a_best.p99:.1f} ms -> "
             f"{'MET' if a_best.rate >= 2500 and a_best.p99 < 100 else 'NOT MET'} "
@@ -1030,6 +1076,7 @@ def main() -> None:
                     f"{a.rate / a0.rate:>6.2f}x {a.p99 / a0.p99:>6.2f}x {c.rate / c0.rate:>6.2f}x"
                 )
         print("\npgbench script (c):\n" + bench.script.read_text())
+        print("pgbench script (d), tenant set for the session in the URL:\n" + bench.core_script.read_text())
         print(
             f"total wall time {time.perf_counter() - began_all:.0f} s; load average now "
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"

@@ -35,6 +35,11 @@ outcome against the database (PASS/FAIL). Not a test: the figures depend on the 
 load generator shares it with the server and the database.
 
     ./dev python bench/sitting.py [--candidates 2000] [--think-seconds 6] [--ramp-seconds 120] [--workers 2]
+
+The exam-opening surge (issue 19): `--surge-candidates 2000 --surge-seconds 60` sends 2,000 more
+candidates within 60 s once the first `--candidates` are in (from `--surge-at`, default the end of
+their ramp) and still saving; it ends with one line: the surge's start p95, the save p99 while it
+arrives, errors, and the database check.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import msgspec
 import psutil
 from _harness import RawConnection, Service, bench_tenant, candidate_token, free_port, ok, running_service
 from delivery_load import SAVES_PER_CANDIDATE, percentiles, quantiles_ms, sample_answer
+from saves import top_functions
 
 from service.db.pool import _init_connection
 
@@ -80,6 +86,28 @@ TABLES = (
     "webhook_deliveries",
 )
 MB = 1024 * 1024
+# frames whose total time a profile of the surge prints (callees included)
+START_FRAMES = (
+    "Litestar.__call__",
+    "authenticate_and_limit",
+    "DeliveryController.start",
+    "DeliveryController.save",
+    "person_for_sign_in",
+    "attempts.py:start",
+    "_assigned",
+    "delivered (service/delivery/published.py",
+    "with_ancestors",
+    "submit_overdue",
+    "views (service/delivery/published.py",
+    "candidate_view",
+    "in_one_language",
+    "draw_form",
+    "tenant_transaction",
+    "Connection._execute",
+    "encode",
+    "compress",
+    "_SelectorSocketTransport.write",
+)
 
 
 @dataclass
@@ -219,6 +247,13 @@ class Sitting:
     def now(self) -> float:
         return time.perf_counter() - self.began
 
+    def arrival(self, index: int, rng: random.Random) -> float:
+        """When candidate `index` arrives: the first `--candidates` over `--ramp-seconds`, then the
+        surge's `--surge-candidates` over `--surge-seconds` from `--surge-at`."""
+        if index < self.args.candidates:
+            return rng.uniform(0, self.args.ramp_seconds)
+        return self.args.surge_at + rng.uniform(0, self.args.surge_seconds)
+
     def think(self, rng: random.Random) -> float:
         return 0.0 if self.think_mu is None else rng.lognormvariate(self.think_mu, self.args.think_sigma)
 
@@ -342,7 +377,7 @@ class Sitting:
         rng = random.Random(self.args.seed * 1_000_003 + index)
         ledger = Ledger(person)
         self.ledgers.append(ledger)
-        await asyncio.sleep(max(0.0, rng.uniform(0, self.args.ramp_seconds) - self.now()))
+        await asyncio.sleep(max(0.0, self.arrival(index, rng) - self.now()))
         client = Client(self.host, self.port, headers)
         start_path, start_body = f"/v1/me/assessments/{ASSESSMENT}/attempts", {"number": 1}
         data = await self.write(client, "start", "POST", start_path, start_body)
@@ -597,6 +632,49 @@ def print_windows(run: Sitting, memory: Memory, wall: float, width: float) -> No
         )
 
 
+async def profile_surge(run: Sitting, service: Service, args: argparse.Namespace, profile: Path) -> bool:
+    """py-spy on the service's processes while the surge arrives (or the ramp, with no surge)."""
+    await asyncio.sleep(max(0.0, args.surge_at - run.now()))
+    seconds = args.surge_seconds if args.surge_candidates else args.ramp_seconds
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        *("record", "--pid", str(service.pid), "--subprocesses", "--rate", "100", "--format", "raw"),
+        *("--output", str(profile), "--duration", str(int(seconds))),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await spy.wait() == 0
+
+
+def print_surge(run: Sitting, args: argparse.Namespace) -> str:
+    """The surge's own figures: its starts, and every save answered while its candidates arrived
+    (the candidates already in keep saving meanwhile)."""
+    lo, hi = args.surge_at, args.surge_at + args.surge_seconds
+    surge_people = {f"cand-{i:06d}" for i in range(args.candidates, args.candidates + args.surge_candidates)}
+    started = sum(
+        1 for ledger in run.ledgers if ledger.person in surge_people and ledger.sat_from is not None
+    )
+    starts = [r[2] for r in run.records if r[1] == "start" and lo <= r[0]]
+    saves = [r[2] for r in run.records if r[1] == "save" and lo <= r[0] < hi + 30]
+    errors = sum(1 for t in run.error_times if lo <= t < hi + 30)
+    start_q, save_q = quantiles_ms(starts), quantiles_ms(saves)
+    start_p95 = "n/a" if start_q is None else f"{start_q[1]:.0f} ms"
+    save_p99 = "n/a" if save_q is None else f"{save_q[2]:.0f} ms"
+    print(
+        f"\nsurge: {args.surge_candidates:,} candidates arriving within {args.surge_seconds:.0f} s from t+{lo:.0f}s "
+        f"({args.surge_candidates / max(args.surge_seconds, 1):.1f} starts/s) while {args.candidates:,} keep saving"
+    )
+    print(f"  starts from t+{lo:.0f}s: n={len(starts)}  {percentiles(starts)}")
+    print(f"  saves answered t+{lo:.0f}s to t+{hi + 30:.0f}s: n={len(saves)}  {percentiles(saves)}")
+    print(
+        f"  errors in that time: {errors}; surge candidates started: {started:,} of {args.surge_candidates:,}"
+    )
+    return (
+        f"start p95 {start_p95} (goal < 1 s), save p99 {save_p99} (goal < 250 ms), {errors} errors, "
+        f"{started:,}/{args.surge_candidates:,} started"
+    )
+
+
 def print_sizes(before: dict[str, int], after: dict[str, int], attempts: int) -> None:
     print(f"\ndatabase size (pg_database_size; tables with indexes and TOAST), {attempts:,} attempts:")
     print(f"  {'':<20} {'before MB':>10} {'after MB':>10} {'growth MB':>10} {'per 1,000 attempts MB':>22}")
@@ -613,7 +691,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     receiver = Receiver()
     await receiver.start()
     async with httpx.AsyncClient(base_url=service.url, timeout=120) as http:
-        tenant_id, admin, people = await bench_tenant(http, service.keys, args.candidates)
+        everyone = args.candidates + args.surge_candidates
+        tenant_id, admin, people = await bench_tenant(http, service.keys, everyone)
         await ok(
             http.post(
                 "/v1/webhooks",
@@ -627,7 +706,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     tokens = [candidate_token(service.keys, tenant_id, person) for person in people]
     before = await sizes(owner_url)
     print(
-        f"set-up (tenant, {args.candidates:,} people, item bank, assessment, tokens): "
+        f"set-up (tenant, {everyone:,} people, item bank, assessment, tokens): "
         f"{time.perf_counter() - began_setup:.1f} s",
         flush=True,
     )
@@ -638,6 +717,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     memory.start()
     cpu = (own_cpu_seconds(), memory.cpu_seconds(), postgres_cpu_seconds(service.data_dir))
     progress = asyncio.create_task(run.progress())
+    profile = Path(f"/tmp/sitting-profile-{datetime.now(UTC):%Y%m%d-%H%M}.txt")
+    spy = asyncio.create_task(profile_surge(run, service, args, profile)) if args.profile else None
     await asyncio.gather(
         *(run.sit(i, person, token) for i, (person, token) in enumerate(zip(people, tokens, strict=False)))
     )
@@ -663,7 +744,7 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     acked_saves = sum(1 for r in run.records if r[1] == "save" and r[3] < 300)
     print(
         f"\nload: {wall:.1f} s wall from the first arrival to the last candidate's end "
-        f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {args.candidates:,} submitted)"
+        f"({sum(1 for ledger in run.ledgers if ledger.submitted):,} of {len(run.ledgers):,} submitted)"
     )
     print(
         f"saves/s (acknowledged saves / wall): {acked_saves / wall:,.1f}   ({acked_saves:,} saves, "
@@ -704,7 +785,14 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         f"webhooks: {len(receiver.events):,} of {counts['webhook events']:,} events received by the subscriber "
         f"{delivered_after:.1f} s after the load ({sum(receiver.events.values()) - len(receiver.events)} received twice)"
     )
+    if spy is not None and await spy:
+        print(
+            f"\nprofile of the surge (py-spy at 100 Hz on every service process, t+{args.surge_at:.0f}s for "
+            f"{args.surge_seconds:.0f} s; not a measurement):"
+        )
+        top_functions(profile, service.pid, patterns=START_FRAMES)
     print("\ncheck against the database:" + "".join(f"\n  {k}: {v:,}" for k, v in counts.items()))
+    surge = print_surge(run, args) if args.surge_candidates else None
     for failure in failures[:20]:
         print(f"  FAIL: {failure}")
     lost = run.counts["acknowledged saves missing on resume"] + sum(
@@ -718,6 +806,8 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         + (f" + {stray} from saves whose acknowledgement never came" if stray else "")
         + (f"; {lost} resume/replay anomalies" if lost else "")
     )
+    if surge is not None:
+        print(f"surge summary: {surge}, database check {verdict}")
 
 
 def main() -> None:
@@ -725,6 +815,25 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2000, help="candidates sitting in the same window")
     parser.add_argument(
         "--ramp-seconds", type=float, default=120.0, help="arrivals spread uniformly over this"
+    )
+    parser.add_argument(
+        "--surge-candidates",
+        type=int,
+        default=0,
+        help="the exam-opening surge: this many more candidates arrive within --surge-seconds from --surge-at, "
+        "while the first --candidates keep saving",
+    )
+    parser.add_argument(
+        "--surge-seconds", type=float, default=60.0, help="the surge's arrivals spread over this"
+    )
+    parser.add_argument(
+        "--surge-at",
+        type=float,
+        default=None,
+        help="run time of the surge's first arrival (default: end of the ramp)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the service during the surge and print where time goes"
     )
     parser.add_argument("--think-seconds", type=float, default=6.0, help="mean think time before each save")
     parser.add_argument("--think-sigma", type=float, default=0.6, help="sigma of the lognormal think time")
@@ -752,19 +861,27 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.surge_at is None:
+        args.surge_at = args.ramp_seconds
     print(
         f"sitting: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         f", {os.cpu_count()} cores"
     )
     print("options: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
     per = SAVES_PER_CANDIDATE * args.think_seconds
+    everyone = args.candidates + args.surge_candidates
     if args.think_seconds > 0:
         print(
             f"offered: each candidate makes {SAVES_PER_CANDIDATE} saves over ~{per:.0f} s of think time; with all "
-            f"{args.candidates:,} sitting at once, ~{args.candidates / args.think_seconds:,.0f} saves/s "
+            f"{everyone:,} sitting at once, ~{everyone / args.think_seconds:,.0f} saves/s "
             f"(plus {args.retry_share:.0%} replays), {args.candidates / max(args.ramp_seconds, 1):,.1f} starts/s "
-            f"during the ramp; a sitting of 60 items at 30 s each would offer "
-            f"{args.candidates / 30:,.0f} saves/s"
+            f"during the ramp"
+            + (
+                f", {args.surge_candidates / max(args.surge_seconds, 1):,.1f} during the surge"
+                if args.surge_candidates
+                else ""
+            )
+            + f"; a sitting of 60 items at 30 s each would offer {everyone / 30:,.0f} saves/s"
         )
     signal.signal(
         signal.SIGTERM, lambda *_: sys.exit(143)

@@ -26,6 +26,8 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -114,3 +116,21 @@ async def browser_page() -> AsyncIterator[OfflinePage]:
             yield offline
         finally:
             await browser.close()
+
+
+README_SHOT = {"x": 0, "y": 0, "width": 1280, "height": 800}  # the README's screenshots: a window's top
+
+
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """Where a browser test's screenshots go: $CONSOLE_SCREENSHOTS when set (the README's are made with
+    `CONSOLE_SCREENSHOTS=docs/screenshots`), else a fresh temporary directory. Nothing else goes there."""
+    wanted = os.environ.get("CONSOLE_SCREENSHOTS")
+    shots = Path(wanted) if wanted else tmp_path_factory.mktemp(name)
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {shots}")
+    return shots
+
+
+async def readme_shot(page: Any, path: Path) -> None:
+    """The page's top 1280x800, as a reader's window shows it (a full page would be too tall and too big)."""
+    await page.screenshot(path=str(path), clip=README_SHOT)

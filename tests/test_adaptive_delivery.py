@@ -303,6 +303,32 @@ async def test_two_saves_of_the_current_item_at_once_the_first_answer_stays(
     assert second.adaptive is not None and second.adaptive.items_given == 1
 
 
+async def test_a_worker_holding_the_rules_saves_adaptive_items_in_a_transaction_only(
+    client: httpx.AsyncClient, cat: dict[str, Any], app_url: str
+):
+    """The one-round-trip save (`save_at_once`, migration 0023) is for fixed forms: with an
+    attempt's rules held, a save of an adaptive item still goes the transaction's way (row lock,
+    first answer kept, next item), so a newer revision through it changes nothing."""
+    me = cat["candidates"][0]
+    state = (await client.post("/v1/me/assessments/cat/attempts", json={}, headers=me)).json()
+    attempt, current = UUID(state["attempt"]["id"]), state["items"][0]["ref"]
+    url = f"/v1/me/attempts/{attempt}/answers/{current}"
+    assert (await client.put(url, json=_right(current), headers=me)).status_code == 200
+    assert attempts.cached_rules(attempt) is not None  # the rules are held now
+
+    pool = await create_pool(app_url, max_size=1)
+    try:
+        at_once = await attempts.save_at_once(
+            pool, UUID(cat["id"]), "c1", attempt, current, SaveAnswer(2, Answer(choice="a"))
+        )
+    finally:
+        await pool.close()
+    assert at_once is None  # nothing written: `save` in a tenant transaction answers it
+    later = (await client.put(url, json={"revision": 2, "answer": {"choice": "a"}}, headers=me)).json()
+    assert not later["applied"] and later["answer"] == {"choice": "c"} and later["revision"] == 1
+    assert later["next_item"]["ref"] != current
+
+
 async def test_publishing_needs_a_published_calibration_that_covers_the_pool(
     client: httpx.AsyncClient, cat: dict[str, Any], owner: asyncpg.Connection
 ):

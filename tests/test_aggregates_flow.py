@@ -479,3 +479,161 @@ async def test_training_effect_after_an_unknown_assessment_is_404_naming_after(c
             f"/v1/assessments/nope/training-effect{suffix}", params={"after": "quiz"}, headers=admin
         )
         assert unknown_before.status_code == 404
+
+
+def _same(x: Any, y: Any) -> bool:
+    if x is None or y is None:
+        return x is None and y is None
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+
+
+async def test_training_effect_by_position_equals_the_per_measure_join_on_random_results(region, owner_url):
+    """The training effect's paired figures (`paired_by_measure`: measures in columns, one row per
+    person) equal the reference query's (a row per person and measure, matched by name) on random
+    results: people on one side only, placeholders, measure lists alike or not (reordered, missing,
+    extra), any unit or category filter. Each case is rolled back."""
+    from uuid import uuid4
+
+    from service.aggregates import views
+    from service.tenancy.tree import subtree_range
+
+    conn = await asyncpg.connect(owner_url)
+    try:
+        ids = {r["code"]: r["id"] for r in await conn.fetch("SELECT code, id FROM assessments")}
+        units = [(r["id"], r["path"]) for r in await conn.fetch("SELECT id, path FROM org_units")]
+        lists = [
+            ("overall", "AA", "AG", "AK"),
+            ("overall", "AG", "AA", "AK"),
+            ("overall", "AA"),
+            ("AK", "overall", "X"),
+        ]
+        for seed in range(12):
+            rng = random.Random(seed)
+            mixed = seed % 3 == 0  # a third of the cases mix measure lists; the rest have one list throughout
+            rows = []
+            for _ in range(rng.randint(0, 40)):
+                person = uuid4()
+                for code in rng.sample(["quiz", "quiz2"], rng.choice([1, 2, 2, 2])):
+                    measures = rng.choice(lists) if mixed else lists[0]
+                    unit = rng.choice([None, *[u for u, _ in units]])
+                    placeholder = rng.random() < 0.05
+                    rows.append(
+                        (
+                            ids[code],
+                            person,
+                            None if placeholder else uuid4(),
+                            unit,
+                            rng.choice(["teacher", "civil_servant"]),
+                            [] if placeholder else list(measures),
+                            []
+                            if placeholder
+                            else [float(rng.choice([rng.uniform(0, 100), 50])) for _ in measures],
+                            [] if placeholder else [0] * len(measures),
+                        )
+                    )
+            case = conn.transaction()
+            await case.start()
+            try:
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
+                await conn.execute("DELETE FROM results")
+                await conn.executemany(
+                    """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, measures,
+                                            scaled, level_ranks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                    rows,
+                )
+                for path in [None, *(p for _, p in units)]:
+                    for category in [None, "teacher"]:
+                        low, high = subtree_range(path) if path else (None, None)
+                        args = (ids["quiz"], ids["quiz2"], low, high, category)
+                        fast = await views.paired_by_measure(conn, *args)
+                        reference = {r["measure"]: r for r in await conn.fetch(views._PAIRED, *args)}
+                        assert set(fast) == set(reference), (seed, path, category)
+                        for measure, row in reference.items():
+                            got = fast[measure]
+                            assert got.n == row["n"], (seed, measure)
+                            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
+                                assert _same(getattr(got, field), row[field]), (seed, measure, field)
+            finally:
+                await case.rollback()
+    finally:
+        await conn.close()
+
+
+async def test_a_rebuild_and_a_concurrent_submission_wait_for_each_other(
+    client, region, owner_url, monkeypatch
+):
+    """Forced both ways: a submission that has moved the rollups but not committed holds a rebuild
+    off until it commits; a rebuild that has computed but not committed holds a submission's
+    rollup update off until it commits. Either way both count, and the stored figures are in step."""
+    from service.aggregates import rebuild, rollups
+
+    admin, rng = region["admin"], random.Random(3)
+    tokens = [token for _, _, token in region["people"].values()]
+    owner = await asyncpg.connect(owner_url)
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+
+    async def started(token):
+        attempt = (await client.post("/v1/me/assessments/quiz2/attempts", json={}, headers=token)).json()
+        answer = {"revision": 1, "answer": _answer(rng, "T-SC-1")}
+        await client.put(
+            f"/v1/me/attempts/{attempt['attempt']['id']}/answers/T-SC-1", json=answer, headers=token
+        )
+        return attempt["attempt"]["id"]
+
+    async def rebuilt():
+        job = await client.post(
+            "/v1/assessments/quiz2/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+        )
+        return await _settled(client, admin, f"/v1/assessments/quiz2/aggregate-jobs/{job.json()['id']}")
+
+    async def until_one_waits(task):
+        while not task.done() and not await owner.fetchval(waiting):
+            await asyncio.sleep(0.01)
+        assert not task.done()  # it is waiting on the other's lock
+
+    try:
+        # 1. the submission first: it has written its rollup deltas and holds them uncommitted
+        held, release = asyncio.Event(), asyncio.Event()
+        write_deltas = rollups.write_deltas
+
+        async def deltas_then_hold(conn, deltas):  # type: ignore[no-untyped-def]
+            await write_deltas(conn, deltas)
+            held.set()
+            await release.wait()
+
+        monkeypatch.setattr(rollups, "write_deltas", deltas_then_hold)
+        attempt = await started(tokens[0])
+        submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=tokens[0]))
+        await asyncio.wait_for(held.wait(), 10)
+        job = asyncio.create_task(rebuilt())
+        await until_one_waits(job)
+        release.set()
+        assert (await submit).status_code == 200
+        assert (await job)["result"]["results"] == 1
+        monkeypatch.setattr(rollups, "write_deltas", write_deltas)
+        await _check_in_step(client, admin, "quiz2")
+
+        # 2. the rebuild first: it has computed the rollups and holds them uncommitted
+        held, release = asyncio.Event(), asyncio.Event()
+        compute = rebuild._rollups
+
+        async def rollups_then_hold(conn, *args):  # type: ignore[no-untyped-def]
+            rows = await compute(conn, *args)
+            held.set()
+            await release.wait()
+            return rows
+
+        monkeypatch.setattr(rebuild, "_rollups", rollups_then_hold)
+        attempt = await started(tokens[1])
+        job = asyncio.create_task(rebuilt())
+        await asyncio.wait_for(held.wait(), 10)
+        submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=tokens[1]))
+        await until_one_waits(submit)
+        release.set()
+        assert (await job)["result"]["results"] == 1  # computed before the submission counted
+        assert (await submit).status_code == 200
+        monkeypatch.setattr(rebuild, "_rollups", compute)
+        checked = await _check_in_step(client, admin, "quiz2")
+        assert checked["result"]["results_checked"] == 2  # both submissions count
+    finally:
+        await owner.close()

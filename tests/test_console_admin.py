@@ -4,6 +4,7 @@ people (filters, pages, edit, deactivate, import with every bad row named), serv
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -15,6 +16,8 @@ import pytest
 import xlsxwriter
 
 from service.config import Settings
+from service.console import sessions
+from service.db.pool import tenant_transaction
 from service.tenancy import spreadsheets
 from tests.console_helpers import csrf_of, demo_console, sign_in
 
@@ -187,6 +190,23 @@ async def test_people_filters_pages_edit_deactivate_and_import(settings: Setting
         assert (await http.get("/console/people/nobody")).status_code == 404
 
 
+async def _shown_once(http: httpx.AsyncClient, posted: httpx.Response, kind: str) -> tuple[str, str]:
+    """A POST that made a secret redirects (Post/Redirect/Get); the page it names shows the secret and the
+    id once, `no-store` and `no-referrer`; a second look (a reload, back) finds it gone."""
+    assert posted.status_code == 303 and posted.headers["location"] == f"/console/{kind}s/secret", posted.text
+    assert 'data-testid="secret"' not in posted.text
+    shown = await http.get(posted.headers["location"])
+    assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    assert shown.headers["referrer-policy"] == "no-referrer"
+    secret = re.search(r'data-testid="secret">([^<]+)<', shown.text)
+    object_id = re.search(r'data-testid="object-id">([^<]+)<', shown.text)
+    assert secret and object_id
+    again = await http.get(posted.headers["location"])
+    assert again.status_code == 410 and again.headers["cache-control"] == "no-store"
+    assert 'data-testid="secret-gone"' in again.text and secret.group(1) not in again.text
+    return object_id.group(1), secret.group(1)
+
+
 async def test_clients_and_webhooks_show_each_secret_once(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -200,33 +220,33 @@ async def test_clients_and_webhooks_show_each_secret_once(
             "/console/clients",
             data={"csrf_token": csrf, "name": "HR", "scopes": ["people:write", "scores:read"]},
         )
-        assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
-        secret = re.search(r'data-testid="secret">([^<]+)<', created.text)
-        client_id = re.search(r'data-testid="object-id">([^<]+)<', created.text)
-        assert secret and client_id
+        client_id, secret = await _shown_once(http, created, "client")
         token = await http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials", "scope": "people:write"},
-            auth=(client_id.group(1), secret.group(1)),
+            auth=(client_id, secret),
         )
         assert token.status_code == 200, token.text
         listed = await http.get("/console/clients")
-        assert secret.group(1) not in listed.text and "people:write, scores:read" in listed.text
-        rotated = await http.post(
-            f"/console/clients/{client_id.group(1)}/rotate", data={"csrf_token": csrf, "grace_seconds": "0"}
+        assert secret not in listed.text and "people:write, scores:read" in listed.text
+        assert listed.text.count('data-testid="revoke-') == 1, (
+            "reloading the secret page made no second client"
         )
-        fresh = re.search(r'data-testid="secret">([^<]+)<', rotated.text)
-        assert fresh and fresh.group(1) != secret.group(1)
-        revoked = await http.post(f"/console/clients/{client_id.group(1)}/revoke", data={"csrf_token": csrf})
+        rotated = await http.post(
+            f"/console/clients/{client_id}/rotate", data={"csrf_token": csrf, "grace_seconds": "0"}
+        )
+        _, fresh = await _shown_once(http, rotated, "client")
+        assert fresh != secret
+        revoked = await http.post(f"/console/clients/{client_id}/revoke", data={"csrf_token": csrf})
         assert revoked.status_code == 303
         assert "rotate-HR" not in (await http.get("/console/clients")).text
-        late = await http.post(f"/console/clients/{client_id.group(1)}/rotate", data={"csrf_token": csrf})
+        late = await http.post(f"/console/clients/{client_id}/rotate", data={"csrf_token": csrf})
         assert late.status_code == 409 and 'data-testid="client-error"' in late.text
         assert 'data-testid="secret"' not in late.text
         after = await http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials"},
-            auth=(client_id.group(1), fresh.group(1)),
+            auth=(client_id, fresh),
         )
         assert after.status_code in (400, 401)
         gone = await http.post(
@@ -243,11 +263,9 @@ async def test_clients_and_webhooks_show_each_secret_once(
             "/console/webhooks",
             data={"csrf_token": csrf, "url": "https://hooks.example.com/x", "events": ["score.finalized"]},
         )
-        assert hook.status_code == 200 and hook.headers["cache-control"] == "no-store"
-        hook_secret = re.search(r'data-testid="secret">([^<]+)<', hook.text)
-        hook_id = re.search(r'data-testid="object-id">([^<]+)<', hook.text)
-        assert hook_secret and hook_id
-        detail_url = f"/console/webhooks/{hook_id.group(1)}"
+        hook_id, hook_secret = await _shown_once(http, hook, "webhook")
+        assert (await http.get("/console/webhooks")).text.count('data-testid="webhook-row"') == 1
+        detail_url = f"/console/webhooks/{hook_id}"
         tested = await http.post(f"{detail_url}/test", data={"csrf_token": csrf})
         assert tested.status_code == 303
         detail = await http.get(tested.headers["location"])
@@ -255,7 +273,7 @@ async def test_clients_and_webhooks_show_each_secret_once(
             'data-testid="test-queued"' in detail.text
             and 'data-testid="delivery-webhook.test"' in detail.text
         )
-        assert hook_secret.group(1) not in detail.text
+        assert hook_secret not in detail.text
         delivery = re.search(r"/deliveries/([0-9a-f-]+)/redeliver", detail.text)
         assert delivery
         again = await http.post(
@@ -263,14 +281,18 @@ async def test_clients_and_webhooks_show_each_secret_once(
         )
         assert again.status_code == 303
         rotated_hook = await http.post(f"{detail_url}/rotate-secret", data={"csrf_token": csrf})
-        new_secret = re.search(r'data-testid="secret">([^<]+)<', rotated_hook.text)
-        assert new_secret and new_secret.group(1) != hook_secret.group(1)
-        assert new_secret.group(1) not in (await http.get("/console/webhooks")).text
+        _, new_secret = await _shown_once(http, rotated_hook, "webhook")
+        assert new_secret != hook_secret
+        assert new_secret not in (await http.get("/console/webhooks")).text
+        # a webhook's secret is not a client's: each page takes only its own kind
+        other = await http.post(f"{detail_url}/rotate-secret", data={"csrf_token": csrf})
+        assert (await http.get("/console/clients/secret")).status_code == 410
+        assert (await _shown_once(http, other, "webhook"))[1] != new_secret
 
         logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
         assert "assess.access" in logged or "/console/webhooks" in logged  # the access log was captured
         for shown in (secret, fresh, hook_secret, new_secret):
-            assert shown.group(1) not in logged
+            assert shown not in logged
 
         tenant = await http.get("/console/tenant")
         assert (
@@ -278,6 +300,94 @@ async def test_clients_and_webhooks_show_each_secret_once(
             and "demo-province" in tenant.text
             and "<form" not in tenant.text.split("<main", 1)[1]
         )
+
+
+async def test_a_webhook_is_disabled_enabled_and_deleted_as_the_api_does(settings: Settings) -> None:
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        made = await http.post(
+            "/console/webhooks",
+            data={"csrf_token": csrf, "url": "https://hooks.example.com/y", "events": ["score.finalized"]},
+        )
+        hook_id, _ = await _shown_once(http, made, "webhook")
+        detail_url = f"/console/webhooks/{hook_id}"
+        off = await http.post(f"{detail_url}/active", data={"csrf_token": csrf, "active": "false"})
+        assert off.status_code == 303 and off.headers["location"] == f"{detail_url}?done=disabled"
+        page = await http.get(off.headers["location"])
+        assert 'data-testid="webhook-disabled"' in page.text and 'data-testid="enable-webhook"' in page.text
+        refused = await http.post(f"{detail_url}/test", data={"csrf_token": csrf})  # the API's rule: 409
+        assert refused.status_code == 409 and 'data-testid="webhook-problem"' in refused.text
+        on = await http.post(f"{detail_url}/active", data={"csrf_token": csrf, "active": "true"})
+        page = await http.get(on.headers["location"])
+        assert 'data-testid="webhook-enabled"' in page.text and 'data-testid="disable-webhook"' in page.text
+        assert (await http.post(f"{detail_url}/test", data={"csrf_token": csrf})).status_code == 303
+
+        unconfirmed = await http.post(f"{detail_url}/delete", data={"csrf_token": csrf})
+        assert unconfirmed.status_code == 422 and 'data-testid="webhook-problem"' in unconfirmed.text
+        deleted = await http.post(f"{detail_url}/delete", data={"csrf_token": csrf, "confirm": "yes"})
+        assert deleted.status_code == 303 and deleted.headers["location"] == "/console/webhooks?done=deleted"
+        listed = await http.get(deleted.headers["location"])
+        assert 'data-testid="webhook-deleted"' in listed.text and hook_id not in listed.text
+        assert (await http.get(detail_url)).status_code == 404
+        for action, data in (("delete", {"confirm": "yes"}), ("delete", {}), ("active", {"active": "true"})):
+            gone = await http.post(f"{detail_url}/{action}", data={"csrf_token": csrf, **data})
+            assert gone.status_code == 404, action
+
+
+async def test_a_held_secret_goes_to_one_page_of_two_at_once_and_not_after_minutes(
+    settings: Settings,
+) -> None:
+    """Two looks at once (a double reload): the second waits on the session's row until the first has
+    taken the secret (seen waiting in pg_stat_activity, not timed), then finds nothing. A secret not
+    looked at within `HOLD_SECRET` is never shown."""
+    async with demo_console(settings) as http:
+        await sign_in(http, "admin")
+        csrf = await _csrf(http)
+        pool = http._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+        session = await sessions.find(pool, http.cookies["assess_console"])
+        assert session is not None
+        made = await http.post(
+            "/console/clients", data={"csrf_token": csrf, "name": "HR", "scopes": ["people:write"]}
+        )
+        assert made.status_code == 303
+        async with tenant_transaction(pool, session.tenant_id) as first:
+            taken = await sessions.take_secret(first, session, "client")
+            assert taken is not None and taken.label == "HR" and taken.secret
+
+            async def second() -> sessions.HeldSecret | None:
+                async with tenant_transaction(pool, session.tenant_id) as conn:
+                    return await sessions.take_secret(conn, session, "client")
+
+            pid = await first.fetchval("SELECT pg_backend_pid()")
+            waiting = asyncio.create_task(second())
+            while not await first.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> $1",
+                pid,
+            ):
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+        assert await waiting is None
+        assert (await http.get("/console/clients/secret")).status_code == 410
+
+        late = await http.post(
+            "/console/clients", data={"csrf_token": csrf, "name": "HR2", "scopes": ["people:write"]}
+        )
+        assert late.status_code == 303
+        async with tenant_transaction(pool, session.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE console_sessions SET held_secret_until = now() - interval '1 second' WHERE id_hash = $1",
+                session.id_hash,
+            )
+        expired = await http.get("/console/clients/secret")
+        assert expired.status_code == 410 and 'data-testid="secret"' not in expired.text
+        async with tenant_transaction(pool, session.tenant_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT held_secret, held_secret_until FROM console_sessions WHERE id_hash = $1",
+                session.id_hash,
+            )
+        assert row is not None and (row["held_secret"], row["held_secret_until"]) == (None, None)
 
 
 ADMIN_PAGES = [
@@ -324,4 +434,4 @@ async def test_only_admins_administer(settings: Settings) -> None:
                 assert "save-person" not in (await http.get("/console/people/demo-0001")).text
     async with demo_console(settings) as http:
         await sign_in(http, "admin")
-        assert len(re.findall('data-testid="nav-admin"', (await http.get("/console/")).text)) == 5
+        assert len(re.findall('data-testid="nav-admin"', (await http.get("/console/")).text)) == 7

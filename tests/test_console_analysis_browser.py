@@ -2,7 +2,7 @@
 withheld cell shown as withheld, switches to English, downloads a chart (SVG and PNG, drawn by the
 vendored ECharts) and its table (CSV with a BOM), and opens the printable unit report, whose print
 style sheet hides the console around it. axe-core checks each screen; screenshots go to a temporary
-directory (printed)."""
+directory (printed), or to $CONSOLE_SCREENSHOTS (the README's: `CONSOLE_SCREENSHOTS=docs/screenshots`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ import httpx
 import pytest
 
 from service.auth.keys import ServiceKeys
-from tests.browser import OfflinePage, browser_page, live_service  # noqa: F401  (fixtures)
+from tests.browser import (  # noqa: F401  (fixtures)
+    OfflinePage,
+    browser_page,
+    live_service,
+    readme_shot,
+    screenshot_dir,
+)
 from tests.test_console_analysis import build_region
 from tests.test_console_browser import _axe
 from tests.test_console_marking_browser import _session
@@ -27,8 +33,10 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
     service_keys: ServiceKeys,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    shots = tmp_path_factory.mktemp("analysis-screens")
-    print(f"screenshots: {shots}")
+    shots = screenshot_dir(tmp_path_factory, "analysis-screens")
+    downloads = tmp_path_factory.mktemp(
+        "analysis-downloads"
+    )  # what the analyst downloads: never among the shots
     async with httpx.AsyncClient(base_url=live_service, timeout=60) as client:
         tenant = await build_region(client, service_keys, "analysis-browser")
     session_id = await _session(app_url, tenant["id"], ["analyst"], "analyst-1")
@@ -52,14 +60,14 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
         await page.wait_for_url(f"**/analysis?unit={unit}")
     assert await page.get_attribute('[data-testid="crumb-townA1"]', "aria-current") == "page"
     assert (await page.text_content('[data-testid="row-total"] td.num')).strip() == "4"  # type: ignore[union-attr]
-    await page.screenshot(path=str(shots / "1-township.png"), full_page=True)
+    await readme_shot(page, shots / "console-analysis-township.png")
 
     await page.click('[data-testid="crumb-cityA"]')  # back up by the breadcrumbs
     await page.wait_for_url("**/analysis?unit=cityA")
     withheld = '[data-testid="row-countyA2"] td.num'
     assert "已隐去" in (await page.text_content(withheld) or "")
     await _axe(page, "drill-down, city (zh-CN)")
-    await page.screenshot(path=str(shots / "2-city-zh.png"), full_page=True)
+    await readme_shot(page, shots / "console-analysis-city.png")
 
     await page.select_option("#lang", "en")
     async with page.expect_navigation():  # type: ignore[attr-defined]
@@ -71,16 +79,16 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
     await page.wait_for_selector('#chart-overall[data-drawn="true"] svg')
     assert await page.get_attribute("#chart-overall", "aria-label")  # ECharts' aria option describes it
     await _axe(page, "drill-down, city (en)")
-    await page.screenshot(path=str(shots / "3-city-en.png"), full_page=True)
+    await readme_shot(page, shots / "console-analysis-city-en.png")
 
     async with page.expect_download() as svg_info:
         await page.click('[data-testid="chart-overall-svg"]')
-    svg = shots / "chart.svg"
+    svg = downloads / "chart.svg"
     await (await svg_info.value).save_as(str(svg))
     assert b"<svg" in svg.read_bytes()[:300]
     async with page.expect_download() as png_info:
         await page.click('[data-testid="chart-overall-png"]')
-    png = shots / "chart.png"
+    png = downloads / "chart.png"
     await (await png_info.value).save_as(str(png))
     assert png.read_bytes().startswith(b"\x89PNG")
 
@@ -89,7 +97,7 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
     assert await page.is_visible(f"{table} table")
     async with page.expect_download() as csv_info:
         await page.click('[data-testid="figure-chart-overall"] [data-testid="table-csv"]')
-    csv = shots / "table.csv"
+    csv = downloads / "table.csv"
     await (await csv_info.value).save_as(str(csv))
     lines = csv.read_bytes().decode("utf-8").splitlines()
     assert lines[0].startswith("\ufeffassessment,unit,") and any(",countyA2," in ln for ln in lines)
@@ -101,9 +109,9 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
     await page.emulate_media(media="print")  # type: ignore[attr-defined]
     assert not await page.is_visible("header.top") and not await page.is_visible('[data-testid="print"]')
     assert await page.is_visible('[data-testid="level-shares"]')
-    await page.screenshot(path=str(shots / "4-unit-report-print.png"), full_page=True)
+    await readme_shot(page, shots / "console-analysis-report-print.png")
     pdf = await page.pdf(format="A4", print_background=True)  # type: ignore[attr-defined]
-    (shots / "unit-report.pdf").write_bytes(pdf)
+    (downloads / "unit-report.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF")
 
     # The other screens draw their charts with no script error, and pass axe.
@@ -124,7 +132,7 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
         await page.goto(f"{live_service}/console/assessments/quiz/analysis/{path}")
         await page.wait_for_selector(f'#{chart}[data-drawn="true"] svg')
         await _axe(page, path)
-        await page.screenshot(path=str(shots / f"5-{chart}.png"), full_page=True)
+        await readme_shot(page, shots / f"console-analysis-{chart.removeprefix('chart-')}.png")
 
     browser_page.assert_offline()
     assert [e for e in browser_page.console_errors if EMPTY_STYLE not in e] == []

@@ -33,7 +33,7 @@ from litestar.response import Redirect
 
 from service.auth.keys import ServiceKeys
 from service.console.framework_form import dom_id
-from tests.browser import OfflinePage, browser_page, live_service  # noqa: F401  (fixtures)
+from tests.browser import OfflinePage, browser_page, live_service, readme_shot  # noqa: F401  (fixtures)
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 from tests.test_console_browser import _axe
 from tests.test_console_oidc import CLIENT_ID, FakeProvider, on_loopback
@@ -445,7 +445,7 @@ async def test_a_new_admin_adopts_edits_publishes_authors_imports_and_publishes_
     await page.wait_for_selector('[data-testid="status"]:has-text("Published")')
     assert await page.get_attribute('[data-testid="audience-count"]', "data-count") == "7"
     await _axe(page, "published assessment")
-    await page.screenshot(path=str(shots / "console-assessment-published.png"))
+    await readme_shot(page, shots / "console-assessment-published.png")
 
     # Sign out: back at the sign-in page, the console closed.
     await page.click('[data-testid="logout"]')

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from openbadgeslib.ob3.verifier import OB3VerificationError, OB3Verifier
 from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
 from service.results import credentials, scores
+from service.results.vc_jwt import IssuerKey
 from tests.delivery_setup import ITEMS, delivery_tenant
 from tests.harness import app_for, serving, snapshot
 
@@ -55,9 +57,20 @@ def settings(settings: Settings) -> Settings:
 async def badged(client, service_keys):
     """Credentials on for 'quiz' (AK from L2, overall from L1); an HR webhook listens; c1, c2, c3
     answered T-SC-1 (keyed 'c') with b, c, c and submitted."""
-    tenant = await delivery_tenant(client, service_keys, slug="badge-region", people=3)
+    return await _badge_tenant(client, service_keys, "badge-region", ISSUER)
+
+
+@pytest.fixture
+@snapshot
+async def ed_badged(client, service_keys):
+    """As `badged`, the issuer made with an Ed25519 key (EdDSA)."""
+    return await _badge_tenant(client, service_keys, "badge-eddsa", {**ISSUER, "algorithm": "EdDSA"})
+
+
+async def _badge_tenant(client, service_keys, slug, issuer):
+    tenant = await delivery_tenant(client, service_keys, slug=slug, people=3)
     admin = tenant["admin"]
-    assert (await client.put("/v1/credential-issuer", json=ISSUER, headers=admin)).status_code == 200
+    assert (await client.put("/v1/credential-issuer", json=issuer, headers=admin)).status_code == 200
     put = await client.put("/v1/assessments/quiz/credential-settings", json=SETTINGS, headers=admin)
     assert put.status_code == 200, put.text
     hook = {"url": "https://hr.example.gov.cn/hook", "events": ["credential.issued", "credential.revoked"]}
@@ -404,3 +417,81 @@ async def test_verification_is_limited_per_source_address(settings):
     assert [a.status_code for a in answers] == [422, 422, 429]
     assert int(answers[2].headers["retry-after"]) >= 1 and "ratelimit" in answers[2].headers
     assert answers[2].headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_credential_past_its_valid_until_is_expired_here_and_for_openbadgeslib(client, badged, owner):
+    """The issuer's own key signs c2's AK credential again with its year moved back to have run out
+    yesterday (and the stored row follows, as if it had been issued then): the route says `expired`, with
+    the dates, and openbadgeslib refuses it as expired; the untouched overall credential stays valid."""
+    c2 = badged["candidates"][1]
+    mine = {c["dimension"]: c for c in await _mine(client, c2)}
+    payload = _payload(mine["AK"]["credential"])
+    row = await owner.fetchrow(
+        "SELECT kid, private_pem FROM credential_issuers WHERE tenant_id = $1", UUID(badged["id"])
+    )
+    key = IssuerKey(row["kid"], row["private_pem"])
+    issued = datetime.now(UTC).replace(microsecond=0) - timedelta(days=366)
+    until = issued + timedelta(days=365)
+    body = {k: v for k, v in payload.items() if k not in ("iss", "jti", "nbf", "iat", "exp", "sub")}
+    token = key.sign(
+        payload["iss"], {**body, "validFrom": issued.isoformat(), "validUntil": until.isoformat()}
+    )
+    await owner.execute(
+        "UPDATE credentials SET token = $1, issued_at = $2, valid_until = $3 WHERE id = $4",
+        token,
+        issued,
+        until,
+        UUID(mine["AK"]["id"]),
+    )
+
+    expired = await _verify(client, token)
+    assert expired.status_code == 200, expired.text
+    verdict = expired.json()
+    assert verdict["status"] == "expired" and verdict["level"] and verdict["issuer"]
+    assert datetime.fromisoformat(verdict["valid_until"]) == until
+    assert (await _verify(client, mine[None]["credential"])).json()["status"] == "valid"
+    resolver = await Resolver().load(client, badged["id"])
+    with pytest.raises(OB3VerificationError, match="expired"):
+        _independent(token, resolver)
+    _independent(mine[None]["credential"], resolver)
+    # Expired and tampered: the signature decides first.
+    assert (await _verify(client, _flip(token, len(token) - 5))).json()["status"] == "tampered"
+
+
+async def test_an_eddsa_issuer_signs_with_ed25519_and_verifies_independently(client, ed_badged):
+    tenant_id, admin = ed_badged["id"], ed_badged["admin"]
+    issuer = (await client.get("/v1/credential-issuer", headers=admin)).json()
+    assert issuer["algorithm"] == "EdDSA"
+    [key] = (await client.get(f"/credentials/{tenant_id}/jwks.json")).json()["keys"]
+    assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA") and "d" not in key
+    [method] = (await client.get(f"/credentials/{tenant_id}/did.json")).json()["verificationMethod"]
+    assert method["publicKeyJwk"]["x"] == key["x"] and "d" not in method["publicKeyJwk"]
+
+    c2 = ed_badged["candidates"][1]
+    mine = await _mine(client, c2)
+    assert sorted(c["dimension"] or "" for c in mine) == ["", "AK"]
+    resolver = await Resolver().load(client, tenant_id)  # the status list is signed EdDSA too
+    for credential in mine:
+        token = credential["credential"]
+        assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+        assert _independent(token, resolver).issuer.id.endswith(f":credentials:{tenant_id}")
+        errors = [f"{e.instance_path}: {e.message}" for e in OB_SCHEMA.iter_errors(_payload(token))]
+        assert errors == [], errors
+        assert (await _verify(client, token)).json()["status"] == "valid"
+        assert (await _verify(client, _flip(token, len(token) - 5))).json()["status"] == "tampered"
+        with pytest.raises(OB3VerificationError):
+            _independent(_flip(token, len(token) - 5), resolver)
+
+    # An RS256 token under the EdDSA issuer's key id: the issuer signs EdDSA only, a typed refusal.
+    payload = _payload(mine[0]["credential"])
+    rsa = generate_private_key(public_exponent=65537, key_size=2048)
+    kid = jwt.get_unverified_header(mine[0]["credential"])["kid"]
+    confused = await _verify(client, jwt.encode(payload, rsa, algorithm="RS256", headers={"kid": kid}))
+    assert confused.status_code == 422 and confused.json()["type"].endswith("credential-wrong-algorithm")
+
+    # The algorithm is chosen once: asking for another is a 409 naming the field; leaving it out keeps it.
+    other = await client.put("/v1/credential-issuer", json={**ISSUER, "algorithm": "RS256"}, headers=admin)
+    assert other.status_code == 409 and other.json()["errors"][0]["pointer"] == "/algorithm"
+    renamed = await client.put("/v1/credential-issuer", json=ISSUER, headers=admin)
+    assert renamed.status_code == 200 and renamed.json()["algorithm"] == "EdDSA"
+    assert renamed.json()["key_id"] == issuer["key_id"]

@@ -845,6 +845,24 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
         )
     ],
+    # Adopting a calibration: into B's assessment, or B's calibration into A's own QUIZ (not one A can see).
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/calibrations/adopt",
+        "/v1/assessments/B-QUIZ/calibrations/adopt",
+        404,
+        "path",
+        body={"calibration": "{b_calibration}"},
+    ),
+    Probe(
+        "POST",
+        "/v1/assessments/{code:str}/calibrations/adopt",
+        "/v1/assessments/QUIZ/calibrations/adopt",
+        422,
+        "body:/calibration",
+        body={"calibration": "{b_calibration}"},
+        pointer="/calibration",
+    ),
     # The score feed and exports: B's assessment, units and people named as filters or in the path.
     Probe("GET", "/v1/scores", "/v1/scores?assessment=B-QUIZ", 404, "query:assessment"),
     Probe("GET", "/v1/scores", "/v1/scores?under=B-ROOT", 404, "query:under"),
@@ -1424,6 +1442,33 @@ CROSS_TENANT_PROBES: list[Probe] = [
         404,
         "path",
     ),
+    # The console's LRS and credential screens (service/console/lrs.py, credentials.py): the same refusals.
+    Probe(
+        "POST",
+        "/console/lrs/statements/{statement_id:uuid}/redeliver",
+        "/console/lrs/statements/{b_lrs_statement}/redeliver",
+        404,
+        "path",
+        who="console",
+        form={},
+    ),
+    Probe(
+        "GET",
+        "/console/assessments/{code:str}/credentials",
+        "/console/assessments/B-QUIZ/credentials",
+        404,
+        "path",
+        who="console",
+    ),
+    Probe(
+        "POST",
+        "/console/assessments/{code:str}/credentials",
+        "/console/assessments/B-QUIZ/credentials",
+        404,
+        "path",
+        who="console",
+        form={"enabled": "on", "overall": "L1"},
+    ),
     # The web console's assessment screens (service/console/assessments.py): B's codes are unknown codes.
     *[
         Probe(method, route, url, 404, "path", who="console", form=form)
@@ -1536,6 +1581,23 @@ CROSS_TENANT_PROBES: list[Probe] = [
                 "path",
                 {"grace_seconds": "0"},
             ),
+            (
+                "POST",
+                "/console/webhooks/{webhook_id:uuid}/active",
+                "/console/webhooks/{b_webhook}/active",
+                "path",
+                {"active": "false"},
+            ),
+            *[
+                (
+                    "POST",
+                    "/console/webhooks/{webhook_id:uuid}/delete",
+                    "/console/webhooks/{b_webhook}/delete",
+                    "path",
+                    form,
+                )
+                for form in ({"confirm": "yes"}, {})
+            ],
             *[
                 (
                     "POST",
@@ -1765,7 +1827,7 @@ NON_REFERENCE_QUERY_PARAMS = {
     "to",
     "status",
     "type",
-    "q",
+    "q",  # free text searched for (the console's searches, GET /v1/org-units?q=), never a key
     "seed",
     "kind",
     "interval",

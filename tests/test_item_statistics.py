@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.scoring import item_dif
 from service.scoring.statistics import MIN_FORM_ATTEMPTS, _Dimension, _Moments, cronbach_alpha, pearson
 from tests.delivery_setup import delivery_tenant
 
@@ -49,9 +50,21 @@ def test_pearson_and_degenerate_cases():
     assert m.correlation() is None
 
 
-async def test_the_statistics_job_over_http(client, service_keys):
-    """High scorers get T-SC-1 wrong, low scorers right: it is flagged with negative discrimination."""
+async def test_the_statistics_job_over_http(client, service_keys, monkeypatch):
+    """High scorers get T-SC-1 wrong, low scorers right: it is flagged with negative discrimination.
+    DIF compares the categories and the units the attempts were counted in (groups of 2 here)."""
+    monkeypatch.setattr(item_dif, "MIN_GROUP", 2)
     tenant = await delivery_tenant(client, service_keys, slug="stats-region", people=4)
+    town = {"code": "town", "name": "Town", "parent_code": "prov"}
+    assert (await client.post("/v1/org-units", json=town, headers=tenant["admin"])).status_code == 201
+    rows = [
+        {"external_id": "c1", "org_unit_code": "city", "category": "teacher"},
+        {"external_id": "c2", "org_unit_code": "town", "category": "teacher"},
+        {"external_id": "c3", "org_unit_code": "city", "category": "civil_servant"},
+        {"external_id": "c4", "org_unit_code": "town", "category": "civil_servant"},
+    ]
+    bulk = await client.post("/v1/people/bulk", json={"people": rows}, headers=tenant["admin"])
+    assert bulk.status_code == 200, bulk.text
     strong = {
         "T-MC-1": {"choices": ["a", "d"]},
         "T-SJT-BEST": {"choice": "d"},
@@ -102,6 +115,15 @@ async def test_the_statistics_job_over_http(client, service_keys):
         assert dimension["alpha"] is None and dimension["forms"] == [] and dimension["alpha_if_deleted"] == []
         assert "at least 30 attempts" in dimension["reason"]
         assert dimension["attempts_below_minimum"] == 4
+    dif = run["result"]["dif"]
+    assert dif["attempts"] == 4 and "T-SC-1" in dif["items"] and "T-MC-1" in dif["excluded_items"]
+    assert sorted((c["variable"], c["focal"], c["focal_attempts"]) for c in dif["comparisons"]) == [
+        ("category", "civil_servant", 2),
+        ("category", "teacher", 2),
+        ("org_unit", "city", 2),
+        ("org_unit", "town", 2),
+    ]
+    assert all(len(c["items"]) == len(dif["items"]) for c in dif["comparisons"])
 
 
 # --- alpha per form (forms drawn from pools) -----------------------------------------------------------

@@ -53,3 +53,34 @@ async def test_a_worker_shutting_down_hands_its_job_back_and_another_takes_it_at
         assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) == "done"
     finally:
         await runtime_pool.close()
+
+
+async def test_a_claim_whose_task_has_not_begun_is_handed_back_at_shutdown_too(
+    client, service_keys, owner, settings: Settings
+):
+    """The interleaving forced: the claim is committed and its task created, then the shutdown comes
+    before the task's first step (it is not yet among the running jobs). The claim is released, not
+    left to its lease, and the task never runs the job."""
+    from service.jobqueue import queue
+
+    tenant = await delivery_tenant(client, service_keys, slug="jobs-unbegun")
+    tenant_id = UUID(tenant["id"])
+    runtime_pool = await _connect(settings)
+    try:
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            run = await item_stats.start(conn, "quiz", "tester")
+        leaving = JobRunner(runtime_pool, settings, owner="leaving-worker")
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            claimed = await queue.claim(
+                conn, leaving._claimant(), settings.job_lease_seconds, settings.job_max_attempts, run.id
+            )
+        assert claimed is not None
+        task = leaving._start(tenant_id, claimed)  # no await between this and close(): it has not begun
+        assert not leaving.running
+        await leaving.close()
+        assert task.cancelled()
+        row = await _job(owner, run.id)
+        assert (row["state"], row["attempts"], row["lease_owner"]) == ("queued", 0, None)
+        assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) != "done"
+    finally:
+        await runtime_pool.close()

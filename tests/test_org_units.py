@@ -448,6 +448,28 @@ async def test_list_filters_by_parent_and_level(client, admin):
     assert [u["code"] for u in second["items"]] == ["C2.K2", "C2.K3"] and second["next_cursor"] is None
 
 
+async def test_search_by_code_or_name_is_the_consoles_paged_nearest_the_root_first(client, admin):
+    await create(client, admin, "HB", name="湖北省")
+    await create(client, admin, "WH", "HB", name="武汉市")
+    await create(client, admin, "WH-1", "WH", name="江岸区 100%")
+    await create(client, admin, "XY", "HB", name="襄阳市")
+    await create(client, admin, "OTHER", name="Beijing")
+    found = await all_pages(client, "/v1/org-units", admin, 1, q="wh")
+    assert [u["code"] for u in found] == ["WH", "WH-1"]  # by depth, then code, one per page
+    assert [u["code"] for u in await all_pages(client, "/v1/org-units", admin, 2, q="市")] == ["WH", "XY"]
+    assert [u["code"] for u in await all_pages(client, "/v1/org-units", admin, 50, q="0%")] == ["WH-1"]
+    assert await all_pages(client, "/v1/org-units", admin, 50, q="_") == []  # no wildcard
+    # a list cursor is not a search cursor, and a search covers the whole tree
+    listed = (await client.get("/v1/org-units", params={"limit": 1}, headers=admin)).json()
+    refused = await client.get(
+        "/v1/org-units", params={"q": "w", "cursor": listed["next_cursor"]}, headers=admin
+    )
+    assert [e["parameter"] for e in assert_problem(refused, 400)["errors"]] == ["cursor"]
+    both = await client.get("/v1/org-units", params={"q": "w", "parent": "HB"}, headers=admin)
+    assert [e["parameter"] for e in assert_problem(both, 422)["errors"]] == ["q"]
+    assert_problem(await client.get("/v1/org-units", params={"q": ""}, headers=admin), 400)
+
+
 async def test_tenants_do_not_see_each_others_units(client, service_keys, admin):
     await create(client, admin, "MINE")
     other = (await make_tenant(client, service_keys, "other-region"))["admin"]

@@ -5,11 +5,16 @@ For each measure, over the people with a counted result on both assessments: the
 and two standardised effect sizes:
 - d_z = mean gain / sd of the gains (the paired design's own scale);
 - d_av = mean gain / mean of the before and after sds (comparable with unpaired studies).
+The same on θ (`theta_gain`) when both assessments' abilities come from one calibration (equated):
+then a gain of 0.3 means the same on either form, which a percentage gain between two different
+forms cannot claim.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 
 import msgspec
 
@@ -103,4 +108,20 @@ def gain(
         r(high),
         r(d_z),
         r(d_av),
+    )
+
+
+def theta_gain(measure: str, before: Sequence[float], after: Sequence[float]) -> Gain:
+    """The gain on θ over paired estimates (the same people, in the same order)."""
+    n = len(before)
+    gains = [a - b for a, b in zip(after, before, strict=True)]
+    spread = n >= 2
+    return gain(
+        measure,
+        n,
+        statistics.fmean(before),
+        statistics.fmean(after),
+        statistics.stdev(gains) if spread else None,
+        statistics.stdev(before) if spread else None,
+        statistics.stdev(after) if spread else None,
     )

@@ -44,40 +44,87 @@ def _results_sql(target: str) -> str:
     FROM counted c"""
 
 
-def _rollups_sql(source: str, target: str) -> str:
+# One row per (unit subtree, measure, category, week, score bin, level rank): what a level of the
+# tree is summed into before the next level up is summed from it. Small per level: the people of
+# a level are grouped before they are carried up, and each step reads only the level below.
+_STAGE = "unit_id uuid, measure text, category text, week date, bin int, rank int, c int, t float8, tq float8"
+_GROUPED = "unit_id, measure, category, week, bin, rank, sum(c)::int AS c, sum(t) AS t, sum(tq) AS tq"
+
+
+async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
+    """The rollup rows of one assessment's results, level by level: each person once at the unit
+    they were placed in, then each level's subtree rows summed into their parents' (one
+    INSERT ... SELECT ... GROUP BY per level of the org tree), instead of one row per person,
+    ancestor, measure and split. Temporary tables, dropped at commit."""
+    await conn.execute(
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_units, pg_temp.rollup_direct;
+            CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
+            SELECT id, cardinality(parts) AS depth,
+                   CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
+                        ELSE '{ROOT}'::uuid END AS parent_id
+            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u;
+            CREATE TEMP TABLE rollup_direct (depth int, {_STAGE}) ON COMMIT DROP"""
+    )
+    await conn.execute(
+        f"""INSERT INTO rollup_direct
+            SELECT coalesce(u.depth, 0), coalesce(r.org_unit_id, '{ROOT}'::uuid), m.measure, r.category, r.week,
+                   least({BINS - 1}, greatest(0, floor(m.scaled)))::int, m.rank, count(*)::int, sum(m.scaled),
+                   sum(m.scaled * m.scaled)
+            FROM {source} r
+            LEFT JOIN rollup_units u ON u.id = r.org_unit_id
+            CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
+            WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            ORDER BY 1""",
+        assessment_id,
+    )
+    await conn.execute("ANALYZE pg_temp.rollup_direct")
+    depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
+    levels: list[str] = []
+    for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
+        level = f"rollup_level_{d}"
+        below = (
+            f"""UNION ALL SELECT u.parent_id, s.measure, s.category, s.week, s.bin, s.rank, s.c, s.t, s.tq
+                 FROM rollup_level_{d + 1} s JOIN rollup_units u ON u.id = s.unit_id"""
+            if levels
+            else ""
+        )
+        await conn.execute(
+            f"""DROP TABLE IF EXISTS pg_temp.{level};
+                CREATE TEMP TABLE {level} ON COMMIT DROP AS
+                SELECT {_GROUPED}
+                FROM (SELECT unit_id, measure, category, week, bin, rank, c, t, tq FROM rollup_direct
+                      WHERE depth = {d} {below}) x
+                GROUP BY unit_id, measure, category, week, bin, rank"""
+        )
+        await conn.execute(f"ANALYZE pg_temp.{level}")
+        levels.append(level)
     key = "assessment_id, unit_id, measure, category, week"
-    return f"""
-    INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-    WITH flat AS (
-        SELECT r.assessment_id, anc.unit_id, m.measure, g.category, g.week, m.scaled, m.rank
-        FROM {source} r
-        CROSS JOIN LATERAL (VALUES (r.category, r.week), ('{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}'))
-            AS g(category, week)
-        LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
-        CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
-        CROSS JOIN LATERAL (SELECT '{ROOT}'::uuid
-                            UNION ALL SELECT part::uuid
-                            FROM unnest(string_to_array(trim(BOTH '/' FROM u.path), '/')) AS part) AS anc(unit_id)
-        WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL),
-    bins AS (SELECT {key}, least({BINS - 1}, greatest(0, floor(scaled)))::int AS bin, count(*)::int AS c,
-                    sum(scaled) AS t, sum(scaled * scaled) AS tq
-             FROM flat GROUP BY {key}, bin),
-    ranks AS (SELECT {key}, rank::int AS rank, count(*)::int AS c FROM flat GROUP BY {key}, rank),
-    by_bin AS (SELECT {key}, sum(c)::int AS n, sum(t) AS total, sum(tq) AS total_sq,
-                      int_hist(array_agg(bin), array_agg(c), {BINS}) AS hist
-               FROM bins GROUP BY {key}),
-    by_rank AS (SELECT {key}, int_hist(array_agg(rank), array_agg(c), max(rank) + 1) AS levels
-                FROM ranks GROUP BY {key})
-    SELECT {key}, b.n, b.total, b.total_sq, b.hist, r.levels
-    FROM by_bin b JOIN by_rank r USING ({key})"""
+    # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
+    both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
+    inserted = 0
+    for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
+        done = await conn.execute(
+            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
+                FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
+                      FROM {level} GROUP BY unit_id, measure, category, week
+                      UNION ALL
+                      SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
+                             sum(t), sum(tq), {both}
+                      FROM {level} GROUP BY unit_id, measure) g""",
+            assessment_id,
+        )
+        inserted += int(done.split()[-1])
+    return inserted
 
 
 async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, int]:
     await conn.execute("DELETE FROM rollups WHERE assessment_id = $1", assessment_id)
     await conn.execute("DELETE FROM results WHERE assessment_id = $1", assessment_id)
     results = await conn.execute(_results_sql("results"), assessment_id)
-    rows = await conn.execute(_rollups_sql("results", "rollups"), assessment_id)
-    return {"results": int(results.split()[-1]), "rollup_rows": int(rows.split()[-1])}
+    rows = await _rollups(conn, assessment_id, "results", "rollups")
+    return {"results": int(results.split()[-1]), "rollup_rows": rows}
 
 
 class Difference(msgspec.Struct, omit_defaults=True):
@@ -92,7 +139,7 @@ async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 
     await conn.execute("CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP")
     await conn.execute("CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP")
     await conn.execute(_results_sql("fresh_results"), assessment_id)
-    await conn.execute(_rollups_sql("fresh_results", "fresh_rollups"), assessment_id)
+    await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
     result_diffs = await conn.fetch(
         """SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
                   to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh

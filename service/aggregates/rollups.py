@@ -99,11 +99,14 @@ _COUNTED = """
            u.id AS unit_id, u.path, coalesce(t.category, p.category) AS category,
            date_trunc('week', t.submitted_at AT TIME ZONE tn.timezone)::date AS week,
            s.overall_scaled, s.overall_level, s.document->'provenance'->>'framework_hash' AS framework_hash,
-           ARRAY(SELECT d->>'dimension' FROM jsonb_array_elements(s.document->'dimensions') d) AS dimensions,
-           ARRAY(SELECT (d->>'scaled')::float8 FROM jsonb_array_elements(s.document->'dimensions') d) AS dim_scaled,
-           ARRAY(SELECT d->>'level' FROM jsonb_array_elements(s.document->'dimensions') d) AS dim_levels
+           x.dimensions, x.dim_scaled, x.dim_levels
     FROM attempts t
     JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
+    -- the dimensions read from the (large, compressed) document once, not once per array
+    CROSS JOIN LATERAL (SELECT coalesce(array_agg(d->>'dimension' ORDER BY o), '{}') AS dimensions,
+                               coalesce(array_agg((d->>'scaled')::float8 ORDER BY o), '{}') AS dim_scaled,
+                               coalesce(array_agg(d->>'level' ORDER BY o), '{}') AS dim_levels
+                        FROM jsonb_array_elements(s.document->'dimensions') WITH ORDINALITY AS e(d, o)) x
     JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
     JOIN tenants tn ON tn.id = t.tenant_id
     LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)

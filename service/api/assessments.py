@@ -45,7 +45,7 @@ from service.delivery import attempts, monitor
 from service.delivery.monitor import AttemptRow
 from service.i18n import msg, negotiate
 from service.results import calibrations, item_stats, ratings, rescoring, scores
-from service.results.calibrations import Calibration, CalibrationSummary
+from service.results.calibrations import Calibration, CalibrationAdoption, CalibrationSummary
 from service.results.item_stats import StatisticsRun
 from service.results.ratings import AgreementReport
 from service.results.rescoring import Rescoring, RescoringRequest
@@ -415,6 +415,21 @@ class AssessmentController(Controller):
             status_code=202,
             background=BackgroundTask(rt.jobs.launch, request.user.tenant_id, job.id),
         )
+
+    @post(
+        "/{code:str}/calibrations/adopt",
+        operation_id="adoptCalibration",
+        guards=[admin],
+        status_code=201,
+        responses=errors(404, 422),
+        summary="Adopt another assessment's published calibration as a draft of this one (publish it after "
+        "review): both assessments' abilities are then on one θ scale, and a training effect between them "
+        "reports gains on θ",
+    )
+    async def adopt_calibration(
+        self, request: Request, conn: Conn, code: AssessmentCode, data: JSONBody[CalibrationAdoption]
+    ) -> Calibration:
+        return await calibrations.adopt(conn, code, data, request.user.subject)
 
     @get(
         "/{code:str}/calibrations",

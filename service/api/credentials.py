@@ -80,9 +80,9 @@ class IssuerController(Controller):
         "",
         operation_id="setCredentialIssuer",
         guards=[admin],
-        responses=errors(400),
+        responses=errors(400, 409),
         summary="Set the tenant's credential issuer: its name in zh-CN and English and the public origin "
-        "(the first call makes its RSA signing key)",
+        "(the first call makes its signing key: RSA for RS256, or Ed25519 for EdDSA if asked)",
     )
     async def set_issuer(self, conn: Conn, data: JSONBody[IssuerSet]) -> CredentialIssuer:
         return await credential_setup.set_issuer(conn, data)
@@ -223,7 +223,8 @@ class VerifyRequest(msgspec.Struct, forbid_unknown_fields=True):
     summary="Verify a credential: valid, revoked, expired or tampered, with the achievement in the asked "
     "language and nothing else about its holder",
     description="No token needed. A token that is not one of this service's credentials (not a JWS, an "
-    "algorithm other than RS256, an issuer or key this service never published) is a 422 whose type "
+    "algorithm other than the one its issuer signs with, RS256 or EdDSA, an issuer or key this service "
+    "never published) is a 422 whose type "
     "says which (`credential-rejected`, `credential-wrong-algorithm`, `credential-unknown-key`). "
     "Limited per source address (429 with Retry-After).",
 )

@@ -15,9 +15,10 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.api.auth import requires_roles
-from service.api.deps import Conn, current_candidate, provide_tenant_conn
+from service.api.deps import Conn, current_candidate, provide_tenant_conn, tenant_conn
 from service.api.language import AcceptLanguage, in_language
 from service.api.responses import also, errors
+from service.api.runtime import runtime
 from service.auth.principal import CANDIDATE
 from service.delivery import attempts
 from service.delivery.attempts import (
@@ -72,7 +73,7 @@ class DeliveryController(Controller):
     )
     async def my_assessments(self, request: Request, conn: Conn) -> list[MyAssessment]:
         person = await current_candidate(request, conn)
-        return await attempts.my_assessments(conn, person, datetime.now(UTC))
+        return await attempts.my_assessments(conn, request.user.tenant_id, person, datetime.now(UTC))
 
     @post(
         "/assessments/{code:str}/attempts",
@@ -90,8 +91,10 @@ class DeliveryController(Controller):
         lang: OneLanguage = None,
     ) -> Response[AttemptState]:
         person = await current_candidate(request, conn)
-        state, created = await attempts.start(conn, person, code, data, datetime.now(UTC))
-        return Response(state.in_one_language(lang) if lang else state, status_code=201 if created else 200)
+        state, created = await attempts.start(
+            conn, request.user.tenant_id, person, code, data, datetime.now(UTC), lang
+        )
+        return Response(state, status_code=201 if created else 200)
 
     @get(
         "/attempts/{attempt_id:uuid}",
@@ -103,8 +106,7 @@ class DeliveryController(Controller):
         self, request: Request, conn: Conn, attempt_id: AttemptId, lang: OneLanguage = None
     ) -> AttemptState:
         person = await current_candidate(request, conn)
-        state = await attempts.resume(conn, person, attempt_id)
-        return state.in_one_language(lang) if lang else state
+        return await attempts.resume(conn, person, attempt_id, lang)
 
     @put(
         "/attempts/{attempt_id:uuid}/answers/{item:str}",
@@ -114,10 +116,17 @@ class DeliveryController(Controller):
         "and returns what is stored",
     )
     async def save(
-        self, request: Request, conn: Conn, attempt_id: AttemptId, item: ItemRef, data: JSONBody[SaveAnswer]
+        self, request: Request, attempt_id: AttemptId, item: ItemRef, data: JSONBody[SaveAnswer]
     ) -> SaveResult:
-        person = await current_candidate(request, conn)
-        return await attempts.save(conn, request.user.tenant_id, person, attempt_id, item, data)
+        tenant_id = request.user.tenant_id
+        saved = await attempts.save_at_once(
+            runtime(request).pool, tenant_id, request.user.subject, attempt_id, item, data
+        )
+        if saved is not None:  # one round trip, committed
+            return saved
+        async with tenant_conn(request) as conn:
+            person = await current_candidate(request, conn)
+            return await attempts.save(conn, tenant_id, person, attempt_id, item, data)
 
     @post(
         "/attempts/{attempt_id:uuid}/answers",

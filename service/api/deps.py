@@ -6,7 +6,8 @@ rolls back; its clean-up runs before the response is sent, so a 2xx means commit
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar import Request
@@ -21,7 +22,9 @@ from service.tenancy.people import Person, person_for_sign_in
 Conn = NamedDependency[asyncpg.Connection]
 
 
-async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
+@asynccontextmanager
+async def tenant_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """The request's tenant transaction: a domain error rolls it back unless it keeps its changes."""
     principal: Principal = request.user
     assert principal.tenant_id is not None, "tenant routes are guarded by requires_roles"
     kept: DomainError | None = None
@@ -34,6 +37,11 @@ async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connec
             kept = exc  # leave the transaction normally, so it commits, and answer with the error after
     if kept is not None:
         raise kept
+
+
+async def provide_tenant_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:
+    async with tenant_conn(request) as conn:
+        yield conn
 
 
 async def provide_operator_conn(request: Request) -> AsyncGenerator[asyncpg.Connection, None]:

@@ -135,5 +135,5 @@ async def page_security_headers(message: Message, scope: Scope) -> None:
             headers["Content-Security-Policy"] = policy
             headers["X-Content-Type-Options"] = "nosniff"
             headers["X-Frame-Options"] = "DENY"
-            headers["Referrer-Policy"] = "same-origin"
+            headers.setdefault("Referrer-Policy", "same-origin")  # a page may be stricter (a secret's: none)
             return

@@ -13,6 +13,7 @@ from service.api.auth import requires
 from service.api.deps import Conn, provide_tenant_conn
 from service.api.pagination import (
     DEFAULT_LIMIT,
+    BadCursor,
     Cursor,
     Limit,
     Page,
@@ -31,6 +32,8 @@ from service.auth.principal import (
     SCORES_READ,
     TENANT_ADMIN,
 )
+from service.errors import FieldError, Unprocessable
+from service.i18n import msg
 from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, TEXT_PATTERN
 from service.tenancy.org_units import (
@@ -46,6 +49,17 @@ from service.tenancy.org_units import (
 UnitCode = Annotated[str, PathParameter(description="Org unit code", max_length=64, pattern=CODE_PATTERN)]
 OptionalCode = Annotated[str | None, QueryParameter(max_length=64, pattern=CODE_PATTERN)]
 OptionalLevel = Annotated[str | None, QueryParameter(max_length=40, pattern=TEXT_PATTERN)]
+Search = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="Units whose code or name contains this text (any case), nearest the root first, "
+        "as the console's search; not with under, parent, level or active",
+    ),
+]
+_SEARCH = "org-units-search"  # a search's own cursor kind: its pages run by (depth, code), the list's by code
 
 # The tree is what every client scope refers to (people's units, scores and aggregates per unit),
 # so any of those scopes reads it; only org-units:write changes it.
@@ -62,6 +76,20 @@ write = requires(TENANT_ADMIN, HR_CLIENT, client_scope=ORG_UNITS_WRITE)
 OrgUnitPage = Annotated[Page[OrgUnit], schema_name("OrgUnitPage")]
 
 
+def _search_after(cursor: str | None) -> tuple[int, str] | None:
+    """A search cursor's last (depth, code)."""
+    after = decode_cursor(_SEARCH, cursor)
+    if after is None:
+        return None
+    depth, _, code = after.partition(":")
+    if not depth.isdigit() or not code:
+        raise BadCursor(
+            msg("the cursor is not one this list handed out"),
+            [FieldError(msg("not a cursor from this list; start again without it"), parameter="cursor")],
+        )
+    return int(depth), code
+
+
 class OrgUnitController(Controller):
     path = "/v1/org-units"
     tags = ["org units"]
@@ -71,8 +99,9 @@ class OrgUnitController(Controller):
         "/",
         operation_id="listOrgUnits",
         guards=[read],
-        responses=errors(404),
-        summary="List org units, optionally a subtree, children of one unit, one level, active or not",
+        responses=errors(400, 404, 422),
+        summary="List org units, optionally a subtree, children of one unit, one level, active or not; "
+        "or search them by code or name (q)",
     )
     async def list_org_units(
         self,
@@ -83,9 +112,18 @@ class OrgUnitController(Controller):
         active: Annotated[
             bool | None, QueryParameter(description="true: units in use; false: units a sync deactivated")
         ] = None,
+        q: Search = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> OrgUnitPage:
+        if q is not None:
+            if (under, parent, level, active) != (None, None, None, None):
+                raise Unprocessable(
+                    msg("a search covers the whole tree"),
+                    [FieldError(msg("leave out under, parent, level and active with q"), parameter="q")],
+                )
+            found = await org_units.search_org_units(conn, q, limit, _search_after(cursor))
+            return Page(found, next_cursor(_SEARCH, [f"{u.depth}:{u.code}" for u in found], limit))
         items = await org_units.list_org_units(
             conn,
             under=under,

@@ -382,13 +382,24 @@ async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record 
     return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
 
 
-async def delivered(conn: asyncpg.Connection, code: str | None = None) -> list[asyncpg.Record]:
-    """Published and closed assessments (or the one with this code), by code: id, code, status, content
-    and forms as stored, for delivery to decide whose audience includes a person."""
+async def delivered(
+    conn: asyncpg.Connection, code: str | None = None, known: dict[UUID, int] | None = None
+) -> list[asyncpg.Record]:
+    """Published and closed assessments (or the one with this code), by code: tenant_id, id, code, status,
+    revision, content and forms as stored, for delivery to decide whose audience includes a person.
+    `known` maps ids to the revision the caller already holds: those rows come without content and forms
+    (NULL), which every change of either replaces with a new revision."""
+    known = known or {}
     return await conn.fetch(
-        "SELECT id, code, status, content, forms FROM assessments WHERE status IN ('published', 'closed') "
-        "AND ($1::text IS NULL OR code = $1) ORDER BY code",
+        """SELECT a.tenant_id, a.id, a.code, a.status, a.revision,
+                  CASE WHEN k.id IS NULL THEN a.content END AS content,
+                  CASE WHEN k.id IS NULL THEN a.forms END AS forms
+           FROM assessments a LEFT JOIN unnest($2::uuid[], $3::int[]) AS k(id, revision)
+                ON k.id = a.id AND k.revision = a.revision
+           WHERE a.status IN ('published', 'closed') AND ($1::text IS NULL OR a.code = $1) ORDER BY a.code""",
         code,
+        list(known),
+        list(known.values()),
     )
 
 

@@ -1,13 +1,16 @@
 """Service clients, webhooks and the tenant's own settings in the console: a tenant admin's integrations.
 
 Every action is the API's function behind the API's guard: `clients.create_client`, `rotate_client`,
-`revoke_client` (service/api/clients.py, tenant admins); `endpoints.create`, `send_test`,
-`rotate_secret`, `deliveries`, `redeliver` (service/api/webhooks.py); `tenants.get_tenant_by_id` and
-`issuers.list_issuers` (service/api/tenant_self.py, read-only as there: issuers are the operator's).
+`revoke_client` (service/api/clients.py, tenant admins); `endpoints.create`, `update` (enable,
+disable), `delete`, `send_test`, `rotate_secret`, `deliveries`, `redeliver` (service/api/webhooks.py);
+`tenants.get_tenant_by_id` and `issuers.list_issuers` (service/api/tenant_self.py, read-only as there: issuers are the operator's).
 
-A secret (a client's, a webhook's signing secret) is in the answer to the POST that made it and
-nowhere else: that page is `no-store`, the lists never hold it, and it is never logged (the access
-log records paths, not bodies). Reloading the list does not show it again; rotating makes a new one.
+A secret (a client's, a webhook's signing secret) is shown on one page only: the POST that made it
+holds it on the console session's row and redirects (Post/Redirect/Get, so a reload does not post
+again and make a second client), and the GET it redirects to takes it off the row as it shows it
+(`sessions.take_secret`). That page is `no-store` and `no-referrer`; shown again (a reload, back)
+it says the secret is gone. The lists never hold a secret, and it is never logged (the access log
+records paths, not bodies). Rotating makes a new one.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ from service.api.tenant_self import TenantSelfController
 from service.api.webhooks import WebhookController
 from service.auth.principal import CLIENT_SCOPES
 from service.clients import clients as service_clients
+from service.console import sessions
 from service.console.forms import FORM, domain_errors, errors_by_field
+from service.console.sessions import HeldSecret
 from service.console.views import form, page
 from service.console.web import session_of
 from service.errors import DomainError, NotFound, msgspec_field_error
-from service.i18n import render
+from service.i18n import msg, render
 from service.tenancy import issuers, tenants
 from service.webhooks import endpoints
-from service.webhooks.endpoints import WebhookCreate, WebhookRotate
+from service.webhooks.endpoints import WebhookCreate, WebhookRotate, WebhookUpdate
 from service.webhooks.outbox import EventType
 
 admin_clients = ClientController.guards[0]
@@ -55,9 +60,19 @@ LOG_SIZE = 50
 _LOG = "webhook-deliveries"  # the API's cursor kind: a cursor from either reads the same log
 
 
-async def secret_page(request: Request, conn: asyncpg.Connection, **context: Any) -> Template:
-    """The one page that shows a secret: never stored by a cache, never shown again."""
-    response = await page(request, conn, "secret_once.html", **context)
+async def hold(request: Request, conn: asyncpg.Connection, held: HeldSecret) -> Redirect:
+    """After a POST that made a secret: hold it on the session and send the browser to the page that shows it."""
+    await sessions.hold_secret(conn, session_of(request), held)
+    return Redirect(f"/console/{held.kind}s/secret", status_code=303)
+
+
+async def secret_page(request: Request, conn: asyncpg.Connection, kind: str) -> Template:
+    """The one page that shows a secret: never stored by a cache, and the secret taken off the session as it
+    is shown, so a second look (a reload, back) finds it gone (410)."""
+    held = await sessions.take_secret(conn, session_of(request), kind)
+    response = await page(
+        request, conn, "secret_once.html", status_code=200 if held else 410, kind=kind, held=held
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -108,9 +123,14 @@ class ClientScreens(Controller):
             values=values,
         )
 
+    @get("/secret")
+    async def secret(self, request: Request, conn: Conn) -> Template:
+        """The new client's secret, once (see `secret_page`)."""
+        return await secret_page(request, conn, "client")
+
     @post("/")
-    async def create(self, request: Request, conn: Conn) -> Template:
-        """`clients.create_client`, as POST /v1/clients: the secret is on this answer alone."""
+    async def create(self, request: Request, conn: Conn) -> Template | Redirect:
+        """`clients.create_client`, as POST /v1/clients: the secret is held for the page it redirects to."""
         locale = session_of(request).locale
         sent = await _many(request)
         values = {"name": (sent.get("name") or [""])[0].strip(), "scopes": sent.get("scopes", [])}
@@ -124,19 +144,14 @@ class ClientScreens(Controller):
         except DomainError as exc:
             errors = domain_errors(exc, CLIENT_FIELDS, locale)
         else:
-            return await secret_page(
-                request,
-                conn,
-                kind="client",
-                label=created.name,
-                object_id=created.id,
-                secret=created.client_secret,
+            return await hold(
+                request, conn, HeldSecret("client", created.name, created.id, created.client_secret)
             )
         return await self._list(request, conn, errors, values, 422)
 
     @post("/{client_id:uuid}/rotate")
-    async def rotate(self, request: Request, conn: Conn, client_id: ClientId) -> Template:
-        """`clients.rotate_client` (POST /v1/clients/{id}/rotate): a new secret, shown on this answer alone."""
+    async def rotate(self, request: Request, conn: Conn, client_id: ClientId) -> Template | Redirect:
+        """`clients.rotate_client` (POST /v1/clients/{id}/rotate): a new secret, held for the page it redirects to."""
         data = service_clients.ClientRotate(grace_seconds=_grace(await form(request)))
         try:
             rotated = await service_clients.rotate_client(conn, client_id, data)
@@ -145,13 +160,8 @@ class ClientScreens(Controller):
         except DomainError as exc:  # revoked: nothing to rotate
             errors = {FORM: [render(exc.message, session_of(request).locale)]}
             return await self._list(request, conn, errors, {"name": "", "scopes": []}, exc.status)
-        return await secret_page(
-            request,
-            conn,
-            kind="client",
-            label=rotated.name,
-            object_id=rotated.id,
-            secret=rotated.client_secret,
+        return await hold(
+            request, conn, HeldSecret("client", rotated.name, rotated.id, rotated.client_secret)
         )
 
     @post("/{client_id:uuid}/revoke")
@@ -190,13 +200,19 @@ class WebhookScreens(Controller):
             status_code=status,
             webhooks=await endpoints.list_endpoints(conn),
             events=EVENTS,
+            notice=request.query_params.get("done"),
             errors=errors,
             values=values,
         )
 
+    @get("/secret")
+    async def secret(self, request: Request, conn: Conn) -> Template:
+        """The new signing secret, once (see `secret_page`)."""
+        return await secret_page(request, conn, "webhook")
+
     @post("/")
-    async def create(self, request: Request, conn: Conn) -> Template:
-        """`endpoints.create`, as POST /v1/webhooks: the signing secret is on this answer alone."""
+    async def create(self, request: Request, conn: Conn) -> Template | Redirect:
+        """`endpoints.create`, as POST /v1/webhooks: the signing secret is held for the page it redirects to."""
         locale = session_of(request).locale
         sent = await _many(request)
         values = {
@@ -219,9 +235,7 @@ class WebhookScreens(Controller):
         except DomainError as exc:
             errors = domain_errors(exc, WEBHOOK_FIELDS, locale)
         else:
-            return await secret_page(
-                request, conn, kind="webhook", label=created.url, object_id=created.id, secret=created.secret
-            )
+            return await hold(request, conn, HeldSecret("webhook", created.url, created.id, created.secret))
         return await self._list(request, conn, errors, values, 422)
 
     @get("/{webhook_id:uuid}")
@@ -273,13 +287,37 @@ class WebhookScreens(Controller):
         return Redirect(f"/console/webhooks/{webhook_id}?done=test", status_code=303)
 
     @post("/{webhook_id:uuid}/rotate-secret")
-    async def rotate_secret(self, request: Request, conn: Conn, webhook_id: WebhookId) -> Template:
+    async def rotate_secret(self, request: Request, conn: Conn, webhook_id: WebhookId) -> Redirect:
         """`endpoints.rotate_secret` (POST /v1/webhooks/{id}/rotate-secret): the new secret, shown once."""
         data = WebhookRotate(grace_seconds=_grace(await form(request)))
         rotated = await endpoints.rotate_secret(conn, webhook_id, data)
-        return await secret_page(
-            request, conn, kind="webhook", label=rotated.url, object_id=rotated.id, secret=rotated.secret
+        return await hold(request, conn, HeldSecret("webhook", rotated.url, rotated.id, rotated.secret))
+
+    @post("/{webhook_id:uuid}/active")
+    async def set_active(self, request: Request, conn: Conn, webhook_id: WebhookId) -> Redirect:
+        """`endpoints.update` with `active` alone (PATCH /v1/webhooks/{id} {"active": ...}): disabling fails
+        the pending deliveries, as there."""
+        active = (await form(request)).get("active") == "true"
+        await endpoints.update(
+            conn,
+            webhook_id,
+            WebhookUpdate(active=active),
+            allow_loopback=runtime(request).settings.webhook_allow_loopback,
         )
+        done = "enabled" if active else "disabled"
+        return Redirect(f"/console/webhooks/{webhook_id}?done={done}", status_code=303)
+
+    @post("/{webhook_id:uuid}/delete")
+    async def delete(self, request: Request, conn: Conn, webhook_id: WebhookId) -> Template | Redirect:
+        """`endpoints.delete` (DELETE /v1/webhooks/{id}): the endpoint and its delivery log, once confirmed."""
+        if (await form(request)).get("confirm") != "yes":
+            await endpoints.get(conn, webhook_id)  # another tenant's or a deleted webhook: 404, as the API
+            problem = render(
+                msg("tick the box to confirm: the delivery log goes too"), session_of(request).locale
+            )
+            return await self._detail(request, conn, webhook_id, None, problem, 422)
+        await endpoints.delete(conn, webhook_id)
+        return Redirect("/console/webhooks?done=deleted", status_code=303)
 
     @post("/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver")
     async def redeliver(

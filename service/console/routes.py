@@ -16,12 +16,14 @@ from service.console.allocations import AllocationScreens
 from service.console.analysis import AnalysisScreens
 from service.console.assessments import AssessmentScreens
 from service.console.attempts import AttemptScreens
+from service.console.credentials import CREDENTIALS
 from service.console.demo_idp import DemoIdentityProvider, TakeTokenEndpoint
 from service.console.errors import on_domain_refusal, on_http_error, on_invalid_parameter
 from service.console.frameworks import FrameworkScreens
 from service.console.integrations import INTEGRATIONS
 from service.console.item_files import ITEM_AUTHORING
 from service.console.items import ItemScreens
+from service.console.lrs import LrsScreens
 from service.console.marking import AgreementScreens, MarkingScreens
 from service.console.org_tree import OrgTreeScreens
 from service.console.participation import SittingScreens
@@ -48,6 +50,8 @@ def console_router(settings: Settings) -> Router:
         OrgTreeScreens,
         PeopleScreens,
         *INTEGRATIONS,
+        *CREDENTIALS,
+        LrsScreens,
         AttemptScreens,
         RescoringScreens,
         AllocationScreens,

@@ -4,7 +4,8 @@ The cookie carries 32 random bytes; the table keeps their SHA-256, so a leaked t
 in. A request finds its row before it knows its tenant, through the read-only auth-lookup context
 (`find`); writing (sign-in, touch, language, logout) happens in the tenant's own transaction.
 Expiry is twofold: idle (renewed on use, at most once a minute so a page view is not a write) and
-absolute (fixed at sign-in).
+absolute (fixed at sign-in). The row also holds a secret just made, for the one page that shows it
+(`hold_secret`, `take_secret`): the console's Post/Redirect/Get for new client and webhook secrets.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.auth.principal import Principal
 from service.db.pool import auth_lookup_transaction
 
 TOUCH_AFTER = timedelta(seconds=60)
+HOLD_SECRET = timedelta(minutes=5)  # a secret not shown this soon after it was made is never shown
 
 
 class ConsoleSession(msgspec.Struct, frozen=True):
@@ -121,3 +123,41 @@ async def set_locale(conn: asyncpg.Connection, session: ConsoleSession, locale: 
 async def delete(conn: asyncpg.Connection, hashed: bytes) -> None:
     """Logout: the row goes, so the session ends on every device and worker at once."""
     await conn.execute("DELETE FROM console_sessions WHERE id_hash = $1", hashed)
+
+
+class HeldSecret(msgspec.Struct, frozen=True):
+    """A secret just made (a service client's, a webhook's), held on the session for the page that shows it."""
+
+    kind: str  # "client" or "webhook"
+    label: str
+    object_id: UUID
+    secret: str
+
+
+async def hold_secret(conn: asyncpg.Connection, session: ConsoleSession, held: HeldSecret) -> None:
+    """Keep `held` for the next page of this session that asks for it, for `HOLD_SECRET` at most; a newer
+    secret replaces one not yet shown."""
+    await conn.execute(
+        "UPDATE console_sessions SET held_secret = $2, held_secret_until = $3 WHERE id_hash = $1",
+        session.id_hash,
+        msgspec.to_builtins(held),
+        datetime.now(UTC) + HOLD_SECRET,
+    )
+
+
+async def take_secret(conn: asyncpg.Connection, session: ConsoleSession, kind: str) -> HeldSecret | None:
+    """The held secret of this kind, off the row as it is read: one page shows it, a second finds nothing.
+    The row is locked first, so of two requests at once only one gets it."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT held_secret, held_secret_until > now() AS live FROM console_sessions "
+            "WHERE id_hash = $1 FOR UPDATE",
+            session.id_hash,
+        )
+        if row is None or row["held_secret"] is None or row["held_secret"].get("kind") != kind:
+            return None
+        await conn.execute(
+            "UPDATE console_sessions SET held_secret = NULL, held_secret_until = NULL WHERE id_hash = $1",
+            session.id_hash,
+        )
+    return msgspec.convert(row["held_secret"], HeldSecret) if row["live"] else None

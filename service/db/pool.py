@@ -91,6 +91,15 @@ async def tenant_transaction(
         yield conn
 
 
+async def single_statement(pool: asyncpg.Pool, query: str, *args: object) -> asyncpg.Record:
+    """One row of one statement run outside any transaction block: it is its own transaction,
+    committed when it returns. Only for a statement that sets its own transaction-local context
+    first (a SQL function such as `save_answer`): nothing is set for it here."""
+    async with pool.acquire() as conn:
+        row: asyncpg.Record = await conn.fetchrow(query, *args)
+        return row
+
+
 @asynccontextmanager
 async def operator_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn, conn.transaction():

@@ -38,7 +38,8 @@ from service.assessments import assessments
 from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
-from service.delivery import adaptive
+from service.db.pool import single_statement
+from service.delivery import adaptive, published
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
@@ -50,7 +51,6 @@ from service.items.views import (
     answer_rule,
     candidate_view,
     check_answer,
-    in_one_language,
     one_language,
 )
 from service.rubrics.model import Localized
@@ -112,15 +112,6 @@ class AttemptState(msgspec.Struct, omit_defaults=True):
     sections: list[str]
     answers: list[SavedAnswer]
     adaptive: list[adaptive.AdaptiveProgress] = msgspec.field(default_factory=list)
-
-    def in_one_language(self, locale: str) -> AttemptState:
-        """Every authored text in `locale` only (or its fallback), for `?lang=`."""
-        return msgspec.structs.replace(
-            self,
-            title=one_language(self.title, locale),
-            instructions=one_language(self.instructions, locale) if self.instructions else None,
-            items=[in_one_language(item, locale) for item in self.items],
-        )
 
 
 class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):
@@ -187,16 +178,19 @@ class MyAssessment(msgspec.Struct):
 
 
 # Forms never change after start; validating an answer needs only the answer rules of the
-# stored views. Keyed by tenant, person and attempt, and filled only from a read that row-level
-# security and the person check let through, so a cache hit reveals nothing a database read
-# would not. Attempts of the same form share one rules dict (interned by its content), so an
+# stored views. Keyed by tenant, person (the token's subject: their external id) and attempt, and
+# filled only from a read that row-level security and the person check let through, so a cache hit
+# reveals nothing a database read would not (and a save from a hit still checks the person and the
+# attempt in the database: `save_answer`). Attempts of the same form share one rules dict (interned by its content), so an
 # entry costs a few hundred bytes: caching every item's text per attempt cost ~190 kB each, and
 # a worker serving a province-wide sitting held hundreds of MB.
 _VIEWS_MAX = 20_000
-_views: OrderedDict[tuple[UUID, UUID, UUID], dict[str, AnswerRule]] = OrderedDict()
+_views: OrderedDict[tuple[UUID, str, UUID], dict[str, AnswerRule]] = OrderedDict()
 _FORMS_MAX = 1_000
 # Whether an attempt's assessment has adaptive sections (it never changes after publication).
-_adaptive_attempts: OrderedDict[tuple[UUID, UUID], bool] = OrderedDict()
+# Keyed like `_views`; a save from `save_at_once` only when known not adaptive (adaptive saves take
+# turns on the attempt row in a tenant transaction: `_save_one`).
+_adaptive_attempts: OrderedDict[tuple[UUID, str, UUID], bool] = OrderedDict()
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
 _ATTEMPT = """
@@ -244,31 +238,26 @@ async def _unit_and_ancestors(conn: asyncpg.Connection, person: Person) -> set[s
     return await org_units.with_ancestors(conn, person.org_unit_code)
 
 
-class Assigned(msgspec.Struct):
-    id: UUID
-    code: str
-    status: str
-    content: AssessmentContent
-    forms: dict
-
-
-async def _assigned(conn: asyncpg.Connection, person: Person, code: str | None = None) -> list[Assigned]:
+async def _assigned(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, code: str | None = None
+) -> list[published.Delivered]:
     """Published or closed assessments whose audience includes the person (closed ones still
     matter to a person with an attempt running)."""
-    rows = await assessments.delivered(conn, code)
+    rows = await published.delivered(conn, tenant_id, code)
     units = await _unit_and_ancestors(conn, person)
-    found = []
-    for row in rows:
-        content = msgspec.convert(row["content"], AssessmentContent)
-        if includes(content.audience, person.external_id, person.category, units):
-            found.append(Assigned(row["id"], row["code"], row["status"], content, row["forms"]))
-    return found
+    return [
+        row
+        for row in rows
+        if includes(row.published.content.audience, person.external_id, person.category, units)
+    ]
 
 
-async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime) -> list[MyAssessment]:
+async def my_assessments(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, now: datetime
+) -> list[MyAssessment]:
     """Assigned assessments that are open now, or in which the person has an attempt in progress."""
     await submit_overdue(conn, person_id=person.id)
-    assigned = await _assigned(conn, person)
+    assigned = await _assigned(conn, tenant_id, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
     for row in await conn.fetch(
         "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
@@ -288,7 +277,11 @@ async def my_assessments(conn: asyncpg.Connection, person: Person, now: datetime
     factors = await assessments.extra_time_factors(conn, person.id)
     mine = []
     for assessment in assigned:
-        assessment_id, code, content = assessment.id, assessment.code, assessment.content
+        assessment_id, code, content = (
+            assessment.published.id,
+            assessment.published.code,
+            assessment.published.content,
+        )
         own = attempts.get(assessment_id, [])
         running = any(a.status == "in_progress" for a in own)
         is_open = assessment.status == "published" and window_state(content.window, now) == "open"
@@ -348,13 +341,21 @@ async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -
 
 
 async def start(
-    conn: asyncpg.Connection, person: Person, code: str, data: StartAttempt, now: datetime
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    person: Person,
+    code: str,
+    data: StartAttempt,
+    now: datetime,
+    locale: str | None = None,
 ) -> tuple[AttemptState, bool]:
-    """The attempt to work on, and whether this call created it."""
-    found = await _assigned(conn, person, code)
+    """The attempt to work on, and whether this call created it (every authored text in `locale`
+    only, when given)."""
+    found = await _assigned(conn, tenant_id, person, code)
     if not found:
         raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
-    assessment_id, content, forms = found[0].id, found[0].content, found[0].forms
+    assessment = found[0].published
+    assessment_id, content = assessment.id, assessment.content
     await submit_overdue(conn, person_id=person.id)
     existing = await conn.fetch(
         "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
@@ -364,7 +365,7 @@ async def start(
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
         if data.number != len(existing) + 1:
             raise StartRefused(
                 msg("the next attempt is number {value}", value=len(existing) + 1),
@@ -379,7 +380,7 @@ async def start(
     else:
         for row in existing:
             if row["status"] == "in_progress":
-                return await resume(conn, person, row["id"]), False
+                return await _state(conn, person, row["id"], locale), False
     if found[0].status == "closed":
         raise StartRefused(msg("this assessment is closed"))
     state = window_state(content.window, now)
@@ -394,16 +395,12 @@ async def start(
             msg("you have used all {count} attempt(s) of this assessment", count=content.attempts_allowed)
         )
     seed = secrets.randbits(62)
-    form = new_form(content, forms, seed)
+    form = draw_form(content, assessment.forms, seed)
     factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
-    attempt_id = await conn.fetchval(
-        """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
-                                 extra_time_factor, deadline, grace_seconds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
-                   now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
-           ON CONFLICT DO NOTHING RETURNING id""",
+    row = await conn.fetchrow(
+        _START,
         assessment_id,
         person.id,
         number,
@@ -414,8 +411,7 @@ async def start(
         factor,
         content.grace_seconds,
     )
-    created = attempt_id is not None
-    if not created:  # a concurrent start of the same attempt won
+    if row is None:  # a concurrent start of the same attempt won
         attempt_id = await conn.fetchval(
             "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
             assessment_id,
@@ -426,34 +422,108 @@ async def start(
             raise StartRefused(
                 msg("another attempt was started at the same moment; list your attempts and retry")
             )
-    started = await resume(conn, person, attempt_id)
-    if created:  # an xAPI `attempted` statement, in this transaction (queued only if the tenant has an LRS)
-        await xapi_outbox.attempt_started(
-            conn, Attempt(attempt_id, number, code, person.external_id), started.attempt.started_at
-        )
-    return started, created
-
-
-async def _form(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> list[FrozenItem]:
-    form = await conn.fetchval(
-        "SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id
+        return await _state(conn, person, attempt_id, locale), False
+    summary = msgspec.convert({**dict(row), "assessment": assessment.code, "answered": 0}, AttemptSummary)
+    # an xAPI `attempted` statement, in this transaction (queued only if the tenant has an LRS)
+    await xapi_outbox.attempt_started(
+        conn, Attempt(summary.id, number, assessment.code, person.external_id), summary.started_at
     )
-    if form is None:
-        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
-    return await views_for(conn, msgspec.convert(form, list[Placement]))
+    if adaptive.has_adaptive(content):  # the first item of each adaptive section, replayed
+        return await _state(conn, person, summary.id, locale), True
+    items = await published.views(conn, assessment.tenant_id, form, locale)
+    return _assembled(summary, content.title, content.instructions, items, [], locale), True
 
 
-async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptState:
-    """Everything a client needs to continue on any device, with time left by the server clock."""
-    await submit_overdue(conn, person_id=person.id)
-    summary = await _summary(conn, person, attempt_id)
-    form = await _form(conn, person, attempt_id)
+# The new attempt's summary straight from the insert: nothing is answered yet.
+_START = """
+    INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
+                          extra_time_factor, deadline, grace_seconds)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
+            now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
+    ON CONFLICT DO NOTHING
+    RETURNING id, number, status, started_at, deadline,
+              CASE WHEN deadline IS NULL THEN NULL
+                   ELSE greatest(0, extract(epoch FROM deadline - clock_timestamp()))::float8 END AS seconds_left,
+              extra_time_factor::float8 AS extra_time_factor, submitted_at, submitted_by, item_count,
+              clock_timestamp() AS server_time
+"""
+
+
+def _assembled(
+    summary: AttemptSummary,
+    title: Localized,
+    instructions: Localized | None,
+    items: list[FrozenItem],
+    answers: list[SavedAnswer],
+    locale: str | None,
+    progress: list[adaptive.AdaptiveProgress] | None = None,
+    sections: list[str] | None = None,
+) -> AttemptState:
+    """`items`: the whole form, or, with adaptive sections, the items shown (`adaptive.shown`);
+    `sections` name every section of the form either way."""
+    if locale is not None:
+        title = one_language(title, locale)
+        instructions = one_language(instructions, locale) if instructions else None
+    return AttemptState(
+        summary,
+        title,
+        instructions,
+        [item.view for item in items],
+        sections if sections is not None else list(dict.fromkeys(item.section for item in items)),
+        answers,
+        progress or [],
+    )
+
+
+async def _form(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> list[FrozenItem]:
     row = await conn.fetchrow(
-        "SELECT a.content->'title' AS title, a.content->'instructions' AS instructions, "
-        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id WHERE t.id = $1",
+        "SELECT t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE t.id = $1 AND t.person_id = $2",
         attempt_id,
+        person.id,
     )
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    _held_adaptive((tenant_id, person.external_id, attempt_id), row["adaptive"])
+    return await published.views(conn, tenant_id, msgspec.convert(row["form"], list[Placement]))
+
+
+async def resume(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None = None
+) -> AttemptState:
+    """Everything a client needs to continue on any device, with time left by the server clock
+    (every authored text in `locale` only, when given)."""
+    await submit_overdue(conn, person_id=person.id)
+    return await _state(conn, person, attempt_id, locale)
+
+
+_STATE = (
+    _ATTEMPT.replace(
+        "SELECT t.id,",
+        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, "
+        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, t.id,",
+    )
+    + " WHERE t.id = $1 AND t.person_id = $2"
+)
+
+
+async def _state(
+    conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None
+) -> AttemptState:
+    """The attempt's state, once overdue attempts are submitted: its summary, form and title in one
+    read, the item views (rendered once per worker), the saved answers."""
+    row = await conn.fetchrow(_STATE, attempt_id, person.id)
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    fields = dict(row)
+    tenant_id, form, title, instructions, is_adaptive = (
+        fields.pop(k) for k in ("tenant_id", "form", "title", "instructions", "adaptive")
+    )
+    summary = msgspec.convert(fields, AttemptSummary)
+    items = await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]), locale)
     answers = [
         SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
         for r in await conn.fetch(
@@ -462,14 +532,18 @@ async def resume(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> 
             attempt_id,
         )
     ]
-    sections = list(dict.fromkeys(item.section for item in form))
-    progress: list[adaptive.AdaptiveProgress] = []
-    if row["adaptive"]:
-        _, paths = await _adaptive_paths(conn, person, attempt_id)
-        form = adaptive.shown(form, paths)
-        progress = [adaptive.progress(path) for path in paths]
-    return AttemptState(
-        summary, row["title"], row["instructions"], [item.view for item in form], sections, answers, progress
+    if not is_adaptive:
+        return _assembled(summary, title, instructions, items, answers, locale)
+    _, paths = await _adaptive_paths(conn, person, attempt_id)
+    return _assembled(
+        summary,
+        title,
+        instructions,
+        adaptive.shown(items, paths),
+        answers,
+        locale,
+        [adaptive.progress(path) for path in paths],
+        list(dict.fromkeys(item.section for item in items)),
     )
 
 
@@ -533,17 +607,21 @@ def forget_cached_forms() -> None:
     _views.clear()
     _forms.clear()
     _adaptive_attempts.clear()
+    published.forget()
 
 
 async def _views_of(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
 ) -> dict[str, AnswerRule]:
     """The answer rules of the attempt's items, by ref."""
-    key = (tenant_id, person.id, attempt_id)
+    key = (tenant_id, person.external_id, attempt_id)
     views = _views.get(key)
     if views is None:
         views = _shared(
-            {item.view.ref: answer_rule(item.view) for item in await _form(conn, person, attempt_id)}
+            {
+                item.view.ref: answer_rule(item.view)
+                for item in await _form(conn, tenant_id, person, attempt_id)
+            }
         )
         _views[key] = views
         if len(_views) > _VIEWS_MAX:
@@ -551,22 +629,9 @@ async def _views_of(
     return views
 
 
-_SAVE = f"""
-    WITH open AS (
-        SELECT t.id FROM attempts t
-        WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' AND NOT ({_DUE})
-        FOR SHARE
-    ), saved AS (
-        INSERT INTO responses (attempt_id, item_ref, answer, revision)
-        SELECT id, $3, $4, $5 FROM open
-        ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
-            SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
-            WHERE responses.revision < excluded.revision AND (NOT $6::bool OR responses.answer = '{{}}'::jsonb)
-        RETURNING revision, answer, saved_at
-    )
-    SELECT EXISTS (SELECT 1 FROM open) AS open, s.revision, s.answer, s.saved_at
-    FROM (SELECT 1) AS one LEFT JOIN saved AS s ON true
-"""
+# The save's context, person check and guarded upsert, in one call (migration 0023): on its own
+# (autocommit) one round trip, in a tenant transaction part of it.
+_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6, $7)"
 
 
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
@@ -586,19 +651,21 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
 
 
 async def _save_one(
-    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
 ) -> SaveResult:
     """`keep_first`: an adaptive item's non-empty answer is never replaced (the path depends on it)."""
     keep_first = False
-    if await _adaptive_attempt(conn, person, attempt_id):
+    if await _adaptive_attempt(conn, tenant_id, person, attempt_id):
         sections, paths = await _adaptive_paths(conn, person, attempt_id, lock=True)
         keep_first = adaptive.keeps_first_answer(sections, paths, item)
-    result = await _store_answer(conn, person, attempt_id, item, data, keep_first)
+    result = await _store_answer(conn, tenant_id, person, attempt_id, item, data, keep_first)
     if keep_first:
         _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
         path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
         shown = (
-            next(f.view for f in await _form(conn, person, attempt_id) if f.view.ref == path.current)
+            next(
+                f.view for f in await _form(conn, tenant_id, person, attempt_id) if f.view.ref == path.current
+            )
             if path.current
             else None
         )
@@ -606,8 +673,16 @@ async def _save_one(
     return result
 
 
-async def _adaptive_attempt(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> bool:
-    key = (person.id, attempt_id)
+def _held_adaptive(key: tuple[UUID, str, UUID], found: bool) -> None:
+    _adaptive_attempts[key] = found
+    if len(_adaptive_attempts) > _VIEWS_MAX:
+        _adaptive_attempts.popitem(last=False)
+
+
+async def _adaptive_attempt(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> bool:
+    key = (tenant_id, person.external_id, attempt_id)
     found = _adaptive_attempts.get(key)
     if found is None:
         found = bool(
@@ -619,32 +694,74 @@ async def _adaptive_attempt(conn: asyncpg.Connection, person: Person, attempt_id
                 person.id,
             )
         )
-        _adaptive_attempts[key] = found
-        if len(_adaptive_attempts) > _VIEWS_MAX:
-            _adaptive_attempts.popitem(last=False)
+        _held_adaptive(key, found)
     return found
 
 
 async def _store_answer(
-    conn: asyncpg.Connection, person: Person, attempt_id: UUID, item: str, data: SaveAnswer, keep_first: bool
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    person: Person,
+    attempt_id: UUID,
+    item: str,
+    data: SaveAnswer,
+    keep_first: bool,
 ) -> SaveResult:
     row = await conn.fetchrow(
-        _SAVE, attempt_id, person.id, item, msgspec.to_builtins(data.answer), data.revision, keep_first
-    )
-    if not row["open"]:
-        raise await _why_closed(conn, person, attempt_id)
-    if row["revision"] is not None:
-        return SaveResult(
-            item, True, row["revision"], msgspec.convert(row["answer"], Answer), row["saved_at"]
-        )
-    stored = await conn.fetchrow(
-        "SELECT answer, revision, saved_at FROM responses WHERE attempt_id = $1 AND item_ref = $2",
+        _SAVE,
+        tenant_id,
+        person.external_id,
         attempt_id,
         item,
+        msgspec.to_builtins(data.answer),
+        data.revision,
+        keep_first,
     )
+    if not row["attempt_open"]:
+        raise await _why_closed(conn, person, attempt_id)
+    return _saved(item, row)
+
+
+def _saved(item: str, row: asyncpg.Record) -> SaveResult:
     return SaveResult(
-        item, False, stored["revision"], msgspec.convert(stored["answer"], Answer), stored["saved_at"]
+        item,
+        row["applied"],
+        row["stored_revision"],
+        msgspec.convert(row["stored_answer"], Answer),
+        row["stored_at"],
     )
+
+
+async def save_at_once(
+    pool: asyncpg.Pool, tenant_id: UUID, subject: str, attempt_id: UUID, item: str, data: SaveAnswer
+) -> SaveResult | None:
+    """A save in one round trip, when this worker holds the attempt's answer rules (cached for this
+    token's subject by an earlier save): the answer is checked here, then `save_answer` checks the
+    person and the attempt and stores it in its own transaction. None: anything else (rules not held,
+    item not in them, an attempt with adaptive sections or not known not to have them, person unknown
+    or inactive, attempt closed), for `save` in a tenant transaction,
+    which answers every refusal as it always has; nothing was written then."""
+    key = (tenant_id, subject, attempt_id)
+    rules = _views.get(key)
+    if rules is None or item not in rules or _adaptive_attempts.get(key) is not False:
+        return None
+    errors = check_answer(rules[item], data.answer)
+    if errors:
+        raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
+    row = await single_statement(
+        pool,
+        _SAVE,
+        tenant_id,
+        subject,
+        attempt_id,
+        item,
+        msgspec.to_builtins(data.answer),
+        data.revision,
+        False,
+    )
+    if not (row["person_known"] and row["attempt_open"]):
+        return None
+    return _saved(item, row)
 
 
 async def save(
@@ -656,7 +773,7 @@ async def save(
     errors = check_answer(views[item], data.answer)
     if errors:
         raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
-    return await _save_one(conn, person, attempt_id, item, data)
+    return await _save_one(conn, tenant_id, person, attempt_id, item, data)
 
 
 async def save_batch(
@@ -674,7 +791,9 @@ async def save_batch(
             errors += check_answer(views[entry.item], entry.answer, f"/answers/{i}/answer")
     if errors:
         raise Unprocessable(msg("some answers do not fit their items; nothing was saved"), errors)
-    results = [await _save_one(conn, person, attempt_id, entry.item, entry) for entry in data.answers]
+    results = [
+        await _save_one(conn, tenant_id, person, attempt_id, entry.item, entry) for entry in data.answers
+    ]
     return BatchResult(results, await _summary(conn, person, attempt_id))
 
 

@@ -29,6 +29,8 @@ class JobRunner:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.running: dict[UUID, tuple[Job, asyncio.Task[None]]] = {}
         self._spawned: set[asyncio.Task[None]] = set()
+        # every claim this worker holds, by the task that runs it (started or not yet): what close() hands back
+        self._claims: dict[asyncio.Task[None], tuple[UUID, queue.Claimed]] = {}
 
     def _claimant(self) -> str:
         """The lease owner of one claim: this worker (host:pid) and a nonce, so that two claims of a job
@@ -47,7 +49,7 @@ class JobRunner:
             )
         if claimed is not None:  # else another worker's poll was quicker
             # a task of its own: the heartbeat (lease lost) or a shutdown may cancel it, not the request
-            await asyncio.wait({asyncio.create_task(self.run(tenant_id, claimed))})
+            await asyncio.wait({self._start(tenant_id, claimed)})
 
     async def poll_once(self) -> int:
         """Fail the jobs whose last allowed worker died; claim one job per tenant with work to claim and
@@ -70,11 +72,18 @@ class JobRunner:
                         claimed.id,
                         claimed.attempts,
                     )
-                task = asyncio.create_task(self.run(tenant_id, claimed))
+                task = self._start(tenant_id, claimed)
                 self._spawned.add(task)
                 task.add_done_callback(self._spawned.discard)
                 started += 1
         return started
+
+    def _start(self, tenant_id: UUID, claimed: queue.Claimed) -> asyncio.Task[None]:
+        """Run a claimed job in a task of its own, its claim held until the task ends."""
+        task = asyncio.create_task(self.run(tenant_id, claimed))
+        self._claims[task] = (tenant_id, claimed)
+        task.add_done_callback(lambda done: self._claims.pop(done, None))
+        return task
 
     async def run_forever(self) -> None:
         while True:
@@ -140,13 +149,15 @@ class JobRunner:
                 return
 
     async def close(self) -> None:
-        """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim."""
-        for task in list(self._spawned):
+        """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim,
+        those whose task has not begun yet included (a claim made just before the shutdown)."""
+        claims = list(self._claims.items())
+        for task in [*self._spawned, *(task for task, _ in claims)]:
             task.cancel()
-        for job, task in list(self.running.values()):
-            task.cancel()
+        for task, (tenant_id, claimed) in claims:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            assert claimed.owner is not None, "a claim names its owner"
             with contextlib.suppress(*_DB_ERRORS):
-                async with tenant_transaction(self.pool, job.tenant_id) as conn:
-                    await queue.release(conn, job.id, job.owner)
+                async with tenant_transaction(self.pool, tenant_id) as conn:
+                    await queue.release(conn, claimed.id, claimed.owner)

@@ -14,15 +14,18 @@ listed in `skipped` with the reason; when every dimension is, the run fails.
 
 States: a run is `running`, then `done` or `failed` (`status`); a done run is a `draft` until a
 tenant admin publishes it (`state`). A published calibration is immutable: the database trigger
-`calibration_guard` refuses any update of its row, so what uses it (ability estimates, adaptive
-sections: later steps) can pin it by id.
+`calibration_guard` refuses any update of its row, so what uses it can pin it by id: the latest
+published one is in force for scoring (`in_force_ids`), and every final score document names the
+calibration its abilities come from (`service.results.abilities`); a rescoring applies it to
+past attempts. Decoded results of published calibrations are kept per process by id.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -32,44 +35,23 @@ from service.assessments import assessments
 from service.assessments.validation import CalibrationCover
 from service.db import keyset
 from service.db.pool import tenant_transaction
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.psychometrics.calibration import CalibrationSettings, calibrate_dimension
-from service.psychometrics.model import DimensionCalibration, ItemParameters
+from service.psychometrics.model import ItemParameters
+from service.results import scores
+from service.results.calibration_result import (
+    CalibrationResult,
+    DimensionCategories,
+    ItemCategories,
+    PublishedCalibration,
+    SkippedDimension,
+)
 from service.results.response_matrix import DimensionMatrix, MatrixBuilder
-from service.results.scores import count_final_current, final_current_batch
 
 BATCH = 1000
-
-
-class SkippedDimension(msgspec.Struct, frozen=True):
-    dimension: str
-    reason: str
-
-
-class ItemCategories(msgspec.Struct, frozen=True):
-    """How an item's credit on the dimension became categories: category k is a credit of at least
-    `floors[k]` (and below `floors[k + 1]`)."""
-
-    item_id: str
-    floors: list[float]
-
-
-class DimensionCategories(msgspec.Struct, frozen=True):
-    dimension: str
-    items: list[ItemCategories]
-
-
-class CalibrationResult(msgspec.Struct, frozen=True):
-    """Per top-level dimension calibrated, its `DimensionCalibration` (per item: parameters with
-    standard errors, infit/outfit, flags; per dimension: marginal reliability, the test information
-    curve over `theta_grid`, the reported scale) and its items' categories."""
-
-    dimensions: list[DimensionCalibration]
-    categories: list[DimensionCategories]
-    skipped: list[SkippedDimension]
 
 
 class CalibrationSummary(msgspec.Struct, kw_only=True):
@@ -105,7 +87,7 @@ _SELECT_MANY = "SELECT " + _COLUMNS + queue.LEASE_COLUMNS + " FROM calibrations 
 
 async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Calibration:
     assessment = await assessments.assessment_id(conn, code)
-    total = await count_final_current(conn, assessment)
+    total = await scores.count_final_current(conn, assessment)
     calibration_id = await conn.fetchval(
         "INSERT INTO calibrations (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
         assessment,
@@ -148,8 +130,12 @@ async def list_calibrations(
 async def publish(
     conn: asyncpg.Connection, code: str, calibration_id: UUID, published_by: str
 ) -> Calibration:
-    """A done draft becomes published (and immutable); anything else is a conflict."""
+    """A done draft becomes published (and immutable); anything else is a conflict. From its commit
+    on, every attempt scored gets abilities from it (`scores`); it waits for submissions scoring
+    under the calibration before it (the pins lock, exclusively), so none of them commits after it
+    with the older one. Past attempts get it through a rescoring."""
     await get_calibration(conn, code, calibration_id)  # 404 unless it is this assessment's
+    await scores.lock_pins(conn, [await assessments.assessment_id(conn, code)], exclusive=True)
     published = await conn.fetchval(
         "UPDATE calibrations SET state = 'published', published_at = now(), published_by = $2 "
         "WHERE id = $1 AND state = 'draft' AND status = 'done' RETURNING id",
@@ -170,6 +156,106 @@ async def publish(
             )
         )
     return await get_calibration(conn, code, calibration_id)
+
+
+# Published calibrations are immutable, so their decoded results are kept by id (a UUID: no tenant can
+# name another's, and the id is always first read through the tenant's row-level security).
+_PUBLISHED_KEPT = 32
+_published: OrderedDict[UUID, PublishedCalibration] = OrderedDict()
+_result_decoder = msgspec.json.Decoder(CalibrationResult)
+
+
+async def _published_results(conn: asyncpg.Connection, ids: set[UUID]) -> dict[UUID, PublishedCalibration]:
+    """Only ids this tenant can see (read under its row-level security on every call); results decoded
+    once per process."""
+    if not ids:
+        return {}
+    visible = {
+        row["id"]
+        for row in await conn.fetch(
+            "SELECT id FROM calibrations WHERE id = ANY($1::uuid[]) AND state = 'published'", list(ids)
+        )
+    }
+    missing = [i for i in visible if i not in _published]
+    if missing:
+        for row in await conn.fetch(
+            "SELECT id, result::text AS result FROM calibrations WHERE id = ANY($1::uuid[])", missing
+        ):
+            _published[row["id"]] = PublishedCalibration(
+                str(row["id"]), _result_decoder.decode(row["result"])
+            )
+    found = {}
+    for i in visible:
+        _published.move_to_end(i)
+        found[i] = _published[i]
+    while len(_published) > _PUBLISHED_KEPT:
+        _published.popitem(last=False)
+    return found
+
+
+async def in_force_ids(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> dict[UUID, UUID]:
+    """Per assessment, the id of its most recently published calibration (the one scoring applies)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (assessment_id) assessment_id, id FROM calibrations
+           WHERE assessment_id = ANY($1::uuid[]) AND state = 'published'
+           ORDER BY assessment_id, published_at DESC, id""",
+        assessment_ids,
+    )
+    return {row["assessment_id"]: row["id"] for row in rows}
+
+
+async def published(conn: asyncpg.Connection, calibration_ids: set[UUID]) -> dict[UUID, PublishedCalibration]:
+    """These published calibrations (ids not published, or not the tenant's, are left out)."""
+    return await _published_results(conn, calibration_ids)
+
+
+class CalibrationAdoption(msgspec.Struct, forbid_unknown_fields=True):
+    calibration: Annotated[UUID, msgspec.Meta(description="A published calibration of another assessment")]
+
+
+async def adopt(
+    conn: asyncpg.Connection, code: str, data: CalibrationAdoption, requested_by: str
+) -> Calibration:
+    """Another assessment's published calibration becomes a done draft of this one (reviewed and
+    published as any other): its items keep their parameters, so both assessments' abilities are on
+    one θ scale and a training effect between them reports gains on θ. Items of this assessment the
+    calibration does not have are not used for θ."""
+    assessment = await assessments.assessment_id(conn, code)
+    source = await conn.fetchrow(
+        "SELECT id, assessment_id, result::text AS result FROM calibrations WHERE id = $1 AND state = 'published'",
+        data.calibration,
+    )
+    if source is None or source["assessment_id"] == assessment:
+        detail = (
+            msg(
+                "calibration {calibration_id} is not a published calibration", calibration_id=data.calibration
+            )
+            if source is None
+            else msg(
+                "calibration {calibration_id} is already this assessment's", calibration_id=data.calibration
+            )
+        )
+        raise Unprocessable(detail, [FieldError(detail, "/calibration")])
+    result = _result_decoder.decode(source["result"])
+    adopted = msgspec.structs.replace(result, adopted_from=result.adopted_from or str(source["id"]))
+    calibration_id = await conn.fetchval(
+        "INSERT INTO calibrations (assessment_id, requested_by, status, result, finished_at) "
+        "VALUES ($1, $2, 'done', $3, now()) RETURNING id",
+        assessment,
+        requested_by,
+        msgspec.to_builtins(adopted),
+    )
+    return await get_calibration(conn, code, calibration_id)
+
+
+async def scale_roots(conn: asyncpg.Connection, calibration_ids: list[UUID]) -> dict[UUID, str]:
+    """Per calibration, the id of the calibration whose fit it is (its own, or the adopted one's)."""
+    rows = await conn.fetch(
+        "SELECT id, coalesce(result->>'adopted_from', id::text) AS root FROM calibrations "
+        "WHERE id = ANY($1::uuid[])",
+        calibration_ids,
+    )
+    return {row["id"]: row["root"] for row in rows}
 
 
 class NothingToCalibrate(Exception):
@@ -223,7 +309,7 @@ async def run(job: Job) -> None:
     while True:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
-            batch = await final_current_batch(conn, assessment, after, BATCH)
+            batch = await scores.final_current_batch(conn, assessment, after, BATCH)
             if not batch:
                 break
             for _, document in batch:

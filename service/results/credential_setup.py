@@ -2,8 +2,10 @@
 service/results/credentials.py issues under.
 
 The issuer is the tenant's profile (the department's name in zh-CN and English, and the https origin
-verifiers reach the service at, which its did:web names) with its RSA signing key, made on the first
-set-up and kept here like webhook secrets, under row-level security. The settings say, per
+verifiers reach the service at, which its did:web names) with its signing key, made on the first
+set-up (RSA for RS256 unless EdDSA, Ed25519, is asked for then; the algorithm never changes after, since
+the credentials already issued verify under that key) and kept here like webhook secrets, under
+row-level security. The settings say, per
 assessment, which top-level dimensions (and whether the overall result) earn a credential from which
 level, and for how many days. The status-bit counter of the issuer row hands each credential its bit
 in the tenant's revocation list: an UPDATE ... RETURNING, so transactions issuing at once queue on it.
@@ -23,7 +25,7 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import open_badges
 from service.results.open_badges import IssuerProfile
-from service.results.vc_jwt import IssuerKey, did_document
+from service.results.vc_jwt import ALGORITHM, Algorithm, IssuerKey, did_document
 from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent, Text
 
@@ -43,11 +45,21 @@ class IssuerName(msgspec.Struct, forbid_unknown_fields=True, rename={"zh_cn": "z
     en: Text
 
 
+SigningAlgorithm = Annotated[
+    Algorithm,
+    msgspec.Meta(
+        description="The signing algorithm, chosen when the issuer is made: RS256 (the default, which every "
+        "Open Badges 3.0 verifier accepts) or EdDSA (Ed25519). Fixed afterwards; omit it to keep it."
+    ),
+]
+
+
 class IssuerSet(msgspec.Struct, forbid_unknown_fields=True):
     """The tenant's issuer profile: the department's name in zh-CN and English, and the public origin."""
 
     name: IssuerName
     url: HttpsOrigin
+    algorithm: SigningAlgorithm | None = None
 
 
 class CredentialIssuer(msgspec.Struct):
@@ -55,6 +67,7 @@ class CredentialIssuer(msgspec.Struct):
     name: dict[str, str]
     url: str
     key_id: str
+    algorithm: str
     created_at: datetime
     updated_at: datetime
 
@@ -78,6 +91,8 @@ class CredentialSettings(msgspec.Struct):
 
 # ---- the issuer ------------------------------------------------------------------------------------
 
+_RETURNING = "name, url, kid, public_jwk->>'alg' AS alg, created_at, updated_at"
+
 
 async def tenant_id(conn: asyncpg.Connection) -> UUID:
     return UUID(await conn.fetchval("SELECT current_setting('app.tenant_id')"))
@@ -89,28 +104,40 @@ def _issuer(row: asyncpg.Record, tenant_id: UUID) -> CredentialIssuer:
         row["name"],
         row["url"],
         row["kid"],
+        row["alg"],
         row["created_at"],
         row["updated_at"],
     )
 
 
 async def set_issuer(conn: asyncpg.Connection, data: IssuerSet) -> CredentialIssuer:
-    """Create the tenant's issuer (with a new RSA key) or change its name and origin (the key stays).
-    A changed origin changes the DID: credentials issued before name the old one."""
-    if await conn.fetchval("SELECT 1 FROM credential_issuers"):
+    """Create the tenant's issuer (with a new key for `algorithm`, RS256 unless asked) or change its name
+    and origin (the key stays; another algorithm is refused). A changed origin changes the DID:
+    credentials issued before name the old one."""
+    current = await conn.fetchval("SELECT public_jwk->>'alg' FROM credential_issuers")
+    if current is not None:
+        if data.algorithm is not None and data.algorithm != current:
+            raise Conflict(
+                msg(
+                    "this issuer signs with {algorithm}: the algorithm is chosen when it is made",
+                    algorithm=current,
+                ),
+                [FieldError(msg("fixed when the issuer was made"), "/algorithm")],
+            )
         row = await conn.fetchrow(
-            """UPDATE credential_issuers SET name = $1, url = $2, updated_at = now()
-               RETURNING name, url, kid, created_at, updated_at""",
+            f"""UPDATE credential_issuers SET name = $1, url = $2, updated_at = now() RETURNING {_RETURNING}""",
             msgspec.to_builtins(data.name),
             data.url,
         )
         return _issuer(row, await tenant_id(conn))
-    key = IssuerKey.generate()  # a second request creating it at once keeps the first one's key
+    key = IssuerKey.generate(
+        data.algorithm or ALGORITHM
+    )  # a second request at once keeps the first one's key
     key_jwk = key.public_jwk()
     row = await conn.fetchrow(
-        """INSERT INTO credential_issuers (name, url, kid, private_pem, public_jwk) VALUES ($1, $2, $3, $4, $5)
+        f"""INSERT INTO credential_issuers (name, url, kid, private_pem, public_jwk) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (tenant_id) DO UPDATE SET name = excluded.name, url = excluded.url, updated_at = now()
-           RETURNING name, url, kid, created_at, updated_at""",
+           RETURNING {_RETURNING}""",
         msgspec.to_builtins(data.name),
         data.url,
         key.kid,
@@ -121,7 +148,7 @@ async def set_issuer(conn: asyncpg.Connection, data: IssuerSet) -> CredentialIss
 
 
 async def get_issuer(conn: asyncpg.Connection) -> CredentialIssuer:
-    row = await conn.fetchrow("SELECT name, url, kid, created_at, updated_at FROM credential_issuers")
+    row = await conn.fetchrow(f"SELECT {_RETURNING} FROM credential_issuers")
     if row is None:
         raise NotFound(msg("this tenant has no credential issuer yet"))
     return _issuer(row, await tenant_id(conn))
@@ -138,7 +165,9 @@ async def signing(conn: asyncpg.Connection) -> tuple[IssuerProfile, IssuerKey] |
 # ---- settings --------------------------------------------------------------------------------------
 
 
-async def _framework_of(conn: asyncpg.Connection, code: str) -> tuple[UUID, FrameworkContent]:
+async def framework_of(conn: asyncpg.Connection, code: str) -> tuple[UUID, FrameworkContent]:
+    """The assessment's id and the content of the framework version it pins (its levels and top-level
+    dimensions are what the settings name)."""
     assessment = await assessments.get_assessment(conn, code)
     pin = assessment.content.framework
     record = await frameworks.version_record(conn, pin.code, pin.version)
@@ -164,7 +193,7 @@ async def set_settings(
 ) -> CredentialSettings:
     """Switch credentials on or off for an assessment; thresholds are the framework's level codes and
     its top-level dimensions. Applies to scores that become current from now on."""
-    assessment_id, framework = await _framework_of(conn, code)
+    assessment_id, framework = await framework_of(conn, code)
     levels = {level.code for level in framework.levels}
     dimensions = {dimension.code for dimension in framework.dimensions}
     problems = [

@@ -1,6 +1,8 @@
 """Item statistics as a job: over every final current score of an assessment, in batches, in
 constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped. A job of
-`service.jobqueue` (leased; a worker that takes it over after a crash recomputes from the start)."""
+`service.jobqueue` (leased; a worker that takes it over after a crash recomputes from the start).
+Beside the classical statistics, differential item functioning (`service.scoring.item_dif`) by the
+category and org unit each attempt was counted in when it was submitted."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from service.items.views import Answer
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.scoring.engine import ScoreDocument
+from service.scoring.item_dif import DifAccumulator
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
+from service.tenancy import org_units
 
 BATCH = 1000
 
@@ -90,6 +94,7 @@ async def run(job: Job) -> None:
     """From the start on every claim (a worker that takes it over recomputes: the accumulator is in memory)."""
     pool, tenant_id, run_id = job.pool, job.tenant_id, job.id
     accumulator = StatisticsAccumulator()
+    differential = DifAccumulator()
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
         assessment_id = await conn.fetchval(
@@ -106,7 +111,7 @@ async def run(job: Job) -> None:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
             rows = await conn.fetch(
-                """SELECT t.id, s.document FROM attempts t
+                """SELECT t.id, t.category, t.org_unit_id, s.document FROM attempts t
                    JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
                      AND s.status = 'final'
                    WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
@@ -122,8 +127,13 @@ async def run(job: Job) -> None:
                 list(answers),
             ):
                 answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+            units = await org_units.code_paths(
+                conn, list({r["org_unit_id"] for r in rows if r["org_unit_id"]})
+            )
             for row in rows:
-                accumulator.add(msgspec.convert(row["document"], ScoreDocument), answers[row["id"]])
+                document = msgspec.convert(row["document"], ScoreDocument)
+                accumulator.add(document, answers[row["id"]])
+                differential.add(document, row["category"], units.get(row["org_unit_id"]))
             await conn.execute(
                 "UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1", run_id, len(rows)
             )
@@ -133,7 +143,7 @@ async def run(job: Job) -> None:
         await conn.execute(
             "UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() WHERE id = $1",
             run_id,
-            msgspec.to_builtins(accumulator.result()),
+            msgspec.to_builtins(msgspec.structs.replace(accumulator.result(), dif=differential.result())),
         )
         await job.complete(conn)
 

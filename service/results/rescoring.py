@@ -1,7 +1,12 @@
 """Rescoring an assessment after a key correction or revised cut scores: preview, then commit.
 
 A rescoring names the item versions (same type and options as what candidates answered) and
-framework version that scoring should use from now on. It is a job (`service.jobqueue`: leased,
+framework version that scoring should use from now on; it also applies the assessment's latest
+published calibration (pinned in its `pins` when it is created), so past attempts gain abilities
+from a newly published calibration (`service.results.abilities`): the preview counts them as
+changed, the commit stores them with the old documents kept as history. A calibration published
+after the rescoring was created makes its commit a conflict (preview again), and stops a running
+commit (failed), rather than apply an older calibration than the one in force. It is a job (`service.jobqueue`: leased,
 taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
 fenced transaction per batch, with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
@@ -42,6 +47,7 @@ from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.results import calibrations
 from service.results.scores import (
     ScoringPins,
     current_documents,
@@ -80,6 +86,9 @@ class RescoringSummary(msgspec.Struct):
     overall_score_changed: int
     overall_level_changed: int
     dimensions: list[DimensionChange]
+    # attempts whose abilities (θ, SE, scale score, level, or the calibration named) would change,
+    # e.g. past attempts given a newly published calibration; their percentage scores may not move
+    abilities_changed: int = 0
 
 
 class Rescoring(msgspec.Struct):
@@ -332,6 +341,7 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
     pins = ScoringPins(
         framework_version=data.framework_version or current.framework_version,
         items={**current.items, **data.items},
+        calibration=(await calibrations.in_force_ids(conn, [row["id"]])).get(row["id"]),
     )
     await _check_pins(conn, content, pins)
     total = await conn.fetchval(
@@ -357,6 +367,16 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
     # waits for this transaction and reads the new pins: `total` below counts every attempt scored
     # under older pins, and the batches (after this commits) see them all.
     await lock_pins(conn, [assessment_id], exclusive=True)
+    published = (await calibrations.in_force_ids(conn, [assessment_id])).get(assessment_id)
+    if published != current.pins.calibration:
+        raise Conflict(
+            msg(
+                "calibration {calibration_id} was published after rescoring {rescoring_id} was "
+                "previewed: start a new rescoring to preview it",
+                calibration_id=published,
+                rescoring_id=rescoring_id,
+            )
+        )
     done = await conn.fetchval(
         """UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
                   committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
@@ -451,6 +471,13 @@ async def run(job: Job, *, store: Store) -> None:
                     raise Superseded(
                         f"rescoring {latest} was committed after this one: its versions are in force"
                     )
+                published = (await calibrations.in_force_ids(conn, [row["assessment_id"]])).get(
+                    row["assessment_id"]
+                )
+                if published != pins.calibration:
+                    raise Superseded(
+                        f"calibration {published} was published after this rescoring: it is in force"
+                    )
             new = await score_documents(conn, ids, pins)
             old = await current_documents(conn, ids)
             changed, stored = {}, {}
@@ -460,6 +487,8 @@ async def run(job: Job, *, store: Store) -> None:
                 counts["changed"] += differs
                 counts["score"] += score_changed
                 counts["level"] += level_changed
+                previous = old.get(attempt)
+                counts["abilities"] += (previous.abilities if previous else None) != document.abilities
                 dimension_scores.update(dims)
                 dimension_levels.update(levels)
                 if differs:
@@ -487,6 +516,7 @@ async def run(job: Job, *, store: Store) -> None:
             DimensionChange(d, dimension_scores[d], dimension_levels[d])
             for d in sorted(dimension_scores.keys() | dimension_levels.keys())
         ],
+        counts["abilities"],
     )
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)

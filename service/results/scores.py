@@ -12,6 +12,11 @@ commit takes it exclusively (`lock_pins`) before its pins come into force. So a 
 read the old pins has committed before the commit can count and select the attempts it rescores,
 and one that has not read them yet waits and reads the new ones: no interleaving leaves a
 submitted attempt scored under pins older than the latest commit (issue 14, item 1).
+
+Abilities (issue 20): a final document also gets θ, its SE, a scale score and a level per
+calibrated dimension from the assessment's latest published calibration (a rescoring: the one its
+pins name), computed by the pure `service.results.abilities` after the engine, which never sees it.
+A publication takes the same pins lock exclusively, so it orders with submissions the same way.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ from service.errors import NotFound
 from service.i18n import msg
 from service.items import bank
 from service.items.views import Answer
-from service.results import ratings
+from service.results import abilities, calibrations, ratings
+from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
-from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.scoring.engine import Abilities, AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
 from service.tenancy import people
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
@@ -54,10 +60,12 @@ class StoredScore(msgspec.Struct):
 
 
 class ScoringPins(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Versions scoring uses instead of the ones delivery pinned: a corrected item key, revised cut scores."""
+    """Versions scoring uses instead of the ones delivery pinned: a corrected item key, revised cut scores;
+    and the published calibration a rescoring applies (None: none was published when it was created)."""
 
     framework_version: int | None = None
     items: dict[str, int] = msgspec.field(default_factory=dict)
+    calibration: UUID | None = None
 
 
 async def lock_pins(conn: asyncpg.Connection, assessment_ids: list[UUID], *, exclusive: bool = False) -> None:
@@ -87,9 +95,11 @@ async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) ->
 
 async def _inputs(
     conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
-) -> dict[UUID, ScoringInput]:
-    """Everything the engine needs for each attempt: a handful of queries, however many attempts.
-    `pins` overrides the pins in force (a rescoring preview)."""
+) -> tuple[dict[UUID, ScoringInput], dict[UUID, PublishedCalibration]]:
+    """Everything the engine needs for each attempt: a handful of queries, however many attempts; and the
+    published calibration each attempt's abilities use (if any). `pins` overrides the pins in force (a
+    rescoring preview or commit), its calibration included; without them, the calibration in force is
+    the assessment's latest published one (read under the same pins lock a publication takes)."""
     rows = await conn.fetch(
         """SELECT t.id, t.assessment_id, t.form, a.content AS assessment FROM attempts t
            JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
@@ -97,12 +107,21 @@ async def _inputs(
         attempt_ids,
     )
     in_force = {}
+    calibration_ids: dict[UUID, UUID] = {}  # attempt -> calibration
     if pins is None:
         assessments = list({row["assessment_id"] for row in rows})
         await lock_pins(conn, assessments)
         in_force = await pins_in_force(conn, assessments)
+        published = await calibrations.in_force_ids(conn, assessments)
+        calibration_ids = {
+            row["id"]: published[row["assessment_id"]] for row in rows if row["assessment_id"] in published
+        }
         if after_pins_read is not None:
             await after_pins_read(assessments)
+    elif pins.calibration is not None:
+        calibration_ids = {row["id"]: pins.calibration for row in rows}
+    found = await calibrations.published(conn, set(calibration_ids.values()))
+    calibration_of = {attempt: found[c] for attempt, c in calibration_ids.items() if c in found}
     attempt_pins = {row["id"]: pins or in_force.get(row["assessment_id"], ScoringPins()) for row in rows}
     forms = {
         row["id"]: [
@@ -148,16 +167,26 @@ async def _inputs(
                 code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()
             },
         )
-    return inputs
+    return inputs, calibration_of
 
 
 async def score_documents(
     conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
 ) -> dict[UUID, ScoreDocument]:
-    """Score the attempts without storing anything."""
+    """Score the attempts without storing anything. A final document gains its abilities when a published
+    calibration applies (`service.results.abilities`); the percentage scores are the engine's as ever."""
     if not attempt_ids:
         return {}
-    return {attempt: score(data) for attempt, data in (await _inputs(conn, attempt_ids, pins)).items()}
+    inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
+    documents = {attempt: score(data) for attempt, data in inputs.items()}
+    measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
+    estimates = abilities.many_abilities(
+        [(documents[a], calibration_of[a], inputs[a].framework) for a in measured]
+    )
+    for attempt, estimated in zip(measured, estimates, strict=True):
+        if estimated.dimensions:
+            documents[attempt] = msgspec.structs.replace(documents[attempt], abilities=estimated)
+    return documents
 
 
 async def store_documents(
@@ -239,6 +268,19 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
         attempt_ids,
     )
     return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
+
+
+_abilities_decoder = msgspec.json.Decoder(Abilities)
+
+
+async def current_abilities(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, Abilities]:
+    """The abilities of these attempts' current final documents (those that have them)."""
+    rows = await conn.fetch(
+        "SELECT attempt_id, (document->'abilities')::text AS abilities FROM scores "
+        "WHERE attempt_id = ANY($1::uuid[]) AND current AND status = 'final' AND document ? 'abilities'",
+        attempt_ids,
+    )
+    return {row["attempt_id"]: _abilities_decoder.decode(row["abilities"]) for row in rows}
 
 
 async def count_final_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:

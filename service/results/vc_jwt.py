@@ -1,14 +1,14 @@
-"""VC-JWT with RS256, the Open Badges 3.0 interoperability minimum: a tenant's issuer key, signing, and
-the verification the public route runs. No I/O.
+"""VC-JWT with RS256 (the Open Badges 3.0 interoperability minimum) or EdDSA (Ed25519, chosen per issuer
+when it is made): a tenant's issuer key, signing, and the verification the public route runs. No I/O.
 
-Each tenant's issuer has its own RSA key (made when the tenant sets up its issuer profile, kept in
+Each tenant's issuer has its own key (made when the tenant sets up its issuer profile, kept in
 `credential_issuers` like webhook secrets, under row-level security), published in the tenant's
-DID document and JWKS. Separate from the service's Ed25519 token keys (service/auth/keys.py): those
+DID document and JWKS. The key's type is its algorithm: an RSA key signs RS256, an Ed25519 key EdDSA. Separate from the service's Ed25519 token keys (service/auth/keys.py): those
 sign short-lived access tokens; a credential must verify for years, under its issuer's identity.
 
 Verification refuses, with a typed error naming the field, what is not a credential of ours at all:
-not a compact JWS, an algorithm other than RS256 (so `none`, HMAC with the public key as secret and
-key-type confusion never reach a signature check), an issuer that is not a tenant's did:web, or a key
+not a compact JWS, an algorithm other than RS256 or EdDSA, or not the one the issuer's key signs with
+(so `none`, HMAC with the public key as secret and key-type confusion never reach a signature check), an issuer that is not a tenant's did:web, or a key
 the issuer never published. A well-formed token of ours whose signature fails is `tampered`.
 """
 
@@ -17,19 +17,23 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, generate_private_key
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey, generate_private_key
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
 from service.errors import FieldError, Unprocessable
 from service.i18n import msg
 
-ALGORITHM = "RS256"
+Algorithm = Literal["RS256", "EdDSA"]
+ALGORITHM: Algorithm = "RS256"  # the default, and what every OB 3.0 verifier accepts
+ALGORITHMS: tuple[Algorithm, ...] = ("RS256", "EdDSA")
 KEY_BITS = 2048
+JWK_MEMBERS = ("kty", "crv", "x", "n", "e", "alg", "use", "kid")  # public members only
 
 
 class CredentialRejected(Unprocessable):
@@ -51,17 +55,28 @@ def _reject(kind: type[CredentialRejected], detail: str) -> CredentialRejected:
 
 
 class IssuerKey:
-    """A tenant's signing key: `kid` is the verification method's fragment in its DID document."""
+    """A tenant's signing key: `kid` is the verification method's fragment in its DID document, and
+    `algorithm` follows from the key's type (RSA: RS256, Ed25519: EdDSA)."""
+
+    algorithm: Algorithm
 
     def __init__(self, kid: str, private_pem: str) -> None:
         key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-        if not isinstance(key, RSAPrivateKey):
-            raise ValueError("a credential issuer key is an RSA key")
+        if isinstance(key, RSAPrivateKey):
+            self.algorithm = "RS256"
+        elif isinstance(key, Ed25519PrivateKey):
+            self.algorithm = "EdDSA"
+        else:
+            raise ValueError("a credential issuer key is an RSA or an Ed25519 key")
         self.kid, self.private_pem, self.private_key = kid, private_pem, key
 
     @classmethod
-    def generate(cls) -> IssuerKey:
-        key = generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    def generate(cls, algorithm: Algorithm = ALGORITHM) -> IssuerKey:
+        key: RSAPrivateKey | Ed25519PrivateKey = (
+            Ed25519PrivateKey.generate()
+            if algorithm == "EdDSA"
+            else generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+        )
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
@@ -69,8 +84,12 @@ class IssuerKey:
         return cls(kid, pem)
 
     def public_jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self.private_key.public_key()))
-        return {**jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
+        public = self.private_key.public_key()
+        exported = (
+            RSAAlgorithm.to_jwk(public) if isinstance(public, RSAPublicKey) else OKPAlgorithm.to_jwk(public)
+        )
+        jwk: dict[str, Any] = json.loads(exported)
+        return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     def sign(self, did: str, body: dict[str, Any]) -> str:
         """The VC-JWT (OB 3.0 §8.2.6): the payload is the credential plus the registered claims."""
@@ -82,7 +101,9 @@ class IssuerKey:
         subject = body["credentialSubject"]
         if isinstance(subject, dict) and "id" in subject:
             claims["sub"] = subject["id"]
-        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": f"{did}#{self.kid}"})
+        return jwt.encode(
+            claims, self.private_key, algorithm=self.algorithm, headers={"kid": f"{did}#{self.kid}"}
+        )
 
 
 def did_document(did: str, jwks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -92,7 +113,7 @@ def did_document(did: str, jwks: list[dict[str, Any]]) -> dict[str, Any]:
             "id": f"{did}#{jwk['kid']}",
             "type": "JsonWebKey2020",
             "controller": did,
-            "publicKeyJwk": {k: v for k, v in jwk.items() if k in ("kty", "n", "e", "alg", "use", "kid")},
+            "publicKeyJwk": {k: v for k, v in jwk.items() if k in JWK_MEMBERS},
         }
         for jwk in jwks
     ]
@@ -113,14 +134,15 @@ class Presented:
             payload = jwt.decode(token, options={"verify_signature": False})
         except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise _reject(CredentialRejected, msg("not a compact JWS (header.payload.signature)")) from exc
-        if header.get("alg") != ALGORITHM:
+        if header.get("alg") not in ALGORITHMS:
             raise _reject(
                 WrongAlgorithm,
                 msg(
-                    "algorithm {alg} is not accepted: credentials are signed with RS256",
+                    "algorithm {alg} is not accepted: credentials are signed with RS256 or EdDSA",
                     alg=str(header.get("alg")),
                 ),
             )
+        self.algorithm: str = header["alg"]
         issuer = payload.get("iss")
         if not isinstance(issuer, str) or not issuer.startswith("did:web:") or ":credentials:" not in issuer:
             raise _reject(UnknownKey, msg("the issuer is not one of this service's credential issuers"))
@@ -141,11 +163,20 @@ class Presented:
             raise _reject(UnknownKey, msg("the issuer is not one of this service's credential issuers"))
         if self.kid != key.kid:
             raise _reject(UnknownKey, msg("the credential names a key its issuer has not published"))
+        if self.algorithm != key.algorithm:  # the issuer's key signs with one algorithm only
+            raise _reject(
+                WrongAlgorithm,
+                msg(
+                    "algorithm {alg} is not accepted: this issuer signs with {expected}",
+                    alg=self.algorithm,
+                    expected=key.algorithm,
+                ),
+            )
         try:
             jwt.decode(
                 self.token,
                 key.private_key.public_key(),
-                algorithms=[ALGORITHM],
+                algorithms=[key.algorithm],
                 options={"verify_exp": False, "verify_nbf": False, "verify_aud": False},
             )
         except jwt.InvalidTokenError:

@@ -119,6 +119,14 @@ class CutScores(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     ] = msgspec.field(default_factory=dict)
 
 
+class ReportingScale(msgspec.Struct, forbid_unknown_fields=True):
+    """The IRT reporting scale: a scale score is mean + sd · (θ − m) / s, where m and s are the mean and
+    SD of the calibration sample's θ estimates (so the calibration sample has this mean and SD)."""
+
+    mean: Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)] = 500.0
+    sd: Annotated[float, msgspec.Meta(gt=0, le=1e6)] = 100.0
+
+
 class FrameworkContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     code: Code
     title: Localized
@@ -128,6 +136,13 @@ class FrameworkContent(msgspec.Struct, forbid_unknown_fields=True, omit_defaults
     description: Localized | None = None
     sources: list[Source] = msgspec.field(default_factory=list)
     notes: list[Text] = msgspec.field(default_factory=list)  # what a template adds or could not confirm
+    reporting_scale: Annotated[
+        ReportingScale | None,
+        msgspec.Meta(
+            description="The IRT reporting scale of the abilities in score documents (absent: mean 500, SD 100 "
+            "in the calibration sample)"
+        ),
+    ] = None
 
 
 content_decoder = msgspec.json.Decoder(FrameworkContent, strict=True)

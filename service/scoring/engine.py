@@ -131,7 +131,30 @@ class Provenance(msgspec.Struct, frozen=True):
     rating_ids: list[str]
 
 
-class ScoreDocument(msgspec.Struct, frozen=True):
+class DimensionAbility(msgspec.Struct, frozen=True):
+    """A top-level dimension on the IRT scale (service/results/abilities.py says how each is made)."""
+
+    dimension: str
+    theta: float  # EAP
+    se: float  # posterior SD
+    scale_score: float
+    scale_se: float
+    level: str  # on the θ cut points the dimension's cut scores map to through the TCC
+    items: int  # calibrated items of the dimension the attempt answered or omitted
+
+
+class Abilities(msgspec.Struct, frozen=True):
+    """IRT beside the percentage scores: present in a final document when the assessment had a
+    published calibration; `calibration` pins which one."""
+
+    calibration: str
+    dimensions: list[DimensionAbility]
+
+
+class ScoreDocument(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`abilities` is added by service/results/scores.py after the engine (None: no published
+    calibration, or not final); omitted when None, so a document without it encodes as before."""
+
     status: Literal["final", "provisional"]
     overall: Overall
     dimensions: list[DimensionScore]
@@ -140,6 +163,7 @@ class ScoreDocument(msgspec.Struct, frozen=True):
     omitted: list[str]
     pending: list[str]
     provenance: Provenance
+    abilities: Abilities | None = None
 
 
 def _r(value: float) -> float:

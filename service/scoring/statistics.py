@@ -18,7 +18,8 @@ reaches the minimum, alpha is null with a `reason`; it is also null (with a reas
 form has fewer than 2 of the dimension's items or its total does not vary. The dimension's
 top-level `items`, `attempts`, `alpha` and `alpha_if_deleted` repeat the most-taken form (the
 first of `forms`), or, when no form qualifies, the most-taken form's size with a null alpha.
-(IRT marginal reliability will follow with calibration.)
+(IRT marginal reliability is in the calibrations.) Differential item functioning by person category
+and top-level org unit (Mantel–Haenszel, ETS classes) is in `dif`: see service/scoring/item_dif.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import msgspec
 
 from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
+from service.scoring.item_dif import DifReport
 
 NEGATIVE = -1e-9
 MIN_FORM_ATTEMPTS = 30  # a form's alpha is reported only over at least this many attempts
@@ -79,6 +81,7 @@ class ItemStatistics(msgspec.Struct):
     attempts: int
     items: list[ItemStatistic]
     dimensions: list[DimensionReliability]
+    dif: DifReport | None = None  # differential item functioning (service/scoring/item_dif.py)
 
 
 class _Moments:

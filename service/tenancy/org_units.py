@@ -115,6 +115,20 @@ async def names_by_code(conn: asyncpg.Connection) -> dict[str, str]:
     return {row["code"]: row["name"] for row in await conn.fetch("SELECT code, name FROM org_units")}
 
 
+async def code_paths(conn: asyncpg.Connection, unit_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Each unit's codes from its root down to itself (units that no longer exist are left out)."""
+    rows = await conn.fetch("SELECT id, path FROM org_units WHERE id = ANY($1::uuid[])", unit_ids)
+    ids = {uuid.UUID(part) for row in rows for part in row["path"].strip("/").split("/")}
+    code_of = {
+        row["id"]: row["code"]
+        for row in await conn.fetch("SELECT id, code FROM org_units WHERE id = ANY($1::uuid[])", list(ids))
+    }
+    return {
+        row["id"]: tuple(code_of[uuid.UUID(part)] for part in row["path"].strip("/").split("/"))
+        for row in rows
+    }
+
+
 async def subtree_bounds(conn: asyncpg.Connection, code: str | None) -> tuple[str | None, str | None]:
     """Path bounds of the subtree under the unit `code` (None, None: no filter); 404 for an unknown unit."""
     if code is None:
@@ -489,13 +503,22 @@ async def existing_codes(conn: asyncpg.Connection, codes: list[str]) -> set[str]
     return {row["code"] for row in rows}
 
 
-async def search_org_units(conn: asyncpg.Connection, text: str, limit: int) -> list[OrgUnit]:
-    """Units whose code or name contains `text` (any case), nearest the root first: the console's search."""
+async def search_org_units(
+    conn: asyncpg.Connection, text: str, limit: int, after: tuple[int, str] | None = None
+) -> list[OrgUnit]:
+    """Units whose code or name contains `text` (any case), nearest the root first: the console's search
+    and GET /v1/org-units?q=. `after` is the last (depth, code) of the previous page."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    depth, code = after if after is not None else (None, None)
     rows = await conn.fetch(
-        _SELECT + " WHERE u.code ILIKE $1 OR u.name ILIKE $1 ORDER BY u.depth, u.code LIMIT $2",
+        _SELECT
+        + """ WHERE (u.code ILIKE $1 OR u.name ILIKE $1)
+          AND ($3::int IS NULL OR (u.depth, u.code) > ($3, $4::text))
+        ORDER BY u.depth, u.code LIMIT $2""",
         pattern,
         limit,
+        depth,
+        code,
     )
     return [msgspec.convert(dict(r), OrgUnit) for r in rows]
 

@@ -13,6 +13,7 @@ row 2; empty rows are skipped. CSV is read as UTF-8, with or without a byte orde
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -166,10 +167,46 @@ def _rows(
             rows.append(msgspec.convert(make(cells), kind))
             places.append(where)
         except msgspec.ValidationError as exc:
-            error = msgspec_field_error(str(exc))
-            column = (error.pointer or "").lstrip("/").split("/", 1)[0]
-            problems.append(FieldError(error.detail, sheet=where.sheet, row=where.row, column=column))
+            order = {name: i for i, name in enumerate(cells)}  # the file's own column order
+            bad = sorted(_bad_cells(kind, make(cells), exc), key=lambda c: order.get(c[0], len(order)))
+            problems += [
+                FieldError(error.detail, sheet=where.sheet, row=where.row, column=column)
+                for column, error in bad
+            ]
     return rows, places, problems
+
+
+def _column(error: FieldError) -> str:
+    return (error.pointer or "").lstrip("/").split("/", 1)[0]
+
+
+@functools.cache
+def _cell_types(kind: type[msgspec.Struct]) -> dict[str, type[msgspec.Struct]]:
+    """A one-field struct per field of `kind`, with the field's own type and constraints: a cell checked
+    alone fails with the very message the whole row would give for it."""
+    return {
+        field.name: msgspec.defstruct(f"{kind.__name__}_{field.name}", [(field.name, field.type)])
+        for field in msgspec.structs.fields(kind)
+    }
+
+
+def _bad_cells(
+    kind: type[msgspec.Struct], row: dict[str, Any], exc: msgspec.ValidationError
+) -> list[tuple[str, FieldError]]:
+    """Every cell of a row that does not parse, not only the first msgspec stops at; the row's own error
+    when no cell fails alone (a rule across cells)."""
+    cells = _cell_types(kind)
+    found = []
+    for name, value in row.items():
+        try:
+            msgspec.convert({name: value}, cells[name])
+        except msgspec.ValidationError as alone:
+            error = msgspec_field_error(str(alone))
+            found.append((_column(error) or name, error))
+    if found:
+        return found
+    error = msgspec_field_error(str(exc))
+    return [(_column(error), error)]
 
 
 @dataclass(frozen=True)

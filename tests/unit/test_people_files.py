@@ -82,3 +82,29 @@ def test_the_domains_pointers_become_cells_and_json_keeps_its_pointers() -> None
     with pytest.raises(Unprocessable) as refused:
         spreadsheets.units_file(b'{"units": [{"code": "A"}]}', "tree.json")
     assert refused.value.errors[0].pointer == "/units/0/name"
+
+
+def test_every_bad_cell_of_every_row_is_named_at_once() -> None:
+    book = _xlsx(
+        [
+            ["external_id", "category", "active", "org_unit_code"],
+            ["bad id!", "x", "maybe", "P"],
+            ["p-2", "teacher", "yes", "P"],
+            ["p-3", "nurse", "perhaps", "P"],
+        ]
+    )
+    parsed = spreadsheets.people_file(book, "staff.xlsx")
+    assert [p.external_id for p in parsed.body.people] == ["p-2"]
+    assert [(e.sheet, e.row, e.column) for e in parsed.problems] == [
+        ("people", 2, "external_id"),
+        ("people", 2, "category"),
+        ("people", 2, "active"),
+        ("people", 4, "category"),
+        ("people", 4, "active"),
+    ]
+    assert all(e.detail for e in parsed.problems)
+    units = spreadsheets.units_file(
+        "code,name,level,parent_code\n,,x,也不行 code\nOK,fine,,\n".encode(), "units.csv"
+    )
+    assert [u.code for u in units.body.units] == ["OK"]
+    assert [(e.row, e.column) for e in units.problems] == [(2, "code"), (2, "name"), (2, "parent_code")]

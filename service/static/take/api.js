@@ -51,4 +51,5 @@ export const me = {
   save: (id, answers) => call("POST", `/v1/me/attempts/${id}/answers`, { answers }),
   submit: (id) => call("POST", `/v1/me/attempts/${id}/submit`),
   report: (id) => call("GET", `/v1/me/attempts/${id}/report`),
+  credentials: () => call("GET", "/v1/me/credentials"),
 };

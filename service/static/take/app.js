@@ -85,15 +85,43 @@ async function showList() {
     }
   }
   const section = (key, cards) => (cards.length ? el("section", {}, el("h2", { text: t(key) }), el("ul", { class: "cards" }, ...cards)) : null);
+  const badges = await credentialCards();
   show(
     heading(t("list.heading")),
     open.length + upcoming.length + done.length ? "" : el("p", { text: t("list.none") }),
     section("list.open", open),
     section("list.upcoming", upcoming),
     section("list.done", done),
+    section("list.credentials", badges),
     button(t("signout"), () => { auth.signOut(); showSignIn(); }, { class: "link" }),
   );
   focusHeading();
+}
+
+// My Open Badges credentials (GET /v1/me/credentials): the achievement in the chosen language, the level,
+// the dates, revoked ones marked, and the VC-JWT to save as a file (the bytes GET .../file answers with).
+// Without a network, or on any refusal, the list simply has no credentials section.
+async function credentialCards() {
+  let res;
+  try {
+    res = await me.credentials();
+  } catch (error) {
+    if (error instanceof NetworkError) return [];
+    throw error;
+  }
+  if (res.status !== 200 || !Array.isArray(res.body)) return [];
+  return res.body.map((c) => {
+    const text = c.display[lang] || c.display["zh-CN"] || Object.values(c.display)[0] || {};
+    const meta = [t("cred.level", { level: text.level || c.level }), t("cred.issued", { when: when(c.issued_at) })];
+    if (c.valid_until) meta.push(t("cred.until", { when: when(c.valid_until) }));
+    const file = URL.createObjectURL(new Blob([c.credential], { type: "application/vc+jwt" }));
+    const card = el("li", { class: "card", "data-credential": c.id }, el("h3", { text: text.achievement || c.dimension || c.level }));
+    if (text.framework) card.append(el("p", { text: text.framework }));
+    card.append(el("p", { class: "meta", text: meta.join(" · ") }));
+    if (c.status === "revoked") card.append(el("p", { class: "error", text: t("cred.revoked", { when: when(c.revoked_at) }) }));
+    card.append(el("a", { href: file, download: `credential-${c.id}.jwt`, class: "secondary download", "data-testid": `download-${c.id}`, text: t("cred.download") }));
+    return card;
+  });
 }
 
 // A retried start is harmless: the attempt's number makes it exact (200 with the same attempt).

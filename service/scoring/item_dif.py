@@ -1,0 +1,245 @@
+"""Differential item functioning in item statistics: does an item work differently for one group of
+candidates than for the others of the same overall performance? Pure: no I/O (the item-statistics
+job feeds it each final document with the attempt's category and org-unit ancestry).
+
+Method: Mantel–Haenszel with the ETS A/B/C classes (`service.psychometrics.dif`, which gives the
+formulas and sources), one group against the rest ("focal" against "reference"):
+- by person category (leading cadre, civil servant, teacher...): the category recorded with the
+  attempt when it was submitted;
+- by top-level org unit: the attempts' units grouped by their ancestor at the shallowest level of
+  the tree where the attempts' units part (a province with one root unit is compared city by city);
+  an attempt counted at a unit above that level is its own group.
+A group is compared only when it and the rest both have at least `MIN_GROUP` attempts (ETS practice
+asks for a few hundred; 100 is the floor below which the MH standard error makes B and C
+unreachable for all but huge effects); smaller groups are listed in `skipped` with their n.
+Attempts without a recorded category or unit take no part in that variable's comparisons.
+
+Items and matching: MH needs right/wrong items and one matching score, the same for everyone. The
+studied items are those scored right (full credit) or wrong (none) in every attempt that had them
+(single choice, all-or-nothing multiple choice, exact ordering...) and that were on every
+attempt's form; each is matched on the number right over all of them (the studied item included,
+Holland & Thayer). Partial-credit items and items of pools (not on every form) are listed in
+`excluded_items`, not analysed. Effect size: MH D-DIF on the ETS delta scale (negative: harder for
+the focal group at equal total) with its SE, and the common odds ratio.
+
+Memory: one byte per item an attempt received (grouped per form) and two small integers per
+attempt; a province's 300,000 attempts of 60 items take about 18 MB.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+import msgspec
+import numpy as np
+
+from service.psychometrics.dif import mantel_haenszel
+from service.scoring.engine import DIGITS, ScoreDocument
+
+MIN_GROUP = 100
+REFERENCE = "rest"  # the reference group: every other attempt with a value of the variable
+_PARTIAL = 2  # an item score strictly between none and full credit
+
+Variable = Literal["category", "org_unit"]
+
+
+class DifItem(msgspec.Struct):
+    item: str
+    ets_class: str  # A, B or C
+    mh_d_dif: float | None  # ETS delta; negative: harder for the focal group at equal total
+    se: float | None
+    odds_ratio: float | None  # MH common odds ratio, reference over focal
+    p_value: float | None
+
+
+class DifComparison(msgspec.Struct):
+    variable: Variable
+    focal: str  # the group (a category, or an org unit's code); the reference is the rest
+    focal_attempts: int
+    reference_attempts: int
+    items: list[DifItem]
+
+
+class DifFlag(msgspec.Struct):
+    """An item of ETS class B (moderate) or C (large) in one comparison."""
+
+    item: str
+    variable: Variable
+    focal: str
+    reference: str
+    ets_class: str
+    mh_d_dif: float
+    se: float
+    disadvantaged: Literal["focal", "reference"]
+
+
+class SkippedGroup(msgspec.Struct):
+    variable: Variable
+    group: str
+    attempts: int
+    reason: str
+
+
+class DifReport(msgspec.Struct):
+    attempts: int
+    items: list[str]  # the studied items
+    excluded_items: list[str]  # partial credit, or not on every form
+    comparisons: list[DifComparison]
+    flagged: list[DifFlag]  # class C first, then B, by |MH D-DIF|
+    skipped: list[SkippedGroup]
+    min_group: int = MIN_GROUP
+    reason: str | None = None  # why nothing was analysed
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS) + 0.0
+
+
+class _Form:
+    """The attempts that received one set of items: their item scores row by row, and their groups."""
+
+    __slots__ = ("categories", "items", "scores", "units")
+
+    def __init__(self, items: tuple[str, ...]) -> None:
+        self.items = items
+        self.scores = bytearray()
+        self.categories: list[int] = []
+        self.units: list[int] = []
+
+
+class DifAccumulator:
+    """Documents one at a time with the attempt's category and its unit's codes from the root down."""
+
+    def __init__(self, min_group: int | None = None) -> None:
+        self.min_group = MIN_GROUP if min_group is None else min_group
+        self._forms: dict[tuple[str, ...], _Form] = {}
+        self._labels: dict[str | tuple[str, ...] | None, int] = {}
+        self._partial: set[str] = set()
+
+    def _label(self, value: str | tuple[str, ...] | None) -> int:
+        return self._labels.setdefault(value, len(self._labels))
+
+    def add(self, document: ScoreDocument, category: str | None, unit_path: tuple[str, ...] | None) -> None:
+        items = sorted((item for item in document.items if item.possible > 0), key=lambda i: i.item)
+        key = tuple(item.item for item in items)
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = _Form(key)
+        for item in items:
+            share = item.earned / item.possible
+            value = 1 if share >= 1 - 1e-9 else 0 if share <= 1e-9 else _PARTIAL
+            if value == _PARTIAL:
+                self._partial.add(item.item)
+            form.scores.append(value)
+        form.categories.append(self._label(category))
+        form.units.append(self._label(unit_path or None))
+
+    def result(self) -> DifReport:
+        forms = list(self._forms.values())
+        everything = sorted({item for form in forms for item in form.items})
+        attempts = sum(len(form.categories) for form in forms)
+        common = set.intersection(*(set(form.items) for form in forms)) if forms else set()
+        studied = sorted(common - self._partial)
+        excluded = [item for item in everything if item not in studied]
+        if len(studied) < 2:
+            return DifReport(
+                attempts,
+                studied,
+                excluded,
+                [],
+                [],
+                [],
+                self.min_group,
+                "fewer than two right/wrong items on every form: nothing to match on",
+            )
+        blocks, categories, units = [], [], []
+        for form in forms:
+            columns = [form.items.index(item) for item in studied]
+            matrix = np.frombuffer(bytes(form.scores), dtype=np.uint8).reshape(-1, len(form.items))
+            blocks.append(matrix[:, columns].astype(np.float64))
+            categories += form.categories
+            units += form.units
+        responses = np.vstack(blocks)
+        values = {index: value for value, index in self._labels.items()}
+        category_of = [values[i] for i in categories]
+        unit_of = _unit_groups([values[i] for i in units])
+        comparisons: list[DifComparison] = []
+        skipped: list[SkippedGroup] = []
+        for variable, labels in (("category", category_of), ("org_unit", unit_of)):
+            self._compare(variable, labels, responses, studied, comparisons, skipped)  # type: ignore[arg-type]
+        flagged = [
+            DifFlag(
+                item.item,
+                comparison.variable,
+                comparison.focal,
+                REFERENCE,
+                item.ets_class,
+                item.mh_d_dif,
+                item.se,
+                "focal" if item.mh_d_dif < 0 else "reference",
+            )
+            for comparison in comparisons
+            for item in comparison.items
+            if item.ets_class in ("B", "C") and item.mh_d_dif is not None and item.se is not None
+        ]
+        flagged.sort(key=lambda f: (f.ets_class != "C", -abs(f.mh_d_dif), f.variable, f.focal, f.item))
+        return DifReport(attempts, studied, excluded, comparisons, flagged, skipped, self.min_group)
+
+    def _compare(
+        self,
+        variable: Variable,
+        labels: list[str | None],
+        responses: np.ndarray,
+        studied: list[str],
+        comparisons: list[DifComparison],
+        skipped: list[SkippedGroup],
+    ) -> None:
+        labelled = np.array([label is not None for label in labels])
+        sizes = Counter(label for label in labels if label is not None)
+        total = int(labelled.sum())
+        for group, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+            if n < self.min_group or total - n < self.min_group:
+                reason = "group" if n < self.min_group else "rest"
+                skipped.append(
+                    SkippedGroup(
+                        variable,
+                        group,
+                        n,
+                        f"fewer than {self.min_group} attempts in the {reason}",
+                    )
+                )
+                continue
+            focal = np.array([label == group for label in labels])[labelled]
+            results = mantel_haenszel(responses[labelled], focal, studied)
+            comparisons.append(
+                DifComparison(
+                    variable,
+                    group,
+                    n,
+                    total - n,
+                    [
+                        DifItem(
+                            r.item_id,
+                            r.ets_class,
+                            _r(r.mh_d_dif),
+                            _r(r.se_d_dif),
+                            _r(r.mh_odds_ratio),
+                            _r(r.p_value),
+                        )
+                        for r in results
+                    ],
+                )
+            )
+
+
+def _unit_groups(paths: list[str | tuple[str, ...] | None]) -> list[str | None]:
+    """Each attempt's unit group: its ancestor at the shallowest depth where the units part (see the
+    module docstring); None without a unit."""
+    known = [p for p in paths if isinstance(p, tuple) and p]
+    depth = 0
+    while known and len({p[depth] if len(p) > depth else p[-1] for p in known}) == 1:
+        if all(len(p) <= depth + 1 for p in known):
+            break  # every attempt at the same single unit
+        depth += 1
+    return [(p[depth] if len(p) > depth else p[-1]) if isinstance(p, tuple) and p else None for p in paths]

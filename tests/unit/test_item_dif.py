@@ -1,0 +1,132 @@
+"""DIF in item statistics (service/scoring/item_dif.py), pure: simulated score documents with the
+attempts' categories and org units. Planted DIF: 40 right/wrong items, two of them one logit harder
+for teachers; both are flagged C against the rest, with at most one false flag; org units (no DIF
+planted) flag nothing. Also: which items are studied, which groups are too small, and how the org
+units are grouped."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.scoring.engine import Contribution, ItemScore, Overall, Provenance, ScoreDocument
+from service.scoring.item_dif import DifAccumulator, _unit_groups
+
+ITEMS = 40
+PLANTED = (7, 23)
+SEED = 20261206
+
+
+def _document(scores: dict[str, float]) -> ScoreDocument:
+    items = [
+        ItemScore(
+            code,
+            1,
+            "single_choice",
+            "scored" if earned > 0 else "omitted",
+            earned,
+            1.0,
+            [Contribution("AK.1", "AK", 1.0, earned, earned, 1.0)],
+            "",
+        )
+        for code, earned in scores.items()
+    ]
+    return ScoreDocument(
+        "final",
+        Overall(None, None, {}),
+        [],
+        [],
+        items,
+        [],
+        [],
+        Provenance("1.0.0", "fw@1", "sha256:x", {}, []),
+    )
+
+
+def _simulated(seed: int) -> DifAccumulator:
+    """2,000 attempts: 1,000 civil servants and 1,000 teachers from the same θ distribution, spread
+    over four cities under one province; items 7 and 23 are one logit harder for teachers."""
+    rng = np.random.default_rng(seed)
+    a = rng.lognormal(0.0, 0.2, ITEMS)
+    b = rng.normal(0.0, 1.0, ITEMS)
+    a[list(PLANTED)] = 1.2
+    teacher = np.repeat([False, True], 1000)
+    theta = rng.normal(0.0, 1.0, 2000)
+    shift = np.zeros((2000, ITEMS))
+    for j in PLANTED:
+        shift[teacher, j] = 1.0
+    right = rng.random((2000, ITEMS)) < 1.0 / (1.0 + np.exp(-a * (theta[:, None] - b - shift)))
+    cities = rng.integers(0, 4, 2000)
+    accumulator = DifAccumulator()
+    for i in range(2000):
+        accumulator.add(
+            _document({f"i{j:02d}": float(right[i, j]) for j in range(ITEMS)}),
+            "teacher" if teacher[i] else "civil_servant",
+            ("prov", f"city{cities[i]}"),
+        )
+    return accumulator
+
+
+def test_two_planted_dif_items_are_flagged_c_with_at_most_one_false_flag() -> None:
+    report = _simulated(SEED).result()
+    assert report.attempts == 2000 and len(report.items) == ITEMS and report.excluded_items == []
+    by_focal = {(c.variable, c.focal): c for c in report.comparisons}
+    teachers = {item.item: item for item in by_focal[("category", "teacher")].items}
+    planted = {f"i{j:02d}" for j in PLANTED}
+    for code in planted:
+        assert teachers[code].ets_class == "C"
+        assert teachers[code].mh_d_dif is not None and teachers[code].mh_d_dif < -1.5  # harder for teachers
+    false_flags = {code for code, item in teachers.items() if code not in planted and item.ets_class != "A"}
+    assert len(false_flags) <= 1
+    flagged = [f for f in report.flagged if (f.variable, f.focal) == ("category", "teacher")]
+    assert {f.item for f in flagged if f.ets_class == "C"} == planted
+    assert all(f.disadvantaged == "focal" and f.reference == "rest" for f in flagged if f.item in planted)
+    # the other category against the rest is the same comparison seen from the other side
+    servants = {item.item: item for item in by_focal[("category", "civil_servant")].items}
+    assert all(servants[code].ets_class == "C" for code in planted)
+    # the four cities (the first level where the units part), with no DIF planted between them
+    assert sorted(c.focal for c in report.comparisons if c.variable == "org_unit") == [
+        f"city{k}" for k in range(4)
+    ]
+    unit_flags = [f for f in report.flagged if f.variable == "org_unit"]
+    assert len(unit_flags) <= 1
+    assert report.flagged[0].ets_class == "C"  # class C first
+
+
+def test_partial_credit_and_pool_items_are_excluded_and_small_groups_skipped() -> None:
+    rng = np.random.default_rng(3)
+    accumulator = DifAccumulator(min_group=50)
+    for i in range(160):
+        scores = {f"k{j}": float(rng.random() < 0.6) for j in range(5)}
+        scores["partial"] = [0.0, 0.5, 1.0][i % 3]
+        scores[f"pool{i % 2}"] = float(rng.random() < 0.5)
+        category = "teacher" if i < 30 else "civil_servant"
+        accumulator.add(_document(scores), category, ("prov",) if i % 2 else None)
+    report = accumulator.result()
+    assert report.items == [f"k{j}" for j in range(5)]
+    assert report.excluded_items == ["partial", "pool0", "pool1"]
+    assert [(s.variable, s.group, s.attempts) for s in report.skipped] == [
+        ("category", "civil_servant", 130),  # the rest (teachers) is too small
+        ("category", "teacher", 30),
+        ("org_unit", "prov", 80),  # one unit: no rest to compare with
+    ]
+    assert report.comparisons == [] and report.flagged == [] and report.reason is None
+
+
+def test_nothing_to_match_on_without_two_common_right_wrong_items() -> None:
+    accumulator = DifAccumulator()
+    accumulator.add(_document({"only": 1.0}), "teacher", None)
+    report = accumulator.result()
+    assert report.reason is not None and report.comparisons == []
+
+
+def test_units_are_grouped_at_the_first_level_where_they_part() -> None:
+    paths: list[str | tuple[str, ...] | None] = [
+        ("prov", "a", "a1"),
+        ("prov", "a", "a2"),
+        ("prov", "b"),
+        ("prov",),
+        None,
+    ]
+    assert _unit_groups(paths) == ["a", "a", "b", "prov", None]
+    assert _unit_groups([("x", "y"), ("x", "y")]) == ["y", "y"]
+    assert _unit_groups([("r1",), ("r2", "c")]) == ["r1", "r2"]
