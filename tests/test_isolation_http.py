@@ -122,14 +122,24 @@ def _assessment(
     *,
     framework: str | None = None,
     pool: list[str] | None = None,
+    adaptive: list[str] | None = None,
     units: list[str] | None = None,
     people: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An assessment of `prefix`'s tenant: one section of fixed `items` (and a `pool` to draw one from),
-    for `units` (default `<prefix>-ROOT`) and `people`."""
+    """An assessment of `prefix`'s tenant: one section of fixed `items` (and a `pool` to draw one from,
+    or an `adaptive` pool pinning a calibration nobody has), for `units` (default `<prefix>-ROOT`) and
+    `people`."""
     section: dict[str, Any] = {"code": "main", "items": [{"code": c} for c in items]}
     if pool is not None:
         section["pool"] = {"items": [{"code": c} for c in pool], "draw": 1}
+    if adaptive is not None:
+        section["adaptive"] = {
+            "items": [{"code": c} for c in adaptive],
+            "calibration": "00000000-0000-0000-0000-00000000000a",
+            "dimension": "D",
+            "min_items": 1,
+            "max_items": 1,
+        }
     return {
         "code": code,
         "title": _l(f"{prefix} {prefix}-assessment {code}"),
@@ -1774,6 +1784,11 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
                 "body:/sections/*/pool/items/*/code",
                 _assessment("A", code, ["A-SC-1"], pool=["SHARED-SC", "B-ORD-1"]),
                 "/sections/0/pool/items/1/code",
+            ),
+            (
+                "body:/sections/*/adaptive/items/*/code",
+                _assessment("A", code, ["A-SC-1"], adaptive=["SHARED-SC", "B-ORD-1"]),
+                "/sections/0/adaptive/items/1/code",
             ),
             ("body:/framework/code", _assessment("A", code, ["A-SC-1"], framework="B-FW"), "/framework"),
             (

@@ -2,7 +2,9 @@
 the token, and makes the revision-guarded upsert of the answer while holding a share lock on the
 in-progress attempt, in one call. Called on its own (autocommit) it is one statement, one
 transaction, one round trip, where BEGIN, context, person, upsert and COMMIT were five; called
-inside a tenant transaction (a batch) it does the same in that transaction.
+inside a tenant transaction (a batch) it does the same in that transaction. `p_keep_first` (an item of an
+adaptive section, saved in a tenant transaction holding the attempt row): a non-empty stored answer
+is kept whatever the revision, since the section's path was chosen from it.
 
 SECURITY INVOKER (the default): it runs as the application role, under row-level security, in the
 tenant it names; the settings are transaction-local, as every tenant transaction's are.
@@ -24,7 +26,7 @@ def upgrade() -> None:
     execute_script(
         """
         CREATE FUNCTION save_answer(p_tenant uuid, p_subject text, p_attempt uuid, p_item text,
-                                    p_answer jsonb, p_revision bigint)
+                                    p_answer jsonb, p_revision bigint, p_keep_first boolean DEFAULT false)
         RETURNS TABLE (person_known boolean, attempt_open boolean, applied boolean,
                        stored_revision bigint, stored_answer jsonb, stored_at timestamptz)
         LANGUAGE plpgsql AS $$
@@ -49,7 +51,7 @@ def upgrade() -> None:
                 VALUES (p_attempt, p_item, p_answer, p_revision)
                 ON CONFLICT (tenant_id, attempt_id, item_ref) DO UPDATE
                     SET answer = excluded.answer, revision = excluded.revision, saved_at = excluded.saved_at
-                    WHERE r.revision < excluded.revision
+                    WHERE r.revision < excluded.revision AND (NOT p_keep_first OR r.answer = '{}'::jsonb)
                 RETURNING r.revision, r.answer, r.saved_at INTO stored_revision, stored_answer, stored_at;
                 applied := FOUND;
                 IF NOT applied THEN
@@ -65,4 +67,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    execute_script("DROP FUNCTION save_answer(uuid, text, uuid, text, jsonb, bigint);")
+    execute_script("DROP FUNCTION save_answer(uuid, text, uuid, text, jsonb, bigint, boolean);")

@@ -190,7 +190,9 @@ class AssessmentController(Controller):
     async def check(
         self, conn: Conn, code: AssessmentCode, accept_language: AcceptLanguage = None
     ) -> Response[PublishReport]:
-        return report_in_language(await assessments.check(conn, code), negotiate(accept_language))
+        return report_in_language(
+            await assessments.check(conn, code, calibrations=calibrations.covers), negotiate(accept_language)
+        )
 
     @get(
         "/{code:str}/check",
@@ -201,7 +203,7 @@ class AssessmentController(Controller):
         summary="The same check by GET, kept for clients written before it became POST",
     )
     async def check_with_get(self, conn: Conn, code: AssessmentCode) -> PublishReport:
-        return await assessments.check(conn, code)
+        return await assessments.check(conn, code, calibrations=calibrations.covers)
 
     @post(
         "/{code:str}/publish",
@@ -214,7 +216,9 @@ class AssessmentController(Controller):
     async def publish(
         self, conn: Conn, code: AssessmentCode, if_match: IfMatch = None
     ) -> Response[Assessment]:
-        return versioned(await assessments.publish(conn, code, _require(if_match)))
+        return versioned(
+            await assessments.publish(conn, code, _require(if_match), calibrations=calibrations.covers)
+        )
 
     @post(
         "/{code:str}/close",

@@ -4,6 +4,7 @@ and per-person accommodations. Runs on a tenant-scoped connection.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -14,7 +15,7 @@ import msgspec
 
 from service.assessments.forms import FormItem
 from service.assessments.model import AssessmentContent, ExtraTimeFactor, item_refs
-from service.assessments.validation import Resolved, validate_assessment
+from service.assessments.validation import CalibrationCover, Resolved, validate_assessment
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
 from service.items import bank
@@ -27,6 +28,9 @@ from service.tenancy import people as persons
 from service.tenancy.fields import TEXT_PATTERN, ExternalId
 
 AssessmentStatus = Literal["draft", "published", "closed"]
+# Reads the calibrations adaptive sections pin (service.results.calibrations.covers: that package is
+# above this one, so the API and the console pass it in). Without it an adaptive section cannot publish.
+CalibrationLookup = Callable[[asyncpg.Connection, list[UUID]], Awaitable[dict[UUID, CalibrationCover]]]
 
 
 class Assessment(msgspec.Struct):
@@ -177,7 +181,7 @@ async def _framework_version(
 
 
 async def _resolve(
-    conn: asyncpg.Connection, content: AssessmentContent
+    conn: asyncpg.Connection, content: AssessmentContent, calibrations: CalibrationLookup | None = None
 ) -> tuple[Resolved, dict[str, bank.ItemVersion], str | None]:
     framework, status, digest = await _framework_version(
         conn, content.framework.code, content.framework.version
@@ -185,19 +189,23 @@ async def _resolve(
     versions = await bank.pinned_versions(conn, {ref.code: ref.version for _, ref in item_refs(content)})
     units = await org_units.existing_codes(conn, content.audience.org_units)
     people = await persons.existing_external_ids(conn, content.audience.people)
+    pinned = [s.adaptive.calibration for s in content.sections if s.adaptive is not None]
     found = Resolved(
         framework,
         status,
         {code: (v.version, v.status, v.content) for code, v in versions.items()},
         units,
         people,
+        await calibrations(conn, pinned) if pinned and calibrations is not None else {},
     )
     return found, versions, digest
 
 
-async def check(conn: asyncpg.Connection, code: str) -> PublishReport:
+async def check(
+    conn: asyncpg.Connection, code: str, *, calibrations: CalibrationLookup | None = None
+) -> PublishReport:
     current = await get_assessment(conn, code)
-    found, _, _ = await _resolve(conn, current.content)
+    found, _, _ = await _resolve(conn, current.content, calibrations)
     problems = validate_assessment(current.content, found, datetime.now(UTC))
     return PublishReport(valid=not problems, problems=problems)
 
@@ -230,11 +238,13 @@ async def draft_forms(conn: asyncpg.Connection, content: AssessmentContent) -> d
     return {code: form_item(v.content, v.version) for code, v in versions.items()}
 
 
-async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessment:
+async def publish(
+    conn: asyncpg.Connection, code: str, if_match: str, *, calibrations: CalibrationLookup | None = None
+) -> Assessment:
     """Validate, pin the framework version (with its hash) and every item version, lock those versions."""
     current = await get_assessment(conn, code, for_update=True)
     _check_draft(current, if_match)
-    found, versions, digest = await _resolve(conn, current.content)
+    found, versions, digest = await _resolve(conn, current.content, calibrations)
     problems = validate_assessment(current.content, found, datetime.now(UTC))
     if problems:
         raise Unprocessable(
@@ -260,6 +270,15 @@ async def publish(conn: asyncpg.Connection, code: str, if_match: str) -> Assessm
                     items=[
                         msgspec.structs.replace(ref, version=versions[ref.code].version)
                         for ref in section.pool.items
+                    ],
+                ),
+                adaptive=None
+                if section.adaptive is None
+                else msgspec.structs.replace(
+                    section.adaptive,
+                    items=[
+                        msgspec.structs.replace(ref, version=versions[ref.code].version)
+                        for ref in section.adaptive.items
                     ],
                 ),
             )

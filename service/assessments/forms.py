@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
 
 from service.assessments.model import AssessmentContent
-from service.items.views import CandidateItem
+from service.items.views import Answer, CandidateItem, is_empty
 
 
 class FormItem(msgspec.Struct, frozen=True):
@@ -77,7 +78,9 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
                 if section.pool.balance_by_indicator
                 else rng.sample(pool, draw)
             )
-        if section.shuffle_items:
+        if section.adaptive is not None:  # every pool item; delivery shows them one at a time
+            chosen += [items[ref.code] for ref in section.adaptive.items]
+        elif section.shuffle_items:
             rng.shuffle(chosen)
         for item in chosen:
             order = None
@@ -90,3 +93,17 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
                     order = rng.sample(list(item.option_keys), len(item.option_keys))
             form.append(Placement(section.code, item.code, item.version, order))
     return form
+
+
+def scored_placements(
+    content: AssessmentContent, form: list[Placement], answers: Mapping[str, Answer]
+) -> list[Placement]:
+    """The items a score counts: every item of the form, except in an adaptive section, whose form
+    holds its whole pool but which administers only the items the candidate answered in turn (an
+    item not shown cannot be answered; the current one, unanswered at submission, was not given)."""
+    adaptive = {section.code for section in content.sections if section.adaptive is not None}
+    if not adaptive:
+        return form
+    return [
+        p for p in form if p.section not in adaptive or (p.code in answers and not is_empty(answers[p.code]))
+    ]

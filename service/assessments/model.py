@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from uuid import UUID
 
 import msgspec
 
@@ -45,13 +46,34 @@ class Pool(msgspec.Struct, forbid_unknown_fields=True):
     balance_by_indicator: bool = True
 
 
+class Adaptive(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """A computer-adaptive section over `items`, with the item parameters of `dimension` in the
+    published calibration `calibration` (pinned: a published calibration never changes). The first
+    item is the most informative at θ = 0 (the prior mean); each next one the most informative at
+    the EAP estimate so far, one of the `randomesque` best at random, keeping every indicator of
+    `blueprint` at its minimum share of the items given; the section ends at `target_se` (once
+    `min_items` were given) or at `max_items`. An answer cannot change once the next item is shown."""
+
+    items: list[ItemRef]
+    calibration: UUID
+    dimension: Code
+    min_items: Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)] = 5
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)] = 20
+    target_se: Annotated[float, msgspec.Meta(gt=0, le=1, description="Stop at this standard error of θ")] = (
+        0.3
+    )
+    randomesque: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    blueprint: dict[Code, Annotated[float, msgspec.Meta(gt=0, le=1)]] = msgspec.field(default_factory=dict)
+
+
 class Section(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Fixed `items`, or a `pool` to draw from (one of the two)."""
+    """Fixed `items`, a `pool` to draw from, or an `adaptive` section (one of the three)."""
 
     code: Code
     title: Localized | None = None
     items: list[ItemRef] = msgspec.field(default_factory=list)
     pool: Pool | None = None
+    adaptive: Adaptive | None = None
     shuffle_items: bool = False
 
 
@@ -107,4 +129,8 @@ def item_refs(content: AssessmentContent) -> list[tuple[str, ItemRef]]:
         refs += [(f"/sections/{s}/items/{i}", ref) for i, ref in enumerate(section.items)]
         if section.pool is not None:
             refs += [(f"/sections/{s}/pool/items/{i}", ref) for i, ref in enumerate(section.pool.items)]
+        if section.adaptive is not None:
+            refs += [
+                (f"/sections/{s}/adaptive/items/{i}", ref) for i, ref in enumerate(section.adaptive.items)
+            ]
     return refs

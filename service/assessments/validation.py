@@ -7,15 +7,24 @@ people) and passes what it found; anything missing is reported here.
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 import msgspec
 
-from service.assessments.model import MAX_ITEMS, AssessmentContent, item_refs
+from service.assessments.model import MAX_ITEMS, Adaptive, AssessmentContent, item_refs
 from service.errors import FieldError
 from service.i18n import msg
-from service.items.model import Item
+from service.items.model import Item, OpenResponse
 from service.items.validation import validate_item
 from service.rubrics.model import FrameworkContent
+
+
+class CalibrationCover(msgspec.Struct, frozen=True):
+    """What an adaptive section needs to know of a calibration it pins: whether it is published, and
+    per top-level dimension the items it gives parameters for."""
+
+    state: str
+    dimensions: dict[str, frozenset[str]]
 
 
 class Resolved(msgspec.Struct):
@@ -26,6 +35,7 @@ class Resolved(msgspec.Struct):
     items: dict[str, tuple[int, str, Item]]  # code -> (version, item status, content)
     org_units: set[str]
     people: set[str]
+    calibrations: dict[UUID, CalibrationCover] = msgspec.field(default_factory=dict)
 
 
 def _sections(content: AssessmentContent) -> list[FieldError]:
@@ -41,7 +51,14 @@ def _sections(content: AssessmentContent) -> list[FieldError]:
                 )
             )
         seen_sections.add(section.code)
-        if not section.items and section.pool is None:
+        if section.adaptive is not None:
+            if section.items or section.pool is not None:
+                errors.append(
+                    FieldError(
+                        msg("an adaptive section has neither fixed items nor a pool"), f"/sections/{s}"
+                    )
+                )
+        elif not section.items and section.pool is None:
             errors.append(FieldError(msg("give the section fixed items or a pool"), f"/sections/{s}"))
         if section.pool is not None and section.pool.draw > len(section.pool.items):
             errors.append(
@@ -52,6 +69,79 @@ def _sections(content: AssessmentContent) -> list[FieldError]:
                         count=len(section.pool.items),
                     ),
                     f"/sections/{s}/pool/draw",
+                )
+            )
+    return errors
+
+
+def _adaptive(adaptive: Adaptive, where: str, found: Resolved) -> list[FieldError]:
+    """An adaptive section's lengths and blueprint, and its calibration: published, with parameters
+    on its dimension for every item of its pool."""
+    errors = []
+    if adaptive.min_items > adaptive.max_items:
+        errors.append(
+            FieldError(
+                msg("must be at most max_items ({value})", value=adaptive.max_items), f"{where}/min_items"
+            )
+        )
+    if adaptive.max_items > len(adaptive.items):
+        errors.append(
+            FieldError(
+                msg(
+                    "cannot give {draw} of {count} items", draw=adaptive.max_items, count=len(adaptive.items)
+                ),
+                f"{where}/max_items",
+            )
+        )
+    if sum(adaptive.blueprint.values()) > 1 + 1e-9:
+        errors.append(
+            FieldError(msg("the blueprint's minimum shares add up to more than 1"), f"{where}/blueprint")
+        )
+    cover = found.calibrations.get(adaptive.calibration)
+    if cover is None:
+        errors.append(
+            FieldError(
+                msg("no calibration {calibration_id}", calibration_id=adaptive.calibration),
+                f"{where}/calibration",
+            )
+        )
+        return errors
+    if cover.state != "published":
+        errors.append(
+            FieldError(
+                msg(
+                    "calibration {calibration_id} is not published; pin a published calibration",
+                    calibration_id=adaptive.calibration,
+                ),
+                f"{where}/calibration",
+            )
+        )
+    calibrated = cover.dimensions.get(adaptive.dimension)
+    if calibrated is None:
+        errors.append(
+            FieldError(
+                msg("the calibration has no dimension '{code}'", code=adaptive.dimension),
+                f"{where}/dimension",
+            )
+        )
+        return errors
+    for i, ref in enumerate(adaptive.items):
+        held = found.items.get(ref.code)
+        if held is not None and isinstance(held[2], OpenResponse):
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' is rated by raters: an adaptive section needs items scored at once",
+                        code=ref.code,
+                    ),
+                    f"{where}/items/{i}/code",
+                )
+            )
+        elif ref.code not in calibrated:
+            errors.append(
+                FieldError(
+                    msg("item '{code}' has no parameters in the calibration", code=ref.code),
+                    f"{where}/items/{i}/code",
                 )
             )
     return errors
@@ -76,6 +166,9 @@ def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
 
 def validate_assessment(content: AssessmentContent, found: Resolved, now: datetime) -> list[FieldError]:
     errors = _sections(content) + _window(content, now)
+    for s, section in enumerate(content.sections):
+        if section.adaptive is not None:
+            errors += _adaptive(section.adaptive, f"/sections/{s}/adaptive", found)
     if found.framework is None:
         errors.append(
             FieldError(

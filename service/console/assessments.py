@@ -43,6 +43,7 @@ from service.errors import DomainError, FieldError, NotFound, msgspec_field_erro
 from service.i18n import msg, render
 from service.items import bank
 from service.items.model import ITEM_TYPES
+from service.results import calibrations
 from service.rubrics import frameworks
 from service.tenancy import org_units, people, tenants
 from service.tenancy.fields import Category, ExternalId
@@ -492,7 +493,7 @@ class AssessmentScreens(Controller):
             errors: dict[str, list[str]] = {}
             notice = "saved" if request.query_params.get("saved") else None
             if request.query_params.get("checked"):
-                report = await assessments.check(conn, code)
+                report = await assessments.check(conn, code, calibrations=calibrations.covers)
                 errors = errors_of(report.problems, "", session_of(request).locale)
                 notice = "ready" if report.valid else "problems"
             return await self._composer(
@@ -566,7 +567,7 @@ class AssessmentScreens(Controller):
         data, _ = await posted(request)
         locale = session_of(request).locale
         try:
-            await assessments.publish(conn, code, data.get("etag", ""))
+            await assessments.publish(conn, code, data.get("etag", ""), calibrations=calibrations.covers)
         except NotFound as exc:
             return await _missing(request, conn, exc)
         except DomainError as exc:  # the check's problems (422), or changed meanwhile (409, 412)

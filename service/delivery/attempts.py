@@ -12,7 +12,10 @@ Guarantees, each held by the database rather than by this process:
 - a stored answer is replaced only by a higher client revision (`ON CONFLICT ... WHERE`),
   so retries and out-of-order arrivals change nothing;
 - submission flips the status once; a retried submit finds it submitted and returns the
-  same result.
+  same result;
+- in an adaptive section (service/delivery/adaptive.py) saves of one attempt take turns (the
+  attempt row locked for update), only the current item or one already answered can be saved, and
+  the first non-empty answer to an item is kept, so the path replayed from the answers never forks.
 
 A submission (by the candidate, or at the deadline: `submit_overdue`, also run by the sweeper) hands
 the attempts to the score pipeline (service/pipeline.py), which scores them, moves the aggregates and
@@ -36,7 +39,7 @@ from service.assessments.audience import includes, window_state
 from service.assessments.forms import FormItem, FrozenItem, Placement, draw_form
 from service.assessments.model import AssessmentContent, Feedback, Window
 from service.db.pool import single_statement
-from service.delivery import published
+from service.delivery import adaptive, published
 from service.errors import Conflict, DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.items import bank
@@ -98,13 +101,17 @@ class SavedAnswer(msgspec.Struct):
     saved_at: datetime
 
 
-class AttemptState(msgspec.Struct):
+class AttemptState(msgspec.Struct, omit_defaults=True):
+    """`items`: in an adaptive section, the items administered and then its current one (see
+    `service.delivery.adaptive`), whose progress `adaptive` gives (absent without adaptive sections)."""
+
     attempt: AttemptSummary
     title: Localized
     instructions: Localized | None
     items: list[CandidateItem]
     sections: list[str]
     answers: list[SavedAnswer]
+    adaptive: list[adaptive.AdaptiveProgress] = msgspec.field(default_factory=list)
 
 
 class SaveAnswer(msgspec.Struct, forbid_unknown_fields=True):
@@ -120,15 +127,19 @@ class BatchSave(msgspec.Struct, forbid_unknown_fields=True):
     answers: Annotated[list[BatchEntry], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
-class SaveResult(msgspec.Struct):
-    """`applied` is false when the stored answer already had this revision or a newer one; the
-    stored answer is returned either way."""
+class SaveResult(msgspec.Struct, omit_defaults=True):
+    """`applied` is false when the stored answer already had this revision or a newer one (or, in an
+    adaptive section, already had an answer: it cannot change once the next item is shown); the
+    stored answer is returned either way. For an adaptive item, `adaptive` is the section's progress
+    and `next_item` the item to answer now (absent when the section has ended)."""
 
     item: str
     applied: bool
     revision: int
     answer: Answer
     saved_at: datetime
+    adaptive: adaptive.AdaptiveProgress | None = None
+    next_item: CandidateItem | None = None
 
 
 class BatchResult(msgspec.Struct):
@@ -176,6 +187,10 @@ class MyAssessment(msgspec.Struct):
 _VIEWS_MAX = 20_000
 _views: OrderedDict[tuple[UUID, str, UUID], dict[str, AnswerRule]] = OrderedDict()
 _FORMS_MAX = 1_000
+# Whether an attempt's assessment has adaptive sections (it never changes after publication).
+# Keyed like `_views`; a save from `save_at_once` only when known not adaptive (adaptive saves take
+# turns on the attempt row in a tenant transaction: `_save_one`).
+_adaptive_attempts: OrderedDict[tuple[UUID, str, UUID], bool] = OrderedDict()
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
 _ATTEMPT = """
@@ -293,7 +308,10 @@ async def my_assessments(
 
 
 def _form_length(content: AssessmentContent) -> int:
-    return sum(len(s.items) + (s.pool.draw if s.pool else 0) for s in content.sections)
+    return sum(
+        len(s.items) + (s.pool.draw if s.pool else 0) + (s.adaptive.max_items if s.adaptive else 0)
+        for s in content.sections
+    )
 
 
 def new_form(content: AssessmentContent, forms: dict, seed: int) -> list[Placement]:
@@ -388,7 +406,7 @@ async def start(
         number,
         seed,
         msgspec.to_builtins(form),
-        len(form),
+        _form_length(content) if adaptive.has_adaptive(content) else len(form),
         limit,
         factor,
         content.grace_seconds,
@@ -410,6 +428,8 @@ async def start(
     await xapi_outbox.attempt_started(
         conn, Attempt(summary.id, number, assessment.code, person.external_id), summary.started_at
     )
+    if adaptive.has_adaptive(content):  # the first item of each adaptive section, replayed
+        return await _state(conn, person, summary.id, locale), True
     items = await published.views(conn, assessment.tenant_id, form, locale)
     return _assembled(summary, content.title, content.instructions, items, [], locale), True
 
@@ -436,23 +456,39 @@ def _assembled(
     items: list[FrozenItem],
     answers: list[SavedAnswer],
     locale: str | None,
+    progress: list[adaptive.AdaptiveProgress] | None = None,
+    sections: list[str] | None = None,
 ) -> AttemptState:
+    """`items`: the whole form, or, with adaptive sections, the items shown (`adaptive.shown`);
+    `sections` name every section of the form either way."""
     if locale is not None:
         title = one_language(title, locale)
         instructions = one_language(instructions, locale) if instructions else None
-    sections = list(dict.fromkeys(item.section for item in items))
-    return AttemptState(summary, title, instructions, [item.view for item in items], sections, answers)
+    return AttemptState(
+        summary,
+        title,
+        instructions,
+        [item.view for item in items],
+        sections if sections is not None else list(dict.fromkeys(item.section for item in items)),
+        answers,
+        progress or [],
+    )
 
 
 async def _form(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
 ) -> list[FrozenItem]:
-    form = await conn.fetchval(
-        "SELECT form FROM attempts WHERE id = $1 AND person_id = $2", attempt_id, person.id
+    row = await conn.fetchrow(
+        "SELECT t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE t.id = $1 AND t.person_id = $2",
+        attempt_id,
+        person.id,
     )
-    if form is None:
+    if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
-    return await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]))
+    _held_adaptive((tenant_id, person.external_id, attempt_id), row["adaptive"])
+    return await published.views(conn, tenant_id, msgspec.convert(row["form"], list[Placement]))
 
 
 async def resume(
@@ -467,7 +503,8 @@ async def resume(
 _STATE = (
     _ATTEMPT.replace(
         "SELECT t.id,",
-        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, t.id,",
+        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, "
+        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, t.id,",
     )
     + " WHERE t.id = $1 AND t.person_id = $2"
 )
@@ -482,8 +519,8 @@ async def _state(
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     fields = dict(row)
-    tenant_id, form, title, instructions = (
-        fields.pop(k) for k in ("tenant_id", "form", "title", "instructions")
+    tenant_id, form, title, instructions, is_adaptive = (
+        fields.pop(k) for k in ("tenant_id", "form", "title", "instructions", "adaptive")
     )
     summary = msgspec.convert(fields, AttemptSummary)
     items = await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]), locale)
@@ -495,7 +532,59 @@ async def _state(
             attempt_id,
         )
     ]
-    return _assembled(summary, title, instructions, items, answers, locale)
+    if not is_adaptive:
+        return _assembled(summary, title, instructions, items, answers, locale)
+    _, paths = await _adaptive_paths(conn, person, attempt_id)
+    return _assembled(
+        summary,
+        title,
+        instructions,
+        adaptive.shown(items, paths),
+        answers,
+        locale,
+        [adaptive.progress(path) for path in paths],
+        list(dict.fromkeys(item.section for item in items)),
+    )
+
+
+async def _adaptive_paths(
+    conn: asyncpg.Connection,
+    person: Person,
+    attempt_id: UUID,
+    *,
+    lock: bool = False,
+    after: list[adaptive.Path] | None = None,
+) -> tuple[list[adaptive.Prepared], list[adaptive.Path]]:
+    """The attempt's adaptive sections and their paths replayed from the saved answers (continuing
+    the paths `after`, replayed earlier in this transaction); `lock` holds the attempt row until
+    commit, so saves to adaptive items of one attempt take turns."""
+    row = await conn.fetchrow(
+        "SELECT t.tenant_id, t.seed, a.content FROM attempts t "
+        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE t.id = $1 AND t.person_id = $2" + (" FOR UPDATE OF t" if lock else ""),
+        attempt_id,
+        person.id,
+    )
+    if row is None:
+        raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
+    content = msgspec.convert(row["content"], AssessmentContent)
+    if not adaptive.has_adaptive(content):
+        return [], []
+    sections = await adaptive.prepare(conn, row["tenant_id"], content)
+    answers = await _answers(conn, [attempt_id])
+    mine = answers.get(attempt_id, {})
+    return sections, [
+        adaptive.replay(s, row["seed"], mine, after[i] if after else None) for i, s in enumerate(sections)
+    ]
+
+
+async def _answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, dict[str, Answer]]:
+    found: dict[UUID, dict[str, Answer]] = {}
+    for r in await conn.fetch(
+        "SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])", attempt_ids
+    ):
+        found.setdefault(r["attempt_id"], {})[r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+    return found
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -517,6 +606,7 @@ def cached_rules(attempt_id: UUID) -> dict[str, AnswerRule] | None:
 def forget_cached_forms() -> None:
     _views.clear()
     _forms.clear()
+    _adaptive_attempts.clear()
     published.forget()
 
 
@@ -539,9 +629,9 @@ async def _views_of(
     return views
 
 
-# The save's context, person check and guarded upsert, in one call (migration 0024): on its own
+# The save's context, person check and guarded upsert, in one call (migration 0023): on its own
 # (autocommit) one round trip, in a tenant transaction part of it.
-_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6)"
+_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6, $7)"
 
 
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
@@ -563,6 +653,60 @@ async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID
 async def _save_one(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID, item: str, data: SaveAnswer
 ) -> SaveResult:
+    """`keep_first`: an adaptive item's non-empty answer is never replaced (the path depends on it)."""
+    keep_first = False
+    if await _adaptive_attempt(conn, tenant_id, person, attempt_id):
+        sections, paths = await _adaptive_paths(conn, person, attempt_id, lock=True)
+        keep_first = adaptive.keeps_first_answer(sections, paths, item)
+    result = await _store_answer(conn, tenant_id, person, attempt_id, item, data, keep_first)
+    if keep_first:
+        _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
+        path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
+        shown = (
+            next(
+                f.view for f in await _form(conn, tenant_id, person, attempt_id) if f.view.ref == path.current
+            )
+            if path.current
+            else None
+        )
+        result = msgspec.structs.replace(result, adaptive=adaptive.progress(path), next_item=shown)
+    return result
+
+
+def _held_adaptive(key: tuple[UUID, str, UUID], found: bool) -> None:
+    _adaptive_attempts[key] = found
+    if len(_adaptive_attempts) > _VIEWS_MAX:
+        _adaptive_attempts.popitem(last=False)
+
+
+async def _adaptive_attempt(
+    conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
+) -> bool:
+    key = (tenant_id, person.external_id, attempt_id)
+    found = _adaptive_attempts.get(key)
+    if found is None:
+        found = bool(
+            await conn.fetchval(
+                "SELECT jsonb_path_exists(a.content, '$.sections[*].adaptive') FROM attempts t "
+                "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+                "WHERE t.id = $1 AND t.person_id = $2",
+                attempt_id,
+                person.id,
+            )
+        )
+        _held_adaptive(key, found)
+    return found
+
+
+async def _store_answer(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    person: Person,
+    attempt_id: UUID,
+    item: str,
+    data: SaveAnswer,
+    keep_first: bool,
+) -> SaveResult:
     row = await conn.fetchrow(
         _SAVE,
         tenant_id,
@@ -571,6 +715,7 @@ async def _save_one(
         item,
         msgspec.to_builtins(data.answer),
         data.revision,
+        keep_first,
     )
     if not row["attempt_open"]:
         raise await _why_closed(conn, person, attempt_id)
@@ -593,16 +738,26 @@ async def save_at_once(
     """A save in one round trip, when this worker holds the attempt's answer rules (cached for this
     token's subject by an earlier save): the answer is checked here, then `save_answer` checks the
     person and the attempt and stores it in its own transaction. None: anything else (rules not held,
-    item not in them, person unknown or inactive, attempt closed), for `save` in a tenant transaction,
+    item not in them, an attempt with adaptive sections or not known not to have them, person unknown
+    or inactive, attempt closed), for `save` in a tenant transaction,
     which answers every refusal as it always has; nothing was written then."""
-    rules = _views.get((tenant_id, subject, attempt_id))
-    if rules is None or item not in rules:
+    key = (tenant_id, subject, attempt_id)
+    rules = _views.get(key)
+    if rules is None or item not in rules or _adaptive_attempts.get(key) is not False:
         return None
     errors = check_answer(rules[item], data.answer)
     if errors:
         raise Unprocessable(msg("the answer does not fit the item; nothing was saved"), errors)
     row = await single_statement(
-        pool, _SAVE, tenant_id, subject, attempt_id, item, msgspec.to_builtins(data.answer), data.revision
+        pool,
+        _SAVE,
+        tenant_id,
+        subject,
+        attempt_id,
+        item,
+        msgspec.to_builtins(data.answer),
+        data.revision,
+        False,
     )
     if not (row["person_known"] and row["attempt_open"]):
         return None

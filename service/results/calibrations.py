@@ -32,6 +32,7 @@ import asyncpg
 import msgspec
 
 from service.assessments import assessments
+from service.assessments.validation import CalibrationCover
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -39,6 +40,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.psychometrics.calibration import CalibrationSettings, calibrate_dimension
+from service.psychometrics.model import ItemParameters
 from service.results import scores
 from service.results.calibration_result import (
     CalibrationResult,
@@ -334,3 +336,49 @@ async def mark_failed(conn: asyncpg.Connection, calibration_id: UUID, error: str
         calibration_id,
         error,
     )
+
+
+async def covers(conn: asyncpg.Connection, calibration_ids: list[UUID]) -> dict[UUID, CalibrationCover]:
+    """For composing adaptive sections: each calibration's state and, per dimension, its calibrated
+    items (`service.assessments.assessments.CalibrationLookup`)."""
+    found = {}
+    for row in await conn.fetch(
+        "SELECT id, state, result FROM calibrations WHERE id = ANY($1::uuid[])", calibration_ids
+    ):
+        result = msgspec.convert(row["result"], CalibrationResult) if row["result"] else None
+        found[row["id"]] = CalibrationCover(
+            row["state"],
+            {
+                d.dimension: frozenset(i.item_id for i in d.items if i.parameters is not None)
+                for d in (result.dimensions if result else [])
+            },
+        )
+    return found
+
+
+class PoolParameters(msgspec.Struct, frozen=True):
+    """One dimension of a published calibration, as an adaptive section uses it: each calibrated
+    item's parameters, and how its credit becomes a response category (`floors`)."""
+
+    parameters: list[ItemParameters]
+    floors: dict[str, list[float]]
+
+
+async def pool_parameters(
+    conn: asyncpg.Connection, calibration_id: UUID, dimension: str
+) -> PoolParameters | None:
+    """The dimension's parameters in a published calibration (None if it is not published, or has
+    no such dimension). Published calibrations never change, so callers may pin what they read."""
+    result = await conn.fetchval(
+        "SELECT result FROM calibrations WHERE id = $1 AND state = 'published'", calibration_id
+    )
+    if result is None:
+        return None
+    calibration = msgspec.convert(result, CalibrationResult)
+    for found, categories in zip(calibration.dimensions, calibration.categories, strict=True):
+        if found.dimension == dimension:
+            return PoolParameters(
+                [i.parameters for i in found.items if i.parameters is not None],
+                {i.item_id: i.floors for i in categories.items},
+            )
+    return None

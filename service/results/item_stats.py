@@ -127,7 +127,9 @@ async def run(job: Job) -> None:
                 list(answers),
             ):
                 answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
-            units = await org_units.code_paths(conn, list({r["org_unit_id"] for r in rows if r["org_unit_id"]}))
+            units = await org_units.code_paths(
+                conn, list({r["org_unit_id"] for r in rows if r["org_unit_id"]})
+            )
             for row in rows:
                 document = msgspec.convert(row["document"], ScoreDocument)
                 accumulator.add(document, answers[row["id"]])

@@ -30,7 +30,7 @@ import asyncpg
 import msgspec
 
 from service.assessments.assessments import id_by_code
-from service.assessments.forms import Placement
+from service.assessments.forms import Placement, scored_placements
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.i18n import msg
@@ -131,8 +131,9 @@ async def _inputs(
         for row in rows
     }
     pinned = {}
+    contents = {row["id"]: msgspec.convert(row["assessment"], AssessmentContent) for row in rows}
     for row in rows:
-        ref = msgspec.convert(row["assessment"], AssessmentContent).framework
+        ref = contents[row["id"]].framework
         pinned[row["id"]] = (ref.code, attempt_pins[row["id"]].framework_version or ref.version)
 
     versions_in_use: dict[tuple[str, int], tuple[FrameworkContent, str]] = {
@@ -156,10 +157,11 @@ async def _inputs(
     for attempt, form in forms.items():
         framework, digest = versions_in_use[pinned[attempt]]
         top = len(framework.levels)
+        scored = scored_placements(contents[attempt], form, answers[attempt])
         inputs[attempt] = ScoringInput(
             framework=framework,
             framework_hash=digest,
-            items=[ScoredItem(f.version, items[(f.code, f.version)]) for f in form],
+            items=[ScoredItem(f.version, items[(f.code, f.version)]) for f in scored],
             answers=answers[attempt],
             ratings={
                 code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()
