@@ -66,6 +66,7 @@ GOAL_MS = 200.0
 BIG_DRAFT = "bench-big-draft"
 TEACHER = "bench-teacher"  # the teacher template adopted as a draft: the framework editor's largest
 TEACHER_URL = f"/console/frameworks/{TEACHER}/versions/1"
+DEMO_ITEM = "CAL-AK-001"  # the shipped cadre bank's first item, in the demo tenant's bank
 # Keyed console routes and the URL each is measured at ({demo}: the demo's published assessment).
 KEYED = {
     "/console/assessments/{code:str}": [
@@ -106,7 +107,32 @@ KEYED = {
     ],
     "/console/frameworks/{code:str}/versions/{version:int}/export": [f"{TEACHER_URL}/export"],
     "/console/frameworks/{code:str}/diff": [f"/console/frameworks/{DEMO_FRAMEWORK}/diff"],
+    "/console/items/{code:str}": [f"/console/items/{DEMO_ITEM}"],
+    "/console/items/{code:str}/edit": [f"/console/items/{DEMO_ITEM}/edit"],
+    "/console/org-units/{code:str}": ["/console/org-units/P"],
+    "/console/people/{external_id:str}": ["/console/people/demo-0001"],
+    **{
+        f"/console/assessments/{{code:str}}/{page}": [f"/console/assessments/{DEMO_ASSESSMENT}/{page}"]
+        for page in (
+            "attempts",
+            "participation",
+            "participation/not-started.csv",
+            "participation/not-started.xlsx",
+            "rescorings",
+            "rating-allocations",
+            "credentials",
+            "agreement",
+            "analysis/items/table",
+        )
+    },
+    # {attempt}: one of the demo's submitted attempts, found when the tenant is seeded
+    "/console/assessments/{code:str}/attempts/{attempt_id:uuid}": [
+        f"/console/assessments/{DEMO_ASSESSMENT}/attempts/{{attempt}}"
+    ],
 }
+# Pages found by the walk that need a query to be a page, and one-time pages left out.
+PLAIN = {"/console/org-units/-/children": ["/console/org-units/-/children?parent=P"]}
+LEFT_OUT = {"/console/clients/secret", "/console/webhooks/secret"}  # 410 once the secret was shown
 # Extra query strings for routes found by the walk: filters that make the database work.
 QUERIES = {
     "/console/items": [
@@ -269,7 +295,7 @@ async def main() -> None:
             principal = Principal(
                 "user",
                 "bench-admin",
-                frozenset({"tenant_admin", "author", "analyst"}),
+                frozenset({"tenant_admin", "author", "analyst", "rater"}),
                 tenant_id,
                 "demo",
                 0.0,
@@ -279,6 +305,7 @@ async def main() -> None:
                     conn, principal, "zh-CN", idle_seconds=3600, max_seconds=7200
                 )
                 count = await conn.fetchval("SELECT count(*) FROM items")
+                attempt = await conn.fetchval("SELECT id FROM attempts WHERE status = 'submitted' LIMIT 1")
             print(f"items in the tenant's bank: {count:,}", flush=True)
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app),
@@ -290,10 +317,11 @@ async def main() -> None:
                 plain, keyed = console_gets(app)
                 urls = []
                 for path in plain:
-                    urls += [path] + [path + q for q in QUERIES.get(path, [])]
+                    if path not in LEFT_OUT:
+                        urls += PLAIN.get(path, [path]) + [path + q for q in QUERIES.get(path, [])]
                 urls.append(cursor.replace("&amp;", "&"))
                 for path in keyed:
-                    urls += KEYED.get(path, [])
+                    urls += [url.replace("{attempt}", str(attempt)) for url in KEYED.get(path, [])]
                 urls = [u for u in urls if u.startswith(args.only)]
                 missing = [p for p in keyed if p not in KEYED]
                 print(

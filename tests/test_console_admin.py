@@ -361,12 +361,16 @@ async def test_a_held_secret_goes_to_one_page_of_two_at_once_and_not_after_minut
 
             pid = await first.fetchval("SELECT pg_backend_pid()")
             waiting = asyncio.create_task(second())
+            # Polled inside `first`'s transaction, whose statistics snapshot would otherwise be kept for
+            # the whole transaction (the second would never be seen waiting): a fresh one each time.
             while not await first.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> $1",
                 pid,
             ):
+                assert not waiting.done(), "the second look did not wait for the first"
                 await asyncio.sleep(0.01)
+                await first.execute("SELECT pg_stat_clear_snapshot()")
             assert not waiting.done()
         assert await waiting is None
         assert (await http.get("/console/clients/secret")).status_code == 410
