@@ -122,7 +122,6 @@ KEYED = {
             "rating-allocations",
             "credentials",
             "agreement",
-            "analysis/items/table",
         )
     },
     # {attempt}: one of the demo's submitted attempts, found when the tenant is seeded
@@ -316,14 +315,20 @@ async def main() -> None:
                 cursor = first.text.split('data-testid="next-page"')[0].rsplit('href="', 1)[-1].split('"')[0]
                 plain, keyed = console_gets(app)
                 urls = []
+                missing = [p for p in keyed if p not in KEYED]
                 for path in plain:
                     if path not in LEFT_OUT:
                         urls += PLAIN.get(path, [path]) + [path + q for q in QUERIES.get(path, [])]
                 urls.append(cursor.replace("&amp;", "&"))
                 for path in keyed:
-                    urls += [url.replace("{attempt}", str(attempt)) for url in KEYED.get(path, [])]
+                    for url in KEYED.get(path, []):
+                        if "{attempt}" not in url:
+                            urls.append(url)
+                        elif attempt is not None:  # the demo seeds no attempts: a trace needs a sitting
+                            urls.append(url.replace("{attempt}", str(attempt)))
+                        else:
+                            missing.append(path)
                 urls = [u for u in urls if u.startswith(args.only)]
-                missing = [p for p in keyed if p not in KEYED]
                 print(
                     f"\n{'page':<92} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'client p95':>10} {'KB':>6}"
                 )
