@@ -151,8 +151,8 @@ class JobRunner:
     async def close(self) -> None:
         """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim,
         those whose task has not begun yet included (a claim made just before the shutdown)."""
-        claims = list(self._claims.items())
-        for task in [*self._spawned, *(task for task, _ in claims)]:
+        claims = list(self._claims.items())  # every task this worker started, the polled ones included
+        for task, _ in claims:
             task.cancel()
         for task, (tenant_id, claimed) in claims:
             with contextlib.suppress(asyncio.CancelledError, Exception):
