@@ -450,6 +450,14 @@ async def test_a_credential_past_its_valid_until_is_expired_here_and_for_openbad
     assert verdict["status"] == "expired" and verdict["level"] and verdict["issuer"]
     assert datetime.fromisoformat(verdict["valid_until"]) == until
     assert (await _verify(client, mine[None]["credential"])).json()["status"] == "valid"
+    # The candidate's list and HR's feed say so too (the status is derived when read, never stored).
+    now_mine = {c["dimension"]: c["status"] for c in await _mine(client, c2)}
+    assert now_mine == {"AK": "expired", **{d: "active" for d in now_mine if d != "AK"}}
+    feed = (await client.get("/v1/scores", headers=badged["admin"])).json()["items"]
+    statuses = {
+        c["id"]: c["status"] for row in feed if row["person"] == "c2" for c in row.get("credentials", [])
+    }
+    assert statuses[mine["AK"]["id"]] == "expired" and statuses[mine[None]["id"]] == "active"
     resolver = await Resolver().load(client, badged["id"])
     with pytest.raises(OB3VerificationError, match="expired"):
         _independent(token, resolver)

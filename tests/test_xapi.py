@@ -323,3 +323,37 @@ async def test_a_provisional_score_sends_nothing_until_its_rating_makes_it_final
     scored = [d for d in await log_of(lrs_app, admin) if d["verb"] == "scored"]
     assert scored and {d["score_version"] for d in scored} == {2}
     assert not [d for d in await log_of(lrs_app, admin) if d["verb"] == "voided"]  # nothing scored before
+
+
+async def test_statements_past_retention_are_deleted_unless_pending(lrs_app, service_keys, pool, owner):
+    """What is pruned is the log of statements sent or given up on; a pending one stays whatever its
+    age, and another tenant's recent statements are untouched."""
+    queued: dict[UUID, int] = {}
+    for slug in ("xapi-old", "xapi-new"):
+        tenant = await delivery_tenant(
+            lrs_app, service_keys, slug=slug, sections=[{"code": "main", "items": CLOSED_ITEMS}]
+        )
+        dead = f"http://127.0.0.1:{_closed_port()}/xAPI/"
+        body = {"url": dead, "key": "k", "secret": "s", "home_page": HOME}
+        assert (await lrs_app.put("/v1/lrs", json=body, headers=tenant["admin"])).status_code == 200
+        await take(lrs_app, tenant["candidates"][0])
+        queued[UUID(tenant["id"])] = len(await log_of(lrs_app, tenant["admin"]))
+    old, new = queued
+    assert queued[old] >= 3
+    await owner.execute("UPDATE lrs_statements SET status = 'delivered'")
+    await owner.execute(
+        """UPDATE lrs_statements SET created_at = now() - interval '40 days',
+                  status = CASE WHEN id = (SELECT min(id::text)::uuid FROM lrs_statements WHERE tenant_id = $1)
+                                THEN 'pending' ELSE 'failed' END
+           WHERE tenant_id = $1""",
+        old,
+    )
+    assert await dispatcher.prune(pool, retention_days=30) == queued[old] - 1
+    assert await dispatcher.prune(pool, retention_days=30) == 0
+    left = {
+        r["tenant_id"]: (r["n"], r["statuses"])
+        for r in await owner.fetch(
+            "SELECT tenant_id, count(*) AS n, array_agg(DISTINCT status) AS statuses FROM lrs_statements GROUP BY 1"
+        )
+    }
+    assert left == {old: (1, ["pending"]), new: (queued[new], ["delivered"])}

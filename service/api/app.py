@@ -152,7 +152,11 @@ def _lifespan(settings: Settings):
             else None
         )
         statements = (  # xAPI statements go out on the same schedule and retry policy as webhooks
-            asyncio.create_task(xapi_dispatcher.run(pool, settings.webhook_dispatch_seconds, retries))
+            asyncio.create_task(
+                xapi_dispatcher.run(
+                    pool, settings.webhook_dispatch_seconds, retries, settings.webhook_retention_days
+                )
+            )
             if settings.webhook_dispatch_seconds > 0
             else None
         )

@@ -38,7 +38,12 @@ from service.webhooks import outbox
 
 STATUS_LIST_SECONDS = 86_400  # a served status list is valid this long: verifiers refetch at least daily
 
-CredentialStatus = Literal["active", "revoked"]
+# Derived when read, never stored: a credential past its `valid_until` is expired (a verifier would
+# refuse it), a revoked one revoked whatever its date.
+CredentialStatus = Literal["active", "revoked", "expired"]
+_STATUS = """CASE WHEN c.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN c.valid_until IS NOT NULL AND c.valid_until <= now() THEN 'expired'
+            ELSE 'active' END AS status"""
 
 
 class Credential(msgspec.Struct):
@@ -242,8 +247,8 @@ async def _issue(
 
 # ---- reading ---------------------------------------------------------------------------------------
 
-_CREDENTIAL = """SELECT c.id, c.attempt_id, c.assessment_id, NULLIF(c.subject, '') AS dimension, c.level,
-       c.score_version, CASE WHEN c.revoked_at IS NULL THEN 'active' ELSE 'revoked' END AS status,
+_CREDENTIAL = f"""SELECT c.id, c.attempt_id, c.assessment_id, NULLIF(c.subject, '') AS dimension, c.level,
+       c.score_version, {_STATUS},
        c.issued_at, c.valid_until, c.revoked_at, c.document->'display' AS display, c.token AS credential
     FROM credentials c"""
 
@@ -295,8 +300,8 @@ async def for_scores(
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT c.attempt_id, c.score_version, c.id, NULLIF(c.subject, '') AS dimension, c.level,
-                  CASE WHEN c.revoked_at IS NULL THEN 'active' ELSE 'revoked' END AS status,
+        f"""SELECT c.attempt_id, c.score_version, c.id, NULLIF(c.subject, '') AS dimension, c.level,
+                  {_STATUS},
                   c.issued_at, c.valid_until, c.revoked_at, c.token AS credential
            FROM credentials c JOIN unnest($1::uuid[], $2::int[]) AS k(attempt_id, version)
                 ON k.attempt_id = c.attempt_id AND k.version = c.score_version

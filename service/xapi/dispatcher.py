@@ -11,6 +11,10 @@ a 409 means the LRS already holds a statement with that id, and since ours are b
 stored, it is this one (an LRS answers 204 to the same id and content, 409 otherwise; a 409 is
 recorded as delivered with its status, for the admin to see). Anything else is retried; the LRS's
 status and the start of its answer are kept in the log.
+
+Retention: as for webhooks, about once an hour each worker deletes the statements queued longer
+ago than WEBHOOK_RETENTION_DAYS that are no longer pending (the LRS keeps its own copy; what goes
+is our delivery log), per tenant in bounded batches.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,6 +36,8 @@ from service.db.pool import dispatcher_transaction, tenant_transaction
 from service.tenancy import tenants
 from service.webhooks.dispatcher import (
     LEASE_SECONDS,
+    PRUNE_BATCH,
+    PRUNE_EVERY_SECONDS,
     RETRY_WINDOW_HOURS,
     TIMEOUT_SECONDS,
     Outcome,
@@ -190,12 +198,47 @@ async def dispatch_once(pool: asyncpg.Pool, http: httpx.AsyncClient, policy: Ret
     return accepted
 
 
-async def run(pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy) -> None:
-    """Dispatch forever; a failed pass (database restarting, say) is logged and retried next time."""
+async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
+    """Delete statements queued more than `retention_days` ago, unless still pending; how many."""
+    async with dispatcher_transaction(pool) as conn:
+        rows = await conn.fetch(
+            "SELECT DISTINCT tenant_id FROM lrs_statements "
+            "WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'",
+            retention_days * 86400,
+        )
+    deleted = 0
+    for row in rows:
+        while True:
+            async with tenant_transaction(pool, row["tenant_id"]) as conn:
+                batch = await conn.fetchval(
+                    """WITH old AS (
+                           SELECT id FROM lrs_statements
+                           WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'
+                           LIMIT $2 FOR UPDATE SKIP LOCKED),
+                       gone AS (DELETE FROM lrs_statements s USING old WHERE s.id = old.id RETURNING 1)
+                       SELECT count(*) FROM gone""",
+                    retention_days * 86400,
+                    PRUNE_BATCH,
+                )
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                break
+    return deleted
+
+
+async def run(
+    pool: asyncpg.Pool, every_seconds: float, policy: RetryPolicy, retention_days: float = 30.0
+) -> None:
+    """Dispatch forever, pruning the old log now and then; a failed pass (database restarting, say)
+    is logged and retried next time."""
+    pruned_at = time.monotonic() - PRUNE_EVERY_SECONDS * random.random()  # workers spread their pruning
     async with new_client() as http:
         while True:
             await asyncio.sleep(every_seconds)
             try:
                 await dispatch_once(pool, http, policy)
+                if retention_days > 0 and time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+                    pruned_at = time.monotonic()
+                    await prune(pool, retention_days)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("xAPI dispatch failed, retrying in %ss: %s", every_seconds, exc)

@@ -119,6 +119,7 @@ async function credentialCards() {
     if (text.framework) card.append(el("p", { text: text.framework }));
     card.append(el("p", { class: "meta", text: meta.join(" · ") }));
     if (c.status === "revoked") card.append(el("p", { class: "error", text: t("cred.revoked", { when: when(c.revoked_at) }) }));
+    if (c.status === "expired") card.append(el("p", { class: "error", text: t("cred.expired", { when: when(c.valid_until) }) }));
     card.append(el("a", { href: file, download: `credential-${c.id}.jwt`, class: "secondary download", "data-testid": `download-${c.id}`, text: t("cred.download") }));
     return card;
   });
