@@ -40,7 +40,7 @@ POOL = {f"AD-{j}": (1.0 + 0.1 * (j % 4), -2.2 + 0.4 * j) for j in range(12)}
 INDICATOR = {code: ("AK.1" if j % 2 else "AK.3") for j, code in enumerate(POOL)}
 
 
-def _item(code: str) -> dict[str, Any]:
+def _item(code: str, image: str | None = None) -> dict[str, Any]:
     return {
         "type": "single_choice",
         "code": code,
@@ -49,6 +49,7 @@ def _item(code: str) -> dict[str, Any]:
         "loadings": [{"indicator": INDICATOR[code]}],
         "options": _options(4),
         "key": {"correct": "c"},
+        **({"image": image, "image_alt": _l(f"图{code}", f"Figure {code}")} if image else {}),
     }
 
 
@@ -131,12 +132,31 @@ async def cat(
 ) -> dict[str, Any]:
     """A tenant with the 12-item pool, a published calibration of it, and the adaptive assessment
     'cat' published; candidates c1 and c2."""
-    tenant = await make_tenant(client, service_keys, "adaptive-region")
+    return await _cat_tenant(client, service_keys, owner, "adaptive-region")
+
+
+async def _cat_tenant(
+    client: httpx.AsyncClient,
+    service_keys: ServiceKeys,
+    owner: asyncpg.Connection,
+    slug: str,
+    images: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`cat`'s tenant; `images`: the pool items' images, by item (uploaded here, ids in tenant["images"])."""
+    tenant = await make_tenant(client, service_keys, slug)
     admin = tenant["admin"]
     await add_units(client, admin)
     await add_people(client, admin, candidates(2))
     await publish_framework(client, admin)
-    imported = await client.post("/v1/items/import", json={"items": [_item(c) for c in POOL]}, headers=admin)
+    tenant["images"] = {}
+    for code, content in (images or {}).items():
+        uploaded = await client.post(
+            "/v1/images", files={"file": (f"{code}.png", content, "image/png")}, headers=admin
+        )
+        assert uploaded.status_code in (200, 201), uploaded.text
+        tenant["images"][code] = uploaded.json()["id"]
+    items = [_item(c, tenant["images"].get(c)) for c in POOL]
+    imported = await client.post("/v1/items/import", json={"items": items}, headers=admin)
     assert imported.status_code == 200, imported.text
     source = {
         "code": "source",
@@ -159,6 +179,32 @@ async def cat(
 
 def _right(item: str) -> dict[str, Any]:
     return {"revision": 1, "answer": {"choice": "c"}}
+
+
+async def test_a_candidate_gets_the_images_of_the_items_shown_and_none_of_the_pool_not_yet_shown(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """The form of an adaptive attempt names the whole pool; what a candidate may fetch is what the
+    replayed path has shown (the items administered and the current one), as the state shows it."""
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+    tenant = await _cat_tenant(
+        client, service_keys, owner, "adaptive-images", {code: png + code.encode() for code in POOL}
+    )
+    images, me = tenant["images"], tenant["candidates"][0]
+    started = await client.post("/v1/me/assessments/cat/attempts", json={}, headers=me)
+    assert started.status_code == 201, started.text
+    attempt = started.json()["attempt"]["id"]
+    [first] = [item["ref"] for item in started.json()["items"]]
+
+    async def fetchable() -> set[str]:
+        got = {code: await client.get(f"/v1/images/{image}", headers=me) for code, image in images.items()}
+        assert {r.status_code for r in got.values()} <= {200, 404}
+        return {code for code, r in got.items() if r.status_code == 200}
+
+    assert await fetchable() == {first}
+    saved = await client.put(f"/v1/me/attempts/{attempt}/answers/{first}", json=_right(first), headers=me)
+    second = saved.json()["next_item"]["ref"]
+    assert await fetchable() == {first, second}
 
 
 async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_does_not_advance_twice(

@@ -330,10 +330,20 @@ async def views_for(conn: asyncpg.Connection, form: list[Placement]) -> list[Fro
 
 
 async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -> bool:
-    """Whether an item on a form of one of the person's attempts shows the image (stem or option):
-    a candidate may fetch those images and no others."""
-    for row in await conn.fetch("SELECT form FROM attempts WHERE person_id = $1", person.id):
+    """Whether an item shown on a form of one of the person's attempts shows the image (stem or
+    option): a candidate may fetch those images and no others (in an adaptive section, only of the
+    items administered and the current one)."""
+    for row in await conn.fetch(
+        "SELECT t.id, t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive "
+        "FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        "WHERE t.person_id = $1",
+        person.id,
+    ):
         form = msgspec.convert(row["form"], list[Placement])
+        if row["adaptive"]:  # an adaptive section's pool is on the form; only what was shown counts
+            _, paths = await _adaptive_paths(conn, person, row["id"])
+            seen = {p.section: {*p.given, *([p.current] if p.current else [])} for p in paths}
+            form = [p for p in form if p.section not in seen or p.code in seen[p.section]]
         versions = await bank.pinned_versions(conn, {p.code: p.version for p in form})
         if any(image_id in image_ids(v.content) for v in versions.values()):
             return True
