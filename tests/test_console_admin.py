@@ -5,7 +5,9 @@ people (filters, pages, edit, deactivate, import with every bad row named), serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import json
 import logging
 import re
 
@@ -335,6 +337,10 @@ async def test_a_webhook_is_disabled_enabled_and_deleted_as_the_api_does(setting
             assert gone.status_code == 404, action
 
 
+class _Undone(Exception):
+    pass
+
+
 async def test_a_held_secret_goes_to_one_page_of_two_at_once_and_not_after_minutes(
     settings: Settings,
 ) -> None:
@@ -352,8 +358,19 @@ async def test_a_held_secret_goes_to_one_page_of_two_at_once_and_not_after_minut
         )
         assert made.status_code == 303
         async with tenant_transaction(pool, session.tenant_id) as first:
+            stored = await first.fetchval(
+                "SELECT held_secret FROM console_sessions WHERE id_hash = $1", session.id_hash
+            )
+            # Sealed: whoever reads the table (a backup, a replica) cannot use the secret, nor can
+            # a session without this cookie.
+            other = msgspec.structs.replace(session, seal_key=sessions.seal_key("another cookie"))
+            with contextlib.suppress(_Undone):
+                async with first.transaction():  # a savepoint: the wrong key's look is undone
+                    assert await sessions.take_secret(first, other, "client") is None
+                    raise _Undone
             taken = await sessions.take_secret(first, session, "client")
             assert taken is not None and taken.label == "HR" and taken.secret
+            assert taken.secret not in json.dumps(stored) and stored["secret"] != taken.secret
 
             async def second() -> sessions.HeldSecret | None:
                 async with tenant_transaction(pool, session.tenant_id) as conn:

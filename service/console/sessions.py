@@ -6,10 +6,13 @@ in. A request finds its row before it knows its tenant, through the read-only au
 Expiry is twofold: idle (renewed on use, at most once a minute so a page view is not a write) and
 absolute (fixed at sign-in). The row also holds a secret just made, for the one page that shows it
 (`hold_secret`, `take_secret`): the console's Post/Redirect/Get for new client and webhook secrets.
+That secret is sealed (AES-256-GCM) with a key derived from the cookie value, which the table never
+holds: a copy of the table taken while a secret is held does not reveal it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -17,6 +20,8 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.auth.principal import Principal
 from service.db.pool import auth_lookup_transaction
@@ -37,6 +42,7 @@ class ConsoleSession(msgspec.Struct, frozen=True):
     last_seen_at: datetime
     idle_expires_at: datetime
     absolute_expires_at: datetime
+    seal_key: bytes = b""  # derived from the cookie value (never stored): seals a held secret
 
     def principal(self) -> Principal:
         """The session as the same `Principal` a bearer token gives: the API's role guards apply as they are."""
@@ -56,6 +62,11 @@ def new_id() -> str:
 
 def id_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()
+
+
+def seal_key(session_id: str) -> bytes:
+    """A key only the cookie's holder can derive: the table keeps `id_hash`, a different digest."""
+    return hashlib.sha256(b"assess console held secret\0" + session_id.encode()).digest()
 
 
 async def create(
@@ -99,7 +110,7 @@ async def find(pool: asyncpg.Pool, session_id: str) -> ConsoleSession | None:
         )
     if row is None:
         return None
-    return ConsoleSession(**{**dict(row), "roles": frozenset(row["roles"])})
+    return ConsoleSession(**{**dict(row), "roles": frozenset(row["roles"])}, seal_key=seal_key(session_id))
 
 
 async def touch(conn: asyncpg.Connection, session: ConsoleSession, idle_seconds: float) -> None:
@@ -134,13 +145,22 @@ class HeldSecret(msgspec.Struct, frozen=True):
     secret: str
 
 
+def _aad(session: ConsoleSession, kind: str, object_id: str) -> bytes:
+    return session.id_hash + f"\0{kind}\0{object_id}".encode()
+
+
 async def hold_secret(conn: asyncpg.Connection, session: ConsoleSession, held: HeldSecret) -> None:
-    """Keep `held` for the next page of this session that asks for it, for `HOLD_SECRET` at most; a newer
-    secret replaces one not yet shown."""
+    """Keep `held` (its secret sealed) for the next page of this session that asks for it, for
+    `HOLD_SECRET` at most; a newer secret replaces one not yet shown."""
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(session.seal_key).encrypt(
+        nonce, held.secret.encode(), _aad(session, held.kind, str(held.object_id))
+    )
+    stored = {**msgspec.to_builtins(held), "secret": base64.b64encode(nonce + sealed).decode()}
     await conn.execute(
         "UPDATE console_sessions SET held_secret = $2, held_secret_until = $3 WHERE id_hash = $1",
         session.id_hash,
-        msgspec.to_builtins(held),
+        stored,
         datetime.now(UTC) + HOLD_SECRET,
     )
 
@@ -160,4 +180,14 @@ async def take_secret(conn: asyncpg.Connection, session: ConsoleSession, kind: s
             "UPDATE console_sessions SET held_secret = NULL, held_secret_until = NULL WHERE id_hash = $1",
             session.id_hash,
         )
-    return msgspec.convert(row["held_secret"], HeldSecret) if row["live"] else None
+    if not row["live"]:
+        return None
+    stored = row["held_secret"]
+    raw = base64.b64decode(stored["secret"])
+    try:
+        secret = AESGCM(session.seal_key).decrypt(
+            raw[:12], raw[12:], _aad(session, kind, stored["object_id"])
+        )
+    except InvalidTag:  # sealed under another cookie: not this browser's secret
+        return None
+    return msgspec.convert({**stored, "secret": secret.decode()}, HeldSecret)
