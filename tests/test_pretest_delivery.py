@@ -26,7 +26,7 @@ from service.psychometrics.ability import eap_arrays
 from service.psychometrics.adaptive import pretest_schedule
 from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems
-from service.results import scores
+from service.results import calibrations, scores
 from service.results.response_matrix import dimension_credits, response_matrices
 from service.scoring.engine import ScoreDocument
 from tests import test_adaptive_delivery as cat_setup
@@ -376,3 +376,22 @@ async def test_a_fixed_sections_unscored_item_is_shown_saved_and_kept_apart(
     )
     assert [i["item"] for i in document["items"]] == ["AD-0", "AD-1"]
     assert [i["item"] for i in document["pretest"]] == ["PT-0"] and document["overall"]["scaled"] == 50
+
+
+async def test_a_calibration_of_the_adaptive_assessment_is_anchored_to_the_pinned_calibration(
+    pretest: dict[str, Any], app_url: str
+):
+    """What the calibration job holds fixed: the pool's parameters in the calibration the section
+    pins (not the pretest items', though that calibration has some), on its scale."""
+    pool = await create_pool(app_url, max_size=1)
+    try:
+        async with tenant_transaction(pool, UUID(pretest["id"])) as conn:
+            cat = await conn.fetchval("SELECT id FROM assessments WHERE code = 'cat'")
+            source = await conn.fetchval("SELECT id FROM assessments WHERE code = 'source'")
+            anchors = await calibrations._anchors(conn, cat)
+            assert await calibrations._anchors(conn, source) == {}
+    finally:
+        await pool.close()
+    assert list(anchors) == ["AK"] and anchors["AK"].calibration == str(pretest["calibration"])
+    assert sorted(anchors["AK"].parameters) == sorted(POOL)
+    assert anchors["AK"].parameters["AD-3"] == _parameters("AD-3")
