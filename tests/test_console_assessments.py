@@ -24,7 +24,7 @@ from service.assessments.model import Audience
 from service.auth.principal import Principal
 from service.config import Settings
 from service.console import sessions
-from service.console.assessments import convert, field_of, raw_document
+from service.console.assessments import convert, field_of, raw_document, values_of
 from service.db.pool import tenant_transaction
 from service.delivery import monitor
 from service.demo import DEMO_ASSESSMENT, DEMO_FRAMEWORK
@@ -426,6 +426,23 @@ def test_the_form_is_the_apis_document() -> None:
     assert body["window"]["opens_at"] == "2030-01-02T09:00:00+08:00"
     assert body["audience"] == {"org_units": ["P-C1"], "categories": ["teacher"]}
     assert content.window.opens_at == datetime(2030, 1, 2, 1, 0, tzinfo=UTC)
+
+
+def test_the_composer_keeps_unscored_pretest_items() -> None:
+    """`CODE*` is an item flagged unscored (issue 20): it goes into the document and back into the form."""
+    zone = ZoneInfo("Asia/Shanghai")
+    data = _composer("t", s0_items="A@2, P1*, P2@3*", s0_pool_items="Q1\nQ2*", s0_pool_draw="1")
+    content, problems = convert(raw_document(data, {}, zone, None))
+    assert problems == [] and content is not None
+    body = msgspec.json.decode(msgspec.json.encode(content))
+    assert body["sections"][0]["items"] == [
+        {"code": "A", "version": 2},
+        {"code": "P1", "unscored": True},
+        {"code": "P2", "version": 3, "unscored": True},
+    ]
+    assert body["sections"][0]["pool"]["items"] == [{"code": "Q1"}, {"code": "Q2", "unscored": True}]
+    values = values_of(content, zone)
+    assert values["s0_items"] == "A@2\nP1*\nP2@3*" and values["s0_pool_items"] == "Q1\nQ2*"
 
 
 async def test_pages_with_an_object_key_carry_the_strict_policy(settings: Settings) -> None:

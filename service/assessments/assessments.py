@@ -280,6 +280,15 @@ async def publish(
                         msgspec.structs.replace(ref, version=versions[ref.code].version)
                         for ref in section.adaptive.items
                     ],
+                    pretest=None
+                    if section.adaptive.pretest is None
+                    else msgspec.structs.replace(
+                        section.adaptive.pretest,
+                        items=[
+                            msgspec.structs.replace(ref, version=versions[ref.code].version)
+                            for ref in section.adaptive.pretest.items
+                        ],
+                    ),
                 ),
             )
             for section in content.sections

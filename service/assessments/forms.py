@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from service.assessments.model import AssessmentContent
+from service.assessments.model import AssessmentContent, pretest_codes
 from service.items.views import Answer, CandidateItem, is_empty
 
 
@@ -78,8 +78,10 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
                 if section.pool.balance_by_indicator
                 else rng.sample(pool, draw)
             )
-        if section.adaptive is not None:  # every pool item; delivery shows them one at a time
+        if section.adaptive is not None:  # every pool and pretest item; delivery shows them one at a time
             chosen += [items[ref.code] for ref in section.adaptive.items]
+            if section.adaptive.pretest is not None:
+                chosen += [items[ref.code] for ref in section.adaptive.pretest.items]
         elif section.shuffle_items:
             rng.shuffle(chosen)
         for item in chosen:
@@ -95,15 +97,37 @@ def draw_form(content: AssessmentContent, items: dict[str, FormItem], seed: int)
     return form
 
 
-def scored_placements(
+def _administered(
     content: AssessmentContent, form: list[Placement], answers: Mapping[str, Answer]
 ) -> list[Placement]:
-    """The items a score counts: every item of the form, except in an adaptive section, whose form
-    holds its whole pool but which administers only the items the candidate answered in turn (an
-    item not shown cannot be answered; the current one, unanswered at submission, was not given)."""
+    """The form's items a candidate was given: every item, except in an adaptive section, whose form
+    holds its whole pool (and pretest items) but which administers only the items the candidate
+    answered in turn (an item not shown cannot be answered; the current one, unanswered at
+    submission, was not given)."""
     adaptive = {section.code for section in content.sections if section.adaptive is not None}
     if not adaptive:
         return form
     return [
         p for p in form if p.section not in adaptive or (p.code in answers and not is_empty(answers[p.code]))
     ]
+
+
+def scored_placements(
+    content: AssessmentContent, form: list[Placement], answers: Mapping[str, Answer]
+) -> list[Placement]:
+    """The items a score counts: the items administered (`_administered`) but the unscored pretest
+    items (`pretest_codes`)."""
+    unscored = pretest_codes(content)
+    return [p for p in _administered(content, form, answers) if p.code not in unscored]
+
+
+def pretest_placements(
+    content: AssessmentContent, form: list[Placement], answers: Mapping[str, Answer]
+) -> list[Placement]:
+    """The unscored pretest items administered: kept beside the score for calibrations, counted in
+    nothing. In a fixed section or a pool draw an unanswered one is omitted (as a scored item
+    would be); in an adaptive section only the answered ones were given."""
+    unscored = pretest_codes(content)
+    if not unscored:
+        return []
+    return [p for p in _administered(content, form, answers) if p.code in unscored]

@@ -32,10 +32,14 @@ class FrameworkRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
 
 
 class ItemRef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """`unscored`: a pretest item of a fixed section or a pool, shown like any other item but left
+    out of every score (its answers go to calibrations only; see `pretest_codes`)."""
+
     code: Code
     version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = (
         None  # pinned on publish; a draft may leave it open
     )
+    unscored: bool = False
 
 
 class Pool(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,13 +50,25 @@ class Pool(msgspec.Struct, forbid_unknown_fields=True):
     balance_by_indicator: bool = True
 
 
+class Pretest(msgspec.Struct, forbid_unknown_fields=True):
+    """Unscored pretest items seeded into an adaptive section: `count` of `items` per attempt, drawn
+    and placed by the attempt's seed (never first, spread over the part of the section every
+    candidate reaches: `service.psychometrics.adaptive.pretest_schedule`). Their answers are saved
+    and kept in the score document (`pretest`) for calibrations, and count in no score, θ or
+    next-item choice."""
+
+    items: Annotated[list[ItemRef], msgspec.Meta(min_length=1)]
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)] = 1
+
+
 class Adaptive(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """A computer-adaptive section over `items`, with the item parameters of `dimension` in the
     published calibration `calibration` (pinned: a published calibration never changes). The first
     item is the most informative at θ = 0 (the prior mean); each next one the most informative at
     the EAP estimate so far, one of the `randomesque` best at random, keeping every indicator of
     `blueprint` at its minimum share of the items given; the section ends at `target_se` (once
-    `min_items` were given) or at `max_items`. An answer cannot change once the next item is shown."""
+    `min_items` were given) or at `max_items`. An answer cannot change once the next item is shown.
+    `pretest`: unscored items seeded among them (the lengths count the scored items only)."""
 
     items: list[ItemRef]
     calibration: UUID
@@ -64,6 +80,7 @@ class Adaptive(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, k
     )
     randomesque: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
     blueprint: dict[Code, Annotated[float, msgspec.Meta(gt=0, le=1)]] = msgspec.field(default_factory=dict)
+    pretest: Pretest | None = None
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -133,4 +150,22 @@ def item_refs(content: AssessmentContent) -> list[tuple[str, ItemRef]]:
             refs += [
                 (f"/sections/{s}/adaptive/items/{i}", ref) for i, ref in enumerate(section.adaptive.items)
             ]
+            if section.adaptive.pretest is not None:
+                refs += [
+                    (f"/sections/{s}/adaptive/pretest/items/{i}", ref)
+                    for i, ref in enumerate(section.adaptive.pretest.items)
+                ]
     return refs
+
+
+def pretest_codes(content: AssessmentContent) -> frozenset[str]:
+    """The assessment's unscored items: adaptive sections' pretest items and fixed or pool items
+    flagged `unscored`."""
+    codes = set()
+    for section in content.sections:
+        codes |= {ref.code for ref in section.items if ref.unscored}
+        if section.pool is not None:
+            codes |= {ref.code for ref in section.pool.items if ref.unscored}
+        if section.adaptive is not None and section.adaptive.pretest is not None:
+            codes |= {ref.code for ref in section.adaptive.pretest.items}
+    return frozenset(codes)

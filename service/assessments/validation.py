@@ -16,7 +16,7 @@ from service.errors import FieldError
 from service.i18n import msg
 from service.items.model import Item, OpenResponse
 from service.items.validation import validate_item
-from service.rubrics.model import FrameworkContent
+from service.rubrics.model import Dimension, FrameworkContent
 
 
 class CalibrationCover(msgspec.Struct, frozen=True):
@@ -147,6 +147,95 @@ def _adaptive(adaptive: Adaptive, where: str, found: Resolved) -> list[FieldErro
     return errors
 
 
+def _indicators_of(dimension: Dimension) -> set[str]:
+    codes = {indicator.code for indicator in dimension.indicators}
+    for child in dimension.children:
+        codes |= _indicators_of(child)
+    return codes
+
+
+def _pretest(adaptive: Adaptive, where: str, found: Resolved) -> list[FieldError]:
+    """An adaptive section's pretest items: no more seeded than named, each scored at once and
+    loading on the section's dimension (where a calibration will place it). Items named twice, or
+    also in the operational pool, are reported with every other duplicate (`validate_assessment`)."""
+    errors: list[FieldError] = []
+    if adaptive.pretest is None:
+        return errors
+    if adaptive.pretest.count > len(adaptive.pretest.items):
+        errors.append(
+            FieldError(
+                msg(
+                    "cannot seed {draw} of {count} items",
+                    draw=adaptive.pretest.count,
+                    count=len(adaptive.pretest.items),
+                ),
+                f"{where}/pretest/count",
+            )
+        )
+    dimension = next(
+        (d for d in (found.framework.dimensions if found.framework else []) if d.code == adaptive.dimension),
+        None,
+    )
+    indicators = _indicators_of(dimension) if dimension is not None else None
+    for i, ref in enumerate(adaptive.pretest.items):
+        held = found.items.get(ref.code)
+        if held is None:
+            continue
+        if isinstance(held[2], OpenResponse):
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' is rated by raters: a pretest item must be scored at once",
+                        code=ref.code,
+                    ),
+                    f"{where}/pretest/items/{i}/code",
+                )
+            )
+        elif indicators is not None and not any(
+            loading.indicator in indicators for loading in held[2].loadings
+        ):
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' does not load on dimension '{dimension}'",
+                        code=ref.code,
+                        dimension=adaptive.dimension,
+                    ),
+                    f"{where}/pretest/items/{i}/code",
+                )
+            )
+    return errors
+
+
+def _unscored(content: AssessmentContent, found: Resolved) -> list[FieldError]:
+    """`unscored` marks pretest items of fixed sections and pools; an adaptive section's pool is
+    scored (its pretest items go under `pretest`), and a pretest item is scored at once."""
+    errors = []
+    for pointer, ref in item_refs(content):
+        if not ref.unscored:
+            continue
+        if "/adaptive/items/" in pointer:
+            errors.append(
+                FieldError(
+                    msg("an adaptive section's pool is scored: name pretest items under 'pretest'"),
+                    f"{pointer}/unscored",
+                )
+            )
+            continue
+        held = found.items.get(ref.code)
+        if held is not None and isinstance(held[2], OpenResponse):
+            errors.append(
+                FieldError(
+                    msg(
+                        "item '{code}' is rated by raters: a pretest item must be scored at once",
+                        code=ref.code,
+                    ),
+                    f"{pointer}/code",
+                )
+            )
+    return errors
+
+
 def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
     opens, closes = content.window.opens_at, content.window.closes_at
     errors = []
@@ -165,10 +254,12 @@ def _window(content: AssessmentContent, now: datetime) -> list[FieldError]:
 
 
 def validate_assessment(content: AssessmentContent, found: Resolved, now: datetime) -> list[FieldError]:
-    errors = _sections(content) + _window(content, now)
+    errors = _sections(content) + _window(content, now) + _unscored(content, found)
     for s, section in enumerate(content.sections):
         if section.adaptive is not None:
             errors += _adaptive(section.adaptive, f"/sections/{s}/adaptive", found)
+            if section.adaptive.pretest is not None:
+                errors += _pretest(section.adaptive, f"/sections/{s}/adaptive", found)
     if found.framework is None:
         errors.append(
             FieldError(

@@ -67,11 +67,14 @@ def codes(text: str) -> list[str]:
 
 
 def _refs(text: str) -> list[dict[str, Any]]:
-    """`CODE` or `CODE@3` (a pinned version), separated by spaces, commas or new lines."""
+    """`CODE` or `CODE@3` (a pinned version), separated by spaces, commas or new lines; a trailing
+    `*` marks an unscored pretest item (`ItemRef.unscored`)."""
     found: list[dict[str, Any]] = []
     for token in codes(text):
-        code, at, version = token.partition("@")
-        found.append({"code": code, "version": version} if at else {"code": code})
+        unscored = token.endswith("*") and len(token) > 1
+        code, at, version = (token[:-1] if unscored else token).partition("@")
+        ref: dict[str, Any] = {"code": code, "version": version} if at else {"code": code}
+        found.append(ref | {"unscored": True} if unscored else ref)
     return found
 
 
@@ -270,7 +273,9 @@ def errors_of(problems: list[FieldError], detail: str, locale: str) -> dict[str,
 
 
 def _ref_text(refs: list[Any]) -> str:
-    return "\n".join(f"{r.code}@{r.version}" if r.version else r.code for r in refs)
+    return "\n".join(
+        (f"{r.code}@{r.version}" if r.version else r.code) + ("*" if r.unscored else "") for r in refs
+    )
 
 
 def _local_text(value: datetime | None, zone: ZoneInfo) -> str:

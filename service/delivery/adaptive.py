@@ -22,6 +22,15 @@ A response's category: the item's credit on its loadings (loading-weighted mean 
 which is its credit on the calibrated dimension when the item loads on that dimension only, as
 adaptive pools do), placed among the calibration's category floors for the item. Items scored by
 raters (open responses) have no credit before rating and are not for adaptive pools.
+
+Pretest items (`Adaptive.pretest`): `count` of them are placed in the path at positions drawn from
+the seed (`service.psychometrics.adaptive.pretest_schedule`): when the items administered so far
+number one of those positions, the current item is that pretest item instead of the CAT's choice.
+The CAT is asked only about the scored items and their responses (its draws are indexed by their
+number), so the scored path, θ and the stop are those of the same answers without the pretest
+items. They are shown, saved and fixed after moving on like every adaptive item (the state's
+`items_given` counts them too: a candidate cannot tell them apart), and the score document keeps
+them apart, unscored (`service.assessments.forms.pretest_placements`).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from service.i18n import msg
 from service.items import bank
 from service.items.model import Item
 from service.items.views import Answer, is_empty
-from service.psychometrics.adaptive import CatBank, CatSettings, next_item
+from service.psychometrics.adaptive import CatBank, CatSettings, next_item, pretest_schedule
 from service.psychometrics.model import ItemParameters
 from service.results import calibrations
 from service.results.response_matrix import category_of
@@ -68,6 +77,12 @@ class Prepared(msgspec.Struct):
     settings: CatSettings
     floors: dict[str, tuple[float, ...]]
     items: dict[str, Item]
+    pretest: tuple[str, ...] = ()
+    pretest_count: int = 0
+
+    def holds(self, code: str) -> bool:
+        """Whether `code` is an item of this section (of its pool or a pretest item)."""
+        return code in self.items or code in self.pretest
 
 
 class Path(msgspec.Struct):
@@ -99,6 +114,8 @@ async def prepare(
         if adaptive is None:
             continue
         refs = {ref.code: ref.version for ref in adaptive.items}
+        pretest = tuple(ref.code for ref in adaptive.pretest.items) if adaptive.pretest else ()
+        pretest_count = adaptive.pretest.count if adaptive.pretest else 0
         key = (
             tenant_id,
             adaptive.calibration,
@@ -106,6 +123,8 @@ async def prepare(
             section.code,
             position,
             tuple(refs.items()),
+            pretest,
+            pretest_count,
         )
         held = _banks.get(key) if tenant_id is not None else None
         if held is None:
@@ -132,6 +151,8 @@ async def prepare(
                 ),
                 {code: tuple(floors) for code, floors in pool.floors.items()},
                 items,
+                pretest,
+                pretest_count,
             )
             if tenant_id is not None:
                 _banks[key] = held
@@ -155,26 +176,37 @@ def replay(section: Prepared, seed: int, answers: Mapping[str, Answer], after: P
     """The section's path so far: pure, from the attempt's seed and saved answers. `after`: a path
     replayed earlier from a subset of these answers, which the replay continues (its items were
     decided and answered already: a save only adds answers), saving its decisions."""
-    given: list[str] = list(after.given) if after else []
-    responses: list[int] = [category(section, code, answers[code]) for code in given]
     section_seed = seed * 101 + section.position
+    schedule = (
+        pretest_schedule(section.pretest, section.pretest_count, section.settings.min_items, section_seed)
+        if section.pretest
+        else {}
+    )
+    seeded = set(schedule.values())
+    given: list[str] = list(after.given) if after else []
+    scored = [code for code in given if code not in seeded]  # what the CAT sees
+    responses: list[int] = [category(section, code, answers[code]) for code in scored]
     while True:
-        decision = next_item(
-            section.bank,
-            given,
-            responses,
-            seed=section_seed,
-            blueprint=section.blueprint,
-            settings=section.settings,
-        )
-        chosen = decision.next_item
-        if decision.stop or chosen is None:
-            return Path(section.code, given, None, decision.reason)
+        chosen = schedule.get(len(given))
+        if chosen is None:
+            decision = next_item(
+                section.bank,
+                scored,
+                responses,
+                seed=section_seed,
+                blueprint=section.blueprint,
+                settings=section.settings,
+            )
+            if decision.stop or decision.next_item is None:
+                return Path(section.code, given, None, decision.reason)
+            chosen = decision.next_item
         answer = answers.get(chosen)
         if answer is None or is_empty(answer):
-            return Path(section.code, given, chosen, decision.reason)
+            return Path(section.code, given, chosen, "continue")
         given.append(chosen)
-        responses.append(category(section, chosen, answer))
+        if chosen not in seeded:
+            scored.append(chosen)
+            responses.append(category(section, chosen, answer))
 
 
 def progress(path: Path) -> AdaptiveProgress:
@@ -205,7 +237,7 @@ def keeps_first_answer(sections: list[Prepared], paths: list[Path], item: str) -
     """Whether `item` is an adaptive item (whose save keeps the first non-empty answer). Raises
     `NotShownYet` for an adaptive item the candidate has not been shown."""
     for section, path in zip(sections, paths, strict=True):
-        if item in section.items:
+        if section.holds(item):
             if item == path.current or item in path.given:
                 return True
             raise NotShownYet(

@@ -309,7 +309,13 @@ async def my_assessments(
 
 def _form_length(content: AssessmentContent) -> int:
     return sum(
-        len(s.items) + (s.pool.draw if s.pool else 0) + (s.adaptive.max_items if s.adaptive else 0)
+        len(s.items)
+        + (s.pool.draw if s.pool else 0)
+        + (
+            s.adaptive.max_items + (s.adaptive.pretest.count if s.adaptive.pretest else 0)
+            if s.adaptive
+            else 0
+        )
         for s in content.sections
     )
 
@@ -671,7 +677,7 @@ async def _save_one(
     result = await _store_answer(conn, tenant_id, person, attempt_id, item, data, keep_first)
     if keep_first:
         _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
-        path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
+        path = next(p for s, p in zip(sections, paths, strict=True) if s.holds(item))
         shown = (
             next(
                 f.view for f in await _form(conn, tenant_id, person, attempt_id) if f.view.ref == path.current

@@ -26,6 +26,9 @@ Per step:
    every item's exposure rate near a ceiling r (P(administered) = P(selected) · K ≤ r), which
    is what keeps a bank from being learnt by its first takers. Without parameters (K = 1) the
    decision is exactly step 4's.
+Pretest items (unscored, being calibrated) are seeded in by `pretest_schedule`, which the CAT
+never sees: it decides on the scored items and responses alone, so seeding them in changes no θ,
+no next item and no stop.
 The exposure rates any method can reach are bounded below by arithmetic: they sum to the mean
 test length, so with n items per test from a bank of N the highest rate is at least n / N.
 Determinism holds for a given numpy version (the generator's `integers` stream is fixed by the
@@ -45,6 +48,7 @@ from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems, category_probabilities, item_information
 
 EXPOSURE_STREAM = 2**31  # the examinee's Sympson–Hetter draws: [seed, n] per step never reaches it
+PRETEST_STREAM = 2**31 + 1  # the pretest draw and placement (`pretest_schedule`)
 
 
 class CatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -242,3 +246,33 @@ def sympson_hetter(
         parameters={item_id: round(float(best_k[row]), 6) for item_id, row in bank.index.items()},
         max_exposure=history,
     )
+
+
+def pretest_schedule(pretest: Sequence[str], count: int, min_items: int, seed: int) -> dict[int, str]:
+    """Where a section's pretest items go: position in the sequence of items administered (0 is the
+    first) → pretest item. A pure function of the seed, so every replay of the path agrees.
+
+    Which: `count` of `pretest` (all of them when fewer), a seeded random sample, so each pretest
+    item is seen by about count / len(pretest) of the candidates. Where: the positions 1 ..
+    S = min_items + count − 1 are cut into `count` strata of (nearly) equal width and one position is
+    drawn uniformly in each (stratified placement), so they are spread over that span, one per
+    stratum, and never first. Why that span: the section gives at least `min_items` scored items
+    (its bank holds at least `max_items` ≥ `min_items`), and the i-th pretest position (0-based) is
+    at most min_items + i, so at most `min_items` scored items come before it and the section
+    cannot have stopped yet: every candidate who finishes the section sees all of them. Placing them
+    over the whole possible length (up to `max_items`) would leave those beyond where the test
+    stops for ever unseen, or bunched at the end. A larger `min_items` spreads them further.
+    Generator: numpy's default, seeded with (seed, PRETEST_STREAM), a stream the CAT's own draws
+    ([seed, n] with n < 2³¹, and [seed, 2³¹]) never use."""
+    chosen_count = min(count, len(pretest))
+    if chosen_count <= 0:
+        return {}
+    rng = np.random.default_rng([seed, PRETEST_STREAM])
+    order = rng.permutation(len(pretest))[:chosen_count]
+    span = max(1, min_items) + chosen_count - 1
+    schedule = {}
+    for stratum, index in enumerate(order):
+        low = 1 + stratum * span // chosen_count
+        high = 1 + (stratum + 1) * span // chosen_count
+        schedule[low + int(rng.integers(high - low))] = pretest[int(index)]
+    return schedule

@@ -30,6 +30,19 @@ outfit = mean((x − E)² / W), infit = Σ(x − E)² / ΣW over the persons who
 An item is flagged `misfit` outside [`fit_low`, `fit_high`] (default 0.5–1.5: Linacre's range
 "productive for measurement").
 
+Anchored (fixed-parameter) calibration: `anchors` holds published parameters of some items (an
+adaptive section's pool, from the calibration it pins). `mirt` holds their coordinates at those
+values (`start_values` and `fixed`) and estimates the other items (pretest items among them) by the
+same EM, so the new items land on the anchors' θ scale, which the published calibration's pool and
+abilities use, rather than on a scale of their own (Kim 2006, "A comparative study of IRT fixed
+parameter calibration methods", JEM 43). The latent distribution stays N(0, 1) on that scale (one
+EM, prior not updated: Kim's NWU-MEM), which holds when the candidates are from the population of
+the anchors' calibration sample; a sample that is abler or weaker on the whole biases the new
+items' thresholds by part of the difference. An anchor is used only with as many categories as
+its published parameters have thresholds + 1; when every item fitted is an anchor (nothing new to
+estimate) the fit is an ordinary one, as without anchors. An anchored item keeps its published parameters and
+standard errors and is flagged `anchored`. The reporting scale then is the anchors' one.
+
 Flags: `few_responses` (< `min_responses`, default 200: a common rule of thumb for stable 2PL
 estimates), `low_discrimination` (a < 0.2), `high_discrimination` (a > 4), `extreme_threshold`
 (any |b_k| > 4), `misfit`, `not_calibrated`.
@@ -37,13 +50,20 @@ estimates), `low_discrimination` (a < 0.2), `high_discrimination` (a > 4), `extr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from service.psychometrics.ability import QUADRATURE_NODES, eap_arrays, scale_transform
-from service.psychometrics.model import DimensionCalibration, ItemCalibration, ItemModel, ItemParameters
+from service.psychometrics.model import (
+    DimensionCalibration,
+    ItemCalibration,
+    ItemModel,
+    ItemParameters,
+    ScaleTransform,
+)
 from service.psychometrics.response import (
     FloatArray,
     PackedItems,
@@ -140,16 +160,59 @@ def _flags(
     return tuple(flags)
 
 
+def _anchoring(
+    anchors: Mapping[str, ItemParameters],
+    model_names: list[ItemModel],
+    categories: list[int],
+    item_ids: list[str],
+) -> tuple[dict[str, FloatArray], dict[str, NDArray[np.bool_]]]:
+    """`mirt`'s start values and fixed masks holding the anchors' coordinates (named and numbered
+    as `_mirt_parameters` reads them back); the free items start from the family defaults."""
+    mixed = len(set(model_names)) > 1
+    start: dict[str, FloatArray] = {}
+    fixed: dict[str, NDArray[np.bool_]] = {}
+    for family in sorted(set(model_names)):
+        prefix = f"{family}." if mixed else ""
+        columns = [j for j, name in enumerate(model_names) if name == family]
+        width = max(categories[j] for j in columns) - 1
+        a = np.ones(len(columns))
+        b = np.zeros((len(columns), width))
+        held = np.zeros(len(columns), dtype=bool)
+        for row, j in enumerate(columns):
+            anchor = anchors.get(item_ids[j])
+            if anchor is None:
+                b[row, : categories[j] - 1] = (
+                    np.linspace(-1.0, 1.0, categories[j] - 1) if categories[j] > 2 else 0.0
+                )
+                continue
+            held[row] = True
+            a[row] = anchor.discrimination
+            b[row, : categories[j] - 1] = anchor.thresholds
+        start[prefix + "discrimination"] = a
+        fixed[prefix + "discrimination"] = held
+        if family == "2PL":
+            start[prefix + "difficulty"] = b[:, 0]
+            fixed[prefix + "difficulty"] = held
+        else:
+            start[prefix + "thresholds"] = b
+            fixed[prefix + "thresholds"] = np.repeat(held[:, None], width, axis=1)
+    return start, fixed
+
+
 def calibrate_dimension(
     dimension: str,
     responses: FloatArray,
     categories: Sequence[int],
     item_ids: Sequence[str],
     settings: CalibrationSettings | None = None,
+    *,
+    anchors: Mapping[str, ItemParameters] | None = None,
+    anchor_scale: ScaleTransform | None = None,
 ) -> DimensionCalibration:
     """Calibrate one dimension. `responses` is persons × items with category codes 0..K−1 and
     NaN for items not administered; `categories[j]` is item j's number of categories (2 for a
-    dichotomous item)."""
+    dichotomous item). `anchors`: published parameters to hold fixed (see the module docstring),
+    `anchor_scale` their calibration's reporting scale."""
     import mirt  # imported here: loading its Rust core costs time the rest of the package does not need
 
     s = settings or CalibrationSettings()
@@ -169,6 +232,15 @@ def calibrate_dimension(
     data_fit = data_fit[keep]
     fit_categories = [int(categories[j]) for j in fitted]
     model_names: list[ItemModel] = ["2PL" if k == 2 else "GRM" for k in fit_categories]
+    fit_ids = [item_ids[j] for j in fitted]
+    held = {
+        code: anchor
+        for code, k in zip(fit_ids, fit_categories, strict=True)
+        if (anchor := (anchors or {}).get(code)) is not None and len(anchor.thresholds) == k - 1
+    }
+    if len(held) == len(fit_ids):  # nothing new to estimate: an ordinary fit, as without anchors
+        held = {}
+    start, fixed = _anchoring(held, model_names, fit_categories, fit_ids) if held else (None, None)
     fit = mirt.fit_mirt(
         data_fit,
         model=model_names[0] if len(set(model_names)) == 1 else model_names,
@@ -177,9 +249,11 @@ def calibrate_dimension(
         tol=s.tolerance,
         n_quadpts=s.quadrature_points,
         compute_standard_errors=s.compute_standard_errors,
-        item_names=[item_ids[j] for j in fitted],
+        item_names=fit_ids,
+        start_values=start,
+        fixed=fixed,
     )
-    parameters = _mirt_parameters(fit, model_names, fit_categories, [item_ids[j] for j in fitted])
+    parameters = [held.get(p.item_id, p) for p in _mirt_parameters(fit, model_names, fit_categories, fit_ids)]
     packed = PackedItems(parameters)
     theta, se = eap_arrays(data_fit, packed)
     infit, outfit = fit_mean_squares(data_fit, theta, packed)
@@ -211,7 +285,8 @@ def calibrate_dimension(
                 parameters=parameters[index],
                 infit=item_infit,
                 outfit=item_outfit,
-                flags=_flags(parameters[index], int(counts[j]), item_infit, item_outfit, s),
+                flags=_flags(parameters[index], int(counts[j]), item_infit, item_outfit, s)
+                + (("anchored",) if item_id in held else ()),
             )
         )
     information = item_information(INFORMATION_GRID, packed).sum(axis=1)
@@ -225,7 +300,7 @@ def calibrate_dimension(
         marginal_reliability=float(1.0 - np.mean(se**2)),
         theta_grid=tuple(float(t) for t in INFORMATION_GRID),
         information=tuple(float(i) for i in information),
-        scale=scale_transform(theta),
+        scale=anchor_scale if held and anchor_scale is not None else scale_transform(theta),
     )
 
 

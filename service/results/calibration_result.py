@@ -38,6 +38,9 @@ class CalibrationResult(msgspec.Struct, frozen=True, omit_defaults=True):
     # set when another assessment's published calibration was adopted: the id of the calibration that
     # was fitted (the scale both share), so their abilities are on one θ scale (equated)
     adopted_from: str | None = None
+    # per dimension, the published calibration whose parameters its anchored items kept (fixed-parameter
+    # calibration: service.results.calibrations); absent for a free fit
+    anchored_to: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class PublishedCalibration(msgspec.Struct, frozen=True):

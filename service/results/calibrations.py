@@ -12,6 +12,15 @@ with two categories, the graded response model for more) in a worker thread, so 
 keeps being renewed while `mirt` works. A dimension in which no item can be calibrated is
 listed in `skipped` with the reason; when every dimension is, the run fails.
 
+Anchoring (issue 20, pretest items): when the assessment has adaptive sections, each pins a
+published calibration, and a run holds the pool items of each such section at the parameters of
+that calibration on the section's dimension, estimating every other item of the dimension (the
+pretest items seeded into the section, and items of its other sections) on that scale:
+fixed-parameter calibration (`service.psychometrics.calibration`, "Anchored"). The result names,
+per dimension, the calibration it was anchored to (`anchored_to`), and its items so held are
+flagged `anchored`. A dimension without adaptive sections, and an assessment without them, are
+calibrated freely, as before.
+
 States: a run is `running`, then `done` or `failed` (`status`); a done run is a `draft` until a
 tenant admin publishes it (`state`). A published calibration is immutable: the database trigger
 `calibration_guard` refuses any update of its row, so what uses it can pin it by id: the latest
@@ -40,7 +49,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.psychometrics.calibration import CalibrationSettings, calibrate_dimension
-from service.psychometrics.model import ItemParameters
+from service.psychometrics.model import ItemParameters, ScaleTransform
 from service.results import scores
 from service.results.calibration_result import (
     CalibrationResult,
@@ -262,20 +271,42 @@ class NothingToCalibrate(Exception):
     """No top-level dimension had an item with enough responses: the run fails with the reasons."""
 
 
+class Anchor(msgspec.Struct, frozen=True):
+    """One dimension's anchors: the published calibration they come from, its items' parameters held
+    fixed, and its reporting scale."""
+
+    calibration: str
+    parameters: dict[str, ItemParameters]
+    scale: ScaleTransform
+
+
 def calibrate(
-    matrices: list[DimensionMatrix], settings: CalibrationSettings | None = None
+    matrices: list[DimensionMatrix],
+    settings: CalibrationSettings | None = None,
+    anchors: dict[str, Anchor] | None = None,
 ) -> CalibrationResult:
-    """Every dimension's matrix calibrated (pure, CPU-bound: the job runs it in a thread)."""
+    """Every dimension's matrix calibrated (pure, CPU-bound: the job runs it in a thread); a
+    dimension in `anchors` with its anchors' parameters held fixed."""
     dimensions, categories, skipped = [], [], []
+    anchored_to: dict[str, str] = {}
     for matrix in matrices:
+        anchor = (anchors or {}).get(matrix.dimension)
         try:
             calibration = calibrate_dimension(
-                matrix.dimension, matrix.responses, matrix.categories, matrix.item_ids, settings
+                matrix.dimension,
+                matrix.responses,
+                matrix.categories,
+                matrix.item_ids,
+                settings,
+                anchors=anchor.parameters if anchor else None,
+                anchor_scale=anchor.scale if anchor else None,
             )
         except ValueError as exc:  # no item of the dimension can be fitted
             skipped.append(SkippedDimension(matrix.dimension, str(exc)))
             continue
         dimensions.append(calibration)
+        if anchor is not None and any("anchored" in item.flags for item in calibration.items):
+            anchored_to[matrix.dimension] = anchor.calibration
         categories.append(
             DimensionCategories(
                 matrix.dimension,
@@ -288,7 +319,38 @@ def calibrate(
     if not dimensions:
         reasons = "; ".join(f"{s.dimension}: {s.reason}" for s in skipped) or "no final scores"
         raise NothingToCalibrate(f"no dimension could be calibrated ({reasons})")
-    return CalibrationResult(dimensions, categories, skipped)
+    return CalibrationResult(dimensions, categories, skipped, anchored_to=anchored_to)
+
+
+async def _anchors(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, Anchor]:
+    """Per dimension, the anchors of the assessment's adaptive sections (the first section of a
+    dimension decides, if two pin different calibrations): its pool items' pinned parameters."""
+    code = (await assessments.codes_by_id(conn, [assessment_id])).get(assessment_id)
+    if code is None:
+        return {}
+    content = (await assessments.get_assessment(conn, code)).content
+    found: dict[str, Anchor] = {}
+    for section in content.sections:
+        adaptive = section.adaptive
+        if adaptive is None or adaptive.dimension in found:
+            continue
+        pinned = await published(conn, {adaptive.calibration})
+        if adaptive.calibration not in pinned:
+            continue
+        result = pinned[adaptive.calibration].result
+        pool = {ref.code for ref in adaptive.items}
+        for dimension in result.dimensions:
+            if dimension.dimension == adaptive.dimension:
+                found[adaptive.dimension] = Anchor(
+                    str(adaptive.calibration),
+                    {
+                        item.item_id: item.parameters
+                        for item in dimension.items
+                        if item.parameters is not None and item.item_id in pool
+                    },
+                    dimension.scale,
+                )
+    return found
 
 
 async def run(job: Job) -> None:
@@ -303,6 +365,7 @@ async def run(job: Job) -> None:
         if assessment is None:  # gone, or already ended
             await job.complete(conn)
             return
+        anchors = await _anchors(conn, assessment)
     await job.checkpoint()
     builder = MatrixBuilder()
     after = None
@@ -318,7 +381,7 @@ async def run(job: Job) -> None:
                 "UPDATE calibrations SET processed = processed + $2 WHERE id = $1", calibration_id, len(batch)
             )
         after = batch[-1][0]
-    result = await asyncio.to_thread(calibrate, builder.matrices())
+    result = await asyncio.to_thread(calibrate, builder.matrices(), None, anchors)
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
         await conn.execute(

@@ -40,6 +40,10 @@ Not administered vs. omitted:
   before the deadline, which PISA treats as not administered; both are 0 here.)
 An item still pending a rating has no credit yet; only final documents are calibrated, where
 nothing is pending.
+
+Pretest items (unscored, listed apart in a document's `pretest`) are columns like any other: the
+calibration is what they were administered for. They are read here only (`with_pretest`); abilities
+use the scored items alone. How a calibration treats them: see `service.results.calibrations`.
 """
 
 from __future__ import annotations
@@ -70,10 +74,11 @@ class DimensionMatrix:
     responses: FloatArray
 
 
-def dimension_credits(document: ScoreDocument) -> dict[str, dict[str, float]]:
-    """Per top-level dimension, per item scored or omitted in the document, its credit (0-1) there."""
+def dimension_credits(document: ScoreDocument, *, with_pretest: bool = False) -> dict[str, dict[str, float]]:
+    """Per top-level dimension, per item scored or omitted in the document, its credit (0-1) there;
+    `with_pretest`: the unscored pretest items administered too (for calibrations only)."""
     sums: dict[str, dict[str, list[float]]] = {}
-    for item in document.items:
+    for item in [*document.items, *document.pretest] if with_pretest else document.items:
         if item.status == "pending_rating":
             continue
         for part in item.contributions:
@@ -159,7 +164,7 @@ class MatrixBuilder:
         for scored in document.dimensions:
             if scored.dimension in top and scored.dimension not in self._order:
                 self._order.append(scored.dimension)
-        for code, credits in dimension_credits(document).items():
+        for code, credits in dimension_credits(document, with_pretest=True).items():
             if code not in self._order:
                 self._order.append(code)
             self._cells.setdefault(code, _Cells()).add(credits)

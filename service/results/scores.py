@@ -30,7 +30,7 @@ import asyncpg
 import msgspec
 
 from service.assessments.assessments import id_by_code
-from service.assessments.forms import Placement, scored_placements
+from service.assessments.forms import Placement, pretest_placements, scored_placements
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
 from service.i18n import msg
@@ -158,6 +158,7 @@ async def _inputs(
         framework, digest = versions_in_use[pinned[attempt]]
         top = len(framework.levels)
         scored = scored_placements(contents[attempt], form, answers[attempt])
+        pretest = pretest_placements(contents[attempt], form, answers[attempt])
         inputs[attempt] = ScoringInput(
             framework=framework,
             framework_hash=digest,
@@ -166,6 +167,7 @@ async def _inputs(
             ratings={
                 code: AgreedRating(value / top, ids) for code, (value, ids) in agreed.get(attempt, {}).items()
             },
+            pretest=[ScoredItem(f.version, items[(f.code, f.version)]) for f in pretest],
         )
     return inputs, calibration_of
 

@@ -23,6 +23,9 @@ How the numbers are made (each step is in the document, so any number can be red
    overall score uses the overall cut scores.
 An open response without an agreed rating yet is left out of every sum and listed as pending;
 the document is then `provisional` (a score so far), and `final` once nothing is pending.
+Pretest items (`ScoringInput.pretest`: unscored, being calibrated) get their credit as in step 1,
+listed apart in `pretest` with the explanation "pretest, unscored: ..."; they enter no sum, level,
+omission list or provenance, so the document is the same as without them but for that list.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class ScoringInput(msgspec.Struct, frozen=True):
     items: list[ScoredItem]
     answers: dict[str, Answer]
     ratings: dict[str, AgreedRating] = msgspec.field(default_factory=dict)
+    pretest: list[ScoredItem] = msgspec.field(default_factory=list)
 
 
 class Contribution(msgspec.Struct, frozen=True):
@@ -153,7 +157,9 @@ class Abilities(msgspec.Struct, frozen=True):
 
 class ScoreDocument(msgspec.Struct, frozen=True, omit_defaults=True):
     """`abilities` is added by service/results/scores.py after the engine (None: no published
-    calibration, or not final); omitted when None, so a document without it encodes as before."""
+    calibration, or not final); omitted when None, so a document without it encodes as before.
+    `pretest`: the unscored pretest items administered, with the credit their answers would have
+    earned (what calibrations read); counted in nothing, omitted when empty."""
 
     status: Literal["final", "provisional"]
     overall: Overall
@@ -164,6 +170,7 @@ class ScoreDocument(msgspec.Struct, frozen=True, omit_defaults=True):
     pending: list[str]
     provenance: Provenance
     abilities: Abilities | None = None
+    pretest: list[ItemScore] = msgspec.field(default_factory=list)
 
 
 def _r(value: float) -> float:
@@ -367,6 +374,13 @@ def score(data: ScoringInput) -> ScoreDocument:
     rating_ids = sorted(
         rid for code, rating in data.ratings.items() if code in rated for rid in rating.rating_ids
     )
+    unscored = [
+        msgspec.structs.replace(item_score, explanation=f"pretest, unscored: {item_score.explanation}")
+        for item_score, _ in (
+            _item_score(tree, s, data.answers.get(s.item.code), None)
+            for s in sorted(data.pretest, key=lambda s: s.item.code)
+        )
+    ]
     return ScoreDocument(
         status="provisional" if pending else "final",
         overall=overall,
@@ -382,4 +396,5 @@ def score(data: ScoringInput) -> ScoreDocument:
             {s.item.code: s.version for s in items},
             rating_ids,
         ),
+        pretest=unscored,
     )
