@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import msgspec
 import numpy as np
+
 from service.psychometrics.response import FloatArray
 
 DELTA_SCALE = 2.35
