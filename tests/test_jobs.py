@@ -86,7 +86,9 @@ async def test_a_claim_whose_task_has_not_begun_is_handed_back_at_shutdown_too(
         await runtime_pool.close()
 
 
-async def test_one_poll_takes_over_every_job_of_a_dead_worker(client, service_keys, owner, settings: Settings):
+async def test_one_poll_takes_over_every_job_of_a_dead_worker(
+    client, service_keys, owner, settings: Settings
+):
     """Three jobs of one tenant held by a worker that died (their leases lapsed, forced here): the first
     poll of another worker claims all three, not one a poll (a worker restarted after a crash may be
     killed again before its next poll, as in tests/test_jobs_faults.py, and the others then waited a

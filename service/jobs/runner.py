@@ -73,7 +73,10 @@ class JobRunner:
                     await KINDS[dead.kind].failed(conn, dead.id, error)
                 while len(claims) < CLAIMS_PER_POLL:
                     claimed = await queue.claim(
-                        conn, self._claimant(), self.settings.job_lease_seconds, self.settings.job_max_attempts
+                        conn,
+                        self._claimant(),
+                        self.settings.job_lease_seconds,
+                        self.settings.job_max_attempts,
                     )
                     if claimed is None:
                         break
