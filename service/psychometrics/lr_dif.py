@@ -95,12 +95,15 @@ def likelihood_ratio_dif(
     groups = np.asarray(focal, dtype=bool).astype(np.int64)  # 0 reference (mirt's group 0), 1 focal
     if data.ndim != 2 or data.shape[1] != len(item_ids) or data.shape[0] != groups.size:
         raise ValueError("responses must be persons × items, matching focal and item_ids")
-    if len(item_ids) < 2:
-        raise ValueError("the likelihood-ratio test needs at least two items")
+    # an item everyone in the data answered alike has no parameters to estimate: left out (no test)
+    observed = [np.unique(column[~np.isnan(column)]).size for column in data.T]
+    fitted = [j for j, count in enumerate(observed) if count >= 2]
+    if len(fitted) < 2:
+        raise ValueError("the likelihood-ratio test needs at least two items with both answers")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mirt warns about slow convergence; `converged` says it
         table = run_multigroup_dif(
-            data,
+            data[:, fitted],
             groups,
             "2PL",
             scheme="drop",
@@ -110,7 +113,7 @@ def likelihood_ratio_dif(
             tol=s.tolerance,
             reference_group="0",
         )
-    by_item = {row.item: row for row in table.rows}
+    by_item = {fitted[row.item]: row for row in table.rows}
     raw: list[float | None] = []
     for j in range(len(item_ids)):
         row = by_item.get(j)

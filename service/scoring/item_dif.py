@@ -314,7 +314,13 @@ class DifAccumulator:
             rows = np.concatenate([focal_rows, rest_rows])
             is_focal = np.zeros(rows.size, dtype=bool)
             is_focal[: focal_rows.size] = True
-            results = likelihood_ratio_dif(responses[rows], is_focal, studied, LrSettings(alpha=limits.alpha))
+            try:
+                results = likelihood_ratio_dif(
+                    responses[rows], is_focal, studied, LrSettings(alpha=limits.alpha)
+                )
+            except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
+                comparison.lr_reason = f"the models could not be fitted: {exc}"[:500]
+                continue
             done += 1
             tested[comparison.variable] = comparison.focal
             comparison.lr_focal_attempts, comparison.lr_reference_attempts = (

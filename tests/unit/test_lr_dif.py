@@ -146,3 +146,16 @@ def test_g2_agrees_with_a_direct_quadrature_likelihood_on_a_tiny_case() -> None:
         own = 2.0 * (_direct_fit(responses, focal, j) - constrained)
         assert results[j].g2 == pytest.approx(max(own, 0.0), abs=0.05 + 0.01 * own), (j, results[j].g2, own)
     assert results[0].g2 is not None and results[0].g2 > 10.0
+
+
+def test_an_item_everyone_answered_alike_is_left_out_and_too_few_items_refused() -> None:
+    responses, focal = _simulate(9, 5, 300)
+    responses[:, 2] = 1.0
+    results = likelihood_ratio_dif(responses, focal, _ids(5))
+    assert results[2].g2 is None and results[2].p_value is None and not results[2].flagged
+    assert all(r.g2 is not None for j, r in enumerate(results) if j != 2)
+    responses[:, 1] = 0.0
+    responses[:, 3] = 1.0
+    responses[:, 4] = 0.0
+    with pytest.raises(ValueError, match="at least two items"):
+        likelihood_ratio_dif(responses, focal, _ids(5))
