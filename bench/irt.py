@@ -8,7 +8,12 @@ each estimator's parameters against the true θ. Seconds are wall time of the ca
 (EAP excluded for girth and bare mirt, included for the service, which computes it to give fit
 statistics, reliability and the scale). One process, one core.
 
-    ./dev python bench/irt.py [--seed 20261206] [--sparse]
+    ./dev python bench/irt.py [--seed 20261206] [--sparse] [--dif | --dif-only]
+
+`--dif`: the likelihood-ratio DIF test of item statistics (service/psychometrics/lr_dif.py, mirt's
+multiple-group fits) on 40 items × 5,000 people, 1,500 of them focal (θ ~ N(−0.3, 1): impact, not
+DIF), item 5 0.6 logit harder for the focal group, item 17 half as discriminating: its time, what
+it flags, beside Mantel–Haenszel on the same data.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import mirt
 
 from service.psychometrics.ability import eap_arrays
 from service.psychometrics.calibration import calibrate_dimension
+from service.psychometrics.dif import mantel_haenszel
+from service.psychometrics.lr_dif import likelihood_ratio_dif
 from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems
 from tests.psychometrics_simulation import simulate_2pl, simulate_grm
@@ -77,15 +84,60 @@ def service_fit(responses: np.ndarray, categories: int) -> tuple[float, np.ndarr
     )
 
 
+def dif(seed: int) -> None:
+    persons, n_items, focal_n = 5000, 40, 1500
+    rng = np.random.default_rng([seed, persons, n_items, 9])
+    a = rng.lognormal(0.0, 0.3, n_items)
+    b = rng.normal(0.0, 1.0, n_items)
+    focal = np.arange(persons) >= persons - focal_n
+    theta = rng.normal(0.0, 1.0, persons) - 0.3 * focal
+    a_person, b_person = np.tile(a, (persons, 1)), np.tile(b, (persons, 1))
+    b_person[focal, 5] += 0.6
+    a_person[focal, 17] *= 0.5
+    responses = (
+        rng.random((persons, n_items)) < 1 / (1 + np.exp(-a_person * (theta[:, None] - b_person)))
+    ).astype(np.float64)
+    ids = [f"i{j:02d}" for j in range(n_items)]
+    print(
+        f"DIF, 2PL {persons:,} × {n_items}, {focal_n:,} focal (seed [{seed}, {persons}, {n_items}, 9]); "
+        "planted: i05 uniform (Δb +0.6), i17 non-uniform (a × 0.5)"
+    )
+    began = time.perf_counter()
+    results = likelihood_ratio_dif(responses, focal, ids)
+    seconds = time.perf_counter() - began
+    flagged = [r for r in results if r.flagged]
+    print(
+        f"  likelihood-ratio test (mirt multiple-group, drop scheme): {seconds:.1f} s, load {os.getloadavg()[0]:.2f}"
+    )
+    for r in flagged:
+        print(
+            f"    flagged {r.item_id}: G² {r.g2:.1f} ({r.df} df), BH p {r.p_adjusted:.2g}, "
+            f"Δb {r.delta_b:+.2f}, Δa {r.delta_a:+.2f}, expected-score difference {r.expected_score_difference:+.3f}"
+        )
+    print(f"    false flags: {len([r for r in flagged if r.item_id not in ('i05', 'i17')])}")
+    began = time.perf_counter()
+    mh = mantel_haenszel(responses, focal, ids)
+    print(
+        f"  Mantel–Haenszel: {time.perf_counter() - began:.2f} s; B or C: "
+        + ", ".join(f"{r.item_id} {r.ets_class}" for r in mh if r.ets_class != "A")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=20261206)
     parser.add_argument("--sparse", action="store_true", help="also: 5,000 × 40 with half the cells missing")
+    parser.add_argument("--dif", action="store_true", help="also: the likelihood-ratio DIF test, 40 × 5,000")
+    parser.add_argument("--dif-only", action="store_true", help="only the likelihood-ratio DIF test")
     args = parser.parse_args()
     print(
         f"bench/irt.py, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}, "
         f"mirt {mirt.__version__}, numpy {np.__version__}, seed {args.seed}"
     )
+    if args.dif_only:
+        dif(args.seed)
+        print(f"command: ./dev python bench/irt.py --dif-only --seed {args.seed}")
+        return
     for persons, n_items in ((500, 20), (1000, 40), (5000, 40)):
         rng = np.random.default_rng([args.seed, persons, n_items])
         responses, a, b, theta = simulate_2pl(rng, persons, n_items)
@@ -157,8 +209,13 @@ def main() -> None:
             responses,
             theta,
         )
+    if args.dif:
+        dif(args.seed)
     print(
-        "command: ./dev python bench/irt.py" + (" --sparse" if args.sparse else "") + f" --seed {args.seed}"
+        "command: ./dev python bench/irt.py"
+        + (" --sparse" if args.sparse else "")
+        + (" --dif" if args.dif else "")
+        + f" --seed {args.seed}"
     )
 
 

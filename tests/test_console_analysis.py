@@ -281,6 +281,118 @@ async def test_trend_training_effect_item_statistics_and_the_individual_report(
     ).status_code == 404
 
 
+async def test_item_statistics_show_both_dif_tests_in_the_api_and_the_console(
+    client: httpx.AsyncClient, region: dict[str, Any], owner: Any
+) -> None:
+    """The region's groups are far below the DIF minimums, so the run's DIF report is replaced (as
+    its owner) by one with an MH class C flag and a likelihood-ratio flag: the API returns it as
+    stored, and the console's item table shows both in the item's DIF column, with the comparison
+    the LR test ran on and the one it skipped and why."""
+    me = await _as(client, region, ["analyst"], "en")
+    admin = region["admin"]
+    assert (await client.post("/v1/assessments/quiz/item-statistics", headers=admin)).status_code == 202
+    for _ in range(200):
+        run = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "done", run
+    first, second = run["result"]["items"][0]["item"], run["result"]["items"][1]["item"]
+    lr = {
+        "g2": 24.13,
+        "df": 2,
+        "p_value": 0.0000057,
+        "p_adjusted": 0.00023,
+        "flagged": True,
+        "delta_b": 0.62,
+        "delta_a": -0.05,
+        "expected_score_difference": -0.081,
+        "converged": True,
+    }
+    mh = {"ets_class": "C", "mh_d_dif": -1.71, "se": 0.2, "odds_ratio": 2.07, "p_value": 0.0001}
+    dif = {
+        "attempts": 1200,
+        "items": [first, second],
+        "excluded_items": [],
+        "comparisons": [
+            {
+                "variable": "category",
+                "focal": "teacher",
+                "focal_attempts": 300,
+                "reference_attempts": 900,
+                "items": [{"item": first, **mh, "lr": lr}, {"item": second, **mh, "ets_class": "A"}],
+                "lr_focal_attempts": 300,
+                "lr_reference_attempts": 900,
+            },
+            {
+                "variable": "org_unit",
+                "focal": "cityA",
+                "focal_attempts": 150,
+                "reference_attempts": 1050,
+                "items": [{"item": first, **mh, "ets_class": "A"}, {"item": second, **mh, "ets_class": "A"}],
+                "lr_reason": "fewer than 200 attempts in the group or the rest",
+            },
+        ],
+        "flagged": [
+            {
+                "item": first,
+                "variable": "category",
+                "focal": "teacher",
+                "reference": "rest",
+                "ets_class": "C",
+                "mh_d_dif": -1.71,
+                "se": 0.2,
+                "disadvantaged": "focal",
+            }
+        ],
+        "skipped": [],
+        "min_group": 100,
+        "lr_flagged": [
+            {
+                "item": first,
+                "variable": "category",
+                "focal": "teacher",
+                "reference": "rest",
+                "g2": 24.13,
+                "df": 2,
+                "p_adjusted": 0.00023,
+                "delta_b": 0.62,
+                "delta_a": -0.05,
+                "expected_score_difference": -0.081,
+                "disadvantaged": "focal",
+            }
+        ],
+        "lr_limits": {
+            "min_group": 200,
+            "max_attempts": 5000,
+            "max_items": 60,
+            "max_comparisons": 10,
+            "alpha": 0.01,
+        },
+    }
+    await owner.execute(
+        "UPDATE statistics_runs SET result = jsonb_set(result, '{dif}', $2::jsonb) WHERE id = $1::uuid",
+        run["id"],
+        json.dumps(dif),
+    )
+    api = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
+    assert api["result"]["dif"]["lr_flagged"] == dif["lr_flagged"]
+    assert api["result"]["dif"]["comparisons"][0]["items"][0]["lr"] == lr
+
+    page = await client.get(f"{PAGE}/items", headers=me)
+    assert page.status_code == 200, page.text
+    cell = re.search(rf'<td data-testid="dif-{re.escape(first)}">(.*?)</td>', page.text, re.DOTALL)
+    assert cell, page.text
+    assert "MH C · Teachers · D -1.71" in cell.group(1)
+    assert "LR · Teachers · G² 24.1 (2) · p 0.00023 · Δb 0.62 · Δa -0.05" in cell.group(1)
+    other = re.search(rf'<td data-testid="dif-{re.escape(second)}">(.*?)</td>', page.text, re.DOTALL)
+    assert other and other.group(1).strip() == "—"
+    comparisons = re.search(r'data-testid="dif-comparisons">(.*?)</table>', page.text, re.DOTALL)
+    assert comparisons
+    assert "tested on 300 / 900 attempts" in comparisons.group(1)
+    assert "not tested: fewer than 200 attempts in the group or the rest" in comparisons.group(1)
+
+
 @pytest.mark.parametrize(
     ("roles", "analysis", "items"),
     [(["rater"], 403, 403), (["author"], 403, 200), (["analyst"], 200, 200), (["tenant_admin"], 200, 200)],

@@ -124,6 +124,11 @@ async def test_the_statistics_job_over_http(client, service_keys, monkeypatch):
         ("org_unit", "town", 2),
     ]
     assert all(len(c["items"]) == len(dif["items"]) for c in dif["comparisons"])
+    # the likelihood-ratio test needs 200 attempts a side: each comparison says why it has none
+    assert dif["lr_limits"]["min_group"] == 200 and dif["lr_flagged"] == []
+    for comparison in dif["comparisons"]:
+        assert comparison["lr_focal_attempts"] is None and all(i["lr"] is None for i in comparison["items"])
+        assert "fewer than 200" in comparison["lr_reason"] or "same test" in comparison["lr_reason"]
 
 
 # --- alpha per form (forms drawn from pools) -----------------------------------------------------------

@@ -84,3 +84,40 @@ async def test_a_claim_whose_task_has_not_begun_is_handed_back_at_shutdown_too(
         assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) != "done"
     finally:
         await runtime_pool.close()
+
+
+async def test_one_poll_takes_over_every_job_of_a_dead_worker(
+    client, service_keys, owner, settings: Settings
+):
+    """Three jobs of one tenant held by a worker that died (their leases lapsed, forced here): the first
+    poll of another worker claims all three, not one a poll (a worker restarted after a crash may be
+    killed again before its next poll, as in tests/test_jobs_faults.py, and the others then waited a
+    worker start each)."""
+    from service.jobqueue import queue
+
+    tenant = await delivery_tenant(client, service_keys, slug="jobs-takeover-all")
+    tenant_id = UUID(tenant["id"])
+    paused = msgspec.structs.replace(settings, test_job_pause_seconds=3600.0, job_poll_seconds=0.0)
+    runtime_pool = await _connect(settings)
+    other = JobRunner(runtime_pool, paused, owner="other-worker")
+    try:
+        runs = []
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            for _ in range(3):
+                run = await item_stats.start(conn, "quiz", "tester")
+                claimed = await queue.claim(
+                    conn, "dead-worker:1:0", settings.job_lease_seconds, settings.job_max_attempts, run.id
+                )
+                assert claimed is not None
+                runs.append(run.id)
+        await owner.execute(
+            "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = ANY($1::uuid[])", runs
+        )
+        assert await other.poll_once() == 3
+        for run_id in runs:
+            row = await _job(owner, run_id)
+            assert (row["state"], row["attempts"]) == ("running", 2)
+            assert row["lease_owner"].startswith("other-worker:")
+    finally:
+        await other.close()
+        await runtime_pool.close()

@@ -46,6 +46,7 @@ from service.errors import DomainError, NotFound, Unprocessable
 from service.i18n import msg, render
 from service.results import feed, item_stats, scores
 from service.results.labels import Labeller
+from service.scoring.item_dif import DifFlag, LrDifFlag
 from service.tenancy import org_units
 from service.tenancy.fields import CODE_PATTERN, Category
 
@@ -410,6 +411,13 @@ class AnalysisScreens(Controller):
         for dimension in stats.dimensions if stats else []:
             for entry in dimension.alpha_if_deleted:
                 deleted.setdefault(entry.item, []).append((dimension.dimension, entry.alpha))
+        dif = stats.dif if stats else None
+        mh_flags: dict[str, list[DifFlag]] = {}
+        lr_flags: dict[str, list[LrDifFlag]] = {}
+        for flag in dif.flagged if dif else []:
+            mh_flags.setdefault(flag.item, []).append(flag)
+        for lr_flag in dif.lr_flagged if dif else []:
+            lr_flags.setdefault(lr_flag.item, []).append(lr_flag)
         chart = {
             "kind": "items",
             "id": "chart-items",
@@ -430,6 +438,9 @@ class AnalysisScreens(Controller):
             stats=stats,
             labels=labels,
             deleted=deleted,
+            dif=dif,
+            mh_flags=mh_flags,
+            lr_flags=lr_flags,
             chart=chart,
             here=f"{base}/items",
             table_url=f"{base}/items/table",

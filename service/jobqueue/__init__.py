@@ -10,7 +10,9 @@ when its request committed. Then:
 - Claim with a lease. The worker that accepted the request claims it at once (after the response);
   every worker also polls (JOB_POLL_SECONDS) for queued jobs and for running jobs whose lease lapsed,
   across tenants through the `dispatcher` read policy, then claims inside the tenant's transaction
-  (`FOR UPDATE SKIP LOCKED`, attempts + 1, lease JOB_LEASE_SECONDS ahead, owner = host:pid:random).
+  (`FOR UPDATE SKIP LOCKED`, attempts + 1, lease JOB_LEASE_SECONDS ahead, owner = host:pid:random)
+  every job of the tenant it can, up to `service.jobs.runner.CLAIMS_PER_POLL`: a dead worker's jobs
+  are taken over in one pass.
 - Heartbeat and fencing. A task of the worker renews the lease (JOB_HEARTBEAT_SECONDS); and every
   transaction in which a job writes its work first renews it too (`Job.fence`), holding the job's row
   lock until it commits: a takeover (which skips locked rows) cannot happen in the middle of a batch,

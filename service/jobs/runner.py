@@ -20,6 +20,9 @@ from service.jobqueue.job import Job, LeaseLost
 from service.jobs.kinds import KINDS
 
 log = logging.getLogger("assess.jobs")
+# Jobs one poll claims per tenant at most: a dead worker's jobs are taken over in one pass, and a poll
+# still cannot take a whole backlog into one worker.
+CLAIMS_PER_POLL = 8
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -52,19 +55,33 @@ class JobRunner:
             await asyncio.wait({self._start(tenant_id, claimed)})
 
     async def poll_once(self) -> int:
-        """Fail the jobs whose last allowed worker died; claim one job per tenant with work to claim and
-        start it. Returns how many were started."""
+        """Fail the jobs whose last allowed worker died; claim every job a tenant has to claim (up to
+        CLAIMS_PER_POLL) and start them. Returns how many were started.
+
+        Every claimable job at once, not one per poll: the jobs of a worker that died are taken over in
+        one pass of the first worker to poll. One a pass left the rest to later passes, which a worker
+        restarted after a crash might not live to see: a new worker killed again soon after its first
+        claim (a crash loop, or the kill -9 fault test) took one job over per start, and the last job
+        waited one worker start (tens of seconds on a loaded machine) per job ahead of it."""
         started = 0
         for tenant_id in await queue.due_tenants(self.pool):
+            claims: list[queue.Claimed] = []
             async with tenant_transaction(self.pool, tenant_id) as conn:
                 for dead in await queue.exhausted(conn, self.settings.job_max_attempts):
                     error = await queue.error_of(conn, dead.id)
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
-                claimed = await queue.claim(
-                    conn, self._claimant(), self.settings.job_lease_seconds, self.settings.job_max_attempts
-                )
-            if claimed is not None:
+                while len(claims) < CLAIMS_PER_POLL:
+                    claimed = await queue.claim(
+                        conn,
+                        self._claimant(),
+                        self.settings.job_lease_seconds,
+                        self.settings.job_max_attempts,
+                    )
+                    if claimed is None:
+                        break
+                    claims.append(claimed)
+            for claimed in claims:
                 if claimed.attempts > 1:
                     log.warning(
                         "%s job %s taken over (claim %s): its worker stopped",

@@ -12,7 +12,8 @@ Modules:
 - `ability`: EAP ability estimates with posterior SDs, the reported scale, θ cut points;
 - `adaptive`: the next item of a computer-adaptive test (maximum information, randomesque
   exposure control, content balancing, stop rule);
-- `dif`: Mantel–Haenszel DIF with the ETS A/B/C classification.
+- `dif`: Mantel–Haenszel DIF with the ETS A/B/C classification;
+- `lr_dif`: the IRT likelihood-ratio DIF test (multiple-group 2PL fits in `mirt`), Benjamini–Hochberg.
 
 θ is on the calibration sample's metric: mean 0, SD 1 (the identification `mirt` uses).
 """

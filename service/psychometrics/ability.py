@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import brentq
 
 from service.psychometrics.model import AbilityEstimate, ItemParameters, ScaleTransform
 from service.psychometrics.response import (
@@ -141,6 +140,8 @@ def theta_cuts(
     weights: Sequence[float] | None = None,
 ) -> tuple[float, ...]:
     """θ at which the TCC reaches each percentage cut score (clamped to ±6)."""
+    from scipy.optimize import brentq  # here: importing scipy.optimize costs every worker's start seconds
+
     low = expected_percentage(-THETA_BOUND, items, weights)
     high = expected_percentage(THETA_BOUND, items, weights)
     cuts: list[float] = []

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import msgspec
 import numpy as np
-from scipy.stats import chi2
 
 from service.psychometrics.response import FloatArray
 
@@ -42,6 +41,12 @@ class DifResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ets_class: str  # A, B or C; A when the item carries no information (None statistics)
     reference: int
     focal: int
+
+
+def chi2_1df_sf(statistic: float) -> float:
+    """P(χ²₁ ≥ x) = P(|Z| ≥ √x) = erfc(√(x/2)): exact, and without scipy.stats, whose import would cost
+    every worker's start seconds (this module is loaded at start, by the item-statistics job kind)."""
+    return math.erfc(math.sqrt(max(statistic, 0.0) / 2.0))
 
 
 def ets_class(d_dif: float, se: float, p_value: float) -> str:
@@ -111,7 +116,7 @@ def mantel_haenszel(
         d_dif = -DELTA_SCALE * math.log(alpha)
         se = DELTA_SCALE * math.sqrt(var_log_alpha)
         statistic = max(abs(sum_a - sum_expected) - 0.5, 0.0) ** 2 / sum_var
-        p_value = float(chi2.sf(statistic, 1))
+        p_value = chi2_1df_sf(statistic)
         results.append(
             DifResult(
                 item_id=item_id,

@@ -1,11 +1,13 @@
 """Item statistics as a job: over every final current score of an assessment, in batches, in
 constant memory (`StatisticsAccumulator`); the result is kept with the run. Tenant-scoped. A job of
 `service.jobqueue` (leased; a worker that takes it over after a crash recomputes from the start).
-Beside the classical statistics, differential item functioning (`service.scoring.item_dif`) by the
-category and org unit each attempt was counted in when it was submitted."""
+Beside the classical statistics, differential item functioning (`service.scoring.item_dif`: Mantel–Haenszel,
+and the IRT likelihood-ratio test within its limits) by the category and org unit each attempt was
+counted in when it was submitted."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -138,12 +140,15 @@ async def run(job: Job) -> None:
                 "UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1", run_id, len(rows)
             )
         after = rows[-1]["id"]
+    # DIF's likelihood-ratio test refits IRT models (seconds to minutes): in a thread, so the job's
+    # heartbeat keeps its lease meanwhile
+    dif = await asyncio.to_thread(differential.result)
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
         await conn.execute(
             "UPDATE statistics_runs SET status = 'done', result = $2, finished_at = now() WHERE id = $1",
             run_id,
-            msgspec.to_builtins(msgspec.structs.replace(accumulator.result(), dif=differential.result())),
+            msgspec.to_builtins(msgspec.structs.replace(accumulator.result(), dif=dif)),
         )
         await job.complete(conn)
 

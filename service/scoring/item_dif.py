@@ -22,19 +22,36 @@ Holland & Thayer). Partial-credit items and items of pools (not on every form) a
 `excluded_items`, not analysed. Effect size: MH D-DIF on the ETS delta scale (negative: harder for
 the focal group at equal total) with its SE, and the common odds ratio.
 
+Beside MH, the IRT likelihood-ratio test (`service.psychometrics.lr_dif`, through `mirt`'s
+multiple-group 2PL fits: each studied item's parameters constrained equal across the two groups vs
+free, the other studied items as anchors, G² on the freed parameters' df, p adjusted by
+Benjamini–Hochberg over the comparison's items, flagged below .01; effect size Δb, Δa and the
+expected-score difference focal − reference over N(0, 1)), on the same groups and items, within
+limits (`LrLimits`), since each comparison refits the model once per studied item (about
+`bench/irt.py --dif` for the time of 40 items × 5,000 attempts):
+- both the group and the rest have at least `min_group` (200) attempts (IRT parameters per group
+  need more than MH's 100);
+- at most `max_attempts` (5,000) attempts per comparison: the group keeps up to half of them, the
+  rest fill the others, drawn at random with a seed fixed by the comparison (a rerun draws alike);
+- at most `max_items` (60) studied items, and `max_comparisons` (10) comparisons per run, the
+  largest groups first. A comparison left out says why in `lr_reason`.
+
 Memory: one byte per item an attempt received (grouped per form) and two small integers per
 attempt; a province's 300,000 attempts of 60 items take about 18 MB.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 import numpy as np
 
 from service.psychometrics.dif import mantel_haenszel
+from service.psychometrics.lr_dif import LrDifResult, LrSettings, likelihood_ratio_dif
 from service.scoring.engine import DIGITS, ScoreDocument
 
 MIN_GROUP = 100
@@ -44,6 +61,33 @@ _PARTIAL = 2  # an item score strictly between none and full credit
 Variable = Literal["category", "org_unit"]
 
 
+class LrLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Which comparisons get the likelihood-ratio test (see the module docstring)."""
+
+    min_group: int = 200
+    max_attempts: int = 5000
+    max_items: int = 60
+    max_comparisons: int = 10
+    alpha: float = 0.01
+
+
+LR_LIMITS = LrLimits()
+
+
+class LrDif(msgspec.Struct):
+    """An item's IRT likelihood-ratio test in one comparison (`service.psychometrics.lr_dif`)."""
+
+    g2: float | None  # 2 Δ log L, free vs constrained; None: the free model's fit failed
+    df: int
+    p_value: float | None
+    p_adjusted: float | None  # Benjamini–Hochberg over the comparison's items
+    flagged: bool  # p_adjusted < alpha
+    delta_b: float | None  # focal − reference difficulty; positive: harder for the focal group
+    delta_a: float | None  # focal − reference discrimination
+    expected_score_difference: float | None  # focal − reference expected score over N(0, 1)
+    converged: bool
+
+
 class DifItem(msgspec.Struct):
     item: str
     ets_class: str  # A, B or C
@@ -51,6 +95,7 @@ class DifItem(msgspec.Struct):
     se: float | None
     odds_ratio: float | None  # MH common odds ratio, reference over focal
     p_value: float | None
+    lr: LrDif | None = None  # the likelihood-ratio test, when the comparison had one
 
 
 class DifComparison(msgspec.Struct):
@@ -59,6 +104,25 @@ class DifComparison(msgspec.Struct):
     focal_attempts: int
     reference_attempts: int
     items: list[DifItem]
+    lr_focal_attempts: int | None = None  # attempts the LR test used (a sample when over the limit)
+    lr_reference_attempts: int | None = None
+    lr_reason: str | None = None  # why this comparison has no likelihood-ratio test
+
+
+class LrDifFlag(msgspec.Struct):
+    """An item flagged by the likelihood-ratio test (BH-adjusted p below the limit's alpha)."""
+
+    item: str
+    variable: Variable
+    focal: str
+    reference: str
+    g2: float
+    df: int
+    p_adjusted: float
+    delta_b: float | None
+    delta_a: float | None
+    expected_score_difference: float | None
+    disadvantaged: Literal["focal", "reference"]  # by the sign of the expected-score difference
 
 
 class DifFlag(msgspec.Struct):
@@ -90,6 +154,8 @@ class DifReport(msgspec.Struct):
     skipped: list[SkippedGroup]
     min_group: int = MIN_GROUP
     reason: str | None = None  # why nothing was analysed
+    lr_flagged: list[LrDifFlag] = msgspec.field(default_factory=list)  # by adjusted p
+    lr_limits: LrLimits | None = None  # None: the likelihood-ratio test was not asked for
 
 
 def _r(value: float | None) -> float | None:
@@ -111,8 +177,11 @@ class _Form:
 class DifAccumulator:
     """Documents one at a time with the attempt's category and its unit's codes from the root down."""
 
-    def __init__(self, min_group: int | None = None) -> None:
+    def __init__(
+        self, min_group: int | None = None, lr: LrLimits | Literal["default"] | None = "default"
+    ) -> None:
         self.min_group = MIN_GROUP if min_group is None else min_group
+        self.lr = LR_LIMITS if lr == "default" else lr  # None: Mantel–Haenszel only
         self._forms: dict[tuple[str, ...], _Form] = {}
         self._labels: dict[str | tuple[str, ...] | None, int] = {}
         self._partial: set[str] = set()
@@ -184,7 +253,100 @@ class DifAccumulator:
             if item.ets_class in ("B", "C") and item.mh_d_dif is not None and item.se is not None
         ]
         flagged.sort(key=lambda f: (f.ets_class != "C", -abs(f.mh_d_dif), f.variable, f.focal, f.item))
-        return DifReport(attempts, studied, excluded, comparisons, flagged, skipped, self.min_group)
+        lr_flagged = (
+            self._likelihood_ratio(comparisons, category_of, unit_of, responses, studied)
+            if self.lr is not None
+            else []
+        )
+        return DifReport(
+            attempts,
+            studied,
+            excluded,
+            comparisons,
+            flagged,
+            skipped,
+            self.min_group,
+            lr_flagged=lr_flagged,
+            lr_limits=self.lr,
+        )
+
+    def _likelihood_ratio(
+        self,
+        comparisons: list[DifComparison],
+        category_of: Sequence[object],
+        unit_of: Sequence[object],
+        responses: np.ndarray,
+        studied: list[str],
+    ) -> list[LrDifFlag]:
+        """The LR test on the comparisons within the limits, largest groups first; each item of a
+        tested comparison gets its `lr`. CPU-bound (the job runs `result` in a thread)."""
+        limits = self.lr
+        assert limits is not None
+        labels_of = {"category": category_of, "org_unit": unit_of}
+        groups_of = {
+            variable: {label for label in labels if label is not None}
+            for variable, labels in labels_of.items()
+        }
+        tested: dict[str, str] = {}  # variable → a group tested, for the mirror of a two-group variable
+        done = 0
+        flags: list[LrDifFlag] = []
+        for comparison in sorted(comparisons, key=lambda c: (-c.focal_attempts, c.variable, c.focal)):
+            smaller = min(comparison.focal_attempts, comparison.reference_attempts)
+            if len(groups_of[comparison.variable]) == 2 and comparison.variable in tested:
+                # two groups: "B against the rest" is "A against the rest" seen from the other side
+                comparison.lr_reason = f"the same test as {tested[comparison.variable]} against the rest"
+                continue
+            if smaller < limits.min_group:
+                comparison.lr_reason = f"fewer than {limits.min_group} attempts in the group or the rest"
+                continue
+            if len(studied) > limits.max_items:
+                comparison.lr_reason = f"more than {limits.max_items} studied items"
+                continue
+            if done >= limits.max_comparisons:
+                comparison.lr_reason = f"beyond the {limits.max_comparisons} largest comparisons of a run"
+                continue
+            labels = labels_of[comparison.variable]
+            focal_rows = np.array([i for i, label in enumerate(labels) if label == comparison.focal])
+            rest_rows = np.array(
+                [i for i, label in enumerate(labels) if label is not None and label != comparison.focal]
+            )
+            focal_rows, rest_rows = _sample(focal_rows, rest_rows, limits.max_attempts, comparison)
+            rows = np.concatenate([focal_rows, rest_rows])
+            is_focal = np.zeros(rows.size, dtype=bool)
+            is_focal[: focal_rows.size] = True
+            try:
+                results = likelihood_ratio_dif(
+                    responses[rows], is_focal, studied, LrSettings(alpha=limits.alpha)
+                )
+            except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
+                comparison.lr_reason = f"the models could not be fitted: {exc}"[:500]
+                continue
+            done += 1
+            tested[comparison.variable] = comparison.focal
+            comparison.lr_focal_attempts, comparison.lr_reference_attempts = (
+                int(focal_rows.size),
+                int(rest_rows.size),
+            )
+            for item, result in zip(comparison.items, results, strict=True):
+                item.lr = _lr(result)
+                if result.flagged and result.g2 is not None and result.p_adjusted is not None:
+                    flags.append(
+                        LrDifFlag(
+                            item.item,
+                            comparison.variable,
+                            comparison.focal,
+                            REFERENCE,
+                            round(result.g2, DIGITS) + 0.0,
+                            result.df,
+                            result.p_adjusted,
+                            _r(result.delta_b),
+                            _r(result.delta_a),
+                            _r(result.expected_score_difference),
+                            "focal" if (result.expected_score_difference or 0.0) < 0 else "reference",
+                        )
+                    )
+        flags.sort(key=lambda f: (f.p_adjusted, -f.g2, f.variable, f.focal, f.item))
+        return flags
 
     def _compare(
         self,
@@ -231,6 +393,36 @@ class DifAccumulator:
                     ],
                 )
             )
+
+
+def _lr(result: LrDifResult) -> LrDif:
+    return LrDif(
+        None if result.g2 is None else round(result.g2, DIGITS) + 0.0,
+        result.df,
+        result.p_value,
+        result.p_adjusted,
+        result.flagged,
+        _r(result.delta_b),
+        _r(result.delta_a),
+        _r(result.expected_score_difference),
+        result.converged,
+    )
+
+
+def _sample(
+    focal: np.ndarray, rest: np.ndarray, limit: int, comparison: DifComparison
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most `limit` rows: the group keeps up to half (all of it if the rest is smaller), the rest
+    fills the others; drawn with a seed fixed by the comparison, so a rerun draws the same rows."""
+    if focal.size + rest.size <= limit:
+        return focal, rest
+    rng = np.random.default_rng(zlib.crc32(f"{comparison.variable}:{comparison.focal}".encode()))
+    keep_focal = min(focal.size, max(limit // 2, limit - rest.size))
+    keep_rest = min(rest.size, limit - keep_focal)
+    return (
+        np.sort(rng.choice(focal, keep_focal, replace=False)),
+        np.sort(rng.choice(rest, keep_rest, replace=False)),
+    )
 
 
 def _unit_groups(paths: list[str | tuple[str, ...] | None]) -> list[str | None]:

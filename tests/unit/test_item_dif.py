@@ -56,7 +56,7 @@ def _simulated(seed: int) -> DifAccumulator:
         shift[teacher, j] = 1.0
     right = rng.random((2000, ITEMS)) < 1.0 / (1.0 + np.exp(-a * (theta[:, None] - b - shift)))
     cities = rng.integers(0, 4, 2000)
-    accumulator = DifAccumulator()
+    accumulator = DifAccumulator(lr=None)  # Mantel–Haenszel only (the LR test: tests/unit/test_lr_dif.py)
     for i in range(2000):
         accumulator.add(
             _document({f"i{j:02d}": float(right[i, j]) for j in range(ITEMS)}),
@@ -130,3 +130,62 @@ def test_units_are_grouped_at_the_first_level_where_they_part() -> None:
     assert _unit_groups(paths) == ["a", "a", "b", "prov", None]
     assert _unit_groups([("x", "y"), ("x", "y")]) == ["y", "y"]
     assert _unit_groups([("r1",), ("r2", "c")]) == ["r1", "r2"]
+
+
+def test_the_likelihood_ratio_test_runs_within_its_limits_beside_mh() -> None:
+    """600 teachers and 600 civil servants (12 items, item 4 0.9 logit harder for teachers) in three
+    cities of 400: the LR test runs on the largest comparison the limits allow (one here, on a
+    sample of 800 of the 1,200 attempts, drawn alike on a rerun), flags item 4 for teachers with
+    Δb > 0 and the focal group disadvantaged; the mirror comparison (civil servants against the rest)
+    and those beyond the limit say why they have none; MH is as without the LR test."""
+    from service.scoring.item_dif import LrLimits
+
+    rng = np.random.default_rng(5)
+    items = 12
+    a, b = rng.lognormal(0.0, 0.2, items), rng.normal(0.0, 0.8, items)
+    teacher = np.repeat([True, False], 600)
+    theta = rng.normal(0.0, 1.0, 1200)
+    shift = np.zeros((1200, items))
+    shift[teacher, 4] = 0.9
+    right = rng.random((1200, items)) < 1.0 / (1.0 + np.exp(-a * (theta[:, None] - b - shift)))
+    limits = LrLimits(min_group=200, max_attempts=800, max_comparisons=1)
+
+    def accumulate(lr: LrLimits | None) -> DifAccumulator:
+        accumulator = DifAccumulator(lr=lr)
+        for i in range(1200):
+            accumulator.add(
+                _document({f"i{j:02d}": float(right[i, j]) for j in range(items)}),
+                "teacher" if teacher[i] else "civil_servant",
+                ("prov", f"city{i % 3}"),
+            )
+        return accumulator
+
+    report = accumulate(limits).result()
+    by_focal = {(c.variable, c.focal): c for c in report.comparisons}
+    tested = (
+        by_focal[("category", "teacher")] if by_focal[("category", "teacher")].lr_reason is None else None
+    )
+    if tested is None:  # equal sizes: the order of the two categories decides which one is tested
+        tested = by_focal[("category", "civil_servant")]
+    assert (tested.lr_focal_attempts, tested.lr_reference_attempts) == (400, 400)
+    assert all(item.lr is not None for item in tested.items)
+    assert [f.item for f in report.lr_flagged] == ["i04"]
+    flag = report.lr_flagged[0]
+    assert flag.p_adjusted < 0.01 and flag.df == 2
+    if flag.focal == "teacher":
+        assert flag.delta_b is not None and flag.delta_b > 0.3 and flag.disadvantaged == "focal"
+    else:
+        assert flag.delta_b is not None and flag.delta_b < -0.3 and flag.disadvantaged == "reference"
+    others = [c for c in report.comparisons if c is not tested]
+    assert all(c.lr_reason and all(item.lr is None for item in c.items) for c in others)
+    mirror = next(c for c in others if c.variable == "category")
+    assert mirror.lr_reason is not None and "same test" in mirror.lr_reason
+    assert all("largest comparisons" in (c.lr_reason or "") for c in others if c.variable == "org_unit")
+    assert report.lr_limits == limits
+    # MH is untouched by the LR test; and the sample is drawn alike on a rerun
+    plain = accumulate(None).result()
+    assert [f.item for f in plain.flagged] == [f.item for f in report.flagged] and plain.lr_flagged == []
+    again = accumulate(limits).result()
+    assert [(c.focal, [i.lr for i in c.items]) for c in again.comparisons] == [
+        (c.focal, [i.lr for i in c.items]) for c in report.comparisons
+    ]

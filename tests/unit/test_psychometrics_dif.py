@@ -7,8 +7,17 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import chi2
 
-from service.psychometrics.dif import ets_class, mantel_haenszel
+from service.psychometrics.dif import chi2_1df_sf, ets_class, mantel_haenszel
+
+
+@given(st.floats(min_value=0.0, max_value=400.0))
+def test_chi_square_tail_with_one_degree_of_freedom_is_scipys(statistic: float) -> None:
+    expected = float(chi2.sf(statistic, 1))
+    assert chi2_1df_sf(statistic) == pytest.approx(expected, rel=1e-9, abs=1e-300)
 
 
 def _simulate(seed: int) -> tuple[np.ndarray, np.ndarray]:
