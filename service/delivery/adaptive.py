@@ -48,14 +48,18 @@ from service.scoring.credit import credit
 
 
 class AdaptiveProgress(msgspec.Struct):
-    """Where the candidate is in an adaptive section: `items_given` answered so far, the `current`
-    item to answer (None once the section has ended), and why it ended (`target_se`,
-    `max_items`, `bank_exhausted`) or `continue`."""
+    """Where the candidate is in an adaptive section: `items_given` answered so far (`given`: their
+    refs, in the order shown), the `current` item to answer (None once the section has ended), and
+    why it ended (`target_se`, `max_items`, `bank_exhausted`) or `continue`. `max_items`: the
+    section ends after this many items at the latest (earlier once the estimate is precise enough),
+    so a client can show honest progress without a total it cannot know."""
 
     section: str
     items_given: int
     current: str | None
     status: str
+    given: list[str] = msgspec.field(default_factory=list)
+    max_items: int = 0
 
 
 class Prepared(msgspec.Struct):
@@ -177,8 +181,15 @@ def replay(section: Prepared, seed: int, answers: Mapping[str, Answer], after: P
         responses.append(category(section, chosen, answer))
 
 
-def progress(path: Path) -> AdaptiveProgress:
-    return AdaptiveProgress(path.section, len(path.given), path.current, path.status)
+def progress(section: Prepared, path: Path) -> AdaptiveProgress:
+    return AdaptiveProgress(
+        path.section,
+        len(path.given),
+        path.current,
+        path.status,
+        list(path.given),
+        min(section.settings.max_items, len(section.bank.items)),
+    )
 
 
 def shown(form: list[FrozenItem], paths: list[Path]) -> list[FrozenItem]:

@@ -534,7 +534,7 @@ async def _state(
     ]
     if not is_adaptive:
         return _assembled(summary, title, instructions, items, answers, locale)
-    _, paths = await _adaptive_paths(conn, person, attempt_id)
+    sections, paths = await _adaptive_paths(conn, person, attempt_id)
     return _assembled(
         summary,
         title,
@@ -542,7 +542,7 @@ async def _state(
         adaptive.shown(items, paths),
         answers,
         locale,
-        [adaptive.progress(path) for path in paths],
+        [adaptive.progress(section, path) for section, path in zip(sections, paths, strict=True)],
         list(dict.fromkeys(item.section for item in items)),
     )
 
@@ -661,7 +661,7 @@ async def _save_one(
     result = await _store_answer(conn, tenant_id, person, attempt_id, item, data, keep_first)
     if keep_first:
         _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
-        path = next(p for s, p in zip(sections, paths, strict=True) if item in s.items)
+        section, path = next((s, p) for s, p in zip(sections, paths, strict=True) if item in s.items)
         shown = (
             next(
                 f.view for f in await _form(conn, tenant_id, person, attempt_id) if f.view.ref == path.current
@@ -669,7 +669,7 @@ async def _save_one(
             if path.current
             else None
         )
-        result = msgspec.structs.replace(result, adaptive=adaptive.progress(path), next_item=shown)
+        result = msgspec.structs.replace(result, adaptive=adaptive.progress(section, path), next_item=shown)
     return result
 
 
