@@ -58,7 +58,7 @@ def _token(settings: Settings, tenant_id: UUID, subject: str, roles: list[str]) 
     )
 
 
-async def _publish_cat(base: str, settings: Settings, tenant_id: UUID, owner_url: str) -> None:
+async def _publish_cat(base: str, settings: Settings, tenant_id: UUID, owner_url: str, **overrides: Any) -> None:
     """Two fixed items, the adaptive section over the 12-item pool (2 to 4 items), one fixed item."""
     admin = {"Authorization": f"Bearer {_token(settings, tenant_id, 'demo-admin', ['tenant_admin', 'author'])}"}
     fixed = [item for item in ITEMS if item["code"] in FIXED_BEFORE + FIXED_AFTER]
@@ -110,6 +110,7 @@ async def _publish_cat(base: str, settings: Settings, tenant_id: UUID, owner_url
             ],
             "audience": {"org_units": ["P"]},
             "time_limit_minutes": 30,
+            **overrides,
         }
         await publish_assessment(http, admin, body)
 
@@ -191,6 +192,12 @@ async def test_an_adaptive_section_in_the_client(
     assert f"最多 {MAX_ITEMS} 题" in (await page.text_content("main") or "")
     await page.screenshot(path=str(shots / "1-adaptive-intro.png"), full_page=True)
     await _axe(page, "adaptive intro")
+    await page.tap("#lang")  # and in English
+    await page.wait_for_selector('[data-testid="adaptive-begin"]:text("Begin this part")')
+    assert "cannot go back" in (await page.text_content('[data-testid="adaptive-noback"]') or "")
+    assert f"after {MAX_ITEMS} questions at most" in (await page.text_content("main") or "")
+    await page.tap("#lang")
+    await page.wait_for_selector('[data-testid="adaptive-begin"]:text("开始本部分")')
     await page.tap('[data-testid="adaptive-begin"]')
 
     # One item at a time, no way back; the answer is confirmed, then the server's next item shows.
@@ -293,3 +300,63 @@ async def test_an_adaptive_section_in_the_client(
     assert scored == set(FIXED_BEFORE + FIXED_AFTER + adaptive_refs)
     phone.assert_offline()
     assert not [e for e in phone.console_errors if "Failed to load resource" not in e], phone.console_errors
+
+
+async def _begin(page: Any) -> str:
+    """Answer the fixed items before the adaptive section and begin it; the first adaptive item's ref."""
+    await page.wait_for_selector("fieldset.item")
+    for _ in FIXED_BEFORE:
+        await page.locator("fieldset.item .option").nth(2).tap()
+        await page.tap('[data-testid="next"]')
+    await page.tap('[data-testid="adaptive-begin"]')
+    return await _wait_for_k(page, 1)
+
+
+async def test_the_deadline_in_an_adaptive_section_submits_what_the_server_has(
+    demo_tenant: UUID, live_service: str, settings: Settings, owner_url: str, phones: Phone
+) -> None:
+    """As for fixed forms: the server submits at the deadline; an answer confirmed offline that never
+    reached it is named as not counted."""
+    await _publish_cat(live_service, settings, demo_tenant, owner_url, grace_seconds=0)
+    context, phone = await phones()
+    page = phone.page
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await _open(page, live_service, _token(settings, demo_tenant, DEMO_CANDIDATE, ["candidate"]))
+    first = await _begin(page)
+    attempt_id = await page.evaluate("sessionStorage.getItem('take.attempt')")
+    conn = await asyncpg.connect(owner_url)
+    try:  # the deadline moves to 12 s from now; the next save's answer carries the new time left
+        await conn.execute(
+            "UPDATE attempts SET deadline = now() + interval '12 seconds' WHERE id = $1", UUID(attempt_id)
+        )
+    finally:
+        await conn.close()
+    await page.locator("fieldset.item .option").nth(2).tap()
+    await page.tap('[data-testid="adaptive-confirm"]')
+    second = await _wait_for_k(page, 2)
+    await _set_offline(context, True)
+    await page.locator("fieldset.item .option").nth(2).tap()
+    await page.tap('[data-testid="adaptive-confirm"]')
+    await page.wait_for_selector('[data-testid="adaptive-wait"][data-state="offline"]')
+    await page.wait_for_selector("h1:text('时间到')", timeout=30_000)
+    await _set_offline(context, False)
+    await page.wait_for_selector('[data-testid="submitted-by"][data-by="deadline"]', timeout=30_000)
+    counted = len(FIXED_BEFORE) + 1
+    assert await page.get_attribute('[data-testid="counted"]', "data-count") == str(counted)
+    assert await page.locator('[data-testid="lost"] li').count() == 1  # the answer confirmed offline
+    stored = await _stored(owner_url, attempt_id)
+    assert set(stored) == {*FIXED_BEFORE, first} and second not in stored
+    conn = await asyncpg.connect(owner_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT t.submitted_by, s.document FROM attempts t JOIN scores s ON s.attempt_id = t.id AND s.current "
+            "WHERE t.id = $1",
+            UUID(attempt_id),
+        )
+    finally:
+        await conn.close()
+    assert row["submitted_by"] == "deadline"
+    scored = {item["item"] for item in json.loads(row["document"])["items"]}
+    # the fixed form whole (its unanswered item at no credit), of the adaptive section the answered item only
+    assert scored == {*FIXED_BEFORE, *FIXED_AFTER, first}
+    phone.assert_offline()

@@ -332,6 +332,7 @@ function announce(text) {
 // One fixed item, or an adaptive section's screen (showAdaptive).
 function showItem() {
   redraw = showItem;
+  if (!session) return; // between attempts (a language switch reopening it): it shows itself when open
   const { record } = session;
   const screens = screensOf(record.state);
   session.index = Math.max(0, Math.min(session.index, screens.length - 1));
@@ -455,6 +456,7 @@ function showAdaptive(screens, section) {
 
 function confirmSubmit() {
   redraw = confirmSubmit;
+  if (!session) return;
   const { record } = session;
   // Unanswered: fixed questions, and adaptive sections whose current question is not answered.
   const missing = screensOf(record.state)
