@@ -172,7 +172,14 @@ async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_d
     assert state["attempt"]["item_count"] == 4  # at most max_items
     [first] = [item["ref"] for item in state["items"]]
     assert state["adaptive"] == [
-        {"section": "cat", "items_given": 0, "current": first, "status": "continue", "given": [], "max_items": 4}
+        {
+            "section": "cat",
+            "items_given": 0,
+            "current": first,
+            "status": "continue",
+            "given": [],
+            "max_items": 4,
+        }
     ]
 
     # Another device (a fresh worker cache too) resumes on the same item.

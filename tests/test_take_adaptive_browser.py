@@ -58,9 +58,13 @@ def _token(settings: Settings, tenant_id: UUID, subject: str, roles: list[str]) 
     )
 
 
-async def _publish_cat(base: str, settings: Settings, tenant_id: UUID, owner_url: str, **overrides: Any) -> None:
+async def _publish_cat(
+    base: str, settings: Settings, tenant_id: UUID, owner_url: str, **overrides: Any
+) -> None:
     """Two fixed items, the adaptive section over the 12-item pool (2 to 4 items), one fixed item."""
-    admin = {"Authorization": f"Bearer {_token(settings, tenant_id, 'demo-admin', ['tenant_admin', 'author'])}"}
+    admin = {
+        "Authorization": f"Bearer {_token(settings, tenant_id, 'demo-admin', ['tenant_admin', 'author'])}"
+    }
     fixed = [item for item in ITEMS if item["code"] in FIXED_BEFORE + FIXED_AFTER]
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         imported = await http.post(
@@ -119,7 +123,8 @@ async def _open(page: Any, base: str, token: str) -> None:
     """Signed in as the demo provider would leave it (a token in this tab), then start or continue."""
     await page.goto(base + "/take/")
     await page.evaluate(
-        "t => sessionStorage.setItem('take.token', JSON.stringify({token: t, expires: Date.now() + 3e6}))", token
+        "t => sessionStorage.setItem('take.token', JSON.stringify({token: t, expires: Date.now() + 3e6}))",
+        token,
     )
     await page.reload()
     await page.tap('[data-testid="start-take-cat"]')
@@ -132,9 +137,9 @@ async def _shown(page: Any) -> tuple[int, str]:
     return int(k or 0), ref or ""
 
 
-async def _wait_for_k(page: Any, k: int, timeout: float = 30_000) -> str:
-    await page.wait_for_selector(f'[data-testid="adaptive-progress"][data-k="{k}"]', timeout=timeout)
-    await page.wait_for_selector("fieldset.item:not([disabled])", timeout=timeout)
+async def _wait_for_k(page: Any, k: int) -> str:
+    await page.wait_for_selector(f'[data-testid="adaptive-progress"][data-k="{k}"]', timeout=30_000)
+    await page.wait_for_selector("fieldset.item:not([disabled])", timeout=30_000)
     return (await _shown(page))[1]
 
 
