@@ -127,6 +127,8 @@ async def _open(page: Any, base: str, token: str) -> None:
         token,
     )
     await page.reload()
+    card = await page.text_content('[data-code="take-cat"]') or ""
+    assert f"最多 {len(FIXED_BEFORE) + MAX_ITEMS + len(FIXED_AFTER)} 题" in card, card
     await page.tap('[data-testid="start-take-cat"]')
 
 
@@ -328,6 +330,9 @@ async def test_the_deadline_in_an_adaptive_section_submits_what_the_server_has(
     page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
     await _open(page, live_service, _token(settings, demo_tenant, DEMO_CANDIDATE, ["candidate"]))
     first = await _begin(page)
+    # the service worker in place before the network goes (a request it lets through while it is
+    # still attaching can miss Chromium's offline emulation and the route guard)
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     attempt_id = await page.evaluate("sessionStorage.getItem('take.attempt')")
     conn = await asyncpg.connect(owner_url)
     try:  # the deadline moves to 12 s from now; the next save's answer carries the new time left
@@ -344,10 +349,13 @@ async def test_the_deadline_in_an_adaptive_section_submits_what_the_server_has(
     await page.tap('[data-testid="adaptive-confirm"]')
     await page.wait_for_selector('[data-testid="adaptive-wait"][data-state="offline"]')
     await page.wait_for_selector("h1:text('时间到')", timeout=30_000)
+    held = await _stored(owner_url, attempt_id)
+    assert set(held) == {*FIXED_BEFORE, first}, held  # nothing reached the server meanwhile
     await _set_offline(context, False)
     await page.wait_for_selector('[data-testid="submitted-by"][data-by="deadline"]', timeout=30_000)
     counted = len(FIXED_BEFORE) + 1
-    assert await page.get_attribute('[data-testid="counted"]', "data-count") == str(counted)
+    stored = await _stored(owner_url, attempt_id)
+    assert await page.get_attribute('[data-testid="counted"]', "data-count") == str(counted), stored
     assert await page.locator('[data-testid="lost"] li').count() == 1  # the answer confirmed offline
     stored = await _stored(owner_url, attempt_id)
     assert set(stored) == {*FIXED_BEFORE, first} and second not in stored

@@ -173,8 +173,9 @@ class MyAssessment(msgspec.Struct):
     attempts_left: int
     can_start: bool  # start or continue: an attempt is running, or the window is open with attempts left
     feedback: Feedback
-    item_count: int
+    item_count: int  # with adaptive sections, the most an attempt can show (each at its `max_items`)
     attempts: list[MyAttempt]
+    adaptive: bool = False  # has adaptive sections: `item_count` is a maximum, not the length
 
 
 # Forms never change after start; validating an answer needs only the answer rules of the
@@ -302,6 +303,7 @@ async def my_assessments(
                 feedback=content.feedback,
                 item_count=_form_length(content),
                 attempts=own,
+                adaptive=adaptive.has_adaptive(content),
             )
         )
     return mine

@@ -71,7 +71,7 @@ async function showList() {
     const running = a.attempts.find((x) => x.status === "in_progress");
     const card = el("li", { class: "card", "data-code": a.code }, el("h3", { text: loc(a.title) }));
     if (a.description) card.append(el("p", { text: loc(a.description) }));
-    const meta = [t("list.items", { count: a.item_count })];
+    const meta = [t(a.adaptive ? "list.items.most" : "list.items", { count: a.item_count })];
     if (a.time_limit_minutes) meta.push(t("list.minutes", { minutes: Math.round(a.time_limit_minutes * a.extra_time_factor) }));
     if (a.window && a.window.closes_at) meta.push(t("list.closes", { when: when(a.window.closes_at) }));
     card.append(el("p", { class: "meta", text: meta.join(" · ") }));
