@@ -15,6 +15,7 @@ const clock = document.getElementById("clock");
 const ATTEMPT = "take.attempt"; // the attempt open in this tab, for a reload
 let redraw = () => {};
 let session = null; // {record, outbox, index, deadlineAt, ticker, timeUp, signedOut}
+let held = null; // the open attempt's record, kept while it is reopened (a language switch): a change made meanwhile stays
 
 function show(...nodes) {
   main.replaceChildren(...nodes.filter(Boolean));
@@ -55,6 +56,7 @@ function showSignIn(problem) {
 async function showList() {
   redraw = showList;
   stopSession();
+  held = null;
   sessionStorage.removeItem(ATTEMPT);
   let res;
   try {
@@ -163,7 +165,8 @@ function stopSession() {
 
 async function openAttempt(id, fresh, early) {
   stopSession();
-  let record = (await saved.get(id)) || { id, answers: {} };
+  let record = (held && held.id === id ? held : await saved.get(id)) || { id, answers: {} };
+  held = record;
   let state = fresh;
   if (!state) {
     try {
@@ -439,6 +442,7 @@ function showAdaptive(screens, section) {
   }
   let draft = null;
   const confirm = button(t("adaptive.confirm"), async () => {
+    if (!session) return; // being reopened (a language switch): the screen is redrawn in a moment
     if (node.flush) node.flush();
     if (!isAnswered(draft)) return;
     confirm.disabled = true;
