@@ -217,7 +217,16 @@ async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_d
     attempt = state["attempt"]["id"]
     assert state["attempt"]["item_count"] == 4  # at most max_items
     [first] = [item["ref"] for item in state["items"]]
-    assert state["adaptive"] == [{"section": "cat", "items_given": 0, "current": first, "status": "continue"}]
+    assert state["adaptive"] == [
+        {
+            "section": "cat",
+            "items_given": 0,
+            "current": first,
+            "status": "continue",
+            "given": [],
+            "max_items": 4,
+        }
+    ]
 
     # Another device (a fresh worker cache too) resumes on the same item.
     adaptive._banks.clear()
@@ -234,7 +243,14 @@ async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_d
     body = saved.json()
     second = body["next_item"]["ref"]
     assert body["applied"] and second != first
-    assert body["adaptive"] == {"section": "cat", "items_given": 1, "current": second, "status": "continue"}
+    assert body["adaptive"] == {
+        "section": "cat",
+        "items_given": 1,
+        "current": second,
+        "status": "continue",
+        "given": [first],
+        "max_items": 4,
+    }
 
     # The retried save (same revision) changes nothing and names the same next item.
     retried = (
@@ -265,6 +281,7 @@ async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_d
         given.append(current)
         current = result.get("next_item", {}).get("ref")
     assert len(given) == 4 and result["adaptive"]["status"] == "max_items"
+    assert result["adaptive"]["given"] == given and result["adaptive"]["current"] is None
     # content balancing: two items of each indicator
     assert sorted(INDICATOR[code] for code in given) == ["AK.1", "AK.1", "AK.3", "AK.3"]
 

@@ -178,6 +178,7 @@ async def test_a_candidate_sees_k_pretest_items_and_score_and_theta_ignore_them(
         assert result.status_code == 200, result.text
         body = result.json()
         assert body["adaptive"]["items_given"] == len(shown)  # pretest items count like any other
+        assert body["adaptive"]["max_items"] == 5 + 2  # so does the client's "up to N questions"
         if "next_item" not in body:
             break
         shown.append(body["next_item"]["ref"])

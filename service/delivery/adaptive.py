@@ -57,14 +57,18 @@ from service.scoring.credit import credit
 
 
 class AdaptiveProgress(msgspec.Struct):
-    """Where the candidate is in an adaptive section: `items_given` answered so far, the `current`
-    item to answer (None once the section has ended), and why it ended (`target_se`,
-    `max_items`, `bank_exhausted`) or `continue`."""
+    """Where the candidate is in an adaptive section: `items_given` answered so far (`given`: their
+    refs, in the order shown), the `current` item to answer (None once the section has ended), and
+    why it ended (`target_se`, `max_items`, `bank_exhausted`) or `continue`. `max_items`: the
+    section ends after this many items at the latest (earlier once the estimate is precise enough;
+    unscored pretest items included, since the candidate cannot tell them apart), so a client can show honest progress without a total it cannot know."""
 
     section: str
     items_given: int
     current: str | None
     status: str
+    given: list[str] = msgspec.field(default_factory=list)
+    max_items: int = 0
 
 
 class Prepared(msgspec.Struct):
@@ -209,8 +213,15 @@ def replay(section: Prepared, seed: int, answers: Mapping[str, Answer], after: P
             responses.append(category(section, chosen, answer))
 
 
-def progress(path: Path) -> AdaptiveProgress:
-    return AdaptiveProgress(path.section, len(path.given), path.current, path.status)
+def progress(section: Prepared, path: Path) -> AdaptiveProgress:
+    return AdaptiveProgress(
+        path.section,
+        len(path.given),
+        path.current,
+        path.status,
+        list(path.given),
+        min(section.settings.max_items, len(section.bank.items)) + section.pretest_count,
+    )
 
 
 def shown(form: list[FrozenItem], paths: list[Path]) -> list[FrozenItem]:

@@ -173,8 +173,9 @@ class MyAssessment(msgspec.Struct):
     attempts_left: int
     can_start: bool  # start or continue: an attempt is running, or the window is open with attempts left
     feedback: Feedback
-    item_count: int
+    item_count: int  # with adaptive sections, the most an attempt can show (each at its `max_items`)
     attempts: list[MyAttempt]
+    adaptive: bool = False  # has adaptive sections: `item_count` is a maximum, not the length
 
 
 # Forms never change after start; validating an answer needs only the answer rules of the
@@ -302,6 +303,7 @@ async def my_assessments(
                 feedback=content.feedback,
                 item_count=_form_length(content),
                 attempts=own,
+                adaptive=adaptive.has_adaptive(content),
             )
         )
     return mine
@@ -550,7 +552,7 @@ async def _state(
     ]
     if not is_adaptive:
         return _assembled(summary, title, instructions, items, answers, locale)
-    _, paths = await _adaptive_paths(conn, person, attempt_id)
+    sections, paths = await _adaptive_paths(conn, person, attempt_id)
     return _assembled(
         summary,
         title,
@@ -558,7 +560,7 @@ async def _state(
         adaptive.shown(items, paths),
         answers,
         locale,
-        [adaptive.progress(path) for path in paths],
+        [adaptive.progress(section, path) for section, path in zip(sections, paths, strict=True)],
         list(dict.fromkeys(item.section for item in items)),
     )
 
@@ -677,7 +679,7 @@ async def _save_one(
     result = await _store_answer(conn, tenant_id, person, attempt_id, item, data, keep_first)
     if keep_first:
         _, paths = await _adaptive_paths(conn, person, attempt_id, after=paths)
-        path = next(p for s, p in zip(sections, paths, strict=True) if s.holds(item))
+        section, path = next((s, p) for s, p in zip(sections, paths, strict=True) if s.holds(item))
         shown = (
             next(
                 f.view for f in await _form(conn, tenant_id, person, attempt_id) if f.view.ref == path.current
@@ -685,7 +687,7 @@ async def _save_one(
             if path.current
             else None
         )
-        result = msgspec.structs.replace(result, adaptive=adaptive.progress(path), next_item=shown)
+        result = msgspec.structs.replace(result, adaptive=adaptive.progress(section, path), next_item=shown)
     return result
 
 

@@ -1,5 +1,7 @@
 // The candidate client: sign in → my assessments → start → one item at a time → submit → report.
 // Talks only to the documented /v1/me/... routes (api.js); answers go through the outbox (sync.js).
+// An adaptive section is one screen showing its current item (adaptive.js).
+import { progressOf, screensOf } from "./adaptive.js";
 import { me, NetworkError } from "./api.js";
 import * as auth from "./auth.js";
 import { lang, loadStrings, loc, setLang, t, when } from "./i18n.js";
@@ -13,6 +15,7 @@ const clock = document.getElementById("clock");
 const ATTEMPT = "take.attempt"; // the attempt open in this tab, for a reload
 let redraw = () => {};
 let session = null; // {record, outbox, index, deadlineAt, ticker, timeUp, signedOut}
+let held = null; // the open attempt's record, kept while it is reopened (a language switch): a change made meanwhile stays
 
 function show(...nodes) {
   main.replaceChildren(...nodes.filter(Boolean));
@@ -53,6 +56,7 @@ function showSignIn(problem) {
 async function showList() {
   redraw = showList;
   stopSession();
+  held = null;
   sessionStorage.removeItem(ATTEMPT);
   let res;
   try {
@@ -69,7 +73,7 @@ async function showList() {
     const running = a.attempts.find((x) => x.status === "in_progress");
     const card = el("li", { class: "card", "data-code": a.code }, el("h3", { text: loc(a.title) }));
     if (a.description) card.append(el("p", { text: loc(a.description) }));
-    const meta = [t("list.items", { count: a.item_count })];
+    const meta = [t(a.adaptive ? "list.items.most" : "list.items", { count: a.item_count })];
     if (a.time_limit_minutes) meta.push(t("list.minutes", { minutes: Math.round(a.time_limit_minutes * a.extra_time_factor) }));
     if (a.window && a.window.closes_at) meta.push(t("list.closes", { when: when(a.window.closes_at) }));
     card.append(el("p", { class: "meta", text: meta.join(" · ") }));
@@ -162,7 +166,8 @@ function stopSession() {
 
 async function openAttempt(id, fresh, early) {
   stopSession();
-  let record = (await saved.get(id)) || { id, answers: {} };
+  let record = (held && held.id === id ? held : await saved.get(id)) || { id, answers: {} };
+  held = record;
   let state = fresh;
   if (!state) {
     try {
@@ -183,12 +188,23 @@ async function openAttempt(id, fresh, early) {
   }
   sessionStorage.setItem(ATTEMPT, id);
   if (record.state.attempt.status === "submitted") return showDone(record, record.state);
-  const items = record.state.items;
-  session = { record, index: Math.min(record.index || 0, items.length - 1), deadlineAt: record.deadlineAt };
+  const screens = screensOf(record.state);
+  const index = record.index === undefined ? landing(record, screens) : record.index;
+  session = { record, index: Math.max(0, Math.min(index, screens.length - 1)), deadlineAt: record.deadlineAt };
   session.outbox = new Outbox(record, {
     status: syncStatus,
     summary: (s) => setDeadline(s),
-    reconciled: (ref) => ref === items[session.index].ref && showItem(),
+    reconciled: (ref) => onScreen(ref) && showItem(),
+    // the answer to an adaptive item's save named the next item (or ended the section)
+    advanced: (section) => {
+      if (!session || session.timeUp || record.submitting || redraw !== showItem) return;
+      const screen = screensOf(record.state)[session.index];
+      if (screen && screen.section === section) {
+        showItem();
+        focusHeading();
+      }
+    },
+    stale: () => session && !session.timeUp && openAttempt(record.id),
     closed: () => attemptClosed(),
     signedOut: () => {
       session.signedOut = true;
@@ -203,6 +219,25 @@ async function openAttempt(id, fresh, early) {
   else showItem();
   syncStatus();
   session.outbox.kick();
+}
+
+// Where an attempt opened without this device's place in it starts: in an adaptive section already
+// begun (its current item: where the candidate was on the other device), else at the first screen.
+function landing(record, screens) {
+  const begun = screens.findIndex((s) => {
+    if (!s.section) return false;
+    const progress = progressOf(record.state, s.section);
+    return progress.current && (progress.items_given > 0 || record.answers[progress.current]);
+  });
+  return Math.max(0, begun);
+}
+
+// Whether the item `ref` is on the screen now (a fixed item, or an adaptive section's current one).
+function onScreen(ref) {
+  const screen = screensOf(session.record.state)[session.index];
+  if (!screen) return false;
+  if (screen.item) return screen.item.ref === ref;
+  return progressOf(session.record.state, screen.section).current === ref;
 }
 
 // Time left by the server's clock: `seconds_left` of the latest response, counted down locally.
@@ -284,6 +319,12 @@ function syncStatus() {
   syncLine.dataset.state = state;
   syncLine.dataset.pending = String(n);
   syncLine.textContent = text;
+  const wait = document.getElementById("adaptive-wait");
+  if (wait) {
+    const offline = state === "waiting" || state === "signin";
+    wait.dataset.state = offline ? "offline" : "fetching";
+    wait.textContent = t(state === "signin" ? "adaptive.signin" : offline ? "adaptive.offline" : "adaptive.fetching");
+  }
   if (state === "signin" && !syncLine.querySelector("button")) syncLine.append(" ", button(t("signin.button"), () => auth.signIn(), { class: "link" }));
 }
 
@@ -292,48 +333,149 @@ function announce(text) {
   if (live) live.textContent = text;
 }
 
+// One fixed item, or an adaptive section's screen (showAdaptive).
 function showItem() {
   redraw = showItem;
+  if (!session) return; // between attempts (a language switch reopening it): it shows itself when open
   const { record } = session;
-  const items = record.state.items;
-  const item = items[session.index];
+  const screens = screensOf(record.state);
+  session.index = Math.max(0, Math.min(session.index, screens.length - 1));
+  const screen = screens[session.index];
+  if (screen.section) return showAdaptive(screens, screen.section);
+  const item = screen.item;
   const stored = record.answers[item.ref];
-  const n = session.index + 1;
   const node = renderItem(item, stored && stored.answer, (answer) => session.outbox.change(item.ref, answer), announce);
-  const go = (to) => () => {
-    if (node.flush) node.flush();
-    session.index = record.index = to;
-    saved.put(record);
+  const go = goTo(node);
+  // Without adaptive sections: "question n of all"; with them, the count of this run of fixed
+  // questions (an adaptive section's length is not known in advance).
+  let label = t("item.progress", { n: session.index + 1, total: screens.length });
+  let n = session.index + 1;
+  let total = screens.length;
+  if (record.state.adaptive && record.state.adaptive.length) {
+    let first = session.index;
+    while (first > 0 && screens[first - 1].item) first--;
+    let last = session.index;
+    while (last < screens.length - 1 && screens[last + 1].item) last++;
+    n = session.index - first + 1;
+    total = last - first + 1;
+    label = t("item.progress.part", { n, total });
+  }
+  show(
+    el("h1", { class: "progress-label", tabindex: "-1", text: label }),
+    el("progress", { max: String(total), value: String(n), "aria-hidden": "true" }),
+    node,
+    el("p", { id: "announce", class: "visually-hidden", "aria-live": "polite" }),
+    steps(screens, node, go),
+  );
+}
+
+function goTo(node) {
+  return (to) => () => {
+    if (node && node.flush) node.flush();
+    session.index = session.record.index = to;
+    saved.put(session.record);
     showItem();
     focusHeading();
   };
-  const last = session.index === items.length - 1;
-  show(
-    el("h1", { class: "progress-label", tabindex: "-1", text: t("item.progress", { n, total: items.length }) }),
-    el("progress", { max: String(items.length), value: String(n), "aria-hidden": "true" }),
-    node,
-    el("p", { id: "announce", class: "visually-hidden", "aria-live": "polite" }),
-    el(
-      "nav",
-      { class: "steps" },
-      button(t("item.prev"), go(session.index - 1), { class: "secondary", disabled: session.index === 0, "data-testid": "prev" }),
-      last
-        ? button(t("item.finish"), () => { if (node.flush) node.flush(); confirmSubmit(); }, { class: "primary", "data-testid": "finish" })
-        : button(t("item.next"), go(session.index + 1), { class: "primary", "data-testid": "next" }),
-    ),
+}
+
+// Previous / next (or submit on the last screen).
+function steps(screens, node, go, { back = true } = {}) {
+  const last = session.index === screens.length - 1;
+  return el(
+    "nav",
+    { class: "steps" },
+    back ? button(t("item.prev"), go(session.index - 1), { class: "secondary", disabled: session.index === 0, "data-testid": "prev" }) : null,
+    last
+      ? button(t("item.finish"), () => { if (node && node.flush) node.flush(); confirmSubmit(); }, { class: "primary", "data-testid": "finish" })
+      : button(t("item.next"), go(session.index + 1), { class: "primary", "data-testid": "next" }),
   );
+}
+
+// An adaptive section: before it starts, what is different about it; then its current item, whose
+// answer is confirmed once (the save's answer brings the next item); then that it is complete.
+function showAdaptive(screens, section) {
+  const { record } = session;
+  const progress = progressOf(record.state, section);
+  const go = goTo(null);
+  const length = t("adaptive.length", { max: progress.max_items });
+  const begun = record.begun || (record.begun = {});
+  const current = progress.current && record.state.items.find((item) => item.ref === progress.current);
+  if (!current) {
+    show(
+      heading(t("adaptive.done.heading")),
+      el("p", { "data-testid": "adaptive-done", "data-given": String(progress.items_given), text: t("adaptive.done.body", { count: progress.items_given }) }),
+      steps(screens, null, go),
+    );
+    return;
+  }
+  const stored = record.answers[current.ref];
+  if (!progress.items_given && !stored && !begun[section]) {
+    show(
+      heading(t("adaptive.intro.heading")),
+      el("p", { text: t("adaptive.intro.body") }),
+      el("p", { class: "notice", "data-testid": "adaptive-noback", text: t("adaptive.noback") }),
+      el("p", { text: length }),
+      el(
+        "nav",
+        { class: "steps" },
+        button(t("item.prev"), go(session.index - 1), { class: "secondary", disabled: session.index === 0, "data-testid": "prev" }),
+        button(t("adaptive.begin"), () => {
+          begun[section] = true;
+          saved.put(record);
+          showItem();
+          focusHeading();
+        }, { class: "primary", "data-testid": "adaptive-begin" }),
+      ),
+    );
+    return;
+  }
+  const label = el("h1", { class: "progress-label", tabindex: "-1", "data-testid": "adaptive-progress", "data-k": String(progress.items_given + 1), text: t("adaptive.progress", { k: progress.items_given + 1 }) });
+  const notes = [el("p", { class: "hint", text: length }), el("p", { class: "hint", text: t("adaptive.noback.short") })];
+  if (stored) {
+    // Confirmed: kept on this device (and sent when the network allows); the next item needs the server.
+    const node = renderItem(current, stored.answer, () => {}, announce);
+    node.disabled = true;
+    const wait = el("p", { id: "adaptive-wait", class: "notice", role: "status", "data-testid": "adaptive-wait" });
+    show(label, ...notes, node, wait, el("p", { id: "announce", class: "visually-hidden", "aria-live": "polite" }));
+    syncStatus();
+    return;
+  }
+  let draft = null;
+  const confirm = button(t("adaptive.confirm"), async () => {
+    if (!session) return; // being reopened (a language switch): the screen is redrawn in a moment
+    if (node.flush) node.flush();
+    if (!isAnswered(draft)) return;
+    confirm.disabled = true;
+    await session.outbox.change(current.ref, draft);
+    if (redraw === showItem) showItem();
+  }, { class: "primary", disabled: true, "data-testid": "adaptive-confirm" });
+  const node = renderItem(current, null, (answer) => {
+    draft = answer;
+    confirm.disabled = !isAnswered(answer);
+  }, announce);
+  const last = session.index === screens.length - 1;
+  const leave = button(t(last ? "adaptive.leave.submit" : "adaptive.leave"), last ? confirmSubmit : go(session.index + 1), { class: "link", "data-testid": "adaptive-leave" });
+  show(label, ...notes, node, el("p", { id: "announce", class: "visually-hidden", "aria-live": "polite" }), el("nav", { class: "steps" }, confirm), leave);
 }
 
 function confirmSubmit() {
   redraw = confirmSubmit;
+  if (!session) return;
   const { record } = session;
-  const missing = record.state.items
-    .map((item, i) => ({ item, i }))
-    .filter(({ item }) => !isAnswered(record.answers[item.ref] && record.answers[item.ref].answer));
+  // Unanswered: fixed questions, and adaptive sections whose current question is not answered.
+  const missing = screensOf(record.state)
+    .map((screen, i) => ({ screen, i }))
+    .filter(({ screen }) => {
+      const ref = screen.item ? screen.item.ref : progressOf(record.state, screen.section).current;
+      return ref && !isAnswered(record.answers[ref] && record.answers[ref].answer);
+    });
   const list = el(
     "ul",
     { class: "missing", "data-testid": "unanswered" },
-    ...missing.map(({ i }) => el("li", {}, button(t("submit.question", { n: i + 1 }), () => { session.index = i; showItem(); focusHeading(); }, { class: "link" }))),
+    ...missing.map(({ screen, i }) =>
+      el("li", {}, button(screen.item ? t("submit.question", { n: i + 1 }) : t("submit.adaptive"), () => { session.index = i; showItem(); focusHeading(); }, { class: "link" })),
+    ),
   );
   show(
     heading(t("submit.heading")),

@@ -1,9 +1,10 @@
 // The service worker: keeps the app (never API answers) for use without a network. Network first,
 // so an online load always gets the current release; the cache answers when the network does not.
-const CACHE = "assess-take-v1";
+const CACHE = "assess-take-v2";
 const SHELL = "/take/";
 const FILES = [
   "/take/",
+  "/take/adaptive.js",
   "/take/api.js",
   "/take/app.css",
   "/take/app.js",

@@ -2,6 +2,8 @@
 // sent in order, in batches (POST .../answers); network errors, 5xx and 429 are retried with
 // exponential backoff (Retry-After honoured); `applied: false` means the server holds this revision
 // or a newer one (another device's): the stored answer is adopted. 409 means the attempt is closed.
+// The answer to the save of an adaptive item names the section's next item: it joins the state.
+import { advance, screensOf } from "./adaptive.js";
 import { me, NetworkError } from "./api.js";
 import { queue, attempts as saved } from "./store.js";
 
@@ -54,7 +56,7 @@ export async function merge(record, state) {
 export class Outbox {
   constructor(record, on) {
     this.record = record;
-    this.on = on; // status(), summary(s), reconciled(ref), closed(), signedOut(), submitted(s)
+    this.on = on; // status(), summary(s), reconciled(ref), advanced(section), stale(), closed(), signedOut(), submitted(s)
     this.running = false;
     this.failures = 0;
     this.waiting = false;
@@ -141,6 +143,21 @@ export class Outbox {
         if (res.status === 200) {
           this.failures = 0;
           await this.acknowledge(entries, res.body);
+        } else if (res.status === 409 && res.body && res.body.type && !/attempt-closed/.test(res.body.type)) {
+          // Not the attempt closed: an answer to an adaptive item the server does not show (never made
+          // by this client). Its answers to adaptive items are dropped, the rest stays queued, and
+          // the server's state is asked for.
+          const fixed = new Set(screensOf(this.record.state).filter((s) => s.item).map((s) => s.item.ref));
+          const drop = entries.filter((e) => !fixed.has(e.item));
+          if (!drop.length) {
+            this.stop();
+            this.on.failed(res);
+            continue;
+          }
+          for (const e of drop) delete this.record.answers[e.item];
+          await queue.remove(drop.map((e) => e.seq));
+          await saved.put(this.record);
+          this.on.stale();
         } else if (res.status === 409) {
           this.stop();
           this.on.closed();
@@ -173,7 +190,13 @@ export class Outbox {
   }
 
   async acknowledge(entries, body) {
+    const moved = new Set();
+    let stale = false;
     for (const r of body.results) {
+      if (r.adaptive) {
+        if (advance(this.record.state, r)) moved.add(r.adaptive.section);
+        else stale = true;
+      }
       const local = this.record.answers[r.item];
       if (!local || r.revision >= local.revision) {
         // Not applied and another answer stored: another device saved this revision or a newer one
@@ -187,6 +210,8 @@ export class Outbox {
     this.record.state.attempt = body.attempt;
     await saved.put(this.record);
     this.on.summary(body.attempt);
+    for (const section of moved) this.on.advanced(section);
+    if (stale) this.on.stale();
   }
 
   // true when done (submitted, or stopped); false to go round again.
