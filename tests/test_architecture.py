@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("identity, items, webhooks, IRT", {"auth", "items", "webhooks", "psychometrics"}),
     ("service clients, scoring, xAPI", {"clients", "scoring", "xapi"}),
     ("assessments", {"assessments"}),
+    ("sittings", {"sittings"}),
     ("results", {"results"}),
     ("aggregates", {"aggregates"}),
     ("score pipeline", {"pipeline"}),
@@ -62,8 +63,8 @@ OWNERS = {
     "item_versions": "service/items/bank.py",
     "assessments": "service/assessments/assessments.py",
     "accommodations": "service/assessments/assessments.py",
-    "attempts": "service/delivery/attempts.py",
-    "responses": "service/delivery/attempts.py",
+    "attempts": "service/sittings/attempts.py",
+    "responses": "service/sittings/attempts.py",
     "scores": "service/results/scores.py",
     "rescorings": "service/results/rescoring.py",
     "ratings": "service/results/ratings.py",
@@ -114,16 +115,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/views.py", "results"),
     ("service/aggregates/views.py", "rollups"),
     ("service/assessments/assessments.py", "people"),
-    ("service/auth/directory.py", "service_clients"),
-    ("service/clients/clients.py", "tenants"),
-    ("service/console/sessions.py", "tenants"),
-    ("service/delivery/attempts.py", "assessments"),
-    ("service/delivery/monitor.py", "assessments"),
-    ("service/delivery/monitor.py", "attempts"),
-    ("service/delivery/monitor.py", "org_units"),  # the attempts of a unit's subtree
-    ("service/delivery/monitor.py", "people"),
-    ("service/delivery/monitor.py", "responses"),
-    ("service/results/exports.py", "assessments"),
     ("service/results/exports.py", "attempts"),
     ("service/results/exports.py", "scores"),
     ("service/results/feed.py", "assessments"),
@@ -133,9 +124,7 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/feed.py", "people"),
     ("service/results/feed.py", "results"),
     ("service/results/feed.py", "scores"),
-    ("service/results/item_stats.py", "assessments"),
     ("service/results/item_stats.py", "attempts"),
-    ("service/results/item_stats.py", "responses"),
     ("service/results/item_stats.py", "scores"),
     ("service/results/rating_allocations.py", "assessments"),
     ("service/results/rating_allocations.py", "attempts"),
@@ -155,10 +144,14 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
     ("service/results/scores.py", "responses"),
-    ("service/tenancy/issuers.py", "tenants"),
-    ("service/tenancy/org_units.py", "people"),
+    # a candidate's reads (summary, state, form): the attempt with its assessment's code, title and
+    # sections in one round trip, the hottest reads of a sitting
+    ("service/sittings/attempts.py", "assessments"),
+    # the attempts of an assessment (monitor), a page in one query: each person's external id, and the
+    # filter by the unit (the attempt's, else the person's) in a subtree
+    ("service/sittings/attempts.py", "org_units"),
+    ("service/sittings/attempts.py", "people"),
     ("service/tenancy/people.py", "org_units"),
-    ("service/webhooks/dispatcher.py", "tenants"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

@@ -382,6 +382,11 @@ async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record 
     return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
 
 
+async def content_and_forms(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The assessment's status, content and forms (NULL for a draft) as stored, None if there is none."""
+    return await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
+
+
 async def delivered(
     conn: asyncpg.Connection, code: str | None = None, known: dict[UUID, int] | None = None
 ) -> list[asyncpg.Record]:

@@ -270,16 +270,14 @@ async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed
 
 
 async def deletable(conn: asyncpg.Connection, code: str) -> tree.Placed:
-    """The unit, locked for deletion, if nothing of this package keeps it (children, people); the
-    caller checks results next, then calls `remove`."""
+    """The unit, locked for deletion, if it has no child units; the caller checks people
+    (`people.leave_unit`) and results next, then calls `remove`."""
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
         raise NotFound(msg("no org unit '{code}'", code=code))
     if await conn.fetchval("SELECT 1 FROM org_units WHERE parent_id = $1 LIMIT 1", unit.id):
         raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
-    if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
-        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
     return unit
 
 

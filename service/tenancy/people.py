@@ -16,7 +16,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from service.errors import FieldError, Forbidden, NotFound, Unprocessable
+from service.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy import tenants
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
@@ -291,6 +291,12 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     if not person.active:
         raise Deactivated(msg("person '{external_id}' is deactivated", external_id=external_id))
     return person
+
+
+async def leave_unit(conn: asyncpg.Connection, unit_id: uuid.UUID, code: str) -> None:
+    """409 if anyone is in the unit (it is about to be deleted: `org_units.deletable`)."""
+    if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit_id):
+        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
 
 
 async def existing_external_ids(conn: asyncpg.Connection, external_ids: list[str]) -> set[str]:
