@@ -96,9 +96,8 @@ OWNERS = {
 # shrink: an entry that is no longer needed fails the test, so remove it (running this file prints
 # the list as the code stands).
 FOREIGN_SQL: set[tuple[str, str]] = {
-    # the not-started list: one query over the audience's people, their units and their attempts
-    ("service/delivery/participation.py", "assessments"),
-    ("service/delivery/participation.py", "attempts"),
+    # participation per unit and the not-started list: one query over the audience's people and their units
+    # (whether they sat: `sittings.attempts.has_attempt`, `sat`)
     ("service/delivery/participation.py", "org_units"),
     ("service/delivery/participation.py", "people"),
     ("service/aggregates/rebuild.py", "assessments"),
@@ -114,7 +113,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/views.py", "org_units"),
     ("service/aggregates/views.py", "results"),
     ("service/aggregates/views.py", "rollups"),
-    ("service/assessments/assessments.py", "people"),
     ("service/results/exports.py", "attempts"),
     ("service/results/exports.py", "scores"),
     ("service/results/feed.py", "assessments"),

@@ -347,18 +347,26 @@ async def list_accommodations(
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    rows = await conn.fetch(
-        """SELECT p.external_id, a.extra_time_factor, a.note, a.updated_at
-           FROM accommodations a JOIN people p ON p.tenant_id = a.tenant_id AND p.id = a.person_id
-           WHERE a.assessment_id = $1 AND ($2::text IS NULL OR p.external_id > $2)
-           ORDER BY p.external_id LIMIT $3""",
-        assessment_id,
-        after,
-        limit,
-    )
+    # Granted one person at a time: an assessment's accommodations are few, read whole, and paged
+    # in the order of their people's external ids (the owner of people's).
+    granted = {
+        r["person_id"]: r
+        for r in await conn.fetch(
+            "SELECT person_id, extra_time_factor, note, updated_at FROM accommodations WHERE assessment_id = $1",
+            assessment_id,
+        )
+    }
+    if not granted:
+        return []
+    page = await persons.external_ids_page(conn, list(granted), after=after, limit=limit)
     return [
-        Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"])
-        for r in rows
+        Accommodation(
+            external_id,
+            float(granted[person_id]["extra_time_factor"]),
+            granted[person_id]["note"],
+            granted[person_id]["updated_at"],
+        )
+        for person_id, external_id in page
     ]
 
 

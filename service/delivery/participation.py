@@ -25,10 +25,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg, render
 from service.results import xlsx
+from service.sittings import attempts as sittings
 
 
 class UnitRef(msgspec.Struct):
@@ -86,7 +88,7 @@ class _Scope(msgspec.Struct, frozen=True):
 
 
 async def _audience(conn: asyncpg.Connection, code: str) -> _Audience:
-    row = await conn.fetchrow("SELECT id, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     audience = msgspec.convert(row["content"], AssessmentContent).audience
@@ -171,9 +173,7 @@ _NAMED = f"""
     SELECT {_CHILD} AS child, count(*)::int AS audience, count(*) FILTER (WHERE x.started)::int AS started,
            count(*) FILTER (WHERE x.submitted)::int AS submitted
     FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
-    CROSS JOIN LATERAL (
-        SELECT count(*) > 0 AS started, coalesce(bool_or(a.status = 'submitted'), false) AS submitted
-        FROM attempts a WHERE a.tenant_id = p.tenant_id AND a.assessment_id = $1 AND a.person_id = p.id) x
+    CROSS JOIN LATERAL {sittings.sat("p.id", "p.tenant_id", "$1")} x
     WHERE p.active AND p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
     GROUP BY 1"""
 
@@ -233,8 +233,7 @@ async def not_started(conn: asyncpg.Connection, code: str, unit: str | None) -> 
         f"""SELECT p.external_id, p.display_name AS name, u.code AS unit, u.name AS unit_name
             FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
             WHERE {_IN_AUDIENCE} AND ($6::text IS NULL OR starts_with(u.path, $6))
-              AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = p.tenant_id
-                              AND t.assessment_id = $1 AND t.person_id = p.id)
+              AND NOT {sittings.has_attempt("p.id", "p.tenant_id", "$1")}
             ORDER BY u.code NULLS FIRST, p.external_id""",
         audience.id,
         audience.named,

@@ -36,7 +36,7 @@ from service.i18n import msg
 from service.results import credentials, xlsx
 from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
-from service.tenancy.tree import subtree_range
+from service.tenancy import org_units, people
 
 
 class DimensionResult(msgspec.Struct):
@@ -149,18 +149,13 @@ async def _filters(
     conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
 ) -> tuple[UUID | None, str | None, str | None, UUID | None]:
     assessment_id = person_id = None
-    low = high = None
     if assessment is not None:
         assessment_id = await id_by_code(conn, assessment)
         if assessment_id is None:
             raise NotFound(msg("no assessment '{code}'", code=assessment))
-    if under is not None:
-        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", under)
-        if path is None:
-            raise NotFound(msg("no org unit '{code}'", code=under))
-        low, high = subtree_range(path)
+    low, high = await org_units.subtree_bounds(conn, under)
     if person is not None:
-        person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", person)
+        person_id = await people.id_by_external_id(conn, person)
         if person_id is None:
             raise NotFound(msg("no person '{external_id}'", external_id=person))
     return assessment_id, low, high, person_id

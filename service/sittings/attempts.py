@@ -244,6 +244,27 @@ async def answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
 # --- what authors and admins see ---------------------------------------------------------------
 
 
+# Conditions on attempts for one-query reads whose main table is another owner's (participation's
+# people), in the way of `jobqueue.queue.join`: whole sub-queries, so the caller names no column of
+# `attempts`. `person`: the SQL of the person's id, `tenant` of the tenant id, `assessment` of the
+# assessment's id (usually a parameter).
+
+
+def has_attempt(person: str, tenant: str, assessment: str) -> str:
+    """SQL: true when the person has an attempt (in any state) at the assessment."""
+    return (
+        f"EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = {tenant} AND t.assessment_id = {assessment} "
+        f"AND t.person_id = {person})"
+    )
+
+
+def sat(person: str, tenant: str, assessment: str) -> str:
+    """SQL for a LATERAL sub-query of one row: `started` (any attempt) and `submitted` (any submitted
+    attempt) of the person at the assessment."""
+    return f"""(SELECT count(*) > 0 AS started, coalesce(bool_or(a.status = 'submitted'), false) AS submitted
+        FROM attempts a WHERE a.tenant_id = {tenant} AND a.assessment_id = {assessment} AND a.person_id = {person})"""
+
+
 async def listed(
     conn: asyncpg.Connection,
     assessment_id: UUID,

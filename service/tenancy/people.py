@@ -299,6 +299,20 @@ async def leave_unit(conn: asyncpg.Connection, unit_id: uuid.UUID, code: str) ->
         raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
 
 
+async def external_ids_page(
+    conn: asyncpg.Connection, person_ids: list[uuid.UUID], *, after: str | None, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """Of these people, (id, external id) of the page after `after` in external id order."""
+    rows = await conn.fetch(
+        "SELECT id, external_id FROM people WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR external_id > $2) "
+        "ORDER BY external_id LIMIT $3",
+        person_ids,
+        after,
+        limit,
+    )
+    return [(row["id"], row["external_id"]) for row in rows]
+
+
 async def existing_external_ids(conn: asyncpg.Connection, external_ids: list[str]) -> set[str]:
     """Which of these HR ids name a person."""
     rows = await conn.fetch(
