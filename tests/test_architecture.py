@@ -133,7 +133,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/ratings.py", "assessments"),
     ("service/results/ratings.py", "attempts"),
     ("service/results/ratings.py", "rating_allocations"),
-    ("service/results/ratings.py", "responses"),
     ("service/results/rescoring.py", "assessments"),
     ("service/results/rescoring.py", "attempts"),
     ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change

@@ -37,6 +37,7 @@ from service.results.rating_allocations import OPEN_TO, open_to
 from service.rubrics import frameworks
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
+from service.sittings import attempts as sittings
 
 
 class RatingInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,19 +152,18 @@ async def agreed_ratings(
     return found
 
 
-_TASK = """
+_TASK = f"""
     SELECT t.id, t.status, t.attempt_id, t.item_ref, t.created_at, a.code AS assessment, a.content AS assessment_content,
            (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f WHERE f->>'code' = t.item_ref)
                AS item_version,
-           r.answer->>'text' AS response,
+           {sittings.answer_text("t.tenant_id", "t.attempt_id", "t.item_ref")} AS response,
            coalesce((SELECT array_agg(x.value ORDER BY x.created_at) FROM ratings x
-                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS values,
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{{}}') AS values,
            coalesce((SELECT array_agg(x.rater) FROM ratings x
-                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS raters
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{{}}') AS raters
     FROM rating_tasks t
     JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
     JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
-    LEFT JOIN responses r ON r.tenant_id = t.tenant_id AND r.attempt_id = t.attempt_id AND r.item_ref = t.item_ref
 """
 
 

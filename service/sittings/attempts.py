@@ -244,8 +244,8 @@ async def answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
 # --- what authors and admins see ---------------------------------------------------------------
 
 
-# Conditions on attempts for one-query reads whose main table is another owner's (participation's
-# people), in the way of `jobqueue.queue.join`: whole sub-queries, so the caller names no column of
+# Conditions on attempts and answers for one-query reads whose main table is another owner's
+# (participation's people, the rating tasks), in the way of `jobqueue.queue.join`: whole sub-queries, so the caller names no column of
 # `attempts`. `person`: the SQL of the person's id, `tenant` of the tenant id, `assessment` of the
 # assessment's id (usually a parameter).
 
@@ -255,6 +255,14 @@ def has_attempt(person: str, tenant: str, assessment: str) -> str:
     return (
         f"EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = {tenant} AND t.assessment_id = {assessment} "
         f"AND t.person_id = {person})"
+    )
+
+
+def answer_text(tenant: str, attempt: str, item: str) -> str:
+    """SQL of the text of an attempt's answer to an item (an open response's; NULL without one)."""
+    return (
+        f"(SELECT r.answer->>'text' FROM responses r WHERE r.tenant_id = {tenant} AND r.attempt_id = {attempt} "
+        f"AND r.item_ref = {item})"
     )
 
 
