@@ -374,6 +374,21 @@ async def list_accommodations(
 # `assessments` stays here.
 
 
+def assessment_facts(tenant: str, assessment: str) -> str:
+    """SQL for a LATERAL sub-query of one row: what a candidate's reads of an attempt need of its
+    assessment (`tenant`, `assessment`: the SQL of the tenant's and the assessment's ids): `code`,
+    `title`, `instructions`, `adaptive` (whether a section is adaptive) and the whole `content`. A
+    sub-query so simple that the planner joins it as it would the table: one read stays one query."""
+    return f"""(SELECT a.code, a.content->'title' AS title, a.content->'instructions' AS instructions,
+                jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, a.content
+         FROM assessments a WHERE a.tenant_id = {tenant} AND a.id = {assessment})"""
+
+
+def id_of_code(code: str) -> str:
+    """SQL of the id of the assessment with this code (`code`: its SQL, usually a parameter)."""
+    return f"(SELECT a.id FROM assessments a WHERE a.code = {code})"
+
+
 async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
     """The assessment's id, None if there is no assessment with this code."""
     return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)

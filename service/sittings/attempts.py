@@ -20,26 +20,31 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import id_of_code, assessment_facts
 from service.items.views import Answer
+from service.tenancy.org_units import in_subtree
+from service.tenancy.people import person_facts
 
 # The candidate's reads carry the assessment's code (and for the state its title, instructions and
 # whether it has adaptive sections) in the same round trip: these are the hottest reads of a sitting.
-_SUMMARY = """
+# What they read of the assessment is its owner's sub-query (`a`).
+_ASSESSMENT = f"CROSS JOIN LATERAL {assessment_facts('t.tenant_id', 't.assessment_id')} a"
+
+_SUMMARY = f"""
     SELECT t.id, a.code AS assessment, t.number, t.status, t.started_at, t.deadline,
            CASE WHEN t.deadline IS NULL THEN NULL
                 ELSE greatest(0, extract(epoch FROM t.deadline - clock_timestamp()))::float8 END AS seconds_left,
            t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
            (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
-              AND r.answer <> '{}'::jsonb)::int AS answered,
+              AND r.answer <> '{{}}'::jsonb)::int AS answered,
            clock_timestamp() AS server_time
-    FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+    FROM attempts t {_ASSESSMENT}
 """
 
 _STATE = (
     _SUMMARY.replace(
         "SELECT t.id,",
-        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, "
-        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, t.id,",
+        "SELECT t.tenant_id, t.form, a.title, a.instructions, a.adaptive, t.id,",
     )
     + " WHERE t.id = $1 AND t.person_id = $2"
 )
@@ -83,9 +88,7 @@ async def state(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID) -> 
 async def form_of(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID) -> asyncpg.Record | None:
     """The person's attempt's form, and whether its assessment has adaptive sections."""
     return await conn.fetchrow(
-        "SELECT t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE t.id = $1 AND t.person_id = $2",
+        f"SELECT t.form, a.adaptive FROM attempts t {_ASSESSMENT} WHERE t.id = $1 AND t.person_id = $2",
         attempt_id,
         person_id,
     )
@@ -94,9 +97,7 @@ async def form_of(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID) -
 async def is_adaptive(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID) -> bool | None:
     """Whether the person's attempt's assessment has adaptive sections (None: no such attempt)."""
     return await conn.fetchval(
-        "SELECT jsonb_path_exists(a.content, '$.sections[*].adaptive') FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE t.id = $1 AND t.person_id = $2",
+        f"SELECT a.adaptive FROM attempts t {_ASSESSMENT} WHERE t.id = $1 AND t.person_id = $2",
         attempt_id,
         person_id,
     )
@@ -108,8 +109,7 @@ async def seed_and_content(
     """The tenant, the seed of the attempt's draw and its assessment's content; `lock` holds the
     attempt row until commit (saves to adaptive items of one attempt take turns)."""
     return await conn.fetchrow(
-        "SELECT t.tenant_id, t.seed, a.content FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
+        f"SELECT t.tenant_id, t.seed, a.content FROM attempts t {_ASSESSMENT} "
         "WHERE t.id = $1 AND t.person_id = $2" + (" FOR UPDATE OF t" if lock else ""),
         attempt_id,
         person_id,
@@ -289,15 +289,13 @@ async def listed(
     id and count of answered items; `low`/`high`: only those whose unit (the attempt's, else the
     person's) has a path in [low, high); submitted in [`submitted_from`, `submitted_to`)."""
     return await conn.fetch(
-        """SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
+        f"""SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
                   t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
                   (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
-                     AND r.answer <> '{}'::jsonb)::int AS answered
-           FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+                     AND r.answer <> '{{}}'::jsonb)::int AS answered
+           FROM attempts t CROSS JOIN LATERAL {person_facts("t.tenant_id", "t.person_id")} p
            WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
-             AND ($5::text IS NULL OR EXISTS (
-                 SELECT 1 FROM org_units u WHERE u.tenant_id = t.tenant_id
-                 AND u.id = coalesce(t.org_unit_id, p.org_unit_id) AND u.path >= $5 AND u.path < $6))
+             AND ($5::text IS NULL OR {in_subtree("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)", "$5", "$6")})
              AND ($7::timestamptz IS NULL OR t.submitted_at >= $7)
              AND ($8::timestamptz IS NULL OR t.submitted_at < $8)
            ORDER BY t.id LIMIT $4""",
@@ -316,8 +314,7 @@ async def of_assessment(conn: asyncpg.Connection, code: str, attempt_id: UUID) -
     """Whether the attempt is one of the assessment's (by its code)."""
     return bool(
         await conn.fetchval(
-            "SELECT 1 FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-            "WHERE a.code = $1 AND t.id = $2",
+            f"SELECT 1 FROM attempts t WHERE t.assessment_id = {id_of_code('$1')} AND t.id = $2",
             code,
             attempt_id,
         )

@@ -462,6 +462,15 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
     return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")
 
 
+def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
+    """SQL: true when the unit (`unit`: the SQL of its id) lies in the subtree whose path bounds
+    (`subtree_bounds`) are the SQL `low` and `high`; for one-query reads of other owners."""
+    return (
+        f"EXISTS (SELECT 1 FROM org_units u WHERE u.tenant_id = {tenant} AND u.id = {unit} "
+        f"AND u.path >= {low} AND u.path < {high})"
+    )
+
+
 async def has_units(conn: asyncpg.Connection) -> bool:
     """Whether the tenant in force has any org unit yet."""
     return bool(await conn.fetchval("SELECT 1 FROM org_units LIMIT 1"))

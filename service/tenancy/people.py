@@ -299,6 +299,14 @@ async def leave_unit(conn: asyncpg.Connection, unit_id: uuid.UUID, code: str) ->
         raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
 
 
+def person_facts(tenant: str, person: str) -> str:
+    """SQL for a LATERAL sub-query of one row, for one-query reads whose main table is another
+    owner's: the person's `external_id`, `org_unit_id`, `category` (`tenant`, `person`: the SQL of
+    the tenant's and the person's ids)."""
+    return f"""(SELECT p.external_id, p.org_unit_id, p.category FROM people p
+         WHERE p.tenant_id = {tenant} AND p.id = {person})"""
+
+
 async def external_ids_page(
     conn: asyncpg.Connection, person_ids: list[uuid.UUID], *, after: str | None, limit: int
 ) -> list[tuple[uuid.UUID, str]]:
