@@ -141,13 +141,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
     ("service/results/scores.py", "responses"),
-    # a candidate's reads (summary, state, form): the attempt with its assessment's code, title and
-    # sections in one round trip, the hottest reads of a sitting
-    ("service/sittings/attempts.py", "assessments"),
-    # the attempts of an assessment (monitor), a page in one query: each person's external id, and the
-    # filter by the unit (the attempt's, else the person's) in a subtree
-    ("service/sittings/attempts.py", "org_units"),
-    ("service/sittings/attempts.py", "people"),
     ("service/tenancy/people.py", "org_units"),
 }
 

@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_of_code, assessment_facts
+from service.assessments.assessments import assessment_facts, id_of_code
 from service.items.views import Answer
 from service.tenancy.org_units import in_subtree
 from service.tenancy.people import person_facts
