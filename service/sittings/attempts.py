@@ -250,6 +250,21 @@ async def answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
 # assessment's id (usually a parameter).
 
 
+def attempt_facts(tenant: str, attempt: str) -> str:
+    """SQL for a LATERAL sub-query of one row: the attempt's `tenant_id`, `id`, `assessment_id`, `person_id`,
+    `number`, `status`, `submitted_at`, and the `org_unit_id` and `category` it was counted in (set
+    when submitted)."""
+    return f"""(SELECT t.tenant_id, t.id, t.assessment_id, t.person_id, t.number, t.status, t.submitted_at, t.org_unit_id,
+                t.category FROM attempts t WHERE t.tenant_id = {tenant} AND t.id = {attempt})"""
+
+
+def newest_submitted(tenant: str, assessment: str, person: str) -> str:
+    """SQL for a LATERAL sub-query of one row: `number`, the highest of the person's submitted
+    attempts at the assessment (NULL without one)."""
+    return f"""(SELECT max(x.number) AS number FROM attempts x WHERE x.tenant_id = {tenant}
+                AND x.assessment_id = {assessment} AND x.person_id = {person} AND x.status = 'submitted')"""
+
+
 def has_attempt(person: str, tenant: str, assessment: str) -> str:
     """SQL: true when the person has an attempt (in any state) at the assessment."""
     return (

@@ -462,6 +462,12 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
     return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")
 
 
+def unit_facts(tenant: str, unit: str) -> str:
+    """SQL for a LATERAL sub-query of at most one row: the unit's `code`, `name` and `path` (`unit`:
+    the SQL of its id); LEFT JOIN LATERAL ... ON true keeps the rows of no unit."""
+    return f"(SELECT u.code, u.name, u.path FROM org_units u WHERE u.tenant_id = {tenant} AND u.id = {unit})"
+
+
 def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
     """SQL: true when the unit (`unit`: the SQL of its id) lies in the subtree whose path bounds
     (`subtree_bounds`) are the SQL `low` and `high`; for one-query reads of other owners."""
