@@ -48,6 +48,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.results import feed, score_workbook
+from service.sittings import attempts as sittings
 from service.tenancy import tenants
 
 log = logging.getLogger("assess.exports")
@@ -239,7 +240,7 @@ class _Abandoned(Exception):
     """The job was deleted, or declared dead, while this worker was still running it."""
 
 
-_COUNT = """SELECT count(*) FROM scores s JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
+_COUNT = f"""SELECT count(*) FROM scores s CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
             WHERE s.current AND t.assessment_id = $1"""
 
 

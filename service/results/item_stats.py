@@ -26,6 +26,8 @@ from service.sittings import attempts as sittings
 from service.tenancy import org_units
 
 BATCH = 1000
+# A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
+_ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
 
 
 class StatisticsRun(msgspec.Struct):
@@ -60,8 +62,8 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(
-        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
-        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
+        f"SELECT count(*) FROM scores s CROSS JOIN LATERAL {_ATTEMPT} "
+        "WHERE s.current AND s.status = 'final' AND t.assessment_id = $1",
         assessment_id,
     )
     run_id = await conn.fetchval(
@@ -114,10 +116,9 @@ async def run(job: Job) -> None:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
             rows = await conn.fetch(
-                """SELECT t.id, t.category, t.org_unit_id, s.document FROM attempts t
-                   JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
-                     AND s.status = 'final'
-                   WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+                f"""SELECT t.id, t.category, t.org_unit_id, s.document FROM scores s CROSS JOIN LATERAL {_ATTEMPT}
+                   WHERE s.current AND s.status = 'final'
+                     AND t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
                 assessment_id,
                 after,
                 BATCH,
