@@ -379,14 +379,14 @@ def assessment_facts(tenant: str, assessment: str) -> str:
     assessment (`tenant`, `assessment`: the SQL of the tenant's and the assessment's ids): `code`,
     `title`, `instructions`, `adaptive` (whether a section is adaptive) and the whole `content`. A
     sub-query so simple that the planner joins it as it would the table: one read stays one query."""
-    return f"""(SELECT a.code, a.content->'title' AS title, a.content->'instructions' AS instructions,
-                jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, a.content
-         FROM assessments a WHERE a.tenant_id = {tenant} AND a.id = {assessment})"""
+    return f"""(SELECT o.code, o.content->'title' AS title, o.content->'instructions' AS instructions,
+                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content
+         FROM assessments o WHERE o.tenant_id = {tenant} AND o.id = {assessment})"""
 
 
 def id_of_code(code: str) -> str:
     """SQL of the id of the assessment with this code (`code`: its SQL, usually a parameter)."""
-    return f"(SELECT a.id FROM assessments a WHERE a.code = {code})"
+    return f"(SELECT o.id FROM assessments o WHERE o.code = {code})"
 
 
 async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:

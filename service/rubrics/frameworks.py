@@ -361,8 +361,8 @@ def version_of_hash(content_hash: str) -> str:
     """SQL of the number of the framework version with this content hash (`content_hash`: its SQL),
     the highest if several have it; for one-query reads of other owners (the score feed)."""
     return (
-        f"(SELECT v.version FROM framework_versions v WHERE v.content_hash = {content_hash} "
-        "ORDER BY v.version DESC LIMIT 1)"
+        f"(SELECT o.version FROM framework_versions o WHERE o.content_hash = {content_hash} "
+        "ORDER BY o.version DESC LIMIT 1)"
     )
 
 

@@ -246,46 +246,55 @@ async def answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUI
 
 # Conditions on attempts and answers for one-query reads whose main table is another owner's
 # (participation's people, the rating tasks), in the way of `jobqueue.queue.join`: whole sub-queries, so the caller names no column of
-# `attempts`. `person`: the SQL of the person's id, `tenant` of the tenant id, `assessment` of the
+# `attempts`. Inside, the table's alias is `o` (the owner's), which callers do not use. `person`: the SQL of the person's id, `tenant` of the tenant id, `assessment` of the
 # assessment's id (usually a parameter).
 
 
 def attempt_facts(tenant: str, attempt: str) -> str:
     """SQL for a LATERAL sub-query of one row: the attempt's `tenant_id`, `id`, `assessment_id`, `person_id`,
-    `number`, `status`, `submitted_at`, and the `org_unit_id` and `category` it was counted in (set
-    when submitted)."""
-    return f"""(SELECT t.tenant_id, t.id, t.assessment_id, t.person_id, t.number, t.status, t.submitted_at, t.org_unit_id,
-                t.category FROM attempts t WHERE t.tenant_id = {tenant} AND t.id = {attempt})"""
+    `number`, `status`, `submitted_at`, the `org_unit_id` and `category` it was counted in (set
+    when submitted) and its `form`. Columns a read does not use cost nothing: the planner joins the
+    table itself."""
+    return f"""(SELECT o.tenant_id, o.id, o.assessment_id, o.person_id, o.number, o.status, o.submitted_at,
+                o.org_unit_id, o.category, o.form FROM attempts o WHERE o.tenant_id = {tenant} AND o.id = {attempt})"""
+
+
+def in_assessment(tenant: str, attempt: str, assessment: str) -> str:
+    """SQL: true when the attempt (`attempt`: the SQL of its id) is one of the assessment's."""
+    return (
+        f"EXISTS (SELECT 1 FROM attempts o WHERE o.tenant_id = {tenant} AND o.id = {attempt} "
+        f"AND o.assessment_id = {assessment})"
+    )
 
 
 def newest_submitted(tenant: str, assessment: str, person: str) -> str:
     """SQL for a LATERAL sub-query of one row: `number`, the highest of the person's submitted
     attempts at the assessment (NULL without one)."""
-    return f"""(SELECT max(x.number) AS number FROM attempts x WHERE x.tenant_id = {tenant}
-                AND x.assessment_id = {assessment} AND x.person_id = {person} AND x.status = 'submitted')"""
+    return f"""(SELECT max(o.number) AS number FROM attempts o WHERE o.tenant_id = {tenant}
+                AND o.assessment_id = {assessment} AND o.person_id = {person} AND o.status = 'submitted')"""
 
 
 def has_attempt(person: str, tenant: str, assessment: str) -> str:
     """SQL: true when the person has an attempt (in any state) at the assessment."""
     return (
-        f"EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = {tenant} AND t.assessment_id = {assessment} "
-        f"AND t.person_id = {person})"
+        f"EXISTS (SELECT 1 FROM attempts o WHERE o.tenant_id = {tenant} AND o.assessment_id = {assessment} "
+        f"AND o.person_id = {person})"
     )
 
 
 def answer_text(tenant: str, attempt: str, item: str) -> str:
     """SQL of the text of an attempt's answer to an item (an open response's; NULL without one)."""
     return (
-        f"(SELECT r.answer->>'text' FROM responses r WHERE r.tenant_id = {tenant} AND r.attempt_id = {attempt} "
-        f"AND r.item_ref = {item})"
+        f"(SELECT o.answer->>'text' FROM responses o WHERE o.tenant_id = {tenant} AND o.attempt_id = {attempt} "
+        f"AND o.item_ref = {item})"
     )
 
 
 def sat(person: str, tenant: str, assessment: str) -> str:
     """SQL for a LATERAL sub-query of one row: `started` (any attempt) and `submitted` (any submitted
     attempt) of the person at the assessment."""
-    return f"""(SELECT count(*) > 0 AS started, coalesce(bool_or(a.status = 'submitted'), false) AS submitted
-        FROM attempts a WHERE a.tenant_id = {tenant} AND a.assessment_id = {assessment} AND a.person_id = {person})"""
+    return f"""(SELECT count(*) > 0 AS started, coalesce(bool_or(o.status = 'submitted'), false) AS submitted
+        FROM attempts o WHERE o.tenant_id = {tenant} AND o.assessment_id = {assessment} AND o.person_id = {person})"""
 
 
 async def listed(

@@ -465,15 +465,15 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
 def unit_facts(tenant: str, unit: str) -> str:
     """SQL for a LATERAL sub-query of at most one row: the unit's `code`, `name` and `path` (`unit`:
     the SQL of its id); LEFT JOIN LATERAL ... ON true keeps the rows of no unit."""
-    return f"(SELECT u.code, u.name, u.path FROM org_units u WHERE u.tenant_id = {tenant} AND u.id = {unit})"
+    return f"(SELECT o.code, o.name, o.path FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit})"
 
 
 def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
     """SQL: true when the unit (`unit`: the SQL of its id) lies in the subtree whose path bounds
     (`subtree_bounds`) are the SQL `low` and `high`; for one-query reads of other owners."""
     return (
-        f"EXISTS (SELECT 1 FROM org_units u WHERE u.tenant_id = {tenant} AND u.id = {unit} "
-        f"AND u.path >= {low} AND u.path < {high})"
+        f"EXISTS (SELECT 1 FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit} "
+        f"AND o.path >= {low} AND o.path < {high})"
     )
 
 

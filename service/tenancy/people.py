@@ -303,8 +303,13 @@ def person_facts(tenant: str, person: str) -> str:
     """SQL for a LATERAL sub-query of one row, for one-query reads whose main table is another
     owner's: the person's `external_id`, `org_unit_id`, `category` (`tenant`, `person`: the SQL of
     the tenant's and the person's ids)."""
-    return f"""(SELECT p.external_id, p.org_unit_id, p.category FROM people p
-         WHERE p.tenant_id = {tenant} AND p.id = {person})"""
+    return f"""(SELECT o.external_id, o.org_unit_id, o.category FROM people o
+         WHERE o.tenant_id = {tenant} AND o.id = {person})"""
+
+
+def unit_of(tenant: str, person: str) -> str:
+    """SQL of the person's org unit id (NULL: in no unit)."""
+    return f"(SELECT o.org_unit_id FROM people o WHERE o.tenant_id = {tenant} AND o.id = {person})"
 
 
 async def external_ids_page(
