@@ -96,9 +96,8 @@ OWNERS = {
 # shrink: an entry that is no longer needed fails the test, so remove it (running this file prints
 # the list as the code stands).
 FOREIGN_SQL: set[tuple[str, str]] = {
-    # participation per unit and the not-started list: one query over the audience's people and their units
-    # (whether they sat: `sittings.attempts.has_attempt`, `sat`)
-    ("service/delivery/participation.py", "org_units"),
+    # participation of named people and the not-started list: one query over the audience's people (their
+    # units: `org_units.unit_facts`; whether they sat: `sittings.attempts.has_attempt`, `sat`)
     ("service/delivery/participation.py", "people"),
     ("service/aggregates/rebuild.py", "assessments"),
     ("service/aggregates/rebuild.py", "framework_versions"),

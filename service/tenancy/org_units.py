@@ -463,9 +463,10 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
 
 
 def unit_facts(tenant: str, unit: str) -> str:
-    """SQL for a LATERAL sub-query of at most one row: the unit's `code`, `name` and `path` (`unit`:
-    the SQL of its id); LEFT JOIN LATERAL ... ON true keeps the rows of no unit."""
-    return f"(SELECT o.code, o.name, o.path FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit})"
+    """SQL for a LATERAL sub-query of at most one row: the unit's `id`, `code`, `name` and `path`
+    (`unit`: the SQL of its id); LEFT JOIN LATERAL ... ON true keeps the rows of no unit. As simple as
+    the table: the planner joins it as it would the table."""
+    return f"(SELECT o.id, o.code, o.name, o.path FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit})"
 
 
 def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
@@ -474,6 +475,32 @@ def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
     return (
         f"EXISTS (SELECT 1 FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit} "
         f"AND o.path >= {low} AND o.path < {high})"
+    )
+
+
+async def paths_of(conn: asyncpg.Connection, codes: list[str]) -> list[str]:
+    """The paths of the units with these codes (unknown codes are left out)."""
+    return [
+        r["path"] for r in await conn.fetch("SELECT path FROM org_units WHERE code = ANY($1::text[])", codes)
+    ]
+
+
+async def unit_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The unit's id, code, name, path and depth; None for no such unit."""
+    return await conn.fetchrow("SELECT id, code, name, path, depth FROM org_units WHERE code = $1", code)
+
+
+async def children(conn: asyncpg.Connection, parent_id: uuid.UUID | None) -> list[asyncpg.Record]:
+    """The units right below this one (the top units for None), by code: id, code, name and whether
+    they have children."""
+    return await conn.fetch(
+        """SELECT c.id, c.code, c.name,
+                  EXISTS (SELECT 1 FROM org_units g WHERE g.tenant_id = c.tenant_id AND g.parent_id = c.id)
+                      AS has_children
+           FROM org_units c WHERE """
+        + ("c.parent_id IS NULL AND $1::uuid IS NULL" if parent_id is None else "c.parent_id = $1")
+        + " ORDER BY c.code",
+        parent_id,
     )
 
 
