@@ -126,7 +126,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
     ("service/results/scores.py", "responses"),
-    ("service/tenancy/people.py", "org_units"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

@@ -478,6 +478,20 @@ def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
     )
 
 
+def subtree_ids(codes: str) -> str:
+    """SQL of the ids of every unit in the subtrees of the units with these codes (`codes`: the SQL
+    of a text array), each once."""
+    return f"""SELECT o.id FROM org_units a
+                 JOIN org_units o ON o.tenant_id = a.tenant_id AND starts_with(o.path, a.path)
+                 WHERE a.code = ANY({codes})"""
+
+
+async def ids_by_code(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid.UUID]:
+    """The ids of the units with these codes, by code (unknown codes are left out)."""
+    rows = await conn.fetch("SELECT code, id FROM org_units WHERE code = ANY($1::text[])", list(codes))
+    return {r["code"]: r["id"] for r in rows}
+
+
 async def paths_of(conn: asyncpg.Connection, codes: list[str]) -> list[str]:
     """The paths of the units with these codes (unknown codes are left out)."""
     return [

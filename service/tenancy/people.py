@@ -20,7 +20,7 @@ from service.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessa
 from service.i18n import msg
 from service.tenancy import tenants
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
-from service.tenancy.org_units import subtree_bounds
+from service.tenancy.org_units import ids_by_code, subtree_bounds, subtree_ids, unit_facts
 
 MAX_BULK_PEOPLE = 10_000
 
@@ -76,10 +76,10 @@ class BulkResult(msgspec.Struct):
     updated: int
 
 
-_SELECT = """
+_SELECT = f"""
     SELECT p.id, p.external_id, u.code AS org_unit_code, p.category, p.display_name, p.active,
            p.created_at, p.updated_at
-    FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+    FROM people p LEFT JOIN LATERAL {unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
 """
 
 _UPSERT = """
@@ -136,10 +136,8 @@ async def count_audience(
     Inactive people are left out: they cannot sign in to take it. Unknown codes reach nobody."""
     return int(
         await conn.fetchval(
-            """WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
-                 SELECT u.id FROM org_units a
-                 JOIN org_units u ON u.tenant_id = a.tenant_id AND starts_with(u.path, a.path)
-                 WHERE a.code = ANY($1::text[]))
+            f"""WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
+                 {subtree_ids("$1::text[]")})
                SELECT count(*) FROM people p
                WHERE p.active AND (
                  p.external_id = ANY($3::text[])
@@ -154,8 +152,7 @@ async def count_audience(
 
 
 async def _unit_ids(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid.UUID]:
-    rows = await conn.fetch("SELECT code, id FROM org_units WHERE code = ANY($1::text[])", list(codes))
-    return {r["code"]: r["id"] for r in rows}
+    return await ids_by_code(conn, codes)
 
 
 async def upsert_person(
