@@ -31,7 +31,7 @@ from service.i18n import msg
 from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
-from service.tenancy import org_units
+from service.tenancy import org_units, people
 from service.tenancy.org_units import ImportMode, ImportResult, OrgUnit, OrgUnitImport, OrgUnitMove
 from service.webhooks import outbox
 from service.xapi import outbox as xapi_outbox
@@ -123,6 +123,7 @@ async def import_org_units(
 async def delete_org_unit(conn: asyncpg.Connection, code: str) -> None:
     """Delete a unit without children, people or results counted in it; its empty rollups go with it."""
     unit = await org_units.deletable(conn, code)
+    await people.leave_unit(conn, unit.id, code)
     if await rollups.has_results(conn, unit.id):
         raise Conflict(
             msg(

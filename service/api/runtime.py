@@ -18,6 +18,7 @@ from service.auth.directory import IssuerDirectory
 from service.auth.keys import ServiceKeys
 from service.auth.limits import Limit, TokenEndpointLimits
 from service.auth.verify import TokenVerifier
+from service.clients.clients import unrevoked_tenant
 from service.config import Settings
 from service.jobs.runner import JobRunner
 
@@ -30,7 +31,7 @@ class Runtime:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
         self.settings, self.pool, self.keys = settings, pool, keys
         self.jobs = JobRunner(pool, settings)  # rescorings, item statistics, aggregate jobs, score exports
-        self.directory = IssuerDirectory(pool, settings.auth_cache_seconds)
+        self.directory = IssuerDirectory(pool, settings.auth_cache_seconds, unrevoked_tenant)
         self.token_limits = TokenEndpointLimits(
             pool,
             issued=Limit("token", settings.token_rate_per_second, settings.token_rate_burst),

@@ -356,23 +356,46 @@ async def list_accommodations(
     assessment_id = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    rows = await conn.fetch(
-        """SELECT p.external_id, a.extra_time_factor, a.note, a.updated_at
-           FROM accommodations a JOIN people p ON p.tenant_id = a.tenant_id AND p.id = a.person_id
-           WHERE a.assessment_id = $1 AND ($2::text IS NULL OR p.external_id > $2)
-           ORDER BY p.external_id LIMIT $3""",
-        assessment_id,
-        after,
-        limit,
-    )
+    # Granted one person at a time: an assessment's accommodations are few, read whole, and paged
+    # in the order of their people's external ids (the owner of people's).
+    granted = {
+        r["person_id"]: r
+        for r in await conn.fetch(
+            "SELECT person_id, extra_time_factor, note, updated_at FROM accommodations WHERE assessment_id = $1",
+            assessment_id,
+        )
+    }
+    if not granted:
+        return []
+    page = await persons.external_ids_page(conn, list(granted), after=after, limit=limit)
     return [
-        Accommodation(r["external_id"], float(r["extra_time_factor"]), r["note"], r["updated_at"])
-        for r in rows
+        Accommodation(
+            external_id,
+            float(granted[person_id]["extra_time_factor"]),
+            granted[person_id]["note"],
+            granted[person_id]["updated_at"],
+        )
+        for person_id, external_id in page
     ]
 
 
 # Reads other packages make of assessments (delivery, results, aggregates, the demo), so the SQL on
 # `assessments` stays here.
+
+
+def assessment_facts(tenant: str, assessment: str) -> str:
+    """SQL for a LATERAL sub-query of one row: what a candidate's reads of an attempt need of its
+    assessment (`tenant`, `assessment`: the SQL of the tenant's and the assessment's ids): `code`,
+    `title`, `instructions`, `adaptive` (whether a section is adaptive) and the whole `content`. A
+    sub-query so simple that the planner joins it as it would the table: one read stays one query."""
+    return f"""(SELECT o.code, o.content->'title' AS title, o.content->'instructions' AS instructions,
+                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content
+         FROM assessments o WHERE o.tenant_id = {tenant} AND o.id = {assessment})"""
+
+
+def id_of_code(code: str) -> str:
+    """SQL of the id of the assessment with this code (`code`: its SQL, usually a parameter)."""
+    return f"(SELECT o.id FROM assessments o WHERE o.code = {code})"
 
 
 async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
@@ -389,6 +412,11 @@ async def codes_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, s
 async def stored_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     """The assessment's id, status and content (as stored: JSON), None if there is no such assessment."""
     return await conn.fetchrow("SELECT id, status, content FROM assessments WHERE code = $1", code)
+
+
+async def content_and_forms(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The assessment's status, content and forms (NULL for a draft) as stored, None if there is none."""
+    return await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
 
 
 async def delivered(

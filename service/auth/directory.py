@@ -8,6 +8,7 @@ the change, which forgets what it cached), without a database round trip per req
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,11 @@ from service.db.pool import auth_lookup_transaction
 from service.tenancy import issuers, tenants
 from service.tenancy.issuers import IssuerRegistration, usable_keys
 
-__all__ = ["IssuerDirectory", "IssuerRegistration", "usable_keys"]
+__all__ = ["ClientTenant", "IssuerDirectory", "IssuerRegistration", "usable_keys"]
+
+# The tenant of an unrevoked service client, None for a revoked or unknown one: the owner of
+# `service_clients` (service/clients/clients.py, a layer above) reads it; the composition root passes it in.
+ClientTenant = Callable[[asyncpg.Connection, UUID], Awaitable[UUID | None]]
 
 
 class _TTLCache:
@@ -51,8 +56,9 @@ class _TTLCache:
 
 
 class IssuerDirectory:
-    def __init__(self, pool: asyncpg.Pool, cache_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float, client_tenant: ClientTenant) -> None:
         self._pool = pool
+        self._client_tenant = client_tenant
         self._issuers = _TTLCache(cache_seconds)
         self._tenants = _TTLCache(cache_seconds)
         self._clients = _TTLCache(cache_seconds)
@@ -82,9 +88,7 @@ class IssuerDirectory:
         cached = self._clients.get(client_id)
         if cached is None:
             async with auth_lookup_transaction(self._pool) as conn:
-                tenant_id = await conn.fetchval(
-                    "SELECT tenant_id FROM service_clients WHERE id = $1 AND revoked_at IS NULL", client_id
-                )
+                tenant_id = await self._client_tenant(conn, client_id)
             cached = tenant_id or "revoked"
             self._clients.put(client_id, cached)
         return None if cached == "revoked" else cached

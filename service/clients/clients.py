@@ -25,6 +25,7 @@ from service.db import keyset
 from service.db.pool import auth_lookup_transaction, tenant_transaction
 from service.errors import Conflict, NotFound
 from service.i18n import msg
+from service.tenancy import tenants
 from service.tenancy.fields import Name
 
 ClientScope = Literal["people:write", "org-units:write", "scores:read", "aggregates:read", "webhooks:manage"]
@@ -200,6 +201,14 @@ def grant_scopes(requested: str | None, granted: list[str]) -> list[str]:
     return _ordered(wanted)
 
 
+async def unrevoked_tenant(conn: asyncpg.Connection, client_id: UUID) -> UUID | None:
+    """The tenant of a service client that is not revoked (an auth-lookup connection: before the
+    tenant is known, service/auth/directory.py); None for a revoked or unknown client."""
+    return await conn.fetchval(
+        "SELECT tenant_id FROM service_clients WHERE id = $1 AND revoked_at IS NULL", client_id
+    )
+
+
 async def authenticate_client(
     pool: asyncpg.Pool, client_id: UUID, secret: str, requested_scope: str | None
 ) -> ClientGrant:
@@ -212,16 +221,16 @@ async def authenticate_client(
     presented = hash_secret(secret)
     async with auth_lookup_transaction(pool) as conn:
         row = await conn.fetchrow(
-            f"""SELECT c.tenant_id, t.status AS tenant_status, {_CREDENTIALS}
-                FROM service_clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1""",
-            client_id,
+            f"SELECT c.tenant_id, {_CREDENTIALS} FROM service_clients c WHERE c.id = $1", client_id
         )
+        # read for an unknown client too (a tenant that cannot exist), so both paths do the same work
+        tenant_status = await tenants.status_of(conn, row["tenant_id"] if row is not None else UUID(int=0))
     if not _accepts(row, presented):
         raise ClientAuthFailed("client authentication failed")
     assert row is not None
     if row["revoked"]:
         raise ClientAuthFailed("this client has been revoked")
-    if row["tenant_status"] != "active":
+    if tenant_status != "active":
         raise ClientAuthFailed("this client's tenant is suspended")
     scopes = grant_scopes(requested_scope, row["scopes"])
     async with tenant_transaction(pool, row["tenant_id"]) as conn:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.auth.principal import Principal
 from service.db.pool import auth_lookup_transaction
+from service.tenancy import tenants
 
 TOUCH_AFTER = timedelta(seconds=60)
 HOLD_SECRET = timedelta(minutes=5)  # a secret not shown this soon after it was made is never shown
@@ -101,16 +102,18 @@ async def find(pool: asyncpg.Pool, session_id: str) -> ConsoleSession | None:
     """The live session of a cookie value, with its tenant's name; None when unknown, expired or suspended."""
     async with auth_lookup_transaction(pool) as conn:
         row = await conn.fetchrow(
-            "SELECT s.tenant_id, t.name AS tenant_name, s.id_hash, s.subject, s.issuer, s.roles, s.locale, "
+            "SELECT s.tenant_id, s.id_hash, s.subject, s.issuer, s.roles, s.locale, "
             "s.csrf_token, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at "
-            "FROM console_sessions s JOIN tenants t ON t.id = s.tenant_id "
-            "WHERE s.id_hash = $1 AND t.status = 'active' "
-            "AND s.idle_expires_at > now() AND s.absolute_expires_at > now()",
+            "FROM console_sessions s "
+            "WHERE s.id_hash = $1 AND s.idle_expires_at > now() AND s.absolute_expires_at > now()",
             id_hash(session_id),
         )
-    if row is None:
+        name = await tenants.active_name(conn, row["tenant_id"]) if row is not None else None
+    if row is None or name is None:
         return None
-    return ConsoleSession(**{**dict(row), "roles": frozenset(row["roles"])}, seal_key=seal_key(session_id))
+    return ConsoleSession(
+        **{**dict(row), "tenant_name": name, "roles": frozenset(row["roles"])}, seal_key=seal_key(session_id)
+    )
 
 
 async def touch(conn: asyncpg.Connection, session: ConsoleSession, idle_seconds: float) -> None:

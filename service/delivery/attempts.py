@@ -54,6 +54,7 @@ from service.items.views import (
     one_language,
 )
 from service.rubrics.model import Localized
+from service.sittings import attempts as sittings
 from service.tenancy import org_units
 from service.tenancy.people import Person
 from service.xapi import outbox as xapi_outbox
@@ -194,42 +195,19 @@ _FORMS_MAX = 1_000
 _adaptive_attempts: OrderedDict[tuple[UUID, str, UUID], bool] = OrderedDict()
 _forms: dict[frozenset[tuple[str, AnswerRule]], dict[str, AnswerRule]] = {}
 
-_ATTEMPT = """
-    SELECT t.id, a.code AS assessment, t.number, t.status, t.started_at, t.deadline,
-           CASE WHEN t.deadline IS NULL THEN NULL
-                ELSE greatest(0, extract(epoch FROM t.deadline - clock_timestamp()))::float8 END AS seconds_left,
-           t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
-           (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
-              AND r.answer <> '{}'::jsonb)::int AS answered,
-           clock_timestamp() AS server_time
-    FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-"""
-
-_DUE = "t.deadline IS NOT NULL AND t.deadline + make_interval(secs => t.grace_seconds) < now()"
-
 
 async def submit_overdue(
     conn: asyncpg.Connection, *, person_id: UUID | None = None, limit: int | None = None
 ) -> int:
     """Submit, with what was saved, attempts past their deadline and grace (of one person, or any, at
     most `limit`; attempts another transaction holds are left for the next call)."""
-    rows = await conn.fetch(
-        f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
-            WHERE t.id IN (SELECT t.id FROM attempts t
-                           WHERE t.status = 'in_progress' AND {_DUE} AND ($1::uuid IS NULL OR t.person_id = $1)
-                           ORDER BY t.deadline LIMIT $2 FOR UPDATE SKIP LOCKED)
-            RETURNING t.id""",
-        person_id,
-        limit,
-    )
-    await pipeline.submitted(
-        conn, [row["id"] for row in rows], reason="submitted at the deadline", scored_by="deadline"
-    )
-    return len(rows)
+    submitted = await sittings.submit_overdue(conn, person_id, limit)
+    await pipeline.submitted(conn, submitted, reason="submitted at the deadline", scored_by="deadline")
+    return len(submitted)
 
 
 async def _summary(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
-    row = await conn.fetchrow(_ATTEMPT + " WHERE t.id = $1 AND t.person_id = $2", attempt_id, person.id)
+    row = await sittings.summary(conn, person.id, attempt_id)
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     return msgspec.convert(dict(row), AttemptSummary)
@@ -260,11 +238,7 @@ async def my_assessments(
     await submit_overdue(conn, person_id=person.id)
     assigned = await _assigned(conn, tenant_id, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
-    for row in await conn.fetch(
-        "SELECT assessment_id, id, number, status, started_at, deadline, submitted_at FROM attempts "
-        "WHERE person_id = $1 ORDER BY number",
-        person.id,
-    ):
+    for row in await sittings.of_person(conn, person.id):
         attempts.setdefault(row["assessment_id"], []).append(
             MyAttempt(
                 row["id"],
@@ -341,12 +315,7 @@ async def shows_image(conn: asyncpg.Connection, person: Person, image_id: str) -
     """Whether an item shown on a form of one of the person's attempts shows the image (stem or
     option): a candidate may fetch those images and no others (in an adaptive section, only of the
     items administered and the current one)."""
-    for row in await conn.fetch(
-        "SELECT t.id, t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive "
-        "FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE t.person_id = $1",
-        person.id,
-    ):
+    for row in await sittings.forms_of_person(conn, person.id):
         form = msgspec.convert(row["form"], list[Placement])
         if row["adaptive"]:  # an adaptive section's pool is on the form; only what was shown counts
             _, paths = await _adaptive_paths(conn, person, row["id"])
@@ -375,11 +344,7 @@ async def start(
     assessment = found[0].published
     assessment_id, content = assessment.id, assessment.content
     await submit_overdue(conn, person_id=person.id)
-    existing = await conn.fetch(
-        "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
-        assessment_id,
-        person.id,
-    )
+    existing = await sittings.numbered(conn, assessment_id, person.id)
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
@@ -417,8 +382,8 @@ async def start(
     factor = await assessments.extra_time_factor(conn, assessment_id, person.id)
     limit = content.time_limit_minutes * 60 if content.time_limit_minutes else None
     number = len(existing) + 1
-    row = await conn.fetchrow(
-        _START,
+    row = await sittings.insert(
+        conn,
         assessment_id,
         person.id,
         number,
@@ -430,12 +395,7 @@ async def start(
         content.grace_seconds,
     )
     if row is None:  # a concurrent start of the same attempt won
-        attempt_id = await conn.fetchval(
-            "SELECT id FROM attempts WHERE assessment_id = $1 AND person_id = $2 AND number = $3",
-            assessment_id,
-            person.id,
-            number,
-        )
+        attempt_id = await sittings.id_of(conn, assessment_id, person.id, number)
         if attempt_id is None:  # a concurrent numbered start took another number
             raise StartRefused(
                 msg("another attempt was started at the same moment; list your attempts and retry")
@@ -450,21 +410,6 @@ async def start(
         return await _state(conn, person, summary.id, locale), True
     items = await published.views(conn, assessment.tenant_id, form, locale)
     return _assembled(summary, content.title, content.instructions, items, [], locale), True
-
-
-# The new attempt's summary straight from the insert: nothing is answered yet.
-_START = """
-    INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, time_limit_seconds,
-                          extra_time_factor, deadline, grace_seconds)
-    VALUES ($1, $2, $3, $4, $5, $6, $7::int, coalesce($8::numeric, 1),
-            now() + make_interval(secs => ($7::int * coalesce($8::numeric, 1))::float8), $9)
-    ON CONFLICT DO NOTHING
-    RETURNING id, number, status, started_at, deadline,
-              CASE WHEN deadline IS NULL THEN NULL
-                   ELSE greatest(0, extract(epoch FROM deadline - clock_timestamp()))::float8 END AS seconds_left,
-              extra_time_factor::float8 AS extra_time_factor, submitted_at, submitted_by, item_count,
-              clock_timestamp() AS server_time
-"""
 
 
 def _assembled(
@@ -496,13 +441,7 @@ def _assembled(
 async def _form(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, attempt_id: UUID
 ) -> list[FrozenItem]:
-    row = await conn.fetchrow(
-        "SELECT t.form, jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE t.id = $1 AND t.person_id = $2",
-        attempt_id,
-        person.id,
-    )
+    row = await sittings.form_of(conn, person.id, attempt_id)
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     _held_adaptive((tenant_id, person.external_id, attempt_id), row["adaptive"])
@@ -518,22 +457,12 @@ async def resume(
     return await _state(conn, person, attempt_id, locale)
 
 
-_STATE = (
-    _ATTEMPT.replace(
-        "SELECT t.id,",
-        "SELECT t.tenant_id, t.form, a.content->'title' AS title, a.content->'instructions' AS instructions, "
-        "jsonb_path_exists(a.content, '$.sections[*].adaptive') AS adaptive, t.id,",
-    )
-    + " WHERE t.id = $1 AND t.person_id = $2"
-)
-
-
 async def _state(
     conn: asyncpg.Connection, person: Person, attempt_id: UUID, locale: str | None
 ) -> AttemptState:
     """The attempt's state, once overdue attempts are submitted: its summary, form and title in one
     read, the item views (rendered once per worker), the saved answers."""
-    row = await conn.fetchrow(_STATE, attempt_id, person.id)
+    row = await sittings.state(conn, person.id, attempt_id)
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     fields = dict(row)
@@ -544,11 +473,7 @@ async def _state(
     items = await published.views(conn, tenant_id, msgspec.convert(form, list[Placement]), locale)
     answers = [
         SavedAnswer(r["item_ref"], msgspec.convert(r["answer"], Answer), r["revision"], r["saved_at"])
-        for r in await conn.fetch(
-            "SELECT item_ref, answer, revision, saved_at FROM responses "
-            "WHERE attempt_id = $1 ORDER BY item_ref",
-            attempt_id,
-        )
+        for r in await sittings.saved_answers(conn, attempt_id)
     ]
     if not is_adaptive:
         return _assembled(summary, title, instructions, items, answers, locale)
@@ -576,33 +501,18 @@ async def _adaptive_paths(
     """The attempt's adaptive sections and their paths replayed from the saved answers (continuing
     the paths `after`, replayed earlier in this transaction); `lock` holds the attempt row until
     commit, so saves to adaptive items of one attempt take turns."""
-    row = await conn.fetchrow(
-        "SELECT t.tenant_id, t.seed, a.content FROM attempts t "
-        "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE t.id = $1 AND t.person_id = $2" + (" FOR UPDATE OF t" if lock else ""),
-        attempt_id,
-        person.id,
-    )
+    row = await sittings.seed_and_content(conn, person.id, attempt_id, lock=lock)
     if row is None:
         raise NotFound(msg("no attempt {attempt_id}", attempt_id=attempt_id))
     content = msgspec.convert(row["content"], AssessmentContent)
     if not adaptive.has_adaptive(content):
         return [], []
     sections = await adaptive.prepare(conn, row["tenant_id"], content)
-    answers = await _answers(conn, [attempt_id])
+    answers = await sittings.answers(conn, [attempt_id])
     mine = answers.get(attempt_id, {})
     return sections, [
         adaptive.replay(s, row["seed"], mine, after[i] if after else None) for i, s in enumerate(sections)
     ]
-
-
-async def _answers(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, dict[str, Answer]]:
-    found: dict[UUID, dict[str, Answer]] = {}
-    for r in await conn.fetch(
-        "SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])", attempt_ids
-    ):
-        found.setdefault(r["attempt_id"], {})[r["item_ref"]] = msgspec.convert(r["answer"], Answer)
-    return found
 
 
 def _shared(rules: dict[str, AnswerRule]) -> dict[str, AnswerRule]:
@@ -647,9 +557,8 @@ async def _views_of(
     return views
 
 
-# The save's context, person check and guarded upsert, in one call (migration 0023): on its own
-# (autocommit) one round trip, in a tenant transaction part of it.
-_SAVE = "SELECT * FROM save_answer($1, $2, $3, $4, $5, $6, $7)"
+# The save's context, person check and guarded upsert, in one call (`save_answer`, the store's).
+_SAVE = sittings.SAVE_ANSWER
 
 
 async def _why_closed(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptClosed:
@@ -703,15 +612,7 @@ async def _adaptive_attempt(
     key = (tenant_id, person.external_id, attempt_id)
     found = _adaptive_attempts.get(key)
     if found is None:
-        found = bool(
-            await conn.fetchval(
-                "SELECT jsonb_path_exists(a.content, '$.sections[*].adaptive') FROM attempts t "
-                "JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-                "WHERE t.id = $1 AND t.person_id = $2",
-                attempt_id,
-                person.id,
-            )
-        )
+        found = bool(await sittings.is_adaptive(conn, person.id, attempt_id))
         _held_adaptive(key, found)
     return found
 
@@ -817,13 +718,7 @@ async def save_batch(
 
 async def submit(conn: asyncpg.Connection, person: Person, attempt_id: UUID) -> AttemptSummary:
     """Submit once; a retry (or a submit after the server's deadline submission) returns the stored result."""
-    by = await conn.fetchval(
-        f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(),
-                   submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
-            WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' RETURNING submitted_by""",
-        attempt_id,
-        person.id,
-    )
+    by = await sittings.mark_submitted(conn, person.id, attempt_id)
     if by is not None:  # this call submitted it: score in the same transaction
         await pipeline.submitted(conn, [attempt_id], reason="submitted", scored_by=by)
     return await _summary(conn, person, attempt_id)
@@ -837,13 +732,5 @@ async def set_accommodation(
     granted, assessment_id, person_id, factor = await assessments.store_accommodation(
         conn, code, external_id, data
     )
-    deadline = await conn.fetchval(
-        """UPDATE attempts SET extra_time_factor = $3::numeric,
-                  deadline = started_at + make_interval(secs => (time_limit_seconds * $3::numeric)::float8)
-           WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress' AND time_limit_seconds IS NOT NULL
-           RETURNING deadline""",
-        assessment_id,
-        person_id,
-        factor,
-    )
+    deadline = await sittings.extend_running(conn, assessment_id, person_id, factor)
     return msgspec.structs.replace(granted, running_attempt_deadline=deadline)

@@ -11,12 +11,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import draft_forms, id_by_code
+from service.assessments.assessments import content_and_forms, draft_forms, id_by_code
 from service.assessments.forms import FrozenItem, draw_form
 from service.assessments.model import AssessmentContent
 from service.delivery.attempts import new_form, views_for
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.sittings import attempts as sittings
 from service.tenancy.org_units import subtree_bounds
 
 
@@ -43,7 +44,7 @@ class AttemptRow(msgspec.Struct):
 
 
 async def preview_form(conn: asyncpg.Connection, code: str, seed: int) -> FormPreview:
-    row = await conn.fetchrow("SELECT status, content, forms FROM assessments WHERE code = $1", code)
+    row = await content_and_forms(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     content = msgspec.convert(row["content"], AssessmentContent)
@@ -75,40 +76,23 @@ async def list_attempts(
         raise Unprocessable(
             msg("no such org unit"), [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")]
         ) from None
-    rows = await conn.fetch(
-        """SELECT t.id, p.external_id, t.number, t.status, t.started_at, t.deadline,
-                  t.extra_time_factor::float8 AS extra_time_factor, t.submitted_at, t.submitted_by, t.item_count,
-                  (SELECT count(*) FROM responses r WHERE r.tenant_id = t.tenant_id AND r.attempt_id = t.id
-                     AND r.answer <> '{}'::jsonb)::int AS answered
-           FROM attempts t JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-           WHERE t.assessment_id = $1 AND ($2::text IS NULL OR t.status = $2) AND ($3::uuid IS NULL OR t.id > $3)
-             AND ($5::text IS NULL OR EXISTS (
-                 SELECT 1 FROM org_units u WHERE u.tenant_id = t.tenant_id
-                 AND u.id = coalesce(t.org_unit_id, p.org_unit_id) AND u.path >= $5 AND u.path < $6))
-             AND ($7::timestamptz IS NULL OR t.submitted_at >= $7)
-             AND ($8::timestamptz IS NULL OR t.submitted_at < $8)
-           ORDER BY t.id LIMIT $4""",
+    rows = await sittings.listed(
+        conn,
         assessment_id,
-        status,
-        after,
-        limit,
-        low,
-        high,
-        submitted_from,
-        submitted_to,
+        status=status,
+        after=after,
+        limit=limit,
+        low=low,
+        high=high,
+        submitted_from=submitted_from,
+        submitted_to=submitted_to,
     )
     return [msgspec.convert(dict(row), AttemptRow) for row in rows]
 
 
 async def attempt_of(conn: asyncpg.Connection, code: str, attempt_id: UUID) -> None:
     """404 unless the attempt belongs to the assessment."""
-    found = await conn.fetchval(
-        "SELECT 1 FROM attempts t JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id "
-        "WHERE a.code = $1 AND t.id = $2",
-        code,
-        attempt_id,
-    )
-    if found is None:
+    if not await sittings.of_assessment(conn, code, attempt_id):
         raise NotFound(
             msg("assessment '{code}' has no attempt {attempt_id}", code=code, attempt_id=attempt_id)
         )

@@ -25,10 +25,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.assessments.assessments import stored_by_code
 from service.assessments.model import AssessmentContent
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg, render
 from service.results import xlsx
+from service.sittings import attempts as sittings
+from service.tenancy import org_units
 
 
 class UnitRef(msgspec.Struct):
@@ -86,20 +89,11 @@ class _Scope(msgspec.Struct, frozen=True):
 
 
 async def _audience(conn: asyncpg.Connection, code: str) -> _Audience:
-    row = await conn.fetchrow("SELECT id, content FROM assessments WHERE code = $1", code)
+    row = await stored_by_code(conn, code)
     if row is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     audience = msgspec.convert(row["content"], AssessmentContent).audience
-    paths = (
-        [
-            r["path"]
-            for r in await conn.fetch(
-                "SELECT path FROM org_units WHERE code = ANY($1::text[])", audience.org_units
-            )
-        ]
-        if audience.org_units
-        else []
-    )
+    paths = await org_units.paths_of(conn, audience.org_units) if audience.org_units else []
     if audience.org_units and not paths:  # listed units the tree no longer has: only the named people
         return _Audience(row["id"], list(audience.people), [], [], False)
     return _Audience(
@@ -114,18 +108,13 @@ async def _audience(conn: asyncpg.Connection, code: str) -> _Audience:
 async def _scope(conn: asyncpg.Connection, unit: str | None) -> _Scope:
     if unit is None:
         return _Scope(None, None, None, -1, [])
-    row = await conn.fetchrow("SELECT id, code, name, path, depth FROM org_units WHERE code = $1", unit)
+    row = await org_units.unit_by_code(conn, unit)
     if row is None:
         raise Unprocessable(
             msg("no such org unit"),
             [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")],
         )
-    ancestors = [
-        UnitRef(r["code"], r["name"])
-        for r in await conn.fetch(
-            "SELECT code, name FROM org_units WHERE starts_with($1, path) ORDER BY depth", row["path"]
-        )
-    ]
+    ancestors = [UnitRef(u.code, u.name) for u in await org_units.ancestry(conn, row["code"])]
     return _Scope(UnitRef(row["code"], row["name"]), row["id"], row["path"], row["depth"], ancestors)
 
 
@@ -152,7 +141,7 @@ _IN_SCOPE = "($6::text IS NULL OR starts_with(u.path, $6))"
 def _tallied(table: str, measures: str) -> str:
     return f"""
     SELECT {_CHILD} AS child, {measures}
-    FROM {table} t LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = t.org_unit_id
+    FROM {table} t LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "t.org_unit_id")} u ON true
     WHERE (t.org_unit_id IS NULL OR u.id IS NOT NULL) AND {_in_filter("t.category")} AND {_IN_SCOPE}
       AND $2::text[] IS NOT NULL AND {"$1::uuid IS NOT NULL" if table == "audience_tallies" else "t.assessment_id = $1"}
     GROUP BY 1"""
@@ -170,10 +159,8 @@ _TALLIED_PARTICIPATION = _tallied(
 _NAMED = f"""
     SELECT {_CHILD} AS child, count(*)::int AS audience, count(*) FILTER (WHERE x.started)::int AS started,
            count(*) FILTER (WHERE x.submitted)::int AS submitted
-    FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
-    CROSS JOIN LATERAL (
-        SELECT count(*) > 0 AS started, coalesce(bool_or(a.status = 'submitted'), false) AS submitted
-        FROM attempts a WHERE a.tenant_id = p.tenant_id AND a.assessment_id = $1 AND a.person_id = p.id) x
+    FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
+    CROSS JOIN LATERAL {sittings.sat("p.id", "p.tenant_id", "$1")} x
     WHERE p.active AND p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
     GROUP BY 1"""
 
@@ -187,15 +174,7 @@ async def participation(conn: asyncpg.Connection, code: str, unit: str | None) -
     people attached to `unit` itself (at the top: people in no unit) when there are any."""
     audience = await _audience(conn, code)
     scope = await _scope(conn, unit)
-    children = await conn.fetch(
-        """SELECT c.id, c.code, c.name,
-                  EXISTS (SELECT 1 FROM org_units g WHERE g.tenant_id = c.tenant_id AND g.parent_id = c.id)
-                      AS has_children
-           FROM org_units c WHERE """
-        + ("c.parent_id IS NULL AND $1::uuid IS NULL" if scope.unit_id is None else "c.parent_id = $1")
-        + " ORDER BY c.code",
-        scope.unit_id,
-    )
+    children = await org_units.children(conn, scope.unit_id)
     # '/a/b/' split on '/' is '', a, b, '': a unit at depth d is segment d + 2, its children d + 3.
     args = (
         audience.id,
@@ -231,10 +210,9 @@ async def not_started(conn: asyncpg.Connection, code: str, unit: str | None) -> 
     scope = await _scope(conn, unit)
     rows = await conn.fetch(
         f"""SELECT p.external_id, p.display_name AS name, u.code AS unit, u.name AS unit_name
-            FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+            FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
             WHERE {_IN_AUDIENCE} AND ($6::text IS NULL OR starts_with(u.path, $6))
-              AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.tenant_id = p.tenant_id
-                              AND t.assessment_id = $1 AND t.person_id = p.id)
+              AND NOT {sittings.has_attempt("p.id", "p.tenant_id", "$1")}
             ORDER BY u.code NULLS FIRST, p.external_id""",
         audience.id,
         audience.named,

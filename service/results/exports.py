@@ -40,7 +40,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_by_code
+from service.assessments.assessments import codes_by_id, id_by_code
 from service.db import keyset
 from service.db.pool import operator_transaction, tenant_transaction
 from service.errors import Conflict, DomainError, NotFound
@@ -48,6 +48,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.results import feed, score_workbook
+from service.sittings import attempts as sittings
 from service.tenancy import tenants
 
 log = logging.getLogger("assess.exports")
@@ -97,12 +98,12 @@ class Gone(DomainError):
 
 
 _SELECT = (
-    """SELECT e.id, a.code AS assessment, e.format, e.language, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
+    """SELECT e.id, e.assessment_id, e.format, e.language, e.status, e.rows_total, e.rows_done, e.bytes, e.sha256,
                     e.error, e.requested_by, e.created_at, e.started_at, e.finished_at, e.expires_at, e.chunk_bytes,
                     """
     + queue.LEASE_COLUMNS
     + """
-             FROM score_exports e JOIN assessments a ON a.tenant_id = e.tenant_id AND a.id = e.assessment_id"""
+             FROM score_exports e"""
     + queue.join("e")
 )
 
@@ -116,8 +117,10 @@ _SETTLE = """
     DELETE FROM score_export_chunks WHERE export_id IN (SELECT id FROM expired)"""
 
 
-def _export(row: asyncpg.Record) -> ScoreExport:
-    return msgspec.convert({k: v for k, v in dict(row).items() if k != "chunk_bytes"}, ScoreExport)
+def _export(row: asyncpg.Record, codes: dict[UUID, str]) -> ScoreExport:
+    """`codes`: the assessments' codes by id (from their owner)."""
+    fields = {k: v for k, v in dict(row).items() if k not in ("chunk_bytes", "assessment_id")}
+    return msgspec.convert({**fields, "assessment": codes[row["assessment_id"]]}, ScoreExport)
 
 
 async def settle(conn: asyncpg.Connection, export_id: UUID | None = None) -> None:
@@ -165,7 +168,8 @@ async def stored(conn: asyncpg.Connection, export_id: UUID) -> StoredFile:
     row = await conn.fetchrow(_SELECT + " WHERE e.id = $1", export_id)
     if row is None:
         raise NotFound(msg("no score export {export_id}", export_id=export_id))
-    return StoredFile(_export(row), row["chunk_bytes"])
+    codes = await codes_by_id(conn, [row["assessment_id"]])
+    return StoredFile(_export(row, codes), row["chunk_bytes"])
 
 
 async def downloadable(conn: asyncpg.Connection, export_id: UUID) -> StoredFile:
@@ -197,7 +201,8 @@ async def list_exports(
     rows = await conn.fetch(
         _SELECT + " WHERE " + keyset.newest_first("e", 1), *keyset.arguments(after, limit)
     )
-    return [_export(row) for row in rows]
+    codes = await codes_by_id(conn, list({row["assessment_id"] for row in rows})) if rows else {}
+    return [_export(row, codes) for row in rows]
 
 
 async def delete(conn: asyncpg.Connection, export_id: UUID) -> None:
@@ -235,8 +240,8 @@ class _Abandoned(Exception):
     """The job was deleted, or declared dead, while this worker was still running it."""
 
 
-_COUNT = """SELECT count(*) FROM scores s JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-            WHERE s.current AND t.assessment_id = (SELECT id FROM assessments WHERE code = $1)"""
+_COUNT = f"""SELECT count(*) FROM scores s CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+            WHERE s.current AND t.assessment_id = $1"""
 
 
 async def _commit(
@@ -289,7 +294,7 @@ async def _render(
     async with tenant_transaction(
         job.pool, job.tenant_id, isolation="repeatable_read", readonly=True
     ) as snapshot:
-        total = await snapshot.fetchval(_COUNT, code)
+        total = await snapshot.fetchval(_COUNT, await id_by_code(snapshot, code))
         await _commit(job, 0, b"", "rows_total = $2", total)
         async for data, count in _batches(snapshot, job, code, fmt, language):
             digest.update(data)
@@ -324,18 +329,18 @@ async def run(job: Job) -> None:
         found = await conn.fetchrow(
             """UPDATE score_exports e SET status = 'running', started_at = coalesce(e.started_at, now()),
                       rows_done = 0, bytes = 0, rows_total = NULL
-               FROM assessments a WHERE e.id = $1 AND e.status IN ('queued', 'running')
-                    AND a.tenant_id = e.tenant_id AND a.id = e.assessment_id
-               RETURNING a.code, e.format, e.language, e.chunk_bytes""",
+               WHERE e.id = $1 AND e.status IN ('queued', 'running')
+               RETURNING e.assessment_id, e.format, e.language, e.chunk_bytes""",
             job.id,
         )
         await conn.execute("DELETE FROM score_export_chunks WHERE export_id = $1", job.id)
         if found is None:  # deleted, or failed, before it started
             await job.complete(conn)
             return
+        code = (await codes_by_id(conn, [found["assessment_id"]]))[found["assessment_id"]]
     await job.checkpoint()
     try:
-        await _render(job, found["code"], found["format"], found["language"], found["chunk_bytes"], retention)
+        await _render(job, code, found["format"], found["language"], found["chunk_bytes"], retention)
     except _Abandoned:
         log.info("score export %s was deleted or failed while it ran: stopped", job.id)
         await _discard(job)

@@ -30,13 +30,14 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_by_code, stored_by_code
+from service.assessments.assessments import assessment_facts, id_by_code, stored_by_code
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import credentials, xlsx
 from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
-from service.tenancy.tree import subtree_range
+from service.sittings import attempts as sittings
+from service.tenancy import org_units, people
 
 
 class DimensionResult(msgspec.Struct):
@@ -82,25 +83,24 @@ class FeedPage(msgspec.Struct):
     has_more: bool
 
 
-_ROW = """
+_ROW = f"""
     SELECT p.external_id AS person, a.code AS assessment, s.attempt_id, t.number AS attempt_number,
            s.version AS score_version, s.status, s.current,
            coalesce(r.attempt_id = s.attempt_id AND s.current, false) AS counted,
            s.document->'provenance'->>'framework' AS framework,
-           (SELECT v.version FROM framework_versions v WHERE v.content_hash = s.document->'provenance'->>'framework_hash'
-            ORDER BY v.version DESC LIMIT 1) AS framework_version,
+           {frameworks.version_of_hash("s.document->'provenance'->>'framework_hash'")} AS framework_version,
            s.overall_scaled, s.overall_level,
            coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
                                                          'level', d->'level'))
                      FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
            u.code AS org_unit, coalesce(t.category, p.category) AS category, t.submitted_at,
-           s.created_at AS scored_at, s.reason{extra}
+           s.created_at AS scored_at, s.reason{{extra}}
     FROM scores s
-    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+    CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+    CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
+    CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
     LEFT JOIN results r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
-    LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)"""
+    LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)")} u ON true"""
 
 _POSITION = re.compile(r"^([0-9a-f-]{36}):(\d{1,9})$")
 # Positions handed out before they were opaque carried the transaction id first; still accepted,
@@ -149,18 +149,13 @@ async def _filters(
     conn: asyncpg.Connection, assessment: str | None, under: str | None, person: str | None
 ) -> tuple[UUID | None, str | None, str | None, UUID | None]:
     assessment_id = person_id = None
-    low = high = None
     if assessment is not None:
         assessment_id = await id_by_code(conn, assessment)
         if assessment_id is None:
             raise NotFound(msg("no assessment '{code}'", code=assessment))
-    if under is not None:
-        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", under)
-        if path is None:
-            raise NotFound(msg("no org unit '{code}'", code=under))
-        low, high = subtree_range(path)
+    low, high = await org_units.subtree_bounds(conn, under)
     if person is not None:
-        person_id = await conn.fetchval("SELECT id FROM people WHERE external_id = $1", person)
+        person_id = await people.id_by_external_id(conn, person)
         if person_id is None:
             raise NotFound(msg("no person '{external_id}'", external_id=person))
     return assessment_id, low, high, person_id
@@ -221,10 +216,9 @@ async def latest(
     assessment_id, _, _, person_id = await _filters(conn, assessment, None, person)
     rows = await conn.fetch(
         _ROW.format(extra="")
-        + """
-        JOIN LATERAL (SELECT max(x.number) AS number FROM attempts x WHERE x.tenant_id = t.tenant_id
-                      AND x.assessment_id = t.assessment_id AND x.person_id = t.person_id
-                      AND x.status = 'submitted') newest ON newest.number = t.number
+        + f"""
+        JOIN LATERAL {sittings.newest_submitted("t.tenant_id", "t.assessment_id", "t.person_id")} newest
+          ON newest.number = t.number
         WHERE s.current AND ($1::uuid IS NULL OR t.assessment_id = $1) AND ($2::uuid IS NULL OR t.person_id = $2)
           AND ($3::text IS NULL OR (p.external_id || E'\\x1f' || a.code) > $3)
         ORDER BY p.external_id || E'\\x1f' || a.code LIMIT $4""",

@@ -19,15 +19,17 @@ from service.assessments.assessments import id_by_code
 from service.db.pool import tenant_transaction
 from service.errors import NotFound
 from service.i18n import msg
-from service.items.views import Answer
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.scoring.engine import ScoreDocument
 from service.scoring.item_dif import DifAccumulator
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
+from service.sittings import attempts as sittings
 from service.tenancy import org_units
 
 BATCH = 1000
+# A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
+_ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
 
 
 class StatisticsRun(msgspec.Struct):
@@ -48,11 +50,11 @@ class StatisticsRun(msgspec.Struct):
 
 
 _SELECT = (
-    """SELECT r.id, a.code AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
+    """SELECT r.id, $1::text AS assessment, r.status, r.total, r.processed, r.result, r.error, r.requested_by,
                     r.created_at, r.finished_at, """
     + queue.LEASE_COLUMNS
     + """
-             FROM statistics_runs r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+             FROM statistics_runs r"""
     + queue.join("r")
 )
 
@@ -62,8 +64,8 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
     total = await conn.fetchval(
-        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
-        "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
+        f"SELECT count(*) FROM scores s CROSS JOIN LATERAL {_ATTEMPT} "
+        "WHERE s.current AND s.status = 'final' AND t.assessment_id = $1",
         assessment_id,
     )
     run_id = await conn.fetchval(
@@ -78,9 +80,12 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
 
 async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = None) -> StatisticsRun:
     """A run, or the latest one of the assessment."""
+    assessment_id = await id_by_code(conn, code)
     row = await conn.fetchrow(
-        _SELECT + " WHERE a.code = $1 AND ($2::uuid IS NULL OR r.id = $2) ORDER BY r.created_at DESC LIMIT 1",
+        _SELECT
+        + " WHERE r.assessment_id = $2 AND ($3::uuid IS NULL OR r.id = $3) ORDER BY r.created_at DESC LIMIT 1",
         code,
+        assessment_id,
         run_id,
     )
     if row is None:
@@ -113,28 +118,22 @@ async def run(job: Job) -> None:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
             rows = await conn.fetch(
-                """SELECT t.id, t.category, t.org_unit_id, s.document FROM attempts t
-                   JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
-                     AND s.status = 'final'
-                   WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+                f"""SELECT t.id, t.category, t.org_unit_id, s.document FROM scores s CROSS JOIN LATERAL {_ATTEMPT}
+                   WHERE s.current AND s.status = 'final'
+                     AND t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
                 assessment_id,
                 after,
                 BATCH,
             )
             if not rows:
                 break
-            answers: dict[UUID, dict[str, Answer]] = {row["id"]: {} for row in rows}
-            for r in await conn.fetch(
-                "SELECT attempt_id, item_ref, answer FROM responses WHERE attempt_id = ANY($1::uuid[])",
-                list(answers),
-            ):
-                answers[r["attempt_id"]][r["item_ref"]] = msgspec.convert(r["answer"], Answer)
+            answers = await sittings.answers(conn, [row["id"] for row in rows])
             units = await org_units.code_paths(
                 conn, list({r["org_unit_id"] for r in rows if r["org_unit_id"]})
             )
             for row in rows:
                 document = msgspec.convert(row["document"], ScoreDocument)
-                accumulator.add(document, answers[row["id"]])
+                accumulator.add(document, answers.get(row["id"], {}))
                 differential.add(document, row["category"], units.get(row["org_unit_id"]))
             await conn.execute(
                 "UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1", run_id, len(rows)

@@ -16,11 +16,13 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_by_code
+from service.assessments.assessments import assessment_facts, id_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.sittings import attempts as sittings
+from service.tenancy import people
 from service.tenancy.fields import CODE_PATTERN
-from service.tenancy.org_units import subtree_bounds
+from service.tenancy.org_units import in_subtree, subtree_bounds
 
 # Ratings an open task still needs (double marking with no rating yet: two; otherwise one).
 _NEEDED = """CASE WHEN coalesce((a.content->'marking'->>'double')::boolean, false)
@@ -38,15 +40,24 @@ OPEN_TO = f"""NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = t.tenant_i
 
 RATER_PATTERN = r"^[^\x00-\x1f]+$"
 
+# A task's attempt (`at`) and assessment (`a`), from their owners: the planner joins the tables.
+TASK_ATTEMPT = f"""CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at
+    CROSS JOIN LATERAL {assessment_facts("at.tenant_id", "at.assessment_id")} a"""
+
+
+def allocated_to(rater: str) -> str:
+    """SQL: true when the task (alias t) is allocated to the rater (`rater`: its SQL)."""
+    return (
+        f"EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id AND l.task_id = t.id "
+        f"AND l.rater = {rater})"
+    )
+
 
 async def open_to(conn: asyncpg.Connection, task_id: UUID, rater: str) -> bool:
     """Whether the rater may rate this task now (its slots not all reserved for others)."""
     return bool(
         await conn.fetchval(
-            f"""SELECT {OPEN_TO} FROM rating_tasks t
-            JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
-            JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
-            WHERE t.id = $2""",
+            f"""SELECT {OPEN_TO} FROM rating_tasks t {TASK_ATTEMPT} WHERE t.id = $2""",
             rater,
             task_id,
         )
@@ -127,6 +138,12 @@ async def _known_assessment(conn: asyncpg.Connection, code: str) -> UUID:
     return found
 
 
+# The candidate's unit (the attempt's, else the person's) in the subtree with path bounds $4, $5.
+_UNIT_IN_SUBTREE = in_subtree(
+    "at.tenant_id", f"coalesce(at.org_unit_id, {people.unit_of('at.tenant_id', 'at.person_id')})", "$4", "$5"
+)
+
+
 async def allocate(conn: asyncpg.Connection, data: AllocationInput, allocated_by: str) -> Allocated:
     """Reserve up to `limit` open tasks (oldest first) with a free slot for the rater."""
     assessment_id = await _assessment_id(conn, data.assessment)
@@ -145,14 +162,9 @@ async def allocate(conn: asyncpg.Connection, data: AllocationInput, allocated_by
     count = await conn.fetchval(
         f"""WITH picked AS (
                INSERT INTO rating_allocations (task_id, rater, allocated_by)
-               SELECT t.id, $1, $7 FROM rating_tasks t
-               JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
-               JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
+               SELECT t.id, $1, $7 FROM rating_tasks t {TASK_ATTEMPT}
                WHERE at.assessment_id = $2 AND t.status = 'open' AND ($3::text IS NULL OR t.item_ref = $3)
-                 AND ($4::text IS NULL OR EXISTS (
-                     SELECT 1 FROM people p JOIN org_units u ON u.tenant_id = p.tenant_id
-                            AND u.id = coalesce(at.org_unit_id, p.org_unit_id)
-                     WHERE p.tenant_id = at.tenant_id AND p.id = at.person_id AND u.path >= $4 AND u.path < $5))
+                 AND ($4::text IS NULL OR {_UNIT_IN_SUBTREE})
                  AND NOT EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
                                  AND l.task_id = t.id AND l.rater = $1)
                  AND {OPEN_TO}
@@ -174,10 +186,10 @@ async def release(conn: asyncpg.Connection, rater: str, assessment: str) -> Rele
     """Hand back the rater's allocations on the assessment's tasks they have not rated yet."""
     assessment_id = await _known_assessment(conn, assessment)
     count = await conn.fetchval(
-        """WITH gone AS (
-               DELETE FROM rating_allocations l USING rating_tasks t, attempts at
-               WHERE t.tenant_id = l.tenant_id AND t.id = l.task_id AND at.tenant_id = t.tenant_id
-                 AND at.id = t.attempt_id AND at.assessment_id = $2 AND l.rater = $1
+        f"""WITH gone AS (
+               DELETE FROM rating_allocations l USING rating_tasks t
+               WHERE t.tenant_id = l.tenant_id AND t.id = l.task_id
+                 AND {sittings.in_assessment("t.tenant_id", "t.attempt_id", "$2")} AND l.rater = $1
                  AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id AND x.task_id = l.task_id
                                  AND x.rater = l.rater)
                RETURNING 1)
@@ -190,8 +202,8 @@ async def release(conn: asyncpg.Connection, rater: str, assessment: str) -> Rele
 
 async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
     assessment_id = await _known_assessment(conn, code)
-    tasks = """SELECT t.tenant_id, t.id, t.item_ref, t.status FROM rating_tasks t
-               JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id WHERE at.assessment_id = $1"""
+    tasks = f"""SELECT t.tenant_id, t.id, t.item_ref, t.status FROM rating_tasks t
+               CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at WHERE at.assessment_id = $1"""
     raters = await conn.fetch(
         f"""WITH tasks AS ({tasks}),
                  allocations AS (

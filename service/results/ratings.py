@@ -33,10 +33,11 @@ from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, U
 from service.i18n import msg
 from service.items import bank
 from service.items.model import Item
-from service.results.rating_allocations import OPEN_TO, open_to
+from service.results.rating_allocations import OPEN_TO, TASK_ATTEMPT, allocated_to, open_to
 from service.rubrics import frameworks
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
+from service.sittings import attempts as sittings
 
 
 class RatingInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,19 +152,16 @@ async def agreed_ratings(
     return found
 
 
-_TASK = """
+_TASK = f"""
     SELECT t.id, t.status, t.attempt_id, t.item_ref, t.created_at, a.code AS assessment, a.content AS assessment_content,
            (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f WHERE f->>'code' = t.item_ref)
                AS item_version,
-           r.answer->>'text' AS response,
+           {sittings.answer_text("t.tenant_id", "t.attempt_id", "t.item_ref")} AS response,
            coalesce((SELECT array_agg(x.value ORDER BY x.created_at) FROM ratings x
-                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS values,
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{{}}') AS values,
            coalesce((SELECT array_agg(x.rater) FROM ratings x
-                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{}') AS raters
-    FROM rating_tasks t
-    JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
-    JOIN assessments a ON a.tenant_id = at.tenant_id AND a.id = at.assessment_id
-    LEFT JOIN responses r ON r.tenant_id = t.tenant_id AND r.attempt_id = t.attempt_id AND r.item_ref = t.item_ref
+                     WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id), '{{}}') AS raters
+    FROM rating_tasks t {TASK_ATTEMPT}
 """
 
 
@@ -234,8 +232,7 @@ async def rater_queue(
     rows = await conn.fetch(
         _TASK
         + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {OPEN_TO}
-                    ORDER BY EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
-                                     AND l.task_id = t.id AND l.rater = $1) DESC, t.created_at, t.id
+                    ORDER BY {allocated_to("$1")} DESC, t.created_at, t.id
                     LIMIT $3""",
         rater,
         assessment,
@@ -401,9 +398,9 @@ async def agreement_report(conn: asyncpg.Connection, code: str) -> AgreementRepo
         raise NotFound(msg("no assessment '{code}'", code=code))
     categories = len(msgspec.convert(framework.content, FrameworkContent).levels) + 1
     rows = await conn.fetch(
-        """SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,
+        f"""SELECT t.item_ref, array_agg(r.rater ORDER BY r.created_at) AS raters,
                   array_agg(r.value ORDER BY r.created_at) AS values
-           FROM rating_tasks t JOIN attempts at ON at.tenant_id = t.tenant_id AND at.id = t.attempt_id
+           FROM rating_tasks t CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at
            JOIN ratings r ON r.tenant_id = t.tenant_id AND r.task_id = t.id
            WHERE at.assessment_id = $1 GROUP BY t.id, t.item_ref""",
         assessment["id"],

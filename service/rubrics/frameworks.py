@@ -357,6 +357,15 @@ class VersionRecord(msgspec.Struct, frozen=True):
     content_hash: str
 
 
+def version_of_hash(content_hash: str) -> str:
+    """SQL of the number of the framework version with this content hash (`content_hash`: its SQL),
+    the highest if several have it; for one-query reads of other owners (the score feed)."""
+    return (
+        f"(SELECT o.version FROM framework_versions o WHERE o.content_hash = {content_hash} "
+        "ORDER BY o.version DESC LIMIT 1)"
+    )
+
+
 async def version_records(
     conn: asyncpg.Connection, wanted: list[tuple[str, int]]
 ) -> dict[tuple[str, int], VersionRecord]:

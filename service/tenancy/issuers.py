@@ -21,6 +21,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.tenancy import tenants
 from service.tenancy.fields import TEXT_PATTERN, TenantRole
 
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -101,20 +102,22 @@ class IssuerRegistration(msgspec.Struct, frozen=True):
 
 
 _REGISTRATIONS = f"""
-    SELECT i.tenant_id, t.slug AS tenant_slug, {", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))}
-    FROM trusted_issuers i JOIN tenants t ON t.id = i.tenant_id
-    WHERE i.issuer = $1
+    SELECT i.tenant_id, {", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))}
+    FROM trusted_issuers i WHERE i.issuer = $1
 """
 
 
 async def registrations(conn: asyncpg.Connection, issuer: str) -> list[IssuerRegistration]:
     """Every tenant's registration of this issuer (an auth-lookup connection: before the tenant is known)."""
     fields = Issuer.__struct_fields__
+    rows = await conn.fetch(_REGISTRATIONS, issuer)
+    slugs = await tenants.slugs_by_id(conn, list({row["tenant_id"] for row in rows})) if rows else {}
     return [
         IssuerRegistration(
-            row["tenant_id"], row["tenant_slug"], msgspec.convert({f: row[f] for f in fields}, Issuer)
+            row["tenant_id"], slugs[row["tenant_id"]], msgspec.convert({f: row[f] for f in fields}, Issuer)
         )
-        for row in await conn.fetch(_REGISTRATIONS, issuer)
+        for row in rows
+        if row["tenant_id"] in slugs
     ]
 
 

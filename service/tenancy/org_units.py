@@ -270,16 +270,14 @@ async def _move(conn: asyncpg.Connection, unit: tree.Placed, parent: tree.Placed
 
 
 async def deletable(conn: asyncpg.Connection, code: str) -> tree.Placed:
-    """The unit, locked for deletion, if nothing of this package keeps it (children, people); the
-    caller checks results next, then calls `remove`."""
+    """The unit, locked for deletion, if it has no child units; the caller checks people
+    (`people.leave_unit`) and results next, then calls `remove`."""
     await _lock_tree(conn)
     unit = await _placed(conn, code)
     if unit is None:
         raise NotFound(msg("no org unit '{code}'", code=code))
     if await conn.fetchval("SELECT 1 FROM org_units WHERE parent_id = $1 LIMIT 1", unit.id):
         raise Conflict(msg("org unit '{code}' has child units: move or delete them first", code=code))
-    if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit.id):
-        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
     return unit
 
 
@@ -462,6 +460,62 @@ def _renumbered(error: FieldError, index: list[int]) -> FieldError:
     if row < 0 or error.pointer is None:
         return error
     return msgspec.structs.replace(error, pointer=f"/units/{index[row]}/{error.pointer.split('/', 3)[3]}")
+
+
+def unit_facts(tenant: str, unit: str) -> str:
+    """SQL for a LATERAL sub-query of at most one row: the unit's `id`, `code`, `name` and `path`
+    (`unit`: the SQL of its id); LEFT JOIN LATERAL ... ON true keeps the rows of no unit. As simple as
+    the table: the planner joins it as it would the table."""
+    return f"(SELECT o.id, o.code, o.name, o.path FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit})"
+
+
+def in_subtree(tenant: str, unit: str, low: str, high: str) -> str:
+    """SQL: true when the unit (`unit`: the SQL of its id) lies in the subtree whose path bounds
+    (`subtree_bounds`) are the SQL `low` and `high`; for one-query reads of other owners."""
+    return (
+        f"EXISTS (SELECT 1 FROM org_units o WHERE o.tenant_id = {tenant} AND o.id = {unit} "
+        f"AND o.path >= {low} AND o.path < {high})"
+    )
+
+
+def subtree_ids(codes: str) -> str:
+    """SQL of the ids of every unit in the subtrees of the units with these codes (`codes`: the SQL
+    of a text array), each once."""
+    return f"""SELECT o.id FROM org_units a
+                 JOIN org_units o ON o.tenant_id = a.tenant_id AND starts_with(o.path, a.path)
+                 WHERE a.code = ANY({codes})"""
+
+
+async def ids_by_code(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid.UUID]:
+    """The ids of the units with these codes, by code (unknown codes are left out)."""
+    rows = await conn.fetch("SELECT code, id FROM org_units WHERE code = ANY($1::text[])", list(codes))
+    return {r["code"]: r["id"] for r in rows}
+
+
+async def paths_of(conn: asyncpg.Connection, codes: list[str]) -> list[str]:
+    """The paths of the units with these codes (unknown codes are left out)."""
+    return [
+        r["path"] for r in await conn.fetch("SELECT path FROM org_units WHERE code = ANY($1::text[])", codes)
+    ]
+
+
+async def unit_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The unit's id, code, name, path and depth; None for no such unit."""
+    return await conn.fetchrow("SELECT id, code, name, path, depth FROM org_units WHERE code = $1", code)
+
+
+async def children(conn: asyncpg.Connection, parent_id: uuid.UUID | None) -> list[asyncpg.Record]:
+    """The units right below this one (the top units for None), by code: id, code, name and whether
+    they have children."""
+    return await conn.fetch(
+        """SELECT c.id, c.code, c.name,
+                  EXISTS (SELECT 1 FROM org_units g WHERE g.tenant_id = c.tenant_id AND g.parent_id = c.id)
+                      AS has_children
+           FROM org_units c WHERE """
+        + ("c.parent_id IS NULL AND $1::uuid IS NULL" if parent_id is None else "c.parent_id = $1")
+        + " ORDER BY c.code",
+        parent_id,
+    )
 
 
 async def has_units(conn: asyncpg.Connection) -> bool:

@@ -16,11 +16,11 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from service.errors import FieldError, Forbidden, NotFound, Unprocessable
+from service.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from service.i18n import msg
 from service.tenancy import tenants
 from service.tenancy.fields import EXTERNAL_ID, Category, Code, ExternalId, Name
-from service.tenancy.org_units import subtree_bounds
+from service.tenancy.org_units import ids_by_code, subtree_bounds, subtree_ids, unit_facts
 
 MAX_BULK_PEOPLE = 10_000
 
@@ -76,10 +76,10 @@ class BulkResult(msgspec.Struct):
     updated: int
 
 
-_SELECT = """
+_SELECT = f"""
     SELECT p.id, p.external_id, u.code AS org_unit_code, p.category, p.display_name, p.active,
            p.created_at, p.updated_at
-    FROM people p LEFT JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+    FROM people p LEFT JOIN LATERAL {unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
 """
 
 _UPSERT = """
@@ -136,10 +136,8 @@ async def count_audience(
     Inactive people are left out: they cannot sign in to take it. Unknown codes reach nobody."""
     return int(
         await conn.fetchval(
-            """WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
-                 SELECT u.id FROM org_units a
-                 JOIN org_units u ON u.tenant_id = a.tenant_id AND starts_with(u.path, a.path)
-                 WHERE a.code = ANY($1::text[]))
+            f"""WITH units AS (  -- every unit in the listed subtrees, once: a hashed set, not a probe per person
+                 {subtree_ids("$1::text[]")})
                SELECT count(*) FROM people p
                WHERE p.active AND (
                  p.external_id = ANY($3::text[])
@@ -154,8 +152,7 @@ async def count_audience(
 
 
 async def _unit_ids(conn: asyncpg.Connection, codes: set[str]) -> dict[str, uuid.UUID]:
-    rows = await conn.fetch("SELECT code, id FROM org_units WHERE code = ANY($1::text[])", list(codes))
-    return {r["code"]: r["id"] for r in rows}
+    return await ids_by_code(conn, codes)
 
 
 async def upsert_person(
@@ -291,6 +288,39 @@ async def person_for_sign_in(conn: asyncpg.Connection, external_id: str) -> Pers
     if not person.active:
         raise Deactivated(msg("person '{external_id}' is deactivated", external_id=external_id))
     return person
+
+
+async def leave_unit(conn: asyncpg.Connection, unit_id: uuid.UUID, code: str) -> None:
+    """409 if anyone is in the unit (it is about to be deleted: `org_units.deletable`)."""
+    if await conn.fetchval("SELECT 1 FROM people WHERE org_unit_id = $1 LIMIT 1", unit_id):
+        raise Conflict(msg("org unit '{code}' has people: move them first", code=code))
+
+
+def person_facts(tenant: str, person: str) -> str:
+    """SQL for a LATERAL sub-query of one row, for one-query reads whose main table is another
+    owner's: the person's `external_id`, `org_unit_id`, `category` (`tenant`, `person`: the SQL of
+    the tenant's and the person's ids)."""
+    return f"""(SELECT o.external_id, o.org_unit_id, o.category FROM people o
+         WHERE o.tenant_id = {tenant} AND o.id = {person})"""
+
+
+def unit_of(tenant: str, person: str) -> str:
+    """SQL of the person's org unit id (NULL: in no unit)."""
+    return f"(SELECT o.org_unit_id FROM people o WHERE o.tenant_id = {tenant} AND o.id = {person})"
+
+
+async def external_ids_page(
+    conn: asyncpg.Connection, person_ids: list[uuid.UUID], *, after: str | None, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """Of these people, (id, external id) of the page after `after` in external id order."""
+    rows = await conn.fetch(
+        "SELECT id, external_id FROM people WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR external_id > $2) "
+        "ORDER BY external_id LIMIT $3",
+        person_ids,
+        after,
+        limit,
+    )
+    return [(row["id"], row["external_id"]) for row in rows]
 
 
 async def existing_external_ids(conn: asyncpg.Connection, external_ids: list[str]) -> set[str]:

@@ -177,6 +177,22 @@ async def status_of(conn: asyncpg.Connection, tenant_id: UUID) -> str | None:
     return await conn.fetchval("SELECT status FROM tenants WHERE id = $1", tenant_id)
 
 
+async def slugs_by_id(conn: asyncpg.Connection, tenant_ids: list[UUID]) -> dict[UUID, str]:
+    """The slugs of these tenants, by id (those the connection cannot see are left out)."""
+    rows = await conn.fetch("SELECT id, slug FROM tenants WHERE id = ANY($1::uuid[])", tenant_ids)
+    return {row["id"]: row["slug"] for row in rows}
+
+
+async def active_name(conn: asyncpg.Connection, tenant_id: UUID) -> str | None:
+    """The tenant's name if it is active; None when suspended or unknown."""
+    return await conn.fetchval("SELECT name FROM tenants WHERE id = $1 AND status = 'active'", tenant_id)
+
+
+async def is_active(conn: asyncpg.Connection) -> bool:
+    """Whether the connection's tenant is active (on a tenant-scoped connection, which sees one tenant)."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE status = 'active')"))
+
+
 async def min_group_size(conn: asyncpg.Connection) -> int:
     """The tenant in force's smallest group an aggregate may show."""
     return await conn.fetchval(

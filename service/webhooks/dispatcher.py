@@ -38,6 +38,7 @@ import msgspec
 
 from service import __version__
 from service.db.pool import dispatcher_transaction, tenant_transaction
+from service.tenancy import tenants
 from service.webhooks import signing
 
 log = logging.getLogger("assess.webhooks")
@@ -102,11 +103,12 @@ async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
 async def claim(conn: asyncpg.Connection, policy: RetryPolicy, limit: int = BATCH) -> list[Claimed]:
     """Lease due deliveries of active endpoints of an active tenant; a due delivery of a disabled
     endpoint fails instead (it was claimed while its endpoint was being disabled)."""
+    if not await tenants.is_active(conn):  # a suspended tenant's deliveries wait
+        return []
     rows = await conn.fetch(
         """WITH due AS (
                SELECT d.id FROM webhook_deliveries d
                WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                 AND EXISTS (SELECT 1 FROM tenants WHERE status = 'active')
                ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            UPDATE webhook_deliveries d
            SET next_attempt_at = CASE WHEN e.active THEN clock_timestamp() + make_interval(secs => $2)
