@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import rollups
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
 from service.assessments.assessments import id_by_code
@@ -119,12 +120,34 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     return inserted
 
 
+async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
+    """An assessment's results and rollup rows computed afresh into `fresh_results` and
+    `fresh_rollups` (temporary tables of this transaction: no WAL, no index, no row-level security
+    to check; what they are computed from was read under the tenant's policies)."""
+    await conn.execute(
+        """DROP TABLE IF EXISTS pg_temp.fresh_results, pg_temp.fresh_rollups;
+           CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
+           CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
+    )
+    await conn.execute(_results_sql("fresh_results"), assessment_id)
+    await conn.execute("ANALYZE pg_temp.fresh_results")
+    await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
+    await conn.execute("ANALYZE pg_temp.fresh_rollups")
+
+
+async def _fresh_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups"
+    )
+    return {"results": row["results"], "rollup_rows": row["rollups"]}
+
+
 async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, int]:
-    await conn.execute("DELETE FROM rollups WHERE assessment_id = $1", assessment_id)
-    await conn.execute("DELETE FROM results WHERE assessment_id = $1", assessment_id)
-    results = await conn.execute(_results_sql("results"), assessment_id)
-    rows = await _rollups(conn, assessment_id, "results", "rollups")
-    return {"results": int(results.split()[-1]), "rollup_rows": rows}
+    """Computed afresh, then only the rows that differ written (`rollups.replace_with`): the same
+    figures as deleting and re-inserting every row, without rewriting the rows already in step."""
+    await _compute(conn, assessment_id)
+    written = await rollups.replace_with(conn, assessment_id, "fresh_results", "fresh_rollups")
+    return await _fresh_counts(conn) | written
 
 
 class Difference(msgspec.Struct, omit_defaults=True):
@@ -136,36 +159,9 @@ class Difference(msgspec.Struct, omit_defaults=True):
 
 async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 50) -> dict[str, Any]:
     """Differences between the stored results and rollups and a fresh computation (none: in step)."""
-    await conn.execute("CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP")
-    await conn.execute("CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP")
-    await conn.execute(_results_sql("fresh_results"), assessment_id)
-    await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
-    result_diffs = await conn.fetch(
-        """SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
-                  to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh
-           FROM (SELECT * FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL) s
-           FULL JOIN fresh_results f USING (assessment_id, person_id)
-           WHERE s.person_id IS NULL OR f.person_id IS NULL
-              OR (s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
-                 IS DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
-              OR EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)""",
-        assessment_id,
-    )
-    rollup_diffs = await conn.fetch(
-        """SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
-                  coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,
-                  to_jsonb(s) - 'tenant_id' - 'assessment_id' AS stored, to_jsonb(f) - 'tenant_id' - 'assessment_id' AS fresh
-           FROM (SELECT * FROM rollups WHERE assessment_id = $1 AND n <> 0) s
-           FULL JOIN fresh_rollups f USING (assessment_id, unit_id, measure, category, week)
-           WHERE s.n IS NULL OR f.n IS NULL OR s.n <> f.n OR s.hist <> f.hist
-              OR rtrim(array_to_string(s.levels, ',') || ',', '0,') <> rtrim(array_to_string(f.levels, ',') || ',', '0,')
-              OR abs(s.total - f.total) > 1e-6 * greatest(1, abs(f.total))
-              OR abs(s.total_sq - f.total_sq) > 1e-6 * greatest(1, abs(f.total_sq))""",
-        assessment_id,
-    )
-    fresh_counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups"
-    )
+    await _compute(conn, assessment_id)
+    result_diffs, rollup_diffs = await rollups.differences(conn, assessment_id, "fresh_results", "fresh_rollups")
+    fresh_counts = await _fresh_counts(conn)
     differences = [
         Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])
         for r in result_diffs[:limit]
@@ -187,7 +183,7 @@ async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 
     return {
         "in_step": not result_diffs and not rollup_diffs,
         "results_checked": fresh_counts["results"],
-        "rollup_rows_checked": fresh_counts["rollups"],
+        "rollup_rows_checked": fresh_counts["rollup_rows"],
         "results_differing": len(result_diffs),
         "rollup_rows_differing": len(rollup_diffs),
         "differences": msgspec.to_builtins(differences),
