@@ -29,6 +29,9 @@ from service.jobqueue import queue
 from service.jobqueue.job import Job
 
 
+WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
+
+
 def _results_sql(target: str) -> str:
     return f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
@@ -48,38 +51,24 @@ def _results_sql(target: str) -> str:
 # One row per (unit subtree, measure, category, week, score bin, level rank): what a level of the
 # tree is summed into before the next level up is summed from it. Small per level: the people of
 # a level are grouped before they are carried up, and each step reads only the level below.
-_STAGE = "unit_id uuid, measure text, category text, week date, bin int, rank int, c int, t float8, tq float8"
 _GROUPED = "unit_id, measure, category, week, bin, rank, sum(c)::int AS c, sum(t) AS t, sum(tq) AS tq"
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
-    """The rollup rows of one assessment's results, level by level: each person once at the unit
-    they were placed in, then each level's subtree rows summed into their parents' (one
-    INSERT ... SELECT ... GROUP BY per level of the org tree), instead of one row per person,
-    ancestor, measure and split. Temporary tables, dropped at commit."""
+    """The rollup rows of one assessment's results, level by level of the org tree, deepest first:
+    a level's rows group its own units' people (each once, at the unit they were placed in) with
+    the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
+    instead of one row per person, ancestor, measure and split. Each level's rows are then made
+    rollup rows, a dense histogram each. Temporary tables, dropped at commit; no ANALYZE of them
+    (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
     await conn.execute(
-        f"""DROP TABLE IF EXISTS pg_temp.rollup_units, pg_temp.rollup_direct;
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
             CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
             SELECT id, cardinality(parts) AS depth,
                    CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
                         ELSE '{ROOT}'::uuid END AS parent_id
-            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u;
-            CREATE TEMP TABLE rollup_direct (depth int, {_STAGE}) ON COMMIT DROP"""
+            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u"""
     )
-    await conn.execute(
-        f"""INSERT INTO rollup_direct
-            SELECT coalesce(u.depth, 0), coalesce(r.org_unit_id, '{ROOT}'::uuid), m.measure, r.category, r.week,
-                   least({BINS - 1}, greatest(0, floor(m.scaled)))::int, m.rank, count(*)::int, sum(m.scaled),
-                   sum(m.scaled * m.scaled)
-            FROM {source} r
-            LEFT JOIN rollup_units u ON u.id = r.org_unit_id
-            CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
-            WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
-            ORDER BY 1""",
-        assessment_id,
-    )
-    await conn.execute("ANALYZE pg_temp.rollup_direct")
     depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
     levels: list[str] = []
     for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
@@ -94,11 +83,17 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             f"""DROP TABLE IF EXISTS pg_temp.{level};
                 CREATE TEMP TABLE {level} ON COMMIT DROP AS
                 SELECT {_GROUPED}
-                FROM (SELECT unit_id, measure, category, week, bin, rank, c, t, tq FROM rollup_direct
-                      WHERE depth = {d} {below}) x
+                FROM (SELECT coalesce(r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category, r.week,
+                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin, m.rank::int AS rank,
+                             1 AS c, m.scaled AS t, m.scaled * m.scaled AS tq
+                      FROM {source} r
+                      LEFT JOIN rollup_units u ON u.id = r.org_unit_id
+                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
+                      WHERE r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL
+                        AND coalesce(u.depth, 0) = {d}
+                      {below}) x
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
-        await conn.execute(f"ANALYZE pg_temp.{level}")
         levels.append(level)
     key = "assessment_id, unit_id, measure, category, week"
     # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
@@ -124,15 +119,15 @@ async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
     """An assessment's results and rollup rows computed afresh into `fresh_results` and
     `fresh_rollups` (temporary tables of this transaction: no WAL, no index, no row-level security
     to check; what they are computed from was read under the tenant's policies)."""
+    # sorts, hashes and joins over up to a few million rows: in memory rather than in temporary files
+    await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
     await conn.execute(
         """DROP TABLE IF EXISTS pg_temp.fresh_results, pg_temp.fresh_rollups;
            CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
            CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
     )
     await conn.execute(_results_sql("fresh_results"), assessment_id)
-    await conn.execute("ANALYZE pg_temp.fresh_results")
     await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
-    await conn.execute("ANALYZE pg_temp.fresh_rollups")
 
 
 async def _fresh_counts(conn: asyncpg.Connection) -> dict[str, int]:

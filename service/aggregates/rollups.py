@@ -313,22 +313,38 @@ async def replace_with(
             WHERE NOT EXISTS (SELECT 1 FROM results s WHERE s.assessment_id = $1 AND s.person_id = f.person_id)
             ORDER BY f.person_id""",
     )
+    # the rows that differ, found in one pass over the stored and the fresh rows; then each kind of
+    # change is applied from that (usually small) list by key
+    await conn.execute(
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_changes;
+            CREATE TEMP TABLE rollup_changes ON COMMIT DROP AS
+            SELECT CASE WHEN f.unit_id IS NULL THEN 'delete' WHEN s.unit_id IS NULL THEN 'insert' ELSE 'update' END
+                       AS change,
+                   coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
+                   coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week
+            FROM (SELECT unit_id, measure, category, week, n, total, total_sq, hist, levels
+                  FROM rollups WHERE assessment_id = '{assessment_id}'::uuid) s
+            FULL JOIN {fresh_rollups} f ON {_ROLLUP_KEY}
+            WHERE s.unit_id IS NULL OR f.unit_id IS NULL OR NOT ({_SAME_TALLY});
+            ANALYZE pg_temp.rollup_changes"""
+    )
     await run(
         "rollup_rows_deleted",
-        f"""DELETE FROM rollups s WHERE s.assessment_id = $1
-            AND NOT EXISTS (SELECT 1 FROM {fresh_rollups} f WHERE {_ROLLUP_KEY})""",
+        f"""DELETE FROM rollups s USING rollup_changes f
+            WHERE s.assessment_id = $1 AND f.change = 'delete' AND {_ROLLUP_KEY}""",
     )
     await run(
         "rollup_rows_updated",
         f"""UPDATE rollups s SET n = f.n, total = f.total, total_sq = f.total_sq, hist = f.hist, levels = f.levels
-            FROM {fresh_rollups} f WHERE s.assessment_id = $1 AND {_ROLLUP_KEY} AND NOT ({_SAME_TALLY})""",
+            FROM {fresh_rollups} f JOIN rollup_changes c USING (unit_id, measure, category, week)
+            WHERE s.assessment_id = $1 AND c.change = 'update' AND {_ROLLUP_KEY}""",
     )
     await run(
         "rollup_rows_inserted",
         f"""INSERT INTO rollups (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
             SELECT $1, f.unit_id, f.measure, f.category, f.week, f.n, f.total, f.total_sq, f.hist, f.levels
-            FROM {fresh_rollups} f
-            WHERE NOT EXISTS (SELECT 1 FROM rollups s WHERE s.assessment_id = $1 AND {_ROLLUP_KEY})
+            FROM {fresh_rollups} f JOIN rollup_changes c USING (unit_id, measure, category, week)
+            WHERE c.change = 'insert'
             ORDER BY f.unit_id, f.measure, f.category, f.week""",
     )
     return written
