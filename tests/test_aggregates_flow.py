@@ -439,10 +439,14 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
     assert written["results_inserted"] == 1 and written["results_updated"] == written["results_deleted"] == 0
     assert written["rollup_rows_deleted"] == 1 and written["rollup_rows_updated"] >= 1, written
     await _check_in_step(client, admin)
-    again = await client.post("/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin)
+    again = await client.post(
+        "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+    )
     job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{again.json()['id']}")
     assert job["status"] == "done" and job["result"]["rollup_rows"] > 0
-    assert not any(v for k, v in job["result"].items() if k.endswith(("_deleted", "_updated", "_inserted"))), job
+    assert not any(
+        v for k, v in job["result"].items() if k.endswith(("_deleted", "_updated", "_inserted"))
+    ), job
     jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()["items"]
     assert [j["kind"] for j in jobs][:4] == ["rebuild", "check", "rebuild", "check"]  # newest first
     first = (

@@ -28,7 +28,6 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 
-
 WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
 
 
@@ -155,7 +154,9 @@ class Difference(msgspec.Struct, omit_defaults=True):
 async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 50) -> dict[str, Any]:
     """Differences between the stored results and rollups and a fresh computation (none: in step)."""
     await _compute(conn, assessment_id)
-    result_diffs, rollup_diffs = await rollups.differences(conn, assessment_id, "fresh_results", "fresh_rollups")
+    result_diffs, rollup_diffs = await rollups.differences(
+        conn, assessment_id, "fresh_results", "fresh_rollups"
+    )
     fresh_counts = await _fresh_counts(conn)
     differences = [
         Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])

@@ -274,7 +274,9 @@ _SAME_TALLY = f"""s.n = f.n AND s.hist = f.hist
     AND abs(s.total_sq - f.total_sq) <= 1e-6 * greatest(1, abs(f.total_sq))"""
 _SAME_RESULT = """(s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.scaled, s.level_ranks)
     IS NOT DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.scaled, f.level_ranks)"""
-_ROLLUP_KEY = "s.unit_id = f.unit_id AND s.measure = f.measure AND s.category = f.category AND s.week = f.week"
+_ROLLUP_KEY = (
+    "s.unit_id = f.unit_id AND s.measure = f.measure AND s.category = f.category AND s.week = f.week"
+)
 
 
 async def replace_with(
