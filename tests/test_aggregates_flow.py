@@ -397,6 +397,8 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
     try:
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
+            # trailing zero level counts are no difference (an incremental row is as wide as its widest change)
+            await conn.execute("UPDATE rollups SET levels = levels || 0 WHERE measure <> 'overall'")
             await conn.execute(
                 "UPDATE rollups SET n = n + 1 WHERE unit_id = '00000000-0000-0000-0000-000000000000' "
                 "AND measure = 'overall'"
