@@ -272,8 +272,10 @@ _SAME_TALLY = f"""s.n = f.n AND s.hist = f.hist
     AND (s.levels = f.levels OR {_levels_trimmed("s.levels")} = {_levels_trimmed("f.levels")})
     AND abs(s.total - f.total) <= 1e-6 * greatest(1, abs(f.total))
     AND abs(s.total_sq - f.total_sq) <= 1e-6 * greatest(1, abs(f.total_sq))"""
-_SAME_RESULT = """(s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.scaled, s.level_ranks)
-    IS NOT DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.scaled, f.level_ranks)"""
+_SAME_RESULT = """(s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
+    IS NOT DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
+    AND (s.scaled = f.scaled OR (cardinality(s.scaled) = cardinality(f.scaled)
+         AND NOT EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)))"""
 _ROLLUP_KEY = (
     "s.unit_id = f.unit_id AND s.measure = f.measure AND s.category = f.category AND s.week = f.week"
 )
