@@ -390,9 +390,13 @@ async def run(sizes: list[int], requests: int, warmup: int, workers: int, seed: 
                     await check_document(owner_url, tenant_id)
 
                 rebuild_seconds, outcome = await rebuild(http, admin)
+                written = {
+                    k: v for k, v in outcome.items() if k.endswith(("_deleted", "_updated", "_inserted"))
+                }
                 print(
                     f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['results']:,} results, "
-                    f"{outcome['rollup_rows']:,} rollup rows",
+                    f"{outcome['rollup_rows']:,} rollup rows; rows written: "
+                    + ", ".join(f"{k} {v:,}" for k, v in written.items()),
                     flush=True,
                 )
                 sizes_now, vacuum_seconds = await housekeeping(

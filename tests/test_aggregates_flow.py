@@ -397,9 +397,25 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
     try:
         async with conn.transaction():
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
+            # trailing zero level counts are no difference (an incremental row is as wide as its widest change)
+            await conn.execute("UPDATE rollups SET levels = levels || 0 WHERE measure <> 'overall'")
             await conn.execute(
                 "UPDATE rollups SET n = n + 1 WHERE unit_id = '00000000-0000-0000-0000-000000000000' "
                 "AND measure = 'overall'"
+            )
+            # a result lost, and a rollup row that counts nobody's result
+            quiz = await conn.fetchval("SELECT id FROM assessments WHERE code = 'quiz'")
+            lost = await conn.fetchval(
+                "DELETE FROM results WHERE assessment_id = $1 AND person_id = "
+                "(SELECT person_id FROM results WHERE assessment_id = $1 LIMIT 1) RETURNING person_id",
+                quiz,
+            )
+            assert lost is not None
+            await conn.execute(
+                "INSERT INTO rollups (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, "
+                "levels) VALUES ($1, gen_random_uuid(), 'overall', '*', DATE '1970-01-01', 1, 50, 2500, "
+                "array_fill(0, ARRAY[100]), '{1}')",
+                quiz,
             )
     finally:
         await conn.close()
@@ -412,16 +428,29 @@ async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owne
         and not job["result"]["in_step"]
         and job["result"]["rollup_rows_differing"] >= 1
     )
-    assert job["result"]["differences"][0]["table"] == "rollups"
+    assert job["result"]["results_differing"] == 1
+    assert {d["table"] for d in job["result"]["differences"]} == {"results", "rollups"}
 
     rebuilt = await client.post(
         "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
     )
     job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{rebuilt.json()['id']}")
     assert job["status"] == "done" and job["result"]["results"] == len(PEOPLE), job
+    # only what differed is written: the lost result back, the bogus row gone, the changed rows put right
+    written = {k: v for k, v in job["result"].items() if k.endswith(("_deleted", "_updated", "_inserted"))}
+    assert written["results_inserted"] == 1 and written["results_updated"] == written["results_deleted"] == 0
+    assert written["rollup_rows_deleted"] == 1 and written["rollup_rows_updated"] >= 1, written
     await _check_in_step(client, admin)
+    again = await client.post(
+        "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+    )
+    job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{again.json()['id']}")
+    assert job["status"] == "done" and job["result"]["rollup_rows"] > 0
+    assert not any(
+        v for k, v in job["result"].items() if k.endswith(("_deleted", "_updated", "_inserted"))
+    ), job
     jobs = (await client.get("/v1/assessments/quiz/aggregate-jobs", headers=admin)).json()["items"]
-    assert [j["kind"] for j in jobs][:3] == ["check", "rebuild", "check"]  # newest first
+    assert [j["kind"] for j in jobs][:4] == ["rebuild", "check", "rebuild", "check"]  # newest first
     first = (
         await client.get("/v1/assessments/quiz/aggregate-jobs", params={"limit": 1}, headers=admin)
     ).json()

@@ -102,8 +102,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/rebuild.py", "assessments"),
     ("service/aggregates/rebuild.py", "framework_versions"),
     ("service/aggregates/rebuild.py", "org_units"),
-    ("service/aggregates/rebuild.py", "results"),
-    ("service/aggregates/rebuild.py", "rollups"),
     ("service/aggregates/rollups.py", "attempts"),
     ("service/aggregates/rollups.py", "org_units"),
     ("service/aggregates/rollups.py", "people"),

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import rollups
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
 from service.assessments.assessments import id_by_code
@@ -26,6 +27,8 @@ from service.errors import Conflict, NotFound
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+
+WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
 
 
 def _results_sql(target: str) -> str:
@@ -47,38 +50,24 @@ def _results_sql(target: str) -> str:
 # One row per (unit subtree, measure, category, week, score bin, level rank): what a level of the
 # tree is summed into before the next level up is summed from it. Small per level: the people of
 # a level are grouped before they are carried up, and each step reads only the level below.
-_STAGE = "unit_id uuid, measure text, category text, week date, bin int, rank int, c int, t float8, tq float8"
 _GROUPED = "unit_id, measure, category, week, bin, rank, sum(c)::int AS c, sum(t) AS t, sum(tq) AS tq"
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
-    """The rollup rows of one assessment's results, level by level: each person once at the unit
-    they were placed in, then each level's subtree rows summed into their parents' (one
-    INSERT ... SELECT ... GROUP BY per level of the org tree), instead of one row per person,
-    ancestor, measure and split. Temporary tables, dropped at commit."""
+    """The rollup rows of one assessment's results, level by level of the org tree, deepest first:
+    a level's rows group its own units' people (each once, at the unit they were placed in) with
+    the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
+    instead of one row per person, ancestor, measure and split. Each level's rows are then made
+    rollup rows, a dense histogram each. Temporary tables, dropped at commit; no ANALYZE of them
+    (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
     await conn.execute(
-        f"""DROP TABLE IF EXISTS pg_temp.rollup_units, pg_temp.rollup_direct;
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
             CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
             SELECT id, cardinality(parts) AS depth,
                    CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
                         ELSE '{ROOT}'::uuid END AS parent_id
-            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u;
-            CREATE TEMP TABLE rollup_direct (depth int, {_STAGE}) ON COMMIT DROP"""
+            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u"""
     )
-    await conn.execute(
-        f"""INSERT INTO rollup_direct
-            SELECT coalesce(u.depth, 0), coalesce(r.org_unit_id, '{ROOT}'::uuid), m.measure, r.category, r.week,
-                   least({BINS - 1}, greatest(0, floor(m.scaled)))::int, m.rank, count(*)::int, sum(m.scaled),
-                   sum(m.scaled * m.scaled)
-            FROM {source} r
-            LEFT JOIN rollup_units u ON u.id = r.org_unit_id
-            CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
-            WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
-            ORDER BY 1""",
-        assessment_id,
-    )
-    await conn.execute("ANALYZE pg_temp.rollup_direct")
     depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
     levels: list[str] = []
     for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
@@ -93,11 +82,17 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             f"""DROP TABLE IF EXISTS pg_temp.{level};
                 CREATE TEMP TABLE {level} ON COMMIT DROP AS
                 SELECT {_GROUPED}
-                FROM (SELECT unit_id, measure, category, week, bin, rank, c, t, tq FROM rollup_direct
-                      WHERE depth = {d} {below}) x
+                FROM (SELECT coalesce(r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category, r.week,
+                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin, m.rank::int AS rank,
+                             1 AS c, m.scaled AS t, m.scaled * m.scaled AS tq
+                      FROM {source} r
+                      LEFT JOIN rollup_units u ON u.id = r.org_unit_id
+                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
+                      WHERE r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL
+                        AND coalesce(u.depth, 0) = {d}
+                      {below}) x
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
-        await conn.execute(f"ANALYZE pg_temp.{level}")
         levels.append(level)
     key = "assessment_id, unit_id, measure, category, week"
     # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
@@ -119,12 +114,34 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     return inserted
 
 
+async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
+    """An assessment's results and rollup rows computed afresh into `fresh_results` and
+    `fresh_rollups` (temporary tables of this transaction: no WAL, no index, no row-level security
+    to check; what they are computed from was read under the tenant's policies)."""
+    # sorts, hashes and joins over up to a few million rows: in memory rather than in temporary files
+    await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    await conn.execute(
+        """DROP TABLE IF EXISTS pg_temp.fresh_results, pg_temp.fresh_rollups;
+           CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
+           CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
+    )
+    await conn.execute(_results_sql("fresh_results"), assessment_id)
+    await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
+
+
+async def _fresh_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups"
+    )
+    return {"results": row["results"], "rollup_rows": row["rollups"]}
+
+
 async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str, int]:
-    await conn.execute("DELETE FROM rollups WHERE assessment_id = $1", assessment_id)
-    await conn.execute("DELETE FROM results WHERE assessment_id = $1", assessment_id)
-    results = await conn.execute(_results_sql("results"), assessment_id)
-    rows = await _rollups(conn, assessment_id, "results", "rollups")
-    return {"results": int(results.split()[-1]), "rollup_rows": rows}
+    """Computed afresh, then only the rows that differ written (`rollups.replace_with`): the same
+    figures as deleting and re-inserting every row, without rewriting the rows already in step."""
+    await _compute(conn, assessment_id)
+    written = await rollups.replace_with(conn, assessment_id, "fresh_results", "fresh_rollups")
+    return await _fresh_counts(conn) | written
 
 
 class Difference(msgspec.Struct, omit_defaults=True):
@@ -136,36 +153,11 @@ class Difference(msgspec.Struct, omit_defaults=True):
 
 async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 50) -> dict[str, Any]:
     """Differences between the stored results and rollups and a fresh computation (none: in step)."""
-    await conn.execute("CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP")
-    await conn.execute("CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP")
-    await conn.execute(_results_sql("fresh_results"), assessment_id)
-    await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
-    result_diffs = await conn.fetch(
-        """SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
-                  to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh
-           FROM (SELECT * FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL) s
-           FULL JOIN fresh_results f USING (assessment_id, person_id)
-           WHERE s.person_id IS NULL OR f.person_id IS NULL
-              OR (s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
-                 IS DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
-              OR EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)""",
-        assessment_id,
+    await _compute(conn, assessment_id)
+    result_diffs, rollup_diffs = await rollups.differences(
+        conn, assessment_id, "fresh_results", "fresh_rollups"
     )
-    rollup_diffs = await conn.fetch(
-        """SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
-                  coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,
-                  to_jsonb(s) - 'tenant_id' - 'assessment_id' AS stored, to_jsonb(f) - 'tenant_id' - 'assessment_id' AS fresh
-           FROM (SELECT * FROM rollups WHERE assessment_id = $1 AND n <> 0) s
-           FULL JOIN fresh_rollups f USING (assessment_id, unit_id, measure, category, week)
-           WHERE s.n IS NULL OR f.n IS NULL OR s.n <> f.n OR s.hist <> f.hist
-              OR rtrim(array_to_string(s.levels, ',') || ',', '0,') <> rtrim(array_to_string(f.levels, ',') || ',', '0,')
-              OR abs(s.total - f.total) > 1e-6 * greatest(1, abs(f.total))
-              OR abs(s.total_sq - f.total_sq) > 1e-6 * greatest(1, abs(f.total_sq))""",
-        assessment_id,
-    )
-    fresh_counts = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM fresh_results) AS results, (SELECT count(*) FROM fresh_rollups) AS rollups"
-    )
+    fresh_counts = await _fresh_counts(conn)
     differences = [
         Difference("results", {"person_id": str(r["person_id"])}, r["stored"], r["fresh"])
         for r in result_diffs[:limit]
@@ -187,7 +179,7 @@ async def check_now(conn: asyncpg.Connection, assessment_id: UUID, limit: int = 
     return {
         "in_step": not result_diffs and not rollup_diffs,
         "results_checked": fresh_counts["results"],
-        "rollup_rows_checked": fresh_counts["rollups"],
+        "rollup_rows_checked": fresh_counts["rollup_rows"],
         "results_differing": len(result_diffs),
         "rollup_rows_differing": len(rollup_diffs),
         "differences": msgspec.to_builtins(differences),

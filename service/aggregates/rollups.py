@@ -259,3 +259,122 @@ async def has_results(conn: asyncpg.Connection, unit_id: UUID) -> bool:
 async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
     """A unit with no results in its subtree is deleted: its (empty) rows go with it."""
     await conn.execute("DELETE FROM rollups WHERE unit_id = $1 AND n = 0", unit_id)
+
+
+# Two tallies alike: the same counts, and sums within what adding the same floats in another order
+# changes (the check's tolerance). Level counts compare without trailing zeros (an incremental row's
+# array is as wide as the widest change written with it).
+def _levels_trimmed(column: str) -> str:
+    return f"regexp_replace(',' || array_to_string({column}, ','), '(,0)+$', '')"
+
+
+_SAME_TALLY = f"""s.n = f.n AND s.hist = f.hist
+    AND (s.levels = f.levels OR {_levels_trimmed("s.levels")} = {_levels_trimmed("f.levels")})
+    AND abs(s.total - f.total) <= 1e-6 * greatest(1, abs(f.total))
+    AND abs(s.total_sq - f.total_sq) <= 1e-6 * greatest(1, abs(f.total_sq))"""
+_SAME_RESULT = """(s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
+    IS NOT DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
+    AND (s.scaled = f.scaled OR (cardinality(s.scaled) = cardinality(f.scaled)
+         AND NOT EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)))"""
+_ROLLUP_KEY = (
+    "s.unit_id = f.unit_id AND s.measure = f.measure AND s.category = f.category AND s.week = f.week"
+)
+
+
+async def replace_with(
+    conn: asyncpg.Connection, assessment_id: UUID, fresh_results: str, fresh_rollups: str
+) -> dict[str, int]:
+    """Make an assessment's results and rollups those of two freshly computed tables (a rebuild's
+    temporary tables of this assessment alone), writing only the rows that differ: the rows the
+    fresh tables lack are deleted, the ones that differ updated, the new ones inserted. A rebuild of
+    figures in step writes nothing; the figures a reader sees are the same as if every row had been
+    replaced. The caller holds the assessment's exclusive lock (`lock_assessment`)."""
+    written: dict[str, int] = {}
+
+    async def run(name: str, sql: str) -> None:
+        done = await conn.execute(sql, assessment_id)
+        written[name] = int(done.split()[-1])
+
+    await run(
+        "results_deleted",
+        f"""DELETE FROM results s WHERE s.assessment_id = $1
+            AND NOT EXISTS (SELECT 1 FROM {fresh_results} f WHERE f.person_id = s.person_id)""",
+    )
+    await run(
+        "results_updated",
+        f"""UPDATE results s SET attempt_id = f.attempt_id, org_unit_id = f.org_unit_id, category = f.category,
+                   week = f.week, measures = f.measures, scaled = f.scaled, level_ranks = f.level_ranks,
+                   updated_at = now()
+            FROM {fresh_results} f WHERE s.assessment_id = $1 AND s.person_id = f.person_id AND NOT ({_SAME_RESULT})""",
+    )
+    await run(
+        "results_inserted",
+        f"""INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures,
+                                 scaled, level_ranks)
+            SELECT $1, f.person_id, f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.scaled,
+                   f.level_ranks
+            FROM {fresh_results} f
+            WHERE NOT EXISTS (SELECT 1 FROM results s WHERE s.assessment_id = $1 AND s.person_id = f.person_id)
+            ORDER BY f.person_id""",
+    )
+    # the rows that differ, found in one pass over the stored and the fresh rows; then each kind of
+    # change is applied from that (usually small) list by key
+    await conn.execute(
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_changes;
+            CREATE TEMP TABLE rollup_changes ON COMMIT DROP AS
+            SELECT CASE WHEN f.unit_id IS NULL THEN 'delete' WHEN s.unit_id IS NULL THEN 'insert' ELSE 'update' END
+                       AS change,
+                   coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
+                   coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week
+            FROM (SELECT unit_id, measure, category, week, n, total, total_sq, hist, levels
+                  FROM rollups WHERE assessment_id = '{assessment_id}'::uuid) s
+            FULL JOIN {fresh_rollups} f ON {_ROLLUP_KEY}
+            WHERE s.unit_id IS NULL OR f.unit_id IS NULL OR NOT ({_SAME_TALLY});
+            ANALYZE pg_temp.rollup_changes"""
+    )
+    await run(
+        "rollup_rows_deleted",
+        f"""DELETE FROM rollups s USING rollup_changes f
+            WHERE s.assessment_id = $1 AND f.change = 'delete' AND {_ROLLUP_KEY}""",
+    )
+    await run(
+        "rollup_rows_updated",
+        f"""UPDATE rollups s SET n = f.n, total = f.total, total_sq = f.total_sq, hist = f.hist, levels = f.levels
+            FROM {fresh_rollups} f JOIN rollup_changes c USING (unit_id, measure, category, week)
+            WHERE s.assessment_id = $1 AND c.change = 'update' AND {_ROLLUP_KEY}""",
+    )
+    await run(
+        "rollup_rows_inserted",
+        f"""INSERT INTO rollups (assessment_id, unit_id, measure, category, week, n, total, total_sq, hist, levels)
+            SELECT $1, f.unit_id, f.measure, f.category, f.week, f.n, f.total, f.total_sq, f.hist, f.levels
+            FROM {fresh_rollups} f JOIN rollup_changes c USING (unit_id, measure, category, week)
+            WHERE c.change = 'insert'
+            ORDER BY f.unit_id, f.measure, f.category, f.week""",
+    )
+    return written
+
+
+async def differences(
+    conn: asyncpg.Connection, assessment_id: UUID, fresh_results: str, fresh_rollups: str
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The stored results and rollup rows of an assessment that differ from freshly computed ones
+    (by the same comparison as `replace_with`): what a rebuild would write."""
+    results = await conn.fetch(
+        f"""SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
+                   to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh
+            FROM (SELECT * FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL) s
+            FULL JOIN {fresh_results} f USING (assessment_id, person_id)
+            WHERE s.person_id IS NULL OR f.person_id IS NULL OR NOT ({_SAME_RESULT})""",
+        assessment_id,
+    )
+    tallies = await conn.fetch(
+        f"""SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
+                   coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,
+                   to_jsonb(s) - 'tenant_id' - 'assessment_id' AS stored,
+                   to_jsonb(f) - 'tenant_id' - 'assessment_id' AS fresh
+            FROM (SELECT * FROM rollups WHERE assessment_id = $1 AND n <> 0) s
+            FULL JOIN {fresh_rollups} f USING (assessment_id, unit_id, measure, category, week)
+            WHERE s.n IS NULL OR f.n IS NULL OR NOT ({_SAME_TALLY})""",
+        assessment_id,
+    )
+    return results, tallies
