@@ -487,8 +487,8 @@ async def test_a_pool_draws_n_items_per_attempt(client, tenant, admin):
 
 
 async def test_a_window_not_yet_open(client, tenant, admin):
-    """Before the window opens the assessment is not offered and a start is 409; a window already
-    open (opened in the past, closes in the future) is offered."""
+    """Before the window opens the assessment is listed as upcoming (with its opening time) and a
+    start is 409; a window already open (opened in the past, closes in the future) is offered."""
     now = datetime.now(UTC)
     await publish_assessment(
         client,
@@ -507,7 +507,13 @@ async def test_a_window_not_yet_open(client, tenant, admin):
         ),
     )
     me = tenant["candidates"][0]
-    assert [a["code"] for a in (await client.get("/v1/me/assessments", headers=me)).json()] == ["now"]
+    listed = {a["code"]: a for a in (await client.get("/v1/me/assessments", headers=me)).json()}
+    # Listed so the candidate knows when it opens, but it cannot be started yet.
+    assert {code: (a["upcoming"], a["can_start"]) for code, a in listed.items()} == {
+        "now": (False, True),
+        "later": (True, False),
+    }
+    assert listed["later"]["window"]["opens_at"]
     refused = await start(client, me, "later")
     assert refused.status_code == 409 and "not open yet" in refused.json()["detail"]
     assert (await start(client, me, "now")).status_code == 201

@@ -14,6 +14,7 @@ import copy
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -60,7 +61,9 @@ async def demo_tenant(app_url: str) -> UUID:
         await pool.close()
 
 
-async def _publish_quiz(base: str, settings: Settings, tenant_id: UUID, **overrides: Any) -> None:
+async def _publish_quiz(
+    base: str, settings: Settings, tenant_id: UUID, upcoming: dict[str, str] | None = None, **overrides: Any
+) -> None:
     """Every item type, and one whose texts look like HTML, for the demo's candidates (unit P)."""
     keys = ServiceKeys.load(settings.keys_file)
     token = issue_token(
@@ -92,6 +95,9 @@ async def _publish_quiz(base: str, settings: Settings, tenant_id: UUID, **overri
         body = assessment_body("take-quiz", feedback="immediate", audience={"org_units": ["P"]}, **overrides)
         body["sections"][0]["items"].append({"code": "T-XSS"})
         await publish_assessment(http, admin, body)
+        if upcoming:  # the same quiz again, opening tomorrow: listed, not startable
+            later = assessment_body("take-later", audience={"org_units": ["P"]}, window=upcoming)
+            await publish_assessment(http, admin, later)
 
 
 Phone = Callable[[], Awaitable[tuple[Any, OfflinePage]]]
@@ -273,7 +279,9 @@ async def test_take_an_assessment_through_a_lost_network(
 ) -> None:
     shots = tmp_path_factory.mktemp("take-screens")
     print(f"screenshots: {shots}")
-    await _publish_quiz(live_service, settings, demo_tenant)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    window = {"opens_at": tomorrow.isoformat(), "closes_at": (tomorrow + timedelta(days=1)).isoformat()}
+    await _publish_quiz(live_service, settings, demo_tenant, upcoming=window)
     context, phone = await phones()
     page = phone.page
     dialogs: list[str] = []
@@ -281,6 +289,13 @@ async def test_take_an_assessment_through_a_lost_network(
 
     # Sign in (code + PKCE in the browser, demo provider), the list, start.
     await _sign_in(page, live_service)
+    # An assessment opening tomorrow is listed under "upcoming" with its opening time, without a start.
+    later = page.locator('[data-code="take-later"]')
+    assert "开始时间" in (await later.text_content() or "")
+    assert await page.locator('[data-testid="start-take-later"]').count() == 0
+    assert (
+        await later.evaluate("card => card.closest('section').querySelector('h2').textContent") == "即将开始"
+    )
     assert await page.evaluate("document.cookie") == ""  # the token is not a cookie
     assert "take.token" in await page.evaluate("Object.keys(sessionStorage)")
     await page.screenshot(path=str(shots / "1-my-assessments.png"), full_page=True)

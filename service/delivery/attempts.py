@@ -173,6 +173,7 @@ class MyAssessment(msgspec.Struct):
     attempts_allowed: int
     attempts_left: int
     can_start: bool  # start or continue: an attempt is running, or the window is open with attempts left
+    upcoming: bool  # published, its window not open yet: listed so the candidate knows when it opens
     feedback: Feedback
     item_count: int  # with adaptive sections, the most an attempt can show (each at its `max_items`)
     attempts: list[MyAttempt]
@@ -234,7 +235,8 @@ async def _assigned(
 async def my_assessments(
     conn: asyncpg.Connection, tenant_id: UUID, person: Person, now: datetime
 ) -> list[MyAssessment]:
-    """Assigned assessments that are open now, or in which the person has an attempt in progress."""
+    """Assigned assessments that are open now or will open (`upcoming`: the window's `opens_at` says
+    when; they cannot be started yet), or in which the person has an attempt in progress."""
     await submit_overdue(conn, person_id=person.id)
     assigned = await _assigned(conn, tenant_id, person)
     attempts: dict[UUID, list[MyAttempt]] = {}
@@ -259,8 +261,9 @@ async def my_assessments(
         )
         own = attempts.get(assessment_id, [])
         running = any(a.status == "in_progress" for a in own)
-        is_open = assessment.status == "published" and window_state(content.window, now) == "open"
-        if not (is_open or running):
+        state = window_state(content.window, now) if assessment.status == "published" else "closed"
+        is_open = state == "open"
+        if not (is_open or running or state == "upcoming"):
             continue
         left = max(0, content.attempts_allowed - len(own))
         mine.append(
@@ -274,6 +277,7 @@ async def my_assessments(
                 attempts_allowed=content.attempts_allowed,
                 attempts_left=left,
                 can_start=running or (is_open and left > 0),
+                upcoming=state == "upcoming" and not running,
                 feedback=content.feedback,
                 item_count=_form_length(content),
                 attempts=own,

@@ -75,13 +75,14 @@ async function showList() {
     if (a.description) card.append(el("p", { text: loc(a.description) }));
     const meta = [t(a.adaptive ? "list.items.most" : "list.items", { count: a.item_count })];
     if (a.time_limit_minutes) meta.push(t("list.minutes", { minutes: Math.round(a.time_limit_minutes * a.extra_time_factor) }));
+    if (a.upcoming && a.window && a.window.opens_at) meta.push(t("list.opens", { when: when(a.window.opens_at) }));
     if (a.window && a.window.closes_at) meta.push(t("list.closes", { when: when(a.window.closes_at) }));
     card.append(el("p", { class: "meta", text: meta.join(" · ") }));
     if (a.can_start) {
       const number = running ? running.number : a.attempts.length + 1;
       card.append(button(t(running ? "list.continue" : "list.start"), () => start(a.code, number), { class: "primary", "data-testid": `start-${a.code}` }));
       open.push(card);
-    } else if (a.attempts.length === 0) upcoming.push(card);
+    } else if (a.upcoming) upcoming.push(card);
     for (const attempt of a.attempts.filter((x) => x.status === "submitted")) {
       const row = el("li", { class: "card" }, el("h3", { text: loc(a.title) }), el("p", { class: "meta", text: when(attempt.submitted_at) }));
       row.append(button(t("list.report"), () => showReport(attempt.id), { class: "secondary", "data-testid": `report-${attempt.id}` }));
