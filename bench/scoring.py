@@ -37,7 +37,10 @@ FORM_SIZE = 60
 
 
 def sixty_items() -> list:  # type: ignore[type-arg]
+    """The first 60 items of the shipped cadre bank (80 items since 2026-12; it had 44, topped up with copies)."""
     bank = sample_bank("cadre-ai-literacy").items
+    if len(bank) >= FORM_SIZE:
+        return list(bank[:FORM_SIZE])
     copies = [msgspec.structs.replace(item, code=f"{item.code}-B") for item in bank[: FORM_SIZE - len(bank)]]
     return list(bank) + copies
 
@@ -122,7 +125,12 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
         }
         from service.items.model import Item
 
-        items = {code: msgspec.convert(content, Item) for code, (_, content) in versions.items()}  # type: ignore[arg-type]
+        on_form = {item.code for item in sixty_items()}
+        items = {
+            code: msgspec.convert(content, Item)  # type: ignore[arg-type]
+            for code, (_, content) in versions.items()
+            if code in on_form
+        }
         form = [
             {"section": "all", "code": code, "version": versions[code][0], "option_order": None}
             for code in sorted(items)
@@ -208,11 +216,21 @@ async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) ->
     return previewed, time.perf_counter() - began, {"preview": preview["summary"], "done": done}
 
 
-async def end_to_end(n: int) -> None:
+async def end_to_end(n: int, profile: int = 0) -> None:
     with running_service(workers=2, pool_max=8) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
+            form = sixty_items()
+            bank = {item.code for item in sample_bank("cadre-ai-literacy").items}
             tenant_id, admin, _ = await bench_tenant(
-                http, service.keys, people=max(1, n // 2), extra_items=sixty_items()[44:]
+                http,
+                service.keys,
+                people=max(1, n // 2),
+                extra_items=[item for item in form if item.code not in bank],
+                assessment={
+                    "sections": [
+                        {"code": "all", "items": [{"code": item.code} for item in form], "shuffle_items": True}
+                    ]
+                },
             )
             began = time.perf_counter()
             await load_attempts(service.owner_url(), tenant_id, n)
@@ -221,6 +239,9 @@ async def end_to_end(n: int) -> None:
                 "(COPY, not measured below)",
                 flush=True,
             )
+            if profile:
+                await profile_batches(service.owner_url(), tenant_id, profile)
+                return
 
             previewed, committed, result = await rescore(http, admin, {"reason": "first scoring"})
             print(
@@ -252,15 +273,77 @@ async def end_to_end(n: int) -> None:
             )
 
 
+async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
+    """In this process, against the loaded database: the steps of a rescoring batch (score, read the
+    current documents, compare, store through the pipeline) over the first `n` attempts, in batches of
+    `rescoring.BATCH`, each step's wall time summed, and the CPU profile of the whole (cProfile)."""
+    import cProfile
+    import pstats
+
+    from service import pipeline
+    from service.db.pool import create_pool, tenant_transaction
+    from service.results import rescoring
+    from service.results.scores import ScoringPins, current_documents, score_documents
+
+    pool = await create_pool(owner_url, max_size=2)
+    tenant = uuid.UUID(tenant_id)
+    async with tenant_transaction(pool, tenant) as conn:
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM attempts WHERE tenant_id = $1 AND status = 'submitted' ORDER BY id LIMIT $2",
+                tenant,
+                n,
+            )
+        ]
+    steps = dict.fromkeys(("score", "current", "compare", "store", "commit"), 0.0)
+    profiler = cProfile.Profile()
+    began_cpu, began = time.process_time(), time.perf_counter()
+    profiler.enable()
+    for start in range(0, len(ids), rescoring.BATCH):
+        batch = ids[start : start + rescoring.BATCH]
+        t0 = time.perf_counter()
+        async with tenant_transaction(pool, tenant) as conn:
+            new = await score_documents(conn, batch, ScoringPins())
+            t1 = time.perf_counter()
+            old = await current_documents(conn, batch)
+            t2 = time.perf_counter()
+            stored = {a: d for a, d in new.items() if rescoring.changes(old.get(a), d)[0] or old.get(a) != d}
+            t3 = time.perf_counter()
+            await pipeline.store(conn, stored, reason="profile", scored_by="profile")
+            t4 = time.perf_counter()
+        t5 = time.perf_counter()
+        for step, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            steps[step] += took
+    profiler.disable()
+    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    await pool.close()
+    print(
+        f"profile: {len(ids):,} attempts in {wall:.1f} s wall ({len(ids) / wall:,.0f}/s), {cpu:.1f} s CPU "
+        "in this process; steps (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()),
+        flush=True,
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--engine-attempts", type=int, default=3000)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="after loading, profile the steps of a rescoring batch in this process over this many "
+        "attempts (then stop)",
+    )
     args = parser.parse_args()
     print(f"(repository {ROOT})")
     engine_benchmark(args.engine_attempts)
     if args.attempts:
-        asyncio.run(end_to_end(args.attempts))
+        asyncio.run(end_to_end(args.attempts, args.profile))
 
 
 if __name__ == "__main__":

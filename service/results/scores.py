@@ -41,7 +41,14 @@ from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
-from service.scoring.engine import Abilities, AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.scoring.engine import (
+    Abilities,
+    AgreedRating,
+    ScoredItem,
+    ScoreDocument,
+    ScoringInput,
+    score_many,
+)
 from service.tenancy import people
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
@@ -178,7 +185,7 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
-    documents = {attempt: score(data) for attempt, data in inputs.items()}
+    documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
     measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
     estimates = abilities.many_abilities(
         [(documents[a], calibration_of[a], inputs[a].framework) for a in measured]
@@ -215,7 +222,7 @@ async def store_documents(
         [documents[a].status for a in ids],
         [documents[a].overall.scaled for a in ids],
         [documents[a].overall.level for a in ids],
-        [msgspec.to_builtins(documents[a]) for a in ids],
+        [documents[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
         reason,
         scored_by,
     )
