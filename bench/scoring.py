@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import msgspec
-from _harness import ROOT, bench_tenant, ok, running_service
+from _harness import ROOT, bench_tenant, candidate_token, ok, running_service
 
 from service.db.pool import _init_connection
 from service.items.model import OpenResponse
 from service.items.samples import sample_bank
 from service.items.views import Answer, candidate_view
 from service.rubrics.templates import get_template
-from service.scoring.engine import AgreedRating, ScoredItem, ScoringInput, score
+from service.scoring.engine import AgreedRating, ScoredItem, ScoringInput, score, score_many
 
 FORM_SIZE = 60
 
@@ -95,7 +95,16 @@ def engine_benchmark(n: int) -> None:
     cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
     print(
         f"engine: {n} attempts of a {len(items)}-item mixed form in {wall:.2f} s wall, {cpu:.2f} s CPU: "
-        f"{n / cpu:,.0f} attempts/s per core"
+        f"{n / cpu:,.0f} attempts/s per core (score, one at a time)"
+    )
+    began_cpu, began = time.process_time(), time.perf_counter()
+    for start in range(0, n, 500):  # as a rescoring batch scores them
+        score_many(inputs[start : start + 500])
+    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    print(
+        f"engine: the same in batches of 500 in {wall:.2f} s wall, {cpu:.2f} s CPU: "
+        f"{n / cpu:,.0f} attempts/s per core (score_many)",
+        flush=True,
     )
 
 
@@ -113,7 +122,7 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
             for r in await conn.fetch(
                 "SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id", tenant
             )
-        ]
+        ][:-SUBMITTERS]
         versions = {
             r["code"]: (r["version"], r["content"])
             for r in await conn.fetch(
@@ -197,7 +206,32 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
         await conn.close()
 
 
-async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) -> tuple[float, float, dict]:  # type: ignore[type-arg]
+SUBMITTERS = 200  # people kept out of the load, who start and submit an attempt while a commit runs
+
+
+async def submit_meanwhile(
+    http: httpx.AsyncClient, candidates: list[dict[str, str]], stop: asyncio.Event
+) -> list[float]:
+    """One candidate after another starts an attempt and submits it (no answers: every item omitted, the
+    score pipeline runs as for any submission) until `stop`; the submit requests' latencies in ms."""
+    latencies = []
+    for me in candidates:
+        if stop.is_set():
+            break
+        started = await ok(http.post("/v1/me/assessments/bench/attempts", json={}, headers=me))
+        attempt = started.json()["attempt"]["id"]
+        began = time.perf_counter()
+        await ok(http.post(f"/v1/me/attempts/{attempt}/submit", headers=me))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies
+
+
+async def rescore(
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    body: dict,  # type: ignore[type-arg]
+    submitters: list[dict[str, str]] | None = None,
+) -> tuple[float, float, dict]:  # type: ignore[type-arg]
     async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         while True:
             job = (await ok(http.get(url, headers=admin))).json()
@@ -212,8 +246,13 @@ async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) ->
     previewed = time.perf_counter() - began
     began = time.perf_counter()
     await ok(http.post(f"{url}/commit", headers=admin))
+    stop = asyncio.Event()
+    meanwhile = asyncio.create_task(submit_meanwhile(http, submitters or [], stop))
     done = await until(url, ("done", "failed"))
-    return previewed, time.perf_counter() - began, {"preview": preview["summary"], "done": done}
+    committed = time.perf_counter() - began
+    stop.set()
+    latencies = sorted(await meanwhile)
+    return previewed, committed, {"preview": preview["summary"], "done": done, "submits": latencies}
 
 
 async def end_to_end(n: int, profile: int = 0) -> None:
@@ -221,10 +260,10 @@ async def end_to_end(n: int, profile: int = 0) -> None:
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
             form = sixty_items()
             bank = {item.code for item in sample_bank("cadre-ai-literacy").items}
-            tenant_id, admin, _ = await bench_tenant(
+            tenant_id, admin, ids = await bench_tenant(
                 http,
                 service.keys,
-                people=max(1, n // 2),
+                people=max(1, n // 2) + SUBMITTERS,
                 extra_items=[item for item in form if item.code not in bank],
                 assessment={
                     "sections": [
@@ -263,10 +302,14 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                     "/v1/items/CAL-AK-001", json=content, headers={**admin, "If-Match": item.headers["etag"]}
                 )
             )
+            submitters = [
+                candidate_token(service.keys, tenant_id, external_id) for external_id in ids[-SUBMITTERS:]
+            ]
             previewed, committed, result = await rescore(
                 http,
                 admin,
                 {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
+                submitters,
             )
             summary = result["preview"]
             print(
@@ -275,6 +318,14 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}",
                 flush=True,
             )
+            submits = result["submits"]
+            if submits:
+                print(
+                    f"submissions during that commit: {len(submits)}, latency p50 "
+                    f"{submits[len(submits) // 2]:.0f} ms, p95 {submits[int(len(submits) * 0.95)]:.0f} ms, "
+                    f"max {submits[-1]:.0f} ms",
+                    flush=True,
+                )
 
 
 async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
@@ -285,12 +336,11 @@ async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
     import pstats
 
     from service import pipeline
+    from service.config import Settings
     from service.db.pool import create_pool, tenant_transaction
+    from service.db.urls import app_url
     from service.results import rescoring
     from service.results.scores import ScoringPins, current_documents, score_documents
-
-    from service.config import Settings
-    from service.db.urls import app_url
 
     pool = await create_pool(app_url(Settings.from_env(), owner_url), max_size=2)  # as the service: RLS on
     tenant = uuid.UUID(tenant_id)
