@@ -269,3 +269,31 @@ async def test_a_batch_copied_through_staging_stores_the_rows_one_statement_stor
     assert [len(rows) for rows in one_statement] == [6, 3, len(one_statement[2])]
     assert [r[1:4] for r in one_statement[0]][:2] == [(1, "final", False), (2, "final", True)]
     assert staged == one_statement and staged_once == one_statement
+
+
+async def test_a_score_row_stays_as_it_was_scored(client, sat, owner):
+    """The history guard (migrations 0004, 0025): a stored score's document, status, version and attempt
+    never change, and a row no longer current never becomes current again; making it not current is the
+    one change allowed (what every new score does to the one before)."""
+    from uuid import UUID
+
+    import asyncpg
+
+    attempt = UUID(sat["attempts"][0])
+    refused = asyncpg.exceptions.ObjectNotInPrerequisiteStateError
+    for change in (
+        'document = document || \'{"status": "provisional"}\'',
+        "status = 'provisional'",
+        "version = version + 1",
+        f"attempt_id = '{sat['attempts'][1]}'",
+    ):
+        with pytest.raises(refused, match="is history and cannot change"):
+            await owner.execute(f"UPDATE scores SET {change} WHERE attempt_id = $1", attempt)
+    await owner.execute("UPDATE scores SET document = document WHERE attempt_id = $1", attempt)  # unchanged
+    async with owner.transaction():
+        await owner.execute("UPDATE scores SET current = false WHERE attempt_id = $1", attempt)
+        with pytest.raises(refused, match="is history and cannot change"):
+            async with owner.transaction():
+                await owner.execute("UPDATE scores SET current = true WHERE attempt_id = $1", attempt)
+        await owner.execute("UPDATE scores SET current = true WHERE false")
+    assert await owner.fetchval("SELECT current FROM scores WHERE attempt_id = $1", attempt) is False
