@@ -24,20 +24,23 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import msgspec
-from _harness import ROOT, bench_tenant, ok, running_service
+from _harness import ROOT, bench_tenant, candidate_token, ok, running_service
 
 from service.db.pool import _init_connection
 from service.items.model import OpenResponse
 from service.items.samples import sample_bank
 from service.items.views import Answer, candidate_view
 from service.rubrics.templates import get_template
-from service.scoring.engine import AgreedRating, ScoredItem, ScoringInput, score
+from service.scoring.engine import AgreedRating, ScoredItem, ScoringInput, score, score_many
 
 FORM_SIZE = 60
 
 
 def sixty_items() -> list:  # type: ignore[type-arg]
+    """The first 60 items of the shipped cadre bank (80 items since 2026-12; it had 44, topped up with copies)."""
     bank = sample_bank("cadre-ai-literacy").items
+    if len(bank) >= FORM_SIZE:
+        return list(bank[:FORM_SIZE])
     copies = [msgspec.structs.replace(item, code=f"{item.code}-B") for item in bank[: FORM_SIZE - len(bank)]]
     return list(bank) + copies
 
@@ -92,7 +95,16 @@ def engine_benchmark(n: int) -> None:
     cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
     print(
         f"engine: {n} attempts of a {len(items)}-item mixed form in {wall:.2f} s wall, {cpu:.2f} s CPU: "
-        f"{n / cpu:,.0f} attempts/s per core"
+        f"{n / cpu:,.0f} attempts/s per core (score, one at a time)"
+    )
+    began_cpu, began = time.process_time(), time.perf_counter()
+    for start in range(0, n, 500):  # as a rescoring batch scores them
+        score_many(inputs[start : start + 500])
+    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    print(
+        f"engine: the same in batches of 500 in {wall:.2f} s wall, {cpu:.2f} s CPU: "
+        f"{n / cpu:,.0f} attempts/s per core (score_many)",
+        flush=True,
     )
 
 
@@ -110,7 +122,7 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
             for r in await conn.fetch(
                 "SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id", tenant
             )
-        ]
+        ][:-SUBMITTERS]
         versions = {
             r["code"]: (r["version"], r["content"])
             for r in await conn.fetch(
@@ -122,7 +134,12 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
         }
         from service.items.model import Item
 
-        items = {code: msgspec.convert(content, Item) for code, (_, content) in versions.items()}  # type: ignore[arg-type]
+        on_form = {item.code for item in sixty_items()}
+        items = {
+            code: msgspec.convert(content, Item)  # type: ignore[arg-type]
+            for code, (_, content) in versions.items()
+            if code in on_form
+        }
         form = [
             {"section": "all", "code": code, "version": versions[code][0], "option_order": None}
             for code in sorted(items)
@@ -189,7 +206,32 @@ async def load_attempts(owner_url: str, tenant_id: str, n: int, seed: int = 7) -
         await conn.close()
 
 
-async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) -> tuple[float, float, dict]:  # type: ignore[type-arg]
+SUBMITTERS = 200  # people kept out of the load, who start and submit an attempt while a commit runs
+
+
+async def submit_meanwhile(
+    http: httpx.AsyncClient, candidates: list[dict[str, str]], stop: asyncio.Event
+) -> list[float]:
+    """One candidate after another starts an attempt and submits it (no answers: every item omitted, the
+    score pipeline runs as for any submission) until `stop`; the submit requests' latencies in ms."""
+    latencies = []
+    for me in candidates:
+        if stop.is_set():
+            break
+        started = await ok(http.post("/v1/me/assessments/bench/attempts", json={}, headers=me))
+        attempt = started.json()["attempt"]["id"]
+        began = time.perf_counter()
+        await ok(http.post(f"/v1/me/attempts/{attempt}/submit", headers=me))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies
+
+
+async def rescore(
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    body: dict,  # type: ignore[type-arg]
+    submitters: list[dict[str, str]] | None = None,
+) -> tuple[float, float, dict]:  # type: ignore[type-arg]
     async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         while True:
             job = (await ok(http.get(url, headers=admin))).json()
@@ -204,15 +246,34 @@ async def rescore(http: httpx.AsyncClient, admin: dict[str, str], body: dict) ->
     previewed = time.perf_counter() - began
     began = time.perf_counter()
     await ok(http.post(f"{url}/commit", headers=admin))
+    stop = asyncio.Event()
+    meanwhile = asyncio.create_task(submit_meanwhile(http, submitters or [], stop))
     done = await until(url, ("done", "failed"))
-    return previewed, time.perf_counter() - began, {"preview": preview["summary"], "done": done}
+    committed = time.perf_counter() - began
+    stop.set()
+    latencies = sorted(await meanwhile)
+    return previewed, committed, {"preview": preview["summary"], "done": done, "submits": latencies}
 
 
-async def end_to_end(n: int) -> None:
+async def end_to_end(n: int, profile: int = 0) -> None:
     with running_service(workers=2, pool_max=8) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
-            tenant_id, admin, _ = await bench_tenant(
-                http, service.keys, people=max(1, n // 2), extra_items=sixty_items()[44:]
+            form = sixty_items()
+            bank = {item.code for item in sample_bank("cadre-ai-literacy").items}
+            tenant_id, admin, ids = await bench_tenant(
+                http,
+                service.keys,
+                people=max(1, n // 2) + SUBMITTERS,
+                extra_items=[item for item in form if item.code not in bank],
+                assessment={
+                    "sections": [
+                        {
+                            "code": "all",
+                            "items": [{"code": item.code} for item in form],
+                            "shuffle_items": True,
+                        }
+                    ]
+                },
             )
             began = time.perf_counter()
             await load_attempts(service.owner_url(), tenant_id, n)
@@ -221,6 +282,9 @@ async def end_to_end(n: int) -> None:
                 "(COPY, not measured below)",
                 flush=True,
             )
+            if profile:
+                await profile_batches(service.owner_url(), tenant_id, profile)
+                return
 
             previewed, committed, result = await rescore(http, admin, {"reason": "first scoring"})
             print(
@@ -238,10 +302,14 @@ async def end_to_end(n: int) -> None:
                     "/v1/items/CAL-AK-001", json=content, headers={**admin, "If-Match": item.headers["etag"]}
                 )
             )
+            submitters = [
+                candidate_token(service.keys, tenant_id, external_id) for external_id in ids[-SUBMITTERS:]
+            ]
             previewed, committed, result = await rescore(
                 http,
                 admin,
                 {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
+                submitters,
             )
             summary = result["preview"]
             print(
@@ -250,17 +318,110 @@ async def end_to_end(n: int) -> None:
                 f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}",
                 flush=True,
             )
+            submits = result["submits"]
+            if submits:
+                print(
+                    f"submissions during that commit: {len(submits)}, latency p50 "
+                    f"{submits[len(submits) // 2]:.0f} ms, p95 {submits[int(len(submits) * 0.95)]:.0f} ms, "
+                    f"max {submits[-1]:.0f} ms",
+                    flush=True,
+                )
+
+
+async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
+    """In this process, against the loaded database: the steps of a rescoring batch (score, read the
+    current documents, compare, store through the pipeline) over the first `n` attempts, in batches of
+    `rescoring.BATCH`, each step's wall time summed, and the CPU profile of the whole (cProfile)."""
+    import cProfile
+    import pstats
+
+    from service import pipeline
+    from service.config import Settings
+    from service.db.pool import create_pool, tenant_transaction
+    from service.db.urls import app_url
+    from service.results import rescoring
+    from service.results.scores import ScoringPins, current_documents, score_documents
+
+    pool = await create_pool(app_url(Settings.from_env(), owner_url), max_size=2)  # as the service: RLS on
+    tenant = uuid.UUID(tenant_id)
+    async with tenant_transaction(pool, tenant) as conn:
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM attempts WHERE status = 'submitted' ORDER BY id LIMIT $1",
+                n,
+            )
+        ]
+    steps = dict.fromkeys(("score", "current", "compare", "store", "commit"), 0.0)
+    parts = dict.fromkeys(("store_documents", "rollups.refresh"), 0.0)  # within store
+
+    def timed(module, name: str, part: str) -> None:  # type: ignore[no-untyped-def]
+        inner = getattr(module, name)
+
+        async def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            try:
+                return await inner(*args, **kwargs)
+            finally:
+                parts[part] += time.perf_counter() - began
+
+        setattr(module, name, wrapper)
+
+    from service.aggregates import rollups
+    from service.results import scores
+
+    timed(scores, "store_documents", "store_documents")
+    timed(rollups, "refresh", "rollups.refresh")
+    profiler = cProfile.Profile()
+    began_cpu, began = time.process_time(), time.perf_counter()
+    profiler.enable()
+    for start in range(0, len(ids), rescoring.BATCH):
+        batch = ids[start : start + rescoring.BATCH]
+        t0 = time.perf_counter()
+        async with tenant_transaction(pool, tenant) as conn:
+            new = await score_documents(conn, batch, ScoringPins())
+            t1 = time.perf_counter()
+            old = await current_documents(conn, batch)
+            t2 = time.perf_counter()
+            stored = {a: d for a, d in new.items() if rescoring.changes(old.get(a), d)[0] or old.get(a) != d}
+            t3 = time.perf_counter()
+            await pipeline.store(conn, stored, reason="profile", scored_by="profile")
+            t4 = time.perf_counter()
+        t5 = time.perf_counter()
+        for step, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            steps[step] += took
+    profiler.disable()
+    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    await pool.close()
+    print(
+        f"profile: {len(ids):,} attempts in {wall:.1f} s wall ({len(ids) / wall:,.0f}/s), {cpu:.1f} s CPU "
+        "in this process; steps (wall): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
+        + "; within store: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()),
+        flush=True,
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--engine-attempts", type=int, default=3000)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="after loading, profile the steps of a rescoring batch in this process over this many "
+        "attempts (then stop)",
+    )
     args = parser.parse_args()
     print(f"(repository {ROOT})")
     engine_benchmark(args.engine_attempts)
     if args.attempts:
-        asyncio.run(end_to_end(args.attempts))
+        asyncio.run(end_to_end(args.attempts, args.profile))
 
 
 if __name__ == "__main__":

@@ -220,3 +220,80 @@ async def test_a_rescoring_that_moves_no_credit_still_names_the_versions_it_appl
         assert [(s["version"], s["current"]) for s in history] == [(2, True), (1, False)]
         assert history[0]["document"]["provenance"]["item_versions"]["T-SC-1"] == 2
         assert history[0]["document"]["overall"] == history[1]["document"]["overall"]
+
+
+class _Undo(Exception):
+    """Rolls a look-ahead transaction back."""
+
+
+async def test_a_batch_copied_through_staging_stores_the_rows_one_statement_stores(
+    client, sat, app_url, monkeypatch
+):
+    """A rescoring's batch COPYs its documents into a staging table (`scores.COPY_FROM` documents and
+    more); a submission's few go in one statement. Both leave the same rows: scores (history kept),
+    results and rollups; two staged batches in one transaction too."""
+    from uuid import UUID
+
+    from service import pipeline
+    from service.db.pool import create_pool, tenant_transaction
+    from service.results import scores
+
+    tenant, ids = UUID(sat["id"]), [UUID(a) for a in sat["attempts"]]
+    pool = await create_pool(app_url, min_size=1, max_size=1)
+
+    async def stored_with(copy_from: int, split: bool) -> list[list[tuple]]:
+        monkeypatch.setattr(scores, "COPY_FROM", copy_from)
+        found: list[list[tuple]] = []
+        with pytest.raises(_Undo):
+            async with tenant_transaction(pool, tenant) as conn:
+                documents = await scores.score_documents(conn, ids, scores.ScoringPins(items={"T-SC-1": 1}))
+                parts = [dict(list(documents.items())[:1]), dict(list(documents.items())[1:])]
+                for part in parts if split else [documents]:
+                    await pipeline.store(conn, part, reason="same rows", scored_by="test")
+                for query in (
+                    """SELECT attempt_id, version, status, current, overall_scaled, overall_level, document::text,
+                              reason, scored_by FROM scores ORDER BY attempt_id, version""",
+                    "SELECT * FROM results ORDER BY assessment_id, person_id",
+                    "SELECT * FROM rollups ORDER BY assessment_id, unit_id, measure, category, week",
+                ):
+                    found.append([tuple(row) for row in await conn.fetch(query)])
+                raise _Undo
+        return found
+
+    try:
+        one_statement = await stored_with(10**6, split=False)
+        staged = await stored_with(1, split=True)
+        staged_once = await stored_with(1, split=False)
+    finally:
+        await pool.close()
+    assert [len(rows) for rows in one_statement] == [6, 3, len(one_statement[2])]
+    assert [r[1:4] for r in one_statement[0]][:2] == [(1, "final", False), (2, "final", True)]
+    assert staged == one_statement and staged_once == one_statement
+
+
+async def test_a_score_row_stays_as_it_was_scored(client, sat, owner):
+    """The history guard (migrations 0004, 0025): a stored score's document, status, version and attempt
+    never change, and a row no longer current never becomes current again; making it not current is the
+    one change allowed (what every new score does to the one before)."""
+    from uuid import UUID
+
+    import asyncpg
+
+    attempt = UUID(sat["attempts"][0])
+    refused = asyncpg.exceptions.ObjectNotInPrerequisiteStateError
+    for change in (
+        'document = document || \'{"status": "provisional"}\'',
+        "status = 'provisional'",
+        "version = version + 1",
+        f"attempt_id = '{sat['attempts'][1]}'",
+    ):
+        with pytest.raises(refused, match="is history and cannot change"):
+            await owner.execute(f"UPDATE scores SET {change} WHERE attempt_id = $1", attempt)
+    await owner.execute("UPDATE scores SET document = document WHERE attempt_id = $1", attempt)  # unchanged
+    async with owner.transaction():
+        await owner.execute("UPDATE scores SET current = false WHERE attempt_id = $1", attempt)
+        with pytest.raises(refused, match="is history and cannot change"):
+            async with owner.transaction():
+                await owner.execute("UPDATE scores SET current = true WHERE attempt_id = $1", attempt)
+        await owner.execute("UPDATE scores SET current = true WHERE false")
+    assert await owner.fetchval("SELECT current FROM scores WHERE attempt_id = $1", attempt) is False

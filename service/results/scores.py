@@ -41,11 +41,20 @@ from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
-from service.scoring.engine import Abilities, AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score
+from service.scoring.engine import (
+    Abilities,
+    AgreedRating,
+    ScoredItem,
+    ScoreDocument,
+    ScoringInput,
+    score_many,
+)
 from service.tenancy import people
 
 _document_decoder = msgspec.json.Decoder(ScoreDocument)
-_answer_decoder = msgspec.json.Decoder(Answer)
+_answers_decoder = msgspec.json.Decoder(dict[str, Answer])
+_form_decoder = msgspec.json.Decoder(list[Placement])
+_content_decoder = msgspec.json.Decoder(AssessmentContent)
 
 
 class StoredScore(msgspec.Struct):
@@ -100,12 +109,17 @@ async def _inputs(
     published calibration each attempt's abilities use (if any). `pins` overrides the pins in force (a
     rescoring preview or commit), its calibration included; without them, the calibration in force is
     the assessment's latest published one (read under the same pins lock a publication takes)."""
+    # the form as text, decoded straight into placements; each assessment's content once, not per attempt
     rows = await conn.fetch(
-        """SELECT t.id, t.assessment_id, t.form, a.content AS assessment FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           WHERE t.id = ANY($1::uuid[])""",
-        attempt_ids,
+        "SELECT id, assessment_id, form::text AS form FROM attempts WHERE id = ANY($1::uuid[])", attempt_ids
     )
+    assessment_contents = {
+        row["id"]: _content_decoder.decode(row["content"])
+        for row in await conn.fetch(
+            "SELECT id, content::text AS content FROM assessments WHERE id = ANY($1::uuid[])",
+            list({row["assessment_id"] for row in rows}),
+        )
+    }
     in_force = {}
     calibration_ids: dict[UUID, UUID] = {}  # attempt -> calibration
     if pins is None:
@@ -126,12 +140,12 @@ async def _inputs(
     forms = {
         row["id"]: [
             msgspec.structs.replace(f, version=attempt_pins[row["id"]].items.get(f.code, f.version))
-            for f in msgspec.convert(row["form"], list[Placement])
+            for f in _form_decoder.decode(row["form"])
         ]
         for row in rows
     }
     pinned = {}
-    contents = {row["id"]: msgspec.convert(row["assessment"], AssessmentContent) for row in rows}
+    contents = {row["id"]: assessment_contents[row["assessment_id"]] for row in rows}
     for row in rows:
         ref = contents[row["id"]].framework
         pinned[row["id"]] = (ref.code, attempt_pins[row["id"]].framework_version or ref.version)
@@ -145,12 +159,14 @@ async def _inputs(
         conn, sorted({(f.code, f.version) for form in forms.values() for f in form})
     )
 
+    # one row per attempt, its answers one JSON object decoded in one call (not a row and a call per answer)
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
     for row in await conn.fetch(
-        "SELECT attempt_id, item_ref, answer::text FROM responses WHERE attempt_id = ANY($1::uuid[])",
+        """SELECT attempt_id, jsonb_object_agg(item_ref, answer)::text AS answers FROM responses
+           WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id""",
         attempt_ids,
     ):
-        answers[row["attempt_id"]][row["item_ref"]] = _answer_decoder.decode(row["answer"])
+        answers[row["attempt_id"]] = _answers_decoder.decode(row["answers"])
 
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
     inputs = {}
@@ -180,7 +196,7 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
-    documents = {attempt: score(data) for attempt, data in inputs.items()}
+    documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
     measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
     estimates = abilities.many_abilities(
         [(documents[a], calibration_of[a], inputs[a].framework) for a in measured]
@@ -189,6 +205,20 @@ async def score_documents(
         if estimated.dimensions:
             documents[attempt] = msgspec.structs.replace(documents[attempt], abilities=estimated)
     return documents
+
+
+# From this many documents on, `store_documents` COPYs them into a staging table (a rescoring's batch: the
+# documents are large, and COPY's binary rows cost the server less than a statement's arrays); below it
+# (a submission, a rating), one statement. Both end in the same INSERT (tests/test_rescoring_flow.py
+# compares the rows the two paths store).
+COPY_FROM = 100
+
+_INSERT_SCORES = """
+    INSERT INTO scores (attempt_id, version, status, overall_scaled, overall_level, document, reason, scored_by)
+    SELECT d.attempt_id,
+           coalesce((SELECT max(s.version) FROM scores s WHERE s.attempt_id = d.attempt_id), 0) + 1,
+           d.status, d.scaled, d.level, d.document, $1, $2
+    FROM {rows}"""
 
 
 async def store_documents(
@@ -206,21 +236,34 @@ async def store_documents(
     await conn.execute(
         "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
     )
+    if len(ids) < COPY_FROM:
+        await conn.execute(
+            _INSERT_SCORES.format(
+                rows="unnest($3::uuid[], $4::text[], $5::float8[], $6::text[], $7::jsonb[]) "
+                "AS d(attempt_id, status, scaled, level, document)"
+            ),
+            reason,
+            scored_by,
+            ids,
+            [documents[a].status for a in ids],
+            [documents[a].overall.scaled for a in ids],
+            [documents[a].overall.level for a in ids],
+            [documents[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
+        )
+        return
+    # a batch: COPY into a staging table of this transaction (COPY FROM refuses a table under row-level
+    # security), then one INSERT from it, under the policies as ever
     await conn.execute(
-        """INSERT INTO scores (attempt_id, version, status, overall_scaled, overall_level, document, reason, scored_by)
-           SELECT d.attempt_id,
-                  coalesce((SELECT max(s.version) FROM scores s WHERE s.attempt_id = d.attempt_id), 0) + 1,
-                  d.status, d.scaled, d.level, d.document, $6, $7
-           FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::jsonb[])
-                AS d(attempt_id, status, scaled, level, document)""",
-        ids,
-        [documents[a].status for a in ids],
-        [documents[a].overall.scaled for a in ids],
-        [documents[a].overall.level for a in ids],
-        [msgspec.to_builtins(documents[a]) for a in ids],
-        reason,
-        scored_by,
+        "CREATE TEMP TABLE score_rows (attempt_id uuid, status text, scaled float8, level text, document jsonb) "
+        "ON COMMIT DROP"
     )
+    await conn.copy_records_to_table(
+        "score_rows",
+        schema_name="pg_temp",
+        records=[(a, d.status, d.overall.scaled, d.overall.level, d) for a, d in documents.items()],
+    )
+    await conn.execute(_INSERT_SCORES.format(rows="pg_temp.score_rows d"), reason, scored_by)
+    await conn.execute("DROP TABLE pg_temp.score_rows")  # a second batch in the same transaction
 
 
 # What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,

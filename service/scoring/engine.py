@@ -30,6 +30,7 @@ omission list or provenance, so the document is the same as without them but for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -37,7 +38,7 @@ import msgspec
 from service.items.answers import Answer
 from service.items.kinds import kind_named, kind_of
 from service.items.model import Item
-from service.rubrics.model import CutScore, Dimension, FrameworkContent, Localized
+from service.rubrics.model import CutScore, Dimension, FrameworkContent, Indicator, Localized
 from service.scoring.credit import credit
 
 ENGINE_VERSION = "1.0.0"
@@ -198,9 +199,14 @@ def _feedback(
 
 
 class _Tree:
-    """The framework's dimensions and indicators, indexed for scoring."""
+    """The framework's dimensions and indicators, indexed for scoring; with what scoring many attempts
+    on the framework can reuse (`score_many`): each pure function's result, computed once per input.
 
-    def __init__(self, framework: FrameworkContent) -> None:
+    `items` memoises `_item_score` by (the item object, its version, the answer's JSON, the agreed
+    rating's exact value): the same inputs always give the same result, so a batch computes each
+    distinct answer to an item once. None when scoring one attempt (`score`): nothing to reuse."""
+
+    def __init__(self, framework: FrameworkContent, *, memo: bool = False) -> None:
         self.framework = framework
         self.top_of: dict[str, str] = {}  # indicator code -> top-level dimension code
         self.cuts: dict[str, list[CutScore]] = {}  # dimension code (any depth) -> the cut scores it uses
@@ -208,6 +214,26 @@ class _Tree:
             self._resolve_cuts(dimension, framework.cut_scores.overall)
             for code in self._indicators(dimension):
                 self.top_of[code] = dimension.code
+        self.items: dict[tuple[int, int, bytes | None, str | None], tuple[ItemScore, _Exact]] | None = (
+            {} if memo else None
+        )
+        self._descriptors: dict[str, dict[str, tuple[Localized, Localized | None]]] = {}
+        self._feedback: dict[tuple[str | None, str], Feedback | None] = {}
+
+    def feedback(self, level: str, indicator: Indicator | None = None) -> Feedback | None:
+        """`_feedback` of a level (an indicator's, from its descriptors; else a dimension's or the
+        overall score's), computed once per tree."""
+        key = (indicator.code if indicator is not None else None, level)
+        if key not in self._feedback:
+            if indicator is None:
+                self._feedback[key] = _feedback(self.framework, level)
+            else:
+                descriptors = self._descriptors.get(indicator.code)
+                if descriptors is None:
+                    descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
+                    self._descriptors[indicator.code] = descriptors
+                self._feedback[key] = _feedback(self.framework, level, descriptors)
+        return self._feedback[key]
 
     def _resolve_cuts(self, dimension: Dimension, inherited: list[CutScore]) -> None:
         """Its own cut scores, else the nearest ancestor's (`inherited`), down the tree."""
@@ -239,9 +265,31 @@ def _answered(answer: Answer | None) -> bool:
     return False
 
 
+_Exact = dict[str, tuple[float, float]]  # indicator code -> the exact (earned, possible) an item gives it
+_encode = msgspec.json.encode
+
+
+def _memo_item_score(
+    tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
+) -> tuple[ItemScore, _Exact]:
+    """`_item_score`, looked up in the tree's memo when it has one (the result is shared, never changed)."""
+    if tree.items is None:
+        return _item_score(tree, scored, answer, rating)
+    key = (
+        id(scored.item),
+        scored.version,
+        None if answer is None else _encode(answer),
+        None if rating is None else rating.fraction.hex(),
+    )
+    found = tree.items.get(key)
+    if found is None:
+        found = tree.items[key] = _item_score(tree, scored, answer, rating)
+    return found
+
+
 def _item_score(
     tree: _Tree, scored: ScoredItem, answer: Answer | None, rating: AgreedRating | None
-) -> tuple[ItemScore, dict[str, tuple[float, float]]]:
+) -> tuple[ItemScore, _Exact]:
     """The item's score as reported (rounded), and per indicator the exact (earned, possible) to add up."""
     item = scored.item
     kind = kind_of(item)
@@ -283,11 +331,30 @@ def _item_score(
 
 
 def score(data: ScoringInput) -> ScoreDocument:
-    tree = _Tree(data.framework)
+    return _score(data, _Tree(data.framework))
+
+
+def score_many(inputs: Sequence[ScoringInput]) -> list[ScoreDocument]:
+    """The documents of many attempts, each exactly `score`'s (tests/unit/test_scoring_batch.py holds
+    it over generated attempts): the framework indexed once per framework object, each distinct
+    (item, answer, rating) credited once, each level's feedback built once. Items and frameworks are
+    recognised by identity, so inputs that share their objects (as `results.scores` builds them)
+    share the work; the memo lives for this call only."""
+    trees: dict[int, _Tree] = {}
+    documents = []
+    for data in inputs:
+        tree = trees.get(id(data.framework))
+        if tree is None:
+            tree = trees[id(data.framework)] = _Tree(data.framework, memo=True)
+        documents.append(_score(data, tree))
+    return documents
+
+
+def _score(data: ScoringInput, tree: _Tree) -> ScoreDocument:
     framework = data.framework
     items = sorted(data.items, key=lambda s: s.item.code)
     scored = [
-        _item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items
+        _memo_item_score(tree, s, data.answers.get(s.item.code), data.ratings.get(s.item.code)) for s in items
     ]
     scores = [item_score for item_score, _ in scored]
 
@@ -312,7 +379,6 @@ def score(data: ScoringInput) -> ScoreDocument:
                 scaled = 100 * raw[indicator.code] / possible[indicator.code]
                 scaled_of[indicator.code] = scaled
                 level = _level(indicator_cuts, _r(scaled))
-                descriptors = {d.level: (d.performance, d.next_steps) for d in indicator.descriptors}
                 indicators.append(
                     IndicatorScore(
                         indicator.code,
@@ -321,7 +387,7 @@ def score(data: ScoringInput) -> ScoreDocument:
                         _r(possible[indicator.code]),
                         _r(scaled),
                         level,
-                        _feedback(framework, level, descriptors),
+                        tree.feedback(level, indicator),
                     )
                 )
                 parts.append(
@@ -347,7 +413,7 @@ def score(data: ScoringInput) -> ScoreDocument:
                 _r(scaled),
                 level,
                 {p[0]: _r(p[1] / total_weight) for p in parts},
-                _feedback(framework, level),
+                tree.feedback(level),
             )
         )
         return raw_sum, max_sum
@@ -364,7 +430,7 @@ def score(data: ScoringInput) -> ScoreDocument:
             _r(overall_scaled),
             level,
             {c: _r(w / total) for c, w in top_parts.items()},
-            _feedback(framework, level),
+            tree.feedback(level),
         )
     else:
         overall = Overall(None, None, {})
