@@ -356,12 +356,10 @@ async def start(
         raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
     assessment = found[0].published
     assessment_id, content = assessment.id, assessment.content
-    await submit_overdue(conn, person_id=person.id)
-    existing = await conn.fetch(
-        "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
-        assessment_id,
-        person.id,
-    )
+    existing, overdue = await _attempts_of(conn, assessment_id, person)
+    if overdue:  # one of the person's attempts is past its deadline: submitted first
+        await submit_overdue(conn, person_id=person.id)
+        existing, _ = await _attempts_of(conn, assessment_id, person)
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:
@@ -432,6 +430,24 @@ async def start(
         return await _state(conn, person, summary.id, locale), True
     items = await published.views(conn, assessment.tenant_id, form, locale)
     return _assembled(summary, content.title, content.instructions, items, [], locale), True
+
+
+async def _attempts_of(
+    conn: asyncpg.Connection, assessment_id: UUID, person: Person
+) -> tuple[list[asyncpg.Record], bool]:
+    """The person's attempts of this assessment in order, and whether any of their attempts (of any
+    assessment) is in progress past its deadline and grace, in one read: a start of someone with
+    nothing overdue (every start of an exam's opening) needs no `submit_overdue`."""
+    rows = await conn.fetch(
+        f"""SELECT t.id, t.number, t.status, t.assessment_id = $1 AS mine,
+                   t.status = 'in_progress' AND {_DUE} AS due
+            FROM attempts t
+            WHERE t.person_id = $2 AND (t.assessment_id = $1 OR (t.status = 'in_progress' AND {_DUE}))
+            ORDER BY t.number""",
+        assessment_id,
+        person.id,
+    )
+    return [row for row in rows if row["mine"]], any(row["due"] for row in rows)
 
 
 # The new attempt's summary straight from the insert: nothing is answered yet.
