@@ -260,6 +260,7 @@ class Sitting:
         self.take = args.client == "take"
         self.query = TAKE_QUERY if self.take else ""
         self.start_bytes: list[int] = []  # each answered start's body as it came over the wire
+        self.form_items = 0  # items in a started form
         think, sigma = args.think_seconds, args.think_sigma
         self.think_mu = math.log(think) - sigma * sigma / 2 if think > 0 else None
 
@@ -419,6 +420,7 @@ class Sitting:
                 lambda status, r: status == 200 and r["attempt"]["id"] == ledger.attempt,
             )
         items = state["items"]
+        self.form_items = len(items)
         plan = [
             item for item in items for _ in range(rng.choice((2, 3)) if item["answer_with"] == "text" else 1)
         ]
@@ -783,8 +785,9 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         print(f"  {op:<14} n={len(values):>7}  {percentiles(values)}")
     if run.start_bytes:
         print(
-            f"a started form on the wire ({args.client} client): mean {sum(run.start_bytes) / len(run.start_bytes):,.0f} B, "
-            f"max {max(run.start_bytes):,} B"
+            f"a started form of {run.form_items} items on the wire ({args.client} client): mean "
+            f"{sum(run.start_bytes) / len(run.start_bytes):,.0f} B, max {max(run.start_bytes):,} B; scaled to 44 items "
+            f"{max(run.start_bytes) * 44 / max(run.form_items, 1):,.0f} B (issue 19's goal: under 15,000 B)"
         )
     print(
         f"errors: {sum(run.errors.values())}"
