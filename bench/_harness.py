@@ -86,8 +86,11 @@ def running_service(
         server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], cwd=ROOT, env=env)
         try:
             wait_ready(f"http://127.0.0.1:{port}", server)
+            from service.config import Settings
+
+            loop = Settings.from_env(env).http_event_loop
             print(
-                f"service on 127.0.0.1:{port} with {workers} granian worker(s); database: "
+                f"service on 127.0.0.1:{port} with {workers} granian worker(s) on {loop}; database: "
                 f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}",
                 flush=True,
             )

@@ -21,7 +21,7 @@ One run, one machine (the service, its PostgreSQL and the load generator share t
     primary key (one extra round trip; its share is printed, with the rate it implies without it).
 
 Servers: granian (as `assess serve` runs it: the same Granian options) and uvicorn (`--workers`,
-httptools, asyncio loop, no access log), each with `--workers` worker counts; the best (a) picks
+httptools, no access log), each with `--loops` event loops (uvloop, asyncio) and `--workers` worker counts; the best (a) picks
 the configuration that `--history` repeats (a) and (c) with after loading finished attempts, each
 with its answers and final score, into the same tenant (cumulative, VACUUM ANALYZE and CHECKPOINT
 after each load). `--profile` records the service's workers with py-spy during one extra (a) run of
@@ -90,6 +90,7 @@ class Result(msgspec.Struct):
     count: int
     problems: str = ""  # errors, non-2xx, not-applied saves: empty when clean
     cpu: str = ""  # share of the run's CPU time by process group
+    server_cpu: float = 0.0  # CPU seconds the server's processes used during the measured run
     note: str = ""
 
 
@@ -97,7 +98,10 @@ class Result(msgspec.Struct):
 
 
 def server_command(server: str, target: str, workers: int, port: int) -> list[str]:
+    """`server` is "granian/uvloop", "uvicorn/asyncio", ...: the server and its workers' event loop."""
     settings = Settings.from_env()
+    server, _, loop = server.partition("/")
+    loop = loop or settings.http_event_loop
     if server == "granian":  # the options service/cli.py `serve` gives Granian()
         return [
             sys.executable,
@@ -117,6 +121,8 @@ def server_command(server: str, target: str, workers: int, port: int) -> list[st
             str(settings.http_backlog),
             "--backpressure",
             str(settings.http_connections_per_worker),
+            "--loop",
+            loop,
             target,
         ]
     return [
@@ -135,6 +141,8 @@ def server_command(server: str, target: str, workers: int, port: int) -> list[st
         "warning",
         "--http",
         "httptools",
+        "--loop",
+        loop,
         "--backlog",
         str(settings.http_backlog),
         target,
@@ -239,6 +247,7 @@ class CpuMeter:
             name: sum(s - self.start[name].get(pid, 0.0) for pid, s in self.last.get(name, {}).items())
             for name in self.groups
         }
+        self.used = used
         return (
             "  ".join(f"{name} {100 * s / wall:.0f}%" for name, s in used.items())
             + f"  (of {100 * (os.cpu_count() or 1)}%)"
@@ -312,7 +321,7 @@ def pgbench_script() -> str:
     one call of `save_answer` (migration 0024) in autocommit, as `attempts.save_at_once` makes it."""
     save = _SAVE
     for n, name in enumerate(
-        ("tenant", "external_id", "attempt_id", "item_ref", "answer", "revision"), start=1
+        ("tenant", "external_id", "attempt_id", "item_ref", "answer", "revision", "keep_first"), start=1
     ):
         save = re.sub(rf"\${n}\b", ":" + name, save)
     return (
@@ -321,6 +330,7 @@ def pgbench_script() -> str:
                 r"\set n :n + 1",
                 r"\set i :client_id * :per + mod(:n, :per)",
                 r"\set revision :base + :n / :per",
+                r"\set keep_first 0",  # a fixed form's save (save_at_once): no keep-first item
                 "SELECT attempt_id, person_id, external_id, item_ref, answer FROM bench_saves.plan WHERE i = :i \\gset",
                 save.strip() + ";",
                 # nothing on release: the pool sends no reset query (service/db/pool.py)
@@ -636,6 +646,7 @@ class Bench:
             notes.append(f"{applied:,} saves applied in the database (wrk counts completed responses only)")
         result = wrk_result(label, data, "; ".join(notes))
         result.cpu = cpu
+        result.server_cpu = meter.used.get("server", 0.0)
         return result
 
     def stored(self, since: int) -> tuple[int, int]:
@@ -839,6 +850,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections and pgbench clients")
     parser.add_argument("--threads", type=int, default=2, help="wrk and pgbench threads")
     parser.add_argument("--servers", default="granian,uvicorn")
+    parser.add_argument(
+        "--loops",
+        default="uvloop",
+        help="the workers' event loops to try per server: uvloop, asyncio or both (default uvloop, as "
+        "`assess serve` runs where uvloop is installed)",
+    )
     parser.add_argument("--workers", help="worker counts to try per server (default 1,2,3)")
     parser.add_argument("--candidates", type=int, help="in-progress attempts the saves go to (default 2000)")
     parser.add_argument(
@@ -873,7 +890,10 @@ def main() -> None:
     ):
         if getattr(args, name) is None:
             setattr(args, name, default)
-    servers = [s for s in args.servers.split(",") if s]
+    loops = [loop for loop in args.loops.split(",") if loop]
+    if not set(loops) <= {"uvloop", "asyncio"}:
+        parser.error("--loops takes uvloop and/or asyncio")
+    servers = [f"{s}/{loop}" for s in args.servers.split(",") if s for loop in loops]
     worker_counts = [int(w) for w in args.workers.split(",")]
     history = [int(h.replace("_", "")) for h in args.history.split(",")]
     if history != sorted(set(history)) or history[0] != 0:
@@ -934,7 +954,7 @@ def main() -> None:
             f"database: {where}; pool at most {settings.pool_max} connections per worker; pgbench {pgbench_binary()}"
         )
 
-        with serving("granian", SERVICE, 1, env, data_dir / "server.log") as (url, _):
+        with serving("granian/" + loops[-1], SERVICE, 1, env, data_dir / "server.log") as (url, _):
             began = time.perf_counter()
             plan = asyncio.run(set_up(url, keys, args.candidates))
         asyncio.run(add_person_ids(owner_url, plan))
@@ -998,13 +1018,31 @@ def main() -> None:
         print(row(core))
         print(
             f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}"
-            f" {'a/min(b,d)':>11}"
+            f" {'a/min(b,d)':>11} {'a per server CPU-s':>19}"
         )
         for (server, workers), (a, b) in by_config.items():
             print(
                 f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
                 f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f} {a.rate / min(b.rate, core.rate):>11.2f}"
+                f" {a.count / a.server_cpu if a.server_cpu else 0:>19,.0f}"
             )
+        if set(loops) == {"uvloop", "asyncio"}:
+            print(
+                "\n  uvloop / asyncio, same server and workers, same run (rate; saves per server CPU-second):"
+            )
+            for (server, workers), (a, _) in by_config.items():
+                name, _, loop = server.partition("/")
+                if loop == "uvloop" and (f"{name}/asyncio", workers) in by_config:
+                    base = by_config[(f"{name}/asyncio", workers)][0]
+                    per_cpu = (
+                        (a.count / a.server_cpu) / (base.count / base.server_cpu)
+                        if a.server_cpu and base.server_cpu
+                        else 0
+                    )
+                    print(
+                        f"    {name} x{workers}: rate {a.rate / base.rate:.2f}x, p99 {a.p99:.0f} vs {base.p99:.0f} ms, "
+                        f"per server CPU-second {per_cpu:.2f}x"
+                    )
         print(f"  (c = {db_best.label}: {db_best.rate:,.0f} saves/s)")
         print(f"  (d = {core.label}: {core.rate:,.0f} saves/s, p99 {core.p99:.1f} ms)")
         print("\n  CPU by process group during each run (100% = one core):")

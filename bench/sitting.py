@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import math
 import os
 import random
@@ -61,6 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import brotli
 import httpx
 import msgspec
 import psutil
@@ -129,6 +131,20 @@ class Client:
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.raw = RawConnection(host, port)
         self.headers = headers
+
+
+# What the /take client asks of the API (service/static/take/api.js), as a phone's browser sends it:
+# the form in the candidate's language only, and any response compressed.
+TAKE_QUERY, TAKE_HEADERS = "?lang=zh-CN", {"Accept-Encoding": "br, gzip"}
+
+
+def decoded(received: dict[str, str], data: bytes) -> bytes:
+    encoding = received.get("content-encoding", "")
+    if encoding == "br":
+        return brotli.decompress(data)
+    if encoding == "gzip":
+        return gzip.decompress(data)
+    return data
 
 
 class Receiver:
@@ -241,6 +257,10 @@ class Sitting:
         self.error_times: list[float] = []
         self.counts: Counter[str] = Counter()
         self.ledgers: list[Ledger] = []
+        self.take = args.client == "take"
+        self.query = TAKE_QUERY if self.take else ""
+        self.start_bytes: list[int] = []  # each answered start's body as it came over the wire
+        self.form_items = 0  # items in a started form
         think, sigma = args.think_seconds, args.think_sigma
         self.think_mu = math.log(think) - sigma * sigma / 2 if think > 0 else None
 
@@ -267,15 +287,19 @@ class Sitting:
         """One request; its latency is recorded when answered, an error counted when not 2xx."""
         payload = b"" if body is None else msgspec.json.encode(body)
         began = time.perf_counter()
+        headers = {**client.headers, **TAKE_HEADERS} if self.take else client.headers
         try:
-            status, data = await asyncio.wait_for(
-                client.raw.request(method, path, client.headers, payload), self.args.timeout
+            status, received, data = await asyncio.wait_for(
+                client.raw.exchange(method, path, headers, payload), self.args.timeout
             )
         except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
             client.raw.close()
             self.error(op, type(exc).__name__)
             return None
         done = time.perf_counter()
+        if op == "start":
+            self.start_bytes.append(len(data))
+        data = decoded(received, data)
         if self.args.connection_per_request:
             client.raw.close()
         self.records.append((done - self.began, op, done - began, status))
@@ -352,7 +376,7 @@ class Sitting:
             await in_flight
         client.raw.close()
         await asyncio.sleep(rng.uniform(*OFFLINE_SECONDS))
-        data = await self.write(client, "resume", "GET", f"/v1/me/attempts/{ledger.attempt}")
+        data = await self.write(client, "resume", "GET", f"/v1/me/attempts/{ledger.attempt}{self.query}")
         if data is None:
             self.counts["resumes that failed"] += 1
             await self.save(client, ledger, ref, body, rng)
@@ -379,7 +403,7 @@ class Sitting:
         self.ledgers.append(ledger)
         await asyncio.sleep(max(0.0, self.arrival(index, rng) - self.now()))
         client = Client(self.host, self.port, headers)
-        start_path, start_body = f"/v1/me/assessments/{ASSESSMENT}/attempts", {"number": 1}
+        start_path, start_body = f"/v1/me/assessments/{ASSESSMENT}/attempts{self.query}", {"number": 1}
         data = await self.write(client, "start", "POST", start_path, start_body)
         if data is None:
             client.raw.close()
@@ -396,6 +420,7 @@ class Sitting:
                 lambda status, r: status == 200 and r["attempt"]["id"] == ledger.attempt,
             )
         items = state["items"]
+        self.form_items = len(items)
         plan = [
             item for item in items for _ in range(rng.choice((2, 3)) if item["answer_with"] == "text" else 1)
         ]
@@ -758,6 +783,12 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
     for op in ("start", "save", "resume", "submit", "start replay", "save replay", "submit replay"):
         values = [r[2] for r in run.records if r[1] == op]
         print(f"  {op:<14} n={len(values):>7}  {percentiles(values)}")
+    if run.start_bytes:
+        print(
+            f"a started form of {run.form_items} items on the wire ({args.client} client): mean "
+            f"{sum(run.start_bytes) / len(run.start_bytes):,.0f} B, max {max(run.start_bytes):,} B; scaled to 44 items "
+            f"{max(run.start_bytes) * 44 / max(run.form_items, 1):,.0f} B (issue 19's goal: under 15,000 B)"
+        )
     print(
         f"errors: {sum(run.errors.values())}"
         + "".join(f"\n  {k}: {v}" for k, v in sorted(run.errors.items()))
@@ -858,6 +889,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="granian workers")
     parser.add_argument(
         "--pool-max", type=int, default=10, help="database connections per worker (DB_POOL_MAX)"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("take", "bare"),
+        default="take",
+        help="take: start and resume as the /take client does (?lang=zh-CN, Accept-Encoding: br, gzip); "
+        "bare: the bilingual form uncompressed (as this benchmark asked before issue 19's compression)",
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

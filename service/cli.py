@@ -164,7 +164,7 @@ def _metrics_dir(settings: Settings) -> Path:
 
 def serve(settings: Settings, *, demo: bool) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
 
     from service.db.urls import app_url, redact
 
@@ -181,10 +181,11 @@ def serve(settings: Settings, *, demo: bool) -> int:
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
     log.info(
-        "serving on %s:%s with %s worker(s), database %s",
+        "serving on %s:%s with %s worker(s) on %s, database %s",
         settings.host,
         settings.port,
         settings.workers,
+        settings.http_event_loop,
         redact(url),
     )
     # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
@@ -203,6 +204,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
         respawn_failed_workers=True,
         backlog=settings.http_backlog,
         backpressure=settings.http_connections_per_worker,
+        # uvloop (HTTP_EVENT_LOOP, auto: where installed): asyncio's own selector, socket writes and
+        # callbacks were ~40% of a save's samples (bench/README.md, issue 19).
+        loop=Loops(settings.http_event_loop),
     ).serve()
     return 0
 

@@ -6,6 +6,7 @@ configuration table, `compose.yaml` and a test are all checked against this one 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,6 +68,11 @@ SETTINGS: tuple[Setting, ...] = (
         "4096",
         "Connections each worker serves at once (granian's backpressure); "
         "an idle keep-alive connection of a device holds its place, so this bounds the devices a worker serves.",
+    ),
+    Setting(
+        "HTTP_EVENT_LOOP",
+        "auto",
+        "The workers' event loop: uvloop, asyncio, or auto (uvloop where it is installed, else asyncio).",
     ),
     Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
     Setting(
@@ -249,6 +255,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min: int
     http_backlog: int
     http_connections_per_worker: int
+    http_event_loop: str
     pool_max: int
     max_body_bytes: int
     token_leeway_seconds: int
@@ -326,6 +333,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SystemExit(f"{name} must be true or false, got {raw!r}")
             return raw in ("true", "1", "yes", "on")
 
+        def event_loop(raw: str) -> str:
+            choice = raw.strip().lower()
+            if choice not in ("auto", "uvloop", "asyncio"):
+                raise SystemExit(f"HTTP_EVENT_LOOP must be auto, uvloop or asyncio, got {raw!r}")
+            if choice == "auto":
+                return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+            return choice
+
         data_dir = Path(text("ASSESS_DATA_DIR"))
         keys_file = get("SERVICE_KEYS_FILE")
         return cls(
@@ -343,6 +358,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             workers=integer("WORKERS"),
             http_backlog=integer("HTTP_BACKLOG"),
             http_connections_per_worker=integer("HTTP_CONNECTIONS_PER_WORKER"),
+            http_event_loop=event_loop(text("HTTP_EVENT_LOOP")),
             pool_min=integer("DB_POOL_MIN"),
             pool_max=integer("DB_POOL_MAX"),
             max_body_bytes=integer("MAX_BODY_BYTES"),

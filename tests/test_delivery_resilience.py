@@ -278,6 +278,27 @@ async def test_the_deadline_closes_the_attempt_and_keeps_its_answers(client, ten
     assert state["attempt"]["status"] == "in_progress" and stored(state)["T-LK-1"] == (1, {"value": 2})
 
 
+async def test_a_start_submits_an_overdue_attempt_before_it_answers(client, tenant, owner_url):
+    """A start reads the person's attempts and whether one is overdue in one statement (issue 19: the
+    surge's starts skip the deadline UPDATE); within grace the attempt comes back in progress, past it
+    the start submits it by the deadline first and then refuses a second attempt (one allowed)."""
+    me = tenant["candidates"][0]
+    attempt = (await start(client, me)).json()["attempt"]["id"]
+    await overdue(owner_url, attempt, by="10 seconds")
+    again = await start(client, me)
+    assert again.status_code == 200 and again.json()["attempt"]["id"] == attempt
+    assert again.json()["attempt"]["status"] == "in_progress"
+    await overdue(owner_url, attempt)
+    refused = await start(client, me)
+    assert refused.status_code == 409 and "all 1 attempt" in refused.json()["detail"], refused.text
+    [row] = await owner_sql(
+        owner_url, "SELECT status, submitted_by FROM attempts WHERE id = $1", UUID(attempt)
+    )
+    assert (row["status"], row["submitted_by"]) == ("submitted", "deadline")
+    numbered = await start(client, me, {"number": 1})
+    assert numbered.status_code == 200 and numbered.json()["attempt"]["status"] == "submitted"
+
+
 async def test_a_save_refused_at_the_deadline_leaves_the_attempt_submitted(client, tenant, owner_url):
     """The 409 says the attempt 'was submitted by the server at its deadline at T': the database
     agrees afterwards: the refusal commits the deadline submission it reports."""

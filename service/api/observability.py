@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -23,6 +22,7 @@ import time
 import uuid
 
 import asyncpg
+import msgspec
 from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.prometheus import PrometheusConfig
@@ -67,23 +67,29 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            principal = scope.get("state", {}).get("principal")
-            access_log.info(
-                json.dumps(
-                    {
-                        "event": "request",
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "route": scope.get("path_template") or "<unmatched>",
-                        "status": status,
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "tenant": str(principal.tenant_id) if principal and principal.tenant_id else None,
-                        "principal": principal.kind if principal else None,
-                    }
-                )
-            )
+            # the line is built only when it is written (LOG_LEVEL above INFO: not at all)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_request(scope, request_id, status, started)
 
     return middleware
+
+
+def _log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+    principal = scope.get("state", {}).get("principal")
+    access_log.info(
+        msgspec.json.encode(
+            {
+                "event": "request",
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "route": scope.get("path_template") or "<unmatched>",
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "tenant": str(principal.tenant_id) if principal and principal.tenant_id else None,
+                "principal": principal.kind if principal else None,
+            }
+        ).decode()
+    )
 
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"

@@ -347,8 +347,10 @@ async def start(
         raise NotFound(msg("no assessment '{code}' is assigned to you", code=code))
     assessment = found[0].published
     assessment_id, content = assessment.id, assessment.content
-    await submit_overdue(conn, person_id=person.id)
-    existing = await sittings.numbered(conn, assessment_id, person.id)
+    existing, overdue = await sittings.numbered_and_overdue(conn, assessment_id, person.id)
+    if overdue:  # one of the person's attempts is past its deadline: submitted first
+        await submit_overdue(conn, person_id=person.id)
+        existing, _ = await sittings.numbered_and_overdue(conn, assessment_id, person.id)
     if data.number is not None:
         for row in existing:
             if row["number"] == data.number:

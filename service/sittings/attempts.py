@@ -132,13 +132,22 @@ async def forms_of_person(conn: asyncpg.Connection, person_id: UUID) -> list[asy
     )
 
 
-async def numbered(conn: asyncpg.Connection, assessment_id: UUID, person_id: UUID) -> list[asyncpg.Record]:
-    """The person's attempts at the assessment (id, number, status), by number."""
-    return await conn.fetch(
-        "SELECT id, number, status FROM attempts WHERE assessment_id = $1 AND person_id = $2 ORDER BY number",
+async def numbered_and_overdue(
+    conn: asyncpg.Connection, assessment_id: UUID, person_id: UUID
+) -> tuple[list[asyncpg.Record], bool]:
+    """The person's attempts of this assessment (id, number, status) by number, and whether any of
+    their attempts (of any assessment) is in progress past its deadline and grace, in one read: a
+    start of someone with nothing overdue (every start of an exam's opening) needs no `submit_overdue`."""
+    rows = await conn.fetch(
+        f"""SELECT t.id, t.number, t.status, t.assessment_id = $1 AS mine,
+                   t.status = 'in_progress' AND {_DUE} AS due
+            FROM attempts t
+            WHERE t.person_id = $2 AND (t.assessment_id = $1 OR (t.status = 'in_progress' AND {_DUE}))
+            ORDER BY t.number""",
         assessment_id,
         person_id,
     )
+    return [row for row in rows if row["mine"]], any(row["due"] for row in rows)
 
 
 async def insert(
