@@ -236,28 +236,32 @@ async def dispatch_once(pool: asyncpg.Pool, http: httpx.AsyncClient, policy: Ret
 
 async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
     """Delete events older than `retention_days` and their deliveries, unless still pending; how many."""
+    return await prune_by_tenant(
+        pool,
+        retention_days,
+        "SELECT DISTINCT tenant_id FROM webhook_events WHERE created_at < now() - make_interval(secs => $1)",
+        """WITH old AS (
+               SELECT v.id FROM webhook_events v
+               WHERE v.created_at < now() - make_interval(secs => $1)
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                 WHERE d.event_id = v.id AND d.status = 'pending')
+               LIMIT $2 FOR UPDATE SKIP LOCKED),
+           gone AS (DELETE FROM webhook_events v USING old WHERE v.id = old.id RETURNING 1)
+           SELECT count(*) FROM gone""",
+    )
+
+
+async def prune_by_tenant(pool: asyncpg.Pool, retention_days: float, tenants_sql: str, batch_sql: str) -> int:
+    """Retention's common steps: the tenants with old rows (`tenants_sql`, in the dispatcher's context,
+    $1 the retention in seconds), then in each tenant's transaction `batch_sql` ($1 the retention, $2
+    the batch size; it returns how many it deleted) until a batch comes back short; how many in all."""
     async with dispatcher_transaction(pool) as conn:
-        rows = await conn.fetch(
-            "SELECT DISTINCT tenant_id FROM webhook_events "
-            "WHERE created_at < now() - make_interval(secs => $1)",
-            retention_days * 86400,
-        )
+        rows = await conn.fetch(tenants_sql, retention_days * 86400)
     deleted = 0
     for row in rows:
         while True:
             async with tenant_transaction(pool, row["tenant_id"]) as conn:
-                batch = await conn.fetchval(
-                    """WITH old AS (
-                           SELECT v.id FROM webhook_events v
-                           WHERE v.created_at < now() - make_interval(secs => $1)
-                             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
-                                             WHERE d.event_id = v.id AND d.status = 'pending')
-                           LIMIT $2 FOR UPDATE SKIP LOCKED),
-                       gone AS (DELETE FROM webhook_events v USING old WHERE v.id = old.id RETURNING 1)
-                       SELECT count(*) FROM gone""",
-                    retention_days * 86400,
-                    PRUNE_BATCH,
-                )
+                batch = await conn.fetchval(batch_sql, retention_days * 86400, PRUNE_BATCH)
             deleted += batch
             if batch < PRUNE_BATCH:
                 break

@@ -36,13 +36,13 @@ from service.db.pool import dispatcher_transaction, tenant_transaction
 from service.tenancy import tenants
 from service.webhooks.dispatcher import (
     LEASE_SECONDS,
-    PRUNE_BATCH,
     PRUNE_EVERY_SECONDS,
     RETRY_WINDOW_HOURS,
     TIMEOUT_SECONDS,
     Outcome,
     RetryPolicy,
     new_client,
+    prune_by_tenant,
 )
 from service.xapi import endpoint
 from service.xapi.endpoint import LrsTarget
@@ -200,30 +200,18 @@ async def dispatch_once(pool: asyncpg.Pool, http: httpx.AsyncClient, policy: Ret
 
 async def prune(pool: asyncpg.Pool, retention_days: float) -> int:
     """Delete statements queued more than `retention_days` ago, unless still pending; how many."""
-    async with dispatcher_transaction(pool) as conn:
-        rows = await conn.fetch(
-            "SELECT DISTINCT tenant_id FROM lrs_statements "
-            "WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'",
-            retention_days * 86400,
-        )
-    deleted = 0
-    for row in rows:
-        while True:
-            async with tenant_transaction(pool, row["tenant_id"]) as conn:
-                batch = await conn.fetchval(
-                    """WITH old AS (
-                           SELECT id FROM lrs_statements
-                           WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'
-                           LIMIT $2 FOR UPDATE SKIP LOCKED),
-                       gone AS (DELETE FROM lrs_statements s USING old WHERE s.id = old.id RETURNING 1)
-                       SELECT count(*) FROM gone""",
-                    retention_days * 86400,
-                    PRUNE_BATCH,
-                )
-            deleted += batch
-            if batch < PRUNE_BATCH:
-                break
-    return deleted
+    return await prune_by_tenant(
+        pool,
+        retention_days,
+        "SELECT DISTINCT tenant_id FROM lrs_statements "
+        "WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'",
+        """WITH old AS (
+               SELECT id FROM lrs_statements
+               WHERE created_at < now() - make_interval(secs => $1) AND status <> 'pending'
+               LIMIT $2 FOR UPDATE SKIP LOCKED),
+           gone AS (DELETE FROM lrs_statements s USING old WHERE s.id = old.id RETURNING 1)
+           SELECT count(*) FROM gone""",
+    )
 
 
 async def run(
