@@ -123,12 +123,13 @@ def _assessment(
     framework: str | None = None,
     pool: list[str] | None = None,
     adaptive: list[str] | None = None,
+    pretest: list[str] | None = None,
     units: list[str] | None = None,
     people: list[str] | None = None,
 ) -> dict[str, Any]:
     """An assessment of `prefix`'s tenant: one section of fixed `items` (and a `pool` to draw one from,
-    or an `adaptive` pool pinning a calibration nobody has), for `units` (default `<prefix>-ROOT`) and
-    `people`."""
+    or an `adaptive` pool pinning a calibration nobody has, with `pretest` items), for `units` (default
+    `<prefix>-ROOT`) and `people`."""
     section: dict[str, Any] = {"code": "main", "items": [{"code": c} for c in items]}
     if pool is not None:
         section["pool"] = {"items": [{"code": c} for c in pool], "draw": 1}
@@ -140,6 +141,8 @@ def _assessment(
             "min_items": 1,
             "max_items": 1,
         }
+        if pretest is not None:
+            section["adaptive"]["pretest"] = {"items": [{"code": c} for c in pretest], "count": 1}
     return {
         "code": code,
         "title": _l(f"{prefix} {prefix}-assessment {code}"),
@@ -1789,6 +1792,11 @@ DRAFT_REFERENCE_PROBES: list[Probe] = [
                 "body:/sections/*/adaptive/items/*/code",
                 _assessment("A", code, ["A-SC-1"], adaptive=["SHARED-SC", "B-ORD-1"]),
                 "/sections/0/adaptive/items/1/code",
+            ),
+            (
+                "body:/sections/*/adaptive/pretest/items/*/code",
+                _assessment("A", code, ["A-SC-1"], adaptive=["SHARED-SC"], pretest=["B-SC-1"]),
+                "/sections/0/adaptive/pretest/items/0/code",
             ),
             ("body:/framework/code", _assessment("A", code, ["A-SC-1"], framework="B-FW"), "/framework"),
             (

@@ -164,7 +164,7 @@ def test_a_pretest_item_shown_is_an_adaptive_item_and_the_others_are_not_shown_y
         answers[path.current] = RIGHT
         path = adaptive.replay(section, 7, answers)
     assert path.current == schedule[len(path.given)] and path.status == "continue"
-    assert adaptive.progress(path).items_given == len(path.given)
+    assert adaptive.progress(section, path).items_given == len(path.given)
     assert adaptive.keeps_first_answer([section], [path], path.current)
     later = next(code for code in schedule.values() if code != path.current)
     unseeded = next(code for code in PRETEST if code not in schedule.values())
