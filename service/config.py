@@ -337,8 +337,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             choice = raw.strip().lower()
             if choice not in ("auto", "uvloop", "asyncio"):
                 raise SystemExit(f"HTTP_EVENT_LOOP must be auto, uvloop or asyncio, got {raw!r}")
+            installed = importlib.util.find_spec("uvloop") is not None
+            if choice == "uvloop" and not installed:
+                raise SystemExit("HTTP_EVENT_LOOP=uvloop, but uvloop is not installed (use auto or asyncio)")
             if choice == "auto":
-                return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+                return "uvloop" if installed else "asyncio"
             return choice
 
         data_dir = Path(text("ASSESS_DATA_DIR"))

@@ -122,8 +122,18 @@ def test_serve_runs_the_workers_on_the_configured_event_loop(
     assert given["served"] and given["loop"] == expected and given["target"] == "service.api.app:create_app"
 
 
-def test_an_unknown_event_loop_is_refused():
+def test_an_unknown_event_loop_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import importlib.util
+
     from service.config import Settings
 
     with pytest.raises(SystemExit, match="HTTP_EVENT_LOOP must be auto, uvloop or asyncio"):
         Settings.from_env({"HTTP_EVENT_LOOP": "trio"})
+    # Asked for by name where it is missing: said at start-up, not a worker crash inside granian.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a)
+    )
+    with pytest.raises(SystemExit, match="uvloop is not installed"):
+        Settings.from_env({"HTTP_EVENT_LOOP": "uvloop"})
+    assert Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path)}).http_event_loop == "asyncio"
