@@ -257,7 +257,8 @@ function tick() {
     clock.hidden = true;
     return;
   }
-  const left = Math.max(0, Math.round((session.deadlineAt - Date.now()) / 1000));
+  // rounded up: the clock never says the time is up while the server would still take an answer
+  const left = Math.max(0, Math.ceil((session.deadlineAt - Date.now()) / 1000));
   clock.hidden = false;
   const mm = String(Math.floor(left / 60)).padStart(2, "0");
   const ss = String(left % 60).padStart(2, "0");
