@@ -6,6 +6,7 @@ tables, and who may see what (a rater sees no analysis)."""
 from __future__ import annotations
 
 import asyncio
+import csv as csvlib
 import html
 import io
 import json
@@ -332,6 +333,16 @@ async def test_item_statistics_show_both_dif_tests_in_the_api_and_the_console(
                 "items": [{"item": first, **mh, "ets_class": "A"}, {"item": second, **mh, "ets_class": "A"}],
                 "lr_reason": "fewer than 200 attempts in the group or the rest",
             },
+            {  # as stored since reasons have codes
+                "variable": "org_unit",
+                "focal": "cityB",
+                "focal_attempts": 120,
+                "reference_attempts": 1080,
+                "items": [{"item": first, **mh, "ets_class": "B"}, {"item": second, **mh, "ets_class": "A"}],
+                "lr_reason": "fewer than 200 attempts in the group or the rest",
+                "lr_reason_code": "lr_small_group",
+                "lr_reason_params": {"min_group": 200},
+            },
         ],
         "flagged": [
             {
@@ -391,6 +402,38 @@ async def test_item_statistics_show_both_dif_tests_in_the_api_and_the_console(
     assert comparisons
     assert "tested on 300 / 900 attempts" in comparisons.group(1)
     assert "not tested: fewer than 200 attempts in the group or the rest" in comparisons.group(1)
+
+    # In Chinese: a reason with a code from the catalog; one stored before the codes (cityA) in English.
+    chinese = await client.get(f"{PAGE}/items", headers=await _as(client, region, ["analyst"], "zh-CN"))
+    rows = dict(
+        re.findall(r'<tr><th scope="row">单位 (city\w)</th>.*?<td>(.*?)</td></tr>', chinese.text, re.DOTALL)
+    )
+    assert rows == {
+        "cityA": "未检验： fewer than 200 attempts in the group or the rest",
+        "cityB": "未检验： 本组或其余人员的作答少于 200 次",
+    }, rows
+
+    # The download (CSV with a BOM, as the API's): the classical columns, then three per comparison.
+    table = await client.get(f"{PAGE}/items/table", headers=me)
+    assert table.status_code == 200 and table.content.startswith("\ufeff".encode())
+    parsed = list(csvlib.reader(table.content.decode("utf-8-sig").splitlines()))
+    header, by_item = parsed[0], {row[0]: dict(zip(parsed[0], row, strict=True)) for row in parsed[1:]}
+    assert header[9:] == [
+        f"{kind}:{name}"
+        for name in ("category:teacher", "org_unit:cityA", "org_unit:cityB")
+        for kind in ("mh_class", "mh_d", "lr")
+    ]
+    assert (by_item[first]["mh_class:category:teacher"], by_item[first]["mh_d:category:teacher"]) == (
+        "C",
+        "-1.71",
+    )
+    assert by_item[first]["lr:category:teacher"] == "flagged: adjusted p 0.00023, Δb 0.62, Δa -0.05"
+    assert by_item[second]["lr:category:teacher"] == ""  # the LR test ran, but not on this item
+    assert by_item[first]["mh_class:org_unit:cityB"] == "B"
+    assert (
+        by_item[first]["lr:org_unit:cityB"] == "not tested: fewer than 200 attempts in the group or the rest"
+    )
+    assert by_item[first]["lr:org_unit:cityA"] == by_item[first]["lr:org_unit:cityB"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ import pytest
 
 from service.assessments import assessments
 from service.assessments.audience import includes
-from service.assessments.model import Audience
+from service.assessments.model import AssessmentContent, Audience
 from service.auth.principal import Principal
 from service.config import Settings
 from service.console import sessions
@@ -552,3 +553,129 @@ async def test_garbage_in_every_field_is_named_never_a_500(settings: Settings) -
             assert _error(answer.text, field), field
         async with tenant_transaction(_pool(http), await _demo_id(_pool(http))) as conn:
             assert await conn.fetchval("SELECT count(*) FROM assessments") == 2  # the demo's two
+
+
+def _adaptive_draft(code: str) -> dict[str, Any]:
+    """A draft with a fixed section (one item unscored), an adaptive one with every setting and a
+    pretest, and a pool section after it: what the API accepts and the composer must not lose."""
+    return {
+        "code": code,
+        "title": {"zh-CN": "自适应草稿", "en": "Adaptive draft"},
+        "framework": {"code": DEMO_FRAMEWORK, "version": 1},
+        "sections": [
+            {"code": "warm", "items": [{"code": "CAL-AK-001"}, {"code": "CAL-AK-002", "unscored": True}]},
+            {
+                "code": "cat",
+                "title": {"zh-CN": "自适应", "en": "Adaptive"},
+                "shuffle_items": True,
+                "adaptive": {
+                    "items": [{"code": c} for c in POOL],
+                    "calibration": "0b6f8a52-7d1e-4c59-9a57-3c1f3d0e2a11",
+                    "dimension": "AK",
+                    "min_items": 2,
+                    "max_items": 4,
+                    "target_se": 0.35,
+                    "randomesque": 3,
+                    "blueprint": {"AK.1": 0.25},
+                    "pretest": {
+                        "items": [{"code": "CAL-AA-003"}, {"code": "CAL-AA-004", "version": 1}],
+                        "count": 2,
+                    },
+                },
+            },
+            {
+                "code": "tail",
+                "pool": {
+                    "items": [{"code": "CAL-AA-005"}, {"code": "CAL-AA-006", "unscored": True}],
+                    "draw": 1,
+                },
+            },
+        ],
+        "audience": {"org_units": ["P-C1"]},
+    }
+
+
+def _composer_fields(page: str) -> list[tuple[str, str]]:
+    """What a browser posts for the composer (a checked box without a value sends "on"), no button."""
+    from tests.test_console_framework_editor import _Form
+
+    parser = _Form("composer")
+    parser.feed(page)
+    boxes = set(re.findall(r'<input id="[^"]+" name="([^"]+)" type="checkbox"', page))
+    return [
+        (n, v or "on" if n in boxes else v) for n, v in parser.fields if n not in ("item_q", "item_indicator")
+    ]
+
+
+async def _post_fields(http: httpx.AsyncClient, url: str, fields: list[tuple[str, str]]) -> httpx.Response:
+    """The form's fields as a browser posts them (repeated names kept)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return await http.post(url, content=urlencode(fields).encode(), headers=headers)
+
+
+async def _stored_sections(http: httpx.AsyncClient, code: str) -> list[str]:
+    """Each stored section as PostgreSQL's own text of its jsonb."""
+    async with tenant_transaction(_pool(http), await _demo_id(_pool(http))) as conn:
+        row = await conn.fetchval(
+            "SELECT array_agg(s::text ORDER BY n) FROM assessments, jsonb_array_elements(content->'sections')"
+            " WITH ORDINALITY AS t(s, n) WHERE code = $1",
+            code,
+        )
+    return list(row)
+
+
+async def test_saving_through_the_composer_keeps_adaptive_sections_byte_identical(settings: Settings) -> None:
+    """An adaptive section is shown read-only with its settings (pretest too) and saved exactly as stored,
+    however the rest of the form changes; the composer never makes one up."""
+    async with demo_console(settings) as http:
+        await sign_in(http)
+        await _english(http)
+        content = msgspec.convert(_adaptive_draft("cat-draft"), AssessmentContent)
+        async with tenant_transaction(_pool(http), await _demo_id(_pool(http))) as conn:
+            await assessments.create_assessment(conn, content)
+        before = await _stored_sections(http, "cat-draft")
+
+        page = await http.get("/console/assessments/cat-draft")
+        assert page.status_code == 200
+        text = page.text
+        assert 'data-testid="adaptive-cat"' in text and 'data-testid="pretest-cat"' in text
+        assert "2 items per attempt" in text and "CAL-AA-004@1" in text and "0b6f8a52-7d1e" in text
+        assert "PUT /v1/assessments/cat-draft" in text
+        assert 'name="s1_adaptive_of" value="cat"' in text and 'name="s1_items"' not in text
+        fields = _composer_fields(text)
+        assert ("s0_items", "CAL-AK-001\nCAL-AK-002*") in fields
+
+        # Saved as shown, then with the title changed: the adaptive section stays byte for byte.
+        for changes in ({}, {"title_en": "Adaptive draft, renamed"}):
+            posted = [(n, changes.get(n, v)) for n, v in fields] + [("action", "save")]
+            saved = await _post_fields(http, "/console/assessments/cat-draft", posted)
+            assert saved.status_code == 303, saved.text
+            after = await _stored_sections(http, "cat-draft")
+            assert after == before
+            page = await http.get("/console/assessments/cat-draft")
+            fields = _composer_fields(page.text)
+        async with tenant_transaction(_pool(http), await _demo_id(_pool(http))) as conn:
+            stored = await assessments.get_assessment(conn, "cat-draft")
+        assert stored.content.title["en"] == "Adaptive draft, renamed"
+        assert msgspec.to_builtins(stored.content.sections) == msgspec.to_builtins(content.sections)
+
+        # The section before it removed (a button, nothing saved), then saved: the adaptive one moves up intact.
+        removed = await _post_fields(
+            http, "/console/assessments/cat-draft", [*fields, ("action", "remove_section-0")]
+        )
+        assert removed.status_code == 200 and 'name="s0_adaptive_of" value="cat"' in removed.text
+        fields = _composer_fields(removed.text)
+        saved = await _post_fields(http, "/console/assessments/cat-draft", [*fields, ("action", "save")])
+        assert saved.status_code == 303, saved.text
+        assert await _stored_sections(http, "cat-draft") == before[1:]
+
+        # An adaptive section the stored draft does not hold is refused next to its section.
+        forged = [(n, v) for n, v in fields if n != "section_count"] + [
+            ("section_count", "3"),
+            ("s2_adaptive_of", "made-up"),
+            ("action", "save"),
+        ]
+        refused = await _post_fields(http, "/console/assessments/cat-draft", forged)
+        assert refused.status_code == 422
+        assert "adaptive section 'made-up' is not in the stored draft" in _error(refused.text, "s2_section")
+        assert await _stored_sections(http, "cat-draft") == before[1:]

@@ -599,6 +599,8 @@ async def test_a_rater_cannot_find_out_whose_response_a_task_is(
     for url in (
         "/v1/assessments/quiz/attempts",
         "/v1/assessments/quiz/item-statistics",
+        "/v1/assessments/quiz/item-statistics.csv",
+        "/v1/assessments/quiz/item-statistics.xlsx",
         "/v1/assessments/quiz/rater-agreement",
         "/v1/assessments/quiz/rescorings",
     ):

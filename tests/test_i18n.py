@@ -339,3 +339,62 @@ def test_error_messages_come_from_the_catalog():
             ):
                 literal.append(f"{path.relative_to(root.parent)}:{node.lineno}")
     assert not literal, "messages outside the catalog:\n" + "\n".join(literal)
+
+
+def test_the_catalogs_pass_the_format_checks():
+    """What `msgfmt -c` checks, without needing gettext: Babel's own checkers (`Catalog.check`:
+    placeholders of python-format entries, plural forms) pass on every catalog, and the files flag
+    python-format only on texts with a named `%(name)` placeholder (the only %-formatting here: a
+    console template's text given values). A `%` that is only a percent sign ("95% interval", which
+    Babel alone would guess is `% i`) is flagged no-python-format, so msgfmt leaves it alone. Where
+    msgfmt is installed it runs too and must be silent."""
+    import shutil
+    import subprocess
+
+    from service.i18n.__main__ import NAMED_PLACEHOLDER, mark_formats, python_format
+
+    entry = re.compile(r'^#, ([^\n]*)\n(?:#[^\n]*\n)*msgid ((?:"[^\n]*"\n)+)', re.MULTILINE)
+    for locale in SUPPORTED:
+        path = po_path(locale)
+        text = path.read_text(encoding="utf-8")
+        flagged = 0
+        for flags, quoted in entry.findall(text):
+            msgid = "".join(re.findall(r'"(.*)"', quoted))
+            names = {f.strip() for f in flags.split(",")}
+            if "python-format" in names:
+                flagged += 1
+                assert NAMED_PLACEHOLDER.search(msgid), (
+                    f"{path}: python-format without a placeholder: {msgid}"
+                )
+            if "%" in msgid and not NAMED_PLACEHOLDER.search(msgid):
+                assert "no-python-format" in names, f"{path}: a bare % without no-python-format: {msgid}"
+        assert flagged > 10  # the console's texts with values are checked
+        with path.open("rb") as po:
+            catalog = read_po(po, locale=locale.replace("-", "_"))
+        mark_formats(catalog)  # the file's flags (reading re-applies Babel's guess)
+        assert any(python_format(m) for m in catalog)
+        problems = [(m.id, [str(e) for e in errors]) for m, errors in catalog.check()]
+        assert problems == [], f"{path}: {problems}"
+        msgfmt = shutil.which("msgfmt")
+        if msgfmt is not None:
+            done = subprocess.run(
+                [msgfmt, "-c", "-o", "/dev/null", str(path)], capture_output=True, text=True, check=False
+            )
+            assert (done.returncode, done.stderr) == (0, ""), f"msgfmt -c {path}: {done.stderr}"
+
+
+def test_a_bare_percent_is_not_python_format_and_a_named_placeholder_is():
+    from babel.messages.catalog import Catalog
+
+    from service.i18n.__main__ import mark_formats
+
+    catalog = Catalog(locale="zh_CN")
+    catalog.add("Mean gain with its 95% interval", "平均提升及其95%置信区间")
+    catalog.add("%(n)d of 95%% done", "95%% 中的 %(n)d")
+    catalog.add("no percent", "无")
+    assert "python-format" in catalog["Mean gain with its 95% interval"].flags  # Babel's guess
+    mark_formats(catalog)
+    assert catalog["Mean gain with its 95% interval"].flags == {"no-python-format"}
+    assert catalog["%(n)d of 95%% done"].flags == {"python-format"}
+    assert catalog["no percent"].flags == set()
+    assert [m.id for m, _ in catalog.check()] == []

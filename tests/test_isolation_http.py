@@ -723,6 +723,16 @@ CROSS_TENANT_PROBES: list[Probe] = [
             ),
             ("GET", "/v1/assessments/{code:str}/rater-agreement", "/v1/assessments/B-QUIZ/rater-agreement"),
             ("GET", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/item-statistics.csv",
+                "/v1/assessments/B-QUIZ/item-statistics.csv",
+            ),
+            (
+                "GET",
+                "/v1/assessments/{code:str}/item-statistics.xlsx",
+                "/v1/assessments/B-QUIZ/item-statistics.xlsx",
+            ),
             ("POST", "/v1/assessments/{code:str}/item-statistics", "/v1/assessments/B-QUIZ/item-statistics"),
             ("GET", "/v1/assessments/{code:str}/rescorings", "/v1/assessments/B-QUIZ/rescorings"),
             (
@@ -2748,6 +2758,8 @@ async def test_a_404_for_bs_key_is_indistinguishable_from_a_missing_key(
             {},
         ),
         ("author", 404, "GET", "/v1/assessments/{}/item-statistics", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/{}/item-statistics.csv", "B-QUIZ", "NOWHERE-1", None, {}),
+        ("author", 404, "GET", "/v1/assessments/{}/item-statistics.xlsx", "B-QUIZ", "NOWHERE-1", None, {}),
         ("author", 404, "POST", "/v1/assessments/{}/item-statistics", "B-QUIZ", "NOWHERE-1", None, {}),
     ]
     for who, status, method, template, b_key, missing_key, body, extra in delivery_pairs:

@@ -95,8 +95,9 @@ async def test_the_statistics_job_over_http(client, service_keys, monkeypatch):
     assert (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).status_code == 404
     started = await client.post("/v1/assessments/quiz/item-statistics", headers=admin)
     assert started.status_code == 202 and started.json()["total"] == 4
+    english = {**admin, "Accept-Language": "en"}
     for _ in range(100):
-        run = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
+        run = (await client.get("/v1/assessments/quiz/item-statistics", headers=english)).json()
         if run["status"] != "running":
             break
         await asyncio.sleep(0.05)
@@ -129,6 +130,86 @@ async def test_the_statistics_job_over_http(client, service_keys, monkeypatch):
     for comparison in dif["comparisons"]:
         assert comparison["lr_focal_attempts"] is None and all(i["lr"] is None for i in comparison["items"])
         assert "fewer than 200" in comparison["lr_reason"] or "same test" in comparison["lr_reason"]
+        assert comparison["lr_reason_code"] in ("lr_small_group", "lr_same_test")
+    await _dif_in_each_language_and_in_the_downloads(client, tenant, run)
+
+
+async def _dif_in_each_language_and_in_the_downloads(client, tenant, run) -> None:
+    """The reasons in the caller's language, from their codes; a run stored
+    before the codes keeps its English; the CSV (BOM) and XLSX downloads carry DIF per comparison."""
+    import io
+    from uuid import UUID
+
+    import openpyxl
+
+    from service.db.pool import tenant_transaction
+
+    admin = {**tenant["admin"], "Accept-Language": "zh-CN"}  # the test client asks for English by default
+    english = {c["focal"] + c["variable"]: c["lr_reason"] for c in run["result"]["dif"]["comparisons"]}
+    chinese = await client.get("/v1/assessments/quiz/item-statistics", headers=admin)
+    assert chinese.headers["content-language"] == "zh-CN" and "Accept-Language" in chinese.headers["vary"]
+    comparisons = chinese.json()["result"]["dif"]["comparisons"]
+    for comparison in comparisons:
+        reason = comparison["lr_reason"]
+        assert reason in ("本组或其余人员的作答少于 200 次", "与“civil_servant 对其余人员”是同一检验") or (
+            reason.startswith("与“") and reason.endswith("对其余人员”是同一检验")
+        ), reason
+        assert reason != english[comparison["focal"] + comparison["variable"]]
+
+    # The CSV: a byte order mark, one row per item, three columns per comparison.
+    csv = await client.get(
+        "/v1/assessments/quiz/item-statistics.csv", headers={**admin, "Accept-Language": "en"}
+    )
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.content.startswith(b"\xef\xbb\xbf") and csv.headers["content-language"] == "en"
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    assert header[:9] == [
+        "item",
+        "type",
+        "n",
+        "facility",
+        "discrimination",
+        "omission_rate",
+        "flagged",
+        "option_shares",
+        "alpha_if_deleted",
+    ]
+    for comparison in run["result"]["dif"]["comparisons"]:
+        name = f"{comparison['variable']}:{comparison['focal']}"
+        assert header[header.index(f"mh_class:{name}") + 1 : header.index(f"mh_class:{name}") + 3] == [
+            f"mh_d:{name}",
+            f"lr:{name}",
+        ]
+    assert len(lines) == 1 + len(run["result"]["items"])
+    studied = next(line for line in lines[1:] if line.startswith("T-SC-1,"))
+    assert "not tested: fewer than 200 attempts in the group or the rest" in studied
+    zh = await client.get("/v1/assessments/quiz/item-statistics.csv", headers=admin)
+    assert "未检验：本组或其余人员的作答少于 200 次" in zh.content.decode("utf-8-sig")
+    plain = await client.get("/v1/assessments/quiz/item-statistics.csv?bom=false", headers=admin)
+    assert not plain.content.startswith(b"\xef\xbb\xbf")
+
+    workbook = await client.get("/v1/assessments/quiz/item-statistics.xlsx", headers=admin)
+    assert workbook.status_code == 200 and workbook.headers["content-language"] == "zh-CN"
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.content), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    codes = next(row for row in rows if row and row[0] == "item")
+    assert list(codes) == header
+    assert any("未检验：" in str(cell) for row in rows for cell in row if cell)
+
+    # A run stored before reasons had codes: its English text, in any language.
+    pool = client._transport.app.state.runtime.pool
+    async with tenant_transaction(pool, UUID(tenant["id"])) as conn:
+        await conn.execute(
+            """UPDATE statistics_runs SET result = jsonb_set(result, '{dif,comparisons}', (
+                 SELECT jsonb_agg(c - 'lr_reason_code' - 'lr_reason_params') FROM jsonb_array_elements(
+                   result->'dif'->'comparisons') c))"""
+        )
+    old = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
+    assert {
+        c["focal"] + c["variable"]: c["lr_reason"] for c in old["result"]["dif"]["comparisons"]
+    } == english
+    assert all(c["lr_reason_code"] is None for c in old["result"]["dif"]["comparisons"])
 
 
 # --- alpha per form (forms drawn from pools) -----------------------------------------------------------

@@ -11,11 +11,14 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.background_tasks import BackgroundTask
 from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import Stream
 
+from service.aggregates import export, item_table
 from service.api.auth import requires_roles
 from service.api.deps import Conn, provide_tenant_conn
+from service.api.downloads import CSV, XLSX, Bom, csv_response, xlsx_response
 from service.api.etags import IfMatch, require_if_match, versioned
-from service.api.language import AcceptLanguage, report_in_language
+from service.api.language import AcceptLanguage, in_language, report_in_language
 from service.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -43,13 +46,16 @@ from service.assessments.model import AssessmentContent
 from service.auth.principal import ANALYST, AUTHOR, RATER, TENANT_ADMIN
 from service.delivery import attempts, monitor
 from service.delivery.monitor import AttemptRow
-from service.i18n import msg, negotiate
+from service.errors import NotFound
+from service.i18n import language_headers, msg, negotiate
 from service.results import calibrations, item_stats, ratings, rescoring, scores
 from service.results.calibrations import Calibration, CalibrationAdoption, CalibrationSummary
 from service.results.item_stats import StatisticsRun
+from service.results.labels import Labeller
 from service.results.ratings import AgreementReport
 from service.results.rescoring import Rescoring, RescoringRequest
 from service.results.scores import PersonReport, StoredScore
+from service.scoring.statistics import ItemStatistics
 from service.tenancy.fields import CODE_PATTERN
 
 read = requires_roles(TENANT_ADMIN, AUTHOR, ANALYST, RATER)
@@ -109,6 +115,14 @@ def _job(request: Request, job: Rescoring) -> Response[Rescoring]:
 
 def _require(if_match: str | None) -> str:
     return require_if_match(if_match, msg("assessment"))
+
+
+async def _statistics(conn: Conn, code: str) -> ItemStatistics:
+    """The latest run's statistics (404 while none is finished)."""
+    run = await item_stats.get_run(conn, code)
+    if run.result is None:
+        raise NotFound(msg("no item statistics for '{code}' yet", code=code))
+    return run.result
 
 
 class AssessmentController(Controller):
@@ -393,8 +407,49 @@ class AssessmentController(Controller):
         "alpha per dimension and form (30 or more attempts) with alpha if item deleted; "
         "negative discrimination flagged",
     )
-    async def get_item_statistics(self, conn: Conn, code: AssessmentCode) -> StatisticsRun:
-        return await item_stats.get_run(conn, code)
+    async def get_item_statistics(
+        self, conn: Conn, code: AssessmentCode, accept_language: AcceptLanguage = None
+    ) -> Response[StatisticsRun]:
+        locale = negotiate(accept_language)
+        return in_language(item_stats.localized(await item_stats.get_run(conn, code), locale), locale)
+
+    @get(
+        "/{code:str}/item-statistics.csv",
+        operation_id="getItemStatisticsCsv",
+        guards=[results],
+        media_type=CSV,
+        responses=errors(404),
+        summary="The latest item statistics as CSV, one row per item: its figures, then per DIF comparison "
+        "the MH class, MH D-DIF and the likelihood-ratio result or why it was not tested (texts in the "
+        "Accept-Language; with a byte order mark for Excel unless bom=false)",
+    )
+    async def get_item_statistics_csv(
+        self, conn: Conn, code: AssessmentCode, bom: Bom = True, accept_language: AcceptLanguage = None
+    ) -> Response[bytes]:
+        locale = negotiate(accept_language)
+        table = item_table.item_statistics_table(await _statistics(conn, code), locale)
+        response = csv_response(export.to_csv(table, bom), f"{code}-item-statistics")
+        response.headers.update(language_headers(locale))
+        return response
+
+    @get(
+        "/{code:str}/item-statistics.xlsx",
+        operation_id="getItemStatisticsXlsx",
+        guards=[results],
+        media_type=XLSX,
+        responses=errors(404),
+        summary="The latest item statistics as an Excel workbook (the CSV's columns, named in the Accept-Language)",
+    )
+    async def get_item_statistics_xlsx(
+        self, conn: Conn, code: AssessmentCode, accept_language: AcceptLanguage = None
+    ) -> Stream:
+        locale = negotiate(accept_language)
+        table = item_table.item_statistics_table(await _statistics(conn, code), locale)
+        return xlsx_response(
+            export.to_xlsx(table, "item-statistics", Labeller(locale, {}, {})),
+            f"{code}-item-statistics",
+            locale,
+        )
 
     @post(
         "/{code:str}/calibrations",

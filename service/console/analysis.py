@@ -32,7 +32,7 @@ from litestar.di import Provide
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream, Template
 
-from service.aggregates import export, views
+from service.aggregates import export, item_table, views
 from service.aggregates.stats import Summary
 from service.aggregates.views import Cell, DrillDown
 from service.api.aggregates import analysts
@@ -403,7 +403,7 @@ class AnalysisScreens(Controller):
         labels = await _labeller(conn, code, locale)
         run = None
         try:
-            run = await item_stats.get_run(conn, code)
+            run = item_stats.localized(await item_stats.get_run(conn, code), locale)
         except NotFound:
             await assessments_exists(conn, code)  # no run yet: the page says so; no assessment: 404
         stats = run.result if run is not None else None
@@ -453,9 +453,8 @@ class AnalysisScreens(Controller):
         run = await item_stats.get_run(conn, code)
         if run.result is None:
             raise NotFound(msg("no item statistics for '{code}' yet", code=code))
-        return await _download(
-            request, conn, code, export.item_statistics_table(run.result), "item-statistics", format
-        )
+        table = item_table.item_statistics_table(run.result, session_of(request).locale)
+        return await _download(request, conn, code, table, "item-statistics", format)
 
     @get("/{code:str}/analysis/person", guards=[results])
     async def person_report(

@@ -133,9 +133,20 @@ def raw_document(
         "categories": lists.get("audience_categories", []),
         "people": codes(data.get("audience_people", "")),
     }
+    stored = {
+        s.get("code"): s
+        for s in (base or {}).get("sections", [])
+        if isinstance(s, dict) and s.get("adaptive")
+    }
     sections = []
     for i in range(section_count(data)):
         p = f"s{i}_"
+        kept = data.get(p + "adaptive_of", "").strip()
+        if kept:  # an adaptive section: the stored one, as it is (the composer does not edit them)
+            sections.append(
+                copy.deepcopy(stored[kept]) if kept in stored else {"code": kept, "adaptive": None}
+            )
+            continue
         section: dict[str, Any] = {
             "code": data.get(p + "code", "").strip(),
             "items": _refs(data.get(p + "items", "")),
@@ -152,6 +163,26 @@ def raw_document(
         sections.append(section)
     raw["sections"] = sections
     return raw
+
+
+def unknown_adaptive(data: dict[str, str], base: dict[str, Any] | None) -> list[FieldError]:
+    """An adaptive section the form names by code (`sN_adaptive_of`) that the stored draft does not
+    hold: the composer never makes one (they are written through the API)."""
+    stored = {
+        s.get("code") for s in (base or {}).get("sections", []) if isinstance(s, dict) and s.get("adaptive")
+    }
+    return [
+        FieldError(
+            msg(
+                "adaptive section '{code}' is not in the stored draft; adaptive sections are written "
+                "through the API",
+                code=kept,
+            ),
+            f"/sections/{i}/adaptive",
+        )
+        for i in range(section_count(data))
+        if (kept := data.get(f"s{i}_adaptive_of", "").strip()) and kept not in stored
+    ]
 
 
 def _remove(raw: Any, tokens: list[str]) -> bool:
@@ -306,6 +337,9 @@ def values_of(content: AssessmentContent, zone: ZoneInfo) -> dict[str, Any]:
             values[f"{name}_{short}"] = text.get(lang, "")
     for i, section in enumerate(content.sections):
         p = f"s{i}_"
+        if section.adaptive is not None:  # shown read-only, kept as stored (`raw_document`)
+            values[p + "adaptive_of"] = section.code
+            continue
         values[p + "code"] = section.code
         for short, lang in LANGS:
             values[f"{p}title_{short}"] = (section.title or {}).get(lang, "")
@@ -407,6 +441,7 @@ class AssessmentScreens(Controller):
             errors=errors,
             current=current,
             sections=range(section_count(values)),
+            adaptive={s.code: s for s in current.content.sections if s.adaptive} if current else {},
             frameworks=await _framework_codes(conn),
             feedbacks=FEEDBACK,
             categories=CATEGORIES,
@@ -471,6 +506,9 @@ class AssessmentScreens(Controller):
             return await self._composer(request, conn, values=values, errors={}, current=None)
         locale = session_of(request).locale
         content, problems = convert(raw_document(data, lists, await _zone(request, conn), None))
+        problems = unknown_adaptive(data, None) + problems
+        if problems:
+            content = None
         if content is None:
             errors = errors_of(problems, msg("correct the fields marked below"), locale)
             return await self._composer(
@@ -552,6 +590,9 @@ class AssessmentScreens(Controller):
         content, problems = convert(
             raw_document({**data, "code": code}, lists, await _zone(request, conn), base)
         )
+        problems = unknown_adaptive(data, base) + problems
+        if problems:
+            content = None
         if content is None:
             errors = errors_of(problems, msg("correct the fields marked below"), locale)
             return await self._composer(

@@ -10,11 +10,12 @@ are written without line numbers, so editing code around a message does not chur
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
@@ -28,6 +29,7 @@ HEADER = (
     "# The assess message catalog: API problems, reports, previews and the console.\n"
     "# Regenerate with `./dev python -m service.i18n extract`, then `update`."
 )
+TRANSLATOR = "assess maintainers"
 STAMP = datetime(2026, 12, 6, tzinfo=UTC)  # fixed, so that an unchanged catalog is an unchanged file
 
 
@@ -52,10 +54,40 @@ def extract() -> Catalog:
     )
     for filename, lineno, message, comments, context in found:
         catalog.add(message, None, [(f"service/{filename}", lineno)], auto_comments=comments, context=context)
+    mark_formats(catalog)
     return catalog
 
 
+# A console template's text is %-formatted only when it is called with values, and those are named
+# (`_("Section %(number)s", number=n)`); `msg` texts are `str.format`. So only a text with a named
+# placeholder is python-format: Babel guesses from any `%` followed by a conversion ("95% interval":
+# `% i`), and msgfmt -c would then check a translation that rightly has no placeholder.
+NAMED_PLACEHOLDER = re.compile(r"%\([A-Za-z_]\w*\)")
+
+
+def python_format(message: Message) -> bool:
+    """Whether `message` is a %-format string here (see NAMED_PLACEHOLDER)."""
+    ids = message.id if isinstance(message.id, (list, tuple)) else (message.id,)
+    return any(NAMED_PLACEHOLDER.search(text) for text in ids if text)
+
+
+def mark_formats(catalog: Catalog) -> None:
+    """Each message's python-format flag by the rule above, Babel's guess overruled; a text with a `%`
+    but no placeholder says `no-python-format`, so msgfmt -c and editors leave it alone."""
+    for message in catalog:
+        if not message.id:
+            continue
+        message.flags.discard("python-format")
+        message.flags.discard("no-python-format")
+        ids = message.id if isinstance(message.id, (list, tuple)) else (message.id,)
+        if python_format(message):
+            message.flags.add("python-format")
+        elif any("%" in text for text in ids):
+            message.flags.add("no-python-format")
+
+
 def _write(path: Path, catalog: Catalog) -> None:
+    mark_formats(catalog)
     with path.open("wb") as out:
         write_po(out, catalog, width=110, sort_output=True, include_lineno=False, ignore_obsolete=True)
 
@@ -85,6 +117,7 @@ def update() -> None:
             )
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         catalog.fuzzy = False  # the header: a new catalog's is marked fuzzy
+        catalog.last_translator = TRANSLATOR  # not Babel's placeholder, which msgfmt -c warns about
         catalog.obsolete.clear()
         _write(path, catalog)
 

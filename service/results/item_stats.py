@@ -21,6 +21,7 @@ from service.errors import NotFound
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.scoring import item_dif
 from service.scoring.engine import ScoreDocument
 from service.scoring.item_dif import DifAccumulator
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
@@ -95,6 +96,14 @@ async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = Non
             else msg("assessment '{code}' has no item statistics yet", code=code)
         )
     return msgspec.convert(dict(row), StatisticsRun)
+
+
+def localized(run: StatisticsRun, locale: str) -> StatisticsRun:
+    """The run with its DIF reasons in `locale` (`item_dif.localized`): what the API and the console show."""
+    if run.result is None or run.result.dif is None:
+        return run
+    result = msgspec.structs.replace(run.result, dif=item_dif.localized(run.result.dif, locale))
+    return msgspec.structs.replace(run, result=result)
 
 
 async def run(job: Job) -> None:

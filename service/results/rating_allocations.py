@@ -16,33 +16,29 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import assessment_facts, id_by_code
+from service.assessments.assessments import id_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
+from service.results.ratings import TASK_ATTEMPT, rated, rating_count, rating_rows, task_rows
 from service.sittings import attempts as sittings
 from service.tenancy import people
 from service.tenancy.fields import CODE_PATTERN
 from service.tenancy.org_units import in_subtree, subtree_bounds
 
 # Ratings an open task still needs (double marking with no rating yet: two; otherwise one).
-_NEEDED = """CASE WHEN coalesce((a.content->'marking'->>'double')::boolean, false)
-                   AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id)
+_NEEDED = f"""CASE WHEN coalesce((a.content->'marking'->>'double')::boolean, false)
+                   AND NOT {rated("t.tenant_id", "t.id")}
               THEN 2 ELSE 1 END"""
 # Allocations of the task whose rater has not rated it yet: slots reserved.
-_RESERVED = """(SELECT count(*) FROM rating_allocations l WHERE l.tenant_id = t.tenant_id AND l.task_id = t.id
-                AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id AND x.task_id = l.task_id
-                                AND x.rater = l.rater))"""
+_RESERVED = f"""(SELECT count(*) FROM rating_allocations l WHERE l.tenant_id = t.tenant_id AND l.task_id = t.id
+                AND NOT {rated("l.tenant_id", "l.task_id", "l.rater")})"""
 # An open task (aliases t and a) rater $1 may rate: not rated by them, and allocated to them or with a free slot.
-OPEN_TO = f"""NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = t.tenant_id AND x.task_id = t.id AND x.rater = $1)
+OPEN_TO = f"""NOT {rated("t.tenant_id", "t.id", "$1")}
     AND (EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id AND l.task_id = t.id
                  AND l.rater = $1)
          OR {_NEEDED} > {_RESERVED})"""
 
 RATER_PATTERN = r"^[^\x00-\x1f]+$"
-
-# A task's attempt (`at`) and assessment (`a`), from their owners: the planner joins the tables.
-TASK_ATTEMPT = f"""CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at
-    CROSS JOIN LATERAL {assessment_facts("at.tenant_id", "at.assessment_id")} a"""
 
 
 def allocated_to(rater: str) -> str:
@@ -57,7 +53,7 @@ async def open_to(conn: asyncpg.Connection, task_id: UUID, rater: str) -> bool:
     """Whether the rater may rate this task now (its slots not all reserved for others)."""
     return bool(
         await conn.fetchval(
-            f"""SELECT {OPEN_TO} FROM rating_tasks t {TASK_ATTEMPT} WHERE t.id = $2""",
+            f"""SELECT {OPEN_TO} FROM {task_rows("t")} {TASK_ATTEMPT} WHERE t.id = $2""",
             rater,
             task_id,
         )
@@ -162,7 +158,7 @@ async def allocate(conn: asyncpg.Connection, data: AllocationInput, allocated_by
     count = await conn.fetchval(
         f"""WITH picked AS (
                INSERT INTO rating_allocations (task_id, rater, allocated_by)
-               SELECT t.id, $1, $7 FROM rating_tasks t {TASK_ATTEMPT}
+               SELECT t.id, $1, $7 FROM {task_rows("t")} {TASK_ATTEMPT}
                WHERE at.assessment_id = $2 AND t.status = 'open' AND ($3::text IS NULL OR t.item_ref = $3)
                  AND ($4::text IS NULL OR {_UNIT_IN_SUBTREE})
                  AND NOT EXISTS (SELECT 1 FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
@@ -187,11 +183,10 @@ async def release(conn: asyncpg.Connection, rater: str, assessment: str) -> Rele
     assessment_id = await _known_assessment(conn, assessment)
     count = await conn.fetchval(
         f"""WITH gone AS (
-               DELETE FROM rating_allocations l USING rating_tasks t
+               DELETE FROM rating_allocations l USING {task_rows("t")}
                WHERE t.tenant_id = l.tenant_id AND t.id = l.task_id
                  AND {sittings.in_assessment("t.tenant_id", "t.attempt_id", "$2")} AND l.rater = $1
-                 AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id AND x.task_id = l.task_id
-                                 AND x.rater = l.rater)
+                 AND NOT {rated("l.tenant_id", "l.task_id", "l.rater")}
                RETURNING 1)
            SELECT count(*) FROM gone""",
         rater,
@@ -202,19 +197,19 @@ async def release(conn: asyncpg.Connection, rater: str, assessment: str) -> Rele
 
 async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
     assessment_id = await _known_assessment(conn, code)
-    tasks = f"""SELECT t.tenant_id, t.id, t.item_ref, t.status FROM rating_tasks t
+    tasks = f"""SELECT t.tenant_id, t.id, t.item_ref, t.status FROM {task_rows("t")}
                CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at WHERE at.assessment_id = $1"""
     raters = await conn.fetch(
         f"""WITH tasks AS ({tasks}),
                  allocations AS (
                    SELECT l.rater, count(*) AS allocated,
-                          count(*) FILTER (WHERE t.status = 'open' AND NOT EXISTS (
-                              SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id AND x.task_id = l.task_id
-                              AND x.rater = l.rater)) AS pending
+                          count(*) FILTER (
+                              WHERE t.status = 'open' AND NOT {rated("l.tenant_id", "l.task_id", "l.rater")}
+                          ) AS pending
                    FROM rating_allocations l JOIN tasks t ON t.tenant_id = l.tenant_id AND t.id = l.task_id
                    GROUP BY l.rater),
                  done AS (
-                   SELECT r.rater, count(*) AS done FROM ratings r
+                   SELECT r.rater, count(*) AS done FROM {rating_rows("r")}
                    JOIN tasks t ON t.tenant_id = r.tenant_id AND t.id = r.task_id GROUP BY r.rater)
             SELECT coalesce(l.rater, d.rater) AS rater, coalesce(l.allocated, 0) AS allocated,
                    coalesce(d.done, 0) AS done, coalesce(l.pending, 0) AS pending
@@ -225,12 +220,9 @@ async def progress(conn: asyncpg.Connection, code: str) -> RatingProgress:
         f"""WITH tasks AS ({tasks})
             SELECT t.item_ref AS item, count(*) AS tasks, count(*) FILTER (WHERE t.status = 'agreed') AS agreed,
                    count(*) FILTER (WHERE t.status = 'open') AS open,
-                   coalesce(sum((SELECT count(*) FROM ratings x WHERE x.tenant_id = t.tenant_id
-                                 AND x.task_id = t.id)), 0)::bigint AS ratings,
+                   coalesce(sum({rating_count("t.tenant_id", "t.id")}), 0)::bigint AS ratings,
                    coalesce(sum((SELECT count(*) FROM rating_allocations l WHERE l.tenant_id = t.tenant_id
-                                 AND l.task_id = t.id AND NOT EXISTS (
-                                     SELECT 1 FROM ratings x WHERE x.tenant_id = l.tenant_id
-                                     AND x.task_id = l.task_id AND x.rater = l.rater))
+                                 AND l.task_id = t.id AND NOT {rated("l.tenant_id", "l.task_id", "l.rater")})
                             ) FILTER (WHERE t.status = 'open'), 0)::bigint AS allocated_pending
             FROM tasks t GROUP BY t.item_ref ORDER BY t.item_ref""",
         assessment_id,

@@ -27,13 +27,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import stored_by_code
+from service.assessments.assessments import assessment_facts, stored_by_code
 from service.assessments.model import AssessmentContent
 from service.errors import Conflict, FieldError, NotFound, PreconditionFailed, Unprocessable, etag_matches
 from service.i18n import msg
 from service.items import bank
 from service.items.model import Item
-from service.results.rating_allocations import OPEN_TO, TASK_ATTEMPT, allocated_to, open_to
 from service.rubrics import frameworks
 from service.rubrics.model import Descriptor, FrameworkContent, Localized, walk_indicators
 from service.scoring.agreement import Agreement, agreement, ratings_needed, resolve
@@ -152,6 +151,37 @@ async def agreed_ratings(
     return found
 
 
+# A task's attempt (`at`) and assessment (`a`), from their owners: the planner joins the tables.
+TASK_ATTEMPT = f"""CROSS JOIN LATERAL {sittings.attempt_facts("t.tenant_id", "t.attempt_id")} at
+    CROSS JOIN LATERAL {assessment_facts("at.tenant_id", "at.assessment_id")} a"""
+
+
+# --- this module's tables in the SQL of rating_allocations.py -------------------------------------
+# Fragments of the very text that module wrote before (so the same plans), named here, their owner.
+
+
+def task_rows(alias: str) -> str:
+    """SQL FROM item: the rating tasks as `alias` (`tenant_id`, `id`, `attempt_id`, `item_ref`, `status`,
+    `created_at`)."""
+    return f"rating_tasks {alias}"
+
+
+def rating_rows(alias: str) -> str:
+    """SQL FROM item: the ratings as `alias` (`tenant_id`, `task_id`, `rater`, `value`, `created_at`)."""
+    return f"ratings {alias}"
+
+
+def rated(tenant: str, task: str, rater: str | None = None) -> str:
+    """SQL: true when the task (`tenant`, `task`: the SQL of its keys) has a rating, by `rater` when given."""
+    by = "" if rater is None else f" AND x.rater = {rater}"
+    return f"EXISTS (SELECT 1 FROM ratings x WHERE x.tenant_id = {tenant} AND x.task_id = {task}{by})"
+
+
+def rating_count(tenant: str, task: str) -> str:
+    """SQL: how many ratings the task has."""
+    return f"(SELECT count(*) FROM ratings x WHERE x.tenant_id = {tenant} AND x.task_id = {task})"
+
+
 _TASK = f"""
     SELECT t.id, t.status, t.attempt_id, t.item_ref, t.created_at, a.code AS assessment, a.content AS assessment_content,
            (SELECT (f->>'version')::int FROM jsonb_array_elements(at.form) AS f WHERE f->>'code' = t.item_ref)
@@ -229,10 +259,12 @@ async def rater_queue(
 ) -> list[RatingTask]:
     """Open tasks this rater has not rated and may rate: those allocated to them first, then the
     ones with a slot not reserved for another rater; oldest first within each."""
+    from service.results import rating_allocations  # built on this module (which it imports)
+
     rows = await conn.fetch(
         _TASK
-        + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {OPEN_TO}
-                    ORDER BY {allocated_to("$1")} DESC, t.created_at, t.id
+        + f""" WHERE t.status = 'open' AND ($2::text IS NULL OR a.code = $2) AND {rating_allocations.OPEN_TO}
+                    ORDER BY {rating_allocations.allocated_to("$1")} DESC, t.created_at, t.id
                     LIMIT $3""",
         rater,
         assessment,
@@ -305,7 +337,9 @@ async def rate(
         raise Conflict(msg("this response already has an agreed rating"))
     if resolve(values, double=marking.double, gap=marking.adjudication_gap) is not None:
         raise Conflict(msg("this response needs no more ratings"))
-    if not await open_to(conn, task_id, rater):
+    from service.results import rating_allocations  # built on this module (which it imports)
+
+    if not await rating_allocations.open_to(conn, task_id, rater):
         raise Conflict(msg("this response is allocated to other raters"))
     await conn.execute(
         "INSERT INTO ratings (task_id, rater, value, comment) VALUES ($1, $2, $3, $4)",

@@ -36,6 +36,11 @@ limits (`LrLimits`), since each comparison refits the model once per studied ite
 - at most `max_items` (60) studied items, and `max_comparisons` (10) comparisons per run, the
   largest groups first. A comparison left out says why in `lr_reason`.
 
+Reasons (a comparison not tested, a group not compared, nothing analysed) are kept as a code and
+its parameters (`lr_reason_code`/`lr_reason_params`, `reason_code`/`reason_params`) beside their
+English text; `localized` renders them in a reader's language from the message catalog (`REASONS`).
+A run stored before the codes existed has the English text alone, which stays as it is.
+
 Memory: one byte per item an attempt received (grouped per form) and two small integers per
 attempt; a province's 300,000 attempts of 60 items take about 18 MB.
 """
@@ -44,12 +49,13 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import msgspec
 import numpy as np
 
+from service.i18n import Message, msg, render
 from service.psychometrics.dif import mantel_haenszel
 from service.psychometrics.lr_dif import LrDifResult, LrSettings, likelihood_ratio_dif
 from service.scoring.engine import DIGITS, ScoreDocument
@@ -59,6 +65,41 @@ REFERENCE = "rest"  # the reference group: every other attempt with a value of t
 _PARTIAL = 2  # an item score strictly between none and full credit
 
 Variable = Literal["category", "org_unit"]
+ReasonParams = dict[str, str | int | float]
+
+# Why a comparison had no likelihood-ratio test, a group no comparison, a run no analysis: the code
+# stored with a run, and its message made from the stored parameters (the catalog translates it).
+REASONS: dict[str, Callable[[ReasonParams], Message]] = {
+    "lr_same_test": lambda p: msg("the same test as {group} against the rest", group=p["group"]),
+    "lr_small_group": lambda p: msg(
+        "fewer than {min_group} attempts in the group or the rest", min_group=p["min_group"]
+    ),
+    "lr_too_many_items": lambda p: msg("more than {max_items} studied items", max_items=p["max_items"]),
+    "lr_too_many_comparisons": lambda p: msg(
+        "beyond the {max_comparisons} largest comparisons of a run", max_comparisons=p["max_comparisons"]
+    ),
+    "lr_not_fitted": lambda p: msg("the models could not be fitted: {error}", error=p["error"]),
+    "small_group": lambda p: msg("fewer than {min_group} attempts in the group", min_group=p["min_group"]),
+    "small_rest": lambda p: msg("fewer than {min_group} attempts in the rest", min_group=p["min_group"]),
+    "no_matching_items": lambda p: msg("fewer than two right/wrong items on every form: nothing to match on"),
+}
+
+
+def reason(code: str, params: ReasonParams | None) -> Message:
+    """The reason `code` with its parameters, as a message (its `str` is the English text)."""
+    return REASONS[code](params or {})
+
+
+def _reason_text(
+    code: str | None, params: ReasonParams | None, stored: str | None, locale: str
+) -> str | None:
+    """A stored reason in `locale`: from its code when it has a known one, else the stored (English) text."""
+    if code is None or code not in REASONS:
+        return stored
+    try:
+        return render(reason(code, params), locale)
+    except (KeyError, IndexError, ValueError):  # parameters that do not fit the text
+        return stored
 
 
 class LrLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,7 +147,14 @@ class DifComparison(msgspec.Struct):
     items: list[DifItem]
     lr_focal_attempts: int | None = None  # attempts the LR test used (a sample when over the limit)
     lr_reference_attempts: int | None = None
-    lr_reason: str | None = None  # why this comparison has no likelihood-ratio test
+    lr_reason: str | None = None  # why this comparison has no likelihood-ratio test (its text)
+    lr_reason_code: str | None = None  # the same as a code of `REASONS`, with its parameters
+    lr_reason_params: ReasonParams | None = None
+
+    def no_lr(self, code: str, **params: str | int | float) -> None:
+        """This comparison gets no likelihood-ratio test, for the reason `code`."""
+        self.lr_reason = str(reason(code, params))[:500]
+        self.lr_reason_code, self.lr_reason_params = code, params
 
 
 class LrDifFlag(msgspec.Struct):
@@ -142,7 +190,9 @@ class SkippedGroup(msgspec.Struct):
     variable: Variable
     group: str
     attempts: int
-    reason: str
+    reason: str  # its text; the code of `REASONS` and its parameters beside it
+    reason_code: str | None = None
+    reason_params: ReasonParams | None = None
 
 
 class DifReport(msgspec.Struct):
@@ -153,9 +203,32 @@ class DifReport(msgspec.Struct):
     flagged: list[DifFlag]  # class C first, then B, by |MH D-DIF|
     skipped: list[SkippedGroup]
     min_group: int = MIN_GROUP
-    reason: str | None = None  # why nothing was analysed
+    reason: str | None = None  # why nothing was analysed (its text)
     lr_flagged: list[LrDifFlag] = msgspec.field(default_factory=list)  # by adjusted p
     lr_limits: LrLimits | None = None  # None: the likelihood-ratio test was not asked for
+    reason_code: str | None = None  # `reason` as a code of `REASONS`, with its parameters
+    reason_params: ReasonParams | None = None
+
+
+def localized(report: DifReport, locale: str) -> DifReport:
+    """The report with every reason in `locale` (the message catalog), read from its code; a reason
+    stored without one (a run from before the codes) keeps its English text."""
+    return msgspec.structs.replace(
+        report,
+        reason=_reason_text(report.reason_code, report.reason_params, report.reason, locale),
+        skipped=[
+            msgspec.structs.replace(
+                s, reason=_reason_text(s.reason_code, s.reason_params, s.reason, locale) or s.reason
+            )
+            for s in report.skipped
+        ],
+        comparisons=[
+            msgspec.structs.replace(
+                c, lr_reason=_reason_text(c.lr_reason_code, c.lr_reason_params, c.lr_reason, locale)
+            )
+            for c in report.comparisons
+        ],
+    )
 
 
 def _r(value: float | None) -> float | None:
@@ -220,7 +293,9 @@ class DifAccumulator:
                 [],
                 [],
                 self.min_group,
-                "fewer than two right/wrong items on every form: nothing to match on",
+                str(reason("no_matching_items", {})),
+                reason_code="no_matching_items",
+                reason_params={},
             )
         blocks, categories, units = [], [], []
         for form in forms:
@@ -294,16 +369,16 @@ class DifAccumulator:
             smaller = min(comparison.focal_attempts, comparison.reference_attempts)
             if len(groups_of[comparison.variable]) == 2 and comparison.variable in tested:
                 # two groups: "B against the rest" is "A against the rest" seen from the other side
-                comparison.lr_reason = f"the same test as {tested[comparison.variable]} against the rest"
+                comparison.no_lr("lr_same_test", group=tested[comparison.variable])
                 continue
             if smaller < limits.min_group:
-                comparison.lr_reason = f"fewer than {limits.min_group} attempts in the group or the rest"
+                comparison.no_lr("lr_small_group", min_group=limits.min_group)
                 continue
             if len(studied) > limits.max_items:
-                comparison.lr_reason = f"more than {limits.max_items} studied items"
+                comparison.no_lr("lr_too_many_items", max_items=limits.max_items)
                 continue
             if done >= limits.max_comparisons:
-                comparison.lr_reason = f"beyond the {limits.max_comparisons} largest comparisons of a run"
+                comparison.no_lr("lr_too_many_comparisons", max_comparisons=limits.max_comparisons)
                 continue
             labels = labels_of[comparison.variable]
             focal_rows = np.array([i for i, label in enumerate(labels) if label == comparison.focal])
@@ -319,7 +394,7 @@ class DifAccumulator:
                     responses[rows], is_focal, studied, LrSettings(alpha=limits.alpha)
                 )
             except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
-                comparison.lr_reason = f"the models could not be fitted: {exc}"[:500]
+                comparison.no_lr("lr_not_fitted", error=str(exc)[:400])
                 continue
             done += 1
             tested[comparison.variable] = comparison.focal
@@ -362,15 +437,9 @@ class DifAccumulator:
         total = int(labelled.sum())
         for group, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
             if n < self.min_group or total - n < self.min_group:
-                reason = "group" if n < self.min_group else "rest"
-                skipped.append(
-                    SkippedGroup(
-                        variable,
-                        group,
-                        n,
-                        f"fewer than {self.min_group} attempts in the {reason}",
-                    )
-                )
+                code = "small_group" if n < self.min_group else "small_rest"
+                params: ReasonParams = {"min_group": self.min_group}
+                skipped.append(SkippedGroup(variable, group, n, str(reason(code, params)), code, params))
                 continue
             focal = np.array([label == group for label in labels])[labelled]
             results = mantel_haenszel(responses[labelled], focal, studied)

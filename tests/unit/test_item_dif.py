@@ -6,10 +6,11 @@ units are grouped."""
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from service.scoring.engine import Contribution, ItemScore, Overall, Provenance, ScoreDocument
-from service.scoring.item_dif import DifAccumulator, _unit_groups
+from service.scoring.item_dif import DifAccumulator, DifReport, _unit_groups, localized, reason
 
 ITEMS = 40
 PLANTED = (7, 23)
@@ -181,6 +182,15 @@ def test_the_likelihood_ratio_test_runs_within_its_limits_beside_mh() -> None:
     mirror = next(c for c in others if c.variable == "category")
     assert mirror.lr_reason is not None and "same test" in mirror.lr_reason
     assert all("largest comparisons" in (c.lr_reason or "") for c in others if c.variable == "org_unit")
+    # each reason is stored as a code with its parameters too, and read in the reader's language
+    assert (mirror.lr_reason_code, mirror.lr_reason_params) == ("lr_same_test", {"group": tested.focal})
+    assert {(c.lr_reason_code, str(c.lr_reason_params)) for c in others if c.variable == "org_unit"} == {
+        ("lr_too_many_comparisons", "{'max_comparisons': 1}")
+    }
+    chinese = {(c.variable, c.focal): c for c in localized(report, "zh-CN").comparisons}
+    assert chinese[("category", mirror.focal)].lr_reason == f"与“{tested.focal} 对其余人员”是同一检验"
+    assert chinese[("org_unit", "city0")].lr_reason == "超出单次计算中规模最大的 1 个比较"
+    assert localized(report, "en") == report  # English: the stored texts
     assert report.lr_limits == limits
     # MH is untouched by the LR test; and the sample is drawn alike on a rerun
     plain = accumulate(None).result()
@@ -189,3 +199,46 @@ def test_the_likelihood_ratio_test_runs_within_its_limits_beside_mh() -> None:
     assert [(c.focal, [i.lr for i in c.items]) for c in again.comparisons] == [
         (c.focal, [i.lr for i in c.items]) for c in report.comparisons
     ]
+
+
+def test_reasons_are_codes_read_in_the_readers_language_and_old_runs_keep_their_text() -> None:
+    """A skipped group, a run with nothing to match on: a code and its parameters beside the English
+    text; `localized` renders zh-CN from the catalog. A run stored before the codes (English text
+    only) reads as it was stored, in any language."""
+    rng = np.random.default_rng(3)
+    accumulator = DifAccumulator(min_group=50)
+    for i in range(160):
+        scores = {f"k{j}": float(rng.random() < 0.6) for j in range(5)}
+        accumulator.add(_document(scores), "teacher" if i < 30 else "civil_servant", None)
+    report = accumulator.result()
+    assert [(s.reason_code, s.reason_params, s.reason) for s in report.skipped] == [
+        ("small_rest", {"min_group": 50}, "fewer than 50 attempts in the rest"),
+        ("small_group", {"min_group": 50}, "fewer than 50 attempts in the group"),
+    ]
+    assert [s.reason for s in localized(report, "zh-CN").skipped] == [
+        "其余人员的作答少于 50 次",
+        "本组作答少于 50 次",
+    ]
+    # stored and read back (the run's JSON), then shown: the same
+    stored = msgspec.json.decode(msgspec.json.encode(report), type=DifReport)
+    assert localized(stored, "zh-CN") == localized(report, "zh-CN")
+
+    empty = DifAccumulator()
+    empty.add(_document({"only": 1.0}), "teacher", None)
+    nothing = empty.result()
+    assert nothing.reason_code == "no_matching_items" and nothing.reason == str(
+        reason("no_matching_items", {})
+    )
+    assert localized(nothing, "zh-CN").reason == "每份试卷上的对/错计分题少于两道：没有可用于匹配的总分"
+
+    # a run stored before reasons had codes: its English text, whatever the language asked for
+    old = msgspec.to_builtins(report)
+    for skipped in old["skipped"]:
+        del skipped["reason_code"], skipped["reason_params"]
+    before = msgspec.convert(old, DifReport)
+    assert [s.reason for s in localized(before, "zh-CN").skipped] == [s.reason for s in report.skipped]
+    # and a code this version does not know (a later one's) falls back the same way
+    unknown = msgspec.structs.replace(
+        report, skipped=[msgspec.structs.replace(s, reason_code="later") for s in report.skipped]
+    )
+    assert [s.reason for s in localized(unknown, "zh-CN").skipped] == [s.reason for s in report.skipped]
