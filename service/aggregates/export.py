@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 from service.aggregates.views import AggregateView, Cell, DrillDown, TrainingEffect, Trend
 from service.results import xlsx
 from service.results.labels import Labeller
-from service.scoring.statistics import ItemStatistics
 
 _FIGURES = ["n", "mean", "sd", "p10", "p25", "p50", "p75", "p90"]
 BOM = "\ufeff"
@@ -138,42 +137,6 @@ def effect_table(view: TrainingEffect) -> Table:
     ]
     rows += [[*lead, True, measure, *([None] * 9)] for measure in view.withheld_measures]
     return Table(header, rows, header.index("measure"))
-
-
-def item_statistics_table(stats: ItemStatistics) -> Table:
-    """One row per item: its figures, its option shares as `option:share` pairs, and its alpha if
-    deleted in each dimension that has it (`dimension:alpha` pairs)."""
-    deleted: dict[str, list[str]] = {}
-    for dimension in stats.dimensions:
-        for entry in dimension.alpha_if_deleted:
-            alpha = "" if entry.alpha is None else f"{entry.alpha:.4f}"
-            deleted.setdefault(entry.item, []).append(f"{dimension.dimension}:{alpha}")
-    header = [
-        "item",
-        "type",
-        "n",
-        "facility",
-        "discrimination",
-        "omission_rate",
-        "flagged",
-        "option_shares",
-        "alpha_if_deleted",
-    ]
-    rows: list[list[Any]] = [
-        [
-            i.item,
-            i.type,
-            i.n,
-            i.facility,
-            i.discrimination,
-            i.omission_rate,
-            i.flagged,
-            " ".join(f"{option}:{share:.4f}" for option, share in i.option_shares.items()),
-            " ".join(deleted.get(i.item, [])),
-        ]
-        for i in stats.items
-    ]
-    return Table(header, rows)
 
 
 def _text(value: Any) -> Any:

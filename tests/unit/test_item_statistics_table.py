@@ -1,4 +1,4 @@
-"""The item statistics as a table (service/aggregates/export.py `item_statistics_table`), the console's
+"""The item statistics as a table (service/aggregates/item_table.py `item_statistics_table`), the console's
 CSV and XLSX of the item statistics screen.
 
 What this file proves: one row per item in the statistics' order, every figure as computed (never
@@ -9,7 +9,8 @@ CSV starts with a byte order mark when asked. Pure: no database.
 
 from __future__ import annotations
 
-from service.aggregates.export import item_statistics_table, to_csv
+from service.aggregates.export import to_csv
+from service.aggregates.item_table import item_statistics_table
 from service.scoring.statistics import AlphaIfDeleted, DimensionReliability, ItemStatistic, ItemStatistics
 
 
@@ -30,7 +31,7 @@ def _stats() -> ItemStatistics:
 
 
 def test_one_row_per_item_with_its_figures_shares_and_alpha_if_deleted() -> None:
-    table = item_statistics_table(_stats())
+    table = item_statistics_table(_stats(), "en")
     assert table.columns == [
         "item",
         "type",
@@ -49,6 +50,6 @@ def test_one_row_per_item_with_its_figures_shares_and_alpha_if_deleted() -> None
 
 
 def test_the_csv_keeps_a_missing_figure_empty_and_starts_with_a_bom() -> None:
-    text = to_csv(item_statistics_table(_stats()), bom=True).decode("utf-8")
+    text = to_csv(item_statistics_table(_stats(), "en"), bom=True).decode("utf-8")
     assert text.startswith("\ufeffitem,type,n,")
     assert text.splitlines()[2] == "OR-1,open_response,38,0.61,,0.05,false,,AK:"
