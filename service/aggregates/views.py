@@ -20,9 +20,10 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import paired
 from service.aggregates.effect import Gain, gain, theta_gain
 from service.aggregates.privacy import month_of, months_of, suppress
-from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
+from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT, ancestors
 from service.aggregates.stats import Summary, Tally, summarise
 from service.assessments.assessments import stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
@@ -523,15 +524,6 @@ class TrainingEffect(msgspec.Struct):
     theta_withheld_measures: list[str] = msgspec.field(default_factory=list)
 
 
-_PAIRED_ATTEMPTS = """
-    SELECT rb.attempt_id AS before, ra.attempt_id AS after
-    FROM results rb
-    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
-    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
-    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
-      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
-
-
 async def _theta_gains(
     conn: asyncpg.Connection,
     before: UUID,
@@ -549,7 +541,7 @@ async def _theta_gains(
     shared = roots[in_force[before]]
     if roots[in_force[after]] != shared:
         return None, [], []
-    pairs = await conn.fetch(_PAIRED_ATTEMPTS, before, after, low, high, category)
+    pairs = await paired.paired_attempts(conn, before, after, low, high, category)
     found = await current_abilities(conn, [p["before"] for p in pairs] + [p["after"] for p in pairs])
     named = {UUID(a.calibration) for a in found.values()}
     on_scale = {
@@ -576,86 +568,6 @@ async def _theta_gains(
     return shared, gains, withheld
 
 
-_PAIRS = """
-    FROM results rb
-    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
-    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
-    {lateral}
-    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
-      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
-
-# The reference: a row per person and measure, the two results' measures matched by name.
-_PAIRED = (
-    """
-    SELECT b.measure, count(*)::int AS n, avg(b.s) AS mean_before, avg(a.s) AS mean_after,
-           stddev_samp(a.s - b.s) AS sd_gain, stddev_samp(b.s) AS sd_before, stddev_samp(a.s) AS sd_after"""
-    + _PAIRS.format(
-        lateral="""CROSS JOIN LATERAL unnest(rb.measures, rb.scaled) AS b(measure, s)
-    JOIN LATERAL unnest(ra.measures, ra.scaled) AS a(measure, s) ON a.measure = b.measure"""
-    )
-    + " GROUP BY b.measure"
-)
-
-
-def _by_position(width: int) -> str:
-    """The same aggregates, a row per person: grouped by the two results' measure lists, measure i
-    in column i. One group, the lists alike (every result with the same measures: the usual case):
-    measure i of one is measure i of the other, with no row per measure and no join per person."""
-    columns = []
-    for i in range(1, width + 1):
-        a, b = f"ra.scaled[{i}]", f"rb.scaled[{i}]"
-        columns.append(
-            f"count({a})::int, avg({b}), avg({a}), stddev_samp({a} - {b}), stddev_samp({b}), stddev_samp({a})"
-        )
-    return (
-        f"SELECT rb.measures, ra.measures AS after_measures, {', '.join(columns)}"
-        + _PAIRS.format(lateral="")
-        + " GROUP BY rb.measures, ra.measures"
-    )
-
-
-class Paired(msgspec.Struct, array_like=True):
-    n: int
-    mean_before: float
-    mean_after: float
-    sd_gain: float | None
-    sd_before: float | None
-    sd_after: float | None
-
-
-async def paired_by_measure(
-    conn: asyncpg.Connection,
-    before: UUID,
-    after: UUID,
-    low: str | None,
-    high: str | None,
-    category: str | None,
-) -> dict[str, Paired]:
-    """Per measure, over the people with a counted result on both (placed by `after`, within the
-    path range and category): n, the two means and the sds of the gains and of each side."""
-    # the width of one result's measure list: the query groups by the lists, so any other list shows
-    width = await conn.fetchval(
-        "SELECT cardinality(measures) FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL LIMIT 1",
-        before,
-    )
-    if not width:
-        return {}
-    groups = await conn.fetch(_by_position(width), before, after, low, high, category)
-    if len(groups) > 1 or any(
-        g["measures"] != g["after_measures"] or len(g["measures"]) != width for g in groups
-    ):
-        # results with different measure lists: the reference, a row per person and measure
-        rows = await conn.fetch(_PAIRED, before, after, low, high, category)
-        return {row["measure"]: Paired(*list(row)[1:]) for row in rows}
-    out: dict[str, Paired] = {}
-    for group in groups:
-        for i, measure in enumerate(group["measures"]):
-            figures = Paired(*list(group)[2 + 6 * i : 8 + 6 * i])
-            if figures.n:
-                out[measure] = figures
-    return out
-
-
 async def training_effect(
     conn: asyncpg.Connection, before: str, after: str, *, unit: str | None, category: str | None
 ) -> TrainingEffect:
@@ -671,27 +583,38 @@ async def training_effect(
             [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
         ) from None
     k = await tenants.min_group_size(conn)
-    path = None
+    path, unit_id = None, ROOT
     if unit is not None:
-        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)
-        if path is None:
+        found = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = $1", unit)
+        if found is None:
             raise Unprocessable(
                 msg("no such org unit"),
                 [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")],
             )
+        path, unit_id = found["path"], found["id"]
+    parent_path = path[: path.rstrip("/").rfind("/") + 1] if path is not None else None
+    if await paired.ready(conn, first.id, second.id):
+        # the pair's sums, kept ahead: the unit's rows and its parent's, whatever the number of people
+        parent_id = ancestors(path)[-2] if path is not None else None
+        built = await paired.figures(
+            conn, first.id, second.id, [unit_id, *([parent_id] if parent_id else [])]
+        )
 
-    async def paired(path: str | None, category: str | None) -> dict[str, Paired]:
-        low, high = subtree_range(path) if path else (None, None)
-        return await paired_by_measure(conn, first.id, second.id, low, high, category)
+        async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
+            return paired.total(built, unit_id if of == path else (parent_id or ROOT), category)
+    else:
 
-    rows = await paired(path, category)
+        async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
+            low, high = subtree_range(of) if of else (None, None)
+            return await paired.reference(conn, first.id, second.id, low, high, category)
+
+    rows = await figures(path, category)
     n = rows[OVERALL].n if OVERALL in rows else 0
     wider = []
     if path is not None:
-        parent_path = path[: path.rstrip("/").rfind("/") + 1]
-        wider.append(await paired(parent_path if parent_path != "/" else None, category))
+        wider.append(await figures(parent_path if parent_path != "/" else None, category))
     if category is not None:
-        wider.append(await paired(path, None))
+        wider.append(await figures(path, None))
     outside = [(w[OVERALL].n if OVERALL in w else 0) - n for w in wider]
     if 0 < n < k or any(0 < gap < k for gap in outside):
         return TrainingEffect(before, after, unit, category, k, True)
