@@ -129,6 +129,8 @@ class _Scope:
             *(("w", w) for w in self.weeks),
         ]
         self._tables: dict[UUID | None, set] = {}
+        self._week_columns = {week: month for month, weeks in self.months.items() for week in weeks}
+        self._by_column: dict[UUID, dict[tuple, int]] = {}
 
     def normal(self, weeks: Iterable[date] | None) -> Weeks:
         """A week set covering the whole period is no filter."""
@@ -144,13 +146,19 @@ class _Scope:
             if (category is None or c == category) and (weeks is None or w in weeks)
         )
 
-    def _column_n(self, unit: UUID, column: tuple) -> int:
-        if column == ALL:
-            return self.n(unit, None, None)
-        kind, value = column
-        if kind == "c":
-            return self.n(unit, value, None)
-        return self.n(unit, None, frozenset(self.months[value]) if kind == "m" else frozenset([value]))
+    def _column_counts(self, unit: UUID) -> dict[tuple, int]:
+        """A unit's count in every column, in one pass over its (category, week) counts."""
+        found = self._by_column.get(unit)
+        if found is None:
+            found = self._by_column[unit] = dict.fromkeys(self.columns, 0)
+            weeks = self._week_columns
+            for (category, week), n in self.counts.get(unit, {}).items():
+                found[ALL] += n
+                found["c", category] += n
+                if week in weeks:
+                    found["w", week] += n
+                    found["m", weeks[week]] += n
+        return found
 
     def split(self, node: UUID, category: str | None, weeks: Weeks) -> dict[UUID | str, int]:
         """A unit's subtree as its child units plus its direct cell; the parts add up to it."""
@@ -167,14 +175,16 @@ class _Scope:
         rows: list[UUID | str] = [ROOT] if node is None else [*self.children.get(node, []), DIRECT]
         cells: dict[tuple, int] = {}
         for row in rows:
-            for column in self.columns:
-                if row == DIRECT:
-                    assert node is not None  # DIRECT is a row of a unit's own table only
-                    cells[(row, column)] = self._column_n(node, column) - sum(
-                        self._column_n(child, column) for child in self.children.get(node, [])
-                    )
-                else:
-                    cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]  # ROOT counts like a unit
+            if row == DIRECT:
+                assert node is not None  # DIRECT is a row of a unit's own table only
+                kids = [self._column_counts(child) for child in self.children.get(node, [])]
+                own = self._column_counts(node)
+                for column in self.columns:
+                    cells[(row, column)] = own[column] - sum(kid[column] for kid in kids)
+            else:
+                counts = self._column_counts(row)  # type: ignore[arg-type]  # ROOT counts like a unit
+                for column in self.columns:
+                    cells[(row, column)] = counts[column]
         lines: list[tuple] = []
         for row in rows:
             lines.append(((row, ALL), [(row, ("c", c)) for c in self.categories]))
