@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,8 +156,13 @@ async def profile(
         for query, args, _ in logged:
             if not query.lstrip().upper().startswith(("SELECT", "WITH")) or "advisory" in query:
                 continue
-            async with conn.transaction():
-                found = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", *args)
+            try:
+                async with conn.transaction():
+                    found = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", *args)
+            except (
+                asyncpg.PostgresError
+            ):  # a statement of another context (sign-in's lookup): not re-run here
+                continue
             plan = json.loads(found)[0]["Plan"] if isinstance(found, str) else found[0]["Plan"]
             rows += scanned(plan)
             buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
@@ -347,7 +353,7 @@ async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
                     count, sql_ms, rows, buffers = await profile(http, pool, tenant_id, logged, url, headers)
                     print(
                         f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f} {count:>6} {sql_ms:>7.1f} "
-                        f"{rows:>10,} {buffers:>8,}",
+                        f"{int(rows):>10,} {int(buffers):>8,}",
                         flush=True,
                     )
                     if top:
