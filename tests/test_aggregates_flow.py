@@ -395,7 +395,8 @@ async def test_training_effect_pairs_are_built_by_a_job_and_kept_in_step_by_subm
 ):
     """The first ask registers the pair and answers from the join; its job builds the sums; the same
     answers come from them, and after more people take the second assessment too (the score pipeline
-    moving the sums) they still equal the join's, for the tenant, a unit and a category."""
+    moving the sums) and a unit moves, they still equal the join's, for the tenant, a unit and a
+    category."""
     from uuid import UUID
 
     from service.api.app import _connect
@@ -442,6 +443,12 @@ async def test_training_effect_pairs_are_built_by_a_job_and_kept_in_step_by_subm
         await _sit(client, token, "quiz2", rng)
     kept = await effects()
     assert kept[0]["n"] == len(people) and kept == await as_joined()
+    # a unit that moves takes its pairs along: countyA1 now counts under cityB
+    admin = region["admin"]
+    moved = await client.post("/v1/org-units/countyA1/move", json={"parent_code": "cityB"}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    after_move = await effects()
+    assert after_move != kept and after_move == await as_joined()
 
 
 async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owner_url):
