@@ -25,7 +25,7 @@ from service.aggregates.effect import Gain, gain, theta_gain
 from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT, ancestors
 from service.aggregates.stats import Summary, Tally, summarise
-from service.assessments.assessments import stored_by_code
+from service.assessments.assessments import id_by_code, stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import calibrations
@@ -584,14 +584,16 @@ async def training_effect(
     """People who took both, placed by their `after` result. Withheld below k people, and when
     the people left out of the unit (or the category) number fewer than k, since subtracting
     this answer from the wider one would describe them."""
-    first = await _assessment(conn, before)
-    try:
-        second = await _assessment(conn, after)
-    except NotFound:
+    # the ids alone (one statement each): the effect needs no level names
+    first = await id_by_code(conn, before)
+    if first is None:
+        raise NotFound(msg("no assessment '{code}'", code=before))
+    second = await id_by_code(conn, after)
+    if second is None:
         raise NotFound(
             msg("no assessment '{code}' (the `after` parameter)", code=after),
             [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
-        ) from None
+        )
     k = await tenants.min_group_size(conn)
     path, unit_id = None, ROOT
     if unit is not None:
@@ -603,11 +605,11 @@ async def training_effect(
             )
         path, unit_id = found["path"], found["id"]
     parent_path = path[: path.rstrip("/").rfind("/") + 1] if path is not None else None
-    if await paired.ready(conn, first.id, second.id):
+    if await paired.ready(conn, first, second):
         # the pair's sums, kept ahead: the unit's rows and its parent's, whatever the number of people
         parent_id = ancestors(path)[-2] if path is not None else None
         built = await paired.figures(
-            conn, first.id, second.id, [unit_id, *([parent_id] if parent_id else [])]
+            conn, first, second, [unit_id, *([parent_id] if parent_id else [])]
         )
 
         async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
@@ -616,7 +618,7 @@ async def training_effect(
 
         async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
             low, high = subtree_range(of) if of else (None, None)
-            return await paired.reference(conn, first.id, second.id, low, high, category)
+            return await paired.reference(conn, first, second, low, high, category)
 
     rows = await figures(path, category)
     n = rows[OVERALL].n if OVERALL in rows else 0
@@ -649,7 +651,7 @@ async def training_effect(
         )
     low, high = subtree_range(path) if path else (None, None)
     shared, theta_gains, theta_withheld = await _theta_gains(
-        conn, first.id, second.id, low, high, category, k
+        conn, first, second, low, high, category, k
     )
     return TrainingEffect(
         before, after, unit, category, k, False, n, gains, withheld, shared, theta_gains, theta_withheld
