@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import json
 import logging
@@ -104,6 +105,24 @@ async def measure(
             server.append(log.latency[response.headers["x-request-id"]])
             cpu.append(used)
     return status, server, cpu
+
+
+class Collections:
+    """Python's garbage collector passes of the oldest generation and their wall time: a full pass over a
+    large heap is a pause every request in flight waits for."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.pauses: list[float] = []
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self.began) * 1000)
 
 
 class Statements:
@@ -317,6 +336,7 @@ async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
             ]
             statements = load_sql(template)
             logged = Statements()
+            collections = Collections()
             pool = runtime(app).pool
             await watch(pool, logged)
             anchor = datetime.now(UTC)
@@ -350,18 +370,20 @@ async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
                 print(
                     f"load average {os.getloadavg()[0]:.2f} (a shared 2-core machine: other work runs too)\n"
                     f"{'page':<48} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'CPU ms':>7} {'stmts':>6} {'SQL ms':>7} "
-                    f"{'rows read':>10} {'buffers':>8}",
+                    f"{'rows read':>10} {'buffers':>8}  full GC passes (ms)",
                     flush=True,
                 )
                 for label, url in [*pages, *references]:
                     headers = admin if url.startswith("/v1/") else None
+                    collections.pauses.clear()
                     status, server, cpu = await measure(http, log, url, requests, headers)
+                    pauses = list(collections.pauses)
                     median, high = statistics.median(server), p95(server)
                     count, sql_ms, rows, buffers = await profile(http, pool, tenant_id, logged, url, headers)
                     print(
                         f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f} {statistics.median(cpu):>7.1f} "
                         f"{count:>6} {sql_ms:>7.1f} "
-                        f"{int(rows):>10,} {int(buffers):>8,}",
+                        f"{int(rows):>10,} {int(buffers):>8,}  {' '.join(f'{p:.0f}' for p in pauses)}",
                         flush=True,
                     )
                     if top:
