@@ -774,3 +774,98 @@ async def test_a_rebuild_and_a_concurrent_submission_wait_for_each_other(
         assert checked["result"]["results_checked"] == 2  # both submissions count
     finally:
         await owner.close()
+
+
+async def test_both_sides_of_a_pair_changing_at_once_wait_for_each_other(region, owner_url):
+    """A person's result on each side of a built pair changes in two transactions at once: the second
+    to move the pair's sums waits for the first to commit (a lock on the person), then reads its
+    result, so the sums end equal to the join's; without the wait each would have moved them against
+    the other's old result."""
+    from uuid import UUID
+
+    from service.aggregates import paired
+    from service.aggregates.rollups import ROOT, Result
+
+    first, second = await asyncpg.connect(owner_url), await asyncpg.connect(owner_url)
+    try:
+        for conn in (first, second):
+            await conn.execute("SELECT set_config('app.tenant_id', $1, false)", region["id"])
+        ids = {r["code"]: r["id"] for r in await first.fetch("SELECT code, id FROM assessments")}
+        before, after = ids["quiz"], ids["quiz2"]
+        # quiz2 results for everyone who took quiz: their scores plus 3 points; the pair built
+        await first.execute(
+            """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures,
+                                    scaled, level_ranks)
+               SELECT $2, person_id, gen_random_uuid(), org_unit_id, category, week, measures,
+                      ARRAY(SELECT s + 3 FROM unnest(scaled) s), level_ranks
+               FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL""",
+            before,
+            after,
+        )
+        await first.execute(
+            "INSERT INTO effect_pairs (before_id, after_id, state) VALUES ($1, $2, 'ready')", before, after
+        )
+        await paired.build(first, before, after)
+        person = await first.fetchval(
+            "SELECT person_id FROM results WHERE assessment_id = $1 ORDER BY person_id LIMIT 1", before
+        )
+
+        async def change(conn: asyncpg.Connection, assessment: UUID, by: float) -> tuple:
+            row = await conn.fetchrow(
+                """SELECT r.attempt_id, o.path, r.category, r.week, r.measures, r.scaled, r.level_ranks
+                   FROM results r LEFT JOIN org_units o ON o.id = r.org_unit_id
+                   WHERE r.assessment_id = $1 AND r.person_id = $2""",
+                assessment,
+                person,
+            )
+            old = Result(
+                row["attempt_id"],
+                row["path"],
+                row["category"],
+                row["week"],
+                tuple(row["measures"]),
+                tuple(row["scaled"]),
+                tuple(row["level_ranks"]),
+            )
+            new = Result(
+                old.attempt_id,
+                old.path,
+                old.category,
+                old.week,
+                old.measures,
+                tuple(s + by for s in old.scaled),
+                old.level_ranks,
+            )
+            await conn.execute(
+                "UPDATE results SET scaled = $3 WHERE assessment_id = $1 AND person_id = $2",
+                assessment,
+                person,
+                list(new.scaled),
+            )
+            return (assessment, person, old, new)
+
+        one, other = first.transaction(), second.transaction()
+        await one.start()
+        await other.start()
+        await paired.results_changed(first, [await change(first, before, -20)])  # holds the person
+        waiting = asyncio.create_task(paired.results_changed(second, [await change(second, after, 15)]))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # waits for the first side to commit
+        await one.commit()
+        await waiting
+        await other.commit()
+        built = paired.total(await paired.figures(first, before, after, [ROOT]), ROOT, None)
+        reference = await paired.reference(first, before, after, None, None, None)
+        assert set(built) == set(reference)
+        for measure, row in reference.items():
+            got = built[measure]
+            assert got.n == row.n
+            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
+                x, y = getattr(got, field), getattr(row, field)
+                assert (x is None and y is None) or math.isclose(x, y, rel_tol=1e-7, abs_tol=1e-7), (
+                    measure,
+                    field,
+                )
+    finally:
+        await first.close()
+        await second.close()

@@ -608,9 +608,7 @@ async def training_effect(
     if await paired.ready(conn, first, second):
         # the pair's sums, kept ahead: the unit's rows and its parent's, whatever the number of people
         parent_id = ancestors(path)[-2] if path is not None else None
-        built = await paired.figures(
-            conn, first, second, [unit_id, *([parent_id] if parent_id else [])]
-        )
+        built = await paired.figures(conn, first, second, [unit_id, *([parent_id] if parent_id else [])])
 
         async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
             return paired.total(built, unit_id if of == path else (parent_id or ROOT), category)
@@ -650,9 +648,7 @@ async def training_effect(
             )
         )
     low, high = subtree_range(path) if path else (None, None)
-    shared, theta_gains, theta_withheld = await _theta_gains(
-        conn, first, second, low, high, category, k
-    )
+    shared, theta_gains, theta_withheld = await _theta_gains(conn, first, second, low, high, category, k)
     return TrainingEffect(
         before, after, unit, category, k, False, n, gains, withheld, shared, theta_gains, theta_withheld
     )
