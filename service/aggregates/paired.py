@@ -225,7 +225,8 @@ def _contribution(before: _Side | None, after: _Side | None, sign: int, into: di
 async def _write(conn: asyncpg.Connection, before: UUID, after: UUID, deltas: dict[_Key, Sums]) -> None:
     """Add the deltas to their rows, in key order (two writers never lock rows in opposite orders)."""
     keys = sorted(
-        (k for k, s in deltas.items() if s.n or s.gain_sq or s.before), key=lambda k: tuple(map(str, k))
+        (k for k, s in deltas.items() if any((s.n, s.before, s.after, s.before_sq, s.after_sq, s.gain_sq))),
+        key=lambda k: tuple(map(str, k)),
     )
     if not keys:
         return
