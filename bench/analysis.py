@@ -12,17 +12,27 @@ SQL as the owner: loading is not what is measured), rebuilds the rollups through
 runs VACUUM ANALYZE, then requests each analysis page `--requests` times (after two warm-ups) with an
 analyst's console session, and prints the median and p95 of the service's own `latency_ms` (its
 access log: first byte in to last byte out, inside the app) per page; pages over the 300 ms goal are
-named at the end. The training effect is measured with `after=bench` (the same assessment: every
-person paired with themselves), which costs what a real pairing of two assessments costs; the item
-statistics page reads the latest stored run (none here: computing one is a job, not a page). The
-API's own drill-down, trend and training effect are measured too, for reference: the difference is
-what the console adds (rendering the page).
+named at the end. The training effect pairs 'bench' with a second assessment, 'bench2' (a copy of it),
+whose results are written for about half of the same people (their 'bench' scores plus a gain):
+the first request registers the pair, its job (`training_effect`) builds the sums, timed, and then
+the pages are measured; a rebuild of 'bench' sends the pair back to its job, so it is built again at
+each size. The item statistics page reads the latest stored run (none here: computing one is a job,
+not a page). The API's own drill-down, trend and training effect are measured too, for reference:
+the difference is what the console adds (rendering the page).
+
+Then, per page, one more request with every SQL statement logged (asyncpg's query logger on the
+app's pool): the statements, their time (so the page's Python time is the rest), and each SELECT
+run again under EXPLAIN (ANALYZE, BUFFERS) on the app role in the tenant, which gives the rows its
+scans read and the buffers it touched: figures free of the machine's load, which stay flat from
+one size to the next when a page reads rollups rather than results.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import io
 import json
 import logging
 import os
@@ -35,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,11 +57,14 @@ from _history import housekeeping, load_people, load_sql, owner_conn, owner_tena
 from aggregates import bench_tree, largest, placement_slots, rebuild, subtree_shares
 
 from service.api.app import create_app
+from service.api.runtime import runtime
 from service.auth.keys import ServiceKeys, ensure_keys_file
 from service.auth.principal import Principal
 from service.config import Settings
 from service.console import sessions
 from service.db import migrate
+from service.db.pool import tenant_transaction
+from service.jobs.runner import JobRunner
 
 GOAL_MS = 300.0
 BASE = "/console/assessments/bench/analysis"
@@ -75,18 +89,167 @@ def p95(values: list[float]) -> float:
 
 async def measure(
     http: httpx.AsyncClient, log: AccessLog, url: str, n: int, headers: dict[str, str] | None = None
-) -> tuple[int, list[float]]:
+) -> tuple[int, list[float], list[float]]:
+    """(status, server ms, CPU ms of this process) per request: the app runs in this process, so its
+    CPU time is the page's Python (and the client's small share), which the machine's load does not
+    stretch the way it stretches wall time."""
     server: list[float] = []
+    cpu: list[float] = []
     status = 0
     for i in range(n + 2):
+        began = time.process_time()
         response = await http.get(url, headers=headers)
+        used = (time.process_time() - began) * 1000
         status = response.status_code
         if i >= 2:
             server.append(log.latency[response.headers["x-request-id"]])
-    return status, server
+            cpu.append(used)
+    return status, server, cpu
 
 
-async def run(sizes: list[int], requests: int, seed: int) -> None:
+class Collections:
+    """Python's garbage collector passes of the oldest generation and their wall time: a full pass over a
+    large heap is a pause every request in flight waits for."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.pauses: list[float] = []
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self.began = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self.began) * 1000)
+
+
+class Statements:
+    """Every statement the app's pool runs while on: its SQL, arguments and time."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.logged: list[tuple[str, tuple, float]] = []  # type: ignore[type-arg]
+
+    def __call__(self, record: object) -> None:
+        if self.on:
+            self.logged.append((record.query, tuple(record.args or ()), record.elapsed))  # type: ignore[attr-defined]
+
+
+async def watch(pool: object, statements: Statements) -> None:
+    """The query logger on each of the pool's connections (all held at once, so each is a new one)."""
+    held = []
+    try:
+        for _ in range(pool.get_max_size()):  # type: ignore[attr-defined]
+            held.append(await pool.acquire())  # type: ignore[attr-defined]
+        for conn in held:
+            conn.add_query_logger(statements)
+    finally:
+        for conn in held:
+            await pool.release(conn)  # type: ignore[attr-defined]
+
+
+def scanned(plan: dict) -> int:  # type: ignore[type-arg]
+    """Rows the plan's scans read (actual rows times loops, plus those their filters removed)."""
+    rows = 0
+    if "Scan" in plan["Node Type"]:
+        loops = plan.get("Actual Loops", 1)
+        rows += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
+    for child in plan.get("Plans", []):
+        rows += scanned(child)
+    return rows
+
+
+async def profile(
+    http: httpx.AsyncClient,
+    pool: object,
+    tenant_id: str,
+    statements: Statements,
+    url: str,
+    headers: dict | None,  # type: ignore[type-arg]
+) -> tuple[int, float, int, int]:
+    """(statements, their ms, rows their scans read, buffers touched) of one request of `url`."""
+    statements.logged.clear()
+    statements.on = True
+    try:
+        await http.get(url, headers=headers)
+    finally:
+        statements.on = False
+    logged = list(statements.logged)
+    rows = buffers = 0
+    async with tenant_transaction(pool, UUID(tenant_id)) as conn:  # type: ignore[arg-type]
+        for query, args, _ in logged:
+            if not query.lstrip().upper().startswith(("SELECT", "WITH")) or "advisory" in query:
+                continue
+            try:
+                async with conn.transaction():
+                    found = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", *args)
+            except (
+                asyncpg.PostgresError
+            ):  # a statement of another context (sign-in's lookup): not re-run here
+                continue
+            plan = json.loads(found)[0]["Plan"] if isinstance(found, str) else found[0]["Plan"]
+            rows += scanned(plan)
+            buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+    return len(logged), sum(e for _, _, e in logged) * 1000, rows, buffers
+
+
+async def second_assessment(owner_url: str, tenant_id: str) -> None:
+    """'bench2', a copy of 'bench', with results for about half of 'bench''s people (their scores plus
+    a gain of 5 +- 5 points), written as the owner; new people only at each size."""
+    async with owner_tenant(owner_url, tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO assessments (code, status, content, forms, published_at)
+               SELECT 'bench2', status, content, forms, now() FROM assessments WHERE code = 'bench'
+               ON CONFLICT DO NOTHING"""
+        )
+        await conn.execute(
+            """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures,
+                                    scaled, level_ranks)
+               SELECT (SELECT id FROM assessments WHERE code = 'bench2'), r.person_id, gen_random_uuid(),
+                      r.org_unit_id, r.category, r.week + 28, r.measures,
+                      ARRAY(SELECT least(100, greatest(0, s + 5 + 10 * (random() - 0.5))) FROM unnest(r.scaled) s),
+                      r.level_ranks
+               FROM results r JOIN assessments a ON a.id = r.assessment_id AND a.code = 'bench'
+               WHERE r.attempt_id IS NOT NULL AND hashtext(r.person_id::text) % 2 = 0
+               ON CONFLICT DO NOTHING"""
+        )
+
+
+async def build_pair(
+    http: httpx.AsyncClient, app: object, owner_url: str, tenant_id: str, admin: dict
+) -> float:  # type: ignore[type-arg]
+    """Ask for the training effect once (registering the pair), run its job, wait until built: seconds."""
+    began = time.perf_counter()
+    await http.get("/v1/assessments/bench/training-effect?after=bench2", headers=admin)
+    state = runtime(app)  # type: ignore[arg-type]
+    while True:
+        async with owner_tenant(owner_url, tenant_id) as conn:
+            row = await conn.fetchrow("SELECT id, state, error FROM effect_pairs")
+        if row["state"] == "ready":
+            return time.perf_counter() - began
+        if row["state"] == "failed":
+            raise SystemExit(f"the training effect's build failed: {row['error']}")
+        await JobRunner(state.pool, state.settings).launch(UUID(tenant_id), row["id"])
+        await asyncio.sleep(0.5)
+
+
+async def python_profile(http: httpx.AsyncClient, url: str, headers: dict | None, top: int) -> None:  # type: ignore[type-arg]
+    """cProfile of one request (the app runs in this process): the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await http.get(url, headers=headers)
+    profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(top)
+    print("\n".join("    " + line for line in stream.getvalue().splitlines()[6 : 8 + top]))
+
+
+async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
     with tempfile.TemporaryDirectory(prefix="assess-bench-analysis-") as data_dir:
         owner_url = os.environ.get("DATABASE_URL")
         if owner_url is None:
@@ -152,8 +315,12 @@ async def run(sizes: list[int], requests: int, seed: int) -> None:
                 (f"unit report, city {city.code}", f"{BASE}/report?unit={city.code}"),
                 ("trend by week, whole tenant", f"{BASE}/trend?interval=week"),
                 (f"trend by month, county {county.code}", f"{BASE}/trend?unit={county.code}"),
-                ("training effect, whole tenant", f"{BASE}/effect?after=bench"),
-                (f"training effect, county {county.code}", f"{BASE}/effect?after=bench&unit={county.code}"),
+                ("training effect, whole tenant", f"{BASE}/effect?after=bench2"),
+                (f"training effect, county {county.code}", f"{BASE}/effect?after=bench2&unit={county.code}"),
+                (
+                    "training effect, province, one category",
+                    f"{BASE}/effect?after=bench2&unit=P&category=teacher",
+                ),
                 ("item statistics (no run stored)", f"{BASE}/items"),
                 ("table CSV, province drill-down", f"{BASE}/table?view=drill&unit=P"),
                 ("table XLSX, province drill-down", f"{BASE}/table?view=drill&unit=P&format=xlsx"),
@@ -165,9 +332,13 @@ async def run(sizes: list[int], requests: int, seed: int) -> None:
                 ("API: drill-down, province P", f"{api}/children?unit=P"),
                 (f"API: drill-down, township {township.code}", f"{api}/children?unit={township.code}"),
                 ("API: trend by week, whole tenant", f"{api}/trend?interval=week"),
-                ("API: training effect, whole tenant", "/v1/assessments/bench/training-effect?after=bench"),
+                ("API: training effect, whole tenant", "/v1/assessments/bench/training-effect?after=bench2"),
             ]
             statements = load_sql(template)
+            logged = Statements()
+            collections = Collections()
+            pool = runtime(app).pool
+            await watch(pool, logged)
             anchor = datetime.now(UTC)
             loaded = 0
             over: list[str] = []
@@ -181,17 +352,42 @@ async def run(sizes: list[int], requests: int, seed: int) -> None:
                 print(f"load: {time.perf_counter() - began:.1f} s", flush=True)
                 rebuild_seconds, outcome = await rebuild(http, admin)
                 print(f"rebuild (API job): {rebuild_seconds:.1f} s; {outcome['rollup_rows']:,} rollup rows")
-                await housekeeping(owner_url, ("results", "rollups", "scores", "attempts", "people"))
+                await second_assessment(owner_url, tenant_id)
+                print(
+                    f"training effect bench -> bench2 built (its job): {await build_pair(http, app, owner_url, tenant_id, admin):.1f} s"
+                )
+                await housekeeping(
+                    owner_url, ("results", "rollups", "effect_rollups", "scores", "attempts", "people")
+                )
+                async with owner_tenant(owner_url, tenant_id) as conn:
+                    counts = await conn.fetchrow(
+                        "SELECT (SELECT count(*) FROM results WHERE attempt_id IS NOT NULL) AS results, "
+                        "(SELECT count(*) FROM effect_rollups) AS effect_rows"
+                    )
+                print(
+                    f"results in the tenant: {counts['results']:,}; effect_rollups rows: {counts['effect_rows']:,}"
+                )
                 print(
                     f"load average {os.getloadavg()[0]:.2f} (a shared 2-core machine: other work runs too)\n"
-                    f"{'page':<48} {'status':>6} {'median ms':>10} {'p95 ms':>8}",
+                    f"{'page':<48} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'CPU ms':>7} {'stmts':>6} {'SQL ms':>7} "
+                    f"{'rows read':>10} {'buffers':>8}  full GC passes (ms)",
                     flush=True,
                 )
                 for label, url in [*pages, *references]:
                     headers = admin if url.startswith("/v1/") else None
-                    status, server = await measure(http, log, url, requests, headers)
+                    collections.pauses.clear()
+                    status, server, cpu = await measure(http, log, url, requests, headers)
+                    pauses = list(collections.pauses)
                     median, high = statistics.median(server), p95(server)
-                    print(f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f}", flush=True)
+                    count, sql_ms, rows, buffers = await profile(http, pool, tenant_id, logged, url, headers)
+                    print(
+                        f"{label:<48} {status:>6} {median:>10.1f} {high:>8.1f} {statistics.median(cpu):>7.1f} "
+                        f"{count:>6} {sql_ms:>7.1f} "
+                        f"{int(rows):>10,} {int(buffers):>8,}  {' '.join(f'{p:.0f}' for p in pauses)}",
+                        flush=True,
+                    )
+                    if top:
+                        await python_profile(http, url, headers, top)
                     if status != 200:
                         over.append(f"{size:,}: {label} answered {status}")
                     elif high > GOAL_MS:
@@ -208,6 +404,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", type=int, default=0, help="print each page's N costliest functions")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -215,7 +412,7 @@ def main() -> None:
         f"./dev python bench/analysis.py --sizes {args.sizes} --requests {args.requests}",
         flush=True,
     )
-    asyncio.run(run(sizes, args.requests, args.seed))
+    asyncio.run(run(sizes, args.requests, args.seed, args.profile))
 
 
 if __name__ == "__main__":

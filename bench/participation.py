@@ -2,12 +2,14 @@
 
 An embedded PostgreSQL in a temporary directory (or DATABASE_URL, in a fresh database), migrated,
 with the demo tenant (its assessment's audience is the province `P`). Each size adds a tree of
-5 cities x 10 counties x 20 townships under `P`, spreads the people over the townships, and gives
-60% of them an attempt, half of those submitted. Then `participation.participation` (what
+5 cities x 10 counties x 20 townships under `P` (with `--villages N`, N villages under each township,
+as a real province has: then the people live in the villages and the tallies have a row per village
+and category), spreads the people over the lowest level, and gives 60% of them an attempt, half of
+those submitted. Then `participation.participation` (what
 `GET /v1/assessments/{code}/participation` calls) is timed on the app role's tenant transaction,
 for the whole tenant, a city and a county: the server's time without HTTP.
 
-    ./dev python bench/participation.py [--sizes 10000,100000,300000] [--requests 30]
+    ./dev python bench/participation.py [--sizes 10000,100000,300000] [--requests 30] [--villages 20]
 """
 
 from __future__ import annotations
@@ -53,14 +55,17 @@ async def _database() -> str:
     return owner
 
 
-async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
-    """Add people `start`..`people` (townships and their ancestors on first use), and attempts."""
+async def _grow(conn: asyncpg.Connection, people: int, start: int, villages: int = 0) -> None:
+    """Add people `start`..`people` (the tree on first use), and attempts."""
+    lowest = "village" if villages else "township"
     if start == 0:
-        levels = (
+        levels: tuple[tuple[str, str, str, int, int], ...] = (
             ("P", "C", "city", 5, 1),
             ("city", "K", "county", 10, 2),
             ("county", "T", "township", 20, 3),
         )
+        if villages:
+            levels += (("township", "V", "village", villages, 4),)
         for parent, child, level, n, depth in levels:
             await conn.execute(
                 f"""WITH made AS (
@@ -72,7 +77,7 @@ async def _grow(conn: asyncpg.Connection, people: int, start: int) -> None:
                     SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
             )
     towns = [
-        r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'township' ORDER BY code")
+        r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = $1 ORDER BY code", lowest)
     ]
     await conn.execute(
         """INSERT INTO people (external_id, org_unit_id, category, display_name)
@@ -145,7 +150,7 @@ async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts:
         await admin.close()
 
 
-async def run(sizes: list[int], requests: int) -> None:
+async def run(sizes: list[int], requests: int, villages: int = 0) -> None:
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
     print(f"# {' '.join(['./dev python bench/participation.py', *sys.argv[1:]])}")
     owner = await _database()
@@ -156,7 +161,7 @@ async def run(sizes: list[int], requests: int) -> None:
         done = 0
         for size in sizes:
             async with tenant_transaction(pool, tenant) as conn:
-                await _grow(conn, size, done)
+                await _grow(conn, size, done, villages)
             done = size
             vacuum = await asyncpg.connect(owner)  # as autovacuum would: statistics and the visibility map
             try:
@@ -177,8 +182,9 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000,300000")
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--villages", type=int, default=0, help="villages under each township (0: none)")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",")], args.requests))
+    asyncio.run(run([int(s) for s in args.sizes.split(",")], args.requests, args.villages))
 
 
 if __name__ == "__main__":

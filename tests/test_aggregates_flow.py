@@ -390,6 +390,67 @@ async def test_training_effect_pairs_the_people_who_took_both(client, region):
     assert csv_text.startswith("before,after,unit,category,suppressed,measure")
 
 
+async def test_training_effect_pairs_are_built_by_a_job_and_kept_in_step_by_submissions(
+    client, region, owner, settings
+):
+    """The first ask registers the pair and answers from the join; its job builds the sums; the same
+    answers come from them, and after more people take the second assessment too (the score pipeline
+    moving the sums) and a unit moves, they still equal the join's, for the tenant, a unit and a
+    category."""
+    from uuid import UUID
+
+    from service.api.app import _connect
+    from service.jobs.runner import JobRunner
+
+    analyst, rng = region["analyst"], random.Random(12)
+    people = list(region["people"].items())
+    for _, (_, _, token) in people[:8]:
+        await _sit(client, token, "quiz2", rng)
+    asks = [{}, {"unit": "cityB"}, {"unit": "cityA"}, {"category": "civil_servant"}]
+
+    async def effects() -> list[dict]:
+        out = []
+        for params in asks:
+            got = await client.get(
+                "/v1/assessments/quiz/training-effect", params={"after": "quiz2", **params}, headers=analyst
+            )
+            assert got.status_code == 200, got.text
+            out.append(got.json())
+        return out
+
+    async def state() -> str:
+        return await owner.fetchval("SELECT state FROM effect_pairs")
+
+    async def as_joined() -> list[dict]:  # the join's answers: the pair marked as not built
+        await owner.execute("UPDATE effect_pairs SET state = 'building'")
+        try:
+            return await effects()
+        finally:
+            await owner.execute("UPDATE effect_pairs SET state = 'ready'")
+
+    joined = await effects()
+    assert joined[0]["n"] == 8 and await state() == "building"
+    pool = await _connect(settings)
+    try:
+        job_id = await owner.fetchval("SELECT id FROM effect_pairs")
+        await JobRunner(pool, settings).launch(UUID(region["id"]), job_id)
+    finally:
+        await pool.close()
+    assert await state() == "ready"
+    assert await owner.fetchval("SELECT count(*) FROM effect_rollups") > 0
+    assert await effects() == joined
+    for _, (_, _, token) in people[8:]:
+        await _sit(client, token, "quiz2", rng)
+    kept = await effects()
+    assert kept[0]["n"] == len(people) and kept == await as_joined()
+    # a unit that moves takes its pairs along: countyA1 now counts under cityB
+    admin = region["admin"]
+    moved = await client.post("/v1/org-units/countyA1/move", json={"parent_code": "cityB"}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    after_move = await effects()
+    assert after_move != kept and after_move == await as_joined()
+
+
 async def test_a_check_finds_drift_and_a_rebuild_repairs_it(client, region, owner_url):
     admin = region["admin"]
     await _check_in_step(client, admin)
@@ -510,78 +571,125 @@ async def test_training_effect_after_an_unknown_assessment_is_404_naming_after(c
         assert unknown_before.status_code == 404
 
 
-def _same(x: Any, y: Any) -> bool:
-    if x is None or y is None:
-        return x is None and y is None
-    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
-
-
 async def test_training_effect_by_position_equals_the_per_measure_join_on_random_results(region, owner_url):
-    """The training effect's paired figures (`paired_by_measure`: measures in columns, one row per
-    person) equal the reference query's (a row per person and measure, matched by name) on random
-    results: people on one side only, placeholders, measure lists alike or not (reordered, missing,
-    extra), any unit or category filter. Each case is rolled back."""
-    from uuid import uuid4
+    """The training effect's paired figures three ways on random results: `paired.reference` (measures
+    in columns, one row per person), the per-measure join it falls back to (a row per person and
+    measure, matched by name), and the pair's sums kept ahead (`paired.build`, then moved by random
+    changes through `paired.results_changed` as the score pipeline does) all agree: people on one side
+    only, placeholders, measure lists alike or not (reordered, missing, extra), any unit or category
+    filter. Each case is rolled back."""
+    from datetime import date
+    from uuid import UUID, uuid4
 
-    from service.aggregates import views
+    from service.aggregates import paired
+    from service.aggregates.rollups import ROOT, Result
     from service.tenancy.tree import subtree_range
 
     conn = await asyncpg.connect(owner_url)
     try:
         ids = {r["code"]: r["id"] for r in await conn.fetch("SELECT code, id FROM assessments")}
         units = [(r["id"], r["path"]) for r in await conn.fetch("SELECT id, path FROM org_units")]
+        path_of = dict(units)
         lists = [
             ("overall", "AA", "AG", "AK"),
             ("overall", "AG", "AA", "AK"),
             ("overall", "AA"),
             ("AK", "overall", "X"),
         ]
+        before, after = ids["quiz"], ids["quiz2"]
+
+        def result_row(rng: random.Random, code: str, person: UUID, mixed: bool) -> tuple:
+            measures = rng.choice(lists) if mixed else lists[0]
+            placeholder = rng.random() < 0.05
+            return (
+                ids[code],
+                person,
+                None if placeholder else uuid4(),
+                rng.choice([None, *[u for u, _ in units]]),
+                rng.choice(["teacher", "civil_servant"]),
+                [] if placeholder else list(measures),
+                [] if placeholder else [float(rng.choice([rng.uniform(0, 100), 50])) for _ in measures],
+                [] if placeholder else [0] * len(measures),
+            )
+
+        def as_result(row: tuple | None) -> Result | None:
+            if row is None or row[2] is None:
+                return None
+            unit = row[3]
+            return Result(
+                row[2],
+                path_of.get(unit),
+                row[4],
+                date(2026, 1, 5),
+                tuple(row[5]),
+                tuple(row[6]),
+                tuple(row[7]),
+            )
+
+        async def agree(seed: int, kept: bool) -> None:
+            built = await paired.figures(conn, before, after, [ROOT, *(u for u, _ in units)])
+            for unit, path in [(ROOT, None), *units]:
+                for category in [None, "teacher"]:
+                    low, high = subtree_range(path) if path else (None, None)
+                    args = (before, after, low, high, category)
+                    fast = await paired.reference(conn, *args)
+                    reference = {r["measure"]: r for r in await conn.fetch(paired.PAIRED, *args)}
+                    ahead = paired.total(built, unit, category)
+                    assert set(fast) == set(reference) == set(ahead), (seed, kept, path, category)
+                    for measure, row in reference.items():
+                        for got, tolerance in ((fast[measure], 1e-9), (ahead[measure], 1e-7)):
+                            assert got.n == row["n"], (seed, measure)
+                            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
+                                x, y = getattr(got, field), row[field]
+                                assert (x is None and y is None) or math.isclose(
+                                    x, y, rel_tol=tolerance, abs_tol=tolerance
+                                ), (seed, kept, measure, field, x, y)
+
         for seed in range(12):
             rng = random.Random(seed)
             mixed = seed % 3 == 0  # a third of the cases mix measure lists; the rest have one list throughout
-            rows = []
+            rows: dict[tuple, tuple] = {}
             for _ in range(rng.randint(0, 40)):
                 person = uuid4()
                 for code in rng.sample(["quiz", "quiz2"], rng.choice([1, 2, 2, 2])):
-                    measures = rng.choice(lists) if mixed else lists[0]
-                    unit = rng.choice([None, *[u for u, _ in units]])
-                    placeholder = rng.random() < 0.05
-                    rows.append(
-                        (
-                            ids[code],
-                            person,
-                            None if placeholder else uuid4(),
-                            unit,
-                            rng.choice(["teacher", "civil_servant"]),
-                            [] if placeholder else list(measures),
-                            []
-                            if placeholder
-                            else [float(rng.choice([rng.uniform(0, 100), 50])) for _ in measures],
-                            [] if placeholder else [0] * len(measures),
-                        )
-                    )
+                    rows[(ids[code], person)] = result_row(rng, code, person, mixed)
             case = conn.transaction()
             await case.start()
             try:
                 await conn.execute("SELECT set_config('app.tenant_id', $1, true)", region["id"])
                 await conn.execute("DELETE FROM results")
-                await conn.executemany(
-                    """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, measures,
-                                            scaled, level_ranks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                    rows,
+                insert = """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, measures,
+                                                 scaled, level_ranks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+                await conn.executemany(insert, list(rows.values()))
+                await conn.execute(
+                    "INSERT INTO effect_pairs (before_id, after_id, state) VALUES ($1, $2, 'ready')",
+                    before,
+                    after,
                 )
-                for path in [None, *(p for _, p in units)]:
-                    for category in [None, "teacher"]:
-                        low, high = subtree_range(path) if path else (None, None)
-                        args = (ids["quiz"], ids["quiz2"], low, high, category)
-                        fast = await views.paired_by_measure(conn, *args)
-                        reference = {r["measure"]: r for r in await conn.fetch(views._PAIRED, *args)}
-                        assert set(fast) == set(reference), (seed, path, category)
-                        for measure, row in reference.items():
-                            got = fast[measure]
-                            assert got.n == row["n"], (seed, measure)
-                            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
-                                assert _same(getattr(got, field), row[field]), (seed, measure, field)
+                await paired.build(conn, before, after)
+                await agree(seed, False)
+                # changes as the pipeline makes them: new scores, places, categories; results gone and new ones
+                people = sorted({p for _, p in rows}, key=str) + [uuid4() for _ in range(3)]
+                changes = []
+                for _ in range(rng.randint(1, 15)):
+                    key = (ids[rng.choice(["quiz", "quiz2"])], rng.choice(people))
+                    old = rows.get(key)
+                    code = "quiz" if key[0] == before else "quiz2"
+                    new = None if rng.random() < 0.2 else result_row(rng, code, key[1], mixed)
+                    await conn.execute(
+                        "DELETE FROM results WHERE assessment_id = $1 AND person_id = $2", *key
+                    )
+                    if new is not None:
+                        await conn.execute(insert, *new)
+                        rows[key] = new
+                    else:
+                        rows.pop(key, None)
+                    changes.append((key[0], key[1], as_result(old), as_result(new)))
+                    if rng.random() < 0.5:  # one refresh at a time, or several changes in one
+                        await paired.results_changed(conn, changes)
+                        changes = []
+                await paired.results_changed(conn, changes)
+                await agree(seed, True)
             finally:
                 await case.rollback()
     finally:
@@ -666,3 +774,98 @@ async def test_a_rebuild_and_a_concurrent_submission_wait_for_each_other(
         assert checked["result"]["results_checked"] == 2  # both submissions count
     finally:
         await owner.close()
+
+
+async def test_both_sides_of_a_pair_changing_at_once_wait_for_each_other(region, owner_url):
+    """A person's result on each side of a built pair changes in two transactions at once: the second
+    to move the pair's sums waits for the first to commit (a lock on the person), then reads its
+    result, so the sums end equal to the join's; without the wait each would have moved them against
+    the other's old result."""
+    from uuid import UUID
+
+    from service.aggregates import paired
+    from service.aggregates.rollups import ROOT, Result
+
+    first, second = await asyncpg.connect(owner_url), await asyncpg.connect(owner_url)
+    try:
+        for conn in (first, second):
+            await conn.execute("SELECT set_config('app.tenant_id', $1, false)", region["id"])
+        ids = {r["code"]: r["id"] for r in await first.fetch("SELECT code, id FROM assessments")}
+        before, after = ids["quiz"], ids["quiz2"]
+        # quiz2 results for everyone who took quiz: their scores plus 3 points; the pair built
+        await first.execute(
+            """INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures,
+                                    scaled, level_ranks)
+               SELECT $2, person_id, gen_random_uuid(), org_unit_id, category, week, measures,
+                      ARRAY(SELECT s + 3 FROM unnest(scaled) s), level_ranks
+               FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL""",
+            before,
+            after,
+        )
+        await first.execute(
+            "INSERT INTO effect_pairs (before_id, after_id, state) VALUES ($1, $2, 'ready')", before, after
+        )
+        await paired.build(first, before, after)
+        person = await first.fetchval(
+            "SELECT person_id FROM results WHERE assessment_id = $1 ORDER BY person_id LIMIT 1", before
+        )
+
+        async def change(conn: asyncpg.Connection, assessment: UUID, by: float) -> tuple:
+            row = await conn.fetchrow(
+                """SELECT r.attempt_id, o.path, r.category, r.week, r.measures, r.scaled, r.level_ranks
+                   FROM results r LEFT JOIN org_units o ON o.id = r.org_unit_id
+                   WHERE r.assessment_id = $1 AND r.person_id = $2""",
+                assessment,
+                person,
+            )
+            old = Result(
+                row["attempt_id"],
+                row["path"],
+                row["category"],
+                row["week"],
+                tuple(row["measures"]),
+                tuple(row["scaled"]),
+                tuple(row["level_ranks"]),
+            )
+            new = Result(
+                old.attempt_id,
+                old.path,
+                old.category,
+                old.week,
+                old.measures,
+                tuple(s + by for s in old.scaled),
+                old.level_ranks,
+            )
+            await conn.execute(
+                "UPDATE results SET scaled = $3 WHERE assessment_id = $1 AND person_id = $2",
+                assessment,
+                person,
+                list(new.scaled),
+            )
+            return (assessment, person, old, new)
+
+        one, other = first.transaction(), second.transaction()
+        await one.start()
+        await other.start()
+        await paired.results_changed(first, [await change(first, before, -20)])  # holds the person
+        waiting = asyncio.create_task(paired.results_changed(second, [await change(second, after, 15)]))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # waits for the first side to commit
+        await one.commit()
+        await waiting
+        await other.commit()
+        built = paired.total(await paired.figures(first, before, after, [ROOT]), ROOT, None)
+        reference = await paired.reference(first, before, after, None, None, None)
+        assert set(built) == set(reference)
+        for measure, row in reference.items():
+            got = built[measure]
+            assert got.n == row.n
+            for field in ("mean_before", "mean_after", "sd_gain", "sd_before", "sd_after"):
+                x, y = getattr(got, field), getattr(row, field)
+                assert (x is None and y is None) or math.isclose(x, y, rel_tol=1e-7, abs_tol=1e-7), (
+                    measure,
+                    field,
+                )
+    finally:
+        await first.close()
+        await second.close()

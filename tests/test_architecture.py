@@ -77,6 +77,8 @@ OWNERS = {
     "results": "service/aggregates/rollups.py",
     "rollups": "service/aggregates/rollups.py",
     "aggregate_jobs": "service/aggregates/rebuild.py",
+    "effect_pairs": "service/aggregates/paired.py",  # the training effect's pairs kept ahead (0026)
+    "effect_rollups": "service/aggregates/paired.py",
     "jobs": "service/jobqueue/queue.py",
     "webhook_endpoints": "service/webhooks/",  # endpoints manage them, the outbox and dispatcher read them
     "webhook_events": "service/webhooks/",
@@ -108,7 +110,8 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/rollups.py", "scores"),
     ("service/aggregates/rollups.py", "tenants"),
     ("service/aggregates/views.py", "org_units"),
-    ("service/aggregates/views.py", "results"),
+    # the training effect's reads of both assessments' results, moved from views.py with its pairs
+    ("service/aggregates/paired.py", "results"),
     ("service/aggregates/views.py", "rollups"),
     ("service/results/exports.py", "scores"),
     ("service/results/feed.py", "results"),

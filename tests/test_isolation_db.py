@@ -1074,3 +1074,51 @@ async def test_credential_tables_are_tenant_tables_that_keep_their_history(
         t: await owner.fetch(f"SELECT * FROM {t} WHERE tenant_id = $1", world.b.id) for t in tables
     } == before
     assert await owner.fetchval("SELECT token FROM credentials WHERE id = $1", credential) == "b.token.jws"
+
+
+async def test_training_effect_pairs_and_their_sums_are_tenant_tables(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """The training effect's pairs and sums kept ahead (0026): only the tenant's own context reads or
+    changes them, and a row naming another tenant is refused."""
+    for table in ("effect_pairs", "effect_rollups"):
+        (policy,) = await owner.fetch(
+            "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
+            table,
+        )
+        assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+        for expression in (policy["qual"], policy["with_check"]):
+            assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+            assert await owner.fetchval(
+                "SELECT has_table_privilege($1, $2, $3)", APP_ROLE, table, privilege
+            ) is (privilege != "TRUNCATE"), (table, privilege)
+    async with tenant_transaction(pool, world.b.id) as conn:  # B's pair of assessments and one row of sums
+        first, second = [
+            await conn.fetchval(
+                "INSERT INTO assessments (code, content) VALUES ($1, '{}') RETURNING id", code
+            )
+            for code in ("B-EFF-1", "B-EFF-2")
+        ]
+        await conn.execute("INSERT INTO effect_pairs (before_id, after_id) VALUES ($1, $2)", first, second)
+        await conn.execute(
+            "INSERT INTO effect_rollups (before_id, after_id, unit_id, category, measure, n, sum_before, sum_after, "
+            "sum_before_sq, sum_after_sq, sum_gain_sq) VALUES ($1, $2, gen_random_uuid(), 'teacher', 'overall', "
+            "1, 50, 60, 2500, 3600, 100)",
+            first,
+            second,
+        )
+    async with tenant_transaction(pool, world.a.id) as conn:
+        for table in ("effect_pairs", "effect_rollups"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+            assert _affected(await conn.execute(f"UPDATE {table} SET before_id = after_id")) == 0, table
+            assert _affected(await conn.execute(f"DELETE FROM {table}")) == 0, table
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO effect_pairs (tenant_id, before_id, after_id) VALUES ($1, $2, $3)",
+                world.b.id,
+                second,
+                first,
+            )
+    assert await owner.fetchval("SELECT count(*) FROM effect_rollups WHERE tenant_id = $1", world.b.id) == 1

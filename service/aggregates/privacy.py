@@ -87,17 +87,19 @@ def suppress(cells: Mapping[K, int], lines: Sequence[tuple[K | bool, Sequence[K]
     for key in list(hidden):
         hidden.discard(key)
         withhold(key)
-    order = {key: (n, str(key)) for key, n in cells.items()}
+    # each line's non-empty members, smallest first (ties by their text), worked out once: the
+    # candidates of a pass are these in this order, less the ones withheld or locked by then
+    ranked = [
+        (total, sorted((m for m in members if cells[m] > 0), key=lambda m: (cells[m], str(m))))
+        for total, members in lines
+    ]
     changed = True
     while changed:
         changed = False
-        for total, members in lines:
+        for total, nonempty in ranked:
             total_hidden = total if isinstance(total, bool) else total in hidden
-            nonempty = [m for m in members if cells[m] > 0]
             withheld = [m for m in nonempty if m in hidden]
-            candidates = sorted(
-                (m for m in nonempty if m not in hidden and m not in locked), key=order.__getitem__
-            )
+            candidates = [m for m in nonempty if m not in hidden and m not in locked]
             if total_hidden:
                 if not withheld and candidates:
                     withhold(candidates.pop(0))

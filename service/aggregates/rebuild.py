@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates import rollups
+from service.aggregates import paired, rollups
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
 from service.assessments.assessments import id_by_code
@@ -141,6 +141,7 @@ async def rebuild_now(conn: asyncpg.Connection, assessment_id: UUID) -> dict[str
     figures as deleting and re-inserting every row, without rewriting the rows already in step."""
     await _compute(conn, assessment_id)
     written = await rollups.replace_with(conn, assessment_id, "fresh_results", "fresh_rollups")
+    await paired.assessment_rebuilt(conn, assessment_id)
     return await _fresh_counts(conn) | written
 
 

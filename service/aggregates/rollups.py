@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import paired
 from service.aggregates.stats import BINS, Tally
 from service.rubrics import frameworks
 
@@ -175,7 +176,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
     codes = await _level_codes(conn, (row["framework_hash"] for row in counted))
     new = {(row["assessment_id"], row["person_id"]): (row["unit_id"], _result(row, codes)) for row in counted}
     deltas: dict[_Key, Tally] = {}
-    updates = []
+    updates, changes = [], []
     for row in stored:
         pair = (row["assessment_id"], row["person_id"])
         old = (
@@ -199,6 +200,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
         if now is not None:
             _deltas(pair[0], now, 1, deltas)
         updates.append((pair, unit, now))
+        changes.append((pair[0], pair[1], old, now))
     await write_deltas(conn, deltas)
     if updates:
         rows = [
@@ -224,6 +226,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
                WHERE r.assessment_id = d.a AND r.person_id = d.p""",
             rows,
         )
+    await paired.results_changed(conn, changes)  # the training effect's pairs (service/aggregates/paired.py)
 
 
 async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_path: str) -> None:
@@ -249,6 +252,7 @@ async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_
         units,
         [signs[u] for u in units],
     )
+    await paired.move_unit(conn, unit_id, old_path, new_path)
     assert BINS == 100  # the hist arrays above keep their width
 
 
@@ -259,6 +263,7 @@ async def has_results(conn: asyncpg.Connection, unit_id: UUID) -> bool:
 async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
     """A unit with no results in its subtree is deleted: its (empty) rows go with it."""
     await conn.execute("DELETE FROM rollups WHERE unit_id = $1 AND n = 0", unit_id)
+    await paired.forget_unit(conn, unit_id)
 
 
 # Two tallies alike: the same counts, and sums within what adding the same floats in another order

@@ -51,9 +51,7 @@ class Tally:
         self.n += other.n
         self.total += other.total
         self.total_sq += other.total_sq
-        for i, count in enumerate(other.hist):
-            if count:
-                self.hist[i] += count
+        self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
         if len(other.levels) > len(self.levels):
             self.levels += [0] * (len(other.levels) - len(self.levels))
         for i, count in enumerate(other.levels):
@@ -100,16 +98,28 @@ def combine(tallies: Iterable[Tally]) -> Tally:
 def percentile(hist: Sequence[int], p: float) -> float:
     """The p-th percentile, interpolated linearly within its one-point bin (so within one point
     of the nearest-rank percentile of the scores themselves)."""
+    return percentiles(hist, [p])[0]
+
+
+def percentiles(hist: Sequence[int], ps: Sequence[float]) -> list[float]:
+    """`percentile` of each of `ps` (ascending), in one pass over the histogram."""
     n = sum(hist)
     if n <= 0:
         raise ValueError("percentile of an empty histogram")
-    rank = p * n / 100  # p * n first: exact for whole percentages, so no bin is skipped by rounding
+    ranks = [
+        p * n / 100 for p in ps
+    ]  # p * n first: exact for whole percentages, so no bin is skipped by rounding
+    out: list[float] = []
     seen = 0
     for i, count in enumerate(hist):
-        if count and seen + count >= rank:
-            return i + (rank - seen) / count
+        if not count:
+            continue
+        while len(out) < len(ranks) and seen + count >= ranks[len(out)]:
+            out.append(i + (ranks[len(out)] - seen) / count)
+        if len(out) == len(ranks):
+            return out
         seen += count
-    return float(BINS)
+    return out + [float(BINS)] * (len(ranks) - len(out))
 
 
 class LevelCount(msgspec.Struct):
@@ -140,7 +150,7 @@ def summarise(measure: str, tally: Tally, level_codes: Sequence[str]) -> Summary
     n = tally.n
     mean = tally.total / n
     sd = math.sqrt(max(0.0, (tally.total_sq - n * mean * mean) / (n - 1))) if n > 1 else None
-    p10, p25, p50, p75, p90 = (round(percentile(tally.hist, p), 2) for p in PERCENTILES)
+    p10, p25, p50, p75, p90 = (round(value, 2) for value in percentiles(tally.hist, PERCENTILES))
     codes = list(level_codes) + [f"level-{i + 1}" for i in range(len(level_codes), len(tally.levels))]
     counts = tally.levels + [0] * (len(codes) - len(tally.levels))
     return Summary(

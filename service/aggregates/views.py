@@ -20,11 +20,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.aggregates import paired
 from service.aggregates.effect import Gain, gain, theta_gain
 from service.aggregates.privacy import month_of, months_of, suppress
-from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT
+from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT, ancestors
 from service.aggregates.stats import Summary, Tally, summarise
-from service.assessments.assessments import stored_by_code
+from service.assessments.assessments import id_by_code, stored_by_code
 from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import calibrations
@@ -128,6 +129,8 @@ class _Scope:
             *(("w", w) for w in self.weeks),
         ]
         self._tables: dict[UUID | None, set] = {}
+        self._week_columns = {week: month for month, weeks in self.months.items() for week in weeks}
+        self._by_column: dict[UUID, dict[tuple, int]] = {}
 
     def normal(self, weeks: Iterable[date] | None) -> Weeks:
         """A week set covering the whole period is no filter."""
@@ -143,13 +146,19 @@ class _Scope:
             if (category is None or c == category) and (weeks is None or w in weeks)
         )
 
-    def _column_n(self, unit: UUID, column: tuple) -> int:
-        if column == ALL:
-            return self.n(unit, None, None)
-        kind, value = column
-        if kind == "c":
-            return self.n(unit, value, None)
-        return self.n(unit, None, frozenset(self.months[value]) if kind == "m" else frozenset([value]))
+    def _column_counts(self, unit: UUID) -> dict[tuple, int]:
+        """A unit's count in every column, in one pass over its (category, week) counts."""
+        found = self._by_column.get(unit)
+        if found is None:
+            found = self._by_column[unit] = dict.fromkeys(self.columns, 0)
+            weeks = self._week_columns
+            for (category, week), n in self.counts.get(unit, {}).items():
+                found[ALL] += n
+                found["c", category] += n
+                if week in weeks:
+                    found["w", week] += n
+                    found["m", weeks[week]] += n
+        return found
 
     def split(self, node: UUID, category: str | None, weeks: Weeks) -> dict[UUID | str, int]:
         """A unit's subtree as its child units plus its direct cell; the parts add up to it."""
@@ -166,14 +175,16 @@ class _Scope:
         rows: list[UUID | str] = [ROOT] if node is None else [*self.children.get(node, []), DIRECT]
         cells: dict[tuple, int] = {}
         for row in rows:
-            for column in self.columns:
-                if row == DIRECT:
-                    assert node is not None  # DIRECT is a row of a unit's own table only
-                    cells[(row, column)] = self._column_n(node, column) - sum(
-                        self._column_n(child, column) for child in self.children.get(node, [])
-                    )
-                else:
-                    cells[(row, column)] = self._column_n(row, column)  # type: ignore[arg-type]  # ROOT counts like a unit
+            if row == DIRECT:
+                assert node is not None  # DIRECT is a row of a unit's own table only
+                kids = [self._column_counts(child) for child in self.children.get(node, [])]
+                own = self._column_counts(node)
+                for column in self.columns:
+                    cells[(row, column)] = own[column] - sum(kid[column] for kid in kids)
+            else:
+                counts = self._column_counts(row)  # type: ignore[arg-type]  # ROOT counts like a unit
+                for column in self.columns:
+                    cells[(row, column)] = counts[column]
         lines: list[tuple] = []
         for row in rows:
             lines.append(((row, ALL), [(row, ("c", c)) for c in self.categories]))
@@ -523,15 +534,6 @@ class TrainingEffect(msgspec.Struct):
     theta_withheld_measures: list[str] = msgspec.field(default_factory=list)
 
 
-_PAIRED_ATTEMPTS = """
-    SELECT rb.attempt_id AS before, ra.attempt_id AS after
-    FROM results rb
-    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
-    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
-    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
-      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
-
-
 async def _theta_gains(
     conn: asyncpg.Connection,
     before: UUID,
@@ -549,7 +551,7 @@ async def _theta_gains(
     shared = roots[in_force[before]]
     if roots[in_force[after]] != shared:
         return None, [], []
-    pairs = await conn.fetch(_PAIRED_ATTEMPTS, before, after, low, high, category)
+    pairs = await paired.paired_attempts(conn, before, after, low, high, category)
     found = await current_abilities(conn, [p["before"] for p in pairs] + [p["after"] for p in pairs])
     named = {UUID(a.calibration) for a in found.values()}
     on_scale = {
@@ -576,122 +578,53 @@ async def _theta_gains(
     return shared, gains, withheld
 
 
-_PAIRS = """
-    FROM results rb
-    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
-    LEFT JOIN org_units u ON u.tenant_id = ra.tenant_id AND u.id = ra.org_unit_id
-    {lateral}
-    WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
-      AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
-
-# The reference: a row per person and measure, the two results' measures matched by name.
-_PAIRED = (
-    """
-    SELECT b.measure, count(*)::int AS n, avg(b.s) AS mean_before, avg(a.s) AS mean_after,
-           stddev_samp(a.s - b.s) AS sd_gain, stddev_samp(b.s) AS sd_before, stddev_samp(a.s) AS sd_after"""
-    + _PAIRS.format(
-        lateral="""CROSS JOIN LATERAL unnest(rb.measures, rb.scaled) AS b(measure, s)
-    JOIN LATERAL unnest(ra.measures, ra.scaled) AS a(measure, s) ON a.measure = b.measure"""
-    )
-    + " GROUP BY b.measure"
-)
-
-
-def _by_position(width: int) -> str:
-    """The same aggregates, a row per person: grouped by the two results' measure lists, measure i
-    in column i. One group, the lists alike (every result with the same measures: the usual case):
-    measure i of one is measure i of the other, with no row per measure and no join per person."""
-    columns = []
-    for i in range(1, width + 1):
-        a, b = f"ra.scaled[{i}]", f"rb.scaled[{i}]"
-        columns.append(
-            f"count({a})::int, avg({b}), avg({a}), stddev_samp({a} - {b}), stddev_samp({b}), stddev_samp({a})"
-        )
-    return (
-        f"SELECT rb.measures, ra.measures AS after_measures, {', '.join(columns)}"
-        + _PAIRS.format(lateral="")
-        + " GROUP BY rb.measures, ra.measures"
-    )
-
-
-class Paired(msgspec.Struct, array_like=True):
-    n: int
-    mean_before: float
-    mean_after: float
-    sd_gain: float | None
-    sd_before: float | None
-    sd_after: float | None
-
-
-async def paired_by_measure(
-    conn: asyncpg.Connection,
-    before: UUID,
-    after: UUID,
-    low: str | None,
-    high: str | None,
-    category: str | None,
-) -> dict[str, Paired]:
-    """Per measure, over the people with a counted result on both (placed by `after`, within the
-    path range and category): n, the two means and the sds of the gains and of each side."""
-    # the width of one result's measure list: the query groups by the lists, so any other list shows
-    width = await conn.fetchval(
-        "SELECT cardinality(measures) FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL LIMIT 1",
-        before,
-    )
-    if not width:
-        return {}
-    groups = await conn.fetch(_by_position(width), before, after, low, high, category)
-    if len(groups) > 1 or any(
-        g["measures"] != g["after_measures"] or len(g["measures"]) != width for g in groups
-    ):
-        # results with different measure lists: the reference, a row per person and measure
-        rows = await conn.fetch(_PAIRED, before, after, low, high, category)
-        return {row["measure"]: Paired(*list(row)[1:]) for row in rows}
-    out: dict[str, Paired] = {}
-    for group in groups:
-        for i, measure in enumerate(group["measures"]):
-            figures = Paired(*list(group)[2 + 6 * i : 8 + 6 * i])
-            if figures.n:
-                out[measure] = figures
-    return out
-
-
 async def training_effect(
     conn: asyncpg.Connection, before: str, after: str, *, unit: str | None, category: str | None
 ) -> TrainingEffect:
     """People who took both, placed by their `after` result. Withheld below k people, and when
     the people left out of the unit (or the category) number fewer than k, since subtracting
     this answer from the wider one would describe them."""
-    first = await _assessment(conn, before)
-    try:
-        second = await _assessment(conn, after)
-    except NotFound:
+    # the ids alone (one statement each): the effect needs no level names
+    first = await id_by_code(conn, before)
+    if first is None:
+        raise NotFound(msg("no assessment '{code}'", code=before))
+    second = await id_by_code(conn, after)
+    if second is None:
         raise NotFound(
             msg("no assessment '{code}' (the `after` parameter)", code=after),
             [FieldError(msg("no assessment '{code}'", code=after), parameter="after")],
-        ) from None
+        )
     k = await tenants.min_group_size(conn)
-    path = None
+    path, unit_id = None, ROOT
     if unit is not None:
-        path = await conn.fetchval("SELECT path FROM org_units WHERE code = $1", unit)
-        if path is None:
+        found = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = $1", unit)
+        if found is None:
             raise Unprocessable(
                 msg("no such org unit"),
                 [FieldError(msg("no org unit '{code}'", code=unit), parameter="unit")],
             )
+        path, unit_id = found["path"], found["id"]
+    parent_path = path[: path.rstrip("/").rfind("/") + 1] if path is not None else None
+    if await paired.ready(conn, first, second):
+        # the pair's sums, kept ahead: the unit's rows and its parent's, whatever the number of people
+        parent_id = ancestors(path)[-2] if path is not None else None
+        built = await paired.figures(conn, first, second, [unit_id, *([parent_id] if parent_id else [])])
 
-    async def paired(path: str | None, category: str | None) -> dict[str, Paired]:
-        low, high = subtree_range(path) if path else (None, None)
-        return await paired_by_measure(conn, first.id, second.id, low, high, category)
+        async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
+            return paired.total(built, unit_id if of == path else (parent_id or ROOT), category)
+    else:
 
-    rows = await paired(path, category)
+        async def figures(of: str | None, category: str | None) -> dict[str, paired.Paired]:
+            low, high = subtree_range(of) if of else (None, None)
+            return await paired.reference(conn, first, second, low, high, category)
+
+    rows = await figures(path, category)
     n = rows[OVERALL].n if OVERALL in rows else 0
     wider = []
     if path is not None:
-        parent_path = path[: path.rstrip("/").rfind("/") + 1]
-        wider.append(await paired(parent_path if parent_path != "/" else None, category))
+        wider.append(await figures(parent_path if parent_path != "/" else None, category))
     if category is not None:
-        wider.append(await paired(path, None))
+        wider.append(await figures(path, None))
     outside = [(w[OVERALL].n if OVERALL in w else 0) - n for w in wider]
     if 0 < n < k or any(0 < gap < k for gap in outside):
         return TrainingEffect(before, after, unit, category, k, True)
@@ -715,9 +648,7 @@ async def training_effect(
             )
         )
     low, high = subtree_range(path) if path else (None, None)
-    shared, theta_gains, theta_withheld = await _theta_gains(
-        conn, first.id, second.id, low, high, category, k
-    )
+    shared, theta_gains, theta_withheld = await _theta_gains(conn, first, second, low, high, category, k)
     return TrainingEffect(
         before, after, unit, category, k, False, n, gains, withheld, shared, theta_gains, theta_withheld
     )

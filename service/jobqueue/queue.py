@@ -23,7 +23,7 @@ def join(alias: str) -> str:
     return f" LEFT JOIN jobs jb ON jb.tenant_id = {alias}.tenant_id AND jb.id = {alias}.id"
 
 
-Kind = Literal["rescoring", "item_statistics", "aggregates", "score_export", "calibration"]
+Kind = Literal["rescoring", "item_statistics", "aggregates", "score_export", "calibration", "training_effect"]
 
 
 class Claimed(msgspec.Struct, frozen=True):

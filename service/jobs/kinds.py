@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 
 from service import pipeline
-from service.aggregates import rebuild
+from service.aggregates import paired, rebuild
 from service.jobqueue.job import Job
 from service.results import calibrations, exports, item_stats, rescoring
 
@@ -28,4 +28,5 @@ KINDS: dict[str, Kind] = {
     "aggregates": Kind(rebuild.run, rebuild.mark_failed),
     "score_export": Kind(exports.run, exports.mark_failed),
     "calibration": Kind(calibrations.run, calibrations.mark_failed),
+    "training_effect": Kind(paired.run, paired.mark_failed),
 }
