@@ -28,6 +28,7 @@ score feed's rows, rollups) reads only what the lean form keeps as it was.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -61,6 +62,7 @@ from service.scoring.engine import (
 from service.sittings import attempts as sittings
 from service.tenancy import people
 
+log = logging.getLogger("assess.scores")
 _answers_decoder = msgspec.json.Decoder(dict[str, Answer])
 _form_decoder = msgspec.json.Decoder(list[Placement])
 _content_decoder = msgspec.json.Decoder(AssessmentContent)
@@ -227,6 +229,9 @@ async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDo
     """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
     decoded = [lean.decode(text) for text in stored]
     indexes = await _framework_indexes(conn, lean.framework_hashes(decoded))
+    unreadable = lean.framework_hashes(decoded) - indexes.keys()
+    if unreadable:
+        raise RuntimeError(f"lean score documents name framework versions not readable here: {unreadable}")
     return [
         lean.hydrate(d, indexes[d.provenance.framework_hash]) if isinstance(d, lean.LeanDocument) else d
         for d in decoded
@@ -292,6 +297,11 @@ async def store_documents(
             strict=True,
         )
     )
+    whole = sum(1 for form in stored.values() if not isinstance(form, lean.LeanDocument))
+    if whole:  # a document the lean form cannot give back exactly: stored whole, and worth knowing about
+        log.warning(
+            "%d of %d score documents stored whole: their lean form does not hydrate back", whole, len(ids)
+        )
     if len(ids) < COPY_FROM:
         await conn.execute(
             _INSERT_SCORES.format(
