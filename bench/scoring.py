@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -255,6 +256,26 @@ async def rescore(
     return previewed, committed, {"preview": preview["summary"], "done": done, "submits": latencies}
 
 
+async def stored_bytes(owner_url: str) -> str:
+    """What the stored score documents take: per row on disk (pg_column_size, after TOAST compression) and
+    as JSON text, and the whole table with its TOAST and indexes; with the load average now."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS n, avg(pg_column_size(document)) AS disk, avg(octet_length(document::text)) AS json,
+                      count(*) FILTER (WHERE document ? 'lean') AS lean, pg_total_relation_size('scores') AS total
+               FROM scores"""
+        )
+    finally:
+        await conn.close()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (
+        f"stored scores: {row['n']:,} rows ({row['lean']:,} lean), document {row['disk'] or 0:,.0f} B on disk, "
+        f"{row['json'] or 0:,.0f} B as JSON; table with TOAST and indexes {row['total'] / 1e6:,.1f} MB; "
+        f"load average {load}"
+    )
+
+
 async def end_to_end(n: int, profile: int = 0) -> None:
     with running_service(workers=2, pool_max=8) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
@@ -292,6 +313,7 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 f"({n / committed:,.0f} attempts/s); changed {result['done']['changed']:,}",
                 flush=True,
             )
+            print(await stored_bytes(service.owner_url()), flush=True)
 
             item = await ok(http.get("/v1/items/CAL-AK-001", headers=admin))
             content = item.json()["content"]
@@ -318,6 +340,7 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}",
                 flush=True,
             )
+            print(await stored_bytes(service.owner_url()), flush=True)
             submits = result["submits"]
             if submits:
                 print(

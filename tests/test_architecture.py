@@ -113,10 +113,7 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     # the training effect's reads of both assessments' results, moved from views.py with its pairs
     ("service/aggregates/paired.py", "results"),
     ("service/aggregates/views.py", "rollups"),
-    ("service/results/exports.py", "scores"),
     ("service/results/feed.py", "results"),
-    ("service/results/feed.py", "scores"),
-    ("service/results/item_stats.py", "scores"),
     ("service/results/rescoring.py", "assessments"),
     ("service/results/rescoring.py", "attempts"),
     ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change

@@ -17,11 +17,20 @@ Abilities (issue 20): a final document also gets θ, its SE, a scale score and a
 calibrated dimension from the assessment's latest published calibration (a rescoring: the one its
 pins name), computed by the pure `service.results.abilities` after the engine, which never sees it.
 A publication takes the same pins lock exclusively, so it orders with submissions the same way.
+
+Lean documents (issue 19): a document is stored without what its framework version and itself give
+again (`service.scoring.lean`: the localized feedback, tags, top-level dimensions, the omitted and
+pending lists, the item versions), and every reader here gets it whole again (`_hydrated`), from the
+framework version its provenance names, indexed once per content hash per process (`_indexes`).
+Documents stored whole before stay whole and read as they are. SQL inside the documents (here, the
+score feed's rows, rollups) reads only what the lean form keeps as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -41,6 +50,7 @@ from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
+from service.scoring import lean
 from service.scoring.engine import (
     Abilities,
     AgreedRating,
@@ -49,9 +59,10 @@ from service.scoring.engine import (
     ScoringInput,
     score_many,
 )
+from service.sittings import attempts as sittings
 from service.tenancy import people
 
-_document_decoder = msgspec.json.Decoder(ScoreDocument)
+log = logging.getLogger("assess.scores")
 _answers_decoder = msgspec.json.Decoder(dict[str, Answer])
 _form_decoder = msgspec.json.Decoder(list[Placement])
 _content_decoder = msgspec.json.Decoder(AssessmentContent)
@@ -188,6 +199,45 @@ async def _inputs(
     return inputs, calibration_of
 
 
+# Framework versions indexed for hydrating, by content hash: a version's content never changes, and equal
+# hashes mean equal content whichever tenant holds it, so the index serves every tenant that reads it (each
+# fetched under the reader's own row-level security the first time). The most recently used few are kept.
+_indexes: OrderedDict[str, lean.FrameworkIndex] = OrderedDict()
+_INDEXES_KEPT = 64
+
+
+async def _framework_indexes(
+    conn: asyncpg.Connection, hashes: Iterable[str]
+) -> dict[str, lean.FrameworkIndex]:
+    """The index of each framework version named (those the tenant can read)."""
+    wanted = set(hashes)
+    missing = sorted(wanted - _indexes.keys())
+    if missing:
+        for digest, content in (await frameworks.contents_by_hash(conn, missing)).items():
+            _indexes[digest] = lean.FrameworkIndex(msgspec.convert(content, FrameworkContent))
+    found = {}
+    for digest in wanted:
+        if digest in _indexes:
+            _indexes.move_to_end(digest)
+            found[digest] = _indexes[digest]
+    while len(_indexes) > max(_INDEXES_KEPT, len(wanted)):
+        _indexes.popitem(last=False)
+    return found
+
+
+async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDocument]:
+    """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
+    decoded = [lean.decode(text) for text in stored]
+    indexes = await _framework_indexes(conn, lean.framework_hashes(decoded))
+    unreadable = lean.framework_hashes(decoded) - indexes.keys()
+    if unreadable:
+        raise RuntimeError(f"lean score documents name framework versions not readable here: {unreadable}")
+    return [
+        lean.hydrate(d, indexes[d.provenance.framework_hash]) if isinstance(d, lean.LeanDocument) else d
+        for d in decoded
+    ]
+
+
 async def score_documents(
     conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
 ) -> dict[UUID, ScoreDocument]:
@@ -236,6 +286,22 @@ async def store_documents(
     await conn.execute(
         "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
     )
+    # what is stored: lean documents, or whole ones where the lean form would not give them back exactly
+    stored = dict(
+        zip(
+            ids,
+            lean.store_forms(
+                [documents[a] for a in ids],
+                await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
+            ),
+            strict=True,
+        )
+    )
+    whole = sum(1 for form in stored.values() if not isinstance(form, lean.LeanDocument))
+    if whole:  # a document the lean form cannot give back exactly: stored whole, and worth knowing about
+        log.warning(
+            "%d of %d score documents stored whole: their lean form does not hydrate back", whole, len(ids)
+        )
     if len(ids) < COPY_FROM:
         await conn.execute(
             _INSERT_SCORES.format(
@@ -248,7 +314,7 @@ async def store_documents(
             [documents[a].status for a in ids],
             [documents[a].overall.scaled for a in ids],
             [documents[a].overall.level for a in ids],
-            [documents[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
+            [stored[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
         )
         return
     # a batch: COPY into a staging table of this transaction (COPY FROM refuses a table under row-level
@@ -260,7 +326,7 @@ async def store_documents(
     await conn.copy_records_to_table(
         "score_rows",
         schema_name="pg_temp",
-        records=[(a, d.status, d.overall.scaled, d.overall.level, d) for a, d in documents.items()],
+        records=[(a, d.status, d.overall.scaled, d.overall.level, stored[a]) for a, d in documents.items()],
     )
     await conn.execute(_INSERT_SCORES.format(rows="pg_temp.score_rows d"), reason, scored_by)
     await conn.execute("DROP TABLE pg_temp.score_rows")  # a second batch in the same transaction
@@ -312,7 +378,8 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
         "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
         attempt_ids,
     )
-    return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return {row["attempt_id"]: document for row, document in zip(rows, documents, strict=True)}
 
 
 _abilities_decoder = msgspec.json.Decoder(Abilities)
@@ -351,16 +418,99 @@ async def final_current_batch(
         after,
         limit,
     )
-    return [(row["id"], _document_decoder.decode(row["document"])) for row in rows]
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [(row["id"], document) for row, document in zip(rows, documents, strict=True)]
+
+
+class FinalScore(msgspec.Struct, frozen=True):
+    """A final current score with the category and org unit its attempt was counted in when submitted."""
+
+    attempt_id: UUID
+    category: str | None
+    org_unit_id: UUID | None
+    document: ScoreDocument
+
+
+# A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
+_ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
+
+
+async def final_current_scores(
+    conn: asyncpg.Connection, assessment_id: UUID, after: UUID | None, limit: int
+) -> list[FinalScore]:
+    """As `final_current_batch`, with each attempt's category and org unit (item statistics, DIF)."""
+    rows = await conn.fetch(
+        f"""SELECT t.id, t.category, t.org_unit_id, s.document::text AS document FROM scores s
+           CROSS JOIN LATERAL {_ATTEMPT}
+           WHERE s.current AND s.status = 'final'
+             AND t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+        assessment_id,
+        after,
+        limit,
+    )
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [
+        FinalScore(row["id"], row["category"], row["org_unit_id"], document)
+        for row, document in zip(rows, documents, strict=True)
+    ]
+
+
+async def count_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
+    """How many attempts of the assessment have a current score (final or provisional): an export's rows."""
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM scores s CROSS JOIN LATERAL {_ATTEMPT} WHERE s.current AND t.assessment_id = $1",
+        assessment_id,
+    )
+    return count
+
+
+def version_rows(joins: str, columns: str = "") -> str:
+    """SQL of every score version of the tenant (`s`), as the score feed and exports show it: the attempt,
+    `score_version`, `status`, `current`, `framework` (its code) and `framework_version`, the overall score
+    and level, `dimensions` (a JSON array of each top-level dimension's code, score and level), `scored_at`
+    and `reason`; then `columns` (SQL, after a comma), and `joins` after the FROM (the caller's WHERE,
+    ORDER BY and LIMIT follow). Read from lean and whole documents alike: both keep these as they were."""
+    return f"""
+    SELECT s.attempt_id, s.version AS score_version, s.status, s.current,
+           s.document->'provenance'->>'framework' AS framework,
+           {frameworks.version_of_hash("s.document->'provenance'->>'framework_hash'")} AS framework_version,
+           s.overall_scaled, s.overall_level,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
+                                                         'level', d->'level'))
+                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           s.created_at AS scored_at, s.reason{columns}
+    FROM scores s
+    {joins}"""
+
+
+async def feed_xid(conn: asyncpg.Connection, attempt_id: UUID, version: int) -> str | None:
+    """The id of the transaction that wrote a score version (as text), the score feed's order; None if none."""
+    found: str | None = await conn.fetchval(
+        "SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2", attempt_id, version
+    )
+    return found
 
 
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:
     rows = await conn.fetch(
-        """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document FROM scores
-           WHERE attempt_id = $1 ORDER BY version DESC""",
+        """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document::text AS document
+           FROM scores WHERE attempt_id = $1 ORDER BY version DESC""",
         attempt_id,
     )
-    return [msgspec.convert(dict(row), StoredScore) for row in rows]
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [
+        StoredScore(
+            row["attempt_id"],
+            row["version"],
+            row["status"],
+            row["current"],
+            row["reason"],
+            row["scored_by"],
+            row["created_at"],
+            document,
+        )
+        for row, document in zip(rows, documents, strict=True)
+    ]
 
 
 async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredScore | None:
