@@ -499,15 +499,25 @@ def query(label: str, path: str, unit: Unit | None, units: list[Unit], drill: bo
 async def rows_read(
     owner_url: str, tenant_id: str, assessment_id: uuid.UUID, queries: list[Query]
 ) -> dict[str, int]:
-    """Rollup rows each unfiltered view reads, as views._scope and views._tallies select them: the
-    per-category and per-week head counts of its scope, the all-categories rows of its targets."""
+    """Rows each unfiltered view reads, as views._scope and views._tallies select them: the per-category
+    and per-week head counts of its scope (a compact unit's: its results, person by person), the
+    all-categories rows of its targets."""
     async with owner_tenant(owner_url, tenant_id) as conn:
         return {
             view.label: await conn.fetchval(
-                """SELECT count(*) FILTER (WHERE measure = $4 AND category <> $5 AND unit_id = ANY($2::uuid[]))
-                      + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
-               FROM rollups WHERE assessment_id = $1 AND n <> 0
-                AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[]))""",
+                """WITH compact AS (SELECT w.unit_id FROM rollups w
+                                    WHERE w.assessment_id = $1 AND w.unit_id = ANY($2::uuid[]) AND w.measure = $4
+                                      AND w.category = $5 AND w.n <> 0
+                                      AND NOT EXISTS (SELECT 1 FROM rollups x WHERE x.assessment_id = $1
+                                                      AND x.unit_id = w.unit_id AND x.category <> $5 AND x.n <> 0))
+                   SELECT (SELECT count(*) FILTER (WHERE measure = $4 AND unit_id = ANY($2::uuid[]))
+                                + count(*) FILTER (WHERE category = $5 AND unit_id = ANY($3::uuid[]))
+                           FROM rollups WHERE assessment_id = $1 AND n <> 0
+                             AND (unit_id = ANY($2::uuid[]) OR unit_id = ANY($3::uuid[])))
+                        + (SELECT count(*) FROM results r JOIN org_units u ON u.id = r.org_unit_id
+                           JOIN org_units c ON u.path >= c.path AND u.path < left(c.path, -1) || '0'
+                           WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL
+                             AND c.id IN (SELECT unit_id FROM compact))""",
                 assessment_id,
                 view.scope_units,
                 view.tally_units,

@@ -369,34 +369,54 @@ async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
     )
 
 
+_COMPACT = """
+    FROM unnest($2::uuid[], $3::text[], $4::text[]) AS q(id, low, high)
+    CROSS JOIN LATERAL (SELECT u.id FROM org_units u
+                        WHERE u.path >= q.low COLLATE "C" AND u.path < q.high COLLATE "C" OFFSET 0) d
+    CROSS JOIN LATERAL (SELECT r.person_id, r.category, r.week, r.measures, r.scaled, r.level_ranks
+                        FROM results r
+                        WHERE r.org_unit_id = d.id AND r.assessment_id = $1 AND r.attempt_id IS NOT NULL
+                        OFFSET 0) x"""
+# unit by unit (OFFSET 0 keeps each lateral a nested index scan: the subtree's units by path, their
+# results by unit), never a join of all the assessment's results
+
+
+def _compact_arguments(assessment_id: UUID, paths: dict[UUID, str]) -> list[object]:
+    units = sorted(paths, key=str)
+    ranges = [subtree_range(paths[u]) for u in units]
+    return [assessment_id, units, [low for low, _ in ranges], [high for _, high in ranges]]
+
+
+async def compact_counts(
+    conn: asyncpg.Connection, assessment_id: UUID, paths: dict[UUID, str]
+) -> dict[UUID, dict[tuple[str, date], int]]:
+    """The people counted per (category, week) in the subtree of each compact unit (by its path)."""
+    out: dict[UUID, dict[tuple[str, date], int]] = {unit: {} for unit in paths}
+    if paths:
+        for row in await conn.fetch(
+            "SELECT q.id, x.category, x.week, count(*)::int AS n"
+            + _COMPACT
+            + " GROUP BY q.id, x.category, x.week",
+            *_compact_arguments(assessment_id, paths),
+        ):
+            out[row["id"]][(row["category"], row["week"])] = row["n"]
+    return out
+
+
 async def compact_results(
     conn: asyncpg.Connection, assessment_id: UUID, paths: dict[UUID, str]
 ) -> dict[UUID, list[asyncpg.Record]]:
     """The counted results (category, week, measures, scaled, level_ranks) in the subtree of each
     compact unit (by its path), person by person: what its per-(category, week) cells hold."""
     out: dict[UUID, list[asyncpg.Record]] = {unit: [] for unit in paths}
-    if not paths:
-        return out
-    units = sorted(paths, key=str)
-    ranges = [subtree_range(paths[u]) for u in units]
-    for row in await conn.fetch(
-        # unit by unit (OFFSET 0 keeps each lateral a nested index scan: the subtree's units by path,
-        # their results by unit), never a join of all the assessment's results
-        """SELECT q.id, x.category, x.week, x.measures, x.scaled, x.level_ranks
-           FROM unnest($2::uuid[], $3::text[], $4::text[]) AS q(id, low, high)
-           CROSS JOIN LATERAL (SELECT u.id FROM org_units u
-                               WHERE u.path >= q.low COLLATE "C" AND u.path < q.high COLLATE "C" OFFSET 0) d
-           CROSS JOIN LATERAL (SELECT r.person_id, r.category, r.week, r.measures, r.scaled, r.level_ranks
-                               FROM results r
-                               WHERE r.org_unit_id = d.id AND r.assessment_id = $1 AND r.attempt_id IS NOT NULL
-                               OFFSET 0) x
-           ORDER BY q.id, x.person_id""",
-        assessment_id,
-        units,
-        [low for low, _ in ranges],
-        [high for _, high in ranges],
-    ):
-        out[row["id"]].append(row)
+    if paths:
+        for row in await conn.fetch(
+            "SELECT q.id, x.category, x.week, x.measures, x.scaled, x.level_ranks"
+            + _COMPACT
+            + " ORDER BY q.id, x.person_id",
+            *_compact_arguments(assessment_id, paths),
+        ):
+            out[row["id"]].append(row)
     return out
 
 

@@ -113,10 +113,10 @@ class _Scope:
         children: dict[UUID, list[UUID]],
         counts: dict[UUID, dict[tuple[str, date], int]],
         k: int,
-        compact: dict[UUID, list[asyncpg.Record]] | None = None,
+        compact: dict[UUID, str] | None = None,
     ) -> None:
         self.path = path
-        # compact units (rollups: no per-(category, week) rows): their subtree's results, person by person
+        # compact units (rollups: no per-(category, week) rows) and their paths: read from their results
         self.compact = compact or {}
         self.children = {node: sorted(kids, key=str) for node, kids in children.items()}
         self.parent = {child: node for node, kids in children.items() for child in kids}
@@ -284,16 +284,9 @@ async def _scope(
             counting.add(row["unit_id"])
         else:
             counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
-    # a compact unit's cells: its subtree's results, counted here
-    compact = await rollups.compact_results(
-        conn, assessment_id, {u: paths[u] for u in counting if u not in counts and u != ROOT}
-    )
-    for unit_id, results in compact.items():
-        cells = counts.setdefault(unit_id, {})
-        for result in results:
-            cells[(result["category"], result["week"])] = (
-                cells.get((result["category"], result["week"]), 0) + 1
-            )
+    # a compact unit's cells: its subtree's results, counted
+    compact = {u: paths[u] for u in counting if u not in counts and u != ROOT}
+    counts.update(await rollups.compact_counts(conn, assessment_id, compact))
     k = await tenants.min_group_size(conn)
     return _Scope(path, children, counts, k, compact), unit, units
 
@@ -306,18 +299,19 @@ async def _tallies(
     weeks: Weeks,
     *,
     by_week: bool = False,
-    compact: dict[UUID, list[asyncpg.Record]] | None = None,
+    compact: dict[UUID, str] | None = None,
 ) -> dict[UUID, dict[str, dict[date, Tally]]]:
     """Per unit, measure and week: the rows' tallies (categories added up). Unfiltered and not
-    by week: the all-categories, all-weeks rows alone. A compact unit's (`compact`: its subtree's
-    results) per-week tallies are summed from its results."""
+    by week: the all-categories, all-weeks rows alone. A compact unit's (`compact`: the compact
+    units' paths) per-week tallies are summed from its subtree's results."""
     out: dict[UUID, dict[str, dict[date, Tally]]] = {unit: {} for unit in units}
     whole = category is None and weeks is None and not by_week
-    if not whole and compact:
-        for unit in units:
-            if unit not in compact:
-                continue
-            for result in compact[unit]:
+    if not whole and compact and any(unit in compact for unit in units):
+        people = await rollups.compact_results(
+            conn, assessment_id, {unit: compact[unit] for unit in units if unit in compact}
+        )
+        for unit, results in people.items():
+            for result in results:
                 if (category is not None and result["category"] != category) or (
                     weeks is not None and result["week"] not in weeks
                 ):
