@@ -45,7 +45,7 @@ import asyncpg
 import httpx
 import msgspec
 import numpy as np
-from _harness import ROOT, RawConnection, bench_tenant, ok, running_service
+from _harness import COMMON, ROOT, RawConnection, bearer, bench_tenant, ok, running_service
 from _history import (
     ABILITY_SD,
     CATEGORIES,
@@ -63,6 +63,7 @@ from _history import (
 )
 
 from service.aggregates import rollups
+from service.auth.issue import issue_token
 
 CITIES, COUNTIES, TOWNSHIPS, VILLAGES = 11, 90, 1300, 25_000
 # where people are placed: most in villages, some directly in a township, county, city or the province
@@ -565,8 +566,58 @@ async def measure(
     return timings, notes
 
 
+async def report(
+    service_url: str,
+    admin: dict[str, str],
+    queries: list[Query],
+    requests: int,
+    warmup: int,
+    rows: dict[str, int],
+) -> dict[str, list[float]]:
+    """Measure the queries and print their latencies and rows read; return the timings."""
+    load_before = os.getloadavg()[0]
+    timings, notes = await measure(service_url, admin, queries, requests, warmup)
+    print(
+        f"latency over {requests} requests each (after {warmup} warm-up rounds), ms; "
+        f"rows: rollup rows (and a compact unit's results) the view reads; load average {load_before:.1f} "
+        f"before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(f"  {'query':<44} {'p50':>7} {'p95':>7} {'mean':>7} {'min':>7} {'rows':>6}   response")
+    for view in queries:
+        values = timings[view.label]
+        print(
+            f"  {view.label:<44} {quantile(values, 50):7.1f} {quantile(values, 95):7.1f} "
+            f"{statistics.fmean(values) * 1000:7.1f} {min(values) * 1000:7.1f} "
+            f"{rows[view.label]:6,}   {notes[view.label]}",
+            flush=True,
+        )
+    return timings
+
+
 def quantile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
+
+
+async def stored_tree(
+    conn: asyncpg.Connection, tenant_id: str, rng: random.Random
+) -> tuple[uuid.UUID, list[Unit]]:
+    """The tree a run with this seed built in `tenant_id` (the same codes; ids read back by code)."""
+    top = await conn.fetchrow(
+        "SELECT id, path FROM org_units WHERE tenant_id = $1::uuid AND code = 'P'", tenant_id
+    )
+    assessment_id = await conn.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1::uuid AND code = 'bench'", tenant_id
+    )
+    ids = {
+        r["code"]: (r["id"], r["path"])
+        for r in await conn.fetch(
+            "SELECT code, id, path FROM org_units WHERE tenant_id = $1::uuid", tenant_id
+        )
+    }
+    units = build_tree(top["id"], top["path"], rng)
+    for unit in units:
+        unit.id, unit.path = ids[unit.code]
+    return assessment_id, units
 
 
 async def bench_tree(
@@ -590,19 +641,44 @@ async def bench_tree(
 
 
 async def run(
-    sizes: list[int], requests: int, warmup: int, workers: int, seed: int, loader: str = "copy"
+    sizes: list[int],
+    requests: int,
+    warmup: int,
+    workers: int,
+    seed: int,
+    loader: str = "copy",
+    reuse: str | None = None,
 ) -> None:
     began_all = time.perf_counter()
     with running_service(workers=workers, pool_max=4) as service:
         owner_url = service.owner_url()
         async with httpx.AsyncClient(base_url=service.url, timeout=3600) as http:
             assert service.keys is not None
-            tenant_id, admin, _ = await bench_tenant(http, service.keys, people=0)
             rng = random.Random(seed)
+            if reuse is not None:  # views only, on a tenant an earlier run (same seed) left in DATABASE_URL
+                tenant_id = reuse
+                admin = bearer(
+                    issue_token(
+                        service.keys,
+                        kind="user",
+                        subject="bench-admin",
+                        tenant_id=uuid.UUID(reuse),
+                        roles=["tenant_admin", "author", "analyst"],
+                        **COMMON,
+                    )
+                )
+            else:
+                tenant_id, admin, _ = await bench_tenant(http, service.keys, people=0)
             began = time.perf_counter()
             conn = await owner_conn(owner_url)
             try:
-                assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
+                if reuse is not None:
+                    assessment_id, units = await stored_tree(conn, tenant_id, rng)
+                    async with conn.transaction():
+                        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+                        template = await read_template(conn, assessment_id)
+                else:
+                    assessment_id, template, units = await bench_tree(conn, tenant_id, rng)
                 k = await conn.fetchval("SELECT min_group_size FROM tenants WHERE id = $1::uuid", tenant_id)
                 levels = {level: sum(u.level == level for u in units) for level in PLACEMENT}
                 print(
@@ -656,6 +732,10 @@ async def run(
             loaded = 0
             for size in sizes:
                 print(f"\n=== {size:,} scored attempts ===", flush=True)
+                if reuse is not None:
+                    rows[size] = await rows_read(owner_url, tenant_id, assessment_id, queries)
+                    results[size] = await report(service.url, admin, queries, requests, warmup, rows[size])
+                    continue
                 began = time.perf_counter()
                 if loader == "copy":
                     phases = await copy_people(
@@ -697,23 +777,7 @@ async def run(
                 )
 
                 rows[size] = await rows_read(owner_url, tenant_id, assessment_id, queries)
-                load_before = os.getloadavg()[0]
-                timings, notes = await measure(service.url, admin, queries, requests, warmup)
-                results[size] = timings
-                print(
-                    f"latency over {requests} requests each (after {warmup} warm-up rounds), ms; "
-                    f"rows: rollup rows the view reads; load average {load_before:.1f} before, "
-                    f"{os.getloadavg()[0]:.1f} after"
-                )
-                print(f"  {'query':<44} {'p50':>7} {'p95':>7} {'mean':>7} {'min':>7} {'rows':>6}   response")
-                for view in queries:
-                    values = timings[view.label]
-                    print(
-                        f"  {view.label:<44} {quantile(values, 50):7.1f} {quantile(values, 95):7.1f} "
-                        f"{statistics.fmean(values) * 1000:7.1f} {min(values) * 1000:7.1f} "
-                        f"{rows[size][view.label]:6,}   {notes[view.label]}",
-                        flush=True,
-                    )
+                results[size] = await report(service.url, admin, queries, requests, warmup, rows[size])
 
             if len(sizes) > 1:
                 small, large = sizes[0], sizes[-1]
@@ -742,6 +806,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--reuse-tenant",
+        metavar="TENANT_ID",
+        help="measure the views only, on a tenant an earlier run with the same --seed left in DATABASE_URL "
+        "(with --sizes naming the size it holds)",
+    )
+    parser.add_argument(
         "--loader",
         choices=("copy", "sql"),
         default="copy",
@@ -755,7 +825,9 @@ def main() -> None:
     if args.requests < 2:
         parser.error("--requests must be at least 2")
     print(f"(repository {ROOT})")
-    asyncio.run(run(sizes, args.requests, args.warmup, args.workers, args.seed, args.loader))
+    asyncio.run(
+        run(sizes, args.requests, args.warmup, args.workers, args.seed, args.loader, args.reuse_tenant)
+    )
 
 
 if __name__ == "__main__":
