@@ -32,7 +32,14 @@ from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
 from service.tenancy import org_units, people
-from service.tenancy.org_units import ImportMode, ImportResult, OrgUnit, OrgUnitImport, OrgUnitMove
+from service.tenancy.org_units import (
+    ImportMode,
+    ImportResult,
+    OrgUnit,
+    OrgUnitCreate,
+    OrgUnitImport,
+    OrgUnitMove,
+)
 from service.webhooks import outbox
 from service.xapi import outbox as xapi_outbox
 
@@ -110,13 +117,22 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     return unit
 
 
+async def create_org_unit(conn: asyncpg.Connection, data: OrgUnitCreate) -> OrgUnit:
+    """Create a unit; a parent that counted results as a leaf gets its per-category and week rollups."""
+    unit = await org_units.create_org_unit(conn, data)
+    await rollups.reshape_parents(conn, [data.code])
+    return unit
+
+
 async def import_org_units(
     conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
 ) -> ImportResult:
-    """Import a tree; each unit it moves takes its rollups along, in the order the import moved them."""
+    """Import a tree; each unit it moves takes its rollups along, in the order the import moved them,
+    and a parent that counted results as a leaf gets its per-category and week rollups."""
     result, moves = await org_units.import_org_units(conn, data, mode)
     for moved in moves:
         await rollups.move_unit(conn, moved.unit_id, moved.old_path, moved.new_path)
+    await rollups.reshape_parents(conn, [unit.code for unit in data.units])
     return result
 
 

@@ -58,7 +58,8 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     a level's rows group its own units' people (each once, at the unit they were placed in) with
     the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
     instead of one row per person, ancestor, measure and split. Each level's rows are then made
-    rollup rows, a dense histogram each. Temporary tables, dropped at commit; no ANALYZE of them
+    rollup rows, a dense histogram each: a whole row per unit and measure, and rows per category and
+    week for the split units only (the tenant and the units with children; `rollups`). Temporary tables, dropped at commit; no ANALYZE of them
     (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
@@ -94,6 +95,12 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
         levels.append(level)
+    # the units that are split (per-(category, week) rows): the tenant and every unit with children
+    await conn.execute(
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_split;
+            CREATE TEMP TABLE rollup_split ON COMMIT DROP AS
+            SELECT DISTINCT parent_id AS id FROM rollup_units UNION SELECT '{ROOT}'::uuid"""
+    )
     key = "assessment_id, unit_id, measure, category, week"
     # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
     both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
@@ -103,7 +110,8 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
                 SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
                 FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
-                      FROM {level} GROUP BY unit_id, measure, category, week
+                      FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
+                      GROUP BY unit_id, measure, category, week
                       UNION ALL
                       SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
                              sum(t), sum(tq), {both}
