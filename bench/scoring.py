@@ -239,7 +239,9 @@ _WAITS = """
       AND a.backend_type = 'client backend' AND a.wait_event_type = 'Lock'"""
 
 
-async def sample_lock_waits(owner_url: str, stop: asyncio.Event, every: float = 0.05) -> Counter[tuple[str, ...]]:
+async def sample_lock_waits(
+    owner_url: str, stop: asyncio.Event, every: float = 0.05
+) -> Counter[tuple[str, ...]]:
     """Every `every` s until `stop`: the backends waiting on a lock, what they wait for and what the
     backend blocking them last ran (pg_stat_activity, pg_locks, pg_blocking_pids); samples per kind."""
     seen: Counter[tuple[str, ...]] = Counter()
@@ -259,6 +261,28 @@ async def sample_lock_waits(owner_url: str, stop: asyncio.Event, every: float = 
     finally:
         await conn.close()
     return seen
+
+
+async def ping_meanwhile(http: httpx.AsyncClient, stop: asyncio.Event, every: float = 0.1) -> list[float]:
+    """`GET /health/live` (no database) every `every` s until `stop`: its latencies in ms. A worker whose
+    event loop is busy with a job's CPU work answers late; a lock wait does not show here."""
+    latencies = []
+    while not stop.is_set():
+        began = time.perf_counter()
+        await ok(http.get("/health/live"))
+        latencies.append((time.perf_counter() - began) * 1000)
+        await asyncio.sleep(every)
+    return latencies
+
+
+def percentiles(values: list[float]) -> str:
+    values = sorted(values)
+    if not values:
+        return "none"
+    return (
+        f"{len(values)}, p50 {values[len(values) // 2]:.0f} ms, p95 {values[int(len(values) * 0.95)]:.0f} ms, "
+        f"max {values[-1]:.0f} ms"
+    )
 
 
 async def rescore(
@@ -285,15 +309,23 @@ async def rescore(
     stop = asyncio.Event()
     meanwhile = asyncio.create_task(submit_meanwhile(http, submitters or [], stop))
     sampler = asyncio.create_task(sample_lock_waits(owner_url, stop)) if owner_url and submitters else None
+    pings = asyncio.create_task(ping_meanwhile(http, stop)) if submitters else None
     done = await until(url, ("done", "failed"))
     committed = time.perf_counter() - began
     stop.set()
     latencies = sorted(await meanwhile)
     waits = await sampler if sampler else Counter()
+    live = await pings if pings else []
     return (
         previewed,
         committed,
-        {"preview": preview["summary"], "done": done, "submits": latencies, "lock_waits": waits},
+        {
+            "preview": preview["summary"],
+            "done": done,
+            "submits": latencies,
+            "lock_waits": waits,
+            "pings": live,
+        },
     )
 
 
@@ -362,13 +394,11 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 flush=True,
             )
             submits = result["submits"]
-            if submits:
-                print(
-                    f"submissions during that commit: {len(submits)}, latency p50 "
-                    f"{submits[len(submits) // 2]:.0f} ms, p95 {submits[int(len(submits) * 0.95)]:.0f} ms, "
-                    f"max {submits[-1]:.0f} ms",
-                    flush=True,
-                )
+            print(f"submissions during that commit: {percentiles(submits)}", flush=True)
+            print(
+                f"GET /health/live every 100 ms during that commit: {percentiles(result['pings'])}",
+                flush=True,
+            )
             waits = result["lock_waits"]
             print(
                 f"lock waits sampled every 50 ms during that commit: {sum(waits.values())} samples"

@@ -199,7 +199,6 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
         if now is not None:
             _deltas(pair[0], now, 1, deltas)
         updates.append((pair, unit, now))
-    await write_deltas(conn, deltas)
     if updates:
         rows = [
             {
@@ -224,6 +223,8 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
                WHERE r.assessment_id = d.a AND r.person_id = d.p""",
             rows,
         )
+    # the shared rows last (the tenant's, each ancestor's): locked from here to the caller's commit
+    await write_deltas(conn, deltas)
 
 
 async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_path: str) -> None:

@@ -495,10 +495,6 @@ async def run(job: Job, *, store: Store) -> None:
                     changed[attempt] = document
                 if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
                     stored[attempt] = document
-            if committing:
-                await store(
-                    conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
-                )
             # attempts submitted after the commit started are scored with its pins already: not counted
             await conn.execute(
                 "UPDATE rescorings SET processed = least(total, processed + $2), "
@@ -507,6 +503,10 @@ async def run(job: Job, *, store: Store) -> None:
                 len(ids),
                 len(changed),
             )
+            if committing:  # the last step before the commit: its rollup writes are (see pipeline.store)
+                await store(
+                    conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
+                )
     summary = RescoringSummary(
         counts["attempts"],
         counts["changed"],
