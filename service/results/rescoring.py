@@ -28,6 +28,7 @@ never exceed total). A commit superseded by a later one stops (failed) rather th
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Literal, Protocol, cast
@@ -157,6 +158,36 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
         scores,
         levels,
     )
+
+
+class Tally(msgspec.Struct):
+    """What comparing a batch's new documents with the current ones found (`compare`)."""
+
+    counts: Counter[str]  # attempts, changed, score, level, abilities
+    dimension_scores: Counter[str]
+    dimension_levels: Counter[str]
+    changed: set[UUID]  # whose credit, scores or levels moved
+    stored: dict[UUID, ScoreDocument]  # whose document differs at all: what a commit stores
+
+
+def compare(old: dict[UUID, ScoreDocument], new: dict[UUID, ScoreDocument]) -> Tally:
+    """The new documents of a batch against the current ones (`changes`)."""
+    tally = Tally(Counter(), Counter(), Counter(), set(), {})
+    for attempt, document in new.items():
+        previous = old.get(attempt)
+        differs, score_changed, level_changed, dims, levels = changes(previous, document)
+        tally.counts["attempts"] += 1
+        tally.counts["changed"] += differs
+        tally.counts["score"] += score_changed
+        tally.counts["level"] += level_changed
+        tally.counts["abilities"] += (previous.abilities if previous else None) != document.abilities
+        tally.dimension_scores.update(dims)
+        tally.dimension_levels.update(levels)
+        if differs:
+            tally.changed.add(attempt)
+        if previous != document:  # new versions named in provenance, even if no credit moved
+            tally.stored[attempt] = document
+    return tally
 
 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
@@ -480,21 +511,12 @@ async def run(job: Job, *, store: Store) -> None:
                     )
             new = await score_documents(conn, ids, pins)
             old = await current_documents(conn, ids)
-            changed, stored = {}, {}
-            for attempt, document in new.items():
-                differs, score_changed, level_changed, dims, levels = changes(old.get(attempt), document)
-                counts["attempts"] += 1
-                counts["changed"] += differs
-                counts["score"] += score_changed
-                counts["level"] += level_changed
-                previous = old.get(attempt)
-                counts["abilities"] += (previous.abilities if previous else None) != document.abilities
-                dimension_scores.update(dims)
-                dimension_levels.update(levels)
-                if differs:
-                    changed[attempt] = document
-                if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
-                    stored[attempt] = document
+            # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
+            tally = await asyncio.to_thread(compare, old, new)
+            counts.update(tally.counts)
+            dimension_scores.update(tally.dimension_scores)
+            dimension_levels.update(tally.dimension_levels)
+            changed, stored = tally.changed, tally.stored
             # attempts submitted after the commit started are scored with its pins already: not counted
             await conn.execute(
                 "UPDATE rescorings SET processed = least(total, processed + $2), "

@@ -21,6 +21,7 @@ A publication takes the same pins lock exclusively, so it orders with submission
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal
@@ -196,6 +197,21 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
+    if len(inputs) < THREAD_FROM:
+        return _score(inputs, calibration_of)
+    return await asyncio.to_thread(_score, inputs, calibration_of)
+
+
+# From this many attempts on (a rescoring's batch), the engine runs in a thread of its own: the event loop
+# of the worker (the requests it serves, submissions of the same assessment among them) keeps turning
+# meanwhile, the GIL handed over every few milliseconds, instead of stopping for the whole batch
+# (up to seconds on a loaded machine: bench/README.md, rescoring).
+THREAD_FROM = 50
+
+
+def _score(
+    inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
+) -> dict[UUID, ScoreDocument]:
     documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
     measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
     estimates = abilities.many_abilities(
