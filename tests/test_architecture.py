@@ -67,6 +67,7 @@ OWNERS = {
     "responses": "service/sittings/attempts.py",
     "scores": "service/results/scores.py",
     "rescorings": "service/results/rescoring.py",
+    "rescoring_batches": "service/results/rescoring.py",
     "ratings": "service/results/ratings.py",
     "rating_tasks": "service/results/ratings.py",
     "rating_corrections": "service/results/ratings.py",

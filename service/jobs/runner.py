@@ -23,6 +23,9 @@ log = logging.getLogger("assess.jobs")
 # Jobs one poll claims per tenant at most: a dead worker's jobs are taken over in one pass, and a poll
 # still cannot take a whole backlog into one worker.
 CLAIMS_PER_POLL = 8
+# A rescoring's batches (CPU-bound: the engine) this worker takes from the queue at once, besides those the
+# rescoring's own job runs: more would only share the same cores, holding more connections of the pool.
+BATCHES_PER_WORKER = 1
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -72,11 +75,15 @@ class JobRunner:
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
                 while len(claims) < CLAIMS_PER_POLL:
+                    batches = sum(job.kind == "rescoring_batch" for job, _ in self.running.values()) + sum(
+                        c.kind == "rescoring_batch" for c in claims
+                    )
                     claimed = await queue.claim(
                         conn,
                         self._claimant(),
                         self.settings.job_lease_seconds,
                         self.settings.job_max_attempts,
+                        not_of=["rescoring_batch"] if batches >= BATCHES_PER_WORKER else None,
                     )
                     if claimed is None:
                         break

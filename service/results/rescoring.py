@@ -32,7 +32,7 @@ import asyncio
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Literal, Protocol, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
@@ -47,7 +47,7 @@ from service.items import bank
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.jobqueue import queue
-from service.jobqueue.job import Job
+from service.jobqueue.job import Job, LeaseLost
 from service.results import calibrations
 from service.results.scores import (
     ScoringPins,
@@ -59,6 +59,7 @@ from service.results.scores import (
 from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
+from service.sittings import attempts as sittings
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
 
 BATCH = 500
@@ -375,9 +376,7 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
         calibration=(await calibrations.in_force_ids(conn, [row["id"]])).get(row["id"]),
     )
     await _check_pins(conn, content, pins)
-    total = await conn.fetchval(
-        "SELECT count(*) FROM attempts WHERE assessment_id = $1 AND status = 'submitted'", row["id"]
-    )
+    total = await sittings.count_submitted(conn, row["id"])
     rescoring_id = await conn.fetchval(
         "INSERT INTO rescorings (assessment_id, reason, requested_by, pins, total) VALUES ($1, $2, $3, $4, $5) "
         "RETURNING id",
@@ -409,10 +408,10 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
             )
         )
     done = await conn.fetchval(
-        """UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
+        f"""UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
                   committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
                   changed = CASE WHEN committed_at IS NULL THEN 0 ELSE changed END,
-                  total = (SELECT count(*) FROM attempts WHERE assessment_id = $3 AND status = 'submitted')
+                  total = {sittings.submitted_count("$3")}
            WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""",
         rescoring_id,
         committed_by,
@@ -427,28 +426,12 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
                 status=current.status,
             )
         )
+    # the commit's batches are planned afresh (a commit again after a failure: its old ones go)
+    await conn.execute(
+        "DELETE FROM rescoring_batches WHERE rescoring_id = $1 AND phase = 'commit'", rescoring_id
+    )
     await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
-
-
-async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):
-    after = None
-    while True:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            ids = [
-                row["id"]
-                for row in await conn.fetch(
-                    """SELECT id FROM attempts WHERE assessment_id = $1 AND status = 'submitted'
-                     AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3""",
-                    assessment_id,
-                    after,
-                    BATCH,
-                )
-            ]
-        if not ids:
-            return
-        yield ids
-        after = ids[-1]
 
 
 class Superseded(Exception):
@@ -464,71 +447,121 @@ class Store(Protocol):
     ) -> None: ...
 
 
+# How often a rescoring's job looks at its batches while other workers run the last of them
+WAIT = 0.25
+_PHASE_OF = {"previewing": "preview", "running": "commit"}
+
+
+class BatchTally(msgspec.Struct):
+    """What a done batch found (`rescoring_batches.tally`): summed into the summary at the end."""
+
+    counts: dict[str, int]
+    dimension_scores: dict[str, int]
+    dimension_levels: dict[str, int]
+
+
 async def run(job: Job, *, store: Store) -> None:
-    """Run the preview or the commit of a rescoring to the end, from the start (a claim after a worker
-    died starts again: a preview recounts, a commit skips the attempts it already rescored)."""
+    """Run the preview or the commit of a rescoring to the end. Its attempts are split into batches of
+    `BATCH` (in id order), each a job of its own (kind 'rescoring_batch', `run_batch`): this job runs
+    them one after another, and every other worker's poll takes some (`service.jobs.runner`,
+    BATCHES_PER_WORKER), so several processes score side by side. When none is left, the batches'
+    tallies make the summary. A claim after a worker died goes on with the batches not done (a batch is
+    one transaction: done, or not at all); committing again plans the commit's batches afresh (those
+    already rescored change nothing: their documents no longer differ)."""
     pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        row = await conn.fetchrow(
-            "SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id
-        )
-        if row is None or row["status"] not in ("previewing", "running"):
+        row = await conn.fetchrow("SELECT assessment_id, status FROM rescorings WHERE id = $1", rescoring_id)
+        if row is None or row["status"] not in _PHASE_OF:
             await job.complete(conn)
             return
-        # progress restarts; a commit's `changed` does not: what an earlier claim rescored no longer differs
-        await conn.execute(
-            "UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
-            "ELSE 0 END WHERE id = $1",
+        phase = _PHASE_OF[row["status"]]
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM rescoring_batches WHERE rescoring_id = $1 AND phase = $2)",
             rescoring_id,
-        )
+            phase,
+        ):
+            # progress restarts; a commit's `changed` does not: what an earlier run rescored no longer differs
+            await conn.execute(
+                "UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
+                "ELSE 0 END WHERE id = $1",
+                rescoring_id,
+            )
+            bounds = await sittings.submitted_bounds(conn, row["assessment_id"], BATCH)
+            ids = [uuid4() for _ in bounds]
+            await conn.execute(
+                """INSERT INTO rescoring_batches (id, rescoring_id, phase, number, after_id, upto_id)
+                   SELECT b.id, $2, $3, b.n - 1, lag(b.upto) OVER (ORDER BY b.n), b.upto
+                   FROM unnest($1::uuid[], $4::uuid[]) WITH ORDINALITY AS b(id, upto, n)""",
+                ids,
+                rescoring_id,
+                phase,
+                bounds,
+            )
+            await queue.enqueue_now(conn, "rescoring_batch", ids)
     await job.checkpoint()
-    committing = row["status"] == "running"
-    pins = msgspec.convert(row["pins"], ScoringPins)
+    ran = 0
+    while True:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await job.fence(conn)
+            status = await conn.fetchval("SELECT status FROM rescorings WHERE id = $1", rescoring_id)
+            if _PHASE_OF.get(status) != phase:  # a batch failed (mark_failed), or a later run took over
+                await job.complete(conn)
+                return
+            pending = await conn.fetch(
+                "SELECT b.id, jb.state, jb.error FROM rescoring_batches b"
+                + queue.join("b")
+                + " WHERE b.rescoring_id = $1 AND b.phase = $2 AND NOT b.done ORDER BY b.number",
+                rescoring_id,
+                phase,
+            )
+            failed = next((b for b in pending if b["state"] == "failed"), None)
+            if failed is not None:
+                await mark_failed(conn, rescoring_id, failed["error"] or "a batch failed")
+                await job.complete(conn)
+                return
+            if not pending:
+                await _finish(conn, rescoring_id, phase)
+                await job.complete(conn)
+                return
+            claimed = await queue.claim(
+                conn,
+                f"{job.owner}:{ran}",
+                job.settings.job_lease_seconds,
+                job.settings.job_max_attempts,
+                among=[b["id"] for b in pending],
+            )
+        if claimed is None:  # the rest are other workers' now
+            await asyncio.sleep(WAIT)
+            continue
+        ran += 1
+        assert claimed.owner is not None, "a claim names its owner"
+        batch = Job(pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, job.settings)
+        try:
+            await run_batch(batch, store=store)
+        except LeaseLost:
+            continue
+        except Exception as exc:  # the batch's failure is the rescoring's (as a worker's runner records it)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            async with tenant_transaction(pool, tenant_id) as conn:
+                if await queue.finish(conn, batch.id, batch.owner, error):
+                    await mark_failed(conn, rescoring_id, error)
+            raise
+
+
+async def _finish(conn: asyncpg.Connection, rescoring_id: UUID, phase: str) -> None:
     counts: Counter[str] = Counter()
     dimension_scores: Counter[str] = Counter()
     dimension_levels: Counter[str] = Counter()
-    async for ids in _batches(pool, tenant_id, row["assessment_id"]):
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await job.fence(conn)
-            if committing:
-                await lock_pins(conn, [row["assessment_id"]])
-                latest = await conn.fetchval(
-                    "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
-                    "ORDER BY committed_at DESC LIMIT 1",
-                    row["assessment_id"],
-                )
-                if latest != rescoring_id:
-                    raise Superseded(
-                        f"rescoring {latest} was committed after this one: its versions are in force"
-                    )
-                published = (await calibrations.in_force_ids(conn, [row["assessment_id"]])).get(
-                    row["assessment_id"]
-                )
-                if published != pins.calibration:
-                    raise Superseded(
-                        f"calibration {published} was published after this rescoring: it is in force"
-                    )
-            new = await score_documents(conn, ids, pins)
-            old = await current_documents(conn, ids)
-            # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
-            tally = await asyncio.to_thread(compare, old, new)
-            counts.update(tally.counts)
-            dimension_scores.update(tally.dimension_scores)
-            dimension_levels.update(tally.dimension_levels)
-            changed, stored = tally.changed, tally.stored
-            # attempts submitted after the commit started are scored with its pins already: not counted
-            await conn.execute(
-                "UPDATE rescorings SET processed = least(total, processed + $2), "
-                "changed = least(total, changed + $3) WHERE id = $1",
-                rescoring_id,
-                len(ids),
-                len(changed),
-            )
-            if committing:  # the last step before the commit: its rollup writes are (see pipeline.store)
-                await store(
-                    conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
-                )
+    for row in await conn.fetch(
+        "SELECT tally::text FROM rescoring_batches WHERE rescoring_id = $1 AND phase = $2",
+        rescoring_id,
+        phase,
+    ):
+        tally = _tally_decoder.decode(row["tally"])
+        counts.update(tally.counts)
+        dimension_scores.update(tally.dimension_scores)
+        dimension_levels.update(tally.dimension_levels)
     summary = RescoringSummary(
         counts["attempts"],
         counts["changed"],
@@ -540,22 +573,96 @@ async def run(job: Job, *, store: Store) -> None:
         ],
         counts["abilities"],
     )
+    if phase == "commit":  # the summary stays the preview's (a resumed commit sees only what still differed)
+        await conn.execute(
+            "UPDATE rescorings SET status = 'done', processed = total, "
+            "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
+            rescoring_id,
+            msgspec.to_builtins(summary),
+        )
+    else:
+        await conn.execute(
+            "UPDATE rescorings SET status = 'previewed', summary = $2, processed = total WHERE id = $1",
+            rescoring_id,
+            msgspec.to_builtins(summary),
+        )
+
+
+_tally_decoder = msgspec.json.Decoder(BatchTally)
+
+
+async def run_batch(job: Job, *, store: Store) -> None:
+    """One batch of a rescoring's preview or commit, in one fenced transaction: score its attempts with
+    the rescoring's pins, compare with the current scores, store what differs (a commit), record what it
+    found and mark itself done, and complete its job. Done already (run twice: retried, taken over), or
+    its rescoring no longer in that phase (failed, superseded, committed again): nothing happens."""
+    pool, tenant_id = job.pool, job.tenant_id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        if committing:  # the summary stays the preview's (a resumed commit sees only what still differed)
-            await conn.execute(
-                "UPDATE rescorings SET status = 'done', processed = total, "
-                "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
-                rescoring_id,
-                msgspec.to_builtins(summary),
+        row = await conn.fetchrow(
+            """SELECT b.rescoring_id, b.phase, b.after_id, b.upto_id, b.done, r.status, r.pins, r.assessment_id
+               FROM rescoring_batches b JOIN rescorings r ON r.tenant_id = b.tenant_id AND r.id = b.rescoring_id
+               WHERE b.id = $1 FOR UPDATE OF b""",  # a commit planned afresh deletes it after this batch
+            job.id,
+        )
+        if row is None or row["done"] or _PHASE_OF.get(row["status"]) != row["phase"]:
+            await job.complete(conn)
+            return
+        rescoring_id, assessment_id = row["rescoring_id"], row["assessment_id"]
+        committing = row["phase"] == "commit"
+        pins = msgspec.convert(row["pins"], ScoringPins)
+        if committing:
+            await lock_pins(conn, [assessment_id])
+            latest = await conn.fetchval(
+                "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
+                "ORDER BY committed_at DESC LIMIT 1",
+                assessment_id,
             )
-        else:
-            await conn.execute(
-                "UPDATE rescorings SET status = 'previewed', summary = $2, processed = total WHERE id = $1",
-                rescoring_id,
-                msgspec.to_builtins(summary),
+            if latest != rescoring_id:
+                raise Superseded(
+                    f"rescoring {latest} was committed after this one: its versions are in force"
+                )
+            published = (await calibrations.in_force_ids(conn, [assessment_id])).get(assessment_id)
+            if published != pins.calibration:
+                raise Superseded(
+                    f"calibration {published} was published after this rescoring: it is in force"
+                )
+        # attempts submitted into the range since it was planned come too (scored with the pins in force,
+        # they differ in nothing); `processed` never passes `total`
+        ids = await sittings.submitted_between(
+            conn, assessment_id, row["after_id"], row["upto_id"], 4 * BATCH
+        )
+        new = await score_documents(conn, ids, pins)
+        old = await current_documents(conn, ids)
+        # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
+        tally = await asyncio.to_thread(compare, old, new)
+        await conn.execute(
+            "UPDATE rescoring_batches SET done = true, tally = $2 WHERE id = $1",
+            job.id,
+            msgspec.to_builtins(
+                BatchTally(dict(tally.counts), dict(tally.dimension_scores), dict(tally.dimension_levels))
+            ),
+        )
+        # attempts submitted after the commit started are scored with its pins already: not counted
+        await conn.execute(
+            "UPDATE rescorings SET processed = least(total, processed + $2), "
+            "changed = least(total, changed + $3) WHERE id = $1",
+            rescoring_id,
+            len(ids),
+            len(tally.changed),
+        )
+        await job.complete(conn)  # done when this transaction commits, with the batch's work
+        if committing:  # the last step before the commit: its rollup writes are (see pipeline.store)
+            await store(
+                conn, tally.stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
             )
-        await job.complete(conn)
+
+
+async def mark_batch_failed(conn: asyncpg.Connection, batch_id: UUID, error: str) -> None:
+    """A batch failed (or its last worker died): so did its rescoring."""
+    rescoring_id = await conn.fetchval("SELECT rescoring_id FROM rescoring_batches WHERE id = $1", batch_id)
+    if rescoring_id is not None:
+        await mark_failed(conn, rescoring_id, error)
 
 
 async def mark_failed(conn: asyncpg.Connection, rescoring_id: UUID, error: str) -> None:
