@@ -117,9 +117,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/item_stats.py", "scores"),
     ("service/results/rating_allocations.py", "rating_tasks"),
     ("service/results/rating_allocations.py", "ratings"),
-    ("service/results/rescoring.py", "assessments"),
-    ("service/results/rescoring.py", "attempts"),
-    ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change
     ("service/results/scores.py", "assessments"),
     ("service/results/scores.py", "attempts"),
     ("service/results/scores.py", "people"),

@@ -37,8 +37,8 @@ from uuid import UUID, uuid4
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import stored_by_code
-from service.assessments.model import AssessmentContent
+from service.assessments.assessments import assessment_facts, stored_by_code
+from service.assessments.model import AssessmentContent, item_refs
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -61,6 +61,7 @@ from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
 from service.sittings import attempts as sittings
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
+from service.tenancy.people import person_facts
 
 BATCH = 500
 SCAN = 5000  # attempts `affected` looks at per call, at most
@@ -121,7 +122,9 @@ _SELECT = (
                     """
     + queue.LEASE_COLUMNS
     + """
-             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+             FROM rescorings r CROSS JOIN LATERAL """
+    + assessment_facts("r.tenant_id", "r.assessment_id")
+    + " a"
     + queue.join("r")
 )
 
@@ -239,18 +242,19 @@ async def affected(
     job = await get_rescoring(conn, code, rescoring_id)
     if job.status != "previewed":
         return AffectedPage([], None)
+    assessment_id = await conn.fetchval("SELECT assessment_id FROM rescorings WHERE id = $1", rescoring_id)
     found: list[AffectedAttempt] = []
     scanned = 0
     while scanned < SCAN and len(found) < limit:
+        ids = await sittings.submitted_between(conn, assessment_id, after, None, BATCH)
         rows = await conn.fetch(
-            """SELECT t.id, p.external_id FROM attempts t
-               JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-               JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-               WHERE a.code = $1 AND t.status = 'submitted' AND ($2::uuid IS NULL OR t.id > $2)
-               ORDER BY t.id LIMIT $3""",
-            code,
-            after,
-            BATCH,
+            f"""SELECT x.id, p.external_id FROM rescorings r
+                CROSS JOIN unnest($2::uuid[]) WITH ORDINALITY AS x(id, n)
+                CROSS JOIN LATERAL {sittings.attempt_facts("r.tenant_id", "x.id")} t
+                CROSS JOIN LATERAL {person_facts("r.tenant_id", "t.person_id")} p
+                WHERE r.id = $1 ORDER BY x.n""",
+            rescoring_id,
+            ids,
         )
         if not rows:
             return AffectedPage(found, None)
@@ -301,11 +305,8 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
             ],
         )
     framework_content = msgspec.convert(framework, FrameworkContent)
-    delivered = {
-        ref.code: ref.version
-        for section in content.sections
-        for ref in section.items + (section.pool.items if section.pool else [])
-    }
+    # every item a candidate may have answered: fixed, drawn from a pool, adaptive, pretest
+    delivered = {ref.code: ref.version for _, ref in item_refs(content)}
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
@@ -643,7 +644,14 @@ async def run_batch(job: Job, *, store: Store) -> None:
                 BatchTally(dict(tally.counts), dict(tally.dimension_scores), dict(tally.dimension_levels))
             ),
         )
-        # attempts submitted after the commit started are scored with its pins already: not counted
+        await job.complete(conn)  # done when this transaction commits, with the batch's work
+        if committing:  # its rollup writes come last (see pipeline.store)
+            await store(
+                conn, tally.stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
+            )
+        # Last, right before the commit: batches running side by side all update this row, and each holds
+        # it from here to its commit (attempts submitted after the commit started are scored with its
+        # pins already: not counted)
         await conn.execute(
             "UPDATE rescorings SET processed = least(total, processed + $2), "
             "changed = least(total, changed + $3) WHERE id = $1",
@@ -651,11 +659,6 @@ async def run_batch(job: Job, *, store: Store) -> None:
             len(ids),
             len(tally.changed),
         )
-        await job.complete(conn)  # done when this transaction commits, with the batch's work
-        if committing:  # the last step before the commit: its rollup writes are (see pipeline.store)
-            await store(
-                conn, tally.stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
-            )
 
 
 async def mark_batch_failed(conn: asyncpg.Connection, batch_id: UUID, error: str) -> None:
