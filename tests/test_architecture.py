@@ -119,9 +119,7 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/results/rating_allocations.py", "ratings"),
     ("service/results/scores.py", "assessments"),
     ("service/results/scores.py", "attempts"),
-    ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
-    ("service/results/scores.py", "responses"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

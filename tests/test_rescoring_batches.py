@@ -132,10 +132,11 @@ async def test_the_batches_of_a_commit_run_in_several_workers_at_once(
         assert await other.poll_once() == 1  # one batch (BATCHES_PER_WORKER), while the first is held
         while other.running or other._spawned:
             await asyncio.sleep(0.01)
-        assert (
-            await owner.fetchval("SELECT count(*) FROM rescoring_batches WHERE phase = 'commit' AND done")
-            == 1
+        # the other worker's batch done (and the one it chained to: `JobRunner.run`), the first still held
+        done_meanwhile = await owner.fetchval(
+            "SELECT count(*) FROM rescoring_batches WHERE phase = 'commit' AND done"
         )
+        assert 1 <= done_meanwhile < 3
         release.set()
         assert (await commit).status_code == 202
         done = await _settled(client, admin, url)

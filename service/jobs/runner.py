@@ -130,6 +130,11 @@ class JobRunner:
         heartbeat = asyncio.create_task(self._heartbeat(job, task))
         try:
             await KINDS[job.kind].run(job)
+            if job.kind == "rescoring_batch" and self.settings.job_poll_seconds > 0:
+                # the next batch at once, not at the next poll: a rescoring's batches keep every worker busy
+                chained = asyncio.create_task(self._poll_again())
+                self._spawned.add(chained)
+                chained.add_done_callback(self._spawned.discard)
         except LeaseLost:
             log.warning(
                 "%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id
@@ -148,6 +153,12 @@ class JobRunner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _poll_again(self) -> None:
+        try:
+            await self.poll_once()
+        except _DB_ERRORS as exc:
+            log.warning("job poll failed: %s", exc)
 
     async def _record_failure(self, job: Job, error: str) -> None:
         try:

@@ -396,3 +396,21 @@ def submitted_count(assessment: str) -> str:
 async def count_submitted(conn: asyncpg.Connection, assessment_id: UUID) -> int:
     count: int = await conn.fetchval(f"SELECT {submitted_count('$1')}", assessment_id)
     return count
+
+
+async def forms_as_text(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Of these attempts: `id`, `assessment_id` and the `form` as JSON text (the scorer decodes it
+    straight into its placements)."""
+    return await conn.fetch(
+        "SELECT id, assessment_id, form::text AS form FROM attempts WHERE id = ANY($1::uuid[])", attempt_ids
+    )
+
+
+async def answers_as_text(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Of these attempts with answers: `attempt_id` and `answers`, one JSON object (item ref: answer) as
+    text, decoded in one call (not a row and a conversion per answer: `answers`)."""
+    return await conn.fetch(
+        """SELECT attempt_id, jsonb_object_agg(item_ref, answer)::text AS answers FROM responses
+           WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id""",
+        attempt_ids,
+    )
