@@ -11,6 +11,7 @@ from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.jobs import runner
 from service.jobs.runner import JobRunner
 from service.results import rescoring
 from tests.test_aggregates_flow import _check_in_step
@@ -114,6 +115,7 @@ async def test_the_batches_of_a_commit_run_in_several_workers_at_once(
     admin = sat["admin"]
     await _new_version(client, admin, key={"correct": "b"})
     monkeypatch.setattr(rescoring, "BATCH", 1)
+    monkeypatch.setattr(runner, "BATCHES_PER_WORKER", 1)
     url, preview = await _rescore(client, admin, KEY_CORRECTED)
     assert preview["summary"]["changed"] == 3  # the tallies of three preview batches summed
     held, release = asyncio.Event(), asyncio.Event()

@@ -24,8 +24,10 @@ log = logging.getLogger("assess.jobs")
 # still cannot take a whole backlog into one worker.
 CLAIMS_PER_POLL = 8
 # A rescoring's batches (CPU-bound: the engine) this worker takes from the queue at once, besides those the
-# rescoring's own job runs: more would only share the same cores, holding more connections of the pool.
-BATCHES_PER_WORKER = 1
+# rescoring's own job runs. 0 for now: jobs run in the processes that serve requests, and on the 2-core
+# benchmark machine batches in both workers made submissions meanwhile wait seconds (bench/README.md,
+# rescoring, 2026-12-07). Set it above 0 where job work has cores of its own.
+BATCHES_PER_WORKER = 0
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 

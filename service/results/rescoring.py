@@ -7,8 +7,9 @@ from a newly published calibration (`service.results.abilities`): the preview co
 changed, the commit stores them with the old documents kept as history. A calibration published
 after the rescoring was created makes its commit a conflict (preview again), and stops a running
 commit (failed), rather than apply an older calibration than the one in force. It is a job (`service.jobqueue`: leased,
-taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
-fenced transaction per batch, with progress in its row:
+taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, each batch a
+job of its own (`run_batch`, table `rescoring_batches`: one fenced transaction, done once however
+often it is claimed), with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
   scores, how many would change score or level, overall and per dimension; nothing is stored;
 - commit: the pins come into force, and every attempt whose document would differ gets a new
