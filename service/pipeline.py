@@ -21,6 +21,7 @@ are in ARCHITECTURE.md and held by tests/test_architecture.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -43,6 +44,10 @@ from service.tenancy.org_units import (
 from service.webhooks import outbox
 from service.xapi import outbox as xapi_outbox
 
+# Tests only: awaited in `store` after everything but the rollups (the attempts, `scored_by`), to hold a
+# transaction there while another runs (None in production).
+before_rollups: Callable[[list[UUID], str], Awaitable[None]] | None = None
+
 
 async def store(
     conn: asyncpg.Connection,
@@ -56,12 +61,12 @@ async def store(
     aggregates move, Open Badges credentials are issued or revoked where the assessment has them switched
     on, and webhooks announce it (`attempt.submitted` too when the same transaction submitted the
     attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`, `voided`), all in
-    the caller's transaction."""
+    the caller's transaction. The rollups move last: the caller commits right after (nothing slow
+    between its call of `store` and its commit)."""
     if not documents:
         return
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
-    await rollups.refresh(conn, ids)
     await credentials.scores_stored(conn, documents)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
     lrs = await xapi_outbox.lrs(conn)
@@ -73,6 +78,12 @@ async def store(
             await outbox.scores_stored(conn, wanted, rows, submitted=submitted)
         if lrs:
             await xapi_outbox.scores_stored(conn, lrs, rows, submitted=submitted)
+    if before_rollups is not None:
+        await before_rollups(ids, scored_by)
+    # Last, so that the rollup rows every submission of the assessment also updates (the tenant's, the
+    # province's...) stay locked only from this statement to the caller's commit: a rescoring batch
+    # (hundreds of large documents stored above) must not hold them while it stores (issue 19, goal 4).
+    await rollups.refresh(conn, ids)
 
 
 async def score_attempts(

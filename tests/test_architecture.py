@@ -67,6 +67,7 @@ OWNERS = {
     "responses": "service/sittings/attempts.py",
     "scores": "service/results/scores.py",
     "rescorings": "service/results/rescoring.py",
+    "rescoring_batches": "service/results/rescoring.py",
     "ratings": "service/results/ratings.py",
     "rating_tasks": "service/results/ratings.py",
     "rating_corrections": "service/results/ratings.py",
@@ -114,14 +115,9 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     ("service/aggregates/paired.py", "results"),
     ("service/aggregates/views.py", "rollups"),
     ("service/results/feed.py", "results"),
-    ("service/results/rescoring.py", "assessments"),
-    ("service/results/rescoring.py", "attempts"),
-    ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change
     ("service/results/scores.py", "assessments"),
     ("service/results/scores.py", "attempts"),
-    ("service/results/scores.py", "people"),
     ("service/results/scores.py", "rescorings"),
-    ("service/results/scores.py", "responses"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

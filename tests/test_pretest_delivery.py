@@ -386,3 +386,25 @@ async def test_a_calibration_of_the_adaptive_assessment_is_anchored_to_the_pinne
     assert list(anchors) == ["AK"] and anchors["AK"].calibration == str(pretest["calibration"])
     assert sorted(anchors["AK"].parameters) == sorted(POOL)
     assert anchors["AK"].parameters["AD-3"] == _parameters("AD-3")
+
+
+async def test_a_rescoring_may_pin_adaptive_and_pretest_items(
+    client: httpx.AsyncClient, pretest: dict[str, Any]
+):
+    """A rescoring's pins name any item a candidate may have answered: an adaptive section's items and its
+    pretest items too (they were refused as 'not in this assessment')."""
+    admin = pretest["admin"]
+    adaptive, seeded = next(iter(POOL)), next(iter(PRETEST))
+    started = await client.post(
+        "/v1/assessments/cat/rescorings",
+        json={"reason": "pins of adaptive and pretest items", "items": {adaptive: 1, seeded: 1}},
+        headers=admin,
+    )
+    assert started.status_code == 202, started.text
+    assert started.json()["pins"]["items"] == {adaptive: 1, seeded: 1}
+    unknown = await client.post(
+        "/v1/assessments/cat/rescorings", json={"reason": "no such item", "items": {"NOPE": 1}}, headers=admin
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["pointer"] == "/items/NOPE", (
+        unknown.text
+    )

@@ -8,7 +8,7 @@ wrote every one of them. Upgrading deletes those rows of units without children 
 not change: a view sums the same results); downgrading puts them back, summed from the results.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-07
 """
 

@@ -223,7 +223,6 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
             _deltas(pair[0], now, 1, deltas)
         updates.append((pair, unit, now))
         changes.append((pair[0], pair[1], old, now))
-    await write_deltas(conn, deltas)
     if updates:
         rows = [
             {
@@ -249,6 +248,8 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
             rows,
         )
     await paired.results_changed(conn, changes)  # the training effect's pairs (service/aggregates/paired.py)
+    # the shared rows last (the tenant's, each ancestor's): locked from here to the caller's commit
+    await write_deltas(conn, deltas)
 
 
 def subtree_tallies(range_params: str, assessments: str = "true") -> str:

@@ -403,6 +403,14 @@ async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
     return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
 
 
+async def contents_as_text(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
+    """The content of these assessments as JSON text, by id (decoded by the caller into its own type)."""
+    rows = await conn.fetch(
+        "SELECT id, content::text AS content FROM assessments WHERE id = ANY($1::uuid[])", ids
+    )
+    return {row["id"]: row["content"] for row in rows}
+
+
 async def codes_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
     """The codes of these assessments, by id (those that do not exist are left out)."""
     rows = await conn.fetch("SELECT id, code FROM assessments WHERE id = ANY($1::uuid[])", ids)

@@ -28,6 +28,7 @@ score feed's rows, rollups) reads only what the lean form keeps as it was.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,7 +39,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_by_code
+from service.assessments.assessments import assessment_facts, contents_as_text, id_by_code
 from service.assessments.forms import Placement, pretest_placements, scored_placements
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
@@ -121,15 +122,12 @@ async def _inputs(
     rescoring preview or commit), its calibration included; without them, the calibration in force is
     the assessment's latest published one (read under the same pins lock a publication takes)."""
     # the form as text, decoded straight into placements; each assessment's content once, not per attempt
-    rows = await conn.fetch(
-        "SELECT id, assessment_id, form::text AS form FROM attempts WHERE id = ANY($1::uuid[])", attempt_ids
-    )
+    rows = await sittings.forms_as_text(conn, attempt_ids)
     assessment_contents = {
-        row["id"]: _content_decoder.decode(row["content"])
-        for row in await conn.fetch(
-            "SELECT id, content::text AS content FROM assessments WHERE id = ANY($1::uuid[])",
-            list({row["assessment_id"] for row in rows}),
-        )
+        assessment: _content_decoder.decode(content)
+        for assessment, content in (
+            await contents_as_text(conn, list({row["assessment_id"] for row in rows}))
+        ).items()
     }
     in_force = {}
     calibration_ids: dict[UUID, UUID] = {}  # attempt -> calibration
@@ -172,11 +170,7 @@ async def _inputs(
 
     # one row per attempt, its answers one JSON object decoded in one call (not a row and a call per answer)
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
-    for row in await conn.fetch(
-        """SELECT attempt_id, jsonb_object_agg(item_ref, answer)::text AS answers FROM responses
-           WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id""",
-        attempt_ids,
-    ):
+    for row in await sittings.answers_as_text(conn, attempt_ids):
         answers[row["attempt_id"]] = _answers_decoder.decode(row["answers"])
 
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
@@ -246,6 +240,21 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
+    if len(inputs) < THREAD_FROM:
+        return _score(inputs, calibration_of)
+    return await asyncio.to_thread(_score, inputs, calibration_of)
+
+
+# From this many attempts on (a rescoring's batch), the engine runs in a thread of its own: the event loop
+# of the worker (the requests it serves, submissions of the same assessment among them) keeps turning
+# meanwhile, the GIL handed over every few milliseconds, instead of stopping for the whole batch
+# (up to seconds on a loaded machine: bench/README.md, rescoring).
+THREAD_FROM = 50
+
+
+def _score(
+    inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
+) -> dict[UUID, ScoreDocument]:
     documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
     measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
     estimates = abilities.many_abilities(
@@ -335,7 +344,7 @@ async def store_documents(
 # What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,
 # which assessment, the score in force (with its measured top-level dimensions, for xAPI), and the status
 # of the score before it. No answers.
-_EVENT_DATA = """
+_EVENT_DATA = f"""
     SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
            t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
            coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
@@ -344,9 +353,9 @@ _EVENT_DATA = """
            ARRAY(SELECT jsonb_object_keys(s.document->'overall'->'weights_used')) AS top_dimensions,
            previous.status AS previous_status
     FROM scores s
-    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+    CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
+    CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
     LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
          AND previous.version = s.version - 1
     WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
@@ -361,13 +370,13 @@ async def event_rows(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[
 async def attempt_owners(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
     """Whose attempts these are, of which assessment, and their current score version (credentials)."""
     return await conn.fetch(
-        """SELECT t.id AS attempt_id, t.assessment_id, a.code AS assessment, t.person_id,
+        f"""SELECT t.id AS attempt_id, t.assessment_id, a.code AS assessment, t.person_id,
                   p.external_id AS person, s.version AS score_version
-           FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
-           WHERE t.id = ANY($1::uuid[])""",
+           FROM scores s
+           CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
+           CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
+           WHERE s.attempt_id = ANY($1::uuid[]) AND s.current""",
         attempt_ids,
     )
 
