@@ -258,7 +258,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *take_client,
         ],
         lifespan=[_lifespan(settings)],
-        middleware=[observability.prometheus.middleware],
+        middleware=[observability.request_metrics],
         compression_config=COMPRESSION,
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
