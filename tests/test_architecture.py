@@ -102,14 +102,6 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     # participation of named people and the not-started list: one query over the audience's people (their
     # units: `org_units.unit_facts`; whether they sat: `sittings.attempts.has_attempt`, `sat`)
     ("service/delivery/participation.py", "people"),
-    ("service/aggregates/rebuild.py", "assessments"),
-    ("service/aggregates/rebuild.py", "framework_versions"),
-    ("service/aggregates/rebuild.py", "org_units"),
-    ("service/aggregates/rollups.py", "attempts"),
-    ("service/aggregates/rollups.py", "org_units"),
-    ("service/aggregates/rollups.py", "people"),
-    ("service/aggregates/rollups.py", "scores"),
-    ("service/aggregates/rollups.py", "tenants"),
     ("service/aggregates/views.py", "org_units"),
     # the training effect's reads of both assessments' results, moved from views.py with its pairs
     ("service/aggregates/paired.py", "results"),

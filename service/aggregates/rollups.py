@@ -32,7 +32,13 @@ import msgspec
 
 from service.aggregates import paired
 from service.aggregates.stats import BINS, Tally
+from service.results.scores import final_score_facts
 from service.rubrics import frameworks
+from service.sittings.attempts import assessment_people, attempt_rows
+from service.tenancy import org_units
+from service.tenancy.org_units import has_child, unit_facts
+from service.tenancy.people import person_facts
+from service.tenancy.tenants import tenant_facts
 from service.tenancy.tree import subtree_range
 
 ROOT = UUID(int=0)  # the whole tenant's row
@@ -54,7 +60,7 @@ def _split(assessment: str, unit: str) -> str:
                    AND x.category <> '{ALL_CATEGORIES}' AND x.n <> 0)
         OR (NOT EXISTS (SELECT 1 FROM rollups x WHERE x.assessment_id = {assessment} AND x.unit_id = {unit}
                         AND x.category = '{ALL_CATEGORIES}' AND x.n <> 0)
-            AND EXISTS (SELECT 1 FROM org_units o WHERE o.parent_id = {unit})))"""
+            AND {has_child(unit)}))"""
 
 
 def ancestors(path: str | None) -> list[UUID]:
@@ -117,22 +123,22 @@ async def _level_codes(conn: asyncpg.Connection, hashes: Iterable[str]) -> dict[
     return await frameworks.level_codes_by_hash(conn, list(set(hashes)))
 
 
-_COUNTED = """
+_COUNTED = f"""
     SELECT DISTINCT ON (t.assessment_id, t.person_id) t.assessment_id, t.person_id, t.id AS attempt_id,
            u.id AS unit_id, u.path, coalesce(t.category, p.category) AS category,
            date_trunc('week', t.submitted_at AT TIME ZONE tn.timezone)::date AS week,
            s.overall_scaled, s.overall_level, s.document->'provenance'->>'framework_hash' AS framework_hash,
            x.dimensions, x.dim_scaled, x.dim_levels
-    FROM attempts t
-    JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
+    FROM {attempt_rows()} t
+    CROSS JOIN LATERAL {final_score_facts("t.tenant_id", "t.id")} s
     -- the dimensions read from the (large, compressed) document once, not once per array
-    CROSS JOIN LATERAL (SELECT coalesce(array_agg(d->>'dimension' ORDER BY o), '{}') AS dimensions,
-                               coalesce(array_agg((d->>'scaled')::float8 ORDER BY o), '{}') AS dim_scaled,
-                               coalesce(array_agg(d->>'level' ORDER BY o), '{}') AS dim_levels
+    CROSS JOIN LATERAL (SELECT coalesce(array_agg(d->>'dimension' ORDER BY o), '{{}}') AS dimensions,
+                               coalesce(array_agg((d->>'scaled')::float8 ORDER BY o), '{{}}') AS dim_scaled,
+                               coalesce(array_agg(d->>'level' ORDER BY o), '{{}}') AS dim_levels
                         FROM jsonb_array_elements(s.document->'dimensions') WITH ORDINALITY AS e(d, o)) x
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-    JOIN tenants tn ON tn.id = t.tenant_id
-    LEFT JOIN org_units u ON u.tenant_id = t.tenant_id AND u.id = coalesce(t.org_unit_id, p.org_unit_id)
+    CROSS JOIN LATERAL {person_facts("t.tenant_id", "t.person_id")} p
+    CROSS JOIN LATERAL {tenant_facts("t.tenant_id")} tn
+    LEFT JOIN LATERAL {unit_facts("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)")} u ON true
     WHERE t.status = 'submitted' AND s.overall_scaled IS NOT NULL"""
 
 
@@ -164,11 +170,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
     belong to, work out which result counts now and move the rollups by the difference."""
     if not attempt_ids:
         return
-    pairs = await conn.fetch(
-        """SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
-                                ORDER BY assessment_id, person_id""",
-        attempt_ids,
-    )
+    pairs = await assessment_people(conn, attempt_ids)
     assessments, people = [p["assessment_id"] for p in pairs], [p["person_id"] for p in pairs]
     for assessment_id in sorted(set(assessments), key=str):
         await lock_assessment(conn, assessment_id)
@@ -180,10 +182,10 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
         people,
     )
     stored = await conn.fetch(
-        """SELECT r.assessment_id, r.person_id, r.attempt_id, u.path, r.category, r.week, r.measures, r.scaled,
+        f"""SELECT r.assessment_id, r.person_id, r.attempt_id, u.path, r.category, r.week, r.measures, r.scaled,
                   r.level_ranks
            FROM results r JOIN unnest($1::uuid[], $2::uuid[]) AS w(a, p) ON r.assessment_id = w.a AND r.person_id = w.p
-           LEFT JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
+           LEFT JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u ON true
            ORDER BY r.assessment_id, r.person_id FOR UPDATE OF r""",
         assessments,
         people,
@@ -262,7 +264,7 @@ def subtree_tallies(range_params: str, assessments: str = "true") -> str:
     per_person = f"""SELECT r.assessment_id, m.measure, r.category, r.week, m.scaled, m.rank::int AS rank,
                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin
                      FROM results r
-                     JOIN org_units u ON u.tenant_id = r.tenant_id AND u.id = r.org_unit_id
+                     CROSS JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u
                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
                      WHERE r.attempt_id IS NOT NULL AND u.path >= {low} AND u.path < {high} AND {assessments}"""
     return f"""SELECT {key}, n, total, total_sq, h[1:{BINS}] AS hist, h[{BINS + 1}:] AS levels
@@ -312,10 +314,10 @@ async def reshape(conn: asyncpg.Connection, unit_ids: list[UUID]) -> None:
     unit with child units gets its split rows (summed from its subtree's results), a unit without
     children loses them (its cells are then read from its results). The figures stay the same."""
     for unit_id in sorted(set(unit_ids) - {ROOT}, key=str):
-        path = await conn.fetchval("SELECT path FROM org_units WHERE id = $1", unit_id)
+        path = await org_units.path_by_id(conn, unit_id)
         if path is None:
             continue
-        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM org_units WHERE parent_id = $1)", unit_id):
+        if not await org_units.has_children(conn, unit_id):
             await conn.execute(
                 "DELETE FROM rollups WHERE unit_id = $1 AND category <> $2", unit_id, ALL_CATEGORIES
             )
@@ -348,8 +350,8 @@ async def reshape_parents(conn: asyncpg.Connection, codes: list[str]) -> None:
     """After units were created (or moved) under new parents: `reshape` the parents of these units."""
     # a new child splits only a parent that counts people (one without had its rows summed as it should)
     parents = await conn.fetch(
-        f"""SELECT DISTINCT c.parent_id FROM org_units c
-            WHERE c.code = ANY($1::text[]) AND c.parent_id IS NOT NULL
+        f"""SELECT DISTINCT c.parent_id FROM {org_units.units_with_codes("$1::text[]")} c
+            WHERE c.parent_id IS NOT NULL
               AND EXISTS (SELECT 1 FROM rollups w WHERE w.unit_id = c.parent_id AND w.category = '{ALL_CATEGORIES}'
                           AND w.n <> 0)""",
         codes,
@@ -367,18 +369,17 @@ async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
     await conn.execute("DELETE FROM rollups WHERE unit_id = $1 AND n = 0", unit_id)
     await paired.forget_unit(conn, unit_id)
     await conn.execute(
-        """DELETE FROM rollups r USING org_units u
-           WHERE u.id = $1 AND r.unit_id = u.parent_id AND r.category <> $2
-             AND NOT EXISTS (SELECT 1 FROM org_units o WHERE o.parent_id = u.parent_id AND o.id <> $1)""",
+        f"""DELETE FROM rollups r USING {org_units.unit_row("$1")} u
+           WHERE r.unit_id = u.parent_id AND r.category <> $2
+             AND NOT {has_child("u.parent_id", "$1")}""",
         unit_id,
         ALL_CATEGORIES,
     )
 
 
-_COMPACT = """
+_COMPACT = f"""
     FROM unnest($2::uuid[], $3::text[], $4::text[]) AS q(id, low, high)
-    CROSS JOIN LATERAL (SELECT u.id FROM org_units u
-                        WHERE u.path >= q.low COLLATE "C" AND u.path < q.high COLLATE "C" OFFSET 0) d
+    CROSS JOIN LATERAL {org_units.units_in_range("q.low", "q.high")} d
     CROSS JOIN LATERAL (SELECT r.person_id, r.category, r.week, r.measures, r.scaled, r.level_ranks
                         FROM results r
                         WHERE r.org_unit_id = d.id AND r.assessment_id = $1 AND r.attempt_id IS NOT NULL

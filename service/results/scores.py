@@ -440,6 +440,15 @@ class FinalScore(msgspec.Struct, frozen=True):
     document: ScoreDocument
 
 
+def final_score_facts(tenant: str, attempt: str) -> str:
+    """SQL for a LATERAL sub-query of at most one row, for the aggregates' one-query reads: the
+    attempt's current final score's `overall_scaled`, `overall_level` and `document` (`tenant`,
+    `attempt`: the SQL of the tenant's and the attempt's ids). A plain selection by key: the planner
+    joins the table as before."""
+    return f"""(SELECT o.overall_scaled, o.overall_level, o.document FROM scores o
+         WHERE o.tenant_id = {tenant} AND o.attempt_id = {attempt} AND o.current AND o.status = 'final')"""
+
+
 # A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
 _ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
 

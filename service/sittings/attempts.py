@@ -268,6 +268,23 @@ def attempt_facts(tenant: str, attempt: str) -> str:
                 o.org_unit_id, o.category, o.form FROM attempts o WHERE o.tenant_id = {tenant} AND o.id = {attempt})"""
 
 
+def attempt_rows() -> str:
+    """SQL for a sub-query of every attempt, to read as a table (the aggregates' counted results):
+    `tenant_id`, `id`, `assessment_id`, `person_id`, `number`, `status`, `submitted_at`, and the
+    `org_unit_id` and `category` it was counted in. A plain selection: the planner reads the table."""
+    return """(SELECT o.tenant_id, o.id, o.assessment_id, o.person_id, o.number, o.status, o.submitted_at,
+                o.org_unit_id, o.category FROM attempts o)"""
+
+
+async def assessment_people(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """The (assessment_id, person_id) pairs of these attempts, each once, in that order."""
+    return await conn.fetch(
+        """SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
+                                ORDER BY assessment_id, person_id""",
+        attempt_ids,
+    )
+
+
 def in_assessment(tenant: str, attempt: str, assessment: str) -> str:
     """SQL: true when the attempt (`attempt`: the SQL of its id) is one of the assessment's."""
     return (
