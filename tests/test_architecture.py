@@ -102,14 +102,10 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     # participation of named people and the not-started list: one query over the audience's people (their
     # units: `org_units.unit_facts`; whether they sat: `sittings.attempts.has_attempt`, `sat`)
     ("service/delivery/participation.py", "people"),
-    ("service/aggregates/views.py", "org_units"),
     # the training effect's reads of both assessments' results, moved from views.py with its pairs
     ("service/aggregates/paired.py", "results"),
     ("service/aggregates/views.py", "rollups"),
     ("service/results/feed.py", "results"),
-    ("service/results/scores.py", "assessments"),
-    ("service/results/scores.py", "attempts"),
-    ("service/results/scores.py", "rescorings"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

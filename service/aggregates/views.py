@@ -31,7 +31,7 @@ from service.i18n import msg
 from service.results import calibrations
 from service.results.scores import current_abilities, pins_in_force
 from service.rubrics import frameworks
-from service.tenancy import tenants
+from service.tenancy import org_units, tenants
 from service.tenancy.tree import subtree_range
 
 DIRECT = "direct"  # the people placed in a unit itself, not in any of its child units
@@ -258,7 +258,7 @@ async def _scope(
     if unit_code is None:
         unit, path, paths = _Unit(ROOT, None, None), [ROOT], {}
     else:
-        row = await conn.fetchrow("SELECT id, code, name, path FROM org_units WHERE code = $1", unit_code)
+        row = await org_units.unit_by_code(conn, unit_code)
         if row is None:
             raise Unprocessable(
                 msg("no such org unit"),
@@ -268,12 +268,7 @@ async def _scope(
         parts = row["path"].strip("/").split("/")
         path = [ROOT] + [UUID(part) for part in parts]
         paths = {UUID(part): "/" + "/".join(parts[: i + 1]) + "/" for i, part in enumerate(parts)}
-    rows = await conn.fetch(
-        """SELECT id, code, name, path, coalesce(parent_id, $2) AS parent_id FROM org_units
-           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""",
-        path,
-        ROOT,
-    )
+    rows = await org_units.children_of_any(conn, path, ROOT)
     children: dict[UUID, list[UUID]] = {node: [] for node in path}
     units = {unit.id: unit}
     for row in rows:
@@ -636,7 +631,7 @@ async def training_effect(
     k = await tenants.min_group_size(conn)
     path, unit_id = None, ROOT
     if unit is not None:
-        found = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = $1", unit)
+        found = await org_units.unit_by_code(conn, unit)
         if found is None:
             raise Unprocessable(
                 msg("no such org unit"),

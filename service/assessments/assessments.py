@@ -386,10 +386,11 @@ async def list_accommodations(
 def assessment_facts(tenant: str, assessment: str) -> str:
     """SQL for a LATERAL sub-query of one row: what a candidate's reads of an attempt need of its
     assessment (`tenant`, `assessment`: the SQL of the tenant's and the assessment's ids): `code`,
-    `title`, `instructions`, `adaptive` (whether a section is adaptive) and the whole `content`. A
-    sub-query so simple that the planner joins it as it would the table: one read stays one query."""
+    `title`, `instructions`, `adaptive` (whether a section is adaptive), the whole `content` and
+    `closed_at`. A sub-query so simple that the planner joins it as it would the table: one read
+    stays one query."""
     return f"""(SELECT o.code, o.content->'title' AS title, o.content->'instructions' AS instructions,
-                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content
+                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content, o.closed_at
          FROM assessments o WHERE o.tenant_id = {tenant} AND o.id = {assessment})"""
 
 

@@ -130,6 +130,18 @@ _SELECT = (
 )
 
 
+async def latest_pins(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Per assessment (of these), `assessment_id` and `pins` of its latest committed rescoring, if
+    any: what `scores.pins_in_force` reads (it imports this module inside the function, since this
+    module imports it)."""
+    return await conn.fetch(
+        """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
+           WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
+           ORDER BY assessment_id, committed_at DESC""",
+        assessment_ids,
+    )
+
+
 def _substance(document: ScoreDocument) -> ScoreDocument:
     """The document without which versions made it: a corrected key that leaves an attempt's
     credit, scores and levels as they were is no change to that attempt's score."""

@@ -105,12 +105,9 @@ after_pins_read: Callable[[list[UUID]], Awaitable[None]] | None = None
 
 async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> dict[UUID, ScoringPins]:
     """Per assessment, the pins of its latest committed rescoring (none: delivery's pins)."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
-           WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
-           ORDER BY assessment_id, committed_at DESC""",
-        assessment_ids,
-    )
+    from service.results import rescoring  # the owner of rescorings, built on this module (which it imports)
+
+    rows = await rescoring.latest_pins(conn, assessment_ids)
     return {row["assessment_id"]: msgspec.convert(row["pins"], ScoringPins) for row in rows}
 
 
@@ -407,7 +404,7 @@ async def current_abilities(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
 async def count_final_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
     """How many attempts of the assessment have a final current score."""
     count: int = await conn.fetchval(
-        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
+        f"SELECT count(*) FROM {sittings.attempt_rows()} t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
         "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
         assessment_id,
     )
@@ -420,7 +417,7 @@ async def final_current_batch(
     """The final current documents of the assessment's attempts, in attempt id order, the `limit`
     after attempt `after` (None: from the first): a job reads them all batch by batch."""
     rows = await conn.fetch(
-        """SELECT t.id, s.document::text AS document FROM attempts t
+        f"""SELECT t.id, s.document::text AS document FROM {sittings.attempt_rows()} t
            JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
            WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
         assessment_id,
@@ -541,8 +538,8 @@ async def report_for(
 ) -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
-        """SELECT a.content, a.closed_at FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+        f"""SELECT a.content, a.closed_at FROM {sittings.attempt_rows()} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
            WHERE t.id = $1 AND t.person_id = $2""",
         attempt_id,
         person_id,
@@ -586,8 +583,8 @@ async def person_report(
     person = await people.get_person(conn, external_id)
     found = PersonReport(person.external_id, person.display_name, person.org_unit_code)
     row = await conn.fetchrow(
-        """SELECT t.id, t.submitted_at, a.content FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+        f"""SELECT t.id, t.submitted_at, a.content FROM {sittings.attempt_rows()} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
            JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
            WHERE a.code = $1 AND t.person_id = $2 AND t.status = 'submitted'
            ORDER BY t.submitted_at DESC, t.number DESC LIMIT 1""",

@@ -631,3 +631,16 @@ async def path_by_id(conn: asyncpg.Connection, unit_id: uuid.UUID) -> str | None
 async def has_children(conn: asyncpg.Connection, unit_id: uuid.UUID) -> bool:
     """Whether the unit has child units."""
     return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM org_units WHERE parent_id = $1)", unit_id))
+
+
+async def children_of_any(
+    conn: asyncpg.Connection, parent_ids: list[uuid.UUID], root: uuid.UUID
+) -> list[asyncpg.Record]:
+    """The `id`, `code`, `name`, `path` and `parent_id` of the children of these units, where `root`
+    among them stands for the tenant (its children: the top units, `parent_id` given as `root`)."""
+    return await conn.fetch(
+        """SELECT id, code, name, path, coalesce(parent_id, $2) AS parent_id FROM org_units
+           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""",
+        parent_ids,
+        root,
+    )
