@@ -31,6 +31,8 @@ from service.auth.keys import ServiceKeys, ensure_keys_file
 from service.config import Settings
 from service.db import migrate
 from service.db.urls import with_database
+from tests import lrs
+from tests.browser import Chromium
 from tests.delivery_setup import delivery_tenant
 from tests.harness import (  # noqa: F401  (running and serving: tests import them from here)
     APP_ROLE,
@@ -43,6 +45,29 @@ from tests.harness import (  # noqa: F401  (running and serving: tests import th
     snapshot,
     snapshot_of,
 )
+
+
+def _runs_long(item: pytest.Item) -> bool:
+    """Fuzzing and fault injection (`slow`), browser journeys, a group sharing one long set-up."""
+    names = getattr(item, "fixturenames", ())
+    return bool(
+        item.get_closest_marker("slow") or item.get_closest_marker("xdist_group") or "chromium" in names
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first (in their own order), then the rest as collected: `./dev test` hands out
+    tests one at a time (`--dist loadgroup`), so a worker that draws a long test near the end of the
+    run no longer keeps the other waiting; ending with the many short ones evens the two out."""
+    items.sort(key=lambda item: not _runs_long(item))  # stable: the order within each part is kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    lrs.start_install_if_needed(session.items)  # the test LRS's venv, built meanwhile when missing
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    lrs.finish_install()
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +181,16 @@ async def delivery(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict
     """A tenant ready to deliver (tests/delivery_setup.py's `delivery_tenant` with its defaults),
     from a template database built once per worker."""
     return await delivery_tenant(client, service_keys)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Chromium]:
+    """One Chromium for the test process, started when a test first asks for a context (tests/browser.py)."""
+    shared = Chromium()
+    try:
+        yield shared
+    finally:
+        await shared.stop()
 
 
 @pytest.fixture
