@@ -166,7 +166,7 @@ class _Snapshot:
     built_at: float  # time.monotonic()
 
 
-_BUILDERS: dict[tuple[str, str], Builder] = {}  # (module, fixture name) -> builder
+_BUILDERS: dict[tuple[str, str], Builder] = {}  # (file, fixture name) -> builder
 _SNAPSHOTS: dict[tuple[str, str], _Snapshot] = {}  # built in this worker
 _numbers = itertools.count()
 _cloned: tuple[str, str] | None = None  # the snapshot the current test's database was cloned from
@@ -175,7 +175,10 @@ _cloned: tuple[str, str] | None = None  # the snapshot the current test's databa
 def snapshot(builder: Builder) -> Callable[[httpx.AsyncClient, ServiceKeys], Awaitable[Any]]:
     """Decorate a set-up fixture (below `@pytest.fixture`) whose only arguments are `client` and
     `service_keys` and whose data is made through `client` alone."""
-    key = (builder.__module__, builder.__name__)
+    # Keyed by the file, not the module's name: a test file that imports another's snapshot fixture
+    # (`from tests.test_x import fixture`) loads a second copy of it as `tests.test_x`, while pytest
+    # runs it as `test_x`; both copies are the same snapshot.
+    key = (os.path.realpath(builder.__code__.co_filename), builder.__qualname__)
     _BUILDERS[key] = builder
 
     @functools.wraps(builder)
