@@ -46,19 +46,42 @@ from tests.harness import (  # noqa: F401  (running and serving: tests import th
     snapshot_of,
 )
 
+# Test files run as one unit on one worker: they share a set-up snapshot (built once per worker).
+# xdist's own `@pytest.mark.xdist_group` does nothing under pytest 9.2 (it renames `item._nodeid`,
+# which pytest no longer reads), so the scheduler below groups by file.
+SAME_WORKER = {
+    "tests/test_calibrations.py": "calibration",  # the fixture `simulated`: 300 attempts through the API
+    "tests/test_abilities_flow.py": "calibration",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`./dev test --dist loadgroup`: each test its own unit, handed to whichever worker frees up (a
+    worker holds at most three), except the files of SAME_WORKER, one unit per group."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneAtATime(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return SAME_WORKER.get(nodeid.split("::")[0], nodeid)
+
+    return OneAtATime(config, log)
+
 
 def _runs_long(item: pytest.Item) -> bool:
-    """Fuzzing and fault injection (`slow`), browser journeys, a group sharing one long set-up."""
+    """Fuzzing and fault injection (`slow`), browser journeys, the groups sharing a long set-up."""
     names = getattr(item, "fixturenames", ())
     return bool(
-        item.get_closest_marker("slow") or item.get_closest_marker("xdist_group") or "chromium" in names
+        item.get_closest_marker("slow") or "chromium" in names or item.nodeid.split("::")[0] in SAME_WORKER
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long tests first (in their own order), then the rest as collected: `./dev test` hands out
-    tests one at a time (`--dist loadgroup`), so a worker that draws a long test near the end of the
-    run no longer keeps the other waiting; ending with the many short ones evens the two out."""
+    tests one at a time, so a worker that draws a long test near the end of the run no longer keeps
+    the other waiting; ending with the many short ones evens the two out."""
     items.sort(key=lambda item: not _runs_long(item))  # stable: the order within each part is kept
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import httpx
 import msgspec
-import pytest
 
 from service.auth.keys import ServiceKeys
 from service.psychometrics.ability import estimate_ability
@@ -82,7 +81,6 @@ async def _history(client: httpx.AsyncClient, admin: dict[str, str], attempt: st
     return found.json()
 
 
-@pytest.mark.xdist_group("calibration")  # one worker builds `simulated` once for both files
 async def test_abilities_from_a_published_calibration_and_rescoring_applies_it(
     client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection, simulated: dict[str, Any]
 ):

@@ -160,7 +160,8 @@ async def _simulate(client: httpx.AsyncClient, keys: ServiceKeys, tenant_id: str
 async def simulated(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[str, Any]:
     """The calibration tenant after its PEOPLE simulated submissions (`_calibration_tenant`, then
     `_simulate`): a template database built once per worker (tests/harness.py), which this file and
-    tests/test_abilities_flow.py start from. Both are in xdist group "calibration" (one worker)."""
+    tests/test_abilities_flow.py start from; `./dev test` runs both files on one worker (SAME_WORKER in
+    tests/conftest.py)."""
     tenant = await _calibration_tenant(client, service_keys)
     await _simulate(client, service_keys, tenant["id"])
     return tenant
@@ -175,7 +176,6 @@ async def _finished(client: httpx.AsyncClient, url: str, headers: dict[str, str]
     raise AssertionError(f"still running: {run}")
 
 
-@pytest.mark.xdist_group("calibration")
 async def test_calibration_job_review_and_publication(
     client: httpx.AsyncClient,
     service_keys: ServiceKeys,
