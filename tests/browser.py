@@ -16,11 +16,17 @@ Use from a test module:
         browser_page.assert_offline()
 
 Chromium missing is a failure, not a skip: a skipped browser test looks green in CI.
+
+One Chromium per test process (`chromium`, started on first use and kept for the session: starting
+Playwright's driver and the browser took 3 s quiet, 15 s on the loaded 2-core machine, per test);
+every test gets browser contexts of its own, closed after it. A context is a fresh profile (cookies,
+storage, cache, service workers), so no test sees another's pages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -33,8 +39,8 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 
-from service.api.app import create_app
 from service.config import Settings
+from tests.harness import app_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -62,7 +68,7 @@ async def live_service(settings: Settings) -> AsyncIterator[str]:
     """The service (lifespan, database and all) as an HTTP server on loopback; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app_for(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -87,35 +93,75 @@ class OfflinePage:
         assert not self.blocked, f"the page reached for hosts other than loopback: {self.blocked}"
 
 
-@pytest.fixture
-async def browser_page() -> AsyncIterator[OfflinePage]:
-    """A fresh Chromium page whose non-loopback requests are aborted and recorded."""
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    from playwright.async_api import Route, async_playwright
+class Chromium:
+    """The test process's Chromium (see the module's docstring; the session fixture `chromium` in
+    tests/conftest.py), launched again if it went away."""
 
-    executable = chromium_path()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    async def browser(self) -> Any:
+        """The running browser (playwright.async_api.Browser)."""
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        from playwright.async_api import async_playwright
+
+        executable = chromium_path()
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox"]
+        )
+        return self._browser
+
+    async def new_context(self, **options: Any) -> Any:
+        return await (await self.browser()).new_context(**options)
+
+    async def stop(self) -> None:
         try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            page = await context.new_page()
-            offline = OfflinePage(page)
-
-            async def guard(route: Route) -> None:
-                url = route.request.url
-                host = urlsplit(url).hostname or ""
-                if urlsplit(url).scheme in ("data", "blob") or host in LOOPBACK:
-                    await route.continue_()
-                else:
-                    offline.blocked.append(url)
-                    await route.abort("blockedbyclient")
-
-            await context.route("**/*", guard)
-            page.on("console", lambda m: offline.console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: offline.console_errors.append(str(e)))
-            yield offline
+            if self._browser is not None and self._browser.is_connected():
+                await self._browser.close()
         finally:
-            await browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()
+            self._browser = self._playwright = None
+
+
+async def close_context(context: Any) -> None:
+    """Close a test's context (a no-op when the test closed it, or the browser went away)."""
+    from playwright.async_api import Error
+
+    with contextlib.suppress(Error):
+        await context.close()
+
+
+@pytest.fixture
+async def browser_page(chromium: Chromium) -> AsyncIterator[OfflinePage]:
+    """A fresh Chromium page (in a context of its own) whose non-loopback requests are aborted and recorded."""
+    from playwright.async_api import Route
+
+    context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = await context.new_page()
+        offline = OfflinePage(page)
+
+        async def guard(route: Route) -> None:
+            url = route.request.url
+            host = urlsplit(url).hostname or ""
+            if urlsplit(url).scheme in ("data", "blob") or host in LOOPBACK:
+                await route.continue_()
+            else:
+                offline.blocked.append(url)
+                await route.abort("blockedbyclient")
+
+        await context.route("**/*", guard)
+        page.on("console", lambda m: offline.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: offline.console_errors.append(str(e)))
+        yield offline
+    finally:
+        await close_context(context)
 
 
 README_SHOT = {"x": 0, "y": 0, "width": 1280, "height": 800}  # the README's screenshots: a window's top

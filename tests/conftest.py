@@ -31,6 +31,8 @@ from service.auth.keys import ServiceKeys, ensure_keys_file
 from service.config import Settings
 from service.db import migrate
 from service.db.urls import with_database
+from tests import lrs
+from tests.browser import Chromium
 from tests.delivery_setup import delivery_tenant
 from tests.harness import (  # noqa: F401  (running and serving: tests import them from here)
     APP_ROLE,
@@ -43,6 +45,52 @@ from tests.harness import (  # noqa: F401  (running and serving: tests import th
     snapshot,
     snapshot_of,
 )
+
+# Test files run as one unit on one worker: they share a set-up snapshot (built once per worker).
+# xdist's own `@pytest.mark.xdist_group` does nothing under pytest 9.2 (it renames `item._nodeid`,
+# which pytest no longer reads), so the scheduler below groups by file.
+SAME_WORKER = {
+    "tests/test_calibrations.py": "calibration",  # the fixture `simulated`: 300 attempts through the API
+    "tests/test_abilities_flow.py": "calibration",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`./dev test --dist loadgroup`: each test its own unit, handed to whichever worker frees up (a
+    worker holds at most three), except the files of SAME_WORKER, one unit per group."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneAtATime(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return SAME_WORKER.get(nodeid.split("::")[0], nodeid)
+
+    return OneAtATime(config, log)
+
+
+def _runs_long(item: pytest.Item) -> bool:
+    """Fuzzing and fault injection (`slow`), browser journeys, the groups sharing a long set-up."""
+    names = getattr(item, "fixturenames", ())
+    return bool(
+        item.get_closest_marker("slow") or "chromium" in names or item.nodeid.split("::")[0] in SAME_WORKER
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first (in their own order), then the rest as collected: `./dev test` hands out
+    tests one at a time, so a worker that draws a long test near the end of the run no longer keeps
+    the other waiting; ending with the many short ones evens the two out."""
+    items.sort(key=lambda item: not _runs_long(item))  # stable: the order within each part is kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    lrs.start_install_if_needed(session.items)  # the test LRS's venv, built meanwhile when missing
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    lrs.finish_install()
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +204,16 @@ async def delivery(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict
     """A tenant ready to deliver (tests/delivery_setup.py's `delivery_tenant` with its defaults),
     from a template database built once per worker."""
     return await delivery_tenant(client, service_keys)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Chromium]:
+    """One Chromium for the test process, started when a test first asks for a context (tests/browser.py)."""
+    shared = Chromium()
+    try:
+        yield shared
+    finally:
+        await shared.stop()
 
 
 @pytest.fixture

@@ -2,9 +2,14 @@
 its LRS with the file-system backend, and its xAPI 1.0.3 pydantic models as the schema check.
 
 Ralph's dependencies (pydantic 2, fastapi, ...) are not ours, so it lives in a venv of its own,
-made once by `pip install` from PyPI under .assess/ (git-ignored) and reused while its pinned
-version is unchanged; a fresh clone (CI) builds it on first use. It cannot be installed -> the
-fixture fails with pip's output, never skips: a skipped interoperability test looks green.
+made once by `pip install` from PyPI and reused while its pinned version and the Python it was
+made with are unchanged. The venv is in the user's cache (`$ASSESS_CACHE`, else
+`$XDG_CACHE_HOME/assess`, else `~/.cache/assess`), not the checkout: every clone and worktree on a
+machine shares one (installing it took 1-3 minutes of a test's set-up). A fresh machine (CI) builds
+it on first use; a test session that will need it starts the build in the background as soon as its
+tests are collected (`start_install_if_needed`, from tests/conftest.py), so other tests run
+meanwhile. It cannot be installed -> the fixture fails with pip's output, never skips: a skipped
+interoperability test looks green.
 
 Use from a test module:
 
@@ -16,12 +21,14 @@ Use from a test module:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +41,18 @@ import pytest
 RALPH = "ralph-malph[lrs]==5.1.0"
 EXTRA = ["requests==2.32.3"]  # imported by Ralph's API (its OIDC module) but not in its `lrs` extra
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".assess" / "ralph-5.1.0"
+
+
+def _cache() -> Path:
+    explicit = os.environ.get("ASSESS_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assess"
+
+
+PYTHON_TAG = f"py{sys.version_info.major}.{sys.version_info.minor}"
+VENV = _cache() / f"ralph-5.1.0-{PYTHON_TAG}"
+MADE_WITH = f"{RALPH} {' '.join(EXTRA)} {os.path.realpath(sys.base_prefix)}\n"  # what `installed` records
 KEY, SECRET = "assess", "lrs-test-secret"
 
 _VALIDATE = """
@@ -54,12 +72,14 @@ print(json.dumps(errors, default=str))
 # Ralph's file-system LRS backend writes every request with its data backend's default operation,
 # CREATE, which refuses an existing file: only the first request is stored. APPEND is the one its
 # docs give for adding to a file; the LRS is otherwise run as shipped (`ralph.api:app` under uvicorn).
+# On SIGTERM uvicorn waits for idle keep-alive connections without end: one second, not the fixture's
+# ten before it kills the server (10-15 s of each test module's teardown).
 _SERVE = """
 import sys, uvicorn
 from ralph.backends.data.base import BaseOperationType
 from ralph.backends.lrs.fs import FSLRSBackend
 FSLRSBackend.default_operation_type = BaseOperationType.APPEND
-uvicorn.run("ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+uvicorn.run("ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="info", timeout_graceful_shutdown=1)
 """
 
 
@@ -67,13 +87,18 @@ def _python() -> Path:
     return VENV / "bin" / "python"
 
 
+def _installed() -> bool:
+    done = VENV / "installed"
+    return done.exists() and done.read_text() == MADE_WITH and _python().exists()
+
+
 def _install() -> None:
-    """Make the venv once (a lock keeps parallel test workers from building it together)."""
+    """Make the venv once (a lock keeps parallel test workers, and other checkouts' test runs, from
+    building it together)."""
     VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / "ralph.lock", "w") as lock:
+    with open(VENV.parent / f"{VENV.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = VENV / "installed"
-        if done.exists():
+        if _installed():
             return
         steps = [
             [sys.executable, "-m", "venv", "--clear", str(VENV)],
@@ -87,7 +112,35 @@ def _install() -> None:
                     f"{result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
                     pytrace=False,
                 )
-        done.write_text(RALPH + "\n")
+        (VENV / "installed").write_text(MADE_WITH)
+
+
+_early: threading.Thread | None = None
+
+
+def start_install_if_needed(items: list[pytest.Item]) -> None:
+    """When a collected test uses the LRS and its venv is not made yet, start making it in a thread,
+    so the first such test finds it made or nearly. A failure there is left for that test's
+    `ralph_env` to meet again, with pip's output."""
+    global _early
+    if _early is not None or _installed():
+        return
+    if not any("ralph_env" in getattr(item, "fixturenames", ()) for item in items):
+        return
+
+    def install() -> None:
+        with contextlib.suppress(BaseException):  # pytest.fail's exception included: the fixture reports it
+            _install()
+
+    _early = threading.Thread(target=install, name="ralph-install", daemon=True)
+    _early.start()
+
+
+def finish_install() -> None:
+    """At the session's end: a build started early and still running is waited for (left to die with
+    the process, its pip would go on writing the venv while the next session clears it)."""
+    if _early is not None:
+        _early.join()
 
 
 @dataclass
@@ -218,7 +271,7 @@ def ralph(ralph_env: RalphEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 if __name__ == "__main__":  # `./dev python -m tests.lrs [port]`: the README's local LRS, in the foreground
     _install()
-    home = VENV.parent / "ralph-lrs"
+    home = ROOT / ".assess" / "ralph-lrs"
     home.mkdir(exist_ok=True)
     port = sys.argv[1] if len(sys.argv) > 1 else "8100"
     print(

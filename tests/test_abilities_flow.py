@@ -21,7 +21,13 @@ from service.results.response_matrix import category_of, dimension_credits
 from service.rubrics.templates import get_template
 from service.scoring.engine import ScoreDocument
 from tests.helpers import user
-from tests.test_calibrations import PEOPLE, SEED, _answers, _calibration_tenant, _finished, _simulate
+from tests.test_calibrations import (  # noqa: F401  (simulated: a fixture)
+    PEOPLE,
+    SEED,
+    _answers,
+    _finished,
+    simulated,
+)
 
 A = "/v1/assessments/irt"
 
@@ -76,11 +82,10 @@ async def _history(client: httpx.AsyncClient, admin: dict[str, str], attempt: st
 
 
 async def test_abilities_from_a_published_calibration_and_rescoring_applies_it(
-    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection, simulated: dict[str, Any]
 ):
-    tenant = await _calibration_tenant(client, service_keys)
+    tenant = simulated  # tests/test_calibrations.py's tenant after its 300 simulated submissions
     admin = tenant["admin"]
-    await _simulate(client, service_keys, tenant["id"])
     past = [
         str(row["id"])
         for row in await owner.fetch(

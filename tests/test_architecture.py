@@ -13,6 +13,7 @@ The last tests run the same checks over a small fake tree to show that they fail
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -150,6 +151,13 @@ def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     return found
 
 
+@functools.cache
+def _parse(source: str) -> ast.Module:
+    """A source's syntax tree, parsed once per process: several tests walk every file of service/
+    (read-only)."""
+    return ast.parse(source)
+
+
 def import_graph(root: Path, nodes: dict[str, str] = NODES) -> dict[str, dict[str, set[str]]]:
     """node -> imported node -> the files that import it."""
     graph: dict[str, dict[str, set[str]]] = {}
@@ -159,7 +167,7 @@ def import_graph(root: Path, nodes: dict[str, str] = NODES) -> dict[str, dict[st
         if source is None:  # service/__init__.py: the version string
             continue
         graph.setdefault(source, {})
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _parse(path.read_text(encoding="utf-8"))
         for name in _imported(tree, module, path.name == "__init__.py"):
             target = _node(name, nodes)
             if target is not None and target != source and _exists(root, name, target, nodes):
@@ -236,7 +244,7 @@ def foreign_sql(root: Path, owners: dict[str, str]) -> set[tuple[str, str]]:
     found = set()
     for path in sorted((root / "service").rglob("*.py")):
         relative = path.relative_to(root).as_posix()
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _parse(path.read_text(encoding="utf-8"))
         skip = _docstrings(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:

@@ -25,6 +25,7 @@ from service.jobs.runner import JobRunner
 from service.results import calibrations
 from service.results.calibrations import Calibration
 from tests.delivery_setup import FRAMEWORK, ITEMS, _l, _options, publish_assessment, publish_framework
+from tests.harness import snapshot
 from tests.helpers import make_tenant, user
 
 PEOPLE = 300
@@ -154,6 +155,18 @@ async def _simulate(client: httpx.AsyncClient, keys: ServiceKeys, tenant_id: str
     await asyncio.gather(*(take(i) for i in range(PEOPLE)))
 
 
+@pytest.fixture
+@snapshot
+async def simulated(client: httpx.AsyncClient, service_keys: ServiceKeys) -> dict[str, Any]:
+    """The calibration tenant after its PEOPLE simulated submissions (`_calibration_tenant`, then
+    `_simulate`): a template database built once per worker (tests/harness.py), which this file and
+    tests/test_abilities_flow.py start from; `./dev test` runs both files on one worker (SAME_WORKER in
+    tests/conftest.py)."""
+    tenant = await _calibration_tenant(client, service_keys)
+    await _simulate(client, service_keys, tenant["id"])
+    return tenant
+
+
 async def _finished(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
     for _ in range(600):
         run = (await client.get(url, headers=headers)).json()
@@ -169,11 +182,11 @@ async def test_calibration_job_review_and_publication(
     owner: asyncpg.Connection,
     monkeypatch: pytest.MonkeyPatch,
     settings: Settings,
+    simulated: dict[str, Any],
 ):
     monkeypatch.setattr(calibrations, "BATCH", 64)  # the job reads the 300 documents in 5 batches
-    tenant = await _calibration_tenant(client, service_keys)
+    tenant = simulated
     admin, author, candidate = tenant["admin"], tenant["author"], tenant["candidate"]
-    await _simulate(client, service_keys, tenant["id"])
 
     # Only a tenant admin starts one; an author or a candidate cannot.
     for who in (author, candidate):

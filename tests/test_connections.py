@@ -2,7 +2,9 @@
 granian's default cap (backlog // workers = 1,024 with one worker), which accepted further
 connections in the kernel and never answered them (found by bench/sitting.py at ~1,000 devices).
 
-The server runs as `assess serve` does, in a subprocess with its own database."""
+The server runs as `assess serve` does, in a subprocess, on this test's own database (a fresh copy of
+the migrated template on the suite's server, as DATABASE_URL: no PostgreSQL of its own to initialise
+and migrate)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 DEVICES = 1_200
 
 
-def test_more_idle_keep_alive_connections_than_granians_default_cap_are_all_answered():
+def test_more_idle_keep_alive_connections_than_granians_default_cap_are_all_answered(owner_url: str):
     sys.path.insert(0, str(BENCH))
     try:
         from _harness import RawConnection, running_service
@@ -30,7 +32,7 @@ def test_more_idle_keep_alive_connections_than_granians_default_cap_are_all_answ
             for connection in held:
                 connection.close()
 
-    with running_service(workers=1, pool_max=2) as service:
+    with running_service(workers=1, pool_max=2, extra_env={"DATABASE_URL": owner_url}) as service:
         host, port = service.url.removeprefix("http://").split(":")
         statuses = asyncio.run(devices(host, int(port)))
     assert statuses == [200] * DEVICES

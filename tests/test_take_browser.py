@@ -30,7 +30,7 @@ from service.config import Settings
 from service.db.pool import create_pool
 from service.demo import DEMO_CANDIDATE, seed_demo
 from tests import browser
-from tests.browser import LOOPBACK, OfflinePage, chromium_path
+from tests.browser import LOOPBACK, Chromium, OfflinePage, close_context
 from tests.delivery_setup import FRAMEWORK, ITEMS, assessment_body, publish_assessment
 from tests.test_console_browser import _axe
 
@@ -114,38 +114,41 @@ async def _set_offline(context: Any, offline: bool) -> None:
 
 
 @pytest.fixture
-async def phones() -> AsyncIterator[Phone]:
-    """Make phones: browser contexts at 360 px with touch, whose non-loopback requests are aborted."""
-    from playwright.async_api import Route, async_playwright
+async def phones(chromium: Chromium) -> AsyncIterator[Phone]:
+    """Make phones: browser contexts at 360 px with touch, whose non-loopback requests are aborted
+    (in the test process's Chromium; the test's contexts are closed after it)."""
+    from playwright.async_api import Route
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+    made: list[Any] = []
 
-        async def phone() -> tuple[Any, OfflinePage]:
-            context = await browser.new_context(**PHONE)
-            page = await context.new_page()
-            offline = OfflinePage(page)
+    async def phone() -> tuple[Any, OfflinePage]:
+        context = await chromium.new_context(**PHONE)
+        made.append(context)
+        page = await context.new_page()
+        offline = OfflinePage(page)
 
-            async def guard(route: Route) -> None:
-                url = route.request.url
-                host = urlsplit(url).hostname or ""
-                if OFFLINE.get(id(context)):
-                    await route.abort("internetdisconnected")
-                elif urlsplit(url).scheme in ("data", "blob") or host in LOOPBACK:
-                    await route.continue_()
-                else:
-                    offline.blocked.append(url)
-                    await route.abort("blockedbyclient")
+        async def guard(route: Route) -> None:
+            url = route.request.url
+            host = urlsplit(url).hostname or ""
+            if OFFLINE.get(id(context)):
+                await route.abort("internetdisconnected")
+            elif urlsplit(url).scheme in ("data", "blob") or host in LOOPBACK:
+                await route.continue_()
+            else:
+                offline.blocked.append(url)
+                await route.abort("blockedbyclient")
 
-            await context.route("**/*", guard)
-            page.on("console", lambda m: offline.console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: offline.console_errors.append(str(e)))
-            return context, offline
+        await context.route("**/*", guard)
+        page.on("console", lambda m: offline.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: offline.console_errors.append(str(e)))
+        return context, offline
 
-        try:
-            yield phone
-        finally:
-            await browser.close()
+    try:
+        yield phone
+    finally:
+        for context in made:
+            await close_context(context)
+            OFFLINE.pop(id(context), None)  # its id may be a later context's
 
 
 async def _sign_in(page: Any, base: str) -> None:
