@@ -92,6 +92,8 @@ OWNERS = {
     "credentials": "service/results/credentials.py",
     "audience_tallies": "service/delivery/participation.py",  # written by triggers (migration 0019)
     "participation_tallies": "service/delivery/participation.py",
+    "audience_subtree_tallies": "service/delivery/participation.py",  # per subtree (migration 0028)
+    "participation_subtree_tallies": "service/delivery/participation.py",
 }
 
 # SQL on a table outside its owner, not yet moved to the owner (an owner function). The list may only
