@@ -15,6 +15,8 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.auth.keys import ServiceKeys
 from service.db.pool import tenant_transaction
@@ -339,3 +341,22 @@ async def test_participation_equals_a_person_by_person_count(
         assert moved.status_code == 200, moved.text
         units[code]["parent"] = parent
     await check()
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=25), st.sets(st.integers(0, 25), max_size=5))
+def test_a_child_read_whole_is_whole_and_one_left_out_is_out(parents: list[int], listed_at: set[int]) -> None:
+    """`split_children` over a random tree (unit i's parent is an earlier unit, or none) and listed
+    units: every unit below a child read whole is in the filter, and none below a child left out."""
+    paths: list[str] = []
+    for i, parent in enumerate(parents):
+        paths.append((paths[parent] if parent < i else "/") + f"{i}/")
+    listed = [paths[i] for i in listed_at if i < len(paths)]
+    tops = [(UUID(int=i), p) for i, p in enumerate(paths) if p.count("/") == 2]
+    whole, mixed = participation.split_children(tops, listed, True)
+    for unit_id, path in tops:
+        inside = [any(d.startswith(p) for p in listed) or not listed for d in paths if d.startswith(path)]
+        if unit_id in whole:
+            assert all(inside)
+        elif path not in mixed:
+            assert not any(inside)
+    assert participation.split_children(tops, listed, False) == ([], [])

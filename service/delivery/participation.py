@@ -11,9 +11,10 @@ The counts come from tallies that triggers keep (migrations 0019 and 0028): per 
 (`audience_tallies`, `participation_tallies`) and per unit's whole subtree, category and shard
 (`audience_subtree_tallies`, `participation_subtree_tallies`). A child unit of the chosen one is
 read from its subtree rows (a few rows, however many villages lie below it) when the audience's
-filter takes or leaves its whole subtree alike, which is so unless a listed unit lies strictly
-inside it; such a child, and the people attached to the chosen unit itself, are summed from the
-per-unit rows. So a 300,000-person audience costs a few hundred tally rows, not 300,000 people nor
+filter takes its whole subtree (it or a unit above it is listed, or no unit is), left out when no
+listed unit lies in its subtree, and summed from the per-unit rows of its subtree only when a listed
+unit lies strictly inside it and none above; the people attached to the chosen unit itself come
+from its per-unit rows. So a 300,000-person audience costs a few hundred tally rows, not 300,000 people nor
 every village's rows (bench/participation.py). The audience's filter (units, categories) applies to
 a tally row as it would to each person in it; named people outside the filter are counted one by
 one. The list of who has not started is read person by person, for one unit at a time.
@@ -179,19 +180,19 @@ _SUBTREES = """
 def split_children(
     children: list[tuple[UUID, str]], listed: list[str], by_filter: bool
 ) -> tuple[list[UUID], list[str]]:
-    """Of the child units (id, path): those whose whole subtree the audience's unit filter takes, and
-    the paths of those a listed unit (`listed`: paths) lies strictly inside, whose units the filter
-    takes one by one. The others' subtrees lie outside it. With no units or categories listed
-    (`by_filter` false), none."""
+    """Of the child units (id, path): those whose whole subtree the audience's unit filter takes (no
+    units listed, or the child or a unit above it listed: `listed` are paths), and the paths of the
+    others that a listed unit lies strictly inside, whose units the filter takes one by one. The
+    rest lie outside it. With no units or categories listed (`by_filter` false), none."""
     whole: list[UUID] = []
     mixed: list[str] = []
     if not by_filter:
         return whole, mixed
     for unit_id, path in children:
-        if any(path != p and p.startswith(path) for p in listed):
-            mixed.append(path)
-        elif not listed or any(path.startswith(p) for p in listed):
+        if not listed or any(path.startswith(p) for p in listed):  # it or a unit above it is listed
             whole.append(unit_id)
+        elif any(p.startswith(path) for p in listed):  # a unit below it is
+            mixed.append(path)
     return whole, mixed
 
 
