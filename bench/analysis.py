@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _harness import bench_tenant
-from _history import housekeeping, load_people, load_sql, owner_conn, owner_tenant
-from aggregates import bench_tree, largest, placement_slots, rebuild, subtree_shares
+from _history import housekeeping, owner_conn, owner_tenant
+from aggregates import bench_tree, copy_people, largest, placement_slots, rebuild, subtree_shares
 
 from service.api.app import create_app
 from service.api.runtime import runtime
@@ -334,7 +334,6 @@ async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
                 ("API: trend by week, whole tenant", f"{api}/trend?interval=week"),
                 ("API: training effect, whole tenant", "/v1/assessments/bench/training-effect?after=bench2"),
             ]
-            statements = load_sql(template)
             logged = Statements()
             collections = Collections()
             pool = runtime(app).pool
@@ -345,8 +344,9 @@ async def run(sizes: list[int], requests: int, seed: int, top: int = 0) -> None:
             for size in sizes:
                 print(f"\n=== {size:,} scored attempts ===", flush=True)
                 began = time.perf_counter()
-                await load_people(
-                    owner_url, tenant_id, assessment_id, statements, slots, anchor, loaded + 1, size, seed
+                # the fast loader (COPY; bench/aggregates.py): the same rows as `_history.load_people`'s
+                await copy_people(
+                    owner_url, tenant_id, assessment_id, template, slots, anchor, loaded + 1, size, seed
                 )
                 loaded = size
                 print(f"load: {time.perf_counter() - began:.1f} s", flush=True)

@@ -733,8 +733,8 @@ def print_details(results: list[Result]) -> None:
 SAVE_FRAMES = (
     "Litestar.__call__",
     "access_log_middleware",
-    "PrometheusMiddleware.__call__",
-    "authorize_connection",
+    "request_metrics",
+    "_authorize_uncopied",
     "authenticate",
     "decode_strictly",
     "save_at_once",

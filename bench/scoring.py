@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import asyncpg
@@ -226,11 +228,70 @@ async def submit_meanwhile(
     return latencies
 
 
+_WAITS = """
+    SELECT a.pid, a.wait_event_type, a.wait_event, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 90) AS query,
+           b.state AS blocker_state, left(regexp_replace(b.query, '\\s+', ' ', 'g'), 90) AS blocker_query,
+           (SELECT string_agg(DISTINCT l.locktype || coalesce(':' || l.relation::regclass::text, '')
+                              || coalesce(' ' || l.mode, ''), ', ')
+            FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted) AS waiting_for
+    FROM pg_stat_activity a
+    LEFT JOIN pg_stat_activity b ON b.pid = (pg_blocking_pids(a.pid))[1]
+    WHERE a.datname = current_database() AND a.state = 'active' AND a.pid <> pg_backend_pid()
+      AND a.backend_type = 'client backend' AND a.wait_event_type = 'Lock'"""
+
+
+async def sample_lock_waits(
+    owner_url: str, stop: asyncio.Event, every: float = 0.05
+) -> Counter[tuple[str, ...]]:
+    """Every `every` s until `stop`: the backends waiting on a lock, what they wait for and what the
+    backend blocking them last ran (pg_stat_activity, pg_locks, pg_blocking_pids); samples per kind."""
+    seen: Counter[tuple[str, ...]] = Counter()
+    conn = await asyncpg.connect(owner_url)
+    try:
+        while not stop.is_set():
+            for row in await conn.fetch(_WAITS):
+                seen[
+                    (
+                        f"{row['wait_event_type']}:{row['wait_event']}",
+                        row["waiting_for"] or "",
+                        row["query"] or "",
+                        f"{row['blocker_state']}: {row['blocker_query']}",
+                    )
+                ] += 1
+            await asyncio.sleep(every)
+    finally:
+        await conn.close()
+    return seen
+
+
+async def ping_meanwhile(http: httpx.AsyncClient, stop: asyncio.Event, every: float = 0.1) -> list[float]:
+    """`GET /health/live` (no database) every `every` s until `stop`: its latencies in ms. A worker whose
+    event loop is busy with a job's CPU work answers late; a lock wait does not show here."""
+    latencies = []
+    while not stop.is_set():
+        began = time.perf_counter()
+        await ok(http.get("/health/live"))
+        latencies.append((time.perf_counter() - began) * 1000)
+        await asyncio.sleep(every)
+    return latencies
+
+
+def percentiles(values: list[float]) -> str:
+    values = sorted(values)
+    if not values:
+        return "none"
+    return (
+        f"{len(values)}, p50 {values[len(values) // 2]:.0f} ms, p95 {values[int(len(values) * 0.95)]:.0f} ms, "
+        f"max {values[-1]:.0f} ms"
+    )
+
+
 async def rescore(
     http: httpx.AsyncClient,
     admin: dict[str, str],
     body: dict,  # type: ignore[type-arg]
     submitters: list[dict[str, str]] | None = None,
+    owner_url: str | None = None,
 ) -> tuple[float, float, dict]:  # type: ignore[type-arg]
     async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         while True:
@@ -248,11 +309,45 @@ async def rescore(
     await ok(http.post(f"{url}/commit", headers=admin))
     stop = asyncio.Event()
     meanwhile = asyncio.create_task(submit_meanwhile(http, submitters or [], stop))
+    sampler = asyncio.create_task(sample_lock_waits(owner_url, stop)) if owner_url and submitters else None
+    pings = asyncio.create_task(ping_meanwhile(http, stop)) if submitters else None
     done = await until(url, ("done", "failed"))
     committed = time.perf_counter() - began
     stop.set()
     latencies = sorted(await meanwhile)
-    return previewed, committed, {"preview": preview["summary"], "done": done, "submits": latencies}
+    waits = await sampler if sampler else Counter()
+    live = await pings if pings else []
+    return (
+        previewed,
+        committed,
+        {
+            "preview": preview["summary"],
+            "done": done,
+            "submits": latencies,
+            "lock_waits": waits,
+            "pings": live,
+        },
+    )
+
+
+async def stored_bytes(owner_url: str) -> str:
+    """What the stored score documents take: per row on disk (pg_column_size, after TOAST compression) and
+    as JSON text, and the whole table with its TOAST and indexes; with the load average now."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS n, avg(pg_column_size(document)) AS disk, avg(octet_length(document::text)) AS json,
+                      count(*) FILTER (WHERE document ? 'lean') AS lean, pg_total_relation_size('scores') AS total
+               FROM scores"""
+        )
+    finally:
+        await conn.close()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (
+        f"stored scores: {row['n']:,} rows ({row['lean']:,} lean), document {row['disk'] or 0:,.0f} B on disk, "
+        f"{row['json'] or 0:,.0f} B as JSON; table with TOAST and indexes {row['total'] / 1e6:,.1f} MB; "
+        f"load average {load}"
+    )
 
 
 async def end_to_end(n: int, profile: int = 0) -> None:
@@ -292,6 +387,7 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 f"({n / committed:,.0f} attempts/s); changed {result['done']['changed']:,}",
                 flush=True,
             )
+            print(await stored_bytes(service.owner_url()), flush=True)
 
             item = await ok(http.get("/v1/items/CAL-AK-001", headers=admin))
             content = item.json()["content"]
@@ -310,6 +406,7 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 admin,
                 {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
                 submitters,
+                service.owner_url(),
             )
             summary = result["preview"]
             print(
@@ -318,14 +415,22 @@ async def end_to_end(n: int, profile: int = 0) -> None:
                 f"{summary['changed']:,}, overall level changed {summary['overall_level_changed']:,}",
                 flush=True,
             )
+            print(await stored_bytes(service.owner_url()), flush=True)
             submits = result["submits"]
-            if submits:
-                print(
-                    f"submissions during that commit: {len(submits)}, latency p50 "
-                    f"{submits[len(submits) // 2]:.0f} ms, p95 {submits[int(len(submits) * 0.95)]:.0f} ms, "
-                    f"max {submits[-1]:.0f} ms",
-                    flush=True,
-                )
+            print(f"submissions during that commit: {percentiles(submits)}", flush=True)
+            print(
+                f"GET /health/live every 100 ms during that commit: {percentiles(result['pings'])}",
+                flush=True,
+            )
+            waits = result["lock_waits"]
+            print(
+                f"lock waits sampled every 50 ms during that commit: {sum(waits.values())} samples"
+                + "".join(
+                    f"\n  {count:4d} x {event} [{wanted}] {query!r}\n         blocked by {blocker!r}"
+                    for (event, wanted, query, blocker), count in waits.most_common(12)
+                ),
+                flush=True,
+            )
 
 
 async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:

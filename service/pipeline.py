@@ -21,6 +21,7 @@ are in ARCHITECTURE.md and held by tests/test_architecture.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -32,9 +33,20 @@ from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
 from service.tenancy import org_units, people
-from service.tenancy.org_units import ImportMode, ImportResult, OrgUnit, OrgUnitImport, OrgUnitMove
+from service.tenancy.org_units import (
+    ImportMode,
+    ImportResult,
+    OrgUnit,
+    OrgUnitCreate,
+    OrgUnitImport,
+    OrgUnitMove,
+)
 from service.webhooks import outbox
 from service.xapi import outbox as xapi_outbox
+
+# Tests only: awaited in `store` after everything but the rollups (the attempts, `scored_by`), to hold a
+# transaction there while another runs (None in production).
+before_rollups: Callable[[list[UUID], str], Awaitable[None]] | None = None
 
 
 async def store(
@@ -49,12 +61,12 @@ async def store(
     aggregates move, Open Badges credentials are issued or revoked where the assessment has them switched
     on, and webhooks announce it (`attempt.submitted` too when the same transaction submitted the
     attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`, `voided`), all in
-    the caller's transaction."""
+    the caller's transaction. The rollups move last: the caller commits right after (nothing slow
+    between its call of `store` and its commit)."""
     if not documents:
         return
     await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
     ids = list(documents)
-    await rollups.refresh(conn, ids)
     await credentials.scores_stored(conn, documents)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))
     lrs = await xapi_outbox.lrs(conn)
@@ -66,6 +78,12 @@ async def store(
             await outbox.scores_stored(conn, wanted, rows, submitted=submitted)
         if lrs:
             await xapi_outbox.scores_stored(conn, lrs, rows, submitted=submitted)
+    if before_rollups is not None:
+        await before_rollups(ids, scored_by)
+    # Last, so that the rollup rows every submission of the assessment also updates (the tenant's, the
+    # province's...) stay locked only from this statement to the caller's commit: a rescoring batch
+    # (hundreds of large documents stored above) must not hold them while it stores (issue 19, goal 4).
+    await rollups.refresh(conn, ids)
 
 
 async def score_attempts(
@@ -110,13 +128,22 @@ async def move_org_unit(conn: asyncpg.Connection, code: str, data: OrgUnitMove) 
     return unit
 
 
+async def create_org_unit(conn: asyncpg.Connection, data: OrgUnitCreate) -> OrgUnit:
+    """Create a unit; a parent that counted results as a leaf gets its per-category and week rollups."""
+    unit = await org_units.create_org_unit(conn, data)
+    await rollups.reshape_parents(conn, [data.code])
+    return unit
+
+
 async def import_org_units(
     conn: asyncpg.Connection, data: OrgUnitImport, mode: ImportMode = "create"
 ) -> ImportResult:
-    """Import a tree; each unit it moves takes its rollups along, in the order the import moved them."""
+    """Import a tree; each unit it moves takes its rollups along, in the order the import moved them,
+    and a parent that counted results as a leaf gets its per-category and week rollups."""
     result, moves = await org_units.import_org_units(conn, data, mode)
     for moved in moves:
         await rollups.move_unit(conn, moved.unit_id, moved.old_path, moved.new_path)
+    await rollups.reshape_parents(conn, [unit.code for unit in data.units])
     return result
 
 

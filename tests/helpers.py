@@ -7,13 +7,18 @@ import time
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import jwt
+import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from service.auth.issue import issue_operator_token, issue_token
 from service.auth.keys import ServiceKeys
+from service.rubrics.model import FrameworkContent
+from service.scoring import lean
+from service.scoring.engine import ScoreDocument
 
 ISSUER, AUDIENCE = "assess-service", "assess-api"
 
@@ -38,6 +43,28 @@ def user(keys: ServiceKeys, tenant_id: UUID | str, roles: list[str], sub: str = 
             roles=roles,
         )
     )
+
+
+async def stored_document(conn: asyncpg.Connection, attempt_id: UUID | str) -> ScoreDocument:
+    """The attempt's current score document as stored, whole as its readers give it (a lean one hydrated
+    from its framework version), read past row-level security (as the owner) on any connection."""
+    text = await conn.fetchval(
+        "SELECT document::text FROM scores WHERE attempt_id = $1 AND current", UUID(str(attempt_id))
+    )
+    stored = lean.decode(text)
+    if isinstance(stored, ScoreDocument):
+        return stored
+    content = await conn.fetchval(
+        "SELECT content::text FROM framework_versions WHERE content_hash = $1 LIMIT 1",
+        stored.provenance.framework_hash,
+    )
+    return lean.hydrate(stored, lean.FrameworkIndex(msgspec.json.decode(content, type=FrameworkContent)))
+
+
+async def stored_json(conn: asyncpg.Connection, attempt_id: UUID | str) -> dict[str, Any]:
+    """`stored_document` as the JSON object readers give."""
+    found: dict[str, Any] = msgspec.to_builtins(await stored_document(conn, attempt_id))
+    return found
 
 
 async def make_tenant(

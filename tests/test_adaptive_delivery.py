@@ -33,7 +33,7 @@ from service.psychometrics.model import (
 from service.results.calibrations import CalibrationResult, DimensionCategories, ItemCategories
 from service.tenancy.people import person_for_sign_in
 from tests.delivery_setup import FRAMEWORK, _l, _options, add_people, add_units, candidates, publish_framework
-from tests.helpers import make_tenant, user
+from tests.helpers import make_tenant, stored_json, user
 
 # True 2PL parameters (a, b) of a 12-item pool on dimension AK, two indicators.
 POOL = {f"AD-{j}": (1.0 + 0.1 * (j % 4), -2.2 + 0.4 * j) for j in range(12)}
@@ -287,9 +287,7 @@ async def test_resume_on_another_device_shows_the_same_item_and_a_retried_save_d
 
     submitted = await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
     assert submitted.status_code == 200, submitted.text
-    document = json.loads(
-        await owner.fetchval("SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt))
-    )
+    document = await stored_json(owner, attempt)
     assert sorted(item["item"] for item in document["items"]) == sorted(given)
     assert document["overall"]["scaled"] == 100
 
@@ -322,9 +320,7 @@ async def test_a_deadline_auto_submit_scores_what_was_answered(
         await pool.close()
     row = await owner.fetchrow("SELECT status, submitted_by FROM attempts WHERE id = $1", UUID(attempt))
     assert dict(row) == {"status": "submitted", "submitted_by": "deadline"}
-    document = json.loads(
-        await owner.fetchval("SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt))
-    )
+    document = await stored_json(owner, attempt)
     # the two answered items only (one right, one wrong); the unanswered current item is not scored
     assert sorted(item["item"] for item in document["items"]) == sorted(answered)
     assert document["overall"]["scaled"] == 50 and current not in document["omitted"]

@@ -869,3 +869,126 @@ async def test_both_sides_of_a_pair_changing_at_once_wait_for_each_other(region,
     finally:
         await first.close()
         await second.close()
+
+
+async def _rollup_units(owner_url, tenant_id, code="quiz"):
+    """The codes of the units with per-(category, week) rows ('' for the tenant), and of those with whole rows."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+            rows = await conn.fetch(
+                """SELECT coalesce(u.code, '') AS code, bool_or(r.category <> '*') AS split
+                   FROM rollups r JOIN assessments a ON a.id = r.assessment_id AND a.code = $1
+                   LEFT JOIN org_units u ON u.id = r.unit_id WHERE r.n <> 0 GROUP BY 1""",
+                code,
+            )
+    finally:
+        await conn.close()
+    return {r["code"] for r in rows if r["split"]}, {r["code"] for r in rows}
+
+
+async def test_leaf_units_are_read_from_their_results_and_split_when_they_get_children(
+    client, region, owner_url, service_keys
+):
+    """A unit without children keeps its whole rows only (rollups.py): its category and week cells
+    come from its results. The views read the same either way: the answers for a leaf are identical
+    before and after it gets a child (and its split rows), and after it loses it again; refresh,
+    reshaping and a rebuild keep the rows a check finds in step."""
+    admin, analyst = region["admin"], region["analyst"]
+    split, counted = await _rollup_units(owner_url, region["id"])
+    assert split == {"", "prov", "cityA"} and counted == {"", *(u for u, _ in UNITS)}
+    week = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates/trend", params={"interval": "week"}, headers=analyst
+        )
+    ).json()["points"][0]["start"]
+    views = [
+        ("/v1/assessments/quiz/aggregates", {"unit": unit, **extra})
+        for unit in ("cityB", "countyA1")
+        for extra in ({}, {"category": "teacher"}, {"category": "civil_servant"}, {"from": week, "to": week})
+    ] + [
+        ("/v1/assessments/quiz/aggregates/trend", {"unit": u, "interval": i})
+        for u in ("cityB", "countyA1")
+        for i in ("week", "month")
+    ]
+    views += [
+        ("/v1/assessments/quiz/aggregates/children", {"unit": "cityA", **extra})
+        for extra in ({}, {"category": "civil_servant"}, {"from": week, "to": week})
+    ]
+
+    async def answers():
+        out = []
+        for url, params in views:
+            got = await client.get(url, params=params, headers=analyst)
+            assert got.status_code == 200, got.text
+            out.append(got.content)
+        return out
+
+    compact = await answers()
+    # a child under each leaf: the leaves are split (their rows summed from their results), same answers
+    await add_units(
+        client,
+        admin,
+        [
+            {"code": "townB1", "name": "TownB1", "parent_code": "cityB"},
+            {"code": "townA11", "name": "T", "parent_code": "countyA1"},
+        ],
+    )
+    split, _ = await _rollup_units(owner_url, region["id"])
+    assert split == {"", "prov", "cityA", "cityB", "countyA1"}
+    assert await answers() == compact
+    await _check_in_step(client, admin)
+
+    # a result in the new (compact) child: counted in its split parent's cells
+    await add_people(
+        client, admin, [{"external_id": "pnew", "org_unit_code": "townB1", "category": "teacher"}]
+    )
+    token = user(service_keys, region["id"], ["candidate"], sub="pnew")
+    attempts = {**region["attempts"], "pnew": await _sit(client, token, "quiz", random.Random(3))}
+    documents = await _documents(client, admin, attempts)
+    people = {**region["people"], "pnew": ("townB1", "teacher", token)}
+    view = (
+        await client.get("/v1/assessments/quiz/aggregates", params={"unit": "cityB"}, headers=analyst)
+    ).json()
+    _assert_cell(view["cell"], documents, [p for p, (u, _, _) in people.items() if u in ("cityB", "townB1")])
+    split, counted = await _rollup_units(owner_url, region["id"])
+    assert "townB1" in counted and "townB1" not in split
+    await _check_in_step(client, admin)
+
+    # the empty child deleted: countyA1 is a leaf again, compact, and answers as before
+    assert (await client.delete("/v1/org-units/townA11", headers=admin)).status_code == 204
+    split, _ = await _rollup_units(owner_url, region["id"])
+    assert "countyA1" not in split
+    now = await answers()
+    unchanged = [*range(4, 8), 10, 11, 12, 13, 14]  # countyA1's subtree and trend, cityA's drill-downs
+    assert [now[i] for i in unchanged] == [compact[i] for i in unchanged]
+    await _check_in_step(client, admin)
+
+    # townB1 moves under countyA1 (a leaf counting people): countyA1 is split, cityB (no child left) compact
+    assert (
+        await client.post("/v1/org-units/townB1/move", json={"parent_code": "countyA1"}, headers=admin)
+    ).status_code == 200
+    split, _ = await _rollup_units(owner_url, region["id"])
+    assert "countyA1" in split and "cityB" not in split
+    view = (
+        await client.get(
+            "/v1/assessments/quiz/aggregates",
+            params={"unit": "countyA1", "category": "teacher"},
+            headers=analyst,
+        )
+    ).json()
+    assert view["cell"]["suppressed"] or view["cell"]["n"] == 1
+    await _check_in_step(client, admin)
+    rebuilt = await client.post(
+        "/v1/assessments/quiz/aggregate-jobs", params={"kind": "rebuild"}, headers=admin
+    )
+    job = await _settled(client, admin, f"/v1/assessments/quiz/aggregate-jobs/{rebuilt.json()['id']}")
+    # cityB has no children left: the rebuild makes it compact (its split rows deleted), nothing else
+    written = {k: v for k, v in job["result"].items() if k.endswith(("_deleted", "_updated", "_inserted"))}
+    assert written["rollup_rows_inserted"] == written["rollup_rows_updated"] == 0, written
+    assert written["results_inserted"] == written["results_updated"] == written["results_deleted"] == 0, (
+        written
+    )
+    await _check_in_step(client, admin)
+    assert _in(region, {"cityB"}) and people["pnew"][0] == "townB1"

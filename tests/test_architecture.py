@@ -67,6 +67,7 @@ OWNERS = {
     "responses": "service/sittings/attempts.py",
     "scores": "service/results/scores.py",
     "rescorings": "service/results/rescoring.py",
+    "rescoring_batches": "service/results/rescoring.py",
     "ratings": "service/results/ratings.py",
     "rating_tasks": "service/results/ratings.py",
     "rating_corrections": "service/results/ratings.py",
@@ -103,30 +104,10 @@ FOREIGN_SQL: set[tuple[str, str]] = {
     # participation of named people and the not-started list: one query over the audience's people (their
     # units: `org_units.unit_facts`; whether they sat: `sittings.attempts.has_attempt`, `sat`)
     ("service/delivery/participation.py", "people"),
-    ("service/aggregates/rebuild.py", "assessments"),
-    ("service/aggregates/rebuild.py", "framework_versions"),
-    ("service/aggregates/rebuild.py", "org_units"),
-    ("service/aggregates/rollups.py", "attempts"),
-    ("service/aggregates/rollups.py", "org_units"),
-    ("service/aggregates/rollups.py", "people"),
-    ("service/aggregates/rollups.py", "scores"),
-    ("service/aggregates/rollups.py", "tenants"),
-    ("service/aggregates/views.py", "org_units"),
     # the training effect's reads of both assessments' results, moved from views.py with its pairs
     ("service/aggregates/paired.py", "results"),
     ("service/aggregates/views.py", "rollups"),
-    ("service/results/exports.py", "scores"),
     ("service/results/feed.py", "results"),
-    ("service/results/feed.py", "scores"),
-    ("service/results/item_stats.py", "scores"),
-    ("service/results/rescoring.py", "assessments"),
-    ("service/results/rescoring.py", "attempts"),
-    ("service/results/rescoring.py", "people"),  # who a previewed rescoring would change
-    ("service/results/scores.py", "assessments"),
-    ("service/results/scores.py", "attempts"),
-    ("service/results/scores.py", "people"),
-    ("service/results/scores.py", "rescorings"),
-    ("service/results/scores.py", "responses"),
 }
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)\b")

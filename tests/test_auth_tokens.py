@@ -6,11 +6,13 @@ The attacks build tokens by hand where PyJWT would refuse to (alg "none", HMAC w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -21,7 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm
 
-from service.auth.keys import ServiceKeys
+from service.api.app import create_app
+from service.auth.keys import ServiceKeys, ensure_keys_file, rotate_keys
+from service.config import Settings
+from tests.conftest import serving
 from tests.helpers import AUDIENCE, ISSUER, IdentityProvider, bearer, make_tenant, operator, user
 
 TENANT_ROUTE = "/v1/org-units"  # tenant_admin, author, analyst or hr_client
@@ -140,6 +145,12 @@ class IdpTenant:
 
 @pytest.fixture
 async def idp_tenant(client, service_keys, tenant) -> IdpTenant:
+    return await make_idp_tenant(client, service_keys, tenant)
+
+
+async def make_idp_tenant(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, tenant: dict[str, Any]
+) -> IdpTenant:
     idp = IdentityProvider("https://login.region-a.example")
     audience = "assess-region-a"
     await register_issuer(
@@ -466,3 +477,114 @@ def test_loaded_keys_follow_the_file_at_most_once_per_reload_interval(tmp_path):
     assert not keys.refresh(checked + 12)  # unchanged file: nothing re-read
     path.write_text("{not json")
     assert not keys.refresh(checked + 18) and keys.keys[-1].kid == new  # a broken file keeps the loaded keys
+
+
+# --- the verified-token cache: the signature once per worker, everything else on every request -------
+
+
+@pytest.fixture
+async def cached(owner_url, keys_file) -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose auth caches hold (AUTH_CACHE_SECONDS=60, as deployed; the tests' default is 0)."""
+    settings = Settings.from_env(
+        {"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "60"}
+    )
+    async with serving(create_app(settings)) as http:
+        yield http
+
+
+@pytest.fixture
+async def cached_idp(cached, service_keys) -> IdpTenant:
+    tenant = await make_tenant(cached, service_keys, "region-cached")
+    return await make_idp_tenant(cached, service_keys, tenant)
+
+
+async def test_a_cached_token_is_refused_once_its_tenant_is_suspended(cached, service_keys, cached_idp):
+    slug, tenant_id = cached_idp.tenant["slug"], cached_idp.tenant["id"]
+    idp_token = bearer(cached_idp.token())
+    admin = user(service_keys, tenant_id, ["tenant_admin"])
+    for _ in range(2):  # verified, then from the cache
+        assert (await cached.get(CANDIDATE_ROUTE, headers=idp_token)).status_code == 200
+        assert (await cached.get(TENANT_ROUTE, headers=admin)).status_code == 200
+    patched = await cached.patch(
+        f"/v1/tenants/{slug}", json={"status": "suspended"}, headers=operator(service_keys)
+    )
+    assert patched.status_code == 200, patched.text
+    for path, headers in [(CANDIDATE_ROUTE, idp_token), (TENANT_ROUTE, admin)]:
+        body = assert_problem(await cached.get(path, headers=headers), 403)
+        assert body["type"] == "urn:assess:problem:tenant-suspended", path
+
+
+async def test_a_cached_token_of_a_deactivated_person_is_refused(cached, cached_idp):
+    token = cached_idp.token()
+    for _ in range(2):
+        assert (await get_with(cached, CANDIDATE_ROUTE, token)).status_code == 200
+    patched = await cached.patch(
+        f"/v1/people/{cached_idp.person}", json={"active": False}, headers=cached_idp.tenant["admin"]
+    )
+    assert patched.status_code == 200, patched.text
+    assert_problem(await get_with(cached, CANDIDATE_ROUTE, token), 403)
+
+
+async def test_a_cached_idp_token_is_refused_once_its_issuer_is_no_longer_trusted(
+    cached, service_keys, cached_idp
+):
+    token = cached_idp.token()
+    for _ in range(2):
+        assert (await get_with(cached, CANDIDATE_ROUTE, token)).status_code == 200
+    slug = cached_idp.tenant["slug"]
+    listed = await cached.get(f"/v1/tenants/{slug}/issuers", headers=operator(service_keys))
+    (issuer,) = listed.json() if isinstance(listed.json(), list) else listed.json()["items"]
+    deleted = await cached.delete(
+        f"/v1/tenants/{slug}/issuers/{issuer['id']}", headers=operator(service_keys)
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert_invalid_token(await get_with(cached, CANDIDATE_ROUTE, token))
+
+
+async def test_a_token_signature_is_verified_once_and_the_cache_ends_at_exp(cached, service_keys):
+    tenant = await make_tenant(cached, service_keys, "region-cached")
+    verifier = cached._transport.app.state.runtime.verifier  # type: ignore[attr-defined]
+    verified = verifier._verify
+    calls = 0
+
+    async def counted(token: str):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return await verified(token)
+
+    verifier._verify = counted
+    claims = service_claims(tenant["id"], exp=int(time.time()) + 2)
+    token = sign_as_service(service_keys, claims)
+    for _ in range(3):
+        assert (await get_with(cached, TENANT_ROUTE, token)).status_code == 200
+    assert calls == 1
+    await asyncio.sleep(2.2)  # past exp: verified again (the leeway is the verifier's, never the cache's)
+    assert (await get_with(cached, TENANT_ROUTE, token)).status_code == 200
+    assert calls == 2
+
+
+async def test_a_cached_token_is_refused_once_its_signing_key_is_retired(owner_url, tmp_path):
+    keys_file = tmp_path / "signing-keys.json"
+    ensure_keys_file(keys_file)
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": owner_url,
+            "SERVICE_KEYS_FILE": str(keys_file),
+            "SERVICE_KEYS_RELOAD_SECONDS": "0",
+            "AUTH_CACHE_SECONDS": "60",
+        }
+    )
+    async with serving(create_app(settings)) as http:
+        keys = ServiceKeys.load(keys_file)
+        tenant = await make_tenant(http, keys, "region-rotating")
+        for _ in range(2):
+            assert (await http.get(TENANT_ROUTE, headers=tenant["admin"])).status_code == 200
+        rotate_keys(keys_file, keep=2)  # the old key still verifies
+        assert (await http.get("/.well-known/jwks.json")).status_code == 200  # the worker reads the file
+        assert (await http.get(TENANT_ROUTE, headers=tenant["admin"])).status_code == 200
+        rotate_keys(keys_file, keep=1)  # now it is retired
+        assert (await http.get("/.well-known/jwks.json")).status_code == 200
+        assert (
+            "unknown key id"
+            in assert_invalid_token(await http.get(TENANT_ROUTE, headers=tenant["admin"]))["detail"]
+        )

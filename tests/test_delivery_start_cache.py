@@ -148,9 +148,14 @@ async def test_a_save_is_one_statement_once_its_rules_are_held_and_refusals_stil
     deactivated meanwhile, an attempt submitted) goes the full way and is refused as before."""
     me = tenant["candidates"][0]
     attempt = (await _start(client, me))["attempt"]["id"]
+    assert attempts.cached_rules(UUID(attempt)) is not None  # the start holds them
+    attempts.forget_cached_forms()
     url = f"/v1/me/attempts/{attempt}/answers/T-SC-1"
     first = await client.put(url, json={"revision": 1, "answer": {"choice": "a"}}, headers=me)
     assert first.status_code == 200 and first.json()["applied"]  # the full way: the rules are now held
+    attempts.forget_cached_forms()
+    assert (await client.get(f"/v1/me/attempts/{attempt}", headers=me)).status_code == 200
+    assert attempts.cached_rules(UUID(attempt)) is not None  # a resume holds them too
 
     pool = await create_pool(app_url, max_size=1)
     log: list[str] = []

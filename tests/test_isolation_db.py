@@ -939,6 +939,50 @@ async def test_calibrations_are_a_tenant_table_and_published_ones_cannot_change(
     assert (row["tenant_id"], row["state"], row["result"]) == (world.b.id, "published", "{}")
 
 
+async def test_rescoring_batches_are_a_tenant_table(
+    pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
+):
+    """A rescoring's batches (issue 19): only its own tenant's context reads, changes or deletes them, and
+    no context may write a row naming another tenant."""
+    (policy,) = await owner.fetch(
+        "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'public' "
+        "AND tablename = 'rescoring_batches'"
+    )
+    assert policy["policyname"] == "tenant_isolation" and policy["cmd"] == "ALL"
+    for expression in (policy["qual"], policy["with_check"]):
+        assert "tenant_id = " in expression and "app.tenant_id" in expression, expression
+    async with tenant_transaction(pool, world.b.id) as conn:
+        assessment = await conn.fetchval(
+            "INSERT INTO assessments (code, content) VALUES ('B-RSB', '{}') RETURNING id"
+        )
+        rescoring = await conn.fetchval(
+            "INSERT INTO rescorings (assessment_id, reason, requested_by, pins) VALUES ($1, 'b', 'b', '{}') "
+            "RETURNING id",
+            assessment,
+        )
+        batch = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO rescoring_batches (id, rescoring_id, phase, number, upto_id) VALUES ($1, $2, 'commit', 0, $1)",
+            batch,
+            rescoring,
+        )
+    async with tenant_transaction(pool, world.a.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM rescoring_batches") == 0
+        assert _affected(await conn.execute("UPDATE rescoring_batches SET done = true, tally = '{}'")) == 0
+        assert _affected(await conn.execute("DELETE FROM rescoring_batches")) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # A cannot write a row naming B
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO rescoring_batches (tenant_id, id, rescoring_id, phase, number, upto_id) "
+                "VALUES ($1, $2, $3, 'commit', 1, $2)",
+                world.b.id,
+                uuid.uuid4(),
+                rescoring,
+            )
+    row = await owner.fetchrow("SELECT tenant_id, done FROM rescoring_batches WHERE id = $1", batch)
+    assert (row["tenant_id"], row["done"]) == (world.b.id, False)
+
+
 async def test_lrs_settings_and_statements_are_tenant_tables(
     pool: asyncpg.Pool, world: World, owner: asyncpg.Connection
 ):

@@ -28,10 +28,9 @@ from service.psychometrics.model import ItemParameters
 from service.psychometrics.response import PackedItems
 from service.results import calibrations, scores
 from service.results.response_matrix import dimension_credits, response_matrices
-from service.scoring.engine import ScoreDocument
 from tests import test_adaptive_delivery as cat_setup
 from tests.delivery_setup import FRAMEWORK, _l, _options, add_people, add_units, candidates, publish_framework
-from tests.helpers import make_tenant, user
+from tests.helpers import make_tenant, stored_document, stored_json, user
 from tests.test_console_marking import console_headers
 
 POOL = cat_setup.POOL
@@ -212,14 +211,7 @@ async def test_a_candidate_sees_k_pretest_items_and_score_and_theta_ignore_them(
     assert without.given == scored and without.status == "max_items"
 
     assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
-    document = msgspec.convert(
-        json.loads(
-            await owner.fetchval(
-                "SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt)
-            )
-        ),
-        ScoreDocument,
-    )
+    document = await stored_document(owner, attempt)
     assert sorted(i.item for i in document.items) == sorted(scored)
     assert sorted(i.item for i in document.pretest) == sorted(seeded)
     assert all(i.explanation.startswith("pretest, unscored") for i in document.pretest)
@@ -372,9 +364,7 @@ async def test_a_fixed_sections_unscored_item_is_shown_saved_and_kept_apart(
         )
         assert saved.status_code == 200, saved.text
     assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)).status_code == 200
-    document = json.loads(
-        await owner.fetchval("SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt))
-    )
+    document = await stored_json(owner, attempt)
     assert [i["item"] for i in document["items"]] == ["AD-0", "AD-1"]
     assert [i["item"] for i in document["pretest"]] == ["PT-0"] and document["overall"]["scaled"] == 50
 
@@ -396,3 +386,25 @@ async def test_a_calibration_of_the_adaptive_assessment_is_anchored_to_the_pinne
     assert list(anchors) == ["AK"] and anchors["AK"].calibration == str(pretest["calibration"])
     assert sorted(anchors["AK"].parameters) == sorted(POOL)
     assert anchors["AK"].parameters["AD-3"] == _parameters("AD-3")
+
+
+async def test_a_rescoring_may_pin_adaptive_and_pretest_items(
+    client: httpx.AsyncClient, pretest: dict[str, Any]
+):
+    """A rescoring's pins name any item a candidate may have answered: an adaptive section's items and its
+    pretest items too (they were refused as 'not in this assessment')."""
+    admin = pretest["admin"]
+    adaptive, seeded = next(iter(POOL)), next(iter(PRETEST))
+    started = await client.post(
+        "/v1/assessments/cat/rescorings",
+        json={"reason": "pins of adaptive and pretest items", "items": {adaptive: 1, seeded: 1}},
+        headers=admin,
+    )
+    assert started.status_code == 202, started.text
+    assert started.json()["pins"]["items"] == {adaptive: 1, seeded: 1}
+    unknown = await client.post(
+        "/v1/assessments/cat/rescorings", json={"reason": "no such item", "items": {"NOPE": 1}}, headers=admin
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["pointer"] == "/items/NOPE", (
+        unknown.text
+    )

@@ -207,6 +207,75 @@ async def test_a_submission_racing_a_rescoring_commit_is_scored_with_the_new_key
     assert (current["current"], item["version"], item["earned"]) == (True, 2, 1.0)
 
 
+async def test_a_submission_does_not_wait_for_an_open_rescoring_batch(client, sat, owner, monkeypatch):
+    """Issue 19 goal 4, the interleaving stepped by hand: a commit's batch has stored its documents (and
+    its progress, its webhook rows...) and is held before its rollups move, its transaction open. A
+    candidate of the same assessment submits meanwhile: nothing the batch holds makes the submission
+    wait (no lock request of the database is left waiting while it runs, and it completes while the
+    batch is held). Then the batch commits: every score current once, the aggregates in step with a
+    recount (nothing lost or doubled). Before, a batch moved the rollups (the tenant's row, every
+    ancestor's) right after storing and held them to its commit, and submissions queued behind it."""
+    from service import pipeline
+    from tests.test_aggregates_flow import _check_in_step
+
+    admin = sat["admin"]
+    await _new_version(client, admin, key={"correct": "b"})
+    url, _ = await _rescore(
+        client, admin, {"reason": "T-SC-1 was keyed c; b is right", "items": {"T-SC-1": 2}}
+    )
+    late = sat["candidates"][3]
+    attempt = (await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=late)).json()[
+        "attempt"
+    ]["id"]
+    await client.put(
+        f"/v1/me/attempts/{attempt}/answers/T-SC-1",
+        json={"revision": 1, "answer": {"choice": "b"}},
+        headers=late,
+    )
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_batch(ids, scored_by):  # type: ignore[no-untyped-def]
+        if scored_by.startswith("rescoring:") and not held.is_set():
+            held.set()
+            await release.wait()
+
+    monkeypatch.setattr(pipeline, "before_rollups", hold_the_batch)
+    commit = asyncio.create_task(client.post(f"{url}/commit", headers=admin))  # its job runs in this loop
+    await asyncio.wait_for(held.wait(), 30)  # the batch's transaction is open, its documents stored
+    writing = await owner.fetch(
+        """SELECT l.relation::regclass::text AS relation FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+           WHERE a.datname = current_database() AND l.locktype = 'relation'
+             AND l.relation IN ('rollups'::regclass, 'results'::regclass) AND l.mode = 'RowExclusiveLock'"""
+    )
+    assert writing == []  # it has written neither rollups nor results yet
+    submit = asyncio.create_task(client.post(f"/v1/me/attempts/{attempt}/submit", headers=late))
+    # any lock request left waiting, but the job's own heartbeat (it renews the lease on the job's row,
+    # which the batch holds: `Job.fence`)
+    waiting = """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                 WHERE NOT l.granted AND a.query NOT LIKE 'UPDATE jobs SET lease_expires_at%'"""
+    for _ in range(3000):
+        if submit.done():
+            break
+        assert await owner.fetchval(waiting) == 0, "the submission waits for the rescoring batch"
+        await asyncio.sleep(0.01)
+    assert (await asyncio.wait_for(submit, 1)).status_code == 200
+    assert not release.is_set()  # it completed while the batch was held
+    release.set()
+    assert (await commit).status_code == 202
+    done = await _settled(client, admin, url)
+    assert (done["status"], done["total"], done["processed"]) == ("done", 3, 3)
+
+    currents = await owner.fetch(
+        "SELECT attempt_id, count(*) AS n FROM scores WHERE current GROUP BY attempt_id ORDER BY attempt_id"
+    )
+    assert sorted(str(r["attempt_id"]) for r in currents) == sorted([*sat["attempts"], attempt])
+    assert {r["n"] for r in currents} == {1}
+    [current, *_] = await _history(client, admin, attempt)
+    item = next(i for i in current["document"]["items"] if i["item"] == "T-SC-1")
+    assert (item["version"], item["earned"]) == (2, 1.0)  # the submission scored with the new key
+    await _check_in_step(client, admin)  # results and rollups as a recount has them
+
+
 async def test_a_rescoring_that_moves_no_credit_still_names_the_versions_it_applied(client, sat):
     admin = sat["admin"]
     await _new_version(client, admin, stem={"zh-CN": "单选（修订）", "en": "Single (revised)"})

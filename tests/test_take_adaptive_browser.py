@@ -28,6 +28,7 @@ from service.config import Settings
 from service.demo import DEMO_CANDIDATE
 from tests import browser
 from tests.delivery_setup import FRAMEWORK, ITEMS, _l, publish_assessment
+from tests.helpers import stored_json
 from tests.test_adaptive_delivery import POOL, _item, _result
 from tests.test_console_browser import _axe
 from tests.test_take_browser import (  # noqa: F401  (fixtures)
@@ -298,12 +299,10 @@ async def test_an_adaptive_section_in_the_client(
     assert all(dict(rows)[ref] == 1 for ref in adaptive_refs)  # each confirmed once, never replaced
     conn = await asyncpg.connect(owner_url)
     try:
-        document = await conn.fetchval(
-            "SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt_id)
-        )
+        document = await stored_json(conn, attempt_id)
     finally:
         await conn.close()
-    scored = {item["item"] for item in json.loads(document)["items"]}
+    scored = {item["item"] for item in document["items"]}
     assert scored == set(FIXED_BEFORE + FIXED_AFTER + adaptive_refs)
     phone.assert_offline()
     assert not [e for e in phone.console_errors if "Failed to load resource" not in e], phone.console_errors
@@ -361,15 +360,14 @@ async def test_the_deadline_in_an_adaptive_section_submits_what_the_server_has(
     assert set(stored) == {*FIXED_BEFORE, first} and second not in stored
     conn = await asyncpg.connect(owner_url)
     try:
-        row = await conn.fetchrow(
-            "SELECT t.submitted_by, s.document FROM attempts t JOIN scores s ON s.attempt_id = t.id AND s.current "
-            "WHERE t.id = $1",
-            UUID(attempt_id),
+        submitted_by = await conn.fetchval(
+            "SELECT submitted_by FROM attempts WHERE id = $1", UUID(attempt_id)
         )
+        document = await stored_json(conn, attempt_id)
     finally:
         await conn.close()
-    assert row["submitted_by"] == "deadline"
-    scored = {item["item"] for item in json.loads(row["document"])["items"]}
+    assert submitted_by == "deadline"
+    scored = {item["item"] for item in document["items"]}
     # the fixed form whole (its unanswered item at no credit), of the adaptive section the answered item only
     assert scored == {*FIXED_BEFORE, *FIXED_AFTER, first}
     phone.assert_offline()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,7 +26,7 @@ from service.xapi import dispatcher, statements
 from tests.conftest import serving
 from tests.delivery_setup import ITEMS, delivery_tenant
 from tests.harness import app_for
-from tests.helpers import all_pages, make_tenant, user
+from tests.helpers import all_pages, make_tenant, stored_json, user
 from tests.lrs import Ralph, ralph, ralph_env  # noqa: F401  (fixtures)
 
 CLOSED_ITEMS = [{"code": item["code"]} for item in ITEMS if item["type"] != "open_response"]
@@ -152,10 +151,7 @@ async def test_an_attempt_reaches_the_lrs_as_valid_statements_and_a_redelivery_a
 
 
 async def score_document(owner: asyncpg.Connection, attempt: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        await owner.fetchval("SELECT document FROM scores WHERE attempt_id = $1 AND current", UUID(attempt))
-    )
-    return document
+    return await stored_json(owner, attempt)
 
 
 async def test_a_rescoring_voids_the_scored_statements_it_replaces(

@@ -20,13 +20,15 @@ import msgspec
 from service.aggregates import paired, rollups
 from service.aggregates.rollups import _COUNTED, ALL_CATEGORIES, ALL_WEEKS, OVERALL, ROOT, lock_assessment
 from service.aggregates.stats import BINS
-from service.assessments.assessments import id_by_code
+from service.assessments.assessments import assessment_facts, id_by_code
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, NotFound
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.rubrics import frameworks
+from service.tenancy import org_units
 
 WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
 
@@ -35,8 +37,7 @@ def _results_sql(target: str) -> str:
     return f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
                           level_ranks)
-    WITH lv AS MATERIALIZED (SELECT DISTINCT v.content_hash AS hash, x.l->>'code' AS code, (x.o - 1)::smallint AS rank
-                FROM framework_versions v CROSS JOIN jsonb_array_elements(v.content->'levels') WITH ORDINALITY AS x(l, o)),
+    WITH lv AS MATERIALIZED ({frameworks.level_ranks()}),
          counted AS ({_COUNTED} AND t.assessment_id = $1
                      ORDER BY t.assessment_id, t.person_id, t.number DESC)
     SELECT c.assessment_id, c.person_id, c.attempt_id, c.unit_id, c.category, c.week,
@@ -58,7 +59,8 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     a level's rows group its own units' people (each once, at the unit they were placed in) with
     the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
     instead of one row per person, ancestor, measure and split. Each level's rows are then made
-    rollup rows, a dense histogram each. Temporary tables, dropped at commit; no ANALYZE of them
+    rollup rows, a dense histogram each: a whole row per unit and measure, and rows per category and
+    week for the split units only (the tenant and the units with children; `rollups`). Temporary tables, dropped at commit; no ANALYZE of them
     (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
@@ -66,7 +68,8 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             SELECT id, cardinality(parts) AS depth,
                    CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
                         ELSE '{ROOT}'::uuid END AS parent_id
-            FROM (SELECT id, string_to_array(trim(BOTH '/' FROM path), '/') AS parts FROM org_units) u"""
+            FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
+                  FROM {org_units.unit_paths()} p) u"""
     )
     depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
     levels: list[str] = []
@@ -94,6 +97,12 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
         levels.append(level)
+    # the units that are split (per-(category, week) rows): the tenant and every unit with children
+    await conn.execute(
+        f"""DROP TABLE IF EXISTS pg_temp.rollup_split;
+            CREATE TEMP TABLE rollup_split ON COMMIT DROP AS
+            SELECT DISTINCT parent_id AS id FROM rollup_units UNION SELECT '{ROOT}'::uuid"""
+    )
     key = "assessment_id, unit_id, measure, category, week"
     # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
     both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
@@ -103,7 +112,8 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
                 SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
                 FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
-                      FROM {level} GROUP BY unit_id, measure, category, week
+                      FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
+                      GROUP BY unit_id, measure, category, week
                       UNION ALL
                       SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
                              sum(t), sum(tq), {both}
@@ -209,7 +219,9 @@ _SELECT = (
                     j.created_at, j.finished_at, """
     + queue.LEASE_COLUMNS
     + """
-             FROM aggregate_jobs j JOIN assessments a ON a.tenant_id = j.tenant_id AND a.id = j.assessment_id"""
+             FROM aggregate_jobs j CROSS JOIN LATERAL """
+    + assessment_facts("j.tenant_id", "j.assessment_id")
+    + " a"
     + queue.join("j")
 )
 

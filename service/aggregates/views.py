@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.aggregates import paired
+from service.aggregates import paired, rollups
 from service.aggregates.effect import Gain, gain, theta_gain
 from service.aggregates.privacy import month_of, months_of, suppress
 from service.aggregates.rollups import ALL_CATEGORIES, OVERALL, ROOT, ancestors
@@ -31,7 +31,7 @@ from service.i18n import msg
 from service.results import calibrations
 from service.results.scores import current_abilities, pins_in_force
 from service.rubrics import frameworks
-from service.tenancy import tenants
+from service.tenancy import org_units, tenants
 from service.tenancy.tree import subtree_range
 
 DIRECT = "direct"  # the people placed in a unit itself, not in any of its child units
@@ -113,8 +113,11 @@ class _Scope:
         children: dict[UUID, list[UUID]],
         counts: dict[UUID, dict[tuple[str, date], int]],
         k: int,
+        compact: dict[UUID, str] | None = None,
     ) -> None:
         self.path = path
+        # compact units (rollups: no per-(category, week) rows) and their paths: read from their results
+        self.compact = compact or {}
         self.children = {node: sorted(kids, key=str) for node, kids in children.items()}
         self.parent = {child: node for node, kids in children.items() for child in kids}
         self.counts = counts
@@ -253,41 +256,44 @@ async def _scope(
     conn: asyncpg.Connection, assessment_id: UUID, unit_code: str | None
 ) -> tuple[_Scope, _Unit, dict[UUID, _Unit]]:
     if unit_code is None:
-        unit, path = _Unit(ROOT, None, None), [ROOT]
+        unit, path, paths = _Unit(ROOT, None, None), [ROOT], {}
     else:
-        row = await conn.fetchrow("SELECT id, code, name, path FROM org_units WHERE code = $1", unit_code)
+        row = await org_units.unit_by_code(conn, unit_code)
         if row is None:
             raise Unprocessable(
                 msg("no such org unit"),
                 [FieldError(msg("no org unit '{code}'", code=unit_code), parameter="unit")],
             )
         unit = _Unit(row["id"], row["code"], row["name"])
-        path = [ROOT] + [UUID(part) for part in row["path"].strip("/").split("/")]
-    rows = await conn.fetch(
-        """SELECT id, code, name, coalesce(parent_id, $2) AS parent_id FROM org_units
-           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""",
-        path,
-        ROOT,
-    )
+        parts = row["path"].strip("/").split("/")
+        path = [ROOT] + [UUID(part) for part in parts]
+        paths = {UUID(part): "/" + "/".join(parts[: i + 1]) + "/" for i, part in enumerate(parts)}
+    rows = await org_units.children_of_any(conn, path, ROOT)
     children: dict[UUID, list[UUID]] = {node: [] for node in path}
     units = {unit.id: unit}
     for row in rows:
         children[row["parent_id"]].append(row["id"])
         units[row["id"]] = _Unit(row["id"], row["code"], row["name"])
+        paths[row["id"]] = row["path"]
     counts: dict[UUID, dict[tuple[str, date], int]] = {}
     wanted = list({*path, *(c for kids in children.values() for c in kids)})
+    counting = set()  # the units whose whole row counts people
     for row in await conn.fetch(
         """SELECT unit_id, category, week, n FROM rollups
-               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0
-                 AND category <> $4""",
+               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0""",
         assessment_id,
         OVERALL,
         wanted,
-        ALL_CATEGORIES,
     ):
-        counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
+        if row["category"] == ALL_CATEGORIES:
+            counting.add(row["unit_id"])
+        else:
+            counts.setdefault(row["unit_id"], {})[(row["category"], row["week"])] = row["n"]
+    # a compact unit's cells: its subtree's results, counted
+    compact = {u: paths[u] for u in counting if u not in counts and u != ROOT}
+    counts.update(await rollups.compact_counts(conn, assessment_id, compact))
     k = await tenants.min_group_size(conn)
-    return _Scope(path, children, counts, k), unit, units
+    return _Scope(path, children, counts, k, compact), unit, units
 
 
 async def _tallies(
@@ -298,11 +304,33 @@ async def _tallies(
     weeks: Weeks,
     *,
     by_week: bool = False,
+    compact: dict[UUID, str] | None = None,
 ) -> dict[UUID, dict[str, dict[date, Tally]]]:
     """Per unit, measure and week: the rows' tallies (categories added up). Unfiltered and not
-    by week: the all-categories, all-weeks rows alone."""
+    by week: the all-categories, all-weeks rows alone. A compact unit's (`compact`: the compact
+    units' paths) per-week tallies are summed from its subtree's results."""
     out: dict[UUID, dict[str, dict[date, Tally]]] = {unit: {} for unit in units}
     whole = category is None and weeks is None and not by_week
+    if not whole and compact and any(unit in compact for unit in units):
+        people = await rollups.compact_results(
+            conn, assessment_id, {unit: compact[unit] for unit in units if unit in compact}
+        )
+        for unit, results in people.items():
+            for result in results:
+                if (category is not None and result["category"] != category) or (
+                    weeks is not None and result["week"] not in weeks
+                ):
+                    continue
+                for measure, scaled, rank in zip(
+                    result["measures"], result["scaled"], result["level_ranks"], strict=True
+                ):
+                    weekly = out[unit].setdefault(measure, {})
+                    tally = Tally.of(scaled, rank)
+                    if result["week"] in weekly:
+                        weekly[result["week"]].add(tally)
+                    else:
+                        weekly[result["week"]] = tally
+        units = [unit for unit in units if unit not in compact]
     for row in await conn.fetch(
         """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
                WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[])
@@ -411,7 +439,11 @@ async def subtree(
     tallies = (
         {}
         if hidden
-        else _sum_weeks((await _tallies(conn, assessment.id, [target.id], category, weeks))[target.id])
+        else _sum_weeks(
+            (await _tallies(conn, assessment.id, [target.id], category, weeks, compact=scope.compact))[
+                target.id
+            ]
+        )
     )
     return AggregateView(
         code,
@@ -436,7 +468,7 @@ async def drill_down(
     scope, target, units = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until, category)
     kids = scope.children.get(target.id, [])
-    rows = await _tallies(conn, assessment.id, [target.id, *kids], category, weeks)
+    rows = await _tallies(conn, assessment.id, [target.id, *kids], category, weeks, compact=scope.compact)
     parent_tallies = _sum_weeks(rows.get(target.id, {}))
     parent = _cell(
         target,
@@ -489,7 +521,9 @@ async def trend(
     scope, target, _ = await _scope(conn, assessment.id, unit)
     weeks = _weeks(scope, since, until)
     chosen = scope.weeks if weeks is None else sorted(weeks)
-    rows = (await _tallies(conn, assessment.id, [target.id], category, None, by_week=True))[target.id]
+    rows = (
+        await _tallies(conn, assessment.id, [target.id], category, None, by_week=True, compact=scope.compact)
+    )[target.id]
     buckets: dict[date, list[date]] = {}
     for week in chosen:
         buckets.setdefault(month_of(week) if interval == "month" else week, []).append(week)
@@ -597,7 +631,7 @@ async def training_effect(
     k = await tenants.min_group_size(conn)
     path, unit_id = None, ROOT
     if unit is not None:
-        found = await conn.fetchrow("SELECT id, path FROM org_units WHERE code = $1", unit)
+        found = await org_units.unit_by_code(conn, unit)
         if found is None:
             raise Unprocessable(
                 msg("no such org unit"),

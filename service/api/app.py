@@ -25,7 +25,7 @@ from service import __version__, i18n
 from service.api import observability, public
 from service.api.aggregates import AggregateController
 from service.api.assessments import AssessmentController
-from service.api.auth import authenticate
+from service.api.auth import authenticate, guards_see_their_handler
 from service.api.body import decode_strictly
 from service.api.clients import ClientController
 from service.api.credentials import (
@@ -121,7 +121,7 @@ async def _connect(settings: Settings) -> asyncpg.Pool:
 
 
 async def authenticate_and_limit(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """The app-wide guards as one: Litestar copies the route handler for every guard it runs."""
+    """The app-wide guards as one (one call per request; see `guards_see_their_handler`)."""
     await authenticate(connection, handler)
     await rate_limit(connection, handler)
 
@@ -258,7 +258,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *take_client,
         ],
         lifespan=[_lifespan(settings)],
-        middleware=[observability.prometheus.middleware],
+        middleware=[observability.request_metrics],
         compression_config=COMPRESSION,
         guards=[authenticate_and_limit],
         before_request=decode_strictly,
@@ -293,6 +293,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, around Litestar's own exception handling: router 404/405s and errors raised
     # before a route runs still get a request id and an access-log line.
     app.asgi_handler = observability.access_log_middleware(app.asgi_handler)
+    guards_see_their_handler(app)
     install_limiter(
         app,
         RateLimiter(settings.client_rate_per_second, settings.client_rate_burst),

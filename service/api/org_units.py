@@ -143,7 +143,7 @@ class OrgUnitController(Controller):
         summary="Create an org unit (a root, or under parent_code)",
     )
     async def create_org_unit(self, conn: Conn, data: JSONBody[OrgUnitCreate]) -> OrgUnit:
-        return await org_units.create_org_unit(conn, data)
+        return await pipeline.create_org_unit(conn, data)
 
     @post(
         "/import",

@@ -386,10 +386,11 @@ async def list_accommodations(
 def assessment_facts(tenant: str, assessment: str) -> str:
     """SQL for a LATERAL sub-query of one row: what a candidate's reads of an attempt need of its
     assessment (`tenant`, `assessment`: the SQL of the tenant's and the assessment's ids): `code`,
-    `title`, `instructions`, `adaptive` (whether a section is adaptive) and the whole `content`. A
-    sub-query so simple that the planner joins it as it would the table: one read stays one query."""
+    `title`, `instructions`, `adaptive` (whether a section is adaptive), the whole `content` and
+    `closed_at`. A sub-query so simple that the planner joins it as it would the table: one read
+    stays one query."""
     return f"""(SELECT o.code, o.content->'title' AS title, o.content->'instructions' AS instructions,
-                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content
+                jsonb_path_exists(o.content, '$.sections[*].adaptive') AS adaptive, o.content, o.closed_at
          FROM assessments o WHERE o.tenant_id = {tenant} AND o.id = {assessment})"""
 
 
@@ -401,6 +402,14 @@ def id_of_code(code: str) -> str:
 async def id_by_code(conn: asyncpg.Connection, code: str) -> UUID | None:
     """The assessment's id, None if there is no assessment with this code."""
     return await conn.fetchval("SELECT id FROM assessments WHERE code = $1", code)
+
+
+async def contents_as_text(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
+    """The content of these assessments as JSON text, by id (decoded by the caller into its own type)."""
+    rows = await conn.fetch(
+        "SELECT id, content::text AS content FROM assessments WHERE id = ANY($1::uuid[])", ids
+    )
+    return {row["id"]: row["content"] for row in rows}
 
 
 async def codes_by_id(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:

@@ -74,15 +74,6 @@ class IssuerDirectory:
     def forget_client(self, client_id: UUID) -> None:
         self._clients.discard(client_id)
 
-    def fresh_for(self, tenant_id: UUID | None, client_id: UUID | None) -> float:
-        """How much longer what is cached about this tenant (and client) stays in use: a verified
-        token may be remembered no longer, or a revocation seen at the end of one cache period could
-        be acted on only at the end of the next (2 x AUTH_CACHE_SECONDS)."""
-        remaining = self._tenants.remaining(tenant_id) if tenant_id is not None else float("inf")
-        if client_id is not None:
-            remaining = min(remaining, self._clients.remaining(client_id))
-        return remaining
-
     async def client_tenant(self, client_id: UUID) -> UUID | None:
         """The tenant of a service client that is not revoked; None for a revoked or unknown client."""
         cached = self._clients.get(client_id)

@@ -7,22 +7,27 @@ already hold; `exp`, `iss`, `aud` and `sub` are required.
 
 A service client's token (kind "client") also names its grant in `scope`, and is refused as soon
 as the verifier learns the client was revoked: the client's status is looked up (and cached for
-AUTH_CACHE_SECONDS, like a tenant's) on every verification that is not a cache hit, and
-`forget_client` drops both caches on the worker that revoked it. Other workers notice within
-AUTH_CACHE_SECONDS; the token itself lives CLIENT_TOKEN_SECONDS at most.
+AUTH_CACHE_SECONDS, like a tenant's) on every request, and `forget_client` drops it on the worker
+that revoked it. Other workers notice within AUTH_CACHE_SECONDS; the token itself lives
+CLIENT_TOKEN_SECONDS at most.
+
+A token's signature and claims are verified once per worker (`TokenVerifier.verify`: cached until the
+token's `exp`, under the SHA-256 of the token); what else it relied on is checked on every request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from typing import Any
 from uuid import UUID
 
 import jwt
+import msgspec
 
 from service.auth.directory import IssuerDirectory, IssuerRegistration
-from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys
+from service.auth.keys import SIGNING_ALGORITHM, ServiceKeys, SigningKey
 from service.auth.principal import ALL_ROLES, CLIENT_SCOPES, HR_CLIENT, OPERATOR, TENANT_ROLES, Principal
 from service.i18n import msg
 from service.tenancy.issuers import ASYMMETRIC_ALGORITHMS
@@ -51,6 +56,16 @@ def _key_algorithm(key: jwt.PyJWK) -> str:
     return _DEFAULT_ALG.get((key.key_type, key._jwk_data.get("crv")), "RS256")
 
 
+class _Verified(msgspec.Struct, frozen=True, gc=False):
+    """A token whose signature and claims were verified, and what that relied on besides the token."""
+
+    principal: Principal
+    signed_by: object  # the key object that verified it (a SigningKey, or the issuer's PyJWK)
+    kid: str | None
+    registration: IssuerRegistration | None  # the trusted issuer of a tenant IdP's token
+    audiences: tuple[str, ...] = ()  # a tenant IdP's token's `aud`, which picked its registration
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -66,35 +81,71 @@ class TokenVerifier:
         self.keys, self.directory = keys, directory
         self.issuer, self.audience = issuer, audience
         self.leeway, self.cache_seconds, self.cache_size = leeway_seconds, cache_seconds, cache_size
-        # A client sends the same token for every answer of an attempt: verify it once.
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        # A client sends the same token for every answer of an attempt: its signature is verified once
+        # per worker. Keyed by the SHA-256 of the token (not the token: 32 bytes an entry), least
+        # recently used first, kept until the token's `exp` (never later: no leeway here).
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
-        now = time.time()
-        hit = self._verified.get(token)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        principal = await self._verify(token)
+        """The token's principal. Once a token has verified, this worker checks its signature no more,
+        but on every request still everything else it relied on, from the directory's caches: the key
+        that verified it is still held (a key retired from the file, or dropped by the issuer or from
+        its registration, is refused as soon as this worker stops holding it, as before), the issuer's
+        registration is unchanged (so are the roles it grants), the tenant is active and a client is
+        not revoked. So a suspension or revocation is acted on within AUTH_CACHE_SECONDS of its commit
+        on every worker and at once on the worker that made it, exactly as without this cache, and
+        the cache never outlives the token. A deactivated person is not a token matter: the database
+        refuses them on each request (`person_for_sign_in`, `save_answer`)."""
+        key = hashlib.sha256(token.encode()).digest()
+        hit = self._verified.get(key)
+        if hit is not None:
+            if hit.principal.expires_at > time.time() and await self._still_holds(hit):
+                self._verified.move_to_end(key)
+                return hit.principal
+            del self._verified[key]
+        verified = await self._verify(token)
         if len(self._verified) >= self.cache_size:
             self._verified.popitem(last=False)
-        # Remembered no longer than the tenant's and client's cached status it relied on: a revocation
-        # or suspension is then acted on within AUTH_CACHE_SECONDS of its commit, on every worker.
-        fresh = self.directory.fresh_for(
-            principal.tenant_id, UUID(principal.subject) if principal.kind == "client" else None
-        )
-        self._verified[token] = (min(principal.expires_at, now + self.cache_seconds, now + fresh), principal)
-        return principal
+        self._verified[key] = verified
+        return verified.principal
+
+    async def _still_holds(self, hit: _Verified) -> bool:
+        """What a verified token relied on, besides its signature and claims, still holds (False: verify
+        it again, which refuses it with the right error, or verifies it anew)."""
+        principal = hit.principal
+        registration = hit.registration
+        if registration is None:  # the service's own token
+            if hit.kid is None or self.keys.by_kid.get(hit.kid) is not hit.signed_by:
+                return False
+        else:
+            registrations = await self.directory.registrations(principal.issuer)
+            if [r for r in registrations if r.registered.audience in hit.audiences] != [registration]:
+                return False
+            # registered keys are part of the registration; fetched ones must still be published
+            if registration.registered.jwks is None:
+                jwk = getattr(hit.signed_by, "_jwk_data", None)
+                if not any(k._jwk_data == jwk for k in await self.directory.keys_for(registration)):
+                    return False
+        if principal.tenant_id is None:
+            return True  # the operator
+        if await self.directory.tenant_status(principal.tenant_id) != "active":
+            return False
+        if principal.kind == "client":
+            return await self.directory.client_tenant(UUID(principal.subject)) == principal.tenant_id
+        return True
 
     def forget_client(self, client_id: UUID) -> None:
         """A client was revoked here: its tokens are refused from this worker's next request on."""
         self.directory.forget_client(client_id)
         subject = str(client_id)
         for token in [
-            t for t, (_, p) in self._verified.items() if p.kind == "client" and p.subject == subject
+            t
+            for t, v in self._verified.items()
+            if v.principal.kind == "client" and v.principal.subject == subject
         ]:
             del self._verified[token]
 
-    async def _verify(self, token: str) -> Principal:
+    async def _verify(self, token: str) -> _Verified:
         if len(token) > _MAX_TOKEN_BYTES:
             raise InvalidToken(msg("token too large"))
         try:
@@ -142,10 +193,13 @@ class TokenVerifier:
         if status != "active":
             raise TenantSuspended(str(tenant_id))
 
-    async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> Principal:
+    async def _verify_service_token(self, token: str, header: dict[str, Any], kid: str | None) -> _Verified:
         key = self.keys.find(kid) if kid else None
         if key is None:
             raise InvalidToken(msg("unknown key id"))
+        return _Verified(await self._service_principal(token, header, key), key, kid, None)
+
+    async def _service_principal(self, token: str, header: dict[str, Any], key: SigningKey) -> Principal:
         if header.get("typ") != "at+jwt":
             raise InvalidToken(msg("not an access token"))
         claims = self._decode(
@@ -191,7 +245,7 @@ class TokenVerifier:
 
     async def _verify_tenant_token(
         self, token: str, issuer: str, aud: Any, algorithm: str, kid: str | None
-    ) -> Principal:
+    ) -> _Verified:
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         matches = [
             r for r in await self.directory.registrations(issuer) if r.registered.audience in audiences
@@ -221,7 +275,7 @@ class TokenVerifier:
                 )
             )
         await self._check_tenant(registration.tenant_id)
-        return Principal(
+        principal = Principal(
             "user",
             subject,
             self._roles(registration, claims),
@@ -229,6 +283,7 @@ class TokenVerifier:
             issuer,
             float(claims["exp"]),
         )
+        return _Verified(principal, key, kid, registration, tuple(audiences))
 
     async def _select_key(self, registration: IssuerRegistration, kid: str | None) -> jwt.PyJWK:
         keys = await self.directory.keys_for(registration)

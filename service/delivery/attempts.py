@@ -415,6 +415,7 @@ async def start(
     if adaptive.has_adaptive(content):  # the first item of each adaptive section, replayed
         return await _state(conn, person, summary.id, locale), True
     items = await published.views(conn, assessment.tenant_id, form, locale)
+    _hold_rules((assessment.tenant_id, person.external_id, summary.id), items)
     return _assembled(summary, content.title, content.instructions, items, [], locale), True
 
 
@@ -482,6 +483,7 @@ async def _state(
         for r in await sittings.saved_answers(conn, attempt_id)
     ]
     if not is_adaptive:
+        _hold_rules((tenant_id, person.external_id, attempt_id), items)
         return _assembled(summary, title, instructions, items, answers, locale)
     sections, paths = await _adaptive_paths(conn, person, attempt_id)
     return _assembled(
@@ -542,6 +544,18 @@ def forget_cached_forms() -> None:
     _forms.clear()
     _adaptive_attempts.clear()
     published.forget()
+
+
+def _hold_rules(key: tuple[UUID, str, UUID], items: list[FrozenItem]) -> None:
+    """A start or resume of an attempt without adaptive sections, which just read its whole form (its
+    views in any language: an answer rule reads no text), holds its answer rules, so that the
+    candidate's first save on this worker is already one round trip (`save_at_once`); before, each
+    attempt's first save on each worker read and decoded the form again in a tenant transaction."""
+    if key not in _views:
+        _views[key] = _shared({item.view.ref: answer_rule(item.view) for item in items})
+        if len(_views) > _VIEWS_MAX:
+            _views.popitem(last=False)
+    _held_adaptive(key, False)
 
 
 async def _views_of(

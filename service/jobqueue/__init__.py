@@ -26,6 +26,10 @@ when its request committed. Then:
   start (each kind is written to resume or restart: a rescoring commit skips what it already
   rescored), up to JOB_MAX_ATTEMPTS claims, after which the job reads `failed` and can be retried
   (a rescoring committed again, the others started again).
+- A job may be split into jobs of its own: a rescoring's preview or commit plans batch jobs
+  (`rescoring_batch`) that its own job runs one after another and other workers' polls may take
+  (`service.jobs.runner.BATCHES_PER_WORKER`); each batch is one fenced transaction that does its work,
+  marks itself done and completes its job, so a batch claimed twice does its work once.
 - A worker shutting down gracefully hands its jobs back (queued again) for another to claim at once.
 
 ASSESS_TEST_JOB_PAUSE_SECONDS (tests only) makes every job pause after its claim and between

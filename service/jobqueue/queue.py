@@ -23,7 +23,15 @@ def join(alias: str) -> str:
     return f" LEFT JOIN jobs jb ON jb.tenant_id = {alias}.tenant_id AND jb.id = {alias}.id"
 
 
-Kind = Literal["rescoring", "item_statistics", "aggregates", "score_export", "calibration", "training_effect"]
+Kind = Literal[
+    "rescoring",
+    "rescoring_batch",
+    "item_statistics",
+    "aggregates",
+    "score_export",
+    "calibration",
+    "training_effect",
+]
 
 
 class Claimed(msgspec.Struct, frozen=True):
@@ -47,6 +55,15 @@ async def enqueue(conn: asyncpg.Connection, kind: Kind, job_id: UUID) -> None:
     )
 
 
+async def enqueue_now(conn: asyncpg.Connection, kind: Kind, job_ids: list[UUID]) -> None:
+    """New jobs that no request launches (a rescoring's batches): claimable by any worker at once."""
+    await conn.execute(
+        "INSERT INTO jobs (id, kind) SELECT unnest($1::uuid[]), $2 ORDER BY 1",
+        job_ids,
+        kind,
+    )
+
+
 async def due_tenants(pool: asyncpg.Pool) -> list[UUID]:
     async with dispatcher_transaction(pool) as conn:
         rows = await conn.fetch(f"SELECT DISTINCT tenant_id FROM jobs WHERE {_CLAIMABLE}")
@@ -58,21 +75,32 @@ _CLAIMABLE = """(state IN ('queued', 'running') AND (lease_expires_at IS NULL OR
 
 
 async def claim(
-    conn: asyncpg.Connection, owner: str, lease_seconds: float, max_attempts: int, job_id: UUID | None = None
+    conn: asyncpg.Connection,
+    owner: str,
+    lease_seconds: float,
+    max_attempts: int,
+    job_id: UUID | None = None,
+    *,
+    among: list[UUID] | None = None,
+    not_of: list[Kind] | None = None,
 ) -> Claimed | None:
-    """One claimable job of the tenant, or this one (its launcher claims it while queued)."""
+    """One claimable job of the tenant, or this one (its launcher claims it while queued); or one of
+    `among` (a rescoring's batches, which its own job runs too); none of the kinds `not_of`."""
     row = await conn.fetchrow(
         f"""UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,
                    lease_expires_at = clock_timestamp() + make_interval(secs => $2), heartbeat_at = now(),
                    started_at = coalesce(started_at, now())
             WHERE id = (SELECT id FROM jobs WHERE ({_CLAIMABLE} OR (state = 'queued' AND id = $4)) AND attempts < $3
-                          AND ($4::uuid IS NULL OR id = $4)
-                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                          AND ($4::uuid IS NULL OR id = $4) AND ($5::uuid[] IS NULL OR id = ANY($5::uuid[]))
+                          AND NOT (kind = ANY($6::text[]))
+                        ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id, kind, attempts, lease_owner AS owner""",
         owner,
         lease_seconds,
         max_attempts,
         job_id,
+        among,
+        list(not_of or []),
     )
     return msgspec.convert(dict(row), Claimed) if row else None
 

@@ -24,6 +24,7 @@ class Kind(msgspec.Struct, frozen=True):
 
 KINDS: dict[str, Kind] = {
     "rescoring": Kind(partial(rescoring.run, store=pipeline.store), rescoring.mark_failed),
+    "rescoring_batch": Kind(partial(rescoring.run_batch, store=pipeline.store), rescoring.mark_batch_failed),
     "item_statistics": Kind(item_stats.run, item_stats.mark_failed),
     "aggregates": Kind(rebuild.run, rebuild.mark_failed),
     "score_export": Kind(exports.run, exports.mark_failed),

@@ -23,6 +23,11 @@ log = logging.getLogger("assess.jobs")
 # Jobs one poll claims per tenant at most: a dead worker's jobs are taken over in one pass, and a poll
 # still cannot take a whole backlog into one worker.
 CLAIMS_PER_POLL = 8
+# A rescoring's batches (CPU-bound: the engine) this worker takes from the queue at once, besides those the
+# rescoring's own job runs. 0 for now: jobs run in the processes that serve requests, and on the 2-core
+# benchmark machine batches in both workers made submissions meanwhile wait seconds (bench/README.md,
+# rescoring, 2026-12-07). Set it above 0 where job work has cores of its own.
+BATCHES_PER_WORKER = 0
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -72,11 +77,15 @@ class JobRunner:
                     log.warning("%s job %s failed: %s", dead.kind, dead.id, error)
                     await KINDS[dead.kind].failed(conn, dead.id, error)
                 while len(claims) < CLAIMS_PER_POLL:
+                    batches = sum(job.kind == "rescoring_batch" for job, _ in self.running.values()) + sum(
+                        c.kind == "rescoring_batch" for c in claims
+                    )
                     claimed = await queue.claim(
                         conn,
                         self._claimant(),
                         self.settings.job_lease_seconds,
                         self.settings.job_max_attempts,
+                        not_of=["rescoring_batch"] if batches >= BATCHES_PER_WORKER else None,
                     )
                     if claimed is None:
                         break
@@ -123,6 +132,11 @@ class JobRunner:
         heartbeat = asyncio.create_task(self._heartbeat(job, task))
         try:
             await KINDS[job.kind].run(job)
+            if job.kind == "rescoring_batch" and self.settings.job_poll_seconds > 0:
+                # the next batch at once, not at the next poll: a rescoring's batches keep every worker busy
+                chained = asyncio.create_task(self._poll_again())
+                self._spawned.add(chained)
+                chained.add_done_callback(self._spawned.discard)
         except LeaseLost:
             log.warning(
                 "%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id
@@ -141,6 +155,12 @@ class JobRunner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _poll_again(self) -> None:
+        try:
+            await self.poll_once()
+        except _DB_ERRORS as exc:
+            log.warning("job poll failed: %s", exc)
 
     async def _record_failure(self, job: Job, error: str) -> None:
         try:

@@ -47,8 +47,7 @@ from service.errors import Conflict, DomainError, NotFound
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
-from service.results import feed, score_workbook
-from service.sittings import attempts as sittings
+from service.results import feed, score_workbook, scores
 from service.tenancy import tenants
 
 log = logging.getLogger("assess.exports")
@@ -240,10 +239,6 @@ class _Abandoned(Exception):
     """The job was deleted, or declared dead, while this worker was still running it."""
 
 
-_COUNT = f"""SELECT count(*) FROM scores s CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
-            WHERE s.current AND t.assessment_id = $1"""
-
-
 async def _commit(
     job: Job, seq: int, chunk: bytes, assignments: str, *values: object, done: bool = False
 ) -> None:
@@ -294,7 +289,8 @@ async def _render(
     async with tenant_transaction(
         job.pool, job.tenant_id, isolation="repeatable_read", readonly=True
     ) as snapshot:
-        total = await snapshot.fetchval(_COUNT, await id_by_code(snapshot, code))
+        assessment_id = await id_by_code(snapshot, code)
+        total = await scores.count_current(snapshot, assessment_id) if assessment_id is not None else 0
         await _commit(job, 0, b"", "rows_total = $2", total)
         async for data, count in _batches(snapshot, job, code, fmt, language):
             digest.update(data)

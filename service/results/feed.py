@@ -33,7 +33,7 @@ import msgspec
 from service.assessments.assessments import assessment_facts, id_by_code, stored_by_code
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
-from service.results import credentials, xlsx
+from service.results import credentials, scores, xlsx
 from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
 from service.sittings import attempts as sittings
@@ -83,24 +83,19 @@ class FeedPage(msgspec.Struct):
     has_more: bool
 
 
-_ROW = f"""
-    SELECT p.external_id AS person, a.code AS assessment, s.attempt_id, t.number AS attempt_number,
-           s.version AS score_version, s.status, s.current,
+# The score versions (their owner's SQL) with who, where and whether counted. `results` is the aggregates'
+# table, a layer above this one: its join stays here (tests/test_architecture.py, FOREIGN_SQL).
+_ROW = scores.version_rows(
+    columns=""",
+           p.external_id AS person, a.code AS assessment, t.number AS attempt_number,
            coalesce(r.attempt_id = s.attempt_id AND s.current, false) AS counted,
-           s.document->'provenance'->>'framework' AS framework,
-           {frameworks.version_of_hash("s.document->'provenance'->>'framework_hash'")} AS framework_version,
-           s.overall_scaled, s.overall_level,
-           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
-                                                         'level', d->'level'))
-                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
-           u.code AS org_unit, coalesce(t.category, p.category) AS category, t.submitted_at,
-           s.created_at AS scored_at, s.reason{{extra}}
-    FROM scores s
-    CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+           u.code AS org_unit, coalesce(t.category, p.category) AS category, t.submitted_at{extra}""",
+    joins=f"""CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
     CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
     CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
     LEFT JOIN results r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
-    LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)")} u ON true"""
+    LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)")} u ON true""",
+)
 
 _POSITION = re.compile(r"^([0-9a-f-]{36}):(\d{1,9})$")
 # Positions handed out before they were opaque carried the transaction id first; still accepted,
@@ -137,9 +132,7 @@ async def _decode(conn: asyncpg.Connection, position: str | None) -> tuple[str, 
         attempt, version = UUID(match.group(1)), int(match.group(2))
     except ValueError:
         raise _bad_cursor() from None
-    xid = await conn.fetchval(
-        "SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2", attempt, version
-    )
+    xid = await scores.feed_xid(conn, attempt, version)
     if xid is None:
         raise _bad_cursor()
     return xid, attempt, version

@@ -21,16 +21,14 @@ from service.errors import NotFound
 from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.results import scores
 from service.scoring import item_dif
-from service.scoring.engine import ScoreDocument
 from service.scoring.item_dif import DifAccumulator
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 from service.sittings import attempts as sittings
 from service.tenancy import org_units
 
 BATCH = 1000
-# A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
-_ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
 
 
 class StatisticsRun(msgspec.Struct):
@@ -64,11 +62,7 @@ async def start(conn: asyncpg.Connection, code: str, requested_by: str) -> Stati
     assessment_id = await id_by_code(conn, code)
     if assessment_id is None:
         raise NotFound(msg("no assessment '{code}'", code=code))
-    total = await conn.fetchval(
-        f"SELECT count(*) FROM scores s CROSS JOIN LATERAL {_ATTEMPT} "
-        "WHERE s.current AND s.status = 'final' AND t.assessment_id = $1",
-        assessment_id,
-    )
+    total = await scores.count_final_current(conn, assessment_id)
     run_id = await conn.fetchval(
         "INSERT INTO statistics_runs (assessment_id, total, requested_by) VALUES ($1, $2, $3) RETURNING id",
         assessment_id,
@@ -126,28 +120,20 @@ async def run(job: Job) -> None:
     while True:
         async with tenant_transaction(pool, tenant_id) as conn:
             await job.fence(conn)
-            rows = await conn.fetch(
-                f"""SELECT t.id, t.category, t.org_unit_id, s.document FROM scores s CROSS JOIN LATERAL {_ATTEMPT}
-                   WHERE s.current AND s.status = 'final'
-                     AND t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
-                assessment_id,
-                after,
-                BATCH,
-            )
+            rows = await scores.final_current_scores(conn, assessment_id, after, BATCH)
             if not rows:
                 break
-            answers = await sittings.answers(conn, [row["id"] for row in rows])
-            units = await org_units.code_paths(
-                conn, list({r["org_unit_id"] for r in rows if r["org_unit_id"]})
-            )
+            answers = await sittings.answers(conn, [row.attempt_id for row in rows])
+            units = await org_units.code_paths(conn, list({r.org_unit_id for r in rows if r.org_unit_id}))
             for row in rows:
-                document = msgspec.convert(row["document"], ScoreDocument)
-                accumulator.add(document, answers.get(row["id"], {}))
-                differential.add(document, row["category"], units.get(row["org_unit_id"]))
+                accumulator.add(row.document, answers.get(row.attempt_id, {}))
+                differential.add(
+                    row.document, row.category, units.get(row.org_unit_id) if row.org_unit_id else None
+                )
             await conn.execute(
                 "UPDATE statistics_runs SET processed = processed + $2 WHERE id = $1", run_id, len(rows)
             )
-        after = rows[-1]["id"]
+        after = rows[-1].attempt_id
     # DIF's likelihood-ratio test refits IRT models (seconds to minutes): in a thread, so the job's
     # heartbeat keeps its lease meanwhile
     dif = await asyncio.to_thread(differential.result)

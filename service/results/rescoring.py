@@ -7,8 +7,9 @@ from a newly published calibration (`service.results.abilities`): the preview co
 changed, the commit stores them with the old documents kept as history. A calibration published
 after the rescoring was created makes its commit a conflict (preview again), and stops a running
 commit (failed), rather than apply an older calibration than the one in force. It is a job (`service.jobqueue`: leased,
-taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, one
-fenced transaction per batch, with progress in its row:
+taken over if its worker dies) in two phases, each run in batches of `BATCH` attempts, each batch a
+job of its own (`run_batch`, table `rescoring_batches`: one fenced transaction, done once however
+often it is claimed), with progress in its row:
 - preview: score every submitted attempt with the new pins and count, against the current
   scores, how many would change score or level, overall and per dimension; nothing is stored;
 - commit: the pins come into force, and every attempt whose document would differ gets a new
@@ -28,16 +29,17 @@ never exceed total). A commit superseded by a later one stops (failed) rather th
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Literal, Protocol, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import stored_by_code
-from service.assessments.model import AssessmentContent
+from service.assessments.assessments import assessment_facts, stored_by_code
+from service.assessments.model import AssessmentContent, item_refs
 from service.db import keyset
 from service.db.pool import tenant_transaction
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -46,7 +48,7 @@ from service.items import bank
 from service.items.model import Item, item_type, option_keys
 from service.items.validation import validate_item
 from service.jobqueue import queue
-from service.jobqueue.job import Job
+from service.jobqueue.job import Job, LeaseLost
 from service.results import calibrations
 from service.results.scores import (
     ScoringPins,
@@ -58,7 +60,9 @@ from service.results.scores import (
 from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent
 from service.scoring.engine import ScoreDocument
+from service.sittings import attempts as sittings
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
+from service.tenancy.people import person_facts
 
 BATCH = 500
 SCAN = 5000  # attempts `affected` looks at per call, at most
@@ -119,9 +123,23 @@ _SELECT = (
                     """
     + queue.LEASE_COLUMNS
     + """
-             FROM rescorings r JOIN assessments a ON a.tenant_id = r.tenant_id AND a.id = r.assessment_id"""
+             FROM rescorings r CROSS JOIN LATERAL """
+    + assessment_facts("r.tenant_id", "r.assessment_id")
+    + " a"
     + queue.join("r")
 )
+
+
+async def latest_pins(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Per assessment (of these), `assessment_id` and `pins` of its latest committed rescoring, if
+    any: what `scores.pins_in_force` reads (it imports this module inside the function, since this
+    module imports it)."""
+    return await conn.fetch(
+        """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
+           WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
+           ORDER BY assessment_id, committed_at DESC""",
+        assessment_ids,
+    )
 
 
 def _substance(document: ScoreDocument) -> ScoreDocument:
@@ -157,6 +175,36 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
         scores,
         levels,
     )
+
+
+class Tally(msgspec.Struct):
+    """What comparing a batch's new documents with the current ones found (`compare`)."""
+
+    counts: Counter[str]  # attempts, changed, score, level, abilities
+    dimension_scores: Counter[str]
+    dimension_levels: Counter[str]
+    changed: set[UUID]  # whose credit, scores or levels moved
+    stored: dict[UUID, ScoreDocument]  # whose document differs at all: what a commit stores
+
+
+def compare(old: dict[UUID, ScoreDocument], new: dict[UUID, ScoreDocument]) -> Tally:
+    """The new documents of a batch against the current ones (`changes`)."""
+    tally = Tally(Counter(), Counter(), Counter(), set(), {})
+    for attempt, document in new.items():
+        previous = old.get(attempt)
+        differs, score_changed, level_changed, dims, levels = changes(previous, document)
+        tally.counts["attempts"] += 1
+        tally.counts["changed"] += differs
+        tally.counts["score"] += score_changed
+        tally.counts["level"] += level_changed
+        tally.counts["abilities"] += (previous.abilities if previous else None) != document.abilities
+        tally.dimension_scores.update(dims)
+        tally.dimension_levels.update(levels)
+        if differs:
+            tally.changed.add(attempt)
+        if previous != document:  # new versions named in provenance, even if no credit moved
+            tally.stored[attempt] = document
+    return tally
 
 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
@@ -207,18 +255,19 @@ async def affected(
     job = await get_rescoring(conn, code, rescoring_id)
     if job.status != "previewed":
         return AffectedPage([], None)
+    assessment_id = await conn.fetchval("SELECT assessment_id FROM rescorings WHERE id = $1", rescoring_id)
     found: list[AffectedAttempt] = []
     scanned = 0
     while scanned < SCAN and len(found) < limit:
+        ids = await sittings.submitted_between(conn, assessment_id, after, None, BATCH)
         rows = await conn.fetch(
-            """SELECT t.id, p.external_id FROM attempts t
-               JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-               JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-               WHERE a.code = $1 AND t.status = 'submitted' AND ($2::uuid IS NULL OR t.id > $2)
-               ORDER BY t.id LIMIT $3""",
-            code,
-            after,
-            BATCH,
+            f"""SELECT x.id, p.external_id FROM rescorings r
+                CROSS JOIN unnest($2::uuid[]) WITH ORDINALITY AS x(id, n)
+                CROSS JOIN LATERAL {sittings.attempt_facts("r.tenant_id", "x.id")} t
+                CROSS JOIN LATERAL {person_facts("r.tenant_id", "t.person_id")} p
+                WHERE r.id = $1 ORDER BY x.n""",
+            rescoring_id,
+            ids,
         )
         if not rows:
             return AffectedPage(found, None)
@@ -269,11 +318,8 @@ async def _check_pins(conn: asyncpg.Connection, content: AssessmentContent, pins
             ],
         )
     framework_content = msgspec.convert(framework, FrameworkContent)
-    delivered = {
-        ref.code: ref.version
-        for section in content.sections
-        for ref in section.items + (section.pool.items if section.pool else [])
-    }
+    # every item a candidate may have answered: fixed, drawn from a pool, adaptive, pretest
+    delivered = {ref.code: ref.version for _, ref in item_refs(content)}
     errors: list[FieldError] = []
     wanted = {code: pins.items.get(code, version) for code, version in delivered.items()}
     either = sorted(set(wanted.items()) | set(delivered.items()))
@@ -344,9 +390,7 @@ async def create(conn: asyncpg.Connection, code: str, data: RescoringRequest, re
         calibration=(await calibrations.in_force_ids(conn, [row["id"]])).get(row["id"]),
     )
     await _check_pins(conn, content, pins)
-    total = await conn.fetchval(
-        "SELECT count(*) FROM attempts WHERE assessment_id = $1 AND status = 'submitted'", row["id"]
-    )
+    total = await sittings.count_submitted(conn, row["id"])
     rescoring_id = await conn.fetchval(
         "INSERT INTO rescorings (assessment_id, reason, requested_by, pins, total) VALUES ($1, $2, $3, $4, $5) "
         "RETURNING id",
@@ -378,10 +422,10 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
             )
         )
     done = await conn.fetchval(
-        """UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
+        f"""UPDATE rescorings SET status = 'running', committed_at = coalesce(committed_at, now()),
                   committed_by = coalesce(committed_by, $2), processed = 0, error = NULL,
                   changed = CASE WHEN committed_at IS NULL THEN 0 ELSE changed END,
-                  total = (SELECT count(*) FROM attempts WHERE assessment_id = $3 AND status = 'submitted')
+                  total = {sittings.submitted_count("$3")}
            WHERE id = $1 AND status IN ('previewed', 'failed') RETURNING id""",
         rescoring_id,
         committed_by,
@@ -396,28 +440,12 @@ async def commit(conn: asyncpg.Connection, code: str, rescoring_id: UUID, commit
                 status=current.status,
             )
         )
+    # the commit's batches are planned afresh (a commit again after a failure: its old ones go)
+    await conn.execute(
+        "DELETE FROM rescoring_batches WHERE rescoring_id = $1 AND phase = 'commit'", rescoring_id
+    )
     await queue.enqueue(conn, "rescoring", rescoring_id)
     return await get_rescoring(conn, code, rescoring_id)
-
-
-async def _batches(pool: asyncpg.Pool, tenant_id: UUID, assessment_id: UUID):
-    after = None
-    while True:
-        async with tenant_transaction(pool, tenant_id) as conn:
-            ids = [
-                row["id"]
-                for row in await conn.fetch(
-                    """SELECT id FROM attempts WHERE assessment_id = $1 AND status = 'submitted'
-                     AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3""",
-                    assessment_id,
-                    after,
-                    BATCH,
-                )
-            ]
-        if not ids:
-            return
-        yield ids
-        after = ids[-1]
 
 
 class Superseded(Exception):
@@ -433,80 +461,121 @@ class Store(Protocol):
     ) -> None: ...
 
 
+# How often a rescoring's job looks at its batches while other workers run the last of them
+WAIT = 0.25
+_PHASE_OF = {"previewing": "preview", "running": "commit"}
+
+
+class BatchTally(msgspec.Struct):
+    """What a done batch found (`rescoring_batches.tally`): summed into the summary at the end."""
+
+    counts: dict[str, int]
+    dimension_scores: dict[str, int]
+    dimension_levels: dict[str, int]
+
+
 async def run(job: Job, *, store: Store) -> None:
-    """Run the preview or the commit of a rescoring to the end, from the start (a claim after a worker
-    died starts again: a preview recounts, a commit skips the attempts it already rescored)."""
+    """Run the preview or the commit of a rescoring to the end. Its attempts are split into batches of
+    `BATCH` (in id order), each a job of its own (kind 'rescoring_batch', `run_batch`): this job runs
+    them one after another, and every other worker's poll takes some (`service.jobs.runner`,
+    BATCHES_PER_WORKER), so several processes score side by side. When none is left, the batches'
+    tallies make the summary. A claim after a worker died goes on with the batches not done (a batch is
+    one transaction: done, or not at all); committing again plans the commit's batches afresh (those
+    already rescored change nothing: their documents no longer differ)."""
     pool, tenant_id, rescoring_id = job.pool, job.tenant_id, job.id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        row = await conn.fetchrow(
-            "SELECT assessment_id, status, pins FROM rescorings WHERE id = $1", rescoring_id
-        )
-        if row is None or row["status"] not in ("previewing", "running"):
+        row = await conn.fetchrow("SELECT assessment_id, status FROM rescorings WHERE id = $1", rescoring_id)
+        if row is None or row["status"] not in _PHASE_OF:
             await job.complete(conn)
             return
-        # progress restarts; a commit's `changed` does not: what an earlier claim rescored no longer differs
-        await conn.execute(
-            "UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
-            "ELSE 0 END WHERE id = $1",
+        phase = _PHASE_OF[row["status"]]
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM rescoring_batches WHERE rescoring_id = $1 AND phase = $2)",
             rescoring_id,
-        )
+            phase,
+        ):
+            # progress restarts; a commit's `changed` does not: what an earlier run rescored no longer differs
+            await conn.execute(
+                "UPDATE rescorings SET processed = 0, changed = CASE WHEN status = 'running' THEN changed "
+                "ELSE 0 END WHERE id = $1",
+                rescoring_id,
+            )
+            bounds = await sittings.submitted_bounds(conn, row["assessment_id"], BATCH)
+            ids = [uuid4() for _ in bounds]
+            await conn.execute(
+                """INSERT INTO rescoring_batches (id, rescoring_id, phase, number, after_id, upto_id)
+                   SELECT b.id, $2, $3, b.n - 1, lag(b.upto) OVER (ORDER BY b.n), b.upto
+                   FROM unnest($1::uuid[], $4::uuid[]) WITH ORDINALITY AS b(id, upto, n)""",
+                ids,
+                rescoring_id,
+                phase,
+                bounds,
+            )
+            await queue.enqueue_now(conn, "rescoring_batch", ids)
     await job.checkpoint()
-    committing = row["status"] == "running"
-    pins = msgspec.convert(row["pins"], ScoringPins)
+    ran = 0
+    while True:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await job.fence(conn)
+            status = await conn.fetchval("SELECT status FROM rescorings WHERE id = $1", rescoring_id)
+            if _PHASE_OF.get(status) != phase:  # a batch failed (mark_failed), or a later run took over
+                await job.complete(conn)
+                return
+            pending = await conn.fetch(
+                "SELECT b.id, jb.state, jb.error FROM rescoring_batches b"
+                + queue.join("b")
+                + " WHERE b.rescoring_id = $1 AND b.phase = $2 AND NOT b.done ORDER BY b.number",
+                rescoring_id,
+                phase,
+            )
+            failed = next((b for b in pending if b["state"] == "failed"), None)
+            if failed is not None:
+                await mark_failed(conn, rescoring_id, failed["error"] or "a batch failed")
+                await job.complete(conn)
+                return
+            if not pending:
+                await _finish(conn, rescoring_id, phase)
+                await job.complete(conn)
+                return
+            claimed = await queue.claim(
+                conn,
+                f"{job.owner}:{ran}",
+                job.settings.job_lease_seconds,
+                job.settings.job_max_attempts,
+                among=[b["id"] for b in pending],
+            )
+        if claimed is None:  # the rest are other workers' now
+            await asyncio.sleep(WAIT)
+            continue
+        ran += 1
+        assert claimed.owner is not None, "a claim names its owner"
+        batch = Job(pool, tenant_id, claimed.id, claimed.kind, claimed.attempts, claimed.owner, job.settings)
+        try:
+            await run_batch(batch, store=store)
+        except LeaseLost:
+            continue
+        except Exception as exc:  # the batch's failure is the rescoring's (as a worker's runner records it)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            async with tenant_transaction(pool, tenant_id) as conn:
+                if await queue.finish(conn, batch.id, batch.owner, error):
+                    await mark_failed(conn, rescoring_id, error)
+            raise
+
+
+async def _finish(conn: asyncpg.Connection, rescoring_id: UUID, phase: str) -> None:
     counts: Counter[str] = Counter()
     dimension_scores: Counter[str] = Counter()
     dimension_levels: Counter[str] = Counter()
-    async for ids in _batches(pool, tenant_id, row["assessment_id"]):
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await job.fence(conn)
-            if committing:
-                await lock_pins(conn, [row["assessment_id"]])
-                latest = await conn.fetchval(
-                    "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
-                    "ORDER BY committed_at DESC LIMIT 1",
-                    row["assessment_id"],
-                )
-                if latest != rescoring_id:
-                    raise Superseded(
-                        f"rescoring {latest} was committed after this one: its versions are in force"
-                    )
-                published = (await calibrations.in_force_ids(conn, [row["assessment_id"]])).get(
-                    row["assessment_id"]
-                )
-                if published != pins.calibration:
-                    raise Superseded(
-                        f"calibration {published} was published after this rescoring: it is in force"
-                    )
-            new = await score_documents(conn, ids, pins)
-            old = await current_documents(conn, ids)
-            changed, stored = {}, {}
-            for attempt, document in new.items():
-                differs, score_changed, level_changed, dims, levels = changes(old.get(attempt), document)
-                counts["attempts"] += 1
-                counts["changed"] += differs
-                counts["score"] += score_changed
-                counts["level"] += level_changed
-                previous = old.get(attempt)
-                counts["abilities"] += (previous.abilities if previous else None) != document.abilities
-                dimension_scores.update(dims)
-                dimension_levels.update(levels)
-                if differs:
-                    changed[attempt] = document
-                if old.get(attempt) != document:  # new versions named in provenance, even if no credit moved
-                    stored[attempt] = document
-            if committing:
-                await store(
-                    conn, stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
-                )
-            # attempts submitted after the commit started are scored with its pins already: not counted
-            await conn.execute(
-                "UPDATE rescorings SET processed = least(total, processed + $2), "
-                "changed = least(total, changed + $3) WHERE id = $1",
-                rescoring_id,
-                len(ids),
-                len(changed),
-            )
+    for row in await conn.fetch(
+        "SELECT tally::text FROM rescoring_batches WHERE rescoring_id = $1 AND phase = $2",
+        rescoring_id,
+        phase,
+    ):
+        tally = _tally_decoder.decode(row["tally"])
+        counts.update(tally.counts)
+        dimension_scores.update(tally.dimension_scores)
+        dimension_levels.update(tally.dimension_levels)
     summary = RescoringSummary(
         counts["attempts"],
         counts["changed"],
@@ -518,22 +587,98 @@ async def run(job: Job, *, store: Store) -> None:
         ],
         counts["abilities"],
     )
+    if phase == "commit":  # the summary stays the preview's (a resumed commit sees only what still differed)
+        await conn.execute(
+            "UPDATE rescorings SET status = 'done', processed = total, "
+            "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
+            rescoring_id,
+            msgspec.to_builtins(summary),
+        )
+    else:
+        await conn.execute(
+            "UPDATE rescorings SET status = 'previewed', summary = $2, processed = total WHERE id = $1",
+            rescoring_id,
+            msgspec.to_builtins(summary),
+        )
+
+
+_tally_decoder = msgspec.json.Decoder(BatchTally)
+
+
+async def run_batch(job: Job, *, store: Store) -> None:
+    """One batch of a rescoring's preview or commit, in one fenced transaction: score its attempts with
+    the rescoring's pins, compare with the current scores, store what differs (a commit), record what it
+    found and mark itself done, and complete its job. Done already (run twice: retried, taken over), or
+    its rescoring no longer in that phase (failed, superseded, committed again): nothing happens."""
+    pool, tenant_id = job.pool, job.tenant_id
     async with tenant_transaction(pool, tenant_id) as conn:
         await job.fence(conn)
-        if committing:  # the summary stays the preview's (a resumed commit sees only what still differed)
-            await conn.execute(
-                "UPDATE rescorings SET status = 'done', processed = total, "
-                "summary = coalesce(summary, $2), finished_at = now() WHERE id = $1",
-                rescoring_id,
-                msgspec.to_builtins(summary),
+        row = await conn.fetchrow(
+            """SELECT b.rescoring_id, b.phase, b.after_id, b.upto_id, b.done, r.status, r.pins, r.assessment_id
+               FROM rescoring_batches b JOIN rescorings r ON r.tenant_id = b.tenant_id AND r.id = b.rescoring_id
+               WHERE b.id = $1 FOR UPDATE OF b""",  # a commit planned afresh deletes it after this batch
+            job.id,
+        )
+        if row is None or row["done"] or _PHASE_OF.get(row["status"]) != row["phase"]:
+            await job.complete(conn)
+            return
+        rescoring_id, assessment_id = row["rescoring_id"], row["assessment_id"]
+        committing = row["phase"] == "commit"
+        pins = msgspec.convert(row["pins"], ScoringPins)
+        if committing:
+            await lock_pins(conn, [assessment_id])
+            latest = await conn.fetchval(
+                "SELECT id FROM rescorings WHERE assessment_id = $1 AND committed_at IS NOT NULL "
+                "ORDER BY committed_at DESC LIMIT 1",
+                assessment_id,
             )
-        else:
-            await conn.execute(
-                "UPDATE rescorings SET status = 'previewed', summary = $2, processed = total WHERE id = $1",
-                rescoring_id,
-                msgspec.to_builtins(summary),
+            if latest != rescoring_id:
+                raise Superseded(
+                    f"rescoring {latest} was committed after this one: its versions are in force"
+                )
+            published = (await calibrations.in_force_ids(conn, [assessment_id])).get(assessment_id)
+            if published != pins.calibration:
+                raise Superseded(
+                    f"calibration {published} was published after this rescoring: it is in force"
+                )
+        # attempts submitted into the range since it was planned come too (scored with the pins in force,
+        # they differ in nothing); `processed` never passes `total`
+        ids = await sittings.submitted_between(
+            conn, assessment_id, row["after_id"], row["upto_id"], 4 * BATCH
+        )
+        new = await score_documents(conn, ids, pins)
+        old = await current_documents(conn, ids)
+        # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
+        tally = await asyncio.to_thread(compare, old, new)
+        await conn.execute(
+            "UPDATE rescoring_batches SET done = true, tally = $2 WHERE id = $1",
+            job.id,
+            msgspec.to_builtins(
+                BatchTally(dict(tally.counts), dict(tally.dimension_scores), dict(tally.dimension_levels))
+            ),
+        )
+        await job.complete(conn)  # done when this transaction commits, with the batch's work
+        if committing:  # its rollup writes come last (see pipeline.store)
+            await store(
+                conn, tally.stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
             )
-        await job.complete(conn)
+        # Last, right before the commit: batches running side by side all update this row, and each holds
+        # it from here to its commit (attempts submitted after the commit started are scored with its
+        # pins already: not counted)
+        await conn.execute(
+            "UPDATE rescorings SET processed = least(total, processed + $2), "
+            "changed = least(total, changed + $3) WHERE id = $1",
+            rescoring_id,
+            len(ids),
+            len(tally.changed),
+        )
+
+
+async def mark_batch_failed(conn: asyncpg.Connection, batch_id: UUID, error: str) -> None:
+    """A batch failed (or its last worker died): so did its rescoring."""
+    rescoring_id = await conn.fetchval("SELECT rescoring_id FROM rescoring_batches WHERE id = $1", batch_id)
+    if rescoring_id is not None:
+        await mark_failed(conn, rescoring_id, error)
 
 
 async def mark_failed(conn: asyncpg.Connection, rescoring_id: UUID, error: str) -> None:

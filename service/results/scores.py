@@ -17,11 +17,21 @@ Abilities (issue 20): a final document also gets θ, its SE, a scale score and a
 calibrated dimension from the assessment's latest published calibration (a rescoring: the one its
 pins name), computed by the pure `service.results.abilities` after the engine, which never sees it.
 A publication takes the same pins lock exclusively, so it orders with submissions the same way.
+
+Lean documents (issue 19): a document is stored without what its framework version and itself give
+again (`service.scoring.lean`: the localized feedback, tags, top-level dimensions, the omitted and
+pending lists, the item versions), and every reader here gets it whole again (`_hydrated`), from the
+framework version its provenance names, indexed once per content hash per process (`_indexes`).
+Documents stored whole before stay whole and read as they are. SQL inside the documents (here, the
+score feed's rows, rollups) reads only what the lean form keeps as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -29,7 +39,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from service.assessments.assessments import id_by_code
+from service.assessments.assessments import assessment_facts, contents_as_text, id_by_code
 from service.assessments.forms import Placement, pretest_placements, scored_placements
 from service.assessments.model import AssessmentContent
 from service.errors import NotFound
@@ -41,6 +51,7 @@ from service.results.calibration_result import PublishedCalibration
 from service.results.report import CandidateReport, candidate_report, profile
 from service.rubrics import frameworks
 from service.rubrics.model import FrameworkContent
+from service.scoring import lean
 from service.scoring.engine import (
     Abilities,
     AgreedRating,
@@ -49,9 +60,10 @@ from service.scoring.engine import (
     ScoringInput,
     score_many,
 )
+from service.sittings import attempts as sittings
 from service.tenancy import people
 
-_document_decoder = msgspec.json.Decoder(ScoreDocument)
+log = logging.getLogger("assess.scores")
 _answers_decoder = msgspec.json.Decoder(dict[str, Answer])
 _form_decoder = msgspec.json.Decoder(list[Placement])
 _content_decoder = msgspec.json.Decoder(AssessmentContent)
@@ -93,12 +105,9 @@ after_pins_read: Callable[[list[UUID]], Awaitable[None]] | None = None
 
 async def pins_in_force(conn: asyncpg.Connection, assessment_ids: list[UUID]) -> dict[UUID, ScoringPins]:
     """Per assessment, the pins of its latest committed rescoring (none: delivery's pins)."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (assessment_id) assessment_id, pins FROM rescorings
-           WHERE assessment_id = ANY($1::uuid[]) AND committed_at IS NOT NULL
-           ORDER BY assessment_id, committed_at DESC""",
-        assessment_ids,
-    )
+    from service.results import rescoring  # the owner of rescorings, built on this module (which it imports)
+
+    rows = await rescoring.latest_pins(conn, assessment_ids)
     return {row["assessment_id"]: msgspec.convert(row["pins"], ScoringPins) for row in rows}
 
 
@@ -110,15 +119,12 @@ async def _inputs(
     rescoring preview or commit), its calibration included; without them, the calibration in force is
     the assessment's latest published one (read under the same pins lock a publication takes)."""
     # the form as text, decoded straight into placements; each assessment's content once, not per attempt
-    rows = await conn.fetch(
-        "SELECT id, assessment_id, form::text AS form FROM attempts WHERE id = ANY($1::uuid[])", attempt_ids
-    )
+    rows = await sittings.forms_as_text(conn, attempt_ids)
     assessment_contents = {
-        row["id"]: _content_decoder.decode(row["content"])
-        for row in await conn.fetch(
-            "SELECT id, content::text AS content FROM assessments WHERE id = ANY($1::uuid[])",
-            list({row["assessment_id"] for row in rows}),
-        )
+        assessment: _content_decoder.decode(content)
+        for assessment, content in (
+            await contents_as_text(conn, list({row["assessment_id"] for row in rows}))
+        ).items()
     }
     in_force = {}
     calibration_ids: dict[UUID, UUID] = {}  # attempt -> calibration
@@ -161,11 +167,7 @@ async def _inputs(
 
     # one row per attempt, its answers one JSON object decoded in one call (not a row and a call per answer)
     answers: dict[UUID, dict[str, Answer]] = {attempt: {} for attempt in forms}
-    for row in await conn.fetch(
-        """SELECT attempt_id, jsonb_object_agg(item_ref, answer)::text AS answers FROM responses
-           WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id""",
-        attempt_ids,
-    ):
+    for row in await sittings.answers_as_text(conn, attempt_ids):
         answers[row["attempt_id"]] = _answers_decoder.decode(row["answers"])
 
     agreed = await ratings.agreed_ratings(conn, attempt_ids)
@@ -188,6 +190,45 @@ async def _inputs(
     return inputs, calibration_of
 
 
+# Framework versions indexed for hydrating, by content hash: a version's content never changes, and equal
+# hashes mean equal content whichever tenant holds it, so the index serves every tenant that reads it (each
+# fetched under the reader's own row-level security the first time). The most recently used few are kept.
+_indexes: OrderedDict[str, lean.FrameworkIndex] = OrderedDict()
+_INDEXES_KEPT = 64
+
+
+async def _framework_indexes(
+    conn: asyncpg.Connection, hashes: Iterable[str]
+) -> dict[str, lean.FrameworkIndex]:
+    """The index of each framework version named (those the tenant can read)."""
+    wanted = set(hashes)
+    missing = sorted(wanted - _indexes.keys())
+    if missing:
+        for digest, content in (await frameworks.contents_by_hash(conn, missing)).items():
+            _indexes[digest] = lean.FrameworkIndex(msgspec.convert(content, FrameworkContent))
+    found = {}
+    for digest in wanted:
+        if digest in _indexes:
+            _indexes.move_to_end(digest)
+            found[digest] = _indexes[digest]
+    while len(_indexes) > max(_INDEXES_KEPT, len(wanted)):
+        _indexes.popitem(last=False)
+    return found
+
+
+async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDocument]:
+    """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
+    decoded = [lean.decode(text) for text in stored]
+    indexes = await _framework_indexes(conn, lean.framework_hashes(decoded))
+    unreadable = lean.framework_hashes(decoded) - indexes.keys()
+    if unreadable:
+        raise RuntimeError(f"lean score documents name framework versions not readable here: {unreadable}")
+    return [
+        lean.hydrate(d, indexes[d.provenance.framework_hash]) if isinstance(d, lean.LeanDocument) else d
+        for d in decoded
+    ]
+
+
 async def score_documents(
     conn: asyncpg.Connection, attempt_ids: list[UUID], pins: ScoringPins | None = None
 ) -> dict[UUID, ScoreDocument]:
@@ -196,6 +237,21 @@ async def score_documents(
     if not attempt_ids:
         return {}
     inputs, calibration_of = await _inputs(conn, attempt_ids, pins)
+    if len(inputs) < THREAD_FROM:
+        return _score(inputs, calibration_of)
+    return await asyncio.to_thread(_score, inputs, calibration_of)
+
+
+# From this many attempts on (a rescoring's batch), the engine runs in a thread of its own: the event loop
+# of the worker (the requests it serves, submissions of the same assessment among them) keeps turning
+# meanwhile, the GIL handed over every few milliseconds, instead of stopping for the whole batch
+# (up to seconds on a loaded machine: bench/README.md, rescoring).
+THREAD_FROM = 50
+
+
+def _score(
+    inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
+) -> dict[UUID, ScoreDocument]:
     documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
     measured = [a for a, d in documents.items() if a in calibration_of and d.status == "final"]
     estimates = abilities.many_abilities(
@@ -236,6 +292,22 @@ async def store_documents(
     await conn.execute(
         "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
     )
+    # what is stored: lean documents, or whole ones where the lean form would not give them back exactly
+    stored = dict(
+        zip(
+            ids,
+            lean.store_forms(
+                [documents[a] for a in ids],
+                await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
+            ),
+            strict=True,
+        )
+    )
+    whole = sum(1 for form in stored.values() if not isinstance(form, lean.LeanDocument))
+    if whole:  # a document the lean form cannot give back exactly: stored whole, and worth knowing about
+        log.warning(
+            "%d of %d score documents stored whole: their lean form does not hydrate back", whole, len(ids)
+        )
     if len(ids) < COPY_FROM:
         await conn.execute(
             _INSERT_SCORES.format(
@@ -248,7 +320,7 @@ async def store_documents(
             [documents[a].status for a in ids],
             [documents[a].overall.scaled for a in ids],
             [documents[a].overall.level for a in ids],
-            [documents[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
+            [stored[a] for a in ids],  # encoded straight to JSON by the pool's jsonb codec
         )
         return
     # a batch: COPY into a staging table of this transaction (COPY FROM refuses a table under row-level
@@ -260,7 +332,7 @@ async def store_documents(
     await conn.copy_records_to_table(
         "score_rows",
         schema_name="pg_temp",
-        records=[(a, d.status, d.overall.scaled, d.overall.level, d) for a, d in documents.items()],
+        records=[(a, d.status, d.overall.scaled, d.overall.level, stored[a]) for a, d in documents.items()],
     )
     await conn.execute(_INSERT_SCORES.format(rows="pg_temp.score_rows d"), reason, scored_by)
     await conn.execute("DROP TABLE pg_temp.score_rows")  # a second batch in the same transaction
@@ -269,7 +341,7 @@ async def store_documents(
 # What every webhook event about an attempt carries (service/webhooks/outbox.py builds the payloads): who,
 # which assessment, the score in force (with its measured top-level dimensions, for xAPI), and the status
 # of the score before it. No answers.
-_EVENT_DATA = """
+_EVENT_DATA = f"""
     SELECT s.attempt_id, a.code AS assessment, p.external_id AS person, t.number AS attempt_number,
            t.submitted_at, s.version AS score_version, s.status, s.overall_scaled, s.overall_level,
            coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
@@ -278,9 +350,9 @@ _EVENT_DATA = """
            ARRAY(SELECT jsonb_object_keys(s.document->'overall'->'weights_used')) AS top_dimensions,
            previous.status AS previous_status
     FROM scores s
-    JOIN attempts t ON t.tenant_id = s.tenant_id AND t.id = s.attempt_id
-    JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-    JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
+    CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+    CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
+    CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
     LEFT JOIN scores previous ON previous.tenant_id = s.tenant_id AND previous.attempt_id = s.attempt_id
          AND previous.version = s.version - 1
     WHERE s.attempt_id = ANY($1::uuid[]) AND s.current
@@ -295,13 +367,13 @@ async def event_rows(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[
 async def attempt_owners(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
     """Whose attempts these are, of which assessment, and their current score version (credentials)."""
     return await conn.fetch(
-        """SELECT t.id AS attempt_id, t.assessment_id, a.code AS assessment, t.person_id,
+        f"""SELECT t.id AS attempt_id, t.assessment_id, a.code AS assessment, t.person_id,
                   p.external_id AS person, s.version AS score_version
-           FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
-           JOIN people p ON p.tenant_id = t.tenant_id AND p.id = t.person_id
-           JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
-           WHERE t.id = ANY($1::uuid[])""",
+           FROM scores s
+           CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
+           CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
+           WHERE s.attempt_id = ANY($1::uuid[]) AND s.current""",
         attempt_ids,
     )
 
@@ -312,7 +384,8 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
         "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
         attempt_ids,
     )
-    return {row["attempt_id"]: _document_decoder.decode(row["document"]) for row in rows}
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return {row["attempt_id"]: document for row, document in zip(rows, documents, strict=True)}
 
 
 _abilities_decoder = msgspec.json.Decoder(Abilities)
@@ -331,7 +404,7 @@ async def current_abilities(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
 async def count_final_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
     """How many attempts of the assessment have a final current score."""
     count: int = await conn.fetchval(
-        "SELECT count(*) FROM attempts t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
+        f"SELECT count(*) FROM {sittings.attempt_rows()} t JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id "
         "AND s.current AND s.status = 'final' WHERE t.assessment_id = $1",
         assessment_id,
     )
@@ -344,23 +417,115 @@ async def final_current_batch(
     """The final current documents of the assessment's attempts, in attempt id order, the `limit`
     after attempt `after` (None: from the first): a job reads them all batch by batch."""
     rows = await conn.fetch(
-        """SELECT t.id, s.document::text AS document FROM attempts t
+        f"""SELECT t.id, s.document::text AS document FROM {sittings.attempt_rows()} t
            JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current AND s.status = 'final'
            WHERE t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
         assessment_id,
         after,
         limit,
     )
-    return [(row["id"], _document_decoder.decode(row["document"])) for row in rows]
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [(row["id"], document) for row, document in zip(rows, documents, strict=True)]
+
+
+class FinalScore(msgspec.Struct, frozen=True):
+    """A final current score with the category and org unit its attempt was counted in when submitted."""
+
+    attempt_id: UUID
+    category: str | None
+    org_unit_id: UUID | None
+    document: ScoreDocument
+
+
+def final_score_facts(tenant: str, attempt: str) -> str:
+    """SQL for a LATERAL sub-query of at most one row, for the aggregates' one-query reads: the
+    attempt's current final score's `overall_scaled`, `overall_level` and `document` (`tenant`,
+    `attempt`: the SQL of the tenant's and the attempt's ids). A plain selection by key: the planner
+    joins the table as before."""
+    return f"""(SELECT o.overall_scaled, o.overall_level, o.document FROM scores o
+         WHERE o.tenant_id = {tenant} AND o.attempt_id = {attempt} AND o.current AND o.status = 'final')"""
+
+
+# A score's attempt (`t`), from the attempts store: the planner joins it as it would the table.
+_ATTEMPT = f"{sittings.attempt_facts('s.tenant_id', 's.attempt_id')} t"
+
+
+async def final_current_scores(
+    conn: asyncpg.Connection, assessment_id: UUID, after: UUID | None, limit: int
+) -> list[FinalScore]:
+    """As `final_current_batch`, with each attempt's category and org unit (item statistics, DIF)."""
+    rows = await conn.fetch(
+        f"""SELECT t.id, t.category, t.org_unit_id, s.document::text AS document FROM scores s
+           CROSS JOIN LATERAL {_ATTEMPT}
+           WHERE s.current AND s.status = 'final'
+             AND t.assessment_id = $1 AND ($2::uuid IS NULL OR t.id > $2) ORDER BY t.id LIMIT $3""",
+        assessment_id,
+        after,
+        limit,
+    )
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [
+        FinalScore(row["id"], row["category"], row["org_unit_id"], document)
+        for row, document in zip(rows, documents, strict=True)
+    ]
+
+
+async def count_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
+    """How many attempts of the assessment have a current score (final or provisional): an export's rows."""
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM scores s CROSS JOIN LATERAL {_ATTEMPT} WHERE s.current AND t.assessment_id = $1",
+        assessment_id,
+    )
+    return count
+
+
+def version_rows(joins: str, columns: str = "") -> str:
+    """SQL of every score version of the tenant (`s`), as the score feed and exports show it: the attempt,
+    `score_version`, `status`, `current`, `framework` (its code) and `framework_version`, the overall score
+    and level, `dimensions` (a JSON array of each top-level dimension's code, score and level), `scored_at`
+    and `reason`; then `columns` (SQL, after a comma), and `joins` after the FROM (the caller's WHERE,
+    ORDER BY and LIMIT follow). Read from lean and whole documents alike: both keep these as they were."""
+    return f"""
+    SELECT s.attempt_id, s.version AS score_version, s.status, s.current,
+           s.document->'provenance'->>'framework' AS framework,
+           {frameworks.version_of_hash("s.document->'provenance'->>'framework_hash'")} AS framework_version,
+           s.overall_scaled, s.overall_level,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('dimension', d->'dimension', 'scaled', d->'scaled',
+                                                         'level', d->'level'))
+                     FROM jsonb_array_elements(s.document->'dimensions') d), '[]') AS dimensions,
+           s.created_at AS scored_at, s.reason{columns}
+    FROM scores s
+    {joins}"""
+
+
+async def feed_xid(conn: asyncpg.Connection, attempt_id: UUID, version: int) -> str | None:
+    """The id of the transaction that wrote a score version (as text), the score feed's order; None if none."""
+    found: str | None = await conn.fetchval(
+        "SELECT feed_xid::text FROM scores WHERE attempt_id = $1 AND version = $2", attempt_id, version
+    )
+    return found
 
 
 async def score_history(conn: asyncpg.Connection, attempt_id: UUID) -> list[StoredScore]:
     rows = await conn.fetch(
-        """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document FROM scores
-           WHERE attempt_id = $1 ORDER BY version DESC""",
+        """SELECT attempt_id, version, status, current, reason, scored_by, created_at, document::text AS document
+           FROM scores WHERE attempt_id = $1 ORDER BY version DESC""",
         attempt_id,
     )
-    return [msgspec.convert(dict(row), StoredScore) for row in rows]
+    documents = await _hydrated(conn, [row["document"] for row in rows])
+    return [
+        StoredScore(
+            row["attempt_id"],
+            row["version"],
+            row["status"],
+            row["current"],
+            row["reason"],
+            row["scored_by"],
+            row["created_at"],
+            document,
+        )
+        for row, document in zip(rows, documents, strict=True)
+    ]
 
 
 async def current_score(conn: asyncpg.Connection, attempt_id: UUID) -> StoredScore | None:
@@ -373,8 +538,8 @@ async def report_for(
 ) -> CandidateReport:
     """The person's own report on their attempt (404 for anyone else's)."""
     row = await conn.fetchrow(
-        """SELECT a.content, a.closed_at FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+        f"""SELECT a.content, a.closed_at FROM {sittings.attempt_rows()} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
            WHERE t.id = $1 AND t.person_id = $2""",
         attempt_id,
         person_id,
@@ -418,8 +583,8 @@ async def person_report(
     person = await people.get_person(conn, external_id)
     found = PersonReport(person.external_id, person.display_name, person.org_unit_code)
     row = await conn.fetchrow(
-        """SELECT t.id, t.submitted_at, a.content FROM attempts t
-           JOIN assessments a ON a.tenant_id = t.tenant_id AND a.id = t.assessment_id
+        f"""SELECT t.id, t.submitted_at, a.content FROM {sittings.attempt_rows()} t
+           CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
            JOIN scores s ON s.tenant_id = t.tenant_id AND s.attempt_id = t.id AND s.current
            WHERE a.code = $1 AND t.person_id = $2 AND t.status = 'submitted'
            ORDER BY t.submitted_at DESC, t.number DESC LIMIT 1""",

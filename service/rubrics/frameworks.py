@@ -399,6 +399,14 @@ async def latest_published(conn: asyncpg.Connection, code: str) -> dict[str, Any
     )
 
 
+def level_ranks() -> str:
+    """SQL of a query: each level of every stored version, as its version's content `hash`, its
+    `code` and its `rank` (0 for the lowest), each once; for one-query reads of other owners (the
+    aggregates' rebuild)."""
+    return """SELECT DISTINCT o.content_hash AS hash, x.l->>'code' AS code, (x.n - 1)::smallint AS rank
+                FROM framework_versions o CROSS JOIN jsonb_array_elements(o.content->'levels') WITH ORDINALITY AS x(l, n)"""
+
+
 async def level_codes_by_hash(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, list[str]]:
     """The level codes (lowest first) of the versions with these content hashes."""
     rows = await conn.fetch(

@@ -268,6 +268,23 @@ def attempt_facts(tenant: str, attempt: str) -> str:
                 o.org_unit_id, o.category, o.form FROM attempts o WHERE o.tenant_id = {tenant} AND o.id = {attempt})"""
 
 
+def attempt_rows() -> str:
+    """SQL for a sub-query of every attempt, to read as a table (the aggregates' counted results):
+    `tenant_id`, `id`, `assessment_id`, `person_id`, `number`, `status`, `submitted_at`, and the
+    `org_unit_id` and `category` it was counted in. A plain selection: the planner reads the table."""
+    return """(SELECT o.tenant_id, o.id, o.assessment_id, o.person_id, o.number, o.status, o.submitted_at,
+                o.org_unit_id, o.category FROM attempts o)"""
+
+
+async def assessment_people(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """The (assessment_id, person_id) pairs of these attempts, each once, in that order."""
+    return await conn.fetch(
+        """SELECT DISTINCT assessment_id, person_id FROM attempts WHERE id = ANY($1::uuid[])
+                                ORDER BY assessment_id, person_id""",
+        attempt_ids,
+    )
+
+
 def in_assessment(tenant: str, attempt: str, assessment: str) -> str:
     """SQL: true when the attempt (`attempt`: the SQL of its id) is one of the assessment's."""
     return (
@@ -351,4 +368,66 @@ async def of_assessment(conn: asyncpg.Connection, code: str, attempt_id: UUID) -
             code,
             attempt_id,
         )
+    )
+
+
+# --- the submitted attempts of an assessment, in id order (a rescoring's batches) ----------------------
+
+
+async def submitted_bounds(conn: asyncpg.Connection, assessment_id: UUID, every: int) -> list[UUID]:
+    """The ids that end batches of `every` submitted attempts of the assessment, in id order (the last
+    batch may be shorter): batch k holds the ids after bound k-1 up to bound k. Empty without any."""
+    rows = await conn.fetch(
+        """SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total
+                           FROM attempts WHERE assessment_id = $1 AND status = 'submitted') s
+           WHERE n % $2 = 0 OR n = total ORDER BY id""",
+        assessment_id,
+        every,
+    )
+    return [row["id"] for row in rows]
+
+
+async def submitted_between(
+    conn: asyncpg.Connection, assessment_id: UUID, after: UUID | None, upto: UUID | None, limit: int
+) -> list[UUID]:
+    """The ids of the assessment's submitted attempts after `after` up to `upto` (None: no bound), in id
+    order, `limit` at most."""
+    rows = await conn.fetch(
+        """SELECT id FROM attempts WHERE assessment_id = $1 AND status = 'submitted'
+             AND ($2::uuid IS NULL OR id > $2) AND ($3::uuid IS NULL OR id <= $3) ORDER BY id LIMIT $4""",
+        assessment_id,
+        after,
+        upto,
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+def submitted_count(assessment: str) -> str:
+    """SQL of the number of the assessment's submitted attempts (`assessment`: the SQL of its id)."""
+    return (
+        f"(SELECT count(*) FROM attempts o WHERE o.assessment_id = {assessment} AND o.status = 'submitted')"
+    )
+
+
+async def count_submitted(conn: asyncpg.Connection, assessment_id: UUID) -> int:
+    count: int = await conn.fetchval(f"SELECT {submitted_count('$1')}", assessment_id)
+    return count
+
+
+async def forms_as_text(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Of these attempts: `id`, `assessment_id` and the `form` as JSON text (the scorer decodes it
+    straight into its placements)."""
+    return await conn.fetch(
+        "SELECT id, assessment_id, form::text AS form FROM attempts WHERE id = ANY($1::uuid[])", attempt_ids
+    )
+
+
+async def answers_as_text(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Of these attempts with answers: `attempt_id` and `answers`, one JSON object (item ref: answer) as
+    text, decoded in one call (not a row and a conversion per answer: `answers`)."""
+    return await conn.fetch(
+        """SELECT attempt_id, jsonb_object_agg(item_ref, answer)::text AS answers FROM responses
+           WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id""",
+        attempt_ids,
     )

@@ -586,3 +586,61 @@ async def child_counts(conn: asyncpg.Connection, codes: list[str]) -> dict[str, 
         codes,
     )
     return {row["code"]: row["children"] for row in rows}
+
+
+# Reads of the aggregates (service/aggregates/: the rollups kept per unit and subtree), in the way of
+# `unit_facts`: the table's alias inside is `o`, which callers do not use.
+
+
+def has_child(parent: str, other_than: str | None = None) -> str:
+    """SQL: true when the unit (`parent`: the SQL of its id) has a child unit (other than the unit
+    whose id is the SQL `other_than`)."""
+    other = "" if other_than is None else f" AND o.id <> {other_than}"
+    return f"EXISTS (SELECT 1 FROM org_units o WHERE o.parent_id = {parent}{other})"
+
+
+def unit_row(unit: str) -> str:
+    """SQL for a sub-query of at most one row: the unit's `id`, `parent_id` and `path` (`unit`: the
+    SQL of its id), in any tenant the statement sees."""
+    return f"(SELECT o.id, o.parent_id, o.path FROM org_units o WHERE o.id = {unit})"
+
+
+def units_with_codes(codes: str) -> str:
+    """SQL for a sub-query of the `id` and `parent_id` of the units with these codes (`codes`: the
+    SQL of a text array)."""
+    return f"(SELECT o.id, o.parent_id FROM org_units o WHERE o.code = ANY({codes}))"
+
+
+def units_in_range(low: str, high: str) -> str:
+    """SQL for a LATERAL sub-query: the `id` of each unit whose path lies in [`low`, `high`) (a
+    subtree's bounds, `subtree_range`), read by path on its own (OFFSET 0: never pulled up)."""
+    return f"""(SELECT o.id FROM org_units o
+                        WHERE o.path >= {low} COLLATE "C" AND o.path < {high} COLLATE "C" OFFSET 0)"""
+
+
+def unit_paths() -> str:
+    """SQL for a sub-query of every unit's `id` and `path`."""
+    return "(SELECT o.id, o.path FROM org_units o)"
+
+
+async def path_by_id(conn: asyncpg.Connection, unit_id: uuid.UUID) -> str | None:
+    """The unit's path (None: no such unit)."""
+    return await conn.fetchval("SELECT path FROM org_units WHERE id = $1", unit_id)
+
+
+async def has_children(conn: asyncpg.Connection, unit_id: uuid.UUID) -> bool:
+    """Whether the unit has child units."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM org_units WHERE parent_id = $1)", unit_id))
+
+
+async def children_of_any(
+    conn: asyncpg.Connection, parent_ids: list[uuid.UUID], root: uuid.UUID
+) -> list[asyncpg.Record]:
+    """The `id`, `code`, `name`, `path` and `parent_id` of the children of these units, where `root`
+    among them stands for the tenant (its children: the top units, `parent_id` given as `root`)."""
+    return await conn.fetch(
+        """SELECT id, code, name, path, coalesce(parent_id, $2) AS parent_id FROM org_units
+           WHERE parent_id = ANY($1::uuid[]) OR (parent_id IS NULL AND $2 = ANY($1::uuid[]))""",
+        parent_ids,
+        root,
+    )

@@ -203,3 +203,9 @@ async def min_group_size(conn: asyncpg.Connection) -> int:
 async def auto_provisions_people(conn: asyncpg.Connection) -> bool:
     """Whether the tenant in force creates a person on their first sign-in."""
     return bool(await conn.fetchval("SELECT auto_provision_people FROM tenants"))
+
+
+def tenant_facts(tenant: str) -> str:
+    """SQL for a LATERAL sub-query of one row, for one-query reads of other owners: the tenant's
+    `timezone` (`tenant`: the SQL of its id)."""
+    return f"(SELECT o.timezone FROM tenants o WHERE o.id = {tenant})"

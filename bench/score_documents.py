@@ -1,0 +1,119 @@
+"""Score documents whole and lean: what takes the bytes, and what reading one costs (no database).
+
+For the form `bench/scoring.py` uses (the cadre bank's first 60 items) and for each whole sample bank:
+one document of random answers (open responses rated), its size as compact JSON per part (and the
+localized feedback, contributions, explanations within), and its lean form's (`service.scoring.lean`);
+then, over `--documents` such documents, the CPU time per document to decode a whole one, to decode and
+hydrate a lean one, and to make the lean forms of a `score_many` batch as `store_documents` does.
+
+    ./dev python bench/score_documents.py [--documents 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import zlib
+from typing import Any
+
+import msgspec
+from _harness import ROOT
+from scoring import random_answer, sixty_items
+
+from service.items.model import Item, OpenResponse
+from service.items.samples import sample_bank
+from service.items.views import Answer
+from service.rubrics.templates import get_template
+from service.scoring import lean
+from service.scoring.engine import AgreedRating, ScoredItem, ScoreDocument, ScoringInput, score, score_many
+
+
+def _input(framework: str, items: list[Item], rng: random.Random) -> ScoringInput:
+    template = get_template(framework)
+    answers = {i.code: msgspec.convert(a, Answer) for i in items if (a := random_answer(i, rng)) is not None}
+    ratings = {
+        i.code: AgreedRating(0.5, ["r1", "r2"])
+        for i in items
+        if isinstance(i, OpenResponse) and i.code in answers
+    }
+    return ScoringInput(
+        template.content, template.content_hash, [ScoredItem(1, i) for i in items], answers, ratings
+    )
+
+
+def _size(value: Any) -> int:
+    return len(msgspec.json.encode(value))
+
+
+def breakdown(label: str, data: ScoringInput) -> None:
+    document = score(data)
+    whole, stripped = msgspec.json.encode(document), msgspec.json.encode(lean.strip(document))
+    parts = msgspec.to_builtins(document)
+    feedback = sum(_size(x.get("feedback")) for x in parts["indicators"] if "feedback" in x)
+    feedback_up = sum(_size(x["feedback"]) for x in parts["dimensions"] if "feedback" in x)
+    feedback_up += _size(parts["overall"]["feedback"]) if "feedback" in parts["overall"] else 0
+    print(
+        f"{label}: {len(data.items)} items, {len(document.indicators)} indicators, {len(document.dimensions)} "
+        f"dimensions; whole {len(whole):,} B (zlib {len(zlib.compress(whole)):,}), lean {len(stripped):,} B "
+        f"(zlib {len(zlib.compress(stripped)):,}), {len(stripped) / len(whole):.0%}"
+    )
+    print("  whole: " + ", ".join(f"{k} {_size(v):,}" for k, v in parts.items()))
+    print(
+        f"  within: feedback of indicators {feedback:,}, of dimensions and overall {feedback_up:,}; item "
+        f"contributions {sum(_size(i['contributions']) for i in parts['items']):,}; explanations "
+        f"{sum(_size(i['explanation']) for i in parts['items']):,}; provenance.item_versions "
+        f"{_size(parts['provenance']['item_versions']):,}"
+    )
+    print(
+        "  lean:  "
+        + ", ".join(f"{k} {_size(v):,}" for k, v in msgspec.to_builtins(lean.strip(document)).items())
+    )
+
+
+def reading(n: int) -> None:
+    rng = random.Random(7)
+    items = sixty_items()
+    inputs = [_input("cadre-ai-literacy", items, rng) for _ in range(n)]
+    documents = score_many(inputs)
+    index = {inputs[0].framework_hash: lean.FrameworkIndex(inputs[0].framework)}
+    whole = [msgspec.json.encode(d) for d in documents]
+    forms = lean.store_forms(documents, index)
+    stored = [msgspec.json.encode(form) for form in forms]
+    decoder = msgspec.json.Decoder(ScoreDocument)
+
+    def per_document(work: Any) -> float:
+        began = time.process_time()
+        work()
+        return (time.process_time() - began) / n * 1e6
+
+    framework = index[inputs[0].framework_hash]
+    print(
+        f"{n} documents of the 60-item form, CPU per document: decode a whole one "
+        f"{per_document(lambda: [decoder.decode(b) for b in whole]):,.0f} µs; decode and hydrate a lean one "
+        f"{per_document(lambda: [lean.hydrate(lean.decode(b), framework) for b in stored]):,.0f} µs "
+        f"(a whole one through the same reader: {per_document(lambda: [lean.decode(b) for b in whole]):,.0f} µs); "
+        f"score_many {per_document(lambda: score_many(inputs)):,.0f} µs; its lean forms (store_forms, checked) "
+        f"{per_document(lambda: lean.store_forms(documents, index)):,.0f} µs; encode whole "
+        f"{per_document(lambda: [msgspec.json.encode(d) for d in documents]):,.0f} µs, lean "
+        f"{per_document(lambda: [msgspec.json.encode(f) for f in forms]):,.0f} µs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--documents", type=int, default=200)
+    args = parser.parse_args()
+    print(f"(repository {ROOT})")
+    rng = random.Random(1)
+    breakdown(
+        "bench/scoring.py's form (cadre, first 60 items)", _input("cadre-ai-literacy", sixty_items(), rng)
+    )
+    for framework in ("cadre-ai-literacy", "teacher-digital-literacy"):
+        bank = list(sample_bank(framework).items)
+        breakdown(f"whole sample bank {framework}", _input(framework, bank, rng))
+    reading(args.documents)
+
+
+if __name__ == "__main__":
+    main()
