@@ -93,7 +93,7 @@ OWNERS = {
     "credentials": "service/results/credentials.py",
     "audience_tallies": "service/delivery/participation.py",  # written by triggers (migration 0019)
     "participation_tallies": "service/delivery/participation.py",
-    "audience_subtree_tallies": "service/delivery/participation.py",  # per subtree (migration 0028)
+    "audience_subtree_tallies": "service/delivery/participation.py",  # per subtree (migration 0029)
     "participation_subtree_tallies": "service/delivery/participation.py",
 }
 

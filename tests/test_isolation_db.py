@@ -823,7 +823,7 @@ async def test_item_images_are_a_tenant_table_written_once(
         assert await conn.fetchval("SELECT count(*) FROM item_images") == 1
 
 
-# Participation tallies (0019, per subtree 0028) are kept by triggers on people, attempts and org
+# Participation tallies (0019, per subtree 0029) are kept by triggers on people, attempts and org
 # units, which run as the writer: the app role reads, inserts and updates them in its own tenant's
 # context only, and never deletes.
 TALLY_TABLES = {

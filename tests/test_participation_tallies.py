@@ -1,4 +1,4 @@
-"""The participation tallies (migrations 0019 and 0028, per unit and per subtree) against a recount
+"""The participation tallies (migrations 0019 and 0029, per unit and per subtree) against a recount
 from people and attempts; a person's move racing their own attempt's start, in both orders, and two
 starts in one unit, the interleaving forced with two connections; and the participation answer
 against a person-by-person count over random trees, audiences with nested units, and moves of

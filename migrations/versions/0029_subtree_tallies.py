@@ -16,15 +16,15 @@ A unit's move (its path's parent changes) carries its subtree rows from the ance
 the ones it joins, in a trigger on org_units, whoever moves it. Existing tallies are summed into the
 subtree rows on upgrade (shard 0). Both tables are tenant tables, like 0019's.
 
-Revision ID: 0028
-Revises: 0026
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07
 """
 
 from service.db.migration_sql import TENANT, execute_script, tenant_tables
 
-revision = "0028"
-down_revision = "0026"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
