@@ -37,6 +37,7 @@ from service.i18n import msg, render
 from service.results import xlsx
 from service.sittings import attempts as sittings
 from service.tenancy import org_units, tree
+from service.tenancy import people as tenancy_people
 
 
 class UnitRef(msgspec.Struct):
@@ -133,7 +134,7 @@ def _in_filter(cat: str) -> str:
 
 
 # Active people in the audience, as `audience.includes` decides it ($2: the named external ids).
-_IN_AUDIENCE = f"p.active AND (p.external_id = ANY($2::text[]) OR {_in_filter('p.category')})"
+_IN_AUDIENCE = f"(p.external_id = ANY($2::text[]) OR {_in_filter('p.category')})"
 
 # $6 the chosen unit's path (null: the whole tenant), $7 the path segment that names the child unit
 # a unit lies under ('' for the chosen unit itself, and for people in no unit).
@@ -200,9 +201,9 @@ def split_children(
 _NAMED = f"""
     SELECT {_CHILD} AS child, count(*)::int AS audience, count(*) FILTER (WHERE x.started)::int AS started,
            count(*) FILTER (WHERE x.submitted)::int AS submitted
-    FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
+    FROM {tenancy_people.active_people()} p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
     CROSS JOIN LATERAL {sittings.sat("p.id", "p.tenant_id", "$1")} x
-    WHERE p.active AND p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
+    WHERE p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
     GROUP BY 1"""
 
 
@@ -268,7 +269,7 @@ async def not_started(conn: asyncpg.Connection, code: str, unit: str | None) -> 
     scope = await _scope(conn, unit)
     rows = await conn.fetch(
         f"""SELECT p.external_id, p.display_name AS name, u.code AS unit, u.name AS unit_name
-            FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
+            FROM {tenancy_people.active_people()} p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
             WHERE {_IN_AUDIENCE} AND ($6::text IS NULL OR starts_with(u.path, $6))
               AND NOT {sittings.has_attempt("p.id", "p.tenant_id", "$1")}
             ORDER BY u.code NULLS FIRST, p.external_id""",
