@@ -823,11 +823,14 @@ async def test_item_images_are_a_tenant_table_written_once(
         assert await conn.fetchval("SELECT count(*) FROM item_images") == 1
 
 
-# Participation tallies (0019) are kept by triggers on people and attempts, which run as the writer:
-# the app role reads, inserts and updates them in its own tenant's context only, and never deletes.
+# Participation tallies (0019, per subtree 0029) are kept by triggers on people, attempts and org
+# units, which run as the writer: the app role reads, inserts and updates them in its own tenant's
+# context only, and never deletes.
 TALLY_TABLES = {
     "audience_tallies": ("SELECT", "INSERT", "UPDATE"),
     "participation_tallies": ("SELECT", "INSERT", "UPDATE"),
+    "audience_subtree_tallies": ("SELECT", "INSERT", "UPDATE"),
+    "participation_subtree_tallies": ("SELECT", "INSERT", "UPDATE"),
 }
 
 
@@ -870,6 +873,17 @@ async def test_participation_tallies_are_tenant_tables(
         async with tenant_transaction(pool, world.a.id) as conn:
             await conn.execute(
                 "INSERT INTO audience_tallies (tenant_id, org_unit_id, category, people) VALUES ($1, NULL, 'other', 1)",
+                world.b.id,
+            )
+    # The subtree rows alike: A sees none of B's, and may not write one naming B.
+    async with tenant_transaction(pool, world.a.id) as conn:
+        for table in ("audience_subtree_tallies", "participation_subtree_tallies"):
+            assert not await conn.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id <> $1", world.a.id)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(pool, world.a.id) as conn:
+            await conn.execute(
+                "INSERT INTO audience_subtree_tallies (tenant_id, org_unit_id, category, shard, people) "
+                "VALUES ($1, gen_random_uuid(), 'other', 0, 1)",
                 world.b.id,
             )
 

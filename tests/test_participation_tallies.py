@@ -1,17 +1,28 @@
-"""The participation tallies (migration 0019) against a recount from people and attempts, and a person's
-move racing their own attempt's start, in both orders, the interleaving forced with two connections."""
+"""The participation tallies (migrations 0019 and 0029, per unit and per subtree) against a recount
+from people and attempts; a person's move racing their own attempt's start, in both orders, and two
+starts in one unit, the interleaving forced with two connections; and the participation answer
+against a person-by-person count over random trees, audiences with nested units, and moves of
+people and units."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import random
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.auth.keys import ServiceKeys
 from service.db.pool import tenant_transaction
+from service.delivery import participation
+from tests.delivery_setup import ITEMS, assessment_body, publish_framework
+from tests.helpers import make_tenant
 from tests.test_participation import sitting
 
 RECOUNT_AUDIENCE = """
@@ -23,6 +34,19 @@ RECOUNT_PARTICIPATION = """
     FROM (SELECT tenant_id, assessment_id, person_id, max((status = 'submitted')::int) AS submitted
           FROM attempts GROUP BY 1, 2, 3) s
     JOIN people p ON p.tenant_id = s.tenant_id AND p.id = s.person_id
+    WHERE p.active GROUP BY 1, 2, 3, 4"""
+# A subtree's row holds everyone in the unit or below it: each person counts in every unit of their path.
+_LINEAGE = """JOIN org_units u ON u.tenant_id = p.tenant_id AND u.id = p.org_unit_id
+    CROSS JOIN unnest(string_to_array(btrim(u.path, '/'), '/')::uuid[]) AS a(id)"""
+RECOUNT_SUBTREE_AUDIENCE = f"""
+    SELECT p.tenant_id, a.id, p.category, count(*)::int AS people FROM people p {_LINEAGE}
+    WHERE p.active GROUP BY 1, 2, 3"""
+RECOUNT_SUBTREE_PARTICIPATION = f"""
+    SELECT p.tenant_id, s.assessment_id, a.id, p.category, count(*)::int AS started,
+           sum(s.submitted)::int AS submitted
+    FROM (SELECT tenant_id, assessment_id, person_id, max((status = 'submitted')::int) AS submitted
+          FROM attempts GROUP BY 1, 2, 3) s
+    JOIN people p ON p.tenant_id = s.tenant_id AND p.id = s.person_id {_LINEAGE}
     WHERE p.active GROUP BY 1, 2, 3, 4"""
 
 
@@ -36,6 +60,18 @@ async def assert_tallies_match_a_recount(owner: asyncpg.Connection) -> None:
         "SELECT tenant_id, assessment_id, org_unit_id, category, started, submitted FROM participation_tallies"
     )
     recount = await owner.fetch(RECOUNT_PARTICIPATION)
+    assert rows(tallied, ("started", "submitted")) == rows(recount, ("started", "submitted"))
+    # The subtree rows, summed over their shards.
+    tallied = await owner.fetch(
+        "SELECT tenant_id, org_unit_id, category, sum(people)::int AS people FROM audience_subtree_tallies "
+        "GROUP BY 1, 2, 3"
+    )
+    assert rows(tallied, ("people",)) == rows(await owner.fetch(RECOUNT_SUBTREE_AUDIENCE), ("people",))
+    tallied = await owner.fetch(
+        "SELECT tenant_id, assessment_id, org_unit_id, category, sum(started)::int AS started, "
+        "sum(submitted)::int AS submitted FROM participation_subtree_tallies GROUP BY 1, 2, 3, 4"
+    )
+    recount = await owner.fetch(RECOUNT_SUBTREE_PARTICIPATION)
     assert rows(tallied, ("started", "submitted")) == rows(recount, ("started", "submitted"))
 
 
@@ -124,3 +160,203 @@ async def test_a_move_racing_the_persons_start_counts_them_where_they_end_up(
         ids["south"],
     )
     assert south == 3  # s1 (before), t3 and n1 (both moved there around their start)
+
+
+async def test_two_starts_in_one_unit_both_count(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """Two people of one unit start at once: the second waits on the tally rows the first holds, then
+    adds to them; no count is lost, in the unit's row or its ancestors' subtree rows."""
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    t3, n1 = [
+        await owner.fetchval(
+            "SELECT id FROM people WHERE tenant_id = $1 AND external_id = $2", tenant_id, who
+        )
+        for who in ("t3", "n1")
+    ]
+    await owner.execute(  # n1 joins t3 in north-town
+        "UPDATE people SET org_unit_id = (SELECT org_unit_id FROM people WHERE id = $1) WHERE id = $2", t3, n1
+    )
+    start = (
+        "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+        "VALUES ($1, $2, 1, 1, '[]', 0)"
+    )
+    async with tenant_transaction(pool, tenant_id) as first:
+        await first.execute(start, quiz, t3)
+
+        async def second() -> None:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await conn.execute(start, quiz, n1)
+
+        starting = asyncio.create_task(second())
+        assert await _blocked(starting)  # on north-town's tally row, which the first start holds
+    await starting
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        found = await participation.participation(conn, "quiz", "north")
+    assert found.total.started == 4  # t1 and t2 before, t3 and n1 now
+
+
+def _reference(
+    people: list[dict[str, Any]],
+    audience: dict[str, Any],
+    units: dict[str, dict[str, Any]],
+    scope: str | None,
+) -> dict[str | None, tuple[int, int, int]]:
+    """Person by person: (audience, started, submitted) per child unit of `scope` (None: people attached
+    to the scope itself), as `audience.includes` decides who is in it."""
+
+    def lineage(code: str | None) -> list[str]:
+        line: list[str] = []
+        while code is not None:
+            line.insert(0, code)
+            code = units[code]["parent"]
+        return line
+
+    listed, categories, named = audience["org_units"], audience.get("categories", []), audience["people"]
+    counted: dict[str | None, tuple[int, int, int]] = {}
+    for person in people:
+        line = lineage(person["unit"])
+        in_filter = (not listed or any(u in line for u in listed)) and (
+            not categories or person["category"] in categories
+        )
+        if not person["active"] or not (person["external_id"] in named or in_filter):
+            continue
+        if scope is not None and scope not in line:
+            continue
+        below = line[line.index(scope) + 1 :] if scope is not None else line
+        child = below[0] if below else None
+        a, st, sb = counted.get(child, (0, 0, 0))
+        counted[child] = (a + 1, st + person["started"], sb + person["submitted"])
+    return counted
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_participation_equals_a_person_by_person_count(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection, seed: int
+):
+    """Random trees, people, starts and submissions, an audience listing nested units (and named
+    people, and sometimes a category); the answer for the tenant and every unit equals the count
+    person by person, before and after people and units move (their tally rows with them)."""
+    rng = random.Random(seed)
+    tenant = await make_tenant(client, service_keys, f"random-region-{seed}")
+    admin, tenant_id = tenant["admin"], UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    units: dict[str, dict[str, Any]] = {}
+    for i in range(14):
+        parent = rng.choice([None, *units]) if units else None
+        units[f"u{i}"] = {"parent": parent}
+        body = {"code": f"u{i}", "name": f"Unit {i}", **({"parent_code": parent} if parent else {})}
+        assert (await client.post("/v1/org-units", json=body, headers=admin)).status_code == 201
+    people = [
+        {
+            "external_id": f"p{i}",
+            "unit": rng.choice([None, *units, *units]),
+            "category": rng.choice(["teacher", "civil_servant"]),
+            "active": rng.random() > 0.1,
+            "started": 0,
+            "submitted": 0,
+        }
+        for i in range(60)
+    ]
+    rows = [
+        {"external_id": p["external_id"], "org_unit_code": p["unit"], "category": p["category"]}
+        for p in people
+    ]
+    assert (await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)).status_code == 200
+    for p in people:
+        if not p["active"]:
+            patched = await client.patch(
+                f"/v1/people/{p['external_id']}", json={"active": False}, headers=admin
+            )
+            assert patched.status_code == 200
+    await publish_framework(client, admin)
+    imported = await client.post("/v1/items/import", json={"items": copy.deepcopy(ITEMS)}, headers=admin)
+    assert imported.status_code == 200, imported.text
+    listed = rng.sample(sorted(units), 4)  # nested or not, as the draw falls
+    audience: dict[str, Any] = {
+        "org_units": listed,
+        "people": [p["external_id"] for p in rng.sample(people, 5)],
+    }
+    if seed == 2:
+        audience["categories"] = ["teacher"]
+    created = await client.post("/v1/assessments", json=assessment_body(audience=audience), headers=admin)
+    assert created.status_code == 201, created.text
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    ids = {
+        r["external_id"]: r["id"]
+        for r in await owner.fetch("SELECT external_id, id FROM people WHERE tenant_id = $1", tenant_id)
+    }
+    async with tenant_transaction(pool, tenant_id) as conn:
+        for p in people:
+            if rng.random() < 0.6:
+                p["started"] = 1
+                await conn.execute(
+                    "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                    "VALUES ($1, $2, 1, 1, '[]', 0)",
+                    quiz,
+                    ids[p["external_id"]],
+                )
+                if rng.random() < 0.5:
+                    p["submitted"] = 1
+                    await conn.execute(
+                        "UPDATE attempts SET status = 'submitted', submitted_at = now(), submitted_by = 'candidate' "
+                        "WHERE person_id = $1",
+                        ids[p["external_id"]],
+                    )
+
+    async def check() -> None:
+        await assert_tallies_match_a_recount(owner)
+        for scope in (None, *units):
+            async with tenant_transaction(pool, tenant_id) as conn:
+                found = await participation.participation(conn, "quiz", scope)
+            answered = {
+                r.unit: (r.counts.audience, r.counts.started, r.counts.submitted)
+                for r in found.rows
+                if (r.counts.audience, r.counts.started, r.counts.submitted) != (0, 0, 0)
+            }
+            assert answered == _reference(people, audience, units, scope), (seed, scope)
+
+    await check()
+    for _ in range(4):  # people move, and units with their subtrees
+        p = rng.choice(people)
+        p["unit"] = rng.choice([None, *units])
+        patched = await client.patch(
+            f"/v1/people/{p['external_id']}", json={"org_unit_code": p["unit"]}, headers=admin
+        )
+        assert patched.status_code == 200, patched.text
+        code = rng.choice(sorted(units))
+        below = {code}
+        for _ in units:
+            below |= {c for c, u in units.items() if u["parent"] in below}
+        parent = rng.choice([None, *(c for c in units if c not in below)])
+        moved = await client.post(f"/v1/org-units/{code}/move", json={"parent_code": parent}, headers=admin)
+        assert moved.status_code == 200, moved.text
+        units[code]["parent"] = parent
+    await check()
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=25), st.sets(st.integers(0, 25), max_size=5))
+def test_a_child_read_whole_is_whole_and_one_left_out_is_out(parents: list[int], listed_at: set[int]) -> None:
+    """`split_children` over a random tree (unit i's parent is an earlier unit, or none) and listed
+    units: every unit below a child read whole is in the filter, and none below a child left out."""
+    paths: list[str] = []
+    for i, parent in enumerate(parents):
+        paths.append((paths[parent] if parent < i else "/") + f"{i}/")
+    listed = [paths[i] for i in listed_at if i < len(paths)]
+    tops = [(UUID(int=i), p) for i, p in enumerate(paths) if p.count("/") == 2]
+    whole, mixed = participation.split_children(tops, listed, True)
+    for unit_id, path in tops:
+        inside = [any(d.startswith(p) for p in listed) or not listed for d in paths if d.startswith(path)]
+        if unit_id in whole:
+            assert all(inside)
+        elif path not in mixed:
+            assert not any(inside)
+    assert participation.split_children(tops, listed, False) == ([], [])

@@ -7,12 +7,17 @@ listed units' subtrees and the listed categories), applied in SQL to the tenant'
 A person *started* with any attempt, *submitted* with any submitted attempt (a later attempt in
 progress does not undo that), and is *in progress* when started but not submitted.
 
-The counts come from tallies that triggers keep per unit and category (migration 0019:
-`audience_tallies`, `participation_tallies`), summed per child unit of the chosen one (the path
-segment below it), so a 300,000-person audience costs a few thousand tally rows, not 300,000
-people (bench/participation.py). The audience's filter (units, categories) applies to a tally row as
-it would to each person in it; named people outside the filter are counted one by one. The list of
-who has not started is read person by person, for one unit at a time.
+The counts come from tallies that triggers keep (migrations 0019 and 0029): per unit and category
+(`audience_tallies`, `participation_tallies`) and per unit's whole subtree, category and shard
+(`audience_subtree_tallies`, `participation_subtree_tallies`). A child unit of the chosen one is
+read from its subtree rows (a few rows, however many villages lie below it) when the audience's
+filter takes its whole subtree (it or a unit above it is listed, or no unit is), left out when no
+listed unit lies in its subtree, and summed from the per-unit rows of its subtree only when a listed
+unit lies strictly inside it and none above; the people attached to the chosen unit itself come
+from its per-unit rows. So a 300,000-person audience costs a few hundred tally rows, not 300,000 people nor
+every village's rows (bench/participation.py). The audience's filter (units, categories) applies to
+a tally row as it would to each person in it; named people outside the filter are counted one by
+one. The list of who has not started is read person by person, for one unit at a time.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from service.errors import FieldError, NotFound, Unprocessable
 from service.i18n import msg, render
 from service.results import xlsx
 from service.sittings import attempts as sittings
-from service.tenancy import org_units
+from service.tenancy import org_units, tree
+from service.tenancy import people as tenancy_people
 
 
 class UnitRef(msgspec.Struct):
@@ -128,7 +134,7 @@ def _in_filter(cat: str) -> str:
 
 
 # Active people in the audience, as `audience.includes` decides it ($2: the named external ids).
-_IN_AUDIENCE = f"p.active AND (p.external_id = ANY($2::text[]) OR {_in_filter('p.category')})"
+_IN_AUDIENCE = f"(p.external_id = ANY($2::text[]) OR {_in_filter('p.category')})"
 
 # $6 the chosen unit's path (null: the whole tenant), $7 the path segment that names the child unit
 # a unit lies under ('' for the chosen unit itself, and for people in no unit).
@@ -136,32 +142,68 @@ _CHILD = "coalesce(split_part(u.path, '/', $7), '')"
 _IN_SCOPE = "($6::text IS NULL OR starts_with(u.path, $6))"
 
 
-# Everyone the filter reaches, from the tallies (a row per unit and category, not per person): the
-# audience, then who started and submitted.
-def _tallied(table: str, measures: str) -> str:
+# Everyone the filter reaches, from the per-unit tallies (a row per unit and category, not per
+# person): the audience, then who started and submitted; `where` picks the units read ($8).
+def _tallied(table: str, measures: str, where: str) -> str:
     return f"""
     SELECT {_CHILD} AS child, {measures}
     FROM {table} t LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "t.org_unit_id")} u ON true
     WHERE (t.org_unit_id IS NULL OR u.id IS NOT NULL) AND {_in_filter("t.category")} AND {_IN_SCOPE}
       AND $2::text[] IS NOT NULL AND {"$1::uuid IS NOT NULL" if table == "audience_tallies" else "t.assessment_id = $1"}
+      AND {where}
     GROUP BY 1"""
 
 
-_TALLIED_AUDIENCE = _tallied(
-    "audience_tallies", "sum(t.people)::int AS audience, 0 AS started, 0 AS submitted"
-)
-_TALLIED_PARTICIPATION = _tallied(
-    "participation_tallies",
-    "0 AS audience, sum(t.started)::int AS started, sum(t.submitted)::int AS submitted",
-)
+_AUDIENCE_MEASURES = "sum(t.people)::int AS audience, 0 AS started, 0 AS submitted"
+_PARTICIPATION_MEASURES = "0 AS audience, sum(t.started)::int AS started, sum(t.submitted)::int AS submitted"
+# The people attached to the chosen unit ($8; at the top, null: people in no unit).
+_ATTACHED = "t.org_unit_id = $8"
+_ATTACHED_AT_TOP = "(t.org_unit_id IS NULL AND $8::uuid IS NULL)"
+# The units in the subtrees of the children ($8: their paths) that a listed unit lies strictly inside.
+_MIXED = "EXISTS (SELECT 1 FROM unnest($8::text[]) AS mixed(path) WHERE starts_with(u.path, mixed.path))"
+
+# The children whose whole subtree the filter takes ($1: their ids), from their subtree rows, with
+# the categories filter ($2); $3 the assessment.
+_SUBTREES = """
+    SELECT t.org_unit_id::text AS child, sum(t.people)::int AS audience, 0 AS started, 0 AS submitted
+    FROM audience_subtree_tallies t
+    WHERE t.org_unit_id = ANY($1::uuid[]) AND (cardinality($2::text[]) = 0 OR t.category = ANY($2::text[]))
+      AND $3::uuid IS NOT NULL
+    GROUP BY 1
+    UNION ALL
+    SELECT t.org_unit_id::text, 0, sum(t.started)::int, sum(t.submitted)::int
+    FROM participation_subtree_tallies t
+    WHERE t.assessment_id = $3 AND t.org_unit_id = ANY($1::uuid[])
+      AND (cardinality($2::text[]) = 0 OR t.category = ANY($2::text[]))
+    GROUP BY 1"""
+
+
+def split_children(
+    children: list[tuple[UUID, str]], listed: list[str], by_filter: bool
+) -> tuple[list[UUID], list[str]]:
+    """Of the child units (id, path): those whose whole subtree the audience's unit filter takes (no
+    units listed, or the child or a unit above it listed: `listed` are paths), and the paths of the
+    others that a listed unit lies strictly inside, whose units the filter takes one by one. The
+    rest lie outside it. With no units or categories listed (`by_filter` false), none."""
+    whole: list[UUID] = []
+    mixed: list[str] = []
+    if not by_filter:
+        return whole, mixed
+    for unit_id, path in children:
+        if not listed or any(path.startswith(p) for p in listed):  # it or a unit above it is listed
+            whole.append(unit_id)
+        elif any(p.startswith(path) for p in listed):  # a unit below it is
+            mixed.append(path)
+    return whole, mixed
+
 
 # Named people the filter does not reach, one by one (a named list is short).
 _NAMED = f"""
     SELECT {_CHILD} AS child, count(*)::int AS audience, count(*) FILTER (WHERE x.started)::int AS started,
            count(*) FILTER (WHERE x.submitted)::int AS submitted
-    FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
+    FROM {tenancy_people.active_people()} p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
     CROSS JOIN LATERAL {sittings.sat("p.id", "p.tenant_id", "$1")} x
-    WHERE p.active AND p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
+    WHERE p.external_id = ANY($2::text[]) AND NOT {_in_filter("p.category")} AND {_IN_SCOPE}
     GROUP BY 1"""
 
 
@@ -185,9 +227,26 @@ async def participation(conn: asyncpg.Connection, code: str, unit: str | None) -
         scope.path,
         scope.depth + 3,
     )
+    whole, mixed = split_children(
+        [(c["id"], tree.child_path(scope.path, c["id"])) for c in children],
+        audience.unit_paths,
+        audience.by_filter,
+    )
+    attached = _ATTACHED if scope.unit_id is not None else _ATTACHED_AT_TOP
+    queries: list[tuple[str, tuple[object, ...]]] = [
+        (_SUBTREES, (whole, audience.categories, audience.id)),
+        (_tallied("audience_tallies", _AUDIENCE_MEASURES, attached), (*args, scope.unit_id)),
+        (_tallied("participation_tallies", _PARTICIPATION_MEASURES, attached), (*args, scope.unit_id)),
+        (_NAMED, args),
+    ]
+    if mixed:
+        queries += [
+            (_tallied("audience_tallies", _AUDIENCE_MEASURES, _MIXED), (*args, mixed)),
+            (_tallied("participation_tallies", _PARTICIPATION_MEASURES, _MIXED), (*args, mixed)),
+        ]
     counted: dict[str, list[int]] = {}
-    for query in (_TALLIED_AUDIENCE, _TALLIED_PARTICIPATION, _NAMED):
-        for row in await conn.fetch(query, *args):
+    for query, query_args in queries:
+        for row in await conn.fetch(query, *query_args):
             found = counted.setdefault(row["child"], [0, 0, 0])
             for i, key in enumerate(("audience", "started", "submitted")):
                 found[i] += row[key]
@@ -210,7 +269,7 @@ async def not_started(conn: asyncpg.Connection, code: str, unit: str | None) -> 
     scope = await _scope(conn, unit)
     rows = await conn.fetch(
         f"""SELECT p.external_id, p.display_name AS name, u.code AS unit, u.name AS unit_name
-            FROM people p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
+            FROM {tenancy_people.active_people()} p LEFT JOIN LATERAL {org_units.unit_facts("p.tenant_id", "p.org_unit_id")} u ON true
             WHERE {_IN_AUDIENCE} AND ($6::text IS NULL OR starts_with(u.path, $6))
               AND NOT {sittings.has_attempt("p.id", "p.tenant_id", "$1")}
             ORDER BY u.code NULLS FIRST, p.external_id""",

@@ -304,6 +304,14 @@ def person_facts(tenant: str, person: str) -> str:
          WHERE o.tenant_id = {tenant} AND o.id = {person})"""
 
 
+def active_people() -> str:
+    """SQL of a sub-query over the tenant's active people, for one-query reads that count or list them
+    with other owners' rows: `tenant_id`, `id`, `external_id`, `display_name`, `org_unit_id`,
+    `category` (the planner flattens it: the plan is that of the table itself)."""
+    return """(SELECT o.tenant_id, o.id, o.external_id, o.display_name, o.org_unit_id, o.category
+         FROM people o WHERE o.active)"""
+
+
 def unit_of(tenant: str, person: str) -> str:
     """SQL of the person's org unit id (NULL: in no unit)."""
     return f"(SELECT o.org_unit_id FROM people o WHERE o.tenant_id = {tenant} AND o.id = {person})"
