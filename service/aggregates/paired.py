@@ -205,6 +205,13 @@ def _side(result: Result | None) -> _Side | None:
 
 
 _Key = tuple[UUID, str, str]  # unit, category, measure
+# adding signed sums to a pair's rows (a change of results, a unit's move)
+_ADD = """ON CONFLICT (tenant_id, before_id, after_id, unit_id, category, measure) DO UPDATE SET
+               n = r.n + excluded.n, sum_before = r.sum_before + excluded.sum_before,
+               sum_after = r.sum_after + excluded.sum_after,
+               sum_before_sq = r.sum_before_sq + excluded.sum_before_sq,
+               sum_after_sq = r.sum_after_sq + excluded.sum_after_sq,
+               sum_gain_sq = r.sum_gain_sq + excluded.sum_gain_sq"""
 
 
 def _contribution(before: _Side | None, after: _Side | None, sign: int, into: dict[_Key, Sums]) -> None:
@@ -231,18 +238,13 @@ async def _write(conn: asyncpg.Connection, before: UUID, after: UUID, deltas: di
     if not keys:
         return
     await conn.execute(
-        """INSERT INTO effect_rollups AS r (before_id, after_id, unit_id, category, measure, n, sum_before,
+        f"""INSERT INTO effect_rollups AS r (before_id, after_id, unit_id, category, measure, n, sum_before,
                                             sum_after, sum_before_sq, sum_after_sq, sum_gain_sq)
            SELECT $1, $2, d.u, d.c, d.m, d.n, d.b, d.a, d.bb, d.aa, d.gg
            FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[], $7::float8[], $8::float8[], $9::float8[],
                        $10::float8[], $11::float8[]) WITH ORDINALITY AS d(u, c, m, n, b, a, bb, aa, gg, i)
            ORDER BY d.i
-           ON CONFLICT (tenant_id, before_id, after_id, unit_id, category, measure) DO UPDATE SET
-               n = r.n + excluded.n, sum_before = r.sum_before + excluded.sum_before,
-               sum_after = r.sum_after + excluded.sum_after,
-               sum_before_sq = r.sum_before_sq + excluded.sum_before_sq,
-               sum_after_sq = r.sum_after_sq + excluded.sum_after_sq,
-               sum_gain_sq = r.sum_gain_sq + excluded.sum_gain_sq""",
+           {_ADD}""",
         before,
         after,
         [k[0] for k in keys],
@@ -321,19 +323,14 @@ async def move_unit(conn: asyncpg.Connection, unit_id: UUID, old_path: str, new_
         return
     units = sorted(signs, key=str)
     await conn.execute(
-        """INSERT INTO effect_rollups AS r (before_id, after_id, unit_id, category, measure, n, sum_before,
+        f"""INSERT INTO effect_rollups AS r (before_id, after_id, unit_id, category, measure, n, sum_before,
                                             sum_after, sum_before_sq, sum_after_sq, sum_gain_sq)
            SELECT x.before_id, x.after_id, a.id, x.category, x.measure, a.sign * x.n, a.sign * x.sum_before,
                   a.sign * x.sum_after, a.sign * x.sum_before_sq, a.sign * x.sum_after_sq, a.sign * x.sum_gain_sq
            FROM effect_rollups x CROSS JOIN unnest($2::uuid[], $3::int[]) WITH ORDINALITY AS a(id, sign, o)
            WHERE x.unit_id = $1
            ORDER BY x.before_id, x.after_id, a.o, x.category, x.measure
-           ON CONFLICT (tenant_id, before_id, after_id, unit_id, category, measure) DO UPDATE SET
-               n = r.n + excluded.n, sum_before = r.sum_before + excluded.sum_before,
-               sum_after = r.sum_after + excluded.sum_after,
-               sum_before_sq = r.sum_before_sq + excluded.sum_before_sq,
-               sum_after_sq = r.sum_after_sq + excluded.sum_after_sq,
-               sum_gain_sq = r.sum_gain_sq + excluded.sum_gain_sq""",
+           {_ADD}""",
         unit_id,
         units,
         [signs[u] for u in units],
