@@ -2,14 +2,16 @@
 
 - `results` holds, per person and assessment, the result that counts: their latest attempt
   with a final score, placed where the attempt was submitted (org unit and category recorded
-  by the database at submission) and in the ISO week of submission (tenant's time zone).
+  by the database at submission) and in the ISO week of submission (tenant's time zone). This
+  module decides which result counts (`_COUNTED`); the rows are stored and read through their
+  owner, `service/results/counted.py`, a layer below (the score feed reads them too).
 - `rollups` holds one `Tally` per (assessment, unit, measure) over all categories and weeks
   (`ALL_CATEGORIES`, `ALL_WEEKS`: the *whole* rows), where a unit's row covers its whole subtree and
   the zero uuid stands for the whole tenant; and, for the tenant and each unit that is *split*, one
   per (assessment, unit, measure, category, week). A unit is split when it has child units: a
   leaf (a village: a few dozen people over some thirty category and week cells, most of the rows
   there would be) is *compact*, and what its cells hold is read from its own `results` rows
-  (`compact_results`). Which a unit is, is read from the rows themselves (`_SPLIT`): split rows
+  (`compact_results`). Which a unit is, is read from the rows themselves (`_split`): split rows
   with people, or, for a unit counting nobody yet, whether it has child units; so a unit that
   gains children while it counts people stays compact (and is read from its subtree's results)
   until a rebuild splits it. A change of a result moves the whole rows of the unit and each
