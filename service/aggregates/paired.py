@@ -31,6 +31,7 @@ from service.aggregates import rollups
 from service.db.pool import tenant_transaction
 from service.jobqueue import queue
 from service.jobqueue.job import Job
+from service.results.counted import result_rows
 from service.tenancy.org_units import unit_facts
 
 if TYPE_CHECKING:
@@ -48,11 +49,11 @@ class Paired(msgspec.Struct, array_like=True):
 
 # ---- the reference: a join of the two assessments' results ----------------------------------------
 
-_PAIRS = """
-    FROM results rb
-    JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
-    LEFT JOIN LATERAL {unit} u ON true
-    {lateral}
+_PAIRS = f"""
+    FROM {result_rows()} rb
+    JOIN {result_rows()} ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id AND ra.assessment_id = $2
+    LEFT JOIN LATERAL {{unit}} u ON true
+    {{lateral}}
     WHERE rb.assessment_id = $1 AND rb.attempt_id IS NOT NULL AND ra.attempt_id IS NOT NULL
       AND ($3::text IS NULL OR (u.path >= $3 AND u.path < $4)) AND ($5::text IS NULL OR ra.category = $5)"""
 
@@ -105,7 +106,8 @@ async def reference(
     path range and category): n, the two means and the sds of the gains and of each side."""
     # the width of one result's measure list: the query groups by the lists, so any other list shows
     width = await conn.fetchval(
-        "SELECT cardinality(measures) FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL LIMIT 1",
+        f"SELECT cardinality(r.measures) FROM {result_rows()} r WHERE r.assessment_id = $1 AND r.attempt_id IS NOT NULL"
+        " LIMIT 1",
         before,
     )
     if not width:
@@ -291,7 +293,7 @@ async def results_changed(conn: asyncpg.Connection, changes: Sequence[Change]) -
     current: dict[tuple[UUID, UUID], _Side] = {}
     for row in await conn.fetch(
         f"""SELECT r.assessment_id, r.person_id, u.path, r.category, r.measures, r.scaled
-            FROM results r LEFT JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u ON true
+            FROM {result_rows()} r LEFT JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u ON true
             WHERE r.assessment_id = ANY($1::uuid[]) AND r.person_id = ANY($2::uuid[])
               AND r.attempt_id IS NOT NULL""",
         involved,
@@ -397,8 +399,8 @@ async def build(conn: asyncpg.Connection, before: UUID, after: UUID) -> int:
             FROM (SELECT ra.tenant_id, ra.org_unit_id, coalesce(ra.category, '') AS category, b.measure,
                          count(*) AS n, sum(b.s) AS b, sum(a.s) AS a, sum(b.s * b.s) AS bb, sum(a.s * a.s) AS aa,
                          sum((a.s - b.s) * (a.s - b.s)) AS gg
-                  FROM results rb
-                  JOIN results ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id
+                  FROM {result_rows()} rb
+                  JOIN {result_rows()} ra ON ra.tenant_id = rb.tenant_id AND ra.person_id = rb.person_id
                                  AND ra.assessment_id = $2
                   CROSS JOIN LATERAL unnest(rb.measures, rb.scaled) AS b(measure, s)
                   JOIN LATERAL unnest(ra.measures, ra.scaled) AS a(measure, s) ON a.measure = b.measure

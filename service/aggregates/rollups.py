@@ -2,14 +2,16 @@
 
 - `results` holds, per person and assessment, the result that counts: their latest attempt
   with a final score, placed where the attempt was submitted (org unit and category recorded
-  by the database at submission) and in the ISO week of submission (tenant's time zone).
+  by the database at submission) and in the ISO week of submission (tenant's time zone). This
+  module decides which result counts (`_COUNTED`); the rows are stored and read through their
+  owner, `service/results/counted.py`, a layer below (the score feed reads them too).
 - `rollups` holds one `Tally` per (assessment, unit, measure) over all categories and weeks
   (`ALL_CATEGORIES`, `ALL_WEEKS`: the *whole* rows), where a unit's row covers its whole subtree and
   the zero uuid stands for the whole tenant; and, for the tenant and each unit that is *split*, one
   per (assessment, unit, measure, category, week). A unit is split when it has child units: a
   leaf (a village: a few dozen people over some thirty category and week cells, most of the rows
   there would be) is *compact*, and what its cells hold is read from its own `results` rows
-  (`compact_results`). Which a unit is, is read from the rows themselves (`_SPLIT`): split rows
+  (`compact_results`). Which a unit is, is read from the rows themselves (`_split`): split rows
   with people, or, for a unit counting nobody yet, whether it has child units; so a unit that
   gains children while it counts people stays compact (and is read from its subtree's results)
   until a rebuild splits it. A change of a result moves the whole rows of the unit and each
@@ -32,6 +34,8 @@ import msgspec
 
 from service.aggregates import paired
 from service.aggregates.stats import BINS, Tally
+from service.results import counted as counted_results
+from service.results.counted import result_rows
 from service.results.scores import final_score_facts
 from service.rubrics import frameworks
 from service.sittings.attempts import assessment_people, attempt_rows
@@ -175,21 +179,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
     for assessment_id in sorted(set(assessments), key=str):
         await lock_assessment(conn, assessment_id)
     # a placeholder row for each pair, then a row lock on each: concurrent refreshes of one person queue here
-    await conn.execute(
-        """INSERT INTO results (assessment_id, person_id)
-                          SELECT * FROM unnest($1::uuid[], $2::uuid[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING""",
-        assessments,
-        people,
-    )
-    stored = await conn.fetch(
-        f"""SELECT r.assessment_id, r.person_id, r.attempt_id, u.path, r.category, r.week, r.measures, r.scaled,
-                  r.level_ranks
-           FROM results r JOIN unnest($1::uuid[], $2::uuid[]) AS w(a, p) ON r.assessment_id = w.a AND r.person_id = w.p
-           LEFT JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u ON true
-           ORDER BY r.assessment_id, r.person_id FOR UPDATE OF r""",
-        assessments,
-        people,
-    )
+    stored = await counted_results.hold(conn, assessments, people)
     counted = await conn.fetch(
         _COUNTED
         + """ AND (t.assessment_id, t.person_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
@@ -240,15 +230,7 @@ async def refresh(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> None:
             }
             for (a, p), unit, now in updates
         ]
-        await conn.execute(
-            """UPDATE results r SET attempt_id = d.attempt_id, org_unit_id = d.unit_id, category = d.category,
-                      week = d.week, measures = d.measures, scaled = d.scaled, level_ranks = d.level_ranks,
-                      updated_at = now()
-               FROM jsonb_to_recordset($1::jsonb) AS d(a uuid, p uuid, attempt_id uuid, unit_id uuid, category text,
-                    week date, measures text[], scaled float8[], level_ranks smallint[])
-               WHERE r.assessment_id = d.a AND r.person_id = d.p""",
-            rows,
-        )
+        await counted_results.store(conn, rows)
     await paired.results_changed(conn, changes)  # the training effect's pairs (service/aggregates/paired.py)
     # the shared rows last (the tenant's, each ancestor's): locked from here to the caller's commit
     await write_deltas(conn, deltas)
@@ -263,7 +245,7 @@ def subtree_tallies(range_params: str, assessments: str = "true") -> str:
     both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(1) || array_agg(1), {BINS} + max(rank) + 1)"
     per_person = f"""SELECT r.assessment_id, m.measure, r.category, r.week, m.scaled, m.rank::int AS rank,
                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin
-                     FROM results r
+                     FROM {result_rows()} r
                      CROSS JOIN LATERAL {unit_facts("r.tenant_id", "r.org_unit_id")} u
                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
                      WHERE r.attempt_id IS NOT NULL AND u.path >= {low} AND u.path < {high} AND {assessments}"""
@@ -360,7 +342,11 @@ async def reshape_parents(conn: asyncpg.Connection, codes: list[str]) -> None:
 
 
 async def has_results(conn: asyncpg.Connection, unit_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM results WHERE org_unit_id = $1)", unit_id))
+    return bool(
+        await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {result_rows()} r WHERE r.org_unit_id = $1)", unit_id
+        )
+    )
 
 
 async def forget_unit(conn: asyncpg.Connection, unit_id: UUID) -> None:
@@ -381,7 +367,7 @@ _COMPACT = f"""
     FROM unnest($2::uuid[], $3::text[], $4::text[]) AS q(id, low, high)
     CROSS JOIN LATERAL {org_units.units_in_range("q.low", "q.high")} d
     CROSS JOIN LATERAL (SELECT r.person_id, r.category, r.week, r.measures, r.scaled, r.level_ranks
-                        FROM results r
+                        FROM {result_rows()} r
                         WHERE r.org_unit_id = d.id AND r.assessment_id = $1 AND r.attempt_id IS NOT NULL
                         OFFSET 0) x"""
 # unit by unit (OFFSET 0 keeps each lateral a nested index scan: the subtree's units by path, their
@@ -427,6 +413,48 @@ async def compact_results(
     return out
 
 
+async def unit_counts(
+    conn: asyncpg.Connection, assessment_id: UUID, units: list[UUID]
+) -> list[asyncpg.Record]:
+    """The head counts of these units' rows (overall measure, counting anyone): `unit_id`, `category`,
+    `week`, `n`; a unit's whole row (category `ALL_CATEGORIES`) and, if it is split, its per-(category,
+    week) rows (the aggregate views' scope)."""
+    return await conn.fetch(
+        """SELECT unit_id, category, week, n FROM rollups
+               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0""",
+        assessment_id,
+        OVERALL,
+        units,
+    )
+
+
+async def unit_tallies(
+    conn: asyncpg.Connection,
+    assessment_id: UUID,
+    units: list[UUID],
+    category: str | None,
+    weeks: list[date] | None,
+    *,
+    whole: bool,
+) -> list[asyncpg.Record]:
+    """These units' rows that count anyone, every measure: `unit_id`, `measure`, `week` and the tally
+    (`n`, `total`, `total_sq`, `hist`, `levels`). `whole`: the all-categories, all-weeks rows alone;
+    otherwise the per-(category, week) rows, of `category` and within `weeks` where given."""
+    return await conn.fetch(
+        """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
+               WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[])
+                 AND CASE WHEN $5 THEN category = $6 ELSE category <> $6 END
+                 AND ($3::text IS NULL OR category = $3)
+                 AND ($4::date[] IS NULL OR week = ANY($4::date[])) AND n <> 0""",
+        assessment_id,
+        units,
+        category,
+        weeks,
+        whole,
+        ALL_CATEGORIES,
+    )
+
+
 # Two tallies alike: the same counts, and sums within what adding the same floats in another order
 # changes (the check's tolerance). Level counts compare without trailing zeros (an incremental row's
 # array is as wide as the widest change written with it).
@@ -438,10 +466,6 @@ _SAME_TALLY = f"""s.n = f.n AND s.hist = f.hist
     AND (s.levels = f.levels OR {_levels_trimmed("s.levels")} = {_levels_trimmed("f.levels")})
     AND abs(s.total - f.total) <= 1e-6 * greatest(1, abs(f.total))
     AND abs(s.total_sq - f.total_sq) <= 1e-6 * greatest(1, abs(f.total_sq))"""
-_SAME_RESULT = """(s.attempt_id, s.org_unit_id, s.category, s.week, s.measures, s.level_ranks)
-    IS NOT DISTINCT FROM (f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.level_ranks)
-    AND (s.scaled = f.scaled OR (cardinality(s.scaled) = cardinality(f.scaled)
-         AND NOT EXISTS (SELECT 1 FROM unnest(s.scaled, f.scaled) AS z(a, b) WHERE abs(a - b) > 1e-9)))"""
 _ROLLUP_KEY = (
     "s.unit_id = f.unit_id AND s.measure = f.measure AND s.category = f.category AND s.week = f.week"
 )
@@ -461,28 +485,8 @@ async def replace_with(
         done = await conn.execute(sql, assessment_id)
         written[name] = int(done.split()[-1])
 
-    await run(
-        "results_deleted",
-        f"""DELETE FROM results s WHERE s.assessment_id = $1
-            AND NOT EXISTS (SELECT 1 FROM {fresh_results} f WHERE f.person_id = s.person_id)""",
-    )
-    await run(
-        "results_updated",
-        f"""UPDATE results s SET attempt_id = f.attempt_id, org_unit_id = f.org_unit_id, category = f.category,
-                   week = f.week, measures = f.measures, scaled = f.scaled, level_ranks = f.level_ranks,
-                   updated_at = now()
-            FROM {fresh_results} f WHERE s.assessment_id = $1 AND s.person_id = f.person_id AND NOT ({_SAME_RESULT})""",
-    )
-    await run(
-        "results_inserted",
-        f"""INSERT INTO results (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures,
-                                 scaled, level_ranks)
-            SELECT $1, f.person_id, f.attempt_id, f.org_unit_id, f.category, f.week, f.measures, f.scaled,
-                   f.level_ranks
-            FROM {fresh_results} f
-            WHERE NOT EXISTS (SELECT 1 FROM results s WHERE s.assessment_id = $1 AND s.person_id = f.person_id)
-            ORDER BY f.person_id""",
-    )
+    # the results first, by their owner (service/results/counted.py)
+    written.update(await counted_results.replace_with(conn, assessment_id, fresh_results))
     # the rows that differ, found in one pass over the stored and the fresh rows, with the fresh
     # figures; then each kind of change is applied from that list alone, by key
     await conn.execute(
@@ -525,14 +529,7 @@ async def differences(
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """The stored results and rollup rows of an assessment that differ from freshly computed ones
     (by the same comparison as `replace_with`): what a rebuild would write."""
-    results = await conn.fetch(
-        f"""SELECT coalesce(s.person_id, f.person_id) AS person_id, to_jsonb(s) - 'tenant_id' - 'updated_at' AS stored,
-                   to_jsonb(f) - 'tenant_id' - 'updated_at' AS fresh
-            FROM (SELECT * FROM results WHERE assessment_id = $1 AND attempt_id IS NOT NULL) s
-            FULL JOIN {fresh_results} f USING (assessment_id, person_id)
-            WHERE s.person_id IS NULL OR f.person_id IS NULL OR NOT ({_SAME_RESULT})""",
-        assessment_id,
-    )
+    results = await counted_results.differences(conn, assessment_id, fresh_results)
     tallies = await conn.fetch(
         f"""SELECT coalesce(s.unit_id, f.unit_id) AS unit_id, coalesce(s.measure, f.measure) AS measure,
                    coalesce(s.category, f.category) AS category, coalesce(s.week, f.week) AS week,

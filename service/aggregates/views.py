@@ -278,13 +278,7 @@ async def _scope(
     counts: dict[UUID, dict[tuple[str, date], int]] = {}
     wanted = list({*path, *(c for kids in children.values() for c in kids)})
     counting = set()  # the units whose whole row counts people
-    for row in await conn.fetch(
-        """SELECT unit_id, category, week, n FROM rollups
-               WHERE assessment_id = $1 AND measure = $2 AND unit_id = ANY($3::uuid[]) AND n <> 0""",
-        assessment_id,
-        OVERALL,
-        wanted,
-    ):
+    for row in await rollups.unit_counts(conn, assessment_id, wanted):
         if row["category"] == ALL_CATEGORIES:
             counting.add(row["unit_id"])
         else:
@@ -331,18 +325,8 @@ async def _tallies(
                     else:
                         weekly[result["week"]] = tally
         units = [unit for unit in units if unit not in compact]
-    for row in await conn.fetch(
-        """SELECT unit_id, measure, week, n, total, total_sq, hist, levels FROM rollups
-               WHERE assessment_id = $1 AND unit_id = ANY($2::uuid[])
-                 AND CASE WHEN $5 THEN category = $6 ELSE category <> $6 END
-                 AND ($3::text IS NULL OR category = $3)
-                 AND ($4::date[] IS NULL OR week = ANY($4::date[])) AND n <> 0""",
-        assessment_id,
-        units,
-        category,
-        sorted(weeks) if weeks is not None else None,
-        whole,
-        ALL_CATEGORIES,
+    for row in await rollups.unit_tallies(
+        conn, assessment_id, units, category, sorted(weeks) if weeks is not None else None, whole=whole
     ):
         weekly = out[row["unit_id"]].setdefault(row["measure"], {})
         tally = Tally(row["n"], row["total"], row["total_sq"], row["hist"], row["levels"])

@@ -1,12 +1,16 @@
-"""The asyncpg pool and the only four ways the running service touches the database.
+"""The asyncpg pool and the ways the running service touches the database through it.
 
-Every query runs inside one of four transactions, each setting what row-level security sees:
+Queries run inside one of four transactions, each setting what row-level security sees:
 `tenant_transaction` (`app.tenant_id`: one tenant's data), `operator_transaction` (tenants and
 their issuers, never tenant data), `auth_lookup_transaction` (read-only: tenants' status, trusted
 issuers and service clients, to verify a token before its tenant is known) and
 `dispatcher_transaction` (read-only: which tenants have webhook deliveries or jobs due). All are
-`SET LOCAL`-scoped: nothing survives on the pooled connection after the transaction. (Migrations
-and `assess db` connect as the database owner instead: service/db/migrate.py.)
+`SET LOCAL`-scoped: nothing survives on the pooled connection after the transaction. Outside them
+run only single autocommitted statements calling a SQL function that sets its own transaction-local
+context first (`single_statement` for a candidate's save, `save_answer`; the token endpoint's
+limits, `auth_rate_take`, in `auth/limits.py`) and the schema check (`migrate.check_schema`, at a
+worker's start and in the readiness probe). (Migrations and `assess db` connect as the database
+owner instead: service/db/migrate.py.)
 """
 
 from __future__ import annotations

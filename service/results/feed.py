@@ -34,6 +34,7 @@ from service.assessments.assessments import assessment_facts, id_by_code, stored
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
 from service.results import credentials, scores, xlsx
+from service.results.counted import result_rows
 from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
 from service.sittings import attempts as sittings
@@ -83,8 +84,8 @@ class FeedPage(msgspec.Struct):
     has_more: bool
 
 
-# The score versions (their owner's SQL) with who, where and whether counted. `results` is the aggregates'
-# table, a layer above this one: its join stays here (tests/test_architecture.py, FOREIGN_SQL).
+# The score versions (their owner's SQL) with who, where and whether counted: the result that counts is
+# the person's row of the results that count (`counted.result_rows`; the aggregates keep them in step).
 _ROW = scores.version_rows(
     columns=""",
            p.external_id AS person, a.code AS assessment, t.number AS attempt_number,
@@ -93,7 +94,7 @@ _ROW = scores.version_rows(
     joins=f"""CROSS JOIN LATERAL {sittings.attempt_facts("s.tenant_id", "s.attempt_id")} t
     CROSS JOIN LATERAL {people.person_facts("t.tenant_id", "t.person_id")} p
     CROSS JOIN LATERAL {assessment_facts("t.tenant_id", "t.assessment_id")} a
-    LEFT JOIN results r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
+    LEFT JOIN {result_rows()} r ON r.tenant_id = t.tenant_id AND r.assessment_id = t.assessment_id AND r.person_id = t.person_id
     LEFT JOIN LATERAL {org_units.unit_facts("t.tenant_id", "coalesce(t.org_unit_id, p.org_unit_id)")} u ON true""",
 )
 
