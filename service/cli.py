@@ -207,8 +207,8 @@ def serve(settings: Settings, *, demo: bool) -> int:
         backpressure=settings.http_connections_per_worker,
         # HTTP_KEEP_ALIVE_SECONDS: granian's HTTP/1 header read timeout (hyper's) also runs while a
         # keep-alive connection waits for its next request; at granian's default 30 s it closed the
-        # connections of candidates who thought longer between two saves, and a save sent as the
-        # server closed was lost on the wire (bench/sitting.py's broken connections, issue 19).
+        # connections of candidates who thought longer between two saves, and their next save met a
+        # closed connection (bench/sitting.py's broken connections, issue 19; bench/README.md).
         http1_settings=HTTP1Settings(
             header_read_timeout=max(1, round(settings.http_keep_alive_seconds * 1000))
         ),
