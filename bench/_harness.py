@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,9 +43,10 @@ class Service(msgspec.Struct):
     data_dir: Path
     keys: ServiceKeys | None = None
     pid: int = 0  # of the `assess serve` process (granian's main process; its workers are its children)
+    keys_file: Path | None = None  # SERVICE_KEYS_FILE when given, else the data directory's
 
     def load_keys(self) -> ServiceKeys:
-        self.keys = ServiceKeys.load(self.data_dir / "signing-keys.json")
+        self.keys = ServiceKeys.load(self.keys_file or self.data_dir / "signing-keys.json")
         return self.keys
 
     def owner_url(self) -> str:
@@ -94,7 +96,13 @@ def running_service(
                 f"{'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded, ' + data_dir}",
                 flush=True,
             )
-            service = Service(f"http://127.0.0.1:{port}", Path(data_dir), pid=server.pid)
+            keys_file = env.get("SERVICE_KEYS_FILE")
+            service = Service(
+                f"http://127.0.0.1:{port}",
+                Path(data_dir),
+                pid=server.pid,
+                keys_file=Path(keys_file) if keys_file else None,
+            )
             service.load_keys()
             yield service
         finally:
@@ -185,34 +193,89 @@ def candidate_token(keys: ServiceKeys, tenant_id: str, external_id: str) -> dict
     )
 
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})  # RFC 9110 §9.2.2
+
+
+class ClosedBeforeAnswer(ConnectionError):
+    """The server closed the connection before any byte of the answer to a request sent on it."""
+
+
 class RawConnection:
     """A minimal HTTP/1.1 keep-alive connection on asyncio streams, for load generation.
 
     httpx spends more CPU per request than the service does (its pool costs grow with the number
     of connections), so a load generator built on it measures itself. One of these per simulated
     client, as a real device would hold: a request line, headers, a Content-Length body.
+
+    With `retry_reused`, it does what browsers, urllib3 and httpx do with a keep-alive connection the
+    server closed while it was idle (RFC 9112 §9.3.1): a connection already seen closed is replaced
+    before sending (any request: nothing was sent), and an idempotent request (`IDEMPOTENT`, or `idempotent=True` for a POST the API
+    makes exact to repeat) sent on a reused connection that closes before any byte of the answer is
+    sent once more on a new connection. Each is counted in `reconnects` (shared between connections
+    when a Counter is given); a connection that closes mid-answer, or a second failure, stays an error.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    STALE = "idle connection found closed: replaced before sending"
+    RETRIED = "reused connection closed before any answer: sent again on a new one"
+
+    def __init__(
+        self, host: str, port: int, *, retry_reused: bool = False, reconnects: Counter[str] | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.retry_reused = retry_reused
+        self.reconnects: Counter[str] = Counter() if reconnects is None else reconnects
 
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
+    def _seen_closed(self) -> bool:
+        """The server's close of this idle connection has already arrived (urllib3's
+        `is_connection_dropped`): end of stream or a reset read, or the transport closing."""
+        assert self.reader is not None and self.writer is not None
+        return self.reader.at_eof() or self.reader.exception() is not None or self.writer.is_closing()
+
     async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        idempotent: bool | None = None,
     ) -> tuple[int, bytes]:
-        status, _, data = await self.exchange(method, path, headers, body)
+        status, _, data = await self.exchange(method, path, headers, body, idempotent=idempotent)
         return status, data
 
     async def exchange(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        idempotent: bool | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One request: the status, the response headers (lower-cased names) and the body. A failure,
         or a cancellation mid-exchange, closes the connection (its state is unknown); the next
         request opens a new one."""
+        if self.retry_reused and self.writer is not None and self._seen_closed():
+            self.reconnects[self.STALE] += 1
+            self.close()
+        reused = self.writer is not None
+        retry = self.retry_reused and (method in IDEMPOTENT if idempotent is None else idempotent)
+        try:
+            return await self._exchange(method, path, headers, body)
+        except ClosedBeforeAnswer:
+            if not (retry and reused):
+                raise
+        self.reconnects[self.RETRIED] += 1
+        return await self._exchange(method, path, headers, body)
+
+    async def _exchange(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
@@ -223,10 +286,15 @@ class RawConnection:
             "Content-Type: application/json",
         ] + [f"{k}: {v}" for k, v in headers.items()]
         try:
-            self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            status_line = await self.reader.readline()
+            try:
+                self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+                status_line = await self.reader.readline()
+            except (ConnectionResetError, BrokenPipeError) as exc:  # nothing of an answer read
+                raise ClosedBeforeAnswer("the server closed the connection") from exc
             if not status_line:
-                raise ConnectionError("the server closed the connection")
+                raise ClosedBeforeAnswer("the server closed the connection")
+            if not status_line.endswith(b"\n"):
+                raise ConnectionError("the server closed the connection mid-answer")
             status = int(status_line.split()[1])
             received: dict[str, str] = {}
             while (line := await self.reader.readline()) not in (b"\r\n", b""):

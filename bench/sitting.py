@@ -25,7 +25,13 @@ submit scores in its own transaction), then lets `--candidates` simulated candid
 - the tenant's HR system subscribes to `attempt.submitted` and `score.finalized` (webhooks, sent by
   the service's dispatcher to a receiver in this process that answers 204), as a deployment would;
 - an error (a non-2xx or a broken connection or a timeout of `--timeout` s) is counted by kind, and a
-  5xx/429 or a broken connection is retried with the same revision, up to 5 tries.
+  5xx/429 or a broken connection is retried with the same revision, up to 5 tries;
+- a keep-alive connection the server closed while its candidate was thinking is not an error: as
+  browsers, urllib3 and httpx do (RFC 9112 §9.3.1), the client replaces a connection it has already
+  seen closed before sending, and sends a request once more on a new connection when a reused one
+  closes before any byte of the answer (every request of a sitting is exact to repeat: a start names
+  its attempt number, a save its revision, a submit's replay gets the same result). Both are counted
+  as reconnects and printed apart from the errors; `--no-retry-reused` counts them as errors instead.
 
 Prints total wall time, saves/s, requests/s, latency percentiles per operation, errors by kind,
 latency percentiles per time window, CPU time of load generator, service and PostgreSQL, peak
@@ -128,8 +134,10 @@ class Ledger:
 
 
 class Client:
-    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
-        self.raw = RawConnection(host, port)
+    def __init__(
+        self, host: str, port: int, headers: dict[str, str], retry_reused: bool, reconnects: Counter[str]
+    ) -> None:
+        self.raw = RawConnection(host, port, retry_reused=retry_reused, reconnects=reconnects)
         self.headers = headers
 
 
@@ -255,6 +263,7 @@ class Sitting:
         self.records: list[tuple[float, str, float, int]] = []  # (run time answered, op, seconds, status)
         self.errors: Counter[str] = Counter()
         self.error_times: list[float] = []
+        self.reconnects: Counter[str] = Counter()  # closed keep-alive connections replaced (RawConnection)
         self.counts: Counter[str] = Counter()
         self.ledgers: list[Ledger] = []
         self.take = args.client == "take"
@@ -290,7 +299,7 @@ class Sitting:
         headers = {**client.headers, **TAKE_HEADERS} if self.take else client.headers
         try:
             status, received, data = await asyncio.wait_for(
-                client.raw.exchange(method, path, headers, payload), self.args.timeout
+                client.raw.exchange(method, path, headers, payload, idempotent=True), self.args.timeout
             )
         except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
             client.raw.close()
@@ -365,7 +374,11 @@ class Sitting:
         payload = msgspec.json.encode(body)
         in_flight = asyncio.create_task(
             client.raw.request(
-                "PUT", f"/v1/me/attempts/{ledger.attempt}/answers/{ref}", client.headers, payload
+                "PUT",
+                f"/v1/me/attempts/{ledger.attempt}/answers/{ref}",
+                client.headers,
+                payload,
+                idempotent=True,
             )
         )
         await asyncio.sleep(
@@ -402,7 +415,7 @@ class Sitting:
         ledger = Ledger(person)
         self.ledgers.append(ledger)
         await asyncio.sleep(max(0.0, self.arrival(index, rng) - self.now()))
-        client = Client(self.host, self.port, headers)
+        client = Client(self.host, self.port, headers, self.args.retry_reused, self.reconnects)
         start_path, start_body = f"/v1/me/assessments/{ASSESSMENT}/attempts{self.query}", {"number": 1}
         data = await self.write(client, "start", "POST", start_path, start_body)
         if data is None:
@@ -474,7 +487,7 @@ class Sitting:
             saves = sum(1 for r in self.records if r[1] == "save" and r[3] < 300)
             print(
                 f"  t+{self.now():4.0f}s: {sitting} sitting, {saves:,} saves acknowledged, "
-                f"{sum(self.errors.values())} errors",
+                f"{sum(self.errors.values())} errors, {sum(self.reconnects.values())} reconnects",
                 file=sys.stderr,
                 flush=True,
             )
@@ -696,7 +709,8 @@ def print_surge(run: Sitting, args: argparse.Namespace) -> str:
     )
     return (
         f"start p95 {start_p95} (goal < 1 s), save p99 {save_p99} (goal < 250 ms), {errors} errors, "
-        f"{started:,}/{args.surge_candidates:,} started"
+        f"{started:,}/{args.surge_candidates:,} started, "
+        f"{sum(run.reconnects.values())} reconnects and {sum(run.errors.values())} errors in the whole run"
     )
 
 
@@ -793,6 +807,10 @@ async def drive(service: Service, args: argparse.Namespace) -> None:
         f"errors: {sum(run.errors.values())}"
         + "".join(f"\n  {k}: {v}" for k, v in sorted(run.errors.items()))
     )
+    print(
+        f"reconnects (keep-alive connections the server had closed; not errors): {sum(run.reconnects.values())}"
+        + "".join(f"\n  {k}: {v}" for k, v in sorted(run.reconnects.items()))
+    )
     print("events:" + "".join(f"\n  {k}: {v}" for k, v in sorted(run.counts.items())))
     print_windows(run, memory, wall, args.window_seconds)
     peak = max(memory.samples, key=lambda s: s[1], default=(0.0, rss_after, processes))
@@ -881,6 +899,13 @@ def main() -> None:
         "--connection-per-request",
         action="store_true",
         help="a new connection per request (default: each candidate keeps one keep-alive connection)",
+    )
+    parser.add_argument(
+        "--retry-reused",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replace a keep-alive connection the server closed, and resend a request once when a reused "
+        "connection closes before any answer, as browsers do (--no-retry-reused: count those as errors)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as lost")
     parser.add_argument(

@@ -165,6 +165,7 @@ def _metrics_dir(settings: Settings) -> Path:
 def serve(settings: Settings, *, demo: bool) -> int:
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
 
     from service.db.urls import app_url, redact
 
@@ -204,6 +205,13 @@ def serve(settings: Settings, *, demo: bool) -> int:
         respawn_failed_workers=True,
         backlog=settings.http_backlog,
         backpressure=settings.http_connections_per_worker,
+        # HTTP_KEEP_ALIVE_SECONDS: granian's HTTP/1 header read timeout (hyper's) also runs while a
+        # keep-alive connection waits for its next request; at granian's default 30 s it closed the
+        # connections of candidates who thought longer between two saves, and their next save met a
+        # closed connection (bench/sitting.py's broken connections, issue 19; bench/README.md).
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.http_keep_alive_seconds * 1000))
+        ),
         # uvloop (HTTP_EVENT_LOOP, auto: where installed): asyncio's own selector, socket writes and
         # callbacks were ~40% of a save's samples (bench/README.md, issue 19).
         loop=Loops(settings.http_event_loop),

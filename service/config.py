@@ -70,6 +70,13 @@ SETTINGS: tuple[Setting, ...] = (
         "an idle keep-alive connection of a device holds its place, so this bounds the devices a worker serves.",
     ),
     Setting(
+        "HTTP_KEEP_ALIVE_SECONDS",
+        "75",
+        "How long a worker keeps a client's idle keep-alive connection open, and the most time a client "
+        "gets to send a request's headers (granian's HTTP/1 header read timeout, which bounds both; its "
+        "own 30 s closed the connections of candidates thinking longer between saves).",
+    ),
+    Setting(
         "HTTP_EVENT_LOOP",
         "auto",
         "The workers' event loop: uvloop, asyncio, or auto (uvloop where it is installed, else asyncio).",
@@ -255,6 +262,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min: int
     http_backlog: int
     http_connections_per_worker: int
+    http_keep_alive_seconds: float
     http_event_loop: str
     pool_max: int
     max_body_bytes: int
@@ -361,6 +369,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             workers=integer("WORKERS"),
             http_backlog=integer("HTTP_BACKLOG"),
             http_connections_per_worker=integer("HTTP_CONNECTIONS_PER_WORKER"),
+            http_keep_alive_seconds=positive("HTTP_KEEP_ALIVE_SECONDS"),
             http_event_loop=event_loop(text("HTTP_EVENT_LOOP")),
             pool_min=integer("DB_POOL_MIN"),
             pool_max=integer("DB_POOL_MAX"),

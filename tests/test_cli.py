@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from service.cli import main as assess
+from service.config import Settings
 
 COMMANDS = (
     ["db", "upgrade"],
@@ -95,10 +96,17 @@ def test_serve_runs_the_workers_on_the_configured_event_loop(
 ):
     """uvloop (issue 19: asyncio's own time was ~40% of a save's samples), installed from the lock on
     every platform but Windows; HTTP_EVENT_LOOP=asyncio keeps the standard loop."""
+    settings = Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path), "HTTP_EVENT_LOOP": configured})
+    assert settings.http_event_loop == expected
+    given = _granian_options(settings, monkeypatch)
+    assert given["served"] and given["loop"] == expected and given["target"] == "service.api.app:create_app"
+
+
+def _granian_options(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """What `assess serve` gives granian (the server is not started)."""
     import granian
 
     from service import cli
-    from service.config import Settings
     from service.db import urls
 
     given: dict[str, object] = {}
@@ -116,10 +124,26 @@ def test_serve_runs_the_workers_on_the_configured_event_loop(
     monkeypatch.setattr(urls, "app_url", lambda settings, owner: owner)
     for name in ("APP_DATABASE_URL", "SERVICE_KEYS_FILE", "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.setenv(name, "")  # serve sets them for its workers: restored after the test
-    settings = Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path), "HTTP_EVENT_LOOP": configured})
-    assert settings.http_event_loop == expected
     assert cli.serve(settings, demo=False) == 0
-    assert given["served"] and given["loop"] == expected and given["target"] == "service.api.app:create_app"
+    return given
+
+
+@pytest.mark.parametrize(("configured", "milliseconds"), [("", 75_000), ("90", 90_000), ("2.5", 2_500)])
+def test_serve_keeps_idle_keep_alive_connections_for_the_configured_time(
+    configured: str, milliseconds: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Granian's HTTP/1 header read timeout also closes a keep-alive connection waiting for its next
+    request; its default, 30 s, closed candidates' connections between saves (bench/sitting.py's broken
+    connections, issue 19). Past the 60 s granian's own command line allows, too."""
+    from granian.http import HTTP1Settings
+
+    settings = Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path), "HTTP_KEEP_ALIVE_SECONDS": configured})
+    given = _granian_options(settings, monkeypatch)
+    http1 = given["http1_settings"]
+    assert isinstance(http1, HTTP1Settings) and http1.header_read_timeout == milliseconds
+    assert http1.keep_alive
+    with pytest.raises(SystemExit, match="HTTP_KEEP_ALIVE_SECONDS must be > 0"):
+        Settings.from_env({"HTTP_KEEP_ALIVE_SECONDS": "0"})
 
 
 def test_an_unknown_event_loop_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
