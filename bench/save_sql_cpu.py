@@ -139,10 +139,9 @@ def main() -> None:
         for spec in args.variant:
             name, _, file = spec.partition("=")
             creates[name] = Path(file).read_text()
+        psql = str(Path(pgbench_binary()).with_name("psql"))
         for sql in creates.values():
-            run(
-                [str(Path(pgbench_binary()).with_name("psql")), owner_url, "-v", "ON_ERROR_STOP=1", "-c", sql]
-            )
+            run([psql, owner_url, "-v", "ON_ERROR_STOP=1", "-c", sql])
         head = pgbench_script()
         scripts["head"] = data_dir / "head.sql"
         scripts["head"].write_text(head)
@@ -174,6 +173,7 @@ def main() -> None:
         for r in range(args.rounds):
             for name, path in scripts.items():
                 target = with_tenant_session(app_db_url, plan.tenant_id) if name == "core" else app_db_url
+                wal = run([psql, owner_url, "-Atc", "SELECT pg_current_wal_lsn()"]).strip()
                 before, began = postgres_cpu(postmaster), time.perf_counter()
                 out = run(
                     [
@@ -184,6 +184,9 @@ def main() -> None:
                 )  # fmt: skip
                 time.sleep(0.3)  # the ended backends reaped
                 cpu, wall = postgres_cpu(postmaster) - before, time.perf_counter() - began
+                wal_bytes = int(
+                    run([psql, owner_url, "-Atc", f"SELECT pg_current_wal_lsn() - '{wal}'::pg_lsn"]).strip()
+                )
                 applied, top = asyncio.run(stored_revisions(owner_url, plan, revision))
                 saves = args.clients * per_client
                 revision = top + 1
@@ -193,7 +196,7 @@ def main() -> None:
                 print(
                     f"round {r + 1} {name:>10}: {per10k:6.2f} CPU s per 10,000 saves ({1000 * cpu / saves:.3f} ms "
                     f"a save), {saves:,} saves ({applied:,} applied) in {wall:.1f} s, tps {tps.group(1) if tps else '?'}, "
-                    f"load {os.getloadavg()[0]:.2f}",
+                    f"WAL {wal_bytes / saves:.0f} bytes a save, load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
         if args.perf:
