@@ -15,7 +15,11 @@ Same signature, same results, same guarantees; what changed inside the function:
   is the order that cannot deadlock with a save holding the row (an adaptive save's `FOR UPDATE`):
   nobody waits for the advisory lock while holding what a saver waits for. A save's own upsert of a new
   answer still checks its foreign key (a `FOR KEY SHARE` of the attempt row), which a submission's
-  status change (`FOR NO KEY UPDATE`) does not block.
+  status change (`FOR NO KEY UPDATE`) does not block. The lock is also why the function stays
+  PL/pgSQL with the lock a statement of its own: in one SQL statement the attempt would be read with
+  the snapshot taken before the wait, and a save queued behind a submission would land after it. A
+  save naming an attempt that is not the person's takes the lock too (the key is the attempt id
+  alone): it can make that attempt's submission wait for one short transaction, and learns nothing.
 - Four `set_config` calls were one: `people`, `attempts` and `responses` (all the function reads or
   writes; the foreign key check bypasses row-level security) have one policy each, on `app.tenant_id`
   alone, so `app.operator`, `app.auth_lookup` and `app.dispatcher` change nothing the function does.
