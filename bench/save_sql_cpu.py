@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -224,6 +225,7 @@ def main() -> None:
             print(f"  {name:>10}: {min(values):6.2f} / {statistics.median(values):6.2f}")
     finally:
         embedded.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
