@@ -16,8 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.db.pool import create_pool, single_statement, tenant_transaction
+from service.sittings import attempts as sittings
+from service.tenancy.people import person_for_sign_in
 from tests.delivery_setup import ANSWERS, assessment_body, delivery_tenant, publish_assessment
 from tests.harness import snapshot
+from tests.helpers import stored_json
 
 START = "/v1/me/assessments/{code}/attempts"
 REFS = sorted(ANSWERS)
@@ -238,6 +242,98 @@ async def test_saves_racing_a_submit_are_kept_or_refused_never_lost(client, tena
                 assert ref not in stored(state)
             outcomes.add(reply.status_code)
     assert 200 in outcomes  # the race is real: some saves landed (409s depend on scheduling)
+
+
+async def waits_for_a_lock(owner: asyncpg.Connection, task: asyncio.Task[Any]) -> None:
+    """Until another session waits for a lock (or `task` ran through, which the caller then refutes)."""
+    while not task.done() and not await owner.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        await asyncio.sleep(0.01)
+
+
+async def save_in_transaction(conn: asyncpg.Connection, tenant_id: str, attempt: str, revision: int) -> None:
+    """`save_answer` as a save sends it (T-SC-1 at this revision), in a transaction the caller holds
+    open: stored, not committed."""
+    row = await conn.fetchrow(
+        sittings.SAVE_ANSWER,
+        UUID(tenant_id),
+        "c1",
+        UUID(attempt),
+        "T-SC-1",
+        answer_for("T-SC-1", revision),
+        revision,
+        False,
+    )
+    assert row["person_known"] and row["attempt_open"] and row["applied"]
+
+
+@pytest.mark.parametrize("by", ["candidate", "deadline"])
+async def test_a_submission_waits_for_a_save_in_flight_and_scores_its_answer(
+    client, tenant, owner, owner_url, app_url, by
+):
+    """Forced interleaving (migration 0031): a save has stored its answer and not committed; the
+    candidate's submit (or the deadline's, run by a resume) waits for it, then scores the answer.
+    The candidate's case saves a first answer; the deadline's changes a stored one, since a first
+    answer's foreign key check holds the attempt row (FOR KEY SHARE), which the deadline's sweep
+    (FOR UPDATE SKIP LOCKED) leaves for its next call, as it always did."""
+    me = tenant["candidates"][0]
+    attempt = (await start(client, me)).json()["attempt"]["id"]
+    revision = 1
+    if by == "deadline":
+        assert (await save(client, me, attempt, "T-SC-1", 1, answer_for("T-SC-1", 1))).status_code == 200
+        revision = 2
+    pool = await create_pool(app_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await save_in_transaction(conn, tenant["id"], attempt, revision)
+            if by == "deadline":  # past deadline and grace now; the save read it in time
+                await overdue(owner_url, attempt)
+                submitting = client.get(f"/v1/me/attempts/{attempt}", headers=me)
+            else:
+                submitting = client.post(f"/v1/me/attempts/{attempt}/submit", headers=me)
+            submission = asyncio.create_task(submitting)
+            await asyncio.wait_for(waits_for_a_lock(owner, submission), 10)
+            assert not submission.done()  # the submission waits for the save
+        reply = await submission
+    finally:
+        await pool.close()
+    assert reply.status_code == 200, reply.text
+    state = await resume(client, me, attempt)
+    assert (state["attempt"]["status"], state["attempt"]["submitted_by"]) == ("submitted", by)
+    assert stored(state) == {"T-SC-1": (revision, answer_for("T-SC-1", revision))}
+    document = await stored_json(owner, attempt)
+    assert "T-SC-1" not in document["omitted"] and len(document["omitted"]) == len(REFS) - 1
+
+
+async def test_a_save_behind_a_submission_waits_and_is_refused(client, tenant, owner, app_url):
+    """Forced interleaving (migration 0031): a submission has marked the attempt submitted and not
+    committed; a save of it waits for the submission, then finds the attempt closed and stores nothing."""
+    me = tenant["candidates"][0]
+    attempt = (await start(client, me)).json()["attempt"]["id"]
+    pool = await create_pool(app_url, min_size=2, max_size=2)
+    try:
+        async with tenant_transaction(pool, UUID(tenant["id"])) as conn:
+            person = await person_for_sign_in(conn, "c1")
+            assert await sittings.mark_submitted(conn, person.id, UUID(attempt)) == "candidate"
+            save = asyncio.create_task(
+                single_statement(
+                    pool,
+                    sittings.SAVE_ANSWER,
+                    UUID(tenant["id"]),
+                    "c1",
+                    UUID(attempt),
+                    "T-SC-1",
+                    answer_for("T-SC-1", 1),
+                    1,
+                    False,
+                )
+            )
+            await asyncio.wait_for(waits_for_a_lock(owner, save), 10)
+            assert not save.done()  # the save waits for the submission
+        row = await save
+    finally:
+        await pool.close()
+    assert row["person_known"] and not row["attempt_open"] and not row["applied"]
+    assert await owner.fetchval("SELECT count(*) FROM responses WHERE attempt_id = $1", UUID(attempt)) == 0
 
 
 async def overdue(owner_url: str, attempt: str, by: str = "5 minutes") -> None:

@@ -7,8 +7,9 @@ Guarantees, each held by the database rather than by this process:
 - one attempt per (assessment, person, number), and at most one in progress
   (unique indexes; a retried or concurrent start finds the attempt its twin created);
 - a save lands only while the attempt is in progress and before its deadline plus grace,
-  holding a share lock on the attempt row until commit, so a submit waits for saves in
-  flight and a save queued behind a submit sees the attempt closed;
+  holding a shared advisory lock on the attempt until commit (which a submission takes
+  exclusively before it reads the answers), so a submit waits for saves in flight and a save
+  queued behind a submit sees the attempt closed;
 - a stored answer is replaced only by a higher client revision (`ON CONFLICT ... WHERE`),
   so retries and out-of-order arrivals change nothing;
 - submission flips the status once; a retried submit finds it submitted and returns the

@@ -6,8 +6,11 @@ the score pipeline) read attempts and answers here, below them, rather than from
 
 Every read for a candidate matches the attempt by id *and* person, so one candidate never reaches
 another's attempt (row-level security separates the tenants). The guarantees of a save (revision
-guard, attempt open, share lock) are the SQL function `save_answer` (migration 0024), called with
-`SAVE_ANSWER`; those of start and submit are the unique indexes and the single-row updates below.
+guard, attempt open, a shared advisory lock on the attempt until commit) are the SQL function
+`save_answer` (migrations 0023 and 0031), called with `SAVE_ANSWER`; those of start and submit are the
+unique indexes and the single-row updates below. Whatever takes an attempt out of progress takes that
+lock exclusively after its UPDATE (`_HOLD_OFF_SAVES`), before anything reads the answers: saves that
+found the attempt in progress have committed by then, and later ones find it submitted.
 """
 
 from __future__ import annotations
@@ -64,6 +67,12 @@ _START = """
               extra_time_factor::float8 AS extra_time_factor, submitted_at, submitted_by, item_count,
               clock_timestamp() AS server_time
 """
+
+# The lock a save holds shared on its attempt (`save_answer`, migration 0031: class 1931, the attempt's
+# uuid_hash), taken exclusively by each transaction that submits attempts, after its UPDATE, in one
+# order: the submission then waits for the saves in flight, and no save lands after it.
+_HOLD_OFF_SAVES = """SELECT pg_advisory_xact_lock(1931, k)
+                     FROM (SELECT DISTINCT uuid_hash(a) AS k FROM unnest($1::uuid[]) AS a) AS keys ORDER BY k"""
 
 # A save's context, person check and guarded upsert, in one call (migration 0024): on its own
 # (autocommit) one round trip, in a tenant transaction part of it. Arguments: tenant, the person's
@@ -199,16 +208,22 @@ async def submit_overdue(conn: asyncpg.Connection, person_id: UUID | None, limit
         person_id,
         limit,
     )
-    return [row["id"] for row in rows]
+    submitted = [row["id"] for row in rows]
+    if submitted:
+        await conn.execute(_HOLD_OFF_SAVES, submitted)
+    return submitted
 
 
 async def mark_submitted(conn: asyncpg.Connection, person_id: UUID, attempt_id: UUID) -> str | None:
     """Submit the person's attempt if it is in progress: by whom ('deadline' past its deadline and
-    grace, else 'candidate'); None if it was not in progress (or is not theirs)."""
+    grace, else 'candidate'); None if it was not in progress (or is not theirs). Returns once the
+    saves in flight have committed (the attempt's save lock, exclusively, after the UPDATE)."""
     return await conn.fetchval(
-        f"""UPDATE attempts t SET status = 'submitted', submitted_at = now(),
-                   submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
-            WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress' RETURNING submitted_by""",
+        f"""WITH s AS (UPDATE attempts t SET status = 'submitted', submitted_at = now(),
+                              submitted_by = CASE WHEN {_DUE} THEN 'deadline' ELSE 'candidate' END
+                       WHERE t.id = $1 AND t.person_id = $2 AND t.status = 'in_progress'
+                       RETURNING t.id, t.submitted_by)
+            SELECT s.submitted_by, pg_advisory_xact_lock(1931, uuid_hash(s.id)) FROM s""",
         attempt_id,
         person_id,
     )
