@@ -164,6 +164,7 @@ def _metrics_dir(settings: Settings) -> Path:
 
 
 def serve(settings: Settings, *, demo: bool) -> int:
+    import msgspec
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
@@ -174,8 +175,9 @@ def serve(settings: Settings, *, demo: bool) -> int:
     _keys(settings)
     url = app_url(settings, owner_url)
     # Jobs in processes of their own unless JOB_MODE says otherwise (the workers read it too)
-    os.environ["JOB_MODE"] = os.environ.get("JOB_MODE") or "process"
-    settings = Settings.from_env()
+    if not os.environ.get("JOB_MODE"):
+        os.environ["JOB_MODE"] = "process"
+        settings = msgspec.structs.replace(settings, job_mode="process")
     if demo:
         _print_demo(settings, _demo_tokens(settings, url))
         os.environ["ASSESS_DEMO"] = (

@@ -5,15 +5,18 @@ owner URL was resolved, starting the embedded server, inside an async function).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import MethodType
 
 import jwt
 import pytest
 
 from service.cli import main as assess
+from service.jobs.process import JobProcesses
 
 COMMANDS = (
     ["db", "upgrade"],
@@ -110,16 +113,28 @@ def test_serve_runs_the_workers_on_the_configured_event_loop(
         def serve(self) -> None:
             given["served"] = True
 
+        def on_startup(self, hook: object) -> None:
+            given["on_startup"] = hook
+
+        def on_shutdown(self, hook: object) -> None:
+            given["on_shutdown"] = hook
+
     monkeypatch.setattr(granian, "Granian", Server)
     monkeypatch.setattr(cli, "db_upgrade", lambda settings: "postgresql://owner@localhost/assess")
     monkeypatch.setattr(cli, "_keys", lambda settings: None)
     monkeypatch.setattr(urls, "app_url", lambda settings, owner: owner)
-    for name in ("APP_DATABASE_URL", "SERVICE_KEYS_FILE", "PROMETHEUS_MULTIPROC_DIR"):
+    for name in ("APP_DATABASE_URL", "SERVICE_KEYS_FILE", "PROMETHEUS_MULTIPROC_DIR", "JOB_MODE"):
         monkeypatch.setenv(name, "")  # serve sets them for its workers: restored after the test
     settings = Settings.from_env({"ASSESS_DATA_DIR": str(tmp_path), "HTTP_EVENT_LOOP": configured})
     assert settings.http_event_loop == expected
     assert cli.serve(settings, demo=False) == 0
     assert given["served"] and given["loop"] == expected and given["target"] == "service.api.app:create_app"
+    # jobs in a process of their own (JOB_MODE unset: process), started and stopped with granian
+    assert os.environ["JOB_MODE"] == "process"
+    assert isinstance(given["on_startup"], MethodType) and isinstance(
+        given["on_startup"].__self__, JobProcesses
+    )
+    assert given["on_shutdown"] == given["on_startup"].__self__.stop
 
 
 def test_an_unknown_event_loop_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
