@@ -30,8 +30,10 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+import pytest
 
 from service.auth.keys import ServiceKeys
+from service.config import Settings
 from tests.test_multi_host import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,3 +172,22 @@ async def test_jobs_run_in_a_job_process_that_serve_restarts(
             serve.wait(timeout=30)
     # 4. serve stopped its job process
     assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
+def test_job_settings() -> None:
+    default = Settings.from_env({})
+    assert (default.job_mode, default.job_processes, default.job_nice, default.job_process_batches) == (
+        "inline",  # an app built outside `assess serve`; serve makes it `process`
+        1,
+        10,
+        1,
+    )
+    assert Settings.from_env({"JOB_MODE": " Process "}).job_mode == "process"
+    for name, wrong, message in (
+        ("JOB_MODE", "thread", "JOB_MODE must be inline or process"),
+        ("JOB_PROCESSES", "0", "JOB_PROCESSES must be >= 1"),
+        ("JOB_NICE", "20", "JOB_NICE must be from 0 to 19"),
+        ("JOB_PROCESS_BATCHES", "-1", "JOB_PROCESS_BATCHES must be >= 0"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            Settings.from_env({name: wrong})
