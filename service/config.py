@@ -76,7 +76,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
     Setting(
-        "DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."
+        "DB_POOL_MAX",
+        "10",
+        "Most connections each worker and each job process opens; hosts x (workers + job processes) x this "
+        "(plus one listening connection per job process) < max_connections.",
     ),
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
     Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),

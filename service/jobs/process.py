@@ -33,6 +33,7 @@ import time
 
 import asyncpg
 
+from service import i18n
 from service.config import Settings
 from service.db.migrate import check_schema
 from service.db.pool import create_pool
@@ -80,6 +81,7 @@ async def _connect(settings: Settings, url: str) -> asyncpg.Pool:
 
 
 async def _run(settings: Settings, url: str) -> None:
+    i18n.load()  # exports render localized labels: a broken catalog fails start-up, as a worker's does
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -127,7 +129,9 @@ class JobProcesses:
         self._thread = threading.Thread(target=self._watch, name="job-processes", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        # cwd and environment are serve's: the same code, database and keys as the HTTP workers
+        # cwd and environment are serve's: the same code, database and keys as the HTTP workers. (The
+        # child's PR_SET_PDEATHSIG fires when the spawning thread ends: granian's main thread at start,
+        # the watcher thread for restarts, both alive until serve stops.)
         return subprocess.Popen(
             [sys.executable, "-m", "service.cli", "jobs", "--parent", str(os.getpid())], process_group=0
         )
