@@ -9,7 +9,7 @@
    corrects one item's key and rescores (preview, then commit), printing the wall time of each
    phase and attempts per second.
 
-    ./dev python bench/scoring.py [--attempts 100000] [--engine-attempts 3000]
+    ./dev python bench/scoring.py [--attempts 100000] [--engine-attempts 3000] [--job-mode process|inline]
 """
 
 from __future__ import annotations
@@ -350,8 +350,9 @@ async def stored_bytes(owner_url: str) -> str:
     )
 
 
-async def end_to_end(n: int, profile: int = 0) -> None:
-    with running_service(workers=2, pool_max=8) as service:
+async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> None:
+    with running_service(workers=2, pool_max=8, extra_env={"JOB_MODE": job_mode}) as service:
+        print(f"jobs: JOB_MODE={job_mode}", flush=True)
         async with httpx.AsyncClient(base_url=service.url, timeout=600) as http:
             form = sixty_items()
             bank = {item.code for item in sample_bank("cadre-ai-literacy").items}
@@ -522,11 +523,18 @@ def main() -> None:
         help="after loading, profile the steps of a rescoring batch in this process over this many "
         "attempts (then stop)",
     )
+    parser.add_argument(
+        "--job-mode",
+        choices=["process", "inline"],
+        default="process",
+        help="where the service runs jobs (JOB_MODE): a job process of their own (serve's default) or "
+        "the HTTP workers",
+    )
     args = parser.parse_args()
     print(f"(repository {ROOT})")
     engine_benchmark(args.engine_attempts)
     if args.attempts:
-        asyncio.run(end_to_end(args.attempts, args.profile))
+        asyncio.run(end_to_end(args.attempts, args.profile, args.job_mode))
 
 
 if __name__ == "__main__":

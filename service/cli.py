@@ -1,6 +1,7 @@
 """`assess`: the operator's command line.
 
 assess serve [--demo]          start the HTTP service (embedded PostgreSQL unless DATABASE_URL is set)
+assess jobs                    run a job process (`serve` starts JOB_PROCESSES of its own)
 assess db upgrade              create the application role and apply migrations
 assess db status               show the schema revision against this code's
 assess keys ensure | rotate    manage the service's signing keys
@@ -163,15 +164,21 @@ def _metrics_dir(settings: Settings) -> Path:
 
 
 def serve(settings: Settings, *, demo: bool) -> int:
+    import msgspec
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
 
     from service.db.urls import app_url, redact
+    from service.jobs.process import JobProcesses
 
     owner_url = db_upgrade(settings)
     _keys(settings)
     url = app_url(settings, owner_url)
+    # Jobs in processes of their own unless JOB_MODE says otherwise (the workers read it too)
+    if not os.environ.get("JOB_MODE"):
+        os.environ["JOB_MODE"] = "process"
+        settings = msgspec.structs.replace(settings, job_mode="process")
     if demo:
         _print_demo(settings, _demo_tokens(settings, url))
         os.environ["ASSESS_DEMO"] = (
@@ -181,12 +188,16 @@ def serve(settings: Settings, *, demo: bool) -> int:
     os.environ["APP_DATABASE_URL"] = url
     os.environ["SERVICE_KEYS_FILE"] = str(settings.keys_file.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings))
+    job_processes = JobProcesses(settings.job_processes) if settings.job_mode == "process" else None
     log.info(
-        "serving on %s:%s with %s worker(s) on %s, database %s",
+        "serving on %s:%s with %s worker(s) on %s, jobs %s, database %s",
         settings.host,
         settings.port,
         settings.workers,
         settings.http_event_loop,
+        f"in {settings.job_processes} process(es) (nice {settings.job_nice})"
+        if job_processes
+        else "in the workers",
         redact(url),
     )
     # respawn_failed_workers: a worker that dies (OOM, kill -9) is replaced; granian's default is to
@@ -194,7 +205,7 @@ def serve(settings: Settings, *, demo: bool) -> int:
     # backpressure: granian's default, backlog // workers (512 each with 2 workers), counts idle
     # keep-alive connections too, so past ~1,000 devices new connections were accepted by the
     # kernel and never answered (found by bench/sitting.py). Database work is bounded by the pool.
-    Granian(
+    server = Granian(
         "service.api.app:create_app",
         factory=True,
         interface=Interfaces.ASGI,
@@ -215,8 +226,27 @@ def serve(settings: Settings, *, demo: bool) -> int:
         # uvloop (HTTP_EVENT_LOOP, auto: where installed): asyncio's own selector, socket writes and
         # callbacks were ~40% of a save's samples (bench/README.md, issue 19).
         loop=Loops(settings.http_event_loop),
-    ).serve()
+    )
+    if job_processes is not None:
+        # started once granian has its signal handlers; stopped after its workers (also when it exits
+        # on a crash loop: its shutdown runs the hooks first)
+        server.on_startup(job_processes.start)
+        server.on_shutdown(job_processes.stop)
+    try:
+        server.serve()
+    finally:
+        if job_processes is not None:
+            job_processes.stop()
     return 0
+
+
+def jobs(settings: Settings, parent: int | None) -> int:
+    from service.db.urls import app_url
+    from service.jobs import process
+
+    # under serve, APP_DATABASE_URL names the server serve started: no embedded server of its own here
+    url = settings.app_database_url or app_url(settings, _owner_url(settings))
+    return process.run(settings, url, parent=parent)
 
 
 def openapi(check: bool) -> int:
@@ -288,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="start the HTTP service")
     p_serve.add_argument("--demo", action="store_true", help="seed the demo tenant and print demo tokens")
+    p_jobs = sub.add_parser("jobs", help="run a job process (JOB_MODE=process; `serve` starts its own)")
+    p_jobs.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # serve's pid: stop when it dies
     p_db = sub.add_parser("db", help="database schema")
     p_db.add_argument("action", choices=["upgrade", "status"])
     p_keys = sub.add_parser("keys", help="service signing keys")
@@ -311,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
     if args.command == "serve":
         return serve(settings, demo=args.demo)
+    if args.command == "jobs":
+        return jobs(settings, args.parent)
     if args.command == "db":
         if args.action == "upgrade":
             db_upgrade(settings)

@@ -83,7 +83,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("DB_POOL_MIN", "1", "Connections each worker keeps open."),
     Setting(
-        "DB_POOL_MAX", "10", "Most connections each worker opens; hosts x workers x this < max_connections."
+        "DB_POOL_MAX",
+        "10",
+        "Most connections each worker and each job process opens; hosts x (workers + job processes) x this "
+        "(plus one listening connection per job process) < max_connections.",
     ),
     Setting("MAX_BODY_BYTES", "5000000", "Largest request body accepted; larger ones get 413."),
     Setting("TOKEN_LEEWAY_SECONDS", "10", "Clock skew tolerated on exp / nbf / iat."),
@@ -209,6 +212,30 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("JOB_MAX_ATTEMPTS", "3", "Claims of a job before one whose worker died again is marked failed."),
     Setting(
+        "JOB_MODE",
+        None,
+        "Where jobs run: `process` (in JOB_PROCESSES job processes of their own, which `assess serve` starts "
+        "and restarts beside its HTTP workers; the HTTP workers only enqueue) or `inline` (in the HTTP "
+        "workers, each polling). Unset: `process` under `assess serve`, `inline` in an app built otherwise "
+        "(tests, `create_app`).",
+    ),
+    Setting(
+        "JOB_PROCESSES",
+        "1",
+        "Job processes `assess serve` runs with JOB_MODE=process (each polls and runs jobs; >= 1).",
+    ),
+    Setting(
+        "JOB_NICE",
+        "10",
+        "CPU niceness a job process adds to its own (0 to 19): the OS gives request work the cores first.",
+    ),
+    Setting(
+        "JOB_PROCESS_BATCHES",
+        "1",
+        "A rescoring's batches each job process takes at once besides those its rescoring's own job runs "
+        "(0: each rescoring's batches run one after another in the process that runs it).",
+    ),
+    Setting(
         "ASSESS_TEST_JOB_PAUSE_SECONDS",
         "0",
         "Tests only: every job pauses this long after its claim, "
@@ -291,6 +318,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_heartbeat_seconds: float
     job_poll_seconds: float
     job_max_attempts: int
+    job_mode: str
+    job_processes: int
+    job_nice: int
+    job_process_batches: int
     test_job_pause_seconds: float
     console_public_url: str | None
     console_idle_seconds: float
@@ -352,6 +383,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return "uvloop" if installed else "asyncio"
             return choice
 
+        def job_mode() -> str:
+            raw = get("JOB_MODE") or "inline"
+            if raw.strip().lower() not in ("inline", "process"):
+                raise SystemExit(f"JOB_MODE must be inline or process, got {raw!r}")
+            return raw.strip().lower()
+
+        def at_least(name: str, low: int, high: int | None = None) -> int:
+            value = integer(name)
+            if value < low or (high is not None and value > high):
+                bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+                raise SystemExit(f"{name} must be {bounds}, got {value}")
+            return value
+
         data_dir = Path(text("ASSESS_DATA_DIR"))
         keys_file = get("SERVICE_KEYS_FILE")
         return cls(
@@ -405,5 +449,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             job_heartbeat_seconds=positive("JOB_HEARTBEAT_SECONDS"),
             job_poll_seconds=seconds("JOB_POLL_SECONDS"),
             job_max_attempts=integer("JOB_MAX_ATTEMPTS"),
+            job_mode=job_mode(),
+            job_processes=at_least("JOB_PROCESSES", 1),
+            job_nice=at_least("JOB_NICE", 0, 19),
+            job_process_batches=at_least("JOB_PROCESS_BATCHES", 0),
             test_job_pause_seconds=seconds("ASSESS_TEST_JOB_PAUSE_SECONDS"),
         )

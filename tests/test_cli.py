@@ -5,16 +5,19 @@ owner URL was resolved, starting the embedded server, inside an async function).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import MethodType
 
 import jwt
 import pytest
 
 from service.cli import main as assess
 from service.config import Settings
+from service.jobs.process import JobProcesses
 
 COMMANDS = (
     ["db", "upgrade"],
@@ -100,6 +103,12 @@ def test_serve_runs_the_workers_on_the_configured_event_loop(
     assert settings.http_event_loop == expected
     given = _granian_options(settings, monkeypatch)
     assert given["served"] and given["loop"] == expected and given["target"] == "service.api.app:create_app"
+    # jobs in a process of their own (JOB_MODE unset: process), started and stopped with granian
+    assert os.environ["JOB_MODE"] == "process"
+    assert isinstance(given["on_startup"], MethodType) and isinstance(
+        given["on_startup"].__self__, JobProcesses
+    )
+    assert given["on_shutdown"] == given["on_startup"].__self__.stop
 
 
 def _granian_options(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
@@ -118,11 +127,17 @@ def _granian_options(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dic
         def serve(self) -> None:
             given["served"] = True
 
+        def on_startup(self, hook: object) -> None:
+            given["on_startup"] = hook
+
+        def on_shutdown(self, hook: object) -> None:
+            given["on_shutdown"] = hook
+
     monkeypatch.setattr(granian, "Granian", Server)
     monkeypatch.setattr(cli, "db_upgrade", lambda settings: "postgresql://owner@localhost/assess")
     monkeypatch.setattr(cli, "_keys", lambda settings: None)
     monkeypatch.setattr(urls, "app_url", lambda settings, owner: owner)
-    for name in ("APP_DATABASE_URL", "SERVICE_KEYS_FILE", "PROMETHEUS_MULTIPROC_DIR"):
+    for name in ("APP_DATABASE_URL", "SERVICE_KEYS_FILE", "PROMETHEUS_MULTIPROC_DIR", "JOB_MODE"):
         monkeypatch.setenv(name, "")  # serve sets them for its workers: restored after the test
     assert cli.serve(settings, demo=False) == 0
     return given

@@ -121,3 +121,44 @@ async def test_one_poll_takes_over_every_job_of_a_dead_worker(
     finally:
         await other.close()
         await runtime_pool.close()
+
+
+async def test_an_enqueue_tells_the_job_processes_whose_poll_claims_a_queued_job_at_once(
+    client, service_keys, owner, settings: Settings
+):
+    """JOB_MODE=process: the enqueue NOTIFYs `queue.CHANNEL` at its commit (tenant and job); an HTTP
+    worker's runner (enqueue_only) leaves the job alone; a worker's poll leaves it to its launcher for
+    LAUNCH_SECONDS, a job process's poll (no request worker launches there) claims it at once."""
+    from service.db.urls import app_url
+    from service.jobqueue import queue
+
+    tenant = await delivery_tenant(client, service_keys, slug="jobs-notified")
+    tenant_id = UUID(tenant["id"])
+    runtime_pool = await _connect(settings)
+    notices: asyncio.Queue[str] = asyncio.Queue()
+    listener = await queue.listen(
+        app_url(settings, settings.database_url or ""), notices.put_nowait, lambda: None
+    )
+    try:
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            run = await item_stats.start(conn, "quiz", "tester")
+            await asyncio.sleep(0.1)  # (a notice is sent at commit, not before)
+            assert notices.empty()
+        assert await asyncio.wait_for(notices.get(), 10) == f"{tenant_id} {run.id}"
+
+        web = JobRunner(runtime_pool, settings, owner="web-worker", enqueue_only=True)
+        await web.launch(tenant_id, run.id)
+        assert await JobRunner(runtime_pool, settings, owner="inline-worker").poll_once() == 0
+        assert tuple(await _job(owner, run.id)) == ("queued", 0, None)
+
+        jobs = JobRunner(runtime_pool, settings, owner="job-process", job_process=True)
+        assert await jobs.poll_once() == 1
+        while jobs.running or jobs._spawned:
+            await asyncio.sleep(0.01)
+        assert tuple(await owner.fetchrow("SELECT state, attempts FROM jobs WHERE id = $1", run.id)) == (
+            "done",
+            1,
+        )
+    finally:
+        await listener.close()
+        await runtime_pool.close()

@@ -1,7 +1,7 @@
 """Issue 14 item 2: kill -9 the worker running a job, of each of the five kinds, mid-job.
 
-The service runs as a real subprocess (`assess serve`, 2 granian workers, its own embedded
-PostgreSQL in a temporary directory) with short leases (JOB_LEASE_SECONDS=2, heartbeat and poll
+The service runs as a real subprocess (`assess serve`, 2 granian workers running the jobs: JOB_MODE=inline,
+its own embedded PostgreSQL in a temporary directory) with short leases (JOB_LEASE_SECONDS=2, heartbeat and poll
 every 0.5 s), JOB_MAX_ATTEMPTS=2, and ASSESS_TEST_JOB_PAUSE_SECONDS so that every job pauses
 after its claim: the kill always lands while the job is `running`, never by luck of timing.
 
@@ -129,6 +129,7 @@ async def _retried(owner: asyncpg.Pool, job_id: str, status_of, retry) -> dict[s
 async def test_each_kind_of_job_survives_kill_9_of_its_worker_and_a_failed_one_can_be_retried():
     harness = _harness()
     env = {
+        "JOB_MODE": "inline",  # jobs in the granian workers (tests/test_job_process.py: in a job process)
         "JOB_LEASE_SECONDS": "2",
         "JOB_HEARTBEAT_SECONDS": "0.5",
         "JOB_POLL_SECONDS": "0.5",

@@ -162,7 +162,11 @@ def _lifespan(settings: Settings):
         )
         expiry = asyncio.create_task(exports.expire_forever(pool))
         jobs = runtime(app).jobs
-        job_poll = asyncio.create_task(jobs.run_forever()) if settings.job_poll_seconds > 0 else None
+        job_poll = (
+            asyncio.create_task(jobs.run_forever())
+            if settings.job_poll_seconds > 0 and not jobs.enqueue_only
+            else None
+        )
         try:
             yield
         finally:

@@ -30,7 +30,9 @@ class Runtime:
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool, keys: ServiceKeys) -> None:
         self.settings, self.pool, self.keys = settings, pool, keys
-        self.jobs = JobRunner(pool, settings)  # rescorings, item statistics, aggregate jobs, score exports
+        # rescorings, item statistics, aggregate jobs, score exports: run here (JOB_MODE=inline) or only
+        # enqueued here for the job processes (JOB_MODE=process, `assess serve`'s default)
+        self.jobs = JobRunner(pool, settings, enqueue_only=settings.job_mode == "process")
         self.directory = IssuerDirectory(pool, settings.auth_cache_seconds, unrevoked_tenant)
         self.token_limits = TokenEndpointLimits(
             pool,

@@ -7,6 +7,10 @@ Each job is a `jobs` row (same id as the kind's own row, which keeps what client
 progress, result) created in the transaction that creates the kind's row, so a job exists exactly
 when its request committed. Then:
 
+- Where jobs run (JOB_MODE): in the HTTP workers (`inline`), or in job processes of their own
+  (`process`, `assess serve`'s default: `service.jobs.process`), which the HTTP workers only enqueue
+  for. Every enqueue NOTIFYs `queue.CHANNEL` when its transaction commits; a job process LISTENs and
+  claims the job at once, its polls (below) the fallback. "Worker" below is whichever runs jobs.
 - Claim with a lease. The worker that accepted the request claims it at once (after the response);
   every worker also polls (JOB_POLL_SECONDS) for queued jobs and for running jobs whose lease lapsed,
   across tenants through the `dispatcher` read policy, then claims inside the tenant's transaction
@@ -28,9 +32,10 @@ when its request committed. Then:
   (a rescoring committed again, the others started again).
 - A job may be split into jobs of its own: a rescoring's preview or commit plans batch jobs
   (`rescoring_batch`) that its own job runs one after another and other workers' polls may take
-  (`service.jobs.runner.BATCHES_PER_WORKER`); each batch is one fenced transaction that does its work,
+  (`service.jobs.runner.BATCHES_PER_WORKER`, JOB_PROCESS_BATCHES in a job process); each batch is one fenced transaction that does its work,
   marks itself done and completes its job, so a batch claimed twice does its work once.
-- A worker shutting down gracefully hands its jobs back (queued again) for another to claim at once.
+- A worker shutting down gracefully hands its jobs back (queued again) for another to claim at once
+  (a job process on SIGTERM; `assess serve` starts another when one exits).
 
 ASSESS_TEST_JOB_PAUSE_SECONDS (tests only) makes every job pause after its claim and between
 batches, so a test can kill a worker mid-job deterministically.

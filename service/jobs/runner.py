@@ -1,5 +1,11 @@
 """Runs jobs in a worker: the one launched by a request, and those found by polling (queued, or
-running with a lapsed lease). See the package docstring for the mechanism."""
+running with a lapsed lease). See the package docstring for the mechanism.
+
+Where it runs (JOB_MODE): `inline`, in every HTTP worker (a request's job is claimed by its worker
+right after the response; each worker polls); `process`, in job processes of their own
+(`service.jobs.process`), the HTTP workers' runners only enqueueing (`enqueue_only`): a job process
+LISTENs for enqueues (`queue.CHANNEL`, `listen_forever`) and claims a new job at once, polling as
+the fallback, and takes a rescoring's batches too (JOB_PROCESS_BATCHES)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Coroutine
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -23,22 +31,36 @@ log = logging.getLogger("assess.jobs")
 # Jobs one poll claims per tenant at most: a dead worker's jobs are taken over in one pass, and a poll
 # still cannot take a whole backlog into one worker.
 CLAIMS_PER_POLL = 8
-# A rescoring's batches (CPU-bound: the engine) this worker takes from the queue at once, besides those the
-# rescoring's own job runs. 0 for now: jobs run in the processes that serve requests, and on the 2-core
-# benchmark machine batches in both workers made submissions meanwhile wait seconds (bench/README.md,
-# rescoring, 2026-12-07). Set it above 0 where job work has cores of its own.
+# A rescoring's batches (CPU-bound: the engine) an HTTP worker takes from the queue at once, besides those
+# the rescoring's own job runs (JOB_MODE=inline). 0: on the 2-core benchmark machine batches in both
+# workers made submissions meanwhile wait seconds (bench/README.md, rescoring, 2026-12-07). A job process
+# (JOB_MODE=process), whose work yields the cores to requests, takes JOB_PROCESS_BATCHES instead.
 BATCHES_PER_WORKER = 0
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class JobRunner:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        owner: str | None = None,
+        *,
+        enqueue_only: bool = False,
+        job_process: bool = False,
+    ) -> None:
+        """`enqueue_only`: an HTTP worker's runner with JOB_MODE=process (it neither launches nor polls:
+        a job process does both); `job_process`: the runner of a job process (its polls claim queued jobs
+        at once, as no request worker launches them, and take JOB_PROCESS_BATCHES batches)."""
         self.pool, self.settings = pool, settings
+        self.enqueue_only, self.job_process = enqueue_only, job_process
+        self.batches = settings.job_process_batches if job_process else BATCHES_PER_WORKER
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.running: dict[UUID, tuple[Job, asyncio.Task[None]]] = {}
         self._spawned: set[asyncio.Task[None]] = set()
         # every claim this worker holds, by the task that runs it (started or not yet): what close() hands back
         self._claims: dict[asyncio.Task[None], tuple[UUID, queue.Claimed]] = {}
+        self._closing = False  # close() has begun: claim nothing more
 
     def _claimant(self) -> str:
         """The lease owner of one claim: this worker (host:pid) and a nonce, so that two claims of a job
@@ -46,7 +68,11 @@ class JobRunner:
         return f"{self.owner}:{secrets.token_hex(4)}"
 
     async def launch(self, tenant_id: UUID, job_id: UUID) -> None:
-        """Claim this job and run it to the end (a request's background task, after its commit)."""
+        """Claim this job and run it to the end (a request's background task, after its commit; in a job
+        process, on the enqueue's notice). Nothing in an HTTP worker with JOB_MODE=process: the enqueue's
+        commit has told the job processes (`queue.CHANNEL`)."""
+        if self.enqueue_only or self._closing:
+            return
         async with tenant_transaction(self.pool, tenant_id) as conn:
             claimed = await queue.claim(
                 conn,
@@ -69,7 +95,9 @@ class JobRunner:
         claim (a crash loop, or the kill -9 fault test) took one job over per start, and the last job
         waited one worker start (tens of seconds on a loaded machine) per job ahead of it."""
         started = 0
-        for tenant_id in await queue.due_tenants(self.pool):
+        if self._closing:
+            return started
+        for tenant_id in await queue.due_tenants(self.pool, queued=self.job_process):
             claims: list[queue.Claimed] = []
             async with tenant_transaction(self.pool, tenant_id) as conn:
                 for dead in await queue.exhausted(conn, self.settings.job_max_attempts):
@@ -85,7 +113,8 @@ class JobRunner:
                         self._claimant(),
                         self.settings.job_lease_seconds,
                         self.settings.job_max_attempts,
-                        not_of=["rescoring_batch"] if batches >= BATCHES_PER_WORKER else None,
+                        not_of=["rescoring_batch"] if batches >= self.batches else None,
+                        queued=self.job_process,
                     )
                     if claimed is None:
                         break
@@ -98,9 +127,7 @@ class JobRunner:
                         claimed.id,
                         claimed.attempts,
                     )
-                task = self._start(tenant_id, claimed)
-                self._spawned.add(task)
-                task.add_done_callback(self._spawned.discard)
+                self._spawn_task(self._start(tenant_id, claimed))
                 started += 1
         return started
 
@@ -121,6 +148,51 @@ class JobRunner:
             except Exception:  # the loop must outlive any one bad pass
                 log.exception("job poll failed, retrying in %ss", self.settings.job_poll_seconds)
 
+    async def listen_forever(self, url: str) -> None:
+        """A job process's wake-ups: LISTEN for enqueues (`queue.CHANNEL`) on a connection of its own and
+        claim each new job at once (or poll, for a rescoring's batches); after (re)connecting, one poll
+        for what was enqueued meanwhile. The polls of `run_forever` remain the fallback."""
+        while True:
+            lost = asyncio.Event()
+            try:
+                listener = await queue.listen(url, self._notice, lost.set)
+            except _DB_ERRORS as exc:
+                log.warning("job listener could not connect, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                self._spawn(self._poll_again())
+                await lost.wait()
+                log.warning("job listener connection lost; reconnecting")
+            finally:
+                with contextlib.suppress(*_DB_ERRORS):
+                    await listener.close(timeout=2)
+
+    def _notice(self, payload: str) -> None:
+        tenant, _, job = payload.partition(" ")
+        try:
+            tenant_id, job_id = UUID(tenant), UUID(job) if job else None
+        except ValueError:
+            log.warning("job notice not understood: %r", payload)
+            return
+        if job_id is None:
+            self._spawn(self._poll_again())
+        else:
+            self._spawn(self._launch_noticed(tenant_id, job_id))
+
+    async def _launch_noticed(self, tenant_id: UUID, job_id: UUID) -> None:
+        try:
+            await self.launch(tenant_id, job_id)
+        except _DB_ERRORS as exc:  # the next poll claims it
+            log.warning("job %s: claim failed: %s", job_id, exc)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._spawn_task(asyncio.create_task(work))
+
+    def _spawn_task(self, task: asyncio.Task[None]) -> None:
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
     async def run(self, tenant_id: UUID, claimed: queue.Claimed) -> None:
         assert claimed.owner is not None, "a claim names its owner"
         job = Job(
@@ -134,9 +206,7 @@ class JobRunner:
             await KINDS[job.kind].run(job)
             if job.kind == "rescoring_batch" and self.settings.job_poll_seconds > 0:
                 # the next batch at once, not at the next poll: a rescoring's batches keep every worker busy
-                chained = asyncio.create_task(self._poll_again())
-                self._spawned.add(chained)
-                chained.add_done_callback(self._spawned.discard)
+                self._spawn(self._poll_again())
         except LeaseLost:
             log.warning(
                 "%s job %s: lease lost, stopped (another worker has it, or it ended)", job.kind, job.id
@@ -188,6 +258,14 @@ class JobRunner:
     async def close(self) -> None:
         """Graceful shutdown: stop the jobs this worker runs and hand them back for another to claim,
         those whose task has not begun yet included (a claim made just before the shutdown)."""
+        self._closing = True
+        # polls and notices under way first: a claim they make after this would not be handed back
+        pending = [task for task in self._spawned if task not in self._claims]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         claims = list(self._claims.items())  # every task this worker started, the polled ones included
         for task, _ in claims:
             task.cancel()
