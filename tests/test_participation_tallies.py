@@ -202,6 +202,104 @@ async def test_two_starts_in_one_unit_both_count(
     assert found.total.started == 4  # t1 and t2 before, t3 and n1 now
 
 
+async def test_bulk_statements_keep_the_tallies_equal_to_a_person_by_person_count(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """Hundreds of people in one INSERT across units (and none), categories and activity, their
+    attempts, then one UPDATE moving many of them between units and changing categories and activity,
+    then one bulk request through the API creating some and moving others: each statement's tallies
+    are summed per unit and category and written once (0030), and stay equal to the recount, and the
+    answer to the count person by person."""
+    tenant = await sitting(client, service_keys)
+    admin, tenant_id = tenant["admin"], UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    units = {
+        r["code"]: r["id"]
+        for r in await owner.fetch(
+            "SELECT code, id FROM org_units WHERE tenant_id = $1 ORDER BY code", tenant_id
+        )
+    }
+    unit_ids = list(units.values())  # 1 + g % 5 picks a unit, or none (the fifth)
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    categories = "(ARRAY['teacher', 'civil_servant', 'leading_cadre'])"
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            f"""INSERT INTO people (external_id, org_unit_id, category, active)
+                SELECT 'bulk-' || g, ($1::uuid[])[1 + g % 5], {categories}[1 + g % 3], g % 7 <> 0
+                FROM generate_series(0, 399) g""",
+            unit_ids,
+        )
+        await conn.execute(
+            """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status,
+                                     submitted_at, submitted_by)
+               SELECT $1, id, 1, 1, '[]', 0, CASE WHEN g % 4 = 0 THEN 'submitted' ELSE 'in_progress' END,
+                      CASE WHEN g % 4 = 0 THEN now() END, CASE WHEN g % 4 = 0 THEN 'candidate' END
+               FROM people, LATERAL (SELECT substr(external_id, 6)::int AS g) n
+               WHERE external_id LIKE 'bulk-%' AND g % 5 < 3""",
+            quiz,
+        )
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        moved = await conn.execute(
+            f"""UPDATE people SET org_unit_id = ($1::uuid[])[1 + (g * 7 + 3) % 5],
+                       category = CASE WHEN g % 2 = 0 THEN {categories}[1 + (g + 1) % 3] ELSE category END,
+                       active = CASE WHEN g % 11 = 0 THEN NOT active ELSE active END
+                FROM (SELECT id AS person, substr(external_id, 6)::int AS g FROM people
+                      WHERE external_id LIKE 'bulk-%') n
+                WHERE id = n.person AND g % 6 <> 5""",
+            unit_ids,
+        )
+        assert moved == "UPDATE 334"
+    await assert_tallies_match_a_recount(owner)
+    codes = [*units, None]
+    rows = [
+        {
+            "external_id": f"bulk-{g}",
+            "org_unit_code": codes[(g * 3 + 1) % 5],
+            "category": ["teacher", "civil_servant", "leading_cadre"][g % 3],
+            "active": g % 13 != 0,
+        }
+        for g in range(200, 600)  # 200 moved or left as they are, 200 new
+    ]
+    bulk = await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json() == {"created": 200, "updated": 200}
+    await assert_tallies_match_a_recount(owner)
+
+    parents = {
+        r["code"]: {"parent": r["parent"]}
+        for r in await owner.fetch(
+            "SELECT u.code, p.code AS parent FROM org_units u LEFT JOIN org_units p ON p.id = u.parent_id "
+            "WHERE u.tenant_id = $1",
+            tenant_id,
+        )
+    }
+    people = [
+        dict(r)
+        for r in await owner.fetch(
+            """SELECT p.external_id, u.code AS unit, p.category, p.active,
+                      (count(a.id) > 0)::int AS started, coalesce(max((a.status = 'submitted')::int), 0) AS submitted
+               FROM people p LEFT JOIN org_units u ON u.id = p.org_unit_id
+               LEFT JOIN attempts a ON a.person_id = p.id AND a.assessment_id = $2
+               WHERE p.tenant_id = $1 GROUP BY p.tenant_id, p.id, u.code""",
+            tenant_id,
+            quiz,
+        )
+    ]
+    audience = {"org_units": ["north"], "people": ["s1", "x1"]}  # the sitting's
+    for scope in (None, *units):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            found = await participation.participation(conn, "quiz", scope)
+        answered = {
+            r.unit: (r.counts.audience, r.counts.started, r.counts.submitted)
+            for r in found.rows
+            if (r.counts.audience, r.counts.started, r.counts.submitted) != (0, 0, 0)
+        }
+        assert answered == _reference(people, audience, parents, scope), scope
+
+
 def _reference(
     people: list[dict[str, Any]],
     audience: dict[str, Any],
