@@ -118,44 +118,57 @@ def upgrade() -> None:
         -- join where they are (if they are: +1).
         CREATE FUNCTION people_tally_update() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
-            ids uuid[];
             ts uuid[];
             units uuid[];
             cats text[];
-            signs integer[];
-            p_ts uuid[];
-            p_assessments uuid[];
-            p_units uuid[];
-            p_cats text[];
+            deltas integer[];
+            assessments uuid[];
             p_started integer[];
             p_submitted integer[];
         BEGIN
-            SELECT array_agg(m.id), array_agg(m.tenant_id), array_agg(m.org_unit_id), array_agg(m.category),
-                   array_agg(m.sign)
-            INTO ids, ts, units, cats, signs
-            FROM (SELECT o.id, o.tenant_id, o.org_unit_id, o.category, o.active AS was, n.active AS is,
-                         n.org_unit_id AS new_unit, n.category AS new_category
-                  FROM old_people o JOIN new_people n ON n.id = o.id
-                  WHERE n.org_unit_id IS DISTINCT FROM o.org_unit_id OR n.category <> o.category
-                        OR n.active <> o.active) c
-            CROSS JOIN LATERAL (SELECT c.id, c.tenant_id, c.org_unit_id, c.category, -1 AS sign WHERE c.was
-                                UNION ALL
-                                SELECT c.id, c.tenant_id, c.new_unit, c.new_category, 1 WHERE c.is) m;
-            IF ids IS NULL THEN
+            WITH c AS (
+                SELECT o.id, o.tenant_id, o.org_unit_id AS old_unit, o.category AS old_category,
+                       o.active AS was_active, n.org_unit_id AS new_unit, n.category AS new_category,
+                       n.active AS is_active
+                FROM old_people o JOIN new_people n ON n.id = o.id
+                WHERE n.org_unit_id IS DISTINCT FROM o.org_unit_id OR n.category <> o.category
+                      OR n.active <> o.active),
+            m AS (SELECT tenant_id, old_unit AS unit, old_category AS category, -1 AS sign
+                  FROM c WHERE was_active
+                  UNION ALL
+                  SELECT tenant_id, new_unit, new_category, 1 FROM c WHERE is_active)
+            SELECT array_agg(g.tenant_id), array_agg(g.unit), array_agg(g.category), array_agg(g.delta)
+            INTO ts, units, cats, deltas
+            FROM (SELECT tenant_id, unit, category, sum(sign)::integer AS delta FROM m GROUP BY 1, 2, 3) g;
+            IF ts IS NULL THEN
                 RETURN NULL;
             END IF;
-            PERFORM tally_lock_units(ts, units);
-            PERFORM tally_audience_deltas(ts, units, cats, signs);
-            SELECT array_agg(m.t), array_agg(s.assessment_id), array_agg(m.unit), array_agg(m.cat),
-                   array_agg(m.sign), array_agg(m.sign * s.submitted)
-            INTO p_ts, p_assessments, p_units, p_cats, p_started, p_submitted
-            FROM unnest(ids, ts, units, cats, signs) AS m(id, t, unit, cat, sign)
-            JOIN (SELECT a.tenant_id, a.person_id, a.assessment_id, max((a.status = 'submitted')::integer) AS submitted
-                  FROM attempts a
-                  WHERE (a.tenant_id, a.person_id) IN (SELECT DISTINCT k.t, k.id FROM unnest(ts, ids) AS k(t, id))
-                  GROUP BY 1, 2, 3) s ON s.tenant_id = m.t AND s.person_id = m.id;
-            IF p_ts IS NOT NULL THEN
-                PERFORM tally_participation_deltas(p_ts, p_assessments, p_units, p_cats, p_started, p_submitted);
+            PERFORM tally_lock_units(ts, units);  -- every unit a moved person's attempts may be tallied in
+            PERFORM tally_audience_deltas(ts, units, cats, deltas);
+            WITH c AS (
+                SELECT o.id, o.tenant_id, o.org_unit_id AS old_unit, o.category AS old_category,
+                       o.active AS was_active, n.org_unit_id AS new_unit, n.category AS new_category,
+                       n.active AS is_active
+                FROM old_people o JOIN new_people n ON n.id = o.id
+                WHERE (o.active OR n.active) AND (n.org_unit_id IS DISTINCT FROM o.org_unit_id
+                                                  OR n.category <> o.category OR n.active <> o.active)),
+            s AS (SELECT a.tenant_id, a.person_id, a.assessment_id, max((a.status = 'submitted')::integer) AS submitted
+                  FROM attempts a JOIN c ON a.tenant_id = c.tenant_id AND a.person_id = c.id
+                  GROUP BY 1, 2, 3),
+            m AS (SELECT c.tenant_id, s.assessment_id, c.old_unit AS unit, c.old_category AS category,
+                         -1 AS sign, s.submitted
+                  FROM c JOIN s ON s.tenant_id = c.tenant_id AND s.person_id = c.id WHERE c.was_active
+                  UNION ALL
+                  SELECT c.tenant_id, s.assessment_id, c.new_unit, c.new_category, 1, s.submitted
+                  FROM c JOIN s ON s.tenant_id = c.tenant_id AND s.person_id = c.id WHERE c.is_active)
+            SELECT array_agg(g.tenant_id), array_agg(g.assessment_id), array_agg(g.unit), array_agg(g.category),
+                   array_agg(g.started), array_agg(g.submitted)
+            INTO ts, assessments, units, cats, p_started, p_submitted
+            FROM (SELECT tenant_id, assessment_id, unit, category, sum(sign)::integer AS started,
+                         sum(sign * submitted)::integer AS submitted
+                  FROM m GROUP BY 1, 2, 3, 4) g;
+            IF ts IS NOT NULL THEN
+                PERFORM tally_participation_deltas(ts, assessments, units, cats, p_started, p_submitted);
             END IF;
             RETURN NULL;
         END $$;
