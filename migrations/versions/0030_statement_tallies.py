@@ -9,18 +9,18 @@ transition tables only on a single-event trigger, and not with a column list) su
 rows per tenant, unit and category (and assessment, for the people's attempts) and write each tally
 row once, per unit and per subtree for every ancestor, by `INSERT ... ON CONFLICT DO UPDATE` of the
 summed deltas (`tally_audience_deltas`, `tally_participation_deltas`). The semantics are 0019's and
-0029's: only active people count; an update counts only if the unit, category or activity changed
-(old and new rows joined by id), the person's old tallies leave where they were and their new ones
-join where they are, with their attempts (started: any attempt; submitted: any submitted one);
-deletes are not tallied (people are deactivated, not deleted); the subtree rows go to the writing
-backend's shard (`pg_backend_pid() % 4`). The statement's units are read FOR SHARE first (in key
+0029's: only active people count; an updated person's old tallies (and their attempts': started, any
+attempt; submitted, any submitted one) leave where they were and their new ones join where they are,
+so one whose unit, category and activity stayed adds nothing (the -1 and +1 cancel in the sums; rows
+summing to zero are not written); deletes are not tallied (people are deactivated, not deleted);
+the subtree rows go to the writing backend's shard (`pg_backend_pid() % 4`). The statement's units are read FOR SHARE first (in key
 order), as `tally_lineage` does per row, so a subtree's move and a tally in it still serialize. Rows
 are written in key order, so two bulk statements on the same units wait for each other instead of
 deadlocking (the row-level trigger wrote them in the statements' row order).
 
 Attempts keep 0019's row-level trigger: a start inserts one attempt and a submission updates one (the
-deadline sweeper at most 100 of a whole tenant), and a statement-level trigger costs a single row
-more (its transition table and the summing queries; bench/README.md). The org_units move trigger
+deadline sweeper at most 100 of a whole tenant), so there is nothing to sum, and a statement-level
+trigger would add a transition table and its summing queries to every start. The org_units move trigger
 (0029) is unchanged. No table changes.
 
 Revision ID: 0030
@@ -113,62 +113,57 @@ def upgrade() -> None:
         CREATE TRIGGER people_tally_insert AFTER INSERT ON people REFERENCING NEW TABLE AS new_people
             FOR EACH STATEMENT EXECUTE FUNCTION people_tally_insert();
 
-        -- The people a statement moved (unit, category or activity changed; old and new rows joined by
-        -- id): their tallies, and their attempts', leave where they were (if they were active: -1) and
-        -- join where they are (if they are: +1).
+        -- The people a statement updated: their tallies, and their attempts', leave where they were (if
+        -- they were active: -1) and join where they are (if they are: +1). A person whose unit, category
+        -- and activity stayed adds nothing (their -1 and +1 cancel in the sums, and rows summing to zero
+        -- are not written): no join of the old rows to the new by id, whose plan over transition tables
+        -- (no statistics) took seconds for 10,000 rows.
         CREATE FUNCTION people_tally_update() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             ts uuid[];
             units uuid[];
             cats text[];
             deltas integer[];
-            assessments uuid[];
+            p_ts uuid[];
+            p_assessments uuid[];
+            p_units uuid[];
+            p_cats text[];
             p_started integer[];
             p_submitted integer[];
         BEGIN
-            WITH c AS (
-                SELECT o.id, o.tenant_id, o.org_unit_id AS old_unit, o.category AS old_category,
-                       o.active AS was_active, n.org_unit_id AS new_unit, n.category AS new_category,
-                       n.active AS is_active
-                FROM old_people o JOIN new_people n ON n.id = o.id
-                WHERE n.org_unit_id IS DISTINCT FROM o.org_unit_id OR n.category <> o.category
-                      OR n.active <> o.active),
-            m AS (SELECT tenant_id, old_unit AS unit, old_category AS category, -1 AS sign
-                  FROM c WHERE was_active
-                  UNION ALL
-                  SELECT tenant_id, new_unit, new_category, 1 FROM c WHERE is_active)
-            SELECT array_agg(g.tenant_id), array_agg(g.unit), array_agg(g.category), array_agg(g.delta)
+            SELECT array_agg(g.tenant_id), array_agg(g.org_unit_id), array_agg(g.category), array_agg(g.delta)
             INTO ts, units, cats, deltas
-            FROM (SELECT tenant_id, unit, category, sum(sign)::integer AS delta FROM m GROUP BY 1, 2, 3) g;
-            IF ts IS NULL THEN
+            FROM (SELECT tenant_id, org_unit_id, category, sum(sign)::integer AS delta
+                  FROM (SELECT tenant_id, org_unit_id, category, -1 AS sign FROM old_people WHERE active
+                        UNION ALL
+                        SELECT tenant_id, org_unit_id, category, 1 FROM new_people WHERE active) m
+                  GROUP BY 1, 2, 3 HAVING sum(sign) <> 0) g;
+            -- Each person's attempts looked up by person (the attempts_person index), as the row-level
+            -- trigger did.
+            SELECT array_agg(g.tenant_id), array_agg(g.assessment_id), array_agg(g.org_unit_id),
+                   array_agg(g.category), array_agg(g.started), array_agg(g.submitted)
+            INTO p_ts, p_assessments, p_units, p_cats, p_started, p_submitted
+            FROM (SELECT tenant_id, assessment_id, org_unit_id, category, sum(sign)::integer AS started,
+                         sum(sign * submitted)::integer AS submitted
+                  FROM (SELECT p.tenant_id, p.org_unit_id, p.category, p.id, -1 AS sign FROM old_people p
+                        WHERE p.active
+                        UNION ALL
+                        SELECT p.tenant_id, p.org_unit_id, p.category, p.id, 1 FROM new_people p
+                        WHERE p.active) m
+                  CROSS JOIN LATERAL (
+                      SELECT a.assessment_id, max((a.status = 'submitted')::integer) AS submitted FROM attempts a
+                      WHERE a.tenant_id = m.tenant_id AND a.person_id = m.id GROUP BY a.assessment_id) s
+                  GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 OR sum(sign * submitted) <> 0) g;
+            IF ts IS NULL AND p_ts IS NULL THEN
                 RETURN NULL;
             END IF;
-            PERFORM tally_lock_units(ts, units);  -- every unit a moved person's attempts may be tallied in
-            PERFORM tally_audience_deltas(ts, units, cats, deltas);
-            WITH c AS (
-                SELECT o.id, o.tenant_id, o.org_unit_id AS old_unit, o.category AS old_category,
-                       o.active AS was_active, n.org_unit_id AS new_unit, n.category AS new_category,
-                       n.active AS is_active
-                FROM old_people o JOIN new_people n ON n.id = o.id
-                WHERE (o.active OR n.active) AND (n.org_unit_id IS DISTINCT FROM o.org_unit_id
-                                                  OR n.category <> o.category OR n.active <> o.active)),
-            s AS (SELECT a.tenant_id, a.person_id, a.assessment_id, max((a.status = 'submitted')::integer) AS submitted
-                  FROM attempts a JOIN c ON a.tenant_id = c.tenant_id AND a.person_id = c.id
-                  GROUP BY 1, 2, 3),
-            m AS (SELECT c.tenant_id, s.assessment_id, c.old_unit AS unit, c.old_category AS category,
-                         -1 AS sign, s.submitted
-                  FROM c JOIN s ON s.tenant_id = c.tenant_id AND s.person_id = c.id WHERE c.was_active
-                  UNION ALL
-                  SELECT c.tenant_id, s.assessment_id, c.new_unit, c.new_category, 1, s.submitted
-                  FROM c JOIN s ON s.tenant_id = c.tenant_id AND s.person_id = c.id WHERE c.is_active)
-            SELECT array_agg(g.tenant_id), array_agg(g.assessment_id), array_agg(g.unit), array_agg(g.category),
-                   array_agg(g.started), array_agg(g.submitted)
-            INTO ts, assessments, units, cats, p_started, p_submitted
-            FROM (SELECT tenant_id, assessment_id, unit, category, sum(sign)::integer AS started,
-                         sum(sign * submitted)::integer AS submitted
-                  FROM m GROUP BY 1, 2, 3, 4) g;
+            PERFORM tally_lock_units(coalesce(ts, '{}') || coalesce(p_ts, '{}'),
+                                     coalesce(units, '{}') || coalesce(p_units, '{}'));
             IF ts IS NOT NULL THEN
-                PERFORM tally_participation_deltas(ts, assessments, units, cats, p_started, p_submitted);
+                PERFORM tally_audience_deltas(ts, units, cats, deltas);
+            END IF;
+            IF p_ts IS NOT NULL THEN
+                PERFORM tally_participation_deltas(p_ts, p_assessments, p_units, p_cats, p_started, p_submitted);
             END IF;
             RETURN NULL;
         END $$;
