@@ -300,6 +300,62 @@ async def test_bulk_statements_keep_the_tallies_equal_to_a_person_by_person_coun
         assert answered == _reference(people, audience, parents, scope), scope
 
 
+async def test_a_bulk_insert_racing_a_units_move_counts_the_people_where_the_unit_ends_up(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """A bulk INSERT into north-town and north-town's move (with its subtree rows) forced to interleave,
+    in both orders: the statement's trigger reads its units FOR SHARE before writing (0030), so the
+    move waits for the insert and carries its people along, or the insert waits for the move and
+    tallies its people under the new path."""
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    bulk = """INSERT INTO people (external_id, org_unit_id, category)
+              SELECT $1 || g, $2, (ARRAY['teacher', 'civil_servant'])[1 + g % 2] FROM generate_series(1, 50) g"""
+
+    async def move(conn: asyncpg.Connection, parent: str) -> None:
+        units = {r["code"]: r for r in await conn.fetch("SELECT code, id, path FROM org_units ORDER BY code")}
+        unit, to = units["north-town"], units[parent]
+        await conn.execute(
+            "UPDATE org_units SET path = $2 || substr(path, length($1) + 1) WHERE starts_with(path, $1)",
+            unit["path"],
+            f"{to['path']}{unit['id']}/",
+        )
+        await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit["id"], to["id"])
+
+    town = await owner.fetchval(
+        "SELECT id FROM org_units WHERE tenant_id = $1 AND code = 'north-town'", tenant_id
+    )
+    # 1. The insert first (uncommitted): the move waits for it, then carries its 50 people to south.
+    async with tenant_transaction(pool, tenant_id) as inserting:
+        await inserting.execute(bulk, "a-", town)
+
+        async def mover() -> None:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await move(conn, "south")
+
+        moving = asyncio.create_task(mover())
+        assert await _blocked(moving)  # on north-town's row, read FOR SHARE by the insert's trigger
+    await moving
+    await assert_tallies_match_a_recount(owner)
+
+    # 2. The move first (uncommitted): the insert waits for it, then tallies its people under north.
+    async with tenant_transaction(pool, tenant_id) as moving_conn:
+        await move(moving_conn, "north")
+
+        async def inserter() -> None:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await conn.execute(bulk, "b-", town)
+
+        inserting_task = asyncio.create_task(inserter())
+        assert await _blocked(inserting_task)
+    await inserting_task
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        found = await participation.participation(conn, "quiz", "north")
+    assert found.total.audience == 104  # t1, t2, t3 and n1 before, and the 100 of both inserts
+
+
 def _reference(
     people: list[dict[str, Any]],
     audience: dict[str, Any],
