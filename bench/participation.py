@@ -10,6 +10,14 @@ those submitted. Then `participation.participation` (what
 for the whole tenant, a city and a county: the server's time without HTTP.
 
     ./dev python bench/participation.py [--sizes 10000,100000,300000] [--requests 30] [--villages 20]
+
+With `--bulk N` it times instead what bulk writes of people cost the tally triggers: one INSERT of N
+people into 100 villages of one township (as `POST /v1/people/bulk` does, at most 10,000), 60% of
+them given an attempt, then one UPDATE moving all of them to the next village (a third changing
+category), each in its own transaction; then single starts, one transaction each. `--at 0029` (or
+0028) first downgrades to that revision's triggers, for comparison.
+
+    ./dev python bench/participation.py --bulk 10000 [--at 0029]
 """
 
 from __future__ import annotations
@@ -150,13 +158,110 @@ async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts:
         await admin.close()
 
 
-async def run(sizes: list[int], requests: int, villages: int = 0) -> None:
+async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: str | None) -> None:
+    if at is not None:
+        await asyncio.to_thread(migrate.downgrade, owner, APP_ROLE, at)
+    async with tenant_transaction(pool, tenant) as conn:
+        for parent, child, level, k, depth in (
+            ("P", "C", "city", 1, 1),
+            ("city", "K", "county", 1, 2),
+            ("county", "T", "township", 1, 3),
+            ("township", "V", "village", 100, 4),
+        ):
+            await conn.execute(
+                f"""WITH made AS (
+                        SELECT gen_random_uuid() AS id, u.id AS parent_id, u.path AS parent_path,
+                               CASE WHEN u.code = 'P' THEN 'B' ELSE u.code END || '-{child}' || g AS code
+                        FROM org_units u, generate_series(1, {k}) g
+                        WHERE u.code = '{parent}' OR (u.level = '{parent}' AND u.code LIKE 'B-%'))
+                    INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
+                    SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
+            )
+        villages = [
+            r["id"]
+            for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'village' ORDER BY code")
+        ]
+    categories = "(ARRAY['civil_servant', 'teacher', 'leading_cadre'])"
+    async with tenant_transaction(pool, tenant) as conn:
+        began = time.perf_counter()
+        await conn.execute(
+            f"""INSERT INTO people (external_id, org_unit_id, category, display_name)
+                SELECT 'b-' || g, ($2::uuid[])[1 + g % 100], {categories}[1 + g % 3], 'Person ' || g
+                FROM generate_series(0, $1::int - 1) g""",
+            n,
+            villages,
+        )
+        inserted = (time.perf_counter() - began) * 1000
+    async with tenant_transaction(pool, tenant) as conn:
+        assessment = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", DEMO_ASSESSMENT)
+    for low in range(0, n, 500):  # attempts in small transactions: their trigger is row-level
+        async with tenant_transaction(pool, tenant) as conn:
+            await conn.execute(
+                """INSERT INTO attempts (assessment_id, person_id, number, status, seed, form, item_count,
+                                         submitted_at, submitted_by)
+                   SELECT $1, p.id, 1, CASE WHEN g % 10 < 3 THEN 'submitted' ELSE 'in_progress' END, g, '[]', 0,
+                          CASE WHEN g % 10 < 3 THEN now() END, CASE WHEN g % 10 < 3 THEN 'candidate' END
+                   FROM people p, LATERAL (SELECT substr(p.external_id, 3)::int AS g) x
+                   WHERE p.external_id LIKE 'b-%' AND x.g >= $2 AND x.g < $2 + 500 AND x.g % 10 < 6""",
+                assessment,
+                low,
+            )
+    async with tenant_transaction(pool, tenant) as conn:
+        began = time.perf_counter()
+        await conn.execute(
+            f"""UPDATE people p SET org_unit_id = ($1::uuid[])[1 + (x.g + 1) % 100],
+                       category = CASE WHEN x.g % 3 = 0 THEN {categories}[1 + (x.g + 1) % 3] ELSE p.category END
+                FROM (SELECT id, substr(external_id, 3)::int AS g FROM people WHERE external_id LIKE 'b-%') x
+                WHERE p.id = x.id""",
+            villages,
+        )
+        moved = (time.perf_counter() - began) * 1000
+    revision = at or "head"
+    print(f"# {revision}: one INSERT of {n} people into 100 villages: {inserted:.0f} ms")
+    print(f"# {revision}: one UPDATE moving them (a third changing category): {moved:.0f} ms")
+    admin = await asyncpg.connect(owner)
+    try:
+        await admin.execute("VACUUM ANALYZE")
+    finally:
+        await admin.close()
+    async with tenant_transaction(pool, tenant) as conn:
+        teacher = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", DEMO_TEACHER_ASSESSMENT)
+        chosen = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM people WHERE external_id LIKE 'b-%' ORDER BY id LIMIT 1000"
+            )
+        ]
+    took: list[float] = []
+    for person in chosen:
+        async with tenant_transaction(pool, tenant) as conn:
+            began = time.perf_counter()
+            await conn.execute(
+                "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                "VALUES ($1, $2, 1, 1, '[]', 0)",
+                teacher,
+                person,
+            )
+            took.append((time.perf_counter() - began) * 1000)
+    took.sort()
+    print(
+        f"# {revision}: a start's insert (one transaction each, {len(took)} starts in villages): "
+        f"median {statistics.median(took):.2f} ms, p95 {took[int(len(took) * 0.95) - 1]:.2f} ms"
+    )
+
+
+async def run(
+    sizes: list[int], requests: int, villages: int = 0, bulk: int = 0, at: str | None = None
+) -> None:
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
     print(f"# {' '.join(['./dev python bench/participation.py', *sys.argv[1:]])}")
     owner = await _database()
     pool = await create_pool(with_user(owner, APP_ROLE, None), min_size=1, max_size=2)
     try:
         tenant = await seed_demo(pool)
+        if bulk:
+            await _bulk(owner, pool, tenant, bulk, at)
+            return
         print(f"{'people':>8} {'unit':>10} {'audience':>9} {'median ms':>10} {'p95 ms':>8}")
         done = 0
         for size in sizes:
@@ -187,8 +292,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,300000")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--villages", type=int, default=0, help="villages under each township (0: none)")
+    parser.add_argument("--bulk", type=int, default=0, help="time bulk writes of this many people instead")
+    parser.add_argument("--at", default=None, help="with --bulk: downgrade to this revision first")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",")], args.requests, args.villages))
+    asyncio.run(
+        run([int(s) for s in args.sizes.split(",")], args.requests, args.villages, args.bulk, args.at)
+    )
 
 
 if __name__ == "__main__":

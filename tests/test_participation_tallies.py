@@ -202,6 +202,160 @@ async def test_two_starts_in_one_unit_both_count(
     assert found.total.started == 4  # t1 and t2 before, t3 and n1 now
 
 
+async def test_bulk_statements_keep_the_tallies_equal_to_a_person_by_person_count(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """Hundreds of people in one INSERT across units (and none), categories and activity, their
+    attempts, then one UPDATE moving many of them between units and changing categories and activity,
+    then one bulk request through the API creating some and moving others: each statement's tallies
+    are summed per unit and category and written once (0030), and stay equal to the recount, and the
+    answer to the count person by person."""
+    tenant = await sitting(client, service_keys)
+    admin, tenant_id = tenant["admin"], UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    units = {
+        r["code"]: r["id"]
+        for r in await owner.fetch(
+            "SELECT code, id FROM org_units WHERE tenant_id = $1 ORDER BY code", tenant_id
+        )
+    }
+    unit_ids = list(units.values())  # 1 + g % 5 picks a unit, or none (the fifth)
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    categories = "(ARRAY['teacher', 'civil_servant', 'leading_cadre'])"
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            f"""INSERT INTO people (external_id, org_unit_id, category, active)
+                SELECT 'bulk-' || g, ($1::uuid[])[1 + g % 5], {categories}[1 + g % 3], g % 7 <> 0
+                FROM generate_series(0, 399) g""",
+            unit_ids,
+        )
+        await conn.execute(
+            """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status,
+                                     submitted_at, submitted_by)
+               SELECT $1, id, 1, 1, '[]', 0, CASE WHEN g % 4 = 0 THEN 'submitted' ELSE 'in_progress' END,
+                      CASE WHEN g % 4 = 0 THEN now() END, CASE WHEN g % 4 = 0 THEN 'candidate' END
+               FROM people, LATERAL (SELECT substr(external_id, 6)::int AS g) n
+               WHERE external_id LIKE 'bulk-%' AND g % 5 < 3""",
+            quiz,
+        )
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        moved = await conn.execute(
+            f"""UPDATE people SET org_unit_id = ($1::uuid[])[1 + (g * 7 + 3) % 5],
+                       category = CASE WHEN g % 2 = 0 THEN {categories}[1 + (g + 1) % 3] ELSE category END,
+                       active = CASE WHEN g % 11 = 0 THEN NOT active ELSE active END
+                FROM (SELECT id AS person, substr(external_id, 6)::int AS g FROM people
+                      WHERE external_id LIKE 'bulk-%') n
+                WHERE id = n.person AND g % 6 <> 5""",
+            unit_ids,
+        )
+        assert moved == "UPDATE 334"
+    await assert_tallies_match_a_recount(owner)
+    codes = [*units, None]
+    rows = [
+        {
+            "external_id": f"bulk-{g}",
+            "org_unit_code": codes[(g * 3 + 1) % 5],
+            "category": ["teacher", "civil_servant", "leading_cadre"][g % 3],
+            "active": g % 13 != 0,
+        }
+        for g in range(200, 600)  # 200 moved or left as they are, 200 new
+    ]
+    bulk = await client.post("/v1/people/bulk", json={"people": rows}, headers=admin)
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json() == {"created": 200, "updated": 200}
+    await assert_tallies_match_a_recount(owner)
+
+    parents = {
+        r["code"]: {"parent": r["parent"]}
+        for r in await owner.fetch(
+            "SELECT u.code, p.code AS parent FROM org_units u LEFT JOIN org_units p ON p.id = u.parent_id "
+            "WHERE u.tenant_id = $1",
+            tenant_id,
+        )
+    }
+    people = [
+        dict(r)
+        for r in await owner.fetch(
+            """SELECT p.external_id, u.code AS unit, p.category, p.active,
+                      (count(a.id) > 0)::int AS started, coalesce(max((a.status = 'submitted')::int), 0) AS submitted
+               FROM people p LEFT JOIN org_units u ON u.id = p.org_unit_id
+               LEFT JOIN attempts a ON a.person_id = p.id AND a.assessment_id = $2
+               WHERE p.tenant_id = $1 GROUP BY p.tenant_id, p.id, u.code""",
+            tenant_id,
+            quiz,
+        )
+    ]
+    audience = {"org_units": ["north"], "people": ["s1", "x1"]}  # the sitting's
+    for scope in (None, *units):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            found = await participation.participation(conn, "quiz", scope)
+        answered = {
+            r.unit: (r.counts.audience, r.counts.started, r.counts.submitted)
+            for r in found.rows
+            if (r.counts.audience, r.counts.started, r.counts.submitted) != (0, 0, 0)
+        }
+        assert answered == _reference(people, audience, parents, scope), scope
+
+
+async def test_a_bulk_insert_racing_a_units_move_counts_the_people_where_the_unit_ends_up(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """A bulk INSERT into north-town and north-town's move (with its subtree rows) forced to interleave,
+    in both orders: the statement's trigger reads its units FOR SHARE before writing (0030), so the
+    move waits for the insert and carries its people along, or the insert waits for the move and
+    tallies its people under the new path."""
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    bulk = """INSERT INTO people (external_id, org_unit_id, category)
+              SELECT $1 || g, $2, (ARRAY['teacher', 'civil_servant'])[1 + g % 2] FROM generate_series(1, 50) g"""
+
+    async def move(conn: asyncpg.Connection, parent: str) -> None:
+        units = {r["code"]: r for r in await conn.fetch("SELECT code, id, path FROM org_units ORDER BY code")}
+        unit, to = units["north-town"], units[parent]
+        await conn.execute(
+            "UPDATE org_units SET path = $2 || substr(path, length($1) + 1) WHERE starts_with(path, $1)",
+            unit["path"],
+            f"{to['path']}{unit['id']}/",
+        )
+        await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit["id"], to["id"])
+
+    town = await owner.fetchval(
+        "SELECT id FROM org_units WHERE tenant_id = $1 AND code = 'north-town'", tenant_id
+    )
+    # 1. The insert first (uncommitted): the move waits for it, then carries its 50 people to south.
+    async with tenant_transaction(pool, tenant_id) as inserting:
+        await inserting.execute(bulk, "a-", town)
+
+        async def mover() -> None:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await move(conn, "south")
+
+        moving = asyncio.create_task(mover())
+        assert await _blocked(moving)  # on north-town's row, read FOR SHARE by the insert's trigger
+    await moving
+    await assert_tallies_match_a_recount(owner)
+
+    # 2. The move first (uncommitted): the insert waits for it, then tallies its people under north.
+    async with tenant_transaction(pool, tenant_id) as moving_conn:
+        await move(moving_conn, "north")
+
+        async def inserter() -> None:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await conn.execute(bulk, "b-", town)
+
+        inserting_task = asyncio.create_task(inserter())
+        assert await _blocked(inserting_task)
+    await inserting_task
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        found = await participation.participation(conn, "quiz", "north")
+    assert found.total.audience == 104  # t1, t2, t3 and n1 before, and the 100 of both inserts
+
+
 def _reference(
     people: list[dict[str, Any]],
     audience: dict[str, Any],
