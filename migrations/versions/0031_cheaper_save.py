@@ -25,14 +25,14 @@ Same signature, same results, same guarantees; what changed inside the function:
   alone, so `app.operator`, `app.auth_lookup` and `app.dispatcher` change nothing the function does.
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-07
 """
 
 from service.db.migration_sql import execute_script
 
 revision = "0031"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
