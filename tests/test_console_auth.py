@@ -8,10 +8,10 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 
-from service.api.app import create_app
 from service.config import Settings
 from tests.conftest import serving
 from tests.console_helpers import csrf_of, demo_console, sign_in
+from tests.harness import app_for
 
 
 async def test_demo_sign_in_sets_a_strict_session_cookie_and_lands_on_home(settings: Settings) -> None:
@@ -130,7 +130,7 @@ async def test_every_console_page_carries_the_strict_policy(settings: Settings) 
 
 async def test_demo_provider_is_absent_outside_demo_mode(settings: Settings) -> None:
     assert not settings.demo
-    app = create_app(settings)
+    app = app_for(settings)
     assert not [r.path for r in app.routes if "demo-idp" in r.path]
     async with serving(app) as http:
         assert (await http.get("/console/demo-idp/authorize")).status_code == 404

@@ -228,10 +228,9 @@ async def test_metrics_sum_a_hosts_workers_and_need_the_metrics_token(owner_url,
 
 
 async def test_metrics_without_a_token_answer_loopback_clients_only(settings):
-    from service.api.app import create_app
-    from tests.conftest import running
+    from tests.harness import app_for, running
 
-    app = create_app(settings)
+    app = app_for(settings)
     async with running(app):
         for address, status in (("127.0.0.1", 200), ("::1", 200), ("203.0.113.1", 403), ("10.0.0.2", 403)):
             transport = httpx.ASGITransport(app=app, client=(address, 40000))
