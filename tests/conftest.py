@@ -70,11 +70,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return OneAtATime(config, log)
 
 
+# Tests of many seconds that no marker or fixture above names (`-n 0 --durations`, 2026-12-07, load 2-4):
+# 25 apps built one after the other (26.6 s); real server processes (5-8 s each); 5,000 people in bulk (7.5 s).
+LONG = (
+    "tests/test_errors.py::test_strict_decoding_holds_for_every_app_in_the_process",
+    "tests/test_multi_host.py::",
+    "tests/test_people.py::test_bulk_upsert_5000",
+)
+
+
 def _runs_long(item: pytest.Item) -> bool:
-    """Fuzzing and fault injection (`slow`), browser journeys, the groups sharing a long set-up."""
+    """Fuzzing and fault injection (`slow`), browser journeys, the groups sharing a long set-up, LONG."""
     names = getattr(item, "fixturenames", ())
     return bool(
-        item.get_closest_marker("slow") or "chromium" in names or item.nodeid.split("::")[0] in SAME_WORKER
+        item.get_closest_marker("slow")
+        or "chromium" in names
+        or item.nodeid.split("::")[0] in SAME_WORKER
+        or item.nodeid.startswith(LONG)
     )
 
 
