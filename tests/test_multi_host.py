@@ -91,10 +91,11 @@ def _services(
             server.terminate()
         for server in servers:
             try:
-                server.wait(timeout=30)
+                server.wait(timeout=10)  # a stop takes about a second; a start and a stop, 2-5 s at load 2
             except subprocess.TimeoutExpired:
                 # granian asked to stop while a worker is still starting can hang (seen once under load,
-                # after the test's assertions had passed): the whole process group goes
+                # after the test's assertions had passed; again at 06:05 UTC, load 3, the 30 s it was
+                # given then being most of the file's time): the whole process group goes
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=30)
 
