@@ -1,10 +1,11 @@
 """What one database test's set-up and teardown cost, step by step (issue 15 item 5): the copy of
 the migrated template, the app's lifespan up, a tenant through the API, the lifespan down, the drop.
 
-    ./dev python bench/test_setup.py [--cycles 10] [--unshared]
+    ./dev python bench/test_setup.py [--cycles 10] [--unshared] [--strategy wal_log|file_copy]
 
 --unshared undoes tests/harness.py's per-process caches (one default TLS context, the migrations'
-head revision remembered), to see what they save. Medians over the cycles after the first; the
+head revision remembered), to see what they save. --strategy is CREATE DATABASE's (PostgreSQL 15+:
+WAL_LOG, the default, copies the template page by page through the WAL; FILE_COPY copies its files). Medians over the cycles after the first; the
 embedded PostgreSQL is started as tests/conftest.py starts it (no fsync)."""
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from tests.harness import APP_ROLE, app_for, default_settings, serving
 from tests.helpers import make_tenant
 
 
-async def main(cycles: int, unshared: bool) -> None:
+async def main(cycles: int, unshared: bool, strategy: str) -> None:
     if unshared:
         transports.create_ssl_context, migrate.head_revision = UNSHARED
     data = tempfile.mkdtemp(prefix="bench-test-setup-")
@@ -57,7 +58,7 @@ async def main(cycles: int, unshared: bool) -> None:
         cpu = []
         for i in range(cycles + 1):
             c0, t0 = time.process_time(), time.perf_counter()
-            await admin.execute("CREATE DATABASE t TEMPLATE tpl")
+            await admin.execute(f"CREATE DATABASE t TEMPLATE tpl STRATEGY {strategy}")
             t1 = time.perf_counter()
             async with serving(app_for(settings)) as http:
                 t2 = time.perf_counter()
@@ -76,7 +77,7 @@ async def main(cycles: int, unshared: bool) -> None:
     load = os.getloadavg()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-        f"{cycles} cycles, {'unshared' if unshared else 'shared (as the tests run)'}"
+        f"{cycles} cycles, {'unshared' if unshared else 'shared (as the tests run)'}, strategy {strategy}"
     )
     for name, values in steps.items():
         print(f"  {name:7} median {statistics.median(values) * 1000:7.0f} ms")
@@ -87,5 +88,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--unshared", action="store_true")
+    parser.add_argument("--strategy", choices=("wal_log", "file_copy"), default="wal_log")
     args = parser.parse_args()
-    asyncio.run(main(args.cycles, args.unshared))
+    asyncio.run(main(args.cycles, args.unshared, args.strategy))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -78,6 +79,23 @@ async def make_tenant(
     tenant = response.json()
     tenant["admin"] = user(keys, tenant["id"], ["tenant_admin"])
     return tenant
+
+
+LOCK_WAITERS = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')"
+
+
+async def blocked_on_a_lock(watcher: asyncpg.Connection, task: asyncio.Task[Any]) -> bool:
+    """Whether `task` is blocked on a lock: waits for the condition, not for a time, until a session of
+    this test's database waits on a lock (pg_stat_activity, seen by `watcher`, a connection of neither
+    racer; the test's database holds no other sessions) and answers whether `task` is still running then.
+    False if `task` ends first, or after 10 s with nobody waiting."""
+    for _ in range(2000):
+        if task.done():
+            return False
+        if await watcher.fetchval(LOCK_WAITERS):
+            return not task.done()
+        await asyncio.sleep(0.005)
+    return False
 
 
 async def all_pages(

@@ -33,7 +33,7 @@ from service.psychometrics.model import (
 from service.results.calibrations import CalibrationResult, DimensionCategories, ItemCategories
 from service.tenancy.people import person_for_sign_in
 from tests.delivery_setup import FRAMEWORK, _l, _options, add_people, add_units, candidates, publish_framework
-from tests.helpers import make_tenant, stored_json, user
+from tests.helpers import blocked_on_a_lock, make_tenant, stored_json, user
 
 # True 2PL parameters (a, b) of a 12-item pool on dimension AK, two indicators.
 POOL = {f"AD-{j}": (1.0 + 0.1 * (j % 4), -2.2 + 0.4 * j) for j in range(12)}
@@ -153,7 +153,7 @@ async def _cat_tenant(
         uploaded = await client.post(
             "/v1/images", files={"file": (f"{code}.png", content, "image/png")}, headers=admin
         )
-        assert uploaded.status_code in (200, 201), uploaded.text
+        assert uploaded.status_code == 201, uploaded.text
         tenant["images"][code] = uploaded.json()["id"]
     items = [_item(c, tenant["images"].get(c)) for c in POOL]
     imported = await client.post("/v1/items/import", json={"items": items}, headers=admin)
@@ -327,7 +327,7 @@ async def test_a_deadline_auto_submit_scores_what_was_answered(
 
 
 async def test_two_saves_of_the_current_item_at_once_the_first_answer_stays(
-    client: httpx.AsyncClient, cat: dict[str, Any], app_url: str
+    client: httpx.AsyncClient, cat: dict[str, Any], app_url: str, owner: asyncpg.Connection
 ):
     """Forced interleaving: the first save's transaction holds the attempt row; a second save of the
     same item (another answer, a higher revision) waits, then finds the item answered and keeps the
@@ -350,8 +350,7 @@ async def test_two_saves_of_the_current_item_at_once_the_first_answer_stays(
             data = msgspec.convert({"revision": 1, "answer": {"choice": "c"}}, SaveAnswer)
             first = await attempts.save(conn, tenant, person, attempt, current, data)
             racing = asyncio.create_task(save(2, "a"))
-            await asyncio.sleep(0.5)
-            assert not racing.done()  # waiting for the first save's row lock
+            assert await blocked_on_a_lock(owner, racing)  # waiting for the first save's row lock
         second = await racing
     finally:
         await pool.close()

@@ -27,6 +27,7 @@ from service.api.app import create_app
 from service.auth.keys import ServiceKeys, ensure_keys_file, rotate_keys
 from service.config import Settings
 from tests.conftest import serving
+from tests.harness import app_for
 from tests.helpers import AUDIENCE, ISSUER, IdentityProvider, bearer, make_tenant, operator, user
 
 TENANT_ROUTE = "/v1/org-units"  # tenant_admin, author, analyst or hr_client
@@ -488,7 +489,7 @@ async def cached(owner_url, keys_file) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env(
         {"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "60"}
     )
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         yield http
 
 

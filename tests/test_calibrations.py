@@ -26,7 +26,7 @@ from service.results import calibrations
 from service.results.calibrations import Calibration
 from tests.delivery_setup import FRAMEWORK, ITEMS, _l, _options, publish_assessment, publish_framework
 from tests.harness import snapshot
-from tests.helpers import make_tenant, user
+from tests.helpers import blocked_on_a_lock, make_tenant, user
 
 PEOPLE = 300
 SEED = 20261206
@@ -329,7 +329,9 @@ async def test_calibration_job_review_and_publication(
     assert refused.status_code == 409 and "failed" in refused.json()["detail"]
 
 
-async def test_two_publishers_at_once_one_wins_the_other_gets_a_conflict(app_url: str):
+async def test_two_publishers_at_once_one_wins_the_other_gets_a_conflict(
+    app_url: str, owner: asyncpg.Connection
+):
     """Forced interleaving: the first publisher's transaction holds the row; the second waits on it,
     then sees it published and is refused (409), never publishing it a second time."""
     pool = await create_pool(app_url, min_size=2, max_size=2)
@@ -356,8 +358,7 @@ async def test_two_publishers_at_once_one_wins_the_other_gets_a_conflict(app_url
         async with tenant_transaction(pool, tenant) as conn:
             first = await calibrations.publish(conn, "R", calibration, "first")
             racing = asyncio.create_task(second())
-            await asyncio.sleep(0.5)
-            assert not racing.done()  # waiting for the first publisher's row lock
+            assert await blocked_on_a_lock(owner, racing)  # waiting for the first publisher's row lock
         with pytest.raises(Conflict, match="already published"):
             await racing
         assert first.state == "published" and first.published_by == "first"

@@ -18,6 +18,7 @@ from service.api.app import create_app
 from service.auth.principal import CLIENT_SCOPES
 from service.config import Settings
 from tests.conftest import serving
+from tests.harness import app_for
 from tests.helpers import bearer, make_tenant
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -103,7 +104,7 @@ def scope_settings(owner_url: str, keys_file: Path) -> Settings:
 
 async def test_every_scope_opens_exactly_its_documented_routes(scope_settings, service_keys):
     table = documented()
-    app = create_app(scope_settings)
+    app = app_for(scope_settings)
     routes = [(m, p) for m, p, _ in operations(app)]
     async with serving(app) as http:
         tenant = await make_tenant(http, service_keys, "scope-walk")
@@ -125,7 +126,7 @@ async def test_every_scope_opens_exactly_its_documented_routes(scope_settings, s
 
 async def test_a_client_with_webhooks_manage_manages_its_own_tenants_webhooks(scope_settings, service_keys):
     hook = {"url": "https://hr.example/hook", "events": ["score.finalized"]}
-    async with serving(create_app(scope_settings)) as http:
+    async with serving(app_for(scope_settings)) as http:
         mine = await make_tenant(http, service_keys, "hooks-mine")
         other = await make_tenant(http, service_keys, "hooks-other")
         headers = await _client_headers(http, mine["admin"], ["webhooks:manage"])

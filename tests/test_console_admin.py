@@ -250,7 +250,7 @@ async def test_clients_and_webhooks_show_each_secret_once(
             data={"grant_type": "client_credentials"},
             auth=(client_id, fresh),
         )
-        assert after.status_code in (400, 401)
+        assert after.status_code == 401 and after.json()["error"] == "invalid_client", after.text
         gone = await http.post(
             "/console/clients/00000000-0000-0000-0000-000000000000/revoke", data={"csrf_token": csrf}
         )

@@ -23,6 +23,7 @@ from litestar import Litestar, Request, Response, get, post
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from tests.conftest import serving
+from tests.harness import app_for
 from tests.helpers import IdentityProvider, make_tenant, operator
 
 CLIENT_ID = "assess-console"
@@ -131,9 +132,7 @@ async def _authorize(http: Any, fake: FakeProvider, subject: str, roles: str) ->
 async def test_sign_in_with_the_tenants_provider(
     settings: Settings, service_keys: ServiceKeys, provider: FakeProvider
 ) -> None:
-    from service.api.app import create_app
-
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         await _register(http, service_keys, provider)
         code, query = await _authorize(http, provider, "author-7", "author tenant_admin")
         done = await http.get("/console/callback", params={"code": code, "state": query["state"]})
@@ -146,9 +145,7 @@ async def test_sign_in_with_the_tenants_provider(
 async def test_state_nonce_and_pkce_are_checked(
     settings: Settings, service_keys: ServiceKeys, provider: FakeProvider
 ) -> None:
-    from service.api.app import create_app
-
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         await _register(http, service_keys, provider)
         code, query = await _authorize(http, provider, "author-7", "author")
         wrong_state = await http.get("/console/callback", params={"code": code, "state": "forged"})
@@ -175,10 +172,8 @@ async def test_state_nonce_and_pkce_are_checked(
 async def test_console_fields_are_both_or_neither_and_the_client_is_the_audience(
     settings: Settings, service_keys: ServiceKeys
 ) -> None:
-    from service.api.app import create_app
-
     idp = IdentityProvider("https://idp.other.example")
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         await make_tenant(http, service_keys, "other")
         base = {"issuer": idp.issuer, "audience": "api", "jwks": idp.jwks()}
         only_one = await http.post(

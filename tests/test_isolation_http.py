@@ -43,13 +43,12 @@ from litestar.params import (
     PathParameter,
 )
 
-from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.items.model import Item
 from service.items.qti.write import package as qti_package
 from service.rubrics.model import FrameworkContent
-from tests.harness import snapshot
+from tests.harness import app_for, snapshot
 from tests.helpers import IdentityProvider, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -3389,7 +3388,7 @@ def test_console_routes_join_the_route_walk(settings: Settings):
     """Console routes are not exempt: one that takes an object key in its path, query or `data` body
     fails test_every_object_route_has_an_isolation_probe until it has a probe (a console probe signs
     in with `_console_session`)."""
-    console = [p for _, p, _ in _routes(create_app(settings)) if p.startswith("/console")]
+    console = [p for _, p, _ in _routes(app_for(settings)) if p.startswith("/console")]
     assert "/console/frameworks" in console and not any(_exempt(p) for p in console)
 
 
@@ -3638,7 +3637,7 @@ async def test_operator_token_is_refused_on_every_tenant_route(
         "/v1/frameworks/{code:str}/versions/{version:int}/export": "?format=native",
         "/v1/frameworks/import/case": "?code=OP-FW",
     }
-    for method, path, handler in _routes(create_app(settings)):
+    for method, path, handler in _routes(client._transport.app):  # type: ignore[attr-defined]
         # Shared templates are not exempt here: global data, but still only for tenants' users.
         if _operator_route(path) or path.startswith("/docs") or handler.opt.get("exclude_from_auth"):
             continue
@@ -3722,7 +3721,7 @@ async def test_tenant_admin_token_is_refused_on_operator_routes(
     client: httpx.AsyncClient, world: World, settings: Settings
 ):
     checked = 0
-    for method, path, _ in _routes(create_app(settings)):
+    for method, path, _ in _routes(client._transport.app):  # type: ignore[attr-defined]
         if not _operator_route(path):
             continue
         url = path.replace("{slug:str}", world.b["slug"]).replace("{issuer_id:uuid}", world.b_issuer)
@@ -3908,7 +3907,7 @@ def _body_fields(handler: BaseRouteHandler) -> set[str]:
 
 
 async def test_every_object_route_has_an_isolation_probe(settings: Settings):
-    app = create_app(settings)
+    app = app_for(settings)
     probes = (
         CROSS_TENANT_PROBES
         + OWN_KEY_PROBES
@@ -3955,7 +3954,7 @@ async def test_every_object_route_has_an_isolation_probe(settings: Settings):
 
 def test_route_walk_recognises_the_known_object_routes(settings: Settings):
     """The walker itself: it finds (at least) today's object routes, query references and body references."""
-    app = create_app(settings)
+    app = app_for(settings)
     walked = {(m, p) for m, p, _ in _routes(app) if "{" in p and not _exempt(p)}
     assert walked >= {
         ("GET", "/v1/org-units/{code:str}"),

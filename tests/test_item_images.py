@@ -8,12 +8,13 @@ import copy
 import hashlib
 from typing import Any
 
+import asyncpg
 import httpx
 
 from service.auth.keys import ServiceKeys
 from service.items.images import MAX_IMAGE_BYTES
 from tests.delivery_setup import ITEMS, assessment_body, publish_assessment, publish_framework
-from tests.helpers import make_tenant, user
+from tests.helpers import blocked_on_a_lock, make_tenant, user
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 40
@@ -156,7 +157,9 @@ async def test_candidates_get_only_images_on_their_forms(client, service_keys: S
     assert (await client.get("/v1/images", headers=c1)).status_code == 403  # no listing for candidates
 
 
-async def test_the_same_image_uploaded_twice_at_once_is_one_row(client, service_keys: ServiceKeys) -> None:
+async def test_the_same_image_uploaded_twice_at_once_is_one_row(
+    client, service_keys: ServiceKeys, owner: asyncpg.Connection
+) -> None:
     """Two uploads of the same bytes, interleaved: the second waits on the first's uncommitted row, then
     finds it (ON CONFLICT DO NOTHING, then a read in a new snapshot); both answer the same image."""
     import asyncio
@@ -185,8 +188,7 @@ async def test_the_same_image_uploaded_twice_at_once_is_one_row(client, service_
 
     one = asyncio.create_task(first())
     two = asyncio.create_task(second())
-    await asyncio.sleep(0.3)
-    assert not two.done()  # blocked on the first's row
+    assert await blocked_on_a_lock(owner, two)  # on the first's row
     release_first.set()
     a, b = await one, await two
     assert a.id == b.id and b.name == "first.png"

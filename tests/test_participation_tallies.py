@@ -22,7 +22,7 @@ from service.auth.keys import ServiceKeys
 from service.db.pool import tenant_transaction
 from service.delivery import participation
 from tests.delivery_setup import ITEMS, assessment_body, publish_framework
-from tests.helpers import make_tenant
+from tests.helpers import blocked_on_a_lock, make_tenant
 from tests.test_participation import sitting
 
 RECOUNT_AUDIENCE = """
@@ -94,11 +94,6 @@ async def test_tallies_equal_a_recount_after_a_sitting_and_moves(
         await assert_tallies_match_a_recount(owner)
 
 
-async def _blocked(task: asyncio.Task[Any]) -> bool:
-    await asyncio.sleep(0.5)
-    return not task.done()
-
-
 async def test_a_move_racing_the_persons_start_counts_them_where_they_end_up(
     client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
 ):
@@ -137,7 +132,7 @@ async def test_a_move_racing_the_persons_start_counts_them_where_they_end_up(
                 await moved_in(t3, "south", conn)
 
         moving = asyncio.create_task(mover())
-        assert await _blocked(moving)  # held by the start's FOR SHARE on the person
+        assert await blocked_on_a_lock(owner, moving)  # held by the start's FOR SHARE on the person
     await moving
     await assert_tallies_match_a_recount(owner)
 
@@ -151,7 +146,7 @@ async def test_a_move_racing_the_persons_start_counts_them_where_they_end_up(
                 await conn.execute(start, quiz, n1)
 
         starting_task = asyncio.create_task(starter())
-        assert await _blocked(starting_task)
+        assert await blocked_on_a_lock(owner, starting_task)
     await starting_task
     await assert_tallies_match_a_recount(owner)
     south = await owner.fetchval(
@@ -194,7 +189,9 @@ async def test_two_starts_in_one_unit_both_count(
                 await conn.execute(start, quiz, n1)
 
         starting = asyncio.create_task(second())
-        assert await _blocked(starting)  # on north-town's tally row, which the first start holds
+        assert await blocked_on_a_lock(
+            owner, starting
+        )  # on north-town's tally row, which the first start holds
     await starting
     await assert_tallies_match_a_recount(owner)
     async with tenant_transaction(pool, tenant_id) as conn:

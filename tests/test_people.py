@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.api.app import create_app
 from tests.conftest import serving
-from tests.harness import snapshot
+from tests.harness import app_for, snapshot
 from tests.helpers import all_pages, make_tenant, user
 
 PROBLEM = "application/problem+json"
@@ -395,7 +394,7 @@ class _KeepRecords(logging.Handler):
 
 
 async def test_refused_sign_ins_do_not_exhaust_the_pool(settings, service_keys):
-    app = create_app(settings)
+    app = app_for(settings)
     errors_log = logging.getLogger("assess.errors")
     keep = _KeepRecords()
     errors_log.addHandler(keep)

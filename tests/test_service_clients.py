@@ -19,6 +19,7 @@ from service.auth.issue import issue_token
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from tests.conftest import serving
+from tests.harness import app_for
 from tests.helpers import AUDIENCE, ISSUER, all_pages, bearer, make_tenant, operator, user
 
 PROBLEM = "application/problem+json"
@@ -447,7 +448,7 @@ async def test_revocation_clears_the_verification_cache_of_the_worker_that_revok
     settings = Settings.from_env(
         {"DATABASE_URL": owner_url, "SERVICE_KEYS_FILE": str(keys_file), "AUTH_CACHE_SECONDS": "60"}
     )
-    async with serving(create_app(settings)) as client:
+    async with serving(app_for(settings)) as client:
         tenant = await make_tenant(client, service_keys, "cached-region")
         made = await create_client(client, tenant["admin"], ["people:write"])
         kept = await create_client(client, tenant["admin"], ["people:write"], name="kept")

@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.console.take import TAKE_DIR, app_files
 from tests import test_console_oidc as console_oidc
 from tests.conftest import serving
 from tests.console_helpers import demo_console, hidden_fields
+from tests.harness import app_for
 
 BASE = "http://assess.test"
 provider = console_oidc.provider  # the fixture: a tenant's own OpenID provider on loopback
@@ -182,7 +182,7 @@ async def test_demo_provider_signs_a_candidate_in_to_take_with_pkce(settings: Se
 
 
 async def test_take_routes_exist_without_demo_mode_but_sign_in_does_not(settings: Settings) -> None:
-    app = create_app(settings)
+    app = app_for(settings)
     assert any(route.path.startswith("/take") for route in app.routes)
     assert not [route.path for route in app.routes if "demo-idp" in route.path]
     async with serving(app) as http:
@@ -192,7 +192,7 @@ async def test_take_routes_exist_without_demo_mode_but_sign_in_does_not(settings
 async def test_a_tenants_own_provider_is_the_sign_in_of_its_candidates(
     settings: Settings, service_keys: ServiceKeys, provider: console_oidc.FakeProvider
 ) -> None:
-    async with serving(create_app(settings)) as http:
+    async with serving(app_for(settings)) as http:
         await console_oidc._register(http, service_keys, provider)
         shell = await http.get("/take/", params={"tenant": "region"})
         assert f'data-authorize="{provider.base}/authorize"' in shell.text

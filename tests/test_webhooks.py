@@ -19,7 +19,6 @@ import msgspec
 import pytest
 
 from service import pipeline
-from service.api.app import create_app
 from service.auth.keys import ServiceKeys
 from service.config import Settings
 from service.db.pool import create_pool, tenant_transaction
@@ -232,9 +231,9 @@ async def test_a_receiver_failing_for_a_while_gets_each_event_once_it_recovers(h
 
 
 async def test_a_restart_mid_retry_loses_nothing(hook_settings, service_keys, receiver, owner):
-    """The first app fails twice, then stops while its third try is in flight; a new app on the same
-    database delivers once the receiver recovers."""
-    async with serving(create_app(hook_settings)) as first:
+    """The first app fails twice, then stops while its third try is in flight; the app started again on
+    the same database (its state as built: tests/harness.py's `app_for`) delivers once the receiver recovers."""
+    async with serving(app_for(hook_settings)) as first:
         tenant = await delivery_tenant(
             first, service_keys, slug="restart", sections=[{"code": "main", "items": CLOSED_ITEMS}]
         )
@@ -248,7 +247,7 @@ async def test_a_restart_mid_retry_loses_nothing(hook_settings, service_keys, re
     )
     assert dict(row) == {"status": "pending", "attempts": 2, "due": True}
     receiver.release()
-    async with serving(create_app(hook_settings)) as second:
+    async with serving(app_for(hook_settings)) as second:
         [delivery] = await eventually(lambda: _delivered(second, tenant["admin"], webhook, 1))
     assert delivery["attempts"] == 3
     assert [r.status for r in receiver.received] == [500, 500, 0, 200]
@@ -263,7 +262,7 @@ async def test_a_crashed_workers_claim_expires_and_another_worker_sends(
     quiet = msgspec.structs.replace(settings, webhook_allow_loopback=True, webhook_dispatch_seconds=0)
     pool = await create_pool(app_url, max_size=2)
     try:
-        async with serving(create_app(quiet)) as client, dispatcher.new_client() as http:
+        async with serving(app_for(quiet)) as client, dispatcher.new_client() as http:
             tenant = await make_tenant(client, service_keys, "crashy")
             webhook = await register(client, tenant["admin"], receiver.url)
             queued = await client.post(f"/v1/webhooks/{webhook['id']}/test", headers=tenant["admin"])
@@ -293,7 +292,7 @@ async def test_retries_stop_24_hours_after_the_event(settings, service_keys, rec
     receiver.down = True
     pool = await create_pool(app_url, max_size=2)
     try:
-        async with serving(create_app(quiet)) as client, dispatcher.new_client() as http:
+        async with serving(app_for(quiet)) as client, dispatcher.new_client() as http:
             tenant = await make_tenant(client, service_keys, "patient")
             webhook = await register(client, tenant["admin"], receiver.url)
             policy = dispatcher.RetryPolicy(base_seconds=3600, max_seconds=3600)
@@ -394,7 +393,7 @@ async def test_only_subscribed_active_endpoints_get_events_and_none_are_stored_w
 
 
 async def test_managing_endpoints(settings, service_keys):
-    async with serving(create_app(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
+    async with serving(app_for(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
         await _manage(client, service_keys)
 
 
@@ -495,7 +494,7 @@ async def _manage(client: httpx.AsyncClient, service_keys: ServiceKeys) -> None:
 
 async def test_a_tenant_cannot_see_or_touch_anothers_webhooks(settings, service_keys, owner):
     quiet = msgspec.structs.replace(settings, webhook_dispatch_seconds=0)
-    async with serving(create_app(quiet)) as client:
+    async with serving(app_for(quiet)) as client:
         a = await make_tenant(client, service_keys, "hooks-a")
         b = await make_tenant(client, service_keys, "hooks-b")
         b_hook = await register(client, b["admin"], "https://hr.b.example/hook")
@@ -547,7 +546,7 @@ async def test_emit_costs_one_query_without_subscribers_and_fans_out_to_each_end
     settings, service_keys, app_url, owner
 ):
     quiet = msgspec.structs.replace(settings, webhook_dispatch_seconds=0)
-    async with serving(create_app(quiet)) as client:
+    async with serving(app_for(quiet)) as client:
         tenant = await make_tenant(client, service_keys, "fanout")
         pool = await create_pool(app_url, max_size=1)
         try:
@@ -628,7 +627,7 @@ async def test_events_past_retention_are_deleted_with_their_deliveries_unless_pe
     quiet = msgspec.structs.replace(settings, webhook_dispatch_seconds=0)
     pool = await create_pool(app_url, max_size=2)
     try:
-        async with serving(create_app(quiet)) as client:
+        async with serving(app_for(quiet)) as client:
             a = await make_tenant(client, service_keys, "retain-a")
             b = await make_tenant(client, service_keys, "retain-b")
             hooks_of = {
@@ -664,7 +663,7 @@ async def test_events_past_retention_are_deleted_with_their_deliveries_unless_pe
 
 
 async def test_the_endpoint_list_pages_with_a_cursor(settings, service_keys):
-    async with serving(create_app(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
+    async with serving(app_for(msgspec.structs.replace(settings, webhook_dispatch_seconds=0))) as client:
         tenant = await make_tenant(client, service_keys, "paged-hooks")
         made = [(await register(client, tenant["admin"], f"https://hr.example/h{i}"))["id"] for i in range(5)]
         assert [w["id"] for w in await all_pages(client, "/v1/webhooks", tenant["admin"], limit=2)] == made
