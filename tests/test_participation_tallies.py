@@ -189,9 +189,8 @@ async def test_two_starts_in_one_unit_both_count(
                 await conn.execute(start, quiz, n1)
 
         starting = asyncio.create_task(second())
-        assert await blocked_on_a_lock(
-            owner, starting
-        )  # on north-town's tally row, which the first start holds
+        # on north-town's tally row, which the first start holds
+        assert await blocked_on_a_lock(owner, starting)
     await starting
     await assert_tallies_match_a_recount(owner)
     async with tenant_transaction(pool, tenant_id) as conn:
@@ -332,7 +331,8 @@ async def test_a_bulk_insert_racing_a_units_move_counts_the_people_where_the_uni
                 await move(conn, "south")
 
         moving = asyncio.create_task(mover())
-        assert await _blocked(moving)  # on north-town's row, read FOR SHARE by the insert's trigger
+        # on north-town's row, read FOR SHARE by the insert's trigger
+        assert await blocked_on_a_lock(owner, moving)
     await moving
     await assert_tallies_match_a_recount(owner)
 
@@ -345,7 +345,7 @@ async def test_a_bulk_insert_racing_a_units_move_counts_the_people_where_the_uni
                 await conn.execute(bulk, "b-", town)
 
         inserting_task = asyncio.create_task(inserter())
-        assert await _blocked(inserting_task)
+        assert await blocked_on_a_lock(owner, inserting_task)
     await inserting_task
     await assert_tallies_match_a_recount(owner)
     async with tenant_transaction(pool, tenant_id) as conn:
