@@ -412,6 +412,8 @@ async def test_item_statistics_show_both_dif_tests_in_the_api_and_the_console(
         "cityA": "未检验： fewer than 200 attempts in the group or the rest",
         "cityB": "未检验： 本组或其余人员的作答少于 200 次",
     }, rows
+    reliability = re.search(r'data-testid="reliability">(.*?)</table>', chinese.text, re.DOTALL)
+    assert reliability and "该维度没有哪套试卷的作答达到 30 次" in reliability.group(1)  # alpha's reason
 
     # The download (CSV with a BOM, as the API's): the classical columns, then three per comparison.
     table = await client.get(f"{PAGE}/items/table", headers=me)
@@ -434,6 +436,60 @@ async def test_item_statistics_show_both_dif_tests_in_the_api_and_the_console(
         by_item[first]["lr:org_unit:cityB"] == "not tested: fewer than 200 attempts in the group or the rest"
     )
     assert by_item[first]["lr:org_unit:cityA"] == by_item[first]["lr:org_unit:cityB"]
+
+    # The groups left out (`skipped`): listed under the DIF section with their n and reason (from its
+    # code in the reader's language; one stored before the codes as stored), names as text.
+    skipped = [
+        {
+            "variable": "org_unit",
+            "group": "cityC",
+            "attempts": 40,
+            "reason": "fewer than 100 attempts in the group",
+            "reason_code": "small_group",
+            "reason_params": {"min_group": 100},
+        },
+        {"variable": "org_unit", "group": "<i>cityD</i>", "attempts": 7, "reason": "too few, as stored"},
+        {
+            "variable": "category",
+            "group": "teacher",
+            "attempts": 1150,
+            "reason": "fewer than 100 attempts in the rest",
+            "reason_code": "small_rest",
+            "reason_params": {"min_group": 100},
+        },
+    ]
+    await owner.execute(
+        "UPDATE statistics_runs SET result = jsonb_set(result, '{dif,skipped}', $2::jsonb) WHERE id = $1::uuid",
+        run["id"],
+        json.dumps(skipped),
+    )
+    for language, expected in (
+        (
+            "en",
+            [
+                "unit cityC | 40 | fewer than 100 attempts in the group",
+                "unit &lt;i&gt;cityD&lt;/i&gt; | 7 | too few, as stored",
+                "Teachers | 1150 | fewer than 100 attempts in the rest",
+            ],
+        ),
+        (
+            "zh-CN",
+            [
+                "单位 cityC | 40 | 本组作答少于 100 次",
+                "单位 &lt;i&gt;cityD&lt;/i&gt; | 7 | too few, as stored",
+            ],
+        ),
+    ):
+        shown = await client.get(f"{PAGE}/items", headers=await _as(client, region, ["analyst"], language))
+        table = re.search(r'data-testid="dif-skipped">(.*?)</table>', shown.text, re.DOTALL)
+        assert table, shown.text
+        cells = [
+            " | ".join(c.strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.DOTALL))
+            for row in re.findall(r"<tbody>.*?</tbody>", table.group(1), re.DOTALL)[0].split("</tr>")
+            if "<t" in row
+        ]
+        assert cells[: len(expected)] == expected, cells
+        assert "<i>cityD</i>" not in shown.text
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,10 @@ async def test_an_analyst_drills_down_downloads_a_chart_and_prints_the_unit_repo
         await page.wait_for_selector(f'#{chart}[data-drawn="true"] svg')
         await _axe(page, path)
         await readme_shot(page, shots / f"console-analysis-{chart.removeprefix('chart-')}.png")
+    # the items page (the last) lists DIF's groups left out, each with its n and reason (in English here)
+    row = " ".join((await page.inner_text('[data-testid="dif-skipped-org_unit-cityA"]')).split())
+    assert row == "unit cityA 10 fewer than 100 attempts in the group", row
+    assert await page.is_visible('[data-testid="dif-skipped"]')
 
     browser_page.assert_offline()
     assert [e for e in browser_page.console_errors if EMPTY_STYLE not in e] == []

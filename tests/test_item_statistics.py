@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.scoring import item_dif
-from service.scoring.statistics import MIN_FORM_ATTEMPTS, _Dimension, _Moments, cronbach_alpha, pearson
+from service.scoring.statistics import (
+    MIN_FORM_ATTEMPTS,
+    ItemStatistics,
+    _Dimension,
+    _Moments,
+    cronbach_alpha,
+    localized,
+    pearson,
+)
 from tests.delivery_setup import delivery_tenant
 
 
@@ -116,6 +125,8 @@ async def test_the_statistics_job_over_http(client, service_keys, monkeypatch):
         assert dimension["alpha"] is None and dimension["forms"] == [] and dimension["alpha_if_deleted"] == []
         assert "at least 30 attempts" in dimension["reason"]
         assert dimension["attempts_below_minimum"] == 4
+        assert dimension["reason_code"] == "no_form_at_minimum"
+        assert dimension["reason_params"]["min_attempts"] == 30
     dif = run["result"]["dif"]
     assert dif["attempts"] == 4 and "T-SC-1" in dif["items"] and "T-MC-1" in dif["excluded_items"]
     assert sorted((c["variable"], c["focal"], c["focal_attempts"]) for c in dif["comparisons"]) == [
@@ -149,6 +160,10 @@ async def _dif_in_each_language_and_in_the_downloads(client, tenant, run) -> Non
     chinese = await client.get("/v1/assessments/quiz/item-statistics", headers=admin)
     assert chinese.headers["content-language"] == "zh-CN" and "Accept-Language" in chinese.headers["vary"]
     comparisons = chinese.json()["result"]["dif"]["comparisons"]
+    english_alpha = {d["dimension"]: d["reason"] for d in run["result"]["dimensions"]}
+    for dimension in chinese.json()["result"]["dimensions"]:  # alpha's reason too, from its code
+        assert dimension["reason"].startswith("该维度没有哪套试卷的作答达到 30 次"), dimension["reason"]
+        assert dimension["reason_code"] == "no_form_at_minimum"
     for comparison in comparisons:
         reason = comparison["lr_reason"]
         assert reason in ("本组或其余人员的作答少于 200 次", "与“civil_servant 对其余人员”是同一检验") or (
@@ -205,11 +220,18 @@ async def _dif_in_each_language_and_in_the_downloads(client, tenant, run) -> Non
                  SELECT jsonb_agg(c - 'lr_reason_code' - 'lr_reason_params') FROM jsonb_array_elements(
                    result->'dif'->'comparisons') c))"""
         )
+        await conn.execute(
+            """UPDATE statistics_runs SET result = jsonb_set(result, '{dimensions}', (
+                 SELECT jsonb_agg(d - 'reason_code' - 'reason_params') FROM jsonb_array_elements(
+                   result->'dimensions') d))"""
+        )
     old = (await client.get("/v1/assessments/quiz/item-statistics", headers=admin)).json()
     assert {
         c["focal"] + c["variable"]: c["lr_reason"] for c in old["result"]["dif"]["comparisons"]
     } == english
     assert all(c["lr_reason_code"] is None for c in old["result"]["dif"]["comparisons"])
+    assert {d["dimension"]: d["reason"] for d in old["result"]["dimensions"]} == english_alpha
+    assert all(d["reason_code"] is None for d in old["result"]["dimensions"])
 
 
 # --- alpha per form (forms drawn from pools) -----------------------------------------------------------
@@ -292,6 +314,60 @@ def test_a_form_without_two_items_or_variance_has_a_reason():
         reliability = dimension.reliability("D")
         assert reliability.alpha is None and len(reliability.forms) == 1
         assert why in reliability.forms[0].reason and reliability.reason == reliability.forms[0].reason
+
+
+def test_alphas_reasons_are_codes_rendered_in_the_readers_language():
+    """Each null alpha's reason is a code with its parameters beside the English text; `localized`
+    renders it from the catalog; a reason stored before the codes (text alone) stays as stored."""
+    few, single, flat = _Dimension(), _Dimension(), _Dimension()
+    for n in range(30):
+        single.add({"a": n / 30})
+        flat.add({"a": 1.0, "b": 0.0})
+    for n in range(12):
+        few.add({"a": n / 12, "b": 1 - n / 12})
+    statistics = ItemStatistics(
+        42, [], [few.reliability("F"), single.reliability("S"), flat.reliability("V")]
+    )
+    codes = [(d.reason_code, d.reason_params) for d in statistics.dimensions]
+    assert codes == [
+        ("no_form_at_minimum", {"min_attempts": 30, "most": 12, "attempts": 12, "forms": 1}),
+        ("too_few_items", {}),
+        ("constant_total", {}),
+    ]
+    assert [(f.reason_code, f.reason) for d in statistics.dimensions for f in d.forms] == [
+        ("too_few_items", "the form has fewer than 2 of the dimension's items"),
+        ("constant_total", "the total score does not vary on this form"),
+    ]
+    assert localized(statistics, "en") == statistics  # the English text is the stored text
+    chinese = localized(statistics, "zh-CN")
+    assert [d.reason for d in chinese.dimensions] == [
+        "该维度没有哪套试卷的作答达到 30 次（作答最多的一套：12 次中的 12 次，共 1 套）",
+        "该试卷中属于本维度的题目少于 2 道",
+        "该试卷上的总分没有差异",
+    ]
+    assert [f.reason for d in chinese.dimensions for f in d.forms] == [
+        "该试卷中属于本维度的题目少于 2 道",
+        "该试卷上的总分没有差异",
+    ]
+    # a run stored before the codes: its English text, in any language
+    old = msgspec.convert(
+        {
+            "attempts": 42,
+            "items": [],
+            "dimensions": [
+                {
+                    "dimension": "F",
+                    "items": 2,
+                    "attempts": 12,
+                    "alpha": None,
+                    "alpha_if_deleted": [],
+                    "reason": "as stored",
+                }
+            ],
+        },
+        ItemStatistics,
+    )
+    assert localized(old, "zh-CN").dimensions[0].reason == "as stored"
 
 
 @settings(max_examples=40, deadline=None)

@@ -22,7 +22,7 @@ from service.i18n import msg
 from service.jobqueue import queue
 from service.jobqueue.job import Job
 from service.results import scores
-from service.scoring import item_dif
+from service.scoring import item_dif, statistics
 from service.scoring.item_dif import DifAccumulator
 from service.scoring.statistics import ItemStatistics, StatisticsAccumulator
 from service.sittings import attempts as sittings
@@ -93,10 +93,13 @@ async def get_run(conn: asyncpg.Connection, code: str, run_id: UUID | None = Non
 
 
 def localized(run: StatisticsRun, locale: str) -> StatisticsRun:
-    """The run with its DIF reasons in `locale` (`item_dif.localized`): what the API and the console show."""
-    if run.result is None or run.result.dif is None:
+    """The run with its alpha and DIF reasons in `locale` (`statistics.localized`, `item_dif.localized`):
+    what the API and the console show."""
+    if run.result is None:
         return run
-    result = msgspec.structs.replace(run.result, dif=item_dif.localized(run.result.dif, locale))
+    result = statistics.localized(run.result, locale)
+    if result.dif is not None:
+        result = msgspec.structs.replace(result, dif=item_dif.localized(result.dif, locale))
     return msgspec.structs.replace(run, result=result)
 
 

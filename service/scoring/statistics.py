@@ -18,6 +18,9 @@ reaches the minimum, alpha is null with a `reason`; it is also null (with a reas
 form has fewer than 2 of the dimension's items or its total does not vary. The dimension's
 top-level `items`, `attempts`, `alpha` and `alpha_if_deleted` repeat the most-taken form (the
 first of `forms`), or, when no form qualifies, the most-taken form's size with a null alpha.
+A null alpha's `reason` is kept as a code of `REASONS` with its parameters (`reason_code`,
+`reason_params`) beside its English text; `localized` renders it in a reader's language from the
+message catalog. A run stored before the codes existed has the English text alone, which stays as it is.
 (IRT marginal reliability is in the calibrations.) Differential item functioning by person category
 and top-level org unit (Mantel–Haenszel, ETS classes) is in `dif`: see service/scoring/item_dif.py.
 """
@@ -26,15 +29,51 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 import msgspec
 
+from service.i18n import Message, msg, render
 from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 from service.scoring.item_dif import DifReport
 
 NEGATIVE = -1e-9
 MIN_FORM_ATTEMPTS = 30  # a form's alpha is reported only over at least this many attempts
+
+ReasonParams = dict[str, str | int | float]
+
+# Why alpha is null: the code stored with a run, and its message made from the stored parameters
+# (the catalog translates it).
+REASONS: dict[str, Callable[[ReasonParams], Message]] = {
+    "too_few_items": lambda p: msg("the form has fewer than 2 of the dimension's items"),
+    "constant_total": lambda p: msg("the total score does not vary on this form"),
+    "no_form_at_minimum": lambda p: msg(
+        "no form of this dimension was taken by at least {min_attempts} attempts "
+        "(the most-taken: {most} of {attempts} attempts, {forms} forms)",
+        min_attempts=p["min_attempts"],
+        most=p["most"],
+        attempts=p["attempts"],
+        forms=p["forms"],
+    ),
+}
+
+
+def reason(code: str, params: ReasonParams | None) -> Message:
+    """The reason `code` with its parameters, as a message (its `str` is the English text)."""
+    return REASONS[code](params or {})
+
+
+def _reason_text(
+    code: str | None, params: ReasonParams | None, stored: str | None, locale: str
+) -> str | None:
+    """A stored reason in `locale`: from its code when it has a known one, else the stored (English) text."""
+    if code is None or code not in REASONS:
+        return stored
+    try:
+        return render(reason(code, params), locale)
+    except (KeyError, IndexError, ValueError):  # parameters that do not fit the text
+        return stored
 
 
 class ItemStatistic(msgspec.Struct):
@@ -60,7 +99,9 @@ class FormReliability(msgspec.Struct):
     attempts: int  # n: the attempts that received exactly this set
     alpha: float | None
     alpha_if_deleted: list[AlphaIfDeleted]
-    reason: str | None = None  # why alpha is null
+    reason: str | None = None  # why alpha is null (its text)
+    reason_code: str | None = None  # `reason` as a code of `REASONS`, with its parameters
+    reason_params: ReasonParams | None = None
 
 
 class DimensionReliability(msgspec.Struct):
@@ -69,12 +110,14 @@ class DimensionReliability(msgspec.Struct):
     attempts: int  # its attempts,
     alpha: float | None  # its alpha (null when no form reaches MIN_FORM_ATTEMPTS)
     alpha_if_deleted: list[AlphaIfDeleted]
-    reason: str | None = None  # why alpha is null
+    reason: str | None = None  # why alpha is null (its text)
     forms: list[FormReliability] = msgspec.field(
         default_factory=list
     )  # n >= MIN_FORM_ATTEMPTS, most-taken first
     forms_below_minimum: int = 0  # distinct forms with fewer attempts: not reported
     attempts_below_minimum: int = 0  # the attempts on those forms
+    reason_code: str | None = None  # `reason` as a code of `REASONS`, with its parameters
+    reason_params: ReasonParams | None = None
 
 
 class ItemStatistics(msgspec.Struct):
@@ -82,6 +125,28 @@ class ItemStatistics(msgspec.Struct):
     items: list[ItemStatistic]
     dimensions: list[DimensionReliability]
     dif: DifReport | None = None  # differential item functioning (service/scoring/item_dif.py)
+
+
+def localized(statistics: ItemStatistics, locale: str) -> ItemStatistics:
+    """The statistics with every alpha reason in `locale` (the message catalog), read from its code; a
+    reason stored without one (a run from before the codes) keeps its English text."""
+
+    def form(f: FormReliability) -> FormReliability:
+        return msgspec.structs.replace(
+            f, reason=_reason_text(f.reason_code, f.reason_params, f.reason, locale)
+        )
+
+    return msgspec.structs.replace(
+        statistics,
+        dimensions=[
+            msgspec.structs.replace(
+                d,
+                reason=_reason_text(d.reason_code, d.reason_params, d.reason, locale),
+                forms=[form(f) for f in d.forms],
+            )
+            for d in statistics.dimensions
+        ],
+    )
 
 
 class _Moments:
@@ -170,14 +235,16 @@ class _Dimension:
             [AlphaIfDeleted(code, alpha([c for c in items if c != code])) for code in items] if k > 2 else []
         )
         whole = alpha(items)
-        reason = None
-        if whole is None:
-            reason = (
-                "the form has fewer than 2 of the dimension's items"
-                if k < 2
-                else "the total score does not vary on this form"
-            )
-        return FormReliability(items, n, whole, deleted, reason)
+        code = None if whole is not None else "too_few_items" if k < 2 else "constant_total"
+        return FormReliability(
+            items,
+            n,
+            whole,
+            deleted,
+            str(reason(code, {})) if code else None,
+            code,
+            {} if code else None,
+        )
 
     def reliability(self, dimension: str) -> DimensionReliability:
         # most-taken first; ties by the item codes, so the order is deterministic
@@ -198,19 +265,28 @@ class _Dimension:
                 forms,
                 len(below),
                 below_attempts,
+                first.reason_code,
+                first.reason_params,
             )
         most = keys[0]
+        params: ReasonParams = {
+            "min_attempts": MIN_FORM_ATTEMPTS,
+            "most": self.totals[most].n,
+            "attempts": below_attempts,
+            "forms": len(keys),
+        }
         return DimensionReliability(
             dimension,
             len(most),
             self.totals[most].n,
             None,
             [],
-            f"no form of this dimension was taken by at least {MIN_FORM_ATTEMPTS} attempts "
-            f"(the most-taken: {self.totals[most].n} of {below_attempts} attempts, {len(keys)} forms)",
+            str(reason("no_form_at_minimum", params)),
             [],
             len(below),
             below_attempts,
+            "no_form_at_minimum",
+            params,
         )
 
 
