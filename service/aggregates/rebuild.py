@@ -52,28 +52,65 @@ def _results_sql(target: str) -> str:
 # tree is summed into before the next level up is summed from it. Small per level: the people of
 # a level are grouped before they are carried up, and each step reads only the level below.
 _GROUPED = "unit_id, measure, category, week, bin, rank, sum(c)::int AS c, sum(t) AS t, sum(tq) AS tq"
+# a person's measure: its score bin and level rank (the histogram's two parts)
+_BIN = f"least({BINS - 1}, greatest(0, floor(m.scaled)))::int"
+_MEASURES = "CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)"
+
+
+def _hist(bins: str, ranks: str, counts: str) -> str:
+    """SQL (an aggregate): one dense count array per row, the score bins then the level ranks,
+    sliced into hist and levels by the caller."""
+    return (
+        f"int_hist(array_agg({bins}) || array_agg({BINS} + {ranks}), array_agg({counts}) || array_agg({counts}), "
+        f"{BINS} + max({ranks}) + 1)"
+    )
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
-    """The rollup rows of one assessment's results, level by level of the org tree, deepest first:
-    a level's rows group its own units' people (each once, at the unit they were placed in) with
-    the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
-    instead of one row per person, ancestor, measure and split. Each level's rows are then made
-    rollup rows, a dense histogram each: a whole row per unit and measure, and rows per category and
-    week for the split units only (the tenant and the units with children; `rollups`). Temporary tables, dropped at commit; no ANALYZE of them
-    (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
+    """The rollup rows of one assessment's results. A compact unit (a leaf) has its whole rows only:
+    they are grouped from its own results at once. The split units' rows (the tenant and the units
+    with children) are summed level by level of the tree, deepest first: a level's rows group the
+    people of its units and of their leaf children (each person once, grouped under the split unit
+    nearest them) with the level below's rows carried up to their parents (one CREATE TABLE ...
+    GROUP BY per level), instead of one row per person, ancestor, measure and split. Each level's
+    rows are then made rollup rows, a dense histogram each: a whole row per unit and measure and a
+    row per category and week (`rollups`). Temporary tables, dropped at commit."""
+    # per unit: its depth, its parent, whether it is split (has children), and the split unit its
+    # own people are grouped under (itself, or a leaf's parent) with that unit's depth
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
             CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
-            SELECT id, cardinality(parts) AS depth,
-                   CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
-                        ELSE '{ROOT}'::uuid END AS parent_id
-            FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
-                  FROM {org_units.unit_paths()} p) u"""
+            WITH u AS (SELECT id, cardinality(parts) AS depth,
+                              CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
+                                   ELSE '{ROOT}'::uuid END AS parent_id
+                       FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
+                             FROM {org_units.unit_paths()} p) x),
+                 parents AS (SELECT DISTINCT parent_id AS id FROM u)
+            SELECT u.id, u.depth, u.parent_id, p.id IS NOT NULL AS split,
+                   CASE WHEN p.id IS NOT NULL THEN u.id ELSE u.parent_id END AS base_id,
+                   CASE WHEN p.id IS NOT NULL THEN u.depth ELSE u.depth - 1 END AS base_depth
+            FROM u LEFT JOIN parents p ON p.id = u.id;
+            ANALYZE pg_temp.rollup_units"""
     )
-    depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
+    key = "assessment_id, unit_id, measure, category, week"
+    whole = f"'{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}'"
+    counted = f"r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL"
+    # the leaves' whole rows, from their own results
+    done = await conn.execute(
+        f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+            SELECT $1::uuid, unit_id, measure, {whole}, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
+            FROM (SELECT r.org_unit_id AS unit_id, m.measure, count(*)::int AS n, sum(m.scaled) AS t,
+                         sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, "m.rank::int", "1")} AS h
+                  FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND NOT u.split
+                  {_MEASURES}
+                  WHERE {counted}
+                  GROUP BY r.org_unit_id, m.measure) g""",
+        assessment_id,
+    )
+    inserted = int(done.split()[-1])
+    depth = await conn.fetchval("SELECT coalesce(max(base_depth), 0) FROM rollup_units")
     levels: list[str] = []
-    for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
+    for d in range(depth, -1, -1):  # the deepest split units first; the tenant (depth 0) last
         level = f"rollup_level_{d}"
         below = (
             f"""UNION ALL SELECT u.parent_id, s.measure, s.category, s.week, s.bin, s.rank, s.c, s.t, s.tq
@@ -81,32 +118,29 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             if levels
             else ""
         )
+        # a result whose unit is not in the tree (none is) is grouped at its own unit, at depth 0
         await conn.execute(
             f"""DROP TABLE IF EXISTS pg_temp.{level};
                 CREATE TEMP TABLE {level} ON COMMIT DROP AS
                 SELECT {_GROUPED}
-                FROM (SELECT coalesce(r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category, r.week,
-                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin, m.rank::int AS rank,
-                             1 AS c, m.scaled AS t, m.scaled * m.scaled AS tq
+                FROM (SELECT coalesce(u.base_id, r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category,
+                             r.week, {_BIN} AS bin, m.rank::int AS rank, 1 AS c, m.scaled AS t,
+                             m.scaled * m.scaled AS tq
                       FROM {source} r
                       LEFT JOIN rollup_units u ON u.id = r.org_unit_id
-                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
-                      WHERE r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL
-                        AND coalesce(u.depth, 0) = {d}
+                      {_MEASURES}
+                      WHERE {counted} AND coalesce(u.base_depth, 0) = {d}
                       {below}) x
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
         levels.append(level)
-    # the units that are split (per-(category, week) rows): the tenant and every unit with children
+    # the split units: the tenant and every unit with children (a unit outside the tree is not)
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_split;
             CREATE TEMP TABLE rollup_split ON COMMIT DROP AS
-            SELECT DISTINCT parent_id AS id FROM rollup_units UNION SELECT '{ROOT}'::uuid"""
+            SELECT id FROM rollup_units WHERE split UNION SELECT '{ROOT}'::uuid"""
     )
-    key = "assessment_id, unit_id, measure, category, week"
-    # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
-    both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
-    inserted = 0
+    both = _hist("bin", "rank", "c")
     for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
         done = await conn.execute(
             f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
@@ -115,8 +149,7 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
                       FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
                       GROUP BY unit_id, measure, category, week
                       UNION ALL
-                      SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
-                             sum(t), sum(tq), {both}
+                      SELECT unit_id, measure, {whole}, sum(c)::int, sum(t), sum(tq), {both}
                       FROM {level} GROUP BY unit_id, measure) g""",
             assessment_id,
         )
