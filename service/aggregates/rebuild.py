@@ -33,8 +33,38 @@ from service.tenancy import org_units
 WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
 
 
-def _results_sql(target: str) -> str:
-    return f"""
+_FAST_RANKS = 16  # framework versions whose level ranks a rebuild maps in one expression, at most
+
+
+def _ranks_by_replacing(versions: dict[str, list[str]], z: str) -> tuple[str, list[object]]:
+    """SQL of an expression (and its parameters, from $2): the level ranks of a counted result's
+    level codes (the array `z`), for the framework versions `versions` (content hash: level codes, lowest
+    first), by replacing each code with its rank in the array, no sub-query per result; NULL where
+    it cannot say (another version, a code it does not know, a missing level), for the caller to
+    ask the join. A version whose codes repeat or read as a rank is left to the join."""
+    cases: list[str] = []
+    parameters: list[object] = []
+    for hash_, codes in sorted(versions.items())[:_FAST_RANKS]:
+        ranks = [str(rank) for rank in range(len(codes))]
+        if not codes or len(set(codes)) < len(codes) or set(codes) & set(ranks):
+            continue
+        parameters += [hash_, codes]
+        h, c = f"${len(parameters)}::text", f"${len(parameters) + 1}::text[]"
+        replaced = z
+        for i, rank in enumerate(ranks, start=1):
+            replaced = f"array_replace({replaced}, ({c})[{i}], '{rank}')"
+        cases.append(f"WHEN {h} THEN CASE WHEN {z} <@ {c} THEN ({replaced})::smallint[] END")
+    if not cases:
+        return "NULL::smallint[]", []
+    return "CASE c.framework_hash " + " ".join(cases) + " END", parameters
+
+
+def _results_sql(target: str, versions: dict[str, list[str]]) -> tuple[str, list[object]]:
+    """SQL (and its parameters after the assessment's id) that puts an assessment's counted results
+    into `target`. The level ranks: replaced in the array where `versions` tells them
+    (`_ranks_by_replacing`), else each code joined to the framework's levels."""
+    fast, parameters = _ranks_by_replacing(versions, "(ARRAY[c.overall_level] || c.dim_levels)")
+    sql = f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
                           level_ranks)
     WITH lv AS MATERIALIZED ({frameworks.level_ranks()}),
@@ -42,10 +72,12 @@ def _results_sql(target: str) -> str:
                      ORDER BY t.assessment_id, t.person_id, t.number DESC)
     SELECT c.assessment_id, c.person_id, c.attempt_id, c.unit_id, c.category, c.week,
            ARRAY['{OVERALL}'] || c.dimensions, ARRAY[c.overall_scaled] || c.dim_scaled,
-           ARRAY(SELECT coalesce(lv.rank, 0)::smallint
-                 FROM unnest(ARRAY[c.overall_level] || c.dim_levels) WITH ORDINALITY AS z(code, o)
-                 LEFT JOIN lv ON lv.hash = c.framework_hash AND lv.code = z.code ORDER BY z.o)
+           coalesce({fast},
+                    ARRAY(SELECT coalesce(lv.rank, 0)::smallint
+                          FROM unnest(ARRAY[c.overall_level] || c.dim_levels) WITH ORDINALITY AS z(code, o)
+                          LEFT JOIN lv ON lv.hash = c.framework_hash AND lv.code = z.code ORDER BY z.o))
     FROM counted c"""
+    return sql, parameters
 
 
 # One row per (unit subtree, measure, category, week, score bin, level rank): what a level of the
@@ -67,69 +99,98 @@ def _hist(bins: str, ranks: str, counts: str) -> str:
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
-    """The rollup rows of one assessment's results. A compact unit (a leaf) has its whole rows only:
-    they are grouped from its own results at once. The split units' rows (the tenant and the units
-    with children) are summed level by level of the tree, deepest first: a level's rows group the
-    people of its units and of their leaf children (each person once, grouped under the split unit
-    nearest them) with the level below's rows carried up to their parents (one CREATE TABLE ...
-    GROUP BY per level), instead of one row per person, ancestor, measure and split. Each level's
-    rows are then made rollup rows, a dense histogram each: a whole row per unit and measure and a
-    row per category and week (`rollups`). Temporary tables, dropped at commit."""
+    """The rollup rows of one assessment's results, a dense histogram each: a whole row per unit
+    and measure, and rows per category and week for the split units (the tenant and the units with
+    children; `rollups`). Each person is read where the rows need them, never carried as a row per
+    person and ancestor:
+
+    - a compact unit (a leaf) has its whole rows only, grouped from its own results at once;
+    - the deepest split units (every unit under them a leaf: the townships) have their rows grouped
+      from their subtree's results at once too (each person under the split unit nearest them);
+    - above them, level by level of the tree, a level's rows are grouped by score bin and level
+      rank from its units' own people and the level below's rows carried up to their parents (one
+      CREATE TABLE ... GROUP BY per level; the first from the deepest split units' people), then
+      made rollup rows.
+
+    Temporary tables, dropped at commit."""
     # per unit: its depth, its parent, whether it is split (has children), and the split unit its
-    # own people are grouped under (itself, or a leaf's parent) with that unit's depth
+    # own people are grouped under (itself, or a leaf's parent), that unit's depth and its parent
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
             CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
             WITH u AS (SELECT id, cardinality(parts) AS depth,
                               CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
-                                   ELSE '{ROOT}'::uuid END AS parent_id
+                                   ELSE '{ROOT}'::uuid END AS parent_id,
+                              CASE WHEN cardinality(parts) > 2 THEN parts[cardinality(parts) - 2]::uuid
+                                   ELSE '{ROOT}'::uuid END AS grandparent_id
                        FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
                              FROM {org_units.unit_paths()} p) x),
                  parents AS (SELECT DISTINCT parent_id AS id FROM u)
             SELECT u.id, u.depth, u.parent_id, p.id IS NOT NULL AS split,
                    CASE WHEN p.id IS NOT NULL THEN u.id ELSE u.parent_id END AS base_id,
-                   CASE WHEN p.id IS NOT NULL THEN u.depth ELSE u.depth - 1 END AS base_depth
+                   CASE WHEN p.id IS NOT NULL THEN u.depth ELSE u.depth - 1 END AS base_depth,
+                   CASE WHEN p.id IS NOT NULL THEN u.parent_id ELSE u.grandparent_id END AS base_parent_id
             FROM u LEFT JOIN parents p ON p.id = u.id;
             ANALYZE pg_temp.rollup_units"""
     )
     key = "assessment_id, unit_id, measure, category, week"
-    whole = f"'{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}'"
+    whole = f"'{ALL_CATEGORIES}' AS category, DATE '{ALL_WEEKS.isoformat()}' AS week"
     counted = f"r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL"
+    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', '1')} AS h"
+    inserted = 0
+
+    async def insert(sql: str) -> None:
+        nonlocal inserted
+        done = await conn.execute(
+            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
+                FROM ({sql}) g""",
+            assessment_id,
+        )
+        inserted += int(done.split()[-1])
+
     # the leaves' whole rows, from their own results
-    done = await conn.execute(
-        f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-            SELECT $1::uuid, unit_id, measure, {whole}, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
-            FROM (SELECT r.org_unit_id AS unit_id, m.measure, count(*)::int AS n, sum(m.scaled) AS t,
-                         sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, "m.rank::int", "1")} AS h
-                  FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND NOT u.split
-                  {_MEASURES}
-                  WHERE {counted}
-                  GROUP BY r.org_unit_id, m.measure) g""",
-        assessment_id,
+    await insert(
+        f"""SELECT r.org_unit_id AS unit_id, m.measure, {whole}, {person}
+            FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND NOT u.split {_MEASURES}
+            WHERE {counted}
+            GROUP BY r.org_unit_id, m.measure"""
     )
-    inserted = int(done.split()[-1])
-    depth = await conn.fetchval("SELECT coalesce(max(base_depth), 0) FROM rollup_units")
+    deepest = await conn.fetchval("SELECT coalesce(max(base_depth), 0) FROM rollup_units")
+    if deepest > 0:  # the deepest split units' rows, from their subtree's results
+        people = f"""FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND u.base_depth = {deepest}
+                     {_MEASURES} WHERE {counted}"""
+        await insert(
+            f"""SELECT u.base_id AS unit_id, m.measure, r.category, r.week, {person} {people}
+                GROUP BY u.base_id, m.measure, r.category, r.week
+                UNION ALL
+                SELECT u.base_id, m.measure, {whole}, {person} {people} GROUP BY u.base_id, m.measure"""
+        )
     levels: list[str] = []
-    for d in range(depth, -1, -1):  # the deepest split units first; the tenant (depth 0) last
+    for d in range(max(0, deepest - 1), -1, -1):  # the split units above them; the tenant (depth 0) last
         level = f"rollup_level_{d}"
+        # this level's own people (grouped under the split unit nearest them; a result whose unit is
+        # not in the tree, if any, at its own unit at depth 0), with the level below's rows carried
+        # up; the first level carries the deepest split units' people up instead
+        unit = f"coalesce(u.base_id, r.org_unit_id, '{ROOT}'::uuid)"
+        depths = f"coalesce(u.base_depth, 0) = {d}"
+        if d == deepest - 1:
+            unit = f"CASE WHEN u.base_depth = {deepest} THEN u.base_parent_id ELSE {unit} END"
+            depths = f"coalesce(u.base_depth, 0) IN ({d}, {deepest})"
         below = (
             f"""UNION ALL SELECT u.parent_id, s.measure, s.category, s.week, s.bin, s.rank, s.c, s.t, s.tq
                  FROM rollup_level_{d + 1} s JOIN rollup_units u ON u.id = s.unit_id"""
             if levels
             else ""
         )
-        # a result whose unit is not in the tree (none is) is grouped at its own unit, at depth 0
         await conn.execute(
             f"""DROP TABLE IF EXISTS pg_temp.{level};
                 CREATE TEMP TABLE {level} ON COMMIT DROP AS
                 SELECT {_GROUPED}
-                FROM (SELECT coalesce(u.base_id, r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category,
-                             r.week, {_BIN} AS bin, m.rank::int AS rank, 1 AS c, m.scaled AS t,
-                             m.scaled * m.scaled AS tq
-                      FROM {source} r
-                      LEFT JOIN rollup_units u ON u.id = r.org_unit_id
-                      {_MEASURES}
-                      WHERE {counted} AND coalesce(u.base_depth, 0) = {d}
+                FROM (SELECT {unit} AS unit_id, m.measure, r.category, r.week, {_BIN} AS bin, m.rank::int AS rank,
+                             1 AS c, m.scaled AS t, m.scaled * m.scaled AS tq
+                      FROM {source} r LEFT JOIN rollup_units u ON u.id = r.org_unit_id {_MEASURES}
+                      WHERE {counted} AND {depths}
                       {below}) x
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
@@ -142,18 +203,14 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     )
     both = _hist("bin", "rank", "c")
     for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
-        done = await conn.execute(
-            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
-                FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
-                      FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
-                      GROUP BY unit_id, measure, category, week
-                      UNION ALL
-                      SELECT unit_id, measure, {whole}, sum(c)::int, sum(t), sum(tq), {both}
-                      FROM {level} GROUP BY unit_id, measure) g""",
-            assessment_id,
+        await insert(
+            f"""SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
+                FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
+                GROUP BY unit_id, measure, category, week
+                UNION ALL
+                SELECT unit_id, measure, {whole}, sum(c)::int, sum(t), sum(tq), {both}
+                FROM {level} GROUP BY unit_id, measure"""
         )
-        inserted += int(done.split()[-1])
     return inserted
 
 
@@ -168,7 +225,18 @@ async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
            CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
            CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
     )
-    await conn.execute(_results_sql("fresh_results"), assessment_id)
+    # each framework version's level codes, lowest first (their ranks), for `_ranks_by_replacing`
+    versions = {
+        row["hash"]: row["codes"]
+        for row in await conn.fetch(
+            f"SELECT hash, array_agg(code ORDER BY rank) AS codes FROM ({frameworks.level_ranks()}) l GROUP BY hash"
+        )
+    }
+    sql, parameters = _results_sql("fresh_results", versions)
+    await conn.execute(sql, assessment_id, *parameters)
+    # its statistics, for the aggregates' plans (without them, 0.6 % of its rows are expected and the
+    # sorts and hash tables sized for that spill)
+    await conn.execute("ANALYZE pg_temp.fresh_results")
     await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
 
 
