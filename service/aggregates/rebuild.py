@@ -89,13 +89,13 @@ _BIN = f"least({BINS - 1}, greatest(0, floor(m.scaled)))::int"
 _MEASURES = "CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)"
 
 
-def _hist(bins: str, ranks: str, counts: str) -> str:
+def _hist(bins: str, ranks: str, counts: str | None) -> str:
     """SQL (an aggregate): one dense count array per row, the score bins then the level ranks,
-    sliced into hist and levels by the caller."""
-    return (
-        f"int_hist(array_agg({bins}) || array_agg({BINS} + {ranks}), array_agg({counts}) || array_agg({counts}), "
-        f"{BINS} + max({ranks}) + 1)"
+    sliced into hist and levels by the caller; each counted `counts` times (None: once, a person)."""
+    counted = (
+        f"array_agg({counts}) || array_agg({counts})" if counts else "array_fill(1, ARRAY[2 * count(*)::int])"
     )
+    return f"int_hist(array_agg({bins}) || array_agg({BINS} + {ranks}), {counted}, {BINS} + max({ranks}) + 1)"
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
@@ -136,7 +136,7 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     key = "assessment_id, unit_id, measure, category, week"
     whole = f"'{ALL_CATEGORIES}' AS category, DATE '{ALL_WEEKS.isoformat()}' AS week"
     counted = f"r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL"
-    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', '1')} AS h"
+    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', None)} AS h"
     inserted = 0
 
     async def insert(sql: str) -> None:
@@ -158,13 +158,16 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     )
     deepest = await conn.fetchval("SELECT coalesce(max(base_depth), 0) FROM rollup_units")
     if deepest > 0:  # the deepest split units' rows, from their subtree's results
-        people = f"""FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND u.base_depth = {deepest}
-                     {_MEASURES} WHERE {counted}"""
+        # both kinds of row in one pass: per (category, week), and the whole row (the empty set)
         await insert(
-            f"""SELECT u.base_id AS unit_id, m.measure, r.category, r.week, {person} {people}
-                GROUP BY u.base_id, m.measure, r.category, r.week
-                UNION ALL
-                SELECT u.base_id, m.measure, {whole}, {person} {people} GROUP BY u.base_id, m.measure"""
+            f"""SELECT u.base_id AS unit_id, m.measure,
+                       CASE WHEN grouping(r.category) = 0 THEN r.category ELSE '{ALL_CATEGORIES}' END AS category,
+                       CASE WHEN grouping(r.week) = 0 THEN r.week ELSE DATE '{ALL_WEEKS.isoformat()}' END AS week,
+                       {person}
+                FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND u.base_depth = {deepest}
+                {_MEASURES}
+                WHERE {counted}
+                GROUP BY u.base_id, m.measure, GROUPING SETS ((r.category, r.week), ())"""
         )
     levels: list[str] = []
     for d in range(max(0, deepest - 1), -1, -1):  # the split units above them; the tenant (depth 0) last
