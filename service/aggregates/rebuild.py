@@ -228,12 +228,14 @@ async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
            CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
            CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
     )
-    # each framework version's level codes, lowest first (their ranks), for `_ranks_by_replacing`
+    # each framework version's level codes, lowest first: their ranks 0, 1, ... (`_ranks_by_replacing`)
     versions = {
         row["hash"]: row["codes"]
         for row in await conn.fetch(
-            f"SELECT hash, array_agg(code ORDER BY rank) AS codes FROM ({frameworks.level_ranks()}) l GROUP BY hash"
+            f"""SELECT hash, array_agg(code ORDER BY rank) AS codes, array_agg(rank ORDER BY rank) AS ranks
+                FROM ({frameworks.level_ranks()}) l GROUP BY hash"""
         )
+        if row["ranks"] == list(range(len(row["ranks"])))
     }
     sql, parameters = _results_sql("fresh_results", versions)
     await conn.execute(sql, assessment_id, *parameters)
