@@ -89,13 +89,18 @@ _BIN = f"least({BINS - 1}, greatest(0, floor(m.scaled)))::int"
 _MEASURES = "CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)"
 
 
-def _hist(bins: str, ranks: str, counts: str | None) -> str:
-    """SQL (an aggregate): one dense count array per row, the score bins then the level ranks,
-    sliced into hist and levels by the caller; each counted `counts` times (None: once, a person)."""
-    counted = (
-        f"array_agg({counts}) || array_agg({counts})" if counts else "array_fill(1, ARRAY[2 * count(*)::int])"
-    )
-    return f"int_hist(array_agg({bins}) || array_agg({BINS} + {ranks}), {counted}, {BINS} + max({ranks}) + 1)"
+def _hist(bins: str, ranks: str, counts: str | None, levels: int) -> str:
+    """SQL (two aggregates, `hist` and `levels`): the dense count arrays of a row, of its score bins
+    and of its level ranks (as wide as its highest rank; `levels` ranks at most), each counted
+    `counts` times (None: once, a person). The ranks are counted one by one (a filtered count
+    each), only the bins through an array."""
+    if counts is None:
+        hist = f"int_hist(array_agg({bins}), array_fill(1, ARRAY[count(*)::int]), {BINS})"
+        ranked = [f"count(*) FILTER (WHERE {ranks} = {rank})" for rank in range(levels)]
+    else:
+        hist = f"int_hist(array_agg({bins}), array_agg({counts}), {BINS})"
+        ranked = [f"coalesce(sum({counts}) FILTER (WHERE {ranks} = {rank}), 0)" for rank in range(levels)]
+    return f"{hist} AS hist, (ARRAY[{', '.join(ranked)}]::int[])[1:max({ranks}) + 1] AS levels"
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
@@ -136,14 +141,16 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
     key = "assessment_id, unit_id, measure, category, week"
     whole = f"'{ALL_CATEGORIES}' AS category, DATE '{ALL_WEEKS.isoformat()}' AS week"
     counted = f"r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL"
-    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', None)} AS h"
+    # the highest level rank of any framework version (a counted result's ranks are these or 0)
+    ranks = 1 + await conn.fetchval(f"SELECT coalesce(max(rank), 0) FROM ({frameworks.level_ranks()}) l")
+    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', None, ranks)}"
     inserted = 0
 
     async def insert(sql: str) -> None:
         nonlocal inserted
         done = await conn.execute(
             f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
+                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, hist, levels
                 FROM ({sql}) g""",
             assessment_id,
         )
@@ -204,10 +211,10 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             CREATE TEMP TABLE rollup_split ON COMMIT DROP AS
             SELECT id FROM rollup_units WHERE split UNION SELECT '{ROOT}'::uuid"""
     )
-    both = _hist("bin", "rank", "c")
+    both = _hist("bin", "rank", "c", ranks)
     for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
         await insert(
-            f"""SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
+            f"""SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both}
                 FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
                 GROUP BY unit_id, measure, category, week
                 UNION ALL
