@@ -33,8 +33,38 @@ from service.tenancy import org_units
 WORK_MEM = "256MB"  # for the one transaction of a rebuild or check (one at a time per assessment)
 
 
-def _results_sql(target: str) -> str:
-    return f"""
+_FAST_RANKS = 16  # framework versions whose level ranks a rebuild maps in one expression, at most
+
+
+def _ranks_by_replacing(versions: dict[str, list[str]], z: str) -> tuple[str, list[object]]:
+    """SQL of an expression (and its parameters, from $2): the level ranks of a counted result's
+    level codes (the array `z`), for the framework versions `versions` (content hash: level codes, lowest
+    first), by replacing each code with its rank in the array, no sub-query per result; NULL where
+    it cannot say (another version, a code it does not know, a missing level), for the caller to
+    ask the join. A version whose codes repeat or read as a rank is left to the join."""
+    cases: list[str] = []
+    parameters: list[object] = []
+    for hash_, codes in sorted(versions.items())[:_FAST_RANKS]:
+        ranks = [str(rank) for rank in range(len(codes))]
+        if not codes or len(set(codes)) < len(codes) or set(codes) & set(ranks):
+            continue
+        parameters += [hash_, codes]
+        h, c = f"${len(parameters)}::text", f"${len(parameters) + 1}::text[]"
+        replaced = z
+        for i, rank in enumerate(ranks, start=1):
+            replaced = f"array_replace({replaced}, ({c})[{i}], '{rank}')"
+        cases.append(f"WHEN {h} THEN CASE WHEN {z} <@ {c} THEN ({replaced})::smallint[] END")
+    if not cases:
+        return "NULL::smallint[]", []
+    return "CASE c.framework_hash " + " ".join(cases) + " END", parameters
+
+
+def _results_sql(target: str, versions: dict[str, list[str]]) -> tuple[str, list[object]]:
+    """SQL (and its parameters after the assessment's id) that puts an assessment's counted results
+    into `target`. The level ranks: replaced in the array where `versions` tells them
+    (`_ranks_by_replacing`), else each code joined to the framework's levels."""
+    fast, parameters = _ranks_by_replacing(versions, "(ARRAY[c.overall_level] || c.dim_levels)")
+    sql = f"""
     INSERT INTO {target} (assessment_id, person_id, attempt_id, org_unit_id, category, week, measures, scaled,
                           level_ranks)
     WITH lv AS MATERIALIZED ({frameworks.level_ranks()}),
@@ -42,39 +72,121 @@ def _results_sql(target: str) -> str:
                      ORDER BY t.assessment_id, t.person_id, t.number DESC)
     SELECT c.assessment_id, c.person_id, c.attempt_id, c.unit_id, c.category, c.week,
            ARRAY['{OVERALL}'] || c.dimensions, ARRAY[c.overall_scaled] || c.dim_scaled,
-           ARRAY(SELECT coalesce(lv.rank, 0)::smallint
-                 FROM unnest(ARRAY[c.overall_level] || c.dim_levels) WITH ORDINALITY AS z(code, o)
-                 LEFT JOIN lv ON lv.hash = c.framework_hash AND lv.code = z.code ORDER BY z.o)
+           coalesce({fast},
+                    ARRAY(SELECT coalesce(lv.rank, 0)::smallint
+                          FROM unnest(ARRAY[c.overall_level] || c.dim_levels) WITH ORDINALITY AS z(code, o)
+                          LEFT JOIN lv ON lv.hash = c.framework_hash AND lv.code = z.code ORDER BY z.o))
     FROM counted c"""
+    return sql, parameters
 
 
 # One row per (unit subtree, measure, category, week, score bin, level rank): what a level of the
 # tree is summed into before the next level up is summed from it. Small per level: the people of
 # a level are grouped before they are carried up, and each step reads only the level below.
 _GROUPED = "unit_id, measure, category, week, bin, rank, sum(c)::int AS c, sum(t) AS t, sum(tq) AS tq"
+# a person's measure: its score bin and level rank (the histogram's two parts)
+_BIN = f"least({BINS - 1}, greatest(0, floor(m.scaled)))::int"
+_MEASURES = "CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)"
+
+
+def _hist(bins: str, ranks: str, counts: str | None, levels: int) -> str:
+    """SQL (two aggregates, `hist` and `levels`): the dense count arrays of a row, of its score bins
+    and of its level ranks (as wide as its highest rank; `levels` ranks at most), each counted
+    `counts` times (None: once, a person). The ranks are counted one by one (a filtered count
+    each), only the bins through an array."""
+    if counts is None:
+        hist = f"int_hist(array_agg({bins}), array_fill(1, ARRAY[count(*)::int]), {BINS})"
+        ranked = [f"count(*) FILTER (WHERE {ranks} = {rank})" for rank in range(levels)]
+    else:
+        hist = f"int_hist(array_agg({bins}), array_agg({counts}), {BINS})"
+        ranked = [f"coalesce(sum({counts}) FILTER (WHERE {ranks} = {rank}), 0)" for rank in range(levels)]
+    return f"{hist} AS hist, (ARRAY[{', '.join(ranked)}]::int[])[1:max({ranks}) + 1] AS levels"
 
 
 async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, target: str) -> int:
-    """The rollup rows of one assessment's results, level by level of the org tree, deepest first:
-    a level's rows group its own units' people (each once, at the unit they were placed in) with
-    the level below's rows carried up to their parents (one CREATE TABLE ... GROUP BY per level),
-    instead of one row per person, ancestor, measure and split. Each level's rows are then made
-    rollup rows, a dense histogram each: a whole row per unit and measure, and rows per category and
-    week for the split units only (the tenant and the units with children; `rollups`). Temporary tables, dropped at commit; no ANALYZE of them
-    (the plans are plain scans, hash joins and aggregates whatever the estimates)."""
+    """The rollup rows of one assessment's results, a dense histogram each: a whole row per unit
+    and measure, and rows per category and week for the split units (the tenant and the units with
+    children; `rollups`). Each person is read where the rows need them, never carried as a row per
+    person and ancestor:
+
+    - a compact unit (a leaf) has its whole rows only, grouped from its own results at once;
+    - the deepest split units (every unit under them a leaf: the townships) have their rows grouped
+      from their subtree's results at once too (each person under the split unit nearest them);
+    - above them, level by level of the tree, a level's rows are grouped by score bin and level
+      rank from its units' own people and the level below's rows carried up to their parents (one
+      CREATE TABLE ... GROUP BY per level; the first from the deepest split units' people), then
+      made rollup rows.
+
+    Temporary tables, dropped at commit."""
+    # per unit: its depth, its parent, whether it is split (has children), and the split unit its
+    # own people are grouped under (itself, or a leaf's parent), that unit's depth and its parent
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_units;
             CREATE TEMP TABLE rollup_units ON COMMIT DROP AS
-            SELECT id, cardinality(parts) AS depth,
-                   CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
-                        ELSE '{ROOT}'::uuid END AS parent_id
-            FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
-                  FROM {org_units.unit_paths()} p) u"""
+            WITH u AS (SELECT id, cardinality(parts) AS depth,
+                              CASE WHEN cardinality(parts) > 1 THEN parts[cardinality(parts) - 1]::uuid
+                                   ELSE '{ROOT}'::uuid END AS parent_id,
+                              CASE WHEN cardinality(parts) > 2 THEN parts[cardinality(parts) - 2]::uuid
+                                   ELSE '{ROOT}'::uuid END AS grandparent_id
+                       FROM (SELECT p.id, string_to_array(trim(BOTH '/' FROM p.path), '/') AS parts
+                             FROM {org_units.unit_paths()} p) x),
+                 parents AS (SELECT DISTINCT parent_id AS id FROM u)
+            SELECT u.id, u.depth, u.parent_id, p.id IS NOT NULL AS split,
+                   CASE WHEN p.id IS NOT NULL THEN u.id ELSE u.parent_id END AS base_id,
+                   CASE WHEN p.id IS NOT NULL THEN u.depth ELSE u.depth - 1 END AS base_depth,
+                   CASE WHEN p.id IS NOT NULL THEN u.parent_id ELSE u.grandparent_id END AS base_parent_id
+            FROM u LEFT JOIN parents p ON p.id = u.id;
+            ANALYZE pg_temp.rollup_units"""
     )
-    depth = await conn.fetchval("SELECT coalesce(max(depth), 0) FROM rollup_units")
+    key = "assessment_id, unit_id, measure, category, week"
+    whole = f"'{ALL_CATEGORIES}' AS category, DATE '{ALL_WEEKS.isoformat()}' AS week"
+    counted = f"r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL"
+    # the highest level rank of any framework version (a counted result's ranks are these or 0)
+    ranks = 1 + await conn.fetchval(f"SELECT coalesce(max(rank), 0) FROM ({frameworks.level_ranks()}) l")
+    person = f"count(*)::int AS n, sum(m.scaled) AS t, sum(m.scaled * m.scaled) AS tq, {_hist(_BIN, 'm.rank::int', None, ranks)}"
+    inserted = 0
+
+    async def insert(sql: str) -> None:
+        nonlocal inserted
+        done = await conn.execute(
+            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
+                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, hist, levels
+                FROM ({sql}) g""",
+            assessment_id,
+        )
+        inserted += int(done.split()[-1])
+
+    # the leaves' whole rows, from their own results
+    await insert(
+        f"""SELECT r.org_unit_id AS unit_id, m.measure, {whole}, {person}
+            FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND NOT u.split {_MEASURES}
+            WHERE {counted}
+            GROUP BY r.org_unit_id, m.measure"""
+    )
+    deepest = await conn.fetchval("SELECT coalesce(max(base_depth), 0) FROM rollup_units")
+    if deepest > 0:  # the deepest split units' rows, from their subtree's results
+        # both kinds of row in one pass: per (category, week), and the whole row (the empty set)
+        await insert(
+            f"""SELECT u.base_id AS unit_id, m.measure,
+                       CASE WHEN grouping(r.category) = 0 THEN r.category ELSE '{ALL_CATEGORIES}' END AS category,
+                       CASE WHEN grouping(r.week) = 0 THEN r.week ELSE DATE '{ALL_WEEKS.isoformat()}' END AS week,
+                       {person}
+                FROM {source} r JOIN rollup_units u ON u.id = r.org_unit_id AND u.base_depth = {deepest}
+                {_MEASURES}
+                WHERE {counted}
+                GROUP BY u.base_id, m.measure, GROUPING SETS ((r.category, r.week), ())"""
+        )
     levels: list[str] = []
-    for d in range(depth, -1, -1):  # the deepest units first; the tenant (depth 0) last
+    for d in range(max(0, deepest - 1), -1, -1):  # the split units above them; the tenant (depth 0) last
         level = f"rollup_level_{d}"
+        # this level's own people (grouped under the split unit nearest them; a result whose unit is
+        # not in the tree, if any, at its own unit at depth 0), with the level below's rows carried
+        # up; the first level carries the deepest split units' people up instead
+        unit = f"coalesce(u.base_id, r.org_unit_id, '{ROOT}'::uuid)"
+        depths = f"coalesce(u.base_depth, 0) = {d}"
+        if d == deepest - 1:
+            unit = f"CASE WHEN u.base_depth = {deepest} THEN u.base_parent_id ELSE {unit} END"
+            depths = f"coalesce(u.base_depth, 0) IN ({d}, {deepest})"
         below = (
             f"""UNION ALL SELECT u.parent_id, s.measure, s.category, s.week, s.bin, s.rank, s.c, s.t, s.tq
                  FROM rollup_level_{d + 1} s JOIN rollup_units u ON u.id = s.unit_id"""
@@ -85,42 +197,30 @@ async def _rollups(conn: asyncpg.Connection, assessment_id: UUID, source: str, t
             f"""DROP TABLE IF EXISTS pg_temp.{level};
                 CREATE TEMP TABLE {level} ON COMMIT DROP AS
                 SELECT {_GROUPED}
-                FROM (SELECT coalesce(r.org_unit_id, '{ROOT}'::uuid) AS unit_id, m.measure, r.category, r.week,
-                             least({BINS - 1}, greatest(0, floor(m.scaled)))::int AS bin, m.rank::int AS rank,
+                FROM (SELECT {unit} AS unit_id, m.measure, r.category, r.week, {_BIN} AS bin, m.rank::int AS rank,
                              1 AS c, m.scaled AS t, m.scaled * m.scaled AS tq
-                      FROM {source} r
-                      LEFT JOIN rollup_units u ON u.id = r.org_unit_id
-                      CROSS JOIN LATERAL unnest(r.measures, r.scaled, r.level_ranks) AS m(measure, scaled, rank)
-                      WHERE r.assessment_id = '{assessment_id}'::uuid AND r.attempt_id IS NOT NULL
-                        AND coalesce(u.depth, 0) = {d}
+                      FROM {source} r LEFT JOIN rollup_units u ON u.id = r.org_unit_id {_MEASURES}
+                      WHERE {counted} AND {depths}
                       {below}) x
                 GROUP BY unit_id, measure, category, week, bin, rank"""
         )
         levels.append(level)
-    # the units that are split (per-(category, week) rows): the tenant and every unit with children
+    # the split units: the tenant and every unit with children (a unit outside the tree is not)
     await conn.execute(
         f"""DROP TABLE IF EXISTS pg_temp.rollup_split;
             CREATE TEMP TABLE rollup_split ON COMMIT DROP AS
-            SELECT DISTINCT parent_id AS id FROM rollup_units UNION SELECT '{ROOT}'::uuid"""
+            SELECT id FROM rollup_units WHERE split UNION SELECT '{ROOT}'::uuid"""
     )
-    key = "assessment_id, unit_id, measure, category, week"
-    # one dense count array per row: the score bins then the level ranks, sliced into hist and levels
-    both = f"int_hist(array_agg(bin) || array_agg({BINS} + rank), array_agg(c) || array_agg(c), {BINS} + max(rank) + 1)"
-    inserted = 0
+    both = _hist("bin", "rank", "c", ranks)
     for level in levels:  # a unit sits at one depth: each level's rows are whole, grouped on their own
-        done = await conn.execute(
-            f"""INSERT INTO {target} ({key}, n, total, total_sq, hist, levels)
-                SELECT $1::uuid, unit_id, measure, category, week, n, t, tq, h[1:{BINS}], h[{BINS + 1}:]
-                FROM (SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both} AS h
-                      FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
-                      GROUP BY unit_id, measure, category, week
-                      UNION ALL
-                      SELECT unit_id, measure, '{ALL_CATEGORIES}', DATE '{ALL_WEEKS.isoformat()}', sum(c)::int,
-                             sum(t), sum(tq), {both}
-                      FROM {level} GROUP BY unit_id, measure) g""",
-            assessment_id,
+        await insert(
+            f"""SELECT unit_id, measure, category, week, sum(c)::int AS n, sum(t) AS t, sum(tq) AS tq, {both}
+                FROM {level} WHERE unit_id IN (SELECT id FROM rollup_split)
+                GROUP BY unit_id, measure, category, week
+                UNION ALL
+                SELECT unit_id, measure, {whole}, sum(c)::int, sum(t), sum(tq), {both}
+                FROM {level} GROUP BY unit_id, measure"""
         )
-        inserted += int(done.split()[-1])
     return inserted
 
 
@@ -135,7 +235,20 @@ async def _compute(conn: asyncpg.Connection, assessment_id: UUID) -> None:
            CREATE TEMP TABLE fresh_results (LIKE results INCLUDING DEFAULTS) ON COMMIT DROP;
            CREATE TEMP TABLE fresh_rollups (LIKE rollups INCLUDING DEFAULTS) ON COMMIT DROP"""
     )
-    await conn.execute(_results_sql("fresh_results"), assessment_id)
+    # each framework version's level codes, lowest first: their ranks 0, 1, ... (`_ranks_by_replacing`)
+    versions = {
+        row["hash"]: row["codes"]
+        for row in await conn.fetch(
+            f"""SELECT hash, array_agg(code ORDER BY rank) AS codes, array_agg(rank ORDER BY rank) AS ranks
+                FROM ({frameworks.level_ranks()}) l GROUP BY hash"""
+        )
+        if row["ranks"] == list(range(len(row["ranks"])))
+    }
+    sql, parameters = _results_sql("fresh_results", versions)
+    await conn.execute(sql, assessment_id, *parameters)
+    # its statistics, for the aggregates' plans (without them, 0.6 % of its rows are expected and the
+    # sorts and hash tables sized for that spill)
+    await conn.execute("ANALYZE pg_temp.fresh_results")
     await _rollups(conn, assessment_id, "fresh_results", "fresh_rollups")
 
 
