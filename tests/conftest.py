@@ -49,12 +49,15 @@ from tests.harness import (  # noqa: F401  (running and serving: tests import th
     snapshot_of,
 )
 
-# Test files run as one unit on one worker: they share a set-up snapshot (built once per worker).
-# xdist's own `@pytest.mark.xdist_group` does nothing under pytest 9.2 (it renames `item._nodeid`,
-# which pytest no longer reads), so the scheduler below groups by file.
+# Test files run as one unit on one worker: they share a set-up snapshot (built once per worker), or a
+# module-scoped fixture, which pytest tears down as soon as the worker's next test is another module's:
+# handed out one test at a time, test_xapi's four tests started the test LRS (a Python server of its own)
+# up to four times. xdist's own `@pytest.mark.xdist_group` does nothing under pytest 9.2 (it renames
+# `item._nodeid`, which pytest no longer reads), so the scheduler below groups by file.
 SAME_WORKER = {
     "tests/test_calibrations.py": "calibration",  # the fixture `simulated`: 300 attempts through the API
     "tests/test_abilities_flow.py": "calibration",
+    "tests/test_xapi.py": "xapi",  # the module's test LRS (tests/lrs.py `ralph`)
 }
 
 

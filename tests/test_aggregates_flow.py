@@ -26,7 +26,7 @@ from tests.delivery_setup import (
     publish_framework,
 )
 from tests.harness import snapshot
-from tests.helpers import make_tenant, user
+from tests.helpers import blocked_on_a_lock, make_tenant, user
 
 K = 3
 # prov > cityA (> countyA1, countyA2), cityB; people: where they sit, and their category
@@ -849,8 +849,11 @@ async def test_both_sides_of_a_pair_changing_at_once_wait_for_each_other(region,
         await other.start()
         await paired.results_changed(first, [await change(first, before, -20)])  # holds the person
         waiting = asyncio.create_task(paired.results_changed(second, [await change(second, after, 15)]))
-        await asyncio.sleep(0.5)
-        assert not waiting.done()  # waits for the first side to commit
+        watcher = await asyncpg.connect(owner_url)
+        try:
+            assert await blocked_on_a_lock(watcher, waiting)  # waits for the first side to commit
+        finally:
+            await watcher.close()
         await one.commit()
         await waiting
         await other.commit()

@@ -288,8 +288,12 @@ async def test_calibration_job_review_and_publication(
         paused = msgspec.structs.replace(settings, test_job_pause_seconds=3600.0, job_poll_seconds=0.0)
         leaving = JobRunner(runtime_pool, paused, owner="leaving-worker")
         launched = asyncio.create_task(leaving.launch(UUID(tenant["id"]), again_run.id))
-        while await owner.fetchval("SELECT state FROM jobs WHERE id = $1", again_run.id) != "running":
+        # Running in the worker, not only claimed: the claim's commit is seen before `launch` starts the
+        # job's task, and a close() in between handed nothing back while the job went on to pause for
+        # an hour (the test hung once, 2026-12-07; JobRunner.launch does not check _closing after its claim).
+        while again_run.id not in leaving.running:
             await asyncio.sleep(0.01)
+        assert await owner.fetchval("SELECT state FROM jobs WHERE id = $1", again_run.id) == "running"
         await leaving.close()
         await launched
         await owner.execute("UPDATE calibrations SET processed = 123 WHERE id = $1", again_run.id)

@@ -1,7 +1,12 @@
 """Participation in a real browser during a simulated sitting: candidates driven over the API while the
 page polls (htmx, every 5 s) and its counts change in place; down the tree by a click and back by the
 breadcrumbs; the not-started list downloaded as XLSX and read back with openpyxl. axe-core checks the
-screen; screenshots go to a temporary directory (printed)."""
+screen; screenshots go to a temporary directory (printed).
+
+The page's clock is Playwright's (`page.clock`): once a change is committed, the test moves the page's
+time on by the poll interval, so the poll that must show it fires then instead of up to 5 s later.
+The page's behaviour does not depend on real elapsed time (htmx arms a timer of POLL_SECONDS and asks
+the server when it fires), and the request still goes to the live service after the commit."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import openpyxl
 import pytest
 
 from service.auth.keys import ServiceKeys
+from service.console.participation import POLL_SECONDS
 from tests.browser import OfflinePage, browser_page, live_service  # noqa: F401  (fixtures)
 from tests.helpers import user
 from tests.test_console_browser import _axe
@@ -33,6 +39,7 @@ async def test_counts_change_during_a_sitting_and_the_not_started_list_downloads
     async with httpx.AsyncClient(base_url=live_service, timeout=60) as client:
         tenant = await sitting(client, service_keys)
     page = browser_page.page
+    await page.clock.install()  # flows with real time until the test moves it on
     session_id = await _session(app_url, tenant["id"], ["tenant_admin"], "admin-1")
     await page.context.add_cookies(  # type: ignore[attr-defined]
         [{"name": "assess_console", "value": session_id, "domain": "127.0.0.1", "path": "/console"}]
@@ -57,6 +64,7 @@ async def test_counts_change_during_a_sitting_and_the_not_started_list_downloads
     async with httpx.AsyncClient(base_url=live_service, timeout=60) as client:
         started = await client.post("/v1/me/assessments/quiz/attempts", json={}, headers=t3)
         assert started.status_code == 201, started.text
+        await page.clock.fast_forward(POLL_SECONDS * 1000)  # the next poll is due now
         await page.wait_for_function(
             '() => document.querySelector(\'[data-testid="unit-north-town"] [data-col="not_started"]\')'
             "?.textContent === '0'",
@@ -65,6 +73,7 @@ async def test_counts_change_during_a_sitting_and_the_not_started_list_downloads
         assert await page.text_content(town.format("started")) == "3"
         attempt = started.json()["attempt"]["id"]
         assert (await client.post(f"/v1/me/attempts/{attempt}/submit", headers=t3)).status_code == 200
+        await page.clock.fast_forward(POLL_SECONDS * 1000)
         await page.wait_for_function(
             '() => document.querySelector(\'[data-testid="unit-north-town"] [data-col="submitted"]\')'
             "?.textContent === '2'",
