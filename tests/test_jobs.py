@@ -86,6 +86,49 @@ async def test_a_claim_whose_task_has_not_begun_is_handed_back_at_shutdown_too(
         await runtime_pool.close()
 
 
+async def test_a_launch_claiming_as_the_shutdown_begins_hands_its_claim_back(
+    client, service_keys, owner, settings: Settings, monkeypatch
+):
+    """The interleaving forced: a request's launch has claimed the job (committed) when the shutdown
+    begins, before the launch has started the job's task. The shutdown waits for that launch, which hands
+    the claim back: the job is queued again, not left to its lease, and never runs in this worker. (Before,
+    close() saw no claim, returned, and the launch then ran the job in a worker shutting down.)"""
+    from service.jobqueue import queue
+
+    tenant = await delivery_tenant(client, service_keys, slug="jobs-claiming")
+    tenant_id = UUID(tenant["id"])
+    runtime_pool = await _connect(settings)
+    claimed_it, go_on = asyncio.Event(), asyncio.Event()
+    real_claim = queue.claim
+
+    async def claim_then_wait(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claimed = await real_claim(*args, **kwargs)
+        claimed_it.set()
+        await go_on.wait()
+        return claimed
+
+    try:
+        async with tenant_transaction(runtime_pool, tenant_id) as conn:
+            run = await item_stats.start(conn, "quiz", "tester")
+        leaving = JobRunner(runtime_pool, settings, owner="leaving-worker")
+        monkeypatch.setattr(queue, "claim", claim_then_wait)
+        launching = asyncio.create_task(leaving.launch(tenant_id, run.id))
+        await claimed_it.wait()
+        closing = asyncio.create_task(leaving.close())
+        while not leaving._closing:  # close() has begun
+            await asyncio.sleep(0)
+        go_on.set()
+        await closing
+        assert launching.done()  # close() waited for the launch under way
+        await launching
+        assert not leaving.running and not leaving._claims
+        row = await _job(owner, run.id)
+        assert (row["state"], row["attempts"], row["lease_owner"]) == ("queued", 0, None)
+        assert await owner.fetchval("SELECT status FROM statistics_runs WHERE id = $1", run.id) != "done"
+    finally:
+        await runtime_pool.close()
+
+
 async def test_one_poll_takes_over_every_job_of_a_dead_worker(
     client, service_keys, owner, settings: Settings
 ):

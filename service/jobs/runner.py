@@ -61,6 +61,9 @@ class JobRunner:
         # every claim this worker holds, by the task that runs it (started or not yet): what close() hands back
         self._claims: dict[asyncio.Task[None], tuple[UUID, queue.Claimed]] = {}
         self._closing = False  # close() has begun: claim nothing more
+        # launches whose claim is under way: close() waits for them (a claim committed as the shutdown began
+        # is handed back by its launch, while the pool is still open)
+        self._claiming: set[asyncio.Future[None]] = set()
 
     def _claimant(self) -> str:
         """The lease owner of one claim: this worker (host:pid) and a nonce, so that two claims of a job
@@ -73,14 +76,25 @@ class JobRunner:
         commit has told the job processes (`queue.CHANNEL`)."""
         if self.enqueue_only or self._closing:
             return
-        async with tenant_transaction(self.pool, tenant_id) as conn:
-            claimed = await queue.claim(
-                conn,
-                self._claimant(),
-                self.settings.job_lease_seconds,
-                self.settings.job_max_attempts,
-                job_id,
-            )
+        claiming = asyncio.get_running_loop().create_future()
+        self._claiming.add(claiming)
+        try:
+            async with tenant_transaction(self.pool, tenant_id) as conn:
+                claimed = await queue.claim(
+                    conn,
+                    self._claimant(),
+                    self.settings.job_lease_seconds,
+                    self.settings.job_max_attempts,
+                    job_id,
+                )
+            if claimed is not None and self._closing:  # close() began during the claim: hand it back
+                assert claimed.owner is not None, "a claim names its owner"
+                async with tenant_transaction(self.pool, tenant_id) as conn:
+                    await queue.release(conn, claimed.id, claimed.owner)
+                return
+        finally:
+            self._claiming.discard(claiming)
+            claiming.set_result(None)
         if claimed is not None:  # else another worker's poll was quicker
             # a task of its own: the heartbeat (lease lost) or a shutdown may cancel it, not the request
             await asyncio.wait({self._start(tenant_id, claimed)})
@@ -266,6 +280,9 @@ class JobRunner:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # launches claiming now: each hands its claim back itself once it sees the shutdown (no await
+        # between a launch's claim and its task's start, so nothing slips between this and the list below)
+        await asyncio.gather(*self._claiming, return_exceptions=True)
         claims = list(self._claims.items())  # every task this worker started, the polled ones included
         for task, _ in claims:
             task.cancel()
