@@ -216,6 +216,14 @@ async def _framework_indexes(
     return found
 
 
+async def framework_indexes(
+    conn: asyncpg.Connection, hashes: Iterable[str]
+) -> dict[str, lean.FrameworkIndex]:
+    """The index of each framework version named (by content hash) that the tenant can read: what
+    `lean.store_forms` and `lean.hydrate` need (a rescoring strips and compares with them)."""
+    return await _framework_indexes(conn, hashes)
+
+
 async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDocument]:
     """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
     decoded = [lean.decode(text) for text in stored]
@@ -278,11 +286,17 @@ _INSERT_SCORES = """
 
 
 async def store_documents(
-    conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+    conn: asyncpg.Connection,
+    documents: dict[UUID, ScoreDocument],
+    *,
+    reason: str,
+    scored_by: str,
+    forms: dict[UUID, lean.StoredForm] | None = None,
 ) -> None:
     """Each document becomes its attempt's current score; earlier ones stay as history. The one
     place a score becomes current; its one caller, the score pipeline, keeps aggregates and the
-    outbox in step in the same transaction."""
+    outbox in step in the same transaction. `forms`: each document's `lean.store_forms` form, when the
+    caller has made them already (a rescoring batch, which compared them); else made here."""
     if not documents:
         return
     await ratings.create_tasks(
@@ -293,14 +307,18 @@ async def store_documents(
         "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
     )
     # what is stored: lean documents, or whole ones where the lean form would not give them back exactly
-    stored = dict(
-        zip(
-            ids,
-            lean.store_forms(
-                [documents[a] for a in ids],
-                await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
-            ),
-            strict=True,
+    stored = (
+        forms
+        if forms is not None
+        else dict(
+            zip(
+                ids,
+                lean.store_forms(
+                    [documents[a] for a in ids],
+                    await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
+                ),
+                strict=True,
+            )
         )
     )
     whole = sum(1 for form in stored.values() if not isinstance(form, lean.LeanDocument))
@@ -386,6 +404,16 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
     )
     documents = await _hydrated(conn, [row["document"] for row in rows])
     return {row["attempt_id"]: document for row, document in zip(rows, documents, strict=True)}
+
+
+async def current_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, lean.StoredForm]:
+    """These attempts' current documents as stored (`lean.decode`: lean, or whole if stored so), not
+    hydrated: a rescoring compares lean forms (`framework_indexes` hydrates what it must)."""
+    rows = await conn.fetch(
+        "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
+        attempt_ids,
+    )
+    return {row["attempt_id"]: lean.decode(row["document"]) for row in rows}
 
 
 _abilities_decoder = msgspec.json.Decoder(Abilities)

@@ -287,6 +287,9 @@ def hydrate(
     )
 
 
+StoredForm = LeanDocument | ScoreDocument  # a document as stored: lean, or whole
+
+
 def store_forms(
     documents: list[ScoreDocument], indexes: dict[str, FrameworkIndex]
 ) -> list[LeanDocument | ScoreDocument]:
