@@ -47,6 +47,11 @@ DIGITS = 6  # every stored number is rounded to this many decimals, so documents
 
 ItemStatus = Literal["scored", "omitted", "pending_rating"]
 
+# The document's structs are `gc=False` (msgspec: not tracked by the cyclic garbage collector): they are
+# frozen values built from fresh lists and dicts, so they cannot form a cycle. A rescoring batch makes
+# and decodes hundreds of thousands of them, and tracked, they set off collections that traverse the whole
+# heap: decoding a batch's stored documents took 1.5 to 6 times as long (bench/README.md, rescoring).
+
 
 class ScoredItem(msgspec.Struct, frozen=True):
     """One item of the attempt as the engine needs it: the pinned version's content."""
@@ -69,7 +74,7 @@ class ScoringInput(msgspec.Struct, frozen=True):
     pretest: list[ScoredItem] = msgspec.field(default_factory=list)
 
 
-class Contribution(msgspec.Struct, frozen=True):
+class Contribution(msgspec.Struct, frozen=True, gc=False):
     """What one item gave one indicator: earned = fraction x points x weight."""
 
     indicator: str
@@ -80,7 +85,7 @@ class Contribution(msgspec.Struct, frozen=True):
     possible: float
 
 
-class ItemScore(msgspec.Struct, frozen=True):
+class ItemScore(msgspec.Struct, frozen=True, gc=False):
     item: str
     version: int
     type: str
@@ -91,7 +96,7 @@ class ItemScore(msgspec.Struct, frozen=True):
     explanation: str
 
 
-class Feedback(msgspec.Struct, frozen=True, omit_defaults=True):
+class Feedback(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """What the next level asks for."""
 
     next_level: str
@@ -100,7 +105,7 @@ class Feedback(msgspec.Struct, frozen=True, omit_defaults=True):
     next_steps: Localized | None = None
 
 
-class IndicatorScore(msgspec.Struct, frozen=True, omit_defaults=True):
+class IndicatorScore(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     indicator: str
     dimension: str
     raw: float
@@ -110,7 +115,7 @@ class IndicatorScore(msgspec.Struct, frozen=True, omit_defaults=True):
     feedback: Feedback | None = None
 
 
-class DimensionScore(msgspec.Struct, frozen=True, omit_defaults=True):
+class DimensionScore(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     dimension: str
     tags: list[str]
     raw: float
@@ -121,14 +126,14 @@ class DimensionScore(msgspec.Struct, frozen=True, omit_defaults=True):
     feedback: Feedback | None = None
 
 
-class Overall(msgspec.Struct, frozen=True, omit_defaults=True):
+class Overall(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     scaled: float | None
     level: str | None
     weights_used: dict[str, float]
     feedback: Feedback | None = None
 
 
-class Provenance(msgspec.Struct, frozen=True):
+class Provenance(msgspec.Struct, frozen=True, gc=False):
     engine_version: str
     framework: str
     framework_hash: str
@@ -136,7 +141,7 @@ class Provenance(msgspec.Struct, frozen=True):
     rating_ids: list[str]
 
 
-class DimensionAbility(msgspec.Struct, frozen=True):
+class DimensionAbility(msgspec.Struct, frozen=True, gc=False):
     """A top-level dimension on the IRT scale (service/results/abilities.py says how each is made)."""
 
     dimension: str
@@ -148,7 +153,7 @@ class DimensionAbility(msgspec.Struct, frozen=True):
     items: int  # calibrated items of the dimension the attempt answered or omitted
 
 
-class Abilities(msgspec.Struct, frozen=True):
+class Abilities(msgspec.Struct, frozen=True, gc=False):
     """IRT beside the percentage scores: present in a final document when the assessment had a
     published calibration; `calibration` pins which one."""
 
@@ -156,7 +161,7 @@ class Abilities(msgspec.Struct, frozen=True):
     dimensions: list[DimensionAbility]
 
 
-class ScoreDocument(msgspec.Struct, frozen=True, omit_defaults=True):
+class ScoreDocument(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """`abilities` is added by service/results/scores.py after the engine (None: no published
     calibration, or not final); omitted when None, so a document without it encodes as before.
     `pretest`: the unscored pretest items administered, with the credit their answers would have
