@@ -21,7 +21,8 @@ A publication takes the same pins lock exclusively, so it orders with submission
 Lean documents (issue 19): a document is stored without what its framework version and itself give
 again (`service.scoring.lean`: the localized feedback, tags, top-level dimensions, the omitted and
 pending lists, the item versions), and every reader here gets it whole again (`_hydrated`), from the
-framework version its provenance names, indexed once per content hash per process (`_indexes`).
+framework version its provenance names, indexed once per content hash per process (`_indexes`); but for
+a rescoring batch, which compares the stored forms as they are (`current_stored`, `rescoring.compare`).
 Documents stored whole before stay whole and read as they are. SQL inside the documents (here, the
 score feed's rows, rollups) reads only what the lean form keeps as it was.
 """

@@ -222,6 +222,9 @@ class _Tree:
         self.items: dict[tuple[int, int, bytes | None, str | None], tuple[ItemScore, _Exact]] | None = (
             {} if memo else None
         )
+        # an indicator's score and exact scaled score by (code, exact raw, exact max): what `_score` makes
+        # of the same exact sums, made once per tree (a `score_many` batch; few distinct sums per indicator)
+        self.indicator_scores: dict[tuple[str, float, float], tuple[IndicatorScore, float]] = {}
         self._descriptors: dict[str, dict[str, tuple[Localized, Localized | None]]] = {}
         self._feedback: dict[tuple[str | None, str], Feedback | None] = {}
 
@@ -342,7 +345,8 @@ def score(data: ScoringInput) -> ScoreDocument:
 def score_many(inputs: Sequence[ScoringInput]) -> list[ScoreDocument]:
     """The documents of many attempts, each exactly `score`'s (tests/unit/test_scoring_batch.py holds
     it over generated attempts): the framework indexed once per framework object, each distinct
-    (item, answer, rating) credited once, each level's feedback built once. Items and frameworks are
+    (item, answer, rating) credited once, each indicator's score made once per exact (raw, max) sums,
+    each level's feedback built once. Items and frameworks are
     recognised by identity, so inputs that share their objects (as `results.scores` builds them)
     share the work; the memo lives for this call only."""
     trees: dict[int, _Tree] = {}
@@ -380,24 +384,29 @@ def _score(data: ScoringInput, tree: _Tree) -> ScoreDocument:
         `indicator_cuts` are the top-level dimension's: every indicator below it uses them."""
         parts: list[tuple[str, float, float, float, float]] = []  # code, weight, scaled, raw, max
         for indicator in dimension.indicators:
-            if possible.get(indicator.code, 0.0) > 0:
-                scaled = 100 * raw[indicator.code] / possible[indicator.code]
-                scaled_of[indicator.code] = scaled
-                level = _level(indicator_cuts, _r(scaled))
-                indicators.append(
-                    IndicatorScore(
-                        indicator.code,
-                        tree.top_of[indicator.code],
-                        _r(raw[indicator.code]),
-                        _r(possible[indicator.code]),
-                        _r(scaled),
-                        level,
-                        tree.feedback(level, indicator),
+            most = possible.get(indicator.code, 0.0)
+            if most > 0:
+                earned = raw[indicator.code]
+                key = (indicator.code, earned, most)
+                found = tree.indicator_scores.get(key)
+                if found is None:
+                    scaled = 100 * earned / most
+                    level = _level(indicator_cuts, _r(scaled))
+                    found = tree.indicator_scores[key] = (
+                        IndicatorScore(
+                            indicator.code,
+                            tree.top_of[indicator.code],
+                            _r(earned),
+                            _r(most),
+                            _r(scaled),
+                            level,
+                            tree.feedback(level, indicator),
+                        ),
+                        scaled,
                     )
-                )
-                parts.append(
-                    (indicator.code, indicator.weight, scaled, raw[indicator.code], possible[indicator.code])
-                )
+                indicators.append(found[0])
+                scaled_of[indicator.code] = found[1]
+                parts.append((indicator.code, indicator.weight, found[1], earned, most))
         for child in dimension.children:
             measured = visit(child, indicator_cuts)
             if measured is not None:
