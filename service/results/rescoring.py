@@ -55,6 +55,7 @@ from service.results.scores import (
     current_documents,
     current_stored,
     framework_indexes,
+    gc_paused,
     lock_pins,
     pins_in_force,
     score_documents,
@@ -253,6 +254,14 @@ def compare(
             tally.stored[attempt] = document
             tally.forms[attempt] = form
     return tally
+
+
+def _compare_paused(
+    old: dict[UUID, StoredForm], new: dict[UUID, ScoreDocument], indexes: dict[str, FrameworkIndex]
+) -> Tally:
+    """`compare`, the cyclic garbage collector paused meanwhile (`scores.gc_paused`)."""
+    with gc_paused(len(new)):
+        return compare(old, new, indexes)
 
 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
@@ -707,7 +716,7 @@ async def run_batch(job: Job, *, store: Store) -> None:
             {d.provenance.framework_hash for d in new.values()} | lean.framework_hashes(list(old.values())),
         )
         # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
-        tally = await asyncio.to_thread(compare, old, new, indexes)
+        tally = await asyncio.to_thread(_compare_paused, old, new, indexes)
         await conn.execute(
             "UPDATE rescoring_batches SET done = true, tally = $2 WHERE id = $1",
             job.id,

@@ -30,9 +30,12 @@ score feed's rows, rollups) reads only what the lean form keeps as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -258,7 +261,48 @@ async def score_documents(
 THREAD_FROM = 50
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # sections in `gc_paused` now, in any thread
+_gc_was_enabled = False  # whether the cyclic collector ran before the first of them
+
+
+@contextlib.contextmanager
+def gc_paused(attempts: int) -> Iterator[None]:
+    """The cyclic garbage collector off while a batch's documents are made, decoded or compared (from
+    `GC_PAUSE_FROM` attempts on), back on when the last such section, in any thread, ends. These sections
+    allocate hundreds of thousands of objects that live until the batch ends, each a fraction of a
+    second of CPU; the collections they set off traversed every live object again and again (a third of
+    a batch's Python CPU: bench/README.md, rescoring). They create no cycles; cycles others create
+    meanwhile are collected once the collector is back on."""
+    global _gc_pauses, _gc_was_enabled
+    if attempts < GC_PAUSE_FROM:
+        yield
+        return
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+GC_PAUSE_FROM = 50
+
+
 def _score(
+    inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
+) -> dict[UUID, ScoreDocument]:
+    with gc_paused(len(inputs)):
+        return _score_all(inputs, calibration_of)
+
+
+def _score_all(
     inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
 ) -> dict[UUID, ScoreDocument]:
     documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
@@ -414,7 +458,8 @@ async def current_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> d
         "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
         attempt_ids,
     )
-    return {row["attempt_id"]: lean.decode(row["document"]) for row in rows}
+    with gc_paused(len(rows)):
+        return {row["attempt_id"]: lean.decode(row["document"]) for row in rows}
 
 
 _abilities_decoder = msgspec.json.Decoder(Abilities)
