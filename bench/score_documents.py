@@ -164,6 +164,24 @@ def rescoring_batch(n: int, runs: int = 3) -> None:
     if "indexes" in inspect.signature(rescoring.compare).parameters:
         line += f", lean (rescoring.compare, with store_forms) {mean(lambda: rescoring.compare(stored, new, indexes)):,.0f} µs"
     print(line, flush=True)
+    from service.results import scores
+
+    paused = getattr(scores, "gc_paused", None)
+    if paused is not None:  # the same steps with the cyclic collector paused, as a batch runs them now
+
+        def in_pause(work: Any) -> Any:
+            def run() -> None:
+                with paused(n):
+                    work()
+
+            return run
+
+        print(
+            f"  the same with scores.gc_paused: score_many {mean(in_pause(lambda: score_many(after))):,.0f} µs; "
+            f"decode {mean(in_pause(lambda: [lean.decode(t) for t in texts])):,.0f} µs; compare lean "
+            f"{mean(in_pause(lambda: rescoring.compare(stored, new, indexes))):,.0f} µs",
+            flush=True,
+        )
 
 
 def main() -> None:
