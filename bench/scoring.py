@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -286,12 +288,48 @@ def percentiles(values: list[float]) -> str:
     )
 
 
+def cpu_by_role(service_pid: int, data_dir: str) -> Counter[str]:
+    """CPU seconds (user + system) so far of the service's processes by role: the job process(es)
+    (`assess jobs`), the HTTP workers with serve, and PostgreSQL's (the embedded server's postmaster,
+    found by its data directory, and its backends); this process too. Backends that exited are not
+    counted (the pools keep theirs)."""
+    import psutil
+
+    roles: dict[int, tuple[str, psutil.Process]] = {}
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(service_pid)
+        for p in [root, *root.children(recursive=True)]:
+            roles[p.pid] = ("job process" if "jobs" in p.cmdline() else "http workers", p)
+    for p in psutil.process_iter(["cmdline"]):
+        if data_dir in " ".join(p.info["cmdline"] or []) and "postgres" in p.name():
+            for q in [p, *p.children(recursive=True)]:
+                roles[q.pid] = ("postgres", q)  # whoever started it
+    me = psutil.Process()
+    roles[me.pid] = ("bench", me)
+    seen: Counter[str] = Counter()
+    for role, p in roles.values():
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            seen[role] += times.user + times.system
+    return seen
+
+
+def cpu_line(phase: str, before: Counter[str], after: Counter[str], wall: float) -> str:
+    used = {role: after[role] - before[role] for role in ("job process", "postgres", "http workers", "bench")}
+    return (
+        f"  CPU during the {phase} ({wall:.1f} s wall, {2 * wall:.1f} CPU s on 2 cores): "
+        + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in used.items())
+        + f"; load average {os.getloadavg()[0]:.2f}"
+    )
+
+
 async def rescore(
     http: httpx.AsyncClient,
     admin: dict[str, str],
     body: dict,  # type: ignore[type-arg]
     submitters: list[dict[str, str]] | None = None,
     owner_url: str | None = None,
+    cpu: Callable[[], Counter[str]] | None = None,
 ) -> tuple[float, float, dict]:  # type: ignore[type-arg]
     async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         while True:
@@ -300,11 +338,14 @@ async def rescore(
                 return job
             await asyncio.sleep(0.5)
 
+    cpu_at = [cpu()] if cpu else []
     began = time.perf_counter()
     job = (await ok(http.post("/v1/assessments/bench/rescorings", json=body, headers=admin))).json()
     url = f"/v1/assessments/bench/rescorings/{job['id']}"
     preview = await until(url, ("previewed", "failed"))
     previewed = time.perf_counter() - began
+    if cpu:
+        cpu_at.append(cpu())
     began = time.perf_counter()
     await ok(http.post(f"{url}/commit", headers=admin))
     stop = asyncio.Event()
@@ -313,6 +354,10 @@ async def rescore(
     pings = asyncio.create_task(ping_meanwhile(http, stop)) if submitters else None
     done = await until(url, ("done", "failed"))
     committed = time.perf_counter() - began
+    if cpu:
+        cpu_at.append(cpu())
+        print(cpu_line("preview", cpu_at[0], cpu_at[1], previewed), flush=True)
+        print(cpu_line("commit", cpu_at[1], cpu_at[2], committed), flush=True)
     stop.set()
     latencies = sorted(await meanwhile)
     waits = await sampler if sampler else Counter()
@@ -412,6 +457,7 @@ async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> Non
                 {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
                 submitters,
                 service.owner_url(),
+                lambda: cpu_by_role(service.pid, str(service.data_dir)),
             )
             summary = result["preview"]
             print(
