@@ -4,9 +4,10 @@ For the form `bench/scoring.py` uses (the cadre bank's first 60 items) and for e
 one document of random answers (open responses rated), its size as compact JSON per part (and the
 localized feedback, contributions, explanations within), and its lean form's (`service.scoring.lean`);
 then, over `--documents` such documents, the CPU time per document to decode a whole one, to decode and
-hydrate a lean one, and to make the lean forms of a `score_many` batch as `store_documents` does.
+hydrate a lean one, and to make the lean forms of a `score_many` batch as `store_documents` does; last,
+the Python steps of a rescoring batch of `--batch` attempts after a key correction, per attempt.
 
-    ./dev python bench/score_documents.py [--documents 200]
+    ./dev python bench/score_documents.py [--documents 200] [--batch 500]
 """
 
 from __future__ import annotations
@@ -100,9 +101,95 @@ def reading(n: int) -> None:
     )
 
 
+def rescoring_batch(n: int, runs: int = 3) -> None:
+    """CPU per attempt of what a rescoring batch of `n` does in Python after reading the rows, each step
+    the mean of `runs`, with the heap of a job process that holds a few batches (the garbage collector's
+    work grows with it): score_many with a corrected key; decode the current (lean) documents; then
+    compare them with the new ones, whole (hydrated: before 2026-12-07) and lean (`rescoring.compare`,
+    which also makes the stored forms a commit writes)."""
+    import gc
+    import inspect
+    import uuid
+
+    from service.items.model import SingleChoice, option_keys
+    from service.results import rescoring
+
+    rng = random.Random(11)
+    items = sixty_items()
+    before = [_input("cadre-ai-literacy", items, rng) for _ in range(n)]
+    first = next(i for i, item in enumerate(before[0].items) if isinstance(item.item, SingleChoice))
+    item = before[0].items[first].item
+    assert isinstance(item, SingleChoice)
+    fixed = msgspec.structs.replace(
+        item,
+        key=msgspec.structs.replace(
+            item.key, correct=next(k for k in option_keys(item) if k != item.key.correct)
+        ),
+    )
+    corrected = [*before[0].items[:first], ScoredItem(2, fixed), *before[0].items[first + 1 :]]
+    after = [msgspec.structs.replace(data, items=corrected) for data in before]
+    framework = before[0].framework
+    indexes = {before[0].framework_hash: lean.FrameworkIndex(framework)}
+    index = indexes[before[0].framework_hash]
+    ids = [uuid.uuid4() for _ in range(n)]
+    texts = [msgspec.json.encode(form) for form in lean.store_forms(score_many(before), indexes)]
+    heap = [score_many(after) for _ in range(4)]  # what a job process holds besides  # noqa: F841
+    gc.collect()
+
+    def mean(work: Any) -> float:
+        """The mean of `runs` (not the best: a job process pays for the collections each run sets off)."""
+        began = time.process_time()
+        for _ in range(runs):
+            work()
+        return (time.process_time() - began) / runs / n * 1e6
+
+    new = dict(zip(ids, score_many(after), strict=True))
+    stored = dict(zip(ids, [lean.decode(t) for t in texts], strict=True))
+
+    def whole() -> None:
+        old = {
+            a: lean.hydrate(d, index) if isinstance(d, lean.LeanDocument) else d for a, d in stored.items()
+        }
+        for attempt, document in new.items():
+            previous = old.get(attempt)
+            rescoring.changes(previous, document)
+            _ = previous != document
+
+    line = (
+        f"rescoring batch of {n} (key corrected), CPU per attempt, mean of {runs}: score_many "
+        f"{mean(lambda: score_many(after)):,.0f} µs; decode the current lean documents "
+        f"{mean(lambda: [lean.decode(t) for t in texts]):,.0f} µs; compare whole (hydrate, changes) "
+        f"{mean(whole):,.0f} µs"
+    )
+    if "indexes" in inspect.signature(rescoring.compare).parameters:
+        line += f", lean (rescoring.compare, with store_forms) {mean(lambda: rescoring.compare(stored, new, indexes)):,.0f} µs"
+    print(line, flush=True)
+    from service.results import scores
+
+    paused = getattr(scores, "gc_paused", None)
+    if paused is not None:  # the same steps with the cyclic collector paused, as a batch runs them now
+
+        def in_pause(work: Any) -> Any:
+            def run() -> None:
+                with paused(n):
+                    work()
+
+            return run
+
+        print(
+            f"  the same with scores.gc_paused: score_many {mean(in_pause(lambda: score_many(after))):,.0f} µs; "
+            f"decode {mean(in_pause(lambda: [lean.decode(t) for t in texts])):,.0f} µs; compare lean "
+            f"{mean(in_pause(lambda: rescoring.compare(stored, new, indexes))):,.0f} µs",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--documents", type=int, default=200)
+    parser.add_argument(
+        "--batch", type=int, default=500, help="attempts in the rescoring batch measured last"
+    )
     args = parser.parse_args()
     print(f"(repository {ROOT})")
     rng = random.Random(1)
@@ -113,6 +200,7 @@ def main() -> None:
         bank = list(sample_bank(framework).items)
         breakdown(f"whole sample bank {framework}", _input(framework, bank, rng))
     reading(args.documents)
+    rescoring_batch(args.batch)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -286,12 +288,48 @@ def percentiles(values: list[float]) -> str:
     )
 
 
+def cpu_by_role(service_pid: int, data_dir: str) -> Counter[str]:
+    """CPU seconds (user + system) so far of the service's processes by role: the job process(es)
+    (`assess jobs`), the HTTP workers with serve, and PostgreSQL's (the embedded server's postmaster,
+    found by its data directory, and its backends); this process too. Backends that exited are not
+    counted (the pools keep theirs)."""
+    import psutil
+
+    roles: dict[int, tuple[str, psutil.Process]] = {}
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(service_pid)
+        for p in [root, *root.children(recursive=True)]:
+            roles[p.pid] = ("job process" if "jobs" in p.cmdline() else "http workers", p)
+    for p in psutil.process_iter(["cmdline"]):
+        if data_dir in " ".join(p.info["cmdline"] or []) and "postgres" in p.name():
+            for q in [p, *p.children(recursive=True)]:
+                roles[q.pid] = ("postgres", q)  # whoever started it
+    me = psutil.Process()
+    roles[me.pid] = ("bench", me)
+    seen: Counter[str] = Counter()
+    for role, p in roles.values():
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            seen[role] += times.user + times.system
+    return seen
+
+
+def cpu_line(phase: str, before: Counter[str], after: Counter[str], wall: float) -> str:
+    used = {role: after[role] - before[role] for role in ("job process", "postgres", "http workers", "bench")}
+    return (
+        f"  CPU during the {phase} ({wall:.1f} s wall, {2 * wall:.1f} CPU s on 2 cores): "
+        + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in used.items())
+        + f"; load average {os.getloadavg()[0]:.2f}"
+    )
+
+
 async def rescore(
     http: httpx.AsyncClient,
     admin: dict[str, str],
     body: dict,  # type: ignore[type-arg]
     submitters: list[dict[str, str]] | None = None,
     owner_url: str | None = None,
+    cpu: Callable[[], Counter[str]] | None = None,
 ) -> tuple[float, float, dict]:  # type: ignore[type-arg]
     async def until(url: str, states: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
         while True:
@@ -300,11 +338,14 @@ async def rescore(
                 return job
             await asyncio.sleep(0.5)
 
+    cpu_at = [cpu()] if cpu else []
     began = time.perf_counter()
     job = (await ok(http.post("/v1/assessments/bench/rescorings", json=body, headers=admin))).json()
     url = f"/v1/assessments/bench/rescorings/{job['id']}"
     preview = await until(url, ("previewed", "failed"))
     previewed = time.perf_counter() - began
+    if cpu:
+        cpu_at.append(cpu())
     began = time.perf_counter()
     await ok(http.post(f"{url}/commit", headers=admin))
     stop = asyncio.Event()
@@ -313,6 +354,10 @@ async def rescore(
     pings = asyncio.create_task(ping_meanwhile(http, stop)) if submitters else None
     done = await until(url, ("done", "failed"))
     committed = time.perf_counter() - began
+    if cpu:
+        cpu_at.append(cpu())
+        print(cpu_line("preview", cpu_at[0], cpu_at[1], previewed), flush=True)
+        print(cpu_line("commit", cpu_at[1], cpu_at[2], committed), flush=True)
     stop.set()
     latencies = sorted(await meanwhile)
     waits = await sampler if sampler else Counter()
@@ -378,10 +423,6 @@ async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> Non
                 "(COPY, not measured below)",
                 flush=True,
             )
-            if profile:
-                await profile_batches(service.owner_url(), tenant_id, profile)
-                return
-
             previewed, committed, result = await rescore(http, admin, {"reason": "first scoring"})
             print(
                 f"score all (no scores yet): preview {previewed:.1f} s, commit {committed:.1f} s "
@@ -399,6 +440,14 @@ async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> Non
                     "/v1/items/CAL-AK-001", json=content, headers={**admin, "If-Match": item.headers["etag"]}
                 )
             )
+            if profile:  # the key correction's preview and commit, step by step, in this process
+                await profile_batches(
+                    service.owner_url(),
+                    tenant_id,
+                    profile,
+                    {"items": {"CAL-AK-001": edited.json()["version"]}},
+                )
+                return
             submitters = [
                 candidate_token(service.keys, tenant_id, external_id) for external_id in ids[-SUBMITTERS:]
             ]
@@ -408,6 +457,7 @@ async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> Non
                 {"reason": "key of CAL-AK-001 corrected", "items": {"CAL-AK-001": edited.json()["version"]}},
                 submitters,
                 service.owner_url(),
+                lambda: cpu_by_role(service.pid, str(service.data_dir)),
             )
             summary = result["preview"]
             print(
@@ -434,10 +484,12 @@ async def end_to_end(n: int, profile: int = 0, job_mode: str = "process") -> Non
             )
 
 
-async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
-    """In this process, against the loaded database: the steps of a rescoring batch (score, read the
-    current documents, compare, store through the pipeline) over the first `n` attempts, in batches of
-    `rescoring.BATCH`, each step's wall time summed, and the CPU profile of the whole (cProfile)."""
+async def profile_batches(owner_url: str, tenant_id: str, n: int, pins: dict | None = None) -> None:  # type: ignore[type-arg]
+    """In this process, against the loaded database: the steps of a rescoring batch over the first `n`
+    attempts, in batches of `rescoring.BATCH`, with the rescoring's `pins` (None: those in force), as
+    `rescoring.run_batch` runs them. First every batch as a preview (rolled back), then as a commit
+    (stored through the pipeline), each step's wall time summed; then the preview once more under
+    cProfile (the commit cannot run twice: nothing would differ)."""
     import cProfile
     import pstats
 
@@ -445,11 +497,13 @@ async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
     from service.config import Settings
     from service.db.pool import create_pool, tenant_transaction
     from service.db.urls import app_url
-    from service.results import rescoring
-    from service.results.scores import ScoringPins, current_documents, score_documents
+    from service.results import rescoring, scores
+    from service.results.scores import ScoringPins
+    from service.scoring import lean
 
     pool = await create_pool(app_url(Settings.from_env(), owner_url), max_size=2)  # as the service: RLS on
     tenant = uuid.UUID(tenant_id)
+    scoring_pins = msgspec.convert(pins or {}, ScoringPins)
     async with tenant_transaction(pool, tenant) as conn:
         ids = [
             r["id"]
@@ -458,58 +512,130 @@ async def profile_batches(owner_url: str, tenant_id: str, n: int) -> None:
                 n,
             )
         ]
-    steps = dict.fromkeys(("score", "current", "compare", "store", "commit"), 0.0)
-    parts = dict.fromkeys(("store_documents", "rollups.refresh"), 0.0)  # within store
+    parts: dict[str, float] = {}
 
     def timed(module, name: str, part: str) -> None:  # type: ignore[no-untyped-def]
         inner = getattr(module, name)
+        is_async = asyncio.iscoroutinefunction(inner)
 
-        async def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        async def awrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
             began = time.perf_counter()
             try:
                 return await inner(*args, **kwargs)
             finally:
-                parts[part] += time.perf_counter() - began
+                parts[part] = parts.get(part, 0.0) + time.perf_counter() - began
 
-        setattr(module, name, wrapper)
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                parts[part] = parts.get(part, 0.0) + time.perf_counter() - began
+
+        setattr(module, name, awrapper if is_async else wrapper)
 
     from service.aggregates import rollups
-    from service.results import scores
+    from service.results import credentials
+    from service.webhooks import outbox
+    from service.xapi import outbox as xapi_outbox
 
-    timed(scores, "store_documents", "store_documents")
-    timed(rollups, "refresh", "rollups.refresh")
-    profiler = cProfile.Profile()
-    began_cpu, began = time.process_time(), time.perf_counter()
-    profiler.enable()
+    timed(scores, "_inputs", "read inputs")
+    timed(scores, "score_many", "engine (score_many)")
+    timed(scores.abilities, "many_abilities", "abilities")
+    timed(scores, "current_stored", "old documents: read + decode")
+    timed(scores, "framework_indexes", "framework indexes")
+    timed(rescoring, "compare", "compare (strip new, compare lean)")
+    timed(scores, "store_documents", "store: store_documents")
+    timed(lean, "store_forms", "lean.store_forms")
+    timed(credentials, "scores_stored", "store: credentials")
+    timed(outbox, "subscribers", "store: outbox/xapi checks")
+    timed(xapi_outbox, "lrs", "store: outbox/xapi checks")
+    timed(rollups, "refresh", "store: rollups.refresh")
+    # run_batch's own calls, without its job row
+    score_documents, current_stored = scores.score_documents, scores.current_stored
+
+    async def batch_steps(conn: asyncpg.Connection, batch: list[uuid.UUID], commit: bool) -> None:
+        new = await score_documents(conn, batch, scoring_pins)
+        old = await current_stored(conn, batch)
+        indexes = await scores.framework_indexes(
+            conn,
+            {d.provenance.framework_hash for d in new.values()} | lean.framework_hashes(list(old.values())),
+        )
+        tally = await asyncio.to_thread(rescoring.compare, old, new, indexes)
+        if commit:
+            await pipeline.store(conn, tally.stored, reason="profile", scored_by="profile", forms=tally.forms)
+
+    def whole_compare(old: dict, new: dict) -> int:  # type: ignore[type-arg]
+        """The comparison before lean forms: every old document hydrated, compared whole."""
+        differ = 0
+        for attempt, document in new.items():
+            previous = old.get(attempt)
+            differ += rescoring.changes(previous, document)[0] or previous != document
+        return differ
+
+    async def reading_and_comparing(conn: asyncpg.Connection, batch: list[uuid.UUID]) -> tuple[float, float]:
+        """The same batch's old documents read and compared both ways: (before, after) in CPU seconds
+        of this process (the engine's documents made once, outside the timing)."""
+        new = await score_documents(conn, batch, scoring_pins)
+        began = time.process_time()
+        whole_compare(await scores.current_documents(conn, batch), new)
+        before = time.process_time() - began
+        began = time.process_time()
+        old = await current_stored(conn, batch)
+        indexes = await scores.framework_indexes(
+            conn,
+            {d.provenance.framework_hash for d in new.values()} | lean.framework_hashes(list(old.values())),
+        )
+        rescoring.compare(old, new, indexes)
+        return before, time.process_time() - began
+
+    before = after = 0.0
     for start in range(0, len(ids), rescoring.BATCH):
-        batch = ids[start : start + rescoring.BATCH]
-        t0 = time.perf_counter()
         async with tenant_transaction(pool, tenant) as conn:
-            new = await score_documents(conn, batch, ScoringPins())
-            t1 = time.perf_counter()
-            old = await current_documents(conn, batch)
-            t2 = time.perf_counter()
-            stored = {a: d for a, d in new.items() if rescoring.changes(old.get(a), d)[0] or old.get(a) != d}
-            t3 = time.perf_counter()
-            await pipeline.store(conn, stored, reason="profile", scored_by="profile")
-            t4 = time.perf_counter()
-        t5 = time.perf_counter()
-        for step, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-            steps[step] += took
-    profiler.disable()
-    cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
-    await pool.close()
+            took = await reading_and_comparing(conn, ids[start : start + rescoring.BATCH])
+        before, after = before + took[0], after + took[1]
     print(
-        f"profile: {len(ids):,} attempts in {wall:.1f} s wall ({len(ids) / wall:,.0f}/s), {cpu:.1f} s CPU "
-        "in this process; steps (wall): "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
-        + "; within store: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()),
+        f"old documents read and compared, CPU of this process: whole (hydrated) {1000 * before / len(ids):.3f} "
+        f"ms/attempt, lean forms {1000 * after / len(ids):.3f} ms/attempt (the lean one includes lean.store_forms "
+        "of the new documents, which the commit then reuses)",
         flush=True,
     )
+
+    for phase in ("preview", "commit"):
+        parts.clear()
+        began_cpu, began = time.process_time(), time.perf_counter()
+        load_before = os.getloadavg()[0]
+        for start in range(0, len(ids), rescoring.BATCH):
+            batch = ids[start : start + rescoring.BATCH]
+            async with tenant_transaction(
+                pool, tenant
+            ) as conn:  # a preview stores nothing: its commit is empty
+                await batch_steps(conn, batch, phase == "commit")
+                t = time.perf_counter()
+            parts["commit"] = parts.get("commit", 0.0) + time.perf_counter() - t
+        cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+        nested = parts.pop("lean.store_forms", 0.0)
+        print(
+            f"profile {phase}: {len(ids):,} attempts in {wall:.2f} s wall ({len(ids) / wall:,.0f}/s), "
+            f"{cpu:.2f} s CPU in this process; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+        for part, took in parts.items():
+            print(f"  {part:45s} {took:7.2f} s  {1000 * took / len(ids):6.3f} ms/attempt", flush=True)
+        print(
+            f"  {'other (to_thread, ids, event loop)':45s} {wall - sum(parts.values()):7.2f} s\n"
+            f"  (lean.store_forms, within compare: {nested:.2f} s)",
+            flush=True,
+        )
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for start in range(0, len(ids), rescoring.BATCH):
+        async with tenant_transaction(pool, tenant) as conn:
+            await batch_steps(conn, ids[start : start + rescoring.BATCH], False)
+    profiler.disable()
+    await pool.close()
     stats = pstats.Stats(profiler)
-    stats.sort_stats("cumulative").print_stats(45)
-    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("tottime").print_stats(35)
 
 
 def main() -> None:
@@ -520,8 +646,8 @@ def main() -> None:
         "--profile",
         type=int,
         default=0,
-        help="after loading, profile the steps of a rescoring batch in this process over this many "
-        "attempts (then stop)",
+        help="after the first scoring and the key correction, profile the steps of that rescoring's "
+        "batches (preview, then commit) in this process over this many attempts (then stop)",
     )
     parser.add_argument(
         "--job-mode",

@@ -32,6 +32,7 @@ from service.i18n import msg
 from service.results import credentials, ratings, scores
 from service.results.ratings import MyRating, RatingInput, TaskState
 from service.scoring.engine import ScoreDocument
+from service.scoring.lean import StoredForm
 from service.tenancy import org_units, people
 from service.tenancy.org_units import (
     ImportMode,
@@ -56,16 +57,18 @@ async def store(
     reason: str,
     scored_by: str,
     submitted: bool = False,
+    forms: dict[UUID, StoredForm] | None = None,
 ) -> None:
     """Each document becomes its attempt's current score (rating tasks for what awaits a rater), the
     aggregates move, Open Badges credentials are issued or revoked where the assessment has them switched
     on, and webhooks announce it (`attempt.submitted` too when the same transaction submitted the
     attempts), and so do xAPI statements to the tenant's LRS (`completed`, `scored`, `voided`), all in
     the caller's transaction. The rollups move last: the caller commits right after (nothing slow
-    between its call of `store` and its commit)."""
+    between its call of `store` and its commit). `forms`: the documents' stored forms if the caller
+    made them already (`scores.store_documents`)."""
     if not documents:
         return
-    await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by)
+    await scores.store_documents(conn, documents, reason=reason, scored_by=scored_by, forms=forms)
     ids = list(documents)
     await credentials.scores_stored(conn, documents)
     wanted = await outbox.subscribers(conn, outbox.score_event_types(submitted=submitted))

@@ -53,13 +53,18 @@ from service.results import calibrations
 from service.results.scores import (
     ScoringPins,
     current_documents,
+    current_stored,
+    framework_indexes,
+    gc_paused,
     lock_pins,
     pins_in_force,
     score_documents,
 )
 from service.rubrics import frameworks
 from service.rubrics.model import Code, FrameworkContent
+from service.scoring import lean
 from service.scoring.engine import ScoreDocument
+from service.scoring.lean import FrameworkIndex, LeanDocument, StoredForm
 from service.sittings import attempts as sittings
 from service.tenancy.fields import MAX_VERSION, TEXT_PATTERN
 from service.tenancy.people import person_facts
@@ -152,10 +157,11 @@ def _substance(document: ScoreDocument) -> ScoreDocument:
     )
 
 
-def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, bool, set[str], set[str]]:
-    """(score differs, overall score differs, overall level differs, dimensions whose score / level differ)."""
-    if old is None:
-        return True, True, True, {d.dimension for d in new.dimensions}, {d.dimension for d in new.dimensions}
+def _moved(
+    old: ScoreDocument | LeanDocument, new: ScoreDocument | LeanDocument
+) -> tuple[bool, bool, set[str], set[str]]:
+    """(overall score differs, overall level differs, dimensions whose score / level differ): what a
+    whole document and its lean form hold alike."""
     before = {d.dimension: d for d in old.dimensions}
     after = {d.dimension: d for d in new.dimensions}
     scores = {
@@ -168,13 +174,26 @@ def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, 
         for c in before.keys() | after.keys()
         if (before[c].level if c in before else None) != (after[c].level if c in after else None)
     }
-    return (
-        _substance(old) != _substance(new),
-        old.overall.scaled != new.overall.scaled,
-        old.overall.level != new.overall.level,
-        scores,
-        levels,
-    )
+    return old.overall.scaled != new.overall.scaled, old.overall.level != new.overall.level, scores, levels
+
+
+def changes(old: ScoreDocument | None, new: ScoreDocument) -> tuple[bool, bool, bool, set[str], set[str]]:
+    """(score differs, overall score differs, overall level differs, dimensions whose score / level differ)."""
+    if old is None:
+        return True, True, True, {d.dimension for d in new.dimensions}, {d.dimension for d in new.dimensions}
+    return (_substance(old) != _substance(new), *_moved(old, new))
+
+
+def _same_substance(old: LeanDocument, new: LeanDocument) -> bool:
+    """`_substance` of the two documents these lean forms of one framework version hydrate to is the same:
+    their items alike but for their versions (which alone decide the provenance's item versions), and
+    everything else alike."""
+    if len(old.items) != len(new.items):
+        return False
+    for before, after in zip(old.items, new.items, strict=True):
+        if before != after and msgspec.structs.replace(before, version=after.version) != after:
+            return False
+    return msgspec.structs.replace(old, items=new.items) == new
 
 
 class Tally(msgspec.Struct):
@@ -185,14 +204,43 @@ class Tally(msgspec.Struct):
     dimension_levels: Counter[str]
     changed: set[UUID]  # whose credit, scores or levels moved
     stored: dict[UUID, ScoreDocument]  # whose document differs at all: what a commit stores
+    forms: dict[UUID, StoredForm]  # the stored forms of those (`lean.store_forms`): what it writes
 
 
-def compare(old: dict[UUID, ScoreDocument], new: dict[UUID, ScoreDocument]) -> Tally:
-    """The new documents of a batch against the current ones (`changes`)."""
-    tally = Tally(Counter(), Counter(), Counter(), set(), {})
-    for attempt, document in new.items():
-        previous = old.get(attempt)
-        differs, score_changed, level_changed, dims, levels = changes(previous, document)
+def compare(
+    old: dict[UUID, StoredForm], new: dict[UUID, ScoreDocument], indexes: dict[str, FrameworkIndex]
+) -> Tally:
+    """The new documents of a batch against the current ones as stored (`scores.current_stored`), as
+    `changes` compares whole documents; `indexes`: the framework versions of both (by content hash).
+    The new documents are put in their stored forms first (`lean.store_forms`: what a commit writes).
+    Where an old and a new one are both lean and of the same framework version, their lean forms are
+    compared without hydrating: a lean form is stored only when it hydrates back to exactly its
+    document, and strip(hydrate(x)) == x for those, so two such forms are equal exactly when their
+    documents are, and alike but for item versions exactly when `_substance` is (test:
+    tests/unit/test_rescoring_compare.py). Otherwise the old one is hydrated and compared whole."""
+    ids = list(new)
+    forms = dict(zip(ids, lean.store_forms([new[a] for a in ids], indexes), strict=True))
+    tally = Tally(Counter(), Counter(), Counter(), set(), {}, {})
+    for attempt in ids:
+        document, form, previous = new[attempt], forms[attempt], old.get(attempt)
+        if (
+            isinstance(previous, LeanDocument)
+            and isinstance(form, LeanDocument)
+            and previous.provenance.framework_hash == form.provenance.framework_hash
+        ):
+            differs, (score_changed, level_changed, dims, levels) = (
+                not _same_substance(previous, form),
+                _moved(previous, form),
+            )
+            stored = previous != form
+        else:
+            whole = (
+                lean.hydrate(previous, indexes[previous.provenance.framework_hash])
+                if isinstance(previous, LeanDocument)
+                else previous
+            )
+            differs, score_changed, level_changed, dims, levels = changes(whole, document)
+            stored = whole != document
         tally.counts["attempts"] += 1
         tally.counts["changed"] += differs
         tally.counts["score"] += score_changed
@@ -202,9 +250,18 @@ def compare(old: dict[UUID, ScoreDocument], new: dict[UUID, ScoreDocument]) -> T
         tally.dimension_levels.update(levels)
         if differs:
             tally.changed.add(attempt)
-        if previous != document:  # new versions named in provenance, even if no credit moved
+        if stored:  # new versions named in provenance, even if no credit moved
             tally.stored[attempt] = document
+            tally.forms[attempt] = form
     return tally
+
+
+def _compare_paused(
+    old: dict[UUID, StoredForm], new: dict[UUID, ScoreDocument], indexes: dict[str, FrameworkIndex]
+) -> Tally:
+    """`compare`, the cyclic garbage collector paused meanwhile (`scores.gc_paused`)."""
+    with gc_paused(len(new)):
+        return compare(old, new, indexes)
 
 
 async def get_rescoring(conn: asyncpg.Connection, code: str, rescoring_id: UUID) -> Rescoring:
@@ -457,7 +514,13 @@ class Store(Protocol):
     transaction), given by the job registry (service/jobs/kinds.py), since this package sits below it."""
 
     async def __call__(
-        self, conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+        self,
+        conn: asyncpg.Connection,
+        documents: dict[UUID, ScoreDocument],
+        *,
+        reason: str,
+        scored_by: str,
+        forms: dict[UUID, StoredForm] | None = None,
     ) -> None: ...
 
 
@@ -647,9 +710,13 @@ async def run_batch(job: Job, *, store: Store) -> None:
             conn, assessment_id, row["after_id"], row["upto_id"], 4 * BATCH
         )
         new = await score_documents(conn, ids, pins)
-        old = await current_documents(conn, ids)
+        old = await current_stored(conn, ids)
+        indexes = await framework_indexes(
+            conn,
+            {d.provenance.framework_hash for d in new.values()} | lean.framework_hashes(list(old.values())),
+        )
         # in a thread, as the engine is (`scores.THREAD_FROM`): the worker's requests go on meanwhile
-        tally = await asyncio.to_thread(compare, old, new)
+        tally = await asyncio.to_thread(_compare_paused, old, new, indexes)
         await conn.execute(
             "UPDATE rescoring_batches SET done = true, tally = $2 WHERE id = $1",
             job.id,
@@ -660,7 +727,11 @@ async def run_batch(job: Job, *, store: Store) -> None:
         await job.complete(conn)  # done when this transaction commits, with the batch's work
         if committing:  # its rollup writes come last (see pipeline.store)
             await store(
-                conn, tally.stored, reason=f"rescoring {rescoring_id}", scored_by=f"rescoring:{rescoring_id}"
+                conn,
+                tally.stored,
+                reason=f"rescoring {rescoring_id}",
+                scored_by=f"rescoring:{rescoring_id}",
+                forms=tally.forms,
             )
         # Last, right before the commit: batches running side by side all update this row, and each holds
         # it from here to its commit (attempts submitted after the commit started are scored with its

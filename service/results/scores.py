@@ -21,7 +21,8 @@ A publication takes the same pins lock exclusively, so it orders with submission
 Lean documents (issue 19): a document is stored without what its framework version and itself give
 again (`service.scoring.lean`: the localized feedback, tags, top-level dimensions, the omitted and
 pending lists, the item versions), and every reader here gets it whole again (`_hydrated`), from the
-framework version its provenance names, indexed once per content hash per process (`_indexes`).
+framework version its provenance names, indexed once per content hash per process (`_indexes`); but for
+a rescoring batch, which compares the stored forms as they are (`current_stored`, `rescoring.compare`).
 Documents stored whole before stay whole and read as they are. SQL inside the documents (here, the
 score feed's rows, rollups) reads only what the lean form keeps as it was.
 """
@@ -29,9 +30,12 @@ score feed's rows, rollups) reads only what the lean form keeps as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -216,6 +220,14 @@ async def _framework_indexes(
     return found
 
 
+async def framework_indexes(
+    conn: asyncpg.Connection, hashes: Iterable[str]
+) -> dict[str, lean.FrameworkIndex]:
+    """The index of each framework version named (by content hash) that the tenant can read: what
+    `lean.store_forms` and `lean.hydrate` need (a rescoring strips and compares with them)."""
+    return await _framework_indexes(conn, hashes)
+
+
 async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDocument]:
     """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
     decoded = [lean.decode(text) for text in stored]
@@ -249,7 +261,48 @@ async def score_documents(
 THREAD_FROM = 50
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # sections in `gc_paused` now, in any thread
+_gc_was_enabled = False  # whether the cyclic collector ran before the first of them
+
+
+@contextlib.contextmanager
+def gc_paused(attempts: int) -> Iterator[None]:
+    """The cyclic garbage collector off while a batch's documents are made, decoded or compared (from
+    `GC_PAUSE_FROM` attempts on), back on when the last such section, in any thread, ends. These sections
+    allocate hundreds of thousands of objects that live until the batch ends, each a fraction of a
+    second of CPU; the collections they set off traversed every live object again and again (a third of
+    a batch's Python CPU: bench/README.md, rescoring). They create no cycles; cycles others create
+    meanwhile are collected once the collector is back on."""
+    global _gc_pauses, _gc_was_enabled
+    if attempts < GC_PAUSE_FROM:
+        yield
+        return
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+GC_PAUSE_FROM = 50
+
+
 def _score(
+    inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
+) -> dict[UUID, ScoreDocument]:
+    with gc_paused(len(inputs)):
+        return _score_all(inputs, calibration_of)
+
+
+def _score_all(
     inputs: dict[UUID, ScoringInput], calibration_of: dict[UUID, PublishedCalibration]
 ) -> dict[UUID, ScoreDocument]:
     documents = dict(zip(inputs, score_many(list(inputs.values())), strict=True))
@@ -278,11 +331,17 @@ _INSERT_SCORES = """
 
 
 async def store_documents(
-    conn: asyncpg.Connection, documents: dict[UUID, ScoreDocument], *, reason: str, scored_by: str
+    conn: asyncpg.Connection,
+    documents: dict[UUID, ScoreDocument],
+    *,
+    reason: str,
+    scored_by: str,
+    forms: dict[UUID, lean.StoredForm] | None = None,
 ) -> None:
     """Each document becomes its attempt's current score; earlier ones stay as history. The one
     place a score becomes current; its one caller, the score pipeline, keeps aggregates and the
-    outbox in step in the same transaction."""
+    outbox in step in the same transaction. `forms`: each document's `lean.store_forms` form, when the
+    caller has made them already (a rescoring batch, which compared them); else made here."""
     if not documents:
         return
     await ratings.create_tasks(
@@ -293,14 +352,18 @@ async def store_documents(
         "UPDATE scores SET current = false WHERE attempt_id = ANY($1::uuid[]) AND current", ids
     )
     # what is stored: lean documents, or whole ones where the lean form would not give them back exactly
-    stored = dict(
-        zip(
-            ids,
-            lean.store_forms(
-                [documents[a] for a in ids],
-                await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
-            ),
-            strict=True,
+    stored = (
+        forms
+        if forms is not None
+        else dict(
+            zip(
+                ids,
+                lean.store_forms(
+                    [documents[a] for a in ids],
+                    await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
+                ),
+                strict=True,
+            )
         )
     )
     whole = sum(1 for form in stored.values() if not isinstance(form, lean.LeanDocument))
@@ -386,6 +449,17 @@ async def current_documents(conn: asyncpg.Connection, attempt_ids: list[UUID]) -
     )
     documents = await _hydrated(conn, [row["document"] for row in rows])
     return {row["attempt_id"]: document for row, document in zip(rows, documents, strict=True)}
+
+
+async def current_stored(conn: asyncpg.Connection, attempt_ids: list[UUID]) -> dict[UUID, lean.StoredForm]:
+    """These attempts' current documents as stored (`lean.decode`: lean, or whole if stored so), not
+    hydrated: a rescoring compares lean forms (`framework_indexes` hydrates what it must)."""
+    rows = await conn.fetch(
+        "SELECT attempt_id, document::text FROM scores WHERE attempt_id = ANY($1::uuid[]) AND current",
+        attempt_ids,
+    )
+    with gc_paused(len(rows)):
+        return {row["attempt_id"]: lean.decode(row["document"]) for row in rows}
 
 
 _abilities_decoder = msgspec.json.Decoder(Abilities)

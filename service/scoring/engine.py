@@ -47,6 +47,11 @@ DIGITS = 6  # every stored number is rounded to this many decimals, so documents
 
 ItemStatus = Literal["scored", "omitted", "pending_rating"]
 
+# The document's structs are `gc=False` (msgspec: not tracked by the cyclic garbage collector): they are
+# frozen values built from fresh lists and dicts, so they cannot form a cycle. A rescoring batch makes
+# and decodes hundreds of thousands of them, and tracked, they set off collections that traverse the whole
+# heap: decoding a batch's stored documents took 1.5 to 6 times as long (bench/README.md, rescoring).
+
 
 class ScoredItem(msgspec.Struct, frozen=True):
     """One item of the attempt as the engine needs it: the pinned version's content."""
@@ -69,7 +74,7 @@ class ScoringInput(msgspec.Struct, frozen=True):
     pretest: list[ScoredItem] = msgspec.field(default_factory=list)
 
 
-class Contribution(msgspec.Struct, frozen=True):
+class Contribution(msgspec.Struct, frozen=True, gc=False):
     """What one item gave one indicator: earned = fraction x points x weight."""
 
     indicator: str
@@ -80,7 +85,7 @@ class Contribution(msgspec.Struct, frozen=True):
     possible: float
 
 
-class ItemScore(msgspec.Struct, frozen=True):
+class ItemScore(msgspec.Struct, frozen=True, gc=False):
     item: str
     version: int
     type: str
@@ -91,7 +96,7 @@ class ItemScore(msgspec.Struct, frozen=True):
     explanation: str
 
 
-class Feedback(msgspec.Struct, frozen=True, omit_defaults=True):
+class Feedback(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """What the next level asks for."""
 
     next_level: str
@@ -100,7 +105,7 @@ class Feedback(msgspec.Struct, frozen=True, omit_defaults=True):
     next_steps: Localized | None = None
 
 
-class IndicatorScore(msgspec.Struct, frozen=True, omit_defaults=True):
+class IndicatorScore(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     indicator: str
     dimension: str
     raw: float
@@ -110,7 +115,7 @@ class IndicatorScore(msgspec.Struct, frozen=True, omit_defaults=True):
     feedback: Feedback | None = None
 
 
-class DimensionScore(msgspec.Struct, frozen=True, omit_defaults=True):
+class DimensionScore(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     dimension: str
     tags: list[str]
     raw: float
@@ -121,14 +126,14 @@ class DimensionScore(msgspec.Struct, frozen=True, omit_defaults=True):
     feedback: Feedback | None = None
 
 
-class Overall(msgspec.Struct, frozen=True, omit_defaults=True):
+class Overall(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     scaled: float | None
     level: str | None
     weights_used: dict[str, float]
     feedback: Feedback | None = None
 
 
-class Provenance(msgspec.Struct, frozen=True):
+class Provenance(msgspec.Struct, frozen=True, gc=False):
     engine_version: str
     framework: str
     framework_hash: str
@@ -136,7 +141,7 @@ class Provenance(msgspec.Struct, frozen=True):
     rating_ids: list[str]
 
 
-class DimensionAbility(msgspec.Struct, frozen=True):
+class DimensionAbility(msgspec.Struct, frozen=True, gc=False):
     """A top-level dimension on the IRT scale (service/results/abilities.py says how each is made)."""
 
     dimension: str
@@ -148,7 +153,7 @@ class DimensionAbility(msgspec.Struct, frozen=True):
     items: int  # calibrated items of the dimension the attempt answered or omitted
 
 
-class Abilities(msgspec.Struct, frozen=True):
+class Abilities(msgspec.Struct, frozen=True, gc=False):
     """IRT beside the percentage scores: present in a final document when the assessment had a
     published calibration; `calibration` pins which one."""
 
@@ -156,7 +161,7 @@ class Abilities(msgspec.Struct, frozen=True):
     dimensions: list[DimensionAbility]
 
 
-class ScoreDocument(msgspec.Struct, frozen=True, omit_defaults=True):
+class ScoreDocument(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """`abilities` is added by service/results/scores.py after the engine (None: no published
     calibration, or not final); omitted when None, so a document without it encodes as before.
     `pretest`: the unscored pretest items administered, with the credit their answers would have
@@ -217,6 +222,9 @@ class _Tree:
         self.items: dict[tuple[int, int, bytes | None, str | None], tuple[ItemScore, _Exact]] | None = (
             {} if memo else None
         )
+        # an indicator's score and exact scaled score by (code, exact raw, exact max): what `_score` makes
+        # of the same exact sums, made once per tree (a `score_many` batch; few distinct sums per indicator)
+        self.indicator_scores: dict[tuple[str, float, float], tuple[IndicatorScore, float]] = {}
         self._descriptors: dict[str, dict[str, tuple[Localized, Localized | None]]] = {}
         self._feedback: dict[tuple[str | None, str], Feedback | None] = {}
 
@@ -337,7 +345,8 @@ def score(data: ScoringInput) -> ScoreDocument:
 def score_many(inputs: Sequence[ScoringInput]) -> list[ScoreDocument]:
     """The documents of many attempts, each exactly `score`'s (tests/unit/test_scoring_batch.py holds
     it over generated attempts): the framework indexed once per framework object, each distinct
-    (item, answer, rating) credited once, each level's feedback built once. Items and frameworks are
+    (item, answer, rating) credited once, each indicator's score made once per exact (raw, max) sums,
+    each level's feedback built once. Items and frameworks are
     recognised by identity, so inputs that share their objects (as `results.scores` builds them)
     share the work; the memo lives for this call only."""
     trees: dict[int, _Tree] = {}
@@ -375,24 +384,29 @@ def _score(data: ScoringInput, tree: _Tree) -> ScoreDocument:
         `indicator_cuts` are the top-level dimension's: every indicator below it uses them."""
         parts: list[tuple[str, float, float, float, float]] = []  # code, weight, scaled, raw, max
         for indicator in dimension.indicators:
-            if possible.get(indicator.code, 0.0) > 0:
-                scaled = 100 * raw[indicator.code] / possible[indicator.code]
-                scaled_of[indicator.code] = scaled
-                level = _level(indicator_cuts, _r(scaled))
-                indicators.append(
-                    IndicatorScore(
-                        indicator.code,
-                        tree.top_of[indicator.code],
-                        _r(raw[indicator.code]),
-                        _r(possible[indicator.code]),
-                        _r(scaled),
-                        level,
-                        tree.feedback(level, indicator),
+            most = possible.get(indicator.code, 0.0)
+            if most > 0:
+                earned = raw[indicator.code]
+                key = (indicator.code, earned, most)
+                found = tree.indicator_scores.get(key)
+                if found is None:
+                    scaled = 100 * earned / most
+                    level = _level(indicator_cuts, _r(scaled))
+                    found = tree.indicator_scores[key] = (
+                        IndicatorScore(
+                            indicator.code,
+                            tree.top_of[indicator.code],
+                            _r(earned),
+                            _r(most),
+                            _r(scaled),
+                            level,
+                            tree.feedback(level, indicator),
+                        ),
+                        scaled,
                     )
-                )
-                parts.append(
-                    (indicator.code, indicator.weight, scaled, raw[indicator.code], possible[indicator.code])
-                )
+                indicators.append(found[0])
+                scaled_of[indicator.code] = found[1]
+                parts.append((indicator.code, indicator.weight, found[1], earned, most))
         for child in dimension.children:
             measured = visit(child, indicator_cuts)
             if measured is not None:

@@ -43,10 +43,11 @@ from service.scoring.engine import (
 )
 
 LEAN = 1  # the form's number, in every lean document's `lean`
+# Its structs are `gc=False`, as the engine's document's are (service/scoring/engine.py says why).
 PRETEST = "pretest, unscored: "  # the engine's prefix of a pretest item's explanation
 
 
-class LeanContribution(msgspec.Struct, frozen=True, array_like=True):
+class LeanContribution(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A `Contribution` without its `dimension` (the indicator's top-level dimension)."""
 
     indicator: str
@@ -56,7 +57,7 @@ class LeanContribution(msgspec.Struct, frozen=True, array_like=True):
     possible: float
 
 
-class LeanItem(msgspec.Struct, frozen=True, array_like=True):
+class LeanItem(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An `ItemScore`; a pretest item's explanation without the engine's prefix."""
 
     item: str
@@ -69,7 +70,7 @@ class LeanItem(msgspec.Struct, frozen=True, array_like=True):
     explanation: str
 
 
-class LeanIndicator(msgspec.Struct, frozen=True, array_like=True):
+class LeanIndicator(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An `IndicatorScore` without its dimension and feedback."""
 
     indicator: str
@@ -79,7 +80,7 @@ class LeanIndicator(msgspec.Struct, frozen=True, array_like=True):
     level: str
 
 
-class LeanDimension(msgspec.Struct, frozen=True):
+class LeanDimension(msgspec.Struct, frozen=True, gc=False):
     """A `DimensionScore` without its tags and feedback; an object still, as SQL reads it by name."""
 
     dimension: str
@@ -90,13 +91,13 @@ class LeanDimension(msgspec.Struct, frozen=True):
     weights_used: dict[str, float]
 
 
-class LeanOverall(msgspec.Struct, frozen=True):
+class LeanOverall(msgspec.Struct, frozen=True, gc=False):
     scaled: float | None
     level: str | None
     weights_used: dict[str, float]
 
 
-class LeanProvenance(msgspec.Struct, frozen=True):
+class LeanProvenance(msgspec.Struct, frozen=True, gc=False):
     """`Provenance` without `item_versions` (the items' own versions, in their order)."""
 
     engine_version: str
@@ -105,7 +106,7 @@ class LeanProvenance(msgspec.Struct, frozen=True):
     rating_ids: list[str]
 
 
-class LeanDocument(msgspec.Struct, frozen=True, omit_defaults=True):
+class LeanDocument(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     lean: int
     status: Literal["final", "provisional"]
     overall: LeanOverall
@@ -285,6 +286,9 @@ def hydrate(
         abilities=lean.abilities,
         pretest=[_item(index, item, PRETEST) for item in lean.pretest],
     )
+
+
+StoredForm = LeanDocument | ScoreDocument  # a document as stored: lean, or whole
 
 
 def store_forms(

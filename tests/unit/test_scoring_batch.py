@@ -71,3 +71,24 @@ def test_a_batch_scores_every_attempt_as_scoring_it_alone(
 def test_an_empty_batch_and_an_empty_attempt() -> None:
     assert score_many([]) == []
     _same([ScoringInput(FRAMEWORK, FRAMEWORK_HASH, BANK_ITEMS, {}), ScoringInput(TINY, TINY_HASH, [], {})])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(attempts(), min_size=2, max_size=5), st.data())
+def test_attempts_whose_indicator_sums_repeat_score_as_each_alone(
+    drawn: list[Attempt], data: st.DataObject
+) -> None:
+    """`score_many` makes an indicator's score once per (indicator, exact raw, exact max) in a batch (the
+    tree's `indicator_scores`): attempts that share some answers and differ in others hit it and miss it
+    indicator by indicator; every document must still be `score`'s, byte for byte (the stored 6 decimals
+    and every level and feedback with them), in whichever order the batch comes."""
+    first = drawn[0]
+    inputs = [first.input()]
+    for other in drawn[1:]:
+        # the first attempt's answers to some items, this one's to the rest: equal sums for the indicators
+        # only those items load, other sums elsewhere
+        kept = data.draw(st.sets(st.sampled_from(sorted(first.answers) or ["-"])))
+        answers = {**other.answers, **{code: first.answers[code] for code in kept if code in first.answers}}
+        inputs.append(ScoringInput(FRAMEWORK, FRAMEWORK_HASH, BANK_ITEMS, answers, first.ratings))
+        inputs.append(other.input(CORRECTED_ITEMS))
+    _same(data.draw(st.permutations(inputs)))
