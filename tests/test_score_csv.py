@@ -126,6 +126,11 @@ async def test_the_csv_is_what_the_python_writer_wrote_on_tricky_values(client, 
     streamed = await client.get("/v1/assessments/quiz/scores.csv", headers=sat["admin"])
     assert streamed.status_code == 200, streamed.text
     assert streamed.content == expected
+    for encoding in ("gzip", "br", "identity"):  # compressed when asked, the same bytes once decoded
+        got = await client.get(
+            "/v1/assessments/quiz/scores.csv", headers={**sat["admin"], "Accept-Encoding": encoding}
+        )
+        assert got.headers.get("content-encoding", "identity") == encoding and got.content == expected
 
     # the values did reach the file: the tricky ones, quoted where Python quotes
     rows = list(csv.DictReader(io.StringIO(streamed.content.decode(), newline="")))
