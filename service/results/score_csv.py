@@ -122,7 +122,9 @@ async def lines(
     Close it (`contextlib.aclosing`) before the transaction ends. Closed half way, it lets the COPY run
     to its end and drops the rest: asyncpg cannot stop a COPY half way and leave the connection usable
     (its cancel is taken as done at the next piece, and the next statement finds the COPY still under
-    way, which aborts the connection), so an abandoned export costs the database the whole query."""
+    way, which aborts the connection), so an abandoned export costs the database the whole query. A
+    request cancelled while it waits (a client gone) is cut short instead, and the pool rolls back or
+    replaces the connection on release, as it did for the server-side cursor."""
     pieces: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=2)
     abandoned = False
 
@@ -138,6 +140,7 @@ async def lines(
             await pieces.put(None)
 
     task = asyncio.create_task(copy())
+    getting: asyncio.Future[bytes | None] | None = None
     try:
         pending: list[bytes] = []
         size = count = 0
@@ -162,6 +165,8 @@ async def lines(
             yield b"".join(pending), count
         await task
     finally:
+        if getting is not None and not getting.done():  # cancelled while waiting for a piece
+            getting.cancel()
         if not task.done():
             abandoned = True
             while not pieces.empty():  # a sink waiting for room gets it, and drops what follows
