@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 from litestar import Controller, Request, get
@@ -53,14 +54,15 @@ PersonFilter = Annotated[
 LatestPage = Annotated[Page[ScoreRow], schema_name("LatestPage")]
 
 
-async def _stream(
-    request: Request, code: str, render: feed.Renderer, prefix: bytes = b""
-) -> AsyncIterator[bytes]:
-    """Rows from a server-side cursor in a transaction of its own: the request's has ended by now."""
+async def _stream(request: Request, code: str, fmt: feed.Format, prefix: bytes = b"") -> AsyncIterator[bytes]:
+    """Rows streamed in a transaction of their own: the request's has ended by now."""
     if prefix:
         yield prefix
-    async with tenant_transaction(runtime(request).pool, request.user.tenant_id) as conn:
-        async for data, _ in feed.export_batches(conn, code, render):
+    async with (
+        tenant_transaction(runtime(request).pool, request.user.tenant_id) as conn,
+        aclosing(feed.export_batches(conn, code, fmt)) as batches,
+    ):
+        async for data, _ in batches:
             yield data
 
 
@@ -142,7 +144,7 @@ class ScoreController(Controller):
         await feed.dimension_codes(conn, code)  # 404 before the stream starts
         # Content-Type as a header: Litestar appends a second charset to a text/ media type that has one
         return Stream(
-            _stream(request, code, feed.render_csv, BOM if bom else b""),
+            _stream(request, code, "csv", BOM if bom else b""),
             media_type=CSV,
             headers={"content-type": CSV, "Content-Disposition": f'attachment; filename="{code}-scores.csv"'},
         )
@@ -172,7 +174,7 @@ class ScoreController(Controller):
     async def export_jsonl(self, request: Request, conn: Conn, code: AssessmentCode) -> Stream:
         await feed.dimension_codes(conn, code)
         return Stream(
-            _stream(request, code, feed.render_jsonl),
+            _stream(request, code, "jsonl"),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": f'attachment; filename="{code}-scores.jsonl"'},
         )

@@ -32,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
@@ -266,12 +267,13 @@ async def _commit(
 
 async def _batches(
     snapshot: asyncpg.Connection, job: Job, code: str, fmt: Format, language: Language
-) -> AsyncIterator[tuple[bytes, int]]:
+) -> AsyncGenerator[tuple[bytes, int], None]:
     """(bytes, rows they add) in file order. An XLSX file is final only once its last row is written (a zip's
     directory comes last), so its rows are reported as written and its bytes come at the end."""
     if fmt != "xlsx":
-        async for data, count in feed.export_batches(snapshot, code, feed.RENDERERS[fmt]):
-            yield data, count
+        async with aclosing(feed.export_batches(snapshot, code, fmt)) as batches:
+            async for data, count in batches:
+                yield data, count
         return
 
     async def written(rows: int) -> None:
@@ -292,15 +294,18 @@ async def _render(
         assessment_id = await id_by_code(snapshot, code)
         total = await scores.count_current(snapshot, assessment_id) if assessment_id is not None else 0
         await _commit(job, 0, b"", "rows_total = $2", total)
-        async for data, count in _batches(snapshot, job, code, fmt, language):
-            digest.update(data)
-            pending += data
-            rows, size = (rows + count if fmt != "xlsx" else total), size + len(data)
-            while len(pending) >= chunk_bytes:
-                chunk = bytes(pending[:chunk_bytes])
-                del pending[:chunk_bytes]
-                await _commit(job, seq, chunk, "rows_done = $2, bytes = $3", rows, (seq + 1) * chunk_bytes)
-                seq += 1
+        async with aclosing(_batches(snapshot, job, code, fmt, language)) as batches:
+            async for data, count in batches:
+                digest.update(data)
+                pending += data
+                rows, size = (rows + count if fmt != "xlsx" else total), size + len(data)
+                while len(pending) >= chunk_bytes:
+                    chunk = bytes(pending[:chunk_bytes])
+                    del pending[:chunk_bytes]
+                    await _commit(
+                        job, seq, chunk, "rows_done = $2, bytes = $3", rows, (seq + 1) * chunk_bytes
+                    )
+                    seq += 1
     await _commit(
         job,
         seq,

@@ -12,9 +12,10 @@ transaction ids count every tenant's writes, which are none of a client's busine
 row gives the id back (one primary-key lookup, under the tenant's row-level security, so a
 position from another tenant is as invalid as a made-up one).
 
-Exports stream the current score of every submitted attempt of an assessment from a
-server-side cursor, so memory stays flat whatever the size. `export_batches` renders them, for
-the streamed response and for export jobs' stored files (service/results/exports.py) alike.
+Exports stream the current score of every submitted attempt of an assessment, so memory stays flat
+whatever the size: CSV as PostgreSQL's COPY writes it (service/results/score_csv.py), JSON Lines and
+XLSX from a server-side cursor. `export_batches` renders them, for the streamed response and for export
+jobs' stored files (service/results/exports.py) alike.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -33,7 +35,7 @@ import msgspec
 from service.assessments.assessments import assessment_facts, id_by_code, stored_by_code
 from service.errors import DomainError, FieldError, NotFound, Unprocessable
 from service.i18n import msg
-from service.results import credentials, scores, xlsx
+from service.results import credentials, score_csv, scores, xlsx
 from service.results.counted import result_rows
 from service.results.credentials import FeedCredential
 from service.rubrics import frameworks
@@ -255,68 +257,49 @@ async def export_rows(conn: asyncpg.Connection, assessment: str) -> AsyncIterato
 
 
 def csv_header(dimensions: list[str]) -> bytes:
-    return _csv_line(
+    """The CSV export's first line (its rows are PostgreSQL's: service/results/score_csv.py)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(
         [*EXPORT_COLUMNS, *(f"{d}_scaled" for d in dimensions), *(f"{d}_level" for d in dimensions)]
     )
+    return out.getvalue().encode("utf-8")
 
 
-def csv_line(row: ScoreRow, dimensions: list[str]) -> bytes:
-    by_code = {d.dimension: d for d in row.dimensions}
-    values = [getattr(row, column) for column in EXPORT_COLUMNS]
-    values += [by_code[d].scaled if d in by_code else None for d in dimensions]
-    values += [by_code[d].level if d in by_code else None for d in dimensions]
-    return _csv_line(
-        [
-            ""
-            if v is None
-            else v.isoformat()
-            if isinstance(v, datetime)
-            else str(v).lower()
-            if isinstance(v, bool)
-            else v
-            for v in values
-        ]
-    )
-
-
-def render_csv(row: ScoreRow | None, dimensions: list[str]) -> bytes:
-    """A CSV export's header (row None) or one of its lines."""
-    return csv_header(dimensions) if row is None else csv_line(row, dimensions)
-
-
-def render_jsonl(row: ScoreRow | None, dimensions: list[str]) -> bytes:
-    """A JSON Lines export's line (it has no header)."""
-    return b"" if row is None else msgspec.json.encode(row) + b"\n"
-
-
-Renderer = Callable[[ScoreRow | None, list[str]], bytes]
-RENDERERS: dict[str, Renderer] = {"csv": render_csv, "jsonl": render_jsonl}
+Format = Literal["csv", "jsonl"]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson", "xlsx": xlsx.MEDIA_TYPE}
 
 
 async def export_batches(
-    conn: asyncpg.Connection, assessment: str, render: Renderer, batch_rows: int = 500
-) -> AsyncIterator[tuple[bytes, int]]:
-    """An export's bytes in pieces of up to `batch_rows` rows, each with its row count (the header has
-    none). The stream and the export jobs both write exactly this, so their files are identical."""
+    conn: asyncpg.Connection, assessment: str, fmt: Format, batch_rows: int = 500
+) -> AsyncGenerator[tuple[bytes, int], None]:
+    """An export's bytes in pieces of whole rows, each with its row count (the header has none). The
+    stream and the export jobs both write exactly this, so their files are identical. CSV: written by
+    PostgreSQL (score_csv); JSON Lines: one encoded `ScoreRow` a line, `batch_rows` lines a piece.
+    Close it (`contextlib.aclosing`) before `conn`'s transaction ends: a CSV export's COPY runs in a
+    task of its own until it is closed."""
     dimensions = await dimension_codes(conn, assessment)
-    header = render(None, dimensions)
-    if header:
-        yield header, 0
+    if fmt == "csv":
+        yield csv_header(dimensions), 0
+        assessment_id = await id_by_code(conn, assessment)
+        if assessment_id is None:
+            raise NotFound(msg("no assessment '{code}'", code=assessment))
+        current = (
+            _ROW.format(extra=f", {scores.DIMENSION_LIST} AS dimension_list")
+            + " WHERE s.current AND t.assessment_id = $1"
+        )
+        # closed here, not whenever it is collected: its COPY must stop before the transaction ends
+        async with aclosing(score_csv.lines(conn, current, assessment_id, dimensions)) as pieces:
+            async for data, count in pieces:
+                yield data, count
+        return
     chunk: list[bytes] = []
     async for row in export_rows(conn, assessment):
-        chunk.append(render(row, dimensions))
+        chunk.append(msgspec.json.encode(row) + b"\n")
         if len(chunk) >= batch_rows:
             yield b"".join(chunk), len(chunk)
             chunk = []
     if chunk:
         yield b"".join(chunk), len(chunk)
-
-
-def _csv_line(values: list[Any]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(values)
-    return out.getvalue().encode("utf-8")
 
 
 def xlsx_columns(dimensions: list[str]) -> list[str]:

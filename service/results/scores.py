@@ -553,6 +553,11 @@ async def count_current(conn: asyncpg.Connection, assessment_id: UUID) -> int:
     return count
 
 
+# The stored top-level dimensions of a score version (`s`), for a reader that looks them up by code:
+# a JSON array of objects with `dimension` (its code), `scaled` and `level`, and more it may skip.
+DIMENSION_LIST = "s.document->'dimensions'"
+
+
 def version_rows(joins: str, columns: str = "") -> str:
     """SQL of every score version of the tenant (`s`), as the score feed and exports show it: the attempt,
     `score_version`, `status`, `current`, `framework` (its code) and `framework_version`, the overall score
