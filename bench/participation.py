@@ -344,7 +344,7 @@ async def _bulk_attempts(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: i
         submitted = await conn.execute(
             """UPDATE attempts a SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
                FROM people p WHERE p.id = a.person_id AND a.assessment_id = $1 AND a.status = 'in_progress'
-                 AND substr(p.external_id, 3)::int % 2 = 0""",
+                 AND CASE WHEN p.external_id LIKE 'b-%' THEN substr(p.external_id, 3)::int % 2 = 0 END""",
             assessment,
         )
         updated = (time.perf_counter() - began) * 1000
