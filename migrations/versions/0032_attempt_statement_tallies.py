@@ -13,13 +13,14 @@ concurrent move and their start serialize), sum again per unit and category of t
 hand the sums to 0030's `tally_lock_units` (the units FOR SHARE, key order) and
 `tally_participation_deltas` (each per-unit row and each ancestor's subtree row written once, key
 order, in the writing backend's shard). The semantics are 0019's: an inserted attempt number 1 starts
-its person; a person is submitted from their first submitted attempt of the assessment on. Two
-things the row-level trigger got wrong only inside one statement are now right: several submitted
-attempts of one person inserted (or submitted) in one statement count the person once, not zero
-times (each row saw the other as an earlier submission). An UPDATE tallies status changes only, as
-`UPDATE OF status` did (`attempt_guard` forbids a submitted attempt to change back); an attempt's
-person, assessment and number are not updated by anything. Deletes are not tallied (an attempt goes
-with its assessment or person, whose tallies go or are moved with them).
+its person; a person is submitted from their first submitted attempt of the assessment on. One
+thing the row-level trigger got wrong inside one statement is now right: several submitted attempts
+of one person inserted (or submitted) in one statement count the person once, not zero times (each
+row saw the other as an earlier submission). An UPDATE tallies status changes only, as `UPDATE OF
+status` did (`attempt_guard` forbids a submitted attempt to change back); an attempt's person,
+assessment and number are not updated by anything. Deletes are not tallied, as before (attempts go
+with their assessment, whose tallies go with it, or their person, and people are deactivated, not
+deleted).
 
 Whether a person had a submitted attempt before the statement is counted from the table (the
 attempts_number_key index) minus the statement's own rows, not by a join of the transition tables by
@@ -28,10 +29,10 @@ id (no index, no statistics: 0030 found such a join took seconds at 10,000 rows)
 A statement of one person's attempts (a start, a submission: the service's every write of attempts
 but the deadline sweep) takes 0019's steps instead of the sums: the person FOR SHARE, then 0029's
 `tally_participation` (the unit FOR SHARE, its row and its ancestors' subtree rows). The sums' three
-queries over arrays cost a start about 0.2 ms more than the row-level trigger (median 0.53 against
-0.34 ms, twice that of the tally trigger itself); with the short path the statement-level trigger
-costs a start within about 0.05 ms of the row-level one (bench/README.md, "Attempts' tallies per
-statement").
+queries over arrays cost a start about 0.2 ms more than the row-level trigger (median about 0.53
+against 0.34 ms at load 7-8, more than doubling the trigger's own cost); with the short path a start
+costs within about 0.06 ms of the row-level trigger's, a submission within 0.08 ms (bench/README.md,
+"Attempts' tallies per statement").
 
 Revision ID: 0032
 Revises: 0031
