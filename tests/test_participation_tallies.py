@@ -21,8 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.auth.keys import ServiceKeys
+from service.db import migrate
 from service.db.pool import tenant_transaction
 from service.delivery import participation
+from tests.conftest import APP_ROLE
 from tests.delivery_setup import ITEMS, assessment_body, publish_framework
 from tests.helpers import blocked_on_a_lock, make_tenant
 from tests.test_participation import sitting
@@ -453,6 +455,51 @@ async def test_bulk_attempt_statements_keep_the_tallies_equal_to_a_recount(
         quiz,
     )
     assert (found.total.started, found.total.submitted) == (counted["started"], counted["submitted"])
+
+
+async def test_0032s_downgrade_restores_the_row_level_attempts_trigger(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection, owner_url: str
+):
+    """Down to 0031, attempts are tallied by 0019's row-level trigger again, and up to 0032 by the two
+    statement-level ones; the tallies either keeps equal the recount."""
+    tenant = await sitting(client, service_keys)
+    tenant_id = UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+
+    async def triggers() -> list[str]:
+        rows = await owner.fetch(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND tgname LIKE 'attempts_tally%' "
+            "ORDER BY 1"
+        )
+        return [r["tgname"] for r in rows]
+
+    async def start_and_submit(who: list[str]) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(
+                "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                "SELECT $1, id, 1, 1, '[]', 0 FROM people WHERE external_id = ANY($2::text[])",
+                quiz,
+                who,
+            )
+            await conn.execute(
+                "UPDATE attempts SET status = 'submitted', submitted_at = now(), submitted_by = 'candidate' "
+                "WHERE assessment_id = $1 AND person_id IN (SELECT id FROM people WHERE external_id = ANY($2::text[]))",
+                quiz,
+                who,
+            )
+
+    assert await triggers() == ["attempts_tally_insert", "attempts_tally_update"]
+    await asyncio.to_thread(migrate.downgrade, owner_url, APP_ROLE, "0031")
+    assert await triggers() == ["attempts_tally"]
+    await start_and_submit(["t3"])
+    await assert_tallies_match_a_recount(owner)
+    await asyncio.to_thread(migrate.upgrade, owner_url, APP_ROLE)
+    assert await triggers() == ["attempts_tally_insert", "attempts_tally_update"]
+    await start_and_submit(["n1", "x1"])
+    await assert_tallies_match_a_recount(owner)
 
 
 async def test_bulk_attempts_racing_their_peoples_and_units_moves_count_where_they_end_up(
