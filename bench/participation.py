@@ -18,6 +18,15 @@ category), each in its own transaction; then single starts, one transaction each
 0028) first downgrades to that revision's triggers, for comparison.
 
     ./dev python bench/participation.py --bulk 10000 [--at 0029]
+
+With `--attempts N` it times what bulk writes of attempts cost the tally triggers: N people inserted
+into 100 villages of one township (untimed), then one INSERT of an attempt for each of them (30%
+submitted, as a history loader or an import writes them), then one UPDATE submitting half of the
+others (as a deadline sweep would, in bulk), each in its own transaction; then single starts and
+single submissions, one transaction each. `--at 0031` first downgrades to the row-level attempts
+trigger, for comparison.
+
+    ./dev python bench/participation.py --attempts 10000 [--at 0031]
 """
 
 from __future__ import annotations
@@ -129,6 +138,7 @@ async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts:
     """What the tallies cost a start: `starts` attempts inserted one transaction each (as a start commits
     its own), with the tally trigger and with it disabled, on the demo teacher assessment."""
     admin = await asyncpg.connect(owner)
+    tally_triggers = await _attempt_tally_triggers(admin)
     try:
         async with tenant_transaction(pool, tenant) as conn:
             assessment = await conn.fetchval(
@@ -139,7 +149,8 @@ async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts:
             ]
         for trigger, chosen in (("on", people[:starts]), ("off", people[starts:])):
             if trigger == "off":
-                await admin.execute("ALTER TABLE attempts DISABLE TRIGGER attempts_tally")
+                for name in tally_triggers:
+                    await admin.execute(f"ALTER TABLE attempts DISABLE TRIGGER {name}")
             began = time.perf_counter()
             for person in chosen:
                 async with tenant_transaction(pool, tenant) as conn:
@@ -154,13 +165,23 @@ async def _write_cost(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, starts:
                 f"# a start's insert, tally trigger {trigger}: {took:.2f} ms per transaction ({len(chosen)} starts)"
             )
     finally:
-        await admin.execute("ALTER TABLE attempts ENABLE TRIGGER attempts_tally")
+        for name in tally_triggers:
+            await admin.execute(f"ALTER TABLE attempts ENABLE TRIGGER {name}")
         await admin.close()
 
 
-async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: str | None) -> None:
-    if at is not None:
-        await asyncio.to_thread(migrate.downgrade, owner, APP_ROLE, at)
+async def _attempt_tally_triggers(admin: asyncpg.Connection) -> list[str]:
+    """The attempts' tally triggers: 0019's row-level one, or 0032's two statement-level ones."""
+    return [
+        r["tgname"]
+        for r in await admin.fetch(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND tgname LIKE 'attempts_tally%'"
+        )
+    ]
+
+
+async def _villages(pool: asyncpg.Pool, tenant: uuid.UUID) -> list[uuid.UUID]:
+    """A city, county and township under `P`, and 100 villages under the township (their ids)."""
     async with tenant_transaction(pool, tenant) as conn:
         for parent, child, level, k, depth in (
             ("P", "C", "city", 1, 1),
@@ -177,11 +198,20 @@ async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: s
                     INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
                     SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
             )
-        villages = [
+        return [
             r["id"]
             for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'village' ORDER BY code")
         ]
-    categories = "(ARRAY['civil_servant', 'teacher', 'leading_cadre'])"
+
+
+CATEGORIES = "(ARRAY['civil_servant', 'teacher', 'leading_cadre'])"
+
+
+async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: str | None) -> None:
+    if at is not None:
+        await asyncio.to_thread(migrate.downgrade, owner, APP_ROLE, at)
+    villages = await _villages(pool, tenant)
+    categories = CATEGORIES
     async with tenant_transaction(pool, tenant) as conn:
         began = time.perf_counter()
         await conn.execute(
@@ -219,6 +249,14 @@ async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: s
     revision = at or "head"
     print(f"# {revision}: one INSERT of {n} people into 100 villages: {inserted:.0f} ms")
     print(f"# {revision}: one UPDATE moving them (a third changing category): {moved:.0f} ms")
+    await _single_starts(owner, pool, tenant, revision)
+
+
+async def _single_starts(
+    owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, revision: str, submissions: bool = False
+) -> None:
+    """1,000 starts' inserts on the teacher assessment, one transaction each (the INSERT's time, without
+    the commit), after a VACUUM ANALYZE; with `submissions`, then each of them submitted the same way."""
     admin = await asyncpg.connect(owner)
     try:
         await admin.execute("VACUUM ANALYZE")
@@ -248,10 +286,81 @@ async def _bulk(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: s
         f"# {revision}: a start's insert (one transaction each, {len(took)} starts in villages): "
         f"median {statistics.median(took):.2f} ms, p95 {took[int(len(took) * 0.95) - 1]:.2f} ms"
     )
+    if not submissions:
+        return
+    took = []
+    for person in chosen:
+        async with tenant_transaction(pool, tenant) as conn:
+            began = time.perf_counter()
+            await conn.execute(  # as sittings.attempts.mark_submitted's UPDATE
+                "UPDATE attempts SET status = 'submitted', submitted_at = now(), submitted_by = 'candidate' "
+                "WHERE assessment_id = $1 AND person_id = $2 AND status = 'in_progress'",
+                teacher,
+                person,
+            )
+            took.append((time.perf_counter() - began) * 1000)
+    took.sort()
+    print(
+        f"# {revision}: a submission's update (one transaction each, {len(took)}): "
+        f"median {statistics.median(took):.2f} ms, p95 {took[int(len(took) * 0.95) - 1]:.2f} ms"
+    )
+
+
+async def _bulk_attempts(owner: str, pool: asyncpg.Pool, tenant: uuid.UUID, n: int, at: str | None) -> None:
+    """One INSERT of `n` attempts (30% submitted) for `n` people in 100 villages, then one UPDATE
+    submitting half of the others, each in its own transaction (the statement's time, the commit
+    excluded); then single starts and submissions."""
+    if at is not None:
+        await asyncio.to_thread(migrate.downgrade, owner, APP_ROLE, at)
+    villages = await _villages(pool, tenant)
+    async with tenant_transaction(pool, tenant) as conn:
+        await conn.execute(
+            f"""INSERT INTO people (external_id, org_unit_id, category, display_name)
+                SELECT 'b-' || g, ($2::uuid[])[1 + g % 100], {CATEGORIES}[1 + g % 3], 'Person ' || g
+                FROM generate_series(0, $1::int - 1) g""",
+            n,
+            villages,
+        )
+        assessment = await conn.fetchval("SELECT id FROM assessments WHERE code = $1", DEMO_ASSESSMENT)
+    admin = await asyncpg.connect(owner)
+    try:
+        await admin.execute("VACUUM ANALYZE")
+    finally:
+        await admin.close()
+    async with tenant_transaction(pool, tenant) as conn:
+        began = time.perf_counter()
+        await conn.execute(
+            """INSERT INTO attempts (assessment_id, person_id, number, status, seed, form, item_count,
+                                     submitted_at, submitted_by)
+               SELECT $1, p.id, 1, CASE WHEN g % 10 < 3 THEN 'submitted' ELSE 'in_progress' END, g, '[]', 0,
+                      CASE WHEN g % 10 < 3 THEN now() END, CASE WHEN g % 10 < 3 THEN 'candidate' END
+               FROM people p, LATERAL (SELECT substr(p.external_id, 3)::int AS g) x
+               WHERE p.external_id LIKE 'b-%'""",
+            assessment,
+        )
+        inserted = (time.perf_counter() - began) * 1000
+    async with tenant_transaction(pool, tenant) as conn:
+        began = time.perf_counter()
+        submitted = await conn.execute(
+            """UPDATE attempts a SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
+               FROM people p WHERE p.id = a.person_id AND a.assessment_id = $1 AND a.status = 'in_progress'
+                 AND CASE WHEN p.external_id LIKE 'b-%' THEN substr(p.external_id, 3)::int % 2 = 0 END""",
+            assessment,
+        )
+        updated = (time.perf_counter() - began) * 1000
+    revision = at or "head"
+    print(f"# {revision}: one INSERT of {n} attempts (30% submitted) in 100 villages: {inserted:.0f} ms")
+    print(f"# {revision}: one UPDATE submitting {submitted.split()[-1]} of the others: {updated:.0f} ms")
+    await _single_starts(owner, pool, tenant, revision, submissions=True)
 
 
 async def run(
-    sizes: list[int], requests: int, villages: int = 0, bulk: int = 0, at: str | None = None
+    sizes: list[int],
+    requests: int,
+    villages: int = 0,
+    bulk: int = 0,
+    at: str | None = None,
+    attempts: int = 0,
 ) -> None:
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
     print(f"# {' '.join(['./dev python bench/participation.py', *sys.argv[1:]])}")
@@ -261,6 +370,9 @@ async def run(
         tenant = await seed_demo(pool)
         if bulk:
             await _bulk(owner, pool, tenant, bulk, at)
+            return
+        if attempts:
+            await _bulk_attempts(owner, pool, tenant, attempts, at)
             return
         print(f"{'people':>8} {'unit':>10} {'audience':>9} {'median ms':>10} {'p95 ms':>8}")
         done = 0
@@ -293,10 +405,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--villages", type=int, default=0, help="villages under each township (0: none)")
     parser.add_argument("--bulk", type=int, default=0, help="time bulk writes of this many people instead")
-    parser.add_argument("--at", default=None, help="with --bulk: downgrade to this revision first")
+    parser.add_argument(
+        "--attempts", type=int, default=0, help="time bulk writes of this many attempts instead"
+    )
+    parser.add_argument(
+        "--at", default=None, help="with --bulk or --attempts: downgrade to this revision first"
+    )
     args = parser.parse_args()
     asyncio.run(
-        run([int(s) for s in args.sizes.split(",")], args.requests, args.villages, args.bulk, args.at)
+        run(
+            [int(s) for s in args.sizes.split(",")],
+            args.requests,
+            args.villages,
+            args.bulk,
+            args.at,
+            args.attempts,
+        )
     )
 
 

@@ -1,6 +1,8 @@
 """The participation tallies (migrations 0019 and 0029, per unit and per subtree) against a recount
-from people and attempts; a person's move racing their own attempt's start, in both orders, and two
-starts in one unit, the interleaving forced with two connections; and the participation answer
+from people and attempts, after single and bulk statements (0030 and 0032 tally those per statement);
+a person's move racing their own attempt's start, in both orders, two starts in one unit, bulk
+attempts racing their people's and unit's moves, and two bulk inserts of people in opposite orders,
+the interleaving forced with several connections; and the participation answer
 against a person-by-person count over random trees, audiences with nested units, and moves of
 people and units."""
 
@@ -19,8 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.auth.keys import ServiceKeys
+from service.db import migrate
 from service.db.pool import tenant_transaction
 from service.delivery import participation
+from tests.conftest import APP_ROLE
 from tests.delivery_setup import ITEMS, assessment_body, publish_framework
 from tests.helpers import blocked_on_a_lock, make_tenant
 from tests.test_participation import sitting
@@ -351,6 +355,300 @@ async def test_a_bulk_insert_racing_a_units_move_counts_the_people_where_the_uni
     async with tenant_transaction(pool, tenant_id) as conn:
         found = await participation.participation(conn, "quiz", "north")
     assert found.total.audience == 104  # t1, t2, t3 and n1 before, and the 100 of both inserts
+
+
+async def _bulk_people(owner: asyncpg.Connection, pool: asyncpg.Pool, tenant_id: UUID, n: int) -> list[UUID]:
+    """`n` people 'bulk-0'.. in one INSERT, spread over the sitting's units and none, three categories, one
+    in seven inactive; the units' ids (the fifth pick is none) by code."""
+    unit_ids = [
+        r["id"]
+        for r in await owner.fetch("SELECT id FROM org_units WHERE tenant_id = $1 ORDER BY code", tenant_id)
+    ]
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO people (external_id, org_unit_id, category, active)
+               SELECT 'bulk-' || g, ($1::uuid[])[1 + g % 5],
+                      (ARRAY['teacher', 'civil_servant', 'leading_cadre'])[1 + g % 3], g % 7 <> 0
+               FROM generate_series(0, $2::int - 1) g""",
+            unit_ids,
+            n,
+        )
+    return unit_ids
+
+
+async def test_bulk_attempt_statements_keep_the_tallies_equal_to_a_recount(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """Hundreds of attempts in one INSERT, over both assessments, the sitting's units and none, three
+    categories, active and inactive people, some people with two attempts in it (both submitted, or the
+    first submitted and the second running) and one with a submitted attempt from before; then one
+    UPDATE submitting many (some of them people already submitted), one changing no status, one
+    changing nothing, and one person's two submitted attempts in one INSERT: each statement's tallies
+    are summed per person, unit and category and written once (0032), and stay equal to the recount."""
+    tenant = await sitting(client, service_keys)
+    tenant_id = UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    await _bulk_people(owner, pool, tenant_id, 400)
+    assessments = [
+        r["id"]
+        for r in await owner.fetch(
+            "SELECT id FROM assessments WHERE tenant_id = $1 AND code IN ('quiz', 'other') ORDER BY code",
+            tenant_id,
+        )
+    ]
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    async with tenant_transaction(pool, tenant_id) as conn:
+        inserted = await conn.execute(
+            """WITH planned AS (
+                   SELECT x.a, p.id AS person, k AS number,
+                          CASE WHEN k < 1 + (n.g % 4 = 1)::int OR n.g % 8 = 1 OR n.g % 4 = 0
+                               THEN 'submitted' ELSE 'in_progress' END AS status
+                   FROM people p, LATERAL (SELECT substr(p.external_id, 6)::int AS g) n,
+                        unnest($1::uuid[]) WITH ORDINALITY AS x(a, ai),
+                        generate_series(1, 1 + (n.g % 4 = 1)::int) k
+                   WHERE p.external_id LIKE 'bulk-%' AND (n.g + x.ai) % 5 < 3
+                   UNION ALL  -- t1 submitted the quiz before: a second submitted attempt adds nothing
+                   SELECT $2, id, 2, 'submitted' FROM people WHERE external_id = 't1')
+               INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status,
+                                     submitted_at, submitted_by)
+               SELECT a, person, number, 1, '[]', 0, status,
+                      CASE WHEN status = 'submitted' THEN now() END,
+                      CASE WHEN status = 'submitted' THEN 'candidate' END
+               FROM planned""",
+            assessments,
+            quiz,
+        )
+        assert inserted == "INSERT 0 601"
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        submitted = await conn.execute(
+            """UPDATE attempts a SET status = 'submitted', submitted_at = now(), submitted_by = 'deadline'
+               FROM people p WHERE p.id = a.person_id AND a.status = 'in_progress'
+                 AND (p.external_id NOT LIKE 'bulk-%' OR substr(p.external_id, 6)::int % 3 <> 0)"""
+        )
+        assert submitted == "UPDATE 201"  # 200 of the bulk people's and t2's
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        extended = await conn.execute(
+            "UPDATE attempts SET extra_time_factor = 1.5 WHERE status = 'in_progress' OR number = 2"
+        )
+        assert extended == "UPDATE 202"
+        assert await conn.execute("UPDATE attempts SET extra_time_factor = 2 WHERE false") == "UPDATE 0"
+        # n1 (not started): two submitted attempts in one statement, one person, started and submitted once
+        await conn.execute(
+            """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status,
+                                     submitted_at, submitted_by)
+               SELECT $1, id, k, 1, '[]', 0, 'submitted', now(), 'candidate'
+               FROM people, generate_series(1, 2) k WHERE external_id = 'n1'""",
+            quiz,
+        )
+    await assert_tallies_match_a_recount(owner)
+    async with tenant_transaction(pool, tenant_id) as conn:
+        found = await participation.participation(conn, "quiz", "north")
+    counted = await owner.fetchrow(
+        """SELECT count(DISTINCT a.person_id) AS started,
+                  count(DISTINCT a.person_id) FILTER (WHERE a.status = 'submitted') AS submitted
+           FROM attempts a JOIN people p ON p.id = a.person_id JOIN org_units u ON u.id = p.org_unit_id
+           WHERE a.assessment_id = $1 AND p.active AND u.code IN ('north', 'north-town')""",
+        quiz,
+    )
+    assert (found.total.started, found.total.submitted) == (counted["started"], counted["submitted"])
+
+
+async def test_0032s_downgrade_restores_the_row_level_attempts_trigger(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection, owner_url: str
+):
+    """Down to 0031, attempts are tallied by 0019's row-level trigger again, and up to 0032 by the two
+    statement-level ones; the tallies either keeps equal the recount."""
+    tenant = await sitting(client, service_keys)
+    tenant_id = UUID(tenant["id"])
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+
+    async def triggers() -> list[str]:
+        rows = await owner.fetch(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND tgname LIKE 'attempts_tally%' "
+            "ORDER BY 1"
+        )
+        return [r["tgname"] for r in rows]
+
+    async def start_and_submit(who: list[str]) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(
+                "INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count) "
+                "SELECT $1, id, 1, 1, '[]', 0 FROM people WHERE external_id = ANY($2::text[])",
+                quiz,
+                who,
+            )
+            await conn.execute(
+                "UPDATE attempts SET status = 'submitted', submitted_at = now(), submitted_by = 'candidate' "
+                "WHERE assessment_id = $1 AND person_id IN (SELECT id FROM people WHERE external_id = ANY($2::text[]))",
+                quiz,
+                who,
+            )
+
+    assert await triggers() == ["attempts_tally_insert", "attempts_tally_update"]
+    await asyncio.to_thread(migrate.downgrade, owner_url, APP_ROLE, "0031")
+    assert await triggers() == ["attempts_tally"]
+    await start_and_submit(["t3"])
+    await assert_tallies_match_a_recount(owner)
+    await asyncio.to_thread(migrate.upgrade, owner_url, APP_ROLE)
+    assert await triggers() == ["attempts_tally_insert", "attempts_tally_update"]
+    await start_and_submit(["n1", "x1"])
+    await assert_tallies_match_a_recount(owner)
+
+
+async def test_bulk_attempts_racing_their_peoples_and_units_moves_count_where_they_end_up(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """A bulk INSERT of attempts forced to interleave with a bulk move of its people, and with a move of
+    their unit (with its subtree rows), in both orders: the statement's trigger reads its people FOR
+    SHARE, then their units, before writing (0032), so a move waits for the insert and carries its
+    starts along, or the insert waits for the move and tallies its starts where the people went."""
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    town, south, north = [
+        await owner.fetchval("SELECT id FROM org_units WHERE tenant_id = $1 AND code = $2", tenant_id, code)
+        for code in ("north-town", "south", "north")
+    ]
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO people (external_id, org_unit_id, category)
+               SELECT 'r-' || g, $1, (ARRAY['teacher', 'civil_servant'])[1 + g % 2] FROM generate_series(0, 199) g""",
+            town,
+        )
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    starts = """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status,
+                                      submitted_at, submitted_by)
+                SELECT $1, id, 1, 1, '[]', 0, CASE WHEN g % 3 = 0 THEN 'submitted' ELSE 'in_progress' END,
+                       CASE WHEN g % 3 = 0 THEN now() END, CASE WHEN g % 3 = 0 THEN 'candidate' END
+                FROM people, LATERAL (SELECT substr(external_id, 3)::int AS g) n
+                WHERE external_id LIKE 'r-%' AND g >= $2 AND g < $2 + 50"""
+    people_move = """UPDATE people SET org_unit_id = $1
+                     WHERE external_id LIKE 'r-%' AND substr(external_id, 3)::int BETWEEN $2 AND $2 + 59"""
+
+    async def unit_move(conn: asyncpg.Connection, parent: UUID) -> None:
+        unit = await conn.fetchrow("SELECT id, path FROM org_units WHERE id = $1", town)
+        to = await conn.fetchval("SELECT path FROM org_units WHERE id = $1", parent)
+        await conn.execute(
+            "UPDATE org_units SET path = $2 || substr(path, length($1) + 1) WHERE starts_with(path, $1)",
+            unit["path"],
+            f"{to}{unit['id']}/",
+        )
+        await conn.execute("UPDATE org_units SET parent_id = $2 WHERE id = $1", unit["id"], parent)
+
+    async def inserting(low: int) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(starts, quiz, low)
+
+    async def moving_people(low: int) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(people_move, south, low)
+
+    async def moving_unit(parent: UUID) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await unit_move(conn, parent)
+
+    # 1. The starts of r-0..49 first (uncommitted): the move of r-0..59 to south waits on their rows read
+    # FOR SHARE, then carries their starts along.
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(starts, quiz, 0)
+        task = asyncio.create_task(moving_people(0))
+        assert await blocked_on_a_lock(owner, task)
+    await task
+    await assert_tallies_match_a_recount(owner)
+    # 2. The move of r-60..119 first (uncommitted): the starts of r-50..99 wait for it (r-60..99 moved),
+    # then tally those where they went.
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(people_move, south, 60)
+        task = asyncio.create_task(inserting(50))
+        assert await blocked_on_a_lock(owner, task)
+    await task
+    await assert_tallies_match_a_recount(owner)
+    # 3. The starts of r-120..169 (in north-town) first: north-town's move to south waits on its row read
+    # FOR SHARE, then carries their starts along in its subtree rows.
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(starts, quiz, 120)
+        task = asyncio.create_task(moving_unit(south))
+        assert await blocked_on_a_lock(owner, task)
+    await task
+    await assert_tallies_match_a_recount(owner)
+    # 4. North-town's move back under north first: the starts of r-170..199 wait, then tally under north.
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await unit_move(conn, north)
+        task = asyncio.create_task(inserting(170))
+        assert await blocked_on_a_lock(owner, task)
+    await task
+    await assert_tallies_match_a_recount(owner)
+    started = await owner.fetchval(
+        "SELECT sum(started) FROM participation_subtree_tallies WHERE assessment_id = $1 AND org_unit_id = $2",
+        quiz,
+        north,
+    )
+    # r-120..199 started in north-town (r-0..99 in south, r-100..119 not), and t1 and t2 (the sitting's)
+    assert started == 80 + 2
+
+
+async def test_two_bulk_inserts_of_people_over_the_same_units_in_opposite_orders_wait_not_deadlock(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """Two bulk INSERTs of people into the same two units, in opposite row orders, forced to interleave:
+    a third transaction holds the second unit's tally row (in key order); the first INSERT takes the
+    first unit's row and waits for it; the second INSERT then waits for the first one (it writes its rows
+    in key order too, 0030), not for the third: it holds nothing the first needs, so no deadlock. Written
+    in the statements' row order (0019's row-level trigger), it would have taken the second unit's row
+    first and, once the third committed, could hold what the first waits for while waiting for it."""
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    low, high = sorted(
+        [
+            await owner.fetchval(
+                "SELECT id FROM org_units WHERE tenant_id = $1 AND code = $2", tenant_id, code
+            )
+            for code in ("north-town", "south")
+        ]
+    )
+    bulk = """INSERT INTO people (external_id, org_unit_id, category)
+              SELECT $1 || g, ($2::uuid[])[1 + g / 50], 'teacher' FROM generate_series(0, 99) g"""
+    pids: dict[str, int] = {}
+
+    async def insert(name: str, units: list[UUID]) -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            pids[name] = conn.get_server_pid()
+            await conn.execute(bulk, name, units)
+
+    async with tenant_transaction(pool, tenant_id) as holding:
+        await holding.execute(
+            "INSERT INTO people (external_id, org_unit_id, category) VALUES ('holder', $1, 'teacher')", high
+        )
+        first = asyncio.create_task(insert("first-", [low, high]))
+        assert await blocked_on_a_lock(owner, first)
+        second = asyncio.create_task(insert("second-", [high, low]))
+        for _ in range(2000):  # until the second waits too (a condition, not a time)
+            if (
+                second.done()
+                or await owner.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                == 2
+            ):
+                break
+            await asyncio.sleep(0.005)
+        assert not second.done()
+        assert await owner.fetchval("SELECT pg_blocking_pids($1)", pids["second-"]) == [pids["first-"]]
+        assert await owner.fetchval("SELECT pg_blocking_pids($1)", pids["first-"]) == [
+            holding.get_server_pid()
+        ]
+    await asyncio.gather(first, second)  # neither is a deadlock's victim
+    await assert_tallies_match_a_recount(owner)
 
 
 def _reference(

@@ -7,7 +7,8 @@ listed units' subtrees and the listed categories), applied in SQL to the tenant'
 A person *started* with any attempt, *submitted* with any submitted attempt (a later attempt in
 progress does not undo that), and is *in progress* when started but not submitted.
 
-The counts come from tallies that triggers keep (migrations 0019 and 0029): per unit and category
+The counts come from tallies that triggers keep (migrations 0019 and 0029; per statement since 0030
+for people and 0032 for attempts, so bulk writes sum before they write): per unit and category
 (`audience_tallies`, `participation_tallies`) and per unit's whole subtree, category and shard
 (`audience_subtree_tallies`, `participation_subtree_tallies`). A child unit of the chosen one is
 read from its subtree rows (a few rows, however many villages lie below it) when the audience's
