@@ -111,3 +111,29 @@ async def test_a_waiter_cancelled_leaves_the_lookup_to_the_others(
     finally:
         await watcher.close()
         await pool.close()
+
+
+async def test_a_lookup_in_flight_when_the_worker_forgets_is_not_cached(
+    app_url: str, owner_url: str, owner: asyncpg.Connection
+) -> None:
+    """A change made by this worker (`forget`) while a look-up waits: the look-up may have read before the
+    change, so its waiter gets its answer but the cache does not keep it, and a later miss asks again."""
+    lookup = CountedLookup()
+    pool = await create_pool(app_url, min_size=2, max_size=2)
+    watcher = await asyncpg.connect(owner_url)
+    client_id = uuid4()
+    try:
+        directory = IssuerDirectory(pool, 60, lookup)
+        lock = owner.transaction()
+        await lock.start()
+        await owner.execute("LOCK TABLE service_clients IN ACCESS EXCLUSIVE MODE")
+        first = asyncio.ensure_future(directory.client_tenant(client_id))
+        assert await blocked_on_a_lock(watcher, first)
+        directory.forget()
+        await lock.rollback()
+        assert await first is None
+        assert await directory.client_tenant(client_id) is None
+        assert lookup.calls == 2
+    finally:
+        await watcher.close()
+        await pool.close()
