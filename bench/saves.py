@@ -1018,13 +1018,14 @@ def main() -> None:
         print(row(core))
         print(
             f"\n  {'configuration':<22} {'a saves/s':>10} {'a p99 ms':>9} {'b req/s':>9} {'a/b':>6} {'a/c':>6}"
-            f" {'a/min(b,d)':>11} {'a per server CPU-s':>19}"
+            f" {'a/min(b,d)':>11} {'a per server CPU-s':>19} {'server CPU µs/save':>19}"
         )
         for (server, workers), (a, b) in by_config.items():
             print(
                 f"  {server + ' x' + str(workers):<22} {a.rate:>10,.0f} {a.p99:>9.1f} {b.rate:>9,.0f} "
                 f"{a.rate / b.rate:>6.2f} {a.rate / db_best.rate:>6.2f} {a.rate / min(b.rate, core.rate):>11.2f}"
                 f" {a.count / a.server_cpu if a.server_cpu else 0:>19,.0f}"
+                f" {1e6 * a.server_cpu / a.count if a.count else 0:>19,.0f}"
             )
         if set(loops) == {"uvloop", "asyncio"}:
             print(

@@ -3,10 +3,16 @@
 Looks are cached for AUTH_CACHE_SECONDS: suspending a tenant, changing its issuers or revoking
 a service client takes effect within that time on every worker (at once on the worker that made
 the change, which forgets what it cached), without a database round trip per request.
+
+A miss is looked up once however many requests miss it together (`_TTLCache.get_or_load`): when an
+entry runs out, every request in flight of that tenant misses it at the same moment, and each used to
+open a transaction of its own for the same row. Concurrent misses of one key now share one look-up;
+its failure reaches each of them and nothing is cached, so the next miss asks again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,6 +37,33 @@ class _TTLCache:
     def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
         self.seconds, self.max_entries = seconds, max_entries
         self._data: dict[Any, tuple[float, Any]] = {}
+        self._loading: dict[Any, asyncio.Task[Any]] = {}  # look-ups in flight, by key
+        self._forgotten = 0  # bumped by discard and clear: a look-up begun before is not cached
+
+    async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value of `key`, else `load()`'s (never None), cached; concurrent misses of one
+        key await the same `load()`. The look-up runs as a task of its own, so a waiter cancelled (a
+        client gone) cancels neither it nor the other waiters; a failure reaches every waiter and is not
+        cached. A look-up in flight when the key is discarded (or the cache cleared) is not joined by
+        later misses, and its value is handed to its waiters but not cached: it may predate the change."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        flight = self._loading.get(key)
+        if flight is None:
+            flight = self._loading[key] = asyncio.ensure_future(self._load(key, load, self._forgotten))
+            flight.add_done_callback(_retrieve)
+        return await asyncio.shield(flight)
+
+    async def _load(self, key: Any, load: Callable[[], Awaitable[Any]], forgotten: int) -> Any:
+        try:
+            value = await load()
+        finally:
+            if self._loading.get(key) is asyncio.current_task():
+                del self._loading[key]
+        if forgotten == self._forgotten:
+            self.put(key, value)
+        return value
 
     def get(self, key: Any) -> Any:
         hit = self._data.get(key)
@@ -50,9 +83,19 @@ class _TTLCache:
 
     def discard(self, key: Any) -> None:
         self._data.pop(key, None)
+        self._loading.pop(key, None)
+        self._forgotten += 1
 
     def clear(self) -> None:
         self._data.clear()
+        self._loading.clear()
+        self._forgotten += 1
+
+
+def _retrieve(flight: asyncio.Task[Any]) -> None:
+    """Mark a look-up's failure as seen: its waiters may all have been cancelled."""
+    if not flight.cancelled():
+        flight.exception()
 
 
 class IssuerDirectory:
@@ -76,29 +119,27 @@ class IssuerDirectory:
 
     async def client_tenant(self, client_id: UUID) -> UUID | None:
         """The tenant of a service client that is not revoked; None for a revoked or unknown client."""
-        cached = self._clients.get(client_id)
-        if cached is None:
+
+        async def load() -> UUID | str:
             async with auth_lookup_transaction(self._pool) as conn:
-                tenant_id = await self._client_tenant(conn, client_id)
-            cached = tenant_id or "revoked"
-            self._clients.put(client_id, cached)
+                return await self._client_tenant(conn, client_id) or "revoked"
+
+        cached = await self._clients.get_or_load(client_id, load)
         return None if cached == "revoked" else cached
 
     async def registrations(self, issuer: str) -> list[IssuerRegistration]:
-        cached = self._issuers.get(issuer)
-        if cached is None:
+        async def load() -> list[IssuerRegistration]:
             async with auth_lookup_transaction(self._pool) as conn:
-                cached = await issuers.registrations(conn, issuer)
-            self._issuers.put(issuer, cached)
-        return cached
+                return await issuers.registrations(conn, issuer)
+
+        return await self._issuers.get_or_load(issuer, load)
 
     async def tenant_status(self, tenant_id: UUID) -> str | None:
-        cached = self._tenants.get(tenant_id)
-        if cached is None:
+        async def load() -> str:
             async with auth_lookup_transaction(self._pool) as conn:
-                status = await tenants.status_of(conn, tenant_id)
-            cached = status or "missing"
-            self._tenants.put(tenant_id, cached)
+                return await tenants.status_of(conn, tenant_id) or "missing"
+
+        cached = await self._tenants.get_or_load(tenant_id, load)
         return None if cached == "missing" else cached
 
     async def keys_for(self, registration: IssuerRegistration, *, refresh: bool = False) -> list[jwt.PyJWK]:
