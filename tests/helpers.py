@@ -81,18 +81,20 @@ async def make_tenant(
     return tenant
 
 
-LOCK_WAITERS = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')"
+LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
-async def blocked_on_a_lock(watcher: asyncpg.Connection, task: asyncio.Task[Any]) -> bool:
-    """Whether `task` is blocked on a lock: waits for the condition, not for a time, until a session of
-    this test's database waits on a lock (pg_stat_activity, seen by `watcher`, a connection of neither
-    racer; the test's database holds no other sessions) and answers whether `task` is still running then.
-    False if `task` ends first, or after 10 s with nobody waiting."""
+async def blocked_on_a_lock(watcher: asyncpg.Connection, task: asyncio.Task[Any], waiters: int = 1) -> bool:
+    """Whether `task` is blocked on a lock: waits for the condition, not for a time, until `waiters`
+    sessions of this test's database wait on a lock (pg_stat_activity, seen by `watcher`, a connection of
+    neither racer; the test's database holds no other sessions; 2 for a second racer behind a first) and
+    answers whether `task` is still running then. False if `task` ends first, or after 10 s."""
     for _ in range(2000):
         if task.done():
             return False
-        if await watcher.fetchval(LOCK_WAITERS):
+        if await watcher.fetchval(LOCK_WAITERS) >= waiters:
             return not task.done()
         await asyncio.sleep(0.005)
     return False

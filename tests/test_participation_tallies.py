@@ -632,22 +632,83 @@ async def test_two_bulk_inserts_of_people_over_the_same_units_in_opposite_orders
         first = asyncio.create_task(insert("first-", [low, high]))
         assert await blocked_on_a_lock(owner, first)
         second = asyncio.create_task(insert("second-", [high, low]))
-        for _ in range(2000):  # until the second waits too (a condition, not a time)
-            if (
-                second.done()
-                or await owner.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                == 2
-            ):
-                break
-            await asyncio.sleep(0.005)
-        assert not second.done()
+        assert await blocked_on_a_lock(owner, second, waiters=2)  # the second waits too
         assert await owner.fetchval("SELECT pg_blocking_pids($1)", pids["second-"]) == [pids["first-"]]
         assert await owner.fetchval("SELECT pg_blocking_pids($1)", pids["first-"]) == [
             holding.get_server_pid()
         ]
     await asyncio.gather(first, second)  # neither is a deadlock's victim
+    await assert_tallies_match_a_recount(owner)
+
+
+async def test_a_bulk_upsert_of_people_racing_a_bulk_statement_of_their_attempts_waits_not_deadlocks(
+    client: httpx.AsyncClient, service_keys: ServiceKeys, owner: asyncpg.Connection
+):
+    """`people.bulk_upsert_people` locks the people already there in key order before its upsert, as the
+    attempts' tally trigger reads them (0032). Forced: a third transaction holds the last person (k3);
+    the upsert, its rows in the order k2, k3, k1, waits for it; a bulk INSERT of k1's and k2's attempts
+    then waits for the upsert. Once the third commits, both finish. Upserting in the request's order, the
+    upsert held k2 while waiting, the INSERT's trigger took k1 and waited for k2, and the upsert then
+    waited for k1: a deadlock (this test fails with DeadlockDetectedError without the key-order lock)."""
+    from service.tenancy import people
+
+    tenant = await sitting(client, service_keys)
+    pool = client._transport.app.state.runtime.pool  # type: ignore[attr-defined]
+    tenant_id = UUID(tenant["id"])
+    town = await owner.fetchval(
+        "SELECT id FROM org_units WHERE tenant_id = $1 AND code = 'north-town'", tenant_id
+    )
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO people (external_id, org_unit_id, category)
+               SELECT 'k-' || g, $1, 'teacher' FROM generate_series(0, 2) g""",
+            town,
+        )
+    k1, k2, k3 = [
+        r["external_id"]
+        for r in await owner.fetch(
+            "SELECT external_id FROM people WHERE tenant_id = $1 AND external_id LIKE 'k-%' ORDER BY id",
+            tenant_id,
+        )
+    ]
+    quiz = await owner.fetchval(
+        "SELECT id FROM assessments WHERE tenant_id = $1 AND code = 'quiz'", tenant_id
+    )
+    upsert = people.PeopleBulkUpsert(
+        [
+            people.PersonBulkRow(external_id=k, org_unit_code="north-town", category="civil_servant")
+            for k in (k2, k3, k1)
+        ]
+    )
+
+    async def upserting() -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await people.bulk_upsert_people(conn, upsert)
+
+    async def starting() -> None:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute(
+                """INSERT INTO attempts (assessment_id, person_id, number, seed, form, item_count, status)
+                   SELECT $1, id, 1, 1, '[]', 0, 'in_progress' FROM people
+                   WHERE external_id = ANY($2::text[])""",
+                quiz,
+                [k1, k2],
+            )
+
+    async with tenant_transaction(pool, tenant_id) as holding:
+        await holding.execute("SELECT 1 FROM people WHERE external_id = $1 FOR UPDATE", k3)
+        upserts = asyncio.create_task(upserting())
+        assert await blocked_on_a_lock(owner, upserts)
+        starts = asyncio.create_task(starting())
+        assert await blocked_on_a_lock(owner, starts, waiters=2)
+    await asyncio.gather(upserts, starts)  # neither is a deadlock's victim
+    assert (
+        await owner.fetchval(
+            "SELECT count(*) FROM people WHERE tenant_id = $1 AND external_id LIKE 'k-%' AND category = 'civil_servant'",
+            tenant_id,
+        )
+        == 3
+    )
     await assert_tallies_match_a_recount(owner)
 
 

@@ -92,6 +92,11 @@ _UPSERT = """
 """
 
 
+_LOCK_EXISTING = """
+    SELECT 1 FROM people WHERE external_id = ANY($1::text[]) ORDER BY tenant_id, id FOR NO KEY UPDATE
+"""
+
+
 async def get_person(conn: asyncpg.Connection, external_id: str) -> Person:
     row = await conn.fetchrow(_SELECT + " WHERE p.external_id = $1", external_id)
     if row is None:
@@ -254,6 +259,13 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
             )
     if errors:
         raise Unprocessable(msg("{count} row(s) rejected; nothing was written", count=len(errors)), errors)
+    # Lock order: the people already there, in key order and in the upsert's own mode, before the upsert
+    # (which would lock them in the request's order), as the tally triggers read people (FOR SHARE, key order: 0030, 0032). Else a bulk
+    # upsert holding a later person while it waits for an earlier one, held by a deadline sweep's trigger
+    # waiting for that later person, is a deadlock (PostgreSQL aborts one: a 500 or a failed sweep). New
+    # people are inserted in external-id order, so two bulk upserts of the same new ids wait, not deadlock.
+    await conn.execute(_LOCK_EXISTING, [r.external_id for r in rows])
+    rows = sorted(rows, key=lambda r: r.external_id)
     created = await conn.fetch(
         _UPSERT,
         [r.external_id for r in rows],
