@@ -260,10 +260,11 @@ async def bulk_upsert_people(conn: asyncpg.Connection, data: PeopleBulkUpsert) -
     if errors:
         raise Unprocessable(msg("{count} row(s) rejected; nothing was written", count=len(errors)), errors)
     # Lock order: the people already there, in key order and in the upsert's own mode, before the upsert
-    # (which would lock them in the request's order), as the tally triggers read people (FOR SHARE, key order: 0030, 0032). Else a bulk
-    # upsert holding a later person while it waits for an earlier one, held by a deadline sweep's trigger
-    # waiting for that later person, is a deadlock (PostgreSQL aborts one: a 500 or a failed sweep). New
-    # people are inserted in external-id order, so two bulk upserts of the same new ids wait, not deadlock.
+    # (which would lock them in the request's order), as the tally triggers read people (FOR SHARE, key
+    # order: 0030, 0032). Else a bulk upsert holding a later person while it waits for an earlier one, held
+    # by a deadline sweep's trigger waiting for that later person, is a deadlock (PostgreSQL aborts one: a
+    # 500 or a failed sweep). New people are inserted in external-id order, so two bulk upserts of the same
+    # new ids wait, not deadlock.
     await conn.execute(_LOCK_EXISTING, [r.external_id for r in rows])
     rows = sorted(rows, key=lambda r: r.external_id)
     created = await conn.fetch(
