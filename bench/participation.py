@@ -72,6 +72,21 @@ async def _database() -> str:
     return owner
 
 
+async def _add_levels(conn: asyncpg.Connection, levels: tuple[tuple[str, str, str, int, int], ...]) -> None:
+    """Each (parent level or code, child code letter, level, children per parent, depth): that many units
+    under every unit of the parent level (`P` the province itself; the bench's own units, coded `B-...`)."""
+    for parent, child, level, n, depth in levels:
+        await conn.execute(
+            f"""WITH made AS (
+                    SELECT gen_random_uuid() AS id, u.id AS parent_id, u.path AS parent_path,
+                           CASE WHEN u.code = 'P' THEN 'B' ELSE u.code END || '-{child}' || k AS code
+                    FROM org_units u, generate_series(1, {n}) k
+                    WHERE u.code = '{parent}' OR (u.level = '{parent}' AND u.code LIKE 'B-%'))
+                INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
+                SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
+        )
+
+
 async def _grow(conn: asyncpg.Connection, people: int, start: int, villages: int = 0) -> None:
     """Add people `start`..`people` (the tree on first use), and attempts."""
     lowest = "village" if villages else "township"
@@ -83,16 +98,7 @@ async def _grow(conn: asyncpg.Connection, people: int, start: int, villages: int
         )
         if villages:
             levels += (("township", "V", "village", villages, 4),)
-        for parent, child, level, n, depth in levels:
-            await conn.execute(
-                f"""WITH made AS (
-                        SELECT gen_random_uuid() AS id, u.id AS parent_id, u.path AS parent_path,
-                               CASE WHEN u.code = 'P' THEN 'B' ELSE u.code END || '-{child}' || k AS code
-                        FROM org_units u, generate_series(1, {n}) k
-                        WHERE u.code = '{parent}' OR (u.level = '{parent}' AND u.code LIKE 'B-%'))
-                    INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
-                    SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
-            )
+        await _add_levels(conn, levels)
     towns = [
         r["id"] for r in await conn.fetch("SELECT id FROM org_units WHERE level = $1 ORDER BY code", lowest)
     ]
@@ -183,21 +189,15 @@ async def _attempt_tally_triggers(admin: asyncpg.Connection) -> list[str]:
 async def _villages(pool: asyncpg.Pool, tenant: uuid.UUID) -> list[uuid.UUID]:
     """A city, county and township under `P`, and 100 villages under the township (their ids)."""
     async with tenant_transaction(pool, tenant) as conn:
-        for parent, child, level, k, depth in (
-            ("P", "C", "city", 1, 1),
-            ("city", "K", "county", 1, 2),
-            ("county", "T", "township", 1, 3),
-            ("township", "V", "village", 100, 4),
-        ):
-            await conn.execute(
-                f"""WITH made AS (
-                        SELECT gen_random_uuid() AS id, u.id AS parent_id, u.path AS parent_path,
-                               CASE WHEN u.code = 'P' THEN 'B' ELSE u.code END || '-{child}' || g AS code
-                        FROM org_units u, generate_series(1, {k}) g
-                        WHERE u.code = '{parent}' OR (u.level = '{parent}' AND u.code LIKE 'B-%'))
-                    INSERT INTO org_units (id, code, name, level, parent_id, path, depth)
-                    SELECT id, code, code, '{level}', parent_id, parent_path || id || '/', {depth} FROM made"""
-            )
+        await _add_levels(
+            conn,
+            (
+                ("P", "C", "city", 1, 1),
+                ("city", "K", "county", 1, 2),
+                ("county", "T", "township", 1, 3),
+                ("township", "V", "village", 100, 4),
+            ),
+        )
         return [
             r["id"]
             for r in await conn.fetch("SELECT id FROM org_units WHERE level = 'village' ORDER BY code")
