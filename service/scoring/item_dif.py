@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 import numpy as np
 
-from service.i18n import Message, msg, render
+from service.i18n import msg
+from service.i18n.reasons import ReasonParams, Reasons
 from service.psychometrics.dif import mantel_haenszel
 from service.psychometrics.lr_dif import LrDifResult, LrSettings, likelihood_ratio_dif
 from service.scoring.engine import DIGITS, ScoreDocument
@@ -65,41 +66,33 @@ REFERENCE = "rest"  # the reference group: every other attempt with a value of t
 _PARTIAL = 2  # an item score strictly between none and full credit
 
 Variable = Literal["category", "org_unit"]
-ReasonParams = dict[str, str | int | float]
 
 # Why a comparison had no likelihood-ratio test, a group no comparison, a run no analysis: the code
 # stored with a run, and its message made from the stored parameters (the catalog translates it).
-REASONS: dict[str, Callable[[ReasonParams], Message]] = {
-    "lr_same_test": lambda p: msg("the same test as {group} against the rest", group=p["group"]),
-    "lr_small_group": lambda p: msg(
-        "fewer than {min_group} attempts in the group or the rest", min_group=p["min_group"]
-    ),
-    "lr_too_many_items": lambda p: msg("more than {max_items} studied items", max_items=p["max_items"]),
-    "lr_too_many_comparisons": lambda p: msg(
-        "beyond the {max_comparisons} largest comparisons of a run", max_comparisons=p["max_comparisons"]
-    ),
-    "lr_not_fitted": lambda p: msg("the models could not be fitted: {error}", error=p["error"]),
-    "small_group": lambda p: msg("fewer than {min_group} attempts in the group", min_group=p["min_group"]),
-    "small_rest": lambda p: msg("fewer than {min_group} attempts in the rest", min_group=p["min_group"]),
-    "no_matching_items": lambda p: msg("fewer than two right/wrong items on every form: nothing to match on"),
-}
+REASONS = Reasons(
+    {
+        "lr_same_test": lambda p: msg("the same test as {group} against the rest", group=p["group"]),
+        "lr_small_group": lambda p: msg(
+            "fewer than {min_group} attempts in the group or the rest", min_group=p["min_group"]
+        ),
+        "lr_too_many_items": lambda p: msg("more than {max_items} studied items", max_items=p["max_items"]),
+        "lr_too_many_comparisons": lambda p: msg(
+            "beyond the {max_comparisons} largest comparisons of a run", max_comparisons=p["max_comparisons"]
+        ),
+        "lr_not_fitted": lambda p: msg("the models could not be fitted: {error}", error=p["error"]),
+        "small_group": lambda p: msg(
+            "fewer than {min_group} attempts in the group", min_group=p["min_group"]
+        ),
+        "small_rest": lambda p: msg("fewer than {min_group} attempts in the rest", min_group=p["min_group"]),
+        "no_matching_items": lambda p: msg(
+            "fewer than two right/wrong items on every form: nothing to match on"
+        ),
+    }
+)
 
 
-def reason(code: str, params: ReasonParams | None) -> Message:
-    """The reason `code` with its parameters, as a message (its `str` is the English text)."""
-    return REASONS[code](params or {})
-
-
-def _reason_text(
-    code: str | None, params: ReasonParams | None, stored: str | None, locale: str
-) -> str | None:
-    """A stored reason in `locale`: from its code when it has a known one, else the stored (English) text."""
-    if code is None or code not in REASONS:
-        return stored
-    try:
-        return render(reason(code, params), locale)
-    except (KeyError, IndexError, ValueError):  # parameters that do not fit the text
-        return stored
+reason = REASONS.message
+_reason_text = REASONS.text
 
 
 class LrLimits(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
 
 import msgspec
 
-from service.i18n import Message, msg, render
+from service.i18n import msg
+from service.i18n.reasons import ReasonParams, Reasons
 from service.items.views import Answer
 from service.scoring.engine import ScoreDocument
 from service.scoring.item_dif import DifReport
@@ -41,39 +41,26 @@ from service.scoring.item_dif import DifReport
 NEGATIVE = -1e-9
 MIN_FORM_ATTEMPTS = 30  # a form's alpha is reported only over at least this many attempts
 
-ReasonParams = dict[str, str | int | float]
-
 # Why alpha is null: the code stored with a run, and its message made from the stored parameters
 # (the catalog translates it).
-REASONS: dict[str, Callable[[ReasonParams], Message]] = {
-    "too_few_items": lambda p: msg("the form has fewer than 2 of the dimension's items"),
-    "constant_total": lambda p: msg("the total score does not vary on this form"),
-    "no_form_at_minimum": lambda p: msg(
-        "no form of this dimension was taken by at least {min_attempts} attempts "
-        "(the most-taken: {most} of {attempts} attempts, {forms} forms)",
-        min_attempts=p["min_attempts"],
-        most=p["most"],
-        attempts=p["attempts"],
-        forms=p["forms"],
-    ),
-}
+REASONS = Reasons(
+    {
+        "too_few_items": lambda p: msg("the form has fewer than 2 of the dimension's items"),
+        "constant_total": lambda p: msg("the total score does not vary on this form"),
+        "no_form_at_minimum": lambda p: msg(
+            "no form of this dimension was taken by at least {min_attempts} attempts "
+            "(the most-taken: {most} of {attempts} attempts, {forms} forms)",
+            min_attempts=p["min_attempts"],
+            most=p["most"],
+            attempts=p["attempts"],
+            forms=p["forms"],
+        ),
+    }
+)
 
 
-def reason(code: str, params: ReasonParams | None) -> Message:
-    """The reason `code` with its parameters, as a message (its `str` is the English text)."""
-    return REASONS[code](params or {})
-
-
-def _reason_text(
-    code: str | None, params: ReasonParams | None, stored: str | None, locale: str
-) -> str | None:
-    """A stored reason in `locale`: from its code when it has a known one, else the stored (English) text."""
-    if code is None or code not in REASONS:
-        return stored
-    try:
-        return render(reason(code, params), locale)
-    except (KeyError, IndexError, ValueError):  # parameters that do not fit the text
-        return stored
+reason = REASONS.message
+_reason_text = REASONS.text
 
 
 class ItemStatistic(msgspec.Struct):
