@@ -2,7 +2,7 @@
 
 Why in the database. Rendering each row in Python (a record decoded, converted to a struct, written
 by the csv module, then compressed) cost ~53 µs a row, 2.6x what PostgreSQL took to run the same
-SELECT and write it as CSV itself (bench/README.md, "Score export at 0.7 of COPY"). Here PostgreSQL
+SELECT and write it as CSV itself (bench/README.md, "Score export at 1.06 of COPY"). Here PostgreSQL
 turns every value into the text Python wrote, quotes it with its own CSV writer, and the service
 only passes the bytes on; the rows never become Python objects.
 
