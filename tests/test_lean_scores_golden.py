@@ -196,7 +196,7 @@ async def test_every_reader_gives_the_same_bytes_from_lean_documents_as_from_who
         async with tenant_transaction(pool, tenant_id) as conn:
             forms = lean.store_forms(
                 documents,
-                await scores._framework_indexes(conn, {d.provenance.framework_hash for d in documents}),
+                await scores.framework_indexes(conn, {d.provenance.framework_hash for d in documents}),
             )
         assert all(isinstance(form, lean.LeanDocument) for form in forms)
         async with owner.transaction():

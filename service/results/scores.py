@@ -201,10 +201,12 @@ _indexes: OrderedDict[str, lean.FrameworkIndex] = OrderedDict()
 _INDEXES_KEPT = 64
 
 
-async def _framework_indexes(
+async def framework_indexes(
     conn: asyncpg.Connection, hashes: Iterable[str]
 ) -> dict[str, lean.FrameworkIndex]:
-    """The index of each framework version named (those the tenant can read)."""
+    """The index of each framework version named (by content hash) that the tenant can read: what
+    `lean.store_forms` and `lean.hydrate` need (a rescoring strips and compares with them). Kept per
+    process, the most recently used `_INDEXES_KEPT`."""
     wanted = set(hashes)
     missing = sorted(wanted - _indexes.keys())
     if missing:
@@ -220,18 +222,10 @@ async def _framework_indexes(
     return found
 
 
-async def framework_indexes(
-    conn: asyncpg.Connection, hashes: Iterable[str]
-) -> dict[str, lean.FrameworkIndex]:
-    """The index of each framework version named (by content hash) that the tenant can read: what
-    `lean.store_forms` and `lean.hydrate` need (a rescoring strips and compares with them)."""
-    return await _framework_indexes(conn, hashes)
-
-
 async def _hydrated(conn: asyncpg.Connection, stored: list[str]) -> list[ScoreDocument]:
     """Stored documents (their JSON text), whole: lean ones hydrated from their framework versions."""
     decoded = [lean.decode(text) for text in stored]
-    indexes = await _framework_indexes(conn, lean.framework_hashes(decoded))
+    indexes = await framework_indexes(conn, lean.framework_hashes(decoded))
     unreadable = lean.framework_hashes(decoded) - indexes.keys()
     if unreadable:
         raise RuntimeError(f"lean score documents name framework versions not readable here: {unreadable}")
@@ -360,7 +354,7 @@ async def store_documents(
                 ids,
                 lean.store_forms(
                     [documents[a] for a in ids],
-                    await _framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
+                    await framework_indexes(conn, {d.provenance.framework_hash for d in documents.values()}),
                 ),
                 strict=True,
             )
